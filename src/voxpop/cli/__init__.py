@@ -1,0 +1,25 @@
+"""Command-line interface: ``voxpop VERB ...``. Every verb is a thin call into the library.
+
+Verb modules register their commands on :data:`voxpop.cli.app.app` when imported here.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.markup import escape
+
+from voxpop.cli import corpus_verbs, import_verbs  # noqa: F401  (register commands)
+from voxpop.cli.app import app, err_console
+from voxpop.errors import VoxpopError
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point of the ``voxpop`` console script: errors for people, exit code 2."""
+    try:
+        app()
+    except VoxpopError as exc:
+        err_console.print("[bold red]error:[/]", escape(str(exc)), highlight=False)
+        sys.exit(2)

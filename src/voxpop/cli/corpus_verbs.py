@@ -1,0 +1,64 @@
+"""Verbs on corpora: ``voxpop validate`` and ``voxpop import FORMAT``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from voxpop.cli.app import app, console
+from voxpop.corpus import Corpus, CorpusError
+
+
+def load_corpus(path: Path, where: str | None = None) -> Corpus:
+    """Load a corpus directory and keep the items matching ``where`` (a pandas query)."""
+    return Corpus.load(path).where(where)
+
+
+def print_summary(corpus: Corpus) -> None:
+    """Render :meth:`Corpus.summary` as tables."""
+    summary = corpus.summary()
+    head = Table(title=f"corpus {corpus.name!r}", show_header=False)
+    for key in ("items", "ratings", "raters", "ratings without rater", "items without ratings"):
+        head.add_row(key, f"{summary[key]:,}")
+    per_item = summary["ratings per item"]
+    head.add_row(
+        "ratings per item",
+        f"mean {per_item['mean']:.2f}, min {per_item['min']:g}, max {per_item['max']:g}",
+    )
+    head.add_row("classes", ", ".join(corpus.classes))
+    if corpus.excluded:
+        head.add_row("excluded", ", ".join(corpus.excluded))
+    console.print(head)
+    for key in ("by condition", "by slot", "by class"):
+        table = Table(title=f"ratings {key}")
+        table.add_column(key.removeprefix("by "))
+        table.add_column("ratings", justify="right")
+        for name, count in summary[key].items():
+            table.add_row(str(name), f"{count:,}")
+        console.print(table)
+
+
+def save_imported(corpus: Corpus, out: Path) -> None:
+    """Save an imported corpus and show what it holds."""
+    corpus.save(out)
+    print_summary(corpus)
+    console.print(f"saved to [bold]{out}[/]")
+
+
+@app.command()
+def validate(
+    corpus: Path = typer.Argument(..., help="Corpus directory (corpus.yaml, items.parquet, ...)."),
+    where: str = typer.Option(None, help="Keep only items matching this pandas query."),
+) -> None:
+    """Check a corpus and print a summary: items, raters, ratings per item, condition, slot, class."""
+    try:
+        loaded = load_corpus(corpus, where)
+    except CorpusError as exc:
+        console.print(f"[bold red]{len(exc.problems)} problems found[/] in {corpus}:")
+        for problem in exc.problems:
+            console.print(f"  - {problem}", highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    print_summary(loaded)
+    console.print("[green]no problems found[/]")

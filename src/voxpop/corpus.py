@@ -1,0 +1,424 @@
+"""The Corpus: items, long ratings and the ordered class list; built, validated, saved, loaded.
+
+A corpus directory holds ``corpus.yaml`` (name, classes, class map, excluded classes, scales,
+source, license), ``items.parquet`` (one row per clip, indexed by item id) and ``ratings.parquet``
+(one row per judgement). Every importer produces a :class:`Corpus`; nothing downstream knows formats.
+
+Ratings columns (METHODS.md section 1):
+
+==========  ===============================================================================
+item        id of the rated item (must exist in ``items``)
+rater       rater id; empty when the source gives vote counts only
+condition   stimulus condition (e.g. ``voice``, ``face``, ``av``); empty when there is one
+slot        which question the rating answers: ``primary`` (one categorical choice),
+            ``secondary`` (multi-choice, one row per chosen label), ``intensity`` (a value on a
+            scale per emotion, e.g. Likert), or any other name for a non-emotion attribute
+            (``gender``, ``age``, ``arousal`` ...), whose labels are free
+label       class name (native codes are mapped through the class map when the corpus is built)
+value       number on the slot's declared scale (Likert level, intensity), else empty
+start, end  seconds, for time-interval annotation (RAMAS style), else empty
+==========  ===============================================================================
+
+Optional provenance columns ``source_file``, ``source_row`` and ``source_column`` let every
+validation message name the place in the original file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from voxpop.errors import InputError, VoxpopError, where
+
+RATING_COLUMNS = ("item", "rater", "condition", "slot", "label", "value", "start", "end")
+PROVENANCE_COLUMNS = ("source_file", "source_row", "source_column")
+EMOTION_SLOTS = ("primary", "secondary", "intensity")
+_TEXT_COLUMNS = ("item", "rater", "condition", "slot", "label")
+_NUMBER_COLUMNS = ("value", "start", "end")
+_MAX_LISTED_PROBLEMS = 20
+STRING = pd.StringDtype()
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a corpus: where it is and what is wrong."""
+
+    place: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.place}: {self.message}" if self.place else self.message
+
+
+class CorpusError(InputError):
+    """A corpus failed validation; ``problems`` lists everything that was found."""
+
+    def __init__(self, problems: Sequence[Problem], context: str = "corpus"):
+        self.problems = list(problems)
+        shown = [f"  - {p}" for p in self.problems[:_MAX_LISTED_PROBLEMS]]
+        more = len(self.problems) - len(shown)
+        if more:
+            shown.append(f"  ... and {more} more problems")
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{context} is invalid ({count} {noun}):\n" + "\n".join(shown))
+
+
+class Corpus:
+    """Items + long ratings + ordered classes; validated on construction.
+
+    >>> items = pd.DataFrame({"speaker": ["s1", "s2"]}, index=["a", "b"])
+    >>> ratings = pd.DataFrame({"item": ["a", "a", "b"], "rater": ["r1", "r2", "r1"],
+    ...                         "label": ["A", "N", "anger"]})
+    >>> c = Corpus("toy", items, ratings, classes=["neutral", "anger"],
+    ...            class_map={"A": "anger", "N": "neutral"})
+    >>> c.ratings["label"].tolist()
+    ['anger', 'neutral', 'anger']
+    >>> Corpus("toy", items, ratings.assign(label="X"), classes=["anger"])
+    Traceback (most recent call last):
+    ...
+    voxpop.corpus.CorpusError: corpus 'toy' is invalid (3 problems):
+      - ratings row 1, column 'label' (item 'a'): label 'X' is not a class (anger), not ...
+    ...
+    """
+
+    def __init__(
+        self,
+        name: str,
+        items: pd.DataFrame,
+        ratings: pd.DataFrame,
+        classes: Sequence[str],
+        class_map: Mapping[str, str] | None = None,
+        excluded: Sequence[str] = (),
+        scales: Mapping[str, Sequence[float]] | None = None,
+        source: str = "",
+        license: str = "",
+        description: str = "",
+    ):
+        self.name = str(name)
+        self.classes = [str(c) for c in classes]
+        self.class_map = {str(k): str(v) for k, v in (class_map or {}).items()}
+        self.excluded = [str(c) for c in excluded]
+        self.scales = {str(k): (float(v[0]), float(v[1])) for k, v in (scales or {}).items()}
+        self.source = source
+        self.license = license
+        self.description = description
+        problems = self._check_class_set()
+        self.items, item_problems = _normalize_items(items)
+        problems += item_problems
+        self.ratings, rating_problems = _normalize_ratings(ratings)
+        problems += rating_problems
+        if not problems:
+            self.ratings["label"] = _map_labels(self.ratings["label"], self.class_map)
+            problems += self._check_ratings()
+        if problems:
+            raise CorpusError(problems, f"corpus {self.name!r}")
+
+    # ----------------------------------------------------------------- validation
+    def _check_class_set(self) -> list[Problem]:
+        problems = []
+        if not self.classes:
+            problems.append(Problem("corpus.yaml, key 'classes'", "the class list is empty"))
+        for name, values in (("classes", self.classes), ("excluded", self.excluded)):
+            dup = sorted({c for c in values if values.count(c) > 1})
+            if dup:
+                problems.append(Problem(f"corpus.yaml, key {name!r}", f"repeated: {dup}"))
+        both = sorted(set(self.classes) & set(self.excluded))
+        if both:
+            problems.append(Problem("corpus.yaml, key 'excluded'", f"{both} are both classes and excluded"))
+        known = set(self.classes) | set(self.excluded)
+        for native, target in self.class_map.items():
+            if target not in known:
+                problems.append(
+                    Problem(
+                        f"corpus.yaml, key 'class_map.{native}'",
+                        f"maps to {target!r}, which is neither a class nor excluded",
+                    )
+                )
+        for slot, (low, high) in self.scales.items():
+            if not low < high:
+                problems.append(Problem(f"corpus.yaml, key 'scales.{slot}'", f"expected min < max, got {low}, {high}"))
+        return problems
+
+    def _check_ratings(self) -> list[Problem]:
+        r = self.ratings
+        problems: list[Problem] = []
+
+        def report(mask: np.ndarray | pd.Series, column: str, message) -> None:
+            rows = np.flatnonzero(np.asarray(mask, dtype=bool))
+            for row in rows[: _MAX_LISTED_PROBLEMS + 1]:
+                text = message(r.iloc[row]) if callable(message) else message
+                problems.append(Problem(self._rating_place(row, column), text))
+            if len(rows) > _MAX_LISTED_PROBLEMS + 1:
+                problems.append(Problem("", f"{len(rows)} ratings in all have this problem"))
+
+        unknown = ~r["item"].isin(self.items.index)
+        report(unknown, "item", lambda x: f"item {x['item']!r} is not in the items table")
+        known = set(self.classes) | set(self.excluded)
+        emotion = r["slot"].isin(EMOTION_SLOTS)
+        bad_label = emotion & ~r["label"].isin(known)
+        classes_text = ", ".join(self.classes)
+        report(
+            bad_label,
+            "label",
+            lambda x: f"label {x['label']!r} is not a class ({classes_text}), not in the class map and not excluded",
+        )
+        intensity_without_value = r["slot"].eq("intensity") & r["value"].isna()
+        report(intensity_without_value, "value", "an intensity rating needs a value")
+        for slot, (low, high) in self.scales.items():
+            out = r["slot"].eq(slot) & r["value"].notna() & ~r["value"].between(low, high)
+            report(
+                out,
+                "value",
+                lambda x, lo=low, hi=high: (
+                    f"value {x['value']:g} is outside the declared scale {lo:g}..{hi:g} of slot {x['slot']!r}"
+                ),
+            )
+        half_interval = r["start"].isna() != r["end"].isna()
+        report(half_interval, "end", "start and end must both be given or both be empty")
+        backwards = r["start"].notna() & r["end"].notna() & (r["end"] <= r["start"])
+        report(backwards, "end", lambda x: f"end {x['end']:g} must be after start {x['start']:g}")
+        negative = r["start"] < 0
+        report(negative, "start", lambda x: f"start {x['start']:g} is negative")
+        problems += self._check_duplicates()
+        return problems
+
+    def _check_duplicates(self) -> list[Problem]:
+        r = self.ratings
+        rated = r[r["rater"].notna()]
+        if rated.empty:
+            return []
+        keys = [[*RATING_COLUMNS[:5], "start", "end"]]
+        single_choice = rated[rated["slot"].eq("primary") & rated["start"].isna()]
+        problems = []
+        for frame, key, what in (
+            (rated, keys[0], "repeats an earlier identical judgement"),
+            (single_choice, ["item", "rater", "condition"], "is a second primary choice"),
+        ):
+            dup = frame.duplicated(key, keep="first")
+            for pos in np.flatnonzero(dup.to_numpy())[:_MAX_LISTED_PROBLEMS]:
+                row = r.index.get_loc(frame.index[pos])
+                x = frame.iloc[pos]
+                problems.append(
+                    Problem(
+                        self._rating_place(row, "rater"),
+                        f"rater {x['rater']!r} on item {x['item']!r} {what}",
+                    )
+                )
+            if dup.sum() > _MAX_LISTED_PROBLEMS:
+                problems.append(Problem("", f"{int(dup.sum())} duplicate judgements in all"))
+            if dup.any():
+                break
+        return problems
+
+    def _rating_place(self, row: int, column: str) -> str:
+        r = self.ratings
+        if "source_file" in r.columns and pd.notna(r["source_file"].iat[row]):
+            src_row = r["source_row"].iat[row] if "source_row" in r.columns else None
+            src_col = r["source_column"].iat[row] if "source_column" in r.columns else None
+            src_row = None if pd.isna(src_row) else int(src_row)
+            src_col = column if src_col is None or pd.isna(src_col) else src_col
+            return f"{where(r['source_file'].iat[row], src_row, src_col)} (item {r['item'].iat[row]!r})"
+        return f"ratings {where(None, row + 1, column)} (item {r['item'].iat[row]!r})"
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def has_rater_ids(self) -> bool:
+        """True when every rating names its rater."""
+        return bool(len(self.ratings)) and bool(self.ratings["rater"].notna().all())
+
+    @property
+    def conditions(self) -> list[str]:
+        """The stimulus conditions present, in order of first appearance."""
+        return [str(c) for c in self.ratings["condition"].dropna().unique()]
+
+    def require_rater_ids(self, what: str) -> None:
+        """Raise a clear error when ``what`` needs rater identity and the corpus has none."""
+        missing = int(self.ratings["rater"].isna().sum())
+        if missing:
+            raise VoxpopError(
+                f"{what} needs rater ids, but corpus {self.name!r} has {missing} ratings "
+                "without a rater (vote counts only). Use a statistic that works on counts "
+                "(Krippendorff's alpha, Fleiss' kappa) or import per-rater responses."
+            )
+
+    # ----------------------------------------------------------------- subsets
+    def subset(self, items: Iterable[str] | pd.Index) -> Corpus:
+        """The corpus restricted to ``items`` (and their ratings), keeping the item order given."""
+        index = pd.Index(list(items), dtype=STRING)
+        missing = index.difference(self.items.index)
+        if len(missing):
+            raise VoxpopError(f"subset of corpus {self.name!r}: unknown items {list(missing[:5])}")
+        return self._replace(self.items.loc[index], self.ratings[self.ratings["item"].isin(index)])
+
+    def where(self, expression: str | None) -> Corpus:
+        """Keep the items whose metadata satisfy a pandas query, e.g. ``"corpus == 'cremad'"``.
+
+        ``None`` or an empty string keeps everything.
+        """
+        if not expression:
+            return self
+        try:
+            kept = self.items.query(expression, engine="python")
+        except Exception as exc:  # pandas raises many kinds; all mean the expression is wrong
+            columns = ", ".join(map(str, self.items.columns))
+            raise VoxpopError(
+                f"item filter {expression!r} could not be applied to corpus {self.name!r}: "
+                f"{exc}. Item columns are: {columns}"
+            ) from exc
+        return self.subset(kept.index)
+
+    def _replace(self, items: pd.DataFrame, ratings: pd.DataFrame) -> Corpus:
+        clone = object.__new__(Corpus)
+        clone.__dict__.update(self.__dict__)
+        clone.items = items
+        clone.ratings = ratings.reset_index(drop=True)
+        return clone
+
+    # ----------------------------------------------------------------- summary
+    def summary(self) -> dict[str, object]:
+        """Counts for ``voxpop validate``: items, raters, ratings per item / condition / slot / class."""
+        r = self.ratings
+        per_item = r.groupby("item", observed=True).size().reindex(self.items.index, fill_value=0)
+        by = {
+            column: r[column].fillna("(none)").value_counts(sort=False).sort_index() for column in ("condition", "slot")
+        }
+        emotion = r[r["slot"].isin(EMOTION_SLOTS)]
+        by_class = emotion["label"].value_counts().reindex(self.classes + self.excluded)
+        return {
+            "items": len(self.items),
+            "ratings": len(r),
+            "raters": int(r["rater"].nunique()),
+            "ratings without rater": int(r["rater"].isna().sum()),
+            "ratings per item": per_item.describe()[["mean", "min", "max"]].to_dict(),
+            "items without ratings": int((per_item == 0).sum()),
+            "by condition": by["condition"].to_dict(),
+            "by slot": by["slot"].to_dict(),
+            "by class": by_class.fillna(0).astype(int).to_dict(),
+        }
+
+    # ----------------------------------------------------------------- storage
+    def save(self, directory: str | Path) -> Path:
+        """Write corpus.yaml, items.parquet and ratings.parquet into ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "name": self.name,
+            "classes": self.classes,
+            "class_map": self.class_map,
+            "excluded": self.excluded,
+            "scales": {k: list(v) for k, v in self.scales.items()},
+            "source": self.source,
+            "license": self.license,
+            "description": self.description,
+        }
+        self.items.to_parquet(directory / "items.parquet")
+        self.ratings.to_parquet(directory / "ratings.parquet", index=False)
+        (directory / "corpus.yaml").write_text(yaml.safe_dump(meta, sort_keys=False, allow_unicode=True))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Corpus:
+        """Read a corpus directory written by :meth:`save` (and validate it again)."""
+        directory = Path(directory)
+        meta_path = directory / "corpus.yaml"
+        for path in (meta_path, directory / "items.parquet", directory / "ratings.parquet"):
+            if not path.is_file():
+                raise InputError(
+                    f"{path}: not found. A corpus directory holds corpus.yaml, items.parquet "
+                    "and ratings.parquet; create one with 'voxpop import'."
+                )
+        try:
+            meta = yaml.safe_load(meta_path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise InputError(f"{meta_path}: not valid YAML: {exc}") from exc
+        allowed = {"name", "classes", "class_map", "excluded", "scales", "source", "license", "description"}
+        unknown = sorted(set(meta) - allowed)
+        if unknown or "classes" not in meta:
+            raise InputError(f"{meta_path}: expected keys {sorted(allowed)} (classes required); unknown: {unknown}")
+        items = pd.read_parquet(directory / "items.parquet")
+        ratings = pd.read_parquet(directory / "ratings.parquet")
+        return cls(
+            meta.get("name", directory.name),
+            items,
+            ratings,
+            classes=meta["classes"],
+            class_map=meta.get("class_map") or {},
+            excluded=meta.get("excluded") or [],
+            scales=meta.get("scales") or {},
+            source=meta.get("source", ""),
+            license=meta.get("license", ""),
+            description=meta.get("description", ""),
+        )
+
+    def __repr__(self) -> str:
+        return f"Corpus({self.name!r}, {len(self.items)} items, {len(self.ratings)} ratings, classes={self.classes})"
+
+
+def _normalize_items(items: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
+    items = items.copy()
+    if "item" in items.columns:
+        items = items.set_index("item")
+    items.index = items.index.astype(STRING)
+    items.index.name = "item"
+    problems = []
+    dup = items.index[items.index.duplicated()]
+    for item in dup[:_MAX_LISTED_PROBLEMS]:
+        problems.append(Problem("items", f"item id {item!r} appears more than once"))
+    if items.index.isna().any() or (items.index == "").any():
+        problems.append(Problem("items, column 'item'", "item ids must not be empty"))
+    return items, problems
+
+
+def _normalize_ratings(ratings: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
+    problems = []
+    missing = [c for c in ("item", "label") if c not in ratings.columns]
+    if missing:
+        return ratings, [Problem("ratings", f"missing required columns {missing}")]
+    extra = [c for c in ratings.columns if c not in RATING_COLUMNS + PROVENANCE_COLUMNS]
+    if extra:
+        problems.append(Problem("ratings", f"unexpected columns {extra}; expected {list(RATING_COLUMNS)}"))
+    out = pd.DataFrame(index=pd.RangeIndex(len(ratings)))
+    for column in _TEXT_COLUMNS:
+        values = ratings[column].to_numpy() if column in ratings.columns else None
+        out[column] = (
+            pd.Series(values, dtype=object).astype(STRING)
+            if values is not None
+            else (pd.Series(pd.NA, index=out.index, dtype=STRING))
+        )
+    out["slot"] = out["slot"].fillna("primary")
+    for column in _NUMBER_COLUMNS:
+        if column not in ratings.columns:
+            out[column] = np.nan
+            continue
+        numbers = pd.to_numeric(pd.Series(ratings[column].to_numpy()), errors="coerce")
+        bad = numbers.isna() & pd.Series(ratings[column].to_numpy()).notna()
+        for row in np.flatnonzero(bad.to_numpy())[:_MAX_LISTED_PROBLEMS]:
+            problems.append(
+                Problem(
+                    f"ratings {where(None, row + 1, column)}", f"expected a number, got {ratings[column].iat[row]!r}"
+                )
+            )
+        out[column] = numbers.astype("float64")
+    for column in PROVENANCE_COLUMNS:
+        if column in ratings.columns:
+            values = pd.Series(ratings[column].to_numpy())
+            out[column] = values.astype("Int64") if column == "source_row" else values.astype(STRING)
+    for column in ("item", "label"):
+        empty = out[column].isna() | out[column].eq("")
+        for row in np.flatnonzero(empty.to_numpy())[:_MAX_LISTED_PROBLEMS]:
+            problems.append(Problem(f"ratings {where(None, row + 1, column)}", "must not be empty"))
+    return out, problems
+
+
+def _map_labels(labels: pd.Series, class_map: Mapping[str, str]) -> pd.Series:
+    if not class_map:
+        return labels
+    codes, uniques = pd.factorize(labels)
+    mapped = pd.Index([class_map.get(u, u) for u in uniques], dtype=STRING)
+    return pd.Series(mapped.take(codes), index=labels.index, dtype=STRING)
