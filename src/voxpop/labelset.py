@@ -107,9 +107,7 @@ class LabelSet:
             "accounting": dataclasses.asdict(self.accounting),
             "segments": self.segments is not None,
         }
-        table = table.replace_schema_metadata(
-            {**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()}
-        )
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()})
         pq.write_table(table, path)
         return path
 

@@ -56,7 +56,8 @@ def validate(
     try:
         loaded = load_corpus(corpus, where)
     except CorpusError as exc:
-        console.print(f"[bold red]{len(exc.problems)} problems found[/] in {corpus}:")
+        count = len(exc.problems)
+        console.print(f"[bold red]{count} problem{'s' if count != 1 else ''} found[/] in {corpus}:")
         for problem in exc.problems:
             console.print(f"  - {problem}", highlight=False, markup=False)
         raise typer.Exit(1) from None
