@@ -1,0 +1,942 @@
+"""Evaluation on whole prediction sets (METHODS.md section 6): metrics, binarization, threshold tuning, CIs.
+
+Inputs
+    *Single-label*: 1-D integer class codes ``0..C-1``, or class names (a Series / array of strings)
+    together with ``classes`` (the corpus's class order). *Multi-label*: 2-D binary matrices
+    (items x classes), arrays or DataFrames with the classes as columns. pandas inputs are matched on
+    their item index (different item sets are an error, never silently dropped).
+
+Counts
+    Every label metric here is a function of per-class true positives ``tp``, false positives ``fp``,
+    false negatives ``fn`` and the number of items ``n``, summed over the WHOLE set (:class:`Counts`).
+    Summing counts first is what makes multi-label F1 correct: averaging per-batch F1 values is not
+    the F1 of the set. The same counts make the bootstrap fast: a resample's counts are a weighted sum
+    of per-item contributions, so 1,000 resamples are one matrix product per chunk.
+
+Conventions
+    A ratio whose denominator is zero (precision of a never-predicted class, recall of a class absent
+    from the truth, F1 of a class absent from both) takes ``zero_division`` (default 0.0, as
+    scikit-learn); ``zero_division=np.nan`` leaves such classes out of macro / weighted averages
+    (scikit-learn's ``zero_division=np.nan``). Macro averages run over every class in the class list,
+    which is scikit-learn's ``labels=range(C)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from voxpop.errors import ConfigError, InputError
+
+SINGLE_LABEL_METRICS = ("accuracy", "uar", "macro_f1", "micro_f1", "weighted_f1", "mcc")
+MULTI_LABEL_METRICS = ("macro_f1", "micro_f1", "weighted_f1", "mcc")
+PER_CLASS_METRICS = ("precision", "recall", "f1")
+DEFAULT_THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
+DEFAULT_OFFSET_GRID = np.round(np.arange(-0.5, 0.501, 0.05), 2)
+UNIFORM_TOLERANCE = 1e-9
+DISTRIBUTION_TOLERANCE = 1e-3
+_CHUNK_ELEMENTS = 1 << 22  # resampled indices held in memory at once (~32 MB of int64)
+_MAX_LISTED = 5
+_PER_CLASS_NAME = re.compile(r"^(precision|recall|f1)\[(.+)\]$")
+
+
+class CI(NamedTuple):
+    """A point estimate with the bounds of its confidence interval."""
+
+    value: float
+    low: float
+    high: float
+
+
+# --------------------------------------------------------------------------------------------------
+# Input handling
+
+
+def _listing(values: Sequence[object]) -> str:
+    shown = ", ".join(repr(v) for v in list(values)[:_MAX_LISTED])
+    more = len(values) - _MAX_LISTED
+    return shown + (f" ... ({more} more)" if more > 0 else "")
+
+
+def _item_label(index: pd.Index | None, position: int) -> str:
+    return f"item {index[position]!r}" if index is not None else f"position {position}"
+
+
+def align_tables(
+    tables: Mapping[str, pd.Series | pd.DataFrame], classes: Sequence[object] | None = None
+) -> dict[str, pd.Series | pd.DataFrame]:
+    """Put every table in the first table's item order and every DataFrame's columns in class order.
+
+    ``classes`` defaults to the columns of the first DataFrame. Duplicate item ids, differing item
+    sets and differing class columns raise :class:`InputError` naming the table and what differs.
+
+    >>> a = pd.Series(["x", "y"], index=["i1", "i2"])
+    >>> b = pd.DataFrame({"y": [0.1, 0.8], "x": [0.9, 0.2]}, index=["i2", "i1"])
+    >>> out = align_tables({"labels": a, "model": b}, classes=["x", "y"])
+    >>> out["model"]
+          x    y
+    i1  0.2  0.8
+    i2  0.9  0.1
+    """
+    if not tables:
+        raise ConfigError("align_tables needs at least one table")
+    names = list(tables)
+    reference = tables[names[0]].index
+    if classes is None:
+        classes = next((list(t.columns) for t in tables.values() if isinstance(t, pd.DataFrame)), None)
+    aligned = {}
+    for name, table in tables.items():
+        duplicated = table.index[table.index.duplicated()].unique()
+        if len(duplicated):
+            raise InputError(f"{name}: item ids must be unique; repeated: {_listing(duplicated)}")
+        missing, extra = reference.difference(table.index), table.index.difference(reference)
+        if len(missing) or len(extra):
+            raise InputError(
+                f"{name}: items differ from {names[0]!r}: missing {len(missing)} ({_listing(missing)}), "
+                f"extra {len(extra)} ({_listing(extra)}); give every table the same items."
+            )
+        table = table.loc[reference]
+        if isinstance(table, pd.DataFrame) and classes is not None:
+            missing_c = [c for c in classes if c not in table.columns]
+            extra_c = [c for c in table.columns if c not in classes]
+            if missing_c or extra_c:
+                raise InputError(
+                    f"{name}: class columns differ from {list(classes)}: missing {missing_c}, extra {extra_c}; "
+                    "rename or map the columns to the corpus classes."
+                )
+            table = table[list(classes)]
+        aligned[name] = table
+    return aligned
+
+
+def class_codes(y: object, classes: Sequence[object] | None, name: str) -> np.ndarray:
+    """Integer codes 0..C-1 from codes or class names (names need ``classes``); ``name`` is used in errors.
+
+    >>> class_codes(pd.Series(["S", "A"]), ["A", "S"], "labels")
+    array([1, 0])
+    """
+    series = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y))
+    index = series.index if isinstance(y, pd.Series) else None
+    if series.isna().any():
+        position = int(np.flatnonzero(series.isna().to_numpy())[0])
+        raise InputError(f"{name}: {_item_label(index, position)} has no label; remove or label it first.")
+    if pd.api.types.is_integer_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        codes = series.to_numpy(dtype=np.int64)
+        limit = len(classes) if classes is not None else None
+        bad = (codes < 0) | (codes >= limit if limit is not None else False)
+        if bad.any():
+            position = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                f"{name}: {_item_label(index, position)} has class code {codes[position]}; "
+                f"expected 0..{(limit or 1) - 1} ({limit} classes)."
+            )
+        return codes
+    if not (pd.api.types.is_string_dtype(series.dtype) or isinstance(series.dtype, pd.CategoricalDtype)):
+        raise InputError(f"{name}: expected integer class codes or class names, found dtype {series.dtype}.")
+    if classes is None:
+        raise ConfigError(f"{name} holds class names; pass classes=[...] (the corpus class order).")
+    codes = pd.Index(list(classes), dtype=object).get_indexer(series.astype(object)).astype(np.int64)
+    if (codes < 0).any():
+        position = int(np.flatnonzero(codes < 0)[0])
+        raise InputError(
+            f"{name}: {_item_label(index, position)} has label {series.iloc[position]!r}, which is not one of "
+            f"the classes {list(classes)}; map it to a class or remove the item."
+        )
+    return codes
+
+
+def _binary(y: object, name: str) -> np.ndarray:
+    """A boolean items x classes matrix from 0/1 or boolean values."""
+    frame = y if isinstance(y, pd.DataFrame) else None
+    values = frame.to_numpy(dtype=float, na_value=np.nan) if frame is not None else np.asarray(y, dtype=float)
+    bad = ~np.isin(values, (0.0, 1.0))
+    if bad.any():
+        row, col = (int(v[0]) for v in np.nonzero(bad))
+        column = f", column {frame.columns[col]!r}" if frame is not None else f", column {col}"
+        raise InputError(
+            f"{name}: {_item_label(frame.index if frame is not None else None, row)}{column} holds "
+            f"{values[row, col]}; a multi-label matrix must hold 0/1 (binarize probabilities first)."
+        )
+    return values.astype(bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """Labels as numpy arrays: codes (n,) or boolean (n, C) matrices, with the class names."""
+
+    true: np.ndarray
+    pred: np.ndarray
+    classes: list
+    multilabel: bool
+    index: pd.Index | None
+
+
+def _aligned_pair(y_true: object, y_pred: object, classes: Sequence[object] | None) -> tuple[object, object]:
+    """Match two pandas label tables on item ids (and class columns); other inputs pass unchanged."""
+    if isinstance(y_true, pd.Series | pd.DataFrame) and isinstance(y_pred, pd.Series | pd.DataFrame):
+        aligned = align_tables({"y_true": y_true, "y_pred": y_pred}, classes)
+        return aligned["y_true"], aligned["y_pred"]
+    return y_true, y_pred
+
+
+def prepare(y_true: object, y_pred: object, classes: Sequence[object] | None = None) -> Prepared:
+    """Check and convert a pair of label sets (see the module docstring for the accepted forms)."""
+    y_true, y_pred = _aligned_pair(y_true, y_pred, classes)
+    index = y_true.index if isinstance(y_true, pd.Series | pd.DataFrame) else None
+    ndim_true, ndim_pred = np.ndim(y_true), np.ndim(y_pred)
+    if ndim_true != ndim_pred or ndim_true not in (1, 2):
+        raise InputError(
+            f"y_true has {ndim_true} dimensions and y_pred {ndim_pred}; expected both 1-D (single-label) "
+            "or both 2-D items x classes (multi-label)."
+        )
+    if len(y_true) != len(y_pred):
+        raise InputError(f"y_true has {len(y_true)} items but y_pred {len(y_pred)}; they must match.")
+    if ndim_true == 2:
+        true, pred = _binary(y_true, "y_true"), _binary(y_pred, "y_pred")
+        if true.shape[1] != pred.shape[1]:
+            raise InputError(f"y_true has {true.shape[1]} classes but y_pred {pred.shape[1]}.")
+        if classes is None:
+            classes = list(y_true.columns) if isinstance(y_true, pd.DataFrame) else list(range(true.shape[1]))
+        if len(classes) != true.shape[1]:
+            raise InputError(f"{len(classes)} classes given but the matrices have {true.shape[1]} columns.")
+        return Prepared(true, pred, list(classes), True, index)
+    true, pred = class_codes(y_true, classes, "y_true"), class_codes(y_pred, classes, "y_pred")
+    if classes is None:
+        classes = list(range(int(max(true.max(initial=-1), pred.max(initial=-1))) + 1))
+    return Prepared(true, pred, list(classes), False, index)
+
+
+# --------------------------------------------------------------------------------------------------
+# Counts and the metrics computed from them
+
+
+@dataclasses.dataclass(frozen=True)
+class Counts:
+    """Per-class ``tp``, ``fp``, ``fn`` (shape ``(..., C)``) and items ``n`` (shape ``(...)``).
+
+    Leading dimensions hold several prediction sets at once (bootstrap resamples, fusion candidates).
+    Single-label: an item of class t predicted as p adds a tp to t if p == t, else a fn to t and a fp
+    to p. Multi-label: each (item, class) cell adds to tp, fp or fn of its class (or to none: tn).
+
+    >>> c = Counts.from_codes(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), 3)
+    >>> c.tp, c.fp, c.fn, c.n
+    (array([1, 1, 0]), array([0, 2, 0]), array([1, 0, 1]), array(4))
+    """
+
+    tp: np.ndarray
+    fp: np.ndarray
+    fn: np.ndarray
+    n: np.ndarray
+    multilabel: bool = False
+
+    @classmethod
+    def from_codes(cls, true: np.ndarray, pred: np.ndarray, n_classes: int) -> Counts:
+        """Counts of single-label codes; ``pred`` may have leading dimensions (several prediction sets)."""
+        true, pred = np.asarray(true), np.asarray(pred)
+        n = true.shape[0]
+        lead = pred.shape[:-1]
+        flat = pred.reshape(-1, n) + (np.arange(int(np.prod(lead, dtype=int)))[:, None] * n_classes)
+        size = flat.shape[0] * n_classes
+        predicted = np.bincount(flat.ravel(), minlength=size).reshape(*lead, n_classes)
+        tp = np.bincount(flat[pred.reshape(-1, n) == true], minlength=size).reshape(*lead, n_classes)
+        support = np.bincount(true, minlength=n_classes)
+        return cls(tp, predicted - tp, support - tp, np.full(lead, n))
+
+    @classmethod
+    def from_binary(cls, true: np.ndarray, pred: np.ndarray) -> Counts:
+        """Counts of boolean items x classes matrices; ``pred`` may have leading dimensions."""
+        true, pred = np.asarray(true, dtype=bool), np.asarray(pred, dtype=bool)
+        tp = (true & pred).sum(axis=-2)
+        fp = (~true & pred).sum(axis=-2)
+        fn = (true & ~pred).sum(axis=-2)
+        return cls(tp, fp, fn, np.full(pred.shape[:-2], true.shape[0]), multilabel=True)
+
+    @classmethod
+    def from_prepared(cls, prepared: Prepared) -> Counts:
+        if prepared.multilabel:
+            return cls.from_binary(prepared.true, prepared.pred)
+        return cls.from_codes(prepared.true, prepared.pred, len(prepared.classes))
+
+
+def _ratio(num: np.ndarray, den: np.ndarray, zero_division: float) -> np.ndarray:
+    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    safe = np.where(den > 0, den, 1.0)
+    return np.where(den > 0, num / safe, zero_division)
+
+
+def _nanmean(values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Mean over the last axis ignoring NaN (classes left out by ``zero_division=nan``); all-NaN -> NaN."""
+    valid = ~np.isnan(values)
+    w = valid * (1.0 if weights is None else weights)
+    total = w.sum(axis=-1)
+    summed = (np.where(valid, values, 0.0) * w).sum(axis=-1)
+    return np.where(total > 0, summed / np.where(total > 0, total, 1.0), np.nan)
+
+
+def _mcc(c: Counts) -> np.ndarray:
+    """Single-label: Gorodkin's R_K from the confusion matrix margins (scikit-learn's formula).
+    Multi-label: binary MCC of the flattened items x classes matrices."""
+    if c.multilabel:
+        tp, fp, fn = (x.sum(axis=-1).astype(float) for x in (c.tp, c.fp, c.fn))
+        tn = c.n * c.tp.shape[-1] - tp - fp - fn
+        num, den = tp * tn - fp * fn, (tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)
+    else:
+        t, p = (c.tp + c.fn).astype(float), (c.tp + c.fp).astype(float)
+        s, correct = c.n.astype(float), c.tp.sum(axis=-1).astype(float)
+        num = correct * s - (t * p).sum(axis=-1)
+        den = (s**2 - (p * p).sum(axis=-1)) * (s**2 - (t * t).sum(axis=-1))
+    return np.where(den > 0, num / np.sqrt(np.where(den > 0, den, 1.0)), 0.0)
+
+
+def per_class_scores(counts: Counts, zero_division: float = 0.0) -> dict[str, np.ndarray]:
+    """Per-class precision tp/(tp+fp), recall tp/(tp+fn) and F1 2tp/(2tp+fp+fn), shape (..., C)."""
+    tp, fp, fn = counts.tp, counts.fp, counts.fn
+    return {
+        "precision": _ratio(tp, tp + fp, zero_division),
+        "recall": _ratio(tp, tp + fn, zero_division),
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn, zero_division),
+    }
+
+
+def score(counts: Counts, metric: str, zero_division: float = 0.0) -> np.ndarray:
+    """A metric from counts, vectorised over leading dimensions.
+
+    ``accuracy`` = sum tp / n (single-label); ``uar`` = mean_c recall_c; ``macro_f1`` = mean_c F1_c;
+    ``micro_f1`` = 2 sum tp / (2 sum tp + sum fp + sum fn); ``weighted_f1`` = sum_c support_c F1_c /
+    sum_c support_c; ``mcc`` see :func:`mcc`; ``precision``, ``recall``, ``f1`` give per-class arrays.
+
+    >>> c = Counts.from_codes(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), 3)
+    >>> float(score(c, "accuracy")), float(score(c, "uar")), score(c, "f1")
+    (0.5, 0.5, array([0.6666..., 0.5 , 0. ]))
+    """
+    if metric in PER_CLASS_METRICS:
+        return per_class_scores(counts, zero_division)[metric]
+    if metric == "accuracy":
+        if counts.multilabel:
+            raise ConfigError("accuracy is a single-label metric; for multi-label use macro_f1 or micro_f1.")
+        return _ratio(counts.tp.sum(axis=-1), counts.n, zero_division)
+    if metric == "uar":
+        return _nanmean(per_class_scores(counts, zero_division)["recall"])
+    if metric == "macro_f1":
+        return _nanmean(per_class_scores(counts, zero_division)["f1"])
+    if metric == "micro_f1":
+        tp, fp, fn = (x.sum(axis=-1) for x in (counts.tp, counts.fp, counts.fn))
+        return _ratio(2 * tp, 2 * tp + fp + fn, zero_division)
+    if metric == "weighted_f1":
+        f1 = per_class_scores(counts, zero_division)["f1"]
+        weighted = _nanmean(f1, (counts.tp + counts.fn).astype(float))
+        return np.where((counts.tp + counts.fn).sum(axis=-1) > 0, weighted, zero_division)
+    if metric == "mcc":
+        return _mcc(counts)
+    known = sorted({*SINGLE_LABEL_METRICS, *MULTI_LABEL_METRICS, *PER_CLASS_METRICS})
+    raise ConfigError(f"unknown metric {metric!r}; known: {', '.join(known)} or e.g. 'f1[anger]' for one class.")
+
+
+def _named_metric(metric: str, classes: Sequence[object], zero_division: float) -> Callable[[Counts], np.ndarray]:
+    """``metric`` (a name from :func:`score` or ``"f1[class]"``) as a function of counts."""
+    match = _PER_CLASS_NAME.match(metric)
+    if match is None:
+        return lambda counts: score(counts, metric, zero_division)
+    kind, name = match.groups()
+    by_name = {str(c): i for i, c in enumerate(classes)}
+    if name not in by_name:
+        raise ConfigError(f"metric {metric!r}: class {name!r} is not one of {list(classes)}.")
+    position = by_name[name]
+    return lambda counts: per_class_scores(counts, zero_division)[kind][..., position]
+
+
+def _point(metric: str, y_true: object, y_pred: object, classes: Sequence[object] | None, zd: float) -> float:
+    prepared = prepare(y_true, y_pred, classes)
+    return float(_named_metric(metric, prepared.classes, zd)(Counts.from_prepared(prepared)))
+
+
+def accuracy(y_true: object, y_pred: object, classes: Sequence[object] | None = None) -> float:
+    """Share of items whose predicted class is the true class (single-label).
+
+    >>> accuracy(["A", "A", "S"], ["A", "S", "S"], classes=["A", "S"])
+    0.666...
+    """
+    return _point("accuracy", y_true, y_pred, classes, 0.0)
+
+
+def uar(y_true: object, y_pred: object, classes: Sequence[object] | None = None, zero_division: float = 0.0) -> float:
+    """Unweighted average recall: mean over classes of tp_c / (tp_c + fn_c) (= macro recall).
+
+    >>> uar([0, 0, 0, 1], [0, 0, 0, 0])
+    0.5
+    """
+    return _point("uar", y_true, y_pred, classes, zero_division)
+
+
+def macro_f1(
+    y_true: object, y_pred: object, classes: Sequence[object] | None = None, zero_division: float = 0.0
+) -> float:
+    """Mean over classes of F1_c = 2 tp_c / (2 tp_c + fp_c + fn_c); single- or multi-label.
+
+    >>> macro_f1([0, 0, 1, 2], [0, 1, 1, 1])  # F1 = (2/3, 1/2, 0)
+    0.3888...
+    >>> macro_f1(np.array([[1, 1], [0, 1]]), np.array([[1, 0], [0, 1]]))  # F1 = (1, 2/3)
+    0.8333...
+    """
+    return _point("macro_f1", y_true, y_pred, classes, zero_division)
+
+
+def micro_f1(
+    y_true: object, y_pred: object, classes: Sequence[object] | None = None, zero_division: float = 0.0
+) -> float:
+    """F1 of the pooled counts: 2 sum tp / (2 sum tp + sum fp + sum fn) (single-label: = accuracy).
+
+    >>> micro_f1(np.array([[1, 1], [0, 1]]), np.array([[1, 0], [0, 1]]))  # tp=2, fp=0, fn=1
+    0.8
+    """
+    return _point("micro_f1", y_true, y_pred, classes, zero_division)
+
+
+def weighted_f1(
+    y_true: object, y_pred: object, classes: Sequence[object] | None = None, zero_division: float = 0.0
+) -> float:
+    """Support-weighted mean of per-class F1: sum_c (tp_c + fn_c) F1_c / sum_c (tp_c + fn_c).
+
+    >>> weighted_f1([0, 0, 1, 2], [0, 1, 1, 1])  # (2 * 2/3 + 1 * 1/2 + 1 * 0) / 4
+    0.4583...
+    """
+    return _point("weighted_f1", y_true, y_pred, classes, zero_division)
+
+
+def mcc(y_true: object, y_pred: object, classes: Sequence[object] | None = None) -> float:
+    """Matthews correlation coefficient.
+
+    Single-label (Gorodkin's R_K, as scikit-learn), with t_c true and p_c predicted counts, c correct
+    items, s items: (c s - sum t_c p_c) / sqrt((s^2 - sum p_c^2)(s^2 - sum t_c^2)). Multi-label: the
+    binary MCC (TP TN - FP FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN)) of the flattened matrices, the
+    convention of the Likert-threshold study. A zero denominator gives 0.
+
+    >>> mcc([0, 0, 1, 1], [0, 0, 1, 0])  # (3*4 - (2*3 + 2*1)) / sqrt((16 - 10) * (16 - 8))
+    0.5773...
+    """
+    return _point("mcc", y_true, y_pred, classes, 0.0)
+
+
+def per_class_f1(
+    y_true: object, y_pred: object, classes: Sequence[object] | None = None, zero_division: float = 0.0
+) -> pd.Series:
+    """F1 of every class, a Series indexed by class.
+
+    >>> per_class_f1(["A", "A", "S"], ["A", "S", "S"], classes=["A", "S", "H"])
+    A    0.666667
+    S    0.666667
+    H    0.000000
+    Name: f1, dtype: float64
+    """
+    prepared = prepare(y_true, y_pred, classes)
+    values = per_class_scores(Counts.from_prepared(prepared), zero_division)["f1"]
+    return pd.Series(values, index=prepared.classes, name="f1")
+
+
+def confusion_matrix(y_true: object, y_pred: object, classes: Sequence[object] | None = None) -> pd.DataFrame:
+    """Single-label confusion matrix: rows = true class, columns = predicted class, cells = item counts.
+
+    >>> confusion_matrix(["A", "A", "S"], ["A", "S", "S"], classes=["A", "S"])
+    pred  A  S
+    true
+    A     1  1
+    S     0  1
+    """
+    prepared = prepare(y_true, y_pred, classes)
+    if prepared.multilabel:
+        raise ConfigError("confusion_matrix is single-label; for multi-label use per-class counts (Counts).")
+    size = len(prepared.classes)
+    cells = np.bincount(prepared.true * size + prepared.pred, minlength=size * size).reshape(size, size)
+    names = pd.Index(prepared.classes)
+    return pd.DataFrame(cells, index=names.rename("true"), columns=names.rename("pred"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Distribution agreement
+
+
+def _distributions(target: object, pred: object) -> tuple[np.ndarray, np.ndarray, pd.Index | None]:
+    if isinstance(target, pd.DataFrame) and isinstance(pred, pd.DataFrame):
+        aligned = align_tables({"target": target, "prediction": pred})
+        target, pred = aligned["target"], aligned["prediction"]
+    index = target.index if isinstance(target, pd.DataFrame) else None
+    arrays = []
+    for name, values in (("target", target), ("prediction", pred)):
+        values = np.asarray(values, dtype=float)
+        if values.ndim != 2:
+            raise InputError(f"{name}: expected an items x classes matrix, found {values.ndim} dimensions.")
+        sums = values.sum(axis=1)
+        bad = ~np.isfinite(sums) | (values < 0).any(axis=1) | (np.abs(sums - 1.0) > DISTRIBUTION_TOLERANCE)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                f"{name}: {_item_label(index, row)} is not a probability distribution (values "
+                f"{np.round(values[row], 4).tolist()}, sum {sums[row]:.4g}); expected non-negative values summing to 1 "
+                "(apply softmax to logits, divide counts by their total)."
+            )
+        arrays.append(values / sums[:, None])
+    if arrays[0].shape != arrays[1].shape:
+        raise InputError(f"target has shape {arrays[0].shape} but prediction {arrays[1].shape}.")
+    return arrays[0], arrays[1], index
+
+
+def _relative_entropy(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """sum_c p_c log(p_c / q_c) per row, with 0 log(0 / q) = 0 and p log(p / 0) = inf."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * (np.log(np.where(p > 0, p, 1.0)) - np.log(q)), 0.0)
+    return terms.sum(axis=1)
+
+
+def _per_item(values: np.ndarray, index: pd.Index | None, name: str) -> pd.Series | np.ndarray:
+    return pd.Series(values, index=index, name=name) if index is not None else values
+
+
+def kld_items(target: object, pred: object, eps: float = 1e-10) -> pd.Series | np.ndarray:
+    """Per-item KL divergence KL(t || q) = sum_c t_c log(t_c / q_c) in nats.
+
+    Zero handling: terms with t_c = 0 are 0 (scipy's ``rel_entr`` convention); the prediction is
+    smoothed q = (p + eps) / (1 + C eps) so that a zero prediction for a rated class gives a large
+    finite value instead of infinity (``eps=0`` keeps the infinity). Rows must be distributions.
+
+    >>> kld_items(np.array([[0.5, 0.5, 0.0]]), np.array([[0.25, 0.75, 0.0]]), eps=0)
+    array([0.1438...])
+    """
+    t, p, index = _distributions(target, pred)
+    q = (p + eps) / (1.0 + p.shape[1] * eps)
+    return _per_item(_relative_entropy(t, q), index, "kld")
+
+
+def jsd_items(target: object, pred: object) -> pd.Series | np.ndarray:
+    """Per-item Jensen-Shannon divergence 1/2 KL(t || m) + 1/2 KL(p || m), m = (t + p)/2, in nats.
+
+    Finite without smoothing (m > 0 wherever t or p is) and at most log 2. scipy's
+    ``jensenshannon`` returns the square root of this (the JS distance).
+
+    >>> jsd_items(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]))  # disjoint: log 2
+    array([0.6931...])
+    """
+    t, p, index = _distributions(target, pred)
+    m = (t + p) / 2
+    return _per_item(0.5 * _relative_entropy(t, m) + 0.5 * _relative_entropy(p, m), index, "jsd")
+
+
+def kld(target: object, pred: object, eps: float = 1e-10) -> float:
+    """Mean over items of :func:`kld_items`.
+
+    >>> kld(np.array([[0.5, 0.5], [1.0, 0.0]]), np.array([[0.5, 0.5], [0.5, 0.5]]), eps=0)  # (0 + log 2) / 2
+    0.3465...
+    """
+    return float(np.mean(kld_items(target, pred, eps)))
+
+
+def jsd(target: object, pred: object) -> float:
+    """Mean over items of :func:`jsd_items`.
+
+    >>> jsd(np.array([[0.5, 0.5], [1.0, 0.0]]), np.array([[0.5, 0.5], [0.0, 1.0]]))  # (0 + log 2) / 2
+    0.3465...
+    """
+    return float(np.mean(jsd_items(target, pred)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Binarization and decision tuning
+
+
+def _wrap_like(values: np.ndarray, like: object) -> pd.DataFrame | np.ndarray:
+    if isinstance(like, pd.DataFrame):
+        return pd.DataFrame(values, index=like.index, columns=like.columns)
+    return values
+
+
+def _class_vector(values: object, probs: object, name: str) -> np.ndarray:
+    """A per-class vector (scalar, array or Series indexed by class) in the column order of ``probs``."""
+    width = np.shape(probs)[1]
+    if isinstance(values, pd.Series) and isinstance(probs, pd.DataFrame):
+        missing = [c for c in probs.columns if c not in values.index]
+        if missing:
+            raise InputError(f"{name}: no value for classes {missing}; give one per class {list(probs.columns)}.")
+        values = values[list(probs.columns)]
+    vector = np.broadcast_to(np.asarray(values, dtype=float), (width,)) if np.ndim(values) == 0 else values
+    vector = np.asarray(vector, dtype=float)
+    if vector.shape != (width,):
+        raise InputError(f"{name}: expected {width} values (one per class), found shape {vector.shape}.")
+    return vector
+
+
+def binarize_argmax(probs: object) -> pd.DataFrame | np.ndarray:
+    """One-hot of the most probable class per item (ties: the first class in column order).
+
+    >>> binarize_argmax(np.array([[0.2, 0.5, 0.3], [0.4, 0.4, 0.2]]))
+    array([[0, 1, 0],
+           [1, 0, 0]])
+    """
+    values = np.asarray(probs, dtype=float)
+    onehot = np.zeros(values.shape, dtype=int)
+    onehot[np.arange(values.shape[0]), values.argmax(axis=1)] = 1
+    return _wrap_like(onehot, probs)
+
+
+def binarize_above_uniform(probs: object) -> pd.DataFrame | np.ndarray:
+    """The 1/C rule (all-inclusive test form): y_c = 1 iff p_c > 1/C.
+
+    Comparisons allow ``UNIFORM_TOLERANCE`` (1e-9) so that float noise on an exact 1/C does not count
+    as above it; an exactly uniform row (every p_c = 1/C) gets all classes (METHODS.md decision).
+
+    >>> binarize_above_uniform(np.array([[0, .6, .4, 0], [.4, .2, .2, .2], [.25, .25, .25, .25]]))
+    array([[0, 1, 1, 0],
+           [1, 0, 0, 0],
+           [1, 1, 1, 1]])
+    """
+    values = np.asarray(probs, dtype=float)
+    chance = 1.0 / values.shape[1]
+    above = values > chance + UNIFORM_TOLERANCE
+    uniform = (np.abs(values - chance) <= UNIFORM_TOLERANCE).all(axis=1)
+    return _wrap_like((above | uniform[:, None]).astype(int), probs)
+
+
+def binarize_thresholds(probs: object, thresholds: object) -> pd.DataFrame | np.ndarray:
+    """y_c = 1 iff p_c >= t_c, with one threshold for all classes or one per class (Series by class).
+
+    >>> binarize_thresholds(np.array([[0.3, 0.6], [0.1, 0.2]]), [0.3, 0.5])
+    array([[1, 1],
+           [0, 0]])
+    """
+    values = np.asarray(probs, dtype=float)
+    return _wrap_like((values >= _class_vector(thresholds, probs, "thresholds")).astype(int), probs)
+
+
+def _middle_of_best(scores: np.ndarray, grid: np.ndarray) -> float:
+    """The middle grid value among those reaching the maximal score (stable choice on plateaus)."""
+    best = np.flatnonzero(scores >= scores.max() - 1e-12)
+    return float(grid[best[len(best) // 2]])
+
+
+def _class_names(probs: object) -> list:
+    return list(probs.columns) if isinstance(probs, pd.DataFrame) else list(range(np.shape(probs)[1]))
+
+
+def tune_thresholds(
+    dev_probs: object, dev_true: object, grid: Sequence[float] = DEFAULT_THRESHOLD_GRID, zero_division: float = 0.0
+) -> pd.Series:
+    """Per-class thresholds (multi-label) maximising macro-F1 on development data.
+
+    Macro-F1 is a mean of per-class F1 and F1_c depends only on t_c, so choosing for each class the
+    grid value maximising its F1 maximises macro-F1 over the grid exactly. On a plateau of equal F1
+    the middle maximiser is taken. Apply the result unchanged to test data with
+    :func:`binarize_thresholds`.
+
+    >>> p = np.array([[0.30], [0.20], [0.10]]); y = np.array([[1], [1], [0]])
+    >>> tune_thresholds(p, y, grid=[0.15, 0.25, 0.5])  # t=0.15 catches both positives: F1 = 1
+    0    0.15
+    dtype: float64
+    """
+    if isinstance(dev_probs, pd.DataFrame) and isinstance(dev_true, pd.DataFrame):
+        aligned = align_tables({"dev_probs": dev_probs, "dev_true": dev_true})
+        dev_probs, dev_true = aligned["dev_probs"], aligned["dev_true"]
+    probs, true = np.asarray(dev_probs, dtype=float), _binary(dev_true, "dev_true")
+    if probs.shape != true.shape:
+        raise InputError(f"dev_probs has shape {probs.shape} but dev_true {true.shape}; they must match.")
+    grid = np.asarray(grid, dtype=float)
+    f1 = np.stack([score(Counts.from_binary(true, probs >= t), "f1", zero_division) for t in grid])
+    chosen = [_middle_of_best(f1[:, c], grid) for c in range(probs.shape[1])]
+    return pd.Series(chosen, index=_class_names(dev_probs), dtype=float)
+
+
+def decide(probs: object, offsets: object = 0.0) -> pd.Series | np.ndarray:
+    """Single-label decision argmax_c (p_c + o_c); class names for a DataFrame, codes for an array.
+
+    >>> decide(pd.DataFrame({"A": [0.6, 0.3], "S": [0.4, 0.7]}, index=["i1", "i2"]), offsets=[0.0, 0.25]).tolist()
+    ['S', 'S']
+    """
+    values = np.asarray(probs, dtype=float) + _class_vector(offsets, probs, "offsets")
+    codes = values.argmax(axis=1)
+    if isinstance(probs, pd.DataFrame):
+        return pd.Series(np.asarray(probs.columns, dtype=object)[codes], index=probs.index)
+    return codes
+
+
+def tune_offsets(
+    dev_probs: object,
+    dev_true: object,
+    grid: Sequence[float] = DEFAULT_OFFSET_GRID,
+    max_rounds: int = 10,
+    zero_division: float = 0.0,
+) -> pd.Series:
+    """Per-class score offsets (single-label) maximising dev macro-F1 of argmax_c (p_c + o_c).
+
+    Coordinate ascent from o = 0 (plain argmax): for each class in turn, try every grid value with
+    the other offsets fixed and move only on a strict improvement; stop after a round without change.
+    Dev macro-F1 therefore never falls below that of plain argmax. Apply unchanged with :func:`decide`.
+
+    >>> p = np.array([[0.6, 0.4], [0.55, 0.45], [0.9, 0.1]]); y = np.array([1, 1, 0])
+    >>> tune_offsets(p, y, grid=[0.0, 0.2])  # raising class 1 by 0.2 gets every item right
+    0    0.0
+    1    0.2
+    dtype: float64
+    """
+    if isinstance(dev_probs, pd.DataFrame) and isinstance(dev_true, pd.Series):
+        aligned = align_tables({"dev_probs": dev_probs, "dev_true": dev_true})
+        dev_probs, dev_true = aligned["dev_probs"], aligned["dev_true"]
+    classes = _class_names(dev_probs)
+    probs = np.asarray(dev_probs, dtype=float)
+    true = class_codes(dev_true, classes, "dev_true")
+    if len(true) != len(probs):
+        raise InputError(f"dev_true has {len(true)} items but dev_probs {len(probs)}; they must match.")
+    grid = np.asarray(grid, dtype=float)
+    offsets = np.zeros(probs.shape[1])
+    best = float(score(Counts.from_codes(true, probs.argmax(axis=1), probs.shape[1]), "macro_f1", zero_division))
+    for _ in range(max_rounds):
+        changed = False
+        for c in range(probs.shape[1]):
+            trial = np.broadcast_to(offsets, (len(grid), probs.shape[1])).copy()
+            trial[:, c] = grid
+            decisions = (probs[None] + trial[:, None, :]).argmax(axis=2)
+            values = score(Counts.from_codes(true, decisions, probs.shape[1]), "macro_f1", zero_division)
+            if values.max() > best + 1e-12:
+                best, offsets[c], changed = float(values.max()), grid[int(values.argmax())], True
+        if not changed:
+            break
+    return pd.Series(offsets, index=classes, dtype=float)
+
+
+# --------------------------------------------------------------------------------------------------
+# Bootstrap confidence intervals
+
+
+def _index_chunks(n_items: int, n_boot: int, seed: int, indices: np.ndarray | None) -> Iterator[np.ndarray]:
+    """Resample indices in chunks: the rows of ``default_rng(seed).integers(0, n, (n_boot, n))``."""
+    rows = max(1, _CHUNK_ELEMENTS // max(n_items, 1))
+    if indices is not None:
+        indices = np.asarray(indices)
+        if indices.ndim != 2 or indices.shape[1] != n_items or indices.min() < 0 or indices.max() >= n_items:
+            raise InputError(f"indices must be an (n_boot, {n_items}) array of item positions 0..{n_items - 1}.")
+        for start in range(0, len(indices), rows):
+            yield indices[start : start + rows]
+        return
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_boot, rows):
+        yield rng.integers(0, n_items, size=(min(rows, n_boot - start), n_items))
+
+
+def _resampled_sums(item_stats: np.ndarray, n_boot: int, seed: int, indices: np.ndarray | None) -> np.ndarray:
+    """(n_boot, K) sums of per-item statistics (n, K) over each resample.
+
+    Items with identical statistics are merged into kinds first (single-label: at most C^2 kinds, one
+    per true/predicted pair), so a resample costs one gather and one bincount over its indices:
+    sums = (resample x kind counts) @ (kind statistics).
+    """
+    kinds, kind_of_item = np.unique(item_stats, axis=0, return_inverse=True)
+    kind_of_item, n_kinds = kind_of_item.ravel(), len(kinds)
+    sums = []
+    for chunk in _index_chunks(item_stats.shape[0], n_boot, seed, indices):
+        rows = chunk.shape[0]
+        keys = kind_of_item[chunk]
+        keys += (np.arange(rows) * n_kinds)[:, None]
+        counts = np.bincount(keys.ravel(), minlength=rows * n_kinds).reshape(rows, n_kinds)
+        sums.append(counts @ kinds)
+    return np.concatenate(sums) if sums else np.empty((0, item_stats.shape[1]))
+
+
+def _item_contributions(prepared: Prepared) -> np.ndarray:
+    """Per item its tp, fp, fn contributions, flattened to (n, 3C) (see :class:`Counts`)."""
+    size = len(prepared.classes)
+    if prepared.multilabel:
+        t, p = prepared.true, prepared.pred
+        parts = (t & p, ~t & p, t & ~p)
+    else:
+        eye = np.eye(size, dtype=bool)
+        true, pred = eye[prepared.true], eye[prepared.pred]
+        wrong = (prepared.true != prepared.pred)[:, None]
+        parts = (true & ~wrong, pred & wrong, true & wrong)
+    return np.concatenate(parts, axis=1).astype(float)
+
+
+def _counts_from_sums(sums: np.ndarray, n_classes: int, n_items: int, multilabel: bool) -> Counts:
+    tp, fp, fn = (sums[..., k * n_classes : (k + 1) * n_classes] for k in range(3))
+    return Counts(tp, fp, fn, np.full(sums.shape[:-1], n_items), multilabel)
+
+
+def _take(y: object, positions: np.ndarray) -> object:
+    return y.iloc[positions] if isinstance(y, pd.Series | pd.DataFrame) else np.asarray(y)[positions]
+
+
+def bootstrap_distribution(
+    metric: str | Callable[[object, object], float],
+    y_true: object,
+    y_pred: object,
+    *,
+    classes: Sequence[object] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    indices: np.ndarray | None = None,
+    zero_division: float = 0.0,
+) -> np.ndarray:
+    """The metric on each of ``n_boot`` resamples of the items (drawn with replacement).
+
+    Resample b holds the items at ``default_rng(seed).integers(0, n, (n_boot, n))[b]`` unless
+    ``indices`` gives them (use the same indices to compare models on paired resamples). A metric
+    name (:func:`score` names or ``"f1[class]"``) is computed vectorised: a resample's tp/fp/fn are
+    the sums of its items' contributions, gathered with one bincount per chunk of resamples. A
+    callable ``metric(y_true_sub, y_pred_sub)`` is evaluated in a loop on the resampled inputs
+    (pandas inputs resampled with ``iloc``).
+
+    >>> dist = bootstrap_distribution("accuracy", [0, 1, 1, 0], [0, 1, 0, 0], indices=np.array([[0, 1, 1, 1]]))
+    >>> dist  # resample: items 0, 1, 1, 1 -> all correct
+    array([1.])
+    """
+    n_boot = len(indices) if indices is not None else n_boot
+    if callable(metric):
+        y_true, y_pred = _aligned_pair(y_true, y_pred, classes)
+        chunks = _index_chunks(len(y_true), n_boot, seed, indices)
+        return np.array([metric(_take(y_true, row), _take(y_pred, row)) for chunk in chunks for row in chunk])
+    prepared = prepare(y_true, y_pred, classes)
+    compute = _named_metric(metric, prepared.classes, zero_division)
+    sums = _resampled_sums(_item_contributions(prepared), n_boot, seed, indices)
+    return compute(_counts_from_sums(sums, len(prepared.classes), len(prepared.true), prepared.multilabel))
+
+
+def percentile_interval(distribution: np.ndarray, alpha: float = 0.05) -> tuple[float, float]:
+    """The alpha/2 and 1 - alpha/2 quantiles (linear interpolation) of a bootstrap distribution, NaN ignored.
+
+    >>> percentile_interval(np.arange(101.0), alpha=0.1)
+    (5.0, 95.0)
+    """
+    if not 0 < alpha < 1:
+        raise ConfigError(f"alpha must lie in (0, 1), found {alpha}.")
+    distribution = np.asarray(distribution, dtype=float)
+    if np.isnan(distribution).all():
+        return (np.nan, np.nan)
+    low, high = np.nanquantile(distribution, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
+def bootstrap_ci(
+    metric: str | Callable[[object, object], float],
+    y_true: object,
+    y_pred: object,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    *,
+    classes: Sequence[object] | None = None,
+    indices: np.ndarray | None = None,
+    zero_division: float = 0.0,
+) -> CI:
+    """Point estimate on all items and percentile bootstrap interval (see :func:`bootstrap_distribution`).
+
+    >>> y = np.array([0, 1, 2] * 50); p = np.where(np.arange(150) % 5 == 0, 0, y)
+    >>> ci = bootstrap_ci("macro_f1", y, p, n_boot=200)
+    >>> round(ci.value, 4), ci.low < ci.value < ci.high  # F1 = (100/120, 80/90, 80/90)
+    (0.8704, True)
+    """
+    if n_boot < 1 and indices is None:
+        raise ConfigError(f"n_boot must be at least 1, found {n_boot}.")
+    if callable(metric):
+        value = float(metric(*_aligned_pair(y_true, y_pred, classes)))
+    else:
+        value = _point(metric, y_true, y_pred, classes, zero_division)
+    distribution = bootstrap_distribution(
+        metric, y_true, y_pred, classes=classes, n_boot=n_boot, seed=seed, indices=indices, zero_division=zero_division
+    )
+    return CI(value, *percentile_interval(distribution, alpha))
+
+
+def class_mean_ci(values: object, alpha: float = 0.05) -> CI:
+    """Mean over classes with a Student-t interval: mean +- t_{1-alpha/2, C-1} * s / sqrt(C).
+
+    For studies that report per-class scores as mean +- 95 % CI over classes. NaN values are an error
+    (a class without a score must be resolved, not silently skipped).
+
+    >>> class_mean_ci([0.5, 0.6, 0.7])  # s = 0.1, t_{0.975, 2} = 4.3027
+    CI(value=0.6, low=0.3515..., high=0.8484...)
+    """
+    array = np.asarray(values, dtype=float)
+    if np.isnan(array).any() or array.size < 2:
+        raise InputError(f"class_mean_ci needs at least two scores and no NaN; found {array.tolist()}.")
+    mean = float(array.mean())
+    half = float(stats.t.ppf(1 - alpha / 2, array.size - 1) * array.std(ddof=1) / np.sqrt(array.size))
+    return CI(mean, mean - half, mean + half)
+
+
+# --------------------------------------------------------------------------------------------------
+# One table of results
+
+
+def evaluate(
+    y_true: object,
+    y_pred: object,
+    *,
+    classes: Sequence[object] | None = None,
+    metrics: Sequence[str] | None = None,
+    per_class: bool = True,
+    target: object = None,
+    probabilities: object = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    zero_division: float = 0.0,
+) -> pd.DataFrame:
+    """A tidy table (metric, value, low, high) for a single-label or multi-label prediction set.
+
+    ``metrics`` defaults to :data:`SINGLE_LABEL_METRICS` or :data:`MULTI_LABEL_METRICS`; ``per_class``
+    adds ``f1[<class>]`` rows; ``target`` and ``probabilities`` (items x classes distributions) add
+    ``kld`` (default eps) and ``jsd`` rows. All rows share the bootstrap resamples of :func:`bootstrap_distribution`
+    with the same seed (``n_boot=0``: no interval).
+
+    >>> table = evaluate(["A", "A", "S", "S"], ["A", "S", "S", "S"], classes=["A", "S"], metrics=["accuracy"],
+    ...                  n_boot=0)
+    >>> table
+         metric     value  low  high
+    0  accuracy  0.750000  NaN   NaN
+    1     f1[A]  0.666667  NaN   NaN
+    2     f1[S]  0.800000  NaN   NaN
+    """
+    prepared = prepare(y_true, y_pred, classes)
+    names = list(metrics or (MULTI_LABEL_METRICS if prepared.multilabel else SINGLE_LABEL_METRICS))
+    if per_class:
+        names += [f"f1[{c}]" for c in prepared.classes]
+    functions = [_named_metric(name, prepared.classes, zero_division) for name in names]
+    n_items, n_classes = len(prepared.true), len(prepared.classes)
+    stats_columns = [_item_contributions(prepared)]
+    if (target is None) != (probabilities is None):
+        raise ConfigError("give both target and probabilities for kld / jsd, or neither.")
+    if target is not None:
+        if prepared.index is not None and isinstance(target, pd.DataFrame) and isinstance(probabilities, pd.DataFrame):
+            aligned = align_tables(
+                {"labels": pd.Series(0, index=prepared.index), "target": target, "probabilities": probabilities}
+            )
+            target, probabilities = aligned["target"], aligned["probabilities"]
+        per_item = np.column_stack([kld_items(target, probabilities), jsd_items(target, probabilities)])
+        if len(per_item) != n_items:
+            raise InputError(f"target / probabilities have {len(per_item)} items but the labels {n_items}.")
+        stats_columns.append(per_item)
+        names += ["kld", "jsd"]
+    item_stats = np.concatenate(stats_columns, axis=1)
+
+    def compute(sums: np.ndarray) -> list[np.ndarray]:
+        counts = _counts_from_sums(sums[..., : 3 * n_classes], n_classes, n_items, prepared.multilabel)
+        values = [f(counts) for f in functions]
+        if target is not None:
+            values += [sums[..., 3 * n_classes] / n_items, sums[..., 3 * n_classes + 1] / n_items]
+        return values
+
+    point = compute(item_stats.sum(axis=0))
+    if n_boot > 0:
+        resampled = compute(_resampled_sums(item_stats, n_boot, seed, None))
+        bounds = [percentile_interval(d, alpha) for d in resampled]
+    else:
+        bounds = [(np.nan, np.nan)] * len(names)
+    return pd.DataFrame(
+        {
+            "metric": names,
+            "value": np.array(point, dtype=float),
+            "low": [b[0] for b in bounds],
+            "high": [b[1] for b in bounds],
+        }
+    )

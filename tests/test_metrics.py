@@ -1,0 +1,367 @@
+"""voxpop.metrics against scikit-learn / scipy, hand-computed examples and the slow generic bootstrap."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+from scipy.special import rel_entr
+from sklearn import metrics as skm
+
+from voxpop import metrics as vm
+from voxpop.errors import ConfigError, InputError
+
+CLASSES = ["neutral", "anger", "sadness", "happiness", "fear"]
+
+
+def _single_label(seed: int, n: int = 300, n_classes: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Random labels where the last class never occurs in predictions and class 3 never in the truth."""
+    rng = np.random.default_rng(seed)
+    true = rng.choice([0, 1, 2, 4], size=n)
+    pred = np.where(rng.random(n) < 0.5, true, rng.integers(0, n_classes - 1, size=n))
+    pred[pred == n_classes - 1] = 0
+    return true, pred
+
+
+def _multi_label(seed: int, n: int = 200, n_classes: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    true = (rng.random((n, n_classes)) < [0.5, 0.3, 0.1, 0.0]).astype(int)  # last class never true
+    pred = np.where(rng.random((n, n_classes)) < 0.7, true, 1 - true)
+    pred[:, 1] = 0  # class 1 never predicted
+    return true, pred
+
+
+# --------------------------------------------------------------------------------------------------
+# Single-label against scikit-learn
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_single_label_metrics_match_sklearn(seed):
+    true, pred = _single_label(seed)
+    labels = list(range(5))
+    assert vm.accuracy(true, pred, classes=labels) == pytest.approx(skm.accuracy_score(true, pred))
+    assert vm.uar(true, pred, classes=labels) == pytest.approx(
+        skm.recall_score(true, pred, labels=labels, average="macro", zero_division=0)
+    )
+    for average, function in [("macro", vm.macro_f1), ("micro", vm.micro_f1), ("weighted", vm.weighted_f1)]:
+        expected = skm.f1_score(true, pred, labels=labels, average=average, zero_division=0)
+        assert function(true, pred, classes=labels) == pytest.approx(expected), average
+    assert vm.mcc(true, pred, classes=labels) == pytest.approx(skm.matthews_corrcoef(true, pred))
+    np.testing.assert_allclose(
+        vm.per_class_f1(true, pred, classes=labels), skm.f1_score(true, pred, labels=labels, average=None)
+    )
+    np.testing.assert_array_equal(
+        vm.confusion_matrix(true, pred, classes=labels), skm.confusion_matrix(true, pred, labels=labels)
+    )
+
+
+def test_nan_zero_division_leaves_classes_out_like_sklearn():
+    true, pred = _single_label(3)
+    labels = list(range(5))
+    for function, sk_function in [(vm.macro_f1, skm.f1_score), (vm.uar, skm.recall_score)]:
+        expected = sk_function(true, pred, labels=labels, average="macro", zero_division=np.nan)
+        assert function(true, pred, classes=labels, zero_division=np.nan) == pytest.approx(expected)
+
+
+def test_class_names_series_and_codes_give_the_same_numbers():
+    true, pred = _single_label(4)
+    index = [f"clip{i}" for i in range(len(true))]
+    names_true = pd.Series(np.asarray(CLASSES)[true], index=index)
+    names_pred = pd.Series(np.asarray(CLASSES)[pred], index=index).iloc[::-1]  # other order: matched by item
+    assert vm.macro_f1(names_true, names_pred, classes=CLASSES) == pytest.approx(
+        vm.macro_f1(true, pred, classes=list(range(5)))
+    )
+    matrix = vm.confusion_matrix(names_true, names_pred, classes=CLASSES)
+    assert list(matrix.index) == CLASSES and list(matrix.columns) == CLASSES
+    assert vm.per_class_f1(names_true, names_pred, classes=CLASSES).index.tolist() == CLASSES
+
+
+def test_counts_from_codes_is_vectorised_over_prediction_sets():
+    true, _ = _single_label(5)
+    preds = np.stack([_single_label(s)[1] for s in range(4)])
+    batched = vm.Counts.from_codes(true, preds, 5)
+    for k in range(4):
+        single = vm.Counts.from_codes(true, preds[k], 5)
+        np.testing.assert_array_equal(batched.tp[k], single.tp)
+        np.testing.assert_array_equal(batched.fp[k], single.fp)
+        np.testing.assert_array_equal(batched.fn[k], single.fn)
+
+
+# --------------------------------------------------------------------------------------------------
+# Multi-label
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_multi_label_metrics_match_sklearn(seed):
+    true, pred = _multi_label(seed)
+    for average, function in [("macro", vm.macro_f1), ("micro", vm.micro_f1), ("weighted", vm.weighted_f1)]:
+        expected = skm.f1_score(true, pred, average=average, zero_division=0)
+        assert function(true, pred) == pytest.approx(expected), average
+    np.testing.assert_allclose(vm.per_class_f1(true, pred), skm.f1_score(true, pred, average=None, zero_division=0))
+    assert vm.uar(true, pred) == pytest.approx(skm.recall_score(true, pred, average="macro", zero_division=0))
+    assert vm.mcc(true, pred) == pytest.approx(skm.matthews_corrcoef(true.ravel(), pred.ravel()))
+
+
+def test_multi_label_f1_is_computed_on_the_whole_set_not_averaged_over_batches():
+    # class 0: batch 1 = one hit (F1 1), batch 2 = three misses (F1 0); class 1 always right.
+    true = np.array([[1, 1], [1, 0], [1, 0], [1, 1]])
+    pred = np.array([[1, 1], [0, 0], [0, 0], [0, 1]])
+    batches = [slice(0, 1), slice(1, 4)]
+    batch_mean = np.mean([vm.macro_f1(true[b], pred[b]) for b in batches])
+    whole = vm.macro_f1(true, pred)
+    assert batch_mean == pytest.approx((0.5 + 1.0) / 2)  # class 0: mean(1, 0); class 1: 1
+    assert whole == pytest.approx((2 / 5 + 1.0) / 2)  # class 0 on the whole set: tp 1, fn 3
+    assert whole == pytest.approx(skm.f1_score(true, pred, average="macro"))
+    assert batch_mean != pytest.approx(whole)
+
+
+def test_multi_label_dataframes_are_matched_on_items_and_classes():
+    true, pred = _multi_label(2, n_classes=4)
+    columns = ["anger", "fear", "joy", "sadness"]
+    true_df = pd.DataFrame(true, columns=columns, index=[f"i{k}" for k in range(len(true))])
+    pred_df = pd.DataFrame(pred, columns=columns, index=true_df.index).iloc[::-1][columns[::-1]]
+    assert vm.macro_f1(true_df, pred_df) == pytest.approx(vm.macro_f1(true, pred))
+
+
+def test_non_binary_matrix_is_refused_with_item_and_column():
+    true = pd.DataFrame({"A": [1, 0], "S": [0, 1]}, index=["x", "y"])
+    with pytest.raises(InputError, match=r"y_pred: item 'y', column 'S' holds 0.7.*binarize"):
+        vm.macro_f1(true, pd.DataFrame({"A": [1, 0], "S": [0, 0.7]}, index=["x", "y"]))
+
+
+def test_unknown_label_and_differing_items_are_named():
+    true = pd.Series(["anger", "fear"], index=["a", "b"])
+    with pytest.raises(InputError, match=r"y_pred: item 'b' has label 'calm'.*not one of the classes"):
+        vm.accuracy(true, pd.Series(["anger", "calm"], index=["a", "b"]), classes=CLASSES)
+    with pytest.raises(InputError, match=r"y_pred: items differ.*missing 1 \('b'\), extra 1 \('c'\)"):
+        vm.accuracy(true, pd.Series(["anger", "fear"], index=["a", "c"]), classes=CLASSES)
+    with pytest.raises(ConfigError, match="pass classes"):
+        vm.accuracy(["a"], ["a"])
+
+
+def test_accuracy_is_refused_for_multi_label():
+    true, pred = _multi_label(0)
+    with pytest.raises(ConfigError, match="single-label"):
+        vm.accuracy(true, pred)
+
+
+# --------------------------------------------------------------------------------------------------
+# Distribution agreement
+
+
+def _distributions(seed: int, n: int = 50, n_classes: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    target = rng.dirichlet(np.ones(n_classes), size=n)
+    target[: n // 2, 0] = 0.0  # rated-as-absent classes: 0 log 0 = 0
+    target /= target.sum(axis=1, keepdims=True)
+    return target, rng.dirichlet(np.ones(n_classes), size=n)
+
+
+def test_kld_and_jsd_match_scipy():
+    target, pred = _distributions(0)
+    expected_kld = rel_entr(target, pred).sum(axis=1)
+    np.testing.assert_allclose(vm.kld_items(target, pred, eps=0), expected_kld)
+    np.testing.assert_allclose(vm.kld_items(target, pred), expected_kld, rtol=1e-8)  # default eps is negligible
+    assert vm.kld(target, pred, eps=0) == pytest.approx(expected_kld.mean())
+    expected_jsd = jensenshannon(target, pred, axis=1) ** 2
+    np.testing.assert_allclose(vm.jsd_items(target, pred), expected_jsd, atol=1e-12)
+    assert vm.jsd(target, pred) == pytest.approx(expected_jsd.mean())
+
+
+def test_kld_epsilon_smooths_zero_predictions():
+    target = np.array([[0.5, 0.5, 0.0]])
+    pred = np.array([[1.0, 0.0, 0.0]])
+    assert np.isinf(vm.kld_items(target, pred, eps=0)[0])
+    eps = 1e-3
+    smoothed = (pred + eps) / (1 + 3 * eps)
+    assert vm.kld_items(target, pred, eps=eps)[0] == pytest.approx(rel_entr(target, smoothed).sum())
+
+
+def test_distribution_inputs_are_checked_and_aligned():
+    target = pd.DataFrame({"A": [0.5, 1.0], "S": [0.5, 0.0]}, index=["a", "b"])
+    logits = pd.DataFrame({"A": [2.0, 0.1], "S": [-1.0, 0.3]}, index=["a", "b"])
+    with pytest.raises(InputError, match=r"prediction: item 'a' is not a probability distribution"):
+        vm.kld(target, logits)
+    pred = pd.DataFrame({"S": [0.2, 0.5], "A": [0.8, 0.5]}, index=["b", "a"])
+    per_item = vm.jsd_items(target, pred)
+    assert per_item.index.tolist() == ["a", "b"]
+    assert per_item["a"] == pytest.approx(0.0)
+    assert per_item["b"] == pytest.approx(jensenshannon([1.0, 0.0], [0.8, 0.2]) ** 2)
+
+
+# --------------------------------------------------------------------------------------------------
+# Binarization and decision tuning
+
+
+def test_one_over_c_rule_follows_the_all_inclusive_test_form():
+    # METHODS.md: classes (N, A, S, H); A,A,A,S,S -> 0110; N,N,H,A,S -> 1000; N,A,A,S,S -> 0110; uniform -> all
+    counts = np.array([[0, 3, 2, 0], [2, 1, 1, 1], [1, 2, 2, 0], [1, 1, 1, 1], [2, 2, 0, 0]])
+    probs = counts / counts.sum(axis=1, keepdims=True)
+    expected = [[0, 1, 1, 0], [1, 0, 0, 0], [0, 1, 1, 0], [1, 1, 1, 1], [1, 1, 0, 0]]
+    np.testing.assert_array_equal(vm.binarize_above_uniform(probs), expected)
+    three = np.array([[0.1 + 0.2, 1 / 3, 1 - (0.1 + 0.2) - 1 / 3]])  # float noise around 1/3 is not "above"
+    np.testing.assert_array_equal(vm.binarize_above_uniform(three), [[0, 0, 1]])
+
+
+def test_argmax_and_threshold_binarization():
+    probs = pd.DataFrame({"A": [0.5, 0.2], "S": [0.5, 0.3], "H": [0.0, 0.5]}, index=["i", "j"])
+    np.testing.assert_array_equal(vm.binarize_argmax(probs), [[1, 0, 0], [0, 0, 1]])
+    thresholds = pd.Series({"H": 0.6, "S": 0.3, "A": 0.5})  # matched to columns by class name
+    result = vm.binarize_thresholds(probs, thresholds)
+    assert result.index.tolist() == ["i", "j"]
+    np.testing.assert_array_equal(result, [[1, 1, 0], [0, 1, 0]])
+    with pytest.raises(InputError, match=r"no value for classes \['H'\]"):
+        vm.binarize_thresholds(probs, pd.Series({"A": 0.5, "S": 0.5}))
+
+
+def _under_confident(seed: int, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Class 0 positives get probabilities around 0.3 (below 1/C = 0.5), class 1 is well separated."""
+    rng = np.random.default_rng(seed)
+    true = (rng.random((n, 2)) < 0.4).astype(int)
+    probs = np.column_stack(
+        [
+            np.where(true[:, 0] == 1, rng.uniform(0.2, 0.45, n), rng.uniform(0.0, 0.25, n)),
+            np.where(true[:, 1] == 1, rng.uniform(0.55, 1.0, n), rng.uniform(0.0, 0.45, n)),
+        ]
+    )
+    return probs, true
+
+
+def test_threshold_tuning_improves_dev_macro_f1_and_is_applied_unchanged_to_test():
+    dev_probs, dev_true = _under_confident(0)
+    test_probs, test_true = _under_confident(1)
+    tuned = vm.tune_thresholds(dev_probs, dev_true)
+    baseline_dev = vm.macro_f1(dev_true, vm.binarize_above_uniform(dev_probs))
+    tuned_dev = vm.macro_f1(dev_true, vm.binarize_thresholds(dev_probs, tuned))
+    assert tuned_dev > baseline_dev + 0.2
+    # exact maximiser over the grid: brute force over every pair of thresholds
+    grid = vm.DEFAULT_THRESHOLD_GRID
+    brute = max(vm.macro_f1(dev_true, (dev_probs >= [a, b]).astype(int)) for a in grid for b in grid)
+    assert tuned_dev == pytest.approx(brute)
+    # applied unchanged: the test decision is p >= the dev thresholds, and it helps on test too
+    test_binary = vm.binarize_thresholds(test_probs, tuned)
+    np.testing.assert_array_equal(test_binary, (test_probs >= tuned.to_numpy()).astype(int))
+    assert vm.macro_f1(test_true, test_binary) > vm.macro_f1(test_true, vm.binarize_above_uniform(test_probs))
+
+
+def test_offset_tuning_for_single_label_never_loses_on_dev():
+    rng = np.random.default_rng(0)
+    n = 300
+    true = rng.integers(0, 3, n)
+    logits = rng.normal(size=(n, 3)) + 1.5 * np.eye(3)[true]
+    logits[:, 2] -= 1.2  # the model under-predicts class 2
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    offsets = vm.tune_offsets(probs, true)
+    plain = vm.macro_f1(true, probs.argmax(axis=1))
+    tuned = vm.macro_f1(true, vm.decide(probs, offsets))
+    assert tuned > plain
+    assert offsets[2] > 0  # the under-predicted class is lifted
+    frame = pd.DataFrame(probs, columns=["a", "b", "c"])
+    named = vm.decide(frame, vm.tune_offsets(frame, pd.Series(np.array(["a", "b", "c"])[true])))
+    assert vm.macro_f1(pd.Series(np.array(["a", "b", "c"])[true]), named, classes=["a", "b", "c"]) == pytest.approx(
+        tuned
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Bootstrap
+
+
+def test_vectorised_bootstrap_equals_generic_loop_on_the_same_resamples():
+    true, pred = _single_label(7, n=120)
+    labels = list(range(5))
+    indices = np.random.default_rng(11).integers(0, len(true), size=(60, len(true)))
+
+    def sklearn_macro_f1(t, p):
+        return skm.f1_score(t, p, labels=labels, average="macro", zero_division=0)
+
+    fast = vm.bootstrap_distribution("macro_f1", true, pred, classes=labels, indices=indices)
+    slow = vm.bootstrap_distribution(sklearn_macro_f1, true, pred, indices=indices)
+    np.testing.assert_allclose(fast, slow, atol=1e-12)
+    # the seeded default draws the same resamples for both paths, and equals explicit default_rng rows
+    by_seed = vm.bootstrap_distribution("macro_f1", true, pred, classes=labels, n_boot=40, seed=3)
+    np.testing.assert_allclose(by_seed, vm.bootstrap_distribution(sklearn_macro_f1, true, pred, n_boot=40, seed=3))
+    explicit = np.random.default_rng(3).integers(0, len(true), size=(40, len(true)))
+    np.testing.assert_allclose(
+        by_seed, vm.bootstrap_distribution("macro_f1", true, pred, classes=list(range(5)), indices=explicit)
+    )
+
+
+def test_vectorised_multi_label_bootstrap_equals_generic_loop():
+    true, pred = _multi_label(3, n=80)
+    indices = np.random.default_rng(0).integers(0, len(true), size=(30, len(true)))
+    for name, average in [("macro_f1", "macro"), ("micro_f1", "micro"), ("weighted_f1", "weighted")]:
+        fast = vm.bootstrap_distribution(name, true, pred, indices=indices)
+        slow = vm.bootstrap_distribution(
+            lambda t, p, a=average: skm.f1_score(t, p, average=a, zero_division=0), true, pred, indices=indices
+        )
+        np.testing.assert_allclose(fast, slow, atol=1e-12, err_msg=name)
+    fast_mcc = vm.bootstrap_distribution("mcc", true, pred, indices=indices)
+    slow_mcc = vm.bootstrap_distribution(
+        lambda t, p: skm.matthews_corrcoef(t.ravel(), p.ravel()), true, pred, indices=indices
+    )
+    np.testing.assert_allclose(fast_mcc, slow_mcc, atol=1e-12)
+
+
+def test_bootstrap_ci_contains_the_point_estimate_and_has_the_binomial_width():
+    rng = np.random.default_rng(5)
+    n = 2000
+    true = rng.integers(0, 4, n)
+    pred = np.where(rng.random(n) < 0.7, true, rng.integers(0, 4, n))
+    ci = vm.bootstrap_ci("accuracy", true, pred, n_boot=1000, seed=0)
+    assert ci.value == pytest.approx(skm.accuracy_score(true, pred))
+    assert ci.low < ci.value < ci.high
+    expected_half_width = 1.96 * np.sqrt(ci.value * (1 - ci.value) / n)
+    assert (ci.high - ci.low) / 2 == pytest.approx(expected_half_width, rel=0.15)
+    assert vm.bootstrap_ci("accuracy", true, pred, n_boot=1000, seed=0) == ci  # reproducible by seed
+    for metric in ["uar", "macro_f1", "mcc", "f1[2]"]:
+        other = vm.bootstrap_ci(metric, true, pred, n_boot=300)
+        assert other.low <= other.value <= other.high, metric
+
+
+def test_percentile_interval_and_class_mean_ci():
+    dist = np.random.default_rng(0).normal(size=1001)
+    assert vm.percentile_interval(dist) == pytest.approx(tuple(np.quantile(dist, [0.025, 0.975])))
+    scores = np.array([0.61, 0.42, 0.55, 0.70, 0.38])
+    ci = vm.class_mean_ci(scores)
+    low, high = stats.t.interval(0.95, len(scores) - 1, loc=scores.mean(), scale=stats.sem(scores))
+    assert ci == pytest.approx((scores.mean(), low, high))
+
+
+# --------------------------------------------------------------------------------------------------
+# evaluate
+
+
+def test_evaluate_single_label_table():
+    true, pred = _single_label(8)
+    names_true, names_pred = np.asarray(CLASSES)[true], np.asarray(CLASSES)[pred]
+    table = vm.evaluate(names_true, names_pred, classes=CLASSES, n_boot=200, seed=1).set_index("metric")
+    assert list(table.columns) == ["value", "low", "high"]
+    assert table.loc["macro_f1", "value"] == pytest.approx(vm.macro_f1(true, pred, classes=list(range(5))))
+    assert table.loc["mcc", "value"] == pytest.approx(skm.matthews_corrcoef(true, pred))
+    assert table.loc["f1[anger]", "value"] == pytest.approx(vm.per_class_f1(true, pred, classes=list(range(5)))[1])
+    ci = vm.bootstrap_ci("uar", true, pred, n_boot=200, seed=1, classes=list(range(5)))
+    assert tuple(table.loc["uar"]) == pytest.approx(tuple(ci))  # same resamples as bootstrap_ci
+    assert (table["low"] <= table["value"]).all() and (table["value"] <= table["high"]).all()
+
+
+def test_evaluate_multi_label_with_distributions():
+    target, probs = _distributions(1, n=60)
+    true, pred = vm.binarize_above_uniform(target), vm.binarize_above_uniform(probs)
+    table = vm.evaluate(true, pred, target=target, probabilities=probs, per_class=False, n_boot=100)
+    assert table["metric"].tolist() == [*vm.MULTI_LABEL_METRICS, "kld", "jsd"]
+    values = table.set_index("metric")["value"]
+    assert values["micro_f1"] == pytest.approx(skm.f1_score(true, pred, average="micro"))
+    assert values["kld"] == pytest.approx(vm.kld(target, probs))
+    assert values["jsd"] == pytest.approx(vm.jsd(target, probs))
+    no_ci = vm.evaluate(true, pred, n_boot=0)
+    assert no_ci["low"].isna().all() and no_ci["high"].isna().all()
+
+
+def test_evaluate_rejects_unknown_metrics():
+    with pytest.raises(ConfigError, match="unknown metric 'f2'"):
+        vm.evaluate([0, 1], [0, 1], metrics=["f2"], n_boot=0)
+    with pytest.raises(ConfigError, match=r"class 'calm' is not one of"):
+        vm.evaluate([0, 1], [0, 1], metrics=["f1[calm]"], n_boot=0)
