@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from voxpop.cli.app import app
@@ -15,5 +17,245 @@ app.add_typer(import_app, name="import")
 OUT = typer.Option(..., "--out", help="Corpus directory to write.")
 
 # --- crema-d, ravdess, likert, mosei
+# Readers are imported inside the commands so that ``voxpop --help`` stays fast.
+
+
+def _save_with_notes(corpus, out: Path) -> None:
+    """Save the corpus, print its summary, then the import report (what was skipped or unmatched)."""
+    from rich.markup import escape
+
+    from voxpop.cli.app import console
+    from voxpop.cli.corpus_verbs import save_imported
+
+    save_imported(corpus, out)
+    console.print(f"[yellow]{escape(corpus.description)}[/]", highlight=False)
+
+
+@import_app.command("crema-d")
+def import_cremad(
+    table: Path = typer.Argument(..., help="tabulatedVotes.csv, or finishedResponses.csv with --responses."),
+    out: Path = OUT,
+    responses: bool = typer.Option(False, "--responses", help="TABLE holds per-rater answers (finishedResponses.csv)."),
+    duplicates: str = typer.Option(
+        "error",
+        help="With --responses: 'error' refuses a rater answering a clip twice in one condition; 'first' keeps one.",
+    ),
+    audio: Path = typer.Option(None, help="Folder of <clip>.wav / .flac files: adds audio paths and durations."),
+    only_with_audio: bool = typer.Option(False, "--only-with-audio", help="Keep only clips with a file in --audio."),
+    folds: Path = typer.Option(None, help="speaker_folds.csv: adds fold1..foldN (Train/Development/Test) and gender."),
+    demographics: Path = typer.Option(None, help="VideoDemographics.csv: adds age, gender, race, ethnicity."),
+) -> None:
+    """CREMA-D votes (one rating per vote, rater unknown) or per-rater responses, in voice/face/av conditions."""
+    from voxpop.errors import ConfigError
+    from voxpop.formats.cremad import read_cremad, read_cremad_responses
+
+    options = {"audio": audio, "only_with_audio": only_with_audio, "folds": folds, "demographics": demographics}
+    if responses:
+        corpus = read_cremad_responses(table, duplicates=duplicates, **options)
+    elif duplicates != "error":
+        raise ConfigError("--duplicates applies to per-rater responses only; add --responses.")
+    else:
+        corpus = read_cremad(table, **options)
+    _save_with_notes(corpus, out)
+
+
+@import_app.command("ravdess")
+def import_ravdess(
+    directory: Path = typer.Argument(..., help="Folder of RAVDESS .wav / .flac files (searched recursively)."),
+    out: Path = OUT,
+) -> None:
+    """RAVDESS: one rating per file, the emotion the actor intended (rater 'intended')."""
+    from voxpop.formats.ravdess import read_ravdess
+
+    _save_with_notes(read_ravdess(directory), out)
+
+
+@import_app.command("likert")
+def import_likert(
+    table: Path = typer.Argument(..., help="CSV with one row per (item, rater) and a column per emotion."),
+    out: Path = OUT,
+    item: list[str] = typer.Option(..., help="Item id column; repeat to join several columns with '_'."),
+    rater: str = typer.Option(..., help="Rater id column."),
+    emotion: list[str] = typer.Option(..., help="Emotion column (repeat; classes in this order)."),
+    level: list[str] = typer.Option(
+        None, help="NAME=NUMBER of a named level (repeat); default None=0, 'A little=1', Moderate=2, Extremely=3."
+    ),
+    scale: str = typer.Option(None, help="LOW:HIGH of the emotion scale; default: range of the levels."),
+    attribute: list[str] = typer.Option(None, help="Categorical column (gender, age ...) -> its own slot (repeat)."),
+    numeric: list[str] = typer.Option(None, help="COLUMN=LOW:HIGH numeric column -> its own slot (repeat)."),
+    metadata: list[str] = typer.Option(None, help="Column whose texts become item metadata, joined by ' | ' (repeat)."),
+    flag: list[str] = typer.Option(None, help="Column that flags an item when any rater wrote in it (repeat)."),
+    rename: list[str] = typer.Option(None, help="COLUMN=NAME: class, slot or metadata name of a column (repeat)."),
+    item_from_path: bool = typer.Option(False, "--item-from-path", help="Item id = file stem of the item cell."),
+    allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip (and count) empty answer cells."),
+    name: str = typer.Option("likert", help="Corpus name."),
+) -> None:
+    """A generic Likert table: each emotion cell becomes an intensity rating."""
+    from voxpop.cli.options import parse_bounds, parse_levels, parse_numeric, parse_pairs
+    from voxpop.formats.likert import read_likert
+
+    corpus = read_likert(
+        table,
+        item_column=item[0] if len(item) == 1 else item,
+        rater_column=rater,
+        emotion_columns=emotion,
+        levels=parse_levels(level or []),
+        scale=parse_bounds(scale, "--scale") if scale else None,
+        attribute_columns=attribute or (),
+        numeric_columns=parse_numeric(numeric or []),
+        metadata_columns=metadata or (),
+        flag_columns=flag or (),
+        rename=parse_pairs(rename or [], "--rename"),
+        item_from_path=item_from_path,
+        allow_missing=allow_missing,
+        name=name,
+    )
+    _save_with_notes(corpus, out)
+
+
+@import_app.command("earkick")
+def import_earkick(
+    table: Path = typer.Argument(..., help="The Earkick re-annotation assessment.csv."),
+    out: Path = OUT,
+) -> None:
+    """Earkick re-annotation: 6 emotions on None..Extremely (0..3), attributes, notes, clip origin."""
+    from voxpop.formats.likert import read_earkick
+
+    _save_with_notes(read_earkick(table), out)
+
+
+@import_app.command("mosei")
+def import_mosei(
+    table: Path = typer.Argument(..., help="CMU-MOSEI raw Mechanical Turk results CSV."),
+    out: Path = OUT,
+) -> None:
+    """CMU-MOSEI raw crowd ratings: 6 emotions 0..3 per clip and worker, sentiment -3..3 if present."""
+    from voxpop.formats.likert import read_mosei
+
+    _save_with_notes(read_mosei(table), out)
+
 
 # --- msp, iemocap, intervals, long
+
+
+def _names(text: str | None) -> list[str] | None:
+    """A comma-separated option such as ``--classes a,b,c`` as a list; None when the option is not given."""
+    return None if text is None else [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _renames(rename: list[str] | None, item_column: str | None) -> dict[str, str]:
+    """``--rename OLD=NEW`` options plus ``--item-column OLD`` as one ``{old: new}`` mapping."""
+    from voxpop.cli.options import parse_pairs
+
+    columns = parse_pairs(rename or [], "--rename")
+    if item_column:
+        columns[item_column] = "item"
+    return columns
+
+
+RENAME = typer.Option(None, "--rename", help="Rename a file column, OLD=NEW (repeatable), e.g. --rename clip=item.")
+CLASSES = typer.Option(None, help="Comma-separated class list in order (default: the sorted labels found).")
+CLASS_MAP = typer.Option(None, "--class-map", help="Map a native label to a class, NATIVE=CLASS (repeatable).")
+EXCLUDED = typer.Option(None, help="Comma-separated labels that are not classes (counted, never targets), e.g. other.")
+NAME = typer.Option(None, help="Corpus name (default: the file name without extension).")
+
+
+@import_app.command("msp")
+def import_msp(
+    labels: Path = typer.Argument(..., help="labels_detailed.json of MSP-Podcast or MSP-Face (per-rater labels)."),
+    out: Path = OUT,
+    consensus: Path = typer.Option(
+        None, help="labels_consensus.csv (or MSP-Face labels_concensus.json): speaker, gender, split, consensus."
+    ),
+    secondary_classes: str = typer.Option(
+        None,
+        "--secondary-classes",
+        help="Comma-separated secondary classes, e.g. the primary ones plus frustrated,amused "
+        "(default: the primary classes; other secondary labels become 'other').",
+    ),
+    audio_dir: Path = typer.Option(None, "--audio-dir", help="Folder of the audio files: adds an audio column."),
+    name: str = typer.Option("msp-podcast", help="Corpus name."),
+) -> None:
+    """MSP-Podcast / MSP-Face: primary, secondary and arousal/valence/dominance ratings per worker."""
+    from voxpop.formats.msp import read_msp
+
+    corpus = read_msp(labels, consensus, secondary_classes=_names(secondary_classes), audio_dir=audio_dir, name=name)
+    _save_with_notes(corpus, out)
+
+
+@import_app.command("iemocap")
+def import_iemocap(
+    paths: list[Path] = typer.Argument(
+        ..., help="IEMOCAP release folder(s) (searched for EmoEvaluation/*.txt) or EmoEvaluation files."
+    ),
+    out: Path = OUT,
+    name: str = typer.Option("iemocap", help="Corpus name."),
+) -> None:
+    """IEMOCAP EmoEvaluation files: categorical (primary + secondary) and valence/arousal/dominance ratings."""
+    from voxpop.formats.iemocap import read_iemocap
+
+    _save_with_notes(read_iemocap(paths, name=name), out)
+
+
+@import_app.command("intervals")
+def import_intervals(
+    table: Path = typer.Argument(..., help="CSV/Parquet with recording, rater, label, start, end (seconds)."),
+    out: Path = OUT,
+    rename: list[str] = RENAME,
+    classes: str = CLASSES,
+    class_map: list[str] = CLASS_MAP,
+    excluded: str = EXCLUDED,
+    recordings: Path = typer.Option(None, help="Table of recordings (recording, audio, duration)."),
+    audio_dir: Path = typer.Option(None, "--audio-dir", help="Folder of <recording>.wav files: audio and duration."),
+    name: str = NAME,
+) -> None:
+    """Time-interval annotation (RAMAS style): items are recordings, ratings carry start/end."""
+    from voxpop.cli.options import parse_pairs
+    from voxpop.formats.intervals import read_intervals
+
+    corpus = read_intervals(
+        table,
+        columns=_renames(rename, None),
+        classes=_names(classes),
+        class_map=parse_pairs(class_map or [], "--class-map"),
+        excluded=_names(excluded) or [],
+        recordings=recordings,
+        audio_dir=audio_dir,
+        name=name,
+    )
+    _save_with_notes(corpus, out)
+
+
+@import_app.command("long")
+def import_long(
+    table: Path = typer.Argument(..., help="Long CSV/Parquet: item, rater, label (+ value, condition, slot, ...)."),
+    out: Path = OUT,
+    rename: list[str] = RENAME,
+    item_column: str = typer.Option(None, "--item-column", help="The column holding item ids (renamed to item)."),
+    classes: str = CLASSES,
+    class_map: list[str] = CLASS_MAP,
+    excluded: str = EXCLUDED,
+    scale: list[str] = typer.Option(
+        None, help="Value range of a slot, SLOT=LOW:HIGH (repeatable), e.g. intensity=0:3."
+    ),
+    items: Path = typer.Option(None, help="Item table (CSV/Parquet with an item column and metadata columns)."),
+    slot: str = typer.Option(None, help="Slot of every rating when the table has no slot column."),
+    name: str = NAME,
+) -> None:
+    """A generic long rating table, one row per judgement (crowd-kit task/worker/label works as is)."""
+    from voxpop.cli.options import parse_bounds, parse_pairs
+    from voxpop.formats.long import read_long
+
+    scales = {s: parse_bounds(bounds, "--scale") for s, bounds in parse_pairs(scale or [], "--scale").items()}
+    corpus = read_long(
+        table,
+        columns=_renames(rename, item_column),
+        classes=_names(classes),
+        class_map=parse_pairs(class_map or [], "--class-map"),
+        excluded=_names(excluded) or [],
+        scales=scales,
+        items=items,
+        slot=slot,
+        name=name,
+    )
+    _save_with_notes(corpus, out)

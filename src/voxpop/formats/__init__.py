@@ -17,6 +17,7 @@ IMPORTERS: dict[str, str] = {
     "ravdess": "voxpop.formats.ravdess:read_ravdess",
     "likert": "voxpop.formats.likert:read_likert",
     "mosei": "voxpop.formats.likert:read_mosei",
+    "earkick": "voxpop.formats.likert:read_earkick",
     "msp": "voxpop.formats.msp:read_msp",
     "iemocap": "voxpop.formats.iemocap:read_iemocap",
     "intervals": "voxpop.formats.intervals:read_intervals",

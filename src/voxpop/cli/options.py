@@ -1,0 +1,71 @@
+"""Parsing of option texts shared by CLI verbs (``NAME=VALUE`` pairs, ``LOW:HIGH`` bounds, levels)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from voxpop.errors import ConfigError
+from voxpop.formats.likert import Scale
+
+
+def parse_pairs(texts: Sequence[str], option: str) -> dict[str, str]:
+    """``NAME=VALUE`` texts (split at the last ``=``) as a dict, for options such as ``--level``.
+
+    >>> parse_pairs(["None=0", "A little=1"], "--level")
+    {'None': '0', 'A little': '1'}
+    >>> parse_pairs(["None"], "--level")
+    Traceback (most recent call last):
+    ...
+    voxpop.errors.ConfigError: --level 'None': expected NAME=VALUE, e.g. --level 'A little=1'.
+    """
+    pairs = {}
+    for text in texts:
+        name, sep, value = text.rpartition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ConfigError(f"{option} {text!r}: expected NAME=VALUE, e.g. {option} 'A little=1'.")
+        pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def parse_number(text: str, option: str) -> float:
+    """A number given in an option.
+
+    >>> parse_number("-3", "--level")
+    -3.0
+    """
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{option}: expected a number, got {text!r}.") from None
+
+
+def parse_bounds(text: str, option: str) -> tuple[float, float]:
+    """``LOW:HIGH`` as two numbers, for ``--scale`` and ``--numeric``.
+
+    >>> parse_bounds("-3:3", "--scale")
+    (-3.0, 3.0)
+    """
+    low, sep, high = text.partition(":")
+    if not sep:
+        raise ConfigError(f"{option} {text!r}: expected LOW:HIGH, e.g. 0:3.")
+    return parse_number(low, option), parse_number(high, option)
+
+
+def parse_levels(texts: Sequence[str]) -> dict[str, float] | None:
+    """``--level NAME=NUMBER`` options as levels; none given -> None (the default levels).
+
+    >>> parse_levels(["low=0", "high=1"])
+    {'low': 0.0, 'high': 1.0}
+    """
+    if not texts:
+        return None
+    return {name: parse_number(value, "--level") for name, value in parse_pairs(texts, "--level").items()}
+
+
+def parse_numeric(texts: Sequence[str]) -> dict[str, Scale]:
+    """``--numeric COLUMN=LOW:HIGH`` options as numeric attribute scales.
+
+    >>> parse_numeric(["sentiment=-3:3"])
+    {'sentiment': Scale(low=-3.0, high=3.0, levels={})}
+    """
+    return {column: Scale(*parse_bounds(b, "--numeric")) for column, b in parse_pairs(texts, "--numeric").items()}

@@ -1,0 +1,74 @@
+"""Audio files of an importer: find them by item name, read their durations, attach them to items."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile
+
+from voxpop.corpus import STRING
+from voxpop.errors import InputError
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+
+
+def find_audio(directory: str | Path, suffixes: Sequence[str] = AUDIO_SUFFIXES) -> dict[str, Path]:
+    """Audio files under ``directory`` (searched recursively, in path order), keyed by file stem.
+
+    Paths are absolute. Two files with the same stem (e.g. ``a.wav`` and ``sub/a.flac``) are an
+    error: the item they belong to would be ambiguous.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError(f"{directory}: not a directory; expected a folder of audio files ({', '.join(suffixes)}).")
+    found: dict[str, Path] = {}
+    for path in sorted(directory.rglob("*")):
+        if path.suffix.lower() not in suffixes or not path.is_file():
+            continue
+        if path.stem in found:
+            raise InputError(
+                f"{found[path.stem]} and {path}: two audio files for item {path.stem!r}; keep only one of them."
+            )
+        found[path.stem] = path.resolve()
+    return found
+
+
+def audio_durations(paths: Sequence[Path]) -> np.ndarray:
+    """Duration in seconds of each audio file, from its header (``soundfile.info``)."""
+    durations = np.empty(len(paths))
+    for i, path in enumerate(paths):
+        try:
+            durations[i] = soundfile.info(str(path)).duration
+        except RuntimeError as exc:  # soundfile.LibsndfileError derives from RuntimeError
+            raise InputError(f"{path}: could not be read as audio ({exc}); replace or remove the file.") from None
+    return durations
+
+
+def attach_audio(items: pd.DataFrame, directory: str | Path, notes: list[str]) -> pd.DataFrame:
+    """Add item columns ``audio`` (absolute path) and ``duration`` (s) for files named ``<item>.<suffix>``.
+
+    Items without a file keep both empty and are counted in ``notes``, as are files that match no
+    item. Raises InputError when no item has a file (most likely the wrong folder).
+    """
+    files = find_audio(directory)
+    matched = [item for item in items.index if item in files]
+    if not matched:
+        raise InputError(
+            f"{directory}: none of the {len(files)} audio files is named after one of the {len(items)} items "
+            f"(expected e.g. {items.index[0]}.wav); check the folder."
+        )
+    paths = [files[item] for item in matched]
+    audio = pd.Series(pd.NA, index=items.index, dtype=STRING)
+    audio[matched] = [str(p) for p in paths]
+    duration = pd.Series(np.nan, index=items.index)
+    duration[matched] = audio_durations(paths)
+    missing = len(items) - len(matched)
+    if missing:
+        notes.append(f"{missing} of {len(items)} items have no audio file in {directory} (audio left empty).")
+    unused = len(files) - len(matched)
+    if unused:
+        notes.append(f"{unused} audio files in {directory} match no item and were ignored.")
+    return items.assign(audio=audio, duration=duration)

@@ -1,0 +1,147 @@
+"""Time-interval annotation (RAMAS style): a rater marks where in a recording an emotion is shown -> Corpus.
+
+The table (CSV, TSV or Parquet) has one row per marked interval with the columns ``recording``,
+``rater``, ``label``, ``start``, ``end`` (seconds) and optionally ``condition``; other names are mapped
+with ``columns={"file": "recording", ...}``. Items are the recordings. Their ``duration`` comes from a
+recordings table (columns ``recording`` and optionally ``audio``, ``duration``), or from the audio files
+in ``audio_dir`` (``<recording>.wav``, ``.flac`` ..., duration read from the file header); otherwise it is
+the latest interval end, and ``duration_estimated`` is True. Ratings are ``primary`` ratings with
+``start`` / ``end``; non-numeric or empty times are errors naming file, row and column, and the
+Corpus rejects ``end <= start`` and negative starts, naming the same place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from voxpop.corpus import STRING, Corpus
+from voxpop.errors import ConfigError, InputError, where
+from voxpop.formats.audio_files import AUDIO_SUFFIXES, audio_durations, find_audio
+from voxpop.formats.tables import (
+    describe_import,
+    labels_in_order,
+    number_column,
+    read_table,
+    rename_columns,
+    require_columns,
+    text_column,
+)
+
+REQUIRED = ("recording", "rater", "label", "start", "end")
+
+
+def read_intervals(
+    path: str | Path,
+    *,
+    columns: Mapping[str, str] | None = None,
+    classes: Sequence[str] | None = None,
+    class_map: Mapping[str, str] | None = None,
+    excluded: Sequence[str] = (),
+    recordings: str | Path | None = None,
+    audio_dir: str | Path | None = None,
+    name: str | None = None,
+) -> Corpus:
+    """Read interval annotations into a Corpus whose items are recordings.
+
+    ``classes`` defaults to the sorted unique labels after ``class_map``, minus ``excluded``.
+    ``recordings`` (a table) and ``audio_dir`` (a folder) are alternative sources of the recording
+    list and durations; an interval ending after a known duration is an error naming its row.
+    """
+    if recordings is not None and audio_dir is not None:
+        raise ConfigError("give either a recordings table or an audio folder, not both")
+    path = Path(path)
+    file = path.name
+    frame = rename_columns(read_table(path, "intervals"), columns, file)
+    require_columns(frame, REQUIRED, file, "Map other names with columns={'your_column': 'recording', ...}.")
+    notes = []
+    ignored = [c for c in frame.columns if c not in (*REQUIRED, "condition")]
+    if ignored:
+        notes.append(f"Ignored columns: {', '.join(ignored)}.")
+    ratings = pd.DataFrame(
+        {
+            "item": text_column(frame, "recording", file),
+            "rater": text_column(frame, "rater", file),
+            "label": text_column(frame, "label", file),
+            "slot": "primary",
+        }
+    )
+    if "condition" in frame.columns:
+        ratings["condition"] = text_column(frame, "condition")
+    for column in ("start", "end"):
+        text_column(frame, column, file)  # empty times are errors
+        ratings[column] = number_column(frame, column, file)
+    ratings["source_file"] = file
+    ratings["source_row"] = np.arange(1, len(frame) + 1)
+    if recordings is not None:
+        items = _recordings_table(Path(recordings), columns)
+    elif audio_dir is not None:
+        items = _recordings_from_audio(Path(audio_dir), ratings["item"].unique())
+    else:
+        items = pd.DataFrame(index=pd.Index(ratings["item"].unique(), dtype=STRING, name="item"))
+        items["duration"] = np.nan
+    items = _fill_durations(items, ratings, file, notes)
+    if classes is None:
+        classes = labels_in_order(ratings["label"].unique(), class_map, excluded)
+    notes.insert(0, f"Intervals: {len(ratings)}; raters: {ratings['rater'].nunique()}; recordings: {len(items)}.")
+    return Corpus(
+        name or path.stem,
+        items,
+        ratings,
+        classes=classes,
+        class_map=class_map,
+        excluded=excluded,
+        source=str(path),
+        description=describe_import(file, notes),
+    )
+
+
+def _recordings_table(path: Path, columns: Mapping[str, str] | None) -> pd.DataFrame:
+    table = rename_columns(read_table(path, "recordings"), columns, path.name)
+    require_columns(table, ["recording"], path.name, "The recordings table lists one recording id per row.")
+    ids = text_column(table, "recording", path.name)
+    if ids.duplicated().any():
+        row = int(np.flatnonzero(ids.duplicated().to_numpy())[0])
+        raise InputError(f"{where(path.name, row + 1, 'recording')}: recording {ids.iat[row]!r} appears twice.")
+    items = table.drop(columns="recording").set_index(pd.Index(ids, name="item"))
+    if "audio" in items.columns:
+        items["audio"] = text_column(table, "audio").to_numpy()
+    items["duration"] = number_column(table, "duration", path.name).to_numpy() if "duration" in table else np.nan
+    return items
+
+
+def _recordings_from_audio(folder: Path, recordings: Sequence[str]) -> pd.DataFrame:
+    files = find_audio(folder)
+    missing = [r for r in recordings if r not in files]
+    if missing:
+        raise InputError(
+            f"{folder}: no audio file for recording(s) {missing[:5]}{' ...' if len(missing) > 5 else ''}; "
+            f"expected files named <recording> + one of {', '.join(AUDIO_SUFFIXES)}."
+        )
+    paths = [files[r] for r in recordings]
+    return pd.DataFrame(
+        {"audio": pd.array([str(p) for p in paths], dtype=STRING), "duration": audio_durations(paths)},
+        index=pd.Index(list(recordings), dtype=STRING, name="item"),
+    )
+
+
+def _fill_durations(items: pd.DataFrame, ratings: pd.DataFrame, file: str, notes: list[str]) -> pd.DataFrame:
+    """Known durations bound the intervals; unknown ones become the latest end, flagged as estimated."""
+    duration = ratings["item"].map(items["duration"]) if len(items) else pd.Series(np.nan, index=ratings.index)
+    beyond = ratings["end"] > duration.astype("float64")
+    if beyond.any():
+        row = int(np.flatnonzero(beyond.to_numpy())[0])
+        x = ratings.iloc[row]
+        raise InputError(
+            f"{where(file, row + 1, 'end')}: interval end {x['end']:g} s is after the end of recording "
+            f"{x['item']!r} ({duration.iat[row]:g} s). Fix the time or the recording's duration."
+        )
+    latest = ratings.groupby("item")["end"].max()
+    estimated = items["duration"].isna() & items.index.isin(latest.index)
+    items = items.assign(duration=items["duration"].fillna(latest.reindex(items.index)), duration_estimated=estimated)
+    if estimated.any():
+        notes.append(f"Recording durations estimated as the latest interval end: {int(estimated.sum())}.")
+    return items

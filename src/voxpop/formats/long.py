@@ -1,0 +1,119 @@
+"""Generic long rating tables (CSV, TSV or Parquet) -> Corpus.
+
+A long table has one row per judgement with columns ``item``, ``rater``, ``label`` and optionally
+``value``, ``condition``, ``slot``, ``start``, ``end`` (the Corpus ratings columns). The crowd-kit shape
+``task, worker, label`` is recognised automatically (``task`` -> ``item``, ``worker`` -> ``rater``), and
+any other naming is handled with ``columns={"clip": "item", ...}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from voxpop.corpus import EMOTION_SLOTS, RATING_COLUMNS, STRING, Corpus
+from voxpop.errors import InputError, where
+from voxpop.formats.tables import (
+    describe_import,
+    labels_in_order,
+    number_column,
+    read_table,
+    rename_columns,
+    require_columns,
+    text_column,
+)
+
+CROWDKIT_COLUMNS = {"task": "item", "worker": "rater"}
+
+
+def read_long(
+    path: str | Path,
+    *,
+    columns: Mapping[str, str] | None = None,
+    classes: Sequence[str] | None = None,
+    class_map: Mapping[str, str] | None = None,
+    excluded: Sequence[str] = (),
+    scales: Mapping[str, Sequence[float]] | None = None,
+    items: str | Path | None = None,
+    slot: str | None = None,
+    name: str | None = None,
+) -> Corpus:
+    """Read a long rating table (one row per judgement) into a validated :class:`Corpus`.
+
+    ``columns`` renames file columns to Corpus names (in the ratings, and where present in the ``items`` table).
+    ``classes`` defaults to the sorted unique labels of emotion-slot ratings after ``class_map``, minus
+    ``excluded``. Without a ``slot`` column every rating gets ``slot`` (default: ``intensity`` when the
+    table has values, else ``primary``). ``items`` is an optional CSV/Parquet item table with an ``item``
+    column (ratings of items missing from it are errors); without it the items are the rated ids in
+    order of first appearance. Columns that are not rating columns are ignored and listed in the report
+    (``corpus.description``). Every rating keeps its ``source_file`` and ``source_row``.
+    """
+    path = Path(path)
+    file = path.name
+    notes: list[str] = []
+    frame = rename_columns(read_table(path, "ratings"), columns, file)
+    crowdkit = {old: new for old, new in CROWDKIT_COLUMNS.items() if old in frame.columns and new not in frame.columns}
+    if crowdkit:
+        frame = frame.rename(columns=crowdkit)
+        notes.append(f"Read the crowd-kit columns {', '.join(f'{o} as {n}' for o, n in crowdkit.items())}.")
+    require_columns(
+        frame, ("item", "label"), file, "Name them with columns={'your_column': 'item', ...} (CLI: --rename OLD=NEW)."
+    )
+    ignored = [c for c in frame.columns if c not in RATING_COLUMNS]
+    if ignored:
+        notes.append(f"Ignored columns (not rating columns): {', '.join(ignored)}.")
+    ratings = _ratings_frame(frame, file)
+    if "slot" not in frame.columns:
+        slot = slot or ("intensity" if ratings["value"].notna().any() else "primary")
+        ratings["slot"] = slot
+        notes.append(f"No slot column: every rating is read as slot {slot!r}.")
+    item_table = _items_frame(items, columns, ratings)
+    if classes is None:
+        emotion = ratings.loc[ratings["slot"].isin(EMOTION_SLOTS), "label"]
+        classes = labels_in_order(emotion.unique(), class_map, excluded)
+    notes.insert(0, f"Ratings: {len(ratings)}; raters: {ratings['rater'].nunique()}; items: {len(item_table)}.")
+    return Corpus(
+        name or path.stem,
+        item_table,
+        ratings,
+        classes=classes,
+        class_map=class_map,
+        excluded=excluded,
+        scales=scales,
+        source=str(path),
+        description=describe_import(file, notes),
+    )
+
+
+def _ratings_frame(frame: pd.DataFrame, file: str) -> pd.DataFrame:
+    ratings = pd.DataFrame(index=frame.index)
+    for column in ("item", "label"):
+        ratings[column] = text_column(frame, column, file)
+    for column in ("rater", "condition", "slot"):
+        present = column in frame.columns
+        ratings[column] = text_column(frame, column) if present else pd.Series(pd.NA, frame.index, dtype=STRING)
+    for column in ("value", "start", "end"):
+        ratings[column] = number_column(frame, column, file) if column in frame.columns else np.nan
+    ratings["source_file"] = file
+    ratings["source_row"] = np.arange(1, len(frame) + 1)
+    return ratings
+
+
+def _items_frame(items: str | Path | None, columns: Mapping[str, str] | None, ratings: pd.DataFrame) -> pd.DataFrame:
+    if items is None:
+        return pd.DataFrame(index=pd.Index(ratings["item"].unique(), dtype=STRING, name="item"))
+    path = Path(items)
+    table = read_table(path, "items")
+    table = rename_columns(table, {old: new for old, new in (columns or {}).items() if old in table.columns}, path.name)
+    require_columns(
+        table, ["item"], path.name, "The items table needs an 'item' column with the ids used in the ratings."
+    )
+    ids = text_column(table, "item", path.name)
+    repeated = ids.duplicated()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated.to_numpy())[0])
+        raise InputError(f"{where(path.name, row + 1, 'item')}: item id {ids.iat[row]!r} appears more than once.")
+    return table.drop(columns="item").set_index(pd.Index(ids, name="item"))

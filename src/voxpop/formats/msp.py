@@ -1,0 +1,466 @@
+"""MSP-Podcast and MSP-Face: per-rater ``labels_detailed.json`` (+ optional consensus table) -> Corpus.
+
+``labels_detailed.json`` comes in two shapes, both read::
+
+    {"MSP-PODCAST_0001_0008.wav": {"WORKER00001": {"EmoClass_Major": "Neutral", "EmoClass_Second": "Neutral,Sad",
+                                                   "EmoAct": "3", "EmoVal": "4", "EmoDom": "3"}, ...}, ...}
+    {"MSP-FACE_0253_0006.mp4": {"Workers": [{"Name": "WORKER0000013", "EmoClass_Major": "Happy", ...}, ...]}}
+
+Each rater record becomes (item id = file name without extension, rater = worker id):
+
+* one ``primary`` rating: ``EmoClass_Major``;
+* one ``secondary`` rating per label of the comma-separated ``EmoClass_Second`` list, which may
+  repeat the primary (it lists everything the rater perceived). Free-text entries (``Other-Bored``)
+  become the excluded class ``other``; labels outside ``secondary_classes`` (default: the primary
+  classes) become ``other`` too; both are counted in the report, and a label repeated within one
+  rater's list after mapping is kept once (counted);
+* three ``dimension`` ratings labelled ``arousal`` (EmoAct), ``valence`` (EmoVal) and ``dominance``
+  (EmoDom) with the value on the 1..7 scale (a blank value is skipped and counted).
+
+The consensus table (``labels_consensus.csv``: FileName, EmoClass, EmoAct, EmoVal, EmoDom, SpkrID,
+Gender, Split_Set; or MSP-Face's ``labels_concensus.json``) adds the item columns ``speaker``,
+``gender``, ``split``, ``consensus_class`` (empty for ``X``, no agreement) and ``consensus_arousal`` /
+``consensus_valence`` / ``consensus_dominance``. The report (``corpus.description``) counts everything
+mapped or skipped, including consensus rows without ratings and rated files without a consensus row.
+Ratings carry ``source_file``, ``source_row`` (the JSON line of the field) and ``source_column`` (the field).
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from json.decoder import scanstring
+from pathlib import Path, PurePath
+
+import numpy as np
+import pandas as pd
+
+from voxpop.corpus import STRING, Corpus
+from voxpop.errors import ConfigError, InputError
+from voxpop.formats.tables import (
+    describe_import,
+    number_column,
+    place,
+    read_table,
+    require_columns,
+    tally,
+    text_column,
+)
+
+PRIMARY_CLASSES = ("angry", "sad", "happy", "surprise", "fear", "disgust", "contempt", "neutral")
+OTHER = "other"
+CLASS_MAP = {
+    **{name.capitalize(): name for name in PRIMARY_CLASSES},
+    "Other": OTHER,
+    **dict(zip("ASHUFDCNO", [*PRIMARY_CLASSES, OTHER], strict=True)),
+}
+NO_AGREEMENT = "X"
+DIMENSIONS = {"EmoAct": "arousal", "EmoVal": "valence", "EmoDom": "dominance"}
+DIMENSION_SCALE = (1.0, 7.0)
+PRIMARY_FIELD, SECONDARY_FIELD = "EmoClass_Major", "EmoClass_Second"
+FIELDS = (PRIMARY_FIELD, SECONDARY_FIELD, *DIMENSIONS)
+CONSENSUS_COLUMNS = ("FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set")
+UNKNOWN = "Unknown"
+_LOOKUP = {native.lower(): target for native, target in CLASS_MAP.items()}
+_DECODER = json.JSONDecoder()
+_BLANKS = re.compile(r"[ \t\n\r]*")
+
+
+def canonical_label(raw: str) -> str:
+    """An MSP label (full name or one-letter code, any case) as a lower-case name; free text ``Other-...`` -> ``other``.
+
+    Names that are not MSP classes (secondary extras such as ``Frustrated``) are returned lower-cased.
+
+    >>> [canonical_label(x) for x in ("Neutral", "N", "sad", "Other-Bored", "Other (tired)", "Frustrated")]
+    ['neutral', 'neutral', 'sad', 'other', 'other', 'frustrated']
+    """
+    key = raw.strip().lower()
+    if key in _LOOKUP:
+        return _LOOKUP[key]
+    return OTHER if is_free_text_other(key) else key
+
+
+def is_free_text_other(label: str) -> bool:
+    """True for an ``Other`` entry carrying the rater's own words (``Other-Bored``, ``Other (tired)``, ``Other: x``).
+
+    >>> [is_free_text_other(x) for x in ("Other-Bored", "Other", "Otherworldly")]
+    [True, False, False]
+    """
+    key = label.strip().lower()
+    return key.startswith(OTHER) and len(key) > len(OTHER) and not key[len(OTHER)].isalpha()
+
+
+def split_secondary(raw: str | Sequence[str] | None) -> list[str]:
+    """The labels of an ``EmoClass_Second`` entry: a comma-separated string (or a JSON list); blanks dropped.
+
+    >>> split_secondary("Neutral, Sad,,Other-Bored")
+    ['Neutral', 'Sad', 'Other-Bored']
+    """
+    if raw is None:
+        return []
+    parts = raw.split(",") if isinstance(raw, str) else [str(x) for x in raw]
+    return [p.strip() for p in parts if p.strip()]
+
+
+# ----------------------------------------------------------------------------- JSON with line numbers
+class _LocatedJson:
+    """A JSON document whose object members and array elements can be listed with their text offsets."""
+
+    def __init__(self, path: Path):
+        self.file = path.name
+        if not path.is_file():
+            raise InputError(f"{path}: labels file not found.")
+        try:
+            self.text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{self.file}: not UTF-8 text ({exc}); expected a JSON file.") from exc
+        if not self.text.strip():
+            raise InputError(f"{self.file}: the file is empty; expected a JSON object keyed by file name.")
+        try:
+            json.loads(self.text)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{self.file}, line {exc.lineno}, character {exc.colno}: not valid JSON ({exc.msg})."
+            ) from exc
+        self._newlines = [m.start() for m in re.finditer("\n", self.text)]
+        self.root = _BLANKS.match(self.text).end()
+
+    def line(self, offset: int) -> int:
+        """1-based line number of a text offset."""
+        return bisect.bisect_left(self._newlines, offset) + 1
+
+    def children(self, start: int) -> list[tuple[str | int, object, int, int]]:
+        """(key or index, value, value start, value end) of the object or array starting at ``start``.
+
+        Repeated keys are all kept (``json.load`` would silently keep the last one).
+        """
+        text = self.text
+        is_object = text[start] == "{"
+        pos = _BLANKS.match(text, start + 1).end()
+        out: list[tuple[str | int, object, int, int]] = []
+        if text[pos] in "}]":
+            return out
+        while True:
+            key: str | int = len(out)
+            if is_object:
+                key, pos = scanstring(text, pos + 1)
+                pos = _BLANKS.match(text, pos).end() + 1  # past ':'
+                pos = _BLANKS.match(text, pos).end()
+            value, end = _DECODER.raw_decode(text, pos)
+            out.append((key, value, pos, end))
+            pos = _BLANKS.match(text, end).end()
+            if text[pos] != ",":
+                return out
+            pos = _BLANKS.match(text, pos + 1).end()
+
+    def field_line(self, field: str, start: int, end: int) -> int:
+        """Line of ``"field"`` inside the object spanning ``start:end`` (the object's line when absent)."""
+        offset = self.text.find(json.dumps(field), start, end)
+        return self.line(offset if offset >= 0 else start)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Record:
+    file_name: str
+    worker: str
+    fields: dict
+    lines: dict[str, int]
+    line: int
+
+
+def _records(doc: _LocatedJson) -> Iterator[_Record | str]:
+    """Every rater record of labels_detailed.json; a file name alone when it has no rater."""
+    if doc.text[doc.root] != "{":
+        raise InputError(f"{doc.file}, line {doc.line(doc.root)}: expected a JSON object keyed by file name.")
+    for file_name, entry, start, _ in doc.children(doc.root):
+        if not isinstance(entry, dict):
+            raise InputError(
+                f"{doc.file}, line {doc.line(start)}: the entry of {file_name!r} must be an object of raters, "
+                f"found {type(entry).__name__}."
+            )
+        workers = entry.get("Workers")
+        if isinstance(workers, list):
+            _, _, w_start, _ = next(c for c in doc.children(start) if c[0] == "Workers")
+            members = [(None, record, r_start, r_end) for _, record, r_start, r_end in doc.children(w_start)]
+        else:
+            members = doc.children(start)
+        if not members:
+            yield str(file_name)
+        for worker, record, r_start, r_end in members:
+            line = doc.line(r_start)
+            if not isinstance(record, dict):
+                raise InputError(
+                    f"{doc.file}, line {line}: a rater record of {file_name!r} must be an object with the fields "
+                    f"{', '.join(FIELDS)}; found {type(record).__name__}."
+                )
+            if worker is None:
+                worker = record.get("Name")
+                if not isinstance(worker, str) or not worker.strip():
+                    raise InputError(
+                        f"{place(doc.file, line, 'Name', 'line')}: a record in 'Workers' of {file_name!r} "
+                        f"needs the worker id in 'Name', found {worker!r}."
+                    )
+            lines = {field: doc.field_line(field, r_start, r_end) for field in FIELDS}
+            yield _Record(str(file_name), str(worker).strip(), record, lines, line)
+
+
+# ----------------------------------------------------------------------------- the reader
+def read_msp(
+    labels: str | Path,
+    consensus: str | Path | None = None,
+    *,
+    secondary_classes: Sequence[str] | None = None,
+    audio_dir: str | Path | None = None,
+    name: str = "msp-podcast",
+) -> Corpus:
+    """Read MSP-Podcast / MSP-Face per-rater labels (and optionally the consensus table) into a Corpus.
+
+    Classes are the MSP-Podcast primary set (angry, sad, happy, surprise, fear, disgust, contempt,
+    neutral), excluded ``other``; the class map lists the full names and the one-letter codes.
+    ``secondary_classes`` (lower-case names, e.g. adding ``frustrated``, ``amused``) keeps those
+    secondary labels as classes (appended after the primary classes); every other secondary label
+    becomes ``other`` and is counted. ``audio_dir`` adds an ``audio`` column (``audio_dir / file``).
+    """
+    path = Path(labels)
+    extra = _secondary_extras(secondary_classes)
+    keep_secondary = set(secondary_classes) if secondary_classes is not None else set(PRIMARY_CLASSES)
+    doc = _LocatedJson(path)
+    rows: dict[str, list] = {k: [] for k in ("item", "rater", "slot", "label", "value", "source_row", "source_column")}
+    item_files: dict[str, str] = {}
+    notes = _Notes()
+
+    def add(item: str, rater: str, slot: str, label: str, value: float, line: int, field: str) -> None:
+        for key, x in zip(rows, (item, rater, slot, label, value, line, field), strict=True):
+            rows[key].append(x)
+
+    for record in _records(doc):
+        file_name = record if isinstance(record, str) else record.file_name
+        item = PurePath(file_name).stem
+        if item_files.setdefault(item, file_name) != file_name:
+            raise InputError(
+                f"{doc.file}: files {item_files[item]!r} and {file_name!r} give the same item id {item!r}."
+            )
+        if isinstance(record, str):
+            notes.files_without_raters += 1
+            continue
+        missing = [f for f in FIELDS if f not in record.fields]
+        if missing:
+            raise InputError(
+                f"{place(doc.file, record.line, unit='line')}: rater {record.worker!r} on {file_name!r} lacks field(s) "
+                f"{', '.join(missing)}; expected the fields {', '.join(FIELDS)}."
+            )
+        primary = _primary_label(record, doc.file, notes)
+        add(item, record.worker, "primary", primary, np.nan, record.lines[PRIMARY_FIELD], PRIMARY_FIELD)
+        for label in _secondary_labels(record, doc.file, keep_secondary, notes):
+            add(item, record.worker, "secondary", label, np.nan, record.lines[SECONDARY_FIELD], SECONDARY_FIELD)
+        for field, dimension in DIMENSIONS.items():
+            value = _dimension_value(record, field, doc.file)
+            if np.isnan(value):
+                notes.blank_dimensions += 1
+                continue
+            add(item, record.worker, "dimension", dimension, value, record.lines[field], field)
+
+    if not item_files:
+        raise InputError(f"{doc.file}: lists no files; expected a JSON object keyed by file name.")
+    ratings = pd.DataFrame(rows).assign(source_file=doc.file)
+    items = pd.DataFrame(
+        {"file": pd.array(list(item_files.values()), dtype=STRING)},
+        index=pd.Index(list(item_files), dtype=STRING, name="item"),
+    )
+    if audio_dir is not None:
+        items["audio"] = pd.array([str(Path(audio_dir) / f) for f in item_files.values()], dtype=STRING)
+    sources = [str(path)]
+    if consensus is not None:
+        items = _attach_consensus(items, Path(consensus), notes)
+        sources.append(str(consensus))
+    notes.ratings, notes.raters = len(ratings), ratings["rater"].nunique()
+    return Corpus(
+        name,
+        items,
+        ratings,
+        classes=[*PRIMARY_CLASSES, *extra],
+        class_map={**CLASS_MAP, **{c.capitalize(): c for c in extra}},
+        excluded=[OTHER],
+        scales={"dimension": DIMENSION_SCALE},
+        source=", ".join(sources),
+        description=describe_import(" and ".join(Path(s).name for s in sources), notes.sentences(len(items))),
+    )
+
+
+@dataclasses.dataclass
+class _Notes:
+    """What the MSP reader mapped or skipped, for the report."""
+
+    free_text_primary: Counter = dataclasses.field(default_factory=Counter)
+    free_text_secondary: Counter = dataclasses.field(default_factory=Counter)
+    outside_secondary: Counter = dataclasses.field(default_factory=Counter)
+    repeated_secondary: int = 0
+    empty_secondary: int = 0
+    blank_dimensions: int = 0
+    files_without_raters: int = 0
+    consensus_only: list[str] = dataclasses.field(default_factory=list)
+    without_consensus: int = 0
+    no_agreement: int = 0
+    ratings: int = 0
+    raters: int = 0
+
+    def sentences(self, n_items: int) -> list[str]:
+        out = [f"Ratings: {self.ratings}; raters: {self.raters}; items: {n_items}."]
+        for counter, what in (
+            (self.free_text_primary, "Free-text 'Other-...' primary choices read as 'other'"),
+            (self.free_text_secondary, "Free-text 'Other-...' secondary labels read as 'other'"),
+            (self.outside_secondary, "Secondary labels outside the secondary classes read as 'other'"),
+        ):
+            if counter:
+                out.append(f"{what}: {counter.total()} ({tally(counter)}).")
+        for count, what in (
+            (self.repeated_secondary, "Secondary labels repeated within one rater's list, kept once"),
+            (self.empty_secondary, "Raters who listed no secondary emotion"),
+            (self.blank_dimensions, "Blank EmoAct/EmoVal/EmoDom values skipped"),
+            (self.files_without_raters, "Files without any rater record (items without ratings)"),
+            (self.without_consensus, "Rated files without a consensus row"),
+            (self.no_agreement, "Rated files whose consensus is X (no agreement; consensus_class empty)"),
+        ):
+            if count:
+                out.append(f"{what}: {count}.")
+        if self.consensus_only:
+            out.append(
+                f"Consensus rows for files without ratings, not imported: {len(self.consensus_only)} "
+                f"(first: {', '.join(self.consensus_only[:5])})."
+            )
+        return out
+
+
+def _secondary_extras(secondary_classes: Sequence[str] | None) -> list[str]:
+    if secondary_classes is None:
+        return []
+    bad = [c for c in secondary_classes if not c or c != c.strip().lower() or c == OTHER]
+    if bad:
+        raise ConfigError(
+            f"secondary_classes {bad} are not valid: give lower-case class names such as 'frustrated'; "
+            f"'{OTHER}' is always the excluded class."
+        )
+    return [c for c in dict.fromkeys(secondary_classes) if c not in PRIMARY_CLASSES]
+
+
+def _primary_label(record: _Record, file: str, notes: _Notes) -> str:
+    raw = record.fields[PRIMARY_FIELD]
+    label = canonical_label(raw) if isinstance(raw, str) else ""
+    if label not in (*PRIMARY_CLASSES, OTHER):
+        names = ", ".join(k for k in CLASS_MAP if len(k) > 1)
+        raise InputError(
+            f"{place(file, record.lines[PRIMARY_FIELD], PRIMARY_FIELD, 'line')}: rater {record.worker!r} on "
+            f"{record.file_name!r} chose {raw!r}, which is not an MSP primary class; expected one of {names} "
+            f"(or the codes {' '.join(k for k in CLASS_MAP if len(k) == 1)}, or 'Other-<text>')."
+        )
+    if is_free_text_other(raw):
+        notes.free_text_primary[raw.strip()] += 1
+    return label
+
+
+def _secondary_labels(record: _Record, file: str, keep: set[str], notes: _Notes) -> list[str]:
+    raw = record.fields[SECONDARY_FIELD]
+    if raw is not None and not isinstance(raw, str | list):
+        raise InputError(
+            f"{place(file, record.lines[SECONDARY_FIELD], SECONDARY_FIELD, 'line')}: expected a comma-separated "
+            f"list of emotions, found {raw!r}."
+        )
+    labels = []
+    for text in split_secondary(raw):
+        label = canonical_label(text)
+        if is_free_text_other(text):
+            notes.free_text_secondary[text] += 1
+        elif label != OTHER and label not in keep:
+            notes.outside_secondary[text] += 1
+            label = OTHER
+        labels.append(label)
+    if not labels:
+        notes.empty_secondary += 1
+    unique = list(dict.fromkeys(labels))
+    notes.repeated_secondary += len(labels) - len(unique)
+    return unique
+
+
+def _dimension_value(record: _Record, field: str, file: str) -> float:
+    raw = record.fields[field]
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return np.nan
+    try:
+        if isinstance(raw, bool):
+            raise ValueError
+        return float(raw)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"{place(file, record.lines[field], field, 'line')}: rater {record.worker!r} on {record.file_name!r} "
+            f"gave {raw!r}; expected a number on the {DIMENSION_SCALE[0]:g}..{DIMENSION_SCALE[1]:g} scale."
+        ) from None
+
+
+# ----------------------------------------------------------------------------- consensus
+def _read_consensus(path: Path) -> tuple[pd.DataFrame, list[int] | None, str]:
+    """The consensus table, the source line of each row for JSON (None for CSV: data rows) and the unit."""
+    if path.suffix.lower() != ".json":
+        return read_table(path, "consensus"), None, "row"
+    doc = _LocatedJson(path)
+    if doc.text[doc.root] != "{":
+        raise InputError(f"{doc.file}, line {doc.line(doc.root)}: expected a JSON object keyed by file name.")
+    records, lines = [], []
+    for file_name, entry, start, _ in doc.children(doc.root):
+        if isinstance(entry, list) and len(entry) == 1:
+            entry = entry[0]
+        if not isinstance(entry, dict):
+            raise InputError(
+                f"{doc.file}, line {doc.line(start)}: the consensus entry of {file_name!r} must be one object "
+                f"with the fields {', '.join(CONSENSUS_COLUMNS[1:])}."
+            )
+        fields = {("EmoClass" if k == PRIMARY_FIELD else k): v for k, v in entry.items()}
+        records.append({k: None if v is None else str(v) for k, v in fields.items()} | {"FileName": file_name})
+        lines.append(doc.line(start))
+    if not records:
+        raise InputError(f"{doc.file}: the consensus file lists no files.")
+    return pd.DataFrame.from_records(records), lines, "line"
+
+
+def _attach_consensus(items: pd.DataFrame, path: Path, notes: _Notes) -> pd.DataFrame:
+    table, rows, unit = _read_consensus(path)
+    file = path.name
+    require_columns(
+        table, ("FileName", "EmoClass"), file, f"labels_consensus has the columns {', '.join(CONSENSUS_COLUMNS)}."
+    )
+    names = text_column(table, "FileName", file, rows=rows, unit=unit)
+    ids = pd.Index([PurePath(n).stem for n in names], dtype=STRING, name="item")
+    if ids.has_duplicates:
+        row = int(np.flatnonzero(ids.duplicated())[0])
+        raise InputError(
+            f"{place(file, rows[row] if rows else row + 1, 'FileName', unit)}: file {names.iat[row]!r} "
+            "appears more than once."
+        )
+    meta = pd.DataFrame(index=ids)
+    codes = text_column(table, "EmoClass", file, rows=rows, unit=unit)
+    unknown = ~codes.str.lower().isin([*_LOOKUP, NO_AGREEMENT.lower()])
+    if unknown.any():
+        row = int(np.flatnonzero(unknown.to_numpy())[0])
+        raise InputError(
+            f"{place(file, rows[row] if rows else row + 1, 'EmoClass', unit)}: consensus class {codes.iat[row]!r} "
+            f"is not an MSP code; expected one of {' '.join(k for k in CLASS_MAP if len(k) == 1)} {NO_AGREEMENT} "
+            "(or a full class name)."
+        )
+    meta["consensus_class"] = pd.array([_LOOKUP.get(c.lower()) for c in codes], dtype=STRING)
+    for column, target in (("SpkrID", "speaker"), ("Gender", "gender"), ("Split_Set", "split")):
+        if column in table.columns:
+            values = text_column(table, column)
+            values = values.mask(values.str.lower().eq(UNKNOWN.lower()).fillna(False))
+            meta[target] = pd.array(values.str.lower() if target == "gender" else values, dtype=STRING)
+    for field, dimension in DIMENSIONS.items():
+        if field in table.columns:
+            meta[f"consensus_{dimension}"] = number_column(table, field, file, rows=rows, unit=unit).to_numpy()
+    known = ids.isin(items.index)
+    notes.consensus_only = [str(n) for n in names[~known]]
+    notes.without_consensus = int((~items.index.isin(ids)).sum())
+    notes.no_agreement = int(codes[known].str.upper().eq(NO_AGREEMENT).sum())
+    order = [c for c in ("speaker", "gender", "split", "consensus_class") if c in meta.columns]
+    return items.join(meta[order + [c for c in meta.columns if c not in order]], how="left")

@@ -1,0 +1,230 @@
+"""IEMOCAP importer: exact rows and items from hand-written EmoEvaluation files, the release folder
+layout, error messages naming file, line and field, save/load and the CLI."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import voxpop.cli  # noqa: F401  (registers the verbs)
+from voxpop.cli.app import app
+from voxpop.corpus import STRING, Corpus, CorpusError
+from voxpop.errors import InputError
+from voxpop.formats.iemocap import CLASS_MAP, CLASSES, read_iemocap
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SES01 = FIXTURES / "iemocap_Ses01F_impro01.txt"
+SES02 = FIXTURES / "iemocap_Ses02M_script01_1.txt"
+HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
+BLOCK = "[1.0000 - 2.5000]\tSes01F_impro02_F000\tneu\t[2.0000, 2.0000, 2.0000]\n"
+
+
+@pytest.fixture()
+def release(tmp_path) -> Path:
+    """A miniature release: two sessions, plus files the reader must not take for evaluations."""
+    for session, fixture, dialog in ((1, SES01, "Ses01F_impro01"), (2, SES02, "Ses02M_script01_1")):
+        folder = tmp_path / f"Session{session}" / "dialog" / "EmoEvaluation"
+        (folder / "Categorical").mkdir(parents=True)
+        shutil.copy(fixture, folder / f"{dialog}.txt")
+        (folder / "Categorical" / f"{dialog}_e2_cat.txt").write_text(f"{dialog}_F000 :Neutral state; ()\n")
+    (tmp_path / "Session1" / "dialog" / "EmoEvaluation" / "._Ses01F_impro01.txt").write_bytes(b"\x00\x05\x16\x07")
+    return tmp_path
+
+
+def _write(tmp_path: Path, body: str, name: str = "Ses01F_impro02.txt") -> Path:
+    path = tmp_path / name
+    path.write_text(HEADER + BLOCK + body)
+    return path
+
+
+def test_first_utterance_gives_exactly_these_rows():
+    corpus = read_iemocap([SES01, SES02])
+    r = corpus.ratings
+    first = r[r["item"].eq("Ses01F_impro01_F000")]
+    expected = pd.DataFrame(
+        [
+            ("E2", "primary", "neutral", np.nan, 4, "C-E2"),
+            ("E2", "secondary", "neutral", np.nan, 4, "C-E2"),
+            ("E3", "primary", "neutral", np.nan, 5, "C-E3"),
+            ("E3", "secondary", "neutral", np.nan, 5, "C-E3"),
+            ("E3", "secondary", "frustration", np.nan, 5, "C-E3"),
+            ("Ses01-F1", "primary", "neutral", np.nan, 6, "C-F1"),
+            ("Ses01-F1", "secondary", "neutral", np.nan, 6, "C-F1"),
+            ("E2", "dimension", "valence", 3.0, 7, "A-E2"),
+            ("E2", "dimension", "arousal", 2.0, 7, "A-E2"),
+            ("E2", "dimension", "dominance", 3.0, 7, "A-E2"),
+            ("E3", "dimension", "valence", 2.0, 8, "A-E3"),
+            ("E3", "dimension", "arousal", 2.0, 8, "A-E3"),
+            ("E3", "dimension", "dominance", 2.0, 8, "A-E3"),
+            ("Ses01-F1", "dimension", "valence", 3.0, 9, "A-F1"),
+            ("Ses01-F1", "dimension", "arousal", 3.0, 9, "A-F1"),
+            ("Ses01-F1", "dimension", "dominance", 3.0, 9, "A-F1"),
+        ],
+        columns=["rater", "slot", "label", "value", "source_row", "source_column"],
+    )
+    got = first[expected.columns].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert set(first["source_file"]) == {SES01.name}
+
+
+def test_counts_labels_and_raters():
+    corpus = read_iemocap([SES01, SES02])
+    r = corpus.ratings
+    # 12 categorical lines -> 12 primary; 16 listed labels -> secondary; 10 dimensional lines x 3 values
+    assert r.groupby("slot").size().to_dict() == {"dimension": 30, "primary": 12, "secondary": 16}
+    assert sorted(r["rater"].unique()) == ["E1", "E2", "E3", "E4", "Ses01-F1", "Ses02-M1"]
+    m001 = r[r["item"].eq("Ses01F_impro01_M001") & r["slot"].ne("dimension")]
+    assert m001.groupby(["rater", "slot"])["label"].apply(list).to_dict() == {
+        ("E1", "primary"): ["frustration"],
+        ("E1", "secondary"): ["frustration", "anger"],
+        ("E2", "primary"): ["frustration"],
+        ("E2", "secondary"): ["frustration"],
+        ("E3", "primary"): ["anger"],
+        ("E3", "secondary"): ["anger", "other"],  # Other:impatient
+    }
+    f002 = r[r["item"].eq("Ses01F_impro01_F002") & r["slot"].eq("primary")]
+    assert f002["label"].tolist() == ["happiness", "excitement", "neutral"]  # 'Excited' -> excitement
+    assert corpus.classes == list(CLASSES) and corpus.excluded == ["other"]
+    assert corpus.scales == {"dimension": (1.0, 5.0)}
+    assert CLASS_MAP["exc"] == CLASS_MAP["Excited"] == "excitement"
+    assert "Free-text 'Other:...' labels read as 'other': 1 (Other:impatient 1)." in corpus.description
+    assert "Utterances without consensus (xxx; consensus_class empty): 1." in corpus.description
+
+
+def test_items_from_headers():
+    items = read_iemocap([SES01, SES02]).items
+    ids = ["Ses01F_impro01_F000", "Ses01F_impro01_M001", "Ses01F_impro01_F002", "Ses02M_script01_1_M000"]
+    expected = pd.DataFrame(
+        {
+            "start": [3.12, 7.05, 11.2, 0.81],
+            "end": [5.88, 10.4125, 12.005, 2.94],
+            "duration": [5.88 - 3.12, 10.4125 - 7.05, 12.005 - 11.2, 2.94 - 0.81],
+            "session": pd.array(["Ses01", "Ses01", "Ses01", "Ses02"], dtype=STRING),
+            "dialog": pd.array(["Ses01F_impro01"] * 3 + ["Ses02M_script01_1"], dtype=STRING),
+            "speaker": pd.array(["Ses01F", "Ses01M", "Ses01F", "Ses02M"], dtype=STRING),
+            "gender": pd.array(["female", "male", "female", "male"], dtype=STRING),
+            "consensus_class": pd.array(["neutral", "frustration", None, "sadness"], dtype=STRING),
+            "consensus_valence": [2.5, 2.0, 3.0, 1.5],
+            "consensus_arousal": [2.0, 3.5, 3.0, 2.0],
+            "consensus_dominance": [2.5, 3.5, 3.0, 2.5],
+            "audio": pd.array([None] * 4, dtype=STRING),
+        },
+        index=pd.Index(ids, dtype=STRING, name="item"),
+    )
+    pd.testing.assert_frame_equal(items, expected)
+
+
+def test_release_folder_is_searched_and_other_files_ignored(release):
+    corpus = read_iemocap(release)
+    assert len(corpus.items) == 4 and len(corpus.ratings) == 58
+    assert corpus.items.loc["Ses01F_impro01_M001", "audio"] == str(
+        release / "Session1" / "sentences" / "wav" / "Ses01F_impro01" / "Ses01F_impro01_M001.wav"
+    )
+    assert "macOS '._' resource files skipped: 1." in corpus.description
+    assert "Imported from 2 IEMOCAP EmoEvaluation files." in corpus.description
+
+
+def test_save_load_round_trip(release, tmp_path):
+    corpus = read_iemocap(release)
+    corpus.save(tmp_path / "c")
+    loaded = Corpus.load(tmp_path / "c")
+    pd.testing.assert_frame_equal(loaded.items, corpus.items)
+    pd.testing.assert_frame_equal(loaded.ratings, corpus.ratings)
+
+
+def test_cli_import_iemocap(release, tmp_path):
+    out = tmp_path / "iemocap"
+    result = CliRunner().invoke(app, ["import", "iemocap", str(release), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    loaded = Corpus.load(out)
+    pd.testing.assert_frame_equal(loaded.ratings, read_iemocap(release).ratings)
+    result = CliRunner().invoke(app, ["import", "iemocap", str(SES01), str(SES02), "--out", str(tmp_path / "two")])
+    assert result.exit_code == 0, result.output
+    assert len(Corpus.load(tmp_path / "two").items) == 4
+
+
+# ----------------------------------------------------------------------------- malformed input
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("C-E2:\tBored;\t()\n", r"Ses01F_impro02\.txt, line 4, field 'C-E2': 'Bored' is not an IEMOCAP emotion"),
+        ("C-E2:\t;\t()\n", r"line 4, field 'C-E2': no emotion listed"),
+        ("A-E3:\tval x; act 2; dom 2;\t()\n", r"line 4, field 'A-E3 val': expected a number, found 'x'"),
+        ("A-E3:\tvalence 3;\t()\n", r"line 4, field 'A-E3': 'valence 3' is not a dimensional rating"),
+        ("C-E2:\tNeutral;\t()\nE2 said neutral\n", r"line 5: expected an utterance header .* found 'E2 said neutral'"),
+    ],
+)
+def test_malformed_lines_name_file_line_and_field(tmp_path, body, message):
+    with pytest.raises(InputError, match=message):
+        read_iemocap(_write(tmp_path, body))
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (
+            "[abc - 2.5]\tSes01F_impro02_F000\tneu\t[2, 2, 2]",
+            r"line 3, field 'START_TIME': expected a number, found 'abc'",
+        ),
+        ("[2.5 - 1.0]\tSes01F_impro02_F000\tneu\t[2, 2, 2]", r"line 3, field 'END_TIME': .* found \[2\.5 - 1\.0\]"),
+        ("[1.0 - 2.5]\tSes01F_impro02_F000\tneu\t[2, 2]", r"line 3, field '\[V, A, D\]': expected three averages"),
+        ("[1.0 - 2.5]\tSes01F_impro02_F000\tjoy\t[2, 2, 2]", r"line 3, field 'EMOTION': consensus code 'joy'"),
+        ("[1.0 - 2.5]\tutterance7\tneu\t[2, 2, 2]", r"line 3, field 'TURN_NAME': utterance id 'utterance7'"),
+        ("[1.0 - 2.5]\tSes01F_impro02_F000\tneu", r"line 3: expected an utterance header"),
+    ],
+)
+def test_malformed_headers_name_line_and_field(tmp_path, header, message):
+    path = tmp_path / "Ses01F_impro02.txt"
+    path.write_text(HEADER + header + "\nC-E2:\tNeutral;\t()\n")
+    with pytest.raises(InputError, match=message):
+        read_iemocap(path)
+
+
+def test_evaluator_line_before_any_header(tmp_path):
+    path = tmp_path / "x.txt"
+    path.write_text(HEADER + "C-E2:\tNeutral;\t()\n")
+    with pytest.raises(InputError, match=r"x\.txt, line 3, field 'C-E2': evaluator line before any utterance header"):
+        read_iemocap(path)
+
+
+def test_repeated_evaluator_line_is_a_duplicate_rating(tmp_path):
+    path = _write(tmp_path, "C-E2:\tNeutral;\t()\nC-E2:\tNeutral;\t()\n")
+    with pytest.raises(CorpusError, match=r"Ses01F_impro02\.txt, row 5, column 'C-E2' \(item 'Ses01F_impro02_F000'\)"):
+        read_iemocap(path)
+
+
+def test_dimension_outside_the_scale(tmp_path):
+    path = _write(tmp_path, "A-E3:\tval 7; act 2; dom 2;\t()\n")
+    with pytest.raises(CorpusError, match=r"row 4, column 'A-E3' .*value 7 is outside the declared scale 1\.\.5"):
+        read_iemocap(path)
+
+
+def test_blank_dimension_is_skipped_and_counted(tmp_path):
+    corpus = read_iemocap(_write(tmp_path, "C-E2:\tNeutral;\t()\nA-E3:\tval 3; act 2; dom ;\t()\n"))
+    dims = corpus.ratings[corpus.ratings["slot"].eq("dimension")]
+    assert dims["label"].tolist() == ["valence", "arousal"]
+    assert "Blank val/act/dom values skipped: 1." in corpus.description
+
+
+def test_empty_file_missing_path_and_folder_without_evaluations(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(InputError, match=r"empty\.txt: no utterance header found"):
+        read_iemocap(empty)
+    with pytest.raises(InputError, match="not found"):
+        read_iemocap(tmp_path / "absent.txt")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(InputError, match=r"no EmoEvaluation/\*\.txt files below this folder"):
+        read_iemocap(tmp_path / "folder")
+
+
+def test_same_utterance_in_two_files(tmp_path):
+    first = _write(tmp_path, "C-E2:\tNeutral;\t()\n", "a.txt")
+    second = _write(tmp_path, "C-E3:\tNeutral;\t()\n", "b.txt")
+    with pytest.raises(InputError, match=r"b\.txt: utterance 'Ses01F_impro02_F000' is also in a\.txt"):
+        read_iemocap([first, second])

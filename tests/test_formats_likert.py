@@ -1,0 +1,253 @@
+"""Likert importers: the generic reader, the Earkick preset (real file through ``shared_data``) and CMU-MOSEI.
+
+``fixtures/mosei_batch_results.csv`` has the column layout of CMU-MOSEI's raw Mechanical Turk results
+(HIT / assignment columns, ``Input.VIDEO_ID``, ``Input.CLIP``, ``WorkerId``, ``Answer.*``); ids and
+answers are invented.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import voxpop.cli
+from voxpop import Corpus
+from voxpop.corpus import CorpusError
+from voxpop.errors import ConfigError, InputError
+from voxpop.formats import get_importer
+from voxpop.formats.likert import Scale, read_earkick, read_likert, read_mosei
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MOSEI = FIXTURES / "mosei_batch_results.csv"
+EMOTIONS = ["happy", "sad", "anger", "surprise", "disgust", "fear"]
+TABLE = """clip,annotator,joy,anger,gender,sentiment,notes
+/data/x/c1.m4a,r1,None,2,Male,+1,
+/data/x/c1.m4a,r2,A little,Extremely,Male,-2,two voices
+/data/x/c2.m4a,r1,3,None,Female,0,music
+/data/x/c2.m4a,r2,Moderate,0,Female,3,music
+/data/x/c3.m4a,r1,None,None,Female,-1,
+"""
+OPTIONS = {
+    "item_column": "clip",
+    "rater_column": "annotator",
+    "emotion_columns": ["joy", "anger"],
+    "attribute_columns": ["gender"],
+    "numeric_columns": {"sentiment": Scale(-3, 3)},
+    "metadata_columns": ["notes"],
+    "flag_columns": ["notes"],
+    "item_from_path": True,
+}
+
+
+def _table(tmp_path: Path, text: str = TABLE, name: str = "ratings.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _round_trip(corpus: Corpus, directory: Path) -> None:
+    corpus.save(directory)
+    loaded = Corpus.load(directory)
+    pd.testing.assert_frame_equal(corpus.items, loaded.items)
+    pd.testing.assert_frame_equal(corpus.ratings, loaded.ratings)
+
+
+# ----------------------------------------------------------------------------- generic reader
+def test_each_emotion_cell_is_one_intensity_rating(tmp_path):
+    corpus = read_likert(_table(tmp_path), **OPTIONS)
+    assert corpus.classes == ["joy", "anger"]
+    assert corpus.scales == {"intensity": (0.0, 3.0), "sentiment": (-3.0, 3.0)}
+    intensity = corpus.ratings[corpus.ratings["slot"] == "intensity"]
+    values = intensity.pivot_table(index=["item", "rater"], columns="label", values="value")
+    assert values.loc[("c1", "r1")].tolist() == [2.0, 0.0]  # columns sorted: anger, joy
+    assert values["joy"].tolist() == [0.0, 1.0, 3.0, 2.0, 0.0]
+    assert values["anger"].tolist() == [2.0, 3.0, 0.0, 0.0, 0.0]
+    sentiment = corpus.ratings[corpus.ratings["slot"] == "sentiment"]
+    assert sentiment["value"].tolist() == [1.0, -2.0, 0.0, 3.0, -1.0]
+    assert sentiment["label"].eq("sentiment").all()
+    gender = corpus.ratings[corpus.ratings["slot"] == "gender"]
+    assert gender["label"].tolist() == ["Male", "Male", "Female", "Female", "Female"]
+    assert gender["value"].isna().all()
+    first = corpus.ratings.iloc[1]
+    assert (first["source_file"], first["source_row"], first["source_column"]) == ("ratings.csv", 1, "anger")
+
+
+def test_notes_become_item_metadata_and_flags(tmp_path):
+    corpus = read_likert(_table(tmp_path), **OPTIONS)
+    items = corpus.items
+    assert list(items.index) == ["c1", "c2", "c3"]
+    assert items.at["c1", "notes"] == "two voices"
+    assert items.at["c2", "notes"] == "music"
+    assert pd.isna(items.at["c3", "notes"])
+    assert items["flagged"].tolist() == [True, True, False]
+    assert items["corpus"].eq("likert").all()
+    _round_trip(corpus, tmp_path / "corpus")
+
+
+def test_joined_item_columns_rename_and_custom_levels(tmp_path):
+    text = "video,seg,who,Answer.joy\nv1,0,a,low\nv1,0,b,high\nv1,1,a,low\n"
+    corpus = read_likert(
+        _table(tmp_path, text),
+        item_column=["video", "seg"],
+        rater_column="who",
+        emotion_columns=["Answer.joy"],
+        levels={"low": 0, "high": 4},
+        rename={"Answer.joy": "happy"},
+    )
+    assert list(corpus.items.index) == ["v1_0", "v1_1"]
+    assert corpus.classes == ["happy"]
+    assert corpus.scales["intensity"] == (0.0, 4.0)
+    assert corpus.ratings["value"].tolist() == [0.0, 4.0, 0.0]
+
+
+def test_non_numeric_value_names_row_column_and_levels(tmp_path):
+    path = _table(tmp_path, TABLE.replace("A little,Extremely", "A little,Very much"))
+    with pytest.raises(InputError) as info:
+        read_likert(path, **OPTIONS)
+    message = str(info.value)
+    assert message.startswith("ratings.csv, row 2, column 'anger': expected a number 0..3 or one of 'None' (0), ")
+    assert "'A little' (1), 'Moderate' (2), 'Extremely' (3), found 'Very much'." in message
+
+
+def test_empty_cell_is_an_error_unless_allowed_then_counted(tmp_path):
+    path = _table(tmp_path, TABLE.replace("/data/x/c2.m4a,r1,3,None", "/data/x/c2.m4a,r1,,None"))
+    with pytest.raises(InputError, match=r"row 3, column 'joy': expected .*, found an empty cell. Pass allow_missing"):
+        read_likert(path, **OPTIONS)
+    corpus = read_likert(path, **OPTIONS, allow_missing=True)
+    assert (corpus.ratings["slot"] == "intensity").sum() == 9
+    assert "1 empty answer cells skipped (joy: 1)." in corpus.description
+    path = _table(tmp_path, TABLE.replace(",Male,+1", ",,+1"))
+    with pytest.raises(InputError, match=r"row 1, column 'gender': empty; .* Pass allow_missing"):
+        read_likert(path, **OPTIONS)
+
+
+def test_value_outside_the_scale_and_repeated_rater_are_located(tmp_path):
+    path = _table(tmp_path, TABLE.replace("/data/x/c2.m4a,r1,3,", "/data/x/c2.m4a,r1,5,"))
+    with pytest.raises(CorpusError, match=r"ratings.csv, row 3, column 'joy' \(item 'c2'\): value 5 is outside"):
+        read_likert(path, **OPTIONS)
+    path = _table(tmp_path, TABLE + "/data/x/c3.m4a,r1,2,None,Female,-1,\n")
+    with pytest.raises(CorpusError, match=r"ratings.csv, row 6, column 'joy' \(item 'c3'\): rater 'r1' on item 'c3'"):
+        read_likert(path, **OPTIONS)
+
+
+def test_missing_column_empty_file_and_bad_layout(tmp_path):
+    with pytest.raises(InputError, match=r"ratings.csv: missing column 'anger'"):
+        read_likert(_table(tmp_path, TABLE.replace(",anger,", ",angry,")), **OPTIONS)
+    with pytest.raises(InputError, match=r"ratings.csv: the .* file is empty"):
+        read_likert(_table(tmp_path, ""), **OPTIONS)
+    with pytest.raises(ConfigError, match="reserved for emotions"):
+        read_likert(_table(tmp_path), **{**OPTIONS, "attribute_columns": ["gender"], "rename": {"gender": "primary"}})
+    with pytest.raises(ConfigError, match="needs its bounds"):
+        read_likert(_table(tmp_path), **OPTIONS, levels={})
+
+
+# ----------------------------------------------------------------------------- Earkick (real file)
+@pytest.fixture(scope="module")
+def earkick(shared_data) -> tuple[Corpus, list[dict[str, str]]]:
+    path = shared_data / "earkick-reannotation" / "assessment.csv"
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return read_earkick(path), rows
+
+
+def test_earkick_keeps_every_clip_rater_and_emotion(earkick):
+    corpus, rows = earkick
+    intensity = corpus.ratings[corpus.ratings["slot"] == "intensity"]
+    assert len(rows) == 1044
+    assert len(intensity) == 6264
+    assert len(corpus.items) == 348
+    assert corpus.ratings["rater"].nunique() == 3
+    assert corpus.classes == EMOTIONS
+    assert intensity.groupby(["item", "rater"]).size().eq(6).all()
+    for emotion in EMOTIONS:
+        values = intensity.loc[intensity["label"] == emotion, "value"]
+        for level, number in (("None", 0), ("A little", 1), ("Moderate", 2), ("Extremely", 3)):
+            assert (values == number).sum() == sum(row[emotion] == level for row in rows), (emotion, level)
+
+
+def test_earkick_attributes_notes_and_origin(earkick, tmp_path):
+    corpus, rows = earkick
+    slots = corpus.ratings["slot"].value_counts().to_dict()
+    assert slots == {"intensity": 6264, "gender": 1044, "age": 1044, "mood": 1044, "sentiment": 1044, "anxiety": 1044}
+    anxiety = corpus.ratings.loc[corpus.ratings["slot"] == "anxiety", "value"]
+    assert (anxiety == 0).sum() == sum(row["anxiety"] in ("0", "0 - None") for row in rows)
+    assert (anxiety == 9).sum() == sum(row["anxiety"] == "9 - Most" for row in rows)
+    sentiment = corpus.ratings.loc[corpus.ratings["slot"] == "sentiment", "value"]
+    assert sentiment.sum() == sum(int(row["sentiment"]) for row in rows)
+    noted = {Path(row["audio"]).stem for row in rows if row["notes"].strip()}
+    assert set(corpus.items.index[corpus.items["flagged"]]) == noted
+    assert corpus.items.at["8404_8", "source"] == "cmu-mosei"
+    origin = corpus.items["source"]
+    assert (origin == "crema-d").sum() == sum(s.endswith("_cremad") for s in corpus.items.index)
+    assert (origin == "ravdess").sum() == sum(s.endswith("_ravdess") for s in corpus.items.index)
+    assert set(origin) == {"crema-d", "ravdess", "aff-wild2", "cmu-mosei"}
+    assert corpus.items["acted"].tolist() == origin.isin(["crema-d", "ravdess"]).tolist()
+    _round_trip(corpus, tmp_path / "corpus")
+    assert get_importer("earkick") is read_earkick
+
+
+# ----------------------------------------------------------------------------- CMU-MOSEI raw ratings
+def test_mosei_raw_ratings(tmp_path):
+    corpus = read_mosei(MOSEI)
+    assert list(corpus.items.index) == ["-3g5yACwYnA_5", "pX_mVnHx8TM_12", "224631_3"]
+    assert corpus.items["video"].tolist() == ["-3g5yACwYnA", "pX_mVnHx8TM", "224631"]
+    assert corpus.classes == EMOTIONS
+    intensity = corpus.ratings[corpus.ratings["slot"] == "intensity"]
+    assert len(intensity) == 9 * 6
+    sums = intensity.groupby(["item", "label"])["value"].sum()
+    assert sums[("-3g5yACwYnA_5", "sad")] == 2 + 3 + 1
+    assert sums[("224631_3", "anger")] == 2 + 3 + 1
+    assert sums[("pX_mVnHx8TM_12", "happy")] == 3 + 2 + 2
+    sentiment = corpus.ratings[corpus.ratings["slot"] == "sentiment"]
+    assert sentiment.groupby("item", sort=False)["value"].sum().tolist() == [-4.0, 6.0, -6.0]
+    assert corpus.scales["sentiment"] == (-3.0, 3.0)
+    assert corpus.ratings["rater"].nunique() == 4
+    _round_trip(corpus, tmp_path / "corpus")
+    assert get_importer("mosei") is read_mosei
+
+
+def test_mosei_without_sentiment_and_with_a_bad_answer(tmp_path):
+    table = pd.read_csv(MOSEI, dtype=str).drop(columns="Answer.sentiment")
+    table.to_csv(tmp_path / "batch.csv", index=False)
+    corpus = read_mosei(tmp_path / "batch.csv")
+    assert set(corpus.ratings["slot"]) == {"intensity"}
+    table.loc[4, "Answer.fear"] = "n/a"
+    table.to_csv(tmp_path / "batch.csv", index=False)
+    with pytest.raises(
+        InputError, match=r"batch.csv, row 5, column 'Answer.fear': expected a number 0..3, found 'n/a'"
+    ):
+        read_mosei(tmp_path / "batch.csv")
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_cli_likert_and_mosei(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "likert"
+    args = ["import", "likert", str(_table(tmp_path)), "--out", str(out), "--item", "clip", "--rater", "annotator"]
+    args += ["--emotion", "joy", "--emotion", "anger", "--attribute", "gender", "--numeric", "sentiment=-3:3"]
+    args += ["--metadata", "notes", "--flag", "notes", "--item-from-path"]
+    result = runner.invoke(voxpop.cli.app, args)
+    assert result.exit_code == 0, result.output
+    expected = read_likert(_table(tmp_path), **OPTIONS)
+    loaded = Corpus.load(out)
+    pd.testing.assert_frame_equal(loaded.ratings, expected.ratings)
+    pd.testing.assert_frame_equal(loaded.items, expected.items)
+    result = runner.invoke(voxpop.cli.app, [*args[:2], str(_table(tmp_path)), "--out", str(out), "--item", "clip"])
+    assert result.exit_code != 0
+    result = runner.invoke(voxpop.cli.app, [*args, "--level", "None"])
+    assert isinstance(result.exception, ConfigError)
+    assert "expected NAME=VALUE" in str(result.exception)
+    result = runner.invoke(voxpop.cli.app, ["import", "mosei", str(MOSEI), "--out", str(tmp_path / "mosei")])
+    assert result.exit_code == 0, result.output
+    assert len(Corpus.load(tmp_path / "mosei").items) == 3
+
+
+def test_cli_earkick(shared_data, tmp_path):
+    path = shared_data / "earkick-reannotation" / "assessment.csv"
+    result = CliRunner().invoke(voxpop.cli.app, ["import", "earkick", str(path), "--out", str(tmp_path / "ek")])
+    assert result.exit_code == 0, result.output
+    assert len(Corpus.load(tmp_path / "ek").items) == 348

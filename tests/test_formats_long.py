@@ -1,0 +1,185 @@
+"""Generic long-table importer: exact rows, crowd-kit columns, renames, Parquet and intensity values, the
+items table, errors naming file, row and column, save/load and the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import voxpop.cli  # noqa: F401  (registers the verbs)
+from voxpop.cli.app import app
+from voxpop.corpus import STRING, Corpus, CorpusError
+from voxpop.errors import InputError
+from voxpop.formats.long import read_long
+
+FIXTURES = Path(__file__).parent / "fixtures"
+RATINGS = FIXTURES / "long_ratings.csv"
+CROWDKIT = FIXTURES / "long_crowdkit.csv"
+ITEMS = FIXTURES / "long_items.csv"
+CODES = {"A": "anger", "N": "neutral", "S": "sadness", "X": "other"}
+
+
+def _write(tmp_path: Path, text: str, name: str = "ratings.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_fixture_with_class_map_and_items_table():
+    corpus = read_long(RATINGS, class_map=CODES, excluded=["other"], items=ITEMS)
+    expected = pd.DataFrame(
+        [
+            ("clip1", "r1", "voice", "primary", "anger", 1),
+            ("clip1", "r2", "voice", "primary", "neutral", 2),
+            ("clip1", "r1", "face", "primary", "anger", 3),
+            ("clip2", "r1", "voice", "primary", "sadness", 4),
+            ("clip2", "r2", "voice", "primary", "sadness", 5),
+            ("clip2", "r3", "voice", "primary", "other", 6),
+        ],
+        columns=["item", "rater", "condition", "slot", "label", "source_row"],
+    )
+    pd.testing.assert_frame_equal(corpus.ratings[expected.columns], expected, check_dtype=False)
+    assert corpus.ratings[["value", "start", "end"]].isna().all().all()
+    assert corpus.classes == ["anger", "neutral", "sadness"]  # inferred: sorted, 'other' excluded
+    expected_items = pd.DataFrame(
+        {"speaker": ["s01", "s02", "s01"], "split": ["train", "test", "test"]},
+        index=pd.Index(["clip1", "clip2", "clip3"], dtype=STRING, name="item"),
+    )
+    pd.testing.assert_frame_equal(corpus.items, expected_items, check_dtype=False)
+    assert corpus.conditions == ["voice", "face"]
+    assert "No slot column: every rating is read as slot 'primary'." in corpus.description
+
+
+def test_items_inferred_from_ratings_in_order():
+    corpus = read_long(RATINGS, class_map=CODES, excluded=["other"])
+    assert list(corpus.items.index) == ["clip1", "clip2"] and corpus.items.columns.empty
+
+
+def test_crowdkit_shape_is_recognised():
+    corpus = read_long(CROWDKIT)
+    assert corpus.ratings[["item", "rater", "label"]].values.tolist() == [
+        ["t1", "w1", "yes"],
+        ["t1", "w2", "no"],
+        ["t2", "w1", "yes"],
+    ]
+    assert corpus.classes == ["no", "yes"]
+    assert "Read the crowd-kit columns task as item, worker as rater." in corpus.description
+
+
+def test_renamed_columns_apply_to_ratings_and_items(tmp_path):
+    ratings = _write(tmp_path, "clip,annotator,emotion,extra\nc1,a,joy,1\nc2,a,anger,2\n")
+    items = _write(tmp_path, "clip,speaker\nc1,s1\nc2,s2\n", "items.csv")
+    columns = {"clip": "item", "annotator": "rater", "emotion": "label"}
+    corpus = read_long(ratings, columns=columns, items=items, classes=["joy", "anger"])
+    assert corpus.ratings[["item", "rater", "label"]].values.tolist() == [["c1", "a", "joy"], ["c2", "a", "anger"]]
+    assert corpus.items["speaker"].tolist() == ["s1", "s2"]
+    assert "Ignored columns (not rating columns): extra." in corpus.description
+
+
+def test_parquet_intensity_values_and_scales(tmp_path):
+    table = pd.DataFrame(
+        {
+            "item": ["a", "a", "b", "b"],
+            "rater": ["r1", "r1", "r1", "r2"],
+            "label": ["joy", "anger", "joy", "joy"],
+            "value": [2, 0, 3, 1],
+        }
+    )
+    path = tmp_path / "likert.parquet"
+    table.to_parquet(path)
+    corpus = read_long(path, scales={"intensity": [0, 3]})
+    assert set(corpus.ratings["slot"]) == {"intensity"}
+    assert corpus.ratings["value"].tolist() == [2.0, 0.0, 3.0, 1.0]
+    assert corpus.classes == ["anger", "joy"]
+    with pytest.raises(CorpusError, match=r"likert\.parquet, row 3, column 'value' \(item 'b'\): value 3 is outside"):
+        read_long(path, scales={"intensity": [0, 2]})
+
+
+def test_slot_column_and_intervals(tmp_path):
+    path = _write(
+        tmp_path, "item,rater,slot,label,start,end\nrec,r1,primary,joy,0.0,1.5\nrec,r1,gender,female,,\n", "mixed.csv"
+    )
+    corpus = read_long(path)
+    assert corpus.ratings["slot"].tolist() == ["primary", "gender"]
+    assert corpus.classes == ["joy"]  # labels of non-emotion slots are free
+    assert corpus.ratings["end"].tolist()[0] == 1.5 and np.isnan(corpus.ratings["end"].tolist()[1])
+
+
+def test_save_load_round_trip(tmp_path):
+    corpus = read_long(RATINGS, class_map=CODES, excluded=["other"], items=ITEMS)
+    corpus.save(tmp_path / "c")
+    loaded = Corpus.load(tmp_path / "c")
+    pd.testing.assert_frame_equal(loaded.items, corpus.items)
+    pd.testing.assert_frame_equal(loaded.ratings, corpus.ratings)
+    assert (loaded.classes, loaded.class_map, loaded.excluded) == (corpus.classes, corpus.class_map, corpus.excluded)
+
+
+def test_cli_import_long(tmp_path):
+    ratings = _write(tmp_path, "clip,rater,emotion\nc1,a,H\nc1,b,S\n")
+    out = tmp_path / "out"
+    args = ["import", "long", str(ratings), "--item-column", "clip", "--rename", "emotion=label"]
+    args += ["--classes", "sad,happy", "--class-map", "H=happy", "--class-map", "S=sad", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    loaded = Corpus.load(out)
+    assert loaded.classes == ["sad", "happy"]
+    assert loaded.ratings[["item", "rater", "label"]].values.tolist() == [["c1", "a", "happy"], ["c1", "b", "sad"]]
+
+
+def test_cli_scale_and_items(tmp_path):
+    ratings = _write(tmp_path, "item,rater,label,value\nclip1,a,joy,3\n")
+    out = tmp_path / "out"
+    args = ["import", "long", str(ratings), "--scale", "intensity=0:3", "--items", str(ITEMS), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    loaded = Corpus.load(out)
+    assert loaded.scales == {"intensity": (0.0, 3.0)} and len(loaded.items) == 3
+
+
+# ----------------------------------------------------------------------------- malformed input
+def test_missing_column_and_empty_files(tmp_path):
+    with pytest.raises(InputError, match=r"ratings\.csv: missing column 'label'"):
+        read_long(_write(tmp_path, "item,rater\nc1,a\n"))
+    with pytest.raises(InputError, match=r"empty\.csv: the ratings file is empty"):
+        read_long(_write(tmp_path, "", "empty.csv"))
+    with pytest.raises(InputError, match=r"header\.csv: the ratings file has a header \(item, rater, label\) but no"):
+        read_long(_write(tmp_path, "item,rater,label\n", "header.csv"))
+    with pytest.raises(InputError, match=r"ratings\.csv: cannot rename column\(s\) \['clip'\]"):
+        read_long(_write(tmp_path, "item,rater,label\nc1,a,joy\n"), columns={"clip": "item"})
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "message"),
+    [
+        ("item,rater,label\nc1,a,joy\nc1,b,\n", InputError, r"row 2, column 'label': empty"),
+        (
+            "item,rater,label,value\nc1,a,joy,1\nc1,b,joy,lots\n",
+            InputError,
+            r"row 2, column 'value': expected a number",
+        ),
+        ("item,rater,label\nc1,a,joy\nc1,a,joy\n", CorpusError, r"row 2, column 'rater' \(item 'c1'\): rater 'a' on"),
+        ("item,rater,label\nc1,a,joy\nc1,b,rage\n", CorpusError, r"row 2, column 'label' \(item 'c1'\): label 'rage'"),
+        ("item,label,start,end\nc1,joy,2,1\n", CorpusError, r"row 1, column 'end' \(item 'c1'\): end 1 must be after"),
+        ("item,label,start,end\nc1,joy,x,1\n", InputError, r"row 1, column 'start': expected a number, found 'x'"),
+    ],
+)
+def test_bad_rows_name_file_row_and_column(tmp_path, text, error, message):
+    with pytest.raises(error, match=r"ratings\.csv, " + message):
+        read_long(_write(tmp_path, text), classes=["joy"])
+
+
+def test_items_table_errors(tmp_path):
+    ratings = _write(tmp_path, "item,rater,label\nc1,a,joy\nc9,a,joy\n")
+    items = _write(tmp_path, "item,speaker\nc1,s1\n", "items.csv")
+    with pytest.raises(CorpusError, match=r"ratings\.csv, row 2, column 'item' \(item 'c9'\): item 'c9' is not in the"):
+        read_long(ratings, items=items)
+    twice = _write(tmp_path, "item,speaker\nc1,s1\nc1,s2\n", "twice.csv")
+    with pytest.raises(InputError, match=r"twice\.csv, row 2, column 'item': item id 'c1' appears more than once"):
+        read_long(ratings, items=twice)
+    no_id = _write(tmp_path, "clip,speaker\nc1,s1\n", "no_id.csv")
+    with pytest.raises(InputError, match=r"no_id\.csv: missing column 'item'"):
+        read_long(ratings, items=no_id)
