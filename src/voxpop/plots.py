@@ -1,0 +1,456 @@
+"""Report figures (matplotlib, Agg canvas): each function takes a results table and returns a Figure.
+
+Figures are built with :class:`matplotlib.figure.Figure` on an Agg canvas, never through pyplot, so
+making many of them leaks nothing and needs no display. Colours come from the Okabe-Ito palette
+(distinguishable with the common colour-vision deficiencies); lines beyond its length also change
+their dash pattern. Heatmaps use sequential colour maps (``Blues``, ``viridis``) and pick black or
+white cell text by the luminance of the cell colour. Layout is ``constrained``: labels never run off
+the canvas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+
+from voxpop.analysis import pivot_cross_test
+from voxpop.errors import ConfigError, InputError
+
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+DASHES = ("-", "--", "-.", ":")
+MISSING = "–"  # shown for a missing number
+_WIDTH = 8.0  # inches: a figure spanning the report's text column
+_MAX_WIDTH = 12.0
+
+
+def format_ci(value: float, low: float = np.nan, high: float = np.nan, digits: int = 3, sep: str = " ") -> str:
+    """A metric with its interval as ``"value [low, high]"``; just the value when the interval is missing.
+
+    >>> format_ci(0.6234, 0.5811, 0.6642)
+    '0.623 [0.581, 0.664]'
+    >>> format_ci(0.62, float("nan"), float("nan"), digits=2), format_ci(float("nan"))
+    ('0.62', '–')
+    >>> format_ci(0.62, 0.58, 0.66, digits=2, sep="\\n")
+    '0.62\\n[0.58, 0.66]'
+    """
+    if pd.isna(value):
+        return MISSING
+    text = f"{value:.{digits}f}"
+    if pd.isna(low) or pd.isna(high):
+        return text
+    return f"{text}{sep}[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared drawing helpers
+
+
+def _figure(width: float, height: float, ncols: int = 1, **subplots) -> tuple[Figure, object]:
+    figure = Figure(figsize=(min(width, _MAX_WIDTH), height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.subplots(1, ncols, **subplots)
+
+
+def _require_columns(table: pd.DataFrame, columns: Sequence[str | None], what: str) -> None:
+    missing = [c for c in columns if c is not None and c not in table.columns]
+    if missing:
+        raise InputError(f"{what}: the table has no column(s) {missing}; its columns are {list(table.columns)}.")
+
+
+def _label_ticks(axes, labels: Sequence[str], axis: str = "x") -> None:
+    """Tick labels that stay readable: slanted when long or many."""
+    positions = np.arange(len(labels))
+    if axis == "y":
+        axes.set_yticks(positions, labels)
+        return
+    crowded = sum(len(label) for label in labels) > 50 or max((len(label) for label in labels), default=0) > 12
+    axes.set_xticks(positions, labels, rotation=30 if crowded else 0, ha="right" if crowded else "center")
+    if crowded:
+        axes.tick_params(axis="x", pad=2)
+
+
+def _grouped_bars(
+    axes,
+    categories: pd.Series,
+    groups: pd.Series,
+    values: pd.Series,
+    low: pd.Series | None,
+    high: pd.Series | None,
+    what: str,
+) -> tuple[list[str], list]:
+    """One bar per row at its category, side by side per group, with interval whiskers; (categories, containers)."""
+    keys = pd.DataFrame({"category": categories.astype(str).to_numpy(), "group": groups.astype(str).to_numpy()})
+    repeated = keys[keys.duplicated()]
+    if len(repeated):
+        first = repeated.iloc[0]
+        raise InputError(
+            f"{what}: {len(repeated)} repeated bar(s), e.g. category {first['category']!r} in group "
+            f"{first['group']!r}; give one row per (category, group) or name the grouping column with by=."
+        )
+    order = list(dict.fromkeys(keys["category"]))
+    group_order = list(dict.fromkeys(keys["group"]))
+    width = 0.8 / len(group_order)
+    position = keys["category"].map({c: i for i, c in enumerate(order)}).to_numpy(dtype=float)
+    containers = []
+    for g, group in enumerate(group_order):
+        rows = (keys["group"] == group).to_numpy()
+        x = position[rows] + (g - (len(group_order) - 1) / 2) * width
+        y = values.to_numpy(dtype=float)[rows]
+        containers.append(axes.bar(x, y, width * 0.95, color=OKABE_ITO[g % len(OKABE_ITO)], label=group, zorder=2))
+        if low is not None and high is not None:
+            lo, hi = low.to_numpy(dtype=float)[rows], high.to_numpy(dtype=float)[rows]
+            shown = np.isfinite(y) & np.isfinite(lo) & np.isfinite(hi)
+            axes.errorbar(
+                x[shown],
+                y[shown],
+                yerr=np.vstack([y[shown] - lo[shown], hi[shown] - y[shown]]),
+                fmt="none",
+                ecolor="black",
+                elinewidth=1.2,
+                capsize=3,
+                zorder=3,
+            )
+    _label_ticks(axes, order)
+    axes.grid(axis="y", alpha=0.3, zorder=0)
+    return order, containers
+
+
+def _legend_outside(axes, title: str | None = None) -> None:
+    axes.legend(title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
+
+
+# --------------------------------------------------------------------------------------------------
+# Bars
+
+
+def agreement_bars(
+    table: pd.DataFrame,
+    value: str = "alpha",
+    low: str | None = None,
+    high: str | None = None,
+    by: str | None = None,
+    *,
+    x: str | None = None,
+    title: str = "",
+    ylabel: str | None = None,
+) -> Figure:
+    """Bars of an agreement statistic per category (emotion / condition), side by side per subset ``by``.
+
+    Each row of ``table`` is one bar: its category is column ``x`` (default: the index), its height
+    column ``value``; ``low`` / ``high`` name interval columns drawn as whiskers (rows without an
+    interval get none). Works directly on :func:`voxpop.agreement.agreement_table` output
+    (``x="label", value="value", low="ci_low", high="ci_high", by="group"``).
+
+    >>> t = pd.DataFrame({"alpha": [0.4, 0.6, 0.5], "low": [0.3, 0.5, 0.4], "high": [0.5, 0.7, 0.6],
+    ...                   "subset": ["acted", "acted", "wild"]}, index=["sad", "happy", "sad"])
+    >>> figure = agreement_bars(t, "alpha", "low", "high", by="subset")
+    >>> len(figure.axes[0].patches), [tick.get_text() for tick in figure.axes[0].get_xticklabels()]
+    (3, ['sad', 'happy'])
+    """
+    _require_columns(table, [value, low, high, by, x], "agreement_bars")
+    if (low is None) != (high is None):
+        raise ConfigError("agreement_bars: give both low= and high= interval columns, or neither.")
+    categories = table[x] if x is not None else table.index.to_series()
+    groups = table[by] if by is not None else pd.Series("", index=table.index)
+    n_categories = categories.nunique()
+    n_groups = groups.nunique()
+    figure, axes = _figure(max(_WIDTH * 0.75, 1.5 + 0.45 * n_categories * max(n_groups, 2)), 4.5)
+    _grouped_bars(
+        axes,
+        categories,
+        groups,
+        table[value],
+        table[low] if low is not None else None,
+        table[high] if high is not None else None,
+        "agreement_bars",
+    )
+    axes.axhline(0, color="black", linewidth=0.8, zorder=1)
+    axes.set_ylabel(ylabel or value)
+    axes.set_xlabel(x or (table.index.name or ""))
+    axes.set_title(title)
+    if by is not None:
+        _legend_outside(axes, by)
+    return figure
+
+
+def loss_table_bars(
+    accounting: pd.DataFrame, *, rule: str = "rule", condition: str = "condition", title: str = ""
+) -> Figure:
+    """Data loss and rating loss (two panels) per label rule, side by side per condition.
+
+    ``accounting`` is :func:`voxpop.labels.accounting_table` output (columns ``rule``, ``condition``,
+    ``data_loss``, ``rating_loss`` as shares in [0, 1]); bars carry their percentage.
+
+    >>> acc = pd.DataFrame({"condition": ["voice", "voice", "face", "face"], "rule": ["mr", "ar"] * 2,
+    ...                     "data_loss": [0.3, 0.0, 0.2, 0.0], "rating_loss": [0.5, 0.0, 0.4, 0.1]})
+    >>> figure = loss_table_bars(acc)
+    >>> [len(a.patches) for a in figure.axes], [t.get_text() for t in figure.axes[1].texts]
+    ([4, 4], ['50%', '0%', '40%', '10%'])
+    """
+    _require_columns(accounting, [rule, condition, "data_loss", "rating_loss"], "loss_table_bars")
+    n_bars = accounting[rule].nunique() * max(accounting[condition].nunique(), 2)
+    figure, (left, right) = _figure(max(_WIDTH, 3 + 0.7 * n_bars), 4.2, ncols=2, sharey=True)
+    top = float(np.nanmax(accounting[["data_loss", "rating_loss"]].to_numpy(dtype=float), initial=0.0))
+    panels = (
+        (left, "data_loss", "data loss (items dropped)"),
+        (right, "rating_loss", "rating loss (ratings not supporting the target)"),
+    )
+    for axes, column, label in panels:
+        _, containers = _grouped_bars(
+            axes, accounting[rule], accounting[condition], accounting[column], None, None, "loss_table_bars"
+        )
+        for container in containers:
+            axes.bar_label(container, labels=[f"{v:.0%}" for v in container.datavalues], fontsize=8, padding=2)
+        axes.set_title(label, fontsize=10)
+        axes.set_xlabel(rule)
+        axes.yaxis.set_major_formatter(PercentFormatter(1.0))
+    left.set_ylabel("share lost")
+    left.set_ylim(0, min(1.08, max(top * 1.18, 0.05)))
+    _legend_outside(right, condition)
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def layer_weights(weights: pd.DataFrame | pd.Series, title: str = "", *, tolerance: float = 1e-3) -> Figure:
+    """Mean softmax weight per layer over runs (folds) as bars, whiskers from the lowest to the highest run.
+
+    ``weights`` is layers x runs (one column per fold / run, e.g. ``LayerWeightedSum.layer_weights()``
+    of each fold) or a Series for one run. Each run's weights must sum to 1 (within ``tolerance``):
+    raw logits are an error. Dots show the single runs; the dashed line is the uniform weight 1/L.
+
+    >>> w = pd.DataFrame({"fold1": [0.2, 0.5, 0.3], "fold2": [0.4, 0.3, 0.3]})
+    >>> figure = layer_weights(w)
+    >>> [round(float(p.get_height()), 2) for p in figure.axes[0].patches]
+    [0.3, 0.4, 0.3]
+    """
+    table = weights.to_frame() if isinstance(weights, pd.Series) else weights
+    values = table.to_numpy(dtype=float)
+    if values.size == 0 or np.isnan(values).any():
+        raise InputError("layer_weights: expected a complete layers x runs table of weights (no missing values).")
+    sums = values.sum(axis=0)
+    off = np.flatnonzero(np.abs(sums - 1.0) > tolerance)
+    if len(off):
+        raise InputError(
+            f"layer_weights: run {table.columns[off[0]]!r} has weights summing to {sums[off[0]]:.4g}; expected "
+            "softmax weights summing to 1 (use LayerWeightedSum.layer_weights(), not the raw parameters)."
+        )
+    n_layers, n_runs = values.shape
+    mean = values.mean(axis=1)
+    figure, axes = _figure(max(_WIDTH * 0.75, 1.5 + 0.32 * n_layers), 4.2)
+    x = np.arange(n_layers)
+    axes.bar(x, mean, 0.75, color=OKABE_ITO[0], label=f"mean over {n_runs} run(s)", zorder=2)
+    if n_runs > 1:
+        axes.errorbar(
+            x,
+            mean,
+            yerr=np.vstack([mean - values.min(axis=1), values.max(axis=1) - mean]),
+            fmt="none",
+            ecolor="black",
+            elinewidth=1.2,
+            capsize=3,
+            zorder=3,
+            label="lowest to highest run",
+        )
+        jitter = np.linspace(-0.2, 0.2, n_runs)
+        axes.scatter(
+            (x[:, None] + jitter).ravel(), values.ravel(), s=9, color=OKABE_ITO[1], zorder=4, label="single runs"
+        )
+    axes.axhline(1 / n_layers, color="grey", linestyle="--", linewidth=1, label=f"uniform 1/{n_layers}", zorder=1)
+    labels = [str(layer) for layer in table.index]
+    step = max(1, int(np.ceil(n_layers / 26)))
+    axes.set_xticks(x[::step], labels[::step])
+    axes.set_xlim(-0.6, n_layers - 0.4)
+    axes.set_xlabel(table.index.name or "layer")
+    axes.set_ylabel("softmax layer weight")
+    axes.set_title(title)
+    axes.grid(axis="y", alpha=0.3, zorder=0)
+    handles, labels = axes.get_legend_handles_labels()
+    order = sorted(
+        range(len(labels)), key=lambda k: (not labels[k].startswith("mean"), labels[k].startswith("uniform"))
+    )
+    axes.legend([handles[k] for k in order], [labels[k] for k in order], fontsize=8, frameon=False, loc="best")
+    return figure
+
+
+# --------------------------------------------------------------------------------------------------
+# Lines
+
+
+def threshold_curve(curve: pd.DataFrame, best_t: float | None = None, *, title: str = "") -> Figure:
+    """Cohen's kappa per emotion (thin lines) and their ``mean`` (bold) against the threshold t; best t marked.
+
+    ``curve`` is :attr:`voxpop.agreement.Sweep.curve` (thresholds x emotions, plus ``mean``);
+    ``best_t`` (:attr:`~voxpop.agreement.Sweep.best_threshold`) adds a dashed vertical line and a
+    labelled dot on the mean curve. Lines: one per emotion, the mean, and with ``best_t`` the
+    vertical line and the dot.
+
+    >>> curve = pd.DataFrame({"sad": [0.5, 1.0, 0.5], "happy": [0.5, 1.0, 1.0]}, index=[0.1, 0.3, 0.5])
+    >>> curve["mean"] = curve.mean(axis=1)
+    >>> figure = threshold_curve(curve, 0.3)
+    >>> [line.get_label() for line in figure.axes[0].lines][:3], figure.axes[0].texts[0].get_text()
+    (['sad', 'happy', 'mean'], 'best t = 0.3\\nmean kappa = 1.000')
+    """
+    if "mean" not in curve.columns:
+        raise InputError(
+            f"threshold_curve: the curve has no 'mean' column (columns: {list(curve.columns)}); "
+            "pass Sweep.curve from voxpop.agreement.threshold_sweep."
+        )
+    emotions = [c for c in curve.columns if c != "mean"]
+    figure, axes = _figure(_WIDTH, 4.5)
+    t = curve.index.to_numpy(dtype=float)
+    for k, emotion in enumerate(emotions):
+        axes.plot(
+            t,
+            curve[emotion].to_numpy(dtype=float),
+            color=OKABE_ITO[k % len(OKABE_ITO)],
+            linestyle=DASHES[(k // len(OKABE_ITO)) % len(DASHES)],
+            linewidth=1.4,
+            label=str(emotion),
+        )
+    axes.plot(t, curve["mean"].to_numpy(dtype=float), color="black", linewidth=3, label="mean")
+    if best_t is not None:
+        matches = np.flatnonzero(np.isclose(t, best_t))
+        if not len(matches):
+            raise InputError(
+                f"threshold_curve: best_t={best_t} is not one of the curve's thresholds ({t.min():g}..{t.max():g})."
+            )
+        best_kappa = float(curve["mean"].iloc[matches[0]])
+        axes.axvline(best_t, color="grey", linestyle="--", linewidth=1.2, label=f"best t = {best_t:g}")
+        axes.plot([best_t], [best_kappa], "o", color="black", markersize=7)
+        right_half = best_t > (t.min() + t.max()) / 2
+        axes.annotate(  # low on the plot, beside the line: curves peak near best t, so the top is crowded
+            f"best t = {best_t:g}\nmean kappa = {best_kappa:.3f}",
+            (best_t, 0.04),
+            xycoords=("data", "axes fraction"),
+            xytext=(-6 if right_half else 6, 0),
+            textcoords="offset points",
+            ha="right" if right_half else "left",
+            va="bottom",
+            fontsize=9,
+            bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "grey", "alpha": 0.9},
+        )
+    axes.set_xlabel("threshold t (positive iff intensity score >= t)")
+    axes.set_ylabel("Cohen's kappa")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    _legend_outside(axes, "emotion")
+    return figure
+
+
+# --------------------------------------------------------------------------------------------------
+# Heatmaps
+
+
+def _draw_matrix(
+    axes,
+    values: np.ndarray,
+    texts: list[list[str]],
+    rows: Sequence[object],
+    columns: Sequence[object],
+    cmap: str,
+    colorbar_label: str,
+    fontsize: float,
+) -> None:
+    """Coloured cells with their texts (black or white by the cell colour's luminance) and a colour bar."""
+    figure = axes.get_figure()
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    vmax = high if high > low else low + 1
+    colours = matplotlib.colormaps[cmap].with_extremes(bad="#eeeeee")
+    image = axes.imshow(np.ma.masked_invalid(values), cmap=colours, vmin=low, vmax=vmax, aspect="auto")
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            r, g, b, _ = image.cmap(image.norm(values[i, j])) if np.isfinite(values[i, j]) else (1, 1, 1, 1)
+            dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
+            color = "white" if dark else "black"
+            axes.text(j, i, texts[i][j], ha="center", va="center", fontsize=fontsize, color=color)
+    _label_ticks(axes, [str(c) for c in columns])
+    _label_ticks(axes, [str(r) for r in rows], axis="y")
+    axes.tick_params(length=0)
+    for spine in axes.spines.values():
+        spine.set_visible(False)
+    colorbar = figure.colorbar(image, ax=axes, shrink=0.85)
+    colorbar.set_label(colorbar_label)
+
+
+def heatmap(
+    matrix: pd.DataFrame,
+    title: str = "",
+    fmt: str | None = None,
+    cmap: str = "Blues",
+    *,
+    normalize_rows: bool = False,
+    colorbar_label: str | None = None,
+) -> Figure:
+    """Annotated matrix (confusion matrix, MLCM, agreement matrix): rows = index, columns = columns.
+
+    ``normalize_rows`` divides each row by its sum (a row summing to 0 shows as missing), so the
+    diagonal of a confusion matrix reads as recall. ``fmt`` is a format spec for the cell texts;
+    default ``"d"`` for integer counts, ``".2f"`` otherwise. Axis labels are the index and column
+    names (``true`` / ``predicted`` for :func:`voxpop.agreement.mlcm`).
+
+    >>> m = pd.DataFrame([[3, 1], [0, 2]], index=pd.Index(["A", "S"], name="true"),
+    ...                  columns=pd.Index(["A", "S"], name="predicted"))
+    >>> [t.get_text() for t in heatmap(m).axes[0].texts]
+    ['3', '1', '0', '2']
+    >>> [t.get_text() for t in heatmap(m, normalize_rows=True).axes[0].texts]
+    ['0.75', '0.25', '0.00', '1.00']
+    """
+    values = matrix.to_numpy(dtype=float)
+    if normalize_rows:
+        sums = values.sum(axis=1, keepdims=True)
+        values = np.divide(values, sums, out=np.full_like(values, np.nan), where=sums > 0)
+    integer = not normalize_rows and all(pd.api.types.is_integer_dtype(d) for d in matrix.dtypes)
+    fmt = fmt or ("d" if integer else ".2f")
+    texts = [[MISSING if np.isnan(v) else format(int(v) if fmt == "d" else v, fmt) for v in row] for row in values]
+    n_rows, n_columns = values.shape
+    row_label = max((len(str(r)) for r in matrix.index), default=0)
+    column_label = max((len(str(c)) for c in matrix.columns), default=0)
+    figure, axes = _figure(
+        max(4.5, 2.5 + 0.85 * n_columns + 0.08 * row_label), 1.5 + 0.5 * n_rows + 0.07 * column_label
+    )
+    label = colorbar_label or ("share of row" if normalize_rows else "count" if integer else "value")
+    _draw_matrix(axes, values, texts, matrix.index, matrix.columns, cmap, label, 9 if n_columns < 10 else 7)
+    axes.set_xlabel(matrix.columns.name or "")
+    axes.set_ylabel(matrix.index.name or "")
+    axes.set_title(title)
+    return figure
+
+
+def cross_test_heatmap(
+    long_table: pd.DataFrame, metric: str, *, title: str | None = None, digits: int = 2, cmap: str = "viridis"
+) -> Figure:
+    """Train x test matrix of one metric from :func:`voxpop.analysis.cross_test_matrix`, cells "0.62\\n[0.58, 0.66]".
+
+    Rows are the train conditions, columns the test conditions, both in order of appearance; the
+    colour is the point value and the text adds the bootstrap interval when there is one.
+
+    >>> t = pd.DataFrame({"train": ["MR", "MR", "AR", "AR"], "test": ["MR", "AR", "MR", "AR"],
+    ...                   "metric": "uar", "value": [0.62, 0.5, 0.55, 0.7], "low": [0.58, 0.4, 0.5, 0.6],
+    ...                   "high": [0.66, 0.6, 0.6, 0.8]})
+    >>> [t.get_text() for t in cross_test_heatmap(t, "uar").axes[0].texts][:2]
+    ['0.62\\n[0.58, 0.66]', '0.50\\n[0.40, 0.60]']
+    """
+    _require_columns(long_table, ["train", "test", "metric", "value", "low", "high"], "cross_test_heatmap")
+    value = pivot_cross_test(long_table, metric)
+    low = pivot_cross_test(long_table.assign(value=long_table["low"]), metric)
+    high = pivot_cross_test(long_table.assign(value=long_table["high"]), metric)
+    texts = [
+        [format_ci(value.iat[i, j], low.iat[i, j], high.iat[i, j], digits, sep="\n") for j in range(value.shape[1])]
+        for i in range(value.shape[0])
+    ]
+    n_rows, n_columns = value.shape
+    figure, axes = _figure(max(4.5, 3.2 + 1.15 * n_columns), 1.6 + 0.75 * n_rows)
+    fontsize = 9 if n_columns < 7 else 7
+    _draw_matrix(axes, value.to_numpy(dtype=float), texts, value.index, value.columns, cmap, metric, fontsize)
+    axes.set_xlabel("test")
+    axes.set_ylabel("train")
+    axes.set_title(f"{metric}: train (rows) x test (columns)" if title is None else title)
+    return figure

@@ -1,0 +1,476 @@
+"""Results -> one self-contained ``report.html`` and a ``report.md`` with the same tables and figures.
+
+Build a :class:`Report`, add sections, fill them with tables (DataFrames), figures (matplotlib, see
+:mod:`voxpop.plots`) and text, then :meth:`Report.write`:
+
+>>> import pandas as pd
+>>> report = Report("Study 3: aggregation rules", notice="The corpus is synthetic.")
+>>> section = report.add_section("Results", "Macro-F1 on the **MR** test set.")
+>>> _ = section.add_table("f1", pd.DataFrame({"rule": ["MR", "AR"], "macro_f1": [0.6234, 0.5]}), highlight="max")
+>>> print(report.markdown().split("## Results")[1].strip())
+Macro-F1 on the **MR** test set.
+<BLANKLINE>
+**Table 1: f1**
+<BLANKLINE>
+| rule | macro_f1 |
+| :--- | ---: |
+| MR | **0.623** |
+| AR | 0.500 |
+
+The HTML file needs nothing else: CSS is inline, figures are base64 PNG ``data:`` URIs, there are no
+scripts and no links to other files. ``report.md`` links PNG files written to ``figures/``. Text is
+"markdown-ish": paragraphs split by blank lines, ``- `` bullet lists, ``**bold**``, ``*italic*`` and
+```code``` spans; everything else is shown literally (HTML-escaped). The same inputs give
+byte-identical files (no dates anywhere; PNG metadata carries no software version or time).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import io
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from voxpop.errors import ConfigError, InputError
+from voxpop.plots import MISSING, format_ci
+
+FIGURE_DPI = 150
+FIGURES_DIR = "figures"
+FloatFormat = str | Callable[[float], str]
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  color: #1b1b1b; background: #fff; margin: 0; line-height: 1.5; }
+main { max-width: 1100px; margin: 0 auto; padding: 1.5rem 2rem 4rem; }
+h1 { font-size: 1.9rem; margin: 0.5rem 0 0.2rem; }
+h2 { font-size: 1.4rem; margin-top: 2.5rem; border-bottom: 2px solid #ddd; padding-bottom: 0.2rem; }
+.subtitle { color: #555; font-size: 1.1rem; margin-top: 0; }
+.notice { background: #fff4d6; border: 2px solid #c98a00; border-left-width: 10px; border-radius: 4px;
+  padding: 0.8rem 1rem; margin: 1rem 0 1.5rem; font-size: 1.05rem; }
+nav ol { margin: 0.3rem 0; }
+.table-wrap { overflow-x: auto; margin: 1rem 0 1.5rem; }
+table { border-collapse: collapse; font-size: 0.92rem; }
+caption { caption-side: top; text-align: left; padding: 0.3rem 0; }
+th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; vertical-align: top; }
+th { background: #f0f2f5; text-align: left; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tbody tr:nth-child(even) { background: #fafafa; }
+figure { margin: 1.2rem 0 2rem; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { color: #333; font-size: 0.95rem; margin-top: 0.3rem; }
+code { background: #f3f3f3; padding: 0 0.2rem; border-radius: 3px; }
+""".strip()
+
+
+def slug(name: str) -> str:
+    """A file- and anchor-safe name: lower case, runs of other characters replaced by ``-``.
+
+    >>> slug("Cross-test: macro F1 (MR/PR/AR)")
+    'cross-test-macro-f1-mr-pr-ar'
+    """
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def figure_png(figure: Figure, dpi: int = FIGURE_DPI) -> bytes:
+    """PNG bytes of a figure, without the metadata (software version) that would make them differ between runs.
+
+    The constrained layout settles over two draws; drawing once before saving makes the bytes the same
+    however often the figure was drawn before.
+    """
+    figure.draw_without_rendering()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def with_ci(
+    table: pd.DataFrame,
+    value: str = "value",
+    low: str = "low",
+    high: str = "high",
+    *,
+    digits: int = 3,
+    name: str | None = None,
+) -> pd.DataFrame:
+    """Replace the value / low / high columns of a tidy table by one text column "value [low, high]".
+
+    The new column takes the value column's place and is named ``name`` (default: ``value``).
+
+    >>> t = pd.DataFrame({"metric": ["uar"], "value": [0.6234], "low": [0.5811], "high": [0.6642]})
+    >>> with_ci(t, name="UAR [95% CI]")
+      metric          UAR [95% CI]
+    0    uar  0.623 [0.581, 0.664]
+    """
+    missing = [c for c in (value, low, high) if c not in table.columns]
+    if missing:
+        raise InputError(f"with_ci: the table has no column(s) {missing}; its columns are {list(table.columns)}.")
+    text = [format_ci(v, lo, hi, digits) for v, lo, hi in zip(table[value], table[low], table[high], strict=True)]
+    out = table.drop(columns=[low, high]).assign(**{value: text})
+    return out.rename(columns={value: name or value})
+
+
+# --------------------------------------------------------------------------------------------------
+# Cells: one rendering of a DataFrame shared by HTML and Markdown
+
+
+def format_cell(value: object, float_format: FloatFormat = ".3f") -> str:
+    """Text of one table cell: floats by ``float_format`` (format spec or callable), missing values as "–".
+
+    >>> [format_cell(v) for v in (0.12345, 7, "x", None, float("nan"), np.int64(3), True)]
+    ['0.123', '7', 'x', '–', '–', '3', 'True']
+    """
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return MISSING
+    if isinstance(value, bool | np.bool_ | int | np.integer):
+        return str(value)
+    if isinstance(value, float | np.floating):
+        return float_format(float(value)) if callable(float_format) else format(float(value), float_format)
+    return str(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cells:
+    """A table as text: header, rows, which cells are bold and which columns are numeric."""
+
+    header: list[str]
+    rows: list[list[str]]
+    bold: list[list[bool]]
+    numeric: list[bool]
+
+
+def _highlight_mask(frame: pd.DataFrame, highlight: str | pd.DataFrame | None) -> np.ndarray:
+    if highlight is None:
+        return np.zeros(frame.shape, dtype=bool)
+    if isinstance(highlight, pd.DataFrame):
+        if highlight.shape != frame.shape:
+            raise ConfigError(
+                f"highlight mask has shape {highlight.shape} but the table {frame.shape}; they must match."
+            )
+        return highlight.fillna(False).to_numpy(dtype=bool)
+    if highlight not in ("max", "min"):
+        raise ConfigError(f"highlight must be 'max', 'min', a boolean DataFrame or None, found {highlight!r}.")
+    mask = np.zeros(frame.shape, dtype=bool)
+    for j, column in enumerate(frame.columns):
+        series = frame[column]
+        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+            best = series.max() if highlight == "max" else series.min()
+            mask[:, j] = (series == best).fillna(False).to_numpy(dtype=bool)
+    return mask
+
+
+def table_cells(
+    frame: pd.DataFrame, float_format: FloatFormat = ".3f", highlight: str | pd.DataFrame | None = None
+) -> Cells:
+    """Render a DataFrame's cells as text; the index becomes leading columns unless it is a plain 0..n-1 range.
+
+    ``highlight``: ``"max"`` / ``"min"`` marks the best value of every numeric column (all ties), a
+    boolean DataFrame of the table's shape marks chosen cells. A header cell for the index shows
+    ``index name \\ columns name`` when both are named (e.g. ``train \\ test`` of a cross-test matrix).
+
+    >>> m = pd.DataFrame([[0.5, 0.25]], index=pd.Index(["MR"], name="train"),
+    ...                  columns=pd.Index(["MR", "AR"], name="test"))
+    >>> cells = table_cells(m, ".2f", highlight="max")
+    >>> cells.header, cells.rows, cells.bold
+    (['train \\\\ test', 'MR', 'AR'], [['MR', '0.50', '0.25']], [[False, True, True]])
+    """
+    columns = [
+        " / ".join(str(level) for level in c) if isinstance(c, tuple) else str(c) for c in frame.columns.to_list()
+    ]
+    mask = _highlight_mask(frame, highlight)
+    numeric = [
+        pd.api.types.is_numeric_dtype(frame.iloc[:, j].dtype) and not pd.api.types.is_bool_dtype(frame.iloc[:, j].dtype)
+        for j in range(frame.shape[1])
+    ]
+    body = [[format_cell(v, float_format) for v in row] for row in frame.itertuples(index=False, name=None)]
+    index = frame.index
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1 and index.name is None:
+        return Cells(columns, body, mask.tolist(), numeric)
+    names = [str(n) if n is not None else "" for n in index.names]
+    if index.nlevels == 1 and frame.columns.name is not None and names[0]:
+        names[0] = f"{names[0]} \\ {frame.columns.name}"
+    keys = [list(k) if isinstance(k, tuple) else [k] for k in index.to_list()]
+    return Cells(
+        names + columns,
+        [[format_cell(k, float_format) for k in key] + row for key, row in zip(keys, body, strict=True)],
+        [[False] * index.nlevels + row for row in mask.tolist()],
+        [False] * index.nlevels + numeric,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Markdown-ish text -> HTML
+
+_CODE = re.compile(r"`([^`]+)`")
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_ITALIC = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
+
+
+def inline_html(text: str) -> str:
+    """Escape text for HTML and turn ``**bold**``, ``*italic*`` and ```code``` into tags.
+
+    >>> inline_html("**alpha** < 0.667 for `sad` & *happy*")
+    '<strong>alpha</strong> &lt; 0.667 for <code>sad</code> &amp; <em>happy</em>'
+    """
+    parts = _CODE.split(text)  # odd positions are code spans, shown literally
+    out = []
+    for k, part in enumerate(parts):
+        escaped = html.escape(part, quote=False)
+        if k % 2:
+            out.append(f"<code>{escaped}</code>")
+        else:
+            out.append(_ITALIC.sub(r"<em>\1</em>", _BOLD.sub(r"<strong>\1</strong>", escaped)))
+    return "".join(out)
+
+
+def blocks_html(text: str) -> str:
+    """Paragraphs (split by blank lines) and ``- `` bullet lists as HTML.
+
+    >>> print(blocks_html("First line\\nsame paragraph.\\n\\n- one\\n- two"))
+    <p>First line same paragraph.</p>
+    <ul><li>one</li><li>two</li></ul>
+    """
+    out = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = [line.strip() for line in block.strip().splitlines()]
+        if not lines or not lines[0]:
+            continue
+        if all(line.startswith(("- ", "* ")) for line in lines):
+            out.append("<ul>" + "".join(f"<li>{inline_html(line[2:])}</li>" for line in lines) + "</ul>")
+        else:
+            out.append(f"<p>{inline_html(' '.join(lines))}</p>")
+    return "\n".join(out)
+
+
+def markdown_text(text: str) -> str:
+    """Markdown-ish text for report.md: ``&``, ``<``, ``>`` outside code spans become entities, shown literally.
+
+    >>> markdown_text("alpha < 0.667 for `a<b` & **sad**")
+    'alpha &lt; 0.667 for `a<b` &amp; **sad**'
+    """
+    parts = _CODE.split(text)
+    return "".join(f"`{part}`" if k % 2 else html.escape(part, quote=False) for k, part in enumerate(parts))
+
+
+def _markdown_cell(text: str, bold: bool) -> str:
+    """A pipe-table cell: ``|`` and ``\\`` escaped, HTML special characters as entities, newlines as spaces."""
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*")
+    text = html.escape(text, quote=False).replace("\n", " ")
+    return f"**{text}**" if bold and text else text
+
+
+def _html_cell(tag: str, text: str, numeric: bool, bold: bool) -> str:
+    content = html.escape(text, quote=False).replace("\n", "<br>")
+    content = f"<strong>{content}</strong>" if bold else content
+    return f'<{tag} class="num">{content}</{tag}>' if numeric else f"<{tag}>{content}</{tag}>"
+
+
+# --------------------------------------------------------------------------------------------------
+# The report
+
+
+@dataclasses.dataclass(frozen=True)
+class _Table:
+    name: str
+    cells: Cells
+    caption: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _Figure:
+    name: str
+    key: str  # file name stem and anchor
+    png: bytes
+    caption: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _Text:
+    text: str
+
+
+class Section:
+    """A titled part of a :class:`Report`; ``add_*`` methods return the section, so calls can be chained."""
+
+    def __init__(self, title: str, text: str, names: set[str]) -> None:
+        self.title = title
+        self.blocks: list[_Table | _Figure | _Text] = [_Text(text)] if text.strip() else []
+        self._names = names  # slugs of every table and figure in the report
+
+    def _claim(self, name: str, kind: str) -> str:
+        key = slug(name)
+        if not key:
+            raise ConfigError(f"{kind} name {name!r} has no letters or digits; name it so it can become a file name.")
+        if key in self._names:
+            raise ConfigError(f"{kind} name {name!r} is already used in this report (as {key!r}); pick another.")
+        self._names.add(key)
+        return key
+
+    def add_text(self, text: str) -> Section:
+        """A markdown-ish paragraph (or several, split by blank lines)."""
+        self.blocks.append(_Text(text))
+        return self
+
+    def add_table(
+        self,
+        name: str,
+        table: pd.DataFrame,
+        caption: str = "",
+        float_format: FloatFormat = ".3f",
+        highlight: str | pd.DataFrame | None = None,
+    ) -> Section:
+        """A table rendered now (later changes to ``table`` do not show); see :func:`table_cells` for the options."""
+        if not isinstance(table, pd.DataFrame):
+            raise InputError(f"table {name!r}: expected a pandas DataFrame, found {type(table).__name__}.")
+        self._claim(name, "table")
+        self.blocks.append(_Table(name, table_cells(table, float_format, highlight), caption))
+        return self
+
+    def add_figure(self, name: str, figure: Figure, caption: str = "") -> Section:
+        """A figure rendered now to PNG (:data:`FIGURE_DPI`); saved as ``figures/<slug(name)>.png``."""
+        if not isinstance(figure, Figure):
+            raise InputError(f"figure {name!r}: expected a matplotlib Figure, found {type(figure).__name__}.")
+        key = self._claim(name, "figure")
+        self.blocks.append(_Figure(name, key, figure_png(figure), caption))
+        return self
+
+
+class Report:
+    """A titled report of sections; ``notice`` is shown as a banner at the top (e.g. "synthetic corpus")."""
+
+    def __init__(self, title: str, subtitle: str = "", notice: str | None = None) -> None:
+        self.title = title
+        self.subtitle = subtitle
+        self.notice = notice
+        self.sections: list[Section] = []
+        self._names: set[str] = set()
+
+    def add_section(self, title: str, text: str = "") -> Section:
+        section = Section(title, text, self._names)
+        self.sections.append(section)
+        return section
+
+    def _numbered(self) -> list[tuple[int, Section, list[tuple[str, object]]]]:
+        """Sections with their blocks and the table / figure labels ("Table 3"), numbered in order."""
+        tables = figures = 0
+        out = []
+        for s, section in enumerate(self.sections, start=1):
+            blocks = []
+            for block in section.blocks:
+                if isinstance(block, _Table):
+                    tables += 1
+                    blocks.append((f"Table {tables}", block))
+                elif isinstance(block, _Figure):
+                    figures += 1
+                    blocks.append((f"Figure {figures}", block))
+                else:
+                    blocks.append(("", block))
+            out.append((s, section, blocks))
+        return out
+
+    def html(self) -> str:
+        """The whole report as one HTML document (inline CSS, embedded PNGs, no scripts or external links)."""
+        esc = html.escape
+        numbered = self._numbered()
+        parts = [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{esc(self.title)}</title>",
+            f"<style>\n{_CSS}\n</style>",
+            "</head>",
+            "<body>",
+            "<main>",
+            f"<h1>{esc(self.title)}</h1>",
+        ]
+        if self.subtitle:
+            parts.append(f'<p class="subtitle">{inline_html(self.subtitle)}</p>')
+        if self.notice:
+            parts.append(f'<div class="notice" role="note"><strong>Notice:</strong> {inline_html(self.notice)}</div>')
+        if len(numbered) > 1:
+            items = "".join(f'<li><a href="#section-{s}">{esc(sec.title)}</a></li>' for s, sec, _ in numbered)
+            parts.append(f"<nav><strong>Contents</strong><ol>{items}</ol></nav>")
+        for s, section, blocks in numbered:
+            parts.append(f'<section id="section-{s}">')
+            parts.append(f"<h2>{esc(section.title)}</h2>")
+            for label, block in blocks:
+                parts.append(self._block_html(label, block))
+            parts.append("</section>")
+        parts += ["</main>", "</body>", "</html>", ""]
+        return "\n".join(parts)
+
+    @staticmethod
+    def _block_html(label: str, block: _Table | _Figure | _Text) -> str:
+        if isinstance(block, _Text):
+            return blocks_html(block.text)
+        caption = f"<strong>{label}:</strong> {inline_html(block.caption or block.name)}"
+        if isinstance(block, _Figure):
+            data = base64.b64encode(block.png).decode("ascii")
+            alt = html.escape(f"{label}: {block.caption or block.name}")
+            return (
+                f'<figure id="{block.key}">\n<img alt="{alt}" src="data:image/png;base64,{data}">\n'
+                f"<figcaption>{caption}</figcaption>\n</figure>"
+            )
+        cells = block.cells
+        header = "".join(_html_cell("th", h, n, False) for h, n in zip(cells.header, cells.numeric, strict=True))
+        rows = [
+            "<tr>"
+            + "".join(_html_cell("td", t, n, b) for t, n, b in zip(row, cells.numeric, bold, strict=True))
+            + "</tr>"
+            for row, bold in zip(cells.rows, cells.bold, strict=True)
+        ]
+        return (
+            f'<div class="table-wrap"><table id="{slug(block.name)}">\n<caption>{caption}</caption>\n'
+            f"<thead><tr>{header}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table></div>"
+        )
+
+    def markdown(self) -> str:
+        """The report as GitHub-flavoured Markdown; figures link ``figures/<name>.png`` (written by :meth:`write`)."""
+        parts = [f"# {markdown_text(self.title)}"]
+        if self.subtitle:
+            parts.append(f"*{markdown_text(self.subtitle)}*")
+        if self.notice:
+            lines = f"**Notice:** {markdown_text(self.notice)}".splitlines()
+            parts.append("\n".join(f"> {line}" if line.strip() else ">" for line in lines))
+        for _, section, blocks in self._numbered():
+            parts.append(f"## {markdown_text(section.title)}")
+            for label, block in blocks:
+                parts.append(self._block_markdown(label, block))
+        return "\n\n".join(parts) + "\n"
+
+    @staticmethod
+    def _block_markdown(label: str, block: _Table | _Figure | _Text) -> str:
+        if isinstance(block, _Text):
+            return markdown_text(block.text.strip())
+        caption = markdown_text(block.caption or block.name)
+        if isinstance(block, _Figure):
+            alt = f"{label}: {caption}".replace("[", "\\[").replace("]", "\\]").replace("\n", " ")
+            return f"![{alt}]({FIGURES_DIR}/{block.key}.png)\n\n*{label}: {caption}*"
+        cells = block.cells
+        lines = [
+            "| " + " | ".join(_markdown_cell(h, False) for h in cells.header) + " |",
+            "| " + " | ".join("---:" if n else ":---" for n in cells.numeric) + " |",
+        ]
+        for row, bold in zip(cells.rows, cells.bold, strict=True):
+            lines.append("| " + " | ".join(_markdown_cell(t, b) for t, b in zip(row, bold, strict=True)) + " |")
+        return f"**{label}: {caption}**\n\n" + "\n".join(lines)
+
+    def write(self, out_dir: str | Path) -> tuple[Path, Path]:
+        """Write ``report.html``, ``report.md`` and ``figures/*.png`` into ``out_dir``; returns the two report paths."""
+        out_dir = Path(out_dir)
+        figures = [b for section in self.sections for b in section.blocks if isinstance(b, _Figure)]
+        (out_dir / FIGURES_DIR).mkdir(parents=True, exist_ok=True)
+        for block in figures:
+            (out_dir / FIGURES_DIR / f"{block.key}.png").write_bytes(block.png)
+        html_path, md_path = out_dir / "report.html", out_dir / "report.md"
+        html_path.write_text(self.html(), encoding="utf-8", newline="\n")
+        md_path.write_text(self.markdown(), encoding="utf-8", newline="\n")
+        return html_path, md_path
