@@ -157,7 +157,8 @@ class Corpus:
             if len(rows) > _MAX_LISTED_PROBLEMS + 1:
                 problems.append(Problem("", f"{len(rows)} ratings in all have this problem"))
 
-        unknown = ~r["item"].isin(self.items.index)
+        codes, distinct = pd.factorize(r["item"])
+        unknown = ~np.asarray(distinct.isin(self.items.index))[codes]
         report(unknown, "item", lambda x: f"item {x['item']!r} is not in the items table")
         known = set(self.classes) | set(self.excluded)
         emotion = r["slot"].isin(EMOTION_SLOTS)

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from voxpop.corpus import STRING
 from voxpop.errors import InputError
 
 _META_KEY = b"voxpop.labelset"
@@ -70,6 +71,15 @@ class LabelSet:
     options: dict = dataclasses.field(default_factory=dict)
     multilabel: bool = False
     segments: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        """Index every table by item id as the corpus does (nullable string dtype)."""
+        for name in ("targets", "kept", "counts", "segments"):
+            table = getattr(self, name)
+            if table is not None:
+                table = table.copy()
+                table.index = table.index.astype(STRING)
+                setattr(self, name, table)
 
     @property
     def classes(self) -> list[str]:

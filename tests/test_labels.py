@@ -1,0 +1,572 @@
+"""Label rules (METHODS.md section 2): hand-computed accounting, tie policies, filters, intervals, CLI, CREMA-D."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from voxpop.cli import app
+from voxpop.corpus import Corpus
+from voxpop.errors import ConfigError, InputError, VoxpopError
+from voxpop.labels import (
+    RULES,
+    accounting_table,
+    all_inclusive,
+    all_inclusive_test,
+    filter_agreement,
+    interval_consensus,
+    likert_binarize,
+    likert_scores,
+    list_votes,
+    make_labels,
+    plurality,
+    smooth,
+    vote_counts,
+)
+from voxpop.labelset import LabelSet
+
+# ---------------------------------------------------------------- a small corpus, accounting by hand
+#   item  votes        MR     PR(drop)  AR    AR-test (C=3)
+#   i1    A A A S + O  A (3)  A (3)     4     A        -> 3 supporting
+#   i2    A A S S      drop   drop      4     A,S      -> 4
+#   i3    A S N        drop   drop      3     uniform  -> 3
+#   i4    O O          drop   drop      drop  drop
+#   i5    N N A        N (2)  N (2)     3     N        -> 2
+# class ratings 14, excluded-class ratings 3, all ratings 17
+VOTES = {"i1": "AAASO", "i2": "AASS", "i3": "ASN", "i4": "OO", "i5": "NNA"}
+
+
+def small_corpus() -> Corpus:
+    rows = [(item, f"r{k}", label) for item, labels in VOTES.items() for k, label in enumerate(labels)]
+    ratings = pd.DataFrame(rows, columns=["item", "rater", "label"])
+    return Corpus("small", pd.DataFrame(index=list(VOTES)), ratings, classes=["A", "S", "N"], excluded=["O"])
+
+
+@pytest.mark.parametrize(
+    ("rule", "kept", "supporting"),
+    [
+        ("mr", ["i1", "i5"], 3 + 2),
+        ("pr", ["i1", "i5"], 3 + 2),
+        ("ar", ["i1", "i2", "i3", "i5"], 14),
+        ("ar-test", ["i1", "i2", "i3", "i5"], 3 + 4 + 3 + 2),
+    ],
+)
+def test_accounting_by_hand(rule, kept, supporting):
+    labels = make_labels(small_corpus(), rule)
+    acc = labels.accounting
+    assert labels.kept[labels.kept].index.tolist() == kept
+    assert (acc.items_total, acc.items_kept) == (5, len(kept))
+    assert (acc.ratings_total, acc.ratings_supporting, acc.ratings_excluded_class) == (17, supporting, 3)
+    assert acc.data_loss == pytest.approx(1 - len(kept) / 5)
+    assert acc.rating_loss == pytest.approx(1 - supporting / 17)
+    assert not labels.targets[~labels.kept].to_numpy().any()
+
+
+def test_rule_targets_by_hand():
+    corpus = small_corpus()
+    mr = make_labels(corpus, "mr")
+    assert mr.hard_labels().to_dict() == {"i1": "A", "i5": "N"}
+    ar = make_labels(corpus, "ar").targets
+    np.testing.assert_allclose(ar.loc["i1"], [3 / 4, 1 / 4, 0])
+    np.testing.assert_allclose(ar.loc["i5"], [1 / 3, 0, 2 / 3])
+    test = make_labels(corpus, "ar-test").targets
+    assert test.loc[["i1", "i2", "i3", "i5"]].astype(int).to_numpy().tolist() == [
+        [1, 0, 0],
+        [1, 1, 0],
+        [1, 1, 1],
+        [0, 0, 1],
+    ]
+
+
+def test_vote_counts_match_crosstab():
+    rng = np.random.default_rng(3)
+    ratings = pd.DataFrame(
+        {
+            "item": rng.choice([f"i{k}" for k in range(40)], 500),
+            "label": rng.choice(["a", "b", "c", "x"], 500),
+            "condition": rng.choice(["voice", "face"], 500),
+        }
+    )
+    counts, excluded = vote_counts(ratings, ["a", "b", "c"], excluded=["x"])
+    table = pd.crosstab(ratings["item"], ratings["label"])
+    assert counts.sort_index().to_numpy().tolist() == table[["a", "b", "c"]].to_numpy().tolist()
+    assert excluded.sort_index().tolist() == table["x"].tolist()
+    voice, _ = vote_counts(ratings, ["a", "b", "c"], conditions="voice", excluded=["x"], items=table.index)
+    face, _ = vote_counts(ratings, ["a", "b", "c"], conditions=["face"], excluded=["x"], items=table.index)
+    pooled, _ = vote_counts(ratings, ["a", "b", "c"], conditions=["voice", "face"], excluded=["x"], items=table.index)
+    pd.testing.assert_frame_equal(pooled, voice + face)
+    with pytest.raises(ConfigError, match="voice"):
+        vote_counts(ratings, ["a", "b", "c"], excluded=["x"], pool=False)
+    with pytest.raises(InputError, match=r"\['x'\].*neither classes"):
+        vote_counts(ratings, ["a", "b", "c"])
+
+
+# ---------------------------------------------------------------- ties and the uniform edge case
+TIES = pd.DataFrame([[2, 2, 0], [1, 1, 1], [3, 1, 0], [0, 0, 0]], index=["ab", "abc", "a", "none"], columns=list("abc"))
+
+
+def test_tie_policy_drop():
+    labels = plurality(TIES)
+    assert labels.kept.tolist() == [False, False, True, False]
+    assert labels.accounting.ratings_supporting == 3 and not labels.multilabel
+
+
+def test_tie_policy_all():
+    labels = plurality(TIES, "all")
+    assert labels.multilabel and labels.kept.tolist() == [True, True, True, False]
+    assert labels.targets.astype(int).to_numpy().tolist() == [[1, 1, 0], [1, 1, 1], [1, 0, 0], [0, 0, 0]]
+    assert labels.accounting.ratings_supporting == 4 + 3 + 3
+
+
+def test_tie_policy_first():
+    labels = plurality(TIES, "first")
+    assert labels.kept.tolist() == [True, True, True, False]
+    assert labels.hard_labels().tolist() == ["a", "a", "a"]
+    assert labels.accounting.ratings_supporting == 2 + 1 + 3
+
+
+def test_tie_policy_random_is_seeded_and_picks_only_tied_classes():
+    ties = pd.DataFrame(np.tile([2, 0, 2, 2], (3000, 1)), columns=list("wxyz"))
+    first = plurality(ties, "random", seed=7)
+    again = plurality(ties, "random", seed=7)
+    other = plurality(ties, "random", seed=8)
+    pd.testing.assert_frame_equal(first.targets, again.targets)
+    assert not first.targets.equals(other.targets)
+    chosen = first.hard_labels().value_counts()
+    assert set(chosen.index) == {"w", "y", "z"}
+    assert (abs(chosen - 1000) < 5 * np.sqrt(3000 * 1 / 3 * 2 / 3)).all()  # uniform among tied classes
+    assert first.targets.sum(axis=1).eq(1).all()
+
+
+def test_unknown_tie_policy():
+    with pytest.raises(ConfigError, match="drop, all, random, first"):
+        plurality(TIES, "coin")
+
+
+@pytest.mark.parametrize(
+    ("votes", "expected"),
+    [
+        ([1, 1, 1, 1], [1, 1, 1, 1]),  # exactly uniform: all classes (Decision)
+        ([2, 2, 0, 0], [1, 1, 0, 0]),  # p = .5 > 1/4
+        ([3, 2, 2, 1], [1, 0, 0, 0]),  # 2/8 = 1/4 is not > 1/4 (strict)
+        ([0, 0, 5, 0], [0, 0, 1, 0]),
+    ],
+)
+def test_ar_test_form_threshold_is_strict_and_uniform_gets_all(votes, expected):
+    labels = all_inclusive_test(pd.DataFrame([votes], columns=list("NASH")))
+    assert labels.targets.astype(int).iloc[0].tolist() == expected and labels.multilabel
+
+
+def test_items_without_votes_are_dropped_everywhere():
+    empty = pd.DataFrame([[0, 0]], index=["z"], columns=["a", "b"])
+    for rule in (all_inclusive, all_inclusive_test, plurality):
+        assert not rule(empty).kept.any()
+
+
+def test_counts_must_be_whole_votes():
+    with pytest.raises(InputError, match=r"item 'q', column 'b'.*0.5"):
+        all_inclusive(pd.DataFrame([[1, 0.5]], index=["q"], columns=["a", "b"]))
+
+
+# ---------------------------------------------------------------- conditions, classes, excluded
+def condition_corpus(rater_ids: bool = False) -> Corpus:
+    """The METHODS.md pooled example on clip c1, plus clip c2 rated only by voice."""
+    votes = {"voice": "AASSNNNN", "face": "AAAASSNN", "av": "AAAAAASS"}
+    rows = [("c1", cond, label) for cond, labels in votes.items() for label in labels] + [("c2", "voice", "C")]
+    ratings = pd.DataFrame(rows, columns=["item", "condition", "label"])
+    if rater_ids:
+        ratings["rater"] = [f"r{k}" for k in range(len(ratings))]
+    classes = ["A", "S", "N", "C"]
+    return Corpus("cond", pd.DataFrame(index=["c1", "c2"]), ratings, classes=classes)
+
+
+def test_pooled_conditions_sum_counts():
+    labels = make_labels(condition_corpus(), "ar", condition=["voice", "face", "av"], pool=True)
+    assert labels.counts.loc["c1"].tolist() == [12, 6, 6, 0]
+    assert make_labels(condition_corpus(), "ar", pool=True).counts.loc["c1"].tolist() == [12, 6, 6, 0]
+    voice = make_labels(condition_corpus(), "mr", condition="voice")
+    assert voice.kept.tolist() == [False, True]  # c1 voice: N has 4 of 8, not a majority
+    assert voice.options["condition"] == ["voice"]
+
+
+def test_several_conditions_must_be_chosen_or_pooled():
+    with pytest.raises(ConfigError, match=r"3 conditions \(voice, face, av\)"):
+        make_labels(condition_corpus(), "mr")
+    with pytest.raises(ConfigError, match="pool"):
+        make_labels(condition_corpus(), "mr", condition=["voice", "face"])
+    with pytest.raises(ConfigError, match="its conditions are: voice, face, av"):
+        make_labels(condition_corpus(), "mr", condition="audio")
+
+
+def test_class_subset_excludes_and_counts():
+    labels = make_labels(condition_corpus(), "ar", condition="voice", classes=["A", "S", "N"])
+    acc = labels.accounting
+    assert labels.classes == ["A", "S", "N"]
+    assert (acc.ratings_total, acc.ratings_excluded_class, acc.items_kept) == (9, 1, 1)  # c2's only vote is "C"
+    assert acc.rating_loss == pytest.approx(1 / 9)
+    with pytest.raises(ConfigError, match="available classes A, S, N, C"):
+        make_labels(condition_corpus(), "ar", condition="voice", classes=["A", "calm"])
+
+
+def test_class_map_merges_and_excludes():
+    merged = make_labels(condition_corpus(), "ar", condition="voice", class_map={"C": "N"})
+    assert merged.classes == ["A", "S", "N"]
+    assert merged.counts.loc["c2"].tolist() == [0, 0, 1] and merged.accounting.ratings_excluded_class == 0
+    renamed = make_labels(condition_corpus(), "ar", condition="voice", class_map={"C": "calm"})
+    assert renamed.classes == ["A", "S", "N", "calm"] and renamed.counts.loc["c2", "calm"] == 1
+    dropped = make_labels(condition_corpus(), "ar", condition="voice", class_map={"C": "other"}, classes=["A", "S"])
+    assert dropped.classes == ["A", "S"] and dropped.accounting.ratings_excluded_class == 1 + 4  # C and 4 x N
+    with pytest.raises(ConfigError, match="not labels of corpus"):
+        make_labels(condition_corpus(), "ar", condition="voice", class_map={"calm": "N"})
+
+
+def test_unknown_rule_and_misplaced_options():
+    with pytest.raises(ConfigError, match=", ".join(RULES)):
+        make_labels(small_corpus(), "dawid-skene")
+    with pytest.raises(ConfigError, match="threshold applies to rules likert"):
+        make_labels(small_corpus(), "mr", threshold=0.3)
+    with pytest.raises(ConfigError, match="tie_policy applies to rules pr"):
+        make_labels(small_corpus(), "mr", tie_policy="all")
+
+
+# ---------------------------------------------------------------- primary / secondary and agreement filters
+def msp_corpus(rater_ids: bool = True) -> Corpus:
+    """Primary choices and secondary lists: clip m1 = the METHODS.md P/S example, m2 and m3 others."""
+    primaries = {"m1": "NNSN", "m2": "HSHU", "m3": "SSSH"}
+    lists = {
+        "m1": ["NS", "NO", "SU", "NSO"],
+        "m2": ["HS", "S", "HU", "U"],
+        "m3": ["S", "SH", "H", "HS"],
+    }
+    rows = []
+    for item, choices in primaries.items():
+        for k, choice in enumerate(choices):
+            rows.append((item, f"r{k}", "primary", choice))
+            rows += [(item, f"r{k}", "secondary", label) for label in lists[item][k]]
+    ratings = pd.DataFrame(rows, columns=["item", "rater", "slot", "label"])
+    if not rater_ids:
+        ratings["rater"] = None
+    return Corpus("msp", pd.DataFrame(index=list(primaries)), ratings, classes=["N", "S", "U", "H"], excluded=["O"])
+
+
+def test_primary_and_secondary_distributions():
+    corpus = msp_corpus()
+    primary = make_labels(corpus, "primary").targets
+    np.testing.assert_allclose(primary.loc["m1"], [3 / 4, 1 / 4, 0, 0])
+    secondary = make_labels(corpus, "secondary")
+    np.testing.assert_allclose(secondary.targets.loc["m1"], [3 / 7, 3 / 7, 1 / 7, 0])
+    np.testing.assert_allclose(secondary.targets.loc["m2"], [0, 2 / 6, 2 / 6, 2 / 6])
+    assert secondary.accounting.ratings_excluded_class == 2
+    assert secondary.accounting.ratings_total == 9 + 6 + 6
+
+
+def test_p_star_filter():
+    # top primary share: m1 3/4, m2 2/4, m3 3/4 -> P* (f = 0.6) keeps m1 and m3
+    labels = make_labels(msp_corpus(), "primary", min_agreement=0.6)
+    assert labels.kept.tolist() == [True, False, True]
+    assert labels.accounting.ratings_supporting == 4 + 4  # AR-style targets: all ratings of kept items
+    np.testing.assert_allclose(labels.targets.loc["m3"], [0, 3 / 4, 0, 1 / 4])
+
+
+def test_s_star_filter_uses_raters_lists():
+    # raters listing the top class: m1 N,S 3 of 4; m2 S,H,U 2 of 4; m3 S,H 3 of 4
+    labels = make_labels(msp_corpus(), "secondary", min_agreement=0.5)
+    assert labels.kept.tolist() == [True, True, True]
+    strict = make_labels(msp_corpus(), "secondary", min_agreement=0.75)
+    assert strict.kept.tolist() == [True, False, True]
+    assert strict.accounting.ratings_supporting == 7 + 6
+    assert make_labels(msp_corpus(), "secondary", min_raters_agree=3).kept.tolist() == [True, False, True]
+    with pytest.raises(VoxpopError, match="needs rater ids"):
+        make_labels(msp_corpus(rater_ids=False), "secondary", min_agreement=0.5)
+    # the count-based filter needs no rater ids
+    assert make_labels(msp_corpus(rater_ids=False), "primary", min_agreement=0.6).kept.sum() == 2
+
+
+def test_list_votes_count_each_class_once_per_list():
+    ratings = pd.DataFrame(
+        {
+            "item": ["x"] * 5 + ["y"] * 2,
+            "rater": ["r1", "r1", "r2", "r2", "r3", "r1", "r2"],
+            "slot": "secondary",
+            "label": ["calm", "neutral", "neutral", "sad", "other", "sad", "sad"],
+        }
+    )
+    votes, lists = list_votes(ratings, ["neutral", "sad"], class_map={"calm": "neutral"}, excluded=["other"])
+    assert votes.to_numpy().tolist() == [[2, 1], [0, 2]]  # r1's calm + neutral is one neutral vote
+    assert lists.tolist() == [3, 2]  # r3's list holds only an excluded label but is a list
+
+
+def test_filter_agreement_fraction_is_exact_at_the_boundary():
+    counts = pd.DataFrame([[7, 3], [69, 31], [3, 2]], columns=["a", "b"])
+    assert filter_agreement(counts, 0.7).kept.tolist() == [True, False, False]
+    assert filter_agreement(counts, 0.6).kept.tolist() == [True, True, True]
+    assert filter_agreement(counts, min_raters_agree=7).kept.tolist() == [True, True, False]
+
+
+def test_agreement_levels_on_counts_shrink_monotonically():
+    rng = np.random.default_rng(0)
+    counts = pd.DataFrame(rng.multinomial(6, [0.5, 0.3, 0.2], size=300), columns=list("abc"))
+    kept = [filter_agreement(counts, min_raters_agree=k).kept.sum() for k in range(1, 7)]
+    assert kept == sorted(kept, reverse=True)
+    assert kept == [int((counts.max(axis=1) >= k).sum()) for k in range(1, 7)]
+
+
+# ---------------------------------------------------------------- Likert
+def likert_corpus() -> Corpus:
+    values = {  # item -> emotion -> three raters' ratings on 0..3
+        "a": {"happy": [1, 0, 0], "sad": [3, 2, 1]},
+        "b": {"happy": [0, 0, 0], "sad": [0, 0, 0]},
+        "c": {"happy": [3, 3, 3], "sad": [0, 1, 0]},
+    }
+    rows = [
+        (item, f"r{k}", "intensity", emotion, value)
+        for item, emotions in values.items()
+        for emotion, ratings in emotions.items()
+        for k, value in enumerate(ratings)
+    ]
+    ratings = pd.DataFrame(rows, columns=["item", "rater", "slot", "label", "value"])
+    return Corpus("likert", pd.DataFrame(index=list(values)), ratings, ["happy", "sad"], scales={"intensity": (0, 3)})
+
+
+def test_likert_scores_in_ninths():
+    scores = likert_scores(likert_corpus().ratings, ["happy", "sad"], scale=(0, 3))
+    assert (scores * 9).round(9).to_numpy().tolist() == [[1, 6], [0, 0], [9, 1]]
+    observed_max = likert_scores(likert_corpus().ratings, ["happy", "sad"])  # max observed = 3 here too
+    pd.testing.assert_frame_equal(scores, observed_max)
+
+
+@pytest.mark.parametrize(
+    ("threshold", "targets", "kept"),
+    [
+        (None, [[1, 1], [0, 0], [1, 1]], [True, False, True]),  # t = 0.01: any rater saw it
+        (0.2, [[0, 1], [0, 0], [1, 0]], [True, False, True]),
+        (0.7, [[0, 0], [0, 0], [1, 0]], [False, False, True]),
+    ],
+)
+def test_likert_rule(threshold, targets, kept):
+    labels = make_labels(likert_corpus(), "likert", threshold=threshold)
+    assert labels.targets.astype(int).to_numpy().tolist() == targets and labels.kept.tolist() == kept
+    assert labels.multilabel
+    assert labels.accounting.ratings_total == 18
+    assert labels.accounting.ratings_supporting == 6 * sum(kept)  # all ratings of kept items
+
+
+def test_likert_binarize_score_equal_to_threshold_is_positive():
+    labels = likert_binarize(pd.DataFrame([[1 / 3, np.nan]], columns=["x", "y"]), 1 / 3)
+    assert labels.targets.to_numpy().tolist() == [[1.0, 0.0]]
+
+
+# ---------------------------------------------------------------- smoothing and storage
+def test_smoothing_renormalises_kept_items_only():
+    labels = make_labels(small_corpus(), "mr", smoothing=0.1)
+    np.testing.assert_allclose(labels.targets.loc["i1"], [1.1 / 1.3, 0.1 / 1.3, 0.1 / 1.3])
+    assert not labels.targets.loc["i2"].any()
+    assert labels.options["smoothing"] == 0.1
+    with pytest.raises(ConfigError, match="multi-hot"):
+        smooth(make_labels(small_corpus(), "ar-test"), 0.1)
+
+
+def test_label_sets_round_trip(tmp_path):
+    for labels in (make_labels(small_corpus(), "pr", tie_policy="all"), interval_consensus(hand_drawn(), level=2)):
+        loaded = LabelSet.load(labels.save(tmp_path / f"{labels.rule}.parquet"))
+        pd.testing.assert_frame_equal(loaded.targets, labels.targets, check_names=False)
+        assert loaded.accounting == labels.accounting and loaded.options == labels.options
+        assert loaded.multilabel == labels.multilabel
+
+
+# ---------------------------------------------------------------- interval consensus
+def hand_drawn() -> pd.DataFrame:
+    """Three raters marking emotions in two recordings (seconds).
+
+    rec1 anger: r1 0.0-1.0 and 0.5-1.2 (overlapping: r1 counts once), r2 0.3-0.8, r3 0.7-2.0
+        coverage 0-0.3: 1, 0.3-0.7: 2, 0.7-0.8: 3, 0.8-1.2: 2, 1.2-2.0: 1
+    rec1 sad: r2 3.0-3.5;  rec2 anger: r1 0.0-1.0, r2 1.0-2.0 (touching, never 2 at once)
+    rec2 other (excluded): r3 0.0-2.0
+    """
+    rows = [
+        ("rec1", "r1", "anger", 0.0, 1.0),
+        ("rec1", "r1", "anger", 0.5, 1.2),
+        ("rec1", "r2", "anger", 0.3, 0.8),
+        ("rec1", "r3", "anger", 0.7, 2.0),
+        ("rec1", "r2", "sad", 3.0, 3.5),
+        ("rec2", "r1", "anger", 0.0, 1.0),
+        ("rec2", "r2", "anger", 1.0, 2.0),
+        ("rec2", "r3", "other", 0.0, 2.0),
+    ]
+    return pd.DataFrame(rows, columns=["item", "rater", "label", "start", "end"])
+
+
+@pytest.mark.parametrize(
+    ("level", "segments", "kept", "supporting"),
+    [
+        (1, [("rec1", 0.0, 2.0), ("rec1", 3.0, 3.5), ("rec2", 0.0, 2.0)], [True, True, True], 7),
+        (2, [("rec1", 0.3, 1.2), ("rec1", 3.0, 3.5), ("rec2", 0.0, 2.0)], [True, False, False], 4),
+        (3, [("rec1", 0.7, 0.8), ("rec1", 3.0, 3.5), ("rec2", 0.0, 2.0)], [True, False, False], 4),
+        (4, [("rec1", 0.0, 2.0), ("rec1", 3.0, 3.5), ("rec2", 0.0, 2.0)], [False, False, False], 0),
+    ],
+)
+def test_interval_consensus_levels(level, segments, kept, supporting):
+    labels = interval_consensus(hand_drawn(), ["anger", "sad"], level=level, excluded=["other"])
+    got = list(labels.segments.itertuples(index=False, name=None))
+    assert [(r, pytest.approx(a), pytest.approx(b)) for r, a, b in segments] == got
+    assert labels.kept.tolist() == kept
+    emotions = ["anger", "sad", "anger"]
+    assert labels.hard_labels().tolist() == [e for e, k in zip(emotions, kept, strict=True) if k]
+    acc = labels.accounting
+    assert (acc.ratings_total, acc.ratings_excluded_class, acc.ratings_supporting) == (8, 1, supporting)
+    assert acc.items_total == 3 and acc.items_kept == sum(kept)
+
+
+def test_interval_consensus_refuses_bad_intervals_and_handles_nothing_kept():
+    backwards = hand_drawn()
+    backwards.loc[2, "end"] = 0.2
+    with pytest.raises(InputError, match=r"item 'rec1': start 0.3, end 0.2"):
+        interval_consensus(backwards, ["anger", "sad"], excluded=["other"])
+    only_excluded = interval_consensus(hand_drawn().query("label == 'other'"), ["anger"], excluded=["other"])
+    assert only_excluded.targets.empty and only_excluded.accounting.ratings_excluded_class == 1
+
+
+def test_interval_consensus_peak_counts_and_ids():
+    labels = interval_consensus(hand_drawn(), ["anger", "sad"], level=2, excluded=["other"])
+    assert labels.targets.index.tolist() == ["rec1:anger:0.30-1.20", "rec1:sad:3.00-3.50", "rec2:anger:0.00-2.00"]
+    assert labels.counts["anger"].tolist() == [3, 0, 1] and labels.counts["sad"].tolist() == [0, 1, 0]
+
+
+def frame_grid_runs(ratings: pd.DataFrame, level: int, frame: float = 0.01) -> list[tuple]:
+    """Direct definition: per frame, the set of raters covering it; runs of >= level raters."""
+    runs = []
+    for (recording, emotion), group in ratings.groupby(["item", "label"], sort=True):
+        last = round(group["end"].max() / frame)
+        covering = [set() for _ in range(last + 1)]
+        for row in group.itertuples():
+            for f in range(round(row.start / frame), round(row.end / frame)):
+                covering[f].add(row.rater)
+        f = 0
+        while f <= last:
+            if len(covering[f]) >= level:
+                begin = f
+                while f <= last and len(covering[f]) >= level:
+                    f += 1
+                runs.append((recording, emotion, round(begin * frame, 2), round(f * frame, 2)))
+            f += 1
+    return runs
+
+
+def test_interval_consensus_matches_frame_by_frame_definition():
+    rng = np.random.default_rng(11)
+    n = 120
+    start = rng.integers(0, 500, n) / 100
+    ratings = pd.DataFrame(
+        {
+            "item": rng.choice(["ra", "rb", "rc"], n),
+            "rater": rng.choice(["u1", "u2", "u3", "u4"], n),
+            "label": rng.choice(["joy", "fear"], n),
+            "start": start,
+            "end": start + rng.integers(1, 150, n) / 100,
+        }
+    )
+    for level in (1, 2, 3, 4):
+        labels = interval_consensus(ratings, ["fear", "joy"], level=level)
+        kept = labels.segments[labels.kept]
+        got = sorted(
+            (rec, emotion, a, b)
+            for rec, emotion, a, b in zip(
+                kept["recording"], labels.hard_labels(), kept["start"].round(2), kept["end"].round(2), strict=True
+            )
+        )
+        assert got == sorted(frame_grid_runs(ratings, level))
+
+
+def test_intervals_through_make_labels():
+    ratings = hand_drawn()
+    corpus = Corpus("ramas", pd.DataFrame(index=["rec1", "rec2"]), ratings, ["anger", "sad"], excluded=["other"])
+    labels = make_labels(corpus, "intervals", level=3)
+    assert labels.segments[labels.kept].to_numpy().tolist() == [["rec1", 0.7, 0.8]]
+    assert labels.options["level"] == 3
+    with pytest.raises(ConfigError, match="no time-interval ratings"):
+        make_labels(small_corpus(), "intervals")
+    with pytest.raises(VoxpopError, match="needs rater ids"):
+        make_labels(msp_corpus(rater_ids=False), "intervals")
+
+
+# ---------------------------------------------------------------- CLI
+def test_cli_labels_and_accounting_table(tmp_path):
+    condition_corpus().save(tmp_path / "corpus")
+    out = tmp_path / "out" / "voice_mr.parquet"
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["labels", str(tmp_path / "corpus"), "--rule", "mr", "--condition", "voice", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "data loss" in result.output and "50.0%" in result.output
+    saved = LabelSet.load(out)
+    expected = make_labels(condition_corpus(), "mr", condition="voice")
+    pd.testing.assert_frame_equal(saved.targets, expected.targets, check_names=False)
+    assert saved.accounting == expected.accounting
+
+    result = runner.invoke(app, ["labels", str(tmp_path / "corpus"), "--accounting-table", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out.with_name("voice_mr.accounting.csv"))
+    assert table[["condition", "rule"]].value_counts().size == 4 * 3
+    pd.testing.assert_frame_equal(table, accounting_table(condition_corpus()), check_dtype=False)
+    pooled_ar = table.query("condition == 'all' and rule == 'ar'").iloc[0]
+    assert (pooled_ar["ratings_total"], pooled_ar["items_kept"]) == (25, 2)
+
+
+def test_cli_pooled_classes_and_errors(tmp_path):
+    condition_corpus().save(tmp_path / "corpus")
+    out = tmp_path / "pooled.parquet"
+    runner = CliRunner()
+    args = ["labels", str(tmp_path / "corpus"), "--rule", "pr", "--pool", "--classes", "A,S,N", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    saved = LabelSet.load(out)
+    assert saved.classes == ["A", "S", "N"] and saved.accounting.ratings_excluded_class == 1
+    assert saved.counts.loc["c1"].tolist() == [12, 6, 6]
+    where = ["--rule", "ar", "--condition", "voice", "--where", "item == 'c2'", "--out", str(out)]
+    assert runner.invoke(app, ["labels", str(tmp_path / "corpus"), *where]).exit_code == 0
+    assert LabelSet.load(out).targets.index.tolist() == ["c2"]
+    result = runner.invoke(app, ["labels", str(tmp_path / "corpus"), "--rule", "mr", "--out", str(out)])
+    assert isinstance(result.exception, ConfigError) and "voice, face, av" in str(result.exception)
+    result = runner.invoke(app, ["labels", str(tmp_path / "corpus"), "--out", str(out)])
+    assert result.exit_code != 0 and "--rule" in result.output
+
+
+# ---------------------------------------------------------------- real CREMA-D votes
+@pytest.fixture(scope="module")
+def cremad(shared_data):
+    from voxpop.formats.cremad import read_cremad
+
+    table = pd.read_csv(shared_data / "crema-d" / "tabulatedVotes.csv")
+    return read_cremad(shared_data / "crema-d" / "tabulatedVotes.csv"), table
+
+
+def test_cremad_rules_per_condition_against_the_csv(cremad):
+    corpus, table = cremad
+    votes = table[list("ADFHNS")].to_numpy()
+    top = votes.max(axis=1)
+    prefix = table.iloc[:, 0].astype(str).str[0]
+    for code, condition in {"1": "voice", "2": "face", "3": "av"}.items():
+        rows = (prefix == code).to_numpy()
+        responses = table["numResponses"].to_numpy()[rows]
+        majority = top[rows] > responses / 2
+        unique_top = (votes[rows] == top[rows, None]).sum(axis=1) == 1
+        mr = make_labels(corpus, "mr", condition=condition).accounting
+        pr = make_labels(corpus, "pr", condition=condition).accounting
+        ar = make_labels(corpus, "ar", condition=condition).accounting
+        assert mr.items_total == rows.sum() == 7442
+        assert mr.items_kept == majority.sum()
+        assert mr.ratings_supporting == top[rows][majority].sum() and mr.ratings_total == responses.sum()
+        assert pr.items_kept == unique_top.sum()
+        assert pr.ratings_supporting == top[rows][unique_top].sum()
+        assert (ar.items_kept, ar.rating_loss) == ((responses > 0).sum(), 0.0)
+        assert 0 < pr.data_loss < mr.data_loss < 1
+
+
+def test_cremad_pooled_counts_are_the_sum_of_conditions(cremad):
+    corpus, table = cremad
+    pooled = make_labels(corpus, "ar", pool=True).counts
+    summed = table.groupby("fileName")[list("ADFHNS")].sum()
+    assert pooled.loc[summed.index].to_numpy().tolist() == summed.to_numpy().tolist()
