@@ -1,0 +1,248 @@
+"""Agreement verbs (thin wrappers of voxpop.agreement): ``voxpop agreement``, ``compare``, ``sweep``, ``mlcm``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from voxpop import agreement
+from voxpop.cli.app import app, console
+from voxpop.cli.corpus_verbs import load_corpus
+from voxpop.corpus import Corpus
+from voxpop.errors import ConfigError, InputError
+from voxpop.labelset import LabelSet
+from voxpop.metrics import binarize_above_uniform, binarize_thresholds
+
+WHERE = typer.Option(None, "--where", help="Keep only items matching this pandas query on item columns.")
+BY = typer.Option(None, "--by", help="Also report per group of items: the name of an item column, e.g. source.")
+
+
+def _number(value: object, digits: int = 3) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else f"{value:,}"
+
+
+def _write_csv(frame: pd.DataFrame, out: Path | None, index: bool = False) -> None:
+    if out is None:
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=index)
+    console.print(f"table saved to [bold]{out}[/]")
+
+
+STATISTIC_NAMES = {"alpha": "alpha", "fleiss_kappa": "Fleiss", "pearson_r": "r"}
+
+
+def _print_rows(frame: pd.DataFrame, title: str) -> None:
+    """The rows of :func:`voxpop.agreement.agreement_table`, leaving out columns that are empty everywhere."""
+    levels = ", ".join(frame.loc[frame["statistic"].eq("alpha"), "level"].unique())
+    table = Table(title=f"{title}; alpha level: {levels}", caption="1-rated: items with a single rating (unusable)")
+    shown = [
+        c for c in ("condition", "label", "statistic", "pair") if frame[c].astype("string").fillna("").ne("").any()
+    ]
+    shown = ["group", *shown] if frame["group"].nunique() > 1 else shown
+    for name in shown:
+        table.add_column(name)
+    table.add_column("value", justify="right")
+    with_ci = frame["ci_low"].notna().any()
+    if with_ci:
+        table.add_column("95% CI", justify="right", no_wrap=True)
+    for name in ("items", "1-rated", "ratings"):
+        table.add_column(name, justify="right")
+    for row in frame.to_dict("records"):
+        row["statistic"] = STATISTIC_NAMES[row["statistic"]]
+        cells = [str(row[c]) if pd.notna(row[c]) else "" for c in shown] + [_number(row["value"])]
+        if with_ci:
+            cells.append(f"{_number(row['ci_low'])}..{_number(row['ci_high'])}" if pd.notna(row["ci_low"]) else "")
+        cells += [_number(row[c]) if pd.notna(row[c]) else "" for c in ("items", "unpairable", "ratings")]
+        table.add_row(*cells)
+    console.print(table)
+
+
+@app.command("agreement")
+def agreement_verb(
+    corpus: Path = typer.Argument(..., help="Corpus directory (corpus.yaml, items.parquet, ratings.parquet)."),
+    where: str = WHERE,
+    by: str = BY,
+    level: str = typer.Option(
+        None,
+        "--level",
+        help="Level of measurement for alpha: nominal, ordinal, interval or ratio "
+        "(default: interval for rated scales, nominal for categorical labels).",
+    ),
+    emotion: list[str] = typer.Option(None, "--emotion", help="Only this emotion / scale (repeatable)."),
+    slot: str = typer.Option(
+        None,
+        "--slot",
+        help="Which ratings: intensity, primary, or an attribute slot such as gender "
+        "(default: intensity when present, else primary).",
+    ),
+    condition: str = typer.Option(None, "--condition", help="Only this stimulus condition (default: each one)."),
+    pearson: bool = typer.Option(False, "--pearson", help="Add Pearson r between every pair of raters per scale."),
+    bootstrap: int = typer.Option(
+        0, "--bootstrap", help="Resamples of items for a percentile 95% CI of alpha (e.g. 1000); 0 = none."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    out: Path = typer.Option(None, "--out", help="Write the table to this CSV file."),
+) -> None:
+    """Krippendorff's alpha (+ Fleiss' kappa for labels, + pairwise Pearson) per scale, condition and group."""
+    loaded = load_corpus(corpus, where)
+    with console.status("computing agreement ..."):
+        frame = agreement.agreement_table(
+            loaded,
+            slot=slot,
+            level=level,
+            emotions=emotion or None,
+            condition=condition,
+            by=by,
+            pearson=pearson,
+            n_boot=bootstrap,
+            seed=seed,
+        )
+    scope = f" where {where}" if where else ""
+    _print_rows(frame, f"agreement in corpus {loaded.name!r}{scope} ({len(loaded.items):,} items)")
+    _write_csv(frame, out)
+
+
+@app.command("compare")
+def compare_verb(
+    corpus: Path = typer.Argument(..., help="Corpus directory (corpus.yaml, items.parquet, ratings.parquet)."),
+    label_sets: str = typer.Option(
+        ..., "--label-sets", help="Comma-separated conditions to compare, 'all' = pooled over every condition."
+    ),
+    stat: str = typer.Option(
+        "ccc",
+        "--stat",
+        help="ccc: CCC of the targets per class, averaged over classes; kappa: Cohen's kappa of the argmax classes.",
+    ),
+    rule: str = typer.Option("ar", "--rule", help="Label rule building each label set (see voxpop labels)."),
+    classes: str = typer.Option(None, "--classes", help="Comma-separated class subset; other classes are excluded."),
+    where: str = WHERE,
+    by: str = BY,
+    out: Path = typer.Option(None, "--out", help="Write the long table (group, a, b, class, value, items) to CSV."),
+) -> None:
+    """Agreement matrix between label sets of one corpus built per stimulus condition (and pooled)."""
+    loaded = load_corpus(corpus, where)
+    names = [n.strip() for n in label_sets.split(",") if n.strip()]
+    class_list = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
+    with console.status("building label sets ..."):
+        frame = agreement.compare_conditions(loaded, names, rule=rule, stat=stat, by=by, classes=class_list)
+    for group, part in frame.groupby("group", sort=False):
+        matrix = agreement.comparison_matrix(part)
+        items = part.groupby(["a", "b"], sort=False)["items"].first().unstack("b").reindex(index=names, columns=names)
+        table = Table(title=f"{stat} between label sets (rule {rule}), items: {group}")
+        table.add_column("")
+        for name in names:
+            table.add_column(name, justify="right")
+        for a in names:
+            table.add_row(a, *(f"{_number(matrix.at[a, b])} ({items.at[a, b]:,})" for b in names))
+        console.print(table)
+    console.print("cells: value (items both label sets keep)")
+    _write_csv(frame, out)
+
+
+def _scores(spec: str, where: str | None, emotions: list[str] | None) -> tuple[Corpus, pd.DataFrame]:
+    """Likert scores of ``DIR`` or ``DIR:CONDITION``."""
+    path, condition = Path(spec), None
+    if not path.is_dir() and ":" in spec:
+        directory, condition = spec.rsplit(":", 1)
+        path = Path(directory)
+    loaded = load_corpus(path, where)
+    return loaded, agreement.intensity_scores(loaded, emotions, condition)
+
+
+@app.command("sweep")
+def sweep_verb(
+    a: str = typer.Option(..., "--a", help="First intensity source: corpus directory, or DIR:CONDITION."),
+    b: str = typer.Option(..., "--b", help="Second intensity source for the same items (matched by item id)."),
+    emotion: list[str] = typer.Option(None, "--emotion", help="Only this emotion (repeatable; default: all classes)."),
+    grid: str = typer.Option("0.01:0.99:0.01", "--grid", help="Thresholds start:stop:step (stop included)."),
+    where: str = WHERE,
+    by: str = typer.Option(None, "--by", help="Also sweep per group of items: an item column of corpus A."),
+    out: Path = typer.Option(..., "--out", help="PNG plot to write; the curve goes to the same name with .csv."),
+) -> None:
+    """Cohen's kappa per emotion between two Likert sources binarized at each threshold; report the best."""
+    corpus_a, scores_a = _scores(a, where, emotion or None)
+    _, scores_b = _scores(b, where, emotion or None)
+    thresholds = agreement.threshold_grid(grid)
+    sweeps = agreement.grouped_sweeps(scores_a, scores_b, thresholds, corpus_a.items, by)
+    table = Table(title=f"threshold sweep: {a} vs {b}")
+    for name in ("items", "best t", "mean kappa", *scores_a.columns):
+        table.add_column(name, justify="right")
+    if by is not None:
+        table.add_column(by)
+    curves = []
+    for group, sweep in sweeps.items():
+        best = sweep.curve.loc[sweep.best_threshold] if not math.isnan(sweep.best_threshold) else None
+        per_emotion = [_number(best[e]) if best is not None else "-" for e in scores_a.columns]
+        row = [f"{sweep.items:,}", _number(sweep.best_threshold, 2), _number(sweep.best_kappa), *per_emotion]
+        table.add_row(*row, *([group] if by is not None else []))
+        png = out if group == "all" else out.with_name(f"{out.stem}-{group}{out.suffix}")
+        agreement.plot_threshold_sweep(sweep.curve, png, title=f"{a} vs {b} ({group}, {sweep.items} items)")
+        curves.append(sweep.curve.reset_index().assign(group=group))
+    console.print(table)
+    unmatched_a = len(scores_a.index.difference(scores_b.index))
+    unmatched_b = len(scores_b.index.difference(scores_a.index))
+    console.print(f"items only in A: {unmatched_a:,}; only in B: {unmatched_b:,} (not used)")
+    console.print(f"plot saved to [bold]{out}[/]")
+    _write_csv(pd.concat(curves, ignore_index=True), out.with_suffix(".csv"))
+
+
+def _multi_hot(path: Path, threshold: float | None) -> pd.DataFrame:
+    """A label set's kept targets or a prediction table (items x classes), binarized to multi-hot."""
+    if not path.is_file():
+        raise InputError(f"{path}: not found; give a label set (voxpop labels) or a prediction parquet file")
+    frame = pd.read_parquet(path)
+    if "kept" in frame.columns and any(str(c).startswith("target:") for c in frame.columns):
+        frame = LabelSet.load(path).kept_targets
+    elif "item" in frame.columns:
+        frame = frame.set_index("item")
+    return binarize_above_uniform(frame) if threshold is None else binarize_thresholds(frame, threshold)
+
+
+@app.command("mlcm")
+def mlcm_verb(
+    true_labels: Path = typer.Argument(..., help="True labels: a label set parquet file (voxpop labels)."),
+    pred_labels: Path = typer.Argument(..., help="Predicted labels: a label set or a prediction parquet file."),
+    threshold: float = typer.Option(
+        None,
+        "--threshold",
+        help="Predicted label iff probability >= T (default: the 1/C rule, p > 1/C; also used for label sets).",
+    ),
+    corpus: Path = typer.Option(None, "--corpus", help="Corpus directory whose item columns --where / --by use."),
+    where: str = WHERE,
+    by: str = BY,
+    out: Path = typer.Option(None, "--out", help="Write the matrix (or matrices, with --by) to this CSV file."),
+) -> None:
+    """Multi-label confusion matrix (Heydarian et al. 2022) with 'no true label' / 'no predicted label'."""
+    true = _multi_hot(true_labels, None)
+    pred = _multi_hot(pred_labels, threshold)
+    common = true.index.intersection(pred.index, sort=False)
+    console.print(
+        f"{len(common):,} items in both; only in TRUE: {len(true.index.difference(pred.index)):,}, "
+        f"only in PRED: {len(pred.index.difference(true.index)):,} (not used)"
+    )
+    if (where or by) and corpus is None:
+        raise ConfigError("--where and --by read item columns: give the corpus with --corpus DIR")
+    groups = [("all", common)]
+    if corpus is not None:
+        loaded = load_corpus(corpus, where)
+        kept = common.intersection(loaded.items.index, sort=False)
+        groups = agreement.item_groups(loaded.items.loc[kept], by)
+    matrices = []
+    for group, items in groups:
+        matrix = agreement.mlcm(true.loc[items], pred.loc[items])
+        table = Table(title=f"MLCM ({len(items):,} items{'' if group == 'all' else f', {by} = {group}'})")
+        table.add_column("true \\ predicted")
+        for column in matrix.columns:
+            table.add_column(str(column), justify="right")
+        for name, row in matrix.iterrows():
+            table.add_row(str(name), *(f"{v:,}" for v in row))
+        console.print(table)
+        matrices.append(matrix.reset_index().assign(group=group))
+    _write_csv(pd.concat(matrices, ignore_index=True), out)

@@ -1,0 +1,592 @@
+"""Agreement statistics against established libraries, textbook values and direct formulas."""
+
+from __future__ import annotations
+
+import krippendorff
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import cohen_kappa_score, confusion_matrix
+from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
+
+from voxpop import VoxpopError
+from voxpop import agreement as ag
+from voxpop.corpus import Corpus
+from voxpop.labelset import Accounting, LabelSet
+
+nan = np.nan
+# Krippendorff (2011), "Computing Krippendorff's alpha-reliability", 4 observers x 12 units, missing values.
+KRIPPENDORFF_2011 = [
+    [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
+    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
+    [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
+    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
+]
+# Wikipedia's example, 3 coders x 15 units (also in the krippendorff package's tests).
+WIKIPEDIA = [
+    [nan, nan, nan, nan, nan, 3, 4, 1, 2, 1, 1, 3, 3, nan, 3],
+    [1, nan, 2, 1, 3, 3, 4, 3, nan, nan, nan, nan, nan, nan, nan],
+    [nan, nan, 2, 1, 3, 4, 4, nan, 2, 1, 1, 3, 3, nan, 4],
+]
+
+
+def _random_reliability(seed: int, raters: int = 5, items: int = 60, values: int = 5, missing: float = 0.3):
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(1, values + 1, size=items)
+    data = np.where(rng.random((raters, items)) < 0.6, truth, rng.integers(1, values + 1, size=(raters, items)))
+    return np.where(rng.random((raters, items)) < missing, np.nan, data.astype(float))
+
+
+def _long(matrix, label: str = "sad", slot: str = "intensity") -> pd.DataFrame:
+    """Long ratings from a raters x items matrix (NaN = not rated)."""
+    frame = pd.DataFrame(matrix, index=[f"r{i}" for i in range(len(matrix))])
+    frame.columns = [f"i{j:03d}" for j in range(frame.shape[1])]
+    long = frame.stack().dropna().rename("value").rename_axis(["rater", "item"]).reset_index()
+    return long.assign(slot=slot, label=label)
+
+
+# =================================================================================== Krippendorff's alpha
+@pytest.mark.parametrize("level", ag.LEVELS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_alpha_equals_krippendorff_package_with_missing_values(level, seed):
+    data = _random_reliability(seed)
+    expected = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
+    assert ag.krippendorff_alpha(data, level) == pytest.approx(expected, rel=1e-12)
+    counts = (data.T[:, :, None] == np.arange(1, 6)).sum(axis=1)
+    via_counts = ag.krippendorff_alpha(counts, level, kind="counts", values=[1, 2, 3, 4, 5])
+    assert via_counts == pytest.approx(expected, rel=1e-12)
+
+
+def test_alpha_reproduces_textbook_examples():
+    # 0.743 (nominal), 0.815 (ordinal), 0.797 (ratio) are asserted in the krippendorff package's docs and
+    # tests for this data; 0.849 (interval) is Krippendorff's (2011) published value, and the package agrees.
+    assert round(krippendorff.alpha(KRIPPENDORFF_2011, level_of_measurement="interval"), 3) == 0.849
+    expected = {"nominal": 0.743, "ordinal": 0.815, "interval": 0.849, "ratio": 0.797}
+    for level, value in expected.items():
+        assert round(ag.krippendorff_alpha(KRIPPENDORFF_2011, level), 3) == value
+    assert round(ag.krippendorff_alpha(WIKIPEDIA, "nominal"), 6) == 0.691358
+    assert round(ag.krippendorff_alpha(WIKIPEDIA, "interval"), 6) == 0.810845
+
+
+def test_alpha_on_string_labels_and_value_domain():
+    data = [["pos", "neg", "neu", nan], ["pos", "neg", "neu", "pos"], ["pos", "neg", "pos", "pos"]]
+    assert round(ag.krippendorff_alpha(data, "nominal"), 6) == 0.722222  # the package's own test value
+    ordered = [["low", "mid"], ["low", "high"], ["mid", "high"]]
+    domain = ["low", "mid", "high"]
+    expected = krippendorff.alpha(ordered, level_of_measurement="ordinal", value_domain=domain)
+    assert ag.krippendorff_alpha(ordered, "ordinal", values=domain) == pytest.approx(expected)
+    with pytest.raises(VoxpopError, match="interval alpha needs numeric values"):
+        ag.krippendorff_alpha(ordered, "interval", values=domain)
+
+
+def test_count_only_alpha_equals_per_rater_alpha():
+    data = _random_reliability(7, raters=6, items=80, values=4)
+    ratings = _long(data)
+    matrix = ag.reliability_matrix(ratings, "intensity", "sad")
+    counts = ag.value_counts(ratings.assign(rater=pd.NA), column="value")  # the raters are forgotten
+    assert counts.to_numpy().sum() == np.isfinite(data).sum()
+    for level in ag.LEVELS:
+        per_rater = ag.krippendorff_alpha(matrix, level)
+        assert ag.krippendorff_alpha(counts, level, kind="counts") == pytest.approx(per_rater, rel=1e-12)
+        assert per_rater == pytest.approx(krippendorff.alpha(data, level_of_measurement=level), rel=1e-12)
+
+
+def test_alpha_is_nan_when_undefined():
+    assert np.isnan(ag.krippendorff_alpha([[1, 1, 1], [1, 1, 1]]))  # one value only: no expected disagreement
+    assert np.isnan(ag.krippendorff_alpha([[1, nan], [nan, 2]]))  # no item rated twice
+
+
+def test_coincidence_matrix_matches_krippendorff_2011_table():
+    o = ag.coincidence_matrix(KRIPPENDORFF_2011)
+    # Krippendorff (2011), nominal example: n_c = 9, 13, 10, 5, 3 pairable values; n = 40.
+    assert o.sum(axis=1).tolist() == pytest.approx([9, 13, 10, 5, 3])
+    assert o.to_numpy() == pytest.approx(o.to_numpy().T)
+    assert o.at[1.0, 1.0] == pytest.approx(7.0) and o.at[1.0, 2.0] == pytest.approx(4 / 3)
+
+
+# =================================================================================== bootstrap interval
+@pytest.mark.parametrize("cells", [4_000_000, 200])  # all item groups at once, or in chunks of 8
+def test_bootstrap_alphas_equal_package_alpha_of_each_resample(monkeypatch, cells):
+    monkeypatch.setattr(ag, "_BOOT_CELLS", cells)
+    rows = np.random.default_rng(3).integers(0, 3, size=(80, 5)).astype(float)
+    counts = np.unique(rows[rows.sum(axis=1) >= 2], axis=0)  # distinct items
+    patterns, sizes = ag._distinct_rows(counts)  # in the order the bootstrap groups them
+    assert len(patterns) > 40 and (sizes == 1).all()
+    assert sorted(map(tuple, patterns)) == sorted(map(tuple, counts))
+    picks = np.random.default_rng(5).integers(0, len(patterns), size=(20, len(patterns)))
+
+    def fixed_draws(rng, sizes, size):  # the next `size` resamples of `picks`, as group multiplicities
+        taken, fixed_draws.used = picks[fixed_draws.used : fixed_draws.used + size], fixed_draws.used + size
+        return np.stack([np.bincount(p, minlength=len(sizes)) for p in taken]).astype(float)
+
+    monkeypatch.setattr(ag, "_resample_sizes", fixed_draws)
+    domain = np.arange(1, 6)
+    for level in ag.LEVELS:
+        fixed_draws.used = 0
+        got = ag._bootstrap_alphas(counts, level, domain, 20, seed=0)
+        expected = [
+            krippendorff.alpha(value_counts=patterns[p], value_domain=domain, level_of_measurement=level) for p in picks
+        ]
+        assert got == pytest.approx(expected, rel=1e-10)
+
+
+def test_distinct_rows_counts_repeated_rows():
+    counts = np.array([[2, 0, 1], [0, 3, 0], [2, 0, 1], [1, 1, 1], [2, 0, 1]], dtype=float)
+    for table in (counts, counts + 0.5, counts * 1e6):  # small integers, fractions, huge counts
+        patterns, sizes = ag._distinct_rows(table)
+        assert dict(zip(map(tuple, patterns), sizes.tolist(), strict=True)) == {
+            tuple(table[0]): 3,
+            tuple(table[1]): 1,
+            tuple(table[3]): 1,
+        }
+
+
+@pytest.mark.parametrize("groups", [np.array([5, 1, 3, 1]), np.arange(1, 200)])
+def test_resample_sizes_draw_n_items_in_proportion_to_group_size(groups):
+    draws = ag._resample_sizes(np.random.default_rng(0), groups, 4000)
+    assert (draws.sum(axis=1) == groups.sum()).all()
+    assert draws.mean(axis=0) == pytest.approx(groups, rel=0.1, abs=0.15)
+    assert draws.var(axis=0)[0] == pytest.approx(
+        groups.sum() * (groups[0] / groups.sum()) * (1 - groups[0] / groups.sum()), rel=0.15
+    )
+
+
+def test_alpha_ci_is_seeded_brackets_the_estimate_and_matches_a_naive_bootstrap():
+    data = _random_reliability(11, raters=3, items=120, values=4, missing=0.1)
+    ci = ag.alpha_ci(data, "interval", n_boot=1000, seed=1)
+    assert ci == ag.alpha_ci(data, "interval", n_boot=1000, seed=1)
+    assert ci.value == pytest.approx(krippendorff.alpha(data, level_of_measurement="interval"))
+    assert ci.low < ci.value < ci.high
+    rng = np.random.default_rng(0)
+    keep = data[:, (~np.isnan(data)).sum(axis=0) >= 2]
+    naive = [
+        krippendorff.alpha(keep[:, rng.integers(0, keep.shape[1], keep.shape[1])], level_of_measurement="interval")
+        for _ in range(1000)
+    ]
+    low, high = np.percentile(naive, [2.5, 97.5])
+    assert ci.low == pytest.approx(low, abs=0.03) and ci.high == pytest.approx(high, abs=0.03)
+
+
+# =================================================================================== kappas and correlations
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fleiss_kappa_equals_statsmodels(seed):
+    rng = np.random.default_rng(seed)
+    table = np.stack([rng.multinomial(7, rng.dirichlet(np.ones(5) * 0.7)) for _ in range(200)])
+    assert ag.fleiss_kappa(table) == pytest.approx(statsmodels_fleiss(table, method="fleiss"), rel=1e-12)
+
+
+def test_fleiss_kappa_with_varying_numbers_of_ratings_follows_the_formula():
+    table = np.array([[3, 1, 0], [0, 2, 0], [1, 1, 3], [0, 0, 4], [2, 2, 1]], dtype=float)
+    n = table.sum(axis=1)
+    p_bar = np.mean([(row * (row - 1)).sum() / (k * (k - 1)) for row, k in zip(table, n, strict=True)])
+    p_e = ((table.sum(axis=0) / n.sum()) ** 2).sum()
+    assert ag.fleiss_kappa(table) == pytest.approx((p_bar - p_e) / (1 - p_e))
+    with pytest.raises(VoxpopError, match=r"1 items have fewer \(first: \['b'\]\)"):
+        ag.fleiss_kappa(pd.DataFrame([[2, 0], [1, 0]], index=["a", "b"]))
+
+
+@pytest.mark.parametrize("weights", [None, "linear", "quadratic"])
+def test_cohen_kappa_equals_sklearn(weights):
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 4, 300)
+    b = np.where(rng.random(300) < 0.6, a, rng.integers(0, 4, 300))
+    assert ag.cohen_kappa(a, b, weights) == pytest.approx(cohen_kappa_score(a, b, weights=weights), rel=1e-12)
+    names = np.array(["none", "little", "moderate", "extreme"])
+    labels = list(names)
+    got = ag.cohen_kappa(names[a], names[b], weights, labels=labels)
+    assert got == pytest.approx(cohen_kappa_score(names[a], names[b], weights=weights, labels=labels), rel=1e-12)
+
+
+def test_cohen_kappa_aligns_series_on_items_and_skips_missing():
+    a = pd.Series(["x", "y", "y", "x", "z", None], index=list("abcdef"))
+    b = pd.Series(["y", "x", "y", "z", "x", "x", "y"], index=list("gfedcba"))
+    both = ["a", "b", "c", "d", "e"]
+    expected = cohen_kappa_score(a[both].tolist(), b[both].tolist())
+    assert ag.cohen_kappa(a, b) == pytest.approx(expected)
+
+
+def test_ccc_equals_direct_formula():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=100)
+    y = 0.7 * x + rng.normal(0.3, 0.5, size=100)
+    cov = np.cov(x, y, bias=True)
+    expected = 2 * cov[0, 1] / (cov[0, 0] + cov[1, 1] + (x.mean() - y.mean()) ** 2)
+    assert ag.ccc(x, y) == pytest.approx(expected, rel=1e-12)
+    assert ag.ccc(x, x) == pytest.approx(1.0)
+
+
+def _labelset(targets: pd.DataFrame, kept=None) -> LabelSet:
+    kept = pd.Series(True, index=targets.index) if kept is None else pd.Series(kept, index=targets.index)
+    n = len(targets)
+    return LabelSet(targets, kept, targets * 4, "ar", Accounting(n, int(kept.sum()), 4 * n, 4 * n))
+
+
+def test_ccc_labelsets_uses_items_both_keep_per_class():
+    rng = np.random.default_rng(8)
+    index = [f"i{k}" for k in range(40)]
+    a = pd.DataFrame(rng.dirichlet(np.ones(3), 40), index=index, columns=["A", "S", "N"])
+    b = pd.DataFrame(rng.dirichlet(np.ones(3), 40), index=index[::-1], columns=["A", "S", "N"])
+    kept_a = np.arange(40) % 5 != 0
+    result = ag.ccc_labelsets(_labelset(a, kept_a), _labelset(b))
+    both = [i for i, k in zip(index, kept_a, strict=True) if k]
+    for c in ["A", "S", "N"]:
+        assert result[c] == pytest.approx(ag.ccc(a.loc[both, c], b.loc[both, c]))
+    assert result["mean"] == pytest.approx(result[["A", "S", "N"]].mean())
+    with pytest.raises(VoxpopError, match="different classes"):
+        ag.ccc_labelsets(_labelset(a), _labelset(b.set_axis(["A", "S", "H"], axis=1)))
+
+
+def test_pairwise_pearson_equals_numpy_on_items_both_rated():
+    data = _random_reliability(9, raters=4, items=70, missing=0.25)
+    result = ag.pairwise_pearson(_long(data), "sad")
+    for i in range(4):
+        for j in range(4):
+            both = ~np.isnan(data[i]) & ~np.isnan(data[j])
+            expected = np.corrcoef(data[i, both], data[j, both])[0, 1]
+            assert result.iat[i, j] == pytest.approx(expected, rel=1e-12)
+
+
+def test_rater_statistics_refuse_count_only_data():
+    ratings = _long(_random_reliability(1)).assign(rater=pd.NA)
+    with pytest.raises(VoxpopError, match="needs rater ids, but 2.. of 2.. ratings have no rater"):
+        ag.pairwise_pearson(ratings, "sad")
+
+
+def test_long_table_inputs_report_bad_input():
+    ratings = pd.DataFrame({"item": ["a", "a", "a"], "rater": ["r1", "r1", "r2"], "slot": "primary",
+                            "condition": ["voice", "face", "voice"], "label": ["A", "S", "A"]})  # fmt: skip
+    with pytest.raises(VoxpopError, match="rater 'r1' judged item 'a' more than once.*one condition"):
+        ag.reliability_matrix(ratings, "primary")
+    assert ag.reliability_matrix(ratings[ratings.condition == "voice"], "primary").loc["r2", "a"] == "A"
+    with pytest.raises(VoxpopError, match=r"outside the given classes \['A'\]: 'S' \(1\)"):
+        ag.value_counts(ratings, ["A"])
+    with pytest.raises(
+        VoxpopError, match="no ratings with slot 'intensity', label 'sad'; the ratings hold slots: primary"
+    ):
+        ag.reliability_matrix(ratings, "intensity", "sad")
+
+
+# =================================================================================== threshold sweep
+def test_threshold_sweep_equals_sklearn_kappa_per_emotion_and_picks_the_best_mean():
+    rng = np.random.default_rng(6)
+    items = [f"c{k}" for k in range(150)]
+    a = pd.DataFrame(rng.integers(0, 10, (150, 3)) / 9, index=items, columns=["happy", "sad", "fear"])
+    b = (a + rng.normal(0, 0.15, a.shape)).clip(0, 1).iloc[::-1]
+    b.loc["extra"] = 0.5  # only in b: ignored
+    grid = ag.threshold_grid("0.05:0.95:0.05")
+    sweep = ag.threshold_sweep(a, b, grid)
+    assert sweep.items == 150
+    for t in (0.05, 0.5, 0.95):
+        for e in a.columns:
+            expected = cohen_kappa_score(a[e] >= t, b.loc[items, e] >= t)
+            assert sweep.curve.at[t, e] == pytest.approx(expected)
+    assert sweep.curve["mean"].max() == sweep.best_kappa == sweep.curve.at[sweep.best_threshold, "mean"]
+
+
+def test_threshold_grid_hits_exact_levels():
+    grid = ag.threshold_grid("0.01:0.99:0.01")
+    assert len(grid) == 99 and grid[0] == 0.01 and grid[-1] == 0.99
+    assert 0.5 in grid and grid[32] <= 1 / 3  # 0.33 <= 1/3 < 0.34
+    with pytest.raises(VoxpopError, match="expected start:stop:step"):
+        ag.threshold_grid("0.1-0.9")
+
+
+def test_plot_threshold_sweep_writes_png(tmp_path):
+    curve = pd.DataFrame({"happy": [0.2, 0.5, 0.3], "sad": [0.1, 0.4, 0.6]}, index=[0.1, 0.2, 0.3])
+    curve["mean"] = curve.mean(axis=1)
+    path = ag.plot_threshold_sweep(curve.rename_axis("threshold"), tmp_path / "sweep.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# =================================================================================== MLCM
+def _frame(rows, columns="abc"):
+    return pd.DataFrame(rows, columns=list(columns), index=[f"i{k}" for k in range(len(rows))])
+
+
+def test_mlcm_reproduces_published_example():
+    # Krstinic et al.'s MLCM repository (examples.py) shows this output of their Heydarian evaluator.
+    true = _frame([[1, 1, 0], [1, 1, 1], [0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 0, 0], [1, 0, 0], [1, 1, 0], [1, 1, 0]])
+    pred = _frame([[1, 1, 0], [1, 0, 1], [0, 0, 0], [1, 1, 1], [1, 1, 1], [0, 1, 1], [0, 1, 1], [1, 0, 1], [0, 0, 1]])
+    expected = [[5, 2, 4, 0], [0, 2, 3, 1], [0, 0, 1, 0], [0, 1, 1, 1]]
+    assert ag.mlcm(true, pred).to_numpy().tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("true", "pred", "cells"),
+    [
+        ([1, 1, 0, 0], [1, 1, 0, 0], {(0, 0): 1, (1, 1): 1}),  # exact match
+        ([1, 1, 1, 0], [1, 0, 0, 0], {(0, 0): 1, (1, 4): 1, (2, 4): 1}),  # pred subset of true: misses -> NPL
+        ([1, 0, 0, 0], [1, 1, 1, 0], {(0, 0): 1, (0, 1): 1, (0, 2): 1}),  # true subset of pred
+        ([1, 1, 0, 0], [1, 1, 1, 1], {(0, 0): 1, (1, 1): 1, (0, 2): 1, (1, 2): 1, (0, 3): 1, (1, 3): 1}),
+        ([1, 1, 0, 0], [1, 0, 1, 1], {(0, 0): 1, (1, 2): 1, (1, 3): 1}),  # neither: wrong vs unmatched only
+        ([1, 1, 0, 0], [0, 0, 1, 1], {(0, 2): 1, (0, 3): 1, (1, 2): 1, (1, 3): 1}),
+        ([0, 0, 0, 0], [0, 1, 1, 0], {(4, 1): 1, (4, 2): 1}),  # no true label
+        ([0, 0, 1, 0], [0, 0, 0, 0], {(2, 4): 1}),  # no predicted label
+        ([0, 0, 0, 0], [0, 0, 0, 0], {(4, 4): 1}),
+    ],
+)
+def test_mlcm_categories(true, pred, cells):
+    expected = np.zeros((5, 5), dtype=int)
+    for cell, count in cells.items():
+        expected[cell] = count
+    result = ag.mlcm(_frame([true], "abcd"), _frame([pred], "abcd"))
+    assert result.to_numpy().tolist() == expected.tolist()
+    assert list(result.index) == ["a", "b", "c", "d", ag.NO_TRUE_LABEL]
+    assert list(result.columns) == ["a", "b", "c", "d", ag.NO_PREDICTED_LABEL]
+
+
+def test_mlcm_sums_and_single_label_case():
+    rng = np.random.default_rng(3)
+    true = _frame(rng.random((300, 5)) < 0.35, "abcde").astype(int)
+    subset_pred = true * (rng.random(true.shape) < 0.7)  # predictions never add labels
+    matrix = ag.mlcm(true, subset_pred)
+    assert matrix.iloc[:5].sum(axis=1).tolist() == true.sum(axis=0).tolist()
+    one_true = pd.DataFrame(np.eye(5, dtype=int)[rng.integers(0, 5, 300)], index=true.index, columns=list("abcde"))
+    any_pred = (rng.random(true.shape) < 0.3).astype(int)
+    matrix = ag.mlcm(one_true, pd.DataFrame(any_pred, index=true.index, columns=list("abcde")))
+    assert matrix.iloc[:, :5].sum(axis=0).tolist() == any_pred.sum(axis=0).tolist()  # each prediction charged once
+    a, b = rng.integers(0, 5, 300), rng.integers(0, 5, 300)
+    onehot = np.eye(5, dtype=int)
+    single = ag.mlcm(pd.DataFrame(onehot[a], columns=list("abcde")), pd.DataFrame(onehot[b], columns=list("abcde")))
+    assert single.iloc[:5, :5].to_numpy().tolist() == confusion_matrix(a, b, labels=range(5)).tolist()
+    assert single.iloc[5].sum() == single.iloc[:, 5].sum() == 0
+
+
+def test_mlcm_rejects_probabilities_and_missing_items():
+    true = _frame([[1, 0, 0], [0, 1, 0]])
+    with pytest.raises(VoxpopError, match="item 'i0', column 'a' holds 0.6"):
+        ag.mlcm(true, _frame([[0.6, 0.4, 0], [0, 1, 0]]))
+    with pytest.raises(VoxpopError, match=r"1 items have true labels but no prediction \(first: \['i1'\]\)"):
+        ag.mlcm(true, true.iloc[:1])
+
+
+# =================================================================================== corpus tables
+def _likert_corpus(seed: int = 0) -> tuple[Corpus, dict[str, np.ndarray]]:
+    """4 raters x 40 items x 2 emotions on 0..3 with missing ratings, plus a gender attribute."""
+    rng = np.random.default_rng(seed)
+    frames, matrices = [], {}
+    for emotion in ("happy", "sad"):
+        truth = rng.integers(0, 4, 40)
+        data = np.where(rng.random((4, 40)) < 0.7, truth, rng.integers(0, 4, (4, 40))).astype(float)
+        data[rng.random((4, 40)) < 0.2] = np.nan
+        matrices[emotion] = data
+        frames.append(_long(data, emotion))
+    gender = np.where(rng.random((4, 40)) < 0.85, np.arange(40) % 2, 1 - np.arange(40) % 2)
+    frames.append(_long(np.where(gender == 0, "Male", "Female").astype(object), "", "gender"))
+    ratings = pd.concat(frames, ignore_index=True)
+    ratings.loc[ratings.slot == "gender", "label"] = ratings.loc[ratings.slot == "gender", "value"]
+    ratings.loc[ratings.slot == "gender", "value"] = np.nan
+    items = pd.DataFrame(
+        {"source": np.where(np.arange(40) < 25, "wild", "acted")}, index=[f"i{j:03d}" for j in range(40)]
+    )
+    corpus = Corpus("toy-likert", items, ratings, classes=["happy", "sad"], scales={"intensity": (0, 3)})
+    matrices["gender"] = gender
+    return corpus, matrices
+
+
+def test_agreement_table_for_intensity_ratings_matches_package_and_numpy():
+    corpus, data = _likert_corpus()
+    table = ag.agreement_table(corpus, by="source", pearson=True)
+    alpha = table[table.statistic == "alpha"].set_index(["group", "label"])["value"]
+    acted = (corpus.items.source == "acted").to_numpy()
+    for emotion in ("happy", "sad"):
+        assert alpha["all", emotion] == pytest.approx(
+            krippendorff.alpha(data[emotion], level_of_measurement="interval")
+        )
+        expected = krippendorff.alpha(data[emotion][:, acted], level_of_measurement="interval")
+        assert alpha["acted", emotion] == pytest.approx(expected)
+    pairs = table[(table.statistic == "pearson_r") & (table.group == "all") & (table.label == "sad")]
+    r01 = pairs.set_index("pair").loc["r0~r1"]
+    both = ~np.isnan(data["sad"][0]) & ~np.isnan(data["sad"][1])
+    assert r01.value == pytest.approx(np.corrcoef(data["sad"][0, both], data["sad"][1, both])[0, 1])
+    assert r01["items"] == both.sum()
+    assert pairs.pair.iloc[-1] == "mean of 6 pairs"
+    assert pairs.value.iloc[-1] == pytest.approx(pairs.value.iloc[:-1].mean())
+
+
+def test_agreement_table_for_categorical_slots_gives_alpha_and_fleiss():
+    corpus, data = _likert_corpus()
+    table = ag.agreement_table(corpus, slot="gender").set_index("statistic")
+    assert table.at["alpha", "value"] == pytest.approx(
+        krippendorff.alpha(data["gender"].astype(float), level_of_measurement="nominal")
+    )
+    counts = np.stack([(data["gender"] == k).sum(axis=0) for k in (0, 1)], axis=1)
+    assert table.at["fleiss_kappa", "value"] == pytest.approx(statsmodels_fleiss(counts))
+    assert table.at["alpha", "items"] == 40 and table.at["alpha", "ratings"] == 160
+    with pytest.raises(VoxpopError, match="--pearson needs values on a scale"):
+        ag.agreement_table(corpus, slot="gender", pearson=True)
+
+
+def test_agreement_table_per_condition_with_vote_counts_and_bootstrap():
+    rng = np.random.default_rng(1)
+    rows = []
+    for condition in ("voice", "face"):
+        for k in range(30):
+            n = rng.integers(1, 9) if k else 1  # item c0 has a single rating per condition
+            rows += [(f"c{k}", condition, label) for label in rng.choice(["A", "S", "N"], n, p=[0.6, 0.2, 0.2])]
+    ratings = pd.DataFrame(rows, columns=["item", "condition", "label"])
+    corpus = Corpus("votes", pd.DataFrame(index=[f"c{k}" for k in range(30)]), ratings, classes=["A", "S", "N"])
+    table = ag.agreement_table(corpus, n_boot=200)
+    voice = table[table.condition == "voice"].set_index("statistic")
+    counts = ag.value_counts(ratings[ratings.condition == "voice"], ["A", "S", "N"])
+    assert voice.at["alpha", "value"] == pytest.approx(
+        krippendorff.alpha(value_counts=counts.to_numpy(), level_of_measurement="nominal")
+    )
+    pairable = counts[counts.sum(axis=1) >= 2]
+    assert voice.at["fleiss_kappa", "value"] == pytest.approx(ag.fleiss_kappa(pairable))
+    assert voice.at["alpha", "unpairable"] == (counts.sum(axis=1) == 1).sum() >= 1
+    assert voice.at["alpha", "ci_low"] < voice.at["alpha", "value"] < voice.at["alpha", "ci_high"]
+    assert ag.agreement_table(corpus, condition="face").condition.unique().tolist() == ["face"]
+
+
+# =================================================================================== real data: Earkick
+EARKICK_LEVELS = {"None": 0.0, "A little": 1.0, "Moderate": 2.0, "Extremely": 3.0}
+EARKICK_EMOTIONS = ["happy", "sad", "anger", "surprise", "disgust", "fear"]
+
+
+def test_earkick_agreement_matches_an_independent_computation_from_the_csv(shared_data):
+    from voxpop.formats.likert import read_earkick
+
+    path = shared_data / "earkick-reannotation" / "assessment.csv"
+    raw = pd.read_csv(path, keep_default_na=False)
+    raw["clip"] = raw["audio"].str.rsplit("/", n=1).str[-1].str.removesuffix(".m4a")
+    noted = raw.groupby("clip")["notes"].agg(lambda notes: notes.str.strip().ne("").any())
+    usable = noted.index[~noted.to_numpy()]
+    acted = usable[usable.str.endswith(("_cremad", "_ravdess"))]
+    subsets = {"all": usable, "acted": acted, "wild": usable.difference(acted)}
+    assert (len(usable), len(acted)) == (317, 87)
+
+    corpus = read_earkick(path).where("not flagged")
+    table = ag.agreement_table(corpus, by="acted", pearson=True)
+    alpha = table[table.statistic == "alpha"].set_index(["group", "label"])["value"]
+    groups = {"all": "all", "acted": "True", "wild": "False"}
+    for emotion in EARKICK_EMOTIONS:
+        matrix = raw.pivot(index="annotator", columns="clip", values=emotion).replace(EARKICK_LEVELS).astype(float)
+        for subset, clips in subsets.items():
+            expected = krippendorff.alpha(matrix[clips].to_numpy(), level_of_measurement="interval")
+            assert alpha[groups[subset], emotion] == pytest.approx(expected, rel=1e-10)
+        pairs = table[(table.statistic == "pearson_r") & (table.group == "all") & (table.label == emotion)]
+        for a, b in [(1, 2), (1, 3), (2, 3)]:
+            expected = np.corrcoef(matrix.loc[a, usable], matrix.loc[b, usable])[0, 1]
+            assert pairs.set_index("pair").at[f"{a}~{b}", "value"] == pytest.approx(expected, rel=1e-10)
+    gender = raw.pivot(index="annotator", columns="clip", values="gender")[usable].to_numpy().astype(str)
+    expected = krippendorff.alpha(gender, level_of_measurement="nominal")
+    got = ag.agreement_table(corpus, slot="gender").set_index("statistic").at["alpha", "value"]
+    assert got == pytest.approx(expected, rel=1e-10)
+
+
+# =================================================================================== CLI
+def _run(*args: str):
+    from typer.testing import CliRunner
+
+    import voxpop.cli
+
+    return CliRunner().invoke(voxpop.cli.app, [*map(str, args)])
+
+
+def test_cli_agreement_prints_and_writes_the_table(tmp_path):
+    corpus, data = _likert_corpus()
+    corpus.save(tmp_path / "toy")
+    out = tmp_path / "agreement.csv"
+    result = _run("agreement", tmp_path / "toy", "--by", "source", "--pearson", "--bootstrap", "200", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "95% CI" in result.output and "r0~r1" in result.output
+    saved = pd.read_csv(out, keep_default_na=False)
+    assert (saved.pair == "mean of 6 pairs").sum() == 2 * 3  # 2 emotions x 3 groups (all, acted, wild)
+    happy = saved[(saved.group == "all") & (saved.label == "happy") & (saved.statistic == "alpha")].iloc[0]
+    assert float(happy.value) == pytest.approx(krippendorff.alpha(data["happy"], level_of_measurement="interval"))
+    assert float(happy.ci_low) < float(happy.value) < float(happy.ci_high)
+    result = _run("agreement", tmp_path / "toy", "--slot", "gender", "--where", "source == 'acted'", "--out", out)
+    assert result.exit_code == 0 and "Fleiss" in result.output
+    assert pd.read_csv(out)["items"].tolist() == [15, 15]
+    result = _run("agreement", tmp_path / "toy", "--emotion", "angry")
+    assert result.exit_code != 0 and "--emotion ['angry']: no 'intensity' ratings" in str(result.exception)
+
+
+def _condition_corpus() -> Corpus:
+    rng = np.random.default_rng(2)
+    rows = []
+    for k in range(60):
+        base = rng.dirichlet(np.ones(3))
+        for condition, noise in (("voice", 0.4), ("face", 0.2), ("av", 0.1)):
+            p = (1 - noise) * base + noise * rng.dirichlet(np.ones(3))
+            rows += [(f"c{k}", condition, label) for label in rng.choice(["A", "S", "N"], 8, p=p / p.sum())]
+    items = pd.DataFrame({"speaker": [f"s{k % 3}" for k in range(60)]}, index=[f"c{k}" for k in range(60)])
+    return Corpus("conditions", items, pd.DataFrame(rows, columns=["item", "condition", "label"]), ["A", "S", "N"])
+
+
+def test_cli_compare_matrix_equals_ccc_of_make_labels(tmp_path):
+    from voxpop.labels import make_labels
+
+    corpus = _condition_corpus()
+    corpus.save(tmp_path / "c")
+    out = tmp_path / "compare.csv"
+    result = _run("compare", tmp_path / "c", "--label-sets", "voice,face,av,all", "--stat", "ccc", "--out", out)
+    assert result.exit_code == 0, result.output
+    saved = pd.read_csv(out).set_index(["group", "a", "b", "class"])["value"]
+    voice, pooled = make_labels(corpus, "ar", condition="voice"), make_labels(corpus, "ar", pool=True)
+    expected = ag.ccc_labelsets(voice, pooled)
+    assert saved["all", "voice", "all", "mean"] == pytest.approx(expected["mean"])
+    assert saved["all", "voice", "all", "S"] == pytest.approx(ag.ccc(voice.targets["S"], pooled.targets["S"]))
+    assert saved["all", "face", "face", "mean"] == pytest.approx(1.0)
+    result = _run(
+        "compare", tmp_path / "c", "--label-sets", "voice,face", "--stat", "kappa", "--rule", "pr", "--by", "speaker"
+    )
+    assert result.exit_code == 0, result.output
+    assert "items: s2" in result.output
+    result = _run("compare", tmp_path / "c", "--label-sets", "voice,video")
+    assert result.exit_code != 0 and "label sets ['video'] are not conditions" in str(result.exception)
+
+
+def test_cli_sweep_finds_best_threshold_and_writes_png_and_csv(tmp_path):
+    rng = np.random.default_rng(3)
+    items = pd.DataFrame({"kind": np.where(np.arange(50) < 20, "x", "y")}, index=[f"c{k}" for k in range(50)])
+    frames = []
+    for name, raters in (("a", 3), ("b", 2)):
+        values = rng.integers(0, 4, (raters, 50, 2))
+        rows = [
+            (f"c{k}", f"{name}{r}", "intensity", emotion, float(values[r, k, e]))
+            for r in range(raters)
+            for k in range(50)
+            for e, emotion in enumerate(["happy", "sad"])
+        ]
+        ratings = pd.DataFrame(rows, columns=["item", "rater", "slot", "label", "value"])
+        Corpus(name, items, ratings, ["happy", "sad"], scales={"intensity": (0, 3)}).save(tmp_path / name)
+        frames.append(ratings.groupby(["item", "label"])["value"].mean().unstack("label") / 3)
+    out = tmp_path / "sweep.png"
+    result = _run(
+        "sweep", "--a", tmp_path / "a", "--b", tmp_path / "b", "--grid", "0.1:0.9:0.1", "--by", "kind", "--out", out
+    )
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:4] == b"\x89PNG" and (tmp_path / "sweep-x.png").is_file()
+    curve = pd.read_csv(tmp_path / "sweep.csv")
+    everything = curve[curve.group == "all"].set_index("threshold")
+    a, b = frames
+    for t in (0.1, 0.5, 0.9):
+        expected = cohen_kappa_score(a.loc[b.index, "sad"] >= t, b["sad"] >= t)
+        assert everything.at[t, "sad"] == pytest.approx(expected)
+    best = everything["mean"].idxmax()
+    assert f"{best:.2f}" in result.output
+
+
+def test_cli_mlcm_on_two_label_sets(tmp_path):
+    from voxpop.labels import make_labels
+
+    corpus = _condition_corpus()
+    true, pred = make_labels(corpus, "ar-test", condition="av"), make_labels(corpus, "ar", condition="voice")
+    true.save(tmp_path / "true.parquet")
+    pred.save(tmp_path / "pred.parquet")
+    out = tmp_path / "mlcm.csv"
+    result = _run("mlcm", tmp_path / "true.parquet", tmp_path / "pred.parquet", "--out", out)
+    assert result.exit_code == 0, result.output
+    saved = pd.read_csv(out).set_index("true").drop(columns="group")
+    from voxpop.metrics import binarize_above_uniform
+
+    expected = ag.mlcm(binarize_above_uniform(true.kept_targets), binarize_above_uniform(pred.kept_targets))
+    assert saved.to_numpy().tolist() == expected.to_numpy().tolist()
+    assert "60 items in both" in result.output
+    corpus.save(tmp_path / "c")
+    result = _run(
+        "mlcm", tmp_path / "true.parquet", tmp_path / "pred.parquet", "--corpus", tmp_path / "c", "--by", "speaker"
+    )
+    assert result.exit_code == 0 and "speaker = s1" in result.output
