@@ -17,3 +17,34 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (set VOXPOP_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_wavlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised WavLM-like backbone (hidden size 32, 2 layers, 2 heads, 2 conv layers with 20x
+    downsampling, layer-norm feature encoder) written with ``save_pretrained``; loads with ``AutoModel``."""
+    import torch
+    from transformers import WavLMConfig, WavLMModel
+
+    config = WavLMConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16, 16),
+        conv_stride=(5, 4),
+        conv_kernel=(10, 8),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        feat_extract_norm="layer",
+        do_stable_layer_norm=True,
+        num_buckets=16,
+        max_bucket_distance=100,
+        mask_time_prob=0.0,
+        layerdrop=0.0,
+    )
+    path = tmp_path_factory.mktemp("tiny-wavlm")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        WavLMModel(config).save_pretrained(path)
+    return path

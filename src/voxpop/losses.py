@@ -1,0 +1,256 @@
+"""Losses on logits with soft targets, class weights and the balanced sampler (METHODS.md section 5).
+
+Every loss takes ``logits`` (items x C) and ``targets`` (items x C, float: distributions, one-hot or
+agreement fractions) and averages over items (never over items x classes):
+
+- soft-target cross-entropy, optionally class-weighted: ``-1/N sum_i sum_c w_c y_ic log softmax(z_i)_c``;
+- binary cross-entropy on sigmoid outputs, optionally class-weighted:
+  ``-1/N sum_i sum_c w_c [y_ic log s(z_ic) + (1 - y_ic) log(1 - s(z_ic))]``;
+- KL divergence ``1/N sum_i sum_c y_ic log(y_ic / softmax(z_i)_c)`` with ``0 log 0 = 0``.
+
+Class weights come from :func:`inverse_frequency_weights` (weighted CE / BCE) or
+:func:`class_balanced_weights` (Cui et al. 2019). :func:`make_loss` builds a loss module by name from
+the training targets; :func:`balanced_sampler` draws items with weight 1 / frequency of their hard class.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import WeightedRandomSampler
+
+from voxpop.errors import ConfigError
+from voxpop.metrics import binarize_above_uniform
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy with soft targets: ``-1/N sum_i sum_c w_c y_ic log softmax(z_i)_c`` (w_c = 1 unweighted).
+
+    Equals ``F.cross_entropy(logits, targets, weight=weight)`` with class-probability targets.
+
+    >>> z = torch.tensor([[0.0, 0.0]])
+    >>> round(soft_cross_entropy(z, torch.tensor([[0.5, 0.5]])).item(), 4)  # log 2
+    0.6931
+    >>> round(soft_cross_entropy(z, torch.tensor([[1.0, 0.0]]), torch.tensor([2.0, 1.0])).item(), 4)
+    1.3863
+    """
+    term = targets * F.log_softmax(logits, dim=-1)
+    if weight is not None:
+        term = term * weight
+    return -term.sum(dim=-1).mean()
+
+
+def binary_cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-class binary cross-entropy on sigmoid outputs, summed over classes and averaged over items.
+
+    ``-1/N sum_i sum_c w_c [y_ic log s(z_ic) + (1 - y_ic) log(1 - s(z_ic))]`` with s the logistic
+    sigmoid, computed as log-sigmoid for stability. Equals
+    ``F.binary_cross_entropy_with_logits(logits, targets, weight=weight, reduction="sum") / N``.
+
+    >>> round(binary_cross_entropy(torch.tensor([[0.0, 0.0]]), torch.tensor([[1.0, 0.25]])).item(), 4)  # 2 log 2
+    1.3863
+    """
+    term = targets * F.logsigmoid(logits) + (1 - targets) * F.logsigmoid(-logits)
+    if weight is not None:
+        term = term * weight
+    return -term.sum(dim=-1).mean()
+
+
+def kl_divergence(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """KL(target || softmax output) per item, averaged: ``1/N sum_i sum_c y_ic (log y_ic - log q_ic)``.
+
+    ``0 log 0 = 0``. Equals ``F.kl_div(F.log_softmax(logits, -1), targets, reduction="batchmean")``.
+
+    >>> round(kl_divergence(torch.tensor([[0.0, 0.0]]), torch.tensor([[1.0, 0.0]])).item(), 4)  # log 2
+    0.6931
+    """
+    return (torch.xlogy(targets, targets) - targets * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+
+
+def _class_name(j: int, classes: list[str] | None) -> str:
+    return f"class {classes[j]!r}" if classes else f"class index {j}"
+
+
+def inverse_frequency_weights(targets: np.ndarray, classes: list[str] | None = None) -> np.ndarray:
+    """Class weights ``w_c = 1 / (C f_c)`` with ``f_c = sum_i y_ic / sum_ic y_ic`` the class's share of target mass.
+
+    Normalisation: ``sum_c f_c w_c = 1``, so a balanced training set gets every w_c = 1 and the weighted
+    loss keeps the scale of the unweighted one. A class with no target mass has no finite weight: that
+    is an error (drop the class from the class set or use an unweighted loss).
+
+    >>> inverse_frequency_weights(np.array([[1, 0], [1, 0], [1, 0], [0, 1]]))
+    array([0.666..., 2.        ])
+    """
+    mass = np.asarray(targets, dtype=float).sum(axis=0)
+    for j in np.flatnonzero(mass <= 0):
+        raise ConfigError(
+            f"training targets: {_class_name(int(j), classes)} has no training items, so its inverse-frequency "
+            "weight is infinite; drop the class from the class set or use an unweighted loss."
+        )
+    share = mass / mass.sum()
+    return 1.0 / (len(mass) * share)
+
+
+def ar_positive_counts(targets: np.ndarray) -> np.ndarray:
+    """n_j = number of items positive for class j under the all-inclusive test form (the 1/C rule).
+
+    An item is positive for j iff ``y_ij > 1/C`` (strictly); an exactly uniform row is positive for
+    every class (:func:`voxpop.metrics.binarize_above_uniform`). Multi-hot rows pass unchanged.
+
+    >>> ar_positive_counts(np.array([[0, .6, .4, 0], [.4, .2, .2, .2], [.25, .25, .25, .25]]))
+    array([2, 2, 2, 1])
+    """
+    return np.asarray(binarize_above_uniform(np.asarray(targets, dtype=float))).sum(axis=0)
+
+
+def class_balanced_weights(
+    counts: np.ndarray, beta: float, normalize: bool = False, classes: list[str] | None = None
+) -> np.ndarray:
+    """Cui et al. (2019) class-balanced factors ``w_j = (1 - beta) / (1 - beta^{n_j})``.
+
+    ``1 / w_j`` is the effective number of samples of class j. With ``normalize`` the factors are
+    rescaled to sum to C (the variant used with ``beta = (N - 1) / N``, see :func:`effective_beta`).
+
+    >>> class_balanced_weights(np.array([3, 1]), beta=0.99)  # 0.01 / (1 - 0.99**3), 0.01 / 0.01
+    array([0.3366..., 1.        ])
+    >>> class_balanced_weights(np.array([3, 1]), beta=effective_beta(4), normalize=True)
+    array([0.6037..., 1.3962...])
+    """
+    if not 0.0 <= beta < 1.0:
+        raise ConfigError(f"class-balanced loss: beta must lie in [0, 1), got {beta}.")
+    n = np.asarray(counts, dtype=float)
+    for j in np.flatnonzero(n <= 0):
+        raise ConfigError(
+            f"training targets: {_class_name(int(j), classes)} has no positive training item, so its "
+            "class-balanced factor is infinite; drop the class from the class set or use another loss."
+        )
+    weights = (1.0 - beta) / (1.0 - beta**n)
+    return weights * len(n) / weights.sum() if normalize else weights
+
+
+def effective_beta(n_items: int) -> float:
+    """The ``beta = (N - 1) / N`` choice for N training items.
+
+    >>> effective_beta(4)
+    0.75
+    """
+    return (n_items - 1) / n_items
+
+
+class TargetLoss(nn.Module):
+    """Base of the loss modules: ``forward(logits, targets) -> scalar``; ``multilabel`` says whether the
+    model's outputs are read through a sigmoid (True) or a softmax (False)."""
+
+    multilabel: ClassVar[bool] = False
+
+    def __init__(self, weight: np.ndarray | None = None) -> None:
+        super().__init__()
+        self.register_buffer(
+            "weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32), persistent=False
+        )
+
+
+class SoftCrossEntropyLoss(TargetLoss):
+    """Module form of :func:`soft_cross_entropy` (class weights optional)."""
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return soft_cross_entropy(logits.float(), targets.float(), self.weight)
+
+
+class BinaryCrossEntropyLoss(TargetLoss):
+    """Module form of :func:`binary_cross_entropy` (class weights optional); outputs read via sigmoid."""
+
+    multilabel = True
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return binary_cross_entropy(logits.float(), targets.float(), self.weight)
+
+
+class KLDivergenceLoss(TargetLoss):
+    """Module form of :func:`kl_divergence`."""
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return kl_divergence(logits.float(), targets.float())
+
+
+LOSSES: dict[str, type[TargetLoss]] = {
+    "ce": SoftCrossEntropyLoss,  # soft-target cross-entropy
+    "wce": SoftCrossEntropyLoss,  # weighted by inverse class frequency
+    "bce": BinaryCrossEntropyLoss,  # per-class BCE on sigmoid outputs
+    "wbce": BinaryCrossEntropyLoss,  # weighted by inverse class frequency
+    "cbce": SoftCrossEntropyLoss,  # class-balanced (Cui et al.)
+    "kld": KLDivergenceLoss,  # KL(target || softmax output)
+}
+
+
+def loss_class(name: str) -> type[TargetLoss]:
+    """The module class of loss ``name``; its ``multilabel`` says whether outputs are read via sigmoid.
+
+    >>> loss_class("wbce").multilabel
+    True
+    """
+    if name not in LOSSES:
+        raise ConfigError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}.")
+    return LOSSES[name]
+
+
+def make_loss(name: str, train_targets: np.ndarray, classes: list[str] | None = None, **options: object) -> TargetLoss:
+    """Build loss ``name`` (see :data:`LOSSES`) with class weights computed from the training targets.
+
+    ``wce`` / ``wbce`` use :func:`inverse_frequency_weights`; ``cbce`` uses :func:`class_balanced_weights`
+    of :func:`ar_positive_counts` and is the only loss with options: ``beta`` (float in [0, 1), default
+    0.99; None means ``(N-1)/N``) and ``normalize`` (bool, default False). ``beta=0.99`` unnormalised is
+    the plain Cui et al. factor; ``beta=None, normalize=True`` the ``(N-1)/N`` variant summing to C.
+
+    >>> make_loss("wce", np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])).weight
+    tensor([0.6667, 2.0000])
+    >>> make_loss("cbce", np.array([[0.6, 0.4], [1.0, 0.0]]))  # n = (2, 0): 0.4 is not > 1/2
+    Traceback (most recent call last):
+    voxpop.errors.ConfigError: training targets: class index 1 has no positive training item, ...
+    """
+    cls = loss_class(name)
+    allowed = {"beta", "normalize"} if name == "cbce" else set()
+    if unknown := sorted(set(options) - allowed):
+        raise ConfigError(
+            f"loss {name!r}: unknown option(s) {', '.join(unknown)}; it accepts {sorted(allowed) or 'none'}."
+        )
+    y = np.asarray(train_targets, dtype=float)
+    weight = None
+    if name in ("wce", "wbce"):
+        weight = inverse_frequency_weights(y, classes)
+    elif name == "cbce":
+        beta = options.get("beta", 0.99)
+        normalize = options.get("normalize", False)
+        if not (beta is None or isinstance(beta, int | float)) or not isinstance(normalize, bool):
+            raise ConfigError(f"loss 'cbce': beta must be a number or None and normalize a bool, got {options}.")
+        beta = effective_beta(len(y)) if beta is None else float(beta)
+        weight = class_balanced_weights(ar_positive_counts(y), beta, normalize, classes)
+    return cls(weight)
+
+
+def balanced_sampler(targets: np.ndarray, seed: int, num_samples: int | None = None) -> WeightedRandomSampler:
+    """Sampler drawing item i with weight ``1 / count(hard class of i)``, with replacement, seeded.
+
+    The hard class is the argmax of the target row (first class on ties). Every class present then
+    has the same total weight, so each draw hits each present class with probability 1 / K.
+    ``num_samples`` defaults to the number of items (one epoch).
+
+    >>> sampler = balanced_sampler(np.array([[1, 0], [1, 0], [1, 0], [0, 1]]), seed=0)
+    >>> sampler.weights
+    tensor([0.3333, 0.3333, 0.3333, 1.0000], dtype=torch.float64)
+    """
+    hard = np.asarray(targets).argmax(axis=1)
+    counts = np.bincount(hard)
+    generator = torch.Generator().manual_seed(seed)
+    return WeightedRandomSampler(
+        torch.as_tensor(1.0 / counts[hard], dtype=torch.float64),
+        num_samples=len(hard) if num_samples is None else num_samples,
+        replacement=True,
+        generator=generator,
+    )

@@ -1,0 +1,665 @@
+"""Train any head (or backbone + head, or a classical model) on features and soft targets with Lightning.
+
+``fit(train_x, train_y, dev_x, dev_y, head, loss, config) -> TrainedModel``. ``x`` is one of
+
+- an array ``(N, D)`` of pooled vectors (or a DataFrame, items x D, indexed like a DataFrame ``y``),
+- an array ``(N, L, D)`` of per-layer pooled vectors (fed through :class:`~voxpop.models.LayerWeightedSum`),
+- a list of ``(T_i, D)`` frame arrays, or of ``(L, T_i, D)`` per-layer frame arrays (layer-weighted),
+- a list of 1-D waveforms (16 kHz) when ``config.backbone`` names a self-supervised backbone to fine-tune;
+
+``y`` is ``(N, C)`` soft targets (array or DataFrame with the classes as columns, e.g.
+``LabelSet.kept_targets``). Arrays may be float16 or memory-mapped; items are read one batch at a time.
+
+Dev metrics are computed once per epoch on the WHOLE dev set (never averaged over batches); the best
+epoch's weights are restored at the end; early stopping watches the same metric.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import json
+import logging
+import pickle
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import pydantic
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from sklearn.metrics import f1_score, recall_score
+from sklearn.pipeline import Pipeline
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from voxpop.errors import ConfigError, InputError
+from voxpop.losses import TargetLoss, balanced_sampler, loss_class, make_loss
+from voxpop.models import (
+    CLASSICAL,
+    BackboneClassifier,
+    LayerWeightedSum,
+    build_classical,
+    build_head,
+    feature_extractor_normalizes,
+    load_backbone,
+)
+
+Monitor = Literal["loss", "macro_f1", "binary_f1", "uar"]
+InputKind = Literal["vector", "layers", "frames", "layer_frames", "audio"]
+_TIME_AXIS: dict[str, int | None] = {"vector": None, "layers": None, "frames": 0, "layer_frames": 1, "audio": 0}
+_FORMAT = 1
+
+
+class BackboneConfig(pydantic.BaseModel):
+    """A Hugging Face self-supervised backbone to fine-tune end to end (see ``BackboneClassifier``)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    path: str = pydantic.Field(description="local directory loadable with transformers.AutoModel")
+    keep_layers: int | None = pydantic.Field(None, ge=1, description="keep only the first k transformer layers")
+    trainable_layers: int | None = pydantic.Field(
+        None, ge=0, description="train only the top k transformer layers (None: all); the CNN encoder stays frozen"
+    )
+    normalize_audio: bool | None = pydantic.Field(
+        None, description="standardise each clip; None: as the checkpoint's feature extractor (do_normalize)"
+    )
+    pass_attention_mask: bool | None = pydantic.Field(
+        None, description="give the sample mask to the backbone; None: only with a layer-norm feature encoder"
+    )
+
+
+class TrainConfig(pydantic.BaseModel):
+    """Optimisation, early stopping, seeding and hardware options of :func:`fit`."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    lr: float = pydantic.Field(1e-3, gt=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = pydantic.Field(0.01, ge=0)
+    epochs: int = pydantic.Field(20, ge=1)
+    batch_size: int = pydantic.Field(32, ge=1)
+    seed: int = 0
+    monitor: Monitor = "loss"
+    patience: int | None = pydantic.Field(5, ge=1, description="epochs without improvement; None: no stopping")
+    balanced_sampling: bool = False
+    backbone: BackboneConfig | None = None
+    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = "auto"
+    accelerator: str = "auto"
+    devices: int | str | list[int] = "auto"
+    num_nodes: int = pydantic.Field(1, ge=1)
+    strategy: str = "auto"
+    deterministic: bool | Literal["warn"] = "warn"
+    num_workers: int = pydantic.Field(0, ge=0)
+    progress_bar: bool = True
+    checkpoint_dir: str | None = pydantic.Field(
+        None, description="where the best checkpoint is kept during fit (a shared path for multi-node); default temp"
+    )
+
+
+class InputSpec(pydantic.BaseModel):
+    """What kind of input a model was trained on: kind, feature dimension D and number of layers L."""
+
+    kind: InputKind
+    dim: int | None = None
+    n_layers: int | None = None
+
+
+class ModelSpec(pydantic.BaseModel):
+    """Everything needed to rebuild a trained model (written to ``model.json``)."""
+
+    head: str
+    head_options: dict[str, Any]
+    loss: str
+    loss_options: dict[str, Any]
+    multilabel: bool
+    input: InputSpec
+    n_classes: int
+    classes: list[str] | None
+    config: TrainConfig
+
+
+def describe_input(x: Any, name: str) -> InputSpec:
+    """Classify ``x`` as vectors ``(N, D)``, layers ``(N, L, D)``, frames, per-layer frames or audio.
+
+    >>> describe_input(np.zeros((4, 2, 8)), "train_x")
+    InputSpec(kind='layers', dim=8, n_layers=2)
+    >>> describe_input([np.zeros((5, 3)), np.zeros((2, 3))], "train_x")
+    InputSpec(kind='frames', dim=3, n_layers=None)
+    """
+    if isinstance(x, np.ndarray | torch.Tensor):
+        if x.ndim == 2:
+            return InputSpec(kind="vector", dim=x.shape[1])
+        if x.ndim == 3:
+            return InputSpec(kind="layers", dim=x.shape[2], n_layers=x.shape[1])
+        raise InputError(f"{name}: expected an array (N, D) or (N, L, D), got shape {tuple(x.shape)}.")
+    if not isinstance(x, Sequence) or len(x) == 0:
+        raise InputError(f"{name}: expected an array or a non-empty list of per-item arrays, got {type(x).__name__}.")
+    ndims = {np.ndim(a) for a in x}
+    if len(ndims) != 1 or not ndims <= {1, 2, 3}:
+        raise InputError(
+            f"{name}: per-item arrays must all be 1-D audio, 2-D (T, D) frames or 3-D (L, T, D) layer frames; "
+            f"found dimensions {sorted(ndims)}."
+        )
+    kind: InputKind = {1: "audio", 2: "frames", 3: "layer_frames"}[ndims.pop()]
+    axis = _TIME_AXIS[kind]
+    shapes = {tuple(np.shape(a)[:axis] + np.shape(a)[axis + 1 :]) for a in x}
+    for i, a in enumerate(x):
+        if np.shape(a)[axis] == 0:
+            raise InputError(f"{name}: item at position {i} has no frames / samples; drop it or fix its features.")
+    if len(shapes) != 1:
+        raise InputError(f"{name}: per-item arrays differ in their non-time dimensions: {sorted(shapes)[:5]}.")
+    shape = shapes.pop()
+    if kind == "audio":
+        return InputSpec(kind=kind)
+    return InputSpec(kind=kind, dim=shape[-1], n_layers=shape[0] if kind == "layer_frames" else None)
+
+
+def check_targets(y: Any, name: str, multilabel: bool) -> tuple[np.ndarray, list[str] | None, list[Any]]:
+    """Validate soft targets; return them as float32 (N, C), the class names (DataFrame columns) and item ids.
+
+    Rows must be finite and non-negative with at least one positive entry (an all-zero row is an item a
+    label rule dropped); softmax losses need rows summing to 1, sigmoid losses entries <= 1.
+
+    >>> check_targets(pd.DataFrame({"A": [1.0, 0.5], "S": [0.0, 0.5]}, index=["c1", "c2"]), "y", False)[1:]
+    (['A', 'S'], ['c1', 'c2'])
+    >>> check_targets(np.array([[0.0, 0.0], [1.0, 0.0]]), "train_y", False)
+    Traceback (most recent call last):
+    voxpop.errors.InputError: train_y: item 0 has an all-zero target row (dropped by the label rule?) ...
+    """
+    classes = [str(c) for c in y.columns] if isinstance(y, pd.DataFrame) else None
+    ids = list(y.index) if isinstance(y, pd.DataFrame) else list(range(len(y)))
+    arr = np.asarray(y, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[1] < 1:
+        raise InputError(f"{name}: expected targets (items x classes), got shape {arr.shape}.")
+
+    def fail(rows: np.ndarray, problem: str, fix: str) -> None:
+        shown = ", ".join(str(ids[i]) for i in rows[:5])
+        raise InputError(f"{name}: item {shown} {problem} ({len(rows)} item(s) in all); {fix}")
+
+    if len(bad := np.flatnonzero(~np.isfinite(arr).all(axis=1) | (arr < 0).any(axis=1))):
+        fail(bad, "has a missing, infinite or negative target", "targets must be finite and >= 0.")
+    if len(bad := np.flatnonzero(arr.sum(axis=1) <= 0)):
+        fail(bad, "has an all-zero target row (dropped by the label rule?)", "pass only kept items' targets.")
+    if multilabel and len(bad := np.flatnonzero((arr > 1).any(axis=1))):
+        fail(bad, "has a target above 1", "sigmoid (BCE) losses need targets in [0, 1].")
+    if not multilabel and len(bad := np.flatnonzero(np.abs(arr.sum(axis=1) - 1) > 1e-3)):
+        fail(bad, "has a target row that does not sum to 1", "normalise rows to distributions or use a BCE loss.")
+    return arr, classes, ids
+
+
+def dev_metric(metric: Monitor, probs: np.ndarray, targets: np.ndarray, multilabel: bool) -> float:
+    """A dev metric on the whole set: macro-F1, binary F1 (class index 1, or the single column) or UAR.
+
+    Single-label: argmax of targets vs argmax of outputs; UAR averages recall over the classes present
+    in the targets. Multi-label: targets and sigmoid outputs binarized at 0.5, per-class then macro.
+
+    >>> dev_metric("uar", np.array([[.9, .1], [.8, .2], [.3, .7]]), np.array([[1, 0], [0, 1], [0, 1]]), False)
+    0.75
+    """
+    if multilabel:
+        truth, pred = targets >= 0.5, probs >= 0.5
+    else:
+        truth, pred = targets.argmax(axis=1), probs.argmax(axis=1)
+    if metric == "macro_f1":
+        return float(f1_score(truth, pred, average="macro", zero_division=0))
+    if metric == "binary_f1":
+        if multilabel:
+            return float(f1_score(truth[:, 0], pred[:, 0], zero_division=0))
+        return float(f1_score(truth, pred, labels=[0, 1], pos_label=1, average="binary", zero_division=0))
+    if metric == "uar":
+        if multilabel:
+            return float(recall_score(truth, pred, average="macro", zero_division=0))
+        return float(recall_score(truth, pred, labels=np.unique(truth), average="macro", zero_division=0))
+    raise ConfigError(f"unknown dev metric {metric!r}; choose loss, macro_f1, binary_f1 or uar.")
+
+
+def _dev_record(loss_fn: TargetLoss, logits: torch.Tensor, targets: torch.Tensor, monitor: Monitor) -> dict[str, float]:
+    record = {"dev_loss": float(loss_fn(logits, targets))}
+    if monitor != "loss":
+        probs = torch.sigmoid(logits) if loss_fn.multilabel else torch.softmax(logits, dim=-1)
+        record[f"dev_{monitor}"] = dev_metric(monitor, probs.numpy(), targets.numpy(), loss_fn.multilabel)
+    return record
+
+
+def _check_monitor(monitor: Monitor, n_classes: int, multilabel: bool) -> None:
+    if monitor == "binary_f1" and n_classes != (1 if multilabel else 2):
+        raise ConfigError(
+            f"monitor 'binary_f1' needs 2 classes (softmax loss) or 1 class (BCE loss); the targets have "
+            f"{n_classes} classes. Use macro_f1 or uar instead."
+        )
+
+
+class _Items(Dataset):
+    """Item i -> (item id, float32 features, targets or None); converts float16 / memmap rows lazily."""
+
+    def __init__(self, x: Any, y: np.ndarray | None, ids: list[Any]) -> None:
+        self.x, self.y, self.ids = x, y, ids
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[Any, np.ndarray, np.ndarray | None]:
+        return self.ids[i], np.asarray(self.x[i], dtype=np.float32), None if self.y is None else self.y[i]
+
+
+def _collate(batch: list[tuple], kind: InputKind, name: str) -> dict[str, torch.Tensor | None]:
+    """Stack vectors, or zero-pad sequences along their time axis and return the validity mask."""
+    ids, xs, ys = zip(*batch, strict=True)
+    axis = _TIME_AXIS[kind]
+    mask = None
+    if axis is None:
+        x = torch.from_numpy(np.stack(xs))
+    else:
+        lengths = torch.tensor([a.shape[axis] for a in xs])
+        shape = list(xs[0].shape)
+        shape[axis] = int(lengths.max())
+        x = torch.zeros(len(xs), *shape)
+        for b, a in enumerate(xs):
+            x[b].narrow(axis, 0, a.shape[axis]).copy_(torch.from_numpy(a))
+        mask = torch.arange(shape[axis])[None, :] < lengths[:, None]
+    if not (finite := torch.isfinite(x.flatten(1)).all(dim=1)).all():
+        bad = [str(ids[b]) for b in torch.nonzero(~finite).flatten().tolist()]
+        raise InputError(f"{name}: item {', '.join(bad)} has NaN or infinite feature values; re-extract or drop it.")
+    y = None if ys[0] is None else torch.from_numpy(np.stack(ys))
+    return {"x": x, "mask": mask, "y": y}
+
+
+def _loader(x: Any, y: np.ndarray | None, ids: list[Any], kind: InputKind, name: str, **kwargs: Any) -> DataLoader:
+    return DataLoader(_Items(x, y, ids), collate_fn=functools.partial(_collate, kind=kind, name=name), **kwargs)
+
+
+class HeadModule(L.LightningModule):
+    """Lightning wrapper of a network + loss: AdamW, per-epoch history, whole-dev-set metrics."""
+
+    def __init__(self, network: nn.Module, loss_fn: TargetLoss, config: TrainConfig) -> None:
+        super().__init__()
+        self.network = network
+        self.loss_fn = loss_fn
+        self.config = config
+        self.history: list[dict[str, float]] = []
+        self._dev: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._record: dict[str, float] = {}
+        self._train_sum = 0.0
+        self._train_n = 0
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.network(x, mask)
+
+    def on_train_epoch_start(self) -> None:
+        self._train_sum, self._train_n = 0.0, 0
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.loss_fn(self(batch["x"], batch["mask"]), batch["y"])
+        self._train_sum += float(loss.detach()) * len(batch["y"])
+        self._train_n += len(batch["y"])
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._dev = []
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._dev.append((self(batch["x"], batch["mask"]).float(), batch["y"]))
+
+    def on_validation_epoch_end(self) -> None:
+        logits = torch.cat([z for z, _ in self._dev])
+        targets = torch.cat([y for _, y in self._dev])
+        if self.trainer.world_size > 1:  # whole dev set on every rank
+            logits = self.all_gather(logits).flatten(0, 1)
+            targets = self.all_gather(targets).flatten(0, 1)
+        self._record = _dev_record(self.loss_fn, logits.cpu(), targets.cpu(), self.config.monitor)
+        self.log("dev_monitor", self._record[f"dev_{self.config.monitor}"], sync_dist=True)  # equal on all ranks
+        self._dev = []
+
+    def on_train_epoch_end(self) -> None:
+        train_loss = self._train_sum / max(self._train_n, 1)
+        self.history.append({"epoch": self.current_epoch, "train_loss": train_loss, **self._record})
+        self._record = {}
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        c = self.config
+        params = [p for p in self.parameters() if p.requires_grad]
+        return torch.optim.AdamW(params, lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
+
+
+def resolve_precision(requested: str, accelerator: str = "auto") -> str:
+    """``auto`` -> ``bf16-mixed`` (or ``16-mixed``) on a CUDA GPU, else ``32-true``; mixed precision needs CUDA.
+
+    >>> resolve_precision("auto", accelerator="cpu")
+    '32-true'
+    """
+    cuda = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
+    if requested == "auto":
+        if not cuda:
+            return "32-true"
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    if requested != "32-true" and not cuda:
+        raise ConfigError(
+            f"precision {requested!r} needs a CUDA GPU and none is in use (accelerator {accelerator!r}); "
+            "use 'auto' or '32-true'."
+        )
+    return requested
+
+
+@contextlib.contextmanager
+def _keep_torch_flags() -> Iterator[None]:
+    """Restore the deterministic-algorithm flags that ``L.Trainer(deterministic=...)`` sets process-wide."""
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+
+
+@contextlib.contextmanager
+def _quiet(enabled: bool) -> Iterator[None]:
+    """Silence Lightning's info messages and its data-loader hints while ``enabled``."""
+    if not enabled:
+        yield
+        return
+    logger = logging.getLogger("lightning.pytorch")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # lightning 2.6 vs torch 2.13 notice
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _build_network(spec: ModelSpec, backbone: nn.Module | None = None) -> nn.Module:
+    if spec.input.kind == "audio":
+        assert backbone is not None and spec.config.backbone is not None
+        head = build_head(spec.head, backbone.config.hidden_size, spec.n_classes, **spec.head_options)
+        b = spec.config.backbone
+        return BackboneClassifier(
+            backbone,
+            head,
+            trainable_layers=b.trainable_layers,
+            normalize_audio=bool(b.normalize_audio),
+            pass_attention_mask=b.pass_attention_mask,
+        )
+    head = build_head(spec.head, spec.input.dim, spec.n_classes, **spec.head_options)
+    if head.frame_level and spec.input.kind in ("vector", "layers"):
+        raise ConfigError(
+            f"head {spec.head!r} works on frame sequences; the input is pooled {spec.input.kind} "
+            "(pass a list of (T, D) frame arrays, or choose linear, mlp or residual)."
+        )
+    return LayerWeightedSum(spec.input.n_layers, head) if spec.input.n_layers else head
+
+
+def _as_features(x: Any, name: str, item_ids: pd.Index | None = None) -> Any:
+    """A features DataFrame (items x D) as a float32 array, after checking its index against the targets'."""
+    if not isinstance(x, pd.DataFrame):
+        return x
+    if item_ids is not None and not x.index.equals(item_ids):
+        extra = x.index.difference(item_ids)[:5].tolist()
+        missing = item_ids.difference(x.index)[:5].tolist()
+        raise InputError(
+            f"{name}: its item index differs from the targets' index (only in features: {extra}; only in targets: "
+            f"{missing}; or a different order); align both tables on the same items in the same order."
+        )
+    return x.to_numpy(dtype=np.float32)
+
+
+def _check_dev(dev_x: Any, dev_y: Any, spec: ModelSpec) -> tuple[Any, np.ndarray, list[Any]]:
+    if (dev_x is None) != (dev_y is None):
+        raise ConfigError("give both dev_x and dev_y, or neither.")
+    y, _, ids = check_targets(dev_y, "dev_y", spec.multilabel)
+    dev_x = _as_features(dev_x, "dev_x", dev_y.index if isinstance(dev_y, pd.DataFrame) else None)
+    dev_spec = describe_input(dev_x, "dev_x")
+    if dev_spec != spec.input:
+        raise InputError(f"dev_x: {dev_spec} does not match the training input {spec.input}.")
+    if y.shape[1] != spec.n_classes or len(y) != len(dev_x):
+        raise InputError(
+            f"dev_y: shape {y.shape} does not match {len(dev_x)} dev items x {spec.n_classes} training classes."
+        )
+    return dev_x, y, ids
+
+
+def fit(
+    train_x: Any,
+    train_y: Any,
+    dev_x: Any = None,
+    dev_y: Any = None,
+    head: str = "mlp",
+    loss: str = "ce",
+    config: TrainConfig | None = None,
+    *,
+    head_options: dict[str, Any] | None = None,
+    loss_options: dict[str, Any] | None = None,
+) -> TrainedModel:
+    """Train head ``head`` (a name from ``voxpop.models.HEADS`` or ``CLASSICAL``) with loss ``loss``.
+
+    Neural heads train with AdamW for ``config.epochs`` epochs; with a dev set the dev loss and
+    ``config.monitor`` are computed on the whole dev set after every epoch, training stops after
+    ``patience`` epochs without improvement and the best epoch's weights are restored. Classical
+    heads (``svm``, ``logreg``) fit soft targets by expanding each item into one row per class with
+    sample weight y_ic (for logistic regression this is exactly soft-target cross-entropy); their
+    ``loss`` must be ``ce``.
+    """
+    config = config or TrainConfig()
+    head_options, loss_options = dict(head_options or {}), dict(loss_options or {})
+    classical = head in CLASSICAL
+    if classical and (loss != "ce" or loss_options):
+        raise ConfigError(
+            f"classical model {head!r} fits soft targets by sample weights; use loss 'ce' (got {loss!r})."
+        )
+    if config.backbone is not None and config.backbone.normalize_audio is None:
+        normalize = feature_extractor_normalizes(config.backbone.path)
+        backbone = config.backbone.model_copy(update={"normalize_audio": normalize})
+        config = config.model_copy(update={"backbone": backbone})
+    multilabel = not classical and loss_class(loss).multilabel
+    y, classes, ids = check_targets(train_y, "train_y", multilabel)
+    train_x = _as_features(train_x, "train_x", train_y.index if isinstance(train_y, pd.DataFrame) else None)
+    spec = ModelSpec(
+        head=head,
+        head_options=head_options,
+        loss=loss,
+        loss_options=loss_options,
+        multilabel=multilabel,
+        input=describe_input(train_x, "train_x"),
+        n_classes=y.shape[1],
+        classes=classes,
+        config=config,
+    )
+    if len(y) != len(train_x):
+        raise InputError(f"train_x has {len(train_x)} items but train_y has {len(y)} rows.")
+    _check_monitor(config.monitor, spec.n_classes, multilabel)
+    dev = _check_dev(dev_x, dev_y, spec) if dev_x is not None or dev_y is not None else None
+    if classical:
+        return _fit_classical(spec, train_x, y, dev)
+    return _fit_neural(spec, train_x, y, ids, dev)
+
+
+def _fit_neural(
+    spec: ModelSpec, x: Any, y: np.ndarray, ids: list[Any], dev: tuple[Any, np.ndarray, list[Any]] | None
+) -> TrainedModel:
+    config = spec.config
+    if (spec.input.kind == "audio") != (config.backbone is not None):
+        raise ConfigError(
+            "raw audio input needs config.backbone (a model to fine-tune), and a backbone needs raw audio "
+            f"(a list of 1-D waveforms); got {spec.input.kind} input with backbone={config.backbone}."
+        )
+    precision = resolve_precision(config.precision, config.accelerator)
+    loss_fn = make_loss(spec.loss, y, spec.classes, **spec.loss_options)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    backbone = load_backbone(config.backbone.path, config.backbone.keep_layers) if config.backbone else None
+    module = HeadModule(_build_network(spec, backbone).train(), loss_fn, config)  # from_pretrained gives eval
+    sampler = (
+        balanced_sampler(y, config.seed)
+        if config.balanced_sampling
+        else RandomSampler(range(len(y)), generator=torch.Generator().manual_seed(config.seed))
+    )
+    common = {"batch_size": config.batch_size, "num_workers": config.num_workers}
+    train_loader = _loader(x, y, ids, spec.input.kind, "train_x", sampler=sampler, **common)
+    dev_loader = _loader(*dev, spec.input.kind, "dev_x", **common) if dev else None
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_quiet(not config.progress_bar))
+        stack.enter_context(_keep_torch_flags())
+        ckpt_dir = config.checkpoint_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="voxpop-fit-"))
+        mode = "min" if config.monitor == "loss" else "max"
+        callbacks: list[L.Callback] = [RichProgressBar()] if config.progress_bar else []
+        checkpoint = None
+        if dev:
+            checkpoint = ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="best",
+                monitor="dev_monitor",
+                mode=mode,
+                save_top_k=1,
+                save_weights_only=True,
+                enable_version_counter=False,
+            )
+            callbacks.append(checkpoint)
+            if config.patience is not None:
+                callbacks.append(EarlyStopping(monitor="dev_monitor", mode=mode, patience=config.patience))
+        trainer = L.Trainer(
+            max_epochs=config.epochs,
+            accelerator=config.accelerator,
+            devices=config.devices,
+            num_nodes=config.num_nodes,
+            strategy=config.strategy,
+            precision=precision,
+            deterministic=config.deterministic,
+            callbacks=callbacks,
+            logger=False,
+            enable_checkpointing=checkpoint is not None,
+            enable_progress_bar=config.progress_bar,
+            enable_model_summary=config.progress_bar,
+            num_sanity_val_steps=0,
+            default_root_dir=ckpt_dir,
+        )
+        trainer.fit(module, train_loader, dev_loader)
+        if checkpoint is not None and checkpoint.best_model_path:
+            state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+            module.load_state_dict(state["state_dict"])
+    return TrainedModel(spec=spec, network=module.network.cpu().eval(), history=module.history)
+
+
+def _fit_classical(
+    spec: ModelSpec, x: Any, y: np.ndarray, dev: tuple[Any, np.ndarray, list[Any]] | None
+) -> TrainedModel:
+    if spec.input.kind != "vector":
+        raise ConfigError(f"classical model {spec.head!r} needs pooled vectors (N, D); got {spec.input.kind} input.")
+    pca = spec.head_options.get("pca_components")
+    if pca is not None and pca > min(len(y), spec.input.dim):
+        raise ConfigError(
+            f"pca_components={pca} exceeds min(items, features) = {min(len(y), spec.input.dim)}; choose fewer."
+        )
+    estimator = build_classical(spec.head, spec.config.seed, **spec.head_options)
+    features = estimator[:-1].fit_transform(np.asarray(x, dtype=np.float64))
+    rows, labels = np.nonzero(y > 0)
+    estimator[-1].fit(features[rows], labels, sample_weight=y[rows, labels])
+    model = TrainedModel(spec=spec, estimator=estimator)
+    if dev:
+        dev_x, dev_y, _ = dev
+        log_probs = torch.log(torch.from_numpy(model.predict_proba(dev_x)).float().clamp_min(1e-12))
+        record = _dev_record(make_loss("ce", dev_y), log_probs, torch.from_numpy(dev_y), spec.config.monitor)
+        model.history = [{"epoch": 0, **record}]
+    return model
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    """A trained network or classical estimator with its spec and per-epoch history.
+
+    ``history`` holds one dict per epoch: ``epoch``, ``train_loss`` and, with a dev set, ``dev_loss``
+    and ``dev_<monitor>``.
+    """
+
+    spec: ModelSpec
+    network: nn.Module | None = None
+    estimator: Pipeline | None = None
+    history: list[dict[str, float]] = dataclasses.field(default_factory=list)
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch whose weights were restored (first best dev value), or None without a dev set."""
+        key = f"dev_{self.spec.config.monitor}"
+        values = [h[key] for h in self.history if key in h]
+        if not values or self.network is None:
+            return None
+        return int(np.argmin(values) if self.spec.config.monitor == "loss" else np.argmax(values))
+
+    def predict_proba(self, x: Any, batch_size: int | None = None) -> np.ndarray:
+        """Class probabilities (N x C): softmax for single-label losses, sigmoid for the BCE family."""
+        x = _as_features(x, "x")
+        spec = describe_input(x, "x")
+        if spec != self.spec.input:
+            raise InputError(f"x: {spec} does not match the input the model was trained on, {self.spec.input}.")
+        if self.estimator is not None:
+            probs = np.zeros((len(x), self.spec.n_classes))
+            probs[:, self.estimator.classes_] = self.estimator.predict_proba(np.asarray(x, dtype=np.float64))
+            return probs
+        assert self.network is not None
+        self.network.eval()
+        device = next(self.network.parameters()).device
+        loader = _loader(
+            x, None, list(range(len(x))), spec.kind, "x", batch_size=batch_size or self.spec.config.batch_size
+        )
+        with torch.inference_mode():
+            logits = torch.cat(
+                [
+                    self.network(b["x"].to(device), None if b["mask"] is None else b["mask"].to(device)).float()
+                    for b in loader
+                ]
+            )
+        probs = torch.sigmoid(logits) if self.spec.multilabel else torch.softmax(logits, dim=-1)
+        return probs.cpu().numpy().astype(np.float64)
+
+    def layer_weights(self) -> np.ndarray | None:
+        """Softmax weights of the learned layer sum (sum to 1), or None when the model has none."""
+        if self.network is None:
+            return None
+        found = [m for m in self.network.modules() if isinstance(m, LayerWeightedSum)]
+        return found[0].layer_weights() if found else None
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``model.json`` (spec + history) and ``weights.pt`` (state dict) or ``estimator.pkl``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {"format": _FORMAT, "spec": self.spec.model_dump(mode="json"), "history": self.history}
+        (directory / "model.json").write_text(json.dumps(meta, indent=2))
+        if self.estimator is not None:
+            (directory / "estimator.pkl").write_bytes(pickle.dumps(self.estimator))
+        else:
+            assert self.network is not None
+            torch.save(self.network.state_dict(), directory / "weights.pt")
+            if isinstance(self.network, BackboneClassifier):
+                self.network.backbone.config.save_pretrained(directory / "backbone")
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TrainedModel:
+        """Rebuild a model written by :meth:`save` (only load directories you trust: they hold pickles)."""
+        directory = Path(directory)
+        meta_path = directory / "model.json"
+        if not meta_path.is_file():
+            raise InputError(f"{directory}: no model.json; not a voxpop model directory (see TrainedModel.save).")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != _FORMAT:
+            raise InputError(f"{meta_path}: model format {meta.get('format')!r}, expected {_FORMAT}.")
+        spec = ModelSpec.model_validate(meta["spec"])
+        if spec.head in CLASSICAL:
+            estimator = pickle.loads((directory / "estimator.pkl").read_bytes())
+            return cls(spec=spec, estimator=estimator, history=meta["history"])
+        backbone = None
+        if spec.input.kind == "audio":
+            from transformers import AutoConfig, AutoModel
+
+            backbone = AutoModel.from_config(AutoConfig.from_pretrained(directory / "backbone"))
+        network = _build_network(spec, backbone)
+        network.load_state_dict(torch.load(directory / "weights.pt", map_location="cpu", weights_only=True))
+        return cls(spec=spec, network=network.eval(), history=meta["history"])
