@@ -9,7 +9,13 @@ import sys
 
 from rich.markup import escape
 
-from voxpop.cli import agreement_verbs, corpus_verbs, import_verbs, label_verbs  # noqa: F401  (register commands)
+from voxpop.cli import (  # noqa: F401  (register commands)
+    agreement_verbs,
+    corpus_verbs,
+    feature_verbs,
+    import_verbs,
+    label_verbs,
+)
 from voxpop.cli.app import app, err_console
 from voxpop.errors import VoxpopError
 

@@ -1,0 +1,286 @@
+"""The extractor interface, the registry (name -> extractor) and stable configuration hashes.
+
+An extractor turns one processed signal into an array whose shape its :class:`Layout` declares:
+
+=========  ======================  =====================================================
+kind       array per clip          example
+=========  ======================  =====================================================
+vector     (D,)                    openSMILE functionals, pooled log-mel statistics
+layers     (L, D)                  per-layer time means of a self-supervised encoder
+frames     (T, D), T varies        openSMILE low-level descriptors, one encoder layer
+=========  ======================  =====================================================
+
+Its :meth:`Extractor.spec` (registry name, output version and every option that changes the
+numbers) hashes stably (:func:`stable_hash`), so the feature store can key its entries by it.
+Extractors are made from spec strings such as ``"opensmile:ComParE_2016"``, ``"fbank"`` or
+``"ssl:microsoft/wavlm-base-plus"`` by :func:`make_extractor`.
+"""
+
+from __future__ import annotations
+
+import abc
+import concurrent.futures
+import contextlib
+import dataclasses
+import hashlib
+import importlib
+import inspect
+import json
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from typing import ClassVar, Literal
+
+import numpy as np
+
+from voxpop.audio import AudioError, AudioLoader
+from voxpop.errors import ConfigError
+
+FORMAT_VERSION = 1
+"""Version of the stored feature format; part of every hash, bump it when the layout changes."""
+
+
+def canonical_json(value: object) -> str:
+    """JSON with sorted keys and no spaces: equal values give equal text.
+
+    >>> canonical_json({"b": 1, "a": [1.5, None]})
+    '{"a":[1.5,null],"b":1}'
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def stable_hash(value: object) -> str:
+    """sha256 (hex) of :func:`canonical_json` of ``value`` together with :data:`FORMAT_VERSION`.
+
+    >>> stable_hash({"a": 1, "b": 2}) == stable_hash({"b": 2, "a": 1})
+    True
+    >>> len(stable_hash({"a": 1}))
+    64
+    """
+    return hashlib.sha256(canonical_json({"format": FORMAT_VERSION, "value": value}).encode()).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """What an extractor produces per clip: kind, feature names, layer names and storage dtype."""
+
+    kind: Literal["vector", "layers", "frames"]
+    names: tuple[str, ...]
+    layers: tuple[str, ...] = ()
+    dtype: str = "float32"
+
+    @property
+    def item_shape(self) -> tuple[int, ...]:
+        """Shape of one clip's array; frames omit their (variable) leading time axis."""
+        return (len(self.layers), len(self.names)) if self.kind == "layers" else (len(self.names),)
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Layout:
+        return cls(data["kind"], tuple(data["names"]), tuple(data["layers"]), data["dtype"])
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipRequest:
+    """One item to extract: its id and audio path (``None`` when the corpus has none)."""
+
+    item: str
+    path: str | None
+
+
+@dataclasses.dataclass
+class Outcome:
+    """The result for one item: its array, or the reason it was skipped; ``seconds`` of audio used."""
+
+    item: str
+    values: np.ndarray | None
+    seconds: float = 0.0
+    reason: str | None = None
+    message: str | None = None
+
+    @classmethod
+    def skipped(cls, item: str, error: AudioError) -> Outcome:
+        return cls(item, None, 0.0, error.reason, str(error))
+
+
+class Extractor(abc.ABC):
+    """Base class: subclasses set ``name`` and ``version`` and implement config, layout, compute.
+
+    The default :meth:`run` loads and computes clip by clip, in this process or (``workers`` > 1)
+    in a pool of processes, and yields outcomes in item order. Batched extractors override it.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    sample_rate: int = 16000
+    workers: int = 1
+
+    @abc.abstractmethod
+    def config(self) -> dict:
+        """Every option that changes the numbers (not speed-only options such as ``workers``)."""
+
+    @abc.abstractmethod
+    def layout(self) -> Layout:
+        """Kind, names and dtype of what :meth:`compute` returns."""
+
+    @abc.abstractmethod
+    def compute(self, signal: np.ndarray) -> np.ndarray:
+        """The features of one mono float32 signal at :attr:`sample_rate`."""
+
+    @property
+    def min_samples(self) -> int:
+        """Shortest signal this extractor can process (shorter ones are skipped as ``too_short``)."""
+        return 1
+
+    def spec(self) -> dict:
+        """Registry name, output version and config: what the feature store hashes."""
+        return {"extractor": self.name, "version": self.version, **self.config()}
+
+    def describe(self) -> str:
+        """Short human-readable form, e.g. ``opensmile:eGeMAPSv02``."""
+        return self.name
+
+    @contextlib.contextmanager
+    def session(self, loader: AudioLoader) -> Iterator[None]:
+        """Hold resources (a process pool, a loaded model) while several shards are processed."""
+        if self.workers <= 1:
+            self._pool = None
+            yield
+            return
+        context = multiprocessing.get_context("spawn")  # fork is unsafe after torch / openSMILE threads
+        with concurrent.futures.ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_start_worker, initargs=(self, loader)
+        ) as pool:
+            self._pool = pool
+            try:
+                yield
+            finally:
+                self._pool = None
+
+    def run(self, requests: list[ClipRequest], loader: AudioLoader) -> Iterator[Outcome]:
+        """Outcomes for ``requests``, in their order (call inside :meth:`session`)."""
+        pool = getattr(self, "_pool", None)
+        if pool is None:
+            for request in requests:
+                yield process_clip(self, loader, request)
+            return
+        chunk = max(1, len(requests) // (4 * self.workers))
+        yield from pool.map(_process_in_worker, requests, chunksize=chunk)
+
+    def __getstate__(self) -> dict:
+        """Pickle options only: caches and pools (attributes starting with ``_``) are rebuilt on use."""
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+
+def load_clip(extractor: Extractor, loader: AudioLoader, request: ClipRequest) -> np.ndarray:
+    """The processed signal of one item, checked against the extractor's minimum length."""
+    if request.path is None:
+        raise AudioError(f"item {request.item!r}", "no_audio", "the item has no audio path (column 'audio' is empty)")
+    signal = loader.load(request.path, request.item)
+    if len(signal) < extractor.min_samples:
+        raise AudioError(
+            request.path,
+            "too_short",
+            f"{len(signal)} samples after processing; {extractor.describe()} needs at least "
+            f"{extractor.min_samples} ({extractor.min_samples / extractor.sample_rate * 1000:.0f} ms)",
+        )
+    return signal
+
+
+def process_clip(extractor: Extractor, loader: AudioLoader, request: ClipRequest) -> Outcome:
+    """Load and compute one item; audio problems become a skipped :class:`Outcome`."""
+    try:
+        signal = load_clip(extractor, loader, request)
+    except AudioError as error:
+        return Outcome.skipped(request.item, error)
+    values = extractor.compute(signal)
+    return Outcome(request.item, values, len(signal) / extractor.sample_rate)
+
+
+_worker_state: dict[str, object] = {}
+
+
+def _start_worker(extractor: Extractor, loader: AudioLoader) -> None:
+    _worker_state.update(extractor=extractor, loader=loader)
+
+
+def _process_in_worker(request: ClipRequest) -> Outcome:
+    return process_clip(_worker_state["extractor"], _worker_state["loader"], request)
+
+
+# ---------------------------------------------------------------------------------- registry
+EXTRACTORS: dict[str, str | Callable[..., Extractor]] = {
+    "opensmile": "voxpop.features.smile:OpenSmileExtractor",
+    "fbank": "voxpop.features.fbank:FbankExtractor",
+    "ssl": "voxpop.features.encoder:SpeechEncoderExtractor",
+}
+"""Registered extractors: name -> class (or ``"module:Class"``, imported on first use).
+
+A class is called as ``cls(argument, **options)`` where ``argument`` is the text after the first
+colon of the spec (``None`` when absent).
+"""
+
+
+def register_extractor(name: str, factory: Callable[..., Extractor]) -> None:
+    """Make ``make_extractor("name[:argument]", ...)`` build extractors with ``factory``."""
+    EXTRACTORS[name] = factory
+
+
+def _factory(name: str) -> Callable[..., Extractor]:
+    if name not in EXTRACTORS:
+        raise ConfigError(f"unknown extractor {name!r}; known extractors: {', '.join(sorted(EXTRACTORS))}")
+    factory = EXTRACTORS[name]
+    if isinstance(factory, str):
+        module, attribute = factory.split(":")
+        factory = getattr(importlib.import_module(module), attribute)
+    return factory
+
+
+def make_extractor(spec: str | Extractor, **options: object) -> Extractor:
+    """Build an extractor from ``"name[:argument]"`` and keyword options (an Extractor passes through).
+
+    >>> make_extractor("fbank", n_mels=40).describe()
+    'fbank(n_mels=40, output=pooled)'
+    >>> make_extractor("fbank", layers=12)
+    Traceback (most recent call last):
+    ...
+    voxpop.errors.ConfigError: extractor 'fbank' has no option 'layers'; its options are: n_mels, output, workers
+    """
+    if isinstance(spec, Extractor):
+        if options:
+            raise ConfigError(f"options {sorted(options)} given together with a ready extractor {spec.describe()}")
+        return spec
+    name, _, argument = spec.partition(":")
+    factory = _factory(name)
+    parameters = inspect.signature(factory).parameters
+    accepted = [p for p in parameters if p not in ("self", "argument")]
+    unknown = [key for key in options if key not in accepted]
+    if unknown:
+        raise ConfigError(
+            f"extractor {name!r} has no option {unknown[0]!r}; its options are: {', '.join(accepted) or '(none)'}"
+        )
+    return factory(argument or None, **options)
+
+
+def available_extractors() -> list[str]:
+    """Names accepted by :func:`make_extractor`."""
+    return sorted(EXTRACTORS)
+
+
+def parse_options(pairs: Sequence[str]) -> dict[str, object]:
+    """``KEY=VALUE`` texts as keyword options; values are read as JSON when they parse, else text.
+
+    >>> parse_options(["std=true", "layers=12", "level=lld", "frames_mix=[0.5, 0.5]"])
+    {'std': True, 'layers': 12, 'level': 'lld', 'frames_mix': [0.5, 0.5]}
+    """
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"extractor option {pair!r}: expected KEY=VALUE, e.g. level=lld")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options

@@ -1,0 +1,207 @@
+"""Extract features for a corpus into the feature store: :func:`extract` and :func:`fill_store`.
+
+:func:`fill_store` computes the shards still missing (only this process's share with
+``shard=(I, N)``), committing each one atomically, and reports what it did; :func:`extract` fills
+the store and returns the :class:`~voxpop.features.store.Features` aligned to the corpus items.
+Re-running either recomputes nothing that is already stored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from voxpop.audio import AudioLoader, AudioOptions
+from voxpop.corpus import Corpus
+from voxpop.errors import ConfigError
+from voxpop.features.base import ClipRequest, Extractor, make_extractor
+from voxpop.features.store import Features, FeatureStore, fingerprint_items
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (items done, items to do in this run); first with (0, total)."""
+
+
+def default_store_root() -> Path:
+    """``$VOXPOP_FEATURE_STORE`` or ``.voxpop/features`` under the working directory."""
+    return Path(os.environ.get("VOXPOP_FEATURE_STORE", ".voxpop/features"))
+
+
+@dataclasses.dataclass
+class ExtractionReport:
+    """What one fill did (``computed_*``) and what the store holds now (the rest)."""
+
+    key: str
+    path: Path
+    extractor: str
+    items: int
+    shards: int
+    shards_remaining: int
+    computed_shards: int
+    computed_items: int
+    computed_audio_seconds: float
+    compute_seconds: float
+    extracted: int
+    audio_seconds: float
+    skipped: dict[str, int]
+    skipped_examples: dict[str, str]
+
+    @property
+    def complete(self) -> bool:
+        return self.shards_remaining == 0
+
+    @property
+    def real_time_factor(self) -> float:
+        """Compute time per second of audio in this run (below 1: faster than real time)."""
+        return self.compute_seconds / self.computed_audio_seconds if self.computed_audio_seconds else float("nan")
+
+
+def open_store(
+    corpus: Corpus,
+    extractor: Extractor,
+    loader: AudioLoader,
+    store: str | Path | None = None,
+    shard_size: int = 64,
+    fingerprint: str = "stat",
+) -> FeatureStore:
+    """The store entry for (corpus items, audio options, extractor), created when absent."""
+    if fingerprint not in ("stat", "content"):
+        raise ConfigError(f"fingerprint must be 'stat' (size + mtime) or 'content' (sha256), got {fingerprint!r}")
+    fingerprints = fingerprint_items(corpus.items, content=fingerprint == "content")
+    root = default_store_root() if store is None else Path(store)
+    return FeatureStore.create(root, fingerprints, extractor.spec(), loader.config(), extractor.layout(), shard_size)
+
+
+def _requests(corpus: Corpus, positions: slice) -> list[ClipRequest]:
+    """Clip requests for a range of the corpus's items (audio paths as the corpus gives them now)."""
+    audio = corpus.items["audio"].iloc[positions]
+    return [
+        ClipRequest(str(item), None if pd.isna(path) or str(path) == "" else str(path))
+        for item, path in zip(audio.index, audio, strict=True)
+    ]
+
+
+def _loader_for(extractor: Extractor, audio: AudioOptions | None) -> AudioLoader:
+    if audio is None:
+        return AudioLoader(AudioOptions(sample_rate=extractor.sample_rate))
+    if audio.sample_rate != extractor.sample_rate:
+        raise ConfigError(
+            f"{extractor.describe()} expects {extractor.sample_rate} Hz audio, but the audio options "
+            f"resample to {audio.sample_rate} Hz; set sample_rate={extractor.sample_rate}"
+        )
+    return AudioLoader(audio)
+
+
+def fill_store(
+    corpus: Corpus,
+    extractor: Extractor | str,
+    store: str | Path | None = None,
+    *,
+    audio: AudioOptions | None = None,
+    shard: tuple[int, int] = (0, 1),
+    shard_size: int = 64,
+    fingerprint: str = "stat",
+    progress: ProgressCallback | None = None,
+) -> ExtractionReport:
+    """Compute this process's missing shards (``shard=(I, N)``: shards s with s mod N == I).
+
+    Items whose audio cannot be used are recorded as skipped with their reason; any other error
+    stops the run after the last committed shard, and the next run resumes from there. When every
+    shard is done the store is consolidated.
+    """
+    extractor = make_extractor(extractor)
+    loader = _loader_for(extractor, audio)
+    entry = open_store(corpus, extractor, loader, store, shard_size, fingerprint)
+    todo = entry.missing_shards(shard)
+    slices = {s: entry.shard_slice(s) for s in todo}
+    total, done, computed_seconds = sum(p.stop - p.start for p in slices.values()), 0, 0.0
+    if progress:
+        progress(0, total)
+    started = time.perf_counter()
+    if todo:
+        with extractor.session(loader):
+            for s in todo:
+                shard_started = time.perf_counter()
+                outcomes = []
+                for outcome in extractor.run(_requests(corpus, slices[s]), loader):
+                    outcomes.append(outcome)
+                    computed_seconds += outcome.seconds
+                    done += 1
+                    if progress:
+                        progress(done, total)
+                entry.commit(s, outcomes, time.perf_counter() - shard_started)
+    elapsed = time.perf_counter() - started
+    remaining = len(entry.missing_shards())
+    if remaining == 0:
+        entry.consolidate()
+    summary = entry.summary()
+    return ExtractionReport(
+        key=entry.key,
+        path=entry.path,
+        extractor=extractor.describe(),
+        items=entry.n_items,
+        shards=entry.n_shards,
+        shards_remaining=remaining,
+        computed_shards=len(todo),
+        computed_items=total,
+        computed_audio_seconds=computed_seconds,
+        compute_seconds=elapsed,
+        extracted=summary["extracted"],
+        audio_seconds=summary["audio_seconds"],
+        skipped=summary["skipped"],
+        skipped_examples=summary["examples"],
+    )
+
+
+def extract(
+    corpus: Corpus,
+    extractor: Extractor | str,
+    store: str | Path | None = None,
+    *,
+    audio: AudioOptions | None = None,
+    shard: tuple[int, int] = (0, 1),
+    shard_size: int = 64,
+    fingerprint: str = "stat",
+    progress: ProgressCallback | None = None,
+) -> Features:
+    """Features for every item of ``corpus`` (skipped items listed in ``.skipped``), via the store.
+
+    With ``shard=(I, N)`` only this process's share is computed; when other shards are still
+    missing afterwards this raises :class:`~voxpop.features.store.IncompleteStoreError`.
+    """
+    extractor = make_extractor(extractor)
+    report = fill_store(
+        corpus,
+        extractor,
+        store,
+        audio=audio,
+        shard=shard,
+        shard_size=shard_size,
+        fingerprint=fingerprint,
+        progress=progress,
+    )
+    return FeatureStore(report.path).features()
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` (0-based I) as a tuple, e.g. from ``$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT``.
+
+    >>> parse_shard("2/8")
+    (2, 8)
+    >>> parse_shard("8/8")
+    Traceback (most recent call last):
+    ...
+    voxpop.errors.ConfigError: shard '8/8': expected I/N with 0 <= I < N (I counts from 0)
+    """
+    index, sep, count = text.partition("/")
+    try:
+        shard = (int(index), int(count))
+    except ValueError:
+        shard = (-1, 0)
+    if not sep or not 0 <= shard[0] < shard[1]:
+        raise ConfigError(f"shard {text!r}: expected I/N with 0 <= I < N (I counts from 0)")
+    return shard

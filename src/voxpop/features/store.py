@@ -1,0 +1,447 @@
+"""The on-disk feature store: keyed by content, filled shard by shard, resumable, memory-mapped.
+
+One store entry is a directory ``ROOT/<extractor>-<key[:16]>/`` for one (items, audio options,
+extractor config) combination; the key is :func:`store_key`, a hash of the items' ids, audio paths
+and file sizes + modification times (or file contents), the audio options and the extractor spec.
+
+::
+
+    store.json              key, extractor spec, audio config, layout, item count, shard size
+    items.parquet           the item fingerprints, in corpus order
+    shards/000003.npy       the arrays of shard 3's extracted items (deleted once consolidated)
+    manifest/000003.json    shard 3 is done: per item status, seconds, frame counts; data checksum
+    values.npy              all extracted items, consolidated (memory-mapped on read)
+    index.parquet           per item: status, message, seconds, row (and frame offset / length)
+    complete.json           written last: the entry is complete
+
+Items are cut into shards of ``shard_size`` consecutive items. Commit protocol for a shard: write
+the data to a temporary file, fsync, ``os.replace`` onto its final name, then write the manifest
+entry the same way. A shard counts as done only when its manifest entry exists and its data file
+has the recorded size, so a killed run leaves at worst an orphan file and redoes only unfinished
+shards. Process I of N (``shard=(I, N)``, e.g. a SLURM array task) fills the shards s with
+s mod N == I; processes never write the same file, so they share one store without locks. The
+process that finds every shard done consolidates (checking every shard's sha256) and writes
+``complete.json``; concurrent consolidations write identical files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+
+from voxpop.errors import ConfigError, VoxpopError
+from voxpop.features.base import Layout, Outcome, canonical_json, stable_hash
+
+
+class IncompleteStoreError(VoxpopError):
+    """The store still misses shards (other shard processes have not finished yet)."""
+
+
+class CorruptShardError(VoxpopError):
+    """A shard's data no longer matches its manifest checksum; its entry was removed."""
+
+
+# ------------------------------------------------------------------------------ fingerprints
+def fingerprint_items(items: pd.DataFrame, content: bool = False) -> pd.DataFrame:
+    """Per item (in order): absolute audio path and a fingerprint of the file.
+
+    The fingerprint is ``path|size|mtime_ns`` by default; with ``content=True`` it is the file's
+    sha256, so a copy of the corpus elsewhere maps to the same store entry. A missing path or
+    file is fingerprinted as such; those items are skipped at extraction.
+    """
+    if "audio" not in items.columns:
+        raise ConfigError(
+            f"the items table has no 'audio' column (columns: {', '.join(map(str, items.columns))}); "
+            "features need an audio path per item"
+        )
+    paths, prints = [], []
+    for value in items["audio"].tolist():
+        path = None if pd.isna(value) or str(value) == "" else Path(str(value)).absolute()
+        if path is None:
+            fingerprint = "no audio"
+        elif not path.is_file():
+            fingerprint = f"missing|{path}"
+        elif content:
+            fingerprint = f"sha256|{_file_sha256(path)}"
+        else:
+            stat = path.stat()
+            fingerprint = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+        paths.append(None if path is None else str(path))
+        prints.append(fingerprint)
+    return pd.DataFrame(
+        {"audio": pd.array(paths, dtype="string"), "fingerprint": pd.array(prints, dtype="string")},
+        index=pd.Index([str(i) for i in items.index], dtype="string", name="item"),
+    )
+
+
+def store_key(fingerprints: pd.DataFrame, extractor_spec: dict, audio_config: dict) -> str:
+    """sha256 of the item ids with their file fingerprints, the extractor spec and the audio config.
+
+    >>> fp = pd.DataFrame({"fingerprint": ["/a.wav|10|1"]}, index=pd.Index(["a"], name="item"))
+    >>> k = store_key(fp, {"extractor": "fbank"}, {"sample_rate": 16000})
+    >>> k == store_key(fp, {"extractor": "fbank"}, {"sample_rate": 8000})
+    False
+    """
+    rows = [[str(item), str(fp)] for item, fp in zip(fingerprints.index, fingerprints["fingerprint"], strict=True)]
+    items_hash = hashlib.sha256(canonical_json(rows).encode()).hexdigest()
+    return stable_hash({"items": items_hash, "extractor": extractor_spec, "audio": audio_config})
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------ atomic files
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None], exclusive: bool = False) -> bool:
+    """Write a file so that readers see either nothing or the whole file.
+
+    The data go to a temporary file beside ``path``, are fsynced and moved onto ``path`` with
+    ``os.replace`` (``exclusive=True``: ``os.link``, which keeps an existing file and returns
+    False). The directory is fsynced so that the new name survives a crash.
+    """
+    tmp = _temporary(path)
+    try:
+        with open(tmp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if exclusive:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+        else:
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_directory(path.parent)
+    return True
+
+
+def _write_json(path: Path, value: object, exclusive: bool = False) -> bool:
+    return atomic_write(path, lambda h: h.write(json.dumps(value, indent=1).encode()), exclusive)
+
+
+# ------------------------------------------------------------------------------ the store
+@dataclasses.dataclass
+class Features:
+    """Extracted features aligned to the extracted items, read memory-mapped from a complete store.
+
+    ``values`` is (items, D) for vectors and (items, L, D) for per-layer matrices; for frames it is
+    the (total frames, D) concatenation and :meth:`sequence` gives one item's (T, D) block.
+    ``skipped`` lists the items without features (index item; columns reason, message).
+    """
+
+    key: str
+    path: Path
+    kind: str
+    items: pd.Index
+    values: np.ndarray
+    names: list[str]
+    layers: list[str]
+    skipped: pd.DataFrame
+    seconds: pd.Series
+    offsets: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def sequence(self, item: str) -> np.ndarray:
+        """The (T, D) frames of one item (frame-level stores only)."""
+        if self.offsets is None:
+            raise ConfigError(f"features {self.key[:16]} are {self.kind}, not frames; use .values")
+        row = self.items.get_loc(item)
+        return self.values[self.offsets[row] : self.offsets[row + 1]]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Vector features as a DataFrame indexed by item, one column per feature name."""
+        if self.kind != "vector":
+            raise ConfigError(f"features {self.key[:16]} are {self.kind}; only vectors make a flat table")
+        return pd.DataFrame(np.asarray(self.values), index=self.items, columns=self.names)
+
+
+class FeatureStore:
+    """One store entry on disk (see the module docstring for the layout and commit protocol)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        meta_path = self.path / "store.json"
+        if not meta_path.is_file():
+            raise ConfigError(f"{self.path}: not a feature store entry (store.json is missing)")
+        self.meta = json.loads(meta_path.read_text())
+        self.key: str = self.meta["key"]
+        self.layout = Layout.from_json(self.meta["layout"])
+        self.n_items: int = self.meta["items"]
+        self.shard_size: int = self.meta["shard_size"]
+        self.n_shards = -(-self.n_items // self.shard_size)
+
+    @classmethod
+    def create(
+        cls,
+        root: str | Path,
+        fingerprints: pd.DataFrame,
+        spec: dict,
+        audio_config: dict,
+        layout: Layout,
+        shard_size: int = 64,
+    ) -> FeatureStore:
+        """Open the entry for these inputs under ``root``, creating it when absent (race-free)."""
+        if shard_size < 1:
+            raise ConfigError(f"shard_size must be positive, got {shard_size}")
+        key = store_key(fingerprints, spec, audio_config)
+        path = Path(root) / f"{spec['extractor']}-{key[:16]}"
+        for sub in ("shards", "manifest"):
+            (path / sub).mkdir(parents=True, exist_ok=True)
+        if not (path / "store.json").is_file():
+            buffer = io.BytesIO()
+            fingerprints.to_parquet(buffer)
+            atomic_write(path / "items.parquet", lambda h: h.write(buffer.getvalue()), exclusive=True)
+            meta = {
+                "key": key,
+                "extractor": spec,
+                "audio": audio_config,
+                "layout": layout.to_json(),
+                "items": len(fingerprints),
+                "shard_size": shard_size,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+            _write_json(path / "store.json", meta, exclusive=True)
+        store = cls(path)
+        if store.key != key:
+            raise VoxpopError(f"{path}: holds store {store.key}, not {key}; move it away and run again")
+        return store
+
+    # ----------------------------------------------------------------- shards
+    def shard_slice(self, shard: int) -> slice:
+        """Positions of one shard's items in the item order."""
+        return slice(shard * self.shard_size, min((shard + 1) * self.shard_size, self.n_items))
+
+    def item_ids(self) -> pd.Index:
+        """The ids of the store's items, in order."""
+        if getattr(self, "_ids", None) is None:
+            self._ids = pd.read_parquet(self.path / "items.parquet", columns=[]).index
+        return self._ids
+
+    @property
+    def complete(self) -> bool:
+        return (self.path / "complete.json").is_file()
+
+    def _entry_path(self, shard: int) -> Path:
+        return self.path / "manifest" / f"{shard:06d}.json"
+
+    def entry(self, shard: int) -> dict | None:
+        """The manifest entry of a done shard, or None (absent, or its data file is missing / short)."""
+        try:
+            entry = json.loads(self._entry_path(shard).read_text())
+        except FileNotFoundError:
+            return None
+        data = self.path / entry["file"]
+        if self.complete or (data.is_file() and data.stat().st_size == entry["bytes"]):
+            return entry
+        return entry if self.complete else None  # a damaged data file (or consolidated meanwhile)
+
+    def done_shards(self) -> set[int]:
+        if self.complete:
+            return set(range(self.n_shards))
+        names = (p.stem for p in (self.path / "manifest").glob("*.json"))
+        return {s for s in (int(n) for n in names if n.isdigit()) if s < self.n_shards and self.entry(s)}
+
+    def missing_shards(self, shard: tuple[int, int] = (0, 1)) -> list[int]:
+        """The shards process ``shard = (I, N)`` still has to compute: s mod N == I, not done."""
+        index, count = shard
+        if not (count >= 1 and 0 <= index < count):
+            raise ConfigError(f"shard must be (I, N) with 0 <= I < N, got ({index}, {count})")
+        done = self.done_shards()
+        return [s for s in range(index, self.n_shards, count) if s not in done]
+
+    def commit(self, shard: int, outcomes: Sequence[Outcome], compute_seconds: float) -> dict:
+        """Write one shard's arrays and then its manifest entry, each atomically."""
+        expected = self.item_ids()[self.shard_slice(shard)].tolist()
+        if [o.item for o in outcomes] != expected:
+            raise VoxpopError(f"shard {shard}: outcomes do not match the shard's items {expected[:3]}...")
+        ok = [o for o in outcomes if o.values is not None]
+        arrays = [self._check_shape(o) for o in ok]
+        data = self._stack(arrays)
+        buffer = io.BytesIO()
+        np.save(buffer, data)
+        payload = buffer.getvalue()
+        name = f"shards/{shard:06d}.npy"
+        atomic_write(self.path / name, lambda h: h.write(payload))
+        entry = {
+            "shard": shard,
+            "file": name,
+            "bytes": len(payload),
+            "sha256": hashlib.sha256(payload).hexdigest(),
+            "items": expected,
+            "status": ["ok" if o.values is not None else o.reason for o in outcomes],
+            "messages": [o.message for o in outcomes],
+            "seconds": [o.seconds for o in outcomes],
+            "lengths": [len(a) for a in arrays] if self.layout.kind == "frames" else None,
+            "compute_seconds": compute_seconds,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+        _write_json(self._entry_path(shard), entry)
+        return entry
+
+    def _check_shape(self, outcome: Outcome) -> np.ndarray:
+        values = np.asarray(outcome.values)
+        shape = values.shape[1:] if self.layout.kind == "frames" else values.shape
+        if shape != self.layout.item_shape:
+            raise VoxpopError(
+                f"item {outcome.item!r}: the extractor returned shape {values.shape}, but its layout "
+                f"declares {self.layout.item_shape} per {'frame' if self.layout.kind == 'frames' else 'item'}"
+            )
+        return values.astype(self.layout.dtype, copy=False)
+
+    def _stack(self, arrays: list[np.ndarray]) -> np.ndarray:
+        if not arrays:
+            return np.zeros((0, *self.layout.item_shape), dtype=self.layout.dtype)
+        return np.concatenate(arrays) if self.layout.kind == "frames" else np.stack(arrays)
+
+    # ----------------------------------------------------------------- consolidation and reading
+    def consolidate(self) -> None:
+        """Join all shards into values.npy + index.parquet and mark the entry complete.
+
+        Raises IncompleteStoreError when shards are missing and CorruptShardError when a shard's
+        data fail their checksum (the damaged entry is removed, so a rerun recomputes it).
+        """
+        if self.complete:
+            return
+        missing = self.missing_shards()
+        if missing:
+            raise IncompleteStoreError(
+                f"feature store {self.path} misses {len(missing)} of {self.n_shards} shards "
+                f"(e.g. {missing[:5]}); run the remaining shard processes, or extract without --shard"
+            )
+        entries = [self.entry(s) for s in range(self.n_shards)]
+        try:
+            self._write_consolidated(entries)
+        except FileNotFoundError:
+            if self.complete:  # another process consolidated and removed the shards meanwhile
+                return
+            raise
+        for entry in entries:
+            (self.path / entry["file"]).unlink(missing_ok=True)
+        for orphan in [*(self.path / "shards").glob(".*.tmp"), *(self.path / "manifest").glob(".*.tmp")]:
+            orphan.unlink(missing_ok=True)  # left by killed writers; every shard is done, so nobody writes here
+
+    def _write_consolidated(self, entries: list[dict]) -> None:
+        kind = self.layout.kind
+        status = [s for e in entries for s in e["status"]]
+        rows = sum(sum(e["lengths"]) for e in entries) if kind == "frames" else status.count("ok")
+        target = self.path / "values.npy"
+        tmp = _temporary(target)
+        try:
+            if rows:
+                out = np.lib.format.open_memmap(tmp, "w+", self.layout.dtype, (rows, *self.layout.item_shape))
+                position = 0
+                for entry in entries:
+                    data = self._verified_shard(entry)
+                    out[position : position + len(data)] = data
+                    position += len(data)
+                out.flush()
+                del out
+            else:
+                np.save(tmp, np.zeros((0, *self.layout.item_shape), dtype=self.layout.dtype))
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        index = pd.DataFrame(
+            {
+                "status": pd.array(status, dtype="string"),
+                "message": pd.array([m for e in entries for m in e["messages"]], dtype="string"),
+                "seconds": [s for e in entries for s in e["seconds"]],
+            },
+            index=pd.Index([i for e in entries for i in e["items"]], dtype="string", name="item"),
+        )
+        if kind == "frames":
+            lengths = iter(n for e in entries for n in e["lengths"])
+            index["length"] = [next(lengths) if s == "ok" else 0 for s in status]
+        buffer = io.BytesIO()
+        index.to_parquet(buffer)
+        atomic_write(self.path / "index.parquet", lambda h: h.write(buffer.getvalue()))
+        _write_json(self.path / "complete.json", {"key": self.key, "rows": rows, "extracted": status.count("ok")})
+
+    def _verified_shard(self, entry: dict) -> np.ndarray:
+        path = self.path / entry["file"]
+        payload = path.read_bytes()
+        if hashlib.sha256(payload).hexdigest() != entry["sha256"]:
+            self._entry_path(entry["shard"]).unlink(missing_ok=True)
+            raise CorruptShardError(
+                f"{path}: checksum mismatch with its manifest entry (the file was damaged after it was "
+                f"written); the entry was removed, run the extraction again to recompute shard {entry['shard']}"
+            )
+        return np.load(io.BytesIO(payload))
+
+    def features(self) -> Features:
+        """The consolidated features, memory-mapped (consolidates first when every shard is done)."""
+        self.consolidate()
+        index = pd.read_parquet(self.path / "index.parquet")
+        ok = index["status"].eq("ok").to_numpy()
+        values_path = self.path / "values.npy"
+        values = np.load(values_path, mmap_mode="r") if ok.any() else np.load(values_path)
+        offsets = None
+        if self.layout.kind == "frames":
+            offsets = np.concatenate([[0], np.cumsum(index["length"].to_numpy()[ok])]).astype(np.int64)
+        skipped = index.loc[~ok, ["status", "message"]].rename(columns={"status": "reason"})
+        return Features(
+            key=self.key,
+            path=self.path,
+            kind=self.layout.kind,
+            items=index.index[ok],
+            values=values,
+            names=list(self.layout.names),
+            layers=list(self.layout.layers),
+            skipped=skipped,
+            seconds=index.loc[ok, "seconds"],
+            offsets=offsets,
+        )
+
+    def summary(self) -> dict:
+        """Counts over the done shards: extracted items, audio seconds, skipped items per reason."""
+        if self.complete:
+            index = pd.read_parquet(self.path / "index.parquet")
+            rows = zip(index["status"], index["seconds"], index["message"], strict=True)
+        else:
+            entries = [self.entry(s) for s in sorted(self.done_shards())]
+            rows = (row for e in entries for row in zip(e["status"], e["seconds"], e["messages"], strict=True))
+        extracted, seconds, reasons, examples = 0, 0.0, {}, {}
+        for status, sec, message in rows:
+            if status == "ok":
+                extracted += 1
+                seconds += sec
+            else:
+                reasons[status] = reasons.get(status, 0) + 1
+                examples.setdefault(status, message)
+        return {"extracted": extracted, "audio_seconds": seconds, "skipped": reasons, "examples": examples}
