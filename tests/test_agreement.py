@@ -291,13 +291,6 @@ def test_threshold_grid_hits_exact_levels():
         ag.threshold_grid("0.1-0.9")
 
 
-def test_plot_threshold_sweep_writes_png(tmp_path):
-    curve = pd.DataFrame({"happy": [0.2, 0.5, 0.3], "sad": [0.1, 0.4, 0.6]}, index=[0.1, 0.2, 0.3])
-    curve["mean"] = curve.mean(axis=1)
-    path = ag.plot_threshold_sweep(curve.rename_axis("threshold"), tmp_path / "sweep.png")
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
 # =================================================================================== MLCM
 def _frame(rows, columns="abc"):
     return pd.DataFrame(rows, columns=list(columns), index=[f"i{k}" for k in range(len(rows))])

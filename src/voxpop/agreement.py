@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -556,37 +555,6 @@ def threshold_sweep(scores_a: pd.DataFrame, scores_b: pd.DataFrame, thresholds: 
         return Sweep(curve, math.nan, math.nan, len(common))
     best = curve["mean"].idxmax()
     return Sweep(curve, float(best), float(curve.at[best, "mean"]), len(common))
-
-
-def plot_threshold_sweep(curve: pd.DataFrame, path: str | Path, title: str = "") -> Path:
-    """Line plot of kappa per emotion (thin) and their mean (bold) against t, best t marked; writes PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for emotion in curve.columns.drop("mean"):
-        axes.plot(curve.index, curve[emotion], linewidth=1, label=str(emotion))
-    axes.plot(curve.index, curve["mean"], color="black", linewidth=2.5, label="mean")
-    if curve["mean"].notna().any():
-        best = curve["mean"].idxmax()
-        axes.axvline(best, color="black", linestyle="--", linewidth=1)
-        axes.annotate(
-            f"t = {best:g}\nmean kappa = {curve.at[best, 'mean']:.3f}",
-            (best, curve.at[best, "mean"]),
-            xytext=(8, 8),
-            textcoords="offset points",
-        )
-    axes.set(xlabel="threshold t (positive iff score >= t)", ylabel="Cohen's kappa", title=title)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, ncol=2)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
 
 
 # =============================================================================== multi-label confusion matrix

@@ -16,6 +16,8 @@ from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, InputError
 from voxpop.labelset import LabelSet
 from voxpop.metrics import binarize_above_uniform, binarize_thresholds
+from voxpop.plots import threshold_curve
+from voxpop.report import figure_png
 
 WHERE = typer.Option(None, "--where", help="Keep only items matching this pandas query on item columns.")
 BY = typer.Option(None, "--by", help="Also report per group of items: the name of an item column, e.g. source.")
@@ -183,7 +185,10 @@ def sweep_verb(
         row = [f"{sweep.items:,}", _number(sweep.best_threshold, 2), _number(sweep.best_kappa), *per_emotion]
         table.add_row(*row, *([group] if by is not None else []))
         png = out if group == "all" else out.with_name(f"{out.stem}-{group}{out.suffix}")
-        agreement.plot_threshold_sweep(sweep.curve, png, title=f"{a} vs {b} ({group}, {sweep.items} items)")
+        best_t = None if math.isnan(sweep.best_threshold) else sweep.best_threshold
+        figure = threshold_curve(sweep.curve, best_t, title=f"{a} vs {b} ({group}, {sweep.items} items)")
+        png.parent.mkdir(parents=True, exist_ok=True)
+        png.write_bytes(figure_png(figure))
         curves.append(sweep.curve.reset_index().assign(group=group))
     console.print(table)
     unmatched_a = len(scores_a.index.difference(scores_b.index))
