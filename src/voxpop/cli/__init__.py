@@ -15,6 +15,7 @@ from voxpop.cli import (  # noqa: F401  (register commands)
     feature_verbs,
     import_verbs,
     label_verbs,
+    model_verbs,
 )
 from voxpop.cli.app import app, err_console
 from voxpop.errors import VoxpopError

@@ -1,0 +1,401 @@
+"""Verbs on models: ``voxpop train``, ``evaluate``, ``predict`` and ``fuse`` (thin wrappers of voxpop.runs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import torch
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from voxpop.cli.app import app, console, err_console
+from voxpop.cli.corpus_verbs import load_corpus
+from voxpop.errors import ConfigError
+from voxpop.features.base import parse_options
+from voxpop.labels import RULES
+from voxpop.losses import LOSSES
+from voxpop.protocols import PROTOCOLS, make_folds
+from voxpop.runs import (
+    ModelSpec,
+    ProtocolSpec,
+    evaluate_out_of_fold,
+    evaluate_predictions,
+    find_runs,
+    is_label_file,
+    late_fusion,
+    load_predictions,
+    load_run,
+    predict_files,
+    resolve_features,
+    resolve_labels,
+    save_predictions,
+    train_run,
+)
+from voxpop.training import TrainConfig
+
+SINGLE_LABEL_SUMMARY = ("uar", "macro_f1", "accuracy")
+MULTI_LABEL_SUMMARY = ("macro_f1", "micro_f1", "weighted_f1")
+LABELS_HELP = f"Label set file (.parquet, from 'voxpop labels') or a rule applied to the corpus: {', '.join(RULES)}."
+
+
+def _progress(on: Console = console) -> Progress:
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    return Progress(*columns, console=on)
+
+
+def _ci(row: pd.Series) -> str:
+    if pd.isna(row["low"]):
+        return f"{row['value']:.3f}"
+    return f"{row['value']:.3f} [{row['low']:.3f}, {row['high']:.3f}]"
+
+
+def _head_options(texts: list[str], head: str) -> dict:
+    """``KEY=VALUE`` options for every head, ``HEAD.KEY=VALUE`` for one head only."""
+    chosen = []
+    for text in texts:
+        key = text.partition("=")[0]
+        prefix, dot, _ = key.partition(".")
+        if not dot:
+            chosen.append(text)
+        elif prefix == head:
+            chosen.append(text.partition(".")[2])
+    return parse_options(chosen)
+
+
+def _protocol(name: str, k: int, splits: list[str] | None, column: str, dev: bool, seed: int) -> ProtocolSpec:
+    if name == "speaker-folds":
+        return ProtocolSpec(name=name, options={"k": k, "column": column, "dev": dev, "seed": seed})
+    if name == "split":
+        if not splits:
+            raise ConfigError("protocol 'split' needs the split column(s): --split fold1 (repeatable).")
+        return ProtocolSpec(name=name, options={"columns": list(splits)})
+    if name == "leave-one-out":
+        return ProtocolSpec(name=name, options={"column": column})
+    raise ConfigError(f"unknown protocol {name!r}; choose one of {', '.join(PROTOCOLS)}.")
+
+
+def print_summary(tables: dict[str, pd.DataFrame], title: str, first: str = "head") -> None:
+    """One row per run (head): items scored and the main metrics with their 95 % bootstrap intervals."""
+    any_table = next(iter(tables.values()))
+    wanted = SINGLE_LABEL_SUMMARY if "uar" in set(any_table["metric"]) else MULTI_LABEL_SUMMARY
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    for column in (first, "items", *(m.replace("_", "-") + " [95 % CI]" for m in wanted)):
+        table.add_column(column, justify="left" if column == first else "right")
+    for name, result in tables.items():
+        rows = result.set_index("metric")
+        table.add_row(escape(name), f"{int(result['n_items'].iloc[0]):,}", *(_ci(rows.loc[m]) for m in wanted))
+    console.print(table)
+
+
+def print_folds(sizes: pd.DataFrame, dropped: pd.DataFrame) -> None:
+    """Items used per fold and items dropped: without features (train / dev / test), not kept (train / dev)."""
+    table = Table(title="items per fold", box=box.SIMPLE_HEAD)
+    for column in ("fold", "train", "dev", "test", "no features (train/dev/test)", "not kept (train/dev)"):
+        table.add_column(column, justify="left" if column == "fold" else "right")
+    for fold, row in sizes.join(dropped).iterrows():
+        missing = "/".join(f"{int(row[f'{part}_no_features']):,}" for part in ("train", "dev", "test"))
+        not_kept = "/".join(f"{int(row[f'{part}_not_kept']):,}" for part in ("train", "dev"))
+        table.add_row(escape(str(fold)), *(f"{int(row[p]):,}" for p in ("train", "dev", "test")), missing, not_kept)
+    console.print(table)
+
+
+@app.command()
+def train(
+    corpus: Path = typer.Argument(..., help="Corpus directory (corpus.yaml, items.parquet, ratings.parquet)."),
+    labels: str = typer.Option(..., "--labels", help=LABELS_HELP),
+    condition: list[str] = typer.Option(None, "--condition", help="Rule labels: stimulus condition (repeatable)."),
+    pool: bool = typer.Option(False, "--pool", help="Rule labels: sum the counts of the conditions (all when none)."),
+    features: Path = typer.Option(None, "--features", help="A feature store entry directory (from 'voxpop features')."),
+    extractor: str = typer.Option(
+        None, "--extractor", "-e", help="Extract features now: opensmile:eGeMAPSv02 | fbank | ssl:PATH ..."
+    ),
+    option: list[str] = typer.Option(None, "--option", "-o", help="Extractor option KEY=VALUE (repeatable)."),
+    workers: int = typer.Option(None, "--workers", help="opensmile / fbank: extraction worker processes."),
+    store: Path = typer.Option(
+        None, "--store", help="Feature store root (default $VOXPOP_FEATURE_STORE or .voxpop/features)."
+    ),
+    head: str = typer.Option(
+        "mlp", "--head", help="Comma-separated heads: linear, mlp, residual, attentive_stats, lstm, logreg, svm."
+    ),
+    head_option: list[str] = typer.Option(
+        None, "--head-option", help="Head option KEY=VALUE for every head, or HEAD.KEY=VALUE for one (repeatable)."
+    ),
+    loss: str = typer.Option("ce", "--loss", help=f"Loss of neural heads: {', '.join(LOSSES)}."),
+    beta: float = typer.Option(None, "--beta", help="cbce: class-balanced beta (default 0.99)."),
+    protocol: str = typer.Option("speaker-folds", "--protocol", help=f"Protocol: {', '.join(PROTOCOLS)}."),
+    k: int = typer.Option(6, "--k", help="speaker-folds: number of folds."),
+    split: list[str] = typer.Option(None, "--split", help="split: predefined split column, e.g. fold1 (repeatable)."),
+    group_column: str = typer.Option(
+        "speaker", "--group-column", help="Item column grouping speaker folds / leave-one-out."
+    ),
+    dev: bool = typer.Option(True, "--dev/--no-dev", help="speaker-folds: hold out the next group as development set."),
+    epochs: int = typer.Option(20, "--epochs", help="Neural heads: maximum epochs."),
+    lr: float = typer.Option(1e-3, "--lr", help="Neural heads: AdamW learning rate."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Neural heads: items per batch."),
+    patience: int = typer.Option(
+        5, "--patience", help="Early stopping after this many epochs without improvement (0: never)."
+    ),
+    monitor: str = typer.Option(
+        "loss", "--monitor", help="Dev metric for early stopping: loss, macro_f1, uar, binary_f1."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of folds, initialisation and sampling."),
+    balanced: bool = typer.Option(False, "--balanced", help="Draw training items with weight 1 / class frequency."),
+    threads: int = typer.Option(
+        None, "--threads", help="CPU threads for neural heads (default: torch's choice; 1 is often fastest on 2 cores)."
+    ),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the confidence intervals."),
+    where: str = typer.Option(None, "--where", help="Keep only items matching this pandas query on item columns."),
+    out: Path = typer.Option(..., "--out", help="Run directory (one sub-directory per head when several)."),
+) -> None:
+    """Cross-validate heads on features and labels, save the runs and print out-of-fold metrics with CIs."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    loaded = load_corpus(corpus, where)
+    label_set, label_source = resolve_labels(loaded, labels, condition=condition or None, pool=pool)
+    options = parse_options(option or [])
+    if workers is not None:
+        options["workers"] = workers
+    with _progress() as bar:
+        task = bar.add_task(f"features {extractor or features}", total=None)
+        feats, feature_source = resolve_features(
+            loaded,
+            store_entry=features,
+            extractor=extractor,
+            options=options,
+            store=store,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(
+        f"features: {feats.kind} {tuple(feats.values.shape)}, store entry {escape(str(feats.path))}", highlight=False
+    )
+    chosen = _protocol(protocol, k, split, group_column, dev, seed)
+    folds = make_folds(loaded.items, chosen.name, **chosen.options)
+    heads = [h.strip() for h in head.split(",") if h.strip()]
+    config = TrainConfig(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        patience=patience or None,
+        monitor=monitor,
+        seed=seed,
+        balanced_sampling=balanced,
+        progress_bar=False,
+    )
+    results, summaries = {}, {}
+    with _progress() as bar:
+        for name in heads:
+            spec = ModelSpec(
+                head=name,
+                head_options=_head_options(head_option or [], name),
+                loss=loss,
+                loss_options={} if beta is None else {"beta": beta},
+                train=config,
+            )
+            task = bar.add_task(f"{name}: folds", total=len(folds))
+            results[name] = train_run(
+                out / name if len(heads) > 1 else out,
+                corpus_path=corpus,
+                where=where,
+                labels=label_set,
+                label_source=label_source,
+                features=feats,
+                feature_source=feature_source,
+                folds=folds,
+                protocol=chosen,
+                spec=spec,
+                progress=lambda done, total, task=task: bar.update(task, completed=done, total=total),
+            )
+    first = next(iter(results.values()))
+    print_folds(first.sizes, first.dropped)
+    for name, result in results.items():
+        if result.resumed:
+            console.print(f"{name}: loaded saved folds {', '.join(result.resumed)} (not retrained)", highlight=False)
+        for part, table in evaluate_out_of_fold(result.predictions, label_set, n_boot=bootstrap, seed=seed).items():
+            summaries[name if part == "pooled" else f"{name} / {part}"] = table
+    frame = pd.concat([t.assign(run=n) for n, t in summaries.items()], ignore_index=True)
+    frame.to_csv(out / "summary.csv", index=False)
+    excluded = int(next(iter(summaries.values()))["n_excluded"].iloc[0])
+    print_summary(
+        summaries,
+        f"out-of-fold predictions vs training labels ({label_set.rule}), pooled over {len(folds)} test folds; "
+        f"{excluded:,} predicted items not kept by the labels are left out",
+    )
+    console.print(f"runs saved to [bold]{escape(str(out))}[/] (summary.csv)")
+
+
+def _runs_or_file(run: Path) -> dict[str, Path]:
+    """A predictions file, a run directory or a directory of runs -> {name: predictions path}."""
+    if run.is_file():
+        return {run.stem: run}
+    return {path.name: path / "predictions.parquet" for path in find_runs(run)}
+
+
+@app.command()
+def evaluate(
+    run: Path = typer.Argument(..., help="Run directory, directory of runs (one per head), or a predictions file."),
+    labels: str = typer.Option(..., "--labels", help=LABELS_HELP),
+    corpus: Path = typer.Option(None, "--corpus", help="Corpus for a label rule (default: the run's corpus)."),
+    condition: list[str] = typer.Option(None, "--condition", help="Rule labels: stimulus condition (repeatable)."),
+    pool: bool = typer.Option(False, "--pool", help="Rule labels: sum the counts of the conditions."),
+    where: str = typer.Option(None, "--where", help="Keep only corpus items matching this pandas query."),
+    binarize: str = typer.Option(
+        "auto", "--binarize", help="Multi-label test sets: auto, uniform (1/C rule), argmax or a threshold."
+    ),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the confidence intervals."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    out: Path = typer.Option(None, "--out", help="Write the metric table (run, metric, value, low, high, ...) as CSV."),
+) -> None:
+    """Score a run's out-of-fold predictions against a test label set (cross-testing), with bootstrap CIs."""
+    sources = _runs_or_file(run)
+    label_corpus = None
+    if not is_label_file(labels):
+        if corpus is None:
+            if run.is_file():
+                raise ConfigError(f"labels {labels!r} is a rule; give the corpus to apply it to with --corpus.")
+            record = load_run(next(iter(sources.values())).parent).record
+            corpus, where = Path(record.corpus), where if where is not None else record.where
+        label_corpus = load_corpus(corpus, where)
+    test_labels, _ = resolve_labels(label_corpus, labels, condition=condition or None, pool=pool)
+    rule = binarize if binarize in ("auto", "uniform", "argmax") else float(binarize)
+    tables = {
+        name: evaluate_predictions(load_predictions(path), test_labels, n_boot=bootstrap, seed=seed, binarize=rule)
+        for name, path in sources.items()
+    }
+    frame = pd.concat([t.assign(run=n) for n, t in tables.items()], ignore_index=True)
+    table = Table(title=f"predictions vs {escape(labels)} ({'multi' if test_labels.multilabel else 'single'}-label)")
+    table.add_column("metric")
+    for name in tables:
+        table.add_column(escape(name), justify="right")
+    for metric in dict.fromkeys(frame["metric"]):
+        table.add_row(escape(metric), *(_ci(t.set_index("metric").loc[metric]) for t in tables.values()))
+    table.add_row("items scored", *(f"{int(t['n_items'].iloc[0]):,}" for t in tables.values()))
+    table.add_row("items left out", *(f"{int(t['n_excluded'].iloc[0]):,}" for t in tables.values()))
+    console.print(table)
+    console.print(f"[dim]95 % percentile bootstrap intervals over items, {bootstrap} resamples, seed {seed}[/]")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frame[["run", "metric", "value", "low", "high", "n_items", "n_excluded"]].to_csv(out, index=False)
+        console.print(f"saved to [bold]{escape(str(out))}[/]")
+
+
+@app.command()
+def predict(
+    run: Path = typer.Argument(..., help="Run directory (from 'voxpop train'; one head)."),
+    audio: list[Path] = typer.Argument(..., help="Audio files to classify."),
+    output_format: str = typer.Option("csv", "--format", help="Output format: csv or json."),
+    out: Path = typer.Option(None, "--out", help="Write here (default: print to standard output)."),
+    store: Path = typer.Option(None, "--store", help="Feature store root for the new files (default: temporary)."),
+    extractor: str = typer.Option(None, "--extractor", help="Only for runs trained on --features: the extractor spec."),
+    option: list[str] = typer.Option(None, "--option", "-o", help="With --extractor: option KEY=VALUE (repeatable)."),
+) -> None:
+    """Class distribution per audio file: the run's features and fold models, probabilities averaged over folds."""
+    if output_format not in ("csv", "json"):
+        raise ConfigError(f"--format {output_format!r}: choose csv or json.")
+    with _progress(err_console) as bar:  # standard output may carry the predictions
+        task = bar.add_task("features", total=None)
+        result = predict_files(
+            run,
+            audio,
+            store=store,
+            extractor=extractor,
+            options=parse_options(option or []),
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    table = result.table()
+    if output_format == "csv":
+        text = table.to_csv()
+    else:
+        records = [
+            {"file": file, "prediction": row["prediction"], "probabilities": row.drop("prediction").to_dict()}
+            for file, row in table.iterrows()
+        ]
+        text = json.dumps(records, indent=1)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        console.print(f"{len(table):,} predictions saved to [bold]{escape(str(out))}[/]")
+    if len(result.skipped):
+        skipped = Table(title=f"skipped files ({len(result.skipped):,})")
+        for column in ("file", "reason", "message"):
+            skipped.add_column(column)
+        for file, row in result.skipped.iterrows():
+            skipped.add_row(*(escape(str(v)) for v in (file, row["reason"], row["message"])))
+        err_console.print(skipped, style="yellow")
+
+
+def _input_name(path: Path, taken: dict) -> str:
+    name = path.name if path.is_dir() else (path.parent.name if path.name == "predictions.parquet" else path.stem)
+    base, n = name, 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
+@app.command()
+def fuse(
+    predictions: list[Path] = typer.Argument(..., help="Prediction files (parquet / CSV) or run directories."),
+    dev_labels: str = typer.Option(..., "--dev-labels", help="Items whose weights are chosen: " + LABELS_HELP),
+    test_labels: str = typer.Option(None, "--test-labels", help="Score the fused items against these labels."),
+    corpus: Path = typer.Option(None, "--corpus", help="Corpus for label rules."),
+    condition: list[str] = typer.Option(None, "--condition", help="Rule labels: stimulus condition (repeatable)."),
+    pool: bool = typer.Option(False, "--pool", help="Rule labels: sum the counts of the conditions."),
+    draws: int = typer.Option(1000, "--draws", help="Dirichlet draws of fusion weights."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the draws and of the bootstrap."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the test confidence intervals."),
+    out: Path = typer.Option(..., "--out", help="Fused predictions parquet file (the non-dev items)."),
+) -> None:
+    """Dirichlet late fusion: per-class model weights chosen by dev UAR, applied to every other item."""
+    tables: dict[str, pd.DataFrame] = {}
+    for path in predictions:
+        tables[_input_name(path, tables)] = load_predictions(path / "predictions.parquet" if path.is_dir() else path)
+    loaded = load_corpus(corpus) if corpus is not None else None
+
+    def rule_or_file(source: str):
+        scope = {} if is_label_file(source) else {"condition": condition or None, "pool": pool}
+        return resolve_labels(loaded, source, **scope)[0]
+
+    dev_set = rule_or_file(dev_labels)
+    test_set = rule_or_file(test_labels) if test_labels else None
+    result = late_fusion(tables, dev_set, n_draws=draws, seed=seed)
+    save_predictions(result.fused, out)
+    weights = Table(title=f"fusion weights (chosen on {len(result.dev_items):,} dev items)", box=box.SIMPLE_HEAD)
+    weights.add_column("model")
+    for column in result.fusion.weights.columns:
+        weights.add_column(escape(str(column)), justify="right")
+    for model, row in result.fusion.weights.iterrows():
+        weights.add_row(escape(str(model)), *(f"{v:.3f}" for v in row))
+    console.print(weights)
+    scores = Table(title="UAR", box=box.SIMPLE_HEAD)
+    scores.add_column("model")
+    scores.add_column("dev", justify="right")
+    if test_set is not None:
+        scores.add_column("test [95 % CI]", justify="right")
+    candidates = [*tables, "fused"]
+    dev_uar = [*result.fusion.candidate_uar[: len(tables)], result.fusion.validation_uar]
+    rest = result.fused.index
+    for name, value in zip(candidates, dev_uar, strict=True):
+        cells = [escape(name), f"{value:.3f}"]
+        if test_set is not None:
+            table = result.fused if name == "fused" else tables[name].loc[rest]
+            metrics = evaluate_predictions(table, test_set, n_boot=bootstrap, seed=seed).set_index("metric")
+            cells.append(_ci(metrics.loc["uar"]))
+        scores.add_row(*cells)
+    console.print(scores)
+    if any(result.dropped.values()):
+        console.print(f"items left out (not predicted by every input): {result.dropped}", highlight=False)
+    console.print(f"{len(result.fused):,} fused predictions saved to [bold]{escape(str(out))}[/]")

@@ -1,0 +1,482 @@
+"""voxpop.runs: fold item sets, resume, predictions on disk, evaluation against direct formulas, late fusion,
+and the train / evaluate / predict / fuse CLI on the tiny demo corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy.spatial.distance import jensenshannon
+from scipy.special import rel_entr
+from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, recall_score
+from typer.testing import CliRunner
+
+import voxpop.cli  # noqa: F401  (registers the verbs)
+import voxpop.runs as runs
+from voxpop.analysis import dirichlet_fusion
+from voxpop.cli.app import app
+from voxpop.errors import ConfigError, InputError
+from voxpop.features import Features, extract
+from voxpop.labels import make_labels
+from voxpop.labelset import Accounting, LabelSet
+from voxpop.protocols import Fold, make_folds
+from voxpop.runs import (
+    ModelSpec,
+    Standardizer,
+    cross_validate,
+    evaluate_predictions,
+    late_fusion,
+    load_predictions,
+    load_run,
+    save_predictions,
+)
+from voxpop.training import TrainConfig
+
+CLASSES = ["neutral", "anger", "sad"]
+QUIET = TrainConfig(epochs=2, batch_size=8, progress_bar=False)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one intra-op thread avoids OpenMP spin-waiting on a shared machine (restored after)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ---------------------------------------------------------------------------------------------- synthetic data
+def item_ids(n: int) -> list[str]:
+    return [f"clip{i:02d}" for i in range(n)]
+
+
+def blob_features(n: int = 36, dim: int = 5, missing: tuple[str, ...] = (), seed: int = 0) -> Features:
+    """Vector features: 4 * one-hot of the class of item i (i mod 3) plus unit noise; ``missing`` items have none."""
+    rng = np.random.default_rng(seed)
+    ids = [i for i in item_ids(n) if i not in missing]
+    codes = np.array([int(i[4:]) % 3 for i in ids])
+    values = (4 * np.eye(3, dim)[codes] + rng.normal(size=(len(ids), dim))).astype(np.float32)
+    skipped = pd.DataFrame({"reason": ["unreadable"] * len(missing), "message": ["test"] * len(missing)}, index=missing)
+    return Features(
+        key="f" * 64,
+        path=Path("."),
+        kind="vector",
+        items=pd.Index(ids, dtype="string"),
+        values=values,
+        names=[f"x{d}" for d in range(dim)],
+        layers=[],
+        skipped=skipped,
+        seconds=pd.Series(1.0, index=ids),
+    )
+
+
+def onehot_labels(n: int = 36, dropped: tuple[str, ...] = (), rule: str = "mr") -> LabelSet:
+    """One-hot targets of class i mod 3; ``dropped`` items are not kept (all-zero rows)."""
+    ids = item_ids(n)
+    targets = pd.DataFrame(np.eye(3)[np.arange(n) % 3], index=ids, columns=CLASSES)
+    kept = pd.Series([i not in dropped for i in ids], index=ids)
+    targets.loc[~kept] = 0.0
+    accounting = Accounting(n, int(kept.sum()), 5 * n, 4 * n)
+    return LabelSet(targets, kept, targets * 5, rule, accounting)
+
+
+def speaker_items(n: int = 36, speakers: int = 6) -> pd.DataFrame:
+    """Speakers of consecutive items (each speaker has items of every class)."""
+    return pd.DataFrame({"speaker": [f"s{i * speakers // n}" for i in range(n)]}, index=item_ids(n))
+
+
+@pytest.fixture
+def recorded_fit(monkeypatch):
+    """Wrap voxpop.runs.fit, recording the train and dev item ids of every call."""
+    calls: list[dict] = []
+    real_fit = runs.fit
+
+    def recording(train_x, train_y, dev_x=None, dev_y=None, **kwargs):
+        calls.append({"train": list(train_y.index), "dev": None if dev_y is None else list(dev_y.index)})
+        return real_fit(train_x, train_y, dev_x, dev_y, **kwargs)
+
+    monkeypatch.setattr(runs, "fit", recording)
+    return calls
+
+
+# ---------------------------------------------------------------------------------------------- cross-validation
+def test_folds_train_on_kept_items_with_features_and_predict_every_test_item(recorded_fit, tmp_path):
+    features = blob_features(missing=("clip05", "clip13"))
+    labels = onehot_labels(dropped=("clip01", "clip02", "clip20"))
+    folds = make_folds(speaker_items(), "speaker-folds", k=3, seed=1)
+    result = cross_validate(features, labels, folds, ModelSpec(head="logreg"), out_dir=tmp_path / "run")
+
+    has_features = set(features.items)
+    kept = set(labels.kept[labels.kept].index)
+    assert len(recorded_fit) == len(folds)
+    for fold, call in zip(folds, recorded_fit, strict=True):
+        assert call["train"] == [i for i in fold.train if i in has_features and i in kept]
+        assert call["dev"] == [i for i in fold.dev if i in has_features and i in kept]
+        assert not set(call["train"]) & set(fold.test) and not set(call["dev"]) & set(fold.test)
+        predicted = result.predictions.index[result.predictions["fold"] == fold.name]
+        assert list(predicted) == [i for i in fold.test if i in has_features]  # not-kept test items predicted too
+        expected = {
+            "train_no_features": sum(i not in has_features for i in fold.train),
+            "train_not_kept": sum(i in has_features and i not in kept for i in fold.train),
+            "dev_no_features": sum(i not in has_features for i in fold.dev),
+            "dev_not_kept": sum(i in has_features and i not in kept for i in fold.dev),
+            "test_no_features": sum(i not in has_features for i in fold.test),
+        }
+        assert result.dropped.loc[fold.name].to_dict() == expected
+    pooled = result.predictions
+    assert not pooled.index.duplicated().any() and set(pooled.index) == has_features
+    assert list(pooled.columns) == [*CLASSES, "fold"]
+    assert np.allclose(pooled[CLASSES].sum(axis=1), 1.0)
+    # every item is in every fold once (train, dev or test): 2 without features count in all 3 folds,
+    # 3 not kept in the 2 folds where they train or develop (not-kept test items are predicted)
+    assert result.dropped.to_numpy().sum() == 2 * 3 + 3 * 2
+    # the saved pooled predictions are the returned ones
+    assert load_predictions(tmp_path / "run" / "predictions.parquet").equals(pooled)
+
+
+def test_predictions_are_each_fold_models_output_on_its_test_items():
+    features = blob_features()
+    labels = onehot_labels()
+    folds = make_folds(speaker_items(), "speaker-folds", k=3)
+    result = cross_validate(features, labels, folds, ModelSpec(head="logreg"))
+    for fold in folds:
+        x = features.values[features.items.get_indexer(fold.test)]
+        expected = result.models[fold.name].predict_proba(x)
+        assert np.allclose(result.predictions.loc[fold.test, CLASSES].to_numpy(), expected)
+    scores = evaluate_predictions(result.predictions, labels, n_boot=0).set_index("metric")["value"]
+    assert scores["uar"] > 0.9  # the blobs are separable: the wiring keeps items and targets aligned
+
+
+def test_resume_retrains_nothing_and_returns_identical_predictions(recorded_fit, tmp_path):
+    features, labels = blob_features(), onehot_labels(dropped=("clip03",))
+    folds = make_folds(speaker_items(), "speaker-folds", k=3)
+    spec = ModelSpec(head="mlp", head_options={"hidden_dim": 8}, train=QUIET)
+    first = cross_validate(features, labels, folds, spec, out_dir=tmp_path)
+    assert len(recorded_fit) == 3 and first.resumed == []
+    second = cross_validate(features, labels, folds, spec, out_dir=tmp_path)
+    assert len(recorded_fit) == 3  # no further fit call
+    assert second.resumed == ["fold1", "fold2", "fold3"]
+    pd.testing.assert_frame_equal(second.predictions, first.predictions)
+    for name in first.histories:
+        pd.testing.assert_frame_equal(second.histories[name], first.histories[name])
+    # a fold whose saved record is missing (interrupted before fold.json) is retrained, alone
+    (tmp_path / "folds" / "fold2" / "fold.json").unlink()
+    third = cross_validate(features, labels, folds, spec, out_dir=tmp_path)
+    assert len(recorded_fit) == 4 and third.resumed == ["fold1", "fold3"]
+    pd.testing.assert_frame_equal(third.predictions, first.predictions)  # same seed, same model
+
+
+def test_resume_refuses_a_fold_trained_on_other_inputs(tmp_path):
+    features, labels = blob_features(), onehot_labels()
+    folds = make_folds(speaker_items(), "speaker-folds", k=3)
+    cross_validate(features, labels, folds, ModelSpec(head="logreg"), out_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"fold1: holds a fold trained on different spec"):
+        cross_validate(features, labels, folds, ModelSpec(head="logreg", head_options={"C": 0.1}), out_dir=tmp_path)
+    ignored = ModelSpec(head="logreg", loss="wce", train=TrainConfig(epochs=99))  # options logreg does not use
+    assert cross_validate(features, labels, folds, ignored, out_dir=tmp_path).resumed == ["fold1", "fold2", "fold3"]
+    other = onehot_labels(dropped=("clip00", "clip07"))
+    with pytest.raises(ConfigError, match=r"different train"):
+        cross_validate(features, other, folds, ModelSpec(head="logreg"), out_dir=tmp_path)
+
+
+def test_neural_heads_see_features_standardised_on_the_train_items_only(recorded_fit):
+    features = blob_features()
+    features.values[:, 0] *= 1000.0
+    labels = onehot_labels()
+    fold = Fold("only", pd.Index(item_ids(24)), pd.Index([]), pd.Index(item_ids(36)[24:]))
+    spec = ModelSpec(head="linear", train=QUIET)
+    result = cross_validate(features, labels, [fold], spec)
+    standardizer = result.models["only"].standardizer
+    train_values = features.values[:24].astype(np.float64)
+    assert np.allclose(standardizer.mean, train_values.mean(axis=0))
+    assert np.allclose(standardizer.scale, train_values.std(axis=0))
+    assert recorded_fit[0]["dev"] is None  # no dev items: trained without early stopping
+    model = result.models["only"].model
+    expected = model.predict_proba((features.values[24:] - standardizer.mean) / standardizer.scale)
+    assert np.allclose(result.predictions[CLASSES].to_numpy(), expected, atol=1e-6)
+
+
+def test_layer_and_frame_features():
+    rng = np.random.default_rng(3)
+    ids = item_ids(24)
+    codes = np.arange(24) % 3
+    layered = np.stack([rng.normal(size=(24, 4)), 4 * np.eye(3, 4)[codes] + rng.normal(size=(24, 4))], axis=1)
+    common = {"key": "k" * 64, "path": Path("."), "names": ["a", "b", "c", "d"], "skipped": pd.DataFrame()}
+    features = Features(
+        kind="layers", items=pd.Index(ids, dtype="string"), values=layered.astype(np.float32),
+        layers=["layer0", "layer1"], seconds=pd.Series(1.0, index=ids), **common,
+    )  # fmt: skip
+    folds = make_folds(speaker_items(24, 4), "speaker-folds", k=4, dev=False)
+    result = cross_validate(features, onehot_labels(24), folds, ModelSpec(head="linear", train=QUIET))
+    assert list(result.layer_weights.columns) == ["layer0", "layer1"]
+    assert list(result.layer_weights.index) == [f.name for f in folds]
+    assert np.allclose(result.layer_weights.sum(axis=1), 1.0)
+
+    lengths = rng.integers(2, 6, size=24)
+    frames = np.concatenate([np.repeat(layered[i, 1:], n, axis=0) for i, n in enumerate(lengths)])
+    framed = Features(
+        kind="frames", items=pd.Index(ids, dtype="string"), values=frames.astype(np.float32), layers=[],
+        seconds=pd.Series(1.0, index=ids), offsets=np.concatenate([[0], np.cumsum(lengths)]), **common,
+    )  # fmt: skip
+    x = runs.feature_input(framed, ["clip03", "clip01"])
+    assert [a.shape for a in x] == [(lengths[3], 4), (lengths[1], 4)]
+    assert np.array_equal(x[0][0], layered[3, 1].astype(np.float32))
+    result = cross_validate(framed, onehot_labels(24), folds, ModelSpec(head="mlp", train=QUIET))
+    assert result.predictions.shape == (24, 4) and result.layer_weights is None
+
+
+def test_multilabel_targets_need_a_sigmoid_loss():
+    labels = onehot_labels()
+    multi = LabelSet(labels.targets, labels.kept, labels.counts, "ar-test", labels.accounting, multilabel=True)
+    folds = make_folds(speaker_items(), "speaker-folds", k=3)
+    with pytest.raises(ConfigError, match="multi-label .* sigmoid loss"):
+        cross_validate(blob_features(), multi, folds, ModelSpec(head="logreg"))
+    result = cross_validate(blob_features(), multi, folds, ModelSpec(head="linear", loss="bce", train=QUIET))
+    assert result.multilabel and (result.predictions[CLASSES].sum(axis=1) != 1).any()
+
+
+def test_standardizer_over_frames_pools_all_frames():
+    frames = [np.array([[1.0], [3.0]]), np.array([[5.0]])]
+    s = Standardizer.fit(frames)
+    assert s.mean.tolist() == [3.0] and s.scale == pytest.approx([np.std([1.0, 3.0, 5.0])])
+
+
+# ---------------------------------------------------------------------------------------------- predictions files
+def test_predictions_round_trip_and_outside_files(tmp_path):
+    frame = pd.DataFrame({"anger": [0.2, 0.7], "sad": [0.8, 0.3]}, index=pd.Index(["b", "a"], name="item"))
+    frame["fold"] = ["f1", "f2"]
+    save_predictions(frame, tmp_path / "p.parquet", multilabel=True)
+    back = load_predictions(tmp_path / "p.parquet")
+    assert list(back.index) == ["b", "a"] and list(back.columns) == ["anger", "sad", "fold"]
+    assert np.allclose(back[["anger", "sad"]], frame[["anger", "sad"]]) and back.attrs["multilabel"]
+    (tmp_path / "video.csv").write_text("clip,anger,sad\nx,0.5,0.5\ny,0.1,0.9\n")
+    outside = load_predictions(tmp_path / "video.csv")
+    assert list(outside.index) == ["x", "y"] and outside.loc["y", "sad"] == 0.9 and "fold" not in outside
+    (tmp_path / "bad.csv").write_text("item,anger,sad\nx,0.5,oops\n")
+    with pytest.raises(InputError, match=r"bad.csv, item 'x', column 'sad': 'oops' is not a finite number"):
+        load_predictions(tmp_path / "bad.csv")
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+def random_predictions(ids: list[str], seed: int = 0, sigmoid: bool = False) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    raw = rng.random((len(ids), 3)) + np.eye(3)[np.arange(len(ids)) % 3] * 0.6
+    values = raw if sigmoid else raw / raw.sum(axis=1, keepdims=True)
+    return pd.DataFrame(values, index=pd.Index(ids, dtype="string"), columns=CLASSES).assign(fold="f")
+
+
+def test_single_label_evaluation_matches_sklearn_and_excludes_items_not_kept():
+    labels = onehot_labels(40, dropped=("clip01", "clip02", "clip09"))
+    predictions = random_predictions([*item_ids(40), "unlabelled"])
+    table = evaluate_predictions(predictions, labels, n_boot=200, seed=1).set_index("metric")
+    kept = [i for i in item_ids(40) if i not in ("clip01", "clip02", "clip09")]
+    truth = np.arange(40)[[int(i[4:]) for i in kept]] % 3
+    pred = predictions.loc[kept, CLASSES].to_numpy().argmax(axis=1)
+    assert table.loc["uar", "value"] == pytest.approx(recall_score(truth, pred, average="macro"))
+    assert table.loc["macro_f1", "value"] == pytest.approx(f1_score(truth, pred, average="macro"))
+    assert table.loc["accuracy", "value"] == pytest.approx(accuracy_score(truth, pred))
+    assert table.loc["mcc", "value"] == pytest.approx(matthews_corrcoef(truth, pred))
+    assert table.loc["f1[sad]", "value"] == pytest.approx(f1_score(truth, pred, average=None)[2])
+    assert (table["n_items"] == 37).all() and (table["n_excluded"] == 4).all()  # 3 not kept + 1 unknown
+    assert (table["low"] <= table["value"]).all() and (table["value"] <= table["high"]).all()
+    assert "kld" not in table.index  # one-hot targets: no distribution to compare with
+
+
+def test_distribution_targets_add_kld_and_jsd():
+    rng = np.random.default_rng(4)
+    ids = item_ids(20)
+    soft = pd.DataFrame(rng.dirichlet(np.ones(3), size=20), index=ids, columns=CLASSES)
+    labels = LabelSet(soft, pd.Series(True, index=ids), soft * 6, "ar", Accounting(20, 20, 120, 120))
+    predictions = random_predictions(ids, seed=2)
+    table = evaluate_predictions(predictions, labels, n_boot=0).set_index("metric")
+    p, q = soft.to_numpy(), predictions[CLASSES].to_numpy()
+    assert table.loc["kld", "value"] == pytest.approx(rel_entr(p, q).sum(axis=1).mean(), rel=1e-6)
+    assert table.loc["jsd", "value"] == pytest.approx((jensenshannon(p, q, axis=1) ** 2).mean(), rel=1e-6)
+    truth, pred = p.argmax(axis=1), q.argmax(axis=1)
+    assert table.loc["uar", "value"] == pytest.approx(recall_score(truth, pred, average="macro"))
+
+
+@pytest.mark.parametrize("sigmoid", [False, True])
+def test_multilabel_evaluation_binarises_and_matches_sklearn(sigmoid):
+    rng = np.random.default_rng(5)
+    ids = item_ids(30)
+    hot = (rng.random((30, 3)) < 0.4).astype(float)
+    hot[np.arange(30), np.arange(30) % 3] = 1.0
+    labels = LabelSet(
+        pd.DataFrame(hot, index=ids, columns=CLASSES), pd.Series(True, index=ids), pd.DataFrame(hot, index=ids,
+        columns=CLASSES), "ar-test", Accounting(30, 30, 90, 90), multilabel=True,
+    )  # fmt: skip
+    predictions = random_predictions(ids, seed=3, sigmoid=sigmoid)
+    table = evaluate_predictions(predictions, labels, n_boot=100).set_index("metric")
+    probs = predictions[CLASSES].to_numpy()
+    decided = probs >= 0.5 if sigmoid else probs > 1 / 3  # auto: threshold 0.5 for sigmoids, else the 1/C rule
+    assert table.loc["macro_f1", "value"] == pytest.approx(f1_score(hot, decided, average="macro"))
+    assert table.loc["micro_f1", "value"] == pytest.approx(f1_score(hot, decided, average="micro"))
+    assert "uar" not in table.index and "accuracy" not in table.index
+    tuned = pd.Series([0.2, 0.5, 0.7], index=CLASSES)
+    with_thresholds = evaluate_predictions(predictions, labels, n_boot=0, binarize=tuned).set_index("metric")
+    expected = f1_score(hot, probs >= tuned.to_numpy(), average="macro")
+    assert with_thresholds.loc["macro_f1", "value"] == pytest.approx(expected)
+
+
+def test_evaluation_errors_name_the_problem():
+    labels = onehot_labels(6)
+    with pytest.raises(InputError, match=r"no column for classes \['sad'\]"):
+        evaluate_predictions(random_predictions(item_ids(6)).drop(columns="sad"), labels)
+    twice = pd.concat([random_predictions(item_ids(6)), random_predictions(item_ids(3))])
+    with pytest.raises(InputError, match="more than once .* evaluate one fold at a time"):
+        evaluate_predictions(twice, labels)
+    with pytest.raises(InputError, match="none of the 2 predicted items is kept"):
+        evaluate_predictions(random_predictions(["x", "y"]), labels)
+
+
+# ---------------------------------------------------------------------------------------------- late fusion
+def test_late_fusion_chooses_weights_on_dev_items_and_applies_them_to_the_rest():
+    ids = item_ids(40)
+    audio, video = random_predictions(ids, seed=7), random_predictions([*ids, "extra"], seed=8)
+    dev_labels = onehot_labels(40, dropped=tuple(ids[20:]))
+    result = late_fusion({"audio": audio, "video": video}, dev_labels, n_draws=50, seed=3)
+    assert list(result.dev_items) == ids[:20] and result.dropped == {"audio": 0, "video": 1}
+    truth = pd.Series(np.asarray(CLASSES)[np.arange(20) % 3], index=ids[:20], dtype="string")
+    direct = dirichlet_fusion(
+        {"audio": audio.loc[ids[:20], CLASSES], "video": video.loc[ids[:20], CLASSES]}, truth, n_draws=50, seed=3
+    )
+    pd.testing.assert_frame_equal(result.fusion.weights, direct.weights)
+    w = direct.weights.to_numpy()
+    expected = w[0] * audio.loc[ids[20:], CLASSES].to_numpy() + w[1] * video.loc[ids[20:], CLASSES].to_numpy()
+    assert list(result.fused.index) == ids[20:]
+    assert np.allclose(result.fused[CLASSES].to_numpy(), expected) and (result.fused["fold"] == "f").all()
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The tiny demo corpus (48 clips, 6 speakers) with pooled fbank features in a store."""
+    from voxpop.demo import make_demo_corpus
+
+    root = tmp_path_factory.mktemp("demo")
+    corpus = make_demo_corpus(root, size="tiny")
+    features = extract(corpus, "fbank", store=root / "store")
+    return {"root": root, "corpus": corpus, "dir": root / "corpus", "store": root / "store", "features": features}
+
+
+def invoke(*args: str) -> str:
+    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.stdout
+
+
+def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
+    out = tmp_path / "runs"
+    common = ("--labels", "mr", "--condition", "voice", "--extractor", "fbank", "--store", demo["store"])
+    output = invoke(
+        "train", demo["dir"], *common, "--head", "logreg,mlp", "--head-option", "mlp.hidden_dim=16",
+        "--protocol", "speaker-folds", "--k", "3", "--epochs", "2", "--bootstrap", "100", "--out", out,
+    )  # fmt: skip
+    assert "uar" in output and "logreg" in output and "mlp" in output
+    labels = make_labels(demo["corpus"], "mr", condition="voice")
+    summary = pd.read_csv(out / "summary.csv")
+    for head in ("logreg", "mlp"):
+        run = load_run(out / head)
+        assert run.record.model.head == head and run.record.labels.rule == "mr"
+        assert run.record.features.key == demo["features"].key and run.record.folds == ["fold1", "fold2", "fold3"]
+        expected = evaluate_predictions(run.predictions, labels, n_boot=100, seed=0)
+        assert np.allclose(summary[summary["run"] == head]["value"], expected["value"])
+        assert len(run.predictions) == 48  # every item predicted once, also those MR drops
+    assert load_run(out / "mlp").record.model.head_options == {"hidden_dim": 16}
+    assert load_run(out / "logreg").record.model.head_options == {}
+
+    # evaluate: cross-testing the runs on the all-inclusive test form (multi-label)
+    csv = tmp_path / "e.csv"
+    output = invoke("evaluate", out, "--labels", "ar-test", "--condition", "voice", "--bootstrap", "50", "--out", csv)
+    assert "f1[neutral]" in output and "logreg" in output and "mlp" in output
+    table = pd.read_csv(csv)
+    ar_test = make_labels(demo["corpus"], "ar-test", condition="voice")
+    expected = evaluate_predictions(load_run(out / "logreg").predictions, ar_test, n_boot=50)
+    assert np.allclose(table[table["run"] == "logreg"]["value"], expected["value"])
+    assert set(table["metric"]) >= {"macro_f1", "micro_f1"} and "uar" not in set(table["metric"])
+
+    # predict: the ensemble of the three fold models on the features of the given files
+    files = list(demo["corpus"].items["audio"].iloc[[0, 5]])
+    text = invoke("predict", out / "logreg", *files, "--format", "json")
+    records = json.loads(text)
+    run = load_run(out / "logreg")
+    x = demo["features"].values[[0, 5]]
+    expected = np.mean([m.predict_proba(x) for m in run.fold_models().values()], axis=0)
+    got = np.array([[r["probabilities"][c] for c in run.record.classes] for r in records])
+    assert [r["file"] for r in records] == files and np.allclose(got, expected, atol=1e-5)
+    assert [r["prediction"] for r in records] == list(np.asarray(run.record.classes)[expected.argmax(axis=1)])
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"not audio at all")
+    result = CliRunner().invoke(
+        app,
+        ["predict", str(out / "logreg"), *files, str(broken), "--out", str(tmp_path / "p.csv")],
+        env={"COLUMNS": "400"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "skipped files (1)" in result.stderr and "broken.wav" in result.stderr
+    assert pd.read_csv(tmp_path / "p.csv", index_col="file").shape == (2, 1 + len(run.record.classes))
+
+    # evaluate a predictions file against a saved label set
+    labels.save(tmp_path / "mr.parquet")
+    invoke("evaluate", out / "mlp" / "predictions.parquet", "--labels", tmp_path / "mr.parquet", "--out", csv)
+    expected = evaluate_predictions(load_run(out / "mlp").predictions, labels)
+    assert np.allclose(pd.read_csv(csv)["value"], expected["value"])
+
+    # fuse: weights chosen on the items of fold1, applied to the others
+    dev = (
+        labels.kept
+        & demo["corpus"]
+        .items["speaker"]
+        .isin(demo["corpus"].items.loc[load_run(out / "mlp").predictions.query("fold == 'fold1'").index, "speaker"])
+        .to_numpy()
+    )
+    dev_labels = LabelSet(labels.targets, dev, labels.counts, "mr", labels.accounting)
+    dev_labels.save(tmp_path / "dev.parquet")
+    output = invoke(
+        "fuse", out / "logreg", out / "mlp" / "predictions.parquet", "--dev-labels", tmp_path / "dev.parquet",
+        "--test-labels", "mr", "--corpus", demo["dir"], "--condition", "voice", "--draws", "20", "--bootstrap", "50",
+        "--out", tmp_path / "fused.parquet",
+    )  # fmt: skip
+    assert "fusion weights" in output and "fused" in output
+    fused = load_predictions(tmp_path / "fused.parquet")
+    direct = late_fusion(
+        {"logreg": load_run(out / "logreg").predictions, "mlp": load_run(out / "mlp").predictions},
+        dev_labels, n_draws=20,
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(fused[run.record.classes], direct.fused[run.record.classes], check_dtype=False)
+
+
+def test_cli_train_resumes_and_reports_errors(demo, tmp_path):
+    args = ("train", demo["dir"], "--labels", "pr", "--condition", "voice", "--features", demo["features"].path,
+            "--head", "logreg", "--k", "3", "--bootstrap", "20", "--out", tmp_path / "run")  # fmt: skip
+    invoke(*args)
+    assert "loaded saved folds fold1, fold2, fold3" in invoke(*args)
+    assert load_run(tmp_path / "run").record.features.extractor is None  # trained on a store entry
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "run"), demo["corpus"].items["audio"].iloc[0]])
+    assert isinstance(result.exception, ConfigError) and "--extractor" in str(result.exception)
+    result = CliRunner().invoke(app, ["train", str(demo["dir"]), "--labels", "nonsense", "--extractor", "fbank",
+                                      "--out", str(tmp_path / "x")])  # fmt: skip
+    assert isinstance(result.exception, ConfigError) and "neither a label set file" in str(result.exception)
+
+
+def test_overlapping_split_folds_are_evaluated_fold_by_fold():
+    ids = item_ids(36)
+    roles = np.array(["Train", "Train", "Development", "Test"])
+    other = np.array(["Test", "Train", "Development", "Test"])
+    items = pd.DataFrame({"a": roles[np.arange(36) % 4], "b": other[np.arange(36) % 4]}, index=ids)
+    folds = make_folds(items, "split", columns=["a", "b"])
+    labels = onehot_labels()
+    result = cross_validate(blob_features(), labels, folds, ModelSpec(head="logreg"))
+    assert result.predictions.index.duplicated().sum() == 9  # items i with i % 4 == 3 are tested in both splits
+    tables = runs.evaluate_out_of_fold(result.predictions, labels, n_boot=0)
+    assert list(tables) == ["a", "b"]
+    for fold, table in tables.items():
+        part = result.predictions[result.predictions["fold"] == fold]
+        pd.testing.assert_frame_equal(table, evaluate_predictions(part, labels, n_boot=0))
+    pooled = runs.evaluate_out_of_fold(result.predictions[result.predictions["fold"] == "a"], labels, n_boot=0)
+    assert list(pooled) == ["pooled"]
