@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from voxpop.audio import REASONS, AudioOptions
-from voxpop.cli.app import app, console
+from voxpop.cli.app import app, console, progress_bar
 from voxpop.cli.corpus_verbs import load_corpus
 from voxpop.features import ExtractionReport, fill_store, make_extractor
 from voxpop.features.base import parse_options
@@ -58,15 +57,7 @@ def features(
         snr_db=snr,
         seed=seed,
     )
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console) as bar:
+    with progress_bar() as bar:
         label = extractor if len(extractor) <= 32 else "…" + extractor[-31:]
         task = bar.add_task(label, total=None)
         report = fill_store(

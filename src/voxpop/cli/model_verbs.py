@@ -4,56 +4,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import torch
 import typer
 from rich import box
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from voxpop.cli.app import app, console, err_console
+from voxpop.cli.app import app, console, err_console, progress_bar
 from voxpop.cli.corpus_verbs import load_corpus
 from voxpop.errors import ConfigError
 from voxpop.features.base import parse_options
 from voxpop.labels import RULES
-from voxpop.losses import LOSSES
 from voxpop.protocols import PROTOCOLS, make_folds
-from voxpop.runs import (
-    ModelSpec,
-    ProtocolSpec,
-    evaluate_out_of_fold,
-    evaluate_predictions,
-    find_runs,
-    is_label_file,
-    late_fusion,
-    load_predictions,
-    load_run,
-    predict_files,
-    resolve_features,
-    resolve_labels,
-    save_predictions,
-    train_run,
-)
-from voxpop.training import TrainConfig
+
+if TYPE_CHECKING:
+    from voxpop.runs import ProtocolSpec
 
 SINGLE_LABEL_SUMMARY = ("uar", "macro_f1", "accuracy")
 MULTI_LABEL_SUMMARY = ("macro_f1", "micro_f1", "weighted_f1")
 LABELS_HELP = f"Label set file (.parquet, from 'voxpop labels') or a rule applied to the corpus: {', '.join(RULES)}."
-
-
-def _progress(on: Console = console) -> Progress:
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    return Progress(*columns, console=on)
 
 
 def _ci(row: pd.Series) -> str:
@@ -76,6 +47,8 @@ def _head_options(texts: list[str], head: str) -> dict:
 
 
 def _protocol(name: str, k: int, splits: list[str] | None, column: str, dev: bool, seed: int) -> ProtocolSpec:
+    from voxpop.runs import ProtocolSpec
+
     if name == "speaker-folds":
         return ProtocolSpec(name=name, options={"k": k, "column": column, "dev": dev, "seed": seed})
     if name == "split":
@@ -133,7 +106,7 @@ def train(
     head_option: list[str] = typer.Option(
         None, "--head-option", help="Head option KEY=VALUE for every head, or HEAD.KEY=VALUE for one (repeatable)."
     ),
-    loss: str = typer.Option("ce", "--loss", help=f"Loss of neural heads: {', '.join(LOSSES)}."),
+    loss: str = typer.Option("ce", "--loss", help="Loss of neural heads: ce, wce, bce, wbce, cbce, kld."),
     beta: float = typer.Option(None, "--beta", help="cbce: class-balanced beta (default 0.99)."),
     protocol: str = typer.Option("speaker-folds", "--protocol", help=f"Protocol: {', '.join(PROTOCOLS)}."),
     k: int = typer.Option(6, "--k", help="speaker-folds: number of folds."),
@@ -161,6 +134,11 @@ def train(
     out: Path = typer.Option(..., "--out", help="Run directory (one sub-directory per head when several)."),
 ) -> None:
     """Cross-validate heads on features and labels, save the runs and print out-of-fold metrics with CIs."""
+    import torch
+
+    from voxpop.runs import ModelSpec, evaluate_out_of_fold, resolve_features, resolve_labels, train_run
+    from voxpop.training import TrainConfig
+
     if threads is not None:
         torch.set_num_threads(threads)
     loaded = load_corpus(corpus, where)
@@ -168,7 +146,7 @@ def train(
     options = parse_options(option or [])
     if workers is not None:
         options["workers"] = workers
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task(f"features {extractor or features}", total=None)
         feats, feature_source = resolve_features(
             loaded,
@@ -195,7 +173,7 @@ def train(
         progress_bar=False,
     )
     results, summaries = {}, {}
-    with _progress() as bar:
+    with progress_bar() as bar:
         for name in heads:
             spec = ModelSpec(
                 head=name,
@@ -238,6 +216,8 @@ def train(
 
 def _runs_or_file(run: Path) -> dict[str, Path]:
     """A predictions file, a run directory or a directory of runs -> {name: predictions path}."""
+    from voxpop.runs import find_runs
+
     if run.is_file():
         return {run.stem: run}
     return {path.name: path / "predictions.parquet" for path in find_runs(run)}
@@ -259,6 +239,8 @@ def evaluate(
     out: Path = typer.Option(None, "--out", help="Write the metric table (run, metric, value, low, high, ...) as CSV."),
 ) -> None:
     """Score a run's out-of-fold predictions against a test label set (cross-testing), with bootstrap CIs."""
+    from voxpop.runs import evaluate_predictions, is_label_file, load_predictions, load_run, resolve_labels
+
     sources = _runs_or_file(run)
     label_corpus = None
     if not is_label_file(labels):
@@ -302,9 +284,11 @@ def predict(
     option: list[str] = typer.Option(None, "--option", "-o", help="With --extractor: option KEY=VALUE (repeatable)."),
 ) -> None:
     """Class distribution per audio file: the run's features and fold models, probabilities averaged over folds."""
+    from voxpop.runs import predict_files
+
     if output_format not in ("csv", "json"):
         raise ConfigError(f"--format {output_format!r}: choose csv or json.")
-    with _progress(err_console) as bar:  # standard output may carry the predictions
+    with progress_bar(err_console) as bar:  # standard output may carry the predictions
         task = bar.add_task("features", total=None)
         result = predict_files(
             run,
@@ -360,6 +344,15 @@ def fuse(
     out: Path = typer.Option(..., "--out", help="Fused predictions parquet file (the non-dev items)."),
 ) -> None:
     """Dirichlet late fusion: per-class model weights chosen by dev UAR, applied to every other item."""
+    from voxpop.runs import (
+        evaluate_predictions,
+        is_label_file,
+        late_fusion,
+        load_predictions,
+        resolve_labels,
+        save_predictions,
+    )
+
     tables: dict[str, pd.DataFrame] = {}
     for path in predictions:
         tables[_input_name(path, tables)] = load_predictions(path / "predictions.parquet" if path.is_dir() else path)
