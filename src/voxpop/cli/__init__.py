@@ -16,6 +16,7 @@ from voxpop.cli import (  # noqa: F401  (register commands)
     import_verbs,
     label_verbs,
     model_verbs,
+    study_verbs,
 )
 from voxpop.cli.app import app, err_console
 from voxpop.errors import VoxpopError

@@ -1,0 +1,412 @@
+"""The stages of a study and their content-hash cache: each stage runs once, a rerun computes nothing.
+
+A :class:`Stage` is one unit of work (a label set, a feature extraction, a cross-validated model, an
+evaluation, an analysis). Its key is a hash of its kind, its configuration and its inputs' keys, so
+two stages with equal inputs and configuration are one stage, and changing anything upstream gives
+new keys downstream. :class:`Cache` keeps each stage's outputs in ``CACHE/<kind>-<key>/``; the file
+``.done`` is written last, after every output was written, so a directory without it is unfinished
+and is computed again (a cross-validation resumes its finished folds: :func:`voxpop.runs.cross_validate`).
+
+Every ``compute_*`` function reads its inputs' loaded outputs, writes its files into the stage
+directory and returns nothing; the matching ``load_*`` function reads them back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from voxpop import agreement
+from voxpop.analysis import average_probabilities, compare_easy_difficult, easy_difficult_items
+from voxpop.audio import AudioOptions
+from voxpop.corpus import Corpus
+from voxpop.errors import ConfigError
+from voxpop.features import Features, FeatureStore, extract, make_extractor, stable_hash
+from voxpop.labels import accounting_table, make_labels
+from voxpop.labelset import LabelSet
+from voxpop.metrics import binarize_above_uniform, confusion_matrix, tune_offsets, tune_thresholds
+from voxpop.runs import (
+    ModelSpec,
+    binarize_predictions,
+    cross_validate,
+    evaluate_predictions,
+    late_fusion,
+    load_predictions,
+    save_predictions,
+)
+
+DONE = ".done"
+Progress = Callable[[int, int], None]
+
+
+# ====================================================================== stages and the cache
+@dataclasses.dataclass(frozen=True, eq=False)
+class Stage:
+    """One unit of work: ``kind``, a readable ``label``, a JSON-able ``config`` and the stages it reads."""
+
+    kind: str
+    label: str
+    config: Mapping[str, Any]
+    inputs: tuple[Stage, ...] = ()
+
+    @functools.cached_property
+    def key(self) -> str:
+        """sha256 (first 20 hex digits) of kind, config and the inputs' keys.
+
+        >>> a = Stage("labels", "MR", {"rule": "mr"})
+        >>> a.key == Stage("labels", "another label", {"rule": "mr"}).key
+        True
+        >>> Stage("train", "t", {}, (a,)).key == Stage("train", "t", {}, (Stage("labels", "PR", {"rule": "pr"}),)).key
+        False
+        """
+        return stable_hash({"kind": self.kind, "config": self.config, "inputs": [s.key for s in self.inputs]})[:20]
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}-{self.key}"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a text file so that it appears whole or not at all."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class Cache:
+    """Stage outputs under ``root``; records which stages ran (``executed``) and which were reused."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.executed: list[str] = []
+        self.reused: list[str] = []
+
+    def directory(self, stage: Stage) -> Path:
+        return self.root / stage.name
+
+    def is_done(self, stage: Stage) -> bool:
+        return (self.directory(stage) / DONE).is_file()
+
+    def run(self, stage: Stage, compute: Callable[[Path], None]) -> Path:
+        """The stage's directory, computing its outputs first unless ``.done`` is there."""
+        directory = self.directory(stage)
+        if self.is_done(stage):
+            self.reused.append(stage.label)
+            return directory
+        directory.mkdir(parents=True, exist_ok=True)
+        compute(directory)
+        record = {
+            "kind": stage.kind,
+            "label": stage.label,
+            "config": stage.config,
+            "inputs": [s.name for s in stage.inputs],
+        }
+        write_atomic(directory / "stage.json", json.dumps(record, indent=1, sort_keys=True, default=str))
+        write_atomic(directory / DONE, "")
+        self.executed.append(stage.label)
+        return directory
+
+
+def _write_table(table: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    table.to_parquet(tmp)
+    os.replace(tmp, path)
+
+
+# ====================================================================== outputs
+@dataclasses.dataclass
+class Trained:
+    """A model source: pooled out-of-fold predictions (class columns + ``fold``) and what training left.
+
+    ``histories`` (fold, epoch rows), ``layer_weights`` (folds x layers) and ``folds`` (sizes and dropped
+    items per fold) are empty / None for derived sources (ensemble, fusion, tuned decisions);
+    ``details`` holds a derived source's weights, offsets or thresholds per fold; ``binarize`` is how
+    multi-label test sets binarise its scores.
+    """
+
+    predictions: pd.DataFrame
+    multilabel: bool
+    histories: pd.DataFrame | None = None
+    layer_weights: pd.DataFrame | None = None
+    folds: pd.DataFrame | None = None
+    details: pd.DataFrame | None = None
+    binarize: str | float | None = None
+
+    @property
+    def probabilities(self) -> pd.DataFrame:
+        return self.predictions.drop(columns="fold", errors="ignore")
+
+
+def _save_trained(trained: Trained, directory: Path) -> None:
+    save_predictions(trained.predictions, directory / "predictions.parquet", multilabel=trained.multilabel)
+    for name in ("histories", "layer_weights", "folds", "details"):
+        table = getattr(trained, name)
+        if table is not None:
+            _write_table(table, directory / f"{name}.parquet")
+    write_atomic(
+        directory / "source.json", json.dumps({"multilabel": trained.multilabel, "binarize": trained.binarize})
+    )
+
+
+def load_trained(directory: Path) -> Trained:
+    info = json.loads((directory / "source.json").read_text())
+    tables = {
+        name: pd.read_parquet(directory / f"{name}.parquet") if (directory / f"{name}.parquet").is_file() else None
+        for name in ("histories", "layer_weights", "folds", "details")
+    }
+    return Trained(
+        load_predictions(directory / "predictions.parquet"), info["multilabel"], **tables, binarize=info["binarize"]
+    )
+
+
+# ====================================================================== corpus, labels, features
+def compute_corpus(config: Mapping[str, Any], directory: Path, progress: Progress | None = None) -> None:
+    """Build the demo corpus or import a native format into ``directory/corpus``."""
+    if "demo" in config:
+        from voxpop.demo import make_demo_corpus
+
+        demo = config["demo"]
+        make_demo_corpus(directory / "demo", demo["size"], seed=demo["seed"], progress=progress)
+        return
+    from voxpop.formats import read
+
+    read(config["format"], **config["arguments"]).save(directory / "corpus")
+
+
+def load_corpus(directory: Path) -> Corpus:
+    return Corpus.load(directory / "demo" / "corpus" if (directory / "demo").is_dir() else directory / "corpus")
+
+
+def compute_labels(corpus: Corpus, config: Mapping[str, Any], directory: Path, best: float | None = None) -> None:
+    """A label set of ``config["spec"]`` on the corpus (``threshold: best`` from the sweep's ``best``)."""
+    spec = dict(config["spec"])
+    rule = spec.pop("rule")
+    if spec.get("threshold") == "best":
+        if best is None or np.isnan(best):
+            raise ConfigError("threshold 'best': the threshold sweep found no threshold with a defined mean kappa")
+        spec["threshold"] = best
+    labels = make_labels(corpus, rule, classes=config["classes"], class_map=config["class_map"], **spec)
+    labels.save(directory / "labels.parquet")
+
+
+def load_labels(directory: Path) -> LabelSet:
+    return LabelSet.load(directory / "labels.parquet")
+
+
+def compute_features(
+    corpus: Corpus, config: Mapping[str, Any], directory: Path, store: Path, progress: Progress | None = None
+) -> None:
+    """Fill the feature store (resumable shard by shard) and record the store entry's path."""
+    extractor = make_extractor(config["extractor"], **config["options"])
+    audio = AudioOptions(sample_rate=extractor.sample_rate, max_seconds=config["max_seconds"])
+    features = extract(corpus, extractor, store, audio=audio, progress=progress)
+    skipped = features.skipped["reason"].value_counts().to_dict() if len(features.skipped) else {}
+    info = {
+        "path": str(Path(features.path).resolve()),
+        "items": len(features.items),
+        "skipped": skipped,
+        "kind": features.kind,
+        "extractor": extractor.describe(),
+    }
+    write_atomic(directory / "features.json", json.dumps(info, indent=1))
+
+
+def load_features(directory: Path) -> Features:
+    info = json.loads((directory / "features.json").read_text())
+    if not Path(info["path"]).is_dir():
+        raise ConfigError(
+            f"feature store entry {info['path']} (recorded in {directory}) is gone; delete {directory} to extract again"
+        )
+    return FeatureStore(Path(info["path"])).features()
+
+
+# ====================================================================== models and derived sources
+def compute_train(
+    features: Features, labels: LabelSet, folds, spec: ModelSpec, directory: Path, progress: Progress | None = None
+) -> None:
+    """Cross-validate (fold models saved under ``directory/folds``; finished folds are resumed)."""
+    cv = cross_validate(features, labels, folds, spec, out_dir=directory, progress=progress)
+    histories = pd.concat([h.assign(fold=name) for name, h in cv.histories.items()], ignore_index=True)
+    _save_trained(
+        Trained(cv.predictions, cv.multilabel, histories, cv.layer_weights, cv.sizes.join(cv.dropped)), directory
+    )
+
+
+def compute_ensemble(sources: Mapping[str, Trained], directory: Path) -> None:
+    """Average the class scores of several sources: p(c) = 1/M sum_m p_m(c), on items every source predicts.
+
+    When the sources mix softmax and sigmoid outputs, each sigmoid row is first divided by its sum
+    (a distribution over classes), so every model contributes a distribution and the ensemble is one.
+    """
+    mixed = len({s.multilabel for s in sources.values()}) > 1
+    tables = {
+        name: s.probabilities.div(s.probabilities.sum(axis=1), axis=0) if mixed and s.multilabel else s.probabilities
+        for name, s in sources.items()
+    }
+    first = next(iter(sources.values()))
+    averaged = average_probabilities(tables)
+    averaged["fold"] = first.predictions["fold"].reindex(averaged.index).to_numpy()
+    _save_trained(Trained(averaged, first.multilabel and not mixed), directory)
+
+
+def _other_folds(predictions: pd.DataFrame, labels: LabelSet, fold: str) -> pd.Index:
+    """Items of the other folds that the label set keeps: the development items for ``fold``."""
+    other = predictions.index[predictions["fold"].ne(fold).to_numpy()]
+    return other[labels.kept.reindex(other, fill_value=False).to_numpy(dtype=bool)]
+
+
+def compute_fusion(
+    sources: Mapping[str, Trained | pd.DataFrame], labels: LabelSet, n_draws: int, seed: int, directory: Path
+) -> None:
+    """Dirichlet late fusion, cross-fitted: fold f's items get weights chosen on the other folds' kept items."""
+    tables = {name: s.predictions if isinstance(s, Trained) else s for name, s in sources.items()}
+    reference = next(t for t in tables.values() if "fold" in t.columns)
+    folds_of = reference["fold"]
+    fused, weights = [], []
+    for fold in pd.unique(folds_of):
+        dev = _other_folds(reference, labels, fold)
+        dev_labels = dataclasses.replace(labels, kept=labels.kept & labels.kept.index.isin(dev))
+        result = late_fusion(tables, dev_labels, n_draws=n_draws, seed=seed)
+        in_fold = result.fused.index.isin(folds_of.index[folds_of.eq(fold).to_numpy()])
+        fused.append(result.fused[in_fold].assign(fold=fold))
+        weights.append(result.fusion.weights.reset_index().assign(fold=fold, dev_uar=result.fusion.validation_uar))
+    table = pd.concat(fused)
+    _save_trained(Trained(table, False, details=pd.concat(weights, ignore_index=True)), directory)
+
+
+def compute_tuned(source: Trained, labels: LabelSet, directory: Path) -> None:
+    """Decisions tuned per fold on the other folds' kept items (METHODS.md section 6, threshold tuning).
+
+    Softmax outputs: per-class offsets maximising macro-F1 of argmax(p + o) against the train labels'
+    argmax; scores p + o. Sigmoid outputs: per-class thresholds t maximising F1 against the train
+    labels' positives (multi-hot, or above 1/C of a distribution); scores p - t + 0.5, binarised at 0.5.
+    """
+    probs, folds = source.probabilities, source.predictions["fold"]
+    classes = list(probs.columns)
+    targets = labels.targets[classes]
+    shifted, details = [], []
+    for fold in pd.unique(folds):
+        dev = _other_folds(source.predictions, labels, fold)
+        rows = folds.index[folds.eq(fold).to_numpy()]
+        if source.multilabel:
+            positive = (targets.loc[dev] > 0) if labels.multilabel else binarize_above_uniform(targets.loc[dev])
+            shift = 0.5 - tune_thresholds(probs.loc[dev], positive.astype(int))
+        else:
+            hard = pd.Series(np.asarray(classes, dtype=object)[targets.loc[dev].to_numpy().argmax(axis=1)], index=dev)
+            shift = tune_offsets(probs.loc[dev], hard)
+        shifted.append((probs.loc[rows] + shift.to_numpy()).assign(fold=fold))
+        details.append(shift.rename(fold))
+    table = pd.concat(shifted)
+    detail = pd.DataFrame(details).rename_axis("fold").reset_index()
+    _save_trained(
+        Trained(table, source.multilabel, details=detail, binarize=0.5 if source.multilabel else None), directory
+    )
+
+
+# ====================================================================== evaluation
+def compute_evaluation(
+    source: Trained, labels: LabelSet, corpus: Corpus, config: Mapping[str, Any], directory: Path
+) -> None:
+    """Metrics with bootstrap intervals on the whole test set (group ``all``) and per item group (``by``)."""
+    binarize = source.binarize if source.binarize is not None else config["binarize"]
+    tables = []
+    for group, items in agreement.item_groups(corpus.items, config["by"]):
+        predictions = source.probabilities[source.probabilities.index.isin(items)]
+        table = evaluate_predictions(
+            predictions, labels, n_boot=config["bootstrap"], seed=config["seed"], binarize=binarize
+        )
+        tables.append(table.assign(group=group))
+    _write_table(pd.concat(tables, ignore_index=True), directory / "metrics.parquet")
+
+
+def load_table(directory: Path, name: str) -> pd.DataFrame:
+    return pd.read_parquet(directory / f"{name}.parquet")
+
+
+def scored(source: Trained, labels: LabelSet, binarize: object) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(true, predicted) on the predicted items the test labels keep: multi-hot tables for multi-label test sets,
+    one-column class tables (``label``) for single-label ones."""
+    probs = source.probabilities[labels.classes]
+    probs = probs[labels.kept.reindex(probs.index, fill_value=False).to_numpy(dtype=bool)]
+    targets = labels.targets.loc[probs.index, labels.classes]
+    if labels.multilabel:
+        rule = source.binarize if source.binarize is not None else binarize
+        return (targets > 0).astype(int), binarize_predictions(probs, rule)
+    names = np.asarray(labels.classes, dtype=object)
+    true = pd.DataFrame({"label": names[targets.to_numpy().argmax(axis=1)]}, index=probs.index)
+    return true, pd.DataFrame({"label": names[probs.to_numpy().argmax(axis=1)]}, index=probs.index)
+
+
+def compute_matrix(source: Trained, labels: LabelSet, binarize: object, directory: Path) -> None:
+    """MLCM (multi-label test set) or confusion matrix (single-label), rows true, columns predicted."""
+    true, pred = scored(source, labels, binarize)
+    if labels.multilabel:
+        matrix = agreement.mlcm(true, pred)
+    else:
+        matrix = confusion_matrix(true["label"], pred["label"], labels.classes)
+    _write_table(matrix, directory / "matrix.parquet")
+
+
+def compute_easy_difficult(
+    sources: Mapping[str, Trained], labels: LabelSet, corpus: Corpus, columns: Mapping[str, str | None], directory: Path
+) -> None:
+    """Easy / difficult items of the single-label test set over every model source, and their comparison."""
+    if labels.multilabel:
+        raise ConfigError("easy_difficult needs a single-label test set (one class per item, e.g. rule mr)")
+    pairs = {name: scored(source, labels, "auto") for name, source in sources.items()}
+    truth = next(iter(pairs.values()))[0]["label"]
+    predictions = {name: pred["label"] for name, (_, pred) in pairs.items()}
+    common = truth.index
+    for pred in predictions.values():
+        common = common[common.isin(pred.index)]
+    groups = easy_difficult_items(truth.loc[common], {n: p.loc[common] for n, p in predictions.items()})
+    counts = labels.counts.loc[common]
+    share = counts.max(axis=1) / counts.sum(axis=1).where(lambda n: n > 0)
+    comparison = compare_easy_difficult(groups, corpus.items, share.astype(float), **columns)
+    _write_table(groups.to_frame(), directory / "groups.parquet")
+    _write_table(comparison.reset_index(names="attribute"), directory / "comparison.parquet")
+
+
+# ====================================================================== analyses on the corpus and label sets
+def compute_agreement(corpus: Corpus, config: Mapping[str, Any], directory: Path) -> None:
+    spec = dict(config["spec"])
+    table = agreement.agreement_table(corpus, n_boot=spec.pop("bootstrap"), **spec)
+    _write_table(table, directory / "agreement.parquet")
+
+
+def compute_accounting(corpus: Corpus, config: Mapping[str, Any], directory: Path) -> None:
+    table = accounting_table(
+        corpus,
+        config["spec"]["rules"],
+        classes=config["classes"],
+        class_map=config["class_map"],
+        tie_policy=config["spec"]["tie_policy"],
+    )
+    _write_table(table, directory / "accounting.parquet")
+
+
+def compute_comparison(labelsets: Mapping[str, LabelSet], stat: str, directory: Path) -> None:
+    _write_table(agreement.compare_labelsets(labelsets, stat), directory / "comparison.parquet")
+
+
+def compute_sweep(corpus: Corpus, config: Mapping[str, Any], directory: Path) -> None:
+    """Cohen's kappa per emotion and threshold between the intensity scores of two conditions."""
+    spec = config["spec"]
+    emotions = spec["emotions"] or config["classes"] or corpus.classes
+    a, b = (agreement.intensity_scores(corpus, emotions, condition) for condition in spec["conditions"])
+    sweep = agreement.threshold_sweep(a, b, agreement.threshold_grid(spec["grid"]))
+    _write_table(sweep.curve, directory / "curve.parquet")
+    summary = {"best_threshold": sweep.best_threshold, "best_kappa": sweep.best_kappa, "items": sweep.items}
+    write_atomic(directory / "sweep.json", json.dumps(summary))
+
+
+def load_sweep(directory: Path) -> tuple[pd.DataFrame, dict[str, float]]:
+    return load_table(directory, "curve"), json.loads((directory / "sweep.json").read_text())

@@ -1,0 +1,366 @@
+"""Run a recipe: plan its stages, run each once through the content-hash cache, write results and the report.
+
+:func:`run_recipe` (1) builds or imports the corpus (cached) or loads it, (2) checks the recipe against
+it (:func:`voxpop.experiment.check_recipe`) before any other work, (3) plans every stage of every
+variant (:func:`plan_study`), (4) runs the stages in order, reusing finished ones, and (5) writes
+``results.parquet`` (tidy: study, variant, train, test, group, metric, value, low, high, n_items,
+n_excluded), ``report.html``, ``report.md`` and ``figures/`` into the output directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from voxpop import stages as st
+from voxpop.corpus import Corpus
+from voxpop.errors import ConfigError, VoxpopError
+from voxpop.experiment import Recipe, check_recipe, expand_variants, multilabel_rule, recipe_error
+from voxpop.features import stable_hash
+from voxpop.protocols import make_folds
+from voxpop.report import FIGURES_DIR
+from voxpop.runs import ModelSpec, load_predictions
+from voxpop.stages import Cache, Stage
+
+RESULT_COLUMNS = [
+    "study",
+    "variant",
+    "train",
+    "test",
+    "group",
+    "metric",
+    "value",
+    "low",
+    "high",
+    "n_items",
+    "n_excluded",
+]
+DERIVED = ("ensemble", "fusion")
+
+
+class StageError(VoxpopError):
+    """A stage failed; the message names the stage and its cache directory, the cause is chained."""
+
+
+@dataclasses.dataclass
+class Reporter:
+    """Progress callbacks: ``stage(label, position, total, cached)`` before each stage, ``step(done, total)``
+    within long stages (items extracted, folds trained, clips synthesised)."""
+
+    stage: Callable[[str, int, int, bool], None] = lambda label, position, total, cached: None
+    step: Callable[[int, int], None] = lambda done, total: None
+
+
+# ====================================================================== the plan
+@dataclasses.dataclass
+class Plan:
+    """Every stage of a study, by role; ``order`` lists each distinct stage once, inputs first."""
+
+    labels: dict[tuple[str, str], Stage]
+    sweep: Stage | None
+    features: dict[str, Stage]
+    sources: dict[tuple[str, str], Stage]
+    evaluations: dict[tuple[str, str, str], Stage]
+    matrices: dict[tuple[str, str, str], Stage]
+    analyses: dict[str, Stage]
+    variant_names: list[str]
+    order: list[Stage] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        seen: dict[str, Stage] = {}
+
+        def visit(stage: Stage) -> None:
+            for parent in stage.inputs:
+                visit(parent)
+            seen.setdefault(stage.key, stage)
+
+        groups = (self.labels, self.features, self.sources, self.evaluations, self.matrices, self.analyses)
+        for stage in [*([self.sweep] if self.sweep else []), *(s for g in groups for s in g.values())]:
+            visit(stage)
+        self.order = list(seen.values())
+
+
+def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
+    """The stages of ``recipe`` on the corpus whose content (and item subset) hashes to ``corpus_key``."""
+    base = {"corpus": corpus_key, "classes": recipe.classes, "class_map": recipe.class_map}
+    a = recipe.analyses
+    sweep = None
+    if a.threshold_sweep is not None:
+        sweep = Stage("sweep", "threshold sweep", {**base, "spec": a.threshold_sweep.model_dump(mode="json")})
+    labels = {}
+    for part in ("train", "test"):
+        for name, spec in getattr(recipe.labels, part).items():
+            inputs = (sweep,) if spec.threshold == "best" else ()
+            labels[part, name] = Stage("labels", f"labels {name}", {**base, "spec": spec.model_dump()}, inputs)
+    named = {
+        **{n: s for (p, n), s in labels.items() if p == "test"},
+        **{n: s for (p, n), s in labels.items() if p == "train"},
+    }
+    features, sources = {}, {}
+    variant_list = expand_variants(recipe)
+    for variant, v in variant_list if recipe.labels.train else ():
+        f = v.features
+        features[variant] = Stage(
+            "features",
+            f"features {f.extractor}",
+            {"corpus": corpus_key, "extractor": f.extractor, "options": f.options, "max_seconds": f.max_seconds},
+        )
+        protocol = v.protocol.name_and_options()
+        model = v.model.spec().model_dump(mode="json")
+        for train in recipe.labels.train:
+            config = {"corpus": corpus_key, "model": model, "protocol": list(protocol)}
+            sources[variant, train] = Stage(
+                "train", f"train {train} ({variant})", config, (features[variant], labels["train", train])
+            )
+    names = [name for name, _ in variant_list]
+    for train in recipe.labels.train:
+        trained = tuple(sources[v, train] for v in names)
+        if a.ensemble and len(names) > 1:
+            sources["ensemble", train] = Stage("ensemble", f"ensemble {train}", {}, trained)
+        if a.fusion is not None and len(names) + len(a.fusion.predictions) > 1:
+            imported = {n: _file_hash(p) for n, p in a.fusion.predictions.items()}
+            config = {**a.fusion.model_dump(mode="json"), "imported": imported, "variants": names}
+            sources["fusion", train] = Stage("fusion", f"fusion {train}", config, (*trained, labels["train", train]))
+        if a.tuned_decisions:
+            for v in names:
+                sources[f"{v} +tuned", train] = Stage(
+                    "tuned", f"tuned decisions {train} ({v})", {}, (sources[v, train], labels["train", train])
+                )
+    e = recipe.evaluation
+    evaluation = {"corpus": corpus_key, "bootstrap": e.bootstrap, "seed": e.seed, "by": e.by, "binarize": e.binarize}
+    evaluations, matrices = {}, {}
+    for (source, train), stage in sources.items():
+        for test, spec in recipe.labels.test.items():
+            if not e.cross_test and test != train:
+                continue
+            cell = (source, train, test)
+            test_stage = labels["test", test]
+            evaluations[cell] = Stage(
+                "evaluate", f"evaluate {train} -> {test} ({source})", evaluation, (stage, test_stage)
+            )
+            wanted = a.mlcm if multilabel_rule(spec) else a.confusion
+            if wanted is not None and source in names and (wanted.cells == "all" or test == train):
+                kind = "mlcm" if multilabel_rule(spec) else "confusion"
+                matrices[cell] = Stage(
+                    kind, f"{kind} {train} -> {test} ({source})", {"binarize": e.binarize}, (stage, test_stage)
+                )
+    analyses = {}
+    if a.agreement is not None:
+        analyses["agreement"] = Stage("agreement", "agreement table", {**base, "spec": a.agreement.model_dump()})
+    if a.loss_accounting is not None:
+        analyses["accounting"] = Stage(
+            "accounting", "loss accounting", {**base, "spec": a.loss_accounting.model_dump()}
+        )
+    if a.ccc is not None:
+        analyses["ccc"] = Stage(
+            "ccc",
+            f"{a.ccc.stat} between label sets",
+            {"stat": a.ccc.stat, "sets": a.ccc.sets},
+            tuple(named[s] for s in a.ccc.sets),
+        )
+    if a.easy_difficult is not None and recipe.labels.train:
+        spec = a.easy_difficult
+        trained = tuple(sources[v, t] for v in names for t in recipe.labels.train)
+        analyses["easy_difficult"] = Stage(
+            "easy_difficult",
+            f"easy / difficult items on {spec.test}",
+            {"corpus": corpus_key, **spec.model_dump(), "sources": [s.label for s in trained]},
+            (*trained, labels["test", spec.test]),
+        )
+    return Plan(labels, sweep, features, sources, evaluations, matrices, analyses, names)
+
+
+def _file_hash(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# ====================================================================== the corpus
+def corpus_source(recipe: Recipe) -> tuple[Stage | None, str]:
+    """The corpus build stage (demo or import; None for a saved corpus) and the key of the corpus content."""
+    spec = recipe.corpus
+    if spec.path is not None:
+        directory = Path(spec.path)
+        files = ("corpus.yaml", "items.parquet", "ratings.parquet")
+        missing = [f for f in files if not (directory / f).is_file()]
+        if missing:
+            raise ConfigError(
+                f"corpus.path: {directory} has no {', '.join(missing)}; a corpus directory holds "
+                f"{', '.join(files)} (create one with 'voxpop import')"
+            )
+        return None, stable_hash({f: _file_hash(directory / f) for f in files})
+    if spec.demo is not None:
+        stage = Stage("corpus", f"demo corpus ({spec.demo.size})", {"demo": spec.demo.model_dump()})
+    else:
+        arguments = {k: _argument_fingerprint(v) for k, v in spec.arguments.items()}
+        stage = Stage(
+            "corpus",
+            f"import {spec.format}",
+            {"format": spec.format, "arguments": spec.arguments, "fingerprints": arguments},
+        )
+    return stage, stage.key
+
+
+def _argument_fingerprint(value: Any) -> Any:
+    """Importer arguments naming files or folders are fingerprinted by content (files) or listing (folders)."""
+    if isinstance(value, str) and Path(value).is_file():
+        return _file_hash(value)
+    if isinstance(value, str) and Path(value).is_dir():
+        return stable_hash(
+            sorted((str(p.relative_to(value)), p.stat().st_size) for p in Path(value).rglob("*") if p.is_file())
+        )
+    return value
+
+
+def prepare_corpus(recipe: Recipe, cache: Cache, reporter: Reporter, source: str = "recipe") -> tuple[Corpus, str]:
+    """Load (building or importing it first when needed) the corpus and keep the ``where`` items."""
+    stage, key = corpus_source(recipe)
+    if stage is None:
+        corpus = Corpus.load(recipe.corpus.path)
+    else:
+        reporter.stage(stage.label, 0, 1, cache.is_done(stage))
+        directory = cache.run(stage, lambda d: st.compute_corpus(stage.config, d, reporter.step))
+        corpus = st.load_corpus(directory)
+    try:
+        corpus = corpus.where(recipe.where)
+    except VoxpopError as exc:
+        raise recipe_error([f"where: {exc}"], source) from None
+    return corpus, stable_hash({"corpus": key, "where": recipe.where})
+
+
+# ====================================================================== running
+@dataclasses.dataclass
+class StudyRun:
+    """What a run produced: the recipe, corpus, plan, every stage's loaded output and the results table."""
+
+    recipe: Recipe
+    corpus: Corpus
+    plan: Plan
+    outputs: dict[str, Any]
+    results: pd.DataFrame
+    executed: list[str]
+    reused: list[str]
+    out_dir: Path
+
+    def output(self, stage: Stage) -> Any:
+        return self.outputs[stage.key]
+
+
+def _execute(
+    stage: Stage,
+    corpus: Corpus,
+    outputs: Mapping[str, Any],
+    directory: Path,
+    store: Path,
+    recipe: Recipe,
+    reporter: Reporter,
+) -> None:
+    """Compute one stage's outputs from its loaded inputs."""
+    inputs = [outputs[s.key] for s in stage.inputs]
+    c = stage.config
+    if stage.kind == "labels":
+        best = inputs[0][1]["best_threshold"] if inputs else None
+        st.compute_labels(corpus, c, directory, best)
+    elif stage.kind == "sweep":
+        st.compute_sweep(corpus, c, directory)
+    elif stage.kind == "features":
+        st.compute_features(corpus, c, directory, store, reporter.step)
+    elif stage.kind == "train":
+        name, options = c["protocol"]
+        folds = make_folds(corpus.items, name, **options)
+        st.compute_train(*inputs, folds, ModelSpec.model_validate(c["model"]), directory, reporter.step)
+    elif stage.kind == "ensemble":
+        st.compute_ensemble({s.label: output for s, output in zip(stage.inputs, inputs, strict=True)}, directory)
+    elif stage.kind == "fusion":
+        models = dict(zip(c["variants"], inputs[:-1], strict=True))
+        models.update({n: load_predictions(p) for n, p in recipe.analyses.fusion.predictions.items()})
+        st.compute_fusion(models, inputs[-1], c["n_draws"], c["seed"], directory)
+    elif stage.kind == "tuned":
+        st.compute_tuned(*inputs, directory)
+    elif stage.kind == "evaluate":
+        st.compute_evaluation(*inputs, corpus, c, directory)
+    elif stage.kind in ("mlcm", "confusion"):
+        st.compute_matrix(*inputs, c["binarize"], directory)
+    elif stage.kind == "agreement":
+        st.compute_agreement(corpus, c, directory)
+    elif stage.kind == "accounting":
+        st.compute_accounting(corpus, c, directory)
+    elif stage.kind == "ccc":
+        st.compute_comparison(dict(zip(c["sets"], inputs, strict=True)), c["stat"], directory)
+    elif stage.kind == "easy_difficult":
+        columns = {k: c[k] for k in ("speaker", "gender", "duration")}
+        st.compute_easy_difficult(
+            dict(zip(c["sources"], inputs[:-1], strict=True)), inputs[-1], corpus, columns, directory
+        )
+    else:  # a new kind must be wired here
+        raise ConfigError(f"internal: no computation for stage kind {stage.kind!r}")
+
+
+LOADERS: dict[str, Callable[[Path], Any]] = {
+    "labels": st.load_labels,
+    "sweep": st.load_sweep,
+    "features": st.load_features,
+    "train": st.load_trained,
+    "ensemble": st.load_trained,
+    "fusion": st.load_trained,
+    "tuned": st.load_trained,
+    "evaluate": lambda d: st.load_table(d, "metrics"),
+    "mlcm": lambda d: st.load_table(d, "matrix"),
+    "confusion": lambda d: st.load_table(d, "matrix"),
+    "agreement": lambda d: st.load_table(d, "agreement"),
+    "accounting": lambda d: st.load_table(d, "accounting"),
+    "ccc": lambda d: st.load_table(d, "comparison"),
+    "easy_difficult": lambda d: {"groups": st.load_table(d, "groups"), "comparison": st.load_table(d, "comparison")},
+}
+
+
+def results_table(recipe: Recipe, plan: Plan, outputs: Mapping[str, Any]) -> pd.DataFrame:
+    """All evaluations as one tidy table (:data:`RESULT_COLUMNS`)."""
+    tables = [
+        outputs[stage.key].assign(study=recipe.study, variant=source, train=train, test=test)
+        for (source, train, test), stage in plan.evaluations.items()
+    ]
+    if not tables:
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    return pd.concat(tables, ignore_index=True)[RESULT_COLUMNS]
+
+
+def run_recipe(
+    recipe: Recipe,
+    out_dir: str | Path,
+    *,
+    source: str = "recipe",
+    reporter: Reporter | None = None,
+    write_report: bool = True,
+) -> StudyRun:
+    """Run every stage of ``recipe`` not yet in ``out_dir/cache`` and write results and report into ``out_dir``."""
+    reporter = reporter or Reporter()
+    out_dir = Path(out_dir)
+    cache = Cache(out_dir / "cache")
+    corpus, corpus_key = prepare_corpus(recipe, cache, reporter, source)
+    check_recipe(recipe, corpus, source)
+    plan = plan_study(recipe, corpus_key)
+    store = Path(recipe.features.store) if recipe.features.store else out_dir / "cache" / "features"
+    outputs: dict[str, Any] = {}
+    for position, stage in enumerate(plan.order):
+        reporter.stage(stage.label, position, len(plan.order), cache.is_done(stage))
+        try:
+            directory = cache.run(stage, lambda d, s=stage: _execute(s, corpus, outputs, d, store, recipe, reporter))
+        except VoxpopError as exc:
+            raise StageError(f"stage '{stage.label}' ({cache.directory(stage)}): {exc}") from exc
+        outputs[stage.key] = LOADERS[stage.kind](directory)
+    results = results_table(recipe, plan, outputs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results.to_parquet(out_dir / "results.parquet", index=False)
+    run = StudyRun(recipe, corpus, plan, outputs, results, cache.executed, cache.reused, out_dir)
+    if write_report:
+        from voxpop.study_report import build_report
+
+        for stale in (out_dir / FIGURES_DIR).glob("*.png"):  # figures of an earlier version of the recipe
+            stale.unlink()
+        build_report(run).write(out_dir)
+    return run

@@ -1,0 +1,307 @@
+"""Recipes and the study runner: schema errors name key paths, checks fail before any work, the stage cache
+makes a rerun compute nothing and an interrupted run resume to the same results; derived model sources
+(tuned decisions, fusion, ensemble) match a direct computation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import voxpop.runs
+import voxpop.stages
+from voxpop.analysis import dirichlet_fusion
+from voxpop.corpus import Corpus
+from voxpop.demo import make_demo_corpus
+from voxpop.errors import ConfigError
+from voxpop.experiment import expand_variants, load_recipe, recipe_from_dict
+from voxpop.labels import accounting_table, make_labels, plurality
+from voxpop.labelset import LabelSet
+from voxpop.metrics import tune_offsets
+from voxpop.stages import Cache, Stage, Trained, compute_ensemble, compute_fusion, compute_tuned, load_trained
+from voxpop.study import StageError, run_recipe
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The tiny demo corpus (48 clips, 6 speakers, 3 conditions) and a feature store shared by the runs."""
+    root = tmp_path_factory.mktemp("demo")
+    make_demo_corpus(root / "data", "tiny")
+    return root
+
+
+def small_recipe(demo, **changes) -> dict:
+    """MR and PR models on fbank features, 3 speaker folds, 2 epochs, scored on MR / PR / AR test sets."""
+    recipe = {
+        "study": "small",
+        "corpus": {"path": str(demo / "data" / "corpus")},
+        "labels": {
+            "train": {"MR": {"rule": "mr", "condition": "voice"}, "PR": {"rule": "pr", "condition": "voice"}},
+            "test": {
+                "MR": {"rule": "mr", "condition": "voice"},
+                "PR": {"rule": "pr", "condition": "voice"},
+                "AR": {"rule": "ar-test", "condition": "voice"},
+            },
+        },
+        "features": {"extractor": "fbank", "options": {"n_mels": 20}, "store": str(demo / "store")},
+        "model": {"head": "mlp", "head_options": {"hidden_dim": 16}, "epochs": 2, "batch_size": 8},
+        "protocol": {"speaker_folds": {"k": 3}},
+        "evaluation": {"bootstrap": 50},
+        "analyses": {"loss_accounting": True, "confusion": True},
+    }
+    recipe.update(changes)
+    return recipe
+
+
+def write(tmp_path, data: dict):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+# ====================================================================== schema
+def test_misspelt_keys_are_errors_naming_the_full_key_path(tmp_path, demo):
+    data = small_recipe(demo)
+    data["model"] = {"optimiser": {"lr_rate": 0.1}, "epoch": 3}
+    data["labels"]["train"]["MR"]["thresold"] = 0.5
+    with pytest.raises(ConfigError) as error:
+        load_recipe(write(tmp_path, data))
+    message = str(error.value)
+    assert "model.optimiser.lr_rate: unknown key (allowed: lr, betas, weight_decay)" in message
+    assert "model.epoch: unknown key" in message
+    assert "labels.train.MR.thresold: unknown key" in message
+    assert "(3 problems)" in message
+
+
+def test_overrides_set_values_and_unknown_override_paths_are_errors(tmp_path, demo):
+    path = write(tmp_path, small_recipe(demo))
+    recipe = load_recipe(path, ["model.epochs=7", "grid.model.loss=[ce, cbce]", "evaluation.by=gender"])
+    assert recipe.model.epochs == 7 and recipe.grid == {"model.loss": ["ce", "cbce"]}
+    assert recipe.evaluation.by == "gender"
+    with pytest.raises(ConfigError, match=r"protocol\.speaker_folds\.kk: unknown key"):
+        load_recipe(path, ["protocol.speaker_folds.kk=4"])
+    with pytest.raises(ConfigError, match="expected KEY.PATH=VALUE"):
+        load_recipe(path, ["model.epochs"])
+
+
+def test_grid_and_named_variants_expand_to_every_combination(demo):
+    data = small_recipe(demo)
+    data["variants"] = {"a": {"model": {"head": "linear"}}, "b": {"model": {"head": "mlp", "epochs": 3}}}
+    data["grid"] = {"model.loss": ["ce", "kld"], "model.batch_size": [4, 8]}
+    variants = expand_variants(recipe_from_dict(data))
+    assert len(variants) == 8
+    assert variants[0][0] == "a, loss=ce, batch_size=4"
+    by_name = dict(variants)
+    chosen = by_name["b, loss=kld, batch_size=8"].model
+    assert (chosen.head, chosen.loss, chosen.batch_size, chosen.epochs) == ("mlp", "kld", 8, 3)
+    assert by_name["a, loss=ce, batch_size=4"].model.epochs == 2  # the base value where a variant says nothing
+
+
+def test_bad_grid_values_and_sections_name_their_position(demo):
+    data = small_recipe(demo, grid={"model.head": ["mlp", "transformer"], "labels.train": [{}]})
+    with pytest.raises(ConfigError) as error:
+        recipe_from_dict(data)
+    assert "grid.labels.train: only keys under features, model, protocol can vary" in str(error.value)
+    data["grid"] = {"model.head": ["mlp", "transformer"]}
+    with pytest.raises(ConfigError, match=r"grid\.model\.head\[1\] \(transformer\): model\.head: unknown head"):
+        recipe_from_dict(data)
+
+
+# ====================================================================== checks before any work
+def count_only_corpus(tmp_path):
+    """Vote counts without rater ids (CREMA-D's public table style), primary and secondary slots."""
+    items = pd.DataFrame({"speaker": ["s1", "s2", "s3"], "audio": ["a.wav", "b.wav", "c.wav"]}, index=["a", "b", "c"])
+    rows = [(item, label, slot) for item in "abc" for label, slot in [("anger", "primary"), ("sad", "secondary")]]
+    ratings = pd.DataFrame(rows, columns=["item", "label", "slot"])
+    Corpus("votes", items, ratings, classes=["anger", "sad"]).save(tmp_path / "votes")
+    return tmp_path / "votes"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"labels.train.S*": {"rule": "secondary", "min_agreement": 0.5}}, r"labels\.train\.S\*: .*needs rater ids"),
+        ({"classes": ["anger", "calm"]}, r"classes: \['calm'\] are not classes of corpus 'votes'"),
+        ({"labels.test.V": {"rule": "mr", "condition": "video"}}, r"labels\.test\.V: condition \['video'\] not found"),
+        ({"analyses": {"agreement": {"pearson": True}}}, r"analyses\.agreement\.pearson: .*needs rater ids"),
+        ({"labels.train.T": {"rule": "likert", "threshold": "best"}}, r"labels\.train\.T\.threshold: 'best' needs"),
+        ({"protocol": {"speaker_folds": {"column": "talker"}}}, r"protocol: .*item column 'talker'"),
+    ],
+)
+def test_recipe_that_does_not_fit_the_corpus_fails_before_any_work(tmp_path, change, expected):
+    data = {
+        "study": "votes",
+        "corpus": {"path": str(count_only_corpus(tmp_path))},
+        "labels": {"train": {"MR": {"rule": "mr"}}, "test": {"MR": {"rule": "mr"}}},
+        "features": {"extractor": "fbank"},
+        "protocol": {"speaker_folds": {"k": 3, "dev": True}},
+    }
+    for key, value in change.items():
+        part, _, name = key.partition(".")
+        if part == "labels":
+            kind, _, label = name.partition(".")
+            data["labels"][kind][label] = value
+        elif key == "classes":
+            data["classes"] = value
+        else:
+            data[key] = value
+    recipe = recipe_from_dict(data)
+    with pytest.raises(ConfigError, match=expected):
+        run_recipe(recipe, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # no stage ran, not even a directory was made
+
+
+# ====================================================================== the cache
+def test_stage_cache_writes_the_marker_last_and_reuses_finished_stages(tmp_path):
+    cache = Cache(tmp_path)
+    stage = Stage("labels", "MR", {"rule": "mr"})
+
+    def fail(directory):
+        (directory / "partial.txt").write_text("x")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        cache.run(stage, fail)
+    assert not cache.is_done(stage) and (cache.directory(stage) / "partial.txt").is_file()
+    calls = []
+    cache.run(stage, lambda d: calls.append(d))
+    cache.run(stage, lambda d: calls.append(d))
+    assert len(calls) == 1 and cache.executed == ["MR"] and cache.reused == ["MR"]
+    assert cache.directory(stage).name == f"labels-{stage.key}"
+
+
+def test_rerunning_a_finished_recipe_runs_no_stage(tmp_path, demo, monkeypatch):
+    recipe = recipe_from_dict(small_recipe(demo))
+    first = run_recipe(recipe, tmp_path / "out")
+    assert "train MR (base)" in first.executed and "evaluate PR -> AR (base)" in first.executed
+    report = (tmp_path / "out" / "report.html").read_bytes()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished stage was computed again")
+
+    for name in ("cross_validate", "extract", "make_labels", "evaluate_predictions", "accounting_table"):
+        monkeypatch.setattr(voxpop.stages, name, refuse)
+    second = run_recipe(recipe, tmp_path / "out")
+    assert second.executed == [] and len(second.reused) == len(first.executed)
+    pd.testing.assert_frame_equal(first.results, second.results)
+    assert (tmp_path / "out" / "report.html").read_bytes() == report
+
+
+def test_interrupted_run_resumes_its_folds_and_ends_with_the_same_results(tmp_path, demo, monkeypatch):
+    recipe = recipe_from_dict(small_recipe(demo))
+    reference = run_recipe(recipe, tmp_path / "uninterrupted")
+    train_fold = voxpop.runs._train_fold
+    calls = []
+
+    def killed_on_fifth_fold(*args, **kwargs):
+        calls.append(args[-1])
+        if len(calls) == 5:  # MR's three folds and PR's first fold are saved by now
+            raise KeyboardInterrupt
+        return train_fold(*args, **kwargs)
+
+    monkeypatch.setattr(voxpop.runs, "_train_fold", killed_on_fifth_fold)
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe(recipe, tmp_path / "resumed")
+    assert not (tmp_path / "resumed" / "results.parquet").exists()
+    calls.clear()
+    monkeypatch.setattr(voxpop.runs, "_train_fold", lambda *a, **k: calls.append(a[-1]) or train_fold(*a, **k))
+    resumed = run_recipe(recipe, tmp_path / "resumed")
+    assert calls == ["fold2", "fold3"]  # only PR's unfinished folds were trained
+    assert "train MR (base)" not in resumed.executed and "train PR (base)" in resumed.executed
+    pd.testing.assert_frame_equal(reference.results, resumed.results)
+    assert (tmp_path / "resumed" / "report.md").read_text() == (tmp_path / "uninterrupted" / "report.md").read_text()
+
+
+def test_results_are_tidy_and_match_a_direct_evaluation(tmp_path, demo):
+    run = run_recipe(recipe_from_dict(small_recipe(demo)), tmp_path / "out")
+    results = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    assert list(results.columns[:9]) == ["study", "variant", "train", "test", "group", "metric", "value", "low", "high"]
+    assert set(zip(results["train"], results["test"], strict=True)) == {
+        (a, b) for a in ("MR", "PR") for b in ("MR", "PR", "AR")
+    }
+    trained = run.output(run.plan.sources["base", "MR"])
+    labels = make_labels(run.corpus, "ar-test", condition="voice")
+    direct = voxpop.runs.evaluate_predictions(trained.predictions, labels, n_boot=50, seed=0)
+    mine = results[results["train"].eq("MR") & results["test"].eq("AR")].reset_index(drop=True)
+    np.testing.assert_allclose(mine["value"], direct["value"])
+    np.testing.assert_allclose(mine["low"], direct["low"])
+    accounting = run.output(run.plan.analyses["accounting"])
+    pd.testing.assert_frame_equal(accounting, accounting_table(run.corpus))
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "The corpus is SYNTHETIC" in html and "<script" not in html
+
+
+# ====================================================================== derived model sources
+def two_fold_source() -> tuple[Trained, LabelSet]:
+    rng = np.random.default_rng(4)
+    items = [f"i{k}" for k in range(40)]
+    probs = pd.DataFrame(rng.dirichlet([1, 1, 1], size=40), index=items, columns=["A", "S", "N"])
+    predictions = probs.assign(fold=["fold1"] * 20 + ["fold2"] * 20)
+    counts = pd.DataFrame(rng.integers(0, 4, size=(40, 3)), index=items, columns=["A", "S", "N"])
+    counts.iloc[:, 0] += 1
+    labels = plurality(counts)
+    return Trained(predictions, multilabel=False), labels
+
+
+def test_tuned_offsets_of_a_fold_are_chosen_on_the_other_folds_kept_items(tmp_path):
+    source, labels = two_fold_source()
+    compute_tuned(source, labels, tmp_path)
+    tuned = load_trained(tmp_path)
+    dev = [i for i in source.predictions.index[20:] if labels.kept[i]]
+    truth = labels.targets.loc[dev].idxmax(axis=1)
+    offsets = tune_offsets(source.probabilities.loc[dev], truth)
+    expected = source.probabilities.iloc[:20] + offsets.to_numpy()
+    np.testing.assert_allclose(tuned.probabilities.loc[expected.index].to_numpy(), expected.to_numpy())
+    assert tuned.details.set_index("fold").loc["fold1"].tolist() == offsets.tolist()
+
+
+def test_fusion_weights_of_a_fold_come_from_the_other_folds(tmp_path):
+    audio, labels = two_fold_source()
+    rng = np.random.default_rng(9)
+    video = audio.predictions.copy()
+    video[["A", "S", "N"]] = rng.dirichlet([1, 1, 1], size=40)
+    compute_fusion({"audio": audio, "video": Trained(video, False)}, labels, 200, 3, tmp_path)
+    fused = load_trained(tmp_path)
+    dev = [i for i in audio.predictions.index[:20] if labels.kept[i]]  # fold2's weights: chosen on fold1
+    truth = labels.targets.loc[dev].idxmax(axis=1).astype("string")
+    direct = dirichlet_fusion(
+        {"audio": audio.probabilities.loc[dev], "video": video.loc[dev, ["A", "S", "N"]]}, truth, n_draws=200, seed=3
+    )
+    weights = fused.details[fused.details["fold"].eq("fold2")].set_index("model")[["A", "S", "N"]]
+    np.testing.assert_allclose(weights.to_numpy(), direct.weights.to_numpy())
+    expected = direct.apply({"audio": audio.probabilities.iloc[20:], "video": video.iloc[20:][["A", "S", "N"]]})
+    np.testing.assert_allclose(fused.probabilities.loc[expected.index].to_numpy(), expected.to_numpy())
+
+
+def test_ensemble_of_softmax_and_sigmoid_sources_averages_distributions(tmp_path):
+    index = ["x", "y"]
+    softmax = Trained(pd.DataFrame({"A": [0.8, 0.2], "S": [0.2, 0.8], "fold": ["f1", "f2"]}, index=index), False)
+    sigmoid = Trained(pd.DataFrame({"A": [0.9, 0.3], "S": [0.3, 0.3], "fold": ["f1", "f2"]}, index=index), True)
+    compute_ensemble({"softmax": softmax, "sigmoid": sigmoid}, tmp_path)
+    ensemble = load_trained(tmp_path)
+    # x: (0.8 + 0.9 / 1.2) / 2 = 0.775; y: (0.2 + 0.5) / 2 = 0.35
+    np.testing.assert_allclose(ensemble.probabilities["A"], [0.775, 0.35])
+    assert not ensemble.multilabel and ensemble.predictions["fold"].tolist() == ["f1", "f2"]
+
+
+def test_a_failing_stage_is_named_with_its_cache_directory(tmp_path, demo):
+    data = small_recipe(demo)
+    data["model"] = {"head": "logreg", "head_options": {"pca_components": 500}}
+    with pytest.raises(StageError, match=r"stage 'train MR \(base\)' \(.*train-[0-9a-f]{20}\): .*pca_components"):
+        run_recipe(recipe_from_dict(data), tmp_path / "out")
+
+
+def test_labels_with_the_swept_best_threshold(tmp_path, demo):
+    data = small_recipe(demo)
+    data["labels"] = {"train": {}, "test": {"best": {"rule": "likert", "condition": "voice", "threshold": "best"}}}
+    data["analyses"] = {"threshold_sweep": {"conditions": ["voice", "av"], "grid": "0.05:0.95:0.05"}}
+    run = run_recipe(recipe_from_dict(data), tmp_path / "out")
+    _, summary = run.output(run.plan.sweep)
+    labels = run.output(run.plan.labels["test", "best"])
+    assert labels.options["threshold"] == summary["best_threshold"]
+    direct = make_labels(run.corpus, "likert", condition="voice", threshold=summary["best_threshold"])
+    pd.testing.assert_frame_equal(labels.targets, direct.targets)
+    assert dataclasses.asdict(labels.accounting) == dataclasses.asdict(direct.accounting)

@@ -1,0 +1,184 @@
+"""The five study recipes of recipes/ run end to end on the tiny demo corpus (few epochs, small bootstrap), and
+what they report matches a direct computation with the library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from voxpop import agreement
+from voxpop.demo import make_demo_corpus
+from voxpop.errors import ConfigError
+from voxpop.experiment import load_recipe
+from voxpop.labels import accounting_table, make_labels
+from voxpop.metrics import confusion_matrix
+from voxpop.runs import binarize_predictions
+from voxpop.study import run_recipe
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """The tiny demo corpus and one feature store for every recipe."""
+    root = tmp_path_factory.mktemp("recipes")
+    make_demo_corpus(root / "demo", "tiny")
+    return root
+
+
+def run(shared, tmp_path, name: str, *overrides: str):
+    """Run recipes/<name> on the tiny corpus: 3 speaker folds, 2 epochs, 200 bootstrap resamples."""
+    common = [
+        "corpus.demo=null",
+        f"corpus.path={shared / 'demo' / 'corpus'}",
+        f"features.store={shared / 'store'}",
+        "model.epochs=2",
+        "evaluation.bootstrap=200",
+        "protocol.speaker_folds.k=3",
+    ]
+    recipe = load_recipe(RECIPES / name, [*common, *overrides])
+    result = run_recipe(recipe, tmp_path / "out", source=name)
+    assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "report.md").is_file()
+    figures = {p.name for p in (tmp_path / "out" / "figures").glob("*.png")}
+    assert figures and all(f"figures/{f}" in (tmp_path / "out" / "report.md").read_text() for f in figures)
+    assert "SYNTHETIC" in (tmp_path / "out" / "report.html").read_text()
+    values = result.results["value"].to_numpy()
+    assert np.isfinite(values).all()
+    return result
+
+
+def cells(results: pd.DataFrame, variant: str) -> set[tuple[str, str]]:
+    rows = results[results["variant"].eq(variant)]
+    return set(zip(rows["train"], rows["test"], strict=True))
+
+
+def test_study_1_annotation_strength(shared, tmp_path):
+    result = run(shared, tmp_path, "1-annotation-strength.yaml", "analyses.agreement.bootstrap=50")
+    plan = result.plan
+    _, summary = result.output(plan.sweep)
+    scores = [
+        agreement.intensity_scores(result.corpus, ["neutral", "anger", "happy", "sad"], c) for c in ("voice", "av")
+    ]
+    direct = agreement.threshold_sweep(*scores, agreement.threshold_grid("0.01:0.99:0.01"))
+    assert summary["best_threshold"] == direct.best_threshold
+    best = result.output(plan.labels["train", "best"])
+    assert best.options["threshold"] == direct.best_threshold and best.multilabel
+    names = ("t0.01", "best", "t0.40")
+    assert cells(result.results, "base") == {(a, b) for a in names for b in names}
+    assert set(result.results["metric"]) >= {"weighted_f1", "macro_f1", "mcc"}
+    assert set(result.results["group"]) == {"all", "low", "high"}  # evaluation.by: intensity
+    trained = result.output(plan.sources["base", "t0.40"])
+    labels = result.output(plan.labels["test", "t0.40"])
+    kept = trained.probabilities[labels.kept.reindex(trained.probabilities.index).to_numpy()]
+    expected = agreement.mlcm(labels.targets.loc[kept.index].astype(int), binarize_predictions(kept, "auto"))
+    pd.testing.assert_frame_equal(result.output(plan.matrices["base", "t0.40", "t0.40"]), expected)
+    table = result.output(plan.analyses["agreement"])
+    assert {"alpha", "pearson_r"} <= set(table["statistic"]) and set(table["group"]) == {"all", "low", "high"}
+
+
+def test_study_2_confidence_levels(shared, tmp_path):
+    result = run(
+        shared,
+        tmp_path,
+        "2-confidence-levels.yaml",
+        "variants.smile-svm.model.head=logreg",  # SVM probabilities need 5 items per class: too few in tiny
+        "variants.smile-svm.model.head_options.pca_components=4",
+        "variants.fbank-lstm.model.head_options.hidden_size=16",
+        "variants.fbank-lstm.features.max_seconds=1.0",
+        "analyses.fusion.n_draws=200",
+    )
+    levels = ("L3", "L4", "L5")
+    for variant in ("smile-svm", "fbank-lstm", "fusion"):
+        assert cells(result.results, variant) == {(a, b) for a in levels for b in levels}
+    sizes = [result.output(result.plan.labels["train", level]).accounting.items_kept for level in levels]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] < sizes[0]  # higher levels keep fewer items
+    direct = make_labels(
+        result.corpus, "pr", condition="av", min_raters_agree=4, classes=["neutral", "anger", "happy", "sad"]
+    )
+    pd.testing.assert_frame_equal(result.output(result.plan.labels["test", "L4"]).targets, direct.targets)
+    table = result.output(result.plan.analyses["agreement"])
+    pd.testing.assert_frame_equal(table, agreement.agreement_table(result.corpus, slot="primary"))
+    fusion = result.output(result.plan.sources["fusion", "L3"])
+    assert set(fusion.details["model"]) == {"smile-svm", "fbank-lstm"}
+    assert np.allclose(fusion.details.groupby("fold")[["neutral", "anger", "happy", "sad"]].sum(), 1.0)
+
+
+def test_study_3_aggregation_rules(shared, tmp_path):
+    result = run(shared, tmp_path, "3-aggregation-rules.yaml")
+    results = result.results
+    for variant in ("loss=ce", "loss=cbce"):
+        assert cells(results, variant) == {(a, b) for a in ("MR", "PR", "AR") for b in ("MR", "PR", "AR", "AR-dist")}
+    distributional = set(results.loc[results["metric"].isin(["kld", "jsd"]), "test"])
+    assert distributional == {"AR-dist"}
+    assert "uar" not in set(results.loc[results["test"].eq("AR"), "metric"])  # multi-label test set
+    trained = result.output(result.plan.sources["loss=ce", "MR"])
+    labels = result.output(result.plan.labels["test", "MR"])
+    kept = trained.probabilities[labels.kept.reindex(trained.probabilities.index).to_numpy()]
+    truth = labels.targets.loc[kept.index].idxmax(axis=1)
+    expected = confusion_matrix(truth, kept.idxmax(axis=1), labels.classes)
+    np.testing.assert_array_equal(result.output(result.plan.matrices["loss=ce", "MR", "MR"]).to_numpy(), expected)
+    accounting = result.output(result.plan.analyses["accounting"])
+    assert set(accounting["condition"]) == {"voice", "face", "av", "all"}
+
+
+def test_study_4_primary_secondary(shared, tmp_path):
+    result = run(shared, tmp_path, "4-primary-secondary.yaml", "grid.model.balanced_sampling=[true]")
+    results = result.results
+    variants = set(results["variant"])
+    losses = ("wce", "wbce", "kld")
+    assert {f"loss={loss}, balanced_sampling=True" for loss in losses} <= variants
+    assert {f"loss={loss}, balanced_sampling=True +tuned" for loss in losses} | {"ensemble"} <= variants
+    assert set(results["test"]) == {"MR"} and set(results["train"]) == {"P", "S", "P*", "S*"}
+    star = result.output(result.plan.labels["train", "P*"])
+    assert star.kept.sum() < result.output(result.plan.labels["train", "P"]).kept.sum()
+    groups = result.output(result.plan.analyses["easy_difficult"])["groups"]["group"]
+    labels = result.output(result.plan.labels["test", "MR"])
+    truth = labels.targets.loc[groups.index].idxmax(axis=1)
+    sources = [s for (v, _), s in result.plan.sources.items() if s.kind == "train"]
+    right = pd.concat(
+        [result.output(s).probabilities.loc[groups.index].idxmax(axis=1).eq(truth) for s in sources], axis=1
+    )
+    assert (groups.eq("easy") == right.all(axis=1)).all() and (groups.eq("difficult") == ~right.any(axis=1)).all()
+
+
+def test_study_5_stimulus_modality(shared, tmp_path, tiny_wavlm_dir):
+    result = run(shared, tmp_path, "5-stimulus-modality.yaml", f"features.extractor=ssl:{tiny_wavlm_dir}")
+    sets = ("voice", "face", "av", "all")
+    assert cells(result.results, "base") == {(a, b) for a in sets for b in ("voice", "face", "av")}
+    assert any(m.startswith("f1[") for m in result.results["metric"])  # per-class F1 with intervals
+    table = result.output(result.plan.analyses["ccc"])
+    labelsets = {name: result.output(result.plan.labels["train", name]) for name in sets}
+    pd.testing.assert_frame_equal(table, agreement.compare_labelsets(labelsets, "ccc"))
+    weights = result.output(result.plan.sources["base", "voice"]).layer_weights
+    assert weights.shape == (3, 3)  # 3 folds x hidden states 0..2 of the tiny WavLM
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-6)
+    assert "layer-weights-1.png" in {p.name for p in (tmp_path / "out" / "figures").glob("*.png")}
+
+
+# ====================================================================== real rating tables (CREMA-D vote counts)
+def cremad_arguments(shared_data) -> list[str]:
+    folder = shared_data / "crema-d"
+    arguments = f"{{path: {folder / 'tabulatedVotes.csv'}, folds: {folder / 'speaker_folds.csv'}}}"
+    return ["corpus.demo=null", "corpus.format=crema-d", f"corpus.arguments={arguments}", "classes=null"]
+
+
+def test_study_3_label_sets_and_loss_table_on_cremad_votes(shared_data, tmp_path):
+    overrides = [*cremad_arguments(shared_data), "labels.train={}"]  # no audio here: label sets and analyses only
+    result = run_recipe(load_recipe(RECIPES / "3-aggregation-rules.yaml", overrides), tmp_path / "out")
+    assert len(result.corpus.items) == 7442 and result.results.empty
+    pd.testing.assert_frame_equal(result.output(result.plan.analyses["accounting"]), accounting_table(result.corpus))
+    mr = result.output(result.plan.labels["test", "MR"])
+    direct = make_labels(result.corpus, "mr", condition="voice")
+    assert mr.accounting == direct.accounting and mr.kept.equals(direct.kept)
+    assert "Data and rating loss" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_study_4_on_cremad_votes_refuses_rules_that_need_rater_ids_before_any_work(shared_data, tmp_path):
+    recipe = load_recipe(RECIPES / "4-primary-secondary.yaml", cremad_arguments(shared_data))
+    with pytest.raises(ConfigError, match=r"labels\.train\.S\*: .*needs rater ids.*vote counts only"):
+        run_recipe(recipe, tmp_path / "out")
+    made = sorted(p.name.split("-")[0] for p in (tmp_path / "out" / "cache").iterdir())
+    assert made == ["corpus"]  # the import (needed to check the recipe) and nothing else
