@@ -222,6 +222,15 @@ def test_classical_absent_class_gets_probability_zero():
         fit(x, y, head="svm", config=TrainConfig(**QUIET), head_options={"pca_components": 7})
 
 
+def test_svm_with_too_few_items_of_a_class_for_calibration_says_so():
+    x, y = blobs(90, 0)
+    keep = (y[:, 2] == 0) | (np.cumsum(y[:, 2]) <= 3)
+    with pytest.raises(ConfigError, match="svm: class 2 has 3 training items.*calibration_folds=5"):
+        fit(x[keep], y[keep], head="svm", config=TrainConfig(**QUIET))
+    probs = fit(x[keep], y[keep], head="svm", config=TrainConfig(**QUIET), head_options={"calibration_folds": 3})
+    assert np.allclose(probs.predict_proba(x).sum(axis=1), 1)
+
+
 def test_input_errors_name_the_problem():
     x, y = blobs(10, 0)
     frame = pd.DataFrame(y, index=[f"clip{i}" for i in range(10)])

@@ -364,16 +364,18 @@ def svm_pipeline(
     C: float = 1.0,
     kernel: Literal["rbf", "linear", "poly", "sigmoid"] = "rbf",
     pca_components: int | None = None,
+    calibration_folds: int = 5,
 ) -> Pipeline:
     """StandardScaler -> optional PCA -> SVC with Platt-scaled probabilities.
 
-    Probabilities come from ``CalibratedClassifierCV(SVC(), method="sigmoid", cv=5, ensemble=False)``:
-    a sigmoid fitted on 5-fold cross-validated decision values, then the SVC refitted on all data (what
-    ``SVC(probability=True)`` did before scikit-learn 1.9 deprecated it).
+    Probabilities come from ``CalibratedClassifierCV(SVC(), method="sigmoid", cv=calibration_folds,
+    ensemble=False)``: a sigmoid fitted on cross-validated decision values, then the SVC refitted on all
+    data (what ``SVC(probability=True)`` did before scikit-learn 1.9 deprecated it). Every class needs at
+    least ``calibration_folds`` training items.
     """
     svc = SVC(C=C, kernel=kernel, random_state=seed)
     return _classical_pipeline(
-        CalibratedClassifierCV(svc, method="sigmoid", cv=5, ensemble=False), pca_components, seed
+        CalibratedClassifierCV(svc, method="sigmoid", cv=calibration_folds, ensemble=False), pca_components, seed
     )
 
 

@@ -558,9 +558,19 @@ def _fit_classical(
         raise ConfigError(
             f"pca_components={pca} exceeds min(items, features) = {min(len(y), spec.input.dim)}; choose fewer."
         )
+    rows, labels = np.nonzero(y > 0)
+    folds = spec.head_options.get("calibration_folds", 5)
+    per_class = np.bincount(labels, minlength=y.shape[1])
+    rare = np.flatnonzero((per_class > 0) & (per_class < folds))
+    if spec.head == "svm" and len(rare):
+        smallest = int(rare[per_class[rare].argmin()])
+        raise ConfigError(
+            f"svm: class {smallest} has {int(per_class[smallest])} training items, but probability calibration "
+            f"needs at least calibration_folds={folds} per class; lower calibration_folds (>= 2), drop rare "
+            "classes, or use logreg."
+        )
     estimator = build_classical(spec.head, spec.config.seed, **spec.head_options)
     features = estimator[:-1].fit_transform(np.asarray(x, dtype=np.float64))
-    rows, labels = np.nonzero(y > 0)
     estimator[-1].fit(features[rows], labels, sample_weight=y[rows, labels])
     model = TrainedModel(spec=spec, estimator=estimator)
     if dev:

@@ -29,5 +29,5 @@ def main() -> None:
     try:
         app()
     except VoxpopError as exc:
-        err_console.print("[bold red]error:[/]", escape(str(exc)), highlight=False)
+        err_console.print("[bold red]error:[/]", escape(str(exc)), highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -1,0 +1,25 @@
+"""The CLI as a whole: it starts fast (no torch at import) and turns VoxpopError into a message + exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+
+
+def test_cli_import_does_not_load_the_training_stack():
+    heavy = ("torch", "lightning", "transformers", "opensmile")
+    result = _run(f"import sys, voxpop.cli; print([m for m in {heavy!r} if m in sys.modules])")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_errors_are_printed_for_people_with_exit_code_2(tmp_path):
+    code = f"import sys; sys.argv = ['voxpop', 'validate', {str(tmp_path)!r}]; from voxpop.cli import main; main()"
+    result = _run(code)
+    assert result.returncode == 2
+    assert "error:" in result.stderr and "corpus.yaml: not found" in result.stderr
+    assert "Traceback" not in result.stderr
