@@ -48,3 +48,14 @@ def tiny_wavlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         torch.manual_seed(0)
         WavLMModel(config).save_pretrained(path)
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models: one intra-op thread avoids OpenMP spin-waiting on a shared machine (restored after)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

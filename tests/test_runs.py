@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from scipy.spatial.distance import jensenshannon
 from scipy.special import rel_entr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, recall_score
@@ -40,13 +39,7 @@ CLASSES = ["neutral", "anger", "sad"]
 QUIET = TrainConfig(epochs=2, batch_size=8, progress_bar=False)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one intra-op thread avoids OpenMP spin-waiting on a shared machine (restored after)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------------------------------------- synthetic data

@@ -23,13 +23,7 @@ from voxpop.training import BackboneConfig, TrainConfig, TrainedModel, dev_metri
 QUIET = {"progress_bar": False}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one intra-op thread avoids OpenMP spin-waiting on a shared machine (restored after)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def blobs(n: int, seed: int, dim: int = 6, n_classes: int = 3) -> tuple[np.ndarray, np.ndarray]:
