@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,9 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-import voxpop
 from voxpop.cli.app import app, console, progress_bar
-from voxpop.errors import ConfigError
 
 if TYPE_CHECKING:  # the study runner imports torch: only inside the verbs, so 'voxpop --help' stays fast
     from voxpop.study import Reporter, StudyRun
@@ -84,14 +83,8 @@ def run(
 
 
 def demo_recipe() -> Path:
-    """The aggregation-rules recipe of the source checkout (recipes/ beside src/)."""
-    path = Path(voxpop.__file__).resolve().parents[2] / "recipes" / DEMO_RECIPE
-    if not path.is_file():
-        raise ConfigError(
-            f"{path}: the demo recipe is not there; run 'voxpop demo' from a source checkout of voxpop "
-            f"(pip install -e .), or pass --recipe path/to/{DEMO_RECIPE}"
-        )
-    return path
+    """The aggregation-rules recipe shipped with the package (``recipes/`` in a checkout)."""
+    return Path(str(importlib.resources.files("voxpop") / "recipes" / DEMO_RECIPE))
 
 
 @app.command()
