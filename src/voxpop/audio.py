@@ -4,7 +4,9 @@ METHODS.md section 4: mono, 16 kHz, optional truncation to the first T seconds (
 crop), optional additive noise from a folder at a chosen SNR. :class:`AudioLoader` applies
 :class:`AudioOptions` to one file in this order:
 
-1. read (WAV, FLAC, OGG, MP3 and everything else libsndfile decodes) as float32;
+1. read (WAV, FLAC, OGG, MP3 and everything else libsndfile decodes) as float32; an item with a time
+   window (item columns ``offset`` and optionally ``duration``, seconds) reads only frames
+   [round(offset * rate), round((offset + duration) * rate)) of the file;
 2. mix to mono (mean over channels, :func:`to_mono`);
 3. resample with soxr to ``sample_rate`` (:func:`resample`);
 4. too-short policy: a clip shorter than ``min_seconds`` is skipped (``too_short="skip"``, an
@@ -42,6 +44,7 @@ REASONS = {
     "not_finite": "the audio contains NaN or infinite samples",
     "too_short": "the clip is shorter than required",
     "silent": "the clip is digital silence, so an SNR is undefined",
+    "outside_file": "the item's time window (offset, duration) reaches beyond the end of the file",
 }
 """Reason codes of :class:`AudioError` and what they mean."""
 
@@ -167,10 +170,21 @@ def mix_at_snr(signal: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarr
     return (signal + gain * noise).astype(signal.dtype, copy=False)
 
 
-def read_audio(path: str | Path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+def read_audio(
+    path: str | Path,
+    max_seconds: float | None = None,
+    *,
+    offset: float | None = None,
+    duration: float | None = None,
+    item: str | None = None,
+) -> tuple[np.ndarray, int]:
     """Read a file as float32 (samples, channels) and its sample rate; AudioError when unusable.
 
-    ``max_seconds`` reads only the head of the file (plus a small margin for resampling).
+    ``max_seconds`` reads only the head of the file (plus a small margin for resampling). With
+    ``offset`` (seconds) only the window [offset, offset + duration) is read (to the end of the file
+    without ``duration``): frames round(offset * rate) to round((offset + duration) * rate), and the
+    head of that window under ``max_seconds``; a window reaching past the end of the file is an
+    AudioError (reason ``outside_file``) naming ``item``, the window and the file length.
     """
     path = Path(path)
     if not path.is_file():
@@ -181,6 +195,10 @@ def read_audio(path: str | Path, max_seconds: float | None = None) -> tuple[np.n
         with soundfile.SoundFile(path) as handle:
             rate = handle.samplerate
             frames = -1 if max_seconds is None else math.ceil((max_seconds + _RESAMPLE_MARGIN_SECONDS) * rate)
+            if offset is not None:
+                first, stop = _window_frames(path, item, offset, duration, rate, handle.frames)
+                frames = stop - first if frames < 0 else min(frames, stop - first)
+                handle.seek(first)
             data = handle.read(frames, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
         raise AudioError(
@@ -191,6 +209,23 @@ def read_audio(path: str | Path, max_seconds: float | None = None) -> tuple[np.n
     if not np.isfinite(data).all():
         raise AudioError(path, "not_finite", "the audio contains NaN or infinite samples")
     return data, rate
+
+
+def _window_frames(
+    path: Path, item: str | None, offset: float, duration: float | None, rate: int, total: int
+) -> tuple[int, int]:
+    """First and stop frame of the window [offset, offset + duration) s; AudioError when it leaves the file."""
+    first = round(offset * rate)
+    stop = total if duration is None else round((offset + duration) * rate)
+    if offset < 0 or stop <= first or stop > total:
+        window = f"{offset:g} s + {'rest' if duration is None else f'{duration:g} s'}"
+        raise AudioError(
+            path,
+            "outside_file",
+            f"item {item!r}: the window offset {window} (frames {first}-{stop}) does not lie inside the file "
+            f"of {total / rate:g} s ({total} frames at {rate} Hz); fix the item's offset / duration columns",
+        )
+    return first, stop
 
 
 class NoiseBank:
@@ -249,10 +284,16 @@ class AudioLoader:
             config["noise_files"] = [list(entry) for entry in self.noise.fingerprint]
         return config
 
-    def load(self, path: str | Path, item: str) -> np.ndarray:
-        """The processed mono float32 signal of one item at ``options.sample_rate``."""
+    def load(
+        self, path: str | Path, item: str, offset: float | None = None, duration: float | None = None
+    ) -> np.ndarray:
+        """The processed mono float32 signal of one item at ``options.sample_rate``.
+
+        ``offset`` / ``duration`` (seconds) restrict it to a window of the file (see :func:`read_audio`).
+        """
         o = self.options
-        frames, rate = read_audio(path, o.max_seconds if o.crop == "head" else None)
+        head = o.max_seconds if o.crop == "head" else None
+        frames, rate = read_audio(path, head, offset=offset, duration=duration, item=item)
         signal = resample(to_mono(frames), rate, o.sample_rate)
         min_samples = math.ceil(o.min_seconds * o.sample_rate)
         if len(signal) < min_samples:

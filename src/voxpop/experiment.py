@@ -606,9 +606,10 @@ def _check_label_set(corpus: Corpus, recipe: Recipe, path: str, spec: LabelSpec,
         return
     if spec.rule == "intervals" and path.startswith("labels."):
         problems.append(
-            f"{path}.rule: interval consensus creates new segment items (recording, start, end) that have no audio "
-            "clips of their own; cut the segments into a corpus with one item per segment, then use rule mr / pr "
-            "with min_raters_agree for confidence levels"
+            f"{path}.rule: interval consensus creates new segment items (recording, start, end) per level, and the "
+            "study runner extracts features and folds for the corpus items only; train on segments with "
+            "'voxpop train --labels intervals' (or voxpop.segments.segment_corpus + voxpop.runs), or use rule "
+            "mr / pr with min_raters_agree for confidence levels"
         )
         return
     try:

@@ -305,16 +305,17 @@ def _train_fold(spec: ModelSpec, features: Features, labels: LabelSet, items: Fo
     return FoldModel(model, standardizer)
 
 
-def _check_task(spec: ModelSpec, labels: LabelSet) -> None:
+def _check_task(spec: ModelSpec, labels: LabelSet, features: Features) -> None:
     if labels.multilabel and not spec.multilabel:
         raise ConfigError(
             f"label set {labels.rule!r} is multi-label (multi-hot targets) but loss {spec.loss!r} / head "
             f"{spec.head!r} needs one distribution per item; train with a sigmoid loss (bce, wbce) and a neural head."
         )
-    if labels.segments is not None:
+    if labels.segments is not None and not features.items.isin(labels.targets.index).any():
         raise ConfigError(
-            f"label set {labels.rule!r} defines new segment items (recording, start, end); cut the segments into "
-            "clips (a corpus with one item per segment) before training on them."
+            f"label set {labels.rule!r} labels segment items (recording, start, end), but none of the "
+            f"{len(features.items)} feature items is a segment; extract the features (and make the folds) from "
+            "voxpop.segments.segment_corpus(corpus, labels), whose items are the segments' audio windows."
         )
 
 
@@ -341,7 +342,7 @@ def cross_validate(
     names = [f.name for f in folds]
     if len(set(names)) != len(names):
         raise ConfigError(f"fold names must be unique, got {names}.")
-    _check_task(spec, labels)
+    _check_task(spec, labels, features)
     classes = labels.classes
     out = Path(out_dir) if out_dir is not None else None
     predictions, histories, weights, dropped, sizes, models, resumed = [], {}, {}, {}, {}, {}, []

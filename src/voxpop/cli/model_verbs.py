@@ -137,12 +137,14 @@ def train(
     import torch
 
     from voxpop.runs import ModelSpec, evaluate_out_of_fold, resolve_features, resolve_labels, train_run
+    from voxpop.segments import items_corpus
     from voxpop.training import TrainConfig
 
     if threads is not None:
         torch.set_num_threads(threads)
     loaded = load_corpus(corpus, where)
     label_set, label_source = resolve_labels(loaded, labels, condition=condition or None, pool=pool)
+    loaded = items_corpus(loaded, label_set)  # segment label sets train on their recordings' audio windows
     options = parse_options(option or [])
     if workers is not None:
         options["workers"] = workers

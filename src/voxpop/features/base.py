@@ -83,10 +83,15 @@ class Layout:
 
 @dataclasses.dataclass(frozen=True)
 class ClipRequest:
-    """One item to extract: its id and audio path (``None`` when the corpus has none)."""
+    """One item to extract: its id, audio path (``None`` when the corpus has none) and time window.
+
+    ``offset`` / ``duration`` (seconds) restrict the item to a window of the file (segment items).
+    """
 
     item: str
     path: str | None
+    offset: float | None = None
+    duration: float | None = None
 
 
 @dataclasses.dataclass
@@ -177,7 +182,7 @@ def load_clip(extractor: Extractor, loader: AudioLoader, request: ClipRequest) -
     """The processed signal of one item, checked against the extractor's minimum length."""
     if request.path is None:
         raise AudioError(f"item {request.item!r}", "no_audio", "the item has no audio path (column 'audio' is empty)")
-    signal = loader.load(request.path, request.item)
+    signal = loader.load(request.path, request.item, request.offset, request.duration)
     if len(signal) < extractor.min_samples:
         raise AudioError(
             request.path,

@@ -20,7 +20,7 @@ from voxpop.audio import AudioLoader, AudioOptions
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError
 from voxpop.features.base import ClipRequest, Extractor, make_extractor
-from voxpop.features.store import Features, FeatureStore, fingerprint_items
+from voxpop.features.store import Features, FeatureStore, fingerprint_items, item_windows
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (items done, items to do in this run); first with (0, total)."""
@@ -77,11 +77,15 @@ def open_store(
 
 
 def _requests(corpus: Corpus, positions: slice) -> list[ClipRequest]:
-    """Clip requests for a range of the corpus's items (audio paths as the corpus gives them now)."""
-    audio = corpus.items["audio"].iloc[positions]
+    """Clip requests for a range of the corpus's items (audio paths as the corpus gives them now).
+
+    Items with an ``offset`` are windows of their file: [offset, offset + duration) seconds.
+    """
+    items = corpus.items.iloc[positions]
+    offsets, durations = item_windows(items)
     return [
-        ClipRequest(str(item), None if pd.isna(path) or str(path) == "" else str(path))
-        for item, path in zip(audio.index, audio, strict=True)
+        ClipRequest(str(item), None if pd.isna(path) or str(path) == "" else str(path), offset, duration)
+        for item, path, offset, duration in zip(items.index, items["audio"], offsets, durations, strict=True)
     ]
 
 

@@ -2,7 +2,8 @@
 
 One store entry is a directory ``ROOT/<extractor>-<key[:16]>/`` for one (items, audio options,
 extractor config) combination; the key is :func:`store_key`, a hash of the items' ids, audio paths
-and file sizes + modification times (or file contents), the audio options and the extractor spec.
+and file sizes + modification times (or file contents), time windows (item columns ``offset`` and
+``duration``), the audio options and the extractor spec.
 
 ::
 
@@ -54,12 +55,31 @@ class CorruptShardError(VoxpopError):
 
 
 # ------------------------------------------------------------------------------ fingerprints
+def item_windows(items: pd.DataFrame) -> tuple[list[float | None], list[float | None]]:
+    """Per item the window of its file: (offset, duration) seconds, None where not given.
+
+    A window needs an ``offset``; ``duration`` alone is only the clip length importers record, so
+    without an offset the item is the whole file.
+
+    >>> item_windows(pd.DataFrame({"offset": [1.5, None], "duration": [0.5, 3.0]}))
+    ([1.5, None], [0.5, None])
+    """
+    if "offset" not in items.columns:
+        return [None] * len(items), [None] * len(items)
+    offsets = [None if pd.isna(v) else float(v) for v in items["offset"].tolist()]
+    lengths = items["duration"].tolist() if "duration" in items.columns else [None] * len(items)
+    durations = [None if o is None or pd.isna(d) else float(d) for o, d in zip(offsets, lengths, strict=True)]
+    return offsets, durations
+
+
 def fingerprint_items(items: pd.DataFrame, content: bool = False) -> pd.DataFrame:
     """Per item (in order): absolute audio path and a fingerprint of the file.
 
     The fingerprint is ``path|size|mtime_ns`` by default; with ``content=True`` it is the file's
-    sha256, so a copy of the corpus elsewhere maps to the same store entry. A missing path or
-    file is fingerprinted as such; those items are skipped at extraction.
+    sha256, so a copy of the corpus elsewhere maps to the same store entry. An item with a time
+    window (:func:`item_windows`) adds ``|window=<offset>+<duration>``, so two windows of one file
+    are different entries. A missing path or file is fingerprinted as such; those items are skipped
+    at extraction.
     """
     if "audio" not in items.columns:
         raise ConfigError(
@@ -67,7 +87,8 @@ def fingerprint_items(items: pd.DataFrame, content: bool = False) -> pd.DataFram
             "features need an audio path per item"
         )
     paths, prints = [], []
-    for value in items["audio"].tolist():
+    offsets, durations = item_windows(items)
+    for value, offset, duration in zip(items["audio"].tolist(), offsets, durations, strict=True):
         path = None if pd.isna(value) or str(value) == "" else Path(str(value)).absolute()
         if path is None:
             fingerprint = "no audio"
@@ -78,6 +99,8 @@ def fingerprint_items(items: pd.DataFrame, content: bool = False) -> pd.DataFram
         else:
             stat = path.stat()
             fingerprint = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+        if offset is not None:
+            fingerprint += f"|window={offset!r}+{'rest' if duration is None else repr(duration)}"
         paths.append(None if path is None else str(path))
         prints.append(fingerprint)
     return pd.DataFrame(
