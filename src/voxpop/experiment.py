@@ -604,14 +604,6 @@ def _check_label_set(corpus: Corpus, recipe: Recipe, path: str, spec: LabelSpec,
     if spec.threshold == "best" and recipe.analyses.threshold_sweep is None:
         problems.append(f"{path}.threshold: 'best' needs analyses.threshold_sweep (the sweep chooses it)")
         return
-    if spec.rule == "intervals" and path.startswith("labels."):
-        problems.append(
-            f"{path}.rule: interval consensus creates new segment items (recording, start, end) per level, and the "
-            "study runner extracts features and folds for the corpus items only; train on segments with "
-            "'voxpop train --labels intervals' (or voxpop.segments.segment_corpus + voxpop.runs), or use rule "
-            "mr / pr with min_raters_agree for confidence levels"
-        )
-        return
     try:
         make_labels(corpus, spec.rule, classes=recipe.classes, class_map=recipe.class_map, **spec.options(0.5))
     except VoxpopError as exc:
@@ -685,6 +677,16 @@ def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> None
             )
     if recipe.labels.train and not recipe.labels.test:
         problems.append("labels.test: give at least one test label set to score the models on")
+    rules = {f"labels.{p}.{n}": s.rule for p in ("train", "test") for n, s in getattr(recipe.labels, p).items()}
+    segmented = [path for path, rule in rules.items() if rule == "intervals"]
+    if segmented and len(segmented) < len(rules):
+        problems.append(
+            f"labels: {', '.join(segmented)} use rule 'intervals' (their items are segments of the recordings) but "
+            f"{', '.join(p for p in rules if p not in segmented)} label the recordings; models see one kind of item, "
+            "so use rule 'intervals' (with levels) for every label set, or for none"
+        )
+    # segment items carry their recording's columns and 'recording' (see voxpop.segments.segment_corpus)
+    fold_items = corpus.items.assign(recording=corpus.items.index) if segmented else corpus.items
     if not problems:
         for part in ("train", "test"):
             for name, spec in getattr(recipe.labels, part).items():
@@ -696,11 +698,13 @@ def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> None
                 f"evaluation.cross_test: false scores each model on the test set of the same name, "
                 f"but {lonely} have none"
             )
-    _check_column(corpus, "evaluation.by", recipe.evaluation.by, problems)
+    if recipe.evaluation.by not in fold_items.columns:
+        _check_column(corpus, "evaluation.by", recipe.evaluation.by, problems)
     if recipe.labels.train and "audio" not in corpus.items.columns:
+        what = "the segments of rule 'intervals' are windows of the recordings' audio; " if segmented else ""
         problems.append(
             f"labels.train: training needs features, but corpus {corpus.name!r} has no 'audio' item column; "
-            "import it with its audio folder, or set labels.train={} for label sets and analyses only"
+            f"{what}import it with its audio folder, or set labels.train={{}} for label sets and analyses only"
         )
     for name, variant in expand_variants(recipe, source):
         where = "" if name == "base" else f" (grid {name})"
@@ -710,7 +714,7 @@ def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> None
             except VoxpopError as exc:
                 problems.append(f"features.extractor{where}: {exc}")
             try:
-                variant.protocol.folds(corpus.items)
+                variant.protocol.folds(fold_items)
             except VoxpopError as exc:
                 problems.append(f"protocol{where}: {exc}")
             spec = variant.model

@@ -42,6 +42,7 @@ from voxpop.runs import (
     load_predictions,
     save_predictions,
 )
+from voxpop.segments import union_segment_corpus
 
 DONE = ".done"
 Progress = Callable[[int, int], None]
@@ -199,6 +200,11 @@ def compute_labels(corpus: Corpus, config: Mapping[str, Any], directory: Path, b
 
 def load_labels(directory: Path) -> LabelSet:
     return LabelSet.load(directory / "labels.parquet")
+
+
+def compute_segments(corpus: Corpus, labelsets: list[LabelSet], directory: Path) -> None:
+    """The corpus of the union of interval label sets' segments (:func:`voxpop.segments.union_segment_corpus`)."""
+    union_segment_corpus(corpus, labelsets).save(directory / "corpus")
 
 
 def compute_features(

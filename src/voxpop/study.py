@@ -25,6 +25,7 @@ from voxpop.features import stable_hash
 from voxpop.protocols import make_folds
 from voxpop.report import FIGURES_DIR
 from voxpop.runs import ModelSpec, load_predictions
+from voxpop.segments import on_segments
 from voxpop.stages import Cache, Stage
 
 RESULT_COLUMNS = [
@@ -63,6 +64,7 @@ class Plan:
 
     labels: dict[tuple[str, str], Stage]
     sweep: Stage | None
+    segments: Stage | None
     features: dict[str, Stage]
     sources: dict[tuple[str, str], Stage]
     evaluations: dict[tuple[str, str, str], Stage]
@@ -80,13 +82,18 @@ class Plan:
             seen.setdefault(stage.key, stage)
 
         groups = (self.labels, self.features, self.sources, self.evaluations, self.matrices, self.analyses)
-        for stage in [*([self.sweep] if self.sweep else []), *(s for g in groups for s in g.values())]:
+        singles = [s for s in (self.sweep, self.segments) if s is not None]
+        for stage in [*singles, *(s for g in groups for s in g.values())]:
             visit(stage)
         self.order = list(seen.values())
 
 
 def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
-    """The stages of ``recipe`` on the corpus whose content (and item subset) hashes to ``corpus_key``."""
+    """The stages of ``recipe`` on the corpus whose content (and item subset) hashes to ``corpus_key``.
+
+    Interval label sets (rule ``intervals``) label segments, not the corpus items: a ``segments`` stage
+    builds the corpus of the union of their segments, and features (hence models) are made on it.
+    """
     base = {"corpus": corpus_key, "classes": recipe.classes, "class_map": recipe.class_map}
     a = recipe.analyses
     sweep = None
@@ -97,6 +104,8 @@ def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
         for name, spec in getattr(recipe.labels, part).items():
             inputs = (sweep,) if spec.threshold == "best" else ()
             labels[part, name] = Stage("labels", f"labels {name}", {**base, "spec": spec.model_dump()}, inputs)
+    intervals = {s.key: s for (p, n), s in labels.items() if getattr(recipe.labels, p)[n].rule == "intervals"}
+    segments = Stage("segments", "segment corpus", {}, tuple(intervals.values())) if intervals else None
     named = {
         **{n: s for (p, n), s in labels.items() if p == "test"},
         **{n: s for (p, n), s in labels.items() if p == "train"},
@@ -109,6 +118,7 @@ def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
             "features",
             f"features {f.extractor}",
             {"corpus": corpus_key, "extractor": f.extractor, "options": f.options, "max_seconds": f.max_seconds},
+            (segments,) if segments is not None else (),
         )
         protocol = v.protocol.name_and_options()
         model = v.model.spec().model_dump(mode="json")
@@ -172,7 +182,7 @@ def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
             {"corpus": corpus_key, **spec.model_dump(), "sources": [s.label for s in trained]},
             (*trained, labels["test", spec.test]),
         )
-    return Plan(labels, sweep, features, sources, evaluations, matrices, analyses, names)
+    return Plan(labels, sweep, segments, features, sources, evaluations, matrices, analyses, names)
 
 
 def _file_hash(path: str | Path) -> str:
@@ -258,8 +268,10 @@ def _execute(
     store: Path,
     recipe: Recipe,
     reporter: Reporter,
+    items: Corpus,
 ) -> None:
-    """Compute one stage's outputs from its loaded inputs."""
+    """Compute one stage's outputs from its loaded inputs; ``items`` is the corpus of the items models see
+    (``corpus``, or the segment corpus of interval label sets)."""
     inputs = [outputs[s.key] for s in stage.inputs]
     c = stage.config
     if stage.kind == "labels":
@@ -267,11 +279,13 @@ def _execute(
         st.compute_labels(corpus, c, directory, best)
     elif stage.kind == "sweep":
         st.compute_sweep(corpus, c, directory)
+    elif stage.kind == "segments":
+        st.compute_segments(corpus, inputs, directory)
     elif stage.kind == "features":
-        st.compute_features(corpus, c, directory, store, reporter.step)
+        st.compute_features(items, c, directory, store, reporter.step)
     elif stage.kind == "train":
         name, options = c["protocol"]
-        folds = make_folds(corpus.items, name, **options)
+        folds = make_folds(items.items, name, **options)
         st.compute_train(*inputs, folds, ModelSpec.model_validate(c["model"]), directory, reporter.step)
     elif stage.kind == "ensemble":
         st.compute_ensemble({s.label: output for s, output in zip(stage.inputs, inputs, strict=True)}, directory)
@@ -282,7 +296,7 @@ def _execute(
     elif stage.kind == "tuned":
         st.compute_tuned(*inputs, directory)
     elif stage.kind == "evaluate":
-        st.compute_evaluation(*inputs, corpus, c, directory)
+        st.compute_evaluation(*inputs, items, c, directory)
     elif stage.kind in ("mlcm", "confusion"):
         st.compute_matrix(*inputs, c["binarize"], directory)
     elif stage.kind == "agreement":
@@ -294,7 +308,7 @@ def _execute(
     elif stage.kind == "easy_difficult":
         columns = {k: c[k] for k in ("speaker", "gender", "duration")}
         st.compute_easy_difficult(
-            dict(zip(c["sources"], inputs[:-1], strict=True)), inputs[-1], corpus, columns, directory
+            dict(zip(c["sources"], inputs[:-1], strict=True)), inputs[-1], items, columns, directory
         )
     else:  # a new kind must be wired here
         raise ConfigError(f"internal: no computation for stage kind {stage.kind!r}")
@@ -303,6 +317,7 @@ def _execute(
 LOADERS: dict[str, Callable[[Path], Any]] = {
     "labels": st.load_labels,
     "sweep": st.load_sweep,
+    "segments": st.load_corpus,
     "features": st.load_features,
     "train": st.load_trained,
     "ensemble": st.load_trained,
@@ -346,13 +361,20 @@ def run_recipe(
     plan = plan_study(recipe, corpus_key)
     store = Path(recipe.features.store) if recipe.features.store else out_dir / "cache" / "features"
     outputs: dict[str, Any] = {}
+    items = corpus
     for position, stage in enumerate(plan.order):
         reporter.stage(stage.label, position, len(plan.order), cache.is_done(stage))
         try:
-            directory = cache.run(stage, lambda d, s=stage: _execute(s, corpus, outputs, d, store, recipe, reporter))
+            directory = cache.run(
+                stage, lambda d, s=stage, m=items: _execute(s, corpus, outputs, d, store, recipe, reporter, m)
+            )
         except VoxpopError as exc:
             raise StageError(f"stage '{stage.label}' ({cache.directory(stage)}): {exc}") from exc
         outputs[stage.key] = LOADERS[stage.kind](directory)
+        if stage.kind == "segments":  # every interval label set now labels the union's segments
+            items = outputs[stage.key]
+            for labels in stage.inputs:
+                outputs[labels.key] = on_segments(outputs[labels.key], items)
     results = results_table(recipe, plan, outputs)
     out_dir.mkdir(parents=True, exist_ok=True)
     results.to_parquet(out_dir / "results.parquet", index=False)
