@@ -12,6 +12,7 @@ from rich.table import Table
 from voxpop import agreement
 from voxpop.cli.app import app, console
 from voxpop.cli.corpus_verbs import load_corpus
+from voxpop.cli.options import parse_names
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, InputError
 from voxpop.labelset import LabelSet
@@ -130,8 +131,8 @@ def compare_verb(
 ) -> None:
     """Agreement matrix between label sets of one corpus built per stimulus condition (and pooled)."""
     loaded = load_corpus(corpus, where)
-    names = [n.strip() for n in label_sets.split(",") if n.strip()]
-    class_list = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
+    names = parse_names(label_sets)
+    class_list = parse_names(classes)
     with console.status("building label sets ..."):
         frame = agreement.compare_conditions(loaded, names, rule=rule, stat=stat, by=by, classes=class_list)
     for group, part in frame.groupby("group", sort=False):

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from voxpop.cli.app import app
+from voxpop.cli.options import parse_names
 
 import_app = typer.Typer(
     help="Import a corpus from a native rating format into a corpus directory.",
@@ -138,11 +139,6 @@ def import_mosei(
 # --- msp, iemocap, intervals, long
 
 
-def _names(text: str | None) -> list[str] | None:
-    """A comma-separated option such as ``--classes a,b,c`` as a list; None when the option is not given."""
-    return None if text is None else [name.strip() for name in text.split(",") if name.strip()]
-
-
 def _renames(rename: list[str] | None, item_column: str | None) -> dict[str, str]:
     """``--rename OLD=NEW`` options plus ``--item-column OLD`` as one ``{old: new}`` mapping."""
     from voxpop.cli.options import parse_pairs
@@ -179,7 +175,9 @@ def import_msp(
     """MSP-Podcast / MSP-Face: primary, secondary and arousal/valence/dominance ratings per worker."""
     from voxpop.formats.msp import read_msp
 
-    corpus = read_msp(labels, consensus, secondary_classes=_names(secondary_classes), audio_dir=audio_dir, name=name)
+    corpus = read_msp(
+        labels, consensus, secondary_classes=parse_names(secondary_classes), audio_dir=audio_dir, name=name
+    )
     _save_with_notes(corpus, out)
 
 
@@ -216,9 +214,9 @@ def import_intervals(
     corpus = read_intervals(
         table,
         columns=_renames(rename, None),
-        classes=_names(classes),
+        classes=parse_names(classes),
         class_map=parse_pairs(class_map or [], "--class-map"),
-        excluded=_names(excluded) or [],
+        excluded=parse_names(excluded) or [],
         recordings=recordings,
         audio_dir=audio_dir,
         name=name,
@@ -250,9 +248,9 @@ def import_long(
     corpus = read_long(
         table,
         columns=_renames(rename, item_column),
-        classes=_names(classes),
+        classes=parse_names(classes),
         class_map=parse_pairs(class_map or [], "--class-map"),
-        excluded=_names(excluded) or [],
+        excluded=parse_names(excluded) or [],
         scales=scales,
         items=items,
         slot=slot,

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from voxpop.cli.app import app, console
 from voxpop.cli.corpus_verbs import load_corpus
+from voxpop.cli.options import parse_names
 from voxpop.labels import RULES, TIE_POLICIES, accounting_table, make_labels
 from voxpop.labelset import Accounting
 
@@ -88,7 +89,7 @@ def labels(
     if rule is None and not with_accounting_table:
         raise typer.BadParameter("give --rule (and/or --accounting-table)", param_hint="--rule")
     loaded = load_corpus(corpus, where)
-    class_list = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
+    class_list = parse_names(classes)
     if rule is not None:
         label_set = make_labels(
             loaded,

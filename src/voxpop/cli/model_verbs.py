@@ -14,6 +14,7 @@ from rich.table import Table
 
 from voxpop.cli.app import app, console, err_console, progress_bar
 from voxpop.cli.corpus_verbs import load_corpus
+from voxpop.cli.options import parse_names
 from voxpop.errors import ConfigError
 from voxpop.features.base import parse_options
 from voxpop.labels import RULES
@@ -28,9 +29,9 @@ LABELS_HELP = f"Label set file (.parquet, from 'voxpop labels') or a rule applie
 
 
 def _ci(row: pd.Series) -> str:
-    if pd.isna(row["low"]):
-        return f"{row['value']:.3f}"
-    return f"{row['value']:.3f} [{row['low']:.3f}, {row['high']:.3f}]"
+    from voxpop.plots import format_ci  # matplotlib: only when a table is printed
+
+    return format_ci(row["value"], row["low"], row["high"])
 
 
 def _head_options(texts: list[str], head: str) -> dict:
@@ -163,7 +164,7 @@ def train(
     )
     chosen = _protocol(protocol, k, split, group_column, dev, seed)
     folds = make_folds(loaded.items, chosen.name, **chosen.options)
-    heads = [h.strip() for h in head.split(",") if h.strip()]
+    heads = parse_names(head)
     config = TrainConfig(
         epochs=epochs,
         lr=lr,

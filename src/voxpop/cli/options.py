@@ -8,6 +8,15 @@ from voxpop.errors import ConfigError
 from voxpop.formats.likert import Scale
 
 
+def parse_names(text: str | None) -> list[str] | None:
+    """A comma-separated option such as ``--classes a,b,c`` as a list; None when the option is not given.
+
+    >>> parse_names(" anger, sad ,"), parse_names(None)
+    (['anger', 'sad'], None)
+    """
+    return None if text is None else [name.strip() for name in text.split(",") if name.strip()]
+
+
 def parse_pairs(texts: Sequence[str], option: str) -> dict[str, str]:
     """``NAME=VALUE`` texts (split at the last ``=``) as a dict, for options such as ``--level``.
 
