@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,6 @@ import voxpop.features.store as store_module
 from voxpop.audio import AudioOptions
 from voxpop.corpus import Corpus
 from voxpop.features import (
-    CorruptShardError,
     FeatureStore,
     IncompleteStoreError,
     extract,
@@ -146,20 +146,20 @@ def test_killed_run_resumes_with_only_the_missing_shards(corpus, tmp_path):
 
 
 def test_kill_between_data_and_manifest_redoes_that_shard(corpus, tmp_path, monkeypatch):
-    real_write = store_module._write_json
+    real_write = store_module.write_json
     manifest_writes = []
 
-    def dying_write(path, value, exclusive=False):
+    def dying_write(path, value, *, exclusive=False):
         if path.parent.name == "manifest":
             manifest_writes.append(path.name)
             if len(manifest_writes) == 2:
                 raise KeyboardInterrupt  # killed after shard 1's data file was in place
-        return real_write(path, value, exclusive)
+        return real_write(path, value, exclusive=exclusive)
 
-    monkeypatch.setattr(store_module, "_write_json", dying_write)
+    monkeypatch.setattr(store_module, "write_json", dying_write)
     with pytest.raises(KeyboardInterrupt):
         fill_store(corpus, CountingFbank(), tmp_path, shard_size=4)
-    monkeypatch.setattr(store_module, "_write_json", real_write)
+    monkeypatch.setattr(store_module, "write_json", real_write)
     store = FeatureStore(next(tmp_path.glob("fbank-*")))
     assert (store.path / "shards" / "000001.npy").exists() and store.missing_shards() == [1, 2]
     assert not list(store.path.rglob("*.tmp"))  # no temporary file left behind
@@ -209,20 +209,81 @@ def test_sigkilled_process_resumes_where_it_stopped(tmp_path):
     np.testing.assert_allclose(features.values, expected_values(corpus), rtol=1e-6)
 
 
-def test_damaged_shards_are_detected(corpus, tmp_path):
+def _flip_last_byte(path, keep_mtime=False):
+    stat = path.stat()
+    payload = bytearray(path.read_bytes())
+    payload[-1] ^= 0xFF
+    path.write_bytes(payload)
+    if keep_mtime:  # same size and modification time: only a checksum sees the damage
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_damaged_shards_are_recomputed(corpus, tmp_path, capsys):
     fill_store(corpus, CountingFbank(), tmp_path, shard=(0, 2), shard_size=4)  # shards 0 and 2
     store = FeatureStore(next(tmp_path.glob("fbank-*")))
     data = store.path / "shards" / "000000.npy"
-    payload = bytearray(data.read_bytes())
-    data.write_bytes(payload[:-8])  # truncated: no longer counts as done
+    data.write_bytes(data.read_bytes()[:-8])  # truncated: no longer counts as done
     assert store.missing_shards() == [0, 1]
-    payload[-1] ^= 0xFF
-    data.write_bytes(payload)  # right size, wrong bytes: caught by the checksum at consolidation
-    with pytest.raises(CorruptShardError, match=r"000000\.npy: checksum mismatch"):
-        fill_store(corpus, CountingFbank(), tmp_path, shard=(1, 2), shard_size=4)  # the last shard consolidates
-    assert store.missing_shards() == [0]
-    features = extract(corpus, CountingFbank(), tmp_path, shard_size=4)
+    notice = r"shard 0 data shards/000000\.npy has \d+ bytes, \d+ were written; recomputing"
+    assert re.search(notice, capsys.readouterr().err)
+    again = CountingFbank()
+    fill_store(corpus, again, tmp_path, shard=(0, 2), shard_size=4)
+    assert again.calls == 4  # shard 0 only
+    _flip_last_byte(data)  # right size, new modification time: the cheap check hashes it
+    assert store.missing_shards() == [0, 1]
+    assert "differs from what was written (checksum)" in capsys.readouterr().err
+    fill_store(corpus, CountingFbank(), tmp_path, shard=(0, 2), shard_size=4)
+    _flip_last_byte(data, keep_mtime=True)  # passes the cheap check: caught by the consolidation's sha256
+    other = CountingFbank()
+    report = fill_store(corpus, other, tmp_path, shard=(1, 2), shard_size=4)  # shard 1, then consolidates
+    assert other.calls == 4 and report.shards_remaining == 1 and store.missing_shards() == [0]
+    assert "000000.npy: checksum mismatch" in capsys.readouterr().err
+    last = CountingFbank()
+    features = extract(corpus, last, tmp_path, shard_size=4)
+    assert last.calls == 4
     np.testing.assert_allclose(features.values, expected_values(corpus), rtol=1e-6)
+
+
+def test_corrupt_shard_found_at_consolidation_is_recomputed_in_the_same_run(corpus, tmp_path, capsys):
+    fill_store(corpus, CountingFbank(), tmp_path, shard=(0, 2), shard_size=4)
+    data = next(tmp_path.glob("fbank-*/shards/000002.npy"))
+    _flip_last_byte(data, keep_mtime=True)
+    counting = CountingFbank()
+    features = extract(corpus, counting, tmp_path, shard_size=4)
+    assert counting.calls == 4 + 2  # shard 1 (items 4..7), then shard 2 (items 8, 9) again
+    assert "000002.npy: checksum mismatch" in capsys.readouterr().err
+    np.testing.assert_allclose(features.values, expected_values(corpus), rtol=1e-6)
+
+
+@pytest.mark.parametrize("damage", ["flip values", "truncate values", "delete index", "truncate index"])
+def test_damaged_consolidated_store_is_extracted_again(corpus, tmp_path, capsys, damage):
+    clean = np.array(extract(corpus, CountingFbank(), tmp_path / "clean", shard_size=4).values)
+    extract(corpus, CountingFbank(), tmp_path / "store", shard_size=4)
+    path = next((tmp_path / "store").glob("fbank-*"))
+    target = path / ("values.npy" if "values" in damage else "index.parquet")
+    if damage.startswith("flip"):
+        _flip_last_byte(target)
+    elif damage.startswith("truncate"):
+        target.write_bytes(target.read_bytes()[:-10])
+    else:
+        target.unlink()
+    with pytest.raises(store_module.DamagedStoreError, match=target.name):
+        FeatureStore(path).features()
+    counting = CountingFbank()
+    features = extract(corpus, counting, tmp_path / "store", shard_size=4)
+    assert counting.calls == len(corpus.items)  # the shards were gone: every item extracted again
+    assert f"{target.name}" in capsys.readouterr().err
+    np.testing.assert_array_equal(np.asarray(features.values), clean)
+    np.testing.assert_allclose(clean, expected_values(corpus), rtol=1e-6)
+
+
+def test_full_check_finds_damage_the_cheap_check_misses(corpus, tmp_path):
+    features = extract(corpus, CountingFbank(), tmp_path, shard_size=4)
+    store = FeatureStore(features.path)
+    assert store.problems(full=True) == []
+    _flip_last_byte(store.path / "values.npy", keep_mtime=True)
+    assert store.problems() == []
+    assert store.problems(full=True) == ["values.npy differs from what was written (checksum)"]
 
 
 # ------------------------------------------------------------------------------ shard processes

@@ -1,11 +1,8 @@
-"""The stages of a study and their content-hash cache: each stage runs once, a rerun computes nothing.
+"""The stages of a study: each kind's computation and the loader of its outputs.
 
-A :class:`Stage` is one unit of work (a label set, a feature extraction, a cross-validated model, an
-evaluation, an analysis). Its key is a hash of its kind, its configuration and its inputs' keys, so
-two stages with equal inputs and configuration are one stage, and changing anything upstream gives
-new keys downstream. :class:`Cache` keeps each stage's outputs in ``CACHE/<kind>-<key>/``; the file
-``.done`` is written last, after every output was written, so a directory without it is unfinished
-and is computed again (a cross-validation resumes its finished folds: :func:`voxpop.runs.cross_validate`).
+:class:`~voxpop.cache.Stage` and :class:`~voxpop.cache.Cache` (in :mod:`voxpop.cache`, re-exported here)
+run each stage once and reuse its checked outputs; an unfinished train stage resumes its finished
+folds (:func:`voxpop.runs.cross_validate`).
 
 Every ``compute_*`` function reads its inputs' loaded outputs, writes its files into the stage
 directory and returns nothing; the matching ``load_*`` function reads them back.
@@ -14,9 +11,7 @@ directory and returns nothing; the matching ``load_*`` function reads them back.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,9 +22,12 @@ import pandas as pd
 from voxpop import agreement
 from voxpop.analysis import average_probabilities, compare_easy_difficult, easy_difficult_items
 from voxpop.audio import AudioOptions
+from voxpop.cache import Cache as Cache  # re-exported: the cache and stages were defined here
+from voxpop.cache import Stage as Stage
+from voxpop.cache import atomic_write, write_text
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError
-from voxpop.features import Features, FeatureStore, extract, make_extractor, stable_hash
+from voxpop.features import Features, FeatureStore, extract, make_extractor
 from voxpop.labels import accounting_table, make_labels
 from voxpop.labelset import LabelSet
 from voxpop.metrics import binarize_above_uniform, confusion_matrix, tune_offsets, tune_thresholds
@@ -44,82 +42,11 @@ from voxpop.runs import (
 )
 from voxpop.segments import union_segment_corpus
 
-DONE = ".done"
 Progress = Callable[[int, int], None]
 
 
-# ====================================================================== stages and the cache
-@dataclasses.dataclass(frozen=True, eq=False)
-class Stage:
-    """One unit of work: ``kind``, a readable ``label``, a JSON-able ``config`` and the stages it reads."""
-
-    kind: str
-    label: str
-    config: Mapping[str, Any]
-    inputs: tuple[Stage, ...] = ()
-
-    @functools.cached_property
-    def key(self) -> str:
-        """sha256 (first 20 hex digits) of kind, config and the inputs' keys.
-
-        >>> a = Stage("labels", "MR", {"rule": "mr"})
-        >>> a.key == Stage("labels", "another label", {"rule": "mr"}).key
-        True
-        >>> Stage("train", "t", {}, (a,)).key == Stage("train", "t", {}, (Stage("labels", "PR", {"rule": "pr"}),)).key
-        False
-        """
-        return stable_hash({"kind": self.kind, "config": self.config, "inputs": [s.key for s in self.inputs]})[:20]
-
-    @property
-    def name(self) -> str:
-        return f"{self.kind}-{self.key}"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a text file so that it appears whole or not at all."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-class Cache:
-    """Stage outputs under ``root``; records which stages ran (``executed``) and which were reused."""
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self.executed: list[str] = []
-        self.reused: list[str] = []
-
-    def directory(self, stage: Stage) -> Path:
-        return self.root / stage.name
-
-    def is_done(self, stage: Stage) -> bool:
-        return (self.directory(stage) / DONE).is_file()
-
-    def run(self, stage: Stage, compute: Callable[[Path], None]) -> Path:
-        """The stage's directory, computing its outputs first unless ``.done`` is there."""
-        directory = self.directory(stage)
-        if self.is_done(stage):
-            self.reused.append(stage.label)
-            return directory
-        directory.mkdir(parents=True, exist_ok=True)
-        compute(directory)
-        record = {
-            "kind": stage.kind,
-            "label": stage.label,
-            "config": stage.config,
-            "inputs": [s.name for s in stage.inputs],
-        }
-        write_atomic(directory / "stage.json", json.dumps(record, indent=1, sort_keys=True, default=str))
-        write_atomic(directory / DONE, "")
-        self.executed.append(stage.label)
-        return directory
-
-
 def _write_table(table: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    table.to_parquet(tmp)
-    os.replace(tmp, path)
+    atomic_write(path, table.to_parquet)
 
 
 # ====================================================================== outputs
@@ -152,7 +79,7 @@ def _save_trained(trained: Trained, directory: Path) -> None:
         table = getattr(trained, name)
         if table is not None:
             _write_table(table, directory / f"{name}.parquet")
-    write_atomic(
+    write_text(
         directory / "source.json", json.dumps({"multilabel": trained.multilabel, "binarize": trained.binarize})
     )
 
@@ -222,7 +149,7 @@ def compute_features(
         "kind": features.kind,
         "extractor": extractor.describe(),
     }
-    write_atomic(directory / "features.json", json.dumps(info, indent=1))
+    write_text(directory / "features.json", json.dumps(info, indent=1))
 
 
 def load_features(directory: Path) -> Features:
@@ -411,7 +338,7 @@ def compute_sweep(corpus: Corpus, config: Mapping[str, Any], directory: Path) ->
     sweep = agreement.threshold_sweep(a, b, agreement.threshold_grid(spec["grid"]))
     _write_table(sweep.curve, directory / "curve.parquet")
     summary = {"best_threshold": sweep.best_threshold, "best_kappa": sweep.best_kappa, "items": sweep.items}
-    write_atomic(directory / "sweep.json", json.dumps(summary))
+    write_text(directory / "sweep.json", json.dumps(summary))
 
 
 def load_sweep(directory: Path) -> tuple[pd.DataFrame, dict[str, float]]:

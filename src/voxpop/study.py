@@ -18,15 +18,14 @@ from typing import Any
 import pandas as pd
 
 from voxpop import stages as st
+from voxpop.cache import Cache, Stage, atomic_write, output_directory, stable_hash
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, VoxpopError
 from voxpop.experiment import Recipe, check_recipe, expand_variants, multilabel_rule, recipe_error
-from voxpop.features import stable_hash
 from voxpop.protocols import make_folds
 from voxpop.report import FIGURES_DIR
 from voxpop.runs import ModelSpec, load_predictions
 from voxpop.segments import on_segments
-from voxpop.stages import Cache, Stage
 
 RESULT_COLUMNS = [
     "study",

@@ -11,6 +11,7 @@ Typical use::
     feats.items, feats.values.shape, feats.skipped
 """
 
+from voxpop.cache import stable_hash
 from voxpop.features.base import (
     Extractor,
     Layout,
@@ -18,7 +19,6 @@ from voxpop.features.base import (
     available_extractors,
     make_extractor,
     register_extractor,
-    stable_hash,
 )
 from voxpop.features.extraction import ExtractionReport, default_store_root, extract, fill_store
 from voxpop.features.store import CorruptShardError, Features, FeatureStore, IncompleteStoreError

@@ -11,7 +11,7 @@ frames     (T, D), T varies        openSMILE low-level descriptors, one encoder 
 =========  ======================  =====================================================
 
 Its :meth:`Extractor.spec` (registry name, output version and every option that changes the
-numbers) hashes stably (:func:`stable_hash`), so the feature store can key its entries by it.
+numbers) hashes stably (:func:`voxpop.cache.stable_hash`), so the feature store can key its entries by it.
 Extractors are made from spec strings such as ``"opensmile:ComParE_2016"``, ``"fbank"`` or
 ``"ssl:microsoft/wavlm-base-plus"`` by :func:`make_extractor`.
 """
@@ -22,7 +22,6 @@ import abc
 import concurrent.futures
 import contextlib
 import dataclasses
-import hashlib
 import importlib
 import inspect
 import json
@@ -34,29 +33,6 @@ import numpy as np
 
 from voxpop.audio import AudioError, AudioLoader
 from voxpop.errors import ConfigError
-
-FORMAT_VERSION = 1
-"""Version of the stored feature format; part of every hash, bump it when the layout changes."""
-
-
-def canonical_json(value: object) -> str:
-    """JSON with sorted keys and no spaces: equal values give equal text.
-
-    >>> canonical_json({"b": 1, "a": [1.5, None]})
-    '{"a":[1.5,null],"b":1}'
-    """
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def stable_hash(value: object) -> str:
-    """sha256 (hex) of :func:`canonical_json` of ``value`` together with :data:`FORMAT_VERSION`.
-
-    >>> stable_hash({"a": 1, "b": 2}) == stable_hash({"b": 2, "a": 1})
-    True
-    >>> len(stable_hash({"a": 1}))
-    64
-    """
-    return hashlib.sha256(canonical_json({"format": FORMAT_VERSION, "value": value}).encode()).hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)

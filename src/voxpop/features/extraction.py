@@ -17,10 +17,11 @@ from pathlib import Path
 import pandas as pd
 
 from voxpop.audio import AudioLoader, AudioOptions
+from voxpop.cache import notify
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError
 from voxpop.features.base import ClipRequest, Extractor, make_extractor
-from voxpop.features.store import Features, FeatureStore, fingerprint_items, item_windows
+from voxpop.features.store import CorruptShardError, Features, FeatureStore, fingerprint_items, item_windows
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (items done, items to do in this run); first with (0, total)."""
@@ -120,28 +121,40 @@ def fill_store(
     extractor = make_extractor(extractor)
     loader = _loader_for(extractor, audio)
     entry = open_store(corpus, extractor, loader, store, shard_size, fingerprint)
-    todo = entry.missing_shards(shard)
-    slices = {s: entry.shard_slice(s) for s in todo}
-    total, done, computed_seconds = sum(p.stop - p.start for p in slices.values()), 0, 0.0
-    if progress:
-        progress(0, total)
+    entry.repair()
+    computed: list[int] = []
+    total, done, computed_seconds = 0, 0, 0.0
     started = time.perf_counter()
-    if todo:
-        with extractor.session(loader):
-            for s in todo:
-                shard_started = time.perf_counter()
-                outcomes = []
-                for outcome in extractor.run(_requests(corpus, slices[s]), loader):
-                    outcomes.append(outcome)
-                    computed_seconds += outcome.seconds
-                    done += 1
-                    if progress:
-                        progress(done, total)
-                entry.commit(s, outcomes, time.perf_counter() - shard_started)
+    for _attempt in range(2):  # a shard found damaged while consolidating is computed again, once
+        todo = entry.missing_shards(shard)
+        slices = {s: entry.shard_slice(s) for s in todo}
+        total += sum(p.stop - p.start for p in slices.values())
+        if progress:
+            progress(done, total)
+        if todo:
+            with extractor.session(loader):
+                for s in todo:
+                    shard_started = time.perf_counter()
+                    outcomes = []
+                    for outcome in extractor.run(_requests(corpus, slices[s]), loader):
+                        outcomes.append(outcome)
+                        computed_seconds += outcome.seconds
+                        done += 1
+                        if progress:
+                            progress(done, total)
+                    entry.commit(s, outcomes, time.perf_counter() - shard_started)
+        computed += todo
+        remaining = len(entry.missing_shards())
+        if remaining:
+            break
+        try:
+            entry.consolidate()
+            break
+        except CorruptShardError as exc:
+            if _attempt:
+                raise
+            notify(str(exc))
     elapsed = time.perf_counter() - started
-    remaining = len(entry.missing_shards())
-    if remaining == 0:
-        entry.consolidate()
     summary = entry.summary()
     return ExtractionReport(
         key=entry.key,
@@ -150,7 +163,7 @@ def fill_store(
         items=entry.n_items,
         shards=entry.n_shards,
         shards_remaining=remaining,
-        computed_shards=len(todo),
+        computed_shards=len(computed),
         computed_items=total,
         computed_audio_seconds=computed_seconds,
         compute_seconds=elapsed,

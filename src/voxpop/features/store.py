@@ -16,13 +16,17 @@ and file sizes + modification times (or file contents), time windows (item colum
     complete.json           written last: the entry is complete
 
 Items are cut into shards of ``shard_size`` consecutive items. Commit protocol for a shard: write
-the data to a temporary file, fsync, ``os.replace`` onto its final name, then write the manifest
-entry the same way. A shard counts as done only when its manifest entry exists and its data file
-has the recorded size, so a killed run leaves at worst an orphan file and redoes only unfinished
-shards. Process I of N (``shard=(I, N)``, e.g. a SLURM array task) fills the shards s with
-s mod N == I; processes never write the same file, so they share one store without locks. The
-process that finds every shard done consolidates (checking every shard's sha256) and writes
-``complete.json``; concurrent consolidations write identical files.
+the data atomically (:func:`voxpop.cache.atomic_write`), then the manifest entry the same way. A
+shard counts as done only when its manifest entry exists and its data file has the recorded size
+(and, when its modification time changed, the recorded sha256), so a killed run leaves at worst an
+orphan file and redoes only unfinished shards, and a damaged shard is recomputed. Process I of N
+(``shard=(I, N)``, e.g. a SLURM array task) fills the shards s with s mod N == I; processes never
+write the same file, so they share one store without locks. The process that finds every shard
+done consolidates (checking every shard's sha256) and writes
+``complete.json`` (which records both files' sizes, modification times and BLAKE2b checksums);
+concurrent consolidations write identical files. A complete entry whose files fail that check is
+reset and extracted again (:meth:`FeatureStore.repair`); :meth:`FeatureStore.problems` with
+``full=True`` verifies every checksum (``voxpop validate --cache``).
 """
 
 from __future__ import annotations
@@ -34,16 +38,27 @@ import json
 import os
 import socket
 import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 
+from voxpop.cache import (
+    atomic_write,
+    canonical_json,
+    damaged_files,
+    file_record,
+    notify,
+    output_directory,
+    stable_hash,
+    write_bytes,
+    write_json,
+)
 from voxpop.errors import ConfigError, VoxpopError
-from voxpop.features.base import Layout, Outcome, canonical_json, stable_hash
+from voxpop.features.base import Layout, Outcome
+
+CONSOLIDATED = ("values.npy", "index.parquet")
 
 
 class IncompleteStoreError(VoxpopError):
@@ -52,6 +67,10 @@ class IncompleteStoreError(VoxpopError):
 
 class CorruptShardError(VoxpopError):
     """A shard's data no longer matches its manifest checksum; its entry was removed."""
+
+
+class DamagedStoreError(VoxpopError):
+    """A complete entry's ``values.npy`` or ``index.parquet`` differs from what was written; extract again."""
 
 
 # ------------------------------------------------------------------------------ fingerprints
@@ -130,49 +149,6 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-# ------------------------------------------------------------------------------ atomic files
-def _temporary(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], None], exclusive: bool = False) -> bool:
-    """Write a file so that readers see either nothing or the whole file.
-
-    The data go to a temporary file beside ``path``, are fsynced and moved onto ``path`` with
-    ``os.replace`` (``exclusive=True``: ``os.link``, which keeps an existing file and returns
-    False). The directory is fsynced so that the new name survives a crash.
-    """
-    tmp = _temporary(path)
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if exclusive:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                return False
-        else:
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_directory(path.parent)
-    return True
-
-
-def _write_json(path: Path, value: object, exclusive: bool = False) -> bool:
-    return atomic_write(path, lambda h: h.write(json.dumps(value, indent=1).encode()), exclusive)
-
-
 # ------------------------------------------------------------------------------ the store
 @dataclasses.dataclass
 class Features:
@@ -240,13 +216,12 @@ class FeatureStore:
         if shard_size < 1:
             raise ConfigError(f"shard_size must be positive, got {shard_size}")
         key = store_key(fingerprints, spec, audio_config)
-        path = Path(root) / f"{spec['extractor']}-{key[:16]}"
+        name = f"{spec['extractor']}-{key[:16]}"
+        path = Path(root) / name
         for sub in ("shards", "manifest"):
-            (path / sub).mkdir(parents=True, exist_ok=True)
+            output_directory(root, name, sub)
         if not (path / "store.json").is_file():
-            buffer = io.BytesIO()
-            fingerprints.to_parquet(buffer)
-            atomic_write(path / "items.parquet", lambda h: h.write(buffer.getvalue()), exclusive=True)
+            atomic_write(path / "items.parquet", fingerprints.to_parquet, exclusive=True)
             meta = {
                 "key": key,
                 "extractor": spec,
@@ -256,7 +231,7 @@ class FeatureStore:
                 "shard_size": shard_size,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             }
-            _write_json(path / "store.json", meta, exclusive=True)
+            write_json(path / "store.json", meta, exclusive=True)
         store = cls(path)
         if store.key != key:
             raise VoxpopError(f"{path}: holds store {store.key}, not {key}; move it away and run again")
@@ -281,15 +256,41 @@ class FeatureStore:
         return self.path / "manifest" / f"{shard:06d}.json"
 
     def entry(self, shard: int) -> dict | None:
-        """The manifest entry of a done shard, or None (absent, or its data file is missing / short)."""
+        """The manifest entry of a done shard, or None (absent, unreadable, or its data file is damaged).
+
+        The data file must have the recorded size; one whose modification time changed is hashed
+        again. A damaged shard's entry is removed (with a notice), so the shard is recomputed.
+        """
+        path = self._entry_path(shard)
         try:
-            entry = json.loads(self._entry_path(shard).read_text())
+            entry = json.loads(path.read_text())
         except FileNotFoundError:
             return None
-        data = self.path / entry["file"]
-        if self.complete or (data.is_file() and data.stat().st_size == entry["bytes"]):
+        except (OSError, ValueError):
+            entry = None
+        if self.complete:
             return entry
-        return entry if self.complete else None  # a damaged data file (or consolidated meanwhile)
+        problem = self._shard_problem(entry, full=False)
+        if problem is None or self.complete:  # intact, or consolidated meanwhile by another process
+            return entry
+        notify(f"feature store {self.path}: shard {shard} {problem}; recomputing it")
+        path.unlink(missing_ok=True)
+        return None
+
+    def _shard_problem(self, entry: dict | None, full: bool) -> str | None:
+        """What is wrong with a manifest entry and its data file (None: intact)."""
+        keys = ("file", "bytes", "sha256", "items", "status", "messages", "seconds")
+        if not isinstance(entry, dict) or any(k not in entry for k in keys):
+            return "has an unreadable manifest entry"
+        data = self.path / entry["file"]
+        if data.is_symlink() or not data.is_file():
+            return f"data {entry['file']} is missing"
+        stat = data.stat()
+        if stat.st_size != entry["bytes"]:
+            return f"data {entry['file']} has {stat.st_size} bytes, {entry['bytes']} were written"
+        if (full or stat.st_mtime_ns != entry.get("mtime_ns")) and _file_sha256(data) != entry["sha256"]:
+            return f"data {entry['file']} differs from what was written (checksum)"
+        return None
 
     def done_shards(self) -> set[int]:
         if self.complete:
@@ -317,12 +318,13 @@ class FeatureStore:
         np.save(buffer, data)
         payload = buffer.getvalue()
         name = f"shards/{shard:06d}.npy"
-        atomic_write(self.path / name, lambda h: h.write(payload))
+        write_bytes(self.path / name, payload)
         entry = {
             "shard": shard,
             "file": name,
             "bytes": len(payload),
             "sha256": hashlib.sha256(payload).hexdigest(),
+            "mtime_ns": (self.path / name).stat().st_mtime_ns,
             "items": expected,
             "status": ["ok" if o.values is not None else o.reason for o in outcomes],
             "messages": [o.message for o in outcomes],
@@ -332,7 +334,7 @@ class FeatureStore:
             "host": socket.gethostname(),
             "pid": os.getpid(),
         }
-        _write_json(self._entry_path(shard), entry)
+        write_json(self._entry_path(shard), entry)
         return entry
 
     def _check_shape(self, outcome: Outcome) -> np.ndarray:
@@ -381,25 +383,15 @@ class FeatureStore:
         kind = self.layout.kind
         status = [s for e in entries for s in e["status"]]
         rows = sum(sum(e["lengths"]) for e in entries) if kind == "frames" else status.count("ok")
-        target = self.path / "values.npy"
-        tmp = _temporary(target)
-        try:
-            if rows:
-                out = np.lib.format.open_memmap(tmp, "w+", self.layout.dtype, (rows, *self.layout.item_shape))
-                position = 0
-                for entry in entries:
-                    data = self._verified_shard(entry)
-                    out[position : position + len(data)] = data
-                    position += len(data)
-                out.flush()
-                del out
-            else:
-                np.save(tmp, np.zeros((0, *self.layout.item_shape), dtype=self.layout.dtype))
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        dtype = np.dtype(self.layout.dtype)
+
+        def write_values(handle) -> None:  # the .npy header, then each verified shard's rows in order
+            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
+            np.lib.format.write_array_header_2_0(handle, {**header, "shape": (rows, *self.layout.item_shape)})
+            for entry in entries:
+                handle.write(np.ascontiguousarray(self._verified_shard(entry), dtype=dtype).tobytes())
+
+        atomic_write(self.path / "values.npy", write_values)
         index = pd.DataFrame(
             {
                 "status": pd.array(status, dtype="string"),
@@ -411,10 +403,53 @@ class FeatureStore:
         if kind == "frames":
             lengths = iter(n for e in entries for n in e["lengths"])
             index["length"] = [next(lengths) if s == "ok" else 0 for s in status]
-        buffer = io.BytesIO()
-        index.to_parquet(buffer)
-        atomic_write(self.path / "index.parquet", lambda h: h.write(buffer.getvalue()))
-        _write_json(self.path / "complete.json", {"key": self.key, "rows": rows, "extracted": status.count("ok")})
+        atomic_write(self.path / "index.parquet", index.to_parquet)
+        files = {name: file_record(self.path / name) for name in CONSOLIDATED}
+        complete = {"key": self.key, "rows": rows, "extracted": status.count("ok"), "files": files}
+        write_json(self.path / "complete.json", complete)
+
+    def problems(self, full: bool = False) -> list[str]:
+        """What is damaged in this entry (empty: intact).
+
+        A complete entry checks ``values.npy`` and ``index.parquet`` against the sizes, modification
+        times and checksums recorded in ``complete.json`` (``full=True``: every checksum); an
+        incomplete one checks each done shard's data against its manifest entry.
+        """
+        if self.complete:
+            try:
+                files = json.loads((self.path / "complete.json").read_text())["files"]
+            except (OSError, ValueError, KeyError, TypeError):
+                return ["complete.json has no record of values.npy and index.parquet (older voxpop, or damaged)"]
+            return damaged_files(self.path, files, full=full)
+        problems = []
+        for path in sorted((self.path / "manifest").glob("*.json")):
+            try:
+                entry = json.loads(path.read_text())
+            except (OSError, ValueError):
+                entry = None
+            problem = self._shard_problem(entry, full=full)
+            if problem is not None:
+                problems.append(f"shard {path.stem} {problem}")
+        return problems
+
+    def repair(self) -> bool:
+        """Check a complete entry cheaply; when damaged, remove its consolidated files and every manifest entry.
+
+        The shards were deleted at consolidation, so the entry is extracted again from the audio.
+        Returns True when the entry was reset (a one-line notice names what was damaged).
+        """
+        if not self.complete:
+            return False
+        problems = self.problems()
+        if not problems:
+            return False
+        notify(f"feature store {self.path}: {'; '.join(problems)}; extracting it again")
+        (self.path / "complete.json").unlink(missing_ok=True)
+        for name in CONSOLIDATED:
+            (self.path / name).unlink(missing_ok=True)
+        for path in (self.path / "manifest").glob("*.json"):
+            path.unlink()
+        return True
 
     def _verified_shard(self, entry: dict) -> np.ndarray:
         path = self.path / entry["file"]
@@ -430,6 +465,12 @@ class FeatureStore:
     def features(self) -> Features:
         """The consolidated features, memory-mapped (consolidates first when every shard is done)."""
         self.consolidate()
+        problems = self.problems()
+        if problems:
+            raise DamagedStoreError(
+                f"feature store {self.path}: {'; '.join(problems)}; extract the features again "
+                "(voxpop features, or rerun the study), which re-extracts this entry"
+            )
         index = pd.read_parquet(self.path / "index.parquet")
         ok = index["status"].eq("ok").to_numpy()
         values_path = self.path / "values.npy"
