@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from voxpop.cache import atomic_write, write_text
 from voxpop.errors import InputError, VoxpopError, where
 
 RATING_COLUMNS = ("item", "rater", "condition", "slot", "label", "value", "start", "end")
@@ -305,7 +306,7 @@ class Corpus:
 
     # ----------------------------------------------------------------- storage
     def save(self, directory: str | Path) -> Path:
-        """Write corpus.yaml, items.parquet and ratings.parquet into ``directory``."""
+        """Write corpus.yaml, items.parquet and ratings.parquet into ``directory``, each atomically."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta = {
@@ -318,14 +319,19 @@ class Corpus:
             "license": self.license,
             "description": self.description,
         }
-        self.items.to_parquet(directory / "items.parquet")
-        self.ratings.to_parquet(directory / "ratings.parquet", index=False)
-        (directory / "corpus.yaml").write_text(yaml.safe_dump(meta, sort_keys=False, allow_unicode=True))
+        atomic_write(directory / "items.parquet", self.items.to_parquet)
+        atomic_write(directory / "ratings.parquet", lambda handle: self.ratings.to_parquet(handle, index=False))
+        write_text(directory / "corpus.yaml", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True))
         return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> Corpus:
-        """Read a corpus directory written by :meth:`save` (and validate it again)."""
+        """Read a corpus directory written by :meth:`save` (and validate it again).
+
+        Raises InputError naming the file (and the key of ``corpus.yaml``) for a missing or unreadable
+        file, a ``corpus.yaml`` that is not a mapping or has a key of the wrong shape, and CorpusError
+        (places named by file) when the tables fail validation.
+        """
         directory = Path(directory)
         meta_path = directory / "corpus.yaml"
         for path in (meta_path, directory / "items.parquet", directory / "ratings.parquet"):
@@ -334,31 +340,95 @@ class Corpus:
                     f"{path}: not found. A corpus directory holds corpus.yaml, items.parquet "
                     "and ratings.parquet; create one with 'voxpop import'."
                 )
+        meta = _read_meta(meta_path)
+        items, ratings = (_read_table(directory / f"{name}.parquet") for name in ("items", "ratings"))
         try:
-            meta = yaml.safe_load(meta_path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(f"{meta_path}: not valid YAML: {exc}") from exc
-        allowed = {"name", "classes", "class_map", "excluded", "scales", "source", "license", "description"}
-        unknown = sorted(set(meta) - allowed)
-        if unknown or "classes" not in meta:
-            raise InputError(f"{meta_path}: expected keys {sorted(allowed)} (classes required); unknown: {unknown}")
-        items = pd.read_parquet(directory / "items.parquet")
-        ratings = pd.read_parquet(directory / "ratings.parquet")
-        return cls(
-            meta.get("name", directory.name),
-            items,
-            ratings,
-            classes=meta["classes"],
-            class_map=meta.get("class_map") or {},
-            excluded=meta.get("excluded") or [],
-            scales=meta.get("scales") or {},
-            source=meta.get("source", ""),
-            license=meta.get("license", ""),
-            description=meta.get("description", ""),
-        )
+            return cls(items=items, ratings=ratings, **meta)
+        except CorpusError as exc:
+            places = {"corpus.yaml": meta_path, "items": directory / "items.parquet"}
+            places["ratings"] = directory / "ratings.parquet"
+            problems = [dataclasses.replace(p, place=_in_file(p.place, places)) for p in exc.problems]
+            raise CorpusError(problems, f"corpus directory {directory}") from None
+        except (TypeError, ValueError) as exc:
+            raise InputError(
+                f"{directory}: items.parquet or ratings.parquet holds columns of an unexpected type ({exc}); "
+                "re-import the corpus with 'voxpop import'"
+            ) from None
 
     def __repr__(self) -> str:
         return f"Corpus({self.name!r}, {len(self.items)} items, {len(self.ratings)} ratings, classes={self.classes})"
+
+
+_META_KEYS = ("name", "classes", "class_map", "excluded", "scales", "source", "license", "description")
+
+
+def _read_meta(path: Path) -> dict:
+    """The keyword arguments of :class:`Corpus` from ``corpus.yaml``, each key checked for its shape."""
+    try:
+        meta = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid UTF-8 YAML: {exc}") from None
+    if not isinstance(meta, dict):
+        raise InputError(
+            f"{path}: expected a mapping with keys {', '.join(_META_KEYS)} (classes required), "
+            f"got {type(meta).__name__} {str(meta)[:60]!r}; restore the file or re-import the corpus"
+        )
+    unknown = sorted(map(str, set(meta) - set(_META_KEYS)))
+    if unknown or "classes" not in meta:
+        raise InputError(f"{path}: expected keys {list(_META_KEYS)} (classes required); unknown: {unknown}")
+
+    def wrong(key: str, expected: str, value: object) -> InputError:
+        return InputError(f"{path}, key {key!r}: expected {expected}, got {type(value).__name__} {str(value)[:60]!r}")
+
+    def scalar(value: object) -> bool:
+        return isinstance(value, str | int | float | bool) and not (isinstance(value, float) and np.isnan(value))
+
+    out: dict = {"name": meta.get("name", path.parent.name)}
+    for key in ("name", "source", "license", "description"):
+        value = meta.get(key, out.get(key, ""))
+        if value is None:
+            value = ""
+        if not scalar(value):
+            raise wrong(key, "a text", value)
+        out[key] = str(value)
+    for key in ("classes", "excluded"):
+        value = meta.get(key) or []
+        if not isinstance(value, list) or not all(scalar(v) for v in value):
+            raise wrong(key, "a list of class names", value)
+        out[key] = value
+    class_map = meta.get("class_map") or {}
+    if not isinstance(class_map, dict) or not all(scalar(k) and scalar(v) for k, v in class_map.items()):
+        raise wrong("class_map", "a mapping native label -> class name", class_map)
+    out["class_map"] = class_map
+    scales = meta.get("scales") or {}
+    if not isinstance(scales, dict):
+        raise wrong("scales", "a mapping slot -> [min, max]", scales)
+    for slot, bounds in scales.items():
+        numbers = isinstance(bounds, list) and len(bounds) == 2
+        if not numbers or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds):
+            raise wrong(f"scales.{slot}", "[min, max], two numbers", bounds)
+        if not np.isfinite(bounds).all():
+            raise wrong(f"scales.{slot}", "[min, max], two finite numbers", bounds)
+    out["scales"] = scales
+    return out
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for damaged files; all mean the same here
+        raise InputError(
+            f"{path}: cannot be read as a Parquet table ({type(exc).__name__}: {exc}); the file is damaged "
+            "or was replaced: restore it or re-import the corpus"
+        ) from None
+
+
+def _in_file(place: str, files: Mapping[str, Path]) -> str:
+    """A problem's place with its leading table name (``ratings``, ``items``, ``corpus.yaml``) as the file path."""
+    for prefix, path in files.items():
+        if place == prefix or place.startswith((f"{prefix} ", f"{prefix},")):
+            return f"{path}{place[len(prefix):]}"
+    return place
 
 
 def _normalize_items(items: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:

@@ -47,6 +47,7 @@ import pandas as pd
 import soundfile
 from scipy import signal
 
+from voxpop.cache import atomic_write, output_directory
 from voxpop.corpus import STRING, Corpus
 from voxpop.errors import ConfigError
 
@@ -477,7 +478,7 @@ def synthesize(
 def write_wav(path: str | Path, audio: np.ndarray) -> None:
     """Write float audio in [-1, 1] as 16 kHz mono 16-bit PCM (rounded, so the bytes are reproducible)."""
     pcm = np.clip(np.round(audio * 32767), -32768, 32767).astype(np.int16)
-    soundfile.write(path, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    atomic_write(path, lambda handle: soundfile.write(handle, pcm, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
 
 
 # ====================================================================== raters
@@ -705,15 +706,14 @@ def make_demo_corpus(
     ratings = simulate_ratings(plan, raters, classes, conditions, raters_per_clip, seed)
 
     out_dir = Path(out_dir)
-    audio_dir = out_dir / "audio"
-    audio_dir.mkdir(parents=True, exist_ok=True)
+    audio_dir = output_directory(out_dir, "audio").resolve()
     paths, durations = [], []
     for done, (item, row) in enumerate(plan.iterrows(), start=1):
         speaker_index = speakers.index.get_loc(row["speaker"])
         clip = int(str(item).split("_")[1])
         rng = _rng(seed, _AUDIO, speaker_index, clip)
         audio = synthesize(speakers.iloc[speaker_index], row["emotion"], row["intensity"], row["seconds"], rng)
-        path = (audio_dir / f"{item}.wav").resolve()
+        path = audio_dir / f"{item}.wav"
         write_wav(path, audio)
         paths.append(str(path))
         durations.append(len(audio) / SAMPLE_RATE)
@@ -737,7 +737,7 @@ def make_demo_corpus(
         description=_description(size, seed, speakers, items, raters, raters_per_clip, conditions),
     )
     corpus.save(out_dir / "corpus")
-    raters.to_parquet(out_dir / "raters.parquet")
+    atomic_write(out_dir / "raters.parquet", raters.to_parquet)
     return corpus
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from voxpop.cache import atomic_write
 from voxpop.corpus import STRING
 from voxpop.errors import InputError
 
@@ -118,7 +119,7 @@ class LabelSet:
             "segments": self.segments is not None,
         }
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()})
-        pq.write_table(table, path)
+        atomic_write(path, lambda handle: pq.write_table(table, handle))
         return path
 
     @classmethod

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from voxpop.cache import output_directory, write_bytes, write_text
 from voxpop.errors import ConfigError, InputError
 from voxpop.plots import MISSING, format_ci
 
@@ -467,10 +468,10 @@ class Report:
         """Write ``report.html``, ``report.md`` and ``figures/*.png`` into ``out_dir``; returns the two report paths."""
         out_dir = Path(out_dir)
         figures = [b for section in self.sections for b in section.blocks if isinstance(b, _Figure)]
-        (out_dir / FIGURES_DIR).mkdir(parents=True, exist_ok=True)
+        directory = output_directory(out_dir, FIGURES_DIR)
         for block in figures:
-            (out_dir / FIGURES_DIR / f"{block.key}.png").write_bytes(block.png)
+            write_bytes(directory / f"{block.key}.png", block.png)
         html_path, md_path = out_dir / "report.html", out_dir / "report.md"
-        html_path.write_text(self.html(), encoding="utf-8", newline="\n")
-        md_path.write_text(self.markdown(), encoding="utf-8", newline="\n")
+        write_text(html_path, self.html())
+        write_text(md_path, self.markdown())
         return html_path, md_path

@@ -40,6 +40,7 @@ import yaml
 
 from voxpop.analysis import Fusion, average_probabilities, dirichlet_fusion
 from voxpop.audio import AudioOptions
+from voxpop.cache import atomic_write, output_directory, write_text
 from voxpop.corpus import STRING, Corpus
 from voxpop.errors import ConfigError, InputError
 from voxpop.features import Features, FeatureStore, extract, make_extractor
@@ -132,7 +133,7 @@ class Standardizer:
         return (np.asarray(x, dtype=np.float32) - mean) / scale
 
     def save(self, path: Path) -> None:
-        np.savez(path, mean=self.mean, scale=self.scale)
+        atomic_write(path, lambda handle: np.savez(handle, mean=self.mean, scale=self.scale))
 
     @classmethod
     def load(cls, path: Path) -> Standardizer:
@@ -367,10 +368,11 @@ def cross_validate(
                 columns=classes,
             ).assign(fold=pd.array([fold.name] * len(items.test), dtype=STRING))
             if directory is not None:
+                output_directory(out, "folds", directory.name)
                 fold_model.save(directory)
                 save_predictions(fold_predictions, directory / "predictions.parquet", multilabel=spec.multilabel)
                 record = {"format": FOLD_FORMAT, "fold": fold.name, "fingerprint": fingerprint, **sizes[fold.name]}
-                (directory / "fold.json").write_text(json.dumps(record, indent=1))
+                write_text(directory / "fold.json", json.dumps(record, indent=1))
         models[fold.name] = fold_model
         predictions.append(fold_predictions)
         histories[fold.name] = pd.DataFrame(fold_model.model.history)
@@ -393,7 +395,7 @@ def cross_validate(
     )
     if out is not None:
         save_predictions(pooled, out / "predictions.parquet", multilabel=spec.multilabel)
-        result.sizes.join(result.dropped).to_csv(out / "folds.csv")
+        write_text(out / "folds.csv", result.sizes.join(result.dropped).to_csv())
     return result
 
 
@@ -442,9 +444,7 @@ def save_predictions(predictions: pd.DataFrame, path: str | Path, *, multilabel:
     meta = json.dumps({"classes": classes, "multilabel": bool(multilabel)}).encode()
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), _PREDICTIONS_META: meta})
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda handle: pq.write_table(table, handle))
     return path
 
 
@@ -744,7 +744,7 @@ def train_run(
     )
     labels.save(out / "labels.parquet")
     result = cross_validate(features, labels, folds, spec, out_dir=out, progress=progress)
-    (out / "run.yaml").write_text(yaml.safe_dump(record.model_dump(mode="json"), sort_keys=False))
+    write_text(out / "run.yaml", yaml.safe_dump(record.model_dump(mode="json"), sort_keys=False))
     return result
 
 

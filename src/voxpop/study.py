@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from voxpop import stages as st
-from voxpop.cache import Cache, Stage, atomic_write, output_directory, stable_hash
+from voxpop.cache import Cache, Stage, atomic_write, notify, output_directory, stable_hash
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, VoxpopError
 from voxpop.experiment import Recipe, check_recipe, expand_variants, multilabel_rule, recipe_error
@@ -50,10 +50,12 @@ class StageError(VoxpopError):
 @dataclasses.dataclass
 class Reporter:
     """Progress callbacks: ``stage(label, position, total, cached)`` before each stage, ``step(done, total)``
-    within long stages (items extracted, folds trained, clips synthesised)."""
+    within long stages (items extracted, folds trained, clips synthesised), ``notice(line)`` when a finished stage
+is damaged or stale and is recomputed."""
 
     stage: Callable[[str, int, int, bool], None] = lambda label, position, total, cached: None
     step: Callable[[int, int], None] = lambda done, total: None
+    notice: Callable[[str], None] = notify
 
 
 # ====================================================================== the plan
@@ -232,8 +234,8 @@ def prepare_corpus(recipe: Recipe, cache: Cache, reporter: Reporter, source: str
         corpus = Corpus.load(recipe.corpus.path)
     else:
         reporter.stage(stage.label, 0, 1, cache.is_done(stage))
-        directory = cache.run(stage, lambda d: st.compute_corpus(stage.config, d, reporter.step))
-        corpus = st.load_corpus(directory)
+        corpus = run_stage(cache, stage, lambda d: st.compute_corpus(stage.config, d, reporter.step), st.load_corpus)
+        key = stable_hash({"stage": key, "computed": cache.token(stage)})  # a rebuilt corpus: new stages downstream
     try:
         corpus = corpus.where(recipe.where)
     except VoxpopError as exc:
@@ -242,6 +244,24 @@ def prepare_corpus(recipe: Recipe, cache: Cache, reporter: Reporter, source: str
 
 
 # ====================================================================== running
+def run_stage(cache: Cache, stage: Stage, compute: Callable[[Path], None], load: Callable[[Path], Any]) -> Any:
+    """Run ``stage`` through the cache and load its outputs.
+
+    Outputs of a reused stage that fail to load (damage the cheap size / modification-time check cannot
+    see, such as a feature store changed behind the stage) make the stage recompute, with a notice.
+    """
+    reused = len(cache.reused)
+    directory = cache.run(stage, compute)
+    if len(cache.reused) == reused:
+        return load(directory)
+    try:
+        return load(directory)
+    except Exception as exc:  # any failure to read reused outputs means they are damaged: recompute them
+        cache.reused.pop()
+        cache.discard(stage, f"its outputs could not be read ({type(exc).__name__}: {exc})")
+        return load(cache.run(stage, compute))
+
+
 @dataclasses.dataclass
 class StudyRun:
     """What a run produced: the recipe, corpus, plan, every stage's loaded output and the results table."""
@@ -354,7 +374,7 @@ def run_recipe(
     """Run every stage of ``recipe`` not yet in ``out_dir/cache`` and write results and report into ``out_dir``."""
     reporter = reporter or Reporter()
     out_dir = Path(out_dir)
-    cache = Cache(out_dir / "cache")
+    cache = Cache(output_directory(out_dir, "cache"), notice=reporter.notice)
     corpus, corpus_key = prepare_corpus(recipe, cache, reporter, source)
     check_recipe(recipe, corpus, source)
     plan = plan_study(recipe, corpus_key)
@@ -364,24 +384,25 @@ def run_recipe(
     for position, stage in enumerate(plan.order):
         reporter.stage(stage.label, position, len(plan.order), cache.is_done(stage))
         try:
-            directory = cache.run(
-                stage, lambda d, s=stage, m=items: _execute(s, corpus, outputs, d, store, recipe, reporter, m)
+            outputs[stage.key] = run_stage(
+                cache,
+                stage,
+                lambda d, s=stage, m=items: _execute(s, corpus, outputs, d, store, recipe, reporter, m),
+                LOADERS[stage.kind],
             )
         except VoxpopError as exc:
             raise StageError(f"stage '{stage.label}' ({cache.directory(stage)}): {exc}") from exc
-        outputs[stage.key] = LOADERS[stage.kind](directory)
         if stage.kind == "segments":  # every interval label set now labels the union's segments
             items = outputs[stage.key]
             for labels in stage.inputs:
                 outputs[labels.key] = on_segments(outputs[labels.key], items)
     results = results_table(recipe, plan, outputs)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results.to_parquet(out_dir / "results.parquet", index=False)
+    atomic_write(out_dir / "results.parquet", lambda handle: results.to_parquet(handle, index=False))
     run = StudyRun(recipe, corpus, plan, outputs, results, cache.executed, cache.reused, out_dir)
     if write_report:
         from voxpop.study_report import build_report
 
-        for stale in (out_dir / FIGURES_DIR).glob("*.png"):  # figures of an earlier version of the recipe
+        for stale in output_directory(out_dir, FIGURES_DIR).glob("*.png"):  # figures of an earlier recipe version
             stale.unlink()
         build_report(run).write(out_dir)
     return run

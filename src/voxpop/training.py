@@ -39,6 +39,7 @@ from sklearn.pipeline import Pipeline
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from voxpop.cache import atomic_write, write_text
 from voxpop.errors import ConfigError, InputError
 from voxpop.losses import TargetLoss, balanced_sampler, loss_class, make_loss
 from voxpop.models import (
@@ -641,12 +642,12 @@ class TrainedModel:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"format": _FORMAT, "spec": self.spec.model_dump(mode="json"), "history": self.history}
-        (directory / "model.json").write_text(json.dumps(meta, indent=2))
+        write_text(directory / "model.json", json.dumps(meta, indent=2))
         if self.estimator is not None:
             (directory / "estimator.pkl").write_bytes(pickle.dumps(self.estimator))
         else:
             assert self.network is not None
-            torch.save(self.network.state_dict(), directory / "weights.pt")
+            atomic_write(directory / "weights.pt", lambda handle: torch.save(self.network.state_dict(), handle))
             if isinstance(self.network, BackboneClassifier):
                 self.network.backbone.config.save_pretrained(directory / "backbone")
         return directory

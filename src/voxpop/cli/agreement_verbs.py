@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from voxpop import agreement
+from voxpop.cache import write_bytes, write_text
 from voxpop.cli.app import app, console
 from voxpop.cli.corpus_verbs import load_corpus
 from voxpop.cli.options import parse_names
@@ -34,7 +35,7 @@ def _write_csv(frame: pd.DataFrame, out: Path | None, index: bool = False) -> No
     if out is None:
         return
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=index)
+    write_text(out, frame.to_csv(index=index))
     console.print(f"table saved to [bold]{out}[/]")
 
 
@@ -189,7 +190,7 @@ def sweep_verb(
         best_t = None if math.isnan(sweep.best_threshold) else sweep.best_threshold
         figure = threshold_curve(sweep.curve, best_t, title=f"{a} vs {b} ({group}, {sweep.items} items)")
         png.parent.mkdir(parents=True, exist_ok=True)
-        png.write_bytes(figure_png(figure))
+        write_bytes(png, figure_png(figure))
         curves.append(sweep.curve.reset_index().assign(group=group))
     console.print(table)
     unmatched_a = len(scores_a.index.difference(scores_b.index))

@@ -9,6 +9,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from voxpop.cache import write_text
 from voxpop.cli.app import app, console
 from voxpop.cli.corpus_verbs import load_corpus
 from voxpop.cli.options import parse_names
@@ -112,6 +113,6 @@ def labels(
         frame = accounting_table(loaded, classes=class_list, tie_policy=tie_policy, seed=seed)
         path = out.with_name(f"{out.stem}.accounting.csv")
         path.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(path, index=False)
+        write_text(path, frame.to_csv(index=False))
         print_accounting_table(frame, f"data and rating loss on corpus {loaded.name!r}")
         console.print(f"accounting table saved to [bold]{path}[/]")

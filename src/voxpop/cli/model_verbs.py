@@ -12,6 +12,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+from voxpop.cache import write_text
 from voxpop.cli.app import app, console, err_console, progress_bar
 from voxpop.cli.corpus_verbs import load_corpus
 from voxpop.cli.options import parse_names
@@ -207,7 +208,7 @@ def train(
         for part, table in evaluate_out_of_fold(result.predictions, label_set, n_boot=bootstrap, seed=seed).items():
             summaries[name if part == "pooled" else f"{name} / {part}"] = table
     frame = pd.concat([t.assign(run=n) for n, t in summaries.items()], ignore_index=True)
-    frame.to_csv(out / "summary.csv", index=False)
+    write_text(out / "summary.csv", frame.to_csv(index=False))
     excluded = int(next(iter(summaries.values()))["n_excluded"].iloc[0])
     print_summary(
         summaries,
@@ -272,7 +273,7 @@ def evaluate(
     console.print(f"[dim]95 % percentile bootstrap intervals over items, {bootstrap} resamples, seed {seed}[/]")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        frame[["run", "metric", "value", "low", "high", "n_items", "n_excluded"]].to_csv(out, index=False)
+        write_text(out, frame[["run", "metric", "value", "low", "high", "n_items", "n_excluded"]].to_csv(index=False))
         console.print(f"saved to [bold]{escape(str(out))}[/]")
 
 
@@ -314,7 +315,7 @@ def predict(
         typer.echo(text, nl=False)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        write_text(out, text)
         console.print(f"{len(table):,} predictions saved to [bold]{escape(str(out))}[/]")
     if len(result.skipped):
         skipped = Table(title=f"skipped files ({len(result.skipped):,})")
