@@ -285,11 +285,16 @@ class Cache:
     """Stage outputs under ``root``; records which stages ran (``executed``), were reused and were repaired.
 
     ``notice`` receives one line per finished stage that is recomputed because it is damaged or stale
-    (default: printed to stderr).
+    (default: printed to stderr). ``inside`` is the folder the user named when ``root`` is a sub-folder
+    of it (``OUT/cache``): stage directories are created only inside it (:func:`output_directory`).
     """
 
-    def __init__(self, root: str | Path, notice: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, root: str | Path, notice: Callable[[str], None] | None = None, inside: str | Path | None = None
+    ) -> None:
         self.root = Path(root)
+        self.inside = Path(inside) if inside is not None else self.root
+        self._parts = self.root.relative_to(self.inside).parts
         self.executed: list[str] = []
         self.reused: list[str] = []
         self.repaired: list[str] = []
@@ -319,7 +324,7 @@ class Cache:
             return self.directory(stage)
         if problems != ["not computed"]:
             self.discard(stage, "; ".join(problems))
-        directory = output_directory(self.root, stage.name)
+        directory = output_directory(self.inside, *self._parts, stage.name)
         compute(directory)
         self._finish(stage, directory)
         self.executed.append(stage.label)
@@ -327,7 +332,7 @@ class Cache:
 
     def discard(self, stage: Stage, reason: str) -> None:
         """Empty a finished stage's directory so it is recomputed, with a one-line notice naming ``reason``."""
-        directory = output_directory(self.root, stage.name)
+        directory = output_directory(self.inside, *self._parts, stage.name)
         self.notice(f"stage '{stage.label}' ({directory}): {reason}; recomputing it")
         self.repaired.append(stage.label)
         shutil.rmtree(directory)

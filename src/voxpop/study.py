@@ -374,11 +374,11 @@ def run_recipe(
     """Run every stage of ``recipe`` not yet in ``out_dir/cache`` and write results and report into ``out_dir``."""
     reporter = reporter or Reporter()
     out_dir = Path(out_dir)
-    cache = Cache(output_directory(out_dir, "cache"), notice=reporter.notice)
+    cache = Cache(out_dir / "cache", notice=reporter.notice, inside=out_dir)
     corpus, corpus_key = prepare_corpus(recipe, cache, reporter, source)
     check_recipe(recipe, corpus, source)
     plan = plan_study(recipe, corpus_key)
-    store = Path(recipe.features.store) if recipe.features.store else out_dir / "cache" / "features"
+    store = Path(recipe.features.store) if recipe.features.store else output_directory(out_dir, "cache", "features")
     outputs: dict[str, Any] = {}
     items = corpus
     for position, stage in enumerate(plan.order):

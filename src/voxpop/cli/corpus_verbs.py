@@ -9,6 +9,7 @@ from rich.table import Table
 
 from voxpop.cli.app import app, console
 from voxpop.corpus import Corpus, CorpusError
+from voxpop.errors import ConfigError, VoxpopError
 
 
 def load_corpus(path: Path, where: str | None = None) -> Corpus:
@@ -49,10 +50,24 @@ def save_imported(corpus: Corpus, out: Path) -> None:
 
 @app.command()
 def validate(
-    corpus: Path = typer.Argument(..., help="Corpus directory (corpus.yaml, items.parquet, ...)."),
+    corpus: Path = typer.Argument(None, help="Corpus directory (corpus.yaml, items.parquet, ...)."),
     where: str = typer.Option(None, help="Keep only items matching this pandas query."),
+    cache: Path = typer.Option(
+        None, "--cache", help="Instead: verify every stage and feature store entry under this cache folder."
+    ),
 ) -> None:
-    """Check a corpus and print a summary: items, raters, ratings per item, condition, slot, class."""
+    """Check a corpus and print a summary: items, raters, ratings per item, condition, slot, class.
+
+    With --cache DIR, verify the checksums of every finished stage and feature store entry under DIR
+    and list every damaged one (exit code 1 when any is damaged).
+    """
+    if cache is not None:
+        if corpus is not None:
+            raise ConfigError("give either a corpus directory or --cache DIR, not both")
+        validate_cache(cache)
+        return
+    if corpus is None:
+        raise ConfigError("give a corpus directory to validate (or --cache DIR to verify a study's cache)")
     try:
         loaded = load_corpus(corpus, where)
     except CorpusError as exc:
@@ -63,3 +78,33 @@ def validate(
         raise typer.Exit(1) from None
     print_summary(loaded)
     console.print("[green]no problems found[/]")
+
+
+def validate_cache(root: Path) -> None:
+    """Verify every stage directory (``.done``) and feature store entry (``store.json``) under ``root`` in full."""
+    from voxpop.cache import Cache
+    from voxpop.features.store import FeatureStore
+
+    if not root.is_dir():
+        raise ConfigError(f"--cache {root}: not a folder; give a study's cache folder (OUT/cache) or a feature store")
+    damaged = Cache(root).verify()
+    stages = sum(1 for p in root.iterdir() if (p / ".done").exists())
+    stores = sorted(p.parent for p in root.rglob("store.json"))
+    for path in stores:
+        try:
+            problems = FeatureStore(path).problems(full=True)
+        except VoxpopError as exc:
+            problems = [str(exc)]
+        if problems:
+            damaged[f"feature store {path.relative_to(root)}"] = problems
+    for name, problems in damaged.items():
+        console.print(f"[bold red]damaged[/] {name}: {'; '.join(problems)}", highlight=False)
+    summary = f"{stages} stage(s) and {len(stores)} feature store entr{'y' if len(stores) == 1 else 'ies'} checked"
+    if damaged:
+        console.print(
+            f"{len(damaged)} damaged, {summary}; the next run recomputes what is damaged "
+            "(or delete the damaged directories)",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    console.print(f"[green]no damage found[/]: {summary}", highlight=False)

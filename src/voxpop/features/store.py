@@ -195,11 +195,16 @@ class FeatureStore:
         meta_path = self.path / "store.json"
         if not meta_path.is_file():
             raise ConfigError(f"{self.path}: not a feature store entry (store.json is missing)")
-        self.meta = json.loads(meta_path.read_text())
-        self.key: str = self.meta["key"]
-        self.layout = Layout.from_json(self.meta["layout"])
-        self.n_items: int = self.meta["items"]
-        self.shard_size: int = self.meta["shard_size"]
+        try:
+            self.meta = json.loads(meta_path.read_text())
+            self.key: str = self.meta["key"]
+            self.layout = Layout.from_json(self.meta["layout"])
+            self.n_items: int = int(self.meta["items"])
+            self.shard_size: int = int(self.meta["shard_size"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DamagedStoreError(
+                f"{meta_path}: damaged ({type(exc).__name__}: {exc}); delete {self.path} to extract it again"
+            ) from None
         self.n_shards = -(-self.n_items // self.shard_size)
 
     @classmethod
