@@ -257,11 +257,19 @@ def _fold_dir(out_dir: Path, name: str) -> Path:
 
 
 def _load_fold(directory: Path, fingerprint: dict[str, str]) -> tuple[FoldModel, pd.DataFrame] | None:
-    """A completed fold (fold.json is written last), or None; a fold trained on other inputs is an error."""
+    """A completed fold (fold.json is written last), or None; a fold trained on other inputs is an error.
+
+    An unreadable fold.json (damaged, or a symlink) counts as a fold not yet computed.
+    """
     record_path = directory / "fold.json"
-    if not record_path.is_file():
+    if record_path.is_symlink() or not record_path.is_file():
         return None
-    record = json.loads(record_path.read_text())
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict):
+        return None
     differs = [part for part, value in fingerprint.items() if record.get("fingerprint", {}).get(part) != value]
     if differs or record.get("format") != FOLD_FORMAT:
         raise ConfigError(
