@@ -427,7 +427,8 @@ def _in_file(place: str, files: Mapping[str, Path]) -> str:
     """A problem's place with its leading table name (``ratings``, ``items``, ``corpus.yaml``) as the file path."""
     for prefix, path in files.items():
         if place == prefix or place.startswith((f"{prefix} ", f"{prefix},")):
-            return f"{path}{place[len(prefix):]}"
+            rest = place[len(prefix) :]
+            return f"{path},{rest}" if rest.startswith(" ") else f"{path}{rest}"
     return place
 
 
