@@ -35,7 +35,10 @@ def progress_reporter() -> Iterator[Reporter]:
         def step(done: int, total: int) -> None:
             bar.update(steps, visible=True, completed=done, total=total, description="  items / folds")
 
-        yield Reporter(stage, step)
+        def notice(message: str) -> None:  # a damaged stage being recomputed: printed above the bars
+            bar.console.print(message, markup=False, highlight=False)
+
+        yield Reporter(stage, step, notice)
         bar.update(stages, completed=bar.tasks[stages].total, description="done")
         bar.update(steps, visible=False)
 
