@@ -11,11 +11,12 @@ import yaml
 from typer.testing import CliRunner
 
 import voxpop.cli
+from voxpop.cache import Cache
 from voxpop.corpus import Corpus, CorpusError
 from voxpop.demo import make_demo_corpus
 from voxpop.errors import InputError
-from voxpop.experiment import recipe_from_dict
-from voxpop.study import Reporter, run_recipe
+from voxpop.experiment import CorpusSpec, DemoSpec, recipe_from_dict
+from voxpop.study import Reporter, prepare_corpus, run_recipe
 
 
 # ====================================================================== corpus directories
@@ -209,3 +210,20 @@ def _labels(cache):
     return {
         p.name: json.loads((p / "stage.json").read_text())["label"] for p in cache.iterdir() if (p / ".done").exists()
     }
+
+
+def test_a_rebuilt_corpus_gives_every_stage_on_it_a_new_key(tmp_path):
+    recipe = _recipe(tmp_path).model_copy(update={"corpus": CorpusSpec(demo=DemoSpec(size="tiny"))})
+    notices = []
+    cache = Cache(tmp_path / "cache", notice=notices.append)
+    corpus, key = prepare_corpus(recipe, cache, Reporter())
+    assert prepare_corpus(recipe, cache, Reporter())[1] == key and cache.reused == ["demo corpus (tiny)"]
+    ratings = next((tmp_path / "cache").glob("corpus-*/demo/corpus/ratings.parquet"))
+    size = ratings.stat().st_size
+    ratings.write_bytes(ratings.read_bytes()[:-1])
+    rebuilt, new_key = prepare_corpus(recipe, cache, Reporter())
+    stage = ratings.parents[2]
+    message = f"demo/corpus/ratings.parquet has {size - 1} bytes, {size} were written"
+    assert notices == [f"stage 'demo corpus (tiny)' ({stage}): {message}; recomputing it"]
+    assert new_key != key  # label sets, features and models of the rebuilt corpus are computed again
+    pd.testing.assert_frame_equal(rebuilt.ratings, corpus.ratings)
