@@ -15,6 +15,7 @@ from voxpop.cli import (  # noqa: F401  (register commands)
     feature_verbs,
     import_verbs,
     label_verbs,
+    merge_verbs,
     model_verbs,
     study_verbs,
 )
