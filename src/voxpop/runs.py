@@ -835,6 +835,44 @@ def _run_extractor(source: FeatureSource, extractor: str | None, options: Mappin
     return chosen
 
 
+def features_of_files(
+    source: FeatureSource,
+    paths: Sequence[str | Path],
+    classes: Sequence[str],
+    score: Callable[[np.ndarray | list[np.ndarray], pd.Index], pd.DataFrame],
+    *,
+    extractor: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    store: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Features of new audio files as ``source`` recorded them, scored by ``score(x, items)``.
+
+    Features are extracted with the recorded extractor and audio options (noise augmentation excepted:
+    new files are used as they are) into ``store`` (default: a temporary store, removed afterwards).
+    Returns (probabilities indexed by file, one column per class; skipped files with the reason).
+    """
+    if not paths:
+        raise ConfigError("give at least one audio file to predict.")
+    chosen = _run_extractor(source, extractor, options)
+    audio_fields = {f.name for f in dataclasses.fields(AudioOptions)} - {"noise_dir", "snr_db"}
+    audio = AudioOptions(**{k: v for k, v in source.audio.items() if k in audio_fields})
+    ids = [str(p) for p in paths]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"audio files are listed more than once: {sorted({i for i in ids if ids.count(i) > 1})}.")
+    items = pd.DataFrame({"audio": [str(Path(p).resolve()) for p in paths]}, index=pd.Index(ids, name="item"))
+    corpus = Corpus("predict", items, pd.DataFrame({"item": [], "label": []}), classes=list(classes))
+    with tempfile.TemporaryDirectory(prefix="voxpop-predict-") as tmp:
+        features = extract(corpus, chosen, store if store is not None else tmp, audio=audio, progress=progress)
+        done = features.items
+        if len(done):
+            probabilities = score(feature_input(features, done), done)
+        else:
+            probabilities = pd.DataFrame(columns=list(classes), index=done, dtype=float)
+        skipped = features.skipped.copy()
+    return probabilities.rename_axis("file"), skipped.rename_axis("file")
+
+
 def predict_files(
     run_dir: str | Path,
     paths: Sequence[str | Path],
@@ -844,39 +882,23 @@ def predict_files(
     options: Mapping[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> FilePredictions:
-    """Class probabilities of new audio files: the run's features, each fold model, averaged over folds.
-
-    Features are extracted with the run's extractor and audio options (noise augmentation excepted:
-    new files are used as they are) into ``store`` (default: a temporary store, removed afterwards).
-    Files whose audio cannot be used are listed in ``skipped`` with the reason.
-    """
+    """Class probabilities of new audio files: the run's features, each fold model, averaged over folds
+    (see :func:`features_of_files`; files whose audio cannot be used are listed in ``skipped``)."""
     run = load_run(run_dir)
-    if not paths:
-        raise ConfigError("give at least one audio file to predict.")
-    source = run.record.features
-    chosen = _run_extractor(source, extractor, options)
-    audio_fields = {f.name for f in dataclasses.fields(AudioOptions)} - {"noise_dir", "snr_db"}
-    audio = AudioOptions(**{k: v for k, v in source.audio.items() if k in audio_fields})
-    ids = [str(p) for p in paths]
-    if len(set(ids)) != len(ids):
-        raise ConfigError(f"audio files are listed more than once: {sorted({i for i in ids if ids.count(i) > 1})}.")
-    items = pd.DataFrame({"audio": [str(Path(p).resolve()) for p in paths]}, index=pd.Index(ids, name="item"))
-    corpus = Corpus("predict", items, pd.DataFrame({"item": [], "label": []}), classes=run.record.classes)
     models = run.fold_models()
-    with tempfile.TemporaryDirectory(prefix="voxpop-predict-") as tmp:
-        features = extract(corpus, chosen, store if store is not None else tmp, audio=audio, progress=progress)
-        done = features.items
-        if len(done):
-            x = feature_input(features, done)
-            per_fold = {
-                name: pd.DataFrame(model.predict_proba(x), index=done, columns=run.record.classes)
-                for name, model in models.items()
-            }
-            probabilities = average_probabilities(per_fold)
-        else:
-            probabilities = pd.DataFrame(columns=run.record.classes, index=done, dtype=float)
-        skipped = features.skipped.copy()
-    return FilePredictions(probabilities.rename_axis("file"), skipped.rename_axis("file"), run.record.multilabel)
+    classes = run.record.classes
+
+    def score(x: np.ndarray | list[np.ndarray], items: pd.Index) -> pd.DataFrame:
+        per_fold = {
+            name: pd.DataFrame(model.predict_proba(x), index=items, columns=classes) for name, model in models.items()
+        }
+        return average_probabilities(per_fold)
+
+    probabilities, skipped = features_of_files(
+        run.record.features, paths, classes, score, extractor=extractor, options=options, store=store,
+        progress=progress,
+    )
+    return FilePredictions(probabilities, skipped, run.record.multilabel)
 
 
 # ====================================================================== late fusion of prediction tables

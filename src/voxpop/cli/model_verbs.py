@@ -278,7 +278,7 @@ def evaluate(
 
 @app.command()
 def predict(
-    run: Path = typer.Argument(..., help="Run directory (from 'voxpop train'; one head)."),
+    run: Path = typer.Argument(..., help="Run directory (from 'voxpop train'; one head) or exported folder."),
     audio: list[Path] = typer.Argument(..., help="Audio files to classify."),
     output_format: str = typer.Option("csv", "--format", help="Output format: csv or json."),
     out: Path = typer.Option(None, "--out", help="Write here (default: print to standard output)."),
@@ -286,21 +286,26 @@ def predict(
     extractor: str = typer.Option(None, "--extractor", help="Only for runs trained on --features: the extractor spec."),
     option: list[str] = typer.Option(None, "--option", "-o", help="With --extractor: option KEY=VALUE (repeatable)."),
 ) -> None:
-    """Class distribution per audio file: the run's features and fold models, probabilities averaged over folds."""
+    """Class distribution per audio file: the run's features and fold models, probabilities averaged over folds.
+
+    RUN may also be a folder written by 'voxpop export' (ONNX fold models + card.json)."""
+    from voxpop.export import is_exported, predict_exported
     from voxpop.runs import predict_files
 
     if output_format not in ("csv", "json"):
         raise ConfigError(f"--format {output_format!r}: choose csv or json.")
+    exported = is_exported(run)
+    if exported and (extractor or option):
+        raise ConfigError(f"{run} is an exported model: its card.json names the extractor; drop --extractor/--option.")
     with progress_bar(err_console) as bar:  # standard output may carry the predictions
         task = bar.add_task("features", total=None)
-        result = predict_files(
-            run,
-            audio,
-            store=store,
-            extractor=extractor,
-            options=parse_options(option or []),
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+        report = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
+        if exported:
+            result = predict_exported(run, audio, store=store, progress=report)
+        else:
+            result = predict_files(
+                run, audio, store=store, extractor=extractor, options=parse_options(option or []), progress=report
+            )
     table = result.table()
     if output_format == "csv":
         text = table.to_csv()
