@@ -289,7 +289,7 @@ def predict_exported(
 ):
     """Class probabilities of audio files from an exported folder: features rebuilt from the card's
     extractor, then the ONNX fold models averaged. Returns :class:`voxpop.runs.FilePredictions`."""
-    from voxpop.runs import FeatureSource, FilePredictions, features_of_files
+    from voxpop.runs import FeatureSource, FilePredictions, features_of_items, file_items
 
     model = load_exported(directory)
     source = FeatureSource(
@@ -305,5 +305,8 @@ def predict_exported(
     def score(x: np.ndarray, items: pd.Index) -> pd.DataFrame:
         return model.predict_proba(x).set_axis(items)
 
-    probabilities, skipped = features_of_files(source, paths, model.classes, score, store=store, progress=progress)
-    return FilePredictions(probabilities, skipped, bool(model.card["multilabel"]))
+    probabilities, skipped = features_of_items(
+        source, file_items(paths), model.classes, score, store=store, progress=progress
+    )
+    multilabel = bool(model.card["multilabel"])
+    return FilePredictions(probabilities.rename_axis("file"), skipped.rename_axis("file"), multilabel)

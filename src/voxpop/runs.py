@@ -835,9 +835,9 @@ def _run_extractor(source: FeatureSource, extractor: str | None, options: Mappin
     return chosen
 
 
-def features_of_files(
+def features_of_items(
     source: FeatureSource,
-    paths: Sequence[str | Path],
+    items: pd.DataFrame,
     classes: Sequence[str],
     score: Callable[[np.ndarray | list[np.ndarray], pd.Index], pd.DataFrame],
     *,
@@ -846,21 +846,16 @@ def features_of_files(
     store: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Features of new audio files as ``source`` recorded them, scored by ``score(x, items)``.
+    """Features of new items (index: id; column ``audio``, optional ``offset`` / ``duration`` in seconds)
+    as ``source`` recorded them, scored by ``score(x, ids)``.
 
     Features are extracted with the recorded extractor and audio options (noise augmentation excepted:
     new files are used as they are) into ``store`` (default: a temporary store, removed afterwards).
-    Returns (probabilities indexed by file, one column per class; skipped files with the reason).
+    Returns (probabilities indexed by item, one column per class; skipped items with the reason).
     """
-    if not paths:
-        raise ConfigError("give at least one audio file to predict.")
     chosen = _run_extractor(source, extractor, options)
     audio_fields = {f.name for f in dataclasses.fields(AudioOptions)} - {"noise_dir", "snr_db"}
     audio = AudioOptions(**{k: v for k, v in source.audio.items() if k in audio_fields})
-    ids = [str(p) for p in paths]
-    if len(set(ids)) != len(ids):
-        raise ConfigError(f"audio files are listed more than once: {sorted({i for i in ids if ids.count(i) > 1})}.")
-    items = pd.DataFrame({"audio": [str(Path(p).resolve()) for p in paths]}, index=pd.Index(ids, name="item"))
     corpus = Corpus("predict", items, pd.DataFrame({"item": [], "label": []}), classes=list(classes))
     with tempfile.TemporaryDirectory(prefix="voxpop-predict-") as tmp:
         features = extract(corpus, chosen, store if store is not None else tmp, audio=audio, progress=progress)
@@ -870,7 +865,7 @@ def features_of_files(
         else:
             probabilities = pd.DataFrame(columns=list(classes), index=done, dtype=float)
         skipped = features.skipped.copy()
-    return probabilities.rename_axis("file"), skipped.rename_axis("file")
+    return probabilities, skipped
 
 
 def predict_files(
@@ -885,6 +880,25 @@ def predict_files(
     """Class probabilities of new audio files: the run's features, each fold model, averaged over folds
     (see :func:`features_of_files`; files whose audio cannot be used are listed in ``skipped``)."""
     run = load_run(run_dir)
+    probabilities, skipped = features_of_items(
+        run.record.features, file_items(paths), run.record.classes, ensemble_scorer(run), extractor=extractor,
+        options=options, store=store, progress=progress,
+    )  # fmt: skip
+    return FilePredictions(probabilities.rename_axis("file"), skipped.rename_axis("file"), run.record.multilabel)
+
+
+def file_items(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """An item table for audio files given by path: id = the path as given, ``audio`` = the resolved path."""
+    if not paths:
+        raise ConfigError("give at least one audio file to predict.")
+    ids = [str(p) for p in paths]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"audio files are listed more than once: {sorted({i for i in ids if ids.count(i) > 1})}.")
+    return pd.DataFrame({"audio": [str(Path(p).resolve()) for p in paths]}, index=pd.Index(ids, name="item"))
+
+
+def ensemble_scorer(run: Run) -> Callable[[np.ndarray | list[np.ndarray], pd.Index], pd.DataFrame]:
+    """``score(x, ids)``: the mean of the run's fold models' probabilities, one column per run class."""
     models = run.fold_models()
     classes = run.record.classes
 
@@ -894,11 +908,7 @@ def predict_files(
         }
         return average_probabilities(per_fold)
 
-    probabilities, skipped = features_of_files(
-        run.record.features, paths, classes, score, extractor=extractor, options=options, store=store,
-        progress=progress,
-    )
-    return FilePredictions(probabilities, skipped, run.record.multilabel)
+    return score
 
 
 # ====================================================================== late fusion of prediction tables

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from voxpop.cli.app import app, console, err_console, progress_bar
 from voxpop.cli.corpus_verbs import load_corpus
-from voxpop.cli.options import parse_names
+from voxpop.cli.options import parse_names, parse_pairs
 from voxpop.errors import ConfigError
 from voxpop.features.base import parse_options
 from voxpop.labels import RULES
@@ -240,11 +240,23 @@ def evaluate(
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the confidence intervals."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     out: Path = typer.Option(None, "--out", help="Write the metric table (run, metric, value, low, high, ...) as CSV."),
+    class_map: list[str] = typer.Option(
+        None, "--class-map", help="Another corpus: RUN_CLASS=TEST_CLASS[,...]; TEST_CLASS 'drop' removes one."
+    ),
+    store: Path = typer.Option(None, "--store", help="Another corpus: feature store root (default: temporary)."),
 ) -> None:
-    """Score a run's out-of-fold predictions against a test label set (cross-testing), with bootstrap CIs."""
+    """Score a run's out-of-fold predictions against a test label set (cross-testing), with bootstrap CIs.
+
+    With --corpus naming another corpus than the run's, every item of that corpus is predicted by the
+    mean of the run's fold models and the run's classes are mapped onto its classes (--class-map)."""
+    from voxpop.crosscorpus import is_other_corpus, score_on_corpus
     from voxpop.runs import evaluate_predictions, is_label_file, load_predictions, load_run, resolve_labels
 
     sources = _runs_or_file(run)
+    first_run = None if run.is_file() else load_run(next(iter(sources.values())).parent)
+    other = corpus is not None and first_run is not None and is_other_corpus(first_run, corpus)
+    if class_map and not other:
+        raise ConfigError("--class-map maps a run's classes onto another corpus's; name that corpus with --corpus.")
     label_corpus = None
     if not is_label_file(labels):
         if corpus is None:
@@ -255,8 +267,19 @@ def evaluate(
         label_corpus = load_corpus(corpus, where)
     test_labels, _ = resolve_labels(label_corpus, labels, condition=condition or None, pool=pool)
     rule = binarize if binarize in ("auto", "uniform", "argmax") else float(binarize)
+    mapping = parse_pairs([p for text in class_map or [] for p in text.split(",") if p.strip()], "--class-map")
+
+    def predictions(path: Path) -> pd.DataFrame:
+        if not other:
+            return load_predictions(path)
+        scored, skipped = score_on_corpus(path.parent, label_corpus, mapping, test_labels.classes, store=store)
+        if len(skipped):
+            err_console.print(f"[yellow]{len(skipped):,} items of {escape(str(corpus))} not scored (unusable audio: "
+                              f"{', '.join(map(str, skipped.index[:5]))}{' ...' if len(skipped) > 5 else ''})[/]")
+        return scored
+
     tables = {
-        name: evaluate_predictions(load_predictions(path), test_labels, n_boot=bootstrap, seed=seed, binarize=rule)
+        name: evaluate_predictions(predictions(path), test_labels, n_boot=bootstrap, seed=seed, binarize=rule)
         for name, path in sources.items()
     }
     frame = pd.concat([t.assign(run=n) for n, t in tables.items()], ignore_index=True)
