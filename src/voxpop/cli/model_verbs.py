@@ -47,11 +47,14 @@ def _head_options(texts: list[str], head: str) -> dict:
     return parse_options(chosen)
 
 
-def _protocol(name: str, k: int, splits: list[str] | None, column: str, dev: bool, seed: int) -> ProtocolSpec:
+def _protocol(
+    name: str, k: int, splits: list[str] | None, column: str, dev: bool, seed: int, assignment: str
+) -> ProtocolSpec:
     from voxpop.runs import ProtocolSpec
 
     if name == "speaker-folds":
-        return ProtocolSpec(name=name, options={"k": k, "column": column, "dev": dev, "seed": seed})
+        options = {"k": k, "column": column, "dev": dev, "seed": seed, "assignment": assignment}
+        return ProtocolSpec(name=name, options=options)
     if name == "split":
         if not splits:
             raise ConfigError("protocol 'split' needs the split column(s): --split fold1 (repeatable).")
@@ -116,6 +119,9 @@ def train(
         "speaker", "--group-column", help="Item column grouping speaker folds / leave-one-out."
     ),
     dev: bool = typer.Option(True, "--dev/--no-dev", help="speaker-folds: hold out the next group as development set."),
+    fold_assignment: str = typer.Option(
+        "round-robin", "--fold-assignment", help="speaker-folds: round-robin (shuffled by --seed) or group-kfold."
+    ),
     epochs: int = typer.Option(20, "--epochs", help="Neural heads: maximum epochs."),
     lr: float = typer.Option(1e-3, "--lr", help="Neural heads: AdamW learning rate."),
     batch_size: int = typer.Option(32, "--batch-size", help="Neural heads: items per batch."),
@@ -162,7 +168,7 @@ def train(
     console.print(
         f"features: {feats.kind} {tuple(feats.values.shape)}, store entry {escape(str(feats.path))}", highlight=False
     )
-    chosen = _protocol(protocol, k, split, group_column, dev, seed)
+    chosen = _protocol(protocol, k, split, group_column, dev, seed, fold_assignment)
     folds = make_folds(loaded.items, chosen.name, **chosen.options)
     heads = parse_names(head)
     config = TrainConfig(
