@@ -12,16 +12,16 @@ from typer.testing import CliRunner
 
 pytest.importorskip("onnxruntime", reason="the export extra (onnx, onnxruntime, skl2onnx) is not installed")
 
-import voxpop.cli  # noqa: E402, F401  (registers the verbs)
-from voxpop.cli.app import app  # noqa: E402
-from voxpop.errors import ConfigError  # noqa: E402
-from voxpop.export import export_run, load_exported  # noqa: E402
-from voxpop.features import Features, extract  # noqa: E402
-from voxpop.labels import make_labels  # noqa: E402
-from voxpop.labelset import Accounting, LabelSet  # noqa: E402
-from voxpop.protocols import make_folds  # noqa: E402
-from voxpop.runs import FeatureSource, LabelSource, ModelSpec, ProtocolSpec, feature_input, load_run, train_run  # noqa: E402
-from voxpop.training import TrainConfig  # noqa: E402
+import voxpop.cli  # noqa: F401  (registers the verbs)
+from voxpop.cli.app import app
+from voxpop.errors import ConfigError
+from voxpop.export import export_run, load_exported
+from voxpop.features import Features, extract
+from voxpop.labels import make_labels
+from voxpop.labelset import Accounting, LabelSet
+from voxpop.protocols import make_folds
+from voxpop.runs import FeatureSource, LabelSource, ModelSpec, ProtocolSpec, feature_input, load_run, train_run
+from voxpop.training import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
