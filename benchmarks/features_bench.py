@@ -24,7 +24,8 @@ import pandas as pd
 from voxpop.corpus import Corpus
 from voxpop.features import fill_store, make_extractor
 
-DEFAULT_DATA = Path(os.environ.get("VOXPOP_SHARED_DATA", "/work/shared/data")) / "ravdess"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the checkout
+DEFAULT_DATA = Path(os.environ.get("VOXPOP_SHARED_DATA", SHARED_DATA)) / "ravdess"
 
 
 def ravdess_corpus(data: Path, count: int) -> Corpus:

@@ -43,7 +43,8 @@ from voxpop.protocols import make_folds
 from voxpop.runs import ModelSpec, cross_validate, evaluate_predictions
 from voxpop.training import BackboneConfig, TrainConfig, fit
 
-DEFAULT_DATA = Path(os.environ.get("VOXPOP_SHARED_DATA", "/work/shared/data")) / "ravdess"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the checkout
+DEFAULT_DATA = Path(os.environ.get("VOXPOP_SHARED_DATA", SHARED_DATA)) / "ravdess"
 RULES = ("mr", "pr", "ar")
 
 

@@ -4,7 +4,7 @@ The naive loop (voxpop's generic fallback: recompute the metric on every resampl
 fewer resamples and is scaled to 1,000; both paths draw the same resamples for the same seed, and the
 script checks that they agree on the resamples they share.
 
-    /work/venv/bin/python benchmarks/metrics_bench.py [--items 50000] [--classes 8] [--loop-resamples 20]
+    python benchmarks/metrics_bench.py [--items 50000] [--classes 8] [--loop-resamples 20]
 """
 
 from __future__ import annotations

@@ -23,3 +23,27 @@ def test_errors_are_printed_for_people_with_exit_code_2(tmp_path):
     assert result.returncode == 2
     assert "error:" in result.stderr and "corpus.yaml: not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_version_and_python_dash_m():
+    from voxpop import __version__
+
+    result = subprocess.run([sys.executable, "-m", "voxpop", "--version"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and result.stdout.strip() == f"voxpop {__version__}"
+
+
+def test_tables_keep_their_full_width_when_output_is_piped(tmp_path):
+    import pandas as pd
+
+    from voxpop.corpus import Corpus
+
+    label = "a-class-name-long-enough-to-overflow-eighty-columns-when-a-table-is-cut-at-the-usual-terminal-width"
+    items = pd.DataFrame(index=["x"])
+    Corpus("wide", items, pd.DataFrame({"item": ["x"], "label": [label]}), classes=[label]).save(tmp_path / "c")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "COLUMNS"}
+    result = subprocess.run(
+        [sys.executable, "-m", "voxpop", "validate", str(tmp_path / "c")], capture_output=True, text=True, env=env,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert label in result.stdout  # whole, on one line, not folded at 80 columns

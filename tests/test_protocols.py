@@ -63,3 +63,29 @@ def test_empty_speaker_is_an_error():
     items.loc["clip0", "speaker"] = None
     with pytest.raises(ConfigError, match="'speaker' is empty for 1 items.*clip0"):
         speaker_folds(items, 3)
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_group_kfold_assignment_equals_scikit_learn(k):
+    import numpy as np
+    import sklearn
+    from sklearn.model_selection import GroupKFold
+
+    rng = np.random.default_rng(k)
+    speakers = [f"spk{s:02d}" for s in rng.integers(0, 11, size=120)]  # uneven speakers, ties in size
+    items = pd.DataFrame({"speaker": speakers}, index=[f"x{i:03d}" for i in range(120)])
+    ours = speaker_folds(items, k, dev=False, assignment="group-kfold")
+    theirs = list(GroupKFold(n_splits=k).split(items, groups=items["speaker"]))
+    assert tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 6)  # the assignment changed in 1.6
+    for fold, (_, test) in zip(ours, theirs, strict=True):
+        assert list(fold.test) == list(items.index[test])
+
+
+def test_group_kfold_folds_keep_the_development_group():
+    items = pd.DataFrame({"speaker": [s for s in "aabbbccccd"]}, index=[f"x{i}" for i in range(10)])
+    folds = make_folds(items, "speaker-folds", k=3, assignment="group-kfold")
+    # sizes c=4, b=3, a=2, d=1 -> c:0, b:1, a:2, d:2 (lightest fold after a holds 2 items)
+    assert [sorted(set(items.loc[f.test, "speaker"])) for f in folds] == [["c"], ["b"], ["a", "d"]]
+    assert sorted(set(items.loc[folds[0].dev, "speaker"])) == ["b"]
+    with pytest.raises(ConfigError, match="assignment 'random'"):
+        make_folds(items, "speaker-folds", k=3, assignment="random")

@@ -293,7 +293,34 @@ def test_same_inputs_give_byte_identical_files(tmp_path, written):
     first, second = _files(tmp_path / "a"), _files(tmp_path / "b")
     assert first == second
     assert first == _files(html_path.parent)  # and a report built again from scratch
-    assert len(first) == 2 + 6
+    assert len(first) == 2 + 6 * 2 + 3 * 2  # reports, PNG + PDF per figure, LaTeX + CSV per table
+
+
+def test_tables_are_also_latex_and_csv_with_the_same_cells(written):
+    html_path, _, _, _ = written
+    tables = html_path.parent / "tables"
+    cross_csv = (tables / "cross-test.csv").read_text(encoding="utf-8").splitlines()
+    assert cross_csv == ["train \\ test,MR,AR", "MR,0.610,0.520", "AR,0.480,0.660"]
+    tex = (tables / "cross-test.tex").read_text()
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "\\label{tab:cross-test}" in tex
+    assert "train \\textbackslash{} test & MR & AR \\\\" in tex
+
+
+def test_latex_tables_compile_with_pdflatex(written, tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed (Debian: texlive-latex-base, texlive-latex-recommended)")
+    tables = sorted((written[0].parent / "tables").glob("*.tex"))
+    body = "\n".join(f"\\input{{{t.as_posix()}}}" for t in tables)
+    document = tmp_path / "doc.tex"
+    document.write_text(f"\\documentclass{{article}}\n\\usepackage{{booktabs}}\n\\begin{{document}}\n{body}\n"
+                        "\\end{document}\n")
+    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", document.name],
+                            cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert (tmp_path / "doc.pdf").is_file()
 
 
 def test_png_carries_no_software_or_date_metadata():

@@ -209,6 +209,7 @@ class SpeakerFolds(Strict):
     column: str = "speaker"
     dev: bool = True
     seed: int = 0
+    assignment: Literal["round-robin", "group-kfold"] = "round-robin"
 
 
 class SplitColumns(Strict):

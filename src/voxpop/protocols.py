@@ -18,6 +18,7 @@ import pandas as pd
 from voxpop.errors import ConfigError
 
 PROTOCOLS = ("split", "speaker-folds", "leave-one-out")
+ASSIGNMENTS = ("round-robin", "group-kfold")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,11 +80,41 @@ def split_folds(
     return folds
 
 
-def speaker_folds(items: pd.DataFrame, k: int, column: str = "speaker", dev: bool = True, seed: int = 0) -> list[Fold]:
-    """k speaker-independent folds; speakers shuffled with ``seed`` and dealt round robin.
+def group_kfold_groups(speakers: pd.Series, k: int) -> dict[str, int]:
+    """Fold of each speaker as scikit-learn's ``GroupKFold(n_splits=k)`` assigns it (shuffle=False; the
+    assignment of scikit-learn 1.6 and later): speakers sorted by item count, largest first (ties: the
+    later speaker in sorted order first), each to the fold with the fewest items so far.
 
-    Fold i tests the speakers of group i, develops on group i+1 (mod k) when ``dev`` and trains on
-    the rest, so no speaker is in two partitions of one fold.
+    >>> group_kfold_groups(pd.Series(["a", "a", "a", "b", "b", "c", "d"]), 2)
+    {'a': 0, 'b': 1, 'd': 1, 'c': 0}
+    """
+    unique, inverse = np.unique(speakers.to_numpy(dtype=str), return_inverse=True)
+    sizes = np.bincount(inverse)
+    order = np.argsort(sizes, kind="stable")[::-1]
+    load = np.zeros(k)
+    groups = {}
+    for speaker in order:
+        lightest = int(np.argmin(load))
+        load[lightest] += sizes[speaker]
+        groups[str(unique[speaker])] = lightest
+    return groups
+
+
+def speaker_folds(
+    items: pd.DataFrame,
+    k: int,
+    column: str = "speaker",
+    dev: bool = True,
+    seed: int = 0,
+    assignment: str = "round-robin",
+) -> list[Fold]:
+    """k speaker-independent folds.
+
+    ``assignment``: ``round-robin`` shuffles the speakers with ``seed`` and deals them round robin;
+    ``group-kfold`` is scikit-learn's deterministic ``GroupKFold`` assignment (see
+    :func:`group_kfold_groups`), so published splits made with it are reproduced. Fold i tests the
+    speakers of group i, develops on group i+1 (mod k) when ``dev`` and trains on the rest, so no
+    speaker is in two partitions of one fold.
 
     >>> items = pd.DataFrame({"speaker": [s for s in "abcdef" for _ in range(2)]},
     ...                      index=[f"x{i}" for i in range(12)])
@@ -99,8 +130,13 @@ def speaker_folds(items: pd.DataFrame, k: int, column: str = "speaker", dev: boo
         raise ConfigError(f"speaker folds: k={k} must be between 2 and the number of speakers ({len(unique)})")
     if dev and k < 3:
         raise ConfigError("speaker folds with a development group need k >= 3 (or dev: false)")
-    order = np.random.default_rng(seed).permutation(unique)
-    group_of = {speaker: i % k for i, speaker in enumerate(order)}
+    if assignment == "group-kfold":
+        group_of = group_kfold_groups(speakers, k)
+    elif assignment == "round-robin":
+        order = np.random.default_rng(seed).permutation(unique)
+        group_of = {speaker: i % k for i, speaker in enumerate(order)}
+    else:
+        raise ConfigError(f"speaker folds: assignment {assignment!r}; choose one of {', '.join(ASSIGNMENTS)}")
     groups = speakers.map(group_of).to_numpy()
     folds = []
     for i in range(k):
@@ -136,7 +172,7 @@ def leave_one_out(items: pd.DataFrame, column: str = "speaker") -> list[Fold]:
 
 
 def make_folds(items: pd.DataFrame, protocol: str, **options) -> list[Fold]:
-    """Dispatch by protocol name: ``split`` (columns=[...]), ``speaker-folds`` (k, column, dev, seed),
+    """Dispatch by protocol name: ``split`` (columns=[...]), ``speaker-folds`` (k, column, dev, seed, assignment),
     ``leave-one-out`` (column)."""
     if protocol == "split":
         columns = options.pop("columns", None) or [options.pop("column", "split")]

@@ -18,7 +18,9 @@ Macro-F1 on the **MR** test set.
 | AR | 0.500 |
 
 The HTML file needs nothing else: CSS is inline, figures are base64 PNG ``data:`` URIs, there are no
-scripts and no links to other files. ``report.md`` links PNG files written to ``figures/``. Text is
+scripts and no links to other files. ``report.md`` links PNG files written to ``figures/``. For papers,
+every table is also written as ``tables/<name>.tex`` (a booktabs ``table`` environment) and
+``tables/<name>.csv`` (the same cells), and every figure as ``figures/<name>.pdf`` beside the PNG. Text is
 "markdown-ish": paragraphs split by blank lines, ``- `` bullet lists, ``**bold**``, ``*italic*`` and
 ```code``` spans; everything else is shown literally (HTML-escaped). The same inputs give
 byte-identical files (no dates anywhere; PNG metadata carries no software version or time).
@@ -27,6 +29,7 @@ byte-identical files (no dates anywhere; PNG metadata carries no software versio
 from __future__ import annotations
 
 import base64
+import csv
 import dataclasses
 import html
 import io
@@ -44,6 +47,7 @@ from voxpop.plots import MISSING, format_ci
 
 FIGURE_DPI = 150
 FIGURES_DIR = "figures"
+TABLES_DIR = "tables"
 FloatFormat = str | Callable[[float], str]
 
 _CSS = """
@@ -88,6 +92,14 @@ def figure_png(figure: Figure, dpi: int = FIGURE_DPI) -> bytes:
     figure.draw_without_rendering()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def figure_pdf(figure: Figure) -> bytes:
+    """PDF bytes of a figure (vector graphics for papers), without a creation date, so reruns give the same bytes."""
+    figure.draw_without_rendering()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
     return buffer.getvalue()
 
 
@@ -272,6 +284,73 @@ def _html_cell(tag: str, text: str, numeric: bool, bold: bool) -> str:
     return f'<{tag} class="num">{content}</{tag}>' if numeric else f"<{tag}>{content}</{tag}>"
 
 
+# LaTeX's special characters, and Unicode that pdflatex cannot typeset without extra packages (as math)
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--", "—": "---",
+    "α": r"$\alpha$", "κ": r"$\kappa$", "ρ": r"$\rho$", "σ": r"$\sigma$", "×": r"$\times$", "±": r"$\pm$",
+    "≥": r"$\geq$", "≤": r"$\leq$", "→": r"$\rightarrow$", "…": r"\ldots{}", "·": r"$\cdot$",
+}  # fmt: skip
+_MARKUP = re.compile(r"\*\*(.+?)\*\*|`([^`]+)`")
+
+
+def latex_text(text: str) -> str:
+    r"""Text for LaTeX: special characters escaped, ``**bold**`` as \textbf, ```code``` as \texttt.
+
+    >>> print(latex_text("macro_f1 [95 % CI] for **MR** & `a_b`"))
+    macro\_f1 [95 \% CI] for \textbf{MR} \& \texttt{a\_b}
+    """
+
+    def escape(part: str) -> str:
+        return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in part)
+
+    out, last = [], 0
+    for match in _MARKUP.finditer(text):
+        out.append(escape(text[last : match.start()]))
+        bold, code = match.groups()
+        out.append(rf"\textbf{{{escape(bold)}}}" if bold is not None else rf"\texttt{{{escape(code)}}}")
+        last = match.end()
+    out.append(escape(text[last:]))
+    return "".join(out).replace("\n", " ")
+
+
+def latex_table(cells: Cells, caption: str, label: str) -> str:
+    """A booktabs ``table`` (``\\toprule`` / ``\\midrule`` / ``\\bottomrule``; needs ``\\usepackage{booktabs}``).
+
+    Numeric columns are right-aligned, bold cells ``\\textbf``; the label is ``tab:<label>``.
+    """
+    spec = "".join("r" if numeric else "l" for numeric in cells.numeric)
+
+    def row(texts: list[str], bold: list[bool]) -> str:
+        cells_tex = (rf"\textbf{{{latex_text(t)}}}" if b else latex_text(t) for t, b in zip(texts, bold, strict=True))
+        return " & ".join(cells_tex)
+
+    lines = [
+        r"\begin{table}[htbp]",
+        r"\centering",
+        rf"\caption{{{latex_text(caption)}}}",
+        rf"\label{{tab:{label}}}",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        row(cells.header, [False] * len(cells.header)) + r" \\",
+        r"\midrule",
+        *(row(r, b) + r" \\" for r, b in zip(cells.rows, cells.bold, strict=True)),
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(cells: Cells) -> str:
+    """The table's cells as CSV (header first), exactly as the report shows them."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(cells.header)
+    writer.writerows(cells.rows)
+    return buffer.getvalue()
+
+
 # --------------------------------------------------------------------------------------------------
 # The report
 
@@ -288,6 +367,7 @@ class _Figure:
     name: str
     key: str  # file name stem and anchor
     png: bytes
+    pdf: bytes
     caption: str
 
 
@@ -334,11 +414,11 @@ class Section:
         return self
 
     def add_figure(self, name: str, figure: Figure, caption: str = "") -> Section:
-        """A figure rendered now to PNG (:data:`FIGURE_DPI`); saved as ``figures/<slug(name)>.png``."""
+        """A figure rendered now to PNG (:data:`FIGURE_DPI`) and PDF; saved as ``figures/<slug(name)>.png / .pdf``."""
         if not isinstance(figure, Figure):
             raise InputError(f"figure {name!r}: expected a matplotlib Figure, found {type(figure).__name__}.")
         key = self._claim(name, "figure")
-        self.blocks.append(_Figure(name, key, figure_png(figure), caption))
+        self.blocks.append(_Figure(name, key, figure_png(figure), figure_pdf(figure), caption))
         return self
 
 
@@ -465,12 +545,21 @@ class Report:
         return f"**{label}: {caption}**\n\n" + "\n".join(lines)
 
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
-        """Write ``report.html``, ``report.md`` and ``figures/*.png`` into ``out_dir``; returns the two report paths."""
+        """Write ``report.html``, ``report.md``, ``figures/*.png`` / ``*.pdf`` and ``tables/*.tex`` / ``*.csv``
+        into ``out_dir``; returns the two report paths."""
         out_dir = Path(out_dir)
-        figures = [b for section in self.sections for b in section.blocks if isinstance(b, _Figure)]
-        directory = output_directory(out_dir, FIGURES_DIR)
-        for block in figures:
-            write_bytes(directory / f"{block.key}.png", block.png)
+        figures = output_directory(out_dir, FIGURES_DIR)
+        tables = output_directory(out_dir, TABLES_DIR)
+        for _, _, blocks in self._numbered():
+            for label, block in blocks:
+                if isinstance(block, _Figure):
+                    write_bytes(figures / f"{block.key}.png", block.png)
+                    write_bytes(figures / f"{block.key}.pdf", block.pdf)
+                elif isinstance(block, _Table):
+                    key = slug(block.name)
+                    caption = f"{label}: {block.caption or block.name}"
+                    write_text(tables / f"{key}.tex", latex_table(block.cells, caption, key))
+                    write_text(tables / f"{key}.csv", csv_text(block.cells))
         html_path, md_path = out_dir / "report.html", out_dir / "report.md"
         write_text(html_path, self.html())
         write_text(md_path, self.markdown())

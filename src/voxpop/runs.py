@@ -843,6 +843,39 @@ def _run_extractor(source: FeatureSource, extractor: str | None, options: Mappin
     return chosen
 
 
+def features_of_items(
+    source: FeatureSource,
+    items: pd.DataFrame,
+    classes: Sequence[str],
+    score: Callable[[np.ndarray | list[np.ndarray], pd.Index], pd.DataFrame],
+    *,
+    extractor: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    store: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Features of new items (index: id; column ``audio``, optional ``offset`` / ``duration`` in seconds)
+    as ``source`` recorded them, scored by ``score(x, ids)``.
+
+    Features are extracted with the recorded extractor and audio options (noise augmentation excepted:
+    new files are used as they are) into ``store`` (default: a temporary store, removed afterwards).
+    Returns (probabilities indexed by item, one column per class; skipped items with the reason).
+    """
+    chosen = _run_extractor(source, extractor, options)
+    audio_fields = {f.name for f in dataclasses.fields(AudioOptions)} - {"noise_dir", "snr_db"}
+    audio = AudioOptions(**{k: v for k, v in source.audio.items() if k in audio_fields})
+    corpus = Corpus("predict", items, pd.DataFrame({"item": [], "label": []}), classes=list(classes))
+    with tempfile.TemporaryDirectory(prefix="voxpop-predict-") as tmp:
+        features = extract(corpus, chosen, store if store is not None else tmp, audio=audio, progress=progress)
+        done = features.items
+        if len(done):
+            probabilities = score(feature_input(features, done), done)
+        else:
+            probabilities = pd.DataFrame(columns=list(classes), index=done, dtype=float)
+        skipped = features.skipped.copy()
+    return probabilities, skipped
+
+
 def predict_files(
     run_dir: str | Path,
     paths: Sequence[str | Path],
@@ -852,39 +885,38 @@ def predict_files(
     options: Mapping[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> FilePredictions:
-    """Class probabilities of new audio files: the run's features, each fold model, averaged over folds.
-
-    Features are extracted with the run's extractor and audio options (noise augmentation excepted:
-    new files are used as they are) into ``store`` (default: a temporary store, removed afterwards).
-    Files whose audio cannot be used are listed in ``skipped`` with the reason.
-    """
+    """Class probabilities of new audio files: the run's features, each fold model, averaged over folds
+    (see :func:`features_of_files`; files whose audio cannot be used are listed in ``skipped``)."""
     run = load_run(run_dir)
+    probabilities, skipped = features_of_items(
+        run.record.features, file_items(paths), run.record.classes, ensemble_scorer(run), extractor=extractor,
+        options=options, store=store, progress=progress,
+    )  # fmt: skip
+    return FilePredictions(probabilities.rename_axis("file"), skipped.rename_axis("file"), run.record.multilabel)
+
+
+def file_items(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """An item table for audio files given by path: id = the path as given, ``audio`` = the resolved path."""
     if not paths:
         raise ConfigError("give at least one audio file to predict.")
-    source = run.record.features
-    chosen = _run_extractor(source, extractor, options)
-    audio_fields = {f.name for f in dataclasses.fields(AudioOptions)} - {"noise_dir", "snr_db"}
-    audio = AudioOptions(**{k: v for k, v in source.audio.items() if k in audio_fields})
     ids = [str(p) for p in paths]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"audio files are listed more than once: {sorted({i for i in ids if ids.count(i) > 1})}.")
-    items = pd.DataFrame({"audio": [str(Path(p).resolve()) for p in paths]}, index=pd.Index(ids, name="item"))
-    corpus = Corpus("predict", items, pd.DataFrame({"item": [], "label": []}), classes=run.record.classes)
+    return pd.DataFrame({"audio": [str(Path(p).resolve()) for p in paths]}, index=pd.Index(ids, name="item"))
+
+
+def ensemble_scorer(run: Run) -> Callable[[np.ndarray | list[np.ndarray], pd.Index], pd.DataFrame]:
+    """``score(x, ids)``: the mean of the run's fold models' probabilities, one column per run class."""
     models = run.fold_models()
-    with tempfile.TemporaryDirectory(prefix="voxpop-predict-") as tmp:
-        features = extract(corpus, chosen, store if store is not None else tmp, audio=audio, progress=progress)
-        done = features.items
-        if len(done):
-            x = feature_input(features, done)
-            per_fold = {
-                name: pd.DataFrame(model.predict_proba(x), index=done, columns=run.record.classes)
-                for name, model in models.items()
-            }
-            probabilities = average_probabilities(per_fold)
-        else:
-            probabilities = pd.DataFrame(columns=run.record.classes, index=done, dtype=float)
-        skipped = features.skipped.copy()
-    return FilePredictions(probabilities.rename_axis("file"), skipped.rename_axis("file"), run.record.multilabel)
+    classes = run.record.classes
+
+    def score(x: np.ndarray | list[np.ndarray], items: pd.Index) -> pd.DataFrame:
+        per_fold = {
+            name: pd.DataFrame(model.predict_proba(x), index=items, columns=classes) for name, model in models.items()
+        }
+        return average_probabilities(per_fold)
+
+    return score
 
 
 # ====================================================================== late fusion of prediction tables

@@ -12,9 +12,11 @@ from rich.markup import escape
 from voxpop.cli import (  # noqa: F401  (register commands)
     agreement_verbs,
     corpus_verbs,
+    export_verbs,
     feature_verbs,
     import_verbs,
     label_verbs,
+    merge_verbs,
     model_verbs,
     study_verbs,
 )

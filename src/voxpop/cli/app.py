@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -13,8 +15,36 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+PIPED_WIDTH = 400  # columns when output is not a terminal: tables are written whole, never cut at 80
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console of the terminal's width, or, when output goes to a file or pipe (and COLUMNS is not
+    set), one wide enough that tables keep their full width."""
+    probe = Console(stderr=stderr)
+    wide = not probe.is_terminal and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, width=PIPED_WIDTH) if wide else probe
+
+
+console = _console()
+err_console = _console(stderr=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from voxpop import __version__
+
+        console.print(f"voxpop {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Speech emotion recognition that learns from every rater."""
 
 
 def progress_bar(on: Console = console) -> Progress:

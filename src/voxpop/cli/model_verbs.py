@@ -15,7 +15,7 @@ from rich.table import Table
 from voxpop.cache import write_text
 from voxpop.cli.app import app, console, err_console, progress_bar
 from voxpop.cli.corpus_verbs import load_corpus
-from voxpop.cli.options import parse_names
+from voxpop.cli.options import parse_names, parse_pairs
 from voxpop.errors import ConfigError
 from voxpop.features.base import parse_options
 from voxpop.labels import RULES
@@ -48,11 +48,14 @@ def _head_options(texts: list[str], head: str) -> dict:
     return parse_options(chosen)
 
 
-def _protocol(name: str, k: int, splits: list[str] | None, column: str, dev: bool, seed: int) -> ProtocolSpec:
+def _protocol(
+    name: str, k: int, splits: list[str] | None, column: str, dev: bool, seed: int, assignment: str
+) -> ProtocolSpec:
     from voxpop.runs import ProtocolSpec
 
     if name == "speaker-folds":
-        return ProtocolSpec(name=name, options={"k": k, "column": column, "dev": dev, "seed": seed})
+        options = {"k": k, "column": column, "dev": dev, "seed": seed, "assignment": assignment}
+        return ProtocolSpec(name=name, options=options)
     if name == "split":
         if not splits:
             raise ConfigError("protocol 'split' needs the split column(s): --split fold1 (repeatable).")
@@ -117,6 +120,9 @@ def train(
         "speaker", "--group-column", help="Item column grouping speaker folds / leave-one-out."
     ),
     dev: bool = typer.Option(True, "--dev/--no-dev", help="speaker-folds: hold out the next group as development set."),
+    fold_assignment: str = typer.Option(
+        "round-robin", "--fold-assignment", help="speaker-folds: round-robin (shuffled by --seed) or group-kfold."
+    ),
     epochs: int = typer.Option(20, "--epochs", help="Neural heads: maximum epochs."),
     lr: float = typer.Option(1e-3, "--lr", help="Neural heads: AdamW learning rate."),
     batch_size: int = typer.Option(32, "--batch-size", help="Neural heads: items per batch."),
@@ -163,7 +169,7 @@ def train(
     console.print(
         f"features: {feats.kind} {tuple(feats.values.shape)}, store entry {escape(str(feats.path))}", highlight=False
     )
-    chosen = _protocol(protocol, k, split, group_column, dev, seed)
+    chosen = _protocol(protocol, k, split, group_column, dev, seed, fold_assignment)
     folds = make_folds(loaded.items, chosen.name, **chosen.options)
     heads = parse_names(head)
     config = TrainConfig(
@@ -241,11 +247,23 @@ def evaluate(
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the confidence intervals."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     out: Path = typer.Option(None, "--out", help="Write the metric table (run, metric, value, low, high, ...) as CSV."),
+    class_map: list[str] = typer.Option(
+        None, "--class-map", help="Another corpus: RUN_CLASS=TEST_CLASS[,...]; TEST_CLASS 'drop' removes one."
+    ),
+    store: Path = typer.Option(None, "--store", help="Another corpus: feature store root (default: temporary)."),
 ) -> None:
-    """Score a run's out-of-fold predictions against a test label set (cross-testing), with bootstrap CIs."""
+    """Score a run's out-of-fold predictions against a test label set (cross-testing), with bootstrap CIs.
+
+    With --corpus naming another corpus than the run's, every item of that corpus is predicted by the
+    mean of the run's fold models and the run's classes are mapped onto its classes (--class-map)."""
+    from voxpop.crosscorpus import is_other_corpus, score_on_corpus
     from voxpop.runs import evaluate_predictions, is_label_file, load_predictions, load_run, resolve_labels
 
     sources = _runs_or_file(run)
+    first_run = None if run.is_file() else load_run(next(iter(sources.values())).parent)
+    other = corpus is not None and first_run is not None and is_other_corpus(first_run, corpus)
+    if class_map and not other:
+        raise ConfigError("--class-map maps a run's classes onto another corpus's; name that corpus with --corpus.")
     label_corpus = None
     if not is_label_file(labels):
         if corpus is None:
@@ -256,8 +274,19 @@ def evaluate(
         label_corpus = load_corpus(corpus, where)
     test_labels, _ = resolve_labels(label_corpus, labels, condition=condition or None, pool=pool)
     rule = binarize if binarize in ("auto", "uniform", "argmax") else float(binarize)
+    mapping = parse_pairs([p for text in class_map or [] for p in text.split(",") if p.strip()], "--class-map")
+
+    def predictions(path: Path) -> pd.DataFrame:
+        if not other:
+            return load_predictions(path)
+        scored, skipped = score_on_corpus(path.parent, label_corpus, mapping, test_labels.classes, store=store)
+        if len(skipped):
+            err_console.print(f"[yellow]{len(skipped):,} items of {escape(str(corpus))} not scored (unusable audio: "
+                              f"{', '.join(map(str, skipped.index[:5]))}{' ...' if len(skipped) > 5 else ''})[/]")
+        return scored
+
     tables = {
-        name: evaluate_predictions(load_predictions(path), test_labels, n_boot=bootstrap, seed=seed, binarize=rule)
+        name: evaluate_predictions(predictions(path), test_labels, n_boot=bootstrap, seed=seed, binarize=rule)
         for name, path in sources.items()
     }
     frame = pd.concat([t.assign(run=n) for n, t in tables.items()], ignore_index=True)
@@ -279,7 +308,7 @@ def evaluate(
 
 @app.command()
 def predict(
-    run: Path = typer.Argument(..., help="Run directory (from 'voxpop train'; one head)."),
+    run: Path = typer.Argument(..., help="Run directory (from 'voxpop train'; one head) or exported folder."),
     audio: list[Path] = typer.Argument(..., help="Audio files to classify."),
     output_format: str = typer.Option("csv", "--format", help="Output format: csv or json."),
     out: Path = typer.Option(None, "--out", help="Write here (default: print to standard output)."),
@@ -287,21 +316,26 @@ def predict(
     extractor: str = typer.Option(None, "--extractor", help="Only for runs trained on --features: the extractor spec."),
     option: list[str] = typer.Option(None, "--option", "-o", help="With --extractor: option KEY=VALUE (repeatable)."),
 ) -> None:
-    """Class distribution per audio file: the run's features and fold models, probabilities averaged over folds."""
+    """Class distribution per audio file: the run's features and fold models, probabilities averaged over folds.
+
+    RUN may also be a folder written by 'voxpop export' (ONNX fold models + card.json)."""
+    from voxpop.export import is_exported, predict_exported
     from voxpop.runs import predict_files
 
     if output_format not in ("csv", "json"):
         raise ConfigError(f"--format {output_format!r}: choose csv or json.")
+    exported = is_exported(run)
+    if exported and (extractor or option):
+        raise ConfigError(f"{run} is an exported model: its card.json names the extractor; drop --extractor/--option.")
     with progress_bar(err_console) as bar:  # standard output may carry the predictions
         task = bar.add_task("features", total=None)
-        result = predict_files(
-            run,
-            audio,
-            store=store,
-            extractor=extractor,
-            options=parse_options(option or []),
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+        report = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
+        if exported:
+            result = predict_exported(run, audio, store=store, progress=report)
+        else:
+            result = predict_files(
+                run, audio, store=store, extractor=extractor, options=parse_options(option or []), progress=report
+            )
     table = result.table()
     if output_format == "csv":
         text = table.to_csv()

@@ -1,0 +1,25 @@
+# The two commands of the README: `make demo` and `make test`. Each sets up everything it needs first.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.voxpop-installed
+
+.PHONY: demo test quick-test
+
+# A virtual environment with the CPU build of torch 2.13.0 (installed first, so nothing pulls a CUDA
+# build), voxpop in editable mode and its test / export extras. Redone when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install torch==2.13.0 -e ".[dev]"
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/voxpop demo
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest
+
+quick-test: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"

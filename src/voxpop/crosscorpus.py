@@ -1,0 +1,119 @@
+"""Scoring a finished run on another corpus: predict its items, map the classes, then evaluate.
+
+A run trained on corpus A knows A's classes; corpus B may name them differently, lack some or have
+others. :func:`map_prediction_classes` turns probabilities over A's classes into scores over B's
+classes with an explicit class map (A's class -> B's class, or ``drop``), and
+:func:`predict_corpus` predicts every item of B with the mean of the run's fold models (none of B's
+items was seen in training, so no out-of-fold bookkeeping is needed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from voxpop.corpus import Corpus
+from voxpop.errors import ConfigError, InputError
+from voxpop.merge import DROP
+
+
+def map_prediction_classes(
+    probabilities: pd.DataFrame, class_map: Mapping[str, str], classes: Sequence[str], *, multilabel: bool = False
+) -> pd.DataFrame:
+    """Scores over ``classes`` (the test corpus's) from probabilities over the run's classes.
+
+    Each run class goes to ``class_map.get(c, c)``; ``"drop"`` removes it. Single-label (softmax)
+    outputs: the probabilities of the run classes mapped onto one test class are added, and each row is
+    renormalised over the kept mass, i.e. the model's distribution given that the answer is one of the
+    test classes (rows whose whole mass is dropped become uniform). Multi-label (sigmoid) outputs: the
+    maximum over the run classes mapped onto a test class. A test class that no run class maps onto
+    gets score 0. Input (N, C_run) probabilities; output (N, len(classes)), same index.
+
+    Raises :class:`ConfigError` when the map names a class the run does not have, maps onto a class the
+    test corpus does not have, or leaves no test class predicted.
+
+    >>> p = pd.DataFrame({"angry": [0.5], "calm": [0.3], "sad": [0.2]})
+    >>> map_prediction_classes(p, {"angry": "anger", "calm": "drop"}, ["anger", "sad", "fear"]).round(3)
+       anger    sad  fear
+    0  0.714  0.286   0.0
+    """
+    run_classes = [c for c in probabilities.columns if c != "fold"]
+    unknown = sorted(set(class_map) - set(run_classes))
+    if unknown:
+        raise ConfigError(f"--class-map names {unknown}, which are not classes of the run ({', '.join(run_classes)})")
+    target = {c: class_map.get(c, c) for c in run_classes}
+    outside = sorted({t for t in target.values() if t != DROP and t not in classes})
+    if outside:
+        raise ConfigError(
+            f"run classes map onto {outside}, which are not classes of the test corpus ({', '.join(classes)}); "
+            "map them onto a test class or 'drop' them with --class-map RUN_CLASS=TEST_CLASS"
+        )
+    if not any(t in classes for t in target.values()):
+        raise ConfigError("the class map leaves no test class predicted; map the run's classes onto the test classes")
+    values = probabilities[run_classes].to_numpy(dtype=float)
+    mapped = np.zeros((len(values), len(classes)))
+    for column, name in enumerate(run_classes):
+        if target[name] == DROP:
+            continue
+        position = list(classes).index(target[name])
+        if multilabel:
+            mapped[:, position] = np.maximum(mapped[:, position], values[:, column])
+        else:
+            mapped[:, position] += values[:, column]
+    if not multilabel:
+        mass = mapped.sum(axis=1, keepdims=True)
+        mapped = np.divide(mapped, mass, out=np.full_like(mapped, 1.0 / len(classes)), where=mass > 0)
+    return pd.DataFrame(mapped, index=probabilities.index, columns=list(classes))
+
+
+def predict_corpus(
+    run_dir: str | Path,
+    corpus: Corpus,
+    *,
+    store: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Probabilities over the run's classes for every item of ``corpus`` (mean of the fold models).
+
+    Features are extracted from the corpus's ``audio`` column (with ``offset`` / ``duration`` when
+    present) exactly as the run recorded, into ``store`` (default: temporary). Returns
+    (probabilities indexed by item, skipped items with the reason). Raises :class:`InputError` when the
+    corpus has no audio column.
+    """
+    from voxpop.runs import ensemble_scorer, features_of_items, load_run
+
+    if "audio" not in corpus.items.columns:
+        raise InputError(
+            f"corpus {corpus.name!r} has no 'audio' item column; import it with its audio folder to score a run on it"
+        )
+    run = load_run(run_dir)
+    columns = [c for c in ("audio", "offset", "duration") if c in corpus.items.columns]
+    return features_of_items(
+        run.record.features, corpus.items[columns], run.record.classes, ensemble_scorer(run), store=store,
+        progress=progress,
+    )  # fmt: skip
+
+
+def is_other_corpus(run, corpus_dir: str | Path) -> bool:
+    """Whether ``corpus_dir`` is not the corpus directory the run was trained on."""
+    return Path(run.record.corpus).resolve() != Path(corpus_dir).resolve()
+
+
+def score_on_corpus(
+    run_dir: str | Path,
+    corpus: Corpus,
+    class_map: Mapping[str, str],
+    classes: Sequence[str],
+    *,
+    store: str | Path | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`predict_corpus` then :func:`map_prediction_classes`: (predictions over ``classes`` for the
+    corpus's items, ready for :func:`voxpop.runs.evaluate_predictions`; items skipped for their audio)."""
+    from voxpop.runs import load_run
+
+    probabilities, skipped = predict_corpus(run_dir, corpus, store=store)
+    multilabel = load_run(run_dir).record.multilabel
+    return map_prediction_classes(probabilities, class_map, classes, multilabel=multilabel), skipped
