@@ -10,9 +10,11 @@ from rich.table import Table
 from voxpop.cli.app import app, console
 from voxpop.corpus import Corpus, CorpusError
 
+WHERE_HELP = "Keep only items for which this item filter is true, e.g. \"gender == 'female'\" (docs/filters.md)."
+
 
 def load_corpus(path: Path, where: str | None = None) -> Corpus:
-    """Load a corpus directory and keep the items matching ``where`` (a pandas query)."""
+    """Load a corpus directory and keep the items matching item filter ``where`` (see voxpop.filters)."""
     return Corpus.load(path).where(where)
 
 
@@ -50,7 +52,7 @@ def save_imported(corpus: Corpus, out: Path) -> None:
 @app.command()
 def validate(
     corpus: Path = typer.Argument(..., help="Corpus directory (corpus.yaml, items.parquet, ...)."),
-    where: str = typer.Option(None, help="Keep only items matching this pandas query."),
+    where: str = typer.Option(None, help=WHERE_HELP),
 ) -> None:
     """Check a corpus and print a summary: items, raters, ratings per item, condition, slot, class."""
     try:
