@@ -93,6 +93,17 @@ def test_a_filter_may_span_lines_inside_parentheses():
     assert "".join(select_items(_items(), "(flagged\n or acted == False)")) == "acd"  # b: False | NA is NA
 
 
+def test_at_signs_and_backticks_inside_text_constants_are_text():
+    items = pd.DataFrame(
+        {"note": ["a@b", "x`y", "it's", "ä"], "Intensität": [1, 2, 3, 4]}, index=pd.Index(list("abcd"), name="item")
+    )
+    assert list(select_items(items, "note == 'a@b' or note == 'x`y'")) == ["a", "b"]
+    assert list(select_items(items, "note in ['it\\'s', \"ä\"] and `Intensität` > 3")) == ["d"]
+    with pytest.raises(ConfigError) as caught:
+        select_items(items, "note == 'ä' and `Intensität`.x")
+    assert str(caught.value).splitlines()[2] == "    " + " " * 16 + "^" * len("`Intensität`.x")  # counted in characters
+
+
 HOSTILE = [
     ("@pd.DataFrame({{'a': [1]}}).to_csv('{target}') == 1", "@"),
     ("@yaml.unsafe_load('!!python/object/apply:os.system [\"touch {target}\"]')", "@"),

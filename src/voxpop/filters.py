@@ -46,16 +46,15 @@ ALLOWED = (
 )
 MAX_LENGTH = 10_000
 _METHODS = ("isna", "notna")
-_COMPARE: dict[type, tuple[str, Callable[[Any, Any], Any]]] = {
-    ast.Eq: ("==", operator.eq),
-    ast.NotEq: ("!=", operator.ne),
-    ast.Lt: ("<", operator.lt),
-    ast.LtE: ("<=", operator.le),
-    ast.Gt: (">", operator.gt),
-    ast.GtE: (">=", operator.ge),
-    ast.In: ("in", operator.eq),  # membership: evaluated with isin, see _compare
-    ast.NotIn: ("not in", operator.ne),
+_COMPARE: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
 }
+_MEMBERSHIP = (ast.In, ast.NotIn)
 _REFUSED = {
     ast.Call: "a function or method call",
     ast.Attribute: "attribute access",
@@ -252,7 +251,7 @@ class ItemFilter:
     def _check_compare(cls, source: _Source, node: ast.Compare) -> None:
         operands = [node.left, *node.comparators]
         for op, left, right in zip(node.ops, operands[:-1], operands[1:], strict=True):
-            if type(op) not in _COMPARE:
+            if type(op) not in _COMPARE and not isinstance(op, _MEMBERSHIP):
                 word = "'is' / 'is not' (use == / != or column.isna())"
                 raise source.refuse(node, word if isinstance(op, ast.Is | ast.IsNot) else type(op).__name__)
             for side in (left, right):
@@ -288,7 +287,7 @@ class ItemFilter:
 
     def _check_names(self, items: pd.DataFrame) -> None:
         names = [n for n in ast.walk(self.tree) if isinstance(n, ast.Name)]
-        unknown = [n for n in names if self._resolve(n.id, items) is None]
+        unknown = sorted((n for n in names if self._resolve(n.id, items) is None), key=self.source.span)
         if unknown:
             columns = ", ".join(repr(c) for c in items.columns) or "(none)"
             wrong = ", ".join(dict.fromkeys(repr(self.source.backticks.get(n.id, n.id)) for n in unknown))
@@ -360,12 +359,11 @@ class ItemFilter:
 
 def _compare(op: ast.cmpop, left: Any, right: Any) -> Any:
     """One comparison as ``DataFrame.query`` does it: ``==`` / ``!=`` with text or a list is ``isin``."""
-    _, function = _COMPARE[type(op)]
-    membership = isinstance(op, ast.In | ast.NotIn) or (
+    membership = isinstance(op, _MEMBERSHIP) or (
         isinstance(op, ast.Eq | ast.NotEq) and any(isinstance(v, str | list) for v in (left, right))
     )
     if not membership:
-        return function(left, right)
+        return _COMPARE[type(op)](left, right)
     series, values = (left, right) if isinstance(left, pd.Series) else (right, left)
     if not isinstance(series, pd.Series):  # two constants: the checker refuses this before evaluation
         raise TypeError("a comparison needs a column")
