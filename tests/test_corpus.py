@@ -155,7 +155,7 @@ def test_where_and_subset():
     assert only_s1.items.index.tolist() == ["a", "b"]
     assert set(only_s1.ratings["item"]) == {"a", "b"}
     assert corpus.where(None) is corpus
-    with pytest.raises(VoxpopError, match="Item columns are: speaker, duration"):
+    with pytest.raises(VoxpopError, match="unknown column 'nosuchcolumn'; the item columns are 'speaker', 'duration'"):
         corpus.where("nosuchcolumn == 1")
 
 

@@ -35,6 +35,7 @@ import yaml
 
 from voxpop.cache import atomic_write, write_text
 from voxpop.errors import InputError, VoxpopError, where
+from voxpop.filters import select_items
 
 RATING_COLUMNS = ("item", "rater", "condition", "slot", "label", "value", "start", "end")
 PROVENANCE_COLUMNS = ("source_file", "source_row", "source_column")
@@ -259,21 +260,15 @@ class Corpus:
         return self._replace(self.items.loc[index], self.ratings[self.ratings["item"].isin(index)])
 
     def where(self, expression: str | None) -> Corpus:
-        """Keep the items whose metadata satisfy a pandas query, e.g. ``"corpus == 'cremad'"``.
+        """Keep the items for which item filter ``expression`` is true, e.g. ``"speaker in ['1001', '1002']"``.
 
-        ``None`` or an empty string keeps everything.
+        The filter is parsed, never executed (grammar: :mod:`voxpop.filters`). ``None`` or an empty
+        string keeps everything. Raises :class:`~voxpop.errors.ConfigError` for a filter outside the
+        grammar, an unknown column, or a filter that keeps no item.
         """
         if not expression:
             return self
-        try:
-            kept = self.items.query(expression, engine="python")
-        except Exception as exc:  # pandas raises many kinds; all mean the expression is wrong
-            columns = ", ".join(map(str, self.items.columns))
-            raise VoxpopError(
-                f"item filter {expression!r} could not be applied to corpus {self.name!r}: "
-                f"{exc}. Item columns are: {columns}"
-            ) from exc
-        return self.subset(kept.index)
+        return self.subset(select_items(self.items, expression))
 
     def _replace(self, items: pd.DataFrame, ratings: pd.DataFrame) -> Corpus:
         clone = object.__new__(Corpus)

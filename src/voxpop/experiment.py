@@ -28,6 +28,7 @@ import yaml
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, VoxpopError
 from voxpop.features import make_extractor
+from voxpop.filters import ItemFilter
 from voxpop.labels import RULES, TIE_POLICIES, make_labels
 from voxpop.losses import LOSSES
 from voxpop.metrics import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
@@ -392,6 +393,16 @@ class Recipe(Strict):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", study):
             raise ValueError(f"{study!r}: use letters, digits, '-', '_' and '.' (it names files)")
         return study
+
+    @pydantic.field_validator("where")
+    @classmethod
+    def _item_filter(cls, where: str | None) -> str | None:
+        if where:  # the grammar now; the columns when the corpus is loaded (voxpop.study.prepare_corpus)
+            try:
+                ItemFilter.parse(where)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return where
 
 
 # ====================================================================== loading, overrides, grid

@@ -50,7 +50,7 @@ from voxpop.losses import loss_class
 from voxpop.metrics import DISTRIBUTION_TOLERANCE, binarize_above_uniform, binarize_thresholds, evaluate
 from voxpop.models import CLASSICAL
 from voxpop.protocols import Fold
-from voxpop.training import TrainConfig, TrainedModel, fit
+from voxpop.training import LegacyModelError, TrainConfig, TrainedModel, fit
 
 Progress = Callable[[int, int], None]
 """Called with (folds done, folds in all); first with (0, total)."""
@@ -260,6 +260,8 @@ def _load_fold(directory: Path, fingerprint: dict[str, str]) -> tuple[FoldModel,
     """A completed fold (fold.json is written last), or None; a fold trained on other inputs is an error.
 
     An unreadable fold.json (damaged, or a symlink) counts as a fold not yet computed.
+    A fold whose classical head an older voxpop saved as a pickle is not computed (None, and its
+    fold.json is removed): it is trained again, and the pickle is never read.
     """
     record_path = directory / "fold.json"
     if record_path.is_symlink() or not record_path.is_file():
@@ -277,7 +279,12 @@ def _load_fold(directory: Path, fingerprint: dict[str, str]) -> tuple[FoldModel,
             "(model spec, features, train / dev items and targets, test items); write the run to a new --out "
             "directory, or delete this one to retrain it."
         )
-    return FoldModel.load(directory), load_predictions(directory / "predictions.parquet")
+    try:
+        model = FoldModel.load(directory)
+    except LegacyModelError:
+        record_path.unlink()
+        return None
+    return model, load_predictions(directory / "predictions.parquet")
 
 
 def _train_fold(spec: ModelSpec, features: Features, labels: LabelSet, items: FoldItems, name: str) -> FoldModel:

@@ -21,7 +21,6 @@ import dataclasses
 import functools
 import json
 import logging
-import pickle
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
@@ -32,14 +31,16 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import pydantic
+import skops.io
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 from sklearn.metrics import f1_score, recall_score
 from sklearn.pipeline import Pipeline
+from skops.io.exceptions import UntrustedTypesFoundException
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from voxpop.cache import atomic_write, write_text
+from voxpop.cache import atomic_write, write_bytes, write_text
 from voxpop.errors import ConfigError, InputError
 from voxpop.losses import TargetLoss, balanced_sampler, loss_class, make_loss
 from voxpop.models import (
@@ -56,6 +57,16 @@ Monitor = Literal["loss", "macro_f1", "binary_f1", "uar"]
 InputKind = Literal["vector", "layers", "frames", "layer_frames", "audio"]
 _TIME_AXIS: dict[str, int | None] = {"vector": None, "layers": None, "frames": 0, "layer_frames": 1, "audio": 0}
 _FORMAT = 1
+ESTIMATOR_FILE = "estimator.skops"
+LEGACY_ESTIMATOR_FILE = "estimator.pkl"  # written by voxpop before skops; never read
+# What a fitted classical head holds beyond skops' default trusted types (scikit-learn estimators, numpy,
+# scipy): skops.io.get_untrusted_types on fitted svm and logreg pipelines, with and without PCA, lists
+# exactly these two private classes of CalibratedClassifierCV (the svm's Platt scaling).
+TRUSTED_TYPES = ["sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration"]
+
+
+class LegacyModelError(InputError):
+    """A model directory whose classical head is a pickle (``estimator.pkl``): never loaded; retrain it."""
 
 
 class BackboneConfig(pydantic.BaseModel):
@@ -549,6 +560,33 @@ def _fit_neural(
     return TrainedModel(spec=spec, network=module.network.cpu().eval(), history=module.history)
 
 
+def _load_estimator(directory: Path, head: str) -> Pipeline:
+    """The classical head saved in ``directory`` by :meth:`TrainedModel.save` (see :meth:`TrainedModel.load`)."""
+    path = directory / ESTIMATOR_FILE
+    if not path.is_file():
+        if (directory / LEGACY_ESTIMATOR_FILE).is_file():
+            raise LegacyModelError(
+                f"{directory / LEGACY_ESTIMATOR_FILE}: this {head} model was saved by an older voxpop as a pickle, "
+                "which can run code when loaded, so voxpop does not read it. Retrain it: repeat the 'voxpop train' "
+                "command that wrote the run, with the same --out (folds saved as pickles are trained again, the others "
+                "are reused), or 'voxpop run RECIPE' for a study."
+            )
+        raise InputError(f"{path}: not found; the {head} model directory is incomplete (retrain it).")
+    try:
+        estimator = skops.io.load(path, trusted=TRUSTED_TYPES)
+    except UntrustedTypesFoundException as exc:
+        raise InputError(
+            f"{path}: holds types voxpop does not load ({exc}); a voxpop {head} model holds only scikit-learn "
+            "pipelines. Retrain the model instead of using this file."
+        ) from None
+    except Exception as exc:  # zip, JSON and schema errors of skops all mean the file is damaged
+        what = f"{type(exc).__name__}: {exc}"
+        raise InputError(f"{path}: not a readable skops model file ({what}); retrain the model.") from None
+    if not isinstance(estimator, Pipeline):
+        raise InputError(f"{path}: holds a {type(estimator).__name__}, expected a scikit-learn Pipeline; retrain it.")
+    return estimator
+
+
 def _fit_classical(
     spec: ModelSpec, x: Any, y: np.ndarray, dev: tuple[Any, np.ndarray, list[Any]] | None
 ) -> TrainedModel:
@@ -638,13 +676,18 @@ class TrainedModel:
         return found[0].layer_weights() if found else None
 
     def save(self, directory: str | Path) -> Path:
-        """Write ``model.json`` (spec + history) and ``weights.pt`` (state dict) or ``estimator.pkl``."""
+        """Write ``model.json`` (spec + history) and ``weights.pt`` (state dict) or ``estimator.skops``.
+
+        A classical head is written with ``skops.io`` (a format that holds data, not code); an
+        ``estimator.pkl`` left by an older voxpop in ``directory`` is removed.
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"format": _FORMAT, "spec": self.spec.model_dump(mode="json"), "history": self.history}
         write_text(directory / "model.json", json.dumps(meta, indent=2))
         if self.estimator is not None:
-            (directory / "estimator.pkl").write_bytes(pickle.dumps(self.estimator))
+            write_bytes(directory / ESTIMATOR_FILE, skops.io.dumps(self.estimator))
+            (directory / LEGACY_ESTIMATOR_FILE).unlink(missing_ok=True)
         else:
             assert self.network is not None
             atomic_write(directory / "weights.pt", lambda handle: torch.save(self.network.state_dict(), handle))
@@ -654,7 +697,13 @@ class TrainedModel:
 
     @classmethod
     def load(cls, directory: str | Path) -> TrainedModel:
-        """Rebuild a model written by :meth:`save` (only load directories you trust: they hold pickles)."""
+        """Rebuild a model written by :meth:`save`; nothing in ``directory`` can run code.
+
+        Network weights are read with ``torch.load(weights_only=True)``, a classical head with
+        ``skops.io.load`` trusting only :data:`TRUSTED_TYPES` beyond skops' defaults. Raises
+        :class:`InputError` for a missing or unreadable file or a type outside that list, and
+        :class:`LegacyModelError` when the head is a pickle written by an older voxpop (never unpickled).
+        """
         directory = Path(directory)
         meta_path = directory / "model.json"
         if not meta_path.is_file():
@@ -664,8 +713,7 @@ class TrainedModel:
             raise InputError(f"{meta_path}: model format {meta.get('format')!r}, expected {_FORMAT}.")
         spec = ModelSpec.model_validate(meta["spec"])
         if spec.head in CLASSICAL:
-            estimator = pickle.loads((directory / "estimator.pkl").read_bytes())
-            return cls(spec=spec, estimator=estimator, history=meta["history"])
+            return cls(spec=spec, estimator=_load_estimator(directory, spec.head), history=meta["history"])
         backbone = None
         if spec.input.kind == "audio":
             from transformers import AutoConfig, AutoModel

@@ -12,7 +12,7 @@ from rich.table import Table
 from voxpop import agreement
 from voxpop.cache import write_bytes, write_text
 from voxpop.cli.app import app, console
-from voxpop.cli.corpus_verbs import load_corpus
+from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
 from voxpop.cli.options import parse_names
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, InputError
@@ -21,7 +21,7 @@ from voxpop.metrics import binarize_above_uniform, binarize_thresholds
 from voxpop.plots import threshold_curve
 from voxpop.report import figure_png
 
-WHERE = typer.Option(None, "--where", help="Keep only items matching this pandas query on item columns.")
+WHERE = typer.Option(None, "--where", help=WHERE_HELP)
 BY = typer.Option(None, "--by", help="Also report per group of items: the name of an item column, e.g. source.")
 
 

@@ -11,9 +11,11 @@ from voxpop.cli.app import app, console
 from voxpop.corpus import Corpus, CorpusError
 from voxpop.errors import ConfigError, VoxpopError
 
+WHERE_HELP = "Keep only items for which this item filter is true, e.g. \"gender == 'female'\" (docs/filters.md)."
+
 
 def load_corpus(path: Path, where: str | None = None) -> Corpus:
-    """Load a corpus directory and keep the items matching ``where`` (a pandas query)."""
+    """Load a corpus directory and keep the items matching item filter ``where`` (see voxpop.filters)."""
     return Corpus.load(path).where(where)
 
 
@@ -51,7 +53,7 @@ def save_imported(corpus: Corpus, out: Path) -> None:
 @app.command()
 def validate(
     corpus: Path = typer.Argument(None, help="Corpus directory (corpus.yaml, items.parquet, ...)."),
-    where: str = typer.Option(None, help="Keep only items matching this pandas query."),
+    where: str = typer.Option(None, help=WHERE_HELP),
     cache: Path = typer.Option(
         None, "--cache", help="Instead: verify every stage and feature store entry under this cache folder."
     ),

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from voxpop.audio import REASONS, AudioOptions
 from voxpop.cli.app import app, console, progress_bar
-from voxpop.cli.corpus_verbs import load_corpus
+from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
 from voxpop.features import ExtractionReport, fill_store, make_extractor
 from voxpop.features.base import parse_options
 from voxpop.features.extraction import default_store_root, parse_shard
@@ -38,7 +38,7 @@ def features(
     shard: str = typer.Option("0/1", help="I/N: fill only shards s with s mod N == I (SLURM array: task/count)."),
     shard_size: int = typer.Option(64, help="Items per shard (fixed when the store entry is created)."),
     store: Path = typer.Option(None, help="Feature store root (default $VOXPOP_FEATURE_STORE or .voxpop/features)."),
-    where: str = typer.Option(None, help="Keep only items matching this pandas query."),
+    where: str = typer.Option(None, help=WHERE_HELP),
     option: list[str] = typer.Option(None, "--option", "-o", help="Extra extractor option KEY=VALUE (e.g. level=lld)."),
 ) -> None:
     """Extract features for every item into the resumable feature store, with progress and a summary."""

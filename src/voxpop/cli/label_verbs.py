@@ -11,7 +11,7 @@ from rich.table import Table
 
 from voxpop.cache import write_text
 from voxpop.cli.app import app, console
-from voxpop.cli.corpus_verbs import load_corpus
+from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
 from voxpop.cli.options import parse_names
 from voxpop.labels import RULES, TIE_POLICIES, accounting_table, make_labels
 from voxpop.labelset import Accounting
@@ -78,7 +78,7 @@ def labels(
     ),
     level: int = typer.Option(None, "--level", help="intervals: keep runs where at least K raters agree (default 1)."),
     seed: int = typer.Option(0, "--seed", help="Seed of --tie-policy random."),
-    where: str = typer.Option(None, "--where", help="Keep only items matching this pandas query on item columns."),
+    where: str = typer.Option(None, "--where", help=WHERE_HELP),
     out: Path = typer.Option(..., "--out", help="Label set parquet file to write."),
     with_accounting_table: bool = typer.Option(
         False,

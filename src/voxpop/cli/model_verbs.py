@@ -14,7 +14,7 @@ from rich.table import Table
 
 from voxpop.cache import write_text
 from voxpop.cli.app import app, console, err_console, progress_bar
-from voxpop.cli.corpus_verbs import load_corpus
+from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
 from voxpop.cli.options import parse_names, parse_pairs
 from voxpop.errors import ConfigError
 from voxpop.features.base import parse_options
@@ -138,7 +138,7 @@ def train(
         None, "--threads", help="CPU threads for neural heads (default: torch's choice; 1 is often fastest on 2 cores)."
     ),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the confidence intervals."),
-    where: str = typer.Option(None, "--where", help="Keep only items matching this pandas query on item columns."),
+    where: str = typer.Option(None, "--where", help=WHERE_HELP),
     out: Path = typer.Option(..., "--out", help="Run directory (one sub-directory per head when several)."),
 ) -> None:
     """Cross-validate heads on features and labels, save the runs and print out-of-fold metrics with CIs."""
@@ -240,7 +240,7 @@ def evaluate(
     corpus: Path = typer.Option(None, "--corpus", help="Corpus for a label rule (default: the run's corpus)."),
     condition: list[str] = typer.Option(None, "--condition", help="Rule labels: stimulus condition (repeatable)."),
     pool: bool = typer.Option(False, "--pool", help="Rule labels: sum the counts of the conditions."),
-    where: str = typer.Option(None, "--where", help="Keep only corpus items matching this pandas query."),
+    where: str = typer.Option(None, "--where", help=WHERE_HELP),
     binarize: str = typer.Option(
         "auto", "--binarize", help="Multi-label test sets: auto, uniform (1/C rule), argmax or a threshold."
     ),

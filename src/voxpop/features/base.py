@@ -26,6 +26,8 @@ import importlib
 import inspect
 import json
 import multiprocessing
+import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import ClassVar, Literal
 
@@ -182,7 +184,28 @@ def process_clip(extractor: Extractor, loader: AudioLoader, request: ClipRequest
 _worker_state: dict[str, object] = {}
 
 
+def exit_with_parent() -> None:
+    """In a process started by :mod:`multiprocessing`: end this process as soon as its parent is gone.
+
+    A daemon thread waits on ``multiprocessing.parent_process()``'s sentinel (a pipe on POSIX, the
+    process handle on Windows), which becomes ready when the parent ends, however it ends (also
+    ``kill -9``), and then calls ``os._exit``, even while the main thread is inside a long computation.
+    Without it, pool workers of a killed parent finish their clip and then wait for work forever.
+    Does nothing in a process not started by multiprocessing.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="voxpop-exit-with-parent", daemon=True).start()
+
+
 def _start_worker(extractor: Extractor, loader: AudioLoader) -> None:
+    exit_with_parent()
     _worker_state.update(extractor=extractor, loader=loader)
 
 
