@@ -6,7 +6,7 @@ model, a protocol, the evaluation and the analyses, plus an optional ``grid`` wh
 combination of values is one *variant* of the study (e.g. ``model.loss: [ce, cbce]``). Every model
 at every level forbids unknown keys, so a misspelt key is an error naming its full path::
 
-    model.optimiser.lr_rate: unknown key (allowed: lr, betas, weight_decay)
+    model.early_stopping.patiance: unknown key (allowed: monitor, patience)
 
 :func:`load_recipe` reads YAML and applies ``--set key.path=value`` overrides; :func:`expand_variants`
 expands the named variants and the grid; :func:`check_recipe` checks the recipe against the corpus (classes, conditions,

@@ -349,7 +349,8 @@ class HeadModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         train_loss = self._train_sum / max(self._train_n, 1)
-        rates = {name: group["lr"] for name, group in zip(("lr", "backbone_lr"), self.optimizers().param_groups)}
+        groups = self.optimizers().param_groups  # the head's, then the backbone's when fine-tuning
+        rates = {name: group["lr"] for name, group in zip(("lr", "backbone_lr")[: len(groups)], groups, strict=True)}
         self.history.append({"epoch": self.current_epoch, "train_loss": train_loss, **rates, **self._record})
         self._record = {}
 
