@@ -342,7 +342,7 @@ class HeadModule(L.LightningModule):
             # every rank's dev items; DistributedSampler repeats items to even out ranks: keep each once
             index, logits, targets = (self.all_gather(t).flatten(0, 1) for t in (index, logits, targets))
         index, logits, targets = index.cpu(), logits.cpu(), targets.cpu()
-        keep = [int(np.flatnonzero(index.numpy() == i)[0]) for i in np.unique(index.numpy())]
+        keep = torch.from_numpy(np.unique(index.numpy(), return_index=True)[1])  # first copy of each dev item
         self._record = _dev_record(self.loss_fn, logits[keep], targets[keep], self.config.monitor)
         self.log("dev_monitor", self._record[f"dev_{self.config.monitor}"], sync_dist=True)  # mean of equal values
         self._dev = []
