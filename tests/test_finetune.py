@@ -30,6 +30,7 @@ from typer.testing import CliRunner
 from voxpop.cli import app
 from voxpop.demo import make_demo_corpus
 from voxpop.errors import ConfigError
+from voxpop.features import make_extractor
 from voxpop.models import BackboneClassifier, LinearHead, load_backbone
 from voxpop.training import BackboneConfig, TrainConfig, fit
 
@@ -192,6 +193,28 @@ def test_fine_tuning_from_the_cli(released, demo, tmp_path):
     assert meta["spec"]["input"]["kind"] == "audio" and len(meta["history"]) == 1
     assert meta["spec"]["config"]["backbone"]["path"] == str(backbone)
     assert meta["history"][0]["backbone_lr"] < 1e-4  # after warm-up, into the cosine decay
+
+
+def test_cli_training_options_are_checked_before_any_work(demo, tmp_path):
+    base = ["train", str(demo), "--labels", "ar", "--out", str(tmp_path / "run"), "--store", str(tmp_path / "s")]
+    for extra, expected in [
+        (["--schedule", "step"], "--schedule: Input should be 'constant', 'linear' or 'cosine'"),
+        (["--warmup-steps", "2", "--warmup-ratio", "0.1"], "give warmup_steps or warmup_ratio, not both"),
+        (["--backbone", str(tmp_path), "--trainable-layers", "-1"], "--trainable-layers: Input should be greater"),
+    ]:
+        result = CliRunner().invoke(app, base + extra)
+        assert isinstance(result.exception, ConfigError) and expected in str(result.exception), extra
+    assert not (tmp_path / "s").exists()  # nothing extracted
+
+
+def test_waveform_extractor_follows_the_backbone(released):
+    extractor = make_extractor(f"waveform:{released['wavlm']}")
+    assert extractor.min_samples == (8 - 1) * 5 + 10  # two conv layers: kernels (10, 8), strides (5, 4)
+    assert extractor.config() == {"sample_rate": 16000, "min_samples": 45}
+    signal = np.linspace(-1, 1, 100, dtype=np.float32)
+    np.testing.assert_array_equal(extractor.compute(signal), signal[:, None])
+    with pytest.raises(ConfigError, match="could not load"):
+        make_extractor("waveform:/nonexistent/backbone")
 
 
 def test_fine_tuning_from_a_recipe(released, demo, tmp_path):

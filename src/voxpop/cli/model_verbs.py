@@ -167,30 +167,6 @@ def train(
 
     if threads is not None:
         torch.set_num_threads(threads)
-    loaded = load_corpus(corpus, where)
-    label_set, label_source = resolve_labels(loaded, labels, condition=condition or None, pool=pool)
-    loaded = items_corpus(loaded, label_set)  # segment label sets train on their recordings' audio windows
-    options = parse_options(option or [])
-    if backbone is not None and extractor is None and features is None:
-        extractor = f"waveform:{backbone}"
-    if workers is not None:
-        options["workers"] = workers
-    with progress_bar() as bar:
-        task = bar.add_task(f"features {extractor or features}", total=None)
-        feats, feature_source = resolve_features(
-            loaded,
-            store_entry=features,
-            extractor=extractor,
-            options=options,
-            store=store,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
-    console.print(
-        f"features: {feats.kind} {tuple(feats.values.shape)}, store entry {escape(str(feats.path))}", highlight=False
-    )
-    chosen = _protocol(protocol, k, split, group_column, dev, seed)
-    folds = make_folds(loaded.items, chosen.name, **chosen.options)
-    heads = parse_names(head)
     try:
         config = TrainConfig(
             epochs=epochs,
@@ -216,8 +192,33 @@ def train(
             progress_bar=False,
         )
     except pydantic.ValidationError as exc:
-        problems = "; ".join(f"--{str(e['loc'][-1]).replace('_', '-')}: {e['msg']}" for e in exc.errors())
+        flags = [("--" + str(e["loc"][-1]).replace("_", "-") + ": ") if e["loc"] else "" for e in exc.errors()]
+        problems = "; ".join(flag + e["msg"] for flag, e in zip(flags, exc.errors(), strict=True))
         raise ConfigError(f"training options: {problems}.") from None
+    loaded = load_corpus(corpus, where)
+    label_set, label_source = resolve_labels(loaded, labels, condition=condition or None, pool=pool)
+    loaded = items_corpus(loaded, label_set)  # segment label sets train on their recordings' audio windows
+    options = parse_options(option or [])
+    if backbone is not None and extractor is None and features is None:
+        extractor = f"waveform:{backbone}"
+    if workers is not None:
+        options["workers"] = workers
+    with progress_bar() as bar:
+        task = bar.add_task(f"features {extractor or features}", total=None)
+        feats, feature_source = resolve_features(
+            loaded,
+            store_entry=features,
+            extractor=extractor,
+            options=options,
+            store=store,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(
+        f"features: {feats.kind} {tuple(feats.values.shape)}, store entry {escape(str(feats.path))}", highlight=False
+    )
+    chosen = _protocol(protocol, k, split, group_column, dev, seed)
+    folds = make_folds(loaded.items, chosen.name, **chosen.options)
+    heads = parse_names(head)
     results, summaries = {}, {}
     with progress_bar() as bar:
         for name in heads:
