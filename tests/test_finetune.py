@@ -32,7 +32,7 @@ from voxpop.demo import make_demo_corpus
 from voxpop.errors import ConfigError
 from voxpop.features import make_extractor
 from voxpop.models import BackboneClassifier, LinearHead, load_backbone
-from voxpop.training import BackboneConfig, TrainConfig, fit
+from voxpop.training import BackboneConfig, HeadModule, TrainConfig, fit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -155,15 +155,20 @@ def test_cosine_schedule_and_warmup_ratio():
         TrainConfig(warmup_steps=2, warmup_ratio=0.1)
 
 
-def test_bf16_autocast_on_cpu():
+def test_bf16_autocast_on_cpu(monkeypatch):
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=(12, 4)).astype(np.float32), np.eye(2)[np.arange(12) % 2]
-    seen = []
+    seen, forward = [], HeadModule.forward
+
+    def recording(self, *args):
+        logits = forward(self, *args)
+        seen.append(logits.dtype)
+        return logits
+
+    monkeypatch.setattr(HeadModule, "forward", recording)
     model = fit(x, y, config=TrainConfig(epochs=1, batch_size=4, precision="bf16-mixed", **QUIET), head="mlp")
-    model.network.layers[0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        model.network(torch.from_numpy(x))
-    assert seen == [torch.bfloat16] and np.isfinite(model.predict_proba(x)).all()
+    assert seen == [torch.bfloat16] * 3  # three training batches under Lightning's CPU autocast
+    assert np.isfinite(model.predict_proba(x)).all()
     with pytest.raises(ConfigError, match="needs a CUDA GPU"):
         fit(x, y, config=TrainConfig(epochs=1, precision="16-mixed", **QUIET))
 
@@ -193,6 +198,14 @@ def test_fine_tuning_from_the_cli(released, demo, tmp_path):
     assert meta["spec"]["input"]["kind"] == "audio" and len(meta["history"]) == 1
     assert meta["spec"]["config"]["backbone"]["path"] == str(backbone)
     assert meta["history"][0]["backbone_lr"] < 1e-4  # after warm-up, into the cosine decay
+
+    wavs = sorted((demo.parent / "audio").glob("*.wav"))[:2]
+    result = CliRunner().invoke(
+        app, ["predict", str(tmp_path / "run"), *map(str, wavs), "--out", str(tmp_path / "p.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    probabilities = pd.read_csv(tmp_path / "p.csv", index_col=0)
+    assert len(probabilities) == 2 and np.allclose(probabilities[["neutral", "anger"]].sum(axis=1), 1)
 
 
 def test_cli_training_options_are_checked_before_any_work(demo, tmp_path):
