@@ -22,7 +22,8 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_wavlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised WavLM-like backbone (hidden size 32, 2 layers, 2 heads, 2 conv layers with 20x
-    downsampling, layer-norm feature encoder) written with ``save_pretrained``; loads with ``AutoModel``."""
+    downsampling, layer-norm feature encoder) written with ``save_pretrained``; loads with ``AutoModel``. Its
+    regularisation is the released configs' default (LayerDrop 0.1, dropouts 0.1, SpecAugment time masks)."""
     import torch
     from transformers import WavLMConfig, WavLMModel
 
@@ -40,8 +41,6 @@ def tiny_wavlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         do_stable_layer_norm=True,
         num_buckets=16,
         max_bucket_distance=100,
-        mask_time_prob=0.0,
-        layerdrop=0.0,
     )
     path = tmp_path_factory.mktemp("tiny-wavlm")
     with torch.random.fork_rng():

@@ -70,7 +70,8 @@ def test_misspelt_keys_are_errors_naming_the_full_key_path(tmp_path, demo):
     with pytest.raises(ConfigError) as error:
         load_recipe(write(tmp_path, data))
     message = str(error.value)
-    assert "model.optimiser.lr_rate: unknown key (allowed: lr, betas, weight_decay)" in message
+    allowed = "lr, backbone_lr, betas, weight_decay, schedule, warmup_steps, warmup_ratio"
+    assert f"model.optimiser.lr_rate: unknown key (allowed: {allowed})" in message
     assert "model.epoch: unknown key" in message
     assert "labels.train.MR.thresold: unknown key" in message
     assert "(3 problems)" in message

@@ -6,7 +6,7 @@ model, a protocol, the evaluation and the analyses, plus an optional ``grid`` wh
 combination of values is one *variant* of the study (e.g. ``model.loss: [ce, cbce]``). Every model
 at every level forbids unknown keys, so a misspelt key is an error naming its full path::
 
-    model.optimiser.lr_rate: unknown key (allowed: lr, betas, weight_decay)
+    model.early_stopping.patiance: unknown key (allowed: monitor, patience)
 
 :func:`load_recipe` reads YAML and applies ``--set key.path=value`` overrides; :func:`expand_variants`
 expands the named variants and the grid; :func:`check_recipe` checks the recipe against the corpus (classes, conditions,
@@ -35,7 +35,7 @@ from voxpop.metrics import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 from voxpop.models import CLASSICAL, HEADS
 from voxpop.protocols import Fold, make_folds
 from voxpop.runs import ModelSpec
-from voxpop.training import Monitor, TrainConfig
+from voxpop.training import BackboneConfig, Monitor, Schedule, TrainConfig
 
 GRID_SECTIONS = ("features", "model", "protocol")
 """Top-level sections whose keys a grid may vary (the corpus, labels and analyses stay fixed in a study)."""
@@ -135,11 +135,15 @@ class FeatureSpec(Strict):
 
 
 class Optimiser(Strict):
-    """AdamW settings."""
+    """AdamW settings and the learning-rate schedule (see :class:`voxpop.training.TrainConfig`)."""
 
     lr: float = pydantic.Field(1e-3, gt=0)
+    backbone_lr: float | None = pydantic.Field(None, gt=0)
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = pydantic.Field(0.01, ge=0)
+    schedule: Schedule = "constant"
+    warmup_steps: int = pydantic.Field(0, ge=0)
+    warmup_ratio: float = pydantic.Field(0.0, ge=0, lt=1)
 
 
 class EarlyStopping(Strict):
@@ -150,7 +154,12 @@ class EarlyStopping(Strict):
 
 
 class ModelConfig(Strict):
-    """The head, its loss and optimisation (``early_stopping: null`` trains every epoch)."""
+    """The head, its loss and optimisation (``early_stopping: null`` trains every epoch).
+
+    ``backbone`` fine-tunes a self-supervised backbone end to end under the head (features must then be
+    the ``waveform`` extractor's raw audio). ``accumulate_grad_batches``, ``precision``, ``devices``,
+    ``num_nodes`` and ``strategy`` go to Lightning (docs/fine-tuning.md).
+    """
 
     head: str = "mlp"
     head_options: dict[str, Any] = {}
@@ -163,6 +172,12 @@ class ModelConfig(Strict):
     balanced_sampling: bool = False
     standardize: bool = True
     seed: int = 0
+    backbone: BackboneConfig | None = None
+    accumulate_grad_batches: int = pydantic.Field(1, ge=1)
+    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = "auto"
+    devices: int | str | list[int] = "auto"
+    num_nodes: int = pydantic.Field(1, ge=1)
+    strategy: str = "auto"
 
     @pydantic.field_validator("head")
     @classmethod
@@ -182,15 +197,15 @@ class ModelConfig(Strict):
         """The :class:`voxpop.runs.ModelSpec` (training progress bars off: the runner shows its own)."""
         stopping = self.early_stopping
         train = TrainConfig(
-            lr=self.optimiser.lr,
-            betas=self.optimiser.betas,
-            weight_decay=self.optimiser.weight_decay,
+            **self.optimiser.model_dump(),
             epochs=self.epochs,
             batch_size=self.batch_size,
             seed=self.seed,
             monitor=stopping.monitor if stopping else "loss",
             patience=stopping.patience if stopping else None,
             balanced_sampling=self.balanced_sampling,
+            backbone=self.backbone,
+            **self.model_dump(include={"accumulate_grad_batches", "precision", "devices", "num_nodes", "strategy"}),
             progress_bar=False,
         )
         return ModelSpec(
@@ -386,6 +401,15 @@ class Recipe(Strict):
     analyses: Analyses = Analyses()
     variants: dict[str, dict[str, Any]] = {}
     grid: dict[str, list[Any]] = {}
+
+    @pydantic.model_validator(mode="after")
+    def _backbone_on_waveforms(self) -> Recipe:
+        if self.model.backbone is not None and self.features.extractor.partition(":")[0] != "waveform":
+            raise ValueError(
+                "model.backbone fine-tunes on raw audio: set features.extractor to "
+                f"'waveform:{self.model.backbone.path}' (got {self.features.extractor!r})"
+            )
+        return self
 
     @pydantic.field_validator("study")
     @classmethod

@@ -16,6 +16,7 @@ means (L x D per clip) equals the same module on the frame-level hidden states.
 from __future__ import annotations
 
 import inspect
+import logging
 import typing
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
@@ -33,6 +34,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from voxpop.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -303,6 +306,12 @@ class BackboneClassifier(nn.Module):
     mask reaches the backbone only when its feature encoder uses layer norm (``feat_extract_norm ==
     "layer"``, the Hugging Face advice for group-norm models) unless ``pass_attention_mask`` says
     otherwise; frame validity for pooling always comes from the mask.
+
+    The checkpoint's other training-time regularisation is kept (dropouts, SpecAugment time / feature
+    masking) with two exceptions. LayerDrop (``config.layerdrop``, 0.05-0.1 in released WavLM, HuBERT
+    and wav2vec 2.0 configs) is set to 0: a dropped layer is missing from ``hidden_states``, which the
+    layer-weighted sum needs complete. SpecAugment time masking is skipped for a batch shorter than one
+    mask (``mask_time_length`` frames), where transformers cannot place a mask and would raise.
     """
 
     def __init__(
@@ -317,17 +326,34 @@ class BackboneClassifier(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.normalize_audio = normalize_audio
-        layer_norm = getattr(backbone.config, "feat_extract_norm", "layer") == "layer"  # data2vec-audio: layer norm
+        config = backbone.config
+        layer_norm = getattr(config, "feat_extract_norm", "layer") == "layer"  # data2vec-audio: layer norm
         self.pass_attention_mask = layer_norm if pass_attention_mask is None else pass_attention_mask
+        if getattr(config, "layerdrop", 0.0) > 0:
+            log.info(
+                "backbone layerdrop %g set to 0: the layer-weighted sum needs every hidden state", config.layerdrop
+            )
+            config.layerdrop = 0.0  # the encoder reads its config at every forward pass
         layers = transformer_layers(backbone)
         self.layer_sum = LayerWeightedSum(len(layers) + 1, head)
-        backbone.freeze_feature_encoder()
+        backbone.feature_extractor._freeze_parameters()  # HubertModel has no freeze_feature_encoder()
         if trainable_layers is not None:
             if not 0 <= trainable_layers <= len(layers):
                 raise ConfigError(f"trainable_layers={trainable_layers}, but the backbone has {len(layers)} layers.")
             backbone.requires_grad_(False)
             for layer in layers[len(layers) - trainable_layers :]:
                 layer.requires_grad_(True)
+
+    def _no_time_mask(self, audio: torch.Tensor) -> torch.Tensor | None:
+        """An all-False SpecAugment time mask when training on a batch shorter than ``mask_time_length`` frames."""
+        config = self.backbone.config
+        masking = getattr(config, "apply_spec_augment", False) and getattr(config, "mask_time_prob", 0.0) > 0
+        if not (self.training and masking):
+            return None
+        frames = int(self.backbone._get_feat_extract_output_lengths(audio.shape[1]))
+        if frames >= config.mask_time_length:
+            return None
+        return torch.zeros(audio.shape[0], frames, dtype=torch.bool, device=audio.device)
 
     def hidden_states(self, audio: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Stacked hidden states ``(B, L + 1, T, D)`` (embedding output first) and the frame mask ``(B, T)``."""
@@ -340,7 +366,10 @@ class BackboneClassifier(nn.Module):
             var = (((audio - mean) * mask) ** 2).sum(dim=1, keepdim=True) / n
             audio = (audio - mean) / torch.sqrt(var + 1e-7) * mask
         out = self.backbone(
-            audio, attention_mask=mask.long() if self.pass_attention_mask else None, output_hidden_states=True
+            audio,
+            attention_mask=mask.long() if self.pass_attention_mask else None,
+            mask_time_indices=self._no_time_mask(audio),
+            output_hidden_states=True,
         )
         states = torch.stack(out.hidden_states, dim=1)
         frame_mask = self.backbone._get_feature_vector_attention_mask(states.shape[2], mask.long()).bool()

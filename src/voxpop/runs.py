@@ -59,7 +59,7 @@ RUN_FORMAT = 1
 FOLD_FORMAT = 1
 DROP_REASONS = ("train_no_features", "train_not_kept", "dev_no_features", "dev_not_kept", "test_no_features")
 _PREDICTIONS_META = b"voxpop.predictions"
-_SPEED_ONLY = {"progress_bar", "num_workers", "checkpoint_dir"}  # TrainConfig fields that do not change numbers
+_SPEED_ONLY = {"progress_bar", "num_workers"}  # TrainConfig fields that do not change numbers
 
 
 class ModelSpec(pydantic.BaseModel):
@@ -68,7 +68,8 @@ class ModelSpec(pydantic.BaseModel):
     Classical heads (``logreg``, ``svm``) fit soft targets by sample weights: they ignore ``loss``,
     ``loss_options`` and ``train`` except ``train.seed``. ``standardize`` z-scores every feature
     dimension with the fold's training statistics before the head (classical pipelines standardise
-    again, which changes nothing).
+    again, which changes nothing); it does not apply to backbone fine-tuning (``train.backbone``), whose
+    input is the ``waveform`` extractor's raw audio.
     """
 
     model_config = pydantic.ConfigDict(extra="forbid")
@@ -301,7 +302,7 @@ def _train_fold(spec: ModelSpec, features: Features, labels: LabelSet, items: Fo
             "(use more speakers per fold or fewer folds)."
         )
     x = feature_input(features, items.train)
-    standardizer = Standardizer.fit(x) if spec.standardize else None
+    standardizer = Standardizer.fit(x) if spec.standardize and spec.train.backbone is None else None
     scale = standardizer.apply if standardizer else (lambda v: v)
     dev = (scale(feature_input(features, items.dev)), labels.targets.loc[items.dev]) if len(items.dev) else (None, None)
     if spec.classical:
@@ -332,6 +333,12 @@ def _check_task(spec: ModelSpec, labels: LabelSet, features: Features) -> None:
             f"label set {labels.rule!r} labels segment items (recording, start, end), but none of the "
             f"{len(features.items)} feature items is a segment; extract the features (and make the folds) from "
             "voxpop.segments.segment_corpus(corpus, labels), whose items are the segments' audio windows."
+        )
+    if spec.train.backbone is not None and features.names != ["sample"]:
+        raise ConfigError(
+            f"model backbone {spec.train.backbone.path!r} fine-tunes on raw audio, but the features are "
+            f"{features.kind} {features.names[:3]}...; extract them with the 'waveform' extractor "
+            f"(recipe: features.extractor: waveform:{spec.train.backbone.path}; CLI: --backbone sets it)."
         )
 
 

@@ -5,13 +5,15 @@
 - an array ``(N, D)`` of pooled vectors (or a DataFrame, items x D, indexed like a DataFrame ``y``),
 - an array ``(N, L, D)`` of per-layer pooled vectors (fed through :class:`~voxpop.models.LayerWeightedSum`),
 - a list of ``(T_i, D)`` frame arrays, or of ``(L, T_i, D)`` per-layer frame arrays (layer-weighted),
-- a list of 1-D waveforms (16 kHz) when ``config.backbone`` names a self-supervised backbone to fine-tune;
+- a list of 1-D waveforms (16 kHz), or of the ``waveform`` extractor's ``(S, 1)`` frames, when
+  ``config.backbone`` names a self-supervised backbone to fine-tune;
 
 ``y`` is ``(N, C)`` soft targets (array or DataFrame with the classes as columns, e.g.
 ``LabelSet.kept_targets``). Arrays may be float16 or memory-mapped; items are read one batch at a time.
 
-Dev metrics are computed once per epoch on the WHOLE dev set (never averaged over batches); the best
-epoch's weights are restored at the end; early stopping watches the same metric.
+Dev metrics are computed once per epoch on the WHOLE dev set (never averaged over batches; under DDP
+gathered from every rank); the best epoch's weights are restored at the end on every rank; early stopping
+watches the same metric.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import dataclasses
 import functools
 import json
 import logging
-import tempfile
+import math
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -33,7 +35,7 @@ import pandas as pd
 import pydantic
 import skops.io
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar
 from sklearn.metrics import f1_score, recall_score
 from sklearn.pipeline import Pipeline
 from skops.io.exceptions import UntrustedTypesFoundException
@@ -54,6 +56,8 @@ from voxpop.models import (
 )
 
 Monitor = Literal["loss", "macro_f1", "binary_f1", "uar"]
+Schedule = Literal["constant", "linear", "cosine"]
+log = logging.getLogger(__name__)
 InputKind = Literal["vector", "layers", "frames", "layer_frames", "audio"]
 _TIME_AXIS: dict[str, int | None] = {"vector": None, "layers": None, "frames": 0, "layer_frames": 1, "audio": 0}
 _FORMAT = 1
@@ -88,13 +92,26 @@ class BackboneConfig(pydantic.BaseModel):
 
 
 class TrainConfig(pydantic.BaseModel):
-    """Optimisation, early stopping, seeding and hardware options of :func:`fit`."""
+    """Optimisation, early stopping, seeding and hardware options of :func:`fit`.
+
+    The learning rate follows ``schedule`` per optimiser step (transformers' ``get_scheduler``): a linear
+    warm-up from 0 over ``warmup_steps`` (or ``warmup_ratio`` of all steps), then constant, linear decay
+    to 0 or half-cosine decay to 0 at the last step. ``backbone_lr`` is the backbone's own rate when
+    fine-tuning (the head and layer weights use ``lr``). ``accumulate_grad_batches`` sums gradients over
+    that many batches per step. ``devices`` / ``num_nodes`` / ``strategy`` go to Lightning's Trainer
+    (``batch_size`` is per device: the global batch is batch_size x devices x num_nodes x accumulation).
+    """
 
     model_config = pydantic.ConfigDict(extra="forbid")
 
     lr: float = pydantic.Field(1e-3, gt=0)
+    backbone_lr: float | None = pydantic.Field(None, gt=0, description="fine-tuning: backbone rate; None: lr")
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = pydantic.Field(0.01, ge=0)
+    schedule: Schedule = "constant"
+    warmup_steps: int = pydantic.Field(0, ge=0)
+    warmup_ratio: float = pydantic.Field(0.0, ge=0, lt=1)
+    accumulate_grad_batches: int = pydantic.Field(1, ge=1)
     epochs: int = pydantic.Field(20, ge=1)
     batch_size: int = pydantic.Field(32, ge=1)
     seed: int = 0
@@ -110,9 +127,20 @@ class TrainConfig(pydantic.BaseModel):
     deterministic: bool | Literal["warn"] = "warn"
     num_workers: int = pydantic.Field(0, ge=0)
     progress_bar: bool = True
-    checkpoint_dir: str | None = pydantic.Field(
-        None, description="where the best checkpoint is kept during fit (a shared path for multi-node); default temp"
-    )
+
+    @pydantic.model_validator(mode="after")
+    def _one_warmup(self) -> TrainConfig:
+        if self.warmup_steps and self.warmup_ratio:
+            raise ValueError("give warmup_steps or warmup_ratio, not both")
+        return self
+
+    def warmup(self, total_steps: int) -> int:
+        """Warm-up optimiser steps: ``warmup_steps``, or ``ceil(warmup_ratio * total_steps)``.
+
+        >>> TrainConfig(warmup_ratio=0.1).warmup(25)
+        3
+        """
+        return self.warmup_steps or math.ceil(self.warmup_ratio * total_steps)
 
 
 class InputSpec(pydantic.BaseModel):
@@ -249,7 +277,7 @@ def _check_monitor(monitor: Monitor, n_classes: int, multilabel: bool) -> None:
 
 
 class _Items(Dataset):
-    """Item i -> (item id, float32 features, targets or None); converts float16 / memmap rows lazily."""
+    """Item i -> (i, item id, float32 features, targets or None); converts float16 / memmap rows lazily."""
 
     def __init__(self, x: Any, y: np.ndarray | None, ids: list[Any]) -> None:
         self.x, self.y, self.ids = x, y, ids
@@ -257,13 +285,13 @@ class _Items(Dataset):
     def __len__(self) -> int:
         return len(self.x)
 
-    def __getitem__(self, i: int) -> tuple[Any, np.ndarray, np.ndarray | None]:
-        return self.ids[i], np.asarray(self.x[i], dtype=np.float32), None if self.y is None else self.y[i]
+    def __getitem__(self, i: int) -> tuple[int, Any, np.ndarray, np.ndarray | None]:
+        return i, self.ids[i], np.array(self.x[i], dtype=np.float32), None if self.y is None else self.y[i]
 
 
 def _collate(batch: list[tuple], kind: InputKind, name: str) -> dict[str, torch.Tensor | None]:
-    """Stack vectors, or zero-pad sequences along their time axis and return the validity mask."""
-    ids, xs, ys = zip(*batch, strict=True)
+    """Stack vectors, or zero-pad sequences along their time axis and return the validity mask (and positions)."""
+    index, ids, xs, ys = zip(*batch, strict=True)
     axis = _TIME_AXIS[kind]
     mask = None
     if axis is None:
@@ -280,7 +308,7 @@ def _collate(batch: list[tuple], kind: InputKind, name: str) -> dict[str, torch.
         bad = [str(ids[b]) for b in torch.nonzero(~finite).flatten().tolist()]
         raise InputError(f"{name}: item {', '.join(bad)} has NaN or infinite feature values; re-extract or drop it.")
     y = None if ys[0] is None else torch.from_numpy(np.stack(ys))
-    return {"x": x, "mask": mask, "y": y}
+    return {"x": x, "mask": mask, "y": y, "index": torch.tensor([int(i) for i in index])}
 
 
 def _loader(x: Any, y: np.ndarray | None, ids: list[Any], kind: InputKind, name: str, **kwargs: Any) -> DataLoader:
@@ -288,7 +316,8 @@ def _loader(x: Any, y: np.ndarray | None, ids: list[Any], kind: InputKind, name:
 
 
 class HeadModule(L.LightningModule):
-    """Lightning wrapper of a network + loss: AdamW, per-epoch history, whole-dev-set metrics."""
+    """Lightning wrapper of a network + loss: AdamW with a learning-rate schedule, per-epoch history and
+    whole-dev-set metrics (gathered from every rank under DDP, so all ranks see the same value)."""
 
     def __init__(self, network: nn.Module, loss_fn: TargetLoss, config: TrainConfig) -> None:
         super().__init__()
@@ -296,7 +325,7 @@ class HeadModule(L.LightningModule):
         self.loss_fn = loss_fn
         self.config = config
         self.history: list[dict[str, float]] = []
-        self._dev: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._dev: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self._record: dict[str, float] = {}
         self._train_sum = 0.0
         self._train_n = 0
@@ -308,7 +337,7 @@ class HeadModule(L.LightningModule):
         self._train_sum, self._train_n = 0.0, 0
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self.loss_fn(self(batch["x"], batch["mask"]), batch["y"])
+        loss = self.loss_fn(self(batch["x"], batch["mask"]).float(), batch["y"])
         self._train_sum += float(loss.detach()) * len(batch["y"])
         self._train_n += len(batch["y"])
         return loss
@@ -317,44 +346,88 @@ class HeadModule(L.LightningModule):
         self._dev = []
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._dev.append((self(batch["x"], batch["mask"]).float(), batch["y"]))
+        self._dev.append((batch["index"], self(batch["x"], batch["mask"]).float(), batch["y"]))
 
     def on_validation_epoch_end(self) -> None:
-        logits = torch.cat([z for z, _ in self._dev])
-        targets = torch.cat([y for _, y in self._dev])
-        if self.trainer.world_size > 1:  # whole dev set on every rank
-            logits = self.all_gather(logits).flatten(0, 1)
-            targets = self.all_gather(targets).flatten(0, 1)
-        self._record = _dev_record(self.loss_fn, logits.cpu(), targets.cpu(), self.config.monitor)
-        self.log("dev_monitor", self._record[f"dev_{self.config.monitor}"], sync_dist=True)  # equal on all ranks
+        index, logits, targets = (torch.cat(parts) for parts in zip(*self._dev, strict=True))
+        if self.trainer.world_size > 1:
+            # every rank's dev items; DistributedSampler repeats items to even out ranks: keep each once
+            index, logits, targets = (self.all_gather(t).flatten(0, 1) for t in (index, logits, targets))
+        index, logits, targets = index.cpu(), logits.cpu(), targets.cpu()
+        keep = torch.from_numpy(np.unique(index.numpy(), return_index=True)[1])  # first copy of each dev item
+        self._record = _dev_record(self.loss_fn, logits[keep], targets[keep], self.config.monitor)
+        self.log("dev_monitor", self._record[f"dev_{self.config.monitor}"], sync_dist=True)  # mean of equal values
         self._dev = []
 
     def on_train_epoch_end(self) -> None:
         train_loss = self._train_sum / max(self._train_n, 1)
-        self.history.append({"epoch": self.current_epoch, "train_loss": train_loss, **self._record})
+        groups = self.optimizers().param_groups  # the head's, then the backbone's when fine-tuning
+        rates = {name: group["lr"] for name, group in zip(("lr", "backbone_lr")[: len(groups)], groups, strict=True)}
+        self.history.append({"epoch": self.current_epoch, "train_loss": train_loss, **rates, **self._record})
         self._record = {}
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> dict[str, Any]:
+        """AdamW over the trainable parameters (the backbone's at ``backbone_lr``), stepped by ``schedule``."""
+        from transformers import get_scheduler
+
         c = self.config
-        params = [p for p in self.parameters() if p.requires_grad]
-        return torch.optim.AdamW(params, lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
+        backbone = self.network.backbone if isinstance(self.network, BackboneClassifier) else None
+        in_backbone = {id(p) for p in backbone.parameters()} if backbone is not None else set()
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in trainable if id(p) not in in_backbone], "lr": c.lr}]
+        if in_backbone:
+            groups.append({"params": [p for p in trainable if id(p) in in_backbone], "lr": c.backbone_lr or c.lr})
+        optimiser = torch.optim.AdamW([g for g in groups if g["params"]], betas=c.betas, weight_decay=c.weight_decay)
+        total = int(self.trainer.estimated_stepping_batches)
+        name = "constant_with_warmup" if c.schedule == "constant" else c.schedule
+        scheduler = get_scheduler(name, optimiser, num_warmup_steps=c.warmup(total), num_training_steps=total)
+        return {"optimizer": optimiser, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class _BestWeights(L.Callback):
+    """Keep a CPU copy of the weights of the first epoch with the best ``dev_monitor`` (restored after fit).
+
+    In memory rather than a checkpoint file, so every DDP rank (whose weights and gathered dev metric are
+    identical) restores the same weights without a shared file system.
+    """
+
+    def __init__(self, mode: Literal["min", "max"]) -> None:
+        self.mode = mode
+        self.best: float | None = None
+        self.epoch: int | None = None
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        value = float(trainer.callback_metrics["dev_monitor"])
+        if self.best is None or (value < self.best if self.mode == "min" else value > self.best):
+            self.best, self.epoch = value, trainer.current_epoch
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
 
 def resolve_precision(requested: str, accelerator: str = "auto") -> str:
-    """``auto`` -> ``bf16-mixed`` (or ``16-mixed``) on a CUDA GPU, else ``32-true``; mixed precision needs CUDA.
+    """Lightning's precision for ``requested`` on the device in use.
 
-    >>> resolve_precision("auto", accelerator="cpu")
-    '32-true'
+    ``auto`` -> ``bf16-mixed`` on a CUDA GPU with bfloat16 (``16-mixed`` without), else ``32-true``.
+    ``bf16-mixed`` runs bfloat16 autocast on a CUDA GPU that supports it or on the CPU (torch's CPU
+    autocast); on an older GPU it falls back to ``16-mixed`` with a warning. ``16-mixed`` needs a CUDA GPU
+    (:class:`~voxpop.errors.ConfigError` otherwise).
+
+    >>> resolve_precision("auto", accelerator="cpu"), resolve_precision("bf16-mixed", accelerator="cpu")
+    ('32-true', 'bf16-mixed')
     """
     cuda = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
+    bf16 = not cuda or torch.cuda.is_bf16_supported()
     if requested == "auto":
-        if not cuda:
-            return "32-true"
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    if requested != "32-true" and not cuda:
+        return ("bf16-mixed" if bf16 else "16-mixed") if cuda else "32-true"
+    if requested == "bf16-mixed" and not bf16:
+        log.warning("precision bf16-mixed: this GPU has no bfloat16 support; using 16-mixed")
+        return "16-mixed"
+    if requested == "16-mixed" and not cuda:
         raise ConfigError(
-            f"precision {requested!r} needs a CUDA GPU and none is in use (accelerator {accelerator!r}); "
-            "use 'auto' or '32-true'."
+            f"precision '16-mixed' needs a CUDA GPU and none is in use (accelerator {accelerator!r}); "
+            "use 'auto', 'bf16-mixed' (CPU autocast) or '32-true'."
         )
     return requested
 
@@ -424,6 +497,17 @@ def _as_features(x: Any, name: str, item_ids: pd.Index | None = None) -> Any:
     return x.to_numpy(dtype=np.float32)
 
 
+def as_waveforms(x: Any) -> Any:
+    """Per-item ``(S, 1)`` arrays (the ``waveform`` extractor's frames) as 1-D waveforms; anything else as is.
+
+    >>> [a.shape for a in as_waveforms([np.zeros((5, 1)), np.zeros((3, 1))])]
+    [(5,), (3,)]
+    """
+    if isinstance(x, Sequence) and len(x) and all(np.ndim(a) == 2 and np.shape(a)[1] == 1 for a in x):
+        return [np.asarray(a)[:, 0] for a in x]
+    return x
+
+
 def _check_dev(dev_x: Any, dev_y: Any, spec: ModelSpec) -> tuple[Any, np.ndarray, list[Any]]:
     if (dev_x is None) != (dev_y is None):
         raise ConfigError("give both dev_x and dev_y, or neither.")
@@ -474,6 +558,8 @@ def fit(
     multilabel = not classical and loss_class(loss).multilabel
     y, classes, ids = check_targets(train_y, "train_y", multilabel)
     train_x = _as_features(train_x, "train_x", train_y.index if isinstance(train_y, pd.DataFrame) else None)
+    if config.backbone is not None:  # raw audio, possibly as the waveform extractor's (S, 1) frames
+        train_x, dev_x = as_waveforms(train_x), as_waveforms(dev_x)
     spec = ModelSpec(
         head=head,
         head_options=head_options,
@@ -517,26 +603,14 @@ def _fit_neural(
     train_loader = _loader(x, y, ids, spec.input.kind, "train_x", sampler=sampler, **common)
     dev_loader = _loader(*dev, spec.input.kind, "dev_x", **common) if dev else None
 
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(_quiet(not config.progress_bar))
-        stack.enter_context(_keep_torch_flags())
-        ckpt_dir = config.checkpoint_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="voxpop-fit-"))
-        mode = "min" if config.monitor == "loss" else "max"
-        callbacks: list[L.Callback] = [RichProgressBar()] if config.progress_bar else []
-        checkpoint = None
-        if dev:
-            checkpoint = ModelCheckpoint(
-                dirpath=ckpt_dir,
-                filename="best",
-                monitor="dev_monitor",
-                mode=mode,
-                save_top_k=1,
-                save_weights_only=True,
-                enable_version_counter=False,
-            )
-            callbacks.append(checkpoint)
-            if config.patience is not None:
-                callbacks.append(EarlyStopping(monitor="dev_monitor", mode=mode, patience=config.patience))
+    mode = "min" if config.monitor == "loss" else "max"
+    callbacks: list[L.Callback] = [RichProgressBar()] if config.progress_bar else []
+    best = _BestWeights(mode) if dev else None
+    if best is not None:
+        callbacks.append(best)
+        if config.patience is not None:
+            callbacks.append(EarlyStopping(monitor="dev_monitor", mode=mode, patience=config.patience))
+    with _quiet(not config.progress_bar), _keep_torch_flags():
         trainer = L.Trainer(
             max_epochs=config.epochs,
             accelerator=config.accelerator,
@@ -544,19 +618,18 @@ def _fit_neural(
             num_nodes=config.num_nodes,
             strategy=config.strategy,
             precision=precision,
+            accumulate_grad_batches=config.accumulate_grad_batches,
             deterministic=config.deterministic,
             callbacks=callbacks,
             logger=False,
-            enable_checkpointing=checkpoint is not None,
+            enable_checkpointing=False,
             enable_progress_bar=config.progress_bar,
             enable_model_summary=config.progress_bar,
             num_sanity_val_steps=0,
-            default_root_dir=ckpt_dir,
         )
         trainer.fit(module, train_loader, dev_loader)
-        if checkpoint is not None and checkpoint.best_model_path:
-            state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
-            module.load_state_dict(state["state_dict"])
+    if best is not None and best.state is not None:
+        module.load_state_dict(best.state)
     return TrainedModel(spec=spec, network=module.network.cpu().eval(), history=module.history)
 
 
@@ -624,8 +697,9 @@ def _fit_classical(
 class TrainedModel:
     """A trained network or classical estimator with its spec and per-epoch history.
 
-    ``history`` holds one dict per epoch: ``epoch``, ``train_loss`` and, with a dev set, ``dev_loss``
-    and ``dev_<monitor>``.
+    ``history`` holds one dict per epoch: ``epoch``, ``train_loss``, the learning rate after the epoch's
+    last step (``lr``, and ``backbone_lr`` when fine-tuning) and, with a dev set, ``dev_loss`` and
+    ``dev_<monitor>``.
     """
 
     spec: ModelSpec
@@ -645,6 +719,8 @@ class TrainedModel:
     def predict_proba(self, x: Any, batch_size: int | None = None) -> np.ndarray:
         """Class probabilities (N x C): softmax for single-label losses, sigmoid for the BCE family."""
         x = _as_features(x, "x")
+        if self.spec.input.kind == "audio":
+            x = as_waveforms(x)
         spec = describe_input(x, "x")
         if spec != self.spec.input:
             raise InputError(f"x: {spec} does not match the input the model was trained on, {self.spec.input}.")
@@ -708,10 +784,15 @@ class TrainedModel:
         meta_path = directory / "model.json"
         if not meta_path.is_file():
             raise InputError(f"{directory}: no model.json; not a voxpop model directory (see TrainedModel.save).")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != _FORMAT:
-            raise InputError(f"{meta_path}: model format {meta.get('format')!r}, expected {_FORMAT}.")
-        spec = ModelSpec.model_validate(meta["spec"])
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("format") != _FORMAT:
+                raise InputError(f"{meta_path}: model format {meta.get('format')!r}, expected {_FORMAT}.")
+            meta["spec"].get("config", {}).pop("checkpoint_dir", None)  # a TrainConfig field older voxpop wrote
+            spec = ModelSpec.model_validate(meta["spec"])
+        except (ValueError, AttributeError, TypeError, KeyError) as exc:  # pydantic's errors are ValueErrors
+            message = f"{meta_path}: not a valid voxpop model description ({exc}); train the model again."
+            raise InputError(message) from None
         if spec.head in CLASSICAL:
             return cls(spec=spec, estimator=_load_estimator(directory, spec.head), history=meta["history"])
         backbone = None

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import pydantic
 import typer
 from rich import box
 from rich.markup import escape
@@ -124,8 +125,31 @@ def train(
         "round-robin", "--fold-assignment", help="speaker-folds: round-robin (shuffled by --seed) or group-kfold."
     ),
     epochs: int = typer.Option(20, "--epochs", help="Neural heads: maximum epochs."),
-    lr: float = typer.Option(1e-3, "--lr", help="Neural heads: AdamW learning rate."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Neural heads: items per batch."),
+    lr: float = typer.Option(1e-3, "--lr", help="Neural heads: AdamW learning rate (peak, after warm-up)."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Neural heads: items per batch (per device)."),
+    weight_decay: float = typer.Option(0.01, "--weight-decay", help="Neural heads: AdamW weight decay."),
+    schedule: str = typer.Option(
+        "constant", "--schedule", help="Learning rate after warm-up: constant, linear, cosine."
+    ),
+    warmup_steps: int = typer.Option(0, "--warmup-steps", help="Linear warm-up over this many optimiser steps."),
+    warmup_ratio: float = typer.Option(0.0, "--warmup-ratio", help="Linear warm-up over this share of all steps."),
+    accumulate_grad_batches: int = typer.Option(
+        1, "--accumulate-grad-batches", help="Sum gradients over this many batches per optimiser step."
+    ),
+    precision: str = typer.Option(
+        "auto", "--precision", help="auto, 32-true, bf16-mixed (GPU or CPU), 16-mixed (GPU)."
+    ),
+    backbone: str = typer.Option(
+        None, "--backbone", help="Fine-tune this self-supervised backbone directory (features: waveform:BACKBONE)."
+    ),
+    keep_layers: int = typer.Option(None, "--keep-layers", help="Backbone: keep only the first k transformer layers."),
+    trainable_layers: int = typer.Option(
+        None, "--trainable-layers", help="Backbone: train only the top k transformer layers (default: all)."
+    ),
+    backbone_lr: float = typer.Option(None, "--backbone-lr", help="Backbone: its own learning rate (default: --lr)."),
+    devices: str = typer.Option("auto", "--devices", help="Lightning devices per node: auto, a count, or ids 0,1."),
+    num_nodes: int = typer.Option(1, "--num-nodes", help="Lightning: number of nodes (machines)."),
+    strategy: str = typer.Option("auto", "--strategy", help="Lightning strategy, e.g. ddp for several devices."),
     patience: int = typer.Option(
         5, "--patience", help="Early stopping after this many epochs without improvement (0: never)."
     ),
@@ -146,14 +170,44 @@ def train(
 
     from voxpop.runs import ModelSpec, evaluate_out_of_fold, resolve_features, resolve_labels, train_run
     from voxpop.segments import items_corpus
-    from voxpop.training import TrainConfig
+    from voxpop.training import BackboneConfig, TrainConfig
 
     if threads is not None:
         torch.set_num_threads(threads)
+    try:
+        config = TrainConfig(
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            patience=patience or None,
+            monitor=monitor,
+            seed=seed,
+            balanced_sampling=balanced,
+            weight_decay=weight_decay,
+            schedule=schedule,
+            warmup_steps=warmup_steps,
+            warmup_ratio=warmup_ratio,
+            accumulate_grad_batches=accumulate_grad_batches,
+            precision=precision,
+            backbone=None
+            if backbone is None
+            else BackboneConfig(path=backbone, keep_layers=keep_layers, trainable_layers=trainable_layers),
+            backbone_lr=backbone_lr,
+            devices=int(devices) if devices.isdigit() else devices,
+            num_nodes=num_nodes,
+            strategy=strategy,
+            progress_bar=False,
+        )
+    except pydantic.ValidationError as exc:
+        flags = [("--" + str(e["loc"][-1]).replace("_", "-") + ": ") if e["loc"] else "" for e in exc.errors()]
+        problems = "; ".join(flag + e["msg"] for flag, e in zip(flags, exc.errors(), strict=True))
+        raise ConfigError(f"training options: {problems}.") from None
     loaded = load_corpus(corpus, where)
     label_set, label_source = resolve_labels(loaded, labels, condition=condition or None, pool=pool)
     loaded = items_corpus(loaded, label_set)  # segment label sets train on their recordings' audio windows
     options = parse_options(option or [])
+    if backbone is not None and extractor is None and features is None:
+        extractor = f"waveform:{backbone}"
     if workers is not None:
         options["workers"] = workers
     with progress_bar() as bar:
@@ -172,16 +226,6 @@ def train(
     chosen = _protocol(protocol, k, split, group_column, dev, seed, fold_assignment)
     folds = make_folds(loaded.items, chosen.name, **chosen.options)
     heads = parse_names(head)
-    config = TrainConfig(
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        patience=patience or None,
-        monitor=monitor,
-        seed=seed,
-        balanced_sampling=balanced,
-        progress_bar=False,
-    )
     results, summaries = {}, {}
     with progress_bar() as bar:
         for name in heads:

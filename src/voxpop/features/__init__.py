@@ -2,7 +2,7 @@
 
 >>> from voxpop.features import available_extractors
 >>> available_extractors()
-['fbank', 'opensmile', 'ssl']
+['fbank', 'opensmile', 'ssl', 'waveform']
 
 Typical use::
 

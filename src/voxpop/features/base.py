@@ -218,6 +218,7 @@ EXTRACTORS: dict[str, str | Callable[..., Extractor]] = {
     "opensmile": "voxpop.features.smile:OpenSmileExtractor",
     "fbank": "voxpop.features.fbank:FbankExtractor",
     "ssl": "voxpop.features.encoder:SpeechEncoderExtractor",
+    "waveform": "voxpop.features.encoder:WaveformExtractor",
 }
 """Registered extractors: name -> class (or ``"module:Class"``, imported on first use).
 

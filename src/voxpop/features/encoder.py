@@ -1,4 +1,5 @@
-"""Self-supervised speech encoders (WavLM, HuBERT, wav2vec 2.0, data2vec-audio) via transformers.
+"""Self-supervised speech encoders (WavLM, HuBERT, wav2vec 2.0, data2vec-audio) via transformers, and the
+raw waveform (``waveform``) that backbone fine-tuning trains on.
 
 ``ssl:PATH_OR_HUB_ID`` loads ``AutoModel`` (and ``AutoFeatureExtractor`` when the checkpoint has
 one) from a local directory or, only when named, a Hugging Face hub id. Per clip it stores the
@@ -18,6 +19,7 @@ change with padding, and data2vec-audio's stacked positional convolutions (or a 
 positional convolution) leak padded frames into valid ones. Such models are batched only with
 clips of exactly equal length (one clip at a time otherwise), so stored values never depend on
 batching. Padded batches are used for wav2vec2, HuBERT and WavLM with layer-norm feature encoders.
+The model runs in eval mode, so the checkpoint's LayerDrop, dropouts and SpecAugment are inactive.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import itertools
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,6 +68,21 @@ def masked_layer_statistics(hidden_states: Sequence[torch.Tensor], mask: torch.T
             mean = torch.cat([mean, variance.sqrt()], dim=-1)
         out.append(mean)
     return torch.stack(out, dim=1)
+
+
+def receptive_field(config: Any) -> int:
+    """Samples of one output frame of a wav2vec 2.0-style convolutional feature encoder.
+
+    Backwards over the layers: ``needed = (needed - 1) * stride + kernel``, starting from 1 frame.
+
+    >>> from types import SimpleNamespace
+    >>> receptive_field(SimpleNamespace(conv_kernel=(10, 3, 3, 3, 3, 2, 2), conv_stride=(5, 2, 2, 2, 2, 2, 2)))
+    400
+    """
+    needed = 1
+    for kernel, stride in reversed(list(zip(config.conv_kernel, config.conv_stride, strict=True))):
+        needed = (needed - 1) * stride + kernel
+    return needed
 
 
 def resolve_device(device: str) -> torch.device:
@@ -196,10 +214,7 @@ class SpeechEncoderExtractor(Extractor):
     @property
     def min_samples(self) -> int:
         """Samples needed for one output frame of the convolutional feature encoder."""
-        needed, config = 1, self.model_config
-        for kernel, stride in reversed(list(zip(config.conv_kernel, config.conv_stride, strict=True))):
-            needed = (needed - 1) * stride + kernel
-        return needed
+        return receptive_field(self.model_config)
 
     @contextlib.contextmanager
     def session(self, loader: AudioLoader) -> Iterator[None]:
@@ -277,3 +292,46 @@ class SpeechEncoderExtractor(Extractor):
             mixed = sum(w * h.to(torch.float32) for w, h in zip(weights, hidden, strict=True))
             mixed = mixed.to(torch.float16).cpu().numpy()
             return [mixed[row, : int(n)] for row, n in enumerate(frames.cpu())]
+
+
+class WaveformExtractor(Extractor):
+    """``waveform[:PATH]``: the clip itself, ``(S, 1)`` float32 samples: the input of backbone fine-tuning.
+
+    With a backbone directory ``PATH`` the sample rate is its feature extractor's (16 kHz without one)
+    and clips shorter than the backbone's receptive field (:func:`receptive_field`) are skipped as
+    ``too_short``; the model itself is not part of the stored values' key, only these two numbers.
+    """
+
+    name = "waveform"
+
+    def __init__(self, argument: str | None = None):
+        self.sample_rate, self._min_samples = 16000, 1
+        if argument is not None:
+            try:
+                config = AutoConfig.from_pretrained(argument, local_files_only=True)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"waveform:{argument}: could not load the backbone's configuration ({exc})") from None
+            if not all(hasattr(config, key) for key in ("conv_kernel", "conv_stride")):
+                raise ConfigError(f"waveform:{argument}: {config.model_type} is not a wav2vec 2.0-style speech encoder")
+            try:
+                fe = AutoFeatureExtractor.from_pretrained(argument, local_files_only=True)
+                self.sample_rate = int(getattr(fe, "sampling_rate", 16000))
+            except (OSError, ValueError):
+                pass  # no preprocessor_config.json: 16 kHz
+            self._min_samples = receptive_field(config)
+
+    @property
+    def min_samples(self) -> int:
+        return self._min_samples
+
+    def config(self) -> dict:
+        return {"sample_rate": self.sample_rate, "min_samples": self._min_samples}
+
+    def describe(self) -> str:
+        return f"waveform ({self.sample_rate} Hz, at least {self._min_samples} samples)"
+
+    def layout(self) -> Layout:
+        return Layout("frames", ("sample",), dtype="float32")
+
+    def compute(self, signal: np.ndarray) -> np.ndarray:
+        return np.asarray(signal, dtype=np.float32)[:, None]
