@@ -263,18 +263,30 @@ def test_unknown_response_label_names_the_row(tmp_path):
         read_cremad_responses(path)
 
 
-def test_repeated_answer_is_refused_or_the_first_kept(tmp_path):
+def test_repeated_answer_is_refused_or_resolved_by_the_policy(tmp_path):
     repeat = '"13","502","90","H_20","2000","2","0","4","3","4","1001_IEO_HAP_HI","9002","H","20","HAP","HI","80"'
     path = _responses_with(tmp_path, extra=[repeat])
-    with pytest.raises(InputError, match=r"finishedResponses.csv, rows 6, 13: the same rater, clip and condition"):
+    with pytest.raises(InputError) as info:
         read_cremad_responses(path)
+    assert str(info.value).startswith(
+        "finishedResponses.csv, row 13, column 'respEmo' (item '1001_IEO_HAP_HI'): rater '502' judged item "
+        "'1001_IEO_HAP_HI' in condition 'face' more than once (a conflicting repeat): primary 'H' (value 90) "
+        "(finishedResponses.csv, row 6, column 'respEmo') vs 'H' (value 20) (finishedResponses.csv, row 13, "
+        "column 'respEmo'). 1 rater-item pairs are judged more than once in all"
+    )
+
+    def levels(policy: str) -> list[float]:
+        r = read_cremad_responses(path, duplicates=policy).ratings
+        return r.loc[r["rater"].eq("502") & r["item"].eq("1001_IEO_HAP_HI"), "value"].tolist()
+
     corpus = read_cremad_responses(path, duplicates="first")
     assert len(corpus.ratings) == 12
-    kept = corpus.ratings[(corpus.ratings["rater"] == "502") & (corpus.ratings["item"] == "1001_IEO_HAP_HI")]
-    assert kept["value"].tolist() == [90.0]
-    assert "1 repeated answers (same rater, clip and condition) dropped" in corpus.description
-    with pytest.raises(ConfigError, match="duplicates='last'"):
-        read_cremad_responses(path, duplicates="last")
+    assert "duplicates='first': the first answer of each repeated field kept; 1 ratings removed." in corpus.description
+    assert levels("first") == [90.0] and levels("last") == [20.0]
+    assert levels("mean") == [55.0]  # (90 + 20) / 2, both answers 'happy'
+    assert levels("drop") == [] and len(read_cremad_responses(path, duplicates="drop").ratings) == 11
+    with pytest.raises(ConfigError, match="duplicates='latest'; expected one of error, first, last, drop, mean"):
+        read_cremad_responses(path, duplicates="latest")
 
 
 def test_bad_level_and_query_type_and_missing_column(tmp_path):

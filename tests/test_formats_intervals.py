@@ -146,7 +146,7 @@ def test_missing_column(tmp_path):
         (
             "r1,a,joy,0,1\nr1,a,joy,0,1\n",
             CorpusError,
-            r"row 2, column 'rater' \(item 'r1'\): rater 'a' on item 'r1' repeats",
+            r"row 2, column 'rater' \(item 'r1'\): rater 'a' judged item 'r1' more than once \(an identical repeat\)",
         ),
         (",a,joy,0,1\n", InputError, r"row 1, column 'recording': empty"),
     ],

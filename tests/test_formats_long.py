@@ -161,7 +161,11 @@ def test_missing_column_and_empty_files(tmp_path):
             InputError,
             r"row 2, column 'value': expected a number",
         ),
-        ("item,rater,label\nc1,a,joy\nc1,a,joy\n", CorpusError, r"row 2, column 'rater' \(item 'c1'\): rater 'a' on"),
+        (
+            "item,rater,label\nc1,a,joy\nc1,a,joy\n",
+            InputError,
+            r"row 2, column 'rater' \(item 'c1'\): rater 'a' judged item 'c1' more than once \(an identical repeat",
+        ),
         ("item,rater,label\nc1,a,joy\nc1,b,rage\n", CorpusError, r"row 2, column 'label' \(item 'c1'\): label 'rage'"),
         ("item,label,start,end\nc1,joy,2,1\n", CorpusError, r"row 1, column 'end' \(item 'c1'\): end 1 must be after"),
         ("item,label,start,end\nc1,joy,x,1\n", InputError, r"row 1, column 'start': expected a number, found 'x'"),

@@ -266,7 +266,7 @@ def test_dimension_outside_scale_is_named_by_corpus_validation(tmp_path):
     path = _write(tmp_path, {"a.wav": {"W1": _record(dom="9")}})
     line = _line(path, '"EmoDom": "9"')
     with pytest.raises(
-        CorpusError, match=rf"labels_detailed\.json, row {line}, column 'EmoDom' .*outside the declared scale 1\.\.7"
+        CorpusError, match=rf"labels_detailed\.json, line {line}, field 'EmoDom' .*outside the declared scale 1\.\.7"
     ):
         read_msp(path)
 
@@ -275,7 +275,10 @@ def test_repeated_worker_key_is_a_duplicate_rating(tmp_path):
     path = tmp_path / "dup.json"
     path.write_text('{\n"a.wav": {\n"W1": ' + json.dumps(_record()) + ',\n"W1": ' + json.dumps(_record()) + "\n}\n}\n")
     with pytest.raises(
-        CorpusError, match=r"dup\.json, row 4, column 'EmoClass_Major' \(item 'a'\): rater 'W1' on item 'a' repeats"
+        InputError,
+        match=r"dup\.json, line 4, field 'EmoClass_Major' \(item 'a'\): rater 'W1' judged item 'a' more than once "
+        r"\(an identical repeat\): primary 'neutral' \(dup\.json, line 3, field 'EmoClass_Major'\) vs 'neutral' "
+        r"\(dup\.json, line 4, field 'EmoClass_Major'\)",
     ):
         read_msp(path)
 
