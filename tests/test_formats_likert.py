@@ -281,3 +281,18 @@ def test_cli_earkick(shared_data, tmp_path):
     result = CliRunner().invoke(voxpop.cli.app, ["import", "earkick", str(path), "--out", str(tmp_path / "ek")])
     assert result.exit_code == 0, result.output
     assert len(Corpus.load(tmp_path / "ek").items) == 348
+
+
+def test_mosei_worker_with_two_rows_for_one_clip(tmp_path):
+    lines = MOSEI.read_text().splitlines()
+    repeat = lines[1].replace('"0","0","1","0","2","-1","0"', '"0","0","1","0","3","-1","0"')  # sadness 2 -> 3
+    path = _table(tmp_path, "\n".join([*lines, repeat]) + "\n", "batch.csv")
+    with pytest.raises(InputError, match=r"rater 'A1EXAMPLEWORKR1' judged item '-3g5yACwYnA_5' .*intensity 'sad' 2"):
+        read_mosei(path)
+    r = read_mosei(path, duplicates="mean").ratings
+    sad = r[r["item"].eq("-3g5yACwYnA_5") & r["rater"].eq("A1EXAMPLEWORKR1") & r["label"].eq("sad")]
+    assert sad["value"].tolist() == [2.5]
+    result = CliRunner().invoke(
+        voxpop.cli.app, ["import", "mosei", str(path), "--duplicates", "first", "--out", str(tmp_path / "c")]
+    )
+    assert result.exit_code == 0, result.output
