@@ -320,3 +320,22 @@ def test_categorical_subfolder_file_given_directly_is_a_clear_error(tmp_path):
     message = str(info.value)
     assert message.startswith("Ses01F_impro01_e2_cat.txt, line 1: 'Ses01F_impro01_F000 :Neutral state; ()' is a line")
     assert "EmoEvaluation/Categorical" in message and "import that file or the release folder" in message
+
+
+FIELD_CASE = Path(__file__).resolve().parents[2] / "shared" / "field-cases" / "09-iemocap-emoevaluation-quirks"
+
+
+def test_field_case_release_folder_self_evaluation_and_crlf(tmp_path):
+    if not FIELD_CASE.is_dir():
+        pytest.skip(f"field case folder {FIELD_CASE} is absent")
+    corpus = read_iemocap(FIELD_CASE / "IEMOCAP")
+    primary = corpus.ratings[corpus.ratings["slot"].eq("primary")]
+    f003 = primary[primary["item"].str.endswith("F003")]
+    assert f003["label"].value_counts().to_dict() == {"anger": 2, "frustration": 1}  # C-F1 set aside
+    assert sorted(corpus.ratings["rater"].unique()) == ["E1", "E2", "E3", "E4"]
+    assert "set aside, not raters: 3." in corpus.description  # C-F1 twice, A-F1 once
+    assert "(macOS '._' resource forks 1)" in corpus.description  # the Categorical/ file is not read
+    text = (FIELD_CASE / "IEMOCAP" / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt").read_text()
+    crlf = tmp_path / "Ses01F_impro01.txt"
+    crlf.write_bytes(text.replace("\n", "\r\n").encode())
+    pd.testing.assert_frame_equal(read_iemocap(crlf).ratings, read_iemocap(FIELD_CASE / "IEMOCAP").ratings)
