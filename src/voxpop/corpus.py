@@ -374,9 +374,10 @@ def nfc(text: object) -> str:
 
 def _nfc_values(values: pd.Series) -> pd.Series:
     """A text column in NFC (missing stays missing); normalises each distinct value once."""
-    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
-    if not len(uniques) or all(unicodedata.is_normalized("NFC", str(u)) for u in uniques):
-        return values.astype(STRING)
+    text = values.astype(STRING)
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    if all(unicodedata.is_normalized("NFC", u) for u in uniques):
+        return text
     normal = np.array([nfc(u) for u in uniques], dtype=object)
     out = np.where(codes >= 0, normal[np.maximum(codes, 0)], None)
     return pd.Series(out, index=values.index, dtype=STRING)

@@ -109,22 +109,26 @@ def find_repeats(ratings: pd.DataFrame) -> pd.DataFrame:
     rated = ratings["rater"].notna().to_numpy(dtype=bool)
     if not rated.any():
         return pd.DataFrame(columns=columns)
+    single = _single_choice(ratings)
     frame = pd.DataFrame(
         {
             "position": np.arange(len(ratings)),
-            "item": ratings["item"].astype(object).to_numpy(),
-            "rater": ratings["rater"].astype(object).to_numpy(),
+            "item": ratings["item"].to_numpy(),
+            "rater": ratings["rater"].to_numpy(),
             "condition": _column(ratings, "condition").astype(object).fillna("").to_numpy(),
-            "field": field_names(ratings).to_numpy(dtype=object),
+            "slot": _slots(ratings).to_numpy(),
+            "label": np.where(single, "", ratings["label"].astype(object).fillna("").to_numpy()),
             "start": _column(ratings, "start").astype(float).fillna(-1.0).to_numpy(),
             "end": _column(ratings, "end").astype(float).fillna(-1.0).to_numpy(),
-            "answer": _answers(ratings),
         }
     )[rated]
-    key = ["item", "rater", "condition", "field", "start", "end"]
+    key = ["item", "rater", "condition", "slot", "label", "start", "end"]
     repeated = frame[frame.duplicated(key, keep=False)].copy()
     if repeated.empty:
         return pd.DataFrame(columns=columns)
+    subset = ratings.iloc[repeated["position"].to_numpy()]
+    repeated["field"] = field_names(subset).to_numpy(dtype=object)
+    repeated["answer"] = _answers(subset)
     by_field = repeated.groupby(key, sort=False)
     repeated["occurrence"] = by_field.cumcount()
     repeated["conflicting"] = by_field["answer"].transform("nunique").gt(1).to_numpy()
