@@ -21,6 +21,10 @@ start, end  seconds, for time-interval annotation (RAMAS style), else empty
 
 Optional provenance columns ``source_file``, ``source_row`` and ``source_column`` let every
 validation message name the place in the original file.
+
+Ids, labels and class names are put in Unicode normal form NFC when a corpus is built (one place for
+every importer); item and rater ids holding a tab, line break or NUL character are refused. A rater
+judging one item more than once is reported with both answers and both places (:mod:`voxpop.repeats`).
 """
 
 from __future__ import annotations

@@ -65,7 +65,13 @@ def read_long(
     path = Path(path)
     file = path.name
     notes: list[str] = []
-    frame = rename_columns(read_table(path, "ratings"), columns, file)
+    table = read_table(path, "ratings")
+    if {"FileName", "EmoDetail"} <= set(table.columns):
+        raise InputError(
+            f"{file}: holds MSP-Podcast per-rater labels (FileName,EmoDetail: worker, primary, secondary list and "
+            "A/V/D packed in one cell); read it with 'voxpop import msp' (read_msp), which unpacks them."
+        )
+    frame = rename_columns(table, columns, file)
     crowdkit = {old: new for old, new in CROWDKIT_COLUMNS.items() if old in frame.columns and new not in frame.columns}
     if crowdkit:
         frame = frame.rename(columns=crowdkit)
