@@ -251,6 +251,4 @@ def test_labels_differing_only_in_case_are_reported_or_folded(tmp_path):
 def test_msp_packed_csv_is_pointed_to_the_msp_importer(tmp_path):
     path = _write(tmp_path, 'FileName,EmoDetail\na.wav,"W1; Neutral; ; A:3; V:4; D:3;"\n', "labels_detailed.csv")
     with pytest.raises(InputError, match=r"labels_detailed\.csv: holds MSP-Podcast per-rater labels .*import msp"):
-        InputError, match=r"labels_detailed\.csv: holds MSP-Podcast per-rater labels .*voxpop import msp"
-    ):
         read_long(path, columns={"FileName": "item", "EmoDetail": "label"})
