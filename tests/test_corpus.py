@@ -252,3 +252,14 @@ def test_cli_validate_reports_summary_and_problems(tmp_path):
     assert result.exit_code == 1
     assert "1 problem found" in result.output
     assert "label 'joy' is not a class" in result.output
+
+
+def test_two_labels_on_one_interval_are_not_a_repeat_but_the_same_label_twice_is():
+    items = pd.DataFrame(index=["rec"])
+    ratings = pd.DataFrame(
+        {"item": "rec", "rater": "r1", "label": ["A", "S", "A"], "start": [0.0, 0.0, 2.0], "end": [1.0, 1.0, 3.0]}
+    )
+    corpus = Corpus("toy", items, ratings, classes=["A", "S"])
+    assert len(corpus.ratings) == 3
+    with pytest.raises(CorpusError, match=r"an identical repeat\): primary 'A' \(ratings row 1\) vs \(ratings row 4\)"):
+        Corpus("toy", items, pd.concat([ratings, ratings.iloc[[0]]], ignore_index=True), classes=["A", "S"])

@@ -70,10 +70,13 @@ def _slots(ratings: pd.DataFrame) -> pd.Series:
 
 
 def _single_choice(ratings: pd.DataFrame) -> np.ndarray:
-    """True for ratings that are the one answer of their slot: primary, or a categorical attribute."""
+    """True for ratings that are the one answer of their slot: primary, or a categorical attribute.
+
+    Interval ratings are not: a rater may mark two emotions over the same span.
+    """
     slot = _slots(ratings)
     other = ~slot.isin(["secondary", "intensity"]) & _column(ratings, "value").isna()
-    return (slot.eq("primary") | other).to_numpy(dtype=bool)
+    return ((slot.eq("primary") | other) & _column(ratings, "start").isna()).to_numpy(dtype=bool)
 
 
 def field_names(ratings: pd.DataFrame) -> pd.Series:
