@@ -455,9 +455,9 @@ def test_worker_rating_a_file_twice_is_a_conflicting_repeat_with_both_rows(tmp_p
     assert "identical" not in message
     assert message.startswith(
         "labels_detailed.csv, row 3, column 'EmoDetail' (item 'a'): rater 'W1' judged item 'a' more than once "
-        "(a conflicting repeat): primary 'neutral' (labels_detailed.csv, row 1, column 'EmoDetail') vs 'happy' "
-        "(labels_detailed.csv, row 3, column 'EmoDetail'); dimension 'arousal' 3 (labels_detailed.csv, row 1, "
-        "column 'EmoDetail') vs 5 (labels_detailed.csv, row 3, column 'EmoDetail');"
+        "(a conflicting repeat) at labels_detailed.csv, row 1, column 'EmoDetail' and labels_detailed.csv, row 3, "
+        "column 'EmoDetail': primary 'neutral' vs 'happy'; dimension 'arousal' 3 vs 5; dimension 'valence' 4 vs 6; "
+        "dimension 'dominance' 3 vs 5."
     )
     assert "duplicates='first', 'last', 'drop' or 'mean' (CLI: --duplicates)" in message
 

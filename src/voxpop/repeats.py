@@ -30,7 +30,7 @@ from voxpop.errors import ConfigError, InputError, where
 
 POLICIES = ("error", "first", "last", "drop", "mean")
 _LINE_SUFFIXES = (".json", ".txt")
-_SHOWN = 3
+_SHOWN = 4
 
 
 def check_policy(policy: str) -> None:
@@ -169,17 +169,24 @@ def repeat_message(ratings: pd.DataFrame, repeats: pd.DataFrame, group: int) -> 
     within = "" if pd.isna(condition) else f" in condition {condition!r}"
     conflicting = bool(rows["conflicting"].any())
     kind = "a conflicting repeat" if conflicting else "an identical repeat"
+    shown = [
+        (field, answers["position"].astype(int).tolist())
+        for field, answers in rows.groupby("field", sort=False)
+        if answers["conflicting"].any() or not conflicting
+    ]
+    places = [tuple(source_place(ratings, p, None, with_item=False) for p in positions) for _, positions in shown]
+    compact = len(shown) > 1 and len(set(places)) == 1  # one record per judgement (a CSV row): places once
+    where_ = f" at {' and '.join(places[0])}" if compact else ""
     fields = []
-    for field, answers in rows.groupby("field", sort=False):
-        if conflicting and not answers["conflicting"].any():
-            continue
-        shown = " vs ".join(
-            f"{describe_answer(ratings, int(p))} ({source_place(ratings, int(p), None, with_item=False)})".lstrip()
-            for p in answers["position"]
-        )
-        fields.append(f"{field} {shown}")
+    for (field, positions), at in zip(shown, places, strict=True):
+        answers = [
+            describe_answer(ratings, p) + ("" if compact else f" ({place})")
+            for p, place in zip(positions, at, strict=True)
+        ]
+        fields.append(f"{field} " + " vs ".join(a.lstrip() for a in answers))
     more = f"; ... ({len(fields) - _SHOWN} more fields)" if len(fields) > _SHOWN else ""
-    return f"rater {rater!r} judged item {item!r}{within} more than once ({kind}): " + "; ".join(fields[:_SHOWN]) + more
+    head = f"rater {rater!r} judged item {item!r}{within} more than once ({kind}){where_}: "
+    return head + "; ".join(fields[:_SHOWN]) + more
 
 
 def repeat_position(repeats: pd.DataFrame, group: int) -> int:
