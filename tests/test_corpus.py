@@ -66,21 +66,88 @@ def test_unknown_item_is_reported():
         _corpus(_ratings(item=["a", "a", "b", "b", "zz"]))
 
 
-def test_duplicate_judgement_names_the_rater_and_row():
+def test_second_primary_choice_is_a_conflicting_repeat_with_both_answers_and_rows():
     ratings = _ratings(rater=["r1", "r1", "r1", "r2", "r1"])
-    with pytest.raises(
-        CorpusError, match=r"ratings row 2, column 'rater' \(item 'a'\): rater 'r1' on item 'a' is a second primary"
-    ):
+    with pytest.raises(CorpusError) as info:
         _corpus(ratings)
+    assert (
+        "ratings row 2, column 'rater' (item 'a'): rater 'r1' judged item 'a' in condition 'voice' more than once "
+        "(a conflicting repeat): primary 'anger' (ratings row 1) vs 'neutral' (ratings row 2)"
+    ) in str(info.value)
 
 
-def test_identical_secondary_judgement_is_a_duplicate_but_distinct_labels_are_not():
+def test_identical_secondary_judgement_is_an_identical_repeat_but_distinct_labels_are_not():
     ratings = pd.DataFrame(
         {"item": ["a", "a", "a"], "rater": ["r1"] * 3, "slot": ["secondary"] * 3, "label": ["A", "S", "S"]}
     )
-    with pytest.raises(CorpusError, match="row 3.*repeats an earlier identical judgement"):
+    with pytest.raises(CorpusError, match=r"row 3.*identical repeat\): secondary 'sad' \(ratings row 2\) vs \("):
         _corpus(ratings)
     assert len(_corpus(ratings.iloc[:2]).ratings) == 2
+
+
+def test_two_different_values_for_one_field_are_a_conflicting_repeat_not_identical():
+    """Issue 9 item 8: the same rater, item and emotion with values 2 and 3 is reported with both values."""
+    ratings = pd.DataFrame(
+        {
+            "item": ["a", "a", "a"],
+            "rater": ["r1"] * 3,
+            "slot": "intensity",
+            "label": ["A", "S", "A"],
+            "value": [2.0, 1.0, 3.0],
+            "source_file": "t.csv",
+            "source_row": [4, 4, 9],
+            "source_column": ["anger", "sad", "anger"],
+        }
+    )
+    with pytest.raises(CorpusError) as info:
+        _corpus(ratings)
+    message = str(info.value)
+    assert "identical" not in message
+    assert (
+        "t.csv, row 9, column 'anger' (item 'a'): rater 'r1' judged item 'a' more than once (a conflicting repeat): "
+        "intensity 'anger' 2 (t.csv, row 4, column 'anger') vs 3 (t.csv, row 9, column 'anger')"
+    ) in message
+
+
+def test_json_and_text_sources_are_placed_by_line_and_field():
+    ratings = _ratings(source_file="x.json", source_row=[3, 4, 5, 6, 7], source_column="EmoClass_Major")
+    ratings.loc[4, "label"] = "happy"
+    with pytest.raises(CorpusError, match=r"x\.json, line 7, field 'EmoClass_Major' \(item 'c'\): label 'happy'"):
+        _corpus(ratings)
+
+
+def test_ids_and_labels_are_unicode_nfc_normalised():
+    decomposed, composed = "cafe\u0301", "caf\u00e9"
+    items = pd.DataFrame(index=[decomposed, composed, "b"])
+    ratings = pd.DataFrame(
+        {"item": [decomposed, composed, "b"], "rater": ["r1", "r2", "r2"], "label": ["nin\u0303o", "ni\u00f1o", "x"]}
+    )
+    corpus = Corpus("toy", items, ratings, classes=["ni\u00f1o", "x"], class_map={"nin\u0303o": "x"})
+    assert corpus.classes == ["ni\u00f1o", "x"] and corpus.class_map == {"ni\u00f1o": "x"}
+    assert corpus.items.index.tolist() == [composed, "b"]
+    assert corpus.ratings["item"].tolist() == [composed, composed, "b"]
+    assert corpus.ratings["label"].tolist() == ["x", "x", "x"]
+    # the same rater in two Unicode spellings judging the same item twice becomes visible as a repeat
+    with pytest.raises(CorpusError, match="rater 'Jos\u00e9' judged item 'caf\u00e9' more than once"):
+        Corpus("toy", items, ratings.assign(rater=["Jos\u00e9", "Jose\u0301", "r2"]), classes=["ni\u00f1o", "x"])
+
+
+@pytest.mark.parametrize("bad", ["a\tb", "a\nb", "a\x00b", "a\rb"])
+def test_tabs_newlines_and_nul_in_ids_are_refused_with_their_place(bad):
+    ratings = _ratings(item=["a", "a", "b", "b", bad], source_file="v.csv", source_row=[1, 2, 3, 4, 5])
+    items = pd.concat([_items(), pd.DataFrame({"speaker": ["s3"], "duration": [1.0]}, index=[bad])])
+    with pytest.raises(CorpusError) as info:
+        Corpus("toy", items, ratings, classes=["A", "N", "S"])
+    message = str(info.value)
+    assert f"items: item id {bad!r} contains a tab, line break or NUL character" in message
+    assert f"v.csv, row 5, column 'item' (item {bad!r}): item id {bad!r} contains a tab" in message
+    with pytest.raises(CorpusError, match=r"v\.csv, row 2, column 'rater' \(item 'a'\): rater id 'r\\tx'"):
+        Corpus(
+            "toy",
+            _items(),
+            _ratings(rater=["r1", "r\tx", "r1", "r2", "r1"], source_file="v.csv", source_row=[1, 2, 3, 4, 5]),
+            classes=["A", "N", "S"],
+        )
 
 
 def test_count_only_votes_may_repeat():
@@ -185,3 +252,14 @@ def test_cli_validate_reports_summary_and_problems(tmp_path):
     assert result.exit_code == 1
     assert "1 problem found" in result.output
     assert "label 'joy' is not a class" in result.output
+
+
+def test_two_labels_on_one_interval_are_not_a_repeat_but_the_same_label_twice_is():
+    items = pd.DataFrame(index=["rec"])
+    ratings = pd.DataFrame(
+        {"item": "rec", "rater": "r1", "label": ["A", "S", "A"], "start": [0.0, 0.0, 2.0], "end": [1.0, 1.0, 3.0]}
+    )
+    corpus = Corpus("toy", items, ratings, classes=["A", "S"])
+    assert len(corpus.ratings) == 3
+    with pytest.raises(CorpusError, match=r"an identical repeat\): primary 'A' \(ratings row 1\) vs \(ratings row 4\)"):
+        Corpus("toy", items, pd.concat([ratings, ratings.iloc[[0]]], ignore_index=True), classes=["A", "S"])

@@ -263,18 +263,30 @@ def test_unknown_response_label_names_the_row(tmp_path):
         read_cremad_responses(path)
 
 
-def test_repeated_answer_is_refused_or_the_first_kept(tmp_path):
+def test_repeated_answer_is_refused_or_resolved_by_the_policy(tmp_path):
     repeat = '"13","502","90","H_20","2000","2","0","4","3","4","1001_IEO_HAP_HI","9002","H","20","HAP","HI","80"'
     path = _responses_with(tmp_path, extra=[repeat])
-    with pytest.raises(InputError, match=r"finishedResponses.csv, rows 6, 13: the same rater, clip and condition"):
+    with pytest.raises(InputError) as info:
         read_cremad_responses(path)
+    assert str(info.value).startswith(
+        "finishedResponses.csv, row 13, column 'respEmo' (item '1001_IEO_HAP_HI'): rater '502' judged item "
+        "'1001_IEO_HAP_HI' in condition 'face' more than once (a conflicting repeat): primary 'H' (value 90) "
+        "(finishedResponses.csv, row 6, column 'respEmo') vs 'H' (value 20) (finishedResponses.csv, row 13, "
+        "column 'respEmo'). 1 rater-item pairs are judged more than once in all"
+    )
+
+    def levels(policy: str) -> list[float]:
+        r = read_cremad_responses(path, duplicates=policy).ratings
+        return r.loc[r["rater"].eq("502") & r["item"].eq("1001_IEO_HAP_HI"), "value"].tolist()
+
     corpus = read_cremad_responses(path, duplicates="first")
     assert len(corpus.ratings) == 12
-    kept = corpus.ratings[(corpus.ratings["rater"] == "502") & (corpus.ratings["item"] == "1001_IEO_HAP_HI")]
-    assert kept["value"].tolist() == [90.0]
-    assert "1 repeated answers (same rater, clip and condition) dropped" in corpus.description
-    with pytest.raises(ConfigError, match="duplicates='last'"):
-        read_cremad_responses(path, duplicates="last")
+    assert "duplicates='first': the first answer of each repeated field kept; 1 ratings removed." in corpus.description
+    assert levels("first") == [90.0] and levels("last") == [20.0]
+    assert levels("mean") == [55.0]  # (90 + 20) / 2, both answers 'happy'
+    assert levels("drop") == [] and len(read_cremad_responses(path, duplicates="drop").ratings) == 11
+    with pytest.raises(ConfigError, match="duplicates='latest'; expected one of error, first, last, drop, mean"):
+        read_cremad_responses(path, duplicates="latest")
 
 
 def test_bad_level_and_query_type_and_missing_column(tmp_path):
@@ -316,3 +328,74 @@ def test_cli_imports_votes_and_responses(tmp_path):
     )
     assert isinstance(result.exception, ConfigError)
     assert "add --responses" in str(result.exception)
+
+
+# ----------------------------------------------------------------------------- first clicks (issue 10 item 4)
+FIRST_CLICKS = [
+    '"","localid","sessionNums","queryType","questNum","pos","ttr","numTries","clipNum","clipName"',
+    '"1","501","9001","1","1","11","2500","0","1","1001_IEO_NEU_XX"',
+    '"2","501","9001","1","2","14","10001","1","4","1001_IEO_HAP_HI"',  # > 10 s: row 2 of the answers goes
+    '"3","502","9002","2","1","32","10000","0","4","1001_IEO_HAP_HI"',  # exactly 10 s: kept
+    '"4","503","9003","2","2","85","15000","0","1","1001_IEO_NEU_XX"',  # > 10 s: row 12 goes
+    '"5","502","9002","1","2","60","3000","0","6","1002_DFA_SAD_XX"',
+]
+
+
+def test_first_clicks_over_10_s_are_dropped_and_counted(tmp_path):
+    clicks = _write(tmp_path / "finishedEmoResponses.csv", FIRST_CLICKS)
+    corpus = read_cremad_responses(RESPONSES, first_clicks=clicks)
+    r = corpus.ratings
+    assert len(r) == 10
+    gone = [("501", "1001_IEO_HAP_HI", "voice"), ("503", "1001_IEO_NEU_XX", "face")]
+    kept = set(r[["rater", "item", "condition"]].itertuples(index=False, name=None))
+    assert not kept & set(gone)
+    assert ("502", "1001_IEO_HAP_HI", "face") in kept  # first click at exactly 10 s stays
+    assert r["source_row"].tolist() == [1, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+    assert (
+        "First clicks (finishedEmoResponses.csv): 2 of 12 answers dropped because their first click came more than "
+        "10 s after the clip (as for the public vote table)."
+    ) in corpus.description
+    assert "7 answers have no row in finishedEmoResponses.csv (kept)." in corpus.description
+    assert len(read_cremad_responses(RESPONSES).ratings) == 12  # without the file every answer stays
+
+
+def test_first_clicks_errors_name_file_row_and_column(tmp_path):
+    bad_time = _write(tmp_path / "clicks.csv", [FIRST_CLICKS[0], FIRST_CLICKS[1].replace('"2500"', '"slow"')])
+    with pytest.raises(InputError, match=r"clicks\.csv, row 1, column 'ttr': expected a response time in millisec"):
+        read_cremad_responses(RESPONSES, first_clicks=bad_time)
+    twice = _write(tmp_path / "clicks.csv", [FIRST_CLICKS[0], FIRST_CLICKS[1], FIRST_CLICKS[1]])
+    with pytest.raises(InputError, match=r"clicks\.csv, rows 1, 2: the same sessionNums, queryType and questNum"):
+        read_cremad_responses(RESPONSES, first_clicks=twice)
+    no_key = _responses_with(tmp_path, lambda line: line.replace('"questNum"', '"question"'))
+    with pytest.raises(InputError, match=r"finishedResponses\.csv: missing column 'questNum'.*--first-clicks joins"):
+        read_cremad_responses(no_key, first_clicks=_write(tmp_path / "clicks.csv", FIRST_CLICKS))
+
+
+def test_cli_first_clicks_and_duplicates(tmp_path):
+    clicks = _write(tmp_path / "finishedEmoResponses.csv", FIRST_CLICKS)
+    out = tmp_path / "c"
+    args = ["import", "crema-d", str(RESPONSES), "--responses", "--first-clicks", str(clicks), "--out", str(out)]
+    result = CliRunner().invoke(voxpop.cli.app, args)
+    assert result.exit_code == 0, result.output
+    assert len(Corpus.load(out).ratings) == 10
+    result = CliRunner().invoke(
+        voxpop.cli.app, ["import", "crema-d", str(_votes(tmp_path)), "--first-clicks", str(clicks), "--out", str(out)]
+    )
+    assert isinstance(result.exception, ConfigError) and "apply to per-rater responses only" in str(result.exception)
+
+
+def test_unmatched_audio_files_are_listed_by_name_and_debris_skipped(tmp_path):
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for name in ("1001_IEO_NEU_XX.wav", "9999_IEO_NEU_XX.wav", "9998_IEO_NEU_XX.flac"):
+        soundfile.write(audio / name, np.zeros(160, dtype=np.float32), 16000)
+    (audio / "._1001_IEO_NEU_XX.wav").write_bytes(b"\x00\x05\x16\x07")  # macOS resource fork, not audio
+    (audio / "Thumbs.db").write_bytes(b"\x00")
+    corpus = read_cremad(_votes(tmp_path), audio=audio)
+    assert corpus.items.at["1001_IEO_NEU_XX", "duration"] == pytest.approx(0.01)
+    assert f"2 audio files in {audio} match no item and were ignored: 9998_IEO_NEU_XX.flac, 9999_IEO_NEU_XX.wav." in (
+        corpus.description
+    )
+    assert f"Operating-system files skipped in {audio}: 2 (macOS '._' resource forks 1, Thumbs.db 1)." in (
+        corpus.description
+    )

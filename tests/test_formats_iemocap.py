@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import voxpop.cli  # noqa: F401  (registers the verbs)
 from voxpop.cli.app import app
 from voxpop.corpus import STRING, Corpus, CorpusError
-from voxpop.errors import InputError
+from voxpop.errors import ConfigError, InputError
 from voxpop.formats.iemocap import CLASS_MAP, CLASSES, read_iemocap
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -43,7 +43,7 @@ def _write(tmp_path: Path, body: str, name: str = "Ses01F_impro02.txt") -> Path:
 
 
 def test_first_utterance_gives_exactly_these_rows():
-    corpus = read_iemocap([SES01, SES02])
+    corpus = read_iemocap([SES01, SES02], self_evaluations="include")
     r = corpus.ratings
     first = r[r["item"].eq("Ses01F_impro01_F000")]
     expected = pd.DataFrame(
@@ -73,7 +73,7 @@ def test_first_utterance_gives_exactly_these_rows():
 
 
 def test_counts_labels_and_raters():
-    corpus = read_iemocap([SES01, SES02])
+    corpus = read_iemocap([SES01, SES02], self_evaluations="include")
     r = corpus.ratings
     # 12 categorical lines -> 12 primary; 16 listed labels -> secondary; 10 dimensional lines x 3 values
     assert r.groupby("slot").size().to_dict() == {"dimension": 30, "primary": 12, "secondary": 16}
@@ -120,12 +120,19 @@ def test_items_from_headers():
 
 
 def test_release_folder_is_searched_and_other_files_ignored(release):
-    corpus = read_iemocap(release)
+    (release / ".DS_Store").write_bytes(b"\x00\x00")
+    macosx = release / "__MACOSX" / "Session1" / "dialog" / "EmoEvaluation"
+    macosx.mkdir(parents=True)
+    (macosx / "._Ses01F_impro01.txt").write_bytes(b"\x00\x05\x16\x07")
+    corpus = read_iemocap(release, self_evaluations="include")
     assert len(corpus.items) == 4 and len(corpus.ratings) == 58
     assert corpus.items.loc["Ses01F_impro01_M001", "audio"] == str(
         release / "Session1" / "sentences" / "wav" / "Ses01F_impro01" / "Ses01F_impro01_M001.wav"
     )
-    assert "macOS '._' resource files skipped: 1." in corpus.description
+    # only *.txt files are listed: the ._ file in EmoEvaluation and the one under __MACOSX/
+    assert f"Operating-system files skipped in {release}: 2 (macOS '._' resource forks 1, __MACOSX folders 1)." in (
+        corpus.description
+    )
     assert "Imported from 2 IEMOCAP EmoEvaluation files." in corpus.description
 
 
@@ -193,14 +200,19 @@ def test_evaluator_line_before_any_header(tmp_path):
 
 
 def test_repeated_evaluator_line_is_a_duplicate_rating(tmp_path):
-    path = _write(tmp_path, "C-E2:\tNeutral;\t()\nC-E2:\tNeutral;\t()\n")
-    with pytest.raises(CorpusError, match=r"Ses01F_impro02\.txt, row 5, column 'C-E2' \(item 'Ses01F_impro02_F000'\)"):
+    path = _write(tmp_path, "C-E2:\tNeutral;\t()\nC-E2:\tAnger;\t()\n")
+    with pytest.raises(CorpusError) as info:
         read_iemocap(path)
+    assert (
+        "Ses01F_impro02.txt, line 5, field 'C-E2' (item 'Ses01F_impro02_F000'): rater 'E2' judged item "
+        "'Ses01F_impro02_F000' more than once (a conflicting repeat): primary 'neutral' (Ses01F_impro02.txt, line 4, "
+        "field 'C-E2') vs 'anger' (Ses01F_impro02.txt, line 5, field 'C-E2')"
+    ) in str(info.value)
 
 
 def test_dimension_outside_the_scale(tmp_path):
     path = _write(tmp_path, "A-E3:\tval 7; act 2; dom 2;\t()\n")
-    with pytest.raises(CorpusError, match=r"row 4, column 'A-E3' .*value 7 is outside the declared scale 1\.\.5"):
+    with pytest.raises(CorpusError, match=r"line 4, field 'A-E3' .*value 7 is outside the declared scale 1\.\.5"):
         read_iemocap(path)
 
 
@@ -228,3 +240,102 @@ def test_same_utterance_in_two_files(tmp_path):
     second = _write(tmp_path, "C-E3:\tNeutral;\t()\n", "b.txt")
     with pytest.raises(InputError, match=r"b\.txt: utterance 'Ses01F_impro02_F000' is also in a\.txt"):
         read_iemocap([first, second])
+
+
+# ----------------------------------------------------------------------------- self-evaluations (issue 10 item 2)
+SELF_RATED = (
+    "[25.1000 - 27.5000]\tSes01F_impro03_F003\tang\t[1.5000, 4.0000, 4.0000]\n"
+    "C-E2:\tAnger;\t()\n"
+    "C-E3:\tAnger;\t()\n"
+    "C-E4:\tFrustration;\t()\n"
+    "C-F1:\tFrustration;\t(I was annoyed)\n"
+    "A-E3:\tval 1; act 4; dom  4;\t()\n"
+    "A-F1:\tval 2; act 3; dom  3;\t()\n"
+)
+
+
+def _self_rated(tmp_path: Path, newline: str = "\n") -> Path:
+    path = tmp_path / "Ses01F_impro03.txt"
+    path.write_bytes((HEADER + SELF_RATED).replace("\n", newline).encode())
+    return path
+
+
+def test_self_evaluations_are_not_raters_by_default_and_counted(tmp_path):
+    corpus = read_iemocap(_self_rated(tmp_path))
+    r = corpus.ratings
+    primary = r[r["slot"].eq("primary")]
+    # the evaluators alone: 2 of 3 said anger (the released consensus 'ang'), the actor's own 'Frustration' is out
+    assert primary["rater"].tolist() == ["E2", "E3", "E4"]
+    assert primary["label"].value_counts().to_dict() == {"anger": 2, "frustration": 1}
+    assert r.loc[r["slot"].eq("dimension"), "rater"].unique().tolist() == ["E3"]
+    assert len(r) == 3 + 3 + 3  # 3 primary, 3 secondary, 3 dimension values
+    assert (
+        "Self-evaluation lines (C-F1, A-M1 ...: actors rating themselves) set aside, not raters: 2."
+        in corpus.description
+    )
+
+
+def test_self_evaluations_include_and_only(tmp_path):
+    included = read_iemocap(_self_rated(tmp_path), self_evaluations="include").ratings
+    primary = included[included["slot"].eq("primary")]
+    assert primary["rater"].tolist() == ["E2", "E3", "E4", "Ses01-F1"]
+    assert len(included) == 4 + 4 + 6
+    only = read_iemocap(_self_rated(tmp_path), self_evaluations="only")
+    assert only.ratings["rater"].unique().tolist() == ["Ses01-F1"]
+    expected = pd.DataFrame(
+        {
+            "slot": ["primary", "secondary", "dimension", "dimension", "dimension"],
+            "label": ["frustration", "frustration", "valence", "arousal", "dominance"],
+            "value": [np.nan, np.nan, 2.0, 3.0, 3.0],
+        }
+    )
+    pd.testing.assert_frame_equal(only.ratings[["slot", "label", "value"]], expected, check_dtype=False)
+    assert "Evaluator lines set aside (self_evaluations='only'): 4." in only.description
+    with pytest.raises(ConfigError, match="self_evaluations='some'; expected one of exclude, include, only"):
+        read_iemocap(_self_rated(tmp_path), self_evaluations="some")
+
+
+def test_cli_self_evaluations_option(tmp_path):
+    out = tmp_path / "c"
+    result = CliRunner().invoke(
+        app, ["import", "iemocap", str(_self_rated(tmp_path)), "--self-evaluations", "include", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Ses01-F1" in set(Corpus.load(out).ratings["rater"])
+
+
+def test_crlf_file_gives_the_same_ratings(tmp_path):
+    lf = read_iemocap(_self_rated(tmp_path))
+    (tmp_path / "crlf").mkdir()
+    crlf = read_iemocap(_self_rated(tmp_path / "crlf", "\r\n"))
+    pd.testing.assert_frame_equal(crlf.ratings, lf.ratings)
+    pd.testing.assert_frame_equal(crlf.items, lf.items)
+
+
+def test_categorical_subfolder_file_given_directly_is_a_clear_error(tmp_path):
+    path = tmp_path / "Ses01F_impro01_e2_cat.txt"
+    path.write_text("Ses01F_impro01_F000 :Neutral state; ()\nSes01F_impro01_F001 :Frustration; ()\n")
+    with pytest.raises(InputError) as info:
+        read_iemocap(path)
+    message = str(info.value)
+    assert message.startswith("Ses01F_impro01_e2_cat.txt, line 1: 'Ses01F_impro01_F000 :Neutral state; ()' is a line")
+    assert "EmoEvaluation/Categorical" in message and "import that file or the release folder" in message
+
+
+FIELD_CASE = Path(__file__).resolve().parents[2] / "shared" / "field-cases" / "09-iemocap-emoevaluation-quirks"
+
+
+def test_field_case_release_folder_self_evaluation_and_crlf(tmp_path):
+    if not FIELD_CASE.is_dir():
+        pytest.skip(f"field case folder {FIELD_CASE} is absent")
+    corpus = read_iemocap(FIELD_CASE / "IEMOCAP")
+    primary = corpus.ratings[corpus.ratings["slot"].eq("primary")]
+    f003 = primary[primary["item"].str.endswith("F003")]
+    assert f003["label"].value_counts().to_dict() == {"anger": 2, "frustration": 1}  # C-F1 set aside
+    assert sorted(corpus.ratings["rater"].unique()) == ["E1", "E2", "E3", "E4"]
+    assert "set aside, not raters: 3." in corpus.description  # C-F1 twice, A-F1 once
+    assert "(macOS '._' resource forks 1)" in corpus.description  # the Categorical/ file is not read
+    text = (FIELD_CASE / "IEMOCAP" / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt").read_text()
+    crlf = tmp_path / "Ses01F_impro01.txt"
+    crlf.write_bytes(text.replace("\n", "\r\n").encode())
+    pd.testing.assert_frame_equal(read_iemocap(crlf).ratings, read_iemocap(FIELD_CASE / "IEMOCAP").ratings)

@@ -146,7 +146,7 @@ def test_missing_column(tmp_path):
         (
             "r1,a,joy,0,1\nr1,a,joy,0,1\n",
             CorpusError,
-            r"row 2, column 'rater' \(item 'r1'\): rater 'a' on item 'r1' repeats",
+            r"row 2, column 'rater' \(item 'r1'\): rater 'a' judged item 'r1' more than once \(an identical repeat\)",
         ),
         (",a,joy,0,1\n", InputError, r"row 1, column 'recording': empty"),
     ],
@@ -180,3 +180,24 @@ def test_recordings_table_errors(tmp_path):
     partial = _write(tmp_path, "rec01,10\n", "partial.csv", header="recording,duration\n")
     with pytest.raises(CorpusError, match=r"intervals_ramas\.csv, row 4, column 'item' .*'rec02' is not in the items"):
         read_intervals(RAMAS, recordings=partial)
+
+
+def test_audio_folder_lists_unmatched_files_and_skips_debris(tmp_path):
+    rate = 1000
+    for recording in ("rec01", "rec02", "rec09"):
+        sf.write(tmp_path / f"{recording}.wav", np.zeros(10 * rate), rate)
+    (tmp_path / "._rec01.wav").write_bytes(b"\x00\x05\x16\x07")
+    corpus = read_intervals(RAMAS, audio_dir=tmp_path)
+    assert f"1 audio files in {tmp_path} match no item and were ignored: rec09.wav." in corpus.description
+    assert f"Operating-system files skipped in {tmp_path}: 1 (macOS '._' resource forks 1)." in corpus.description
+
+
+def test_labels_differing_in_case_are_reported_and_folded_with_the_option(tmp_path):
+    path = _write(tmp_path, "rec1,a,Joy,0,1\nrec1,b,joy,0.5,2\n")
+    assert "'Joy' (1) / 'joy' (1)" in read_intervals(path).description
+    folded = read_intervals(path, fold_case=True)
+    assert folded.classes == ["joy"] and folded.ratings["label"].tolist() == ["joy", "joy"]
+    out = tmp_path / "c"
+    result = CliRunner().invoke(app, ["import", "intervals", str(path), "--fold-case", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert Corpus.load(out).classes == ["joy"]

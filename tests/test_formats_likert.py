@@ -125,13 +125,43 @@ def test_empty_cell_is_an_error_unless_allowed_then_counted(tmp_path):
         read_likert(path, **OPTIONS)
 
 
-def test_value_outside_the_scale_and_repeated_rater_are_located(tmp_path):
+def test_value_outside_the_scale_is_located(tmp_path):
     path = _table(tmp_path, TABLE.replace("/data/x/c2.m4a,r1,3,", "/data/x/c2.m4a,r1,5,"))
     with pytest.raises(CorpusError, match=r"ratings.csv, row 3, column 'joy' \(item 'c2'\): value 5 is outside"):
         read_likert(path, **OPTIONS)
+
+
+def test_repeated_rater_row_is_refused_with_both_values_or_resolved_by_the_policy(tmp_path):
+    # row 5: c3, r1, joy None (0), anger None; row 6 repeats c3 / r1 with joy 2, the rest the same
     path = _table(tmp_path, TABLE + "/data/x/c3.m4a,r1,2,None,Female,-1,\n")
-    with pytest.raises(CorpusError, match=r"ratings.csv, row 6, column 'joy' \(item 'c3'\): rater 'r1' on item 'c3'"):
+    with pytest.raises(InputError) as info:
         read_likert(path, **OPTIONS)
+    assert str(info.value).startswith(
+        "ratings.csv, row 6, column 'joy' (item 'c3'): rater 'r1' judged item 'c3' more than once "
+        "(a conflicting repeat): intensity 'joy' 0 (ratings.csv, row 5, column 'joy') vs 2 (ratings.csv, row 6, "
+        "column 'joy')."
+    )
+
+    def c3(policy: str) -> dict:
+        r = read_likert(path, **OPTIONS, duplicates=policy).ratings
+        r = r[r["item"].eq("c3")]
+        return {(slot, label): value for slot, label, value in r[["slot", "label", "value"]].itertuples(index=False)}
+
+    assert c3("first")[("intensity", "joy")] == 0.0 and c3("last")[("intensity", "joy")] == 2.0
+    mean = c3("mean")
+    assert mean[("intensity", "joy")] == 1.0 and mean[("intensity", "anger")] == 0.0
+    assert mean[("sentiment", "sentiment")] == -1.0 and ("gender", "Female") in mean
+    assert len(mean) == 4  # joy, anger, gender, sentiment once each
+    assert c3("drop") == {}
+    corpus = read_likert(path, **OPTIONS, duplicates="last")
+    assert (
+        "Repeated judgements (one rater judging one item more than once): 1 rater-item pairs; duplicates='last': "
+        "the last judgement of each pair kept (whole source records); 4 ratings removed."
+    ) in corpus.description
+    # categorical answers that differ cannot be averaged
+    path = _table(tmp_path, TABLE + "/data/x/c3.m4a,r1,2,None,Male,-1,\n")
+    with pytest.raises(InputError, match=r"gender 'Female' .* vs 'Male' .*duplicates='mean' averages numeric"):
+        read_likert(path, **OPTIONS, duplicates="mean")
 
 
 def test_missing_column_empty_file_and_bad_layout(tmp_path):
@@ -251,3 +281,18 @@ def test_cli_earkick(shared_data, tmp_path):
     result = CliRunner().invoke(voxpop.cli.app, ["import", "earkick", str(path), "--out", str(tmp_path / "ek")])
     assert result.exit_code == 0, result.output
     assert len(Corpus.load(tmp_path / "ek").items) == 348
+
+
+def test_mosei_worker_with_two_rows_for_one_clip(tmp_path):
+    lines = MOSEI.read_text().splitlines()
+    repeat = lines[1].replace('"0","0","1","0","2","-1","0"', '"0","0","1","0","3","-1","0"')  # sadness 2 -> 3
+    path = _table(tmp_path, "\n".join([*lines, repeat]) + "\n", "batch.csv")
+    with pytest.raises(InputError, match=r"rater 'A1EXAMPLEWORKR1' judged item '-3g5yACwYnA_5' .*intensity 'sad' 2"):
+        read_mosei(path)
+    r = read_mosei(path, duplicates="mean").ratings
+    sad = r[r["item"].eq("-3g5yACwYnA_5") & r["rater"].eq("A1EXAMPLEWORKR1") & r["label"].eq("sad")]
+    assert sad["value"].tolist() == [2.5]
+    result = CliRunner().invoke(
+        voxpop.cli.app, ["import", "mosei", str(path), "--duplicates", "first", "--out", str(tmp_path / "c")]
+    )
+    assert result.exit_code == 0, result.output

@@ -161,7 +161,11 @@ def test_missing_column_and_empty_files(tmp_path):
             InputError,
             r"row 2, column 'value': expected a number",
         ),
-        ("item,rater,label\nc1,a,joy\nc1,a,joy\n", CorpusError, r"row 2, column 'rater' \(item 'c1'\): rater 'a' on"),
+        (
+            "item,rater,label\nc1,a,joy\nc1,a,joy\n",
+            InputError,
+            r"row 2, column 'rater' \(item 'c1'\): rater 'a' judged item 'c1' more than once \(an identical repeat",
+        ),
         ("item,rater,label\nc1,a,joy\nc1,b,rage\n", CorpusError, r"row 2, column 'label' \(item 'c1'\): label 'rage'"),
         ("item,label,start,end\nc1,joy,2,1\n", CorpusError, r"row 1, column 'end' \(item 'c1'\): end 1 must be after"),
         ("item,label,start,end\nc1,joy,x,1\n", InputError, r"row 1, column 'start': expected a number, found 'x'"),
@@ -183,3 +187,68 @@ def test_items_table_errors(tmp_path):
     no_id = _write(tmp_path, "clip,speaker\nc1,s1\n", "no_id.csv")
     with pytest.raises(InputError, match=r"no_id\.csv: missing column 'item'"):
         read_long(ratings, items=no_id)
+
+
+# ----------------------------------------------------------------------------- repeats and case (issue 10 items 3, 10)
+REPEATS = """item,rater,slot,label,value
+c1,a,intensity,joy,1
+c1,a,intensity,anger,0
+c1,b,intensity,joy,2
+c1,a,intensity,joy,3
+"""
+
+
+def test_repeated_field_policies_work_field_by_field(tmp_path):
+    path = _write(tmp_path, REPEATS)
+    with pytest.raises(InputError) as info:
+        read_long(path)
+    assert (
+        "ratings.csv, row 4, column 'rater' (item 'c1'): rater 'a' judged item 'c1' more than once (a conflicting "
+        "repeat): intensity 'joy' 1 (ratings.csv, row 1) vs 3 (ratings.csv, row 4)."
+    ) in str(info.value)
+
+    def answers(policy: str) -> list:
+        r = read_long(path, duplicates=policy).ratings
+        return r[["rater", "label", "value"]].values.tolist()
+
+    assert answers("first") == [["a", "joy", 1.0], ["a", "anger", 0.0], ["b", "joy", 2.0]]
+    assert answers("last") == [["a", "anger", 0.0], ["b", "joy", 2.0], ["a", "joy", 3.0]]
+    assert answers("mean") == [["a", "joy", 2.0], ["a", "anger", 0.0], ["b", "joy", 2.0]]  # (1 + 3) / 2
+    assert answers("drop") == [["b", "joy", 2.0]]
+    corpus = read_long(path, duplicates="mean")
+    assert "duplicates='mean': numeric answers averaged, each field kept once; 1 ratings removed." in corpus.description
+
+
+def test_two_primary_choices_cannot_be_averaged(tmp_path):
+    path = _write(tmp_path, "item,rater,label\nc1,a,joy\nc1,a,anger\nc1,b,joy\n")
+    with pytest.raises(InputError, match=r"primary 'joy' \(ratings\.csv, row 1\) vs 'anger' \(ratings\.csv, row 2\)"):
+        read_long(path, duplicates="mean")
+    assert read_long(path, duplicates="last").ratings["label"].tolist() == ["anger", "joy"]
+
+
+def test_labels_differing_only_in_case_are_reported_or_folded(tmp_path):
+    path = _write(tmp_path, "item,rater,label\nc1,a,anger\nc1,b,Anger\nc2,a,anger\nc2,b,sad\n")
+    corpus = read_long(path)
+    assert corpus.classes == ["Anger", "anger", "sad"]
+    assert (
+        "Labels that differ only in case, likely one class spelt two ways: 'anger' (2) / 'Anger' (1); "
+        "pass fold_case=True (CLI --fold-case) to merge them."
+    ) in corpus.description
+    folded = read_long(path, fold_case=True, classes=["Anger", "Sad"], class_map={"ANGRY": "Anger"})
+    assert folded.classes == ["anger", "sad"] and folded.class_map == {"angry": "anger"}
+    assert folded.ratings["label"].tolist() == ["anger", "anger", "anger", "sad"]
+    assert "Labels that differed only in case, merged in lower case (fold_case): 'anger' (2) / 'Anger' (1)." in (
+        folded.description
+    )
+    out = tmp_path / "c"
+    result = CliRunner().invoke(app, ["import", "long", str(path), "--fold-case", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert Corpus.load(out).classes == ["anger", "sad"]
+    result = CliRunner().invoke(app, ["import", "long", str(path), "--duplicates", "drop", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+
+
+def test_msp_packed_csv_is_pointed_to_the_msp_importer(tmp_path):
+    path = _write(tmp_path, 'FileName,EmoDetail\na.wav,"W1; Neutral; ; A:3; V:4; D:3;"\n', "labels_detailed.csv")
+    with pytest.raises(InputError, match=r"labels_detailed\.csv: holds MSP-Podcast per-rater labels .*import msp"):
+        read_long(path, columns={"FileName": "item", "EmoDetail": "label"})

@@ -266,7 +266,7 @@ def test_dimension_outside_scale_is_named_by_corpus_validation(tmp_path):
     path = _write(tmp_path, {"a.wav": {"W1": _record(dom="9")}})
     line = _line(path, '"EmoDom": "9"')
     with pytest.raises(
-        CorpusError, match=rf"labels_detailed\.json, row {line}, column 'EmoDom' .*outside the declared scale 1\.\.7"
+        CorpusError, match=rf"labels_detailed\.json, line {line}, field 'EmoDom' .*outside the declared scale 1\.\.7"
     ):
         read_msp(path)
 
@@ -275,7 +275,10 @@ def test_repeated_worker_key_is_a_duplicate_rating(tmp_path):
     path = tmp_path / "dup.json"
     path.write_text('{\n"a.wav": {\n"W1": ' + json.dumps(_record()) + ',\n"W1": ' + json.dumps(_record()) + "\n}\n}\n")
     with pytest.raises(
-        CorpusError, match=r"dup\.json, row 4, column 'EmoClass_Major' \(item 'a'\): rater 'W1' on item 'a' repeats"
+        InputError,
+        match=r"dup\.json, line 4, field 'EmoClass_Major' \(item 'a'\): rater 'W1' judged item 'a' more than once "
+        r"\(an identical repeat\): primary 'neutral' \(dup\.json, line 3, field 'EmoClass_Major'\) vs 'neutral' "
+        r"\(dup\.json, line 4, field 'EmoClass_Major'\)",
     ):
         read_msp(path)
 
@@ -347,3 +350,197 @@ def test_files_without_raters_are_items_without_ratings(tmp_path):
     assert list(corpus.items.index) == ["a", "b", "c"]
     assert set(corpus.ratings["item"]) == {"a"}
     assert "Files without any rater record (items without ratings): 2." in corpus.description
+
+
+# ----------------------------------------------------------------------------- labels_detailed.csv (issue 10 item 3)
+DETAILED_CSV = """FileName,EmoDetail
+a.wav,"W1; Neutral; Neutral,Sad; A:3.0; V:4.0; D:3.0;"
+a.wav,"W2; Other-Tired; ; A:2; V:2; D:;"
+b.wav,"W1; Angry; Angry,Frustrated; A:6.0; V:2.0; D:6.0;"
+"""
+DETAILED_JSON = {
+    "a.wav": {
+        "W1": _record("Neutral", "Neutral,Sad", "3.0", "4.0", "3.0"),
+        "W2": _record("Other-Tired", "", "2", "2", ""),
+    },
+    "b.wav": {"W1": _record("Angry", "Angry,Frustrated", "6.0", "2.0", "6.0")},
+}
+EXPECTED_CSV_ROWS = [
+    ("a", "W1", "primary", "neutral", np.nan, 1),
+    ("a", "W1", "secondary", "neutral", np.nan, 1),
+    ("a", "W1", "secondary", "sad", np.nan, 1),
+    ("a", "W1", "dimension", "arousal", 3.0, 1),
+    ("a", "W1", "dimension", "valence", 4.0, 1),
+    ("a", "W1", "dimension", "dominance", 3.0, 1),
+    ("a", "W2", "primary", "other", np.nan, 2),
+    ("a", "W2", "dimension", "arousal", 2.0, 2),
+    ("a", "W2", "dimension", "valence", 2.0, 2),
+    ("b", "W1", "primary", "angry", np.nan, 3),
+    ("b", "W1", "secondary", "angry", np.nan, 3),
+    ("b", "W1", "secondary", "other", np.nan, 3),  # Frustrated is not a primary class
+    ("b", "W1", "dimension", "arousal", 6.0, 3),
+    ("b", "W1", "dimension", "valence", 2.0, 3),
+    ("b", "W1", "dimension", "dominance", 6.0, 3),
+]
+COLUMNS = ["item", "rater", "slot", "label", "value"]
+
+
+def _csv(tmp_path: Path, text: str = DETAILED_CSV, name: str = "labels_detailed.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_labels_detailed_csv_gives_exactly_the_ratings_of_the_json(tmp_path):
+    corpus = read_msp(_csv(tmp_path))
+    expected = pd.DataFrame(EXPECTED_CSV_ROWS, columns=[*COLUMNS, "source_row"])
+    got = corpus.ratings[[*COLUMNS, "source_row"]]
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert set(corpus.ratings["source_column"]) == {"EmoDetail"}
+    assert set(corpus.ratings["source_file"]) == {"labels_detailed.csv"}
+    assert corpus.scales == {"dimension": (1.0, 7.0)}
+    from_json = read_msp(_write(tmp_path, DETAILED_JSON))
+    pd.testing.assert_frame_equal(from_json.ratings[COLUMNS], corpus.ratings[COLUMNS])
+    for note in (
+        "Ratings: 15; raters: 2; items: 2.",
+        "Free-text 'Other-...' primary choices read as 'other': 1 (Other-Tired 1).",
+        "Raters who listed no secondary emotion: 1.",
+        "Blank EmoAct/EmoVal/EmoDom values skipped: 1.",
+    ):
+        assert note in corpus.description
+
+
+@pytest.mark.parametrize(
+    ("detail", "message"),
+    [
+        ("W1", r"row 1, column 'EmoDetail': expected 'WORKER; Primary; Secondary,List; A:x; V:y; D:z;'.*found 'W1'"),
+        ("W1; Neutral; ; X:3;", r"row 1, column 'EmoDetail': 'X:3' is not a dimension part; expected A:x"),
+        (
+            "W1; Bored; ; A:3;",
+            r"row 1, column 'EmoDetail' \(EmoClass_Major part\): rater 'W1' on 'a\.wav' chose 'Bored'",
+        ),
+        (
+            "W1; Sad; ; A:high;",
+            r"row 1, column 'EmoDetail' \(EmoAct part\): rater 'W1' .*gave 'high'; expected a number",
+        ),
+    ],
+)
+def test_malformed_emo_detail_names_file_row_and_part(tmp_path, detail, message):
+    with pytest.raises(InputError, match=r"labels_detailed\.csv, " + message):
+        read_msp(_csv(tmp_path, f'FileName,EmoDetail\na.wav,"{detail}"\n'))
+
+
+def test_csv_without_emo_detail_column(tmp_path):
+    with pytest.raises(InputError, match=r"labels_detailed\.csv: missing column 'EmoDetail'.*FileName,EmoDetail"):
+        read_msp(_csv(tmp_path, "FileName,EmoClass\na.wav,N\n"))
+
+
+REPEATED = """FileName,EmoDetail
+a.wav,"W1; Neutral; Neutral,Sad; A:3.0; V:4.0; D:3.0;"
+a.wav,"W2; Sad; Sad; A:2; V:2; D:2;"
+a.wav,"W1; Happy; Happy; A:5.0; V:6.0; D:5.0;"
+"""
+
+
+def _w1_on_a(corpus: Corpus) -> dict:
+    r = corpus.ratings
+    r = r[r["item"].eq("a") & r["rater"].eq("W1")]
+    return {(slot, label): value for slot, label, value in r[["slot", "label", "value"]].itertuples(index=False)}
+
+
+def test_worker_rating_a_file_twice_is_a_conflicting_repeat_with_both_rows(tmp_path):
+    with pytest.raises(InputError) as info:
+        read_msp(_csv(tmp_path, REPEATED))
+    message = str(info.value)
+    assert "identical" not in message
+    assert message.startswith(
+        "labels_detailed.csv, row 3, column 'EmoDetail' (item 'a'): rater 'W1' judged item 'a' more than once "
+        "(a conflicting repeat) at labels_detailed.csv, row 1, column 'EmoDetail' and labels_detailed.csv, row 3, "
+        "column 'EmoDetail': primary 'neutral' vs 'happy'; dimension 'arousal' 3 vs 5; dimension 'valence' 4 vs 6; "
+        "dimension 'dominance' 3 vs 5."
+    )
+    assert "duplicates='first', 'last', 'drop' or 'mean' (CLI: --duplicates)" in message
+
+
+def test_duplicates_policies_on_a_repeated_worker(tmp_path):
+    path = _csv(tmp_path, REPEATED)
+    first = read_msp(path, duplicates="first")
+    assert _w1_on_a(first) == {
+        ("primary", "neutral"): pytest.approx(np.nan, nan_ok=True),
+        ("secondary", "neutral"): pytest.approx(np.nan, nan_ok=True),
+        ("secondary", "sad"): pytest.approx(np.nan, nan_ok=True),
+        ("dimension", "arousal"): 3.0,
+        ("dimension", "valence"): 4.0,
+        ("dimension", "dominance"): 3.0,
+    }
+    # 'last' keeps the whole later record: its secondary list is not merged with the earlier one
+    last = _w1_on_a(read_msp(path, duplicates="last"))
+    assert sorted(last) == [
+        ("dimension", "arousal"),
+        ("dimension", "dominance"),
+        ("dimension", "valence"),
+        ("primary", "happy"),
+        ("secondary", "happy"),
+    ]
+    assert (last[("dimension", "arousal")], last[("dimension", "valence")]) == (5.0, 6.0)
+    dropped = read_msp(path, duplicates="drop")
+    assert _w1_on_a(dropped) == {} and len(dropped.ratings) == 5  # W2's five ratings remain
+    assert (
+        "Repeated judgements (one rater judging one item more than once): 1 rater-item pairs; duplicates='drop': "
+        "every judgement of those raters on those items dropped; 11 ratings removed."
+    ) in dropped.description
+    assert "5 ratings removed." in first.description  # the later record: primary, 1 secondary, 3 dimensions
+    with pytest.raises(InputError, match="duplicates='mean' averages numeric answers only"):
+        read_msp(path, duplicates="mean")
+    with pytest.raises(ConfigError, match="duplicates='average'"):
+        read_msp(path, duplicates="average")
+
+
+def test_mean_averages_dimensions_when_the_categorical_answers_agree(tmp_path):
+    agreeing = REPEATED.replace(
+        "W1; Happy; Happy; A:5.0; V:6.0; D:5.0;", "W1; Neutral; Sad,Neutral; A:4.0; V:5.0; D:3.0;"
+    )
+    corpus = read_msp(_csv(tmp_path, agreeing), duplicates="mean")
+    w1 = _w1_on_a(corpus)
+    assert sorted(w1) == [
+        ("dimension", "arousal"),
+        ("dimension", "dominance"),
+        ("dimension", "valence"),
+        ("primary", "neutral"),
+        ("secondary", "neutral"),
+        ("secondary", "sad"),
+    ]
+    assert (w1[("dimension", "arousal")], w1[("dimension", "valence")], w1[("dimension", "dominance")]) == (
+        3.5,  # (3 + 4) / 2
+        4.5,  # (4 + 5) / 2
+        3.0,
+    )
+    # a different secondary list is a categorical difference: refused
+    different = agreeing.replace("Sad,Neutral; A:4.0", "Neutral; A:4.0")
+    with pytest.raises(InputError, match="differ in their categorical answers"):
+        read_msp(_csv(tmp_path, different), duplicates="mean")
+
+
+def test_cli_imports_the_csv_release_with_a_duplicates_policy(tmp_path):
+    out = tmp_path / "c"
+    result = CliRunner().invoke(
+        app, ["import", "msp", str(_csv(tmp_path, REPEATED)), "--duplicates", "last", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert _w1_on_a(Corpus.load(out))[("dimension", "arousal")] == 5.0
+
+
+FIELD_CASE = Path(__file__).resolve().parents[2] / "shared" / "field-cases" / "07-msp-labels-detailed-csv"
+
+
+def test_field_case_csv_release_matches_its_json_conversion():
+    if not FIELD_CASE.is_dir():
+        pytest.skip(f"field case folder {FIELD_CASE} is absent")
+    consensus = FIELD_CASE / "labels_consensus.csv"
+    with pytest.raises(InputError, match=r"rater 'WORKER00000104' judged item 'MSP-PODCAST_0001_0011' .*conflicting"):
+        read_msp(FIELD_CASE / "labels_detailed.csv", consensus)
+    for policy in ("first", "last", "drop"):
+        csv = read_msp(FIELD_CASE / "labels_detailed.csv", consensus, duplicates=policy)
+        json_ = read_msp(FIELD_CASE / "labels_detailed.json", consensus, duplicates=policy)
+        pd.testing.assert_frame_equal(csv.ratings[COLUMNS], json_.ratings[COLUMNS])
+    assert csv.ratings["rater"].nunique() == 3  # drop: worker 104 rated only the repeated file

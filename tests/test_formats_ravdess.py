@@ -116,3 +116,21 @@ def test_cli_import(folder, tmp_path):
     assert result.exit_code == 0, result.output
     assert "saved to" in result.output
     pd.testing.assert_frame_equal(Corpus.load(out).ratings, read_ravdess(folder).ratings)
+
+
+def test_corpus_unpacked_on_a_mac_imports_and_debris_is_counted(folder):
+    """Issue 10 item 5: ._ resource forks (named like the clips), __MACOSX/, .DS_Store, Thumbs.db, hidden files."""
+    for real in ("Actor_01/03-01-05-02-01-01-01.wav", "Actor_12/03-02-08-01-02-01-12.flac"):
+        fork = folder / Path(real).parent / ("._" + Path(real).name)
+        fork.write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+        (folder / "__MACOSX" / Path(real).parent).mkdir(parents=True, exist_ok=True)
+        (folder / "__MACOSX" / Path(real).parent / ("._" + Path(real).name)).write_bytes(b"\x00\x05\x16\x07")
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (folder / "Actor_01" / "Thumbs.db").write_bytes(b"\xd0\xcf")
+    _clip(folder / ".trash" / "03-01-01-01-01-01-01.wav", 100)  # hidden folder: not part of the corpus
+    corpus = read_ravdess(folder)
+    assert list(corpus.items.index) == ["03-01-02-01-02-02-01", "03-01-05-02-01-01-01", "03-02-08-01-02-01-12"]
+    assert (
+        f"Operating-system files skipped in {folder}: 7 (macOS '._' resource forks 2, __MACOSX folders 2, "
+        ".DS_Store 1, hidden files 1, Thumbs.db 1)."
+    ) in corpus.description

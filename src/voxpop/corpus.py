@@ -21,11 +21,17 @@ start, end  seconds, for time-interval annotation (RAMAS style), else empty
 
 Optional provenance columns ``source_file``, ``source_row`` and ``source_column`` let every
 validation message name the place in the original file.
+
+Ids, labels and class names are put in Unicode normal form NFC when a corpus is built (one place for
+every importer); item and rater ids holding a tab, line break or NUL character are refused. A rater
+judging one item more than once is reported with both answers and both places (:mod:`voxpop.repeats`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -36,6 +42,7 @@ import yaml
 from voxpop.cache import atomic_write, write_text
 from voxpop.errors import InputError, VoxpopError, where
 from voxpop.filters import select_items
+from voxpop.repeats import find_repeats, repeat_message, repeat_position, source_place
 
 RATING_COLUMNS = ("item", "rater", "condition", "slot", "label", "value", "start", "end")
 PROVENANCE_COLUMNS = ("source_file", "source_row", "source_column")
@@ -43,6 +50,8 @@ EMOTION_SLOTS = ("primary", "secondary", "intensity")
 _TEXT_COLUMNS = ("item", "rater", "condition", "slot", "label")
 _NUMBER_COLUMNS = ("value", "start", "end")
 _MAX_LISTED_PROBLEMS = 20
+_ID_COLUMNS = ("item", "rater")
+_CONTROL = re.compile(r"[\t\n\r\x00]")
 STRING = pd.StringDtype()
 
 
@@ -103,9 +112,9 @@ class Corpus:
         description: str = "",
     ):
         self.name = str(name)
-        self.classes = [str(c) for c in classes]
-        self.class_map = {str(k): str(v) for k, v in (class_map or {}).items()}
-        self.excluded = [str(c) for c in excluded]
+        self.classes = [nfc(c) for c in classes]
+        self.class_map = {nfc(k): nfc(v) for k, v in (class_map or {}).items()}
+        self.excluded = [nfc(c) for c in excluded]
         self.scales = {str(k): (float(v[0]), float(v[1])) for k, v in (scales or {}).items()}
         self.source = source
         self.license = license
@@ -115,6 +124,8 @@ class Corpus:
         problems += item_problems
         self.ratings, rating_problems = _normalize_ratings(ratings)
         problems += rating_problems
+        if not rating_problems:
+            problems += self._check_ids()
         if not problems:
             self.ratings["label"] = _map_labels(self.ratings["label"], self.class_map)
             problems += self._check_ratings()
@@ -192,42 +203,37 @@ class Corpus:
         return problems
 
     def _check_duplicates(self) -> list[Problem]:
-        r = self.ratings
-        rated = r[r["rater"].notna()]
-        if rated.empty:
-            return []
-        keys = [[*RATING_COLUMNS[:5], "start", "end"]]
-        single_choice = rated[rated["slot"].eq("primary") & rated["start"].isna()]
+        """One problem per rater-item pair judged more than once: both answers and both places."""
+        repeats = find_repeats(self.ratings)
         problems = []
-        for frame, key, what in (
-            (rated, keys[0], "repeats an earlier identical judgement"),
-            (single_choice, ["item", "rater", "condition"], "is a second primary choice"),
-        ):
-            dup = frame.duplicated(key, keep="first")
-            for pos in np.flatnonzero(dup.to_numpy())[:_MAX_LISTED_PROBLEMS]:
-                row = r.index.get_loc(frame.index[pos])
-                x = frame.iloc[pos]
+        for group in repeats["group"].unique()[:_MAX_LISTED_PROBLEMS]:
+            second = repeat_position(repeats, group)
+            problems.append(Problem(self._rating_place(second, "rater"), repeat_message(self.ratings, repeats, group)))
+        total = repeats["group"].nunique()
+        if total > _MAX_LISTED_PROBLEMS:
+            problems.append(Problem("", f"{total} rater-item pairs judged more than once in all"))
+        return problems
+
+    def _check_ids(self) -> list[Problem]:
+        """Tabs, line breaks and NUL characters in item or rater ids break every table written later."""
+        problems = []
+        bad_items = self.items.index[self.items.index.str.contains(_CONTROL).fillna(False)]
+        for item in bad_items[:_MAX_LISTED_PROBLEMS]:
+            problems.append(Problem("items", f"item id {item!r} contains a tab, line break or NUL character"))
+        for column in _ID_COLUMNS:
+            bad = self.ratings[column].str.contains(_CONTROL).fillna(False).to_numpy(dtype=bool)
+            for row in np.flatnonzero(bad)[:_MAX_LISTED_PROBLEMS]:
                 problems.append(
                     Problem(
-                        self._rating_place(row, "rater"),
-                        f"rater {x['rater']!r} on item {x['item']!r} {what}",
+                        self._rating_place(row, column),
+                        f"{column} id {self.ratings[column].iat[row]!r} contains a tab, line break or NUL character; "
+                        "remove it from the source file",
                     )
                 )
-            if dup.sum() > _MAX_LISTED_PROBLEMS:
-                problems.append(Problem("", f"{int(dup.sum())} duplicate judgements in all"))
-            if dup.any():
-                break
         return problems
 
     def _rating_place(self, row: int, column: str) -> str:
-        r = self.ratings
-        if "source_file" in r.columns and pd.notna(r["source_file"].iat[row]):
-            src_row = r["source_row"].iat[row] if "source_row" in r.columns else None
-            src_col = r["source_column"].iat[row] if "source_column" in r.columns else None
-            src_row = None if pd.isna(src_row) else int(src_row)
-            src_col = column if src_col is None or pd.isna(src_col) else src_col
-            return f"{where(r['source_file'].iat[row], src_row, src_col)} (item {r['item'].iat[row]!r})"
-        return f"ratings {where(None, row + 1, column)} (item {r['item'].iat[row]!r})"
+        return source_place(self.ratings, row, column)
 
     # ----------------------------------------------------------------- properties
     @property
@@ -427,12 +433,36 @@ def _in_file(place: str, files: Mapping[str, Path]) -> str:
     return place
 
 
+def nfc(text: object) -> str:
+    """Text in Unicode normal form NFC (``"e\u0301"`` and ``"\u00e9"`` become the same id).
+
+    >>> nfc("cafe\u0301") == "caf\u00e9"
+    True
+    """
+    return unicodedata.normalize("NFC", str(text))
+
+
+def _nfc_values(values: pd.Series) -> pd.Series:
+    """A text column in NFC (missing stays missing); normalises each distinct value once."""
+    text = values.astype(STRING)
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    if all(unicodedata.is_normalized("NFC", u) for u in uniques):
+        return text
+    normal = np.array([nfc(u) for u in uniques], dtype=object)
+    out = np.where(codes >= 0, normal[np.maximum(codes, 0)], None)
+    return pd.Series(out, index=values.index, dtype=STRING)
+
+
 def _normalize_items(items: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
     items = items.copy()
     if "item" in items.columns:
         items = items.set_index("item")
-    items.index = items.index.astype(STRING)
+    raw = items.index
+    items.index = pd.Index(_nfc_values(pd.Series(raw.to_numpy(dtype=object))).to_numpy(), dtype=STRING)
     items.index.name = "item"
+    # ids that differ only in their Unicode form are one item when their rows agree
+    merged = items.index.duplicated() & ~raw.duplicated() & items.reset_index().duplicated().to_numpy()
+    items = items[~merged]
     problems = []
     dup = items.index[items.index.duplicated()]
     for item in dup[:_MAX_LISTED_PROBLEMS]:
@@ -454,7 +484,7 @@ def _normalize_ratings(ratings: pd.DataFrame) -> tuple[pd.DataFrame, list[Proble
     for column in _TEXT_COLUMNS:
         values = ratings[column].to_numpy() if column in ratings.columns else None
         out[column] = (
-            pd.Series(values, dtype=object).astype(STRING)
+            _nfc_values(pd.Series(values, dtype=object))
             if values is not None
             else (pd.Series(pd.NA, index=out.index, dtype=STRING))
         )

@@ -16,6 +16,12 @@ import_app = typer.Typer(
 app.add_typer(import_app, name="import")
 
 OUT = typer.Option(..., "--out", help="Corpus directory to write.")
+DUPLICATES = typer.Option(
+    "error",
+    "--duplicates",
+    help="A rater judging one item (in one condition) more than once: error (refuse, naming both answers and rows), "
+    "first, last, drop (all of that rater's judgements of the item), mean (average numeric answers).",
+)
 
 # --- crema-d, ravdess, likert, mosei
 # Readers are imported inside the commands so that ``voxpop --help`` stays fast.
@@ -39,7 +45,14 @@ def import_cremad(
     responses: bool = typer.Option(False, "--responses", help="TABLE holds per-rater answers (finishedResponses.csv)."),
     duplicates: str = typer.Option(
         "error",
-        help="With --responses: 'error' refuses a rater answering a clip twice in one condition; 'first' keeps one.",
+        help="With --responses: a rater answering a clip twice in one condition: error (refuse, naming both answers "
+        "and rows), first, last, drop (all of that rater's answers to the clip), mean (average the levels).",
+    ),
+    first_clicks: Path = typer.Option(
+        None,
+        "--first-clicks",
+        help="With --responses: finishedEmoResponses.csv; drops (and counts) answers whose first click took over "
+        "10 s, as the authors did for tabulatedVotes.csv. Without it those answers are kept.",
     ),
     audio: Path = typer.Option(None, help="Folder of <clip>.wav / .flac files: adds audio paths and durations."),
     only_with_audio: bool = typer.Option(False, "--only-with-audio", help="Keep only clips with a file in --audio."),
@@ -52,9 +65,9 @@ def import_cremad(
 
     options = {"audio": audio, "only_with_audio": only_with_audio, "folds": folds, "demographics": demographics}
     if responses:
-        corpus = read_cremad_responses(table, duplicates=duplicates, **options)
-    elif duplicates != "error":
-        raise ConfigError("--duplicates applies to per-rater responses only; add --responses.")
+        corpus = read_cremad_responses(table, duplicates=duplicates, first_clicks=first_clicks, **options)
+    elif duplicates != "error" or first_clicks is not None:
+        raise ConfigError("--duplicates and --first-clicks apply to per-rater responses only; add --responses.")
     else:
         corpus = read_cremad(table, **options)
     _save_with_notes(corpus, out)
@@ -89,6 +102,7 @@ def import_likert(
     rename: list[str] = typer.Option(None, help="COLUMN=NAME: class, slot or metadata name of a column (repeat)."),
     item_from_path: bool = typer.Option(False, "--item-from-path", help="Item id = file stem of the item cell."),
     allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip (and count) empty answer cells."),
+    duplicates: str = DUPLICATES,
     name: str = typer.Option("likert", help="Corpus name."),
 ) -> None:
     """A generic Likert table: each emotion cell becomes an intensity rating."""
@@ -109,6 +123,7 @@ def import_likert(
         rename=parse_pairs(rename or [], "--rename"),
         item_from_path=item_from_path,
         allow_missing=allow_missing,
+        duplicates=duplicates,
         name=name,
     )
     _save_with_notes(corpus, out)
@@ -118,22 +133,24 @@ def import_likert(
 def import_earkick(
     table: Path = typer.Argument(..., help="The Earkick re-annotation assessment.csv."),
     out: Path = OUT,
+    duplicates: str = DUPLICATES,
 ) -> None:
     """Earkick re-annotation: 6 emotions on None..Extremely (0..3), attributes, notes, clip origin."""
     from voxpop.formats.likert import read_earkick
 
-    _save_with_notes(read_earkick(table), out)
+    _save_with_notes(read_earkick(table, duplicates=duplicates), out)
 
 
 @import_app.command("mosei")
 def import_mosei(
     table: Path = typer.Argument(..., help="CMU-MOSEI raw Mechanical Turk results CSV."),
     out: Path = OUT,
+    duplicates: str = DUPLICATES,
 ) -> None:
     """CMU-MOSEI raw crowd ratings: 6 emotions 0..3 per clip and worker, sentiment -3..3 if present."""
     from voxpop.formats.likert import read_mosei
 
-    _save_with_notes(read_mosei(table), out)
+    _save_with_notes(read_mosei(table, duplicates=duplicates), out)
 
 
 # --- msp, iemocap, intervals, long
@@ -154,11 +171,17 @@ CLASSES = typer.Option(None, help="Comma-separated class list in order (default:
 CLASS_MAP = typer.Option(None, "--class-map", help="Map a native label to a class, NATIVE=CLASS (repeatable).")
 EXCLUDED = typer.Option(None, help="Comma-separated labels that are not classes (counted, never targets), e.g. other.")
 NAME = typer.Option(None, help="Corpus name (default: the file name without extension).")
+FOLD_CASE = typer.Option(
+    False, "--fold-case", help="Merge labels that differ only in case (Anger, anger) into lower case; else reported."
+)
 
 
 @import_app.command("msp")
 def import_msp(
-    labels: Path = typer.Argument(..., help="labels_detailed.json of MSP-Podcast or MSP-Face (per-rater labels)."),
+    labels: Path = typer.Argument(
+        ...,
+        help="Per-rater labels: labels_detailed.json (MSP-Podcast, MSP-Face) or .csv (FileName,EmoDetail).",
+    ),
     out: Path = OUT,
     consensus: Path = typer.Option(
         None, help="labels_consensus.csv (or MSP-Face labels_concensus.json): speaker, gender, split, consensus."
@@ -170,13 +193,19 @@ def import_msp(
         "(default: the primary classes; other secondary labels become 'other').",
     ),
     audio_dir: Path = typer.Option(None, "--audio-dir", help="Folder of the audio files: adds an audio column."),
+    duplicates: str = DUPLICATES,
     name: str = typer.Option("msp-podcast", help="Corpus name."),
 ) -> None:
     """MSP-Podcast / MSP-Face: primary, secondary and arousal/valence/dominance ratings per worker."""
     from voxpop.formats.msp import read_msp
 
     corpus = read_msp(
-        labels, consensus, secondary_classes=parse_names(secondary_classes), audio_dir=audio_dir, name=name
+        labels,
+        consensus,
+        secondary_classes=parse_names(secondary_classes),
+        audio_dir=audio_dir,
+        duplicates=duplicates,
+        name=name,
     )
     _save_with_notes(corpus, out)
 
@@ -187,12 +216,18 @@ def import_iemocap(
         ..., help="IEMOCAP release folder(s) (searched for EmoEvaluation/*.txt) or EmoEvaluation files."
     ),
     out: Path = OUT,
+    self_evaluations: str = typer.Option(
+        "exclude",
+        "--self-evaluations",
+        help="The actors' ratings of their own utterances (C-F1, A-M1 ... lines): exclude (set aside and counted), "
+        "include (as raters SesNN-F1 ...) or only.",
+    ),
     name: str = typer.Option("iemocap", help="Corpus name."),
 ) -> None:
     """IEMOCAP EmoEvaluation files: categorical (primary + secondary) and valence/arousal/dominance ratings."""
     from voxpop.formats.iemocap import read_iemocap
 
-    _save_with_notes(read_iemocap(paths, name=name), out)
+    _save_with_notes(read_iemocap(paths, self_evaluations=self_evaluations, name=name), out)
 
 
 @import_app.command("intervals")
@@ -205,6 +240,7 @@ def import_intervals(
     excluded: str = EXCLUDED,
     recordings: Path = typer.Option(None, help="Table of recordings (recording, audio, duration)."),
     audio_dir: Path = typer.Option(None, "--audio-dir", help="Folder of <recording>.wav files: audio and duration."),
+    fold_case: bool = FOLD_CASE,
     name: str = NAME,
 ) -> None:
     """Time-interval annotation (RAMAS style): items are recordings, ratings carry start/end."""
@@ -219,6 +255,7 @@ def import_intervals(
         excluded=parse_names(excluded) or [],
         recordings=recordings,
         audio_dir=audio_dir,
+        fold_case=fold_case,
         name=name,
     )
     _save_with_notes(corpus, out)
@@ -238,6 +275,8 @@ def import_long(
     ),
     items: Path = typer.Option(None, help="Item table (CSV/Parquet with an item column and metadata columns)."),
     slot: str = typer.Option(None, help="Slot of every rating when the table has no slot column."),
+    duplicates: str = DUPLICATES,
+    fold_case: bool = FOLD_CASE,
     name: str = NAME,
 ) -> None:
     """A generic long rating table, one row per judgement (crowd-kit task/worker/label works as is)."""
@@ -254,6 +293,8 @@ def import_long(
         scales=scales,
         items=items,
         slot=slot,
+        duplicates=duplicates,
+        fold_case=fold_case,
         name=name,
     )
     _save_with_notes(corpus, out)

@@ -11,22 +11,27 @@ import soundfile
 
 from voxpop.corpus import STRING
 from voxpop.errors import InputError
+from voxpop.formats.folders import corpus_files, debris_note
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+_SHOWN_FILES = 10
 
 
-def find_audio(directory: str | Path, suffixes: Sequence[str] = AUDIO_SUFFIXES) -> dict[str, Path]:
+def find_audio(directory: str | Path, suffixes: Sequence[str] = AUDIO_SUFFIXES, *, notes: list[str]) -> dict[str, Path]:
     """Audio files under ``directory`` (searched recursively, in path order), keyed by file stem.
 
-    Paths are absolute. Two files with the same stem (e.g. ``a.wav`` and ``sub/a.flac``) are an
-    error: the item they belong to would be ambiguous.
+    Paths are absolute. Operating-system debris (``._*``, ``__MACOSX/``, ``.DS_Store``, hidden files)
+    is skipped and counted in ``notes``. Two files with the same stem (e.g. ``a.wav`` and
+    ``sub/a.flac``) are an error: the item they belong to would be ambiguous.
     """
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError(f"{directory}: not a directory; expected a folder of audio files ({', '.join(suffixes)}).")
     found: dict[str, Path] = {}
-    for path in sorted(directory.rglob("*")):
-        if path.suffix.lower() not in suffixes or not path.is_file():
+    files, debris = corpus_files(directory)
+    notes += debris_note(debris, directory)
+    for path in files:
+        if path.suffix.lower() not in suffixes:
             continue
         if path.stem in found:
             raise InputError(
@@ -53,7 +58,7 @@ def attach_audio(items: pd.DataFrame, directory: str | Path, notes: list[str]) -
     Items without a file keep both empty and are counted in ``notes``, as are files that match no
     item. Raises InputError when no item has a file (most likely the wrong folder).
     """
-    files = find_audio(directory)
+    files = find_audio(directory, notes=notes)
     matched = [item for item in items.index if item in files]
     if not matched:
         raise InputError(
@@ -68,7 +73,19 @@ def attach_audio(items: pd.DataFrame, directory: str | Path, notes: list[str]) -
     missing = len(items) - len(matched)
     if missing:
         notes.append(f"{missing} of {len(items)} items have no audio file in {directory} (audio left empty).")
-    unused = len(files) - len(matched)
-    if unused:
-        notes.append(f"{unused} audio files in {directory} match no item and were ignored.")
+    notes += unmatched_files_note(files, set(matched), directory)
     return items.assign(audio=audio, duration=duration)
+
+
+def unmatched_files_note(files: dict[str, Path], matched: set[str], directory: str | Path) -> list[str]:
+    """The report sentence naming the audio files that match no item (the first 10), or nothing.
+
+    >>> unmatched_files_note({"a": Path("/d/a.wav"), "b": Path("/d/b.wav")}, {"a"}, "d")
+    ['1 audio files in d match no item and were ignored: b.wav.']
+    """
+    unused = [path.name for stem, path in files.items() if stem not in matched]
+    if not unused:
+        return []
+    more = f" ... ({len(unused) - _SHOWN_FILES} more)" if len(unused) > _SHOWN_FILES else ""
+    shown = ", ".join(unused[:_SHOWN_FILES])
+    return [f"{len(unused)} audio files in {directory} match no item and were ignored: {shown}{more}."]

@@ -7,7 +7,10 @@ one of 12 sentence codes, the intended emotion (ANG DIS FEA HAP NEU SAD) and its
 - :func:`read_cremad` reads ``tabulatedVotes.csv`` (vote counts per clip and condition; every vote
   becomes one rating with an empty rater).
 - :func:`read_cremad_responses` reads ``finishedResponses.csv`` (one row per rater answer, with the
-  rater id ``localid`` and the rated intensity ``respLevel`` 0..100).
+  rater id ``localid`` and the rated intensity ``respLevel`` 0..100). The corpus authors built the
+  public vote table after dropping answers whose *first* click came more than 10 s after the clip
+  (``processFinishedResponses.R``); those times are in ``finishedEmoResponses.csv``, given as
+  ``first_clicks``. Without it the per-rater import keeps the answers the public table dropped.
 
 Both accept an audio folder, the speaker-fold table and the actor demographics table.
 """
@@ -25,6 +28,7 @@ from voxpop.corpus import STRING, Corpus
 from voxpop.errors import ConfigError, InputError, where
 from voxpop.formats.audio_files import attach_audio
 from voxpop.formats.tables import describe_import, number_column, read_table, require_columns, text_column
+from voxpop.repeats import check_policy, resolve_repeats
 
 NAME = "crema-d"
 SOURCE = "CREMA-D (Cao et al., IEEE Transactions on Affective Computing 2014)"
@@ -41,6 +45,11 @@ _CLIP = r"(?P<speaker>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>[A-Z]{3})_(?P<in
 _VOTES = "CREMA-D tabulatedVotes.csv (row id, A D F H N S vote counts, fileName, numResponses)"
 _RESPONSES = "CREMA-D finishedResponses.csv (one row per rater answer)"
 RESPONSE_COLUMNS = ("localid", "queryType", "clipName", "respEmo", "respLevel")
+ANSWER_KEY = ("sessionNums", "queryType", "questNum")
+FIRST_CLICK_LIMIT_MS = 10_000.0
+_FIRST_CLICKS = (
+    "CREMA-D finishedEmoResponses.csv (first emotion click per answer: sessionNums, queryType, questNum, ttr)"
+)
 _SHOWN_ROWS = 5
 
 
@@ -168,6 +177,7 @@ def read_cremad(
 def read_cremad_responses(
     path: str | Path,
     duplicates: str = "error",
+    first_clicks: str | Path | None = None,
     audio: str | Path | None = None,
     only_with_audio: bool = False,
     folds: str | Path | None = None,
@@ -178,18 +188,22 @@ def read_cremad_responses(
     ``queryType`` gives the condition (1 voice, 2 face, 3 av), ``respEmo`` the label (A D F H N S)
     and ``respLevel`` the rated intensity, stored as value on the scale 0..100.
 
-    - ``duplicates``: ``"error"`` (default) refuses a rater answering the same clip in the same
-      condition twice and names the rows; ``"first"`` keeps the first answer and notes the count.
+    - ``duplicates``: a rater answering the same clip in the same condition twice: ``"error"``
+      (default) refuses, naming both answers and rows; ``"first"``, ``"last"``, ``"drop"``, ``"mean"``
+      (averages the levels when the emotions agree) as in :mod:`voxpop.repeats`; counted in the report.
+    - ``first_clicks``: ``finishedEmoResponses.csv``; answers whose first click took more than 10 s
+      (``ttr`` > 10000 ms) are dropped and counted, as the corpus authors did for the vote table. Joined
+      by ``sessionNums``, ``queryType`` and ``questNum``, which ``path`` must then have too.
     - ``audio``: folder of ``<clip>.wav`` (or .flac ...) files: adds ``audio`` and ``duration``.
     - ``only_with_audio``: keep only items that have an audio file (the rest are counted).
     - ``folds``: speaker-fold CSV (FileName, Gender, fold1..foldN with Train / Development / Test).
     - ``demographics``: VideoDemographics.csv (ActorID, Age, Sex, Race, Ethnicity) by speaker.
     """
-    if duplicates not in ("error", "first"):
-        raise ConfigError(f"duplicates={duplicates!r}; expected 'error' or 'first'.")
+    check_policy(duplicates)
     path = Path(path)
     file = path.name
     table = _read(path, RESPONSE_COLUMNS, _RESPONSES)
+    notes = []
     query = text_column(table, "queryType", file).str.removesuffix(".0")
     unknown = np.flatnonzero(~query.isin(list(CONDITIONS)).to_numpy())
     if len(unknown):
@@ -213,19 +227,47 @@ def read_cremad_responses(
             "source_column": "respEmo",
         }
     )
-    notes = []
-    key = ratings[["rater", "item", "condition"]]
-    if duplicates == "error":
-        _refuse_repeats(key, file, "rater, clip and condition", "pass duplicates='first' to keep the first answer")
-    else:
-        repeated = key.duplicated(keep="first").to_numpy()
-        if repeated.any():
-            notes.append(
-                f"{int(repeated.sum())} repeated answers (same rater, clip and condition) dropped, the first kept."
-            )
-            ratings = ratings[~repeated].reset_index(drop=True)
+    if first_clicks is not None:
+        ratings = ratings[~slow_first_clicks(table, file, Path(first_clicks), notes)].reset_index(drop=True)
+    ratings, repeat_notes = resolve_repeats(ratings, duplicates)
+    notes += repeat_notes
     origin = f"{path} (per-rater responses)"
     return _corpus(items, ratings, origin, audio, only_with_audio, folds, demographics, notes, intensity=True)
+
+
+def slow_first_clicks(table: pd.DataFrame, file: str, path: Path, notes: list[str]) -> np.ndarray:
+    """True for the answers of ``table`` whose first click (``ttr`` in ``path``) took more than 10 s.
+
+    The count goes to ``notes``; so does the number of answers without a first-click row (kept).
+    Raises :class:`InputError` when a join column is missing, a ``ttr`` or key is not a number, or an
+    answer has two first-click rows.
+    """
+    require_columns(
+        table, ANSWER_KEY, file, "--first-clicks joins the answers by these columns of finishedResponses.csv."
+    )
+    clicks = _read(path, [*ANSWER_KEY, "ttr"], _FIRST_CLICKS)
+    keys = [_answer_keys(t, f) for t, f in ((table, file), (clicks, path.name))]
+    _refuse_repeats(keys[1], path.name, "sessionNums, queryType and questNum")
+    ttr = pd.Series(_numbers(clicks, "ttr", path.name, "a response time in milliseconds"), index=keys[1].index)
+    slow = pd.MultiIndex.from_frame(keys[1][(ttr > FIRST_CLICK_LIMIT_MS).to_numpy()])
+    answers = pd.MultiIndex.from_frame(keys[0])
+    dropped = answers.isin(slow)
+    unmatched = int((~answers.isin(pd.MultiIndex.from_frame(keys[1]))).sum())
+    notes.append(
+        f"First clicks ({path.name}): {int(dropped.sum())} of {len(table)} answers dropped because their first "
+        f"click came more than {FIRST_CLICK_LIMIT_MS / 1000:g} s after the clip (as for the public vote table)."
+    )
+    if unmatched:
+        notes.append(f"{unmatched} answers have no row in {path.name} (kept).")
+    return np.asarray(dropped, dtype=bool)
+
+
+def _answer_keys(table: pd.DataFrame, file: str) -> pd.DataFrame:
+    """sessionNums, queryType, questNum as whole-number text (``1.0`` and ``1`` are the same key)."""
+    return pd.DataFrame(
+        {c: _whole_numbers(table, c, file, "a key number").astype(str) for c in ANSWER_KEY},
+        index=table.index,
+    )
 
 
 def _read(path: Path, required: Sequence[str], what: str) -> pd.DataFrame:

@@ -21,9 +21,14 @@ Ratings, convention for categorical lines (``C-``): the **first** label listed i
 rater who wrote ``Frustration; Anger;`` gives primary ``frustration`` and secondary ``frustration`` and
 ``anger``. Dimensional lines (``A-``) give ``dimension`` ratings labelled ``valence`` / ``arousal`` /
 ``dominance`` on the 1..5 scale. The same evaluator code may appear on a ``C-`` and an ``A-`` line;
-the slots keep them apart. Raters are the evaluator codes (``E2``); self-evaluations by the actors
-(``F1``, ``M1``) are different people in every session, so their rater ids carry the session
-(``Ses01-F1``). ``Other`` and free-text ``Other:...`` entries become the excluded class ``other``.
+the slots keep them apart. Raters are the evaluator codes (``E2``). The lines ``C-F1`` / ``C-M1`` /
+``A-F1`` / ``A-M1`` are *self-evaluations*: the actors rating their own performance. They are not
+raters by default (the released consensus labels leave them out), are set aside and counted;
+``self_evaluations="include"`` keeps them beside the evaluators and ``"only"`` keeps only them. The
+actors are different people in every session, so their rater ids carry the session (``Ses01-F1``).
+``Other`` and free-text ``Other:...`` entries become the excluded class ``other``. The per-evaluator
+files of ``EmoEvaluation/Categorical/`` repeat the ``C-E`` lines and are not read (a clear error when
+given directly); macOS ``._`` files and other operating-system debris in a folder are skipped and counted.
 Ratings carry ``source_file``, ``source_row`` (the line number) and ``source_column`` (``C-E2``, ``A-E3``).
 """
 
@@ -38,7 +43,8 @@ import numpy as np
 import pandas as pd
 
 from voxpop.corpus import STRING, Corpus
-from voxpop.errors import InputError
+from voxpop.errors import ConfigError, InputError
+from voxpop.formats.folders import corpus_files, debris_note
 from voxpop.formats.tables import describe_import, place, tally
 
 CLASSES = ("neutral", "frustration", "anger", "sadness", "happiness", "excitement", "surprise", "fear", "disgust")
@@ -59,18 +65,23 @@ _HEADER = re.compile(
 _EVALUATOR = re.compile(r"(?P<kind>[CA])-(?P<code>[A-Z]+\d+):")
 _UTTERANCE = re.compile(r"(?P<session>Ses\d+)[FM]_.+_(?P<speaker>[FM])[^_]*")
 _COMMENT = re.compile(r"\s*\(.*\)\s*$")
+_CATEGORICAL_LINE = re.compile(r"Ses\d+[FM]_\S+\s+:\s*\S")
+SELF_EVALUATIONS = ("exclude", "include", "only")
 _ITEM_COLUMNS = (
     "start", "end", "duration", "session", "dialog", "speaker", "gender",
     "consensus_class", "consensus_valence", "consensus_arousal", "consensus_dominance",
 )  # fmt: skip
 
 
-def parse_emo_evaluation(text: str, file: str = "<text>") -> tuple[pd.DataFrame, pd.DataFrame, Counter]:
+def parse_emo_evaluation(
+    text: str, file: str = "<text>", self_evaluations: str = "exclude"
+) -> tuple[pd.DataFrame, pd.DataFrame, Counter]:
     """Parse one EmoEvaluation file: (items, ratings, notes). Pure: text in, tables out.
 
     ``notes`` counts what was mapped or skipped (``no consensus``, ``free-text other``,
-    ``repeated label``, ``blank dimension``). Malformed lines raise :class:`InputError` naming
-    ``file``, the line number and the field.
+    ``repeated label``, ``blank dimension``, ``self-evaluation`` / ``evaluator`` lines set aside by
+    ``self_evaluations``: exclude, include or only). Every line is checked, set aside or not.
+    Malformed lines raise :class:`InputError` naming ``file``, the line number and the field.
 
     >>> text = ("% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\\n\\n"
     ...         "[6.2901 - 8.2357]\\tSes01F_impro01_F000\\tfru\\t[2.5000, 3.0000, 3.5000]\\n"
@@ -104,6 +115,12 @@ def parse_emo_evaluation(text: str, file: str = "<text>") -> tuple[pd.DataFrame,
             items.append(current)
             continue
         match = _EVALUATOR.match(stripped)
+        if match is None and _CATEGORICAL_LINE.match(stripped):
+            raise InputError(
+                f"{place(file, number, unit='line')}: {stripped!r} is a line of a per-evaluator file of "
+                "EmoEvaluation/Categorical ('ID :Label; ()'); those labels are the C-E lines of the dialog's "
+                "EmoEvaluation/<dialog>.txt file: import that file or the release folder instead."
+            )
         if match is None:
             raise InputError(
                 f"{place(file, number, unit='line')}: expected an utterance header '[START - END]<TAB>ID<TAB>EMOTION"
@@ -119,6 +136,10 @@ def parse_emo_evaluation(text: str, file: str = "<text>") -> tuple[pd.DataFrame,
             ratings = _categorical(body, file, number, field, notes)
         else:
             ratings = _dimensional(body, file, number, field, notes)
+        is_self = not code.startswith("E")
+        if self_evaluations != "include" and is_self != (self_evaluations == "only"):
+            notes["self-evaluation" if is_self else "evaluator"] += 1
+            continue
         for slot, label, value in ratings:
             for key, x in zip(columns, (current["item"], rater, slot, label, value, number, field), strict=True):
                 rows[key].append(x)
@@ -240,20 +261,20 @@ def _number(text: str, file: str, number: int, field: str) -> float:
 
 
 # ----------------------------------------------------------------------------- files and directories
-def evaluation_files(paths: str | Path | Sequence[str | Path]) -> tuple[list[Path], int]:
-    """The EmoEvaluation files among ``paths`` (directories searched recursively) and the number skipped.
+def evaluation_files(paths: str | Path | Sequence[str | Path]) -> tuple[list[Path], list[str]]:
+    """The EmoEvaluation files among ``paths`` (directories searched recursively) and the report notes.
 
     In a directory only ``*.txt`` files sitting directly in a folder named ``EmoEvaluation`` count (its
     ``Categorical`` / ``Attribute`` / ``Self-evaluation`` subfolders hold other formats); macOS ``._``
-    resource files are skipped and counted.
+    resource files and other operating-system debris are skipped and counted.
     """
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
-    files, skipped = [], 0
+    files, notes = [], []
     for path in map(Path, paths):
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*.txt") if p.parent.name == "EmoEvaluation")
-            skipped += sum(p.name.startswith("._") for p in found)
-            found = [p for p in found if not p.name.startswith("._")]
+            found, debris = corpus_files(path, "*.txt")
+            found = [p for p in found if p.parent.name == "EmoEvaluation"]
+            notes += debris_note(debris, path)
             if not found:
                 raise InputError(
                     f"{path}: no EmoEvaluation/*.txt files below this folder; give the IEMOCAP release folder "
@@ -264,17 +285,24 @@ def evaluation_files(paths: str | Path | Sequence[str | Path]) -> tuple[list[Pat
             files.append(path)
         else:
             raise InputError(f"{path}: not found.")
-    return files, skipped
+    return files, notes
 
 
-def read_iemocap(paths: str | Path | Sequence[str | Path], *, name: str = "iemocap") -> Corpus:
+def read_iemocap(
+    paths: str | Path | Sequence[str | Path], *, self_evaluations: str = "exclude", name: str = "iemocap"
+) -> Corpus:
     """Read IEMOCAP EmoEvaluation files (or release folders) into a Corpus.
 
     Classes: neutral, frustration, anger, sadness, happiness, excitement, surprise, fear, disgust;
     excluded ``other``; the class map lists IEMOCAP's names (``Excited`` -> ``excitement``) and codes.
-    See the module docstring for the primary / secondary convention and the rater ids.
+    ``self_evaluations``: ``exclude`` (default; the actors' ratings of their own utterances are set
+    aside and counted), ``include`` (kept as raters ``SesNN-F1`` ...) or ``only``. See the module
+    docstring for the primary / secondary convention and the rater ids. Raises :class:`ConfigError`
+    for an unknown ``self_evaluations`` and :class:`InputError` naming file, line and field.
     """
-    files, skipped = evaluation_files(paths)
+    if self_evaluations not in SELF_EVALUATIONS:
+        raise ConfigError(f"self_evaluations={self_evaluations!r}; expected one of {', '.join(SELF_EVALUATIONS)}.")
+    files, folder_notes = evaluation_files(paths)
     tables, notes = [], Counter()
     first_seen: dict[str, str] = {}
     for path in files:
@@ -282,7 +310,7 @@ def read_iemocap(paths: str | Path | Sequence[str | Path], *, name: str = "iemoc
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}: not a text file ({exc}); expected an IEMOCAP EmoEvaluation file.") from exc
-        items, ratings, file_notes = parse_emo_evaluation(text, path.name)
+        items, ratings, file_notes = parse_emo_evaluation(text, path.name, self_evaluations)
         for utterance in items.index:
             if utterance in first_seen:
                 raise InputError(f"{path.name}: utterance {utterance!r} is also in {first_seen[utterance]}.")
@@ -303,7 +331,7 @@ def read_iemocap(paths: str | Path | Sequence[str | Path], *, name: str = "iemoc
         excluded=[OTHER],
         scales={"dimension": DIMENSION_SCALE},
         source=", ".join(str(p) for p in files) if len(files) <= 3 else f"{len(files)} EmoEvaluation files",
-        description=describe_import(_source_text(files), _sentences(notes, skipped, items, ratings)),
+        description=describe_import(_source_text(files), _sentences(notes, items, ratings) + folder_notes),
     )
 
 
@@ -321,7 +349,7 @@ def _source_text(files: list[Path]) -> str:
     return files[0].name if len(files) == 1 else f"{len(files)} IEMOCAP EmoEvaluation files"
 
 
-def _sentences(notes: Counter, skipped: int, items: pd.DataFrame, ratings: pd.DataFrame) -> list[str]:
+def _sentences(notes: Counter, items: pd.DataFrame, ratings: pd.DataFrame) -> list[str]:
     out = [f"Ratings: {len(ratings)}; raters: {ratings['rater'].nunique()}; utterances: {len(items)}."]
     free_text = Counter({k.removeprefix("free-text other: "): v for k, v in notes.items() if k.startswith("free-text")})
     if free_text:
@@ -330,9 +358,9 @@ def _sentences(notes: Counter, skipped: int, items: pd.DataFrame, ratings: pd.Da
         ("no consensus", "Utterances without consensus (xxx; consensus_class empty)"),
         ("repeated label", "Labels repeated within one evaluator line, kept once"),
         ("blank dimension", "Blank val/act/dom values skipped"),
+        ("self-evaluation", "Self-evaluation lines (C-F1, A-M1 ...: actors rating themselves) set aside, not raters"),
+        ("evaluator", "Evaluator lines set aside (self_evaluations='only')"),
     ):
         if notes[key]:
             out.append(f"{what}: {notes[key]}.")
-    if skipped:
-        out.append(f"macOS '._' resource files skipped: {skipped}.")
     return out

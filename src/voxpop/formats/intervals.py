@@ -20,7 +20,8 @@ import pandas as pd
 
 from voxpop.corpus import STRING, Corpus
 from voxpop.errors import ConfigError, InputError, where
-from voxpop.formats.audio_files import AUDIO_SUFFIXES, audio_durations, find_audio
+from voxpop.formats.audio_files import AUDIO_SUFFIXES, audio_durations, find_audio, unmatched_files_note
+from voxpop.formats.case import fold_case as fold_labels
 from voxpop.formats.tables import (
     describe_import,
     labels_in_order,
@@ -43,9 +44,13 @@ def read_intervals(
     excluded: Sequence[str] = (),
     recordings: str | Path | None = None,
     audio_dir: str | Path | None = None,
+    fold_case: bool = False,
     name: str | None = None,
 ) -> Corpus:
     """Read interval annotations into a Corpus whose items are recordings.
+
+    Labels that differ only in case are reported; ``fold_case`` lower-cases them (and ``classes``,
+    ``class_map``, ``excluded``).
 
     ``classes`` defaults to the sorted unique labels after ``class_map``, minus ``excluded``.
     ``recordings`` (a table) and ``audio_dir`` (a folder) are alternative sources of the recording
@@ -76,10 +81,11 @@ def read_intervals(
         ratings[column] = number_column(frame, column, file)
     ratings["source_file"] = file
     ratings["source_row"] = np.arange(1, len(frame) + 1)
+    ratings, classes, class_map, excluded = fold_labels(ratings, classes, class_map, excluded, fold_case, notes)
     if recordings is not None:
         items = _recordings_table(Path(recordings), columns)
     elif audio_dir is not None:
-        items = _recordings_from_audio(Path(audio_dir), ratings["item"].unique())
+        items = _recordings_from_audio(Path(audio_dir), ratings["item"].unique(), notes)
     else:
         items = pd.DataFrame(index=pd.Index(ratings["item"].unique(), dtype=STRING, name="item"))
         items["duration"] = np.nan
@@ -113,8 +119,8 @@ def _recordings_table(path: Path, columns: Mapping[str, str] | None) -> pd.DataF
     return items
 
 
-def _recordings_from_audio(folder: Path, recordings: Sequence[str]) -> pd.DataFrame:
-    files = find_audio(folder)
+def _recordings_from_audio(folder: Path, recordings: Sequence[str], notes: list[str]) -> pd.DataFrame:
+    files = find_audio(folder, notes=notes)
     missing = [r for r in recordings if r not in files]
     if missing:
         raise InputError(
@@ -122,6 +128,7 @@ def _recordings_from_audio(folder: Path, recordings: Sequence[str]) -> pd.DataFr
             f"expected files named <recording> + one of {', '.join(AUDIO_SUFFIXES)}."
         )
     paths = [files[r] for r in recordings]
+    notes += unmatched_files_note(files, set(recordings), folder)
     return pd.DataFrame(
         {"audio": pd.array([str(p) for p in paths], dtype=STRING), "duration": audio_durations(paths)},
         index=pd.Index(list(recordings), dtype=STRING, name="item"),

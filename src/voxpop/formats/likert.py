@@ -21,6 +21,7 @@ import pandas as pd
 from voxpop.corpus import EMOTION_SLOTS, STRING, Corpus
 from voxpop.errors import ConfigError, InputError, where
 from voxpop.formats.tables import describe_import, read_table, require_columns, text_column
+from voxpop.repeats import check_policy, resolve_repeats
 
 DEFAULT_LEVELS = {"None": 0.0, "A little": 1.0, "Moderate": 2.0, "Extremely": 3.0}
 _MISSING_HINT = " Pass allow_missing=True (CLI --allow-missing) to skip empty cells; they are counted."
@@ -265,10 +266,24 @@ def _read(path: Path, layout: LikertLayout, what: str) -> pd.DataFrame:
 
 
 def likert_corpus(
-    table: pd.DataFrame, file: str, layout: LikertLayout, name: str, source: str, license: str, origin: str
+    table: pd.DataFrame,
+    file: str,
+    layout: LikertLayout,
+    name: str,
+    source: str,
+    license: str,
+    origin: str,
+    duplicates: str = "error",
 ) -> Corpus:
-    """A validated corpus from a Likert table (see :func:`likert_tables`); items get ``corpus`` = ``name``."""
+    """A validated corpus from a Likert table (see :func:`likert_tables`); items get ``corpus`` = ``name``.
+
+    ``duplicates``: policy for a rater with two rows for one item (see :mod:`voxpop.repeats`); a table
+    row is one judgement, so ``first`` / ``last`` keep whole rows and ``mean`` averages the levels.
+    """
+    check_policy(duplicates)
     items, ratings, notes = likert_tables(table, file, layout)
+    ratings, repeat_notes = resolve_repeats(ratings, duplicates, ratings["source_row"])
+    notes += repeat_notes
     return Corpus(
         name,
         items.assign(corpus=pd.array([name] * len(items), dtype=STRING)),
@@ -295,6 +310,7 @@ def read_likert(
     rename: Mapping[str, str] | None = None,
     item_from_path: bool = False,
     allow_missing: bool = False,
+    duplicates: str = "error",
     name: str = "likert",
     source: str = "",
     license: str = "",
@@ -304,7 +320,8 @@ def read_likert(
     ``levels`` maps level names to numbers (default None / A little / Moderate / Extremely = 0..3);
     numeric cells are accepted too. ``scale`` = (low, high) defaults to the range of the levels.
     The text ``None`` is a level, never a missing value; an empty cell is an error unless
-    ``allow_missing``. Classes are the emotion columns (renamed) in the given order.
+    ``allow_missing``. Classes are the emotion columns (renamed) in the given order. ``duplicates``:
+    policy for a rater with two rows for one item (``error``, ``first``, ``last``, ``drop``, ``mean``).
     """
     layout = LikertLayout(
         item_column=item_column if isinstance(item_column, str) else tuple(item_column),
@@ -322,7 +339,7 @@ def read_likert(
     layout.check()
     path = Path(path)
     table = _read(path, layout, "Likert table (one row per item and rater)")
-    return likert_corpus(table, path.name, layout, name, source or path.name, license, str(path))
+    return likert_corpus(table, path.name, layout, name, source or path.name, license, str(path), duplicates)
 
 
 # ----------------------------------------------------------------------------- Earkick re-annotation
@@ -359,16 +376,17 @@ def earkick_origin(stems: pd.Index | pd.Series) -> np.ndarray:
     return np.select([r.to_numpy(dtype=bool) for r in rules], ["crema-d", "ravdess", "aff-wild2"], "cmu-mosei")
 
 
-def read_earkick(path: str | Path) -> Corpus:
+def read_earkick(path: str | Path, duplicates: str = "error") -> Corpus:
     """Read the Earkick ``assessment.csv``: 6 emotions on None..Extremely (0..3) per clip and annotator.
 
     Attribute slots gender, age, mood (labels) and sentiment (-3..3), anxiety (0..9) (values);
     notes -> item ``notes`` and ``flagged``. Item columns ``source`` (crema-d, ravdess, aff-wild2,
-    cmu-mosei; see :func:`earkick_origin`) and ``acted`` (crema-d and ravdess clips).
+    cmu-mosei; see :func:`earkick_origin`) and ``acted`` (crema-d and ravdess clips). ``duplicates`` as in
+    :func:`read_likert`.
     """
     path = Path(path)
     table = _read(path, EARKICK, "Earkick assessment.csv (one row per clip and annotator)")
-    corpus = likert_corpus(table, path.name, EARKICK, "earkick", EARKICK_SOURCE, EARKICK_LICENSE, str(path))
+    corpus = likert_corpus(table, path.name, EARKICK, "earkick", EARKICK_SOURCE, EARKICK_LICENSE, str(path), duplicates)
     origin = earkick_origin(corpus.items.index)
     corpus.items = corpus.items.assign(source=pd.array(origin, dtype=STRING), acted=np.isin(origin, ACTED))
     return corpus
@@ -387,13 +405,15 @@ MOSEI_SENTIMENT = "Answer.sentiment"
 MOSEI_SOURCE = "CMU-MOSEI (Zadeh et al., ACL 2018), raw Mechanical Turk ratings"
 
 
-def read_mosei(path: str | Path) -> Corpus:
+def read_mosei(path: str | Path, duplicates: str = "error") -> Corpus:
     """Read CMU-MOSEI raw crowd ratings (Mechanical Turk batch results, one row per clip and worker).
 
     Item = ``Input.VIDEO_ID`` + ``_`` + ``Input.CLIP``; rater = ``WorkerId``; the six
     ``Answer.<emotion>`` columns hold 0..3 and become classes happy, sad, anger, surprise, disgust,
     fear (the CMU-MOSEI order); ``Answer.sentiment`` (-3..3), when present, becomes slot
-    ``sentiment``. Item columns: ``video`` and ``corpus`` = cmu-mosei.
+    ``sentiment``. Item columns: ``video`` and ``corpus`` = cmu-mosei. ``duplicates``: policy for a
+    worker with two rows for one clip (``error``, ``first``, ``last``, ``drop``, ``mean``; see
+    :mod:`voxpop.repeats`).
     """
     path = Path(path)
     base = LikertLayout(
@@ -409,4 +429,5 @@ def read_mosei(path: str | Path) -> Corpus:
     layout = base
     if MOSEI_SENTIMENT in table.columns:
         layout = dataclasses.replace(base, numeric_columns={MOSEI_SENTIMENT: Scale(-3, 3)})
-    return likert_corpus(table, path.name, layout, "cmu-mosei", MOSEI_SOURCE, "CMU-MOSEI terms of use", str(path))
+    terms = "CMU-MOSEI terms of use"
+    return likert_corpus(table, path.name, layout, "cmu-mosei", MOSEI_SOURCE, terms, str(path), duplicates)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from voxpop.corpus import EMOTION_SLOTS, RATING_COLUMNS, STRING, Corpus
 from voxpop.errors import InputError, where
+from voxpop.formats.case import fold_case as fold_labels
 from voxpop.formats.tables import (
     describe_import,
     labels_in_order,
@@ -25,6 +26,7 @@ from voxpop.formats.tables import (
     require_columns,
     text_column,
 )
+from voxpop.repeats import check_policy, resolve_repeats
 
 CROWDKIT_COLUMNS = {"task": "item", "worker": "rater"}
 
@@ -39,6 +41,8 @@ def read_long(
     scales: Mapping[str, Sequence[float]] | None = None,
     items: str | Path | None = None,
     slot: str | None = None,
+    duplicates: str = "error",
+    fold_case: bool = False,
     name: str | None = None,
 ) -> Corpus:
     """Read a long rating table (one row per judgement) into a validated :class:`Corpus`.
@@ -50,11 +54,24 @@ def read_long(
     column (ratings of items missing from it are errors); without it the items are the rated ids in
     order of first appearance. Columns that are not rating columns are ignored and listed in the report
     (``corpus.description``). Every rating keeps its ``source_file`` and ``source_row``.
+
+    ``duplicates`` is the policy for a rater answering one field of an item twice (``error``, ``first``,
+    ``last``, ``drop``, ``mean``; see :mod:`voxpop.repeats`), applied field by field (a long table has no
+    record structure); what it removed is counted. Labels that differ only in case are reported;
+    ``fold_case`` lower-cases them (and ``classes``, ``class_map``, ``excluded``). Raises
+    :class:`InputError` naming file, row and column; :class:`ConfigError` for an unknown policy.
     """
+    check_policy(duplicates)
     path = Path(path)
     file = path.name
     notes: list[str] = []
-    frame = rename_columns(read_table(path, "ratings"), columns, file)
+    table = read_table(path, "ratings")
+    if {"FileName", "EmoDetail"} <= set(table.columns):
+        raise InputError(
+            f"{file}: holds MSP-Podcast per-rater labels (FileName,EmoDetail: worker, primary, secondary list and "
+            "A/V/D packed in one cell); read it with 'voxpop import msp' (read_msp), which unpacks them."
+        )
+    frame = rename_columns(table, columns, file)
     crowdkit = {old: new for old, new in CROWDKIT_COLUMNS.items() if old in frame.columns and new not in frame.columns}
     if crowdkit:
         frame = frame.rename(columns=crowdkit)
@@ -70,6 +87,10 @@ def read_long(
         slot = slot or ("intensity" if ratings["value"].notna().any() else "primary")
         ratings["slot"] = slot
         notes.append(f"No slot column: every rating is read as slot {slot!r}.")
+    ratings["slot"] = ratings["slot"].fillna("primary")
+    ratings, classes, class_map, excluded = fold_labels(ratings, classes, class_map, excluded, fold_case, notes)
+    ratings, repeat_notes = resolve_repeats(ratings, duplicates)
+    notes += repeat_notes
     item_table = _items_frame(items, columns, ratings)
     if classes is None:
         emotion = ratings.loc[ratings["slot"].isin(EMOTION_SLOTS), "label"]

@@ -1,10 +1,16 @@
-"""MSP-Podcast and MSP-Face: per-rater ``labels_detailed.json`` (+ optional consensus table) -> Corpus.
+"""MSP-Podcast and MSP-Face: per-rater ``labels_detailed.json`` / ``.csv`` (+ optional consensus table) -> Corpus.
 
-``labels_detailed.json`` comes in two shapes, both read::
+The per-rater labels come in three shapes, all read (CSV or JSON is recognised from the content)::
 
     {"MSP-PODCAST_0001_0008.wav": {"WORKER00001": {"EmoClass_Major": "Neutral", "EmoClass_Second": "Neutral,Sad",
                                                    "EmoAct": "3", "EmoVal": "4", "EmoDom": "3"}, ...}, ...}
     {"MSP-FACE_0253_0006.mp4": {"Workers": [{"Name": "WORKER0000013", "EmoClass_Major": "Happy", ...}, ...]}}
+
+    FileName,EmoDetail                                       (labels_detailed.csv, releases 1.12 / 2.0)
+    MSP-PODCAST_0001_0008.wav,"WORKER00001; Neutral; Neutral,Sad; A:3.0; V:4.0; D:3.0;"
+
+In the CSV, ``EmoDetail`` packs the worker, the primary emotion, the secondary list (may be empty)
+and ``A:`` / ``V:`` / ``D:`` (EmoAct / EmoVal / EmoDom); it gives exactly the ratings of the JSON.
 
 Each rater record becomes (item id = file name without extension, rater = worker id):
 
@@ -22,7 +28,12 @@ Gender, Split_Set; or MSP-Face's ``labels_concensus.json``) adds the item column
 ``gender``, ``split``, ``consensus_class`` (empty for ``X``, no agreement) and ``consensus_arousal`` /
 ``consensus_valence`` / ``consensus_dominance``. The report (``corpus.description``) counts everything
 mapped or skipped, including consensus rows without ratings and rated files without a consensus row.
-Ratings carry ``source_file``, ``source_row`` (the JSON line of the field) and ``source_column`` (the field).
+Ratings carry ``source_file``, ``source_row`` (the JSON line of the field, or the CSV data row) and
+``source_column`` (the JSON field, or ``EmoDetail``).
+
+A worker with two records for one file is a repeated judgement, handled by ``duplicates``
+(see :mod:`voxpop.repeats`: ``error``, ``first``, ``last``, ``drop``, ``mean``); ``first`` / ``last``
+keep whole records and ``mean`` averages EmoAct / EmoVal / EmoDom when the categorical answers agree.
 """
 
 from __future__ import annotations
@@ -50,6 +61,7 @@ from voxpop.formats.tables import (
     tally,
     text_column,
 )
+from voxpop.repeats import check_policy, resolve_repeats
 
 PRIMARY_CLASSES = ("angry", "sad", "happy", "surprise", "fear", "disgust", "contempt", "neutral")
 OTHER = "other"
@@ -165,11 +177,20 @@ class _LocatedJson:
 
 @dataclasses.dataclass(frozen=True)
 class _Record:
+    """One rater record; ``lines`` holds each field's JSON line, or the CSV data row (``unit`` "row")."""
+
     file_name: str
     worker: str
     fields: dict
     lines: dict[str, int]
     line: int
+    unit: str = "line"
+
+    def place(self, file: str, field: str | None = None) -> str:
+        """Where the record (or one of its fields) is: a JSON line and field, or a CSV row of ``EmoDetail``."""
+        if self.unit == "row":
+            return place(file, self.line, DETAIL_COLUMN) + (f" ({field} part)" if field else "")
+        return place(file, self.lines[field] if field else self.line, field, "line")
 
 
 def _records(doc: _LocatedJson) -> Iterator[_Record | str]:
@@ -208,6 +229,81 @@ def _records(doc: _LocatedJson) -> Iterator[_Record | str]:
             yield _Record(str(file_name), str(worker).strip(), record, lines, line)
 
 
+# ----------------------------------------------------------------------------- labels_detailed.csv
+DETAIL_COLUMN = "EmoDetail"
+_DETAIL_DIMENSIONS = {"A": "EmoAct", "V": "EmoVal", "D": "EmoDom"}
+_DETAIL_EXAMPLE = "'WORKER00000101; Neutral; Neutral,Sad; A:3.0; V:4.0; D:3.0;'"
+_DIMENSION_PART = re.compile(r"(?P<key>[A-Za-z]+)\s*:\s*(?P<value>.*)")
+
+
+def parse_emo_detail(text: str, where: str = "EmoDetail") -> tuple[str, dict[str, str | None]]:
+    """The worker and the JSON-style fields of one packed ``EmoDetail`` cell of labels_detailed.csv.
+
+    The secondary list may be empty or absent; a missing A/V/D part gives an empty (blank) value.
+    Raises :class:`InputError` (prefixed by ``where``) for a cell without worker or primary emotion,
+    or with a part that is not ``A:x``, ``V:y`` or ``D:z``.
+
+    >>> parse_emo_detail("WORKER00000101; Neutral; Neutral,Sad; A:3.0; V:4.0; D:3.0;")
+    ('WORKER00000101', {'EmoClass_Major': 'Neutral', 'EmoClass_Second': 'Neutral,Sad', 'EmoAct': '3.0', \
+'EmoVal': '4.0', 'EmoDom': '3.0'})
+    >>> parse_emo_detail("W2; Sad; ; A:2; V:; D:3")[1]["EmoClass_Second"], parse_emo_detail("W2; Sad; ; A:2; V:")[1]
+    ('', {'EmoClass_Major': 'Sad', 'EmoClass_Second': '', 'EmoAct': '2', 'EmoVal': '', 'EmoDom': None})
+    """
+    parts = [p.strip() for p in text.split(";")]
+    if parts and not parts[-1]:
+        parts.pop()
+    split = next((i for i, p in enumerate(parts) if _DIMENSION_PART.fullmatch(p) and i >= 2), len(parts))
+    positional, dimensions = parts[:split], parts[split:]
+    if len(positional) not in (2, 3) or not all(positional[:2]):
+        raise InputError(
+            f"{where}: expected 'WORKER; Primary; Secondary,List; A:x; V:y; D:z;' (e.g. {_DETAIL_EXAMPLE}), "
+            f"found {text!r}."
+        )
+    fields: dict[str, str | None] = {
+        PRIMARY_FIELD: positional[1],
+        SECONDARY_FIELD: positional[2] if len(positional) == 3 else "",
+        **dict.fromkeys(_DETAIL_DIMENSIONS.values()),
+    }
+    for part in dimensions:
+        match = _DIMENSION_PART.fullmatch(part)
+        key = match["key"].upper() if match else None
+        if key not in _DETAIL_DIMENSIONS:
+            raise InputError(
+                f"{where}: {part!r} is not a dimension part; expected A:x (arousal), V:y (valence) or D:z "
+                f"(dominance), e.g. {_DETAIL_EXAMPLE}."
+            )
+        fields[_DETAIL_DIMENSIONS[key]] = match["value"].strip()
+    return positional[0], fields
+
+
+def _csv_records(path: Path) -> Iterator[_Record]:
+    """Every rater record of labels_detailed.csv (``FileName,EmoDetail``), one per data row."""
+    table = read_table(path, "MSP labels_detailed.csv")
+    require_columns(
+        table, ("FileName", DETAIL_COLUMN), path.name,
+        f"labels_detailed.csv has the columns FileName,{DETAIL_COLUMN} with {DETAIL_COLUMN} like {_DETAIL_EXAMPLE}.",
+    )  # fmt: skip
+    names = text_column(table, "FileName", path.name)
+    details = text_column(table, DETAIL_COLUMN, path.name)
+    for row, (file_name, detail) in enumerate(zip(names, details, strict=True), start=1):
+        worker, fields = parse_emo_detail(detail, place(path.name, row, DETAIL_COLUMN))
+        yield _Record(file_name, worker, fields, dict.fromkeys(FIELDS, row), row, unit="row")
+
+
+def _is_json(path: Path) -> bool:
+    """True when the file starts (after blanks and a byte-order mark) with ``{`` or ``[``."""
+    if not path.is_file():
+        raise InputError(f"{path}: labels file not found.")
+    with path.open("rb") as handle:
+        head = handle.read(4096).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    if not head:
+        raise InputError(
+            f"{path.name}: the file is empty; expected labels_detailed.json (a JSON object keyed by file name) or "
+            "labels_detailed.csv (FileName,EmoDetail)."
+        )
+    return head[:1] in ("{", "[")
+
+
 # ----------------------------------------------------------------------------- the reader
 def read_msp(
     labels: str | Path,
@@ -215,58 +311,67 @@ def read_msp(
     *,
     secondary_classes: Sequence[str] | None = None,
     audio_dir: str | Path | None = None,
+    duplicates: str = "error",
     name: str = "msp-podcast",
 ) -> Corpus:
-    """Read MSP-Podcast / MSP-Face per-rater labels (and optionally the consensus table) into a Corpus.
+    """Read MSP-Podcast / MSP-Face per-rater labels (JSON or ``labels_detailed.csv``, plus optionally the
+    consensus table) into a Corpus.
 
     Classes are the MSP-Podcast primary set (angry, sad, happy, surprise, fear, disgust, contempt,
     neutral), excluded ``other``; the class map lists the full names and the one-letter codes.
     ``secondary_classes`` (lower-case names, e.g. adding ``frustrated``, ``amused``) keeps those
     secondary labels as classes (appended after the primary classes); every other secondary label
     becomes ``other`` and is counted. ``audio_dir`` adds an ``audio`` column (``audio_dir / file``).
+    ``duplicates`` is the policy for a worker with two records for one file (default ``error``: refuse,
+    naming both records and their answers; see :mod:`voxpop.repeats`); what it removed is counted.
+    Raises :class:`InputError` naming file, line (JSON) or row (CSV) and field for malformed input.
     """
+    check_policy(duplicates)
     path = Path(labels)
     extra = _secondary_extras(secondary_classes)
     keep_secondary = set(secondary_classes) if secondary_classes is not None else set(PRIMARY_CLASSES)
-    doc = _LocatedJson(path)
-    rows: dict[str, list] = {k: [] for k in ("item", "rater", "slot", "label", "value", "source_row", "source_column")}
+    is_json = _is_json(path)
+    file = path.name
+    records = _records(_LocatedJson(path)) if is_json else _csv_records(path)
+    columns = ("item", "rater", "slot", "label", "value", "source_row", "source_column", "record")
+    rows: dict[str, list] = {k: [] for k in columns}
     item_files: dict[str, str] = {}
     notes = _Notes()
 
-    def add(item: str, rater: str, slot: str, label: str, value: float, line: int, field: str) -> None:
-        for key, x in zip(rows, (item, rater, slot, label, value, line, field), strict=True):
+    def add(record: int, item: str, rater: str, slot: str, label: str, value: float, line: int, field: str) -> None:
+        values = (item, rater, slot, label, value, line, field if is_json else DETAIL_COLUMN, record)
+        for key, x in zip(rows, values, strict=True):
             rows[key].append(x)
 
-    for record in _records(doc):
+    for number, record in enumerate(records):
         file_name = record if isinstance(record, str) else record.file_name
         item = PurePath(file_name).stem
         if item_files.setdefault(item, file_name) != file_name:
-            raise InputError(
-                f"{doc.file}: files {item_files[item]!r} and {file_name!r} give the same item id {item!r}."
-            )
+            raise InputError(f"{file}: files {item_files[item]!r} and {file_name!r} give the same item id {item!r}.")
         if isinstance(record, str):
             notes.files_without_raters += 1
             continue
         missing = [f for f in FIELDS if f not in record.fields]
         if missing:
             raise InputError(
-                f"{place(doc.file, record.line, unit='line')}: rater {record.worker!r} on {file_name!r} lacks field(s) "
+                f"{record.place(file)}: rater {record.worker!r} on {file_name!r} lacks field(s) "
                 f"{', '.join(missing)}; expected the fields {', '.join(FIELDS)}."
             )
-        primary = _primary_label(record, doc.file, notes)
-        add(item, record.worker, "primary", primary, np.nan, record.lines[PRIMARY_FIELD], PRIMARY_FIELD)
-        for label in _secondary_labels(record, doc.file, keep_secondary, notes):
-            add(item, record.worker, "secondary", label, np.nan, record.lines[SECONDARY_FIELD], SECONDARY_FIELD)
+        primary = _primary_label(record, file, notes)
+        add(number, item, record.worker, "primary", primary, np.nan, record.lines[PRIMARY_FIELD], PRIMARY_FIELD)
+        for label in _secondary_labels(record, file, keep_secondary, notes):
+            add(number, item, record.worker, "secondary", label, np.nan, record.lines[SECONDARY_FIELD], SECONDARY_FIELD)
         for field, dimension in DIMENSIONS.items():
-            value = _dimension_value(record, field, doc.file)
+            value = _dimension_value(record, field, file)
             if np.isnan(value):
                 notes.blank_dimensions += 1
                 continue
-            add(item, record.worker, "dimension", dimension, value, record.lines[field], field)
+            add(number, item, record.worker, "dimension", dimension, value, record.lines[field], field)
 
     if not item_files:
-        raise InputError(f"{doc.file}: lists no files; expected a JSON object keyed by file name.")
-    ratings = pd.DataFrame(rows).assign(source_file=doc.file)
+        raise InputError(f"{file}: lists no files; expected a JSON object keyed by file name.")
+    ratings = pd.DataFrame(rows).assign(source_file=file)
+    ratings, notes.repeats = resolve_repeats(ratings.drop(columns="record"), duplicates, ratings["record"])
     items = pd.DataFrame(
         {"file": pd.array(list(item_files.values()), dtype=STRING)},
         index=pd.Index(list(item_files), dtype=STRING, name="item"),
@@ -305,6 +410,7 @@ class _Notes:
     consensus_only: list[str] = dataclasses.field(default_factory=list)
     without_consensus: int = 0
     no_agreement: int = 0
+    repeats: list[str] = dataclasses.field(default_factory=list)
     ratings: int = 0
     raters: int = 0
 
@@ -327,6 +433,7 @@ class _Notes:
         ):
             if count:
                 out.append(f"{what}: {count}.")
+        out += self.repeats
         if self.consensus_only:
             out.append(
                 f"Consensus rows for files without ratings, not imported: {len(self.consensus_only)} "
@@ -353,7 +460,7 @@ def _primary_label(record: _Record, file: str, notes: _Notes) -> str:
     if label not in (*PRIMARY_CLASSES, OTHER):
         names = ", ".join(k for k in CLASS_MAP if len(k) > 1)
         raise InputError(
-            f"{place(file, record.lines[PRIMARY_FIELD], PRIMARY_FIELD, 'line')}: rater {record.worker!r} on "
+            f"{record.place(file, PRIMARY_FIELD)}: rater {record.worker!r} on "
             f"{record.file_name!r} chose {raw!r}, which is not an MSP primary class; expected one of {names} "
             f"(or the codes {' '.join(k for k in CLASS_MAP if len(k) == 1)}, or 'Other-<text>')."
         )
@@ -366,8 +473,7 @@ def _secondary_labels(record: _Record, file: str, keep: set[str], notes: _Notes)
     raw = record.fields[SECONDARY_FIELD]
     if raw is not None and not isinstance(raw, str | list):
         raise InputError(
-            f"{place(file, record.lines[SECONDARY_FIELD], SECONDARY_FIELD, 'line')}: expected a comma-separated "
-            f"list of emotions, found {raw!r}."
+            f"{record.place(file, SECONDARY_FIELD)}: expected a comma-separated list of emotions, found {raw!r}."
         )
     labels = []
     for text in split_secondary(raw):
@@ -395,7 +501,7 @@ def _dimension_value(record: _Record, field: str, file: str) -> float:
         return float(raw)
     except (TypeError, ValueError):
         raise InputError(
-            f"{place(file, record.lines[field], field, 'line')}: rater {record.worker!r} on {record.file_name!r} "
+            f"{record.place(file, field)}: rater {record.worker!r} on {record.file_name!r} "
             f"gave {raw!r}; expected a number on the {DIMENSION_SCALE[0]:g}..{DIMENSION_SCALE[1]:g} scale."
         ) from None
 

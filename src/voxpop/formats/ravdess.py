@@ -84,9 +84,12 @@ def read_ravdess(directory: str | Path) -> Corpus:
     Items (index = file stem): speaker, gender, emotion, intensity, statement, repetition,
     vocal_channel, modality, audio, duration, corpus. One primary rating per item by rater ``intended``
     whose label is the intended emotion. Every file name must parse; an empty folder is an error.
+    Operating-system debris (macOS ``._`` files, ``__MACOSX/``, ``.DS_Store``, hidden files: a corpus
+    unpacked on a Mac) is skipped and counted in the report.
     """
     directory = Path(directory)
-    files = find_audio(directory, SUFFIXES)
+    notes: list[str] = []
+    files = find_audio(directory, SUFFIXES, notes=notes)
     if not files:
         raise InputError(
             f"{directory}: no RAVDESS audio files ({', '.join(SUFFIXES)}) found in this folder or below; "
@@ -127,7 +130,7 @@ def read_ravdess(directory: str | Path) -> Corpus:
         classes=CLASSES,
         source=SOURCE,
         license=LICENSE,
-        description=describe_import(f"{directory} ({len(stems)} RAVDESS files)", []),
+        description=describe_import(f"{directory} ({len(stems)} RAVDESS files)", notes),
     )
 
 
