@@ -16,6 +16,9 @@ import_app = typer.Typer(
 app.add_typer(import_app, name="import")
 
 OUT = typer.Option(..., "--out", help="Corpus directory to write.")
+ENCODING = typer.Option(
+    "utf-8", "--encoding", help="Text encoding of the input files (a Python codec name, e.g. latin-1, cp1252, utf-16)."
+)
 
 # --- crema-d, ravdess, likert, mosei
 # Readers are imported inside the commands so that ``voxpop --help`` stays fast.
@@ -45,18 +48,30 @@ def import_cremad(
     only_with_audio: bool = typer.Option(False, "--only-with-audio", help="Keep only clips with a file in --audio."),
     folds: Path = typer.Option(None, help="speaker_folds.csv: adds fold1..foldN (Train/Development/Test) and gender."),
     demographics: Path = typer.Option(None, help="VideoDemographics.csv: adds age, gender, race, ethnicity."),
+    max_votes: int = typer.Option(
+        1000,
+        "--max-votes",
+        help="Votes tables: refuse a row (one clip in one condition) claiming more votes (the release has at most 12).",
+    ),
+    encoding: str = ENCODING,
 ) -> None:
     """CREMA-D votes (one rating per vote, rater unknown) or per-rater responses, in voice/face/av conditions."""
     from voxpop.errors import ConfigError
     from voxpop.formats.cremad import read_cremad, read_cremad_responses
 
-    options = {"audio": audio, "only_with_audio": only_with_audio, "folds": folds, "demographics": demographics}
+    options = {
+        "audio": audio,
+        "only_with_audio": only_with_audio,
+        "folds": folds,
+        "demographics": demographics,
+        "encoding": encoding,
+    }
     if responses:
         corpus = read_cremad_responses(table, duplicates=duplicates, **options)
     elif duplicates != "error":
         raise ConfigError("--duplicates applies to per-rater responses only; add --responses.")
     else:
-        corpus = read_cremad(table, **options)
+        corpus = read_cremad(table, max_votes=max_votes, **options)
     _save_with_notes(corpus, out)
 
 
@@ -90,6 +105,7 @@ def import_likert(
     item_from_path: bool = typer.Option(False, "--item-from-path", help="Item id = file stem of the item cell."),
     allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip (and count) empty answer cells."),
     name: str = typer.Option("likert", help="Corpus name."),
+    encoding: str = ENCODING,
 ) -> None:
     """A generic Likert table: each emotion cell becomes an intensity rating."""
     from voxpop.cli.options import parse_bounds, parse_levels, parse_numeric, parse_pairs
@@ -110,6 +126,7 @@ def import_likert(
         item_from_path=item_from_path,
         allow_missing=allow_missing,
         name=name,
+        encoding=encoding,
     )
     _save_with_notes(corpus, out)
 
@@ -118,22 +135,24 @@ def import_likert(
 def import_earkick(
     table: Path = typer.Argument(..., help="The Earkick re-annotation assessment.csv."),
     out: Path = OUT,
+    encoding: str = ENCODING,
 ) -> None:
     """Earkick re-annotation: 6 emotions on None..Extremely (0..3), attributes, notes, clip origin."""
     from voxpop.formats.likert import read_earkick
 
-    _save_with_notes(read_earkick(table), out)
+    _save_with_notes(read_earkick(table, encoding=encoding), out)
 
 
 @import_app.command("mosei")
 def import_mosei(
     table: Path = typer.Argument(..., help="CMU-MOSEI raw Mechanical Turk results CSV."),
     out: Path = OUT,
+    encoding: str = ENCODING,
 ) -> None:
     """CMU-MOSEI raw crowd ratings: 6 emotions 0..3 per clip and worker, sentiment -3..3 if present."""
     from voxpop.formats.likert import read_mosei
 
-    _save_with_notes(read_mosei(table), out)
+    _save_with_notes(read_mosei(table, encoding=encoding), out)
 
 
 # --- msp, iemocap, intervals, long
@@ -171,12 +190,18 @@ def import_msp(
     ),
     audio_dir: Path = typer.Option(None, "--audio-dir", help="Folder of the audio files: adds an audio column."),
     name: str = typer.Option("msp-podcast", help="Corpus name."),
+    encoding: str = ENCODING,
 ) -> None:
     """MSP-Podcast / MSP-Face: primary, secondary and arousal/valence/dominance ratings per worker."""
     from voxpop.formats.msp import read_msp
 
     corpus = read_msp(
-        labels, consensus, secondary_classes=parse_names(secondary_classes), audio_dir=audio_dir, name=name
+        labels,
+        consensus,
+        secondary_classes=parse_names(secondary_classes),
+        audio_dir=audio_dir,
+        name=name,
+        encoding=encoding,
     )
     _save_with_notes(corpus, out)
 
@@ -188,11 +213,12 @@ def import_iemocap(
     ),
     out: Path = OUT,
     name: str = typer.Option("iemocap", help="Corpus name."),
+    encoding: str = ENCODING,
 ) -> None:
     """IEMOCAP EmoEvaluation files: categorical (primary + secondary) and valence/arousal/dominance ratings."""
     from voxpop.formats.iemocap import read_iemocap
 
-    _save_with_notes(read_iemocap(paths, name=name), out)
+    _save_with_notes(read_iemocap(paths, name=name, encoding=encoding), out)
 
 
 @import_app.command("intervals")
@@ -206,6 +232,7 @@ def import_intervals(
     recordings: Path = typer.Option(None, help="Table of recordings (recording, audio, duration)."),
     audio_dir: Path = typer.Option(None, "--audio-dir", help="Folder of <recording>.wav files: audio and duration."),
     name: str = NAME,
+    encoding: str = ENCODING,
 ) -> None:
     """Time-interval annotation (RAMAS style): items are recordings, ratings carry start/end."""
     from voxpop.cli.options import parse_pairs
@@ -220,6 +247,7 @@ def import_intervals(
         recordings=recordings,
         audio_dir=audio_dir,
         name=name,
+        encoding=encoding,
     )
     _save_with_notes(corpus, out)
 
@@ -239,6 +267,7 @@ def import_long(
     items: Path = typer.Option(None, help="Item table (CSV/Parquet with an item column and metadata columns)."),
     slot: str = typer.Option(None, help="Slot of every rating when the table has no slot column."),
     name: str = NAME,
+    encoding: str = ENCODING,
 ) -> None:
     """A generic long rating table, one row per judgement (crowd-kit task/worker/label works as is)."""
     from voxpop.cli.options import parse_bounds, parse_pairs
@@ -255,5 +284,6 @@ def import_long(
         items=items,
         slot=slot,
         name=name,
+        encoding=encoding,
     )
     _save_with_notes(corpus, out)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -13,12 +14,43 @@ from voxpop.corpus import STRING
 from voxpop.errors import InputError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def check_relative_name(name: str, location: str) -> str:
+    """Refuse a file name read from inside a file that could point outside the folder it is joined to.
+
+    The name is checked as written (``\\`` read as ``/``): an absolute path, a drive letter, a ``..``
+    component or a NUL character raises InputError naming ``location``; subfolders (``a/b.wav``) are fine.
+    The folder it is later joined to is not resolved, so a data folder that is a symlink keeps working.
+
+    >>> check_relative_name("MSP-PODCAST_0001_0008.wav", "l.json, line 2")
+    'MSP-PODCAST_0001_0008.wav'
+    >>> check_relative_name("../../etc/x.wav", "l.json, line 2")
+    Traceback (most recent call last):
+    ...
+    voxpop.errors.InputError: l.json, line 2: the file name '../../etc/x.wav' has a '..' component; ...
+    """
+    path = PurePosixPath(name.replace("\\", "/"))
+    problem = (
+        "is an absolute path" if path.is_absolute() or _DRIVE.match(name)
+        else "has a '..' component" if ".." in path.parts
+        else "contains a NUL character" if "\0" in name
+        else None
+    )  # fmt: skip
+    if problem:
+        raise InputError(
+            f"{location}: the file name {name!r} {problem}; expected a name relative to the data folder "
+            "(such as clip.wav or sub/clip.wav). Fix the name in the file."
+        )
+    return name
 
 
 def find_audio(directory: str | Path, suffixes: Sequence[str] = AUDIO_SUFFIXES) -> dict[str, Path]:
     """Audio files under ``directory`` (searched recursively, in path order), keyed by file stem.
 
-    Paths are absolute. Two files with the same stem (e.g. ``a.wav`` and ``sub/a.flac``) are an
+    Paths are absolute but symlinks are not resolved (a data folder that is a symlink, or a folder of
+    symlinked files, keeps its own paths). Two files with the same stem (e.g. ``a.wav`` and ``sub/a.flac``) are an
     error: the item they belong to would be ambiguous.
     """
     directory = Path(directory)
@@ -32,7 +64,7 @@ def find_audio(directory: str | Path, suffixes: Sequence[str] = AUDIO_SUFFIXES) 
             raise InputError(
                 f"{found[path.stem]} and {path}: two audio files for item {path.stem!r}; keep only one of them."
             )
-        found[path.stem] = path.resolve()
+        found[path.stem] = path.absolute()
     return found
 
 

@@ -24,7 +24,14 @@ import pandas as pd
 from voxpop.corpus import STRING, Corpus
 from voxpop.errors import ConfigError, InputError, where
 from voxpop.formats.audio_files import attach_audio
-from voxpop.formats.tables import describe_import, number_column, read_table, require_columns, text_column
+from voxpop.formats.tables import (
+    DEFAULT_ENCODING,
+    describe_import,
+    number_column,
+    read_table,
+    require_columns,
+    text_column,
+)
 
 NAME = "crema-d"
 SOURCE = "CREMA-D (Cao et al., IEEE Transactions on Affective Computing 2014)"
@@ -41,6 +48,9 @@ _CLIP = r"(?P<speaker>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>[A-Z]{3})_(?P<in
 _VOTES = "CREMA-D tabulatedVotes.csv (row id, A D F H N S vote counts, fileName, numResponses)"
 _RESPONSES = "CREMA-D finishedResponses.csv (one row per rater answer)"
 RESPONSE_COLUMNS = ("localid", "queryType", "clipName", "respEmo", "respLevel")
+MAX_VOTES = 1000
+REAL_MAX_VOTES = 12  # the most votes any clip got in one condition in the CREMA-D release
+INTENSITY_SCALE = (0, 100)
 _SHOWN_ROWS = 5
 
 
@@ -120,16 +130,22 @@ def read_cremad(
     only_with_audio: bool = False,
     folds: str | Path | None = None,
     demographics: str | Path | None = None,
+    max_votes: int = MAX_VOTES,
+    encoding: str = DEFAULT_ENCODING,
 ) -> Corpus:
     """Read ``tabulatedVotes.csv``: every vote becomes one primary rating with an empty rater.
 
     The row id (first column) starts with the condition digit (1 voice, 2 face, 3 audio-visual).
-    The counts in A D F H N S must add up to ``numResponses``. Options as in
-    :func:`read_cremad_responses`.
+    The counts in A D F H N S must add up to ``numResponses``. ``max_votes`` is the per-item ceiling:
+    a row (one clip in one condition) whose ``numResponses`` or class count exceeds it raises
+    InputError naming the row before any vote is expanded into ratings (default 1,000; the release
+    has at most 12). Other options as in :func:`read_cremad_responses`.
     """
+    if isinstance(max_votes, bool) or not isinstance(max_votes, int) or max_votes < 1:
+        raise ConfigError(f"max_votes={max_votes!r}; expected a whole number >= 1 (votes per clip and condition).")
     path = Path(path)
     file = path.name
-    table = read_table(path, _VOTES)
+    table = read_table(path, _VOTES, encoding)
     if set(RESPONSE_COLUMNS) <= set(table.columns):
         raise InputError(
             f"{path}: holds per-rater answers (finishedResponses.csv), not vote counts; "
@@ -148,8 +164,8 @@ def read_cremad(
             "expected 1 (voice), 2 (face) or 3 (audio-visual) followed by the clip number, e.g. 100001."
         )
     conditions = ids.str[:1].map(CONDITIONS).to_numpy(dtype=object)
-    counts = np.column_stack([_whole_numbers(table, c, file, "a vote count") for c in CODES])
-    totals = _whole_numbers(table, "numResponses", file, "a number of responses")
+    totals = _whole_numbers(table, "numResponses", file, "a number of responses", max_votes)
+    counts = np.column_stack([_whole_numbers(table, c, file, "a vote count", max_votes) for c in CODES])
     wrong = np.flatnonzero(counts.sum(axis=1) != totals)
     if len(wrong):
         r = wrong[0]
@@ -162,7 +178,8 @@ def read_cremad(
     _refuse_repeats(pd.DataFrame({"clip": clips, "condition": conditions}), file, "clip and condition")
     items = clip_items(clips, file, "fileName")
     ratings = votes_to_ratings(counts, clips.to_numpy(dtype=object), conditions, file)
-    return _corpus(items, ratings, f"{path} (tabulated votes)", audio, only_with_audio, folds, demographics)
+    origin = f"{path} (tabulated votes)"
+    return _corpus(items, ratings, origin, audio, only_with_audio, folds, demographics, encoding=encoding)
 
 
 def read_cremad_responses(
@@ -172,11 +189,13 @@ def read_cremad_responses(
     only_with_audio: bool = False,
     folds: str | Path | None = None,
     demographics: str | Path | None = None,
+    encoding: str = DEFAULT_ENCODING,
 ) -> Corpus:
     """Read ``finishedResponses.csv``: one primary rating per answer, rater = ``localid``.
 
     ``queryType`` gives the condition (1 voice, 2 face, 3 av), ``respEmo`` the label (A D F H N S)
-    and ``respLevel`` the rated intensity, stored as value on the scale 0..100.
+    and ``respLevel`` the rated intensity, stored as value on the scale 0..100 (a level outside it, or
+    not a finite number, raises InputError naming column ``respLevel``).
 
     - ``duplicates``: ``"error"`` (default) refuses a rater answering the same clip in the same
       condition twice and names the rows; ``"first"`` keeps the first answer and notes the count.
@@ -184,12 +203,13 @@ def read_cremad_responses(
     - ``only_with_audio``: keep only items that have an audio file (the rest are counted).
     - ``folds``: speaker-fold CSV (FileName, Gender, fold1..foldN with Train / Development / Test).
     - ``demographics``: VideoDemographics.csv (ActorID, Age, Sex, Race, Ethnicity) by speaker.
+    - ``encoding``: text encoding of the CSV files (default UTF-8).
     """
     if duplicates not in ("error", "first"):
         raise ConfigError(f"duplicates={duplicates!r}; expected 'error' or 'first'.")
     path = Path(path)
     file = path.name
-    table = _read(path, RESPONSE_COLUMNS, _RESPONSES)
+    table = _read(path, RESPONSE_COLUMNS, _RESPONSES, encoding)
     query = text_column(table, "queryType", file).str.removesuffix(".0")
     unknown = np.flatnonzero(~query.isin(list(CONDITIONS)).to_numpy())
     if len(unknown):
@@ -201,6 +221,13 @@ def read_cremad_responses(
     clips = text_column(table, "clipName", file)
     items = clip_items(clips, file, "clipName")
     level = _numbers(table, "respLevel", file, "an intensity level 0..100")
+    outside = np.flatnonzero((level < INTENSITY_SCALE[0]) | (level > INTENSITY_SCALE[1]))
+    if len(outside):
+        r = outside[0]
+        raise InputError(
+            f"{where(file, r + 1, 'respLevel')}: intensity level {level[r]:g} is outside 0..100; expected the "
+            f"rated intensity 0..100 ({len(outside)} such rows in all)."
+        )
     ratings = pd.DataFrame(
         {
             "item": clips.to_numpy(),
@@ -225,11 +252,13 @@ def read_cremad_responses(
             )
             ratings = ratings[~repeated].reset_index(drop=True)
     origin = f"{path} (per-rater responses)"
-    return _corpus(items, ratings, origin, audio, only_with_audio, folds, demographics, notes, intensity=True)
+    return _corpus(
+        items, ratings, origin, audio, only_with_audio, folds, demographics, notes, intensity=True, encoding=encoding
+    )
 
 
-def _read(path: Path, required: Sequence[str], what: str) -> pd.DataFrame:
-    table = read_table(path, what)
+def _read(path: Path, required: Sequence[str], what: str, encoding: str) -> pd.DataFrame:
+    table = read_table(path, what, encoding)
     _require(table, path, required, what)
     return table
 
@@ -247,8 +276,8 @@ def _numbers(table: pd.DataFrame, column: str, file: str, expected: str) -> np.n
     return values
 
 
-def _whole_numbers(table: pd.DataFrame, column: str, file: str, what: str) -> np.ndarray:
-    """Non-negative whole numbers (counts, ages) as int64; anything else names its row.
+def _whole_numbers(table: pd.DataFrame, column: str, file: str, what: str, ceiling: int | None = None) -> np.ndarray:
+    """Non-negative whole numbers (counts, ages) as int64, at most ``ceiling`` (votes); anything else names its row.
 
     >>> _whole_numbers(pd.DataFrame({"A": ["3", "0"]}), "A", "v.csv", "a vote count")
     array([3, 0])
@@ -262,6 +291,13 @@ def _whole_numbers(table: pd.DataFrame, column: str, file: str, what: str) -> np
     bad = np.flatnonzero((values < 0) | (values != np.round(values)))
     if len(bad):
         raise InputError(f"{where(file, bad[0] + 1, column)}: expected {expected}, found {values[bad[0]]:g}.")
+    if ceiling is not None and (values > ceiling).any():
+        r = int(np.flatnonzero(values > ceiling)[0])
+        raise InputError(
+            f"{where(file, r + 1, column)}: the row claims {values[r]:.0f} votes; expected at most {ceiling} per "
+            f"clip and condition (the release has at most {REAL_MAX_VOTES}). Fix the row, or raise the ceiling "
+            "with max_votes= (CLI --max-votes) if the table really holds that many."
+        )
     return values.astype(np.int64)
 
 
@@ -290,6 +326,7 @@ def _corpus(
     demographics: str | Path | None,
     notes: Sequence[str] = (),
     intensity: bool = False,
+    encoding: str = DEFAULT_ENCODING,
 ) -> Corpus:
     """Attach the optional item tables, then build the corpus (``intensity``: values on 0..100)."""
     notes = list(notes)
@@ -306,23 +343,25 @@ def _corpus(
             )
             items, ratings = items[has_audio], ratings[~dropped]
     if folds is not None:
-        items = attach_folds(items, folds, notes)
+        items = attach_folds(items, folds, notes, encoding)
     if demographics is not None:
-        items = attach_demographics(items, demographics, notes)
+        items = attach_demographics(items, demographics, notes, encoding)
     return Corpus(
         NAME,
         items,
         ratings,
         classes=CLASSES,
         class_map=CLASS_MAP,
-        scales={"primary": (0, 100)} if intensity else None,
+        scales={"primary": INTENSITY_SCALE} if intensity else None,
         source=SOURCE,
         license=LICENSE,
         description=describe_import(origin, notes),
     )
 
 
-def attach_folds(items: pd.DataFrame, path: str | Path, notes: list[str]) -> pd.DataFrame:
+def attach_folds(
+    items: pd.DataFrame, path: str | Path, notes: list[str], encoding: str = DEFAULT_ENCODING
+) -> pd.DataFrame:
     """Add item columns fold1..foldN (Train / Development / Test) and ``gender`` from a fold table.
 
     Clips of the table missing from the corpus and corpus items missing from the table are counted
@@ -330,7 +369,8 @@ def attach_folds(items: pd.DataFrame, path: str | Path, notes: list[str]) -> pd.
     """
     path = Path(path)
     file = path.name
-    table = _read(path, ["FileName", "Gender"], "a speaker-fold CSV (FileName, SpkrID, Gender, fold1..foldN)")
+    what = "a speaker-fold CSV (FileName, SpkrID, Gender, fold1..foldN)"
+    table = _read(path, ["FileName", "Gender"], what, encoding)
     fold_columns = [c for c in table.columns if re.fullmatch(r"fold\d+", c)]
     if not fold_columns:
         raise InputError(f"{path}: no fold columns; expected fold1..foldN, found {list(table.columns)}.")
@@ -350,12 +390,14 @@ def attach_folds(items: pd.DataFrame, path: str | Path, notes: list[str]) -> pd.
     return _set_gender(items, table["Gender"], file, notes)
 
 
-def attach_demographics(items: pd.DataFrame, path: str | Path, notes: list[str]) -> pd.DataFrame:
+def attach_demographics(
+    items: pd.DataFrame, path: str | Path, notes: list[str], encoding: str = DEFAULT_ENCODING
+) -> pd.DataFrame:
     """Add item columns ``age``, ``gender`` (lower case), ``race`` and ``ethnicity`` by speaker."""
     path = Path(path)
     file = path.name
     columns = ["ActorID", "Age", "Sex", "Race", "Ethnicity"]
-    table = _read(path, columns, "a CREMA-D VideoDemographics.csv (ActorID, Age, Sex, Race, Ethnicity)")
+    table = _read(path, columns, "a CREMA-D VideoDemographics.csv (ActorID, Age, Sex, Race, Ethnicity)", encoding)
     actors = text_column(table, "ActorID", file)
     _refuse_repeats(pd.DataFrame({"ActorID": actors}), file, "ActorID")
     table = table.assign(Age=_whole_numbers(table, "Age", file, "an age in years")).set_axis(actors)

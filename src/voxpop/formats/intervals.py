@@ -22,6 +22,7 @@ from voxpop.corpus import STRING, Corpus
 from voxpop.errors import ConfigError, InputError, where
 from voxpop.formats.audio_files import AUDIO_SUFFIXES, audio_durations, find_audio
 from voxpop.formats.tables import (
+    DEFAULT_ENCODING,
     describe_import,
     labels_in_order,
     number_column,
@@ -44,18 +45,20 @@ def read_intervals(
     recordings: str | Path | None = None,
     audio_dir: str | Path | None = None,
     name: str | None = None,
+    encoding: str = DEFAULT_ENCODING,
 ) -> Corpus:
     """Read interval annotations into a Corpus whose items are recordings.
 
     ``classes`` defaults to the sorted unique labels after ``class_map``, minus ``excluded``.
     ``recordings`` (a table) and ``audio_dir`` (a folder) are alternative sources of the recording
-    list and durations; an interval ending after a known duration is an error naming its row.
+    list and durations; an interval ending after a known duration is an error naming its row. Tables are
+    decoded with ``encoding`` (default UTF-8); a time holding ``inf``, ``nan`` or ``1e400`` is an error.
     """
     if recordings is not None and audio_dir is not None:
         raise ConfigError("give either a recordings table or an audio folder, not both")
     path = Path(path)
     file = path.name
-    frame = rename_columns(read_table(path, "intervals"), columns, file)
+    frame = rename_columns(read_table(path, "intervals", encoding), columns, file)
     require_columns(frame, REQUIRED, file, "Map other names with columns={'your_column': 'recording', ...}.")
     notes = []
     ignored = [c for c in frame.columns if c not in (*REQUIRED, "condition")]
@@ -77,7 +80,7 @@ def read_intervals(
     ratings["source_file"] = file
     ratings["source_row"] = np.arange(1, len(frame) + 1)
     if recordings is not None:
-        items = _recordings_table(Path(recordings), columns)
+        items = _recordings_table(Path(recordings), columns, encoding)
     elif audio_dir is not None:
         items = _recordings_from_audio(Path(audio_dir), ratings["item"].unique())
     else:
@@ -99,8 +102,8 @@ def read_intervals(
     )
 
 
-def _recordings_table(path: Path, columns: Mapping[str, str] | None) -> pd.DataFrame:
-    table = rename_columns(read_table(path, "recordings"), columns, path.name)
+def _recordings_table(path: Path, columns: Mapping[str, str] | None, encoding: str) -> pd.DataFrame:
+    table = rename_columns(read_table(path, "recordings", encoding), columns, path.name)
     require_columns(table, ["recording"], path.name, "The recordings table lists one recording id per row.")
     ids = text_column(table, "recording", path.name)
     if ids.duplicated().any():

@@ -20,7 +20,15 @@ import pandas as pd
 
 from voxpop.corpus import EMOTION_SLOTS, STRING, Corpus
 from voxpop.errors import ConfigError, InputError, where
-from voxpop.formats.tables import describe_import, read_table, require_columns, text_column
+from voxpop.formats.tables import (
+    DEFAULT_ENCODING,
+    describe_import,
+    finite_numbers,
+    read_table,
+    require_columns,
+    shown,
+    text_column,
+)
 
 DEFAULT_LEVELS = {"None": 0.0, "A little": 1.0, "Moderate": 2.0, "Extremely": 3.0}
 _MISSING_HINT = " Pass allow_missing=True (CLI --allow-missing) to skip empty cells; they are counted."
@@ -79,16 +87,15 @@ def scale_values(table: pd.DataFrame, column: str, file: str, scale: Scale, allo
     text = text_column(table, column)
     is_level = text.isin(list(scale.levels)).to_numpy()
     empty = text.isna().to_numpy()
-    numbers = pd.to_numeric(text.astype(object).where(~is_level & ~empty), errors="coerce")
-    values = numbers.to_numpy(dtype=float, copy=True)
+    values = finite_numbers(text.astype(object).where(~is_level & ~empty))
     values[is_level] = [scale.levels[t] for t in text[is_level]]
-    bad = ~empty & ~np.isfinite(values)
+    bad = ~empty & np.isnan(values)
     if not allow_missing:
         bad |= empty
     rows = np.flatnonzero(bad)
     if len(rows):
         first = rows[0]
-        found = "an empty cell" if empty[first] else repr(text.iat[first])
+        found = "an empty cell" if empty[first] else shown(text.iat[first])
         more = f" ({len(rows)} such cells in this column)" if len(rows) > 1 else ""
         hint = _MISSING_HINT if empty[first] else ""
         raise InputError(f"{where(file, first + 1, column)}: expected {scale.expected()}, found {found}.{more}{hint}")
@@ -258,8 +265,8 @@ def _joined_texts(ids: np.ndarray, cells: pd.Series, index: pd.Index) -> pd.Seri
     return joined.reindex(index).astype(STRING)
 
 
-def _read(path: Path, layout: LikertLayout, what: str) -> pd.DataFrame:
-    table = read_table(path, what)
+def _read(path: Path, layout: LikertLayout, what: str, encoding: str) -> pd.DataFrame:
+    table = read_table(path, what, encoding)
     require_columns(table, layout.columns(), path.name, f"Expected a {what} with these columns.")
     return table
 
@@ -298,13 +305,15 @@ def read_likert(
     name: str = "likert",
     source: str = "",
     license: str = "",
+    encoding: str = DEFAULT_ENCODING,
 ) -> Corpus:
     """Read a Likert CSV (one row per item and rater); see :class:`LikertLayout` for the column roles.
 
     ``levels`` maps level names to numbers (default None / A little / Moderate / Extremely = 0..3);
     numeric cells are accepted too. ``scale`` = (low, high) defaults to the range of the levels.
     The text ``None`` is a level, never a missing value; an empty cell is an error unless
-    ``allow_missing``. Classes are the emotion columns (renamed) in the given order.
+    ``allow_missing``. Classes are the emotion columns (renamed) in the given order. ``encoding``: the
+    text encoding of the file (default UTF-8). A cell holding ``inf``, ``nan`` or ``1e400`` raises InputError.
     """
     layout = LikertLayout(
         item_column=item_column if isinstance(item_column, str) else tuple(item_column),
@@ -321,7 +330,7 @@ def read_likert(
     )
     layout.check()
     path = Path(path)
-    table = _read(path, layout, "Likert table (one row per item and rater)")
+    table = _read(path, layout, "Likert table (one row per item and rater)", encoding)
     return likert_corpus(table, path.name, layout, name, source or path.name, license, str(path))
 
 
@@ -359,7 +368,7 @@ def earkick_origin(stems: pd.Index | pd.Series) -> np.ndarray:
     return np.select([r.to_numpy(dtype=bool) for r in rules], ["crema-d", "ravdess", "aff-wild2"], "cmu-mosei")
 
 
-def read_earkick(path: str | Path) -> Corpus:
+def read_earkick(path: str | Path, encoding: str = DEFAULT_ENCODING) -> Corpus:
     """Read the Earkick ``assessment.csv``: 6 emotions on None..Extremely (0..3) per clip and annotator.
 
     Attribute slots gender, age, mood (labels) and sentiment (-3..3), anxiety (0..9) (values);
@@ -367,7 +376,7 @@ def read_earkick(path: str | Path) -> Corpus:
     cmu-mosei; see :func:`earkick_origin`) and ``acted`` (crema-d and ravdess clips).
     """
     path = Path(path)
-    table = _read(path, EARKICK, "Earkick assessment.csv (one row per clip and annotator)")
+    table = _read(path, EARKICK, "Earkick assessment.csv (one row per clip and annotator)", encoding)
     corpus = likert_corpus(table, path.name, EARKICK, "earkick", EARKICK_SOURCE, EARKICK_LICENSE, str(path))
     origin = earkick_origin(corpus.items.index)
     corpus.items = corpus.items.assign(source=pd.array(origin, dtype=STRING), acted=np.isin(origin, ACTED))
@@ -387,7 +396,7 @@ MOSEI_SENTIMENT = "Answer.sentiment"
 MOSEI_SOURCE = "CMU-MOSEI (Zadeh et al., ACL 2018), raw Mechanical Turk ratings"
 
 
-def read_mosei(path: str | Path) -> Corpus:
+def read_mosei(path: str | Path, encoding: str = DEFAULT_ENCODING) -> Corpus:
     """Read CMU-MOSEI raw crowd ratings (Mechanical Turk batch results, one row per clip and worker).
 
     Item = ``Input.VIDEO_ID`` + ``_`` + ``Input.CLIP``; rater = ``WorkerId``; the six
@@ -405,7 +414,7 @@ def read_mosei(path: str | Path) -> Corpus:
         rename={**MOSEI_EMOTIONS, "Input.VIDEO_ID": "video", MOSEI_SENTIMENT: "sentiment"},
     )
     what = "CMU-MOSEI raw ratings (Input.VIDEO_ID, Input.CLIP, WorkerId, Answer.<emotion> ...)"
-    table = _read(path, base, what)
+    table = _read(path, base, what, encoding)
     layout = base
     if MOSEI_SENTIMENT in table.columns:
         layout = dataclasses.replace(base, numeric_columns={MOSEI_SENTIMENT: Scale(-3, 3)})

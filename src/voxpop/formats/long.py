@@ -17,6 +17,7 @@ import pandas as pd
 from voxpop.corpus import EMOTION_SLOTS, RATING_COLUMNS, STRING, Corpus
 from voxpop.errors import InputError, where
 from voxpop.formats.tables import (
+    DEFAULT_ENCODING,
     describe_import,
     labels_in_order,
     number_column,
@@ -40,6 +41,7 @@ def read_long(
     items: str | Path | None = None,
     slot: str | None = None,
     name: str | None = None,
+    encoding: str = DEFAULT_ENCODING,
 ) -> Corpus:
     """Read a long rating table (one row per judgement) into a validated :class:`Corpus`.
 
@@ -49,12 +51,14 @@ def read_long(
     table has values, else ``primary``). ``items`` is an optional CSV/Parquet item table with an ``item``
     column (ratings of items missing from it are errors); without it the items are the rated ids in
     order of first appearance. Columns that are not rating columns are ignored and listed in the report
-    (``corpus.description``). Every rating keeps its ``source_file`` and ``source_row``.
+    (``corpus.description``). Every rating keeps its ``source_file`` and ``source_row``. CSV files are
+    decoded with ``encoding`` (default UTF-8). A ``value``, ``start`` or ``end`` cell holding ``inf``,
+    ``nan`` or ``1e400`` raises InputError naming its row; empty cells stay missing.
     """
     path = Path(path)
     file = path.name
     notes: list[str] = []
-    frame = rename_columns(read_table(path, "ratings"), columns, file)
+    frame = rename_columns(read_table(path, "ratings", encoding), columns, file)
     crowdkit = {old: new for old, new in CROWDKIT_COLUMNS.items() if old in frame.columns and new not in frame.columns}
     if crowdkit:
         frame = frame.rename(columns=crowdkit)
@@ -70,7 +74,7 @@ def read_long(
         slot = slot or ("intensity" if ratings["value"].notna().any() else "primary")
         ratings["slot"] = slot
         notes.append(f"No slot column: every rating is read as slot {slot!r}.")
-    item_table = _items_frame(items, columns, ratings)
+    item_table = _items_frame(items, columns, ratings, encoding)
     if classes is None:
         emotion = ratings.loc[ratings["slot"].isin(EMOTION_SLOTS), "label"]
         classes = labels_in_order(emotion.unique(), class_map, excluded)
@@ -102,11 +106,13 @@ def _ratings_frame(frame: pd.DataFrame, file: str) -> pd.DataFrame:
     return ratings
 
 
-def _items_frame(items: str | Path | None, columns: Mapping[str, str] | None, ratings: pd.DataFrame) -> pd.DataFrame:
+def _items_frame(
+    items: str | Path | None, columns: Mapping[str, str] | None, ratings: pd.DataFrame, encoding: str
+) -> pd.DataFrame:
     if items is None:
         return pd.DataFrame(index=pd.Index(ratings["item"].unique(), dtype=STRING, name="item"))
     path = Path(items)
-    table = read_table(path, "items")
+    table = read_table(path, "items", encoding)
     table = rename_columns(table, {old: new for old, new in (columns or {}).items() if old in table.columns}, path.name)
     require_columns(
         table, ["item"], path.name, "The items table needs an 'item' column with the ids used in the ratings."

@@ -41,12 +41,17 @@ import pandas as pd
 
 from voxpop.corpus import STRING, Corpus
 from voxpop.errors import ConfigError, InputError
+from voxpop.formats.audio_files import check_relative_name
 from voxpop.formats.tables import (
+    DEFAULT_ENCODING,
     describe_import,
+    finite_number,
     number_column,
     place,
     read_table,
+    read_text,
     require_columns,
+    shown,
     tally,
     text_column,
 )
@@ -68,6 +73,7 @@ UNKNOWN = "Unknown"
 _LOOKUP = {native.lower(): target for native, target in CLASS_MAP.items()}
 _DECODER = json.JSONDecoder()
 _BLANKS = re.compile(r"[ \t\n\r]*")
+MAX_DEPTH = 32  # MSP files nest 5 levels (files, workers, record, field list); deeper input is refused
 
 
 def canonical_label(raw: str) -> str:
@@ -110,22 +116,22 @@ def split_secondary(raw: str | Sequence[str] | None) -> list[str]:
 class _LocatedJson:
     """A JSON document whose object members and array elements can be listed with their text offsets."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, encoding: str = DEFAULT_ENCODING):
         self.file = path.name
-        if not path.is_file():
-            raise InputError(f"{path}: labels file not found.")
-        try:
-            self.text = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{self.file}: not UTF-8 text ({exc}); expected a JSON file.") from exc
+        self.text = read_text(path, "labels", encoding)
         if not self.text.strip():
             raise InputError(f"{self.file}: the file is empty; expected a JSON object keyed by file name.")
         try:
-            json.loads(self.text)
+            _check_depth(json.loads(self.text), self.file)
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{self.file}, line {exc.lineno}, character {exc.colno}: not valid JSON ({exc.msg})."
             ) from exc
+        except RecursionError:
+            raise InputError(
+                f"{self.file}: the JSON is nested too deeply to read; expected a JSON object keyed by file name "
+                f"(an MSP labels file nests at most {MAX_DEPTH} levels)."
+            ) from None
         self._newlines = [m.start() for m in re.finditer("\n", self.text)]
         self.root = _BLANKS.match(self.text).end()
 
@@ -163,6 +169,20 @@ class _LocatedJson:
         return self.line(offset if offset >= 0 else start)
 
 
+def _check_depth(value: object, file: str) -> None:
+    """Refuse JSON nested deeper than :data:`MAX_DEPTH` (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InputError(
+                f"{file}: the JSON is nested more than {MAX_DEPTH} levels deep; expected an MSP labels file "
+                "(an object of files, each an object or list of rater records)."
+            )
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Record:
     file_name: str
@@ -177,6 +197,7 @@ def _records(doc: _LocatedJson) -> Iterator[_Record | str]:
     if doc.text[doc.root] != "{":
         raise InputError(f"{doc.file}, line {doc.line(doc.root)}: expected a JSON object keyed by file name.")
     for file_name, entry, start, _ in doc.children(doc.root):
+        check_relative_name(file_name, f"{doc.file}, line {doc.line(start)}")
         if not isinstance(entry, dict):
             raise InputError(
                 f"{doc.file}, line {doc.line(start)}: the entry of {file_name!r} must be an object of raters, "
@@ -216,6 +237,7 @@ def read_msp(
     secondary_classes: Sequence[str] | None = None,
     audio_dir: str | Path | None = None,
     name: str = "msp-podcast",
+    encoding: str = DEFAULT_ENCODING,
 ) -> Corpus:
     """Read MSP-Podcast / MSP-Face per-rater labels (and optionally the consensus table) into a Corpus.
 
@@ -223,12 +245,16 @@ def read_msp(
     neutral), excluded ``other``; the class map lists the full names and the one-letter codes.
     ``secondary_classes`` (lower-case names, e.g. adding ``frustrated``, ``amused``) keeps those
     secondary labels as classes (appended after the primary classes); every other secondary label
-    becomes ``other`` and is counted. ``audio_dir`` adds an ``audio`` column (``audio_dir / file``).
+    becomes ``other`` and is counted. ``audio_dir`` adds an ``audio`` column (``audio_dir / file``); a file
+    name (JSON key or consensus ``FileName``) with a ``..`` component or an absolute path raises InputError
+    naming its line. ``encoding``: text encoding of the files (default UTF-8). A dimension value that is not
+    a finite number (``inf``, ``nan``, ``1e400``) raises InputError; JSON nested deeper than any MSP file
+    raises InputError instead of exhausting the stack.
     """
     path = Path(labels)
     extra = _secondary_extras(secondary_classes)
     keep_secondary = set(secondary_classes) if secondary_classes is not None else set(PRIMARY_CLASSES)
-    doc = _LocatedJson(path)
+    doc = _LocatedJson(path, encoding)
     rows: dict[str, list] = {k: [] for k in ("item", "rater", "slot", "label", "value", "source_row", "source_column")}
     item_files: dict[str, str] = {}
     notes = _Notes()
@@ -275,7 +301,7 @@ def read_msp(
         items["audio"] = pd.array([str(Path(audio_dir) / f) for f in item_files.values()], dtype=STRING)
     sources = [str(path)]
     if consensus is not None:
-        items = _attach_consensus(items, Path(consensus), notes)
+        items = _attach_consensus(items, Path(consensus), notes, encoding)
         sources.append(str(consensus))
     notes.ratings, notes.raters = len(ratings), ratings["rater"].nunique()
     return Corpus(
@@ -389,23 +415,21 @@ def _dimension_value(record: _Record, field: str, file: str) -> float:
     raw = record.fields[field]
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return np.nan
-    try:
-        if isinstance(raw, bool):
-            raise ValueError
-        return float(raw)
-    except (TypeError, ValueError):
+    value = finite_number(raw)
+    if value is None:
         raise InputError(
             f"{place(file, record.lines[field], field, 'line')}: rater {record.worker!r} on {record.file_name!r} "
-            f"gave {raw!r}; expected a number on the {DIMENSION_SCALE[0]:g}..{DIMENSION_SCALE[1]:g} scale."
-        ) from None
+            f"gave {shown(raw)}; expected a number on the {DIMENSION_SCALE[0]:g}..{DIMENSION_SCALE[1]:g} scale."
+        )
+    return value
 
 
 # ----------------------------------------------------------------------------- consensus
-def _read_consensus(path: Path) -> tuple[pd.DataFrame, list[int] | None, str]:
+def _read_consensus(path: Path, encoding: str) -> tuple[pd.DataFrame, list[int] | None, str]:
     """The consensus table, the source line of each row for JSON (None for CSV: data rows) and the unit."""
     if path.suffix.lower() != ".json":
-        return read_table(path, "consensus"), None, "row"
-    doc = _LocatedJson(path)
+        return read_table(path, "consensus", encoding), None, "row"
+    doc = _LocatedJson(path, encoding)
     if doc.text[doc.root] != "{":
         raise InputError(f"{doc.file}, line {doc.line(doc.root)}: expected a JSON object keyed by file name.")
     records, lines = [], []
@@ -425,13 +449,15 @@ def _read_consensus(path: Path) -> tuple[pd.DataFrame, list[int] | None, str]:
     return pd.DataFrame.from_records(records), lines, "line"
 
 
-def _attach_consensus(items: pd.DataFrame, path: Path, notes: _Notes) -> pd.DataFrame:
-    table, rows, unit = _read_consensus(path)
+def _attach_consensus(items: pd.DataFrame, path: Path, notes: _Notes, encoding: str) -> pd.DataFrame:
+    table, rows, unit = _read_consensus(path, encoding)
     file = path.name
     require_columns(
         table, ("FileName", "EmoClass"), file, f"labels_consensus has the columns {', '.join(CONSENSUS_COLUMNS)}."
     )
     names = text_column(table, "FileName", file, rows=rows, unit=unit)
+    for position, file_name in enumerate(names):
+        check_relative_name(file_name, place(file, rows[position] if rows else position + 1, "FileName", unit))
     ids = pd.Index([PurePath(n).stem for n in names], dtype=STRING, name="item")
     if ids.has_duplicates:
         row = int(np.flatnonzero(ids.duplicated())[0])

@@ -133,4 +133,4 @@ def read_ravdess(directory: str | Path) -> Corpus:
 
 def _shown_path(path: Path, directory: Path) -> str:
     """The path relative to the imported folder, as people see it in the folder."""
-    return str(path.relative_to(directory.resolve()))
+    return str(path.relative_to(directory.absolute()))
