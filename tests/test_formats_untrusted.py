@@ -92,6 +92,15 @@ def test_iemocap_utterance_id_with_dotdot_is_refused_before_building_its_audio_p
         read_iemocap(path)
 
 
+def test_iemocap_release_folder_that_is_a_symlink_keeps_its_paths(tmp_path):
+    real = tmp_path / "store" / "IEMOCAP"
+    _text(real / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt", IEMOCAP_HEADER + UTTERANCE)
+    link = tmp_path / "IEMOCAP"
+    link.symlink_to(real, target_is_directory=True)
+    audio = read_iemocap(link).items["audio"].tolist()
+    assert audio == [str(link / "Session1" / "sentences" / "wav" / "Ses01F_impro01" / "Ses01F_impro01_F000.wav")]
+
+
 def _wav(path: Path, seconds: float) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(path, np.zeros(int(16000 * seconds)), 16000)
