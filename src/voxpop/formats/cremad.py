@@ -52,6 +52,7 @@ MAX_VOTES = 1000
 REAL_MAX_VOTES = 12  # the most votes any clip got in one condition in the CREMA-D release
 INTENSITY_SCALE = (0, 100)
 _SHOWN_ROWS = 5
+_LARGEST_WHOLE = 2**53  # whole numbers above this are not exact in float64 and would overflow int64 later
 
 
 def clip_items(clips: pd.Series, file: str, column: str) -> pd.DataFrame:
@@ -226,7 +227,7 @@ def read_cremad_responses(
         r = outside[0]
         raise InputError(
             f"{where(file, r + 1, 'respLevel')}: intensity level {level[r]:g} is outside 0..100; expected the "
-            f"rated intensity 0..100 ({len(outside)} such rows in all)."
+            f"rated intensity 0..100." + (f" ({len(outside)} such rows in all)" if len(outside) > 1 else "")
         )
     ratings = pd.DataFrame(
         {
@@ -288,9 +289,6 @@ def _whole_numbers(table: pd.DataFrame, column: str, file: str, what: str, ceili
     """
     expected = f"{what} (a whole number >= 0)"
     values = _numbers(table, column, file, expected)
-    bad = np.flatnonzero((values < 0) | (values != np.round(values)))
-    if len(bad):
-        raise InputError(f"{where(file, bad[0] + 1, column)}: expected {expected}, found {values[bad[0]]:g}.")
     if ceiling is not None and (values > ceiling).any():
         r = int(np.flatnonzero(values > ceiling)[0])
         raise InputError(
@@ -298,6 +296,9 @@ def _whole_numbers(table: pd.DataFrame, column: str, file: str, what: str, ceili
             f"clip and condition (the release has at most {REAL_MAX_VOTES}). Fix the row, or raise the ceiling "
             "with max_votes= (CLI --max-votes) if the table really holds that many."
         )
+    bad = np.flatnonzero((values < 0) | (values != np.round(values)) | (values > _LARGEST_WHOLE))
+    if len(bad):
+        raise InputError(f"{where(file, bad[0] + 1, column)}: expected {expected}, found {values[bad[0]]:g}.")
     return values.astype(np.int64)
 
 
