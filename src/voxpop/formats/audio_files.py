@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
@@ -49,7 +50,7 @@ def check_relative_name(name: str, location: str) -> str:
 def find_audio(directory: str | Path, suffixes: Sequence[str] = AUDIO_SUFFIXES) -> dict[str, Path]:
     """Audio files under ``directory`` (searched recursively, in path order), keyed by file stem.
 
-    Paths are absolute but symlinks are not resolved (a data folder that is a symlink, or a folder of
+    Paths are absolute (``..`` removed) but symlinks are not resolved (a data folder that is a symlink, or a folder of
     symlinked files, keeps its own paths). Two files with the same stem (e.g. ``a.wav`` and ``sub/a.flac``) are an
     error: the item they belong to would be ambiguous.
     """
@@ -64,7 +65,7 @@ def find_audio(directory: str | Path, suffixes: Sequence[str] = AUDIO_SUFFIXES) 
             raise InputError(
                 f"{found[path.stem]} and {path}: two audio files for item {path.stem!r}; keep only one of them."
             )
-        found[path.stem] = path.absolute()
+        found[path.stem] = Path(os.path.abspath(path))
     return found
 
 
