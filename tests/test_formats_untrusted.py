@@ -88,7 +88,7 @@ def test_msp_subfolder_names_and_a_symlinked_audio_folder_stay_usable(tmp_path):
 def test_iemocap_utterance_id_with_dotdot_is_refused_before_building_its_audio_path(tmp_path):
     bad = UTTERANCE.replace("Ses01F_impro01_F000", "Ses01F_x/../../../../y_F000")
     path = _text(tmp_path / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt", IEMOCAP_HEADER + bad)
-    with pytest.raises(InputError, match=r"^Ses01F_impro01\.txt, line 3, field 'TURN_NAME': the file name .*'\.\.'"):
+    with pytest.raises(InputError, match=r"^Ses01F_impro01\.txt, line 3, field 'TURN_NAME': the utterance id .*'\.\.'"):
         read_iemocap(path)
 
 

@@ -18,11 +18,12 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
-def check_relative_name(name: str, location: str) -> str:
+def check_relative_name(name: str, location: str, what: str = "file name") -> str:
     """Refuse a file name read from inside a file that could point outside the folder it is joined to.
 
     The name is checked as written (``\\`` read as ``/``): an absolute path, a drive letter, a ``..``
-    component or a NUL character raises InputError naming ``location``; subfolders (``a/b.wav``) are fine.
+    component or a NUL character raises InputError naming ``location`` and ``what`` the name is; subfolders
+    (``a/b.wav``) are fine.
     The folder it is later joined to is not resolved, so a data folder that is a symlink keeps working.
 
     >>> check_relative_name("MSP-PODCAST_0001_0008.wav", "l.json, line 2")
@@ -41,7 +42,7 @@ def check_relative_name(name: str, location: str) -> str:
     )  # fmt: skip
     if problem:
         raise InputError(
-            f"{location}: the file name {name!r} {problem}; expected a name relative to the data folder "
+            f"{location}: the {what} {name!r} {problem}; expected a name relative to the data folder "
             "(such as clip.wav or sub/clip.wav). Fix the name in the file."
         )
     return name

@@ -146,7 +146,7 @@ def _header(line: str, file: str, number: int, notes: Counter) -> dict:
             f"{place(file, number, 'TURN_NAME', 'line')}: utterance id {utterance!r} does not follow the IEMOCAP "
             "pattern SesNN[FM]_<dialog>_[FM]NNN (e.g. Ses01F_impro01_F000)."
         )
-    check_relative_name(utterance, place(file, number, "TURN_NAME", "line"))
+    check_relative_name(utterance, place(file, number, "TURN_NAME", "line"), "utterance id (part of its audio path)")
     start, end = (_number(match[k], file, number, k.upper() + "_TIME") for k in ("start", "end"))
     if start < 0:
         raise InputError(
