@@ -40,7 +40,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 FUZZ = settings(
     derandomize=True,
     deadline=None,
-    max_examples=20,
+    max_examples=30,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 HOSTILE = (
