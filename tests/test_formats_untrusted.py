@@ -166,6 +166,14 @@ def test_vote_ceiling_is_an_option_of_the_reader_and_the_cli(tmp_path):
         voxpop.cli.app, ["import", "crema-d", str(votes), "--out", str(tmp_path / "c"), "--max-votes", "10"]
     )
     assert isinstance(result.exception, InputError) and "the row claims 11 votes" in str(result.exception)
+    responses = FIXTURES / "cremad_finishedResponses.csv"
+    result = CliRunner().invoke(
+        voxpop.cli.app,
+        ["import", "crema-d", str(responses), "--responses", "--out", str(tmp_path / "r"), "--max-votes", "5"],
+    )
+    assert isinstance(result.exception, ConfigError) and "--max-votes applies to vote tables only" in str(
+        result.exception
+    )
 
 
 # ----------------------------------------------------------------------------- non-finite numbers

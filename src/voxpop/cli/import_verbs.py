@@ -49,9 +49,10 @@ def import_cremad(
     folds: Path = typer.Option(None, help="speaker_folds.csv: adds fold1..foldN (Train/Development/Test) and gender."),
     demographics: Path = typer.Option(None, help="VideoDemographics.csv: adds age, gender, race, ethnicity."),
     max_votes: int = typer.Option(
-        1000,
+        None,
         "--max-votes",
-        help="Votes tables: refuse a row (one clip in one condition) claiming more votes (the release has at most 12).",
+        help="Votes tables: refuse a row (one clip in one condition) claiming more votes than this "
+        "(default 1000; the release has at most 12).",
     ),
     encoding: str = ENCODING,
 ) -> None:
@@ -66,12 +67,14 @@ def import_cremad(
         "demographics": demographics,
         "encoding": encoding,
     }
+    if responses and max_votes is not None:
+        raise ConfigError("--max-votes applies to vote tables only; drop it or --responses.")
     if responses:
         corpus = read_cremad_responses(table, duplicates=duplicates, **options)
     elif duplicates != "error":
         raise ConfigError("--duplicates applies to per-rater responses only; add --responses.")
     else:
-        corpus = read_cremad(table, max_votes=max_votes, **options)
+        corpus = read_cremad(table, **options, **({"max_votes": max_votes} if max_votes is not None else {}))
     _save_with_notes(corpus, out)
 
 
