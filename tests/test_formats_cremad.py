@@ -303,9 +303,11 @@ def test_bad_level_and_query_type_and_missing_column(tmp_path):
         read_cremad_responses(path)
 
 
-def test_level_outside_0_100_is_reported_at_its_row(tmp_path):
+def test_level_outside_0_100_names_column_resplevel(tmp_path):
     path = _responses_with(tmp_path, lambda line: line.replace('"S","50"', '"S","150"'))
-    with pytest.raises(CorpusError, match=r"finishedResponses.csv, row 8, column 'respEmo'.*value 150 is outside"):
+    with pytest.raises(
+        InputError, match=r"^finishedResponses.csv, row 8, column 'respLevel': intensity level 150 is outside 0\.\.100"
+    ):
         read_cremad_responses(path)
 
 

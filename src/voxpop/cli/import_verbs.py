@@ -22,6 +22,9 @@ DUPLICATES = typer.Option(
     help="A rater judging one item (in one condition) more than once: error (refuse, naming both answers and rows), "
     "first, last, drop (all of that rater's judgements of the item), mean (average numeric answers).",
 )
+ENCODING = typer.Option(
+    "utf-8", "--encoding", help="Text encoding of the input files (a Python codec name, e.g. latin-1, cp1252, utf-16)."
+)
 
 # --- crema-d, ravdess, likert, mosei
 # Readers are imported inside the commands so that ``voxpop --help`` stays fast.
@@ -58,18 +61,33 @@ def import_cremad(
     only_with_audio: bool = typer.Option(False, "--only-with-audio", help="Keep only clips with a file in --audio."),
     folds: Path = typer.Option(None, help="speaker_folds.csv: adds fold1..foldN (Train/Development/Test) and gender."),
     demographics: Path = typer.Option(None, help="VideoDemographics.csv: adds age, gender, race, ethnicity."),
+    max_votes: int = typer.Option(
+        None,
+        "--max-votes",
+        help="Votes tables: refuse a row (one clip in one condition) claiming more votes than this "
+        "(default 1000; the release has at most 12).",
+    ),
+    encoding: str = ENCODING,
 ) -> None:
     """CREMA-D votes (one rating per vote, rater unknown) or per-rater responses, in voice/face/av conditions."""
     from voxpop.errors import ConfigError
     from voxpop.formats.cremad import read_cremad, read_cremad_responses
 
-    options = {"audio": audio, "only_with_audio": only_with_audio, "folds": folds, "demographics": demographics}
+    options = {
+        "audio": audio,
+        "only_with_audio": only_with_audio,
+        "folds": folds,
+        "demographics": demographics,
+        "encoding": encoding,
+    }
+    if responses and max_votes is not None:
+        raise ConfigError("--max-votes applies to vote tables only; drop it or --responses.")
     if responses:
         corpus = read_cremad_responses(table, duplicates=duplicates, first_clicks=first_clicks, **options)
     elif duplicates != "error" or first_clicks is not None:
         raise ConfigError("--duplicates and --first-clicks apply to per-rater responses only; add --responses.")
     else:
-        corpus = read_cremad(table, **options)
+        corpus = read_cremad(table, **options, **({"max_votes": max_votes} if max_votes is not None else {}))
     _save_with_notes(corpus, out)
 
 
@@ -104,6 +122,7 @@ def import_likert(
     allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip (and count) empty answer cells."),
     duplicates: str = DUPLICATES,
     name: str = typer.Option("likert", help="Corpus name."),
+    encoding: str = ENCODING,
 ) -> None:
     """A generic Likert table: each emotion cell becomes an intensity rating."""
     from voxpop.cli.options import parse_bounds, parse_levels, parse_numeric, parse_pairs
@@ -125,6 +144,7 @@ def import_likert(
         allow_missing=allow_missing,
         duplicates=duplicates,
         name=name,
+        encoding=encoding,
     )
     _save_with_notes(corpus, out)
 
@@ -134,11 +154,12 @@ def import_earkick(
     table: Path = typer.Argument(..., help="The Earkick re-annotation assessment.csv."),
     out: Path = OUT,
     duplicates: str = DUPLICATES,
+    encoding: str = ENCODING,
 ) -> None:
     """Earkick re-annotation: 6 emotions on None..Extremely (0..3), attributes, notes, clip origin."""
     from voxpop.formats.likert import read_earkick
 
-    _save_with_notes(read_earkick(table, duplicates=duplicates), out)
+    _save_with_notes(read_earkick(table, duplicates=duplicates, encoding=encoding), out)
 
 
 @import_app.command("mosei")
@@ -146,11 +167,12 @@ def import_mosei(
     table: Path = typer.Argument(..., help="CMU-MOSEI raw Mechanical Turk results CSV."),
     out: Path = OUT,
     duplicates: str = DUPLICATES,
+    encoding: str = ENCODING,
 ) -> None:
     """CMU-MOSEI raw crowd ratings: 6 emotions 0..3 per clip and worker, sentiment -3..3 if present."""
     from voxpop.formats.likert import read_mosei
 
-    _save_with_notes(read_mosei(table, duplicates=duplicates), out)
+    _save_with_notes(read_mosei(table, duplicates=duplicates, encoding=encoding), out)
 
 
 # --- msp, iemocap, intervals, long
@@ -195,6 +217,7 @@ def import_msp(
     audio_dir: Path = typer.Option(None, "--audio-dir", help="Folder of the audio files: adds an audio column."),
     duplicates: str = DUPLICATES,
     name: str = typer.Option("msp-podcast", help="Corpus name."),
+    encoding: str = ENCODING,
 ) -> None:
     """MSP-Podcast / MSP-Face: primary, secondary and arousal/valence/dominance ratings per worker."""
     from voxpop.formats.msp import read_msp
@@ -206,6 +229,7 @@ def import_msp(
         audio_dir=audio_dir,
         duplicates=duplicates,
         name=name,
+        encoding=encoding,
     )
     _save_with_notes(corpus, out)
 
@@ -223,11 +247,12 @@ def import_iemocap(
         "include (as raters SesNN-F1 ...) or only.",
     ),
     name: str = typer.Option("iemocap", help="Corpus name."),
+    encoding: str = ENCODING,
 ) -> None:
     """IEMOCAP EmoEvaluation files: categorical (primary + secondary) and valence/arousal/dominance ratings."""
     from voxpop.formats.iemocap import read_iemocap
 
-    _save_with_notes(read_iemocap(paths, self_evaluations=self_evaluations, name=name), out)
+    _save_with_notes(read_iemocap(paths, self_evaluations=self_evaluations, name=name, encoding=encoding), out)
 
 
 @import_app.command("intervals")
@@ -242,6 +267,7 @@ def import_intervals(
     audio_dir: Path = typer.Option(None, "--audio-dir", help="Folder of <recording>.wav files: audio and duration."),
     fold_case: bool = FOLD_CASE,
     name: str = NAME,
+    encoding: str = ENCODING,
 ) -> None:
     """Time-interval annotation (RAMAS style): items are recordings, ratings carry start/end."""
     from voxpop.cli.options import parse_pairs
@@ -257,6 +283,7 @@ def import_intervals(
         audio_dir=audio_dir,
         fold_case=fold_case,
         name=name,
+        encoding=encoding,
     )
     _save_with_notes(corpus, out)
 
@@ -278,6 +305,7 @@ def import_long(
     duplicates: str = DUPLICATES,
     fold_case: bool = FOLD_CASE,
     name: str = NAME,
+    encoding: str = ENCODING,
 ) -> None:
     """A generic long rating table, one row per judgement (crowd-kit task/worker/label works as is)."""
     from voxpop.cli.options import parse_bounds, parse_pairs
@@ -296,5 +324,6 @@ def import_long(
         duplicates=duplicates,
         fold_case=fold_case,
         name=name,
+        encoding=encoding,
     )
     _save_with_notes(corpus, out)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -16,13 +18,46 @@ from voxpop.formats.folders import corpus_files, debris_note
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 _SHOWN_FILES = 10
 
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def check_relative_name(name: str, location: str, what: str = "file name") -> str:
+    """Refuse a file name read from inside a file that could point outside the folder it is joined to.
+
+    The name is checked as written (``\\`` read as ``/``): an absolute path, a drive letter, a ``..``
+    component or a NUL character raises InputError naming ``location`` and ``what`` the name is; subfolders
+    (``a/b.wav``) are fine.
+    The folder it is later joined to is not resolved, so a data folder that is a symlink keeps working.
+
+    >>> check_relative_name("MSP-PODCAST_0001_0008.wav", "l.json, line 2")
+    'MSP-PODCAST_0001_0008.wav'
+    >>> check_relative_name("../../etc/x.wav", "l.json, line 2")
+    Traceback (most recent call last):
+    ...
+    voxpop.errors.InputError: l.json, line 2: the file name '../../etc/x.wav' has a '..' component; ...
+    """
+    path = PurePosixPath(name.replace("\\", "/"))
+    problem = (
+        "is an absolute path" if path.is_absolute() or _DRIVE.match(name)
+        else "has a '..' component" if ".." in path.parts
+        else "contains a NUL character" if "\0" in name
+        else None
+    )  # fmt: skip
+    if problem:
+        raise InputError(
+            f"{location}: the {what} {name!r} {problem}; expected a name relative to the data folder "
+            "(such as clip.wav or sub/clip.wav). Fix the name in the file."
+        )
+    return name
+
 
 def find_audio(directory: str | Path, suffixes: Sequence[str] = AUDIO_SUFFIXES, *, notes: list[str]) -> dict[str, Path]:
     """Audio files under ``directory`` (searched recursively, in path order), keyed by file stem.
 
-    Paths are absolute. Operating-system debris (``._*``, ``__MACOSX/``, ``.DS_Store``, hidden files)
-    is skipped and counted in ``notes``. Two files with the same stem (e.g. ``a.wav`` and
-    ``sub/a.flac``) are an error: the item they belong to would be ambiguous.
+    Paths are absolute (``..`` removed) but symlinks are not resolved (a data folder that is a symlink, or a folder of
+    symlinked files, keeps its own paths). Operating-system debris (``._*``, ``__MACOSX/``, ``.DS_Store``, hidden
+    files) is skipped and counted in ``notes``. Two files with the same stem (e.g. ``a.wav`` and ``sub/a.flac``) are
+    an error: the item they belong to would be ambiguous.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -37,7 +72,7 @@ def find_audio(directory: str | Path, suffixes: Sequence[str] = AUDIO_SUFFIXES, 
             raise InputError(
                 f"{found[path.stem]} and {path}: two audio files for item {path.stem!r}; keep only one of them."
             )
-        found[path.stem] = path.resolve()
+        found[path.stem] = Path(os.path.abspath(path))
     return found
 
 

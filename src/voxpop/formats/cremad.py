@@ -27,7 +27,14 @@ import pandas as pd
 from voxpop.corpus import STRING, Corpus
 from voxpop.errors import ConfigError, InputError, where
 from voxpop.formats.audio_files import attach_audio
-from voxpop.formats.tables import describe_import, number_column, read_table, require_columns, text_column
+from voxpop.formats.tables import (
+    DEFAULT_ENCODING,
+    describe_import,
+    number_column,
+    read_table,
+    require_columns,
+    text_column,
+)
 from voxpop.repeats import check_policy, resolve_repeats
 
 NAME = "crema-d"
@@ -50,7 +57,11 @@ FIRST_CLICK_LIMIT_MS = 10_000.0
 _FIRST_CLICKS = (
     "CREMA-D finishedEmoResponses.csv (first emotion click per answer: sessionNums, queryType, questNum, ttr)"
 )
+MAX_VOTES = 1000
+REAL_MAX_VOTES = 12  # the most votes any clip got in one condition in the CREMA-D release
+INTENSITY_SCALE = (0, 100)
 _SHOWN_ROWS = 5
+_LARGEST_WHOLE = 2**53  # whole numbers above this are not exact in float64 and would overflow int64 later
 
 
 def clip_items(clips: pd.Series, file: str, column: str) -> pd.DataFrame:
@@ -129,16 +140,22 @@ def read_cremad(
     only_with_audio: bool = False,
     folds: str | Path | None = None,
     demographics: str | Path | None = None,
+    max_votes: int = MAX_VOTES,
+    encoding: str = DEFAULT_ENCODING,
 ) -> Corpus:
     """Read ``tabulatedVotes.csv``: every vote becomes one primary rating with an empty rater.
 
     The row id (first column) starts with the condition digit (1 voice, 2 face, 3 audio-visual).
-    The counts in A D F H N S must add up to ``numResponses``. Options as in
-    :func:`read_cremad_responses`.
+    The counts in A D F H N S must add up to ``numResponses``. ``max_votes`` is the per-item ceiling:
+    a row (one clip in one condition) whose ``numResponses`` or class count exceeds it raises
+    InputError naming the row before any vote is expanded into ratings (default 1,000; the release
+    has at most 12). Other options as in :func:`read_cremad_responses`.
     """
+    if isinstance(max_votes, bool) or not isinstance(max_votes, int) or max_votes < 1:
+        raise ConfigError(f"max_votes={max_votes!r}; expected a whole number >= 1 (votes per clip and condition).")
     path = Path(path)
     file = path.name
-    table = read_table(path, _VOTES)
+    table = read_table(path, _VOTES, encoding)
     if set(RESPONSE_COLUMNS) <= set(table.columns):
         raise InputError(
             f"{path}: holds per-rater answers (finishedResponses.csv), not vote counts; "
@@ -157,8 +174,8 @@ def read_cremad(
             "expected 1 (voice), 2 (face) or 3 (audio-visual) followed by the clip number, e.g. 100001."
         )
     conditions = ids.str[:1].map(CONDITIONS).to_numpy(dtype=object)
-    counts = np.column_stack([_whole_numbers(table, c, file, "a vote count") for c in CODES])
-    totals = _whole_numbers(table, "numResponses", file, "a number of responses")
+    totals = _whole_numbers(table, "numResponses", file, "a number of responses", max_votes)
+    counts = np.column_stack([_whole_numbers(table, c, file, "a vote count", max_votes) for c in CODES])
     wrong = np.flatnonzero(counts.sum(axis=1) != totals)
     if len(wrong):
         r = wrong[0]
@@ -171,7 +188,8 @@ def read_cremad(
     _refuse_repeats(pd.DataFrame({"clip": clips, "condition": conditions}), file, "clip and condition")
     items = clip_items(clips, file, "fileName")
     ratings = votes_to_ratings(counts, clips.to_numpy(dtype=object), conditions, file)
-    return _corpus(items, ratings, f"{path} (tabulated votes)", audio, only_with_audio, folds, demographics)
+    origin = f"{path} (tabulated votes)"
+    return _corpus(items, ratings, origin, audio, only_with_audio, folds, demographics, encoding=encoding)
 
 
 def read_cremad_responses(
@@ -182,11 +200,13 @@ def read_cremad_responses(
     only_with_audio: bool = False,
     folds: str | Path | None = None,
     demographics: str | Path | None = None,
+    encoding: str = DEFAULT_ENCODING,
 ) -> Corpus:
     """Read ``finishedResponses.csv``: one primary rating per answer, rater = ``localid``.
 
     ``queryType`` gives the condition (1 voice, 2 face, 3 av), ``respEmo`` the label (A D F H N S)
-    and ``respLevel`` the rated intensity, stored as value on the scale 0..100.
+    and ``respLevel`` the rated intensity, stored as value on the scale 0..100 (a level outside it, or
+    not a finite number, raises InputError naming column ``respLevel``).
 
     - ``duplicates``: a rater answering the same clip in the same condition twice: ``"error"``
       (default) refuses, naming both answers and rows; ``"first"``, ``"last"``, ``"drop"``, ``"mean"``
@@ -198,11 +218,12 @@ def read_cremad_responses(
     - ``only_with_audio``: keep only items that have an audio file (the rest are counted).
     - ``folds``: speaker-fold CSV (FileName, Gender, fold1..foldN with Train / Development / Test).
     - ``demographics``: VideoDemographics.csv (ActorID, Age, Sex, Race, Ethnicity) by speaker.
+    - ``encoding``: text encoding of the CSV files (default UTF-8).
     """
     check_policy(duplicates)
     path = Path(path)
     file = path.name
-    table = _read(path, RESPONSE_COLUMNS, _RESPONSES)
+    table = _read(path, RESPONSE_COLUMNS, _RESPONSES, encoding)
     notes = []
     query = text_column(table, "queryType", file).str.removesuffix(".0")
     unknown = np.flatnonzero(~query.isin(list(CONDITIONS)).to_numpy())
@@ -215,6 +236,13 @@ def read_cremad_responses(
     clips = text_column(table, "clipName", file)
     items = clip_items(clips, file, "clipName")
     level = _numbers(table, "respLevel", file, "an intensity level 0..100")
+    outside = np.flatnonzero((level < INTENSITY_SCALE[0]) | (level > INTENSITY_SCALE[1]))
+    if len(outside):
+        r = outside[0]
+        raise InputError(
+            f"{where(file, r + 1, 'respLevel')}: intensity level {level[r]:g} is outside 0..100; expected the "
+            f"rated intensity 0..100." + (f" ({len(outside)} such rows in all)" if len(outside) > 1 else "")
+        )
     ratings = pd.DataFrame(
         {
             "item": clips.to_numpy(),
@@ -228,14 +256,19 @@ def read_cremad_responses(
         }
     )
     if first_clicks is not None:
-        ratings = ratings[~slow_first_clicks(table, file, Path(first_clicks), notes)].reset_index(drop=True)
+        slow = slow_first_clicks(table, file, Path(first_clicks), notes, encoding)
+        ratings = ratings[~slow].reset_index(drop=True)
     ratings, repeat_notes = resolve_repeats(ratings, duplicates)
     notes += repeat_notes
     origin = f"{path} (per-rater responses)"
-    return _corpus(items, ratings, origin, audio, only_with_audio, folds, demographics, notes, intensity=True)
+    return _corpus(
+        items, ratings, origin, audio, only_with_audio, folds, demographics, notes, intensity=True, encoding=encoding
+    )
 
 
-def slow_first_clicks(table: pd.DataFrame, file: str, path: Path, notes: list[str]) -> np.ndarray:
+def slow_first_clicks(
+    table: pd.DataFrame, file: str, path: Path, notes: list[str], encoding: str = DEFAULT_ENCODING
+) -> np.ndarray:
     """True for the answers of ``table`` whose first click (``ttr`` in ``path``) took more than 10 s.
 
     The count goes to ``notes``; so does the number of answers without a first-click row (kept).
@@ -245,7 +278,7 @@ def slow_first_clicks(table: pd.DataFrame, file: str, path: Path, notes: list[st
     require_columns(
         table, ANSWER_KEY, file, "--first-clicks joins the answers by these columns of finishedResponses.csv."
     )
-    clicks = _read(path, [*ANSWER_KEY, "ttr"], _FIRST_CLICKS)
+    clicks = _read(path, [*ANSWER_KEY, "ttr"], _FIRST_CLICKS, encoding)
     keys = [_answer_keys(t, f) for t, f in ((table, file), (clicks, path.name))]
     _refuse_repeats(keys[1], path.name, "sessionNums, queryType and questNum")
     ttr = pd.Series(_numbers(clicks, "ttr", path.name, "a response time in milliseconds"), index=keys[1].index)
@@ -270,8 +303,8 @@ def _answer_keys(table: pd.DataFrame, file: str) -> pd.DataFrame:
     )
 
 
-def _read(path: Path, required: Sequence[str], what: str) -> pd.DataFrame:
-    table = read_table(path, what)
+def _read(path: Path, required: Sequence[str], what: str, encoding: str) -> pd.DataFrame:
+    table = read_table(path, what, encoding)
     _require(table, path, required, what)
     return table
 
@@ -289,8 +322,8 @@ def _numbers(table: pd.DataFrame, column: str, file: str, expected: str) -> np.n
     return values
 
 
-def _whole_numbers(table: pd.DataFrame, column: str, file: str, what: str) -> np.ndarray:
-    """Non-negative whole numbers (counts, ages) as int64; anything else names its row.
+def _whole_numbers(table: pd.DataFrame, column: str, file: str, what: str, ceiling: int | None = None) -> np.ndarray:
+    """Non-negative whole numbers (counts, ages) as int64, at most ``ceiling`` (votes); anything else names its row.
 
     >>> _whole_numbers(pd.DataFrame({"A": ["3", "0"]}), "A", "v.csv", "a vote count")
     array([3, 0])
@@ -301,7 +334,14 @@ def _whole_numbers(table: pd.DataFrame, column: str, file: str, what: str) -> np
     """
     expected = f"{what} (a whole number >= 0)"
     values = _numbers(table, column, file, expected)
-    bad = np.flatnonzero((values < 0) | (values != np.round(values)))
+    if ceiling is not None and (values > ceiling).any():
+        r = int(np.flatnonzero(values > ceiling)[0])
+        raise InputError(
+            f"{where(file, r + 1, column)}: the row claims {values[r]:.0f} votes; expected at most {ceiling} per "
+            f"clip and condition (the release has at most {REAL_MAX_VOTES}). Fix the row, or raise the ceiling "
+            "with max_votes= (CLI --max-votes) if the table really holds that many."
+        )
+    bad = np.flatnonzero((values < 0) | (values != np.round(values)) | (values > _LARGEST_WHOLE))
     if len(bad):
         raise InputError(f"{where(file, bad[0] + 1, column)}: expected {expected}, found {values[bad[0]]:g}.")
     return values.astype(np.int64)
@@ -332,6 +372,7 @@ def _corpus(
     demographics: str | Path | None,
     notes: Sequence[str] = (),
     intensity: bool = False,
+    encoding: str = DEFAULT_ENCODING,
 ) -> Corpus:
     """Attach the optional item tables, then build the corpus (``intensity``: values on 0..100)."""
     notes = list(notes)
@@ -348,23 +389,25 @@ def _corpus(
             )
             items, ratings = items[has_audio], ratings[~dropped]
     if folds is not None:
-        items = attach_folds(items, folds, notes)
+        items = attach_folds(items, folds, notes, encoding)
     if demographics is not None:
-        items = attach_demographics(items, demographics, notes)
+        items = attach_demographics(items, demographics, notes, encoding)
     return Corpus(
         NAME,
         items,
         ratings,
         classes=CLASSES,
         class_map=CLASS_MAP,
-        scales={"primary": (0, 100)} if intensity else None,
+        scales={"primary": INTENSITY_SCALE} if intensity else None,
         source=SOURCE,
         license=LICENSE,
         description=describe_import(origin, notes),
     )
 
 
-def attach_folds(items: pd.DataFrame, path: str | Path, notes: list[str]) -> pd.DataFrame:
+def attach_folds(
+    items: pd.DataFrame, path: str | Path, notes: list[str], encoding: str = DEFAULT_ENCODING
+) -> pd.DataFrame:
     """Add item columns fold1..foldN (Train / Development / Test) and ``gender`` from a fold table.
 
     Clips of the table missing from the corpus and corpus items missing from the table are counted
@@ -372,7 +415,8 @@ def attach_folds(items: pd.DataFrame, path: str | Path, notes: list[str]) -> pd.
     """
     path = Path(path)
     file = path.name
-    table = _read(path, ["FileName", "Gender"], "a speaker-fold CSV (FileName, SpkrID, Gender, fold1..foldN)")
+    what = "a speaker-fold CSV (FileName, SpkrID, Gender, fold1..foldN)"
+    table = _read(path, ["FileName", "Gender"], what, encoding)
     fold_columns = [c for c in table.columns if re.fullmatch(r"fold\d+", c)]
     if not fold_columns:
         raise InputError(f"{path}: no fold columns; expected fold1..foldN, found {list(table.columns)}.")
@@ -392,12 +436,14 @@ def attach_folds(items: pd.DataFrame, path: str | Path, notes: list[str]) -> pd.
     return _set_gender(items, table["Gender"], file, notes)
 
 
-def attach_demographics(items: pd.DataFrame, path: str | Path, notes: list[str]) -> pd.DataFrame:
+def attach_demographics(
+    items: pd.DataFrame, path: str | Path, notes: list[str], encoding: str = DEFAULT_ENCODING
+) -> pd.DataFrame:
     """Add item columns ``age``, ``gender`` (lower case), ``race`` and ``ethnicity`` by speaker."""
     path = Path(path)
     file = path.name
     columns = ["ActorID", "Age", "Sex", "Race", "Ethnicity"]
-    table = _read(path, columns, "a CREMA-D VideoDemographics.csv (ActorID, Age, Sex, Race, Ethnicity)")
+    table = _read(path, columns, "a CREMA-D VideoDemographics.csv (ActorID, Age, Sex, Race, Ethnicity)", encoding)
     actors = text_column(table, "ActorID", file)
     _refuse_repeats(pd.DataFrame({"ActorID": actors}), file, "ActorID")
     table = table.assign(Age=_whole_numbers(table, "Age", file, "an age in years")).set_axis(actors)

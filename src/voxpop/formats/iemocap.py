@@ -44,8 +44,9 @@ import pandas as pd
 
 from voxpop.corpus import STRING, Corpus
 from voxpop.errors import ConfigError, InputError
+from voxpop.formats.audio_files import check_relative_name
 from voxpop.formats.folders import corpus_files, debris_note
-from voxpop.formats.tables import describe_import, place, tally
+from voxpop.formats.tables import DEFAULT_ENCODING, describe_import, finite_number, place, read_text, shown, tally
 
 CLASSES = ("neutral", "frustration", "anger", "sadness", "happiness", "excitement", "surprise", "fear", "disgust")
 OTHER = "other"
@@ -166,11 +167,17 @@ def _header(line: str, file: str, number: int, notes: Counter) -> dict:
             f"{place(file, number, 'TURN_NAME', 'line')}: utterance id {utterance!r} does not follow the IEMOCAP "
             "pattern SesNN[FM]_<dialog>_[FM]NNN (e.g. Ses01F_impro01_F000)."
         )
+    check_relative_name(utterance, place(file, number, "TURN_NAME", "line"), "utterance id (part of its audio path)")
     start, end = (_number(match[k], file, number, k.upper() + "_TIME") for k in ("start", "end"))
-    if not 0 <= start < end:
+    if start < 0:
         raise InputError(
-            f"{place(file, number, 'END_TIME', 'line')}: the utterance must start at 0 s or later and end after it "
-            f"starts, found [{match['start']} - {match['end']}]."
+            f"{place(file, number, 'START_TIME', 'line')}: the utterance starts at {match['start']} s; expected a "
+            "start time of 0 s or later."
+        )
+    if end <= start:
+        raise InputError(
+            f"{place(file, number, 'END_TIME', 'line')}: the utterance must end after it starts, found "
+            f"[{match['start']} - {match['end']}]."
         )
     vad = [v.strip() for v in match["vad"].split(",")]
     if len(vad) != 3:
@@ -254,10 +261,11 @@ def _dimensional(body: str, file: str, number: int, field: str, notes: Counter) 
 
 
 def _number(text: str, file: str, number: int, field: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise InputError(f"{place(file, number, field, 'line')}: expected a number, found {text.strip()!r}.") from None
+    """A finite number; other text (also ``inf``, ``nan``, ``1e400``) raises InputError naming line and field."""
+    value = finite_number(text)
+    if value is None:
+        raise InputError(f"{place(file, number, field, 'line')}: expected a number, found {shown(text.strip())}.")
+    return value
 
 
 # ----------------------------------------------------------------------------- files and directories
@@ -289,9 +297,17 @@ def evaluation_files(paths: str | Path | Sequence[str | Path]) -> tuple[list[Pat
 
 
 def read_iemocap(
-    paths: str | Path | Sequence[str | Path], *, self_evaluations: str = "exclude", name: str = "iemocap"
+    paths: str | Path | Sequence[str | Path],
+    *,
+    self_evaluations: str = "exclude",
+    name: str = "iemocap",
+    encoding: str = DEFAULT_ENCODING,
 ) -> Corpus:
     """Read IEMOCAP EmoEvaluation files (or release folders) into a Corpus.
+
+    Files are decoded with ``encoding`` (default UTF-8; bytes that are not valid text raise InputError
+    naming the file and line). An utterance id with a ``..`` component or an absolute path is refused,
+    since audio paths are built from it.
 
     Classes: neutral, frustration, anger, sadness, happiness, excitement, surprise, fear, disgust;
     excluded ``other``; the class map lists IEMOCAP's names (``Excited`` -> ``excitement``) and codes.
@@ -306,10 +322,7 @@ def read_iemocap(
     tables, notes = [], Counter()
     first_seen: dict[str, str] = {}
     for path in files:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path}: not a text file ({exc}); expected an IEMOCAP EmoEvaluation file.") from exc
+        text = read_text(path, "IEMOCAP EmoEvaluation", encoding)
         items, ratings, file_notes = parse_emo_evaluation(text, path.name, self_evaluations)
         for utterance in items.index:
             if utterance in first_seen:

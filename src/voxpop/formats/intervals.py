@@ -23,6 +23,7 @@ from voxpop.errors import ConfigError, InputError, where
 from voxpop.formats.audio_files import AUDIO_SUFFIXES, audio_durations, find_audio, unmatched_files_note
 from voxpop.formats.case import fold_case as fold_labels
 from voxpop.formats.tables import (
+    DEFAULT_ENCODING,
     describe_import,
     labels_in_order,
     number_column,
@@ -46,6 +47,7 @@ def read_intervals(
     audio_dir: str | Path | None = None,
     fold_case: bool = False,
     name: str | None = None,
+    encoding: str = DEFAULT_ENCODING,
 ) -> Corpus:
     """Read interval annotations into a Corpus whose items are recordings.
 
@@ -54,13 +56,14 @@ def read_intervals(
 
     ``classes`` defaults to the sorted unique labels after ``class_map``, minus ``excluded``.
     ``recordings`` (a table) and ``audio_dir`` (a folder) are alternative sources of the recording
-    list and durations; an interval ending after a known duration is an error naming its row.
+    list and durations; an interval ending after a known duration is an error naming its row. Tables are
+    decoded with ``encoding`` (default UTF-8); a time holding ``inf``, ``nan`` or ``1e400`` is an error.
     """
     if recordings is not None and audio_dir is not None:
         raise ConfigError("give either a recordings table or an audio folder, not both")
     path = Path(path)
     file = path.name
-    frame = rename_columns(read_table(path, "intervals"), columns, file)
+    frame = rename_columns(read_table(path, "intervals", encoding), columns, file)
     require_columns(frame, REQUIRED, file, "Map other names with columns={'your_column': 'recording', ...}.")
     notes = []
     ignored = [c for c in frame.columns if c not in (*REQUIRED, "condition")]
@@ -83,7 +86,7 @@ def read_intervals(
     ratings["source_row"] = np.arange(1, len(frame) + 1)
     ratings, classes, class_map, excluded = fold_labels(ratings, classes, class_map, excluded, fold_case, notes)
     if recordings is not None:
-        items = _recordings_table(Path(recordings), columns)
+        items = _recordings_table(Path(recordings), columns, encoding)
     elif audio_dir is not None:
         items = _recordings_from_audio(Path(audio_dir), ratings["item"].unique(), notes)
     else:
@@ -105,8 +108,8 @@ def read_intervals(
     )
 
 
-def _recordings_table(path: Path, columns: Mapping[str, str] | None) -> pd.DataFrame:
-    table = rename_columns(read_table(path, "recordings"), columns, path.name)
+def _recordings_table(path: Path, columns: Mapping[str, str] | None, encoding: str) -> pd.DataFrame:
+    table = rename_columns(read_table(path, "recordings", encoding), columns, path.name)
     require_columns(table, ["recording"], path.name, "The recordings table lists one recording id per row.")
     ids = text_column(table, "recording", path.name)
     if ids.duplicated().any():

@@ -20,7 +20,15 @@ import pandas as pd
 
 from voxpop.corpus import EMOTION_SLOTS, STRING, Corpus
 from voxpop.errors import ConfigError, InputError, where
-from voxpop.formats.tables import describe_import, read_table, require_columns, text_column
+from voxpop.formats.tables import (
+    DEFAULT_ENCODING,
+    describe_import,
+    finite_numbers,
+    read_table,
+    require_columns,
+    shown,
+    text_column,
+)
 from voxpop.repeats import check_policy, resolve_repeats
 
 DEFAULT_LEVELS = {"None": 0.0, "A little": 1.0, "Moderate": 2.0, "Extremely": 3.0}
@@ -80,16 +88,15 @@ def scale_values(table: pd.DataFrame, column: str, file: str, scale: Scale, allo
     text = text_column(table, column)
     is_level = text.isin(list(scale.levels)).to_numpy()
     empty = text.isna().to_numpy()
-    numbers = pd.to_numeric(text.astype(object).where(~is_level & ~empty), errors="coerce")
-    values = numbers.to_numpy(dtype=float, copy=True)
+    values = finite_numbers(text.astype(object).where(~is_level & ~empty))
     values[is_level] = [scale.levels[t] for t in text[is_level]]
-    bad = ~empty & ~np.isfinite(values)
+    bad = ~empty & np.isnan(values)
     if not allow_missing:
         bad |= empty
     rows = np.flatnonzero(bad)
     if len(rows):
         first = rows[0]
-        found = "an empty cell" if empty[first] else repr(text.iat[first])
+        found = "an empty cell" if empty[first] else shown(text.iat[first])
         more = f" ({len(rows)} such cells in this column)" if len(rows) > 1 else ""
         hint = _MISSING_HINT if empty[first] else ""
         raise InputError(f"{where(file, first + 1, column)}: expected {scale.expected()}, found {found}.{more}{hint}")
@@ -259,8 +266,8 @@ def _joined_texts(ids: np.ndarray, cells: pd.Series, index: pd.Index) -> pd.Seri
     return joined.reindex(index).astype(STRING)
 
 
-def _read(path: Path, layout: LikertLayout, what: str) -> pd.DataFrame:
-    table = read_table(path, what)
+def _read(path: Path, layout: LikertLayout, what: str, encoding: str) -> pd.DataFrame:
+    table = read_table(path, what, encoding)
     require_columns(table, layout.columns(), path.name, f"Expected a {what} with these columns.")
     return table
 
@@ -314,6 +321,7 @@ def read_likert(
     name: str = "likert",
     source: str = "",
     license: str = "",
+    encoding: str = DEFAULT_ENCODING,
 ) -> Corpus:
     """Read a Likert CSV (one row per item and rater); see :class:`LikertLayout` for the column roles.
 
@@ -322,6 +330,8 @@ def read_likert(
     The text ``None`` is a level, never a missing value; an empty cell is an error unless
     ``allow_missing``. Classes are the emotion columns (renamed) in the given order. ``duplicates``:
     policy for a rater with two rows for one item (``error``, ``first``, ``last``, ``drop``, ``mean``).
+    ``encoding``: the text encoding of the file (default UTF-8). A cell holding ``inf``, ``nan`` or
+    ``1e400`` raises InputError.
     """
     layout = LikertLayout(
         item_column=item_column if isinstance(item_column, str) else tuple(item_column),
@@ -338,7 +348,7 @@ def read_likert(
     )
     layout.check()
     path = Path(path)
-    table = _read(path, layout, "Likert table (one row per item and rater)")
+    table = _read(path, layout, "Likert table (one row per item and rater)", encoding)
     return likert_corpus(table, path.name, layout, name, source or path.name, license, str(path), duplicates)
 
 
@@ -376,7 +386,7 @@ def earkick_origin(stems: pd.Index | pd.Series) -> np.ndarray:
     return np.select([r.to_numpy(dtype=bool) for r in rules], ["crema-d", "ravdess", "aff-wild2"], "cmu-mosei")
 
 
-def read_earkick(path: str | Path, duplicates: str = "error") -> Corpus:
+def read_earkick(path: str | Path, duplicates: str = "error", encoding: str = DEFAULT_ENCODING) -> Corpus:
     """Read the Earkick ``assessment.csv``: 6 emotions on None..Extremely (0..3) per clip and annotator.
 
     Attribute slots gender, age, mood (labels) and sentiment (-3..3), anxiety (0..9) (values);
@@ -385,7 +395,7 @@ def read_earkick(path: str | Path, duplicates: str = "error") -> Corpus:
     :func:`read_likert`.
     """
     path = Path(path)
-    table = _read(path, EARKICK, "Earkick assessment.csv (one row per clip and annotator)")
+    table = _read(path, EARKICK, "Earkick assessment.csv (one row per clip and annotator)", encoding)
     corpus = likert_corpus(table, path.name, EARKICK, "earkick", EARKICK_SOURCE, EARKICK_LICENSE, str(path), duplicates)
     origin = earkick_origin(corpus.items.index)
     corpus.items = corpus.items.assign(source=pd.array(origin, dtype=STRING), acted=np.isin(origin, ACTED))
@@ -405,7 +415,7 @@ MOSEI_SENTIMENT = "Answer.sentiment"
 MOSEI_SOURCE = "CMU-MOSEI (Zadeh et al., ACL 2018), raw Mechanical Turk ratings"
 
 
-def read_mosei(path: str | Path, duplicates: str = "error") -> Corpus:
+def read_mosei(path: str | Path, duplicates: str = "error", encoding: str = DEFAULT_ENCODING) -> Corpus:
     """Read CMU-MOSEI raw crowd ratings (Mechanical Turk batch results, one row per clip and worker).
 
     Item = ``Input.VIDEO_ID`` + ``_`` + ``Input.CLIP``; rater = ``WorkerId``; the six
@@ -425,7 +435,7 @@ def read_mosei(path: str | Path, duplicates: str = "error") -> Corpus:
         rename={**MOSEI_EMOTIONS, "Input.VIDEO_ID": "video", MOSEI_SENTIMENT: "sentiment"},
     )
     what = "CMU-MOSEI raw ratings (Input.VIDEO_ID, Input.CLIP, WorkerId, Answer.<emotion> ...)"
-    table = _read(path, base, what)
+    table = _read(path, base, what, encoding)
     layout = base
     if MOSEI_SENTIMENT in table.columns:
         layout = dataclasses.replace(base, numeric_columns={MOSEI_SENTIMENT: Scale(-3, 3)})

@@ -18,6 +18,7 @@ from voxpop.corpus import EMOTION_SLOTS, RATING_COLUMNS, STRING, Corpus
 from voxpop.errors import InputError, where
 from voxpop.formats.case import fold_case as fold_labels
 from voxpop.formats.tables import (
+    DEFAULT_ENCODING,
     describe_import,
     labels_in_order,
     number_column,
@@ -44,6 +45,7 @@ def read_long(
     duplicates: str = "error",
     fold_case: bool = False,
     name: str | None = None,
+    encoding: str = DEFAULT_ENCODING,
 ) -> Corpus:
     """Read a long rating table (one row per judgement) into a validated :class:`Corpus`.
 
@@ -53,7 +55,9 @@ def read_long(
     table has values, else ``primary``). ``items`` is an optional CSV/Parquet item table with an ``item``
     column (ratings of items missing from it are errors); without it the items are the rated ids in
     order of first appearance. Columns that are not rating columns are ignored and listed in the report
-    (``corpus.description``). Every rating keeps its ``source_file`` and ``source_row``.
+    (``corpus.description``). Every rating keeps its ``source_file`` and ``source_row``. CSV files are
+    decoded with ``encoding`` (default UTF-8). A ``value``, ``start`` or ``end`` cell holding ``inf``,
+    ``nan`` or ``1e400`` raises InputError naming its row; empty cells stay missing.
 
     ``duplicates`` is the policy for a rater answering one field of an item twice (``error``, ``first``,
     ``last``, ``drop``, ``mean``; see :mod:`voxpop.repeats`), applied field by field (a long table has no
@@ -65,7 +69,7 @@ def read_long(
     path = Path(path)
     file = path.name
     notes: list[str] = []
-    table = read_table(path, "ratings")
+    table = read_table(path, "ratings", encoding)
     if {"FileName", "EmoDetail"} <= set(table.columns):
         raise InputError(
             f"{file}: holds MSP-Podcast per-rater labels (FileName,EmoDetail: worker, primary, secondary list and "
@@ -91,7 +95,7 @@ def read_long(
     ratings, classes, class_map, excluded = fold_labels(ratings, classes, class_map, excluded, fold_case, notes)
     ratings, repeat_notes = resolve_repeats(ratings, duplicates)
     notes += repeat_notes
-    item_table = _items_frame(items, columns, ratings)
+    item_table = _items_frame(items, columns, ratings, encoding)
     if classes is None:
         emotion = ratings.loc[ratings["slot"].isin(EMOTION_SLOTS), "label"]
         classes = labels_in_order(emotion.unique(), class_map, excluded)
@@ -123,11 +127,13 @@ def _ratings_frame(frame: pd.DataFrame, file: str) -> pd.DataFrame:
     return ratings
 
 
-def _items_frame(items: str | Path | None, columns: Mapping[str, str] | None, ratings: pd.DataFrame) -> pd.DataFrame:
+def _items_frame(
+    items: str | Path | None, columns: Mapping[str, str] | None, ratings: pd.DataFrame, encoding: str
+) -> pd.DataFrame:
     if items is None:
         return pd.DataFrame(index=pd.Index(ratings["item"].unique(), dtype=STRING, name="item"))
     path = Path(items)
-    table = read_table(path, "items")
+    table = read_table(path, "items", encoding)
     table = rename_columns(table, {old: new for old, new in (columns or {}).items() if old in table.columns}, path.name)
     require_columns(
         table, ["item"], path.name, "The items table needs an 'item' column with the ids used in the ratings."

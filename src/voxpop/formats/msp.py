@@ -52,12 +52,17 @@ import pandas as pd
 
 from voxpop.corpus import STRING, Corpus
 from voxpop.errors import ConfigError, InputError
+from voxpop.formats.audio_files import check_relative_name
 from voxpop.formats.tables import (
+    DEFAULT_ENCODING,
     describe_import,
+    finite_number,
     number_column,
     place,
     read_table,
+    read_text,
     require_columns,
+    shown,
     tally,
     text_column,
 )
@@ -80,6 +85,7 @@ UNKNOWN = "Unknown"
 _LOOKUP = {native.lower(): target for native, target in CLASS_MAP.items()}
 _DECODER = json.JSONDecoder()
 _BLANKS = re.compile(r"[ \t\n\r]*")
+MAX_DEPTH = 32  # MSP files nest 5 levels (files, workers, record, field list); deeper input is refused
 
 
 def canonical_label(raw: str) -> str:
@@ -122,22 +128,22 @@ def split_secondary(raw: str | Sequence[str] | None) -> list[str]:
 class _LocatedJson:
     """A JSON document whose object members and array elements can be listed with their text offsets."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, encoding: str = DEFAULT_ENCODING):
         self.file = path.name
-        if not path.is_file():
-            raise InputError(f"{path}: labels file not found.")
-        try:
-            self.text = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{self.file}: not UTF-8 text ({exc}); expected a JSON file.") from exc
+        self.text = read_text(path, "labels", encoding)
         if not self.text.strip():
             raise InputError(f"{self.file}: the file is empty; expected a JSON object keyed by file name.")
         try:
-            json.loads(self.text)
+            _check_depth(json.loads(self.text), self.file)
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{self.file}, line {exc.lineno}, character {exc.colno}: not valid JSON ({exc.msg})."
             ) from exc
+        except RecursionError:
+            raise InputError(
+                f"{self.file}: the JSON is nested too deeply to read; expected a JSON object keyed by file name "
+                f"(an MSP labels file nests at most {MAX_DEPTH} levels)."
+            ) from None
         self._newlines = [m.start() for m in re.finditer("\n", self.text)]
         self.root = _BLANKS.match(self.text).end()
 
@@ -175,6 +181,20 @@ class _LocatedJson:
         return self.line(offset if offset >= 0 else start)
 
 
+def _check_depth(value: object, file: str) -> None:
+    """Refuse JSON nested deeper than :data:`MAX_DEPTH` (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InputError(
+                f"{file}: the JSON is nested more than {MAX_DEPTH} levels deep; expected an MSP labels file "
+                "(an object of files, each an object or list of rater records)."
+            )
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Record:
     """One rater record; ``lines`` holds each field's JSON line, or the CSV data row (``unit`` "row")."""
@@ -198,6 +218,7 @@ def _records(doc: _LocatedJson) -> Iterator[_Record | str]:
     if doc.text[doc.root] != "{":
         raise InputError(f"{doc.file}, line {doc.line(doc.root)}: expected a JSON object keyed by file name.")
     for file_name, entry, start, _ in doc.children(doc.root):
+        check_relative_name(file_name, f"{doc.file}, line {doc.line(start)}")
         if not isinstance(entry, dict):
             raise InputError(
                 f"{doc.file}, line {doc.line(start)}: the entry of {file_name!r} must be an object of raters, "
@@ -276,9 +297,9 @@ def parse_emo_detail(text: str, where: str = "EmoDetail") -> tuple[str, dict[str
     return positional[0], fields
 
 
-def _csv_records(path: Path) -> Iterator[_Record]:
+def _csv_records(path: Path, encoding: str = DEFAULT_ENCODING) -> Iterator[_Record]:
     """Every rater record of labels_detailed.csv (``FileName,EmoDetail``), one per data row."""
-    table = read_table(path, "MSP labels_detailed.csv")
+    table = read_table(path, "MSP labels_detailed.csv", encoding)
     require_columns(
         table, ("FileName", DETAIL_COLUMN), path.name,
         f"labels_detailed.csv has the columns FileName,{DETAIL_COLUMN} with {DETAIL_COLUMN} like {_DETAIL_EXAMPLE}.",
@@ -286,16 +307,21 @@ def _csv_records(path: Path) -> Iterator[_Record]:
     names = text_column(table, "FileName", path.name)
     details = text_column(table, DETAIL_COLUMN, path.name)
     for row, (file_name, detail) in enumerate(zip(names, details, strict=True), start=1):
+        check_relative_name(file_name, place(path.name, row, "FileName"))
         worker, fields = parse_emo_detail(detail, place(path.name, row, DETAIL_COLUMN))
         yield _Record(file_name, worker, fields, dict.fromkeys(FIELDS, row), row, unit="row")
 
 
-def _is_json(path: Path) -> bool:
+def _is_json(path: Path, encoding: str = DEFAULT_ENCODING) -> bool:
     """True when the file starts (after blanks and a byte-order mark) with ``{`` or ``[``."""
     if not path.is_file():
         raise InputError(f"{path}: labels file not found.")
     with path.open("rb") as handle:
-        head = handle.read(4096).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+        data = handle.read(4096)
+    try:
+        head = data.decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")
+    except LookupError:
+        raise ConfigError(f"encoding {encoding!r} is not a known text encoding; use e.g. utf-8, latin-1, utf-16") from None
     if not head:
         raise InputError(
             f"{path.name}: the file is empty; expected labels_detailed.json (a JSON object keyed by file name) or "
@@ -313,6 +339,7 @@ def read_msp(
     audio_dir: str | Path | None = None,
     duplicates: str = "error",
     name: str = "msp-podcast",
+    encoding: str = DEFAULT_ENCODING,
 ) -> Corpus:
     """Read MSP-Podcast / MSP-Face per-rater labels (JSON or ``labels_detailed.csv``, plus optionally the
     consensus table) into a Corpus.
@@ -321,18 +348,22 @@ def read_msp(
     neutral), excluded ``other``; the class map lists the full names and the one-letter codes.
     ``secondary_classes`` (lower-case names, e.g. adding ``frustrated``, ``amused``) keeps those
     secondary labels as classes (appended after the primary classes); every other secondary label
-    becomes ``other`` and is counted. ``audio_dir`` adds an ``audio`` column (``audio_dir / file``).
-    ``duplicates`` is the policy for a worker with two records for one file (default ``error``: refuse,
-    naming both records and their answers; see :mod:`voxpop.repeats`); what it removed is counted.
-    Raises :class:`InputError` naming file, line (JSON) or row (CSV) and field for malformed input.
+    becomes ``other`` and is counted. ``audio_dir`` adds an ``audio`` column (``audio_dir / file``); a file
+    name (JSON key, CSV ``FileName`` or consensus ``FileName``) with a ``..`` component or an absolute path
+    raises InputError naming its place. ``duplicates`` is the policy for a worker with two records for one
+    file (default ``error``: refuse, naming both records and their answers; see :mod:`voxpop.repeats`); what
+    it removed is counted. ``encoding``: text encoding of the files (default UTF-8). A dimension value that
+    is not a finite number (``inf``, ``nan``, ``1e400``) raises InputError; JSON nested deeper than any MSP
+    file raises InputError instead of exhausting the stack. Raises :class:`InputError` naming file, line
+    (JSON) or row (CSV) and field for malformed input.
     """
     check_policy(duplicates)
     path = Path(labels)
     extra = _secondary_extras(secondary_classes)
     keep_secondary = set(secondary_classes) if secondary_classes is not None else set(PRIMARY_CLASSES)
-    is_json = _is_json(path)
+    is_json = _is_json(path, encoding)
     file = path.name
-    records = _records(_LocatedJson(path)) if is_json else _csv_records(path)
+    records = _records(_LocatedJson(path, encoding)) if is_json else _csv_records(path, encoding)
     columns = ("item", "rater", "slot", "label", "value", "source_row", "source_column", "record")
     rows: dict[str, list] = {k: [] for k in columns}
     item_files: dict[str, str] = {}
@@ -380,7 +411,7 @@ def read_msp(
         items["audio"] = pd.array([str(Path(audio_dir) / f) for f in item_files.values()], dtype=STRING)
     sources = [str(path)]
     if consensus is not None:
-        items = _attach_consensus(items, Path(consensus), notes)
+        items = _attach_consensus(items, Path(consensus), notes, encoding)
         sources.append(str(consensus))
     notes.ratings, notes.raters = len(ratings), ratings["rater"].nunique()
     return Corpus(
@@ -495,23 +526,21 @@ def _dimension_value(record: _Record, field: str, file: str) -> float:
     raw = record.fields[field]
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return np.nan
-    try:
-        if isinstance(raw, bool):
-            raise ValueError
-        return float(raw)
-    except (TypeError, ValueError):
+    value = finite_number(raw)
+    if value is None:
         raise InputError(
             f"{record.place(file, field)}: rater {record.worker!r} on {record.file_name!r} "
-            f"gave {raw!r}; expected a number on the {DIMENSION_SCALE[0]:g}..{DIMENSION_SCALE[1]:g} scale."
-        ) from None
+            f"gave {shown(raw)}; expected a number on the {DIMENSION_SCALE[0]:g}..{DIMENSION_SCALE[1]:g} scale."
+        )
+    return value
 
 
 # ----------------------------------------------------------------------------- consensus
-def _read_consensus(path: Path) -> tuple[pd.DataFrame, list[int] | None, str]:
+def _read_consensus(path: Path, encoding: str) -> tuple[pd.DataFrame, list[int] | None, str]:
     """The consensus table, the source line of each row for JSON (None for CSV: data rows) and the unit."""
     if path.suffix.lower() != ".json":
-        return read_table(path, "consensus"), None, "row"
-    doc = _LocatedJson(path)
+        return read_table(path, "consensus", encoding), None, "row"
+    doc = _LocatedJson(path, encoding)
     if doc.text[doc.root] != "{":
         raise InputError(f"{doc.file}, line {doc.line(doc.root)}: expected a JSON object keyed by file name.")
     records, lines = [], []
@@ -531,13 +560,15 @@ def _read_consensus(path: Path) -> tuple[pd.DataFrame, list[int] | None, str]:
     return pd.DataFrame.from_records(records), lines, "line"
 
 
-def _attach_consensus(items: pd.DataFrame, path: Path, notes: _Notes) -> pd.DataFrame:
-    table, rows, unit = _read_consensus(path)
+def _attach_consensus(items: pd.DataFrame, path: Path, notes: _Notes, encoding: str) -> pd.DataFrame:
+    table, rows, unit = _read_consensus(path, encoding)
     file = path.name
     require_columns(
         table, ("FileName", "EmoClass"), file, f"labels_consensus has the columns {', '.join(CONSENSUS_COLUMNS)}."
     )
     names = text_column(table, "FileName", file, rows=rows, unit=unit)
+    for position, file_name in enumerate(names):
+        check_relative_name(file_name, place(file, rows[position] if rows else position + 1, "FileName", unit))
     ids = pd.Index([PurePath(n).stem for n in names], dtype=STRING, name="item")
     if ids.has_duplicates:
         row = int(np.flatnonzero(ids.duplicated())[0])

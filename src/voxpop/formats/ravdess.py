@@ -8,6 +8,7 @@ sitting by the door"), repetition (01, 02) and actor (01..24; odd = male, even =
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -136,4 +137,4 @@ def read_ravdess(directory: str | Path) -> Corpus:
 
 def _shown_path(path: Path, directory: Path) -> str:
     """The path relative to the imported folder, as people see it in the folder."""
-    return str(path.relative_to(directory.resolve()))
+    return str(path.relative_to(os.path.abspath(directory)))

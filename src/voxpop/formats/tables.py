@@ -7,6 +7,10 @@ or cannot match is summarised by :func:`describe_import` into the corpus descrip
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -15,36 +19,101 @@ import numpy as np
 import pandas as pd
 
 from voxpop.corpus import STRING
-from voxpop.errors import InputError, where
+from voxpop.errors import ConfigError, InputError, where
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+DEFAULT_ENCODING = "utf-8"
 _SHOWN_LABELS = 10
 
 
-def read_table(path: str | Path, what: str) -> pd.DataFrame:
-    """Read a CSV (``.tsv``: tab-separated) or Parquet file; text cells stay text, empty cells become missing.
+def read_text(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> str:
+    """The text of a file decoded with ``encoding`` (a Python codec name; a UTF-8 byte-order mark is dropped).
 
-    Raises :class:`InputError` when the file is missing, empty, unreadable or has no data rows.
+    Raises :class:`InputError` when the file is missing or unreadable, and when its bytes are not valid
+    text in ``encoding``: the message names the file, the line of the first bad byte and how to fix it
+    (re-encode as UTF-8, or pass ``encoding=``, CLI ``--encoding``). An unknown codec is a ConfigError.
     """
     path = Path(path)
+    codec = text_codec(encoding)
     if not path.is_file():
         raise InputError(f"{path}: {what} file not found.")
     try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: the {what} file could not be read ({exc.strerror}).") from None
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            f"{path.name}, line {line}: the bytes {data[exc.start : exc.end]!r} are not {encoding} text "
+            f"({exc.reason}); re-encode the file as UTF-8 (e.g. iconv -f LATIN1 -t UTF-8) or give its "
+            "encoding (encoding='latin-1', CLI --encoding latin-1)."
+        ) from None
+
+
+def text_codec(encoding: str) -> str:
+    """The Python codec for ``encoding``; UTF-8 becomes ``utf-8-sig`` so that a byte-order mark is dropped.
+
+    >>> text_codec("UTF8"), text_codec("latin-1")
+    ('utf-8-sig', 'iso8859-1')
+    """
+    try:
+        name = codecs.lookup(encoding).name
+    except (LookupError, TypeError):
+        raise ConfigError(
+            f"unknown text encoding {encoding!r}; give a Python codec name such as utf-8, latin-1, cp1252 or utf-16."
+        ) from None
+    return "utf-8-sig" if name == "utf-8" else name
+
+
+def read_table(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> pd.DataFrame:
+    """Read a CSV (``.tsv``: tab-separated) or Parquet file; text cells stay text, empty cells become missing.
+
+    CSV text is decoded with ``encoding`` (see :func:`read_text`). Column names are stripped of blanks.
+    Raises :class:`InputError` when the file is missing, empty, unreadable, not valid text, has a
+    repeated column name or has no data rows.
+    """
+    path = Path(path)
+    try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
+            if not path.is_file():
+                raise InputError(f"{path}: {what} file not found.")
             frame = pd.read_parquet(path)
+            _refuse_repeated_columns(frame.columns, path.name)
         else:
             sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""])
+            text = read_text(path, what, encoding)
+            _refuse_repeated_columns(next(csv.reader(io.StringIO(text), delimiter=sep), []), path.name)
+            frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
         raise InputError(
             f"{path.name}: the {what} file is empty; expected a header row and one row per entry."
         ) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+    except (pd.errors.ParserError, csv.Error, ValueError, OSError) as exc:
         raise InputError(f"{path.name}: could not be read as a {what} table: {exc}") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise InputError(f"{path.name}: the {what} file has a header ({', '.join(frame.columns)}) but no data rows.")
     return frame.reset_index(drop=True)
+
+
+def _refuse_repeated_columns(names: Iterable[object], file: str) -> None:
+    """A column name given twice (blanks around names ignored; unnamed columns aside) is an error naming it.
+
+    >>> _refuse_repeated_columns(["item", "item ", "label"], "r.csv")
+    Traceback (most recent call last):
+    ...
+    voxpop.errors.InputError: r.csv, header: column 'item' appears 2 times (columns 1, 2); ...
+    """
+    names = [str(n).strip() for n in names]
+    for name in dict.fromkeys(names):
+        positions = [i + 1 for i, n in enumerate(names) if n == name]
+        if name and len(positions) > 1:
+            raise InputError(
+                f"{file}, header: column {name!r} appears {len(positions)} times (columns "
+                f"{', '.join(map(str, positions))}); expected each column name once: rename or remove the repeats."
+            )
 
 
 def rename_columns(frame: pd.DataFrame, columns: Mapping[str, str] | None, file: str) -> pd.DataFrame:
@@ -130,11 +199,56 @@ def number_column(
     voxpop.errors.InputError: a.csv, row 2, column 'start': expected a number, found '1,5'.
     """
     text = text_column(frame, column)
-    numbers = pd.to_numeric(text.astype(object), errors="coerce").astype("float64")
+    numbers = pd.Series(finite_numbers(text), index=frame.index)
     bad = numbers.isna() & text.notna()
     if bad.any():
-        _raise_at(file, bad, column, rows, unit, lambda row: f"expected {expected}, found {frame[column].iat[row]!r}")
+        _raise_at(file, bad, column, rows, unit, lambda r: f"expected {expected}, found {shown(frame[column].iat[r])}")
     return numbers
+
+
+def finite_numbers(text: pd.Series) -> np.ndarray:
+    """Text cells as float64; empty cells, text that is not a number and non-finite numbers become NaN.
+
+    ``inf``, ``-inf``, ``nan`` and numbers beyond the float range (``1e400``) are not numbers here:
+    callers report them as errors like any other bad text.
+
+    >>> finite_numbers(pd.Series(["1.5", None, "inf", "1e400", "nan", "x", "-2"])).tolist()
+    [1.5, nan, nan, nan, nan, nan, -2.0]
+    """
+    numbers = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(dtype="float64", copy=True)
+    numbers[~np.isfinite(numbers)] = np.nan
+    return numbers
+
+
+def shown(raw: object) -> str:
+    """A refused cell as shown in a message: its text, noting when it is a number that is not finite.
+
+    >>> shown("1e400"), shown("x")
+    ("'1e400' (not a finite number)", "'x'")
+    """
+    try:
+        non_finite = not math.isfinite(float(raw))
+    except OverflowError:
+        non_finite = True
+    except (TypeError, ValueError):
+        non_finite = False
+    text = repr(raw) if len(repr(raw)) <= 40 else f"{repr(raw)[:37]}..."
+    return text + (" (not a finite number)" if non_finite else "")
+
+
+def finite_number(raw: object) -> float | None:
+    """One cell or JSON value as a finite float, or None (text that is not a number, inf, nan, 1e400, booleans).
+
+    >>> [finite_number(x) for x in (" 2.5", 3, "inf", float("nan"), 10**400, True, "two")]
+    [2.5, 3.0, None, None, None, None, None]
+    """
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        return None
+    try:
+        value = float(raw)
+    except (ValueError, OverflowError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _raise_at(file: str, mask, column: str, rows: Sequence[int] | None, unit: str, message) -> None:

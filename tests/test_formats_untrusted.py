@@ -1,0 +1,331 @@
+"""Importers on files that come from elsewhere: unsafe names, inflated counts, non-finite numbers, repeated
+headers, other encodings, deeply nested JSON. Every case ends in a located VoxpopError, or in a corpus
+whose values were checked by hand. Small files are written in ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from typer.testing import CliRunner
+
+import voxpop.cli
+from voxpop import Corpus
+from voxpop.errors import ConfigError, InputError
+from voxpop.formats.cremad import read_cremad, read_cremad_responses
+from voxpop.formats.iemocap import read_iemocap
+from voxpop.formats.intervals import read_intervals
+from voxpop.formats.long import read_long
+from voxpop.formats.msp import read_msp
+from voxpop.formats.ravdess import read_ravdess
+
+FIXTURES = Path(__file__).parent / "fixtures"
+VOTES_HEADER = '"","A","D","F","H","N","S","fileName","numResponses","agreement","emoVote"'
+VOTES = ['"100001",0,0,0,1,10,0,"1001_IEO_NEU_XX",11,0.91,"N"', '"100002",4,1,0,0,2,0,"1002_DFA_ANG_XX",7,0.57,"A"']
+IEMOCAP_HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
+UTTERANCE = "[6.2901 - 8.2357]\tSes01F_impro01_F000\tneu\t[2.5000, 3.0000, 3.5000]\nC-E1:\tNeutral;\t()\n"
+
+
+def _text(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def _msp(tmp_path: Path, entries: dict, name: str = "labels_detailed.json") -> Path:
+    return _text(tmp_path / name, json.dumps(entries, indent=4))
+
+
+def _record(**fields) -> dict:
+    base = {"EmoClass_Major": "Neutral", "EmoClass_Second": "Neutral", "EmoAct": "4", "EmoVal": "4", "EmoDom": "4"}
+    return {**base, **fields}
+
+
+# ----------------------------------------------------------------------------- names taken from inside files
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("../../outside.wav", "has a '..' component"),
+        ("sub/../../outside.wav", "has a '..' component"),
+        ("..\\outside.wav", "has a '..' component"),
+        ("/etc/passwd.wav", "is an absolute path"),
+        ("C:\\Windows\\x.wav", "is an absolute path"),
+    ],
+)
+def test_msp_key_that_leaves_the_audio_folder_is_refused_at_its_line(tmp_path, key, problem):
+    path = _msp(tmp_path, {"MSP-PODCAST_0001_0001.wav": {"W1": _record()}, key: {"W1": _record()}})
+    # json.dumps(indent=4): line 1 '{', the first file spans lines 2-10, the second key is on line 11
+    with pytest.raises(InputError, match=rf"^labels_detailed\.json, line 11: the file name .* {problem}"):
+        read_msp(path, audio_dir=tmp_path / "Audios")
+
+
+def test_msp_consensus_file_name_with_dotdot_is_refused(tmp_path):
+    labels = _msp(tmp_path, {"a.wav": {"W1": _record()}})
+    consensus = _text(tmp_path / "labels_consensus.csv", "FileName,EmoClass\na.wav,N\n../b.wav,S\n")
+    pattern = r"^labels_consensus\.csv, row 2, column 'FileName': the file name '\.\./b\.wav'"
+    with pytest.raises(InputError, match=pattern):
+        read_msp(labels, consensus)
+
+
+def test_msp_subfolder_names_and_a_symlinked_audio_folder_stay_usable(tmp_path):
+    real = tmp_path / "store" / "Audios"
+    (real / "sub").mkdir(parents=True)
+    link = tmp_path / "Audios"
+    link.symlink_to(real, target_is_directory=True)
+    path = _msp(tmp_path, {"a.wav": {"W1": _record()}, "sub/b.wav": {"W1": _record()}})
+    corpus = read_msp(path, audio_dir=link)
+    assert corpus.items["audio"].tolist() == [str(link / "a.wav"), str(link / "sub" / "b.wav")]
+    assert corpus.items.index.tolist() == ["a", "b"]
+
+
+def test_iemocap_utterance_id_with_dotdot_is_refused_before_building_its_audio_path(tmp_path):
+    bad = UTTERANCE.replace("Ses01F_impro01_F000", "Ses01F_x/../../../../y_F000")
+    path = _text(tmp_path / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt", IEMOCAP_HEADER + bad)
+    with pytest.raises(InputError, match=r"^Ses01F_impro01\.txt, line 3, field 'TURN_NAME': the utterance id .*'\.\.'"):
+        read_iemocap(path)
+
+
+def test_iemocap_release_folder_that_is_a_symlink_keeps_its_paths(tmp_path):
+    real = tmp_path / "store" / "IEMOCAP"
+    _text(real / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt", IEMOCAP_HEADER + UTTERANCE)
+    link = tmp_path / "IEMOCAP"
+    link.symlink_to(real, target_is_directory=True)
+    audio = read_iemocap(link).items["audio"].tolist()
+    assert audio == [str(link / "Session1" / "sentences" / "wav" / "Ses01F_impro01" / "Ses01F_impro01_F000.wav")]
+
+
+def _wav(path: Path, seconds: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, np.zeros(int(16000 * seconds)), 16000)
+    return path
+
+
+def test_audio_folder_that_is_a_symlink_is_usable_for_crema_d(tmp_path):
+    _wav(tmp_path / "real" / "1001_IEO_NEU_XX.wav", 0.5)
+    link = tmp_path / "AudioWAV"
+    link.symlink_to(tmp_path / "real", target_is_directory=True)
+    votes = _text(tmp_path / "tabulatedVotes.csv", "\n".join([VOTES_HEADER, *VOTES]) + "\n")
+    items = read_cremad(votes, audio=link).items
+    assert items.loc["1001_IEO_NEU_XX", "audio"] == str(link.absolute() / "1001_IEO_NEU_XX.wav")
+    assert items.loc["1001_IEO_NEU_XX", "duration"] == 0.5
+    assert items["audio"].isna().tolist() == [False, True]
+
+
+def test_ravdess_folder_of_symlinked_files_and_symlinked_folder(tmp_path):
+    target = _wav(tmp_path / "elsewhere" / "take1.wav", 0.25)
+    actor = tmp_path / "real" / "Actor_17"
+    actor.mkdir(parents=True)
+    (actor / "03-01-06-02-01-01-17.wav").symlink_to(target)
+    link = tmp_path / "ravdess"
+    link.symlink_to(tmp_path / "real", target_is_directory=True)
+    corpus = read_ravdess(link)
+    assert corpus.items["audio"].tolist() == [str(link.absolute() / "Actor_17" / "03-01-06-02-01-01-17.wav")]
+    assert corpus.items["duration"].tolist() == [0.25]
+    assert corpus.ratings["source_file"].tolist() == [os.path.join("Actor_17", "03-01-06-02-01-01-17.wav")]
+
+
+# ----------------------------------------------------------------------------- counts that claim too much
+@pytest.mark.parametrize(
+    ("row", "column"),
+    [
+        ('"100002",0,0,0,0,100000000,0,"1002_DFA_ANG_XX",100000000,0.57,"A"', "numResponses"),
+        ('"100002",100000000,0,0,0,0,0,"1002_DFA_ANG_XX",7,0.57,"A"', "A"),
+    ],
+)
+def test_vote_row_claiming_1e8_votes_is_refused_before_expanding(tmp_path, row, column):
+    votes = _text(tmp_path / "tabulatedVotes.csv", "\n".join([VOTES_HEADER, VOTES[0], row]) + "\n")
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            InputError,
+            match=rf"^tabulatedVotes\.csv, row 2, column '{column}': the row claims 100000000 votes; "
+            r"expected at most 1000 per clip and condition .*max_votes",
+        ):
+            read_cremad(votes)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20e6  # expanding 1e8 votes would take gigabytes
+
+
+def test_vote_ceiling_is_an_option_of_the_reader_and_the_cli(tmp_path):
+    votes = _text(tmp_path / "tabulatedVotes.csv", "\n".join([VOTES_HEADER, *VOTES]) + "\n")
+    assert len(read_cremad(votes, max_votes=11).ratings) == 18  # 11 + 7 votes
+    with pytest.raises(InputError, match=r"row 1, column 'numResponses': the row claims 11 votes; expected at most 10"):
+        read_cremad(votes, max_votes=10)
+    with pytest.raises(ConfigError, match="max_votes=0"):
+        read_cremad(votes, max_votes=0)
+    result = CliRunner().invoke(
+        voxpop.cli.app, ["import", "crema-d", str(votes), "--out", str(tmp_path / "c"), "--max-votes", "10"]
+    )
+    assert isinstance(result.exception, InputError) and "the row claims 11 votes" in str(result.exception)
+    responses = FIXTURES / "cremad_finishedResponses.csv"
+    result = CliRunner().invoke(
+        voxpop.cli.app,
+        ["import", "crema-d", str(responses), "--responses", "--out", str(tmp_path / "r"), "--max-votes", "5"],
+    )
+    assert isinstance(result.exception, ConfigError) and "--max-votes applies to vote tables only" in str(
+        result.exception
+    )
+
+
+# ----------------------------------------------------------------------------- non-finite numbers
+NON_FINITE = ["inf", "-inf", "1e400", "nan"]
+
+
+@pytest.mark.parametrize("cell", NON_FINITE)
+@pytest.mark.parametrize("column", ["value", "start", "end"])
+def test_long_table_refuses_non_finite_value_start_and_end(tmp_path, cell, column):
+    good = {"value": "2", "start": "0.5", "end": "1.5"}
+    row = ",".join(cell if c == column else good[c] for c in ("value", "start", "end"))
+    path = _text(tmp_path / "r.csv", f"item,rater,label,value,start,end\nc1,r1,joy,2,0,1\nc2,r1,joy,{row}\n")
+    with pytest.raises(InputError, match=rf"^r\.csv, row 2, column '{column}': expected a number, found '{cell}'"):
+        read_long(path)
+
+
+def test_long_table_empty_cells_keep_their_meaning(tmp_path):
+    path = _text(tmp_path / "r.csv", "item,rater,label,value,start,end\nc1,r1,joy,2,,\nc2,r1,joy,,0,1.5\n")
+    ratings = read_long(path, slot="attribute", classes=["joy"]).ratings
+    np.testing.assert_array_equal(ratings["value"], [2.0, np.nan])
+    np.testing.assert_array_equal(ratings["start"], [np.nan, 0.0])
+    np.testing.assert_array_equal(ratings["end"], [np.nan, 1.5])
+
+
+@pytest.mark.parametrize("cell", NON_FINITE)
+def test_intervals_refuse_non_finite_times(tmp_path, cell):
+    path = _text(tmp_path / "i.csv", f"recording,rater,label,start,end\nrec,a,joy,0,1\nrec,a,sad,2,{cell}\n")
+    with pytest.raises(InputError, match=rf"^i\.csv, row 2, column 'end': expected a number, found '{cell}'"):
+        read_intervals(path)
+
+
+@pytest.mark.parametrize("cell", ["inf", "1e400", "nan"])
+def test_crema_d_refuses_non_finite_levels_and_counts(tmp_path, cell):
+    responses = (FIXTURES / "cremad_finishedResponses.csv").read_text().splitlines()
+    responses[1] = responses[1].replace('"N","55"', f'"N","{cell}"')
+    path = _text(tmp_path / "finishedResponses.csv", "\n".join(responses) + "\n")
+    with pytest.raises(InputError, match=rf"^finishedResponses\.csv, row 1, column 'respLevel': .*found '{cell}'"):
+        read_cremad_responses(path)
+    votes = _text(tmp_path / "tabulatedVotes.csv", "\n".join([VOTES_HEADER, VOTES[0].replace(",10,", f",{cell},")]))
+    with pytest.raises(InputError, match=rf"^tabulatedVotes\.csv, row 1, column 'N': .*found '{cell}'"):
+        read_cremad(votes)
+
+
+@pytest.mark.parametrize("raw", ['"inf"', '"1e400"', "1e400", "NaN", "-Infinity", "1" + "0" * 400])
+def test_msp_refuses_non_finite_dimensions_as_text_or_json_numbers(tmp_path, raw):
+    text = json.dumps({"a.wav": {"W1": _record(EmoVal="PLACEHOLDER")}}, indent=4).replace('"PLACEHOLDER"', raw)
+    path = _text(tmp_path / "labels_detailed.json", text)
+    pattern = r"^labels_detailed\.json, line 7, field 'EmoVal': rater 'W1' on 'a\.wav' gave"
+    with pytest.raises(InputError, match=pattern):
+        read_msp(path)
+
+
+def test_msp_consensus_refuses_non_finite_dimension(tmp_path):
+    labels = _msp(tmp_path, {"a.wav": {"W1": _record()}})
+    consensus = _text(tmp_path / "labels_consensus.csv", "FileName,EmoClass,EmoAct\na.wav,N,inf\n")
+    with pytest.raises(InputError, match=r"^labels_consensus\.csv, row 1, column 'EmoAct': expected a number"):
+        read_msp(labels, consensus)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("[6.2901 - 8.2357]", "[6.2901 - inf]", "END_TIME"),
+        ("[6.2901 - 8.2357]", "[nan - 8.2357]", "START_TIME"),
+        ("[2.5000, 3.0000, 3.5000]", "[2.5000, 1e400, 3.5000]", "[V, A, D]"),
+        ("C-E1:\tNeutral;\t()", "A-E3:\tval inf; act 2; dom 2;\t()", "A-E3 val"),
+    ],
+)
+def test_iemocap_refuses_non_finite_numbers(tmp_path, old, new, field):
+    path = _text(tmp_path / "Ses01F_impro01.txt", IEMOCAP_HEADER + UTTERANCE.replace(old, new))
+    line = 3 if field in ("END_TIME", "START_TIME", "[V, A, D]") else 4
+    pattern = rf"line {line}, field {re.escape(repr(field))}: expected a number, found .*not a finite"
+    with pytest.raises(InputError, match=pattern):
+        read_iemocap(path)
+
+
+# ----------------------------------------------------------------------------- messages that say what happened
+def test_iemocap_negative_start_names_the_start_field(tmp_path):
+    path = _text(tmp_path / "Ses01F_impro01.txt", IEMOCAP_HEADER + UTTERANCE.replace("[6.2901", "[-1.5000"))
+    with pytest.raises(
+        InputError,
+        match=r"^Ses01F_impro01\.txt, line 3, field 'START_TIME': the utterance starts at -1\.5000 s; expected a start",
+    ):
+        read_iemocap(path)
+    backwards = _text(tmp_path / "Ses01F_impro02.txt", IEMOCAP_HEADER + UTTERANCE.replace("8.2357", "5.0"))
+    with pytest.raises(InputError, match=r"line 3, field 'END_TIME': the utterance must end after it starts"):
+        read_iemocap(backwards)
+
+
+# ----------------------------------------------------------------------------- repeated headers
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("item,item,label", r"column 'item' appears 2 times \(columns 1, 2\)"),
+        ("item,label, item ", r"column 'item' appears 2 times \(columns 1, 3\)"),
+    ],
+)
+def test_repeated_header_names_the_repeated_column(tmp_path, header, message):
+    path = _text(tmp_path / "r.csv", f"{header}\na,b,c\n")
+    with pytest.raises(InputError, match=rf"^r\.csv, header: {message}"):
+        read_long(path)
+
+
+def test_repeated_header_in_a_vote_table(tmp_path):
+    path = _text(tmp_path / "tabulatedVotes.csv", VOTES_HEADER.replace('"S"', '"A"') + "\n" + VOTES[0] + "\n")
+    with pytest.raises(InputError, match=r"^tabulatedVotes\.csv, header: column 'A' appears 2 times \(columns 2, 7\)"):
+        read_cremad(path)
+
+
+# ----------------------------------------------------------------------------- encodings
+def test_latin1_table_names_file_line_and_hint_then_reads_with_encoding(tmp_path):
+    path = _text(tmp_path / "r.csv", "item,rater,label\nc1,r1,joy\nc2,r1,colère\n", "latin-1")
+    with pytest.raises(InputError) as info:
+        read_long(path)
+    assert str(info.value).startswith("r.csv, line 3: the bytes b'\\xe8' are not utf-8 text")
+    assert "re-encode the file as UTF-8" in str(info.value) and "--encoding latin-1" in str(info.value)
+    assert read_long(path, encoding="latin-1").ratings["label"].tolist() == ["joy", "colère"]
+    with pytest.raises(ConfigError, match="unknown text encoding 'klingon'"):
+        read_long(path, encoding="klingon")
+
+
+def test_utf8_byte_order_mark_is_dropped(tmp_path):
+    path = _text(tmp_path / "r.csv", "\ufeffitem,rater,label\nc1,r1,joy\n")
+    assert read_long(path).ratings["item"].tolist() == ["c1"]
+
+
+def test_utf16_json_and_iemocap_files_read_with_encoding(tmp_path):
+    labels = _text(tmp_path / "labels.json", json.dumps({"é.wav": {"W1": _record()}}), "utf-16")
+    with pytest.raises(InputError, match=r"^labels\.json, line 1: the bytes b'\\xff' are not utf-8 text"):
+        read_msp(labels)
+    assert read_msp(labels, encoding="utf-16").items.index.tolist() == ["é"]
+    evaluation = _text(tmp_path / "Ses01F_impro01.txt", IEMOCAP_HEADER + UTTERANCE, "utf-16")
+    with pytest.raises(InputError, match=r"^Ses01F_impro01\.txt, line 1: .*re-encode"):
+        read_iemocap(evaluation)
+    assert read_iemocap(evaluation, encoding="utf-16").items.index.tolist() == ["Ses01F_impro01_F000"]
+
+
+def test_cli_import_takes_an_encoding(tmp_path):
+    path = _text(tmp_path / "r.csv", "item,rater,label\nc1,r1,colère\n", "cp1252")
+    runner = CliRunner()
+    failed = runner.invoke(voxpop.cli.app, ["import", "long", str(path), "--out", str(tmp_path / "a")])
+    assert isinstance(failed.exception, InputError) and "re-encode" in str(failed.exception)
+    done = runner.invoke(
+        voxpop.cli.app, ["import", "long", str(path), "--out", str(tmp_path / "b"), "--encoding", "cp1252"]
+    )
+    assert done.exit_code == 0, done.output
+    assert Corpus.load(tmp_path / "b").ratings["label"].tolist() == ["colère"]
+
+
+# ----------------------------------------------------------------------------- deeply nested JSON
+@pytest.mark.parametrize("depth", [40, 100_000])
+def test_deeply_nested_json_is_an_error_naming_the_file(tmp_path, depth):
+    path = _text(tmp_path / "labels_detailed.json", '{"a.wav": ' + "[" * depth + "]" * depth + "}")
+    with pytest.raises(InputError, match=r"^labels_detailed\.json: the JSON is nested"):
+        read_msp(path)
