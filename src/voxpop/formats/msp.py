@@ -321,7 +321,7 @@ def _is_json(path: Path, encoding: str = DEFAULT_ENCODING) -> bool:
     try:
         head = data.decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")
     except LookupError:
-        raise ConfigError(f"encoding {encoding!r} is not a known text encoding; use e.g. utf-8, latin-1, utf-16") from None
+        raise ConfigError(f"encoding {encoding!r} is not a known text encoding; use e.g. utf-8, latin-1") from None
     if not head:
         raise InputError(
             f"{path.name}: the file is empty; expected labels_detailed.json (a JSON object keyed by file name) or "
