@@ -318,8 +318,8 @@ def test_compare_labelsets_leaves_a_constant_class_out_of_the_mean_and_says_why(
     # class H is 0 for every item in both sets: CCC 0/0, undefined
     a = pd.DataFrame({"A": [1.0, 0.5, 0.25], "S": [0.0, 0.5, 0.75], "H": 0.0}, index=["i1", "i2", "i3"])
     b = pd.DataFrame({"A": [0.75, 0.5, 0.0], "S": [0.25, 0.5, 1.0], "H": 0.0}, index=["i1", "i2", "i3"])
-    table = ag.compare_labelsets({"voice": _labelset(a), "face": _labelset(b)}).set_index(["a", "b", "class"])
-    pair = table.loc[("voice", "face")]
+    table = ag.compare_labelsets({"voice": _labelset(a), "face": _labelset(b)})
+    pair = table[table.a.eq("voice") & table.b.eq("face")].set_index("class")
     # A: x = (1, .5, .25), y = (.75, .5, 0): 2 s_xy / (s_x^2 + s_y^2 + (mx - my)^2) = 0.8125 (S alike)
     assert pair.at["A", "value"] == pytest.approx(0.8125) and pair.at["S", "value"] == pytest.approx(0.8125)
     assert np.isnan(pair.at["H", "value"])
@@ -456,20 +456,15 @@ def test_threshold_sweep_leaves_out_never_perceived_emotions_and_reports_the_pla
             "sad": [0, 1 / 9, 4 / 9, 6 / 9, 1],
             "happy": [1, 0, 3 / 9, 0, 2 / 9],
             "fear": [0.0] * 5,  # nobody perceived it: kappa undefined at every t
-            "anger": [1 / 9, 0, 0, 0, 2 / 9],  # nobody reaches t >= 0.25 in either source
         },
         index=list("pqrsu"),
     )
     b = pd.DataFrame(
-        {
-            "sad": [0, 2 / 9, 4 / 9, 5 / 9, 6 / 9],
-            "happy": [8 / 9, 0, 3 / 9, 1 / 9, 2 / 9],
-            "fear": [0.0] * 5,
-            "anger": [1 / 9, 0, 0, 1 / 9, 1 / 9],
-        },
+        {"sad": [0, 2 / 9, 4 / 9, 5 / 9, 6 / 9], "happy": [8 / 9, 0, 3 / 9, 1 / 9, 2 / 9], "fear": [0.0] * 5},
         index=list("pqrsu"),
     )
-    sweep = ag.threshold_sweep(a, b, ag.threshold_grid("0.05:0.95:0.05"))
+    grid = ag.threshold_grid("0.05:0.95:0.05")
+    sweep = ag.threshold_sweep(a, b, grid)
     # By hand, positives (score >= t):
     #   sad   a: q..u at t <= 1/9, r..u to 4/9, s,u to 6/9, u above;  b: q..u to 2/9, r..u to 4/9, s,u to 5/9,
     #         u to 6/9, none above -> kappa 1 at t = 0.05, 0.10 and 0.25..0.55, below 1 elsewhere
@@ -479,17 +474,29 @@ def test_threshold_sweep_leaves_out_never_perceived_emotions_and_reports_the_pla
     assert sweep.plateau == ((0.25, 0.55),)
     assert sweep.best_threshold == 0.25 and sweep.best_kappa == 1.0
     assert sweep.left_out == {
-        "fear": "undefined at 19 of 19 thresholds (0.05..0.95): no variation, both sources put every item on one side",
-        "anger": "undefined at 15 of 19 thresholds (0.25..0.95): no variation, both sources put every item on one side",
+        "fear": "undefined at 19 of 19 thresholds (0.05..0.95): no variation, both sources put every item on one side"
     }
+    assert sweep.gaps == {}
     # the mean uses sad and happy at every threshold. At 0.05 happy: a positive 3/5, b 4/5, agreement 4/5,
     # chance .6 * .8 + .4 * .2 = .56 -> kappa (.8 - .56) / .44 = 6/11; sad 1 -> mean 17/22
     assert sweep.curve.at[0.05, "mean"] == pytest.approx(17 / 22, rel=1e-12)
-    assert sweep.curve.at[0.15, "anger"] == 0.0 and np.isnan(sweep.curve.at[0.25, "anger"])
     assert sweep.curve.loc[0.25:0.55, "mean"].eq(1.0).all() and sweep.curve["mean"].notna().all()
     text = ag.plateau_text(sweep)
     assert text.startswith("best t = 0.25 (mean kappa 1.000): the lowest threshold of the plateau 0.25..0.55")
     assert "left out of the mean: fear (undefined at 19 of 19" in text
+    # an emotion perceived only at low t: one emotion set for the whole curve, so no mean where it is undefined
+    a["anger"], b["anger"] = [1 / 9, 0, 0, 0, 2 / 9], [1 / 9, 0, 0, 1 / 9, 1 / 9]
+    gapped = ag.threshold_sweep(a, b, grid)
+    assert gapped.gaps == {
+        "anger": "undefined at 15 of 19 thresholds (0.25..0.95): no variation, both sources put every item on one side"
+    }
+    assert gapped.curve["mean"].notna().tolist() == [True] * 4 + [False] * 15
+    # anger at 0.05: a {p, u}, b {p, s, u}: agreement 4/5, chance .4 * .6 + .6 * .4 = .48 -> 8/13; at 0.15:
+    # a {u}, b {} -> 0. sad at 0.15: 6/11, happy 1. Means: 0.05, 0.10: (1 + 6/11 + 8/13) / 3; 0.15, 0.20: (6/11 + 1) / 3
+    assert gapped.curve.at[0.05, "mean"] == pytest.approx((1 + 6 / 11 + 8 / 13) / 3, rel=1e-12)
+    assert gapped.curve.at[0.15, "mean"] == pytest.approx((6 / 11 + 1 + 0) / 3, rel=1e-12)
+    assert gapped.best_threshold == 0.05 and gapped.plateau == ((0.05, 0.1),)
+    assert "no mean where anger is undefined at 15 of 19 thresholds" in ag.plateau_text(gapped)
     nobody = ag.threshold_sweep(a[["fear"]], b[["fear"]], [0.1, 0.2])
     assert np.isnan(nobody.best_threshold) and nobody.plateau == () and nobody.curve["mean"].isna().all()
 
@@ -705,6 +712,23 @@ def test_cli_agreement_prints_and_writes_the_table(tmp_path):
     assert pd.read_csv(out)["items"].tolist() == [15, 15]
     result = _run("agreement", tmp_path / "toy", "--emotion", "angry")
     assert result.exit_code != 0 and "--emotion ['angry']: no 'intensity' ratings" in str(result.exception)
+    result = _run("agreement", tmp_path / "toy", "--slot", "gender", "--fleiss", "gwet", "--out", out)
+    assert result.exit_code == 0 and "Fleiss' kappa: gwet" in result.output
+    assert pd.read_csv(out, keep_default_na=False).set_index("statistic").at["fleiss_kappa", "method"] == "gwet"
+    result = _run("agreement", tmp_path / "toy", "--emotion", "happy", "--icc", "--out", out)
+    assert result.exit_code == 0 and "ICC(3,k)" in result.output
+    saved = pd.read_csv(out)
+    icc = saved[(saved.group == "all") & saved.statistic.eq("icc")].set_index("method")["value"]
+    # missing ratings: the one-way ANOVA with k_i ratings per item (items rated twice or more), direct formula
+    groups = [col[~np.isnan(col)] for col in data["happy"].T if (~np.isnan(col)).sum() >= 2]
+    k_i, values = np.array([len(g) for g in groups], float), np.concatenate(groups)
+    n, total = len(groups), k_i.sum()
+    msr = sum(len(g) * (g.mean() - values.mean()) ** 2 for g in groups) / (n - 1)
+    msw = sum(((g - g.mean()) ** 2).sum() for g in groups) / (total - n)
+    k0 = (total - (k_i**2).sum() / total) / (n - 1)
+    assert icc["ICC(1,1)"] == pytest.approx((msr - msw) / (msr + (k0 - 1) * msw), rel=1e-9)
+    notes = saved[(saved.group == "all") & saved.statistic.eq("icc")].set_index("method")["note"]
+    assert np.isnan(icc["ICC(2,1)"]) and notes["ICC(2,1)"].startswith("not computed: raters differ per item")
 
 
 def _condition_corpus() -> Corpus:

@@ -642,10 +642,12 @@ def _icc_one_way(rows: pd.DataFrame, base: dict, why: str) -> pd.DataFrame:
 class Sweep(NamedTuple):
     """Result of :func:`threshold_sweep`.
 
-    ``curve``: kappa per (threshold, emotion) plus ``mean`` over the emotions defined at every threshold;
-    ``best_threshold``: the lowest threshold of the plateau (NaN when no emotion is defined anywhere);
-    ``plateau``: the (first, last) threshold of each run of consecutive grid thresholds whose mean equals
-    the maximum; ``left_out``: emotion -> why it is not in the mean.
+    ``curve``: kappa per (threshold, emotion) plus ``mean`` over one set of emotions (NaN at thresholds
+    where one of them is undefined); ``best_threshold``: the lowest threshold of the plateau (NaN when
+    the mean is undefined everywhere); ``plateau``: the (first, last) threshold of each run of
+    consecutive grid thresholds whose mean equals the maximum; ``left_out``: emotion -> why it is not in
+    the mean (undefined at every threshold); ``gaps``: emotion -> the thresholds where it is undefined,
+    which therefore have no mean.
     """
 
     curve: pd.DataFrame
@@ -654,6 +656,7 @@ class Sweep(NamedTuple):
     items: int
     plateau: tuple[tuple[float, float], ...] = ()
     left_out: Mapping[str, str] = {}
+    gaps: Mapping[str, str] = {}
 
 
 def threshold_grid(spec: str) -> np.ndarray:
@@ -675,9 +678,10 @@ def threshold_sweep(scores_a: pd.DataFrame, scores_b: pd.DataFrame, thresholds: 
     """Binarize two intensity sources at each t (positive iff score >= t) and compute Cohen's kappa per emotion.
 
     Both tables are items x emotions with scores in [0, 1]; items are matched by index. Kappa is
-    undefined where both sources put every item on the same side of t (nobody perceived the emotion);
-    an emotion undefined at any threshold of the grid is left out of ``mean`` at every threshold, so
-    one set of emotions makes the whole curve, and is listed in ``left_out``. Likert scores move in
+    undefined where both sources put every item on the same side of t. An emotion undefined at every
+    threshold of the grid (nobody perceived it) is left out of ``mean`` and listed in ``left_out``; the
+    mean is over one set of emotions for the whole curve, so a threshold where one of them is undefined
+    (typically the top of the grid, which no item reaches) has no mean and is listed in ``gaps``. Likert scores move in
     steps (1/9 for three raters on 0..3), so the maximum of the mean is a plateau of thresholds:
     ``plateau`` gives its runs and ``best_threshold`` is its lowest threshold (the convention behind
     the published t = 0.23). Raises :class:`InputError` when a source lacks an emotion or a score or
@@ -695,8 +699,8 @@ def threshold_sweep(scores_a: pd.DataFrame, scores_b: pd.DataFrame, thresholds: 
     0.6        0.5    1.0   NaN  0.75
     >>> sweep.best_threshold, sweep.best_kappa, sweep.plateau
     (0.3, 1.0, ((0.3, 0.3),))
-    >>> sweep.left_out
-    {'fear': 'undefined at 4 of 4 thresholds (0.1..0.6): no variation, both sources put every item on one side'}
+    >>> sweep.left_out, sweep.gaps
+    ({'fear': 'undefined at 4 of 4 thresholds (0.1..0.6): no variation, both sources put every item on one side'}, {})
     """
     missing = [c for c in scores_a.columns if c not in scores_b.columns]
     if missing:
@@ -716,21 +720,23 @@ def threshold_sweep(scores_a: pd.DataFrame, scores_b: pd.DataFrame, thresholds: 
         rows[float(t)] = {e: _kappa_from_codes(above_a[:, j], above_b[:, j], 2) for j, e in enumerate(a.columns)}
     curve = pd.DataFrame.from_dict(rows, orient="index", columns=list(a.columns)).rename_axis("threshold")
     undefined = curve.isna()
-    left_out = {
+    reasons = {
         str(e): f"undefined at {int(undefined[e].sum())} of {len(curve)} thresholds "
         f"({_threshold_runs(curve.index[undefined[e].to_numpy()], curve.index)}): "
         "no variation, both sources put every item on one side"
         for e in curve.columns
         if undefined[e].any()
     }
+    left_out = {e: why for e, why in reasons.items() if undefined[e].all()}
+    gaps = {e: why for e, why in reasons.items() if e not in left_out}
     kept = [e for e in curve.columns if str(e) not in left_out]
-    curve["mean"] = curve[kept].mean(axis=1) if kept else math.nan
-    if not kept:
-        return Sweep(curve, math.nan, math.nan, len(common), (), left_out)
+    curve["mean"] = curve[kept].mean(axis=1, skipna=False) if kept else math.nan
+    if curve["mean"].isna().all():
+        return Sweep(curve, math.nan, math.nan, len(common), (), left_out, gaps)
     top = curve["mean"].max()
     at_top = curve.index[np.isclose(curve["mean"].to_numpy(), top, rtol=0, atol=1e-12)]
     plateau = _runs(at_top, curve.index)
-    return Sweep(curve, float(at_top[0]), float(top), len(common), plateau, left_out)
+    return Sweep(curve, float(at_top[0]), float(top), len(common), plateau, left_out, gaps)
 
 
 def _runs(chosen: pd.Index, grid: pd.Index) -> tuple[tuple[float, float], ...]:
@@ -750,11 +756,10 @@ def _format_runs(runs: Sequence[tuple[float, float]]) -> str:
 
 def sweep_from_summary(curve: pd.DataFrame, summary: Mapping) -> Sweep:
     """The :class:`Sweep` of a stored curve and its JSON summary (best_threshold, best_kappa, items, plateau,
-    left_out), as the study runner writes them."""
+    left_out, gaps), as the study runner writes them."""
     plateau = tuple((float(lo), float(hi)) for lo, hi in summary.get("plateau", ()))
-    return Sweep(
-        curve, summary["best_threshold"], summary["best_kappa"], summary["items"], plateau, summary.get("left_out", {})
-    )
+    best, kappa, items = summary["best_threshold"], summary["best_kappa"], summary["items"]
+    return Sweep(curve, best, kappa, items, plateau, summary.get("left_out", {}), summary.get("gaps", {}))
 
 
 def plateau_text(sweep: Sweep) -> str:
@@ -767,7 +772,7 @@ def plateau_text(sweep: Sweep) -> str:
     True
     """
     if math.isnan(sweep.best_threshold):
-        text = "no best t: kappa is undefined for every emotion at some threshold"
+        text = "no best t: the mean kappa is undefined at every threshold"
     else:
         text = (
             f"best t = {sweep.best_threshold:g} (mean kappa {sweep.best_kappa:.3f}): the lowest threshold of the "
@@ -775,6 +780,8 @@ def plateau_text(sweep: Sweep) -> str:
         )
     if sweep.left_out:
         text += "; left out of the mean: " + "; ".join(f"{e} ({why})" for e, why in sweep.left_out.items())
+    if sweep.gaps:
+        text += "; no mean where " + "; ".join(f"{e} is {why}" for e, why in sweep.gaps.items())
     return text
 
 
@@ -1048,7 +1055,9 @@ def agreement_table(
                     out += _icc_rows(part, **where, label=label)
     counts = {"items": "Int64", "unpairable": "Int64", "ratings": "Int64"}
     table = pd.DataFrame(out, columns=list(TABLE_COLUMNS)).astype(counts)
-    return table.fillna({"method": "", "note": ""})
+    for column in ("method", "note"):
+        table[column] = table[column].astype(object).where(table[column].notna(), "")
+    return table
 
 
 def grouped_sweeps(

@@ -411,7 +411,7 @@ def compute_sweep(corpus: Corpus, config: Mapping[str, Any], directory: Path) ->
     sweep = agreement.threshold_sweep(a, b, agreement.threshold_grid(spec["grid"]))
     _write_table(sweep.curve, directory / "curve.parquet")
     summary = {"best_threshold": sweep.best_threshold, "best_kappa": sweep.best_kappa, "items": sweep.items,
-               "plateau": sweep.plateau, "left_out": sweep.left_out}  # fmt: skip
+               "plateau": sweep.plateau, "left_out": sweep.left_out, "gaps": sweep.gaps}  # fmt: skip
     write_atomic(directory / "sweep.json", json.dumps(summary))
 
 
