@@ -497,6 +497,8 @@ def test_threshold_sweep_leaves_out_never_perceived_emotions_and_reports_the_pla
     assert gapped.curve.at[0.15, "mean"] == pytest.approx((6 / 11 + 1 + 0) / 3, rel=1e-12)
     assert gapped.best_threshold == 0.05 and gapped.plateau == ((0.05, 0.1),)
     assert "no mean where anger is undefined at 15 of 19 thresholds" in ag.plateau_text(gapped)
+    stored = ag.sweep_from_curve(gapped.curve.assign(mean=0.0), 5)  # as the report reads it back: mean recomputed
+    assert stored.plateau == ((0.05, 0.1),) and stored.gaps == gapped.gaps and stored.left_out == gapped.left_out
     nobody = ag.threshold_sweep(a[["fear"]], b[["fear"]], [0.1, 0.2])
     assert np.isnan(nobody.best_threshold) and nobody.plateau == () and nobody.curve["mean"].isna().all()
 

@@ -719,6 +719,14 @@ def threshold_sweep(scores_a: pd.DataFrame, scores_b: pd.DataFrame, thresholds: 
         above_a, above_b = (a.to_numpy() >= t).astype(np.int64), (b.to_numpy() >= t).astype(np.int64)
         rows[float(t)] = {e: _kappa_from_codes(above_a[:, j], above_b[:, j], 2) for j, e in enumerate(a.columns)}
     curve = pd.DataFrame.from_dict(rows, orient="index", columns=list(a.columns)).rename_axis("threshold")
+    return sweep_from_curve(curve, len(common))
+
+
+def sweep_from_curve(curve: pd.DataFrame, items: int) -> Sweep:
+    """The :class:`Sweep` of a thresholds x emotions kappa table (a ``mean`` column, if any, is recomputed):
+    the emotions left out, the gaps, the mean, the plateau and the best threshold, as :func:`threshold_sweep`
+    defines them. ``items`` is the number of items the kappas were computed on."""
+    curve = curve.drop(columns="mean", errors="ignore")
     undefined = curve.isna()
     reasons = {
         str(e): f"undefined at {int(undefined[e].sum())} of {len(curve)} thresholds "
@@ -732,11 +740,10 @@ def threshold_sweep(scores_a: pd.DataFrame, scores_b: pd.DataFrame, thresholds: 
     kept = [e for e in curve.columns if str(e) not in left_out]
     curve["mean"] = curve[kept].mean(axis=1, skipna=False) if kept else math.nan
     if curve["mean"].isna().all():
-        return Sweep(curve, math.nan, math.nan, len(common), (), left_out, gaps)
+        return Sweep(curve, math.nan, math.nan, items, (), left_out, gaps)
     top = curve["mean"].max()
     at_top = curve.index[np.isclose(curve["mean"].to_numpy(), top, rtol=0, atol=1e-12)]
-    plateau = _runs(at_top, curve.index)
-    return Sweep(curve, float(at_top[0]), float(top), len(common), plateau, left_out, gaps)
+    return Sweep(curve, float(at_top[0]), float(top), items, _runs(at_top, curve.index), left_out, gaps)
 
 
 def _runs(chosen: pd.Index, grid: pd.Index) -> tuple[tuple[float, float], ...]:
@@ -752,14 +759,6 @@ def _threshold_runs(chosen: pd.Index, grid: pd.Index) -> str:
 
 def _format_runs(runs: Sequence[tuple[float, float]]) -> str:
     return ", ".join(f"{lo:g}" if lo == hi else f"{lo:g}..{hi:g}" for lo, hi in runs)
-
-
-def sweep_from_summary(curve: pd.DataFrame, summary: Mapping) -> Sweep:
-    """The :class:`Sweep` of a stored curve and its JSON summary (best_threshold, best_kappa, items, plateau,
-    left_out, gaps), as the study runner writes them."""
-    plateau = tuple((float(lo), float(hi)) for lo, hi in summary.get("plateau", ()))
-    best, kappa, items = summary["best_threshold"], summary["best_kappa"], summary["items"]
-    return Sweep(curve, best, kappa, items, plateau, summary.get("left_out", {}), summary.get("gaps", {}))
 
 
 def plateau_text(sweep: Sweep) -> str:

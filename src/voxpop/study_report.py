@@ -166,7 +166,7 @@ def _agreement_sections(report: Report, run: StudyRun) -> None:
             "Threshold sweep",
             f"Cohen's kappa per emotion between the intensity ratings of "
             f"`{a}` and `{b}` binarised at t (positive iff score >= t), over "
-            f"{summary['items']} items. {agreement.plateau_text(agreement.sweep_from_summary(curve, summary))}.",
+            f"{summary['items']} items. {agreement.plateau_text(agreement.sweep_from_curve(curve, summary['items']))}.",
         )
         best = None if math.isnan(summary["best_threshold"]) else summary["best_threshold"]
         section.add_figure("Threshold curve", plots.threshold_curve(curve, best))
