@@ -420,6 +420,8 @@ def test_icc_one_way_with_unequal_numbers_of_ratings_by_hand():
     assert "no rater ids" in anonymous.at["ICC(2,1)", "note"]
     flat = ag.icc(ratings.assign(value=3.0), "valence").set_index("form")
     assert flat.at["ICC(1,1)", "note"] == "undefined: no variation (every rating is the same)"
+    with pytest.raises(VoxpopError, match=r"slot 'valence' holds several scales \(calm, tense\); pass label="):
+        ag.icc(ratings.assign(label=["calm", "tense"] * 4 + ["calm"]), "valence")
 
 
 def test_agreement_table_adds_icc_rows_per_scale():

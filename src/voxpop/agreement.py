@@ -546,7 +546,8 @@ def icc(ratings: pd.DataFrame, slot: str, label: str | None = None, value_column
     sum_i k_i (mean_i - mean)^2 / (n - 1), MSW = sum_i sum_j (x_ij - mean_i)^2 / (N - n) and k = k0 =
     (N - sum_i k_i^2 / N) / (n - 1), the effective number of ratings per item (Donner 1986); the ICC(2,·)
     and ICC(3,·) rows say why they are missing. NaN with a note when there is no variation. Raises
-    :class:`VoxpopError` when the slot / label has no ratings or a rater rated an item twice.
+    :class:`VoxpopError` when the slot / label has no ratings, a rater rated an item twice, a value is
+    not numeric or ``label`` is missing for a slot with several scales.
 
     Shrout & Fleiss' Table 2, 6 targets x 4 judges:
 
@@ -557,6 +558,9 @@ def icc(ratings: pd.DataFrame, slot: str, label: str | None = None, value_column
     [0.17, 0.44, 0.29, 0.62, 0.71, 0.91]
     """
     rows = _select(ratings, slot, label)
+    if label is None and "label" in rows.columns and rows["label"].nunique() > 1:
+        scales = ", ".join(map(str, rows["label"].dropna().unique()[:10]))
+        raise ConfigError(f"slot {slot!r} holds several scales ({scales}); pass label= to pick one for the ICC")
     values = pd.to_numeric(rows[value_column], errors="coerce")
     if values.isna().any():
         row = int(np.flatnonzero(values.isna().to_numpy())[0])
@@ -992,7 +996,8 @@ def agreement_table(
     bootstrap interval to alpha. Columns: see ``TABLE_COLUMNS``; ``items`` are the items with at least
     two ratings (the pairable ones), ``unpairable`` those rated once (only Gwet's Fleiss' kappa uses
     them, for the class proportions); ``note`` says why a value is undefined (no variation, one rating
-    per item). Raises :class:`ConfigError` for an unknown slot, level or ``fleiss`` method.
+    per item). Raises :class:`VoxpopError` for a slot without ratings, :class:`ConfigError` for an
+    unknown level or ``fleiss`` method.
     """
     ratings = corpus.ratings
     slot = slot or ("intensity" if ratings["slot"].eq("intensity").any() else "primary")
