@@ -185,6 +185,84 @@ def test_fleiss_kappa_with_varying_numbers_of_ratings_follows_the_formula():
         ag.fleiss_kappa(pd.DataFrame([[2, 0], [1, 0]], index=["a", "b"]))
 
 
+def _counts(matrix) -> np.ndarray:
+    """Items x values count table of a raters x items matrix with values 0..5 (NaN = missing)."""
+    data = np.asarray(matrix, dtype=float)
+    return np.stack([(data == v).sum(axis=0) for v in range(6)], axis=1)
+
+
+def test_fleiss_kappa_pooled_and_gwet_on_a_hand_example_with_varying_ratings():
+    # items rated 2, 2 and 6 times: N,N | N,S | N*6. P_a = (1 + 0 + 1) / 3 = 2/3 in both.
+    table = [[2, 0], [1, 1], [6, 0]]
+    # pooled: p = (9/10, 1/10), P_e = 82/100; gwet: pi = ((1 + 1/2 + 1) / 3, (1/2) / 3) = (5/6, 1/6), P_e = 26/36
+    assert ag.fleiss_kappa(table, "pooled") == pytest.approx((2 / 3 - 0.82) / (1 - 0.82), rel=1e-12)
+    assert ag.fleiss_kappa(table, "gwet") == pytest.approx((2 / 3 - 26 / 36) / (1 - 26 / 36), rel=1e-12)
+    assert ag.fleiss_kappa(table, "gwet") == pytest.approx(-0.2, rel=1e-12)
+    # an item rated once: refused by pooled, used for the class proportions only by gwet
+    with pytest.raises(VoxpopError, match="use method 'gwet'"):
+        ag.fleiss_kappa([[2, 0], [0, 1]])
+    assert ag.fleiss_kappa([[2, 0], [1, 1], [6, 0], [0, 1]], "gwet") == pytest.approx(
+        (2 / 3 - ((5 / 2) ** 2 + (3 / 2) ** 2) / 16) / (1 - ((5 / 2) ** 2 + (3 / 2) ** 2) / 16), rel=1e-12
+    )  # pi = (2.5/4, 1.5/4)
+    with pytest.raises(VoxpopError, match="method must be one of pooled, gwet"):
+        ag.fleiss_kappa(table, "conger")
+
+
+def test_fleiss_kappa_gwet_equals_irrcac_published_values():
+    # Gwet (2014), Handbook of Inter-Rater Reliability, 4th ed., p. 120 (irrCAC dataset cac.raw4raters, the
+    # same 4 raters x 12 units as Krippendorff 2011). irrCAC's Python port (afergadis/irrCAC,
+    # test/unit/irrCAC/raw/test_fleiss.py) expects pa 0.818, pe 0.239, Fleiss' kappa 0.761.
+    counts = _counts(KRIPPENDORFF_2011)
+    # by hand: P_a over the 11 items rated twice or more = 9/11; pi = (3, 3.25, 3.5, 1.25, 1) / 12 over all
+    # 12 items (item 12 is rated once), P_e = 34.375/144 = 275/1152
+    p_a, p_e = 9 / 11, 275 / 1152
+    assert ag.fleiss_kappa(counts, "gwet") == pytest.approx((p_a - p_e) / (1 - p_e), rel=1e-12)
+    assert round(ag.fleiss_kappa(counts, "gwet"), 3) == 0.761
+    # pooled on the 11 pairable items: p = (9, 13, 10, 5, 3) / 40, P_e = 384/1600 = 0.24
+    pairable = counts[counts.sum(axis=1) >= 2]
+    assert ag.fleiss_kappa(pairable, "pooled") == pytest.approx((p_a - 0.24) / 0.76, rel=1e-12)
+    # irrCAC dataset raw_5observers (Gwet 2014, a part of the table on p. 125): pa 0.616, pe 0.291, kappa 0.458
+    observers = [
+        [1, 1, 2, nan, 0, 0, 1, 1, 2, 2, nan, 0, 1, 3, 1],
+        [1, 1, 3, 0, 0, 0, 0, nan, 2, 1, 1, 0, 2, 3, 1],
+        [2, 0, 3, 0, 0, 0, 2, 2, 2, 1, 0, 0, 2, 2, 1],
+        [nan, 1, 3, nan, nan, nan, nan, 0, nan, 1, 0, 0, 2, 2, nan],
+        [2, nan, nan, 0, 0, 0, 1, nan, 2, nan, nan, nan, nan, 3, 1],
+    ]
+    assert round(ag.fleiss_kappa(_counts(observers), "gwet"), 3) == 0.458
+
+
+def test_agreement_table_names_the_fleiss_method_and_says_why_a_cell_is_undefined():
+    rows = [("a", "N"), ("a", "N"), ("b", "N"), ("b", "S"), ("c", "N"), ("c", "N"), ("d", "S")]
+    ratings = pd.DataFrame(rows, columns=["item", "label"]).assign(condition="voice")
+    ratings = pd.concat([ratings, pd.DataFrame({"item": ["a", "b"], "label": "N", "condition": "face"})])
+    corpus = Corpus("votes", pd.DataFrame(index=list("abcd")), ratings, classes=["N", "S"])
+    table = ag.agreement_table(corpus, fleiss="gwet").set_index(["condition", "statistic"])
+    voice = table.loc["voice"]
+    # P_a = (1 + 0 + 1) / 3; pi over a, b, c, d = ((1 + 1/2 + 1 + 0) / 4, (1/2 + 1) / 4) = (5/8, 3/8)
+    p_e = (5 / 8) ** 2 + (3 / 8) ** 2
+    assert voice.at["fleiss_kappa", "value"] == pytest.approx((2 / 3 - p_e) / (1 - p_e), rel=1e-12)
+    assert voice.at["fleiss_kappa", "method"] == "gwet" and voice.at["fleiss_kappa", "unpairable"] == 1
+    assert voice.at["fleiss_kappa", "items"] == 3 and voice.at["fleiss_kappa", "ratings"] == 7
+    assert voice.at["alpha", "note"] == voice.at["fleiss_kappa", "note"] == ""
+    # face: one rating per item -> both undefined, and the table says why
+    face = table.loc["face"]
+    assert np.isnan(face.at["alpha", "value"]) and np.isnan(face.at["fleiss_kappa", "value"])
+    assert (
+        face.at["alpha", "note"]
+        == face.at["fleiss_kappa", "note"]
+        == ("undefined: one rating per item (no item has two)")
+    )
+    pooled = ag.agreement_table(corpus, condition="voice").set_index("statistic")
+    assert pooled.at["fleiss_kappa", "method"] == "pooled"
+    assert pooled.at["fleiss_kappa", "value"] == pytest.approx(statsmodels_fleiss([[2, 0], [1, 1], [2, 0]]))
+    same = pd.DataFrame({"item": list("aabb"), "label": "N", "condition": "voice"})
+    flat = ag.agreement_table(Corpus("flat", pd.DataFrame(index=list("ab")), same, classes=["N", "S"]))
+    assert flat.note.tolist() == ["undefined: no variation (every rating of the items rated twice or more is 'N')"] * 2
+    with pytest.raises(VoxpopError, match="--fleiss must be one of pooled, gwet"):
+        ag.agreement_table(corpus, fleiss="mean")
+
+
 @pytest.mark.parametrize("weights", [None, "linear", "quadratic"])
 def test_cohen_kappa_equals_sklearn(weights):
     rng = np.random.default_rng(4)
@@ -236,6 +314,21 @@ def test_ccc_labelsets_uses_items_both_keep_per_class():
         ag.ccc_labelsets(_labelset(a), _labelset(b.set_axis(["A", "S", "H"], axis=1)))
 
 
+def test_compare_labelsets_leaves_a_constant_class_out_of_the_mean_and_says_why():
+    # class H is 0 for every item in both sets: CCC 0/0, undefined
+    a = pd.DataFrame({"A": [1.0, 0.5, 0.25], "S": [0.0, 0.5, 0.75], "H": 0.0}, index=["i1", "i2", "i3"])
+    b = pd.DataFrame({"A": [0.75, 0.5, 0.0], "S": [0.25, 0.5, 1.0], "H": 0.0}, index=["i1", "i2", "i3"])
+    table = ag.compare_labelsets({"voice": _labelset(a), "face": _labelset(b)})
+    pair = table[table.a.eq("voice") & table.b.eq("face")].set_index("class")
+    # A: x = (1, .5, .25), y = (.75, .5, 0): 2 s_xy / (s_x^2 + s_y^2 + (mx - my)^2) = 0.8125 (S alike)
+    assert pair.at["A", "value"] == pytest.approx(0.8125) and pair.at["S", "value"] == pytest.approx(0.8125)
+    assert np.isnan(pair.at["H", "value"])
+    assert pair.at["H", "note"] == "undefined: no variation (the targets are constant and equal in both sets)"
+    assert pair.at["mean", "value"] == pytest.approx(0.8125)
+    assert pair.at["mean", "note"] == "mean of 2 classes; left out (undefined): H"
+    assert pair.at["A", "note"] == ""
+
+
 def test_pairwise_pearson_equals_numpy_on_items_both_rated():
     data = _random_reliability(9, raters=4, items=70, missing=0.25)
     result = ag.pairwise_pearson(_long(data), "sad")
@@ -266,6 +359,81 @@ def test_long_table_inputs_report_bad_input():
         ag.reliability_matrix(ratings, "intensity", "sad")
 
 
+# =================================================================================== intraclass correlation
+def _icc_long(matrix: np.ndarray) -> pd.DataFrame:
+    """Long ratings of an items x raters array (NaN = not rated)."""
+    rows = [
+        (f"i{i}", f"r{j}", "arousal", float(v))
+        for i, row in enumerate(matrix)
+        for j, v in enumerate(row)
+        if not np.isnan(v)
+    ]
+    return pd.DataFrame(rows, columns=["item", "rater", "slot", "value"])
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:pingouin")  # pingouin 0.7 on pandas 3.1 (dropna inplace)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_icc_equals_pingouin_on_a_complete_table(seed):
+    pingouin = pytest.importorskip("pingouin", reason="pingouin is the test-only reference for ICC (dev extra)")
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(4, 1.2, 30)
+    matrix = np.round(truth[:, None] + rng.normal(0, 0.8, (30, 5)) + rng.normal(0, 0.5, 5), 1)
+    long = _icc_long(matrix)
+    ours = ag.icc(long, "arousal").set_index("form")["value"]
+    reference = pingouin.intraclass_corr(long, targets="item", raters="rater", ratings="value").set_index("Type")
+    # pingouin 0.7 names the forms by McGraw & Wong: A = absolute agreement (ICC2), C = consistency (ICC3)
+    names = {"ICC(1,1)": "ICC(1,1)", "ICC(2,1)": "ICC(A,1)", "ICC(3,1)": "ICC(C,1)",
+             "ICC(1,k)": "ICC(1,k)", "ICC(2,k)": "ICC(A,k)", "ICC(3,k)": "ICC(C,k)"}  # fmt: skip
+    for form, name in names.items():
+        assert ours[form] == pytest.approx(reference.at[name, "ICC"], abs=1e-9), form
+    table = ag.icc(long, "arousal")
+    assert table["items"].eq(30).all() and table["raters"].eq(5).all() and table["k"].eq(5.0).all()
+
+
+def test_icc_matches_shrout_and_fleiss_published_table():
+    # Shrout & Fleiss (1979), Table 2 (6 targets x 4 judges) and Table 4 (published to two decimals)
+    data = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]], float)
+    values = ag.icc(_icc_long(data), "arousal").set_index("form")["value"]
+    published = {"ICC(1,1)": 0.17, "ICC(2,1)": 0.29, "ICC(3,1)": 0.71, "ICC(1,k)": 0.44, "ICC(2,k)": 0.62,
+                 "ICC(3,k)": 0.91}  # fmt: skip
+    for form, value in published.items():
+        assert round(values[form], 2) == value, form
+
+
+def test_icc_one_way_with_unequal_numbers_of_ratings_by_hand():
+    # a: 1, 3 | b: 4, 6, 8 | c: 2, 2, 5 | d: 7 (rated once: left out); raters differ per item
+    rows = [("a", "r1", 1), ("a", "r2", 3), ("b", "r3", 4), ("b", "r4", 6), ("b", "r5", 8),
+            ("c", "r1", 2), ("c", "r3", 2), ("c", "r6", 5), ("d", "r2", 7)]  # fmt: skip
+    ratings = pd.DataFrame(rows, columns=["item", "rater", "value"]).assign(slot="valence")
+    table = ag.icc(ratings, "valence").set_index("form")
+    # N = 8, n = 3, mean 31/8; item means 2, 6, 3: MSR = (2 * 1.875^2 + 3 * 2.125^2 + 3 * 0.875^2) / 2 = 11.4375
+    # MSW = (2 + 8 + 6) / (8 - 3) = 3.2; k0 = (8 - (4 + 9 + 9) / 8) / 2 = 2.625
+    assert table.at["ICC(1,1)", "value"] == pytest.approx((11.4375 - 3.2) / (11.4375 + 1.625 * 3.2), rel=1e-12)
+    assert table.at["ICC(1,k)", "value"] == pytest.approx((11.4375 - 3.2) / 11.4375, rel=1e-12)
+    assert table.at["ICC(1,1)", "k"] == pytest.approx(2.625)
+    assert table.at["ICC(1,1)", "items"] == 3 and table.at["ICC(1,1)", "unpairable"] == 1
+    assert np.isnan(table.at["ICC(2,1)", "value"])
+    assert table.at["ICC(3,k)", "note"].startswith("not computed: raters differ per item; ICC(2,·) and ICC(3,·) need")
+    # vote counts (no rater ids) give the same one-way ICC
+    anonymous = ag.icc(ratings.assign(rater=pd.NA), "valence").set_index("form")
+    assert anonymous.at["ICC(1,1)", "value"] == pytest.approx(table.at["ICC(1,1)", "value"], rel=1e-12)
+    assert "no rater ids" in anonymous.at["ICC(2,1)", "note"]
+    flat = ag.icc(ratings.assign(value=3.0), "valence").set_index("form")
+    assert flat.at["ICC(1,1)", "note"] == "undefined: no variation (every rating is the same)"
+    with pytest.raises(VoxpopError, match=r"slot 'valence' holds several scales \(calm, tense\); pass label="):
+        ag.icc(ratings.assign(label=["calm", "tense"] * 4 + ["calm"]), "valence")
+
+
+def test_agreement_table_adds_icc_rows_per_scale():
+    data = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]], float)
+    long = _icc_long(data).assign(slot="intensity", label="sad")
+    corpus = Corpus("sf", pd.DataFrame(index=[f"i{i}" for i in range(6)]), long, classes=["sad"])
+    table = ag.agreement_table(corpus, icc=True)
+    rows = table[table.statistic.eq("icc")].set_index("method")
+    assert list(rows.index) == list(ag.ICC_FORMS)
+    assert round(rows.at["ICC(3,k)", "value"], 2) == 0.91 and rows.at["ICC(3,k)", "items"] == 6
+
+
 # =================================================================================== threshold sweep
 def test_threshold_sweep_equals_sklearn_kappa_per_emotion_and_picks_the_best_mean():
     rng = np.random.default_rng(6)
@@ -281,6 +449,60 @@ def test_threshold_sweep_equals_sklearn_kappa_per_emotion_and_picks_the_best_mea
             expected = cohen_kappa_score(a[e] >= t, b.loc[items, e] >= t)
             assert sweep.curve.at[t, e] == pytest.approx(expected)
     assert sweep.curve["mean"].max() == sweep.best_kappa == sweep.curve.at[sweep.best_threshold, "mean"]
+
+
+def test_threshold_sweep_leaves_out_never_perceived_emotions_and_reports_the_plateau():
+    # three raters on 0..3: scores in steps of 1/9; items p, q, r, s, u
+    a = pd.DataFrame(
+        {
+            "sad": [0, 1 / 9, 4 / 9, 6 / 9, 1],
+            "happy": [1, 0, 3 / 9, 0, 2 / 9],
+            "fear": [0.0] * 5,  # nobody perceived it: kappa undefined at every t
+        },
+        index=list("pqrsu"),
+    )
+    b = pd.DataFrame(
+        {"sad": [0, 2 / 9, 4 / 9, 5 / 9, 6 / 9], "happy": [8 / 9, 0, 3 / 9, 1 / 9, 2 / 9], "fear": [0.0] * 5},
+        index=list("pqrsu"),
+    )
+    grid = ag.threshold_grid("0.05:0.95:0.05")
+    sweep = ag.threshold_sweep(a, b, grid)
+    # By hand, positives (score >= t):
+    #   sad   a: q..u at t <= 1/9, r..u to 4/9, s,u to 6/9, u above;  b: q..u to 2/9, r..u to 4/9, s,u to 5/9,
+    #         u to 6/9, none above -> kappa 1 at t = 0.05, 0.10 and 0.25..0.55, below 1 elsewhere
+    #   happy a: p,r,u to 2/9, p,r to 3/9, p above;  b: p,r,s,u to 1/9, p,r,u to 2/9, p,r to 3/9, p to 8/9
+    #         -> kappa 1 at t = 0.15..0.85, 0 at 0.90, 0.95 (b has no positive), below 1 at 0.05, 0.10
+    #   both 1 only at 0.25..0.55: one plateau, the lowest threshold is the best.
+    assert sweep.plateau == ((0.25, 0.55),)
+    assert sweep.best_threshold == 0.25 and sweep.best_kappa == 1.0
+    assert sweep.left_out == {
+        "fear": "undefined at 19 of 19 thresholds (0.05..0.95): no variation, both sources put every item on one side"
+    }
+    assert sweep.gaps == {}
+    # the mean uses sad and happy at every threshold. At 0.05 happy: a positive 3/5, b 4/5, agreement 4/5,
+    # chance .6 * .8 + .4 * .2 = .56 -> kappa (.8 - .56) / .44 = 6/11; sad 1 -> mean 17/22
+    assert sweep.curve.at[0.05, "mean"] == pytest.approx(17 / 22, rel=1e-12)
+    assert sweep.curve.loc[0.25:0.55, "mean"].eq(1.0).all() and sweep.curve["mean"].notna().all()
+    text = ag.plateau_text(sweep)
+    assert text.startswith("best t = 0.25 (mean kappa 1.000): the lowest threshold of the plateau 0.25..0.55")
+    assert "left out of the mean: fear (undefined at 19 of 19" in text
+    # an emotion perceived only at low t: one emotion set for the whole curve, so no mean where it is undefined
+    a["anger"], b["anger"] = [1 / 9, 0, 0, 0, 2 / 9], [1 / 9, 0, 0, 1 / 9, 1 / 9]
+    gapped = ag.threshold_sweep(a, b, grid)
+    assert gapped.gaps == {
+        "anger": "undefined at 15 of 19 thresholds (0.25..0.95): no variation, both sources put every item on one side"
+    }
+    assert gapped.curve["mean"].notna().tolist() == [True] * 4 + [False] * 15
+    # anger at 0.05: a {p, u}, b {p, s, u}: agreement 4/5, chance .4 * .6 + .6 * .4 = .48 -> 8/13; at 0.15:
+    # a {u}, b {} -> 0. sad at 0.15: 6/11, happy 1. Means: 0.05, 0.10: (1 + 6/11 + 8/13) / 3; 0.15, 0.20: (6/11 + 1) / 3
+    assert gapped.curve.at[0.05, "mean"] == pytest.approx((1 + 6 / 11 + 8 / 13) / 3, rel=1e-12)
+    assert gapped.curve.at[0.15, "mean"] == pytest.approx((6 / 11 + 1 + 0) / 3, rel=1e-12)
+    assert gapped.best_threshold == 0.05 and gapped.plateau == ((0.05, 0.1),)
+    assert "no mean where anger is undefined at 15 of 19 thresholds" in ag.plateau_text(gapped)
+    stored = ag.sweep_from_curve(gapped.curve.assign(mean=0.0), 5)  # as the report reads it back: mean recomputed
+    assert stored.plateau == ((0.05, 0.1),) and stored.gaps == gapped.gaps and stored.left_out == gapped.left_out
+    nobody = ag.threshold_sweep(a[["fear"]], b[["fear"]], [0.1, 0.2])
+    assert np.isnan(nobody.best_threshold) and nobody.plateau == () and nobody.curve["mean"].isna().all()
 
 
 def test_threshold_grid_hits_exact_levels():
@@ -494,6 +716,23 @@ def test_cli_agreement_prints_and_writes_the_table(tmp_path):
     assert pd.read_csv(out)["items"].tolist() == [15, 15]
     result = _run("agreement", tmp_path / "toy", "--emotion", "angry")
     assert result.exit_code != 0 and "--emotion ['angry']: no 'intensity' ratings" in str(result.exception)
+    result = _run("agreement", tmp_path / "toy", "--slot", "gender", "--fleiss", "gwet", "--out", out)
+    assert result.exit_code == 0 and "Fleiss' kappa: gwet" in result.output
+    assert pd.read_csv(out, keep_default_na=False).set_index("statistic").at["fleiss_kappa", "method"] == "gwet"
+    result = _run("agreement", tmp_path / "toy", "--emotion", "happy", "--icc", "--out", out)
+    assert result.exit_code == 0 and "ICC(3,k)" in result.output
+    saved = pd.read_csv(out)
+    icc = saved[(saved.group == "all") & saved.statistic.eq("icc")].set_index("method")["value"]
+    # missing ratings: the one-way ANOVA with k_i ratings per item (items rated twice or more), direct formula
+    groups = [col[~np.isnan(col)] for col in data["happy"].T if (~np.isnan(col)).sum() >= 2]
+    k_i, values = np.array([len(g) for g in groups], float), np.concatenate(groups)
+    n, total = len(groups), k_i.sum()
+    msr = sum(len(g) * (g.mean() - values.mean()) ** 2 for g in groups) / (n - 1)
+    msw = sum(((g - g.mean()) ** 2).sum() for g in groups) / (total - n)
+    k0 = (total - (k_i**2).sum() / total) / (n - 1)
+    assert icc["ICC(1,1)"] == pytest.approx((msr - msw) / (msr + (k0 - 1) * msw), rel=1e-9)
+    notes = saved[(saved.group == "all") & saved.statistic.eq("icc")].set_index("method")["note"]
+    assert np.isnan(icc["ICC(2,1)"]) and notes["ICC(2,1)"].startswith("not computed: raters differ per item")
 
 
 def _condition_corpus() -> Corpus:

@@ -222,3 +222,28 @@ def test_compare_easy_difficult_reports_missing_values_and_columns():
     assert not any(row.startswith("gender") for row in summary.index)
     with pytest.raises(InputError, match=r"no column\(s\) \['sex'\].*gender=\.\.\."):
         va.compare_easy_difficult(groups, items, gender="sex")
+
+
+# ---------------------------------------------------------------- identical label sets and result cells
+def test_identical_entries_flags_equal_label_sets_and_result_columns_only():
+    targets = pd.DataFrame({"A": [1.0, 0.5, 0.0], "S": [0.0, 0.5, 1.0]}, index=["i1", "i2", "i3"])
+    entries = {
+        "S": targets,
+        "S*": targets.iloc[[2, 0, 1]],  # same items and targets in another order: equal
+        "P": targets.assign(A=[1.0, 0.5, 0.25]),  # one value differs
+        "P*": targets.iloc[:2],  # a subset of the items
+        "X": targets.set_axis(["i1", "i2", "i4"]),  # other items
+        "Y": targets.rename(columns={"S": "H"}),  # other classes
+    }
+    assert va.identical_entries(entries, "label set", "targets", "items") == [
+        "label set S* equals S: identical targets on all 3 items"
+    ]
+    cells = pd.MultiIndex.from_tuples([("wce", "MR", "uar"), ("kld", "MR", "uar")])
+    results = {
+        "P": pd.Series([0.61, 0.64], index=cells),
+        "S": pd.Series([0.60, float("nan")], index=cells),
+        "S*": pd.Series([0.60, float("nan")], index=cells),
+    }
+    assert va.identical_entries(results, "train label set", "results", "cells") == [
+        "train label set S* equals S: identical results on all 2 cells"
+    ]

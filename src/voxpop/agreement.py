@@ -355,33 +355,57 @@ def alpha_ci(
 
 
 # =============================================================================== kappas, correlations
-def fleiss_kappa(counts) -> float:
-    """Fleiss' kappa from an items x categories count table, kappa = (P_bar - P_e) / (1 - P_e).
+FLEISS_METHODS = ("pooled", "gwet")
 
-    P_i = sum_j n_ij (n_ij - 1) / (n_i (n_i - 1)), P_bar = mean_i P_i, p_j = sum_i n_ij / sum_i n_i,
-    P_e = sum_j p_j^2. With the same n for every item this is Fleiss (1971); a varying n_i (vote
-    tables) uses each item's own n_i. Every item needs at least two ratings.
+
+def fleiss_kappa(counts, method: Literal["pooled", "gwet"] = "pooled") -> float:
+    """Fleiss' kappa from an items x categories count table n_ij (n_i = sum_j n_ij), (P_a - P_e) / (1 - P_e).
+
+    Both methods agree with Fleiss (1971) when every item has the same number of ratings; they are
+    the two generalisations to a varying n_i (vote tables, crowd data):
+
+    - ``pooled``: P_a = mean_i sum_j n_ij (n_ij - 1) / (n_i (n_i - 1)), P_e = sum_j p_j^2 with the
+      pooled class proportions p_j = sum_i n_ij / sum_i n_i (statsmodels' ``fleiss_kappa``). Every
+      item needs at least two ratings (:class:`InputError` otherwise).
+    - ``gwet``: Gwet (2014), Handbook of Inter-Rater Reliability, 4th ed., Fleiss' generalized kappa
+      with missing ratings (irrCAC ``fleiss.kappa.raw``): P_a as above over the items with n_i >= 2,
+      P_e = sum_j pi_j^2 with pi_j = mean_i n_ij / n_i over every rated item (those rated once count
+      in pi_j only). A row without ratings is an :class:`InputError`.
+
+    NaN when P_e = 1 (every rating in one category) or, for ``gwet``, no item has two ratings.
 
     Fleiss' example (Wikipedia): 10 items, 14 raters, 5 categories.
 
     >>> table = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
     ...          [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
-    >>> round(fleiss_kappa(table), 3)
-    0.21
+    >>> round(fleiss_kappa(table), 3), round(fleiss_kappa(table, "gwet"), 3)
+    (0.21, 0.21)
+    >>> varying = [[2, 0], [1, 1], [6, 0]]  # P_a = (1 + 0 + 1) / 3 = 2/3 in both
+    >>> round(fleiss_kappa(varying), 6)  # p = (9/10, 1/10): P_e = 41/50, (2/3 - 41/50) / (9/50) = -23/27
+    -0.851852
+    >>> round(fleiss_kappa(varying, "gwet"), 6)  # pi = (5/6, 1/6): P_e = 26/36, (2/3 - 26/36) / (10/36)
+    -0.2
     """
+    if method not in FLEISS_METHODS:
+        raise ConfigError(f"Fleiss' kappa method must be one of {', '.join(FLEISS_METHODS)}, got {method!r}")
     table = np.asarray(counts, dtype=float)
     n_i = table.sum(axis=1)
-    few = np.flatnonzero(n_i < 2)
+    few = np.flatnonzero(n_i < (2 if method == "pooled" else 1))
     if len(few):
         names = counts.index[few[:5]].tolist() if isinstance(counts, pd.DataFrame) else few[:5].tolist()
+        need = "at least two ratings per item" if method == "pooled" else "at least one rating per item"
         raise InputError(
-            f"Fleiss' kappa needs at least two ratings per item; {len(few)} items have fewer "
-            f"(first: {names}); drop them first"
-        )
-    p_i = (table * (table - 1.0)).sum(axis=1) / (n_i * (n_i - 1.0))
-    p_j = table.sum(axis=0) / n_i.sum()
-    p_e = float((p_j**2).sum())
-    return math.nan if p_e == 1.0 else float((p_i.mean() - p_e) / (1.0 - p_e))
+            f"Fleiss' kappa ({method}) needs {need}; {len(few)} items have fewer (first: {names}); drop them first"
+            + (" or use method 'gwet', which uses items rated once for the class proportions" if method == "pooled"
+               else "")
+        )  # fmt: skip
+    pairable = n_i >= 2
+    if not pairable.any():
+        return math.nan
+    p_a = float(((table * (table - 1.0)).sum(axis=1)[pairable] / (n_i * (n_i - 1.0))[pairable]).mean())
+    shares = table.sum(axis=0) / n_i.sum() if method == "pooled" else (table / n_i[:, None]).mean(axis=0)
+    p_e = float((shares**2).sum())
+    return math.nan if np.isclose(p_e, 1.0, rtol=0, atol=1e-12) else (p_a - p_e) / (1.0 - p_e)
 
 
 def cohen_kappa(
@@ -468,7 +492,9 @@ def _both_kept(a: LabelSet, b: LabelSet) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def ccc_labelsets(a: LabelSet, b: LabelSet) -> pd.Series:
-    """CCC per class between two label sets' targets over the items both keep, plus their mean.
+    """CCC per class between two label sets' targets over the items both keep, plus their mean over the
+    classes where CCC is defined (a class whose targets are constant and equal in both sets has none;
+    :func:`compare_labelsets` names it).
 
     >>> from voxpop.labelset import Accounting
     >>> def labelset(rows):
@@ -485,18 +511,156 @@ def ccc_labelsets(a: LabelSet, b: LabelSet) -> pd.Series:
     """
     ta, tb = _both_kept(a, b)
     per_class = pd.Series({c: ccc(ta[c].to_numpy(), tb[c].to_numpy()) for c in a.classes}, dtype=float)
-    per_class["mean"] = per_class.mean(skipna=False)
+    per_class["mean"] = per_class.mean() if per_class.notna().any() else math.nan
     return per_class.rename("ccc")
+
+
+# =============================================================================== intraclass correlation
+ICC_FORMS = ("ICC(1,1)", "ICC(1,k)", "ICC(2,1)", "ICC(2,k)", "ICC(3,1)", "ICC(3,k)")
+ICC_MODELS = {
+    "ICC(1,1)": "one-way random, single rating",
+    "ICC(1,k)": "one-way random, mean of k ratings",
+    "ICC(2,1)": "two-way random, absolute agreement, single rating",
+    "ICC(2,k)": "two-way random, absolute agreement, mean of k ratings",
+    "ICC(3,1)": "two-way mixed, consistency, single rating",
+    "ICC(3,k)": "two-way mixed, consistency, mean of k ratings",
+}
+
+
+def icc(ratings: pd.DataFrame, slot: str, label: str | None = None, value_column: str = "value") -> pd.DataFrame:
+    """Intraclass correlations of one numeric scale (``slot``, and ``label`` for one emotion / dimension)
+    from the long ratings (item, rater, value): one row per form, columns form, model, value, items, raters,
+    k, unpairable, note.
+
+    Shrout & Fleiss (1979), McGraw & Wong (1996). With n items, k ratings per item and the mean squares of
+    items MSR, raters MSC, residual MSE and within items MSW:
+
+    - ICC(1,1) = (MSR - MSW) / (MSR + (k - 1) MSW),  ICC(1,k) = (MSR - MSW) / MSR (one-way: raters
+      may differ per item, rater ids are not needed);
+    - ICC(2,1) = (MSR - MSE) / (MSR + (k - 1) MSE + k (MSC - MSE) / n),  ICC(2,k) = (MSR - MSE) / (MSR +
+      (MSC - MSE) / n);  ICC(3,1) = (MSR - MSE) / (MSR + (k - 1) MSE),  ICC(3,k) = (MSR - MSE) / MSR
+      (two-way: only for a fully crossed design, every rater rating every item).
+
+    Items rated once are left out (counted in ``unpairable``). When the design is not fully crossed
+    (crowd data) only ICC(1,·) is computed, with the one-way ANOVA for unequal group sizes: MSR =
+    sum_i k_i (mean_i - mean)^2 / (n - 1), MSW = sum_i sum_j (x_ij - mean_i)^2 / (N - n) and k = k0 =
+    (N - sum_i k_i^2 / N) / (n - 1), the effective number of ratings per item (Donner 1986); the ICC(2,·)
+    and ICC(3,·) rows say why they are missing. NaN with a note when there is no variation. Raises
+    :class:`VoxpopError` when the slot / label has no ratings, a rater rated an item twice, a value is
+    not numeric or ``label`` is missing for a slot with several scales.
+
+    Shrout & Fleiss' Table 2, 6 targets x 4 judges:
+
+    >>> data = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
+    >>> ratings = pd.DataFrame([(f"t{i}", f"j{j}", "score", float(v)) for i, row in enumerate(data)
+    ...                         for j, v in enumerate(row)], columns=["item", "rater", "slot", "value"])
+    >>> icc(ratings, "score").set_index("form")["value"].round(2).tolist()  # published: .17 .44 .29 .62 .71 .91
+    [0.17, 0.44, 0.29, 0.62, 0.71, 0.91]
+    """
+    rows = _select(ratings, slot, label)
+    if label is None and "label" in rows.columns and rows["label"].nunique() > 1:
+        scales = ", ".join(map(str, rows["label"].dropna().unique()[:10]))
+        raise ConfigError(f"slot {slot!r} holds several scales ({scales}); pass label= to pick one for the ICC")
+    values = pd.to_numeric(rows[value_column], errors="coerce")
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise InputError(
+            f"ICC needs numeric {value_column!r} values; item {rows['item'].iat[row]!r} has "
+            f"{rows[value_column].iat[row]!r} ({int(values.isna().sum())} such ratings)"
+        )
+    rows = rows.assign(_x=values.to_numpy(dtype=float))
+    per_item = rows.groupby("item", sort=False)["_x"].size()
+    once = per_item.index[per_item.to_numpy() < 2]
+    rows = rows[~rows["item"].isin(once).to_numpy()]
+    base = {"unpairable": len(once)}
+    has_raters = rows["rater"].notna().all() if "rater" in rows.columns else False
+    matrix = reliability_matrix(rows, slot, label, "_x") if has_raters and len(rows) else None
+    if matrix is not None and not matrix.isna().any().any() and min(matrix.shape) >= 2:
+        return _icc_crossed(matrix.to_numpy(dtype=float).T, base)
+    return _icc_one_way(rows, base, "raters differ per item" if has_raters else "no rater ids (vote counts only)")
+
+
+def _icc_row(form: str, value: float, note: str = "", **counts) -> dict:
+    undefined = "undefined: no variation (every rating is the same)"
+    return {"form": form, "model": ICC_MODELS[form], "value": value, **counts,
+            "note": note or (undefined if math.isnan(value) else "")}  # fmt: skip
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 0 else math.nan
+
+
+def _icc_frame(rows: list[dict]) -> pd.DataFrame:
+    columns = ["form", "model", "value", "items", "raters", "k", "unpairable", "note"]
+    return pd.DataFrame(rows, columns=columns).astype({"items": "Int64", "raters": "Int64", "unpairable": "Int64"})
+
+
+def _icc_crossed(x: np.ndarray, base: dict) -> pd.DataFrame:
+    """All six forms from a complete items x raters array (two-way ANOVA)."""
+    n, k = x.shape
+    grand = x.mean()
+    ss_total = float(((x - grand) ** 2).sum())
+    ss_items = float(k * ((x.mean(axis=1) - grand) ** 2).sum())
+    ss_raters = float(n * ((x.mean(axis=0) - grand) ** 2).sum())
+    msr = ss_items / (n - 1)
+    msc = ss_raters / (k - 1)
+    mse = (ss_total - ss_items - ss_raters) / ((n - 1) * (k - 1))
+    msw = (ss_total - ss_items) / (n * (k - 1))
+    values = {
+        "ICC(1,1)": _ratio(msr - msw, msr + (k - 1) * msw),
+        "ICC(1,k)": _ratio(msr - msw, msr),
+        "ICC(2,1)": _ratio(msr - mse, msr + (k - 1) * mse + k * (msc - mse) / n),
+        "ICC(2,k)": _ratio(msr - mse, msr + (msc - mse) / n),
+        "ICC(3,1)": _ratio(msr - mse, msr + (k - 1) * mse),
+        "ICC(3,k)": _ratio(msr - mse, msr),
+    }
+    counts = {**base, "items": n, "raters": k, "k": float(k)}
+    return _icc_frame([_icc_row(form, values[form], **counts) for form in ICC_FORMS])
+
+
+def _icc_one_way(rows: pd.DataFrame, base: dict, why: str) -> pd.DataFrame:
+    """ICC(1,1) and ICC(1,k) from the one-way ANOVA with unequal numbers of ratings per item."""
+    groups = rows.groupby("item", sort=False)["_x"]
+    k_i, means = groups.size().to_numpy(dtype=float), groups.mean()
+    n, total = len(k_i), float(k_i.sum())
+    raters = int(rows["rater"].nunique()) if "rater" in rows.columns and rows["rater"].notna().all() else pd.NA
+    counts = {**base, "items": n, "raters": raters}
+    if n < 2:
+        note = "undefined: fewer than two items rated twice or more"
+        return _icc_frame([_icc_row(form, math.nan, note, **counts, k=math.nan) for form in ICC_FORMS])
+    grand = float(rows["_x"].mean())
+    msr = float((k_i * (means.to_numpy() - grand) ** 2).sum()) / (n - 1)
+    msw = float(((rows["_x"] - rows["item"].map(means)) ** 2).sum()) / (total - n)
+    k0 = (total - float((k_i**2).sum()) / total) / (n - 1)
+    counts["k"] = k0
+    out = [
+        _icc_row("ICC(1,1)", _ratio(msr - msw, msr + (k0 - 1) * msw), **counts),
+        _icc_row("ICC(1,k)", _ratio(msr - msw, msr), **counts),
+    ]
+    missing = f"not computed: {why}; ICC(2,·) and ICC(3,·) need a fully crossed design (every rater rates every item)"
+    out += [_icc_row(form, math.nan, missing, **counts) for form in ICC_FORMS[2:]]
+    return _icc_frame(out)
 
 
 # =============================================================================== threshold sweep
 class Sweep(NamedTuple):
-    """Result of :func:`threshold_sweep`: kappa per (threshold, emotion) + mean, and the best threshold."""
+    """Result of :func:`threshold_sweep`.
+
+    ``curve``: kappa per (threshold, emotion) plus ``mean`` over one set of emotions (NaN at thresholds
+    where one of them is undefined); ``best_threshold``: the lowest threshold of the plateau (NaN when
+    the mean is undefined everywhere); ``plateau``: the (first, last) threshold of each run of
+    consecutive grid thresholds whose mean equals the maximum; ``left_out``: emotion -> why it is not in
+    the mean (undefined at every threshold); ``gaps``: emotion -> the thresholds where it is undefined,
+    which therefore have no mean.
+    """
 
     curve: pd.DataFrame
     best_threshold: float
     best_kappa: float
     items: int
+    plateau: tuple[tuple[float, float], ...] = ()
+    left_out: Mapping[str, str] = {}
+    gaps: Mapping[str, str] = {}
 
 
 def threshold_grid(spec: str) -> np.ndarray:
@@ -515,23 +679,32 @@ def threshold_grid(spec: str) -> np.ndarray:
 
 
 def threshold_sweep(scores_a: pd.DataFrame, scores_b: pd.DataFrame, thresholds: Sequence[float]) -> Sweep:
-    """Binarize two intensity sources at each t (positive iff score >= t) and compute Cohen's kappa
-    per emotion; ``curve`` is thresholds x emotions plus ``mean`` (NaN where some emotion's kappa is
-    undefined), ``best_threshold`` maximizes the mean (first one on ties).
+    """Binarize two intensity sources at each t (positive iff score >= t) and compute Cohen's kappa per emotion.
 
-    Both tables are items x emotions with scores in [0, 1]; items are matched by index.
+    Both tables are items x emotions with scores in [0, 1]; items are matched by index. Kappa is
+    undefined where both sources put every item on the same side of t. An emotion undefined at every
+    threshold of the grid (nobody perceived it) is left out of ``mean`` and listed in ``left_out``; the
+    mean is over one set of emotions for the whole curve, so a threshold where one of them is undefined
+    (typically the top of the grid, which no item reaches) has no mean and is listed in ``gaps``. Likert scores move in
+    steps (1/9 for three raters on 0..3), so the maximum of the mean is a plateau of thresholds:
+    ``plateau`` gives its runs and ``best_threshold`` is its lowest threshold (the convention behind
+    the published t = 0.23). Raises :class:`InputError` when a source lacks an emotion or a score or
+    the sources share no item.
 
     >>> a = pd.DataFrame({"sad": [0.0, 1 / 9, 2 / 3, 1.0], "happy": [1.0, 0.0, 0.2, 0.0]}, index=list("pqrs"))
     >>> b = pd.DataFrame({"sad": [0.0, 0.0, 1 / 3, 2 / 3], "happy": [2 / 3, 0.0, 0.0, 0.0]}, index=list("pqrs"))
-    >>> sweep = threshold_sweep(a, b, [0.1, 0.3, 0.5])
+    >>> sweep = threshold_sweep(a.assign(fear=0.0), b.assign(fear=0.0), [0.1, 0.3, 0.5, 0.6])
     >>> sweep.curve.round(3)
-               sad  happy  mean
+               sad  happy  fear  mean
     threshold
-    0.1        0.5    0.5  0.50
-    0.3        1.0    1.0  1.00
-    0.5        0.5    1.0  0.75
-    >>> sweep.best_threshold, sweep.best_kappa
-    (0.3, 1.0)
+    0.1        0.5    0.5   NaN  0.50
+    0.3        1.0    1.0   NaN  1.00
+    0.5        0.5    1.0   NaN  0.75
+    0.6        0.5    1.0   NaN  0.75
+    >>> sweep.best_threshold, sweep.best_kappa, sweep.plateau
+    (0.3, 1.0, ((0.3, 0.3),))
+    >>> sweep.left_out, sweep.gaps
+    ({'fear': 'undefined at 4 of 4 thresholds (0.1..0.6): no variation, both sources put every item on one side'}, {})
     """
     missing = [c for c in scores_a.columns if c not in scores_b.columns]
     if missing:
@@ -549,12 +722,70 @@ def threshold_sweep(scores_a: pd.DataFrame, scores_b: pd.DataFrame, thresholds: 
     for t in thresholds:
         above_a, above_b = (a.to_numpy() >= t).astype(np.int64), (b.to_numpy() >= t).astype(np.int64)
         rows[float(t)] = {e: _kappa_from_codes(above_a[:, j], above_b[:, j], 2) for j, e in enumerate(a.columns)}
-    curve = pd.DataFrame.from_dict(rows, orient="index").rename_axis("threshold")
-    curve["mean"] = curve.mean(axis=1, skipna=False)
+    curve = pd.DataFrame.from_dict(rows, orient="index", columns=list(a.columns)).rename_axis("threshold")
+    return sweep_from_curve(curve, len(common))
+
+
+def sweep_from_curve(curve: pd.DataFrame, items: int) -> Sweep:
+    """The :class:`Sweep` of a thresholds x emotions kappa table (a ``mean`` column, if any, is recomputed):
+    the emotions left out, the gaps, the mean, the plateau and the best threshold, as :func:`threshold_sweep`
+    defines them. ``items`` is the number of items the kappas were computed on."""
+    curve = curve.drop(columns="mean", errors="ignore")
+    undefined = curve.isna()
+    reasons = {
+        str(e): f"undefined at {int(undefined[e].sum())} of {len(curve)} thresholds "
+        f"({_threshold_runs(curve.index[undefined[e].to_numpy()], curve.index)}): "
+        "no variation, both sources put every item on one side"
+        for e in curve.columns
+        if undefined[e].any()
+    }
+    left_out = {e: why for e, why in reasons.items() if undefined[e].all()}
+    gaps = {e: why for e, why in reasons.items() if e not in left_out}
+    kept = [e for e in curve.columns if str(e) not in left_out]
+    curve["mean"] = curve[kept].mean(axis=1, skipna=False) if kept else math.nan
     if curve["mean"].isna().all():
-        return Sweep(curve, math.nan, math.nan, len(common))
-    best = curve["mean"].idxmax()
-    return Sweep(curve, float(best), float(curve.at[best, "mean"]), len(common))
+        return Sweep(curve, math.nan, math.nan, items, (), left_out, gaps)
+    top = curve["mean"].max()
+    at_top = curve.index[np.isclose(curve["mean"].to_numpy(), top, rtol=0, atol=1e-12)]
+    return Sweep(curve, float(at_top[0]), float(top), items, _runs(at_top, curve.index), left_out, gaps)
+
+
+def _runs(chosen: pd.Index, grid: pd.Index) -> tuple[tuple[float, float], ...]:
+    """(first, last) of each run of consecutive grid positions in ``chosen``."""
+    positions = grid.get_indexer(chosen)
+    breaks = np.flatnonzero(np.diff(positions) != 1) + 1
+    return tuple((float(grid[run[0]]), float(grid[run[-1]])) for run in np.split(positions, breaks) if len(run))
+
+
+def _threshold_runs(chosen: pd.Index, grid: pd.Index) -> str:
+    return _format_runs(_runs(chosen, grid))
+
+
+def _format_runs(runs: Sequence[tuple[float, float]]) -> str:
+    return ", ".join(f"{lo:g}" if lo == hi else f"{lo:g}..{hi:g}" for lo, hi in runs)
+
+
+def plateau_text(sweep: Sweep) -> str:
+    """One line on the best threshold of a sweep: the plateau, the convention and the emotions left out.
+
+    >>> text = plateau_text(Sweep(pd.DataFrame(), 0.23, 0.41, 10, ((0.23, 0.33), (0.56, 0.57)), {"fear": "why"}))
+    >>> text.split(": ")[0], text.split("; ")[1]
+    ('best t = 0.23 (mean kappa 0.410)', 'left out of the mean: fear (why)')
+    >>> "plateau 0.23..0.33, 0.56..0.57" in text
+    True
+    """
+    if math.isnan(sweep.best_threshold):
+        text = "no best t: the mean kappa is undefined at every threshold"
+    else:
+        text = (
+            f"best t = {sweep.best_threshold:g} (mean kappa {sweep.best_kappa:.3f}): the lowest threshold of the "
+            f"plateau {_format_runs(sweep.plateau)} where the mean kappa is at its maximum"
+        )
+    if sweep.left_out:
+        text += "; left out of the mean: " + "; ".join(f"{e} ({why})" for e, why in sweep.left_out.items())
+    if sweep.gaps:
+        text += "; no mean where " + "; ".join(f"{e} is {why}" for e, why in sweep.gaps.items())
+    return text
 
 
 # =============================================================================== multi-label confusion matrix
@@ -638,9 +869,26 @@ def _multi_hot(table: pd.DataFrame, what: str) -> np.ndarray:
 
 # =============================================================================== corpus tables (for the CLI)
 TABLE_COLUMNS = (
-    "group", "condition", "slot", "label", "statistic", "level", "pair",
-    "value", "ci_low", "ci_high", "items", "unpairable", "ratings",
+    "group", "condition", "slot", "label", "statistic", "level", "method", "pair",
+    "value", "ci_low", "ci_high", "items", "unpairable", "ratings", "note",
 )  # fmt: skip
+
+
+def undefined_note(counts: pd.DataFrame) -> str:
+    """Why alpha and Fleiss' kappa of an items x values count table are undefined (NaN).
+
+    >>> undefined_note(pd.DataFrame({"N": [1, 1], "S": [0, 0]}, index=["a", "b"]))
+    'undefined: one rating per item (no item has two)'
+    >>> undefined_note(pd.DataFrame({"N": [2, 3], "S": [0, 0]}, index=["a", "b"]))
+    "undefined: no variation (every rating of the items rated twice or more is 'N')"
+    """
+    pairable = counts[counts.sum(axis=1) >= 2]
+    if not len(pairable):
+        return "undefined: one rating per item (no item has two)"
+    used = pairable.columns[pairable.sum(axis=0).to_numpy() > 0]
+    if len(used) == 1:
+        return f"undefined: no variation (every rating of the items rated twice or more is {used[0]!r})"
+    return "undefined: zero expected disagreement"
 
 
 def item_groups(items: pd.DataFrame, by: str | None) -> list[tuple[str, pd.Index]]:
@@ -670,10 +918,23 @@ def _alpha_rows(counts: pd.DataFrame, level: str, n_boot: int, seed: int, **wher
     base["ratings"] = int(pairable.to_numpy().sum())
     if n_boot:
         estimate = alpha_ci(counts, level, kind="counts", n_boot=n_boot, seed=seed)
-        return [
-            {**base, "statistic": "alpha", "value": estimate.value, "ci_low": estimate.low, "ci_high": estimate.high}
-        ]
-    return [{**base, "statistic": "alpha", "value": krippendorff_alpha(counts, level, kind="counts")}]
+        row = {**base, "statistic": "alpha", "value": estimate.value, "ci_low": estimate.low, "ci_high": estimate.high}
+    else:
+        row = {**base, "statistic": "alpha", "value": krippendorff_alpha(counts, level, kind="counts")}
+    return [{**row, "note": undefined_note(counts) if math.isnan(row["value"]) else ""}]
+
+
+def _fleiss_row(counts: pd.DataFrame, method: str, **where) -> dict:
+    """Fleiss' kappa of a count table: ``pooled`` on the items rated twice or more, ``gwet`` on every rated item."""
+    m = counts.sum(axis=1)
+    pairable = counts[m >= 2]
+    used = counts[m >= 1] if method == "gwet" else pairable
+    kappa = fleiss_kappa(used, method) if len(pairable) else math.nan
+    return {
+        **where, "label": "", "statistic": "fleiss_kappa", "level": "nominal", "method": method, "value": kappa,
+        "items": len(pairable), "unpairable": int((m == 1).sum()), "ratings": int(used.to_numpy().sum()),
+        "note": undefined_note(used) if math.isnan(kappa) else "",
+    }  # fmt: skip
 
 
 def _pearson_rows(part: pd.DataFrame, **where) -> list[dict]:
@@ -681,17 +942,32 @@ def _pearson_rows(part: pd.DataFrame, **where) -> list[dict]:
     r = matrix.corr(method="pearson", min_periods=2)
     shared = matrix.notna().astype(int).T @ matrix.notna().astype(int)
     raters = list(r.columns)
+    flat = "undefined: no variation (a rater gives one value on the items both rated)"
     rows = [
-        {**where, "statistic": "pearson_r", "pair": f"{a}~{b}", "value": r.at[a, b], "items": int(shared.at[a, b])}
+        {**where, "statistic": "pearson_r", "pair": f"{a}~{b}", "value": r.at[a, b], "items": int(shared.at[a, b]),
+         "note": flat if math.isnan(r.at[a, b]) else ""}
         for i, a in enumerate(raters)
         for b in raters[i + 1 :]
         if shared.at[a, b] >= 2
-    ]
+    ]  # fmt: skip
     if rows:
-        values = [row["value"] for row in rows]
-        mean = float(np.nanmean(values)) if not np.isnan(values).all() else math.nan
-        rows.append({**where, "statistic": "pearson_r", "pair": f"mean of {len(rows)} pairs", "value": mean})
+        values = np.array([row["value"] for row in rows], dtype=float)
+        defined = int((~np.isnan(values)).sum())
+        mean = float(np.nanmean(values)) if defined else math.nan
+        note = "" if defined == len(rows) else f"{len(rows) - defined} pairs undefined (no variation), left out"
+        rows.append(
+            {**where, "statistic": "pearson_r", "pair": f"mean of {defined} pairs", "value": mean, "note": note}
+        )
     return rows
+
+
+def _icc_rows(part: pd.DataFrame, **where) -> list[dict]:
+    forms = icc(part, where["slot"], where["label"])
+    return [
+        {**where, "statistic": "icc", "method": row["form"], "value": row["value"], "items": row["items"],
+         "unpairable": row["unpairable"], "note": row["note"]}
+        for row in forms.to_dict("records")
+    ]  # fmt: skip
 
 
 def agreement_table(
@@ -705,16 +981,23 @@ def agreement_table(
     pearson: bool = False,
     n_boot: int = 0,
     seed: int = 0,
+    fleiss: Literal["pooled", "gwet"] = "pooled",
+    icc: bool = False,
 ) -> pd.DataFrame:
     """Agreement of one slot's ratings, per item group (``by``), condition and scale: one row per statistic.
 
     A slot whose ratings carry values (``intensity``, or attributes such as ``sentiment``) gives
     Krippendorff's alpha per label (emotion), interval level by default, and with ``pearson`` the
-    Pearson r of every rater pair (plus their mean). A categorical slot (``primary``, or attributes
-    such as ``gender``) gives nominal alpha and Fleiss' kappa over its labels. ``slot`` defaults to
+    Pearson r of every rater pair (plus their mean), with ``icc`` the intraclass correlations of
+    :func:`icc` (statistic ``icc``, the form in ``method``). A categorical slot (``primary``, or attributes
+    such as ``gender``) gives nominal alpha and Fleiss' kappa over its labels, by ``fleiss`` = ``pooled``
+    or ``gwet`` (:func:`fleiss_kappa`; column ``method``). ``slot`` defaults to
     ``intensity`` when the corpus has such ratings, else ``primary``. ``n_boot`` > 0 adds a percentile
     bootstrap interval to alpha. Columns: see ``TABLE_COLUMNS``; ``items`` are the items with at least
-    two ratings (the pairable ones), ``unpairable`` those rated once, which no statistic can use.
+    two ratings (the pairable ones), ``unpairable`` those rated once (only Gwet's Fleiss' kappa uses
+    them, for the class proportions); ``note`` says why a value is undefined (no variation, one rating
+    per item). Raises :class:`VoxpopError` for a slot without ratings, :class:`ConfigError` for an
+    unknown level or ``fleiss`` method.
     """
     ratings = corpus.ratings
     slot = slot or ("intensity" if ratings["slot"].eq("intensity").any() else "primary")
@@ -723,6 +1006,8 @@ def agreement_table(
             "slot 'secondary' holds multi-choice lists (several labels per rater and item); alpha and kappa "
             "need one judgement per rater and item: use slot 'primary'"
         )
+    if fleiss not in FLEISS_METHODS:
+        raise ConfigError(f"--fleiss must be one of {', '.join(FLEISS_METHODS)}, got {fleiss!r}")
     rows = _select(ratings, slot, None)
     scaled = bool(rows["value"].notna().all())
     if level is not None and level not in LEVELS:
@@ -745,8 +1030,9 @@ def agreement_table(
             raise ConfigError(f"slot {slot!r} holds labels without values; use --level nominal (or ordinal)")
         if emotions:
             raise ConfigError(f"--emotion picks scales of a rated slot; slot {slot!r} holds categorical labels")
-        if pearson:
-            raise ConfigError(f"--pearson needs values on a scale; slot {slot!r} holds categorical labels")
+        if pearson or icc:
+            flag = "--pearson" if pearson else "--icc"
+            raise ConfigError(f"{flag} needs values on a scale; slot {slot!r} holds categorical labels")
         known = corpus.classes + corpus.excluded
         present = list(dict.fromkeys(rows["label"]))
         domain = [c for c in known if c in present] + sorted(c for c in present if c not in known)
@@ -760,10 +1046,7 @@ def agreement_table(
             if not scaled:
                 counts = value_counts(sub, domain)
                 out += _alpha_rows(counts, level, n_boot, seed, **where, label="")
-                pairable = counts[counts.sum(axis=1) >= 2]
-                kappa = fleiss_kappa(pairable) if len(pairable) else math.nan
-                out.append({**where, "label": "", "statistic": "fleiss_kappa", "level": "nominal", "value": kappa,
-                            "items": len(pairable), "ratings": int(pairable.to_numpy().sum())})  # fmt: skip
+                out.append(_fleiss_row(counts, fleiss, **where))
                 continue
             for label in labels:
                 part = sub[sub["label"].eq(label).to_numpy(dtype=bool, na_value=False)]
@@ -772,8 +1055,13 @@ def agreement_table(
                 )
                 if pearson and len(part):
                     out += _pearson_rows(part, **where, label=label)
+                if icc and len(part):
+                    out += _icc_rows(part, **where, label=label)
     counts = {"items": "Int64", "unpairable": "Int64", "ratings": "Int64"}
-    return pd.DataFrame(out, columns=list(TABLE_COLUMNS)).astype(counts)
+    table = pd.DataFrame(out, columns=list(TABLE_COLUMNS)).astype(counts)
+    for column in ("method", "note"):
+        table[column] = table[column].astype(object).where(table[column].notna(), "")
+    return table
 
 
 def grouped_sweeps(
@@ -841,11 +1129,13 @@ COMPARE_STATS = ("ccc", "kappa")
 
 
 def compare_labelsets(labelsets: Mapping[str, LabelSet], stat: str = "ccc") -> pd.DataFrame:
-    """Agreement between every pair of label sets, long format: a, b, class, value, items.
+    """Agreement between every pair of label sets, long format: a, b, class, value, items, note.
 
-    ``ccc``: CCC of the targets per class over the items both keep, then class ``mean``;
-    ``kappa``: Cohen's kappa between the argmax classes over the items both keep (class ``argmax``).
-    The last row of each pair is its summary (the ``mean`` or ``argmax`` row).
+    ``ccc``: CCC of the targets per class over the items both keep, then class ``mean`` (over the
+    classes where CCC is defined); ``kappa``: Cohen's kappa between the argmax classes over the items
+    both keep (class ``argmax``). The last row of each pair is its summary (the ``mean`` or ``argmax``
+    row). ``note`` says why a value is undefined (no shared items; no variation) and which classes the
+    mean leaves out. Raises :class:`ConfigError` for an unknown ``stat`` or label sets with different classes.
     """
     if stat not in COMPARE_STATS:
         raise ConfigError(f"--stat must be one of {', '.join(COMPARE_STATS)}, got {stat!r}")
@@ -859,8 +1149,27 @@ def compare_labelsets(labelsets: Mapping[str, LabelSet], stat: str = "ccc") -> p
             else:
                 ha, hb = labelsets[a].hard_labels(), labelsets[b].hard_labels()
                 values = pd.Series({"argmax": cohen_kappa(ha, hb, labels=labelsets[a].classes)})
-            rows += [{"a": a, "b": b, "class": k, "value": v, "items": len(ta)} for k, v in values.items()]
-    return pd.DataFrame(rows, columns=["a", "b", "class", "value", "items"])
+            notes = _comparison_notes(values, len(ta), stat)
+            rows += [
+                {"a": a, "b": b, "class": k, "value": v, "items": len(ta), "note": notes.get(k, "")}
+                for k, v in values.items()
+            ]
+    return pd.DataFrame(rows, columns=["a", "b", "class", "value", "items", "note"])
+
+
+def _comparison_notes(values: pd.Series, items: int, stat: str) -> dict[str, str]:
+    """Why each undefined value of one pair of :func:`compare_labelsets` is undefined; the mean's left-out classes."""
+    if not items:
+        return {k: "undefined: no item kept by both label sets" for k in values.index}
+    flat = (
+        "undefined: no variation (the targets are constant and equal in both sets)"
+        if stat == "ccc"
+        else "undefined: no variation (both give every item the same class)"
+    )
+    notes = {k: flat for k, v in values.items() if k != "mean" and math.isnan(v)}
+    if "mean" in values.index and notes:
+        notes["mean"] = f"mean of {len(values) - 1 - len(notes)} classes; left out (undefined): {', '.join(notes)}"
+    return notes
 
 
 def compare_conditions(
@@ -873,7 +1182,7 @@ def compare_conditions(
         scope = corpus if by is None else corpus.subset(items)
         table = compare_labelsets(condition_labelsets(scope, names, rule, **options), stat)
         tables.append(table.assign(group=group))
-    return pd.concat(tables, ignore_index=True)[["group", "a", "b", "class", "value", "items"]]
+    return pd.concat(tables, ignore_index=True)[["group", "a", "b", "class", "value", "items", "note"]]
 
 
 def comparison_matrix(table: pd.DataFrame) -> pd.DataFrame:

@@ -1,5 +1,6 @@
 """Analyses across models and test sets (METHODS.md sections 4 and 6): ensembles, Dirichlet late fusion,
-cross-test matrices, easy / difficult items.
+cross-test matrices, easy / difficult items, and the check that flags label sets or result cells equal
+to another one (:func:`identical_entries`).
 
 Prediction tables are DataFrames indexed by item id with one column of class probability (or score)
 per class; predictions from outside voxpop work the same once they have that shape. Tables are
@@ -362,3 +363,36 @@ def compare_easy_difficult(
             shares = {k: float((values[m] == level).mean()) if m.any() else np.nan for k, m in masks.items()}
             rows.append({"row": f"{gender}={level}", **shares, "p_value": p, "test": "chi2"})
     return pd.DataFrame(rows).set_index("row").rename_axis(None)
+
+
+# ====================================================================== identical label sets / results
+def identical_entries(entries: Mapping[str, pd.Series | pd.DataFrame], what: str, content: str, unit: str) -> list[str]:
+    """One message per entry equal to an earlier one, e.g. "label set S* equals S: identical targets on
+    all 384 items" — so a report says when two columns show the same thing instead of two findings.
+
+    Two entries are equal when they hold the same index labels (in any order), the same columns and
+    exactly the same values (NaN equal to NaN). Used for label sets (kept targets, items x classes)
+    and for result cells (one value per variant, test set and metric).
+
+    >>> s = pd.DataFrame({"A": [0.5, 1.0], "S": [0.5, 0.0]}, index=["i1", "i2"])
+    >>> entries = {"S": s, "P": s.assign(A=[1.0, 1.0]), "S*": s.iloc[::-1]}
+    >>> identical_entries(entries, "label set", "targets", "items")
+    ['label set S* equals S: identical targets on all 2 items']
+    """
+    names = list(entries)
+    messages = []
+    for k, name in enumerate(names):
+        same = next((earlier for earlier in names[:k] if _same(entries[name], entries[earlier])), None)
+        if same is not None:
+            messages.append(f"{what} {name} equals {same}: identical {content} on all {len(entries[name])} {unit}")
+    return messages
+
+
+def _same(a: pd.Series | pd.DataFrame, b: pd.Series | pd.DataFrame) -> bool:
+    """Same index labels (any order), columns and values; NaN equals NaN."""
+    if type(a) is not type(b) or len(a) != len(b) or not a.index.sort_values().equals(b.index.sort_values()):
+        return False
+    if isinstance(a, pd.DataFrame) and list(a.columns) != list(b.columns):
+        return False
+    ordered = a.sort_index()
+    return ordered.equals(b.loc[ordered.index])

@@ -29,7 +29,10 @@ e, mixed with a per-(item, condition) look-alike emotion (ambiguous stimuli pull
 way) and with the rater's bias toward ``neutral``. Voice carries arousal and blurs valence (anger ~
 happy, neutral ~ sad); face carries valence; audio-visual carries both and is the clearest.
 Each judgement yields a primary choice, Likert intensities 0..3 for every class and a secondary list
-of every class rated above 0 (sometimes with the excluded label ``other``).
+of 1 to 3 emotions: half of the raters repeat the primary, and the rest of the list is what else they
+perceived, drawn by their Likert values (the look-alikes of the confusion row first), sometimes with the
+excluded label ``other``. So the agreement filter S* (a class in >= 50 % of the lists) drops the items
+whose lists are split (12 of 384 voice items of the ``small`` preset).
 
 :func:`make_demo_corpus` writes 16 kHz mono 16-bit WAV files, the corpus directory and the simulated
 rater parameters (the ground truth, for checking aggregation methods) and returns the
@@ -122,6 +125,11 @@ CONDITIONS: dict[str, Condition] = {
     "av": Condition(1.00, 0.5, 0.5),
 }
 """The stimulus conditions raters can judge: voice only, face only, audio-visual."""
+
+LIST_LENGTHS = (0.6, 0.3, 0.1)
+"""Probabilities that a simulated rater's secondary list names 1, 2 or 3 emotions."""
+PRIMARY_LISTED = 0.5
+"""Probability that a simulated rater repeats the primary in the secondary list (else: only other emotions)."""
 
 INTENSITY_FACTOR = {"low": 0.85, "high": 1.0}
 """Factor on the probability of perceiving the intended emotion, by emotion intensity."""
@@ -566,7 +574,11 @@ def simulate_ratings(
       confusion), and 0.3 x M[primary, c] of the condition's :func:`confusion_matrix` M, + 0.3 for the
       intended emotion when it is not the primary, + N(0, 0.07), for the others; the primary then
       gets at least 1 and at least every other value of the judgement;
-    - ``secondary``: every class rated above 0, plus ``other`` with probability 0.05.
+    - ``secondary``: a list of L = 1, 2 or 3 emotions (probabilities :data:`LIST_LENGTHS`, at most
+      C - 1): with probability :data:`PRIMARY_LISTED` the primary and L - 1 other classes, else L
+      classes other than the primary; the others drawn without replacement with weights (Likert value
+      + 0.1), so mostly the intended emotion and the look-alikes the rater also rated above 0; plus
+      ``other`` with probability 0.05.
 
     >>> items = pd.DataFrame({"emotion": ["anger", "sad"], "intensity": ["high", "low"]}, index=["a", "b"])
     >>> r = simulate_ratings(items, rater_table(5), ["neutral", "anger", "happy", "sad"], ["voice"], 3)
@@ -615,6 +627,7 @@ def simulate_ratings(
     values, other = _likert(
         primary, intended, high_of_item[item], confusion[cond], raters["leniency"].to_numpy()[rater], rng
     )
+    listed = _secondary_lists(primary, values, rng)
     judgement = pd.DataFrame(
         {
             "item": items.index.to_numpy()[item],
@@ -623,7 +636,7 @@ def simulate_ratings(
         }
     )
     class_names = np.asarray(classes, dtype=object)
-    where_listed = np.nonzero(np.column_stack([values > 0, other]))
+    where_listed = np.nonzero(np.column_stack([listed, other]))
     parts = [
         judgement.assign(slot="primary", label=class_names[primary], value=np.nan, _order=0),
         judgement.iloc[where_listed[0]].assign(
@@ -661,6 +674,18 @@ def _likert(
     values = np.clip(np.round(LIKERT_MAX * strength + leniency[:, None]), 0, LIKERT_MAX)
     values[rows, primary] = np.maximum(values[rows, primary], np.maximum(values.max(axis=1), 1))
     return values.astype(np.int64), rng.random(n) < 0.05
+
+
+def _secondary_lists(primary: np.ndarray, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Which classes each judgement's secondary list names (judgements x classes booleans), as
+    :func:`simulate_ratings` states: L classes drawn without replacement with weights (Likert value
+    + 0.1) by the Gumbel top-k trick (largest log w + Gumbel noise), the primary first or never."""
+    n, n_classes = values.shape
+    length = rng.choice(np.arange(1, len(LIST_LENGTHS) + 1), size=n, p=LIST_LENGTHS)
+    keys = np.log(values + 0.1) + rng.gumbel(size=(n, n_classes))
+    keys[np.arange(n), primary] = np.where(rng.random(n) < PRIMARY_LISTED, np.inf, -np.inf)
+    rank = (-keys).argsort(axis=1).argsort(axis=1)
+    return rank < np.minimum(length, n_classes - 1)[:, None]
 
 
 # ====================================================================== the corpus

@@ -298,13 +298,16 @@ class EvaluationConfig(Strict):
 
 
 class AgreementAnalysis(Strict):
-    """Agreement table (:func:`voxpop.agreement.agreement_table`): alpha per emotion / subset, Pearson r."""
+    """Agreement table (:func:`voxpop.agreement.agreement_table`): alpha per emotion / subset, Pearson r, ICC,
+    Fleiss' kappa (``fleiss``: pooled or gwet)."""
 
     slot: str | None = None
     level: Literal["nominal", "ordinal", "interval", "ratio"] | None = None
     condition: str | None = None
     by: str | None = None
     pearson: bool = False
+    icc: bool = False
+    fleiss: Literal["pooled", "gwet"] = "pooled"
     bootstrap: int = pydantic.Field(0, ge=0)
     seed: int = 0
 

@@ -337,7 +337,8 @@ def compute_sweep(corpus: Corpus, config: Mapping[str, Any], directory: Path) ->
     a, b = (agreement.intensity_scores(corpus, emotions, condition) for condition in spec["conditions"])
     sweep = agreement.threshold_sweep(a, b, agreement.threshold_grid(spec["grid"]))
     _write_table(sweep.curve, directory / "curve.parquet")
-    summary = {"best_threshold": sweep.best_threshold, "best_kappa": sweep.best_kappa, "items": sweep.items}
+    summary = {"best_threshold": sweep.best_threshold, "best_kappa": sweep.best_kappa, "items": sweep.items,
+               "plateau": sweep.plateau, "left_out": sweep.left_out, "gaps": sweep.gaps}  # fmt: skip
     write_text(directory / "sweep.json", json.dumps(summary))
 
 

@@ -9,10 +9,13 @@ decisions. The report holds no times or dates, so the same cache gives byte-iden
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
-from voxpop import demo, plots
+from voxpop import agreement, demo, plots
 from voxpop.agreement import comparison_matrix
+from voxpop.analysis import identical_entries
 from voxpop.plots import format_ci
 from voxpop.report import Report, Section
 from voxpop.study import StudyRun
@@ -82,9 +85,10 @@ def _study_section(report: Report, run: StudyRun) -> None:
 
 
 def _label_section(report: Report, run: StudyRun) -> None:
-    rows = []
+    rows, targets = [], {}
     for (part, name), stage in run.plan.labels.items():
         labels = run.output(stage)
+        targets.setdefault(name, labels.kept_targets)
         options = {k: v for k, v in labels.options.items() if v not in (None, False, 0, 0.0, "drop", {}, [])}
         options.pop("classes", None)
         rows.append(
@@ -100,10 +104,17 @@ def _label_section(report: Report, run: StudyRun) -> None:
             }
         )
     if rows:
-        report.add_section(
+        section = report.add_section(
             "Label sets",
             "Data loss = share of items dropped; rating loss = share of ratings that do not support the kept target.",
         ).add_table("Label sets", pd.DataFrame(rows))
+        _flag_identical(section, identical_entries(targets, "label set", "targets", "items"))
+
+
+def _flag_identical(section: Section, messages: list[str]) -> None:
+    """Say which label sets or result columns equal another one (they are one finding, not two)."""
+    if messages:
+        section.add_text("**Identical:** " + "; ".join(messages) + ".")
 
 
 def _agreement_sections(report: Report, run: StudyRun) -> None:
@@ -155,10 +166,10 @@ def _agreement_sections(report: Report, run: StudyRun) -> None:
             "Threshold sweep",
             f"Cohen's kappa per emotion between the intensity ratings of "
             f"`{a}` and `{b}` binarised at t (positive iff score >= t), over "
-            f"{summary['items']} items. Best t = **{summary['best_threshold']:g}** "
-            f"(mean kappa {summary['best_kappa']:.3f}).",
+            f"{summary['items']} items. {agreement.plateau_text(agreement.sweep_from_curve(curve, summary['items']))}.",
         )
-        section.add_figure("Threshold curve", plots.threshold_curve(curve, summary["best_threshold"]))
+        best = None if math.isnan(summary["best_threshold"]) else summary["best_threshold"]
+        section.add_figure("Threshold curve", plots.threshold_curve(curve, best))
         step = max(1, len(curve) // 20)
         section.add_table("Kappa by threshold", curve.iloc[::step], caption="Every few thresholds of the grid.")
     if "ccc" in analyses:
@@ -205,6 +216,9 @@ def _results_section(report: Report, run: StudyRun) -> None:
         table[METRIC_NAMES.get(metric, metric)] = cells.apply(_metric_text)
     table["items"] = overall.groupby(["variant", "train", "test"], sort=False)["n_items"].first()
     section.add_table("Results", table.fillna(plots.MISSING).reset_index())
+    cells = overall.set_index(["variant", "test", "metric"])
+    by_train = {str(t): cells.loc[cells["train"].eq(t).to_numpy(), "value"] for t in dict.fromkeys(overall["train"])}
+    _flag_identical(section, identical_entries(by_train, "train label set", "results", "cells"))
     headline = metrics[: len(wanted)]
     if overall["test"].nunique() == 1:
         _model_heatmaps(section, overall, headline)

@@ -39,15 +39,20 @@ def _write_csv(frame: pd.DataFrame, out: Path | None, index: bool = False) -> No
     console.print(f"table saved to [bold]{out}[/]")
 
 
-STATISTIC_NAMES = {"alpha": "alpha", "fleiss_kappa": "Fleiss", "pearson_r": "r"}
+STATISTIC_NAMES = {"alpha": "alpha", "fleiss_kappa": "Fleiss", "pearson_r": "r", "icc": "ICC"}
 
 
 def _print_rows(frame: pd.DataFrame, title: str) -> None:
     """The rows of :func:`voxpop.agreement.agreement_table`, leaving out columns that are empty everywhere."""
     levels = ", ".join(frame.loc[frame["statistic"].eq("alpha"), "level"].unique())
-    table = Table(title=f"{title}; alpha level: {levels}", caption="1-rated: items with a single rating (unusable)")
+    methods = ", ".join(m for m in frame.loc[frame["statistic"].eq("fleiss_kappa"), "method"].unique())
+    title += f"; alpha level: {levels}" + (f"; Fleiss' kappa: {methods}" if methods else "")
+    caption = "1-rated: items with a single rating (unusable, except in the class proportions of Fleiss' kappa gwet)"
+    table = Table(title=title, caption=caption)
     shown = [
-        c for c in ("condition", "label", "statistic", "pair") if frame[c].astype("string").fillna("").ne("").any()
+        c
+        for c in ("condition", "label", "statistic", "method", "pair")
+        if frame[c].astype("string").fillna("").ne("").any()
     ]
     shown = ["group", *shown] if frame["group"].nunique() > 1 else shown
     for name in shown:
@@ -58,13 +63,16 @@ def _print_rows(frame: pd.DataFrame, title: str) -> None:
         table.add_column("95% CI", justify="right", no_wrap=True)
     for name in ("items", "1-rated", "ratings"):
         table.add_column(name, justify="right")
+    with_note = frame["note"].astype("string").fillna("").ne("").any()
+    if with_note:
+        table.add_column("note")
     for row in frame.to_dict("records"):
         row["statistic"] = STATISTIC_NAMES[row["statistic"]]
         cells = [str(row[c]) if pd.notna(row[c]) else "" for c in shown] + [_number(row["value"])]
         if with_ci:
             cells.append(f"{_number(row['ci_low'])}..{_number(row['ci_high'])}" if pd.notna(row["ci_low"]) else "")
         cells += [_number(row[c]) if pd.notna(row[c]) else "" for c in ("items", "unpairable", "ratings")]
-        table.add_row(*cells)
+        table.add_row(*cells, *([row["note"]] if with_note else []))
     console.print(table)
 
 
@@ -88,13 +96,25 @@ def agreement_verb(
     ),
     condition: str = typer.Option(None, "--condition", help="Only this stimulus condition (default: each one)."),
     pearson: bool = typer.Option(False, "--pearson", help="Add Pearson r between every pair of raters per scale."),
+    icc: bool = typer.Option(
+        False,
+        "--icc",
+        help="Add intraclass correlations per scale: ICC(1,1)/(1,k), and ICC(2,·)/(3,·) when every rater rated "
+        "every item (Shrout & Fleiss 1979).",
+    ),
     bootstrap: int = typer.Option(
         0, "--bootstrap", help="Resamples of items for a percentile 95% CI of alpha (e.g. 1000); 0 = none."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    fleiss: str = typer.Option(
+        "pooled",
+        "--fleiss",
+        help="Fleiss' kappa when items have different numbers of ratings: pooled (class proportions pooled over "
+        "all ratings, items rated twice or more) or gwet (Gwet's per-item average, irrCAC).",
+    ),
     out: Path = typer.Option(None, "--out", help="Write the table to this CSV file."),
 ) -> None:
-    """Krippendorff's alpha (+ Fleiss' kappa for labels, + pairwise Pearson) per scale, condition and group."""
+    """Krippendorff's alpha (+ Fleiss' kappa for labels, + pairwise Pearson, + ICC) per scale, condition and group."""
     loaded = load_corpus(corpus, where)
     with console.status("computing agreement ..."):
         frame = agreement.agreement_table(
@@ -107,6 +127,8 @@ def agreement_verb(
             pearson=pearson,
             n_boot=bootstrap,
             seed=seed,
+            fleiss=fleiss,
+            icc=icc,
         )
     scope = f" where {where}" if where else ""
     _print_rows(frame, f"agreement in corpus {loaded.name!r}{scope} ({len(loaded.items):,} items)")
@@ -146,6 +168,10 @@ def compare_verb(
         for a in names:
             table.add_row(a, *(f"{_number(matrix.at[a, b])} ({items.at[a, b]:,})" for b in names))
         console.print(table)
+        summary = part.groupby(["a", "b"], sort=False).last()
+        for (a, b), note in summary.loc[summary["note"].ne(""), "note"].items():
+            if names.index(a) < names.index(b):
+                console.print(f"{a} vs {b}: {note}")
     console.print("cells: value (items both label sets keep)")
     _write_csv(frame, out)
 
@@ -193,6 +219,8 @@ def sweep_verb(
         write_bytes(png, figure_png(figure))
         curves.append(sweep.curve.reset_index().assign(group=group))
     console.print(table)
+    for group, sweep in sweeps.items():
+        console.print(("" if group == "all" else f"{by} = {group}: ") + agreement.plateau_text(sweep))
     unmatched_a = len(scores_a.index.difference(scores_b.index))
     unmatched_b = len(scores_b.index.difference(scores_a.index))
     console.print(f"items only in A: {unmatched_a:,}; only in B: {unmatched_b:,} (not used)")
