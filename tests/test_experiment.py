@@ -78,9 +78,14 @@ def test_misspelt_keys_are_errors_naming_the_full_key_path(tmp_path, demo):
 
 def test_overrides_set_values_and_unknown_override_paths_are_errors(tmp_path, demo):
     path = write(tmp_path, small_recipe(demo))
-    recipe = load_recipe(path, ["model.epochs=7", "grid.model.loss=[ce, cbce]", "evaluation.by=gender"])
+    recipe = load_recipe(
+        path, ["model.epochs=7", "grid.model.loss=[ce, cbce]", "evaluation.by=gender", "evaluation.tie_policy=first"]
+    )
     assert recipe.model.epochs == 7 and recipe.grid == {"model.loss": ["ce", "cbce"]}
-    assert recipe.evaluation.by == "gender"
+    assert recipe.evaluation.by == "gender" and recipe.evaluation.tie_policy == "first"
+    assert load_recipe(path).evaluation.tie_policy == "drop"
+    with pytest.raises(ConfigError, match="evaluation.tie_policy"):
+        load_recipe(path, ["evaluation.tie_policy=all"])
     with pytest.raises(ConfigError, match=r"protocol\.speaker_folds\.kk: unknown key"):
         load_recipe(path, ["protocol.speaker_folds.kk=4"])
     with pytest.raises(ConfigError, match="expected KEY.PATH=VALUE"):

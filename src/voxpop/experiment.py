@@ -260,6 +260,8 @@ class EvaluationConfig(Strict):
     ``cross_test: false`` scores each model only on the test set of the same name. ``by``: also score
     per group of an item column (e.g. ``source``: own vs other corpora). ``binarize``: how multi-label
     test sets binarise predictions (``auto``: 1/C rule for softmax outputs, 0.5 for sigmoids).
+    ``tie_policy``: how a single-label test target whose top class is tied (AR distributions) is scored:
+    ``drop`` (default; left out and counted in ``n_tied``), ``first`` (first tied class), ``random``.
     """
 
     bootstrap: int = pydantic.Field(1000, ge=0)
@@ -269,6 +271,7 @@ class EvaluationConfig(Strict):
     per_class: bool = False
     by: str | None = None
     binarize: Literal["auto", "uniform", "argmax"] | float = "auto"
+    tie_policy: Literal["drop", "first", "random"] = "drop"
 
     @pydantic.field_validator("metrics")
     @classmethod

@@ -47,6 +47,8 @@ DEFAULT_THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
 DEFAULT_OFFSET_GRID = np.round(np.arange(-0.5, 0.501, 0.05), 2)
 UNIFORM_TOLERANCE = 1e-9
 DISTRIBUTION_TOLERANCE = 1e-3
+TIE_TOLERANCE = 1e-9
+EVALUATION_TIE_POLICIES = ("drop", "first", "random")
 _CHUNK_ELEMENTS = 1 << 22  # resampled indices held in memory at once (~32 MB of int64)
 _MAX_LISTED = 5
 _PER_CLASS_NAME = re.compile(r"^(precision|recall|f1)\[(.+)\]$")
@@ -686,6 +688,32 @@ def tune_thresholds(
     f1 = np.stack([score(Counts.from_binary(true, probs >= t), "f1", zero_division) for t in grid])
     chosen = [_middle_of_best(f1[:, c], grid) for c in range(probs.shape[1])]
     return pd.Series(chosen, index=_class_names(dev_probs), dtype=float)
+
+
+def top_class(distributions: object, tie_policy: str = "drop", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The most probable class of each row of an items x classes table, with an explicit tie policy.
+
+    Returns ``(codes, tied)``: class codes ``(n,)`` and a boolean ``(n,)`` marking rows whose top value
+    is shared by several classes (within 1e-9). ``tie_policy`` uses the plurality rule's vocabulary:
+    ``drop`` gives tied rows code -1 (leave them out, and count them), ``first`` the first tied class
+    in column order (numpy's argmax), ``random`` a tied class drawn from ``default_rng(seed)``. Raises
+    :class:`ConfigError` for another policy.
+
+    >>> top_class(np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]]))
+    (array([-1,  2]), array([ True, False]))
+    >>> top_class(np.array([[0.5, 0.5, 0.0]]), "first")[0]
+    array([0])
+    """
+    if tie_policy not in EVALUATION_TIE_POLICIES:
+        raise ConfigError(f"unknown tie policy {tie_policy!r}; choose one of {', '.join(EVALUATION_TIE_POLICIES)}.")
+    values = np.asarray(distributions, dtype=float)
+    at_top = values >= values.max(axis=1, keepdims=True) - TIE_TOLERANCE
+    tied = at_top.sum(axis=1) > 1
+    if tie_policy == "random":
+        keys = np.random.default_rng(seed).random(values.shape)
+        return np.where(at_top, keys, -1.0).argmax(axis=1), tied
+    codes = at_top.argmax(axis=1)
+    return (np.where(tied, -1, codes) if tie_policy == "drop" else codes), tied
 
 
 def decide(probs: object, offsets: object = 0.0) -> pd.Series | np.ndarray:

@@ -46,7 +46,14 @@ from voxpop.features import Features, FeatureStore, extract, make_extractor
 from voxpop.labels import RULES, make_labels
 from voxpop.labelset import LabelSet
 from voxpop.losses import loss_class
-from voxpop.metrics import DISTRIBUTION_TOLERANCE, binarize_above_uniform, binarize_thresholds, evaluate
+from voxpop.metrics import (
+    DISTRIBUTION_TOLERANCE,
+    EVALUATION_TIE_POLICIES,
+    binarize_above_uniform,
+    binarize_thresholds,
+    evaluate,
+    top_class,
+)
 from voxpop.models import CLASSICAL
 from voxpop.protocols import Fold
 from voxpop.training import TrainConfig, TrainedModel, fit
@@ -523,18 +530,28 @@ def evaluate_predictions(
     n_boot: int = 1000,
     seed: int = 0,
     binarize: Binarize = "auto",
+    tie_policy: str = "drop",
 ) -> pd.DataFrame:
     """Metrics of ``predictions`` on the predicted items that ``test_labels`` keeps, with bootstrap CIs.
 
     Columns metric, value, low, high (95 % percentile bootstrap over items, ``n_boot`` resamples,
-    seeded), n_items (items scored) and n_excluded (predicted items the test labels do not keep or
-    do not know). Single-label task (test targets one-hot or distributions): the true class is the
-    argmax of the target, the predicted class the argmax of the prediction; accuracy, UAR, macro /
-    micro / weighted F1, MCC and per-class F1, plus KLD and JSD when the test targets are soft
-    distributions and the predictions are distributions. Multi-label task (``test_labels.multilabel``):
-    predictions binarised by :func:`binarize_predictions`; macro / micro / weighted F1, MCC, per-class F1.
-    All metrics are computed on the whole set (voxpop.metrics.evaluate).
+    seeded, stratified by true class for single-label sets), absent_classes (classes without a true
+    item here, left out of macro averages), n_items (items scored), n_excluded (predicted items the
+    test labels do not keep or do not know), tie_policy and n_tied. Single-label task (test targets
+    one-hot or distributions): the true class is the top class of the target
+    (:func:`voxpop.metrics.top_class`); a distribution whose top is shared by several classes (AR
+    targets) is a tie, scored by ``tie_policy``: ``drop`` (default) leaves the item out, ``first``
+    takes the first tied class, ``random`` a seeded random one; n_tied counts these items whatever
+    the policy (under ``drop`` they are not in n_items, and KLD / JSD are then computed on the scored
+    items too). The predicted class is the argmax of the prediction; accuracy, UAR, macro / micro /
+    weighted F1, MCC and per-class F1, plus KLD and JSD when the test targets are soft distributions
+    and the predictions are distributions. Multi-label task (``test_labels.multilabel``): predictions
+    binarised by :func:`binarize_predictions`; macro / micro / weighted F1, MCC, per-class F1 (no ties:
+    n_tied 0). All metrics are computed on the whole set (voxpop.metrics.evaluate). Raises
+    :class:`InputError` when no predicted item is scored.
     """
+    if tie_policy not in EVALUATION_TIE_POLICIES:
+        raise ConfigError(f"unknown tie policy {tie_policy!r}; choose one of {', '.join(EVALUATION_TIE_POLICIES)}.")
     classes = test_labels.classes
     missing = [c for c in classes if c not in predictions.columns]
     if missing:
@@ -559,12 +576,22 @@ def evaluate_predictions(
             "check that predictions and labels come from the same corpus."
         )
     targets = test_labels.targets.loc[probs.index, classes]
+    n_tied = 0
     if test_labels.multilabel:
         y_true = (targets > 0).astype(int)
         table = evaluate(y_true, binarize_predictions(probs, binarize), classes=classes, n_boot=n_boot, seed=seed)
     else:
+        codes, tied = top_class(targets.to_numpy(dtype=float), tie_policy, seed)
+        n_tied = int(tied.sum())
+        scored = codes >= 0
+        if not scored.any():
+            raise InputError(
+                f"all {len(probs)} test items of {test_labels.rule!r} have tied top classes and tie_policy 'drop' "
+                "leaves them out; choose tie_policy first or random, or a test label set without ties."
+            )
+        probs, targets, codes = probs[scored], targets[scored], codes[scored]
         names = np.asarray(classes, dtype=object)
-        y_true = pd.Series(names[targets.to_numpy().argmax(axis=1)], index=probs.index, dtype=STRING)
+        y_true = pd.Series(names[codes], index=probs.index, dtype=STRING)
         y_pred = pd.Series(names[probs.to_numpy().argmax(axis=1)], index=probs.index, dtype=STRING)
         target_values = targets.to_numpy(dtype=float)
         soft = (target_values > 0).sum(axis=1).max() > 1 and _is_distribution(target_values).all()
@@ -578,18 +605,19 @@ def evaluate_predictions(
             n_boot=n_boot,
             seed=seed,
         )
-    return table.assign(n_items=len(probs), n_excluded=n_excluded)
+    return table.assign(n_items=len(probs), n_excluded=n_excluded, tie_policy=tie_policy, n_tied=n_tied)
 
 
 def evaluate_out_of_fold(
-    predictions: pd.DataFrame, test_labels: LabelSet, *, n_boot: int = 1000, seed: int = 0
+    predictions: pd.DataFrame, test_labels: LabelSet, *, n_boot: int = 1000, seed: int = 0, tie_policy: str = "drop"
 ) -> dict[str, pd.DataFrame]:
     """:func:`evaluate_predictions` pooled over folds (key ``"pooled"``) when every item is predicted once,
     else one table per fold (overlapping test sets, e.g. several predefined split columns)."""
+    options = {"n_boot": n_boot, "seed": seed, "tie_policy": tie_policy}
     if not predictions.index.duplicated().any():
-        return {"pooled": evaluate_predictions(predictions, test_labels, n_boot=n_boot, seed=seed)}
+        return {"pooled": evaluate_predictions(predictions, test_labels, **options)}
     return {
-        str(fold): evaluate_predictions(part, test_labels, n_boot=n_boot, seed=seed)
+        str(fold): evaluate_predictions(part, test_labels, **options)
         for fold, part in predictions.groupby("fold", sort=False)
     }
 

@@ -32,7 +32,7 @@ from voxpop.errors import ConfigError
 from voxpop.features import Features, FeatureStore, extract, make_extractor, stable_hash
 from voxpop.labels import accounting_table, make_labels
 from voxpop.labelset import LabelSet
-from voxpop.metrics import binarize_above_uniform, confusion_matrix, tune_offsets, tune_thresholds
+from voxpop.metrics import binarize_above_uniform, confusion_matrix, top_class, tune_offsets, tune_thresholds
 from voxpop.runs import (
     ModelSpec,
     binarize_predictions,
@@ -321,13 +321,22 @@ def compute_tuned(source: Trained, labels: LabelSet, directory: Path) -> None:
 def compute_evaluation(
     source: Trained, labels: LabelSet, corpus: Corpus, config: Mapping[str, Any], directory: Path
 ) -> None:
-    """Metrics with bootstrap intervals on the whole test set (group ``all``) and per item group (``by``)."""
+    """Metrics with bootstrap intervals on the whole test set (group ``all``) and per item group (``by``).
+
+    Each group is its own test set: macro averages over the classes present in it (``absent_classes``
+    names the others) and bootstrap resamples drawn from it; tied distribution targets are scored by
+    ``config["tie_policy"]`` (:func:`voxpop.runs.evaluate_predictions`)."""
     binarize = source.binarize if source.binarize is not None else config["binarize"]
     tables = []
     for group, items in agreement.item_groups(corpus.items, config["by"]):
         predictions = source.probabilities[source.probabilities.index.isin(items)]
         table = evaluate_predictions(
-            predictions, labels, n_boot=config["bootstrap"], seed=config["seed"], binarize=binarize
+            predictions,
+            labels,
+            n_boot=config["bootstrap"],
+            seed=config["seed"],
+            binarize=binarize,
+            tie_policy=config["tie_policy"],
         )
         tables.append(table.assign(group=group))
     _write_table(pd.concat(tables, ignore_index=True), directory / "metrics.parquet")
@@ -337,23 +346,29 @@ def load_table(directory: Path, name: str) -> pd.DataFrame:
     return pd.read_parquet(directory / f"{name}.parquet")
 
 
-def scored(source: Trained, labels: LabelSet, binarize: object) -> tuple[pd.DataFrame, pd.DataFrame]:
+def scored(
+    source: Trained, labels: LabelSet, binarize: object, tie_policy: str = "drop", seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(true, predicted) on the predicted items the test labels keep: multi-hot tables for multi-label test sets,
-    one-column class tables (``label``) for single-label ones."""
+    one-column class tables (``label``) for single-label ones, whose true class is the target's top class
+    with ties scored by ``tie_policy`` (:func:`voxpop.metrics.top_class`; ``drop`` leaves tied items out)."""
     probs = source.probabilities[labels.classes]
     probs = probs[labels.kept.reindex(probs.index, fill_value=False).to_numpy(dtype=bool)]
     targets = labels.targets.loc[probs.index, labels.classes]
     if labels.multilabel:
         rule = source.binarize if source.binarize is not None else binarize
         return (targets > 0).astype(int), binarize_predictions(probs, rule)
+    codes, _ = top_class(targets.to_numpy(dtype=float), tie_policy, seed)
+    probs, codes = probs[codes >= 0], codes[codes >= 0]
     names = np.asarray(labels.classes, dtype=object)
-    true = pd.DataFrame({"label": names[targets.to_numpy().argmax(axis=1)]}, index=probs.index)
+    true = pd.DataFrame({"label": names[codes]}, index=probs.index)
     return true, pd.DataFrame({"label": names[probs.to_numpy().argmax(axis=1)]}, index=probs.index)
 
 
-def compute_matrix(source: Trained, labels: LabelSet, binarize: object, directory: Path) -> None:
-    """MLCM (multi-label test set) or confusion matrix (single-label), rows true, columns predicted."""
-    true, pred = scored(source, labels, binarize)
+def compute_matrix(source: Trained, labels: LabelSet, config: Mapping[str, Any], directory: Path) -> None:
+    """MLCM (multi-label test set) or confusion matrix (single-label), rows true, columns predicted;
+    ``config`` holds ``binarize``, ``tie_policy`` and ``seed`` as the evaluation's."""
+    true, pred = scored(source, labels, config["binarize"], config["tie_policy"], config["seed"])
     if labels.multilabel:
         matrix = agreement.mlcm(true, pred)
     else:

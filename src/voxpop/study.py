@@ -40,6 +40,9 @@ RESULT_COLUMNS = [
     "high",
     "n_items",
     "n_excluded",
+    "absent_classes",
+    "tie_policy",
+    "n_tied",
 ]
 DERIVED = ("ensemble", "fusion")
 
@@ -142,7 +145,15 @@ def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
                     "tuned", f"tuned decisions {train} ({v})", {}, (sources[v, train], labels["train", train])
                 )
     e = recipe.evaluation
-    evaluation = {"corpus": corpus_key, "bootstrap": e.bootstrap, "seed": e.seed, "by": e.by, "binarize": e.binarize}
+    evaluation = {
+        "corpus": corpus_key,
+        "bootstrap": e.bootstrap,
+        "seed": e.seed,
+        "by": e.by,
+        "binarize": e.binarize,
+        "tie_policy": e.tie_policy,
+    }
+    matrix = {"binarize": e.binarize, "tie_policy": e.tie_policy, "seed": e.seed}
     evaluations, matrices = {}, {}
     for (source, train), stage in sources.items():
         for test, spec in recipe.labels.test.items():
@@ -156,9 +167,7 @@ def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
             wanted = a.mlcm if multilabel_rule(spec) else a.confusion
             if wanted is not None and source in names and (wanted.cells == "all" or test == train):
                 kind = "mlcm" if multilabel_rule(spec) else "confusion"
-                matrices[cell] = Stage(
-                    kind, f"{kind} {train} -> {test} ({source})", {"binarize": e.binarize}, (stage, test_stage)
-                )
+                matrices[cell] = Stage(kind, f"{kind} {train} -> {test} ({source})", matrix, (stage, test_stage))
     analyses = {}
     if a.agreement is not None:
         analyses["agreement"] = Stage("agreement", "agreement table", {**base, "spec": a.agreement.model_dump()})
@@ -298,7 +307,7 @@ def _execute(
     elif stage.kind == "evaluate":
         st.compute_evaluation(*inputs, items, c, directory)
     elif stage.kind in ("mlcm", "confusion"):
-        st.compute_matrix(*inputs, c["binarize"], directory)
+        st.compute_matrix(*inputs, c, directory)
     elif stage.kind == "agreement":
         st.compute_agreement(corpus, c, directory)
     elif stage.kind == "accounting":

@@ -237,8 +237,13 @@ def evaluate(
     binarize: str = typer.Option(
         "auto", "--binarize", help="Multi-label test sets: auto, uniform (1/C rule), argmax or a threshold."
     ),
+    tie_policy: str = typer.Option(
+        "drop",
+        "--tie-policy",
+        help="Single-label test targets with a tied top class (AR): drop (left out, counted), first or random.",
+    ),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the confidence intervals."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap (and of tie_policy random)."),
     out: Path = typer.Option(None, "--out", help="Write the metric table (run, metric, value, low, high, ...) as CSV."),
 ) -> None:
     """Score a run's out-of-fold predictions against a test label set (cross-testing), with bootstrap CIs."""
@@ -256,7 +261,9 @@ def evaluate(
     test_labels, _ = resolve_labels(label_corpus, labels, condition=condition or None, pool=pool)
     rule = binarize if binarize in ("auto", "uniform", "argmax") else float(binarize)
     tables = {
-        name: evaluate_predictions(load_predictions(path), test_labels, n_boot=bootstrap, seed=seed, binarize=rule)
+        name: evaluate_predictions(
+            load_predictions(path), test_labels, n_boot=bootstrap, seed=seed, binarize=rule, tie_policy=tie_policy
+        )
         for name, path in sources.items()
     }
     frame = pd.concat([t.assign(run=n) for n, t in tables.items()], ignore_index=True)
@@ -268,11 +275,18 @@ def evaluate(
         table.add_row(escape(metric), *(_ci(t.set_index("metric").loc[metric]) for t in tables.values()))
     table.add_row("items scored", *(f"{int(t['n_items'].iloc[0]):,}" for t in tables.values()))
     table.add_row("items left out", *(f"{int(t['n_excluded'].iloc[0]):,}" for t in tables.values()))
+    table.add_row(f"tied targets ({tie_policy})", *(f"{int(t['n_tied'].iloc[0]):,}" for t in tables.values()))
+    table.add_row("absent classes", *(escape(t["absent_classes"].iloc[0]) or "-" for t in tables.values()))
     console.print(table)
-    console.print(f"[dim]95 % percentile bootstrap intervals over items, {bootstrap} resamples, seed {seed}[/]")
+    console.print(
+        f"[dim]95 % percentile bootstrap intervals over items (stratified by true class), {bootstrap} resamples, "
+        f"seed {seed}; macro averages over the classes present in the test set; tied top classes of "
+        f"distribution targets: {tie_policy}[/]"
+    )
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        frame[["run", "metric", "value", "low", "high", "n_items", "n_excluded"]].to_csv(out, index=False)
+        columns = ["run", "metric", "value", "low", "high", "n_items", "n_excluded", "absent_classes", "tie_policy"]
+        frame[[*columns, "n_tied"]].to_csv(out, index=False)
         console.print(f"saved to [bold]{escape(str(out))}[/]")
 
 
