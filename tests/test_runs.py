@@ -108,9 +108,11 @@ def test_folds_train_on_kept_items_with_features_and_predict_every_test_item(rec
     kept = set(labels.kept[labels.kept].index)
     assert len(recorded_fit) == len(folds)
     for fold, call in zip(folds, recorded_fit, strict=True):
-        assert call["train"] == [i for i in fold.train if i in has_features and i in kept]
-        assert call["dev"] == [i for i in fold.dev if i in has_features and i in kept]
-        assert not set(call["train"]) & set(fold.test) and not set(call["dev"]) & set(fold.test)
+        # a classical head neither early-stops nor tunes here: the usable dev items train as well
+        usable_dev = [i for i in fold.dev if i in has_features and i in kept]
+        assert call["train"] == [i for i in fold.train if i in has_features and i in kept] + usable_dev
+        assert call["dev"] is None and result.sizes.loc[fold.name, "dev"] == 0
+        assert not set(call["train"]) & set(fold.test)
         predicted = result.predictions.index[result.predictions["fold"] == fold.name]
         assert list(predicted) == [i for i in fold.test if i in has_features]  # not-kept test items predicted too
         expected = {
@@ -130,6 +132,28 @@ def test_folds_train_on_kept_items_with_features_and_predict_every_test_item(rec
     assert result.dropped.to_numpy().sum() == 2 * 3 + 3 * 2
     # the saved pooled predictions are the returned ones
     assert load_predictions(tmp_path / "run" / "predictions.parquet").equals(pooled)
+
+
+def test_dev_items_are_held_out_for_neural_heads_and_for_dev_predictions(recorded_fit, tmp_path):
+    features, labels = blob_features(), onehot_labels(dropped=("clip03",))
+    folds = make_folds(speaker_items(), "speaker-folds", k=3)
+    kept = set(labels.kept[labels.kept].index)
+    mlp = ModelSpec(head="mlp", head_options={"hidden_dim": 8}, train=QUIET)
+    cross_validate(features, labels, folds[:1], mlp)
+    assert recorded_fit[-1]["dev"] == [i for i in folds[0].dev if i in kept]  # early stopping needs them
+    result = cross_validate(features, labels, folds, ModelSpec(head="logreg"), out_dir=tmp_path, dev_predictions=True)
+    for fold, call in zip(folds, recorded_fit[1:], strict=True):
+        assert call["train"] == [i for i in fold.train if i in kept]
+        assert call["dev"] == [i for i in fold.dev if i in kept]
+        own = result.dev_predictions[result.dev_predictions["fold"] == fold.name]
+        assert list(own.index) == call["dev"]
+        x = features.values[features.items.get_indexer(own.index)]
+        np.testing.assert_allclose(own[CLASSES].to_numpy(), result.models[fold.name].predict_proba(x))
+    saved = load_predictions(tmp_path / "dev_predictions.parquet")
+    pd.testing.assert_frame_equal(saved, result.dev_predictions, check_index_type=False)
+    again = cross_validate(features, labels, folds, ModelSpec(head="logreg"), out_dir=tmp_path, dev_predictions=True)
+    assert again.resumed == ["fold1", "fold2", "fold3"] and len(recorded_fit) == 4
+    pd.testing.assert_frame_equal(again.dev_predictions, result.dev_predictions, check_index_type=False)
 
 
 def test_predictions_are_each_fold_models_output_on_its_test_items():

@@ -177,7 +177,8 @@ class CrossValidation:
     ``fold`` column; ``histories``: per fold the per-epoch training history; ``layer_weights``: folds x
     layers softmax weights of a layer-weighted sum (None without one); ``dropped``: folds x
     :data:`DROP_REASONS` item counts; ``sizes``: folds x (train, dev, test) items used; ``multilabel``:
-    sigmoid outputs; ``models``: the fold models.
+    sigmoid outputs; ``models``: the fold models; ``dev_predictions``: each fold model's outputs on
+    its own dev items (class columns + ``fold``), when asked for, else None.
     """
 
     predictions: pd.DataFrame
@@ -188,6 +189,7 @@ class CrossValidation:
     multilabel: bool
     models: dict[str, FoldModel]
     resumed: list[str] = dataclasses.field(default_factory=list)
+    dev_predictions: pd.DataFrame | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -204,11 +206,12 @@ class FoldItems:
     dropped: dict[str, int]
 
 
-def fold_items(fold: Fold, has_features: pd.Index, kept: pd.Series) -> FoldItems:
+def fold_items(fold: Fold, has_features: pd.Index, kept: pd.Series, hold_out_dev: bool = True) -> FoldItems:
     """Train / dev: items with features that the label set keeps; test: every item with features.
 
     An item without features counts as ``*_no_features`` even when it is not kept either; an item the
-    label set does not know counts as not kept.
+    label set does not know counts as not kept. ``hold_out_dev=False``: the usable dev items train
+    too (dev is empty), for models that neither early-stop nor tune anything on dev data.
 
     >>> fold = Fold("f1", pd.Index(["a", "b", "c"]), pd.Index(["d"]), pd.Index(["e", "f"]))
     >>> kept = pd.Series([True, False, True, True, False], index=["a", "b", "c", "d", "e"])
@@ -229,6 +232,8 @@ def fold_items(fold: Fold, has_features: pd.Index, kept: pd.Series) -> FoldItems
         is_kept = kept.reindex(with_features, fill_value=False).to_numpy(dtype=bool)
         parts[part] = with_features[is_kept]
         dropped[f"{part}_not_kept"] = len(with_features) - int(is_kept.sum())
+    if not hold_out_dev:
+        parts["train"], parts["dev"] = parts["train"].append(parts["dev"]), parts["dev"][:0]
     return FoldItems(parts["train"], parts["dev"], parts["test"], {r: dropped[r] for r in DROP_REASONS})
 
 
@@ -334,15 +339,21 @@ def cross_validate(
     *,
     out_dir: str | Path | None = None,
     progress: Progress | None = None,
+    dev_predictions: bool = False,
 ) -> CrossValidation:
     """Train one model per fold and predict every test item of every fold (see the module docstring).
 
     Train items = the fold's train items that have features and that ``labels`` keeps; dev items
     likewise (early stopping, best epoch restored); test items = every fold test item with features.
-    With ``out_dir``: each fold is saved under ``out_dir/folds/<fold>/`` (model, standardisation,
-    predictions, ``fold.json`` written last) and the pooled ``predictions.parquet`` and ``folds.csv``
-    (sizes and dropped counts) under ``out_dir``; a fold already saved for the same inputs is loaded
-    instead of retrained, and one saved for other inputs is an error.
+    Classical heads (SVM, logistic regression) neither early-stop nor use dev data, so they train on
+    the dev items too, unless ``dev_predictions`` asks for each fold model's outputs on its own
+    held-out dev items (to tune decision thresholds or fusion weights on them); neural heads always
+    hold the dev items out. With ``out_dir``: each fold is saved under ``out_dir/folds/<fold>/``
+    (model, standardisation, predictions, dev predictions, ``fold.json`` written last) and the pooled
+    ``predictions.parquet`` (and ``dev_predictions.parquet``) and ``folds.csv`` (sizes and dropped
+    counts) under ``out_dir``; a fold already saved for the same inputs is loaded instead of
+    retrained (its dev predictions are made from the loaded model when missing), and one saved for
+    other inputs is an error.
     """
     if not folds:
         raise ConfigError("cross_validate needs at least one fold; make them with voxpop.protocols.make_folds.")
@@ -353,10 +364,11 @@ def cross_validate(
     classes = labels.classes
     out = Path(out_dir) if out_dir is not None else None
     predictions, histories, weights, dropped, sizes, models, resumed = [], {}, {}, {}, {}, {}, []
+    dev_tables = []
     if progress:
         progress(0, len(folds))
     for done, fold in enumerate(folds, start=1):
-        items = fold_items(fold, features.items, labels.kept)
+        items = fold_items(fold, features.items, labels.kept, hold_out_dev=dev_predictions or not spec.classical)
         dropped[fold.name] = items.dropped
         sizes[fold.name] = {"train": len(items.train), "dev": len(items.dev), "test": len(items.test)}
         fingerprint = _fold_fingerprint(spec, features, labels, items)
@@ -367,17 +379,20 @@ def cross_validate(
             resumed.append(fold.name)
         else:
             fold_model = _train_fold(spec, features, labels, items, fold.name)
-            probs = fold_model.predict_proba(feature_input(features, items.test)) if len(items.test) else None
-            fold_predictions = pd.DataFrame(
-                np.zeros((0, len(classes))) if probs is None else probs,
-                index=pd.Index(items.test, dtype=STRING, name="item"),
-                columns=classes,
-            ).assign(fold=pd.array([fold.name] * len(items.test), dtype=STRING))
+            fold_predictions = _predict_items(fold_model, features, items.test, classes, fold.name)
             if directory is not None:
                 fold_model.save(directory)
                 save_predictions(fold_predictions, directory / "predictions.parquet", multilabel=spec.multilabel)
                 record = {"format": FOLD_FORMAT, "fold": fold.name, "fingerprint": fingerprint, **sizes[fold.name]}
                 (directory / "fold.json").write_text(json.dumps(record, indent=1))
+        if dev_predictions:  # a resumed fold reads its saved dev predictions; a new one predicts (and saves)
+            dev_path = directory / "dev_predictions.parquet" if directory is not None else None
+            if loaded is not None and dev_path is not None and dev_path.is_file():
+                dev_tables.append(load_predictions(dev_path))
+            else:
+                dev_tables.append(_predict_items(fold_model, features, items.dev, classes, fold.name))
+                if dev_path is not None:
+                    save_predictions(dev_tables[-1], dev_path, multilabel=spec.multilabel)
         models[fold.name] = fold_model
         predictions.append(fold_predictions)
         histories[fold.name] = pd.DataFrame(fold_model.model.history)
@@ -397,11 +412,26 @@ def cross_validate(
         multilabel=spec.multilabel,
         models=models,
         resumed=resumed,
+        dev_predictions=pd.concat(dev_tables) if dev_predictions else None,
     )
     if out is not None:
         save_predictions(pooled, out / "predictions.parquet", multilabel=spec.multilabel)
+        if result.dev_predictions is not None:
+            save_predictions(result.dev_predictions, out / "dev_predictions.parquet", multilabel=spec.multilabel)
         result.sizes.join(result.dropped).to_csv(out / "folds.csv")
     return result
+
+
+def _predict_items(
+    fold_model: FoldModel, features: Features, items: pd.Index, classes: list[str], fold: str
+) -> pd.DataFrame:
+    """A fold model's outputs on ``items``: class columns and a ``fold`` column, indexed by item."""
+    probs = fold_model.predict_proba(feature_input(features, items)) if len(items) else None
+    return pd.DataFrame(
+        np.zeros((0, len(classes))) if probs is None else probs,
+        index=pd.Index(items, dtype=STRING, name="item"),
+        columns=classes,
+    ).assign(fold=pd.array([fold] * len(items), dtype=STRING))
 
 
 def _layer_table(weights: dict[str, np.ndarray], features: Features) -> pd.DataFrame | None:

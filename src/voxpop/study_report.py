@@ -315,9 +315,9 @@ def _derived_section(report: Report, run: StudyRun) -> None:
         return
     section = report.add_section(
         "Fusion and tuned decisions",
-        "Fusion weights (models x classes) and tuned per-class "
-        "offsets (softmax) or thresholds shifts (sigmoid) of every fold, each chosen on the "
-        "other folds' items.",
+        "Fusion weights (models x classes) and tuned per-class offsets (softmax) or thresholds shifts (sigmoid) "
+        "of every fold, each chosen on items the train label set keeps: the fold models' own development "
+        "predictions (tune_on: dev) or the other folds' out-of-fold predictions (tune_on: other_folds).",
     )
     for number, ((source, train), stage) in enumerate(derived.items(), start=1):
         section.add_table(f"{stage.kind} {number}", run.output(stage).details, caption=f"{source} ({train})")
