@@ -294,10 +294,13 @@ def test_vectorised_bootstrap_equals_generic_loop_on_the_same_resamples():
     # the seeded default draws the same resamples for both paths, and equals explicit default_rng rows
     by_seed = vm.bootstrap_distribution("macro_f1", true, pred, classes=labels, n_boot=40, seed=3)
     np.testing.assert_allclose(by_seed, vm.bootstrap_distribution(sklearn_macro_f1, true, pred, n_boot=40, seed=3))
-    # single-label resamples are stratified by true class: per class in code order, n_c draws among its items
-    rng = np.random.default_rng(3)
-    groups = [np.flatnonzero(true == c) for c in np.unique(true)]
-    explicit = np.concatenate([g[rng.integers(0, len(g), size=(40, len(g)))] for g in groups], axis=1)
+    # single-label resamples are stratified by true class: per class in code order, n_c draws among its items,
+    # item k of class c's block being floor(u * n_c) for a uniform u of default_rng(seed).random((n_boot, n))
+    order = np.concatenate([np.flatnonzero(true == c) for c in np.unique(true)])
+    sizes = np.array([np.sum(true == true[i]) for i in order])
+    starts = np.array([np.flatnonzero(true[order] == true[i])[0] for i in order])
+    u = np.random.default_rng(3).random((40, len(true)))
+    explicit = order[starts + np.floor(u * sizes).astype(int)]
     np.testing.assert_allclose(
         by_seed, vm.bootstrap_distribution("macro_f1", true, pred, classes=list(range(5)), indices=explicit)
     )

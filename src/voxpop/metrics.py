@@ -795,40 +795,70 @@ def strata_of(y_true: object, classes: Sequence[object] | None = None) -> np.nda
 def _index_chunks(
     n_items: int, n_boot: int, seed: int, indices: np.ndarray | None, strata: np.ndarray | None = None
 ) -> Iterator[np.ndarray]:
-    """Resample indices in chunks, drawn from ``default_rng(seed)``.
+    """Resample indices (item positions) in chunks, drawn from ``default_rng(seed)``; the rows do not depend
+    on the chunking.
 
     Without ``strata``: the rows of ``integers(0, n, (n_boot, n))``. With ``strata`` (one code per item):
-    each resample draws, stratum by stratum in code order, as many items of the stratum as it has (with
-    replacement), so every resample holds every stratum with its original size.
+    every resample holds every stratum with its original size, drawn with replacement within it: with
+    ``order`` the item positions sorted by stratum (stable), column j of a row draws
+    ``order[start_j + floor(u_j * size_j)]``, where ``u = random((n_boot, n))`` and ``start_j`` /
+    ``size_j`` are the first position in ``order`` and the size of column j's stratum.
     """
-    rows = max(1, _CHUNK_ELEMENTS // max(n_items, 1))
     if indices is not None:
         indices = np.asarray(indices)
         if indices.ndim != 2 or indices.shape[1] != n_items or indices.min() < 0 or indices.max() >= n_items:
             raise InputError(f"indices must be an (n_boot, {n_items}) array of item positions 0..{n_items - 1}.")
-        for start in range(0, len(indices), rows):
-            yield indices[start : start + rows]
+        for start in range(0, len(indices), _chunk_rows(n_items)):
+            yield indices[start : start + _chunk_rows(n_items)]
         return
-    rng = np.random.default_rng(seed)
-    groups = [np.arange(n_items)] if strata is None else [np.flatnonzero(strata == s) for s in np.unique(strata)]
-    for start in range(0, n_boot, rows):
-        size = min(rows, n_boot - start)
-        yield np.concatenate([g[rng.integers(0, len(g), size=(size, len(g)))] for g in groups], axis=1)
+    if strata is None:
+        rng = np.random.default_rng(seed)
+        for start in range(0, n_boot, _chunk_rows(n_items)):
+            yield rng.integers(0, n_items, size=(min(_chunk_rows(n_items), n_boot - start), n_items))
+        return
+    order = _stratum_order(strata)
+    for chunk in _sorted_draws(strata, n_boot, seed):
+        yield order[chunk]
+
+
+def _chunk_rows(n_items: int) -> int:
+    return max(1, _CHUNK_ELEMENTS // max(n_items, 1))
+
+
+def _stratum_order(strata: np.ndarray) -> np.ndarray:
+    return np.argsort(strata, kind="stable")
+
+
+def _sorted_draws(strata: np.ndarray, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """Stratified resamples as positions in :func:`_stratum_order` (see :func:`_index_chunks`)."""
+    _, first, sizes = np.unique(strata[_stratum_order(strata)], return_index=True, return_counts=True)
+    size_of, start_of = np.repeat(sizes.astype(float), sizes), np.repeat(first.astype(float), sizes)
+    rng, n_items = np.random.default_rng(seed), len(strata)
+    for start in range(0, n_boot, _chunk_rows(n_items)):
+        u = rng.random((min(_chunk_rows(n_items), n_boot - start), n_items))
+        u *= size_of
+        u += start_of  # start + floor(u * size) == floor(start + u * size) for whole starts
+        yield u.astype(np.int64)
 
 
 def _resampled_sums(
     item_stats: np.ndarray, n_boot: int, seed: int, indices: np.ndarray | None, strata: np.ndarray | None = None
 ) -> np.ndarray:
-    """(n_boot, K) sums of per-item statistics (n, K) over each resample.
+    """(n_boot, K) sums of per-item statistics (n, K) over each resample (:func:`_index_chunks`).
 
     Items with identical statistics are merged into kinds first (single-label: at most C^2 kinds, one
     per true/predicted pair), so a resample costs one gather and one bincount over its indices:
-    sums = (resample x kind counts) @ (kind statistics).
+    sums = (resample x kind counts) @ (kind statistics). Stratified draws gather from the kinds in
+    stratum order directly (the same resamples as :func:`_index_chunks`, one gather fewer).
     """
     kinds, kind_of_item = np.unique(item_stats, axis=0, return_inverse=True)
     kind_of_item, n_kinds = kind_of_item.ravel(), len(kinds)
+    if strata is not None and indices is None:
+        kind_of_item, chunks = kind_of_item[_stratum_order(strata)], _sorted_draws(strata, n_boot, seed)
+    else:
+        chunks = _index_chunks(item_stats.shape[0], n_boot, seed, indices, strata)
     sums = []
-    for chunk in _index_chunks(item_stats.shape[0], n_boot, seed, indices, strata):
+    for chunk in chunks:
         rows = chunk.shape[0]
         keys = kind_of_item[chunk]
         keys += (np.arange(rows) * n_kinds)[:, None]
