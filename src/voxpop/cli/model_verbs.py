@@ -74,9 +74,9 @@ def print_summary(tables: dict[str, pd.DataFrame], title: str, first: str = "hea
     console.print(table)
 
 
-def print_folds(sizes: pd.DataFrame, dropped: pd.DataFrame) -> None:
+def print_folds(sizes: pd.DataFrame, dropped: pd.DataFrame, title: str = "items per fold") -> None:
     """Items used per fold and items dropped: without features (train / dev / test), not kept (train / dev)."""
-    table = Table(title="items per fold", box=box.SIMPLE_HEAD)
+    table = Table(title=escape(title), box=box.SIMPLE_HEAD)
     for column in ("fold", "train", "dev", "test", "no features (train/dev/test)", "not kept (train/dev)"):
         table.add_column(column, justify="left" if column == "fold" else "right")
     for fold, row in sizes.join(dropped).iterrows():
@@ -199,8 +199,12 @@ def train(
                 spec=spec,
                 progress=lambda done, total, task=task: bar.update(task, completed=done, total=total),
             )
-    first = next(iter(results.values()))
-    print_folds(first.sizes, first.dropped)
+    layouts: dict[str, list[str]] = {}  # classical heads train on the dev items: their sizes differ
+    for name, result in results.items():
+        layouts.setdefault(result.sizes.to_json(), []).append(name)
+    for names in layouts.values():
+        which = f" ({', '.join(names)})" if len(layouts) > 1 else ""
+        print_folds(results[names[0]].sizes, results[names[0]].dropped, f"items per fold{which}")
     for name, result in results.items():
         if result.resumed:
             console.print(f"{name}: loaded saved folds {', '.join(result.resumed)} (not retrained)", highlight=False)
