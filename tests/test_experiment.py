@@ -134,6 +134,14 @@ def count_only_corpus(tmp_path):
         ({"analyses": {"agreement": {"pearson": True}}}, r"analyses\.agreement\.pearson: .*needs rater ids"),
         ({"labels.train.T": {"rule": "likert", "threshold": "best"}}, r"labels\.train\.T\.threshold: 'best' needs"),
         ({"protocol": {"speaker_folds": {"column": "talker"}}}, r"protocol: .*item column 'talker'"),
+        (
+            {"protocol": {"speaker_folds": {"k": 3, "dev": False}}, "analyses": {"tuned_decisions": True}},
+            r"analyses\.tuned_decisions\.tune_on: folds \['fold1', 'fold2', 'fold3'\] have no development items",
+        ),
+        (
+            {"analyses": {"fusion": {"predictions": {"video": "video.parquet"}}}},
+            r"analyses\.fusion\.tune_on: imported predictions \(video\) have no development outputs",
+        ),
     ],
 )
 def test_recipe_that_does_not_fit_the_corpus_fails_before_any_work(tmp_path, change, expected):
