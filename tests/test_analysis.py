@@ -125,7 +125,7 @@ def test_cross_test_matrix_and_pivot():
             pred = np.where(rng.random(80) < 0.6, true, rng.integers(0, 3, 80))
             cells[(train, test)] = (true, pred)
     table = va.cross_test_matrix(cells, metrics=["macro_f1", "uar"], n_boot=100)
-    assert table.columns.tolist() == ["train", "test", "metric", "value", "low", "high"]
+    assert table.columns.tolist() == ["train", "test", "metric", "value", "low", "high", "absent_classes"]
     assert len(table) == 6 * 2
     matrix = va.pivot_cross_test(table, "uar")
     assert matrix.index.tolist() == ["voice", "face"] and matrix.columns.tolist() == ["voice", "face", "av"]

@@ -79,9 +79,14 @@ def test_misspelt_keys_are_errors_naming_the_full_key_path(tmp_path, demo):
 
 def test_overrides_set_values_and_unknown_override_paths_are_errors(tmp_path, demo):
     path = write(tmp_path, small_recipe(demo))
-    recipe = load_recipe(path, ["model.epochs=7", "grid.model.loss=[ce, cbce]", "evaluation.by=gender"])
+    recipe = load_recipe(
+        path, ["model.epochs=7", "grid.model.loss=[ce, cbce]", "evaluation.by=gender", "evaluation.tie_policy=first"]
+    )
     assert recipe.model.epochs == 7 and recipe.grid == {"model.loss": ["ce", "cbce"]}
-    assert recipe.evaluation.by == "gender"
+    assert recipe.evaluation.by == "gender" and recipe.evaluation.tie_policy == "first"
+    assert load_recipe(path).evaluation.tie_policy == "drop"
+    with pytest.raises(ConfigError, match="evaluation.tie_policy"):
+        load_recipe(path, ["evaluation.tie_policy=all"])
     with pytest.raises(ConfigError, match=r"protocol\.speaker_folds\.kk: unknown key"):
         load_recipe(path, ["protocol.speaker_folds.kk=4"])
     with pytest.raises(ConfigError, match="expected KEY.PATH=VALUE"):
@@ -130,6 +135,14 @@ def count_only_corpus(tmp_path):
         ({"analyses": {"agreement": {"pearson": True}}}, r"analyses\.agreement\.pearson: .*needs rater ids"),
         ({"labels.train.T": {"rule": "likert", "threshold": "best"}}, r"labels\.train\.T\.threshold: 'best' needs"),
         ({"protocol": {"speaker_folds": {"column": "talker"}}}, r"protocol: .*item column 'talker'"),
+        (
+            {"protocol": {"speaker_folds": {"k": 3, "dev": False}}, "analyses": {"tuned_decisions": True}},
+            r"analyses\.tuned_decisions\.tune_on: folds \['fold1', 'fold2', 'fold3'\] have no development items",
+        ),
+        (
+            {"analyses": {"fusion": {"predictions": {"video": "video.parquet"}}}},
+            r"analyses\.fusion\.tune_on: imported predictions \(video\) have no development outputs",
+        ),
     ],
 )
 def test_recipe_that_does_not_fit_the_corpus_fails_before_any_work(tmp_path, change, expected):
@@ -249,7 +262,7 @@ def two_fold_source() -> tuple[Trained, LabelSet]:
 
 def test_tuned_offsets_of_a_fold_are_chosen_on_the_other_folds_kept_items(tmp_path):
     source, labels = two_fold_source()
-    compute_tuned(source, labels, tmp_path)
+    compute_tuned(source, labels, tmp_path, tune_on="other_folds")
     tuned = load_trained(tmp_path)
     dev = [i for i in source.predictions.index[20:] if labels.kept[i]]
     truth = labels.targets.loc[dev].idxmax(axis=1)
@@ -264,7 +277,7 @@ def test_fusion_weights_of_a_fold_come_from_the_other_folds(tmp_path):
     rng = np.random.default_rng(9)
     video = audio.predictions.copy()
     video[["A", "S", "N"]] = rng.dirichlet([1, 1, 1], size=40)
-    compute_fusion({"audio": audio, "video": Trained(video, False)}, labels, 200, 3, tmp_path)
+    compute_fusion({"audio": audio, "video": Trained(video, False)}, labels, 200, 3, tmp_path, "other_folds")
     fused = load_trained(tmp_path)
     dev = [i for i in audio.predictions.index[:20] if labels.kept[i]]  # fold2's weights: chosen on fold1
     truth = labels.targets.loc[dev].idxmax(axis=1).astype("string")
@@ -275,6 +288,48 @@ def test_fusion_weights_of_a_fold_come_from_the_other_folds(tmp_path):
     np.testing.assert_allclose(weights.to_numpy(), direct.weights.to_numpy())
     expected = direct.apply({"audio": audio.probabilities.iloc[20:], "video": video.iloc[20:][["A", "S", "N"]]})
     np.testing.assert_allclose(fused.probabilities.loc[expected.index].to_numpy(), expected.to_numpy())
+
+
+def with_dev_predictions(source: Trained, seed: int) -> Trained:
+    """The source plus each fold model's outputs on its own dev items: fold1 develops on i0..i9, fold2 on i20..i29
+    (items of the other fold, as speaker folds' dev groups are)."""
+    rng = np.random.default_rng(seed)
+    items = [f"i{k}" for k in [*range(10), *range(20, 30)]]
+    dev = pd.DataFrame(rng.dirichlet([1, 1, 1], size=20), index=items, columns=["A", "S", "N"])
+    return dataclasses.replace(source, dev_predictions=dev.assign(fold=["fold2"] * 10 + ["fold1"] * 10))
+
+
+def test_tuned_offsets_of_a_fold_are_chosen_on_its_own_dev_predictions(tmp_path):
+    source, labels = two_fold_source()
+    source = with_dev_predictions(source, 6)
+    compute_tuned(source, labels, tmp_path)  # tune_on="dev", the default
+    tuned = load_trained(tmp_path)
+    own = source.dev_predictions[source.dev_predictions["fold"].eq("fold1")].drop(columns="fold")
+    own = own[labels.kept.loc[own.index].to_numpy()]
+    offsets = tune_offsets(own, labels.targets.loc[own.index].idxmax(axis=1))
+    expected = source.probabilities.iloc[:20] + offsets.to_numpy()
+    np.testing.assert_allclose(tuned.probabilities.loc[expected.index].to_numpy(), expected.to_numpy())
+    assert tuned.details.set_index("fold").loc["fold1"].tolist() == offsets.tolist()
+    with pytest.raises(ConfigError, match="no development predictions .* tune_on: other_folds"):
+        compute_tuned(two_fold_source()[0], labels, tmp_path / "again")
+
+
+def test_fusion_weights_of_a_fold_come_from_its_own_dev_predictions(tmp_path):
+    audio, labels = two_fold_source()
+    audio = with_dev_predictions(audio, 7)
+    video = with_dev_predictions(Trained(audio.predictions.copy(), False), 8)
+    video.predictions[["A", "S", "N"]] = np.random.default_rng(9).dirichlet([1, 1, 1], size=40)
+    compute_fusion({"audio": audio, "video": video}, labels, 200, 3, tmp_path)
+    fused = load_trained(tmp_path)
+    dev = {n: s.dev_predictions[s.dev_predictions["fold"].eq("fold2")].drop(columns="fold") for n, s in
+           {"audio": audio, "video": video}.items()}  # fmt: skip
+    kept = [i for i in dev["audio"].index if labels.kept[i]]
+    truth = labels.targets.loc[kept].idxmax(axis=1)
+    direct = dirichlet_fusion({n: t.loc[kept] for n, t in dev.items()}, truth, n_draws=200, seed=3)
+    weights = fused.details[fused.details["fold"].eq("fold2")].set_index("model")[["A", "S", "N"]]
+    np.testing.assert_allclose(weights.to_numpy(), direct.weights.to_numpy())
+    test = {n: s.probabilities.iloc[20:] for n, s in {"audio": audio, "video": video}.items()}
+    np.testing.assert_allclose(fused.probabilities.iloc[20:].to_numpy(), direct.apply(test).to_numpy())
 
 
 def test_ensemble_of_softmax_and_sigmoid_sources_averages_distributions(tmp_path):

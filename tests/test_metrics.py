@@ -42,10 +42,15 @@ def test_single_label_metrics_match_sklearn(seed):
     true, pred = _single_label(seed)
     labels = list(range(5))
     assert vm.accuracy(true, pred, classes=labels) == pytest.approx(skm.accuracy_score(true, pred))
+    present = np.unique(true)  # class 3 is never true: UAR averages over the other four
     assert vm.uar(true, pred, classes=labels) == pytest.approx(
-        skm.recall_score(true, pred, labels=labels, average="macro", zero_division=0)
+        skm.recall_score(true, pred, labels=present, average="macro", zero_division=0)
     )
-    for average, function in [("macro", vm.macro_f1), ("micro", vm.micro_f1), ("weighted", vm.weighted_f1)]:
+    # macro-F1: classes in truth or prediction, scikit-learn's default label set (no labels=)
+    assert vm.macro_f1(true, pred, classes=labels) == pytest.approx(
+        skm.f1_score(true, pred, average="macro", zero_division=0)
+    )
+    for average, function in [("micro", vm.micro_f1), ("weighted", vm.weighted_f1)]:
         expected = skm.f1_score(true, pred, labels=labels, average=average, zero_division=0)
         assert function(true, pred, classes=labels) == pytest.approx(expected), average
     assert vm.mcc(true, pred, classes=labels) == pytest.approx(skm.matthews_corrcoef(true, pred))
@@ -96,11 +101,17 @@ def test_counts_from_codes_is_vectorised_over_prediction_sets():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_multi_label_metrics_match_sklearn(seed):
     true, pred = _multi_label(seed)
-    for average, function in [("macro", vm.macro_f1), ("micro", vm.micro_f1), ("weighted", vm.weighted_f1)]:
+    present = np.flatnonzero(true.sum(axis=0) > 0)  # the last class has no positive: left out of macro averages
+    assert vm.macro_f1(true, pred) == pytest.approx(
+        skm.f1_score(true, pred, labels=present, average="macro", zero_division=0)
+    )
+    for average, function in [("micro", vm.micro_f1), ("weighted", vm.weighted_f1)]:
         expected = skm.f1_score(true, pred, average=average, zero_division=0)
         assert function(true, pred) == pytest.approx(expected), average
     np.testing.assert_allclose(vm.per_class_f1(true, pred), skm.f1_score(true, pred, average=None, zero_division=0))
-    assert vm.uar(true, pred) == pytest.approx(skm.recall_score(true, pred, average="macro", zero_division=0))
+    assert vm.uar(true, pred) == pytest.approx(
+        skm.recall_score(true, pred, labels=present, average="macro", zero_division=0)
+    )
     assert vm.mcc(true, pred) == pytest.approx(skm.matthews_corrcoef(true.ravel(), pred.ravel()))
 
 
@@ -283,7 +294,13 @@ def test_vectorised_bootstrap_equals_generic_loop_on_the_same_resamples():
     # the seeded default draws the same resamples for both paths, and equals explicit default_rng rows
     by_seed = vm.bootstrap_distribution("macro_f1", true, pred, classes=labels, n_boot=40, seed=3)
     np.testing.assert_allclose(by_seed, vm.bootstrap_distribution(sklearn_macro_f1, true, pred, n_boot=40, seed=3))
-    explicit = np.random.default_rng(3).integers(0, len(true), size=(40, len(true)))
+    # single-label resamples are stratified by true class: per class in code order, n_c draws among its items,
+    # item k of class c's block being floor(u * n_c) for a uniform u of default_rng(seed).random((n_boot, n))
+    order = np.concatenate([np.flatnonzero(true == c) for c in np.unique(true)])
+    sizes = np.array([np.sum(true == true[i]) for i in order])
+    starts = np.array([np.flatnonzero(true[order] == true[i])[0] for i in order])
+    u = np.random.default_rng(3).random((40, len(true)))
+    explicit = order[starts + np.floor(u * sizes).astype(int)]
     np.testing.assert_allclose(
         by_seed, vm.bootstrap_distribution("macro_f1", true, pred, classes=list(range(5)), indices=explicit)
     )
@@ -292,10 +309,15 @@ def test_vectorised_bootstrap_equals_generic_loop_on_the_same_resamples():
 def test_vectorised_multi_label_bootstrap_equals_generic_loop():
     true, pred = _multi_label(3, n=80)
     indices = np.random.default_rng(0).integers(0, len(true), size=(30, len(true)))
-    for name, average in [("macro_f1", "macro"), ("micro_f1", "micro"), ("weighted_f1", "weighted")]:
+    present = np.flatnonzero(true.sum(axis=0) > 0)  # resamples are scored with the whole set's classes
+    for name, average, labels in [("macro_f1", "macro", present), ("micro_f1", "micro", None),
+                                  ("weighted_f1", "weighted", None)]:
         fast = vm.bootstrap_distribution(name, true, pred, indices=indices)
         slow = vm.bootstrap_distribution(
-            lambda t, p, a=average: skm.f1_score(t, p, average=a, zero_division=0), true, pred, indices=indices
+            lambda t, p, a=average, k=labels: skm.f1_score(t, p, labels=k, average=a, zero_division=0),
+            true,
+            pred,
+            indices=indices,
         )
         np.testing.assert_allclose(fast, slow, atol=1e-12, err_msg=name)
     fast_mcc = vm.bootstrap_distribution("mcc", true, pred, indices=indices)
@@ -338,12 +360,13 @@ def test_evaluate_single_label_table():
     true, pred = _single_label(8)
     names_true, names_pred = np.asarray(CLASSES)[true], np.asarray(CLASSES)[pred]
     table = vm.evaluate(names_true, names_pred, classes=CLASSES, n_boot=200, seed=1).set_index("metric")
-    assert list(table.columns) == ["value", "low", "high"]
+    assert list(table.columns) == ["value", "low", "high", "absent_classes"]
+    assert (table["absent_classes"] == "happiness").all()  # class 3 never true
     assert table.loc["macro_f1", "value"] == pytest.approx(vm.macro_f1(true, pred, classes=list(range(5))))
     assert table.loc["mcc", "value"] == pytest.approx(skm.matthews_corrcoef(true, pred))
     assert table.loc["f1[anger]", "value"] == pytest.approx(vm.per_class_f1(true, pred, classes=list(range(5)))[1])
     ci = vm.bootstrap_ci("uar", true, pred, n_boot=200, seed=1, classes=list(range(5)))
-    assert tuple(table.loc["uar"]) == pytest.approx(tuple(ci))  # same resamples as bootstrap_ci
+    assert tuple(table.loc["uar", ["value", "low", "high"]]) == pytest.approx(tuple(ci))  # same resamples
     assert (table["low"] <= table["value"]).all() and (table["value"] <= table["high"]).all()
 
 
@@ -365,3 +388,56 @@ def test_evaluate_rejects_unknown_metrics():
         vm.evaluate([0, 1], [0, 1], metrics=["f2"], n_boot=0)
     with pytest.raises(ConfigError, match=r"class 'calm' is not one of"):
         vm.evaluate([0, 1], [0, 1], metrics=["f1[calm]"], n_boot=0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Macro averages over the classes present in the set being scored
+
+
+def test_perfect_classifier_on_a_subset_lacking_a_class_scores_one_and_names_the_absent_class():
+    classes = ["anger", "happiness", "neutral", "sadness"]
+    truth = pd.Series(["anger", "happiness", "neutral", "anger", "neutral"], index=list("abcde"))  # no sadness
+    table = vm.evaluate(truth, truth, classes=classes, metrics=["uar", "macro_f1"], n_boot=200).set_index("metric")
+    # every class present is recalled: UAR = (1 + 1 + 1) / 3 = 1, not (1 + 1 + 1 + 0) / 4 = 0.75
+    assert table.loc["uar", "value"] == 1.0 and table.loc["macro_f1", "value"] == 1.0
+    assert (table["absent_classes"] == "sadness").all()
+    assert np.isnan(table.loc["f1[sadness]", "value"])  # undefined, not a 0 in the table
+    present = sorted(truth.unique())
+    assert table.loc["uar", "value"] == skm.recall_score(truth, truth, labels=present, average="macro")
+
+
+def test_present_class_rule_on_a_hand_example_matches_sklearn():
+    # truth [0, 0, 1], prediction [0, 0, 2] over 3 classes:
+    # recall: class 0 = 2/2, class 1 = 0/1, class 2 absent from the truth -> UAR = (1 + 0) / 2 = 1/2
+    # F1: class 0 = 2*2 / (2*2 + 0 + 0) = 1, class 1 = 0, class 2 (predicted only) = 0 -> macro-F1 = 1/3
+    true, pred = np.array([0, 0, 1]), np.array([0, 0, 2])
+    assert vm.uar(true, pred, classes=[0, 1, 2]) == pytest.approx(1 / 2)
+    assert vm.macro_f1(true, pred, classes=[0, 1, 2]) == pytest.approx(1 / 3)
+    assert vm.uar(true, pred, classes=[0, 1, 2]) == pytest.approx(
+        skm.recall_score(true, pred, labels=[0, 1], average="macro")
+    )
+    assert vm.macro_f1(true, pred, classes=[0, 1, 2]) == pytest.approx(skm.f1_score(true, pred, average="macro"))
+
+
+def test_bootstrap_ci_of_a_perfect_classifier_with_a_rare_class_is_one_one():
+    truth = np.array([0] * 60 + [1] * 38 + [2] * 2)  # class 2: 2 of 100 items, missing from ~13 % of plain resamples
+    for metric in ("uar", "macro_f1"):
+        assert vm.bootstrap_ci(metric, truth, truth, n_boot=500, seed=0) == (1.0, 1.0, 1.0)
+    table = vm.evaluate(truth, truth, metrics=["uar", "macro_f1"], per_class=False, n_boot=500)
+    assert (table[["value", "low", "high"]] == 1.0).all().all()
+    resamples = np.concatenate(list(vm._index_chunks(100, 500, 0, None, truth)))
+    assert (np.sort(truth[resamples], axis=1) == truth).all()  # every resample holds the set's classes and sizes
+
+
+def test_multi_label_resamples_are_scored_with_the_whole_sets_classes():
+    true = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [1, 0, 0]])  # class N never positive
+    pred = np.array([[1, 0, 1], [1, 1, 0], [0, 0, 0], [1, 0, 0]])
+    # resample items 0, 0, 3, 3: class S has no positive there, but it has in the whole set, so it is
+    # averaged with F1 = 0 (zero_division); class N is not: F1 = (A: 2*4 / (2*4 + 0 + 0) = 1, S: 0) -> 1/2
+    resample = np.array([[0, 0, 3, 3]])
+    assert vm.bootstrap_distribution("macro_f1", true, pred, indices=resample).tolist() == [0.5]
+    # whole set: A = 2*3 / (2*3) = 1, S = 2*1 / (2*1 + 0 + 1) = 2/3, N left out -> 5/6
+    table = vm.evaluate(true, pred, classes=["A", "S", "N"], metrics=["macro_f1"], n_boot=0).set_index("metric")
+    assert table.loc["macro_f1", "value"] == pytest.approx(5 / 6)
+    assert (table["absent_classes"] == "N").all()
+    assert table.loc["f1[N]", "value"] == 0.0  # predicted once, never true: a defined F1 of 0

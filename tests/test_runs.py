@@ -22,6 +22,7 @@ from voxpop.errors import ConfigError, InputError
 from voxpop.features import Features, extract
 from voxpop.labels import make_labels
 from voxpop.labelset import Accounting, LabelSet
+from voxpop.metrics import top_class
 from voxpop.protocols import Fold, make_folds
 from voxpop.runs import (
     ModelSpec,
@@ -107,9 +108,11 @@ def test_folds_train_on_kept_items_with_features_and_predict_every_test_item(rec
     kept = set(labels.kept[labels.kept].index)
     assert len(recorded_fit) == len(folds)
     for fold, call in zip(folds, recorded_fit, strict=True):
-        assert call["train"] == [i for i in fold.train if i in has_features and i in kept]
-        assert call["dev"] == [i for i in fold.dev if i in has_features and i in kept]
-        assert not set(call["train"]) & set(fold.test) and not set(call["dev"]) & set(fold.test)
+        # a classical head neither early-stops nor tunes here: the usable dev items train as well
+        usable_dev = [i for i in fold.dev if i in has_features and i in kept]
+        assert call["train"] == [i for i in fold.train if i in has_features and i in kept] + usable_dev
+        assert call["dev"] is None and result.sizes.loc[fold.name, "dev"] == 0
+        assert not set(call["train"]) & set(fold.test)
         predicted = result.predictions.index[result.predictions["fold"] == fold.name]
         assert list(predicted) == [i for i in fold.test if i in has_features]  # not-kept test items predicted too
         expected = {
@@ -129,6 +132,28 @@ def test_folds_train_on_kept_items_with_features_and_predict_every_test_item(rec
     assert result.dropped.to_numpy().sum() == 2 * 3 + 3 * 2
     # the saved pooled predictions are the returned ones
     assert load_predictions(tmp_path / "run" / "predictions.parquet").equals(pooled)
+
+
+def test_dev_items_are_held_out_for_neural_heads_and_for_dev_predictions(recorded_fit, tmp_path):
+    features, labels = blob_features(), onehot_labels(dropped=("clip03",))
+    folds = make_folds(speaker_items(), "speaker-folds", k=3)
+    kept = set(labels.kept[labels.kept].index)
+    mlp = ModelSpec(head="mlp", head_options={"hidden_dim": 8}, train=QUIET)
+    cross_validate(features, labels, folds[:1], mlp)
+    assert recorded_fit[-1]["dev"] == [i for i in folds[0].dev if i in kept]  # early stopping needs them
+    result = cross_validate(features, labels, folds, ModelSpec(head="logreg"), out_dir=tmp_path, dev_predictions=True)
+    for fold, call in zip(folds, recorded_fit[1:], strict=True):
+        assert call["train"] == [i for i in fold.train if i in kept]
+        assert call["dev"] == [i for i in fold.dev if i in kept]
+        own = result.dev_predictions[result.dev_predictions["fold"] == fold.name]
+        assert list(own.index) == call["dev"]
+        x = features.values[features.items.get_indexer(own.index)]
+        np.testing.assert_allclose(own[CLASSES].to_numpy(), result.models[fold.name].predict_proba(x))
+    saved = load_predictions(tmp_path / "dev_predictions.parquet")
+    pd.testing.assert_frame_equal(saved, result.dev_predictions, check_index_type=False)
+    again = cross_validate(features, labels, folds, ModelSpec(head="logreg"), out_dir=tmp_path, dev_predictions=True)
+    assert again.resumed == ["fold1", "fold2", "fold3"] and len(recorded_fit) == 4
+    pd.testing.assert_frame_equal(again.dev_predictions, result.dev_predictions, check_index_type=False)
 
 
 def test_predictions_are_each_fold_models_output_on_its_test_items():
@@ -314,6 +339,70 @@ def test_multilabel_evaluation_binarises_and_matches_sklearn(sigmoid):
     with_thresholds = evaluate_predictions(predictions, labels, n_boot=0, binarize=tuned).set_index("metric")
     expected = f1_score(hot, probs >= tuned.to_numpy(), average="macro")
     assert with_thresholds.loc["macro_f1", "value"] == pytest.approx(expected)
+
+
+def _tied_ar_labels() -> tuple[LabelSet, pd.DataFrame]:
+    """Six AR distributions over (neutral, anger, sad), three with a tied top class, and one-hot predictions."""
+    votes = pd.DataFrame(
+        [[3, 0, 0], [2, 2, 0], [0, 1, 2], [1, 1, 1], [0, 3, 1], [0, 2, 2]], index=list("abcdef"), columns=CLASSES
+    )  # b: neutral = anger; d: all three; f: anger = sad
+    ar = votes.div(votes.sum(axis=1), axis=0)
+    labels = LabelSet(ar, pd.Series(True, index=ar.index), votes, "ar", Accounting(6, 6, 18, 18))
+    predicted = ["neutral", "anger", "sad", "sad", "anger", "sad"]
+    predictions = pd.DataFrame(np.eye(3)[[CLASSES.index(c) for c in predicted]], index=ar.index, columns=CLASSES)
+    return labels, predictions
+
+
+def test_tied_distribution_targets_follow_the_tie_policy():
+    labels, predictions = _tied_ar_labels()
+    # drop: b, d, f are left out; a, c, e are right -> UAR 1 on 3 items
+    dropped = evaluate_predictions(predictions, labels, n_boot=0).set_index("metric")
+    assert dropped.loc["uar", "value"] == 1.0
+    assert (dropped["n_items"] == 3).all() and (dropped["n_tied"] == 3).all()
+    assert (dropped["tie_policy"] == "drop").all()
+    # first: truth a N, b N, c S, d N, e A, f A; prediction N, A, S, S, A, S.
+    # recall N 1/3 (a), A 1/2 (e), S 1/1 (c) -> UAR (1/3 + 1/2 + 1) / 3 = 11/18;
+    # F1 N 2/(2+0+2), A 2/(2+1+1), S 2/(2+2+0) -> all 1/2 -> macro-F1 1/2
+    first = evaluate_predictions(predictions, labels, n_boot=0, tie_policy="first").set_index("metric")
+    assert first.loc["uar", "value"] == pytest.approx(11 / 18)
+    assert first.loc["macro_f1", "value"] == pytest.approx(1 / 2)
+    truth, pred = ["N", "N", "S", "N", "A", "A"], ["N", "A", "S", "S", "A", "S"]
+    assert first.loc["uar", "value"] == pytest.approx(recall_score(truth, pred, average="macro"))
+    assert (first["n_items"] == 6).all() and (first["n_tied"] == 3).all()
+    random = evaluate_predictions(predictions, labels, n_boot=0, tie_policy="random", seed=3)
+    assert (random["n_items"] == 6).all() and (random["n_tied"] == 3).all()
+    with pytest.raises(ConfigError, match="unknown tie policy 'all'"):
+        evaluate_predictions(predictions, labels, tie_policy="all")
+
+
+def test_a_perfect_model_on_a_group_lacking_a_class_scores_one_and_names_it():
+    labels = onehot_labels(12)  # classes neutral, anger, sad by item number mod 3
+    perfect = labels.targets.copy()
+    group = [i for n, i in enumerate(item_ids(12)) if n % 3 != 2]  # no sad item (evaluation.by group)
+    table = evaluate_predictions(perfect.loc[group], labels, n_boot=100).set_index("metric")
+    assert table.loc["uar", ["value", "low", "high"]].tolist() == [1.0, 1.0, 1.0]  # not 2/3 with sad as a 0
+    assert table.loc["macro_f1", "value"] == 1.0 and (table["absent_classes"] == "sad").all()
+
+
+def test_random_tie_policy_picks_among_the_tied_classes_only():
+    tied = np.array([[0.4, 0.4, 0.2], [0.25, 0.25, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+    chosen = np.array([top_class(tied, "random", seed)[0] for seed in range(40)])  # (seeds, items)
+    assert set(chosen[:, 0]) == {0, 1} and set(chosen[:, 1]) == {2} and set(chosen[:, 2]) == {0, 1, 2}
+    assert top_class(tied, "drop")[1].tolist() == [True, False, True]
+
+
+def test_cli_evaluate_states_the_tie_policy(tmp_path):
+    labels, predictions = _tied_ar_labels()
+    labels.save(tmp_path / "ar.parquet")
+    runs.save_predictions(predictions, tmp_path / "predictions.parquet")
+    csv = tmp_path / "scores.csv"
+    output = invoke(
+        "evaluate", tmp_path / "predictions.parquet", "--labels", tmp_path / "ar.parquet", "--tie-policy", "first",
+        "--bootstrap", "0", "--out", csv,
+    )  # fmt: skip
+    assert "tied targets (first)" in output
+    table = pd.read_csv(csv).set_index("metric")
+    assert table.loc["uar", "value"] == pytest.approx(11 / 18) and (table["n_tied"] == 3).all()
 
 
 def test_evaluation_errors_name_the_problem():

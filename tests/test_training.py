@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from voxpop.errors import ConfigError, InputError
+from voxpop.metrics import evaluate
 from voxpop.models import transformer_layers
 from voxpop.training import BackboneConfig, TrainConfig, TrainedModel, dev_metric, fit
 
@@ -167,12 +168,27 @@ def test_dev_metric_against_sklearn():
     assert dev_metric("macro_f1", probs, targets, False) == pytest.approx(f1_score(truth, pred, average="macro"))
     assert dev_metric("uar", probs, targets, False) == pytest.approx(recall_score(truth, pred, average="macro"))
     multi_truth, multi_pred = targets >= 0.5, probs >= 0.5
+    present = np.flatnonzero(multi_truth.sum(axis=0) > 0)  # classes with a dev positive
     assert dev_metric("macro_f1", probs, targets, True) == pytest.approx(
-        f1_score(multi_truth, multi_pred, average="macro", zero_division=0)
+        f1_score(multi_truth, multi_pred, labels=present, average="macro", zero_division=0)
     )
     two = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.7, 0.3]])
     # positives (class 1) are items 2 and 4; predicted 2 and 3: precision 1/2, recall 1/2
     assert dev_metric("binary_f1", two, np.array([[1, 0], [0, 1], [1, 0], [0, 1]]), False) == pytest.approx(0.5)
+
+
+def test_early_stopping_and_the_report_agree_on_a_partial_dev_set():
+    # truth [0, 0, 1], prediction [0, 0, 2] (3 classes). By hand: recall (class 0: 2/2, class 1: 0/1;
+    # class 2 absent from the truth, left out) -> UAR 1/2; F1 (class 0: 1, class 1: 0, class 2 predicted
+    # only: 0) -> macro-F1 1/3 (classes in truth or prediction, scikit-learn's convention).
+    targets = np.eye(3)[[0, 0, 1]]
+    probs = np.array([[0.8, 0.1, 0.1], [0.7, 0.2, 0.1], [0.1, 0.2, 0.7]])
+    report = evaluate(pd.Series(["a", "a", "b"]), pd.Series(["a", "a", "c"]), classes=["a", "b", "c"], n_boot=0)
+    report = report.set_index("metric")["value"]
+    assert dev_metric("uar", probs, targets, False) == pytest.approx(1 / 2) == report["uar"]
+    assert dev_metric("macro_f1", probs, targets, False) == pytest.approx(1 / 3) == report["macro_f1"]
+    assert report["uar"] == pytest.approx(recall_score([0, 0, 1], [0, 0, 2], labels=[0, 1], average="macro"))
+    assert report["macro_f1"] == pytest.approx(f1_score([0, 0, 1], [0, 0, 2], average="macro"))
 
 
 def test_classical_soft_targets_are_exact_soft_cross_entropy():

@@ -190,17 +190,19 @@ def cross_test_matrix(
     seed: int = 0,
     alpha: float = 0.05,
 ) -> pd.DataFrame:
-    """Evaluate every (train condition, test condition) cell; a tidy table train, test, metric, value, low, high.
+    """Evaluate every (train condition, test condition) cell; a tidy table train, test, metric, value, low, high,
+    absent_classes.
 
     ``cells[(train, test)]`` is ``(y_true, y_pred)`` of the model trained under ``train`` on the test
     set of ``test``, or a mapping of :func:`voxpop.metrics.evaluate` inputs (``y_true``, ``y_pred``,
-    ``target``, ``probabilities``). Every cell uses the same seed. See :func:`pivot_cross_test`.
+    ``target``, ``probabilities``). Every cell uses the same seed and is scored over the classes
+    present in its own test set (``absent_classes`` names the others). See :func:`pivot_cross_test`.
 
     >>> cells = {("MR", "MR"): ([0, 1, 1], [0, 1, 1]), ("MR", "PR"): ([0, 1, 1], [0, 0, 1])}
-    >>> cross_test_matrix(cells, n_boot=0)
-      train test    metric     value  low  high
-    0    MR   MR  macro_f1  1.000000  NaN   NaN
-    1    MR   PR  macro_f1  0.666667  NaN   NaN
+    >>> cross_test_matrix(cells, classes=[0, 1, 2], n_boot=0)
+      train test    metric     value  low  high absent_classes
+    0    MR   MR  macro_f1  1.000000  NaN   NaN              2
+    1    MR   PR  macro_f1  0.666667  NaN   NaN              2
     """
     tables = []
     for (train, test), cell in cells.items():
@@ -211,7 +213,7 @@ def cross_test_matrix(
         tables.append(table.assign(train=train, test=test))
     if not tables:
         raise ConfigError("cross_test_matrix needs at least one (train, test) cell.")
-    return pd.concat(tables, ignore_index=True)[["train", "test", "metric", "value", "low", "high"]]
+    return pd.concat(tables, ignore_index=True)[["train", "test", "metric", "value", "low", "high", "absent_classes"]]
 
 
 def pivot_cross_test(table: pd.DataFrame, metric: str, fmt: str | None = None) -> pd.DataFrame:

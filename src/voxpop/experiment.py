@@ -277,6 +277,8 @@ class EvaluationConfig(Strict):
     ``cross_test: false`` scores each model only on the test set of the same name. ``by``: also score
     per group of an item column (e.g. ``source``: own vs other corpora). ``binarize``: how multi-label
     test sets binarise predictions (``auto``: 1/C rule for softmax outputs, 0.5 for sigmoids).
+    ``tie_policy``: how a single-label test target whose top class is tied (AR distributions) is scored:
+    ``drop`` (default; left out and counted in ``n_tied``), ``first`` (first tied class), ``random``.
     """
 
     bootstrap: int = pydantic.Field(1000, ge=0)
@@ -286,6 +288,7 @@ class EvaluationConfig(Strict):
     per_class: bool = False
     by: str | None = None
     binarize: Literal["auto", "uniform", "argmax"] | float = "auto"
+    tie_policy: Literal["drop", "first", "random"] = "drop"
 
     @pydantic.field_validator("metrics")
     @classmethod
@@ -352,12 +355,23 @@ class EasyDifficultAnalysis(Strict):
 class FusionAnalysis(Strict):
     """Dirichlet late fusion of the variants' predictions (and of imported ones: name -> predictions file).
 
-    Weights for fold f are chosen on the other folds' items (kept by the train label set).
+    ``tune_on``: the weights for fold f are chosen on fold f's own development items, predicted by
+    the fold's models (``dev``, default, as published studies do), or cross-fitted on the other folds'
+    out-of-fold predictions (``other_folds``; needed for imported predictions, which have no dev
+    outputs); either way on the items the train label set keeps.
     """
 
     predictions: dict[str, str] = {}
     n_draws: int = pydantic.Field(1000, ge=0)
     seed: int = 0
+    tune_on: Literal["dev", "other_folds"] = "dev"
+
+
+class TunedAnalysis(Strict):
+    """Per-class decision offsets (softmax) or thresholds (sigmoid) tuned for macro-F1 per fold, on the fold
+    model's own development predictions (``tune_on: dev``) or on the other folds' (``other_folds``)."""
+
+    tune_on: Literal["dev", "other_folds"] = "dev"
 
 
 class Analyses(Strict):
@@ -373,14 +387,14 @@ class Analyses(Strict):
     layer_weights: bool = False
     ensemble: bool = False
     fusion: FusionAnalysis | None = None
-    tuned_decisions: bool = False
+    tuned_decisions: TunedAnalysis | None = None
 
     @pydantic.model_validator(mode="before")
     @classmethod
     def _booleans(cls, data: Any) -> Any:
         if not isinstance(data, Mapping):
             return data
-        flags = {"layer_weights", "ensemble", "tuned_decisions"}
+        flags = {"layer_weights", "ensemble"}
         return {k: ({} if v is True else None if v is False else v) if k not in flags else v for k, v in data.items()}
 
 
@@ -693,6 +707,22 @@ def _check_analyses(corpus: Corpus, recipe: Recipe, problems: list[str]) -> None
         for name, file in a.fusion.predictions.items():
             if not Path(file).is_file():
                 problems.append(f"analyses.fusion.predictions.{name}: file {file} not found")
+        if a.fusion.predictions and a.fusion.tune_on == "dev":
+            problems.append(
+                f"analyses.fusion.tune_on: imported predictions ({', '.join(a.fusion.predictions)}) have no "
+                "development outputs to choose weights on; set analyses.fusion.tune_on: other_folds"
+            )
+
+
+def _check_tuning_dev(a: Analyses, folds: list[Fold], where: str, problems: list[str]) -> None:
+    """Tuning on each fold's own development items needs every fold to have some."""
+    without = [f.name for f in folds if not len(f.dev)]
+    for key, analysis in (("fusion", a.fusion), ("tuned_decisions", a.tuned_decisions)):
+        if analysis is not None and analysis.tune_on == "dev" and without:
+            problems.append(
+                f"analyses.{key}.tune_on{where}: folds {without[:5]} have no development items to tune on; "
+                f"use a protocol with development folds or set analyses.{key}.tune_on: other_folds"
+            )
 
 
 def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> None:
@@ -753,9 +783,11 @@ def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> None
             except VoxpopError as exc:
                 problems.append(f"features.extractor{where}: {exc}")
             try:
-                variant.protocol.folds(fold_items)
+                folds = variant.protocol.folds(fold_items)
             except VoxpopError as exc:
                 problems.append(f"protocol{where}: {exc}")
+            else:
+                _check_tuning_dev(recipe.analyses, folds, where, problems)
             spec = variant.model
             if spec.head in CLASSICAL and (spec.loss != "ce" or spec.loss_options):
                 problems.append(

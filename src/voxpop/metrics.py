@@ -14,11 +14,17 @@ Counts
     of per-item contributions, so 1,000 resamples are one matrix product per chunk.
 
 Conventions
-    A ratio whose denominator is zero (precision of a never-predicted class, recall of a class absent
-    from the truth, F1 of a class absent from both) takes ``zero_division`` (default 0.0, as
-    scikit-learn); ``zero_division=np.nan`` leaves such classes out of macro / weighted averages
-    (scikit-learn's ``zero_division=np.nan``). Macro averages run over every class in the class list,
-    which is scikit-learn's ``labels=range(C)``.
+    Macro averages run over the classes PRESENT in the set being scored (:func:`averaged_classes`), so
+    a class absent from a small test set or a subgroup does not drag the score down: single-label UAR
+    over the classes present in the truth (scikit-learn's ``recall_score(average='macro',
+    labels=present)``), single-label macro-F1 over the classes present in the truth or the prediction
+    (scikit-learn's default ``f1_score(average='macro')``), multi-label macro-F1 / UAR over the
+    classes with at least one positive in the truth. Results tables name the absent classes
+    (``absent_classes``). A bootstrap resample is scored with the class list of the whole set it was
+    drawn from, and single-label resamples are stratified by true class, so every resample holds the
+    set's classes. Within those classes a ratio whose denominator is zero (precision of a
+    never-predicted class) takes ``zero_division`` (default 0.0, as scikit-learn);
+    ``zero_division=np.nan`` leaves such classes out of the averages as well.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ DEFAULT_THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
 DEFAULT_OFFSET_GRID = np.round(np.arange(-0.5, 0.501, 0.05), 2)
 UNIFORM_TOLERANCE = 1e-9
 DISTRIBUTION_TOLERANCE = 1e-3
+TIE_TOLERANCE = 1e-9
+EVALUATION_TIE_POLICIES = ("drop", "first", "random")
 _CHUNK_ELEMENTS = 1 << 22  # resampled indices held in memory at once (~32 MB of int64)
 _MAX_LISTED = 5
 _PER_CLASS_NAME = re.compile(r"^(precision|recall|f1)\[(.+)\]$")
@@ -304,16 +312,38 @@ def per_class_scores(counts: Counts, zero_division: float = 0.0) -> dict[str, np
     }
 
 
-def score(counts: Counts, metric: str, zero_division: float = 0.0) -> np.ndarray:
+def averaged_classes(counts: Counts, metric: str) -> np.ndarray:
+    """Which classes a macro average runs over, shape (..., C) boolean (see the module docstring).
+
+    ``uar`` and every multi-label average: classes with a positive in the truth (tp + fn > 0).
+    Single-label ``macro_f1``: classes in the truth or the prediction (tp + fp + fn > 0), as
+    scikit-learn's ``f1_score(average='macro')`` without ``labels``.
+
+    >>> c = Counts.from_codes(np.array([0, 0, 1]), np.array([0, 0, 2]), 4)
+    >>> averaged_classes(c, "uar"), averaged_classes(c, "macro_f1")
+    (array([ True,  True, False, False]), array([ True,  True,  True, False]))
+    """
+    if metric == "macro_f1" and not counts.multilabel:
+        return (counts.tp + counts.fp + counts.fn) > 0
+    return (counts.tp + counts.fn) > 0
+
+
+def score(counts: Counts, metric: str, zero_division: float = 0.0, present: np.ndarray | None = None) -> np.ndarray:
     """A metric from counts, vectorised over leading dimensions.
 
-    ``accuracy`` = sum tp / n (single-label); ``uar`` = mean_c recall_c; ``macro_f1`` = mean_c F1_c;
-    ``micro_f1`` = 2 sum tp / (2 sum tp + sum fp + sum fn); ``weighted_f1`` = sum_c support_c F1_c /
-    sum_c support_c; ``mcc`` see :func:`mcc`; ``precision``, ``recall``, ``f1`` give per-class arrays.
+    ``accuracy`` = sum tp / n (single-label); ``uar`` = mean of recall_c over the classes present;
+    ``macro_f1`` = mean of F1_c over the classes present; ``micro_f1`` = 2 sum tp / (2 sum tp + sum fp +
+    sum fn); ``weighted_f1`` = sum_c support_c F1_c / sum_c support_c; ``mcc`` see :func:`mcc`;
+    ``precision``, ``recall``, ``f1`` give per-class arrays. The classes present are
+    :func:`averaged_classes` of ``counts`` unless ``present`` (shape (C,) or (..., C)) fixes them, e.g.
+    to score bootstrap resamples with the class list of the whole set. No class present: NaN.
 
     >>> c = Counts.from_codes(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), 3)
     >>> float(score(c, "accuracy")), float(score(c, "uar")), score(c, "f1")
     (0.5, 0.5, array([0.6666..., 0.5 , 0. ]))
+    >>> c = Counts.from_codes(np.array([0, 0, 1]), np.array([0, 0, 2]), 3)  # recall (1, 0); F1 (1, 0, 0)
+    >>> float(score(c, "uar")), float(score(c, "macro_f1"))
+    (0.5, 0.3333...)
     """
     if metric in PER_CLASS_METRICS:
         return per_class_scores(counts, zero_division)[metric]
@@ -321,10 +351,10 @@ def score(counts: Counts, metric: str, zero_division: float = 0.0) -> np.ndarray
         if counts.multilabel:
             raise ConfigError("accuracy is a single-label metric; for multi-label use macro_f1 or micro_f1.")
         return _ratio(counts.tp.sum(axis=-1), counts.n, zero_division)
-    if metric == "uar":
-        return _nanmean(per_class_scores(counts, zero_division)["recall"])
-    if metric == "macro_f1":
-        return _nanmean(per_class_scores(counts, zero_division)["f1"])
+    if metric in ("uar", "macro_f1"):
+        mask = averaged_classes(counts, metric) if present is None else np.asarray(present, dtype=bool)
+        values = per_class_scores(counts, zero_division)["recall" if metric == "uar" else "f1"]
+        return _nanmean(values, mask.astype(float))
     if metric == "micro_f1":
         tp, fp, fn = (x.sum(axis=-1) for x in (counts.tp, counts.fp, counts.fn))
         return _ratio(2 * tp, 2 * tp + fp + fn, zero_division)
@@ -338,11 +368,15 @@ def score(counts: Counts, metric: str, zero_division: float = 0.0) -> np.ndarray
     raise ConfigError(f"unknown metric {metric!r}; known: {', '.join(known)} or e.g. 'f1[anger]' for one class.")
 
 
-def _named_metric(metric: str, classes: Sequence[object], zero_division: float) -> Callable[[Counts], np.ndarray]:
-    """``metric`` (a name from :func:`score` or ``"f1[class]"``) as a function of counts."""
+def _named_metric(
+    metric: str, classes: Sequence[object], zero_division: float, reference: Counts | None = None
+) -> Callable[[Counts], np.ndarray]:
+    """``metric`` (a name from :func:`score` or ``"f1[class]"``) as a function of counts; with ``reference``
+    (the whole set's counts) macro averages run over the classes present in the reference."""
     match = _PER_CLASS_NAME.match(metric)
     if match is None:
-        return lambda counts: score(counts, metric, zero_division)
+        present = averaged_classes(reference, metric) if reference is not None else None
+        return lambda counts: score(counts, metric, zero_division, present)
     kind, name = match.groups()
     by_name = {str(c): i for i, c in enumerate(classes)}
     if name not in by_name:
@@ -366,10 +400,15 @@ def accuracy(y_true: object, y_pred: object, classes: Sequence[object] | None = 
 
 
 def uar(y_true: object, y_pred: object, classes: Sequence[object] | None = None, zero_division: float = 0.0) -> float:
-    """Unweighted average recall: mean over classes of tp_c / (tp_c + fn_c) (= macro recall).
+    """Unweighted average recall: mean of tp_c / (tp_c + fn_c) over the classes present in ``y_true``.
+
+    Equals scikit-learn's ``recall_score(y_true, y_pred, average='macro', labels=<classes in y_true>)``;
+    a class absent from the truth (e.g. from a subgroup) is left out instead of counting as 0.
 
     >>> uar([0, 0, 0, 1], [0, 0, 0, 0])
     0.5
+    >>> uar(["A", "S"], ["A", "S"], classes=["A", "S", "N", "H"])  # N and H absent: left out
+    1.0
     """
     return _point("uar", y_true, y_pred, classes, zero_division)
 
@@ -377,7 +416,10 @@ def uar(y_true: object, y_pred: object, classes: Sequence[object] | None = None,
 def macro_f1(
     y_true: object, y_pred: object, classes: Sequence[object] | None = None, zero_division: float = 0.0
 ) -> float:
-    """Mean over classes of F1_c = 2 tp_c / (2 tp_c + fp_c + fn_c); single- or multi-label.
+    """Mean of F1_c = 2 tp_c / (2 tp_c + fp_c + fn_c) over the classes present; single- or multi-label.
+
+    Single-label: classes in ``y_true`` or ``y_pred`` (scikit-learn's ``f1_score(average='macro')``);
+    multi-label: classes with a positive in ``y_true``.
 
     >>> macro_f1([0, 0, 1, 2], [0, 1, 1, 1])  # F1 = (2/3, 1/2, 0)
     0.3888...
@@ -648,6 +690,32 @@ def tune_thresholds(
     return pd.Series(chosen, index=_class_names(dev_probs), dtype=float)
 
 
+def top_class(distributions: object, tie_policy: str = "drop", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The most probable class of each row of an items x classes table, with an explicit tie policy.
+
+    Returns ``(codes, tied)``: class codes ``(n,)`` and a boolean ``(n,)`` marking rows whose top value
+    is shared by several classes (within 1e-9). ``tie_policy`` uses the plurality rule's vocabulary:
+    ``drop`` gives tied rows code -1 (leave them out, and count them), ``first`` the first tied class
+    in column order (numpy's argmax), ``random`` a tied class drawn from ``default_rng(seed)``. Raises
+    :class:`ConfigError` for another policy.
+
+    >>> top_class(np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]]))
+    (array([-1,  2]), array([ True, False]))
+    >>> top_class(np.array([[0.5, 0.5, 0.0]]), "first")[0]
+    array([0])
+    """
+    if tie_policy not in EVALUATION_TIE_POLICIES:
+        raise ConfigError(f"unknown tie policy {tie_policy!r}; choose one of {', '.join(EVALUATION_TIE_POLICIES)}.")
+    values = np.asarray(distributions, dtype=float)
+    at_top = values >= values.max(axis=1, keepdims=True) - TIE_TOLERANCE
+    tied = at_top.sum(axis=1) > 1
+    if tie_policy == "random":
+        keys = np.random.default_rng(seed).random(values.shape)
+        return np.where(at_top, keys, -1.0).argmax(axis=1), tied
+    codes = at_top.argmax(axis=1)
+    return (np.where(tied, -1, codes) if tie_policy == "drop" else codes), tied
+
+
 def decide(probs: object, offsets: object = 0.0) -> pd.Series | np.ndarray:
     """Single-label decision argmax_c (p_c + o_c); class names for a DataFrame, codes for an array.
 
@@ -709,32 +777,88 @@ def tune_offsets(
 # Bootstrap confidence intervals
 
 
-def _index_chunks(n_items: int, n_boot: int, seed: int, indices: np.ndarray | None) -> Iterator[np.ndarray]:
-    """Resample indices in chunks: the rows of ``default_rng(seed).integers(0, n, (n_boot, n))``."""
-    rows = max(1, _CHUNK_ELEMENTS // max(n_items, 1))
+def strata_of(y_true: object, classes: Sequence[object] | None = None) -> np.ndarray | None:
+    """Stratum (true class code) of every item of a single-label set; None for multi-label (2-D) sets.
+
+    Codes follow ``classes`` when given (:func:`class_codes`), else the sorted labels.
+
+    >>> strata_of(["S", "A", "S"]), strata_of(["S", "A", "S"], classes=["S", "A"])
+    (array([1, 0, 1]), array([0, 1, 0]))
+    """
+    if np.ndim(y_true) != 1:
+        return None
+    if classes is not None:
+        return class_codes(y_true, classes, "y_true")
+    return np.unique(np.asarray(y_true, dtype=object), return_inverse=True)[1].ravel()
+
+
+def _index_chunks(
+    n_items: int, n_boot: int, seed: int, indices: np.ndarray | None, strata: np.ndarray | None = None
+) -> Iterator[np.ndarray]:
+    """Resample indices (item positions) in chunks, drawn from ``default_rng(seed)``; the rows do not depend
+    on the chunking.
+
+    Without ``strata``: the rows of ``integers(0, n, (n_boot, n))``. With ``strata`` (one code per item):
+    every resample holds every stratum with its original size, drawn with replacement within it: with
+    ``order`` the item positions sorted by stratum (stable), column j of a row draws
+    ``order[start_j + floor(u_j * size_j)]``, where ``u = random((n_boot, n))`` and ``start_j`` /
+    ``size_j`` are the first position in ``order`` and the size of column j's stratum.
+    """
     if indices is not None:
         indices = np.asarray(indices)
         if indices.ndim != 2 or indices.shape[1] != n_items or indices.min() < 0 or indices.max() >= n_items:
             raise InputError(f"indices must be an (n_boot, {n_items}) array of item positions 0..{n_items - 1}.")
-        for start in range(0, len(indices), rows):
-            yield indices[start : start + rows]
+        for start in range(0, len(indices), _chunk_rows(n_items)):
+            yield indices[start : start + _chunk_rows(n_items)]
         return
-    rng = np.random.default_rng(seed)
-    for start in range(0, n_boot, rows):
-        yield rng.integers(0, n_items, size=(min(rows, n_boot - start), n_items))
+    if strata is None:
+        rng = np.random.default_rng(seed)
+        for start in range(0, n_boot, _chunk_rows(n_items)):
+            yield rng.integers(0, n_items, size=(min(_chunk_rows(n_items), n_boot - start), n_items))
+        return
+    order = _stratum_order(strata)
+    for chunk in _sorted_draws(strata, n_boot, seed):
+        yield order[chunk]
 
 
-def _resampled_sums(item_stats: np.ndarray, n_boot: int, seed: int, indices: np.ndarray | None) -> np.ndarray:
-    """(n_boot, K) sums of per-item statistics (n, K) over each resample.
+def _chunk_rows(n_items: int) -> int:
+    return max(1, _CHUNK_ELEMENTS // max(n_items, 1))
+
+
+def _stratum_order(strata: np.ndarray) -> np.ndarray:
+    return np.argsort(strata, kind="stable")
+
+
+def _sorted_draws(strata: np.ndarray, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """Stratified resamples as positions in :func:`_stratum_order` (see :func:`_index_chunks`)."""
+    _, first, sizes = np.unique(strata[_stratum_order(strata)], return_index=True, return_counts=True)
+    size_of, start_of = np.repeat(sizes.astype(float), sizes), np.repeat(first.astype(float), sizes)
+    rng, n_items = np.random.default_rng(seed), len(strata)
+    for start in range(0, n_boot, _chunk_rows(n_items)):
+        u = rng.random((min(_chunk_rows(n_items), n_boot - start), n_items))
+        u *= size_of
+        u += start_of  # start + floor(u * size) == floor(start + u * size) for whole starts
+        yield u.astype(np.int64)
+
+
+def _resampled_sums(
+    item_stats: np.ndarray, n_boot: int, seed: int, indices: np.ndarray | None, strata: np.ndarray | None = None
+) -> np.ndarray:
+    """(n_boot, K) sums of per-item statistics (n, K) over each resample (:func:`_index_chunks`).
 
     Items with identical statistics are merged into kinds first (single-label: at most C^2 kinds, one
     per true/predicted pair), so a resample costs one gather and one bincount over its indices:
-    sums = (resample x kind counts) @ (kind statistics).
+    sums = (resample x kind counts) @ (kind statistics). Stratified draws gather from the kinds in
+    stratum order directly (the same resamples as :func:`_index_chunks`, one gather fewer).
     """
     kinds, kind_of_item = np.unique(item_stats, axis=0, return_inverse=True)
     kind_of_item, n_kinds = kind_of_item.ravel(), len(kinds)
+    if strata is not None and indices is None:
+        kind_of_item, chunks = kind_of_item[_stratum_order(strata)], _sorted_draws(strata, n_boot, seed)
+    else:
+        chunks = _index_chunks(item_stats.shape[0], n_boot, seed, indices, strata)
     sums = []
-    for chunk in _index_chunks(item_stats.shape[0], n_boot, seed, indices):
+    for chunk in chunks:
         rows = chunk.shape[0]
         keys = kind_of_item[chunk]
         keys += (np.arange(rows) * n_kinds)[:, None]
@@ -779,25 +903,29 @@ def bootstrap_distribution(
 ) -> np.ndarray:
     """The metric on each of ``n_boot`` resamples of the items (drawn with replacement).
 
-    Resample b holds the items at ``default_rng(seed).integers(0, n, (n_boot, n))[b]`` unless
-    ``indices`` gives them (use the same indices to compare models on paired resamples). A metric
-    name (:func:`score` names or ``"f1[class]"``) is computed vectorised: a resample's tp/fp/fn are
-    the sums of its items' contributions, gathered with one bincount per chunk of resamples. A
-    callable ``metric(y_true_sub, y_pred_sub)`` is evaluated in a loop on the resampled inputs
-    (pandas inputs resampled with ``iloc``).
+    Single-label sets are resampled stratified by true class (:func:`strata_of`; every resample holds
+    each class as often as the set does); multi-label sets draw resample b as the items at
+    ``default_rng(seed).integers(0, n, (n_boot, n))[b]``. ``indices`` gives the resamples instead
+    (the same seed draws the same resamples for every model scored on one test set: paired
+    comparisons). A metric name (:func:`score` names or ``"f1[class]"``) is computed vectorised and
+    averaged over the classes present in the whole set: a resample's tp/fp/fn are the sums of its
+    items' contributions, gathered with one bincount per chunk of resamples. A callable
+    ``metric(y_true_sub, y_pred_sub)`` is evaluated in a loop on the same resamples (pandas inputs
+    resampled with ``iloc``).
 
     >>> dist = bootstrap_distribution("accuracy", [0, 1, 1, 0], [0, 1, 0, 0], indices=np.array([[0, 1, 1, 1]]))
     >>> dist  # resample: items 0, 1, 1, 1 -> all correct
     array([1.])
     """
     n_boot = len(indices) if indices is not None else n_boot
+    y_true, y_pred = _aligned_pair(y_true, y_pred, classes)
+    strata = strata_of(y_true, classes)
     if callable(metric):
-        y_true, y_pred = _aligned_pair(y_true, y_pred, classes)
-        chunks = _index_chunks(len(y_true), n_boot, seed, indices)
+        chunks = _index_chunks(len(y_true), n_boot, seed, indices, strata)
         return np.array([metric(_take(y_true, row), _take(y_pred, row)) for chunk in chunks for row in chunk])
     prepared = prepare(y_true, y_pred, classes)
-    compute = _named_metric(metric, prepared.classes, zero_division)
-    sums = _resampled_sums(_item_contributions(prepared), n_boot, seed, indices)
+    compute = _named_metric(metric, prepared.classes, zero_division, Counts.from_prepared(prepared))
+    sums = _resampled_sums(_item_contributions(prepared), n_boot, seed, indices, strata)
     return compute(_counts_from_sums(sums, len(prepared.classes), len(prepared.true), prepared.multilabel))
 
 
@@ -882,26 +1010,31 @@ def evaluate(
     alpha: float = 0.05,
     zero_division: float = 0.0,
 ) -> pd.DataFrame:
-    """A tidy table (metric, value, low, high) for a single-label or multi-label prediction set.
+    """A tidy table (metric, value, low, high, absent_classes) for a single-label or multi-label prediction set.
 
     ``metrics`` defaults to :data:`SINGLE_LABEL_METRICS` or :data:`MULTI_LABEL_METRICS`; ``per_class``
     adds ``f1[<class>]`` rows; ``target`` and ``probabilities`` (items x classes distributions) add
     ``kld`` (default eps) and ``jsd`` rows. All rows share the bootstrap resamples of :func:`bootstrap_distribution`
-    with the same seed (``n_boot=0``: no interval).
+    with the same seed (``n_boot=0``: no interval). Macro averages run over the classes present in
+    this set (module docstring); ``absent_classes`` names, comma-separated, the classes of ``classes``
+    without a true item (multi-label: without a positive); an ``f1[<class>]`` row of a class neither
+    true nor predicted is NaN (undefined, not 0).
 
-    >>> table = evaluate(["A", "A", "S", "S"], ["A", "S", "S", "S"], classes=["A", "S"], metrics=["accuracy"],
+    >>> table = evaluate(["A", "A", "S", "S"], ["A", "S", "S", "S"], classes=["A", "S", "N"], metrics=["uar"],
     ...                  n_boot=0)
     >>> table
-         metric     value  low  high
-    0  accuracy  0.750000  NaN   NaN
-    1     f1[A]  0.666667  NaN   NaN
-    2     f1[S]  0.800000  NaN   NaN
+      metric     value  low  high absent_classes
+    0    uar  0.750000  NaN   NaN              N
+    1  f1[A]  0.666667  NaN   NaN              N
+    2  f1[S]  0.800000  NaN   NaN              N
+    3  f1[N]       NaN  NaN   NaN              N
     """
     prepared = prepare(y_true, y_pred, classes)
+    whole = Counts.from_prepared(prepared)
     names = list(metrics or (MULTI_LABEL_METRICS if prepared.multilabel else SINGLE_LABEL_METRICS))
     if per_class:
         names += [f"f1[{c}]" for c in prepared.classes]
-    functions = [_named_metric(name, prepared.classes, zero_division) for name in names]
+    functions = [_named_metric(name, prepared.classes, zero_division, whole) for name in names]
     n_items, n_classes = len(prepared.true), len(prepared.classes)
     stats_columns = [_item_contributions(prepared)]
     if (target is None) != (probabilities is None):
@@ -928,15 +1061,30 @@ def evaluate(
 
     point = compute(item_stats.sum(axis=0))
     if n_boot > 0:
-        resampled = compute(_resampled_sums(item_stats, n_boot, seed, None))
+        strata = None if prepared.multilabel else prepared.true
+        resampled = compute(_resampled_sums(item_stats, n_boot, seed, None, strata))
         bounds = [percentile_interval(d, alpha) for d in resampled]
     else:
         bounds = [(np.nan, np.nan)] * len(names)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "metric": names,
             "value": np.array(point, dtype=float),
             "low": [b[0] for b in bounds],
             "high": [b[1] for b in bounds],
+            "absent_classes": absent_classes(whole, prepared.classes),
         }
     )
+    seen = whole.tp + whole.fp + whole.fn > 0
+    undefined = [f"f1[{c}]" for c, in_set in zip(prepared.classes, seen, strict=True) if not in_set]
+    table.loc[table["metric"].isin(undefined), ["value", "low", "high"]] = np.nan
+    return table
+
+
+def absent_classes(counts: Counts, classes: Sequence[object]) -> str:
+    """Comma-separated names of the classes without a true item (multi-label: without a positive) in ``counts``.
+
+    >>> absent_classes(Counts.from_codes(np.array([0, 0, 2]), np.array([0, 1, 2]), 4), ["A", "H", "N", "S"])
+    'H, S'
+    """
+    return ", ".join(str(c) for c, seen in zip(classes, counts.tp + counts.fn > 0, strict=True) if not seen)

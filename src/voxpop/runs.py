@@ -47,7 +47,14 @@ from voxpop.features import Features, FeatureStore, extract, make_extractor
 from voxpop.labels import RULES, make_labels
 from voxpop.labelset import LabelSet
 from voxpop.losses import loss_class
-from voxpop.metrics import DISTRIBUTION_TOLERANCE, binarize_above_uniform, binarize_thresholds, evaluate
+from voxpop.metrics import (
+    DISTRIBUTION_TOLERANCE,
+    EVALUATION_TIE_POLICIES,
+    binarize_above_uniform,
+    binarize_thresholds,
+    evaluate,
+    top_class,
+)
 from voxpop.models import CLASSICAL
 from voxpop.protocols import Fold
 from voxpop.training import LegacyModelError, TrainConfig, TrainedModel, fit
@@ -172,7 +179,8 @@ class CrossValidation:
     ``fold`` column; ``histories``: per fold the per-epoch training history; ``layer_weights``: folds x
     layers softmax weights of a layer-weighted sum (None without one); ``dropped``: folds x
     :data:`DROP_REASONS` item counts; ``sizes``: folds x (train, dev, test) items used; ``multilabel``:
-    sigmoid outputs; ``models``: the fold models.
+    sigmoid outputs; ``models``: the fold models; ``dev_predictions``: each fold model's outputs on
+    its own dev items (class columns + ``fold``), when asked for, else None.
     """
 
     predictions: pd.DataFrame
@@ -183,6 +191,7 @@ class CrossValidation:
     multilabel: bool
     models: dict[str, FoldModel]
     resumed: list[str] = dataclasses.field(default_factory=list)
+    dev_predictions: pd.DataFrame | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -199,11 +208,12 @@ class FoldItems:
     dropped: dict[str, int]
 
 
-def fold_items(fold: Fold, has_features: pd.Index, kept: pd.Series) -> FoldItems:
+def fold_items(fold: Fold, has_features: pd.Index, kept: pd.Series, hold_out_dev: bool = True) -> FoldItems:
     """Train / dev: items with features that the label set keeps; test: every item with features.
 
     An item without features counts as ``*_no_features`` even when it is not kept either; an item the
-    label set does not know counts as not kept.
+    label set does not know counts as not kept. ``hold_out_dev=False``: the usable dev items train
+    too (dev is empty), for models that neither early-stop nor tune anything on dev data.
 
     >>> fold = Fold("f1", pd.Index(["a", "b", "c"]), pd.Index(["d"]), pd.Index(["e", "f"]))
     >>> kept = pd.Series([True, False, True, True, False], index=["a", "b", "c", "d", "e"])
@@ -224,6 +234,8 @@ def fold_items(fold: Fold, has_features: pd.Index, kept: pd.Series) -> FoldItems
         is_kept = kept.reindex(with_features, fill_value=False).to_numpy(dtype=bool)
         parts[part] = with_features[is_kept]
         dropped[f"{part}_not_kept"] = len(with_features) - int(is_kept.sum())
+    if not hold_out_dev:
+        parts["train"], parts["dev"] = parts["train"].append(parts["dev"]), parts["dev"][:0]
     return FoldItems(parts["train"], parts["dev"], parts["test"], {r: dropped[r] for r in DROP_REASONS})
 
 
@@ -350,15 +362,21 @@ def cross_validate(
     *,
     out_dir: str | Path | None = None,
     progress: Progress | None = None,
+    dev_predictions: bool = False,
 ) -> CrossValidation:
     """Train one model per fold and predict every test item of every fold (see the module docstring).
 
     Train items = the fold's train items that have features and that ``labels`` keeps; dev items
     likewise (early stopping, best epoch restored); test items = every fold test item with features.
-    With ``out_dir``: each fold is saved under ``out_dir/folds/<fold>/`` (model, standardisation,
-    predictions, ``fold.json`` written last) and the pooled ``predictions.parquet`` and ``folds.csv``
-    (sizes and dropped counts) under ``out_dir``; a fold already saved for the same inputs is loaded
-    instead of retrained, and one saved for other inputs is an error.
+    Classical heads (SVM, logistic regression) neither early-stop nor use dev data, so they train on
+    the dev items too, unless ``dev_predictions`` asks for each fold model's outputs on its own
+    held-out dev items (to tune decision thresholds or fusion weights on them); neural heads always
+    hold the dev items out. With ``out_dir``: each fold is saved under ``out_dir/folds/<fold>/``
+    (model, standardisation, predictions, dev predictions, ``fold.json`` written last) and the pooled
+    ``predictions.parquet`` (and ``dev_predictions.parquet``) and ``folds.csv`` (sizes and dropped
+    counts) under ``out_dir``; a fold already saved for the same inputs is loaded instead of
+    retrained (its dev predictions are made from the loaded model when missing), and one saved for
+    other inputs is an error.
     """
     if not folds:
         raise ConfigError("cross_validate needs at least one fold; make them with voxpop.protocols.make_folds.")
@@ -369,10 +387,11 @@ def cross_validate(
     classes = labels.classes
     out = Path(out_dir) if out_dir is not None else None
     predictions, histories, weights, dropped, sizes, models, resumed = [], {}, {}, {}, {}, {}, []
+    dev_tables = []
     if progress:
         progress(0, len(folds))
     for done, fold in enumerate(folds, start=1):
-        items = fold_items(fold, features.items, labels.kept)
+        items = fold_items(fold, features.items, labels.kept, hold_out_dev=dev_predictions or not spec.classical)
         dropped[fold.name] = items.dropped
         sizes[fold.name] = {"train": len(items.train), "dev": len(items.dev), "test": len(items.test)}
         fingerprint = _fold_fingerprint(spec, features, labels, items)
@@ -383,18 +402,21 @@ def cross_validate(
             resumed.append(fold.name)
         else:
             fold_model = _train_fold(spec, features, labels, items, fold.name)
-            probs = fold_model.predict_proba(feature_input(features, items.test)) if len(items.test) else None
-            fold_predictions = pd.DataFrame(
-                np.zeros((0, len(classes))) if probs is None else probs,
-                index=pd.Index(items.test, dtype=STRING, name="item"),
-                columns=classes,
-            ).assign(fold=pd.array([fold.name] * len(items.test), dtype=STRING))
+            fold_predictions = _predict_items(fold_model, features, items.test, classes, fold.name)
             if directory is not None:
                 output_directory(out, "folds", directory.name)
                 fold_model.save(directory)
                 save_predictions(fold_predictions, directory / "predictions.parquet", multilabel=spec.multilabel)
                 record = {"format": FOLD_FORMAT, "fold": fold.name, "fingerprint": fingerprint, **sizes[fold.name]}
                 write_text(directory / "fold.json", json.dumps(record, indent=1))
+        if dev_predictions:  # a resumed fold reads its saved dev predictions; a new one predicts (and saves)
+            dev_path = directory / "dev_predictions.parquet" if directory is not None else None
+            if loaded is not None and dev_path is not None and dev_path.is_file():
+                dev_tables.append(load_predictions(dev_path))
+            else:
+                dev_tables.append(_predict_items(fold_model, features, items.dev, classes, fold.name))
+                if dev_path is not None:
+                    save_predictions(dev_tables[-1], dev_path, multilabel=spec.multilabel)
         models[fold.name] = fold_model
         predictions.append(fold_predictions)
         histories[fold.name] = pd.DataFrame(fold_model.model.history)
@@ -414,11 +436,26 @@ def cross_validate(
         multilabel=spec.multilabel,
         models=models,
         resumed=resumed,
+        dev_predictions=pd.concat(dev_tables) if dev_predictions else None,
     )
     if out is not None:
         save_predictions(pooled, out / "predictions.parquet", multilabel=spec.multilabel)
+        if result.dev_predictions is not None:
+            save_predictions(result.dev_predictions, out / "dev_predictions.parquet", multilabel=spec.multilabel)
         write_text(out / "folds.csv", result.sizes.join(result.dropped).to_csv())
     return result
+
+
+def _predict_items(
+    fold_model: FoldModel, features: Features, items: pd.Index, classes: list[str], fold: str
+) -> pd.DataFrame:
+    """A fold model's outputs on ``items``: class columns and a ``fold`` column, indexed by item."""
+    probs = fold_model.predict_proba(feature_input(features, items)) if len(items) else None
+    return pd.DataFrame(
+        np.zeros((0, len(classes))) if probs is None else probs,
+        index=pd.Index(items, dtype=STRING, name="item"),
+        columns=classes,
+    ).assign(fold=pd.array([fold] * len(items), dtype=STRING))
 
 
 def _layer_table(weights: dict[str, np.ndarray], features: Features) -> pd.DataFrame | None:
@@ -545,18 +582,28 @@ def evaluate_predictions(
     n_boot: int = 1000,
     seed: int = 0,
     binarize: Binarize = "auto",
+    tie_policy: str = "drop",
 ) -> pd.DataFrame:
     """Metrics of ``predictions`` on the predicted items that ``test_labels`` keeps, with bootstrap CIs.
 
     Columns metric, value, low, high (95 % percentile bootstrap over items, ``n_boot`` resamples,
-    seeded), n_items (items scored) and n_excluded (predicted items the test labels do not keep or
-    do not know). Single-label task (test targets one-hot or distributions): the true class is the
-    argmax of the target, the predicted class the argmax of the prediction; accuracy, UAR, macro /
-    micro / weighted F1, MCC and per-class F1, plus KLD and JSD when the test targets are soft
-    distributions and the predictions are distributions. Multi-label task (``test_labels.multilabel``):
-    predictions binarised by :func:`binarize_predictions`; macro / micro / weighted F1, MCC, per-class F1.
-    All metrics are computed on the whole set (voxpop.metrics.evaluate).
+    seeded, stratified by true class for single-label sets), absent_classes (classes without a true
+    item here, left out of macro averages), n_items (items scored), n_excluded (predicted items the
+    test labels do not keep or do not know), tie_policy and n_tied. Single-label task (test targets
+    one-hot or distributions): the true class is the top class of the target
+    (:func:`voxpop.metrics.top_class`); a distribution whose top is shared by several classes (AR
+    targets) is a tie, scored by ``tie_policy``: ``drop`` (default) leaves the item out, ``first``
+    takes the first tied class, ``random`` a seeded random one; n_tied counts these items whatever
+    the policy (under ``drop`` they are not in n_items, and KLD / JSD are then computed on the scored
+    items too). The predicted class is the argmax of the prediction; accuracy, UAR, macro / micro /
+    weighted F1, MCC and per-class F1, plus KLD and JSD when the test targets are soft distributions
+    and the predictions are distributions. Multi-label task (``test_labels.multilabel``): predictions
+    binarised by :func:`binarize_predictions`; macro / micro / weighted F1, MCC, per-class F1 (no ties:
+    n_tied 0). All metrics are computed on the whole set (voxpop.metrics.evaluate). Raises
+    :class:`InputError` when no predicted item is scored.
     """
+    if tie_policy not in EVALUATION_TIE_POLICIES:
+        raise ConfigError(f"unknown tie policy {tie_policy!r}; choose one of {', '.join(EVALUATION_TIE_POLICIES)}.")
     classes = test_labels.classes
     missing = [c for c in classes if c not in predictions.columns]
     if missing:
@@ -581,12 +628,22 @@ def evaluate_predictions(
             "check that predictions and labels come from the same corpus."
         )
     targets = test_labels.targets.loc[probs.index, classes]
+    n_tied = 0
     if test_labels.multilabel:
         y_true = (targets > 0).astype(int)
         table = evaluate(y_true, binarize_predictions(probs, binarize), classes=classes, n_boot=n_boot, seed=seed)
     else:
+        codes, tied = top_class(targets.to_numpy(dtype=float), tie_policy, seed)
+        n_tied = int(tied.sum())
+        scored = codes >= 0
+        if not scored.any():
+            raise InputError(
+                f"all {len(probs)} test items of {test_labels.rule!r} have tied top classes and tie_policy 'drop' "
+                "leaves them out; choose tie_policy first or random, or a test label set without ties."
+            )
+        probs, targets, codes = probs[scored], targets[scored], codes[scored]
         names = np.asarray(classes, dtype=object)
-        y_true = pd.Series(names[targets.to_numpy().argmax(axis=1)], index=probs.index, dtype=STRING)
+        y_true = pd.Series(names[codes], index=probs.index, dtype=STRING)
         y_pred = pd.Series(names[probs.to_numpy().argmax(axis=1)], index=probs.index, dtype=STRING)
         target_values = targets.to_numpy(dtype=float)
         soft = (target_values > 0).sum(axis=1).max() > 1 and _is_distribution(target_values).all()
@@ -600,18 +657,19 @@ def evaluate_predictions(
             n_boot=n_boot,
             seed=seed,
         )
-    return table.assign(n_items=len(probs), n_excluded=n_excluded)
+    return table.assign(n_items=len(probs), n_excluded=n_excluded, tie_policy=tie_policy, n_tied=n_tied)
 
 
 def evaluate_out_of_fold(
-    predictions: pd.DataFrame, test_labels: LabelSet, *, n_boot: int = 1000, seed: int = 0
+    predictions: pd.DataFrame, test_labels: LabelSet, *, n_boot: int = 1000, seed: int = 0, tie_policy: str = "drop"
 ) -> dict[str, pd.DataFrame]:
     """:func:`evaluate_predictions` pooled over folds (key ``"pooled"``) when every item is predicted once,
     else one table per fold (overlapping test sets, e.g. several predefined split columns)."""
+    options = {"n_boot": n_boot, "seed": seed, "tie_policy": tie_policy}
     if not predictions.index.duplicated().any():
-        return {"pooled": evaluate_predictions(predictions, test_labels, n_boot=n_boot, seed=seed)}
+        return {"pooled": evaluate_predictions(predictions, test_labels, **options)}
     return {
-        str(fold): evaluate_predictions(part, test_labels, n_boot=n_boot, seed=seed)
+        str(fold): evaluate_predictions(part, test_labels, **options)
         for fold, part in predictions.groupby("fold", sort=False)
     }
 

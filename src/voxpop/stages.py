@@ -11,6 +11,7 @@ directory and returns nothing; the matching ``load_*`` function reads them back.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from voxpop import agreement
-from voxpop.analysis import average_probabilities, compare_easy_difficult, easy_difficult_items
+from voxpop.analysis import average_probabilities, compare_easy_difficult, dirichlet_fusion, easy_difficult_items
 from voxpop.audio import AudioOptions
 from voxpop.cache import Cache as Cache  # re-exported: the cache and stages were defined here
 from voxpop.cache import Stage as Stage
@@ -30,13 +31,12 @@ from voxpop.errors import ConfigError
 from voxpop.features import Features, FeatureStore, extract, make_extractor
 from voxpop.labels import accounting_table, make_labels
 from voxpop.labelset import LabelSet
-from voxpop.metrics import binarize_above_uniform, confusion_matrix, tune_offsets, tune_thresholds
+from voxpop.metrics import binarize_above_uniform, confusion_matrix, top_class, tune_offsets, tune_thresholds
 from voxpop.runs import (
     ModelSpec,
     binarize_predictions,
     cross_validate,
     evaluate_predictions,
-    late_fusion,
     load_predictions,
     save_predictions,
 )
@@ -57,7 +57,8 @@ class Trained:
     ``histories`` (fold, epoch rows), ``layer_weights`` (folds x layers) and ``folds`` (sizes and dropped
     items per fold) are empty / None for derived sources (ensemble, fusion, tuned decisions);
     ``details`` holds a derived source's weights, offsets or thresholds per fold; ``binarize`` is how
-    multi-label test sets binarise its scores.
+    multi-label test sets binarise its scores; ``dev_predictions`` (class columns + ``fold``) are each
+    fold model's outputs on its own development items, kept when a tuning analysis needs them.
     """
 
     predictions: pd.DataFrame
@@ -67,6 +68,7 @@ class Trained:
     folds: pd.DataFrame | None = None
     details: pd.DataFrame | None = None
     binarize: str | float | None = None
+    dev_predictions: pd.DataFrame | None = None
 
     @property
     def probabilities(self) -> pd.DataFrame:
@@ -75,6 +77,9 @@ class Trained:
 
 def _save_trained(trained: Trained, directory: Path) -> None:
     save_predictions(trained.predictions, directory / "predictions.parquet", multilabel=trained.multilabel)
+    if trained.dev_predictions is not None:
+        path = directory / "dev_predictions.parquet"
+        save_predictions(trained.dev_predictions, path, multilabel=trained.multilabel)
     for name in ("histories", "layer_weights", "folds", "details"):
         table = getattr(trained, name)
         if table is not None:
@@ -90,8 +95,13 @@ def load_trained(directory: Path) -> Trained:
         name: pd.read_parquet(directory / f"{name}.parquet") if (directory / f"{name}.parquet").is_file() else None
         for name in ("histories", "layer_weights", "folds", "details")
     }
+    dev = directory / "dev_predictions.parquet"
     return Trained(
-        load_predictions(directory / "predictions.parquet"), info["multilabel"], **tables, binarize=info["binarize"]
+        load_predictions(directory / "predictions.parquet"),
+        info["multilabel"],
+        **tables,
+        binarize=info["binarize"],
+        dev_predictions=load_predictions(dev) if dev.is_file() else None,
     )
 
 
@@ -163,14 +173,23 @@ def load_features(directory: Path) -> Features:
 
 # ====================================================================== models and derived sources
 def compute_train(
-    features: Features, labels: LabelSet, folds, spec: ModelSpec, directory: Path, progress: Progress | None = None
+    features: Features,
+    labels: LabelSet,
+    folds,
+    spec: ModelSpec,
+    directory: Path,
+    progress: Progress | None = None,
+    dev_predictions: bool = False,
 ) -> None:
-    """Cross-validate (fold models saved under ``directory/folds``; finished folds are resumed)."""
-    cv = cross_validate(features, labels, folds, spec, out_dir=directory, progress=progress)
-    histories = pd.concat([h.assign(fold=name) for name, h in cv.histories.items()], ignore_index=True)
-    _save_trained(
-        Trained(cv.predictions, cv.multilabel, histories, cv.layer_weights, cv.sizes.join(cv.dropped)), directory
+    """Cross-validate (fold models saved under ``directory/folds``; finished folds are resumed); with
+    ``dev_predictions`` each fold model also predicts its own dev items (:func:`voxpop.runs.cross_validate`)."""
+    cv = cross_validate(
+        features, labels, folds, spec, out_dir=directory, progress=progress, dev_predictions=dev_predictions
     )
+    histories = pd.concat([h.assign(fold=name) for name, h in cv.histories.items()], ignore_index=True)
+    folds_table = cv.sizes.join(cv.dropped)
+    trained = Trained(cv.predictions, cv.multilabel, histories, cv.layer_weights, folds_table)
+    _save_trained(dataclasses.replace(trained, dev_predictions=cv.dev_predictions), directory)
 
 
 def compute_ensemble(sources: Mapping[str, Trained], directory: Path) -> None:
@@ -190,33 +209,80 @@ def compute_ensemble(sources: Mapping[str, Trained], directory: Path) -> None:
     _save_trained(Trained(averaged, first.multilabel and not mixed), directory)
 
 
+TUNE_ON = ("dev", "other_folds")
+
+
 def _other_folds(predictions: pd.DataFrame, labels: LabelSet, fold: str) -> pd.Index:
     """Items of the other folds that the label set keeps: the development items for ``fold``."""
     other = predictions.index[predictions["fold"].ne(fold).to_numpy()]
     return other[labels.kept.reindex(other, fill_value=False).to_numpy(dtype=bool)]
 
 
+def _tuning_scores(
+    source: Trained | pd.DataFrame, name: str, labels: LabelSet, folds_of: pd.Series, fold: str, tune_on: str
+) -> pd.DataFrame:
+    """The scores (class columns) that fold ``fold``'s decisions are tuned on, on items ``labels`` keeps.
+
+    ``tune_on="dev"``: the fold model's outputs on its own development items (as published studies
+    tune); ``"other_folds"``: the source's out-of-fold outputs on the items that ``folds_of`` (item ->
+    fold) puts in other folds (cross-fitting). Raises :class:`ConfigError` when the source has no
+    such items (imported predictions or a protocol without a dev set under ``dev``).
+    """
+    if tune_on not in TUNE_ON:
+        raise ConfigError(f"unknown tune_on {tune_on!r}; choose one of {', '.join(TUNE_ON)}.")
+    if tune_on == "other_folds":
+        table = (source.predictions if isinstance(source, Trained) else source).drop(columns="fold", errors="ignore")
+        other = _other_folds(folds_of.to_frame("fold"), labels, fold)
+        return table.loc[table.index.intersection(other)]
+    dev = source.dev_predictions if isinstance(source, Trained) else None
+    if dev is None:
+        raise ConfigError(
+            f"{name}: no development predictions to tune fold {fold!r} on (imported predictions, or a model "
+            "trained without them); set tune_on: other_folds to cross-fit on the other folds."
+        )
+    dev = dev[dev["fold"].eq(fold).to_numpy()]
+    dev = dev[labels.kept.reindex(dev.index, fill_value=False).to_numpy(dtype=bool)]
+    if dev.empty:
+        raise ConfigError(
+            f"{name}: fold {fold!r} has no development item kept by {labels.rule!r} to tune on (a protocol without "
+            "a dev set?); use a protocol with development folds or set tune_on: other_folds."
+        )
+    return dev.drop(columns="fold")
+
+
 def compute_fusion(
-    sources: Mapping[str, Trained | pd.DataFrame], labels: LabelSet, n_draws: int, seed: int, directory: Path
+    sources: Mapping[str, Trained | pd.DataFrame],
+    labels: LabelSet,
+    n_draws: int,
+    seed: int,
+    directory: Path,
+    tune_on: str = "dev",
 ) -> None:
-    """Dirichlet late fusion, cross-fitted: fold f's items get weights chosen on the other folds' kept items."""
+    """Dirichlet late fusion per fold: fold f's test items get the weights chosen (by UAR against the train
+    labels' top class) on fold f's own development predictions (``tune_on="dev"``) or, cross-fitted, on
+    the other folds' kept items (``"other_folds"``), using the items every source predicts."""
     tables = {name: s.predictions if isinstance(s, Trained) else s for name, s in sources.items()}
     reference = next(t for t in tables.values() if "fold" in t.columns)
     folds_of = reference["fold"]
     fused, weights = [], []
     for fold in pd.unique(folds_of):
-        dev = _other_folds(reference, labels, fold)
-        dev_labels = dataclasses.replace(labels, kept=labels.kept & labels.kept.index.isin(dev))
-        result = late_fusion(tables, dev_labels, n_draws=n_draws, seed=seed)
-        in_fold = result.fused.index.isin(folds_of.index[folds_of.eq(fold).to_numpy()])
-        fused.append(result.fused[in_fold].assign(fold=fold))
-        weights.append(result.fusion.weights.reset_index().assign(fold=fold, dev_uar=result.fusion.validation_uar))
+        dev = {name: _tuning_scores(s, name, labels, folds_of, fold, tune_on) for name, s in sources.items()}
+        common = functools.reduce(pd.Index.intersection, [t.index for t in dev.values()])
+        fusion = dirichlet_fusion(
+            {n: t.loc[common] for n, t in dev.items()}, labels.hard_labels().loc[common], n_draws=n_draws, seed=seed
+        )
+        rows = folds_of.index[folds_of.eq(fold).to_numpy()]
+        test = functools.reduce(pd.Index.intersection, [t.index for t in tables.values()], rows)
+        applied = fusion.apply({n: t.loc[test].drop(columns="fold", errors="ignore") for n, t in tables.items()})
+        fused.append(applied.assign(fold=fold))
+        weights.append(fusion.weights.reset_index().assign(fold=fold, dev_uar=fusion.validation_uar))
     table = pd.concat(fused)
     _save_trained(Trained(table, False, details=pd.concat(weights, ignore_index=True)), directory)
 
 
-def compute_tuned(source: Trained, labels: LabelSet, directory: Path) -> None:
-    """Decisions tuned per fold on the other folds' kept items (METHODS.md section 6, threshold tuning).
+def compute_tuned(source: Trained, labels: LabelSet, directory: Path, tune_on: str = "dev") -> None:
+    """Decisions tuned per fold (METHODS.md section 6, threshold tuning) on the fold model's own development
+    predictions (``tune_on="dev"``) or, cross-fitted, on the other folds' kept items (``"other_folds"``).
 
     Softmax outputs: per-class offsets maximising macro-F1 of argmax(p + o) against the train labels'
     argmax; scores p + o. Sigmoid outputs: per-class thresholds t maximising F1 against the train
@@ -227,14 +293,14 @@ def compute_tuned(source: Trained, labels: LabelSet, directory: Path) -> None:
     targets = labels.targets[classes]
     shifted, details = [], []
     for fold in pd.unique(folds):
-        dev = _other_folds(source.predictions, labels, fold)
+        dev = _tuning_scores(source, "tuned decisions", labels, folds, fold, tune_on)
         rows = folds.index[folds.eq(fold).to_numpy()]
         if source.multilabel:
-            positive = (targets.loc[dev] > 0) if labels.multilabel else binarize_above_uniform(targets.loc[dev])
-            shift = 0.5 - tune_thresholds(probs.loc[dev], positive.astype(int))
+            truth = targets.loc[dev.index]
+            positive = (truth > 0) if labels.multilabel else binarize_above_uniform(truth)
+            shift = 0.5 - tune_thresholds(dev, positive.astype(int))
         else:
-            hard = pd.Series(np.asarray(classes, dtype=object)[targets.loc[dev].to_numpy().argmax(axis=1)], index=dev)
-            shift = tune_offsets(probs.loc[dev], hard)
+            shift = tune_offsets(dev, labels.hard_labels().loc[dev.index])
         shifted.append((probs.loc[rows] + shift.to_numpy()).assign(fold=fold))
         details.append(shift.rename(fold))
     table = pd.concat(shifted)
@@ -248,13 +314,22 @@ def compute_tuned(source: Trained, labels: LabelSet, directory: Path) -> None:
 def compute_evaluation(
     source: Trained, labels: LabelSet, corpus: Corpus, config: Mapping[str, Any], directory: Path
 ) -> None:
-    """Metrics with bootstrap intervals on the whole test set (group ``all``) and per item group (``by``)."""
+    """Metrics with bootstrap intervals on the whole test set (group ``all``) and per item group (``by``).
+
+    Each group is its own test set: macro averages over the classes present in it (``absent_classes``
+    names the others) and bootstrap resamples drawn from it; tied distribution targets are scored by
+    ``config["tie_policy"]`` (:func:`voxpop.runs.evaluate_predictions`)."""
     binarize = source.binarize if source.binarize is not None else config["binarize"]
     tables = []
     for group, items in agreement.item_groups(corpus.items, config["by"]):
         predictions = source.probabilities[source.probabilities.index.isin(items)]
         table = evaluate_predictions(
-            predictions, labels, n_boot=config["bootstrap"], seed=config["seed"], binarize=binarize
+            predictions,
+            labels,
+            n_boot=config["bootstrap"],
+            seed=config["seed"],
+            binarize=binarize,
+            tie_policy=config["tie_policy"],
         )
         tables.append(table.assign(group=group))
     _write_table(pd.concat(tables, ignore_index=True), directory / "metrics.parquet")
@@ -264,23 +339,29 @@ def load_table(directory: Path, name: str) -> pd.DataFrame:
     return pd.read_parquet(directory / f"{name}.parquet")
 
 
-def scored(source: Trained, labels: LabelSet, binarize: object) -> tuple[pd.DataFrame, pd.DataFrame]:
+def scored(
+    source: Trained, labels: LabelSet, binarize: object, tie_policy: str = "drop", seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(true, predicted) on the predicted items the test labels keep: multi-hot tables for multi-label test sets,
-    one-column class tables (``label``) for single-label ones."""
+    one-column class tables (``label``) for single-label ones, whose true class is the target's top class
+    with ties scored by ``tie_policy`` (:func:`voxpop.metrics.top_class`; ``drop`` leaves tied items out)."""
     probs = source.probabilities[labels.classes]
     probs = probs[labels.kept.reindex(probs.index, fill_value=False).to_numpy(dtype=bool)]
     targets = labels.targets.loc[probs.index, labels.classes]
     if labels.multilabel:
         rule = source.binarize if source.binarize is not None else binarize
         return (targets > 0).astype(int), binarize_predictions(probs, rule)
+    codes, _ = top_class(targets.to_numpy(dtype=float), tie_policy, seed)
+    probs, codes = probs[codes >= 0], codes[codes >= 0]
     names = np.asarray(labels.classes, dtype=object)
-    true = pd.DataFrame({"label": names[targets.to_numpy().argmax(axis=1)]}, index=probs.index)
+    true = pd.DataFrame({"label": names[codes]}, index=probs.index)
     return true, pd.DataFrame({"label": names[probs.to_numpy().argmax(axis=1)]}, index=probs.index)
 
 
-def compute_matrix(source: Trained, labels: LabelSet, binarize: object, directory: Path) -> None:
-    """MLCM (multi-label test set) or confusion matrix (single-label), rows true, columns predicted."""
-    true, pred = scored(source, labels, binarize)
+def compute_matrix(source: Trained, labels: LabelSet, config: Mapping[str, Any], directory: Path) -> None:
+    """MLCM (multi-label test set) or confusion matrix (single-label), rows true, columns predicted;
+    ``config`` holds ``binarize``, ``tie_policy`` and ``seed`` as the evaluation's."""
+    true, pred = scored(source, labels, config["binarize"], config["tie_policy"], config["seed"])
     if labels.multilabel:
         matrix = agreement.mlcm(true, pred)
     else:

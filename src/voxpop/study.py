@@ -39,6 +39,9 @@ RESULT_COLUMNS = [
     "high",
     "n_items",
     "n_excluded",
+    "absent_classes",
+    "tie_policy",
+    "n_tied",
 ]
 DERIVED = ("ensemble", "fusion")
 
@@ -113,6 +116,8 @@ def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
     }
     features, sources = {}, {}
     variant_list = expand_variants(recipe)
+    tuning = [t for t in (a.fusion, a.tuned_decisions) if t is not None]
+    dev_predictions = any(t.tune_on == "dev" for t in tuning)  # fold models predict their own dev items
     for variant, v in variant_list if recipe.labels.train else ():
         f = v.features
         features[variant] = Stage(
@@ -124,7 +129,12 @@ def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
         protocol = v.protocol.name_and_options()
         model = v.model.spec().model_dump(mode="json")
         for train in recipe.labels.train:
-            config = {"corpus": corpus_key, "model": model, "protocol": list(protocol)}
+            config = {
+                "corpus": corpus_key,
+                "model": model,
+                "protocol": list(protocol),
+                "dev_predictions": dev_predictions,
+            }
             sources[variant, train] = Stage(
                 "train", f"train {train} ({variant})", config, (features[variant], labels["train", train])
             )
@@ -137,13 +147,24 @@ def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
             imported = {n: _file_hash(p) for n, p in a.fusion.predictions.items()}
             config = {**a.fusion.model_dump(mode="json"), "imported": imported, "variants": names}
             sources["fusion", train] = Stage("fusion", f"fusion {train}", config, (*trained, labels["train", train]))
-        if a.tuned_decisions:
+        if a.tuned_decisions is not None:
             for v in names:
                 sources[f"{v} +tuned", train] = Stage(
-                    "tuned", f"tuned decisions {train} ({v})", {}, (sources[v, train], labels["train", train])
+                    "tuned",
+                    f"tuned decisions {train} ({v})",
+                    a.tuned_decisions.model_dump(),
+                    (sources[v, train], labels["train", train]),
                 )
     e = recipe.evaluation
-    evaluation = {"corpus": corpus_key, "bootstrap": e.bootstrap, "seed": e.seed, "by": e.by, "binarize": e.binarize}
+    evaluation = {
+        "corpus": corpus_key,
+        "bootstrap": e.bootstrap,
+        "seed": e.seed,
+        "by": e.by,
+        "binarize": e.binarize,
+        "tie_policy": e.tie_policy,
+    }
+    matrix = {"binarize": e.binarize, "tie_policy": e.tie_policy, "seed": e.seed}
     evaluations, matrices = {}, {}
     for (source, train), stage in sources.items():
         for test, spec in recipe.labels.test.items():
@@ -157,9 +178,7 @@ def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
             wanted = a.mlcm if multilabel_rule(spec) else a.confusion
             if wanted is not None and source in names and (wanted.cells == "all" or test == train):
                 kind = "mlcm" if multilabel_rule(spec) else "confusion"
-                matrices[cell] = Stage(
-                    kind, f"{kind} {train} -> {test} ({source})", {"binarize": e.binarize}, (stage, test_stage)
-                )
+                matrices[cell] = Stage(kind, f"{kind} {train} -> {test} ({source})", matrix, (stage, test_stage))
     analyses = {}
     if a.agreement is not None:
         analyses["agreement"] = Stage("agreement", "agreement table", {**base, "spec": a.agreement.model_dump()})
@@ -305,19 +324,20 @@ def _execute(
     elif stage.kind == "train":
         name, options = c["protocol"]
         folds = make_folds(items.items, name, **options)
-        st.compute_train(*inputs, folds, ModelSpec.model_validate(c["model"]), directory, reporter.step)
+        spec = ModelSpec.model_validate(c["model"])
+        st.compute_train(*inputs, folds, spec, directory, reporter.step, dev_predictions=c["dev_predictions"])
     elif stage.kind == "ensemble":
         st.compute_ensemble({s.label: output for s, output in zip(stage.inputs, inputs, strict=True)}, directory)
     elif stage.kind == "fusion":
         models = dict(zip(c["variants"], inputs[:-1], strict=True))
         models.update({n: load_predictions(p) for n, p in recipe.analyses.fusion.predictions.items()})
-        st.compute_fusion(models, inputs[-1], c["n_draws"], c["seed"], directory)
+        st.compute_fusion(models, inputs[-1], c["n_draws"], c["seed"], directory, c["tune_on"])
     elif stage.kind == "tuned":
-        st.compute_tuned(*inputs, directory)
+        st.compute_tuned(*inputs, directory, c["tune_on"])
     elif stage.kind == "evaluate":
         st.compute_evaluation(*inputs, items, c, directory)
     elif stage.kind in ("mlcm", "confusion"):
-        st.compute_matrix(*inputs, c["binarize"], directory)
+        st.compute_matrix(*inputs, c, directory)
     elif stage.kind == "agreement":
         st.compute_agreement(corpus, c, directory)
     elif stage.kind == "accounting":

@@ -204,7 +204,12 @@ def _results_section(report: Report, run: StudyRun) -> None:
         "Results",
         "Every model (rows: variant and train label set) scored on every test label set; value [95 % bootstrap "
         "interval over test items]. Multi-label test sets binarise predictions (1/C rule for softmax outputs, 0.5 "
-        "for sigmoids); KLD and JSD appear where the test targets are distributions. All rows are in "
+        "for sigmoids); KLD and JSD appear where the test targets are distributions. Macro averages (UAR, "
+        "macro-F1) run over the classes present in each test set or group (UAR: in the truth; single-label "
+        "macro-F1: in truth or prediction); `absent classes` names the others. Bootstrap resamples are drawn per "
+        "test set, stratified by true class for single-label sets. A single-label test target whose top class is "
+        f"tied (AR distributions) is scored by tie policy `{recipe.evaluation.tie_policy}` (drop: left out; first: "
+        "the first tied class; random: a seeded random one); `tied` counts those items. All rows are in "
         "`results.parquet`.",
     )
     overall = results[results["group"].eq("all")]
@@ -214,7 +219,10 @@ def _results_section(report: Report, run: StudyRun) -> None:
     for metric in metrics:
         cells = overall[overall["metric"].eq(metric)].groupby(["variant", "train", "test"], sort=False)
         table[METRIC_NAMES.get(metric, metric)] = cells.apply(_metric_text)
-    table["items"] = overall.groupby(["variant", "train", "test"], sort=False)["n_items"].first()
+    cell = overall.groupby(["variant", "train", "test"], sort=False)
+    table["items"] = cell["n_items"].first()
+    table["tied"] = cell["n_tied"].first()
+    table["absent classes"] = cell["absent_classes"].first()
     section.add_table("Results", table.fillna(plots.MISSING).reset_index())
     cells = overall.set_index(["variant", "test", "metric"])
     by_train = {str(t): cells.loc[cells["train"].eq(t).to_numpy(), "value"] for t in dict.fromkeys(overall["train"])}
@@ -227,9 +235,9 @@ def _results_section(report: Report, run: StudyRun) -> None:
     if recipe.evaluation.by:
         groups = results[results["group"].ne("all") & results["metric"].isin(wanted)]
         text = groups.assign(value=[format_ci(*r) for r in groups[["value", "low", "high"]].itertuples(index=False)])
-        pivot = text.pivot_table(
-            index=["variant", "train", "test", "group"], columns="metric", values="value", aggfunc="first", sort=False
-        )
+        keys = ["variant", "train", "test", "group"]
+        pivot = text.pivot_table(index=keys, columns="metric", values="value", aggfunc="first", sort=False)
+        pivot["absent classes"] = groups.groupby(keys, sort=False)["absent_classes"].first()
         section.add_table(f"Results per {recipe.evaluation.by}", pivot.reset_index())
 
 
@@ -321,9 +329,9 @@ def _derived_section(report: Report, run: StudyRun) -> None:
         return
     section = report.add_section(
         "Fusion and tuned decisions",
-        "Fusion weights (models x classes) and tuned per-class "
-        "offsets (softmax) or thresholds shifts (sigmoid) of every fold, each chosen on the "
-        "other folds' items.",
+        "Fusion weights (models x classes) and tuned per-class offsets (softmax) or thresholds shifts (sigmoid) "
+        "of every fold, each chosen on items the train label set keeps: the fold models' own development "
+        "predictions (tune_on: dev) or the other folds' out-of-fold predictions (tune_on: other_folds).",
     )
     for number, ((source, train), stage) in enumerate(derived.items(), start=1):
         section.add_table(f"{stage.kind} {number}", run.output(stage).details, caption=f"{source} ({train})")

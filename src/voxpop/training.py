@@ -36,12 +36,12 @@ import pydantic
 import skops.io
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar
-from sklearn.metrics import f1_score, recall_score
 from sklearn.pipeline import Pipeline
 from skops.io.exceptions import UntrustedTypesFoundException
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from voxpop import metrics
 from voxpop.cache import atomic_write, write_bytes, write_text
 from voxpop.errors import ConfigError, InputError
 from voxpop.losses import TargetLoss, balanced_sampler, loss_class, make_loss
@@ -235,28 +235,25 @@ def check_targets(y: Any, name: str, multilabel: bool) -> tuple[np.ndarray, list
 
 
 def dev_metric(metric: Monitor, probs: np.ndarray, targets: np.ndarray, multilabel: bool) -> float:
-    """A dev metric on the whole set: macro-F1, binary F1 (class index 1, or the single column) or UAR.
+    """A dev metric on the whole set with the report's definitions (:mod:`voxpop.metrics`).
 
-    Single-label: argmax of targets vs argmax of outputs; UAR averages recall over the classes present
-    in the targets. Multi-label: targets and sigmoid outputs binarized at 0.5, per-class then macro.
+    ``probs`` and ``targets`` are (N, C). Single-label: argmax of targets vs argmax of outputs; ``uar``
+    averages recall over the classes present in the dev truth, ``macro_f1`` F1 over the classes in the
+    dev truth or prediction; ``binary_f1`` is the F1 of class index 1. Multi-label: targets and sigmoid
+    outputs binarised at 0.5, averages over the classes with a dev positive; ``binary_f1`` is the F1
+    of the single column. Raises :class:`ConfigError` for an unknown metric.
 
     >>> dev_metric("uar", np.array([[.9, .1], [.8, .2], [.3, .7]]), np.array([[1, 0], [0, 1], [0, 1]]), False)
     0.75
     """
     if multilabel:
-        truth, pred = targets >= 0.5, probs >= 0.5
+        counts = metrics.Counts.from_binary(targets >= 0.5, probs >= 0.5)
     else:
-        truth, pred = targets.argmax(axis=1), probs.argmax(axis=1)
-    if metric == "macro_f1":
-        return float(f1_score(truth, pred, average="macro", zero_division=0))
+        counts = metrics.Counts.from_codes(targets.argmax(axis=1), probs.argmax(axis=1), targets.shape[1])
+    if metric in ("macro_f1", "uar"):
+        return float(metrics.score(counts, metric))
     if metric == "binary_f1":
-        if multilabel:
-            return float(f1_score(truth[:, 0], pred[:, 0], zero_division=0))
-        return float(f1_score(truth, pred, labels=[0, 1], pos_label=1, average="binary", zero_division=0))
-    if metric == "uar":
-        if multilabel:
-            return float(recall_score(truth, pred, average="macro", zero_division=0))
-        return float(recall_score(truth, pred, labels=np.unique(truth), average="macro", zero_division=0))
+        return float(metrics.score(counts, "f1")[0 if multilabel else 1])
     raise ConfigError(f"unknown dev metric {metric!r}; choose loss, macro_f1, binary_f1 or uar.")
 
 

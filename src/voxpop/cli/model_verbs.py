@@ -79,9 +79,9 @@ def print_summary(tables: dict[str, pd.DataFrame], title: str, first: str = "hea
     console.print(table)
 
 
-def print_folds(sizes: pd.DataFrame, dropped: pd.DataFrame) -> None:
+def print_folds(sizes: pd.DataFrame, dropped: pd.DataFrame, title: str = "items per fold") -> None:
     """Items used per fold and items dropped: without features (train / dev / test), not kept (train / dev)."""
-    table = Table(title="items per fold", box=box.SIMPLE_HEAD)
+    table = Table(title=escape(title), box=box.SIMPLE_HEAD)
     for column in ("fold", "train", "dev", "test", "no features (train/dev/test)", "not kept (train/dev)"):
         table.add_column(column, justify="left" if column == "fold" else "right")
     for fold, row in sizes.join(dropped).iterrows():
@@ -250,8 +250,12 @@ def train(
                 spec=spec,
                 progress=lambda done, total, task=task: bar.update(task, completed=done, total=total),
             )
-    first = next(iter(results.values()))
-    print_folds(first.sizes, first.dropped)
+    layouts: dict[str, list[str]] = {}  # classical heads train on the dev items: their sizes differ
+    for name, result in results.items():
+        layouts.setdefault(result.sizes.to_json(), []).append(name)
+    for names in layouts.values():
+        which = f" ({', '.join(names)})" if len(layouts) > 1 else ""
+        print_folds(results[names[0]].sizes, results[names[0]].dropped, f"items per fold{which}")
     for name, result in results.items():
         if result.resumed:
             console.print(f"{name}: loaded saved folds {', '.join(result.resumed)} (not retrained)", highlight=False)
@@ -288,8 +292,13 @@ def evaluate(
     binarize: str = typer.Option(
         "auto", "--binarize", help="Multi-label test sets: auto, uniform (1/C rule), argmax or a threshold."
     ),
+    tie_policy: str = typer.Option(
+        "drop",
+        "--tie-policy",
+        help="Single-label test targets with a tied top class (AR): drop (left out, counted), first or random.",
+    ),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the confidence intervals."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap (and of tie_policy random)."),
     out: Path = typer.Option(None, "--out", help="Write the metric table (run, metric, value, low, high, ...) as CSV."),
     class_map: list[str] = typer.Option(
         None, "--class-map", help="Another corpus: RUN_CLASS=TEST_CLASS[,...]; TEST_CLASS 'drop' removes one."
@@ -330,7 +339,9 @@ def evaluate(
         return scored
 
     tables = {
-        name: evaluate_predictions(predictions(path), test_labels, n_boot=bootstrap, seed=seed, binarize=rule)
+        name: evaluate_predictions(
+            predictions(path), test_labels, n_boot=bootstrap, seed=seed, binarize=rule, tie_policy=tie_policy
+        )
         for name, path in sources.items()
     }
     frame = pd.concat([t.assign(run=n) for n, t in tables.items()], ignore_index=True)
@@ -342,11 +353,18 @@ def evaluate(
         table.add_row(escape(metric), *(_ci(t.set_index("metric").loc[metric]) for t in tables.values()))
     table.add_row("items scored", *(f"{int(t['n_items'].iloc[0]):,}" for t in tables.values()))
     table.add_row("items left out", *(f"{int(t['n_excluded'].iloc[0]):,}" for t in tables.values()))
+    table.add_row(f"tied targets ({tie_policy})", *(f"{int(t['n_tied'].iloc[0]):,}" for t in tables.values()))
+    table.add_row("absent classes", *(escape(t["absent_classes"].iloc[0]) or "-" for t in tables.values()))
     console.print(table)
-    console.print(f"[dim]95 % percentile bootstrap intervals over items, {bootstrap} resamples, seed {seed}[/]")
+    console.print(
+        f"[dim]95 % percentile bootstrap intervals over items (stratified by true class), {bootstrap} resamples, "
+        f"seed {seed}; macro averages over the classes present in the test set; tied top classes of "
+        f"distribution targets: {tie_policy}[/]"
+    )
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        write_text(out, frame[["run", "metric", "value", "low", "high", "n_items", "n_excluded"]].to_csv(index=False))
+        columns = ["run", "metric", "value", "low", "high", "n_items", "n_excluded", "absent_classes", "tie_policy"]
+        write_text(out, frame[[*columns, "n_tied"]].to_csv(index=False))
         console.print(f"saved to [bold]{escape(str(out))}[/]")
 
 
