@@ -28,7 +28,7 @@ class Accounting:
 
     ``data_loss`` = dropped items / all items; ``rating_loss`` = ratings that do not support the kept
     target (ratings of dropped items, minority ratings under MR/PR, ratings of excluded classes) /
-    all ratings.
+    all ratings. ``items_below_selected_share``: items dropped by the option ``min_selected_share``.
     """
 
     items_total: int
@@ -36,6 +36,7 @@ class Accounting:
     ratings_total: int
     ratings_supporting: int
     ratings_excluded_class: int = 0
+    items_below_selected_share: int = 0
 
     @property
     def data_loss(self) -> float:
