@@ -38,13 +38,18 @@ def print_accounting(labels: LabelSet, title: str) -> None:
 
 
 def print_accounting_table(frame: pd.DataFrame, title: str) -> None:
-    """The (condition, rule) accounting rows of :func:`voxpop.labels.accounting_table`."""
+    """The (condition, rule) accounting rows of :func:`voxpop.labels.accounting_table`; the title names the
+    denominator and pooling the rows used."""
+    used = [
+        f"{column} {', '.join(values)}"
+        for column in ("denominator", "pooling")
+        if (values := [str(v) for v in frame[column].unique() if v != "-"])
+    ]
+    title = f"{title} ({'; '.join(used)})" if used else title
     cells = [
         [
             row.condition,
             row.rule,
-            row.denominator,
-            row.pooling,
             f"{row.items_total:,}",
             f"{row.items_kept:,}",
             f"{row.data_loss:.1%}",
@@ -56,11 +61,10 @@ def print_accounting_table(frame: pd.DataFrame, title: str) -> None:
         for row in frame.itertuples(index=False)
     ]
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    headers = ("condition", "rule", "denominator", "pooling", "items", "kept", "data loss", "ratings", "support")
-    headers += ("rating loss", "excl.")
+    headers = ("condition", "rule", "items", "kept", "data loss", "ratings", "support", "rating loss", "excl.")
     for position, name in enumerate(headers):
         width = max([len(word) for word in name.split()] + [len(row[position]) for row in cells])  # never cut
-        table.add_column(name, justify="left" if position < 4 else "right", min_width=width)
+        table.add_column(name, justify="left" if position < 2 else "right", min_width=width)
     for row in cells:
         table.add_row(*row)
     console.print(table)
