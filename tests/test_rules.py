@@ -88,11 +88,12 @@ def test_check_options_fills_defaults_and_refuses_misplaced_or_bad_values():
 
 def test_every_option_is_a_flag_of_the_verbs_that_apply_a_rule():
     runner = CliRunner()
-    for verb in ("labels", "compare"):
+    flags = {o.flag for o in rules.OPTIONS.values()}
+    for verb in ("labels", "compare", "train", "evaluate", "fuse"):
         result = runner.invoke(app, [verb, "--help"], env={"COLUMNS": "200"})
         assert result.exit_code == 0, result.output
-        flags = {o.flag for o in rules.OPTIONS.values()}
-        assert flags <= set(re.findall(r"--[a-z-]+", result.output)), verb
+        # train, evaluate and fuse have a --seed of their own (folds, bootstrap, draws)
+        assert flags - {"--seed"} <= set(re.findall(r"--[a-z-]+", result.output)), verb
 
 
 # ---------------------------------------------------------------- adding a rule = one object + its tests
@@ -129,3 +130,17 @@ def test_a_new_rule_is_one_registry_entry(monkeypatch):
     with pytest.raises(VoxpopError, match="rule 'rater-mean' \\(toy learned rule\\)"):
         make_labels(Corpus("toy", corpus.items, ratings.assign(rater=None), classes=["A", "S"]), "rater-mean")
     assert "| `rater-mean` | toy learned rule" in rules.rules_markdown()
+
+
+def test_verbs_taking_a_rule_pass_its_options_and_record_them(tmp_path):
+    from voxpop.runs import resolve_labels
+
+    ratings = pd.DataFrame({"item": ["x"] * 3 + ["y"] * 2, "label": ["A", "O", "O", "A", "S"]})
+    corpus = Corpus("toy", pd.DataFrame(index=["x", "y"]), ratings, classes=["A", "S"], excluded=["O"])
+    labels, source = resolve_labels(corpus, "mr", denominator="selected")
+    assert labels.kept.tolist() == [True, False]  # x: A is 1 of 1 selected rating (O O outside)
+    assert source.options == {"denominator": "selected"}
+    assert not resolve_labels(corpus, "mr")[0].kept.any()  # x: O 2 of 3 wins
+    labels.save(tmp_path / "mr.parquet")
+    with pytest.raises(ConfigError, match=r"denominator apply to label rules; .*mr\.parquet is a saved label set"):
+        resolve_labels(corpus, str(tmp_path / "mr.parquet"), denominator="selected")

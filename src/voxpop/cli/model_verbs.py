@@ -14,11 +14,11 @@ from rich.table import Table
 
 from voxpop.cli.app import app, console, err_console, progress_bar
 from voxpop.cli.corpus_verbs import load_corpus
-from voxpop.cli.options import parse_names
+from voxpop.cli.options import parse_names, with_rule_options
 from voxpop.errors import ConfigError
 from voxpop.features.base import parse_options
-from voxpop.labels import RULES
 from voxpop.protocols import PROTOCOLS, make_folds
+from voxpop.rules import RULES
 
 if TYPE_CHECKING:
     from voxpop.runs import ProtocolSpec
@@ -87,11 +87,14 @@ def print_folds(sizes: pd.DataFrame, dropped: pd.DataFrame) -> None:
 
 
 @app.command()
+@with_rule_options(skip=("seed",))
 def train(
     corpus: Path = typer.Argument(..., help="Corpus directory (corpus.yaml, items.parquet, ratings.parquet)."),
     labels: str = typer.Option(..., "--labels", help=LABELS_HELP),
     condition: list[str] = typer.Option(None, "--condition", help="Rule labels: stimulus condition (repeatable)."),
-    pool: bool = typer.Option(False, "--pool", help="Rule labels: sum the counts of the conditions (all when none)."),
+    pool: bool = typer.Option(
+        False, "--pool", help="Rule labels: pool the conditions (all when none), by --pooling (default sum)."
+    ),
     features: Path = typer.Option(None, "--features", help="A feature store entry directory (from 'voxpop features')."),
     extractor: str = typer.Option(
         None, "--extractor", "-e", help="Extract features now: opensmile:eGeMAPSv02 | fbank | ssl:PATH ..."
@@ -133,6 +136,7 @@ def train(
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the confidence intervals."),
     where: str = typer.Option(None, "--where", help="Keep only items matching this pandas query on item columns."),
     out: Path = typer.Option(..., "--out", help="Run directory (one sub-directory per head when several)."),
+    rule_options: dict | None = None,
 ) -> None:
     """Cross-validate heads on features and labels, save the runs and print out-of-fold metrics with CIs."""
     import torch
@@ -144,7 +148,7 @@ def train(
     if threads is not None:
         torch.set_num_threads(threads)
     loaded = load_corpus(corpus, where)
-    label_set, label_source = resolve_labels(loaded, labels, condition=condition or None, pool=pool)
+    label_set, label_source = resolve_labels(loaded, labels, condition=condition or None, pool=pool, **rule_options)
     loaded = items_corpus(loaded, label_set)  # segment label sets train on their recordings' audio windows
     options = parse_options(option or [])
     if workers is not None:
@@ -227,12 +231,13 @@ def _runs_or_file(run: Path) -> dict[str, Path]:
 
 
 @app.command()
+@with_rule_options(skip=("seed",))
 def evaluate(
     run: Path = typer.Argument(..., help="Run directory, directory of runs (one per head), or a predictions file."),
     labels: str = typer.Option(..., "--labels", help=LABELS_HELP),
     corpus: Path = typer.Option(None, "--corpus", help="Corpus for a label rule (default: the run's corpus)."),
     condition: list[str] = typer.Option(None, "--condition", help="Rule labels: stimulus condition (repeatable)."),
-    pool: bool = typer.Option(False, "--pool", help="Rule labels: sum the counts of the conditions."),
+    pool: bool = typer.Option(False, "--pool", help="Rule labels: pool the conditions, by --pooling (default sum)."),
     where: str = typer.Option(None, "--where", help="Keep only corpus items matching this pandas query."),
     binarize: str = typer.Option(
         "auto", "--binarize", help="Multi-label test sets: auto, uniform (1/C rule), argmax or a threshold."
@@ -240,6 +245,7 @@ def evaluate(
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the confidence intervals."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     out: Path = typer.Option(None, "--out", help="Write the metric table (run, metric, value, low, high, ...) as CSV."),
+    rule_options: dict | None = None,
 ) -> None:
     """Score a run's out-of-fold predictions against a test label set (cross-testing), with bootstrap CIs."""
     from voxpop.runs import evaluate_predictions, is_label_file, load_predictions, load_run, resolve_labels
@@ -253,7 +259,7 @@ def evaluate(
             record = load_run(next(iter(sources.values())).parent).record
             corpus, where = Path(record.corpus), where if where is not None else record.where
         label_corpus = load_corpus(corpus, where)
-    test_labels, _ = resolve_labels(label_corpus, labels, condition=condition or None, pool=pool)
+    test_labels, _ = resolve_labels(label_corpus, labels, condition=condition or None, pool=pool, **rule_options)
     rule = binarize if binarize in ("auto", "uniform", "argmax") else float(binarize)
     tables = {
         name: evaluate_predictions(load_predictions(path), test_labels, n_boot=bootstrap, seed=seed, binarize=rule)
@@ -334,17 +340,19 @@ def _input_name(path: Path, taken: dict) -> str:
 
 
 @app.command()
+@with_rule_options(skip=("seed",))
 def fuse(
     predictions: list[Path] = typer.Argument(..., help="Prediction files (parquet / CSV) or run directories."),
     dev_labels: str = typer.Option(..., "--dev-labels", help="Items whose weights are chosen: " + LABELS_HELP),
     test_labels: str = typer.Option(None, "--test-labels", help="Score the fused items against these labels."),
     corpus: Path = typer.Option(None, "--corpus", help="Corpus for label rules."),
     condition: list[str] = typer.Option(None, "--condition", help="Rule labels: stimulus condition (repeatable)."),
-    pool: bool = typer.Option(False, "--pool", help="Rule labels: sum the counts of the conditions."),
+    pool: bool = typer.Option(False, "--pool", help="Rule labels: pool the conditions, by --pooling (default sum)."),
     draws: int = typer.Option(1000, "--draws", help="Dirichlet draws of fusion weights."),
     seed: int = typer.Option(0, "--seed", help="Seed of the draws and of the bootstrap."),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the test confidence intervals."),
     out: Path = typer.Option(..., "--out", help="Fused predictions parquet file (the non-dev items)."),
+    rule_options: dict | None = None,
 ) -> None:
     """Dirichlet late fusion: per-class model weights chosen by dev UAR, applied to every other item."""
     from voxpop.runs import (
@@ -362,7 +370,7 @@ def fuse(
     loaded = load_corpus(corpus) if corpus is not None else None
 
     def rule_or_file(source: str):
-        scope = {} if is_label_file(source) else {"condition": condition or None, "pool": pool}
+        scope = {} if is_label_file(source) else {"condition": condition or None, "pool": pool, **rule_options}
         return resolve_labels(loaded, source, **scope)[0]
 
     dev_set = rule_or_file(dev_labels)

@@ -83,21 +83,26 @@ def parse_numeric(texts: Sequence[str]) -> dict[str, Scale]:
     return {column: Scale(*parse_bounds(b, "--numeric")) for column, b in parse_pairs(texts, "--numeric").items()}
 
 
-def with_rule_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def with_rule_options(command: Callable[..., Any] | None = None, *, skip: Sequence[str] = ()) -> Callable[..., Any]:
     """Decorator giving a verb one CLI option per label-rule option of the registry (:mod:`voxpop.rules`).
 
     The options replace the command's ``rule_options`` parameter, which receives the ones given as a
-    dict (flags left out are absent, so each rule's own default applies).
+    dict (flags left out are absent, so each rule's own default applies). ``skip``: options the verb
+    does not offer because it has a flag of that name for something else (``--seed``); used as
+    ``@with_rule_options(skip=("seed",))``.
     """
-    from voxpop.rules import OPTIONS, cli_parameters, given_options
+    if command is None:
+        return functools.partial(with_rule_options, skip=skip)
+    from voxpop.rules import cli_parameters, given_options
 
     signature = inspect.signature(command, eval_str=True)
     kept = [p for p in signature.parameters.values() if p.name != "rule_options"]
+    offered = [p for p in cli_parameters() if p.name not in skip]
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> Any:
-        options = given_options({name: kwargs.pop(name) for name in list(kwargs) if name in OPTIONS})
-        return command(**kwargs, rule_options=options)
+        given = {name: kwargs.pop(name) for name in [p.name for p in offered]}
+        return command(**kwargs, rule_options=given_options(given))
 
-    wrapper.__signature__ = signature.replace(parameters=[*kept, *cli_parameters()])
+    wrapper.__signature__ = signature.replace(parameters=[*kept, *offered])
     return wrapper
