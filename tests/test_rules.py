@@ -107,10 +107,11 @@ def rater_mean(inputs: RuleInput, options) -> LabelSet:
     counts = inputs.votes("primary").counts
     total = int(counts.to_numpy().sum())
     accounting = Accounting(len(counts), len(counts), total, total)
-    return LabelSet(soft, pd.Series(True, index=counts.index), counts, "rater-mean", accounting)
+    raters = (1 / ratings.groupby("rater").size()).rename("weight").to_frame()
+    return LabelSet(soft, pd.Series(True, index=counts.index), counts, "rater-mean", accounting, raters=raters)
 
 
-def test_a_new_rule_is_one_registry_entry(monkeypatch):
+def test_a_new_rule_is_one_registry_entry(monkeypatch, tmp_path):
     rule = rules.Rule(
         "rater-mean",
         "toy learned rule",
@@ -127,6 +128,8 @@ def test_a_new_rule_is_one_registry_entry(monkeypatch):
     # x: r1 (1 rating) says A with weight 1, r2 (2 ratings) says S with weight 1/2 -> A 2/3, S 1/3
     assert labels.targets.loc["x"].tolist() == pytest.approx([2 / 3, 1 / 3])
     assert labels.options["smoothing"] == 0.0
+    assert labels.raters["weight"].to_dict() == {"r1": 1.0, "r2": 0.5}  # the per-rater table survives saving
+    pd.testing.assert_frame_equal(LabelSet.load(labels.save(tmp_path / "l.parquet")).raters, labels.raters)
     with pytest.raises(VoxpopError, match="rule 'rater-mean' \\(toy learned rule\\)"):
         make_labels(Corpus("toy", corpus.items, ratings.assign(rater=None), classes=["A", "S"]), "rater-mean")
     assert "| `rater-mean` | toy learned rule" in rules.rules_markdown()
