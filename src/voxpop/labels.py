@@ -1130,13 +1130,17 @@ def secondary_rule(inputs: RuleInput, options: Mapping) -> LabelSet:
 
 def likert_rule(inputs: RuleInput, options: Mapping) -> LabelSet:
     """Registry implementation of rule ``likert`` (:func:`likert_scores`, :func:`likert_binarize`)."""
-    corpus, labels = inputs.corpus, inputs.classes + inputs.others
-    scope = {"conditions": inputs.conditions, "class_map": inputs.class_map, "items": inputs.items}
-    counts, _ = vote_counts(corpus.ratings, labels, slot="intensity", **scope)
-    scores = likert_scores(corpus.ratings, labels, scale=corpus.scales.get("intensity"), **scope)
+    corpus = inputs.corpus
+    scope = {
+        "conditions": inputs.conditions,
+        "class_map": inputs.class_map,
+        "excluded": inputs.excluded,
+        "items": inputs.items,
+    }
+    counts, outside = vote_counts(corpus.ratings, inputs.classes, slot="intensity", **scope)
+    scores = likert_scores(corpus.ratings, inputs.classes, scale=corpus.scales.get("intensity"), **scope)
     cut = DEFAULT_LIKERT_THRESHOLD if options["threshold"] is None else options["threshold"]
-    outside = counts[inputs.others].sum(axis=1)
-    return likert_binarize(scores[inputs.classes], cut, counts=counts[inputs.classes], excluded=outside)
+    return likert_binarize(scores, cut, counts=counts, excluded=outside)
 
 
 def intervals_rule(inputs: RuleInput, options: Mapping) -> LabelSet:
