@@ -746,3 +746,47 @@ def test_pooling_mean_weights_conditions_an_item_was_rated_in():
     corpus = Corpus("pool", pd.DataFrame(index=["q", "r"]), ratings, classes=["A", "S"])
     mean = make_labels(corpus, "ar", pool=True, pooling="mean")
     np.testing.assert_allclose(mean.targets.to_numpy(), [[0.75, 0.25], [0.0, 1.0]])  # r: voice only
+
+
+# ---------------------------------------------------------------- real-format field cases (../shared/field-cases)
+@pytest.fixture(scope="module")
+def iemocap_case(shared_data):
+    """Field case 09 (beside the shared data folder): IEMOCAP EmoEvaluation lines in the real layout."""
+    from voxpop.formats.iemocap import read_iemocap
+
+    folder = shared_data.parent / "field-cases" / "09-iemocap-emoevaluation-quirks" / "IEMOCAP"
+    if not folder.is_dir():
+        pytest.skip(f"field case {folder} is absent")
+    return read_iemocap(folder)
+
+
+def test_iemocap_four_class_majority_against_the_released_consensus(iemocap_case):
+    from voxpop.consensus import compare_consensus
+
+    four = ["neutral", "anger", "sadness", "happiness"]
+    labels = make_labels(iemocap_case, "mr", classes=four)
+    short = {item[-4:]: kept for item, kept in labels.kept.items()}
+    # F000 3 x neutral; F001 frustration 2 of 3 (released fru); F002 other / excited / happiness (xxx);
+    # M000 other 2 of 3 (released oth): only F000 (and F003 when its self-evaluation is set aside) are 4-class items
+    assert short["F000"] and not (short["F001"] or short["F002"] or short["M000"])
+    table = compare_consensus(labels, iemocap_case.items["consensus_class"])
+    outcome = {item[-4:]: value for item, value in table["outcome"].items()}
+    assert outcome["F000"] == "same class"
+    assert outcome["F001"] == outcome["F002"] == outcome["M000"] == "both dropped"
+    old = make_labels(iemocap_case, "mr", classes=four, denominator="selected")
+    assert {item[-4:]: c for item, c in old.hard_labels().items()}["F001"] == "anger"  # the pre-fix relabelling
+
+
+def test_field_case_17_class_subset_on_cremad_votes(shared_data):
+    from voxpop.formats.cremad import read_cremad
+
+    path = shared_data.parent / "field-cases" / "17-majority-after-class-subset" / "tabulatedVotes.csv"
+    if not path.is_file():
+        pytest.skip(f"field case {path} is absent")
+    corpus = read_cremad(path)
+    subset = {"condition": "voice", "classes": ["anger", "happy", "sad"]}
+    # NEU_XX: happy 1 of 11; WSI_SAD_XX: anger 2 of 9; DFA_ANG_XX: anger 7 of 9
+    for rule, options in (("mr", {}), ("pr", {}), ("primary", {"min_agreement": 0.6})):
+        labels = make_labels(corpus, rule, **subset, **options)
+        assert labels.hard_labels().to_dict() == {"1001_DFA_ANG_XX": "anger"}, rule
+        assert (labels.accounting.ratings_total, labels.accounting.ratings_excluded_class) == (29, 19)

@@ -80,7 +80,7 @@ class CorpusSpec(Strict):
 class _LabelSpecBase(Strict):
     """One named label set: a rule of the registry (:mod:`voxpop.rules`) and its options.
 
-    The option fields are generated from :data:`voxpop.rules.OPTIONS` (see :func:`_label_spec`);
+    The option fields are generated from :data:`voxpop.rules.OPTIONS` (see :func:`_option_field`);
     ``threshold: best`` (rule likert) takes the best threshold of the ``threshold_sweep`` analysis.
     """
 
