@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+import voxpop.experiment
 import voxpop.runs
 import voxpop.stages
 from voxpop.analysis import dirichlet_fusion
@@ -361,3 +362,26 @@ def test_labels_with_the_swept_best_threshold(tmp_path, demo):
     direct = make_labels(run.corpus, "likert", condition="voice", threshold=summary["best_threshold"])
     pd.testing.assert_frame_equal(labels.targets, direct.targets)
     assert dataclasses.asdict(labels.accounting) == dataclasses.asdict(direct.accounting)
+
+
+def test_the_runner_reuses_the_label_sets_built_by_the_check(tmp_path, demo, monkeypatch):
+    data = small_recipe(demo)
+    data["labels"]["train"] = {}
+    data["analyses"] = {}
+    built = []
+
+    def counted(*args, **kwargs):
+        built.append(args[1])
+        return make_labels(*args, **kwargs)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a label set was computed again after the pre-flight check")
+
+    monkeypatch.setattr(voxpop.experiment, "make_labels", counted)
+    monkeypatch.setattr(voxpop.stages, "make_labels", refuse)
+    run = run_recipe(recipe_from_dict(data), tmp_path / "out")
+    assert built == ["mr", "pr", "ar-test"]  # once each, by the check
+    saved = run.output(run.plan.labels["test", "PR"])
+    direct = make_labels(run.corpus, "pr", condition="voice")
+    pd.testing.assert_frame_equal(saved.targets, direct.targets)
+    assert saved.options["denominator"] == "all"

@@ -570,3 +570,223 @@ def test_cremad_pooled_counts_are_the_sum_of_conditions(cremad):
     pooled = make_labels(corpus, "ar", pool=True).counts
     summed = table.groupby("fileName")[list("ADFHNS")].sum()
     assert pooled.loc[summed.index].to_numpy().tolist() == summed.to_numpy().tolist()
+
+
+# ---------------------------------------------------------------- the denominator: every rating of the item
+def subset_corpus() -> Corpus:
+    """Hand-made votes (one rating per row, no rater ids) on a 7-class corpus with an excluded 'other'.
+
+    neu10: neutral x10 + happy x1; wsi: neutral x6, anger x2, disgust x1; ang: anger x7, disgust, neutral;
+    fru: frustration x2 + anger x1 (IEMOCAP style); exc: excited x2, neutral x1; oth: other x2 + sad x1.
+    """
+    votes = {
+        "neu10": ["neutral"] * 10 + ["happy"],
+        "wsi": ["neutral"] * 6 + ["anger"] * 2 + ["disgust"],
+        "ang": ["anger"] * 7 + ["disgust", "neutral"],
+        "fru": ["frustration", "frustration", "anger"],
+        "exc": ["excited", "excited", "neutral"],
+        "oth": ["other", "other", "sad"],
+    }
+    rows = [(item, label) for item, labels in votes.items() for label in labels]
+    classes = ["anger", "disgust", "happy", "neutral", "sad", "frustration", "excited"]
+    return Corpus(
+        "subset",
+        pd.DataFrame(index=list(votes)),
+        pd.DataFrame(rows, columns=["item", "label"]),
+        classes,
+        excluded=["other"],
+    )
+
+
+def kept_labels(labels: LabelSet) -> dict:
+    return labels.hard_labels().to_dict()
+
+
+def test_majority_counts_every_rating_under_a_class_subset():
+    corpus = subset_corpus()
+    subset = ["anger", "happy", "sad"]
+    # neu10: happy 1 of 11; wsi: anger 2 of 9; ang: anger 7 of 9 > 4.5; oth: sad 1 of 3; the rest have no selected top
+    assert kept_labels(make_labels(corpus, "mr", classes=subset)) == {"ang": "anger"}
+    assert kept_labels(make_labels(corpus, "pr", classes=subset)) == {"ang": "anger"}
+    assert kept_labels(make_labels(corpus, "ar", classes=subset, min_agreement=0.6)) == {"ang": "anger"}
+    # the old denominator (ratings on selected classes only) makes 10-neutral/1-happy a happy clip
+    old = make_labels(corpus, "mr", classes=subset, denominator="selected")
+    assert kept_labels(old) == {"neu10": "happy", "wsi": "anger", "ang": "anger", "fru": "anger", "oth": "sad"}
+    assert old.options["denominator"] == "selected"
+    old_p_star = make_labels(corpus, "ar", classes=subset, min_agreement=0.6, denominator="selected")
+    assert old_p_star.kept.sum() == 5  # every item with a selected rating has one selected class at 100 %
+
+
+def test_iemocap_four_class_set_drops_a_frustration_majority_and_maps_excited_to_happy():
+    corpus = subset_corpus()
+    four = ["anger", "happy", "neutral", "sad"]
+    labels = make_labels(corpus, "mr", classes=four)
+    # fru: frustration 2 of 3 wins, not a selected class -> dropped; exc: excited 2 of 3 -> dropped
+    assert kept_labels(labels) == {"neu10": "neutral", "wsi": "neutral", "ang": "anger"}
+    mapped = make_labels(corpus, "mr", classes=four, class_map={"excited": "happy"})
+    assert kept_labels(mapped) == {"neu10": "neutral", "wsi": "neutral", "ang": "anger", "exc": "happy"}
+    assert mapped.counts.loc["exc"].tolist() == [0, 2, 1, 0]  # excited counted as happy before the winner
+    assert mapped.accounting.ratings_excluded_class == 2 + 2 + 2  # disgust x2, frustration x2, other x2
+
+
+def test_two_of_three_raters_choosing_other_drop_the_item():
+    corpus = subset_corpus()
+    for rule in ("mr", "pr"):
+        assert not make_labels(corpus, rule).kept["oth"]  # other 2 of 3 is the winner, not a class
+    assert make_labels(corpus, "mr", denominator="selected").hard_labels()["oth"] == "sad"
+    ar = make_labels(corpus, "ar")
+    assert ar.kept["oth"] and ar.targets.loc["oth", "sad"] == 1.0  # AR: distribution over the classes
+
+
+def test_plurality_finds_the_winner_among_all_labels():
+    counts = pd.DataFrame([[3, 1], [2, 2], [3, 0], [1, 0]], index=list("wxyz"), columns=["a", "b"])
+    outside = pd.DataFrame({"o": [2, 1, 3, 0], "p": [0, 0, 0, 2]}, index=list("wxyz"))
+    labels = plurality(counts, excluded=outside)
+    assert labels.kept.tolist() == [True, False, False, False]  # y: a 3 ties o 3; z: p 2 beats a 1
+    assert plurality(counts, "first", excluded=outside).kept.tolist() == [True, True, True, False]
+    assert plurality(counts, "all", excluded=outside).targets.loc["x"].tolist() == [1.0, 1.0]
+    per_item = outside.sum(axis=1)
+    with pytest.raises(ConfigError, match="per-label counts"):
+        plurality(counts, excluded=per_item)
+    assert plurality(counts, excluded=per_item, denominator="selected").kept.tolist() == [True, False, True, True]
+
+
+def test_agreement_filters_use_all_ratings_and_need_a_selected_winner():
+    counts = pd.DataFrame([[6, 0], [3, 1], [3, 0]], index=["x", "y", "z"], columns=["a", "b"])
+    outside = pd.DataFrame({"o": [4, 0, 4]}, index=["x", "y", "z"])
+    # x: a 6 of 10; y: a 3 of 4; z: a 3 of 7 and o 4 > 3
+    assert filter_agreement(counts, 0.6, excluded=outside).kept.tolist() == [True, True, False]
+    assert filter_agreement(counts, 0.4, excluded=outside).kept.tolist() == [True, True, False]
+    assert filter_agreement(counts, min_raters_agree=3, excluded=outside).kept.tolist() == [True, True, False]
+    old = filter_agreement(counts, 0.6, excluded=outside, denominator="selected")
+    assert old.kept.tolist() == [True, True, True]
+
+
+def test_min_selected_share_drops_and_counts():
+    corpus = subset_corpus()
+    subset = ["anger", "happy", "sad"]
+    plain = make_labels(corpus, "ar", classes=subset)
+    assert plain.targets.loc["neu10", "happy"] == 1.0  # AR: the published distribution over selected classes
+    shared = make_labels(corpus, "ar", classes=subset, min_selected_share=0.5)
+    # selected shares: neu10 1/11, wsi 2/9, ang 7/9, fru 1/3, exc 0 (not kept anyway), oth 1/3
+    assert shared.kept[shared.kept].index.tolist() == ["ang"]
+    assert shared.accounting.items_below_selected_share == 4
+    assert plain.accounting.items_kept - shared.accounting.items_kept == 4
+    with pytest.raises(ConfigError, match="min_selected_share applies to rules ar, ar-test, primary, secondary"):
+        make_labels(corpus, "mr", min_selected_share=0.5)
+    with pytest.raises(ConfigError, match=r"min_selected_share = 1.5: expected a number in \(0, 1\]"):
+        make_labels(corpus, "ar", min_selected_share=1.5)
+
+
+def test_accounting_table_names_denominator_and_pooling():
+    table = accounting_table(subset_corpus(), classes=["anger", "happy", "sad"])
+    assert table["denominator"].tolist() == ["all", "all", "all"]  # AR: used by its agreement filters only
+    assert table.set_index("rule").loc["mr", "items_kept"] == 1
+    old = accounting_table(subset_corpus(), classes=["anger", "happy", "sad"], denominator="selected")
+    assert old["denominator"].tolist() == ["selected", "selected", "selected"]
+    assert old.set_index("rule").loc["mr", "items_kept"] == 5
+    pooled = accounting_table(condition_corpus(), ["mr"], pooling="mean")
+    assert pooled["pooling"].tolist() == ["-", "-", "-", "mean"]
+
+
+def test_cli_labels_denominator_class_map_and_consensus(tmp_path):
+    corpus = subset_corpus()
+    released = ["neutral", "sad", "anger", "frustration", "excited", None]  # wsi: neutral 6 of 9, released sad
+    corpus.items["consensus_class"] = pd.array(released, dtype="string")
+    corpus.save(tmp_path / "corpus")
+    out = tmp_path / "mr.parquet"
+    runner = CliRunner()
+    base = ["labels", str(tmp_path / "corpus"), "--rule", "mr", "--classes", "anger,happy,neutral,sad"]
+    result = runner.invoke(
+        app, [*base, "--class-map", "excited=happy", "--consensus", "consensus_class", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "denominator" in result.output and "5 of 6 (83.3%)" in result.output
+    table = pd.read_csv(out.with_name("mr.consensus.csv"), index_col="item", keep_default_na=False)
+    # fru: frustration is outside the class set, both drop it; exc: 'excited' maps to happy like the ratings;
+    # oth: no consensus, and MR drops it (other 2 of 3)
+    assert table.loc[~table["agree"]].index.tolist() == ["wsi"]
+    assert table.loc["wsi", ["expected", "rule", "outcome"]].tolist() == ["sad", "neutral", "other class"]
+    assert table.loc["fru", "outcome"] == "both dropped" and table.loc["exc", "rule"] == "happy"
+    result = runner.invoke(app, [*base, "--denominator", "selected", "--min-raters-agree", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert LabelSet.load(out).options["min_raters_agree"] == 2
+    result = runner.invoke(app, [*base, "--threshold", "0.3", "--out", str(out)])
+    assert isinstance(result.exception, ConfigError) and "threshold applies to rules likert" in str(result.exception)
+
+
+# ---------------------------------------------------------------- pooling conditions: sum or mean
+def pooling_corpus() -> Corpus:
+    """METHODS.md pooling example on p1 (voice A,N + face A*6,S*2); p2: voice N*8,A*2 + face A*2."""
+    votes = {("p1", "voice"): "AN", ("p1", "face"): "AAAAAASS", ("p2", "voice"): "NNNNNNNNAA", ("p2", "face"): "AA"}
+    rows = [(item, cond, label) for (item, cond), labels in votes.items() for label in labels]
+    ratings = pd.DataFrame(rows, columns=["item", "condition", "label"])
+    return Corpus("pool", pd.DataFrame(index=["p1", "p2"]), ratings, classes=["A", "S", "N"])
+
+
+def test_pooling_sum_and_mean_by_hand():
+    corpus = pooling_corpus()
+    summed = make_labels(corpus, "ar", pool=True)
+    np.testing.assert_allclose(summed.targets.loc["p1"], [0.7, 0.2, 0.1])
+    mean = make_labels(corpus, "ar", pool=True, pooling="mean")
+    np.testing.assert_allclose(mean.targets.loc["p1"], [0.625, 0.125, 0.25])
+    assert mean.options["pooling"] == "mean" and mean.counts.loc["p1"].tolist() == [7, 2, 1]  # counts stay votes
+    # p2: sum A 4/12, N 8/12 -> N; mean A (0.2 + 1) / 2 = 0.6, N 0.4 -> A
+    assert make_labels(corpus, "mr", pool=True).hard_labels().to_dict() == {"p1": "A", "p2": "N"}
+    assert make_labels(corpus, "mr", pool=True, pooling="mean").hard_labels().to_dict() == {"p1": "A", "p2": "A"}
+    assert make_labels(corpus, "pr", pool=True, pooling="mean").hard_labels().to_dict() == {"p1": "A", "p2": "A"}
+    # P* at 0.6: sum p1 A .7 kept, p2 N 8/12 kept; mean p1 A .625, p2 A .6 kept
+    assert make_labels(corpus, "ar", pool=True, pooling="mean", min_agreement=0.62).kept.tolist() == [True, False]
+    assert make_labels(corpus, "ar", condition="voice", pooling="mean").options["pooling"] is None  # nothing pooled
+
+
+def test_pooling_mean_weights_conditions_an_item_was_rated_in():
+    ratings = pd.DataFrame({"item": ["q"] * 3, "condition": ["voice", "voice", "face"], "label": ["A", "S", "A"]})
+    ratings = pd.concat([ratings, pd.DataFrame({"item": ["r"], "condition": ["voice"], "label": ["S"]})])
+    corpus = Corpus("pool", pd.DataFrame(index=["q", "r"]), ratings, classes=["A", "S"])
+    mean = make_labels(corpus, "ar", pool=True, pooling="mean")
+    np.testing.assert_allclose(mean.targets.to_numpy(), [[0.75, 0.25], [0.0, 1.0]])  # r: voice only
+
+
+# ---------------------------------------------------------------- real-format field cases (../shared/field-cases)
+@pytest.fixture(scope="module")
+def iemocap_case(shared_data):
+    """Field case 09 (beside the shared data folder): IEMOCAP EmoEvaluation lines in the real layout."""
+    from voxpop.formats.iemocap import read_iemocap
+
+    folder = shared_data.parent / "field-cases" / "09-iemocap-emoevaluation-quirks" / "IEMOCAP"
+    if not folder.is_dir():
+        pytest.skip(f"field case {folder} is absent")
+    return read_iemocap(folder)
+
+
+def test_iemocap_four_class_majority_against_the_released_consensus(iemocap_case):
+    from voxpop.consensus import compare_consensus
+
+    four = ["neutral", "anger", "sadness", "happiness"]
+    labels = make_labels(iemocap_case, "mr", classes=four)
+    short = {item[-4:]: kept for item, kept in labels.kept.items()}
+    # F000 3 x neutral; F001 frustration 2 of 3 (released fru); F002 other / excited / happiness (xxx);
+    # M000 other 2 of 3 (released oth): only F000 (and F003 when its self-evaluation is set aside) are 4-class items
+    assert short["F000"] and not (short["F001"] or short["F002"] or short["M000"])
+    table = compare_consensus(labels, iemocap_case.items["consensus_class"])
+    outcome = {item[-4:]: value for item, value in table["outcome"].items()}
+    assert outcome["F000"] == "same class"
+    assert outcome["F001"] == outcome["F002"] == outcome["M000"] == "both dropped"
+    old = make_labels(iemocap_case, "mr", classes=four, denominator="selected")
+    assert {item[-4:]: c for item, c in old.hard_labels().items()}["F001"] == "anger"  # the pre-fix relabelling
+
+
+def test_field_case_17_class_subset_on_cremad_votes(shared_data):
+    from voxpop.formats.cremad import read_cremad
+
+    path = shared_data.parent / "field-cases" / "17-majority-after-class-subset" / "tabulatedVotes.csv"
+    if not path.is_file():
+        pytest.skip(f"field case {path} is absent")
+    corpus = read_cremad(path)
+    subset = {"condition": "voice", "classes": ["anger", "happy", "sad"]}
+    # NEU_XX: happy 1 of 11; WSI_SAD_XX: anger 2 of 9; DFA_ANG_XX: anger 7 of 9
+    for rule, options in (("mr", {}), ("pr", {}), ("primary", {"min_agreement": 0.6})):
+        labels = make_labels(corpus, rule, **subset, **options)
+        assert labels.hard_labels().to_dict() == {"1001_DFA_ANG_XX": "anger"}, rule
+        assert (labels.accounting.ratings_total, labels.accounting.ratings_excluded_class) == (29, 19)

@@ -20,7 +20,7 @@ import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
 import yaml
@@ -29,11 +29,13 @@ from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, VoxpopError
 from voxpop.features import make_extractor
 from voxpop.filters import ItemFilter
-from voxpop.labels import RULES, TIE_POLICIES, make_labels
+from voxpop.labels import make_labels
+from voxpop.labelset import LabelSet
 from voxpop.losses import LOSSES
 from voxpop.metrics import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 from voxpop.models import CLASSICAL, HEADS
 from voxpop.protocols import Fold, make_folds
+from voxpop.rules import DENOMINATORS, OPTIONS, POOLINGS, REGISTRY, RULES, TIE_POLICIES, Option, Rule, rules_using
 from voxpop.runs import ModelSpec
 from voxpop.training import BackboneConfig, Monitor, Schedule, TrainConfig
 
@@ -76,44 +78,76 @@ class CorpusSpec(Strict):
 
 
 # ====================================================================== labels
-class LabelSpec(Strict):
-    """One named label set: a rule of :func:`voxpop.labels.make_labels` and its options.
+class _LabelSpecBase(Strict):
+    """One named label set: a rule of the registry (:mod:`voxpop.rules`) and its options.
 
+    The option fields are generated from :data:`voxpop.rules.OPTIONS` (see :func:`_option_field`);
     ``threshold: best`` (rule likert) takes the best threshold of the ``threshold_sweep`` analysis.
     """
 
     rule: str
     condition: str | list[str] | None = None
     pool: bool = False
-    min_agreement: float | None = pydantic.Field(None, gt=0, le=1)
-    min_raters_agree: int | None = pydantic.Field(None, ge=1)
-    threshold: float | Literal["best"] | None = None
-    tie_policy: str = "drop"
-    smoothing: float = pydantic.Field(0.0, ge=0)
-    level: int | None = pydantic.Field(None, ge=1)
-    seed: int = 0
 
     @pydantic.field_validator("rule")
     @classmethod
     def _known_rule(cls, rule: str) -> str:
-        if rule not in RULES:
-            raise ValueError(f"unknown rule {rule!r}; the rules are: {', '.join(RULES)}")
+        if rule not in REGISTRY:
+            raise ValueError(f"unknown rule {rule!r}; the rules are: {', '.join(REGISTRY)}")
         return rule
 
-    @pydantic.field_validator("tie_policy")
-    @classmethod
-    def _known_tie_policy(cls, policy: str) -> str:
-        if policy not in TIE_POLICIES:
-            raise ValueError(f"unknown tie policy {policy!r}; choose one of {', '.join(TIE_POLICIES)}")
-        return policy
+    @pydantic.model_validator(mode="after")
+    def _options_of_the_rule(self) -> _LabelSpecBase:
+        misplaced = [
+            name
+            for name, option in OPTIONS.items()
+            if name not in REGISTRY[self.rule].options and getattr(self, name) not in (None, option.default)
+        ]
+        if misplaced:
+            name = misplaced[0]
+            raise ValueError(f"option {name} applies to rules {', '.join(rules_using(name))}, not to {self.rule!r}")
+        return self
+
+    @property
+    def definition(self) -> Rule:
+        """The rule's registry entry."""
+        return REGISTRY[self.rule]
+
+    def rule_options(self) -> dict[str, Any]:
+        """The options the rule takes, as given (``threshold`` may be ``best``)."""
+        return {name: getattr(self, name) for name in self.definition.options}
 
     def options(self, best_threshold: float | None = None) -> dict[str, Any]:
         """Keyword arguments of :func:`~voxpop.labels.make_labels` (``best`` replaced by ``best_threshold``)."""
-        options = self.model_dump()
-        options.pop("rule")
-        if options["threshold"] == "best":
+        options = {"condition": self.condition, "pool": self.pool, **self.rule_options()}
+        if options.get("threshold") == "best":
             options["threshold"] = best_threshold
         return options
+
+
+def _option_field(option: Option) -> tuple[Any, Any]:
+    """The pydantic (annotation, field) of a rule option: its type, bounds, choices and recipe-only values."""
+    if option.choices is not None:
+        annotation: Any = Literal[option.choices]
+    else:
+        bounds = {"gt" if option.low_open else "ge": option.low} if option.low is not None else {}
+        if option.high is not None:
+            bounds["le"] = option.high
+        annotation = Annotated[option.type, pydantic.Field(**bounds)] if bounds else option.type
+    if option.recipe_extra:
+        annotation = annotation | Literal[option.recipe_extra]
+    if option.default is None:
+        annotation = annotation | None
+    return annotation, pydantic.Field(option.default, description=option.doc)
+
+
+LabelSpec = pydantic.create_model(
+    "LabelSpec",
+    __base__=_LabelSpecBase,
+    __doc__=_LabelSpecBase.__doc__,
+    __module__=__name__,
+    **{name: _option_field(option) for name, option in OPTIONS.items()},
+)
 
 
 class LabelSets(Strict):
@@ -318,8 +352,10 @@ class AgreementAnalysis(Strict):
 class AccountingAnalysis(Strict):
     """Data and rating loss of label rules per condition and pooled (:func:`voxpop.labels.accounting_table`)."""
 
-    rules: list[str] = ["mr", "pr", "ar"]
-    tie_policy: str = "drop"
+    rules: list[Literal[RULES]] = ["mr", "pr", "ar"]
+    tie_policy: Literal[TIE_POLICIES] = "drop"
+    denominator: Literal[DENOMINATORS] = "all"
+    pooling: Literal[POOLINGS] = "sum"
 
 
 class CCCAnalysis(Strict):
@@ -638,29 +674,30 @@ def expand_variants(recipe: Recipe, source: str = "recipe") -> list[tuple[str, R
 
 
 # ====================================================================== checks against the corpus
-def _needs_rater_ids(spec: LabelSpec) -> str | None:
-    if spec.rule == "intervals":
-        return "rule 'intervals' (interval consensus counts raters per frame)"
-    if spec.rule == "secondary" and (spec.min_agreement is not None or spec.min_raters_agree is not None):
-        return "rule 'secondary' with an agreement filter (S*: which labels each rater listed)"
-    return None
+def _check_label_set(
+    corpus: Corpus, recipe: Recipe, path: str, spec: LabelSpec, problems: list[str]
+) -> LabelSet | None:
+    """Build one label set on the corpus (the pre-flight check); its problems go to ``problems``.
 
-
-def _check_label_set(corpus: Corpus, recipe: Recipe, path: str, spec: LabelSpec, problems: list[str]) -> None:
-    needs = _needs_rater_ids(spec)
+    Returns the label set, which the runner reuses (None when it failed or waits for ``threshold: best``).
+    """
+    needs = spec.definition.rater_ids_reason(spec.rule_options())
     if needs and not corpus.has_rater_ids:
         try:
             corpus.require_rater_ids(needs)
         except VoxpopError as exc:
             problems.append(f"{path}: {exc}")
-        return
-    if spec.threshold == "best" and recipe.analyses.threshold_sweep is None:
+        return None
+    best = spec.rule_options().get("threshold") == "best"
+    if best and recipe.analyses.threshold_sweep is None:
         problems.append(f"{path}.threshold: 'best' needs analyses.threshold_sweep (the sweep chooses it)")
-        return
+        return None
     try:
-        make_labels(corpus, spec.rule, classes=recipe.classes, class_map=recipe.class_map, **spec.options(0.5))
+        labels = make_labels(corpus, spec.rule, classes=recipe.classes, class_map=recipe.class_map, **spec.options(0.5))
     except VoxpopError as exc:
         problems.append(f"{path}: {exc}")
+        return None
+    return None if best else labels
 
 
 def _check_column(corpus: Corpus, path: str, column: str | None, problems: list[str]) -> None:
@@ -725,12 +762,14 @@ def _check_tuning_dev(a: Analyses, folds: list[Fold], where: str, problems: list
             )
 
 
-def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> None:
+def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> dict[tuple[str, str], LabelSet]:
     """Check a recipe against the corpus it names, before any work: every problem, each with its key path.
 
     Checks the class set and class map, each label set (rule options, conditions, rater ids, by
     building it on the corpus), item columns of the protocol and analyses, extractor names and
-    options, model head / loss combinations and the analyses' references to label sets.
+    options, model head / loss combinations and the analyses' references to label sets. Returns the
+    label sets it built, by (``train`` / ``test``, name), so the runner computes none twice (those
+    with ``threshold: best`` wait for the sweep).
     """
     problems: list[str] = []
     known = corpus.classes + corpus.excluded
@@ -756,10 +795,13 @@ def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> None
         )
     # segment items carry their recording's columns and 'recording' (see voxpop.segments.segment_corpus)
     fold_items = corpus.items.assign(recording=corpus.items.index) if segmented else corpus.items
+    built: dict[tuple[str, str], LabelSet] = {}
     if not problems:
         for part in ("train", "test"):
             for name, spec in getattr(recipe.labels, part).items():
-                _check_label_set(corpus, recipe, f"labels.{part}.{name}", spec, problems)
+                labels = _check_label_set(corpus, recipe, f"labels.{part}.{name}", spec, problems)
+                if labels is not None:
+                    built[part, name] = labels
     if not recipe.evaluation.cross_test:
         lonely = [n for n in recipe.labels.train if n not in recipe.labels.test]
         if lonely:
@@ -805,12 +847,14 @@ def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> None
     _check_analyses(corpus, recipe, problems)
     if problems:
         raise recipe_error(list(dict.fromkeys(problems)), source)
+    return built
 
 
 def multilabel_rule(spec: LabelSpec) -> bool:
-    """Whether a label set gives multi-hot targets (AR test form, binarised Likert, PR keeping tied classes).
+    """Whether a label set gives multi-hot targets (the registry's ``multilabel``: AR test form, binarised
+    Likert, PR keeping tied classes).
 
     >>> multilabel_rule(LabelSpec(rule="ar-test")), multilabel_rule(LabelSpec(rule="ar"))
     (True, False)
     """
-    return spec.rule in ("ar-test", "likert") or (spec.rule == "pr" and spec.tie_policy == "all")
+    return spec.definition.is_multilabel(spec.rule_options())

@@ -8,8 +8,14 @@ Three layers:
    :class:`~voxpop.labelset.Accounting`: :func:`majority`, :func:`plurality`, :func:`all_inclusive`,
    :func:`all_inclusive_test`, :func:`primary_distribution`, :func:`secondary_distribution`,
    :func:`filter_agreement`, :func:`likert_binarize`, :func:`interval_consensus`, :func:`smooth`;
-3. :func:`make_labels`, the dispatcher used by the CLI and the experiment runner, and
+3. :class:`RuleInput` (what a rule reads: counts over the class set and every other label, pooled by
+   sum or mean), the registry implementations (``*_rule``, named in :mod:`voxpop.rules`),
+   :func:`make_labels`, the dispatcher used by the CLI and the experiment runner, and
    :func:`accounting_table` (data and rating loss of several rules on every condition).
+
+Denominator (METHODS.md section 2): MR, PR and the agreement filters count every rating of the item
+(N_i includes labels outside the class set) and keep an item only if its winning label is a selected
+class; ``denominator="selected"`` restores counting only ratings on selected classes.
 
 Accounting: data loss = dropped items / items; rating loss = ratings that do not support the kept
 target / ratings. For the counting rules a rating supports its item's target when the item is kept
@@ -28,13 +34,22 @@ import pandas as pd
 from voxpop.corpus import EMOTION_SLOTS, STRING, Corpus
 from voxpop.errors import ConfigError, InputError, VoxpopError
 from voxpop.labelset import Accounting, LabelSet
+from voxpop.rules import (
+    DEFAULT_LIKERT_THRESHOLD,
+    DENOMINATORS,
+    POOLINGS,
+    RULES,  # noqa: F401  (re-exported: the rule names)
+    TIE_POLICIES,
+    Rule,
+    check_options,
+    get_rule,
+)
 
-RULES = ("mr", "pr", "ar", "ar-test", "primary", "secondary", "likert", "intervals")
-TIE_POLICIES = ("drop", "all", "random", "first")
-COUNTING_RULES = ("mr", "pr", "ar", "ar-test", "primary")
-DEFAULT_LIKERT_THRESHOLD = 0.01
+TOLERANCE = 1e-9
+"""Shares closer than this count as equal (mean pooling averages fractions, which are not exact)."""
 
-Excluded = pd.Series | int | None
+Excluded = pd.DataFrame | pd.Series | int | None
+"""Ratings outside the class set: items x labels, per item, or a total (accounting only)."""
 
 
 # ====================================================================== layer 1: count matrices
@@ -298,7 +313,61 @@ def _count_array(counts: pd.DataFrame) -> np.ndarray:
 def _excluded_total(excluded: Excluded) -> int:
     if excluded is None:
         return 0
-    return int(excluded.sum()) if isinstance(excluded, pd.Series) else int(excluded)
+    if isinstance(excluded, pd.DataFrame | pd.Series):
+        return int(excluded.to_numpy().sum())
+    return int(excluded)
+
+
+def _outside_counts(excluded: Excluded, index: pd.Index, rule: str, per_label: bool) -> np.ndarray:
+    """Ratings outside the class set as items x labels (a per-item Series is one column).
+
+    ``per_label``: the rule finds the winner among all labels, so per-item totals are not enough.
+    """
+    if excluded is None or (not isinstance(excluded, pd.DataFrame | pd.Series) and int(excluded) == 0):
+        return np.zeros((len(index), 0), dtype=np.int64)
+    if isinstance(excluded, pd.DataFrame):
+        return _count_array(excluded.reindex(index, fill_value=0))
+    if isinstance(excluded, pd.Series) and (not per_label or excluded.eq(0).all()):
+        return _count_array(excluded.reindex(index, fill_value=0).to_frame())
+    what = "per-label counts (a DataFrame items x labels)" if per_label else "per-item counts"
+    raise ConfigError(
+        f"rule {rule!r} with denominator 'all' needs the ratings outside the class set as {what}, e.g. "
+        "vote_counts over every label; or use denominator 'selected'"
+    )
+
+
+def _shares(
+    rule: str,
+    counts: pd.DataFrame,
+    excluded: Excluded,
+    denominator: str,
+    shares: pd.DataFrame | None,
+    per_label: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per item the share of each selected class and of each label outside the class set (items x labels).
+
+    ``denominator`` "all": shares of all the item's ratings (rows sum to 1 for rated items); "selected":
+    of its ratings on selected classes (the outside part is empty). ``shares`` (items x all labels, e.g.
+    mean-pooled distributions) replaces the shares computed from ``counts`` and ``excluded``.
+    """
+    if denominator not in DENOMINATORS:
+        raise ConfigError(f"unknown denominator {denominator!r}; choose one of {', '.join(DENOMINATORS)}")
+    if shares is not None:
+        table = shares.reindex(counts.index, fill_value=0.0)
+        selected = table[list(counts.columns)].to_numpy(dtype=float)
+        outside = table.drop(columns=list(counts.columns)).to_numpy(dtype=float)
+    else:
+        selected = _count_array(counts).astype(float)
+        outside = (
+            _outside_counts(excluded, counts.index, rule, per_label).astype(float)
+            if denominator == "all"
+            else np.zeros((len(counts), 0))
+        )
+    if denominator == "selected":
+        outside = np.zeros((len(counts), 0))
+    total = selected.sum(axis=1) + outside.sum(axis=1)
+    scale = np.where(total > 0, total, 1.0)[:, None]
+    return selected / scale, outside / scale
 
 
 def _supporting(counts: np.ndarray, targets: np.ndarray, kept: np.ndarray) -> int:
@@ -318,6 +387,7 @@ def _labelset(
     multilabel: bool = False,
     segments: pd.DataFrame | None = None,
     ratings_total: int | None = None,
+    below_share: int = 0,
 ) -> LabelSet:
     """Assemble a LabelSet; ``ratings_total`` defaults to all counts plus the excluded-class ratings."""
     excluded_total = _excluded_total(excluded)
@@ -327,6 +397,7 @@ def _labelset(
         ratings_total=int(counts.to_numpy().sum()) + excluded_total if ratings_total is None else ratings_total,
         ratings_supporting=supporting,
         ratings_excluded_class=excluded_total,
+        items_below_selected_share=below_share,
     )
     return LabelSet(
         targets=pd.DataFrame(targets.astype(float), index=counts.index, columns=counts.columns),
@@ -348,10 +419,21 @@ def _counting_rule(
     return _labelset(rule, counts, kept, targets, _supporting(n, targets, kept), excluded, **kwargs)
 
 
-def majority(counts: pd.DataFrame, *, excluded: Excluded = None) -> LabelSet:
-    """Majority rule (MR): keep item i iff max_c n_ic > N_i / 2; target = one-hot of that class.
+def majority(
+    counts: pd.DataFrame,
+    *,
+    excluded: Excluded = None,
+    denominator: str = "all",
+    shares: pd.DataFrame | None = None,
+) -> LabelSet:
+    """Majority rule (MR): keep item i iff its top label holds more than N_i / 2 and is a selected class.
 
-    ``excluded``: excluded-class ratings (per item or total) for the accounting.
+    ``counts``: items x selected classes; ``excluded``: the item's ratings outside the class set (per
+    item, per label, or a total for the accounting only). ``denominator`` "all" (METHODS.md section 2):
+    N_i = all the item's ratings, so a majority of labels outside the set drops the item;
+    "selected": N_i = its ratings on selected classes (the pre-2026 behaviour). ``shares``: mean-pooled
+    distributions over all labels (:class:`RuleInput`) replace the counts' shares. Target: one-hot.
+    Shares are compared with a tolerance of 1e-9 (means of fractions are not exact).
 
     >>> counts = pd.DataFrame([[3, 1, 0], [2, 2, 0], [2, 1, 1]], index=["x", "y", "z"], columns=["A", "S", "N"])
     >>> labels = majority(counts)
@@ -362,11 +444,18 @@ def majority(counts: pd.DataFrame, *, excluded: Excluded = None) -> LabelSet:
     z  0.0  0.0  0.0
     >>> labels.accounting.items_kept, labels.accounting.ratings_supporting, labels.accounting.ratings_total
     (1, 3, 12)
+
+    Classes {A, S}: x's 3 A of 3 + 2 other ratings is a majority, 3 of 3 + 4 other is not:
+
+    >>> other = pd.Series([2, 4, 0], index=["x", "y", "z"])
+    >>> majority(counts[["A", "S"]].assign(A=[3, 3, 0], S=0), excluded=other).kept.tolist()
+    [True, False, False]
     """
     n = _count_array(counts)
-    top = n.max(axis=1, initial=0)
-    kept = 2 * top > n.sum(axis=1)
-    return _counting_rule("mr", counts, n, kept, _one_hot(n.argmax(axis=1), n.shape), excluded)
+    selected, _ = _shares("mr", counts, excluded, denominator, shares)
+    kept = selected.max(axis=1, initial=0) > 0.5 + TOLERANCE
+    winner = _one_hot(selected.argmax(axis=1), n.shape)
+    return _counting_rule("mr", counts, n, kept, winner, excluded, options={"denominator": denominator})
 
 
 def _one_hot(winner: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -375,12 +464,23 @@ def _one_hot(winner: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return hot
 
 
-def plurality(counts: pd.DataFrame, tie_policy: str = "drop", *, seed: int = 0, excluded: Excluded = None) -> LabelSet:
-    """Plurality rule (PR): keep item i iff the maximum count is unique; target = one-hot of it.
+def plurality(
+    counts: pd.DataFrame,
+    tie_policy: str = "drop",
+    *,
+    seed: int = 0,
+    excluded: Excluded = None,
+    denominator: str = "all",
+    shares: pd.DataFrame | None = None,
+) -> LabelSet:
+    """Plurality rule (PR): keep item i iff its top label is unique and a selected class; target = one-hot of it.
 
-    Tied top classes: ``tie_policy`` "drop" (default) drops the item; "all" keeps it with a multi-hot
-    target of the tied classes (``multilabel`` = True); "random" picks one tied class (``seed``);
-    "first" picks the first tied class in class order. Items without votes are always dropped.
+    With ``denominator`` "all" the top label is found among all labels: ``excluded`` must then give
+    the ratings outside the class set per label (items x labels). Tied top labels: ``tie_policy``
+    "drop" (default) drops the item; "all" keeps it with a multi-hot target of the tied selected
+    classes (``multilabel`` = True); "random" picks one tied label (``seed``) and keeps the item iff
+    it is selected; "first" picks the first tied label, selected classes in class order before the
+    others. Items without votes are always dropped.
 
     >>> counts = pd.DataFrame([[3, 1, 0], [2, 2, 0]], index=["x", "y"], columns=["A", "S", "N"])
     >>> plurality(counts).targets
@@ -393,50 +493,100 @@ def plurality(counts: pd.DataFrame, tie_policy: str = "drop", *, seed: int = 0, 
     if tie_policy not in TIE_POLICIES:
         raise ConfigError(f"unknown tie policy {tie_policy!r}; expected one of {', '.join(TIE_POLICIES)}")
     n = _count_array(counts)
-    top = n.max(axis=1, initial=0)
+    selected, outside = _shares("pr", counts, excluded, denominator, shares, per_label=True)
+    top = np.maximum(selected.max(axis=1, initial=0), outside.max(axis=1, initial=0))
     rated = top > 0
-    at_top = (n == top[:, None]) & rated[:, None]
+    at_top = (selected >= top[:, None] - TOLERANCE) & rated[:, None]
+    outside_at_top = (outside >= top[:, None] - TOLERANCE) & rated[:, None]
     if tie_policy == "drop":
-        kept = rated & (at_top.sum(axis=1) == 1)
+        kept = (at_top.sum(axis=1) == 1) & ~outside_at_top.any(axis=1)
         targets = at_top.astype(float)
     elif tie_policy == "all":
-        kept, targets = rated, at_top.astype(float)
+        kept, targets = at_top.any(axis=1), at_top.astype(float)
     elif tie_policy == "first":
-        kept, targets = rated, _one_hot(at_top.argmax(axis=1), n.shape)
+        kept, targets = at_top.any(axis=1), _one_hot(at_top.argmax(axis=1), n.shape)
     else:
-        keys = np.random.default_rng(seed).random(n.shape)
-        kept, targets = rated, _one_hot(np.where(at_top, keys, -1.0).argmax(axis=1), n.shape)
-    options = {"tie_policy": tie_policy} | ({"seed": seed} if tie_policy == "random" else {})
+        tied = np.concatenate([at_top, outside_at_top], axis=1)
+        keys = np.random.default_rng(seed).random(tied.shape)
+        pick = np.where(tied, keys, -1.0).argmax(axis=1)
+        kept = rated & (pick < n.shape[1])
+        targets = _one_hot(np.minimum(pick, n.shape[1] - 1), n.shape)
+    options = {"tie_policy": tie_policy, "denominator": denominator}
+    if tie_policy == "random":
+        options["seed"] = seed
     return _counting_rule("pr", counts, n, kept, targets, excluded, options=options, multilabel=tie_policy == "all")
 
 
-def _distribution(rule: str, counts: pd.DataFrame, excluded: Excluded) -> LabelSet:
+def _distribution(
+    rule: str,
+    counts: pd.DataFrame,
+    excluded: Excluded,
+    *,
+    shares: pd.DataFrame | None = None,
+    min_selected_share: float | None = None,
+    test_form: bool = False,
+) -> LabelSet:
+    """AR-style targets p_ic = share of class c among the item's ratings on selected classes.
+
+    ``min_selected_share`` s drops (and counts) items whose selected-class ratings are < s of all
+    their ratings; ``test_form``: multi-hot y_ic = 1 iff C p_ic > 1 (uniform: all classes).
+    """
     n = _count_array(counts)
-    total = n.sum(axis=1)
-    kept = total > 0
-    targets = n / np.where(kept, total, 1)[:, None]
-    return _counting_rule(rule, counts, n, kept, targets, excluded)
+    selected, _ = _shares(rule, counts, excluded, "selected", shares)
+    kept = selected.sum(axis=1) > 0
+    below = np.zeros(len(n), dtype=bool)
+    if min_selected_share is not None:
+        share_of_all, _ = _shares(rule, counts, excluded, "all", shares)
+        below = kept & (share_of_all.sum(axis=1) < min_selected_share - TOLERANCE)
+        kept &= ~below
+    targets = selected
+    if test_form:
+        above = n.shape[1] * selected > 1 + TOLERANCE
+        targets = above | (kept & ~above.any(axis=1))[:, None]
+    options = {} if min_selected_share is None else {"min_selected_share": min_selected_share}
+    return _counting_rule(
+        rule, counts, n, kept, targets, excluded, options=options, multilabel=test_form, below_share=int(below.sum())
+    )
 
 
-def all_inclusive(counts: pd.DataFrame, *, excluded: Excluded = None) -> LabelSet:
-    """All-inclusive rule (AR), training form: p_ic = n_ic / N_i; every item with N_i > 0 is kept.
+def all_inclusive(
+    counts: pd.DataFrame,
+    *,
+    excluded: Excluded = None,
+    shares: pd.DataFrame | None = None,
+    min_selected_share: float | None = None,
+) -> LabelSet:
+    """All-inclusive rule (AR), training form: p_ic = n_ic / N_i over the selected classes; items with N_i > 0 kept.
 
-    Loses only excluded-class ratings. Classes (N, A, S, H), ratings A,A,A,S,S -> (0, .6, .4, 0):
+    Loses only excluded-class ratings. ``min_selected_share`` s (default off) drops, and counts in
+    ``accounting.items_below_selected_share``, items whose ratings on selected classes are less than
+    s of all their ratings (``excluded`` per item): 10 neutral + 1 happy under {anger, happy, sad} is
+    1/11 selected. ``shares``: mean-pooled distributions over all labels. Classes (N, A, S, H),
+    ratings A,A,A,S,S -> (0, .6, .4, 0):
 
     >>> labels = all_inclusive(pd.DataFrame([[0, 3, 2, 0]], index=["clip"], columns=list("NASH")))
     >>> labels.targets
             N    A    S    H
     clip  0.0  0.6  0.4  0.0
+    >>> other = pd.Series([3], index=["clip"])
+    >>> all_inclusive(labels.counts, excluded=other, min_selected_share=0.7).accounting.items_below_selected_share
+    1
     """
-    return _distribution("ar", counts, excluded)
+    return _distribution("ar", counts, excluded, shares=shares, min_selected_share=min_selected_share)
 
 
-def all_inclusive_test(counts: pd.DataFrame, *, excluded: Excluded = None) -> LabelSet:
+def all_inclusive_test(
+    counts: pd.DataFrame,
+    *,
+    excluded: Excluded = None,
+    shares: pd.DataFrame | None = None,
+    min_selected_share: float | None = None,
+) -> LabelSet:
     """All-inclusive rule, test form: multi-hot y_ic = 1 iff p_ic > 1/C (strictly), i.e. C * n_ic > N_i.
 
     Decision (METHODS.md): an exactly uniform distribution (every p_ic = 1/C, the only case where no
     class passes) gets all classes. Items with N_i > 0 are kept; ratings of classes with y_ic = 0
-    do not support the target.
+    do not support the target. ``min_selected_share`` and ``shares`` as in :func:`all_inclusive`.
 
     >>> counts = pd.DataFrame([[0, 3, 2, 0], [2, 1, 1, 1], [1, 2, 2, 0], [1, 1, 1, 1]],
     ...                       index=["AAASS", "NNHAS", "NAASS", "NASH"], columns=list("NASH"))
@@ -447,12 +597,9 @@ def all_inclusive_test(counts: pd.DataFrame, *, excluded: Excluded = None) -> La
     NAASS  0  1  1  0
     NASH   1  1  1  1
     """
-    n = _count_array(counts)
-    total = n.sum(axis=1)
-    kept = total > 0
-    above = n.shape[1] * n > total[:, None]
-    uniform = kept & ~above.any(axis=1)
-    return _counting_rule("ar-test", counts, n, kept, above | uniform[:, None], excluded, multilabel=True)
+    return _distribution(
+        "ar-test", counts, excluded, shares=shares, min_selected_share=min_selected_share, test_form=True
+    )
 
 
 def primary_distribution(ratings: pd.DataFrame, classes: Sequence[str], **count_options) -> LabelSet:
@@ -502,14 +649,21 @@ def filter_agreement(
     votes: pd.DataFrame | None = None,
     raters: pd.Series | None = None,
     excluded: Excluded = None,
+    denominator: str = "all",
+    shares: pd.DataFrame | None = None,
 ) -> LabelSet:
-    """Keep only items whose top class has enough agreement: a_i / R_i >= f and a_i >= k.
+    """Keep only items whose top selected class has enough agreement: a_i / N_i >= f and a_i >= k.
 
-    a_i = max_c v_ic, R_i = the item's raters. By default v = the label set's vote counts and
-    R_i = N_i (P*: f = 0.6 on the primary counts). For multi-choice lists pass ``votes`` and
-    ``raters`` from :func:`list_votes` (S*: f = 0.5). ``min_raters_agree`` = k gives agreement levels
-    1..K. Given counts instead of a label set, the all-inclusive distribution is filtered.
-    Targets are unchanged for the items still kept; accounting is recomputed.
+    a_i = max_c n_ic over the selected classes. With ``denominator`` "all" (default) N_i counts all
+    the item's ratings and the top class must also be at least as frequent as every label outside the
+    class set (``excluded``, per label); "selected": N_i = ratings on selected classes (P*: f = 0.6 on
+    the primary counts). ``shares``: mean-pooled distributions over all labels; then f compares the
+    mean share and k the pooled count of that class. For multi-choice lists pass ``votes`` and
+    ``raters`` from :func:`list_votes` (S*: f = 0.5): N_i = the item's lists (each rater's list counts,
+    even one of excluded labels only) in both denominators; lists name several labels, so there is no
+    winner to check. ``min_raters_agree`` = k gives agreement levels 1..K. Given counts instead of a
+    label set, the all-inclusive distribution is filtered. Targets are unchanged for the items still
+    kept; accounting is recomputed.
 
     >>> counts = pd.DataFrame([[3, 2, 0], [4, 1, 0], [2, 1, 1]], index=["x", "y", "z"], columns=["N", "S", "U"])
     >>> p_star = filter_agreement(counts, 0.6)
@@ -528,17 +682,24 @@ def filter_agreement(
         raise ConfigError(f"min_agreement must be a fraction in (0, 1], got {min_fraction}")
     if min_raters_agree is not None and (int(min_raters_agree) != min_raters_agree or min_raters_agree < 1):
         raise ConfigError(f"min_raters_agree must be a whole number >= 1, got {min_raters_agree}")
-    if votes is None:
-        votes = labels.counts
-    elif list(votes.columns) != labels.classes:
-        raise ConfigError(f"votes have classes {list(votes.columns)}, the label set has {labels.classes}")
     index = labels.targets.index
-    v = _count_array(votes.reindex(index, fill_value=0))
-    top = v.max(axis=1, initial=0)
-    denominator = v.sum(axis=1) if raters is None else raters.reindex(index, fill_value=0).to_numpy()
-    agree = denominator > 0
+    if votes is None:
+        n = _count_array(labels.counts)
+        fraction, outside = _shares(labels.rule, labels.counts, excluded, denominator, shares, per_label=True)
+        best = fraction.argmax(axis=1)
+        top_share = fraction.max(axis=1, initial=0)
+        top = n[np.arange(len(n)), best] if n.shape[1] else np.zeros(len(n), dtype=np.int64)
+        agree = (top_share > 0) & (top_share >= outside.max(axis=1, initial=0) - TOLERANCE)
+    else:
+        if list(votes.columns) != labels.classes:
+            raise ConfigError(f"votes have classes {list(votes.columns)}, the label set has {labels.classes}")
+        v = _count_array(votes.reindex(index, fill_value=0))
+        top = v.max(axis=1, initial=0)
+        lists = raters.reindex(index, fill_value=0).to_numpy() if raters is not None else v.sum(axis=1)
+        agree = lists > 0
+        top_share = top / np.where(agree, lists, 1)
     if min_fraction is not None:
-        agree &= top / np.where(agree, denominator, 1) >= min_fraction  # a ratio compares exactly with f
+        agree &= top_share >= min_fraction - TOLERANCE
     if min_raters_agree is not None:
         agree &= top >= min_raters_agree
     kept = labels.kept.to_numpy() & agree
@@ -553,6 +714,7 @@ def filter_agreement(
         labels.accounting.ratings_excluded_class,
         options=options,
         multilabel=labels.multilabel,
+        below_share=labels.accounting.items_below_selected_share,
     )
 
 
@@ -786,7 +948,7 @@ def interval_consensus(
     )
 
 
-# ====================================================================== layer 3: dispatcher
+# ====================================================================== layer 3: rule inputs and the dispatcher
 def _resolve_conditions(corpus: Corpus, condition: str | Sequence[str] | None, pool: bool) -> list[str] | None:
     """The conditions to use (None = all ratings); refuses to mix several conditions silently."""
     present = corpus.conditions
@@ -796,7 +958,7 @@ def _resolve_conditions(corpus: Corpus, condition: str | Sequence[str] | None, p
             return None
         raise ConfigError(
             f"corpus {corpus.name!r} has ratings under {len(present)} conditions ({', '.join(present)}); "
-            "choose one with condition (--condition C), or sum their counts with pool=True (--pool)"
+            "choose one with condition (--condition C), or pool them with pool=True (--pool)"
         )
     unknown = [c for c in chosen if c not in present]
     if unknown:
@@ -805,16 +967,14 @@ def _resolve_conditions(corpus: Corpus, condition: str | Sequence[str] | None, p
             f"its conditions are: {', '.join(present) or 'none'}"
         )
     if len(chosen) > 1 and not pool:
-        raise ConfigError(
-            f"several conditions given ({', '.join(chosen)}); pass pool=True (--pool) to sum their counts"
-        )
+        raise ConfigError(f"several conditions given ({', '.join(chosen)}); pass pool=True (--pool) to pool them")
     return chosen
 
 
 def _resolve_classes(
     corpus: Corpus, classes: Sequence[str] | None, class_map: Mapping[str, str] | None
 ) -> tuple[list[str], list[str]]:
-    """(class set of the rule, labels to exclude): a rule-level map and subset over the corpus classes."""
+    """(class set of the rule, every other label after the class map): a rule-level map and subset."""
     class_map = dict(class_map or {})
     known = corpus.classes + corpus.excluded
     unknown = [k for k in class_map if k not in known]
@@ -828,22 +988,184 @@ def _resolve_classes(
         bad = [c for c in chosen if c not in mapped]
         if bad or not chosen:
             raise ConfigError(f"classes {bad or chosen} are not among the available classes {', '.join(mapped)}")
-    return chosen, [label for label in known if label not in chosen]
+    others = [label for label in dict.fromkeys(class_map.get(k, k) for k in known) if label not in chosen]
+    return chosen, others
 
 
-def _check_options(rule: str, **given) -> None:
-    if rule not in RULES:
-        raise ConfigError(f"unknown label rule {rule!r}; the rules are: {', '.join(RULES)}")
-    applies = {
-        "tie_policy": ("pr",),
-        "threshold": ("likert",),
-        "level": ("intervals",),
-        "min_agreement": (*COUNTING_RULES, "secondary"),
-        "min_raters_agree": (*COUNTING_RULES, "secondary"),
+@dataclasses.dataclass(frozen=True)
+class Votes:
+    """A slot's votes: ``counts`` (items x selected classes), ``outside`` (items x every other label) and,
+    under mean pooling, ``shares`` (items x all labels: the mean of the per-condition distributions)."""
+
+    counts: pd.DataFrame
+    outside: pd.DataFrame
+    shares: pd.DataFrame | None = None
+
+
+@dataclasses.dataclass
+class RuleInput:
+    """What a rule implementation reads: the corpus, the chosen conditions and the class set.
+
+    ``classes`` is the selected class set, ``others`` every other label after ``class_map`` (corpus-
+    excluded labels such as "other", classes left out of a subset); ``pooling`` says how several
+    conditions combine ("sum" or "mean"). Count tables are computed once per slot.
+    """
+
+    corpus: Corpus
+    conditions: list[str] | None
+    classes: list[str]
+    others: list[str]
+    class_map: dict[str, str]
+    pooling: str = "sum"
+    _votes: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def items(self) -> pd.Index:
+        return self.corpus.items.index
+
+    @property
+    def excluded(self) -> list[str]:
+        """Corpus labels (before the class map) that are not selected classes."""
+        return [label for label in self.corpus.classes + self.corpus.excluded if label not in self.classes]
+
+    def _counts(self, slot: str, conditions: list[str] | None) -> pd.DataFrame:
+        counts, _ = vote_counts(
+            self.corpus.ratings,
+            self.classes + self.others,
+            slot=slot,
+            conditions=conditions,
+            pool=True,
+            class_map=self.class_map,
+            items=self.items,
+        )
+        return counts
+
+    def pooled_conditions(self) -> list[str]:
+        """The conditions whose votes are pooled (empty: one condition or none)."""
+        chosen = self.conditions if self.conditions is not None else self.corpus.conditions
+        return list(chosen) if len(chosen) > 1 else []
+
+    def votes(self, slot: str) -> Votes:
+        """Vote counts of ``slot`` over the class set and the other labels; mean pooling adds ``shares``.
+
+        Mean pooling (METHODS.md section 2): each condition's distribution over all labels, averaged
+        over the conditions in which the item has ratings (voice A*1,N*1 + face A*6,S*2 -> A .625,
+        N .25, S .125; summed: A .7, S .2, N .1).
+        """
+        if slot not in self._votes:
+            counts = self._counts(slot, self.conditions)
+            shares = None
+            pooled = self.pooled_conditions()
+            if self.pooling not in POOLINGS:
+                raise ConfigError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
+            if self.pooling == "mean" and pooled:
+                total = np.zeros(counts.shape)
+                rated = np.zeros(len(counts))
+                for condition in pooled:
+                    part = self._counts(slot, [condition]).to_numpy(dtype=float)
+                    n = part.sum(axis=1)
+                    total += part / np.where(n > 0, n, 1.0)[:, None]
+                    rated += n > 0
+                shares = pd.DataFrame(total / np.where(rated > 0, rated, 1)[:, None], counts.index, counts.columns)
+            self._votes[slot] = Votes(counts[self.classes], counts[self.others], shares)
+        return self._votes[slot]
+
+    def lists(self, slot: str = "secondary") -> tuple[pd.DataFrame, pd.Series]:
+        """:func:`list_votes` of ``slot`` over the class set (needs rater ids)."""
+        return list_votes(
+            self.corpus.ratings,
+            self.classes,
+            slot=slot,
+            conditions=self.conditions,
+            class_map=self.class_map,
+            excluded=self.excluded,
+            items=self.items,
+        )
+
+
+def majority_rule(inputs: RuleInput, options: Mapping) -> LabelSet:
+    """Registry implementation of rule ``mr`` (:func:`majority`)."""
+    v = inputs.votes("primary")
+    return majority(v.counts, excluded=v.outside, denominator=options["denominator"], shares=v.shares)
+
+
+def plurality_rule(inputs: RuleInput, options: Mapping) -> LabelSet:
+    """Registry implementation of rule ``pr`` (:func:`plurality`)."""
+    v = inputs.votes("primary")
+    return plurality(
+        v.counts,
+        options["tie_policy"],
+        seed=options["seed"],
+        excluded=v.outside,
+        denominator=options["denominator"],
+        shares=v.shares,
+    )
+
+
+def _distribution_rule(rule: str, slot: str, inputs: RuleInput, options: Mapping, test_form: bool = False) -> LabelSet:
+    v = inputs.votes(slot)
+    share = options["min_selected_share"]
+    return _distribution(rule, v.counts, v.outside, shares=v.shares, min_selected_share=share, test_form=test_form)
+
+
+def all_inclusive_rule(inputs: RuleInput, options: Mapping) -> LabelSet:
+    """Registry implementation of rule ``ar`` (:func:`all_inclusive`)."""
+    return _distribution_rule("ar", "primary", inputs, options)
+
+
+def all_inclusive_test_rule(inputs: RuleInput, options: Mapping) -> LabelSet:
+    """Registry implementation of rule ``ar-test`` (:func:`all_inclusive_test`)."""
+    return _distribution_rule("ar-test", "primary", inputs, options, test_form=True)
+
+
+def primary_rule(inputs: RuleInput, options: Mapping) -> LabelSet:
+    """Registry implementation of rule ``primary`` (:func:`primary_distribution`)."""
+    return _distribution_rule("primary", "primary", inputs, options)
+
+
+def secondary_rule(inputs: RuleInput, options: Mapping) -> LabelSet:
+    """Registry implementation of rule ``secondary`` (:func:`secondary_distribution`)."""
+    return _distribution_rule("secondary", "secondary", inputs, options)
+
+
+def likert_rule(inputs: RuleInput, options: Mapping) -> LabelSet:
+    """Registry implementation of rule ``likert`` (:func:`likert_scores`, :func:`likert_binarize`)."""
+    corpus = inputs.corpus
+    scope = {
+        "conditions": inputs.conditions,
+        "class_map": inputs.class_map,
+        "excluded": inputs.excluded,
+        "items": inputs.items,
     }
-    for option, value in given.items():
-        if value is not None and rule not in applies[option]:
-            raise ConfigError(f"option {option} applies to rules {', '.join(applies[option])}, not to {rule!r}")
+    counts, outside = vote_counts(corpus.ratings, inputs.classes, slot="intensity", **scope)
+    scores = likert_scores(corpus.ratings, inputs.classes, scale=corpus.scales.get("intensity"), **scope)
+    cut = DEFAULT_LIKERT_THRESHOLD if options["threshold"] is None else options["threshold"]
+    return likert_binarize(scores, cut, counts=counts, excluded=outside)
+
+
+def intervals_rule(inputs: RuleInput, options: Mapping) -> LabelSet:
+    """Registry implementation of rule ``intervals`` (:func:`interval_consensus`)."""
+    corpus = inputs.corpus
+    selected = _select(corpus.ratings, None, inputs.conditions, True)
+    selected = selected[selected["slot"].isin(EMOTION_SLOTS).to_numpy() & selected["start"].notna().to_numpy()]
+    if selected.empty:
+        raise ConfigError(f"corpus {corpus.name!r} has no time-interval ratings (start/end) for rule 'intervals'")
+    level = 1 if options["level"] is None else options["level"]
+    return interval_consensus(
+        selected, inputs.classes, level=level, class_map=inputs.class_map, excluded=inputs.excluded
+    )
+
+
+def _filter(labels: LabelSet, rule: Rule, inputs: RuleInput, options: Mapping) -> LabelSet:
+    """The agreement filters (P*, S*, k of n) of ``options`` on a counting rule's label set."""
+    fraction, k = options["min_agreement"], options["min_raters_agree"]
+    if rule.slots == ("secondary",):
+        votes, lists = inputs.lists()
+        return filter_agreement(labels, fraction, min_raters_agree=k, votes=votes, raters=lists)
+    v = inputs.votes(rule.slots[0])
+    return filter_agreement(
+        labels, fraction, min_raters_agree=k, excluded=v.outside, denominator=options["denominator"], shares=v.shares
+    )
 
 
 def make_labels(
@@ -852,27 +1174,23 @@ def make_labels(
     *,
     condition: str | Sequence[str] | None = None,
     pool: bool = False,
-    min_agreement: float | None = None,
-    min_raters_agree: int | None = None,
-    threshold: float | None = None,
-    tie_policy: str = "drop",
-    smoothing: float = 0.0,
     classes: Sequence[str] | None = None,
     class_map: Mapping[str, str] | None = None,
-    level: int | None = None,
-    seed: int = 0,
+    **options,
 ) -> LabelSet:
-    """Apply label ``rule`` to ``corpus``: mr, pr, ar, ar-test, primary, secondary, likert or intervals.
+    """Apply label ``rule`` of the registry (:mod:`voxpop.rules`: mr, pr, ar, ar-test, primary, secondary,
+    likert, intervals) to ``corpus``.
 
-    ``condition``: one condition or a list (a list needs ``pool=True``, which sums the counts);
-    ``pool=True`` without a condition pools all. A corpus with several conditions and neither given
-    is an error. ``class_map`` renames or merges corpus classes (e.g. {"calm": "neutral"}); the class
-    set is then the mapped corpus classes, or the subset ``classes`` of them. Labels outside the
-    class set (corpus-excluded, mapped to an excluded name, or left out of ``classes``) are excluded
-    and counted. ``min_agreement`` / ``min_raters_agree`` filter by
-    agreement (on the raters' lists for "secondary", which needs rater ids); ``threshold`` is the
-    Likert cut (default 0.01); ``level`` the interval consensus level (default 1); ``smoothing`` a
-    label-smoothing floor. The options are recorded in ``LabelSet.options``.
+    ``condition``: one condition or a list (a list needs ``pool=True``); ``pool=True`` without a
+    condition pools all, by the rule option ``pooling`` ("sum" of the votes, or "mean" of the
+    per-condition distributions). A corpus with several conditions and neither given is an error.
+    ``class_map`` renames or merges corpus labels (e.g. {"excited": "happy"}) before any rule counts;
+    the class set is then the mapped corpus classes, or the subset ``classes`` of them. Every other
+    label is outside the class set: counted in N_i (``denominator`` "all") and in the accounting,
+    never a target. ``options`` are the rule's options (:data:`voxpop.rules.OPTIONS`: denominator,
+    min_agreement, min_raters_agree, min_selected_share, tie_policy, seed, threshold, level,
+    smoothing, pooling); ConfigError for an option of another rule or a bad value, VoxpopError when the
+    rule needs rater ids the corpus lacks. Everything used is recorded in ``LabelSet.options``.
 
     >>> items = pd.DataFrame(index=["x", "y"])
     >>> ratings = pd.DataFrame({"item": ["x", "x", "x", "y", "y"], "label": ["A", "A", "S", "A", "S"]})
@@ -880,66 +1198,23 @@ def make_labels(
     >>> labels.kept.tolist(), labels.accounting.data_loss, labels.accounting.rating_loss
     ([True, False], 0.5, 0.6)
     """
-    _check_options(
-        rule,
-        tie_policy=None if tie_policy == "drop" else tie_policy,
-        threshold=threshold,
-        level=level,
-        min_agreement=min_agreement,
-        min_raters_agree=min_raters_agree,
-    )
+    spec = get_rule(rule)
+    checked = check_options(rule, options)
     conditions = _resolve_conditions(corpus, condition, pool)
-    class_set, excluded = _resolve_classes(corpus, classes, class_map)
-    scope = {"conditions": conditions, "pool": True, "class_map": class_map, "excluded": excluded}
-    ratings, items = corpus.ratings, corpus.items.index
-    if rule == "intervals":
-        corpus.require_rater_ids("interval consensus")
-        selected = _select(ratings, None, conditions, True)
-        selected = selected[selected["slot"].isin(EMOTION_SLOTS).to_numpy() & selected["start"].notna().to_numpy()]
-        if selected.empty:
-            raise ConfigError(f"corpus {corpus.name!r} has no time-interval ratings (start/end) for rule 'intervals'")
-        labels = interval_consensus(
-            selected, class_set, level=1 if level is None else level, class_map=class_map, excluded=excluded
-        )
-    elif rule == "likert":
-        counts, outside = vote_counts(ratings, class_set, slot="intensity", items=items, **scope)
-        scores = likert_scores(ratings, class_set, scale=corpus.scales.get("intensity"), items=items, **scope)
-        cut = DEFAULT_LIKERT_THRESHOLD if threshold is None else threshold
-        labels = likert_binarize(scores, cut, counts=counts, excluded=outside)
-    else:
-        slot = "secondary" if rule == "secondary" else "primary"
-        counts, outside = vote_counts(ratings, class_set, slot=slot, items=items, **scope)
-        if rule == "mr":
-            labels = majority(counts, excluded=outside)
-        elif rule == "pr":
-            labels = plurality(counts, tie_policy, seed=seed, excluded=outside)
-        elif rule == "ar-test":
-            labels = all_inclusive_test(counts, excluded=outside)
-        else:
-            labels = _distribution(rule, counts, outside)
-        if min_agreement is not None or min_raters_agree is not None:
-            lists = {}
-            if rule == "secondary":
-                corpus.require_rater_ids("the multi-choice agreement filter (S*)")
-                votes, n_lists = list_votes(ratings, class_set, items=items, **scope)
-                lists = {"votes": votes, "raters": n_lists}
-            labels = filter_agreement(labels, min_agreement, min_raters_agree=min_raters_agree, **lists)
-    if smoothing:
-        labels = smooth(labels, smoothing)
-    options = {
-        "condition": conditions,
-        "pool": pool,
-        "classes": class_set,
-        "class_map": dict(class_map or {}),
-        "min_agreement": min_agreement,
-        "min_raters_agree": min_raters_agree,
-        "threshold": threshold,
-        "tie_policy": tie_policy,
-        "smoothing": smoothing,
-        "level": level,
-        "seed": seed,
-    }
-    return dataclasses.replace(labels, options=labels.options | options)
+    class_set, others = _resolve_classes(corpus, classes, class_map)
+    needs = spec.rater_ids_reason(checked)
+    if needs:
+        corpus.require_rater_ids(needs)
+    inputs = RuleInput(corpus, conditions, class_set, others, dict(class_map or {}), checked.get("pooling", "sum"))
+    labels = spec.function()(inputs, checked)
+    if checked.get("min_agreement") is not None or checked.get("min_raters_agree") is not None:
+        labels = _filter(labels, spec, inputs, checked)
+    if checked.get("smoothing"):
+        labels = smooth(labels, checked["smoothing"])
+    scope = {"condition": conditions, "pool": pool, "classes": class_set, "class_map": dict(class_map or {})}
+    if "pooling" in checked and not inputs.pooled_conditions():
+        checked["pooling"] = None  # nothing was pooled
+    return dataclasses.replace(labels, options=labels.options | scope | checked)
 
 
 def accounting_table(
@@ -948,12 +1223,13 @@ def accounting_table(
     *,
     classes: Sequence[str] | None = None,
     class_map: Mapping[str, str] | None = None,
-    tie_policy: str = "drop",
-    seed: int = 0,
+    **options,
 ) -> pd.DataFrame:
     """Data and rating loss of each rule on each condition and, with several conditions, pooled ("all").
 
-    One row per (condition, rule) with the :class:`~voxpop.labelset.Accounting` fields.
+    One row per (condition, rule) with the :class:`~voxpop.labelset.Accounting` fields and the
+    ``denominator`` and ``pooling`` used ("-" where the rule or the row has none). ``options``
+    (e.g. tie_policy, denominator, pooling) go to the rules that take them.
     """
     present = corpus.conditions
     scopes = [(c, {"condition": c}) for c in present] if len(present) > 1 else []
@@ -961,7 +1237,8 @@ def accounting_table(
     rows = []
     for name, scope in scopes:
         for rule in rules:
-            extra = {"tie_policy": tie_policy, "seed": seed} if rule == "pr" else {}
-            labels = make_labels(corpus, rule, classes=classes, class_map=class_map, **scope, **extra)
-            rows.append({"condition": name, "rule": rule, **labels.accounting.as_dict()})
+            given = {k: v for k, v in options.items() if k in get_rule(rule).options}
+            labels = make_labels(corpus, rule, classes=classes, class_map=class_map, **scope, **given)
+            used = {k: labels.options.get(k) or "-" for k in ("denominator", "pooling")}
+            rows.append({"condition": name, "rule": rule, **used, **labels.accounting.as_dict()})
     return pd.DataFrame(rows)

@@ -2,12 +2,14 @@
 
 Stored as one parquet file: columns ``target:<class>`` and ``count:<class>``, ``kept``, the item
 index, optional segment columns (``recording``, ``start``, ``end`` for interval consensus items),
-and the rule, options, class list and accounting in the file's key-value metadata.
+and the rule, options, class list, accounting and a learned rule's per-rater table in the file's
+key-value metadata.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from pathlib import Path
 
@@ -29,7 +31,7 @@ class Accounting:
 
     ``data_loss`` = dropped items / all items; ``rating_loss`` = ratings that do not support the kept
     target (ratings of dropped items, minority ratings under MR/PR, ratings of excluded classes) /
-    all ratings.
+    all ratings. ``items_below_selected_share``: items dropped by the option ``min_selected_share``.
     """
 
     items_total: int
@@ -37,6 +39,7 @@ class Accounting:
     ratings_total: int
     ratings_supporting: int
     ratings_excluded_class: int = 0
+    items_below_selected_share: int = 0
 
     @property
     def data_loss(self) -> float:
@@ -61,7 +64,8 @@ class LabelSet:
     ``targets`` rows of dropped items are all zero; ``multilabel`` is True when targets are
     multi-hot (all-inclusive test form, binarized Likert) rather than a distribution or one-hot.
     ``segments`` is set when the rule created new items (interval consensus): columns
-    ``recording``, ``start``, ``end`` indexed like ``targets``.
+    ``recording``, ``start``, ``end`` indexed like ``targets``. ``raters`` is a learned rule's
+    per-rater table (indexed by rater id, e.g. a confusion or skill estimate per rater).
     """
 
     targets: pd.DataFrame
@@ -72,6 +76,7 @@ class LabelSet:
     options: dict = dataclasses.field(default_factory=dict)
     multilabel: bool = False
     segments: pd.DataFrame | None = None
+    raters: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         """Index every table by item id as the corpus does (nullable string dtype)."""
@@ -117,6 +122,7 @@ class LabelSet:
             "multilabel": self.multilabel,
             "accounting": dataclasses.asdict(self.accounting),
             "segments": self.segments is not None,
+            "raters": None if self.raters is None else self.raters.to_json(orient="table"),
         }
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()})
         atomic_write(path, lambda handle: pq.write_table(table, handle))
@@ -138,6 +144,7 @@ class LabelSet:
         targets = frame[[f"target:{c}" for c in classes]].set_axis(classes, axis=1)
         counts = frame[[f"count:{c}" for c in classes]].set_axis(classes, axis=1)
         segments = frame[["recording", "start", "end"]] if meta["segments"] else None
+        raters = meta.get("raters")
         return cls(
             targets=targets,
             kept=frame["kept"].astype(bool),
@@ -147,4 +154,5 @@ class LabelSet:
             options=meta["options"],
             multilabel=meta["multilabel"],
             segments=segments,
+            raters=None if raters is None else pd.read_json(io.StringIO(raters), orient="table"),
         )

@@ -44,7 +44,7 @@ from voxpop.cache import atomic_write, output_directory, write_text
 from voxpop.corpus import STRING, Corpus
 from voxpop.errors import ConfigError, InputError
 from voxpop.features import Features, FeatureStore, extract, make_extractor
-from voxpop.labels import RULES, make_labels
+from voxpop.labels import make_labels
 from voxpop.labelset import LabelSet
 from voxpop.losses import loss_class
 from voxpop.metrics import (
@@ -57,6 +57,7 @@ from voxpop.metrics import (
 )
 from voxpop.models import CLASSICAL
 from voxpop.protocols import Fold
+from voxpop.rules import RULES
 from voxpop.training import LegacyModelError, TrainConfig, TrainedModel, fit
 
 Progress = Callable[[int, int], None]
@@ -684,6 +685,7 @@ class LabelSource(pydantic.BaseModel):
     path: str | None = None
     condition: list[str] | None = None
     pool: bool = False
+    options: dict[str, Any] = {}
 
 
 class FeatureSource(pydantic.BaseModel):
@@ -736,21 +738,28 @@ def is_label_file(source: str) -> bool:
 
 
 def resolve_labels(
-    corpus: Corpus, source: str, *, condition: Sequence[str] | None = None, pool: bool = False
+    corpus: Corpus,
+    source: str,
+    *,
+    condition: Sequence[str] | None = None,
+    pool: bool = False,
+    **options: Any,
 ) -> tuple[LabelSet, LabelSource]:
-    """A label set from a saved file (``*.parquet``) or a rule name (voxpop.labels.RULES) applied to ``corpus``."""
+    """A label set from a saved file (``*.parquet``) or a rule of the registry (:mod:`voxpop.rules`) applied to
+    ``corpus`` with its ``options`` (ConfigError for rule options given with a saved file)."""
     path = Path(source)
     if is_label_file(source):
-        if condition or pool:
-            raise ConfigError(f"--condition / --pool apply to label rules; {source} is a saved label set.")
+        if condition or pool or options:
+            given = ", ".join(["--condition"] * bool(condition) + ["--pool"] * pool + [*options])
+            raise ConfigError(f"{given} apply to label rules; {source} is a saved label set.")
         return LabelSet.load(path), LabelSource(path=str(path.resolve()))
     if source not in RULES:
         raise ConfigError(
             f"labels {source!r} is neither a label set file (.parquet) nor a rule; the rules are {', '.join(RULES)}."
         )
     chosen = list(condition) if condition else None
-    labels = make_labels(corpus, source, condition=chosen, pool=pool)
-    return labels, LabelSource(rule=source, condition=chosen, pool=pool)
+    labels = make_labels(corpus, source, condition=chosen, pool=pool, **options)
+    return labels, LabelSource(rule=source, condition=chosen, pool=pool, options=options)
 
 
 def resolve_features(

@@ -123,8 +123,14 @@ def load_corpus(directory: Path) -> Corpus:
     return Corpus.load(directory / "demo" / "corpus" if (directory / "demo").is_dir() else directory / "corpus")
 
 
-def compute_labels(corpus: Corpus, config: Mapping[str, Any], directory: Path, best: float | None = None) -> None:
-    """A label set of ``config["spec"]`` on the corpus (``threshold: best`` from the sweep's ``best``)."""
+def compute_labels(
+    corpus: Corpus, config: Mapping[str, Any], directory: Path, best: float | None = None, built: LabelSet | None = None
+) -> None:
+    """A label set of ``config["spec"]`` on the corpus (``threshold: best`` from the sweep's ``best``);
+    ``built``: the same label set built by the pre-flight check, saved instead of computed again."""
+    if built is not None:
+        built.save(directory / "labels.parquet")
+        return
     spec = dict(config["spec"])
     rule = spec.pop("rule")
     if spec.get("threshold") == "best":
@@ -403,6 +409,8 @@ def compute_accounting(corpus: Corpus, config: Mapping[str, Any], directory: Pat
         classes=config["classes"],
         class_map=config["class_map"],
         tie_policy=config["spec"]["tie_policy"],
+        denominator=config["spec"]["denominator"],
+        pooling=config["spec"]["pooling"],
     )
     _write_table(table, directory / "accounting.parquet")
 

@@ -22,6 +22,7 @@ from voxpop.cache import Cache, Stage, atomic_write, notify, output_directory, s
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, VoxpopError
 from voxpop.experiment import Recipe, check_recipe, expand_variants, multilabel_rule, recipe_error
+from voxpop.labelset import LabelSet
 from voxpop.protocols import make_folds
 from voxpop.report import FIGURES_DIR
 from voxpop.runs import ModelSpec, load_predictions
@@ -307,14 +308,16 @@ def _execute(
     recipe: Recipe,
     reporter: Reporter,
     items: Corpus,
+    built: Mapping[str, LabelSet],
 ) -> None:
     """Compute one stage's outputs from its loaded inputs; ``items`` is the corpus of the items models see
-    (``corpus``, or the segment corpus of interval label sets)."""
+    (``corpus``, or the segment corpus of interval label sets); ``built``: label sets of the pre-flight
+    check by stage key."""
     inputs = [outputs[s.key] for s in stage.inputs]
     c = stage.config
     if stage.kind == "labels":
         best = inputs[0][1]["best_threshold"] if inputs else None
-        st.compute_labels(corpus, c, directory, best)
+        st.compute_labels(corpus, c, directory, best, built.get(stage.key))
     elif stage.kind == "sweep":
         st.compute_sweep(corpus, c, directory)
     elif stage.kind == "segments":
@@ -396,8 +399,9 @@ def run_recipe(
     out_dir = Path(out_dir)
     cache = Cache(out_dir / "cache", notice=reporter.notice, inside=out_dir)
     corpus, corpus_key = prepare_corpus(recipe, cache, reporter, source)
-    check_recipe(recipe, corpus, source)
+    checked = check_recipe(recipe, corpus, source)
     plan = plan_study(recipe, corpus_key)
+    built = {plan.labels[key].key: labels for key, labels in checked.items()}  # computed once per run
     store = Path(recipe.features.store) if recipe.features.store else output_directory(out_dir, "cache", "features")
     outputs: dict[str, Any] = {}
     items = corpus
@@ -407,7 +411,7 @@ def run_recipe(
             outputs[stage.key] = run_stage(
                 cache,
                 stage,
-                lambda d, s=stage, m=items: _execute(s, corpus, outputs, d, store, recipe, reporter, m),
+                lambda d, s=stage, m=items: _execute(s, corpus, outputs, d, store, recipe, reporter, m, built),
                 LOADERS[stage.kind],
             )
         except VoxpopError as exc:

@@ -13,7 +13,7 @@ from voxpop import agreement
 from voxpop.cache import write_bytes, write_text
 from voxpop.cli.app import app, console
 from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
-from voxpop.cli.options import parse_names
+from voxpop.cli.options import parse_names, with_rule_options
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, InputError
 from voxpop.labelset import LabelSet
@@ -136,6 +136,7 @@ def agreement_verb(
 
 
 @app.command("compare")
+@with_rule_options
 def compare_verb(
     corpus: Path = typer.Argument(..., help="Corpus directory (corpus.yaml, items.parquet, ratings.parquet)."),
     label_sets: str = typer.Option(
@@ -151,17 +152,21 @@ def compare_verb(
     where: str = WHERE,
     by: str = BY,
     out: Path = typer.Option(None, "--out", help="Write the long table (group, a, b, class, value, items) to CSV."),
+    rule_options: dict | None = None,
 ) -> None:
-    """Agreement matrix between label sets of one corpus built per stimulus condition (and pooled)."""
+    """Agreement matrix between label sets of one corpus built per stimulus condition (and pooled: --pooling)."""
     loaded = load_corpus(corpus, where)
     names = parse_names(label_sets)
     class_list = parse_names(classes)
     with console.status("building label sets ..."):
-        frame = agreement.compare_conditions(loaded, names, rule=rule, stat=stat, by=by, classes=class_list)
+        frame = agreement.compare_conditions(
+            loaded, names, rule=rule, stat=stat, by=by, classes=class_list, **rule_options
+        )
     for group, part in frame.groupby("group", sort=False):
         matrix = agreement.comparison_matrix(part)
         items = part.groupby(["a", "b"], sort=False)["items"].first().unstack("b").reindex(index=names, columns=names)
-        table = Table(title=f"{stat} between label sets (rule {rule}), items: {group}")
+        pooling = f", pooling {rule_options.get('pooling', 'sum')}" if "all" in names else ""
+        table = Table(title=f"{stat} between label sets (rule {rule}{pooling}), items: {group}")
         table.add_column("")
         for name in names:
             table.add_column(name, justify="right")

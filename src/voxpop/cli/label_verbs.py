@@ -1,4 +1,5 @@
-"""``voxpop labels CORPUS --rule RULE --out labels.parquet``: apply a label rule (thin wrapper of voxpop.labels)."""
+"""``voxpop labels CORPUS --rule RULE --out labels.parquet``: apply a label rule (thin wrapper of voxpop.labels);
+the rule options are generated from the registry (:mod:`voxpop.rules`)."""
 
 from __future__ import annotations
 
@@ -12,24 +13,40 @@ from rich.table import Table
 from voxpop.cache import write_text
 from voxpop.cli.app import app, console
 from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
-from voxpop.cli.options import parse_names
-from voxpop.labels import RULES, TIE_POLICIES, accounting_table, make_labels
-from voxpop.labelset import Accounting
+from voxpop.cli.options import parse_names, parse_pairs, with_rule_options
+from voxpop.consensus import OUTCOMES, compare_consensus
+from voxpop.errors import ConfigError
+from voxpop.labels import accounting_table, make_labels
+from voxpop.labelset import LabelSet
+from voxpop.rules import RULES
 
 
-def print_accounting(accounting: Accounting, title: str) -> None:
-    """One label set's accounting as a two-column table."""
+def print_accounting(labels: LabelSet, title: str) -> None:
+    """One label set's accounting as a two-column table, with the denominator and pooling it used."""
+    accounting = labels.accounting
     table = Table(title=title, show_header=False)
+    for option in ("denominator", "pooling"):
+        if labels.options.get(option):
+            table.add_row(option, str(labels.options[option]))
     table.add_row("items total / kept", f"{accounting.items_total:,} / {accounting.items_kept:,}")
     table.add_row("data loss", f"{accounting.data_loss:.1%}")
     table.add_row("ratings total / supporting", f"{accounting.ratings_total:,} / {accounting.ratings_supporting:,}")
     table.add_row("rating loss", f"{accounting.rating_loss:.1%}")
     table.add_row("excluded-class ratings", f"{accounting.ratings_excluded_class:,}")
+    if labels.options.get("min_selected_share") is not None:
+        table.add_row("items below min_selected_share", f"{accounting.items_below_selected_share:,}")
     console.print(table)
 
 
 def print_accounting_table(frame: pd.DataFrame, title: str) -> None:
-    """The (condition, rule) accounting rows of :func:`voxpop.labels.accounting_table`."""
+    """The (condition, rule) accounting rows of :func:`voxpop.labels.accounting_table`; the title names the
+    denominator and pooling the rows used."""
+    used = [
+        f"{column} {', '.join(values)}"
+        for column in ("denominator", "pooling")
+        if (values := [str(v) for v in frame[column].unique() if v != "-"])
+    ]
+    title = f"{title} ({'; '.join(used)})" if used else title
     cells = [
         [
             row.condition,
@@ -54,30 +71,37 @@ def print_accounting_table(frame: pd.DataFrame, title: str) -> None:
     console.print(table)
 
 
+def print_consensus(table: pd.DataFrame, column: str, rule: str) -> None:
+    """How often the rule's labels agree with the corpus's released consensus, by outcome."""
+    agree = int(table["agree"].sum())
+    summary = Table(title=f"rule {rule} vs the released consensus (item column {column!r})", show_header=False)
+    summary.add_row("items agreeing", f"{agree:,} of {len(table):,} ({agree / max(len(table), 1):.1%})")
+    for outcome in OUTCOMES:
+        summary.add_row(outcome, f"{int(table['outcome'].eq(outcome).sum()):,}")
+    console.print(summary)
+    disagree = table[~table["agree"]]
+    if len(disagree):
+        first = ", ".join(f"{i} ({r.consensus or 'none'} -> {r.rule})" for i, r in disagree.head(10).iterrows())
+        console.print(f"disagreeing items (first 10 of {len(disagree):,}): {first}", highlight=False)
+
+
 @app.command()
+@with_rule_options
 def labels(
     corpus: Path = typer.Argument(..., help="Corpus directory (corpus.yaml, items.parquet, ratings.parquet)."),
-    rule: str = typer.Option(None, "--rule", help=f"Label rule: {', '.join(RULES)}."),
+    rule: str = typer.Option(None, "--rule", help=f"Label rule: {', '.join(RULES)} (docs/labels-and-agreement.md)."),
     condition: list[str] = typer.Option(
         None, "--condition", help="Stimulus condition to use (repeatable; several need --pool)."
     ),
-    pool: bool = typer.Option(False, "--pool", help="Sum the counts of the given conditions (all when none given)."),
-    min_agreement: float = typer.Option(
-        None, "--min-agreement", help="Keep items whose top class holds at least this fraction (P*: 0.6, S*: 0.5)."
+    pool: bool = typer.Option(
+        False, "--pool", help="Pool the given conditions (all when none given), by --pooling (default sum)."
     ),
-    min_raters: int = typer.Option(
-        None, "--min-raters", help="Keep items where at least K raters chose the top class."
-    ),
-    threshold: float = typer.Option(None, "--threshold", help="likert: positive iff score >= T (default 0.01)."),
-    tie_policy: str = typer.Option(
-        "drop", "--tie-policy", help=f"pr: what to do with tied top classes: {', '.join(TIE_POLICIES)}."
-    ),
-    smoothing: float = typer.Option(0.0, "--smoothing", help="Add this epsilon to every target, then renormalise."),
     classes: str = typer.Option(
-        None, "--classes", help="Comma-separated class subset, e.g. anger,happy,sad; other classes are excluded."
+        None, "--classes", help="Comma-separated class subset, e.g. anger,happy,sad; other labels are outside it."
     ),
-    level: int = typer.Option(None, "--level", help="intervals: keep runs where at least K raters agree (default 1)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of --tie-policy random."),
+    class_map: list[str] = typer.Option(
+        None, "--class-map", help="Merge or rename a label before the rule counts, e.g. excited=happy (repeatable)."
+    ),
     where: str = typer.Option(None, "--where", help=WHERE_HELP),
     out: Path = typer.Option(..., "--out", help="Label set parquet file to write."),
     with_accounting_table: bool = typer.Option(
@@ -85,32 +109,41 @@ def labels(
         "--accounting-table",
         help="Tabulate data and rating loss of mr, pr and ar per condition and pooled; write it to OUT.accounting.csv.",
     ),
+    consensus: str = typer.Option(
+        None,
+        "--consensus",
+        help="Compare the rule's labels with the corpus's released consensus in this item column "
+        "(consensus_class from import iemocap / msp); write every item to OUT.consensus.csv.",
+    ),
+    rule_options: dict | None = None,
 ) -> None:
     """Turn ratings into targets with a label rule, save the label set and print what the rule discarded."""
     if rule is None and not with_accounting_table:
         raise typer.BadParameter("give --rule (and/or --accounting-table)", param_hint="--rule")
+    if consensus is not None and rule is None:
+        raise typer.BadParameter("--consensus compares the labels of a rule; give --rule too", param_hint="--rule")
     loaded = load_corpus(corpus, where)
-    class_list = parse_names(classes)
-    if rule is not None:
-        label_set = make_labels(
-            loaded,
-            rule,
-            condition=condition or None,
-            pool=pool,
-            min_agreement=min_agreement,
-            min_raters_agree=min_raters,
-            threshold=threshold,
-            tie_policy=tie_policy,
-            smoothing=smoothing,
-            classes=class_list,
-            level=level,
-            seed=seed,
+    if consensus is not None and consensus not in loaded.items.columns:
+        raise ConfigError(
+            f"--consensus {consensus}: item column not found; corpus {loaded.name!r} has item columns "
+            f"{', '.join(loaded.items.columns)} (import iemocap / msp --consensus write consensus_class)"
         )
+    class_list = parse_names(classes)
+    mapping = parse_pairs(class_map or [], "--class-map")
+    scope = {"classes": class_list, "class_map": mapping}
+    if rule is not None:
+        label_set = make_labels(loaded, rule, condition=condition or None, pool=pool, **scope, **rule_options)
         label_set.save(out)
-        print_accounting(label_set.accounting, f"rule {rule} on corpus {loaded.name!r}")
+        print_accounting(label_set, f"rule {rule} on corpus {loaded.name!r}")
         console.print(f"saved to [bold]{out}[/]")
+        if consensus is not None:
+            table = compare_consensus(label_set, loaded.items[consensus], mapping)
+            path = out.with_name(f"{out.stem}.consensus.csv")
+            table.to_csv(path, index_label="item")
+            print_consensus(table, consensus, rule)
+            console.print(f"comparison saved to [bold]{path}[/]")
     if with_accounting_table:
-        frame = accounting_table(loaded, classes=class_list, tie_policy=tie_policy, seed=seed)
+        frame = accounting_table(loaded, **scope, **rule_options)
         path = out.with_name(f"{out.stem}.accounting.csv")
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text(path, frame.to_csv(index=False))

@@ -16,11 +16,11 @@ from rich.table import Table
 from voxpop.cache import write_text
 from voxpop.cli.app import app, console, err_console, progress_bar
 from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
-from voxpop.cli.options import parse_names, parse_pairs
+from voxpop.cli.options import parse_names, parse_pairs, with_rule_options
 from voxpop.errors import ConfigError
 from voxpop.features.base import parse_options
-from voxpop.labels import RULES
 from voxpop.protocols import PROTOCOLS, make_folds
+from voxpop.rules import RULES
 
 if TYPE_CHECKING:
     from voxpop.runs import ProtocolSpec
@@ -92,11 +92,14 @@ def print_folds(sizes: pd.DataFrame, dropped: pd.DataFrame, title: str = "items 
 
 
 @app.command()
+@with_rule_options(skip=("seed",))
 def train(
     corpus: Path = typer.Argument(..., help="Corpus directory (corpus.yaml, items.parquet, ratings.parquet)."),
     labels: str = typer.Option(..., "--labels", help=LABELS_HELP),
     condition: list[str] = typer.Option(None, "--condition", help="Rule labels: stimulus condition (repeatable)."),
-    pool: bool = typer.Option(False, "--pool", help="Rule labels: sum the counts of the conditions (all when none)."),
+    pool: bool = typer.Option(
+        False, "--pool", help="Rule labels: pool the conditions (all when none), by --pooling (default sum)."
+    ),
     features: Path = typer.Option(None, "--features", help="A feature store entry directory (from 'voxpop features')."),
     extractor: str = typer.Option(
         None, "--extractor", "-e", help="Extract features now: opensmile:eGeMAPSv02 | fbank | ssl:PATH ..."
@@ -164,6 +167,7 @@ def train(
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the confidence intervals."),
     where: str = typer.Option(None, "--where", help=WHERE_HELP),
     out: Path = typer.Option(..., "--out", help="Run directory (one sub-directory per head when several)."),
+    rule_options: dict | None = None,
 ) -> None:
     """Cross-validate heads on features and labels, save the runs and print out-of-fold metrics with CIs."""
     import torch
@@ -203,7 +207,7 @@ def train(
         problems = "; ".join(flag + e["msg"] for flag, e in zip(flags, exc.errors(), strict=True))
         raise ConfigError(f"training options: {problems}.") from None
     loaded = load_corpus(corpus, where)
-    label_set, label_source = resolve_labels(loaded, labels, condition=condition or None, pool=pool)
+    label_set, label_source = resolve_labels(loaded, labels, condition=condition or None, pool=pool, **rule_options)
     loaded = items_corpus(loaded, label_set)  # segment label sets train on their recordings' audio windows
     options = parse_options(option or [])
     if backbone is not None and extractor is None and features is None:
@@ -282,12 +286,13 @@ def _runs_or_file(run: Path) -> dict[str, Path]:
 
 
 @app.command()
+@with_rule_options(skip=("seed", "tie_policy"))  # --tie-policy here: ties of the test targets when scoring
 def evaluate(
     run: Path = typer.Argument(..., help="Run directory, directory of runs (one per head), or a predictions file."),
     labels: str = typer.Option(..., "--labels", help=LABELS_HELP),
     corpus: Path = typer.Option(None, "--corpus", help="Corpus for a label rule (default: the run's corpus)."),
     condition: list[str] = typer.Option(None, "--condition", help="Rule labels: stimulus condition (repeatable)."),
-    pool: bool = typer.Option(False, "--pool", help="Rule labels: sum the counts of the conditions."),
+    pool: bool = typer.Option(False, "--pool", help="Rule labels: pool the conditions, by --pooling (default sum)."),
     where: str = typer.Option(None, "--where", help=WHERE_HELP),
     binarize: str = typer.Option(
         "auto", "--binarize", help="Multi-label test sets: auto, uniform (1/C rule), argmax or a threshold."
@@ -304,6 +309,7 @@ def evaluate(
         None, "--class-map", help="Another corpus: RUN_CLASS=TEST_CLASS[,...]; TEST_CLASS 'drop' removes one."
     ),
     store: Path = typer.Option(None, "--store", help="Another corpus: feature store root (default: temporary)."),
+    rule_options: dict | None = None,
 ) -> None:
     """Score a run's out-of-fold predictions against a test label set (cross-testing), with bootstrap CIs.
 
@@ -325,7 +331,7 @@ def evaluate(
             record = load_run(next(iter(sources.values())).parent).record
             corpus, where = Path(record.corpus), where if where is not None else record.where
         label_corpus = load_corpus(corpus, where)
-    test_labels, _ = resolve_labels(label_corpus, labels, condition=condition or None, pool=pool)
+    test_labels, _ = resolve_labels(label_corpus, labels, condition=condition or None, pool=pool, **rule_options)
     rule = binarize if binarize in ("auto", "uniform", "argmax") else float(binarize)
     mapping = parse_pairs([p for text in class_map or [] for p in text.split(",") if p.strip()], "--class-map")
 
@@ -431,17 +437,19 @@ def _input_name(path: Path, taken: dict) -> str:
 
 
 @app.command()
+@with_rule_options(skip=("seed",))
 def fuse(
     predictions: list[Path] = typer.Argument(..., help="Prediction files (parquet / CSV) or run directories."),
     dev_labels: str = typer.Option(..., "--dev-labels", help="Items whose weights are chosen: " + LABELS_HELP),
     test_labels: str = typer.Option(None, "--test-labels", help="Score the fused items against these labels."),
     corpus: Path = typer.Option(None, "--corpus", help="Corpus for label rules."),
     condition: list[str] = typer.Option(None, "--condition", help="Rule labels: stimulus condition (repeatable)."),
-    pool: bool = typer.Option(False, "--pool", help="Rule labels: sum the counts of the conditions."),
+    pool: bool = typer.Option(False, "--pool", help="Rule labels: pool the conditions, by --pooling (default sum)."),
     draws: int = typer.Option(1000, "--draws", help="Dirichlet draws of fusion weights."),
     seed: int = typer.Option(0, "--seed", help="Seed of the draws and of the bootstrap."),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the test confidence intervals."),
     out: Path = typer.Option(..., "--out", help="Fused predictions parquet file (the non-dev items)."),
+    rule_options: dict | None = None,
 ) -> None:
     """Dirichlet late fusion: per-class model weights chosen by dev UAR, applied to every other item."""
     from voxpop.runs import (
@@ -459,7 +467,7 @@ def fuse(
     loaded = load_corpus(corpus) if corpus is not None else None
 
     def rule_or_file(source: str):
-        scope = {} if is_label_file(source) else {"condition": condition or None, "pool": pool}
+        scope = {} if is_label_file(source) else {"condition": condition or None, "pool": pool, **rule_options}
         return resolve_labels(loaded, source, **scope)[0]
 
     dev_set = rule_or_file(dev_labels)

@@ -1,8 +1,11 @@
-"""Parsing of option texts shared by CLI verbs (``NAME=VALUE`` pairs, ``LOW:HIGH`` bounds, levels)."""
+"""Option texts shared by CLI verbs (``NAME=VALUE`` pairs, ``LOW:HIGH`` bounds, levels) and the rule options."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from voxpop.errors import ConfigError
 from voxpop.formats.likert import Scale
@@ -78,3 +81,28 @@ def parse_numeric(texts: Sequence[str]) -> dict[str, Scale]:
     {'sentiment': Scale(low=-3.0, high=3.0, levels={})}
     """
     return {column: Scale(*parse_bounds(b, "--numeric")) for column, b in parse_pairs(texts, "--numeric").items()}
+
+
+def with_rule_options(command: Callable[..., Any] | None = None, *, skip: Sequence[str] = ()) -> Callable[..., Any]:
+    """Decorator giving a verb one CLI option per label-rule option of the registry (:mod:`voxpop.rules`).
+
+    The options replace the command's ``rule_options`` parameter, which receives the ones given as a
+    dict (flags left out are absent, so each rule's own default applies). ``skip``: options the verb
+    does not offer because it has a flag of that name for something else (``--seed``); used as
+    ``@with_rule_options(skip=("seed",))``.
+    """
+    if command is None:
+        return functools.partial(with_rule_options, skip=skip)
+    from voxpop.rules import cli_parameters, given_options
+
+    signature = inspect.signature(command, eval_str=True)
+    kept = [p for p in signature.parameters.values() if p.name != "rule_options"]
+    offered = [p for p in cli_parameters() if p.name not in skip]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        given = {name: kwargs.pop(name) for name in [p.name for p in offered]}
+        return command(**kwargs, rule_options=given_options(given))
+
+    wrapper.__signature__ = signature.replace(parameters=[*kept, *offered])
+    return wrapper
