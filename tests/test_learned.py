@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from voxpop.errors import ConfigError, InputError
+from voxpop.errors import ConfigError, InputError, VoxpopError
 from voxpop.learned import fit_posteriors, learned_labels
 
 CLASSES = ["anger", "happy", "sad"]
@@ -111,3 +111,41 @@ def test_same_input_in_another_order_gives_the_same_labels():
     first, _ = learned_labels(ratings, CLASSES, "mace", seed=3, n_iter=10)
     second, _ = learned_labels(ratings.sample(frac=1.0, random_state=5), CLASSES, "mace", seed=3, n_iter=10)
     pd.testing.assert_frame_equal(first.targets, second.targets)
+
+
+def test_learned_rules_are_registry_rules_on_a_corpus():
+    from typer.testing import CliRunner
+
+    import voxpop.cli
+    from voxpop.corpus import Corpus
+    from voxpop.experiment import LabelSpec
+    from voxpop.labels import make_labels
+
+    ratings, _ = simulated(n_items=12, seed=4)
+    ratings = ratings.assign(condition="voice")
+    corpus = Corpus("sim", pd.DataFrame(index=sorted(ratings["item"].unique())), ratings, classes=CLASSES,
+                    excluded=["other"])
+    direct, raters = learned_labels(ratings, CLASSES, "dawid-skene", items=corpus.items.index)
+    via_rule = make_labels(corpus, "dawid-skene")
+    pd.testing.assert_frame_equal(via_rule.targets, direct.targets)
+    pd.testing.assert_frame_equal(via_rule.raters, raters)
+    assert LabelSpec(rule="glad", form="argmax").form == "argmax"
+    with pytest.raises(ConfigError, match="form"):
+        make_labels(corpus, "mace", form="soft")
+    counts_only = Corpus("votes", corpus.items, ratings.assign(rater=pd.NA), classes=CLASSES, excluded=["other"])
+    with pytest.raises(VoxpopError, match="needs rater ids"):
+        make_labels(counts_only, "dawid-skene")
+    result = CliRunner().invoke(voxpop.cli.app, ["labels", "--help"])
+    assert "--form" in result.stdout
+
+
+def test_pooled_conditions_are_modelled_as_raters_per_condition():
+    from voxpop.corpus import Corpus
+    from voxpop.labels import make_labels
+
+    ratings, _ = simulated(n_items=8, seed=5)
+    both = pd.concat([ratings.assign(condition="voice"), ratings.assign(condition="face")], ignore_index=True)
+    corpus = Corpus("sim", pd.DataFrame(index=sorted(both["item"].unique())), both, classes=CLASSES,
+                    excluded=["other"])
+    labels = make_labels(corpus, "dawid-skene", pool=True)
+    assert set(labels.raters.index) == {f"{r}@{c}" for r in ratings["rater"].unique() for c in ("voice", "face")}

@@ -1082,6 +1082,14 @@ class RuleInput:
             items=self.items,
         )
 
+    def ratings(self, slot: str) -> pd.DataFrame:
+        """The long ratings (item, rater, condition, label) of ``slot`` in the chosen conditions, labels
+        after the rule's class map: what rater-aware rules (Dawid-Skene ...) read."""
+        selected = _select(self.corpus.ratings, slot, self.conditions, True, ["item", "rater", "label"])
+        if self.class_map:
+            selected = selected.assign(label=selected["label"].map(lambda label: self.class_map.get(label, label)))
+        return selected
+
 
 def majority_rule(inputs: RuleInput, options: Mapping) -> LabelSet:
     """Registry implementation of rule ``mr`` (:func:`majority`)."""

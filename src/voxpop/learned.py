@@ -190,5 +190,38 @@ def learned_labels(
         accounting=accounting,
         options={"form": form, "seed": seed, "n_iter": n_iter},
         multilabel=form == "multi-hot",
+        raters=fitted.raters,
     )
     return labelset, fitted.raters
+
+
+# ====================================================================== registry implementations
+def _rule(method: str, inputs, options) -> LabelSet:
+    """A learned rule of the registry (:mod:`voxpop.rules`) on a :class:`voxpop.labels.RuleInput`.
+
+    Pooled conditions are modelled as separate raters per condition (``rater@condition``): one person's
+    reliability judging voice alone and judging video may differ, and crowd-kit needs one judgement per
+    (item, rater).
+    """
+    ratings = inputs.ratings("primary")
+    if inputs.pooled_conditions():
+        ratings = ratings.assign(rater=ratings["rater"].astype(str) + "@" + ratings["condition"].astype(str))
+    labels, _ = learned_labels(
+        ratings, inputs.classes, method, form=options["form"], seed=options["seed"], items=inputs.items
+    )
+    return labels
+
+
+def dawid_skene_rule(inputs, options) -> LabelSet:
+    """Registry implementation of rule ``dawid-skene``."""
+    return _rule("dawid-skene", inputs, options)
+
+
+def glad_rule(inputs, options) -> LabelSet:
+    """Registry implementation of rule ``glad``."""
+    return _rule("glad", inputs, options)
+
+
+def mace_rule(inputs, options) -> LabelSet:
+    """Registry implementation of rule ``mace``."""
+    return _rule("mace", inputs, options)

@@ -160,6 +160,14 @@ OPTIONS: dict[str, Option] = {
             recipe_extra=("best",),
         ),
         Option("level", int, None, "Keep runs where at least K raters marked the same emotion (default 1).", low=1),
+        Option(
+            "form",
+            str,
+            "train",
+            "Learned rules: train = the posterior over the selected classes (soft target); argmax = its top class "
+            "(one-hot); multi-hot = the classes above 1/C.",
+            choices=("train", "argmax", "multi-hot"),
+        ),
         Option("smoothing", float, 0.0, "Add this epsilon to every target, then renormalise.", low=0),
     )
 }
@@ -281,6 +289,38 @@ REGISTRY: dict[str, Rule] = {
             ("any emotion slot with start/end",),
             ("level", "smoothing"),
             "voxpop.labels:intervals_rule",
+            rater_ids=True,
+        ),
+        Rule(
+            "dawid-skene",
+            "Dawid-Skene (learned; crowd-kit)",
+            "Posterior class distribution from one confusion matrix per rater (EM); every label raters used is "
+            "modelled, items are kept when the posterior winner is a selected class.",
+            ("primary",),
+            ("form", "seed", "smoothing"),
+            "voxpop.learned:dawid_skene_rule",
+            multilabel={"form": "multi-hot"},
+            rater_ids=True,
+        ),
+        Rule(
+            "glad",
+            "GLAD (learned; crowd-kit)",
+            "Posterior from rater expertise and item difficulty (Whitehill et al. 2009); slow on large tables.",
+            ("primary",),
+            ("form", "seed", "smoothing"),
+            "voxpop.learned:glad_rule",
+            multilabel={"form": "multi-hot"},
+            rater_ids=True,
+        ),
+        Rule(
+            "mace",
+            "MACE (learned; crowd-kit)",
+            "Posterior from each rater's chance of answering knowingly rather than spamming (Hovy et al. 2013); "
+            "slow on large tables.",
+            ("primary",),
+            ("form", "seed", "smoothing"),
+            "voxpop.learned:mace_rule",
+            multilabel={"form": "multi-hot"},
             rater_ids=True,
         ),
     )
