@@ -115,7 +115,8 @@ def test_study_3_aggregation_rules(shared, tmp_path):
     result = run(shared, tmp_path, "3-aggregation-rules.yaml")
     results = result.results
     for variant in ("loss=ce", "loss=cbce"):
-        assert cells(results, variant) == {(a, b) for a in ("MR", "PR", "AR") for b in ("MR", "PR", "AR", "AR-dist")}
+        rows, columns = ("MR", "PR", "AR", "DS"), ("MR", "PR", "AR", "AR-dist", "DS")
+        assert cells(results, variant) == {(a, b) for a in rows for b in columns}
     distributional = set(results.loc[results["metric"].isin(["kld", "jsd"]), "test"])
     assert distributional == {"AR-dist"}
     assert "uar" not in set(results.loc[results["test"].eq("AR"), "metric"])  # multi-label test set
@@ -127,6 +128,8 @@ def test_study_3_aggregation_rules(shared, tmp_path):
     np.testing.assert_array_equal(result.output(result.plan.matrices["loss=ce", "MR", "MR"]).to_numpy(), expected)
     accounting = result.output(result.plan.analyses["accounting"])
     assert set(accounting["condition"]) == {"voice", "face", "av", "all"}
+    ds = make_labels(result.corpus, "dawid-skene", condition="voice", classes=labels.classes, form="argmax")
+    pd.testing.assert_frame_equal(result.output(result.plan.labels["test", "DS"]).targets, ds.targets)
 
 
 def test_study_4_primary_secondary(shared, tmp_path):
@@ -136,7 +139,7 @@ def test_study_4_primary_secondary(shared, tmp_path):
     losses = ("wce", "wbce", "kld")
     assert {f"loss={loss}, balanced_sampling=True" for loss in losses} <= variants
     assert {f"loss={loss}, balanced_sampling=True +tuned" for loss in losses} | {"ensemble"} <= variants
-    assert set(results["test"]) == {"MR"} and set(results["train"]) == {"P", "S", "P*", "S*"}
+    assert set(results["test"]) == {"MR"} and set(results["train"]) == {"P", "S", "P*", "S*", "DS"}
     star = result.output(result.plan.labels["train", "P*"])
     assert star.kept.sum() < result.output(result.plan.labels["train", "P"]).kept.sum()
     groups = result.output(result.plan.analyses["easy_difficult"])["groups"]["group"]
@@ -171,7 +174,8 @@ def cremad_arguments(shared_data) -> list[str]:
 
 
 def test_study_3_label_sets_and_loss_table_on_cremad_votes(shared_data, tmp_path):
-    overrides = [*cremad_arguments(shared_data), "labels.train={}"]  # no audio here: label sets and analyses only
+    # no audio and no rater ids here: label sets (not the rater-aware DS) and analyses only
+    overrides = [*cremad_arguments(shared_data), "labels.train={}", "labels.test={MR: {rule: mr, condition: voice}}"]
     result = run_recipe(load_recipe(RECIPES / "3-aggregation-rules.yaml", overrides), tmp_path / "out")
     assert len(result.corpus.items) == 7442 and result.results.empty
     pd.testing.assert_frame_equal(result.output(result.plan.analyses["accounting"]), accounting_table(result.corpus))
