@@ -104,7 +104,7 @@ def test_compressed_formats_are_read(tmp_path, fmt, subtype):
 # ------------------------------------------------------------------------------ too short, truncation, crops
 def test_very_short_clip_is_skipped_by_default(tmp_path):
     path = write(tmp_path / "short.wav", tone(300, 0.05, RATE))
-    with pytest.raises(AudioError, match=r"0\.050 s is shorter than min_seconds=0\.1") as info:
+    with pytest.raises(AudioError, match=r"0\.050 s is shorter than the minimum of 0\.1 s; lower min_seconds") as info:
         load(path)
     assert info.value.reason == "too_short"
 

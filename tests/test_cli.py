@@ -47,3 +47,23 @@ def test_tables_keep_their_full_width_when_output_is_piped(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert label in result.stdout  # whole, on one line, not folded at 80 columns
+
+
+def test_hints_name_cli_flags_in_the_cli_and_keywords_in_python(tmp_path):
+    import pandas as pd
+    import pytest
+    from typer.testing import CliRunner
+
+    import voxpop.cli
+    from voxpop.errors import InputError
+    from voxpop.formats.long import read_long
+
+    table = tmp_path / "r.csv"
+    pd.DataFrame({"item": ["a", "a"], "rater": ["r1", "r1"], "label": ["anger", "sad"]}).to_csv(table, index=False)
+    with pytest.raises(InputError, match=r"choose what to keep with duplicates='first', last, drop or mean"):
+        read_long(table)
+    result = CliRunner().invoke(voxpop.cli.app, ["import", "long", str(table), "--out", str(tmp_path / "c")])
+    assert result.exit_code != 0
+    assert "choose what to keep with --duplicates first, last, drop or mean" in str(result.exception)
+    with pytest.raises(InputError, match=r"duplicates='first'"):  # the CLI's flags do not leak into Python calls
+        read_long(table)

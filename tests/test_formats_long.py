@@ -232,7 +232,7 @@ def test_labels_differing_only_in_case_are_reported_or_folded(tmp_path):
     assert corpus.classes == ["Anger", "anger", "sad"]
     assert (
         "Labels that differ only in case, likely one class spelt two ways: 'anger' (2) / 'Anger' (1); "
-        "pass fold_case=True (CLI --fold-case) to merge them."
+        "pass fold_case=True to merge them."
     ) in corpus.description
     folded = read_long(path, fold_case=True, classes=["Anger", "Sad"], class_map={"ANGRY": "Anger"})
     assert folded.classes == ["anger", "sad"] and folded.class_map == {"angry": "anger"}

@@ -459,7 +459,7 @@ def test_worker_rating_a_file_twice_is_a_conflicting_repeat_with_both_rows(tmp_p
         "column 'EmoDetail': primary 'neutral' vs 'happy'; dimension 'arousal' 3 vs 5; dimension 'valence' 4 vs 6; "
         "dimension 'dominance' 3 vs 5."
     )
-    assert "duplicates='first', 'last', 'drop' or 'mean' (CLI: --duplicates)" in message
+    assert "choose what to keep with duplicates='first', last, drop or mean" in message
 
 
 def test_duplicates_policies_on_a_repeated_worker(tmp_path):

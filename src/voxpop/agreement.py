@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError, InputError, VoxpopError
+from voxpop.errors import ConfigError, InputError, VoxpopError, option
 from voxpop.labelset import LabelSet
 from voxpop.metrics import CI
 
@@ -177,7 +177,7 @@ def _distance(level: str, domain: np.ndarray, n_v: np.ndarray) -> np.ndarray:
         x = domain.astype(float)
     except (TypeError, ValueError) as exc:
         raise ConfigError(
-            f"{level} alpha needs numeric values, got {list(domain)[:10]}; use level='nominal' or 'ordinal'"
+            f"{level} alpha needs numeric values, got {list(domain)[:10]}; use {option('level', 'nominal')} or ordinal"
         ) from exc
     diff = x[:, None] - x[None, :]
     if level == "interval":

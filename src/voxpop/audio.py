@@ -33,7 +33,7 @@ import numpy as np
 import soundfile
 import soxr
 
-from voxpop.errors import ConfigError, InputError
+from voxpop.errors import ConfigError, InputError, option
 
 REASONS = {
     "no_audio": "the item has no audio path",
@@ -301,8 +301,8 @@ class AudioLoader:
                 raise AudioError(
                     path,
                     "too_short",
-                    f"{len(signal) / o.sample_rate:.3f} s is shorter than min_seconds={o.min_seconds:g}; "
-                    "lower min_seconds or use too_short='pad'",
+                    f"{len(signal) / o.sample_rate:.3f} s is shorter than the minimum of {o.min_seconds:g} s; "
+                    f"lower {option('min_seconds')} or use {option('too_short', 'pad')}",
                 )
             signal = np.pad(signal, (0, min_samples - len(signal)))
         if o.max_seconds is not None:

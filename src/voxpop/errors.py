@@ -6,6 +6,10 @@ expected. :func:`where` formats the location part the same way everywhere.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
 
 class VoxpopError(Exception):
     """Base class of every error voxpop raises on purpose."""
@@ -37,3 +41,34 @@ def where(file: object = None, row: object = None, column: object = None) -> str
     if column is not None:
         parts.append(f"column {column!r}")
     return ", ".join(parts)
+
+
+_INTERFACE: contextvars.ContextVar[str] = contextvars.ContextVar("voxpop_interface", default="python")
+
+
+def option(name: str, value: object = None) -> str:
+    """How the user sets option ``name`` where they are: ``--name VALUE`` on the command line (inside a
+    ``voxpop`` command), ``name=VALUE`` in Python, so every hint names what the reader can type.
+
+    >>> option("too_short", "pad"), option("fold_case", True)
+    ("too_short='pad'", 'fold_case=True')
+    >>> with command_line():
+    ...     option("too_short", "pad"), option("fold_case", True)
+    ('--too-short pad', '--fold-case')
+    """
+    if _INTERFACE.get() == "cli":
+        flag = "--" + name.replace("_", "-")
+        if value is True or value is None:
+            return flag
+        return f"{flag} {str(value).lower() if isinstance(value, bool) else value}"
+    return name if value is None else f"{name}={value!r}"
+
+
+@contextlib.contextmanager
+def command_line() -> Iterator[None]:
+    """Within this block, :func:`option` names command-line flags (the CLI wraps every command in it)."""
+    token = _INTERFACE.set("cli")
+    try:
+        yield
+    finally:
+        _INTERFACE.reset(token)

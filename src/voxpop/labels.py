@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from voxpop.corpus import EMOTION_SLOTS, STRING, Corpus
-from voxpop.errors import ConfigError, InputError, VoxpopError
+from voxpop.errors import ConfigError, InputError, VoxpopError, option
 from voxpop.labelset import Accounting, LabelSet
 from voxpop.rules import (
     DEFAULT_LIKERT_THRESHOLD,
@@ -88,8 +88,8 @@ def _select(
         present = [str(c) for c in selected["condition"].dropna().unique()]
         if len(present) > 1:
             raise ConfigError(
-                f"the ratings cover {len(present)} conditions ({', '.join(present)}); choose one, "
-                "or pool them (pool=True) to sum their counts"
+                f"the ratings cover {len(present)} conditions ({', '.join(present)}); choose one with "
+                f"{option('condition')}, or pool them with {option('pool', True)}"
             )
     return selected
 

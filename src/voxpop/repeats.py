@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from voxpop.errors import ConfigError, InputError, where
+from voxpop.errors import ConfigError, InputError, option, where
 
 POLICIES = ("error", "first", "last", "drop", "mean")
 _LINE_SUFFIXES = (".json", ".txt")
@@ -223,8 +223,8 @@ def resolve_repeats(
         shown = int(conflicting.iat[0]) if len(conflicting) else 0
         raise InputError(
             f"{_second_place(ratings, repeats, shown)}: {repeat_message(ratings, repeats, shown)}. {groups} rater-item "
-            "pairs are judged more than once in all; choose what to keep with duplicates='first', 'last', 'drop' or "
-            "'mean' (CLI: --duplicates)."
+            f"pairs are judged more than once in all; choose what to keep with {option('duplicates', 'first')}, "
+            "last, drop or mean."
         )
     record = pd.Series(np.arange(len(ratings)) if records is None else np.asarray(records), index=ratings.index)
     if policy == "drop":
@@ -302,9 +302,9 @@ def _refuse_categorical_conflicts(
         group = int(bad.iat[0])
         raise InputError(
             f"{_second_place(ratings, repeats, group)}: {repeat_message(ratings, repeats, group)}; "
-            "duplicates='mean' averages numeric answers only and these repeats differ in their categorical answers "
-            "(primary, secondary or attribute labels): choose "
-            "duplicates='first', 'last' or 'drop' (CLI: --duplicates)."
+            f"{option('duplicates', 'mean')} averages numeric answers only and these repeats differ in their "
+            f"categorical answers (primary, secondary or attribute labels): choose {option('duplicates', 'first')}, "
+            "last or drop."
         )
 
 

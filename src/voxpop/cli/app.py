@@ -40,11 +40,15 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
     """Speech emotion recognition that learns from every rater."""
+    from voxpop.errors import command_line
+
+    ctx.with_resource(command_line())  # hints in messages name command-line flags while the command runs
 
 
 def progress_bar(on: Console = console) -> Progress:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from voxpop.corpus import EMOTION_SLOTS
+from voxpop.errors import option
 
 _SHOWN = 5
 
@@ -56,7 +57,7 @@ def fold_case(
         else:
             notes.append(
                 f"Labels that differ only in case, likely one class spelt two ways: {shown}{more}; "
-                "pass fold_case=True (CLI --fold-case) to merge them."
+                f"pass {option('fold_case', True)} to merge them."
             )
     if not fold:
         return ratings, None if classes is None else list(classes), dict(class_map or {}) or None, list(excluded)

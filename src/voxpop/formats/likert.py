@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from voxpop.corpus import EMOTION_SLOTS, STRING, Corpus
-from voxpop.errors import ConfigError, InputError, where
+from voxpop.errors import ConfigError, InputError, option, where
 from voxpop.formats.tables import (
     DEFAULT_ENCODING,
     describe_import,
@@ -32,7 +32,8 @@ from voxpop.formats.tables import (
 from voxpop.repeats import check_policy, resolve_repeats
 
 DEFAULT_LEVELS = {"None": 0.0, "A little": 1.0, "Moderate": 2.0, "Extremely": 3.0}
-_MISSING_HINT = " Pass allow_missing=True (CLI --allow-missing) to skip empty cells; they are counted."
+def _missing_hint() -> str:
+    return f" Pass {option('allow_missing', True)} to skip empty cells; they are counted."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +99,7 @@ def scale_values(table: pd.DataFrame, column: str, file: str, scale: Scale, allo
         first = rows[0]
         found = "an empty cell" if empty[first] else shown(text.iat[first])
         more = f" ({len(rows)} such cells in this column)" if len(rows) > 1 else ""
-        hint = _MISSING_HINT if empty[first] else ""
+        hint = _missing_hint() if empty[first] else ""
         raise InputError(f"{where(file, first + 1, column)}: expected {scale.expected()}, found {found}.{more}{hint}")
     return values
 
@@ -248,7 +249,7 @@ def _labels(table: pd.DataFrame, column: str, file: str, allow_missing: bool) ->
     try:
         return text_column(table, column, file).to_numpy(dtype=object)
     except InputError as exc:
-        raise InputError(f"{exc}{_MISSING_HINT}") from None
+        raise InputError(f"{exc}{_missing_hint()}") from None
 
 
 def _item_ids(table: pd.DataFrame, layout: LikertLayout, file: str) -> np.ndarray:
