@@ -181,7 +181,8 @@ def _highlight_mask(frame: pd.DataFrame, highlight: str | pd.DataFrame | None) -
 def table_cells(
     frame: pd.DataFrame, float_format: FloatFormat = ".3f", highlight: str | pd.DataFrame | None = None
 ) -> Cells:
-    """Render a DataFrame's cells as text; the index becomes leading columns unless it is a plain 0..n-1 range.
+    """Render a DataFrame's cells as text; the index becomes leading columns unless it is unnamed and holds
+    integers (a 0..n-1 range or the row numbers left by filtering: a pandas index, not data).
 
     ``highlight``: ``"max"`` / ``"min"`` marks the best value of every numeric column (all ties), a
     boolean DataFrame of the table's shape marks chosen cells. A header cell for the index shows
@@ -203,7 +204,7 @@ def table_cells(
     ]
     body = [[format_cell(v, float_format) for v in row] for row in frame.itertuples(index=False, name=None)]
     index = frame.index
-    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1 and index.name is None:
+    if index.nlevels == 1 and index.name is None and pd.api.types.is_integer_dtype(index.dtype):
         return Cells(columns, body, mask.tolist(), numeric)
     names = [str(n) if n is not None else "" for n in index.names]
     if index.nlevels == 1 and frame.columns.name is not None and names[0]:
