@@ -120,6 +120,19 @@ def test_study_3_aggregation_rules(shared, tmp_path):
     truth = labels.targets.loc[kept.index].idxmax(axis=1)
     expected = confusion_matrix(truth, kept.idxmax(axis=1), labels.classes)
     np.testing.assert_array_equal(result.output(result.plan.matrices["loss=ce", "MR", "MR"]).to_numpy(), expected)
+    # chance levels in results.parquet: sum p_c^2 and 1/C on the scored MR items; KLD of the MR training prior
+    cell = results[results["group"].eq("all") & results["variant"].eq("loss=ce") & results["train"].eq("MR")]
+    chance = cell[cell["test"].eq("MR")].set_index("metric")["chance"]
+    share = truth.value_counts(normalize=True)
+    assert chance["accuracy"] == pytest.approx((share**2).sum()) and chance["uar"] == pytest.approx(1 / len(share))
+    assert chance["mcc"] == 0.0 and chance["f1[anger]"] == pytest.approx(share.get("anger", 0.0))
+    dist, train = result.output(result.plan.labels["test", "AR-dist"]), result.output(result.plan.labels["train", "MR"])
+    items = trained.probabilities.index[dist.kept.reindex(trained.probabilities.index).to_numpy()]
+    p, q = dist.targets.loc[items].to_numpy(), train.targets[train.kept].mean().to_numpy()
+    kld = np.mean(np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1) / q), 0.0), axis=1))
+    assert cell[cell["metric"].eq("kld")]["chance"].iloc[0] == pytest.approx(kld, rel=1e-6)
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "chance" in html and "higher is better" in html and "lower is better" in html
     accounting = result.output(result.plan.analyses["accounting"])
     assert set(accounting["condition"]) == {"voice", "face", "av", "all"}
 
@@ -151,7 +164,8 @@ def test_study_5_stimulus_modality(shared, tmp_path, tiny_wavlm_dir):
     assert any(m.startswith("f1[") for m in result.results["metric"])  # per-class F1 with intervals
     table = result.output(result.plan.analyses["ccc"])
     labelsets = {name: result.output(result.plan.labels["train", name]) for name in sets}
-    pd.testing.assert_frame_equal(table, agreement.compare_labelsets(labelsets, "ccc"))
+    pd.testing.assert_frame_equal(table, agreement.compare_labelsets(labelsets, "ccc", n_boot=200, seed=0))
+    assert ((table["low"] <= table["value"]) & (table["value"] <= table["high"])).all()  # CCC with its interval
     weights = result.output(result.plan.sources["base", "voice"]).layer_weights
     assert weights.shape == (3, 3)  # 3 folds x hidden states 0..2 of the tiny WavLM
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-6)

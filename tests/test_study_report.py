@@ -106,7 +106,7 @@ def fake_run(overall: pd.DataFrame, accounting: pd.DataFrame, by: str | None = N
 
 def test_rendered_html_of_a_small_report_has_readable_headers_only(tmp_path):
     overall = results()
-    by_group = overall.assign(group="speaker-1001".split("-")[1])
+    by_group = overall.assign(group="1001")
     accounting = pd.DataFrame(
         {"condition": ["voice"], "rule": ["mr"], "items_total": [10], "items_kept": [7], "ratings_total": [50],
          "ratings_supporting": [30], "ratings_excluded_class": [0], "data_loss": [0.3], "rating_loss": [0.4]}
