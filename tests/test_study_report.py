@@ -78,12 +78,14 @@ def test_heatmaps_of_one_metric_share_one_colour_scale_and_name_the_direction():
     assert climits[0] == climits[1] == pytest.approx((uar.min(), uar.max()))
     assert all("higher is better" in caption for _, _, caption in heatmaps)
     assert "Chance levels: MR 0.250, PR 0.333" in heatmaps[0][2]
-    assert heatmaps[0][1].axes[1].get_ylabel() == "uar (higher is better)"
+    assert heatmaps[0][1].axes[1].get_ylabel() == "UAR (higher is better)"
     # KLD is scored on one test set only: bars with the direction, no one-column heatmap
     bars = [(name, f, c) for name, f, c in figures if "kld" in name]
     assert [name for name, _, _ in bars] == ["bars kld 1", "bars kld 2"]
     assert not bars[0][1].axes[0].images and "lower is better" in bars[0][2]
-    assert bars[0][1].axes[0].get_ylabel() == "kld (lower is better)"
+    assert bars[0][1].axes[0].get_ylabel() == "KLD (lower is better)"
+    chance = [s[:, 1].tolist() for s in bars[0][1].axes[0].collections[-1].get_segments()]
+    assert chance == [[0.9, 0.9], [0.7, 0.7]]  # each bar's own prior baseline (train MR, AR)
 
 
 def test_lower_is_better_heatmaps_reverse_the_colour_map():

@@ -509,6 +509,7 @@ def cross_test_heatmap(
     better: str = "higher",
     limits: tuple[float, float] | None = None,
     chance: dict[str, float] | None = None,
+    name: str | None = None,
 ) -> Figure:
     """Train x test matrix of one metric from :func:`voxpop.analysis.cross_test_matrix`, cells "0.62\\n[0.58, 0.66]".
 
@@ -516,7 +517,8 @@ def cross_test_heatmap(
     colour is the point value and the text adds the bootstrap interval when there is one. ``better``
     (``"higher"`` / ``"lower"``) names the metric's direction on the colour bar and reverses ``cmap``
     for lower-is-better metrics; ``limits`` fixes the colour scale (:func:`shared_limits`); ``chance``
-    marks chance levels (label -> value) on the colour bar.
+    marks chance levels (label -> value) on the colour bar; ``name`` is the metric as a reader knows it
+    (e.g. "macro-F1"; default: ``metric``).
 
     >>> t = pd.DataFrame({"train": ["MR", "MR", "AR", "AR"], "test": ["MR", "AR", "MR", "AR"],
     ...                   "metric": "uar", "value": [0.62, 0.5, 0.55, 0.7], "low": [0.58, 0.4, 0.5, 0.6],
@@ -538,7 +540,7 @@ def cross_test_heatmap(
     n_rows, n_columns = value.shape
     figure, axes = _figure(max(4.5, 3.2 + 1.15 * n_columns), 1.6 + 0.75 * n_rows)
     fontsize = 9 if n_columns < 7 else 7
-    label = f"{metric} ({better} is better)"
+    label = f"{name or metric} ({better} is better)"
     _draw_matrix(
         axes, value.to_numpy(dtype=float), texts, value.index, value.columns, better_cmap(better, cmap), label,
         fontsize, limits, chance,
@@ -550,38 +552,41 @@ def cross_test_heatmap(
 
 
 def metric_bars(
-    long_table: pd.DataFrame,
-    metric: str,
-    *,
-    title: str = "",
-    better: str = "higher",
-    chance: dict[str, float] | None = None,
+    long_table: pd.DataFrame, metric: str, *, title: str = "", better: str = "higher", name: str | None = None
 ) -> Figure:
     """Bars of one metric per train row, side by side per test column, with interval whiskers: the figure for a
     metric scored on one test set only (a one-column heatmap would say nothing a bar does not say better).
 
-    ``long_table`` has the columns of :func:`cross_test_heatmap`; ``chance`` (test -> value) adds a dotted
-    line per test set in its bar colour; the y label names the direction.
+    ``long_table`` has the columns of :func:`cross_test_heatmap`; with a ``chance`` column every bar gets
+    its chance level as a red dotted line across it (chance may differ per bar, e.g. KLD against each
+    train set's prior). The y label names the metric (``name``, default ``metric``) and its direction.
 
     >>> t = pd.DataFrame({"train": ["MR", "AR"], "test": "AR-dist", "metric": "kld", "value": [0.3, 0.2],
-    ...                   "low": [0.25, 0.15], "high": [0.35, 0.25]})
-    >>> figure = metric_bars(t, "kld", better="lower", chance={"AR-dist": 0.4})
-    >>> len(figure.axes[0].patches), figure.axes[0].get_ylabel(), figure.axes[0].lines[-1].get_ydata()[0]
-    (2, 'kld (lower is better)', 0.4)
+    ...                   "low": [0.25, 0.15], "high": [0.35, 0.25], "chance": [0.4, 0.5]})
+    >>> axes = metric_bars(t, "kld", better="lower").axes[0]
+    >>> len(axes.patches), axes.get_ylabel(), [s[:, 1].tolist() for s in axes.collections[-1].get_segments()]
+    (2, 'kld (lower is better)', [[0.4, 0.4], [0.5, 0.5]])
     """
     _require_columns(long_table, ["train", "test", "metric", "value", "low", "high"], "metric_bars")
     rows = long_table[long_table["metric"].eq(metric)]
     n_bars = rows["train"].nunique() * max(rows["test"].nunique(), 2)
     figure, axes = _figure(max(_WIDTH * 0.75, 2.5 + 0.45 * n_bars), 4.2)
-    _grouped_bars(axes, rows["train"], rows["test"], rows["value"], rows["low"], rows["high"], "metric_bars")
-    tests = list(dict.fromkeys(rows["test"].astype(str)))
-    for k, test in enumerate(tests):
-        value = (chance or {}).get(test, np.nan)
-        if np.isfinite(value):
-            colour = OKABE_ITO[k % len(OKABE_ITO)]
-            axes.axhline(value, color=colour, linestyle=":", linewidth=1.8, label=f"chance ({test})", zorder=1)
+    _, containers = _grouped_bars(
+        axes, rows["train"], rows["test"], rows["value"], rows["low"], rows["high"], "metric_bars"
+    )
+    if "chance" in rows.columns:
+        tests, chance = rows["test"].astype(str).to_numpy(), rows["chance"].to_numpy(dtype=float)
+        starts, ends, levels = [], [], []
+        for container, test in zip(containers, dict.fromkeys(tests), strict=True):
+            for patch, level in zip(container.patches, chance[tests == test], strict=True):
+                if np.isfinite(level):
+                    starts.append(patch.get_x())
+                    ends.append(patch.get_x() + patch.get_width())
+                    levels.append(level)
+        if levels:
+            axes.hlines(levels, starts, ends, colors="red", linestyles=":", linewidth=2.2, label="chance", zorder=4)
     axes.set_xlabel("train")
-    axes.set_ylabel(f"{metric} ({better} is better)")
+    axes.set_ylabel(f"{name or metric} ({better} is better)")
     axes.set_title(title)
     _legend_outside(axes, "test")
     return figure

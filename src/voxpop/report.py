@@ -66,6 +66,7 @@ caption { caption-side: top; text-align: left; padding: 0.3rem 0; }
 th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; vertical-align: top; }
 th { background: #f0f2f5; text-align: left; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.ci { font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fafafa; }
 figure { margin: 1.2rem 0 2rem; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
@@ -279,10 +280,17 @@ def _markdown_cell(text: str, bold: bool) -> str:
     return f"**{text}**" if bold and text else text
 
 
+_INTERVAL = re.compile(r"-?\d[\d.,]* \[-?\d[\d.,]*, -?\d[\d.,]*\]")  # "value [low, high]" of format_ci
+
+
 def _html_cell(tag: str, text: str, numeric: bool, bold: bool) -> str:
     content = html.escape(text, quote=False).replace("\n", "<br>")
     content = f"<strong>{content}</strong>" if bold else content
-    return f'<{tag} class="num">{content}</{tag}>' if numeric else f"<{tag}>{content}</{tag}>"
+    if numeric:
+        return f'<{tag} class="num">{content}</{tag}>'
+    if _INTERVAL.fullmatch(text):  # a value with its interval reads as one number: never broken across lines
+        return f'<{tag} class="ci">{content}</{tag}>'
+    return f"<{tag}>{content}</{tag}>"
 
 
 # LaTeX's special characters, and Unicode that pdflatex cannot typeset without extra packages (as math)

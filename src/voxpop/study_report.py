@@ -210,7 +210,10 @@ def _agreement_sections(report: Report, run: StudyRun) -> None:
             "secondary ratings. Lower loss is better.",
         )
         section.add_figure("Loss bars", plots.loss_table_bars(table))
-        section.add_table("Data and rating loss", readable(table))
+        unused = "ratings_excluded_class" in table.columns and table["ratings_excluded_class"].eq(0).all()
+        shown = table.drop(columns="ratings_excluded_class") if unused else table
+        caption = "No ratings of excluded classes (column left out)." if unused else ""
+        section.add_table("Data and rating loss", readable(shown), caption=caption)
     if run.plan.sweep is not None:
         curve, summary, positives = outputs[run.plan.sweep.key]
         a, b = run.recipe.analyses.threshold_sweep.conditions
@@ -360,12 +363,19 @@ def _chance_by_test(cells: pd.DataFrame) -> dict[str, float]:
     return {str(t): float(v.iloc[0]) for t, v in levels if v.nunique(dropna=False) == 1 and pd.notna(v.iloc[0])}
 
 
-def _chance_text(chance: dict[str, float]) -> str:
+def _chance_text(chance: dict[str, float], limits: tuple[float, float]) -> str:
+    """The chance levels for a caption, saying whether the colour bar can show them."""
     if not chance:
         return ""
+    inside = [limits[0] <= v <= limits[1] for v in chance.values()]
+    where = (
+        "red marks on the colour bar" if all(inside)
+        else "outside the range of the scores, so not on the colour bar" if not any(inside)
+        else "red marks on the colour bar where inside its range"
+    )  # fmt: skip
     if len(set(chance.values())) == 1:
-        return f" Chance level {next(iter(chance.values())):.3f} (red mark on the colour bar)."
-    return " Chance levels: " + ", ".join(f"{t} {v:.3f}" for t, v in chance.items()) + " (red marks on the colour bar)."
+        return f" Chance level {next(iter(chance.values())):.3f} ({where})."
+    return " Chance levels: " + ", ".join(f"{t} {v:.3f}" for t, v in chance.items()) + f" ({where})."
 
 
 def _marks(chance: dict[str, float]) -> dict[str, float]:
@@ -376,10 +386,12 @@ def _marks(chance: dict[str, float]) -> dict[str, float]:
 
 def _bars(section: Section, long: pd.DataFrame, metric: str, name: str, what: str, key: str, xlabel: str) -> None:
     """A metric scored on one column only: bars with intervals and the chance line instead of a one-column heatmap."""
-    chance = _chance_by_test(long.assign(chance=long["chance"]))
-    figure = plots.metric_bars(long, metric, title=f"{name} {what}", better=direction(metric), chance=chance)
+    figure = plots.metric_bars(long, metric, title=f"{name} {what}", better=direction(metric), name=name)
     figure.axes[0].set_xlabel(xlabel)
-    caption = f"{name} {what} ({_better(metric)}); whiskers: 95 % bootstrap intervals; dotted: chance level."
+    caption = (
+        f"{name} {what} ({_better(metric)}); whiskers: 95 % bootstrap intervals; red dotted: chance level of "
+        "each bar."
+    )
     section.add_figure(key, figure, caption=caption)
 
 
@@ -404,10 +416,11 @@ def _cross_test_heatmaps(
                 better=direction(metric),
                 limits=limits[metric],
                 chance=_marks(chance),
+                name=name,
             )
             caption = (
                 f"Cross-test {name} ({variant}); {_better(metric)}; one colour scale for every {name} heatmap of "
-                f"this report.{_chance_text(chance)}"
+                f"this report.{_chance_text(chance, limits[metric])}"
             )
             section.add_figure(f"cross-test {metric} {number}", figure, caption=caption)
 
@@ -431,7 +444,7 @@ def _model_heatmaps(
         chance = _chance_by_test(cells)
         figure = plots.cross_test_heatmap(
             long, metric, title=f"{name} on test set {test}", better=direction(metric), limits=limits[metric],
-            chance=_marks(chance),
+            chance=_marks(chance), name=name,
         )  # fmt: skip
         figure.axes[0].set_xlabel("train label set")
         figure.axes[0].set_ylabel("model (variant)")
@@ -439,7 +452,7 @@ def _model_heatmaps(
         figure.set_figwidth(min(16.0, figure.get_figwidth() + 0.075 * longest))  # room for long variant names
         caption = (
             f"{name} of every model on test set {test}; {_better(metric)}; one colour scale for every {name} "
-            f"heatmap of this report.{_chance_text(chance)}"
+            f"heatmap of this report.{_chance_text(chance, limits[metric])}"
         )
         section.add_figure(f"models {metric}", figure, caption=caption)
 
