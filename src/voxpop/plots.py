@@ -585,6 +585,8 @@ def metric_bars(
                     levels.append(level)
         if levels:
             axes.hlines(levels, starts, ends, colors="red", linestyles=":", linewidth=2.2, label="chance", zorder=4)
+            low, high = axes.get_ylim()
+            axes.set_ylim(low, max(high, max(levels) + 0.08 * (max(levels) - low)))  # the line clear of the frame
     axes.set_xlabel("train")
     axes.set_ylabel(f"{name or metric} ({better} is better)")
     axes.set_title(title)

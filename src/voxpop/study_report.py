@@ -487,7 +487,10 @@ def _training_section(report: Report, run: StudyRun) -> None:
         rows.append(folds.sum().rename((source, train)))
     table = pd.DataFrame(rows)
     table.index = pd.MultiIndex.from_tuples(table.index, names=["variant", "train"])
-    section.add_table("Items per partition (summed over folds)", readable(table))
+    table = table.rename(columns={part: f"{part} items" for part in ("train", "dev", "test")})
+    empty = [c for c in table.columns if not c.endswith(" items") and table[c].eq(0).all()]
+    caption = f"No item dropped as {', '.join(HEADERS.get(c, c) for c in empty)} (columns left out)." if empty else ""
+    section.add_table("Items per partition (summed over folds)", readable(table.drop(columns=empty)), caption=caption)
     if not run.recipe.analyses.layer_weights:
         return
     for number, variant in enumerate(run.plan.variant_names, start=1):
