@@ -58,12 +58,15 @@ def cells(results: pd.DataFrame, variant: str) -> set[tuple[str, str]]:
 def test_study_1_annotation_strength(shared, tmp_path):
     result = run(shared, tmp_path, "1-annotation-strength.yaml", "analyses.agreement.bootstrap=50")
     plan = result.plan
-    _, summary = result.output(plan.sweep)
+    _, summary, positives = result.output(plan.sweep)
     scores = [
         agreement.intensity_scores(result.corpus, ["neutral", "anger", "happy", "sad"], c) for c in ("voice", "av")
     ]
     direct = agreement.threshold_sweep(*scores, agreement.threshold_grid("0.01:0.99:0.01"))
     assert summary["best_threshold"] == direct.best_threshold
+    common = scores[0].index.intersection(scores[1].index)  # positives panel: items at or above t, both conditions
+    counted = positives.set_index(["condition", "emotion", "threshold"])["positives"]
+    assert counted["av", "happy", 0.5] == int((scores[1].loc[common, "happy"] >= 0.5).sum())
     best = result.output(plan.labels["train", "best"])
     assert best.options["threshold"] == direct.best_threshold and best.multilabel
     names = ("t0.01", "best", "t0.40")

@@ -65,6 +65,16 @@ def test_results_table_has_chance_rows_from_the_results_and_the_class_mean_with_
     assert model["UAR"] == "0.500 [0.450, 0.550]" and model["items"] == "120"
 
 
+def test_results_per_item_group_end_with_their_own_chance_rows():
+    rows = results().assign(group="speaker=1001")
+    table = study_report.results_table(rows, ["uar"], [], [*KEYS, "group"])
+    assert table.columns.tolist() == [
+        "model (variant)", "train label set", "test label set", "item group", "UAR", "items"
+    ]  # fmt: skip
+    chance = table[table["model (variant)"].eq("chance")]
+    assert chance["UAR"].tolist() == ["0.250", "0.333"] and set(chance["item group"]) == {"speaker=1001"}
+
+
 def test_heatmaps_of_one_metric_share_one_colour_scale_and_name_the_direction():
     overall = results()
     section = Report("r").add_section("Results")

@@ -186,8 +186,10 @@ def _agreement_sections(report: Report, run: StudyRun) -> None:
                     by="group",
                     x=category,
                     title=title,
-                    ylabel="Krippendorff's alpha",
+                    ylabel="Krippendorff's alpha (higher is better)",
                 ),
+                caption=f"Krippendorff's alpha{f' ({title})' if title else ''} per item group; 1 = perfect "
+                "agreement, 0 = chance agreement; whiskers: 95 % bootstrap interval where computed.",
             )
         pairs = table["pair"].astype("string").fillna("")
         shown = table[pairs.eq("") | pairs.str.startswith("mean of")]
@@ -209,7 +211,7 @@ def _agreement_sections(report: Report, run: StudyRun) -> None:
             "so their total is smaller than the corpus's ratings in the study setup, which include intensity and "
             "secondary ratings. Lower loss is better.",
         )
-        section.add_figure("Loss bars", plots.loss_table_bars(table))
+        section.add_figure("Loss bars", plots.loss_table_bars(table), caption="Data and rating loss (lower is better).")
         unused = "ratings_excluded_class" in table.columns and table["ratings_excluded_class"].eq(0).all()
         shown = table.drop(columns="ratings_excluded_class") if unused else table
         caption = "No ratings of excluded classes (column left out)." if unused else ""
@@ -273,40 +275,43 @@ def _class_mean(values: pd.Series) -> str:
     return format_ci(*class_mean_ci(values.to_numpy(dtype=float)))
 
 
-def results_table(overall: pd.DataFrame, metrics: list[str], per_class: list[str]) -> pd.DataFrame:
-    """Results of group ``all`` as shown: rows model x train x test grouped by test set, each test set closed
-    by its chance row(s), cells "value [low, high]"; with per-class F1 a column "mean F1 over classes [95 % CI]".
+def results_table(
+    rows: pd.DataFrame, metrics: list[str], per_class: list[str], keys: list[str] = KEYS
+) -> pd.DataFrame:
+    """Results as shown: one row per ``keys`` (model, train set, test set, optionally item group), grouped by
+    the keys after model and train (the test set, and the group), each block closed by its chance row(s);
+    cells "value [low, high]"; with per-class F1 a column "mean F1 over classes [95 % CI]".
 
     The chance rows read column ``chance`` of the results (:func:`voxpop.chance.chance_levels`): one row per
-    test set, or one per train set where a chance level depends on it (KLD / JSD against the training
+    block, or one per train set where a chance level depends on it (KLD / JSD against the training
     labels' mean distribution).
     """
-    shown = overall[overall["metric"].isin(metrics)]
+    shown = rows[rows["metric"].isin(metrics)]
     text = shown.assign(text=_ci_text(shown)).pivot_table(
-        index=KEYS, columns="metric", values="text", aggfunc="first", sort=False
+        index=keys, columns="metric", values="text", aggfunc="first", sort=False
     )
-    text = text.reindex(columns=metrics)
-    chance = shown.pivot_table(index=KEYS, columns="metric", values="chance", aggfunc="first", sort=False, dropna=False)
-    chance = chance.reindex(index=text.index, columns=metrics)
+    text = text.reindex(columns=[m for m in metrics if m in set(shown["metric"])])
+    chance = shown.pivot_table(index=keys, columns="metric", values="chance", aggfunc="first", sort=False, dropna=False)
+    chance = chance.reindex(index=text.index, columns=text.columns)
     mean_column = "mean F1 over classes [95 % CI]"
     if len(per_class) >= 2:
-        f1 = overall[overall["metric"].isin(per_class)].pivot_table(
-            index=KEYS, columns="metric", values="value", aggfunc="first", sort=False
+        f1 = rows[rows["metric"].isin(per_class)].pivot_table(
+            index=keys, columns="metric", values="value", aggfunc="first", sort=False
         )[per_class]
         text[mean_column] = f1.apply(_class_mean, axis=1).reindex(text.index)
         chance[mean_column] = chance[per_class].mean(axis=1, skipna=False)
-    text["items"] = overall.groupby(KEYS, sort=False)["n_items"].first().reindex(text.index).map("{:,}".format)
+    text["items"] = rows.groupby(keys, sort=False)["n_items"].first().reindex(text.index).map("{:,}".format)
+    block_keys = keys[2:]
     blocks = []
-    for test in dict.fromkeys(text.index.get_level_values("test")):
-        block = text[text.index.get_level_values("test") == test].reset_index()
-        levels = chance[chance.index.get_level_values("test") == test].droplevel("variant")
+    for block_key, block in text.groupby(level=block_keys, sort=False):
+        levels = chance.loc[block.index].droplevel("variant")
         levels = levels[~levels.index.duplicated()]  # same items for every model: one set of chance levels per train
-        same = levels.nunique(dropna=False).le(1).all()
-        if same:  # one row for the test set: the train set does not matter
-            levels = levels.iloc[:1].set_axis(pd.MultiIndex.from_tuples([(MISSING, test)], names=levels.index.names))
-        rows = levels.map(lambda v: MISSING if pd.isna(v) else f"{v:.3f}").reset_index()
-        blocks += [block, rows.assign(variant=CHANCE, items="")]
-    table = pd.concat(blocks, ignore_index=True)[[*KEYS, *text.columns]]
+        if levels.nunique(dropna=False).le(1).all():  # one row for the block: the train set does not matter
+            key = block_key if isinstance(block_key, tuple) else (block_key,)
+            levels = levels.iloc[:1].set_axis(pd.MultiIndex.from_tuples([(MISSING, *key)], names=levels.index.names))
+        texts = levels.map(lambda v: MISSING if pd.isna(v) else f"{v:.3f}").reset_index()
+        blocks += [block.reset_index(), texts.assign(variant=CHANCE, items="")]
+    table = pd.concat(blocks, ignore_index=True)[[*keys, *text.columns]]
     return readable(table.rename(columns={m: METRIC_NAMES.get(m, m) for m in metrics}).fillna(MISSING))
 
 
@@ -348,13 +353,11 @@ def _results_section(report: Report, run: StudyRun) -> None:
         _cross_test_heatmaps(section, overall, headline, limits)
     if recipe.evaluation.by:
         by = recipe.evaluation.by
-        groups = results[results["group"].ne("all") & results["metric"].isin(wanted)]
-        text = groups.assign(value=_ci_text(groups), group=groups["group"].map(lambda g: group_label(by, g)))
-        pivot = text.pivot_table(
-            index=[*KEYS, "group"], columns="metric", values="value", aggfunc="first", sort=False
-        ).reindex(columns=[m for m in wanted if m in set(groups["metric"])])
-        pivot = pivot.rename(columns={m: METRIC_NAMES.get(m, m) for m in wanted})
-        section.add_table(f"Results per {by}", readable(pivot.reset_index()), caption=f"Item groups {by}=value.")
+        groups = results[results["group"].ne("all")]
+        groups = groups.assign(group=groups["group"].map(lambda g: group_label(by, g)))
+        table = results_table(groups, list(wanted), [], [*KEYS, "group"])
+        caption = f"Item groups {by}=value; each test set and group ends with its chance row (its class frequencies)."
+        section.add_table(f"Results per {by}", table, caption=caption)
 
 
 def _chance_by_test(cells: pd.DataFrame) -> dict[str, float]:
