@@ -176,3 +176,24 @@ def test_sweep_plot_has_a_panel_of_positive_items_per_emotion():
     lower = figure.axes[1]
     assert lower.get_ylabel() == "positive items" and len(lower.lines) == 4  # 2 conditions x 2 emotions
     assert lower.lines[0].get_ydata().tolist() == [3, 2]  # voice, sad
+
+
+def test_agreement_section_without_bootstrap_intervals_renders_readable_rows():
+    table = pd.DataFrame(
+        {"group": ["all", "all"], "condition": ["voice", "voice"], "slot": "primary", "label": "",
+         "statistic": ["alpha", "fleiss_kappa"], "level": ["nominal", ""], "pair": "", "value": [0.41, 0.40],
+         "ci_low": np.nan, "ci_high": np.nan, "items": [30, 30], "unpairable": [0, 0], "ratings": [150, 150]}
+    )  # fmt: skip
+    run = SimpleNamespace(
+        recipe=SimpleNamespace(analyses=SimpleNamespace(agreement=SimpleNamespace(by=None), ccc=None)),
+        plan=SimpleNamespace(analyses={"agreement": SimpleNamespace(key="agr")}, sweep=None),
+        outputs={"agr": table},
+    )
+    report = Report("agreement")
+    study_report._agreement_sections(report, run)
+    html = report.html()
+    headers = set(re.findall(r"<th(?: [^>]*)?>(.*?)</th>", html))
+    assert {"statistic", "value", "scale level", "items with one rating"} <= headers
+    assert not {"ci_low", "unpairable", "level"} & headers
+    assert "Krippendorff&#x27;s alpha" in html or "Krippendorff's alpha" in html
+    assert "Fleiss" in html and "1 = perfect agreement" in html

@@ -194,7 +194,9 @@ def _agreement_sections(report: Report, run: StudyRun) -> None:
         pairs = table["pair"].astype("string").fillna("")
         shown = table[pairs.eq("") | pairs.str.startswith("mean of")]
         shown = shown[[c for c in shown.columns if shown[c].astype("string").fillna("").ne("").any()]]
-        shown = with_ci(shown.reset_index(drop=True), "value", "ci_low", "ci_high", name="value [95 % CI]")
+        shown = shown.reset_index(drop=True)
+        if {"ci_low", "ci_high"} <= set(shown.columns):  # intervals where the recipe asks for a bootstrap
+            shown = with_ci(shown, "value", "ci_low", "ci_high", name="value [95 % CI]")
         shown = shown.assign(statistic=shown["statistic"].map(lambda v: STATISTIC_NAMES.get(v, v)))
         section.add_table(
             "Agreement statistics",
