@@ -198,6 +198,10 @@ def _agreement_sections(report: Report, run: StudyRun) -> None:
         if {"ci_low", "ci_high"} <= set(shown.columns):  # intervals where the recipe asks for a bootstrap
             shown = with_ci(shown, "value", "ci_low", "ci_high", name="value [95 % CI]")
         shown = shown.assign(statistic=shown["statistic"].map(lambda v: STATISTIC_NAMES.get(v, v)))
+        if "pair" in shown.columns:  # only "mean of N pairs" rows are left: said in the statistic's name
+            pair = shown["pair"].astype("string").fillna("")
+            named = shown["statistic"].where(pair.eq(""), shown["statistic"] + " (" + pair + ")")
+            shown = shown.assign(statistic=named).drop(columns="pair")
         section.add_table(
             "Agreement statistics",
             readable(shown),
