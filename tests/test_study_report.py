@@ -48,7 +48,10 @@ def test_results_table_has_chance_rows_from_the_results_and_the_class_mean_with_
     overall = results()
     per_class = ["f1[anger]", "f1[sad]", "f1[happy]"]
     table = study_report.results_table(overall, ["uar", "macro_f1", "kld", *per_class], per_class)
-    assert list(table.columns[:3]) == ["model (variant)", "train label set", "test label set"]
+    assert table.columns.tolist() == [
+        "model (variant)", "train label set", "test label set", "UAR", "macro-F1", "KLD",
+        "mean F1 over classes [95 % CI]", "F1 anger", "F1 sad", "F1 happy", "items",
+    ]  # fmt: skip
     chance = table[table["model (variant)"].eq("chance")].set_index(["train label set", "test label set"])
     assert chance.at[("–", "MR"), "UAR"] == "0.250" and chance.at[("–", "PR"), "macro-F1"] == "0.333"
     # KLD's prior baseline differs by train set: one chance row per train set
@@ -135,7 +138,7 @@ def test_rendered_html_of_a_small_report_has_readable_headers_only(tmp_path):
     assert "" not in headers  # no unnamed index column
     assert "ratings supporting the target" in headers and "model (variant)" in headers
     assert "speaker=1001" in html and "include intensity and secondary ratings" in html
-    assert "higher is better: UAR, macro-F1, f1[anger]" in html and "lower is better: KLD" in html
+    assert "higher is better: UAR, macro-F1, F1 anger" in html and "lower is better: KLD" in html
 
 
 def labelset(frame: pd.DataFrame) -> LabelSet:

@@ -79,6 +79,17 @@ def readable(table: pd.DataFrame) -> pd.DataFrame:
     return renamed.rename_axis(index=names)
 
 
+def metric_name(metric: str) -> str:
+    """A metric as a reader knows it: :data:`METRIC_NAMES`, per-class F1 ``f1[anger]`` as ``F1 anger``.
+
+    >>> metric_name("macro_f1"), metric_name("f1[anger]"), metric_name("ccc")
+    ('macro-F1', 'F1 anger', 'ccc')
+    """
+    if metric.startswith("f1[") and metric.endswith("]"):
+        return f"F1 {metric[3:-1]}"
+    return METRIC_NAMES.get(metric, metric)
+
+
 def _better(metric: str) -> str:
     return f"{direction(metric)} is better"
 
@@ -304,8 +315,9 @@ def results_table(
         f1 = rows[rows["metric"].isin(per_class)].pivot_table(
             index=keys, columns="metric", values="value", aggfunc="first", sort=False
         )[per_class]
-        text[mean_column] = f1.apply(_class_mean, axis=1).reindex(text.index)
+        text.insert(len(text.columns) - len(per_class), mean_column, f1.apply(_class_mean, axis=1).reindex(text.index))
         chance[mean_column] = chance[per_class].mean(axis=1, skipna=False)
+        chance = chance[text.columns]
     text["items"] = rows.groupby(keys, sort=False)["n_items"].first().reindex(text.index).map("{:,}".format)
     block_keys = keys[2:]
     blocks = []
@@ -318,7 +330,7 @@ def results_table(
         texts = levels.map(lambda v: MISSING if pd.isna(v) else f"{v:.3f}").reset_index()
         blocks += [block.reset_index(), texts.assign(variant=CHANCE, items="")]
     table = pd.concat(blocks, ignore_index=True)[[*keys, *text.columns]]
-    return readable(table.rename(columns={m: METRIC_NAMES.get(m, m) for m in metrics}).fillna(MISSING))
+    return readable(table.rename(columns={m: metric_name(m) for m in metrics}).fillna(MISSING))
 
 
 def _results_section(report: Report, run: StudyRun) -> None:
@@ -326,8 +338,8 @@ def _results_section(report: Report, run: StudyRun) -> None:
     wanted = recipe.evaluation.metrics
     per_class = [m for m in results["metric"].unique() if m.startswith("f1[")] if recipe.evaluation.per_class else []
     metrics = [m for m in [*wanted, *per_class] if m in set(results["metric"])]
-    higher = [METRIC_NAMES.get(m, m) for m in metrics if direction(m) == "higher"]
-    lower = [METRIC_NAMES.get(m, m) for m in metrics if direction(m) == "lower"]
+    higher = [metric_name(m) for m in metrics if direction(m) == "higher"]
+    lower = [metric_name(m) for m in metrics if direction(m) == "lower"]
     directions = "; ".join(
         part for part in (f"higher is better: {', '.join(higher)}" if higher else "",
                           f"lower is better: {', '.join(lower)}" if lower else "") if part
@@ -412,7 +424,7 @@ def _cross_test_heatmaps(
         for metric in metrics:
             cells = overall[overall["variant"].eq(variant) & overall["metric"].eq(metric)]
             long = cells[["train", "test", "metric", "value", "low", "high", "chance"]]
-            name = METRIC_NAMES.get(metric, metric)
+            name = metric_name(metric)
             if cells["test"].nunique() == 1:
                 what = f"on test set {cells['test'].iloc[0]}, {variant}"
                 _bars(section, long, metric, name, what, f"bars {metric} {number}", "train label set")
@@ -446,7 +458,7 @@ def _model_heatmaps(
         long = cells.assign(train=cells["variant"], test=cells["train"])[
             ["train", "test", "metric", "value", "low", "high", "chance"]
         ]
-        name = METRIC_NAMES.get(metric, metric)
+        name = metric_name(metric)
         if cells["train"].nunique() == 1:
             _bars(section, long, metric, name, f"on test set {test}", f"models {metric}", "model (variant)")
             continue
