@@ -60,9 +60,9 @@ h2 { font-size: 1.4rem; margin-top: 2.5rem; border-bottom: 2px solid #ddd; paddi
 .notice { background: #fff4d6; border: 2px solid #c98a00; border-left-width: 10px; border-radius: 4px;
   padding: 0.8rem 1rem; margin: 1rem 0 1.5rem; font-size: 1.05rem; }
 nav ol { margin: 0.3rem 0; }
-.table-wrap { overflow-x: auto; margin: 1rem 0 1.5rem; }
+.table-wrap { overflow-x: auto; margin: 0 0 1.5rem; }
+.table-caption { margin: 1rem 0 0.3rem; }
 table { border-collapse: collapse; font-size: 0.92rem; }
-caption { caption-side: top; text-align: left; padding: 0.3rem 0; }
 th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; vertical-align: top; }
 th { background: #f0f2f5; text-align: left; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -517,8 +517,10 @@ class Report:
             + "</tr>"
             for row, bold in zip(cells.rows, cells.bold, strict=True)
         ]
+        key = slug(block.name)  # the caption sits above the scrolling box: a wide table never hides it
         return (
-            f'<div class="table-wrap"><table id="{slug(block.name)}">\n<caption>{caption}</caption>\n'
+            f'<p class="table-caption" id="{key}-caption">{caption}</p>\n'
+            f'<div class="table-wrap"><table id="{key}" aria-describedby="{key}-caption">\n'
             f"<thead><tr>{header}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table></div>"
         )
 
