@@ -765,7 +765,7 @@ def test_cli_compare_matrix_equals_ccc_of_make_labels(tmp_path):
         "compare", tmp_path / "c", "--label-sets", "voice,face", "--stat", "kappa", "--rule", "pr", "--by", "speaker"
     )
     assert result.exit_code == 0, result.output
-    assert "items: s2" in result.output
+    assert "items: speaker=s2" in result.output  # --by groups are named COLUMN=value
     result = _run("compare", tmp_path / "c", "--label-sets", "voice,video")
     assert result.exit_code != 0 and "label sets ['video'] are not conditions" in str(result.exception)
 
@@ -821,4 +821,4 @@ def test_cli_mlcm_on_two_label_sets(tmp_path):
     result = _run(
         "mlcm", tmp_path / "true.parquet", tmp_path / "pred.parquet", "--corpus", tmp_path / "c", "--by", "speaker"
     )
-    assert result.exit_code == 0 and "speaker = s1" in result.output
+    assert result.exit_code == 0 and "speaker=s1" in result.output

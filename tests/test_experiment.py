@@ -356,7 +356,7 @@ def test_labels_with_the_swept_best_threshold(tmp_path, demo):
     data["labels"] = {"train": {}, "test": {"best": {"rule": "likert", "condition": "voice", "threshold": "best"}}}
     data["analyses"] = {"threshold_sweep": {"conditions": ["voice", "av"], "grid": "0.05:0.95:0.05"}}
     run = run_recipe(recipe_from_dict(data), tmp_path / "out")
-    _, summary = run.output(run.plan.sweep)
+    _, summary, _ = run.output(run.plan.sweep)  # curve, summary, positive items
     labels = run.output(run.plan.labels["test", "best"])
     assert labels.options["threshold"] == summary["best_threshold"]
     direct = make_labels(run.corpus, "likert", condition="voice", threshold=summary["best_threshold"])

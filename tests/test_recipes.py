@@ -63,12 +63,15 @@ def cells(results: pd.DataFrame, variant: str) -> set[tuple[str, str]]:
 def test_study_1_annotation_strength(shared, tmp_path):
     result = run(shared, tmp_path, "1-annotation-strength.yaml", "analyses.agreement.bootstrap=50")
     plan = result.plan
-    _, summary = result.output(plan.sweep)
+    _, summary, positives = result.output(plan.sweep)
     scores = [
         agreement.intensity_scores(result.corpus, ["neutral", "anger", "happy", "sad"], c) for c in ("voice", "av")
     ]
     direct = agreement.threshold_sweep(*scores, agreement.threshold_grid("0.01:0.99:0.01"))
     assert summary["best_threshold"] == direct.best_threshold
+    common = scores[0].index.intersection(scores[1].index)  # positives panel: items at or above t, both conditions
+    counted = positives.set_index(["condition", "emotion", "threshold"])["positives"]
+    assert counted["av", "happy", 0.5] == int((scores[1].loc[common, "happy"] >= 0.5).sum())
     best = result.output(plan.labels["train", "best"])
     assert best.options["threshold"] == direct.best_threshold and best.multilabel
     names = ("t0.01", "best", "t0.40")
@@ -105,7 +108,8 @@ def test_study_2_confidence_levels(shared, tmp_path):
     )
     pd.testing.assert_frame_equal(result.output(result.plan.labels["test", "L4"]).targets, direct.targets)
     table = result.output(result.plan.analyses["agreement"])
-    pd.testing.assert_frame_equal(table, agreement.agreement_table(result.corpus, slot="primary"))
+    # the stage's table went through parquet (text columns come back as strings): compare values
+    pd.testing.assert_frame_equal(table, agreement.agreement_table(result.corpus, slot="primary"), check_dtype=False)
     fusion = result.output(result.plan.sources["fusion", "L3"])
     assert set(fusion.details["model"]) == {"smile-svm", "fbank-lstm"}
     assert np.allclose(fusion.details.groupby("fold")[["neutral", "anger", "happy", "sad"]].sum(), 1.0)
@@ -126,6 +130,19 @@ def test_study_3_aggregation_rules(shared, tmp_path):
     truth = labels.targets.loc[kept.index].idxmax(axis=1)
     expected = confusion_matrix(truth, kept.idxmax(axis=1), labels.classes)
     np.testing.assert_array_equal(result.output(result.plan.matrices["loss=ce", "MR", "MR"]).to_numpy(), expected)
+    # chance levels in results.parquet: sum p_c^2 and 1/C on the scored MR items; KLD of the MR training prior
+    cell = results[results["group"].eq("all") & results["variant"].eq("loss=ce") & results["train"].eq("MR")]
+    chance = cell[cell["test"].eq("MR")].set_index("metric")["chance"]
+    share = truth.value_counts(normalize=True)
+    assert chance["accuracy"] == pytest.approx((share**2).sum()) and chance["uar"] == pytest.approx(1 / len(share))
+    assert chance["mcc"] == 0.0 and chance["f1[anger]"] == pytest.approx(share.get("anger", 0.0))
+    dist, train = result.output(result.plan.labels["test", "AR-dist"]), result.output(result.plan.labels["train", "MR"])
+    items = trained.probabilities.index[dist.kept.reindex(trained.probabilities.index).to_numpy()]
+    p, q = dist.targets.loc[items].to_numpy(), train.targets[train.kept].mean().to_numpy()
+    kld = np.mean(np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1) / q), 0.0), axis=1))
+    assert cell[cell["metric"].eq("kld")]["chance"].iloc[0] == pytest.approx(kld, rel=1e-6)
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "chance" in html and "higher is better" in html and "lower is better" in html
     accounting = result.output(result.plan.analyses["accounting"])
     assert set(accounting["condition"]) == {"voice", "face", "av", "all"}
     ds = make_labels(result.corpus, "dawid-skene", condition="voice", classes=labels.classes, form="argmax")
@@ -159,7 +176,8 @@ def test_study_5_stimulus_modality(shared, tmp_path, tiny_wavlm_dir):
     assert any(m.startswith("f1[") for m in result.results["metric"])  # per-class F1 with intervals
     table = result.output(result.plan.analyses["ccc"])
     labelsets = {name: result.output(result.plan.labels["train", name]) for name in sets}
-    pd.testing.assert_frame_equal(table, agreement.compare_labelsets(labelsets, "ccc"))
+    pd.testing.assert_frame_equal(table, agreement.compare_labelsets(labelsets, "ccc", n_boot=200, seed=0))
+    assert ((table["low"] <= table["value"]) & (table["value"] <= table["high"])).all()  # CCC with its interval
     weights = result.output(result.plan.sources["base", "voice"]).layer_weights
     assert weights.shape == (3, 3)  # 3 folds x hidden states 0..2 of the tiny WavLM
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-6)

@@ -481,6 +481,15 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
     expected = evaluate_predictions(load_run(out / "logreg").predictions, ar_test, n_boot=50)
     assert np.allclose(table[table["run"] == "logreg"]["value"], expected["value"])
     assert set(table["metric"]) >= {"macro_f1", "micro_f1"} and "uar" not in set(table["metric"])
+    # chance levels of the scored items: per-class F1 = prevalence, macro-F1 = mean prevalence, MCC = 0
+    scored = load_run(out / "logreg").predictions.index
+    positive = ar_test.targets.loc[scored[ar_test.kept.reindex(scored, fill_value=False).to_numpy()]] > 0
+    chance = table[table["run"] == "logreg"].set_index("metric")["chance"]
+    assert "chance" in output and chance["mcc"] == 0.0
+    assert chance["f1[neutral]"] == pytest.approx(positive["neutral"].mean())
+    prevalence = positive.mean()
+    assert chance["macro_f1"] == pytest.approx(prevalence[prevalence > 0].mean())
+    assert chance["micro_f1"] == pytest.approx((prevalence**2).sum() / prevalence.sum())
 
     # predict: the ensemble of the three fold models on the features of the given files
     files = list(demo["corpus"].items["audio"].iloc[[0, 5]])
@@ -508,6 +517,11 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
     invoke("evaluate", out / "mlp" / "predictions.parquet", "--labels", tmp_path / "mr.parquet", "--out", csv)
     expected = evaluate_predictions(load_run(out / "mlp").predictions, labels)
     assert np.allclose(pd.read_csv(csv)["value"], expected["value"])
+    chance = pd.read_csv(csv).set_index("metric")["chance"]  # single-label: accuracy = sum p_c^2, UAR = 1/C
+    scored = load_run(out / "mlp").predictions.index
+    truth = labels.targets.loc[scored[labels.kept.reindex(scored, fill_value=False).to_numpy()]].idxmax(axis=1)
+    share = truth.value_counts(normalize=True)
+    assert chance["accuracy"] == pytest.approx((share**2).sum()) and chance["uar"] == pytest.approx(1 / len(share))
 
     # fuse: weights chosen on the items of fold1, applied to the others
     dev = (

@@ -642,6 +642,48 @@ def _icc_one_way(rows: pd.DataFrame, base: dict, why: str) -> pd.DataFrame:
     return _icc_frame(out)
 
 
+def ccc_labelsets_ci(a: LabelSet, b: LabelSet, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
+    """:func:`ccc_labelsets` with percentile bootstrap intervals over the items both sets keep.
+
+    Returns rows class (every class, then ``mean``) x columns value, low, high. Each resample draws the
+    common items with replacement (``default_rng(seed)``, as :func:`voxpop.metrics.bootstrap_distribution`)
+    and recomputes every class's CCC from the resampled sums of x, y, x^2, y^2 and xy (vectorised), and
+    their mean over classes; a resample where a CCC is undefined (zero variance) is left out of that
+    class's interval.
+
+    >>> from voxpop.labelset import Accounting
+    >>> t = pd.DataFrame({"A": [1.0, 0.5, 0.25, 0.0], "S": [0.0, 0.5, 0.75, 1.0]}, index=list("pqrs"))
+    >>> u = pd.DataFrame({"A": [0.75, 0.5, 0.0, 0.25], "S": [0.25, 0.5, 1.0, 0.75]}, index=list("pqrs"))
+    >>> one = LabelSet(t, pd.Series(True, index=t.index), t * 4, "ar", Accounting(4, 4, 16, 16))
+    >>> other = LabelSet(u, pd.Series(True, index=u.index), u * 4, "ar", Accounting(4, 4, 16, 16))
+    >>> table = ccc_labelsets_ci(one, other, n_boot=200)
+    >>> bool(((table["low"] <= table["value"]) & (table["value"] <= table["high"])).all())
+    True
+    """
+    from voxpop.metrics import _resampled_sums, percentile_interval
+
+    if n_boot < 1:
+        raise ConfigError(f"ccc_labelsets_ci: n_boot must be at least 1, found {n_boot}")
+    ta, tb = _both_kept(a, b)
+    x, y = ta[a.classes].to_numpy(dtype=float), tb[a.classes].to_numpy(dtype=float)
+    n, size = x.shape
+    if n == 0:
+        raise InputError("ccc_labelsets_ci: the two label sets keep no common item")
+    sums = _resampled_sums(np.concatenate([x, y, x * x, y * y, x * y], axis=1), n_boot, seed, None) / n
+    mx, my, xx, yy, xy = (sums[:, k * size : (k + 1) * size] for k in range(5))
+    denominator = (xx - mx**2) + (yy - my**2) + (mx - my) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        resampled = np.where(denominator > 0, 2.0 * (xy - mx * my) / denominator, np.nan)
+    point = ccc_labelsets(a, b)
+    defined = ~np.isnan(point.to_numpy()[:size])  # the class mean runs over the classes defined on all items
+    resampled = np.concatenate([resampled, resampled[:, defined].mean(axis=1, keepdims=True)], axis=1)
+    intervals = [percentile_interval(resampled[:, k], alpha) for k in range(size + 1)]
+    return pd.DataFrame(
+        {"value": point.to_numpy(), "low": [i[0] for i in intervals], "high": [i[1] for i in intervals]},
+        index=point.index.rename("class"),
+    )
+
+
 # =============================================================================== threshold sweep
 class Sweep(NamedTuple):
     """Result of :func:`threshold_sweep`.
@@ -902,6 +944,38 @@ def item_groups(items: pd.DataFrame, by: str | None) -> list[tuple[str, pd.Index
     return groups + [(str(key), keys.index[keys.eq(key).to_numpy()]) for key in sorted(keys.unique())]
 
 
+def group_label(by: str | None, group: str) -> str:
+    """How a report or table names an item group of :func:`item_groups`: ``COLUMN=value`` (``all`` as is).
+
+    >>> group_label("speaker", "1001"), group_label("speaker", "all"), group_label(None, "all")
+    ('speaker=1001', 'all', 'all')
+    """
+    return group if by is None or group == "all" else f"{by}={group}"
+
+
+def sweep_positives(scores: Mapping[str, pd.DataFrame], thresholds: Sequence[float]) -> pd.DataFrame:
+    """Positive items (score >= t) per source, emotion and threshold, over the items every source scores.
+
+    ``scores`` maps a source name (e.g. a condition) to items x emotions intensity scores (as for
+    :func:`threshold_sweep`). Long table: threshold, condition (the source name), emotion, positives.
+
+    >>> a = pd.DataFrame({"sad": [0.0, 0.5, 1.0]}, index=list("pqr"))
+    >>> sweep_positives({"voice": a, "face": a.loc[["q", "r"]]}, [0.5, 1.0])["positives"].tolist()
+    [2, 1, 2, 1]
+    """
+    frames = list(scores.values())
+    common = frames[0].index
+    for frame in frames[1:]:
+        common = common.intersection(frame.index, sort=False)
+    rows = [
+        {"threshold": float(t), "condition": name, "emotion": emotion, "positives": int(n)}
+        for name, frame in scores.items()
+        for t in thresholds
+        for emotion, n in (frame.loc[common].astype(float) >= t).sum().items()
+    ]
+    return pd.DataFrame(rows, columns=["threshold", "condition", "emotion", "positives"])
+
+
 def _scope_conditions(rows: pd.DataFrame, condition: str | None) -> list[str | None]:
     present = [str(c) for c in rows["condition"].dropna().unique()]
     if condition is not None:
@@ -1128,14 +1202,18 @@ def condition_labelsets(corpus: Corpus, names: Sequence[str], rule: str = "ar", 
 COMPARE_STATS = ("ccc", "kappa")
 
 
-def compare_labelsets(labelsets: Mapping[str, LabelSet], stat: str = "ccc") -> pd.DataFrame:
-    """Agreement between every pair of label sets, long format: a, b, class, value, items, note.
+def compare_labelsets(
+    labelsets: Mapping[str, LabelSet], stat: str = "ccc", n_boot: int = 0, seed: int = 0
+) -> pd.DataFrame:
+    """Agreement between every pair of label sets, long format: a, b, class, value, low, high, items, note.
 
     ``ccc``: CCC of the targets per class over the items both keep, then class ``mean`` (over the
-    classes where CCC is defined); ``kappa``: Cohen's kappa between the argmax classes over the items
-    both keep (class ``argmax``). The last row of each pair is its summary (the ``mean`` or ``argmax``
-    row). ``note`` says why a value is undefined (no shared items; no variation) and which classes the
-    mean leaves out. Raises :class:`ConfigError` for an unknown ``stat`` or label sets with different classes.
+    classes where CCC is defined), with a 95 % percentile bootstrap interval over those items when
+    ``n_boot`` > 0 (:func:`ccc_labelsets_ci`); ``kappa``: Cohen's kappa between the argmax classes over
+    the items both keep (class ``argmax``). The last row of each pair is its summary (the ``mean`` or
+    ``argmax`` row); low / high are NaN without an interval. ``note`` says why a value is undefined (no
+    shared items; no variation) and which classes the mean leaves out. Raises :class:`ConfigError` for
+    an unknown ``stat`` or label sets with different classes.
     """
     if stat not in COMPARE_STATS:
         raise ConfigError(f"--stat must be one of {', '.join(COMPARE_STATS)}, got {stat!r}")
@@ -1144,17 +1222,20 @@ def compare_labelsets(labelsets: Mapping[str, LabelSet], stat: str = "ccc") -> p
     for a in names:
         for b in names:
             ta, _ = _both_kept(labelsets[a], labelsets[b])
-            if stat == "ccc":
-                values = ccc_labelsets(labelsets[a], labelsets[b])
+            if stat == "ccc" and n_boot > 0:
+                values = ccc_labelsets_ci(labelsets[a], labelsets[b], n_boot=n_boot, seed=seed)
+            elif stat == "ccc":
+                values = ccc_labelsets(labelsets[a], labelsets[b]).to_frame("value")
             else:
                 ha, hb = labelsets[a].hard_labels(), labelsets[b].hard_labels()
-                values = pd.Series({"argmax": cohen_kappa(ha, hb, labels=labelsets[a].classes)})
-            notes = _comparison_notes(values, len(ta), stat)
+                values = pd.DataFrame({"value": [cohen_kappa(ha, hb, labels=labelsets[a].classes)]}, index=["argmax"])
+            values = values.reindex(columns=["value", "low", "high"])
+            notes = _comparison_notes(values["value"], len(ta), stat)
             rows += [
-                {"a": a, "b": b, "class": k, "value": v, "items": len(ta), "note": notes.get(k, "")}
-                for k, v in values.items()
+                {"a": a, "b": b, "class": k, **row, "items": len(ta), "note": notes.get(k, "")}
+                for k, row in values.iterrows()
             ]
-    return pd.DataFrame(rows, columns=["a", "b", "class", "value", "items", "note"])
+    return pd.DataFrame(rows, columns=["a", "b", "class", "value", "low", "high", "items", "note"])
 
 
 def _comparison_notes(values: pd.Series, items: int, stat: str) -> dict[str, str]:
@@ -1182,7 +1263,7 @@ def compare_conditions(
         scope = corpus if by is None else corpus.subset(items)
         table = compare_labelsets(condition_labelsets(scope, names, rule, **options), stat)
         tables.append(table.assign(group=group))
-    return pd.concat(tables, ignore_index=True)[["group", "a", "b", "class", "value", "items", "note"]]
+    return pd.concat(tables, ignore_index=True)[["group", "a", "b", "class", "value", "low", "high", "items", "note"]]
 
 
 def comparison_matrix(table: pd.DataFrame) -> pd.DataFrame:

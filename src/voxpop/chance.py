@@ -17,11 +17,15 @@ p_c (single-label), or marks each class positive with probability equal to its p
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from voxpop.errors import InputError
+
+if TYPE_CHECKING:
+    from voxpop.labelset import LabelSet
 
 LOWER_IS_BETTER = ("kld", "jsd", "mae", "rmse")
 
@@ -104,3 +108,36 @@ def direction(metric: str) -> str:
     ('higher', 'lower', 'higher')
     """
     return "lower" if metric in LOWER_IS_BETTER else "higher"
+
+
+def chance_levels(items: pd.Index, test_labels: LabelSet, train_labels: LabelSet | None = None) -> dict[str, float]:
+    """Chance level of every metric on the scored ``items`` (kept by ``test_labels``), by metric name.
+
+    Single-label test sets: :func:`chance_single_label` of the argmax classes of the targets;
+    multi-label ones: :func:`chance_multi_label` of the positive targets; ``ccc`` = 0. With
+    ``train_labels``, single-label test sets also get ``kld`` / ``jsd`` of :func:`prior_baseline`
+    against the mean of the training set's kept targets (each row scaled to sum 1; all-zero rows left
+    out). Raises :class:`~voxpop.errors.InputError` when ``items`` is empty.
+
+    >>> from voxpop.labelset import Accounting, LabelSet
+    >>> t = pd.DataFrame([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]], index=["i1", "i2", "i3"], columns=["A", "S"])
+    >>> test = LabelSet(t, pd.Series(True, index=t.index), t * 2, "ar", Accounting(3, 3, 6, 6))
+    >>> chance_levels(pd.Index(["i1", "i3"]), test)  # truth A, S: p = (.5, .5)
+    {'accuracy': 0.5, 'uar': 0.5, 'macro_f1': 0.5, 'micro_f1': 0.5, 'weighted_f1': 0.5, 'mcc': 0.0, \
+'f1[A]': 0.5, 'f1[S]': 0.5, 'ccc': 0.0}
+    """
+    classes = list(test_labels.classes)
+    targets = test_labels.targets.loc[items, classes]
+    if test_labels.multilabel:
+        levels = chance_multi_label((targets > 0).to_numpy(), classes)
+    else:
+        truth = np.asarray(classes, dtype=object)[targets.to_numpy(dtype=float).argmax(axis=1)] if len(targets) else []
+        levels = chance_single_label(truth, classes)
+    levels["ccc"] = 0.0
+    if train_labels is not None and not test_labels.multilabel:
+        train = train_labels.targets[train_labels.kept.to_numpy(dtype=bool)].reindex(columns=classes, fill_value=0.0)
+        sums = train.sum(axis=1)
+        rows = train[sums > 0].div(sums[sums > 0], axis=0)
+        if len(rows):
+            levels |= prior_baseline(targets.to_numpy(dtype=float), rows.to_numpy(dtype=float))
+    return levels

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
 
 from voxpop.analysis import pivot_cross_test
@@ -51,10 +52,10 @@ def format_ci(value: float, low: float = np.nan, high: float = np.nan, digits: i
 # Shared drawing helpers
 
 
-def _figure(width: float, height: float, ncols: int = 1, **subplots) -> tuple[Figure, object]:
+def _figure(width: float, height: float, ncols: int = 1, nrows: int = 1, **subplots) -> tuple[Figure, object]:
     figure = Figure(figsize=(min(width, _MAX_WIDTH), height), layout="constrained")
     FigureCanvasAgg(figure)
-    return figure, figure.subplots(1, ncols, **subplots)
+    return figure, figure.subplots(nrows, ncols, **subplots)
 
 
 def _require_columns(table: pd.DataFrame, columns: Sequence[str | None], what: str) -> None:
@@ -283,8 +284,14 @@ def layer_weights(weights: pd.DataFrame | pd.Series, title: str = "", *, toleran
 # Lines
 
 
-def threshold_curve(curve: pd.DataFrame, best_t: float | None = None, *, title: str = "") -> Figure:
+def threshold_curve(
+    curve: pd.DataFrame, best_t: float | None = None, *, title: str = "", positives: pd.DataFrame | None = None
+) -> Figure:
     """Cohen's kappa per emotion (thin lines) and their ``mean`` (bold) against the threshold t; best t marked.
+
+    ``positives`` (long: ``threshold``, ``emotion``, ``positives`` and optionally ``condition``) adds a
+    lower panel with the number of positive items per emotion at each threshold (one line style per
+    condition), since kappa on a handful of positives says little.
 
     ``curve`` is :attr:`voxpop.agreement.Sweep.curve` (thresholds x emotions, plus ``mean``);
     ``best_t`` (:attr:`~voxpop.agreement.Sweep.best_threshold`) adds a dashed vertical line and a
@@ -303,7 +310,11 @@ def threshold_curve(curve: pd.DataFrame, best_t: float | None = None, *, title: 
             "pass Sweep.curve from voxpop.agreement.threshold_sweep."
         )
     emotions = [c for c in curve.columns if c != "mean"]
-    figure, axes = _figure(_WIDTH, 4.5)
+    if positives is None:
+        figure, axes = _figure(_WIDTH, 4.5)
+    else:
+        _require_columns(positives, ["threshold", "emotion", "positives"], "threshold_curve positives")
+        figure, (axes, lower) = _figure(_WIDTH, 6.6, nrows=2, sharex=True, height_ratios=[3, 1.6])
     t = curve.index.to_numpy(dtype=float)
     for k, emotion in enumerate(emotions):
         axes.plot(
@@ -341,6 +352,29 @@ def threshold_curve(curve: pd.DataFrame, best_t: float | None = None, *, title: 
     axes.set_title(title)
     axes.grid(alpha=0.3)
     _legend_outside(axes, "emotion")
+    if positives is not None:
+        axes.set_xlabel("")
+        conditions = list(dict.fromkeys(positives["condition"])) if "condition" in positives.columns else [None]
+        for c, condition in enumerate(conditions):
+            rows = positives if condition is None else positives[positives["condition"].eq(condition)]
+            for k, emotion in enumerate(emotions):
+                line = rows[rows["emotion"].astype(str).eq(str(emotion))].sort_values("threshold")
+                lower.plot(
+                    line["threshold"].to_numpy(dtype=float),
+                    line["positives"].to_numpy(dtype=float),
+                    color=OKABE_ITO[k % len(OKABE_ITO)],
+                    linestyle=DASHES[c % len(DASHES)],
+                    linewidth=1.2,
+                )
+        lower.set_xlabel("threshold t (positive iff intensity score >= t)")
+        lower.set_ylabel("positive items")
+        lower.grid(alpha=0.3)
+        if conditions != [None]:
+            styles = [Line2D([], [], color="black", linestyle=DASHES[c % len(DASHES)]) for c in range(len(conditions))]
+            lower.legend(
+                styles, [str(c) for c in conditions], title="condition", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                frameon=False, fontsize=9,
+            )  # fmt: skip
     return figure
 
 
@@ -357,11 +391,19 @@ def _draw_matrix(
     cmap: str,
     colorbar_label: str,
     fontsize: float,
+    limits: tuple[float, float] | None = None,
+    marks: dict[str, float] | None = None,
 ) -> None:
-    """Coloured cells with their texts (black or white by the cell colour's luminance) and a colour bar."""
+    """Coloured cells with their texts (black or white by the cell colour's luminance) and a colour bar.
+
+    ``limits`` fixes the colour scale (vmin, vmax), e.g. one scale for every heatmap of a metric;
+    ``marks`` draws labelled lines on the colour bar (e.g. chance levels) where they fall inside it.
+    """
     figure = axes.get_figure()
     finite = values[np.isfinite(values)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if limits is not None:
+        low, high = limits
     vmax = high if high > low else low + 1
     colours = matplotlib.colormaps[cmap].with_extremes(bad="#eeeeee")
     image = axes.imshow(np.ma.masked_invalid(values), cmap=colours, vmin=low, vmax=vmax, aspect="auto")
@@ -378,6 +420,13 @@ def _draw_matrix(
         spine.set_visible(False)
     colorbar = figure.colorbar(image, ax=axes, shrink=0.85)
     colorbar.set_label(colorbar_label)
+    for label, value in (marks or {}).items():
+        if np.isfinite(value) and low <= value <= vmax:
+            colorbar.ax.axhline(value, color="red", linewidth=2)
+            colorbar.ax.annotate(
+                label, (0, value), xycoords=("axes fraction", "data"), xytext=(-3, 0), textcoords="offset points",
+                ha="right", va="center", fontsize=7, color="red",
+            )  # fmt: skip
 
 
 def heatmap(
@@ -424,19 +473,61 @@ def heatmap(
     return figure
 
 
+def better_cmap(better: str, cmap: str = "viridis") -> str:
+    """The colour map of a metric: ``cmap`` when higher is better, reversed (``_r``) when lower is better, so the
+    better end has the same colour in every heatmap.
+
+    >>> better_cmap("higher"), better_cmap("lower"), better_cmap("lower", "Blues_r")
+    ('viridis', 'viridis_r', 'Blues')
+    """
+    if better not in ("higher", "lower"):
+        raise ConfigError(f"better must be 'higher' or 'lower', found {better!r}")
+    if better == "higher":
+        return cmap
+    return cmap[:-2] if cmap.endswith("_r") else f"{cmap}_r"
+
+
+def shared_limits(long_table: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """Per metric the (lowest, highest) point value over all rows: one colour scale for every heatmap of a metric.
+
+    >>> t = pd.DataFrame({"metric": ["uar", "uar", "kld"], "value": [0.4, 0.7, 0.2]})
+    >>> shared_limits(t)
+    {'uar': (0.4, 0.7), 'kld': (0.2, 0.2)}
+    """
+    _require_columns(long_table, ["metric", "value"], "shared_limits")
+    values = long_table.assign(value=long_table["value"].astype(float)).groupby("metric", sort=False)["value"]
+    return {m: (float(lo), float(hi)) for m, lo, hi in zip(values.min().index, values.min(), values.max(), strict=True)}
+
+
 def cross_test_heatmap(
-    long_table: pd.DataFrame, metric: str, *, title: str | None = None, digits: int = 2, cmap: str = "viridis"
+    long_table: pd.DataFrame,
+    metric: str,
+    *,
+    title: str | None = None,
+    digits: int = 2,
+    cmap: str = "viridis",
+    better: str = "higher",
+    limits: tuple[float, float] | None = None,
+    chance: dict[str, float] | None = None,
+    name: str | None = None,
 ) -> Figure:
     """Train x test matrix of one metric from :func:`voxpop.analysis.cross_test_matrix`, cells "0.62\\n[0.58, 0.66]".
 
     Rows are the train conditions, columns the test conditions, both in order of appearance; the
-    colour is the point value and the text adds the bootstrap interval when there is one.
+    colour is the point value and the text adds the bootstrap interval when there is one. ``better``
+    (``"higher"`` / ``"lower"``) names the metric's direction on the colour bar and reverses ``cmap``
+    for lower-is-better metrics; ``limits`` fixes the colour scale (:func:`shared_limits`); ``chance``
+    marks chance levels (label -> value) on the colour bar; ``name`` is the metric as a reader knows it
+    (e.g. "macro-F1"; default: ``metric``).
 
     >>> t = pd.DataFrame({"train": ["MR", "MR", "AR", "AR"], "test": ["MR", "AR", "MR", "AR"],
     ...                   "metric": "uar", "value": [0.62, 0.5, 0.55, 0.7], "low": [0.58, 0.4, 0.5, 0.6],
     ...                   "high": [0.66, 0.6, 0.6, 0.8]})
-    >>> [t.get_text() for t in cross_test_heatmap(t, "uar").axes[0].texts][:2]
-    ['0.62\\n[0.58, 0.66]', '0.50\\n[0.40, 0.60]']
+    >>> figure = cross_test_heatmap(t, "uar", limits=(0.0, 1.0))
+    >>> [t.get_text() for t in figure.axes[0].texts][:2], figure.axes[0].images[0].get_clim()
+    (['0.62\\n[0.58, 0.66]', '0.50\\n[0.40, 0.60]'], (0.0, 1.0))
+    >>> figure.axes[1].get_ylabel()
+    'uar (higher is better)'
     """
     _require_columns(long_table, ["train", "test", "metric", "value", "low", "high"], "cross_test_heatmap")
     value = pivot_cross_test(long_table, metric)
@@ -449,8 +540,55 @@ def cross_test_heatmap(
     n_rows, n_columns = value.shape
     figure, axes = _figure(max(4.5, 3.2 + 1.15 * n_columns), 1.6 + 0.75 * n_rows)
     fontsize = 9 if n_columns < 7 else 7
-    _draw_matrix(axes, value.to_numpy(dtype=float), texts, value.index, value.columns, cmap, metric, fontsize)
+    label = f"{name or metric} ({better} is better)"
+    _draw_matrix(
+        axes, value.to_numpy(dtype=float), texts, value.index, value.columns, better_cmap(better, cmap), label,
+        fontsize, limits, chance,
+    )  # fmt: skip
     axes.set_xlabel("test")
     axes.set_ylabel("train")
     axes.set_title(f"{metric}: train (rows) x test (columns)" if title is None else title)
+    return figure
+
+
+def metric_bars(
+    long_table: pd.DataFrame, metric: str, *, title: str = "", better: str = "higher", name: str | None = None
+) -> Figure:
+    """Bars of one metric per train row, side by side per test column, with interval whiskers: the figure for a
+    metric scored on one test set only (a one-column heatmap would say nothing a bar does not say better).
+
+    ``long_table`` has the columns of :func:`cross_test_heatmap`; with a ``chance`` column every bar gets
+    its chance level as a red dotted line across it (chance may differ per bar, e.g. KLD against each
+    train set's prior). The y label names the metric (``name``, default ``metric``) and its direction.
+
+    >>> t = pd.DataFrame({"train": ["MR", "AR"], "test": "AR-dist", "metric": "kld", "value": [0.3, 0.2],
+    ...                   "low": [0.25, 0.15], "high": [0.35, 0.25], "chance": [0.4, 0.5]})
+    >>> axes = metric_bars(t, "kld", better="lower").axes[0]
+    >>> len(axes.patches), axes.get_ylabel(), [s[:, 1].tolist() for s in axes.collections[-1].get_segments()]
+    (2, 'kld (lower is better)', [[0.4, 0.4], [0.5, 0.5]])
+    """
+    _require_columns(long_table, ["train", "test", "metric", "value", "low", "high"], "metric_bars")
+    rows = long_table[long_table["metric"].eq(metric)]
+    n_bars = rows["train"].nunique() * max(rows["test"].nunique(), 2)
+    figure, axes = _figure(max(_WIDTH * 0.75, 2.5 + 0.45 * n_bars), 4.2)
+    _, containers = _grouped_bars(
+        axes, rows["train"], rows["test"], rows["value"], rows["low"], rows["high"], "metric_bars"
+    )
+    if "chance" in rows.columns:
+        tests, chance = rows["test"].astype(str).to_numpy(), rows["chance"].to_numpy(dtype=float)
+        starts, ends, levels = [], [], []
+        for container, test in zip(containers, dict.fromkeys(tests), strict=True):
+            for patch, level in zip(container.patches, chance[tests == test], strict=True):
+                if np.isfinite(level):
+                    starts.append(patch.get_x())
+                    ends.append(patch.get_x() + patch.get_width())
+                    levels.append(level)
+        if levels:
+            axes.hlines(levels, starts, ends, colors="red", linestyles=":", linewidth=2.2, label="chance", zorder=4)
+            low, high = axes.get_ylim()
+            axes.set_ylim(low, max(high, max(levels) + 0.08 * (max(levels) - low)))  # the line clear of the frame
+    axes.set_xlabel("train")
+    axes.set_ylabel(f"{name or metric} ({better} is better)")
+    axes.set_title(title)
+    _legend_outside(axes, "test")
     return figure

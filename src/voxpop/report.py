@@ -60,12 +60,13 @@ h2 { font-size: 1.4rem; margin-top: 2.5rem; border-bottom: 2px solid #ddd; paddi
 .notice { background: #fff4d6; border: 2px solid #c98a00; border-left-width: 10px; border-radius: 4px;
   padding: 0.8rem 1rem; margin: 1rem 0 1.5rem; font-size: 1.05rem; }
 nav ol { margin: 0.3rem 0; }
-.table-wrap { overflow-x: auto; margin: 1rem 0 1.5rem; }
+.table-wrap { overflow-x: auto; margin: 0 0 1.5rem; }
+.table-caption { margin: 1rem 0 0.3rem; }
 table { border-collapse: collapse; font-size: 0.92rem; }
-caption { caption-side: top; text-align: left; padding: 0.3rem 0; }
 th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; vertical-align: top; }
 th { background: #f0f2f5; text-align: left; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.ci { font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fafafa; }
 figure { margin: 1.2rem 0 2rem; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
@@ -181,7 +182,8 @@ def _highlight_mask(frame: pd.DataFrame, highlight: str | pd.DataFrame | None) -
 def table_cells(
     frame: pd.DataFrame, float_format: FloatFormat = ".3f", highlight: str | pd.DataFrame | None = None
 ) -> Cells:
-    """Render a DataFrame's cells as text; the index becomes leading columns unless it is a plain 0..n-1 range.
+    """Render a DataFrame's cells as text; the index becomes leading columns unless it is unnamed and holds
+    integers (a 0..n-1 range or the row numbers left by filtering: a pandas index, not data).
 
     ``highlight``: ``"max"`` / ``"min"`` marks the best value of every numeric column (all ties), a
     boolean DataFrame of the table's shape marks chosen cells. A header cell for the index shows
@@ -203,7 +205,7 @@ def table_cells(
     ]
     body = [[format_cell(v, float_format) for v in row] for row in frame.itertuples(index=False, name=None)]
     index = frame.index
-    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1 and index.name is None:
+    if index.nlevels == 1 and index.name is None and pd.api.types.is_integer_dtype(index.dtype):
         return Cells(columns, body, mask.tolist(), numeric)
     names = [str(n) if n is not None else "" for n in index.names]
     if index.nlevels == 1 and frame.columns.name is not None and names[0]:
@@ -278,10 +280,17 @@ def _markdown_cell(text: str, bold: bool) -> str:
     return f"**{text}**" if bold and text else text
 
 
+_INTERVAL = re.compile(r"-?\d[\d.,]* \[-?\d[\d.,]*, -?\d[\d.,]*\]")  # "value [low, high]" of format_ci
+
+
 def _html_cell(tag: str, text: str, numeric: bool, bold: bool) -> str:
     content = html.escape(text, quote=False).replace("\n", "<br>")
     content = f"<strong>{content}</strong>" if bold else content
-    return f'<{tag} class="num">{content}</{tag}>' if numeric else f"<{tag}>{content}</{tag}>"
+    if numeric:
+        return f'<{tag} class="num">{content}</{tag}>'
+    if _INTERVAL.fullmatch(text):  # a value with its interval reads as one number: never broken across lines
+        return f'<{tag} class="ci">{content}</{tag}>'
+    return f"<{tag}>{content}</{tag}>"
 
 
 # LaTeX's special characters, and Unicode that pdflatex cannot typeset without extra packages (as math)
@@ -508,8 +517,10 @@ class Report:
             + "</tr>"
             for row, bold in zip(cells.rows, cells.bold, strict=True)
         ]
+        key = slug(block.name)  # the caption sits above the scrolling box: a wide table never hides it
         return (
-            f'<div class="table-wrap"><table id="{slug(block.name)}">\n<caption>{caption}</caption>\n'
+            f'<p class="table-caption" id="{key}-caption">{caption}</p>\n'
+            f'<div class="table-wrap"><table id="{key}" aria-describedby="{key}-caption">\n'
             f"<thead><tr>{header}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table></div>"
         )
 

@@ -26,6 +26,7 @@ from voxpop.audio import AudioOptions
 from voxpop.cache import Cache as Cache  # re-exported: the cache and stages were defined here
 from voxpop.cache import Stage as Stage
 from voxpop.cache import atomic_write, write_text
+from voxpop.chance import chance_levels
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError
 from voxpop.features import Features, FeatureStore, extract, make_extractor
@@ -318,13 +319,20 @@ def compute_tuned(source: Trained, labels: LabelSet, directory: Path, tune_on: s
 
 # ====================================================================== evaluation
 def compute_evaluation(
-    source: Trained, labels: LabelSet, corpus: Corpus, config: Mapping[str, Any], directory: Path
+    source: Trained,
+    labels: LabelSet,
+    corpus: Corpus,
+    config: Mapping[str, Any],
+    directory: Path,
+    train: LabelSet | None = None,
 ) -> None:
     """Metrics with bootstrap intervals on the whole test set (group ``all``) and per item group (``by``).
 
     Each group is its own test set: macro averages over the classes present in it (``absent_classes``
     names the others) and bootstrap resamples drawn from it; tied distribution targets are scored by
-    ``config["tie_policy"]`` (:func:`voxpop.runs.evaluate_predictions`)."""
+    ``config["tie_policy"]`` (:func:`voxpop.runs.evaluate_predictions`). Column ``chance`` holds each
+    metric's chance level on the same scored items (:func:`voxpop.chance.chance_levels`; KLD / JSD
+    against the ``train`` label set's mean distribution)."""
     binarize = source.binarize if source.binarize is not None else config["binarize"]
     tables = []
     for group, items in agreement.item_groups(corpus.items, config["by"]):
@@ -337,7 +345,9 @@ def compute_evaluation(
             binarize=binarize,
             tie_policy=config["tie_policy"],
         )
-        tables.append(table.assign(group=group))
+        scored_items = predictions.index[labels.kept.reindex(predictions.index, fill_value=False).to_numpy(dtype=bool)]
+        levels = chance_levels(scored_items, labels, train)
+        tables.append(table.assign(group=group, chance=table["metric"].map(levels).astype(float)))
     _write_table(pd.concat(tables, ignore_index=True), directory / "metrics.parquet")
 
 
@@ -415,21 +425,32 @@ def compute_accounting(corpus: Corpus, config: Mapping[str, Any], directory: Pat
     _write_table(table, directory / "accounting.parquet")
 
 
-def compute_comparison(labelsets: Mapping[str, LabelSet], stat: str, directory: Path) -> None:
-    _write_table(agreement.compare_labelsets(labelsets, stat), directory / "comparison.parquet")
+def compute_comparison(
+    labelsets: Mapping[str, LabelSet], stat: str, directory: Path, n_boot: int = 0, seed: int = 0
+) -> None:
+    """Agreement between label sets (:func:`voxpop.agreement.compare_labelsets`, CCC with bootstrap intervals)."""
+    table = agreement.compare_labelsets(labelsets, stat, n_boot=n_boot, seed=seed)
+    _write_table(table, directory / "comparison.parquet")
 
 
 def compute_sweep(corpus: Corpus, config: Mapping[str, Any], directory: Path) -> None:
-    """Cohen's kappa per emotion and threshold between the intensity scores of two conditions."""
+    """Cohen's kappa per emotion and threshold between the intensity scores of two conditions, and the
+    positive items per condition, emotion and threshold (over the items both conditions score)."""
     spec = config["spec"]
     emotions = spec["emotions"] or config["classes"] or corpus.classes
     a, b = (agreement.intensity_scores(corpus, emotions, condition) for condition in spec["conditions"])
-    sweep = agreement.threshold_sweep(a, b, agreement.threshold_grid(spec["grid"]))
+    grid = agreement.threshold_grid(spec["grid"])
+    sweep = agreement.threshold_sweep(a, b, grid)
     _write_table(sweep.curve, directory / "curve.parquet")
+    positives = agreement.sweep_positives(dict(zip(spec["conditions"], (a, b), strict=True)), grid)
+    _write_table(positives, directory / "positives.parquet")
     summary = {"best_threshold": sweep.best_threshold, "best_kappa": sweep.best_kappa, "items": sweep.items,
                "plateau": sweep.plateau, "left_out": sweep.left_out, "gaps": sweep.gaps}  # fmt: skip
     write_text(directory / "sweep.json", json.dumps(summary))
 
 
-def load_sweep(directory: Path) -> tuple[pd.DataFrame, dict[str, float]]:
-    return load_table(directory, "curve"), json.loads((directory / "sweep.json").read_text())
+def load_sweep(directory: Path) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame]:
+    """(kappa curve, summary, positive items: threshold, condition, emotion, positives)."""
+    return load_table(directory, "curve"), json.loads((directory / "sweep.json").read_text()), load_table(
+        directory, "positives"
+    )

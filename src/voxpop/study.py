@@ -4,7 +4,7 @@
 it (:func:`voxpop.experiment.check_recipe`) before any other work, (3) plans every stage of every
 variant (:func:`plan_study`), (4) runs the stages in order, reusing finished ones, and (5) writes
 ``results.parquet`` (tidy: study, variant, train, test, group, metric, value, low, high, n_items,
-n_excluded), ``report.html``, ``report.md`` and ``figures/`` into the output directory.
+n_excluded, chance), ``report.html``, ``report.md`` and ``figures/`` into the output directory.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ RESULT_COLUMNS = [
     "high",
     "n_items",
     "n_excluded",
+    "chance",
     "absent_classes",
     "tie_policy",
     "n_tied",
@@ -173,8 +174,11 @@ def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
                 continue
             cell = (source, train, test)
             test_stage = labels["test", test]
-            evaluations[cell] = Stage(
-                "evaluate", f"evaluate {train} -> {test} ({source})", evaluation, (stage, test_stage)
+            evaluations[cell] = Stage(  # the train labels give the KLD / JSD chance level (prior baseline)
+                "evaluate",
+                f"evaluate {train} -> {test} ({source})",
+                evaluation,
+                (stage, test_stage, labels["train", train]),
             )
             wanted = a.mlcm if multilabel_rule(spec) else a.confusion
             if wanted is not None and source in names and (wanted.cells == "all" or test == train):
@@ -191,7 +195,7 @@ def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
         analyses["ccc"] = Stage(
             "ccc",
             f"{a.ccc.stat} between label sets",
-            {"stat": a.ccc.stat, "sets": a.ccc.sets},
+            {"stat": a.ccc.stat, "sets": a.ccc.sets, "bootstrap": e.bootstrap, "seed": e.seed},
             tuple(named[s] for s in a.ccc.sets),
         )
     if a.easy_difficult is not None and recipe.labels.train:
@@ -338,7 +342,7 @@ def _execute(
     elif stage.kind == "tuned":
         st.compute_tuned(*inputs, directory, c["tune_on"])
     elif stage.kind == "evaluate":
-        st.compute_evaluation(*inputs, items, c, directory)
+        st.compute_evaluation(inputs[0], inputs[1], items, c, directory, train=inputs[2])
     elif stage.kind in ("mlcm", "confusion"):
         st.compute_matrix(*inputs, c, directory)
     elif stage.kind == "agreement":
@@ -346,7 +350,8 @@ def _execute(
     elif stage.kind == "accounting":
         st.compute_accounting(corpus, c, directory)
     elif stage.kind == "ccc":
-        st.compute_comparison(dict(zip(c["sets"], inputs, strict=True)), c["stat"], directory)
+        labelsets = dict(zip(c["sets"], inputs, strict=True))
+        st.compute_comparison(labelsets, c["stat"], directory, c["bootstrap"], c["seed"])
     elif stage.kind == "easy_difficult":
         columns = {k: c[k] for k in ("speaker", "gender", "duration")}
         st.compute_easy_difficult(

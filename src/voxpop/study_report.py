@@ -14,10 +14,12 @@ import math
 import pandas as pd
 
 from voxpop import agreement, demo, plots
-from voxpop.agreement import comparison_matrix
+from voxpop.agreement import comparison_matrix, group_label
 from voxpop.analysis import identical_entries
-from voxpop.plots import format_ci
-from voxpop.report import Report, Section
+from voxpop.chance import direction
+from voxpop.metrics import class_mean_ci
+from voxpop.plots import MISSING, format_ci
+from voxpop.report import Report, Section, with_ci
 from voxpop.study import StudyRun
 
 DEMO_NOTICE = (
@@ -34,6 +36,65 @@ METRIC_NAMES = {
     "weighted_f1": "weighted-F1",
     "mcc": "MCC",
 }
+HEADERS = {  # raw column names -> what a table shows
+    "variant": "model (variant)",
+    "train": "train label set",
+    "test": "test label set",
+    "group": "item group",
+    "n_items": "items",
+    "n_excluded": "items left out",
+    "items_total": "items",
+    "items_kept": "items kept",
+    "ratings_total": "ratings (votes aggregated)",
+    "ratings_supporting": "ratings supporting the target",
+    "ratings_excluded_class": "ratings of excluded classes",
+    "data_loss": "data loss",
+    "rating_loss": "rating loss",
+    "statistic": "statistic",
+    "label": "emotion / label",
+    "level": "scale level",
+    "pair": "rater pair",
+    "unpairable": "items with one rating",
+    "ratings": "ratings",
+    "threshold": "threshold t",
+    "a": "label set A",
+    "b": "label set B",
+    "train_no_features": "train: no features",
+    "train_not_kept": "train: not kept by the labels",
+    "dev_no_features": "dev: no features",
+    "dev_not_kept": "dev: not kept by the labels",
+    "test_no_features": "test: no features",
+    "fold": "fold",
+    "dev_uar": "dev UAR",
+}
+STATISTIC_NAMES = {"alpha": "Krippendorff's alpha", "fleiss_kappa": "Fleiss' kappa", "pearson_r": "Pearson r"}
+CHANCE = "chance"
+
+
+def readable(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with readable column and index names (:data:`HEADERS`; others unchanged).
+
+    >>> readable(pd.DataFrame({"items_total": [3], "ratings_supporting": [5]})).columns.tolist()
+    ['items', 'ratings supporting the target']
+    """
+    renamed = table.rename(columns=lambda c: HEADERS.get(c, c) if isinstance(c, str) else c)
+    names = [HEADERS.get(n, n) if isinstance(n, str) else n for n in renamed.index.names]
+    return renamed.rename_axis(index=names)
+
+
+def metric_name(metric: str) -> str:
+    """A metric as a reader knows it: :data:`METRIC_NAMES`, per-class F1 ``f1[anger]`` as ``F1 anger``.
+
+    >>> metric_name("macro_f1"), metric_name("f1[anger]"), metric_name("ccc")
+    ('macro-F1', 'F1 anger', 'ccc')
+    """
+    if metric.startswith("f1[") and metric.endswith("]"):
+        return f"F1 {metric[3:-1]}"
+    return METRIC_NAMES.get(metric, metric)
+
+
+def _better(metric: str) -> str:
+    return f"{direction(metric)} is better"
 
 
 def build_report(run: StudyRun) -> Report:
@@ -65,7 +126,9 @@ def _study_section(report: Report, run: StudyRun) -> None:
         "corpus": corpus.name,
         "items (after the item filter)": f"{summary['items']:,}",
         "item filter": recipe.where or "(none)",
-        "ratings": f"{summary['ratings']:,}",
+        "ratings (every rating record)": f"{summary['ratings']:,} ("
+        + ", ".join(f"{slot} {n:,}" for slot, n in summary["by slot"].items())
+        + "; intensity and secondary ratings included)",
         "raters": f"{summary['raters']:,}" if corpus.has_rater_ids else "unknown (vote counts only)",
         "conditions": ", ".join(corpus.conditions) or "(none)",
         "classes": ", ".join(recipe.classes or [recipe.class_map.get(c, c) for c in corpus.classes]),
@@ -126,6 +189,8 @@ def _agreement_sections(report: Report, run: StudyRun) -> None:
             "Krippendorff's alpha (95 % bootstrap interval when "
             "computed); Fleiss' kappa for categorical slots; Pearson r between raters.",
         )
+        by = run.recipe.analyses.agreement.by
+        table = table.assign(group=table["group"].map(lambda g: group_label(by, g)))
         alpha = table[table["statistic"].eq("alpha")]
         category = "label" if alpha["label"].astype(str).ne("").any() else "condition"
         conditions = list(dict.fromkeys(alpha["condition"])) if category == "label" else [None]
@@ -143,35 +208,60 @@ def _agreement_sections(report: Report, run: StudyRun) -> None:
                     by="group",
                     x=category,
                     title=title,
-                    ylabel="Krippendorff's alpha",
+                    ylabel="Krippendorff's alpha (higher is better)",
                 ),
+                caption=f"Krippendorff's alpha{f' ({title})' if title else ''} per item group; 1 = perfect "
+                "agreement, 0 = chance agreement; whiskers: 95 % bootstrap interval where computed.",
             )
         pairs = table["pair"].astype("string").fillna("")
         shown = table[pairs.eq("") | pairs.str.startswith("mean of")]
         shown = shown[[c for c in shown.columns if shown[c].astype("string").fillna("").ne("").any()]]
+        shown = shown.reset_index(drop=True)
+        if {"ci_low", "ci_high"} <= set(shown.columns):  # intervals where the recipe asks for a bootstrap
+            shown = with_ci(shown, "value", "ci_low", "ci_high", name="value [95 % CI]")
+        shown = shown.assign(statistic=shown["statistic"].map(lambda v: STATISTIC_NAMES.get(v, v)))
+        if "pair" in shown.columns:  # only "mean of N pairs" rows are left: said in the statistic's name
+            pair = shown["pair"].astype("string").fillna("")
+            named = shown["statistic"].where(pair.eq(""), shown["statistic"] + " (" + pair + ")")
+            shown = shown.assign(statistic=named).drop(columns="pair")
         section.add_table(
             "Agreement statistics",
-            shown,
-            caption="Pearson r: the mean over rater pairs (every pair is in the agreement stage's table).",
+            readable(shown),
+            caption="Pearson r: the mean over rater pairs (every pair is in the agreement stage's table). Items: "
+            "items with at least two ratings of the scale; ratings: the ratings of those items on this scale "
+            "only (the corpus total in the study setup counts every slot). Higher is better for every statistic.",
         )
     if "accounting" in analyses:
         table = outputs[analyses["accounting"].key]
-        section = report.add_section("Loss accounting", "What each rule discards, per condition and pooled.")
-        section.add_figure("Loss bars", plots.loss_table_bars(table))
-        section.add_table("Data and rating loss", table)
+        section = report.add_section(
+            "Loss accounting",
+            "What each rule discards, per condition and pooled. Ratings here are the votes each rule aggregates, "
+            "so their total is smaller than the corpus's ratings in the study setup, which include intensity and "
+            "secondary ratings. Lower loss is better.",
+        )
+        section.add_figure("Loss bars", plots.loss_table_bars(table), caption="Data and rating loss (lower is better).")
+        unused = "ratings_excluded_class" in table.columns and table["ratings_excluded_class"].eq(0).all()
+        shown = table.drop(columns="ratings_excluded_class") if unused else table
+        caption = "No ratings of excluded classes (column left out)." if unused else ""
+        section.add_table("Data and rating loss", readable(shown), caption=caption)
     if run.plan.sweep is not None:
-        curve, summary = outputs[run.plan.sweep.key]
+        curve, summary, positives = outputs[run.plan.sweep.key]
         a, b = run.recipe.analyses.threshold_sweep.conditions
         section = report.add_section(
             "Threshold sweep",
             f"Cohen's kappa per emotion between the intensity ratings of "
             f"`{a}` and `{b}` binarised at t (positive iff score >= t), over "
-            f"{summary['items']} items. {agreement.plateau_text(agreement.sweep_from_curve(curve, summary['items']))}.",
+            f"{summary['items']} items. {agreement.plateau_text(agreement.sweep_from_curve(curve, summary['items']))}. "
+            "Higher kappa is better; the lower panel counts the positive items per emotion and condition at each t "
+            "(kappa on few positives is unstable).",
         )
         best = None if math.isnan(summary["best_threshold"]) else summary["best_threshold"]
-        section.add_figure("Threshold curve", plots.threshold_curve(curve, best))
+        section.add_figure("Threshold curve", plots.threshold_curve(curve, best, positives=positives))
         step = max(1, len(curve) // 20)
-        section.add_table("Kappa by threshold", curve.iloc[::step], caption="Every few thresholds of the grid.")
+        table = curve.iloc[::step].rename(columns={"mean": "mean kappa"})
+        section.add_table(
+            "Kappa by threshold", readable(table), caption="Cohen's kappa at every few thresholds of the grid."
+        )
     if "ccc" in analyses:
         stat = run.recipe.analyses.ccc.stat
         table = outputs[analyses["ccc"].key]
@@ -182,17 +272,81 @@ def _agreement_sections(report: Report, run: StudyRun) -> None:
             else "Cohen's kappa of the argmax classes.",
         )
         matrix = comparison_matrix(table).rename_axis(index="label set", columns="label set")
-        figure = plots.heatmap(matrix, f"{stat} between label sets (class mean)", fmt=".2f", colorbar_label=stat)
-        section.add_figure(f"{stat} between label sets", figure)
+        meaning = "higher is better, 1 = identical"
+        figure = plots.heatmap(
+            matrix, f"{stat} between label sets (class mean)", fmt=".2f", colorbar_label=f"{stat} ({meaning})"
+        )
+        section.add_figure(f"{stat} between label sets", figure, caption=f"{stat} between label sets ({meaning}).")
         order = {name: k for k, name in enumerate(run.recipe.analyses.ccc.sets)}
-        once = table["a"].map(order) < table["b"].map(order)  # each pair once, in the recipe's order
-        pairs = table[once].pivot_table(index=["a", "b"], columns="class", values="value", sort=False)
-        section.add_table(f"{stat} per class", pairs)
+        once = table[table["a"].map(order) < table["b"].map(order)]  # each pair once, in the recipe's order
+        once = once.assign(value=[format_ci(*r) for r in once[["value", "low", "high"]].itertuples(index=False)])
+        pairs = once.pivot_table(index=["a", "b"], columns="class", values="value", aggfunc="first", sort=False)
+        pairs = pairs[list(dict.fromkeys(once["class"]))].rename(columns={"mean": "mean over classes"})
+        pairs["items"] = once.groupby(["a", "b"], sort=False)["items"].first()
+        interval = "value [95 % bootstrap interval over the items both sets keep]" if once["low"].notna().any() else ""
+        section.add_table(
+            f"{stat} per class", readable(pairs), caption=f"{stat} per class ({meaning}); {interval}".rstrip("; ")
+        )
 
 
-def _metric_text(rows: pd.DataFrame) -> str:
-    row = rows.iloc[0]
-    return format_ci(row["value"], row["low"], row["high"])
+KEYS = ["variant", "train", "test"]
+
+
+def _ci_text(rows: pd.DataFrame) -> list[str]:
+    return [format_ci(*r) for r in rows[["value", "low", "high"]].itertuples(index=False)]
+
+
+def _class_mean(values: pd.Series) -> str:
+    """Mean over classes with its 95 % Student-t interval (:func:`voxpop.metrics.class_mean_ci`), as text."""
+    if len(values) < 2 or values.isna().any():
+        return MISSING
+    return format_ci(*class_mean_ci(values.to_numpy(dtype=float)))
+
+
+def results_table(
+    rows: pd.DataFrame, metrics: list[str], per_class: list[str], keys: list[str] = KEYS
+) -> pd.DataFrame:
+    """Results as shown: one row per ``keys`` (model, train set, test set, optionally item group), grouped by
+    the keys after model and train (the test set, and the group), each block closed by its chance row(s);
+    cells "value [low, high]"; with per-class F1 a column "mean F1 over classes [95 % CI]".
+
+    The chance rows read column ``chance`` of the results (:func:`voxpop.chance.chance_levels`): one row per
+    block, or one per train set where a chance level depends on it (KLD / JSD against the training
+    labels' mean distribution).
+    """
+    shown = rows[rows["metric"].isin(metrics)]
+    text = shown.assign(text=_ci_text(shown)).pivot_table(
+        index=keys, columns="metric", values="text", aggfunc="first", sort=False
+    )
+    text = text.reindex(columns=[m for m in metrics if m in set(shown["metric"])])
+    chance = shown.pivot_table(index=keys, columns="metric", values="chance", aggfunc="first", sort=False, dropna=False)
+    chance = chance.reindex(index=text.index, columns=text.columns)
+    mean_column = "mean F1 over classes [95 % CI]"
+    if len(per_class) >= 2:
+        f1 = rows[rows["metric"].isin(per_class)].pivot_table(
+            index=keys, columns="metric", values="value", aggfunc="first", sort=False
+        )[per_class]
+        text.insert(len(text.columns) - len(per_class), mean_column, f1.apply(_class_mean, axis=1).reindex(text.index))
+        chance[mean_column] = chance[per_class].mean(axis=1, skipna=False)
+        chance = chance[text.columns]
+    cell = rows.groupby(keys, sort=False)
+    text["items"] = cell["n_items"].first().reindex(text.index).map("{:,}".format)
+    for column, header in (("n_tied", "tied"), ("absent_classes", "absent classes")):
+        if column in rows.columns:
+            text[header] = cell[column].first().reindex(text.index).fillna("").astype(str)
+    block_keys = keys[2:]
+    blocks = []
+    for block_key, block in text.groupby(level=block_keys, sort=False):
+        levels = chance.loc[block.index].droplevel("variant")
+        levels = levels[~levels.index.duplicated()]  # same items for every model: one set of chance levels per train
+        if levels.nunique(dropna=False).le(1).all():  # one row for the block: the train set does not matter
+            key = block_key if isinstance(block_key, tuple) else (block_key,)
+            levels = levels.iloc[:1].set_axis(pd.MultiIndex.from_tuples([(MISSING, *key)], names=levels.index.names))
+        texts = levels.map(lambda v: MISSING if pd.isna(v) else f"{v:.3f}").reset_index()
+        extra = {c: "" for c in ("items", "tied", "absent classes") if c in text.columns}
+        blocks += [block.reset_index(), texts.assign(variant=CHANCE, **extra)]
+    table = pd.concat(blocks, ignore_index=True)[[*keys, *text.columns]]
+    return readable(table.rename(columns={m: metric_name(m) for m in metrics}).fillna(MISSING))
 
 
 def _results_section(report: Report, run: StudyRun) -> None:
@@ -200,6 +354,12 @@ def _results_section(report: Report, run: StudyRun) -> None:
     wanted = recipe.evaluation.metrics
     per_class = [m for m in results["metric"].unique() if m.startswith("f1[")] if recipe.evaluation.per_class else []
     metrics = [m for m in [*wanted, *per_class] if m in set(results["metric"])]
+    higher = [metric_name(m) for m in metrics if direction(m) == "higher"]
+    lower = [metric_name(m) for m in metrics if direction(m) == "lower"]
+    directions = "; ".join(
+        part for part in (f"higher is better: {', '.join(higher)}" if higher else "",
+                          f"lower is better: {', '.join(lower)}" if lower else "") if part
+    )  # fmt: skip
     section = report.add_section(
         "Results",
         "Every model (rows: variant and train label set) scored on every test label set; value [95 % bootstrap "
@@ -210,67 +370,136 @@ def _results_section(report: Report, run: StudyRun) -> None:
         "test set, stratified by true class for single-label sets. A single-label test target whose top class is "
         f"tied (AR distributions) is scored by tie policy `{recipe.evaluation.tie_policy}` (drop: left out; first: "
         "the first tied class; random: a seeded random one); `tied` counts those items. All rows are in "
-        "`results.parquet`.",
+        f"`results.parquet`. Direction: {directions}.\n\n"
+        "Each test set ends with its **chance** row: the expected score of a predictor that draws classes "
+        "with the test items' class frequencies p_c (accuracy = weighted F1 = sum of p_c squared; UAR = macro-F1 "
+        "= 1/C; per-class F1 = p_c; multi-label per-class F1 = the class's prevalence; MCC = CCC = 0) and, for "
+        "KLD / JSD, the training labels' mean distribution predicted for every item.",
     )
     overall = results[results["group"].eq("all")]
-    table = overall.pivot_table(
-        index=["variant", "train", "test"], columns="metric", values="n_items", aggfunc="first", sort=False
-    )[[]]
-    for metric in metrics:
-        cells = overall[overall["metric"].eq(metric)].groupby(["variant", "train", "test"], sort=False)
-        table[METRIC_NAMES.get(metric, metric)] = cells.apply(_metric_text)
-    cell = overall.groupby(["variant", "train", "test"], sort=False)
-    table["items"] = cell["n_items"].first()
-    table["tied"] = cell["n_tied"].first()
-    table["absent classes"] = cell["absent_classes"].first()
-    section.add_table("Results", table.fillna(plots.MISSING).reset_index())
+    caption = "Rows grouped by test label set; chance rows as explained above."
+    if len(per_class) >= 2:
+        caption += (
+            " Mean F1 over classes: the unweighted mean of the per-class F1 values with a Student-t 95 % interval "
+            "over the classes (not over items)."
+        )
+    section.add_table("Results", results_table(overall, metrics, per_class), caption=caption)
     cells = overall.set_index(["variant", "test", "metric"])
     by_train = {str(t): cells.loc[cells["train"].eq(t).to_numpy(), "value"] for t in dict.fromkeys(overall["train"])}
     _flag_identical(section, identical_entries(by_train, "train label set", "results", "cells"))
     headline = metrics[: len(wanted)]
+    limits = plots.shared_limits(overall[overall["metric"].isin(headline)])
     if overall["test"].nunique() == 1:
-        _model_heatmaps(section, overall, headline)
+        _model_heatmaps(section, overall, headline, limits)
     else:
-        _cross_test_heatmaps(section, overall, headline)
+        _cross_test_heatmaps(section, overall, headline, limits)
     if recipe.evaluation.by:
-        groups = results[results["group"].ne("all") & results["metric"].isin(wanted)]
-        text = groups.assign(value=[format_ci(*r) for r in groups[["value", "low", "high"]].itertuples(index=False)])
-        keys = ["variant", "train", "test", "group"]
-        pivot = text.pivot_table(index=keys, columns="metric", values="value", aggfunc="first", sort=False)
-        pivot["absent classes"] = groups.groupby(keys, sort=False)["absent_classes"].first()
-        section.add_table(f"Results per {recipe.evaluation.by}", pivot.reset_index())
+        by = recipe.evaluation.by
+        groups = results[results["group"].ne("all")]
+        groups = groups.assign(group=groups["group"].map(lambda g: group_label(by, g)))
+        table = results_table(groups, list(wanted), [], [*KEYS, "group"])
+        caption = f"Item groups {by}=value; each test set and group ends with its chance row (its class frequencies)."
+        section.add_table(f"Results per {by}", table, caption=caption)
 
 
-def _cross_test_heatmaps(section: Section, overall: pd.DataFrame, metrics: list[str]) -> None:
-    """One train x test matrix per model source and metric."""
+def _chance_by_test(cells: pd.DataFrame) -> dict[str, float]:
+    """Chance level per test set, where it does not depend on the train set (else left out)."""
+    levels = cells.groupby("test", sort=False)["chance"]
+    return {str(t): float(v.iloc[0]) for t, v in levels if v.nunique(dropna=False) == 1 and pd.notna(v.iloc[0])}
+
+
+def _chance_text(chance: dict[str, float], limits: tuple[float, float]) -> str:
+    """The chance levels for a caption, saying whether the colour bar can show them."""
+    if not chance:
+        return ""
+    inside = [limits[0] <= v <= limits[1] for v in chance.values()]
+    where = (
+        "red marks on the colour bar" if all(inside)
+        else "outside the range of the scores, so not on the colour bar" if not any(inside)
+        else "red marks on the colour bar where inside its range"
+    )  # fmt: skip
+    if len(set(chance.values())) == 1:
+        return f" Chance level {next(iter(chance.values())):.3f} ({where})."
+    return " Chance levels: " + ", ".join(f"{t} {v:.3f}" for t, v in chance.items()) + f" ({where})."
+
+
+def _marks(chance: dict[str, float]) -> dict[str, float]:
+    if len(set(chance.values())) == 1:
+        return {CHANCE: next(iter(chance.values()))}
+    return {f"{CHANCE} {t}": v for t, v in chance.items()}
+
+
+def _bars(section: Section, long: pd.DataFrame, metric: str, name: str, what: str, key: str, xlabel: str) -> None:
+    """A metric scored on one column only: bars with intervals and the chance line instead of a one-column heatmap."""
+    figure = plots.metric_bars(long, metric, title=f"{name} {what}", better=direction(metric), name=name)
+    figure.axes[0].set_xlabel(xlabel)
+    caption = (
+        f"{name} {what} ({_better(metric)}); whiskers: 95 % bootstrap intervals; red dotted: chance level of "
+        "each bar."
+    )
+    section.add_figure(key, figure, caption=caption)
+
+
+def _cross_test_heatmaps(
+    section: Section, overall: pd.DataFrame, metrics: list[str], limits: dict[str, tuple[float, float]]
+) -> None:
+    """One train x test matrix per model source and metric; bars where the metric has one test set only."""
     for number, variant in enumerate(dict.fromkeys(overall["variant"]), start=1):
         for metric in metrics:
             cells = overall[overall["variant"].eq(variant) & overall["metric"].eq(metric)]
-            if cells[["train", "test"]].drop_duplicates().shape[0] < 2:
+            long = cells[["train", "test", "metric", "value", "low", "high", "chance"]]
+            name = metric_name(metric)
+            if cells["test"].nunique() == 1:
+                what = f"on test set {cells['test'].iloc[0]}, {variant}"
+                _bars(section, long, metric, name, what, f"bars {metric} {number}", "train label set")
                 continue
-            long = cells[["train", "test", "metric", "value", "low", "high"]]
-            name = METRIC_NAMES.get(metric, metric)
-            figure = plots.cross_test_heatmap(long, metric, title=f"{name}: train (rows) x test (columns), {variant}")
-            section.add_figure(f"cross-test {metric} {number}", figure, caption=f"Cross-test {name} ({variant})")
+            chance = _chance_by_test(cells)
+            figure = plots.cross_test_heatmap(
+                long,
+                metric,
+                title=f"{name}: train (rows) x test (columns), {variant}",
+                better=direction(metric),
+                limits=limits[metric],
+                chance=_marks(chance),
+                name=name,
+            )
+            caption = (
+                f"Cross-test {name} ({variant}); {_better(metric)}; one colour scale for every {name} heatmap of "
+                f"this report.{_chance_text(chance, limits[metric])}"
+            )
+            section.add_figure(f"cross-test {metric} {number}", figure, caption=caption)
 
 
-def _model_heatmaps(section: Section, overall: pd.DataFrame, metrics: list[str]) -> None:
-    """One test set: per metric a model source (rows) x train set (columns) matrix."""
+def _model_heatmaps(
+    section: Section, overall: pd.DataFrame, metrics: list[str], limits: dict[str, tuple[float, float]]
+) -> None:
+    """One test set: per metric a model source (rows) x train set (columns) matrix; bars for one train set."""
     test = overall["test"].iloc[0]
     for metric in metrics:
         cells = overall[overall["metric"].eq(metric)]
         if len(cells) < 2:
             continue
         long = cells.assign(train=cells["variant"], test=cells["train"])[
-            ["train", "test", "metric", "value", "low", "high"]
+            ["train", "test", "metric", "value", "low", "high", "chance"]
         ]
-        name = METRIC_NAMES.get(metric, metric)
-        figure = plots.cross_test_heatmap(long, metric, title=f"{name} on test set {test}")
+        name = metric_name(metric)
+        if cells["train"].nunique() == 1:
+            _bars(section, long, metric, name, f"on test set {test}", f"models {metric}", "model (variant)")
+            continue
+        chance = _chance_by_test(cells)
+        figure = plots.cross_test_heatmap(
+            long, metric, title=f"{name} on test set {test}", better=direction(metric), limits=limits[metric],
+            chance=_marks(chance), name=name,
+        )  # fmt: skip
         figure.axes[0].set_xlabel("train label set")
         figure.axes[0].set_ylabel("model (variant)")
         longest = max(len(str(v)) for v in cells["variant"])
         figure.set_figwidth(min(16.0, figure.get_figwidth() + 0.075 * longest))  # room for long variant names
-        section.add_figure(f"models {metric}", figure, caption=f"{name} of every model on test set {test}")
+        caption = (
+            f"{name} of every model on test set {test}; {_better(metric)}; one colour scale for every {name} "
+            f"heatmap of this report.{_chance_text(chance, limits[metric])}"
+        )
+        section.add_figure(f"models {metric}", figure, caption=caption)
 
 
 def _matrix_section(report: Report, run: StudyRun) -> None:
@@ -302,8 +531,11 @@ def _training_section(report: Report, run: StudyRun) -> None:
         folds = run.output(stage).folds
         rows.append(folds.sum().rename((source, train)))
     table = pd.DataFrame(rows)
-    table.index = pd.MultiIndex.from_tuples(table.index, names=["variant", "train set"])
-    section.add_table("Items per partition (summed over folds)", table)
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["variant", "train"])
+    table = table.rename(columns={part: f"{part} items" for part in ("train", "dev", "test")})
+    empty = [c for c in table.columns if not c.endswith(" items") and table[c].eq(0).all()]
+    caption = f"No item dropped as {', '.join(HEADERS.get(c, c) for c in empty)} (columns left out)." if empty else ""
+    section.add_table("Items per partition (summed over folds)", readable(table.drop(columns=empty)), caption=caption)
     if not run.recipe.analyses.layer_weights:
         return
     for number, variant in enumerate(run.plan.variant_names, start=1):
@@ -334,7 +566,7 @@ def _derived_section(report: Report, run: StudyRun) -> None:
         "predictions (tune_on: dev) or the other folds' out-of-fold predictions (tune_on: other_folds).",
     )
     for number, ((source, train), stage) in enumerate(derived.items(), start=1):
-        section.add_table(f"{stage.kind} {number}", run.output(stage).details, caption=f"{source} ({train})")
+        section.add_table(f"{stage.kind} {number}", readable(run.output(stage).details), caption=f"{source} ({train})")
 
 
 def _easy_section(report: Report, run: StudyRun) -> None:

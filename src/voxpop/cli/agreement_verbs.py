@@ -42,8 +42,9 @@ def _write_csv(frame: pd.DataFrame, out: Path | None, index: bool = False) -> No
 STATISTIC_NAMES = {"alpha": "alpha", "fleiss_kappa": "Fleiss", "pearson_r": "r", "icc": "ICC"}
 
 
-def _print_rows(frame: pd.DataFrame, title: str) -> None:
-    """The rows of :func:`voxpop.agreement.agreement_table`, leaving out columns that are empty everywhere."""
+def _print_rows(frame: pd.DataFrame, title: str, by: str | None = None) -> None:
+    """The rows of :func:`voxpop.agreement.agreement_table`, leaving out columns that are empty everywhere;
+    item groups of ``--by`` named ``COLUMN=value``."""
     levels = ", ".join(frame.loc[frame["statistic"].eq("alpha"), "level"].unique())
     methods = ", ".join(m for m in frame.loc[frame["statistic"].eq("fleiss_kappa"), "method"].unique())
     title += f"; alpha level: {levels}" + (f"; Fleiss' kappa: {methods}" if methods else "")
@@ -68,6 +69,7 @@ def _print_rows(frame: pd.DataFrame, title: str) -> None:
         table.add_column("note")
     for row in frame.to_dict("records"):
         row["statistic"] = STATISTIC_NAMES[row["statistic"]]
+        row["group"] = agreement.group_label(by, row["group"])
         cells = [str(row[c]) if pd.notna(row[c]) else "" for c in shown] + [_number(row["value"])]
         if with_ci:
             cells.append(f"{_number(row['ci_low'])}..{_number(row['ci_high'])}" if pd.notna(row["ci_low"]) else "")
@@ -131,7 +133,7 @@ def agreement_verb(
             icc=icc,
         )
     scope = f" where {where}" if where else ""
-    _print_rows(frame, f"agreement in corpus {loaded.name!r}{scope} ({len(loaded.items):,} items)")
+    _print_rows(frame, f"agreement in corpus {loaded.name!r}{scope} ({len(loaded.items):,} items)", by)
     _write_csv(frame, out)
 
 
@@ -166,7 +168,8 @@ def compare_verb(
         matrix = agreement.comparison_matrix(part)
         items = part.groupby(["a", "b"], sort=False)["items"].first().unstack("b").reindex(index=names, columns=names)
         pooling = f", pooling {rule_options.get('pooling', 'sum')}" if "all" in names else ""
-        table = Table(title=f"{stat} between label sets (rule {rule}{pooling}), items: {group}")
+        label = agreement.group_label(by, group)
+        table = Table(title=f"{stat} between label sets (rule {rule}{pooling}), items: {label}")
         table.add_column("")
         for name in names:
             table.add_column(name, justify="right")
@@ -210,19 +213,25 @@ def sweep_verb(
     for name in ("items", "best t", "mean kappa", *scores_a.columns):
         table.add_column(name, justify="right")
     if by is not None:
-        table.add_column(by)
+        table.add_column("item group")
     curves = []
+    members = dict(agreement.item_groups(corpus_a.items, by)) if by is not None else {"all": scores_a.index}
     for group, sweep in sweeps.items():
         best = sweep.curve.loc[sweep.best_threshold] if not math.isnan(sweep.best_threshold) else None
         per_emotion = [_number(best[e]) if best is not None else "-" for e in scores_a.columns]
         row = [f"{sweep.items:,}", _number(sweep.best_threshold, 2), _number(sweep.best_kappa), *per_emotion]
-        table.add_row(*row, *([group] if by is not None else []))
+        name = agreement.group_label(by, group)
+        table.add_row(*row, *([name] if by is not None else []))
         png = out if group == "all" else out.with_name(f"{out.stem}-{group}{out.suffix}")
         best_t = None if math.isnan(sweep.best_threshold) else sweep.best_threshold
-        figure = threshold_curve(sweep.curve, best_t, title=f"{a} vs {b} ({group}, {sweep.items} items)")
+        in_group = scores_a.loc[scores_a.index.intersection(members[group], sort=False)]
+        positives = agreement.sweep_positives({f"A {a}": in_group, f"B {b}": scores_b}, thresholds)
+        figure = threshold_curve(
+            sweep.curve, best_t, title=f"{a} vs {b} ({name}, {sweep.items} items)", positives=positives
+        )
         png.parent.mkdir(parents=True, exist_ok=True)
         write_bytes(png, figure_png(figure))
-        curves.append(sweep.curve.reset_index().assign(group=group))
+        curves.append(sweep.curve.reset_index().assign(group=name))
     console.print(table)
     for group, sweep in sweeps.items():
         console.print(("" if group == "all" else f"{by} = {group}: ") + agreement.plateau_text(sweep))
@@ -277,7 +286,8 @@ def mlcm_verb(
     matrices = []
     for group, items in groups:
         matrix = agreement.mlcm(true.loc[items], pred.loc[items])
-        table = Table(title=f"MLCM ({len(items):,} items{'' if group == 'all' else f', {by} = {group}'})")
+        scope = "" if group == "all" else f", {agreement.group_label(by, group)}"
+        table = Table(title=f"MLCM ({len(items):,} items{scope})")
         table.add_column("true \\ predicted")
         for column in matrix.columns:
             table.add_column(str(column), justify="right")

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from voxpop.cache import write_text
+from voxpop.chance import chance_levels, direction
 from voxpop.cli.app import app, console, err_console, progress_bar
 from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
 from voxpop.cli.options import parse_names, parse_pairs, with_rule_options
@@ -34,6 +35,12 @@ def _ci(row: pd.Series) -> str:
     from voxpop.plots import format_ci  # matplotlib: only when a table is printed
 
     return format_ci(row["value"], row["low"], row["high"])
+
+
+def _number(value: float) -> str:
+    from voxpop.plots import format_ci
+
+    return format_ci(value)
 
 
 def _head_options(texts: list[str], head: str) -> dict:
@@ -344,24 +351,48 @@ def evaluate(
                               f"{', '.join(map(str, skipped.index[:5]))}{' ...' if len(skipped) > 5 else ''})[/]")
         return scored
 
-    tables = {
-        name: evaluate_predictions(
-            predictions(path), test_labels, n_boot=bootstrap, seed=seed, binarize=rule, tie_policy=tie_policy
+    tables = {}
+    for name, path in sources.items():
+        table = predictions(path)
+        scored = table.index[test_labels.kept.reindex(table.index, fill_value=False).to_numpy(dtype=bool)]
+        result = evaluate_predictions(
+            table, test_labels, n_boot=bootstrap, seed=seed, binarize=rule, tie_policy=tie_policy
         )
-        for name, path in sources.items()
-    }
+        train_labels = None if other or run.is_file() else load_run(path.parent).labels
+        levels = chance_levels(scored, test_labels, train_labels)
+        tables[name] = result.assign(chance=result["metric"].map(levels).astype(float))
     frame = pd.concat([t.assign(run=n) for n, t in tables.items()], ignore_index=True)
+    chances = {name: tuple(t["chance"].fillna(-1.0)) for name, t in tables.items()}
+    one_chance = len(set(chances.values())) == 1
     table = Table(title=f"predictions vs {escape(labels)} ({'multi' if test_labels.multilabel else 'single'}-label)")
     table.add_column("metric")
     for name in tables:
         table.add_column(escape(name), justify="right")
+        if not one_chance:
+            table.add_column(f"chance ({escape(name)})", justify="right", style="dim")
+    if one_chance:
+        table.add_column("chance", justify="right", style="dim")
     for metric in dict.fromkeys(frame["metric"]):
-        table.add_row(escape(metric), *(_ci(t.set_index("metric").loc[metric]) for t in tables.values()))
-    table.add_row("items scored", *(f"{int(t['n_items'].iloc[0]):,}" for t in tables.values()))
-    table.add_row("items left out", *(f"{int(t['n_excluded'].iloc[0]):,}" for t in tables.values()))
-    table.add_row(f"tied targets ({tie_policy})", *(f"{int(t['n_tied'].iloc[0]):,}" for t in tables.values()))
-    table.add_row("absent classes", *(escape(t["absent_classes"].iloc[0]) or "-" for t in tables.values()))
+        rows = {name: t.set_index("metric").loc[metric] for name, t in tables.items()}
+        cells = [_ci(row) for row in rows.values()] if one_chance else []
+        if one_chance:
+            cells.append(_number(next(iter(rows.values()))["chance"]))
+        else:
+            for row in rows.values():
+                cells += [_ci(row), _number(row["chance"])]
+        table.add_row(f"{escape(metric)} ({direction(metric)} is better)", *cells)
+    for label, column in (
+        ("items scored", "n_items"), ("items left out", "n_excluded"), (f"tied targets ({tie_policy})", "n_tied")
+    ):
+        counts = [f"{int(t[column].iloc[0]):,}" for t in tables.values()]
+        table.add_row(label, *([*counts, ""] if one_chance else [c for n in counts for c in (n, "")]))
+    absent = [escape(t["absent_classes"].iloc[0]) or "-" for t in tables.values()]
+    table.add_row("absent classes", *([*absent, ""] if one_chance else [c for a in absent for c in (a, "")]))
     console.print(table)
+    console.print(
+        "[dim]chance: the expected score of a predictor drawing classes with the test items' class frequencies "
+        "(KLD / JSD: the training labels' mean distribution for every item; MCC, CCC: 0)[/]"
+    )
     console.print(
         f"[dim]95 % percentile bootstrap intervals over items (stratified by true class), {bootstrap} resamples, "
         f"seed {seed}; macro averages over the classes present in the test set; tied top classes of "
@@ -369,8 +400,8 @@ def evaluate(
     )
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        columns = ["run", "metric", "value", "low", "high", "n_items", "n_excluded", "absent_classes", "tie_policy"]
-        write_text(out, frame[[*columns, "n_tied"]].to_csv(index=False))
+        columns = ["run", "metric", "value", "low", "high", "chance", "n_items", "n_excluded", "absent_classes"]
+        write_text(out, frame[[*columns, "tie_policy", "n_tied"]].to_csv(index=False))
         console.print(f"saved to [bold]{escape(str(out))}[/]")
 
 

@@ -45,17 +45,27 @@ def progress_reporter() -> Iterator[Reporter]:
 
 def print_summary(run: StudyRun) -> None:
     """The headline metric of every (variant, train, test) cell, and where the files are."""
+    from voxpop.chance import direction
     from voxpop.plots import format_ci
+    from voxpop.study_report import HEADERS
 
     metric = next((m for m in run.recipe.evaluation.metrics if m in set(run.results["metric"])), None)
     if metric is not None:
         rows = run.results[run.results["group"].eq("all") & run.results["metric"].eq(metric)]
-        table = Table(title=f"{run.recipe.study}: {metric} [95% CI]")
-        for column in ("variant", "train", "test", metric, "items"):
-            table.add_column(column, justify="right" if column in (metric, "items") else "left")
+        table = Table(title=f"{run.recipe.study}: {metric} [95% CI], {direction(metric)} is better")
+        for column in ("variant", "train", "test", metric, "chance", "n_items"):
+            numeric = column in (metric, "chance", "n_items")
+            table.add_column(HEADERS.get(column, column), justify="right" if numeric else "left")
         for row in rows.itertuples(index=False):
-            table.add_row(row.variant, row.train, row.test, format_ci(row.value, row.low, row.high), f"{row.n_items:,}")
+            cells = (format_ci(row.value, row.low, row.high), format_ci(row.chance), f"{row.n_items:,}")
+            table.add_row(row.variant, row.train, row.test, *cells)
         console.print(table)
+        console.print(
+            "chance: a predictor drawing classes with the test items' class frequencies (KLD / JSD: the training "
+            "labels' mean distribution)",
+            style="dim",
+            highlight=False,
+        )
     console.print(
         f"stages run: {len(run.executed)}, reused from the cache: {len(run.reused)}\n"
         f"results: [bold]{run.out_dir / 'results.parquet'}[/]\nreport:  [bold]{run.out_dir / 'report.html'}[/] "
