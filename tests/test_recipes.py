@@ -145,6 +145,13 @@ def test_study_3_aggregation_rules(shared, tmp_path):
     assert "chance" in html and "higher is better" in html and "lower is better" in html
     accounting = result.output(result.plan.analyses["accounting"])
     assert set(accounting["condition"]) == {"voice", "face", "av", "all"}
+    # 6 speakers in 3 folds: 2 test speakers per fold, warned about once (every model has these folds)
+    report = (tmp_path / "out" / "report.md").read_text()
+    speakers = result.corpus.items["speaker"]
+    per_fold = speakers.reindex(trained.predictions.index).groupby(trained.predictions["fold"].to_numpy()).nunique()
+    assert (per_fold == 2).all() and "## Warnings" in report
+    assert report.count("fold fold1 tests 2 speaker(s)") == 1
+    assert "scored on 48 test items" not in report  # 48 >= 30: no small-test-set warning
     ds = make_labels(result.corpus, "dawid-skene", condition="voice", classes=labels.classes, form="argmax")
     pd.testing.assert_frame_equal(result.output(result.plan.labels["test", "DS"]).targets, ds.targets)
 

@@ -122,8 +122,8 @@ def study_cautions(run) -> list[str]:
         if stage.kind != "train":
             continue
         source = f"{train} ({variant})"
-        if speakers is not None:
-            messages += few_test_speakers(trained.predictions, speakers, source)
+        if speakers is not None:  # the same folds for every model: said once
+            messages += few_test_speakers(trained.predictions, speakers, "test folds")
         labels = run.output(run.plan.labels["train", train])
         messages += classes_without_training_items(labels.targets, labels.kept, trained.predictions, source)
         messages += early_stopping_without_dev(trained.folds, stopping, source)

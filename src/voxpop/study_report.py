@@ -103,6 +103,7 @@ def build_report(run: StudyRun) -> Report:
     synthetic = recipe.corpus.demo is not None or run.corpus.source == demo.SOURCE
     notice = recipe.notice or (DEMO_NOTICE if synthetic else None)
     report = Report(recipe.title or f"Study {recipe.study}", f"corpus {run.corpus.name!r}", notice=notice)
+    _cautions_section(report, run)
     _study_section(report, run)
     _label_section(report, run)
     _agreement_sections(report, run)
@@ -116,6 +117,15 @@ def build_report(run: StudyRun) -> Report:
     if "easy_difficult" in run.plan.analyses:
         _easy_section(report, run)
     return report
+
+
+def _cautions_section(report: Report, run: StudyRun) -> None:
+    """What a careful colleague would point out before anyone reads the numbers (:mod:`voxpop.cautions`)."""
+    from voxpop.cautions import study_cautions
+
+    messages = study_cautions(run)
+    if messages:
+        report.add_section("Warnings", "\n".join(f"- {m}" for m in messages))
 
 
 def _study_section(report: Report, run: StudyRun) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from voxpop.cli.app import app, console, progress_bar
@@ -66,6 +67,10 @@ def print_summary(run: StudyRun) -> None:
             style="dim",
             highlight=False,
         )
+    from voxpop.cautions import format_cautions, study_cautions
+
+    for line in format_cautions(study_cautions(run)):
+        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
     console.print(
         f"stages run: {len(run.executed)}, reused from the cache: {len(run.reused)}\n"
         f"results: [bold]{run.out_dir / 'results.parquet'}[/]\nreport:  [bold]{run.out_dir / 'report.html'}[/] "
