@@ -27,6 +27,7 @@ from voxpop.cache import Cache as Cache  # re-exported: the cache and stages wer
 from voxpop.cache import Stage as Stage
 from voxpop.cache import atomic_write, write_text
 from voxpop.corpus import Corpus
+from voxpop.crosscorpus import normalisation_groups, normalise_by_group, onto_test_classes
 from voxpop.errors import ConfigError
 from voxpop.features import Features, FeatureStore, extract, make_extractor
 from voxpop.labels import accounting_table, make_labels
@@ -147,10 +148,20 @@ def compute_segments(corpus: Corpus, labelsets: list[LabelSet], directory: Path)
 def compute_features(
     corpus: Corpus, config: Mapping[str, Any], directory: Path, store: Path, progress: Progress | None = None
 ) -> None:
-    """Fill the feature store (resumable shard by shard) and record the store entry's path."""
+    """Fill the feature store (resumable shard by shard) and record the store entry's path; with
+    ``config["normalisation"]`` (corpus name -> global / corpus / speaker) also each item's normalisation
+    group, by which :func:`load_features` z-scores (:func:`voxpop.crosscorpus.normalise_by_group`)."""
     extractor = make_extractor(config["extractor"], **config["options"])
     audio = AudioOptions(sample_rate=extractor.sample_rate, max_seconds=config["max_seconds"])
     features = extract(corpus, extractor, store, audio=audio, progress=progress)
+    if config.get("normalisation"):  # cross-corpus: z-scores per corpus or speaker, applied when loading
+        if features.kind == "frames":
+            raise ConfigError(
+                "corpora normalisation corpus / speaker z-scores vector or per-layer features, not frames; "
+                "use a pooled extractor or normalisation: global"
+            )
+        groups = normalisation_groups(corpus.items, config["normalisation"]).reindex(features.items)
+        _write_table(groups.rename("group").to_frame(), directory / "normalisation.parquet")
     skipped = features.skipped["reason"].value_counts().to_dict() if len(features.skipped) else {}
     info = {
         "path": str(Path(features.path).resolve()),
@@ -168,7 +179,11 @@ def load_features(directory: Path) -> Features:
         raise ConfigError(
             f"feature store entry {info['path']} (recorded in {directory}) is gone; delete {directory} to extract again"
         )
-    return FeatureStore(Path(info["path"])).features()
+    features = FeatureStore(Path(info["path"])).features()
+    if (directory / "normalisation.parquet").is_file():
+        groups = pd.read_parquet(directory / "normalisation.parquet")["group"].reindex(features.items)
+        features = dataclasses.replace(features, values=normalise_by_group(features.values, groups))
+    return features
 
 
 # ====================================================================== models and derived sources
@@ -318,14 +333,23 @@ def compute_evaluation(
 
     Each group is its own test set: macro averages over the classes present in it (``absent_classes``
     names the others) and bootstrap resamples drawn from it; tied distribution targets are scored by
-    ``config["tie_policy"]`` (:func:`voxpop.runs.evaluate_predictions`)."""
+    ``config["tie_policy"]`` (:func:`voxpop.runs.evaluate_predictions`). With ``config["corpus_classes"]``
+    (test corpus -> its classes) group ``corpus=B`` is scored on B's classes
+    (:func:`voxpop.crosscorpus.onto_test_classes`), other groups on the label set's classes."""
     binarize = source.binarize if source.binarize is not None else config["binarize"]
+    corpus_classes = config.get("corpus_classes")
     tables = []
     for group, items in agreement.item_groups(corpus.items, config["by"]):
         predictions = source.probabilities[source.probabilities.index.isin(items)]
+        if predictions.empty and group != "all":  # a group no fold tests (the training corpora of cross_corpus)
+            continue
+        scored_labels = labels
+        if corpus_classes is not None:  # cross-corpus, trained on the training corpora's classes
+            classes = corpus_classes.get(group, labels.classes)
+            predictions, scored_labels = onto_test_classes(predictions, labels, classes, multilabel=source.multilabel)
         table = evaluate_predictions(
             predictions,
-            labels,
+            scored_labels,
             n_boot=config["bootstrap"],
             seed=config["seed"],
             binarize=binarize,

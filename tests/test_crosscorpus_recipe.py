@@ -1,0 +1,155 @@
+"""Cross-corpus recipes: two tiny demo corpora merged by a recipe, trained on one and tested on the other.
+
+The corpus x corpus cells must equal scoring the same predictions by hand (scikit-learn's balanced
+accuracy = UAR, with the class mapping written out with numpy), leave-one-corpus-out must give one fold
+per corpus, and bad recipes must fail before any training with the key path of the problem.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import balanced_accuracy_score
+
+from voxpop.demo import make_demo_corpus
+from voxpop.errors import ConfigError
+from voxpop.experiment import recipe_from_dict
+from voxpop.metrics import top_class
+from voxpop.study import run_recipe
+from voxpop.study_report import build_report, corpus_matrix
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory):
+    """Corpus a: neutral anger happy sad (seed 0); corpus b: neutral anger sad fear (seed 1)."""
+    root = tmp_path_factory.mktemp("corpora")
+    make_demo_corpus(root / "a", "tiny", seed=0)
+    make_demo_corpus(root / "b", "tiny", seed=1, classes=("neutral", "anger", "sad", "fear"))
+    return {"a": str(root / "a" / "corpus"), "b": str(root / "b" / "corpus")}
+
+
+def _recipe(corpora, protocol, **extra):
+    data = {
+        "study": "cross",
+        "corpora": {
+            "a": {"path": corpora["a"], "class_map": {"anger": "angry"}},
+            "b": {"path": corpora["b"], "class_map": {"anger": "angry"}, "normalisation": "corpus"},
+        },
+        "labels": {
+            "train": {"MR": {"rule": "mr", "condition": "voice"}},
+            "test": {"MR": {"rule": "mr", "condition": "voice"}},
+        },
+        "features": {"extractor": "fbank", "options": {"n_mels": 8}},
+        "model": {"head": "logreg"},
+        "protocol": protocol,
+        "evaluation": {"bootstrap": 50, "metrics": ["uar", "macro_f1"]},
+        **extra,
+    }
+    return recipe_from_dict(data)
+
+
+def _truth(labels, items):
+    """True class of each kept, untied test item (top class of the MR target), by hand from the targets."""
+    targets = labels.targets.loc[items]
+    kept = labels.kept.reindex(items).to_numpy(dtype=bool)
+    targets = targets[kept]
+    codes, _ = top_class(targets.to_numpy(dtype=float), "drop", 0)
+    return pd.Series(np.asarray(targets.columns)[codes[codes >= 0]], index=targets.index[codes >= 0])
+
+
+def _cell(run, metric, group):
+    rows = run.results[run.results["metric"].eq(metric) & run.results["group"].eq(group)]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+def test_cross_corpus_cells_equal_scoring_by_hand(corpora, tmp_path):
+    run = run_recipe(_recipe(corpora, {"cross_corpus": {"train": ["a"], "test": ["b"]}}), tmp_path / "out")
+    (trained,) = run.plan.sources.values()
+    predictions = run.output(trained).probabilities
+    b_items = run.corpus.items.index[run.corpus.items["corpus"].eq("b")]
+    # only b's items are tested, and the model knows the shared classes only (b's fear, a's happy are not shared)
+    assert set(predictions.index) == set(b_items)
+    assert list(predictions.columns) == ["neutral", "angry", "sad"]
+    test_labels = run.output(run.plan.labels["test", "MR"])
+    truth = _truth(test_labels, b_items)
+    predicted = predictions.loc[truth.index].idxmax(axis=1)
+    uar = balanced_accuracy_score(truth.astype(str), predicted.astype(str))
+    cell = _cell(run, "uar", "b")
+    assert cell["value"] == pytest.approx(uar)
+    assert cell["n_items"] == len(truth)
+    assert cell["low"] <= cell["value"] <= cell["high"]
+    assert set(run.results["group"]) == {"all", "b"}  # a is only trained on: no cell
+    matrix = corpus_matrix(run.results, run.recipe.protocol, "uar")
+    assert matrix.index.get_level_values("trained_on").tolist() == ["a"]
+    assert matrix["b"].iloc[0] == f"{cell['value']:.3f} [{cell['low']:.3f}, {cell['high']:.3f}]"
+    accounting = run.merged.accounting
+    assert (
+        accounting.loc["a", "ratings_renamed"]
+        == (run.corpus.ratings["label"].eq("angry") & run.corpus.ratings["item"].str.startswith("a:")).sum()
+    )
+    markdown = build_report(run).markdown()
+    assert "Corpus x corpus" in markdown and "**Small sample:** b (" in markdown
+
+
+def test_classes_train_maps_predictions_onto_the_test_corpus(corpora, tmp_path):
+    protocol = {"cross_corpus": {"train": ["a"], "test": ["b"], "classes": "train"}}
+    run = run_recipe(_recipe(corpora, protocol), tmp_path / "out")
+    (trained,) = run.plan.sources.values()
+    predictions = run.output(trained).probabilities
+    assert list(predictions.columns) == ["neutral", "angry", "happy", "sad"]  # a's classes
+    test_labels = run.output(run.plan.labels["test", "MR"])
+    truth = _truth(test_labels, predictions.index)
+    # by hand: b's classes neutral angry sad fear; happy dropped, the rest renormalised, fear scores 0
+    p = predictions.loc[truth.index]
+    kept = p[["neutral", "angry", "sad"]].to_numpy()
+    mapped = np.column_stack([kept / kept.sum(axis=1, keepdims=True), np.zeros(len(p))])
+    predicted = np.array(["neutral", "angry", "sad", "fear"])[mapped.argmax(axis=1)]
+    assert (predicted != "fear").all()
+    cell = _cell(run, "uar", "b")
+    assert cell["value"] == pytest.approx(balanced_accuracy_score(truth.astype(str), predicted))
+    assert cell["n_items"] == len(truth)
+
+
+def test_leave_one_corpus_out_gives_one_fold_per_corpus(corpora, tmp_path):
+    run = run_recipe(_recipe(corpora, {"leave_one_corpus_out": {}}), tmp_path / "out")
+    (trained,) = run.plan.sources.values()
+    predictions = run.output(trained).predictions
+    folds = predictions.groupby("fold").apply(lambda p: set(run.corpus.items.loc[p.index, "corpus"]))
+    assert folds.to_dict() == {"corpus=a": {"a"}, "corpus=b": {"b"}}
+    matrix = corpus_matrix(run.results, run.recipe.protocol, "uar")
+    cells = {(r, c): v for (*_, r), row in matrix.iterrows() for c, v in row.items() if isinstance(v, str)}
+    assert set(cells) == {("b", "a"), ("a", "b")}
+
+
+def test_corpus_normalisation_z_scores_each_corpus_with_its_own_statistics(corpora, tmp_path):
+    run = run_recipe(_recipe(corpora, {"cross_corpus": {"train": ["a"], "test": ["b"]}}), tmp_path / "out")
+    (features_stage,) = run.plan.features.values()
+    features = run.output(features_stage)
+    values = pd.DataFrame(np.asarray(features.values), index=features.items)
+    b = values.loc[values.index.str.startswith("b:")]
+    a = values.loc[values.index.str.startswith("a:")]
+    assert np.allclose(b.mean(), 0, atol=1e-5) and np.allclose(b.std(ddof=0), 1, atol=1e-4)
+    assert not np.allclose(a.mean(), 0, atol=1e-3)  # a's normalisation is global: raw features
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"protocol": {"cross_corpus": {"train": ["a"], "test": ["c"]}}}, "protocol.cross_corpus: ['c'] are not"),
+        ({"corpora.b.class_map": {"furious": "angry"}}, "corpora.b.class_map: ['furious'] are not labels of"),
+        ({"protocol": {"cross_corpus": {"train": ["a"], "test": ["a"]}}}, "are in both train and test"),
+    ],
+)
+def test_bad_cross_corpus_recipes_fail_pre_flight_with_the_key_path(corpora, tmp_path, change, message):
+    key, value = next(iter(change.items()))
+    with pytest.raises(ConfigError, match=None) as raised:
+        if key == "corpora.b.class_map":
+            recipe = _recipe(corpora, {"cross_corpus": {"train": ["a"], "test": ["b"]}})
+            recipe.corpora["b"].class_map = value
+            run_recipe(recipe, tmp_path / "out")
+        else:
+            _recipe(corpora, value)
+    assert message in str(raised.value)
+    assert not (tmp_path / "out" / "results.parquet").exists()
