@@ -153,3 +153,23 @@ def test_bad_cross_corpus_recipes_fail_pre_flight_with_the_key_path(corpora, tmp
             _recipe(corpora, value)
     assert message in str(raised.value)
     assert not (tmp_path / "out" / "results.parquet").exists()
+
+
+def test_a_corpus_label_rule_labels_only_that_corpus(corpora, tmp_path):
+    recipe = _recipe(corpora, {"cross_corpus": {"train": ["a"], "test": ["b"]}})
+    data = recipe.model_dump(mode="json")
+    data["corpora"]["b"]["labels"] = {"MR": {"rule": "pr", "condition": "face"}}
+    run = run_recipe(recipe_from_dict(data), tmp_path / "out")
+    labels = run.output(run.plan.labels["test", "MR"])
+    assert labels.rule == "mr+pr"
+    ratings = run.corpus.ratings
+    for corpus, condition in (("a", "voice"), ("b", "face")):
+        rows = ratings[ratings["item"].str.startswith(f"{corpus}:") & ratings["condition"].eq(condition)]
+        rows = rows[rows["slot"].eq("primary")]
+        rows = rows[rows["label"].isin(labels.classes)]
+        by_hand = pd.crosstab(rows["item"].astype(str), rows["label"].astype(str))
+        counts = labels.counts.loc[by_hand.index, by_hand.columns]
+        assert (counts.to_numpy() == by_hand.to_numpy()).all()
+    with pytest.raises(ConfigError, match=r"corpora.b.labels.PR: no label set of that name"):
+        data["corpora"]["b"]["labels"] = {"PR": {"rule": "pr"}}
+        recipe_from_dict(data)

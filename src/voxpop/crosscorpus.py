@@ -95,6 +95,39 @@ def onto_test_classes(
     return mapped, dataclasses.replace(labels, targets=labels.targets[list(classes)])
 
 
+def concat_label_sets(parts: Sequence[LabelSet]) -> LabelSet:
+    """One label set from label sets of disjoint items (each corpus of a merge labelled by its own rule).
+
+    Targets, kept masks and counts are stacked (classes absent from a part's counts count 0), the
+    accountings summed, the rules joined with ``+`` (``mr+pr``). Raises :class:`ConfigError` when the
+    parts have different classes or mix multi-label and single-label targets, or make segments.
+    """
+    first = parts[0]
+    problems = [
+        f"part {i + 1} ({p.rule}) has classes {p.classes}, not {first.classes}"
+        for i, p in enumerate(parts)
+        if p.classes != first.classes
+    ]
+    if len({p.multilabel for p in parts}) > 1:
+        problems.append("the rules mix multi-label and single-label targets; give every corpus one kind")
+    if any(p.segments is not None for p in parts):
+        problems.append("rule 'intervals' makes segments; it cannot be one corpus's rule among others")
+    if problems:
+        raise ConfigError("per-corpus label rules do not fit together: " + "; ".join(problems))
+    accounting = type(first.accounting)(
+        *(sum(getattr(p.accounting, f.name) for p in parts) for f in dataclasses.fields(first.accounting))
+    )
+    return LabelSet(
+        pd.concat([p.targets for p in parts]),
+        pd.concat([p.kept for p in parts]),
+        pd.concat([p.counts for p in parts]).fillna(0),
+        "+".join(dict.fromkeys(p.rule for p in parts)),
+        accounting,
+        {**first.options, "per_corpus": [p.options for p in parts]},
+        first.multilabel,
+    )
+
+
 def normalisation_groups(items: pd.DataFrame, normalisation: Mapping[str, str]) -> pd.Series:
     """The normalisation group of each item of a merged corpus: its corpus (``corpus``), its speaker
     (``speaker``), or missing (``global``: left to the fold's standardisation), by the item's ``corpus``.

@@ -75,22 +75,6 @@ class CorpusSpec(Strict):
         return self
 
 
-NORMALISATIONS = ("global", "corpus", "speaker")
-
-
-class CorpusEntry(CorpusSpec):
-    """One corpus of a cross-corpus recipe (``corpora.NAME``): a corpus source as ``corpus``, its class map
-    (label -> merged class, or ``drop``; :func:`voxpop.merge.merge_corpora`) and its feature normalisation.
-
-    ``normalisation``: ``global`` (default: only the fold's training statistics, as for one corpus),
-    ``corpus`` (every feature z-scored with the mean and standard deviation of this corpus's items) or
-    ``speaker`` (with each speaker's own statistics), before the fold's standardisation.
-    """
-
-    class_map: dict[str, str] = {}
-    normalisation: Literal["global", "corpus", "speaker"] = "global"
-
-
 # ====================================================================== labels
 class LabelSpec(Strict):
     """One named label set: a rule of :func:`voxpop.labels.make_labels` and its options.
@@ -137,6 +121,23 @@ class LabelSets(Strict):
 
     train: dict[str, LabelSpec] = {}
     test: dict[str, LabelSpec] = {}
+
+
+class CorpusEntry(CorpusSpec):
+    """One corpus of a cross-corpus recipe (``corpora.NAME``): a corpus source as ``corpus``, its class map
+    (label -> merged class, or ``drop``; :func:`voxpop.merge.merge_corpora`) and its feature normalisation.
+
+    ``normalisation``: ``global`` (default: only the fold's training statistics, as for one corpus),
+    ``corpus`` (every feature z-scored with the mean and standard deviation of this corpus's items) or
+    ``speaker`` (with each speaker's own statistics), before the fold's standardisation. ``labels``: the
+    rule for this corpus's items in the recipe's label set of that name (train or test), e.g. CREMA-D's
+    ``{rule: mr, condition: voice}`` where RAVDESS has no conditions; the other corpora's items keep the
+    label set's own rule.
+    """
+
+    class_map: dict[str, str] = {}
+    labels: dict[str, LabelSpec] = {}
+    normalisation: Literal["global", "corpus", "speaker"] = "global"
 
 
 # ====================================================================== features, model, protocol
@@ -489,6 +490,10 @@ class Recipe(Strict):
             raise ValueError(f"corpora: names {bad} must use letters, digits, '-', '_', '.' (they prefix item ids)")
         if self.protocol.corpus_level and not self.corpora:
             raise ValueError("protocol: cross_corpus and leave_one_corpus_out need several corpora under corpora")
+        sets = {*self.labels.train, *self.labels.test}
+        stray = [f"corpora.{c}.labels.{n}" for c, e in self.corpora.items() for n in e.labels if n not in sets]
+        if stray:
+            raise ValueError(f"{', '.join(stray)}: no label set of that name in labels.train / labels.test")
         cross = self.protocol.cross_corpus
         unknown = [n for n in (cross.train + cross.test if cross else []) if n not in self.corpora]
         if unknown:
@@ -837,7 +842,14 @@ def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> None
     if not problems:
         for part in ("train", "test"):
             for name, spec in getattr(recipe.labels, part).items():
-                _check_label_set(corpus, recipe, f"labels.{part}.{name}", spec, problems)
+                overrides = {c: e.labels[name] for c, e in recipe.corpora.items() if name in e.labels}
+                own = corpus.items["corpus"].isin(list(overrides)) if overrides else None
+                rest = corpus if own is None else corpus.subset(corpus.items.index[~own.to_numpy(dtype=bool)])
+                if len(rest.items):
+                    _check_label_set(rest, recipe, f"labels.{part}.{name}", spec, problems)
+                for c, override in overrides.items():
+                    items = corpus.subset(corpus.items.index[corpus.items["corpus"].eq(c).to_numpy(dtype=bool)])
+                    _check_label_set(items, recipe, f"corpora.{c}.labels.{name}", override, problems)
     if not recipe.evaluation.cross_test:
         lonely = [n for n in recipe.labels.train if n not in recipe.labels.test]
         if lonely:

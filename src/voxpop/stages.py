@@ -27,7 +27,7 @@ from voxpop.cache import Cache as Cache  # re-exported: the cache and stages wer
 from voxpop.cache import Stage as Stage
 from voxpop.cache import atomic_write, write_text
 from voxpop.corpus import Corpus
-from voxpop.crosscorpus import normalisation_groups, normalise_by_group, onto_test_classes
+from voxpop.crosscorpus import concat_label_sets, normalisation_groups, normalise_by_group, onto_test_classes
 from voxpop.errors import ConfigError
 from voxpop.features import Features, FeatureStore, extract, make_extractor
 from voxpop.labels import accounting_table, make_labels
@@ -125,15 +125,36 @@ def load_corpus(directory: Path) -> Corpus:
 
 
 def compute_labels(corpus: Corpus, config: Mapping[str, Any], directory: Path, best: float | None = None) -> None:
-    """A label set of ``config["spec"]`` on the corpus (``threshold: best`` from the sweep's ``best``)."""
-    spec = dict(config["spec"])
+    """A label set of ``config["spec"]`` on the corpus (``threshold: best`` from the sweep's ``best``).
+
+    ``config["overrides"]`` (merged corpora: corpus name -> spec) labels each corpus's items apart, that
+    corpus's with its own spec and the others with ``spec``; the parts are joined in the corpora's order
+    (:func:`voxpop.crosscorpus.concat_label_sets`).
+    """
+    overrides = config.get("overrides") or {}
+    if not overrides:
+        labels = _make_labels(corpus, config["spec"], config, best)
+    else:
+        own = corpus.items["corpus"].astype(str)
+        parts = [
+            _make_labels(
+                corpus.subset(corpus.items.index[own.eq(name).to_numpy()]), overrides.get(name, config["spec"]),
+                config, best,
+            )
+            for name in pd.unique(own)
+        ]  # fmt: skip
+        labels = concat_label_sets(parts)
+    labels.save(directory / "labels.parquet")
+
+
+def _make_labels(corpus: Corpus, spec: Mapping[str, Any], config: Mapping[str, Any], best: float | None) -> LabelSet:
+    spec = dict(spec)
     rule = spec.pop("rule")
     if spec.get("threshold") == "best":
         if best is None or np.isnan(best):
             raise ConfigError("threshold 'best': the threshold sweep found no threshold with a defined mean kappa")
         spec["threshold"] = best
-    labels = make_labels(corpus, rule, classes=config["classes"], class_map=config["class_map"], **spec)
-    labels.save(directory / "labels.parquet")
+    return make_labels(corpus, rule, classes=config["classes"], class_map=config["class_map"], **spec)
 
 
 def load_labels(directory: Path) -> LabelSet:

@@ -141,6 +141,9 @@ def plan_study(recipe: Recipe, corpus_key: str, corpus_classes: Mapping[str, lis
         for name, spec in getattr(recipe.labels, part).items():
             inputs = (sweep,) if spec.threshold == "best" else ()
             config = {**base, "classes": part_classes[part], "spec": spec.model_dump()}
+            overrides = {c: e.labels[name].model_dump() for c, e in recipe.corpora.items() if name in e.labels}
+            if overrides:  # these corpora's items get their own rule (stages.compute_labels)
+                config["overrides"] = overrides
             labels[part, name] = Stage("labels", f"labels {name}", config, inputs)
     intervals = {s.key: s for (p, n), s in labels.items() if getattr(recipe.labels, p)[n].rule == "intervals"}
     segments = Stage("segments", "segment corpus", {}, tuple(intervals.values())) if intervals else None
