@@ -173,3 +173,31 @@ def test_a_corpus_label_rule_labels_only_that_corpus(corpora, tmp_path):
     with pytest.raises(ConfigError, match=r"corpora.b.labels.PR: no label set of that name"):
         data["corpora"]["b"]["labels"] = {"PR": {"rule": "pr"}}
         recipe_from_dict(data)
+
+
+def test_shipped_recipe_passes_pre_flight_on_real_ravdess_and_crema_d(shared_data, tmp_path):
+    """recipes/cross-corpus.yaml on the real corpora: merged, checked, six shared classes (no training)."""
+    from pathlib import Path
+
+    from voxpop.cache import Cache
+    from voxpop.experiment import check_recipe, load_recipe
+    from voxpop.formats import read
+    from voxpop.study import Reporter, label_classes, load_merged, prepare_corpus
+
+    crema = shared_data / "crema-d"
+    read("ravdess", str(shared_data / "ravdess")).save(tmp_path / "ravdess")
+    read(
+        "crema-d", str(crema / "tabulatedVotes.csv"), audio=str(crema / "AudioWAV-sample"), only_with_audio=True
+    ).save(tmp_path / "crema-d")
+    recipe = load_recipe(
+        Path(__file__).resolve().parents[1] / "recipes" / "cross-corpus.yaml",
+        [f"corpora.ravdess.path={tmp_path / 'ravdess'}", f"corpora.crema-d.path={tmp_path / 'crema-d'}"],
+    )
+    cache = Cache(tmp_path / "cache")
+    corpus, _ = prepare_corpus(recipe, cache, Reporter())
+    check_recipe(recipe, corpus)
+    merged = load_merged(recipe, cache)
+    assert merged.accounting.loc["ravdess", ["items", "items_kept", "items_dropped"]].tolist() == [1440, 1056, 384]
+    assert merged.accounting.loc["crema-d", ["items", "items_kept"]].tolist() == [12, 12]
+    shared = ["neutral", "happy", "sad", "anger", "fear", "disgust"]
+    assert label_classes(recipe, merged.classes) == (shared, shared)

@@ -878,6 +878,11 @@ def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> None
         )
     for name, variant in expand_variants(recipe, source):
         where = "" if name == "base" else f" (grid {name})"
+        if recipe.corpora and variant.protocol != recipe.protocol:
+            problems.append(
+                f"protocol{where}: with corpora the protocol is fixed for the study (the label sets' classes "
+                "follow it); write one recipe per protocol"
+            )
         if recipe.labels.train:
             try:
                 make_extractor(variant.features.extractor, **variant.features.options)
