@@ -95,13 +95,15 @@ def onto_test_classes(
     return mapped, dataclasses.replace(labels, targets=labels.targets[list(classes)])
 
 
-def concat_label_sets(parts: Sequence[LabelSet]) -> LabelSet:
-    """One label set from label sets of disjoint items (each corpus of a merge labelled by its own rule).
+def concat_label_sets(named: Mapping[str, LabelSet]) -> LabelSet:
+    """One label set from label sets of disjoint items (corpus name -> that corpus's label set).
 
     Targets, kept masks and counts are stacked (classes absent from a part's counts count 0), the
-    accountings summed, the rules joined with ``+`` (``mr+pr``). Raises :class:`ConfigError` when the
+    accountings summed, the rules joined with ``+`` (``mr+pr``); options the parts share stay options,
+    the others go under ``per_corpus`` (name -> its own values). Raises :class:`ConfigError` when the
     parts have different classes or mix multi-label and single-label targets, or make segments.
     """
+    parts = list(named.values())
     first = parts[0]
     problems = [
         f"part {i + 1} ({p.rule}) has classes {p.classes}, not {first.classes}"
@@ -114,6 +116,8 @@ def concat_label_sets(parts: Sequence[LabelSet]) -> LabelSet:
         problems.append("rule 'intervals' makes segments; it cannot be one corpus's rule among others")
     if problems:
         raise ConfigError("per-corpus label rules do not fit together: " + "; ".join(problems))
+    differ = [k for k in first.options if any(p.options.get(k) != first.options[k] for p in parts)]
+    per_corpus = {name: {"rule": p.rule, **{k: p.options.get(k) for k in differ}} for name, p in named.items()}
     accounting = type(first.accounting)(
         *(sum(getattr(p.accounting, f.name) for p in parts) for f in dataclasses.fields(first.accounting))
     )
@@ -123,7 +127,7 @@ def concat_label_sets(parts: Sequence[LabelSet]) -> LabelSet:
         pd.concat([p.counts for p in parts]).fillna(0),
         "+".join(dict.fromkeys(p.rule for p in parts)),
         accounting,
-        {**first.options, "per_corpus": [p.options for p in parts]},
+        {**{k: v for k, v in first.options.items() if k not in differ}, "per_corpus": per_corpus},
         first.multilabel,
     )
 

@@ -136,13 +136,13 @@ def compute_labels(corpus: Corpus, config: Mapping[str, Any], directory: Path, b
         labels = _make_labels(corpus, config["spec"], config, best)
     else:
         own = corpus.items["corpus"].astype(str)
-        parts = [
-            _make_labels(
+        parts = {
+            name: _make_labels(
                 corpus.subset(corpus.items.index[own.eq(name).to_numpy()]), overrides.get(name, config["spec"]),
                 config, best,
             )
             for name in pd.unique(own)
-        ]  # fmt: skip
+        }  # fmt: skip
         labels = concat_label_sets(parts)
     labels.save(directory / "labels.parquet")
 
