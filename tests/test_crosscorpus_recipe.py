@@ -186,9 +186,9 @@ def test_shipped_recipe_passes_pre_flight_on_real_ravdess_and_crema_d(shared_dat
 
     crema = shared_data / "crema-d"
     read("ravdess", str(shared_data / "ravdess")).save(tmp_path / "ravdess")
-    read(
-        "crema-d", str(crema / "tabulatedVotes.csv"), audio=str(crema / "AudioWAV-sample"), only_with_audio=True
-    ).save(tmp_path / "crema-d")
+    read("crema-d", str(crema / "tabulatedVotes.csv"), audio=str(crema / "AudioWAV-sample"), only_with_audio=True).save(
+        tmp_path / "crema-d"
+    )
     recipe = load_recipe(
         Path(__file__).resolve().parents[1] / "recipes" / "cross-corpus.yaml",
         [f"corpora.ravdess.path={tmp_path / 'ravdess'}", f"corpora.crema-d.path={tmp_path / 'crema-d'}"],

@@ -101,6 +101,7 @@ def label_classes(recipe: Recipe, corpus_classes: Mapping[str, list[str]] | None
     classes after its class map): ``classes`` or else the classes every corpus has, for both; with
     ``protocol.cross_corpus.classes: train``, the training corpora's classes (or ``classes``) for the
     train label sets and every merged class for the test ones (predictions are mapped per test corpus).
+    Raises :class:`ConfigError` when the corpora share no class and the recipe names none.
 
     >>> from voxpop.experiment import ProtocolConfig, recipe_from_dict
     >>> r = recipe_from_dict({"study": "s", "corpora": {"a": {"demo": {}}, "b": {"demo": {}}},
@@ -109,6 +110,10 @@ def label_classes(recipe: Recipe, corpus_classes: Mapping[str, list[str]] | None
     (['anger', 'calm', 'sad'], None)
     >>> label_classes(r.model_copy(update={"protocol": ProtocolConfig()}), {"a": ["anger", "calm"], "b": ["anger"]})
     (['anger'], ['anger'])
+    >>> label_classes(r.model_copy(update={"protocol": ProtocolConfig()}), {"a": ["calm"], "b": ["anger"]})
+    Traceback (most recent call last):
+    ...
+    voxpop.errors.ConfigError: corpora: no class is shared by every corpus after its class map (a: calm; b: anger); ...
     """
     if not corpus_classes:
         return recipe.classes, recipe.classes
@@ -118,6 +123,12 @@ def label_classes(recipe: Recipe, corpus_classes: Mapping[str, list[str]] | None
         return recipe.classes or trained, None
     lists = list(corpus_classes.values())
     shared = [c for c in lists[0] if all(c in other for other in lists[1:])]
+    if not shared and not recipe.classes:
+        listed = "; ".join(f"{name}: {', '.join(c)}" for name, c in corpus_classes.items())
+        raise ConfigError(
+            f"corpora: no class is shared by every corpus after its class map ({listed}); map the labels onto "
+            "common names with corpora.NAME.class_map, or set protocol.cross_corpus.classes: train"
+        )
     return recipe.classes or shared, recipe.classes or shared
 
 
