@@ -201,3 +201,18 @@ def test_shipped_recipe_passes_pre_flight_on_real_ravdess_and_crema_d(shared_dat
     assert merged.accounting.loc["crema-d", ["items", "items_kept"]].tolist() == [12, 12]
     shared = ["neutral", "happy", "sad", "anger", "fear", "disgust"]
     assert label_classes(recipe, merged.classes) == (shared, shared)
+
+
+def test_cross_corpus_dev_holds_out_training_speakers(corpora):
+    from voxpop.corpus import Corpus
+    from voxpop.merge import MergeSource, merge_corpora
+
+    merged, _ = merge_corpora([MergeSource(Corpus.load(corpora[n]), n) for n in ("a", "b")])
+    recipe = _recipe(corpora, {"cross_corpus": {"train": ["a"], "test": ["b"], "dev": 0.34}})
+    (fold,) = recipe.protocol.folds(merged.items)
+    speakers = merged.items["speaker"]
+    # a has 6 speakers: round(0.34 * 6) = 2 go to dev, the other 4 train; b's 6 speakers test
+    assert speakers[fold.dev].nunique() == 2 and speakers[fold.train].nunique() == 4
+    assert set(speakers[fold.dev]).isdisjoint(speakers[fold.train])
+    assert set(merged.items.loc[fold.dev, "corpus"]) == {"a"} and set(merged.items.loc[fold.test, "corpus"]) == {"b"}
+    assert len(fold.train) + len(fold.dev) == 48 and len(fold.test) == 48

@@ -266,12 +266,15 @@ class CrossCorpus(Strict):
     ``classes``: ``shared`` trains and tests on the classes every corpus has (after its class map);
     ``train`` trains on the training corpora's classes and maps the predictions onto each test corpus's
     classes (:func:`voxpop.crosscorpus.map_prediction_classes`; a training class the test corpus lacks
-    is dropped and the rest renormalised).
+    is dropped and the rest renormalised). ``dev``: share of the training corpora's speakers held out as
+    development items (early stopping of neural heads; 0: none), drawn with ``seed``.
     """
 
     train: list[str] = pydantic.Field(min_length=1)
     test: list[str] = pydantic.Field(min_length=1)
     classes: Literal["shared", "train"] = "shared"
+    dev: float = pydantic.Field(0.0, ge=0, lt=1)
+    seed: int = 0
 
     @pydantic.model_validator(mode="after")
     def _apart(self) -> CrossCorpus:
@@ -319,7 +322,7 @@ class ProtocolConfig(Strict):
         if self.leave_one_out is not None:
             return "leave-one-out", self.leave_one_out.model_dump()
         if self.cross_corpus is not None:
-            return "cross-corpus", self.cross_corpus.model_dump(include={"train", "test"})
+            return "cross-corpus", self.cross_corpus.model_dump(include={"train", "test", "dev", "seed"})
         if self.leave_one_corpus_out is not None:
             return "leave-one-out", {"column": "corpus"}
         return "speaker-folds", (self.speaker_folds or SpeakerFolds()).model_dump()

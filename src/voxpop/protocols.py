@@ -174,15 +174,26 @@ def leave_one_out(items: pd.DataFrame, column: str = "speaker") -> list[Fold]:
 
 
 def cross_corpus_folds(
-    items: pd.DataFrame, train: Sequence[str], test: Sequence[str], column: str = "corpus"
+    items: pd.DataFrame,
+    train: Sequence[str],
+    test: Sequence[str],
+    column: str = "corpus",
+    dev: float = 0.0,
+    seed: int = 0,
+    speaker: str = "speaker",
 ) -> list[Fold]:
-    """One fold: train on the items whose ``column`` is in ``train``, test on those in ``test``; no dev set.
-    Items of corpora in neither list are left out.
+    """One fold: train on the items whose ``column`` is in ``train``, test on those in ``test``. Items of
+    corpora in neither list are left out. ``dev`` > 0: that share of the training items' speakers
+    (at least one, shuffled with ``seed``) is held out as the development set, e.g. for early stopping.
 
-    >>> items = pd.DataFrame({"corpus": ["a", "a", "b", "c"]}, index=["a1", "a2", "b1", "c1"])
+    >>> items = pd.DataFrame({"corpus": ["a", "a", "b", "c"], "speaker": ["1", "2", "3", "4"]},
+    ...                      index=["a1", "a2", "b1", "c1"])
     >>> fold = cross_corpus_folds(items, ["a"], ["b", "c"])[0]
     >>> fold.name, list(fold.train), list(fold.test)
     ('a -> b+c', ['a1', 'a2'], ['b1', 'c1'])
+    >>> fold = cross_corpus_folds(items, ["a"], ["b"], dev=0.5)[0]
+    >>> len(fold.train), len(fold.dev), list(fold.test)
+    (1, 1, ['b1'])
     """
     values = _column(items, column)
     missing = [c for c in [*train, *test] if c not in set(values)]
@@ -191,12 +202,22 @@ def cross_corpus_folds(
             f"cross-corpus protocol: corpora {missing} have no items (item column {column!r} holds "
             f"{', '.join(sorted(values.unique()))}); check the corpus names and the item filter"
         )
-    empty = pd.Index([], dtype=items.index.dtype)
+    training = values.isin(list(train)).to_numpy()
+    held_out = np.zeros(len(items), dtype=bool)
+    if dev > 0:
+        speakers = _column(items[training], speaker)
+        unique = np.array(sorted(speakers.unique()))
+        if len(unique) < 2:
+            raise ConfigError(
+                f"cross-corpus protocol: dev {dev:g} needs at least two training speakers, found {len(unique)}"
+            )
+        chosen = np.random.default_rng(seed).permutation(unique)[: max(1, round(dev * len(unique)))]
+        held_out[training] = speakers.isin(chosen).to_numpy()
     return [
         Fold(
             f"{'+'.join(train)} -> {'+'.join(test)}",
-            items.index[values.isin(list(train)).to_numpy()],
-            empty,
+            items.index[training & ~held_out],
+            items.index[held_out],
             items.index[values.isin(list(test)).to_numpy()],
         )
     ]
