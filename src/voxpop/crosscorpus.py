@@ -9,6 +9,7 @@ items was seen in training, so no out-of-fold bookkeeping is needed).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pandas as pd
 
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, InputError
+from voxpop.labelset import LabelSet
 from voxpop.merge import DROP
 
 
@@ -67,6 +69,107 @@ def map_prediction_classes(
         mass = mapped.sum(axis=1, keepdims=True)
         mapped = np.divide(mapped, mass, out=np.full_like(mapped, 1.0 / len(classes)), where=mass > 0)
     return pd.DataFrame(mapped, index=probabilities.index, columns=list(classes))
+
+
+def onto_test_classes(
+    probabilities: pd.DataFrame, labels: LabelSet, classes: Sequence[str], *, multilabel: bool = False
+) -> tuple[pd.DataFrame, LabelSet]:
+    """A trained corpus's predictions and a test label set, both on one test corpus's ``classes``.
+
+    Run classes that are test classes keep their name, the others are dropped
+    (:func:`map_prediction_classes`); the label set keeps only the ``classes`` columns (a test corpus's
+    items have no target mass elsewhere). Used for cross-corpus cells trained on the training corpora's
+    classes (recipe ``protocol.cross_corpus.classes: train``).
+
+    >>> from voxpop.labelset import Accounting
+    >>> t = pd.DataFrame({"anger": [1.0], "fear": [0.0], "sad": [0.0]}, index=["b1"])
+    >>> labels = LabelSet(t, pd.Series([True], index=["b1"]), t, "mr", Accounting(1, 1, 1, 1))
+    >>> p = pd.DataFrame({"anger": [0.6], "calm": [0.2], "sad": [0.2]}, index=["b1"])
+    >>> mapped, restricted = onto_test_classes(p, labels, ["anger", "sad"])
+    >>> mapped.round(2).to_dict("records"), restricted.classes
+    ([{'anger': 0.75, 'sad': 0.25}], ['anger', 'sad'])
+    """
+    run_classes = [c for c in probabilities.columns if c != "fold"]
+    class_map = {c: DROP for c in run_classes if c not in classes}
+    mapped = map_prediction_classes(probabilities, class_map, classes, multilabel=multilabel)
+    return mapped, dataclasses.replace(labels, targets=labels.targets[list(classes)])
+
+
+def concat_label_sets(named: Mapping[str, LabelSet]) -> LabelSet:
+    """One label set from label sets of disjoint items (corpus name -> that corpus's label set).
+
+    Targets, kept masks and counts are stacked (classes absent from a part's counts count 0), the
+    accountings summed, the rules joined with ``+`` (``mr+pr``); options the parts share stay options,
+    the others go under ``per_corpus`` (name -> its own values). Raises :class:`ConfigError` when the
+    parts have different classes or mix multi-label and single-label targets, or make segments.
+    """
+    parts = list(named.values())
+    first = parts[0]
+    problems = [
+        f"part {i + 1} ({p.rule}) has classes {p.classes}, not {first.classes}"
+        for i, p in enumerate(parts)
+        if p.classes != first.classes
+    ]
+    if len({p.multilabel for p in parts}) > 1:
+        problems.append("the rules mix multi-label and single-label targets; give every corpus one kind")
+    if any(p.segments is not None for p in parts):
+        problems.append("rule 'intervals' makes segments; it cannot be one corpus's rule among others")
+    if problems:
+        raise ConfigError("per-corpus label rules do not fit together: " + "; ".join(problems))
+    differ = [k for k in first.options if any(p.options.get(k) != first.options[k] for p in parts)]
+    per_corpus = {name: {"rule": p.rule, **{k: p.options.get(k) for k in differ}} for name, p in named.items()}
+    accounting = type(first.accounting)(
+        *(sum(getattr(p.accounting, f.name) for p in parts) for f in dataclasses.fields(first.accounting))
+    )
+    return LabelSet(
+        pd.concat([p.targets for p in parts]),
+        pd.concat([p.kept for p in parts]),
+        pd.concat([p.counts for p in parts]).fillna(0),
+        "+".join(dict.fromkeys(p.rule for p in parts)),
+        accounting,
+        {**{k: v for k, v in first.options.items() if k not in differ}, "per_corpus": per_corpus},
+        first.multilabel,
+    )
+
+
+def normalisation_groups(items: pd.DataFrame, normalisation: Mapping[str, str]) -> pd.Series:
+    """The normalisation group of each item of a merged corpus: its corpus (``corpus``), its speaker
+    (``speaker``), or missing (``global``: left to the fold's standardisation), by the item's ``corpus``.
+
+    >>> items = pd.DataFrame({"corpus": ["a", "b", "b"], "speaker": ["a:1", "b:1", "b:2"]}, index=["x", "y", "z"])
+    >>> normalisation_groups(items, {"a": "global", "b": "speaker"}).tolist()
+    [<NA>, 'b:1', 'b:2']
+    """
+    corpus = items["corpus"].astype(str)
+    modes = corpus.map(dict(normalisation))
+    groups = pd.Series(pd.NA, index=items.index, dtype="string")
+    groups[modes.eq("corpus").to_numpy()] = corpus[modes.eq("corpus").to_numpy()]
+    by_speaker = modes.eq("speaker").to_numpy()
+    if by_speaker.any():
+        if "speaker" not in items.columns or items.loc[by_speaker, "speaker"].isna().any():
+            raise ConfigError(
+                "normalisation: speaker needs the item column 'speaker' filled for every item of the corpora that "
+                "use it; use normalisation: corpus for corpora without speakers"
+            )
+        groups[by_speaker] = items.loc[by_speaker, "speaker"].astype(str)
+    return groups
+
+
+def normalise_by_group(values: np.ndarray, groups: pd.Series) -> np.ndarray:
+    """Each group's rows z-scored with the group's own mean and standard deviation
+    (:class:`voxpop.runs.Standardizer`, dimensions with std < 1e-8 get scale 1); rows of missing groups
+    unchanged. ``values`` (N, D) or (N, L, D), one row per entry of ``groups``; returns a float32 copy.
+
+    >>> normalise_by_group(np.array([[1.0], [3.0], [10.0]]), pd.Series(["a", "a", pd.NA], dtype="string")).ravel()
+    array([-1.,  1., 10.], dtype=float32)
+    """
+    from voxpop.runs import Standardizer
+
+    out = np.array(values, dtype=np.float32)
+    for group in groups.dropna().unique():
+        rows = groups.eq(group).fillna(False).to_numpy(dtype=bool)
+        out[rows] = Standardizer.fit(np.asarray(values[rows], dtype=np.float64)).apply(values[rows])
+    return out
 
 
 def predict_corpus(

@@ -157,6 +157,23 @@ class LabelSets(Strict):
     test: dict[str, LabelSpec] = {}
 
 
+class CorpusEntry(CorpusSpec):
+    """One corpus of a cross-corpus recipe (``corpora.NAME``): a corpus source as ``corpus``, its class map
+    (label -> merged class, or ``drop``; :func:`voxpop.merge.merge_corpora`) and its feature normalisation.
+
+    ``normalisation``: ``global`` (default: only the fold's training statistics, as for one corpus),
+    ``corpus`` (every feature z-scored with the mean and standard deviation of this corpus's items) or
+    ``speaker`` (with each speaker's own statistics), before the fold's standardisation. ``labels``: the
+    rule for this corpus's items in the recipe's label set of that name (train or test), e.g. CREMA-D's
+    ``{rule: mr, condition: voice}`` where RAVDESS has no conditions; the other corpora's items keep the
+    label set's own rule.
+    """
+
+    class_map: dict[str, str] = {}
+    labels: dict[str, LabelSpec] = {}
+    normalisation: Literal["global", "corpus", "speaker"] = "global"
+
+
 # ====================================================================== features, model, protocol
 class FeatureSpec(Strict):
     """An extractor spec (``opensmile:eGeMAPSv02``, ``fbank``, ``ssl:PATH``) with options; ``store`` is the
@@ -277,19 +294,60 @@ class LeaveOneOut(Strict):
     column: str = "speaker"
 
 
+class CrossCorpus(Strict):
+    """Train on the ``train`` corpora's items, test on the ``test`` corpora's (one fold; names of ``corpora``).
+
+    ``classes``: ``shared`` trains and tests on the classes every corpus has (after its class map);
+    ``train`` trains on the training corpora's classes and maps the predictions onto each test corpus's
+    classes (:func:`voxpop.crosscorpus.map_prediction_classes`; a training class the test corpus lacks
+    is dropped and the rest renormalised). ``dev``: share of the training corpora's speakers held out as
+    development items (early stopping of neural heads; 0: none), drawn with ``seed``.
+    """
+
+    train: list[str] = pydantic.Field(min_length=1)
+    test: list[str] = pydantic.Field(min_length=1)
+    classes: Literal["shared", "train"] = "shared"
+    dev: float = pydantic.Field(0.0, ge=0, lt=1)
+    seed: int = 0
+
+    @pydantic.model_validator(mode="after")
+    def _apart(self) -> CrossCorpus:
+        both = sorted(set(self.train) & set(self.test))
+        if both:
+            raise ValueError(f"corpora {both} are in both train and test; a cross-corpus test uses unseen corpora")
+        return self
+
+
+class LeaveOneCorpusOut(Strict):
+    """One fold per corpus: test on it, train on all the others, on the classes every corpus shares."""
+
+    classes: Literal["shared"] = "shared"
+
+
+PROTOCOL_KEYS = ("speaker_folds", "split", "leave_one_out", "cross_corpus", "leave_one_corpus_out")
+
+
 class ProtocolConfig(Strict):
-    """At most one of the three protocols; none given: 5 speaker folds."""
+    """At most one protocol; none given: 5 speaker folds. ``cross_corpus`` and ``leave_one_corpus_out``
+    need ``corpora``."""
 
     speaker_folds: SpeakerFolds | None = None
     split: SplitColumns | None = None
     leave_one_out: LeaveOneOut | None = None
+    cross_corpus: CrossCorpus | None = None
+    leave_one_corpus_out: LeaveOneCorpusOut | None = None
 
     @pydantic.model_validator(mode="after")
     def _at_most_one(self) -> ProtocolConfig:
-        given = [name for name in ("speaker_folds", "split", "leave_one_out") if getattr(self, name) is not None]
+        given = [name for name in PROTOCOL_KEYS if getattr(self, name) is not None]
         if len(given) > 1:
             raise ValueError(f"give one protocol, not {' and '.join(given)}")
         return self
+
+    @property
+    def corpus_level(self) -> bool:
+        """Whether the protocol's folds are corpora (cross-corpus or leave-one-corpus-out)."""
+        return self.cross_corpus is not None or self.leave_one_corpus_out is not None
 
     def name_and_options(self) -> tuple[str, dict[str, Any]]:
         """Protocol name and options of :func:`voxpop.protocols.make_folds`."""
@@ -297,6 +355,10 @@ class ProtocolConfig(Strict):
             return "split", self.split.model_dump()
         if self.leave_one_out is not None:
             return "leave-one-out", self.leave_one_out.model_dump()
+        if self.cross_corpus is not None:
+            return "cross-corpus", self.cross_corpus.model_dump(include={"train", "test", "dev", "seed"})
+        if self.leave_one_corpus_out is not None:
+            return "leave-one-out", {"column": "corpus"}
         return "speaker-folds", (self.speaker_folds or SpeakerFolds()).model_dump()
 
     def folds(self, items) -> list[Fold]:
@@ -442,7 +504,8 @@ class Recipe(Strict):
     title: str = ""
     description: str = ""
     notice: str | None = None
-    corpus: CorpusSpec
+    corpus: CorpusSpec | None = None
+    corpora: dict[str, CorpusEntry] = {}
     where: str | None = None
     classes: list[str] | None = None
     class_map: dict[str, str] = {}
@@ -454,6 +517,29 @@ class Recipe(Strict):
     analyses: Analyses = Analyses()
     variants: dict[str, dict[str, Any]] = {}
     grid: dict[str, list[Any]] = {}
+
+    @pydantic.model_validator(mode="after")
+    def _one_corpus_section(self) -> Recipe:
+        if (self.corpus is None) == (not self.corpora):
+            raise ValueError("give either corpus (one corpus) or corpora (several, merged), not both or neither")
+        if self.corpora and len(self.corpora) < 2:
+            raise ValueError("corpora: name at least two corpora (one corpus goes under corpus)")
+        bad = [n for n in self.corpora if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", n)]
+        if bad:
+            raise ValueError(f"corpora: names {bad} must use letters, digits, '-', '_', '.' (they prefix item ids)")
+        if self.protocol.corpus_level and not self.corpora:
+            raise ValueError("protocol: cross_corpus and leave_one_corpus_out need several corpora under corpora")
+        sets = {*self.labels.train, *self.labels.test}
+        stray = [f"corpora.{c}.labels.{n}" for c, e in self.corpora.items() for n in e.labels if n not in sets]
+        if stray:
+            raise ValueError(f"{', '.join(stray)}: no label set of that name in labels.train / labels.test")
+        cross = self.protocol.cross_corpus
+        unknown = [n for n in (cross.train + cross.test if cross else []) if n not in self.corpora]
+        if unknown:
+            raise ValueError(
+                f"protocol.cross_corpus: {unknown} are not corpora of the recipe (corpora: {', '.join(self.corpora)})"
+            )
+        return self
 
     @pydantic.model_validator(mode="after")
     def _backbone_on_waveforms(self) -> Recipe:
@@ -799,9 +885,19 @@ def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> dict
     if not problems:
         for part in ("train", "test"):
             for name, spec in getattr(recipe.labels, part).items():
-                labels = _check_label_set(corpus, recipe, f"labels.{part}.{name}", spec, problems)
-                if labels is not None:
-                    built[part, name] = labels
+                overrides = {c: e.labels[name] for c, e in recipe.corpora.items() if name in e.labels}
+                if not overrides:
+                    labels = _check_label_set(corpus, recipe, f"labels.{part}.{name}", spec, problems)
+                    if labels is not None:
+                        built[part, name] = labels
+                    continue
+                own = corpus.items["corpus"].isin(list(overrides))
+                rest = corpus.subset(corpus.items.index[~own.to_numpy(dtype=bool)])
+                if len(rest.items):
+                    _check_label_set(rest, recipe, f"labels.{part}.{name}", spec, problems)
+                for c, override in overrides.items():
+                    items = corpus.subset(corpus.items.index[corpus.items["corpus"].eq(c).to_numpy(dtype=bool)])
+                    _check_label_set(items, recipe, f"corpora.{c}.labels.{name}", override, problems)
     if not recipe.evaluation.cross_test:
         lonely = [n for n in recipe.labels.train if n not in recipe.labels.test]
         if lonely:
@@ -809,6 +905,17 @@ def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> dict
                 f"evaluation.cross_test: false scores each model on the test set of the same name, "
                 f"but {lonely} have none"
             )
+    if recipe.protocol.corpus_level and recipe.evaluation.by not in (None, "corpus"):
+        problems.append(
+            f"evaluation.by: {recipe.evaluation.by!r}; a cross-corpus protocol scores per test corpus, so leave "
+            "evaluation.by out or set it to corpus"
+        )
+    cross = recipe.protocol.cross_corpus
+    if cross is not None and cross.classes == "train" and recipe.analyses.confusion is not None:
+        problems.append(
+            "analyses.confusion: not available with protocol.cross_corpus.classes: train (each test corpus has its "
+            "own classes); use classes: shared or leave the confusion matrices out"
+        )
     if recipe.evaluation.by not in fold_items.columns:
         _check_column(corpus, "evaluation.by", recipe.evaluation.by, problems)
     if recipe.labels.train and "audio" not in corpus.items.columns:
@@ -819,6 +926,11 @@ def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> dict
         )
     for name, variant in expand_variants(recipe, source):
         where = "" if name == "base" else f" (grid {name})"
+        if recipe.corpora and variant.protocol != recipe.protocol:
+            problems.append(
+                f"protocol{where}: with corpora the protocol is fixed for the study (the label sets' classes "
+                "follow it); write one recipe per protocol"
+            )
         if recipe.labels.train:
             try:
                 make_extractor(variant.features.extractor, **variant.features.options)

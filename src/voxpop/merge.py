@@ -78,6 +78,11 @@ def _mapped_labels(source: MergeSource) -> tuple[list[str], list[str], set[str]]
     return list(dict.fromkeys(classes)), list(dict.fromkeys(excluded)), dropped
 
 
+def mapped_classes(source: MergeSource) -> list[str]:
+    """The source corpus's classes after its class map (dropped ones left out), in the corpus's order."""
+    return _mapped_labels(source)[0]
+
+
 def _prefix(values: pd.Series, namespace: str) -> pd.Series:
     """``namespace:value`` for every non-missing value (missing stays missing: count-only raters)."""
     text = values.astype(STRING)

@@ -5,6 +5,8 @@
   is the test speakers of fold i+1, so every speaker is tested exactly once.
 - ``leave-one-out``: one fold per value of a column: leave-one-speaker-out (``speaker``) or
   leave-one-group-out, e.g. one corpus.
+- ``cross-corpus``: one fold that trains on the items of some corpora and tests on the others'
+  (item column ``corpus`` of a merged corpus, :func:`voxpop.merge.merge_corpora`).
 """
 
 from __future__ import annotations
@@ -171,9 +173,59 @@ def leave_one_out(items: pd.DataFrame, column: str = "speaker") -> list[Fold]:
     ]
 
 
+def cross_corpus_folds(
+    items: pd.DataFrame,
+    train: Sequence[str],
+    test: Sequence[str],
+    column: str = "corpus",
+    dev: float = 0.0,
+    seed: int = 0,
+    speaker: str = "speaker",
+) -> list[Fold]:
+    """One fold: train on the items whose ``column`` is in ``train``, test on those in ``test``. Items of
+    corpora in neither list are left out. ``dev`` > 0: that share of the training items' speakers
+    (at least one, shuffled with ``seed``) is held out as the development set, e.g. for early stopping.
+
+    >>> items = pd.DataFrame({"corpus": ["a", "a", "b", "c"], "speaker": ["1", "2", "3", "4"]},
+    ...                      index=["a1", "a2", "b1", "c1"])
+    >>> fold = cross_corpus_folds(items, ["a"], ["b", "c"])[0]
+    >>> fold.name, list(fold.train), list(fold.test)
+    ('a -> b+c', ['a1', 'a2'], ['b1', 'c1'])
+    >>> fold = cross_corpus_folds(items, ["a"], ["b"], dev=0.5)[0]
+    >>> len(fold.train), len(fold.dev), list(fold.test)
+    (1, 1, ['b1'])
+    """
+    values = _column(items, column)
+    missing = [c for c in [*train, *test] if c not in set(values)]
+    if missing:
+        raise ConfigError(
+            f"cross-corpus protocol: corpora {missing} have no items (item column {column!r} holds "
+            f"{', '.join(sorted(values.unique()))}); check the corpus names and the item filter"
+        )
+    training = values.isin(list(train)).to_numpy()
+    held_out = np.zeros(len(items), dtype=bool)
+    if dev > 0:
+        speakers = _column(items[training], speaker)
+        unique = np.array(sorted(speakers.unique()))
+        if len(unique) < 2:
+            raise ConfigError(
+                f"cross-corpus protocol: dev {dev:g} needs at least two training speakers, found {len(unique)}"
+            )
+        chosen = np.random.default_rng(seed).permutation(unique)[: max(1, round(dev * len(unique)))]
+        held_out[training] = speakers.isin(chosen).to_numpy()
+    return [
+        Fold(
+            f"{'+'.join(train)} -> {'+'.join(test)}",
+            items.index[training & ~held_out],
+            items.index[held_out],
+            items.index[values.isin(list(test)).to_numpy()],
+        )
+    ]
+
+
 def make_folds(items: pd.DataFrame, protocol: str, **options) -> list[Fold]:
     """Dispatch by protocol name: ``split`` (columns=[...]), ``speaker-folds`` (k, column, dev, seed, assignment),
-    ``leave-one-out`` (column)."""
+    ``leave-one-out`` (column), ``cross-corpus`` (train, test, column)."""
     if protocol == "split":
         columns = options.pop("columns", None) or [options.pop("column", "split")]
         return split_folds(items, columns, **options)
@@ -181,4 +233,6 @@ def make_folds(items: pd.DataFrame, protocol: str, **options) -> list[Fold]:
         return speaker_folds(items, **options)
     if protocol == "leave-one-out":
         return leave_one_out(items, **options)
+    if protocol == "cross-corpus":
+        return cross_corpus_folds(items, **options)
     raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")

@@ -28,6 +28,7 @@ from voxpop.cache import Stage as Stage
 from voxpop.cache import atomic_write, write_text
 from voxpop.chance import chance_levels
 from voxpop.corpus import Corpus
+from voxpop.crosscorpus import concat_label_sets, normalisation_groups, normalise_by_group, onto_test_classes
 from voxpop.errors import ConfigError
 from voxpop.features import Features, FeatureStore, extract, make_extractor
 from voxpop.labels import accounting_table, make_labels
@@ -128,18 +129,38 @@ def compute_labels(
     corpus: Corpus, config: Mapping[str, Any], directory: Path, best: float | None = None, built: LabelSet | None = None
 ) -> None:
     """A label set of ``config["spec"]`` on the corpus (``threshold: best`` from the sweep's ``best``);
-    ``built``: the same label set built by the pre-flight check, saved instead of computed again."""
-    if built is not None:
-        built.save(directory / "labels.parquet")
-        return
-    spec = dict(config["spec"])
+    ``built``: the same label set built by the pre-flight check, saved instead of computed again.
+
+    ``config["overrides"]`` (merged corpora: corpus name -> spec) labels each corpus's items apart, that
+    corpus's with its own spec and the others with ``spec``; the parts are joined in the corpora's order
+    (:func:`voxpop.crosscorpus.concat_label_sets`).
+    """
+    overrides = config.get("overrides") or {}
+    if built is not None and not overrides:
+        labels = built
+    elif not overrides:
+        labels = _make_labels(corpus, config["spec"], config, best)
+    else:
+        own = corpus.items["corpus"].astype(str)
+        parts = {
+            name: _make_labels(
+                corpus.subset(corpus.items.index[own.eq(name).to_numpy()]), overrides.get(name, config["spec"]),
+                config, best,
+            )
+            for name in pd.unique(own)
+        }  # fmt: skip
+        labels = concat_label_sets(parts)
+    labels.save(directory / "labels.parquet")
+
+
+def _make_labels(corpus: Corpus, spec: Mapping[str, Any], config: Mapping[str, Any], best: float | None) -> LabelSet:
+    spec = dict(spec)
     rule = spec.pop("rule")
     if spec.get("threshold") == "best":
         if best is None or np.isnan(best):
             raise ConfigError("threshold 'best': the threshold sweep found no threshold with a defined mean kappa")
         spec["threshold"] = best
-    labels = make_labels(corpus, rule, classes=config["classes"], class_map=config["class_map"], **spec)
-    labels.save(directory / "labels.parquet")
+    return make_labels(corpus, rule, classes=config["classes"], class_map=config["class_map"], **spec)
 
 
 def load_labels(directory: Path) -> LabelSet:
@@ -154,10 +175,20 @@ def compute_segments(corpus: Corpus, labelsets: list[LabelSet], directory: Path)
 def compute_features(
     corpus: Corpus, config: Mapping[str, Any], directory: Path, store: Path, progress: Progress | None = None
 ) -> None:
-    """Fill the feature store (resumable shard by shard) and record the store entry's path."""
+    """Fill the feature store (resumable shard by shard) and record the store entry's path; with
+    ``config["normalisation"]`` (corpus name -> global / corpus / speaker) also each item's normalisation
+    group, by which :func:`load_features` z-scores (:func:`voxpop.crosscorpus.normalise_by_group`)."""
     extractor = make_extractor(config["extractor"], **config["options"])
     audio = AudioOptions(sample_rate=extractor.sample_rate, max_seconds=config["max_seconds"])
     features = extract(corpus, extractor, store, audio=audio, progress=progress)
+    if config.get("normalisation"):  # cross-corpus: z-scores per corpus or speaker, applied when loading
+        if features.kind == "frames":
+            raise ConfigError(
+                "corpora normalisation corpus / speaker z-scores vector or per-layer features, not frames; "
+                "use a pooled extractor or normalisation: global"
+            )
+        groups = normalisation_groups(corpus.items, config["normalisation"]).reindex(features.items)
+        _write_table(groups.rename("group").to_frame(), directory / "normalisation.parquet")
     skipped = features.skipped["reason"].value_counts().to_dict() if len(features.skipped) else {}
     info = {
         "path": str(Path(features.path).resolve()),
@@ -175,7 +206,11 @@ def load_features(directory: Path) -> Features:
         raise ConfigError(
             f"feature store entry {info['path']} (recorded in {directory}) is gone; delete {directory} to extract again"
         )
-    return FeatureStore(Path(info["path"])).features()
+    features = FeatureStore(Path(info["path"])).features()
+    if (directory / "normalisation.parquet").is_file():
+        groups = pd.read_parquet(directory / "normalisation.parquet")["group"].reindex(features.items)
+        features = dataclasses.replace(features, values=normalise_by_group(features.values, groups))
+    return features
 
 
 # ====================================================================== models and derived sources
@@ -330,23 +365,33 @@ def compute_evaluation(
 
     Each group is its own test set: macro averages over the classes present in it (``absent_classes``
     names the others) and bootstrap resamples drawn from it; tied distribution targets are scored by
-    ``config["tie_policy"]`` (:func:`voxpop.runs.evaluate_predictions`). Column ``chance`` holds each
-    metric's chance level on the same scored items (:func:`voxpop.chance.chance_levels`; KLD / JSD
-    against the ``train`` label set's mean distribution)."""
+    ``config["tie_policy"]`` (:func:`voxpop.runs.evaluate_predictions`). With ``config["corpus_classes"]``
+    (test corpus -> its classes) group ``corpus=B`` is scored on B's classes
+    (:func:`voxpop.crosscorpus.onto_test_classes`), other groups on the label set's classes. Column
+    ``chance`` holds each metric's chance level on the same scored items (:func:`voxpop.chance.chance_levels`;
+    KLD / JSD against the ``train`` label set's mean distribution)."""
     binarize = source.binarize if source.binarize is not None else config["binarize"]
+    corpus_classes = config.get("corpus_classes")
     tables = []
     for group, items in agreement.item_groups(corpus.items, config["by"]):
         predictions = source.probabilities[source.probabilities.index.isin(items)]
+        if predictions.empty and group != "all":  # a group no fold tests (the training corpora of cross_corpus)
+            continue
+        scored_labels = labels
+        if corpus_classes is not None:  # cross-corpus, trained on the training corpora's classes
+            classes = corpus_classes.get(group, labels.classes)
+            predictions, scored_labels = onto_test_classes(predictions, labels, classes, multilabel=source.multilabel)
         table = evaluate_predictions(
             predictions,
-            labels,
+            scored_labels,
             n_boot=config["bootstrap"],
             seed=config["seed"],
             binarize=binarize,
             tie_policy=config["tie_policy"],
         )
-        scored_items = predictions.index[labels.kept.reindex(predictions.index, fill_value=False).to_numpy(dtype=bool)]
-        levels = chance_levels(scored_items, labels, train)
+        kept = scored_labels.kept.reindex(predictions.index, fill_value=False).to_numpy(dtype=bool)
+        prior = train if train is not None and train.classes == scored_labels.classes else None
+        levels = chance_levels(predictions.index[kept], scored_labels, prior)
         tables.append(table.assign(group=group, chance=table["metric"].map(levels).astype(float)))
     _write_table(pd.concat(tables, ignore_index=True), directory / "metrics.parquet")
 

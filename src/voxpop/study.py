@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,12 @@ from typing import Any
 import pandas as pd
 
 from voxpop import stages as st
-from voxpop.cache import Cache, Stage, atomic_write, notify, output_directory, stable_hash
+from voxpop.cache import Cache, Stage, atomic_write, notify, output_directory, stable_hash, write_text
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, VoxpopError
-from voxpop.experiment import Recipe, check_recipe, expand_variants, multilabel_rule, recipe_error
+from voxpop.experiment import CorpusSpec, Recipe, check_recipe, expand_variants, multilabel_rule, recipe_error
 from voxpop.labelset import LabelSet
+from voxpop.merge import MergeSource, mapped_classes, merge_corpora
 from voxpop.protocols import make_folds
 from voxpop.report import FIGURES_DIR
 from voxpop.runs import ModelSpec, load_predictions
@@ -94,13 +96,55 @@ class Plan:
         self.order = list(seen.values())
 
 
-def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
+def label_classes(recipe: Recipe, corpus_classes: Mapping[str, list[str]] | None) -> tuple[Any, Any]:
+    """The class lists of the train and the test label sets (None: every class of the corpus).
+
+    One corpus: ``classes`` of the recipe for both. Several corpora (``corpus_classes``: each corpus's
+    classes after its class map): ``classes`` or else the classes every corpus has, for both; with
+    ``protocol.cross_corpus.classes: train``, the training corpora's classes (or ``classes``) for the
+    train label sets and every merged class for the test ones (predictions are mapped per test corpus).
+    Raises :class:`ConfigError` when the corpora share no class and the recipe names none.
+
+    >>> from voxpop.experiment import ProtocolConfig, recipe_from_dict
+    >>> r = recipe_from_dict({"study": "s", "corpora": {"a": {"demo": {}}, "b": {"demo": {}}},
+    ...                       "protocol": {"cross_corpus": {"train": ["a"], "test": ["b"], "classes": "train"}}})
+    >>> label_classes(r, {"a": ["anger", "calm", "sad"], "b": ["anger", "sad", "fear"]})
+    (['anger', 'calm', 'sad'], None)
+    >>> label_classes(r.model_copy(update={"protocol": ProtocolConfig()}), {"a": ["anger", "calm"], "b": ["anger"]})
+    (['anger'], ['anger'])
+    >>> label_classes(r.model_copy(update={"protocol": ProtocolConfig()}), {"a": ["calm"], "b": ["anger"]})
+    Traceback (most recent call last):
+    ...
+    voxpop.errors.ConfigError: corpora: no class is shared by every corpus after its class map (a: calm; b: anger); ...
+    """
+    if not corpus_classes:
+        return recipe.classes, recipe.classes
+    cross = recipe.protocol.cross_corpus
+    if cross is not None and cross.classes == "train":
+        trained = list(dict.fromkeys(c for name in cross.train for c in corpus_classes[name]))
+        return recipe.classes or trained, None
+    lists = list(corpus_classes.values())
+    shared = [c for c in lists[0] if all(c in other for other in lists[1:])]
+    if not shared and not recipe.classes:
+        listed = "; ".join(f"{name}: {', '.join(c)}" for name, c in corpus_classes.items())
+        raise ConfigError(
+            f"corpora: no class is shared by every corpus after its class map ({listed}); map the labels onto "
+            "common names with corpora.NAME.class_map, or set protocol.cross_corpus.classes: train"
+        )
+    return recipe.classes or shared, recipe.classes or shared
+
+
+def plan_study(recipe: Recipe, corpus_key: str, corpus_classes: Mapping[str, list[str]] | None = None) -> Plan:
     """The stages of ``recipe`` on the corpus whose content (and item subset) hashes to ``corpus_key``.
 
     Interval label sets (rule ``intervals``) label segments, not the corpus items: a ``segments`` stage
     builds the corpus of the union of their segments, and features (hence models) are made on it.
+    ``corpus_classes`` (recipes with ``corpora``: each corpus's classes after its class map) sets the
+    label sets' classes (:func:`label_classes`); with ``cross_corpus.classes: train`` each test corpus's
+    cells map the predictions onto that corpus's classes.
     """
     base = {"corpus": corpus_key, "classes": recipe.classes, "class_map": recipe.class_map}
+    part_classes = dict(zip(("train", "test"), label_classes(recipe, corpus_classes), strict=True))
     a = recipe.analyses
     sweep = None
     if a.threshold_sweep is not None:
@@ -109,7 +153,11 @@ def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
     for part in ("train", "test"):
         for name, spec in getattr(recipe.labels, part).items():
             inputs = (sweep,) if spec.threshold == "best" else ()
-            labels[part, name] = Stage("labels", f"labels {name}", {**base, "spec": spec.model_dump()}, inputs)
+            config = {**base, "classes": part_classes[part], "spec": spec.model_dump()}
+            overrides = {c: e.labels[name].model_dump() for c, e in recipe.corpora.items() if name in e.labels}
+            if overrides:  # these corpora's items get their own rule (stages.compute_labels)
+                config["overrides"] = overrides
+            labels[part, name] = Stage("labels", f"labels {name}", config, inputs)
     intervals = {s.key: s for (p, n), s in labels.items() if getattr(recipe.labels, p)[n].rule == "intervals"}
     segments = Stage("segments", "segment corpus", {}, tuple(intervals.values())) if intervals else None
     named = {
@@ -117,6 +165,8 @@ def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
         **{n: s for (p, n), s in labels.items() if p == "train"},
     }
     features, sources = {}, {}
+    normalisation = {name: c.normalisation for name, c in recipe.corpora.items()}
+    normalisation = normalisation if set(normalisation.values()) - {"global"} else None
     variant_list = expand_variants(recipe)
     tuning = [t for t in (a.fusion, a.tuned_decisions) if t is not None]
     dev_predictions = any(t.tune_on == "dev" for t in tuning)  # fold models predict their own dev items
@@ -125,7 +175,13 @@ def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
         features[variant] = Stage(
             "features",
             f"features {f.extractor}",
-            {"corpus": corpus_key, "extractor": f.extractor, "options": f.options, "max_seconds": f.max_seconds},
+            {
+                "corpus": corpus_key,
+                "extractor": f.extractor,
+                "options": f.options,
+                "max_seconds": f.max_seconds,
+                **({"normalisation": normalisation} if normalisation else {}),
+            },
             (segments,) if segments is not None else (),
         )
         protocol = v.protocol.name_and_options()
@@ -162,10 +218,13 @@ def plan_study(recipe: Recipe, corpus_key: str) -> Plan:
         "corpus": corpus_key,
         "bootstrap": e.bootstrap,
         "seed": e.seed,
-        "by": e.by,
+        "by": e.by or ("corpus" if recipe.corpora else None),
         "binarize": e.binarize,
         "tie_policy": e.tie_policy,
     }
+    cross = recipe.protocol.cross_corpus
+    if cross is not None and cross.classes == "train":
+        evaluation["corpus_classes"] = {name: corpus_classes[name] for name in cross.test}
     matrix = {"binarize": e.binarize, "tie_policy": e.tie_policy, "seed": e.seed}
     evaluations, matrices = {}, {}
     for (source, train), stage in sources.items():
@@ -216,15 +275,34 @@ def _file_hash(path: str | Path) -> str:
 
 # ====================================================================== the corpus
 def corpus_source(recipe: Recipe) -> tuple[Stage | None, str]:
-    """The corpus build stage (demo or import; None for a saved corpus) and the key of the corpus content."""
-    spec = recipe.corpus
+    """The corpus build stage (demo, import or merge; None for a saved corpus) and the key of the corpus content.
+
+    A recipe with ``corpora`` always has a merge stage: it builds or loads each corpus and merges them
+    (:func:`voxpop.merge.merge_corpora`, namespaces = the corpus names, each with its class map).
+    """
+    if not recipe.corpora:
+        return _single_source(recipe.corpus, "corpus")
+    parts = {}
+    for name, entry in recipe.corpora.items():
+        stage, key = _single_source(entry, f"corpora.{name}")
+        parts[name] = {
+            "key": key,
+            "build": stage.config if stage is not None else None,
+            "path": entry.path,
+            "class_map": entry.class_map,
+        }
+    stage = Stage("corpus", f"merge {' + '.join(recipe.corpora)}", {"merge": parts})
+    return stage, stage.key
+
+
+def _single_source(spec: CorpusSpec, where: str) -> tuple[Stage | None, str]:
     if spec.path is not None:
         directory = Path(spec.path)
         files = ("corpus.yaml", "items.parquet", "ratings.parquet")
         missing = [f for f in files if not (directory / f).is_file()]
         if missing:
             raise ConfigError(
-                f"corpus.path: {directory} has no {', '.join(missing)}; a corpus directory holds "
+                f"{where}.path: {directory} has no {', '.join(missing)}; a corpus directory holds "
                 f"{', '.join(files)} (create one with 'voxpop import')"
             )
         return None, stable_hash({f: _file_hash(directory / f) for f in files})
@@ -251,14 +329,64 @@ def _argument_fingerprint(value: Any) -> Any:
     return value
 
 
+@dataclasses.dataclass
+class Merged:
+    """What merging the corpora of a cross-corpus recipe did: the accounting of
+    :func:`voxpop.merge.merge_corpora` (one row per corpus) and each corpus's classes after its class map."""
+
+    accounting: pd.DataFrame
+    classes: dict[str, list[str]]
+
+
+def _compute_merge(config: Mapping[str, Any], directory: Path, source: str, progress=None) -> None:
+    """Build or load every corpus of ``config["merge"]``, merge them into ``directory/corpus`` and record the
+    accounting (``merge.parquet``) and each corpus's mapped classes (``merge.json``)."""
+    sources, problems = [], []
+    for name, part in config["merge"].items():
+        if part["build"] is None:
+            corpus = Corpus.load(part["path"])
+        else:
+            st.compute_corpus(part["build"], directory / "parts" / name, progress)
+            corpus = st.load_corpus(directory / "parts" / name)
+        known = corpus.classes + corpus.excluded
+        unknown = [label for label in part["class_map"] if label not in known]
+        if unknown:
+            problems.append(
+                f"corpora.{name}.class_map: {unknown} are not labels of corpus {corpus.name!r} ({', '.join(known)}); "
+                "map only the corpus's own labels"
+            )
+        sources.append(MergeSource(corpus, name, part["class_map"]))
+    if problems:
+        raise recipe_error(problems, source)
+    merged, accounting = merge_corpora(sources)
+    merged.save(directory / "corpus")
+    atomic_write(directory / "merge.parquet", accounting.to_parquet)
+    classes = {s.namespace: mapped_classes(s) for s in sources}
+    write_text(directory / "merge.json", json.dumps(classes))
+
+
+def load_merged(recipe: Recipe, cache: Cache) -> Merged | None:
+    """The merge record of a recipe with ``corpora`` whose corpus stage has run (None without ``corpora``)."""
+    if not recipe.corpora:
+        return None
+    stage, _ = corpus_source(recipe)
+    directory = cache.directory(stage)
+    classes = json.loads((directory / "merge.json").read_text())
+    return Merged(pd.read_parquet(directory / "merge.parquet"), classes)
+
+
 def prepare_corpus(recipe: Recipe, cache: Cache, reporter: Reporter, source: str = "recipe") -> tuple[Corpus, str]:
-    """Load (building or importing it first when needed) the corpus and keep the ``where`` items."""
+    """Load (building, importing or merging it first when needed) the corpus and keep the ``where`` items."""
     stage, key = corpus_source(recipe)
     if stage is None:
         corpus = Corpus.load(recipe.corpus.path)
     else:
         reporter.stage(stage.label, 0, 1, cache.is_done(stage))
-        corpus = run_stage(cache, stage, lambda d: st.compute_corpus(stage.config, d, reporter.step), st.load_corpus)
+        if "merge" in stage.config:
+            compute = lambda d: _compute_merge(stage.config, d, source, reporter.step)  # noqa: E731
+        else:
+            compute = lambda d: st.compute_corpus(stage.config, d, reporter.step)  # noqa: E731
+        corpus = run_stage(cache, stage, compute, st.load_corpus)
         key = stable_hash({"stage": key, "computed": cache.token(stage)})  # a rebuilt corpus: new stages downstream
     try:
         corpus = corpus.where(recipe.where)
@@ -298,6 +426,7 @@ class StudyRun:
     executed: list[str]
     reused: list[str]
     out_dir: Path
+    merged: Merged | None = None
 
     def output(self, stage: Stage) -> Any:
         return self.outputs[stage.key]
@@ -405,8 +534,10 @@ def run_recipe(
     cache = Cache(out_dir / "cache", notice=reporter.notice, inside=out_dir)
     corpus, corpus_key = prepare_corpus(recipe, cache, reporter, source)
     checked = check_recipe(recipe, corpus, source)
-    plan = plan_study(recipe, corpus_key)
-    built = {plan.labels[key].key: labels for key, labels in checked.items()}  # computed once per run
+    merged = load_merged(recipe, cache)
+    plan = plan_study(recipe, corpus_key, merged.classes if merged else None)
+    # computed once per run; merged corpora label on the classes the plan chose (e.g. the shared ones)
+    built = {} if merged else {plan.labels[key].key: labels for key, labels in checked.items()}
     store = Path(recipe.features.store) if recipe.features.store else output_directory(out_dir, "cache", "features")
     outputs: dict[str, Any] = {}
     items = corpus
@@ -427,7 +558,7 @@ def run_recipe(
                 outputs[labels.key] = on_segments(outputs[labels.key], items)
     results = results_table(recipe, plan, outputs)
     atomic_write(out_dir / "results.parquet", lambda handle: results.to_parquet(handle, index=False))
-    run = StudyRun(recipe, corpus, plan, outputs, results, cache.executed, cache.reused, out_dir)
+    run = StudyRun(recipe, corpus, plan, outputs, results, cache.executed, cache.reused, out_dir, merged)
     if write_report:
         from voxpop.study_report import build_report
 

@@ -100,7 +100,8 @@ def _better(metric: str) -> str:
 def build_report(run: StudyRun) -> Report:
     """The whole report of a study run."""
     recipe = run.recipe
-    synthetic = recipe.corpus.demo is not None or run.corpus.source == demo.SOURCE
+    specs = [recipe.corpus] if recipe.corpus is not None else list(recipe.corpora.values())
+    synthetic = any(spec.demo is not None for spec in specs) or run.corpus.source == demo.SOURCE
     notice = recipe.notice or (DEMO_NOTICE if synthetic else None)
     report = Report(recipe.title or f"Study {recipe.study}", f"corpus {run.corpus.name!r}", notice=notice)
     _cautions_section(report, run)
@@ -109,6 +110,8 @@ def build_report(run: StudyRun) -> Report:
     _agreement_sections(report, run)
     if run.plan.evaluations:
         _results_section(report, run)
+    if run.plan.evaluations and run.recipe.protocol.corpus_level:
+        _corpus_matrix_section(report, run)
     if run.plan.matrices:
         _matrix_section(report, run)
     if run.plan.sources:
@@ -410,6 +413,69 @@ def _results_section(report: Report, run: StudyRun) -> None:
         table = results_table(groups, list(wanted), [], [*KEYS, "group"])
         caption = f"Item groups {by}=value; each test set and group ends with its chance row (its class frequencies)."
         section.add_table(f"Results per {by}", table, caption=caption)
+
+
+SMALL_SAMPLE_ITEMS = 100
+SMALL_SAMPLE_SPEAKERS = 10
+
+
+def corpus_matrix(results: pd.DataFrame, protocol, metric: str) -> pd.DataFrame:
+    """Training corpora (rows) x test corpus (columns) cells ``value [low, high]`` of ``metric`` from the
+    results' per-corpus groups (``evaluation.by: corpus``), one matrix per (variant, train, test label set)
+    stacked with those as leading index levels. A leave-one-corpus-out row names every other corpus."""
+    cells = results[results["metric"].eq(metric) & results["group"].ne("all")]
+    if protocol.cross_corpus is not None:
+        rows = dict.fromkeys(cells["group"], "+".join(protocol.cross_corpus.train))
+    else:
+        corpora = sorted(cells["group"].unique())
+        rows = {c: "+".join(o for o in corpora if o != c) for c in corpora}
+    text = cells.assign(
+        trained_on=cells["group"].map(rows),
+        value=[format_ci(*r) for r in cells[["value", "low", "high"]].itertuples(index=False)],
+    )
+    return text.pivot_table(
+        index=["variant", "train", "test", "trained_on"], columns="group", values="value", aggfunc="first", sort=False
+    ).rename_axis(columns="test corpus")
+
+
+def _corpus_matrix_section(report: Report, run: StudyRun) -> None:
+    recipe, results = run.recipe, run.results
+    cross = recipe.protocol.cross_corpus
+    build = (
+        "trained on the training corpora's classes, predictions mapped onto each test corpus's classes"
+        if cross is not None and cross.classes == "train"
+        else "trained and tested on the classes every corpus shares"
+    )
+    section = report.add_section(
+        "Corpus x corpus",
+        f"Rows: the corpora a model was trained on; columns: the corpus it was tested on ({build}). Each cell is "
+        "value [95 % bootstrap interval over that corpus's test items], from the `corpus` groups of "
+        "`results.parquet`.",
+    )
+    if run.merged is not None:
+        accounting = run.merged.accounting
+        section.add_table(
+            "Merged corpora",
+            accounting.assign(classes=[", ".join(run.merged.classes[n]) for n in accounting.index]),
+            caption="Items and ratings kept, renamed and dropped by each corpus's class map.",
+        )
+    for metric in [m for m in recipe.evaluation.metrics if m in set(results["metric"])]:
+        name = METRIC_NAMES.get(metric, metric)
+        section.add_table(f"Corpus matrix {name}", corpus_matrix(results, recipe.protocol, metric).reset_index())
+    tested = results[results["group"].ne("all")].drop_duplicates("group")
+    small = []
+    for group, n_items in zip(tested["group"], tested["n_items"], strict=True):
+        items = run.corpus.items[run.corpus.items["corpus"].eq(group)]
+        speakers = items["speaker"].nunique() if "speaker" in items.columns else 0
+        if n_items < SMALL_SAMPLE_ITEMS or speakers < SMALL_SAMPLE_SPEAKERS:
+            small.append(f"{group} ({n_items} scored items, {speakers} speakers)")
+    if small:
+        section.add_text(
+            f"**Small sample:** {'; '.join(small)}. With fewer than {SMALL_SAMPLE_ITEMS} test items or "
+            f"{SMALL_SAMPLE_SPEAKERS} speakers a cell says little about the corpus: its interval is wide and "
+            "resamples items, not speakers, so it is too narrow for speaker variation. Read such cells as a "
+            "check that the pipeline runs, not as evidence."
+        )
 
 
 def _chance_by_test(cells: pd.DataFrame) -> dict[str, float]:
