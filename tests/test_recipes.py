@@ -152,6 +152,20 @@ def test_study_3_aggregation_rules(shared, tmp_path):
     assert (per_fold == 2).all() and "## Warnings" in report
     assert report.count("fold fold1 tests 2 speaker(s)") == 1
     assert "scored on 48 test items" not in report  # 48 >= 30: no small-test-set warning
+    # paired differences: A - B equals the difference of the two cells' own values on the same test items
+    from statsmodels.stats.multitest import multipletests
+
+    from voxpop.study_report import paired_differences
+
+    paired = paired_differences(result)
+    one = paired[paired["variant"].eq("loss=ce") & paired["test"].eq("MR")]
+    assert len(one) == 6  # 4 train rows: 6 pairs in the test column MR
+    value = results[results["group"].eq("all") & results["metric"].eq("macro_f1") & results["test"].eq("MR")
+                    & results["variant"].eq("loss=ce")].set_index("train")["value"]  # fmt: skip
+    first = one.iloc[0]
+    assert first["difference"] == pytest.approx(value[first["a"]] - value[first["b"]])
+    assert one["p_holm"].tolist() == pytest.approx(multipletests(one["p_value"], method="holm")[1].tolist())
+    assert "Paired differences" in report
     ds = make_labels(result.corpus, "dawid-skene", condition="voice", classes=labels.classes, form="argmax")
     pd.testing.assert_frame_equal(result.output(result.plan.labels["test", "DS"]).targets, ds.targets)
 

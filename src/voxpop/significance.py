@@ -102,3 +102,46 @@ def pairwise_table(
     table["p_holm"] = holm(table["p_value"]) if len(table) else []
     table["holds"] = table["p_holm"] < alpha
     return table
+
+
+def paired_cells(
+    scored: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]],
+    classes: Sequence[str],
+    metric: str,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Every pair of models scored on one test set: the :func:`pairwise_table` of ``metric``.
+
+    ``scored``: model name -> (true, predicted) tables as :func:`voxpop.stages.scored` gives them (one
+    ``label`` column for single-label sets, multi-hot class columns otherwise). The items every model
+    was scored on are compared; each model's bootstrap distribution is drawn by
+    :func:`voxpop.metrics.bootstrap_distribution` with the same seed on the same true labels, hence on
+    the same resamples (paired). Raises :class:`InputError` when the models disagree on the truth of an
+    item (they were not scored on one test set).
+    """
+    from voxpop.metrics import bootstrap_distribution
+
+    names = list(scored)
+    common = scored[names[0]][0].index
+    for name in names[1:]:
+        common = common[common.isin(scored[name][0].index)]
+    if not len(common):
+        raise InputError("the models share no scored test item; paired comparisons need the same items")
+    truths = [scored[n][0].loc[common] for n in names]
+    if any(not t.equals(truths[0]) for t in truths[1:]):
+        raise InputError("the models were scored against different truths; compare cells of one test set only")
+
+    def column(table: pd.DataFrame) -> pd.Series | pd.DataFrame:
+        return table["label"] if list(table.columns) == ["label"] else table
+
+    y_true = column(truths[0])
+    everything = np.arange(len(common))[None, :]
+    points, resampled = {}, {}
+    for name in names:
+        y_pred = column(scored[name][1].loc[common])
+        points[name] = float(bootstrap_distribution(metric, y_true, y_pred, classes=classes, indices=everything)[0])
+        resampled[name] = bootstrap_distribution(metric, y_true, y_pred, classes=classes, n_boot=n_boot, seed=seed)
+    return pairwise_table(points, resampled, alpha).assign(n_items=len(common))

@@ -10,6 +10,7 @@ decisions. The report holds no times or dates, so the same cache gives byte-iden
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 
@@ -413,6 +414,68 @@ def _results_section(report: Report, run: StudyRun) -> None:
         table = results_table(groups, list(wanted), [], [*KEYS, "group"])
         caption = f"Item groups {by}=value; each test set and group ends with its chance row (its class frequencies)."
         section.add_table(f"Results per {by}", table, caption=caption)
+    _paired_section(report, run)
+
+
+PAIRED_METRICS = ("macro_f1", "uar", "accuracy", "micro_f1", "weighted_f1", "mcc")
+
+
+def paired_differences(run: StudyRun) -> pd.DataFrame:
+    """Paired comparisons of the train rows within each (model, test set) of a study: the first metric of
+    ``evaluation.metrics`` that is a classification metric, :func:`voxpop.significance.paired_cells` on the
+    evaluation's resamples; the Holm family is the pairs of one test column."""
+    from voxpop.significance import paired_cells
+    from voxpop.stages import scored
+
+    e = run.recipe.evaluation
+    metric = next((m for m in e.metrics if m in PAIRED_METRICS), None)
+    if metric is None:
+        return pd.DataFrame()
+    tables = []
+    by_column: dict[tuple[str, str], dict[str, Any]] = {}
+    for (variant, train), stage in run.plan.sources.items():
+        for test in run.recipe.labels.test:
+            if (variant, train, test) in run.plan.evaluations:
+                by_column.setdefault((variant, test), {})[train] = run.output(stage)
+    for (variant, test), sources in by_column.items():
+        if len(sources) < 2:
+            continue
+        labels = run.output(run.plan.labels["test", test])
+        cells = {train: scored(src, labels, e.binarize, e.tie_policy, e.seed) for train, src in sources.items()}
+        table = paired_cells(cells, labels.classes, metric, n_boot=e.bootstrap, seed=e.seed)
+        tables.append(table.assign(variant=variant, test=test, metric=metric))
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def _paired_section(report: Report, run: StudyRun) -> None:
+    table = paired_differences(run)
+    if table.empty:
+        return
+    metric = table["metric"].iat[0]
+    shown = pd.DataFrame(
+        {
+            "model (variant)": table["variant"],
+            "test set": table["test"],
+            "train A": table["a"],
+            "train B": table["b"],
+            f"{metric_name(metric)} A - B [95 % CI]": [
+                format_ci(d, lo, hi) for d, lo, hi in zip(table["difference"], table["low"], table["high"], strict=True)
+            ],
+            "p": table["p_value"].map("{:.3f}".format),
+            "p (Holm)": table["p_holm"].map("{:.3f}".format),
+            "holds": table["holds"].map({True: "yes", False: "no"}),
+            "items": table["n_items"],
+        }
+    )
+    report.add_section(
+        "Differences between train label sets",
+        f"Is one train row really better than another on the same test set? For each pair, the {metric_name(metric)} "
+        "difference A - B is bootstrapped with the same resamples of the test items for both models (paired, "
+        f"{run.recipe.evaluation.bootstrap} resamples, stratified by true class); its 95 % interval, the two-sided "
+        "p-value (twice the smaller share of resampled differences on either side of 0, at least 1 / resamples) "
+        "and Holm's correction within each test column (all pairs of train rows of one model and test set). "
+        "**holds** = the Holm-adjusted p is below 0.05.",
+    ).add_table("Paired differences", shown)
 
 
 SMALL_SAMPLE_ITEMS = 100
