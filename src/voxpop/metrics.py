@@ -36,7 +36,6 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from voxpop.errors import ConfigError, InputError
 
@@ -984,6 +983,8 @@ def class_mean_ci(values: object, alpha: float = 0.05) -> CI:
     >>> class_mean_ci([0.5, 0.6, 0.7])  # s = 0.1, t_{0.975, 2} = 4.3027
     CI(value=0.6, low=0.3515..., high=0.8484...)
     """
+    from scipy import stats  # here, not at import: 'voxpop --help' must not load scipy
+
     array = np.asarray(values, dtype=float)
     if np.isnan(array).any() or array.size < 2:
         raise InputError(f"class_mean_ci needs at least two scores and no NaN; found {array.tolist()}.")
