@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -17,6 +18,30 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (set VOXPOP_SHARED_DATA)")
     return SHARED_DATA
+
+
+class DemoCorpus(NamedTuple):
+    """The tiny demo corpus built once per session: treat it as read-only (write runs and stores elsewhere)."""
+
+    root: Path  # audio/, corpus/ (Corpus.save), raters.parquet
+    corpus: object  # voxpop.Corpus
+    progress: list[tuple[int, int]]  # the (done, total) calls of make_demo_corpus's progress callback
+
+    @property
+    def dir(self) -> Path:
+        """The corpus directory (corpus.yaml, items.parquet, ratings.parquet)."""
+        return self.root / "corpus"
+
+
+@pytest.fixture(scope="session")
+def demo_corpus(tmp_path_factory: pytest.TempPathFactory) -> DemoCorpus:
+    """``make_demo_corpus(root, "tiny")`` (48 clips, 6 speakers, 3 conditions), shared by every test module."""
+    from voxpop.demo import make_demo_corpus
+
+    root = tmp_path_factory.mktemp("demo-tiny")
+    calls: list[tuple[int, int]] = []
+    corpus = make_demo_corpus(root, "tiny", progress=lambda done, total: calls.append((done, total)))
+    return DemoCorpus(root, corpus, calls)
 
 
 @pytest.fixture(scope="session")

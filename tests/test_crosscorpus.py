@@ -50,16 +50,13 @@ def test_bad_class_maps_are_refused(mapping, message):
         map_prediction_classes(PROBS, mapping, ["anger", "sad", "calm"])
 
 
-def test_cli_scores_a_run_on_another_corpus_as_by_hand(tmp_path_factory, tmp_path):
-    from voxpop.demo import make_demo_corpus
-
-    root = tmp_path_factory.mktemp("demo")
-    corpus = make_demo_corpus(root, size="tiny")
+def test_cli_scores_a_run_on_another_corpus_as_by_hand(demo_corpus, tmp_path):
+    corpus, store = demo_corpus.corpus, tmp_path / "store"
     runner = CliRunner()
     env = {"COLUMNS": "200"}
     result = runner.invoke(app, [
-        "train", str(root / "corpus"), "--labels", "mr", "--condition", "voice", "--extractor", "fbank",
-        "--store", str(root / "store"), "--head", "logreg", "--k", "3", "--bootstrap", "20",
+        "train", str(demo_corpus.dir), "--labels", "mr", "--condition", "voice", "--extractor", "fbank",
+        "--store", str(store), "--head", "logreg", "--k", "3", "--bootstrap", "20",
         "--out", str(tmp_path / "run"),
     ], env=env)  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -74,14 +71,14 @@ def test_cli_scores_a_run_on_another_corpus_as_by_hand(tmp_path_factory, tmp_pat
     out = tmp_path / "cell.csv"
     result = runner.invoke(app, [
         "evaluate", str(tmp_path / "run"), "--corpus", str(tmp_path / "b"), "--labels", "mr", "--condition", "voice",
-        "--class-map", "anger=angry,happy=drop", "--bootstrap", "50", "--store", str(root / "store"),
+        "--class-map", "anger=angry,happy=drop", "--bootstrap", "50", "--store", str(store),
         "--out", str(out),
     ], env=env)  # fmt: skip
     assert result.exit_code == 0, result.output
 
     # by hand: mean of the fold models on B's features, anger -> angry, happy's mass removed, renormalised
     run = load_run(tmp_path / "run")
-    features = extract(other, "fbank", store=root / "store")
+    features = extract(other, "fbank", store=store)
     x = feature_input(features, other.items.index)
     mean = np.mean([m.predict_proba(x) for m in run.fold_models().values()], axis=0)
     columns = dict(zip(run.record.classes, mean.T, strict=True))

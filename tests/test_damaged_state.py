@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 import voxpop.cli
 from voxpop.cache import Cache
 from voxpop.corpus import Corpus, CorpusError
-from voxpop.demo import make_demo_corpus
 from voxpop.errors import InputError
 from voxpop.experiment import CorpusSpec, DemoSpec, recipe_from_dict
 from voxpop.study import Reporter, prepare_corpus, run_recipe
@@ -120,17 +119,16 @@ def test_corpus_save_replaces_symlinks_planted_at_its_file_names(saved, tmp_path
 
 # ====================================================================== a study's cache
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("damage")
-    make_demo_corpus(root / "data", "tiny")
-    return root
+def demo(demo_corpus):
+    """The session's tiny demo corpus directory."""
+    return demo_corpus.dir
 
 
 def _recipe(demo):
     return recipe_from_dict(
         {
             "study": "damage",
-            "corpus": {"path": str(demo / "data" / "corpus")},
+            "corpus": {"path": str(demo)},
             "labels": {
                 "train": {"MR": {"rule": "mr", "condition": "voice"}},
                 "test": {"MR": {"rule": "mr", "condition": "voice"}},

@@ -30,12 +30,9 @@ TINY = SIZES["tiny"]
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """The tiny preset, built once: (out_dir, corpus, progress calls)."""
-    out = tmp_path_factory.mktemp("demo")
-    calls = []
-    corpus = make_demo_corpus(out, "tiny", progress=lambda done, total: calls.append((done, total)))
-    return out, corpus, calls
+def tiny(demo_corpus):
+    """The tiny preset, built once per session (conftest.py): (out_dir, corpus, progress calls)."""
+    return demo_corpus.root, demo_corpus.corpus, demo_corpus.progress
 
 
 def _judgements(corpus: Corpus) -> pd.DataFrame:

@@ -5,6 +5,7 @@ makes a rerun compute nothing and an interrupted run resume to the same results;
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,6 @@ import voxpop.runs
 import voxpop.stages
 from voxpop.analysis import dirichlet_fusion
 from voxpop.corpus import Corpus
-from voxpop.demo import make_demo_corpus
 from voxpop.errors import ConfigError
 from voxpop.experiment import expand_variants, load_recipe, recipe_from_dict
 from voxpop.labels import accounting_table, make_labels, plurality
@@ -27,18 +27,16 @@ from voxpop.study import StageError, run_recipe
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """The tiny demo corpus (48 clips, 6 speakers, 3 conditions) and a feature store shared by the runs."""
-    root = tmp_path_factory.mktemp("demo")
-    make_demo_corpus(root / "data", "tiny")
-    return root
+def demo(demo_corpus, tmp_path_factory):
+    """The session's tiny demo corpus (48 clips, 6 speakers, 3 conditions) and a feature store shared by the runs."""
+    return SimpleNamespace(corpus=demo_corpus.dir, store=tmp_path_factory.mktemp("store"))
 
 
 def small_recipe(demo, **changes) -> dict:
     """MR and PR models on fbank features, 3 speaker folds, 2 epochs, scored on MR / PR / AR test sets."""
     recipe = {
         "study": "small",
-        "corpus": {"path": str(demo / "data" / "corpus")},
+        "corpus": {"path": str(demo.corpus)},
         "labels": {
             "train": {"MR": {"rule": "mr", "condition": "voice"}, "PR": {"rule": "pr", "condition": "voice"}},
             "test": {
@@ -47,7 +45,7 @@ def small_recipe(demo, **changes) -> dict:
                 "AR": {"rule": "ar-test", "condition": "voice"},
             },
         },
-        "features": {"extractor": "fbank", "options": {"n_mels": 20}, "store": str(demo / "store")},
+        "features": {"extractor": "fbank", "options": {"n_mels": 20}, "store": str(demo.store)},
         "model": {"head": "mlp", "head_options": {"hidden_dim": 16}, "epochs": 2, "batch_size": 8},
         "protocol": {"speaker_folds": {"k": 3}},
         "evaluation": {"bootstrap": 50},

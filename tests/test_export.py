@@ -107,17 +107,14 @@ def test_frame_heads_are_refused_with_the_reason(tmp_path):
         export_run(run_dir, tmp_path / "export")
 
 
-def test_cli_export_then_predict_from_the_exported_folder(tmp_path_factory, tmp_path):
-    from voxpop.demo import make_demo_corpus
-
-    root = tmp_path_factory.mktemp("demo")
-    corpus = make_demo_corpus(root, size="tiny")
-    features = extract(corpus, "fbank", store=root / "store")
+def test_cli_export_then_predict_from_the_exported_folder(demo_corpus, tmp_path):
+    corpus, store = demo_corpus.corpus, tmp_path / "store"
+    features = extract(corpus, "fbank", store=store)
     runner = CliRunner()
     env = {"COLUMNS": "200"}
     result = runner.invoke(app, [
-        "train", str(root / "corpus"), "--labels", "mr", "--condition", "voice", "--extractor", "fbank",
-        "--store", str(root / "store"), "--head", "logreg", "--k", "3", "--bootstrap", "20",
+        "train", str(demo_corpus.dir), "--labels", "mr", "--condition", "voice", "--extractor", "fbank",
+        "--store", str(store), "--head", "logreg", "--k", "3", "--bootstrap", "20",
         "--out", str(tmp_path / "run"),
     ], env=env)  # fmt: skip
     assert result.exit_code == 0, result.output

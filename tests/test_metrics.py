@@ -441,3 +441,87 @@ def test_multi_label_resamples_are_scored_with_the_whole_sets_classes():
     assert table.loc["macro_f1", "value"] == pytest.approx(5 / 6)
     assert (table["absent_classes"] == "N").all()
     assert table.loc["f1[N]", "value"] == 0.0  # predicted once, never true: a defined F1 of 0
+
+
+# --------------------------------------------------------------------------------------------------
+# One resample matrix per test set, shared by every metric and every model
+
+
+def test_resample_indices_are_the_seeded_resamples_and_serve_every_metric_and_model():
+    true, pred_a = _single_label(21, n=90)
+    pred_b = np.where(np.arange(90) % 4 == 0, (true + 1) % 5, true)
+    labels = list(range(5))
+    indices = vm.resample_indices(true, n_boot=50, seed=8, classes=labels)
+    assert indices.shape == (50, 90)
+    assert (np.sort(true[indices], axis=1) == np.sort(true)).all()  # stratified: every class keeps its size
+    for metric in ("macro_f1", "uar", "accuracy", "mcc"):
+        np.testing.assert_array_equal(  # the matrix is what the seed draws: identical numbers
+            vm.bootstrap_distribution(metric, true, pred_a, classes=labels, indices=indices),
+            vm.bootstrap_distribution(metric, true, pred_a, classes=labels, n_boot=50, seed=8),
+        )
+
+    def sklearn_f1(p):  # macro over the classes true or predicted in the whole set
+        present = np.union1d(true, p)
+        return np.array([skm.f1_score(true[r], p[r], labels=present, average="macro") for r in indices])
+
+    # paired: model a minus model b on the same resamples, against scikit-learn on the same rows
+    a = vm.bootstrap_distribution("macro_f1", true, pred_a, classes=labels, indices=indices)
+    b = vm.bootstrap_distribution("macro_f1", true, pred_b, classes=labels, indices=indices)
+    np.testing.assert_allclose(a - b, sklearn_f1(pred_a) - sklearn_f1(pred_b), atol=1e-12)
+    # evaluate() takes the same matrix: its interval is the percentile interval of those rows
+    table = vm.evaluate(true, pred_a, classes=labels, metrics=["macro_f1"], per_class=False, indices=indices)
+    low, high = np.quantile(sklearn_f1(pred_a), [0.025, 0.975])
+    assert tuple(table.loc[0, ["low", "high"]]) == pytest.approx((low, high), abs=1e-12)
+    # multi-label sets are not stratified: the rows of default_rng(seed).integers(0, n, (n_boot, n))
+    ml_true, _ = _multi_label(5, n=30)
+    expected = np.random.default_rng(4).integers(0, 30, (7, 30))
+    np.testing.assert_array_equal(vm.resample_indices(ml_true, n_boot=7, seed=4), expected)
+    with pytest.raises(ConfigError, match="n_boot"):
+        vm.resample_indices(true, n_boot=0)
+
+
+def test_item_level_metrics_bootstrap_from_the_same_indices():
+    rng = np.random.default_rng(2)
+    target, probs = rng.dirichlet(np.ones(3), 40), rng.dirichlet(np.ones(3), 40)
+    true, pred = target.argmax(axis=1), probs.argmax(axis=1)
+    indices = vm.resample_indices(true, n_boot=30, seed=1, classes=[0, 1, 2])
+    table = vm.evaluate(
+        true, pred, classes=[0, 1, 2], metrics=["uar"], per_class=False, target=target, probabilities=probs,
+        indices=indices,
+    ).set_index("metric")
+    jsd_items = jensenshannon(target, probs, axis=1) ** 2  # in nats, as voxpop reports it
+    resampled = jsd_items[indices].mean(axis=1)
+    assert tuple(table.loc["jsd", ["low", "high"]]) == pytest.approx(tuple(np.quantile(resampled, [0.025, 0.975])))
+
+
+def test_the_bootstrap_does_not_depend_on_its_blocking(monkeypatch):
+    true, pred = _single_label(4, n=70)
+    ml_true, ml_pred = _multi_label(6, n=33)
+    target = np.random.default_rng(0).dirichlet(np.ones(5), 70)
+    probs = np.random.default_rng(1).dirichlet(np.ones(5), 70)
+
+    def results():
+        return (
+            vm.bootstrap_distribution("macro_f1", true, pred, classes=list(range(5)), n_boot=90, seed=2),
+            vm.bootstrap_distribution("micro_f1", ml_true, ml_pred, n_boot=90, seed=2),
+            vm.evaluate(true, pred, classes=list(range(5)), target=target, probabilities=probs, n_boot=90)[
+                ["low", "high"]
+            ].to_numpy(),
+        )
+
+    whole = results()
+    for chunk, block in [(70 * 90, 70), (70 * 7, 70 * 3), (33 * 4, 1)]:  # one chunk; blocks of 1 / 3 rows
+        monkeypatch.setattr(vm, "_CHUNK_ELEMENTS", chunk)
+        monkeypatch.setattr(vm, "_BLOCK_ELEMENTS", block)
+        for before, after in zip(whole, results(), strict=True):
+            np.testing.assert_array_equal(before, after)
+
+
+def test_unique_rows_are_numpys_unique_rows():
+    rng = np.random.default_rng(3)
+    table = np.column_stack([rng.integers(0, 2, (200, 3)), rng.choice([0.25, 0.5, 1e-9], 200)]).astype(float)
+    kinds, inverse = vm._unique_rows(table)
+    expected, expected_inverse = np.unique(table, axis=0, return_inverse=True)
+    np.testing.assert_array_equal(kinds, expected)
+    np.testing.assert_array_equal(inverse, expected_inverse.ravel())
+    np.testing.assert_array_equal(kinds[inverse], table)

@@ -4,13 +4,13 @@ what they report matches a direct computation with the library."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from voxpop import agreement
-from voxpop.demo import make_demo_corpus
 from voxpop.errors import ConfigError
 from voxpop.experiment import load_recipe
 from voxpop.labels import accounting_table, make_labels
@@ -22,19 +22,19 @@ RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    """The tiny demo corpus and one feature store for every recipe."""
-    root = tmp_path_factory.mktemp("recipes")
-    make_demo_corpus(root / "demo", "tiny")
-    return root
+def shared(demo_corpus, tmp_path_factory):
+    """The session's tiny demo corpus and one feature store for every recipe."""
+    return SimpleNamespace(corpus=demo_corpus.dir, store=tmp_path_factory.mktemp("store"))
 
 
 def run(shared, tmp_path, name: str, *overrides: str):
-    """Run recipes/<name> on the tiny corpus: 3 speaker folds, 2 epochs, 200 bootstrap resamples."""
+    """Run recipes/<name> on the tiny corpus: fbank features (unless overridden), 3 speaker folds (the fewest
+    with a development group, which the recipes' early stopping and tuning need), 2 epochs, 200 resamples."""
     common = [
         "corpus.demo=null",
-        f"corpus.path={shared / 'demo' / 'corpus'}",
-        f"features.store={shared / 'store'}",
+        f"corpus.path={shared.corpus}",
+        "features.extractor=fbank",
+        f"features.store={shared.store}",
         "model.epochs=2",
         "evaluation.bootstrap=200",
         "protocol.speaker_folds.k=3",
@@ -87,6 +87,7 @@ def test_study_1_annotation_strength(shared, tmp_path):
     assert {"alpha", "pearson_r"} <= set(table["statistic"]) and set(table["group"]) == {"all", "low", "high"}
 
 
+@pytest.mark.slow  # two feature types x three levels and a fusion: ~25 s of CPU
 def test_study_2_confidence_levels(shared, tmp_path):
     result = run(
         shared,
@@ -190,6 +191,7 @@ def test_study_4_primary_secondary(shared, tmp_path):
     assert (groups.eq("easy") == right.all(axis=1)).all() and (groups.eq("difficult") == ~right.any(axis=1)).all()
 
 
+@pytest.mark.slow  # SSL features and layer weights: ~25 s of CPU
 def test_study_5_stimulus_modality(shared, tmp_path, tiny_wavlm_dir):
     result = run(shared, tmp_path, "5-stimulus-modality.yaml", f"features.extractor=ssl:{tiny_wavlm_dir}")
     sets = ("voice", "face", "av", "all")

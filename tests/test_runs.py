@@ -436,14 +436,11 @@ def test_late_fusion_chooses_weights_on_dev_items_and_applies_them_to_the_rest()
 
 # ---------------------------------------------------------------------------------------------- CLI
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """The tiny demo corpus (48 clips, 6 speakers) with pooled fbank features in a store."""
-    from voxpop.demo import make_demo_corpus
-
-    root = tmp_path_factory.mktemp("demo")
-    corpus = make_demo_corpus(root, size="tiny")
-    features = extract(corpus, "fbank", store=root / "store")
-    return {"root": root, "corpus": corpus, "dir": root / "corpus", "store": root / "store", "features": features}
+def demo(demo_corpus, tmp_path_factory):
+    """The session's tiny demo corpus (48 clips, 6 speakers) with pooled fbank features in a store."""
+    store = tmp_path_factory.mktemp("store")
+    features = extract(demo_corpus.corpus, "fbank", store=store)
+    return {"corpus": demo_corpus.corpus, "dir": demo_corpus.dir, "store": store, "features": features}
 
 
 def invoke(*args: str) -> str:

@@ -36,7 +36,6 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from voxpop.errors import ConfigError, InputError
 
@@ -50,6 +49,7 @@ DISTRIBUTION_TOLERANCE = 1e-3
 TIE_TOLERANCE = 1e-9
 EVALUATION_TIE_POLICIES = ("drop", "first", "random")
 _CHUNK_ELEMENTS = 1 << 22  # resampled indices held in memory at once (~32 MB of int64)
+_BLOCK_ELEMENTS = 1 << 15  # resampled positions counted at once (they stay in the CPU cache)
 _MAX_LISTED = 5
 _PER_CLASS_NAME = re.compile(r"^(precision|recall|f1)\[(.+)\]$")
 
@@ -793,10 +793,15 @@ def strata_of(y_true: object, classes: Sequence[object] | None = None) -> np.nda
 
 
 def _index_chunks(
-    n_items: int, n_boot: int, seed: int, indices: np.ndarray | None, strata: np.ndarray | None = None
+    n_items: int,
+    n_boot: int,
+    seed: int,
+    indices: np.ndarray | None,
+    strata: np.ndarray | None = None,
+    block_elements: int = _CHUNK_ELEMENTS,
 ) -> Iterator[np.ndarray]:
-    """Resample indices (item positions) in chunks, drawn from ``default_rng(seed)``; the rows do not depend
-    on the chunking.
+    """Resample indices (item positions) in blocks of rows (:func:`_spans`), drawn from ``default_rng(seed)``;
+    the rows do not depend on the blocking.
 
     Without ``strata``: the rows of ``integers(0, n, (n_boot, n))``. With ``strata`` (one code per item):
     every resample holds every stratum with its original size, drawn with replacement within it: with
@@ -808,37 +813,98 @@ def _index_chunks(
         indices = np.asarray(indices)
         if indices.ndim != 2 or indices.shape[1] != n_items or indices.min() < 0 or indices.max() >= n_items:
             raise InputError(f"indices must be an (n_boot, {n_items}) array of item positions 0..{n_items - 1}.")
-        for start in range(0, len(indices), _chunk_rows(n_items)):
-            yield indices[start : start + _chunk_rows(n_items)]
+        for start, rows in _spans(n_items, len(indices), block_elements):
+            yield indices[start : start + rows]
         return
     if strata is None:
         rng = np.random.default_rng(seed)
-        for start in range(0, n_boot, _chunk_rows(n_items)):
-            yield rng.integers(0, n_items, size=(min(_chunk_rows(n_items), n_boot - start), n_items))
+        for _, rows in _spans(n_items, n_boot, block_elements):
+            yield rng.integers(0, n_items, size=(rows, n_items))
         return
     order = _stratum_order(strata)
-    for chunk in _sorted_draws(strata, n_boot, seed):
-        yield order[chunk]
+    for block in _sorted_draws(strata, n_boot, seed, block_elements):
+        yield order[block]
 
 
-def _chunk_rows(n_items: int) -> int:
-    return max(1, _CHUNK_ELEMENTS // max(n_items, 1))
+def _chunk_rows(n_items: int, elements: int = _CHUNK_ELEMENTS) -> int:
+    return max(1, elements // max(n_items, 1))
+
+
+def _spans(n_items: int, n_boot: int, block_elements: int) -> Iterator[tuple[int, int]]:
+    """(first row, rows) of the blocks of about ``block_elements`` resampled positions, none across a chunk
+    of :func:`_chunk_rows` rows (the unit :func:`_resampled_sums` multiplies by)."""
+    chunk = _chunk_rows(n_items)
+    block = min(chunk, _chunk_rows(n_items, block_elements))
+    for chunk_start in range(0, n_boot, chunk):
+        chunk_end = min(chunk_start + chunk, n_boot)
+        for start in range(chunk_start, chunk_end, block):
+            yield start, min(block, chunk_end - start)
 
 
 def _stratum_order(strata: np.ndarray) -> np.ndarray:
     return np.argsort(strata, kind="stable")
 
 
-def _sorted_draws(strata: np.ndarray, n_boot: int, seed: int) -> Iterator[np.ndarray]:
-    """Stratified resamples as positions in :func:`_stratum_order` (see :func:`_index_chunks`)."""
+def _sorted_draws(strata: np.ndarray, n_boot: int, seed: int, block_elements: int) -> Iterator[np.ndarray]:
+    """Stratified resamples as positions in :func:`_stratum_order` (see :func:`_index_chunks`), in blocks
+    (:func:`_spans`), each a view of one reused buffer: valid until the next block is drawn."""
     _, first, sizes = np.unique(strata[_stratum_order(strata)], return_index=True, return_counts=True)
     size_of, start_of = np.repeat(sizes.astype(float), sizes), np.repeat(first.astype(float), sizes)
     rng, n_items = np.random.default_rng(seed), len(strata)
-    for start in range(0, n_boot, _chunk_rows(n_items)):
-        u = rng.random((min(_chunk_rows(n_items), n_boot - start), n_items))
-        u *= size_of
-        u += start_of  # start + floor(u * size) == floor(start + u * size) for whole starts
-        yield u.astype(np.int64)
+    u = positions = None
+    for _, rows in _spans(n_items, n_boot, block_elements):
+        if u is None or len(u) < rows:
+            u, positions = np.empty((rows, n_items)), np.empty((rows, n_items), dtype=np.intp)
+        rng.random(out=u[:rows])
+        u[:rows] *= size_of
+        # start + floor(u * size) == floor(start + u * size) for whole starts; the cast to integers
+        # truncates, which is floor for these non-negative values
+        np.add(u[:rows], start_of, out=positions[:rows], casting="unsafe")
+        yield positions[:rows]
+
+
+def resample_indices(
+    y_true: object, n_boot: int = 1000, seed: int = 0, classes: Sequence[object] | None = None
+) -> np.ndarray:
+    """The (n_boot, n) matrix of item positions that :func:`bootstrap_distribution` draws for this test set.
+
+    Single-label sets are stratified by true class (:func:`strata_of`), multi-label (2-D) sets not
+    (:func:`_index_chunks` gives the formula). Draw it once per test set and pass it as ``indices``
+    to every metric and every model scored on the set: all share the resamples (paired comparisons,
+    :mod:`voxpop.significance`), and the results equal those of ``seed=seed``. Memory: 8 * n_boot * n
+    bytes. Raises ConfigError when ``n_boot`` is below 1.
+
+    >>> resample_indices(["A", "A", "S"], n_boot=2, seed=0)  # item 2 is the only S: in every resample
+    array([[1, 0, 2],
+           [0, 1, 2]])
+    >>> u = np.random.default_rng(0).random((2, 3))  # the formula: start + floor(u * size) per stratum
+    >>> (np.array([0, 0, 2]) + np.floor(u * [2, 2, 1])).astype(int)
+    array([[1, 0, 2],
+           [0, 1, 2]])
+    """
+    if n_boot < 1:
+        raise ConfigError(f"n_boot must be at least 1, found {n_boot}.")
+    chunks = list(_index_chunks(len(y_true), n_boot, seed, None, strata_of(y_true, classes)))
+    return np.concatenate(chunks)
+
+
+def _unique_rows(item_stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(item_stats, axis=0, return_inverse=True)`` (the same rows in the same order), by one lexsort.
+
+    The rows are sorted lexicographically (first column first) and a new kind starts wherever a row
+    differs from the one before; tables with NaN go to ``np.unique`` itself.
+    """
+    if not item_stats.size or np.isnan(item_stats).any():
+        kinds, inverse = np.unique(item_stats, axis=0, return_inverse=True)
+        return kinds, inverse.ravel()
+    order = np.lexsort(item_stats.T[::-1])
+    ranked = item_stats[order]
+    new = np.empty(len(ranked), dtype=bool)
+    new[0] = True
+    np.any(ranked[1:] != ranked[:-1], axis=1, out=new[1:])
+    kind_of_item = np.empty(len(ranked), dtype=np.int64)
+    kind_of_item[order] = np.cumsum(new) - 1
+    return ranked[new], kind_of_item
 
 
 def _resampled_sums(
@@ -848,23 +914,35 @@ def _resampled_sums(
 
     Items with identical statistics are merged into kinds first (single-label: at most C^2 kinds, one
     per true/predicted pair), so a resample costs one gather and one bincount over its indices:
-    sums = (resample x kind counts) @ (kind statistics). Stratified draws gather from the kinds in
+    sums = (resample x kind counts) @ (kind statistics), one product per chunk of :func:`_chunk_rows`
+    rows, counted in cache-sized blocks (:func:`_spans`). Stratified draws gather from the kinds in
     stratum order directly (the same resamples as :func:`_index_chunks`, one gather fewer).
     """
-    kinds, kind_of_item = np.unique(item_stats, axis=0, return_inverse=True)
-    kind_of_item, n_kinds = kind_of_item.ravel(), len(kinds)
+    kinds, kind_of_item = _unique_rows(item_stats)
+    n_items, n_kinds = item_stats.shape[0], len(kinds)
     if strata is not None and indices is None:
-        kind_of_item, chunks = kind_of_item[_stratum_order(strata)], _sorted_draws(strata, n_boot, seed)
+        kind_of_item = kind_of_item[_stratum_order(strata)]
+        blocks = _sorted_draws(strata, n_boot, seed, _BLOCK_ELEMENTS)
     else:
-        chunks = _index_chunks(item_stats.shape[0], n_boot, seed, indices, strata)
-    sums = []
-    for chunk in chunks:
-        rows = chunk.shape[0]
-        keys = kind_of_item[chunk]
-        keys += (np.arange(rows) * n_kinds)[:, None]
-        counts = np.bincount(keys.ravel(), minlength=rows * n_kinds).reshape(rows, n_kinds)
-        sums.append(counts @ kinds)
-    return np.concatenate(sums) if sums else np.empty((0, item_stats.shape[1]))
+        blocks = _index_chunks(n_items, n_boot, seed, indices, strata, _BLOCK_ELEMENTS)
+    chunk, n_boot = _chunk_rows(n_items), len(indices) if indices is not None else n_boot
+    sums = np.empty((n_boot, item_stats.shape[1]))
+    counts = np.empty((min(chunk, n_boot), n_kinds), dtype=np.int64)
+    offsets, keys = (np.arange(min(chunk, n_boot)) * n_kinds)[:, None], None
+    done = 0  # resamples counted so far
+    for block in blocks:
+        rows, filled = block.shape[0], done % chunk
+        if keys is None or len(keys) < rows:
+            keys = np.empty(block.shape, dtype=np.intp)
+        np.take(kind_of_item, block, out=keys[:rows], mode="clip")  # "clip": unbuffered; positions are valid
+        if rows > 1:
+            keys[:rows] += offsets[:rows]  # one bincount per block: resample r counts into bins r * kinds + kind
+        counts[filled : filled + rows] = np.bincount(keys[:rows].ravel(), minlength=rows * n_kinds).reshape(rows, -1)
+        done += rows
+        if done % chunk == 0 or done == n_boot:  # a whole chunk counted: one product, as in any blocking
+            start = done - filled - rows
+            sums[start:done] = counts[: done - start] @ kinds
+    return sums
 
 
 def _item_contributions(prepared: Prepared) -> np.ndarray:
@@ -984,6 +1062,8 @@ def class_mean_ci(values: object, alpha: float = 0.05) -> CI:
     >>> class_mean_ci([0.5, 0.6, 0.7])  # s = 0.1, t_{0.975, 2} = 4.3027
     CI(value=0.6, low=0.3515..., high=0.8484...)
     """
+    from scipy import stats  # here, not at import: 'voxpop --help' must not load scipy
+
     array = np.asarray(values, dtype=float)
     if np.isnan(array).any() or array.size < 2:
         raise InputError(f"class_mean_ci needs at least two scores and no NaN; found {array.tolist()}.")
@@ -1009,16 +1089,19 @@ def evaluate(
     seed: int = 0,
     alpha: float = 0.05,
     zero_division: float = 0.0,
+    indices: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """A tidy table (metric, value, low, high, absent_classes) for a single-label or multi-label prediction set.
 
     ``metrics`` defaults to :data:`SINGLE_LABEL_METRICS` or :data:`MULTI_LABEL_METRICS`; ``per_class``
     adds ``f1[<class>]`` rows; ``target`` and ``probabilities`` (items x classes distributions) add
-    ``kld`` (default eps) and ``jsd`` rows. All rows share the bootstrap resamples of :func:`bootstrap_distribution`
-    with the same seed (``n_boot=0``: no interval). Macro averages run over the classes present in
-    this set (module docstring); ``absent_classes`` names, comma-separated, the classes of ``classes``
-    without a true item (multi-label: without a positive); an ``f1[<class>]`` row of a class neither
-    true nor predicted is NaN (undefined, not 0).
+    ``kld`` (default eps) and ``jsd`` rows. All rows share the bootstrap resamples of
+    :func:`bootstrap_distribution` with the same seed (``n_boot=0``: no interval), or the rows of
+    ``indices`` when given (:func:`resample_indices`: one matrix per test set for every model scored
+    on it). Macro averages run over the classes present in this set (module docstring);
+    ``absent_classes`` names, comma-separated, the classes of ``classes`` without a true item
+    (multi-label: without a positive); an ``f1[<class>]`` row of a class neither true nor predicted
+    is NaN (undefined, not 0).
 
     >>> table = evaluate(["A", "A", "S", "S"], ["A", "S", "S", "S"], classes=["A", "S", "N"], metrics=["uar"],
     ...                  n_boot=0)
@@ -1060,9 +1143,9 @@ def evaluate(
         return values
 
     point = compute(item_stats.sum(axis=0))
-    if n_boot > 0:
+    if n_boot > 0 or indices is not None:
         strata = None if prepared.multilabel else prepared.true
-        resampled = compute(_resampled_sums(item_stats, n_boot, seed, None, strata))
+        resampled = compute(_resampled_sums(item_stats, n_boot, seed, indices, strata))
         bounds = [percentile_interval(d, alpha) for d in resampled]
     else:
         bounds = [(np.nan, np.nan)] * len(names)

@@ -18,8 +18,6 @@ from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, InputError
 from voxpop.labelset import LabelSet
 from voxpop.metrics import binarize_above_uniform, binarize_thresholds
-from voxpop.plots import threshold_curve
-from voxpop.report import figure_png
 
 WHERE = typer.Option(None, "--where", help=WHERE_HELP)
 BY = typer.Option(None, "--by", help="Also report per group of items: the name of an item column, e.g. source.")
@@ -205,6 +203,9 @@ def sweep_verb(
     out: Path = typer.Option(..., "--out", help="PNG plot to write; the curve goes to the same name with .csv."),
 ) -> None:
     """Cohen's kappa per emotion between two Likert sources binarized at each threshold; report the best."""
+    from voxpop.plots import threshold_curve  # matplotlib: only when plotting, so 'voxpop --help' stays fast
+    from voxpop.report import figure_png
+
     corpus_a, scores_a = _scores(a, where, emotion or None)
     _, scores_b = _scores(b, where, emotion or None)
     thresholds = agreement.threshold_grid(grid)
