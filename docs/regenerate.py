@@ -6,7 +6,10 @@ Two kinds of blocks are rewritten in place; the text around them is written by h
 - ``<!-- run -->`` ... ``<!-- /run -->`` holding a ```` ```bash ```` block of commands and a
   ```` ```text ```` block: the commands run with bash, in order, in one work folder per page
   (``--work``, default a temporary folder), and their standard output replaces the text block.
-  ``<!-- run: setup -->`` blocks run without an output block (imports that later blocks use).
+  ``<!-- run: setup -->`` blocks run without an output block (imports that later blocks use);
+  ``<!-- run: markdown -->`` blocks insert the output as Markdown (a table from docs/slice.py) and
+  keep their commands in an HTML comment. The work folder links ``recipes`` and ``docs`` of the
+  checkout, so commands written for the checkout's root run as written.
   Commands name data as ``DATA/...``: ``DATA`` is a link to the real data (``../shared/data`` beside
   the checkout, or ``$VOXPOP_SHARED_DATA``), so the commands in the docs run exactly as written.
 
@@ -30,6 +33,7 @@ HELP = re.compile(r"(<!-- help: (?P<args>[^>]*?) -->\n).*?(<!-- /help -->)", re.
 RUN = re.compile(
     r"<!-- run(?P<setup>: setup)? -->\n```bash\n(?P<commands>.*?)```\n(?:```text\n.*?```\n)?<!-- /run -->", re.S
 )
+MARKDOWN = re.compile(r"<!-- run: markdown\n(?P<commands>.*?)-->\n.*?<!-- /run -->", re.S)
 ENV = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
 
 
@@ -62,12 +66,12 @@ def regenerate(page: Path, work: Path, data: Path) -> bool:
     """Rewrite the blocks of one page; returns whether it changed."""
     text = page.read_text(encoding="utf-8")
     new = HELP.sub(lambda m: f"{m.group(1)}```text\n{help_text(m.group('args'))}```\n{m.group(3)}", text)
-    if RUN.search(new):
+    if RUN.search(new) or MARKDOWN.search(new):
         folder = work / page.stem
         folder.mkdir(parents=True, exist_ok=True)
-        link = folder / "DATA"
-        if not link.exists():
-            link.symlink_to(data)
+        for name, target in (("DATA", data), ("recipes", ROOT / "recipes"), ("docs", ROOT / "docs")):
+            if not (folder / name).exists():
+                (folder / name).symlink_to(target)
 
         def replace(match: re.Match) -> str:
             commands = match.group("commands")
@@ -77,6 +81,12 @@ def regenerate(page: Path, work: Path, data: Path) -> bool:
             return f"<!-- run -->\n```bash\n{commands}```\n```text\n{output}```\n<!-- /run -->"
 
         new = RUN.sub(replace, new)
+
+        def table(match: re.Match) -> str:
+            commands = match.group("commands")
+            return f"<!-- run: markdown\n{commands}-->\n{run_block(commands, folder)}<!-- /run -->"
+
+        new = MARKDOWN.sub(table, new)
     if new != text:
         page.write_text(new, encoding="utf-8")
     return new != text
@@ -93,7 +103,8 @@ def main() -> None:
         for page in PAGES:
             if args.only and args.only not in str(page.relative_to(ROOT)):
                 continue
-            if RUN.search(page.read_text(encoding="utf-8")) and not data.is_dir():
+            text = page.read_text(encoding="utf-8")
+            if (RUN.search(text) or MARKDOWN.search(text)) and not data.is_dir():
                 print(f"skipped {page.relative_to(ROOT)}: no data folder at {data}")
                 continue
             if regenerate(page, work, data):

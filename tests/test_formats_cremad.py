@@ -272,7 +272,7 @@ def test_repeated_answer_is_refused_or_resolved_by_the_policy(tmp_path):
         "finishedResponses.csv, row 13, column 'respEmo' (item '1001_IEO_HAP_HI'): rater '502' judged item "
         "'1001_IEO_HAP_HI' in condition 'face' more than once (a conflicting repeat): primary 'H' (value 90) "
         "(finishedResponses.csv, row 6, column 'respEmo') vs 'H' (value 20) (finishedResponses.csv, row 13, "
-        "column 'respEmo'). 1 rater-item pairs are judged more than once in all"
+        "column 'respEmo'). 1 rater-item pair is judged more than once in all"
     )
 
     def levels(policy: str) -> list[float]:

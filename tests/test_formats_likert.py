@@ -155,7 +155,7 @@ def test_repeated_rater_row_is_refused_with_both_values_or_resolved_by_the_polic
     assert c3("drop") == {}
     corpus = read_likert(path, **OPTIONS, duplicates="last")
     assert (
-        "Repeated judgements (one rater judging one item more than once): 1 rater-item pairs; duplicates='last': "
+        "Repeated judgements (one rater judging one item more than once): 1 rater-item pair; duplicates='last': "
         "the last judgement of each pair kept (whole source records); 4 ratings removed."
     ) in corpus.description
     # categorical answers that differ cannot be averaged

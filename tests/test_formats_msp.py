@@ -486,7 +486,7 @@ def test_duplicates_policies_on_a_repeated_worker(tmp_path):
     dropped = read_msp(path, duplicates="drop")
     assert _w1_on_a(dropped) == {} and len(dropped.ratings) == 5  # W2's five ratings remain
     assert (
-        "Repeated judgements (one rater judging one item more than once): 1 rater-item pairs; duplicates='drop': "
+        "Repeated judgements (one rater judging one item more than once): 1 rater-item pair; duplicates='drop': "
         "every judgement of those raters on those items dropped; 11 ratings removed."
     ) in dropped.description
     assert "5 ratings removed." in first.description  # the later record: primary, 1 secondary, 3 dimensions

@@ -929,7 +929,9 @@ def undefined_note(counts: pd.DataFrame) -> str:
         return "undefined: one rating per item (no item has two)"
     used = pairable.columns[pairable.sum(axis=0).to_numpy() > 0]
     if len(used) == 1:
-        return f"undefined: no variation (every rating of the items rated twice or more is {used[0]!r})"
+        value = used[0]
+        shown = f"{value:g}" if isinstance(value, int | float | np.number) else repr(str(value))
+        return f"undefined: no variation (every rating of the items rated twice or more is {shown})"
     return "undefined: zero expected disagreement"
 
 

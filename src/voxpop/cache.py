@@ -117,6 +117,25 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *, exclusi
     return True
 
 
+def parse_json(text: str) -> Any:
+    """``json.loads``, where nesting too deep for the parser is the ``ValueError`` of any malformed JSON
+    (a hand-made or damaged file is then reported or recomputed, never a ``RecursionError``)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply to be a voxpop file") from None
+
+
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load``, where nesting too deep for the parser is a ``yaml.YAMLError`` like any malformed YAML."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except RecursionError:
+        raise yaml.YAMLError("nested too deeply to be a voxpop file") from None
+
+
 def write_bytes(path: str | Path, data: bytes, *, exclusive: bool = False) -> bool:
     """:func:`atomic_write` of ``data``."""
     return atomic_write(path, lambda handle: handle.write(data), exclusive=exclusive)
@@ -206,6 +225,10 @@ def damaged_files(directory: Path, record: Mapping[str, Mapping[str, Any]], *, f
     """
     problems = []
     for name, expected in record.items():
+        parts = Path(name).parts
+        if Path(name).is_absolute() or ".." in parts or not parts or not isinstance(expected, Mapping):
+            problems.append(f"the record names {name!r}, which is not a file inside the stage folder")
+            continue
         path = directory / name
         if path.is_symlink() or not path.is_file():
             problems.append(f"{name} is missing")
@@ -254,7 +277,7 @@ def _read_done(directory: Path) -> dict | None:
     except (OSError, UnicodeDecodeError):
         return {}
     try:
-        record = json.loads(text)
+        record = parse_json(text)
     except ValueError:
         return {}
     ok = isinstance(record, dict) and record.get("format") == DONE_FORMAT and isinstance(record.get("files"), dict)
@@ -370,7 +393,7 @@ class Cache:
 
 def _stage_label(directory: Path) -> str:
     try:
-        return str(json.loads((directory / "stage.json").read_text())["label"])
+        return str(parse_json((directory / "stage.json").read_text())["label"])
     except (OSError, ValueError, KeyError, TypeError):
         return "label unknown"
 

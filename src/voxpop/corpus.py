@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from voxpop.cache import atomic_write, write_text
+from voxpop.cache import atomic_write, parse_yaml, write_text
 from voxpop.errors import InputError, VoxpopError, where
 from voxpop.filters import select_items
 from voxpop.repeats import find_repeats, repeat_message, repeat_position, source_place
@@ -366,7 +366,7 @@ _META_KEYS = ("name", "classes", "class_map", "excluded", "scales", "source", "l
 def _read_meta(path: Path) -> dict:
     """The keyword arguments of :class:`Corpus` from ``corpus.yaml``, each key checked for its shape."""
     try:
-        meta = yaml.safe_load(path.read_text(encoding="utf-8"))
+        meta = parse_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid UTF-8 YAML: {exc}") from None
     if not isinstance(meta, dict):

@@ -36,6 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from voxpop.cache import parse_json
 from voxpop.corpus import STRING, Corpus
 from voxpop.errors import ConfigError, InputError
 
@@ -208,7 +209,7 @@ class ContinuousLabelSet:
         raw = (table.schema.metadata or {}).get(_META_KEY)
         if raw is None:
             raise InputError(f"{path}: not a voxpop continuous label set (no {_META_KEY.decode()} metadata)")
-        meta = json.loads(raw)
+        meta = parse_json(raw)
         frame = table.to_pandas()
         dims = meta["dimensions"]
 

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 import yaml
 
+from voxpop.cache import parse_yaml
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, VoxpopError
 from voxpop.features import make_extractor
@@ -670,7 +671,7 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     if not path.is_file():
         raise ConfigError(f"{path}: recipe not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = parse_yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

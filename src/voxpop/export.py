@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from voxpop.cache import parse_json
 from voxpop.errors import ConfigError, InputError
 
 CARD = "card.json"
@@ -265,7 +266,7 @@ def load_exported(directory: str | Path) -> ExportedModel:
     directory = Path(directory)
     path = directory / CARD
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
+        card = parse_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable export card ({exc}); export a run with 'voxpop export'.") from None
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voxpop.cache import atomic_write
+from voxpop.cache import atomic_write, parse_json
 from voxpop.corpus import STRING
 from voxpop.errors import InputError
 
@@ -138,7 +138,7 @@ class LabelSet:
         raw = (table.schema.metadata or {}).get(_META_KEY)
         if raw is None:
             raise InputError(f"{path}: not a voxpop label set (no {_META_KEY.decode()} metadata)")
-        meta = json.loads(raw)
+        meta = parse_json(raw)
         frame = table.to_pandas()
         classes = meta["classes"]
         targets = frame[[f"target:{c}" for c in classes]].set_axis(classes, axis=1)

@@ -223,8 +223,8 @@ def resolve_repeats(
         shown = int(conflicting.iat[0]) if len(conflicting) else 0
         raise InputError(
             f"{_second_place(ratings, repeats, shown)}: {repeat_message(ratings, repeats, shown)}. {groups} rater-item "
-            f"pairs are judged more than once in all; choose what to keep with {option('duplicates', 'first')}, "
-            "last, drop or mean."
+            f"{'pair is' if groups == 1 else 'pairs are'} judged more than once in all; choose what to keep with "
+            f"{option('duplicates', 'first')}, last, drop or mean."
         )
     record = pd.Series(np.arange(len(ratings)) if records is None else np.asarray(records), index=ratings.index)
     if policy == "drop":
@@ -246,7 +246,8 @@ def resolve_repeats(
         what = f"the {policy} judgement of each pair kept (whole source records)"
     dropped = int((~keep).sum())
     note = (
-        f"Repeated judgements (one rater judging one item more than once): {groups} rater-item pairs; "
+        f"Repeated judgements (one rater judging one item more than once): {groups} rater-item "
+        f"pair{'' if groups == 1 else 's'}; "
         f"duplicates={policy!r}: {what}; {dropped} ratings removed."
     )
     return ratings[keep].reset_index(drop=True), [note]

@@ -40,7 +40,7 @@ import yaml
 
 from voxpop.analysis import Fusion, average_probabilities, dirichlet_fusion
 from voxpop.audio import AudioOptions
-from voxpop.cache import atomic_write, output_directory, write_text
+from voxpop.cache import atomic_write, output_directory, parse_json, parse_yaml, write_text
 from voxpop.corpus import STRING, Corpus
 from voxpop.errors import ConfigError, InputError
 from voxpop.features import Features, FeatureStore, extract, make_extractor
@@ -58,7 +58,7 @@ from voxpop.metrics import (
 from voxpop.models import CLASSICAL
 from voxpop.protocols import Fold
 from voxpop.rules import RULES
-from voxpop.training import LegacyModelError, TrainConfig, TrainedModel, fit
+from voxpop.training import TrainConfig, TrainedModel, fit
 
 Progress = Callable[[int, int], None]
 """Called with (folds done, folds in all); first with (0, total)."""
@@ -274,19 +274,19 @@ def _load_fold(directory: Path, fingerprint: dict[str, str]) -> tuple[FoldModel,
     """A completed fold (fold.json is written last), or None; a fold trained on other inputs is an error.
 
     An unreadable fold.json (damaged, or a symlink) counts as a fold not yet computed.
-    A fold whose classical head an older voxpop saved as a pickle is not computed (None, and its
-    fold.json is removed): it is trained again, and the pickle is never read.
+    A fold whose classical head an older voxpop saved as a pickle, or whose model files are damaged, is
+    not computed (None, and its fold.json is removed): it is trained again, and a pickle is never read.
     """
     record_path = directory / "fold.json"
     if record_path.is_symlink() or not record_path.is_file():
         return None
     try:
-        record = json.loads(record_path.read_text())
+        record = parse_json(record_path.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict):
-        return None
-    differs = [part for part, value in fingerprint.items() if record.get("fingerprint", {}).get(part) != value]
+    if not isinstance(record, dict) or not isinstance(record.get("fingerprint"), dict):
+        return None  # damaged by hand or by a crash: computed again
+    differs = [part for part, value in fingerprint.items() if record["fingerprint"].get(part) != value]
     if differs or record.get("format") != FOLD_FORMAT:
         raise ConfigError(
             f"{directory}: holds a fold trained on different {', '.join(differs) or 'format'} "
@@ -295,7 +295,7 @@ def _load_fold(directory: Path, fingerprint: dict[str, str]) -> tuple[FoldModel,
         )
     try:
         model = FoldModel.load(directory)
-    except LegacyModelError:
+    except InputError:  # a pickled head of an older voxpop, or a damaged model file: trained again
         record_path.unlink()
         return None
     return model, load_predictions(directory / "predictions.parquet")
@@ -530,7 +530,7 @@ def load_predictions(path: str | Path) -> pd.DataFrame:
                 f"{path}: not a readable parquet file ({exc}); give predictions as parquet or CSV."
             ) from None
         raw = (table.schema.metadata or {}).get(_PREDICTIONS_META)
-        meta = json.loads(raw) if raw else {}
+        meta = parse_json(raw) if raw else {}
         frame = table.to_pandas()
         if "item" in frame.columns:
             frame = frame.set_index("item")
@@ -874,9 +874,11 @@ def load_run(directory: str | Path) -> Run:
     if not path.is_file():
         raise InputError(f"{directory}: no run.yaml; not a voxpop run directory (train one with 'voxpop train').")
     try:
-        record = RunRecord.model_validate(yaml.safe_load(path.read_text()))
+        record = RunRecord.model_validate(parse_yaml(path.read_text()))
     except pydantic.ValidationError as exc:
         raise InputError(f"{path}: not a valid run record ({exc.error_count()} problems): {exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable run record ({exc}); train the run again.") from None
     if record.format != RUN_FORMAT:
         raise InputError(f"{path}: run format {record.format}, expected {RUN_FORMAT}.")
     return Run(directory, record)

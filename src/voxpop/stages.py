@@ -25,7 +25,7 @@ from voxpop.analysis import average_probabilities, compare_easy_difficult, diric
 from voxpop.audio import AudioOptions
 from voxpop.cache import Cache as Cache  # re-exported: the cache and stages were defined here
 from voxpop.cache import Stage as Stage
-from voxpop.cache import atomic_write, write_text
+from voxpop.cache import atomic_write, parse_json, write_text
 from voxpop.chance import chance_levels
 from voxpop.corpus import Corpus
 from voxpop.crosscorpus import concat_label_sets, normalisation_groups, normalise_by_group, onto_test_classes
@@ -92,7 +92,7 @@ def _save_trained(trained: Trained, directory: Path) -> None:
 
 
 def load_trained(directory: Path) -> Trained:
-    info = json.loads((directory / "source.json").read_text())
+    info = parse_json((directory / "source.json").read_text())
     tables = {
         name: pd.read_parquet(directory / f"{name}.parquet") if (directory / f"{name}.parquet").is_file() else None
         for name in ("histories", "layer_weights", "folds", "details")
@@ -201,7 +201,7 @@ def compute_features(
 
 
 def load_features(directory: Path) -> Features:
-    info = json.loads((directory / "features.json").read_text())
+    info = parse_json((directory / "features.json").read_text())
     if not Path(info["path"]).is_dir():
         raise ConfigError(
             f"feature store entry {info['path']} (recorded in {directory}) is gone; delete {directory} to extract again"
@@ -496,6 +496,6 @@ def compute_sweep(corpus: Corpus, config: Mapping[str, Any], directory: Path) ->
 
 def load_sweep(directory: Path) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame]:
     """(kappa curve, summary, positive items: threshold, condition, emotion, positives)."""
-    return load_table(directory, "curve"), json.loads((directory / "sweep.json").read_text()), load_table(
+    return load_table(directory, "curve"), parse_json((directory / "sweep.json").read_text()), load_table(
         directory, "positives"
     )

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from voxpop import stages as st
-from voxpop.cache import Cache, Stage, atomic_write, notify, output_directory, stable_hash, write_text
+from voxpop.cache import Cache, Stage, atomic_write, notify, output_directory, parse_json, stable_hash, write_text
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, VoxpopError
 from voxpop.experiment import CorpusSpec, Recipe, check_recipe, expand_variants, multilabel_rule, recipe_error
@@ -371,7 +371,7 @@ def load_merged(recipe: Recipe, cache: Cache) -> Merged | None:
         return None
     stage, _ = corpus_source(recipe)
     directory = cache.directory(stage)
-    classes = json.loads((directory / "merge.json").read_text())
+    classes = parse_json((directory / "merge.json").read_text())
     return Merged(pd.read_parquet(directory / "merge.parquet"), classes)
 
 

@@ -42,7 +42,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from voxpop import metrics
-from voxpop.cache import atomic_write, write_bytes, write_text
+from voxpop.cache import atomic_write, parse_json, write_bytes, write_text
 from voxpop.errors import ConfigError, InputError
 from voxpop.losses import TargetLoss, balanced_sampler, loss_class, make_loss
 from voxpop.models import (
@@ -782,7 +782,7 @@ class TrainedModel:
         if not meta_path.is_file():
             raise InputError(f"{directory}: no model.json; not a voxpop model directory (see TrainedModel.save).")
         try:
-            meta = json.loads(meta_path.read_text())
+            meta = parse_json(meta_path.read_text())
             if meta.get("format") != _FORMAT:
                 raise InputError(f"{meta_path}: model format {meta.get('format')!r}, expected {_FORMAT}.")
             meta["spec"].get("config", {}).pop("checkpoint_dir", None)  # a TrainConfig field older voxpop wrote

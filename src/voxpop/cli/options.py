@@ -28,13 +28,13 @@ def parse_pairs(texts: Sequence[str], option: str) -> dict[str, str]:
     >>> parse_pairs(["None"], "--level")
     Traceback (most recent call last):
     ...
-    voxpop.errors.ConfigError: --level 'None': expected NAME=VALUE, e.g. --level 'A little=1'.
+    voxpop.errors.ConfigError: --level 'None': expected NAME=VALUE.
     """
     pairs = {}
     for text in texts:
         name, sep, value = text.rpartition("=")
         if not sep or not name.strip() or not value.strip():
-            raise ConfigError(f"{option} {text!r}: expected NAME=VALUE, e.g. {option} 'A little=1'.")
+            raise ConfigError(f"{option} {text!r}: expected NAME=VALUE.")
         pairs[name.strip()] = value.strip()
     return pairs
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import json
 import os
 import socket
 import time
@@ -51,6 +50,7 @@ from voxpop.cache import (
     file_record,
     notify,
     output_directory,
+    parse_json,
     stable_hash,
     write_bytes,
     write_json,
@@ -196,7 +196,7 @@ class FeatureStore:
         if not meta_path.is_file():
             raise ConfigError(f"{self.path}: not a feature store entry (store.json is missing)")
         try:
-            self.meta = json.loads(meta_path.read_text())
+            self.meta = parse_json(meta_path.read_text())
             self.key: str = self.meta["key"]
             self.layout = Layout.from_json(self.meta["layout"])
             self.n_items: int = int(self.meta["items"])
@@ -268,7 +268,7 @@ class FeatureStore:
         """
         path = self._entry_path(shard)
         try:
-            entry = json.loads(path.read_text())
+            entry = parse_json(path.read_text())
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
@@ -422,14 +422,14 @@ class FeatureStore:
         """
         if self.complete:
             try:
-                files = json.loads((self.path / "complete.json").read_text())["files"]
+                files = parse_json((self.path / "complete.json").read_text())["files"]
             except (OSError, ValueError, KeyError, TypeError):
                 return ["complete.json has no record of values.npy and index.parquet (older voxpop, or damaged)"]
             return damaged_files(self.path, files, full=full)
         problems = []
         for path in sorted((self.path / "manifest").glob("*.json")):
             try:
-                entry = json.loads(path.read_text())
+                entry = parse_json(path.read_text())
             except (OSError, ValueError):
                 entry = None
             problem = self._shard_problem(entry, full=full)

@@ -1,0 +1,58 @@
+"""Print a slice of a study's output as a Markdown table, for the README (run by docs/regenerate.py).
+
+    python docs/slice.py matrix OUT --variant loss=cbce --metric macro_f1      # train x test, value [CI]
+    python docs/slice.py table OUT/tables/label-sets.csv --columns "set,rule,items kept"
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """A pipe table: first column left-aligned, the others as given."""
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "| :--- | " + " | ".join(":---" for _ in frame.columns[1:]) + " |"
+    rows = ["| " + " | ".join(str(v).replace("*", "\\*") for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
+
+
+def matrix(out: Path, variant: str, metric: str, group: str, rows: str, columns: str) -> str:
+    results = pd.read_parquet(out / "results.parquet")
+    cells = results[results["metric"].eq(metric) & results["group"].eq(group)]
+    if variant:
+        cells = cells[cells["variant"].eq(variant)]
+    values = cells[["value", "low", "high"]].to_numpy()
+    cells = cells.assign(cell=[f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in values])
+    table = cells.pivot_table(index=rows, columns=columns, values="cell", aggfunc="first", sort=False)
+    return markdown(table.reset_index().rename(columns={rows: f"{rows} \\ {columns}"}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    m = sub.add_parser("matrix")
+    m.add_argument("out", type=Path)
+    m.add_argument("--variant", default="")
+    m.add_argument("--metric", required=True)
+    m.add_argument("--group", default="all")
+    m.add_argument("--rows", default="train")
+    m.add_argument("--columns", default="test")
+    t = sub.add_parser("table")
+    t.add_argument("csv", type=Path)
+    t.add_argument("--columns", default="")
+    args = parser.parse_args()
+    if args.what == "matrix":
+        print(matrix(args.out, args.variant, args.metric, args.group, args.rows, args.columns))
+    else:
+        frame = pd.read_csv(args.csv, dtype=str, keep_default_na=False)
+        if args.columns:
+            frame = frame[[c.strip() for c in args.columns.split(",")]]
+        print(markdown(frame))
+
+
+if __name__ == "__main__":
+    main()
