@@ -9,11 +9,12 @@ import pytest
 from typer.testing import CliRunner
 
 import voxpop.cli
-from voxpop.cache import Stage
+from voxpop.cache import Cache, Stage
 from voxpop.demo import make_demo_corpus
+from voxpop.errors import ConfigError
 from voxpop.execution import KILL_HOOK
 from voxpop.experiment import load_recipe
-from voxpop.scheduler import dry_run, where
+from voxpop.scheduler import check_resources, dry_run, where
 from voxpop.stages import features_resources, train_resources
 from voxpop.study import run_recipe
 
@@ -84,3 +85,12 @@ def test_dry_run_of_a_study_whose_demo_corpus_is_not_built_names_only_the_corpus
     rows = dry_run(load_recipe(RECIPE, ["corpus.demo.size=tiny"]), tmp_path / "out", 2, None)
     assert rows == [{"stage": "demo corpus (tiny)", "kind": "corpus", "status": "pending", "where": "in-process"}]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_stage_needing_gpus_no_worker_offers_stops_the_run_with_a_message(tmp_path):
+    stage = Stage("train", "train MR", {"model": {"train": {"accelerator": "gpu", "devices": 2}}})
+    labels = Stage("labels", "MR", {})
+    cache = Cache(tmp_path / "cache")
+    check_resources([labels, stage], [{}, {"GPU": 2}], cache)  # one worker offers two GPUs: fine
+    with pytest.raises(ConfigError, match=r"'train MR' needs GPU x2 on one worker.*--resources GPU=1"):
+        check_resources([labels, stage], [{"GPU": 1}, {"GPU": 1}], cache)  # two GPUs, but not on one worker

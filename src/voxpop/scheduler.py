@@ -146,6 +146,21 @@ def where(stage: Stage, workers: int, scheduler: str | None) -> str:
     return place + "".join(f", needs {name} x{count}" for name, count in resources.items())
 
 
+def check_resources(stages: list[Stage], offered: list[dict[str, float]], cache: Cache) -> None:
+    """Raise :class:`ConfigError` when a pending stage needs resources (``{"GPU": 2}``) no worker offers, so
+    the run stops at once instead of waiting forever; ``offered`` holds each worker's resources."""
+    for stage in stages:
+        needs = st.kind_of(stage).resources(stage.config)
+        if needs and not cache.is_done(stage) and not any(
+            all(worker.get(name, 0) >= count for name, count in needs.items()) for worker in offered
+        ):
+            wanted = ", ".join(f"{name} x{count}" for name, count in needs.items())
+            raise ConfigError(
+                f"stage '{stage.label}' needs {wanted} on one worker and no worker of the cluster offers it; start "
+                "workers with e.g. 'dask worker ... --resources GPU=1', or run with --workers 1 (docs/scaling.md)"
+            )
+
+
 def run_plan(plan: Plan, runner: StageRunner, cache: Cache, reporter: Reporter, client: Any) -> None:
     """Run every stage of ``plan`` as Dask tasks through ``client`` (see the module docstring); the main
     ``cache`` records what ran (``executed`` / ``reused`` / ``repaired``) and ``reporter`` shows stages
@@ -155,7 +170,9 @@ def run_plan(plan: Plan, runner: StageRunner, cache: Cache, reporter: Reporter, 
     """
     from distributed import as_completed
 
-    n_workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
+    info = client.scheduler_info(n_workers=-1)["workers"]
+    n_workers = max(1, len(info))
+    check_resources(plan.order, [worker.get("resources", {}) for worker in info.values()], cache)
     shared = client.scatter(runner, broadcast=True, hash=False)
     futures: dict[str, Any] = {}
     labels: dict[str, str] = {}
