@@ -5,7 +5,9 @@ run each stage once and reuse its checked outputs; an unfinished train stage res
 folds (:func:`voxpop.runs.cross_validate`).
 
 Every ``compute_*`` function reads its inputs' loaded outputs, writes its files into the stage
-directory and returns nothing; the matching ``load_*`` function reads them back.
+directory and returns nothing; the matching ``load_*`` function reads them back. :data:`KINDS` is the
+registry ``{kind: Kind(compute, load, resources)}`` that :class:`voxpop.execution.StageRunner` runs, in
+this process or as Dask tasks (:mod:`voxpop.scheduler`); a new stage kind is one entry there.
 """
 
 from __future__ import annotations
