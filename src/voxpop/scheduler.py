@@ -22,12 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from voxpop import stages as st
 from voxpop.cache import Cache, Stage
 from voxpop.errors import ConfigError, VoxpopError
-from voxpop.execution import StageRunner, fixed_threads, kill_hook
 
 if TYPE_CHECKING:
+    from voxpop.execution import StageRunner
     from voxpop.study import Plan, Reporter
 
 GB_PER_WORKER = 1.0
@@ -87,14 +86,14 @@ def connect(workers: int, scheduler: str | None, security: Any = None) -> Iterat
         ) as cluster,
         Client(cluster) as client,
     ):
-        addresses = client.scheduler_info(n_workers=-1)["workers"]  # import voxpop while the corpus is prepared
+        addresses = client.scheduler_info(n_workers=-1)["workers"]  # workers import voxpop while this process does
         warm = [client.submit(_warm_up, key=f"voxpop-import-{a}", workers=[a], pure=False) for a in addresses]
         yield client
         del warm
 
 
 def _warm_up() -> None:
-    import voxpop.stages  # noqa: F401  (torch, pandas, the extractors' dependencies)
+    import voxpop.execution  # noqa: F401  (torch, pandas, the extractors' dependencies)
 
 
 def _outcome(cache: Cache, notices: list[str], error: VoxpopError | None = None) -> dict[str, Any]:
@@ -124,6 +123,9 @@ def stage_task(runner: StageRunner, stage: Stage, *dependencies: Any) -> dict[st
 
 def shard_task(runner: StageRunner, stage: Stage, shard: tuple[int, int], *dependencies: Any) -> dict[str, Any]:
     """Extract shard ``(I, N)`` of a features stage into the feature store (before the stage task itself)."""
+    from voxpop import stages as st
+    from voxpop.execution import fixed_threads, kill_hook
+
     notices: list[str] = []
     cache = runner.open_cache(notices.append)
     try:
@@ -137,6 +139,8 @@ def shard_task(runner: StageRunner, stage: Stage, shard: tuple[int, int], *depen
 
 def where(stage: Stage, workers: int, scheduler: str | None) -> str:
     """Where a stage would run: in this process, on the local cluster or on the given scheduler, with its resources."""
+    from voxpop import stages as st
+
     place = (
         f"cluster {scheduler}"
         if scheduler
@@ -149,6 +153,8 @@ def where(stage: Stage, workers: int, scheduler: str | None) -> str:
 def check_resources(stages: list[Stage], offered: list[dict[str, float]], cache: Cache) -> None:
     """Raise :class:`ConfigError` when a pending stage needs resources (``{"GPU": 2}``) no worker offers, so
     the run stops at once instead of waiting forever; ``offered`` holds each worker's resources."""
+    from voxpop import stages as st
+
     for stage in stages:
         needs = st.kind_of(stage).resources(stage.config)
         if needs and not cache.is_done(stage) and not any(
@@ -169,6 +175,8 @@ def run_plan(plan: Plan, runner: StageRunner, cache: Cache, reporter: Reporter, 
     Raises the first :class:`VoxpopError` a stage raised (the other tasks are cancelled).
     """
     from distributed import as_completed
+
+    from voxpop import stages as st
 
     info = client.scheduler_info(n_workers=-1)["workers"]
     n_workers = max(1, len(info))

@@ -298,6 +298,7 @@ def run_recipe(
     scheduler: str | None = None,
     security: Any = None,
     threads: int = 1,
+    client: Any = None,
 ) -> StudyRun:
     """Run every stage of ``recipe`` not yet in ``out_dir/cache`` and write results and report into ``out_dir``.
 
@@ -305,16 +306,16 @@ def run_recipe(
     independent stages run at once on a Dask ``LocalCluster`` of ``workers`` processes, or on the cluster
     at ``scheduler`` (``tcp://HOST:PORT`` / ``tls://...``, with ``security`` a
     ``distributed.security.Security``), whose workers must see ``out_dir`` (:mod:`voxpop.scheduler`).
-    Every stage computes with ``threads`` threads in both modes, so results are byte-identical.
+    Every stage computes with ``threads`` threads in both modes, so results are byte-identical. ``client``:
+    a ``distributed.Client`` already connected (:func:`voxpop.scheduler.connect`) instead of a new one.
     """
     reporter = reporter or Reporter()
     out_dir = Path(out_dir)
     cache = Cache(out_dir / "cache", notice=reporter.notice, inside=out_dir)
     outputs: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
-        client = None
-        if workers != 1 or scheduler is not None:  # the cluster starts while the corpus is prepared
-            from voxpop.scheduler import connect, run_plan
+        if client is None and (workers != 1 or scheduler is not None):  # it starts while the corpus is prepared
+            from voxpop.scheduler import connect
 
             client = stack.enter_context(connect(workers, scheduler, security))
         corpus, corpus_key = prepare_corpus(recipe, cache, reporter, source)
@@ -322,6 +323,8 @@ def run_recipe(
         plan = plan_study(recipe, corpus_key)
         runner = stage_runner(recipe, plan, corpus, out_dir, threads)
         if client is not None:
+            from voxpop.scheduler import run_plan
+
             run_plan(plan, runner, cache, reporter, client)
         for position, stage in enumerate(plan.order if client is None else ()):
             reporter.stage(stage.label, position, len(plan.order), cache.is_done(stage))

@@ -95,25 +95,33 @@ def print_plan(rows: list[dict]) -> None:
 def run_study(
     loaded, out: Path, source: str, workers: int, scheduler: str | None, security, threads: int, dry_run: bool
 ) -> None:
-    """Run (or with ``dry_run`` only plan) a loaded recipe into ``out`` and print the summary."""
-    from voxpop.study import run_recipe
+    """Run (or with ``dry_run`` only plan) a loaded recipe into ``out`` and print the summary.
+
+    With several workers or a scheduler the cluster is connected first, so its workers import voxpop
+    while this process does."""
+    from voxpop import scheduler as dask_scheduler
 
     if dry_run:
-        from voxpop.scheduler import dry_run as plan_rows
-
-        print_plan(plan_rows(loaded, out, workers, scheduler, source))
+        print_plan(dask_scheduler.dry_run(loaded, out, workers, scheduler, source))
         return
-    with progress_reporter() as reporter:
-        result = run_recipe(
-            loaded,
-            out,
-            source=source,
-            reporter=reporter,
-            workers=workers,
-            scheduler=scheduler,
-            security=security,
-            threads=threads,
-        )
+    with contextlib.ExitStack() as stack:
+        client = None
+        if workers > 1 or scheduler is not None:
+            client = stack.enter_context(dask_scheduler.connect(workers, scheduler, security))
+        from voxpop.study import run_recipe
+
+        with progress_reporter() as reporter:
+            result = run_recipe(
+                loaded,
+                out,
+                source=source,
+                reporter=reporter,
+                workers=workers,
+                scheduler=scheduler,
+                security=security,
+                threads=threads,
+                client=client,
+            )
     print_summary(result)
 
 
