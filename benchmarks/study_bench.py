@@ -37,7 +37,7 @@ def child(workers: int, out: Path, overrides: list[str]) -> None:
         if workers > 1:
             from voxpop.scheduler import connect
 
-            client = stack.enter_context(connect(workers, None))
+            client = stack.enter_context(connect(workers, None, preload=True))
         from voxpop.experiment import load_recipe
         from voxpop.study import run_recipe
         from voxpop.study_report import build_report

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,15 +68,34 @@ def security_from_files(ca_file: Path | None, cert: Path | None, key: Path | Non
 
 
 @contextlib.contextmanager
-def connect(workers: int, scheduler: str | None, security: Any = None) -> Iterator[Any]:
+def connect(workers: int, scheduler: str | None, security: Any = None, preload: bool = False) -> Iterator[Any]:
     """A ``distributed.Client``: to the scheduler at ``scheduler``, or to a new ``LocalCluster`` of ``workers``
-    single-threaded worker processes (closed afterwards)."""
-    from distributed import Client, LocalCluster
+    single-threaded worker processes (closed afterwards).
+
+    With ``preload`` (where the platform has it) local workers are forked from a clean ``forkserver``
+    process that imported voxpop's stages once, instead of each importing torch and the rest itself.
+    """
+    import dask
+    from distributed import Client
 
     if scheduler is not None:
         with Client(scheduler, security=security) as client:
             yield client
         return
+    method = "forkserver" if preload and "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+        if method == "forkserver":
+            from distributed.utils import get_mp_context
+
+            get_mp_context().set_forkserver_preload(["distributed", "voxpop.execution"])
+        with _local_client(workers) as client:
+            yield client
+
+
+@contextlib.contextmanager
+def _local_client(workers: int) -> Iterator[Any]:
+    from distributed import Client, LocalCluster
+
     with (
         LocalCluster(
             n_workers=workers,

@@ -317,7 +317,7 @@ def run_recipe(
         if client is None and (workers != 1 or scheduler is not None):  # it starts while the corpus is prepared
             from voxpop.scheduler import connect
 
-            client = stack.enter_context(connect(workers, scheduler, security))
+            client = stack.enter_context(connect(workers, scheduler, security, preload=True))
         corpus, corpus_key = prepare_corpus(recipe, cache, reporter, source)
         check_recipe(recipe, corpus, source)
         plan = plan_study(recipe, corpus_key)

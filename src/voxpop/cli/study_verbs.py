@@ -107,7 +107,7 @@ def run_study(
     with contextlib.ExitStack() as stack:
         client = None
         if workers > 1 or scheduler is not None:
-            client = stack.enter_context(dask_scheduler.connect(workers, scheduler, security))
+            client = stack.enter_context(dask_scheduler.connect(workers, scheduler, security, preload=True))
         from voxpop.study import run_recipe
 
         with progress_reporter() as reporter:
