@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from voxpop.demo import make_demo_corpus
 from voxpop.errors import ConfigError
 from voxpop.execution import KILL_HOOK
 from voxpop.experiment import load_recipe
-from voxpop.scheduler import check_resources, dry_run, where
+from voxpop.scheduler import check_resources, connect, dry_run, where
 from voxpop.stages import features_resources, train_resources
 from voxpop.study import run_recipe
 
@@ -36,8 +35,6 @@ def tiny(corpus: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_a_killed_worker_costs_one_task_and_results_equal_the_in_process_run(tmp_path, monkeypatch):
-    from distributed import Client, LocalCluster
-
     make_demo_corpus(tmp_path / "demo", "tiny")
     overrides = tiny(tmp_path / "demo" / "corpus")
     recipe = load_recipe(RECIPE, overrides)
@@ -50,13 +47,10 @@ def test_a_killed_worker_costs_one_task_and_results_equal_the_in_process_run(tmp
 
     marker = tmp_path / "killed"
     monkeypatch.setenv(KILL_HOOK, f"train:{marker}")  # inherited by the worker processes started below
-    with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                     silence_logs=logging.ERROR) as cluster,
-        Client(cluster) as client,
-    ):  # fmt: skip
+    with connect(2, None, preload=True) as client:  # a LocalCluster of two worker processes
+        address = client.scheduler.address
         before = set(client.run(lambda: __import__("os").getpid()).values())
-        args = ["run", str(RECIPE), "--out", str(tmp_path / "cluster"), "--scheduler", cluster.scheduler_address]
+        args = ["run", str(RECIPE), "--out", str(tmp_path / "cluster"), "--scheduler", address]
         result = CliRunner().invoke(voxpop.cli.app, [*args, *(a for o in overrides for a in ("--set", o))])
         after = set(client.run(lambda: __import__("os").getpid()).values())
     assert result.exit_code == 0, result.output
