@@ -5,7 +5,9 @@ run each stage once and reuse its checked outputs; an unfinished train stage res
 folds (:func:`voxpop.runs.cross_validate`).
 
 Every ``compute_*`` function reads its inputs' loaded outputs, writes its files into the stage
-directory and returns nothing; the matching ``load_*`` function reads them back.
+directory and returns nothing; the matching ``load_*`` function reads them back. :data:`KINDS` is the
+registry ``{kind: Kind(compute, load, resources)}`` that :class:`voxpop.execution.StageRunner` runs, in
+this process or as Dask tasks (:mod:`voxpop.scheduler`); a new stage kind is one entry there.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ from voxpop.chance import chance_levels
 from voxpop.corpus import Corpus
 from voxpop.crosscorpus import concat_label_sets, normalisation_groups, normalise_by_group, onto_test_classes
 from voxpop.errors import ConfigError
-from voxpop.features import Features, FeatureStore, extract, make_extractor
+from voxpop.features import Extractor, Features, FeatureStore, extract, fill_store, make_extractor
 from voxpop.labels import accounting_table, make_labels
 from voxpop.labelset import LabelSet
 from voxpop.metrics import binarize_above_uniform, confusion_matrix, top_class, tune_offsets, tune_thresholds
+from voxpop.protocols import make_folds
 from voxpop.runs import (
     ModelSpec,
     binarize_predictions,
@@ -178,8 +181,7 @@ def compute_features(
     """Fill the feature store (resumable shard by shard) and record the store entry's path; with
     ``config["normalisation"]`` (corpus name -> global / corpus / speaker) also each item's normalisation
     group, by which :func:`load_features` z-scores (:func:`voxpop.crosscorpus.normalise_by_group`)."""
-    extractor = make_extractor(config["extractor"], **config["options"])
-    audio = AudioOptions(sample_rate=extractor.sample_rate, max_seconds=config["max_seconds"])
+    extractor, audio = _extraction(config)
     features = extract(corpus, extractor, store, audio=audio, progress=progress)
     if config.get("normalisation"):  # cross-corpus: z-scores per corpus or speaker, applied when loading
         if features.kind == "frames":
@@ -198,6 +200,22 @@ def compute_features(
         "extractor": extractor.describe(),
     }
     write_text(directory / "features.json", json.dumps(info, indent=1))
+
+
+def _extraction(config: Mapping[str, Any], in_process: bool = False) -> tuple[Extractor, AudioOptions]:
+    """The extractor and audio options of a features stage; ``in_process`` drops its process pool (``workers``
+    is speed-only: the numbers are the same)."""
+    extractor = make_extractor(config["extractor"], **config["options"])
+    if in_process:
+        extractor.workers = 1
+    return extractor, AudioOptions(sample_rate=extractor.sample_rate, max_seconds=config["max_seconds"])
+
+
+def extract_shard(corpus: Corpus, config: Mapping[str, Any], store: Path, shard: tuple[int, int]) -> None:
+    """Compute shard ``(I, N)`` of a features stage's store entry in this process (no process pool inside:
+    the scheduler runs the N shards as tasks; :func:`voxpop.features.fill_store` commits each atomically)."""
+    extractor, audio = _extraction(config, in_process=True)
+    fill_store(corpus, extractor, store, audio=audio, shard=shard)
 
 
 def load_features(directory: Path) -> Features:
@@ -499,3 +517,132 @@ def load_sweep(directory: Path) -> tuple[pd.DataFrame, dict[str, float], pd.Data
     return load_table(directory, "curve"), parse_json((directory / "sweep.json").read_text()), load_table(
         directory, "positives"
     )
+
+
+# ====================================================================== the registry of stage kinds
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What a stage reads besides its inputs' outputs.
+
+    ``corpus`` is the study's corpus (after ``where``), ``items`` the corpus of the items models see
+    (``corpus``, or the segment corpus of interval label sets), ``store`` the feature store root,
+    ``imported`` the prediction files fusion reads (name -> path), ``progress`` the step callback and
+    ``built`` the label sets the pre-flight check built (by stage key), saved instead of computed again.
+    """
+
+    corpus: Corpus
+    items: Corpus
+    store: Path
+    imported: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    progress: Progress | None = None
+    built: Mapping[str, LabelSet] = dataclasses.field(default_factory=dict)
+
+
+Compute = Callable[[Stage, list, Context, Path], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """A stage kind: ``compute(stage, inputs, context, directory)`` writes its outputs, ``load(directory)``
+    reads them back; ``resources(config)`` names the Dask worker resources a stage needs (``{"GPU": 1}``);
+    ``reads_items``: the computation reads ``context.items`` (the segment corpus, when the study has one)."""
+
+    compute: Compute
+    load: Callable[[Path], Any]
+    resources: Callable[[Mapping[str, Any]], dict[str, int]] = lambda config: {}
+    reads_items: bool = False
+
+
+def _compute_train(stage: Stage, inputs: list, context: Context, directory: Path) -> None:
+    c = stage.config
+    name, options = c["protocol"]
+    folds = make_folds(context.items.items, name, **options)
+    spec = ModelSpec.model_validate(c["model"])
+    compute_train(*inputs, folds, spec, directory, context.progress, dev_predictions=c["dev_predictions"])
+
+
+def _compute_fusion(stage: Stage, inputs: list, context: Context, directory: Path) -> None:
+    c = stage.config
+    models: dict[str, Trained | pd.DataFrame] = dict(zip(c["variants"], inputs[:-1], strict=True))
+    models.update({n: load_predictions(p) for n, p in context.imported.items()})
+    compute_fusion(models, inputs[-1], c["n_draws"], c["seed"], directory, c["tune_on"])
+
+
+def _compute_easy_difficult(stage: Stage, inputs: list, context: Context, directory: Path) -> None:
+    c = stage.config
+    columns = {k: c[k] for k in ("speaker", "gender", "duration")}
+    sources = dict(zip(c["sources"], inputs[:-1], strict=True))
+    compute_easy_difficult(sources, inputs[-1], context.items, columns, directory)
+
+
+def train_resources(config: Mapping[str, Any]) -> dict[str, int]:
+    """``{"GPU": n}`` when the model's training asks for GPUs (``accelerator`` gpu / cuda; n = ``devices``
+    when it is a number or a list, else 1), otherwise no resources."""
+    train = config["model"].get("train", {})
+    if str(train.get("accelerator", "auto")) not in ("gpu", "cuda"):
+        return {}
+    devices = train.get("devices", "auto")
+    count = len(devices) if isinstance(devices, list) else devices if isinstance(devices, int) else 1
+    return {"GPU": max(1, count)}
+
+
+def features_resources(config: Mapping[str, Any]) -> dict[str, int]:
+    """``{"GPU": 1}`` when the extractor runs on a CUDA device (option ``device``), otherwise none."""
+    return {"GPU": 1} if str(config["options"].get("device", "cpu")).startswith("cuda") else {}
+
+
+def _table(name: str) -> Callable[[Path], pd.DataFrame]:
+    return functools.partial(load_table, name=name)
+
+
+KINDS: dict[str, Kind] = {
+    "labels": Kind(
+        lambda s, i, c, d: compute_labels(
+            c.corpus, s.config, d, i[0][1]["best_threshold"] if i else None, c.built.get(s.key)
+        ),
+        load_labels,
+    ),
+    "sweep": Kind(lambda s, i, c, d: compute_sweep(c.corpus, s.config, d), load_sweep),
+    "segments": Kind(lambda s, i, c, d: compute_segments(c.corpus, i, d), load_corpus),
+    "features": Kind(
+        lambda s, i, c, d: compute_features(c.items, s.config, d, c.store, c.progress),
+        load_features,
+        features_resources,
+        reads_items=True,
+    ),
+    "train": Kind(_compute_train, load_trained, train_resources, reads_items=True),
+    "ensemble": Kind(
+        lambda s, i, c, d: compute_ensemble({p.label: o for p, o in zip(s.inputs, i, strict=True)}, d), load_trained
+    ),
+    "fusion": Kind(_compute_fusion, load_trained),
+    "tuned": Kind(lambda s, i, c, d: compute_tuned(*i, d, s.config["tune_on"]), load_trained),
+    "evaluate": Kind(
+        lambda s, i, c, d: compute_evaluation(i[0], i[1], c.items, s.config, d, train=i[2]),
+        _table("metrics"),
+        reads_items=True,
+    ),
+    "mlcm": Kind(lambda s, i, c, d: compute_matrix(*i, s.config, d), _table("matrix")),
+    "confusion": Kind(lambda s, i, c, d: compute_matrix(*i, s.config, d), _table("matrix")),
+    "agreement": Kind(lambda s, i, c, d: compute_agreement(c.corpus, s.config, d), _table("agreement")),
+    "accounting": Kind(lambda s, i, c, d: compute_accounting(c.corpus, s.config, d), _table("accounting")),
+    "ccc": Kind(
+        lambda s, i, c, d: compute_comparison(
+            dict(zip(s.config["sets"], i, strict=True)), s.config["stat"], d, s.config["bootstrap"], s.config["seed"]
+        ),
+        _table("comparison"),
+    ),
+    "easy_difficult": Kind(
+        _compute_easy_difficult,
+        lambda d: {"groups": load_table(d, "groups"), "comparison": load_table(d, "comparison")},
+        reads_items=True,
+    ),
+}
+"""Every stage kind: its computation, its loader and the worker resources it needs."""
+
+
+def kind_of(stage: Stage) -> Kind:
+    """The registered :class:`Kind` of ``stage``; raises :class:`ConfigError` for an unknown kind."""
+    try:
+        return KINDS[stage.kind]
+    except KeyError:
+        raise ConfigError(f"internal: no stage kind {stage.kind!r}; known: {', '.join(KINDS)}") from None

@@ -9,6 +9,7 @@ n_excluded, chance), ``report.html``, ``report.md`` and ``figures/`` into the ou
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -22,13 +23,12 @@ from voxpop import stages as st
 from voxpop.cache import Cache, Stage, atomic_write, notify, output_directory, parse_json, stable_hash, write_text
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, VoxpopError
+from voxpop.execution import StageError as StageError  # re-exported: raised by run_recipe
+from voxpop.execution import StageRunner, run_stage
 from voxpop.experiment import CorpusSpec, Recipe, check_recipe, expand_variants, multilabel_rule, recipe_error
 from voxpop.labelset import LabelSet
 from voxpop.merge import MergeSource, mapped_classes, merge_corpora
-from voxpop.protocols import make_folds
 from voxpop.report import FIGURES_DIR
-from voxpop.runs import ModelSpec, load_predictions
-from voxpop.segments import on_segments
 
 RESULT_COLUMNS = [
     "study",
@@ -48,10 +48,6 @@ RESULT_COLUMNS = [
     "n_tied",
 ]
 DERIVED = ("ensemble", "fusion")
-
-
-class StageError(VoxpopError):
-    """A stage failed; the message names the stage and its cache directory, the cause is chained."""
 
 
 @dataclasses.dataclass
@@ -396,24 +392,6 @@ def prepare_corpus(recipe: Recipe, cache: Cache, reporter: Reporter, source: str
 
 
 # ====================================================================== running
-def run_stage(cache: Cache, stage: Stage, compute: Callable[[Path], None], load: Callable[[Path], Any]) -> Any:
-    """Run ``stage`` through the cache and load its outputs.
-
-    Outputs of a reused stage that fail to load (damage the cheap size / modification-time check cannot
-    see, such as a feature store changed behind the stage) make the stage recompute, with a notice.
-    """
-    reused = len(cache.reused)
-    directory = cache.run(stage, compute)
-    if len(cache.reused) == reused:
-        return load(directory)
-    try:
-        return load(directory)
-    except Exception as exc:  # any failure to read reused outputs means they are damaged: recompute them
-        cache.reused.pop()
-        cache.discard(stage, f"its outputs could not be read ({type(exc).__name__}: {exc})")
-        return load(cache.run(stage, compute))
-
-
 @dataclasses.dataclass
 class StudyRun:
     """What a run produced: the recipe, corpus, plan, every stage's loaded output and the results table."""
@@ -430,83 +408,6 @@ class StudyRun:
 
     def output(self, stage: Stage) -> Any:
         return self.outputs[stage.key]
-
-
-def _execute(
-    stage: Stage,
-    corpus: Corpus,
-    outputs: Mapping[str, Any],
-    directory: Path,
-    store: Path,
-    recipe: Recipe,
-    reporter: Reporter,
-    items: Corpus,
-    built: Mapping[str, LabelSet],
-) -> None:
-    """Compute one stage's outputs from its loaded inputs; ``items`` is the corpus of the items models see
-    (``corpus``, or the segment corpus of interval label sets); ``built``: label sets of the pre-flight
-    check by stage key."""
-    inputs = [outputs[s.key] for s in stage.inputs]
-    c = stage.config
-    if stage.kind == "labels":
-        best = inputs[0][1]["best_threshold"] if inputs else None
-        st.compute_labels(corpus, c, directory, best, built.get(stage.key))
-    elif stage.kind == "sweep":
-        st.compute_sweep(corpus, c, directory)
-    elif stage.kind == "segments":
-        st.compute_segments(corpus, inputs, directory)
-    elif stage.kind == "features":
-        st.compute_features(items, c, directory, store, reporter.step)
-    elif stage.kind == "train":
-        name, options = c["protocol"]
-        folds = make_folds(items.items, name, **options)
-        spec = ModelSpec.model_validate(c["model"])
-        st.compute_train(*inputs, folds, spec, directory, reporter.step, dev_predictions=c["dev_predictions"])
-    elif stage.kind == "ensemble":
-        st.compute_ensemble({s.label: output for s, output in zip(stage.inputs, inputs, strict=True)}, directory)
-    elif stage.kind == "fusion":
-        models = dict(zip(c["variants"], inputs[:-1], strict=True))
-        models.update({n: load_predictions(p) for n, p in recipe.analyses.fusion.predictions.items()})
-        st.compute_fusion(models, inputs[-1], c["n_draws"], c["seed"], directory, c["tune_on"])
-    elif stage.kind == "tuned":
-        st.compute_tuned(*inputs, directory, c["tune_on"])
-    elif stage.kind == "evaluate":
-        st.compute_evaluation(inputs[0], inputs[1], items, c, directory, train=inputs[2])
-    elif stage.kind in ("mlcm", "confusion"):
-        st.compute_matrix(*inputs, c, directory)
-    elif stage.kind == "agreement":
-        st.compute_agreement(corpus, c, directory)
-    elif stage.kind == "accounting":
-        st.compute_accounting(corpus, c, directory)
-    elif stage.kind == "ccc":
-        labelsets = dict(zip(c["sets"], inputs, strict=True))
-        st.compute_comparison(labelsets, c["stat"], directory, c["bootstrap"], c["seed"])
-    elif stage.kind == "easy_difficult":
-        columns = {k: c[k] for k in ("speaker", "gender", "duration")}
-        st.compute_easy_difficult(
-            dict(zip(c["sources"], inputs[:-1], strict=True)), inputs[-1], items, columns, directory
-        )
-    else:  # a new kind must be wired here
-        raise ConfigError(f"internal: no computation for stage kind {stage.kind!r}")
-
-
-LOADERS: dict[str, Callable[[Path], Any]] = {
-    "labels": st.load_labels,
-    "sweep": st.load_sweep,
-    "segments": st.load_corpus,
-    "features": st.load_features,
-    "train": st.load_trained,
-    "ensemble": st.load_trained,
-    "fusion": st.load_trained,
-    "tuned": st.load_trained,
-    "evaluate": lambda d: st.load_table(d, "metrics"),
-    "mlcm": lambda d: st.load_table(d, "matrix"),
-    "confusion": lambda d: st.load_table(d, "matrix"),
-    "agreement": lambda d: st.load_table(d, "agreement"),
-    "accounting": lambda d: st.load_table(d, "accounting"),
-    "ccc": lambda d: st.load_table(d, "comparison"),
-    "easy_difficult": lambda d: {"groups": st.load_table(d, "groups"), "comparison": st.load_table(d, "comparison")},
-}
 
 
 def results_table(recipe: Recipe, plan: Plan, outputs: Mapping[str, Any]) -> pd.DataFrame:
@@ -527,35 +428,45 @@ def run_recipe(
     source: str = "recipe",
     reporter: Reporter | None = None,
     write_report: bool = True,
+    workers: int = 1,
+    scheduler: str | None = None,
+    security: Any = None,
+    threads: int = 1,
+    client: Any = None,
 ) -> StudyRun:
-    """Run every stage of ``recipe`` not yet in ``out_dir/cache`` and write results and report into ``out_dir``."""
+    """Run every stage of ``recipe`` not yet in ``out_dir/cache`` and write results and report into ``out_dir``.
+
+    ``workers=1`` without ``scheduler`` runs the stages one after the other in this process; otherwise
+    independent stages run at once on a Dask ``LocalCluster`` of ``workers`` processes, or on the cluster
+    at ``scheduler`` (``tcp://HOST:PORT`` / ``tls://...``, with ``security`` a
+    ``distributed.security.Security``), whose workers must see ``out_dir`` (:mod:`voxpop.scheduler`).
+    Every stage computes with ``threads`` threads in both modes, so results are byte-identical. ``client``:
+    a ``distributed.Client`` already connected (:func:`voxpop.scheduler.connect`) instead of a new one.
+    """
     reporter = reporter or Reporter()
     out_dir = Path(out_dir)
     cache = Cache(out_dir / "cache", notice=reporter.notice, inside=out_dir)
-    corpus, corpus_key = prepare_corpus(recipe, cache, reporter, source)
-    checked = check_recipe(recipe, corpus, source)
-    merged = load_merged(recipe, cache)
-    plan = plan_study(recipe, corpus_key, merged.classes if merged else None)
-    # computed once per run; merged corpora label on the classes the plan chose (e.g. the shared ones)
-    built = {} if merged else {plan.labels[key].key: labels for key, labels in checked.items()}
-    store = Path(recipe.features.store) if recipe.features.store else output_directory(out_dir, "cache", "features")
     outputs: dict[str, Any] = {}
-    items = corpus
-    for position, stage in enumerate(plan.order):
-        reporter.stage(stage.label, position, len(plan.order), cache.is_done(stage))
-        try:
-            outputs[stage.key] = run_stage(
-                cache,
-                stage,
-                lambda d, s=stage, m=items: _execute(s, corpus, outputs, d, store, recipe, reporter, m, built),
-                LOADERS[stage.kind],
-            )
-        except VoxpopError as exc:
-            raise StageError(f"stage '{stage.label}' ({cache.directory(stage)}): {exc}") from exc
-        if stage.kind == "segments":  # every interval label set now labels the union's segments
-            items = outputs[stage.key]
-            for labels in stage.inputs:
-                outputs[labels.key] = on_segments(outputs[labels.key], items)
+    with contextlib.ExitStack() as stack:
+        if client is None and (workers != 1 or scheduler is not None):  # it starts while the corpus is prepared
+            from voxpop.scheduler import connect
+
+            client = stack.enter_context(connect(workers, scheduler, security, preload=True))
+        corpus, corpus_key = prepare_corpus(recipe, cache, reporter, source)
+        checked = check_recipe(recipe, corpus, source)
+        merged = load_merged(recipe, cache)
+        plan = plan_study(recipe, corpus_key, merged.classes if merged else None)
+        # computed once per run; merged corpora label on the classes the plan chose (e.g. the shared ones)
+        built = {} if merged else {plan.labels[key].key: labels for key, labels in checked.items()}
+        runner = stage_runner(recipe, plan, corpus, out_dir, threads, built)
+        if client is not None:
+            from voxpop.scheduler import run_plan
+
+            run_plan(plan, runner, cache, reporter, client)
+        for position, stage in enumerate(plan.order if client is None else ()):
+            reporter.stage(stage.label, position, len(plan.order), cache.is_done(stage))
+            runner.run(stage, cache, outputs, reporter.step)
+    outputs = {stage.key: runner.output(stage, cache, outputs, consumer=None) for stage in plan.order}
     results = results_table(recipe, plan, outputs)
     atomic_write(out_dir / "results.parquet", lambda handle: results.to_parquet(handle, index=False))
     run = StudyRun(recipe, corpus, plan, outputs, results, cache.executed, cache.reused, out_dir, merged)
@@ -566,3 +477,19 @@ def run_recipe(
             stale.unlink()
         build_report(run).write(out_dir)
     return run
+
+
+def stage_runner(
+    recipe: Recipe,
+    plan: Plan,
+    corpus: Corpus,
+    out_dir: Path,
+    threads: int = 1,
+    built: Mapping[str, LabelSet] | None = None,
+) -> StageRunner:
+    """The :class:`~voxpop.execution.StageRunner` of a planned study writing into ``out_dir/cache``;
+    ``built``: label sets of the pre-flight check by stage key (saved instead of computed again)."""
+    store = Path(recipe.features.store) if recipe.features.store else output_directory(out_dir, "cache", "features")
+    fusion = recipe.analyses.fusion
+    imported = {n: str(p) for n, p in fusion.predictions.items()} if fusion is not None else {}
+    return StageRunner(out_dir / "cache", out_dir, corpus, store, imported, plan.segments, threads, dict(built or {}))

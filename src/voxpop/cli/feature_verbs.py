@@ -10,9 +10,9 @@ from rich.table import Table
 from voxpop.audio import REASONS, AudioOptions
 from voxpop.cli.app import app, console, progress_bar
 from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
-from voxpop.features import ExtractionReport, fill_store, make_extractor
+from voxpop.features import ExtractionReport, make_extractor
 from voxpop.features.base import parse_options
-from voxpop.features.extraction import default_store_root, parse_shard
+from voxpop.features.extraction import default_store_root, fill_store_on_workers, parse_shard
 
 
 @app.command()
@@ -33,7 +33,9 @@ def features(
     snr: float = typer.Option(None, help="Signal-to-noise ratio in dB for --noise-dir."),
     seed: int = typer.Option(0, help="Seed for random crops and noise choices."),
     device: str = typer.Option(None, help="ssl: auto | cpu | cuda (default auto)."),
-    workers: int = typer.Option(None, help="opensmile / fbank: number of worker processes."),
+    workers: int = typer.Option(
+        1, min=1, help="Worker processes sharing the shards (Dask LocalCluster, as 'voxpop run'); 1: this process."
+    ),
     batch_size: int = typer.Option(None, help="ssl: clips per batch (sorted by length)."),
     shard: str = typer.Option("0/1", help="I/N: fill only shards s with s mod N == I (SLURM array: task/count)."),
     shard_size: int = typer.Option(64, help="Items per shard (fixed when the store entry is created)."),
@@ -44,7 +46,7 @@ def features(
     """Extract features for every item into the resumable feature store, with progress and a summary."""
     loaded = load_corpus(corpus, where)
     options = parse_options(option or [])
-    given = {"layers": layers, "device": device, "workers": workers, "batch_size": batch_size}
+    given = {"layers": layers, "device": device, "batch_size": batch_size}
     options.update({key: value for key, value in given.items() if value is not None})
     chosen = make_extractor(extractor, **options)
     audio = AudioOptions(
@@ -60,10 +62,11 @@ def features(
     with progress_bar() as bar:
         label = extractor if len(extractor) <= 32 else "…" + extractor[-31:]
         task = bar.add_task(label, total=None)
-        report = fill_store(
+        report = fill_store_on_workers(
             loaded,
             chosen,
             store,
+            workers=workers,
             audio=audio,
             shard=parse_shard(shard),
             shard_size=shard_size,

@@ -79,6 +79,67 @@ def print_summary(run: StudyRun) -> None:
     )
 
 
+WORKERS_HELP = (
+    "Worker processes running independent stages at once (Dask LocalCluster); 1: in this process, without Dask."
+)
+
+
+def resolve_workers(workers: int | None) -> int:
+    """``--workers`` as given, or the default: usable cores capped by free memory (:mod:`voxpop.scheduler`)."""
+    if workers is not None:
+        if workers < 1:
+            raise typer.BadParameter(f"--workers must be at least 1, got {workers}")
+        return workers
+    from voxpop.scheduler import default_workers
+
+    return default_workers()
+
+
+def print_plan(rows: list[dict]) -> None:
+    """The ``--dry-run`` table: every stage, cached or pending, and where it would run."""
+    table = Table(title="plan (nothing was computed)")
+    for column in ("stage", "kind", "status", "where"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["stage"], row["kind"], row["status"], row["where"])
+    console.print(table)
+    pending = sum(row["status"] == "pending" for row in rows)
+    console.print(f"{len(rows)} stages: {len(rows) - pending} cached, {pending} pending", highlight=False)
+
+
+def run_study(
+    loaded, out: Path, source: str, workers: int, scheduler: str | None, security, threads: int, dry_run: bool
+) -> None:
+    """Run (or with ``dry_run`` only plan) a loaded recipe into ``out`` and print the summary.
+
+    With several workers or a scheduler the cluster is connected first, so its workers import voxpop
+    while this process does."""
+    from voxpop import scheduler as dask_scheduler
+
+    if dry_run:
+        print_plan(dask_scheduler.dry_run(loaded, out, workers, scheduler, source))
+        return
+    with contextlib.ExitStack() as stack:
+        client = None
+        if workers > 1 or scheduler is not None:
+            client = stack.enter_context(dask_scheduler.connect(workers, scheduler, security, preload=True))
+        from voxpop.study import run_recipe
+
+        with progress_reporter() as reporter:
+            result = run_recipe(
+                loaded,
+                out,
+                source=source,
+                reporter=reporter,
+                workers=workers,
+                scheduler=scheduler,
+                security=security,
+                threads=threads,
+                client=client,
+            )
+    print_summary(result)
+
+
 @app.command()
 def run(
     recipe: Path = typer.Argument(..., help="Recipe YAML file (see recipes/ and docs/recipes.md)."),
@@ -88,16 +149,27 @@ def run(
         "--set",
         help="Override a recipe key: --set KEY.PATH=VALUE, e.g. --set model.epochs=5 (values are read as YAML).",
     ),
+    workers: int = typer.Option(None, "--workers", help=WORKERS_HELP + " Default: usable cores, ~1 GB free each."),
+    scheduler: str = typer.Option(
+        None,
+        "--scheduler",
+        help="Run on an existing Dask cluster (tcp://HOST:PORT or tls://...) whose workers see --out. "
+        "Only clusters you control: it runs the code voxpop sends.",
+    ),
+    tls_ca_file: Path = typer.Option(None, "--tls-ca-file", help="--scheduler over TLS: the CA certificate (PEM)."),
+    tls_cert: Path = typer.Option(None, "--tls-cert", help="--scheduler over TLS: this client's certificate (PEM)."),
+    tls_key: Path = typer.Option(None, "--tls-key", help="--scheduler over TLS: this client's private key (PEM)."),
+    threads: int = typer.Option(1, "--threads", min=1, help="CPU threads of every stage (torch, BLAS), any mode."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (cached / pending, where) and stop."),
 ) -> None:
     """Run a study recipe: every stage once (cached, resumable), then results.parquet and report.html."""
     from voxpop.experiment import load_recipe
-    from voxpop.study import run_recipe
+    from voxpop.scheduler import security_from_files
 
     loaded = load_recipe(recipe, set_ or [])
-    out = out or Path("runs") / loaded.study
-    with progress_reporter() as reporter:
-        result = run_recipe(loaded, out, source=str(recipe), reporter=reporter)
-    print_summary(result)
+    security = security_from_files(tls_ca_file, tls_cert, tls_key)
+    count = 1 if scheduler else resolve_workers(workers)
+    run_study(loaded, out or Path("runs") / loaded.study, str(recipe), count, scheduler, security, threads, dry_run)
 
 
 def demo_recipe() -> Path:
@@ -110,13 +182,11 @@ def demo(
     out: Path = typer.Option(Path("voxpop-demo"), "--out", help="Output directory (corpus, cache, report)."),
     size: str = typer.Option("small", "--size", help="Demo corpus size: small (384 clips) or tiny (48 clips)."),
     recipe: Path = typer.Option(None, "--recipe", help=f"Recipe to run instead of recipes/{DEMO_RECIPE}."),
+    workers: int = typer.Option(1, "--workers", help=WORKERS_HELP),
 ) -> None:
     """Build the synthetic demo corpus and run the aggregation-rules study (3) on it, on CPU: report.html."""
     from voxpop.experiment import load_recipe
-    from voxpop.study import run_recipe
 
     path = recipe or demo_recipe()
     loaded = load_recipe(path, [f"corpus.demo.size={size}"] if size else [])
-    with progress_reporter() as reporter:
-        result = run_recipe(loaded, out, source=str(path), reporter=reporter)
-    print_summary(result)
+    run_study(loaded, out, str(path), resolve_workers(workers), None, None, 1, False)

@@ -174,6 +174,61 @@ def fill_store(
     )
 
 
+def fill_store_on_workers(
+    corpus: Corpus,
+    extractor: Extractor | str,
+    store: str | Path | None = None,
+    *,
+    workers: int,
+    audio: AudioOptions | None = None,
+    shard: tuple[int, int] = (0, 1),
+    shard_size: int = 64,
+    fingerprint: str = "stat",
+    progress: ProgressCallback | None = None,
+) -> ExtractionReport:
+    """:func:`fill_store` with this process's share split over ``workers`` Dask worker processes (a
+    ``LocalCluster``, :func:`voxpop.scheduler.connect`); ``workers=1`` is :func:`fill_store` in this process.
+
+    Worker j of W computes shards s with s mod (N x W) == I + N x j, which together are exactly the
+    shards of ``shard=(I, N)``; each runs the extractor in its own process (no process pool inside).
+    The report counts what all workers computed; ``compute_seconds`` is the wall time. ``progress``
+    receives (workers done, workers).
+    """
+    if workers <= 1:
+        return fill_store(corpus, extractor, store, audio=audio, shard=shard, shard_size=shard_size,
+                          fingerprint=fingerprint, progress=progress)  # fmt: skip
+    from distributed import as_completed
+
+    from voxpop.scheduler import RETRIES, connect
+
+    extractor = make_extractor(extractor)
+    extractor.workers = 1
+    index, count = shard
+    options = {"audio": audio, "shard_size": shard_size, "fingerprint": fingerprint}
+    started = time.perf_counter()
+    with connect(workers, None) as client:
+        futures = [
+            client.submit(fill_store, corpus, extractor, store, shard=(index + count * j, count * workers), **options,
+                          key=f"voxpop-extract-{index + count * j}-of-{count * workers}", retries=RETRIES, pure=False)
+            for j in range(workers)
+        ]  # fmt: skip
+        if progress:
+            progress(0, workers)
+        reports = []
+        for done, (_, report) in enumerate(as_completed(futures, with_results=True), start=1):
+            reports.append(report)
+            if progress:
+                progress(done, workers)
+    final = fill_store(corpus, extractor, store, shard=shard, **options)  # computes nothing: the summary
+    return dataclasses.replace(
+        final,
+        computed_shards=sum(r.computed_shards for r in reports),
+        computed_items=sum(r.computed_items for r in reports),
+        computed_audio_seconds=sum(r.computed_audio_seconds for r in reports),
+        compute_seconds=time.perf_counter() - started,
+    )
+
+
 def extract(
     corpus: Corpus,
     extractor: Extractor | str,

@@ -1,0 +1,90 @@
+"""Studies on Dask: a worker killed mid-run costs only its task, and results equal the in-process run byte for byte."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import voxpop.cli
+from voxpop.cache import Cache, Stage
+from voxpop.demo import make_demo_corpus
+from voxpop.errors import ConfigError
+from voxpop.execution import KILL_HOOK
+from voxpop.experiment import load_recipe
+from voxpop.scheduler import check_resources, connect, dry_run, where
+from voxpop.stages import features_resources, train_resources
+from voxpop.study import run_recipe
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "3-aggregation-rules.yaml"
+
+
+def tiny(corpus: Path) -> list[str]:
+    """Study 3 on the tiny demo corpus: MR and AR models (one loss), 3 folds, 1 epoch, 100 resamples."""
+    return [
+        "corpus.demo=null",
+        f"corpus.path={corpus}",
+        "labels.train={MR: {rule: mr, condition: voice}, AR: {rule: ar, condition: voice}}",
+        "grid={}",
+        "model.epochs=1",
+        "evaluation.bootstrap=100",
+        "protocol.speaker_folds.k=3",
+    ]
+
+
+@pytest.mark.slow
+def test_a_killed_worker_costs_one_task_and_results_equal_the_in_process_run(tmp_path, monkeypatch):
+    make_demo_corpus(tmp_path / "demo", "tiny")
+    overrides = tiny(tmp_path / "demo" / "corpus")
+    recipe = load_recipe(RECIPE, overrides)
+    planned = dry_run(recipe, tmp_path / "serial", 2, None)
+    assert {row["status"] for row in planned} == {"pending"} and not (tmp_path / "serial" / "cache").exists()
+    serial = run_recipe(recipe, tmp_path / "serial", workers=1)
+    assert [row["stage"] for row in planned] == [stage.label for stage in serial.plan.order]
+    cached = dry_run(recipe, tmp_path / "serial", 1, None)
+    assert len(serial.executed) == len(planned) and {row["status"] for row in cached} == {"cached"}
+
+    marker = tmp_path / "killed"
+    monkeypatch.setenv(KILL_HOOK, f"train:{marker}")  # inherited by the worker processes started below
+    with connect(2, None, preload=True) as client:  # a LocalCluster of two worker processes
+        address = client.scheduler.address
+        before = set(client.run(lambda: __import__("os").getpid()).values())
+        args = ["run", str(RECIPE), "--out", str(tmp_path / "cluster"), "--scheduler", address]
+        result = CliRunner().invoke(voxpop.cli.app, [*args, *(a for o in overrides for a in ("--set", o))])
+        after = set(client.run(lambda: __import__("os").getpid()).values())
+    assert result.exit_code == 0, result.output
+    assert marker.is_file()  # the first train task's worker created the marker and exited
+    assert len(before - after) == 1 and len(after) == 2  # one worker process was replaced
+    for name in ("results.parquet", "report.md"):
+        assert (tmp_path / "cluster" / name).read_bytes() == (tmp_path / "serial" / name).read_bytes(), name
+
+
+def test_gpu_stages_declare_the_gpus_their_model_config_asks_for():
+    def train(**options):
+        return train_resources({"model": {"head": "mlp", "train": options}})
+
+    assert train() == {} and train(accelerator="cpu", devices=4) == {}
+    assert train(accelerator="gpu") == {"GPU": 1} and train(accelerator="cuda", devices=2) == {"GPU": 2}
+    assert train(accelerator="gpu", devices=[0, 2, 3]) == {"GPU": 3}
+    assert features_resources({"options": {"device": "cuda:1"}}) == {"GPU": 1}
+    assert features_resources({"options": {}}) == {}
+    stage = Stage("train", "train MR", {"model": {"train": {"accelerator": "gpu", "devices": 2}}})
+    assert where(stage, 1, None) == "in-process, needs GPU x2"
+    assert where(stage, 4, None) == "local cluster (4 worker processes), needs GPU x2"
+    assert where(Stage("labels", "MR", {}), 1, "tls://head:8786") == "cluster tls://head:8786"
+
+
+def test_dry_run_of_a_study_whose_demo_corpus_is_not_built_names_only_the_corpus_stage(tmp_path):
+    rows = dry_run(load_recipe(RECIPE, ["corpus.demo.size=tiny"]), tmp_path / "out", 2, None)
+    assert rows == [{"stage": "demo corpus (tiny)", "kind": "corpus", "status": "pending", "where": "in-process"}]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_stage_needing_gpus_no_worker_offers_stops_the_run_with_a_message(tmp_path):
+    stage = Stage("train", "train MR", {"model": {"train": {"accelerator": "gpu", "devices": 2}}})
+    labels = Stage("labels", "MR", {})
+    cache = Cache(tmp_path / "cache")
+    check_resources([labels, stage], [{}, {"GPU": 2}], cache)  # one worker offers two GPUs: fine
+    with pytest.raises(ConfigError, match=r"'train MR' needs GPU x2 on one worker.*--resources GPU=1"):
+        check_resources([labels, stage], [{"GPU": 1}, {"GPU": 1}], cache)  # two GPUs, but not on one worker
