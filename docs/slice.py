@@ -1,7 +1,7 @@
 """Print a slice of a study's output as a Markdown table, for the README (run by docs/regenerate.py).
 
     python docs/slice.py matrix OUT --variant loss=cbce --metric macro_f1      # train x test, value [CI]
-    python docs/slice.py table OUT/tables/label-sets.csv --columns "set,rule,items kept"
+    python docs/slice.py table OUT/tables/label-sets.csv --columns "set,rule,items kept" --where part=train
 """
 
 from __future__ import annotations
@@ -44,11 +44,15 @@ def main() -> None:
     t = sub.add_parser("table")
     t.add_argument("csv", type=Path)
     t.add_argument("--columns", default="")
+    t.add_argument("--where", default="", help="keep rows where COLUMN=VALUE")
     args = parser.parse_args()
     if args.what == "matrix":
         print(matrix(args.out, args.variant, args.metric, args.group, args.rows, args.columns))
     else:
         frame = pd.read_csv(args.csv, dtype=str, keep_default_na=False)
+        if args.where:
+            column, _, value = args.where.partition("=")
+            frame = frame[frame[column].eq(value)]
         if args.columns:
             frame = frame[[c.strip() for c in args.columns.split(",")]]
         print(markdown(frame))
