@@ -224,7 +224,7 @@ def test_class_map_merges_and_excludes():
 
 def test_unknown_rule_and_misplaced_options():
     with pytest.raises(ConfigError, match=", ".join(RULES)):
-        make_labels(small_corpus(), "dawid-skene")
+        make_labels(small_corpus(), "wawa")  # crowd-kit's Wawa is deliberately not a rule
     with pytest.raises(ConfigError, match="threshold applies to rules likert"):
         make_labels(small_corpus(), "mr", threshold=0.3)
     with pytest.raises(ConfigError, match="tie_policy applies to rules pr"):

@@ -49,6 +49,8 @@ def test_a_killed_worker_costs_one_task_and_results_equal_the_in_process_run(tmp
     monkeypatch.setenv(KILL_HOOK, f"train:{marker}")  # inherited by the worker processes started below
     with connect(2, None, preload=True) as client:  # a LocalCluster of two worker processes
         address = client.scheduler.address
+        # workers forked from a forkserver started earlier in the session lack the variable: set it on each
+        client.run(lambda value=f"train:{marker}": __import__("os").environ.__setitem__(KILL_HOOK, value))
         before = set(client.run(lambda: __import__("os").getpid()).values())
         args = ["run", str(RECIPE), "--out", str(tmp_path / "cluster"), "--scheduler", address]
         result = CliRunner().invoke(voxpop.cli.app, [*args, *(a for o in overrides for a in ("--set", o))])

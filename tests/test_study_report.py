@@ -112,7 +112,7 @@ def test_lower_is_better_heatmaps_reverse_the_colour_map():
 def fake_run(overall: pd.DataFrame, accounting: pd.DataFrame, by: str | None = None) -> SimpleNamespace:
     evaluation = SimpleNamespace(metrics=["uar", "macro_f1", "kld"], per_class=True, by=by, tie_policy="drop")
     analyses = SimpleNamespace(agreement=None, ccc=None)
-    plan = SimpleNamespace(analyses={"accounting": SimpleNamespace(key="acc")}, sweep=None)
+    plan = SimpleNamespace(analyses={"accounting": SimpleNamespace(key="acc")}, sweep=None, sources={}, evaluations={})
     return SimpleNamespace(
         recipe=SimpleNamespace(evaluation=evaluation, analyses=analyses), results=overall, plan=plan,
         outputs={"acc": accounting},
