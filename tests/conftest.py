@@ -44,6 +44,29 @@ def demo_corpus(tmp_path_factory: pytest.TempPathFactory) -> DemoCorpus:
     return DemoCorpus(root, corpus, calls)
 
 
+class DemoRun(NamedTuple):
+    """A logistic-regression run (MR voice labels, fbank features, 3 speaker folds) on the tiny demo corpus."""
+
+    directory: Path
+    store: Path
+
+
+@pytest.fixture(scope="session")
+def demo_logreg_run(demo_corpus, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """``voxpop train`` of :class:`DemoRun` through the CLI, shared by the export and cross-corpus tests."""
+    from typer.testing import CliRunner
+
+    import voxpop.cli
+
+    root = tmp_path_factory.mktemp("demo-run")
+    result = CliRunner().invoke(voxpop.cli.app, [
+        "train", str(demo_corpus.dir), "--labels", "mr", "--condition", "voice", "--extractor", "fbank",
+        "--store", str(root / "store"), "--head", "logreg", "--k", "3", "--bootstrap", "20", "--out", str(root / "run"),
+    ], env={"COLUMNS": "200"})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return DemoRun(root / "run", root / "store")
+
+
 @pytest.fixture(scope="session")
 def tiny_wavlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised WavLM-like backbone (hidden size 32, 2 layers, 2 heads, 2 conv layers with 20x

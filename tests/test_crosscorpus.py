@@ -50,16 +50,10 @@ def test_bad_class_maps_are_refused(mapping, message):
         map_prediction_classes(PROBS, mapping, ["anger", "sad", "calm"])
 
 
-def test_cli_scores_a_run_on_another_corpus_as_by_hand(demo_corpus, tmp_path):
-    corpus, store = demo_corpus.corpus, tmp_path / "store"
+def test_cli_scores_a_run_on_another_corpus_as_by_hand(demo_corpus, demo_logreg_run, tmp_path):
+    corpus, store, run_dir = demo_corpus.corpus, demo_logreg_run.store, demo_logreg_run.directory
     runner = CliRunner()
     env = {"COLUMNS": "200"}
-    result = runner.invoke(app, [
-        "train", str(demo_corpus.dir), "--labels", "mr", "--condition", "voice", "--extractor", "fbank",
-        "--store", str(store), "--head", "logreg", "--k", "3", "--bootstrap", "20",
-        "--out", str(tmp_path / "run"),
-    ], env=env)  # fmt: skip
-    assert result.exit_code == 0, result.output
 
     # corpus B: the speakers of fold 1, classes named differently (anger -> angry), 'happy' unknown to B
     keep = corpus.items.index[corpus.items["speaker"].isin(corpus.items["speaker"].unique()[:2])]
@@ -70,14 +64,14 @@ def test_cli_scores_a_run_on_another_corpus_as_by_hand(demo_corpus, tmp_path):
     other.save(tmp_path / "b")
     out = tmp_path / "cell.csv"
     result = runner.invoke(app, [
-        "evaluate", str(tmp_path / "run"), "--corpus", str(tmp_path / "b"), "--labels", "mr", "--condition", "voice",
+        "evaluate", str(run_dir), "--corpus", str(tmp_path / "b"), "--labels", "mr", "--condition", "voice",
         "--class-map", "anger=angry,happy=drop", "--bootstrap", "50", "--store", str(store),
         "--out", str(out),
     ], env=env)  # fmt: skip
     assert result.exit_code == 0, result.output
 
     # by hand: mean of the fold models on B's features, anger -> angry, happy's mass removed, renormalised
-    run = load_run(tmp_path / "run")
+    run = load_run(run_dir)
     features = extract(other, "fbank", store=store)
     x = feature_input(features, other.items.index)
     mean = np.mean([m.predict_proba(x) for m in run.fold_models().values()], axis=0)

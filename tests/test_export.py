@@ -107,22 +107,16 @@ def test_frame_heads_are_refused_with_the_reason(tmp_path):
         export_run(run_dir, tmp_path / "export")
 
 
-def test_cli_export_then_predict_from_the_exported_folder(demo_corpus, tmp_path):
-    corpus, store = demo_corpus.corpus, tmp_path / "store"
-    features = extract(corpus, "fbank", store=store)
+def test_cli_export_then_predict_from_the_exported_folder(demo_corpus, demo_logreg_run, tmp_path):
+    corpus, run_dir = demo_corpus.corpus, demo_logreg_run.directory
+    features = extract(corpus, "fbank", store=demo_logreg_run.store)
     runner = CliRunner()
     env = {"COLUMNS": "200"}
-    result = runner.invoke(app, [
-        "train", str(demo_corpus.dir), "--labels", "mr", "--condition", "voice", "--extractor", "fbank",
-        "--store", str(store), "--head", "logreg", "--k", "3", "--bootstrap", "20",
-        "--out", str(tmp_path / "run"),
-    ], env=env)  # fmt: skip
-    assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["export", str(tmp_path / "run"), "--out", str(tmp_path / "onnx")], env=env)
+    result = runner.invoke(app, ["export", str(run_dir), "--out", str(tmp_path / "onnx")], env=env)
     assert result.exit_code == 0, result.output
     assert "3 fold models" in result.output
     files = list(corpus.items["audio"].iloc[[0, 7]])
-    from_run = runner.invoke(app, ["predict", str(tmp_path / "run"), *files, "--format", "json"], env=env)
+    from_run = runner.invoke(app, ["predict", str(run_dir), *files, "--format", "json"], env=env)
     from_onnx = runner.invoke(app, ["predict", str(tmp_path / "onnx"), *files, "--format", "json"], env=env)
     assert from_run.exit_code == 0 and from_onnx.exit_code == 0, from_onnx.output
     a, b = json.loads(from_run.stdout), json.loads(from_onnx.stdout)
