@@ -252,3 +252,14 @@ def test_msp_packed_csv_is_pointed_to_the_msp_importer(tmp_path):
     path = _write(tmp_path, 'FileName,EmoDetail\na.wav,"W1; Neutral; ; A:3; V:4; D:3;"\n', "labels_detailed.csv")
     with pytest.raises(InputError, match=r"labels_detailed\.csv: holds MSP-Podcast per-rater labels .*import msp"):
         read_long(path, columns={"FileName": "item", "EmoDetail": "label"})
+
+
+def test_item_ids_equal_in_nfc_are_counted_as_one_item_in_the_report(tmp_path):
+    import unicodedata
+
+    composed, decomposed = "caf\u00e9", unicodedata.normalize("NFD", "caf\u00e9")
+    table = tmp_path / "r.csv"
+    table.write_text(f"item,rater,label\n{composed},r1,anger\n{decomposed},r2,anger\n", encoding="utf-8")
+    corpus = read_long(table)
+    assert list(corpus.items.index) == [composed]
+    assert "items: 1." in corpus.description and "(NFC) were merged: 1" in corpus.description

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from voxpop.corpus import EMOTION_SLOTS, RATING_COLUMNS, STRING, Corpus
+from voxpop.corpus import EMOTION_SLOTS, RATING_COLUMNS, STRING, Corpus, nfc
 from voxpop.errors import InputError, where
 from voxpop.formats.case import fold_case as fold_labels
 from voxpop.formats.tables import (
@@ -99,7 +99,11 @@ def read_long(
     if classes is None:
         emotion = ratings.loc[ratings["slot"].isin(EMOTION_SLOTS), "label"]
         classes = labels_in_order(emotion.unique(), class_map, excluded)
-    notes.insert(0, f"Ratings: {len(ratings)}; raters: {ratings['rater'].nunique()}; items: {len(item_table)}.")
+    n_items = item_table.index.map(nfc).nunique()  # ids equal in Unicode NFC are one item of the corpus
+    merged = len(item_table) - n_items
+    notes.insert(0, f"Ratings: {len(ratings)}; raters: {ratings['rater'].nunique()}; items: {n_items}.")
+    if merged:
+        notes.insert(1, f"Item ids that differ only in Unicode form (NFC) were merged: {merged}.")
     return Corpus(
         name or path.stem,
         item_table,
