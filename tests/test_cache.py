@@ -9,6 +9,7 @@ import os
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from voxpop.cache import (
@@ -182,3 +183,21 @@ def test_a_done_marker_of_an_older_voxpop_means_not_done(tmp_path):
     assert run_all() == ["evaluate MR"]
     assert "has no record of the output files" in notices[0]
     assert cache.verify() == {}
+
+
+
+def test_a_key_given_twice_in_a_corpus_or_recipe_file_is_refused_with_its_line(tmp_path):
+    from voxpop.corpus import Corpus
+    from voxpop.errors import ConfigError, InputError
+    from voxpop.experiment import load_recipe
+
+    rating = pd.DataFrame({"item": ["a"], "rater": ["r1"], "slot": ["primary"], "label": ["anger"]})
+    folder = Corpus("c", pd.DataFrame(index=["a"]), rating, classes=["anger", "joy"]).save(tmp_path / "corpus")
+    meta = folder / "corpus.yaml"
+    meta.write_text(meta.read_text() + "classes: [joy]\n")
+    with pytest.raises(InputError, match=r"key 'classes' is given twice.*\n.*line \d+"):
+        Corpus.load(folder)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("study: s\ncorpus: {demo: {}}\nstudy: t\n")
+    with pytest.raises(ConfigError, match=r"key 'study' is given twice[\s\S]*line 3"):
+        load_recipe(recipe)

@@ -263,3 +263,19 @@ def test_item_ids_equal_in_nfc_are_counted_as_one_item_in_the_report(tmp_path):
     corpus = read_long(table)
     assert list(corpus.items.index) == [composed]
     assert "items: 1." in corpus.description and "(NFC) were merged: 1" in corpus.description
+
+
+def test_dimension_rating_without_a_value_is_skipped_and_counted(tmp_path):
+    path = _write(
+        tmp_path,
+        "item,rater,slot,label,value\n"
+        "c1,r1,dimension,arousal,4\n"
+        "c1,r2,dimension,arousal,\n"
+        "c1,r1,primary,anger,\n"
+        "c2,r1,dimension,valence,\n",
+    )
+    corpus = read_long(path)
+    kept = corpus.ratings[["item", "rater", "slot", "label"]].astype(str).values.tolist()
+    assert kept == [["c1", "r1", "dimension", "arousal"], ["c1", "r1", "primary", "anger"]]
+    assert "Skipped dimension ratings with an empty value: 2 (rows 2, 4)." in corpus.description
+    assert "items: 2" in corpus.description  # c2 stays an item (it was rated), with no usable rating

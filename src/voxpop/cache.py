@@ -127,11 +127,27 @@ def parse_json(text: str) -> Any:
 
 
 def parse_yaml(text: str) -> Any:
-    """``yaml.safe_load``, where nesting too deep for the parser is a ``yaml.YAMLError`` like any malformed YAML."""
+    """``yaml.safe_load`` that refuses a mapping key given twice (PyYAML would keep the last silently).
+
+    Raises ``yaml.YAMLError`` (with the line of the repeated key) for a repeated key, malformed YAML, or
+    nesting too deep for the parser.
+    """
     import yaml
 
+    class _UniqueKeys(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen: set = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} is given twice in one mapping; keep one", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeys)
     except RecursionError:
         raise yaml.YAMLError("nested too deeply to be a voxpop file") from None
 

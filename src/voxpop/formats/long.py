@@ -57,7 +57,8 @@ def read_long(
     order of first appearance. Columns that are not rating columns are ignored and listed in the report
     (``corpus.description``). Every rating keeps its ``source_file`` and ``source_row``. CSV files are
     decoded with ``encoding`` (default UTF-8). A ``value``, ``start`` or ``end`` cell holding ``inf``,
-    ``nan`` or ``1e400`` raises InputError naming its row; empty cells stay missing.
+    ``nan`` or ``1e400`` raises InputError naming its row; empty cells stay missing, except that a ``dimension``
+    rating with an empty ``value`` is skipped and counted in the report.
 
     ``duplicates`` is the policy for a rater answering one field of an item twice (``error``, ``first``,
     ``last``, ``drop``, ``mean``; see :mod:`voxpop.repeats`), applied field by field (a long table has no
@@ -92,10 +93,12 @@ def read_long(
         ratings["slot"] = slot
         notes.append(f"No slot column: every rating is read as slot {slot!r}.")
     ratings["slot"] = ratings["slot"].fillna("primary")
+    rated = ratings["item"]  # before skipping: an item whose only ratings are skipped stays an item
+    ratings = _drop_empty_dimensions(ratings, notes)
     ratings, classes, class_map, excluded = fold_labels(ratings, classes, class_map, excluded, fold_case, notes)
     ratings, repeat_notes = resolve_repeats(ratings, duplicates)
     notes += repeat_notes
-    item_table = _items_frame(items, columns, ratings, encoding)
+    item_table = _items_frame(items, columns, rated, encoding)
     if classes is None:
         emotion = ratings.loc[ratings["slot"].isin(EMOTION_SLOTS), "label"]
         classes = labels_in_order(emotion.unique(), class_map, excluded)
@@ -131,11 +134,21 @@ def _ratings_frame(frame: pd.DataFrame, file: str) -> pd.DataFrame:
     return ratings
 
 
+def _drop_empty_dimensions(ratings: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """Skip ``dimension`` ratings without a value (a score that says nothing), counting them in ``notes``."""
+    empty = (ratings["slot"] == "dimension").to_numpy(dtype=bool) & ratings["value"].isna().to_numpy()
+    if empty.any():
+        rows = ratings.loc[empty, "source_row"].tolist()
+        shown = ", ".join(map(str, rows[:5])) + (", ..." if len(rows) > 5 else "")
+        notes.append(f"Skipped dimension ratings with an empty value: {len(rows)} (rows {shown}).")
+    return ratings.loc[~empty]
+
+
 def _items_frame(
-    items: str | Path | None, columns: Mapping[str, str] | None, ratings: pd.DataFrame, encoding: str
+    items: str | Path | None, columns: Mapping[str, str] | None, rated: pd.Series, encoding: str
 ) -> pd.DataFrame:
     if items is None:
-        return pd.DataFrame(index=pd.Index(ratings["item"].unique(), dtype=STRING, name="item"))
+        return pd.DataFrame(index=pd.Index(rated.unique(), dtype=STRING, name="item"))
     path = Path(items)
     table = read_table(path, "items", encoding)
     table = rename_columns(table, {old: new for old, new in (columns or {}).items() if old in table.columns}, path.name)
