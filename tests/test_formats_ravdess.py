@@ -55,6 +55,7 @@ def test_real_folder_counts(shared_data):
 
 def test_generated_files_are_decoded(folder, tmp_path):
     corpus = read_ravdess(folder)
+    assert f"Files in {folder} that are not audio (.wav, .flac) were ignored: 1 (README.txt)." in corpus.description
     items = corpus.items
     assert list(items.index) == ["03-01-02-01-02-02-01", "03-01-05-02-01-01-01", "03-02-08-01-02-01-12"]
     angry = items.loc["03-01-05-02-01-01-01"]

@@ -56,8 +56,8 @@ def find_audio(directory: str | Path, suffixes: Sequence[str] = AUDIO_SUFFIXES, 
 
     Paths are absolute (``..`` removed) but symlinks are not resolved (a data folder that is a symlink, or a folder of
     symlinked files, keeps its own paths). Operating-system debris (``._*``, ``__MACOSX/``, ``.DS_Store``, hidden
-    files) is skipped and counted in ``notes``. Two files with the same stem (e.g. ``a.wav`` and ``sub/a.flac``) are
-    an error: the item they belong to would be ambiguous.
+    files) is skipped and counted in ``notes``, as are other files that are not audio (``notes.txt``). Two files
+    with the same stem (e.g. ``a.wav`` and ``sub/a.flac``) are an error: the item they belong to would be ambiguous.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -65,14 +65,20 @@ def find_audio(directory: str | Path, suffixes: Sequence[str] = AUDIO_SUFFIXES, 
     found: dict[str, Path] = {}
     files, debris = corpus_files(directory)
     notes += debris_note(debris, directory)
+    other: list[Path] = []
     for path in files:
         if path.suffix.lower() not in suffixes:
+            other.append(path)
             continue
         if path.stem in found:
             raise InputError(
                 f"{found[path.stem]} and {path}: two audio files for item {path.stem!r}; keep only one of them."
             )
         found[path.stem] = Path(os.path.abspath(path))
+    if other:
+        shown = ", ".join(str(p.relative_to(directory)) for p in other[:5]) + (", ..." if len(other) > 5 else "")
+        kinds = ", ".join(suffixes)
+        notes.append(f"Files in {directory} that are not audio ({kinds}) were ignored: {len(other)} ({shown}).")
     return found
 
 
