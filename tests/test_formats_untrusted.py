@@ -329,3 +329,19 @@ def test_deeply_nested_json_is_an_error_naming_the_file(tmp_path, depth):
     path = _text(tmp_path / "labels_detailed.json", '{"a.wav": ' + "[" * depth + "]" * depth + "}")
     with pytest.raises(InputError, match=r"^labels_detailed\.json: the JSON is nested"):
         read_msp(path)
+
+
+def test_a_header_row_repeated_inside_the_data_is_named_with_its_row(tmp_path):
+    header = '"","A","D","F","H","N","S","fileName","numResponses"\n'
+    rows = ['"1",0,0,0,1,10,0,"1001_IEO_NEU_XX",11\n', '"2",0,0,0,3,6,0,"1001_IEO_HAP_LO",9\n']
+    path = tmp_path / "tabulatedVotes.csv"
+    path.write_text(header + rows[0] + header + rows[1])  # two tables joined with cat
+    with pytest.raises(InputError, match=r"tabulatedVotes.csv, row 2: repeats the header row \(1 such rows: \[2\]\)"):
+        read_cremad(path)
+    long = tmp_path / "long.csv"
+    long.write_text("item,rater,label\nc1,r1,anger\nitem,rater,label\nc2,r1,joy\n")
+    with pytest.raises(InputError, match="long.csv, row 2: repeats the header row"):
+        read_long(long)
+    label_named_label = tmp_path / "ok.csv"  # one cell equal to its column name is data, not a header
+    label_named_label.write_text("item,rater,label\nc1,r1,label\n")
+    assert read_long(label_named_label).ratings["label"].tolist() == ["label"]

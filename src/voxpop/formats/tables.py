@@ -95,7 +95,29 @@ def read_table(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) ->
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise InputError(f"{path.name}: the {what} file has a header ({', '.join(frame.columns)}) but no data rows.")
-    return frame.reset_index(drop=True)
+    frame = frame.reset_index(drop=True)
+    _refuse_repeated_header(frame, path.name)
+    return frame
+
+
+def _refuse_repeated_header(frame: pd.DataFrame, file: str) -> None:
+    """A data row that repeats the header (two files joined with ``cat``) is an error naming its row.
+
+    A cell repeats its column's name; under a header cell left empty (pandas names it ``Unnamed: i``) it is empty.
+    """
+    repeats = pd.Series(True, index=frame.index)
+    for column in frame.columns:
+        cells = frame[column]
+        if column.startswith("Unnamed: "):
+            repeats &= cells.isna()
+        else:
+            repeats &= cells.astype("string").str.strip().eq(column).fillna(False)
+    if repeats.any():
+        rows = [int(r) + 1 for r in np.flatnonzero(repeats.to_numpy())]
+        raise InputError(
+            f"{file}, row {rows[0]}: repeats the header row ({len(rows)} such rows: {rows[:5]}); the file looks like "
+            "several tables joined together. Remove the repeated header lines (or import each table on its own)."
+        )
 
 
 def _refuse_repeated_columns(names: Iterable[object], file: str) -> None:
