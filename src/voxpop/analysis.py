@@ -21,6 +21,7 @@ from scipy import stats
 
 from voxpop.corpus import STRING
 from voxpop.errors import ConfigError, InputError
+from voxpop.formatting import format_ci
 from voxpop.labelset import LabelSet
 from voxpop.metrics import (
     Counts,
@@ -414,10 +415,10 @@ def cross_test_matrix(
     return pd.concat(tables, ignore_index=True)[["train", "test", "metric", "value", "low", "high", "absent_classes"]]
 
 
-def pivot_cross_test(table: pd.DataFrame, metric: str, fmt: str | None = None) -> pd.DataFrame:
+def pivot_cross_test(table: pd.DataFrame, metric: str, digits: int | None = None) -> pd.DataFrame:
     """Train x test matrix of one metric from :func:`cross_test_matrix` (conditions in order of appearance).
 
-    ``fmt`` (e.g. ``"{value:.3f} [{low:.3f}, {high:.3f}]"``) turns cells into text with the interval.
+    With ``digits`` the cells are text with the interval, ``"value [low, high]"`` (:func:`voxpop.formatting.format_ci`).
 
     >>> table = pd.DataFrame({"train": ["MR", "MR", "AR", "AR"], "test": ["MR", "AR", "MR", "AR"],
     ...                       "metric": "uar", "value": [0.6, 0.5, 0.55, 0.7], "low": 0.0, "high": 1.0})
@@ -426,14 +427,15 @@ def pivot_cross_test(table: pd.DataFrame, metric: str, fmt: str | None = None) -
     train
     MR     0.60  0.5
     AR     0.55  0.7
-    >>> pivot_cross_test(table, "uar", fmt="{value:.2f} [{low:.1f}, {high:.1f}]").loc["AR", "MR"]
-    '0.55 [0.0, 1.0]'
+    >>> pivot_cross_test(table, "uar", digits=2).loc["AR", "MR"]
+    '0.55 [0.00, 1.00]'
     """
     rows = table[table["metric"] == metric]
     if rows.empty:
         raise ConfigError(f"metric {metric!r} is not in the table; it holds {sorted(table['metric'].unique())}.")
-    if fmt is not None:
-        rows = rows.assign(value=[fmt.format(**r) for r in rows[["value", "low", "high"]].to_dict("records")])
+    if digits is not None:
+        cells = rows[["value", "low", "high"]].itertuples(index=False)
+        rows = rows.assign(value=[format_ci(*r, digits) for r in cells])
     matrix = rows.pivot(index="train", columns="test", values="value")
     return matrix.loc[list(dict.fromkeys(rows["train"])), list(dict.fromkeys(rows["test"]))]
 

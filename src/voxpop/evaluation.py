@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -172,18 +174,11 @@ def fold_summary(
 
 
 def evaluate_pooled(
-    predictions: pd.DataFrame,
-    test_labels: LabelSet,
-    *,
-    n_boot: int = 1000,
-    seed: int = 0,
-    binarize: Binarize = "auto",
-    tie_policy: str = "drop",
+    predictions: pd.DataFrame, test_labels: LabelSet, *, n_boot: int = 1000, **options: Any
 ) -> pd.DataFrame:
-    """:func:`evaluate_predictions` of the pooled out-of-fold predictions with :func:`fold_summary`'s columns
-    fold_mean, fold_sd and n_folds beside each metric (NaN / 0 without a ``fold`` column)."""
-    table = evaluate_predictions(predictions, test_labels, n_boot=n_boot, seed=seed, binarize=binarize,
-                                 tie_policy=tie_policy)  # fmt: skip
-    spread = fold_summary(predictions, test_labels, seed=seed, binarize=binarize, tie_policy=tie_policy)
-    table = table.merge(spread, on="metric", how="left")
+    """:func:`evaluate_predictions` of the pooled out-of-fold predictions (``options``: its ``seed``, ``binarize``
+    and ``tie_policy``) with :func:`fold_summary`'s columns fold_mean, fold_sd and n_folds beside each metric
+    (NaN / 0 without a ``fold`` column)."""
+    table = evaluate_predictions(predictions, test_labels, n_boot=n_boot, **options)
+    table = table.merge(fold_summary(predictions, test_labels, **options), on="metric", how="left")
     return table.assign(n_folds=table["n_folds"].fillna(0).astype(int))

@@ -37,6 +37,7 @@ RESULT_COLUMNS = [
     "n_folds",
 ]
 
+
 @dataclasses.dataclass
 class Plan:
     """Every stage of a study, by role; ``order`` lists each distinct stage once, inputs first."""

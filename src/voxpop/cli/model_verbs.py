@@ -322,7 +322,7 @@ def evaluate(
     With --corpus naming another corpus than the run's, every item of that corpus is predicted by the
     mean of the run's fold models and the run's classes are mapped onto its classes (--class-map)."""
     from voxpop.crosscorpus import is_other_corpus, score_on_corpus
-    from voxpop.evaluation import evaluate_predictions
+    from voxpop.evaluation import evaluate_pooled
     from voxpop.predictions import load_predictions
     from voxpop.runs import is_label_file, load_run, resolve_labels
 
@@ -356,9 +356,7 @@ def evaluate(
     for name, path in sources.items():
         table = predictions(path)
         scored = table.index[test_labels.kept.reindex(table.index, fill_value=False).to_numpy(dtype=bool)]
-        result = evaluate_predictions(
-            table, test_labels, n_boot=bootstrap, seed=seed, binarize=rule, tie_policy=tie_policy
-        )
+        result = evaluate_pooled(table, test_labels, n_boot=bootstrap, seed=seed, binarize=rule, tie_policy=tie_policy)
         train_labels = None if other or run.is_file() else load_run(path.parent).labels
         levels = chance_levels(scored, test_labels, train_labels)
         tables[name] = result.assign(chance=result["metric"].map(levels).astype(float))
