@@ -27,6 +27,7 @@ ORCHESTRATION = [
     "predictions.py",
     "evaluation.py",
     "analysis.py",
+    "tuning.py",
     "cache.py",
     "execution.py",
     "scheduler.py",

@@ -452,6 +452,7 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
         "--protocol", "speaker-folds", "--k", "3", "--epochs", "2", "--bootstrap", "100", "--out", out,
     )  # fmt: skip
     assert "uar" in output and "logreg" in output and "mlp" in output
+    assert "(folds" in output  # the per-fold mean and sd beside each pooled score
     labels = make_labels(demo["corpus"], "mr", condition="voice")
     summary = pd.read_csv(out / "summary.csv")
     for head in ("logreg", "mlp"):

@@ -23,13 +23,7 @@ import numpy as np
 import pandas as pd
 
 from voxpop import agreement
-from voxpop.analysis import (
-    average_probabilities,
-    compare_easy_difficult,
-    easy_difficult_items,
-    fusion_per_fold,
-    tuned_per_fold,
-)
+from voxpop.analysis import average_probabilities, compare_easy_difficult, easy_difficult_items
 from voxpop.audio import AudioOptions
 from voxpop.cache import Cache as Cache  # re-exported: the cache and stages were defined here
 from voxpop.cache import Stage as Stage
@@ -47,6 +41,7 @@ from voxpop.predictions import Predictions, binarize_predictions, load_predictio
 from voxpop.protocols import make_folds
 from voxpop.runs import ModelSpec, cross_validate
 from voxpop.segments import union_segment_corpus
+from voxpop.tuning import fusion_per_fold, tuned_per_fold
 
 Progress = Callable[[int, int], None]
 
@@ -278,7 +273,7 @@ def compute_fusion(
     directory: Path,
     tune_on: str = "dev",
 ) -> None:
-    """Dirichlet late fusion per fold (:func:`voxpop.analysis.fusion_per_fold`) of trained sources and imported
+    """Dirichlet late fusion per fold (:func:`voxpop.tuning.fusion_per_fold`) of trained sources and imported
     prediction tables (which have no development predictions)."""
     tables = {name: s.predictions if isinstance(s, Trained) else s for name, s in sources.items()}
     dev = {name: s.dev_predictions if isinstance(s, Trained) else None for name, s in sources.items()}
@@ -287,7 +282,7 @@ def compute_fusion(
 
 
 def compute_tuned(source: Trained, labels: LabelSet, directory: Path, tune_on: str = "dev") -> None:
-    """Decisions tuned per fold (:func:`voxpop.analysis.tuned_per_fold`); sigmoid outputs are then binarised at
+    """Decisions tuned per fold (:func:`voxpop.tuning.tuned_per_fold`); sigmoid outputs are then binarised at
     0.5."""
     table, detail = tuned_per_fold(source.predictions, source.dev_predictions, source.multilabel, labels, tune_on)
     _save_trained(
