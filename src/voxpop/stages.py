@@ -44,6 +44,8 @@ from voxpop.segments import union_segment_corpus
 from voxpop.tuning import fusion_per_fold, tuned_per_fold
 
 Progress = Callable[[int, int], None]
+EVALUATION_FORMAT = 2
+"""Layout of an evaluation's ``metrics.parquet``, part of the evaluate stage's key (2: fold_mean, fold_sd, n_folds)."""
 
 
 def _write_table(table: pd.DataFrame, path: Path) -> None:

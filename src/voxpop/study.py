@@ -171,6 +171,7 @@ def plan_study(recipe: Recipe, corpus_key: str, corpus_classes: Mapping[str, lis
                 )
     e = recipe.evaluation
     evaluation = {
+        "format": st.EVALUATION_FORMAT,
         "corpus": corpus_key,
         "bootstrap": e.bootstrap,
         "seed": e.seed,
