@@ -36,11 +36,12 @@ from transformers.utils import logging as transformers_logging
 
 from voxpop.audio import AudioLoader, AudioOptions
 from voxpop.corpus import Corpus
+from voxpop.evaluation import evaluate_predictions
 from voxpop.features import extract
 from voxpop.formats.ravdess import read_ravdess
 from voxpop.labels import make_labels
 from voxpop.protocols import make_folds
-from voxpop.runs import ModelSpec, cross_validate, evaluate_predictions
+from voxpop.runs import ModelSpec, cross_validate
 from voxpop.training import BackboneConfig, TrainConfig, fit
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the checkout

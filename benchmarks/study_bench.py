@@ -35,10 +35,10 @@ def child(workers: int, out: Path, overrides: list[str]) -> None:
     with contextlib.ExitStack() as stack:
         client = None
         if workers > 1:
-            from voxpop.scheduler import connect
+            from voxpop.cluster import connect
 
             client = stack.enter_context(connect(workers, None, preload=True))
-        from voxpop.experiment import load_recipe
+        from voxpop.recipe_loading import load_recipe
         from voxpop.study import run_recipe
         from voxpop.study_report import build_report
 

@@ -133,7 +133,7 @@ def test_cross_test_matrix_and_pivot():
     assert matrix.loc["face", "av"] == pytest.approx(vm.uar(true, pred))
     low, high = table.query("train == 'face' and test == 'av' and metric == 'uar'")[["low", "high"]].iloc[0]
     assert (low, high) == pytest.approx(vm.bootstrap_ci("uar", true, pred, n_boot=100)[1:])
-    text = va.pivot_cross_test(table, "uar", fmt="{value:.3f} [{low:.3f}, {high:.3f}]")
+    text = va.pivot_cross_test(table, "uar", digits=3)
     assert text.loc["face", "av"] == f"{matrix.loc['face', 'av']:.3f} [{low:.3f}, {high:.3f}]"
 
 

@@ -12,9 +12,10 @@ from voxpop.cli.app import app
 from voxpop.corpus import Corpus
 from voxpop.crosscorpus import map_prediction_classes
 from voxpop.errors import ConfigError
+from voxpop.evaluation import evaluate_predictions
 from voxpop.features import extract
 from voxpop.labels import make_labels
-from voxpop.runs import evaluate_predictions, feature_input, load_run
+from voxpop.runs import feature_input, load_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

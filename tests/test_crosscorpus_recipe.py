@@ -14,8 +14,8 @@ from sklearn.metrics import balanced_accuracy_score
 
 from voxpop.demo import make_demo_corpus
 from voxpop.errors import ConfigError
-from voxpop.experiment import recipe_from_dict
 from voxpop.metrics import top_class
+from voxpop.recipe_loading import recipe_from_dict
 from voxpop.study import run_recipe
 from voxpop.study_report import build_report, corpus_matrix
 
@@ -180,8 +180,9 @@ def test_shipped_recipe_passes_pre_flight_on_real_ravdess_and_crema_d(shared_dat
     from pathlib import Path
 
     from voxpop.cache import Cache
-    from voxpop.experiment import check_recipe, load_recipe
     from voxpop.formats import read
+    from voxpop.preflight import check_recipe
+    from voxpop.recipe_loading import load_recipe
     from voxpop.study import Reporter, label_classes, load_merged, prepare_corpus
 
     crema = shared_data / "crema-d"

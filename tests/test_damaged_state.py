@@ -14,7 +14,8 @@ import voxpop.cli
 from voxpop.cache import Cache
 from voxpop.corpus import Corpus, CorpusError
 from voxpop.errors import InputError
-from voxpop.experiment import CorpusSpec, DemoSpec, recipe_from_dict
+from voxpop.experiment import CorpusSpec, DemoSpec
+from voxpop.recipe_loading import recipe_from_dict
 from voxpop.study import Reporter, prepare_corpus, run_recipe
 
 

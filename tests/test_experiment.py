@@ -12,16 +12,17 @@ import pandas as pd
 import pytest
 import yaml
 
-import voxpop.experiment
+import voxpop.evaluation
+import voxpop.preflight
 import voxpop.runs
 import voxpop.stages
 from voxpop.analysis import dirichlet_fusion
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError
-from voxpop.experiment import expand_variants, load_recipe, recipe_from_dict
 from voxpop.labels import accounting_table, make_labels, plurality
 from voxpop.labelset import LabelSet
 from voxpop.metrics import tune_offsets
+from voxpop.recipe_loading import expand_variants, load_recipe, recipe_from_dict
 from voxpop.stages import Cache, Stage, Trained, compute_ensemble, compute_fusion, compute_tuned, load_trained
 from voxpop.study import StageError, run_recipe
 
@@ -195,7 +196,7 @@ def test_rerunning_a_finished_recipe_runs_no_stage(tmp_path, demo, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a finished stage was computed again")
 
-    for name in ("cross_validate", "extract", "make_labels", "evaluate_predictions", "accounting_table"):
+    for name in ("cross_validate", "extract", "make_labels", "evaluate_pooled", "accounting_table"):
         monkeypatch.setattr(voxpop.stages, name, refuse)
     second = run_recipe(recipe, tmp_path / "out")
     assert second.executed == [] and len(second.reused) == len(first.executed)
@@ -237,7 +238,7 @@ def test_results_are_tidy_and_match_a_direct_evaluation(tmp_path, demo):
     }
     trained = run.output(run.plan.sources["base", "MR"])
     labels = make_labels(run.corpus, "ar-test", condition="voice")
-    direct = voxpop.runs.evaluate_predictions(trained.predictions, labels, n_boot=50, seed=0)
+    direct = voxpop.evaluation.evaluate_predictions(trained.predictions, labels, n_boot=50, seed=0)
     mine = results[results["train"].eq("MR") & results["test"].eq("AR")].reset_index(drop=True)
     np.testing.assert_allclose(mine["value"], direct["value"])
     np.testing.assert_allclose(mine["low"], direct["low"])
@@ -375,7 +376,7 @@ def test_the_runner_reuses_the_label_sets_built_by_the_check(tmp_path, demo, mon
     def refuse(*args, **kwargs):
         raise AssertionError("a label set was computed again after the pre-flight check")
 
-    monkeypatch.setattr(voxpop.experiment, "make_labels", counted)
+    monkeypatch.setattr(voxpop.preflight, "make_labels", counted)
     monkeypatch.setattr(voxpop.stages, "make_labels", refuse)
     run = run_recipe(recipe_from_dict(data), tmp_path / "out")
     assert built == ["mr", "pr", "ar-test"]  # once each, by the check

@@ -12,8 +12,8 @@ import yaml
 
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError
-from voxpop.experiment import load_recipe, recipe_from_dict
 from voxpop.filters import ItemFilter, select_items
+from voxpop.recipe_loading import load_recipe, recipe_from_dict
 from voxpop.stages import Cache
 from voxpop.study import Reporter, prepare_corpus, run_recipe
 

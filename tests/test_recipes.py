@@ -12,10 +12,10 @@ import pytest
 
 from voxpop import agreement
 from voxpop.errors import ConfigError
-from voxpop.experiment import load_recipe
 from voxpop.labels import accounting_table, make_labels
 from voxpop.metrics import confusion_matrix
-from voxpop.runs import binarize_predictions
+from voxpop.predictions import binarize_predictions
+from voxpop.recipe_loading import load_recipe
 from voxpop.study import run_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"

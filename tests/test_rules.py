@@ -15,9 +15,10 @@ from voxpop import rules
 from voxpop.cli import app
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, VoxpopError
-from voxpop.experiment import LabelSpec, multilabel_rule, recipe_from_dict
+from voxpop.experiment import LabelSpec, multilabel_rule
 from voxpop.labels import RuleInput, make_labels
 from voxpop.labelset import Accounting, LabelSet
+from voxpop.recipe_loading import recipe_from_dict
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "labels-and-agreement.md"
 TABLE = re.compile(

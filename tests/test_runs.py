@@ -16,24 +16,17 @@ from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
 import voxpop.runs as runs
-from voxpop.analysis import dirichlet_fusion
+from voxpop.analysis import dirichlet_fusion, late_fusion
 from voxpop.cli.app import app
 from voxpop.errors import ConfigError, InputError
+from voxpop.evaluation import evaluate_out_of_fold, evaluate_predictions
 from voxpop.features import Features, extract
 from voxpop.labels import make_labels
 from voxpop.labelset import Accounting, LabelSet
 from voxpop.metrics import top_class
+from voxpop.predictions import Predictions, load_predictions, save_predictions
 from voxpop.protocols import Fold, make_folds
-from voxpop.runs import (
-    ModelSpec,
-    Standardizer,
-    cross_validate,
-    evaluate_predictions,
-    late_fusion,
-    load_predictions,
-    load_run,
-    save_predictions,
-)
+from voxpop.runs import ModelSpec, Standardizer, cross_validate, load_run
 from voxpop.training import TrainConfig
 
 CLASSES = ["neutral", "anger", "sad"]
@@ -131,7 +124,7 @@ def test_folds_train_on_kept_items_with_features_and_predict_every_test_item(rec
     # 3 not kept in the 2 folds where they train or develop (not-kept test items are predicted)
     assert result.dropped.to_numpy().sum() == 2 * 3 + 3 * 2
     # the saved pooled predictions are the returned ones
-    assert load_predictions(tmp_path / "run" / "predictions.parquet").equals(pooled)
+    assert load_predictions(tmp_path / "run" / "predictions.parquet").table.equals(pooled)
 
 
 def test_dev_items_are_held_out_for_neural_heads_and_for_dev_predictions(recorded_fit, tmp_path):
@@ -149,7 +142,7 @@ def test_dev_items_are_held_out_for_neural_heads_and_for_dev_predictions(recorde
         assert list(own.index) == call["dev"]
         x = features.values[features.items.get_indexer(own.index)]
         np.testing.assert_allclose(own[CLASSES].to_numpy(), result.models[fold.name].predict_proba(x))
-    saved = load_predictions(tmp_path / "dev_predictions.parquet")
+    saved = load_predictions(tmp_path / "dev_predictions.parquet").table
     pd.testing.assert_frame_equal(saved, result.dev_predictions, check_index_type=False)
     again = cross_validate(features, labels, folds, ModelSpec(head="logreg"), out_dir=tmp_path, dev_predictions=True)
     assert again.resumed == ["fold1", "fold2", "fold3"] and len(recorded_fit) == 4
@@ -267,12 +260,14 @@ def test_standardizer_over_frames_pools_all_frames():
 def test_predictions_round_trip_and_outside_files(tmp_path):
     frame = pd.DataFrame({"anger": [0.2, 0.7], "sad": [0.8, 0.3]}, index=pd.Index(["b", "a"], name="item"))
     frame["fold"] = ["f1", "f2"]
-    save_predictions(frame, tmp_path / "p.parquet", multilabel=True)
-    back = load_predictions(tmp_path / "p.parquet")
+    save_predictions(Predictions(frame, multilabel=True), tmp_path / "p.parquet")
+    loaded = load_predictions(tmp_path / "p.parquet")
+    back = loaded.table
     assert list(back.index) == ["b", "a"] and list(back.columns) == ["anger", "sad", "fold"]
-    assert np.allclose(back[["anger", "sad"]], frame[["anger", "sad"]]) and back.attrs["multilabel"]
+    assert np.allclose(back[["anger", "sad"]], frame[["anger", "sad"]]) and loaded.multilabel
+    assert loaded.kind == "categorical" and loaded.classes == ["anger", "sad"]
     (tmp_path / "video.csv").write_text("clip,anger,sad\nx,0.5,0.5\ny,0.1,0.9\n")
-    outside = load_predictions(tmp_path / "video.csv")
+    outside = load_predictions(tmp_path / "video.csv").table
     assert list(outside.index) == ["x", "y"] and outside.loc["y", "sad"] == 0.9 and "fold" not in outside
     (tmp_path / "bad.csv").write_text("item,anger,sad\nx,0.5,oops\n")
     with pytest.raises(InputError, match=r"bad.csv, item 'x', column 'sad': 'oops' is not a finite number"):
@@ -394,7 +389,7 @@ def test_random_tie_policy_picks_among_the_tied_classes_only():
 def test_cli_evaluate_states_the_tie_policy(tmp_path):
     labels, predictions = _tied_ar_labels()
     labels.save(tmp_path / "ar.parquet")
-    runs.save_predictions(predictions, tmp_path / "predictions.parquet")
+    save_predictions(Predictions(predictions), tmp_path / "predictions.parquet")
     csv = tmp_path / "scores.csv"
     output = invoke(
         "evaluate", tmp_path / "predictions.parquet", "--labels", tmp_path / "ar.parquet", "--tie-policy", "first",
@@ -457,6 +452,7 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
         "--protocol", "speaker-folds", "--k", "3", "--epochs", "2", "--bootstrap", "100", "--out", out,
     )  # fmt: skip
     assert "uar" in output and "logreg" in output and "mlp" in output
+    assert "(folds" in output  # the per-fold mean and sd beside each pooled score
     labels = make_labels(demo["corpus"], "mr", condition="voice")
     summary = pd.read_csv(out / "summary.csv")
     for head in ("logreg", "mlp"):
@@ -536,7 +532,7 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
         "--out", tmp_path / "fused.parquet",
     )  # fmt: skip
     assert "fusion weights" in output and "fused" in output
-    fused = load_predictions(tmp_path / "fused.parquet")
+    fused = load_predictions(tmp_path / "fused.parquet").table
     direct = late_fusion(
         {"logreg": load_run(out / "logreg").predictions, "mlp": load_run(out / "mlp").predictions},
         dev_labels, n_draws=20,
@@ -566,10 +562,10 @@ def test_overlapping_split_folds_are_evaluated_fold_by_fold():
     labels = onehot_labels()
     result = cross_validate(blob_features(), labels, folds, ModelSpec(head="logreg"))
     assert result.predictions.index.duplicated().sum() == 9  # items i with i % 4 == 3 are tested in both splits
-    tables = runs.evaluate_out_of_fold(result.predictions, labels, n_boot=0)
+    tables = evaluate_out_of_fold(result.predictions, labels, n_boot=0)
     assert list(tables) == ["a", "b"]
     for fold, table in tables.items():
         part = result.predictions[result.predictions["fold"] == fold]
         pd.testing.assert_frame_equal(table, evaluate_predictions(part, labels, n_boot=0))
-    pooled = runs.evaluate_out_of_fold(result.predictions[result.predictions["fold"] == "a"], labels, n_boot=0)
+    pooled = evaluate_out_of_fold(result.predictions[result.predictions["fold"] == "a"], labels, n_boot=0)
     assert list(pooled) == ["pooled"]

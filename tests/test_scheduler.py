@@ -9,13 +9,14 @@ from typer.testing import CliRunner
 
 import voxpop.cli
 from voxpop.cache import Cache, Stage
+from voxpop.cluster import connect
 from voxpop.demo import make_demo_corpus
 from voxpop.errors import ConfigError
 from voxpop.execution import KILL_HOOK
-from voxpop.experiment import load_recipe
-from voxpop.scheduler import check_resources, connect, dry_run, where
+from voxpop.recipe_loading import load_recipe
+from voxpop.scheduler import check_resources, where
 from voxpop.stages import features_resources, train_resources
-from voxpop.study import run_recipe
+from voxpop.study import dry_run, run_recipe
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "3-aggregation-rules.yaml"
 

@@ -68,6 +68,15 @@ def test_results_table_has_chance_rows_from_the_results_and_the_class_mean_with_
     assert model["UAR"] == "0.500 [0.450, 0.550]" and model["items"] == "120"
 
 
+def test_results_cells_show_the_per_fold_mean_and_sd_beside_the_pooled_score():
+    rows = results().assign(fold_mean=0.55, fold_sd=0.04)
+    table = study_report.results_table(rows, ["uar"], [])
+    model = table[table["model (variant)"].eq("loss=ce")].iloc[0]
+    assert model["UAR"] == "0.500 [0.450, 0.550] (folds 0.550 ± 0.040)"
+    chance = table[table["model (variant)"].eq("chance")]
+    assert chance["UAR"].tolist() == ["0.250", "0.333"]  # chance rows stay plain numbers
+
+
 def test_results_per_item_group_end_with_their_own_chance_rows():
     rows = results().assign(group="speaker=1001")
     table = study_report.results_table(rows, ["uar"], [], [*KEYS, "group"])

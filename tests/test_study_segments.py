@@ -12,8 +12,9 @@ import soundfile
 
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, InputError
-from voxpop.experiment import check_recipe, load_recipe, recipe_from_dict
 from voxpop.labels import make_labels
+from voxpop.preflight import check_recipe
+from voxpop.recipe_loading import load_recipe, recipe_from_dict
 from voxpop.segments import on_segments, union_segment_corpus
 from voxpop.study import plan_study, run_recipe
 

@@ -1,6 +1,6 @@
-"""Analyses across models and test sets (METHODS.md sections 4 and 6): ensembles, Dirichlet late fusion,
-cross-test matrices, easy / difficult items, and the check that flags label sets or result cells equal
-to another one (:func:`identical_entries`).
+"""Analyses across models and test sets (METHODS.md sections 4 and 6): ensembles, Dirichlet late fusion
+(of prediction tables, :func:`late_fusion`; per fold: :mod:`voxpop.tuning`), cross-test matrices, easy / difficult
+items, and the check that flags label sets or result cells equal to another one (:func:`identical_entries`).
 
 Prediction tables are DataFrames indexed by item id with one column of class probability (or score)
 per class; predictions from outside voxpop work the same once they have that shape. Tables are
@@ -17,8 +17,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from voxpop.corpus import STRING
 from voxpop.errors import ConfigError, InputError
-from voxpop.metrics import Counts, align_tables, class_codes, evaluate, score
+from voxpop.formatting import format_ci
+from voxpop.labelset import LabelSet
+from voxpop.metrics import (
+    Counts,
+    align_tables,
+    class_codes,
+    evaluate,
+    score,
+)
+from voxpop.predictions import predicted_classes
 
 _FUSION_CHUNK_ELEMENTS = 1 << 22  # fused scores held in memory at once (draws x items x classes)
 
@@ -177,6 +187,70 @@ def dirichlet_fusion(
 
 
 # --------------------------------------------------------------------------------------------------
+# Late fusion of prediction tables
+
+
+@dataclasses.dataclass
+class LateFusion:
+    """Dirichlet late fusion chosen on the dev items and applied to the other items.
+
+    ``fusion``: the chosen weights and the validation UAR of every candidate; ``dev_items``: the items
+    the weights were chosen on; ``fused``: fused scores of every other common item (class columns and
+    ``fold``); ``dropped``: per input, its items missing from some other input (left out of both sets).
+    """
+
+    fusion: Fusion
+    dev_items: pd.Index
+    fused: pd.DataFrame
+    dropped: dict[str, int]
+
+
+def late_fusion(
+    predictions: Mapping[str, pd.DataFrame], dev_labels: LabelSet, *, n_draws: int = 1000, seed: int = 0
+) -> LateFusion:
+    """Fuse several models' predictions with :func:`dirichlet_fusion`.
+
+    Items predicted by every input are split into dev items (kept by the single-label ``dev_labels``;
+    the weights are chosen there by UAR against their argmax class) and the rest, to which the chosen
+    weights are applied. The output's ``fold`` column comes from the first input that has one.
+    """
+    if len(predictions) < 2:
+        raise ConfigError(f"late fusion needs at least two prediction tables, got {len(predictions)}.")
+    if dev_labels.multilabel:
+        raise ConfigError(
+            f"dev labels {dev_labels.rule!r} are multi-label; fusion weights are chosen by single-label UAR, "
+            "so give a single-label dev label set (e.g. mr or pr)."
+        )
+    classes = dev_labels.classes
+    for name, table in predictions.items():
+        missing = [c for c in classes if c not in table.columns]
+        if missing:
+            raise InputError(f"{name}: no column for classes {missing} of the dev labels ({', '.join(classes)}).")
+        duplicated = table.index[table.index.duplicated()].unique()
+        if len(duplicated):
+            raise InputError(f"{name}: items predicted more than once (e.g. {list(duplicated[:3])}); keep one fold.")
+    common = next(iter(predictions.values())).index
+    for table in predictions.values():
+        common = common[common.isin(table.index)]
+    dropped = {name: len(table) - len(common) for name, table in predictions.items()}
+    is_dev = dev_labels.kept.reindex(common, fill_value=False).to_numpy(dtype=bool)
+    dev, rest = common[is_dev], common[~is_dev]
+    if not len(dev) or not len(rest):
+        raise InputError(
+            f"of {len(common)} items predicted by every input, {len(dev)} are kept by the dev labels and "
+            f"{len(rest)} are not; fusion needs both dev items (to choose weights) and other items (to apply them)."
+        )
+    truth = predicted_classes(dev_labels.targets.loc[dev, classes])
+    fusion = dirichlet_fusion(
+        {n: t.loc[dev, classes] for n, t in predictions.items()}, truth, n_draws=n_draws, seed=seed
+    )
+    fused = fusion.apply({n: t.loc[rest, classes] for n, t in predictions.items()})
+    folds = next((t.loc[rest, "fold"] for t in predictions.values() if "fold" in t.columns), None)
+    fused["fold"] = pd.array(["fused"] * len(rest), dtype=STRING) if folds is None else folds.to_numpy()
+    return LateFusion(fusion, dev, fused, dropped)
+
+
+# --------------------------------------------------------------------------------------------------
 # Cross-test matrices
 
 
@@ -216,10 +290,10 @@ def cross_test_matrix(
     return pd.concat(tables, ignore_index=True)[["train", "test", "metric", "value", "low", "high", "absent_classes"]]
 
 
-def pivot_cross_test(table: pd.DataFrame, metric: str, fmt: str | None = None) -> pd.DataFrame:
+def pivot_cross_test(table: pd.DataFrame, metric: str, digits: int | None = None) -> pd.DataFrame:
     """Train x test matrix of one metric from :func:`cross_test_matrix` (conditions in order of appearance).
 
-    ``fmt`` (e.g. ``"{value:.3f} [{low:.3f}, {high:.3f}]"``) turns cells into text with the interval.
+    With ``digits`` the cells are text with the interval, ``"value [low, high]"`` (:func:`voxpop.formatting.format_ci`).
 
     >>> table = pd.DataFrame({"train": ["MR", "MR", "AR", "AR"], "test": ["MR", "AR", "MR", "AR"],
     ...                       "metric": "uar", "value": [0.6, 0.5, 0.55, 0.7], "low": 0.0, "high": 1.0})
@@ -228,14 +302,15 @@ def pivot_cross_test(table: pd.DataFrame, metric: str, fmt: str | None = None) -
     train
     MR     0.60  0.5
     AR     0.55  0.7
-    >>> pivot_cross_test(table, "uar", fmt="{value:.2f} [{low:.1f}, {high:.1f}]").loc["AR", "MR"]
-    '0.55 [0.0, 1.0]'
+    >>> pivot_cross_test(table, "uar", digits=2).loc["AR", "MR"]
+    '0.55 [0.00, 1.00]'
     """
     rows = table[table["metric"] == metric]
     if rows.empty:
         raise ConfigError(f"metric {metric!r} is not in the table; it holds {sorted(table['metric'].unique())}.")
-    if fmt is not None:
-        rows = rows.assign(value=[fmt.format(**r) for r in rows[["value", "low", "high"]].to_dict("records")])
+    if digits is not None:
+        cells = rows[["value", "low", "high"]].itertuples(index=False)
+        rows = rows.assign(value=[format_ci(*r, digits) for r in cells])
     matrix = rows.pivot(index="train", columns="test", values="value")
     return matrix.loc[list(dict.fromkeys(rows["train"])), list(dict.fromkeys(rows["test"]))]
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from voxpop.errors import InputError
+from voxpop.metrics import decide
 
 if TYPE_CHECKING:
     from voxpop.labelset import LabelSet
@@ -131,7 +132,7 @@ def chance_levels(items: pd.Index, test_labels: LabelSet, train_labels: LabelSet
     if test_labels.multilabel:
         levels = chance_multi_label((targets > 0).to_numpy(), classes)
     else:
-        truth = np.asarray(classes, dtype=object)[targets.to_numpy(dtype=float).argmax(axis=1)] if len(targets) else []
+        truth = decide(targets).to_numpy()
         levels = chance_single_label(truth, classes)
     levels["ccc"] = 0.0
     if train_labels is not None and not test_labels.multilabel:

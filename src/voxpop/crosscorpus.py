@@ -214,7 +214,7 @@ def score_on_corpus(
     store: str | Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`predict_corpus` then :func:`map_prediction_classes`: (predictions over ``classes`` for the
-    corpus's items, ready for :func:`voxpop.runs.evaluate_predictions`; items skipped for their audio)."""
+    corpus's items, ready for :func:`voxpop.evaluation.evaluate_predictions`; items skipped for their audio)."""
     from voxpop.runs import load_run
 
     probabilities, skipped = predict_corpus(run_dir, corpus, store=store)

@@ -13,7 +13,6 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -21,6 +20,7 @@ import pyarrow.parquet as pq
 from voxpop.cache import atomic_write, parse_json
 from voxpop.corpus import STRING
 from voxpop.errors import InputError
+from voxpop.metrics import decide
 
 _META_KEY = b"voxpop.labelset"
 
@@ -98,8 +98,7 @@ class LabelSet:
 
     def hard_labels(self) -> pd.Series:
         """Argmax class per kept item (for single-label metrics and samplers)."""
-        kept = self.kept_targets
-        return pd.Series(np.asarray(self.classes)[kept.to_numpy().argmax(axis=1)], index=kept.index)
+        return decide(self.kept_targets.rename(columns=str))
 
     def save(self, path: str | Path) -> Path:
         """Write the label set to one parquet file."""

@@ -22,30 +22,12 @@ from matplotlib.ticker import PercentFormatter
 
 from voxpop.analysis import pivot_cross_test
 from voxpop.errors import ConfigError, InputError
+from voxpop.formatting import MISSING, format_ci
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 DASHES = ("-", "--", "-.", ":")
-MISSING = "–"  # shown for a missing number
 _WIDTH = 8.0  # inches: a figure spanning the report's text column
 _MAX_WIDTH = 12.0
-
-
-def format_ci(value: float, low: float = np.nan, high: float = np.nan, digits: int = 3, sep: str = " ") -> str:
-    """A metric with its interval as ``"value [low, high]"``; just the value when the interval is missing.
-
-    >>> format_ci(0.6234, 0.5811, 0.6642)
-    '0.623 [0.581, 0.664]'
-    >>> format_ci(0.62, float("nan"), float("nan"), digits=2), format_ci(float("nan"))
-    ('0.62', '–')
-    >>> format_ci(0.62, 0.58, 0.66, digits=2, sep="\\n")
-    '0.62\\n[0.58, 0.66]'
-    """
-    if pd.isna(value):
-        return MISSING
-    text = f"{value:.{digits}f}"
-    if pd.isna(low) or pd.isna(high):
-        return text
-    return f"{text}{sep}[{low:.{digits}f}, {high:.{digits}f}]"
 
 
 # --------------------------------------------------------------------------------------------------

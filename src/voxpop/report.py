@@ -43,7 +43,7 @@ from matplotlib.figure import Figure
 
 from voxpop.cache import output_directory, write_bytes, write_text
 from voxpop.errors import ConfigError, InputError
-from voxpop.plots import MISSING, format_ci
+from voxpop.formatting import MISSING, format_ci
 
 FIGURE_DPI = 150
 FIGURES_DIR = "figures"

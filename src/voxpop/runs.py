@@ -1,15 +1,11 @@
 """Cross-validated runs: train a head on features + a LabelSet under protocol folds, predict every test
-item, evaluate predictions against any test LabelSet, and run a saved run's fold models on new audio.
+item, and run a saved run's fold models on new audio (predictions: :mod:`voxpop.predictions`; scoring
+them: :mod:`voxpop.evaluation`).
 
 - :func:`cross_validate` trains one model per fold on the fold's train items that the label set KEEPS
   and that have features (early stopping on the kept dev items) and predicts EVERY test item that has
   features, whatever the train rule kept, so the pooled out-of-fold predictions can be scored against
   other test label sets (cross-testing). With ``out_dir`` each fold is saved and a rerun resumes.
-- :func:`evaluate_predictions` scores predictions on the items a test label set keeps: single-label
-  metrics for one-hot / distribution targets, multi-label metrics for multi-hot targets, KLD / JSD
-  against soft target distributions; always on the whole test set with bootstrap intervals.
-- :func:`save_predictions` / :func:`load_predictions`: the predictions table on disk (also for
-  predictions made outside voxpop, e.g. by a video model, to be fused).
 - A *run directory* (:func:`train_run`, :func:`load_run`) holds ``run.yaml`` (corpus, labels, features,
   model spec, protocol: everything needed to rebuild the run), ``labels.parquet``, the fold models and
   ``predictions.parquet``; :func:`predict_files` extracts the run's features for new audio files with
@@ -29,16 +25,14 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pydantic
 import yaml
 
-from voxpop.analysis import Fusion, average_probabilities, dirichlet_fusion
+from voxpop.analysis import average_probabilities
 from voxpop.audio import AudioOptions
 from voxpop.cache import atomic_write, output_directory, parse_json, parse_yaml, write_text
 from voxpop.corpus import STRING, Corpus
@@ -47,15 +41,8 @@ from voxpop.features import Features, FeatureStore, extract, make_extractor
 from voxpop.labels import make_labels
 from voxpop.labelset import LabelSet
 from voxpop.losses import loss_class
-from voxpop.metrics import (
-    DISTRIBUTION_TOLERANCE,
-    EVALUATION_TIE_POLICIES,
-    binarize_above_uniform,
-    binarize_thresholds,
-    evaluate,
-    top_class,
-)
 from voxpop.models import CLASSICAL
+from voxpop.predictions import Predictions, binarize_predictions, load_predictions, predicted_classes, save_predictions
 from voxpop.protocols import Fold
 from voxpop.rules import RULES
 from voxpop.training import TrainConfig, TrainedModel, fit
@@ -66,7 +53,6 @@ Progress = Callable[[int, int], None]
 RUN_FORMAT = 1
 FOLD_FORMAT = 1
 DROP_REASONS = ("train_no_features", "train_not_kept", "dev_no_features", "dev_not_kept", "test_no_features")
-_PREDICTIONS_META = b"voxpop.predictions"
 _SPEED_ONLY = {"progress_bar", "num_workers"}  # TrainConfig fields that do not change numbers
 
 
@@ -298,7 +284,7 @@ def _load_fold(directory: Path, fingerprint: dict[str, str]) -> tuple[FoldModel,
     except InputError:  # a pickled head of an older voxpop, or a damaged model file: trained again
         record_path.unlink()
         return None
-    return model, load_predictions(directory / "predictions.parquet")
+    return model, load_predictions(directory / "predictions.parquet").table
 
 
 def _train_fold(spec: ModelSpec, features: Features, labels: LabelSet, items: FoldItems, name: str) -> FoldModel:
@@ -407,17 +393,17 @@ def cross_validate(
             if directory is not None:
                 output_directory(out, "folds", directory.name)
                 fold_model.save(directory)
-                save_predictions(fold_predictions, directory / "predictions.parquet", multilabel=spec.multilabel)
+                save_predictions(Predictions(fold_predictions, spec.multilabel), directory / "predictions.parquet")
                 record = {"format": FOLD_FORMAT, "fold": fold.name, "fingerprint": fingerprint, **sizes[fold.name]}
                 write_text(directory / "fold.json", json.dumps(record, indent=1))
         if dev_predictions:  # a resumed fold reads its saved dev predictions; a new one predicts (and saves)
             dev_path = directory / "dev_predictions.parquet" if directory is not None else None
             if loaded is not None and dev_path is not None and dev_path.is_file():
-                dev_tables.append(load_predictions(dev_path))
+                dev_tables.append(load_predictions(dev_path).table)
             else:
                 dev_tables.append(_predict_items(fold_model, features, items.dev, classes, fold.name))
                 if dev_path is not None:
-                    save_predictions(dev_tables[-1], dev_path, multilabel=spec.multilabel)
+                    save_predictions(Predictions(dev_tables[-1], spec.multilabel), dev_path)
         models[fold.name] = fold_model
         predictions.append(fold_predictions)
         histories[fold.name] = pd.DataFrame(fold_model.model.history)
@@ -440,9 +426,9 @@ def cross_validate(
         dev_predictions=pd.concat(dev_tables) if dev_predictions else None,
     )
     if out is not None:
-        save_predictions(pooled, out / "predictions.parquet", multilabel=spec.multilabel)
+        save_predictions(Predictions(pooled, spec.multilabel), out / "predictions.parquet")
         if result.dev_predictions is not None:
-            save_predictions(result.dev_predictions, out / "dev_predictions.parquet", multilabel=spec.multilabel)
+            save_predictions(Predictions(result.dev_predictions, spec.multilabel), out / "dev_predictions.parquet")
         write_text(out / "folds.csv", result.sizes.join(result.dropped).to_csv())
     return result
 
@@ -465,214 +451,6 @@ def _layer_table(weights: dict[str, np.ndarray], features: Features) -> pd.DataF
     n_layers = len(next(iter(weights.values())))
     names = features.layers if len(features.layers) == n_layers else [f"layer{i}" for i in range(n_layers)]
     return pd.DataFrame.from_dict(weights, orient="index", columns=names).rename_axis("fold")
-
-
-# ====================================================================== predictions on disk
-def _check_predictions(predictions: pd.DataFrame, source: str) -> list[str]:
-    """The class columns of a predictions table (every column but ``fold``), checked to be finite numbers."""
-    if not isinstance(predictions, pd.DataFrame):
-        raise InputError(f"{source}: predictions must be a DataFrame (items x classes), got {type(predictions)}.")
-    classes = [str(c) for c in predictions.columns if c != "fold"]
-    if not classes:
-        raise InputError(f"{source}: no class columns; expected one probability column per class (and 'fold').")
-    for column in classes:
-        values = pd.to_numeric(predictions[column], errors="coerce").to_numpy(dtype=float)
-        bad = np.flatnonzero(~np.isfinite(values))
-        if len(bad):
-            raise InputError(
-                f"{source}, item {predictions.index[bad[0]]!r}, column {column!r}: "
-                f"{predictions[column].iloc[bad[0]]!r} is not a finite number ({len(bad)} such rows); "
-                "every class column must hold a probability or score."
-            )
-    if predictions.index.isna().any():
-        raise InputError(f"{source}: some rows have no item id; index the table by item.")
-    return classes
-
-
-def save_predictions(predictions: pd.DataFrame, path: str | Path, *, multilabel: bool = False) -> Path:
-    """Write predictions (index item, class columns in order, optional ``fold``) to one parquet file.
-
-    The class order and whether outputs are sigmoids (``multilabel``) go into the file's metadata.
-    """
-    path = Path(path)
-    classes = _check_predictions(predictions, str(path))
-    frame = predictions[classes].astype(float)
-    frame.index = pd.Index(predictions.index.astype(str), dtype=STRING, name="item")
-    if "fold" in predictions.columns:
-        frame["fold"] = predictions["fold"].astype(STRING).to_numpy()
-    table = pa.Table.from_pandas(frame, preserve_index=True)
-    meta = json.dumps({"classes": classes, "multilabel": bool(multilabel)}).encode()
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), _PREDICTIONS_META: meta})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda handle: pq.write_table(table, handle))
-    return path
-
-
-def load_predictions(path: str | Path) -> pd.DataFrame:
-    """Read predictions written by :func:`save_predictions`, or from outside voxpop.
-
-    Outside files: parquet or CSV with the item ids in an ``item`` column (else the parquet index, or
-    the first CSV column), one numeric column per class and an optional ``fold`` column. The result
-    is indexed by item (string ids); ``attrs["multilabel"]`` says whether outputs are sigmoids.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: predictions file not found.")
-    meta: dict[str, Any] = {}
-    if path.suffix.lower() == ".csv":
-        frame = pd.read_csv(path)
-        frame = frame.set_index("item" if "item" in frame.columns else frame.columns[0])
-    else:
-        try:
-            table = pq.read_table(path)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(
-                f"{path}: not a readable parquet file ({exc}); give predictions as parquet or CSV."
-            ) from None
-        raw = (table.schema.metadata or {}).get(_PREDICTIONS_META)
-        meta = parse_json(raw) if raw else {}
-        frame = table.to_pandas()
-        if "item" in frame.columns:
-            frame = frame.set_index("item")
-    frame.index = pd.Index(frame.index.astype(str), dtype=STRING, name="item")
-    frame.columns = [str(c) for c in frame.columns]
-    classes = meta.get("classes") or _check_predictions(frame, str(path))
-    _check_predictions(frame[[*classes, *(["fold"] if "fold" in frame.columns else [])]], str(path))
-    result = frame[classes].astype(float)
-    if "fold" in frame.columns:
-        result["fold"] = frame["fold"].astype(STRING)
-    result.attrs["multilabel"] = bool(meta.get("multilabel", False))
-    return result
-
-
-# ====================================================================== evaluation
-Binarize = Literal["auto", "uniform", "argmax"] | float | pd.Series
-
-
-def _is_distribution(values: np.ndarray) -> np.ndarray:
-    """Per row: non-negative and summing to 1 (within the metrics' tolerance)."""
-    return (values >= 0).all(axis=1) & (np.abs(values.sum(axis=1) - 1.0) <= DISTRIBUTION_TOLERANCE)
-
-
-def binarize_predictions(probs: pd.DataFrame, rule: Binarize = "auto") -> pd.DataFrame:
-    """Multi-label decisions from scores: ``uniform`` = the 1/C rule (p_c > 1/C, as the all-inclusive test
-    form), ``argmax`` = one class per item, a number or a Series by class = thresholds p_c >= t_c;
-    ``auto`` = ``uniform`` when every row is a distribution (softmax outputs), else threshold 0.5 (sigmoids).
-
-    >>> p = pd.DataFrame({"A": [0.6, 0.9], "S": [0.4, 0.7]}, index=["softmax", "sigmoid"])
-    >>> binarize_predictions(p.iloc[:1]).to_numpy().tolist(), binarize_predictions(p.iloc[1:]).to_numpy().tolist()
-    ([[1, 0]], [[1, 1]])
-    """
-    if isinstance(rule, str):
-        if rule == "auto":
-            rule = "uniform" if _is_distribution(probs.to_numpy(dtype=float)).all() else 0.5
-        elif rule not in ("uniform", "argmax"):
-            raise ConfigError(f"binarize {rule!r}: choose auto, uniform, argmax, a threshold or per-class thresholds.")
-    if isinstance(rule, str) and rule == "uniform":
-        return binarize_above_uniform(probs)
-    if isinstance(rule, str):
-        onehot = np.eye(probs.shape[1], dtype=int)[probs.to_numpy(dtype=float).argmax(axis=1)]
-        return pd.DataFrame(onehot, index=probs.index, columns=probs.columns)
-    return binarize_thresholds(probs, rule)
-
-
-def evaluate_predictions(
-    predictions: pd.DataFrame,
-    test_labels: LabelSet,
-    *,
-    n_boot: int = 1000,
-    seed: int = 0,
-    binarize: Binarize = "auto",
-    tie_policy: str = "drop",
-) -> pd.DataFrame:
-    """Metrics of ``predictions`` on the predicted items that ``test_labels`` keeps, with bootstrap CIs.
-
-    Columns metric, value, low, high (95 % percentile bootstrap over items, ``n_boot`` resamples,
-    seeded, stratified by true class for single-label sets), absent_classes (classes without a true
-    item here, left out of macro averages), n_items (items scored), n_excluded (predicted items the
-    test labels do not keep or do not know), tie_policy and n_tied. Single-label task (test targets
-    one-hot or distributions): the true class is the top class of the target
-    (:func:`voxpop.metrics.top_class`); a distribution whose top is shared by several classes (AR
-    targets) is a tie, scored by ``tie_policy``: ``drop`` (default) leaves the item out, ``first``
-    takes the first tied class, ``random`` a seeded random one; n_tied counts these items whatever
-    the policy (under ``drop`` they are not in n_items, and KLD / JSD are then computed on the scored
-    items too). The predicted class is the argmax of the prediction; accuracy, UAR, macro / micro /
-    weighted F1, MCC and per-class F1, plus KLD and JSD when the test targets are soft distributions
-    and the predictions are distributions. Multi-label task (``test_labels.multilabel``): predictions
-    binarised by :func:`binarize_predictions`; macro / micro / weighted F1, MCC, per-class F1 (no ties:
-    n_tied 0). All metrics are computed on the whole set (voxpop.metrics.evaluate). Raises
-    :class:`InputError` when no predicted item is scored.
-    """
-    if tie_policy not in EVALUATION_TIE_POLICIES:
-        raise ConfigError(f"unknown tie policy {tie_policy!r}; choose one of {', '.join(EVALUATION_TIE_POLICIES)}.")
-    classes = test_labels.classes
-    missing = [c for c in classes if c not in predictions.columns]
-    if missing:
-        raise InputError(
-            f"predictions have no column for classes {missing} of the test label set ({', '.join(classes)}); "
-            f"their columns are {[c for c in predictions.columns if c != 'fold']}. Map the classes first."
-        )
-    probs = predictions[classes].astype(float)
-    probs.index = probs.index.astype(STRING)
-    duplicated = probs.index[probs.index.duplicated()].unique()
-    if len(duplicated):
-        raise InputError(
-            f"predictions hold {len(duplicated)} items more than once (e.g. {list(duplicated[:3])}), from "
-            "overlapping folds; evaluate one fold at a time (predictions[predictions['fold'] == NAME])."
-        )
-    kept = test_labels.kept.reindex(probs.index, fill_value=False).to_numpy(dtype=bool)
-    n_excluded = int((~kept).sum())
-    probs = probs[kept]
-    if probs.empty:
-        raise InputError(
-            f"none of the {len(predictions)} predicted items is kept by the test label set {test_labels.rule!r}; "
-            "check that predictions and labels come from the same corpus."
-        )
-    targets = test_labels.targets.loc[probs.index, classes]
-    n_tied = 0
-    if test_labels.multilabel:
-        y_true = (targets > 0).astype(int)
-        table = evaluate(y_true, binarize_predictions(probs, binarize), classes=classes, n_boot=n_boot, seed=seed)
-    else:
-        codes, tied = top_class(targets.to_numpy(dtype=float), tie_policy, seed)
-        n_tied = int(tied.sum())
-        scored = codes >= 0
-        if not scored.any():
-            raise InputError(
-                f"all {len(probs)} test items of {test_labels.rule!r} have tied top classes and tie_policy 'drop' "
-                "leaves them out; choose tie_policy first or random, or a test label set without ties."
-            )
-        probs, targets, codes = probs[scored], targets[scored], codes[scored]
-        names = np.asarray(classes, dtype=object)
-        y_true = pd.Series(names[codes], index=probs.index, dtype=STRING)
-        y_pred = pd.Series(names[probs.to_numpy().argmax(axis=1)], index=probs.index, dtype=STRING)
-        target_values = targets.to_numpy(dtype=float)
-        soft = (target_values > 0).sum(axis=1).max() > 1 and _is_distribution(target_values).all()
-        with_distributions = soft and _is_distribution(probs.to_numpy(dtype=float)).all()
-        table = evaluate(
-            y_true,
-            y_pred,
-            classes=classes,
-            target=targets if with_distributions else None,
-            probabilities=probs if with_distributions else None,
-            n_boot=n_boot,
-            seed=seed,
-        )
-    return table.assign(n_items=len(probs), n_excluded=n_excluded, tie_policy=tie_policy, n_tied=n_tied)
-
-
-def evaluate_out_of_fold(
-    predictions: pd.DataFrame, test_labels: LabelSet, *, n_boot: int = 1000, seed: int = 0, tie_policy: str = "drop"
-) -> dict[str, pd.DataFrame]:
-    """:func:`evaluate_predictions` pooled over folds (key ``"pooled"``) when every item is predicted once,
-    else one table per fold (overlapping test sets, e.g. several predefined split columns)."""
-    options = {"n_boot": n_boot, "seed": seed, "tie_policy": tie_policy}
-    if not predictions.index.duplicated().any():
-        return {"pooled": evaluate_predictions(predictions, test_labels, **options)}
-    return {
-        str(fold): evaluate_predictions(part, test_labels, **options)
-        for fold, part in predictions.groupby("fold", sort=False)
-    }
 
 
 # ====================================================================== run directories
@@ -846,7 +624,7 @@ class Run:
 
     @property
     def predictions(self) -> pd.DataFrame:
-        return load_predictions(self.directory / "predictions.parquet")
+        return load_predictions(self.directory / "predictions.parquet").table
 
     @property
     def labels(self) -> LabelSet:
@@ -901,7 +679,7 @@ class FilePredictions:
             chosen = binarize_predictions(probs).to_numpy(dtype=bool)
             decision = ["+".join(c for c, on in zip(probs.columns, row, strict=True) if on) for row in chosen]
         else:
-            decision = list(np.asarray(probs.columns, dtype=object)[probs.to_numpy().argmax(axis=1)])
+            decision = list(predicted_classes(probs))
         return probs.assign(prediction=pd.array(decision, dtype=STRING))[["prediction", *probs.columns]]
 
 
@@ -1000,65 +778,3 @@ def ensemble_scorer(run: Run) -> Callable[[np.ndarray | list[np.ndarray], pd.Ind
         return average_probabilities(per_fold)
 
     return score
-
-
-# ====================================================================== late fusion of prediction tables
-@dataclasses.dataclass
-class LateFusion:
-    """Dirichlet late fusion chosen on the dev items and applied to the other items.
-
-    ``fusion``: the chosen weights and the validation UAR of every candidate; ``dev_items``: the items
-    the weights were chosen on; ``fused``: fused scores of every other common item (class columns and
-    ``fold``); ``dropped``: per input, its items missing from some other input (left out of both sets).
-    """
-
-    fusion: Fusion
-    dev_items: pd.Index
-    fused: pd.DataFrame
-    dropped: dict[str, int]
-
-
-def late_fusion(
-    predictions: Mapping[str, pd.DataFrame], dev_labels: LabelSet, *, n_draws: int = 1000, seed: int = 0
-) -> LateFusion:
-    """Fuse several models' predictions with :func:`voxpop.analysis.dirichlet_fusion`.
-
-    Items predicted by every input are split into dev items (kept by the single-label ``dev_labels``;
-    the weights are chosen there by UAR against their argmax class) and the rest, to which the chosen
-    weights are applied. The output's ``fold`` column comes from the first input that has one.
-    """
-    if len(predictions) < 2:
-        raise ConfigError(f"late fusion needs at least two prediction tables, got {len(predictions)}.")
-    if dev_labels.multilabel:
-        raise ConfigError(
-            f"dev labels {dev_labels.rule!r} are multi-label; fusion weights are chosen by single-label UAR, "
-            "so give a single-label dev label set (e.g. mr or pr)."
-        )
-    classes = dev_labels.classes
-    for name, table in predictions.items():
-        missing = [c for c in classes if c not in table.columns]
-        if missing:
-            raise InputError(f"{name}: no column for classes {missing} of the dev labels ({', '.join(classes)}).")
-        duplicated = table.index[table.index.duplicated()].unique()
-        if len(duplicated):
-            raise InputError(f"{name}: items predicted more than once (e.g. {list(duplicated[:3])}); keep one fold.")
-    common = next(iter(predictions.values())).index
-    for table in predictions.values():
-        common = common[common.isin(table.index)]
-    dropped = {name: len(table) - len(common) for name, table in predictions.items()}
-    is_dev = dev_labels.kept.reindex(common, fill_value=False).to_numpy(dtype=bool)
-    dev, rest = common[is_dev], common[~is_dev]
-    if not len(dev) or not len(rest):
-        raise InputError(
-            f"of {len(common)} items predicted by every input, {len(dev)} are kept by the dev labels and "
-            f"{len(rest)} are not; fusion needs both dev items (to choose weights) and other items (to apply them)."
-        )
-    names = np.asarray(classes, dtype=object)
-    truth = pd.Series(names[dev_labels.targets.loc[dev, classes].to_numpy().argmax(axis=1)], index=dev, dtype=STRING)
-    fusion = dirichlet_fusion(
-        {n: t.loc[dev, classes] for n, t in predictions.items()}, truth, n_draws=n_draws, seed=seed
-    )
-    fused = fusion.apply({n: t.loc[rest, classes] for n, t in predictions.items()})
-    folds = next((t.loc[rest, "fold"] for t in predictions.values() if "fold" in t.columns), None)
-    fused["fold"] = pd.array(["fused"] * len(rest), dtype=STRING) if folds is None else folds.to_numpy()
-    return LateFusion(fusion, dev, fused, dropped)

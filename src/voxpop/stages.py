@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from voxpop import agreement
-from voxpop.analysis import average_probabilities, compare_easy_difficult, dirichlet_fusion, easy_difficult_items
+from voxpop.analysis import average_probabilities, compare_easy_difficult, easy_difficult_items
 from voxpop.audio import AudioOptions
 from voxpop.cache import Cache as Cache  # re-exported: the cache and stages were defined here
 from voxpop.cache import Stage as Stage
@@ -32,22 +32,20 @@ from voxpop.chance import chance_levels
 from voxpop.corpus import Corpus
 from voxpop.crosscorpus import concat_label_sets, normalisation_groups, normalise_by_group, onto_test_classes
 from voxpop.errors import ConfigError
+from voxpop.evaluation import evaluate_pooled
 from voxpop.features import Extractor, Features, FeatureStore, extract, fill_store, make_extractor
 from voxpop.labels import accounting_table, make_labels
 from voxpop.labelset import LabelSet
-from voxpop.metrics import binarize_above_uniform, confusion_matrix, top_class, tune_offsets, tune_thresholds
+from voxpop.metrics import confusion_matrix, top_class
+from voxpop.predictions import Predictions, binarize_predictions, load_predictions, predicted_classes, save_predictions
 from voxpop.protocols import make_folds
-from voxpop.runs import (
-    ModelSpec,
-    binarize_predictions,
-    cross_validate,
-    evaluate_predictions,
-    load_predictions,
-    save_predictions,
-)
+from voxpop.runs import ModelSpec, cross_validate
 from voxpop.segments import union_segment_corpus
+from voxpop.tuning import fusion_per_fold, tuned_per_fold
 
 Progress = Callable[[int, int], None]
+EVALUATION_FORMAT = 2
+"""Layout of an evaluation's ``metrics.parquet``, part of the evaluate stage's key (2: fold_mean, fold_sd, n_folds)."""
 
 
 def _write_table(table: pd.DataFrame, path: Path) -> None:
@@ -81,10 +79,10 @@ class Trained:
 
 
 def _save_trained(trained: Trained, directory: Path) -> None:
-    save_predictions(trained.predictions, directory / "predictions.parquet", multilabel=trained.multilabel)
+    save_predictions(Predictions(trained.predictions, trained.multilabel), directory / "predictions.parquet")
     if trained.dev_predictions is not None:
         path = directory / "dev_predictions.parquet"
-        save_predictions(trained.dev_predictions, path, multilabel=trained.multilabel)
+        save_predictions(Predictions(trained.dev_predictions, trained.multilabel), path)
     for name in ("histories", "layer_weights", "folds", "details"):
         table = getattr(trained, name)
         if table is not None:
@@ -102,11 +100,11 @@ def load_trained(directory: Path) -> Trained:
     }
     dev = directory / "dev_predictions.parquet"
     return Trained(
-        load_predictions(directory / "predictions.parquet"),
+        load_predictions(directory / "predictions.parquet").table,
         info["multilabel"],
         **tables,
         binarize=info["binarize"],
-        dev_predictions=load_predictions(dev) if dev.is_file() else None,
+        dev_predictions=load_predictions(dev).table if dev.is_file() else None,
     )
 
 
@@ -269,47 +267,6 @@ def compute_ensemble(sources: Mapping[str, Trained], directory: Path) -> None:
     _save_trained(Trained(averaged, first.multilabel and not mixed), directory)
 
 
-TUNE_ON = ("dev", "other_folds")
-
-
-def _other_folds(predictions: pd.DataFrame, labels: LabelSet, fold: str) -> pd.Index:
-    """Items of the other folds that the label set keeps: the development items for ``fold``."""
-    other = predictions.index[predictions["fold"].ne(fold).to_numpy()]
-    return other[labels.kept.reindex(other, fill_value=False).to_numpy(dtype=bool)]
-
-
-def _tuning_scores(
-    source: Trained | pd.DataFrame, name: str, labels: LabelSet, folds_of: pd.Series, fold: str, tune_on: str
-) -> pd.DataFrame:
-    """The scores (class columns) that fold ``fold``'s decisions are tuned on, on items ``labels`` keeps.
-
-    ``tune_on="dev"``: the fold model's outputs on its own development items (as published studies
-    tune); ``"other_folds"``: the source's out-of-fold outputs on the items that ``folds_of`` (item ->
-    fold) puts in other folds (cross-fitting). Raises :class:`ConfigError` when the source has no
-    such items (imported predictions or a protocol without a dev set under ``dev``).
-    """
-    if tune_on not in TUNE_ON:
-        raise ConfigError(f"unknown tune_on {tune_on!r}; choose one of {', '.join(TUNE_ON)}.")
-    if tune_on == "other_folds":
-        table = (source.predictions if isinstance(source, Trained) else source).drop(columns="fold", errors="ignore")
-        other = _other_folds(folds_of.to_frame("fold"), labels, fold)
-        return table.loc[table.index.intersection(other)]
-    dev = source.dev_predictions if isinstance(source, Trained) else None
-    if dev is None:
-        raise ConfigError(
-            f"{name}: no development predictions to tune fold {fold!r} on (imported predictions, or a model "
-            "trained without them); set tune_on: other_folds to cross-fit on the other folds."
-        )
-    dev = dev[dev["fold"].eq(fold).to_numpy()]
-    dev = dev[labels.kept.reindex(dev.index, fill_value=False).to_numpy(dtype=bool)]
-    if dev.empty:
-        raise ConfigError(
-            f"{name}: fold {fold!r} has no development item kept by {labels.rule!r} to tune on (a protocol without "
-            "a dev set?); use a protocol with development folds or set tune_on: other_folds."
-        )
-    return dev.drop(columns="fold")
-
-
 def compute_fusion(
     sources: Mapping[str, Trained | pd.DataFrame],
     labels: LabelSet,
@@ -318,53 +275,18 @@ def compute_fusion(
     directory: Path,
     tune_on: str = "dev",
 ) -> None:
-    """Dirichlet late fusion per fold: fold f's test items get the weights chosen (by UAR against the train
-    labels' top class) on fold f's own development predictions (``tune_on="dev"``) or, cross-fitted, on
-    the other folds' kept items (``"other_folds"``), using the items every source predicts."""
+    """Dirichlet late fusion per fold (:func:`voxpop.tuning.fusion_per_fold`) of trained sources and imported
+    prediction tables (which have no development predictions)."""
     tables = {name: s.predictions if isinstance(s, Trained) else s for name, s in sources.items()}
-    reference = next(t for t in tables.values() if "fold" in t.columns)
-    folds_of = reference["fold"]
-    fused, weights = [], []
-    for fold in pd.unique(folds_of):
-        dev = {name: _tuning_scores(s, name, labels, folds_of, fold, tune_on) for name, s in sources.items()}
-        common = functools.reduce(pd.Index.intersection, [t.index for t in dev.values()])
-        fusion = dirichlet_fusion(
-            {n: t.loc[common] for n, t in dev.items()}, labels.hard_labels().loc[common], n_draws=n_draws, seed=seed
-        )
-        rows = folds_of.index[folds_of.eq(fold).to_numpy()]
-        test = functools.reduce(pd.Index.intersection, [t.index for t in tables.values()], rows)
-        applied = fusion.apply({n: t.loc[test].drop(columns="fold", errors="ignore") for n, t in tables.items()})
-        fused.append(applied.assign(fold=fold))
-        weights.append(fusion.weights.reset_index().assign(fold=fold, dev_uar=fusion.validation_uar))
-    table = pd.concat(fused)
-    _save_trained(Trained(table, False, details=pd.concat(weights, ignore_index=True)), directory)
+    dev = {name: s.dev_predictions if isinstance(s, Trained) else None for name, s in sources.items()}
+    table, weights = fusion_per_fold(tables, dev, labels, n_draws, seed, tune_on)
+    _save_trained(Trained(table, False, details=weights), directory)
 
 
 def compute_tuned(source: Trained, labels: LabelSet, directory: Path, tune_on: str = "dev") -> None:
-    """Decisions tuned per fold (METHODS.md section 6, threshold tuning) on the fold model's own development
-    predictions (``tune_on="dev"``) or, cross-fitted, on the other folds' kept items (``"other_folds"``).
-
-    Softmax outputs: per-class offsets maximising macro-F1 of argmax(p + o) against the train labels'
-    argmax; scores p + o. Sigmoid outputs: per-class thresholds t maximising F1 against the train
-    labels' positives (multi-hot, or above 1/C of a distribution); scores p - t + 0.5, binarised at 0.5.
-    """
-    probs, folds = source.probabilities, source.predictions["fold"]
-    classes = list(probs.columns)
-    targets = labels.targets[classes]
-    shifted, details = [], []
-    for fold in pd.unique(folds):
-        dev = _tuning_scores(source, "tuned decisions", labels, folds, fold, tune_on)
-        rows = folds.index[folds.eq(fold).to_numpy()]
-        if source.multilabel:
-            truth = targets.loc[dev.index]
-            positive = (truth > 0) if labels.multilabel else binarize_above_uniform(truth)
-            shift = 0.5 - tune_thresholds(dev, positive.astype(int))
-        else:
-            shift = tune_offsets(dev, labels.hard_labels().loc[dev.index])
-        shifted.append((probs.loc[rows] + shift.to_numpy()).assign(fold=fold))
-        details.append(shift.rename(fold))
-    table = pd.concat(shifted)
-    detail = pd.DataFrame(details).rename_axis("fold").reset_index()
+    """Decisions tuned per fold (:func:`voxpop.tuning.tuned_per_fold`); sigmoid outputs are then binarised at
+    0.5."""
+    table, detail = tuned_per_fold(source.predictions, source.dev_predictions, source.multilabel, labels, tune_on)
     _save_trained(
         Trained(table, source.multilabel, details=detail, binarize=0.5 if source.multilabel else None), directory
     )
@@ -383,7 +305,8 @@ def compute_evaluation(
 
     Each group is its own test set: macro averages over the classes present in it (``absent_classes``
     names the others) and bootstrap resamples drawn from it; tied distribution targets are scored by
-    ``config["tie_policy"]`` (:func:`voxpop.runs.evaluate_predictions`). With ``config["corpus_classes"]``
+    ``config["tie_policy"]`` (:func:`voxpop.evaluation.evaluate_pooled`: the pooled score with the per-fold
+    mean and standard deviation beside it). With ``config["corpus_classes"]``
     (test corpus -> its classes) group ``corpus=B`` is scored on B's classes
     (:func:`voxpop.crosscorpus.onto_test_classes`), other groups on the label set's classes. Column
     ``chance`` holds each metric's chance level on the same scored items (:func:`voxpop.chance.chance_levels`;
@@ -399,7 +322,7 @@ def compute_evaluation(
         if corpus_classes is not None:  # cross-corpus, trained on the training corpora's classes
             classes = corpus_classes.get(group, labels.classes)
             predictions, scored_labels = onto_test_classes(predictions, labels, classes, multilabel=source.multilabel)
-        table = evaluate_predictions(
+        table = evaluate_pooled(
             predictions,
             scored_labels,
             n_boot=config["bootstrap"],
@@ -434,7 +357,7 @@ def scored(
     probs, codes = probs[codes >= 0], codes[codes >= 0]
     names = np.asarray(labels.classes, dtype=object)
     true = pd.DataFrame({"label": names[codes]}, index=probs.index)
-    return true, pd.DataFrame({"label": names[probs.to_numpy().argmax(axis=1)]}, index=probs.index)
+    return true, predicted_classes(probs).to_frame("label")
 
 
 def compute_matrix(source: Trained, labels: LabelSet, config: Mapping[str, Any], directory: Path) -> None:
@@ -564,7 +487,7 @@ def _compute_train(stage: Stage, inputs: list, context: Context, directory: Path
 def _compute_fusion(stage: Stage, inputs: list, context: Context, directory: Path) -> None:
     c = stage.config
     models: dict[str, Trained | pd.DataFrame] = dict(zip(c["variants"], inputs[:-1], strict=True))
-    models.update({n: load_predictions(p) for n, p in context.imported.items()})
+    models.update({n: load_predictions(p).table for n, p in context.imported.items()})
     compute_fusion(models, inputs[-1], c["n_draws"], c["seed"], directory, c["tune_on"])
 
 

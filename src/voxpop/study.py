@@ -1,7 +1,7 @@
 """Run a recipe: plan its stages, run each once through the content-hash cache, write results and the report.
 
 :func:`run_recipe` (1) builds or imports the corpus (cached) or loads it, (2) checks the recipe against
-it (:func:`voxpop.experiment.check_recipe`) before any other work, (3) plans every stage of every
+it (:func:`voxpop.preflight.check_recipe`) before any other work, (3) plans every stage of every
 variant (:func:`plan_study`), (4) runs the stages in order, reusing finished ones, and (5) writes
 ``results.parquet`` (tidy: study, variant, train, test, group, metric, value, low, high, n_items,
 n_excluded, chance), ``report.html``, ``report.md`` and ``figures/`` into the output directory.
@@ -25,28 +25,17 @@ from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, VoxpopError
 from voxpop.execution import StageError as StageError  # re-exported: raised by run_recipe
 from voxpop.execution import StageRunner, run_stage
-from voxpop.experiment import CorpusSpec, Recipe, check_recipe, expand_variants, multilabel_rule, recipe_error
+from voxpop.experiment import CorpusSpec, Recipe, multilabel_rule
 from voxpop.labelset import LabelSet
 from voxpop.merge import MergeSource, mapped_classes, merge_corpora
+from voxpop.preflight import check_recipe
+from voxpop.recipe_loading import expand_variants, recipe_error
 from voxpop.report import FIGURES_DIR
+from voxpop.studyrun import RESULT_COLUMNS as RESULT_COLUMNS  # re-exported, as the types below
+from voxpop.studyrun import Merged as Merged
+from voxpop.studyrun import Plan as Plan
+from voxpop.studyrun import StudyRun as StudyRun
 
-RESULT_COLUMNS = [
-    "study",
-    "variant",
-    "train",
-    "test",
-    "group",
-    "metric",
-    "value",
-    "low",
-    "high",
-    "n_items",
-    "n_excluded",
-    "chance",
-    "absent_classes",
-    "tie_policy",
-    "n_tied",
-]
 DERIVED = ("ensemble", "fusion")
 
 
@@ -62,36 +51,6 @@ is damaged or stale and is recomputed."""
 
 
 # ====================================================================== the plan
-@dataclasses.dataclass
-class Plan:
-    """Every stage of a study, by role; ``order`` lists each distinct stage once, inputs first."""
-
-    labels: dict[tuple[str, str], Stage]
-    sweep: Stage | None
-    segments: Stage | None
-    features: dict[str, Stage]
-    sources: dict[tuple[str, str], Stage]
-    evaluations: dict[tuple[str, str, str], Stage]
-    matrices: dict[tuple[str, str, str], Stage]
-    analyses: dict[str, Stage]
-    variant_names: list[str]
-    order: list[Stage] = dataclasses.field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        seen: dict[str, Stage] = {}
-
-        def visit(stage: Stage) -> None:
-            for parent in stage.inputs:
-                visit(parent)
-            seen.setdefault(stage.key, stage)
-
-        groups = (self.labels, self.features, self.sources, self.evaluations, self.matrices, self.analyses)
-        singles = [s for s in (self.sweep, self.segments) if s is not None]
-        for stage in [*singles, *(s for g in groups for s in g.values())]:
-            visit(stage)
-        self.order = list(seen.values())
-
-
 def label_classes(recipe: Recipe, corpus_classes: Mapping[str, list[str]] | None) -> tuple[Any, Any]:
     """The class lists of the train and the test label sets (None: every class of the corpus).
 
@@ -101,7 +60,8 @@ def label_classes(recipe: Recipe, corpus_classes: Mapping[str, list[str]] | None
     train label sets and every merged class for the test ones (predictions are mapped per test corpus).
     Raises :class:`ConfigError` when the corpora share no class and the recipe names none.
 
-    >>> from voxpop.experiment import ProtocolConfig, recipe_from_dict
+    >>> from voxpop.experiment import ProtocolConfig
+    >>> from voxpop.recipe_loading import recipe_from_dict
     >>> r = recipe_from_dict({"study": "s", "corpora": {"a": {"demo": {}}, "b": {"demo": {}}},
     ...                       "protocol": {"cross_corpus": {"train": ["a"], "test": ["b"], "classes": "train"}}})
     >>> label_classes(r, {"a": ["anger", "calm", "sad"], "b": ["anger", "sad", "fear"]})
@@ -211,6 +171,7 @@ def plan_study(recipe: Recipe, corpus_key: str, corpus_classes: Mapping[str, lis
                 )
     e = recipe.evaluation
     evaluation = {
+        "format": st.EVALUATION_FORMAT,
         "corpus": corpus_key,
         "bootstrap": e.bootstrap,
         "seed": e.seed,
@@ -325,15 +286,6 @@ def _argument_fingerprint(value: Any) -> Any:
     return value
 
 
-@dataclasses.dataclass
-class Merged:
-    """What merging the corpora of a cross-corpus recipe did: the accounting of
-    :func:`voxpop.merge.merge_corpora` (one row per corpus) and each corpus's classes after its class map."""
-
-    accounting: pd.DataFrame
-    classes: dict[str, list[str]]
-
-
 def _compute_merge(config: Mapping[str, Any], directory: Path, source: str, progress=None) -> None:
     """Build or load every corpus of ``config["merge"]``, merge them into ``directory/corpus`` and record the
     accounting (``merge.parquet``) and each corpus's mapped classes (``merge.json``)."""
@@ -392,24 +344,6 @@ def prepare_corpus(recipe: Recipe, cache: Cache, reporter: Reporter, source: str
 
 
 # ====================================================================== running
-@dataclasses.dataclass
-class StudyRun:
-    """What a run produced: the recipe, corpus, plan, every stage's loaded output and the results table."""
-
-    recipe: Recipe
-    corpus: Corpus
-    plan: Plan
-    outputs: dict[str, Any]
-    results: pd.DataFrame
-    executed: list[str]
-    reused: list[str]
-    out_dir: Path
-    merged: Merged | None = None
-
-    def output(self, stage: Stage) -> Any:
-        return self.outputs[stage.key]
-
-
 def results_table(recipe: Recipe, plan: Plan, outputs: Mapping[str, Any]) -> pd.DataFrame:
     """All evaluations as one tidy table (:data:`RESULT_COLUMNS`)."""
     tables = [
@@ -441,7 +375,7 @@ def run_recipe(
     at ``scheduler`` (``tcp://HOST:PORT`` / ``tls://...``, with ``security`` a
     ``distributed.security.Security``), whose workers must see ``out_dir`` (:mod:`voxpop.scheduler`).
     Every stage computes with ``threads`` threads in both modes, so results are byte-identical. ``client``:
-    a ``distributed.Client`` already connected (:func:`voxpop.scheduler.connect`) instead of a new one.
+    a ``distributed.Client`` already connected (:func:`voxpop.cluster.connect`) instead of a new one.
     """
     reporter = reporter or Reporter()
     out_dir = Path(out_dir)
@@ -449,7 +383,7 @@ def run_recipe(
     outputs: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
         if client is None and (workers != 1 or scheduler is not None):  # it starts while the corpus is prepared
-            from voxpop.scheduler import connect
+            from voxpop.cluster import connect
 
             client = stack.enter_context(connect(workers, scheduler, security, preload=True))
         corpus, corpus_key = prepare_corpus(recipe, cache, reporter, source)
@@ -493,3 +427,31 @@ def stage_runner(
     fusion = recipe.analyses.fusion
     imported = {n: str(p) for n, p in fusion.predictions.items()} if fusion is not None else {}
     return StageRunner(out_dir / "cache", out_dir, corpus, store, imported, plan.segments, threads, dict(built or {}))
+
+
+def dry_run(recipe: Any, out_dir: Path, workers: int, scheduler: str | None, source: str = "recipe") -> list[dict]:
+    """The plan of ``recipe`` in ``out_dir`` without computing anything: one row per stage with its ``stage``
+    label, ``kind``, ``status`` (cached / pending) and ``where`` it would run (:func:`voxpop.scheduler.where`).
+
+    The corpus is built in this process before the rest; while it is pending the stages after it cannot
+    be named yet (their keys depend on the built corpus) and only the corpus row is given.
+    """
+    from voxpop.scheduler import where
+
+    cache = Cache(out_dir / "cache", inside=out_dir)
+    stage, _ = corpus_source(recipe)
+    rows = []
+    if stage is not None:
+        status = "cached" if cache.is_done(stage) else "pending"
+        rows.append({"stage": stage.label, "kind": stage.kind, "status": status, "where": "in-process"})
+        if status == "pending":
+            return rows
+    corpus, corpus_key = prepare_corpus(recipe, cache, Reporter(), source)
+    check_recipe(recipe, corpus, source)
+    for stage in plan_study(recipe, corpus_key).order:
+        status = "cached" if cache.is_done(stage) else "pending"
+        place = where(stage, workers, scheduler)
+        if stage.kind == "features" and status == "pending" and (workers > 1 or scheduler):
+            place += ", split into one shard task per worker"
+        rows.append({"stage": stage.label, "kind": stage.kind, "status": status, "where": place})
+    return rows

@@ -18,10 +18,10 @@ from voxpop import agreement, demo, plots
 from voxpop.agreement import comparison_matrix, group_label
 from voxpop.analysis import identical_entries
 from voxpop.chance import direction
+from voxpop.formatting import MISSING, format_ci, format_result
 from voxpop.metrics import class_mean_ci
-from voxpop.plots import MISSING, format_ci
 from voxpop.report import Report, Section, with_ci
-from voxpop.study import StudyRun
+from voxpop.studyrun import StudyRun
 
 DEMO_NOTICE = (
     "The corpus is SYNTHETIC: generated speech-like audio judged by simulated raters (voxpop.demo). These numbers "
@@ -307,7 +307,9 @@ KEYS = ["variant", "train", "test"]
 
 
 def _ci_text(rows: pd.DataFrame) -> list[str]:
-    return [format_ci(*r) for r in rows[["value", "low", "high"]].itertuples(index=False)]
+    """Cells "value [low, high]", with "(folds mean ± sd)" where the rows have the per-fold columns."""
+    rows = rows.reindex(columns=[*rows.columns, *(c for c in ("fold_mean", "fold_sd") if c not in rows.columns)])
+    return [format_result(*r) for r in rows[["value", "low", "high", "fold_mean", "fold_sd"]].itertuples(index=False)]
 
 
 def _class_mean(values: pd.Series) -> str:
@@ -377,7 +379,9 @@ def _results_section(report: Report, run: StudyRun) -> None:
     section = report.add_section(
         "Results",
         "Every model (rows: variant and train label set) scored on every test label set; value [95 % bootstrap "
-        "interval over test items]. Multi-label test sets binarise predictions (1/C rule for softmax outputs, 0.5 "
+        "interval over test items] of the pooled out-of-fold predictions, and beside it (folds mean ± sd) the mean "
+        "and sample standard deviation of the score computed on each fold's test items alone. Multi-label test "
+        "sets binarise predictions (1/C rule for softmax outputs, 0.5 "
         "for sigmoids); KLD and JSD appear where the test targets are distributions. Macro averages (UAR, "
         "macro-F1) run over the classes present in each test set or group (UAR: in the truth; single-label "
         "macro-F1: in truth or prediction); `absent classes` names the others. Bootstrap resamples are drawn per "

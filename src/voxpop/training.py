@@ -151,8 +151,9 @@ class InputSpec(pydantic.BaseModel):
     n_layers: int | None = None
 
 
-class ModelSpec(pydantic.BaseModel):
-    """Everything needed to rebuild a trained model (written to ``model.json``)."""
+class TrainedSpec(pydantic.BaseModel):
+    """Everything needed to rebuild a trained model (written to ``model.json``); the recipe-level choice of
+    head, loss and training options is :class:`voxpop.runs.ModelSpec`."""
 
     head: str
     head_options: dict[str, Any]
@@ -459,7 +460,7 @@ def _quiet(enabled: bool) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _build_network(spec: ModelSpec, backbone: nn.Module | None = None) -> nn.Module:
+def _build_network(spec: TrainedSpec, backbone: nn.Module | None = None) -> nn.Module:
     if spec.input.kind == "audio":
         assert backbone is not None and spec.config.backbone is not None
         head = build_head(spec.head, backbone.config.hidden_size, spec.n_classes, **spec.head_options)
@@ -505,7 +506,7 @@ def as_waveforms(x: Any) -> Any:
     return x
 
 
-def _check_dev(dev_x: Any, dev_y: Any, spec: ModelSpec) -> tuple[Any, np.ndarray, list[Any]]:
+def _check_dev(dev_x: Any, dev_y: Any, spec: TrainedSpec) -> tuple[Any, np.ndarray, list[Any]]:
     if (dev_x is None) != (dev_y is None):
         raise ConfigError("give both dev_x and dev_y, or neither.")
     y, _, ids = check_targets(dev_y, "dev_y", spec.multilabel)
@@ -557,7 +558,7 @@ def fit(
     train_x = _as_features(train_x, "train_x", train_y.index if isinstance(train_y, pd.DataFrame) else None)
     if config.backbone is not None:  # raw audio, possibly as the waveform extractor's (S, 1) frames
         train_x, dev_x = as_waveforms(train_x), as_waveforms(dev_x)
-    spec = ModelSpec(
+    spec = TrainedSpec(
         head=head,
         head_options=head_options,
         loss=loss,
@@ -578,7 +579,7 @@ def fit(
 
 
 def _fit_neural(
-    spec: ModelSpec, x: Any, y: np.ndarray, ids: list[Any], dev: tuple[Any, np.ndarray, list[Any]] | None
+    spec: TrainedSpec, x: Any, y: np.ndarray, ids: list[Any], dev: tuple[Any, np.ndarray, list[Any]] | None
 ) -> TrainedModel:
     config = spec.config
     if (spec.input.kind == "audio") != (config.backbone is not None):
@@ -658,7 +659,7 @@ def _load_estimator(directory: Path, head: str) -> Pipeline:
 
 
 def _fit_classical(
-    spec: ModelSpec, x: Any, y: np.ndarray, dev: tuple[Any, np.ndarray, list[Any]] | None
+    spec: TrainedSpec, x: Any, y: np.ndarray, dev: tuple[Any, np.ndarray, list[Any]] | None
 ) -> TrainedModel:
     if spec.input.kind != "vector":
         raise ConfigError(f"classical model {spec.head!r} needs pooled vectors (N, D); got {spec.input.kind} input.")
@@ -699,7 +700,7 @@ class TrainedModel:
     ``dev_<monitor>``.
     """
 
-    spec: ModelSpec
+    spec: TrainedSpec
     network: nn.Module | None = None
     estimator: Pipeline | None = None
     history: list[dict[str, float]] = dataclasses.field(default_factory=list)
@@ -786,7 +787,7 @@ class TrainedModel:
             if meta.get("format") != _FORMAT:
                 raise InputError(f"{meta_path}: model format {meta.get('format')!r}, expected {_FORMAT}.")
             meta["spec"].get("config", {}).pop("checkpoint_dir", None)  # a TrainConfig field older voxpop wrote
-            spec = ModelSpec.model_validate(meta["spec"])
+            spec = TrainedSpec.model_validate(meta["spec"])
         except (ValueError, AttributeError, TypeError, KeyError) as exc:  # pydantic's errors are ValueErrors
             message = f"{meta_path}: not a valid voxpop model description ({exc}); train the model again."
             raise InputError(message) from None

@@ -20,6 +20,7 @@ from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
 from voxpop.cli.options import parse_names, parse_pairs, with_rule_options
 from voxpop.errors import ConfigError
 from voxpop.features.base import parse_options
+from voxpop.formatting import format_ci, format_result
 from voxpop.protocols import PROTOCOLS, make_folds
 from voxpop.rules import RULES
 
@@ -32,14 +33,11 @@ LABELS_HELP = f"Label set file (.parquet, from 'voxpop labels') or a rule applie
 
 
 def _ci(row: pd.Series) -> str:
-    from voxpop.plots import format_ci  # matplotlib: only when a table is printed
-
-    return format_ci(row["value"], row["low"], row["high"])
+    nan = float("nan")
+    return format_result(row["value"], row["low"], row["high"], row.get("fold_mean", nan), row.get("fold_sd", nan))
 
 
 def _number(value: float) -> str:
-    from voxpop.plots import format_ci
-
     return format_ci(value)
 
 
@@ -179,7 +177,8 @@ def train(
     """Cross-validate heads on features and labels, save the runs and print out-of-fold metrics with CIs."""
     import torch
 
-    from voxpop.runs import ModelSpec, evaluate_out_of_fold, resolve_features, resolve_labels, train_run
+    from voxpop.evaluation import evaluate_out_of_fold
+    from voxpop.runs import ModelSpec, resolve_features, resolve_labels, train_run
     from voxpop.segments import items_corpus
     from voxpop.training import BackboneConfig, TrainConfig
 
@@ -323,7 +322,9 @@ def evaluate(
     With --corpus naming another corpus than the run's, every item of that corpus is predicted by the
     mean of the run's fold models and the run's classes are mapped onto its classes (--class-map)."""
     from voxpop.crosscorpus import is_other_corpus, score_on_corpus
-    from voxpop.runs import evaluate_predictions, is_label_file, load_predictions, load_run, resolve_labels
+    from voxpop.evaluation import evaluate_pooled
+    from voxpop.predictions import load_predictions
+    from voxpop.runs import is_label_file, load_run, resolve_labels
 
     sources = _runs_or_file(run)
     first_run = None if run.is_file() else load_run(next(iter(sources.values())).parent)
@@ -344,7 +345,7 @@ def evaluate(
 
     def predictions(path: Path) -> pd.DataFrame:
         if not other:
-            return load_predictions(path)
+            return load_predictions(path).table
         scored, skipped = score_on_corpus(path.parent, label_corpus, mapping, test_labels.classes, store=store)
         if len(skipped):
             err_console.print(f"[yellow]{len(skipped):,} items of {escape(str(corpus))} not scored (unusable audio: "
@@ -355,9 +356,7 @@ def evaluate(
     for name, path in sources.items():
         table = predictions(path)
         scored = table.index[test_labels.kept.reindex(table.index, fill_value=False).to_numpy(dtype=bool)]
-        result = evaluate_predictions(
-            table, test_labels, n_boot=bootstrap, seed=seed, binarize=rule, tie_policy=tie_policy
-        )
+        result = evaluate_pooled(table, test_labels, n_boot=bootstrap, seed=seed, binarize=rule, tie_policy=tie_policy)
         train_labels = None if other or run.is_file() else load_run(path.parent).labels
         levels = chance_levels(scored, test_labels, train_labels)
         tables[name] = result.assign(chance=result["metric"].map(levels).astype(float))
@@ -483,18 +482,16 @@ def fuse(
     rule_options: dict | None = None,
 ) -> None:
     """Dirichlet late fusion: per-class model weights chosen by dev UAR, applied to every other item."""
-    from voxpop.runs import (
-        evaluate_predictions,
-        is_label_file,
-        late_fusion,
-        load_predictions,
-        resolve_labels,
-        save_predictions,
-    )
+    from voxpop.analysis import late_fusion
+    from voxpop.evaluation import evaluate_predictions
+    from voxpop.predictions import Predictions, load_predictions, save_predictions
+    from voxpop.runs import is_label_file, resolve_labels
 
     tables: dict[str, pd.DataFrame] = {}
     for path in predictions:
-        tables[_input_name(path, tables)] = load_predictions(path / "predictions.parquet" if path.is_dir() else path)
+        tables[_input_name(path, tables)] = load_predictions(
+            path / "predictions.parquet" if path.is_dir() else path
+        ).table
     loaded = load_corpus(corpus) if corpus is not None else None
 
     def rule_or_file(source: str):
@@ -504,7 +501,7 @@ def fuse(
     dev_set = rule_or_file(dev_labels)
     test_set = rule_or_file(test_labels) if test_labels else None
     result = late_fusion(tables, dev_set, n_draws=draws, seed=seed)
-    save_predictions(result.fused, out)
+    save_predictions(Predictions(result.fused), out)
     weights = Table(title=f"fusion weights (chosen on {len(result.dev_items):,} dev items)", box=box.SIMPLE_HEAD)
     weights.add_column("model")
     for column in result.fusion.weights.columns:

@@ -47,7 +47,7 @@ def progress_reporter() -> Iterator[Reporter]:
 def print_summary(run: StudyRun) -> None:
     """The headline metric of every (variant, train, test) cell, and where the files are."""
     from voxpop.chance import direction
-    from voxpop.plots import format_ci
+    from voxpop.formatting import format_ci
     from voxpop.study_report import HEADERS
 
     metric = next((m for m in run.recipe.evaluation.metrics if m in set(run.results["metric"])), None)
@@ -90,7 +90,7 @@ def resolve_workers(workers: int | None) -> int:
         if workers < 1:
             raise typer.BadParameter(f"--workers must be at least 1, got {workers}")
         return workers
-    from voxpop.scheduler import default_workers
+    from voxpop.cluster import default_workers
 
     return default_workers()
 
@@ -114,15 +114,17 @@ def run_study(
 
     With several workers or a scheduler the cluster is connected first, so its workers import voxpop
     while this process does."""
-    from voxpop import scheduler as dask_scheduler
+    from voxpop.cluster import connect
 
     if dry_run:
-        print_plan(dask_scheduler.dry_run(loaded, out, workers, scheduler, source))
+        from voxpop.study import dry_run as planned
+
+        print_plan(planned(loaded, out, workers, scheduler, source))
         return
     with contextlib.ExitStack() as stack:
         client = None
         if workers > 1 or scheduler is not None:
-            client = stack.enter_context(dask_scheduler.connect(workers, scheduler, security, preload=True))
+            client = stack.enter_context(connect(workers, scheduler, security, preload=True))
         from voxpop.study import run_recipe
 
         with progress_reporter() as reporter:
@@ -163,8 +165,8 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (cached / pending, where) and stop."),
 ) -> None:
     """Run a study recipe: every stage once (cached, resumable), then results.parquet and report.html."""
-    from voxpop.experiment import load_recipe
-    from voxpop.scheduler import security_from_files
+    from voxpop.cluster import security_from_files
+    from voxpop.recipe_loading import load_recipe
 
     loaded = load_recipe(recipe, set_ or [])
     security = security_from_files(tls_ca_file, tls_cert, tls_key)
@@ -185,7 +187,7 @@ def demo(
     workers: int = typer.Option(1, "--workers", help=WORKERS_HELP),
 ) -> None:
     """Build the synthetic demo corpus and run the aggregation-rules study (3) on it, on CPU: report.html."""
-    from voxpop.experiment import load_recipe
+    from voxpop.recipe_loading import load_recipe
 
     path = recipe or demo_recipe()
     loaded = load_recipe(path, [f"corpus.demo.size={size}"] if size else [])

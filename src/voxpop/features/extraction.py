@@ -187,7 +187,7 @@ def fill_store_on_workers(
     progress: ProgressCallback | None = None,
 ) -> ExtractionReport:
     """:func:`fill_store` with this process's share split over ``workers`` Dask worker processes (a
-    ``LocalCluster``, :func:`voxpop.scheduler.connect`); ``workers=1`` is :func:`fill_store` in this process.
+    ``LocalCluster``, :func:`voxpop.cluster.connect`); ``workers=1`` is :func:`fill_store` in this process.
 
     Worker j of W computes shards s with s mod (N x W) == I + N x j, which together are exactly the
     shards of ``shard=(I, N)``; each runs the extractor in its own process (no process pool inside).
@@ -199,7 +199,7 @@ def fill_store_on_workers(
                           fingerprint=fingerprint, progress=progress)  # fmt: skip
     from distributed import as_completed
 
-    from voxpop.scheduler import RETRIES, connect
+    from voxpop.cluster import RETRIES, connect
 
     extractor = make_extractor(extractor)
     extractor.workers = 1

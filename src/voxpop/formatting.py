@@ -1,0 +1,52 @@
+"""Numbers as the report, the figures and the CLI show them: a metric with its interval, the per-fold spread.
+
+Plain text, no plotting: the CLI imports this without matplotlib.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+MISSING = "–"  # shown for a missing number
+
+
+def format_ci(value: float, low: float = np.nan, high: float = np.nan, digits: int = 3, sep: str = " ") -> str:
+    """A metric with its interval as ``"value [low, high]"``; just the value when the interval is missing.
+
+    >>> format_ci(0.6234, 0.5811, 0.6642)
+    '0.623 [0.581, 0.664]'
+    >>> format_ci(0.62, float("nan"), float("nan"), digits=2), format_ci(float("nan"))
+    ('0.62', '–')
+    >>> format_ci(0.62, 0.58, 0.66, digits=2, sep="\\n")
+    '0.62\\n[0.58, 0.66]'
+    """
+    if pd.isna(value):
+        return MISSING
+    text = f"{value:.{digits}f}"
+    if pd.isna(low) or pd.isna(high):
+        return text
+    return f"{text}{sep}[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def format_result(
+    value: float,
+    low: float = np.nan,
+    high: float = np.nan,
+    fold_mean: float = np.nan,
+    fold_sd: float = np.nan,
+    digits: int = 3,
+) -> str:
+    """A pooled out-of-fold score with its interval (:func:`format_ci`) and, when known, the mean ± sample
+    standard deviation of the per-fold scores beside it (just the mean with one fold).
+
+    >>> format_result(0.6234, 0.5811, 0.6642, 0.6201, 0.0312)
+    '0.623 [0.581, 0.664] (folds 0.620 ± 0.031)'
+    >>> format_result(0.6234, 0.5811, 0.6642), format_result(0.5, fold_mean=0.5)
+    ('0.623 [0.581, 0.664]', '0.500 (folds 0.500)')
+    """
+    text = format_ci(value, low, high, digits)
+    if pd.isna(fold_mean):
+        return text
+    spread = "" if pd.isna(fold_sd) else f" ± {fold_sd:.{digits}f}"
+    return f"{text} (folds {fold_mean:.{digits}f}{spread})"

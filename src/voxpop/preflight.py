@@ -1,0 +1,229 @@
+"""Pre-flight checks of a recipe against its corpus, before any work (:func:`check_recipe`).
+
+Classes and class map, each label set (rule options, conditions, rater ids, by building it on the
+corpus), item columns of the protocol and analyses, extractor names and options, model head / loss
+combinations, development folds for tuned decisions and the analyses' references to label sets: every
+problem is listed at once with its key path (:func:`voxpop.recipe_loading.recipe_error`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from voxpop.corpus import Corpus
+from voxpop.errors import VoxpopError
+from voxpop.experiment import (
+    Analyses,
+    LabelSpec,
+    Recipe,
+    multilabel_rule,
+)
+from voxpop.features import make_extractor
+from voxpop.labels import make_labels
+from voxpop.labelset import LabelSet
+from voxpop.losses import LOSSES
+from voxpop.models import CLASSICAL
+from voxpop.protocols import Fold
+from voxpop.recipe_loading import expand_variants, recipe_error
+
+
+def _check_label_set(
+    corpus: Corpus, recipe: Recipe, path: str, spec: LabelSpec, problems: list[str]
+) -> LabelSet | None:
+    """Build one label set on the corpus (the pre-flight check); its problems go to ``problems``.
+
+    Returns the label set, which the runner reuses (None when it failed or waits for ``threshold: best``).
+    """
+    needs = spec.definition.rater_ids_reason(spec.rule_options())
+    if needs and not corpus.has_rater_ids:
+        try:
+            corpus.require_rater_ids(needs)
+        except VoxpopError as exc:
+            problems.append(f"{path}: {exc}")
+        return None
+    best = spec.rule_options().get("threshold") == "best"
+    if best and recipe.analyses.threshold_sweep is None:
+        problems.append(f"{path}.threshold: 'best' needs analyses.threshold_sweep (the sweep chooses it)")
+        return None
+    try:
+        labels = make_labels(corpus, spec.rule, classes=recipe.classes, class_map=recipe.class_map, **spec.options(0.5))
+    except VoxpopError as exc:
+        problems.append(f"{path}: {exc}")
+        return None
+    return None if best else labels
+
+
+def _check_column(corpus: Corpus, path: str, column: str | None, problems: list[str]) -> None:
+    if column is not None and column not in corpus.items.columns:
+        problems.append(f"{path}: item column {column!r} not found; item columns: {', '.join(corpus.items.columns)}")
+
+
+def _check_analyses(corpus: Corpus, recipe: Recipe, problems: list[str]) -> None:
+    a = recipe.analyses
+    names = {**recipe.labels.train, **recipe.labels.test}
+    if a.agreement is not None:
+        _check_column(corpus, "analyses.agreement.by", a.agreement.by, problems)
+        if a.agreement.pearson and not corpus.has_rater_ids:
+            problems.append(
+                f"analyses.agreement.pearson: pairwise Pearson r needs rater ids; corpus {corpus.name!r} "
+                "has vote counts only; set pearson: false"
+            )
+    if a.ccc is not None:
+        unknown = [s for s in a.ccc.sets if s not in names]
+        if unknown or len(a.ccc.sets) < 2:
+            problems.append(
+                f"analyses.ccc.sets: {unknown or a.ccc.sets} - name at least two label sets of "
+                f"labels.train / labels.test ({', '.join(names)})"
+            )
+    if a.threshold_sweep is not None:
+        missing = [c for c in a.threshold_sweep.conditions if c not in corpus.conditions]
+        if missing:
+            problems.append(
+                f"analyses.threshold_sweep.conditions: {missing} not found; the corpus has conditions "
+                f"{', '.join(corpus.conditions) or 'none'}"
+            )
+        if not corpus.ratings["slot"].eq("intensity").any():
+            problems.append("analyses.threshold_sweep: the corpus has no intensity (Likert) ratings to sweep")
+    if a.easy_difficult is not None:
+        spec = recipe.labels.test.get(a.easy_difficult.test)
+        if spec is None:
+            problems.append(
+                f"analyses.easy_difficult.test: {a.easy_difficult.test!r} is not a test set "
+                f"({', '.join(recipe.labels.test)})"
+            )
+        for key in ("speaker", "gender", "duration"):
+            _check_column(corpus, f"analyses.easy_difficult.{key}", getattr(a.easy_difficult, key), problems)
+    if a.fusion is not None:
+        for name, file in a.fusion.predictions.items():
+            if not Path(file).is_file():
+                problems.append(f"analyses.fusion.predictions.{name}: file {file} not found")
+        if a.fusion.predictions and a.fusion.tune_on == "dev":
+            problems.append(
+                f"analyses.fusion.tune_on: imported predictions ({', '.join(a.fusion.predictions)}) have no "
+                "development outputs to choose weights on; set analyses.fusion.tune_on: other_folds"
+            )
+
+
+def _check_tuning_dev(a: Analyses, folds: list[Fold], where: str, problems: list[str]) -> None:
+    """Tuning on each fold's own development items needs every fold to have some."""
+    without = [f.name for f in folds if not len(f.dev)]
+    for key, analysis in (("fusion", a.fusion), ("tuned_decisions", a.tuned_decisions)):
+        if analysis is not None and analysis.tune_on == "dev" and without:
+            problems.append(
+                f"analyses.{key}.tune_on{where}: folds {without[:5]} have no development items to tune on; "
+                f"use a protocol with development folds or set analyses.{key}.tune_on: other_folds"
+            )
+
+
+def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> dict[tuple[str, str], LabelSet]:
+    """Check a recipe against the corpus it names, before any work: every problem, each with its key path.
+
+    Checks the class set and class map, each label set (rule options, conditions, rater ids, by
+    building it on the corpus), item columns of the protocol and analyses, extractor names and
+    options, model head / loss combinations and the analyses' references to label sets. Returns the
+    label sets it built, by (``train`` / ``test``, name), so the runner computes none twice (those
+    with ``threshold: best`` wait for the sweep).
+    """
+    problems: list[str] = []
+    known = corpus.classes + corpus.excluded
+    bad_map = [k for k in recipe.class_map if k not in known]
+    if bad_map:
+        problems.append(f"class_map: {bad_map} are not labels of corpus {corpus.name!r} ({', '.join(known)})")
+    mapped = list(dict.fromkeys(recipe.class_map.get(c, c) for c in corpus.classes))
+    if recipe.classes is not None:
+        bad = [c for c in recipe.classes if c not in mapped]
+        if bad:
+            problems.append(
+                f"classes: {bad} are not classes of corpus {corpus.name!r} (after the class map: {', '.join(mapped)})"
+            )
+    if recipe.labels.train and not recipe.labels.test:
+        problems.append("labels.test: give at least one test label set to score the models on")
+    rules = {f"labels.{p}.{n}": s.rule for p in ("train", "test") for n, s in getattr(recipe.labels, p).items()}
+    segmented = [path for path, rule in rules.items() if rule == "intervals"]
+    if segmented and len(segmented) < len(rules):
+        problems.append(
+            f"labels: {', '.join(segmented)} use rule 'intervals' (their items are segments of the recordings) but "
+            f"{', '.join(p for p in rules if p not in segmented)} label the recordings; models see one kind of item, "
+            "so use rule 'intervals' (with levels) for every label set, or for none"
+        )
+    # segment items carry their recording's columns and 'recording' (see voxpop.segments.segment_corpus)
+    fold_items = corpus.items.assign(recording=corpus.items.index) if segmented else corpus.items
+    built: dict[tuple[str, str], LabelSet] = {}
+    if not problems:
+        for part in ("train", "test"):
+            for name, spec in getattr(recipe.labels, part).items():
+                overrides = {c: e.labels[name] for c, e in recipe.corpora.items() if name in e.labels}
+                if not overrides:
+                    labels = _check_label_set(corpus, recipe, f"labels.{part}.{name}", spec, problems)
+                    if labels is not None:
+                        built[part, name] = labels
+                    continue
+                own = corpus.items["corpus"].isin(list(overrides))
+                rest = corpus.subset(corpus.items.index[~own.to_numpy(dtype=bool)])
+                if len(rest.items):
+                    _check_label_set(rest, recipe, f"labels.{part}.{name}", spec, problems)
+                for c, override in overrides.items():
+                    items = corpus.subset(corpus.items.index[corpus.items["corpus"].eq(c).to_numpy(dtype=bool)])
+                    _check_label_set(items, recipe, f"corpora.{c}.labels.{name}", override, problems)
+    if not recipe.evaluation.cross_test:
+        lonely = [n for n in recipe.labels.train if n not in recipe.labels.test]
+        if lonely:
+            problems.append(
+                f"evaluation.cross_test: false scores each model on the test set of the same name, "
+                f"but {lonely} have none"
+            )
+    if recipe.protocol.corpus_level and recipe.evaluation.by not in (None, "corpus"):
+        problems.append(
+            f"evaluation.by: {recipe.evaluation.by!r}; a cross-corpus protocol scores per test corpus, so leave "
+            "evaluation.by out or set it to corpus"
+        )
+    cross = recipe.protocol.cross_corpus
+    if cross is not None and cross.classes == "train" and recipe.analyses.confusion is not None:
+        problems.append(
+            "analyses.confusion: not available with protocol.cross_corpus.classes: train (each test corpus has its "
+            "own classes); use classes: shared or leave the confusion matrices out"
+        )
+    if recipe.evaluation.by not in fold_items.columns:
+        _check_column(corpus, "evaluation.by", recipe.evaluation.by, problems)
+    if recipe.labels.train and "audio" not in corpus.items.columns:
+        what = "the segments of rule 'intervals' are windows of the recordings' audio; " if segmented else ""
+        problems.append(
+            f"labels.train: training needs features, but corpus {corpus.name!r} has no 'audio' item column; "
+            f"{what}import it with its audio folder, or set labels.train={{}} for label sets and analyses only"
+        )
+    for name, variant in expand_variants(recipe, source):
+        where = "" if name == "base" else f" (grid {name})"
+        if recipe.corpora and variant.protocol != recipe.protocol:
+            problems.append(
+                f"protocol{where}: with corpora the protocol is fixed for the study (the label sets' classes "
+                "follow it); write one recipe per protocol"
+            )
+        if recipe.labels.train:
+            try:
+                make_extractor(variant.features.extractor, **variant.features.options)
+            except VoxpopError as exc:
+                problems.append(f"features.extractor{where}: {exc}")
+            try:
+                folds = variant.protocol.folds(fold_items)
+            except VoxpopError as exc:
+                problems.append(f"protocol{where}: {exc}")
+            else:
+                _check_tuning_dev(recipe.analyses, folds, where, problems)
+            spec = variant.model
+            if spec.head in CLASSICAL and (spec.loss != "ce" or spec.loss_options):
+                problems.append(
+                    f"model.loss{where}: classical head {spec.head!r} fits soft targets by sample weights; "
+                    f"use loss ce (got {spec.loss!r})"
+                )
+            multilabel_loss = LOSSES[spec.loss].multilabel
+            for label_name, label_spec in recipe.labels.train.items():
+                if multilabel_rule(label_spec) and not (multilabel_loss and spec.head not in CLASSICAL):
+                    problems.append(
+                        f"labels.train.{label_name}{where}: rule {label_spec.rule!r} gives multi-hot targets; "
+                        f"train it with a sigmoid loss (bce, wbce) and a neural head, not "
+                        f"{spec.head}/{spec.loss}"
+                    )
+    _check_analyses(corpus, recipe, problems)
+    if problems:
+        raise recipe_error(list(dict.fromkeys(problems)), source)
+    return built
