@@ -584,6 +584,7 @@ def evaluate_predictions(
     seed: int = 0,
     binarize: Binarize = "auto",
     tie_policy: str = "drop",
+    speakers: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Metrics of ``predictions`` on the predicted items that ``test_labels`` keeps, with bootstrap CIs.
 
@@ -600,8 +601,10 @@ def evaluate_predictions(
     weighted F1, MCC and per-class F1, plus KLD and JSD when the test targets are soft distributions
     and the predictions are distributions. Multi-label task (``test_labels.multilabel``): predictions
     binarised by :func:`binarize_predictions`; macro / micro / weighted F1, MCC, per-class F1 (no ties:
-    n_tied 0). All metrics are computed on the whole set (voxpop.metrics.evaluate). Raises
-    :class:`InputError` when no predicted item is scored.
+    n_tied 0). All metrics are computed on the whole set (voxpop.metrics.evaluate). ``speakers`` (item
+    id -> speaker, :func:`voxpop.metrics.resample_groups`) resamples speakers instead of items (cluster
+    bootstrap, unstratified). Raises :class:`InputError` when no predicted item is scored, or when
+    ``speakers`` lacks a scored item or the scored items come from fewer than 2 speakers.
     """
     if tie_policy not in EVALUATION_TIE_POLICIES:
         raise ConfigError(f"unknown tie policy {tie_policy!r}; choose one of {', '.join(EVALUATION_TIE_POLICIES)}.")
@@ -632,7 +635,8 @@ def evaluate_predictions(
     n_tied = 0
     if test_labels.multilabel:
         y_true = (targets > 0).astype(int)
-        table = evaluate(y_true, binarize_predictions(probs, binarize), classes=classes, n_boot=n_boot, seed=seed)
+        predicted = binarize_predictions(probs, binarize)
+        table = evaluate(y_true, predicted, classes=classes, n_boot=n_boot, seed=seed, groups=speakers)
     else:
         codes, tied = top_class(targets.to_numpy(dtype=float), tie_policy, seed)
         n_tied = int(tied.sum())
@@ -657,6 +661,7 @@ def evaluate_predictions(
             probabilities=probs if with_distributions else None,
             n_boot=n_boot,
             seed=seed,
+            groups=speakers,
         )
     return table.assign(n_items=len(probs), n_excluded=n_excluded, tie_policy=tie_policy, n_tied=n_tied)
 
