@@ -155,3 +155,32 @@ def test_speakers_come_from_the_speaker_column_or_a_clear_error():
     assert EvaluationConfig().resample == "items" and EvaluationConfig(resample="speakers").resample == "speakers"
     with pytest.raises(pydantic.ValidationError):
         EvaluationConfig(resample="clips")
+
+
+def test_cli_evaluate_resamples_speakers_of_the_run_corpus(demo_corpus, demo_logreg_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from voxpop.cli import app
+    from voxpop.labels import make_labels
+    from voxpop.runs import load_predictions
+
+    out = tmp_path / "speakers.csv"
+    args = ["evaluate", str(demo_logreg_run.directory), "--labels", "mr", "--condition", "voice", "--bootstrap", "50"]
+    result = CliRunner().invoke(app, [*args, "--resample", "speakers", "--out", str(out)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "over speakers (cluster bootstrap)" in result.output
+    predictions = load_predictions(demo_logreg_run.directory / "predictions.parquet")
+    labels = make_labels(demo_corpus.corpus, "mr", condition="voice")
+    speakers = demo_corpus.corpus.items["speaker"]
+    by_speaker = evaluate_predictions(predictions, labels, n_boot=50, seed=0, speakers=speakers)
+    by_item = evaluate_predictions(predictions, labels, n_boot=50, seed=0)
+    table = pd.read_csv(out)
+    np.testing.assert_allclose(table["value"], by_item["value"])  # the same point values
+    np.testing.assert_allclose(table[["low", "high"]], by_speaker[["low", "high"]])  # the corpus's speakers
+    assert not np.allclose(table["low"], by_item["low"], equal_nan=True)
+    labels.save(tmp_path / "mr.parquet")
+    refused = CliRunner().invoke(app, [
+        "evaluate", str(demo_logreg_run.directory / "predictions.parquet"), "--labels", str(tmp_path / "mr.parquet"),
+        "--resample", "speakers",
+    ], env={"COLUMNS": "200"})  # fmt: skip
+    assert "name the corpus with --corpus" in str(refused.exception)
