@@ -184,3 +184,53 @@ def test_cli_evaluate_resamples_speakers_of_the_run_corpus(demo_corpus, demo_log
         "--resample", "speakers",
     ], env={"COLUMNS": "200"})  # fmt: skip
     assert "name the corpus with --corpus" in str(refused.exception)
+
+
+def test_study_plan_and_report_use_the_recipe_resample(tmp_path):
+    from types import SimpleNamespace
+
+    from voxpop.experiment import recipe_from_dict
+    from voxpop.study import plan_study
+    from voxpop.study_report import paired_differences, resampled_units
+
+    base = {
+        "study": "s",
+        "corpus": {"path": str(tmp_path)},
+        "labels": {"train": {"MR": {"rule": "mr"}}, "test": {"MR": {"rule": "mr"}}},
+        "features": {"extractor": "fbank"},
+        "model": {"head": "logreg"},
+    }
+    items = plan_study(recipe_from_dict(base), "corpus")
+    by_speaker = plan_study(recipe_from_dict({**base, "evaluation": {"resample": "speakers"}}), "corpus")
+    assert all("resample" not in stage.config for stage in items.evaluations.values())  # keys as before
+    assert [stage.config["resample"] for stage in by_speaker.evaluations.values()] == ["speakers"]
+    assert resampled_units(EvaluationConfig()).startswith("test items (stratified")
+    assert resampled_units(EvaluationConfig(resample="speakers")).startswith("speakers (cluster bootstrap")
+
+    # the report's paired differences: model A right everywhere, B wrong on both items of speaker s1
+    ids = pd.Index([f"i{k}" for k in range(6)], dtype="string")
+    targets = pd.DataFrame(np.eye(2)[[0, 1, 0, 1, 0, 1]], index=ids, columns=["A", "S"])
+    labels = LabelSet(targets, pd.Series(True, index=ids), targets * 3, "mr", Accounting(6, 6, 18, 18))
+    wrong = targets.copy()
+    wrong.iloc[:2] = 1 - wrong.iloc[:2].to_numpy()
+    outputs = {"a": SimpleNamespace(probabilities=targets), "b": SimpleNamespace(probabilities=wrong), "t": labels}
+    run = SimpleNamespace(
+        recipe=SimpleNamespace(
+            evaluation=EvaluationConfig(resample="speakers", bootstrap=500, seed=4, metrics=["accuracy"]),
+            labels=SimpleNamespace(test={"MR": {}}),
+        ),
+        plan=SimpleNamespace(
+            sources={("m", "A"): "a", ("m", "B"): "b"},
+            evaluations={("m", "A", "MR"): None, ("m", "B", "MR"): None},
+            labels={("test", "MR"): "t"},
+        ),
+        output=outputs.__getitem__,
+        corpus=SimpleNamespace(items=pd.DataFrame({"speaker": ["s1", "s1", "s2", "s2", "s3", "s3"]}, index=ids)),
+    )
+    row = paired_differences(run).iloc[0]
+    differences = 2 * (np.random.default_rng(4).integers(0, 3, (500, 3)) == 0).sum(axis=1) / 6
+    assert (row["a"], row["b"], row["difference"]) == ("A", "B", pytest.approx(1 / 3))
+    assert (row["low"], row["high"]) == pytest.approx(tuple(np.quantile(differences, [0.025, 0.975])))
+    run.corpus = SimpleNamespace(items=pd.DataFrame(index=ids))
+    with pytest.raises(InputError, match="no 'speaker' column"):
+        paired_differences(run)
