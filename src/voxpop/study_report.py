@@ -434,7 +434,6 @@ def paired_differences(run: StudyRun) -> pd.DataFrame:
     metric = next((m for m in e.metrics if m in PAIRED_METRICS), None)
     if metric is None:
         return pd.DataFrame()
-    speakers = resample_groups(run.corpus.items, e.resample)
     tables = []
     by_column: dict[tuple[str, str], dict[str, Any]] = {}
     for (variant, train), stage in run.plan.sources.items():
@@ -445,6 +444,7 @@ def paired_differences(run: StudyRun) -> pd.DataFrame:
         if len(sources) < 2:
             continue
         labels = run.output(run.plan.labels["test", test])
+        speakers = resample_groups(run.corpus.items, e.resample)
         cells = {train: scored(src, labels, e.binarize, e.tie_policy, e.seed) for train, src in sources.items()}
         table = paired_cells(cells, labels.classes, metric, n_boot=e.bootstrap, seed=e.seed, speakers=speakers)
         tables.append(table.assign(variant=variant, test=test, metric=metric))
