@@ -69,7 +69,12 @@ HEADERS = {  # raw column names -> what a table shows
     "fold": "fold",
     "dev_uar": "dev UAR",
 }
-STATISTIC_NAMES = {"alpha": "Krippendorff's alpha", "fleiss_kappa": "Fleiss' kappa", "pearson_r": "Pearson r"}
+STATISTIC_NAMES = {
+    "alpha": "Krippendorff's alpha",
+    "fleiss_kappa": "Fleiss' kappa",
+    "pearson_r": "Pearson r",
+    "ccc": "Lin's CCC",
+}
 CHANCE = "chance"
 
 
