@@ -163,7 +163,7 @@ OPTIONS: dict[str, Option] = {
             "gold_standard",
             str,
             None,
-            "Likert: the numeric gold standard per emotion before the threshold: mean (default), median, ewe "
+            "The numeric gold standard per emotion before the threshold: mean (default), median, ewe "
             "(evaluator weighted estimator) or znorm (mean of per-rater z-scores; needs rater ids like ewe).",
             choices=("mean", "median", "ewe", "znorm"),
         ),
