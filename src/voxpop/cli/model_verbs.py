@@ -326,7 +326,7 @@ def evaluate(
     With --corpus naming another corpus than the run's, every item of that corpus is predicted by the
     mean of the run's fold models and the run's classes are mapped onto its classes (--class-map)."""
     from voxpop.crosscorpus import is_other_corpus, score_on_corpus
-    from voxpop.metrics import resample_groups
+    from voxpop.metrics import RESAMPLE_UNITS, resample_groups
     from voxpop.runs import evaluate_predictions, is_label_file, load_predictions, load_run, resolve_labels
 
     sources = _runs_or_file(run)
@@ -345,6 +345,8 @@ def evaluate(
     test_labels, _ = resolve_labels(label_corpus, labels, condition=condition or None, pool=pool, **rule_options)
     rule = binarize if binarize in ("auto", "uniform", "argmax") else float(binarize)
     speakers = None
+    if resample not in RESAMPLE_UNITS:
+        raise ConfigError(f"--resample {resample!r}: choose one of {', '.join(RESAMPLE_UNITS)}.")
     if resample != "items":  # the speaker column of the label corpus, else of the run's corpus
         if label_corpus is None and corpus is None and run.is_file():
             raise ConfigError("--resample speakers reads the corpus's speaker column; name the corpus with --corpus.")
