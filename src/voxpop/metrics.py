@@ -25,9 +25,9 @@ Conventions
     set's classes. The speaker-cluster bootstrap (``groups``: resample whole speakers) is not
     stratified: a resample may lack a class of the set, which is still scored with the set's class
     list, so its recall and F1 take ``zero_division`` (0.0: the class counts as 0 in UAR and macro-F1;
-    NaN: it is left out of that resample's averages). Within those classes a ratio whose denominator is zero (precision of a
-    never-predicted class) takes ``zero_division`` (default 0.0, as scikit-learn);
-    ``zero_division=np.nan`` leaves such classes out of the averages as well.
+    NaN: it is left out of that resample's averages). Within those classes a ratio whose denominator
+    is zero (precision of a never-predicted class) takes ``zero_division`` (default 0.0, as
+    scikit-learn); ``zero_division=np.nan`` leaves such classes out of the averages as well.
 """
 
 from __future__ import annotations
