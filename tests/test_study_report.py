@@ -119,7 +119,8 @@ def test_lower_is_better_heatmaps_reverse_the_colour_map():
 
 
 def fake_run(overall: pd.DataFrame, accounting: pd.DataFrame, by: str | None = None) -> SimpleNamespace:
-    evaluation = SimpleNamespace(metrics=["uar", "macro_f1", "kld"], per_class=True, by=by, tie_policy="drop")
+    evaluation = SimpleNamespace(metrics=["uar", "macro_f1", "kld"], per_class=True, by=by, tie_policy="drop",
+                                resample="items")
     analyses = SimpleNamespace(agreement=None, ccc=None)
     plan = SimpleNamespace(analyses={"accounting": SimpleNamespace(key="acc")}, sweep=None, sources={}, evaluations={})
     return SimpleNamespace(

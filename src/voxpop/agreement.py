@@ -452,6 +452,33 @@ def _kappa_from_codes(ia: np.ndarray, ib: np.ndarray, k: int, weights: str | Non
     return math.nan if chance == 0 else float(1.0 - (w * observed).sum() / chance)
 
 
+def dimension_agreement(
+    corpus: Corpus,
+    *,
+    slot: str = "dimension",
+    dimensions: Sequence[str] | None = None,
+    condition: str | None = None,
+    by: str | None = None,
+    n_boot: int = 0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Agreement on dimensional ratings (arousal, valence, dominance; METHODS.md section 3), rows per dimension.
+
+    :func:`agreement_table` of ``slot`` (default ``dimension``; ``sentiment`` for CMU-MOSEI) with
+    Krippendorff's alpha at the interval level (a percentile CI with ``n_boot`` > 0), the Pearson r and
+    Lin's CCC of every rater pair on the items both rated (and their means), and the ICC forms of
+    :func:`icc`: ICC(1,·) when raters differ per item (crowd data), also ICC(2,·) / ICC(3,·) when every
+    rater rated every item. ``dimensions``: the labels of the slot to use (default all); ``condition``,
+    ``by``: as in :func:`agreement_table`. Raises :class:`VoxpopError` for a slot without ratings or
+    ratings without rater ids, :class:`ConfigError` for a slot of categorical labels or an unknown
+    dimension.
+    """
+    return agreement_table(
+        corpus, slot=slot, level="interval", emotions=dimensions, condition=condition, by=by,
+        pearson=True, ccc=True, icc=True, n_boot=n_boot, seed=seed,
+    )  # fmt: skip
+
+
 def pairwise_pearson(ratings: pd.DataFrame, label: str, slot: str = "intensity") -> pd.DataFrame:
     """Rater x rater Pearson r of one scale (``label``) over the items both raters rated.
 
@@ -1013,14 +1040,15 @@ def _fleiss_row(counts: pd.DataFrame, method: str, **where) -> dict:
     }  # fmt: skip
 
 
-def _pearson_rows(part: pd.DataFrame, **where) -> list[dict]:
+def _pair_rows(part: pd.DataFrame, statistic: str = "pearson_r", **where) -> list[dict]:
+    """One row per rater pair with two or more shared items (``pearson_r`` or ``ccc``), plus their mean."""
     matrix = reliability_matrix(part, where["slot"], where["label"]).T.astype(float)
-    r = matrix.corr(method="pearson", min_periods=2)
+    r = matrix.corr(method="pearson" if statistic == "pearson_r" else ccc, min_periods=2)
     shared = matrix.notna().astype(int).T @ matrix.notna().astype(int)
     raters = list(r.columns)
     flat = "undefined: no variation (a rater gives one value on the items both rated)"
     rows = [
-        {**where, "statistic": "pearson_r", "pair": f"{a}~{b}", "value": r.at[a, b], "items": int(shared.at[a, b]),
+        {**where, "statistic": statistic, "pair": f"{a}~{b}", "value": r.at[a, b], "items": int(shared.at[a, b]),
          "note": flat if math.isnan(r.at[a, b]) else ""}
         for i, a in enumerate(raters)
         for b in raters[i + 1 :]
@@ -1031,9 +1059,7 @@ def _pearson_rows(part: pd.DataFrame, **where) -> list[dict]:
         defined = int((~np.isnan(values)).sum())
         mean = float(np.nanmean(values)) if defined else math.nan
         note = "" if defined == len(rows) else f"{len(rows) - defined} pairs undefined (no variation), left out"
-        rows.append(
-            {**where, "statistic": "pearson_r", "pair": f"mean of {defined} pairs", "value": mean, "note": note}
-        )
+        rows.append({**where, "statistic": statistic, "pair": f"mean of {defined} pairs", "value": mean, "note": note})
     return rows
 
 
@@ -1059,12 +1085,15 @@ def agreement_table(
     seed: int = 0,
     fleiss: Literal["pooled", "gwet"] = "pooled",
     icc: bool = False,
+    ccc: bool = False,
 ) -> pd.DataFrame:
     """Agreement of one slot's ratings, per item group (``by``), condition and scale: one row per statistic.
 
-    A slot whose ratings carry values (``intensity``, or attributes such as ``sentiment``) gives
-    Krippendorff's alpha per label (emotion), interval level by default, and with ``pearson`` the
-    Pearson r of every rater pair (plus their mean), with ``icc`` the intraclass correlations of
+    A slot whose ratings carry values (``intensity``, ``dimension`` with one label per dimension, or
+    attributes such as ``sentiment``) gives Krippendorff's alpha per label (emotion, dimension),
+    interval level by default, and with ``pearson`` the Pearson r of every rater pair (plus their
+    mean), with ``ccc`` Lin's CCC of every rater pair (:func:`ccc` on the items both rated; plus their
+    mean), with ``icc`` the intraclass correlations of
     :func:`icc` (statistic ``icc``, the form in ``method``). A categorical slot (``primary``, or attributes
     such as ``gender``) gives nominal alpha and Fleiss' kappa over its labels, by ``fleiss`` = ``pooled``
     or ``gwet`` (:func:`fleiss_kappa`; column ``method``). ``slot`` defaults to
@@ -1106,8 +1135,8 @@ def agreement_table(
             raise ConfigError(f"slot {slot!r} holds labels without values; use --level nominal (or ordinal)")
         if emotions:
             raise ConfigError(f"--emotion picks scales of a rated slot; slot {slot!r} holds categorical labels")
-        if pearson or icc:
-            flag = "--pearson" if pearson else "--icc"
+        if pearson or icc or ccc:
+            flag = "--pearson" if pearson else "--icc" if icc else "--ccc"
             raise ConfigError(f"{flag} needs values on a scale; slot {slot!r} holds categorical labels")
         known = corpus.classes + corpus.excluded
         present = list(dict.fromkeys(rows["label"]))
@@ -1130,7 +1159,9 @@ def agreement_table(
                     value_counts(part, domain, column="value"), level, n_boot, seed, **where, label=label
                 )
                 if pearson and len(part):
-                    out += _pearson_rows(part, **where, label=label)
+                    out += _pair_rows(part, "pearson_r", **where, label=label)
+                if ccc and len(part):
+                    out += _pair_rows(part, "ccc", **where, label=label)
                 if icc and len(part):
                     out += _icc_rows(part, **where, label=label)
     counts = {"items": "Int64", "unpairable": "Int64", "ratings": "Int64"}

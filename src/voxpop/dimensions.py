@@ -94,7 +94,8 @@ def gold_standard(
     """Per-item gold standard of one numeric label, and the per-rater table of the method.
 
     ``ratings``: long table (item, rater, value). Returns (value per item, indexed by item; raters:
-    ``n_ratings`` and, for ``ewe``, ``weight``, for ``znorm``, ``mean`` and ``sd``).
+    ``n_ratings`` and, for ``ewe``, ``weight``, for ``znorm``, ``mean``, ``sd`` and ``bias``: the rater's
+    mean minus the mean of all ratings, which the z-scores remove).
 
     >>> r = pd.DataFrame({"item": ["a", "a", "b", "b"], "rater": ["x", "y", "x", "y"], "value": [1, 3, 2, 6]})
     >>> gold_standard(r, "mean")[0].tolist(), gold_standard(r, "median")[0].tolist()
@@ -123,7 +124,7 @@ def gold_standard(
     z = np.divide(table["value"].to_numpy() - mean, sd, out=np.zeros(len(table)), where=sd > 0)
     overall_mean, overall_sd = table["value"].mean(), table["value"].std(ddof=0)
     value = table.assign(z=z).groupby("item", sort=True)["z"].mean() * overall_sd + overall_mean
-    return value.rename("znorm"), pd.concat([counts, stats], axis=1)
+    return value.rename("znorm"), pd.concat([counts, stats.assign(bias=stats["mean"] - overall_mean)], axis=1)
 
 
 def likert_unit_score(values: pd.Series | np.ndarray, scale: tuple[float, float]) -> pd.Series | np.ndarray:

@@ -31,6 +31,7 @@ def evaluate_predictions(
     seed: int = 0,
     binarize: Binarize = "auto",
     tie_policy: str = "drop",
+    speakers: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Metrics of ``predictions`` on the predicted items that ``test_labels`` keeps, with bootstrap CIs.
 
@@ -47,8 +48,10 @@ def evaluate_predictions(
     weighted F1, MCC and per-class F1, plus KLD and JSD when the test targets are soft distributions
     and the predictions are distributions. Multi-label task (``test_labels.multilabel``): predictions
     binarised by :func:`binarize_predictions`; macro / micro / weighted F1, MCC, per-class F1 (no ties:
-    n_tied 0). All metrics are computed on the whole set (voxpop.metrics.evaluate). Raises
-    :class:`InputError` when no predicted item is scored.
+    n_tied 0). All metrics are computed on the whole set (voxpop.metrics.evaluate). ``speakers`` (item
+    id -> speaker, :func:`voxpop.metrics.resample_groups`) resamples speakers instead of items (cluster
+    bootstrap, unstratified). Raises :class:`InputError` when no predicted item is scored, or when
+    ``speakers`` lacks a scored item or the scored items come from fewer than 2 speakers.
     """
     if tie_policy not in EVALUATION_TIE_POLICIES:
         raise ConfigError(f"unknown tie policy {tie_policy!r}; choose one of {', '.join(EVALUATION_TIE_POLICIES)}.")
@@ -79,7 +82,8 @@ def evaluate_predictions(
     n_tied = 0
     if test_labels.multilabel:
         y_true = (targets > 0).astype(int)
-        table = evaluate(y_true, binarize_predictions(probs, binarize), classes=classes, n_boot=n_boot, seed=seed)
+        predicted = binarize_predictions(probs, binarize)
+        table = evaluate(y_true, predicted, classes=classes, n_boot=n_boot, seed=seed, groups=speakers)
     else:
         codes, tied = top_class(targets.to_numpy(dtype=float), tie_policy, seed)
         n_tied = int(tied.sum())
@@ -104,6 +108,7 @@ def evaluate_predictions(
             probabilities=probs if with_distributions else None,
             n_boot=n_boot,
             seed=seed,
+            groups=speakers,
         )
     return table.assign(n_items=len(probs), n_excluded=n_excluded, tie_policy=tie_policy, n_tied=n_tied)
 
@@ -174,11 +179,16 @@ def fold_summary(
 
 
 def evaluate_pooled(
-    predictions: pd.DataFrame, test_labels: LabelSet, *, n_boot: int = 1000, **options: Any
+    predictions: pd.DataFrame,
+    test_labels: LabelSet,
+    *,
+    n_boot: int = 1000,
+    speakers: pd.Series | None = None,
+    **options: Any,
 ) -> pd.DataFrame:
     """:func:`evaluate_predictions` of the pooled out-of-fold predictions (``options``: its ``seed``, ``binarize``
-    and ``tie_policy``) with :func:`fold_summary`'s columns fold_mean, fold_sd and n_folds beside each metric
-    (NaN / 0 without a ``fold`` column)."""
-    table = evaluate_predictions(predictions, test_labels, n_boot=n_boot, **options)
+    and ``tie_policy``; ``speakers`` for the speaker-cluster bootstrap) with :func:`fold_summary`'s columns
+    fold_mean, fold_sd and n_folds beside each metric (NaN / 0 without a ``fold`` column)."""
+    table = evaluate_predictions(predictions, test_labels, n_boot=n_boot, speakers=speakers, **options)
     table = table.merge(fold_summary(predictions, test_labels, **options), on="metric", how="left")
     return table.assign(n_folds=table["n_folds"].fillna(0).astype(int))

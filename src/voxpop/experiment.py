@@ -369,10 +369,14 @@ class EvaluationConfig(Strict):
     test sets binarise predictions (``auto``: 1/C rule for softmax outputs, 0.5 for sigmoids).
     ``tie_policy``: how a single-label test target whose top class is tied (AR distributions) is scored:
     ``drop`` (default; left out and counted in ``n_tied``), ``first`` (first tied class), ``random``.
+    ``resample``: what the bootstrap intervals and paired tests resample: ``items`` (default; stratified
+    by true class) or ``speakers`` (cluster bootstrap over the items' ``speaker`` column; out-of-fold
+    predictions of one speaker are not independent).
     """
 
     bootstrap: int = pydantic.Field(1000, ge=0)
     seed: int = 0
+    resample: Literal["items", "speakers"] = "items"
     cross_test: bool = True
     metrics: list[str] = ["macro_f1", "uar", "kld", "jsd"]
     per_class: bool = False

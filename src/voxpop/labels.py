@@ -259,7 +259,8 @@ def likert_scores(
 
     ``scale`` = (lo, hi), the slot's declared scale (``Corpus.scales``); default (0, largest value
     observed). The mean runs over the raters who rated emotion c on item i; no rating gives NaN.
-    Excluded-class ratings are ignored here (:func:`vote_counts` counts them).
+    Excluded-class ratings are ignored here (:func:`vote_counts` counts them). Other gold standards
+    than the mean: :func:`likert_gold_scores`.
 
     Three raters on 0..3 give steps of 1/9:
 
@@ -275,6 +276,30 @@ def likert_scores(
     [1.0, 6.0]
     """
     selected = _select(ratings, slot, conditions, pool, ["item", "label", "value"])
+    item_code, index, class_code, values, (low, high) = _likert_ratings(
+        selected, classes, slot, scale, class_map, excluded, items
+    )
+    inside = class_code >= 0
+    size = len(index) * len(classes)
+    flat = item_code[inside] * len(classes) + class_code[inside]
+    sums = np.bincount(flat, weights=values[inside], minlength=size)
+    n = np.bincount(flat, minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scores = np.where(n > 0, (sums / n - low) / (high - low), np.nan)
+    return pd.DataFrame(scores.reshape(len(index), len(classes)), index=index, columns=list(classes))
+
+
+def _likert_ratings(
+    selected: pd.DataFrame,
+    classes: Sequence[str],
+    slot: str | None,
+    scale: Sequence[float] | None,
+    class_map: Mapping[str, str] | None,
+    excluded: Sequence[str],
+    items: pd.Index | Sequence[str] | None,
+) -> tuple[np.ndarray, pd.Index, np.ndarray, np.ndarray, tuple[float, float]]:
+    """Item and class codes (-1: outside the class set), numeric values and the scale (lo, hi) of selected
+    Likert ratings; InputError for a rating without a number, ConfigError for a scale with lo >= hi."""
     item_code, index = _item_codes(selected["item"], items)
     class_code = _class_codes(selected, classes, class_map, excluded)
     values = pd.to_numeric(selected["value"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
@@ -285,13 +310,71 @@ def likert_scores(
     low, high = (0.0, float(values[inside].max(initial=0.0))) if scale is None else map(float, scale)
     if not high > low:
         raise ConfigError(f"Likert scale ({low:g}, {high:g}) must have min < max; declare it in corpus.yaml 'scales'")
-    size = len(index) * len(classes)
-    flat = item_code[inside] * len(classes) + class_code[inside]
-    sums = np.bincount(flat, weights=values[inside], minlength=size)
-    n = np.bincount(flat, minlength=size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scores = np.where(n > 0, (sums / n - low) / (high - low), np.nan)
-    return pd.DataFrame(scores.reshape(len(index), len(classes)), index=index, columns=list(classes))
+    return item_code, index, class_code, values, (low, high)
+
+
+def likert_gold_scores(
+    ratings: pd.DataFrame,
+    classes: Sequence[str],
+    gold_standard: str = "mean",
+    *,
+    slot: str | None = "intensity",
+    scale: Sequence[float] | None = None,
+    conditions: str | Sequence[str] | None = None,
+    pool: bool = True,
+    class_map: Mapping[str, str] | None = None,
+    excluded: Sequence[str] = (),
+    items: pd.Index | Sequence[str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Intensity scores by a numeric gold standard, and its per-rater table (METHODS.md section 2).
+
+    ``gold_standard``: ``mean`` (:func:`likert_scores`, no rater table), ``median``, ``ewe`` or ``znorm``
+    (:func:`voxpop.dimensions.gold_standard`), computed per emotion over the ratings of that emotion
+    (EWE weights and z-norm statistics are per rater *and* emotion), then put on the [0, 1] unit scale
+    (:func:`voxpop.dimensions.likert_unit_score`, the same (lo, hi) as :func:`likert_scores`). A z-normed
+    score may leave [0, 1] (it removes each rater's bias, mapped back with the emotion's overall mean
+    and sd). Returns (scores items x classes, NaN where no rating; raters indexed by (rater, class):
+    ``n_ratings`` and ``weight`` (ewe) or ``mean``, ``sd``, ``bias`` (znorm), None for mean / median).
+    ``ewe`` and ``znorm`` need a ``rater`` column (InputError otherwise); raises what
+    :func:`likert_scores` raises for values and scales.
+    """
+    from voxpop.dimensions import gold_standard as numeric_gold_standard
+    from voxpop.dimensions import likert_unit_score
+
+    common = {"slot": slot, "scale": scale, "class_map": class_map, "excluded": excluded, "items": items}
+    if gold_standard == "mean":
+        return likert_scores(ratings, classes, conditions=conditions, pool=pool, **common), None
+    if gold_standard in ("ewe", "znorm") and "rater" not in ratings.columns:
+        raise InputError(
+            f"Likert gold standard {gold_standard!r} weighs or normalises each rater, but the ratings have no "
+            "'rater' column; use gold_standard mean or median, or import per-rater ratings"
+        )
+    wanted = ["item", "label", "value", *(["rater"] if "rater" in ratings.columns else [])]
+    selected = _select(ratings, slot, conditions, pool, wanted)
+    item_code, index, class_code, values, unit = _likert_ratings(
+        selected, classes, slot, scale, class_map, excluded, items
+    )
+    long = pd.DataFrame(
+        {
+            "item": np.asarray(index, dtype=object)[item_code],
+            "rater": selected["rater"].to_numpy(dtype=object) if "rater" in selected.columns else None,
+            "value": values,
+            "class": class_code,
+        }
+    )
+    scores, tables = {}, []
+    for position, name in enumerate(classes):
+        part = long[long["class"].to_numpy() == position]
+        if part.empty:
+            scores[name] = pd.Series(np.nan, index=index)
+            continue
+        value, raters = numeric_gold_standard(part, gold_standard)
+        scores[name] = likert_unit_score(value.reindex(index.astype(object)).set_axis(index), unit)
+        tables.append(raters.assign(**{"class": name}).set_index("class", append=True))
+    frame = pd.DataFrame(scores, index=index, columns=list(classes))
+    if gold_standard == "median" or not tables:
+        return frame, None
+    return frame, pd.concat(tables)
 
 
 # ====================================================================== layer 2: rules
@@ -1146,9 +1229,14 @@ def likert_rule(inputs: RuleInput, options: Mapping) -> LabelSet:
         "items": inputs.items,
     }
     counts, outside = vote_counts(corpus.ratings, inputs.classes, slot="intensity", **scope)
-    scores = likert_scores(corpus.ratings, inputs.classes, scale=corpus.scales.get("intensity"), **scope)
+    method = options["gold_standard"] or "mean"
+    if method in ("ewe", "znorm"):
+        corpus.require_rater_ids(f"rule 'likert' with gold_standard {method} (which weighs or normalises each rater)")
+    scores, raters = likert_gold_scores(
+        corpus.ratings, inputs.classes, method, scale=corpus.scales.get("intensity"), **scope
+    )
     cut = DEFAULT_LIKERT_THRESHOLD if options["threshold"] is None else options["threshold"]
-    return likert_binarize(scores, cut, counts=counts, excluded=outside)
+    return dataclasses.replace(likert_binarize(scores, cut, counts=counts, excluded=outside), raters=raters)
 
 
 def intervals_rule(inputs: RuleInput, options: Mapping) -> LabelSet:

@@ -22,9 +22,12 @@ Conventions
     classes with at least one positive in the truth. Results tables name the absent classes
     (``absent_classes``). A bootstrap resample is scored with the class list of the whole set it was
     drawn from, and single-label resamples are stratified by true class, so every resample holds the
-    set's classes. Within those classes a ratio whose denominator is zero (precision of a
-    never-predicted class) takes ``zero_division`` (default 0.0, as scikit-learn);
-    ``zero_division=np.nan`` leaves such classes out of the averages as well.
+    set's classes. The speaker-cluster bootstrap (``groups``: resample whole speakers) is not
+    stratified: a resample may lack a class of the set, which is still scored with the set's class
+    list, so its recall and F1 take ``zero_division`` (0.0: the class counts as 0 in UAR and macro-F1;
+    NaN: it is left out of that resample's averages). Within those classes a ratio whose denominator
+    is zero (precision of a never-predicted class) takes ``zero_division`` (default 0.0, as
+    scikit-learn); ``zero_division=np.nan`` leaves such classes out of the averages as well.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ UNIFORM_TOLERANCE = 1e-9
 DISTRIBUTION_TOLERANCE = 1e-3
 TIE_TOLERANCE = 1e-9
 EVALUATION_TIE_POLICIES = ("drop", "first", "random")
+RESAMPLE_UNITS = ("items", "speakers")
 _CHUNK_ELEMENTS = 1 << 22  # resampled indices held in memory at once (~32 MB of int64)
 _BLOCK_ELEMENTS = 1 << 15  # resampled positions counted at once (they stay in the CPU cache)
 _MAX_LISTED = 5
@@ -864,7 +868,11 @@ def _sorted_draws(strata: np.ndarray, n_boot: int, seed: int, block_elements: in
 
 
 def resample_indices(
-    y_true: object, n_boot: int = 1000, seed: int = 0, classes: Sequence[object] | None = None
+    y_true: object,
+    n_boot: int = 1000,
+    seed: int = 0,
+    classes: Sequence[object] | None = None,
+    groups: object = None,
 ) -> np.ndarray:
     """The (n_boot, n) matrix of item positions that :func:`bootstrap_distribution` draws for this test set.
 
@@ -873,6 +881,11 @@ def resample_indices(
     to every metric and every model scored on the set: all share the resamples (paired comparisons,
     :mod:`voxpop.significance`), and the results equal those of ``seed=seed``. Memory: 8 * n_boot * n
     bytes. Raises ConfigError when ``n_boot`` is below 1.
+
+    With ``groups`` (the speaker of every item; cluster bootstrap) the matrix is (n_boot, G) instead:
+    row b holds the codes (:func:`cluster_codes`) of the G speakers drawn with replacement,
+    ``default_rng(seed).integers(0, G, (n_boot, G))[b]``; pass it as ``indices`` together with the same
+    ``groups``.
 
     >>> resample_indices(["A", "A", "S"], n_boot=2, seed=0)  # item 2 is the only S: in every resample
     array([[1, 0, 2],
@@ -884,8 +897,82 @@ def resample_indices(
     """
     if n_boot < 1:
         raise ConfigError(f"n_boot must be at least 1, found {n_boot}.")
+    if groups is not None:
+        n_groups = int(cluster_codes(groups, len(y_true)).max()) + 1
+        return np.concatenate(list(_index_chunks(n_groups, n_boot, seed, None)))
     chunks = list(_index_chunks(len(y_true), n_boot, seed, None, strata_of(y_true, classes)))
     return np.concatenate(chunks)
+
+
+def cluster_codes(groups: object, n_items: int, index: pd.Index | None = None) -> np.ndarray:
+    """Cluster (speaker) code of every item, 0..G-1 in order of first appearance, for the cluster bootstrap.
+
+    ``groups``: one speaker per item, in the items' order, or a Series indexed by item id (matched on
+    ``index``, the scored items' ids, when given). Raises :class:`InputError` when an item has no
+    speaker, the lengths differ, or the set holds fewer than 2 speakers (a cluster bootstrap of one
+    speaker has no variation to show).
+
+    >>> cluster_codes(["s2", "s1", "s2"], 3)
+    array([0, 1, 0])
+    """
+    if isinstance(groups, pd.Series) and index is not None:
+        missing = index.difference(groups.index)
+        if len(missing):
+            raise InputError(
+                f"speakers: no speaker for {len(missing)} scored items ({_listing(missing)}); the items table "
+                "needs a speaker for every test item to resample speakers."
+            )
+        groups = groups.loc[index]
+    series = groups if isinstance(groups, pd.Series) else pd.Series(np.asarray(groups, dtype=object))
+    if len(series) != n_items:
+        raise InputError(f"speakers: {len(series)} values for {n_items} items; give one speaker per item.")
+    if series.isna().any():
+        position = int(np.flatnonzero(series.isna().to_numpy())[0])
+        label = _item_label(series.index if isinstance(groups, pd.Series) else None, position)
+        raise InputError(f"speakers: {label} has no speaker; fill the speaker column or resample items.")
+    codes, uniques = pd.factorize(series, sort=False)
+    if len(uniques) < 2:
+        raise InputError(
+            f"speakers: the test set holds {len(uniques)} speaker(s) ({_listing(list(uniques))}); resampling "
+            "speakers needs at least 2. Resample items instead (--resample items, evaluation.resample: items)."
+        )
+    return codes.astype(np.int64)
+
+
+def resample_groups(items: pd.DataFrame, resample: str, source: str = "the corpus items") -> pd.Series | None:
+    """What a bootstrap resamples: None for ``items``, the items' ``speaker`` column (item id -> speaker)
+    for ``speakers`` (the cluster bootstrap). ``source`` names the table in errors.
+
+    Raises :class:`ConfigError` for another unit and :class:`InputError` when ``speakers`` is asked and
+    ``items`` has no ``speaker`` column (fewer than 2 speakers in a test set is caught where it is scored,
+    :func:`cluster_codes`).
+    """
+    if resample not in RESAMPLE_UNITS:
+        raise ConfigError(f"resample {resample!r}: choose one of {', '.join(RESAMPLE_UNITS)}.")
+    if resample == "items":
+        return None
+    if "speaker" not in items.columns:
+        raise InputError(
+            f"{source} have no 'speaker' column, so speakers cannot be resampled; add the column (item id -> "
+            "speaker) to items.parquet, or resample items (--resample items, evaluation.resample: items)."
+        )
+    return items["speaker"]
+
+
+def _group_sums(item_stats: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """(G, K) sums of the per-item statistics (n, K) over each cluster's items (codes 0..G-1)."""
+    sums = np.zeros((int(codes.max()) + 1, item_stats.shape[1]))
+    np.add.at(sums, codes, item_stats)
+    return sums
+
+
+def _cluster_rows(codes: np.ndarray, n_boot: int, seed: int, indices: np.ndarray | None) -> Iterator[np.ndarray]:
+    """Item positions of each cluster resample: the items of every drawn cluster, in the order drawn."""
+    order = np.argsort(codes, kind="stable")
+    members = np.split(order, np.cumsum(np.bincount(codes))[:-1])
+    for chunk in _index_chunks(len(members), n_boot, seed, indices):
+        for row in chunk:
+            yield np.concatenate([members[g] for g in row])
 
 
 def _unique_rows(item_stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -908,9 +995,18 @@ def _unique_rows(item_stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _resampled_sums(
-    item_stats: np.ndarray, n_boot: int, seed: int, indices: np.ndarray | None, strata: np.ndarray | None = None
+    item_stats: np.ndarray,
+    n_boot: int,
+    seed: int,
+    indices: np.ndarray | None,
+    strata: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """(n_boot, K) sums of per-item statistics (n, K) over each resample (:func:`_index_chunks`).
+
+    With ``groups`` (:func:`cluster_codes`) a resample draws G clusters with replacement instead
+    (``indices``, if given, holds cluster codes): the clusters' sums are the items of a resample, so
+    the same code path counts them, and a resample's item count varies (carry it as a column of ones).
 
     Items with identical statistics are merged into kinds first (single-label: at most C^2 kinds, one
     per true/predicted pair), so a resample costs one gather and one bincount over its indices:
@@ -918,6 +1014,8 @@ def _resampled_sums(
     rows, counted in cache-sized blocks (:func:`_spans`). Stratified draws gather from the kinds in
     stratum order directly (the same resamples as :func:`_index_chunks`, one gather fewer).
     """
+    if groups is not None:
+        return _resampled_sums(_group_sums(item_stats, groups), n_boot, seed, indices)
     kinds, kind_of_item = _unique_rows(item_stats)
     n_items, n_kinds = item_stats.shape[0], len(kinds)
     if strata is not None and indices is None:
@@ -946,7 +1044,8 @@ def _resampled_sums(
 
 
 def _item_contributions(prepared: Prepared) -> np.ndarray:
-    """Per item its tp, fp, fn contributions, flattened to (n, 3C) (see :class:`Counts`)."""
+    """Per item its tp, fp, fn contributions and a 1 (the item count), flattened to (n, 3C + 1) (see
+    :class:`Counts`); summed over a resample, the last column is the resample's item count."""
     size = len(prepared.classes)
     if prepared.multilabel:
         t, p = prepared.true, prepared.pred
@@ -956,12 +1055,13 @@ def _item_contributions(prepared: Prepared) -> np.ndarray:
         true, pred = eye[prepared.true], eye[prepared.pred]
         wrong = (prepared.true != prepared.pred)[:, None]
         parts = (true & ~wrong, pred & wrong, true & wrong)
-    return np.concatenate(parts, axis=1).astype(float)
+    return np.concatenate([*parts, np.ones((len(prepared.true), 1), dtype=bool)], axis=1).astype(float)
 
 
-def _counts_from_sums(sums: np.ndarray, n_classes: int, n_items: int, multilabel: bool) -> Counts:
+def _counts_from_sums(sums: np.ndarray, n_classes: int, multilabel: bool) -> Counts:
+    """Counts from summed :func:`_item_contributions` (..., 3C + 1): each resample has its own item count."""
     tp, fp, fn = (sums[..., k * n_classes : (k + 1) * n_classes] for k in range(3))
-    return Counts(tp, fp, fn, np.full(sums.shape[:-1], n_items), multilabel)
+    return Counts(tp, fp, fn, sums[..., 3 * n_classes], multilabel)
 
 
 def _take(y: object, positions: np.ndarray) -> object:
@@ -978,6 +1078,7 @@ def bootstrap_distribution(
     seed: int = 0,
     indices: np.ndarray | None = None,
     zero_division: float = 0.0,
+    groups: object = None,
 ) -> np.ndarray:
     """The metric on each of ``n_boot`` resamples of the items (drawn with replacement).
 
@@ -991,20 +1092,36 @@ def bootstrap_distribution(
     ``metric(y_true_sub, y_pred_sub)`` is evaluated in a loop on the same resamples (pandas inputs
     resampled with ``iloc``).
 
+    ``groups`` (one speaker per item, or a Series by item id; :func:`cluster_codes`) switches to the
+    cluster bootstrap: a resample draws the set's G speakers with replacement (``integers(0, G, (n_boot,
+    G))``, unstratified) and takes all items of every drawn speaker, so its item count varies and
+    ``indices`` holds speaker codes (:func:`resample_indices`). With one item per speaker, listed in
+    item order, it draws exactly the unstratified item resamples of the same seed.
+
     >>> dist = bootstrap_distribution("accuracy", [0, 1, 1, 0], [0, 1, 0, 0], indices=np.array([[0, 1, 1, 1]]))
     >>> dist  # resample: items 0, 1, 1, 1 -> all correct
     array([1.])
+    >>> bootstrap_distribution("accuracy", [0, 1, 1, 0], [0, 1, 0, 0], indices=np.array([[1, 1]]),
+    ...                        groups=["s1", "s1", "s2", "s2"])  # speaker s2 twice: items 2, 3, 2, 3
+    array([0.5])
     """
     n_boot = len(indices) if indices is not None else n_boot
     y_true, y_pred = _aligned_pair(y_true, y_pred, classes)
     strata = strata_of(y_true, classes)
+    codes = None
+    if groups is not None:
+        index = y_true.index if isinstance(y_true, pd.Series | pd.DataFrame) else None
+        codes, strata = cluster_codes(groups, len(y_true), index), None
     if callable(metric):
-        chunks = _index_chunks(len(y_true), n_boot, seed, indices, strata)
-        return np.array([metric(_take(y_true, row), _take(y_pred, row)) for chunk in chunks for row in chunk])
+        if codes is not None:
+            rows = _cluster_rows(codes, n_boot, seed, indices)
+        else:
+            rows = (row for chunk in _index_chunks(len(y_true), n_boot, seed, indices, strata) for row in chunk)
+        return np.array([metric(_take(y_true, row), _take(y_pred, row)) for row in rows])
     prepared = prepare(y_true, y_pred, classes)
     compute = _named_metric(metric, prepared.classes, zero_division, Counts.from_prepared(prepared))
-    sums = _resampled_sums(_item_contributions(prepared), n_boot, seed, indices, strata)
-    return compute(_counts_from_sums(sums, len(prepared.classes), len(prepared.true), prepared.multilabel))
+    sums = _resampled_sums(_item_contributions(prepared), n_boot, seed, indices, strata, codes)
+    return compute(_counts_from_sums(sums, len(prepared.classes), prepared.multilabel))
 
 
 def percentile_interval(distribution: np.ndarray, alpha: float = 0.05) -> tuple[float, float]:
@@ -1033,8 +1150,10 @@ def bootstrap_ci(
     classes: Sequence[object] | None = None,
     indices: np.ndarray | None = None,
     zero_division: float = 0.0,
+    groups: object = None,
 ) -> CI:
-    """Point estimate on all items and percentile bootstrap interval (see :func:`bootstrap_distribution`).
+    """Point estimate on all items and percentile bootstrap interval (see :func:`bootstrap_distribution`;
+    ``groups``: the speaker of every item, for the cluster bootstrap).
 
     >>> y = np.array([0, 1, 2] * 50); p = np.where(np.arange(150) % 5 == 0, 0, y)
     >>> ci = bootstrap_ci("macro_f1", y, p, n_boot=200)
@@ -1048,7 +1167,15 @@ def bootstrap_ci(
     else:
         value = _point(metric, y_true, y_pred, classes, zero_division)
     distribution = bootstrap_distribution(
-        metric, y_true, y_pred, classes=classes, n_boot=n_boot, seed=seed, indices=indices, zero_division=zero_division
+        metric,
+        y_true,
+        y_pred,
+        classes=classes,
+        n_boot=n_boot,
+        seed=seed,
+        indices=indices,
+        zero_division=zero_division,
+        groups=groups,
     )
     return CI(value, *percentile_interval(distribution, alpha))
 
@@ -1090,6 +1217,7 @@ def evaluate(
     alpha: float = 0.05,
     zero_division: float = 0.0,
     indices: np.ndarray | None = None,
+    groups: object = None,
 ) -> pd.DataFrame:
     """A tidy table (metric, value, low, high, absent_classes) for a single-label or multi-label prediction set.
 
@@ -1101,7 +1229,9 @@ def evaluate(
     on it). Macro averages run over the classes present in this set (module docstring);
     ``absent_classes`` names, comma-separated, the classes of ``classes`` without a true item
     (multi-label: without a positive); an ``f1[<class>]`` row of a class neither true nor predicted
-    is NaN (undefined, not 0).
+    is NaN (undefined, not 0). ``groups`` (the speaker of every item, a Series by item id or a
+    sequence in item order) switches to the cluster bootstrap (:func:`bootstrap_distribution`): each
+    resample's KLD / JSD mean divides by that resample's own item count.
 
     >>> table = evaluate(["A", "A", "S", "S"], ["A", "S", "S", "S"], classes=["A", "S", "N"], metrics=["uar"],
     ...                  n_boot=0)
@@ -1136,16 +1266,18 @@ def evaluate(
     item_stats = np.concatenate(stats_columns, axis=1)
 
     def compute(sums: np.ndarray) -> list[np.ndarray]:
-        counts = _counts_from_sums(sums[..., : 3 * n_classes], n_classes, n_items, prepared.multilabel)
+        counts = _counts_from_sums(sums[..., : 3 * n_classes + 1], n_classes, prepared.multilabel)
         values = [f(counts) for f in functions]
         if target is not None:
-            values += [sums[..., 3 * n_classes] / n_items, sums[..., 3 * n_classes + 1] / n_items]
+            values += [sums[..., 3 * n_classes + 1] / counts.n, sums[..., 3 * n_classes + 2] / counts.n]
         return values
 
     point = compute(item_stats.sum(axis=0))
     if n_boot > 0 or indices is not None:
         strata = None if prepared.multilabel else prepared.true
-        resampled = compute(_resampled_sums(item_stats, n_boot, seed, indices, strata))
+        codes = None if groups is None else cluster_codes(groups, n_items, prepared.index)
+        strata = strata if codes is None else None
+        resampled = compute(_resampled_sums(item_stats, n_boot, seed, indices, strata, codes))
         bounds = [percentile_interval(d, alpha) for d in resampled]
     else:
         bounds = [(np.nan, np.nan)] * len(names)

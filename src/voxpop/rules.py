@@ -159,6 +159,14 @@ OPTIONS: dict[str, Option] = {
             high=1,
             recipe_extra=("best",),
         ),
+        Option(
+            "gold_standard",
+            str,
+            None,
+            "The numeric gold standard per emotion before the threshold: mean (default), median, ewe "
+            "(evaluator weighted estimator) or znorm (mean of per-rater z-scores; needs rater ids like ewe).",
+            choices=("mean", "median", "ewe", "znorm"),
+        ),
         Option("level", int, None, "Keep runs where at least K raters marked the same emotion (default 1).", low=1),
         Option(
             "form",
@@ -276,9 +284,9 @@ REGISTRY: dict[str, Rule] = {
         Rule(
             "likert",
             "binarised intensity (Likert) scores",
-            "Multi-hot: emotions whose mean rating / scale maximum reaches the threshold.",
+            "Multi-hot: emotions whose gold-standard rating (default the mean) / scale maximum reaches the threshold.",
             ("intensity",),
-            ("threshold",),
+            ("threshold", "gold_standard"),
             "voxpop.labels:likert_rule",
             multilabel=True,
         ),

@@ -112,6 +112,7 @@ def paired_cells(
     n_boot: int = 1000,
     seed: int = 0,
     alpha: float = 0.05,
+    speakers: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Every pair of models scored on one test set: the :func:`pairwise_table` of ``metric``.
 
@@ -119,8 +120,10 @@ def paired_cells(
     ``label`` column for single-label sets, multi-hot class columns otherwise). The items every model
     was scored on are compared; each model's bootstrap distribution is drawn by
     :func:`voxpop.metrics.bootstrap_distribution` with the same seed on the same true labels, hence on
-    the same resamples (paired). Raises :class:`InputError` when the models disagree on the truth of an
-    item (they were not scored on one test set).
+    the same resamples (paired). ``speakers`` (item id -> speaker) resamples speakers instead of items
+    (the cluster bootstrap of :func:`voxpop.metrics.bootstrap_distribution`), the same speakers for every
+    model. Raises :class:`InputError` when the models disagree on the truth of an item (they were not
+    scored on one test set), or when ``speakers`` lacks a compared item or holds fewer than 2 speakers.
     """
     from voxpop.metrics import bootstrap_distribution
 
@@ -143,5 +146,7 @@ def paired_cells(
     for name in names:
         y_pred = column(scored[name][1].loc[common])
         points[name] = float(bootstrap_distribution(metric, y_true, y_pred, classes=classes, indices=everything)[0])
-        resampled[name] = bootstrap_distribution(metric, y_true, y_pred, classes=classes, n_boot=n_boot, seed=seed)
+        resampled[name] = bootstrap_distribution(
+            metric, y_true, y_pred, classes=classes, n_boot=n_boot, seed=seed, groups=speakers
+        )
     return pairwise_table(points, resampled, alpha).assign(n_items=len(common))

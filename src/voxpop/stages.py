@@ -36,7 +36,7 @@ from voxpop.evaluation import evaluate_pooled
 from voxpop.features import Extractor, Features, FeatureStore, extract, fill_store, make_extractor
 from voxpop.labels import accounting_table, make_labels
 from voxpop.labelset import LabelSet
-from voxpop.metrics import confusion_matrix, top_class
+from voxpop.metrics import confusion_matrix, resample_groups, top_class
 from voxpop.predictions import Predictions, binarize_predictions, load_predictions, predicted_classes, save_predictions
 from voxpop.protocols import make_folds
 from voxpop.runs import ModelSpec, cross_validate
@@ -310,8 +310,10 @@ def compute_evaluation(
     (test corpus -> its classes) group ``corpus=B`` is scored on B's classes
     (:func:`voxpop.crosscorpus.onto_test_classes`), other groups on the label set's classes. Column
     ``chance`` holds each metric's chance level on the same scored items (:func:`voxpop.chance.chance_levels`;
-    KLD / JSD against the ``train`` label set's mean distribution)."""
+    KLD / JSD against the ``train`` label set's mean distribution). ``config["resample"]`` (absent:
+    ``items``) ``speakers`` resamples the items' speakers (:func:`voxpop.metrics.resample_groups`)."""
     binarize = source.binarize if source.binarize is not None else config["binarize"]
+    speakers = resample_groups(corpus.items, config.get("resample", "items"))
     corpus_classes = config.get("corpus_classes")
     tables = []
     for group, items in agreement.item_groups(corpus.items, config["by"]):
@@ -329,6 +331,7 @@ def compute_evaluation(
             seed=config["seed"],
             binarize=binarize,
             tie_policy=config["tie_policy"],
+            speakers=speakers,
         )
         kept = scored_labels.kept.reindex(predictions.index, fill_value=False).to_numpy(dtype=bool)
         prior = train if train is not None and train.classes == scored_labels.classes else None

@@ -179,6 +179,8 @@ def plan_study(recipe: Recipe, corpus_key: str, corpus_classes: Mapping[str, lis
         "binarize": e.binarize,
         "tie_policy": e.tie_policy,
     }
+    if e.resample != "items":  # only then: the stage keys of item-bootstrap studies stay as they were
+        evaluation["resample"] = e.resample
     cross = recipe.protocol.cross_corpus
     if cross is not None and cross.classes == "train":
         evaluation["corpus_classes"] = {name: corpus_classes[name] for name in cross.test}

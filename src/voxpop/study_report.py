@@ -18,8 +18,9 @@ from voxpop import agreement, demo, plots
 from voxpop.agreement import comparison_matrix, group_label
 from voxpop.analysis import identical_entries
 from voxpop.chance import direction
+from voxpop.experiment import EvaluationConfig
 from voxpop.formatting import MISSING, format_ci, format_result
-from voxpop.metrics import class_mean_ci
+from voxpop.metrics import class_mean_ci, resample_groups
 from voxpop.report import Report, Section, with_ci
 from voxpop.studyrun import StudyRun
 
@@ -68,7 +69,12 @@ HEADERS = {  # raw column names -> what a table shows
     "fold": "fold",
     "dev_uar": "dev UAR",
 }
-STATISTIC_NAMES = {"alpha": "Krippendorff's alpha", "fleiss_kappa": "Fleiss' kappa", "pearson_r": "Pearson r"}
+STATISTIC_NAMES = {
+    "alpha": "Krippendorff's alpha",
+    "fleiss_kappa": "Fleiss' kappa",
+    "pearson_r": "Pearson r",
+    "ccc": "Lin's CCC",
+}
 CHANCE = "chance"
 
 
@@ -155,7 +161,8 @@ def _study_section(report: Report, run: StudyRun) -> None:
             "model": f"{v.model.head}, loss {v.model.loss}, {v.model.epochs} epochs",
             "protocol": "{} {}".format(*v.protocol.name_and_options()),
             "variants (grid)": "; ".join(run.plan.variant_names),
-            "bootstrap": f"{recipe.evaluation.bootstrap} resamples over test items, seed {recipe.evaluation.seed}",
+            "bootstrap": f"{recipe.evaluation.bootstrap} resamples of {resampled_units(recipe.evaluation)}, "
+            f"seed {recipe.evaluation.seed}",
         }
     table = pd.DataFrame({"": list(facts), "value": list(facts.values())}).set_index("")
     section.add_table("Study setup", table, caption="What was run (grid values override the base recipe).")
@@ -379,13 +386,14 @@ def _results_section(report: Report, run: StudyRun) -> None:
     section = report.add_section(
         "Results",
         "Every model (rows: variant and train label set) scored on every test label set; value [95 % bootstrap "
-        "interval over test items] of the pooled out-of-fold predictions, and beside it (folds mean ± sd) the mean "
-        "and sample standard deviation of the score computed on each fold's test items alone. Multi-label test "
-        "sets binarise predictions (1/C rule for softmax outputs, 0.5 "
-        "for sigmoids); KLD and JSD appear where the test targets are distributions. Macro averages (UAR, "
-        "macro-F1) run over the classes present in each test set or group (UAR: in the truth; single-label "
-        "macro-F1: in truth or prediction); `absent classes` names the others. Bootstrap resamples are drawn per "
-        "test set, stratified by true class for single-label sets. A single-label test target whose top class is "
+        f"interval, resampling {recipe.evaluation.resample}] of the pooled out-of-fold predictions, and beside it "
+        "(folds mean ± sd) the mean and sample standard deviation of the score computed on each fold's test items "
+        "alone. Multi-label test sets binarise predictions (1/C rule for softmax outputs, 0.5 for sigmoids); KLD and "
+        "JSD appear where the test targets are distributions. Macro averages (UAR, macro-F1) run over the classes "
+        "present in each test set or group (UAR: in the truth; single-label macro-F1: in truth or prediction); "
+        "`absent classes` names the others. Bootstrap "
+        f"resamples are drawn per test set: {resampled_units(recipe.evaluation)}. A single-label test target whose "
+        "top class is "
         f"tied (AR distributions) is scored by tie policy `{recipe.evaluation.tie_policy}` (drop: left out; first: "
         "the first tied class; random: a seeded random one); `tied` counts those items. All rows are in "
         f"`results.parquet`. Direction: {directions}.\n\n"
@@ -445,10 +453,22 @@ def paired_differences(run: StudyRun) -> pd.DataFrame:
         if len(sources) < 2:
             continue
         labels = run.output(run.plan.labels["test", test])
+        speakers = resample_groups(run.corpus.items, e.resample)
         cells = {train: scored(src, labels, e.binarize, e.tie_policy, e.seed) for train, src in sources.items()}
-        table = paired_cells(cells, labels.classes, metric, n_boot=e.bootstrap, seed=e.seed)
+        table = paired_cells(cells, labels.classes, metric, n_boot=e.bootstrap, seed=e.seed, speakers=speakers)
         tables.append(table.assign(variant=variant, test=test, metric=metric))
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def resampled_units(evaluation: EvaluationConfig) -> str:
+    """What the study's bootstrap resamples, in words for the report (``evaluation.resample``)."""
+    if evaluation.resample == "speakers":
+        return (
+            "speakers (cluster bootstrap: each test set's speakers drawn with replacement, all items of every drawn "
+            "speaker; not stratified, so a resample may lack a class, which is then scored with the test set's "
+            "class list: its recall and F1 count as 0)"
+        )
+    return "test items (stratified by true class for single-label sets)"
 
 
 def _paired_section(report: Report, run: StudyRun) -> None:
@@ -474,10 +494,11 @@ def _paired_section(report: Report, run: StudyRun) -> None:
     report.add_section(
         "Differences between train label sets",
         f"Is one train row really better than another on the same test set? For each pair, the {metric_name(metric)} "
-        "difference A - B is bootstrapped with the same resamples of the test items for both models (paired, "
-        f"{run.recipe.evaluation.bootstrap} resamples, stratified by true class); its 95 % interval, the two-sided "
-        "p-value (twice the smaller share of resampled differences on either side of 0, at least 1 / resamples) "
-        "and Holm's correction within each test column (all pairs of train rows of one model and test set). "
+        "difference A - B is bootstrapped with the same resamples for both models (paired, "
+        f"{run.recipe.evaluation.bootstrap} resamples of {resampled_units(run.recipe.evaluation)}); its 95 % "
+        "interval, the two-sided p-value (twice the smaller share of resampled differences on either side of 0, "
+        "at least 1 / resamples) and Holm's correction within each test column (all pairs of train rows of one "
+        "model and test set). "
         "**holds** = the Holm-adjusted p is below 0.05.",
     ).add_table("Paired differences", shown)
 

@@ -37,7 +37,7 @@ def _write_csv(frame: pd.DataFrame, out: Path | None, index: bool = False) -> No
     console.print(f"table saved to [bold]{out}[/]")
 
 
-STATISTIC_NAMES = {"alpha": "alpha", "fleiss_kappa": "Fleiss", "pearson_r": "r", "icc": "ICC"}
+STATISTIC_NAMES = {"alpha": "alpha", "fleiss_kappa": "Fleiss", "pearson_r": "r", "ccc": "CCC", "icc": "ICC"}
 
 
 def _print_rows(frame: pd.DataFrame, title: str, by: str | None = None) -> None:
@@ -96,6 +96,7 @@ def agreement_verb(
     ),
     condition: str = typer.Option(None, "--condition", help="Only this stimulus condition (default: each one)."),
     pearson: bool = typer.Option(False, "--pearson", help="Add Pearson r between every pair of raters per scale."),
+    ccc: bool = typer.Option(False, "--ccc", help="Add Lin's CCC between every pair of raters per scale."),
     icc: bool = typer.Option(
         False,
         "--icc",
@@ -114,7 +115,8 @@ def agreement_verb(
     ),
     out: Path = typer.Option(None, "--out", help="Write the table to this CSV file."),
 ) -> None:
-    """Krippendorff's alpha (+ Fleiss' kappa for labels, + pairwise Pearson, + ICC) per scale, condition and group."""
+    """Krippendorff's alpha (+ Fleiss' kappa for labels, + pairwise Pearson / CCC, + ICC) per scale, condition and
+    group; dimensions (arousal, valence, dominance) with --slot dimension."""
     loaded = load_corpus(corpus, where)
     with console.status("computing agreement ..."):
         frame = agreement.agreement_table(
@@ -129,6 +131,7 @@ def agreement_verb(
             seed=seed,
             fleiss=fleiss,
             icc=icc,
+            ccc=ccc,
         )
     scope = f" where {where}" if where else ""
     _print_rows(frame, f"agreement in corpus {loaded.name!r}{scope} ({len(loaded.items):,} items)", by)

@@ -71,6 +71,21 @@ def print_accounting_table(frame: pd.DataFrame, title: str) -> None:
     console.print(table)
 
 
+def print_raters(labels: LabelSet, path: Path, shown: int = 15) -> None:
+    """A rule's per-rater table (learned rules' skills, Likert EWE weights or z-norm biases): the first
+    ``shown`` rows printed, all of them written to ``path`` (CSV)."""
+    raters = labels.raters.reset_index(names=[name or "rater" for name in labels.raters.index.names])
+    write_text(path, raters.to_csv(index=False))
+    table = Table(title=f"per-rater estimates of rule {labels.rule} ({len(raters):,} rows)", box=box.SIMPLE_HEAD)
+    for column in raters.columns:
+        table.add_column(str(column), justify="right" if pd.api.types.is_numeric_dtype(raters[column]) else "left")
+    for row in raters.head(shown).itertuples(index=False):
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+    more = f"first {shown} of {len(raters):,} rows; " if len(raters) > shown else ""
+    console.print(f"{more}per-rater table saved to [bold]{path}[/]")
+
+
 def print_consensus(table: pd.DataFrame, column: str, rule: str) -> None:
     """How often the rule's labels agree with the corpus's released consensus, by outcome."""
     agree = int(table["agree"].sum())
@@ -136,6 +151,8 @@ def labels(
         label_set.save(out)
         print_accounting(label_set, f"rule {rule} on corpus {loaded.name!r}")
         console.print(f"saved to [bold]{out}[/]")
+        if label_set.raters is not None and len(label_set.raters):
+            print_raters(label_set, out.with_name(f"{out.stem}.raters.csv"))
         if consensus is not None:
             table = compare_consensus(label_set, loaded.items[consensus], mapping)
             path = out.with_name(f"{out.stem}.consensus.csv")

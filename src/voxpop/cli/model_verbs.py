@@ -310,6 +310,9 @@ def evaluate(
     ),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the confidence intervals."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap (and of tie_policy random)."),
+    resample: str = typer.Option(
+        "items", "--resample", help="What the bootstrap resamples: items, or speakers (the corpus's speaker column)."
+    ),
     out: Path = typer.Option(None, "--out", help="Write the metric table (run, metric, value, low, high, ...) as CSV."),
     class_map: list[str] = typer.Option(
         None, "--class-map", help="Another corpus: RUN_CLASS=TEST_CLASS[,...]; TEST_CLASS 'drop' removes one."
@@ -323,6 +326,7 @@ def evaluate(
     mean of the run's fold models and the run's classes are mapped onto its classes (--class-map)."""
     from voxpop.crosscorpus import is_other_corpus, score_on_corpus
     from voxpop.evaluation import evaluate_pooled
+    from voxpop.metrics import RESAMPLE_UNITS, resample_groups
     from voxpop.predictions import load_predictions
     from voxpop.runs import is_label_file, load_run, resolve_labels
 
@@ -341,6 +345,16 @@ def evaluate(
         label_corpus = load_corpus(corpus, where)
     test_labels, _ = resolve_labels(label_corpus, labels, condition=condition or None, pool=pool, **rule_options)
     rule = binarize if binarize in ("auto", "uniform", "argmax") else float(binarize)
+    speakers = None
+    if resample not in RESAMPLE_UNITS:
+        raise ConfigError(f"--resample {resample!r}: choose one of {', '.join(RESAMPLE_UNITS)}.")
+    if resample != "items":  # the speaker column of the label corpus, else of the run's corpus
+        if label_corpus is None and corpus is None and run.is_file():
+            raise ConfigError("--resample speakers reads the corpus's speaker column; name the corpus with --corpus.")
+        speaker_corpus = label_corpus or load_corpus(
+            corpus or Path(load_run(next(iter(sources.values())).parent).record.corpus)
+        )
+        speakers = resample_groups(speaker_corpus.items, resample, "the corpus items")
     mapping = parse_pairs([p for text in class_map or [] for p in text.split(",") if p.strip()], "--class-map")
 
     def predictions(path: Path) -> pd.DataFrame:
@@ -356,7 +370,9 @@ def evaluate(
     for name, path in sources.items():
         table = predictions(path)
         scored = table.index[test_labels.kept.reindex(table.index, fill_value=False).to_numpy(dtype=bool)]
-        result = evaluate_pooled(table, test_labels, n_boot=bootstrap, seed=seed, binarize=rule, tie_policy=tie_policy)
+        result = evaluate_pooled(
+            table, test_labels, n_boot=bootstrap, seed=seed, binarize=rule, tie_policy=tie_policy, speakers=speakers
+        )
         train_labels = None if other or run.is_file() else load_run(path.parent).labels
         levels = chance_levels(scored, test_labels, train_labels)
         tables[name] = result.assign(chance=result["metric"].map(levels).astype(float))
@@ -393,7 +409,9 @@ def evaluate(
         "(KLD / JSD: the training labels' mean distribution for every item; MCC, CCC: 0)[/]"
     )
     console.print(
-        f"[dim]95 % percentile bootstrap intervals over items (stratified by true class), {bootstrap} resamples, "
+        f"[dim]95 % percentile bootstrap intervals over "
+        f"{'speakers (cluster bootstrap)' if speakers is not None else 'items (stratified by true class)'}, "
+        f"{bootstrap} resamples, "
         f"seed {seed}; macro averages over the classes present in the test set; tied top classes of "
         f"distribution targets: {tie_policy}[/]"
     )
