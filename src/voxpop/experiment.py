@@ -27,6 +27,7 @@ import yaml
 
 from voxpop.cache import parse_yaml
 from voxpop.corpus import Corpus
+from voxpop.dimensions import ContinuousSpec
 from voxpop.errors import ConfigError, VoxpopError
 from voxpop.features import make_extractor
 from voxpop.filters import ItemFilter
@@ -36,6 +37,7 @@ from voxpop.losses import LOSSES
 from voxpop.metrics import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 from voxpop.models import CLASSICAL, HEADS
 from voxpop.protocols import Fold, make_folds
+from voxpop.regression import REGRESSION_METRICS
 from voxpop.rules import DENOMINATORS, OPTIONS, POOLINGS, REGISTRY, RULES, TIE_POLICIES, Option, Rule, rules_using
 from voxpop.runs import ModelSpec
 from voxpop.training import BackboneConfig, Monitor, Schedule, TrainConfig
@@ -151,11 +153,27 @@ LabelSpec = pydantic.create_model(
 )
 
 
+def _label_kind(value: Any) -> str:
+    """Which label-set model an entry is: continuous (it names a ``gold_standard``) or a rule of the registry."""
+    if isinstance(value, ContinuousSpec) or (isinstance(value, Mapping) and "gold_standard" in value):
+        return "continuous"
+    return "rule"
+
+
+LabelEntry = Annotated[
+    Annotated[LabelSpec, pydantic.Tag("rule")] | Annotated[ContinuousSpec, pydantic.Tag("continuous")],
+    pydantic.Discriminator(_label_kind),
+]
+"""A label set: a rule with its options (:class:`LabelSpec`), or a continuous label set of dimensions
+(:class:`~voxpop.dimensions.ContinuousSpec`, keys ``gold_standard``, ``dimensions``, ...; the recipe is then
+a dimensional study, :mod:`voxpop.dimensional_study`)."""
+
+
 class LabelSets(Strict):
     """Named train and test label sets; results name them (``train``, ``test`` columns)."""
 
-    train: dict[str, LabelSpec] = {}
-    test: dict[str, LabelSpec] = {}
+    train: dict[str, LabelEntry] = {}
+    test: dict[str, LabelEntry] = {}
 
 
 class CorpusEntry(CorpusSpec):
@@ -390,7 +408,7 @@ class EvaluationConfig(Strict):
     @pydantic.field_validator("metrics")
     @classmethod
     def _known_metrics(cls, metrics: list[str]) -> list[str]:
-        known = list(dict.fromkeys([*SINGLE_LABEL_METRICS, *MULTI_LABEL_METRICS, "kld", "jsd"]))
+        known = list(dict.fromkeys([*SINGLE_LABEL_METRICS, *MULTI_LABEL_METRICS, "kld", "jsd", *REGRESSION_METRICS]))
         unknown = [m for m in metrics if m not in known]
         if unknown:
             raise ValueError(f"unknown metrics {unknown}; choose from {', '.join(known)}")
@@ -856,8 +874,13 @@ def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> dict
     building it on the corpus), item columns of the protocol and analyses, extractor names and
     options, model head / loss combinations and the analyses' references to label sets. Returns the
     label sets it built, by (``train`` / ``test``, name), so the runner computes none twice (those
-    with ``threshold: best`` wait for the sweep).
+    with ``threshold: best`` wait for the sweep). A dimensional study (continuous label sets) is checked by
+    :func:`voxpop.dimensional_study.check_dimensional`.
     """
+    from voxpop import dimensional_study
+
+    if dimensional_study.is_dimensional(recipe):
+        return dimensional_study.check_dimensional(recipe, corpus, source)
     problems: list[str] = []
     known = corpus.classes + corpus.excluded
     bad_map = [k for k in recipe.class_map if k not in known]

@@ -25,7 +25,15 @@ from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, VoxpopError
 from voxpop.execution import StageError as StageError  # re-exported: raised by run_recipe
 from voxpop.execution import StageRunner, run_stage
-from voxpop.experiment import CorpusSpec, Recipe, check_recipe, expand_variants, multilabel_rule, recipe_error
+from voxpop.experiment import (
+    CorpusSpec,
+    FeatureSpec,
+    Recipe,
+    check_recipe,
+    expand_variants,
+    multilabel_rule,
+    recipe_error,
+)
 from voxpop.labelset import LabelSet
 from voxpop.merge import MergeSource, mapped_classes, merge_corpora
 from voxpop.report import FIGURES_DIR
@@ -139,6 +147,10 @@ def plan_study(recipe: Recipe, corpus_key: str, corpus_classes: Mapping[str, lis
     label sets' classes (:func:`label_classes`); with ``cross_corpus.classes: train`` each test corpus's
     cells map the predictions onto that corpus's classes.
     """
+    from voxpop import dimensional_study
+
+    if dimensional_study.is_dimensional(recipe):
+        return dimensional_study.plan_dimensional(recipe, corpus_key)
     base = {"corpus": corpus_key, "classes": recipe.classes, "class_map": recipe.class_map}
     part_classes = dict(zip(("train", "test"), label_classes(recipe, corpus_classes), strict=True))
     a = recipe.analyses
@@ -167,19 +179,7 @@ def plan_study(recipe: Recipe, corpus_key: str, corpus_classes: Mapping[str, lis
     tuning = [t for t in (a.fusion, a.tuned_decisions) if t is not None]
     dev_predictions = any(t.tune_on == "dev" for t in tuning)  # fold models predict their own dev items
     for variant, v in variant_list if recipe.labels.train else ():
-        f = v.features
-        features[variant] = Stage(
-            "features",
-            f"features {f.extractor}",
-            {
-                "corpus": corpus_key,
-                "extractor": f.extractor,
-                "options": f.options,
-                "max_seconds": f.max_seconds,
-                **({"normalisation": normalisation} if normalisation else {}),
-            },
-            (segments,) if segments is not None else (),
-        )
+        features[variant] = features_stage(corpus_key, v.features, normalisation, segments)
         protocol = v.protocol.name_and_options()
         model = v.model.spec().model_dump(mode="json")
         for train in recipe.labels.train:
@@ -263,6 +263,17 @@ def plan_study(recipe: Recipe, corpus_key: str, corpus_classes: Mapping[str, lis
             (*trained, labels["test", spec.test]),
         )
     return Plan(labels, sweep, segments, features, sources, evaluations, matrices, analyses, names)
+
+
+def features_stage(
+    corpus_key: str, f: FeatureSpec, normalisation: Mapping[str, str] | None = None, segments: Stage | None = None
+) -> Stage:
+    """The stage extracting features ``f`` of the corpus (of the segment corpus when ``segments`` is given);
+    ``normalisation``: each corpus's feature normalisation when some corpus is not normalised globally."""
+    config = {"corpus": corpus_key, "extractor": f.extractor, "options": f.options, "max_seconds": f.max_seconds}
+    if normalisation:
+        config["normalisation"] = normalisation
+    return Stage("features", f"features {f.extractor}", config, (segments,) if segments is not None else ())
 
 
 def _file_hash(path: str | Path) -> str:
