@@ -592,3 +592,50 @@ def metric_bars(
     axes.set_title(title)
     _legend_outside(axes, "test")
     return figure
+
+
+def prediction_scatter(
+    pairs: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
+    scale: dict[str, tuple[float, float]],
+    *,
+    title: str = "",
+) -> Figure:
+    """Predicted vs target values: one row of panels per model (``pairs``: name -> (predictions, targets),
+    items x dimensions, same items in the same order), one column per dimension, the identity line dashed
+    and the panel's CCC in its title (:func:`voxpop.regression.regression_scores`). Axes span the dimension's
+    ``scale`` (predictions outside it widen them).
+
+    >>> t = pd.DataFrame({"arousal": [1.0, 2.0, 3.0, 4.0]})
+    >>> figure = prediction_scatter({"mean": (t + 0.5, t)}, {"arousal": (1, 5)})
+    >>> figure.axes[0].get_title(), len(figure.axes[0].collections[0].get_offsets())
+    ('mean: arousal, CCC 0.909', 4)
+    """
+    from voxpop.regression import regression_scores
+
+    if not pairs:
+        raise InputError("prediction_scatter: no (predictions, targets) pairs to draw")
+    dimensions = [str(c) for c in next(iter(pairs.values()))[1].columns]
+    figure, axes = _figure(
+        2.6 * len(dimensions) + 0.6, 2.6 * len(pairs) + 0.4, len(dimensions), len(pairs), squeeze=False
+    )
+    for row, (name, (predictions, targets)) in enumerate(pairs.items()):
+        scores = regression_scores(predictions, targets)
+        for column, dim in enumerate(dimensions):
+            ax = axes[row][column]
+            p, t = predictions[dim].to_numpy(dtype=float), targets[dim].to_numpy(dtype=float)
+            low = min(scale[dim][0], float(np.min(p, initial=scale[dim][0])))
+            high = max(scale[dim][1], float(np.max(p, initial=scale[dim][1])))
+            pad = 0.03 * (high - low)  # points on the scale's ends stay inside the frame
+            low, high = low - pad, high + pad
+            ax.scatter(t, p, s=9, alpha=0.55, color=OKABE_ITO[column % len(OKABE_ITO)], linewidths=0)
+            ax.plot([low, high], [low, high], linestyle="--", color="black", linewidth=0.8)
+            ax.set_xlim(low, high)
+            ax.set_ylim(low, high)
+            ax.set_aspect("equal")
+            ax.set_title(f"{name}: {dim}, CCC {scores.loc[dim, 'ccc']:.3f}", fontsize=9)
+            ax.set_xlabel("target")
+            if column == 0:
+                ax.set_ylabel("prediction")
+    if title:
+        figure.suptitle(title)
+    return figure
