@@ -154,14 +154,15 @@ LabelSpec = pydantic.create_model(
 
 
 def _label_kind(value: Any) -> str:
-    """Which label-set model an entry is: continuous (it names a ``gold_standard``) or a rule of the registry."""
+    """Which label-set model an entry is: continuous (it names a ``gold_standard``) or a rule of the registry
+    (the tags appear in pydantic's error locations; :func:`_key_path` leaves them out)."""
     if isinstance(value, ContinuousSpec) or (isinstance(value, Mapping) and "gold_standard" in value):
-        return "continuous"
-    return "rule"
+        return "tagged-continuous"
+    return "tagged-rule"
 
 
 LabelEntry = Annotated[
-    Annotated[LabelSpec, pydantic.Tag("rule")] | Annotated[ContinuousSpec, pydantic.Tag("continuous")],
+    Annotated[LabelSpec, pydantic.Tag("tagged-rule")] | Annotated[ContinuousSpec, pydantic.Tag("tagged-continuous")],
     pydantic.Discriminator(_label_kind),
 ]
 """A label set: a rule with its options (:class:`LabelSpec`), or a continuous label set of dimensions
@@ -594,7 +595,7 @@ def _key_path(loc: Sequence[object]) -> str:
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif not re.fullmatch(r"[a-z_]+\[.*\]|function-.*|literal\[.*\]|float|int|str|bool", str(part)):
+        elif not re.fullmatch(r"[a-z_]+\[.*\]|function-.*|tagged-.*|literal\[.*\]|float|int|str|bool", str(part)):
             text += f".{part}" if text else str(part)
     return text
 
@@ -607,7 +608,9 @@ def _allowed_keys(model: type[pydantic.BaseModel], loc: Sequence[object]) -> lis
     current: Any = model
     for part in loc[:-1]:
         fields = getattr(current, "model_fields", {})
-        if part in fields:
+        if part == "tagged-continuous":
+            current = ContinuousSpec
+        elif part in fields:
             current = _submodel(fields[part].annotation)
     return list(getattr(current, "model_fields", {}))
 
