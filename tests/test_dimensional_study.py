@@ -78,3 +78,27 @@ def test_evaluation_scores_kept_items_and_names_metrics_per_dimension():
     assert value["rmse[valence]"] == pytest.approx(np.sqrt(0.75))
     assert value["mae"] == pytest.approx((0.5 + 0.75) / 2)
     assert (table["n_items"] == 4).all() and (table["n_excluded"] == 1).all() and table["low"].isna().all()
+
+
+def test_recipes_read_the_dimensions_of_msp_iemocap_and_mosei_imports():
+    from pathlib import Path
+
+    from voxpop.formats.iemocap import read_iemocap
+    from voxpop.formats.likert import read_mosei
+    from voxpop.formats.msp import read_msp
+
+    fixtures = Path(__file__).parent / "fixtures"
+    msp = read_msp(fixtures / "msp_detailed.json")
+    # MSP-Podcast's 1..7 onto IEMOCAP's 1..5: 1 + (x - 1) * 4 / 6; item 0011 arousal mean 5.5 -> 4.0
+    spec = {"gold_standard": "mean", "rescale": [1, 5]}
+    built = check_dimensional(recipe_from_dict(recipe(msp=spec)), msp)["test", "msp"]
+    assert built.values.loc["MSP-PODCAST_0002_0011", "arousal"] == pytest.approx(4.0)
+    iemocap = read_iemocap(fixtures / "iemocap_Ses01F_impro01.txt")
+    built = check_dimensional(recipe_from_dict(recipe(iemocap={"gold_standard": "mean"})), iemocap)["test", "iemocap"]
+    assert built.scale == {d: (1.0, 5.0) for d in ("valence", "arousal", "dominance")}
+    assert built.values.loc["Ses01F_impro01_F000", "valence"] == pytest.approx(2.5)  # IEMOCAP's own consensus
+    mosei = read_mosei(fixtures / "mosei_batch_results.csv")
+    spec = {"gold_standard": "median", "slot": "sentiment"}
+    built = check_dimensional(recipe_from_dict(recipe(sentiment=spec)), mosei)["test", "sentiment"]
+    assert built.scale == {"sentiment": (-3.0, 3.0)}
+    assert built.values.loc["-3g5yACwYnA_5", "sentiment"] == pytest.approx(-1.0)  # median of -1, -2, -1
