@@ -102,3 +102,41 @@ def test_a_saved_regressor_predicts_the_same_after_loading(tmp_path, head, loss)
     loaded = TrainedModel.load(model.save(tmp_path / "m"))
     assert loaded.spec.regression
     np.testing.assert_allclose(loaded.predict(x), model.predict(x), atol=1e-6)
+
+
+def test_multitask_loss_is_the_weighted_sum_of_its_two_losses():
+    import torch
+
+    from voxpop.losses import make_loss
+
+    y = np.array([[1.0, 0.0, 3.0], [0.0, 1.0, 1.0], [0.5, 0.5, 2.0]])
+    z = torch.tensor([[2.0, 0.0, 2.5], [0.0, 1.0, 1.5], [1.0, 1.0, 1.0]], dtype=torch.float64)
+    loss = make_loss("multitask", y, ["A", "S", "arousal"], dimensions=["arousal"], task_weights=[2, 1])
+    log_softmax = z[:, :2].numpy() - np.log(np.exp(z[:, :2].numpy()).sum(axis=1, keepdims=True))
+    ce = -(y[:, :2] * log_softmax).sum(axis=1).mean()
+    expected = 2 * ce + (1 - _ccc(z[:, 2].numpy(), y[:, 2]))
+    assert loss(z, torch.from_numpy(y)).item() == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(ConfigError, match="must name the last target columns"):
+        make_loss("multitask", y, ["A", "S", "arousal"], dimensions=["valence"])
+
+
+def test_a_multitask_head_predicts_classes_and_dimensions_together(tmp_path):
+    from voxpop.training import TrainedModel
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(160, 4)).astype(np.float32)
+    angry = x[:, 0] > 0
+    y = pd.DataFrame({"anger": angry * 1.0, "sad": 1.0 - angry, "arousal": 3 + x[:, 1], "valence": 3 - x[:, 2]})
+    config = TrainConfig(lr=0.01, epochs=60, batch_size=16, progress_bar=False, monitor="ccc", patience=20)
+    options = {"dimensions": ["arousal", "valence"], "dimension_loss": "ccc", "task_weights": [1, 1]}
+    model = fit(
+        x[:100], y[:100], x[100:130], y[100:130], head="mlp", loss="multitask", config=config,
+        head_options={"hidden_dim": 32, "n_hidden": 1, "dropout": 0.0}, loss_options=options,
+    )  # fmt: skip
+    assert model.spec.n_dimensions == 2 and not model.spec.regression
+    probs, values = model.predict_proba(x[130:]), model.predict(x[130:])
+    assert probs.shape == (30, 2) and np.allclose(probs.sum(axis=1), 1.0)
+    assert (probs.argmax(axis=1) == (~angry[130:]).astype(int)).mean() > 0.85
+    assert min(_ccc(values[:, d], y.to_numpy()[130:, 2 + d]) for d in range(2)) > 0.8
+    loaded = TrainedModel.load(model.save(tmp_path / "m"))
+    np.testing.assert_allclose(loaded.predict(x[130:]), values, atol=1e-6)

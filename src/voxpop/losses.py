@@ -221,6 +221,27 @@ class CCCLoss(TargetLoss):
         return per_dimension.mean() if self.weight is None else (self.weight * per_dimension).sum()
 
 
+class MultiTaskLoss(TargetLoss):
+    """Classes and dimensions from one output (items x (C + D)): ``task_weights[0]`` x the class loss on the
+    first C outputs (logits) + ``task_weights[1]`` x the dimension loss (``mse`` / ``ccc``) on the last D
+    (values); targets are laid out the same way (class distribution, then dimension values)."""
+
+    def __init__(
+        self, n_classes: int, class_loss: TargetLoss, dimension_loss: TargetLoss, task_weights: tuple[float, float]
+    ) -> None:
+        super().__init__()
+        self.n_classes, self.class_loss, self.dimension_loss = n_classes, class_loss, dimension_loss
+        self.task_weights = task_weights
+        self.multilabel = class_loss.multilabel  # how the class outputs are read
+
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        c = self.n_classes
+        class_part = self.class_loss(outputs[:, :c], targets[:, :c])
+        return self.task_weights[0] * class_part + self.task_weights[1] * self.dimension_loss(
+            outputs[:, c:], targets[:, c:]
+        )
+
+
 LOSSES: dict[str, type[TargetLoss]] = {
     "ce": SoftCrossEntropyLoss,  # soft-target cross-entropy
     "wce": SoftCrossEntropyLoss,  # weighted by inverse class frequency
@@ -230,6 +251,7 @@ LOSSES: dict[str, type[TargetLoss]] = {
     "kld": KLDivergenceLoss,  # KL(target || softmax output)
     "mse": MSELoss,  # regression: mean squared error per dimension
     "ccc": CCCLoss,  # regression: 1 - concordance correlation per dimension
+    "multitask": MultiTaskLoss,  # classes and dimensions together (make_loss: class_loss + dimension_loss)
 }
 
 
@@ -261,6 +283,8 @@ def make_loss(name: str, train_targets: np.ndarray, classes: list[str] | None = 
     voxpop.errors.ConfigError: training targets: class index 1 has no positive training item, ...
     """
     cls = loss_class(name)
+    if name == "multitask":
+        return _multitask_loss(train_targets, classes, options)
     if cls.regression:
         return cls(_dimension_weights(name, options, classes, np.shape(train_targets)[1]))
     allowed = {"beta", "normalize"} if name == "cbce" else set()
@@ -280,6 +304,36 @@ def make_loss(name: str, train_targets: np.ndarray, classes: list[str] | None = 
         beta = effective_beta(len(y)) if beta is None else float(beta)
         weight = class_balanced_weights(ar_positive_counts(y), beta, normalize, classes)
     return cls(weight)
+
+
+def _multitask_loss(train_targets: np.ndarray, columns: list[str] | None, options: dict) -> MultiTaskLoss:
+    """:class:`MultiTaskLoss` from the options ``dimensions`` (names of the last target columns, required),
+    ``class_loss`` (default ce), ``dimension_loss`` (ccc or mse, default ccc), ``task_weights`` ([classes,
+    dimensions], default [1, 1]) and ``weights`` (per dimension, as for ``mse`` / ``ccc``)."""
+    allowed = {"dimensions", "class_loss", "dimension_loss", "task_weights", "weights"}
+    if unknown := sorted(set(options) - allowed):
+        raise ConfigError(f"loss 'multitask': unknown option(s) {', '.join(unknown)}; it accepts {sorted(allowed)}.")
+    y = np.asarray(train_targets, dtype=float)
+    dimensions = [str(d) for d in options.get("dimensions") or []]
+    n_classes = y.shape[1] - len(dimensions)
+    if not dimensions or n_classes < 1 or (columns is not None and columns[n_classes:] != dimensions):
+        raise ConfigError(
+            f"loss 'multitask': option dimensions must name the last target columns (after at least one class); "
+            f"got dimensions={dimensions} for columns {columns or y.shape[1]}."
+        )
+    class_name, dimension_name = options.get("class_loss", "ce"), options.get("dimension_loss", "ccc")
+    if class_name not in LOSSES or LOSSES[class_name].regression or class_name == "multitask":
+        raise ConfigError(f"loss 'multitask': class_loss {class_name!r} must be a classification loss.")
+    if dimension_name not in ("mse", "ccc"):
+        raise ConfigError(f"loss 'multitask': dimension_loss {dimension_name!r} must be mse or ccc.")
+    task_weights = options.get("task_weights", [1.0, 1.0])
+    if len(task_weights) != 2 or min(task_weights) < 0 or sum(task_weights) <= 0:
+        raise ConfigError(f"loss 'multitask': task_weights must be two non-negative numbers, got {task_weights}.")
+    names = columns[:n_classes] if columns else None
+    class_loss = make_loss(class_name, y[:, :n_classes], names)
+    weights = {"weights": options["weights"]} if options.get("weights") is not None else {}
+    dimension_loss = make_loss(dimension_name, y[:, n_classes:], dimensions, **weights)
+    return MultiTaskLoss(n_classes, class_loss, dimension_loss, (float(task_weights[0]), float(task_weights[1])))
 
 
 def _dimension_weights(name: str, options: dict, dimensions: list[str] | None, n: int) -> np.ndarray | None:

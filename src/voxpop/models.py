@@ -1,6 +1,9 @@
 """Heads (torch modules), the layer-weighted sum, backbone fine-tuning and classical models (METHODS.md section 4).
 
-Every head maps ``forward(x, mask=None) -> logits (B, C)``. Pooled heads (``linear``, ``mlp``,
+Every head maps ``forward(x, mask=None) -> logits (B, C)``; as a regressor its C outputs are the values
+of C dimensions (a linear output, no softmax), and a multi-task model (loss ``multitask``,
+:class:`voxpop.losses.MultiTaskLoss`) has C + D outputs: its output layer is two linear outputs, C class
+logits and D dimension values, on the shared trunk. Pooled heads (``linear``, ``mlp``,
 ``residual``) take pooled vectors ``(B, D)`` or frames ``(B, T, D)`` with a validity mask ``(B, T)``,
 which they mean-pool over valid frames (``linear`` applies its optional projector per frame first).
 Frame heads (``attentive_stats``, ``lstm``) need frames. :class:`LayerWeightedSum` puts a learnable
