@@ -174,6 +174,11 @@ class ContinuousLabelSet:
     def dimensions(self) -> list[str]:
         return [str(c) for c in self.values.columns]
 
+    @property
+    def kept_targets(self) -> pd.DataFrame:
+        """The values of the kept items (items x dimensions), as :attr:`voxpop.labelset.LabelSet.kept_targets`."""
+        return self.values[self.kept.to_numpy(dtype=bool)]
+
     def save(self, path: str | Path) -> Path:
         """One parquet file: ``value:<dim>``, ``sd:<dim>``, ``n:<dim>``, ``kept``; metadata in the schema."""
         from voxpop.cache import atomic_write

@@ -108,6 +108,7 @@ def build_report(run: StudyRun) -> Report:
     notice = recipe.notice or (DEMO_NOTICE if synthetic else None)
     report = Report(recipe.title or f"Study {recipe.study}", f"corpus {run.corpus.name!r}", notice=notice)
     if is_dimensional(recipe):  # continuous label sets and regressors: voxpop.dimensional_report
+        _cautions_section(report, run)
         _study_section(report, run)
         _agreement_sections(report, run)
         dimensional_sections(report, run)
