@@ -189,7 +189,7 @@ def test_a_done_marker_of_an_older_voxpop_means_not_done(tmp_path):
 def test_a_key_given_twice_in_a_corpus_or_recipe_file_is_refused_with_its_line(tmp_path):
     from voxpop.corpus import Corpus
     from voxpop.errors import ConfigError, InputError
-    from voxpop.experiment import load_recipe
+    from voxpop.recipe_loading import load_recipe
 
     rating = pd.DataFrame({"item": ["a"], "rater": ["r1"], "slot": ["primary"], "label": ["anger"]})
     folder = Corpus("c", pd.DataFrame(index=["a"]), rating, classes=["anger", "joy"]).save(tmp_path / "corpus")

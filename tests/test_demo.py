@@ -51,7 +51,7 @@ def test_corpus_round_trips_and_says_it_is_synthetic(tiny):
     pd.testing.assert_frame_equal(loaded.items, corpus.items)
     pd.testing.assert_frame_equal(loaded.ratings, corpus.ratings)
     assert loaded.classes == CLASSES and loaded.excluded == ["other"]
-    assert loaded.scales == {"intensity": (0.0, 3.0)}
+    assert loaded.scales == {"intensity": (0.0, 3.0), "dimension": (1.0, 5.0)}
     assert "synthetic" in loaded.source.lower() and "SYNTHETIC" in loaded.description
     assert (loaded.items["corpus"] == CORPUS_LABEL).all()
     assert loaded.conditions == CONDITIONS and loaded.has_rater_ids
@@ -99,7 +99,7 @@ def test_rating_counts(tiny):
     assert per_judgement.size().eq(len(CLASSES)).all() and per_judgement.nunique().eq(len(CLASSES)).all()
     assert set(intensity["label"]) == set(CLASSES)
     assert set(intensity["value"].unique()) <= {0.0, 1.0, 2.0, 3.0}
-    assert r.loc[r["slot"] != "intensity", "value"].isna().all()
+    assert r.loc[~r["slot"].isin(["intensity", "dimension"]), "value"].isna().all()
     raters = pd.read_parquet(tiny[0] / "raters.parquet")
     assert set(r["rater"]) <= set(raters.index) and len(raters) == TINY.n_raters
 
@@ -299,3 +299,44 @@ def test_bad_options_are_explained(tmp_path, options, message):
 def test_unknown_size_is_explained(tmp_path):
     with pytest.raises(ConfigError, match="choose one of tiny, small"):
         make_demo_corpus(tmp_path, "huge")
+
+
+# ---------------------------------------------------------------- dimensions
+def test_dimension_ratings_follow_the_emotion_and_the_rater(tiny):
+    out, corpus, _ = tiny
+    r = corpus.ratings
+    dims = r[r["slot"] == "dimension"]
+    primary = r[r["slot"] == "primary"]
+    # the categorical ratings are simulate_ratings' own, first and unchanged; then three dimensions per judgement
+    plan = corpus.items[["emotion", "intensity"]]
+    raters = pd.read_parquet(out / "raters.parquet")
+    categorical = simulate_ratings(plan, raters, CLASSES, CONDITIONS, TINY.raters_per_clip, 0)
+    head = r.iloc[: len(categorical)][list(categorical.columns)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(head, categorical, check_dtype=False)
+    assert len(dims) == 3 * len(primary) and len(r) == len(categorical) + len(dims)
+    per_judgement = dims.groupby(["item", "rater", "condition"])["label"].agg(" ".join)
+    assert (per_judgement == "arousal valence dominance").all()
+    assert set(dims["value"].unique()) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+    # anger: high arousal, low valence, high dominance; sad: low on all three (mean over clips and raters)
+    means = dims.assign(emotion=corpus.items.loc[dims["item"], "emotion"].to_numpy()).pivot_table(
+        index="emotion", columns="label", values="value"
+    )
+    assert means.loc["anger", "arousal"] > 4 and means.loc["sad", "arousal"] < 2.5
+    assert means.loc["anger", "valence"] < 2.5 and means.loc["happy", "valence"] > 3.5
+    assert means.loc["anger", "dominance"] > means.loc["sad", "dominance"] + 1.0
+    # a rater's bias shows in their mean deviation from the others, their noise sd in its spread
+    item_mean = dims.groupby(["item", "condition", "label"])["value"].transform("mean")
+    deviation = (dims["value"] - item_mean).groupby(dims["rater"]).agg(["mean", "std"])
+    assert stats.pearsonr(deviation["mean"], raters.loc[deviation.index, "dimension_bias"]).statistic > 0.7
+    assert stats.pearsonr(deviation["std"], raters.loc[deviation.index, "dimension_sd"]).statistic > 0.7
+
+
+def test_ewe_weighs_the_noisy_dimension_raters_less(tiny):
+    from voxpop.dimensions import continuous_labels
+
+    out, corpus, _ = tiny
+    raters = pd.read_parquet(out / "raters.parquet")
+    labels = continuous_labels(corpus, "dimension", method="ewe", condition="voice")
+    weights = labels.raters[labels.raters["dimension"] == "arousal"]["weight"]
+    assert labels.scale == {d: (1.0, 5.0) for d in ("arousal", "valence", "dominance")}
+    assert stats.pearsonr(weights, raters.loc[weights.index, "dimension_sd"]).statistic < -0.6

@@ -161,3 +161,50 @@ def test_balanced_sampler_weights_and_draws():
     assert np.all(np.abs(drawn - 2000) < 4 * sd), drawn
     assert list(balanced_sampler(y, seed=3)) == list(balanced_sampler(y, seed=3))
     assert list(balanced_sampler(y, seed=3)) != list(balanced_sampler(y, seed=4))
+
+
+# ====================================================================== regression losses
+def _ccc_numpy(x: np.ndarray, y: np.ndarray) -> float:
+    """Lin (1989) with population moments, written out."""
+    sxy = np.mean((x - x.mean()) * (y - y.mean()))
+    return 2 * sxy / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
+
+
+def test_ccc_loss_equals_the_direct_formula_per_dimension():
+    rng = np.random.default_rng(3)
+    y = rng.normal(3.0, 1.0, (20, 3))
+    z = 0.6 * y + rng.normal(0.5, 0.7, (20, 3))
+    per_dim = [1 - _ccc_numpy(z[:, d], y[:, d]) for d in range(3)]
+    loss = make_loss("ccc", y, ["arousal", "valence", "dominance"])
+    assert loss.regression and not loss.multilabel
+    assert loss(torch.from_numpy(z), torch.from_numpy(y)).item() == pytest.approx(np.mean(per_dim), abs=1e-6)
+    weighted = make_loss(
+        "ccc", y, ["arousal", "valence", "dominance"], weights={"arousal": 2, "valence": 1, "dominance": 1}
+    )
+    expected = 0.5 * per_dim[0] + 0.25 * per_dim[1] + 0.25 * per_dim[2]
+    assert weighted(torch.from_numpy(z), torch.from_numpy(y)).item() == pytest.approx(expected, abs=1e-6)
+    # hand example: x = 1..4, y = x + 0.5: 2 * 1.25 / (1.25 + 1.25 + 0.25) = 0.9090909
+    x = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
+    assert make_loss("ccc", x.numpy())(x, x + 0.5).item() == pytest.approx(1 - 2.5 / 2.75, abs=1e-6)
+
+
+def test_mse_loss_by_hand_and_its_gradient_reaches_the_outputs():
+    y = np.array([[1.0, 5.0], [3.0, 1.0]])
+    z = torch.tensor([[2.0, 5.0], [1.0, 4.0]], requires_grad=True)
+    # dimension 0: (1 + 4) / 2 = 2.5; dimension 1: (0 + 9) / 2 = 4.5; mean 3.5; weights 1:3 -> 0.25 * 2.5 + 0.75 * 4.5
+    assert make_loss("mse", y)(z, torch.from_numpy(y)).item() == pytest.approx(3.5)
+    loss = make_loss("mse", y, weights=[1, 3])
+    value = loss(z, torch.from_numpy(y))
+    assert value.item() == pytest.approx(0.25 * 2.5 + 0.75 * 4.5)
+    value.backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+
+
+def test_regression_loss_options_are_checked():
+    y = np.zeros((3, 2))
+    with pytest.raises(ConfigError, match="weights must be 2 non-negative numbers"):
+        make_loss("ccc", y, ["a", "v"], weights=[1, -1])
+    with pytest.raises(ConfigError, match="unknown option"):
+        make_loss("mse", y, beta=0.9)
+    with pytest.raises(ConfigError, match="the dimensions are"):
+        make_loss("mse", y, ["a", "v"], weights={"a": 1, "x": 1})

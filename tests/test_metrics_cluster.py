@@ -8,10 +8,10 @@ import pydantic
 import pytest
 
 from voxpop.errors import InputError
+from voxpop.evaluation import evaluate_predictions
 from voxpop.experiment import EvaluationConfig
 from voxpop.labelset import Accounting, LabelSet
 from voxpop.metrics import bootstrap_ci, bootstrap_distribution, evaluate, resample_groups, resample_indices
-from voxpop.runs import evaluate_predictions
 from voxpop.significance import paired_cells
 
 
@@ -162,14 +162,14 @@ def test_cli_evaluate_resamples_speakers_of_the_run_corpus(demo_corpus, demo_log
 
     from voxpop.cli import app
     from voxpop.labels import make_labels
-    from voxpop.runs import load_predictions
+    from voxpop.predictions import load_predictions
 
     out = tmp_path / "speakers.csv"
     args = ["evaluate", str(demo_logreg_run.directory), "--labels", "mr", "--condition", "voice", "--bootstrap", "50"]
     result = CliRunner().invoke(app, [*args, "--resample", "speakers", "--out", str(out)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "over speakers (cluster bootstrap)" in result.output
-    predictions = load_predictions(demo_logreg_run.directory / "predictions.parquet")
+    predictions = load_predictions(demo_logreg_run.directory / "predictions.parquet").table
     labels = make_labels(demo_corpus.corpus, "mr", condition="voice")
     speakers = demo_corpus.corpus.items["speaker"]
     by_speaker = evaluate_predictions(predictions, labels, n_boot=50, seed=0, speakers=speakers)
@@ -189,7 +189,7 @@ def test_cli_evaluate_resamples_speakers_of_the_run_corpus(demo_corpus, demo_log
 def test_study_plan_and_report_use_the_recipe_resample(tmp_path):
     from types import SimpleNamespace
 
-    from voxpop.experiment import recipe_from_dict
+    from voxpop.recipe_loading import recipe_from_dict
     from voxpop.study import plan_study
     from voxpop.study_report import paired_differences, resampled_units
 

@@ -207,6 +207,55 @@ def test_study_5_stimulus_modality(shared, tmp_path, tiny_wavlm_dir):
     assert "layer-weights-1.png" in {p.name for p in (tmp_path / "out" / "figures").glob("*.png")}
 
 
+def _ccc(x: np.ndarray, y: np.ndarray) -> float:
+    """Lin's CCC with population moments, written out."""
+    return 2 * np.mean((x - x.mean()) * (y - y.mean())) / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
+
+
+def test_study_6_dimensional(shared, tmp_path):
+    result = run(shared, tmp_path, "6-dimensional.yaml", "analyses.agreement.bootstrap=20")
+    results, plan = result.results, result.plan
+    names = ("mean", "EWE", "znorm")
+    assert set(results["variant"]) == {"loss=mse", "loss=ccc"}
+    assert cells(results, "loss=ccc") == {(a, b) for a in names for b in names}  # every target x every target
+    assert {"ccc", "pearson", "mae", "rmse", "ccc[arousal]", "rmse[dominance]"} <= set(results["metric"])
+    assert ((results["low"] <= results["value"]) & (results["value"] <= results["high"])).all()
+    # a cell of the CCC matrix equals CCC computed with numpy from the saved out-of-fold predictions
+    saved = pd.read_parquet(tmp_path / "out" / "cache" / plan.sources["loss=ccc", "EWE"].name / "predictions.parquet")
+    labels = result.output(plan.labels["test", "znorm"])
+    kept = saved.index[labels.kept.reindex(saved.index, fill_value=False).to_numpy(dtype=bool)]
+    direct = {d: _ccc(saved.loc[kept, d].to_numpy(), labels.values.loc[kept, d].to_numpy()) for d in labels.dimensions}
+    rows = results[results["variant"].eq("loss=ccc") & results["train"].eq("EWE") & results["test"].eq("znorm")]
+    value = rows.set_index("metric")["value"]
+    assert value["ccc[valence]"] == pytest.approx(direct["valence"], abs=1e-12)
+    assert value["ccc"] == pytest.approx(np.mean(list(direct.values())), abs=1e-12)
+    assert (rows["n_items"] == len(kept)).all() and len(kept) == len(result.corpus.items)
+    # targets keep the corpus scale; EWE and znorm differ from the plain mean
+    ewe, mean = (result.output(plan.labels["train", n]) for n in ("EWE", "mean"))
+    assert ewe.scale == {d: (1.0, 5.0) for d in ("arousal", "valence", "dominance")}
+    assert not np.allclose(ewe.values.to_numpy(), mean.values.to_numpy())
+    # agreement per dimension: interval alpha equals Krippendorff's alpha of the voice ratings' reliability matrix
+    table = result.output(plan.analyses["agreement"])
+    voice = result.corpus.ratings[result.corpus.ratings["condition"].eq("voice").to_numpy(dtype=bool)]
+    alpha = table[table["statistic"].eq("alpha")].set_index("label")["value"]
+    matrix = agreement.reliability_matrix(voice, "dimension", "arousal")
+    assert alpha["arousal"] == pytest.approx(agreement.krippendorff_alpha(matrix.to_numpy(), "interval"), abs=1e-12)
+    assert set(table.loc[table["statistic"].eq("icc"), "method"]) >= {"ICC(1,1)", "ICC(1,k)"}
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "Mean CCC over the dimensions, train (rows) x test (columns), loss=ccc" in report
+    assert "figures/predictions-vs-targets-loss-ccc.png" in report
+    assert (tmp_path / "out" / "tables" / "ccc-cross-test-matrix-loss-ccc.csv").is_file()
+    assert f"{value['ccc']:.3f} [{rows.set_index('metric').loc['ccc', 'low']:.3f}," in report
+
+
+def test_study_6_refuses_a_classifier_and_mixed_label_sets(shared, tmp_path):
+    with pytest.raises(ConfigError) as error:
+        run(shared, tmp_path, "6-dimensional.yaml", "grid={}", "model.loss=ce", "labels.test.MR={rule: mr}")
+    message = str(error.value)
+    assert "model.loss: 'ce' is a classification loss; regress dimensions with mse or ccc" in message
+    assert "labels.test.MR: rule 'mr' gives classes" in message
+
+
 # ====================================================================== real rating tables (CREMA-D vote counts)
 def cremad_arguments(shared_data) -> list[str]:
     folder = shared_data / "crema-d"

@@ -34,6 +34,13 @@ perceived, drawn by their Likert values (the look-alikes of the confusion row fi
 excluded label ``other``. So the agreement filter S* (a class in >= 50 % of the lists) drops the items
 whose lists are split (12 of 384 voice items of the ``small`` preset).
 
+Dimensions (:func:`simulate_dimensions`): every judgement also rates arousal, valence and dominance on
+a 1..5 scale (slot ``dimension``, :data:`DIMENSION_SCALE`). The clip's true point is 3 + 1.6 x the
+emotion's coordinates (:data:`EMOTIONS`; half of it at low intensity) + a per-clip offset; rater j adds
+their own bias b_j and noise of sd s_j (:func:`dimension_raters`: most raters reliable, a quarter
+noisy), plus perceptual noise by condition (voice blurs valence, face arousal), rounded to the scale.
+So the gold standards differ: EWE down-weights the noisy raters, the z-normalised mean removes the biases.
+
 :func:`make_demo_corpus` writes 16 kHz mono 16-bit WAV files, the corpus directory and the simulated
 rater parameters (the ground truth, for checking aggregation methods) and returns the
 :class:`~voxpop.corpus.Corpus`.
@@ -72,7 +79,10 @@ _LEVEL_DBFS = -28.0  # RMS of the active speech of a neutral clip by an average 
 _NOISE_FLOOR_DBFS = -70.0
 _F1_PER_TILT = 0.06  # F1 rises 6 % per unit of tilt (more open, pressed articulation), falls for lax voice
 # independent random streams, so that e.g. changing the rater pool leaves the audio unchanged
-_SPEAKERS, _ITEMS, _AUDIO, _RATERS, _RATINGS = range(5)
+_SPEAKERS, _ITEMS, _AUDIO, _RATERS, _RATINGS, _DIMENSIONS = range(6)
+DIMENSIONS = ("arousal", "valence", "dominance")
+DIMENSION_SCALE = (1, 5)
+"""The scale of the demo's dimension ratings (slot ``dimension``): 1 (low) .. 5 (high), 3 the middle."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +93,8 @@ class Emotion:
     semitones; ``energy`` dB added to the level; ``tempo`` factor on the speaking rate; ``tilt``
     spectral flattening (positive: flatter, pressed voice; negative: steeper, lax voice);
     ``breath`` added aspiration (share of the voiced source); ``valence`` and ``arousal`` in -1..1
-    shape the raters' confusions (:func:`confusion_matrix`).
+    shape the raters' confusions (:func:`confusion_matrix`); with ``dominance`` (-1..1) they place the
+    true point of the dimension ratings (:func:`simulate_dimensions`).
     """
 
     pitch: float
@@ -94,16 +105,17 @@ class Emotion:
     breath: float
     valence: float
     arousal: float
+    dominance: float = 0.0
 
 
 EMOTIONS: dict[str, Emotion] = {
     "neutral": Emotion(0.0, 2.0, 0.0, 1.00, 0.0, 0.00, 0.0, 0.0),
-    "anger": Emotion(3.0, 3.5, 9.0, 1.20, 1.0, -0.03, -0.8, 0.9),
-    "happy": Emotion(5.0, 5.5, 4.0, 1.10, 0.4, 0.00, 0.8, 0.6),
-    "sad": Emotion(-3.0, 0.8, -6.0, 0.72, -1.0, 0.10, -0.7, -0.6),
-    "fear": Emotion(6.0, 3.0, 1.0, 1.25, -0.3, 0.08, -0.7, 0.7),
-    "disgust": Emotion(-1.5, 2.5, 1.0, 0.85, 0.2, 0.04, -0.6, 0.2),
-    "surprise": Emotion(6.0, 6.0, 3.0, 1.05, 0.3, 0.02, 0.3, 0.8),
+    "anger": Emotion(3.0, 3.5, 9.0, 1.20, 1.0, -0.03, -0.8, 0.9, 0.7),
+    "happy": Emotion(5.0, 5.5, 4.0, 1.10, 0.4, 0.00, 0.8, 0.6, 0.4),
+    "sad": Emotion(-3.0, 0.8, -6.0, 0.72, -1.0, 0.10, -0.7, -0.6, -0.6),
+    "fear": Emotion(6.0, 3.0, 1.0, 1.25, -0.3, 0.08, -0.7, 0.7, -0.7),
+    "disgust": Emotion(-1.5, 2.5, 1.0, 0.85, 0.2, 0.04, -0.6, 0.2, 0.3),
+    "surprise": Emotion(6.0, 6.0, 3.0, 1.05, 0.3, 0.02, 0.3, 0.8, -0.1),
 }
 """The emotions :func:`make_demo_corpus` can synthesize (its ``classes`` are chosen from these)."""
 
@@ -689,6 +701,72 @@ def _secondary_lists(primary: np.ndarray, values: np.ndarray, rng: np.random.Gen
 
 
 # ====================================================================== the corpus
+def dimension_raters(raters: pd.Index, seed: int = 0) -> pd.DataFrame:
+    """Each rater's behaviour on the dimension scales: ``dimension_bias`` N(0, 0.4) added to every rating,
+    ``dimension_sd`` the sd of their rating noise, U(0.2, 0.5) for three quarters of the raters and
+    U(1.0, 1.6) for the others (noisy raters, whom EWE should weigh less).
+
+    >>> table = dimension_raters(pd.Index(["r001", "r002"]))
+    >>> list(table.columns), bool(table["dimension_sd"].between(0.2, 1.6).all())
+    (['dimension_bias', 'dimension_sd'], True)
+    """
+    rng = _rng(seed, _DIMENSIONS)
+    n = len(raters)
+    noisy = rng.random(n) < 0.25
+    return pd.DataFrame(
+        {
+            "dimension_bias": rng.normal(0.0, 0.4, n),
+            "dimension_sd": np.where(noisy, rng.uniform(1.0, 1.6, n), rng.uniform(0.2, 0.5, n)),
+        },
+        index=raters,
+    )
+
+
+def simulate_dimensions(
+    items: pd.DataFrame, judgements: pd.DataFrame, raters: pd.DataFrame, seed: int = 0
+) -> pd.DataFrame:
+    """Long dimension ratings (slot ``dimension``, labels :data:`DIMENSIONS`, values 1..5) of every judgement.
+
+    ``items`` needs ``emotion`` and ``intensity``; ``judgements``: the (item, rater, condition) rows of the
+    primary choices; ``raters``: :func:`dimension_raters`. Clip i's true value on dimension d is
+    t_id = 3 + 1.6 f_i c_ed + N(0, 0.3), with c_ed the emotion's coordinate and f_i 1 (high) or 0.5 (low
+    intensity); rater j rates round(t_id + b_j + N(0, s_j) + N(0, 0.3 w_kd)), clipped to 1..5, where w_kd
+    is the condition's width on that axis (:data:`CONDITIONS`; dominance takes the mean of both widths).
+
+    >>> items = pd.DataFrame({"emotion": ["anger"], "intensity": ["high"]}, index=["a"])
+    >>> judged = pd.DataFrame({"item": ["a", "a"], "rater": ["r001", "r002"], "condition": ["voice", "av"]})
+    >>> r = simulate_dimensions(items, judged, dimension_raters(pd.Index(["r001", "r002"])))
+    >>> r["label"].tolist()[:3], bool(r["value"].between(1, 5).all())
+    (['arousal', 'valence', 'dominance'], True)
+    """
+    rng = _rng(seed, _DIMENSIONS, 1)
+    low, high = DIMENSION_SCALE
+    emotions = items["emotion"].astype(str)
+    coordinates = np.array([[getattr(EMOTIONS[e], d) for d in DIMENSIONS] for e in emotions])
+    factor = np.where(items["intensity"].astype(str).to_numpy() == "high", 1.0, LOW_INTENSITY_SHIFT)[:, None]
+    truth = 3.0 + 1.6 * factor * coordinates + rng.normal(0.0, 0.3, coordinates.shape)
+    item = items.index.get_indexer(judgements["item"])
+    rater = raters.index.get_indexer(judgements["rater"])
+    widths = np.array(
+        [
+            [c.arousal_width, c.valence_width, (c.arousal_width + c.valence_width) / 2]
+            for c in (CONDITIONS[k] for k in judgements["condition"].astype(str))
+        ]
+    )
+    n = len(judgements)
+    noise = raters["dimension_sd"].to_numpy()[rater][:, None] * rng.standard_normal((n, 3))
+    perceived = 0.3 * widths * rng.standard_normal((n, 3))
+    values = truth[item] + raters["dimension_bias"].to_numpy()[rater][:, None] + noise + perceived
+    values = np.clip(np.round(values), low, high)
+    rows = judgements[["item", "rater", "condition"]].reset_index(drop=True)
+    return (
+        rows.iloc[np.repeat(np.arange(n), 3)]
+        .assign(slot="dimension", label=np.tile(DIMENSIONS, n), value=values.ravel())
+        .reset_index(drop=True)
+        .astype({c: STRING for c in ("item", "rater", "condition", "slot", "label")})
+    )
+
+
 def make_demo_corpus(
     out_dir: str | Path,
     size: str = "small",
@@ -712,9 +790,11 @@ def make_demo_corpus(
 
     Writes ``out_dir/audio/<item>.wav`` (16 kHz mono 16-bit), ``out_dir/corpus`` (:meth:`Corpus.save`)
     and ``out_dir/raters.parquet`` (the simulated rater parameters, ground truth for aggregation
-    methods). Items: audio (absolute path), duration, speaker, gender, emotion (intended), intensity,
-    fold (1..n_speakers // 2, one female and one male speaker each), split (Train / Development /
-    Test by fold), corpus. The same arguments give identical files.
+    methods, with :func:`dimension_raters`' bias and noise). Ratings: :func:`simulate_ratings` and, in
+    slot ``dimension``, :func:`simulate_dimensions` (scale :data:`DIMENSION_SCALE`). Items: audio (absolute
+    path), duration, speaker, gender, emotion (intended), intensity, fold (1..n_speakers // 2, one
+    female and one male speaker each), split (Train / Development / Test by fold), corpus. The same
+    arguments give identical files.
     """
     if size not in SIZES:
         raise ConfigError(f"demo corpus: size {size!r}; choose one of {', '.join(SIZES)}")
@@ -729,6 +809,9 @@ def make_demo_corpus(
     plan = item_table(speakers, clips_per_speaker, classes, seconds, seed)
     raters = rater_table(n_raters, seed)
     ratings = simulate_ratings(plan, raters, classes, conditions, raters_per_clip, seed)
+    raters = raters.join(dimension_raters(raters.index, seed))
+    judgements = ratings[ratings["slot"].eq("primary").to_numpy(dtype=bool)]
+    ratings = pd.concat([ratings, simulate_dimensions(plan, judgements, raters, seed)], ignore_index=True)
 
     out_dir = Path(out_dir)
     audio_dir = output_directory(out_dir, "audio").resolve()
@@ -756,7 +839,7 @@ def make_demo_corpus(
         ratings,
         classes=classes,
         excluded=[OTHER],
-        scales={"intensity": (0, LIKERT_MAX)},
+        scales={"intensity": (0, LIKERT_MAX), "dimension": DIMENSION_SCALE},
         source=SOURCE,
         license=LICENSE,
         description=_description(size, seed, speakers, items, raters, raters_per_clip, conditions),
@@ -772,6 +855,6 @@ def _description(size, seed, speakers, items, raters, raters_per_clip, condition
         f"clips by {len(speakers)} simulated speakers ({(speakers['gender'] == 'female').sum()} female), intended "
         f"emotions at low and high intensity, judged in conditions {', '.join(conditions)} by {raters_per_clip} of "
         f"{len(raters)} simulated raters per clip and condition (primary choice, secondary list, Likert 0..3 "
-        "intensities). No real speech and no real raters: use it to try voxpop, never to draw conclusions about "
-        "emotion recognition."
+        "intensities, arousal / valence / dominance 1..5). No real speech and no real raters: use it to try "
+        "voxpop, never to draw conclusions about emotion recognition."
     )

@@ -30,11 +30,13 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pydantic
 
 from voxpop.cache import parse_json
 from voxpop.corpus import STRING, Corpus
@@ -173,6 +175,11 @@ class ContinuousLabelSet:
     def dimensions(self) -> list[str]:
         return [str(c) for c in self.values.columns]
 
+    @property
+    def kept_targets(self) -> pd.DataFrame:
+        """The values of the kept items (items x dimensions), as :attr:`voxpop.labelset.LabelSet.kept_targets`."""
+        return self.values[self.kept.to_numpy(dtype=bool)]
+
     def save(self, path: str | Path) -> Path:
         """One parquet file: ``value:<dim>``, ``sd:<dim>``, ``n:<dim>``, ``kept``; metadata in the schema."""
         from voxpop.cache import atomic_write
@@ -286,3 +293,56 @@ def continuous_labels(
         raters=pd.concat(tables),
         options={"slot": slot, "condition": condition, "min_shared": min_shared},
     )
+
+
+class ContinuousSpec(pydantic.BaseModel):
+    """A continuous label set of a recipe (``labels.train`` / ``labels.test`` entries with ``gold_standard``).
+
+    ``gold_standard``: mean, median, ewe or znorm of each item's ratings (:func:`gold_standard`);
+    ``dimensions``: the labels of ``slot`` to use (default: all of them); ``condition``: keep these
+    conditions' ratings only; ``min_shared``: EWE's minimum of items shared with other raters;
+    ``rescale``: map the corpus scale linearly onto this (low, high) scale (:func:`rescale`), the one
+    explicit way to score targets of corpora with different scales against each other.
+
+    >>> spec = ContinuousSpec(gold_standard="ewe", dimensions=["arousal"], rescale=(0, 1))
+    >>> spec.gold_standard, spec.slot, spec.rescale
+    ('ewe', 'dimension', (0.0, 1.0))
+    """
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    gold_standard: Literal[GOLD_STANDARDS]
+    dimensions: list[str] | None = pydantic.Field(None, min_length=1)
+    slot: str = "dimension"
+    condition: str | list[str] | None = None
+    min_shared: int = pydantic.Field(DEFAULT_MIN_SHARED, ge=2)
+    rescale: tuple[float, float] | None = None
+
+    @pydantic.field_validator("rescale")
+    @classmethod
+    def _rising(cls, scale: tuple[float, float] | None) -> tuple[float, float] | None:
+        if scale is not None and not scale[0] < scale[1]:
+            raise ValueError(f"rescale: give (low, high) with low < high, got {scale}")
+        return scale
+
+    def build(self, corpus: Corpus) -> ContinuousLabelSet:
+        """The label set on ``corpus`` (:func:`continuous_labels`, then the explicit ``rescale``)."""
+        labels = continuous_labels(
+            corpus, self.slot, self.dimensions, self.gold_standard, condition=self.condition, min_shared=self.min_shared
+        )
+        if self.rescale is None:
+            return labels
+        target = (float(self.rescale[0]), float(self.rescale[1]))
+        scaled = {d: rescale(labels.values[d], labels.scale[d], target) for d in labels.dimensions}
+        spread = {
+            d: labels.spread[d] * (target[1] - target[0]) / (labels.scale[d][1] - labels.scale[d][0])
+            for d in labels.dimensions
+        }
+        options = {**labels.options, "rescaled_from": {d: list(labels.scale[d]) for d in labels.dimensions}}
+        return dataclasses.replace(
+            labels,
+            values=pd.DataFrame(scaled, index=labels.values.index),
+            spread=pd.DataFrame(spread, index=labels.spread.index),
+            scale={d: target for d in labels.dimensions},
+            options=options,
+        )

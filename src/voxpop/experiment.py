@@ -23,12 +23,14 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 
+from voxpop.dimensions import ContinuousSpec
 from voxpop.errors import ConfigError
 from voxpop.filters import ItemFilter
 from voxpop.losses import LOSSES
 from voxpop.metrics import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 from voxpop.models import CLASSICAL, HEADS
 from voxpop.protocols import Fold, make_folds
+from voxpop.regression import REGRESSION_METRICS
 from voxpop.rules import DENOMINATORS, OPTIONS, POOLINGS, REGISTRY, RULES, TIE_POLICIES, Option, Rule, rules_using
 from voxpop.runs import ModelSpec
 from voxpop.training import BackboneConfig, Monitor, Schedule, TrainConfig
@@ -144,11 +146,31 @@ LabelSpec = pydantic.create_model(
 )
 
 
+def _label_kind(value: Any) -> str:
+    """Which label-set model an entry is: continuous (it names a ``gold_standard`` and no ``rule``; the Likert
+    rule's own ``gold_standard`` option comes with its rule) or a rule of the registry (the tags appear in
+    pydantic's error locations; :func:`voxpop.recipe_loading.problems_of` leaves them out)."""
+    if isinstance(value, ContinuousSpec) or (
+        isinstance(value, Mapping) and "gold_standard" in value and "rule" not in value
+    ):
+        return "tagged-continuous"
+    return "tagged-rule"
+
+
+LabelEntry = Annotated[
+    Annotated[LabelSpec, pydantic.Tag("tagged-rule")] | Annotated[ContinuousSpec, pydantic.Tag("tagged-continuous")],
+    pydantic.Discriminator(_label_kind),
+]
+"""A label set: a rule with its options (:class:`LabelSpec`), or a continuous label set of dimensions
+(:class:`~voxpop.dimensions.ContinuousSpec`, keys ``gold_standard``, ``dimensions``, ...; the recipe is then
+a dimensional study, :mod:`voxpop.dimensional_study`)."""
+
+
 class LabelSets(Strict):
     """Named train and test label sets; results name them (``train``, ``test`` columns)."""
 
-    train: dict[str, LabelSpec] = {}
-    test: dict[str, LabelSpec] = {}
+    train: dict[str, LabelEntry] = {}
+    test: dict[str, LabelEntry] = {}
 
 
 class CorpusEntry(CorpusSpec):
@@ -387,7 +409,7 @@ class EvaluationConfig(Strict):
     @pydantic.field_validator("metrics")
     @classmethod
     def _known_metrics(cls, metrics: list[str]) -> list[str]:
-        known = list(dict.fromkeys([*SINGLE_LABEL_METRICS, *MULTI_LABEL_METRICS, "kld", "jsd"]))
+        known = list(dict.fromkeys([*SINGLE_LABEL_METRICS, *MULTI_LABEL_METRICS, "kld", "jsd", *REGRESSION_METRICS]))
         unknown = [m for m in metrics if m not in known]
         if unknown:
             raise ValueError(f"unknown metrics {unknown}; choose from {', '.join(known)}")

@@ -8,6 +8,11 @@ agreement fractions) and averages over items (never over items x classes):
   ``-1/N sum_i sum_c w_c [y_ic log s(z_ic) + (1 - y_ic) log(1 - s(z_ic))]``;
 - KL divergence ``1/N sum_i sum_c y_ic log(y_ic / softmax(z_i)_c)`` with ``0 log 0 = 0``.
 
+Regression losses (dimensional targets, outputs read as values, items x D dimensions) average over
+dimensions with optional per-dimension weights w_d (normalised to sum 1): ``mse`` =
+sum_d w_d mean_i (z_id - y_id)^2 and ``ccc`` = sum_d w_d (1 - CCC_d), Lin's concordance correlation
+over the batch (:func:`concordance`).
+
 Class weights come from :func:`inverse_frequency_weights` (weighted CE / BCE) or
 :func:`class_balanced_weights` (Cui et al. 2019). :func:`make_loss` builds a loss module by name from
 the training targets; :func:`balanced_sampler` draws items with weight 1 / frequency of their hard class.
@@ -143,11 +148,27 @@ def effective_beta(n_items: int) -> float:
     return (n_items - 1) / n_items
 
 
+def concordance(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Lin's (1989) concordance correlation per column of (N, D) tensors, population (1/N) moments:
+    CCC = 2 cov(x, y) / (var x + var y + (mean x - mean y)^2); returns (D,). A column where both are
+    constant and equal has 0 / 0: its CCC is taken as 1 (perfect agreement) so the loss stays finite.
+
+    >>> concordance(torch.tensor([[1.0], [2.0], [3.0], [4.0]]), torch.tensor([[1.5], [2.5], [3.5], [4.5]]))
+    tensor([0.9091])
+    """
+    dx, dy = outputs - outputs.mean(dim=0), targets - targets.mean(dim=0)
+    covariance = (dx * dy).mean(dim=0)
+    denominator = (dx**2).mean(dim=0) + (dy**2).mean(dim=0) + (outputs.mean(dim=0) - targets.mean(dim=0)) ** 2
+    return torch.where(denominator > 0, 2 * covariance / denominator.clamp_min(1e-12), torch.ones_like(denominator))
+
+
 class TargetLoss(nn.Module):
     """Base of the loss modules: ``forward(logits, targets) -> scalar``; ``multilabel`` says whether the
-    model's outputs are read through a sigmoid (True) or a softmax (False)."""
+    model's outputs are read through a sigmoid (True) or a softmax (False); ``regression``: the outputs
+    are values of continuous dimensions (no softmax or sigmoid)."""
 
     multilabel: ClassVar[bool] = False
+    regression: ClassVar[bool] = False
 
     def __init__(self, weight: np.ndarray | None = None) -> None:
         super().__init__()
@@ -179,6 +200,48 @@ class KLDivergenceLoss(TargetLoss):
         return kl_divergence(logits.float(), targets.float())
 
 
+class MSELoss(TargetLoss):
+    """Mean squared error per dimension, averaged over dimensions with weights ``weight`` (sum 1)."""
+
+    regression = True
+
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        per_dimension = ((outputs.float() - targets.float()) ** 2).mean(dim=0)
+        return per_dimension.mean() if self.weight is None else (self.weight * per_dimension).sum()
+
+
+class CCCLoss(TargetLoss):
+    """1 - CCC per dimension over the batch (:func:`concordance`), averaged over dimensions with weights
+    ``weight`` (sum 1). Batches need at least two items (a variance over one item is 0)."""
+
+    regression = True
+
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        per_dimension = 1 - concordance(outputs.float(), targets.float())
+        return per_dimension.mean() if self.weight is None else (self.weight * per_dimension).sum()
+
+
+class MultiTaskLoss(TargetLoss):
+    """Classes and dimensions from one output (items x (C + D)): ``task_weights[0]`` x the class loss on the
+    first C outputs (logits) + ``task_weights[1]`` x the dimension loss (``mse`` / ``ccc``) on the last D
+    (values); targets are laid out the same way (class distribution, then dimension values)."""
+
+    def __init__(
+        self, n_classes: int, class_loss: TargetLoss, dimension_loss: TargetLoss, task_weights: tuple[float, float]
+    ) -> None:
+        super().__init__()
+        self.n_classes, self.class_loss, self.dimension_loss = n_classes, class_loss, dimension_loss
+        self.task_weights = task_weights
+        self.multilabel = class_loss.multilabel  # how the class outputs are read
+
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        c = self.n_classes
+        class_part = self.class_loss(outputs[:, :c], targets[:, :c])
+        return self.task_weights[0] * class_part + self.task_weights[1] * self.dimension_loss(
+            outputs[:, c:], targets[:, c:]
+        )
+
+
 LOSSES: dict[str, type[TargetLoss]] = {
     "ce": SoftCrossEntropyLoss,  # soft-target cross-entropy
     "wce": SoftCrossEntropyLoss,  # weighted by inverse class frequency
@@ -186,6 +249,9 @@ LOSSES: dict[str, type[TargetLoss]] = {
     "wbce": BinaryCrossEntropyLoss,  # weighted by inverse class frequency
     "cbce": SoftCrossEntropyLoss,  # class-balanced (Cui et al.)
     "kld": KLDivergenceLoss,  # KL(target || softmax output)
+    "mse": MSELoss,  # regression: mean squared error per dimension
+    "ccc": CCCLoss,  # regression: 1 - concordance correlation per dimension
+    "multitask": MultiTaskLoss,  # classes and dimensions together (make_loss: class_loss + dimension_loss)
 }
 
 
@@ -204,9 +270,11 @@ def make_loss(name: str, train_targets: np.ndarray, classes: list[str] | None = 
     """Build loss ``name`` (see :data:`LOSSES`) with class weights computed from the training targets.
 
     ``wce`` / ``wbce`` use :func:`inverse_frequency_weights`; ``cbce`` uses :func:`class_balanced_weights`
-    of :func:`ar_positive_counts` and is the only loss with options: ``beta`` (float in [0, 1), default
+    of :func:`ar_positive_counts` and takes ``beta`` (float in [0, 1), default
     0.99; None means ``(N-1)/N``) and ``normalize`` (bool, default False). ``beta=0.99`` unnormalised is
     the plain Cui et al. factor; ``beta=None, normalize=True`` the ``(N-1)/N`` variant summing to C.
+    Regression losses (``mse``, ``ccc``; targets items x dimensions, ``classes`` the dimension names)
+    take ``weights``: one per dimension (a list, or a mapping by name), normalised to sum 1.
 
     >>> make_loss("wce", np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])).weight
     tensor([0.6667, 2.0000])
@@ -215,6 +283,10 @@ def make_loss(name: str, train_targets: np.ndarray, classes: list[str] | None = 
     voxpop.errors.ConfigError: training targets: class index 1 has no positive training item, ...
     """
     cls = loss_class(name)
+    if name == "multitask":
+        return _multitask_loss(train_targets, classes, options)
+    if cls.regression:
+        return cls(_dimension_weights(name, options, classes, np.shape(train_targets)[1]))
     allowed = {"beta", "normalize"} if name == "cbce" else set()
     if unknown := sorted(set(options) - allowed):
         raise ConfigError(
@@ -232,6 +304,57 @@ def make_loss(name: str, train_targets: np.ndarray, classes: list[str] | None = 
         beta = effective_beta(len(y)) if beta is None else float(beta)
         weight = class_balanced_weights(ar_positive_counts(y), beta, normalize, classes)
     return cls(weight)
+
+
+def _multitask_loss(train_targets: np.ndarray, columns: list[str] | None, options: dict) -> MultiTaskLoss:
+    """:class:`MultiTaskLoss` from the options ``dimensions`` (names of the last target columns, required),
+    ``class_loss`` (default ce), ``dimension_loss`` (ccc or mse, default ccc), ``task_weights`` ([classes,
+    dimensions], default [1, 1]) and ``weights`` (per dimension, as for ``mse`` / ``ccc``)."""
+    allowed = {"dimensions", "class_loss", "dimension_loss", "task_weights", "weights"}
+    if unknown := sorted(set(options) - allowed):
+        raise ConfigError(f"loss 'multitask': unknown option(s) {', '.join(unknown)}; it accepts {sorted(allowed)}.")
+    y = np.asarray(train_targets, dtype=float)
+    dimensions = [str(d) for d in options.get("dimensions") or []]
+    n_classes = y.shape[1] - len(dimensions)
+    if not dimensions or n_classes < 1 or (columns is not None and columns[n_classes:] != dimensions):
+        raise ConfigError(
+            f"loss 'multitask': option dimensions must name the last target columns (after at least one class); "
+            f"got dimensions={dimensions} for columns {columns or y.shape[1]}."
+        )
+    class_name, dimension_name = options.get("class_loss", "ce"), options.get("dimension_loss", "ccc")
+    if class_name not in LOSSES or LOSSES[class_name].regression or class_name == "multitask":
+        raise ConfigError(f"loss 'multitask': class_loss {class_name!r} must be a classification loss.")
+    if dimension_name not in ("mse", "ccc"):
+        raise ConfigError(f"loss 'multitask': dimension_loss {dimension_name!r} must be mse or ccc.")
+    task_weights = options.get("task_weights", [1.0, 1.0])
+    if len(task_weights) != 2 or min(task_weights) < 0 or sum(task_weights) <= 0:
+        raise ConfigError(f"loss 'multitask': task_weights must be two non-negative numbers, got {task_weights}.")
+    names = columns[:n_classes] if columns else None
+    class_loss = make_loss(class_name, y[:, :n_classes], names)
+    weights = {"weights": options["weights"]} if options.get("weights") is not None else {}
+    dimension_loss = make_loss(dimension_name, y[:, n_classes:], dimensions, **weights)
+    return MultiTaskLoss(n_classes, class_loss, dimension_loss, (float(task_weights[0]), float(task_weights[1])))
+
+
+def _dimension_weights(name: str, options: dict, dimensions: list[str] | None, n: int) -> np.ndarray | None:
+    """The ``weights`` option of a regression loss (one per dimension, by name or in order), normalised to sum 1."""
+    if unknown := sorted(set(options) - {"weights"}):
+        raise ConfigError(f"loss {name!r}: unknown option(s) {', '.join(unknown)}; it accepts weights.")
+    given = options.get("weights")
+    if given is None:
+        return None
+    names = dimensions or [str(d) for d in range(n)]
+    if isinstance(given, dict):
+        if missing := [d for d in names if d not in given] or [d for d in given if d not in names]:
+            raise ConfigError(f"loss {name!r}: weights name {sorted(given)}, the dimensions are {names} ({missing}).")
+        given = [given[d] for d in names]
+    weights = np.asarray(given, dtype=float)
+    if weights.shape != (n,) or not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
+        raise ConfigError(
+            f"loss {name!r}: weights must be {n} non-negative numbers (one per dimension {names}) with a "
+            f"positive sum, got {given}."
+        )
+    return weights / weights.sum()
 
 
 def balanced_sampler(targets: np.ndarray, seed: int, num_samples: int | None = None) -> WeightedRandomSampler:

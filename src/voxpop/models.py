@@ -1,6 +1,9 @@
 """Heads (torch modules), the layer-weighted sum, backbone fine-tuning and classical models (METHODS.md section 4).
 
-Every head maps ``forward(x, mask=None) -> logits (B, C)``. Pooled heads (``linear``, ``mlp``,
+Every head maps ``forward(x, mask=None) -> logits (B, C)``; as a regressor its C outputs are the values
+of C dimensions (a linear output, no softmax), and a multi-task model (loss ``multitask``,
+:class:`voxpop.losses.MultiTaskLoss`) has C + D outputs: its output layer is two linear outputs, C class
+logits and D dimension values, on the shared trunk. Pooled heads (``linear``, ``mlp``,
 ``residual``) take pooled vectors ``(B, D)`` or frames ``(B, T, D)`` with a validity mask ``(B, T)``,
 which they mean-pool over valid frames (``linear`` applies its optional projector per frame first).
 Frame heads (``attentive_stats``, ``lstm``) need frames. :class:`LayerWeightedSum` puts a learnable
@@ -26,10 +29,11 @@ import pydantic
 import torch
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.multioutput import MultiOutputRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
+from sklearn.svm import SVC, SVR
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
@@ -413,7 +417,31 @@ def logreg_pipeline(*, seed: int, C: float = 1.0, max_iter: int = 1000, pca_comp
     return _classical_pipeline(LogisticRegression(C=C, max_iter=max_iter, random_state=seed), pca_components, seed)
 
 
-CLASSICAL: dict[str, Callable[..., Pipeline]] = {"svm": svm_pipeline, "logreg": logreg_pipeline}
+def svr_pipeline(
+    *,
+    seed: int,
+    C: float = 1.0,
+    epsilon: float = 0.1,
+    kernel: Literal["rbf", "linear", "poly", "sigmoid"] = "rbf",
+    pca_components: int | None = None,
+) -> Pipeline:
+    """StandardScaler -> optional PCA -> one epsilon-SVR per dimension (``MultiOutputRegressor``)."""
+    return _classical_pipeline(MultiOutputRegressor(SVR(C=C, epsilon=epsilon, kernel=kernel)), pca_components, seed)
+
+
+def ridge_pipeline(*, seed: int, alpha: float = 1.0, pca_components: int | None = None) -> Pipeline:
+    """StandardScaler -> optional PCA -> ridge regression (L2-penalised least squares, all dimensions at once)."""
+    return _classical_pipeline(Ridge(alpha=alpha), pca_components, seed)
+
+
+CLASSICAL: dict[str, Callable[..., Pipeline]] = {
+    "svm": svm_pipeline,
+    "logreg": logreg_pipeline,
+    "svr": svr_pipeline,
+    "ridge": ridge_pipeline,
+}
+REGRESSORS = ("svr", "ridge")
+"""The classical models of :data:`CLASSICAL` that regress dimensions (the others classify)."""
 
 
 def build_classical(name: str, seed: int, **options: Any) -> Pipeline:

@@ -574,3 +574,57 @@ def metric_bars(
     axes.set_title(title)
     _legend_outside(axes, "test")
     return figure
+
+
+def prediction_scatter(
+    pairs: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
+    scale: dict[str, tuple[float, float]],
+    *,
+    title: str = "",
+) -> Figure:
+    """Predicted vs target values: one row of panels per model (``pairs``: name -> (predictions, targets),
+    items x dimensions, same items in the same order), one column per dimension, the identity line dashed
+    and the panel's CCC in its title (:func:`voxpop.regression.regression_scores`, on every item). Axes
+    span the dimension's ``scale``; a prediction outside it is drawn on the border as a red triangle
+    pointing its way, and the title counts them.
+
+    >>> t = pd.DataFrame({"arousal": [1.0, 2.0, 3.0, 4.0]})
+    >>> figure = prediction_scatter({"mean": (t + 0.5, t)}, {"arousal": (1, 5)})
+    >>> figure.axes[0].get_title(), len(figure.axes[0].collections[0].get_offsets())
+    ('mean: arousal\\nCCC 0.909', 4)
+    >>> figure = prediction_scatter({"mean": (t * 2, t)}, {"arousal": (1, 5)})  # 6, 8 above 5; CCC 5 / 12.5
+    >>> figure.axes[0].get_title(), figure.axes[0].collections[1].get_offsets().tolist()
+    ('mean: arousal\\nCCC 0.400, 2 outside the scale', [[3.0, 5.0], [4.0, 5.0]])
+    """
+    from voxpop.regression import regression_scores
+
+    if not pairs:
+        raise InputError("prediction_scatter: no (predictions, targets) pairs to draw")
+    dimensions = [str(c) for c in next(iter(pairs.values()))[1].columns]
+    figure, axes = _figure(
+        2.6 * len(dimensions) + 0.6, 2.6 * len(pairs) + 0.4, len(dimensions), len(pairs), squeeze=False
+    )
+    for row, (name, (predictions, targets)) in enumerate(pairs.items()):
+        scores = regression_scores(predictions, targets)
+        for column, dim in enumerate(dimensions):
+            ax = axes[row][column]
+            low, high = scale[dim]
+            p, t = predictions[dim].to_numpy(dtype=float), targets[dim].to_numpy(dtype=float)
+            inside = (p >= low) & (p <= high)
+            ax.scatter(t[inside], p[inside], s=9, alpha=0.55, color=OKABE_ITO[column % len(OKABE_ITO)], linewidths=0)
+            outside = ~inside
+            for beyond, marker, edge in ((p > high, "^", high), (p < low, "v", low)):
+                ax.scatter(t[beyond], np.full(int(beyond.sum()), edge), s=28, color="red", marker=marker, linewidths=0)
+            pad = 0.04 * (high - low)  # points on the scale's ends stay inside the frame
+            ax.plot([low, high], [low, high], linestyle="--", color="black", linewidth=0.8)
+            ax.set_xlim(low - pad, high + pad)
+            ax.set_ylim(low - pad, high + pad)
+            ax.set_aspect("equal")
+            count = f", {int(outside.sum())} outside the scale" if outside.any() else ""
+            ax.set_title(f"{name}: {dim}\nCCC {scores.loc[dim, 'ccc']:.3f}{count}", fontsize=9)
+            ax.set_xlabel("target")
+            if column == 0:
+                ax.set_ylabel("prediction")
+    if title:
+        figure.suptitle(title)
+    return figure

@@ -122,8 +122,13 @@ def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> dict
     building it on the corpus), item columns of the protocol and analyses, extractor names and
     options, model head / loss combinations and the analyses' references to label sets. Returns the
     label sets it built, by (``train`` / ``test``, name), so the runner computes none twice (those
-    with ``threshold: best`` wait for the sweep).
+    with ``threshold: best`` wait for the sweep). A dimensional study (continuous label sets) is checked by
+    :func:`voxpop.dimensional_study.check_dimensional`.
     """
+    from voxpop import dimensional_study
+
+    if dimensional_study.is_dimensional(recipe):
+        return dimensional_study.check_dimensional(recipe, corpus, source)
     problems: list[str] = []
     known = corpus.classes + corpus.excluded
     bad_map = [k for k in recipe.class_map if k not in known]

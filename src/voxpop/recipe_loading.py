@@ -19,6 +19,7 @@ import pydantic
 import yaml
 
 from voxpop.cache import parse_yaml
+from voxpop.dimensions import ContinuousSpec
 from voxpop.errors import ConfigError
 from voxpop.experiment import (
     GRID_SECTIONS,
@@ -32,7 +33,7 @@ def _key_path(loc: Sequence[object]) -> str:
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif not re.fullmatch(r"[a-z_]+\[.*\]|function-.*|literal\[.*\]|float|int|str|bool", str(part)):
+        elif not re.fullmatch(r"[a-z_]+\[.*\]|function-.*|tagged-.*|literal\[.*\]|float|int|str|bool", str(part)):
             text += f".{part}" if text else str(part)
     return text
 
@@ -45,7 +46,9 @@ def _allowed_keys(model: type[pydantic.BaseModel], loc: Sequence[object]) -> lis
     current: Any = model
     for part in loc[:-1]:
         fields = getattr(current, "model_fields", {})
-        if part in fields:
+        if part == "tagged-continuous":
+            current = ContinuousSpec
+        elif part in fields:
             current = _submodel(fields[part].annotation)
     return list(getattr(current, "model_fields", {}))
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from voxpop import agreement
+from voxpop import dimensional_study as dimensional
 from voxpop.analysis import average_probabilities, compare_easy_difficult, easy_difficult_items
 from voxpop.audio import AudioOptions
 from voxpop.cache import Cache as Cache  # re-exported: the cache and stages were defined here
@@ -562,6 +563,10 @@ KINDS: dict[str, Kind] = {
         lambda d: {"groups": load_table(d, "groups"), "comparison": load_table(d, "comparison")},
         reads_items=True,
     ),
+    # dimensional studies (continuous label sets, regressors): voxpop.dimensional_study
+    "continuous_labels": Kind(dimensional.compute_labels, dimensional.load_labels),
+    "regress": Kind(dimensional.compute_regress, dimensional.load_regressed, train_resources, reads_items=True),
+    "evaluate_dimensions": Kind(dimensional.compute_evaluation, dimensional.load_metrics, reads_items=True),
 }
 """Every stage kind: its computation, its loader and the worker resources it needs."""
 

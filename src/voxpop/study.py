@@ -35,6 +35,7 @@ from voxpop.studyrun import RESULT_COLUMNS as RESULT_COLUMNS  # re-exported, as 
 from voxpop.studyrun import Merged as Merged
 from voxpop.studyrun import Plan as Plan
 from voxpop.studyrun import StudyRun as StudyRun
+from voxpop.studyrun import features_stage
 
 DERIVED = ("ensemble", "fusion")
 
@@ -99,6 +100,10 @@ def plan_study(recipe: Recipe, corpus_key: str, corpus_classes: Mapping[str, lis
     label sets' classes (:func:`label_classes`); with ``cross_corpus.classes: train`` each test corpus's
     cells map the predictions onto that corpus's classes.
     """
+    from voxpop import dimensional_study
+
+    if dimensional_study.is_dimensional(recipe):
+        return dimensional_study.plan_dimensional(recipe, corpus_key)
     base = {"corpus": corpus_key, "classes": recipe.classes, "class_map": recipe.class_map}
     part_classes = dict(zip(("train", "test"), label_classes(recipe, corpus_classes), strict=True))
     a = recipe.analyses
@@ -127,19 +132,7 @@ def plan_study(recipe: Recipe, corpus_key: str, corpus_classes: Mapping[str, lis
     tuning = [t for t in (a.fusion, a.tuned_decisions) if t is not None]
     dev_predictions = any(t.tune_on == "dev" for t in tuning)  # fold models predict their own dev items
     for variant, v in variant_list if recipe.labels.train else ():
-        f = v.features
-        features[variant] = Stage(
-            "features",
-            f"features {f.extractor}",
-            {
-                "corpus": corpus_key,
-                "extractor": f.extractor,
-                "options": f.options,
-                "max_seconds": f.max_seconds,
-                **({"normalisation": normalisation} if normalisation else {}),
-            },
-            (segments,) if segments is not None else (),
-        )
+        features[variant] = features_stage(corpus_key, v.features, normalisation, segments)
         protocol = v.protocol.name_and_options()
         model = v.model.spec().model_dump(mode="json")
         for train in recipe.labels.train:

@@ -18,6 +18,8 @@ from voxpop import agreement, demo, plots
 from voxpop.agreement import comparison_matrix, group_label
 from voxpop.analysis import identical_entries
 from voxpop.chance import direction
+from voxpop.dimensional_report import dimensional_sections
+from voxpop.dimensional_study import is_dimensional
 from voxpop.experiment import EvaluationConfig
 from voxpop.formatting import MISSING, format_ci, format_result
 from voxpop.metrics import class_mean_ci, resample_groups
@@ -111,6 +113,12 @@ def build_report(run: StudyRun) -> Report:
     synthetic = any(spec.demo is not None for spec in specs) or run.corpus.source == demo.SOURCE
     notice = recipe.notice or (DEMO_NOTICE if synthetic else None)
     report = Report(recipe.title or f"Study {recipe.study}", f"corpus {run.corpus.name!r}", notice=notice)
+    if is_dimensional(recipe):  # continuous label sets and regressors: voxpop.dimensional_report
+        _cautions_section(report, run)
+        _study_section(report, run)
+        _agreement_sections(report, run)
+        dimensional_sections(report, run)
+        return report
     _cautions_section(report, run)
     _study_section(report, run)
     _label_section(report, run)

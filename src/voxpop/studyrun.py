@@ -1,12 +1,13 @@
 """What a study is made of and what running it produced: its :class:`Plan` (every stage, by role), the
 :class:`Merged` accounting of a cross-corpus recipe and the :class:`StudyRun` (loaded outputs and the
 results table of :data:`RESULT_COLUMNS`). Plain data: :mod:`voxpop.study` builds them, the report
-(:mod:`voxpop.study_report`) and the CLI read them.
+(:mod:`voxpop.study_report`) and the CLI read them. :func:`features_stage` is the one stage every planner shares.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pandas as pd
 
 from voxpop.cache import Stage
 from voxpop.corpus import Corpus
-from voxpop.experiment import Recipe
+from voxpop.experiment import FeatureSpec, Recipe
 
 RESULT_COLUMNS = [
     "study",
@@ -93,3 +94,14 @@ class StudyRun:
 
     def output(self, stage: Stage) -> Any:
         return self.outputs[stage.key]
+
+
+def features_stage(
+    corpus_key: str, f: FeatureSpec, normalisation: Mapping[str, str] | None = None, segments: Stage | None = None
+) -> Stage:
+    """The stage extracting features ``f`` of the corpus (of the segment corpus when ``segments`` is given);
+    ``normalisation``: each corpus's feature normalisation when some corpus is not normalised globally."""
+    config = {"corpus": corpus_key, "extractor": f.extractor, "options": f.options, "max_seconds": f.max_seconds}
+    if normalisation:
+        config["normalisation"] = normalisation
+    return Stage("features", f"features {f.extractor}", config, (segments,) if segments is not None else ())

@@ -9,7 +9,10 @@
   ``config.backbone`` names a self-supervised backbone to fine-tune;
 
 ``y`` is ``(N, C)`` soft targets (array or DataFrame with the classes as columns, e.g.
-``LabelSet.kept_targets``). Arrays may be float16 or memory-mapped; items are read one batch at a time.
+``LabelSet.kept_targets``), or, for a regressor (loss ``mse`` / ``ccc``, or classical ``svr`` / ``ridge``),
+``(N, D)`` continuous targets with one column per dimension (``ContinuousLabelSet.values``): the model
+then has one linear output per dimension. Arrays may be float16 or memory-mapped; items are read one
+batch at a time.
 
 Dev metrics are computed once per epoch on the WHOLE dev set (never averaged over batches; under DDP
 gathered from every rank); the best epoch's weights are restored at the end on every rank; early stopping
@@ -44,9 +47,10 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from voxpop import metrics
 from voxpop.cache import atomic_write, parse_json, write_bytes, write_text
 from voxpop.errors import ConfigError, InputError
-from voxpop.losses import TargetLoss, balanced_sampler, loss_class, make_loss
+from voxpop.losses import LOSSES, MultiTaskLoss, TargetLoss, balanced_sampler, concordance, loss_class, make_loss
 from voxpop.models import (
     CLASSICAL,
+    REGRESSORS,
     BackboneClassifier,
     LayerWeightedSum,
     build_classical,
@@ -55,7 +59,7 @@ from voxpop.models import (
     load_backbone,
 )
 
-Monitor = Literal["loss", "macro_f1", "binary_f1", "uar"]
+Monitor = Literal["loss", "macro_f1", "binary_f1", "uar", "ccc"]
 Schedule = Literal["constant", "linear", "cosine"]
 log = logging.getLogger(__name__)
 InputKind = Literal["vector", "layers", "frames", "layer_frames", "audio"]
@@ -164,6 +168,11 @@ class TrainedSpec(pydantic.BaseModel):
     n_classes: int
     classes: list[str] | None
     config: TrainConfig
+    regression: bool = False  # outputs are values of the dimensions ``classes`` (n_classes of them)
+    n_dimensions: int = 0  # multi-task (loss multitask): the last n_dimensions of the n_classes outputs are values
+    # a neural regressor learns z-scored targets (y - target_mean) / target_scale, per dimension
+    target_mean: list[float] | None = None
+    target_scale: list[float] | None = None
 
 
 def describe_input(x: Any, name: str) -> InputSpec:
@@ -202,11 +211,14 @@ def describe_input(x: Any, name: str) -> InputSpec:
     return InputSpec(kind=kind, dim=shape[-1], n_layers=shape[0] if kind == "layer_frames" else None)
 
 
-def check_targets(y: Any, name: str, multilabel: bool) -> tuple[np.ndarray, list[str] | None, list[Any]]:
+def check_targets(
+    y: Any, name: str, multilabel: bool, regression: bool = False
+) -> tuple[np.ndarray, list[str] | None, list[Any]]:
     """Validate soft targets; return them as float32 (N, C), the class names (DataFrame columns) and item ids.
 
     Rows must be finite and non-negative with at least one positive entry (an all-zero row is an item a
-    label rule dropped); softmax losses need rows summing to 1, sigmoid losses entries <= 1.
+    label rule dropped); softmax losses need rows summing to 1, sigmoid losses entries <= 1. Continuous
+    targets (``regression``) only need to be finite.
 
     >>> check_targets(pd.DataFrame({"A": [1.0, 0.5], "S": [0.0, 0.5]}, index=["c1", "c2"]), "y", False)[1:]
     (['A', 'S'], ['c1', 'c2'])
@@ -224,6 +236,10 @@ def check_targets(y: Any, name: str, multilabel: bool) -> tuple[np.ndarray, list
         shown = ", ".join(str(ids[i]) for i in rows[:5])
         raise InputError(f"{name}: item {shown} {problem} ({len(rows)} item(s) in all); {fix}")
 
+    if regression:
+        if len(bad := np.flatnonzero(~np.isfinite(arr).all(axis=1))):
+            fail(bad, "has a missing or infinite dimension value", "pass only the items the label set keeps.")
+        return arr, classes, ids
     if len(bad := np.flatnonzero(~np.isfinite(arr).all(axis=1) | (arr < 0).any(axis=1))):
         fail(bad, "has a missing, infinite or negative target", "targets must be finite and >= 0.")
     if len(bad := np.flatnonzero(arr.sum(axis=1) <= 0)):
@@ -260,13 +276,24 @@ def dev_metric(metric: Monitor, probs: np.ndarray, targets: np.ndarray, multilab
 
 def _dev_record(loss_fn: TargetLoss, logits: torch.Tensor, targets: torch.Tensor, monitor: Monitor) -> dict[str, float]:
     record = {"dev_loss": float(loss_fn(logits, targets))}
-    if monitor != "loss":
+    # outputs [:c] are class logits, [c:] dimension values (multi-task: both; a regressor: c = 0)
+    c = loss_fn.n_classes if isinstance(loss_fn, MultiTaskLoss) else 0 if loss_fn.regression else logits.shape[1]
+    if monitor == "ccc":  # mean CCC over the dimensions, on the whole dev set
+        record["dev_ccc"] = float(concordance(logits[:, c:].double(), targets[:, c:].double()).mean())
+    elif monitor != "loss":
+        logits, targets = logits[:, :c], targets[:, :c]
         probs = torch.sigmoid(logits) if loss_fn.multilabel else torch.softmax(logits, dim=-1)
         record[f"dev_{monitor}"] = dev_metric(monitor, probs.numpy(), targets.numpy(), loss_fn.multilabel)
     return record
 
 
-def _check_monitor(monitor: Monitor, n_classes: int, multilabel: bool) -> None:
+def _check_monitor(
+    monitor: Monitor, n_classes: int, multilabel: bool, regression: bool = False, multitask: bool = False
+) -> None:
+    if not multitask and regression != (monitor == "ccc") and monitor != "loss":
+        what = "a regressor" if regression else "a classifier"
+        fix = "loss or ccc" if regression else "loss, macro_f1, binary_f1 or uar"
+        raise ConfigError(f"monitor {monitor!r} does not apply to {what}; monitor {fix}.")
     if monitor == "binary_f1" and n_classes != (1 if multilabel else 2):
         raise ConfigError(
             f"monitor 'binary_f1' needs 2 classes (softmax loss) or 1 class (BCE loss); the targets have "
@@ -509,7 +536,7 @@ def as_waveforms(x: Any) -> Any:
 def _check_dev(dev_x: Any, dev_y: Any, spec: TrainedSpec) -> tuple[Any, np.ndarray, list[Any]]:
     if (dev_x is None) != (dev_y is None):
         raise ConfigError("give both dev_x and dev_y, or neither.")
-    y, _, ids = check_targets(dev_y, "dev_y", spec.multilabel)
+    y, _, ids = _targets(dev_y, "dev_y", spec.multilabel, spec.regression, spec.n_dimensions)
     dev_x = _as_features(dev_x, "dev_x", dev_y.index if isinstance(dev_y, pd.DataFrame) else None)
     dev_spec = describe_input(dev_x, "dev_x")
     if dev_spec != spec.input:
@@ -519,6 +546,21 @@ def _check_dev(dev_x: Any, dev_y: Any, spec: TrainedSpec) -> tuple[Any, np.ndarr
             f"dev_y: shape {y.shape} does not match {len(dev_x)} dev items x {spec.n_classes} training classes."
         )
     return dev_x, y, ids
+
+
+def _targets(
+    y: Any, name: str, multilabel: bool, regression: bool, n_dimensions: int
+) -> tuple[np.ndarray, list[str] | None, list[Any]]:
+    """:func:`check_targets`; multi-task targets (``n_dimensions`` > 0) as classes, then dimension values."""
+    if not n_dimensions:
+        return check_targets(y, name, multilabel, regression)
+    table = y if isinstance(y, pd.DataFrame) else pd.DataFrame(np.asarray(y))
+    if table.shape[1] <= n_dimensions:
+        raise InputError(f"{name}: multi-task targets need class columns before the {n_dimensions} dimension columns.")
+    classes, class_names, ids = check_targets(table.iloc[:, :-n_dimensions], name, multilabel)
+    values, value_names, _ = check_targets(table.iloc[:, -n_dimensions:], name, False, regression=True)
+    names = None if not isinstance(y, pd.DataFrame) else [*class_names, *value_names]
+    return np.concatenate([classes, values], axis=1), names, ids if isinstance(y, pd.DataFrame) else list(range(len(y)))
 
 
 def fit(
@@ -540,21 +582,38 @@ def fit(
     ``patience`` epochs without improvement and the best epoch's weights are restored. Classical
     heads (``svm``, ``logreg``) fit soft targets by expanding each item into one row per class with
     sample weight y_ic (for logistic regression this is exactly soft-target cross-entropy); their
-    ``loss`` must be ``ce``.
+    ``loss`` must be ``ce``. Regressors: a neural head with loss ``mse`` or ``ccc`` (monitor ``loss``
+    or ``ccc``, the mean dev CCC over dimensions), or ``svr`` / ``ridge`` with loss ``mse``; targets
+    are (N, D) dimension values (a neural regressor learns them z-scored per dimension with the training
+    mean and sd, which leaves CCC unchanged and scales MSE, and predicts on the targets' scale). Raises
+    :class:`ConfigError` for a head / loss / monitor mismatch.
     """
     config = config or TrainConfig()
     head_options, loss_options = dict(head_options or {}), dict(loss_options or {})
     classical = head in CLASSICAL
-    if classical and (loss != "ce" or loss_options):
+    regression = head in REGRESSORS or (not classical and loss_class(loss).regression)
+    n_dimensions = len(loss_options.get("dimensions") or []) if loss == "multitask" else 0
+    if loss == "multitask" and (classical or not n_dimensions):
+        raise ConfigError(
+            "loss 'multitask' trains a neural head on classes and dimensions; give loss_options.dimensions "
+            f"(the last target columns) and a neural head (got {head!r}, options {loss_options})."
+        )
+    if classical and not regression and (loss != "ce" or loss_options):
         raise ConfigError(
             f"classical model {head!r} fits soft targets by sample weights; use loss 'ce' (got {loss!r})."
         )
+    if head in REGRESSORS and (loss != "mse" or loss_options):
+        raise ConfigError(f"classical regressor {head!r} fits its own error; use loss 'mse' (got {loss!r}).")
+    if regression and config.balanced_sampling:
+        raise ConfigError("balanced_sampling draws items by class; a regressor has no classes: turn it off.")
     if config.backbone is not None and config.backbone.normalize_audio is None:
         normalize = feature_extractor_normalizes(config.backbone.path)
         backbone = config.backbone.model_copy(update={"normalize_audio": normalize})
         config = config.model_copy(update={"backbone": backbone})
     multilabel = not classical and loss_class(loss).multilabel
-    y, classes, ids = check_targets(train_y, "train_y", multilabel)
+    if n_dimensions:  # the class outputs are read as the class loss reads them
+        multilabel = LOSSES[loss_options.get("class_loss", "ce")].multilabel
+    y, classes, ids = _targets(train_y, "train_y", multilabel, regression, n_dimensions)
     train_x = _as_features(train_x, "train_x", train_y.index if isinstance(train_y, pd.DataFrame) else None)
     if config.backbone is not None:  # raw audio, possibly as the waveform extractor's (S, 1) frames
         train_x, dev_x = as_waveforms(train_x), as_waveforms(dev_x)
@@ -568,13 +627,24 @@ def fit(
         n_classes=y.shape[1],
         classes=classes,
         config=config,
+        regression=regression,
+        n_dimensions=n_dimensions,
     )
     if len(y) != len(train_x):
         raise InputError(f"train_x has {len(train_x)} items but train_y has {len(y)} rows.")
-    _check_monitor(config.monitor, spec.n_classes, multilabel)
+    _check_monitor(config.monitor, spec.n_classes - n_dimensions, multilabel, regression, n_dimensions > 0)
     dev = _check_dev(dev_x, dev_y, spec) if dev_x is not None or dev_y is not None else None
     if classical:
         return _fit_classical(spec, train_x, y, dev)
+    if regression or n_dimensions:  # the same z-score for train and dev dimension values; predictions mapped back
+        first = spec.n_classes - n_dimensions if n_dimensions else 0
+        mean, sd = y[:, first:].mean(axis=0), y[:, first:].std(axis=0)
+        scale = np.where(sd > 1e-8, sd, 1.0)
+        spec.target_mean, spec.target_scale = mean.tolist(), scale.tolist()
+        y = np.concatenate([y[:, :first], (y[:, first:] - mean) / scale], axis=1).astype(np.float32)
+        if dev is not None:
+            dev_y = np.concatenate([dev[1][:, :first], (dev[1][:, first:] - mean) / scale], axis=1)
+            dev = (dev[0], dev_y.astype(np.float32), dev[2])
     return _fit_neural(spec, train_x, y, ids, dev)
 
 
@@ -680,6 +750,8 @@ def _fit_classical(
             "classes, or use logreg."
         )
     estimator = build_classical(spec.head, spec.config.seed, **spec.head_options)
+    if spec.regression:
+        return _fit_classical_regressor(spec, estimator, x, y, dev)
     features = estimator[:-1].fit_transform(np.asarray(x, dtype=np.float64))
     estimator[-1].fit(features[rows], labels, sample_weight=y[rows, labels])
     model = TrainedModel(spec=spec, estimator=estimator)
@@ -687,6 +759,21 @@ def _fit_classical(
         dev_x, dev_y, _ = dev
         log_probs = torch.log(torch.from_numpy(model.predict_proba(dev_x)).float().clamp_min(1e-12))
         record = _dev_record(make_loss("ce", dev_y), log_probs, torch.from_numpy(dev_y), spec.config.monitor)
+        model.history = [{"epoch": 0, **record}]
+    return model
+
+
+def _fit_classical_regressor(
+    spec: TrainedSpec, estimator: Pipeline, x: Any, y: np.ndarray, dev: tuple[Any, np.ndarray, list[Any]] | None
+) -> TrainedModel:
+    estimator.fit(np.asarray(x, dtype=np.float64), y.astype(np.float64))
+    model = TrainedModel(spec=spec, estimator=estimator)
+    if dev:
+        dev_x, dev_y, _ = dev
+        outputs = torch.tensor(model.predict(dev_x))
+        record = _dev_record(
+            make_loss("mse", dev_y), outputs, torch.tensor(dev_y, dtype=torch.float64), spec.config.monitor
+        )
         model.history = [{"epoch": 0, **record}]
     return model
 
@@ -715,18 +802,47 @@ class TrainedModel:
         return int(np.argmin(values) if self.spec.config.monitor == "loss" else np.argmax(values))
 
     def predict_proba(self, x: Any, batch_size: int | None = None) -> np.ndarray:
-        """Class probabilities (N x C): softmax for single-label losses, sigmoid for the BCE family."""
+        """Class probabilities (N x C): softmax for single-label losses, sigmoid for the BCE family (a
+        multi-task model: of its class outputs)."""
+        if self.spec.regression:
+            raise ConfigError(
+                f"this {self.spec.head} model regresses {self.spec.classes}; use predict, not predict_proba."
+            )
+        x = self._checked_input(x)
+        if self.estimator is not None:
+            probs = np.zeros((len(x), self.spec.n_classes))
+            probs[:, self.estimator.classes_] = self.estimator.predict_proba(np.asarray(x, dtype=np.float64))
+            return probs
+        logits = self._network_outputs(x, batch_size)[:, : self.spec.n_classes - self.spec.n_dimensions]
+        probs = torch.sigmoid(logits) if self.spec.multilabel else torch.softmax(logits, dim=-1)
+        return probs.numpy().astype(np.float64)
+
+    def predict(self, x: Any, batch_size: int | None = None) -> np.ndarray:
+        """Predicted dimension values of a regressor (N x D, the ``classes`` order) or of a multi-task model
+        (its last ``n_dimensions`` outputs), on the targets' scale."""
+        if not (self.spec.regression or self.spec.n_dimensions):
+            raise ConfigError(f"this {self.spec.head} model classifies; use predict_proba.")
+        x = self._checked_input(x)
+        if self.estimator is not None:
+            values = self.estimator.predict(np.asarray(x, dtype=np.float64))
+            return np.asarray(values, dtype=np.float64).reshape(len(x), self.spec.n_classes)
+        first = self.spec.n_classes - self.spec.n_dimensions if self.spec.n_dimensions else 0
+        values = self._network_outputs(x, batch_size)[:, first:].numpy().astype(np.float64)
+        return values * np.asarray(self.spec.target_scale) + np.asarray(self.spec.target_mean)
+
+    def _checked_input(self, x: Any) -> Any:
         x = _as_features(x, "x")
         if self.spec.input.kind == "audio":
             x = as_waveforms(x)
         spec = describe_input(x, "x")
         if spec != self.spec.input:
             raise InputError(f"x: {spec} does not match the input the model was trained on, {self.spec.input}.")
-        if self.estimator is not None:
-            probs = np.zeros((len(x), self.spec.n_classes))
-            probs[:, self.estimator.classes_] = self.estimator.predict_proba(np.asarray(x, dtype=np.float64))
-            return probs
+        return x
+
+    def _network_outputs(self, x: Any, batch_size: int | None) -> torch.Tensor:
+        """The network's raw outputs (N x n_classes) on the CPU."""
         assert self.network is not None
+        spec = describe_input(x, "x")
         self.network.eval()
         device = next(self.network.parameters()).device
         loader = _loader(
@@ -739,8 +855,7 @@ class TrainedModel:
                     for b in loader
                 ]
             )
-        probs = torch.sigmoid(logits) if self.spec.multilabel else torch.softmax(logits, dim=-1)
-        return probs.cpu().numpy().astype(np.float64)
+        return logits.cpu()
 
     def layer_weights(self) -> np.ndarray | None:
         """Softmax weights of the learned layer sum (sum to 1), or None when the model has none."""

@@ -53,20 +53,22 @@ def print_summary(run: StudyRun) -> None:
     metric = next((m for m in run.recipe.evaluation.metrics if m in set(run.results["metric"])), None)
     if metric is not None:
         rows = run.results[run.results["group"].eq("all") & run.results["metric"].eq(metric)]
+        chance = bool(rows["chance"].notna().any())  # none for the regression metrics of dimensional studies
         table = Table(title=f"{run.recipe.study}: {metric} [95% CI], {direction(metric)} is better")
-        for column in ("variant", "train", "test", metric, "chance", "n_items"):
+        for column in ("variant", "train", "test", metric, *(["chance"] if chance else []), "n_items"):
             numeric = column in (metric, "chance", "n_items")
             table.add_column(HEADERS.get(column, column), justify="right" if numeric else "left")
         for row in rows.itertuples(index=False):
-            cells = (format_ci(row.value, row.low, row.high), format_ci(row.chance), f"{row.n_items:,}")
-            table.add_row(row.variant, row.train, row.test, *cells)
+            cells = (format_ci(row.value, row.low, row.high), *([format_ci(row.chance)] if chance else []))
+            table.add_row(row.variant, row.train, row.test, *cells, f"{row.n_items:,}")
         console.print(table)
-        console.print(
-            "chance: a predictor drawing classes with the test items' class frequencies (KLD / JSD: the training "
-            "labels' mean distribution)",
-            style="dim",
-            highlight=False,
-        )
+        if chance:
+            console.print(
+                "chance: a predictor drawing classes with the test items' class frequencies (KLD / JSD: the "
+                "training labels' mean distribution)",
+                style="dim",
+                highlight=False,
+            )
     from voxpop.cautions import format_cautions, study_cautions
 
     for line in format_cautions(study_cautions(run)):

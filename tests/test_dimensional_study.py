@@ -1,0 +1,104 @@
+"""Dimensional recipes: recipe keys, the pre-flight check, scales and the scoring of regressors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from voxpop.dimensional_study import Regressed, check_dimensional, evaluate_dimensions
+from voxpop.dimensions import ContinuousLabelSet, continuous_labels
+from voxpop.errors import ConfigError
+from voxpop.recipe_loading import recipe_from_dict
+
+DIMS = ["arousal", "valence", "dominance"]
+
+
+def recipe(**labels) -> dict:
+    return {"study": "s", "corpus": {"demo": {"size": "tiny"}}, "labels": {"test": labels}}
+
+
+def test_recipe_keys_of_a_continuous_label_set_are_checked_by_path():
+    parsed = recipe_from_dict(recipe(EWE={"gold_standard": "ewe", "dimensions": DIMS, "condition": "voice"}))
+    assert parsed.labels.test["EWE"].gold_standard == "ewe"
+    with pytest.raises(ConfigError) as error:
+        recipe_from_dict(recipe(a={"gold_standard": "wmean"}, b={"gold_standard": "ewe", "dimension": ["arousal"]}))
+    message = str(error.value)
+    assert "labels.test.a.gold_standard: Input should be 'mean', 'median', 'ewe' or 'znorm'" in message
+    assert "labels.test.b.dimension: unknown key (allowed: gold_standard, dimensions, slot, condition" in message
+
+
+def test_check_builds_the_label_sets_and_refuses_mixed_scales(demo_corpus):
+    corpus = demo_corpus.corpus
+    good = recipe_from_dict(recipe(mean={"gold_standard": "mean", "condition": "voice", "rescale": [0, 1]}))
+    built = check_dimensional(good, corpus)
+    direct = continuous_labels(corpus, "dimension", None, "mean", condition="voice")
+    # rescale 1..5 -> 0..1 is (x - 1) / 4, and the label set records the new scale and the old one
+    labels = built["test", "mean"]
+    np.testing.assert_allclose(labels.values.to_numpy(), (direct.values.to_numpy() - 1) / 4)
+    assert labels.scale == {d: (0.0, 1.0) for d in DIMS}
+    assert labels.options["rescaled_from"] == {d: [1.0, 5.0] for d in DIMS}
+    mixed = recipe_from_dict(
+        recipe(a={"gold_standard": "mean", "rescale": [1, 7]}, b={"gold_standard": "ewe", "dimensions": ["valence"]})
+    )
+    with pytest.raises(ConfigError, match="map a different scale with rescale"):
+        check_dimensional(mixed, corpus)
+    with pytest.raises(ConfigError, match=r"labels.test.a: slot 'dimension' has no ratings for \['pleasure'\]"):
+        check_dimensional(recipe_from_dict(recipe(a={"gold_standard": "mean", "dimensions": ["pleasure"]})), corpus)
+
+
+def test_evaluation_scores_kept_items_and_names_metrics_per_dimension():
+    index = pd.Index(["a", "b", "c", "d", "e"], name="item")
+    targets = pd.DataFrame({"arousal": [1.0, 2.0, 3.0, 4.0, np.nan], "valence": [2.0, 2.0, 4.0, 5.0, 1.0]}, index=index)
+    labels = ContinuousLabelSet(
+        values=targets,
+        spread=targets * 0,
+        n_raters=targets.notna().astype(int),
+        kept=targets.notna().all(axis=1),
+        method="mean",
+        scale={"arousal": (1, 5), "valence": (1, 5)},
+        raters=pd.DataFrame(),
+    )
+    predictions = pd.DataFrame(
+        {"arousal": [1.5, 2.5, 3.5, 4.5, 3.0], "valence": [3.0, 2.0, 3.0, 4.0, 2.0]}, index=index
+    )
+    items = pd.DataFrame({"speaker": ["x", "x", "y", "y", "y"]}, index=index)
+    corpus = type("C", (), {"items": items})()
+    table = evaluate_dimensions(
+        Regressed(predictions.assign(fold="f1"), pd.DataFrame()),
+        labels,
+        corpus,
+        {"by": None, "bootstrap": 0, "seed": 0},
+    )
+    value = table.set_index("metric")["value"]
+    # arousal on a..d: predictions = targets + 0.5 -> CCC 2 * 1.25 / (1.25 + 1.25 + 0.25), MAE 0.5
+    assert value["ccc[arousal]"] == pytest.approx(2.5 / 2.75)
+    assert value["mae[arousal]"] == pytest.approx(0.5)
+    # valence on a..d: errors 1, 0, -1, -1 -> RMSE sqrt(3 / 4)
+    assert value["rmse[valence]"] == pytest.approx(np.sqrt(0.75))
+    assert value["mae"] == pytest.approx((0.5 + 0.75) / 2)
+    assert (table["n_items"] == 4).all() and (table["n_excluded"] == 1).all() and table["low"].isna().all()
+
+
+def test_recipes_read_the_dimensions_of_msp_iemocap_and_mosei_imports():
+    from pathlib import Path
+
+    from voxpop.formats.iemocap import read_iemocap
+    from voxpop.formats.likert import read_mosei
+    from voxpop.formats.msp import read_msp
+
+    fixtures = Path(__file__).parent / "fixtures"
+    msp = read_msp(fixtures / "msp_detailed.json")
+    # MSP-Podcast's 1..7 onto IEMOCAP's 1..5: 1 + (x - 1) * 4 / 6; item 0011 arousal mean 5.5 -> 4.0
+    spec = {"gold_standard": "mean", "rescale": [1, 5]}
+    built = check_dimensional(recipe_from_dict(recipe(msp=spec)), msp)["test", "msp"]
+    assert built.values.loc["MSP-PODCAST_0002_0011", "arousal"] == pytest.approx(4.0)
+    iemocap = read_iemocap(fixtures / "iemocap_Ses01F_impro01.txt")
+    built = check_dimensional(recipe_from_dict(recipe(iemocap={"gold_standard": "mean"})), iemocap)["test", "iemocap"]
+    assert built.scale == {d: (1.0, 5.0) for d in ("valence", "arousal", "dominance")}
+    assert built.values.loc["Ses01F_impro01_F000", "valence"] == pytest.approx(2.5)  # IEMOCAP's own consensus
+    mosei = read_mosei(fixtures / "mosei_batch_results.csv")
+    spec = {"gold_standard": "median", "slot": "sentiment"}
+    built = check_dimensional(recipe_from_dict(recipe(sentiment=spec)), mosei)["test", "sentiment"]
+    assert built.scale == {"sentiment": (-3.0, 3.0)}
+    assert built.values.loc["-3g5yACwYnA_5", "sentiment"] == pytest.approx(-1.0)  # median of -1, -2, -1
