@@ -178,12 +178,22 @@ class CorpusEntry(CorpusSpec):
 # ====================================================================== features, model, protocol
 class FeatureSpec(Strict):
     """An extractor spec (``opensmile:eGeMAPSv02``, ``fbank``, ``ssl:PATH``) with options; ``store`` is the
-    feature store root (default: ``OUT/cache/features``), shareable between recipes."""
+    feature store root (default: ``OUT/cache/features``), shareable between recipes. ``max_seconds`` crops
+    longer clips; ``noise_dir`` with ``snr_db`` adds noise from that folder's files at that signal-to-noise
+    ratio before extraction (:class:`voxpop.audio.AudioOptions`; new audio is predicted without noise)."""
 
     extractor: str = "opensmile:eGeMAPSv02"
     options: dict[str, Any] = {}
     max_seconds: float | None = pydantic.Field(None, gt=0)
+    noise_dir: str | None = None
+    snr_db: float | None = None
     store: str | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _noise_with_snr(self) -> FeatureSpec:
+        if (self.noise_dir is None) != (self.snr_db is None):
+            raise ValueError("noise_dir and snr_db go together: give both to add noise, or neither")
+        return self
 
 
 class Optimiser(Strict):

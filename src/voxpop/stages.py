@@ -208,7 +208,8 @@ def _extraction(config: Mapping[str, Any], in_process: bool = False) -> tuple[Ex
     extractor = make_extractor(config["extractor"], **config["options"])
     if in_process:
         extractor.workers = 1
-    return extractor, AudioOptions(sample_rate=extractor.sample_rate, max_seconds=config["max_seconds"])
+    noise = {k: config[k] for k in ("noise_dir", "snr_db") if k in config}
+    return extractor, AudioOptions(sample_rate=extractor.sample_rate, max_seconds=config["max_seconds"], **noise)
 
 
 def extract_shard(corpus: Corpus, config: Mapping[str, Any], store: Path, shard: tuple[int, int]) -> None:

@@ -29,6 +29,7 @@ from voxpop.experiment import CorpusSpec, Recipe, check_recipe, expand_variants,
 from voxpop.labelset import LabelSet
 from voxpop.merge import MergeSource, mapped_classes, merge_corpora
 from voxpop.report import FIGURES_DIR
+from voxpop.trained import write_runs
 
 RESULT_COLUMNS = [
     "study",
@@ -176,6 +177,7 @@ def plan_study(recipe: Recipe, corpus_key: str, corpus_classes: Mapping[str, lis
                 "extractor": f.extractor,
                 "options": f.options,
                 "max_seconds": f.max_seconds,
+                **({"noise_dir": str(Path(f.noise_dir).resolve()), "snr_db": f.snr_db} if f.noise_dir else {}),
                 **({"normalisation": normalisation} if normalisation else {}),
             },
             (segments,) if segments is not None else (),
@@ -361,6 +363,15 @@ def _compute_merge(config: Mapping[str, Any], directory: Path, source: str, prog
     write_text(directory / "merge.json", json.dumps(classes))
 
 
+def corpus_directory(recipe: Recipe, cache_root: Path) -> Path:
+    """The directory of the corpus a recipe reads: ``corpus.path``, or the corpus its build stage wrote."""
+    stage, _ = corpus_source(recipe)
+    if stage is None:
+        return Path(recipe.corpus.path).resolve()
+    directory = (cache_root / stage.name).resolve()
+    return directory / "demo" / "corpus" if "demo" in stage.config else directory / "corpus"
+
+
 def load_merged(recipe: Recipe, cache: Cache) -> Merged | None:
     """The merge record of a recipe with ``corpora`` whose corpus stage has run (None without ``corpora``)."""
     if not recipe.corpora:
@@ -470,6 +481,7 @@ def run_recipe(
     results = results_table(recipe, plan, outputs)
     atomic_write(out_dir / "results.parquet", lambda handle: results.to_parquet(handle, index=False))
     run = StudyRun(recipe, corpus, plan, outputs, results, cache.executed, cache.reused, out_dir, merged)
+    write_runs(run)
     if write_report:
         from voxpop.study_report import build_report
 
