@@ -14,7 +14,8 @@ from voxpop.crosscorpus import map_prediction_classes
 from voxpop.errors import ConfigError
 from voxpop.features import extract
 from voxpop.labels import make_labels
-from voxpop.runs import evaluate_predictions, feature_input, load_run
+from voxpop.runs import evaluate_predictions, feature_input
+from voxpop.trained import load_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

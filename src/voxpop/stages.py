@@ -32,6 +32,7 @@ from voxpop.chance import chance_levels
 from voxpop.corpus import Corpus
 from voxpop.crosscorpus import concat_label_sets, normalisation_groups, normalise_by_group, onto_test_classes
 from voxpop.errors import ConfigError
+from voxpop.experiment import FILE_RULE
 from voxpop.features import Extractor, Features, FeatureStore, extract, fill_store, make_extractor
 from voxpop.labels import accounting_table, make_labels
 from voxpop.labelset import LabelSet
@@ -159,6 +160,8 @@ def compute_labels(
 def _make_labels(corpus: Corpus, spec: Mapping[str, Any], config: Mapping[str, Any], best: float | None) -> LabelSet:
     spec = dict(spec)
     rule = spec.pop("rule")
+    if rule == FILE_RULE:
+        return LabelSet.load(spec["path"])
     if spec.get("threshold") == "best":
         if best is None or np.isnan(best):
             raise ConfigError("threshold 'best': the threshold sweep found no threshold with a defined mean kappa")

@@ -150,8 +150,10 @@ def plan_study(recipe: Recipe, corpus_key: str, corpus_classes: Mapping[str, lis
     for part in ("train", "test"):
         for name, spec in getattr(recipe.labels, part).items():
             inputs = (sweep,) if spec.threshold == "best" else ()
-            config = {**base, "classes": part_classes[part], "spec": spec.model_dump()}
-            overrides = {c: e.labels[name].model_dump() for c, e in recipe.corpora.items() if name in e.labels}
+            config = {**base, "classes": part_classes[part], "spec": spec.config()}
+            if spec.path is not None:  # a saved label set: its content, not its name
+                config["sha256"] = _file_hash(spec.path)
+            overrides = {c: e.labels[name].config() for c, e in recipe.corpora.items() if name in e.labels}
             if overrides:  # these corpora's items get their own rule (stages.compute_labels)
                 config["overrides"] = overrides
             labels[part, name] = Stage("labels", f"labels {name}", config, inputs)

@@ -83,14 +83,19 @@ def train_recipe(
     corpus: Path, labels: str, label_options: dict[str, Any], features: dict[str, Any], models: dict[str, dict],
     protocol: dict[str, Any], evaluation: dict[str, Any], where: str | None,
 ) -> dict[str, Any]:  # fmt: skip
-    """The recipe of ``voxpop train``: one label set (train and test, named after the rule), one model
-    (``models`` with one entry) or one variant per head."""
-    spec = {"rule": labels, **label_options}
+    """The recipe of ``voxpop train``: one label set (train and test, named after the rule or the saved label
+    set file), one model (``models`` with one entry) or one variant per head."""
+    from voxpop.experiment import FILE_RULE
+    from voxpop.labels import is_label_file
+
+    name, spec = labels, {"rule": labels, **label_options}
+    if is_label_file(labels):
+        name, spec = Path(labels).stem, {"rule": FILE_RULE, "path": str(Path(labels).resolve()), **label_options}
     recipe: dict[str, Any] = {
         "study": "train",
         "corpus": {"path": str(corpus.resolve())},
         **_given(where=where),
-        "labels": {"train": {labels: spec}, "test": {labels: dict(spec)}},
+        "labels": {"train": {name: spec}, "test": {name: dict(spec)}},
         "features": features,
         "protocol": protocol,
         "evaluation": evaluation,
@@ -134,7 +139,9 @@ def print_folds(folds: pd.DataFrame, title: str = "items per fold") -> None:
 @with_rule_options(skip=("seed",))
 def train(
     corpus: Path = typer.Argument(..., help="Corpus directory (corpus.yaml, items.parquet, ratings.parquet)."),
-    labels: str = typer.Option(..., "--labels", help=f"Label rule applied to the corpus: {', '.join(RULES)}."),
+    labels: str = typer.Option(
+        ..., "--labels", help=f"Label set file (.parquet, from 'voxpop labels') or a rule: {', '.join(RULES)}."
+    ),
     condition: list[str] = typer.Option(None, "--condition", help="Rule labels: stimulus condition (repeatable)."),
     pool: bool = typer.Option(
         False, "--pool", help="Rule labels: pool the conditions (all when none), by --pooling (default sum)."
@@ -282,7 +289,8 @@ def report(result, out: Path, entry: Path | None) -> None:
         which = f" ({', '.join(names)})" if len(layouts) > 1 else ""
         print_folds(trained[names[0]].folds, f"items per fold{which}")
     results = result.results[result.results["group"].eq("all")]
-    summaries = {name: results[results["variant"].eq(r.record.variant)] for name, r in runs.items()}
+    shown = {name: r.record.model.head if r.record.variant == "base" else name for name, r in runs.items()}
+    summaries = {shown[name]: results[results["variant"].eq(r.record.variant)] for name, r in runs.items()}
     frame = pd.concat([t.assign(run=n) for n, t in summaries.items()], ignore_index=True)
     write_text(out / "summary.csv", frame.to_csv(index=False))
     excluded = int(next(iter(summaries.values()))["n_excluded"].iloc[0])
