@@ -199,6 +199,12 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
         dev_labels, n_draws=20,
     )  # fmt: skip
     pd.testing.assert_frame_equal(fused[run.record.classes], direct.fused[run.record.classes], check_dtype=False)
+    # prediction files (e.g. from another tool) fuse the same way
+    video = tmp_path / "video.parquet"
+    video.write_bytes((load_run(out, "mlp").directory / "predictions.parquet").read_bytes())
+    invoke("fuse", load_run(out, "logreg").directory / "predictions.parquet", video, "--dev-labels",
+           tmp_path / "dev.parquet", "--draws", "20", "--out", tmp_path / "files.parquet")  # fmt: skip
+    pd.testing.assert_frame_equal(load_predictions(tmp_path / "files.parquet"), fused)
 
 
 def test_train_on_a_feature_folder_then_predict_without_naming_the_extractor(demo, tmp_path):
