@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from sklearn.metrics import recall_score
 from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
@@ -89,6 +90,18 @@ def test_train_then_run_of_the_equivalent_recipe_recomputes_nothing(demo, tmp_pa
     labels = make_labels(demo["corpus"], "mr", condition="voice")
     expected = evaluate_predictions(run.predictions, labels, n_boot=50, seed=0)
     np.testing.assert_allclose(summary["value"], expected["value"])
+    # beside it, UAR per test fold (recall averaged over the fold's true classes), mean and sample sd
+    kept = run.predictions[labels.kept.reindex(run.predictions.index).to_numpy(dtype=bool)]
+    truth = labels.targets.loc[kept.index].idxmax(axis=1)
+    guess = kept[labels.classes].idxmax(axis=1)
+    per_fold = [
+        recall_score(truth[part], guess[part], labels=sorted(set(truth[part])), average="macro")
+        for part in (kept["fold"] == fold for fold in run.record.folds)
+    ]
+    uar = summary.set_index("metric").loc["uar"]
+    assert uar["n_folds"] == 5
+    assert uar["fold_mean"] == pytest.approx(np.mean(per_fold))
+    assert uar["fold_sd"] == pytest.approx(np.std(per_fold, ddof=1))
 
 
 def test_run_then_train_of_the_same_cell_recomputes_nothing(demo, tmp_path):

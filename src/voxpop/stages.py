@@ -31,7 +31,7 @@ from voxpop.cache import atomic_write, parse_json, write_text
 from voxpop.chance import chance_levels
 from voxpop.corpus import Corpus
 from voxpop.crosscorpus import concat_label_sets, normalisation_groups, normalise_by_group, onto_test_classes
-from voxpop.errors import ConfigError
+from voxpop.errors import ConfigError, InputError
 from voxpop.experiment import FILE_RULE
 from voxpop.features import Extractor, Features, FeatureStore, extract, fill_store, make_extractor
 from voxpop.labels import accounting_table, make_labels
@@ -391,7 +391,8 @@ def compute_evaluation(
     (test corpus -> its classes) group ``corpus=B`` is scored on B's classes
     (:func:`voxpop.crosscorpus.onto_test_classes`), other groups on the label set's classes. Column
     ``chance`` holds each metric's chance level on the same scored items (:func:`voxpop.chance.chance_levels`;
-    KLD / JSD against the ``train`` label set's mean distribution)."""
+    KLD / JSD against the ``train`` label set's mean distribution); ``fold_mean`` / ``fold_sd`` / ``n_folds``
+    the metric per test fold, averaged (:func:`per_fold_scores`), beside the pooled out-of-fold score."""
     binarize = source.binarize if source.binarize is not None else config["binarize"]
     corpus_classes = config.get("corpus_classes")
     tables = []
@@ -414,8 +415,29 @@ def compute_evaluation(
         kept = scored_labels.kept.reindex(predictions.index, fill_value=False).to_numpy(dtype=bool)
         prior = train if train is not None and train.classes == scored_labels.classes else None
         levels = chance_levels(predictions.index[kept], scored_labels, prior)
-        tables.append(table.assign(group=group, chance=table["metric"].map(levels).astype(float)))
+        table = table.assign(group=group, chance=table["metric"].map(levels).astype(float))
+        folds = source.predictions["fold"].reindex(predictions.index)
+        options = {"seed": config["seed"], "binarize": binarize, "tie_policy": config["tie_policy"]}
+        tables.append(table.join(per_fold_scores(predictions, folds, scored_labels, **options), on="metric"))
     _write_table(pd.concat(tables, ignore_index=True), directory / "metrics.parquet")
+
+
+def per_fold_scores(predictions: pd.DataFrame, folds: pd.Series, labels: LabelSet, **options: Any) -> pd.DataFrame:
+    """Each metric per test fold, then their mean and sample standard deviation (ddof 1) over the folds that
+    score at least one item: columns ``fold_mean``, ``fold_sd`` (NaN with one fold) and ``n_folds``, indexed
+    by metric. ``options`` go to :func:`voxpop.runs.evaluate_predictions` (without bootstrap); a fold none
+    of whose items ``labels`` keeps (a small group) is left out of the mean."""
+    values = {}
+    for fold in pd.unique(folds):
+        part = predictions[folds.eq(fold).to_numpy(dtype=bool)]
+        try:
+            values[fold] = evaluate_predictions(part, labels, n_boot=0, **options).set_index("metric")["value"]
+        except InputError:  # no item of this fold is scored
+            continue
+    table = pd.DataFrame(values, dtype=float)
+    return pd.DataFrame(
+        {"fold_mean": table.mean(axis=1), "fold_sd": table.std(axis=1, ddof=1), "n_folds": table.notna().sum(axis=1)}
+    ).rename_axis("metric")
 
 
 def load_table(directory: Path, name: str) -> pd.DataFrame:

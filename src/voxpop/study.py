@@ -4,7 +4,8 @@
 it (:func:`voxpop.experiment.check_recipe`) before any other work, (3) plans every stage of every
 variant (:func:`plan_study`), (4) runs the stages in order, reusing finished ones, and (5) writes
 ``results.parquet`` (tidy: study, variant, train, test, group, metric, value, low, high, n_items,
-n_excluded, chance), ``report.html``, ``report.md`` and ``figures/`` into the output directory.
+n_excluded, chance, fold_mean, fold_sd, n_folds ...), ``runs.json`` (the trained models,
+:mod:`voxpop.trained`), ``report.html``, ``report.md`` and ``figures/`` into the output directory.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ RESULT_COLUMNS = [
     "n_items",
     "n_excluded",
     "chance",
+    "fold_mean",
+    "fold_sd",
+    "n_folds",
     "absent_classes",
     "tie_policy",
     "n_tied",
@@ -221,6 +225,7 @@ def plan_study(recipe: Recipe, corpus_key: str, corpus_classes: Mapping[str, lis
         "by": e.by or ("corpus" if recipe.corpora else None),
         "binarize": e.binarize,
         "tie_policy": e.tie_policy,
+        "per_fold": True,  # fold_mean / fold_sd beside the pooled score
     }
     cross = recipe.protocol.cross_corpus
     if cross is not None and cross.classes == "train":

@@ -108,17 +108,21 @@ def train_recipe(
 
 
 def print_summary(tables: dict[str, pd.DataFrame], title: str, first: str = "head") -> None:
-    """One row per run (head): items scored and the main metrics with their 95 % bootstrap intervals."""
+    """One row per run (head): items scored, the main metrics pooled over the test folds with their 95 % bootstrap
+    intervals, and the first metric per test fold (mean ± sample standard deviation over the folds)."""
     from voxpop.plots import format_ci  # matplotlib: only when a table is printed
 
     any_table = next(iter(tables.values()))
     wanted = SINGLE_LABEL_SUMMARY if "uar" in set(any_table["metric"]) else MULTI_LABEL_SUMMARY
     table = Table(title=title, box=box.SIMPLE_HEAD)
-    for column in (first, "items", *(m.replace("_", "-") + " [95 % CI]" for m in wanted)):
+    folds = f"{wanted[0].replace('_', '-')} per fold (mean ± sd)"
+    for column in (first, "items", *(m.replace("_", "-") + " [95 % CI]" for m in wanted), folds):
         table.add_column(column, justify="left" if column == first else "right")
     for name, result in tables.items():
         rows = result.set_index("metric")
-        cells = (format_ci(*rows.loc[m, ["value", "low", "high"]]) for m in wanted)
+        cells = [format_ci(*rows.loc[m, ["value", "low", "high"]]) for m in wanted]
+        mean, sd = rows.loc[wanted[0], ["fold_mean", "fold_sd"]]
+        cells.append(f"{mean:.3f} ± {sd:.3f}" if pd.notna(sd) else f"{mean:.3f}")
         table.add_row(escape(name), f"{int(result['n_items'].iloc[0]):,}", *cells)
     console.print(table)
 
