@@ -258,3 +258,25 @@ def test_train_with_a_saved_label_set_and_errors(demo, tmp_path):
                                       "--out", str(tmp_path / "x")])  # fmt: skip
     assert isinstance(result.exception, ConfigError) and "unknown rule 'nonsense'" in str(result.exception)
     assert not (tmp_path / "x").exists()  # refused before any work
+
+
+def test_train_adds_extraction_noise_from_the_recipe_keys(demo, tmp_path):
+    import soundfile
+
+    (tmp_path / "noise").mkdir()
+    rng = np.random.default_rng(0)
+    soundfile.write(tmp_path / "noise" / "hum.wav", rng.normal(scale=0.1, size=16000).astype(np.float32), 16000)
+    out = tmp_path / "noisy"
+    invoke("train", demo["dir"], "--labels", "mr", "--condition", "voice", "--extractor", "fbank", "--store",
+           demo["store"], "--noise-dir", tmp_path / "noise", "--snr-db", "5", "--head", "logreg", "--k", "3",
+           "--bootstrap", "20", "--out", out)  # fmt: skip
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text())
+    assert recipe["features"]["noise_dir"] == str(tmp_path / "noise") and recipe["features"]["snr_db"] == 5.0
+    record = load_run(out).record.features
+    assert record.audio["snr_db"] == 5.0 and record.audio["noise_dir"] == str((tmp_path / "noise").resolve())
+    assert record.key != demo["features"].key  # noisy features: another store entry than the clean one
+    from voxpop.features import FeatureStore
+
+    noisy = FeatureStore(Path(record.path)).features()
+    clean = demo["features"]
+    assert noisy.values.shape == clean.values.shape and not np.allclose(noisy.values, clean.values)
