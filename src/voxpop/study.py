@@ -488,7 +488,7 @@ def run_recipe(
     results = results_table(recipe, plan, outputs)
     atomic_write(out_dir / "results.parquet", lambda handle: results.to_parquet(handle, index=False))
     run = StudyRun(recipe, corpus, plan, outputs, results, cache.executed, cache.reused, out_dir, merged)
-    write_runs(run)
+    write_runs(run, corpus_directory(recipe, cache.root))
     if write_report:
         from voxpop.study_report import build_report
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 import pydantic
@@ -26,9 +26,6 @@ from voxpop.errors import InputError
 from voxpop.features import FeatureStore
 from voxpop.labelset import LabelSet
 from voxpop.runs import FoldModel, ModelSpec, _fold_dir, load_predictions
-
-if TYPE_CHECKING:
-    from voxpop.study import StudyRun
 
 RUNS_FILE = "runs.json"
 RUN_FORMAT = 2
@@ -109,13 +106,11 @@ class Run:
         return {name: FoldModel.load(_fold_dir(self.directory, name)) for name in self.record.folds}
 
 
-def run_records(study: StudyRun) -> dict[str, RunRecord]:
-    """The :class:`RunRecord` of every train stage of a finished study run, by run name."""
-    from voxpop.study import corpus_directory
-
+def run_records(study: Any, corpus: Path) -> dict[str, RunRecord]:
+    """The :class:`RunRecord` of every train stage of a finished :class:`voxpop.study.StudyRun`, by run name;
+    ``corpus``: the directory of the corpus it read (:func:`voxpop.study.corpus_directory`)."""
     plan, recipe, out = study.plan, study.recipe, study.out_dir
     trains = list(recipe.labels.train)
-    corpus = str(corpus_directory(recipe, out / "cache"))
     records = {}
     for (variant, train), stage in plan.sources.items():
         if stage.kind != "train":
@@ -131,7 +126,7 @@ def run_records(study: StudyRun) -> dict[str, RunRecord]:
             study=recipe.study,
             variant=variant,
             train=train,
-            corpus=corpus,
+            corpus=str(corpus),
             where=recipe.where,
             labels=recipe.labels.train[train].model_dump(exclude_defaults=True),
             features=FeatureSource(
@@ -154,9 +149,9 @@ def run_records(study: StudyRun) -> dict[str, RunRecord]:
     return records
 
 
-def write_runs(study: StudyRun) -> None:
-    """Write ``OUT/runs.json`` (every train stage of the study as a :class:`RunRecord`)."""
-    records = {name: r.model_dump(mode="json") for name, r in run_records(study).items()}
+def write_runs(study: Any, corpus: Path) -> None:
+    """Write ``OUT/runs.json``: every train stage of a :class:`voxpop.study.StudyRun` as a :class:`RunRecord`."""
+    records = {name: r.model_dump(mode="json") for name, r in run_records(study, corpus).items()}
     write_text(study.out_dir / RUNS_FILE, json.dumps(records, indent=1))
 
 
