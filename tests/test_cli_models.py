@@ -162,6 +162,9 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
     prevalence = positive.mean()
     assert chance["macro_f1"] == pytest.approx(prevalence[prevalence > 0].mean())
     assert chance["micro_f1"] == pytest.approx((prevalence**2).sum() / prevalence.sum())
+    invoke("evaluate", out, "--model", "mlp", "--labels", "ar-test", "--condition", "voice", "--bootstrap", "50",
+           "--out", csv)  # fmt: skip
+    assert set(pd.read_csv(csv)["run"]) == {"mlp"}
 
     # predict: the ensemble of the three fold models on the features of the given files
     files = list(demo["corpus"].items["audio"].iloc[[0, 5]])

@@ -161,10 +161,13 @@ def find_runs(out_dir: str | Path, names: list[str] | None = None) -> dict[str, 
     out = Path(out_dir)
     path = out / RUNS_FILE
     if not path.is_file():
+        older = any(out.glob("run.yaml")) or any(out.glob("*/run.yaml"))
         raise InputError(
-            f"{out}: no {RUNS_FILE}; not the output directory of 'voxpop train' or 'voxpop run' "
-            "(give the --out directory of one)."
-        )
+            f"{out}: no {RUNS_FILE}; not the output directory of 'voxpop train' or 'voxpop run' (give the --out "
+            "directory of one)"
+            + ("; its run.yaml is a run directory of an older voxpop: repeat its 'voxpop train' command." if older
+               else ".")
+        )  # fmt: skip
     try:
         data = parse_json(path.read_text())
         records = {name: RunRecord.model_validate(value) for name, value in data.items()}
