@@ -124,12 +124,28 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
     common = ("--labels", "mr", "--condition", "voice", "--extractor", "fbank", "--store", demo["store"])
     output = invoke(
         "train", demo["dir"], *common, "--head", "logreg,mlp", "--head-option", "mlp.hidden_dim=16",
-        "--protocol", "speaker-folds", "--k", "3", "--epochs", "2", "--bootstrap", "100", "--out", out,
+        "--protocol", "speaker-folds", "--k", "3", "--epochs", "2", "--bootstrap", "100", "--fusion", "--out", out,
     )  # fmt: skip
-    assert "uar" in output and "logreg" in output and "mlp" in output
+    assert "uar" in output and "logreg" in output and "mlp" in output and "fusion" in output
     recipe = yaml.safe_load((out / "recipe.yaml").read_text())
     assert recipe["protocol"] == {"speaker_folds": {"k": 3}} and recipe["variants"]["mlp"]["model"]["epochs"] == 2
     assert "loss" not in recipe["variants"]["logreg"]["model"]  # only the flags given: the recipe defaults apply
+    assert recipe["analyses"] == {"fusion": {}}  # the recipes' fusion: weights tuned on each fold's dev items
+    # the fused scores of fold f's test items are sum_m w_f[m, c] p_m(c) with fold f's recorded weights
+    fusion_dir = next(p.parent for p in (out / "cache").glob("fusion-*/.done"))
+    fused = load_predictions(fusion_dir / "predictions.parquet")
+    weights = pd.read_parquet(fusion_dir / "details.parquet")
+    heads = {h: load_run(out, h).predictions for h in ("logreg", "mlp")}
+    classes = load_run(out, "mlp").record.classes
+    for fold, w in weights.groupby("fold"):
+        w = w.set_index(w.columns[0])[classes]
+        items = heads["mlp"].index[heads["mlp"]["fold"].eq(fold).to_numpy()]
+        by_hand = sum(w.loc[h].to_numpy() * heads[h].loc[items, classes].to_numpy() for h in heads)
+        np.testing.assert_allclose(fused.loc[items, classes].to_numpy(), by_hand)
+    fusion_uar = pd.read_csv(out / "summary.csv").query("run == 'fusion' and metric == 'uar'")["value"].item()
+    labels = make_labels(demo["corpus"], "mr", condition="voice")
+    scored = evaluate_predictions(fused, labels, n_boot=0).set_index("metric")
+    assert fusion_uar == pytest.approx(scored.loc["uar", "value"])
     labels = make_labels(demo["corpus"], "mr", condition="voice")
     summary = pd.read_csv(out / "summary.csv")
     for head in ("logreg", "mlp"):

@@ -212,6 +212,14 @@ def train(
         None, "--balanced-sampling/--no-balanced-sampling", "--balanced", help="Draw items with weight 1 / class size."
     ),
     threads: int = typer.Option(1, "--threads", min=1, help="CPU threads of every stage (torch, BLAS), as voxpop run."),
+    ensemble: bool = typer.Option(False, "--ensemble", help="analyses.ensemble: also the heads' mean probabilities."),
+    fusion: bool = typer.Option(False, "--fusion", help="analyses.fusion: Dirichlet fusion of the heads per fold."),
+    tuned_decisions: bool = typer.Option(
+        False, "--tuned-decisions", help="analyses.tuned_decisions: per-class offsets / thresholds tuned per fold."
+    ),
+    tune_on: str = typer.Option(
+        None, "--tune-on", help="Fusion weights and tuned decisions: dev (default, each fold's dev set) or other_folds."
+    ),
     bootstrap: int = typer.Option(None, "--bootstrap", help="Bootstrap resamples for the confidence intervals (1000)."),
     where: str = typer.Option(None, "--where", help=WHERE_HELP),
     out: Path = typer.Option(..., "--out", help="Output directory: cache/, runs.json, recipe.yaml, summary.csv."),
@@ -266,6 +274,10 @@ def train(
         corpus, labels, label_options, feature_section, models, _protocol(protocol, folds, split),
         _given(bootstrap=bootstrap, seed=seed), where,
     )  # fmt: skip
+    tuning = _given(tune_on=tune_on)
+    analyses = {"ensemble": ensemble or None, "fusion": tuning if fusion else None,
+                "tuned_decisions": tuning if tuned_decisions else None}  # fmt: skip
+    recipe.update({"analyses": _given(**analyses)} if any(v is not None for v in analyses.values()) else {})
     loaded = recipe_from_dict(recipe, "voxpop train")
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / RECIPE_FILE, yaml.safe_dump(recipe, sort_keys=False))
@@ -293,8 +305,9 @@ def report(result, out: Path, entry: Path | None) -> None:
         which = f" ({', '.join(names)})" if len(layouts) > 1 else ""
         print_folds(trained[names[0]].folds, f"items per fold{which}")
     results = result.results[result.results["group"].eq("all")]
-    shown = {name: r.record.model.head if r.record.variant == "base" else name for name, r in runs.items()}
-    summaries = {shown[name]: results[results["variant"].eq(r.record.variant)] for name, r in runs.items()}
+    head = first.record.model.head  # a single head: its variant is 'base'
+    named = {v: head + v.removeprefix("base") if v.startswith("base") else v for v in pd.unique(results["variant"])}
+    summaries = {name: results[results["variant"].eq(v)] for v, name in named.items()}
     frame = pd.concat([t.assign(run=n) for n, t in summaries.items()], ignore_index=True)
     write_text(out / "summary.csv", frame.to_csv(index=False))
     excluded = int(next(iter(summaries.values()))["n_excluded"].iloc[0])
