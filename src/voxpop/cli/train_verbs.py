@@ -228,6 +228,7 @@ def train(
     """Cross-validate heads on features and labels through the recipe runner and print out-of-fold metrics."""
     from voxpop.cli.study_verbs import progress_reporter
     from voxpop.experiment import recipe_from_dict
+    from voxpop.models import CLASSICAL
     from voxpop.study import run_recipe
 
     label_options = {**_given(condition=condition[0] if condition and len(condition) == 1 else condition or None),
@@ -263,8 +264,6 @@ def train(
         model["early_stopping"] = None
     elif patience is not None or monitor is not None:
         model["early_stopping"] = _given(patience=patience, monitor=monitor)
-    from voxpop.models import CLASSICAL
-
     models = {}
     for name in parse_names(head) or []:  # classical heads fit soft targets by sample weights: no loss
         neural = {k: v for k, v in model.items() if name not in CLASSICAL or k not in ("loss", "loss_options")}
@@ -286,8 +285,9 @@ def train(
     report(result, out, features)
 
 
-def report(result, out: Path, entry: Path | None) -> None:
-    """Print the folds, the pooled out-of-fold metrics per run and what was computed; write ``summary.csv``."""
+def report(result: Any, out: Path, entry: Path | None) -> None:
+    """Print the folds, the pooled out-of-fold metrics per run and what was computed; write ``summary.csv``.
+    ``result``: the :class:`voxpop.study.StudyRun`; ``entry``: the feature folder given with ``--features``."""
     from voxpop.trained import find_runs
 
     runs = find_runs(out)
