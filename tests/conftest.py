@@ -3,6 +3,7 @@ tests that need it skip with a reason where it is absent, as in a user's clone."
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -106,3 +107,25 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def write_run():
+    """``write(out, features, labels, folds, spec, feature_source)``: cross-validate ``spec`` on in-memory features
+    into ``out/cache/train`` (fold models, predictions) and write ``out/runs.json`` naming that one run (``run``),
+    as :func:`voxpop.study.run_recipe` does for each train stage; returns the CrossValidation."""
+    from voxpop.runs import cross_validate
+    from voxpop.trained import RUNS_FILE, ProtocolSpec, RunRecord
+
+    def write(out: Path, features, labels, folds, spec, feature_source):
+        result = cross_validate(features, labels, folds, spec, out_dir=out / "cache" / "train")
+        labels.save(out / "cache" / "labels" / "labels.parquet")
+        record = RunRecord(
+            name="run", study="test", variant="base", train=labels.rule, corpus=str(out), labels={"rule": labels.rule},
+            features=feature_source, model=spec, protocol=ProtocolSpec(name="speaker-folds"), classes=labels.classes,
+            multilabel=spec.multilabel, folds=[f.name for f in folds], stage="cache/train", labels_stage="cache/labels",
+        )  # fmt: skip
+        (out / RUNS_FILE).write_text(json.dumps({"run": record.model_dump(mode="json")}))
+        return result
+
+    return write

@@ -15,7 +15,8 @@ from voxpop.errors import ConfigError
 from voxpop.evaluation import evaluate_predictions
 from voxpop.features import extract
 from voxpop.labels import make_labels
-from voxpop.runs import feature_input, load_run
+from voxpop.runs import feature_input
+from voxpop.trained import load_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -20,7 +20,8 @@ from voxpop.features import Features, extract
 from voxpop.labels import make_labels
 from voxpop.labelset import Accounting, LabelSet
 from voxpop.protocols import make_folds
-from voxpop.runs import FeatureSource, LabelSource, ModelSpec, ProtocolSpec, feature_input, load_run, train_run
+from voxpop.runs import ModelSpec, feature_input
+from voxpop.trained import RUNS_FILE, FeatureSource, load_run
 from voxpop.training import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -50,18 +51,18 @@ def _labels() -> LabelSet:
     return LabelSet(targets, pd.Series(True, index=IDS), targets * 3, "mr", Accounting(N, N, 3 * N, 3 * N))
 
 
-def _run(tmp_path: Path, kind: str, head: str, **head_options) -> Path:
-    features = _features(kind)
-    items = pd.DataFrame({"speaker": [f"s{i * 6 // N}" for i in range(N)]}, index=IDS)
-    folds = make_folds(items, "speaker-folds", k=3, dev=False)
-    source = FeatureSource(path=".", key="k" * 64, kind=kind, spec={"extractor": "test", "version": 1}, audio={})
-    out = tmp_path / f"{kind}-{head}"
-    train_run(
-        out, corpus_path=tmp_path, where=None, labels=_labels(), label_source=LabelSource(rule="mr"),
-        features=features, feature_source=source, folds=folds, protocol=ProtocolSpec(name="speaker-folds"),
-        spec=ModelSpec(head=head, head_options=head_options, train=QUIET),
-    )  # fmt: skip
-    return out
+@pytest.fixture
+def make_run(tmp_path, write_run):
+    def make(kind: str, head: str, **head_options) -> Path:
+        items = pd.DataFrame({"speaker": [f"s{i * 6 // N}" for i in range(N)]}, index=IDS)
+        folds = make_folds(items, "speaker-folds", k=3, dev=False)
+        source = FeatureSource(path=".", key="k" * 64, kind=kind, spec={"extractor": "test", "version": 1}, audio={})
+        out = tmp_path / f"{kind}-{head}"
+        spec = ModelSpec(head=head, head_options=head_options, train=QUIET)
+        write_run(out, _features(kind), _labels(), folds, spec, source)
+        return out
+
+    return make
 
 
 @pytest.mark.parametrize(
@@ -74,8 +75,8 @@ def _run(tmp_path: Path, kind: str, head: str, **head_options) -> Path:
         ("vector", "logreg", {"pca_components": 3}),
     ],
 )
-def test_onnxruntime_reproduces_each_fold_model(tmp_path, kind, head, options):
-    run_dir = _run(tmp_path, kind, head, **options)
+def test_onnxruntime_reproduces_each_fold_model(tmp_path, make_run, kind, head, options):
+    run_dir = make_run(kind, head, **options)
     exported = load_exported(export_run(run_dir, tmp_path / "export"))
     x = feature_input(_features(kind), IDS)
     models = load_run(run_dir).fold_models()
@@ -87,8 +88,8 @@ def test_onnxruntime_reproduces_each_fold_model(tmp_path, kind, head, options):
     np.testing.assert_allclose(exported.predict_proba(x).to_numpy(), ensemble, atol=1e-5)
 
 
-def test_the_card_says_what_the_model_is(tmp_path):
-    run_dir = _run(tmp_path, "layers", "linear")
+def test_the_card_says_what_the_model_is(tmp_path, make_run):
+    run_dir = make_run("layers", "linear")
     card = json.loads((export_run(run_dir, tmp_path / "export") / "card.json").read_text())
     assert card["classes"] == CLASSES and card["multilabel"] is False
     assert card["label_rule"]["rule"] == "mr" and card["head"] == "linear"
@@ -99,10 +100,10 @@ def test_the_card_says_what_the_model_is(tmp_path):
     assert uar["scope"] == "pooled" and uar["low"] <= uar["value"] <= uar["high"] and uar["n_items"] == N
 
 
-def test_frame_heads_are_refused_with_the_reason(tmp_path):
-    run_dir = _run(tmp_path, "vector", "logreg")
-    record = (run_dir / "run.yaml").read_text().replace("kind: vector", "kind: frames")
-    (run_dir / "run.yaml").write_text(record)
+def test_frame_heads_are_refused_with_the_reason(tmp_path, make_run):
+    run_dir = make_run("vector", "logreg")
+    record = (run_dir / RUNS_FILE).read_text().replace('"kind": "vector"', '"kind": "frames"')
+    (run_dir / RUNS_FILE).write_text(record)
     with pytest.raises(ConfigError, match="takes 'frames' features"):
         export_run(run_dir, tmp_path / "export")
 

@@ -32,6 +32,7 @@ from voxpop.demo import make_demo_corpus
 from voxpop.errors import ConfigError
 from voxpop.features import make_extractor
 from voxpop.models import BackboneClassifier, LinearHead, load_backbone
+from voxpop.trained import load_run
 from voxpop.training import BackboneConfig, HeadModule, TrainConfig, fit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -190,7 +191,7 @@ def test_fine_tuning_from_the_cli(released, demo, tmp_path):
     args += ["--store", str(tmp_path / "store"), "--bootstrap", "20", "--threads", "1", "--out", str(tmp_path / "run")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    predictions = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
+    predictions = load_run(tmp_path / "run").predictions
     assert len(predictions) == 24  # every clip predicted once, out of fold
     folds = sorted((tmp_path / "run").glob("**/model.json"))
     assert len(folds) == 3
@@ -211,9 +212,12 @@ def test_fine_tuning_from_the_cli(released, demo, tmp_path):
 def test_cli_training_options_are_checked_before_any_work(demo, tmp_path):
     base = ["train", str(demo), "--labels", "ar", "--out", str(tmp_path / "run"), "--store", str(tmp_path / "s")]
     for extra, expected in [
-        (["--schedule", "step"], "--schedule: Input should be 'constant', 'linear' or 'cosine'"),
+        (["--schedule", "step"], "model.optimiser.schedule: Input should be 'constant', 'linear' or 'cosine'"),
         (["--warmup-steps", "2", "--warmup-ratio", "0.1"], "give warmup_steps or warmup_ratio, not both"),
-        (["--backbone", str(tmp_path), "--trainable-layers", "-1"], "--trainable-layers: Input should be greater"),
+        (
+            ["--backbone", str(tmp_path), "--trainable-layers", "-1"],
+            "model.backbone.trainable_layers: Input should be greater",
+        ),
     ]:
         result = CliRunner().invoke(app, base + extra)
         assert isinstance(result.exception, ConfigError) and expected in str(result.exception), extra

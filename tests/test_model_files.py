@@ -19,7 +19,8 @@ from voxpop.errors import InputError, VoxpopError
 from voxpop.features import Features, make_extractor
 from voxpop.labelset import Accounting, LabelSet
 from voxpop.protocols import make_folds
-from voxpop.runs import FeatureSource, LabelSource, ModelSpec, ProtocolSpec, cross_validate, load_run, train_run
+from voxpop.runs import ModelSpec, cross_validate
+from voxpop.trained import FeatureSource, load_run
 from voxpop.training import (
     ESTIMATOR_FILE,
     LEGACY_ESTIMATOR_FILE,
@@ -118,7 +119,7 @@ def _features(x: np.ndarray, ids: list[str]) -> Features:
 
 
 @pytest.fixture
-def run_with_pickles(tmp_path):
+def run_with_pickles(tmp_path, write_run):
     """A logreg run (3 speaker folds) whose fold heads are replaced by pickles that create a file when loaded."""
     x, y = _blobs()
     ids = [f"clip{i:02d}" for i in range(N)]
@@ -128,21 +129,20 @@ def run_with_pickles(tmp_path):
     fbank = make_extractor("fbank")
     source = FeatureSource(path=".", key="f" * 64, kind="vector", spec=fbank.spec(), audio={}, extractor="fbank")
     features, spec, out = _features(x, ids), ModelSpec(head="logreg"), tmp_path / "run"
-    first = train_run(
-        out, corpus_path=tmp_path, where=None, labels=labels, label_source=LabelSource(rule="mr"), features=features,
-        feature_source=source, folds=folds, protocol=ProtocolSpec(name="speaker-folds"), spec=spec,
-    )  # fmt: skip
+    first = write_run(out, features, labels, folds, spec, source)
     labels.save(tmp_path / "labels.parquet")
     target = tmp_path / "created-by-unpickling"
+    train = out / "cache" / "train"
     for fold in ("fold1", "fold2", "fold3"):
-        (out / "folds" / fold / ESTIMATOR_FILE).unlink()
-        (out / "folds" / fold / LEGACY_ESTIMATOR_FILE).write_bytes(pickle.dumps(_OpensFile(target)))
-    return {"out": out, "target": target, "first": first, "features": features, "labels": labels, "folds": folds}
+        (train / "folds" / fold / ESTIMATOR_FILE).unlink()
+        (train / "folds" / fold / LEGACY_ESTIMATOR_FILE).write_bytes(pickle.dumps(_OpensFile(target)))
+    return {"out": out, "train": train, "target": target, "first": first, "features": features, "labels": labels,
+            "folds": folds}  # fmt: skip
 
 
 def test_the_planted_pickle_is_live(run_with_pickles):
     """Guard of the tests below (each gets a fresh run): unpickling the planted file does create the file."""
-    pickle.loads((run_with_pickles["out"] / "folds" / "fold1" / LEGACY_ESTIMATOR_FILE).read_bytes())
+    pickle.loads((run_with_pickles["train"] / "folds" / "fold1" / LEGACY_ESTIMATOR_FILE).read_bytes())
     assert run_with_pickles["target"].exists()
 
 
@@ -152,7 +152,7 @@ def test_predict_on_a_run_with_pickles_says_how_to_retrain_and_unpickles_nothing
     result = CliRunner().invoke(app, ["predict", str(run_with_pickles["out"]), str(wav)])
     assert isinstance(result.exception, LegacyModelError) and isinstance(result.exception, VoxpopError)
     message = str(result.exception)
-    assert message.startswith(f"{run_with_pickles['out'] / 'folds' / 'fold1' / LEGACY_ESTIMATOR_FILE}: this logreg")
+    assert message.startswith(f"{run_with_pickles['train'] / 'folds' / 'fold1' / LEGACY_ESTIMATOR_FILE}: this logreg")
     assert "repeat the 'voxpop train' command that wrote the run, with the same --out" in message
     with pytest.raises(LegacyModelError):
         load_run(run_with_pickles["out"]).fold_models()
@@ -171,13 +171,14 @@ def test_evaluate_on_a_run_with_pickles_scores_its_predictions_without_loading_m
 
 def test_resumed_cross_validation_retrains_folds_saved_as_pickles(run_with_pickles):
     run = run_with_pickles
-    result = cross_validate(run["features"], run["labels"], run["folds"], ModelSpec(head="logreg"), out_dir=run["out"])
+    spec = ModelSpec(head="logreg")
+    result = cross_validate(run["features"], run["labels"], run["folds"], spec, out_dir=run["train"])
     assert result.resumed == []
     assert not run["target"].exists()
     pd.testing.assert_frame_equal(result.predictions, run["first"].predictions)
     for fold in ("fold1", "fold2", "fold3"):
-        directory = run["out"] / "folds" / fold
+        directory = run["train"] / "folds" / fold
         assert (directory / ESTIMATOR_FILE).is_file() and not (directory / LEGACY_ESTIMATOR_FILE).exists()
         assert (directory / "fold.json").is_file()
-    again = cross_validate(run["features"], run["labels"], run["folds"], ModelSpec(head="logreg"), out_dir=run["out"])
+    again = cross_validate(run["features"], run["labels"], run["folds"], spec, out_dir=run["train"])
     assert again.resumed == ["fold1", "fold2", "fold3"]

@@ -41,7 +41,7 @@ def test_registry_module_imports_no_implementation():
 
 
 def test_recipe_schema_is_generated_from_the_options():
-    assert set(LabelSpec.model_fields) == {"rule", "condition", "pool", *rules.OPTIONS}
+    assert set(LabelSpec.model_fields) == {"rule", "condition", "pool", "path", *rules.OPTIONS}  # path: rule file
     spec = LabelSpec(rule="pr", tie_policy="all", min_raters_agree=3)
     assert spec.options() == {
         "condition": None,
@@ -137,14 +137,14 @@ def test_a_new_rule_is_one_registry_entry(monkeypatch, tmp_path):
 
 
 def test_verbs_taking_a_rule_pass_its_options_and_record_them(tmp_path):
-    from voxpop.runs import resolve_labels
+    from voxpop.labels import resolve_labels
 
     ratings = pd.DataFrame({"item": ["x"] * 3 + ["y"] * 2, "label": ["A", "O", "O", "A", "S"]})
     corpus = Corpus("toy", pd.DataFrame(index=["x", "y"]), ratings, classes=["A", "S"], excluded=["O"])
-    labels, source = resolve_labels(corpus, "mr", denominator="selected")
+    labels = resolve_labels(corpus, "mr", denominator="selected")
     assert labels.kept.tolist() == [True, False]  # x: A is 1 of 1 selected rating (O O outside)
-    assert source.options == {"denominator": "selected"}
-    assert not resolve_labels(corpus, "mr")[0].kept.any()  # x: O 2 of 3 wins
+    assert labels.options["denominator"] == "selected"
+    assert not resolve_labels(corpus, "mr").kept.any()  # x: O 2 of 3 wins
     labels.save(tmp_path / "mr.parquet")
     with pytest.raises(ConfigError, match=r"denominator apply to label rules; .*mr\.parquet is a saved label set"):
         resolve_labels(corpus, str(tmp_path / "mr.parquet"), denominator="selected")

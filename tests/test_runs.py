@@ -3,7 +3,6 @@ and the train / evaluate / predict / fuse CLI on the tiny demo corpus."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +19,12 @@ from voxpop.analysis import dirichlet_fusion, late_fusion
 from voxpop.cli.app import app
 from voxpop.errors import ConfigError, InputError
 from voxpop.evaluation import evaluate_out_of_fold, evaluate_predictions
-from voxpop.features import Features, extract
-from voxpop.labels import make_labels
+from voxpop.features import Features
 from voxpop.labelset import Accounting, LabelSet
 from voxpop.metrics import top_class
 from voxpop.predictions import Predictions, load_predictions, save_predictions
 from voxpop.protocols import Fold, make_folds
-from voxpop.runs import ModelSpec, Standardizer, cross_validate, load_run
+from voxpop.runs import ModelSpec, Standardizer, cross_validate
 from voxpop.training import TrainConfig
 
 CLASSES = ["neutral", "anger", "sad"]
@@ -34,6 +32,12 @@ QUIET = TrainConfig(epochs=2, batch_size=8, progress_bar=False)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def invoke(*args: str) -> str:
+    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.stdout
 
 
 # ---------------------------------------------------------------------------------------------- synthetic data
@@ -427,130 +431,6 @@ def test_late_fusion_chooses_weights_on_dev_items_and_applies_them_to_the_rest()
     expected = w[0] * audio.loc[ids[20:], CLASSES].to_numpy() + w[1] * video.loc[ids[20:], CLASSES].to_numpy()
     assert list(result.fused.index) == ids[20:]
     assert np.allclose(result.fused[CLASSES].to_numpy(), expected) and (result.fused["fold"] == "f").all()
-
-
-# ---------------------------------------------------------------------------------------------- CLI
-@pytest.fixture(scope="module")
-def demo(demo_corpus, tmp_path_factory):
-    """The session's tiny demo corpus (48 clips, 6 speakers) with pooled fbank features in a store."""
-    store = tmp_path_factory.mktemp("store")
-    features = extract(demo_corpus.corpus, "fbank", store=store)
-    return {"corpus": demo_corpus.corpus, "dir": demo_corpus.dir, "store": store, "features": features}
-
-
-def invoke(*args: str) -> str:
-    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return result.stdout
-
-
-def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
-    out = tmp_path / "runs"
-    common = ("--labels", "mr", "--condition", "voice", "--extractor", "fbank", "--store", demo["store"])
-    output = invoke(
-        "train", demo["dir"], *common, "--head", "logreg,mlp", "--head-option", "mlp.hidden_dim=16",
-        "--protocol", "speaker-folds", "--k", "3", "--epochs", "2", "--bootstrap", "100", "--out", out,
-    )  # fmt: skip
-    assert "uar" in output and "logreg" in output and "mlp" in output
-    assert "(folds" in output  # the per-fold mean and sd beside each pooled score
-    labels = make_labels(demo["corpus"], "mr", condition="voice")
-    summary = pd.read_csv(out / "summary.csv")
-    for head in ("logreg", "mlp"):
-        run = load_run(out / head)
-        assert run.record.model.head == head and run.record.labels.rule == "mr"
-        assert run.record.features.key == demo["features"].key and run.record.folds == ["fold1", "fold2", "fold3"]
-        expected = evaluate_predictions(run.predictions, labels, n_boot=100, seed=0)
-        assert np.allclose(summary[summary["run"] == head]["value"], expected["value"])
-        assert len(run.predictions) == 48  # every item predicted once, also those MR drops
-    assert load_run(out / "mlp").record.model.head_options == {"hidden_dim": 16}
-    assert load_run(out / "logreg").record.model.head_options == {}
-
-    # evaluate: cross-testing the runs on the all-inclusive test form (multi-label)
-    csv = tmp_path / "e.csv"
-    output = invoke("evaluate", out, "--labels", "ar-test", "--condition", "voice", "--bootstrap", "50", "--out", csv)
-    assert "f1[neutral]" in output and "logreg" in output and "mlp" in output
-    table = pd.read_csv(csv)
-    ar_test = make_labels(demo["corpus"], "ar-test", condition="voice")
-    expected = evaluate_predictions(load_run(out / "logreg").predictions, ar_test, n_boot=50)
-    assert np.allclose(table[table["run"] == "logreg"]["value"], expected["value"])
-    assert set(table["metric"]) >= {"macro_f1", "micro_f1"} and "uar" not in set(table["metric"])
-    # chance levels of the scored items: per-class F1 = prevalence, macro-F1 = mean prevalence, MCC = 0
-    scored = load_run(out / "logreg").predictions.index
-    positive = ar_test.targets.loc[scored[ar_test.kept.reindex(scored, fill_value=False).to_numpy()]] > 0
-    chance = table[table["run"] == "logreg"].set_index("metric")["chance"]
-    assert "chance" in output and chance["mcc"] == 0.0
-    assert chance["f1[neutral]"] == pytest.approx(positive["neutral"].mean())
-    prevalence = positive.mean()
-    assert chance["macro_f1"] == pytest.approx(prevalence[prevalence > 0].mean())
-    assert chance["micro_f1"] == pytest.approx((prevalence**2).sum() / prevalence.sum())
-
-    # predict: the ensemble of the three fold models on the features of the given files
-    files = list(demo["corpus"].items["audio"].iloc[[0, 5]])
-    text = invoke("predict", out / "logreg", *files, "--format", "json")
-    records = json.loads(text)
-    run = load_run(out / "logreg")
-    x = demo["features"].values[[0, 5]]
-    expected = np.mean([m.predict_proba(x) for m in run.fold_models().values()], axis=0)
-    got = np.array([[r["probabilities"][c] for c in run.record.classes] for r in records])
-    assert [r["file"] for r in records] == files and np.allclose(got, expected, atol=1e-5)
-    assert [r["prediction"] for r in records] == list(np.asarray(run.record.classes)[expected.argmax(axis=1)])
-    broken = tmp_path / "broken.wav"
-    broken.write_bytes(b"not audio at all")
-    result = CliRunner().invoke(
-        app,
-        ["predict", str(out / "logreg"), *files, str(broken), "--out", str(tmp_path / "p.csv")],
-        env={"COLUMNS": "400"},
-    )
-    assert result.exit_code == 0, result.output
-    assert "skipped files (1)" in result.stderr and "broken.wav" in result.stderr
-    assert pd.read_csv(tmp_path / "p.csv", index_col="file").shape == (2, 1 + len(run.record.classes))
-
-    # evaluate a predictions file against a saved label set
-    labels.save(tmp_path / "mr.parquet")
-    invoke("evaluate", out / "mlp" / "predictions.parquet", "--labels", tmp_path / "mr.parquet", "--out", csv)
-    expected = evaluate_predictions(load_run(out / "mlp").predictions, labels)
-    assert np.allclose(pd.read_csv(csv)["value"], expected["value"])
-    chance = pd.read_csv(csv).set_index("metric")["chance"]  # single-label: accuracy = sum p_c^2, UAR = 1/C
-    scored = load_run(out / "mlp").predictions.index
-    truth = labels.targets.loc[scored[labels.kept.reindex(scored, fill_value=False).to_numpy()]].idxmax(axis=1)
-    share = truth.value_counts(normalize=True)
-    assert chance["accuracy"] == pytest.approx((share**2).sum()) and chance["uar"] == pytest.approx(1 / len(share))
-
-    # fuse: weights chosen on the items of fold1, applied to the others
-    dev = (
-        labels.kept
-        & demo["corpus"]
-        .items["speaker"]
-        .isin(demo["corpus"].items.loc[load_run(out / "mlp").predictions.query("fold == 'fold1'").index, "speaker"])
-        .to_numpy()
-    )
-    dev_labels = LabelSet(labels.targets, dev, labels.counts, "mr", labels.accounting)
-    dev_labels.save(tmp_path / "dev.parquet")
-    output = invoke(
-        "fuse", out / "logreg", out / "mlp" / "predictions.parquet", "--dev-labels", tmp_path / "dev.parquet",
-        "--test-labels", "mr", "--corpus", demo["dir"], "--condition", "voice", "--draws", "20", "--bootstrap", "50",
-        "--out", tmp_path / "fused.parquet",
-    )  # fmt: skip
-    assert "fusion weights" in output and "fused" in output
-    fused = load_predictions(tmp_path / "fused.parquet").table
-    direct = late_fusion(
-        {"logreg": load_run(out / "logreg").predictions, "mlp": load_run(out / "mlp").predictions},
-        dev_labels, n_draws=20,
-    )  # fmt: skip
-    pd.testing.assert_frame_equal(fused[run.record.classes], direct.fused[run.record.classes], check_dtype=False)
-
-
-def test_cli_train_resumes_and_reports_errors(demo, tmp_path):
-    args = ("train", demo["dir"], "--labels", "pr", "--condition", "voice", "--features", demo["features"].path,
-            "--head", "logreg", "--k", "3", "--bootstrap", "20", "--out", tmp_path / "run")  # fmt: skip
-    invoke(*args)
-    assert "loaded saved folds fold1, fold2, fold3" in invoke(*args)
-    assert load_run(tmp_path / "run").record.features.extractor is None  # trained on a store entry
-    result = CliRunner().invoke(app, ["predict", str(tmp_path / "run"), demo["corpus"].items["audio"].iloc[0]])
-    assert isinstance(result.exception, ConfigError) and "--extractor" in str(result.exception)
-    result = CliRunner().invoke(app, ["train", str(demo["dir"]), "--labels", "nonsense", "--extractor", "fbank",
-                                      "--out", str(tmp_path / "x")])  # fmt: skip
-    assert isinstance(result.exception, ConfigError) and "neither a label set file" in str(result.exception)
 
 
 def test_overlapping_split_folds_are_evaluated_fold_by_fold():

@@ -169,7 +169,7 @@ def test_cli_train_on_interval_labels_uses_the_segments(tmp_path):
 
     import voxpop.cli  # noqa: F401  (registers the verbs)
     from voxpop.cli.app import app
-    from voxpop.runs import load_run
+    from voxpop.trained import load_run
 
     audio, intervals = {}, []
     for name in ("r0", "r1"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,9 @@ from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, InputError
 from voxpop.labelset import LabelSet
 from voxpop.merge import DROP
+
+if TYPE_CHECKING:
+    from voxpop.trained import Run
 
 
 def map_prediction_classes(
@@ -173,26 +177,26 @@ def normalise_by_group(values: np.ndarray, groups: pd.Series) -> np.ndarray:
 
 
 def predict_corpus(
-    run_dir: str | Path,
+    run: Run,
     corpus: Corpus,
     *,
     store: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Probabilities over the run's classes for every item of ``corpus`` (mean of the fold models).
+    """Probabilities over the classes of ``run`` (:class:`voxpop.trained.Run`) for every item of ``corpus``
+    (mean of the fold models).
 
     Features are extracted from the corpus's ``audio`` column (with ``offset`` / ``duration`` when
     present) exactly as the run recorded, into ``store`` (default: temporary). Returns
     (probabilities indexed by item, skipped items with the reason). Raises :class:`InputError` when the
     corpus has no audio column.
     """
-    from voxpop.runs import ensemble_scorer, features_of_items, load_run
+    from voxpop.inference import ensemble_scorer, features_of_items
 
     if "audio" not in corpus.items.columns:
         raise InputError(
             f"corpus {corpus.name!r} has no 'audio' item column; import it with its audio folder to score a run on it"
         )
-    run = load_run(run_dir)
     columns = [c for c in ("audio", "offset", "duration") if c in corpus.items.columns]
     return features_of_items(
         run.record.features, corpus.items[columns], run.record.classes, ensemble_scorer(run), store=store,
@@ -206,7 +210,7 @@ def is_other_corpus(run, corpus_dir: str | Path) -> bool:
 
 
 def score_on_corpus(
-    run_dir: str | Path,
+    run: Run,
     corpus: Corpus,
     class_map: Mapping[str, str],
     classes: Sequence[str],
@@ -215,8 +219,5 @@ def score_on_corpus(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`predict_corpus` then :func:`map_prediction_classes`: (predictions over ``classes`` for the
     corpus's items, ready for :func:`voxpop.evaluation.evaluate_predictions`; items skipped for their audio)."""
-    from voxpop.runs import load_run
-
-    probabilities, skipped = predict_corpus(run_dir, corpus, store=store)
-    multilabel = load_run(run_dir).record.multilabel
-    return map_prediction_classes(probabilities, class_map, classes, multilabel=multilabel), skipped
+    probabilities, skipped = predict_corpus(run, corpus, store=store)
+    return map_prediction_classes(probabilities, class_map, classes, multilabel=run.record.multilabel), skipped

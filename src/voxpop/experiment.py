@@ -35,6 +35,9 @@ from voxpop.rules import DENOMINATORS, OPTIONS, POOLINGS, REGISTRY, RULES, TIE_P
 from voxpop.runs import ModelSpec
 from voxpop.training import BackboneConfig, Monitor, Schedule, TrainConfig
 
+FILE_RULE = "file"
+"""The label "rule" of a saved label set (``{rule: file, path: labels.parquet}``, from ``voxpop labels``)."""
+
 GRID_SECTIONS = ("features", "model", "protocol")
 """Top-level sections whose keys a grid may vary (the corpus, labels and analyses stay fixed in a study)."""
 
@@ -84,23 +87,32 @@ class _LabelSpecBase(Strict):
     rule: str
     condition: str | list[str] | None = None
     pool: bool = False
+    path: str | None = None
 
     @pydantic.field_validator("rule")
     @classmethod
     def _known_rule(cls, rule: str) -> str:
-        if rule not in REGISTRY:
-            raise ValueError(f"unknown rule {rule!r}; the rules are: {', '.join(REGISTRY)}")
+        if rule not in REGISTRY and rule != FILE_RULE:
+            raise ValueError(f"unknown rule {rule!r}; the rules are: {', '.join(REGISTRY)} (or {FILE_RULE} with path)")
         return rule
 
     @pydantic.model_validator(mode="after")
     def _options_of_the_rule(self) -> _LabelSpecBase:
+        if (self.rule == FILE_RULE) != (self.path is not None):
+            raise ValueError(f"path (a saved label set, .parquet) goes with rule {FILE_RULE}, and rule {FILE_RULE} "
+                             "needs it")  # fmt: skip
+        taken = REGISTRY[self.rule].options if self.rule != FILE_RULE else ()
         misplaced = [
             name
-            for name, option in OPTIONS.items()
-            if name not in REGISTRY[self.rule].options and getattr(self, name) not in (None, option.default)
+            for name, option in {**OPTIONS, "condition": None, "pool": None}.items()
+            if name not in taken
+            and getattr(self, name) not in (None, option.default if option else False)
+            and (self.rule == FILE_RULE or option is not None)
         ]
         if misplaced:
             name = misplaced[0]
+            if self.rule == FILE_RULE:
+                raise ValueError(f"{name} applies to label rules; rule {FILE_RULE} reads a saved label set as it is")
             raise ValueError(f"option {name} applies to rules {', '.join(rules_using(name))}, not to {self.rule!r}")
         return self
 
@@ -110,8 +122,12 @@ class _LabelSpecBase(Strict):
         return REGISTRY[self.rule]
 
     def rule_options(self) -> dict[str, Any]:
-        """The options the rule takes, as given (``threshold`` may be ``best``)."""
-        return {name: getattr(self, name) for name in self.definition.options}
+        """The options the rule takes, as given (``threshold`` may be ``best``; none for rule ``file``)."""
+        return {} if self.rule == FILE_RULE else {name: getattr(self, name) for name in self.definition.options}
+
+    def config(self) -> dict[str, Any]:
+        """The spec as the labels stage hashes it (``path`` only for rule ``file``)."""
+        return self.model_dump(exclude=None if self.path else {"path"})
 
     def options(self, best_threshold: float | None = None) -> dict[str, Any]:
         """Keyword arguments of :func:`~voxpop.labels.make_labels` (``best`` replaced by ``best_threshold``)."""
@@ -193,12 +209,22 @@ class CorpusEntry(CorpusSpec):
 # ====================================================================== features, model, protocol
 class FeatureSpec(Strict):
     """An extractor spec (``opensmile:eGeMAPSv02``, ``fbank``, ``ssl:PATH``) with options; ``store`` is the
-    feature store root (default: ``OUT/cache/features``), shareable between recipes."""
+    feature store root (default: ``OUT/cache/features``), shareable between recipes. ``max_seconds`` crops
+    longer clips; ``noise_dir`` with ``snr_db`` adds noise from that folder's files at that signal-to-noise
+    ratio before extraction (:class:`voxpop.audio.AudioOptions`; new audio is predicted without noise)."""
 
     extractor: str = "opensmile:eGeMAPSv02"
     options: dict[str, Any] = {}
     max_seconds: float | None = pydantic.Field(None, gt=0)
+    noise_dir: str | None = None
+    snr_db: float | None = None
     store: str | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _noise_with_snr(self) -> FeatureSpec:
+        if (self.noise_dir is None) != (self.snr_db is None):
+            raise ValueError("noise_dir and snr_db go together: give both to add noise, or neither")
+        return self
 
 
 class Optimiser(Strict):
@@ -259,6 +285,14 @@ class ModelConfig(Strict):
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
         return loss
+
+    @pydantic.model_validator(mode="after")
+    def _valid_training(self) -> ModelConfig:
+        try:
+            self.spec()
+        except pydantic.ValidationError as exc:  # e.g. warmup_steps with warmup_ratio
+            raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+        return self
 
     def spec(self) -> ModelSpec:
         """The :class:`voxpop.runs.ModelSpec` (training progress bars off: the runner shows its own)."""
@@ -595,4 +629,8 @@ def multilabel_rule(spec: LabelSpec) -> bool:
     >>> multilabel_rule(LabelSpec(rule="ar-test")), multilabel_rule(LabelSpec(rule="ar"))
     (True, False)
     """
+    if spec.rule == FILE_RULE:
+        from voxpop.labelset import LabelSet
+
+        return LabelSet.load(spec.path).multilabel
     return spec.definition.is_multilabel(spec.rule_options())

@@ -173,7 +173,7 @@ def _card(run, fold_files: dict[str, str], input_shape: list[int | None]) -> dic
         "classes": record.classes,
         "multilabel": record.multilabel,
         "output": "sigmoid per class" if record.multilabel else "softmax over classes",
-        "label_rule": record.labels.model_dump(mode="json"),
+        "label_rule": record.labels,
         "training_corpus": record.corpus,
         "item_filter": record.where,
         "protocol": record.protocol.model_dump(mode="json"),
@@ -193,16 +193,17 @@ def _card(run, fold_files: dict[str, str], input_shape: list[int | None]) -> dic
 
 
 # ====================================================================== export and use
-def export_run(run_dir: str | Path, out_dir: str | Path) -> Path:
-    """Write ``<fold>.onnx`` for every fold model of a run and ``card.json`` into ``out_dir``.
+def export_run(run_dir: str | Path, out_dir: str | Path, name: str | None = None) -> Path:
+    """Write ``<fold>.onnx`` for every fold model of a run and ``card.json`` into ``out_dir``; ``run_dir`` is
+    a study output directory and ``name`` the run in it (needed when it holds several, :mod:`voxpop.trained`).
 
     Raises :class:`ConfigError` for heads that take frames or audio, or when the export extra is not
     installed; :class:`~voxpop.errors.InputError` for a directory that is not a run.
     """
     from voxpop.cache import output_directory, write_bytes, write_text
-    from voxpop.runs import load_run
+    from voxpop.trained import load_run
 
-    run = load_run(run_dir)
+    run = load_run(run_dir, name)
     kind = run.record.features.kind
     if kind not in EXPORTABLE_KINDS:
         raise ConfigError(
@@ -289,8 +290,9 @@ def predict_exported(
     progress: Callable[[int, int], None] | None = None,
 ):
     """Class probabilities of audio files from an exported folder: features rebuilt from the card's
-    extractor, then the ONNX fold models averaged. Returns :class:`voxpop.runs.FilePredictions`."""
-    from voxpop.runs import FeatureSource, FilePredictions, features_of_items, file_items
+    extractor, then the ONNX fold models averaged. Returns :class:`voxpop.inference.FilePredictions`."""
+    from voxpop.inference import FilePredictions, features_of_items, file_items
+    from voxpop.trained import FeatureSource
 
     model = load_exported(directory)
     source = FeatureSource(

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,7 +40,7 @@ from voxpop.rules import (
     DEFAULT_LIKERT_THRESHOLD,
     DENOMINATORS,
     POOLINGS,
-    RULES,  # noqa: F401  (re-exported: the rule names)
+    RULES,
     TIE_POLICIES,
     Rule,
     check_options,
@@ -1338,3 +1340,33 @@ def accounting_table(
             used = {k: labels.options.get(k) or "-" for k in ("denominator", "pooling")}
             rows.append({"condition": name, "rule": rule, **used, **labels.accounting.as_dict()})
     return pd.DataFrame(rows)
+
+
+def is_label_file(source: str) -> bool:
+    """Whether a ``--labels`` value names a saved label set (an existing file or a ``.parquet`` path), not a rule."""
+    return Path(source).suffix == ".parquet" or Path(source).is_file()
+
+
+def resolve_labels(
+    corpus: Corpus,
+    source: str,
+    *,
+    condition: Sequence[str] | None = None,
+    pool: bool = False,
+    **options: Any,
+) -> LabelSet:
+    """A label set from a saved file (``*.parquet``) or a rule of the registry (:mod:`voxpop.rules`) applied to
+    ``corpus`` with its ``options`` (ConfigError for rule options given with a saved file, or for a
+    ``source`` that is neither)."""
+    path = Path(source)
+    if is_label_file(source):
+        if condition or pool or options:
+            given = ", ".join(["--condition"] * bool(condition) + ["--pool"] * pool + [*options])
+            raise ConfigError(f"{given} apply to label rules; {source} is a saved label set.")
+        return LabelSet.load(path)
+    if source not in RULES:
+        raise ConfigError(
+            f"labels {source!r} is neither a label set file (.parquet) nor a rule; the rules are {', '.join(RULES)}."
+        )
+    chosen = list(condition) if condition else None
+    return make_labels(corpus, source, condition=chosen, pool=pool, **options)

@@ -13,6 +13,7 @@ from pathlib import Path
 from voxpop.corpus import Corpus
 from voxpop.errors import VoxpopError
 from voxpop.experiment import (
+    FILE_RULE,
     Analyses,
     LabelSpec,
     Recipe,
@@ -34,6 +35,12 @@ def _check_label_set(
 
     Returns the label set, which the runner reuses (None when it failed or waits for ``threshold: best``).
     """
+    if spec.rule == FILE_RULE:
+        try:
+            return LabelSet.load(spec.path)
+        except VoxpopError as exc:
+            problems.append(f"{path}.path: {exc}")
+            return None
     needs = spec.definition.rater_ids_reason(spec.rule_options())
     if needs and not corpus.has_rater_ids:
         try:

@@ -6,10 +6,9 @@ them: :mod:`voxpop.evaluation`).
   and that have features (early stopping on the kept dev items) and predicts EVERY test item that has
   features, whatever the train rule kept, so the pooled out-of-fold predictions can be scored against
   other test label sets (cross-testing). With ``out_dir`` each fold is saved and a rerun resumes.
-- A *run directory* (:func:`train_run`, :func:`load_run`) holds ``run.yaml`` (corpus, labels, features,
-  model spec, protocol: everything needed to rebuild the run), ``labels.parquet``, the fold models and
-  ``predictions.parquet``; :func:`predict_files` extracts the run's features for new audio files with
-  the same extractor configuration and averages the fold models' probabilities (an ensemble).
+- Runs (a study's trained models, :mod:`voxpop.trained`) and their use on new audio
+  (:mod:`voxpop.inference`) live in their own modules; training always goes through the stage graph
+  (:mod:`voxpop.study`), for ``voxpop train`` as for ``voxpop run``.
 
 Neural heads see features standardised per dimension with the mean and standard deviation of the
 fold's training items (``ModelSpec.standardize``); the statistics are saved with each fold model.
@@ -18,39 +17,31 @@ fold's training items (``ModelSpec.standardize``); the statistics are saved with
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import hashlib
 import json
 import os
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pydantic
-import yaml
 
-from voxpop.analysis import average_probabilities
-from voxpop.audio import AudioOptions
-from voxpop.cache import atomic_write, output_directory, parse_json, parse_yaml, write_text
-from voxpop.corpus import STRING, Corpus
+from voxpop.cache import atomic_write, output_directory, parse_json, write_text
+from voxpop.corpus import STRING
 from voxpop.errors import ConfigError, InputError
-from voxpop.features import Features, FeatureStore, extract, make_extractor
-from voxpop.labels import make_labels
+from voxpop.features import Features
 from voxpop.labelset import LabelSet
 from voxpop.losses import loss_class
 from voxpop.models import CLASSICAL
-from voxpop.predictions import Predictions, binarize_predictions, load_predictions, predicted_classes, save_predictions
+from voxpop.predictions import Predictions, load_predictions, save_predictions
 from voxpop.protocols import Fold
-from voxpop.rules import RULES
 from voxpop.training import TrainConfig, TrainedModel, fit
 
 Progress = Callable[[int, int], None]
 """Called with (folds done, folds in all); first with (0, total)."""
 
-RUN_FORMAT = 1
 FOLD_FORMAT = 1
 DROP_REASONS = ("train_no_features", "train_not_kept", "dev_no_features", "dev_not_kept", "test_no_features")
 _SPEED_ONLY = {"progress_bar", "num_workers"}  # TrainConfig fields that do not change numbers
@@ -451,330 +442,3 @@ def _layer_table(weights: dict[str, np.ndarray], features: Features) -> pd.DataF
     n_layers = len(next(iter(weights.values())))
     names = features.layers if len(features.layers) == n_layers else [f"layer{i}" for i in range(n_layers)]
     return pd.DataFrame.from_dict(weights, orient="index", columns=names).rename_axis("fold")
-
-
-# ====================================================================== run directories
-class LabelSource(pydantic.BaseModel):
-    """Where a run's training labels came from: a rule applied to the corpus, or a saved label set."""
-
-    model_config = pydantic.ConfigDict(extra="forbid")
-
-    rule: str | None = None
-    path: str | None = None
-    condition: list[str] | None = None
-    pool: bool = False
-    options: dict[str, Any] = {}
-
-
-class FeatureSource(pydantic.BaseModel):
-    """Which features a run used: the store entry (path, key, extractor spec, audio config) and, when the
-    run extracted them itself, the extractor spec string and options to rebuild the extractor."""
-
-    model_config = pydantic.ConfigDict(extra="forbid")
-
-    path: str
-    key: str
-    kind: str
-    spec: dict[str, Any]
-    audio: dict[str, Any]
-    extractor: str | None = None
-    options: dict[str, Any] = {}
-    store: str | None = None
-
-
-class ProtocolSpec(pydantic.BaseModel):
-    """A protocol name and the options of :func:`voxpop.protocols.make_folds`."""
-
-    model_config = pydantic.ConfigDict(extra="forbid")
-
-    name: str
-    options: dict[str, Any] = {}
-
-
-class RunRecord(pydantic.BaseModel):
-    """Contents of ``run.yaml``: everything needed to rebuild a run."""
-
-    model_config = pydantic.ConfigDict(extra="forbid")
-
-    format: int = RUN_FORMAT
-    name: str
-    corpus: str
-    where: str | None = None
-    labels: LabelSource
-    features: FeatureSource
-    model: ModelSpec
-    protocol: ProtocolSpec
-    classes: list[str]
-    multilabel: bool
-    folds: list[str]
-    created: str = ""
-
-
-def is_label_file(source: str) -> bool:
-    """Whether a ``--labels`` value names a saved label set (an existing file or a ``.parquet`` path), not a rule."""
-    return Path(source).suffix == ".parquet" or Path(source).is_file()
-
-
-def resolve_labels(
-    corpus: Corpus,
-    source: str,
-    *,
-    condition: Sequence[str] | None = None,
-    pool: bool = False,
-    **options: Any,
-) -> tuple[LabelSet, LabelSource]:
-    """A label set from a saved file (``*.parquet``) or a rule of the registry (:mod:`voxpop.rules`) applied to
-    ``corpus`` with its ``options`` (ConfigError for rule options given with a saved file)."""
-    path = Path(source)
-    if is_label_file(source):
-        if condition or pool or options:
-            given = ", ".join(["--condition"] * bool(condition) + ["--pool"] * pool + [*options])
-            raise ConfigError(f"{given} apply to label rules; {source} is a saved label set.")
-        return LabelSet.load(path), LabelSource(path=str(path.resolve()))
-    if source not in RULES:
-        raise ConfigError(
-            f"labels {source!r} is neither a label set file (.parquet) nor a rule; the rules are {', '.join(RULES)}."
-        )
-    chosen = list(condition) if condition else None
-    labels = make_labels(corpus, source, condition=chosen, pool=pool, **options)
-    return labels, LabelSource(rule=source, condition=chosen, pool=pool, options=options)
-
-
-def resolve_features(
-    corpus: Corpus,
-    *,
-    store_entry: str | Path | None = None,
-    extractor: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    store: str | Path | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[Features, FeatureSource]:
-    """Features from an existing store entry directory, or extracted now with ``extractor`` into ``store``."""
-    if (store_entry is None) == (extractor is None):
-        raise ConfigError("give either a feature store entry (--features DIR) or an extractor (--extractor SPEC).")
-    if store_entry is not None:
-        entry = FeatureStore(Path(store_entry))
-        features = entry.features()
-        source = FeatureSource(
-            path=str(entry.path.resolve()),
-            key=entry.key,
-            kind=features.kind,
-            spec=entry.meta["extractor"],
-            audio=entry.meta["audio"],
-        )
-        return features, source
-    chosen = make_extractor(extractor, **dict(options or {}))
-    features = extract(corpus, chosen, store, progress=progress)
-    meta = FeatureStore(features.path).meta
-    source = FeatureSource(
-        path=str(Path(features.path).resolve()),
-        key=features.key,
-        kind=features.kind,
-        spec=meta["extractor"],
-        audio=meta["audio"],
-        extractor=extractor,
-        options=dict(options or {}),
-        store=None if store is None else str(Path(store).resolve()),
-    )
-    return features, source
-
-
-def train_run(
-    out_dir: str | Path,
-    *,
-    corpus_path: str | Path,
-    where: str | None,
-    labels: LabelSet,
-    label_source: LabelSource,
-    features: Features,
-    feature_source: FeatureSource,
-    folds: Sequence[Fold],
-    protocol: ProtocolSpec,
-    spec: ModelSpec,
-    progress: Progress | None = None,
-) -> CrossValidation:
-    """Cross-validate into a run directory: ``run.yaml``, ``labels.parquet``, fold models, predictions."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    record = RunRecord(
-        name=out.name,
-        corpus=str(Path(corpus_path).resolve()),
-        where=where,
-        labels=label_source,
-        features=feature_source,
-        model=spec,
-        protocol=protocol,
-        classes=labels.classes,
-        multilabel=spec.multilabel,
-        folds=[f.name for f in folds],
-        created=datetime.datetime.now().isoformat(timespec="seconds"),
-    )
-    labels.save(out / "labels.parquet")
-    result = cross_validate(features, labels, folds, spec, out_dir=out, progress=progress)
-    write_text(out / "run.yaml", yaml.safe_dump(record.model_dump(mode="json"), sort_keys=False))
-    return result
-
-
-@dataclasses.dataclass
-class Run:
-    """A saved run: its record, directory, training labels and pooled out-of-fold predictions."""
-
-    directory: Path
-    record: RunRecord
-
-    @property
-    def predictions(self) -> pd.DataFrame:
-        return load_predictions(self.directory / "predictions.parquet").table
-
-    @property
-    def labels(self) -> LabelSet:
-        return LabelSet.load(self.directory / "labels.parquet")
-
-    def fold_models(self) -> dict[str, FoldModel]:
-        return {name: FoldModel.load(_fold_dir(self.directory, name)) for name in self.record.folds}
-
-
-def find_runs(path: str | Path) -> list[Path]:
-    """``path`` itself when it holds ``run.yaml``, else its sub-directories that do (one per head), sorted."""
-    path = Path(path)
-    if (path / "run.yaml").is_file():
-        return [path]
-    runs = sorted(p.parent for p in path.glob("*/run.yaml")) if path.is_dir() else []
-    if not runs:
-        raise InputError(f"{path}: no run.yaml here or in its sub-directories; train a run with 'voxpop train'.")
-    return runs
-
-
-def load_run(directory: str | Path) -> Run:
-    """Read a run directory written by :func:`train_run`."""
-    directory = Path(directory)
-    path = directory / "run.yaml"
-    if not path.is_file():
-        raise InputError(f"{directory}: no run.yaml; not a voxpop run directory (train one with 'voxpop train').")
-    try:
-        record = RunRecord.model_validate(parse_yaml(path.read_text()))
-    except pydantic.ValidationError as exc:
-        raise InputError(f"{path}: not a valid run record ({exc.error_count()} problems): {exc}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a readable run record ({exc}); train the run again.") from None
-    if record.format != RUN_FORMAT:
-        raise InputError(f"{path}: run format {record.format}, expected {RUN_FORMAT}.")
-    return Run(directory, record)
-
-
-# ====================================================================== prediction on new audio
-@dataclasses.dataclass
-class FilePredictions:
-    """Ensemble class probabilities per audio file (index: the file as given) and the skipped files."""
-
-    probabilities: pd.DataFrame
-    skipped: pd.DataFrame
-    multilabel: bool
-
-    def table(self) -> pd.DataFrame:
-        """Per file the decision, then the probabilities: the argmax class, or for sigmoid (multi-label)
-        outputs the classes chosen by :func:`binarize_predictions` joined with ``+``."""
-        probs = self.probabilities
-        if self.multilabel:
-            chosen = binarize_predictions(probs).to_numpy(dtype=bool)
-            decision = ["+".join(c for c, on in zip(probs.columns, row, strict=True) if on) for row in chosen]
-        else:
-            decision = list(predicted_classes(probs))
-        return probs.assign(prediction=pd.array(decision, dtype=STRING))[["prediction", *probs.columns]]
-
-
-def _run_extractor(source: FeatureSource, extractor: str | None, options: Mapping[str, Any] | None):
-    if source.extractor is not None and extractor is None:
-        chosen = make_extractor(source.extractor, **source.options)
-    elif extractor is not None:
-        chosen = make_extractor(extractor, **dict(options or {}))
-    else:
-        raise ConfigError(
-            f"the run was trained on the feature store entry {source.path}, which records the extractor spec "
-            f"{source.spec} but not how to build it; pass the extractor (e.g. --extractor "
-            f"{source.spec.get('extractor')}:... --option KEY=VALUE) that reproduces that spec."
-        )
-    if chosen.spec() != source.spec:
-        differs = sorted(k for k in {*chosen.spec(), *source.spec} if chosen.spec().get(k) != source.spec.get(k))
-        raise ConfigError(
-            f"extractor {chosen.describe()} differs from the one the run was trained with in {differs} "
-            f"(run: {[source.spec.get(k) for k in differs]}, now: {[chosen.spec().get(k) for k in differs]}); "
-            "features must be computed exactly as in training (same options and versions)."
-        )
-    return chosen
-
-
-def features_of_items(
-    source: FeatureSource,
-    items: pd.DataFrame,
-    classes: Sequence[str],
-    score: Callable[[np.ndarray | list[np.ndarray], pd.Index], pd.DataFrame],
-    *,
-    extractor: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    store: str | Path | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Features of new items (index: id; column ``audio``, optional ``offset`` / ``duration`` in seconds)
-    as ``source`` recorded them, scored by ``score(x, ids)``.
-
-    Features are extracted with the recorded extractor and audio options (noise augmentation excepted:
-    new files are used as they are) into ``store`` (default: a temporary store, removed afterwards).
-    Returns (probabilities indexed by item, one column per class; skipped items with the reason).
-    """
-    chosen = _run_extractor(source, extractor, options)
-    audio_fields = {f.name for f in dataclasses.fields(AudioOptions)} - {"noise_dir", "snr_db"}
-    audio = AudioOptions(**{k: v for k, v in source.audio.items() if k in audio_fields})
-    corpus = Corpus("predict", items, pd.DataFrame({"item": [], "label": []}), classes=list(classes))
-    with tempfile.TemporaryDirectory(prefix="voxpop-predict-") as tmp:
-        features = extract(corpus, chosen, store if store is not None else tmp, audio=audio, progress=progress)
-        done = features.items
-        if len(done):
-            probabilities = score(feature_input(features, done), done)
-        else:
-            probabilities = pd.DataFrame(columns=list(classes), index=done, dtype=float)
-        skipped = features.skipped.copy()
-    return probabilities, skipped
-
-
-def predict_files(
-    run_dir: str | Path,
-    paths: Sequence[str | Path],
-    *,
-    store: str | Path | None = None,
-    extractor: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> FilePredictions:
-    """Class probabilities of new audio files: the run's features, each fold model, averaged over folds
-    (see :func:`features_of_files`; files whose audio cannot be used are listed in ``skipped``)."""
-    run = load_run(run_dir)
-    probabilities, skipped = features_of_items(
-        run.record.features, file_items(paths), run.record.classes, ensemble_scorer(run), extractor=extractor,
-        options=options, store=store, progress=progress,
-    )  # fmt: skip
-    return FilePredictions(probabilities.rename_axis("file"), skipped.rename_axis("file"), run.record.multilabel)
-
-
-def file_items(paths: Sequence[str | Path]) -> pd.DataFrame:
-    """An item table for audio files given by path: id = the path as given, ``audio`` = the resolved path."""
-    if not paths:
-        raise ConfigError("give at least one audio file to predict.")
-    ids = [str(p) for p in paths]
-    if len(set(ids)) != len(ids):
-        raise ConfigError(f"audio files are listed more than once: {sorted({i for i in ids if ids.count(i) > 1})}.")
-    return pd.DataFrame({"audio": [str(Path(p).resolve()) for p in paths]}, index=pd.Index(ids, name="item"))
-
-
-def ensemble_scorer(run: Run) -> Callable[[np.ndarray | list[np.ndarray], pd.Index], pd.DataFrame]:
-    """``score(x, ids)``: the mean of the run's fold models' probabilities, one column per run class."""
-    models = run.fold_models()
-    classes = run.record.classes
-
-    def score(x: np.ndarray | list[np.ndarray], items: pd.Index) -> pd.DataFrame:
-        per_fold = {
-            name: pd.DataFrame(model.predict_proba(x), index=items, columns=classes) for name, model in models.items()
-        }
-        return average_probabilities(per_fold)
-
-    return score

@@ -34,6 +34,7 @@ from voxpop.corpus import Corpus
 from voxpop.crosscorpus import concat_label_sets, normalisation_groups, normalise_by_group, onto_test_classes
 from voxpop.errors import ConfigError
 from voxpop.evaluation import evaluate_pooled
+from voxpop.experiment import FILE_RULE
 from voxpop.features import Extractor, Features, FeatureStore, extract, fill_store, make_extractor
 from voxpop.labels import accounting_table, make_labels
 from voxpop.labelset import LabelSet
@@ -158,6 +159,8 @@ def compute_labels(
 def _make_labels(corpus: Corpus, spec: Mapping[str, Any], config: Mapping[str, Any], best: float | None) -> LabelSet:
     spec = dict(spec)
     rule = spec.pop("rule")
+    if rule == FILE_RULE:
+        return LabelSet.load(spec["path"])
     if spec.get("threshold") == "best":
         if best is None or np.isnan(best):
             raise ConfigError("threshold 'best': the threshold sweep found no threshold with a defined mean kappa")
@@ -207,7 +210,8 @@ def _extraction(config: Mapping[str, Any], in_process: bool = False) -> tuple[Ex
     extractor = make_extractor(config["extractor"], **config["options"])
     if in_process:
         extractor.workers = 1
-    return extractor, AudioOptions(sample_rate=extractor.sample_rate, max_seconds=config["max_seconds"])
+    noise = {k: config[k] for k in ("noise_dir", "snr_db") if k in config}
+    return extractor, AudioOptions(sample_rate=extractor.sample_rate, max_seconds=config["max_seconds"], **noise)
 
 
 def extract_shard(corpus: Corpus, config: Mapping[str, Any], store: Path, shard: tuple[int, int]) -> None:
@@ -318,13 +322,14 @@ def compute_evaluation(
     corpus_classes = config.get("corpus_classes")
     tables = []
     for group, items in agreement.item_groups(corpus.items, config["by"]):
-        predictions = source.probabilities[source.probabilities.index.isin(items)]
+        predictions = source.predictions[source.predictions.index.isin(items)]  # with "fold": per-fold scores
         if predictions.empty and group != "all":  # a group no fold tests (the training corpora of cross_corpus)
             continue
         scored_labels = labels
         if corpus_classes is not None:  # cross-corpus, trained on the training corpora's classes
             classes = corpus_classes.get(group, labels.classes)
-            predictions, scored_labels = onto_test_classes(predictions, labels, classes, multilabel=source.multilabel)
+            mapped, scored_labels = onto_test_classes(predictions, labels, classes, multilabel=source.multilabel)
+            predictions = mapped.join(predictions[["fold"]]) if "fold" in predictions else mapped
         table = evaluate_pooled(
             predictions,
             scored_labels,

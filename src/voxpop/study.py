@@ -4,7 +4,8 @@
 it (:func:`voxpop.preflight.check_recipe`) before any other work, (3) plans every stage of every
 variant (:func:`plan_study`), (4) runs the stages in order, reusing finished ones, and (5) writes
 ``results.parquet`` (tidy: study, variant, train, test, group, metric, value, low, high, n_items,
-n_excluded, chance), ``report.html``, ``report.md`` and ``figures/`` into the output directory.
+n_excluded, chance, fold_mean, fold_sd, n_folds ...), ``runs.json`` (the trained models,
+:mod:`voxpop.trained`), ``report.html``, ``report.md`` and ``figures/`` into the output directory.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from voxpop.studyrun import Merged as Merged
 from voxpop.studyrun import Plan as Plan
 from voxpop.studyrun import StudyRun as StudyRun
 from voxpop.studyrun import features_stage
+from voxpop.trained import write_runs
 
 DERIVED = ("ensemble", "fusion")
 
@@ -114,8 +116,10 @@ def plan_study(recipe: Recipe, corpus_key: str, corpus_classes: Mapping[str, lis
     for part in ("train", "test"):
         for name, spec in getattr(recipe.labels, part).items():
             inputs = (sweep,) if spec.threshold == "best" else ()
-            config = {**base, "classes": part_classes[part], "spec": spec.model_dump()}
-            overrides = {c: e.labels[name].model_dump() for c, e in recipe.corpora.items() if name in e.labels}
+            config = {**base, "classes": part_classes[part], "spec": spec.config()}
+            if spec.path is not None:  # a saved label set: its content, not its name
+                config["sha256"] = _file_hash(spec.path)
+            overrides = {c: e.labels[name].config() for c, e in recipe.corpora.items() if name in e.labels}
             if overrides:  # these corpora's items get their own rule (stages.compute_labels)
                 config["overrides"] = overrides
             labels[part, name] = Stage("labels", f"labels {name}", config, inputs)
@@ -308,6 +312,15 @@ def _compute_merge(config: Mapping[str, Any], directory: Path, source: str, prog
     write_text(directory / "merge.json", json.dumps(classes))
 
 
+def corpus_directory(recipe: Recipe, cache_root: Path) -> Path:
+    """The directory of the corpus a recipe reads: ``corpus.path``, or the corpus its build stage wrote."""
+    stage, _ = corpus_source(recipe)
+    if stage is None:
+        return Path(recipe.corpus.path).resolve()
+    directory = (cache_root / stage.name).resolve()
+    return directory / "demo" / "corpus" if "demo" in stage.config else directory / "corpus"
+
+
 def load_merged(recipe: Recipe, cache: Cache) -> Merged | None:
     """The merge record of a recipe with ``corpora`` whose corpus stage has run (None without ``corpora``)."""
     if not recipe.corpora:
@@ -399,6 +412,7 @@ def run_recipe(
     results = results_table(recipe, plan, outputs)
     atomic_write(out_dir / "results.parquet", lambda handle: results.to_parquet(handle, index=False))
     run = StudyRun(recipe, corpus, plan, outputs, results, cache.executed, cache.reused, out_dir, merged)
+    write_runs(run, corpus_directory(recipe, cache.root))
     if write_report:
         from voxpop.study_report import build_report
 

@@ -102,6 +102,8 @@ def features_stage(
     """The stage extracting features ``f`` of the corpus (of the segment corpus when ``segments`` is given);
     ``normalisation``: each corpus's feature normalisation when some corpus is not normalised globally."""
     config = {"corpus": corpus_key, "extractor": f.extractor, "options": f.options, "max_seconds": f.max_seconds}
+    if f.noise_dir:  # extraction-time noise: the folder's path as given, resolved
+        config.update(noise_dir=str(Path(f.noise_dir).resolve()), snr_db=f.snr_db)
     if normalisation:
         config["normalisation"] = normalisation
     return Stage("features", f"features {f.extractor}", config, (segments,) if segments is not None else ())

@@ -19,6 +19,7 @@ from voxpop.cli import (  # noqa: F401  (register commands)
     merge_verbs,
     model_verbs,
     study_verbs,
+    train_verbs,
 )
 from voxpop.cli.app import app, err_console
 from voxpop.errors import VoxpopError

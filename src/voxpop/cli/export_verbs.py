@@ -13,7 +13,8 @@ from voxpop.errors import ConfigError
 
 @app.command()
 def export(
-    run: Path = typer.Argument(..., help="Run directory (from 'voxpop train' or a study's run folder)."),
+    run: Path = typer.Argument(..., help="Output directory of 'voxpop train' or 'voxpop run'."),
+    model: str = typer.Option(None, "--model", help="The run to export (when the directory holds several)."),
     out: Path = typer.Option(..., "--out", help="Folder to write <fold>.onnx and card.json into."),
     output_format: str = typer.Option("onnx", "--format", help="Export format (onnx)."),
 ) -> None:
@@ -22,6 +23,6 @@ def export(
 
     if output_format != "onnx":
         raise ConfigError(f"--format {output_format!r}: the export format is onnx.")
-    written = export_run(run, out)
+    written = export_run(run, out, model)
     folds = sorted(p.name for p in written.glob("*.onnx"))
     console.print(f"{len(folds)} fold models ({', '.join(folds)}) and card.json written to [bold]{escape(str(out))}[/]")

@@ -1,0 +1,191 @@
+"""The trained models of a study as *runs*: what ``voxpop evaluate``, ``predict``, ``fuse`` and ``export`` read.
+
+:func:`voxpop.study.run_recipe` (behind both ``voxpop run`` and ``voxpop train``) writes ``OUT/runs.json``:
+one :class:`RunRecord` per train stage of the plan, naming the stage directories in ``OUT/cache`` that
+hold the pooled out-of-fold predictions and fold models (the train stage) and the training labels
+(the labels stage), with everything needed to use the models again: the corpus directory and item
+filter, the label spec, the feature extractor and the store entry it filled, the model spec and the
+protocol. Nothing is trained or stored twice: a run is a view on the stage cache.
+
+Run names are the variant names (``base`` for a recipe without a grid, the head for ``voxpop train
+--head mlp,svm``), joined with the train label set's name when the study trains on several.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pydantic
+
+from voxpop.cache import parse_json, write_text
+from voxpop.errors import InputError
+from voxpop.features import FeatureStore
+from voxpop.labelset import LabelSet
+from voxpop.predictions import load_predictions
+from voxpop.runs import FoldModel, ModelSpec, _fold_dir
+
+RUNS_FILE = "runs.json"
+RUN_FORMAT = 2
+
+
+class FeatureSource(pydantic.BaseModel):
+    """The features a run was trained on: the store entry (path, key, kind, extractor spec, audio config)
+    and the extractor spec string with options that rebuilds the extractor for new audio."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    path: str
+    key: str
+    kind: str
+    spec: dict[str, Any]
+    audio: dict[str, Any]
+    extractor: str | None = None
+    options: dict[str, Any] = {}
+
+
+class ProtocolSpec(pydantic.BaseModel):
+    """A protocol name and the options of :func:`voxpop.protocols.make_folds`."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    name: str
+    options: dict[str, Any] = {}
+
+
+class RunRecord(pydantic.BaseModel):
+    """One trained model source of a study (an entry of ``runs.json``).
+
+    ``corpus``: the corpus directory the study read (built corpora: their stage directory);
+    ``labels``: the train label set's recipe spec; ``stage`` / ``labels_stage``: the train and labels
+    stage directories, relative to the output directory.
+    """
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    format: int = RUN_FORMAT
+    name: str
+    study: str
+    variant: str
+    train: str
+    corpus: str
+    where: str | None = None
+    labels: dict[str, Any]
+    features: FeatureSource
+    model: ModelSpec
+    protocol: ProtocolSpec
+    classes: list[str]
+    multilabel: bool
+    folds: list[str]
+    stage: str
+    labels_stage: str
+
+
+@dataclasses.dataclass
+class Run:
+    """A trained model source: its record, its train stage directory and its labels stage directory."""
+
+    directory: Path
+    record: RunRecord
+    labels_directory: Path
+
+    @property
+    def predictions(self) -> pd.DataFrame:
+        """Pooled out-of-fold predictions: class columns and ``fold``, indexed by item."""
+        return load_predictions(self.directory / "predictions.parquet").table
+
+    @property
+    def labels(self) -> LabelSet:
+        """The training label set."""
+        return LabelSet.load(self.labels_directory / "labels.parquet")
+
+    def fold_models(self) -> dict[str, Any]:
+        """``{fold: FoldModel}`` of every fold."""
+        return {name: FoldModel.load(_fold_dir(self.directory, name)) for name in self.record.folds}
+
+
+def run_records(study: Any, corpus: Path) -> dict[str, RunRecord]:
+    """The :class:`RunRecord` of every train stage of a finished :class:`voxpop.study.StudyRun`, by run name;
+    ``corpus``: the directory of the corpus it read (:func:`voxpop.study.corpus_directory`)."""
+    plan, recipe, out = study.plan, study.recipe, study.out_dir
+    trains = list(recipe.labels.train)
+    records = {}
+    for (variant, train), stage in plan.sources.items():
+        if stage.kind != "train":
+            continue
+        name = variant if len(trains) == 1 else f"{variant} / {train}"
+        features_stage, labels_stage = stage.inputs
+        info = parse_json((out / "cache" / features_stage.name / "features.json").read_text())
+        meta = FeatureStore(Path(info["path"])).meta
+        trained = study.output(stage)
+        protocol, options = stage.config["protocol"]
+        records[name] = RunRecord(
+            name=name,
+            study=recipe.study,
+            variant=variant,
+            train=train,
+            corpus=str(corpus),
+            where=recipe.where,
+            labels=recipe.labels.train[train].model_dump(exclude_defaults=True),
+            features=FeatureSource(
+                path=info["path"],
+                key=meta["key"],
+                kind=info["kind"],
+                spec=meta["extractor"],
+                audio=meta["audio"],
+                extractor=features_stage.config["extractor"],
+                options=features_stage.config["options"],
+            ),
+            model=ModelSpec.model_validate(stage.config["model"]),
+            protocol=ProtocolSpec(name=protocol, options=options),
+            classes=[c for c in trained.predictions.columns if c != "fold"],
+            multilabel=trained.multilabel,
+            folds=[str(f) for f in pd.unique(trained.predictions["fold"])],
+            stage=str(Path("cache") / stage.name),
+            labels_stage=str(Path("cache") / labels_stage.name),
+        )
+    return records
+
+
+def write_runs(study: Any, corpus: Path) -> None:
+    """Write ``OUT/runs.json``: every train stage of a :class:`voxpop.study.StudyRun` as a :class:`RunRecord`."""
+    records = {name: r.model_dump(mode="json") for name, r in run_records(study, corpus).items()}
+    write_text(study.out_dir / RUNS_FILE, json.dumps(records, indent=1))
+
+
+def find_runs(out_dir: str | Path, names: list[str] | None = None) -> dict[str, Run]:
+    """The runs of a study output directory (``runs.json``), all or those named; raises :class:`InputError`
+    for a directory without one, an unreadable record, or an unknown name (listing the known ones)."""
+    out = Path(out_dir)
+    path = out / RUNS_FILE
+    if not path.is_file():
+        older = any(out.glob("run.yaml")) or any(out.glob("*/run.yaml"))
+        raise InputError(
+            f"{out}: no {RUNS_FILE}; not the output directory of 'voxpop train' or 'voxpop run' (give the --out "
+            "directory of one)"
+            + ("; its run.yaml is a run directory of an older voxpop: repeat its 'voxpop train' command." if older
+               else ".")
+        )  # fmt: skip
+    try:
+        data = parse_json(path.read_text())
+        records = {name: RunRecord.model_validate(value) for name, value in data.items()}
+    except (ValueError, AttributeError, pydantic.ValidationError) as exc:
+        raise InputError(f"{path}: not a readable run list ({exc}); run the study again to rewrite it.") from None
+    if not records:
+        raise InputError(f"{path}: the study trained no model (its recipe has no labels.train).")
+    unknown = [n for n in names or [] if n not in records]
+    if unknown:
+        raise InputError(f"{out}: no run named {unknown}; its runs are: {', '.join(records)}.")
+    chosen = {n: records[n] for n in names} if names else records
+    return {n: Run(out / r.stage, r, out / r.labels_stage) for n, r in chosen.items()}
+
+
+def load_run(out_dir: str | Path, name: str | None = None) -> Run:
+    """One run of a study output directory: the one named, or the only one (:func:`find_runs`)."""
+    runs = find_runs(out_dir, [name] if name else None)
+    if len(runs) > 1:
+        raise InputError(f"{out_dir}: holds {len(runs)} runs ({', '.join(runs)}); choose one with --model NAME.")
+    return next(iter(runs.values()))
