@@ -162,14 +162,15 @@ def test_cli_evaluate_resamples_speakers_of_the_run_corpus(demo_corpus, demo_log
 
     from voxpop.cli import app
     from voxpop.labels import make_labels
-    from voxpop.predictions import load_predictions
+    from voxpop.predictions import Predictions, save_predictions
+    from voxpop.trained import load_run
 
     out = tmp_path / "speakers.csv"
     args = ["evaluate", str(demo_logreg_run.directory), "--labels", "mr", "--condition", "voice", "--bootstrap", "50"]
     result = CliRunner().invoke(app, [*args, "--resample", "speakers", "--out", str(out)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "over speakers (cluster bootstrap)" in result.output
-    predictions = load_predictions(demo_logreg_run.directory / "predictions.parquet").table
+    predictions = load_run(demo_logreg_run.directory).predictions
     labels = make_labels(demo_corpus.corpus, "mr", condition="voice")
     speakers = demo_corpus.corpus.items["speaker"]
     by_speaker = evaluate_predictions(predictions, labels, n_boot=50, seed=0, speakers=speakers)
@@ -179,8 +180,9 @@ def test_cli_evaluate_resamples_speakers_of_the_run_corpus(demo_corpus, demo_log
     np.testing.assert_allclose(table[["low", "high"]], by_speaker[["low", "high"]])  # the corpus's speakers
     assert not np.allclose(table["low"], by_item["low"], equal_nan=True)
     labels.save(tmp_path / "mr.parquet")
+    save_predictions(Predictions(predictions), tmp_path / "predictions.parquet")
     refused = CliRunner().invoke(app, [
-        "evaluate", str(demo_logreg_run.directory / "predictions.parquet"), "--labels", str(tmp_path / "mr.parquet"),
+        "evaluate", str(tmp_path / "predictions.parquet"), "--labels", str(tmp_path / "mr.parquet"),
         "--resample", "speakers",
     ], env={"COLUMNS": "200"})  # fmt: skip
     assert "name the corpus with --corpus" in str(refused.exception)

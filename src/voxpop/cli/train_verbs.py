@@ -24,6 +24,7 @@ from voxpop.cli.corpus_verbs import WHERE_HELP
 from voxpop.cli.options import parse_names, with_rule_options
 from voxpop.errors import ConfigError
 from voxpop.features.base import parse_options
+from voxpop.formatting import format_ci
 from voxpop.protocols import PROTOCOLS
 from voxpop.rules import RULES
 
@@ -110,8 +111,6 @@ def train_recipe(
 def print_summary(tables: dict[str, pd.DataFrame], title: str, first: str = "head") -> None:
     """One row per run (head): items scored, the main metrics pooled over the test folds with their 95 % bootstrap
     intervals, and the first metric per test fold (mean ± sample standard deviation over the folds)."""
-    from voxpop.plots import format_ci  # matplotlib: only when a table is printed
-
     any_table = next(iter(tables.values()))
     wanted = SINGLE_LABEL_SUMMARY if "uar" in set(any_table["metric"]) else MULTI_LABEL_SUMMARY
     table = Table(title=title, box=box.SIMPLE_HEAD)
@@ -227,8 +226,8 @@ def train(
 ) -> None:
     """Cross-validate heads on features and labels through the recipe runner and print out-of-fold metrics."""
     from voxpop.cli.study_verbs import progress_reporter
-    from voxpop.experiment import recipe_from_dict
     from voxpop.models import CLASSICAL
+    from voxpop.recipe_loading import recipe_from_dict
     from voxpop.study import run_recipe
 
     label_options = {**_given(condition=condition[0] if condition and len(condition) == 1 else condition or None),
