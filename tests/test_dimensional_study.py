@@ -78,6 +78,17 @@ def test_evaluation_scores_kept_items_and_names_metrics_per_dimension():
     assert value["rmse[valence]"] == pytest.approx(np.sqrt(0.75))
     assert value["mae"] == pytest.approx((0.5 + 0.75) / 2)
     assert (table["n_items"] == 4).all() and (table["n_excluded"] == 1).all() and table["low"].isna().all()
+    assert (table["n_folds"] == 1).all() and table["fold_sd"].isna().all()  # one fold: its score, no spread
+    two = evaluate_dimensions(
+        Regressed(predictions.assign(fold=["f1", "f1", "f2", "f2", "f2"]), pd.DataFrame()),
+        labels,
+        corpus,
+        {"by": None, "bootstrap": 0, "seed": 0},
+    ).set_index("metric")
+    # MAE of arousal: 0.5 in both folds; of valence: f1 (a, b) errors 1, 0 -> 0.5, f2 (c, d) errors 1, 1 -> 1.0
+    assert two.loc["mae[arousal]", ["fold_mean", "fold_sd"]].tolist() == pytest.approx([0.5, 0.0])
+    assert two.loc["mae[valence]", ["fold_mean", "fold_sd"]].tolist() == pytest.approx([0.75, np.sqrt(0.125)])
+    assert two.loc["mae[valence]", "value"] == pytest.approx(0.75) and int(two.loc["mae", "n_folds"]) == 2
 
 
 def test_recipes_read_the_dimensions_of_msp_iemocap_and_mosei_imports():

@@ -44,7 +44,7 @@ from voxpop.losses import LOSSES
 from voxpop.models import CLASSICAL, REGRESSORS
 from voxpop.protocols import Fold, make_folds
 from voxpop.recipe_loading import expand_variants, recipe_error
-from voxpop.regression import MEAN, regression_table
+from voxpop.regression import MEAN, regression_scores, regression_table
 from voxpop.runs import ModelSpec, Standardizer, feature_input, fold_items
 from voxpop.studyrun import Plan, features_stage
 from voxpop.training import TrainConfig, fit
@@ -302,13 +302,32 @@ def evaluate_dimensions(
         scored = part[kept]
         targets = labels.values.loc[scored.index]
         table = regression_table(scored, targets, config["bootstrap"], config["seed"])
-        table["metric"] = np.where(
-            table["dimension"].eq(MEAN), table["metric"], table["metric"] + "[" + table["dimension"] + "]"
-        )
+        table["metric"] = _metric_names(table["dimension"], table["metric"])
+        folds = regressed.predictions["fold"].reindex(scored.index)
+        table = table.merge(_fold_summary(scored, targets, folds), on="metric", how="left")
         tables.append(table.drop(columns="dimension").assign(group=group, n_excluded=int((~kept).sum())))
     if not tables:
         raise ConfigError("none of the predicted items has a value for every dimension in the test label set")
     return pd.concat(tables, ignore_index=True).assign(chance=np.nan, absent_classes="", tie_policy="", n_tied=0)
+
+
+def _metric_names(dimensions: pd.Series, metrics: pd.Series) -> np.ndarray:
+    """``ccc[arousal]`` per dimension, ``ccc`` for the mean over dimensions."""
+    return np.where(dimensions.eq(MEAN), metrics, metrics + "[" + dimensions + "]")
+
+
+def _fold_summary(predictions: pd.DataFrame, targets: pd.DataFrame, folds: pd.Series) -> pd.DataFrame:
+    """Per metric the mean and sample standard deviation (ddof 1) over test folds of the metric computed on each
+    fold's items alone: columns metric, fold_mean, fold_sd, n_folds (folds where the metric is defined)."""
+    per_fold = {}
+    for fold in pd.unique(folds):
+        inside = folds.eq(fold).to_numpy(dtype=bool)
+        long = regression_scores(predictions[inside], targets[inside]).stack()
+        names = _metric_names(pd.Series(long.index.get_level_values(0)), pd.Series(long.index.get_level_values(1)))
+        per_fold[fold] = pd.Series(long.to_numpy(dtype=float), index=names)
+    values = pd.DataFrame(per_fold)
+    summary = {"fold_mean": values.mean(axis=1), "fold_sd": values.std(axis=1, ddof=1), "n_folds": values.count(axis=1)}
+    return pd.DataFrame(summary).rename_axis("metric").reset_index()
 
 
 def compute_evaluation(stage: Stage, inputs: list, context, directory: Path) -> None:
