@@ -17,12 +17,12 @@ import pandas as pd
 from voxpop import plots
 from voxpop.analysis import pivot_cross_test
 from voxpop.dimensions import ContinuousLabelSet
+from voxpop.formatting import format_ci
 from voxpop.regression import REGRESSION_METRICS
 from voxpop.report import Report
 
 NAMES = {"ccc": "CCC", "pearson": "Pearson r", "mae": "MAE", "rmse": "RMSE"}
 LOWER_IS_BETTER = ("mae", "rmse")
-CI = "{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def dimensional_sections(report: Report, run) -> None:
@@ -104,7 +104,7 @@ def _results_section(report: Report, run) -> None:
     )
     for variant in dict.fromkeys(results["variant"]):
         rows = results[results["variant"].eq(variant)]
-        matrix = pivot_cross_test(rows, "ccc", fmt=CI)
+        matrix = pivot_cross_test(rows, "ccc", digits=3)
         matrix.index.name, matrix.columns.name = "train", "test"
         section.add_table(
             f"CCC cross-test matrix {variant}",
@@ -119,7 +119,7 @@ def _results_section(report: Report, run) -> None:
     dims = [m[len("ccc[") : -1] for m in dict.fromkeys(results["metric"]) if m.startswith("ccc[")]
     own = results[results["train"].eq(results["test"])]  # each model on its own target definition
     results = own if len(own) else results
-    wide = results.assign(cell=[CI.format(**r) for r in results[["value", "low", "high"]].to_dict("records")])
+    wide = results.assign(cell=[format_ci(v, lo, hi) for v, lo, hi in results[["value", "low", "high"]].to_numpy()])
     wide = wide.pivot_table(
         index=["variant", "train", "test"], columns="metric", values="cell", aggfunc="first", sort=False
     )
