@@ -341,12 +341,12 @@ def fuse(
     out: Path = typer.Option(..., "--out", help="Fused predictions parquet file (with 'fold')."),
     rule_options: dict | None = None,
 ) -> None:
-    """Dirichlet late fusion with per-class model weights chosen by UAR, as a recipe's analyses.fusion does.
+    """Dirichlet late fusion with per-class model weights chosen by UAR, as a recipe's analyses.fusion.
 
-    Out-of-fold inputs (a 'fold' column: runs, or files cross-validated with the same folds) are fused per
-    fold: fold f's items get the weights tuned on fold f's development predictions (--tune-on dev) or on
-    the other folds' items (other_folds). Inputs without a fold column (one test set) are fused by one
-    split: weights chosen on the --dev-labels items, applied to every other item."""
+    Out-of-fold inputs (a 'fold' column) are fused per fold: fold f's items get the weights tuned
+    on fold f's development predictions (--tune-on dev) or on the other folds' items (other_folds).
+    Inputs without a fold column (one test set) are fused by one split: weights chosen on the
+    --dev-labels items, applied to every other item."""
     from voxpop.analysis import late_fusion
     from voxpop.evaluation import evaluate_pooled
     from voxpop.labels import is_label_file, resolve_labels
