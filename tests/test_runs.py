@@ -441,7 +441,7 @@ def test_common_folds_of_out_of_fold_predictions_and_what_cannot_be_fused_per_fo
     folds = common_folds({"audio": audio, "video": video})  # the items both predict, in the same folds
     assert folds.to_dict() == {"clip01": "a", "clip02": "b", "clip03": "b", "clip04": "c", "clip05": "c"}
     assert common_folds({"audio": audio.drop(columns="fold"), "video": video.drop(columns="fold")}) is None
-    with pytest.raises(InputError, match="audio have a 'fold' column .* but video do not"):
+    with pytest.raises(InputError, match="with a 'fold' column .*: audio; without one: video"):
         common_folds({"audio": audio, "video": video.drop(columns="fold")})
     moved = video.assign(fold=["a", "b", "c", "c", "c", "c"])  # clip03 is in fold c here, in b for audio
     with pytest.raises(InputError, match=r"video: 1 of the 5 shared items .* item 'clip03': fold 'c' vs 'b'"):

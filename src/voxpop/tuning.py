@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from voxpop.analysis import dirichlet_fusion
+from voxpop.analysis import check_one_row_per_item, dirichlet_fusion
 from voxpop.errors import ConfigError, InputError
 from voxpop.labelset import LabelSet
 from voxpop.metrics import binarize_above_uniform, tune_offsets, tune_thresholds
@@ -80,13 +80,11 @@ def common_folds(predictions: Mapping[str, pd.DataFrame]) -> pd.Series | None:
     if len(with_folds) < len(predictions):
         without = [name for name in predictions if name not in with_folds]
         raise InputError(
-            f"{', '.join(with_folds)} have a 'fold' column (out-of-fold predictions) but {', '.join(without)} do "
-            "not; fuse out-of-fold predictions of the same folds, or tables of one test set without 'fold' columns."
+            f"inputs with a 'fold' column (out-of-fold predictions): {', '.join(with_folds)}; without one: "
+            f"{', '.join(without)}. Fuse out-of-fold predictions of the same folds, or tables of one test set "
+            "without 'fold' columns."
         )
-    for name, table in predictions.items():
-        duplicated = table.index[table.index.duplicated()].unique()
-        if len(duplicated):
-            raise InputError(f"{name}: items predicted more than once (e.g. {list(duplicated[:3])}); keep one fold.")
+    check_one_row_per_item(predictions)
     common = functools.reduce(pd.Index.intersection, [t.index for t in predictions.values()])
     if common.empty:
         raise InputError(
