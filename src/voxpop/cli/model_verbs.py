@@ -383,7 +383,6 @@ def fuse(
         result = late_fusion(tables, rule_or_file(dev_labels), n_draws=draws, seed=seed)
         fused, dev_uar = result.fused, result.fusion.validation_uar
         weights = result.fusion.weights.reset_index().assign(fold="fused", dev_uar=dev_uar)
-        tune_on = None
         console.print(f"protocol: single split (no fold column): weights chosen on {len(result.dev_items):,} "
                       f"--dev-labels items (dev UAR {dev_uar:.3f}), applied to the {len(fused):,} others",
                       highlight=False)  # fmt: skip
