@@ -26,6 +26,7 @@ from voxpop.labels import make_labels
 from voxpop.labelset import LabelSet
 from voxpop.predictions import load_predictions
 from voxpop.trained import load_run
+from voxpop.tuning import fusion_per_fold
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -42,6 +43,11 @@ def invoke(*args: str) -> str:
     result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output + repr(result.exception)
     return result.stdout
+
+
+def weighted_sum(heads: dict[str, pd.DataFrame], weights: pd.DataFrame, items: pd.Index) -> np.ndarray:
+    """By hand, fused scores s(c) = sum_m w[m, c] p_m(c) of ``items`` (weights: model x class)."""
+    return sum(weights.loc[h].to_numpy() * heads[h].loc[items, weights.columns].to_numpy() for h in heads)
 
 
 def done_stages(out: Path) -> dict[str, int]:
@@ -216,29 +222,74 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
     share = truth.value_counts(normalize=True)
     assert chance["accuracy"] == pytest.approx((share**2).sum()) and chance["uar"] == pytest.approx(1 / len(share))
 
-    # fuse: the two runs of the output directory; weights chosen on the items of fold1, applied to the others
-    fold1 = load_run(out, "mlp").predictions.query("fold == 'fold1'").index
-    speakers = demo["corpus"].items["speaker"]
-    dev = labels.kept & speakers.isin(demo["corpus"].items.loc[fold1, "speaker"]).to_numpy()
+    # fuse: the recipe's protocol. Both runs kept their fold models' dev predictions (trained with --fusion), so
+    # the defaults (tune_on dev, the runs' training labels, 1000 draws, seed 0) are the fusion stage's: same output
+    output = invoke("fuse", out, "--out", tmp_path / "same.parquet")
+    assert "per fold (3 folds), tune_on dev" in output and "runs:logreg" in output and "runs:mlp" in output
+    pd.testing.assert_frame_equal(load_predictions(tmp_path / "same.parquet").table, fused)
+
+    # cross-fitted: equals fusion_per_fold on the same tables, and the recorded weights are the ones applied
+    output = invoke(
+        "fuse", out, "--tune-on", "other_folds", "--draws", "20", "--seed", "3", "--test-labels", "mr",
+        "--condition", "voice", "--bootstrap", "20", "--weights", tmp_path / "w.csv",
+        "--out", tmp_path / "cross.parquet",
+    )  # fmt: skip
+    assert "tune_on other_folds" in output and "UAR vs mr on the 48 fused items" in output
+    cross = load_predictions(tmp_path / "cross.parquet").table
+    direct, direct_weights = fusion_per_fold(heads, {"logreg": None, "mlp": None}, labels, 20, 3, "other_folds")
+    pd.testing.assert_frame_equal(cross, direct, check_dtype=False, check_index_type=False)
+    recorded = pd.read_csv(tmp_path / "w.csv")
+    assert recorded["model"].tolist() == ["runs:logreg", "runs:mlp"] * 3
+    np.testing.assert_allclose(recorded[classes].to_numpy(), direct_weights[classes].to_numpy())
+    truth = labels.hard_labels()
+    for fold, w in recorded.groupby("fold"):
+        w = w.set_index("model")[classes].rename(index=lambda m: m.split(":")[1])
+        assert w.index.tolist() == ["logreg", "mlp"]
+        in_fold = heads["mlp"]["fold"].eq(fold).to_numpy()
+        items, others = heads["mlp"].index[in_fold], heads["mlp"].index[~in_fold]
+        np.testing.assert_allclose(cross.loc[items, classes].to_numpy(), weighted_sum(heads, w, items))
+        # the weights were chosen on the other folds' items the training labels keep: their UAR there is dev_uar
+        scored = others[labels.kept.reindex(others).to_numpy(dtype=bool)]
+        guess = np.asarray(classes)[weighted_sum(heads, w, scored).argmax(axis=1)]
+        uar = recall_score(truth.loc[scored], guess, labels=sorted(set(truth.loc[scored])), average="macro")
+        assert recorded.loc[recorded["fold"].eq(fold), "dev_uar"].iloc[0] == pytest.approx(uar)
+
+    # the same predictions as files (e.g. from other tools): no dev predictions, so cross-fitted by default
+    audio, video = tmp_path / "audio.parquet", tmp_path / "video.parquet"
+    for head, path in (("logreg", audio), ("mlp", video)):
+        path.write_bytes((load_run(out, head).directory / "predictions.parquet").read_bytes())
+    with pytest.raises(ConfigError, match="prediction files carry no training labels"):
+        app(["fuse", str(audio), str(video), "--out", str(tmp_path / "x.parquet")], standalone_mode=False)
+    with pytest.raises(ConfigError, match="--tune-on dev: audio, video have no development predictions"):
+        app(["fuse", str(audio), str(video), "--tune-on", "dev", "--labels", "mr", "--corpus", str(demo["dir"]),
+             "--out", str(tmp_path / "x.parquet")], standalone_mode=False)  # fmt: skip
+    invoke("fuse", audio, video, "--labels", "mr", "--corpus", demo["dir"], "--condition", "voice", "--draws", "20",
+           "--seed", "3", "--out", tmp_path / "files.parquet")  # fmt: skip
+    pd.testing.assert_frame_equal(load_predictions(tmp_path / "files.parquet").table, cross)
+
+    # one test set scored by two models (no fold column): the single split, weights on the --dev-labels items
+    fold1 = heads["mlp"].index[heads["mlp"]["fold"].eq("fold1").to_numpy()]
+    dev = labels.kept & labels.kept.index.isin(fold1)
     dev_labels = LabelSet(labels.targets, dev, labels.counts, "mr", labels.accounting)
     dev_labels.save(tmp_path / "dev.parquet")
-    output = invoke(
-        "fuse", out, "--dev-labels", tmp_path / "dev.parquet", "--test-labels", "mr", "--corpus", demo["dir"],
-        "--condition", "voice", "--draws", "20", "--bootstrap", "50", "--out", tmp_path / "fused.parquet",
-    )  # fmt: skip
-    assert "fusion weights" in output and "runs:logreg" in output and "runs:mlp" in output
-    fused = load_predictions(tmp_path / "fused.parquet").table
-    direct = late_fusion(
-        {"logreg": load_run(out, "logreg").predictions, "mlp": load_run(out, "mlp").predictions},
-        dev_labels, n_draws=20,
-    )  # fmt: skip
-    pd.testing.assert_frame_equal(fused[run.record.classes], direct.fused[run.record.classes], check_dtype=False)
-    # prediction files (e.g. from another tool) fuse the same way
-    video = tmp_path / "video.parquet"
-    video.write_bytes((load_run(out, "mlp").directory / "predictions.parquet").read_bytes())
-    invoke("fuse", load_run(out, "logreg").directory / "predictions.parquet", video, "--dev-labels",
-           tmp_path / "dev.parquet", "--draws", "20", "--out", tmp_path / "files.parquet")  # fmt: skip
-    pd.testing.assert_frame_equal(load_predictions(tmp_path / "files.parquet").table, fused)
+    for head, path in (("logreg", audio), ("mlp", video)):
+        heads[head].drop(columns="fold").rename_axis("item").to_csv(path.with_suffix(".csv"))
+    with pytest.raises(ConfigError, match="fused by one split.* drop --tune-on"):
+        app(["fuse", str(audio.with_suffix(".csv")), str(video.with_suffix(".csv")), "--dev-labels",
+             str(tmp_path / "dev.parquet"), "--tune-on", "dev", "--out", str(tmp_path / "x.parquet")],
+            standalone_mode=False)  # fmt: skip
+    output = invoke("fuse", audio.with_suffix(".csv"), video.with_suffix(".csv"), "--dev-labels",
+                    tmp_path / "dev.parquet", "--draws", "20", "--out", tmp_path / "split.parquet")  # fmt: skip
+    assert "protocol: single split (no fold column)" in output
+    split = load_predictions(tmp_path / "split.parquet").table
+    expected = late_fusion({"audio": heads["logreg"].drop(columns="fold"), "video": heads["mlp"].drop(columns="fold")},
+                           dev_labels, n_draws=20)  # fmt: skip
+    assert set(split.index) == set(heads["mlp"].index) - set(fold1[dev_labels.kept.reindex(fold1).to_numpy()])
+    pd.testing.assert_frame_equal(split[classes], expected.fused[classes], check_dtype=False)
+    # out-of-fold inputs refuse the single split's --dev-labels
+    with pytest.raises(ConfigError, match="--dev-labels is the single split"):
+        app(["fuse", str(out), "--dev-labels", str(tmp_path / "dev.parquet"), "--out", str(tmp_path / "x.parquet")],
+            standalone_mode=False)  # fmt: skip
 
 
 def test_train_on_a_feature_folder_then_predict_without_naming_the_extractor(demo, tmp_path):

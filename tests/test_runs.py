@@ -26,6 +26,7 @@ from voxpop.predictions import Predictions, load_predictions, save_predictions
 from voxpop.protocols import Fold, make_folds
 from voxpop.runs import ModelSpec, Standardizer, cross_validate
 from voxpop.training import TrainConfig
+from voxpop.tuning import common_folds
 
 CLASSES = ["neutral", "anger", "sad"]
 QUIET = TrainConfig(epochs=2, batch_size=8, progress_bar=False)
@@ -431,6 +432,24 @@ def test_late_fusion_chooses_weights_on_dev_items_and_applies_them_to_the_rest()
     expected = w[0] * audio.loc[ids[20:], CLASSES].to_numpy() + w[1] * video.loc[ids[20:], CLASSES].to_numpy()
     assert list(result.fused.index) == ids[20:]
     assert np.allclose(result.fused[CLASSES].to_numpy(), expected) and (result.fused["fold"] == "f").all()
+
+
+def test_common_folds_of_out_of_fold_predictions_and_what_cannot_be_fused_per_fold():
+    ids = item_ids(6)
+    audio = random_predictions(ids, seed=1).assign(fold=["a", "a", "b", "b", "c", "c"])
+    video = random_predictions([*ids[1:], "extra"], seed=2).assign(fold=["a", "b", "b", "c", "c", "c"])
+    folds = common_folds({"audio": audio, "video": video})  # the items both predict, in the same folds
+    assert folds.to_dict() == {"clip01": "a", "clip02": "b", "clip03": "b", "clip04": "c", "clip05": "c"}
+    assert common_folds({"audio": audio.drop(columns="fold"), "video": video.drop(columns="fold")}) is None
+    with pytest.raises(InputError, match="with a 'fold' column .*: audio; without one: video"):
+        common_folds({"audio": audio, "video": video.drop(columns="fold")})
+    moved = video.assign(fold=["a", "b", "c", "c", "c", "c"])  # clip03 is in fold c here, in b for audio
+    with pytest.raises(InputError, match=r"video: 1 of the 5 shared items .* item 'clip03': fold 'c' vs 'b'"):
+        common_folds({"audio": audio, "video": moved})
+    with pytest.raises(InputError, match="no item is predicted by every input"):
+        common_folds({"audio": audio, "other": random_predictions(["x1", "x2"])})
+    with pytest.raises(InputError, match=r"video: items predicted more than once \(e.g. \['clip01'\]\)"):
+        common_folds({"audio": audio, "video": pd.concat([video, video.iloc[:1]])})
 
 
 def test_overlapping_split_folds_are_evaluated_fold_by_fold():

@@ -205,6 +205,15 @@ class LateFusion:
     dropped: dict[str, int]
 
 
+def check_one_row_per_item(predictions: Mapping[str, pd.DataFrame]) -> None:
+    """Raise :class:`InputError` naming the first table that predicts an item more than once (overlapping split
+    folds), with up to three such items."""
+    for name, table in predictions.items():
+        duplicated = table.index[table.index.duplicated()].unique()
+        if len(duplicated):
+            raise InputError(f"{name}: items predicted more than once (e.g. {list(duplicated[:3])}); keep one fold.")
+
+
 def late_fusion(
     predictions: Mapping[str, pd.DataFrame], dev_labels: LabelSet, *, n_draws: int = 1000, seed: int = 0
 ) -> LateFusion:
@@ -212,7 +221,11 @@ def late_fusion(
 
     Items predicted by every input are split into dev items (kept by the single-label ``dev_labels``;
     the weights are chosen there by UAR against their argmax class) and the rest, to which the chosen
-    weights are applied. The output's ``fold`` column comes from the first input that has one.
+    weights are applied. The output's ``fold`` column comes from the first input that has one. This is
+    ``voxpop fuse``'s single split, for predictions of one test set without folds; out-of-fold predictions
+    are fused per fold (:func:`voxpop.tuning.fusion_per_fold`). Raises :class:`ConfigError` for fewer than
+    two tables or multi-label dev labels, :class:`InputError` for a missing class column, an item predicted
+    twice, or no dev / other items.
     """
     if len(predictions) < 2:
         raise ConfigError(f"late fusion needs at least two prediction tables, got {len(predictions)}.")
@@ -226,9 +239,7 @@ def late_fusion(
         missing = [c for c in classes if c not in table.columns]
         if missing:
             raise InputError(f"{name}: no column for classes {missing} of the dev labels ({', '.join(classes)}).")
-        duplicated = table.index[table.index.duplicated()].unique()
-        if len(duplicated):
-            raise InputError(f"{name}: items predicted more than once (e.g. {list(duplicated[:3])}); keep one fold.")
+    check_one_row_per_item(predictions)
     common = next(iter(predictions.values())).index
     for table in predictions.values():
         common = common[common.isin(table.index)]

@@ -98,6 +98,13 @@ class Run:
         return load_predictions(self.directory / "predictions.parquet").table
 
     @property
+    def dev_predictions(self) -> pd.DataFrame | None:
+        """Each fold model's outputs on its own development items (class columns and ``fold``), or None when
+        the study did not keep them (they are kept when a fusion or tuned-decisions analysis tunes on dev)."""
+        path = self.directory / "dev_predictions.parquet"
+        return load_predictions(path).table if path.is_file() else None
+
+    @property
     def labels(self) -> LabelSet:
         """The training label set."""
         return LabelSet.load(self.labels_directory / "labels.parquet")

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from voxpop.analysis import dirichlet_fusion
-from voxpop.errors import ConfigError
+from voxpop.analysis import check_one_row_per_item, dirichlet_fusion
+from voxpop.errors import ConfigError, InputError
 from voxpop.labelset import LabelSet
 from voxpop.metrics import binarize_above_uniform, tune_offsets, tune_thresholds
 
@@ -64,6 +64,45 @@ def tuning_scores(
             "a dev set?); use a protocol with development folds or set tune_on: other_folds."
         )
     return dev.drop(columns="fold")
+
+
+def common_folds(predictions: Mapping[str, pd.DataFrame]) -> pd.Series | None:
+    """The fold of every item that all the prediction tables hold (item -> fold), or None when none of them has
+    a ``fold`` column (one test set scored by several models: no folds to fuse per).
+
+    Raises :class:`InputError` when only some tables have a ``fold`` column, when a table predicts an item
+    more than once (overlapping split folds), when the tables share no item, or when a shared item sits in
+    different folds of two tables (the folds of different protocols cannot be fused per fold).
+    """
+    with_folds = [name for name, table in predictions.items() if "fold" in table.columns]
+    if not with_folds:
+        return None
+    if len(with_folds) < len(predictions):
+        without = [name for name in predictions if name not in with_folds]
+        raise InputError(
+            f"inputs with a 'fold' column (out-of-fold predictions): {', '.join(with_folds)}; without one: "
+            f"{', '.join(without)}. Fuse out-of-fold predictions of the same folds, or tables of one test set "
+            "without 'fold' columns."
+        )
+    check_one_row_per_item(predictions)
+    common = functools.reduce(pd.Index.intersection, [t.index for t in predictions.values()])
+    if common.empty:
+        raise InputError(
+            f"{', '.join(predictions)}: no item is predicted by every input (item ids must match); nothing to fuse."
+        )
+    reference_name, reference = next(iter(predictions.items()))
+    folds = reference.loc[common, "fold"].astype(str)
+    for name, table in predictions.items():
+        other = table.loc[common, "fold"].astype(str)
+        differ = common[other.ne(folds).to_numpy()]
+        if len(differ):
+            item = differ[0]
+            raise InputError(
+                f"{name}: {len(differ):,} of the {len(common):,} shared items are in other folds than in "
+                f"{reference_name} (e.g. item {item!r}: fold {other[item]!r} vs {folds[item]!r}); fuse predictions "
+                "cross-validated with the same folds (same protocol, k and seed)."
+            )
+    return folds
 
 
 def fusion_per_fold(

@@ -26,6 +26,7 @@ from voxpop.formatting import format_ci, format_result
 from voxpop.rules import RULES
 
 if TYPE_CHECKING:
+    from voxpop.labelset import LabelSet
     from voxpop.trained import Run
 
 LABELS_HELP = f"Label set file (.parquet, from 'voxpop labels') or a rule applied to the corpus: {', '.join(RULES)}."
@@ -237,25 +238,72 @@ def predict(
         err_console.print(skipped, style="yellow")
 
 
-def _fusion_inputs(paths: list[Path]) -> dict[str, pd.DataFrame]:
-    """Prediction tables by name: a file (named by its stem) or every run of a study output directory
-    (named by the run, prefixed by the directory's name when it holds several); repeated names get -2, -3."""
+def _fusion_inputs(paths: list[Path]) -> dict[str, tuple[pd.DataFrame, pd.DataFrame | None, Run | None]]:
+    """Per input name: (predictions, its fold models' dev predictions or None, its run or None). A file is named
+    by its stem, every run of a study output directory by the run (``DIR:RUN`` when it holds several);
+    repeated names get -2, -3."""
     from voxpop.predictions import load_predictions
     from voxpop.trained import find_runs
 
-    tables: dict[str, pd.DataFrame] = {}
+    inputs: dict[str, tuple[pd.DataFrame, pd.DataFrame | None, Run | None]] = {}
     for path in paths:
         if path.is_dir():
             runs = find_runs(path)
-            named = {(n if len(runs) == 1 else f"{path.name}:{n}"): r.predictions for n, r in runs.items()}
+            named = {(n if len(runs) == 1 else f"{path.name}:{n}"): (r.predictions, r.dev_predictions, r)
+                     for n, r in runs.items()}  # fmt: skip
         else:
-            named = {path.stem: load_predictions(path).table}
-        for name, table in named.items():
+            named = {path.stem: (load_predictions(path).table, None, None)}
+        for name, value in named.items():
             base, n = name, 2
-            while name in tables:
+            while name in inputs:
                 name, n = f"{base}-{n}", n + 1
-            tables[name] = table
-    return tables
+            inputs[name] = value
+    return inputs
+
+
+def _training_labels(runs: dict[str, Run | None]) -> LabelSet:
+    """The training label set shared by every input run (what a recipe's fusion tunes on); ConfigError otherwise."""
+    files = [name for name, run in runs.items() if run is None]
+    if files:
+        raise ConfigError(
+            f"{', '.join(files)}: prediction files carry no training labels; give the labels the fusion weights "
+            "are tuned against with --labels (a label set file, or a rule with --corpus)."
+        )
+    specs = {json.dumps([r.record.corpus, r.record.where, r.record.labels], sort_keys=True) for r in runs.values()}
+    if len(specs) > 1:
+        raise ConfigError(
+            f"the runs {', '.join(runs)} were trained on different labels; choose the labels the fusion weights "
+            "are tuned against with --labels."
+        )
+    return next(iter(runs.values())).labels
+
+
+def _print_weights(weights: pd.DataFrame, fused: pd.DataFrame, tune_on: str | None) -> None:
+    """Print the fusion weights (model x class; per fold: mean ± sd over folds) and, per fold (``tune_on`` not
+    None), the fused items and the dev UAR of the chosen weights."""
+    classes = [c for c in weights.columns if c not in ("model", "fold", "dev_uar")]
+    grouped = weights.groupby("model", sort=False)[classes]
+    mean, sd, n_folds = grouped.mean(), grouped.std(ddof=1), weights["fold"].nunique()
+    title = "fusion weights" if tune_on is None else f"fusion weights, mean ± sd over {n_folds} folds"
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    table.add_column("model")
+    for column in classes:
+        table.add_column(escape(str(column)), justify="right")
+    for model in mean.index:
+        cells = [f"{mean.loc[model, c]:.3f}" + ("" if tune_on is None else f" ± {sd.loc[model, c]:.3f}")
+                 for c in classes]  # fmt: skip
+        table.add_row(escape(str(model)), *cells)
+    console.print(table)
+    if tune_on is None:
+        return
+    source = "its fold models' development items" if tune_on == "dev" else "the other folds' out-of-fold items"
+    folds = Table(title=f"per fold: weights chosen on {source}", box=box.SIMPLE_HEAD)
+    for column in ("fold", "fused items", "dev UAR"):
+        folds.add_column(column, justify="left" if column == "fold" else "right")
+    sizes = fused["fold"].value_counts()
+    for fold, uar in weights.drop_duplicates("fold").set_index("fold")["dev_uar"].items():
+        folds.add_row(escape(str(fold)), f"{int(sizes.get(fold, 0)):,}", f"{uar:.3f}")
+    console.print(folds)
 
 
 @app.command()
@@ -264,57 +312,121 @@ def fuse(
     predictions: list[Path] = typer.Argument(
         ..., help="Prediction files (parquet / CSV, also from other tools) or output directories of train / run."
     ),
-    dev_labels: str = typer.Option(..., "--dev-labels", help="Items whose weights are chosen: " + LABELS_HELP),
-    test_labels: str = typer.Option(None, "--test-labels", help="Score the fused items against these labels."),
-    corpus: Path = typer.Option(None, "--corpus", help="Corpus for label rules."),
+    labels: str = typer.Option(
+        None,
+        "--labels",
+        help="Out-of-fold inputs: the labels the weights are tuned against (default: the runs' "
+        "training labels): " + LABELS_HELP,
+    ),
+    tune_on: str = typer.Option(
+        None,
+        "--tune-on",
+        help="Out-of-fold inputs: dev (each fold model's dev predictions; default when every "
+        "input has them) or other_folds (cross-fitted on the other folds' out-of-fold items).",
+    ),
+    dev_labels: str = typer.Option(
+        None,
+        "--dev-labels",
+        help="Inputs without a fold column only: the items whose weights are chosen, applied "
+        "to every other item: " + LABELS_HELP,
+    ),
+    test_labels: str = typer.Option(None, "--test-labels", help="Score each input and the fused predictions."),
+    corpus: Path = typer.Option(None, "--corpus", help="Corpus for label rules (default: the runs' corpus)."),
     condition: list[str] = typer.Option(None, "--condition", help="Rule labels: stimulus condition (repeatable)."),
     pool: bool = typer.Option(False, "--pool", help="Rule labels: pool the conditions, by --pooling (default sum)."),
-    draws: int = typer.Option(1000, "--draws", help="Dirichlet draws of fusion weights."),
+    draws: int = typer.Option(1000, "--draws", min=0, help="Dirichlet draws of fusion weights (recipe: n_draws)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the draws and of the bootstrap."),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the test confidence intervals."),
-    out: Path = typer.Option(..., "--out", help="Fused predictions parquet file (the non-dev items)."),
+    weights_out: Path = typer.Option(None, "--weights", help="Also write the weights (per fold) as CSV."),
+    out: Path = typer.Option(..., "--out", help="Fused predictions parquet file (with 'fold')."),
     rule_options: dict | None = None,
 ) -> None:
-    """Dirichlet late fusion: per-class model weights chosen by dev UAR, applied to every other item."""
+    """Dirichlet late fusion with per-class model weights chosen by UAR, as a recipe's analyses.fusion.
+
+    Out-of-fold inputs (a 'fold' column) are fused per fold: fold f's items get the weights tuned
+    on fold f's development predictions (--tune-on dev) or on the other folds' items (other_folds).
+    Inputs without a fold column (one test set) are fused by one split: weights chosen on the
+    --dev-labels items, applied to every other item."""
     from voxpop.analysis import late_fusion
-    from voxpop.evaluation import evaluate_predictions
+    from voxpop.evaluation import evaluate_pooled
     from voxpop.labels import is_label_file, resolve_labels
     from voxpop.predictions import Predictions, save_predictions
+    from voxpop.tuning import TUNE_ON, common_folds, fusion_per_fold
 
-    tables = _fusion_inputs(predictions)
-    loaded = load_corpus(corpus) if corpus is not None else None
+    inputs = _fusion_inputs(predictions)
+    if len(inputs) < 2:
+        raise ConfigError(f"fusion needs at least two models' predictions; the inputs hold {len(inputs)}.")
+    tables = {name: table for name, (table, _, _) in inputs.items()}
+    runs = {name: run for name, (_, _, run) in inputs.items()}
+    first_run = next((r for r in runs.values() if r is not None), None)
+    loaded = None
 
     def rule_or_file(source: str):
-        scope = {} if is_label_file(source) else {"condition": condition or None, "pool": pool, **rule_options}
-        return resolve_labels(loaded, source, **scope)
+        nonlocal loaded
+        if is_label_file(source):
+            return resolve_labels(None, source)
+        if loaded is None:
+            if corpus is None and first_run is None:
+                raise ConfigError(f"labels {source!r} is a rule; give the corpus to apply it to with --corpus.")
+            loaded = load_corpus(corpus or Path(first_run.record.corpus), None if corpus else first_run.record.where)
+        return resolve_labels(loaded, source, condition=condition or None, pool=pool, **rule_options)
 
-    dev_set = rule_or_file(dev_labels)
-    test_set = rule_or_file(test_labels) if test_labels else None
-    result = late_fusion(tables, dev_set, n_draws=draws, seed=seed)
-    save_predictions(Predictions(result.fused), out)
-    weights = Table(title=f"fusion weights (chosen on {len(result.dev_items):,} dev items)", box=box.SIMPLE_HEAD)
-    weights.add_column("model")
-    for column in result.fusion.weights.columns:
-        weights.add_column(escape(str(column)), justify="right")
-    for model, row in result.fusion.weights.iterrows():
-        weights.add_row(escape(str(model)), *(f"{v:.3f}" for v in row))
-    console.print(weights)
-    scores = Table(title="UAR", box=box.SIMPLE_HEAD)
-    scores.add_column("model")
-    scores.add_column("dev", justify="right")
-    if test_set is not None:
-        scores.add_column("test [95 % CI]", justify="right")
-    candidates = [*tables, "fused"]
-    dev_uar = [*result.fusion.candidate_uar[: len(tables)], result.fusion.validation_uar]
-    rest = result.fused.index
-    for name, value in zip(candidates, dev_uar, strict=True):
-        cells = [escape(name), f"{value:.3f}"]
-        if test_set is not None:
-            table = result.fused if name == "fused" else tables[name].loc[rest]
-            metrics = evaluate_predictions(table, test_set, n_boot=bootstrap, seed=seed).set_index("metric")
-            cells.append(_ci(metrics.loc["uar"]))
-        scores.add_row(*cells)
-    console.print(scores)
-    if any(result.dropped.values()):
-        console.print(f"items left out (not predicted by every input): {result.dropped}", highlight=False)
-    console.print(f"{len(result.fused):,} fused predictions saved to [bold]{escape(str(out))}[/]")
+    folds = common_folds(tables)
+    if folds is None:  # one test set: a single split
+        given = [flag for flag, value in (("--labels", labels), ("--tune-on", tune_on)) if value is not None]
+        if given or dev_labels is None:
+            fix = f"drop {' and '.join(given)} (per-fold options)" if given else "give --dev-labels"
+            raise ConfigError(
+                "no input has a 'fold' column (out-of-fold predictions), so they are fused by one split: weights "
+                f"chosen on the --dev-labels items, applied to the others; {fix}."
+            )
+        result = late_fusion(tables, rule_or_file(dev_labels), n_draws=draws, seed=seed)
+        fused, dev_uar = result.fused, result.fusion.validation_uar
+        weights = result.fusion.weights.reset_index().assign(fold="fused", dev_uar=dev_uar)
+        console.print(f"protocol: single split (no fold column): weights chosen on {len(result.dev_items):,} "
+                      f"--dev-labels items (dev UAR {dev_uar:.3f}), applied to the {len(fused):,} others",
+                      highlight=False)  # fmt: skip
+        _print_weights(weights, fused, None)
+        dropped = result.dropped
+    else:
+        if dev_labels is not None:
+            raise ConfigError(
+                "--dev-labels is the single split of inputs without a fold column; these are out-of-fold "
+                "predictions, fused per fold: choose the tuning labels with --labels and --tune-on dev or other_folds."
+            )
+        devs = {name: dev for name, (_, dev, _) in inputs.items()}
+        lacking = [name for name, dev in devs.items() if dev is None]
+        if tune_on is None:
+            tune_on = "other_folds" if lacking else "dev"
+        if tune_on not in TUNE_ON:
+            raise ConfigError(f"--tune-on {tune_on!r}: choose one of {', '.join(TUNE_ON)}.")
+        if tune_on == "dev" and lacking:
+            raise ConfigError(
+                f"--tune-on dev: {', '.join(lacking)} have no development predictions of their fold models (files "
+                "from other tools, or runs trained without a tuning analysis on dev); use --tune-on other_folds."
+            )
+        tuning = rule_or_file(labels) if labels is not None else _training_labels(runs)
+        fused, weights = fusion_per_fold(tables, devs, tuning, draws, seed, tune_on)
+        how = ("each fold model's development predictions" if tune_on == "dev"
+               else "the other folds' out-of-fold predictions (cross-fitted)")  # fmt: skip
+        console.print(f"protocol: per fold ({folds.nunique()} folds), tune_on {tune_on}: fold f's items fused with "
+                      f"weights chosen on {how}, against {escape(tuning.rule)}; draws {draws}, seed {seed}",
+                      highlight=False)  # fmt: skip
+        _print_weights(weights, fused, tune_on)
+        dropped = {name: len(table) - len(fused) for name, table in tables.items()}
+    save_predictions(Predictions(fused), out)
+    if weights_out is not None:
+        weights_out.parent.mkdir(parents=True, exist_ok=True)
+        write_text(weights_out, weights.to_csv(index=False))
+    if test_labels:
+        test_set = rule_or_file(test_labels)
+        scores = Table(title=f"UAR vs {escape(test_labels)} on the {len(fused):,} fused items", box=box.SIMPLE_HEAD)
+        scores.add_column("model")
+        scores.add_column("UAR [95 % CI] (fold mean ± sd)", justify="right")
+        for name, table in [*tables.items(), ("fused", fused)]:
+            scored = evaluate_pooled(table.loc[fused.index], test_set, n_boot=bootstrap, seed=seed)
+            scores.add_row(escape(name), _ci(scored.set_index("metric").loc["uar"]))
+        console.print(scores)
+    if any(dropped.values()):
+        console.print(f"items left out (not predicted by every input): {dropped}", highlight=False)
+    console.print(f"{len(fused):,} fused predictions saved to [bold]{escape(str(out))}[/]")
