@@ -48,6 +48,7 @@ def test_a_killed_worker_costs_one_task_and_results_equal_the_in_process_run(tmp
     marker = tmp_path / "killed"
     monkeypatch.setenv(KILL_HOOK, f"train:{marker}")  # inherited by the worker processes started below
     with connect(2, None, preload=True) as client:  # a LocalCluster of two worker processes
+        client.wait_for_workers(2)  # connect returns while the workers start
         address = client.scheduler.address
         # workers forked from a forkserver started earlier in the session lack the variable: set it on each
         client.run(lambda value=f"train:{marker}": __import__("os").environ.__setitem__(KILL_HOOK, value))

@@ -702,6 +702,7 @@ def make_demo_corpus(
     seconds: tuple[float, float] = (1.5, 3.0),
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    map_function: Callable = map,
 ) -> Corpus:
     """Build the synthetic demo corpus in ``out_dir`` and return it.
 
@@ -709,6 +710,9 @@ def make_demo_corpus(
     ``small``: 12 speakers x 32 clips, 40 raters; both 6 raters per clip and condition); the
     keyword arguments override single values of it. ``classes`` come from :data:`EMOTIONS`,
     ``conditions`` from :data:`CONDITIONS`. ``progress(done, total)`` is called after each clip.
+    ``map_function(function, clips)`` synthesises the clips: ``map`` here, one after the other, or
+    :func:`voxpop.scheduler.cluster_map` on a Dask cluster's workers (the same files: each clip has its own
+    seed).
 
     Writes ``out_dir/audio/<item>.wav`` (16 kHz mono 16-bit), ``out_dir/corpus`` (:meth:`Corpus.save`)
     and ``out_dir/raters.parquet`` (the simulated rater parameters, ground truth for aggregation
@@ -732,16 +736,15 @@ def make_demo_corpus(
 
     out_dir = Path(out_dir)
     audio_dir = output_directory(out_dir, "audio").resolve()
-    paths, durations = [], []
-    for done, (item, row) in enumerate(plan.iterrows(), start=1):
+    clips = []
+    for item, row in plan.iterrows():
         speaker_index = speakers.index.get_loc(row["speaker"])
-        clip = int(str(item).split("_")[1])
-        rng = _rng(seed, _AUDIO, speaker_index, clip)
-        audio = synthesize(speakers.iloc[speaker_index], row["emotion"], row["intensity"], row["seconds"], rng)
-        path = audio_dir / f"{item}.wav"
-        write_wav(path, audio)
-        paths.append(str(path))
-        durations.append(len(audio) / SAMPLE_RATE)
+        stream = (seed, _AUDIO, speaker_index, int(str(item).split("_")[1]))
+        speaker = speakers.iloc[speaker_index]
+        clips.append((audio_dir / f"{item}.wav", speaker, row["emotion"], row["intensity"], row["seconds"], stream))
+    paths, durations = [str(clip[0]) for clip in clips], []
+    for done, duration in enumerate(map_function(_write_clip, clips), start=1):
+        durations.append(duration)
         if progress is not None:
             progress(done, len(plan))
     items = plan.drop(columns="seconds").assign(
@@ -764,6 +767,15 @@ def make_demo_corpus(
     corpus.save(out_dir / "corpus")
     atomic_write(out_dir / "raters.parquet", raters.to_parquet)
     return corpus
+
+
+def _write_clip(clip: tuple) -> float:
+    """Synthesise one clip (path, speaker row, emotion, intensity, seconds, seed stream) into its WAV file; its
+    duration (s). Each clip has its own random stream, so clips can be made in any order or process."""
+    path, speaker, emotion, intensity, seconds, stream = clip
+    audio = synthesize(speaker, emotion, intensity, seconds, _rng(*stream))
+    write_wav(path, audio)
+    return len(audio) / SAMPLE_RATE
 
 
 def _description(size, seed, speakers, items, raters, raters_per_clip, conditions) -> str:

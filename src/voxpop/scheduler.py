@@ -19,7 +19,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,13 +67,20 @@ def security_from_files(ca_file: Path | None, cert: Path | None, key: Path | Non
     )
 
 
+PRELOAD = ("distributed", "voxpop.execution", "voxpop.demo", "voxpop.report")
+"""Modules local workers start with (:func:`connect`): the stages (torch, pandas, the extractors' dependencies),
+the demo corpus's synthesis (scipy.signal) and the report's figures (matplotlib)."""
+
+
 @contextlib.contextmanager
 def connect(workers: int, scheduler: str | None, security: Any = None, preload: bool = False) -> Iterator[Any]:
     """A ``distributed.Client``: to the scheduler at ``scheduler``, or to a new ``LocalCluster`` of ``workers``
     single-threaded worker processes (closed afterwards).
 
-    With ``preload`` (where the platform has it) local workers are forked from a clean ``forkserver``
-    process that imported voxpop's stages once, instead of each importing torch and the rest itself.
+    The local workers start in the background: this returns at once, so the caller imports and prepares
+    while they start, and tasks wait for them. With ``preload`` (where the platform has it) they are forked
+    from a clean ``forkserver`` process that imported :data:`PRELOAD` once, instead of each importing torch
+    and the rest itself.
     """
     import dask
     from distributed import Client
@@ -87,7 +94,7 @@ def connect(workers: int, scheduler: str | None, security: Any = None, preload: 
         if method == "forkserver":
             from distributed.utils import get_mp_context
 
-            get_mp_context().set_forkserver_preload(["distributed", "voxpop.execution"])
+            get_mp_context().set_forkserver_preload(list(PRELOAD))
         with _local_client(workers) as client:
             yield client
 
@@ -98,7 +105,7 @@ def _local_client(workers: int) -> Iterator[Any]:
 
     with (
         LocalCluster(
-            n_workers=workers,
+            n_workers=0,
             threads_per_worker=1,
             processes=True,
             dashboard_address=":0",
@@ -106,14 +113,30 @@ def _local_client(workers: int) -> Iterator[Any]:
         ) as cluster,
         Client(cluster) as client,
     ):
-        addresses = client.scheduler_info(n_workers=-1)["workers"]  # workers import voxpop while this process does
-        warm = [client.submit(_warm_up, key=f"voxpop-import-{a}", workers=[a], pure=False) for a in addresses]
+        cluster.scale(workers)  # returns at once; the workers register while this process goes on
         yield client
-        del warm
 
 
-def _warm_up() -> None:
-    import voxpop.execution  # noqa: F401  (torch, pandas, the extractors' dependencies)
+def planned_workers(client: Any) -> int:
+    """How many workers ``client``'s cluster has, waiting for the workers of a local cluster still starting."""
+    cluster = getattr(client, "cluster", None)
+    if cluster is not None:
+        client.wait_for_workers(len(cluster.worker_spec))
+    return max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
+
+
+def cluster_map(client: Any) -> Callable[[Callable, Iterable], list]:
+    """A ``map(function, values)`` that runs one Dask task per value on ``client``'s workers at once and returns
+    the results in order (for pure functions of their value: the demo corpus's clips, the report's figures).
+
+    Raises the first error a task raised.
+    """
+
+    def map_function(function: Callable, values: Iterable) -> list:
+        values = list(values)
+        return client.gather(client.map(function, values, pure=False)) if values else []
+
+    return map_function
 
 
 def _outcome(cache: Cache, notices: list[str], error: VoxpopError | None = None) -> dict[str, Any]:
@@ -198,8 +221,8 @@ def run_plan(plan: Plan, runner: StageRunner, cache: Cache, reporter: Reporter, 
 
     from voxpop import stages as st
 
+    n_workers = planned_workers(client)
     info = client.scheduler_info(n_workers=-1)["workers"]
-    n_workers = max(1, len(info))
     check_resources(plan.order, [worker.get("resources", {}) for worker in info.values()], cache)
     shared = client.scatter(runner, broadcast=True, hash=False)
     futures: dict[str, Any] = {}
