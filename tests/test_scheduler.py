@@ -59,7 +59,7 @@ def test_a_killed_worker_costs_one_task_and_results_equal_the_in_process_run(tmp
     assert result.exit_code == 0, result.output
     assert marker.is_file()  # the first train task's worker created the marker and exited
     assert len(before - after) == 1 and len(after) == 2  # one worker process was replaced
-    for name in ("results.parquet", "report.md"):
+    for name in ("results.parquet", "report.md", "report.html"):  # the HTML embeds figures rendered on the workers
         assert (tmp_path / "cluster" / name).read_bytes() == (tmp_path / "serial" / name).read_bytes(), name
 
 
