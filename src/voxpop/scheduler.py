@@ -36,6 +36,9 @@ GB_PER_WORKER = 1.0
 RETRIES = 2
 """How often a task that raised an unexpected error is run again (killed workers: Dask's allowed-failures)."""
 
+START_TIMEOUT = 600.0
+"""Seconds the workers of a local cluster may take to start (:func:`planned_workers`)."""
+
 
 def default_workers() -> int:
     """Usable cores (the CPU affinity of this process), capped by free memory at :data:`GB_PER_WORKER` each; >= 1."""
@@ -117,11 +120,20 @@ def _local_client(workers: int) -> Iterator[Any]:
         yield client
 
 
-def planned_workers(client: Any) -> int:
-    """How many workers ``client``'s cluster has, waiting for the workers of a local cluster still starting."""
+def planned_workers(client: Any, timeout: float = START_TIMEOUT) -> int:
+    """How many workers ``client``'s cluster has, waiting for the workers of a local cluster still starting.
+
+    Raises :class:`VoxpopError` when they have not all started after ``timeout`` seconds.
+    """
     cluster = getattr(client, "cluster", None)
     if cluster is not None:
-        client.wait_for_workers(len(cluster.worker_spec))
+        try:
+            client.wait_for_workers(len(cluster.worker_spec), timeout=timeout)
+        except TimeoutError:
+            raise VoxpopError(
+                f"the local Dask cluster did not start its {len(cluster.worker_spec)} worker processes within "
+                f"{timeout:.0f} s (out of memory or processes?); run with fewer --workers, or --workers 1"
+            ) from None
     return max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
 
 
