@@ -73,6 +73,8 @@ _NOISE_FLOOR_DBFS = -70.0
 _F1_PER_TILT = 0.06  # F1 rises 6 % per unit of tilt (more open, pressed articulation), falls for lax voice
 # independent random streams, so that e.g. changing the rater pool leaves the audio unchanged
 _SPEAKERS, _ITEMS, _AUDIO, _RATERS, _RATINGS = range(5)
+CLIPS_PER_TASK = 8
+"""Clips synthesised by one call of the ``map_function`` of :func:`make_demo_corpus` (one Dask task)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -710,9 +712,9 @@ def make_demo_corpus(
     ``small``: 12 speakers x 32 clips, 40 raters; both 6 raters per clip and condition); the
     keyword arguments override single values of it. ``classes`` come from :data:`EMOTIONS`,
     ``conditions`` from :data:`CONDITIONS`. ``progress(done, total)`` is called after each clip.
-    ``map_function(function, clips)`` synthesises the clips: ``map`` here, one after the other, or
-    :func:`voxpop.scheduler.cluster_map` on a Dask cluster's workers (the same files: each clip has its own
-    seed).
+    ``map_function(function, batches)`` synthesises batches of :data:`CLIPS_PER_TASK` clips: ``map`` here,
+    one after the other, or :func:`voxpop.scheduler.cluster_map` on a Dask cluster's workers (the same
+    files: each clip has its own seed).
 
     Writes ``out_dir/audio/<item>.wav`` (16 kHz mono 16-bit), ``out_dir/corpus`` (:meth:`Corpus.save`)
     and ``out_dir/raters.parquet`` (the simulated rater parameters, ground truth for aggregation
@@ -743,10 +745,12 @@ def make_demo_corpus(
         speaker = speakers.iloc[speaker_index]
         clips.append((audio_dir / f"{item}.wav", speaker, row["emotion"], row["intensity"], row["seconds"], stream))
     paths, durations = [str(clip[0]) for clip in clips], []
-    for done, duration in enumerate(map_function(_write_clip, clips), start=1):
-        durations.append(duration)
-        if progress is not None:
-            progress(done, len(plan))
+    batches = [clips[start : start + CLIPS_PER_TASK] for start in range(0, len(clips), CLIPS_PER_TASK)]
+    for batch in map_function(_write_clips, batches):
+        for duration in batch:
+            durations.append(duration)
+            if progress is not None:
+                progress(len(durations), len(plan))
     items = plan.drop(columns="seconds").assign(
         audio=pd.array(paths, dtype=STRING),
         duration=np.asarray(durations),
@@ -769,13 +773,15 @@ def make_demo_corpus(
     return corpus
 
 
-def _write_clip(clip: tuple) -> float:
-    """Synthesise one clip (path, speaker row, emotion, intensity, seconds, seed stream) into its WAV file; its
-    duration (s). Each clip has its own random stream, so clips can be made in any order or process."""
-    path, speaker, emotion, intensity, seconds, stream = clip
-    audio = synthesize(speaker, emotion, intensity, seconds, _rng(*stream))
-    write_wav(path, audio)
-    return len(audio) / SAMPLE_RATE
+def _write_clips(clips: list[tuple]) -> list[float]:
+    """Synthesise clips (path, speaker row, emotion, intensity, seconds, seed stream) into their WAV files; their
+    durations (s). Each clip has its own random stream, so clips can be made in any order or process."""
+    durations = []
+    for path, speaker, emotion, intensity, seconds, stream in clips:
+        audio = synthesize(speaker, emotion, intensity, seconds, _rng(*stream))
+        write_wav(path, audio)
+        durations.append(len(audio) / SAMPLE_RATE)
+    return durations
 
 
 def _description(size, seed, speakers, items, raters, raters_per_clip, conditions) -> str:
