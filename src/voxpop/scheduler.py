@@ -145,16 +145,18 @@ def planned_workers(client: Any, timeout: float = START_TIMEOUT) -> int:
     return max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
 
 
-def cluster_map(client: Any) -> Callable[[Callable, Iterable], list]:
-    """A ``map(function, values)`` that runs one Dask task per value on ``client``'s workers at once and returns
-    the results in order (for pure functions of their value: the demo corpus's clips, the report's figures).
+def cluster_map(client: Any) -> Callable[[Callable, Iterable], Iterator]:
+    """A ``map(function, values)`` that submits one Dask task per value to ``client``'s workers at once and
+    yields the results in order, each as soon as it and those before it are done (for pure functions of their
+    value: the demo corpus's clips, the report's figures).
 
-    Raises the first error a task raised.
+    Raises the error of the first task (in order) that raised one.
     """
 
-    def map_function(function: Callable, values: Iterable) -> list:
+    def map_function(function: Callable, values: Iterable) -> Iterator:
         values = list(values)
-        return client.gather(client.map(function, values, pure=False)) if values else []
+        for future in client.map(function, values, pure=False) if values else []:
+            yield future.result()
 
     return map_function
 
