@@ -1,12 +1,19 @@
-"""The demo study (recipes/3-aggregation-rules.yaml on the synthetic demo corpus) with 1 and with N workers.
+"""The demo study (recipes/3-aggregation-rules.yaml, demo corpus included) with 1 and with N workers.
 
-Both runs happen in this one benchmark run, one after the other, on the same machine: the demo corpus
-is built once (timed: a serial part), then the study runs with ``--workers 1`` (in-process) and with
-``--workers N`` (a Dask LocalCluster of N processes), each in a fresh Python process as ``voxpop run``
-would be (its imports, the cluster start-up and the workers' imports included in its wall time), into a
-fresh output folder with its own feature store, and each writes its report (timed: the other serial
-part). Prints both wall times, their ratio, the serial parts as a share of each wall time, and
-"identical" only after checking that results.parquet and report.md of the two runs are byte-identical.
+Both runs happen in this one benchmark run, one after the other, on the same machine, each in a fresh
+Python process as ``voxpop run`` would be (its imports, the cluster start-up and the workers' imports
+included in its wall time), into a fresh output folder with its own cache and feature store:
+``--workers 1`` in-process, ``--workers N`` on a Dask LocalCluster of N processes. Each run builds the
+demo corpus as the recipe says (with N workers its clips are synthesised on the cluster) and writes its
+report (with N workers its figures are rendered on the cluster). Prints, per run, the wall time and the
+CPU seconds (of the run's process and its worker processes) of each phase: start-up (imports, cluster),
+corpus build, stages, report; both wall times, their ratio, the corpus build and report as a share of
+each wall time, and "identical" only after checking that results.parquet and report.md of the two runs
+are byte-identical.
+
+The machine may be shared: wall times then include waiting for the CPU. The CPU seconds do not, and
+give what an idle machine with N cores would take at best: per phase max(CPU seconds / N, CPU seconds of
+the busiest process) (the "CPU-bound estimate", a lower bound of that phase's wall time).
 
     python benchmarks/study_bench.py [--size small|tiny] [--workers 2] [--epochs E] [--bootstrap B]
 
@@ -26,70 +33,107 @@ import time
 from pathlib import Path
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "3-aggregation-rules.yaml"
+PHASES = ("start-up", "corpus build", "stages", "report")
+
+
+def cpu_by_process() -> dict[int, float]:
+    """CPU seconds (user + system) of this process and every live process below it, by process id."""
+    import psutil
+
+    out = {}
+    for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            out[process.pid] = times.user + times.system
+    return out
 
 
 def child(workers: int, out: Path, overrides: list[str]) -> None:
-    """One run as ``voxpop run --workers N`` does it (cluster first, so workers import while this process
-    does); prints the seconds until the stages are done and of the report, as JSON."""
+    """One run as ``voxpop run --workers N`` does it; prints each phase's end (seconds since the start and CPU
+    seconds by process) as JSON."""
     started = time.perf_counter()
+    marks = []
+
+    def mark() -> None:
+        marks.append((time.perf_counter() - started, cpu_by_process()))
+
     with contextlib.ExitStack() as stack:
-        client = None
+        client, map_function = None, map
         if workers > 1:
-            from voxpop.cluster import connect
+            from voxpop.cluster import cluster_map, connect
 
             client = stack.enter_context(connect(workers, None, preload=True))
+            map_function = cluster_map(client)
+        from voxpop import study
         from voxpop.recipe_loading import load_recipe
-        from voxpop.study import run_recipe
-        from voxpop.study_report import build_report
 
-        run = run_recipe(load_recipe(RECIPE, overrides), out, workers=workers, client=client, write_report=False)
-    stages = time.perf_counter() - started
-    build_report(run).write(out)
-    print(json.dumps({"stages": stages, "report": time.perf_counter() - started - stages}))
+        prepare = study.prepare_corpus
+
+        def timed_prepare(*args, **kwargs):
+            mark()  # start-up done
+            try:
+                return prepare(*args, **kwargs)
+            finally:
+                mark()  # corpus built
+
+        study.prepare_corpus = timed_prepare
+        run = study.run_recipe(load_recipe(RECIPE, overrides), out, workers=workers, client=client, write_report=False)
+        mark()  # stages done
+        study.write_study_report(run, map_function)
+        mark()  # report written
+    print(json.dumps(marks))
 
 
-def timed_run(overrides: list[str], out: Path, workers: int) -> tuple[float, float, float]:
-    """(wall seconds, seconds until the stages are done, seconds of the report) of one run in a new process."""
+def phases(marks: list, workers: int) -> list[tuple[float, float, float]]:
+    """(wall seconds, CPU seconds, CPU-bound estimate) of each phase from the child's marks."""
+    out, wall, cpu = [], 0.0, {}
+    for end, by_process in marks:
+        used = {pid: seconds - cpu.get(pid, 0.0) for pid, seconds in by_process.items()}
+        total = sum(used.values())
+        out.append((end - wall, total, max(total / workers, max(used.values()))))
+        wall, cpu = end, {int(pid): seconds for pid, seconds in by_process.items()}
+    return out
+
+
+def timed_run(overrides: list[str], out: Path, workers: int) -> tuple[float, list[tuple[float, float, float]]]:
+    """(wall seconds, per-phase times) of one run in a new process."""
     started = time.perf_counter()
     command = [sys.executable, __file__, "--child", str(workers), str(out), *overrides]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - started
-    times = json.loads(result.stdout.strip().splitlines()[-1])
-    return wall, times["stages"], times["report"]
+    marks = [(end, {int(pid): s for pid, s in cpu.items()}) for end, cpu in json.loads(result.stdout.splitlines()[-1])]
+    return wall, phases(marks, workers)
 
 
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
         child(int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4:])
         return
-    from voxpop.demo import make_demo_corpus
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=("tiny", "small"), default="small")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--bootstrap", type=int, default=None)
     args = parser.parse_args()
+    overrides = [f"corpus.demo.size={args.size}"]
+    overrides += [f"model.epochs={args.epochs}"] if args.epochs else []
+    overrides += [f"evaluation.bootstrap={args.bootstrap}"] if args.bootstrap else []
+    print(f"demo study: {RECIPE.name}; overrides: {overrides}")
+    walls, estimates = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        started = time.perf_counter()
-        make_demo_corpus(root / "demo", args.size)
-        corpus = time.perf_counter() - started
-        overrides = ["corpus.demo=null", f"corpus.path={root / 'demo' / 'corpus'}"]
-        overrides += [f"model.epochs={args.epochs}"] if args.epochs else []
-        overrides += [f"evaluation.bootstrap={args.bootstrap}"] if args.bootstrap else []
-        print(f"demo study: {RECIPE.name} on the {args.size} demo corpus; overrides: {overrides[2:] or 'none'}")
-        print(f"corpus build (serial, shared by both runs): {corpus:.1f} s")
-        walls = {}
         for workers in (1, args.workers):
-            wall, stages, report = timed_run(overrides, root / f"workers-{workers}", workers)
-            walls[workers] = corpus + wall
-            serial = (corpus + report) / walls[workers]
+            wall, times = timed_run(overrides, root / f"workers-{workers}", workers)
+            walls[workers], estimates[workers] = wall, sum(estimate for _, _, estimate in times)
+            serial = (times[1][0] + times[3][0]) / wall
             print(
-                f"--workers {workers}: wall {walls[workers]:.1f} s (corpus build {corpus:.1f} s + imports and stages "
-                f"{stages:.1f} s + report {report:.1f} s); serial parts (corpus build + report) {serial:.0%} of it"
+                f"--workers {workers}: wall {wall:.1f} s, CPU {sum(cpu for _, cpu, _ in times):.1f} s, CPU-bound "
+                f"estimate {estimates[workers]:.1f} s; corpus build + report {serial:.0%} of the wall time"
             )
-        print(f"speed-up --workers 1 / --workers {args.workers}: {walls[1] / walls[args.workers]:.2f}x")
+            for name, (seconds, cpu, estimate) in zip(PHASES, times, strict=True):
+                print(f"  {name:13s} wall {seconds:6.1f} s  CPU {cpu:6.1f} s  CPU-bound estimate {estimate:6.1f} s")
+        print(f"speed-up --workers 1 / --workers {args.workers}: {walls[1] / walls[args.workers]:.2f}x (wall), "
+              f"{estimates[1] / estimates[args.workers]:.2f}x (CPU-bound estimates: an idle machine)")
         same = all(
             (root / "workers-1" / name).read_bytes() == (root / f"workers-{args.workers}" / name).read_bytes()
             for name in ("results.parquet", "report.md")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +155,23 @@ def test_same_seed_same_bytes_other_seed_differs_and_audio_ignores_the_raters(tm
     assert not first.ratings.equals(other.ratings)
     assert all(first_audio[i] != other_audio[i] for i in first_audio)
     assert fewer_raters_audio == first_audio and not fewer_raters.ratings.equals(first.ratings)
+
+
+def test_clips_made_in_another_order_and_process_are_the_same_files(tmp_path):
+    options = {"n_speakers": 6, "clips_per_speaker": 2, "n_raters": 8}
+    here = make_demo_corpus(tmp_path / "here", "tiny", **options)
+    calls = []
+
+    def backwards_in_a_process(function, clips):  # as a cluster would: any order, pickled to another process
+        calls.append(clips := list(clips))
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return list(reversed(list(pool.map(function, reversed(clips)))))
+
+    there = make_demo_corpus(tmp_path / "there", "tiny", map_function=backwards_in_a_process, **options)
+    assert len(calls) == 1 and [len(batch) for batch in calls[0]] == [8, 4]  # one map over batches of 8 clips
+    pd.testing.assert_frame_equal(here.items.drop(columns="audio"), there.items.drop(columns="audio"))
+    for a, b in zip(here.items["audio"], there.items["audio"], strict=True):
+        assert Path(a).read_bytes() == Path(b).read_bytes()
 
 
 # ---------------------------------------------------------------- acoustics

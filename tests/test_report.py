@@ -4,7 +4,9 @@ figures whose bars / lines / cell texts match their input tables."""
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import io
+import multiprocessing
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -321,6 +323,30 @@ def test_latex_tables_compile_with_pdflatex(written, tmp_path):
                             cwd=tmp_path, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-2000:]
     assert (tmp_path / "doc.pdf").is_file()
+
+
+def test_figures_rendered_in_another_process_are_the_same_files(tmp_path):
+    """What a Dask cluster does with Report.render: every figure pickled to another process, rendered there."""
+    local, _, n_figures = build_report()
+    calls = []
+
+    def in_a_process(function, figures):
+        calls.append(figures := list(figures))
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return list(pool.map(function, figures))
+
+    remote = build_report()[0].render(in_a_process)
+    assert len(calls) == 1 and len(calls[0]) == n_figures
+    remote.render(in_a_process)
+    assert len(calls[1]) == 0  # rendered once
+    local.write(tmp_path / "local")
+    remote.write(tmp_path / "remote")
+    files = sorted(p.name for p in (tmp_path / "local" / "figures").iterdir())
+    assert len(files) == 2 * n_figures and files == sorted(p.name for p in (tmp_path / "remote" / "figures").iterdir())
+    for name in [*(f"figures/{f}" for f in files), "report.html", "report.md"]:
+        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "remote" / name).read_bytes(), name
+    pdf = (tmp_path / "local" / "figures" / "mlcm.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-") and b"CreationDate" not in pdf and b"matplotlib" not in pdf
 
 
 def test_png_carries_no_software_or_date_metadata():

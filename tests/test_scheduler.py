@@ -49,6 +49,7 @@ def test_a_killed_worker_costs_one_task_and_results_equal_the_in_process_run(tmp
     marker = tmp_path / "killed"
     monkeypatch.setenv(KILL_HOOK, f"train:{marker}")  # inherited by the worker processes started below
     with connect(2, None, preload=True) as client:  # a LocalCluster of two worker processes
+        client.wait_for_workers(2)  # connect returns while the workers start
         address = client.scheduler.address
         # workers forked from a forkserver started earlier in the session lack the variable: set it on each
         client.run(lambda value=f"train:{marker}": __import__("os").environ.__setitem__(KILL_HOOK, value))
@@ -59,7 +60,7 @@ def test_a_killed_worker_costs_one_task_and_results_equal_the_in_process_run(tmp
     assert result.exit_code == 0, result.output
     assert marker.is_file()  # the first train task's worker created the marker and exited
     assert len(before - after) == 1 and len(after) == 2  # one worker process was replaced
-    for name in ("results.parquet", "report.md"):
+    for name in ("results.parquet", "report.md", "report.html"):  # the HTML embeds figures rendered on the workers
         assert (tmp_path / "cluster" / name).read_bytes() == (tmp_path / "serial" / name).read_bytes(), name
 
 

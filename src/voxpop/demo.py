@@ -83,6 +83,8 @@ _SPEAKERS, _ITEMS, _AUDIO, _RATERS, _RATINGS, _DIMENSIONS = range(6)
 DIMENSIONS = ("arousal", "valence", "dominance")
 DIMENSION_SCALE = (1, 5)
 """The scale of the demo's dimension ratings (slot ``dimension``): 1 (low) .. 5 (high), 3 the middle."""
+CLIPS_PER_TASK = 8
+"""Clips synthesised by one call of the ``map_function`` of :func:`make_demo_corpus` (one Dask task)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -780,6 +782,7 @@ def make_demo_corpus(
     seconds: tuple[float, float] = (1.5, 3.0),
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    map_function: Callable = map,
 ) -> Corpus:
     """Build the synthetic demo corpus in ``out_dir`` and return it.
 
@@ -787,6 +790,9 @@ def make_demo_corpus(
     ``small``: 12 speakers x 32 clips, 40 raters; both 6 raters per clip and condition); the
     keyword arguments override single values of it. ``classes`` come from :data:`EMOTIONS`,
     ``conditions`` from :data:`CONDITIONS`. ``progress(done, total)`` is called after each clip.
+    ``map_function(function, batches)`` synthesises batches of :data:`CLIPS_PER_TASK` clips: ``map`` here,
+    one after the other, or :func:`voxpop.cluster.cluster_map` on a Dask cluster's workers (the same
+    files: each clip has its own seed).
 
     Writes ``out_dir/audio/<item>.wav`` (16 kHz mono 16-bit), ``out_dir/corpus`` (:meth:`Corpus.save`)
     and ``out_dir/raters.parquet`` (the simulated rater parameters, ground truth for aggregation
@@ -815,18 +821,19 @@ def make_demo_corpus(
 
     out_dir = Path(out_dir)
     audio_dir = output_directory(out_dir, "audio").resolve()
-    paths, durations = [], []
-    for done, (item, row) in enumerate(plan.iterrows(), start=1):
+    clips = []
+    for item, row in plan.iterrows():
         speaker_index = speakers.index.get_loc(row["speaker"])
-        clip = int(str(item).split("_")[1])
-        rng = _rng(seed, _AUDIO, speaker_index, clip)
-        audio = synthesize(speakers.iloc[speaker_index], row["emotion"], row["intensity"], row["seconds"], rng)
-        path = audio_dir / f"{item}.wav"
-        write_wav(path, audio)
-        paths.append(str(path))
-        durations.append(len(audio) / SAMPLE_RATE)
-        if progress is not None:
-            progress(done, len(plan))
+        stream = (seed, _AUDIO, speaker_index, int(str(item).split("_")[1]))
+        speaker = speakers.iloc[speaker_index]
+        clips.append((audio_dir / f"{item}.wav", speaker, row["emotion"], row["intensity"], row["seconds"], stream))
+    paths, durations = [str(clip[0]) for clip in clips], []
+    batches = [clips[start : start + CLIPS_PER_TASK] for start in range(0, len(clips), CLIPS_PER_TASK)]
+    for batch in map_function(_write_clips, batches):
+        for duration in batch:
+            durations.append(duration)
+            if progress is not None:
+                progress(len(durations), len(plan))
     items = plan.drop(columns="seconds").assign(
         audio=pd.array(paths, dtype=STRING),
         duration=np.asarray(durations),
@@ -847,6 +854,17 @@ def make_demo_corpus(
     corpus.save(out_dir / "corpus")
     atomic_write(out_dir / "raters.parquet", raters.to_parquet)
     return corpus
+
+
+def _write_clips(clips: list[tuple]) -> list[float]:
+    """Synthesise clips (path, speaker row, emotion, intensity, seconds, seed stream) into their WAV files; their
+    durations (s). Each clip has its own random stream, so clips can be made in any order or process."""
+    durations = []
+    for path, speaker, emotion, intensity, seconds, stream in clips:
+        audio = synthesize(speaker, emotion, intensity, seconds, _rng(*stream))
+        write_wav(path, audio)
+        durations.append(len(audio) / SAMPLE_RATE)
+    return durations
 
 
 def _description(size, seed, speakers, items, raters, raters_per_clip, conditions) -> str:

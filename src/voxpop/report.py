@@ -20,7 +20,8 @@ Macro-F1 on the **MR** test set.
 The HTML file needs nothing else: CSS is inline, figures are base64 PNG ``data:`` URIs, there are no
 scripts and no links to other files. ``report.md`` links PNG files written to ``figures/``. For papers,
 every table is also written as ``tables/<name>.tex`` (a booktabs ``table`` environment) and
-``tables/<name>.csv`` (the same cells), and every figure as ``figures/<name>.pdf`` beside the PNG. Text is
+``tables/<name>.csv`` (the same cells), and every figure as ``figures/<name>.pdf`` beside the PNG. Figures
+are rendered when the report is written, or before by :meth:`Report.render` (e.g. on a Dask cluster). Text is
 "markdown-ish": paragraphs split by blank lines, ``- `` bullet lists, ``**bold**``, ``*italic*`` and
 ```code``` spans; everything else is shown literally (HTML-escaped). The same inputs give
 byte-identical files (no dates anywhere; PNG metadata carries no software version or time).
@@ -96,12 +97,19 @@ def figure_png(figure: Figure, dpi: int = FIGURE_DPI) -> bytes:
     return buffer.getvalue()
 
 
-def figure_pdf(figure: Figure) -> bytes:
-    """PDF bytes of a figure (vector graphics for papers), without a creation date, so reruns give the same bytes."""
-    figure.draw_without_rendering()
+def figure_files(figure: Figure) -> tuple[bytes, bytes]:
+    """PNG (:func:`figure_png`, :data:`FIGURE_DPI`) and PDF bytes of a figure; a pure function of the figure, so
+    figures can be rendered in other processes (:meth:`Report.render`).
+
+    The PDF (vector graphics for papers, no creation date, so reruns give the same bytes) reuses the layout
+    the PNG settled: the layout engine is switched off after the PNG (the figure keeps its axes positions),
+    so the PDF costs one draw instead of three layout passes.
+    """
+    png = figure_png(figure)
+    figure.set_layout_engine("none")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
-    return buffer.getvalue()
+    return png, buffer.getvalue()
 
 
 def with_ci(
@@ -371,13 +379,14 @@ class _Table:
     caption: str
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class _Figure:
     name: str
     key: str  # file name stem and anchor
-    png: bytes
-    pdf: bytes
+    figure: Figure | None  # None once rendered into png / pdf (Report.render)
     caption: str
+    png: bytes = b""
+    pdf: bytes = b""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -423,11 +432,12 @@ class Section:
         return self
 
     def add_figure(self, name: str, figure: Figure, caption: str = "") -> Section:
-        """A figure rendered now to PNG (:data:`FIGURE_DPI`) and PDF; saved as ``figures/<slug(name)>.png / .pdf``."""
+        """A figure, rendered to PNG (:data:`FIGURE_DPI`) and PDF when the report is rendered or written
+        (:meth:`Report.render`; do not change it after adding it); saved as ``figures/<slug(name)>.png / .pdf``."""
         if not isinstance(figure, Figure):
             raise InputError(f"figure {name!r}: expected a matplotlib Figure, found {type(figure).__name__}.")
         key = self._claim(name, "figure")
-        self.blocks.append(_Figure(name, key, figure_png(figure), figure_pdf(figure), caption))
+        self.blocks.append(_Figure(name, key, figure, caption))
         return self
 
 
@@ -445,6 +455,19 @@ class Report:
         section = Section(title, text, self._names)
         self.sections.append(section)
         return section
+
+    def render(self, map_function: Callable = map) -> Report:
+        """Render every figure not rendered yet to PNG and PDF (:func:`figure_files`) and return the report.
+
+        ``map_function(figure_files, figures)`` gives each figure's files in order: ``map`` renders them here one
+        after the other, :func:`voxpop.cluster.cluster_map` on a Dask cluster's workers at once (the same
+        bytes: each figure is rendered by itself).
+        """
+        pending = [b for s in self.sections for b in s.blocks if isinstance(b, _Figure) and b.figure is not None]
+        rendered = map_function(figure_files, [block.figure for block in pending])
+        for block, (png, pdf) in zip(pending, rendered, strict=True):
+            block.png, block.pdf, block.figure = png, pdf, None
+        return self
 
     def _numbered(self) -> list[tuple[int, Section, list[tuple[str, object]]]]:
         """Sections with their blocks and the table / figure labels ("Table 3"), numbered in order."""
@@ -466,6 +489,7 @@ class Report:
 
     def html(self) -> str:
         """The whole report as one HTML document (inline CSS, embedded PNGs, no scripts or external links)."""
+        self.render()
         esc = html.escape
         numbered = self._numbered()
         parts = [
@@ -557,7 +581,9 @@ class Report:
 
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
         """Write ``report.html``, ``report.md``, ``figures/*.png`` / ``*.pdf`` and ``tables/*.tex`` / ``*.csv``
-        into ``out_dir``; returns the two report paths."""
+        into ``out_dir`` (rendering the figures not rendered yet here, see :meth:`render`); returns the two report
+        paths."""
+        self.render()
         out_dir = Path(out_dir)
         figures = output_directory(out_dir, FIGURES_DIR)
         tables = output_directory(out_dir, TABLES_DIR)

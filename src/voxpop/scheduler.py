@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from voxpop.cache import Cache, Stage
-from voxpop.cluster import RETRIES
+from voxpop.cluster import RETRIES, planned_workers
 from voxpop.errors import ConfigError, VoxpopError
 
 if TYPE_CHECKING:
@@ -107,8 +107,8 @@ def run_plan(plan: Plan, runner: StageRunner, cache: Cache, reporter: Reporter, 
 
     from voxpop import stages as st
 
+    n_workers = planned_workers(client)
     info = client.scheduler_info(n_workers=-1)["workers"]
-    n_workers = max(1, len(info))
     check_resources(plan.order, [worker.get("resources", {}) for worker in info.values()], cache)
     shared = client.scatter(runner, broadcast=True, hash=False)
     futures: dict[str, Any] = {}

@@ -111,13 +111,18 @@ def load_trained(directory: Path) -> Trained:
 
 
 # ====================================================================== corpus, labels, features
-def compute_corpus(config: Mapping[str, Any], directory: Path, progress: Progress | None = None) -> None:
-    """Build the demo corpus or import a native format into ``directory/corpus``."""
+def compute_corpus(
+    config: Mapping[str, Any], directory: Path, progress: Progress | None = None, map_function: Callable = map
+) -> None:
+    """Build the demo corpus (its clips synthesised through ``map_function``, see
+    :func:`voxpop.demo.make_demo_corpus`) or import a native format into ``directory/corpus``."""
     if "demo" in config:
         from voxpop.demo import make_demo_corpus
 
         demo = config["demo"]
-        make_demo_corpus(directory / "demo", demo["size"], seed=demo["seed"], progress=progress)
+        make_demo_corpus(
+            directory / "demo", demo["size"], seed=demo["seed"], progress=progress, map_function=map_function
+        )
         return
     from voxpop.formats import read
 

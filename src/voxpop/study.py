@@ -285,7 +285,9 @@ def _argument_fingerprint(value: Any) -> Any:
     return value
 
 
-def _compute_merge(config: Mapping[str, Any], directory: Path, source: str, progress=None) -> None:
+def _compute_merge(
+    config: Mapping[str, Any], directory: Path, source: str, progress=None, map_function: Callable = map
+) -> None:
     """Build or load every corpus of ``config["merge"]``, merge them into ``directory/corpus`` and record the
     accounting (``merge.parquet``) and each corpus's mapped classes (``merge.json``)."""
     sources, problems = [], []
@@ -293,7 +295,7 @@ def _compute_merge(config: Mapping[str, Any], directory: Path, source: str, prog
         if part["build"] is None:
             corpus = Corpus.load(part["path"])
         else:
-            st.compute_corpus(part["build"], directory / "parts" / name, progress)
+            st.compute_corpus(part["build"], directory / "parts" / name, progress, map_function)
             corpus = st.load_corpus(directory / "parts" / name)
         known = corpus.classes + corpus.excluded
         unknown = [label for label in part["class_map"] if label not in known]
@@ -331,17 +333,20 @@ def load_merged(recipe: Recipe, cache: Cache) -> Merged | None:
     return Merged(pd.read_parquet(directory / "merge.parquet"), classes)
 
 
-def prepare_corpus(recipe: Recipe, cache: Cache, reporter: Reporter, source: str = "recipe") -> tuple[Corpus, str]:
-    """Load (building, importing or merging it first when needed) the corpus and keep the ``where`` items."""
+def prepare_corpus(
+    recipe: Recipe, cache: Cache, reporter: Reporter, source: str = "recipe", map_function: Callable = map
+) -> tuple[Corpus, str]:
+    """Load (building, importing or merging it first when needed) the corpus and keep the ``where`` items;
+    ``map_function`` synthesises a demo corpus's clips (:func:`voxpop.demo.make_demo_corpus`)."""
     stage, key = corpus_source(recipe)
     if stage is None:
         corpus = Corpus.load(recipe.corpus.path)
     else:
         reporter.stage(stage.label, 0, 1, cache.is_done(stage))
         if "merge" in stage.config:
-            compute = lambda d: _compute_merge(stage.config, d, source, reporter.step)  # noqa: E731
+            compute = lambda d: _compute_merge(stage.config, d, source, reporter.step, map_function)  # noqa: E731
         else:
-            compute = lambda d: st.compute_corpus(stage.config, d, reporter.step)  # noqa: E731
+            compute = lambda d: st.compute_corpus(stage.config, d, reporter.step, map_function)  # noqa: E731
         corpus = run_stage(cache, stage, compute, st.load_corpus)
         key = stable_hash({"stage": key, "computed": cache.token(stage)})  # a rebuilt corpus: new stages downstream
     try:
@@ -394,7 +399,12 @@ def run_recipe(
             from voxpop.cluster import connect
 
             client = stack.enter_context(connect(workers, scheduler, security, preload=True))
-        corpus, corpus_key = prepare_corpus(recipe, cache, reporter, source)
+        map_function = map
+        if client is not None:
+            from voxpop.cluster import cluster_map
+
+            map_function = cluster_map(client)
+        corpus, corpus_key = prepare_corpus(recipe, cache, reporter, source, map_function)
         checked = check_recipe(recipe, corpus, source)
         merged = load_merged(recipe, cache)
         plan = plan_study(recipe, corpus_key, merged.classes if merged else None)
@@ -408,18 +418,25 @@ def run_recipe(
         for position, stage in enumerate(plan.order if client is None else ()):
             reporter.stage(stage.label, position, len(plan.order), cache.is_done(stage))
             runner.run(stage, cache, outputs, reporter.step)
-    outputs = {stage.key: runner.output(stage, cache, outputs, consumer=None) for stage in plan.order}
-    results = results_table(recipe, plan, outputs)
-    atomic_write(out_dir / "results.parquet", lambda handle: results.to_parquet(handle, index=False))
-    run = StudyRun(recipe, corpus, plan, outputs, results, cache.executed, cache.reused, out_dir, merged)
-    write_runs(run, corpus_directory(recipe, cache.root))
-    if write_report:
-        from voxpop.study_report import build_report
-
-        for stale in output_directory(out_dir, FIGURES_DIR).glob("*.png"):  # figures of an earlier recipe version
-            stale.unlink()
-        build_report(run).write(out_dir)
+        outputs = {stage.key: runner.output(stage, cache, outputs, consumer=None) for stage in plan.order}
+        results = results_table(recipe, plan, outputs)
+        atomic_write(out_dir / "results.parquet", lambda handle: results.to_parquet(handle, index=False))
+        run = StudyRun(recipe, corpus, plan, outputs, results, cache.executed, cache.reused, out_dir, merged)
+        write_runs(run, corpus_directory(recipe, cache.root))
+        if write_report:
+            write_study_report(run, map_function)
     return run
+
+
+def write_study_report(run: StudyRun, map_function: Callable = map) -> None:
+    """Write the report of ``run`` into its output directory (figures of an earlier recipe version removed), its
+    figures rendered through ``map_function`` (:meth:`voxpop.report.Report.render`: on the cluster's workers
+    when the study ran on one)."""
+    from voxpop.study_report import build_report
+
+    for stale in output_directory(run.out_dir, FIGURES_DIR).glob("*.png"):
+        stale.unlink()
+    build_report(run).render(map_function).write(run.out_dir)
 
 
 def stage_runner(
