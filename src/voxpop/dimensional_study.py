@@ -45,9 +45,8 @@ from voxpop.models import CLASSICAL, REGRESSORS
 from voxpop.protocols import Fold, make_folds
 from voxpop.recipe_loading import expand_variants, recipe_error
 from voxpop.regression import MEAN, regression_scores, regression_table
-from voxpop.runs import ModelSpec, Standardizer, feature_input, fold_items
+from voxpop.runs import ModelSpec, feature_input, fit_fold, fold_items
 from voxpop.studyrun import Plan, features_stage
-from voxpop.training import TrainConfig, fit
 
 LABELS_FILE = "labels.parquet"
 PREDICTIONS_FILE = "predictions.parquet"
@@ -227,30 +226,11 @@ def cross_validate_dimensions(
                 f"fold {fold.name!r}: no training item has features and a value for every dimension "
                 f"(dropped: {items.dropped}); check the protocol and the label set"
             )
-        x = feature_input(features, items.train)
-        standardizer = Standardizer.fit(x) if spec.standardize else None
-        scale = standardizer.apply if standardizer else (lambda v: v)
-        dev = (scale(feature_input(features, items.dev)), labels.values.loc[items.dev]) if len(items.dev) else ()
-        if spec.classical:
-            loss, options, config = "mse", {}, TrainConfig(seed=spec.train.seed, progress_bar=False)
-        else:
-            loss, options, config = spec.loss, spec.loss_options, spec.train
-        model = fit(
-            scale(x),
-            labels.values.loc[items.train],
-            *dev,
-            head=spec.head,
-            loss=loss,
-            config=config,
-            head_options=spec.head_options,
-            loss_options=options,
-        )
-        values = (
-            model.predict(scale(feature_input(features, items.test))) if len(items.test) else np.zeros((0, len(dims)))
-        )
+        model = fit_fold(spec, features, labels.values, items, classical_loss="mse")
+        values = model.predict(feature_input(features, items.test)) if len(items.test) else np.zeros((0, len(dims)))
         index = pd.Index(items.test, dtype=STRING, name="item")
         tables.append(pd.DataFrame(values, index=index, columns=dims).assign(fold=fold.name))
-        best = model.best_epoch
+        best = model.model.best_epoch
         rows[fold.name] = {
             "train": len(items.train),
             "dev": len(items.dev),

@@ -137,6 +137,10 @@ class FoldModel:
     def predict_proba(self, x: np.ndarray | list[np.ndarray]) -> np.ndarray:
         return self.model.predict_proba(self.standardizer.apply(x) if self.standardizer else x)
 
+    def predict(self, x: np.ndarray | list[np.ndarray]) -> np.ndarray:
+        """Regression outputs (items x dimensions, on the targets' scale) of standardised ``x``."""
+        return self.model.predict(self.standardizer.apply(x) if self.standardizer else x)
+
     def save(self, directory: Path) -> None:
         self.model.save(directory)
         if self.standardizer is not None:
@@ -291,17 +295,29 @@ def _train_fold(spec: ModelSpec, features: Features, labels: LabelSet, items: Fo
             f"{[c for c, p in zip(labels.classes, present, strict=True) if p]}; a model needs at least two classes "
             "(use more speakers per fold or fewer folds)."
         )
+    return fit_fold(spec, features, labels.targets, items, classical_loss="ce")
+
+
+def fit_fold(
+    spec: ModelSpec, features: Features, targets: pd.DataFrame, items: FoldItems, classical_loss: str
+) -> FoldModel:
+    """Train ``spec`` on a fold's train items, early-stopping on its dev items (none: no early stopping).
+
+    ``targets``: items x classes (distributions / multi-hot) or items x dimensions (regression). Features are
+    standardised with the train items' statistics (``spec.standardize``; never for backbone fine-tuning, which
+    reads waveforms). Classical heads train with ``classical_loss`` and no progress bar.
+    """
     x = feature_input(features, items.train)
     standardizer = Standardizer.fit(x) if spec.standardize and spec.train.backbone is None else None
     scale = standardizer.apply if standardizer else (lambda v: v)
-    dev = (scale(feature_input(features, items.dev)), labels.targets.loc[items.dev]) if len(items.dev) else (None, None)
+    dev = (scale(feature_input(features, items.dev)), targets.loc[items.dev]) if len(items.dev) else (None, None)
     if spec.classical:
-        loss, loss_options, config = "ce", {}, TrainConfig(seed=spec.train.seed, progress_bar=False)
+        loss, loss_options, config = classical_loss, {}, TrainConfig(seed=spec.train.seed, progress_bar=False)
     else:
         loss, loss_options, config = spec.loss, spec.loss_options, spec.train
     model = fit(
         scale(x),
-        labels.targets.loc[items.train],
+        targets.loc[items.train],
         *dev,
         head=spec.head,
         loss=loss,
