@@ -384,3 +384,18 @@ def test_the_runner_reuses_the_label_sets_built_by_the_check(tmp_path, demo, mon
     direct = make_labels(run.corpus, "pr", condition="voice")
     pd.testing.assert_frame_equal(saved.targets, direct.targets)
     assert saved.options["denominator"] == "all"
+
+
+def test_resample_speakers_on_a_corpus_without_speakers_fails_before_training(demo_corpus):
+    """The cluster bootstrap needs the speaker column: refused by the pre-flight check, not after training."""
+    c = demo_corpus.corpus
+    corpus = Corpus(
+        "nospeaker", c.items.drop(columns="speaker"), c.ratings, c.classes, excluded=c.excluded, scales=c.scales
+    )
+    recipe = recipe_from_dict(
+        {"study": "s", "corpus": {"demo": {"size": "tiny"}}, "labels": {"train": {"mr": {"rule": "mr"}}},
+         "features": {"extractor": "fbank"}, "protocol": {"leave_one_out": {"column": "fold"}},
+         "evaluation": {"resample": "speakers"}}
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="evaluation.resample: speakers .* corpus 'nospeaker' has no 'speaker'"):
+        voxpop.preflight.check_recipe(recipe, corpus)

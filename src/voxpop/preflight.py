@@ -25,7 +25,7 @@ from voxpop.labelset import LabelSet
 from voxpop.losses import LOSSES
 from voxpop.models import CLASSICAL
 from voxpop.protocols import Fold
-from voxpop.recipe_loading import expand_variants, recipe_error
+from voxpop.recipe_loading import check_resample, expand_variants, recipe_error
 
 
 def _check_label_set(
@@ -197,6 +197,7 @@ def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> dict
         )
     if recipe.evaluation.by not in fold_items.columns:
         _check_column(corpus, "evaluation.by", recipe.evaluation.by, problems)
+    check_resample(corpus, recipe, problems)
     if recipe.labels.train and "audio" not in corpus.items.columns:
         what = "the segments of rule 'intervals' are windows of the recordings' audio; " if segmented else ""
         problems.append(
