@@ -108,6 +108,14 @@ def test_resample_speakers_reaches_the_dimensional_evaluation_and_is_checked_bef
         check_dimensional(trained, without)
 
 
+def test_classification_metrics_in_a_dimensional_recipe_are_refused_not_ignored(demo_corpus):
+    spec = {"gold_standard": "mean", "condition": "voice"}
+    check_dimensional(recipe_from_dict(recipe(mean=spec)), demo_corpus.corpus)  # the default metrics: fine
+    with pytest.raises(ConfigError, match=r"evaluation.metrics: \['uar'\] score classes; .* ccc, pearson, mae, rmse"):
+        check_dimensional(recipe_from_dict({**recipe(mean=spec), "evaluation": {"metrics": ["ccc", "uar"]}}),
+                          demo_corpus.corpus)  # fmt: skip
+
+
 def test_recipes_read_the_dimensions_of_msp_iemocap_and_mosei_imports():
     from pathlib import Path
 

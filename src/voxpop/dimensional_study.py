@@ -45,7 +45,7 @@ from voxpop.metrics import resample_groups
 from voxpop.models import CLASSICAL, REGRESSORS
 from voxpop.protocols import Fold, make_folds
 from voxpop.recipe_loading import check_resample, expand_variants, recipe_error
-from voxpop.regression import MEAN, regression_scores, regression_table
+from voxpop.regression import MEAN, REGRESSION_METRICS, regression_scores, regression_table
 from voxpop.runs import ModelSpec, Standardizer, feature_input, fold_items
 from voxpop.studyrun import Plan, features_stage
 from voxpop.training import TrainConfig, fit
@@ -148,6 +148,13 @@ def check_dimensional(
     if recipe.evaluation.by is not None and recipe.evaluation.by not in corpus.items.columns:
         problems.append(f"evaluation.by: corpus {corpus.name!r} has no item column {recipe.evaluation.by!r}")
     check_resample(corpus, recipe, problems)
+    given = recipe.evaluation.metrics if "metrics" in recipe.evaluation.model_fields_set else []  # not the default
+    categorical = [m for m in given if m not in REGRESSION_METRICS]
+    if categorical:
+        problems.append(
+            f"evaluation.metrics: {categorical} score classes; a dimensional study reports "
+            f"{', '.join(REGRESSION_METRICS)} (remove the others)"
+        )
     others = [k for k, v in recipe.analyses.model_dump().items() if v not in (None, False) and k not in ANALYSES]
     if others:
         problems.append(f"analyses: {others} read categorical label sets; a dimensional study runs {list(ANALYSES)}")
