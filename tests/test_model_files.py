@@ -207,3 +207,14 @@ def test_a_runs_json_naming_a_stage_outside_the_output_directory_is_refused(run_
     result = CliRunner().invoke(app, ["evaluate", str(out), "--labels", str(tmp_path / "labels.parquet")])
     assert isinstance(result.exception, InputError)
     assert not run_with_pickles["target"].exists()
+
+
+def test_a_dimensional_study_directory_says_its_regressors_are_not_runs(tmp_path):
+    """A dimensional study writes an empty runs.json: the error must not claim that it trained nothing."""
+    (tmp_path / "cache" / "regress-0123456789abcdef0123").mkdir(parents=True)
+    (tmp_path / "runs.json").write_text("{}")
+    with pytest.raises(InputError, match="lists no classifier: this study trained regressors"):
+        load_run(tmp_path)
+    (tmp_path / "cache" / "regress-0123456789abcdef0123").rmdir()
+    with pytest.raises(InputError, match="the study trained no model"):
+        load_run(tmp_path)

@@ -181,6 +181,11 @@ def find_runs(out_dir: str | Path, names: list[str] | None = None) -> dict[str, 
         records = {name: RunRecord.model_validate(value) for name, value in data.items()}
     except (ValueError, AttributeError, pydantic.ValidationError) as exc:
         raise InputError(f"{path}: not a readable run list ({exc}); run the study again to rewrite it.") from None
+    if not records and any((out / "cache").glob("regress-*")):
+        raise InputError(
+            f"{path}: lists no classifier: this study trained regressors (continuous label sets), whose scores are in "
+            "its results.parquet and report; evaluate, predict, fuse and export read classifier runs only."
+        )
     if not records:
         raise InputError(f"{path}: the study trained no model (its recipe has no labels.train).")
     for name, record in records.items():
