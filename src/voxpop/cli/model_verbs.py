@@ -179,8 +179,8 @@ def evaluate(
     )
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        columns = ["run", "metric", "value", "low", "high", "chance", "n_items", "n_excluded", "absent_classes"]
-        write_text(out, frame[[*columns, "tie_policy", "n_tied"]].to_csv(index=False))
+        columns = ["run", "metric", "value", "low", "high", "fold_mean", "fold_sd", "n_folds", "chance", "n_items"]
+        write_text(out, frame[[*columns, "n_excluded", "absent_classes", "tie_policy", "n_tied"]].to_csv(index=False))
         console.print(f"saved to [bold]{escape(str(out))}[/]")
 
 
