@@ -143,6 +143,9 @@ def count_only_corpus(tmp_path):
             {"analyses": {"fusion": {"predictions": {"video": "video.parquet"}}}},
             r"analyses\.fusion\.tune_on: imported predictions \(video\) have no development outputs",
         ),
+        # one model per label set: nothing to combine (a silent no-op that held out dev items for nothing)
+        ({"analyses": {"fusion": {}}}, r"analyses\.fusion: combines the models of two or more .* trains 1 per label"),
+        ({"analyses": {"ensemble": True}}, r"analyses\.ensemble: combines the models of two or more variants"),
     ],
 )
 def test_recipe_that_does_not_fit_the_corpus_fails_before_any_work(tmp_path, change, expected):

@@ -100,6 +100,14 @@ def _check_analyses(corpus: Corpus, recipe: Recipe, problems: list[str]) -> None
             )
         for key in ("speaker", "gender", "duration"):
             _check_column(corpus, f"analyses.easy_difficult.{key}", getattr(a.easy_difficult, key), problems)
+    models = len(expand_variants(recipe))
+    imported = len(a.fusion.predictions) if a.fusion is not None else 0
+    for key, wanted, extra in (("ensemble", a.ensemble, 0), ("fusion", a.fusion is not None, imported)):
+        if wanted and recipe.labels.train and models + extra < 2:
+            problems.append(
+                f"analyses.{key}: combines the models of two or more variants (grid, variants; 'voxpop train "
+                f"--head A,B'), but this recipe trains {models} per label set; add variants or remove analyses.{key}"
+            )
     if a.fusion is not None:
         for name, file in a.fusion.predictions.items():
             if not Path(file).is_file():
