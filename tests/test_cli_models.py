@@ -242,7 +242,8 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
         "--condition", "voice", "--bootstrap", "20", "--weights", tmp_path / "w.csv",
         "--out", tmp_path / "cross.parquet",
     )  # fmt: skip
-    assert "tune_on other_folds" in output and "UAR vs mr on the 48 fused items" in output
+    kept = int(labels.kept.sum())  # MR keeps fewer than the 48 fused items: the title counts the scored ones
+    assert "tune_on other_folds" in output and f"UAR vs mr on {kept} of the 48 fused items" in output and kept < 48
     cross = load_predictions(tmp_path / "cross.parquet").table
     direct, direct_weights = fusion_per_fold(heads, {"logreg": None, "mlp": None}, labels, 20, 3, "other_folds")
     pd.testing.assert_frame_equal(cross, direct, check_dtype=False, check_index_type=False)

@@ -298,7 +298,7 @@ def _print_weights(weights: pd.DataFrame, fused: pd.DataFrame, tune_on: str | No
         return
     source = "its fold models' development items" if tune_on == "dev" else "the other folds' out-of-fold items"
     folds = Table(title=f"per fold: weights chosen on {source}", box=box.SIMPLE_HEAD)
-    for column in ("fold", "fused items", "dev UAR"):
+    for column in ("fold", "fused items", "dev UAR" if tune_on == "dev" else "UAR on the other folds"):
         folds.add_column(column, justify="left" if column == "fold" else "right")
     sizes = fused["fold"].value_counts()
     for fold, uar in weights.drop_duplicates("fold").set_index("fold")["dev_uar"].items():
@@ -420,12 +420,20 @@ def fuse(
         write_text(weights_out, weights.to_csv(index=False))
     if test_labels:
         test_set = rule_or_file(test_labels)
-        scores = Table(title=f"UAR vs {escape(test_labels)} on the {len(fused):,} fused items", box=box.SIMPLE_HEAD)
+        rows = {
+            name: evaluate_pooled(table.loc[fused.index], test_set, n_boot=bootstrap, seed=seed).set_index("metric")
+            for name, table in [*tables.items(), ("fused", fused)]
+        }
+        n_scored = int(rows["fused"].loc["uar", "n_items"])
+        left = f" ({len(fused) - n_scored:,} not kept by the test labels)" if n_scored < len(fused) else ""
+        scores = Table(
+            title=f"UAR vs {escape(test_labels)} on {n_scored:,} of the {len(fused):,} fused items{left}",
+            box=box.SIMPLE_HEAD,
+        )
         scores.add_column("model")
         scores.add_column("UAR [95 % CI] (fold mean ± sd)", justify="right")
-        for name, table in [*tables.items(), ("fused", fused)]:
-            scored = evaluate_pooled(table.loc[fused.index], test_set, n_boot=bootstrap, seed=seed)
-            scores.add_row(escape(name), _ci(scored.set_index("metric").loc["uar"]))
+        for name, scored in rows.items():
+            scores.add_row(escape(name), _ci(scored.loc["uar"]))
         console.print(scores)
     if any(dropped.values()):
         console.print(f"items left out (not predicted by every input): {dropped}", highlight=False)
