@@ -171,6 +171,27 @@ def test_recipe_that_does_not_fit_the_corpus_fails_before_any_work(tmp_path, cha
     assert not (tmp_path / "out").exists()  # no stage ran, not even a directory was made
 
 
+def test_a_saved_label_set_of_another_corpus_fails_before_any_work(tmp_path):
+    """rule: file with a label set whose items are not the corpus's: named pre-flight, not a fold error later."""
+    path = count_only_corpus(tmp_path)
+    items = pd.DataFrame({"speaker": ["s1", "s2"]}, index=["x1", "x2"])
+    ratings = pd.DataFrame({"item": ["x1", "x2"], "label": ["anger", "sad"], "slot": ["primary", "primary"]})
+    make_labels(Corpus("other", items, ratings, classes=["anger", "sad"]), "pr").save(tmp_path / "other.parquet")
+    data = {
+        "study": "votes",
+        "corpus": {"path": str(path)},
+        "labels": {
+            "train": {"O": {"rule": "file", "path": str(tmp_path / "other.parquet")}},
+            "test": {"P": {"rule": "pr"}},
+        },
+        "features": {"extractor": "fbank"},
+        "protocol": {"speaker_folds": {"k": 3, "dev": False}},
+    }
+    with pytest.raises(ConfigError, match=r"labels\.train\.O\.path: none of the 2 items .* 'x1'.* corpus 'votes'"):
+        run_recipe(recipe_from_dict(data), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 # ====================================================================== the cache
 def test_stage_cache_writes_the_marker_last_and_reuses_finished_stages(tmp_path):
     cache = Cache(tmp_path)

@@ -37,10 +37,19 @@ def _check_label_set(
     """
     if spec.rule == FILE_RULE:
         try:
-            return LabelSet.load(spec.path)
+            labels = LabelSet.load(spec.path)
         except VoxpopError as exc:
             problems.append(f"{path}.path: {exc}")
             return None
+        kept = labels.kept.index[labels.kept.to_numpy(dtype=bool)]
+        if len(kept) and not kept.isin(corpus.items.index.astype(str)).any():
+            problems.append(
+                f"{path}.path: none of the {len(kept):,} items {spec.path} keeps (e.g. {kept[0]!r}) is an item of "
+                f"corpus {corpus.name!r}; the label set was built from another corpus: build it with 'voxpop labels' "
+                "on this corpus"
+            )
+            return None
+        return labels
     needs = spec.definition.rater_ids_reason(spec.rule_options())
     if needs and not corpus.has_rater_ids:
         try:
