@@ -176,6 +176,14 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
     ar_test = make_labels(demo["corpus"], "ar-test", condition="voice")
     expected = evaluate_predictions(load_run(out, "logreg").predictions, ar_test, n_boot=50)
     assert np.allclose(table[table["run"] == "logreg"]["value"], expected["value"])
+    # the per-fold mean and sd the terminal shows beside each score are in the CSV too: folds scored alone
+    predictions = load_run(out, "logreg").predictions
+    per_fold = [evaluate_predictions(p.drop(columns="fold"), ar_test, n_boot=0).set_index("metric")["value"]
+                for _, p in predictions.groupby("fold")]  # fmt: skip
+    logreg = table[table["run"] == "logreg"].set_index("metric")
+    assert logreg.loc["macro_f1", "fold_mean"] == pytest.approx(np.mean([v["macro_f1"] for v in per_fold]))
+    assert logreg.loc["macro_f1", "fold_sd"] == pytest.approx(np.std([v["macro_f1"] for v in per_fold], ddof=1))
+    assert logreg.loc["macro_f1", "n_folds"] == 3
     assert set(table["metric"]) >= {"macro_f1", "micro_f1"} and "uar" not in set(table["metric"])
     # chance levels of the scored items: per-class F1 = prevalence, macro-F1 = mean prevalence, MCC = 0
     scored = load_run(out, "logreg").predictions.index
@@ -234,7 +242,8 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
         "--condition", "voice", "--bootstrap", "20", "--weights", tmp_path / "w.csv",
         "--out", tmp_path / "cross.parquet",
     )  # fmt: skip
-    assert "tune_on other_folds" in output and "UAR vs mr on the 48 fused items" in output
+    kept = int(labels.kept.sum())  # MR keeps fewer than the 48 fused items: the title counts the scored ones
+    assert "tune_on other_folds" in output and f"UAR vs mr on {kept} of the 48 fused items" in output and kept < 48
     cross = load_predictions(tmp_path / "cross.parquet").table
     direct, direct_weights = fusion_per_fold(heads, {"logreg": None, "mlp": None}, labels, 20, 3, "other_folds")
     pd.testing.assert_frame_equal(cross, direct, check_dtype=False, check_index_type=False)

@@ -91,6 +91,31 @@ def test_evaluation_scores_kept_items_and_names_metrics_per_dimension():
     assert two.loc["mae[valence]", "value"] == pytest.approx(0.75) and int(two.loc["mae", "n_folds"]) == 2
 
 
+def test_resample_speakers_reaches_the_dimensional_evaluation_and_is_checked_before_training(demo_corpus):
+    from voxpop.dimensional_study import plan_dimensional
+
+    spec = {"gold_standard": "mean", "condition": "voice"}
+    trained = recipe_from_dict(
+        {**recipe(mean=spec), "labels": {"train": {"mean": spec}, "test": {"mean": spec}},
+         "evaluation": {"resample": "speakers"}}
+    )  # fmt: skip
+    (stage,) = plan_dimensional(trained, "key").evaluations.values()
+    assert stage.config["resample"] == "speakers"
+    corpus = demo_corpus.corpus
+    without = type("C", (), {"items": corpus.items.drop(columns="speaker"), "ratings": corpus.ratings,
+                             "scales": corpus.scales, "name": "nospeaker"})()  # fmt: skip
+    with pytest.raises(ConfigError, match="evaluation.resample: speakers .* corpus 'nospeaker' has no 'speaker'"):
+        check_dimensional(trained, without)
+
+
+def test_classification_metrics_in_a_dimensional_recipe_are_refused_not_ignored(demo_corpus):
+    spec = {"gold_standard": "mean", "condition": "voice"}
+    check_dimensional(recipe_from_dict(recipe(mean=spec)), demo_corpus.corpus)  # the default metrics: fine
+    with pytest.raises(ConfigError, match=r"evaluation.metrics: \['uar'\] score classes; .* ccc, pearson, mae, rmse"):
+        check_dimensional(recipe_from_dict({**recipe(mean=spec), "evaluation": {"metrics": ["ccc", "uar"]}}),
+                          demo_corpus.corpus)  # fmt: skip
+
+
 def test_recipes_read_the_dimensions_of_msp_iemocap_and_mosei_imports():
     from pathlib import Path
 

@@ -113,3 +113,10 @@ def test_a_slot_without_numbers_is_named():
     corpus = read_mosei(FIXTURES / "mosei_batch_results.csv")
     with pytest.raises(ConfigError, match="no numeric ratings in slot 'dimension'"):
         continuous_labels(corpus, "dimension")
+
+
+def test_a_condition_the_dimension_ratings_lack_is_named_not_the_slot():
+    """MSP ratings carry no condition: asking for condition 'voice' must say so, not claim the slot is empty."""
+    corpus = read_msp(FIXTURES / "msp_detailed.json")
+    with pytest.raises(ConfigError, match=r"slot 'dimension' under condition 'voice'; its ratings have no condition"):
+        continuous_labels(corpus, "dimension", condition="voice")

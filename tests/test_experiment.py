@@ -143,6 +143,9 @@ def count_only_corpus(tmp_path):
             {"analyses": {"fusion": {"predictions": {"video": "video.parquet"}}}},
             r"analyses\.fusion\.tune_on: imported predictions \(video\) have no development outputs",
         ),
+        # one model per label set: nothing to combine (a silent no-op that held out dev items for nothing)
+        ({"analyses": {"fusion": {}}}, r"analyses\.fusion: combines the models of two or more .* trains 1 per label"),
+        ({"analyses": {"ensemble": True}}, r"analyses\.ensemble: combines the models of two or more variants"),
     ],
 )
 def test_recipe_that_does_not_fit_the_corpus_fails_before_any_work(tmp_path, change, expected):
@@ -166,6 +169,27 @@ def test_recipe_that_does_not_fit_the_corpus_fails_before_any_work(tmp_path, cha
     with pytest.raises(ConfigError, match=expected):
         run_recipe(recipe, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # no stage ran, not even a directory was made
+
+
+def test_a_saved_label_set_of_another_corpus_fails_before_any_work(tmp_path):
+    """rule: file with a label set whose items are not the corpus's: named pre-flight, not a fold error later."""
+    path = count_only_corpus(tmp_path)
+    items = pd.DataFrame({"speaker": ["s1", "s2"]}, index=["x1", "x2"])
+    ratings = pd.DataFrame({"item": ["x1", "x2"], "label": ["anger", "sad"], "slot": ["primary", "primary"]})
+    make_labels(Corpus("other", items, ratings, classes=["anger", "sad"]), "pr").save(tmp_path / "other.parquet")
+    data = {
+        "study": "votes",
+        "corpus": {"path": str(path)},
+        "labels": {
+            "train": {"O": {"rule": "file", "path": str(tmp_path / "other.parquet")}},
+            "test": {"P": {"rule": "pr"}},
+        },
+        "features": {"extractor": "fbank"},
+        "protocol": {"speaker_folds": {"k": 3, "dev": False}},
+    }
+    with pytest.raises(ConfigError, match=r"labels\.train\.O\.path: none of the 2 items .* 'x1'.* corpus 'votes'"):
+        run_recipe(recipe_from_dict(data), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 # ====================================================================== the cache
@@ -384,3 +408,18 @@ def test_the_runner_reuses_the_label_sets_built_by_the_check(tmp_path, demo, mon
     direct = make_labels(run.corpus, "pr", condition="voice")
     pd.testing.assert_frame_equal(saved.targets, direct.targets)
     assert saved.options["denominator"] == "all"
+
+
+def test_resample_speakers_on_a_corpus_without_speakers_fails_before_training(demo_corpus):
+    """The cluster bootstrap needs the speaker column: refused by the pre-flight check, not after training."""
+    c = demo_corpus.corpus
+    corpus = Corpus(
+        "nospeaker", c.items.drop(columns="speaker"), c.ratings, c.classes, excluded=c.excluded, scales=c.scales
+    )
+    recipe = recipe_from_dict(
+        {"study": "s", "corpus": {"demo": {"size": "tiny"}}, "labels": {"train": {"mr": {"rule": "mr"}}},
+         "features": {"extractor": "fbank"}, "protocol": {"leave_one_out": {"column": "fold"}},
+         "evaluation": {"resample": "speakers"}}
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="evaluation.resample: speakers .* corpus 'nospeaker' has no 'speaker'"):
+        voxpop.preflight.check_recipe(recipe, corpus)

@@ -182,3 +182,39 @@ def test_resumed_cross_validation_retrains_folds_saved_as_pickles(run_with_pickl
         assert (directory / "fold.json").is_file()
     again = cross_validate(run["features"], run["labels"], run["folds"], spec, out_dir=run["train"])
     assert again.resumed == ["fold1", "fold2", "fold3"]
+
+
+@pytest.mark.parametrize("where", ["absolute", "dotdot", "symlink"])
+def test_a_runs_json_naming_a_stage_outside_the_output_directory_is_refused(run_with_pickles, tmp_path, where):
+    """A hand-edited runs.json is data: a stage path leaving the output directory is refused, nothing is read."""
+    import json
+    import shutil
+
+    out = run_with_pickles["out"]
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(out / "cache" / "train", outside)
+    runs = json.loads((out / "runs.json").read_text())
+    if where == "absolute":
+        runs["run"]["stage"] = str(outside)
+    elif where == "dotdot":
+        runs["run"]["stage"] = "cache/../../elsewhere"
+    else:
+        (out / "cache" / "link").symlink_to(outside, target_is_directory=True)
+        runs["run"]["stage"] = "cache/link"
+    (out / "runs.json").write_text(json.dumps(runs))
+    with pytest.raises(InputError, match=r"run .run., stage .* is not a folder inside .*Run the study again"):
+        load_run(out)
+    result = CliRunner().invoke(app, ["evaluate", str(out), "--labels", str(tmp_path / "labels.parquet")])
+    assert isinstance(result.exception, InputError)
+    assert not run_with_pickles["target"].exists()
+
+
+def test_a_dimensional_study_directory_says_its_regressors_are_not_runs(tmp_path):
+    """A dimensional study writes an empty runs.json: the error must not claim that it trained nothing."""
+    (tmp_path / "cache" / "regress-0123456789abcdef0123").mkdir(parents=True)
+    (tmp_path / "runs.json").write_text("{}")
+    with pytest.raises(InputError, match="lists no classifier: this study trained regressors"):
+        load_run(tmp_path)
+    (tmp_path / "cache" / "regress-0123456789abcdef0123").rmdir()
+    with pytest.raises(InputError, match="the study trained no model"):
+        load_run(tmp_path)

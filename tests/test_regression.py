@@ -54,6 +54,23 @@ def test_bootstrap_intervals_are_percentiles_over_plain_resamples():
     assert (table["n_items"] == 30).all()
 
 
+def test_speaker_cluster_intervals_resample_whole_speakers():
+    """groups: each resample draws the G speakers with replacement (integers(0, G, (n_boot, G)) of the seed)
+    and scores all items of every drawn speaker; the interval is the percentiles of those scores."""
+    p, t = _tables(n=12, seed=1)
+    speakers = pd.Series([f"s{k // 3}" for k in range(12)], index=t.index)  # 4 speakers, items in speaker order
+    table = regression_table(p, t, n_boot=300, seed=2, groups=speakers).set_index(["dimension", "metric"])
+    drawn = np.random.default_rng(2).integers(0, 4, (300, 4))
+    rows = [np.concatenate([np.arange(3 * g, 3 * g + 3) for g in row]) for row in drawn]
+    per_draw = np.array([_ccc(p["arousal"].to_numpy()[r], t["arousal"].to_numpy()[r]) for r in rows])
+    low, high = np.quantile(per_draw, [0.025, 0.975])
+    assert table.loc[("arousal", "ccc"), "low"] == pytest.approx(low, abs=1e-12)
+    assert table.loc[("arousal", "ccc"), "high"] == pytest.approx(high, abs=1e-12)
+    items = regression_table(p, t, n_boot=300, seed=2).set_index(["dimension", "metric"])
+    assert table.loc[("arousal", "ccc"), "low"] != items.loc[("arousal", "ccc"), "low"]
+    assert table.loc[("arousal", "ccc"), "value"] == items.loc[("arousal", "ccc"), "value"]  # the point estimate
+
+
 def test_misaligned_tables_are_refused():
     p, t = _tables()
     with pytest.raises(InputError, match="same items in the same order"):

@@ -277,6 +277,11 @@ def test_predictions_round_trip_and_outside_files(tmp_path):
     (tmp_path / "bad.csv").write_text("item,anger,sad\nx,0.5,oops\n")
     with pytest.raises(InputError, match=r"bad.csv, item 'x', column 'sad': 'oops' is not a finite number"):
         load_predictions(tmp_path / "bad.csv")
+    (tmp_path / "nan.csv").write_text("item,anger,sad\nx,0.5,0.5\ny,,0.9\nz,inf,0.1\n")  # empty cell, inf
+    with pytest.raises(
+        InputError, match=r"nan.csv, item 'y', column 'anger': 'nan' is not a finite number \(2 such rows\)"
+    ):
+        load_predictions(tmp_path / "nan.csv")
 
 
 # ---------------------------------------------------------------------------------------------- evaluation

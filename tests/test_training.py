@@ -237,6 +237,9 @@ def test_svm_with_too_few_items_of_a_class_for_calibration_says_so():
     keep = (y[:, 2] == 0) | (np.cumsum(y[:, 2]) <= 3)
     with pytest.raises(ConfigError, match="svm: class 2 has 3 training items.*calibration_folds=5"):
         fit(x[keep], y[keep], head="svm", config=TrainConfig(**QUIET))
+    named = pd.DataFrame(y[keep], columns=["A", "B", "C"])  # named classes: the message names the class and flag
+    with pytest.raises(ConfigError, match=r"svm: class 'C' has 3 training items.*--head-option calibration_folds=2"):
+        fit(x[keep], named, head="svm", config=TrainConfig(**QUIET))
     probs = fit(x[keep], y[keep], head="svm", config=TrainConfig(**QUIET), head_options={"calibration_folds": 3})
     assert np.allclose(probs.predict_proba(x).sum(axis=1), 1)
 

@@ -112,15 +112,16 @@ def early_stopping_without_dev(folds: pd.DataFrame | None, configured: bool, sou
 def study_cautions(run) -> list[str]:
     """Every check on a finished :class:`voxpop.study.StudyRun`, de-duplicated, in a stable order."""
     from voxpop.analysis import identical_entries
+    from voxpop.models import CLASSICAL
 
     messages = small_test_sets(run.results)
     speakers = run.corpus.items["speaker"] if "speaker" in run.corpus.items.columns else None
-    neural = run.recipe.model.head not in ("svm", "logreg")
-    stopping = neural and run.recipe.model.early_stopping is not None
     for (variant, train), stage in run.plan.sources.items():
-        trained = run.output(stage)
         if stage.kind != "train":
             continue
+        trained = run.output(stage)
+        model = stage.config["model"]  # this variant's model (ModelSpec), not the recipe's base model
+        stopping = model["head"] not in CLASSICAL and model["train"].get("patience") is not None
         source = f"{train} ({variant})"
         if speakers is not None:  # the same folds for every model: said once
             messages += few_test_speakers(trained.predictions, speakers, "test folds")

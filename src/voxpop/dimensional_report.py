@@ -95,12 +95,13 @@ def _metrics(run) -> list[str]:
 def _results_section(report: Report, run) -> None:
     results = run.results[run.results["group"].eq("all")]
     metrics = _metrics(run)
+    units = "speakers (all items of each drawn speaker)" if run.recipe.evaluation.resample == "speakers" else "items"
     section = report.add_section(
         "Results",
         "Every model is scored on every test target definition over the whole test set (out-of-fold "
         "predictions pooled over the folds). CCC (Lin's concordance correlation, 1 = perfect, 0 = none) is the "
-        "mean over the dimensions; 95 % percentile bootstrap intervals over items. MAE and RMSE are in the units "
-        "of the scale (lower is better).",
+        f"mean over the dimensions; 95 % percentile bootstrap intervals over {units}. MAE and RMSE are in the "
+        "units of the scale (lower is better).",
     )
     for variant in dict.fromkeys(results["variant"]):
         rows = results[results["variant"].eq(variant)]

@@ -41,10 +41,11 @@ from voxpop.errors import ConfigError, VoxpopError
 from voxpop.experiment import Recipe
 from voxpop.features import Features, make_extractor
 from voxpop.losses import LOSSES
+from voxpop.metrics import resample_groups
 from voxpop.models import CLASSICAL, REGRESSORS
 from voxpop.protocols import Fold, make_folds
-from voxpop.recipe_loading import expand_variants, recipe_error
-from voxpop.regression import MEAN, regression_scores, regression_table
+from voxpop.recipe_loading import check_resample, expand_variants, recipe_error
+from voxpop.regression import MEAN, REGRESSION_METRICS, regression_scores, regression_table
 from voxpop.runs import ModelSpec, feature_input, fit_fold, fold_items
 from voxpop.studyrun import Plan, features_stage
 
@@ -145,6 +146,14 @@ def check_dimensional(
         _check_model(recipe, source, problems)
     if recipe.evaluation.by is not None and recipe.evaluation.by not in corpus.items.columns:
         problems.append(f"evaluation.by: corpus {corpus.name!r} has no item column {recipe.evaluation.by!r}")
+    check_resample(corpus, recipe, problems)
+    given = recipe.evaluation.metrics if "metrics" in recipe.evaluation.model_fields_set else []  # not the default
+    categorical = [m for m in given if m not in REGRESSION_METRICS]
+    if categorical:
+        problems.append(
+            f"evaluation.metrics: {categorical} score classes; a dimensional study reports "
+            f"{', '.join(REGRESSION_METRICS)} (remove the others)"
+        )
     others = [k for k, v in recipe.analyses.model_dump().items() if v not in (None, False) and k not in ANALYSES]
     if others:
         problems.append(f"analyses: {others} read categorical label sets; a dimensional study runs {list(ANALYSES)}")
@@ -175,6 +184,8 @@ def plan_dimensional(recipe: Recipe, corpus_key: str):
             )
     e = recipe.evaluation
     evaluation = {"corpus": corpus_key, "bootstrap": e.bootstrap, "seed": e.seed, "by": e.by}
+    if e.resample != "items":  # only then: the stage keys of item-bootstrap studies stay as they were
+        evaluation["resample"] = e.resample
     evaluations = {}
     for (variant, train), stage in sources.items():
         for test in recipe.labels.test:
@@ -273,6 +284,7 @@ def evaluate_dimensions(
     if regressed.dimensions != labels.dimensions:
         raise ConfigError(f"predictions of {regressed.dimensions} cannot be scored on {labels.dimensions}")
     predictions = regressed.predictions[labels.dimensions]
+    speakers = resample_groups(corpus.items, config.get("resample", "items"))
     tables = []
     for group, items in item_groups(corpus.items, config["by"]):
         part = predictions[predictions.index.isin(items)]
@@ -281,7 +293,7 @@ def evaluate_dimensions(
             continue
         scored = part[kept]
         targets = labels.values.loc[scored.index]
-        table = regression_table(scored, targets, config["bootstrap"], config["seed"])
+        table = regression_table(scored, targets, config["bootstrap"], config["seed"], groups=speakers)
         table["metric"] = _metric_names(table["dimension"], table["metric"])
         folds = regressed.predictions["fold"].reindex(scored.index)
         table = table.merge(_fold_summary(scored, targets, folds), on="metric", how="left")

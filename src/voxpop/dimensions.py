@@ -251,14 +251,26 @@ def continuous_labels(
     ``dimensions``: the labels to use (default: every label of the slot, in order of appearance);
     ``condition``: keep the ratings of these conditions only. Every corpus item is in the result;
     items without a rating of some dimension are not kept. Raises :class:`ConfigError` for a slot
-    without numeric ratings or an unknown dimension, :class:`InputError` as :func:`gold_standard`.
+    without numeric ratings (or none under ``condition``) or an unknown dimension, :class:`InputError`
+    as :func:`gold_standard`.
     """
-    ratings = corpus.ratings[corpus.ratings["slot"].eq(slot).to_numpy(dtype=bool, na_value=False)]
+    in_slot = corpus.ratings[corpus.ratings["slot"].eq(slot).to_numpy(dtype=bool, na_value=False)]
+    in_slot = in_slot[in_slot["value"].notna()]
+    ratings = in_slot
     if condition is not None:
         wanted = [condition] if isinstance(condition, str) else list(condition)
         ratings = ratings[ratings["condition"].isin(wanted).to_numpy(dtype=bool, na_value=False)]
-    ratings = ratings[ratings["value"].notna()]
     available = [str(label) for label in ratings["label"].dropna().unique()]
+    if not available and len(in_slot):
+        conditions = sorted(map(str, in_slot["condition"].dropna().unique()))
+        raise ConfigError(
+            f"corpus {corpus.name!r} has no numeric ratings in slot {slot!r} under condition {condition!r}; "
+            + (
+                f"its conditions are {conditions}"
+                if conditions
+                else "its ratings have no condition (remove 'condition')"
+            )
+        )
     if not available:
         slots = sorted(map(str, corpus.ratings["slot"].dropna().unique()))
         raise ConfigError(

@@ -966,6 +966,22 @@ def _group_sums(item_stats: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return sums
 
 
+def cluster_resamples(groups: object, index: pd.Index, n_boot: int, seed: int) -> list[np.ndarray]:
+    """Item positions of each cluster-bootstrap resample of the items ``index`` (one array per resample, the
+    items of every drawn speaker): the resamples :func:`bootstrap_distribution` draws with the same
+    ``groups`` and ``seed``. ``groups``: a Series item id -> speaker (:func:`cluster_codes`, whose errors it raises).
+
+    >>> np.random.default_rng(0).integers(0, 2, (2, 2))  # speaker codes drawn: s2, s2 then s2, s1
+    array([[1, 1],
+           [1, 0]])
+    >>> [row.tolist() for row in cluster_resamples(pd.Series(["s1", "s1", "s2"], index=list("abc")),
+    ...                                            pd.Index(list("abc")), 2, 0)]
+    [[2, 2], [2, 0, 1]]
+    """
+    codes = cluster_codes(groups, len(index), index)
+    return list(_cluster_rows(codes, n_boot, seed, None))
+
+
 def _cluster_rows(codes: np.ndarray, n_boot: int, seed: int, indices: np.ndarray | None) -> Iterator[np.ndarray]:
     """Item positions of each cluster resample: the items of every drawn cluster, in the order drawn."""
     order = np.argsort(codes, kind="stable")

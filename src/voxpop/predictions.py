@@ -94,8 +94,8 @@ def _check_predictions(predictions: pd.DataFrame, source: str) -> list[str]:
         if len(bad):
             raise InputError(
                 f"{source}, item {predictions.index[bad[0]]!r}, column {column!r}: "
-                f"{predictions[column].iloc[bad[0]]!r} is not a finite number ({len(bad)} such rows); "
-                "every class column must hold a probability or score."
+                f"{str(predictions[column].iloc[bad[0]])!r} is not a finite number ({len(bad)} such row"
+                f"{'s' if len(bad) > 1 else ''}); every class column must hold a probability or score."
             )
     if predictions.index.isna().any():
         raise InputError(f"{source}: some rows have no item id; index the table by item.")

@@ -25,7 +25,7 @@ from voxpop.labelset import LabelSet
 from voxpop.losses import LOSSES
 from voxpop.models import CLASSICAL
 from voxpop.protocols import Fold
-from voxpop.recipe_loading import expand_variants, recipe_error
+from voxpop.recipe_loading import check_resample, expand_variants, recipe_error
 
 
 def _check_label_set(
@@ -37,10 +37,19 @@ def _check_label_set(
     """
     if spec.rule == FILE_RULE:
         try:
-            return LabelSet.load(spec.path)
+            labels = LabelSet.load(spec.path)
         except VoxpopError as exc:
             problems.append(f"{path}.path: {exc}")
             return None
+        kept = labels.kept.index[labels.kept.to_numpy(dtype=bool)]
+        if len(kept) and not kept.isin(corpus.items.index.astype(str)).any():
+            problems.append(
+                f"{path}.path: none of the {len(kept):,} items {spec.path} keeps (e.g. {kept[0]!r}) is an item of "
+                f"corpus {corpus.name!r}; the label set was built from another corpus: build it with 'voxpop labels' "
+                "on this corpus"
+            )
+            return None
+        return labels
     needs = spec.definition.rater_ids_reason(spec.rule_options())
     if needs and not corpus.has_rater_ids:
         try:
@@ -100,6 +109,14 @@ def _check_analyses(corpus: Corpus, recipe: Recipe, problems: list[str]) -> None
             )
         for key in ("speaker", "gender", "duration"):
             _check_column(corpus, f"analyses.easy_difficult.{key}", getattr(a.easy_difficult, key), problems)
+    models = len(expand_variants(recipe))
+    imported = len(a.fusion.predictions) if a.fusion is not None else 0
+    for key, wanted, extra in (("ensemble", a.ensemble, 0), ("fusion", a.fusion is not None, imported)):
+        if wanted and recipe.labels.train and models + extra < 2:
+            problems.append(
+                f"analyses.{key}: combines the models of two or more variants (grid, variants; 'voxpop train "
+                f"--head A,B'), but this recipe trains {models} per label set; add variants or remove analyses.{key}"
+            )
     if a.fusion is not None:
         for name, file in a.fusion.predictions.items():
             if not Path(file).is_file():
@@ -197,6 +214,7 @@ def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> dict
         )
     if recipe.evaluation.by not in fold_items.columns:
         _check_column(corpus, "evaluation.by", recipe.evaluation.by, problems)
+    check_resample(corpus, recipe, problems)
     if recipe.labels.train and "audio" not in corpus.items.columns:
         what = "the segments of rule 'intervals' are windows of the recordings' audio; " if segmented else ""
         problems.append(

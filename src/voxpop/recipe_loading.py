@@ -19,6 +19,7 @@ import pydantic
 import yaml
 
 from voxpop.cache import parse_yaml
+from voxpop.corpus import Corpus
 from voxpop.dimensions import ContinuousSpec
 from voxpop.errors import ConfigError
 from voxpop.experiment import (
@@ -217,3 +218,12 @@ def expand_variants(recipe: Recipe, source: str = "recipe") -> list[tuple[str, R
     if problems:
         raise recipe_error(list(dict.fromkeys(problems)), source)
     return out
+
+
+def check_resample(corpus: Corpus, recipe: Recipe, problems: list[str]) -> None:
+    """``evaluation.resample: speakers`` needs the items' ``speaker`` column (checked before any training)."""
+    if recipe.evaluation.resample == "speakers" and "speaker" not in corpus.items.columns:
+        problems.append(
+            f"evaluation.resample: speakers resamples the items' speakers, but corpus {corpus.name!r} has no 'speaker' "
+            "item column; add it to items.parquet or resample items"
+        )

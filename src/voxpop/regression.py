@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from voxpop.errors import InputError
-from voxpop.metrics import percentile_interval, resample_indices
+from voxpop.metrics import cluster_resamples, percentile_interval, resample_indices
 
 REGRESSION_METRICS = ("ccc", "pearson", "mae", "rmse")
 MEAN = "mean"
@@ -81,25 +81,32 @@ def regression_table(
     seed: int = 0,
     alpha: float = 0.05,
     indices: np.ndarray | None = None,
+    groups: pd.Series | None = None,
 ) -> pd.DataFrame:
     """:func:`regression_scores` in long form with percentile bootstrap intervals.
 
     Columns dimension, metric, value, low, high, n_items; ``n_boot`` = 0 gives NaN intervals. ``indices``:
     an (n_boot, n) matrix of item positions to use instead of ``resample_indices(targets, n_boot, seed)``.
+    ``groups`` (item id -> speaker; not with ``indices``): the cluster bootstrap, each resample the items of
+    the speakers drawn with replacement (:func:`voxpop.metrics.cluster_resamples`; InputError as there).
     """
     p, t = _aligned(predictions, targets)
     point = regression_scores(predictions, targets)
     low = pd.DataFrame(np.nan, index=point.index, columns=point.columns)
     high = low.copy()
-    if len(t) and (n_boot > 0 or indices is not None):
+    resampled: dict[str, np.ndarray] = {}
+    if len(t) and groups is not None and n_boot > 0:
+        rows = [_moments(p[row], t[row]) for row in cluster_resamples(groups, targets.index, n_boot, seed)]
+        resampled = {metric: np.stack([row[metric] for row in rows]) for metric in REGRESSION_METRICS}
+    elif len(t) and (n_boot > 0 or indices is not None):
         draws = resample_indices(t, n_boot, seed) if indices is None else indices
         resampled = _moments(p[draws], t[draws])  # each (n_boot, D)
-        for metric, values in resampled.items():
-            with np.errstate(invalid="ignore"):
-                means = values.mean(axis=1)  # NaN where a dimension is undefined in that resample
-            columns = [*values.T, means]
-            for name, distribution in zip(point.index, columns, strict=True):
-                low.loc[name, metric], high.loc[name, metric] = percentile_interval(distribution, alpha)
+    for metric, values in resampled.items():
+        with np.errstate(invalid="ignore"):
+            means = values.mean(axis=1)  # NaN where a dimension is undefined in that resample
+        columns = [*values.T, means]
+        for name, distribution in zip(point.index, columns, strict=True):
+            low.loc[name, metric], high.loc[name, metric] = percentile_interval(distribution, alpha)
     long = point.stack().rename("value").to_frame()
     long["low"], long["high"] = low.stack(), high.stack()
     long.index = long.index.set_names(["dimension", "metric"])

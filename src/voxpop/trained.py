@@ -181,13 +181,32 @@ def find_runs(out_dir: str | Path, names: list[str] | None = None) -> dict[str, 
         records = {name: RunRecord.model_validate(value) for name, value in data.items()}
     except (ValueError, AttributeError, pydantic.ValidationError) as exc:
         raise InputError(f"{path}: not a readable run list ({exc}); run the study again to rewrite it.") from None
+    if not records and any((out / "cache").glob("regress-*")):
+        raise InputError(
+            f"{path}: lists no classifier: this study trained regressors (continuous label sets), whose scores are in "
+            "its results.parquet and report; evaluate, predict, fuse and export read classifier runs only."
+        )
     if not records:
         raise InputError(f"{path}: the study trained no model (its recipe has no labels.train).")
+    for name, record in records.items():
+        for key in ("stage", "labels_stage"):
+            _check_inside(out, path, name, key, getattr(record, key))
     unknown = [n for n in names or [] if n not in records]
     if unknown:
         raise InputError(f"{out}: no run named {unknown}; its runs are: {', '.join(records)}.")
     chosen = {n: records[n] for n in names} if names else records
     return {n: Run(out / r.stage, r, out / r.labels_stage) for n, r in chosen.items()}
+
+
+def _check_inside(out: Path, path: Path, name: str, key: str, value: str) -> None:
+    """Refuse a ``runs.json`` stage path that leaves the output directory (absolute, ``..``, or a symlink out):
+    a run is read only from the folder it was written to (files are data, :class:`InputError`)."""
+    given = Path(value)
+    if given.is_absolute() or ".." in given.parts or not (out / given).resolve().is_relative_to(out.resolve()):
+        raise InputError(
+            f"{path}: run {name!r}, {key} {value!r} is not a folder inside {out}; voxpop reads a run only from "
+            "the output directory it was written to. Run the study again to rewrite runs.json."
+        )
 
 
 def load_run(out_dir: str | Path, name: str | None = None) -> Run:

@@ -744,10 +744,11 @@ def _fit_classical(
     rare = np.flatnonzero((per_class > 0) & (per_class < folds))
     if spec.head == "svm" and len(rare):
         smallest = int(rare[per_class[rare].argmin()])
+        name = repr(spec.classes[smallest]) if spec.classes else str(smallest)
         raise ConfigError(
-            f"svm: class {smallest} has {int(per_class[smallest])} training items, but probability calibration "
-            f"needs at least calibration_folds={folds} per class; lower calibration_folds (>= 2), drop rare "
-            "classes, or use logreg."
+            f"svm: class {name} has {int(per_class[smallest])} training items, but probability calibration "
+            f"needs at least calibration_folds={folds} per class; lower calibration_folds (>= 2; CLI: --head-option "
+            "calibration_folds=2), drop rare classes, or use logreg."
         )
     estimator = build_classical(spec.head, spec.config.seed, **spec.head_options)
     if spec.regression:

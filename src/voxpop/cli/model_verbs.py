@@ -179,8 +179,8 @@ def evaluate(
     )
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        columns = ["run", "metric", "value", "low", "high", "chance", "n_items", "n_excluded", "absent_classes"]
-        write_text(out, frame[[*columns, "tie_policy", "n_tied"]].to_csv(index=False))
+        columns = ["run", "metric", "value", "low", "high", "fold_mean", "fold_sd", "n_folds", "chance", "n_items"]
+        write_text(out, frame[[*columns, "n_excluded", "absent_classes", "tie_policy", "n_tied"]].to_csv(index=False))
         console.print(f"saved to [bold]{escape(str(out))}[/]")
 
 
@@ -298,7 +298,7 @@ def _print_weights(weights: pd.DataFrame, fused: pd.DataFrame, tune_on: str | No
         return
     source = "its fold models' development items" if tune_on == "dev" else "the other folds' out-of-fold items"
     folds = Table(title=f"per fold: weights chosen on {source}", box=box.SIMPLE_HEAD)
-    for column in ("fold", "fused items", "dev UAR"):
+    for column in ("fold", "fused items", "dev UAR" if tune_on == "dev" else "UAR on the other folds"):
         folds.add_column(column, justify="left" if column == "fold" else "right")
     sizes = fused["fold"].value_counts()
     for fold, uar in weights.drop_duplicates("fold").set_index("fold")["dev_uar"].items():
@@ -420,12 +420,20 @@ def fuse(
         write_text(weights_out, weights.to_csv(index=False))
     if test_labels:
         test_set = rule_or_file(test_labels)
-        scores = Table(title=f"UAR vs {escape(test_labels)} on the {len(fused):,} fused items", box=box.SIMPLE_HEAD)
+        rows = {
+            name: evaluate_pooled(table.loc[fused.index], test_set, n_boot=bootstrap, seed=seed).set_index("metric")
+            for name, table in [*tables.items(), ("fused", fused)]
+        }
+        n_scored = int(rows["fused"].loc["uar", "n_items"])
+        left = f" ({len(fused) - n_scored:,} not kept by the test labels)" if n_scored < len(fused) else ""
+        scores = Table(
+            title=f"UAR vs {escape(test_labels)} on {n_scored:,} of the {len(fused):,} fused items{left}",
+            box=box.SIMPLE_HEAD,
+        )
         scores.add_column("model")
         scores.add_column("UAR [95 % CI] (fold mean ± sd)", justify="right")
-        for name, table in [*tables.items(), ("fused", fused)]:
-            scored = evaluate_pooled(table.loc[fused.index], test_set, n_boot=bootstrap, seed=seed)
-            scores.add_row(escape(name), _ci(scored.set_index("metric").loc["uar"]))
+        for name, scored in rows.items():
+            scores.add_row(escape(name), _ci(scored.loc["uar"]))
         console.print(scores)
     if any(dropped.values()):
         console.print(f"items left out (not predicted by every input): {dropped}", highlight=False)
