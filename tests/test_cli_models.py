@@ -339,6 +339,12 @@ def test_train_with_a_saved_label_set_and_errors(demo, tmp_path):
                                       "--out", str(tmp_path / "x")])  # fmt: skip
     assert isinstance(result.exception, ConfigError) and "unknown rule 'nonsense'" in str(result.exception)
     assert not (tmp_path / "x").exists()  # refused before any work
+    result = CliRunner().invoke(app, ["train", str(demo["dir"]), "--labels", "mr", "--extractor", "fbank",
+                                      "--snr-db", "5", "--out", str(tmp_path / "x")])  # fmt: skip
+    message = str(result.exception)  # the recipe's words, and the flags they are on the command line
+    assert "noise_dir and snr_db go together" in message
+    flags = "noise_dir = --noise-dir, snr_db = --snr-db"
+    assert message.endswith(f"(recipe keys above are these voxpop train flags: {flags})")
 
 
 def test_train_adds_extraction_noise_from_the_recipe_keys(demo, tmp_path):

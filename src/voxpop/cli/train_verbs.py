@@ -8,6 +8,10 @@ The recipe is written to ``OUT/recipe.yaml``: ``voxpop run OUT/recipe.yaml --out
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -276,12 +280,32 @@ def train(
     analyses = {"ensemble": ensemble or None, "fusion": tuning if fusion else None,
                 "tuned_decisions": tuning if tuned_decisions else None}  # fmt: skip
     recipe.update({"analyses": _given(**analyses)} if any(v is not None for v in analyses.values()) else {})
-    loaded = recipe_from_dict(recipe, "voxpop train")
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / RECIPE_FILE, yaml.safe_dump(recipe, sort_keys=False))
-    with progress_reporter() as reporter:
-        result = run_recipe(loaded, out, source="voxpop train", reporter=reporter, write_report=False, threads=threads)
+    with flags_named_in_errors():
+        loaded = recipe_from_dict(recipe, "voxpop train")
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / RECIPE_FILE, yaml.safe_dump(recipe, sort_keys=False))
+        with progress_reporter() as reporter:
+            result = run_recipe(
+                loaded, out, source="voxpop train", reporter=reporter, write_report=False, threads=threads
+            )
     report(result, out, features)
+
+
+_NOT_RECIPE_KEYS = {"corpus", "features", "rule_options"}  # an argument, a store entry (recipe: a section), extras
+
+
+@contextlib.contextmanager
+def flags_named_in_errors() -> Iterator[None]:
+    """Re-raise a :class:`ConfigError` about the recipe ``voxpop train`` built with the flag of every recipe key
+    it names (``snr_db`` is ``--snr-db``), so the message speaks the command line."""
+    try:
+        yield
+    except ConfigError as exc:
+        keys = [key for key in inspect.signature(train).parameters if key not in _NOT_RECIPE_KEYS]
+        named = [f"{key} = --{key.replace('_', '-')}" for key in keys if re.search(rf"\b{key}\b", str(exc))]
+        if not named:
+            raise
+        raise ConfigError(f"{exc}\n(recipe keys above are these voxpop train flags: {', '.join(named)})") from None
 
 
 def report(result: Any, out: Path, entry: Path | None) -> None:
