@@ -134,7 +134,7 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
         "train", demo["dir"], *common, "--head", "logreg,mlp", "--head-option", "mlp.hidden_dim=16",
         "--protocol", "speaker-folds", "--k", "3", "--epochs", "2", "--bootstrap", "100", "--fusion", "--out", out,
     )  # fmt: skip
-    assert "uar" in output and "logreg" in output and "mlp" in output and "fusion" in output
+    assert "UAR" in output and "logreg" in output and "mlp" in output and "fusion" in output
     recipe = yaml.safe_load((out / "recipe.yaml").read_text())
     assert recipe["protocol"] == {"speaker_folds": {"k": 3}} and recipe["variants"]["mlp"]["model"]["epochs"] == 2
     assert "loss" not in recipe["variants"]["logreg"]["model"]  # only the flags given: the recipe defaults apply
@@ -171,7 +171,7 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
     # evaluate: cross-testing the runs on the all-inclusive test form (multi-label)
     csv = tmp_path / "e.csv"
     output = invoke("evaluate", out, "--labels", "ar-test", "--condition", "voice", "--bootstrap", "50", "--out", csv)
-    assert "f1[neutral]" in output and "logreg" in output and "mlp" in output
+    assert "F1 neutral" in output and "logreg" in output and "mlp" in output
     table = pd.read_csv(csv)
     ar_test = make_labels(demo["corpus"], "ar-test", condition="voice")
     expected = evaluate_predictions(load_run(out, "logreg").predictions, ar_test, n_boot=50)

@@ -10,6 +10,28 @@ import pandas as pd
 
 MISSING = "–"  # shown for a missing number
 
+METRIC_NAMES = {
+    "macro_f1": "macro-F1",
+    "uar": "UAR",
+    "kld": "KLD",
+    "jsd": "JSD",
+    "accuracy": "accuracy",
+    "micro_f1": "micro-F1",
+    "weighted_f1": "weighted-F1",
+    "mcc": "MCC",
+}
+
+
+def metric_name(metric: str) -> str:
+    """A metric as a reader knows it: :data:`METRIC_NAMES`, per-class F1 ``f1[anger]`` as ``F1 anger``.
+
+    >>> metric_name("macro_f1"), metric_name("f1[anger]"), metric_name("ccc")
+    ('macro-F1', 'F1 anger', 'ccc')
+    """
+    if metric.startswith("f1[") and metric.endswith("]"):
+        return f"F1 {metric[3:-1]}"
+    return METRIC_NAMES.get(metric, metric)
+
 
 def format_ci(value: float, low: float = np.nan, high: float = np.nan, digits: int = 3, sep: str = " ") -> str:
     """A metric with its interval as ``"value [low, high]"``; just the value when the interval is missing.

@@ -21,7 +21,7 @@ from voxpop.chance import direction
 from voxpop.dimensional_report import dimensional_sections
 from voxpop.dimensional_study import is_dimensional
 from voxpop.experiment import EvaluationConfig
-from voxpop.formatting import MISSING, format_ci, format_result
+from voxpop.formatting import MISSING, format_ci, format_result, metric_name
 from voxpop.metrics import class_mean_ci, resample_groups
 from voxpop.report import Report, Section, with_ci
 from voxpop.studyrun import StudyRun
@@ -30,16 +30,6 @@ DEMO_NOTICE = (
     "The corpus is SYNTHETIC: generated speech-like audio judged by simulated raters (voxpop.demo). These numbers "
     "show that the pipeline runs end to end; they say nothing about emotion recognition in real speech."
 )
-METRIC_NAMES = {
-    "macro_f1": "macro-F1",
-    "uar": "UAR",
-    "kld": "KLD",
-    "jsd": "JSD",
-    "accuracy": "accuracy",
-    "micro_f1": "micro-F1",
-    "weighted_f1": "weighted-F1",
-    "mcc": "MCC",
-}
 HEADERS = {  # raw column names -> what a table shows
     "variant": "model (variant)",
     "train": "train label set",
@@ -89,17 +79,6 @@ def readable(table: pd.DataFrame) -> pd.DataFrame:
     renamed = table.rename(columns=lambda c: HEADERS.get(c, c) if isinstance(c, str) else c)
     names = [HEADERS.get(n, n) if isinstance(n, str) else n for n in renamed.index.names]
     return renamed.rename_axis(index=names)
-
-
-def metric_name(metric: str) -> str:
-    """A metric as a reader knows it: :data:`METRIC_NAMES`, per-class F1 ``f1[anger]`` as ``F1 anger``.
-
-    >>> metric_name("macro_f1"), metric_name("f1[anger]"), metric_name("ccc")
-    ('macro-F1', 'F1 anger', 'ccc')
-    """
-    if metric.startswith("f1[") and metric.endswith("]"):
-        return f"F1 {metric[3:-1]}"
-    return METRIC_NAMES.get(metric, metric)
 
 
 def _better(metric: str) -> str:
@@ -556,7 +535,7 @@ def _corpus_matrix_section(report: Report, run: StudyRun) -> None:
             caption="Items and ratings kept, renamed and dropped by each corpus's class map.",
         )
     for metric in [m for m in recipe.evaluation.metrics if m in set(results["metric"])]:
-        name = METRIC_NAMES.get(metric, metric)
+        name = metric_name(metric)
         section.add_table(f"Corpus matrix {name}", corpus_matrix(results, recipe.protocol, metric).reset_index())
     tested = results[results["group"].ne("all")].drop_duplicates("group")
     small = []

@@ -22,7 +22,7 @@ from voxpop.cli.app import app, console, err_console, progress_bar
 from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
 from voxpop.cli.options import parse_pairs, with_rule_options
 from voxpop.errors import ConfigError
-from voxpop.formatting import format_ci, format_result
+from voxpop.formatting import format_ci, format_result, metric_name
 from voxpop.rules import RULES
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ def evaluate(
         else:
             for row in rows.values():
                 cells += [_ci(row), _number(row["chance"])]
-        table.add_row(f"{escape(metric)} ({direction(metric)} is better)", *cells)
+        table.add_row(f"{escape(metric_name(metric))} ({direction(metric)} is better)", *cells)
     for label, column in (
         ("items scored", "n_items"), ("items left out", "n_excluded"), (f"tied targets ({tie_policy})", "n_tied")
     ):

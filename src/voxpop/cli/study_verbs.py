@@ -47,17 +47,18 @@ def progress_reporter() -> Iterator[Reporter]:
 def print_summary(run: StudyRun) -> None:
     """The headline metric of every (variant, train, test) cell, and where the files are."""
     from voxpop.chance import direction
-    from voxpop.formatting import format_ci
+    from voxpop.formatting import format_ci, metric_name
     from voxpop.study_report import HEADERS
 
     metric = next((m for m in run.recipe.evaluation.metrics if m in set(run.results["metric"])), None)
     if metric is not None:
         rows = run.results[run.results["group"].eq("all") & run.results["metric"].eq(metric)]
         chance = bool(rows["chance"].notna().any())  # none for the regression metrics of dimensional studies
-        table = Table(title=f"{run.recipe.study}: {metric} [95% CI], {direction(metric)} is better")
+        table = Table(title=f"{run.recipe.study}: {metric_name(metric)} [95 % CI], {direction(metric)} is better")
         for column in ("variant", "train", "test", metric, *(["chance"] if chance else []), "n_items"):
             numeric = column in (metric, "chance", "n_items")
-            table.add_column(HEADERS.get(column, column), justify="right" if numeric else "left")
+            header = metric_name(column) if column == metric else HEADERS.get(column, column)
+            table.add_column(header, justify="right" if numeric else "left")
         for row in rows.itertuples(index=False):
             cells = (format_ci(row.value, row.low, row.high), *([format_ci(row.chance)] if chance else []))
             table.add_row(row.variant, row.train, row.test, *cells, f"{row.n_items:,}")

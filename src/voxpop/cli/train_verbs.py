@@ -28,7 +28,7 @@ from voxpop.cli.corpus_verbs import WHERE_HELP
 from voxpop.cli.options import parse_names, with_rule_options
 from voxpop.errors import ConfigError
 from voxpop.features.base import parse_options
-from voxpop.formatting import format_ci
+from voxpop.formatting import format_ci, metric_name
 from voxpop.protocols import PROTOCOLS
 from voxpop.rules import RULES
 
@@ -118,8 +118,8 @@ def print_summary(tables: dict[str, pd.DataFrame], title: str, first: str = "hea
     any_table = next(iter(tables.values()))
     wanted = SINGLE_LABEL_SUMMARY if "uar" in set(any_table["metric"]) else MULTI_LABEL_SUMMARY
     table = Table(title=title, box=box.SIMPLE_HEAD)
-    folds = f"{wanted[0].replace('_', '-')} per fold (mean ± sd)"
-    for column in (first, "items", *(m.replace("_", "-") + " [95 % CI]" for m in wanted), folds):
+    folds = f"{metric_name(wanted[0])} per fold (mean ± sd)"
+    for column in (first, "items", *(metric_name(m) + " [95 % CI]" for m in wanted), folds):
         table.add_column(column, justify="left" if column == first else "right")
     for name, result in tables.items():
         rows = result.set_index("metric")
