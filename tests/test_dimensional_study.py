@@ -79,6 +79,9 @@ def test_evaluation_scores_kept_items_and_names_metrics_per_dimension():
     assert value["mae"] == pytest.approx((0.5 + 0.75) / 2)
     assert (table["n_items"] == 4).all() and (table["n_excluded"] == 1).all() and table["low"].isna().all()
     assert (table["n_folds"] == 1).all() and table["fold_sd"].isna().all()  # one fold: its score, no spread
+    chance = table.set_index("metric")["chance"]
+    assert chance[["ccc", "ccc[arousal]", "pearson[valence]"]].tolist() == [0.0, 0.0, 0.0]
+    assert chance[["mae", "rmse[arousal]"]].isna().all()
     two = evaluate_dimensions(
         Regressed(predictions.assign(fold=["f1", "f1", "f2", "f2", "f2"]), pd.DataFrame()),
         labels,

@@ -276,7 +276,8 @@ def evaluate_dimensions(
     regressed: Regressed, labels: ContinuousLabelSet, corpus: Corpus, config: Mapping[str, Any]
 ) -> pd.DataFrame:
     """Regression metrics of ``regressed`` on the items ``labels`` keeps, on the whole test set (group ``all``)
-    and per item group (``config["by"]``), in the results table's columns (see the module docstring).
+    and per item group (``config["by"]``), in the results table's columns (see the module docstring). Chance:
+    0 for CCC and Pearson r (predictions independent of the targets), none for MAE / RMSE (scale-bound).
 
     Scales must agree (the recipe check makes sure; :class:`ConfigError` otherwise). Items the label set
     does not keep are counted in ``n_excluded``.
@@ -300,7 +301,10 @@ def evaluate_dimensions(
         tables.append(table.drop(columns="dimension").assign(group=group, n_excluded=int((~kept).sum())))
     if not tables:
         raise ConfigError("none of the predicted items has a value for every dimension in the test label set")
-    return pd.concat(tables, ignore_index=True).assign(chance=np.nan, absent_classes="", tie_policy="", n_tied=0)
+    table = pd.concat(tables, ignore_index=True)
+    base = table["metric"].str.replace(r"\[.*\]$", "", regex=True)  # ccc[arousal] -> ccc
+    chance = np.where(base.isin(["ccc", "pearson"]), 0.0, np.nan)  # a predictor independent of the truth
+    return table.assign(chance=chance, absent_classes="", tie_policy="", n_tied=0)
 
 
 def _metric_names(dimensions: pd.Series, metrics: pd.Series) -> np.ndarray:
