@@ -367,3 +367,23 @@ def test_train_adds_extraction_noise_from_the_recipe_keys(demo, tmp_path):
     noisy = FeatureStore(Path(record.path)).features()
     clean = demo["features"]
     assert noisy.values.shape == clean.values.shape and not np.allclose(noisy.values, clean.values)
+
+
+def test_predict_pads_or_skips_a_too_short_file_as_its_flags_say(demo_logreg_run, tmp_path):
+    import soundfile
+
+    rng = np.random.default_rng(0)
+    soundfile.write(tmp_path / "ok.wav", 0.1 * rng.standard_normal(16000).astype(np.float32), 16000)
+    soundfile.write(tmp_path / "short.wav", 0.1 * rng.standard_normal(400).astype(np.float32), 16000)  # 25 ms
+    files = [tmp_path / "ok.wav", tmp_path / "short.wav"]
+    result = CliRunner().invoke(app, ["predict", str(demo_logreg_run.directory), *map(str, files)],
+                                env={"COLUMNS": "200"})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "short.wav: 0.025 s is shorter than the minimum of 0.1 s; lower --min-seconds or use --too-short pad" in (
+        result.output
+    )
+    assert [line.split(",")[0] for line in result.stdout.splitlines()[1:]] == [str(files[0])]
+    padded = invoke("predict", demo_logreg_run.directory, *files, "--too-short", "pad")
+    assert [line.split(",")[0] for line in padded.splitlines()[1:]] == [str(f) for f in files]
+    shorter = invoke("predict", demo_logreg_run.directory, *files, "--min-seconds", "0.02")
+    assert [line.split(",")[0] for line in shorter.splitlines()[1:]] == [str(f) for f in files]

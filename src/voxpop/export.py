@@ -23,7 +23,7 @@ import dataclasses
 import io
 import json
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -288,9 +288,11 @@ def predict_exported(
     *,
     store: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    audio: Mapping[str, Any] | None = None,
 ):
     """Class probabilities of audio files from an exported folder: features rebuilt from the card's
-    extractor, then the ONNX fold models averaged. Returns :class:`voxpop.inference.FilePredictions`."""
+    extractor (``audio``: overrides of its audio options), then the ONNX fold models averaged. Returns
+    :class:`voxpop.inference.FilePredictions`."""
     from voxpop.inference import FilePredictions, features_of_items, file_items
     from voxpop.trained import FeatureSource
 
@@ -309,7 +311,7 @@ def predict_exported(
         return model.predict_proba(x).set_axis(items)
 
     probabilities, skipped = features_of_items(
-        source, file_items(paths), model.classes, score, store=store, progress=progress
+        source, file_items(paths), model.classes, score, store=store, progress=progress, audio=audio
     )
     multilabel = bool(model.card["multilabel"])
     return FilePredictions(probabilities.rename_axis("file"), skipped.rename_axis("file"), multilabel)

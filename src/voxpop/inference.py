@@ -104,17 +104,23 @@ def features_of_items(
     *,
     store: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    audio: Mapping[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Features of new items (index: id; column ``audio``, optional ``offset`` / ``duration`` in seconds)
     as ``source`` recorded them, scored by ``score(x, ids)``.
 
     Features are extracted with the recorded extractor and audio options (noise augmentation excepted:
-    new files are used as they are) into ``store`` (default: a temporary store, removed afterwards).
+    new files are used as they are; ``audio`` overrides recorded options, e.g. ``min_seconds`` or
+    ``too_short``) into ``store`` (default: a temporary store, removed afterwards).
     Returns (probabilities indexed by item, one column per class; skipped items with the reason).
     """
     chosen = run_extractor(source)
     audio_fields = {f.name for f in dataclasses.fields(AudioOptions)} - {"noise_dir", "snr_db"}
-    audio = AudioOptions(**{k: v for k, v in source.audio.items() if k in audio_fields})
+    options = {**source.audio, **(audio or {})}
+    unknown = sorted(set(audio or {}) - audio_fields)
+    if unknown:
+        raise ConfigError(f"audio options {unknown} cannot be set for prediction; choose from {sorted(audio_fields)}")
+    audio = AudioOptions(**{k: v for k, v in options.items() if k in audio_fields})
     corpus = Corpus("predict", items, pd.DataFrame({"item": [], "label": []}), classes=list(classes))
     with tempfile.TemporaryDirectory(prefix="voxpop-predict-") as tmp:
         features = extract(corpus, chosen, store if store is not None else tmp, audio=audio, progress=progress)
@@ -133,14 +139,15 @@ def predict_files(
     *,
     store: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    audio: Mapping[str, Any] | None = None,
 ) -> FilePredictions:
     """Class probabilities of new audio files: the run's features, each fold model, averaged over folds
-    (:func:`features_of_items`; files whose audio cannot be used are listed in ``skipped``). ``run``: a
-    :class:`~voxpop.trained.Run` or a study output directory holding one run."""
+    (:func:`features_of_items`, ``audio`` its overrides; files whose audio cannot be used are listed in
+    ``skipped``). ``run``: a :class:`~voxpop.trained.Run` or a study output directory holding one run."""
     run = run if isinstance(run, Run) else load_run(run)
     probabilities, skipped = features_of_items(
         run.record.features, file_items(paths), run.record.classes, ensemble_scorer(run), store=store,
-        progress=progress,
+        progress=progress, audio=audio,
     )  # fmt: skip
     return FilePredictions(probabilities.rename_axis("file"), skipped.rename_axis("file"), run.record.multilabel)
 

@@ -192,6 +192,12 @@ def predict(
     output_format: str = typer.Option("csv", "--format", help="Output format: csv or json."),
     out: Path = typer.Option(None, "--out", help="Write here (default: print to standard output)."),
     store: Path = typer.Option(None, "--store", help="Feature store root for the new files (default: temporary)."),
+    min_seconds: float = typer.Option(
+        None, "--min-seconds", help="Files shorter than this are skipped or padded (default: as the run recorded)."
+    ),
+    too_short: str = typer.Option(
+        None, "--too-short", help="Files under --min-seconds: skip or pad (default: as the run recorded)."
+    ),
 ) -> None:
     """Class distribution per audio file: the run's features and fold models, probabilities averaged over folds.
 
@@ -203,6 +209,9 @@ def predict(
 
     if output_format not in ("csv", "json"):
         raise ConfigError(f"--format {output_format!r}: choose csv or json.")
+    if too_short not in (None, "skip", "pad"):
+        raise ConfigError(f"--too-short {too_short!r}: choose skip or pad.")
+    overrides = {k: v for k, v in {"min_seconds": min_seconds, "too_short": too_short}.items() if v is not None}
     exported = is_exported(run)
     if exported and model:
         raise ConfigError(f"{run} is an exported model (one run); drop --model.")
@@ -211,9 +220,9 @@ def predict(
         task = bar.add_task("features", total=None)
         report = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
         if exported:
-            result = predict_exported(run, audio, store=store, progress=report)
+            result = predict_exported(run, audio, store=store, progress=report, audio=overrides)
         else:
-            result = predict_files(chosen, audio, store=store, progress=report)
+            result = predict_files(chosen, audio, store=store, progress=report, audio=overrides)
     table = result.table()
     if output_format == "csv":
         text = table.to_csv()
