@@ -423,3 +423,13 @@ def test_resample_speakers_on_a_corpus_without_speakers_fails_before_training(de
     )  # fmt: skip
     with pytest.raises(ConfigError, match="evaluation.resample: speakers .* corpus 'nospeaker' has no 'speaker'"):
         voxpop.preflight.check_recipe(recipe, corpus)
+
+
+def test_neural_only_settings_do_not_change_a_classical_heads_spec():
+    from voxpop.experiment import ModelConfig
+
+    for head in ("logreg", "svm"):
+        base = ModelConfig(head=head, epochs=3).spec()
+        assert ModelConfig(head=head, epochs=4, loss="cbce", batch_size=8).spec() == base  # same stage key
+        assert ModelConfig(head=head, seed=1).spec() != base  # the seed it uses
+    assert ModelConfig(head="mlp", epochs=3).spec() != ModelConfig(head="mlp", epochs=4).spec()

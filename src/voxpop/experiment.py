@@ -177,7 +177,12 @@ class ModelConfig(Strict):
         return self
 
     def spec(self) -> ModelSpec:
-        """The :class:`voxpop.runs.ModelSpec` (training progress bars off: the runner shows its own)."""
+        """The :class:`voxpop.runs.ModelSpec` (training progress bars off: the runner shows its own). A classical
+        head keeps only what it uses (head, options, seed, standardize), so neural-only settings such as
+        ``epochs`` do not change its stage key."""
+        if self.head in CLASSICAL:
+            train = TrainConfig(seed=self.seed, progress_bar=False)
+            return ModelSpec(head=self.head, head_options=self.head_options, train=train, standardize=self.standardize)
         stopping = self.early_stopping
         train = TrainConfig(
             **self.optimiser.model_dump(),
