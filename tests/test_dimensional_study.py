@@ -45,6 +45,11 @@ def test_check_builds_the_label_sets_and_refuses_mixed_scales(demo_corpus):
         check_dimensional(mixed, corpus)
     with pytest.raises(ConfigError, match=r"labels.test.a: slot 'dimension' has no ratings for \['pleasure'\]"):
         check_dimensional(recipe_from_dict(recipe(a={"gold_standard": "mean", "dimensions": ["pleasure"]})), corpus)
+    spec = {"gold_standard": "mean", "condition": "voice"}
+    misspelt = {**recipe(mean=spec), "labels": {"train": {"mean": spec}, "test": {"mean": spec}},
+                "model": {"head": "mlp", "loss": "ccc", "loss_options": {"weights": {"arousl": 2}}}}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"model.loss_options \(base\): loss 'ccc': weights name \['arousl'\]"):
+        check_dimensional(recipe_from_dict(misspelt), corpus)  # before any label set, feature or model is made
 
 
 def test_evaluation_scores_kept_items_and_names_metrics_per_dimension():

@@ -40,7 +40,7 @@ from voxpop.dimensions import ContinuousLabelSet, ContinuousSpec
 from voxpop.errors import ConfigError, VoxpopError
 from voxpop.experiment import Recipe
 from voxpop.features import Features, make_extractor
-from voxpop.losses import LOSSES
+from voxpop.losses import LOSSES, make_loss
 from voxpop.metrics import resample_groups
 from voxpop.models import CLASSICAL, REGRESSORS
 from voxpop.protocols import Fold, make_folds
@@ -138,6 +138,14 @@ def check_dimensional(
         )
     if recipe.labels.train and "audio" not in corpus.items.columns:
         problems.append(f"labels.train: training needs features, but corpus {corpus.name!r} has no 'audio' column")
+    dimensions = next(iter(built.values())).dimensions if built else None
+    for variant, v in expand_variants(recipe, source) if dimensions and recipe.labels.train else ():
+        if v.model.head in CLASSICAL or not LOSSES[v.model.loss].regression:
+            continue  # classical heads take no loss; a classification loss is refused above
+        try:  # the loss's options against the dimensions, as training will build it
+            make_loss(v.model.loss, np.zeros((1, len(dimensions))), dimensions, **v.model.loss_options)
+        except ConfigError as exc:
+            problems.append(f"model.loss_options ({variant}): {exc}")
     if recipe.labels.train:
         try:
             recipe.protocol.folds(corpus.items)
