@@ -28,6 +28,11 @@ def test_recipe_keys_of_a_continuous_label_set_are_checked_by_path():
     assert "labels.test.b.dimension: unknown key (allowed: gold_standard, dimensions, slot, condition" in message
 
 
+def test_a_dimension_named_twice_is_refused_by_name():
+    with pytest.raises(ConfigError, match=r"labels.test.a.*dimensions: \['arousal'\] given more than once"):
+        recipe_from_dict(recipe(a={"gold_standard": "mean", "dimensions": ["arousal", "valence", "arousal"]}))
+
+
 def test_check_builds_the_label_sets_and_refuses_mixed_scales(demo_corpus):
     corpus = demo_corpus.corpus
     good = recipe_from_dict(recipe(mean={"gold_standard": "mean", "condition": "voice", "rescale": [0, 1]}))

@@ -330,6 +330,14 @@ class ContinuousSpec(pydantic.BaseModel):
     min_shared: int = pydantic.Field(DEFAULT_MIN_SHARED, ge=2)
     rescale: tuple[float, float] | None = None
 
+    @pydantic.field_validator("dimensions")
+    @classmethod
+    def _once_each(cls, dimensions: list[str] | None) -> list[str] | None:
+        repeated = sorted({d for d in dimensions or [] if dimensions.count(d) > 1})
+        if repeated:
+            raise ValueError(f"dimensions: {repeated} given more than once; name each dimension once")
+        return dimensions
+
     @pydantic.field_validator("rescale")
     @classmethod
     def _rising(cls, scale: tuple[float, float] | None) -> tuple[float, float] | None:
