@@ -345,6 +345,15 @@ def test_train_with_a_saved_label_set_and_errors(demo, tmp_path):
     assert "noise_dir and snr_db go together" in message
     flags = "noise_dir = --noise-dir, snr_db = --snr-db"
     assert message.endswith(f"(recipe keys above are these voxpop train flags: {flags})")
+    (tmp_path / "silence").mkdir()
+    (tmp_path / "silence" / "README.txt").write_text("no audio here")
+    result = CliRunner().invoke(app, ["train", str(demo["dir"]), "--labels", "mr", "--extractor", "fbank",
+                                      "--noise-dir", str(tmp_path / "silence"), "--snr-db", "5",
+                                      "--out", str(tmp_path / "x")])  # fmt: skip
+    assert "features.noise_dir: noise folder" in str(result.exception) and "no readable audio files" in str(
+        result.exception
+    )
+    assert [p.name for p in (tmp_path / "x").iterdir()] == ["recipe.yaml"]  # refused before any stage ran
 
 
 def test_train_adds_extraction_noise_from_the_recipe_keys(demo, tmp_path):

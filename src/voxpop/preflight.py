@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from voxpop.audio import AudioOptions, NoiseBank
 from voxpop.corpus import Corpus
 from voxpop.errors import VoxpopError
 from voxpop.experiment import (
@@ -233,6 +234,11 @@ def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> dict
                 make_extractor(variant.features.extractor, **variant.features.options)
             except VoxpopError as exc:
                 problems.append(f"features.extractor{where}: {exc}")
+            if variant.features.noise_dir is not None:
+                try:  # every noise file is read as the extraction will (a folder without audio stops here)
+                    NoiseBank(variant.features.noise_dir, AudioOptions().sample_rate)
+                except VoxpopError as exc:
+                    problems.append(f"features.noise_dir{where}: {exc}; give a folder of noise recordings")
             try:
                 folds = variant.protocol.folds(fold_items)
             except VoxpopError as exc:
