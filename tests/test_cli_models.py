@@ -396,3 +396,18 @@ def test_predict_pads_or_skips_a_too_short_file_as_its_flags_say(demo_logreg_run
     assert [line.split(",")[0] for line in padded.splitlines()[1:]] == [str(f) for f in files]
     shorter = invoke("predict", demo_logreg_run.directory, *files, "--min-seconds", "0.02")
     assert [line.split(",")[0] for line in shorter.splitlines()[1:]] == [str(f) for f in files]
+
+
+def test_a_damaged_predictions_file_in_the_cache_points_to_validate(demo_logreg_run, tmp_path):
+    import shutil
+
+    from voxpop.trained import load_run
+
+    out = tmp_path / "run"
+    shutil.copytree(demo_logreg_run.directory, out)
+    stage = load_run(out).directory
+    (stage / "predictions.parquet").write_bytes(b"PAR1 cut short")
+    result = CliRunner().invoke(app, ["evaluate", str(out), "--labels", "mr", "--condition", "voice"])
+    message = str(result.exception)
+    assert isinstance(result.exception, InputError) and "predictions.parquet: not a readable parquet file" in message
+    assert f"voxpop validate --cache {stage.parent}" in message

@@ -95,14 +95,25 @@ class Run:
     @property
     def predictions(self) -> pd.DataFrame:
         """Pooled out-of-fold predictions: class columns and ``fold``, indexed by item."""
-        return load_predictions(self.directory / "predictions.parquet").table
+        return self._stage_predictions("predictions.parquet")
 
     @property
     def dev_predictions(self) -> pd.DataFrame | None:
         """Each fold model's outputs on its own development items (class columns and ``fold``), or None when
         the study did not keep them (they are kept when a fusion or tuned-decisions analysis tunes on dev)."""
-        path = self.directory / "dev_predictions.parquet"
-        return load_predictions(path).table if path.is_file() else None
+        kept = (self.directory / "dev_predictions.parquet").is_file()
+        return self._stage_predictions("dev_predictions.parquet") if kept else None
+
+    def _stage_predictions(self, name: str) -> pd.DataFrame:
+        """A predictions file the train stage wrote; InputError naming the damage and the cure when unreadable."""
+        try:
+            return load_predictions(self.directory / name).table
+        except InputError as exc:
+            raise InputError(
+                f"{exc}\nThis file was written by voxpop in the study's cache and is damaged: run the study again "
+                f"(damaged stages are recomputed) or check the cache with 'voxpop validate --cache "
+                f"{self.directory.parent}'."
+            ) from None
 
     @property
     def labels(self) -> LabelSet:
