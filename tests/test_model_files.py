@@ -165,7 +165,7 @@ def test_evaluate_on_a_run_with_pickles_scores_its_predictions_without_loading_m
         app, ["evaluate", str(run_with_pickles["out"]), "--labels", labels, "--bootstrap", "10"]
     )
     assert result.exit_code == 0, result.output
-    assert "uar" in result.output
+    assert "UAR (higher is better)" in result.output
     assert not run_with_pickles["target"].exists()
 
 
