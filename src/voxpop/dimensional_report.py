@@ -21,9 +21,6 @@ from voxpop.formatting import format_ci
 from voxpop.regression import REGRESSION_METRICS
 from voxpop.report import Report
 
-NAMES = {"ccc": "CCC", "pearson": "Pearson r", "mae": "MAE", "rmse": "RMSE"}
-LOWER_IS_BETTER = ("mae", "rmse")
-
 
 def dimensional_sections(report: Report, run) -> None:
     """Add the label-set, results and training sections of a dimensional study ``run`` (a

@@ -181,9 +181,6 @@ OPTIONS: dict[str, Option] = {
 }
 """Every rule option by name (recipe key; the CLI flag is the name with dashes)."""
 
-SCOPE_OPTIONS = ("condition", "pool")
-"""Options of every rule (which ratings it reads): handled by :func:`voxpop.labels.make_labels` itself."""
-
 _FILTERS = ("min_agreement", "min_raters_agree")
 _DISTRIBUTION = ("pooling", "denominator", *_FILTERS, "min_selected_share")
 

@@ -2,8 +2,8 @@
 
 METHODS.md section 2, "Interval consensus": :func:`voxpop.labels.interval_consensus` turns time
 intervals into new items (``LabelSet.segments``: recording, start, end). :func:`segment_corpus` builds
-the corpus whose items are those segments, so features, folds and models work on them like on clips;
-:func:`items_corpus` does so only when a label set has segments. A study of several levels uses one
+the corpus whose items are those segments, so features, folds and models work on them like on clips.
+A study of several levels uses one
 corpus for all: :func:`union_segment_corpus` unites their segments and :func:`on_segments` puts each
 level's label set on that corpus's items.
 """
@@ -78,11 +78,6 @@ def segment_corpus(corpus: Corpus, labels: LabelSet) -> Corpus:
         license=corpus.license,
         description=f"Segments of {corpus.name!r} from label rule {labels.rule!r} ({labels.options}).",
     )
-
-
-def items_corpus(corpus: Corpus, labels: LabelSet) -> Corpus:
-    """The corpus whose items ``labels`` labels: :func:`segment_corpus` for segment label sets, else ``corpus``."""
-    return corpus if labels.segments is None else segment_corpus(corpus, labels)
 
 
 def union_segment_corpus(corpus: Corpus, labelsets: Sequence[LabelSet]) -> Corpus:

@@ -39,8 +39,6 @@ from voxpop.studyrun import StudyRun as StudyRun
 from voxpop.studyrun import features_stage
 from voxpop.trained import write_runs
 
-DERIVED = ("ensemble", "fusion")
-
 
 @dataclasses.dataclass
 class Reporter:
