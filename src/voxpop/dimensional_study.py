@@ -38,6 +38,7 @@ from voxpop.cache import Stage, atomic_write
 from voxpop.corpus import STRING, Corpus
 from voxpop.dimensions import ContinuousLabelSet, ContinuousSpec
 from voxpop.errors import ConfigError, VoxpopError
+from voxpop.evaluation import fold_statistics
 from voxpop.experiment import Recipe
 from voxpop.features import Features, make_extractor
 from voxpop.losses import LOSSES, make_loss
@@ -329,9 +330,7 @@ def _fold_summary(predictions: pd.DataFrame, targets: pd.DataFrame, folds: pd.Se
         long = regression_scores(predictions[inside], targets[inside]).stack()
         names = _metric_names(pd.Series(long.index.get_level_values(0)), pd.Series(long.index.get_level_values(1)))
         per_fold[fold] = pd.Series(long.to_numpy(dtype=float), index=names)
-    values = pd.DataFrame(per_fold)
-    summary = {"fold_mean": values.mean(axis=1), "fold_sd": values.std(axis=1, ddof=1), "n_folds": values.count(axis=1)}
-    return pd.DataFrame(summary).rename_axis("metric").reset_index()
+    return fold_statistics(pd.DataFrame(per_fold))
 
 
 def compute_evaluation(stage: Stage, inputs: list, context, directory: Path) -> None:

@@ -164,18 +164,23 @@ def fold_summary(
         except InputError:  # e.g. every item of this fold tied under tie_policy drop
             continue
         per_fold.append(table.set_index("metric")["value"].rename(str(fold)))
-    values = pd.concat(per_fold, axis=1) if per_fold else pd.DataFrame(index=pd.Index([], name="metric"))
-    return (
-        pd.DataFrame(
-            {
-                "fold_mean": values.mean(axis=1),
-                "fold_sd": values.std(axis=1, ddof=1),
-                "n_folds": values.notna().sum(axis=1).astype(int),
-            }
-        )
-        .rename_axis("metric")
-        .reset_index()
-    )
+    return fold_statistics(pd.concat(per_fold, axis=1) if per_fold else pd.DataFrame(index=pd.Index([])))
+
+
+def fold_statistics(values: pd.DataFrame) -> pd.DataFrame:
+    """Per metric (rows of ``values``: metric x fold, NaN where undefined in a fold) the mean, the sample
+    standard deviation (ddof 1) and the number of folds where it is defined: columns metric, fold_mean,
+    fold_sd, n_folds.
+
+    >>> fold_statistics(pd.DataFrame({"f1": [0.5, 1.0], "f2": [1.0, None]}, index=["uar", "kld"])).values.tolist()
+    [['uar', 0.75, 0.3535533905932738, 2], ['kld', 1.0, nan, 1]]
+    """
+    summary = {
+        "fold_mean": values.mean(axis=1),
+        "fold_sd": values.std(axis=1, ddof=1),
+        "n_folds": values.notna().sum(axis=1).astype(int),
+    }
+    return pd.DataFrame(summary).rename_axis("metric").reset_index()
 
 
 def evaluate_pooled(
