@@ -201,3 +201,6 @@ def test_a_key_given_twice_in_a_corpus_or_recipe_file_is_refused_with_its_line(t
     recipe.write_text("study: s\ncorpus: {demo: {}}\nstudy: t\n")
     with pytest.raises(ConfigError, match=r"key 'study' is given twice[\s\S]*line 3"):
         load_recipe(recipe)
+    recipe.write_text("study: s\ncorpus: {demo: {}}\n")
+    with pytest.raises(ConfigError, match=r"--set 'model.head_options=\{a: 1, a: 2\}'.*key 'a' is given twice"):
+        load_recipe(recipe, ["model.head_options={a: 1, a: 2}"])

@@ -103,7 +103,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE, e.g. --set model.epochs=3")
     try:
-        parsed = yaml.safe_load(value)
+        parsed = parse_yaml(value)
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {text!r}: the value is not valid YAML ({exc})") from None
     parts = key.split(".")
