@@ -65,7 +65,7 @@ def _protocol(name: str, options: dict[str, Any], splits: list[str] | None) -> d
         return {"split": {"columns": list(splits)}}
     if name == "leave-one-out":
         return {"leave_one_out": _given(column=options.get("column"))}
-    raise ConfigError(f"unknown protocol {name!r}; choose one of speaker-folds, split, leave-one-out.")
+    raise ConfigError(f"unknown protocol {name!r}; choose one of {', '.join(PROTOCOLS)}.")
 
 
 def _features(
