@@ -40,9 +40,10 @@ from voxpop.evaluation import evaluate_predictions
 from voxpop.features import extract
 from voxpop.formats.ravdess import read_ravdess
 from voxpop.labels import make_labels
+from voxpop.model_spec import BackboneConfig, ModelSpec, TrainConfig
 from voxpop.protocols import make_folds
-from voxpop.runs import ModelSpec, cross_validate
-from voxpop.training import BackboneConfig, TrainConfig, fit
+from voxpop.runs import cross_validate
+from voxpop.training import fit
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the checkout
 DEFAULT_DATA = Path(os.environ.get("VOXPOP_SHARED_DATA", SHARED_DATA)) / "ravdess"

@@ -132,3 +132,20 @@ def test_orchestration_modules_are_at_most_600_lines():
     assert {"runs.py", "stages.py", "study.py", "predictions.py", "evaluation.py"} <= set(sizes)
     offenders = {name: lines for name, lines in sizes.items() if lines > MAX_LINES}
     assert not offenders, f"modules over {MAX_LINES} lines: {offenders}"
+
+
+def test_model_names_agree_with_the_modules_that_build_them():
+    """voxpop.model_spec names every head, classical model and loss without importing torch or scikit-learn;
+    the modules that build them implement exactly those names, and each loss reads outputs as it says."""
+    from sklearn.base import is_regressor
+
+    from voxpop.losses import LOSS_MODULES
+    from voxpop.model_spec import CLASSICAL, HEADS, LOSSES, REGRESSORS
+    from voxpop.models import CLASSICAL_PIPELINES, HEAD_MODULES
+
+    assert list(HEAD_MODULES) == list(HEADS)
+    assert list(CLASSICAL_PIPELINES) == list(CLASSICAL)
+    assert [name for name in CLASSICAL if is_regressor(CLASSICAL_PIPELINES[name](seed=0))] == list(REGRESSORS)
+    assert list(LOSS_MODULES) == list(LOSSES)
+    for name, kind in LOSSES.items():
+        assert (LOSS_MODULES[name].multilabel, LOSS_MODULES[name].regression) == kind, name

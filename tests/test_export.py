@@ -19,10 +19,10 @@ from voxpop.export import export_run, load_exported
 from voxpop.features import Features, extract
 from voxpop.labels import make_labels
 from voxpop.labelset import Accounting, LabelSet
+from voxpop.model_spec import ModelSpec, TrainConfig
 from voxpop.protocols import make_folds
-from voxpop.runs import ModelSpec, feature_input
+from voxpop.runs import feature_input
 from voxpop.trained import RUNS_FILE, FeatureSource, load_run
-from voxpop.training import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

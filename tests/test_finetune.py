@@ -31,9 +31,10 @@ from voxpop.cli import app
 from voxpop.demo import make_demo_corpus
 from voxpop.errors import ConfigError
 from voxpop.features import make_extractor
+from voxpop.model_spec import BackboneConfig, TrainConfig
 from voxpop.models import BackboneClassifier, LinearHead, load_backbone
 from voxpop.trained import load_run
-from voxpop.training import BackboneConfig, HeadModule, TrainConfig, fit
+from voxpop.training import HeadModule, fit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -273,7 +274,8 @@ def test_fine_tuning_from_a_recipe(released, demo, tmp_path):
 DDP_SCRIPT = """
 import json, sys
 import numpy as np, torch
-from voxpop.training import TrainConfig, fit
+from voxpop.model_spec import TrainConfig
+from voxpop.training import fit
 
 torch.set_num_threads(1)
 data = np.load(sys.argv[1])

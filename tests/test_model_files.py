@@ -18,18 +18,11 @@ from voxpop.cli.app import app
 from voxpop.errors import InputError, VoxpopError
 from voxpop.features import Features, make_extractor
 from voxpop.labelset import Accounting, LabelSet
+from voxpop.model_spec import ModelSpec, TrainConfig
 from voxpop.protocols import make_folds
-from voxpop.runs import ModelSpec, cross_validate
+from voxpop.runs import cross_validate
 from voxpop.trained import FeatureSource, load_run
-from voxpop.training import (
-    ESTIMATOR_FILE,
-    LEGACY_ESTIMATOR_FILE,
-    TRUSTED_TYPES,
-    LegacyModelError,
-    TrainConfig,
-    TrainedModel,
-    fit,
-)
+from voxpop.training import ESTIMATOR_FILE, LEGACY_ESTIMATOR_FILE, TRUSTED_TYPES, LegacyModelError, TrainedModel, fit
 
 CLASSES = ["neutral", "anger", "sad"]
 N = 36

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from voxpop.errors import ConfigError
+from voxpop.model_spec import HEADS
 from voxpop.models import (
-    HEADS,
     AttentiveStatsHead,
     BackboneClassifier,
     LayerWeightedSum,

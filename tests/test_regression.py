@@ -10,8 +10,9 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error
 
 from voxpop.errors import ConfigError, InputError
 from voxpop.metrics import resample_indices
+from voxpop.model_spec import TrainConfig
 from voxpop.regression import regression_scores, regression_table
-from voxpop.training import TrainConfig, fit
+from voxpop.training import fit
 
 
 def _ccc(x: np.ndarray, y: np.ndarray) -> float:

@@ -99,7 +99,7 @@ TRICKY = pd.DataFrame(
 )
 
 
-def build_report() -> tuple[Report, dict[str, pd.DataFrame], int]:
+def build_report(submit=None) -> tuple[Report, dict[str, pd.DataFrame], int]:
     """A report with every plot type and several kinds of table; (report, tables by name, number of figures)."""
     tables = {
         "metrics": pd.DataFrame(
@@ -116,6 +116,7 @@ def build_report() -> tuple[Report, dict[str, pd.DataFrame], int]:
         "Study <3>: aggregation",
         subtitle="demo & tests",
         notice="The corpus is **synthetic**: no real speech & no real raters.",
+        submit=submit,
     )
     agreement = report.add_section("Agreement", "Alpha per *emotion*.\n\n- acted\n- wild")
     agreement.add_table("metrics", tables["metrics"], caption="Single-label metrics")
@@ -347,6 +348,27 @@ def test_figures_rendered_in_another_process_are_the_same_files(tmp_path):
         assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "remote" / name).read_bytes(), name
     pdf = (tmp_path / "local" / "figures" / "mlcm.pdf").read_bytes()
     assert pdf.startswith(b"%PDF-") and b"CreationDate" not in pdf and b"matplotlib" not in pdf
+
+
+def test_figures_submitted_as_they_are_added_render_elsewhere_to_the_same_files(tmp_path):
+    """A report with ``submit`` (a Dask client's, here a process pool's) starts each figure's rendering when the
+    figure is added, while the report is still being built; the files equal those rendered in this process."""
+    local, _, n_figures = build_report()
+    submitted = []
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+
+        def submit(function, figure):
+            submitted.append(figure)
+            return pool.submit(function, figure)
+
+        remote = build_report(submit)[0]
+        assert len(submitted) == n_figures  # every figure went out while the report was built, before render()
+        remote.render(lambda function, figures: [] if not list(figures) else pytest.fail("rendered here"))
+    local.write(tmp_path / "local")
+    remote.write(tmp_path / "remote")
+    for path in sorted((tmp_path / "local").rglob("*")):
+        if path.is_file():
+            assert path.read_bytes() == (tmp_path / "remote" / path.relative_to(tmp_path / "local")).read_bytes(), path
 
 
 def test_png_carries_no_software_or_date_metadata():

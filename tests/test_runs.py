@@ -22,10 +22,10 @@ from voxpop.evaluation import evaluate_out_of_fold, evaluate_predictions
 from voxpop.features import Features
 from voxpop.labelset import Accounting, LabelSet
 from voxpop.metrics import top_class
+from voxpop.model_spec import ModelSpec, TrainConfig
 from voxpop.predictions import Predictions, load_predictions, save_predictions
 from voxpop.protocols import Fold, make_folds
-from voxpop.runs import ModelSpec, Standardizer, cross_validate
-from voxpop.training import TrainConfig
+from voxpop.runs import Standardizer, cross_validate
 from voxpop.tuning import common_folds
 
 CLASSES = ["neutral", "anger", "sad"]
@@ -83,15 +83,17 @@ def speaker_items(n: int = 36, speakers: int = 6) -> pd.DataFrame:
 
 @pytest.fixture
 def recorded_fit(monkeypatch):
-    """Wrap voxpop.runs.fit, recording the train and dev item ids of every call."""
+    """Wrap voxpop.training.fit (which voxpop.runs calls), recording the train and dev item ids of every call."""
+    from voxpop import training
+
     calls: list[dict] = []
-    real_fit = runs.fit
+    real_fit = training.fit
 
     def recording(train_x, train_y, dev_x=None, dev_y=None, **kwargs):
         calls.append({"train": list(train_y.index), "dev": None if dev_y is None else list(dev_y.index)})
         return real_fit(train_x, train_y, dev_x, dev_y, **kwargs)
 
-    monkeypatch.setattr(runs, "fit", recording)
+    monkeypatch.setattr(training, "fit", recording)
     return calls
 
 

@@ -92,3 +92,34 @@ def test_a_stage_needing_gpus_no_worker_offers_stops_the_run_with_a_message(tmp_
     check_resources([labels, stage], [{}, {"GPU": 2}], cache)  # one worker offers two GPUs: fine
     with pytest.raises(ConfigError, match=r"'train MR' needs GPU x2 on one worker.*--resources GPU=1"):
         check_resources([labels, stage], [{"GPU": 1}, {"GPU": 1}], cache)  # two GPUs, but not on one worker
+
+
+MAIN_PROCESS = """
+import json, sys
+from voxpop.cli import main
+sys.argv = ["voxpop", *json.loads(sys.argv[1])]
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print(json.dumps([m for m in ("torch", "lightning", "skops", "transformers") if m in sys.modules]))
+"""
+
+
+@pytest.mark.slow
+def test_the_main_process_of_a_run_on_workers_loads_no_training_stack(tmp_path):
+    """With --workers 2 the stages train on the workers: the main process plans, gathers and reports without
+    importing torch, Lightning, skops or transformers (together about 6 s of start-up)."""
+    import json
+    import subprocess
+    import sys
+
+    make_demo_corpus(tmp_path / "demo", "tiny")
+    args = ["run", str(RECIPE), "--out", str(tmp_path / "out"), "--workers", "2"]
+    args += [a for o in tiny(tmp_path / "demo" / "corpus") for a in ("--set", o)]
+    done = subprocess.run(
+        [sys.executable, "-c", MAIN_PROCESS, json.dumps(args)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    assert (tmp_path / "out" / "results.parquet").is_file() and (tmp_path / "out" / "report.html").is_file()

@@ -14,8 +14,9 @@ from voxpop.features import extract
 from voxpop.features.fbank import FbankExtractor, log_mel_fbank
 from voxpop.features.store import fingerprint_items, store_key
 from voxpop.labels import make_labels
+from voxpop.model_spec import ModelSpec
 from voxpop.protocols import make_folds
-from voxpop.runs import ModelSpec, cross_validate
+from voxpop.runs import cross_validate
 from voxpop.segments import segment_corpus
 
 RATE = 16000

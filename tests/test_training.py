@@ -18,8 +18,9 @@ from sklearn.svm import SVC
 
 from voxpop.errors import ConfigError, InputError
 from voxpop.metrics import evaluate
+from voxpop.model_spec import BackboneConfig, TrainConfig
 from voxpop.models import transformer_layers
-from voxpop.training import BackboneConfig, TrainConfig, TrainedModel, dev_metric, fit
+from voxpop.training import TrainedModel, dev_metric, fit
 
 QUIET = {"progress_bar": False}
 

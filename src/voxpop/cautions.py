@@ -112,7 +112,7 @@ def early_stopping_without_dev(folds: pd.DataFrame | None, configured: bool, sou
 def study_cautions(run) -> list[str]:
     """Every check on a finished :class:`voxpop.study.StudyRun`, de-duplicated, in a stable order."""
     from voxpop.analysis import identical_entries
-    from voxpop.models import CLASSICAL
+    from voxpop.model_spec import CLASSICAL
 
     messages = small_test_sets(run.results)
     speakers = run.corpus.items["speaker"] if "speaker" in run.corpus.items.columns else None

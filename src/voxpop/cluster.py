@@ -17,9 +17,18 @@ from typing import Any
 
 from voxpop.errors import ConfigError, VoxpopError
 
-PRELOAD = ("distributed", "voxpop.execution", "voxpop.demo", "voxpop.report")
-"""Modules local workers start with (:func:`connect`): the stages (torch, pandas, the extractors' dependencies),
-the demo corpus's synthesis (scipy.signal) and the report's figures (matplotlib)."""
+PRELOAD = (
+    "distributed",
+    "voxpop.execution",
+    "voxpop.training",
+    "voxpop.features.smile",
+    "crowdkit.aggregation",
+    "voxpop.demo",
+    "voxpop.plots",
+)
+"""Modules local workers start with (:func:`connect`): the stages (pandas), training (torch, Lightning), the
+openSMILE extractor, the learned label rules (crowd-kit), the demo corpus's synthesis (scipy.signal) and the
+report's figures (matplotlib). The main process imports none of the heavy ones (:mod:`voxpop.model_spec`)."""
 
 GB_PER_WORKER = 1.0
 """Free memory (GB) each local worker process is given: the default worker count is capped by it."""
@@ -131,16 +140,21 @@ def planned_workers(client: Any, timeout: float = START_TIMEOUT) -> int:
 
 
 def cluster_map(client: Any) -> Callable[[Callable, Iterable], Iterator]:
-    """A ``map(function, values)`` that submits one Dask task per value to ``client``'s workers at once and
-    yields the results in order, each as soon as it and those before it are done (for pure functions of their
-    value: the demo corpus's clips, the report's figures).
+    """A ``map(function, values)`` for pure functions of their value (the demo corpus's clips, the report's
+    figures) that yields the results in order: values are computed in this process while the cluster has no
+    worker yet (a local cluster's workers are still starting), then the rest are submitted to the workers at
+    once, one Dask task per value, each result yielded as soon as it and those before it are done.
 
-    Raises the error of the first task (in order) that raised one.
+    Raises the error of the first value (in order) that raised one.
     """
 
     def map_function(function: Callable, values: Iterable) -> Iterator:
         values = list(values)
-        for future in client.map(function, values, pure=False) if values else []:
+        done = 0
+        while done < len(values) and not client.scheduler_info(n_workers=-1)["workers"]:
+            yield function(values[done])
+            done += 1
+        for future in client.map(function, values[done:], pure=False) if done < len(values) else []:
             yield future.result()
 
     return map_function

@@ -41,13 +41,12 @@ from voxpop.errors import ConfigError, VoxpopError
 from voxpop.evaluation import fold_statistics
 from voxpop.experiment import Recipe
 from voxpop.features import Features, make_extractor
-from voxpop.losses import LOSSES, make_loss
 from voxpop.metrics import resample_groups
-from voxpop.models import CLASSICAL, REGRESSORS
+from voxpop.model_spec import CLASSICAL, LOSSES, REGRESSORS, ModelSpec
 from voxpop.protocols import Fold, make_folds
 from voxpop.recipe_loading import check_resample, expand_variants, recipe_error
 from voxpop.regression import MEAN, REGRESSION_METRICS, regression_scores, regression_table
-from voxpop.runs import ModelSpec, feature_input, fit_fold, fold_items
+from voxpop.runs import feature_input, fit_fold, fold_items
 from voxpop.studyrun import Plan, features_stage
 
 LABELS_FILE = "labels.parquet"
@@ -143,6 +142,8 @@ def check_dimensional(
     for variant, v in expand_variants(recipe, source) if dimensions and recipe.labels.train else ():
         if v.model.head in CLASSICAL or not LOSSES[v.model.loss].regression:
             continue  # classical heads take no loss; a classification loss is refused above
+        from voxpop.losses import make_loss  # torch
+
         try:  # the loss's options against the dimensions, as training will build it
             make_loss(v.model.loss, np.zeros((1, len(dimensions))), dimensions, **v.model.loss_options)
         except ConfigError as exc:

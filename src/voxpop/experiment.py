@@ -25,9 +25,8 @@ import pydantic
 
 from voxpop.errors import ConfigError
 from voxpop.filters import ItemFilter
-from voxpop.losses import LOSSES
 from voxpop.metrics import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
-from voxpop.models import CLASSICAL, HEADS
+from voxpop.model_spec import CLASSICAL, HEADS, LOSSES, BackboneConfig, ModelSpec, Monitor, Schedule, TrainConfig
 from voxpop.protocols import Fold, make_folds
 from voxpop.recipe_labels import FILE_RULE as FILE_RULE  # re-exported with the label specs: recipe sections
 from voxpop.recipe_labels import LabelEntry as LabelEntry
@@ -36,8 +35,6 @@ from voxpop.recipe_labels import LabelSpec as LabelSpec
 from voxpop.recipe_labels import multilabel_rule as multilabel_rule
 from voxpop.regression import REGRESSION_METRICS
 from voxpop.rules import DENOMINATORS, POOLINGS, RULES, TIE_POLICIES
-from voxpop.runs import ModelSpec
-from voxpop.training import BackboneConfig, Monitor, Schedule, TrainConfig
 
 GRID_SECTIONS = ("features", "model", "protocol")
 """Top-level sections whose keys a grid may vary (the corpus, labels and analyses stay fixed in a study)."""

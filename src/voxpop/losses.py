@@ -242,7 +242,7 @@ class MultiTaskLoss(TargetLoss):
         )
 
 
-LOSSES: dict[str, type[TargetLoss]] = {
+LOSS_MODULES: dict[str, type[TargetLoss]] = {
     "ce": SoftCrossEntropyLoss,  # soft-target cross-entropy
     "wce": SoftCrossEntropyLoss,  # weighted by inverse class frequency
     "bce": BinaryCrossEntropyLoss,  # per-class BCE on sigmoid outputs
@@ -261,13 +261,13 @@ def loss_class(name: str) -> type[TargetLoss]:
     >>> loss_class("wbce").multilabel
     True
     """
-    if name not in LOSSES:
-        raise ConfigError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}.")
-    return LOSSES[name]
+    if name not in LOSS_MODULES:
+        raise ConfigError(f"unknown loss {name!r}; choose one of {', '.join(LOSS_MODULES)}.")
+    return LOSS_MODULES[name]
 
 
 def make_loss(name: str, train_targets: np.ndarray, classes: list[str] | None = None, **options: object) -> TargetLoss:
-    """Build loss ``name`` (see :data:`LOSSES`) with class weights computed from the training targets.
+    """Build loss ``name`` (see :data:`LOSS_MODULES`) with class weights computed from the training targets.
 
     ``wce`` / ``wbce`` use :func:`inverse_frequency_weights`; ``cbce`` uses :func:`class_balanced_weights`
     of :func:`ar_positive_counts` and takes ``beta`` (float in [0, 1), default
@@ -322,7 +322,7 @@ def _multitask_loss(train_targets: np.ndarray, columns: list[str] | None, option
             f"got dimensions={dimensions} for columns {columns or y.shape[1]}."
         )
     class_name, dimension_name = options.get("class_loss", "ce"), options.get("dimension_loss", "ccc")
-    if class_name not in LOSSES or LOSSES[class_name].regression or class_name == "multitask":
+    if class_name not in LOSS_MODULES or LOSS_MODULES[class_name].regression or class_name == "multitask":
         raise ConfigError(f"loss 'multitask': class_loss {class_name!r} must be a classification loss.")
     if dimension_name not in ("mse", "ccc"):
         raise ConfigError(f"loss 'multitask': dimension_loss {dimension_name!r} must be mse or ccc.")

@@ -187,7 +187,7 @@ class LSTMHead(nn.Module):
         return self.out(last)
 
 
-HEADS: dict[str, type[nn.Module]] = {
+HEAD_MODULES: dict[str, type[nn.Module]] = {
     "linear": LinearHead,
     "mlp": MLPHead,
     "residual": ResidualHead,
@@ -214,7 +214,7 @@ def _validated_options(what: str, target: Callable, options: dict[str, Any], fix
 
 
 def build_head(name: str, in_dim: int, n_classes: int, **options: Any) -> nn.Module:
-    """Build head ``name`` from :data:`HEADS` with validated, typed keyword options.
+    """Build head ``name`` from :data:`HEAD_MODULES` with validated, typed keyword options.
 
     >>> build_head("mlp", 8, 3, hidden_dim=16).layers[0]
     Linear(in_features=8, out_features=16, bias=True)
@@ -222,9 +222,9 @@ def build_head(name: str, in_dim: int, n_classes: int, **options: Any) -> nn.Mod
     Traceback (most recent call last):
     voxpop.errors.ConfigError: head 'mlp' options: hidden: Extra inputs are not permitted. Accepted options: ...
     """
-    if name not in HEADS:
-        raise ConfigError(f"unknown head {name!r}; choose one of {', '.join(HEADS)} (or svm, logreg).")
-    cls = HEADS[name]
+    if name not in HEAD_MODULES:
+        raise ConfigError(f"unknown head {name!r}; choose one of {', '.join(HEAD_MODULES)} (or svm, logreg).")
+    cls = HEAD_MODULES[name]
     return cls(in_dim, n_classes, **_validated_options(f"head {name!r}", cls.__init__, options, set()))
 
 
@@ -434,23 +434,21 @@ def ridge_pipeline(*, seed: int, alpha: float = 1.0, pca_components: int | None 
     return _classical_pipeline(Ridge(alpha=alpha), pca_components, seed)
 
 
-CLASSICAL: dict[str, Callable[..., Pipeline]] = {
+CLASSICAL_PIPELINES: dict[str, Callable[..., Pipeline]] = {
     "svm": svm_pipeline,
     "logreg": logreg_pipeline,
     "svr": svr_pipeline,
     "ridge": ridge_pipeline,
 }
-REGRESSORS = ("svr", "ridge")
-"""The classical models of :data:`CLASSICAL` that regress dimensions (the others classify)."""
 
 
 def build_classical(name: str, seed: int, **options: Any) -> Pipeline:
-    """Build classical model ``name`` from :data:`CLASSICAL` with validated options.
+    """Build classical model ``name`` from :data:`CLASSICAL_PIPELINES` with validated options.
 
     >>> [step for step, _ in build_classical("logreg", seed=0, pca_components=2).steps]
     ['scale', 'pca', 'model']
     """
-    if name not in CLASSICAL:
-        raise ConfigError(f"unknown classical model {name!r}; choose one of {', '.join(CLASSICAL)}.")
-    builder = CLASSICAL[name]
+    if name not in CLASSICAL_PIPELINES:
+        raise ConfigError(f"unknown classical model {name!r}; choose one of {', '.join(CLASSICAL_PIPELINES)}.")
+    builder = CLASSICAL_PIPELINES[name]
     return builder(seed=seed, **_validated_options(f"classical model {name!r}", builder, options, {"seed"}))

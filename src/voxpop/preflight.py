@@ -8,6 +8,8 @@ problem is listed at once with its key path (:func:`voxpop.recipe_loading.recipe
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 from voxpop.audio import AudioOptions, NoiseBank
@@ -23,19 +25,17 @@ from voxpop.experiment import (
 from voxpop.features import make_extractor
 from voxpop.labels import make_labels
 from voxpop.labelset import LabelSet
-from voxpop.losses import LOSSES
-from voxpop.models import CLASSICAL
+from voxpop.model_spec import CLASSICAL, LOSSES
 from voxpop.protocols import Fold
 from voxpop.recipe_loading import check_resample, expand_variants, recipe_error
 
 
-def _check_label_set(
+def _label_job(
     corpus: Corpus, recipe: Recipe, path: str, spec: LabelSpec, problems: list[str]
-) -> LabelSet | None:
-    """Build one label set on the corpus (the pre-flight check); its problems go to ``problems``.
-
-    Returns the label set, which the runner reuses (None when it failed or waits for ``threshold: best``).
-    """
+) -> LabelSet | tuple[Corpus, LabelSpec] | None:
+    """What checking one label set takes (its problems go to ``problems``): a label file is read here
+    (returned as the :class:`LabelSet`), a rule is built later on the corpus (returned as ``(corpus, spec)``
+    for :func:`_build_label_set`); None when it failed or waits for ``threshold: best``."""
     if spec.rule == FILE_RULE:
         try:
             labels = LabelSet.load(spec.path)
@@ -58,16 +58,56 @@ def _check_label_set(
         except VoxpopError as exc:
             problems.append(f"{path}: {exc}")
         return None
-    best = spec.rule_options().get("threshold") == "best"
-    if best and recipe.analyses.threshold_sweep is None:
+    if spec.rule_options().get("threshold") == "best" and recipe.analyses.threshold_sweep is None:
         problems.append(f"{path}.threshold: 'best' needs analyses.threshold_sweep (the sweep chooses it)")
         return None
+    return corpus, spec
+
+
+def _build_label_set(recipe: Recipe, job: tuple[Corpus, LabelSpec]) -> LabelSet | str:
+    """Build a label set of :func:`_label_job` (a pure function of its arguments: it may run on a Dask
+    worker); a :class:`VoxpopError` is returned as its message."""
+    corpus, spec = job
     try:
-        labels = make_labels(corpus, spec.rule, classes=recipe.classes, class_map=recipe.class_map, **spec.options(0.5))
+        return make_labels(corpus, spec.rule, classes=recipe.classes, class_map=recipe.class_map, **spec.options(0.5))
     except VoxpopError as exc:
-        problems.append(f"{path}: {exc}")
-        return None
-    return None if best else labels
+        return str(exc)
+
+
+def _check_label_sets(
+    recipe: Recipe, corpus: Corpus, problems: list[str], map_function: Callable
+) -> dict[tuple[str, str], LabelSet]:
+    """Build every label set of the recipe on the corpus (corpora with label sets of their own: on their items,
+    the rest on the others), all at once through ``map_function``; returns the recipe's own label sets by
+    (part, name) except those with ``threshold: best`` (the sweep chooses it), problems go to ``problems``."""
+    checks: list[tuple[str, tuple[str, str] | None, LabelSet | tuple[Corpus, LabelSpec] | None]] = []
+    for part in ("train", "test"):
+        for name, spec in getattr(recipe.labels, part).items():
+            path = f"labels.{part}.{name}"
+            overrides = {c: e.labels[name] for c, e in recipe.corpora.items() if name in e.labels}
+            if not overrides:
+                checks.append((path, (part, name), _label_job(corpus, recipe, path, spec, problems)))
+                continue
+            own = corpus.items["corpus"].isin(list(overrides))
+            rest = corpus.subset(corpus.items.index[~own.to_numpy(dtype=bool)])
+            if len(rest.items):
+                checks.append((path, None, _label_job(rest, recipe, path, spec, problems)))
+            for c, override in overrides.items():
+                items = corpus.subset(corpus.items.index[corpus.items["corpus"].eq(c).to_numpy(dtype=bool)])
+                override_path = f"corpora.{c}.labels.{name}"
+                checks.append((override_path, None, _label_job(items, recipe, override_path, override, problems)))
+    jobs = [job for _, _, job in checks if isinstance(job, tuple)]
+    made = iter(map_function(functools.partial(_build_label_set, recipe), jobs))
+    built: dict[tuple[str, str], LabelSet] = {}
+    for path, key, job in checks:
+        labels = next(made) if isinstance(job, tuple) else job
+        if isinstance(labels, str):
+            problems.append(f"{path}: {labels}")
+        elif labels is not None and key is not None and not (
+            isinstance(job, tuple) and job[1].rule_options().get("threshold") == "best"
+        ):
+            built[key] = labels
+    return built
 
 
 def _check_column(corpus: Corpus, path: str, column: str | None, problems: list[str]) -> None:
@@ -140,15 +180,18 @@ def _check_tuning_dev(a: Analyses, folds: list[Fold], where: str, problems: list
             )
 
 
-def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> dict[tuple[str, str], LabelSet]:
+def check_recipe(
+    recipe: Recipe, corpus: Corpus, source: str = "recipe", map_function: Callable = map
+) -> dict[tuple[str, str], LabelSet]:
     """Check a recipe against the corpus it names, before any work: every problem, each with its key path.
 
     Checks the class set and class map, each label set (rule options, conditions, rater ids, by
     building it on the corpus), item columns of the protocol and analyses, extractor names and
     options, model head / loss combinations and the analyses' references to label sets. Returns the
     label sets it built, by (``train`` / ``test``, name), so the runner computes none twice (those
-    with ``threshold: best`` wait for the sweep). A dimensional study (continuous label sets) is checked by
-    :func:`voxpop.dimensional_study.check_dimensional`.
+    with ``threshold: best`` wait for the sweep). The label sets are built through ``map_function``
+    (:func:`voxpop.cluster.cluster_map`: on a Dask cluster's workers at once). A dimensional study
+    (continuous label sets) is checked by :func:`voxpop.dimensional_study.check_dimensional`.
     """
     from voxpop import dimensional_study
 
@@ -178,23 +221,7 @@ def check_recipe(recipe: Recipe, corpus: Corpus, source: str = "recipe") -> dict
         )
     # segment items carry their recording's columns and 'recording' (see voxpop.segments.segment_corpus)
     fold_items = corpus.items.assign(recording=corpus.items.index) if segmented else corpus.items
-    built: dict[tuple[str, str], LabelSet] = {}
-    if not problems:
-        for part in ("train", "test"):
-            for name, spec in getattr(recipe.labels, part).items():
-                overrides = {c: e.labels[name] for c, e in recipe.corpora.items() if name in e.labels}
-                if not overrides:
-                    labels = _check_label_set(corpus, recipe, f"labels.{part}.{name}", spec, problems)
-                    if labels is not None:
-                        built[part, name] = labels
-                    continue
-                own = corpus.items["corpus"].isin(list(overrides))
-                rest = corpus.subset(corpus.items.index[~own.to_numpy(dtype=bool)])
-                if len(rest.items):
-                    _check_label_set(rest, recipe, f"labels.{part}.{name}", spec, problems)
-                for c, override in overrides.items():
-                    items = corpus.subset(corpus.items.index[corpus.items["corpus"].eq(c).to_numpy(dtype=bool)])
-                    _check_label_set(items, recipe, f"corpora.{c}.labels.{name}", override, problems)
+    built = _check_label_sets(recipe, corpus, problems, map_function) if not problems else {}
     if not recipe.evaluation.cross_test:
         lonely = [n for n in recipe.labels.train if n not in recipe.labels.test]
         if lonely:

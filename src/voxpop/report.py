@@ -37,6 +37,7 @@ import io
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -387,6 +388,7 @@ class _Figure:
     caption: str
     png: bytes = b""
     pdf: bytes = b""
+    rendering: Any = None  # a future of (png, pdf) while it renders elsewhere (Report's submit)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -397,10 +399,11 @@ class _Text:
 class Section:
     """A titled part of a :class:`Report`; ``add_*`` methods return the section, so calls can be chained."""
 
-    def __init__(self, title: str, text: str, names: set[str]) -> None:
+    def __init__(self, title: str, text: str, names: set[str], submit: Callable | None = None) -> None:
         self.title = title
         self.blocks: list[_Table | _Figure | _Text] = [_Text(text)] if text.strip() else []
         self._names = names  # slugs of every table and figure in the report
+        self._submit = submit
 
     def _claim(self, name: str, kind: str) -> str:
         key = slug(name)
@@ -433,37 +436,54 @@ class Section:
 
     def add_figure(self, name: str, figure: Figure, caption: str = "") -> Section:
         """A figure, rendered to PNG (:data:`FIGURE_DPI`) and PDF when the report is rendered or written
-        (:meth:`Report.render`; do not change it after adding it); saved as ``figures/<slug(name)>.png / .pdf``."""
+        (:meth:`Report.render`), or from now on elsewhere when the report has a ``submit``; do not change it
+        after adding it. Saved as ``figures/<slug(name)>.png / .pdf``."""
         if not isinstance(figure, Figure):
             raise InputError(f"figure {name!r}: expected a matplotlib Figure, found {type(figure).__name__}.")
         key = self._claim(name, "figure")
-        self.blocks.append(_Figure(name, key, figure, caption))
+        block = _Figure(name, key, figure, caption)
+        if self._submit is not None:
+            block.rendering = self._submit(figure_files, figure)
+        self.blocks.append(block)
         return self
 
 
 class Report:
-    """A titled report of sections; ``notice`` is shown as a banner at the top (e.g. "synthetic corpus")."""
+    """A titled report of sections; ``notice`` is shown as a banner at the top (e.g. "synthetic corpus").
 
-    def __init__(self, title: str, subtitle: str = "", notice: str | None = None) -> None:
+    ``submit(figure_files, figure)``, when given, starts rendering each figure as it is added and returns a
+    future of its files (``concurrent.futures.Executor.submit``, or a Dask client's ``submit`` with
+    ``pure=False``: the cluster's workers render while this process builds the rest of the report).
+    """
+
+    def __init__(
+        self, title: str, subtitle: str = "", notice: str | None = None, submit: Callable | None = None
+    ) -> None:
         self.title = title
         self.subtitle = subtitle
         self.notice = notice
         self.sections: list[Section] = []
         self._names: set[str] = set()
+        self._submit = submit
 
     def add_section(self, title: str, text: str = "") -> Section:
-        section = Section(title, text, self._names)
+        section = Section(title, text, self._names, self._submit)
         self.sections.append(section)
         return section
 
     def render(self, map_function: Callable = map) -> Report:
         """Render every figure not rendered yet to PNG and PDF (:func:`figure_files`) and return the report.
 
-        ``map_function(figure_files, figures)`` gives each figure's files in order: ``map`` renders them here one
-        after the other, :func:`voxpop.cluster.cluster_map` on a Dask cluster's workers at once (the same
-        bytes: each figure is rendered by itself).
+        Figures given to ``submit`` are collected from their futures; ``map_function(figure_files, figures)``
+        gives the others' files in order: ``map`` renders them here one after the other,
+        :func:`voxpop.cluster.cluster_map` on a Dask cluster's workers at once (the same bytes: each figure is
+        rendered by itself).
         """
-        pending = [b for s in self.sections for b in s.blocks if isinstance(b, _Figure) and b.figure is not None]
+        figures = [b for s in self.sections for b in s.blocks if isinstance(b, _Figure)]
+        for block in figures:
+            if block.rendering is not None:
+                (block.png, block.pdf), block.rendering, block.figure = block.rendering.result(), None, None
+        pending = [b for b in figures if b.figure is not None]
         rendered = map_function(figure_files, [block.figure for block in pending])
         for block, (png, pdf) in zip(pending, rendered, strict=True):
             block.png, block.pdf, block.figure = png, pdf, None

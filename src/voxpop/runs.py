@@ -22,22 +22,22 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pydantic
 
 from voxpop.cache import atomic_write, output_directory, parse_json, write_text
 from voxpop.corpus import STRING
 from voxpop.errors import ConfigError, InputError
 from voxpop.features import Features
 from voxpop.labelset import LabelSet
-from voxpop.losses import loss_class
-from voxpop.models import CLASSICAL
+from voxpop.model_spec import ModelSpec, TrainConfig
 from voxpop.predictions import Predictions, load_predictions, save_predictions
 from voxpop.protocols import Fold
-from voxpop.training import TrainConfig, TrainedModel, fit
+
+if TYPE_CHECKING:
+    from voxpop.training import TrainedModel
 
 Progress = Callable[[int, int], None]
 """Called with (folds done, folds in all); first with (0, total)."""
@@ -45,35 +45,6 @@ Progress = Callable[[int, int], None]
 FOLD_FORMAT = 1
 DROP_REASONS = ("train_no_features", "train_not_kept", "dev_no_features", "dev_not_kept", "test_no_features")
 _SPEED_ONLY = {"progress_bar", "num_workers"}  # TrainConfig fields that do not change numbers
-
-
-class ModelSpec(pydantic.BaseModel):
-    """Which head to train with which loss and optimisation settings.
-
-    Classical heads (``logreg``, ``svm``) fit soft targets by sample weights: they ignore ``loss``,
-    ``loss_options`` and ``train`` except ``train.seed``. ``standardize`` z-scores every feature
-    dimension with the fold's training statistics before the head (classical pipelines standardise
-    again, which changes nothing); it does not apply to backbone fine-tuning (``train.backbone``), whose
-    input is the ``waveform`` extractor's raw audio.
-    """
-
-    model_config = pydantic.ConfigDict(extra="forbid")
-
-    head: str = "mlp"
-    head_options: dict[str, Any] = {}
-    loss: str = "ce"
-    loss_options: dict[str, Any] = {}
-    train: TrainConfig = TrainConfig()
-    standardize: bool = True
-
-    @property
-    def classical(self) -> bool:
-        return self.head in CLASSICAL
-
-    @property
-    def multilabel(self) -> bool:
-        """Whether the model's outputs are per-class sigmoids (the BCE family) rather than a softmax."""
-        return not self.classical and loss_class(self.loss).multilabel
 
 
 # ====================================================================== features as model input
@@ -148,6 +119,8 @@ class FoldModel:
 
     @classmethod
     def load(cls, directory: Path) -> FoldModel:
+        from voxpop.training import TrainedModel  # torch and Lightning: only where models are trained or read
+
         path = directory / "standardize.npz"
         return cls(TrainedModel.load(directory), Standardizer.load(path) if path.is_file() else None)
 
@@ -307,6 +280,8 @@ def fit_fold(
     standardised with the train items' statistics (``spec.standardize``; never for backbone fine-tuning, which
     reads waveforms). Classical heads train with ``classical_loss`` and no progress bar.
     """
+    from voxpop.training import fit
+
     x = feature_input(features, items.train)
     standardizer = Standardizer.fit(x) if spec.standardize and spec.train.backbone is None else None
     scale = standardizer.apply if standardizer else (lambda v: v)

@@ -39,9 +39,10 @@ from voxpop.features import Extractor, Features, FeatureStore, extract, fill_sto
 from voxpop.labels import accounting_table, make_labels
 from voxpop.labelset import LabelSet
 from voxpop.metrics import confusion_matrix, resample_groups, top_class
+from voxpop.model_spec import ModelSpec
 from voxpop.predictions import Predictions, binarize_predictions, load_predictions, predicted_classes, save_predictions
 from voxpop.protocols import make_folds
-from voxpop.runs import ModelSpec, cross_validate
+from voxpop.runs import cross_validate
 from voxpop.segments import union_segment_corpus
 from voxpop.tuning import fusion_per_fold, tuned_per_fold
 

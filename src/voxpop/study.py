@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -403,7 +404,7 @@ def run_recipe(
 
             map_function = cluster_map(client)
         corpus, corpus_key = prepare_corpus(recipe, cache, reporter, source, map_function)
-        checked = check_recipe(recipe, corpus, source)
+        checked = check_recipe(recipe, corpus, source, map_function)
         merged = load_merged(recipe, cache)
         plan = plan_study(recipe, corpus_key, merged.classes if merged else None)
         # computed once per run; merged corpora label on the classes the plan chose (e.g. the shared ones)
@@ -422,19 +423,22 @@ def run_recipe(
         run = StudyRun(recipe, corpus, plan, outputs, results, cache.executed, cache.reused, out_dir, merged)
         write_runs(run, corpus_directory(recipe, cache.root))
         if write_report:
-            write_study_report(run, map_function)
+            write_study_report(run, None if client is None else functools.partial(client.submit, pure=False))
     return run
 
 
-def write_study_report(run: StudyRun, map_function: Callable = map) -> None:
-    """Write the report of ``run`` into its output directory (figures of an earlier recipe version removed), its
-    figures rendered through ``map_function`` (:meth:`voxpop.report.Report.render`: on the cluster's workers
-    when the study ran on one)."""
+def write_study_report(run: StudyRun, submit: Callable | None = None) -> None:
+    """Write the report of ``run`` into its output directory (figures of an earlier recipe version removed).
+
+    Its figures are rendered here, or through ``submit`` as they are drawn (:class:`voxpop.report.Report`:
+    ``functools.partial(client.submit, pure=False)`` renders them on a Dask cluster's workers while this
+    process builds the rest of the report).
+    """
     from voxpop.study_report import build_report
 
     for stale in output_directory(run.out_dir, FIGURES_DIR).glob("*.png"):
         stale.unlink()
-    build_report(run).render(map_function).write(run.out_dir)
+    build_report(run, submit).render().write(run.out_dir)
 
 
 def stage_runner(

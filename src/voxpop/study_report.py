@@ -10,6 +10,7 @@ decisions. The report holds no times or dates, so the same cache gives byte-iden
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -85,13 +86,14 @@ def _better(metric: str) -> str:
     return f"{direction(metric)} is better"
 
 
-def build_report(run: StudyRun) -> Report:
-    """The whole report of a study run."""
+def build_report(run: StudyRun, submit: Callable | None = None) -> Report:
+    """The whole report of a study run; ``submit`` renders its figures elsewhere as they are drawn (see
+    :class:`voxpop.report.Report`)."""
     recipe = run.recipe
     specs = [recipe.corpus] if recipe.corpus is not None else list(recipe.corpora.values())
     synthetic = any(spec.demo is not None for spec in specs) or run.corpus.source == demo.SOURCE
     notice = recipe.notice or (DEMO_NOTICE if synthetic else None)
-    report = Report(recipe.title or f"Study {recipe.study}", f"corpus {run.corpus.name!r}", notice=notice)
+    report = Report(recipe.title or f"Study {recipe.study}", f"corpus {run.corpus.name!r}", notice, submit)
     if is_dimensional(recipe):  # continuous label sets and regressors: voxpop.dimensional_report
         _cautions_section(report, run)
         _study_section(report, run)

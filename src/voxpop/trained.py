@@ -25,8 +25,9 @@ from voxpop.cache import parse_json, write_text
 from voxpop.errors import InputError
 from voxpop.features import FeatureStore
 from voxpop.labelset import LabelSet
+from voxpop.model_spec import ModelSpec
 from voxpop.predictions import load_predictions
-from voxpop.runs import FoldModel, ModelSpec, _fold_dir
+from voxpop.runs import FoldModel, _fold_dir
 
 RUNS_FILE = "runs.json"
 RUN_FORMAT = 2

@@ -26,7 +26,6 @@ import dataclasses
 import functools
 import json
 import logging
-import math
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -36,21 +35,18 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import pydantic
-import skops.io
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar
 from sklearn.pipeline import Pipeline
-from skops.io.exceptions import UntrustedTypesFoundException
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from voxpop import metrics
 from voxpop.cache import atomic_write, parse_json, write_bytes, write_text
 from voxpop.errors import ConfigError, InputError
-from voxpop.losses import LOSSES, MultiTaskLoss, TargetLoss, balanced_sampler, concordance, loss_class, make_loss
+from voxpop.losses import MultiTaskLoss, TargetLoss, balanced_sampler, concordance, loss_class, make_loss
+from voxpop.model_spec import CLASSICAL, LOSSES, REGRESSORS, Monitor, TrainConfig
 from voxpop.models import (
-    CLASSICAL,
-    REGRESSORS,
     BackboneClassifier,
     LayerWeightedSum,
     build_classical,
@@ -59,8 +55,6 @@ from voxpop.models import (
     load_backbone,
 )
 
-Monitor = Literal["loss", "macro_f1", "binary_f1", "uar", "ccc"]
-Schedule = Literal["constant", "linear", "cosine"]
 log = logging.getLogger(__name__)
 InputKind = Literal["vector", "layers", "frames", "layer_frames", "audio"]
 _TIME_AXIS: dict[str, int | None] = {"vector": None, "layers": None, "frames": 0, "layer_frames": 1, "audio": 0}
@@ -75,76 +69,6 @@ TRUSTED_TYPES = ["sklearn.calibration._CalibratedClassifier", "sklearn.calibrati
 
 class LegacyModelError(InputError):
     """A model directory whose classical head is a pickle (``estimator.pkl``): never loaded; retrain it."""
-
-
-class BackboneConfig(pydantic.BaseModel):
-    """A Hugging Face self-supervised backbone to fine-tune end to end (see ``BackboneClassifier``)."""
-
-    model_config = pydantic.ConfigDict(extra="forbid")
-
-    path: str = pydantic.Field(description="local directory loadable with transformers.AutoModel")
-    keep_layers: int | None = pydantic.Field(None, ge=1, description="keep only the first k transformer layers")
-    trainable_layers: int | None = pydantic.Field(
-        None, ge=0, description="train only the top k transformer layers (None: all); the CNN encoder stays frozen"
-    )
-    normalize_audio: bool | None = pydantic.Field(
-        None, description="standardise each clip; None: as the checkpoint's feature extractor (do_normalize)"
-    )
-    pass_attention_mask: bool | None = pydantic.Field(
-        None, description="give the sample mask to the backbone; None: only with a layer-norm feature encoder"
-    )
-
-
-class TrainConfig(pydantic.BaseModel):
-    """Optimisation, early stopping, seeding and hardware options of :func:`fit`.
-
-    The learning rate follows ``schedule`` per optimiser step (transformers' ``get_scheduler``): a linear
-    warm-up from 0 over ``warmup_steps`` (or ``warmup_ratio`` of all steps), then constant, linear decay
-    to 0 or half-cosine decay to 0 at the last step. ``backbone_lr`` is the backbone's own rate when
-    fine-tuning (the head and layer weights use ``lr``). ``accumulate_grad_batches`` sums gradients over
-    that many batches per step. ``devices`` / ``num_nodes`` / ``strategy`` go to Lightning's Trainer
-    (``batch_size`` is per device: the global batch is batch_size x devices x num_nodes x accumulation).
-    """
-
-    model_config = pydantic.ConfigDict(extra="forbid")
-
-    lr: float = pydantic.Field(1e-3, gt=0)
-    backbone_lr: float | None = pydantic.Field(None, gt=0, description="fine-tuning: backbone rate; None: lr")
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = pydantic.Field(0.01, ge=0)
-    schedule: Schedule = "constant"
-    warmup_steps: int = pydantic.Field(0, ge=0)
-    warmup_ratio: float = pydantic.Field(0.0, ge=0, lt=1)
-    accumulate_grad_batches: int = pydantic.Field(1, ge=1)
-    epochs: int = pydantic.Field(20, ge=1)
-    batch_size: int = pydantic.Field(32, ge=1)
-    seed: int = 0
-    monitor: Monitor = "loss"
-    patience: int | None = pydantic.Field(5, ge=1, description="epochs without improvement; None: no stopping")
-    balanced_sampling: bool = False
-    backbone: BackboneConfig | None = None
-    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = "auto"
-    accelerator: str = "auto"
-    devices: int | str | list[int] = "auto"
-    num_nodes: int = pydantic.Field(1, ge=1)
-    strategy: str = "auto"
-    deterministic: bool | Literal["warn"] = "warn"
-    num_workers: int = pydantic.Field(0, ge=0)
-    progress_bar: bool = True
-
-    @pydantic.model_validator(mode="after")
-    def _one_warmup(self) -> TrainConfig:
-        if self.warmup_steps and self.warmup_ratio:
-            raise ValueError("give warmup_steps or warmup_ratio, not both")
-        return self
-
-    def warmup(self, total_steps: int) -> int:
-        """Warm-up optimiser steps: ``warmup_steps``, or ``ceil(warmup_ratio * total_steps)``.
-
-        >>> TrainConfig(warmup_ratio=0.1).warmup(25)
-        3
-        """
-        return self.warmup_steps or math.ceil(self.warmup_ratio * total_steps)
 
 
 class InputSpec(pydantic.BaseModel):
@@ -713,6 +637,9 @@ def _load_estimator(directory: Path, head: str) -> Pipeline:
                 "are reused), or 'voxpop run RECIPE' for a study."
             )
         raise InputError(f"{path}: not found; the {head} model directory is incomplete (retrain it).")
+    import skops.io  # imports all of scikit-learn (seconds): only where a classical head is read or written
+    from skops.io.exceptions import UntrustedTypesFoundException
+
     try:
         estimator = skops.io.load(path, trusted=TRUSTED_TYPES)
     except UntrustedTypesFoundException as exc:
@@ -876,6 +803,8 @@ class TrainedModel:
         meta = {"format": _FORMAT, "spec": self.spec.model_dump(mode="json"), "history": self.history}
         write_text(directory / "model.json", json.dumps(meta, indent=2))
         if self.estimator is not None:
+            import skops.io
+
             write_bytes(directory / ESTIMATOR_FILE, skops.io.dumps(self.estimator))
             (directory / LEGACY_ESTIMATOR_FILE).unlink(missing_ok=True)
         else:

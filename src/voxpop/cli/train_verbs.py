@@ -230,7 +230,7 @@ def train(
 ) -> None:
     """Cross-validate heads on features and labels through the recipe runner and print out-of-fold metrics."""
     from voxpop.cli.study_verbs import progress_reporter
-    from voxpop.models import CLASSICAL
+    from voxpop.model_spec import CLASSICAL
     from voxpop.recipe_loading import recipe_from_dict
     from voxpop.study import run_recipe
 

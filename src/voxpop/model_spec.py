@@ -1,0 +1,150 @@
+"""What a recipe can ask of a model, without importing torch, Lightning or scikit-learn: the names of the
+heads, classical models and losses (and what each loss's outputs are), the training options
+(:class:`TrainConfig`) and a model's recipe-level choice (:class:`ModelSpec`).
+
+Planning a study, checking a recipe and the CLI read these; the modules that build and train models
+(:mod:`voxpop.models`, :mod:`voxpop.losses`, :mod:`voxpop.training`) implement exactly these names
+(``tests/test_architecture.py`` checks that they agree), so a process that only plans and reports (the
+main process of ``voxpop run --workers N``) never loads torch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal, NamedTuple
+
+import pydantic
+
+HEADS = ("linear", "mlp", "residual", "attentive_stats", "lstm")
+"""Neural heads (torch modules of :data:`voxpop.models.HEAD_MODULES`)."""
+
+CLASSICAL = ("svm", "logreg", "svr", "ridge")
+"""Classical models (scikit-learn pipelines of :data:`voxpop.models.CLASSICAL_PIPELINES`)."""
+
+REGRESSORS = ("svr", "ridge")
+"""The classical models that regress dimensions (the others classify)."""
+
+
+class LossKind(NamedTuple):
+    """How a loss reads a model's outputs: per-class sigmoids (``multilabel``), values of continuous
+    dimensions (``regression``), or else a softmax over classes."""
+
+    multilabel: bool = False
+    regression: bool = False
+
+
+LOSSES: dict[str, LossKind] = {
+    "ce": LossKind(),  # soft-target cross-entropy
+    "wce": LossKind(),  # weighted by inverse class frequency
+    "bce": LossKind(multilabel=True),  # per-class BCE on sigmoid outputs
+    "wbce": LossKind(multilabel=True),  # weighted by inverse class frequency
+    "cbce": LossKind(),  # class-balanced (Cui et al.)
+    "kld": LossKind(),  # KL(target || softmax output)
+    "mse": LossKind(regression=True),  # regression: mean squared error per dimension
+    "ccc": LossKind(regression=True),  # regression: 1 - concordance correlation per dimension
+    "multitask": LossKind(),  # classes and dimensions together (class_loss + dimension_loss)
+}
+"""Every loss by name (modules: :data:`voxpop.losses.LOSS_MODULES`)."""
+
+Monitor = Literal["loss", "macro_f1", "binary_f1", "uar", "ccc"]
+Schedule = Literal["constant", "linear", "cosine"]
+
+
+class BackboneConfig(pydantic.BaseModel):
+    """A Hugging Face self-supervised backbone to fine-tune end to end (see ``BackboneClassifier``)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    path: str = pydantic.Field(description="local directory loadable with transformers.AutoModel")
+    keep_layers: int | None = pydantic.Field(None, ge=1, description="keep only the first k transformer layers")
+    trainable_layers: int | None = pydantic.Field(
+        None, ge=0, description="train only the top k transformer layers (None: all); the CNN encoder stays frozen"
+    )
+    normalize_audio: bool | None = pydantic.Field(
+        None, description="standardise each clip; None: as the checkpoint's feature extractor (do_normalize)"
+    )
+    pass_attention_mask: bool | None = pydantic.Field(
+        None, description="give the sample mask to the backbone; None: only with a layer-norm feature encoder"
+    )
+
+
+class TrainConfig(pydantic.BaseModel):
+    """Optimisation, early stopping, seeding and hardware options of :func:`fit`.
+
+    The learning rate follows ``schedule`` per optimiser step (transformers' ``get_scheduler``): a linear
+    warm-up from 0 over ``warmup_steps`` (or ``warmup_ratio`` of all steps), then constant, linear decay
+    to 0 or half-cosine decay to 0 at the last step. ``backbone_lr`` is the backbone's own rate when
+    fine-tuning (the head and layer weights use ``lr``). ``accumulate_grad_batches`` sums gradients over
+    that many batches per step. ``devices`` / ``num_nodes`` / ``strategy`` go to Lightning's Trainer
+    (``batch_size`` is per device: the global batch is batch_size x devices x num_nodes x accumulation).
+    """
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    lr: float = pydantic.Field(1e-3, gt=0)
+    backbone_lr: float | None = pydantic.Field(None, gt=0, description="fine-tuning: backbone rate; None: lr")
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = pydantic.Field(0.01, ge=0)
+    schedule: Schedule = "constant"
+    warmup_steps: int = pydantic.Field(0, ge=0)
+    warmup_ratio: float = pydantic.Field(0.0, ge=0, lt=1)
+    accumulate_grad_batches: int = pydantic.Field(1, ge=1)
+    epochs: int = pydantic.Field(20, ge=1)
+    batch_size: int = pydantic.Field(32, ge=1)
+    seed: int = 0
+    monitor: Monitor = "loss"
+    patience: int | None = pydantic.Field(5, ge=1, description="epochs without improvement; None: no stopping")
+    balanced_sampling: bool = False
+    backbone: BackboneConfig | None = None
+    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = "auto"
+    accelerator: str = "auto"
+    devices: int | str | list[int] = "auto"
+    num_nodes: int = pydantic.Field(1, ge=1)
+    strategy: str = "auto"
+    deterministic: bool | Literal["warn"] = "warn"
+    num_workers: int = pydantic.Field(0, ge=0)
+    progress_bar: bool = True
+
+    @pydantic.model_validator(mode="after")
+    def _one_warmup(self) -> TrainConfig:
+        if self.warmup_steps and self.warmup_ratio:
+            raise ValueError("give warmup_steps or warmup_ratio, not both")
+        return self
+
+    def warmup(self, total_steps: int) -> int:
+        """Warm-up optimiser steps: ``warmup_steps``, or ``ceil(warmup_ratio * total_steps)``.
+
+        >>> TrainConfig(warmup_ratio=0.1).warmup(25)
+        3
+        """
+        return self.warmup_steps or math.ceil(self.warmup_ratio * total_steps)
+
+
+
+class ModelSpec(pydantic.BaseModel):
+    """Which head to train with which loss and optimisation settings.
+
+    Classical heads (``logreg``, ``svm``) fit soft targets by sample weights: they ignore ``loss``,
+    ``loss_options`` and ``train`` except ``train.seed``. ``standardize`` z-scores every feature
+    dimension with the fold's training statistics before the head (classical pipelines standardise
+    again, which changes nothing); it does not apply to backbone fine-tuning (``train.backbone``), whose
+    input is the ``waveform`` extractor's raw audio.
+    """
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    head: str = "mlp"
+    head_options: dict[str, Any] = {}
+    loss: str = "ce"
+    loss_options: dict[str, Any] = {}
+    train: TrainConfig = TrainConfig()
+    standardize: bool = True
+
+    @property
+    def classical(self) -> bool:
+        return self.head in CLASSICAL
+
+    @property
+    def multilabel(self) -> bool:
+        """Whether the model's outputs are per-class sigmoids (the BCE family) rather than a softmax."""
+        return not self.classical and self.loss in LOSSES and LOSSES[self.loss].multilabel
