@@ -1,21 +1,24 @@
 """The demo study (recipes/3-aggregation-rules.yaml, demo corpus included) with 1 and with N workers.
 
-Both runs happen in this one benchmark run, one after the other, on the same machine, each in a fresh
+The runs happen in this one benchmark run, alternating (1, N, 1, N, ...: ``--repeat`` runs of each, 2 by
+default, so a change of the machine's load hits both), on the same machine, each in a fresh
 Python process as ``voxpop run`` would be (its imports, the cluster start-up and the workers' imports
 included in its wall time), into a fresh output folder with its own cache and feature store:
 ``--workers 1`` in-process, ``--workers N`` on a Dask LocalCluster of N processes. Each run builds the
-demo corpus as the recipe says (with N workers its clips are synthesised on the cluster) and writes its
-report (with N workers its figures are rendered on the cluster). Prints, per run, the wall time and the
+demo corpus as the recipe says (with N workers its clips are synthesised in the main process until the workers
+have started, then on them) and writes its report (with N workers its figures are rendered on the
+workers as they are drawn). Prints, per run, the wall time and the
 CPU seconds (of the run's process and its worker processes) of each phase: start-up (imports, cluster),
-corpus build, stages, report; both wall times, their ratio, the corpus build and report as a share of
-each wall time, and "identical" only after checking that results.parquet and report.md of the two runs
-are byte-identical.
+corpus build, stages, report, and the corpus build and report as a share of its wall time; then the
+fastest wall time of each worker count and their ratio (the fastest run is the one least slowed by other
+users of the machine, as ``timeit`` reports the minimum), and "identical" only after checking that
+results.parquet and report.md of every run are byte-identical.
 
 The machine may be shared: wall times then include waiting for the CPU. The CPU seconds do not, and
 give what an idle machine with N cores would take at best: per phase max(CPU seconds / N, CPU seconds of
 the busiest process) (the "CPU-bound estimate", a lower bound of that phase's wall time).
 
-    python benchmarks/study_bench.py [--size small|tiny] [--workers 2] [--epochs E] [--bootstrap B]
+    python benchmarks/study_bench.py [--size small|tiny] [--workers 2] [--repeat 2] [--epochs E] [--bootstrap B]
 
 ``--size tiny`` (48 clips) is the quick preset; ``small`` (384 clips, the recipe as shipped) is the
 default. ``--epochs`` / ``--bootstrap`` override the recipe (defaults: the recipe's own values).
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import subprocess
 import sys
@@ -58,12 +62,12 @@ def child(workers: int, out: Path, overrides: list[str]) -> None:
         marks.append((time.perf_counter() - started, cpu_by_process()))
 
     with contextlib.ExitStack() as stack:
-        client, map_function = None, map
+        client, submit = None, None
         if workers > 1:
-            from voxpop.cluster import cluster_map, connect
+            from voxpop.cluster import connect
 
             client = stack.enter_context(connect(workers, None, preload=True))
-            map_function = cluster_map(client)
+            submit = functools.partial(client.submit, pure=False)
         from voxpop import study
         from voxpop.recipe_loading import load_recipe
 
@@ -79,7 +83,7 @@ def child(workers: int, out: Path, overrides: list[str]) -> None:
         study.prepare_corpus = timed_prepare
         run = study.run_recipe(load_recipe(RECIPE, overrides), out, workers=workers, client=client, write_report=False)
         mark()  # stages done
-        study.write_study_report(run, map_function)
+        study.write_study_report(run, submit)
         mark()  # report written
     print(json.dumps(marks))
 
@@ -114,28 +118,40 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--bootstrap", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each worker count, alternating (default 2)")
     args = parser.parse_args()
     overrides = [f"corpus.demo.size={args.size}"]
     overrides += [f"model.epochs={args.epochs}"] if args.epochs else []
     overrides += [f"evaluation.bootstrap={args.bootstrap}"] if args.bootstrap else []
-    print(f"demo study: {RECIPE.name}; overrides: {overrides}")
-    walls, estimates = {}, {}
+    print(f"demo study: {RECIPE.name}; overrides: {overrides}; {args.repeat} runs each, alternating")
+    walls: dict[int, list[float]] = {1: [], args.workers: []}
+    estimates: dict[int, list[float]] = {1: [], args.workers: []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for workers in (1, args.workers):
-            wall, times = timed_run(overrides, root / f"workers-{workers}", workers)
-            walls[workers], estimates[workers] = wall, sum(estimate for _, _, estimate in times)
-            serial = (times[1][0] + times[3][0]) / wall
-            print(
-                f"--workers {workers}: wall {wall:.1f} s, CPU {sum(cpu for _, cpu, _ in times):.1f} s, CPU-bound "
-                f"estimate {estimates[workers]:.1f} s; corpus build + report {serial:.0%} of the wall time"
-            )
-            for name, (seconds, cpu, estimate) in zip(PHASES, times, strict=True):
-                print(f"  {name:13s} wall {seconds:6.1f} s  CPU {cpu:6.1f} s  CPU-bound estimate {estimate:6.1f} s")
-        print(f"speed-up --workers 1 / --workers {args.workers}: {walls[1] / walls[args.workers]:.2f}x (wall), "
-              f"{estimates[1] / estimates[args.workers]:.2f}x (CPU-bound estimates: an idle machine)")
+        for run in range(1, args.repeat + 1):
+            for workers in walls:
+                wall, times = timed_run(overrides, root / f"workers-{workers}-run-{run}", workers)
+                walls[workers].append(wall)
+                estimates[workers].append(sum(estimate for _, _, estimate in times))
+                serial = (times[1][0] + times[3][0]) / wall
+                print(
+                    f"run {run}, --workers {workers}: wall {wall:.1f} s, CPU {sum(cpu for _, cpu, _ in times):.1f} s, "
+                    f"CPU-bound estimate {estimates[workers][-1]:.1f} s; corpus build + report {serial:.0%} of the wall"
+                )
+                for name, (seconds, cpu, estimate) in zip(PHASES, times, strict=True):
+                    print(f"  {name:13s} wall {seconds:6.1f} s  CPU {cpu:6.1f} s  CPU-bound estimate {estimate:6.1f} s")
+        best = {workers: min(values) for workers, values in walls.items()}
+        bound = {workers: min(values) for workers, values in estimates.items()}
+        n = args.workers
+        print(
+            f"fastest of {args.repeat}: --workers 1 {best[1]:.1f} s, --workers {n} {best[n]:.1f} s; "
+            f"speed-up {best[1] / best[args.workers]:.2f}x (wall), {bound[1] / bound[args.workers]:.2f}x (CPU-bound "
+            "estimates: an idle machine)"
+        )
+        reference = root / "workers-1-run-1"
         same = all(
-            (root / "workers-1" / name).read_bytes() == (root / f"workers-{args.workers}" / name).read_bytes()
+            (reference / name).read_bytes() == (folder / name).read_bytes()
+            for folder in root.iterdir()
             for name in ("results.parquet", "report.md")
         )
         print("identical" if same else "DIFFERENT: results.parquet or report.md differ between the runs")
