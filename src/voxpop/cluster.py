@@ -39,12 +39,17 @@ RETRIES = 2
 START_TIMEOUT = 600.0
 """Seconds the workers of a local cluster may take to start (:func:`planned_workers`)."""
 
-LOCAL_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+LOCAL_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+}
 """Dask settings of local clusters. Dask starts workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (glibc returns
 freed memory to the system at once, so Dask's memory figures are exact); that also stops glibc from raising
 its mmap threshold, so every numpy array above 128 kB is mapped and faulted in afresh: measured here, the
 demo corpus's synthesis took about 1.5 times the CPU seconds in a worker that it takes in-process. Without
-it workers compute as fast as the main process (their memory reports count freed memory a while longer)."""
+it workers compute as fast as the main process (their memory reports count freed memory a while longer).
+Dask's statistical profiler (``distributed.worker.profile``) is off: it samples every task's stack each 10 ms
+for a dashboard voxpop does not show (about 4 % of the CPU seconds of the demo study on two workers here)."""
 
 
 def default_workers() -> int:
