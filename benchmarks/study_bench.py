@@ -12,7 +12,9 @@ CPU seconds (of the run's process and its worker processes) of each phase: start
 corpus build, stages, report, and the corpus build and report as a share of its wall time; then the
 fastest wall time of each worker count and their ratio (the fastest run is the one least slowed by other
 users of the machine, as ``timeit`` reports the minimum), and "identical" only after checking that
-results.parquet and report.md of every run are byte-identical.
+results.parquet and report.md of every run are byte-identical. First it measures the machine: a fixed
+CPU-bound loop alone and N copies at once (two vCPUs of one physical core, or a busy host, compute less
+than twice as fast as one: that bounds every speed-up).
 
 The machine may be shared: wall times then include waiting for the CPU. The CPU seconds do not, and
 give what an idle machine with N cores would take at best: per phase max(CPU seconds / N, CPU seconds of
@@ -88,6 +90,22 @@ def child(workers: int, out: Path, overrides: list[str]) -> None:
     print(json.dumps(marks))
 
 
+SPIN = "import time; t = time.perf_counter(); sum(i * i % 7 for i in range(30_000_000)); print(time.perf_counter() - t)"
+
+
+def machine_check(workers: int) -> tuple[float, float]:
+    """(seconds of a fixed CPU-bound loop run alone, mean seconds of each of ``workers`` copies run at once):
+    how much faster ``workers`` processes compute together than one on this machine (vCPUs that share a
+    physical core, or a host shared with other machines, give less than ``workers`` times)."""
+
+    def run(copies: int) -> list[float]:
+        command = [sys.executable, "-c", SPIN]
+        started = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(copies)]
+        return [float(process.communicate()[0]) for process in started]
+
+    return run(1)[0], sum(together := run(workers)) / len(together)
+
+
 def phases(marks: list, workers: int) -> list[tuple[float, float, float]]:
     """(wall seconds, CPU seconds, CPU-bound estimate) of each phase from the child's marks."""
     out, wall, cpu = [], 0.0, {}
@@ -123,6 +141,12 @@ def main() -> None:
     overrides = [f"corpus.demo.size={args.size}"]
     overrides += [f"model.epochs={args.epochs}"] if args.epochs else []
     overrides += [f"evaluation.bootstrap={args.bootstrap}"] if args.bootstrap else []
+    alone, together = machine_check(args.workers)
+    print(
+        f"this machine: a CPU-bound loop takes {alone:.2f} s alone and {together:.2f} s each with {args.workers} at "
+        f"once: {args.workers} processes compute {args.workers * alone / together:.2f}x as fast as one (the ceiling of "
+        "the speed-ups below)"
+    )
     print(f"demo study: {RECIPE.name}; overrides: {overrides}; {args.repeat} runs each, alternating")
     walls: dict[int, list[float]] = {1: [], args.workers: []}
     estimates: dict[int, list[float]] = {1: [], args.workers: []}
