@@ -275,6 +275,16 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
     invoke("fuse", audio, video, "--labels", "mr", "--corpus", demo["dir"], "--condition", "voice", "--draws", "20",
            "--seed", "3", "--out", tmp_path / "files.parquet")  # fmt: skip
     pd.testing.assert_frame_equal(load_predictions(tmp_path / "files.parquet").table, cross)
+    with pytest.raises(ConfigError, match="audio.parquet is given twice"):
+        app(["fuse", str(audio), str(audio), "--labels", "mr", "--corpus", str(demo["dir"]), "--out",
+             str(tmp_path / "x.parquet")], standalone_mode=False)  # fmt: skip
+    logits = heads["mlp"].copy()
+    logits.iloc[3, 1] = -1.5  # a logit, not a probability
+    logits.rename_axis("item").to_csv(tmp_path / "logits.csv")
+    expected_message = rf"logits.csv: item '{logits.index[3]}', class '{logits.columns[1]}' has score -1.5"
+    with pytest.raises(ConfigError, match=expected_message):
+        app(["fuse", str(audio), str(tmp_path / "logits.csv"), "--labels", "mr", "--corpus", str(demo["dir"]),
+             "--out", str(tmp_path / "x.parquet")], standalone_mode=False)  # fmt: skip
 
     # one test set scored by two models (no fold column): the single split, weights on the --dev-labels items
     fold1 = heads["mlp"].index[heads["mlp"]["fold"].eq("fold1").to_numpy()]

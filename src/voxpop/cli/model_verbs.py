@@ -250,10 +250,22 @@ def predict(
 def _fusion_inputs(paths: list[Path]) -> dict[str, tuple[pd.DataFrame, pd.DataFrame | None, Run | None]]:
     """Per input name: (predictions, its fold models' dev predictions or None, its run or None). A file is named
     by its stem, every run of a study output directory by the run (``DIR:RUN`` when it holds several);
-    repeated names get -2, -3."""
+    repeated names get -2, -3.
+
+    Raises :class:`ConfigError` when a path is given twice (a model fused with itself) or an input's scores
+    are not probabilities in [0, 1] (logits: METHODS.md section 4 fuses class probabilities).
+    """
     from voxpop.predictions import load_predictions
     from voxpop.trained import find_runs
 
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        if path.resolve() in seen:
+            raise ConfigError(
+                f"{path} is given twice (also as {seen[path.resolve()]}); fusing a model with itself only repeats it: "
+                "give each model's predictions once."
+            )
+        seen[path.resolve()] = path
     inputs: dict[str, tuple[pd.DataFrame, pd.DataFrame | None, Run | None]] = {}
     for path in paths:
         if path.is_dir():
@@ -263,11 +275,25 @@ def _fusion_inputs(paths: list[Path]) -> dict[str, tuple[pd.DataFrame, pd.DataFr
         else:
             named = {path.stem: (load_predictions(path).table, None, None)}
         for name, value in named.items():
+            _check_probabilities(value[0], path)
             base, n = name, 2
             while name in inputs:
                 name, n = f"{base}-{n}", n + 1
             inputs[name] = value
     return inputs
+
+
+def _check_probabilities(table: pd.DataFrame, path: Path) -> None:
+    """ConfigError naming the first item and class of ``table`` (predictions of ``path``) outside [0, 1]."""
+    scores = table.drop(columns="fold", errors="ignore")
+    outside = (scores < 0) | (scores > 1)
+    if outside.to_numpy().any():
+        item, column = outside.stack().loc[lambda flags: flags].index[0]
+        raise ConfigError(
+            f"{path}: item {item!r}, class {column!r} has score {scores.at[item, column]:g}; fusion weighs class "
+            f"probabilities in [0, 1] ({int(outside.to_numpy().sum()):,} scores are outside): give softmax or "
+            "sigmoid outputs, not logits."
+        )
 
 
 def _training_labels(runs: dict[str, Run | None]) -> LabelSet:
