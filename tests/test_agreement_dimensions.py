@@ -92,6 +92,22 @@ def test_crowd_dimensions_give_icc1_only_and_the_cli_prints_every_dimension(tmp_
     assert "CCC" in result.output
 
 
+def test_many_rater_pairs_are_summarised_in_the_terminal_and_written_in_full(tmp_path, monkeypatch):
+    import voxpop.cli.agreement_verbs as verbs
+
+    corpus, _ = crossed()
+    corpus.save(tmp_path / "corpus")
+    monkeypatch.setattr(verbs, "MAX_PAIR_ROWS", 5)  # 3 raters: 3 pairs x (r, CCC) x 2 dimensions = 12 pair rows
+    out = tmp_path / "agreement.csv"
+    args = ["agreement", str(tmp_path / "corpus"), "--slot", "dimension", "--pearson", "--ccc", "--out", str(out)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "r1~r2" not in result.output and "mean of 3 pairs" in result.output
+    assert f"12 rater-pair rows summarised by their mean; every pair is in {out}" in " ".join(result.output.split())
+    written = pd.read_csv(out)
+    assert written["pair"].astype(str).str.contains("~").sum() == 12
+
+
 def test_dimension_agreement_refuses_a_corpus_without_the_slot():
     corpus, _ = crossed()
     with pytest.raises(VoxpopError, match="sentiment"):

@@ -40,13 +40,24 @@ def _write_csv(frame: pd.DataFrame, out: Path | None, index: bool = False) -> No
 STATISTIC_NAMES = {"alpha": "alpha", "fleiss_kappa": "Fleiss", "pearson_r": "r", "ccc": "CCC", "icc": "ICC"}
 
 
-def _print_rows(frame: pd.DataFrame, title: str, by: str | None = None) -> None:
+MAX_PAIR_ROWS = 30
+"""More rater-pair rows (Pearson r, CCC) than this are summarised in the terminal by their mean rows."""
+
+
+def _print_rows(frame: pd.DataFrame, title: str, by: str | None = None, out: Path | None = None) -> None:
     """The rows of :func:`voxpop.agreement.agreement_table`, leaving out columns that are empty everywhere;
-    item groups of ``--by`` named ``COLUMN=value``."""
+    item groups of ``--by`` named ``COLUMN=value``. Beyond :data:`MAX_PAIR_ROWS` rater pairs only the mean over
+    pairs is shown (every pair is in ``out``, the ``--out`` CSV)."""
     levels = ", ".join(frame.loc[frame["statistic"].eq("alpha"), "level"].unique())
     methods = ", ".join(m for m in frame.loc[frame["statistic"].eq("fleiss_kappa"), "method"].unique())
     title += f"; alpha level: {levels}" + (f"; Fleiss' kappa: {methods}" if methods else "")
     caption = "1-rated: items with a single rating (unusable, except in the class proportions of Fleiss' kappa gwet)"
+    pairs = frame["pair"].astype("string").fillna("")
+    single_pairs = pairs.ne("") & ~pairs.str.startswith("mean of")
+    if single_pairs.sum() > MAX_PAIR_ROWS:
+        where = f"every pair is in {out}" if out is not None else "write every pair with --out FILE.csv"
+        caption += f"\n{int(single_pairs.sum()):,} rater-pair rows summarised by their mean; {where}"
+        frame = frame.loc[~single_pairs.to_numpy()]
     table = Table(title=title, caption=caption)
     shown = [
         c
@@ -134,7 +145,7 @@ def agreement_verb(
             ccc=ccc,
         )
     scope = f" where {where}" if where else ""
-    _print_rows(frame, f"agreement in corpus {loaded.name!r}{scope} ({len(loaded.items):,} items)", by)
+    _print_rows(frame, f"agreement in corpus {loaded.name!r}{scope} ({len(loaded.items):,} items)", by, out)
     _write_csv(frame, out)
 
 
