@@ -151,3 +151,32 @@ def test_recipes_read_the_dimensions_of_msp_iemocap_and_mosei_imports():
     built = check_dimensional(recipe_from_dict(recipe(sentiment=spec)), mosei)["test", "sentiment"]
     assert built.scale == {"sentiment": (-3.0, 3.0)}
     assert built.values.loc["-3g5yACwYnA_5", "sentiment"] == pytest.approx(-1.0)  # median of -1, -2, -1
+
+
+CHECK_WITHOUT_TORCH = """
+import sys
+from voxpop.corpus import Corpus
+from voxpop.dimensional_study import check_dimensional
+from voxpop.errors import ConfigError
+from voxpop.recipe_loading import recipe_from_dict
+spec = {"gold_standard": "mean", "condition": "voice"}
+recipe = {"study": "s", "corpus": {"demo": {"size": "tiny"}},
+          "labels": {"train": {"mean": spec}, "test": {"mean": spec}},
+          "model": {"head": "mlp", "loss": "ccc", "loss_options": {"weights": {"arousl": 2}}}}
+try:
+    check_dimensional(recipe_from_dict(recipe), Corpus.load(sys.argv[1]))
+except ConfigError as exc:
+    print("weights name ['arousl']" in str(exc), "torch" in sys.modules)
+"""
+
+
+def test_the_check_of_a_regression_loss_imports_no_torch(demo_corpus):
+    """The pre-flight check runs in the main process of a run on workers, which imports no training stack: the
+    regression loss's weights are checked without building the (torch) loss."""
+    import subprocess
+    import sys
+
+    corpus = str(demo_corpus.root / "corpus")
+    command = [sys.executable, "-c", CHECK_WITHOUT_TORCH, corpus]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.stdout.split() == ["True", "False"], done.stderr[-2000:]

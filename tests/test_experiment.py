@@ -192,6 +192,29 @@ def test_a_saved_label_set_of_another_corpus_fails_before_any_work(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_label_set_problems_are_listed_in_recipe_order_whatever_check_finds_them(tmp_path):
+    """A rule that fails to build (labels.train.A, found while building) is listed before a later label set's
+    problem found before building (labels.train.B), as the recipe orders them."""
+    data = {
+        "study": "votes",
+        "corpus": {"path": str(count_only_corpus(tmp_path))},
+        "labels": {
+            "train": {"A": {"rule": "mr", "condition": "video"}, "B": {"rule": "likert", "threshold": "best"}},
+            "test": {"A": {"rule": "mr", "condition": "video"}},
+        },
+        "features": {"extractor": "fbank"},
+        "protocol": {"speaker_folds": {"k": 3, "dev": False}},
+    }
+    with pytest.raises(ConfigError) as error:
+        run_recipe(recipe_from_dict(data), tmp_path / "out")
+    lines = [line for line in str(error.value).splitlines() if line.startswith("  - labels.")]
+    assert [line.split(":")[0] for line in lines[:3]] == [
+        "  - labels.train.A",
+        "  - labels.train.B.threshold",
+        "  - labels.test.A",
+    ]
+
+
 # ====================================================================== the cache
 def test_stage_cache_writes_the_marker_last_and_reuses_finished_stages(tmp_path):
     cache = Cache(tmp_path)

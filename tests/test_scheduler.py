@@ -123,3 +123,25 @@ def test_the_main_process_of_a_run_on_workers_loads_no_training_stack(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
     assert (tmp_path / "out" / "results.parquet").is_file() and (tmp_path / "out" / "report.html").is_file()
+
+
+def test_cluster_map_sends_large_values_once_outside_the_task_graph():
+    """A real corpus (CREMA-D's votes: about 29 MB pickled) given to every pre-flight label job used to be embedded
+    in the task graph, and Dask warned 'Sending large graph' on the user's screen; the values are scattered once."""
+    import warnings
+
+    import numpy as np
+    from distributed import Client, LocalCluster
+
+    from voxpop.cluster import cluster_map
+
+    big = np.arange(2_000_000, dtype=float)  # 16 MB: above Dask's 10 MB large-graph threshold
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            sums = list(cluster_map(client)(np.sum, [big, 2 * big]))
+    assert sums == [1999999000000.0, 3999998000000.0]  # sum(0..n-1) = n (n - 1) / 2 with n = 2e6, and twice that

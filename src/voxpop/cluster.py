@@ -148,7 +148,9 @@ def cluster_map(client: Any) -> Callable[[Callable, Iterable], Iterator]:
     """A ``map(function, values)`` for pure functions of their value (the demo corpus's clips, the report's
     figures) that yields the results in order: values are computed in this process while the cluster has no
     worker yet (a local cluster's workers are still starting), then the rest are submitted to the workers at
-    once, one Dask task per value, each result yielded as soon as it and those before it are done.
+    once, one Dask task per value, each result yielded as soon as it and those before it are done. The values
+    are scattered to the cluster once rather than embedded in the task graph (a corpus given to every label
+    job would be sent through the scheduler, and Dask warns of graphs above 10 MB).
 
     Raises the error of the first value (in order) that raised one.
     """
@@ -159,7 +161,16 @@ def cluster_map(client: Any) -> Callable[[Callable, Iterable], Iterator]:
         while done < len(values) and not client.scheduler_info(n_workers=-1)["workers"]:
             yield function(values[done])
             done += 1
-        for future in client.map(function, values[done:], pure=False) if done < len(values) else []:
+        if done == len(values):
+            return
+        [rest] = client.scatter([values[done:]], hash=False)
+        indices = range(len(values) - done)
+        for future in client.map(_apply_to_nth, indices, function=function, values=rest, pure=False):
             yield future.result()
 
     return map_function
+
+
+def _apply_to_nth(index: int, function: Callable, values: list) -> Any:
+    """``function(values[index])``: a task of :func:`cluster_map` (``values`` scattered once)."""
+    return function(values[index])

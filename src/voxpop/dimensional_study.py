@@ -42,7 +42,7 @@ from voxpop.evaluation import fold_statistics
 from voxpop.experiment import Recipe
 from voxpop.features import Features, make_extractor
 from voxpop.metrics import resample_groups
-from voxpop.model_spec import CLASSICAL, LOSSES, REGRESSORS, ModelSpec
+from voxpop.model_spec import CLASSICAL, LOSSES, REGRESSORS, ModelSpec, dimension_weights
 from voxpop.protocols import Fold, make_folds
 from voxpop.recipe_loading import check_resample, expand_variants, recipe_error
 from voxpop.regression import MEAN, REGRESSION_METRICS, regression_scores, regression_table
@@ -142,10 +142,8 @@ def check_dimensional(
     for variant, v in expand_variants(recipe, source) if dimensions and recipe.labels.train else ():
         if v.model.head in CLASSICAL or not LOSSES[v.model.loss].regression:
             continue  # classical heads take no loss; a classification loss is refused above
-        from voxpop.losses import make_loss  # torch
-
-        try:  # the loss's options against the dimensions, as training will build it
-            make_loss(v.model.loss, np.zeros((1, len(dimensions))), dimensions, **v.model.loss_options)
+        try:  # the loss's options against the dimensions, as training will build it (voxpop.losses.make_loss)
+            dimension_weights(v.model.loss, v.model.loss_options, dimensions, len(dimensions))
         except ConfigError as exc:
             problems.append(f"model.loss_options ({variant}): {exc}")
     if recipe.labels.train:

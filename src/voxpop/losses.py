@@ -30,6 +30,7 @@ from torch.utils.data import WeightedRandomSampler
 
 from voxpop.errors import ConfigError
 from voxpop.metrics import binarize_above_uniform
+from voxpop.model_spec import dimension_weights
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -286,7 +287,7 @@ def make_loss(name: str, train_targets: np.ndarray, classes: list[str] | None = 
     if name == "multitask":
         return _multitask_loss(train_targets, classes, options)
     if cls.regression:
-        return cls(_dimension_weights(name, options, classes, np.shape(train_targets)[1]))
+        return cls(dimension_weights(name, options, classes, np.shape(train_targets)[1]))
     allowed = {"beta", "normalize"} if name == "cbce" else set()
     if unknown := sorted(set(options) - allowed):
         raise ConfigError(
@@ -334,27 +335,6 @@ def _multitask_loss(train_targets: np.ndarray, columns: list[str] | None, option
     weights = {"weights": options["weights"]} if options.get("weights") is not None else {}
     dimension_loss = make_loss(dimension_name, y[:, n_classes:], dimensions, **weights)
     return MultiTaskLoss(n_classes, class_loss, dimension_loss, (float(task_weights[0]), float(task_weights[1])))
-
-
-def _dimension_weights(name: str, options: dict, dimensions: list[str] | None, n: int) -> np.ndarray | None:
-    """The ``weights`` option of a regression loss (one per dimension, by name or in order), normalised to sum 1."""
-    if unknown := sorted(set(options) - {"weights"}):
-        raise ConfigError(f"loss {name!r}: unknown option(s) {', '.join(unknown)}; it accepts weights.")
-    given = options.get("weights")
-    if given is None:
-        return None
-    names = dimensions or [str(d) for d in range(n)]
-    if isinstance(given, dict):
-        if missing := [d for d in names if d not in given] or [d for d in given if d not in names]:
-            raise ConfigError(f"loss {name!r}: weights name {sorted(given)}, the dimensions are {names} ({missing}).")
-        given = [given[d] for d in names]
-    weights = np.asarray(given, dtype=float)
-    if weights.shape != (n,) or not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
-        raise ConfigError(
-            f"loss {name!r}: weights must be {n} non-negative numbers (one per dimension {names}) with a "
-            f"positive sum, got {given}."
-        )
-    return weights / weights.sum()
 
 
 def balanced_sampler(targets: np.ndarray, seed: int, num_samples: int | None = None) -> WeightedRandomSampler:

@@ -13,7 +13,10 @@ from __future__ import annotations
 import math
 from typing import Any, Literal, NamedTuple
 
+import numpy as np
 import pydantic
+
+from voxpop.errors import ConfigError
 
 HEADS = ("linear", "mlp", "residual", "attentive_stats", "lstm")
 """Neural heads (torch modules of :data:`voxpop.models.HEAD_MODULES`)."""
@@ -148,3 +151,30 @@ class ModelSpec(pydantic.BaseModel):
     def multilabel(self) -> bool:
         """Whether the model's outputs are per-class sigmoids (the BCE family) rather than a softmax."""
         return not self.classical and self.loss in LOSSES and LOSSES[self.loss].multilabel
+
+
+def dimension_weights(name: str, options: dict, dimensions: list[str] | None, n: int) -> np.ndarray | None:
+    """The ``weights`` option of regression loss ``name`` over ``n`` dimensions (one per dimension, by name or in
+    order) normalised to sum 1, or None when not given: (n,) floats. Raises :class:`ConfigError` for another
+    option or weights that are not ``n`` non-negative numbers with a positive sum.
+
+    >>> dimension_weights("ccc", {"weights": {"valence": 3, "arousal": 1}}, ["arousal", "valence"], 2)
+    array([0.25, 0.75])
+    """
+    if unknown := sorted(set(options) - {"weights"}):
+        raise ConfigError(f"loss {name!r}: unknown option(s) {', '.join(unknown)}; it accepts weights.")
+    given = options.get("weights")
+    if given is None:
+        return None
+    names = dimensions or [str(d) for d in range(n)]
+    if isinstance(given, dict):
+        if missing := [d for d in names if d not in given] or [d for d in given if d not in names]:
+            raise ConfigError(f"loss {name!r}: weights name {sorted(given)}, the dimensions are {names} ({missing}).")
+        given = [given[d] for d in names]
+    weights = np.asarray(given, dtype=float)
+    if weights.shape != (n,) or not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
+        raise ConfigError(
+            f"loss {name!r}: weights must be {n} non-negative numbers (one per dimension {names}) with a "
+            f"positive sum, got {given}."
+        )
+    return weights / weights.sum()

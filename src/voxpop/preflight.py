@@ -79,27 +79,33 @@ def _check_label_sets(
 ) -> dict[tuple[str, str], LabelSet]:
     """Build every label set of the recipe on the corpus (corpora with label sets of their own: on their items,
     the rest on the others), all at once through ``map_function``; returns the recipe's own label sets by
-    (part, name) except those with ``threshold: best`` (the sweep chooses it), problems go to ``problems``."""
-    checks: list[tuple[str, tuple[str, str] | None, LabelSet | tuple[Corpus, LabelSpec] | None]] = []
+    (part, name) except those with ``threshold: best`` (the sweep chooses it), problems go to ``problems`` in
+    the recipe's order."""
+    checks: list[tuple[str, tuple[str, str] | None, LabelSet | tuple[Corpus, LabelSpec] | None, list[str]]] = []
+
+    def check(path: str, key: tuple[str, str] | None, items: Corpus, spec: LabelSpec) -> None:
+        found: list[str] = []  # this label set's problems, listed in order below with those of building it
+        checks.append((path, key, _label_job(items, recipe, path, spec, found), found))
+
     for part in ("train", "test"):
         for name, spec in getattr(recipe.labels, part).items():
             path = f"labels.{part}.{name}"
             overrides = {c: e.labels[name] for c, e in recipe.corpora.items() if name in e.labels}
             if not overrides:
-                checks.append((path, (part, name), _label_job(corpus, recipe, path, spec, problems)))
+                check(path, (part, name), corpus, spec)
                 continue
             own = corpus.items["corpus"].isin(list(overrides))
             rest = corpus.subset(corpus.items.index[~own.to_numpy(dtype=bool)])
             if len(rest.items):
-                checks.append((path, None, _label_job(rest, recipe, path, spec, problems)))
+                check(path, None, rest, spec)
             for c, override in overrides.items():
                 items = corpus.subset(corpus.items.index[corpus.items["corpus"].eq(c).to_numpy(dtype=bool)])
-                override_path = f"corpora.{c}.labels.{name}"
-                checks.append((override_path, None, _label_job(items, recipe, override_path, override, problems)))
-    jobs = [job for _, _, job in checks if isinstance(job, tuple)]
+                check(f"corpora.{c}.labels.{name}", None, items, override)
+    jobs = [job for _, _, job, _ in checks if isinstance(job, tuple)]
     made = iter(map_function(functools.partial(_build_label_set, recipe), jobs))
     built: dict[tuple[str, str], LabelSet] = {}
-    for path, key, job in checks:
+    for path, key, job, found in checks:
+        problems.extend(found)
         labels = next(made) if isinstance(job, tuple) else job
         if isinstance(labels, str):
             problems.append(f"{path}: {labels}")
