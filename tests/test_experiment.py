@@ -5,6 +5,7 @@ makes a rerun compute nothing and an interrupted run resume to the same results;
 from __future__ import annotations
 
 import dataclasses
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -213,6 +214,31 @@ def test_label_set_problems_are_listed_in_recipe_order_whatever_check_finds_them
         "  - labels.train.B.threshold",
         "  - labels.test.A",
     ]
+
+
+def test_pre_flight_label_sets_are_built_with_the_stages_thread_count(demo_corpus, monkeypatch):
+    """Whether a label set is built in the main process (all cores) or on a worker (one thread), its BLAS runs
+    with the study's --threads, as a labels stage computes: Dawid-Skene's float sums come out the same."""
+    from threadpoolctl import threadpool_info
+
+    from voxpop import preflight
+
+    seen = []
+    real = preflight.make_labels
+
+    def recording(*args, **kwargs):
+        seen.append({pool["num_threads"] for pool in threadpool_info()})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(preflight, "make_labels", recording)
+    recipe = recipe_from_dict({
+        "study": "threads", "corpus": {"path": str(demo_corpus.dir)},
+        "labels": {"train": {"MR": {"rule": "mr", "condition": "voice"}}, "test": {"MR": {"rule": "mr", "pool": True}}},
+    })  # fmt: skip
+    preflight.check_recipe(recipe, demo_corpus.corpus, threads=1)
+    assert seen and all(counts == {1} for counts in seen)
+    if len(os.sched_getaffinity(0)) > 1:  # without the limit the pools use every core
+        assert {pool["num_threads"] for pool in threadpool_info()} != {1}
 
 
 # ====================================================================== the cache

@@ -34,17 +34,26 @@ class StageError(VoxpopError):
 @contextlib.contextmanager
 def fixed_threads(threads: int) -> Iterator[None]:
     """Run the block with ``threads`` threads for torch (intra-op) and for the BLAS / OpenMP pools
-    (``threadpoolctl``); the previous settings are restored after."""
+    (:func:`blas_threads`); the previous settings are restored after."""
     import torch
-    from threadpoolctl import threadpool_limits
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        with threadpool_limits(limits=threads):
+        with blas_threads(threads):
             yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def blas_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` threads in the BLAS / OpenMP pools (``threadpoolctl``), without importing
+    torch: for numpy, scikit-learn and crowd-kit code (the pre-flight check's label sets)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads):
+        yield
 
 
 def kill_hook(stage: Stage) -> None:

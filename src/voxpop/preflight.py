@@ -64,18 +64,24 @@ def _label_job(
     return corpus, spec
 
 
-def _build_label_set(recipe: Recipe, job: tuple[Corpus, LabelSpec]) -> LabelSet | str:
-    """Build a label set of :func:`_label_job` (a pure function of its arguments: it may run on a Dask
-    worker); a :class:`VoxpopError` is returned as its message."""
+def _build_label_set(recipe: Recipe, threads: int, job: tuple[Corpus, LabelSpec]) -> LabelSet | str:
+    """Build a label set of :func:`_label_job` with ``threads`` BLAS threads, as a labels stage would (a pure
+    function of its arguments: it may run here or on a Dask worker, with the same bytes); a
+    :class:`VoxpopError` is returned as its message."""
+    from voxpop.execution import blas_threads
+
     corpus, spec = job
     try:
-        return make_labels(corpus, spec.rule, classes=recipe.classes, class_map=recipe.class_map, **spec.options(0.5))
+        with blas_threads(threads):
+            return make_labels(
+                corpus, spec.rule, classes=recipe.classes, class_map=recipe.class_map, **spec.options(0.5)
+            )
     except VoxpopError as exc:
         return str(exc)
 
 
 def _check_label_sets(
-    recipe: Recipe, corpus: Corpus, problems: list[str], map_function: Callable
+    recipe: Recipe, corpus: Corpus, problems: list[str], map_function: Callable, threads: int
 ) -> dict[tuple[str, str], LabelSet]:
     """Build every label set of the recipe on the corpus (corpora with label sets of their own: on their items,
     the rest on the others), all at once through ``map_function``; returns the recipe's own label sets by
@@ -102,7 +108,7 @@ def _check_label_sets(
                 items = corpus.subset(corpus.items.index[corpus.items["corpus"].eq(c).to_numpy(dtype=bool)])
                 check(f"corpora.{c}.labels.{name}", None, items, override)
     jobs = [job for _, _, job, _ in checks if isinstance(job, tuple)]
-    made = iter(map_function(functools.partial(_build_label_set, recipe), jobs))
+    made = iter(map_function(functools.partial(_build_label_set, recipe, threads), jobs))
     built: dict[tuple[str, str], LabelSet] = {}
     for path, key, job, found in checks:
         problems.extend(found)
@@ -187,7 +193,7 @@ def _check_tuning_dev(a: Analyses, folds: list[Fold], where: str, problems: list
 
 
 def check_recipe(
-    recipe: Recipe, corpus: Corpus, source: str = "recipe", map_function: Callable = map
+    recipe: Recipe, corpus: Corpus, source: str = "recipe", map_function: Callable = map, threads: int = 1
 ) -> dict[tuple[str, str], LabelSet]:
     """Check a recipe against the corpus it names, before any work: every problem, each with its key path.
 
@@ -195,7 +201,8 @@ def check_recipe(
     building it on the corpus), item columns of the protocol and analyses, extractor names and
     options, model head / loss combinations and the analyses' references to label sets. Returns the
     label sets it built, by (``train`` / ``test``, name), so the runner computes none twice (those
-    with ``threshold: best`` wait for the sweep). The label sets are built through ``map_function``
+    with ``threshold: best`` wait for the sweep). The label sets are built with ``threads`` BLAS threads (as
+    the stages compute, so a label set is the same wherever it is built) through ``map_function``
     (:func:`voxpop.cluster.cluster_map`: on a Dask cluster's workers at once). A dimensional study
     (continuous label sets) is checked by :func:`voxpop.dimensional_study.check_dimensional`.
     """
@@ -227,7 +234,7 @@ def check_recipe(
         )
     # segment items carry their recording's columns and 'recording' (see voxpop.segments.segment_corpus)
     fold_items = corpus.items.assign(recording=corpus.items.index) if segmented else corpus.items
-    built = _check_label_sets(recipe, corpus, problems, map_function) if not problems else {}
+    built = _check_label_sets(recipe, corpus, problems, map_function, threads) if not problems else {}
     if not recipe.evaluation.cross_test:
         lonely = [n for n in recipe.labels.train if n not in recipe.labels.test]
         if lonely:

@@ -404,7 +404,7 @@ def run_recipe(
 
             map_function = cluster_map(client)
         corpus, corpus_key = prepare_corpus(recipe, cache, reporter, source, map_function)
-        checked = check_recipe(recipe, corpus, source, map_function)
+        checked = check_recipe(recipe, corpus, source, map_function, threads)
         merged = load_merged(recipe, cache)
         plan = plan_study(recipe, corpus_key, merged.classes if merged else None)
         # computed once per run; merged corpora label on the classes the plan chose (e.g. the shared ones)
