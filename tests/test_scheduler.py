@@ -145,3 +145,36 @@ def test_cluster_map_sends_large_values_once_outside_the_task_graph():
             warnings.simplefilter("error")
             sums = list(cluster_map(client)(np.sum, [big, 2 * big]))
     assert sums == [1999999000000.0, 3999998000000.0]  # sum(0..n-1) = n (n - 1) / 2 with n = 2e6, and twice that
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_run_on_workers_prints_one_message_and_keeps_finished_stages(tmp_path):
+    """Ctrl-C reaches every process of the run (the terminal signals the process group): the workers ignore it
+    (voxpop.worker_signals), the main process stops with exit code 130 and one message, no worker tracebacks;
+    the stages that finished stay in the cache and the same command goes on from them."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    make_demo_corpus(tmp_path / "demo", "tiny")
+    out = tmp_path / "out"
+    args = ["run", str(RECIPE), "--out", str(out), "--workers", "2"]
+    args += [a for o in [*tiny(tmp_path / "demo" / "corpus"), "model.epochs=30"] for a in ("--set", o)]
+    command = [sys.executable, "-m", "voxpop", *args]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while len(list(out.glob("cache/train-*/.done"))) < 1 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert run.poll() is None, "the run ended before it could be interrupted"
+    os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 130
+    assert stderr.strip() == (
+        "interrupted. Stages that finished are kept in the cache: the same command goes on from there."
+    )
+    finished = {path.parent.name for path in out.glob("cache/*/.done")}
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert finished and f"reused from the cache: {len(finished)}" in resumed.stdout

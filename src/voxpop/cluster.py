@@ -18,6 +18,7 @@ from typing import Any
 from voxpop.errors import ConfigError, VoxpopError
 
 PRELOAD = (
+    "voxpop.worker_signals",
     "distributed",
     "voxpop.execution",
     "voxpop.training",
@@ -26,7 +27,8 @@ PRELOAD = (
     "voxpop.demo",
     "voxpop.plots",
 )
-"""Modules local workers start with (:func:`connect`): the stages (pandas), training (torch, Lightning), the
+"""Modules local workers start with (:func:`connect`): first :mod:`voxpop.worker_signals` (they ignore Ctrl-C:
+the main process stops the run), then the stages (pandas), training (torch, Lightning), the
 openSMILE extractor, the learned label rules (crowd-kit), the demo corpus's synthesis (scipy.signal) and the
 report's figures (matplotlib). The main process imports none of the heavy ones (:mod:`voxpop.model_spec`)."""
 

@@ -27,10 +27,24 @@ from voxpop.errors import VoxpopError
 __all__ = ["app", "main"]
 
 
+INTERRUPTED = 130
+"""Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it)."""
+
+
 def main() -> None:
-    """Entry point of the ``voxpop`` console script: errors for people, exit code 2."""
+    """Entry point of the ``voxpop`` console script: errors for people, exit code 2; Ctrl-C exits with 130 and
+    says that finished work is kept."""
     try:
         app()
     except VoxpopError as exc:
         err_console.print("[bold red]error:[/]", escape(str(exc)), highlight=False, soft_wrap=True)
         sys.exit(2)
+    except SystemExit as exc:
+        if exc.code == INTERRUPTED:  # typer turns Ctrl-C (KeyboardInterrupt) into exit code 130
+            err_console.print(
+                "[bold red]interrupted.[/] Stages that finished are kept in the cache: the same command goes on "
+                "from there.",
+                highlight=False,
+                soft_wrap=True,
+            )
+        raise
