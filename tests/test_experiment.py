@@ -241,6 +241,30 @@ def test_pre_flight_label_sets_are_built_with_the_stages_thread_count(demo_corpu
         assert {pool["num_threads"] for pool in threadpool_info()} != {1}
 
 
+def test_pre_flight_sends_only_learned_rules_to_the_map_function(demo_corpus):
+    """A cluster run's map_function gets the label sets of learned rules (a model fit each); counting rules are
+    built in the main process. Both kinds come back as the rule builds them."""
+    from voxpop import preflight
+
+    given = []
+
+    def recording_map(function, jobs):
+        given.extend(spec.rule for _, spec in jobs)
+        return map(function, jobs)
+
+    recipe = recipe_from_dict({
+        "study": "learned", "corpus": {"path": str(demo_corpus.dir)},
+        "labels": {"train": {"MR": {"rule": "mr", "condition": "voice"},
+                             "DS": {"rule": "dawid-skene", "condition": "voice"}},
+                   "test": {"PR": {"rule": "pr", "condition": "voice"}}},
+    })  # fmt: skip
+    built = preflight.check_recipe(recipe, demo_corpus.corpus, map_function=recording_map)
+    assert given == ["dawid-skene"]
+    expected = make_labels(demo_corpus.corpus, "dawid-skene", condition="voice")
+    pd.testing.assert_frame_equal(built["train", "DS"].targets, expected.targets)
+    assert built["test", "PR"].rule == "pr" and built["train", "MR"].rule == "mr"
+
+
 # ====================================================================== the cache
 def test_stage_cache_writes_the_marker_last_and_reuses_finished_stages(tmp_path):
     cache = Cache(tmp_path)

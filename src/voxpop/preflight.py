@@ -84,9 +84,10 @@ def _check_label_sets(
     recipe: Recipe, corpus: Corpus, problems: list[str], map_function: Callable, threads: int
 ) -> dict[tuple[str, str], LabelSet]:
     """Build every label set of the recipe on the corpus (corpora with label sets of their own: on their items,
-    the rest on the others), all at once through ``map_function``; returns the recipe's own label sets by
-    (part, name) except those with ``threshold: best`` (the sweep chooses it), problems go to ``problems`` in
-    the recipe's order."""
+    the rest on the others): those of learned rules (a model fit each) all at once through ``map_function``,
+    the others here (counting votes takes less than sending the corpus to a worker); returns the recipe's own
+    label sets by (part, name) except those with ``threshold: best`` (the sweep chooses it), problems go to
+    ``problems`` in the recipe's order."""
     checks: list[tuple[str, tuple[str, str] | None, LabelSet | tuple[Corpus, LabelSpec] | None, list[str]]] = []
 
     def check(path: str, key: tuple[str, str] | None, items: Corpus, spec: LabelSpec) -> None:
@@ -107,12 +108,13 @@ def _check_label_sets(
             for c, override in overrides.items():
                 items = corpus.subset(corpus.items.index[corpus.items["corpus"].eq(c).to_numpy(dtype=bool)])
                 check(f"corpora.{c}.labels.{name}", None, items, override)
-    jobs = [job for _, _, job, _ in checks if isinstance(job, tuple)]
-    made = iter(map_function(functools.partial(_build_label_set, recipe, threads), jobs))
+    build = functools.partial(_build_label_set, recipe, threads)
+    learned = [job for _, _, job, _ in checks if isinstance(job, tuple) and job[1].definition.learned]
+    fitted = iter(list(map_function(build, learned)))
     built: dict[tuple[str, str], LabelSet] = {}
     for path, key, job, found in checks:
         problems.extend(found)
-        labels = next(made) if isinstance(job, tuple) else job
+        labels = (next(fitted) if job[1].definition.learned else build(job)) if isinstance(job, tuple) else job
         if isinstance(labels, str):
             problems.append(f"{path}: {labels}")
         elif labels is not None and key is not None and not (
@@ -202,8 +204,8 @@ def check_recipe(
     options, model head / loss combinations and the analyses' references to label sets. Returns the
     label sets it built, by (``train`` / ``test``, name), so the runner computes none twice (those
     with ``threshold: best`` wait for the sweep). The label sets are built with ``threads`` BLAS threads (as
-    the stages compute, so a label set is the same wherever it is built) through ``map_function``
-    (:func:`voxpop.cluster.cluster_map`: on a Dask cluster's workers at once). A dimensional study
+    the stages compute, so a label set is the same wherever it is built); those of learned rules through
+    ``map_function`` (:func:`voxpop.cluster.cluster_map`: on a Dask cluster's workers at once). A dimensional study
     (continuous label sets) is checked by :func:`voxpop.dimensional_study.check_dimensional`.
     """
     from voxpop import dimensional_study

@@ -192,6 +192,7 @@ class Rule:
     ``rater_ids``: True when the rule always needs rater ids, or the options that need them when set
     (the S* filter on multi-choice lists). ``multilabel``: True for multi-hot targets, or option values
     that make them multi-hot (``{"tie_policy": "all"}``). ``implementation``: ``module:function``.
+    ``learned``: the rule fits a model of the raters (EM over the whole corpus: seconds, not milliseconds).
     """
 
     name: str
@@ -202,6 +203,7 @@ class Rule:
     implementation: str
     multilabel: bool | Mapping[str, Any] = False
     rater_ids: bool | tuple[str, ...] = False
+    learned: bool = False
 
     def is_multilabel(self, options: Mapping[str, Any]) -> bool:
         """Whether the rule's targets are multi-hot with these options."""
@@ -306,6 +308,7 @@ REGISTRY: dict[str, Rule] = {
             "voxpop.learned:dawid_skene_rule",
             multilabel={"form": "multi-hot"},
             rater_ids=True,
+            learned=True,
         ),
         Rule(
             "glad",
@@ -316,6 +319,7 @@ REGISTRY: dict[str, Rule] = {
             "voxpop.learned:glad_rule",
             multilabel={"form": "multi-hot"},
             rater_ids=True,
+            learned=True,
         ),
         Rule(
             "mace",
@@ -327,6 +331,7 @@ REGISTRY: dict[str, Rule] = {
             "voxpop.learned:mace_rule",
             multilabel={"form": "multi-hot"},
             rater_ids=True,
+            learned=True,
         ),
     )
 }
