@@ -705,9 +705,12 @@ def test_cli_agreement_prints_and_writes_the_table(tmp_path):
     out = tmp_path / "agreement.csv"
     result = _run("agreement", tmp_path / "toy", "--by", "source", "--pearson", "--bootstrap", "200", "--out", out)
     assert result.exit_code == 0, result.output
-    assert "95% CI" in result.output and "r0~r1" in result.output
+    assert "95% CI" in result.output and "mean of 6 pairs" in result.output
+    # 6 rater pairs x 2 emotions x 3 groups: more than the terminal shows (their means), every one in the file
+    assert "r0~r1" not in result.output and "36 rater-pair rows summarised by their mean" in result.output
     saved = pd.read_csv(out, keep_default_na=False)
     assert (saved.pair == "mean of 6 pairs").sum() == 2 * 3  # 2 emotions x 3 groups (all, acted, wild)
+    assert saved.pair.str.contains("~").sum() == 36
     happy = saved[(saved.group == "all") & (saved.label == "happy") & (saved.statistic == "alpha")].iloc[0]
     assert float(happy.value) == pytest.approx(krippendorff.alpha(data["happy"], level_of_measurement="interval"))
     assert float(happy.ci_low) < float(happy.value) < float(happy.ci_high)

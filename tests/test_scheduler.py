@@ -163,7 +163,13 @@ def test_ctrl_c_during_a_run_on_workers_prints_one_message_and_keeps_finished_st
     args = ["run", str(RECIPE), "--out", str(out), "--workers", "2"]
     args += [a for o in [*tiny(tmp_path / "demo" / "corpus"), "model.epochs=30"] for a in ("--set", o)]
     command = [sys.executable, "-m", "voxpop", *args]
-    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    def terminal_like() -> None:  # a run started in the background (e.g. CI) inherits an ignored SIGINT
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    run = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=terminal_like,
+    )  # fmt: skip
     deadline = time.monotonic() + 300
     while len(list(out.glob("cache/train-*/.done"))) < 1 and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
