@@ -38,6 +38,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from voxpop.errors import ConfigError
+from voxpop.model_spec import CLASSICAL
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +224,8 @@ def build_head(name: str, in_dim: int, n_classes: int, **options: Any) -> nn.Mod
     voxpop.errors.ConfigError: head 'mlp' options: hidden: Extra inputs are not permitted. Accepted options: ...
     """
     if name not in HEAD_MODULES:
-        raise ConfigError(f"unknown head {name!r}; choose one of {', '.join(HEAD_MODULES)} (or svm, logreg).")
+        classical = ", ".join(CLASSICAL)
+        raise ConfigError(f"unknown head {name!r}; choose one of {', '.join(HEAD_MODULES)} (or classical {classical}).")
     cls = HEAD_MODULES[name]
     return cls(in_dim, n_classes, **_validated_options(f"head {name!r}", cls.__init__, options, set()))
 
