@@ -121,7 +121,7 @@ def _local_client(workers: int) -> Iterator[Any]:
             threads_per_worker=1,
             processes=True,
             dashboard_address=":0",
-            silence_logs=logging.ERROR,
+            silence_logs=logging.CRITICAL,  # a failed task reaches voxpop as its error; stopping logs comm errors
         ) as cluster,
         Client(cluster) as client,
     ):
