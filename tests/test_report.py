@@ -326,49 +326,34 @@ def test_latex_tables_compile_with_pdflatex(written, tmp_path):
     assert (tmp_path / "doc.pdf").is_file()
 
 
-def test_figures_rendered_in_another_process_are_the_same_files(tmp_path):
-    """What a Dask cluster does with Report.render: every figure pickled to another process, rendered there."""
-    local, _, n_figures = build_report()
-    calls = []
-
-    def in_a_process(function, figures):
-        calls.append(figures := list(figures))
-        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            return list(pool.map(function, figures))
-
-    remote = build_report()[0].render(in_a_process)
-    assert len(calls) == 1 and len(calls[0]) == n_figures
-    remote.render(in_a_process)
-    assert len(calls[1]) == 0  # rendered once
-    local.write(tmp_path / "local")
-    remote.write(tmp_path / "remote")
-    files = sorted(p.name for p in (tmp_path / "local" / "figures").iterdir())
-    assert len(files) == 2 * n_figures and files == sorted(p.name for p in (tmp_path / "remote" / "figures").iterdir())
-    for name in [*(f"figures/{f}" for f in files), "report.html", "report.md"]:
-        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "remote" / name).read_bytes(), name
-    pdf = (tmp_path / "local" / "figures" / "mlcm.pdf").read_bytes()
-    assert pdf.startswith(b"%PDF-") and b"CreationDate" not in pdf and b"matplotlib" not in pdf
-
-
-def test_figures_submitted_as_they_are_added_render_elsewhere_to_the_same_files(tmp_path):
+def test_figures_submitted_as_they_are_added_render_elsewhere_to_the_same_files(tmp_path, monkeypatch):
     """A report with ``submit`` (a Dask client's, here a process pool's) starts each figure's rendering when the
-    figure is added, while the report is still being built; the files equal those rendered in this process."""
+    figure is added, while the report is still being built: every figure pickled to another process and
+    rendered there; the files equal those rendered in this process."""
+    import voxpop.report
+
     local, _, n_figures = build_report()
     submitted = []
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
 
         def submit(function, figure):
-            submitted.append(figure)
-            return pool.submit(function, figure)
+            submitted.append(future := pool.submit(function, figure))
+            return future
 
         remote = build_report(submit)[0]
         assert len(submitted) == n_figures  # every figure went out while the report was built, before render()
-        remote.render(lambda function, figures: [] if not list(figures) else pytest.fail("rendered here"))
+        concurrent.futures.wait(submitted)  # sent and rendered: nothing is left to render here
+        with monkeypatch.context() as patch:
+            patch.setattr(voxpop.report, "figure_files", lambda figure: pytest.fail("rendered here"))
+            remote.render()
     local.write(tmp_path / "local")
     remote.write(tmp_path / "remote")
     for path in sorted((tmp_path / "local").rglob("*")):
         if path.is_file():
             assert path.read_bytes() == (tmp_path / "remote" / path.relative_to(tmp_path / "local")).read_bytes(), path
+    assert len(list((tmp_path / "local" / "figures").iterdir())) == 2 * n_figures  # a PNG and a PDF each
+    pdf = (tmp_path / "local" / "figures" / "mlcm.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-") and b"CreationDate" not in pdf and b"matplotlib" not in pdf
 
 
 def test_png_carries_no_software_or_date_metadata():

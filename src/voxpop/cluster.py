@@ -147,12 +147,13 @@ def planned_workers(client: Any, timeout: float = START_TIMEOUT) -> int:
 
 
 def cluster_map(client: Any) -> Callable[[Callable, Iterable], Iterator]:
-    """A ``map(function, values)`` for pure functions of their value (the demo corpus's clips, the report's
-    figures) that yields the results in order: values are computed in this process while the cluster has no
-    worker yet (a local cluster's workers are still starting), then the rest are submitted to the workers at
-    once, one Dask task per value, each result yielded as soon as it and those before it are done. The values
-    are scattered to the cluster once rather than embedded in the task graph (a corpus given to every label
-    job would be sent through the scheduler, and Dask warns of graphs above 10 MB).
+    """A ``map(function, values)`` for pure functions of their value (the demo corpus's clips, the pre-flight
+    check's label sets of learned rules) that yields the results in order: values are computed in this
+    process while the cluster has no worker yet (a local cluster's workers are still starting), then the rest
+    are submitted to the workers at once, one Dask task per value, each result yielded as soon as it and those
+    before it are done. The values are scattered to the cluster once rather than embedded in the task graph
+    (a corpus given to every label job would be sent through the scheduler, and Dask warns of graphs above
+    10 MB).
 
     Raises the error of the first value (in order) that raised one.
     """

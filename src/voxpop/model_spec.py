@@ -123,7 +123,6 @@ class TrainConfig(pydantic.BaseModel):
         return self.warmup_steps or math.ceil(self.warmup_ratio * total_steps)
 
 
-
 class ModelSpec(pydantic.BaseModel):
     """Which head to train with which loss and optimisation settings.
 

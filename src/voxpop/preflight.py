@@ -114,12 +114,14 @@ def _check_label_sets(
     built: dict[tuple[str, str], LabelSet] = {}
     for path, key, job, found in checks:
         problems.extend(found)
-        labels = (next(fitted) if job[1].definition.learned else build(job)) if isinstance(job, tuple) else job
+        labels = job  # a label file read, or None after a problem
+        if isinstance(job, tuple):
+            labels = next(fitted) if job[1].definition.learned else build(job)
+            if job[1].rule_options().get("threshold") == "best":
+                key = None  # checked with threshold 0.5; the sweep chooses the threshold the runner uses
         if isinstance(labels, str):
             problems.append(f"{path}: {labels}")
-        elif labels is not None and key is not None and not (
-            isinstance(job, tuple) and job[1].rule_options().get("threshold") == "best"
-        ):
+        elif labels is not None and key is not None:
             built[key] = labels
     return built
 

@@ -21,7 +21,8 @@ The HTML file needs nothing else: CSS is inline, figures are base64 PNG ``data:`
 scripts and no links to other files. ``report.md`` links PNG files written to ``figures/``. For papers,
 every table is also written as ``tables/<name>.tex`` (a booktabs ``table`` environment) and
 ``tables/<name>.csv`` (the same cells), and every figure as ``figures/<name>.pdf`` beside the PNG. Figures
-are rendered when the report is written, or before by :meth:`Report.render` (e.g. on a Dask cluster). Text is
+are rendered when the report is written, or elsewhere as they are added (a Dask cluster's workers: the
+report's ``submit``). Text is
 "markdown-ish": paragraphs split by blank lines, ``- `` bullet lists, ``**bold**``, ``*italic*`` and
 ```code``` spans; everything else is shown literally (HTML-escaped). The same inputs give
 byte-identical files (no dates anywhere; PNG metadata carries no software version or time).
@@ -471,22 +472,13 @@ class Report:
         self.sections.append(section)
         return section
 
-    def render(self, map_function: Callable = map) -> Report:
-        """Render every figure not rendered yet to PNG and PDF (:func:`figure_files`) and return the report.
-
-        Figures given to ``submit`` are collected from their futures; ``map_function(figure_files, figures)``
-        gives the others' files in order: ``map`` renders them here one after the other,
-        :func:`voxpop.cluster.cluster_map` on a Dask cluster's workers at once (the same bytes: each figure is
-        rendered by itself).
-        """
-        figures = [b for s in self.sections for b in s.blocks if isinstance(b, _Figure)]
-        for block in figures:
-            if block.rendering is not None:
-                (block.png, block.pdf), block.rendering, block.figure = block.rendering.result(), None, None
-        pending = [b for b in figures if b.figure is not None]
-        rendered = map_function(figure_files, [block.figure for block in pending])
-        for block, (png, pdf) in zip(pending, rendered, strict=True):
-            block.png, block.pdf, block.figure = png, pdf, None
+    def render(self) -> Report:
+        """Give every figure its PNG and PDF (:func:`figure_files`) and return the report: those given to
+        ``submit`` from their futures (rendered elsewhere, the same bytes: each figure is rendered by itself),
+        the others rendered here."""
+        for block in (b for s in self.sections for b in s.blocks if isinstance(b, _Figure) and b.figure is not None):
+            files = block.rendering.result() if block.rendering is not None else figure_files(block.figure)
+            (block.png, block.pdf), block.rendering, block.figure = files, None, None
         return self
 
     def _numbered(self) -> list[tuple[int, Section, list[tuple[str, object]]]]:

@@ -438,7 +438,7 @@ def write_study_report(run: StudyRun, submit: Callable | None = None) -> None:
 
     for stale in output_directory(run.out_dir, FIGURES_DIR).glob("*.png"):
         stale.unlink()
-    build_report(run, submit).render().write(run.out_dir)
+    build_report(run, submit).write(run.out_dir)
 
 
 def stage_runner(
