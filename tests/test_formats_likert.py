@@ -10,16 +10,19 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import krippendorff
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 import voxpop.cli
 from voxpop import Corpus
+from voxpop.agreement import agreement_table
 from voxpop.corpus import CorpusError
 from voxpop.errors import ConfigError, InputError
 from voxpop.formats import get_importer
-from voxpop.formats.likert import Scale, read_earkick, read_likert, read_mosei
+from voxpop.formats.likert import Scale, earkick_origin, read_earkick, read_likert, read_mosei
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MOSEI = FIXTURES / "mosei_batch_results.csv"
@@ -54,6 +57,7 @@ def _round_trip(corpus: Corpus, directory: Path) -> None:
     loaded = Corpus.load(directory)
     pd.testing.assert_frame_equal(corpus.items, loaded.items)
     pd.testing.assert_frame_equal(corpus.ratings, loaded.ratings)
+    assert loaded.slots == corpus.slots
 
 
 # ----------------------------------------------------------------------------- generic reader
@@ -218,6 +222,58 @@ def test_earkick_attributes_notes_and_origin(earkick, tmp_path):
     assert corpus.items["acted"].tolist() == origin.isin(["crema-d", "ravdess"]).tolist()
     _round_trip(corpus, tmp_path / "corpus")
     assert get_importer("earkick") is read_earkick
+
+
+# every naming pattern of the clips in the Earkick release, expected source written by hand
+EARKICK_NAMES = {
+    "1001_ANG_XX_TSI_cremad": "crema-d",
+    "1107_FEA_MD_DOG_01_ravdess": "ravdess",
+    "381_1": "aff-wild2",  # 1-3 digit Aff-Wild2 video, Earkick segment 1
+    "12": "aff-wild2",
+    "video22_2": "aff-wild2",  # videoNN
+    "video5": "aff-wild2",
+    "video59_right_3": "aff-wild2",  # the right-hand face of a two-face video
+    "115-30-1280x720_5": "aff-wild2",  # <n>-<fps>-<w>x<h>
+    "5-60-1920x1080-3_10": "aff-wild2",  # with the -<k> suffix
+    "46-30-484x360_left_2": "aff-wild2",
+    "135-24-1920x1080_right": "aff-wild2",
+    "8404_8": "cmu-mosei",  # 4-6 digit CMU-MOSEI video ids
+    "266396_60": "cmu-mosei",
+    "-egA8-b7-3M_14": "cmu-mosei",  # YouTube ids
+    "BLFUj7_uy_0_9": "cmu-mosei",
+    "videoclip1_2": "cmu-mosei",  # not videoNN
+    "115-30-1280_5": "cmu-mosei",  # no <w>x<h>
+}
+
+
+def test_earkick_origin_of_each_naming_pattern():
+    got = earkick_origin(pd.Index(list(EARKICK_NAMES)))
+    assert dict(zip(EARKICK_NAMES, got, strict=True)) == EARKICK_NAMES
+    assert pd.Series(got).value_counts().to_dict() == {"aff-wild2": 9, "cmu-mosei": 6, "crema-d": 1, "ravdess": 1}
+
+
+def test_earkick_sources_and_ordered_slots_on_the_real_table(earkick):
+    corpus, rows = earkick
+    # counted by hand on the 348 clip names: 19 short numeric, 10 videoNN and 4 <n>-<fps>-<w>x<h> Aff-Wild2
+    # clips (before this rule 14 of them were counted as CMU-MOSEI)
+    assert corpus.items["source"].value_counts().to_dict() == {
+        "cmu-mosei": 228, "aff-wild2": 19 + 10 + 4, "crema-d": 75, "ravdess": 12
+    }  # fmt: skip
+    assert corpus.items.loc[corpus.items.index.str.startswith("video"), "source"].eq("aff-wild2").all()
+    # age groups in their order: ordinal alpha equals the krippendorff package's on the same codes
+    order = ["teens", "20s", "30s", "40s", "50s", "60s", "70s", "80s", "90s"]
+    assert corpus.slots["age"].order == tuple(order) and corpus.slots["age"].values is None
+    assert corpus.slots["mood"].order == ("Awful", "Bad", "Meh", "Good", "Great")
+    clips = list(dict.fromkeys(Path(row["audio"]).stem for row in rows))
+    raters = sorted({row["annotator"] for row in rows})
+    codes = np.full((len(raters), len(clips)), np.nan)
+    for row in rows:
+        codes[raters.index(row["annotator"]), clips.index(Path(row["audio"]).stem)] = order.index(row["age"])
+    expected = krippendorff.alpha(codes, value_domain=range(len(order)), level_of_measurement="ordinal")
+    table = agreement_table(corpus, slot="age", level="ordinal")
+    assert table["value"].iloc[0] == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ConfigError, match="interval alpha on slot 'age' needs a number per label; pass --values"):
+        agreement_table(corpus, slot="age", level="interval")
 
 
 # ----------------------------------------------------------------------------- CMU-MOSEI raw ratings

@@ -29,6 +29,7 @@ from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, InputError, VoxpopError, option
 from voxpop.labelset import LabelSet
 from voxpop.metrics import CI
+from voxpop.slots import ordered_domain, resolve_order
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 LEVELS: tuple[str, ...] = ("nominal", "ordinal", "interval", "ratio")
@@ -1086,6 +1087,8 @@ def agreement_table(
     fleiss: Literal["pooled", "gwet"] = "pooled",
     icc: bool = False,
     ccc: bool = False,
+    order: Sequence[str] | None = None,
+    values: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Agreement of one slot's ratings, per item group (``by``), condition and scale: one row per statistic.
 
@@ -1096,13 +1099,16 @@ def agreement_table(
     mean), with ``icc`` the intraclass correlations of
     :func:`icc` (statistic ``icc``, the form in ``method``). A categorical slot (``primary``, or attributes
     such as ``gender``) gives nominal alpha and Fleiss' kappa over its labels, by ``fleiss`` = ``pooled``
-    or ``gwet`` (:func:`fleiss_kappa`; column ``method``). ``slot`` defaults to
+    or ``gwet`` (:func:`fleiss_kappa`; column ``method``); its ordinal alpha needs the slot's declared order,
+    interval and ratio alpha a number per label (``Corpus.slots``, or ``order`` / ``values`` for this call;
+    :mod:`voxpop.slots`). ``slot`` defaults to
     ``intensity`` when the corpus has such ratings, else ``primary``. ``n_boot`` > 0 adds a percentile
     bootstrap interval to alpha. Columns: see ``TABLE_COLUMNS``; ``items`` are the items with at least
     two ratings (the pairable ones), ``unpairable`` those rated once (only Gwet's Fleiss' kappa uses
     them, for the class proportions); ``note`` says why a value is undefined (no variation, one rating
     per item). Raises :class:`VoxpopError` for a slot without ratings, :class:`ConfigError` for an
-    unknown level or ``fleiss`` method.
+    unknown level or ``fleiss`` method, and for an ordinal, interval or ratio level on a label slot
+    without a declared order (or values), naming ``--order`` / ``--values``.
     """
     ratings = corpus.ratings
     slot = slot or ("intensity" if ratings["slot"].eq("intensity").any() else "primary")
@@ -1131,8 +1137,6 @@ def agreement_table(
         domain = sorted(rows["value"].unique())
     else:
         level = level or "nominal"
-        if level in ("interval", "ratio"):
-            raise ConfigError(f"slot {slot!r} holds labels without values; use --level nominal (or ordinal)")
         if emotions:
             raise ConfigError(f"--emotion picks scales of a rated slot; slot {slot!r} holds categorical labels")
         if pearson or icc or ccc:
@@ -1141,6 +1145,10 @@ def agreement_table(
         known = corpus.classes + corpus.excluded
         present = list(dict.fromkeys(rows["label"]))
         domain = [c for c in known if c in present] + sorted(c for c in present if c not in known)
+        numbers = None
+        if level != "nominal":
+            declared = resolve_order(corpus.slots.get(slot), order, values)
+            domain, numbers = ordered_domain(slot, present, level, declared)
     out: list[dict] = []
     for group, items in item_groups(corpus.items, by):
         in_group = rows[rows["item"].isin(items).to_numpy()]
@@ -1150,7 +1158,8 @@ def agreement_table(
             where = {"group": group, "condition": cond or "", "slot": slot}
             if not scaled:
                 counts = value_counts(sub, domain)
-                out += _alpha_rows(counts, level, n_boot, seed, **where, label="")
+                scored = counts if numbers is None else counts.set_axis(numbers, axis=1)
+                out += _alpha_rows(scored, level, n_boot, seed, **where, label="")
                 out.append(_fleiss_row(counts, fleiss, **where))
                 continue
             for label in labels:

@@ -1,8 +1,9 @@
 """The Corpus: items, long ratings and the ordered class list; built, validated, saved, loaded.
 
 A corpus directory holds ``corpus.yaml`` (name, classes, class map, excluded classes, scales,
-source, license), ``items.parquet`` (one row per clip, indexed by item id) and ``ratings.parquet``
-(one row per judgement). Every importer produces a :class:`Corpus`; nothing downstream knows formats.
+``slots``: the declared order and values of label slots (:mod:`voxpop.slots`), source, license),
+``items.parquet`` (one row per clip, indexed by item id) and ``ratings.parquet`` (one row per judgement).
+Every importer produces a :class:`Corpus`; nothing downstream knows formats.
 
 Ratings columns (METHODS.md section 1):
 
@@ -43,6 +44,7 @@ from voxpop.cache import atomic_write, parse_yaml, write_text
 from voxpop.errors import InputError, VoxpopError, where
 from voxpop.filters import select_items
 from voxpop.repeats import find_repeats, repeat_message, repeat_position, source_place
+from voxpop.slots import LabelOrder, read_slots
 
 RATING_COLUMNS = ("item", "rater", "condition", "slot", "label", "value", "start", "end")
 PROVENANCE_COLUMNS = ("source_file", "source_row", "source_column")
@@ -107,6 +109,7 @@ class Corpus:
         class_map: Mapping[str, str] | None = None,
         excluded: Sequence[str] = (),
         scales: Mapping[str, Sequence[float]] | None = None,
+        slots: Mapping[str, LabelOrder] | None = None,
         source: str = "",
         license: str = "",
         description: str = "",
@@ -116,6 +119,7 @@ class Corpus:
         self.class_map = {nfc(k): nfc(v) for k, v in (class_map or {}).items()}
         self.excluded = [nfc(c) for c in excluded]
         self.scales = {str(k): (float(v[0]), float(v[1])) for k, v in (scales or {}).items()}
+        self.slots = {str(k): v.renamed(nfc) for k, v in (slots or {}).items()}
         self.source = source
         self.license = license
         self.description = description
@@ -156,6 +160,8 @@ class Corpus:
         for slot, (low, high) in self.scales.items():
             if not low < high:
                 problems.append(Problem(f"corpus.yaml, key 'scales.{slot}'", f"expected min < max, got {low}, {high}"))
+        for slot, declared in self.slots.items():
+            problems += [Problem(f"corpus.yaml, key 'slots.{slot}'", text) for text in declared.problems()]
         return problems
 
     def _check_ratings(self) -> list[Problem]:
@@ -191,6 +197,14 @@ class Corpus:
                 "value",
                 lambda x, lo=low, hi=high: (
                     f"value {x['value']:g} is outside the declared scale {lo:g}..{hi:g} of slot {x['slot']!r}"
+                ),
+            )
+        for slot, declared in self.slots.items():
+            report(
+                r["slot"].eq(slot) & ~r["label"].isin(declared.order),
+                "label",
+                lambda x, order=", ".join(declared.order): (
+                    f"label {x['label']!r} is not in the declared order of slot {x['slot']!r} ({order})"
                 ),
             )
         half_interval = r["start"].isna() != r["end"].isna()
@@ -316,6 +330,7 @@ class Corpus:
             "class_map": self.class_map,
             "excluded": self.excluded,
             "scales": {k: list(v) for k, v in self.scales.items()},
+            "slots": {k: v.to_yaml() for k, v in self.slots.items()},
             "source": self.source,
             "license": self.license,
             "description": self.description,
@@ -360,7 +375,7 @@ class Corpus:
         return f"Corpus({self.name!r}, {len(self.items)} items, {len(self.ratings)} ratings, classes={self.classes})"
 
 
-_META_KEYS = ("name", "classes", "class_map", "excluded", "scales", "source", "license", "description")
+_META_KEYS = ("name", "classes", "class_map", "excluded", "scales", "slots", "source", "license", "description")
 
 
 def _read_meta(path: Path) -> dict:
@@ -411,6 +426,7 @@ def _read_meta(path: Path) -> dict:
         if not np.isfinite(bounds).all():
             raise wrong(f"scales.{slot}", "[min, max], two finite numbers", bounds)
     out["scales"] = scales
+    out["slots"] = read_slots(meta.get("slots"), str(path))
     return out
 
 

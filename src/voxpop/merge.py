@@ -20,6 +20,7 @@ import pandas as pd
 
 from voxpop.corpus import EMOTION_SLOTS, STRING, Corpus
 from voxpop.errors import ConfigError
+from voxpop.slots import LabelOrder
 
 DROP = "drop"
 SEPARATOR = ":"
@@ -175,6 +176,7 @@ def merge_corpora(
         classes=classes,
         excluded=excluded,
         scales=scales,
+        slots=_merged_slots(sources),
         source="merge of " + ", ".join(f"{s.namespace} ({s.corpus.name})" for s in sources),
         description=_describe(sources, rows),
     )
@@ -196,6 +198,22 @@ def _merged_scales(sources: Sequence[MergeSource]) -> dict[str, tuple[float, flo
                 )
             scales[slot], owner[slot] = scale, source.namespace
     return scales
+
+
+def _merged_slots(sources: Sequence[MergeSource]) -> dict[str, LabelOrder]:
+    """The declared label orders of every source (:mod:`voxpop.slots`); one slot declared two ways is refused."""
+    slots: dict[str, LabelOrder] = {}
+    owner: dict[str, str] = {}
+    for source in sources:
+        for slot, declared in source.corpus.slots.items():
+            if slot in slots and slots[slot] != declared:
+                raise ConfigError(
+                    f"slot {slot!r} has order {slots[slot].to_yaml()} in corpus {owner[slot]!r} but "
+                    f"{declared.to_yaml()} in corpus {source.namespace!r}; make corpus.yaml slots.{slot} the same "
+                    "in both before merging"
+                )
+            slots[slot], owner[slot] = declared, source.namespace
+    return slots
 
 
 def _namespaced(source: MergeSource, dropped: set[str]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:

@@ -18,6 +18,7 @@ from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, InputError
 from voxpop.labelset import LabelSet
 from voxpop.metrics import binarize_above_uniform, binarize_thresholds
+from voxpop.slots import parse_values
 
 WHERE = typer.Option(None, "--where", help=WHERE_HELP)
 BY = typer.Option(None, "--by", help="Also report per group of items: the name of an item column, e.g. source.")
@@ -96,7 +97,20 @@ def agreement_verb(
         None,
         "--level",
         help="Level of measurement for alpha: nominal, ordinal, interval or ratio "
-        "(default: interval for rated scales, nominal for categorical labels).",
+        "(default: interval for rated scales, nominal for categorical labels; ordinal needs the slot's order, "
+        "interval and ratio its values: corpus.yaml slots, --order, --values).",
+    ),
+    order: str = typer.Option(
+        None,
+        "--order",
+        help="Order of a label slot's labels, lowest first, comma-separated (e.g. teens,20s,30s); replaces the "
+        "order declared in corpus.yaml slots.",
+    ),
+    values: str = typer.Option(
+        None,
+        "--values",
+        help="A number per label of a label slot for interval / ratio alpha, LABEL=NUMBER comma-separated "
+        "(e.g. Awful=1,Bad=2,Meh=3); alone, it also gives the order.",
     ),
     emotion: list[str] = typer.Option(None, "--emotion", help="Only this emotion / scale (repeatable)."),
     slot: str = typer.Option(
@@ -143,6 +157,8 @@ def agreement_verb(
             fleiss=fleiss,
             icc=icc,
             ccc=ccc,
+            order=parse_names(order),
+            values=parse_values(values),
         )
     scope = f" where {where}" if where else ""
     _print_rows(frame, f"agreement in corpus {loaded.name!r}{scope} ({len(loaded.items):,} items)", by, out)

@@ -30,6 +30,7 @@ from voxpop.formats.tables import (
     text_column,
 )
 from voxpop.repeats import check_policy, resolve_repeats
+from voxpop.slots import LabelOrder
 
 DEFAULT_LEVELS = {"None": 0.0, "A little": 1.0, "Moderate": 2.0, "Extremely": 3.0}
 def _missing_hint() -> str:
@@ -117,6 +118,7 @@ class LikertLayout:
     - ``metadata_columns``: item metadata: the distinct non-empty texts of an item joined by `` | ``.
     - ``flag_columns``: item column ``flagged`` = some rater wrote something in one of them.
     - ``rename``: column -> class or slot or metadata name (e.g. ``Answer.happiness`` -> ``happy``).
+    - ``slots``: slot -> declared order (and values) of an ordered attribute (:mod:`voxpop.slots`).
     - ``allow_missing``: skip (and count) empty answer cells instead of refusing them.
     """
 
@@ -129,6 +131,7 @@ class LikertLayout:
     metadata_columns: tuple[str, ...] = ()
     flag_columns: tuple[str, ...] = ()
     rename: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    slots: Mapping[str, LabelOrder] = dataclasses.field(default_factory=dict)
     item_from_path: bool = False
     allow_missing: bool = False
 
@@ -298,6 +301,7 @@ def likert_corpus(
         ratings,
         classes=layout.classes,
         scales=layout.scales(),
+        slots=layout.slots,
         source=source,
         license=license,
         description=describe_import(origin, notes),
@@ -362,6 +366,10 @@ EARKICK = LikertLayout(
     numeric_columns={"sentiment": Scale(-3, 3), "anxiety": Scale(0, 9, {"0 - None": 0, "9 - Most": 9})},
     metadata_columns=("notes",),
     flag_columns=("notes",),
+    slots={
+        "age": LabelOrder(("teens", "20s", "30s", "40s", "50s", "60s", "70s", "80s", "90s")),
+        "mood": LabelOrder(("Awful", "Bad", "Meh", "Good", "Great")),
+    },
     item_from_path=True,
 )
 EARKICK_SOURCE = "Earkick re-annotation of CMU-MOSEI, Aff-Wild2, CREMA-D and RAVDESS clips (ABAW 2023 release)"
@@ -369,20 +377,37 @@ EARKICK_LICENSE = "MIT (Earkick ABAW 2023 release)"
 ACTED = ("crema-d", "ravdess")
 
 
+AFF_WILD2_STEM = r"(?:\d{1,3}|video\d+|\d+-\d+-\d+x\d+(?:-\d+)?)(?:_left|_right)?(?:_\d+)?"
+"""An Aff-Wild2 clip: the video name (``NNN``, ``videoNN`` or ``<n>-<fps>-<w>x<h>[-<k>]``), an optional
+``_left`` / ``_right`` (which of two faces), an optional ``_N`` (the Earkick segment)."""
+
+
 def earkick_origin(stems: pd.Index | pd.Series) -> np.ndarray:
-    """The corpus an Earkick clip comes from, by its file stem.
+    """The corpus an Earkick clip comes from, by its file stem; the first rule that matches decides.
 
-    ``*_cremad`` -> crema-d, ``*_ravdess`` -> ravdess, 1-3 digits (optionally ``_N``) -> aff-wild2,
-    anything else (YouTube ids, 4-6 digit names) -> cmu-mosei.
+    1. ``*_cremad`` -> crema-d
+    2. ``*_ravdess`` -> ravdess
+    3. an Aff-Wild2 video name, whole stem (:data:`AFF_WILD2_STEM`) -> aff-wild2: 1-3 digits (``381``),
+       ``videoNN`` (``video22``) or ``<n>-<fps>-<w>x<h>`` with an optional ``-<k>`` (``115-30-1280x720``,
+       ``5-60-1920x1080-3``), each optionally followed by ``_left`` / ``_right`` and then ``_N``
+    4. anything else (11-character YouTube ids, 4-6 digit names) -> cmu-mosei
 
-    >>> earkick_origin(pd.Index(["1001_ANG_XX_TSI_cremad", "1107_FEA_MD_DOG_01_ravdess", "381_1", "8404_8"]))
-    array(['crema-d', 'ravdess', 'aff-wild2', 'cmu-mosei'], dtype='<U9')
+    Args:
+        stems: File stems of the clips (item ids of the Earkick corpus).
+
+    Returns:
+        An array of source names, one per stem.
+
+    >>> earkick_origin(pd.Index(["1001_ANG_XX_TSI_cremad", "1107_FEA_MD_DOG_01_ravdess", "381_1", "8404_8",
+    ...                          "video22_2", "5-60-1920x1080-3_10", "46-30-484x360_left_2"]))
+    array(['crema-d', 'ravdess', 'aff-wild2', 'cmu-mosei', 'aff-wild2', 'aff-wild2',
+           'aff-wild2'], dtype='<U9')
     """
     stems = pd.Series(np.asarray(stems, dtype=object), dtype=STRING)
     rules = [
         stems.str.endswith("_cremad"),
         stems.str.endswith("_ravdess"),
-        stems.str.fullmatch(r"\d{1,3}(_\d+)?"),
+        stems.str.fullmatch(AFF_WILD2_STEM),
     ]
     return np.select([r.to_numpy(dtype=bool) for r in rules], ["crema-d", "ravdess", "aff-wild2"], "cmu-mosei")
 
@@ -391,9 +416,11 @@ def read_earkick(path: str | Path, duplicates: str = "error", encoding: str = DE
     """Read the Earkick ``assessment.csv``: 6 emotions on None..Extremely (0..3) per clip and annotator.
 
     Attribute slots gender, age, mood (labels) and sentiment (-3..3), anxiety (0..9) (values);
-    notes -> item ``notes`` and ``flagged``. Item columns ``source`` (crema-d, ravdess, aff-wild2,
-    cmu-mosei; see :func:`earkick_origin`) and ``acted`` (crema-d and ravdess clips). ``duplicates`` as in
-    :func:`read_likert`.
+    notes -> item ``notes`` and ``flagged``. Slots age (teens, 20s ... 90s) and mood (Awful, Bad, Meh,
+    Good, Great) declare their order (``Corpus.slots``), so ordinal alpha on them uses it; no values are
+    declared (interval alpha needs ``--values``). Item columns ``source`` (crema-d, ravdess, aff-wild2,
+    cmu-mosei, by the clip's file name; the rules are in :func:`earkick_origin`) and ``acted`` (crema-d
+    and ravdess clips). ``duplicates`` as in :func:`read_likert`.
     """
     path = Path(path)
     table = _read(path, EARKICK, "Earkick assessment.csv (one row per clip and annotator)", encoding)
