@@ -43,11 +43,20 @@ def print_summary(corpus: Corpus) -> None:
         console.print(table)
 
 
-def save_imported(corpus: Corpus, out: Path) -> None:
-    """Save an imported corpus and show what it holds."""
-    corpus.save(out)
+FORCE = typer.Option(
+    False, "--force", help="Replace a different corpus already in --out (the same corpus is reused without it)."
+)
+
+
+def save_imported(corpus: Corpus, out: Path, force: bool = False) -> None:
+    """Save an imported corpus (refusing to replace a different one unless ``force``) and show what it holds."""
+    from rich.markup import escape
+
+    from voxpop.overwrite import outcome_note, save_corpus
+
+    outcome = save_corpus(corpus, out, force)
     print_summary(corpus)
-    console.print(f"saved to [bold]{out}[/]")
+    console.print(escape(outcome_note(outcome, out, "corpus")), highlight=False)
 
 
 @app.command()

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from voxpop.cli.app import app
+from voxpop.cli.corpus_verbs import FORCE
 from voxpop.cli.options import parse_names
 
 import_app = typer.Typer(
@@ -30,14 +31,14 @@ ENCODING = typer.Option(
 # Readers are imported inside the commands so that ``voxpop --help`` stays fast.
 
 
-def _save_with_notes(corpus, out: Path) -> None:
-    """Save the corpus, print its summary, then the import report (what was skipped or unmatched)."""
+def _save_with_notes(corpus, out: Path, force: bool) -> None:
+    """Save the corpus (see :func:`voxpop.overwrite.save_corpus`), print its summary, then the import report."""
     from rich.markup import escape
 
     from voxpop.cli.app import console
     from voxpop.cli.corpus_verbs import save_imported
 
-    save_imported(corpus, out)
+    save_imported(corpus, out, force)
     console.print(f"[yellow]{escape(corpus.description)}[/]", highlight=False)
 
 
@@ -45,6 +46,7 @@ def _save_with_notes(corpus, out: Path) -> None:
 def import_cremad(
     table: Path = typer.Argument(..., help="tabulatedVotes.csv, or finishedResponses.csv with --responses."),
     out: Path = OUT,
+    force: bool = FORCE,
     responses: bool = typer.Option(False, "--responses", help="TABLE holds per-rater answers (finishedResponses.csv)."),
     duplicates: str = typer.Option(
         "error",
@@ -88,24 +90,26 @@ def import_cremad(
         raise ConfigError("--duplicates and --first-clicks apply to per-rater responses only; add --responses.")
     else:
         corpus = read_cremad(table, **options, **({"max_votes": max_votes} if max_votes is not None else {}))
-    _save_with_notes(corpus, out)
+    _save_with_notes(corpus, out, force)
 
 
 @import_app.command("ravdess")
 def import_ravdess(
     directory: Path = typer.Argument(..., help="Folder of RAVDESS .wav / .flac files (searched recursively)."),
     out: Path = OUT,
+    force: bool = FORCE,
 ) -> None:
     """RAVDESS: one rating per file, the emotion the actor intended (rater 'intended')."""
     from voxpop.formats.ravdess import read_ravdess
 
-    _save_with_notes(read_ravdess(directory), out)
+    _save_with_notes(read_ravdess(directory), out, force)
 
 
 @import_app.command("likert")
 def import_likert(
     table: Path = typer.Argument(..., help="CSV with one row per (item, rater) and a column per emotion."),
     out: Path = OUT,
+    force: bool = FORCE,
     item: list[str] = typer.Option(..., help="Item id column; repeat to join several columns with '_'."),
     rater: str = typer.Option(..., help="Rater id column."),
     emotion: list[str] = typer.Option(..., help="Emotion column (repeat; classes in this order)."),
@@ -146,33 +150,35 @@ def import_likert(
         name=name,
         encoding=encoding,
     )
-    _save_with_notes(corpus, out)
+    _save_with_notes(corpus, out, force)
 
 
 @import_app.command("earkick")
 def import_earkick(
     table: Path = typer.Argument(..., help="The Earkick re-annotation assessment.csv."),
     out: Path = OUT,
+    force: bool = FORCE,
     duplicates: str = DUPLICATES,
     encoding: str = ENCODING,
 ) -> None:
     """Earkick re-annotation: 6 emotions on None..Extremely (0..3), attributes, notes, clip origin."""
     from voxpop.formats.likert import read_earkick
 
-    _save_with_notes(read_earkick(table, duplicates=duplicates, encoding=encoding), out)
+    _save_with_notes(read_earkick(table, duplicates=duplicates, encoding=encoding), out, force)
 
 
 @import_app.command("mosei")
 def import_mosei(
     table: Path = typer.Argument(..., help="CMU-MOSEI raw Mechanical Turk results CSV."),
     out: Path = OUT,
+    force: bool = FORCE,
     duplicates: str = DUPLICATES,
     encoding: str = ENCODING,
 ) -> None:
     """CMU-MOSEI raw crowd ratings: 6 emotions 0..3 per clip and worker, sentiment -3..3 if present."""
     from voxpop.formats.likert import read_mosei
 
-    _save_with_notes(read_mosei(table, duplicates=duplicates, encoding=encoding), out)
+    _save_with_notes(read_mosei(table, duplicates=duplicates, encoding=encoding), out, force)
 
 
 # --- msp, iemocap, intervals, long
@@ -205,6 +211,7 @@ def import_msp(
         help="Per-rater labels: labels_detailed.json (MSP-Podcast, MSP-Face) or .csv (FileName,EmoDetail).",
     ),
     out: Path = OUT,
+    force: bool = FORCE,
     consensus: Path = typer.Option(
         None, help="labels_consensus.csv (or MSP-Face labels_concensus.json): speaker, gender, split, consensus."
     ),
@@ -231,7 +238,7 @@ def import_msp(
         name=name,
         encoding=encoding,
     )
-    _save_with_notes(corpus, out)
+    _save_with_notes(corpus, out, force)
 
 
 @import_app.command("iemocap")
@@ -240,6 +247,7 @@ def import_iemocap(
         ..., help="IEMOCAP release folder(s) (searched for EmoEvaluation/*.txt) or EmoEvaluation files."
     ),
     out: Path = OUT,
+    force: bool = FORCE,
     self_evaluations: str = typer.Option(
         "exclude",
         "--self-evaluations",
@@ -252,13 +260,14 @@ def import_iemocap(
     """IEMOCAP EmoEvaluation files: categorical (primary + secondary) and valence/arousal/dominance ratings."""
     from voxpop.formats.iemocap import read_iemocap
 
-    _save_with_notes(read_iemocap(paths, self_evaluations=self_evaluations, name=name, encoding=encoding), out)
+    _save_with_notes(read_iemocap(paths, self_evaluations=self_evaluations, name=name, encoding=encoding), out, force)
 
 
 @import_app.command("intervals")
 def import_intervals(
     table: Path = typer.Argument(..., help="CSV/Parquet with recording, rater, label, start, end (seconds)."),
     out: Path = OUT,
+    force: bool = FORCE,
     rename: list[str] = RENAME,
     classes: str = CLASSES,
     class_map: list[str] = CLASS_MAP,
@@ -285,13 +294,14 @@ def import_intervals(
         name=name,
         encoding=encoding,
     )
-    _save_with_notes(corpus, out)
+    _save_with_notes(corpus, out, force)
 
 
 @import_app.command("long")
 def import_long(
     table: Path = typer.Argument(..., help="Long CSV/Parquet: item, rater, label (+ value, condition, slot, ...)."),
     out: Path = OUT,
+    force: bool = FORCE,
     rename: list[str] = RENAME,
     item_column: str = typer.Option(None, "--item-column", help="The column holding item ids (renamed to item)."),
     classes: str = CLASSES,
@@ -326,4 +336,4 @@ def import_long(
         name=name,
         encoding=encoding,
     )
-    _save_with_notes(corpus, out)
+    _save_with_notes(corpus, out, force)
