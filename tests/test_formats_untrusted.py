@@ -20,6 +20,7 @@ import voxpop.cli
 from voxpop import Corpus
 from voxpop.errors import ConfigError, InputError
 from voxpop.formats.cremad import read_cremad, read_cremad_responses
+from voxpop.formats.encodings import candidates, decode_text
 from voxpop.formats.iemocap import read_iemocap
 from voxpop.formats.intervals import read_intervals
 from voxpop.formats.long import read_long
@@ -284,13 +285,17 @@ def test_repeated_header_in_a_vote_table(tmp_path):
 
 
 # ----------------------------------------------------------------------------- encodings
-def test_latin1_table_names_file_line_and_hint_then_reads_with_encoding(tmp_path):
+def test_latin1_table_is_ambiguous_the_error_lists_candidates_then_reads_with_encoding(tmp_path):
     path = _text(tmp_path / "r.csv", "item,rater,label\nc1,r1,joy\nc2,r1,colère\n", "latin-1")
     with pytest.raises(InputError) as info:
-        read_long(path)
-    assert str(info.value).startswith("r.csv, line 3: the bytes b'\\xe8' are not utf-8 text")
-    assert "re-encode the file as UTF-8" in str(info.value) and "--encoding latin-1" in str(info.value)
+        read_long(path)  # a few bytes of Western European text: cp1250, cp1252, cp850 ... all read it
+    message = str(info.value)
+    assert message.startswith("r.csv, line 3: the bytes b'\\xe8' are not UTF-8 text, and the encoding could not")
+    assert "cp1252 reads line 3 as 'c2,r1,colère'" in message and "cp1250 reads line 3 as 'c2,r1,colčre'" in message
+    assert "re-encode the file as UTF-8" in message and "encoding='" in message
     assert read_long(path, encoding="latin-1").ratings["label"].tolist() == ["joy", "colère"]
+    with pytest.raises(InputError, match=r"^r\.csv, line 3: the bytes b'\\xe8' are not utf-8 text"):
+        read_long(path, encoding="utf-8")  # a given encoding is read strictly
     with pytest.raises(ConfigError, match="unknown text encoding 'klingon'"):
         read_long(path, encoding="klingon")
 
@@ -300,22 +305,51 @@ def test_utf8_byte_order_mark_is_dropped(tmp_path):
     assert read_long(path).ratings["item"].tolist() == ["c1"]
 
 
-def test_utf16_json_and_iemocap_files_read_with_encoding(tmp_path):
+CHINESE = "item,rater,label\n" + "".join(
+    f"片段{i:02d},评分者{i % 3},{('愤怒', '悲伤', '快乐', '中性')[i % 4]}\n" for i in range(16)
+)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-16", "utf-32", "gbk", "gb2312"])
+def test_utf16_with_or_without_bom_and_gbk_are_detected(tmp_path, encoding):
+    data = CHINESE.encode(encoding)
+    assert 300 < len(data) < 2000  # a few hundred bytes, as a small label file
+    assert decode_text(data, "r.csv") == CHINESE
+    path = tmp_path / "r.csv"
+    path.write_bytes(data)
+    corpus = read_long(path)
+    assert corpus.items.index.tolist() == [f"片段{i:02d}" for i in range(16)]
+    assert corpus.classes == sorted(["愤怒", "悲伤", "快乐", "中性"])
+
+
+def test_a_hint_never_suggests_an_encoding_giving_nul_filled_column_names(tmp_path):
+    data = "item,rater,label\nc1,r1,joy\nc2,r2,anger\n".encode("utf-16-le")
+    assert [codec for codec, _ in candidates(data)] == ["utf_16_le"]
+    with pytest.raises(InputError) as info:
+        decode_text(data, "r.csv", "utf-8")  # valid UTF-8 bytes, but the header is i\x00t\x00e\x00m\x00
+    message = str(info.value)
+    assert message.startswith("r.csv, line 1: read as utf-8, the first line holds NUL characters")
+    assert "utf_16_le reads line 1 as 'item,rater,label'" in message
+    assert "latin" not in message and "cp1252" not in message
+    with pytest.raises(InputError, match="are not UTF-8 text.*no text encoding reads it"):
+        decode_text(b"\x81\x00\xfe\x00" * 10 + b"\xff\xfe\x00\x00\xd8" * 3, "x.csv")
+
+
+def test_utf16_json_and_iemocap_files_read_without_an_encoding(tmp_path):
     labels = _text(tmp_path / "labels.json", json.dumps({"é.wav": {"W1": _record()}}), "utf-16")
-    with pytest.raises(InputError, match=r"^labels\.json, line 1: the bytes b'\\xff' are not utf-8 text"):
-        read_msp(labels)
+    assert read_msp(labels).items.index.tolist() == ["é"]
     assert read_msp(labels, encoding="utf-16").items.index.tolist() == ["é"]
+    with pytest.raises(InputError, match=r"^labels\.json, line 1: the bytes b'\\xff' are not utf-8 text.*utf_16"):
+        read_msp(labels, encoding="utf-8")
     evaluation = _text(tmp_path / "Ses01F_impro01.txt", IEMOCAP_HEADER + UTTERANCE, "utf-16")
-    with pytest.raises(InputError, match=r"^Ses01F_impro01\.txt, line 1: .*re-encode"):
-        read_iemocap(evaluation)
-    assert read_iemocap(evaluation, encoding="utf-16").items.index.tolist() == ["Ses01F_impro01_F000"]
+    assert read_iemocap(evaluation).items.index.tolist() == ["Ses01F_impro01_F000"]
 
 
 def test_cli_import_takes_an_encoding(tmp_path):
     path = _text(tmp_path / "r.csv", "item,rater,label\nc1,r1,colère\n", "cp1252")
     runner = CliRunner()
     failed = runner.invoke(voxpop.cli.app, ["import", "long", str(path), "--out", str(tmp_path / "a")])
-    assert isinstance(failed.exception, InputError) and "re-encode" in str(failed.exception)
+    assert isinstance(failed.exception, InputError) and "--encoding cp12" in str(failed.exception)
     done = runner.invoke(
         voxpop.cli.app, ["import", "long", str(path), "--out", str(tmp_path / "b"), "--encoding", "cp1252"]
     )

@@ -108,7 +108,7 @@ def outcome_note(outcome: Outcome, path: str | Path, what: str) -> str:
     'corpora/x already held the same corpus: reused, nothing rewritten.'
     """
     return {
-        "written": f"saved the {what} to {path}.",
+        "written": f"saved to {path}.",
         "reused": f"{path} already held the same {what}: reused, nothing rewritten.",
         "replaced": f"replaced the different {what} that was in {path} (--force).",
     }[outcome]

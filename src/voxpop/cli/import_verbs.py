@@ -24,7 +24,10 @@ DUPLICATES = typer.Option(
     "first, last, drop (all of that rater's judgements of the item), mean (average numeric answers).",
 )
 ENCODING = typer.Option(
-    "utf-8", "--encoding", help="Text encoding of the input files (a Python codec name, e.g. latin-1, cp1252, utf-16)."
+    "auto",
+    "--encoding",
+    help="Text encoding of the input files: auto (byte-order mark, UTF-8, else detected; an ambiguous file is an "
+    "error listing the candidates) or a Python codec name (latin-1, cp1252, gbk, utf-16-le).",
 )
 
 # --- crema-d, ravdess, likert, mosei

@@ -313,15 +313,8 @@ def _csv_records(path: Path, encoding: str = DEFAULT_ENCODING) -> Iterator[_Reco
 
 
 def _is_json(path: Path, encoding: str = DEFAULT_ENCODING) -> bool:
-    """True when the file starts (after blanks and a byte-order mark) with ``{`` or ``[``."""
-    if not path.is_file():
-        raise InputError(f"{path}: labels file not found.")
-    with path.open("rb") as handle:
-        data = handle.read(4096)
-    try:
-        head = data.decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")
-    except LookupError:
-        raise ConfigError(f"encoding {encoding!r} is not a known text encoding; use e.g. utf-8, latin-1") from None
+    """True when the file starts (after blanks and a byte-order mark) with ``{`` or ``[`` (decoded as it is read)."""
+    head = read_text(path, "labels", encoding).lstrip("\ufeff \t\r\n")
     if not head:
         raise InputError(
             f"{path.name}: the file is empty; expected labels_detailed.json (a JSON object keyed by file name) or "

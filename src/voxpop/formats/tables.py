@@ -7,7 +7,6 @@ or cannot match is summarised by :func:`describe_import` into the corpus descrip
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import math
@@ -19,52 +18,32 @@ import numpy as np
 import pandas as pd
 
 from voxpop.corpus import STRING
-from voxpop.errors import ConfigError, InputError, where
+from voxpop.errors import InputError, where
+from voxpop.formats.encodings import AUTO, decode_text, text_codec
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
-DEFAULT_ENCODING = "utf-8"
+DEFAULT_ENCODING = AUTO
 _SHOWN_LABELS = 10
 
 
 def read_text(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> str:
-    """The text of a file decoded with ``encoding`` (a Python codec name; a UTF-8 byte-order mark is dropped).
+    """The text of a file, decoded with ``encoding`` or, with ``"auto"``, the detected encoding.
 
-    Raises :class:`InputError` when the file is missing or unreadable, and when its bytes are not valid
-    text in ``encoding``: the message names the file, the line of the first bad byte and how to fix it
-    (re-encode as UTF-8, or pass ``encoding=``, CLI ``--encoding``). An unknown codec is a ConfigError.
+    See :func:`voxpop.formats.encodings.decode_text` (byte-order marks, UTF-8, then charset-normalizer;
+    an ambiguous detection is an error listing the candidates). Raises :class:`InputError` when the file is
+    missing or unreadable or its bytes are not text in ``encoding`` (naming the file, the line of the first
+    bad byte and how to fix it); an unknown codec is a ConfigError.
     """
     path = Path(path)
-    codec = text_codec(encoding)
+    if encoding != AUTO:
+        text_codec(encoding)  # an unknown codec is a ConfigError before the file is looked at
     if not path.is_file():
         raise InputError(f"{path}: {what} file not found.")
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: the {what} file could not be read ({exc.strerror}).") from None
-    try:
-        return data.decode(codec)
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise InputError(
-            f"{path.name}, line {line}: the bytes {data[exc.start : exc.end]!r} are not {encoding} text "
-            f"({exc.reason}); re-encode the file as UTF-8 (e.g. iconv -f LATIN1 -t UTF-8) or give its "
-            "encoding (encoding='latin-1', CLI --encoding latin-1)."
-        ) from None
-
-
-def text_codec(encoding: str) -> str:
-    """The Python codec for ``encoding``; UTF-8 becomes ``utf-8-sig`` so that a byte-order mark is dropped.
-
-    >>> text_codec("UTF8"), text_codec("latin-1")
-    ('utf-8-sig', 'iso8859-1')
-    """
-    try:
-        name = codecs.lookup(encoding).name
-    except (LookupError, TypeError):
-        raise ConfigError(
-            f"unknown text encoding {encoding!r}; give a Python codec name such as utf-8, latin-1, cp1252 or utf-16."
-        ) from None
-    return "utf-8-sig" if name == "utf-8" else name
+    return decode_text(data, path.name, encoding)
 
 
 def read_table(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> pd.DataFrame:
