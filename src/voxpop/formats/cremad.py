@@ -218,7 +218,7 @@ def read_cremad_responses(
     - ``only_with_audio``: keep only items that have an audio file (the rest are counted).
     - ``folds``: speaker-fold CSV (FileName, Gender, fold1..foldN with Train / Development / Test).
     - ``demographics``: VideoDemographics.csv (ActorID, Age, Sex, Race, Ethnicity) by speaker.
-    - ``encoding``: text encoding of the CSV files (default UTF-8).
+    - ``encoding``: text encoding of the CSV files (default: detected).
     """
     check_policy(duplicates)
     path = Path(path)

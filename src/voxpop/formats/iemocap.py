@@ -305,7 +305,7 @@ def read_iemocap(
 ) -> Corpus:
     """Read IEMOCAP EmoEvaluation files (or release folders) into a Corpus.
 
-    Files are decoded with ``encoding`` (default UTF-8; bytes that are not valid text raise InputError
+    Files are decoded with ``encoding`` (default: detected; bytes that are not valid text raise InputError
     naming the file and line). An utterance id with a ``..`` component or an absolute path is refused,
     since audio paths are built from it.
 

@@ -57,7 +57,7 @@ def read_intervals(
     ``classes`` defaults to the sorted unique labels after ``class_map``, minus ``excluded``.
     ``recordings`` (a table) and ``audio_dir`` (a folder) are alternative sources of the recording
     list and durations; an interval ending after a known duration is an error naming its row. Tables are
-    decoded with ``encoding`` (default UTF-8); a time holding ``inf``, ``nan`` or ``1e400`` is an error.
+    decoded with ``encoding`` (default: detected); a time holding ``inf``, ``nan`` or ``1e400`` is an error.
     """
     if recordings is not None and audio_dir is not None:
         raise ConfigError("give either a recordings table or an audio folder, not both")

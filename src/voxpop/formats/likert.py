@@ -331,7 +331,7 @@ def read_likert(
     The text ``None`` is a level, never a missing value; an empty cell is an error unless
     ``allow_missing``. Classes are the emotion columns (renamed) in the given order. ``duplicates``:
     policy for a rater with two rows for one item (``error``, ``first``, ``last``, ``drop``, ``mean``).
-    ``encoding``: the text encoding of the file (default UTF-8). A cell holding ``inf``, ``nan`` or
+    ``encoding``: the text encoding of the file (default: detected). A cell holding ``inf``, ``nan`` or
     ``1e400`` raises InputError.
     """
     layout = LikertLayout(

@@ -56,7 +56,7 @@ def read_long(
     column (ratings of items missing from it are errors); without it the items are the rated ids in
     order of first appearance. Columns that are not rating columns are ignored and listed in the report
     (``corpus.description``). Every rating keeps its ``source_file`` and ``source_row``. CSV files are
-    decoded with ``encoding`` (default UTF-8). A ``value``, ``start`` or ``end`` cell holding ``inf``,
+    decoded with ``encoding`` (default: detected). A ``value``, ``start`` or ``end`` cell holding ``inf``,
     ``nan`` or ``1e400`` raises InputError naming its row; empty cells stay missing, except that a ``dimension``
     rating with an empty ``value`` is skipped and counted in the report.
 

@@ -345,7 +345,7 @@ def read_msp(
     name (JSON key, CSV ``FileName`` or consensus ``FileName``) with a ``..`` component or an absolute path
     raises InputError naming its place. ``duplicates`` is the policy for a worker with two records for one
     file (default ``error``: refuse, naming both records and their answers; see :mod:`voxpop.repeats`); what
-    it removed is counted. ``encoding``: text encoding of the files (default UTF-8). A dimension value that
+    it removed is counted. ``encoding``: text encoding of the files (default: detected). A dimension value that
     is not a finite number (``inf``, ``nan``, ``1e400``) raises InputError; JSON nested deeper than any MSP
     file raises InputError instead of exhausting the stack. Raises :class:`InputError` naming file, line
     (JSON) or row (CSV) and field for malformed input.
