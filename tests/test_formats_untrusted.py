@@ -379,3 +379,61 @@ def test_a_header_row_repeated_inside_the_data_is_named_with_its_row(tmp_path):
     label_named_label = tmp_path / "ok.csv"  # one cell equal to its column name is data, not a header
     label_named_label.write_text("item,rater,label\nc1,r1,label\n")
     assert read_long(label_named_label).ratings["label"].tolist() == ["label"]
+
+
+# ----------------------------------------------------------------------------- id columns and coded labels
+def _parquet(path: Path, columns: dict, metadata: dict | None = None) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(columns)
+    if metadata is not None:
+        table = table.replace_schema_metadata({"huggingface": json.dumps(metadata)})
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("cells", "holds"),
+    [
+        ([b"\x00\x01", b"\x02"], "bytes"),
+        ([{"path": "a.wav", "id": 1}, {"path": "b.wav", "id": 2}], "a struct"),
+        ([[1, 2], [3]], "a list"),
+    ],
+)
+def test_an_item_column_of_bytes_structs_or_lists_is_refused_saying_what_it_holds(tmp_path, cells, holds):
+    path = _parquet(tmp_path / "r.parquet", {"item": cells, "rater": ["r1", "r2"], "label": ["anger", "sad"]})
+    with pytest.raises(InputError, match=rf"^r\.parquet, row 1, column 'item': holds {holds}, expected text or a num"):
+        read_long(path)
+
+
+def test_a_very_long_value_is_not_an_item_id(tmp_path):
+    transcript = "so I said to him " * 40  # 680 characters: a text column named as the id column
+    path = _text(tmp_path / "r.csv", f"item,rater,label\nc1,r1,anger\n{transcript},r1,sad\n")
+    with pytest.raises(InputError, match=r"^r\.csv, row 2, column 'item': holds a value of 679 characters"):
+        read_long(path)  # 680 characters less the trailing blank, stripped from every cell
+    assert read_long(_text(tmp_path / "ok.csv", f"item,rater,label\n{'x' * 512},r1,sad\n")).items.index[0] == "x" * 512
+
+
+def test_dictionary_encoded_labels_are_read_as_their_names(tmp_path):
+    import pyarrow as pa
+
+    labels = pa.DictionaryArray.from_arrays(pa.array([1, 0, 1], pa.int8()), pa.array(["angry", "sad"]))
+    path = _parquet(tmp_path / "r.parquet", {"item": ["a", "a", "b"], "rater": ["r1", "r2", "r1"], "label": labels})
+    corpus = read_long(path)
+    assert corpus.ratings["label"].tolist() == ["sad", "angry", "sad"]
+    assert corpus.classes == ["angry", "sad"]
+
+
+def test_class_label_codes_are_read_as_the_names_the_file_carries(tmp_path):
+    features = {"label": {"names": ["angry", "happy", "sad"], "_type": "ClassLabel"}, "item": {"_type": "Value"}}
+    columns = {"item": ["a", "a", "b", "b"], "rater": ["r1", "r2", "r1", "r2"], "label": [2, 0, 1, -1]}
+    path = _parquet(tmp_path / "r.parquet", columns, {"info": {"features": features}})
+    with pytest.raises(InputError, match=r"^r\.parquet, row 4, column 'label': empty"):
+        read_long(path)  # -1 is a missing label in datasets, and every rating needs a label
+    columns["label"] = [2, 0, 1, 1]
+    corpus = read_long(_parquet(tmp_path / "r.parquet", columns, {"info": {"features": features}}))
+    assert corpus.ratings["label"].tolist() == ["sad", "angry", "happy", "happy"]
+    columns["label"] = [2, 0, 3, 1]
+    with pytest.raises(InputError, match=r"^r\.parquet, row 3, column 'label': class code 3 is not one of the 3"):
+        read_long(_parquet(tmp_path / "r.parquet", columns, {"info": {"features": features}}))

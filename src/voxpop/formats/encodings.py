@@ -49,8 +49,8 @@ def decode_text(data: bytes, file: str, encoding: str = AUTO) -> str:
             reads the file. Messages name the file, the line and how to fix it.
 
     Example:
-        >>> decode_text("片段,评分者,愤怒".encode("gbk") * 20, "r.csv")[:8]
-        '片段,评分者,愤'
+        >>> decode_text("item,rater,label\\n片段1,评分者,愤怒\\n".encode("utf-16-le"), "r.csv")  # no byte-order mark
+        'item,rater,label\\n片段1,评分者,愤怒\\n'
     """
     if encoding != AUTO:
         return _decode_as(data, file, encoding)

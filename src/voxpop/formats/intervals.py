@@ -25,6 +25,7 @@ from voxpop.formats.case import fold_case as fold_labels
 from voxpop.formats.tables import (
     DEFAULT_ENCODING,
     describe_import,
+    id_column,
     labels_in_order,
     number_column,
     read_table,
@@ -71,7 +72,7 @@ def read_intervals(
         notes.append(f"Ignored columns: {', '.join(ignored)}.")
     ratings = pd.DataFrame(
         {
-            "item": text_column(frame, "recording", file),
+            "item": id_column(frame, "recording", file),
             "rater": text_column(frame, "rater", file),
             "label": text_column(frame, "label", file),
             "slot": "primary",
@@ -111,7 +112,7 @@ def read_intervals(
 def _recordings_table(path: Path, columns: Mapping[str, str] | None, encoding: str) -> pd.DataFrame:
     table = rename_columns(read_table(path, "recordings", encoding), columns, path.name)
     require_columns(table, ["recording"], path.name, "The recordings table lists one recording id per row.")
-    ids = text_column(table, "recording", path.name)
+    ids = id_column(table, "recording", path.name)
     if ids.duplicated().any():
         row = int(np.flatnonzero(ids.duplicated().to_numpy())[0])
         raise InputError(f"{where(path.name, row + 1, 'recording')}: recording {ids.iat[row]!r} appears twice.")

@@ -24,6 +24,7 @@ from voxpop.formats.tables import (
     DEFAULT_ENCODING,
     describe_import,
     finite_numbers,
+    id_column,
     read_table,
     require_columns,
     shown,
@@ -253,7 +254,7 @@ def _labels(table: pd.DataFrame, column: str, file: str, allow_missing: bool) ->
 
 
 def _item_ids(table: pd.DataFrame, layout: LikertLayout, file: str) -> np.ndarray:
-    cells = [text_column(table, c, file) for c in layout.item_columns]
+    cells = [id_column(table, c, file) for c in layout.item_columns]
     ids = cells[0].str.cat(cells[1:], sep="_") if len(cells) > 1 else cells[0]
     if layout.item_from_path:
         ids = ids.map(lambda cell: PurePosixPath(cell.replace("\\", "/")).stem)

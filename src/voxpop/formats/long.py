@@ -20,6 +20,7 @@ from voxpop.formats.case import fold_case as fold_labels
 from voxpop.formats.tables import (
     DEFAULT_ENCODING,
     describe_import,
+    id_column,
     labels_in_order,
     number_column,
     read_table,
@@ -122,8 +123,8 @@ def read_long(
 
 def _ratings_frame(frame: pd.DataFrame, file: str) -> pd.DataFrame:
     ratings = pd.DataFrame(index=frame.index)
-    for column in ("item", "label"):
-        ratings[column] = text_column(frame, column, file)
+    ratings["item"] = id_column(frame, "item", file)
+    ratings["label"] = text_column(frame, "label", file)
     for column in ("rater", "condition", "slot"):
         present = column in frame.columns
         ratings[column] = text_column(frame, column) if present else pd.Series(pd.NA, frame.index, dtype=STRING)
@@ -155,7 +156,7 @@ def _items_frame(
     require_columns(
         table, ["item"], path.name, "The items table needs an 'item' column with the ids used in the ratings."
     )
-    ids = text_column(table, "item", path.name)
+    ids = id_column(table, "item", path.name)
     repeated = ids.duplicated()
     if repeated.any():
         row = int(np.flatnonzero(repeated.to_numpy())[0])

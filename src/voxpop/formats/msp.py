@@ -57,6 +57,7 @@ from voxpop.formats.tables import (
     DEFAULT_ENCODING,
     describe_import,
     finite_number,
+    id_column,
     number_column,
     place,
     read_table,
@@ -304,7 +305,7 @@ def _csv_records(path: Path, encoding: str = DEFAULT_ENCODING) -> Iterator[_Reco
         table, ("FileName", DETAIL_COLUMN), path.name,
         f"labels_detailed.csv has the columns FileName,{DETAIL_COLUMN} with {DETAIL_COLUMN} like {_DETAIL_EXAMPLE}.",
     )  # fmt: skip
-    names = text_column(table, "FileName", path.name)
+    names = id_column(table, "FileName", path.name)
     details = text_column(table, DETAIL_COLUMN, path.name)
     for row, (file_name, detail) in enumerate(zip(names, details, strict=True), start=1):
         check_relative_name(file_name, place(path.name, row, "FileName"))
@@ -559,7 +560,7 @@ def _attach_consensus(items: pd.DataFrame, path: Path, notes: _Notes, encoding: 
     require_columns(
         table, ("FileName", "EmoClass"), file, f"labels_consensus has the columns {', '.join(CONSENSUS_COLUMNS)}."
     )
-    names = text_column(table, "FileName", file, rows=rows, unit=unit)
+    names = id_column(table, "FileName", file, rows=rows, unit=unit)
     for position, file_name in enumerate(names):
         check_relative_name(file_name, place(file, rows[position] if rows else position + 1, "FileName", unit))
     ids = pd.Index([PurePath(n).stem for n in names], dtype=STRING, name="item")
