@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from voxpop.cli.app import app, console
 from voxpop.corpus import Corpus, CorpusError
 from voxpop.errors import ConfigError, VoxpopError
+from voxpop.media_paths import outside_items
 
 WHERE_HELP = "Keep only items for which this item filter is true, e.g. \"gender == 'female'\" (docs/filters.md)."
 
@@ -66,6 +68,14 @@ def validate(
     cache: Path = typer.Option(
         None, "--cache", help="Instead: verify every stage and feature store entry under this cache folder."
     ),
+    audio_root: Path = typer.Option(
+        None,
+        "--audio-root",
+        help="Folder every item's audio must lie under (default: the root the import recorded, else the corpus).",
+    ),
+    allow_outside_paths: bool = typer.Option(
+        False, "--allow-outside-paths", help="List audio paths outside the audio root without failing."
+    ),
 ) -> None:
     """Check a corpus and print a summary: items, raters, ratings per item, condition, slot, class.
 
@@ -88,6 +98,18 @@ def validate(
             console.print(f"  - {problem}", highlight=False, markup=False)
         raise typer.Exit(1) from None
     print_summary(loaded)
+    root = audio_root or loaded.audio_root or corpus
+    outside = outside_items(loaded.items, root)
+    if outside:
+        shown = [f"  - item {item!r}: {path}" for item, path in outside[:20]]
+        more = [f"  ... and {len(outside) - 20} more"] if len(outside) > 20 else []
+        verdict = "accepted (--allow-outside-paths)" if allow_outside_paths else "[bold red]refused[/]"
+        console.print(f"{len(outside)} item(s) with audio outside the audio root {escape(str(root))}: {verdict}")
+        console.print("\n".join(shown + more), highlight=False, markup=False)
+        if not allow_outside_paths:
+            console.print("move the files under the root, give the right one with --audio-root, or pass "
+                          "--allow-outside-paths if you trust the corpus")  # fmt: skip
+            raise typer.Exit(1)
     console.print("[green]no problems found[/]")
 
 

@@ -202,6 +202,17 @@ CLASSES = typer.Option(None, help="Comma-separated class list in order (default:
 CLASS_MAP = typer.Option(None, "--class-map", help="Map a native label to a class, NATIVE=CLASS (repeatable).")
 EXCLUDED = typer.Option(None, help="Comma-separated labels that are not classes (counted, never targets), e.g. other.")
 NAME = typer.Option(None, help="Corpus name (default: the file name without extension).")
+AUDIO_ROOT = typer.Option(
+    None,
+    "--audio-root",
+    help="Folder that relative paths in the table's audio column name files in (default: the table's own folder, "
+    "never the working directory).",
+)
+ALLOW_OUTSIDE = typer.Option(
+    False,
+    "--allow-outside-paths",
+    help="Accept audio paths that resolve outside the audio root (absolute paths elsewhere, ../); else refused.",
+)
 FOLD_CASE = typer.Option(
     False, "--fold-case", help="Merge labels that differ only in case (Anger, anger) into lower case; else reported."
 )
@@ -277,6 +288,8 @@ def import_intervals(
     excluded: str = EXCLUDED,
     recordings: Path = typer.Option(None, help="Table of recordings (recording, audio, duration)."),
     audio_dir: Path = typer.Option(None, "--audio-dir", help="Folder of <recording>.wav files: audio and duration."),
+    audio_root: Path = AUDIO_ROOT,
+    allow_outside_paths: bool = ALLOW_OUTSIDE,
     fold_case: bool = FOLD_CASE,
     name: str = NAME,
     encoding: str = ENCODING,
@@ -296,6 +309,8 @@ def import_intervals(
         fold_case=fold_case,
         name=name,
         encoding=encoding,
+        audio_root=audio_root,
+        allow_outside_paths=allow_outside_paths,
     )
     _save_with_notes(corpus, out, force)
 
@@ -313,7 +328,11 @@ def import_long(
     scale: list[str] = typer.Option(
         None, help="Value range of a slot, SLOT=LOW:HIGH (repeatable), e.g. intensity=0:3."
     ),
-    items: Path = typer.Option(None, help="Item table (CSV/Parquet with an item column and metadata columns)."),
+    items: Path = typer.Option(
+        None, help="Item table (CSV/Parquet with an item column, metadata columns and optionally audio paths)."
+    ),
+    audio_root: Path = AUDIO_ROOT,
+    allow_outside_paths: bool = ALLOW_OUTSIDE,
     slot: str = typer.Option(None, help="Slot of every rating when the table has no slot column."),
     duplicates: str = DUPLICATES,
     fold_case: bool = FOLD_CASE,
@@ -338,5 +357,7 @@ def import_long(
         fold_case=fold_case,
         name=name,
         encoding=encoding,
+        audio_root=audio_root,
+        allow_outside_paths=allow_outside_paths,
     )
     _save_with_notes(corpus, out, force)

@@ -17,6 +17,7 @@ Both accept an audio folder, the speaker-fold table and the actor demographics t
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -403,6 +404,7 @@ def _corpus(
         source=SOURCE,
         license=LICENSE,
         description=describe_import(origin, notes),
+        audio_root="" if audio is None else os.path.abspath(audio),
     )
 
 

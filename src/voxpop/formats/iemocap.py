@@ -34,6 +34,7 @@ Ratings carry ``source_file``, ``source_row`` (the line number) and ``source_col
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -352,7 +353,7 @@ def _audio_paths(path: Path, items: pd.DataFrame) -> list[str | None]:
     """``Session*/sentences/wav/<dialog>/<utterance>.wav`` for a file in ``Session*/dialog/EmoEvaluation``."""
     if path.parent.name != "EmoEvaluation" or path.parent.parent.name != "dialog":
         return [None] * len(items)
-    wav = path.parent.parent.parent / "sentences" / "wav"
+    wav = Path(os.path.abspath(path.parent.parent.parent / "sentences" / "wav"))  # never the working directory
     return [
         str(wav / dialog / f"{utterance}.wav") for utterance, dialog in zip(items.index, items["dialog"], strict=True)
     ]

@@ -41,6 +41,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -402,7 +403,8 @@ def read_msp(
         index=pd.Index(list(item_files), dtype=STRING, name="item"),
     )
     if audio_dir is not None:
-        items["audio"] = pd.array([str(Path(audio_dir) / f) for f in item_files.values()], dtype=STRING)
+        root = os.path.abspath(audio_dir)  # stored absolute: features never resolve against the working directory
+        items["audio"] = pd.array([os.path.join(root, f) for f in item_files.values()], dtype=STRING)
     sources = [str(path)]
     if consensus is not None:
         items = _attach_consensus(items, Path(consensus), notes, encoding)
@@ -418,6 +420,7 @@ def read_msp(
         scales={"dimension": DIMENSION_SCALE},
         source=", ".join(sources),
         description=describe_import(" and ".join(Path(s).name for s in sources), notes.sentences(len(items))),
+        audio_root="" if audio_dir is None else os.path.abspath(audio_dir),
     )
 
 
