@@ -96,3 +96,18 @@ def _corpus_dir(tmp_path):
     (tmp_path / "r.csv").write_text(BIG)
     assert _invoke("import", "long", str(tmp_path / "r.csv"), "--out", str(tmp_path / "c")).exit_code == 0
     return tmp_path / "c"
+
+
+def test_a_study_folder_reuses_its_cache_and_names_the_outputs_it_replaces(demo_corpus, demo_logreg_run, tmp_path):
+    args = ["train", str(demo_corpus.dir), "--labels", "mr", "--condition", "voice", "--extractor", "fbank",
+            "--store", str(demo_logreg_run.store), "--head", "logreg", "--k", "3", "--bootstrap", "20",
+            "--out", str(tmp_path / "run")]  # fmt: skip
+    first = _invoke(*args)
+    assert first.exit_code == 0, first.text
+    assert "replaced the earlier" not in first.text
+    again = _invoke(*args)
+    assert again.exit_code == 0, again.text
+    assert "stages: 0 computed" in again.text  # the cache still serves every stage
+    said = "".join(again.text.split())  # the console wraps long lines
+    expected = f"replaced the earlier results.parquet, runs.json, recipe.yaml, summary.csv in {tmp_path / 'run'}"
+    assert "".join(expected.split()) in said

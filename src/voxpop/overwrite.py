@@ -114,6 +114,33 @@ def outcome_note(outcome: Outcome, path: str | Path, what: str) -> str:
     }[outcome]
 
 
+STUDY_OUTPUTS = ("results.parquet", "runs.json", "report.html", "report.md", "recipe.yaml", "summary.csv")
+
+
+def existing_outputs(directory: str | Path, names: tuple[str, ...] = STUDY_OUTPUTS) -> list[str]:
+    """The output files of a study folder that already exist (before a run replaces them), in ``names`` order.
+
+    A study folder keeps its cache (an edited recipe reruns only the changed stages); what a run replaces
+    are these summary files, which the verbs name after the run (:func:`replaced_note`).
+
+    >>> existing_outputs("no/such/folder")
+    []
+    """
+    directory = Path(directory)
+    return [name for name in names if (directory / name).is_file()]
+
+
+def replaced_note(directory: str | Path, replaced: list[str]) -> str:
+    """The sentence naming the earlier outputs a study run replaced, or ``""``.
+
+    >>> replaced_note("runs/s3", ["results.parquet", "report.html"])
+    'replaced the earlier results.parquet, report.html in runs/s3 (the stage cache was reused where valid).'
+    """
+    if not replaced:
+        return ""
+    return f"replaced the earlier {', '.join(replaced)} in {directory} (the stage cache was reused where valid)."
+
+
 def _same_file(new: Path, old: Path) -> bool:
     """True when two corpus or label-set files hold the same content (parquet: same tables and voxpop metadata)."""
     if not old.is_file():
