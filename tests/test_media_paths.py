@@ -118,3 +118,19 @@ def test_features_with_every_item_missing_exit_non_zero_naming_the_paths_tried(t
     assert not store.exists() or not any(store.rglob("store.json"))  # nothing created, nothing marked complete
     with pytest.raises(InputError, match="no store entry was written"):
         fill_store(Corpus.load(tmp_path / "c"), "fbank", store)
+
+
+def test_imported_and_merged_corpora_record_the_audio_root_validate_checks(demo_corpus, tmp_path):
+    assert Corpus.load(demo_corpus.dir).audio_root == str(demo_corpus.root.resolve() / "audio")
+    assert _invoke("validate", str(demo_corpus.dir)).exit_code == 0  # audio beside, not inside, the corpus folder
+    roots = []
+    for name in ("one", "two"):
+        ratings, items = _tables(tmp_path / "src" / name, ("wav/a.wav", "wav/b.wav"))
+        out = tmp_path / name
+        assert _invoke("import", "long", str(ratings), "--items", str(items), "--out", str(out)).exit_code == 0
+        roots.append(Corpus.load(out).audio_root)
+    assert roots == [os.path.abspath(tmp_path / "src" / "one"), os.path.abspath(tmp_path / "src" / "two")]
+    merged = _invoke("merge", f"one={tmp_path / 'one'}", f"two={tmp_path / 'two'}", "--out", str(tmp_path / "m"))
+    assert merged.exit_code == 0, merged.text
+    assert Corpus.load(tmp_path / "m").audio_root == os.path.abspath(tmp_path / "src")  # both sources' roots
+    assert _invoke("validate", str(tmp_path / "m")).exit_code == 0

@@ -91,6 +91,19 @@ def resolve_media_column(
     return pd.Series(resolved, index=values.index, dtype=pd.StringDtype())
 
 
+def common_root(folders: Sequence[str]) -> str:
+    """The deepest folder holding every one of ``folders`` (absolute), or ``""`` when one is unknown (empty) or none.
+
+    For a corpus built from others (a merge) or from paths an importer built under its own folders.
+
+    >>> common_root(["/data/crema-d/AudioWAV", "/data/ravdess"]), common_root(["/data/a", ""]), common_root([])
+    ('/data', '', '')
+    """
+    if not folders or not all(folders):
+        return ""
+    return os.path.commonpath([os.path.abspath(f) for f in folders])
+
+
 def outside_items(items: pd.DataFrame, root: str | Path) -> list[tuple[str, str]]:
     """``(item, path)`` of every item whose ``audio`` path lies outside ``root`` (relative ones are joined to it).
 

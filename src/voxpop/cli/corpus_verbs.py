@@ -106,6 +106,9 @@ def validate(
         verdict = "accepted (--allow-outside-paths)" if allow_outside_paths else "[bold red]refused[/]"
         console.print(f"{len(outside)} item(s) with audio outside the audio root {escape(str(root))}: {verdict}")
         console.print("\n".join(shown + more), highlight=False, markup=False)
+        if not (audio_root or loaded.audio_root):
+            console.print("corpus.yaml records no audio root (an import before voxpop recorded one, or a corpus "
+                          "made by hand), so the corpus folder was used", highlight=False)  # fmt: skip
         if not allow_outside_paths:
             console.print("move the files under the root, give the right one with --audio-root, or pass "
                           "--allow-outside-paths if you trust the corpus")  # fmt: skip

@@ -48,6 +48,7 @@ from voxpop.errors import ConfigError, InputError
 from voxpop.formats.audio_files import check_relative_name
 from voxpop.formats.folders import corpus_files, debris_note
 from voxpop.formats.tables import DEFAULT_ENCODING, describe_import, finite_number, place, read_text, shown, tally
+from voxpop.media_paths import common_root
 
 CLASSES = ("neutral", "frustration", "anger", "sadness", "happiness", "excitement", "surprise", "fear", "disgust")
 OTHER = "other"
@@ -346,6 +347,7 @@ def read_iemocap(
         scales={"dimension": DIMENSION_SCALE},
         source=", ".join(str(p) for p in files) if len(files) <= 3 else f"{len(files)} EmoEvaluation files",
         description=describe_import(_source_text(files), _sentences(notes, items, ratings) + folder_notes),
+        audio_root=common_root(sorted({os.path.dirname(p) for p in items["audio"].dropna()})),
     )
 
 
