@@ -244,7 +244,8 @@ def test_labels_differing_only_in_case_are_reported_or_folded(tmp_path):
     result = CliRunner().invoke(app, ["import", "long", str(path), "--fold-case", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert Corpus.load(out).classes == ["anger", "sad"]
-    result = CliRunner().invoke(app, ["import", "long", str(path), "--duplicates", "drop", "--out", str(out)])
+    args = ["import", "long", str(path), "--duplicates", "drop", "--out", str(tmp_path / "d")]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
 
 

@@ -20,6 +20,7 @@ import voxpop.cli
 from voxpop import Corpus
 from voxpop.errors import ConfigError, InputError
 from voxpop.formats.cremad import read_cremad, read_cremad_responses
+from voxpop.formats.encodings import candidates, decode_text
 from voxpop.formats.iemocap import read_iemocap
 from voxpop.formats.intervals import read_intervals
 from voxpop.formats.long import read_long
@@ -284,13 +285,17 @@ def test_repeated_header_in_a_vote_table(tmp_path):
 
 
 # ----------------------------------------------------------------------------- encodings
-def test_latin1_table_names_file_line_and_hint_then_reads_with_encoding(tmp_path):
+def test_latin1_table_is_ambiguous_the_error_lists_candidates_then_reads_with_encoding(tmp_path):
     path = _text(tmp_path / "r.csv", "item,rater,label\nc1,r1,joy\nc2,r1,colère\n", "latin-1")
     with pytest.raises(InputError) as info:
-        read_long(path)
-    assert str(info.value).startswith("r.csv, line 3: the bytes b'\\xe8' are not utf-8 text")
-    assert "re-encode the file as UTF-8" in str(info.value) and "--encoding latin-1" in str(info.value)
+        read_long(path)  # a few bytes of Western European text: cp1250, cp1252, cp850 ... all read it
+    message = str(info.value)
+    assert message.startswith("r.csv, line 3: the bytes b'\\xe8' are not UTF-8 text, and the encoding could not")
+    assert "cp1252 reads line 3 as 'c2,r1,colère'" in message and "cp1250 reads line 3 as 'c2,r1,colčre'" in message
+    assert "re-encode the file as UTF-8" in message and "encoding='" in message
     assert read_long(path, encoding="latin-1").ratings["label"].tolist() == ["joy", "colère"]
+    with pytest.raises(InputError, match=r"^r\.csv, line 3: the bytes b'\\xe8' are not utf-8 text"):
+        read_long(path, encoding="utf-8")  # a given encoding is read strictly
     with pytest.raises(ConfigError, match="unknown text encoding 'klingon'"):
         read_long(path, encoding="klingon")
 
@@ -300,22 +305,51 @@ def test_utf8_byte_order_mark_is_dropped(tmp_path):
     assert read_long(path).ratings["item"].tolist() == ["c1"]
 
 
-def test_utf16_json_and_iemocap_files_read_with_encoding(tmp_path):
+CHINESE = "item,rater,label\n" + "".join(
+    f"片段{i:02d},评分者{i % 3},{('愤怒', '悲伤', '快乐', '中性')[i % 4]}\n" for i in range(16)
+)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-16", "utf-32", "gbk", "gb2312"])
+def test_utf16_with_or_without_bom_and_gbk_are_detected(tmp_path, encoding):
+    data = CHINESE.encode(encoding)
+    assert 300 < len(data) < 2000  # a few hundred bytes, as a small label file
+    assert decode_text(data, "r.csv") == CHINESE
+    path = tmp_path / "r.csv"
+    path.write_bytes(data)
+    corpus = read_long(path)
+    assert corpus.items.index.tolist() == [f"片段{i:02d}" for i in range(16)]
+    assert corpus.classes == sorted(["愤怒", "悲伤", "快乐", "中性"])
+
+
+def test_a_hint_never_suggests_an_encoding_giving_nul_filled_column_names(tmp_path):
+    data = "item,rater,label\nc1,r1,joy\nc2,r2,anger\n".encode("utf-16-le")
+    assert [codec for codec, _ in candidates(data)] == ["utf_16_le"]
+    with pytest.raises(InputError) as info:
+        decode_text(data, "r.csv", "utf-8")  # valid UTF-8 bytes, but the header is i\x00t\x00e\x00m\x00
+    message = str(info.value)
+    assert message.startswith("r.csv, line 1: read as utf-8, the first line holds NUL characters")
+    assert "utf_16_le reads line 1 as 'item,rater,label'" in message
+    assert "latin" not in message and "cp1252" not in message
+    with pytest.raises(InputError, match="are not UTF-8 text.*no text encoding reads it"):
+        decode_text(b"\x81\x00\xfe\x00" * 10 + b"\xff\xfe\x00\x00\xd8" * 3, "x.csv")
+
+
+def test_utf16_json_and_iemocap_files_read_without_an_encoding(tmp_path):
     labels = _text(tmp_path / "labels.json", json.dumps({"é.wav": {"W1": _record()}}), "utf-16")
-    with pytest.raises(InputError, match=r"^labels\.json, line 1: the bytes b'\\xff' are not utf-8 text"):
-        read_msp(labels)
+    assert read_msp(labels).items.index.tolist() == ["é"]
     assert read_msp(labels, encoding="utf-16").items.index.tolist() == ["é"]
+    with pytest.raises(InputError, match=r"^labels\.json, line 1: the bytes b'\\xff' are not utf-8 text.*utf_16"):
+        read_msp(labels, encoding="utf-8")
     evaluation = _text(tmp_path / "Ses01F_impro01.txt", IEMOCAP_HEADER + UTTERANCE, "utf-16")
-    with pytest.raises(InputError, match=r"^Ses01F_impro01\.txt, line 1: .*re-encode"):
-        read_iemocap(evaluation)
-    assert read_iemocap(evaluation, encoding="utf-16").items.index.tolist() == ["Ses01F_impro01_F000"]
+    assert read_iemocap(evaluation).items.index.tolist() == ["Ses01F_impro01_F000"]
 
 
 def test_cli_import_takes_an_encoding(tmp_path):
     path = _text(tmp_path / "r.csv", "item,rater,label\nc1,r1,colère\n", "cp1252")
     runner = CliRunner()
     failed = runner.invoke(voxpop.cli.app, ["import", "long", str(path), "--out", str(tmp_path / "a")])
-    assert isinstance(failed.exception, InputError) and "re-encode" in str(failed.exception)
+    assert isinstance(failed.exception, InputError) and "--encoding cp12" in str(failed.exception)
     done = runner.invoke(
         voxpop.cli.app, ["import", "long", str(path), "--out", str(tmp_path / "b"), "--encoding", "cp1252"]
     )
@@ -345,3 +379,61 @@ def test_a_header_row_repeated_inside_the_data_is_named_with_its_row(tmp_path):
     label_named_label = tmp_path / "ok.csv"  # one cell equal to its column name is data, not a header
     label_named_label.write_text("item,rater,label\nc1,r1,label\n")
     assert read_long(label_named_label).ratings["label"].tolist() == ["label"]
+
+
+# ----------------------------------------------------------------------------- id columns and coded labels
+def _parquet(path: Path, columns: dict, metadata: dict | None = None) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(columns)
+    if metadata is not None:
+        table = table.replace_schema_metadata({"huggingface": json.dumps(metadata)})
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("cells", "holds"),
+    [
+        ([b"\x00\x01", b"\x02"], "bytes"),
+        ([{"path": "a.wav", "id": 1}, {"path": "b.wav", "id": 2}], "a struct"),
+        ([[1, 2], [3]], "a list"),
+    ],
+)
+def test_an_item_column_of_bytes_structs_or_lists_is_refused_saying_what_it_holds(tmp_path, cells, holds):
+    path = _parquet(tmp_path / "r.parquet", {"item": cells, "rater": ["r1", "r2"], "label": ["anger", "sad"]})
+    with pytest.raises(InputError, match=rf"^r\.parquet, row 1, column 'item': holds {holds}, expected text or a num"):
+        read_long(path)
+
+
+def test_a_very_long_value_is_not_an_item_id(tmp_path):
+    transcript = "so I said to him " * 40  # 680 characters: a text column named as the id column
+    path = _text(tmp_path / "r.csv", f"item,rater,label\nc1,r1,anger\n{transcript},r1,sad\n")
+    with pytest.raises(InputError, match=r"^r\.csv, row 2, column 'item': holds a value of 679 characters"):
+        read_long(path)  # 680 characters less the trailing blank, stripped from every cell
+    assert read_long(_text(tmp_path / "ok.csv", f"item,rater,label\n{'x' * 512},r1,sad\n")).items.index[0] == "x" * 512
+
+
+def test_dictionary_encoded_labels_are_read_as_their_names(tmp_path):
+    import pyarrow as pa
+
+    labels = pa.DictionaryArray.from_arrays(pa.array([1, 0, 1], pa.int8()), pa.array(["angry", "sad"]))
+    path = _parquet(tmp_path / "r.parquet", {"item": ["a", "a", "b"], "rater": ["r1", "r2", "r1"], "label": labels})
+    corpus = read_long(path)
+    assert corpus.ratings["label"].tolist() == ["sad", "angry", "sad"]
+    assert corpus.classes == ["angry", "sad"]
+
+
+def test_class_label_codes_are_read_as_the_names_the_file_carries(tmp_path):
+    features = {"label": {"names": ["angry", "happy", "sad"], "_type": "ClassLabel"}, "item": {"_type": "Value"}}
+    columns = {"item": ["a", "a", "b", "b"], "rater": ["r1", "r2", "r1", "r2"], "label": [2, 0, 1, -1]}
+    path = _parquet(tmp_path / "r.parquet", columns, {"info": {"features": features}})
+    with pytest.raises(InputError, match=r"^r\.parquet, row 4, column 'label': empty"):
+        read_long(path)  # -1 is a missing label in datasets, and every rating needs a label
+    columns["label"] = [2, 0, 1, 1]
+    corpus = read_long(_parquet(tmp_path / "r.parquet", columns, {"info": {"features": features}}))
+    assert corpus.ratings["label"].tolist() == ["sad", "angry", "happy", "happy"]
+    columns["label"] = [2, 0, 3, 1]
+    with pytest.raises(InputError, match=r"^r\.parquet, row 3, column 'label': class code 3 is not one of the 3"):
+        read_long(_parquet(tmp_path / "r.parquet", columns, {"info": {"features": features}}))

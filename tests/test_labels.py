@@ -525,7 +525,7 @@ def test_cli_pooled_classes_and_errors(tmp_path):
     saved = LabelSet.load(out)
     assert saved.classes == ["A", "S", "N"] and saved.accounting.ratings_excluded_class == 1
     assert saved.counts.loc["c1"].tolist() == [12, 6, 6]
-    where = ["--rule", "ar", "--condition", "voice", "--where", "item == 'c2'", "--out", str(out)]
+    where = ["--rule", "ar", "--condition", "voice", "--where", "item == 'c2'", "--out", str(out), "--force"]
     assert runner.invoke(app, ["labels", str(tmp_path / "corpus"), *where]).exit_code == 0
     assert LabelSet.load(out).targets.index.tolist() == ["c2"]
     result = runner.invoke(app, ["labels", str(tmp_path / "corpus"), "--rule", "mr", "--out", str(out)])
@@ -708,7 +708,8 @@ def test_cli_labels_denominator_class_map_and_consensus(tmp_path):
     assert table.loc[~table["agree"]].index.tolist() == ["wsi"]
     assert table.loc["wsi", ["expected", "rule", "outcome"]].tolist() == ["sad", "neutral", "other class"]
     assert table.loc["fru", "outcome"] == "both dropped" and table.loc["exc", "rule"] == "happy"
-    result = runner.invoke(app, [*base, "--denominator", "selected", "--min-raters-agree", "2", "--out", str(out)])
+    selected = ["--denominator", "selected", "--min-raters-agree", "2", "--out", str(out), "--force"]
+    result = runner.invoke(app, [*base, *selected])
     assert result.exit_code == 0, result.output
     assert LabelSet.load(out).options["min_raters_agree"] == 2
     result = runner.invoke(app, [*base, "--threshold", "0.3", "--out", str(out)])

@@ -1,9 +1,11 @@
 """The Corpus: items, long ratings and the ordered class list; built, validated, saved, loaded.
 
 A corpus directory holds ``corpus.yaml`` (name, classes, class map, excluded classes, scales,
-``slots``: the declared order and values of label slots (:mod:`voxpop.slots`), source, license),
+``slots``: the declared order and values of label slots (:mod:`voxpop.slots`), source, license, audio root),
 ``items.parquet`` (one row per clip, indexed by item id) and ``ratings.parquet`` (one row per judgement).
 Every importer produces a :class:`Corpus`; nothing downstream knows formats.
+A relative path in the items' ``audio`` column names a file under the corpus directory (resolved on load);
+``audio_root`` is the folder the importer resolved the audio paths against (:mod:`voxpop.media_paths`).
 
 Ratings columns (METHODS.md section 1):
 
@@ -43,6 +45,7 @@ import yaml
 from voxpop.cache import atomic_write, parse_yaml, write_text
 from voxpop.errors import InputError, VoxpopError, where
 from voxpop.filters import select_items
+from voxpop.media_paths import resolve_media
 from voxpop.repeats import find_repeats, repeat_message, repeat_position, source_place
 from voxpop.slots import LabelOrder, read_slots
 
@@ -113,6 +116,7 @@ class Corpus:
         source: str = "",
         license: str = "",
         description: str = "",
+        audio_root: str = "",
     ):
         self.name = str(name)
         self.classes = [nfc(c) for c in classes]
@@ -123,6 +127,7 @@ class Corpus:
         self.source = source
         self.license = license
         self.description = description
+        self.audio_root = audio_root  # the folder the audio paths were resolved against ("" when unknown)
         problems = self._check_class_set()
         self.items, item_problems = _normalize_items(items)
         problems += item_problems
@@ -334,6 +339,7 @@ class Corpus:
             "source": self.source,
             "license": self.license,
             "description": self.description,
+            **({"audio_root": self.audio_root} if self.audio_root else {}),
         }
         atomic_write(directory / "items.parquet", self.items.to_parquet)
         atomic_write(directory / "ratings.parquet", lambda handle: self.ratings.to_parquet(handle, index=False))
@@ -358,6 +364,8 @@ class Corpus:
                 )
         meta = _read_meta(meta_path)
         items, ratings = (_read_table(directory / f"{name}.parquet") for name in ("items", "ratings"))
+        if "audio" in items.columns:  # relative paths name files beside the corpus, never the working directory
+            items["audio"] = items["audio"].map(lambda p: p if pd.isna(p) or p == "" else resolve_media(p, directory))
         try:
             return cls(items=items, ratings=ratings, **meta)
         except CorpusError as exc:
@@ -375,7 +383,9 @@ class Corpus:
         return f"Corpus({self.name!r}, {len(self.items)} items, {len(self.ratings)} ratings, classes={self.classes})"
 
 
-_META_KEYS = ("name", "classes", "class_map", "excluded", "scales", "slots", "source", "license", "description")
+_META_KEYS = (
+    "name", "classes", "class_map", "excluded", "scales", "slots", "source", "license", "description", "audio_root"
+)
 
 
 def _read_meta(path: Path) -> dict:
@@ -400,7 +410,7 @@ def _read_meta(path: Path) -> dict:
         return isinstance(value, str | int | float | bool) and not (isinstance(value, float) and np.isnan(value))
 
     out: dict = {"name": meta.get("name", path.parent.name)}
-    for key in ("name", "source", "license", "description"):
+    for key in ("name", "source", "license", "description", "audio_root"):
         value = meta.get(key, out.get(key, ""))
         if value is None:
             value = ""

@@ -850,6 +850,7 @@ def make_demo_corpus(
         source=SOURCE,
         license=LICENSE,
         description=_description(size, seed, speakers, items, raters, raters_per_clip, conditions),
+        audio_root=str(audio_dir),
     )
     corpus.save(out_dir / "corpus")
     atomic_write(out_dir / "raters.parquet", raters.to_parquet)

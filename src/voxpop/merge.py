@@ -20,6 +20,7 @@ import pandas as pd
 
 from voxpop.corpus import EMOTION_SLOTS, STRING, Corpus
 from voxpop.errors import ConfigError
+from voxpop.media_paths import common_root
 from voxpop.slots import LabelOrder
 
 DROP = "drop"
@@ -179,6 +180,7 @@ def merge_corpora(
         slots=_merged_slots(sources),
         source="merge of " + ", ".join(f"{s.namespace} ({s.corpus.name})" for s in sources),
         description=_describe(sources, rows),
+        audio_root=common_root([s.corpus.audio_root for s in sources if "audio" in s.corpus.items.columns]),
     )
     accounting = pd.DataFrame.from_dict(rows, orient="index")
     accounting.index.name = "corpus"

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from voxpop.cli.app import app, console
 from voxpop.corpus import Corpus, CorpusError
 from voxpop.errors import ConfigError, VoxpopError
+from voxpop.media_paths import outside_items
 
 WHERE_HELP = "Keep only items for which this item filter is true, e.g. \"gender == 'female'\" (docs/filters.md)."
 
@@ -43,11 +45,20 @@ def print_summary(corpus: Corpus) -> None:
         console.print(table)
 
 
-def save_imported(corpus: Corpus, out: Path) -> None:
-    """Save an imported corpus and show what it holds."""
-    corpus.save(out)
+FORCE = typer.Option(
+    False, "--force", help="Replace a different corpus already in --out (the same corpus is reused without it)."
+)
+
+
+def save_imported(corpus: Corpus, out: Path, force: bool = False) -> None:
+    """Save an imported corpus (refusing to replace a different one unless ``force``) and show what it holds."""
+    from rich.markup import escape
+
+    from voxpop.overwrite import outcome_note, save_corpus
+
+    outcome = save_corpus(corpus, out, force)
     print_summary(corpus)
-    console.print(f"saved to [bold]{out}[/]")
+    console.print(escape(outcome_note(outcome, out, "corpus")), highlight=False)
 
 
 @app.command()
@@ -56,6 +67,14 @@ def validate(
     where: str = typer.Option(None, help=WHERE_HELP),
     cache: Path = typer.Option(
         None, "--cache", help="Instead: verify every stage and feature store entry under this cache folder."
+    ),
+    audio_root: Path = typer.Option(
+        None,
+        "--audio-root",
+        help="Folder every item's audio must lie under (default: the root the import recorded, else the corpus).",
+    ),
+    allow_outside_paths: bool = typer.Option(
+        False, "--allow-outside-paths", help="List audio paths outside the audio root without failing."
     ),
 ) -> None:
     """Check a corpus and print a summary: items, raters, ratings per item, condition, slot, class.
@@ -79,6 +98,21 @@ def validate(
             console.print(f"  - {problem}", highlight=False, markup=False)
         raise typer.Exit(1) from None
     print_summary(loaded)
+    root = audio_root or loaded.audio_root or corpus
+    outside = outside_items(loaded.items, root)
+    if outside:
+        shown = [f"  - item {item!r}: {path}" for item, path in outside[:20]]
+        more = [f"  ... and {len(outside) - 20} more"] if len(outside) > 20 else []
+        verdict = "accepted (--allow-outside-paths)" if allow_outside_paths else "[bold red]refused[/]"
+        console.print(f"{len(outside)} item(s) with audio outside the audio root {escape(str(root))}: {verdict}")
+        console.print("\n".join(shown + more), highlight=False, markup=False)
+        if not (audio_root or loaded.audio_root):
+            console.print("corpus.yaml records no audio root (an import before voxpop recorded one, or a corpus "
+                          "made by hand), so the corpus folder was used", highlight=False)  # fmt: skip
+        if not allow_outside_paths:
+            console.print("move the files under the root, give the right one with --audio-root, or pass "
+                          "--allow-outside-paths if you trust the corpus")  # fmt: skip
+            raise typer.Exit(1)
     console.print("[green]no problems found[/]")
 
 

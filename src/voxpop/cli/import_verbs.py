@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from voxpop.cli.app import app
+from voxpop.cli.corpus_verbs import FORCE
 from voxpop.cli.options import parse_names
 
 import_app = typer.Typer(
@@ -23,21 +24,24 @@ DUPLICATES = typer.Option(
     "first, last, drop (all of that rater's judgements of the item), mean (average numeric answers).",
 )
 ENCODING = typer.Option(
-    "utf-8", "--encoding", help="Text encoding of the input files (a Python codec name, e.g. latin-1, cp1252, utf-16)."
+    "auto",
+    "--encoding",
+    help="Text encoding of the input files: auto (byte-order mark, UTF-8, else detected; an ambiguous file is an "
+    "error listing the candidates) or a Python codec name (latin-1, cp1252, gbk, utf-16-le).",
 )
 
 # --- crema-d, ravdess, likert, mosei
 # Readers are imported inside the commands so that ``voxpop --help`` stays fast.
 
 
-def _save_with_notes(corpus, out: Path) -> None:
-    """Save the corpus, print its summary, then the import report (what was skipped or unmatched)."""
+def _save_with_notes(corpus, out: Path, force: bool) -> None:
+    """Save the corpus (see :func:`voxpop.overwrite.save_corpus`), print its summary, then the import report."""
     from rich.markup import escape
 
     from voxpop.cli.app import console
     from voxpop.cli.corpus_verbs import save_imported
 
-    save_imported(corpus, out)
+    save_imported(corpus, out, force)
     console.print(f"[yellow]{escape(corpus.description)}[/]", highlight=False)
 
 
@@ -45,6 +49,7 @@ def _save_with_notes(corpus, out: Path) -> None:
 def import_cremad(
     table: Path = typer.Argument(..., help="tabulatedVotes.csv, or finishedResponses.csv with --responses."),
     out: Path = OUT,
+    force: bool = FORCE,
     responses: bool = typer.Option(False, "--responses", help="TABLE holds per-rater answers (finishedResponses.csv)."),
     duplicates: str = typer.Option(
         "error",
@@ -88,24 +93,26 @@ def import_cremad(
         raise ConfigError("--duplicates and --first-clicks apply to per-rater responses only; add --responses.")
     else:
         corpus = read_cremad(table, **options, **({"max_votes": max_votes} if max_votes is not None else {}))
-    _save_with_notes(corpus, out)
+    _save_with_notes(corpus, out, force)
 
 
 @import_app.command("ravdess")
 def import_ravdess(
     directory: Path = typer.Argument(..., help="Folder of RAVDESS .wav / .flac files (searched recursively)."),
     out: Path = OUT,
+    force: bool = FORCE,
 ) -> None:
     """RAVDESS: one rating per file, the emotion the actor intended (rater 'intended')."""
     from voxpop.formats.ravdess import read_ravdess
 
-    _save_with_notes(read_ravdess(directory), out)
+    _save_with_notes(read_ravdess(directory), out, force)
 
 
 @import_app.command("likert")
 def import_likert(
     table: Path = typer.Argument(..., help="CSV with one row per (item, rater) and a column per emotion."),
     out: Path = OUT,
+    force: bool = FORCE,
     item: list[str] = typer.Option(..., help="Item id column; repeat to join several columns with '_'."),
     rater: str = typer.Option(..., help="Rater id column."),
     emotion: list[str] = typer.Option(..., help="Emotion column (repeat; classes in this order)."),
@@ -146,33 +153,35 @@ def import_likert(
         name=name,
         encoding=encoding,
     )
-    _save_with_notes(corpus, out)
+    _save_with_notes(corpus, out, force)
 
 
 @import_app.command("earkick")
 def import_earkick(
     table: Path = typer.Argument(..., help="The Earkick re-annotation assessment.csv."),
     out: Path = OUT,
+    force: bool = FORCE,
     duplicates: str = DUPLICATES,
     encoding: str = ENCODING,
 ) -> None:
     """Earkick re-annotation: 6 emotions on None..Extremely (0..3), attributes, notes, clip origin."""
     from voxpop.formats.likert import read_earkick
 
-    _save_with_notes(read_earkick(table, duplicates=duplicates, encoding=encoding), out)
+    _save_with_notes(read_earkick(table, duplicates=duplicates, encoding=encoding), out, force)
 
 
 @import_app.command("mosei")
 def import_mosei(
     table: Path = typer.Argument(..., help="CMU-MOSEI raw Mechanical Turk results CSV."),
     out: Path = OUT,
+    force: bool = FORCE,
     duplicates: str = DUPLICATES,
     encoding: str = ENCODING,
 ) -> None:
     """CMU-MOSEI raw crowd ratings: 6 emotions 0..3 per clip and worker, sentiment -3..3 if present."""
     from voxpop.formats.likert import read_mosei
 
-    _save_with_notes(read_mosei(table, duplicates=duplicates, encoding=encoding), out)
+    _save_with_notes(read_mosei(table, duplicates=duplicates, encoding=encoding), out, force)
 
 
 # --- msp, iemocap, intervals, long
@@ -193,6 +202,17 @@ CLASSES = typer.Option(None, help="Comma-separated class list in order (default:
 CLASS_MAP = typer.Option(None, "--class-map", help="Map a native label to a class, NATIVE=CLASS (repeatable).")
 EXCLUDED = typer.Option(None, help="Comma-separated labels that are not classes (counted, never targets), e.g. other.")
 NAME = typer.Option(None, help="Corpus name (default: the file name without extension).")
+AUDIO_ROOT = typer.Option(
+    None,
+    "--audio-root",
+    help="Folder that relative paths in the table's audio column name files in (default: the table's own folder, "
+    "never the working directory).",
+)
+ALLOW_OUTSIDE = typer.Option(
+    False,
+    "--allow-outside-paths",
+    help="Accept audio paths that resolve outside the audio root (absolute paths elsewhere, ../); else refused.",
+)
 FOLD_CASE = typer.Option(
     False, "--fold-case", help="Merge labels that differ only in case (Anger, anger) into lower case; else reported."
 )
@@ -205,6 +225,7 @@ def import_msp(
         help="Per-rater labels: labels_detailed.json (MSP-Podcast, MSP-Face) or .csv (FileName,EmoDetail).",
     ),
     out: Path = OUT,
+    force: bool = FORCE,
     consensus: Path = typer.Option(
         None, help="labels_consensus.csv (or MSP-Face labels_concensus.json): speaker, gender, split, consensus."
     ),
@@ -231,7 +252,7 @@ def import_msp(
         name=name,
         encoding=encoding,
     )
-    _save_with_notes(corpus, out)
+    _save_with_notes(corpus, out, force)
 
 
 @import_app.command("iemocap")
@@ -240,6 +261,7 @@ def import_iemocap(
         ..., help="IEMOCAP release folder(s) (searched for EmoEvaluation/*.txt) or EmoEvaluation files."
     ),
     out: Path = OUT,
+    force: bool = FORCE,
     self_evaluations: str = typer.Option(
         "exclude",
         "--self-evaluations",
@@ -252,19 +274,22 @@ def import_iemocap(
     """IEMOCAP EmoEvaluation files: categorical (primary + secondary) and valence/arousal/dominance ratings."""
     from voxpop.formats.iemocap import read_iemocap
 
-    _save_with_notes(read_iemocap(paths, self_evaluations=self_evaluations, name=name, encoding=encoding), out)
+    _save_with_notes(read_iemocap(paths, self_evaluations=self_evaluations, name=name, encoding=encoding), out, force)
 
 
 @import_app.command("intervals")
 def import_intervals(
     table: Path = typer.Argument(..., help="CSV/Parquet with recording, rater, label, start, end (seconds)."),
     out: Path = OUT,
+    force: bool = FORCE,
     rename: list[str] = RENAME,
     classes: str = CLASSES,
     class_map: list[str] = CLASS_MAP,
     excluded: str = EXCLUDED,
     recordings: Path = typer.Option(None, help="Table of recordings (recording, audio, duration)."),
     audio_dir: Path = typer.Option(None, "--audio-dir", help="Folder of <recording>.wav files: audio and duration."),
+    audio_root: Path = AUDIO_ROOT,
+    allow_outside_paths: bool = ALLOW_OUTSIDE,
     fold_case: bool = FOLD_CASE,
     name: str = NAME,
     encoding: str = ENCODING,
@@ -284,14 +309,17 @@ def import_intervals(
         fold_case=fold_case,
         name=name,
         encoding=encoding,
+        audio_root=audio_root,
+        allow_outside_paths=allow_outside_paths,
     )
-    _save_with_notes(corpus, out)
+    _save_with_notes(corpus, out, force)
 
 
 @import_app.command("long")
 def import_long(
     table: Path = typer.Argument(..., help="Long CSV/Parquet: item, rater, label (+ value, condition, slot, ...)."),
     out: Path = OUT,
+    force: bool = FORCE,
     rename: list[str] = RENAME,
     item_column: str = typer.Option(None, "--item-column", help="The column holding item ids (renamed to item)."),
     classes: str = CLASSES,
@@ -300,7 +328,11 @@ def import_long(
     scale: list[str] = typer.Option(
         None, help="Value range of a slot, SLOT=LOW:HIGH (repeatable), e.g. intensity=0:3."
     ),
-    items: Path = typer.Option(None, help="Item table (CSV/Parquet with an item column and metadata columns)."),
+    items: Path = typer.Option(
+        None, help="Item table (CSV/Parquet with an item column, metadata columns and optionally audio paths)."
+    ),
+    audio_root: Path = AUDIO_ROOT,
+    allow_outside_paths: bool = ALLOW_OUTSIDE,
     slot: str = typer.Option(None, help="Slot of every rating when the table has no slot column."),
     duplicates: str = DUPLICATES,
     fold_case: bool = FOLD_CASE,
@@ -325,5 +357,7 @@ def import_long(
         fold_case=fold_case,
         name=name,
         encoding=encoding,
+        audio_root=audio_root,
+        allow_outside_paths=allow_outside_paths,
     )
-    _save_with_notes(corpus, out)
+    _save_with_notes(corpus, out, force)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from voxpop.cache import write_text
@@ -18,6 +19,7 @@ from voxpop.consensus import OUTCOMES, compare_consensus
 from voxpop.errors import ConfigError
 from voxpop.labels import accounting_table, make_labels
 from voxpop.labelset import LabelSet
+from voxpop.overwrite import outcome_note, save_label_set
 from voxpop.rules import RULES
 
 
@@ -130,6 +132,9 @@ def labels(
         help="Compare the rule's labels with the corpus's released consensus in this item column "
         "(consensus_class from import iemocap / msp); write every item to OUT.consensus.csv.",
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a different label set already at --out (the same one is reused without it)."
+    ),
     rule_options: dict | None = None,
 ) -> None:
     """Turn ratings into targets with a label rule, save the label set and print what the rule discarded."""
@@ -148,9 +153,9 @@ def labels(
     scope = {"classes": class_list, "class_map": mapping}
     if rule is not None:
         label_set = make_labels(loaded, rule, condition=condition or None, pool=pool, **scope, **rule_options)
-        label_set.save(out)
+        outcome = save_label_set(label_set, out, force)
         print_accounting(label_set, f"rule {rule} on corpus {loaded.name!r}")
-        console.print(f"saved to [bold]{out}[/]")
+        console.print(escape(outcome_note(outcome, out, "label set")), highlight=False)
         if label_set.raters is not None and len(label_set.raters):
             print_raters(label_set, out.with_name(f"{out.stem}.raters.csv"))
         if consensus is not None:

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from voxpop.cli.app import app, console
+from voxpop.cli.corpus_verbs import FORCE
 from voxpop.cli.options import parse_names
 
 _COLUMNS = {
@@ -36,6 +37,7 @@ def merge(
     ),
     classes: str = typer.Option(None, help="Merged class list in order (default: union of the mapped classes)."),
     name: str = typer.Option(None, help="Name of the merged corpus (default: the corpus names joined with '+')."),
+    force: bool = FORCE,
 ) -> None:
     """Merge corpora: namespaced item / rater / speaker ids, a class map per corpus, every change counted."""
     from voxpop.cli.corpus_verbs import save_imported
@@ -47,7 +49,7 @@ def merge(
     maps = read_class_maps(class_map or [], namespaces)
     sources = [MergeSource(corpus, ns, maps[ns]) for ns, (_, corpus) in zip(namespaces, loaded, strict=True)]
     merged, accounting = merge_corpora(sources, classes=parse_names(classes), name=name)
-    save_imported(merged, out)
+    save_imported(merged, out, force)
     table = Table(title="merge accounting")
     table.add_column("corpus")
     for label in _COLUMNS.values():

@@ -124,6 +124,9 @@ def run_study(
 
         print_plan(planned(loaded, out, workers, scheduler, source))
         return
+    from voxpop.overwrite import existing_outputs, replaced_note
+
+    replaced = existing_outputs(out)
     with contextlib.ExitStack() as stack:
         client = None
         if workers > 1 or scheduler is not None:
@@ -143,6 +146,8 @@ def run_study(
                 client=client,
             )
     print_summary(result)
+    if replaced:
+        console.print(escape(replaced_note(out, replaced)), highlight=False)
 
 
 @app.command()

@@ -231,6 +231,7 @@ def train(
     """Cross-validate heads on features and labels through the recipe runner and print out-of-fold metrics."""
     from voxpop.cli.study_verbs import progress_reporter
     from voxpop.model_spec import CLASSICAL
+    from voxpop.overwrite import existing_outputs, replaced_note
     from voxpop.recipe_loading import recipe_from_dict
     from voxpop.study import run_recipe
 
@@ -282,6 +283,7 @@ def train(
     recipe.update({"analyses": _given(**analyses)} if any(v is not None for v in analyses.values()) else {})
     with flags_named_in_errors():
         loaded = recipe_from_dict(recipe, "voxpop train")
+        replaced = existing_outputs(out)
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / RECIPE_FILE, yaml.safe_dump(recipe, sort_keys=False))
         with progress_reporter() as reporter:
@@ -289,6 +291,8 @@ def train(
                 loaded, out, source="voxpop train", reporter=reporter, write_report=False, threads=threads
             )
     report(result, out, features)
+    if replaced:
+        console.print(escape(replaced_note(out, replaced)), highlight=False)
 
 
 _NOT_RECIPE_KEYS = {"corpus", "features", "rule_options"}  # an argument, a store entry (recipe: a section), extras

@@ -19,7 +19,7 @@ import pandas as pd
 from voxpop.audio import AudioLoader, AudioOptions
 from voxpop.cache import notify
 from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError
+from voxpop.errors import ConfigError, InputError
 from voxpop.features.base import ClipRequest, Extractor, make_extractor
 from voxpop.features.store import CorruptShardError, Features, FeatureStore, fingerprint_items, item_windows
 
@@ -73,8 +73,36 @@ def open_store(
     if fingerprint not in ("stat", "content"):
         raise ConfigError(f"fingerprint must be 'stat' (size + mtime) or 'content' (sha256), got {fingerprint!r}")
     fingerprints = fingerprint_items(corpus.items, content=fingerprint == "content")
+    require_some_audio(corpus.name, fingerprints)
     root = default_store_root() if store is None else Path(store)
     return FeatureStore.create(root, fingerprints, extractor.spec(), loader.config(), extractor.layout(), shard_size)
+
+
+def require_some_audio(name: str, fingerprints: pd.DataFrame, shown: int = 5) -> None:
+    """Refuse to extract (before any store entry exists) when not one item has an audio file.
+
+    Args:
+        name: the corpus name, for the message.
+        fingerprints: :func:`~voxpop.features.store.fingerprint_items` of the items.
+        shown: how many items the message names with the path tried.
+
+    Raises:
+        InputError: every item's audio is empty or names no file; the message names the first items with
+            the absolute path tried, so a path resolved against the wrong folder shows at once.
+    """
+    absent = fingerprints["fingerprint"].str.startswith(("missing|", "no audio")).to_numpy(dtype=bool)
+    if not len(fingerprints) or not absent.all():
+        return
+    tried = [
+        f"item {item!r}: {'(no audio path)' if pd.isna(path) else path}"
+        for item, path in zip(fingerprints.index[:shown], fingerprints["audio"][:shown], strict=True)
+    ]
+    raise InputError(
+        f"corpus {name!r}: none of its {len(fingerprints):,} items has an audio file, so no features were "
+        f"extracted and no store entry was written. Tried: {'; '.join(tried)}. A relative path in a corpus "
+        "names a file under the corpus folder (import resolves table paths against the table's folder or "
+        "--audio-root); re-import with the right audio folder or fix the items' audio column."
+    )
 
 
 def _requests(corpus: Corpus, positions: slice) -> list[ClipRequest]:

@@ -17,6 +17,7 @@ Both accept an audio folder, the speaker-fold table and the actor demographics t
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +31,7 @@ from voxpop.formats.audio_files import attach_audio
 from voxpop.formats.tables import (
     DEFAULT_ENCODING,
     describe_import,
+    id_column,
     number_column,
     read_table,
     require_columns,
@@ -162,15 +164,15 @@ def read_cremad(
             "read it with read_cremad_responses (CLI: voxpop import crema-d --responses)."
         )
     _require(table, path, [*CODES, "fileName", "numResponses"], _VOTES)
-    id_column = table.columns[0]
-    if id_column in (*CODES, "fileName", "numResponses"):
-        raise InputError(f"{path}: the first column is {id_column!r}; expected the row id (e.g. 100001) first.")
-    ids = text_column(table, id_column, file)
+    row_column = table.columns[0]
+    if row_column in (*CODES, "fileName", "numResponses"):
+        raise InputError(f"{path}: the first column is {row_column!r}; expected the row id (e.g. 100001) first.")
+    ids = text_column(table, row_column, file)
     bad = ~ids.str.fullmatch(r"[123]\d*")
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
-            f"{where(file, row + 1, id_column)}: row id {ids.iat[row]!r} does not start with a condition digit; "
+            f"{where(file, row + 1, row_column)}: row id {ids.iat[row]!r} does not start with a condition digit; "
             "expected 1 (voice), 2 (face) or 3 (audio-visual) followed by the clip number, e.g. 100001."
         )
     conditions = ids.str[:1].map(CONDITIONS).to_numpy(dtype=object)
@@ -184,7 +186,7 @@ def read_cremad(
             f"{' '.join(CODES)} add up to {counts[r].sum()}; expected them to be equal "
             f"({len(wrong)} rows disagree)."
         )
-    clips = text_column(table, "fileName", file)
+    clips = id_column(table, "fileName", file)
     _refuse_repeats(pd.DataFrame({"clip": clips, "condition": conditions}), file, "clip and condition")
     items = clip_items(clips, file, "fileName")
     ratings = votes_to_ratings(counts, clips.to_numpy(dtype=object), conditions, file)
@@ -218,7 +220,7 @@ def read_cremad_responses(
     - ``only_with_audio``: keep only items that have an audio file (the rest are counted).
     - ``folds``: speaker-fold CSV (FileName, Gender, fold1..foldN with Train / Development / Test).
     - ``demographics``: VideoDemographics.csv (ActorID, Age, Sex, Race, Ethnicity) by speaker.
-    - ``encoding``: text encoding of the CSV files (default UTF-8).
+    - ``encoding``: text encoding of the CSV files (default: detected).
     """
     check_policy(duplicates)
     path = Path(path)
@@ -233,7 +235,7 @@ def read_cremad_responses(
             f"{where(file, r + 1, 'queryType')}: found {query.iat[r]!r}; "
             "expected 1 (voice), 2 (face) or 3 (audio-visual)."
         )
-    clips = text_column(table, "clipName", file)
+    clips = id_column(table, "clipName", file)
     items = clip_items(clips, file, "clipName")
     level = _numbers(table, "respLevel", file, "an intensity level 0..100")
     outside = np.flatnonzero((level < INTENSITY_SCALE[0]) | (level > INTENSITY_SCALE[1]))
@@ -402,6 +404,7 @@ def _corpus(
         source=SOURCE,
         license=LICENSE,
         description=describe_import(origin, notes),
+        audio_root="" if audio is None else os.path.abspath(audio),
     )
 
 
@@ -427,7 +430,7 @@ def attach_folds(
                 f"{where(file, bad[0] + 1, column)}: expected one of {', '.join(FOLD_VALUES)}, "
                 f"found {table[column].iat[bad[0]]!r}."
             )
-    clips = text_column(table, "FileName", file)
+    clips = id_column(table, "FileName", file)
     _refuse_repeats(pd.DataFrame({"FileName": clips}), file, "FileName")
     table = table.set_axis(pd.Index(clips, dtype=STRING))
     _note_matches(path, "clips", table.index.isin(items.index), items.index.isin(table.index), notes)

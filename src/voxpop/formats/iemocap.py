@@ -34,6 +34,7 @@ Ratings carry ``source_file``, ``source_row`` (the line number) and ``source_col
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -47,6 +48,7 @@ from voxpop.errors import ConfigError, InputError
 from voxpop.formats.audio_files import check_relative_name
 from voxpop.formats.folders import corpus_files, debris_note
 from voxpop.formats.tables import DEFAULT_ENCODING, describe_import, finite_number, place, read_text, shown, tally
+from voxpop.media_paths import common_root
 
 CLASSES = ("neutral", "frustration", "anger", "sadness", "happiness", "excitement", "surprise", "fear", "disgust")
 OTHER = "other"
@@ -305,7 +307,7 @@ def read_iemocap(
 ) -> Corpus:
     """Read IEMOCAP EmoEvaluation files (or release folders) into a Corpus.
 
-    Files are decoded with ``encoding`` (default UTF-8; bytes that are not valid text raise InputError
+    Files are decoded with ``encoding`` (default: detected; bytes that are not valid text raise InputError
     naming the file and line). An utterance id with a ``..`` component or an absolute path is refused,
     since audio paths are built from it.
 
@@ -345,6 +347,7 @@ def read_iemocap(
         scales={"dimension": DIMENSION_SCALE},
         source=", ".join(str(p) for p in files) if len(files) <= 3 else f"{len(files)} EmoEvaluation files",
         description=describe_import(_source_text(files), _sentences(notes, items, ratings) + folder_notes),
+        audio_root=common_root(sorted({os.path.dirname(p) for p in items["audio"].dropna()})),
     )
 
 
@@ -352,7 +355,7 @@ def _audio_paths(path: Path, items: pd.DataFrame) -> list[str | None]:
     """``Session*/sentences/wav/<dialog>/<utterance>.wav`` for a file in ``Session*/dialog/EmoEvaluation``."""
     if path.parent.name != "EmoEvaluation" or path.parent.parent.name != "dialog":
         return [None] * len(items)
-    wav = path.parent.parent.parent / "sentences" / "wav"
+    wav = Path(os.path.abspath(path.parent.parent.parent / "sentences" / "wav"))  # never the working directory
     return [
         str(wav / dialog / f"{utterance}.wav") for utterance, dialog in zip(items.index, items["dialog"], strict=True)
     ]

@@ -12,6 +12,7 @@ Corpus rejects ``end <= start`` and negative starts, naming the same place.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from voxpop.formats.case import fold_case as fold_labels
 from voxpop.formats.tables import (
     DEFAULT_ENCODING,
     describe_import,
+    id_column,
     labels_in_order,
     number_column,
     read_table,
@@ -32,6 +34,7 @@ from voxpop.formats.tables import (
     require_columns,
     text_column,
 )
+from voxpop.media_paths import resolve_media_column
 
 REQUIRED = ("recording", "rater", "label", "start", "end")
 
@@ -48,6 +51,8 @@ def read_intervals(
     fold_case: bool = False,
     name: str | None = None,
     encoding: str = DEFAULT_ENCODING,
+    audio_root: str | Path | None = None,
+    allow_outside_paths: bool = False,
 ) -> Corpus:
     """Read interval annotations into a Corpus whose items are recordings.
 
@@ -57,7 +62,10 @@ def read_intervals(
     ``classes`` defaults to the sorted unique labels after ``class_map``, minus ``excluded``.
     ``recordings`` (a table) and ``audio_dir`` (a folder) are alternative sources of the recording
     list and durations; an interval ending after a known duration is an error naming its row. Tables are
-    decoded with ``encoding`` (default UTF-8); a time holding ``inf``, ``nan`` or ``1e400`` is an error.
+    decoded with ``encoding`` (default: detected); a time holding ``inf``, ``nan`` or ``1e400`` is an error.
+    An ``audio`` column of ``recordings`` holds paths resolved against ``audio_root`` (default: the table's
+    folder, never the working directory; :mod:`voxpop.media_paths`); one resolving outside it is an InputError
+    unless ``allow_outside_paths``.
     """
     if recordings is not None and audio_dir is not None:
         raise ConfigError("give either a recordings table or an audio folder, not both")
@@ -71,7 +79,7 @@ def read_intervals(
         notes.append(f"Ignored columns: {', '.join(ignored)}.")
     ratings = pd.DataFrame(
         {
-            "item": text_column(frame, "recording", file),
+            "item": id_column(frame, "recording", file),
             "rater": text_column(frame, "rater", file),
             "label": text_column(frame, "label", file),
             "slot": "primary",
@@ -85,9 +93,14 @@ def read_intervals(
     ratings["source_file"] = file
     ratings["source_row"] = np.arange(1, len(frame) + 1)
     ratings, classes, class_map, excluded = fold_labels(ratings, classes, class_map, excluded, fold_case, notes)
+    root = ""
     if recordings is not None:
-        items = _recordings_table(Path(recordings), columns, encoding)
+        root = os.path.abspath(Path(recordings).parent if audio_root is None else audio_root)
+        items = _recordings_table(Path(recordings), columns, encoding, (root, allow_outside_paths, notes))
+    elif audio_root is not None:
+        raise ConfigError("audio_root resolves the audio column of a recordings table; give recordings= too.")
     elif audio_dir is not None:
+        root = os.path.abspath(audio_dir)
         items = _recordings_from_audio(Path(audio_dir), ratings["item"].unique(), notes)
     else:
         items = pd.DataFrame(index=pd.Index(ratings["item"].unique(), dtype=STRING, name="item"))
@@ -105,19 +118,27 @@ def read_intervals(
         excluded=excluded,
         source=str(path),
         description=describe_import(file, notes),
+        audio_root=root if "audio" in items.columns else "",
     )
 
 
-def _recordings_table(path: Path, columns: Mapping[str, str] | None, encoding: str) -> pd.DataFrame:
+def _recordings_table(
+    path: Path, columns: Mapping[str, str] | None, encoding: str, audio: tuple[str, bool, list[str]]
+) -> pd.DataFrame:
+    """The recordings table as items; ``audio`` is (audio root, allow_outside_paths, notes) for its audio column."""
     table = rename_columns(read_table(path, "recordings", encoding), columns, path.name)
     require_columns(table, ["recording"], path.name, "The recordings table lists one recording id per row.")
-    ids = text_column(table, "recording", path.name)
+    ids = id_column(table, "recording", path.name)
     if ids.duplicated().any():
         row = int(np.flatnonzero(ids.duplicated().to_numpy())[0])
         raise InputError(f"{where(path.name, row + 1, 'recording')}: recording {ids.iat[row]!r} appears twice.")
     items = table.drop(columns="recording").set_index(pd.Index(ids, name="item"))
     if "audio" in items.columns:
-        items["audio"] = text_column(table, "audio").to_numpy()
+        root, allow_outside_paths, notes = audio
+        paths = text_column(table, "audio")
+        items["audio"] = resolve_media_column(
+            paths, root, path.name, allow_outside_paths=allow_outside_paths, notes=notes
+        ).to_numpy()
     items["duration"] = number_column(table, "duration", path.name).to_numpy() if "duration" in table else np.nan
     return items
 

@@ -24,6 +24,7 @@ from voxpop.formats.tables import (
     DEFAULT_ENCODING,
     describe_import,
     finite_numbers,
+    id_column,
     read_table,
     require_columns,
     shown,
@@ -256,7 +257,7 @@ def _labels(table: pd.DataFrame, column: str, file: str, allow_missing: bool) ->
 
 
 def _item_ids(table: pd.DataFrame, layout: LikertLayout, file: str) -> np.ndarray:
-    cells = [text_column(table, c, file) for c in layout.item_columns]
+    cells = [id_column(table, c, file) for c in layout.item_columns]
     ids = cells[0].str.cat(cells[1:], sep="_") if len(cells) > 1 else cells[0]
     if layout.item_from_path:
         ids = ids.map(lambda cell: PurePosixPath(cell.replace("\\", "/")).stem)
@@ -335,7 +336,7 @@ def read_likert(
     The text ``None`` is a level, never a missing value; an empty cell is an error unless
     ``allow_missing``. Classes are the emotion columns (renamed) in the given order. ``duplicates``:
     policy for a rater with two rows for one item (``error``, ``first``, ``last``, ``drop``, ``mean``).
-    ``encoding``: the text encoding of the file (default UTF-8). A cell holding ``inf``, ``nan`` or
+    ``encoding``: the text encoding of the file (default: detected). A cell holding ``inf``, ``nan`` or
     ``1e400`` raises InputError.
     """
     layout = LikertLayout(

@@ -8,6 +8,7 @@ any other naming is handled with ``columns={"clip": "item", ...}``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -15,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from voxpop.corpus import EMOTION_SLOTS, RATING_COLUMNS, STRING, Corpus, nfc
-from voxpop.errors import InputError, where
+from voxpop.errors import ConfigError, InputError, where
 from voxpop.formats.case import fold_case as fold_labels
 from voxpop.formats.tables import (
     DEFAULT_ENCODING,
     describe_import,
+    id_column,
     labels_in_order,
     number_column,
     read_table,
@@ -27,6 +29,7 @@ from voxpop.formats.tables import (
     require_columns,
     text_column,
 )
+from voxpop.media_paths import resolve_media_column
 from voxpop.repeats import check_policy, resolve_repeats
 
 CROWDKIT_COLUMNS = {"task": "item", "worker": "rater"}
@@ -46,19 +49,23 @@ def read_long(
     fold_case: bool = False,
     name: str | None = None,
     encoding: str = DEFAULT_ENCODING,
+    audio_root: str | Path | None = None,
+    allow_outside_paths: bool = False,
 ) -> Corpus:
     """Read a long rating table (one row per judgement) into a validated :class:`Corpus`.
 
     ``columns`` renames file columns to Corpus names (in the ratings, and where present in the ``items`` table).
     ``classes`` defaults to the sorted unique labels of emotion-slot ratings after ``class_map``, minus
-    ``excluded``. Without a ``slot`` column every rating gets ``slot`` (default: ``intensity`` when the
-    table has values, else ``primary``). ``items`` is an optional CSV/Parquet item table with an ``item``
-    column (ratings of items missing from it are errors); without it the items are the rated ids in
-    order of first appearance. Columns that are not rating columns are ignored and listed in the report
-    (``corpus.description``). Every rating keeps its ``source_file`` and ``source_row``. CSV files are
-    decoded with ``encoding`` (default UTF-8). A ``value``, ``start`` or ``end`` cell holding ``inf``,
-    ``nan`` or ``1e400`` raises InputError naming its row; empty cells stay missing, except that a ``dimension``
-    rating with an empty ``value`` is skipped and counted in the report.
+    ``excluded``. Without a ``slot`` column every rating gets ``slot`` (default: ``intensity`` when the table has
+    values, else ``primary``). ``items`` is an optional CSV/Parquet item table with an ``item`` column (ratings of
+    items missing from it are errors); without it the items are the rated ids in order of first appearance; its
+    ``audio`` column, if any, holds paths resolved against ``audio_root`` (default: the items table's folder, never
+    the working directory; see :mod:`voxpop.media_paths`), and a path resolving outside that root is an InputError
+    unless ``allow_outside_paths``. Columns that are not rating columns are ignored and listed in the report
+    (``corpus.description``). Every rating keeps its ``source_file`` and ``source_row``. CSV files are decoded with
+    ``encoding`` (default: detected). A ``value``, ``start`` or ``end`` cell holding ``inf``, ``nan`` or ``1e400``
+    raises InputError naming its row; empty cells stay missing, except that a ``dimension`` rating with an empty
+    ``value`` is skipped and counted in the report.
 
     ``duplicates`` is the policy for a rater answering one field of an item twice (``error``, ``first``,
     ``last``, ``drop``, ``mean``; see :mod:`voxpop.repeats`), applied field by field (a long table has no
@@ -98,7 +105,7 @@ def read_long(
     ratings, classes, class_map, excluded = fold_labels(ratings, classes, class_map, excluded, fold_case, notes)
     ratings, repeat_notes = resolve_repeats(ratings, duplicates)
     notes += repeat_notes
-    item_table = _items_frame(items, columns, rated, encoding)
+    item_table, root = _items_frame(items, columns, rated, encoding, audio_root, allow_outside_paths, notes)
     if classes is None:
         emotion = ratings.loc[ratings["slot"].isin(EMOTION_SLOTS), "label"]
         classes = labels_in_order(emotion.unique(), class_map, excluded)
@@ -117,13 +124,14 @@ def read_long(
         scales=scales,
         source=str(path),
         description=describe_import(file, notes),
+        audio_root=root,
     )
 
 
 def _ratings_frame(frame: pd.DataFrame, file: str) -> pd.DataFrame:
     ratings = pd.DataFrame(index=frame.index)
-    for column in ("item", "label"):
-        ratings[column] = text_column(frame, column, file)
+    ratings["item"] = id_column(frame, "item", file)
+    ratings["label"] = text_column(frame, "label", file)
     for column in ("rater", "condition", "slot"):
         present = column in frame.columns
         ratings[column] = text_column(frame, column) if present else pd.Series(pd.NA, frame.index, dtype=STRING)
@@ -145,19 +153,35 @@ def _drop_empty_dimensions(ratings: pd.DataFrame, notes: list[str]) -> pd.DataFr
 
 
 def _items_frame(
-    items: str | Path | None, columns: Mapping[str, str] | None, rated: pd.Series, encoding: str
-) -> pd.DataFrame:
+    items: str | Path | None,
+    columns: Mapping[str, str] | None,
+    rated: pd.Series,
+    encoding: str,
+    audio_root: str | Path | None,
+    allow_outside_paths: bool,
+    notes: list[str],
+) -> tuple[pd.DataFrame, str]:
+    """The item table (or the rated ids) and the audio root its ``audio`` paths were resolved against ("")."""
     if items is None:
-        return pd.DataFrame(index=pd.Index(rated.unique(), dtype=STRING, name="item"))
+        if audio_root is not None:
+            raise ConfigError("audio_root resolves the audio column of an items table; give items= too.")
+        return pd.DataFrame(index=pd.Index(rated.unique(), dtype=STRING, name="item")), ""
     path = Path(items)
     table = read_table(path, "items", encoding)
     table = rename_columns(table, {old: new for old, new in (columns or {}).items() if old in table.columns}, path.name)
     require_columns(
         table, ["item"], path.name, "The items table needs an 'item' column with the ids used in the ratings."
     )
-    ids = text_column(table, "item", path.name)
+    ids = id_column(table, "item", path.name)
     repeated = ids.duplicated()
     if repeated.any():
         row = int(np.flatnonzero(repeated.to_numpy())[0])
         raise InputError(f"{where(path.name, row + 1, 'item')}: item id {ids.iat[row]!r} appears more than once.")
-    return table.drop(columns="item").set_index(pd.Index(ids, name="item"))
+    frame = table.drop(columns="item").set_index(pd.Index(ids, name="item"))
+    if "audio" not in frame.columns:
+        return frame, ""
+    root = os.path.abspath(path.parent if audio_root is None else audio_root)
+    audio = resolve_media_column(
+        text_column(table, "audio"), root, path.name, allow_outside_paths=allow_outside_paths, notes=notes
+    )
+    return frame.assign(audio=audio.to_numpy()), root

@@ -41,6 +41,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -57,6 +58,7 @@ from voxpop.formats.tables import (
     DEFAULT_ENCODING,
     describe_import,
     finite_number,
+    id_column,
     number_column,
     place,
     read_table,
@@ -304,7 +306,7 @@ def _csv_records(path: Path, encoding: str = DEFAULT_ENCODING) -> Iterator[_Reco
         table, ("FileName", DETAIL_COLUMN), path.name,
         f"labels_detailed.csv has the columns FileName,{DETAIL_COLUMN} with {DETAIL_COLUMN} like {_DETAIL_EXAMPLE}.",
     )  # fmt: skip
-    names = text_column(table, "FileName", path.name)
+    names = id_column(table, "FileName", path.name)
     details = text_column(table, DETAIL_COLUMN, path.name)
     for row, (file_name, detail) in enumerate(zip(names, details, strict=True), start=1):
         check_relative_name(file_name, place(path.name, row, "FileName"))
@@ -313,15 +315,8 @@ def _csv_records(path: Path, encoding: str = DEFAULT_ENCODING) -> Iterator[_Reco
 
 
 def _is_json(path: Path, encoding: str = DEFAULT_ENCODING) -> bool:
-    """True when the file starts (after blanks and a byte-order mark) with ``{`` or ``[``."""
-    if not path.is_file():
-        raise InputError(f"{path}: labels file not found.")
-    with path.open("rb") as handle:
-        data = handle.read(4096)
-    try:
-        head = data.decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")
-    except LookupError:
-        raise ConfigError(f"encoding {encoding!r} is not a known text encoding; use e.g. utf-8, latin-1") from None
+    """True when the file starts (after blanks and a byte-order mark) with ``{`` or ``[`` (decoded as it is read)."""
+    head = read_text(path, "labels", encoding).lstrip("\ufeff \t\r\n")
     if not head:
         raise InputError(
             f"{path.name}: the file is empty; expected labels_detailed.json (a JSON object keyed by file name) or "
@@ -352,7 +347,7 @@ def read_msp(
     name (JSON key, CSV ``FileName`` or consensus ``FileName``) with a ``..`` component or an absolute path
     raises InputError naming its place. ``duplicates`` is the policy for a worker with two records for one
     file (default ``error``: refuse, naming both records and their answers; see :mod:`voxpop.repeats`); what
-    it removed is counted. ``encoding``: text encoding of the files (default UTF-8). A dimension value that
+    it removed is counted. ``encoding``: text encoding of the files (default: detected). A dimension value that
     is not a finite number (``inf``, ``nan``, ``1e400``) raises InputError; JSON nested deeper than any MSP
     file raises InputError instead of exhausting the stack. Raises :class:`InputError` naming file, line
     (JSON) or row (CSV) and field for malformed input.
@@ -408,7 +403,8 @@ def read_msp(
         index=pd.Index(list(item_files), dtype=STRING, name="item"),
     )
     if audio_dir is not None:
-        items["audio"] = pd.array([str(Path(audio_dir) / f) for f in item_files.values()], dtype=STRING)
+        root = os.path.abspath(audio_dir)  # stored absolute: features never resolve against the working directory
+        items["audio"] = pd.array([os.path.join(root, f) for f in item_files.values()], dtype=STRING)
     sources = [str(path)]
     if consensus is not None:
         items = _attach_consensus(items, Path(consensus), notes, encoding)
@@ -424,6 +420,7 @@ def read_msp(
         scales={"dimension": DIMENSION_SCALE},
         source=", ".join(sources),
         description=describe_import(" and ".join(Path(s).name for s in sources), notes.sentences(len(items))),
+        audio_root="" if audio_dir is None else os.path.abspath(audio_dir),
     )
 
 
@@ -566,7 +563,7 @@ def _attach_consensus(items: pd.DataFrame, path: Path, notes: _Notes, encoding: 
     require_columns(
         table, ("FileName", "EmoClass"), file, f"labels_consensus has the columns {', '.join(CONSENSUS_COLUMNS)}."
     )
-    names = text_column(table, "FileName", file, rows=rows, unit=unit)
+    names = id_column(table, "FileName", file, rows=rows, unit=unit)
     for position, file_name in enumerate(names):
         check_relative_name(file_name, place(file, rows[position] if rows else position + 1, "FileName", unit))
     ids = pd.Index([PurePath(n).stem for n in names], dtype=STRING, name="item")

@@ -132,6 +132,7 @@ def read_ravdess(directory: str | Path) -> Corpus:
         source=SOURCE,
         license=LICENSE,
         description=describe_import(f"{directory} ({len(stems)} RAVDESS files)", notes),
+        audio_root=os.path.abspath(directory),
     )
 
 

@@ -7,7 +7,6 @@ or cannot match is summarised by :func:`describe_import` into the corpus descrip
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import math
@@ -19,52 +18,34 @@ import numpy as np
 import pandas as pd
 
 from voxpop.corpus import STRING
-from voxpop.errors import ConfigError, InputError, where
+from voxpop.errors import InputError, where
+from voxpop.formats.arrow import read_parquet_names
+from voxpop.formats.encodings import AUTO, decode_text, text_codec
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
-DEFAULT_ENCODING = "utf-8"
+MAX_ID_LENGTH = 512  # characters of an item id; longer cells are text or data put in the wrong column
+DEFAULT_ENCODING = AUTO
 _SHOWN_LABELS = 10
 
 
 def read_text(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> str:
-    """The text of a file decoded with ``encoding`` (a Python codec name; a UTF-8 byte-order mark is dropped).
+    """The text of a file, decoded with ``encoding`` or, with ``"auto"``, the detected encoding.
 
-    Raises :class:`InputError` when the file is missing or unreadable, and when its bytes are not valid
-    text in ``encoding``: the message names the file, the line of the first bad byte and how to fix it
-    (re-encode as UTF-8, or pass ``encoding=``, CLI ``--encoding``). An unknown codec is a ConfigError.
+    See :func:`voxpop.formats.encodings.decode_text` (byte-order marks, UTF-8, then charset-normalizer;
+    an ambiguous detection is an error listing the candidates). Raises :class:`InputError` when the file is
+    missing or unreadable or its bytes are not text in ``encoding`` (naming the file, the line of the first
+    bad byte and how to fix it); an unknown codec is a ConfigError.
     """
     path = Path(path)
-    codec = text_codec(encoding)
+    if encoding != AUTO:
+        text_codec(encoding)  # an unknown codec is a ConfigError before the file is looked at
     if not path.is_file():
         raise InputError(f"{path}: {what} file not found.")
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: the {what} file could not be read ({exc.strerror}).") from None
-    try:
-        return data.decode(codec)
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise InputError(
-            f"{path.name}, line {line}: the bytes {data[exc.start : exc.end]!r} are not {encoding} text "
-            f"({exc.reason}); re-encode the file as UTF-8 (e.g. iconv -f LATIN1 -t UTF-8) or give its "
-            "encoding (encoding='latin-1', CLI --encoding latin-1)."
-        ) from None
-
-
-def text_codec(encoding: str) -> str:
-    """The Python codec for ``encoding``; UTF-8 becomes ``utf-8-sig`` so that a byte-order mark is dropped.
-
-    >>> text_codec("UTF8"), text_codec("latin-1")
-    ('utf-8-sig', 'iso8859-1')
-    """
-    try:
-        name = codecs.lookup(encoding).name
-    except (LookupError, TypeError):
-        raise ConfigError(
-            f"unknown text encoding {encoding!r}; give a Python codec name such as utf-8, latin-1, cp1252 or utf-16."
-        ) from None
-    return "utf-8-sig" if name == "utf-8" else name
+    return decode_text(data, path.name, encoding)
 
 
 def read_table(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> pd.DataFrame:
@@ -79,7 +60,7 @@ def read_table(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) ->
         if path.suffix.lower() in PARQUET_SUFFIXES:
             if not path.is_file():
                 raise InputError(f"{path}: {what} file not found.")
-            frame = pd.read_parquet(path)
+            frame = read_parquet_names(path)
             _refuse_repeated_columns(frame.columns, path.name)
         else:
             sep = "\t" if path.suffix.lower() == ".tsv" else ","
@@ -187,12 +168,23 @@ def text_column(
     """The column as stripped text (empty -> missing); with ``file``, an empty cell is an error naming its row.
 
     ``rows`` gives the source row (or line, with ``unit="line"``) of each frame row; default 1, 2, ...
+    A cell that is not text or a number (bytes, a struct, a list: Parquet columns) is an InputError naming
+    what it holds, whether or not ``file`` is given.
 
     >>> text_column(pd.DataFrame({"rater": [" r1", 7, None]}), "rater").tolist()
     ['r1', '7', <NA>]
     """
+    cells = frame[column].to_numpy(dtype=object)
+    kinds = [_kind(v) for v in cells]
+    if any(kinds):
+        bad = np.array([k is not None for k in kinds])
+        first = kinds[int(np.flatnonzero(bad)[0])]
+        _raise_at(
+            file or "the table", bad, column, rows, unit,
+            lambda r: f"holds {first}, expected text or a number; store ids and labels as text (a string column)",
+        )  # fmt: skip
     values = pd.Series(
-        [None if pd.isna(v) else str(v).strip() for v in frame[column].to_numpy(dtype=object)],
+        [None if pd.isna(v) else str(v).strip() for v in cells],
         index=frame.index,
         dtype=STRING,
     )
@@ -200,6 +192,46 @@ def text_column(
     if file is not None and values.isna().any():
         _raise_at(file, values.isna(), column, rows, unit, lambda row: f"empty; every row needs a {column}")
     return values
+
+
+def id_column(
+    frame: pd.DataFrame,
+    column: str,
+    file: str,
+    *,
+    rows: Sequence[int] | None = None,
+    unit: str = "row",
+) -> pd.Series:
+    """The item ids of a column as text (:func:`text_column` with ``file``), refusing what cannot be an id.
+
+    Raises InputError naming the file, row and column for an empty cell, a cell holding bytes, a struct or
+    a list, and a value longer than 512 characters (a text or data column given as the id column).
+
+    >>> id_column(pd.DataFrame({"item": ["a", "x" * 600]}), "item", "r.csv")
+    Traceback (most recent call last):
+    ...
+    voxpop.errors.InputError: r.csv, row 2, column 'item': holds a value of 600 characters ('xxxxxxxxxxxxxxx...
+    """
+    ids = text_column(frame, column, file, rows=rows, unit=unit)
+    long = ids.str.len().gt(MAX_ID_LENGTH).fillna(False).to_numpy(dtype=bool)
+    if long.any():
+        _raise_at(
+            file, long, column, rows, unit,
+            lambda r: f"holds a value of {len(ids.iat[r])} characters ({ids.iat[r][:16]!r}...), over the "
+            f"{MAX_ID_LENGTH} an item id may have; is {column!r} the id column? Name the right one",
+        )  # fmt: skip
+    return ids
+
+
+def _kind(cell: object) -> str | None:
+    """What a cell holds when it is not text, a number or missing (``"bytes"``, ``"a struct"``, ``"a list"``)."""
+    if isinstance(cell, bytes | bytearray | memoryview):
+        return "bytes"
+    if isinstance(cell, dict):
+        return "a struct"
+    if isinstance(cell, list | tuple | set | np.ndarray):
+        return "a list"
+    return None
 
 
 def number_column(
