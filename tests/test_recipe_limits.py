@@ -296,3 +296,18 @@ def test_a_label_file_that_is_not_parquet_is_refused_without_its_content(tmp_pat
         LabelSet.load(path)
     assert str(error.value).startswith(f"{path}: not a Parquet file")
     assert "SECRET" not in str(error.value)
+
+
+def test_extraction_skips_and_counts_a_clip_over_the_ceiling(tmp_path, monkeypatch):
+    from voxpop.corpus import Corpus
+    from voxpop.features.extraction import extract
+
+    audio = [str(wav(tmp_path / "short.wav", 1.0)), str(wav(tmp_path / "long.wav", 3.0))]
+    items = pd.DataFrame({"speaker": ["s1", "s2"], "audio": audio}, index=["short", "long"])
+    ratings = pd.DataFrame({"item": ["short", "long"], "label": ["anger", "sad"], "slot": ["primary", "primary"]})
+    corpus = Corpus("clips", items, ratings, classes=["anger", "sad"])
+    monkeypatch.setenv("VOXPOP_MAX_CLIP_SECONDS", "2")
+    features = extract(corpus, "fbank", store=tmp_path / "store")
+    assert list(features.skipped.index) == ["long"] and features.skipped.loc["long", "reason"] == "too_long"
+    assert "long.wav: item 'long': 3 s of audio is more than the 2 s" in features.skipped.loc["long", "message"]
+    assert list(features.items) == ["short"] and features.values.shape == (1, 160)  # the other clip is extracted
