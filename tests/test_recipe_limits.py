@@ -52,12 +52,15 @@ def refused(path: Path, *overrides: str) -> str:
         ("evaluation: {binarize: .nan}", "evaluation.binarize"),
         ("features: {max_seconds: .inf}", "features.max_seconds"),
         ("features: {noise_dir: n, snr_db: -.inf}", "features.snr_db"),
-        ("model: {head_options: {dropout: .nan}}", "model: head_options.dropout"),
+        ("model: {head_options: {dropout: .nan}}", "model.head_options.dropout"),
+        ("features: {options: {frames_mix: [0.5, .nan]}}", "features.options.frames_mix[1]"),
+        ("corpora: {a: {format: crema-d, arguments: {path: v.csv, max_votes: .inf}}}", "corpora.a.arguments.max_votes"),
+        ("grid: {model.optimiser.lr: [0.1, .inf]}", "grid.model.optimiser.lr[1]"),
     ],
 )
 def test_non_finite_floats_are_refused_by_key_path(tmp_path, yaml_text, key):
     message = refused(write(tmp_path, BASE + yaml_text))
-    assert f"{key}: Input should be a finite number" in message
+    assert f"  - {key}: Input should be a finite number" in message
     assert "JSON" not in message
 
 

@@ -202,8 +202,33 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     return recipe_from_dict(data, str(path))
 
 
+def non_finite(data: Any, path: str = "") -> Iterator[str]:
+    """Key paths of the non-finite floats (``.inf``, ``-.inf``, ``.nan``) anywhere in plain recipe data, free-form
+    option maps (``features.options``, ``corpus.arguments``, grid values) included.
+
+    >>> list(non_finite({"model": {"optimiser": {"betas": [float("nan"), 0.999]}}, "grid": {"a.b": [1.0]}}))
+    ['model.optimiser.betas[0]']
+    """
+    if isinstance(data, float) and not math.isfinite(data):
+        yield path
+    elif isinstance(data, Mapping):
+        for key, value in data.items():
+            yield from non_finite(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, list | tuple):
+        for i, value in enumerate(data):
+            yield from non_finite(value, f"{path}[{i}]")
+
+
 def recipe_from_dict(data: Mapping[str, Any], source: str = "(dict)") -> Recipe:
-    """Validate a recipe given as a mapping; the grid's keys and values are checked too."""
+    """Validate a recipe given as a mapping; the grid's keys and values are checked too.
+
+    Raises:
+        ConfigError: every problem with its key path (:func:`recipe_error`): non-finite numbers anywhere
+            (:func:`non_finite`), the schema's problems, grid keys and values, too many variants (ceiling
+            ``variants``), the same variant twice.
+    """
+    if bad := list(non_finite(data)):
+        raise recipe_error([f"{path}: Input should be a finite number (not .inf or .nan)" for path in bad], source)
     try:
         recipe = Recipe.model_validate(data)
     except pydantic.ValidationError as exc:
