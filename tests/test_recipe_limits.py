@@ -64,14 +64,20 @@ def test_non_finite_floats_are_refused_by_key_path(tmp_path, yaml_text, key):
     assert "JSON" not in message
 
 
+def test_non_finite_numbers_are_listed_with_the_other_problems(tmp_path):
+    message = refused(write(tmp_path, BASE + "model: {optimiser: {lr: .inf}, head_options: {hiden_dim: 8}}"))
+    assert "(2 problems)" in message and "  - model.optimiser.lr: Input should be a finite number" in message
+    assert "model.head_options: hiden_dim: unknown option of head 'mlp'" in message
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "expected"),
     [
         ("model: {epochs: true}", "model.epochs: Input should be a valid integer"),
         ("evaluation: {bootstrap: true}", "evaluation.bootstrap: Input should be a valid integer"),
         ("model: {batch_size: -4}", "model.batch_size: Input should be greater than or equal to 1"),
-        ("model: {head_options: {hidden_dim: -8}}", "head_options.hidden_dim: Input should be greater than or equal"),
-        ("model: {head_options: {hidden_dim: true}}", "head_options.hidden_dim: Input should be a valid integer"),
+        ("model: {head_options: {hidden_dim: -8}}", "model.head_options: hidden_dim: Input should be greater than or"),
+        ("model: {head_options: {hidden_dim: true}}", "model.head_options: hidden_dim: Input should be a valid int"),
         (f"model: {{seed: {2**64}}}", "model.seed: Input should be less than or equal to 9223372036854775807"),
         (f"evaluation: {{bootstrap: {2**64}}}", f"evaluation.bootstrap: {2**64} is beyond the 64-bit integers"),
         ("protocol: {speaker_folds: {seed: -1}}", "protocol.speaker_folds.seed: Input should be greater than or equal"),
@@ -83,13 +89,13 @@ def test_counts_are_whole_numbers_within_int64(tmp_path, yaml_text, expected):
 
 def test_option_maps_are_checked_against_the_head_loss_and_importer(tmp_path):
     message = refused(write(tmp_path, BASE + "model: {head_options: {hiden_dim: 8}}"))
-    assert "model: head_options.hiden_dim: unknown option of head 'mlp' (accepted: hidden_dim, n_hidden, dropout)" in (
+    assert "model.head_options: hiden_dim: unknown option of head 'mlp' (accepted: hidden_dim, n_hidden, dropout)" in (
         message
     )
     message = refused(write(tmp_path, BASE + "model: {loss: cbce, loss_options: {betta: 0.9}}"))
-    assert "loss_options.betta: unknown option of loss 'cbce' (accepted: beta, normalize)" in message
+    assert "model.loss_options: betta: unknown option of loss 'cbce' (accepted: beta, normalize)" in message
     message = refused(write(tmp_path, BASE + "model: {loss: ce, loss_options: {beta: 0.9}}"))
-    assert "loss_options.beta: unknown option of loss 'ce' (accepted: none)" in message
+    assert "model.loss_options: beta: unknown option of loss 'ce' (accepted: none)" in message
     text = "study: s\ncorpus: {format: crema-d, arguments: {path: votes.csv, max_vote: 3, max_votes: true}}\n"
     message = refused(write(tmp_path, text))
     assert "arguments.max_vote: unknown argument of importer 'crema-d' (accepted: path, audio," in message

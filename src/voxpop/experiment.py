@@ -182,13 +182,21 @@ class ModelConfig(Strict):
             raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
         return loss
 
+    @pydantic.field_validator("head_options", "loss_options")
+    @classmethod
+    def _accepted_options(cls, options: dict[str, Any], info: pydantic.ValidationInfo) -> dict[str, Any]:
+        """The option map against what the head / loss accepts (checked even when other keys fail)."""
+        kind = "head" if info.field_name == "head_options" else "loss"
+        name = info.data.get(kind)
+        if name is not None:  # else the name itself was refused
+            try:
+                validated_options(kind, name, options, prefix="")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return options
+
     @pydantic.model_validator(mode="after")
     def _valid_training(self) -> ModelConfig:
-        try:  # the option maps against what the head and the loss accept
-            validated_options("head", self.head, self.head_options)
-            validated_options("loss", self.loss, self.loss_options)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
         try:
             self.spec()
         except pydantic.ValidationError as exc:  # e.g. warmup_steps with warmup_ratio

@@ -236,7 +236,9 @@ LOSS_OPTIONS: dict[str, type[pydantic.BaseModel]] = {
 (:func:`voxpop.losses.make_loss` reads them)."""
 
 
-def validated_options(kind: Literal["head", "loss"], name: str, options: dict[str, Any]) -> dict[str, Any]:
+def validated_options(
+    kind: Literal["head", "loss"], name: str, options: dict[str, Any], prefix: str | None = None
+) -> dict[str, Any]:
     """``options`` of head (or classical model) or loss ``name`` checked against :data:`HEAD_OPTIONS` /
     :data:`LOSS_OPTIONS`, with the defaults of those not given.
 
@@ -244,6 +246,7 @@ def validated_options(kind: Literal["head", "loss"], name: str, options: dict[st
         kind: ``head`` (``model.head_options``) or ``loss`` (``model.loss_options``).
         name: the head or loss.
         options: the option map as given.
+        prefix: put before each option's key in messages (default ``head_options.`` / ``loss_options.``).
 
     Returns:
         Every option of ``name`` by name, typed (e.g. ``hidden_dim`` an int).
@@ -263,7 +266,7 @@ def validated_options(kind: Literal["head", "loss"], name: str, options: dict[st
         accepted = ", ".join(schema.model_fields) or "none"
         problems = []
         for e in exc.errors():
-            where = f"{kind}_options." + ".".join(str(part) for part in e["loc"])
+            where = (f"{kind}_options." if prefix is None else prefix) + ".".join(str(part) for part in e["loc"])
             if e["type"] == "extra_forbid" or e["type"] == "extra_forbidden":
                 problems.append(f"{where}: unknown option of {kind} {name!r} (accepted: {accepted})")
             else:

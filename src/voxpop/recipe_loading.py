@@ -227,12 +227,14 @@ def recipe_from_dict(data: Mapping[str, Any], source: str = "(dict)") -> Recipe:
             (:func:`non_finite`), the schema's problems, grid keys and values, too many variants (ceiling
             ``variants``), the same variant twice.
     """
-    if bad := list(non_finite(data)):
-        raise recipe_error([f"{path}: Input should be a finite number (not .inf or .nan)" for path in bad], source)
+    bad = list(non_finite(data))
+    problems = [f"{path}: Input should be a finite number (not .inf or .nan)" for path in bad]
     try:
         recipe = Recipe.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise recipe_error(problems_of(exc), source) from None
+    except pydantic.ValidationError as exc:  # with the non-finite numbers, each once
+        problems += [p for p in problems_of(exc) if not any(p.startswith(f"{path}:") for path in bad)]
+    if problems:
+        raise recipe_error(problems, source) from None
     _check_variant_count(recipe, source)
     problems = []
     named = {name: dict(_flatten(values)) for name, values in recipe.variants.items()}
