@@ -320,3 +320,26 @@ def test_extraction_skips_and_counts_a_clip_over_the_ceiling(tmp_path, monkeypat
     assert list(features.skipped.index) == ["long"] and features.skipped.loc["long", "reason"] == "too_long"
     assert "long.wav: item 'long': 3 s of audio is more than the 2 s" in features.skipped.loc["long", "message"]
     assert list(features.items) == ["short"] and features.values.shape == (1, 160)  # the other clip is extracted
+
+
+def test_every_bootstrap_and_worker_entry_point_meets_its_ceiling(monkeypatch):
+    from voxpop.agreement import alpha_ci
+    from voxpop.execution import blas_threads
+    from voxpop.features import make_extractor
+
+    data = [[1, 2, 3, 3, 2, 1, 4, 1, 2], [1, 2, 3, 3, 2, 2, 4, 1, 2], [2, 3, 3, 3, 2, 3, 4, 2, 2]]  # 9 pairable items
+    monkeypatch.setenv("VOXPOP_MAX_BOOTSTRAP_CELLS", "8999")
+    with pytest.raises(ConfigError, match="9,000 bootstrap resamples x items of one test set exceeds the ceiling"):
+        alpha_ci(data, "interval", n_boot=1000)
+    monkeypatch.setenv("VOXPOP_MAX_BOOTSTRAP_CELLS", "9000")
+    assert alpha_ci(data, "interval", n_boot=1000).low <= 1
+    monkeypatch.setenv("VOXPOP_MAX_WORKERS", "3")
+    with pytest.raises(ConfigError, match=r"extractor option workers \(features\.options\.workers, --workers\): 4 "):
+        make_extractor("fbank", workers=4)
+    assert make_extractor("fbank", workers=3).workers == 3
+    monkeypatch.setenv("VOXPOP_MAX_THREADS", "2")
+    with pytest.raises(ConfigError, match=r"--threads .*: 100,000 CPU threads per stage .* exceeds the ceiling of 2;"):
+        blas_threads(100_000).__enter__()
+    monkeypatch.setenv("VOXPOP_MAX_THREADS", "many")
+    with pytest.raises(ConfigError, match="VOXPOP_MAX_THREADS='many': expected a positive whole number"):
+        blas_threads(1).__enter__()
