@@ -87,7 +87,8 @@ def test_train_then_run_of_the_equivalent_recipe_recomputes_nothing(demo, tmp_pa
     assert run.record.features.path == str(demo["features"].path.resolve())  # the shared store entry, reused
     summary = pd.read_csv(out / "summary.csv")
 
-    output = invoke("run", equivalent_recipe(demo, tmp_path / "recipe.yaml"), "--out", out, "--workers", "1")
+    recipe = equivalent_recipe(demo, tmp_path / "recipe.yaml")  # its features.store is shared: outside, opted in
+    output = invoke("run", recipe, "--out", out, "--workers", "1", "--allow-outside-paths")
     assert "stages run: 0, reused from the cache: 4" in output
     assert done_stages(out) == trained  # no stage directory added, none rewritten
     results = pd.read_parquet(out / "results.parquet")
@@ -114,7 +115,8 @@ def test_train_then_run_of_the_equivalent_recipe_recomputes_nothing(demo, tmp_pa
 
 def test_run_then_train_of_the_same_cell_recomputes_nothing(demo, tmp_path):
     out = tmp_path / "out"
-    invoke("run", equivalent_recipe(demo, tmp_path / "recipe.yaml"), "--out", out, "--workers", "1")
+    recipe = equivalent_recipe(demo, tmp_path / "recipe.yaml")  # its features.store is shared: outside, opted in
+    invoke("run", recipe, "--out", out, "--workers", "1", "--allow-outside-paths")
     ran = done_stages(out)
     results = pd.read_parquet(out / "results.parquet")
     output = invoke(*train_args(demo, out))
@@ -123,7 +125,7 @@ def test_run_then_train_of_the_same_cell_recomputes_nothing(demo, tmp_path):
     summary = pd.read_csv(out / "summary.csv")
     np.testing.assert_array_equal(results[results["group"].eq("all")]["value"], summary["value"])
     # the recipe train wrote is the same study again
-    output = invoke("run", out / "recipe.yaml", "--out", out, "--workers", "1")
+    output = invoke("run", out / "recipe.yaml", "--out", out, "--workers", "1", "--allow-outside-paths")
     assert "stages run: 0, reused from the cache: 4" in output
 
 

@@ -96,7 +96,8 @@ def test_overrides_set_values_and_unknown_override_paths_are_errors(tmp_path, de
 
 def test_grid_and_named_variants_expand_to_every_combination(demo):
     data = small_recipe(demo)
-    data["variants"] = {"a": {"model": {"head": "linear"}}, "b": {"model": {"head": "mlp", "epochs": 3}}}
+    linear = {"head": "linear", "head_options": {}}  # the base's hidden_dim is an option of mlp only
+    data["variants"] = {"a": {"model": linear}, "b": {"model": {"head": "mlp", "epochs": 3}}}
     data["grid"] = {"model.loss": ["ce", "kld"], "model.batch_size": [4, 8]}
     variants = expand_variants(recipe_from_dict(data))
     assert len(variants) == 8

@@ -28,6 +28,7 @@ import pandas as pd
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, InputError, VoxpopError, option
 from voxpop.labelset import LabelSet
+from voxpop.limits import check_ceiling
 from voxpop.metrics import CI
 from voxpop.slots import ordered_domain, resolve_order
 
@@ -301,6 +302,7 @@ def _bootstrap_alphas(counts: np.ndarray, level: str, domain: np.ndarray, n_boot
     pairable, _ = _pairable(counts)
     if not len(pairable):
         return np.full(n_boot, math.nan)
+    check_ceiling("bootstrap_cells", n_boot * len(pairable), f"{n_boot:,} bootstrap resamples of alpha's items")
     patterns, sizes = _distinct_rows(pairable)
     weights = 1.0 / (patterns.sum(axis=1) - 1.0)
     rng = np.random.default_rng(seed)

@@ -34,6 +34,7 @@ import soundfile
 import soxr
 
 from voxpop.errors import ConfigError, InputError, option
+from voxpop.limits import CEILINGS, ceiling
 
 REASONS = {
     "no_audio": "the item has no audio path",
@@ -45,6 +46,7 @@ REASONS = {
     "too_short": "the clip is shorter than required",
     "silent": "the clip is digital silence, so an SNR is undefined",
     "outside_file": "the item's time window (offset, duration) reaches beyond the end of the file",
+    "too_long": "the clip is longer than the ceiling of audio read per clip (VOXPOP_MAX_CLIP_SECONDS)",
 }
 """Reason codes of :class:`AudioError` and what they mean."""
 
@@ -199,6 +201,7 @@ def read_audio(
                 first, stop = _window_frames(path, item, offset, duration, rate, handle.frames)
                 frames = stop - first if frames < 0 else min(frames, stop - first)
                 handle.seek(first)
+            _check_length(path, item, frames if frames >= 0 else handle.frames, rate)
             data = handle.read(frames, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
         raise AudioError(
@@ -209,6 +212,20 @@ def read_audio(
     if not np.isfinite(data).all():
         raise AudioError(path, "not_finite", "the audio contains NaN or infinite samples")
     return data, rate
+
+
+def _check_length(path: Path, item: str | None, frames: int, rate: int) -> None:
+    """Refuse to read more than the ceiling ``clip_seconds`` of one clip (a 2-hour file would take gigabytes in
+    every extractor): an AudioError (reason ``too_long``) naming the file, its length and the way out."""
+    limit = ceiling("clip_seconds")
+    if frames > limit * rate:
+        raise AudioError(
+            path,
+            "too_long",
+            f"item {item!r}: {frames / rate:,.0f} s of audio is more than the {limit:,} s read per clip; keep the "
+            f"first T seconds with {option('max_seconds')} (features.max_seconds in a recipe), cut the recording into "
+            f"segments, or raise the ceiling with {CEILINGS['clip_seconds'].variable}",
+        )
 
 
 def _window_frames(

@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
-import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from voxpop.errors import ConfigError, VoxpopError
+from voxpop.limits import usable_cores
 
 PRELOAD = (
     "voxpop.worker_signals",
@@ -58,9 +58,8 @@ def default_workers() -> int:
     """Usable cores (the CPU affinity of this process), capped by free memory at :data:`GB_PER_WORKER` each; >= 1."""
     import psutil
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     free = psutil.virtual_memory().available / 1e9
-    return max(1, min(cores, int(free // GB_PER_WORKER)))
+    return max(1, min(usable_cores(), int(free // GB_PER_WORKER)))
 
 
 def security_from_files(ca_file: Path | None, cert: Path | None, key: Path | None) -> Any:

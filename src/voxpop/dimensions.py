@@ -321,7 +321,7 @@ class ContinuousSpec(pydantic.BaseModel):
     ('ewe', 'dimension', (0.0, 1.0))
     """
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
 
     gold_standard: Literal[GOLD_STANDARDS]
     dimensions: list[str] | None = pydantic.Field(None, min_length=1)

@@ -20,6 +20,7 @@ from voxpop import stages as st
 from voxpop.cache import Cache, Stage
 from voxpop.corpus import Corpus
 from voxpop.errors import VoxpopError
+from voxpop.limits import check_ceiling
 from voxpop.segments import on_segments
 
 KILL_HOOK = "VOXPOP_TEST_KILL_STAGE"
@@ -49,8 +50,11 @@ def fixed_threads(threads: int) -> Iterator[None]:
 @contextlib.contextmanager
 def blas_threads(threads: int) -> Iterator[None]:
     """Run the block with ``threads`` threads in the BLAS / OpenMP pools (``threadpoolctl``), without importing
-    torch: for numpy, scikit-learn and crowd-kit code (the pre-flight check's label sets)."""
+    torch: for numpy, scikit-learn and crowd-kit code (the pre-flight check's label sets). Raises
+    :class:`~voxpop.errors.ConfigError` for more threads than the ceiling ``threads`` (:mod:`voxpop.limits`)."""
     from threadpoolctl import threadpool_limits
+
+    check_ceiling("threads", threads, "--threads (CPU threads of every stage)")
 
     with threadpool_limits(limits=threads):
         yield

@@ -25,8 +25,20 @@ import pydantic
 
 from voxpop.errors import ConfigError
 from voxpop.filters import ItemFilter
+from voxpop.formats import check_arguments
+from voxpop.limits import Int, Seed
 from voxpop.metrics import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
-from voxpop.model_spec import CLASSICAL, HEADS, LOSSES, BackboneConfig, ModelSpec, Monitor, Schedule, TrainConfig
+from voxpop.model_spec import (
+    CLASSICAL,
+    HEADS,
+    LOSSES,
+    BackboneConfig,
+    ModelSpec,
+    Monitor,
+    Schedule,
+    TrainConfig,
+    validated_options,
+)
 from voxpop.protocols import Fold, make_folds
 from voxpop.recipe_labels import FILE_RULE as FILE_RULE  # re-exported with the label specs: recipe sections
 from voxpop.recipe_labels import LabelEntry as LabelEntry
@@ -45,7 +57,7 @@ class DemoSpec(Strict):
     """The synthetic demo corpus of :func:`voxpop.demo.make_demo_corpus`."""
 
     size: Literal["tiny", "small"] = "small"
-    seed: int = 0
+    seed: Seed = 0
 
 
 class CorpusSpec(Strict):
@@ -65,6 +77,11 @@ class CorpusSpec(Strict):
             raise ValueError(f"give exactly one of path, format or demo (given: {', '.join(given) or 'none'})")
         if self.arguments and self.format is None:
             raise ValueError("arguments go with format (the importer's keyword arguments)")
+        if self.format is not None:
+            try:
+                check_arguments(self.format, self.arguments)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
         return self
 
 
@@ -114,7 +131,7 @@ class Optimiser(Strict):
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = pydantic.Field(0.01, ge=0)
     schedule: Schedule = "constant"
-    warmup_steps: int = pydantic.Field(0, ge=0)
+    warmup_steps: Int = pydantic.Field(0, ge=0)
     warmup_ratio: float = pydantic.Field(0.0, ge=0, lt=1)
 
 
@@ -122,7 +139,7 @@ class EarlyStopping(Strict):
     """Stop after ``patience`` epochs without improvement of ``monitor`` on the dev items."""
 
     monitor: Monitor = "loss"
-    patience: int = pydantic.Field(5, ge=1)
+    patience: Int = pydantic.Field(5, ge=1)
 
 
 class ModelConfig(Strict):
@@ -138,17 +155,17 @@ class ModelConfig(Strict):
     loss: str = "ce"
     loss_options: dict[str, Any] = {}
     optimiser: Optimiser = Optimiser()
-    epochs: int = pydantic.Field(20, ge=1)
-    batch_size: int = pydantic.Field(32, ge=1)
+    epochs: Int = pydantic.Field(20, ge=1)
+    batch_size: Int = pydantic.Field(32, ge=1)
     early_stopping: EarlyStopping | None = EarlyStopping()
     balanced_sampling: bool = False
     standardize: bool = True
-    seed: int = 0
+    seed: Seed = 0
     backbone: BackboneConfig | None = None
-    accumulate_grad_batches: int = pydantic.Field(1, ge=1)
+    accumulate_grad_batches: Int = pydantic.Field(1, ge=1)
     precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = "auto"
-    devices: int | str | list[int] = "auto"
-    num_nodes: int = pydantic.Field(1, ge=1)
+    devices: Int | str | list[Int] = "auto"
+    num_nodes: Int = pydantic.Field(1, ge=1)
     strategy: str = "auto"
 
     @pydantic.field_validator("head")
@@ -164,6 +181,19 @@ class ModelConfig(Strict):
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
         return loss
+
+    @pydantic.field_validator("head_options", "loss_options")
+    @classmethod
+    def _accepted_options(cls, options: dict[str, Any], info: pydantic.ValidationInfo) -> dict[str, Any]:
+        """The option map against what the head / loss accepts (checked even when other keys fail)."""
+        kind = "head" if info.field_name == "head_options" else "loss"
+        name = info.data.get(kind)
+        if name is not None:  # else the name itself was refused
+            try:
+                validated_options(kind, name, options, prefix="")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return options
 
     @pydantic.model_validator(mode="after")
     def _valid_training(self) -> ModelConfig:
@@ -206,10 +236,10 @@ class ModelConfig(Strict):
 class SpeakerFolds(Strict):
     """k speaker-independent folds (dev = the next fold's speakers)."""
 
-    k: int = pydantic.Field(5, ge=2)
+    k: Int = pydantic.Field(5, ge=2)
     column: str = "speaker"
     dev: bool = True
-    seed: int = 0
+    seed: Seed = 0
     assignment: Literal["round-robin", "group-kfold"] = "round-robin"
 
 
@@ -242,7 +272,7 @@ class CrossCorpus(Strict):
     test: list[str] = pydantic.Field(min_length=1)
     classes: Literal["shared", "train"] = "shared"
     dev: float = pydantic.Field(0.0, ge=0, lt=1)
-    seed: int = 0
+    seed: Seed = 0
 
     @pydantic.model_validator(mode="after")
     def _apart(self) -> CrossCorpus:
@@ -314,8 +344,8 @@ class EvaluationConfig(Strict):
     predictions of one speaker are not independent).
     """
 
-    bootstrap: int = pydantic.Field(1000, ge=0)
-    seed: int = 0
+    bootstrap: Int = pydantic.Field(1000, ge=0)
+    seed: Seed = 0
     resample: Literal["items", "speakers"] = "items"
     cross_test: bool = True
     metrics: list[str] = ["macro_f1", "uar", "kld", "jsd"]
@@ -345,8 +375,8 @@ class AgreementAnalysis(Strict):
     pearson: bool = False
     icc: bool = False
     fleiss: Literal["pooled", "gwet"] = "pooled"
-    bootstrap: int = pydantic.Field(0, ge=0)
-    seed: int = 0
+    bootstrap: Int = pydantic.Field(0, ge=0)
+    seed: Seed = 0
 
 
 class AccountingAnalysis(Strict):
@@ -398,8 +428,8 @@ class FusionAnalysis(Strict):
     """
 
     predictions: dict[str, str] = {}
-    n_draws: int = pydantic.Field(1000, ge=0)
-    seed: int = 0
+    n_draws: Int = pydantic.Field(1000, ge=0)
+    seed: Seed = 0
     tune_on: Literal["dev", "other_folds"] = "dev"
 
 

@@ -133,7 +133,13 @@ class LabelSet:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: label set not found; create one with 'voxpop labels'.")
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except (OSError, ValueError) as exc:  # pyarrow's errors; the file's content is not repeated
+            raise InputError(
+                f"{path}: not a Parquet file ({type(exc).__name__}); a label set is the .parquet file that "
+                "'voxpop labels' writes"
+            ) from None
         raw = (table.schema.metadata or {}).get(_META_KEY)
         if raw is None:
             raise InputError(f"{path}: not a voxpop label set (no {_META_KEY.decode()} metadata)")

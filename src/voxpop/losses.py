@@ -30,7 +30,7 @@ from torch.utils.data import WeightedRandomSampler
 
 from voxpop.errors import ConfigError
 from voxpop.metrics import binarize_above_uniform
-from voxpop.model_spec import dimension_weights
+from voxpop.model_spec import dimension_weights, validated_options
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -286,24 +286,16 @@ def make_loss(name: str, train_targets: np.ndarray, classes: list[str] | None = 
     cls = loss_class(name)
     if name == "multitask":
         return _multitask_loss(train_targets, classes, options)
+    validated = validated_options("loss", name, dict(options))  # unknown keys, types, bounds
     if cls.regression:
         return cls(dimension_weights(name, options, classes, np.shape(train_targets)[1]))
-    allowed = {"beta", "normalize"} if name == "cbce" else set()
-    if unknown := sorted(set(options) - allowed):
-        raise ConfigError(
-            f"loss {name!r}: unknown option(s) {', '.join(unknown)}; it accepts {sorted(allowed) or 'none'}."
-        )
     y = np.asarray(train_targets, dtype=float)
     weight = None
     if name in ("wce", "wbce"):
         weight = inverse_frequency_weights(y, classes)
     elif name == "cbce":
-        beta = options.get("beta", 0.99)
-        normalize = options.get("normalize", False)
-        if not (beta is None or isinstance(beta, int | float)) or not isinstance(normalize, bool):
-            raise ConfigError(f"loss 'cbce': beta must be a number or None and normalize a bool, got {options}.")
-        beta = effective_beta(len(y)) if beta is None else float(beta)
-        weight = class_balanced_weights(ar_positive_counts(y), beta, normalize, classes)
+        beta = effective_beta(len(y)) if validated["beta"] is None else validated["beta"]
+        weight = class_balanced_weights(ar_positive_counts(y), beta, validated["normalize"], classes)
     return cls(weight)
 
 
@@ -311,9 +303,7 @@ def _multitask_loss(train_targets: np.ndarray, columns: list[str] | None, option
     """:class:`MultiTaskLoss` from the options ``dimensions`` (names of the last target columns, required),
     ``class_loss`` (default ce), ``dimension_loss`` (ccc or mse, default ccc), ``task_weights`` ([classes,
     dimensions], default [1, 1]) and ``weights`` (per dimension, as for ``mse`` / ``ccc``)."""
-    allowed = {"dimensions", "class_loss", "dimension_loss", "task_weights", "weights"}
-    if unknown := sorted(set(options) - allowed):
-        raise ConfigError(f"loss 'multitask': unknown option(s) {', '.join(unknown)}; it accepts {sorted(allowed)}.")
+    validated_options("loss", "multitask", options)  # unknown keys, types, bounds
     y = np.asarray(train_targets, dtype=float)
     dimensions = [str(d) for d in options.get("dimensions") or []]
     n_classes = y.shape[1] - len(dimensions)

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from voxpop.errors import ConfigError, InputError
+from voxpop.limits import check_ceiling
 
 SINGLE_LABEL_METRICS = ("accuracy", "uar", "macro_f1", "micro_f1", "weighted_f1", "mcc")
 MULTI_LABEL_METRICS = ("macro_f1", "micro_f1", "weighted_f1", "mcc")
@@ -820,6 +821,7 @@ def _index_chunks(
         for start, rows in _spans(n_items, len(indices), block_elements):
             yield indices[start : start + rows]
         return
+    check_ceiling("bootstrap_cells", n_boot * n_items, f"{n_boot:,} bootstrap resamples of {n_items:,} items")
     if strata is None:
         rng = np.random.default_rng(seed)
         for _, rows in _spans(n_items, n_boot, block_elements):

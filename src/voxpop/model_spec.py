@@ -11,12 +11,13 @@ main process of ``voxpop run --workers N``) never loads torch.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 import numpy as np
 import pydantic
 
 from voxpop.errors import ConfigError
+from voxpop.limits import STRICT_NUMBERS, Int, Seed
 
 HEADS = ("linear", "mlp", "residual", "attentive_stats", "lstm")
 """Neural heads (torch modules of :data:`voxpop.models.HEAD_MODULES`)."""
@@ -56,11 +57,11 @@ Schedule = Literal["constant", "linear", "cosine"]
 class BackboneConfig(pydantic.BaseModel):
     """A Hugging Face self-supervised backbone to fine-tune end to end (see ``BackboneClassifier``)."""
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = STRICT_NUMBERS
 
     path: str = pydantic.Field(description="local directory loadable with transformers.AutoModel")
-    keep_layers: int | None = pydantic.Field(None, ge=1, description="keep only the first k transformer layers")
-    trainable_layers: int | None = pydantic.Field(
+    keep_layers: Int | None = pydantic.Field(None, ge=1, description="keep only the first k transformer layers")
+    trainable_layers: Int | None = pydantic.Field(
         None, ge=0, description="train only the top k transformer layers (None: all); the CNN encoder stays frozen"
     )
     normalize_audio: bool | None = pydantic.Field(
@@ -82,30 +83,30 @@ class TrainConfig(pydantic.BaseModel):
     (``batch_size`` is per device: the global batch is batch_size x devices x num_nodes x accumulation).
     """
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = STRICT_NUMBERS
 
     lr: float = pydantic.Field(1e-3, gt=0)
     backbone_lr: float | None = pydantic.Field(None, gt=0, description="fine-tuning: backbone rate; None: lr")
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = pydantic.Field(0.01, ge=0)
     schedule: Schedule = "constant"
-    warmup_steps: int = pydantic.Field(0, ge=0)
+    warmup_steps: Int = pydantic.Field(0, ge=0)
     warmup_ratio: float = pydantic.Field(0.0, ge=0, lt=1)
-    accumulate_grad_batches: int = pydantic.Field(1, ge=1)
-    epochs: int = pydantic.Field(20, ge=1)
-    batch_size: int = pydantic.Field(32, ge=1)
-    seed: int = 0
+    accumulate_grad_batches: Int = pydantic.Field(1, ge=1)
+    epochs: Int = pydantic.Field(20, ge=1)
+    batch_size: Int = pydantic.Field(32, ge=1)
+    seed: Seed = 0
     monitor: Monitor = "loss"
-    patience: int | None = pydantic.Field(5, ge=1, description="epochs without improvement; None: no stopping")
+    patience: Int | None = pydantic.Field(5, ge=1, description="epochs without improvement; None: no stopping")
     balanced_sampling: bool = False
     backbone: BackboneConfig | None = None
     precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = "auto"
     accelerator: str = "auto"
-    devices: int | str | list[int] = "auto"
-    num_nodes: int = pydantic.Field(1, ge=1)
+    devices: Int | str | list[Int] = "auto"
+    num_nodes: Int = pydantic.Field(1, ge=1)
     strategy: str = "auto"
     deterministic: bool | Literal["warn"] = "warn"
-    num_workers: int = pydantic.Field(0, ge=0)
+    num_workers: Int = pydantic.Field(0, ge=0)
     progress_bar: bool = True
 
     @pydantic.model_validator(mode="after")
@@ -133,7 +134,7 @@ class ModelSpec(pydantic.BaseModel):
     input is the ``waveform`` extractor's raw audio.
     """
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = STRICT_NUMBERS
 
     head: str = "mlp"
     head_options: dict[str, Any] = {}
@@ -177,3 +178,97 @@ def dimension_weights(name: str, options: dict, dimensions: list[str] | None, n:
             f"positive sum, got {given}."
         )
     return weights / weights.sum()
+
+
+Width = Annotated[int, pydantic.Strict(), pydantic.Field(ge=1, le=2**31 - 1)]
+"""A layer width or component count (the product with the input size meets the ceiling ``head_parameters``
+when the head is built, :func:`voxpop.models.build_head`)."""
+Layers = Annotated[int, pydantic.Strict(), pydantic.Field(ge=0, le=64)]
+Rate = Annotated[float, pydantic.Field(ge=0, lt=1)]
+Positive = Annotated[float, pydantic.Field(gt=0)]
+NonNegative = Annotated[float, pydantic.Field(ge=0)]
+Kernel = Literal["rbf", "linear", "poly", "sigmoid"]
+DimensionWeights = Any  # one per dimension, checked with the dimensions by dimension_weights
+
+
+def _options(name: str, **fields: Any) -> type[pydantic.BaseModel]:
+    return pydantic.create_model(f"{name}_options", __config__=STRICT_NUMBERS, **fields)
+
+
+HEAD_OPTIONS: dict[str, type[pydantic.BaseModel]] = {
+    "linear": _options("linear", projector_dim=(Width | None, None)),
+    "mlp": _options("mlp", hidden_dim=(Width, 1024), n_hidden=(Layers, 2), dropout=(Rate, 0.5)),
+    "residual": _options("residual", hidden_dim=(Width, 256), dropout=(Rate, 0.1)),
+    "attentive_stats": _options("attentive_stats", attention_dim=(Width, 128)),
+    "lstm": _options(
+        "lstm", hidden_size=(Width, 128), num_layers=(Layers, 1), bidirectional=(bool, True), dropout=(Rate, 0.0)
+    ),
+    "svm": _options(
+        "svm", C=(Positive, 1.0), kernel=(Kernel, "rbf"), pca_components=(Width | None, None),
+        calibration_folds=(Annotated[Int, pydantic.Field(ge=2)], 5),
+    ),
+    "logreg": _options(
+        "logreg", C=(Positive, 1.0), max_iter=(Annotated[Int, pydantic.Field(ge=1)], 1000),
+        pca_components=(Width | None, None),
+    ),
+    "svr": _options(
+        "svr", C=(Positive, 1.0), epsilon=(NonNegative, 0.1), kernel=(Kernel, "rbf"),
+        pca_components=(Width | None, None),
+    ),
+    "ridge": _options("ridge", alpha=(NonNegative, 1.0), pca_components=(Width | None, None)),
+}
+"""The options every head and classical model accepts (``model.head_options``), with their types, bounds and
+defaults: the keyword parameters of :data:`voxpop.models.HEAD_MODULES` / ``CLASSICAL_PIPELINES`` (checked by
+``tests/test_recipe_limits.py``), validated here so that checking a recipe needs no torch."""
+
+LOSS_OPTIONS: dict[str, type[pydantic.BaseModel]] = {
+    **{name: _options(name) for name in LOSSES},
+    "cbce": _options("cbce", beta=(Rate | None, 0.99), normalize=(bool, False)),
+    "mse": _options("mse", weights=(DimensionWeights | None, None)),
+    "ccc": _options("ccc", weights=(DimensionWeights | None, None)),
+    "multitask": _options(
+        "multitask", dimensions=(list[str], []), class_loss=(str, "ce"), dimension_loss=(Literal["mse", "ccc"], "ccc"),
+        task_weights=(tuple[NonNegative, NonNegative], (1.0, 1.0)),
+        weights=(DimensionWeights | None, None),
+    ),
+}
+"""The options every loss accepts (``model.loss_options``), with types, bounds and defaults
+(:func:`voxpop.losses.make_loss` reads them)."""
+
+
+def validated_options(
+    kind: Literal["head", "loss"], name: str, options: dict[str, Any], prefix: str | None = None
+) -> dict[str, Any]:
+    """``options`` of head (or classical model) or loss ``name`` checked against :data:`HEAD_OPTIONS` /
+    :data:`LOSS_OPTIONS`, with the defaults of those not given.
+
+    Args:
+        kind: ``head`` (``model.head_options``) or ``loss`` (``model.loss_options``).
+        name: the head or loss.
+        options: the option map as given.
+        prefix: put before each option's key in messages (default ``head_options.`` / ``loss_options.``).
+
+    Returns:
+        Every option of ``name`` by name, typed (e.g. ``hidden_dim`` an int).
+
+    Raises:
+        ConfigError: one line per problem, each with its option key (unknown keys list the accepted ones).
+
+    Example:
+        >>> validated_options("head", "mlp", {"hiden_dim": 8})
+        Traceback (most recent call last):
+        voxpop.errors.ConfigError: head_options.hiden_dim: unknown option of head 'mlp' (accepted: hidden_dim, ...
+    """
+    schema = (HEAD_OPTIONS if kind == "head" else LOSS_OPTIONS)[name]
+    try:
+        return dict(schema.model_validate(options))
+    except pydantic.ValidationError as exc:
+        accepted = ", ".join(schema.model_fields) or "none"
+        problems = []
+        for e in exc.errors():
+            where = (f"{kind}_options." if prefix is None else prefix) + ".".join(str(part) for part in e["loc"])
+            if e["type"] == "extra_forbid" or e["type"] == "extra_forbidden":
+                problems.append(f"{where}: unknown option of {kind} {name!r} (accepted: {accepted})")
+            else:
+                problems.append(f"{where}: {e['msg']}")
+        raise ConfigError("; ".join(problems)) from None

@@ -18,14 +18,11 @@ means (L x D per clip) equals the same module on the frame-level hidden states.
 
 from __future__ import annotations
 
-import inspect
 import logging
-import typing
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import pydantic
 import torch
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import PCA
@@ -38,7 +35,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from voxpop.errors import ConfigError
-from voxpop.model_spec import CLASSICAL
+from voxpop.limits import check_ceiling
+from voxpop.model_spec import CLASSICAL, validated_options
 
 log = logging.getLogger(__name__)
 
@@ -197,37 +195,33 @@ HEAD_MODULES: dict[str, type[nn.Module]] = {
 }
 
 
-def _validated_options(what: str, target: Callable, options: dict[str, Any], fixed: set[str]) -> dict[str, Any]:
-    """Check ``options`` against the typed keyword parameters of ``target`` (pydantic), excluding ``fixed``."""
-    hints = typing.get_type_hints(target)
-    fields = {
-        name: (hints[name], p.default)
-        for name, p in inspect.signature(target).parameters.items()
-        if p.kind is p.KEYWORD_ONLY and name not in fixed
-    }
-    model = pydantic.create_model(f"{what}_options", __config__=pydantic.ConfigDict(extra="forbid"), **fields)
-    try:
-        return dict(model.model_validate(options))
-    except pydantic.ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        accepted = ", ".join(f"{n} ({hints[n]})" for n in fields) or "none"
-        raise ConfigError(f"{what} options: {problems}. Accepted options: {accepted}.") from None
-
-
 def build_head(name: str, in_dim: int, n_classes: int, **options: Any) -> nn.Module:
-    """Build head ``name`` from :data:`HEAD_MODULES` with validated, typed keyword options.
+    """Build head ``name`` from :data:`HEAD_MODULES` with options validated by
+    :func:`voxpop.model_spec.validated_options`.
+
+    The head is first laid out on torch's ``meta`` device (shapes, no memory) and its parameters counted:
+    more than the ceiling ``head_parameters`` (:mod:`voxpop.limits`; e.g. a hidden layer of 3 x 10^8 units)
+    is refused before any memory is allocated.
+
+    Raises:
+        ConfigError: unknown head, an invalid option, or too many parameters (naming ``model.head_options``).
 
     >>> build_head("mlp", 8, 3, hidden_dim=16).layers[0]
     Linear(in_features=8, out_features=16, bias=True)
     >>> build_head("mlp", 8, 3, hidden=16)
     Traceback (most recent call last):
-    voxpop.errors.ConfigError: head 'mlp' options: hidden: Extra inputs are not permitted. Accepted options: ...
+    voxpop.errors.ConfigError: head_options.hidden: unknown option of head 'mlp' (accepted: hidden_dim, ...
     """
     if name not in HEAD_MODULES:
         classical = ", ".join(CLASSICAL)
         raise ConfigError(f"unknown head {name!r}; choose one of {', '.join(HEAD_MODULES)} (or classical {classical}).")
     cls = HEAD_MODULES[name]
-    return cls(in_dim, n_classes, **_validated_options(f"head {name!r}", cls.__init__, options, set()))
+    kwargs = validated_options("head", name, options)
+    with torch.device("meta"):
+        size = sum(p.numel() for p in cls(in_dim, n_classes, **kwargs).parameters())
+    where = f"model.head_options of head {name!r} ({in_dim} inputs, {options or 'default options'})"
+    check_ceiling("head_parameters", size, where)
+    return cls(in_dim, n_classes, **kwargs)
 
 
 class LayerWeightedSum(nn.Module):
@@ -453,4 +447,4 @@ def build_classical(name: str, seed: int, **options: Any) -> Pipeline:
     if name not in CLASSICAL_PIPELINES:
         raise ConfigError(f"unknown classical model {name!r}; choose one of {', '.join(CLASSICAL_PIPELINES)}.")
     builder = CLASSICAL_PIPELINES[name]
-    return builder(seed=seed, **_validated_options(f"classical model {name!r}", builder, options, {"seed"}))
+    return builder(seed=seed, **validated_options("head", name, options))

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 
 from voxpop.dimensions import ContinuousSpec
+from voxpop.limits import STRICT_NUMBERS, Int
 from voxpop.rules import OPTIONS, REGISTRY, Option, Rule, rules_using
 
 FILE_RULE = "file"
@@ -17,9 +18,9 @@ FILE_RULE = "file"
 
 
 class Strict(pydantic.BaseModel):
-    """Base of every recipe section: unknown keys are errors."""
+    """Base of every recipe section: unknown keys and non-finite floats (``.inf``, ``.nan``) are errors."""
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = STRICT_NUMBERS
 
 
 # ====================================================================== labels
@@ -91,7 +92,8 @@ def _option_field(option: Option) -> tuple[Any, Any]:
         bounds = {"gt" if option.low_open else "ge": option.low} if option.low is not None else {}
         if option.high is not None:
             bounds["le"] = option.high
-        annotation = Annotated[option.type, pydantic.Field(**bounds)] if bounds else option.type
+        kind = Int if option.type is int else option.type  # strict: true is not a count
+        annotation = Annotated[kind, pydantic.Field(**bounds)] if bounds else kind
     if option.recipe_extra:
         annotation = annotation | Literal[option.recipe_extra]
     if option.default is None:

@@ -10,6 +10,7 @@ an invalid recipe.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from voxpop.experiment import (
     GRID_SECTIONS,
     Recipe,
 )
+from voxpop.limits import ceiling, check_ceiling
 
 
 def _key_path(loc: Sequence[object]) -> str:
@@ -103,7 +105,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE, e.g. --set model.epochs=3")
     try:
-        parsed = parse_yaml(value)
+        parsed = read_yaml(value, f"--set {key}")
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {text!r}: the value is not valid YAML ({exc})") from None
     parts = key.split(".")
@@ -125,13 +127,69 @@ def set_path(data: dict, parts: Sequence[str], value: Any, what: str) -> None:
     node[parts[-1]] = value
 
 
-def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
-    """Read a recipe YAML file, apply ``key.path=value`` overrides and validate it (every problem at once)."""
-    path = Path(path)
+def read_yaml(text: str, source: str) -> Any:
+    """Parse recipe YAML (a file or a ``--set`` value) after counting its values with every alias expanded.
+
+    An alias (``*name``) repeats its anchor's whole value, so a few lines of nested aliases can stand for
+    billions of values ("billion laughs"); they are counted on the parsed node graph (each node once,
+    shared ones by reference) before anything expands them.
+
+    Raises:
+        ConfigError: more values than the ceiling ``yaml_nodes`` (:mod:`voxpop.limits`), naming ``source``.
+        yaml.YAMLError: malformed YAML or a mapping key given twice.
+    """
+    sizes: dict[int, int] = {}
+
+    def size(n: yaml.Node) -> int:
+        if id(n) not in sizes:
+            sizes[id(n)] = 0  # a recursive alias counts once where it recurs
+            children = n.value if isinstance(n, yaml.SequenceNode) else []
+            if isinstance(n, yaml.MappingNode):
+                children = [part for pair in n.value for part in pair]
+            sizes[id(n)] = 1 + sum(size(child) for child in children)
+        return sizes[id(n)]
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        count = size(node) if node is not None else 0
+    except RecursionError:
+        raise yaml.YAMLError("nested too deeply to be a voxpop file") from None
+    check_ceiling("yaml_nodes", count, source)
+    return parse_yaml(text)
+
+
+def read_recipe_text(path: Path) -> str:
+    """The text of a recipe file: at most the ceiling ``recipe_bytes`` of UTF-8.
+
+    Raises:
+        ConfigError: the file is missing, larger than the ceiling, or not UTF-8 text (with the byte offset).
+    """
     if not path.is_file():
         raise ConfigError(f"{path}: recipe not found")
+    limit = ceiling("recipe_bytes")
+    if path.stat().st_size > limit:
+        check_ceiling("recipe_bytes", path.stat().st_size, str(path))
+    data = path.read_bytes()
     try:
-        data = parse_yaml(path.read_text()) or {}
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r}); a recipe is a YAML "
+            "text file: save it as UTF-8"
+        ) from None
+
+
+def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """Read a recipe YAML file, apply ``key.path=value`` overrides and validate it (every problem at once).
+
+    Raises:
+        ConfigError: the file is missing, too large, not UTF-8 or not YAML; an override is malformed; the
+            recipe is invalid (every problem with its key path, :func:`recipe_error`).
+    """
+    path = Path(path)
+    text = read_recipe_text(path)
+    try:
+        data = read_yaml(text, str(path)) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -144,12 +202,40 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     return recipe_from_dict(data, str(path))
 
 
+def non_finite(data: Any, path: str = "") -> Iterator[str]:
+    """Key paths of the non-finite floats (``.inf``, ``-.inf``, ``.nan``) anywhere in plain recipe data, free-form
+    option maps (``features.options``, ``corpus.arguments``, grid values) included.
+
+    >>> list(non_finite({"model": {"optimiser": {"betas": [float("nan"), 0.999]}}, "grid": {"a.b": [1.0]}}))
+    ['model.optimiser.betas[0]']
+    """
+    if isinstance(data, float) and not math.isfinite(data):
+        yield path
+    elif isinstance(data, Mapping):
+        for key, value in data.items():
+            yield from non_finite(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, list | tuple):
+        for i, value in enumerate(data):
+            yield from non_finite(value, f"{path}[{i}]")
+
+
 def recipe_from_dict(data: Mapping[str, Any], source: str = "(dict)") -> Recipe:
-    """Validate a recipe given as a mapping; the grid's keys and values are checked too."""
+    """Validate a recipe given as a mapping; the grid's keys and values are checked too.
+
+    Raises:
+        ConfigError: every problem with its key path (:func:`recipe_error`): non-finite numbers anywhere
+            (:func:`non_finite`), the schema's problems, grid keys and values, too many variants (ceiling
+            ``variants``), the same variant twice.
+    """
+    bad = list(non_finite(data))
+    problems = [f"{path}: Input should be a finite number (not .inf or .nan)" for path in bad]
     try:
         recipe = Recipe.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise recipe_error(problems_of(exc), source) from None
+    except pydantic.ValidationError as exc:  # with the non-finite numbers, each once
+        problems += [p for p in problems_of(exc) if not any(p.startswith(f"{path}:") for path in bad)]
+    if problems:
+        raise recipe_error(problems, source) from None
+    _check_variant_count(recipe, source)
     problems = []
     named = {name: dict(_flatten(values)) for name, values in recipe.variants.items()}
     keys = [(f"grid.{k}", k) for k in recipe.grid] + [(f"variants.{n}.{k}", k) for n, v in named.items() for k in v]
@@ -195,6 +281,12 @@ def _label(value: Any) -> str:
     return str(value) if not isinstance(value, dict | list) else yaml.safe_dump(value, default_flow_style=True).strip()
 
 
+def _check_variant_count(recipe: Recipe, source: str) -> None:
+    """Refuse more variants than the ceiling ``variants``, counted before any is built."""
+    count = max(len(recipe.variants), 1) * math.prod(len(values) for values in recipe.grid.values())
+    check_ceiling("variants", count, f"recipe {source}: variants x grid")
+
+
 def expand_variants(recipe: Recipe, source: str = "recipe") -> list[tuple[str, Recipe]]:
     """Every named variant (``variants``) times every combination of the grid's values, as (name, recipe).
 
@@ -202,6 +294,7 @@ def expand_variants(recipe: Recipe, source: str = "recipe") -> list[tuple[str, R
     independently. Names join the variant name and ``last key part=value`` of each grid key, e.g.
     ``smile-svm, loss=cbce``; without either: ``[("base", recipe)]``.
     """
+    _check_variant_count(recipe, source)
     base = recipe.model_dump(mode="json", exclude={"grid", "variants"})
     named = {name: dict(_flatten(values)) for name, values in recipe.variants.items()} or {"": {}}
     keys = list(recipe.grid)
@@ -215,13 +308,30 @@ def expand_variants(recipe: Recipe, source: str = "recipe") -> list[tuple[str, R
             out.append((name, Recipe.model_validate(_with_values(base, settings))))
         except pydantic.ValidationError as exc:
             problems += [f"variant ({name}): {p}" for p in problems_of(exc)]
+    seen: dict[str, str] = {}
+    for name, variant in out:
+        key = variant.model_dump_json()
+        if key in seen:
+            problems.append(f"variant ({name}): the same recipe as variant ({seen[key]}); give each variant once")
+        seen.setdefault(key, name)
     if problems:
         raise recipe_error(list(dict.fromkeys(problems)), source)
     return out
 
 
 def check_resample(corpus: Corpus, recipe: Recipe, problems: list[str]) -> None:
-    """``evaluation.resample: speakers`` needs the items' ``speaker`` column (checked before any training)."""
+    """What the bootstrap resamples, checked before any training: ``evaluation.resample: speakers`` needs the
+    items' ``speaker`` column, and ``evaluation.bootstrap`` (``analyses.agreement.bootstrap``) resamples times
+    the corpus's items stay under the ceiling ``bootstrap_cells`` (:mod:`voxpop.limits`)."""
+    agreement = recipe.analyses.agreement
+    for key, n_boot in (
+        ("evaluation.bootstrap", recipe.evaluation.bootstrap),
+        ("analyses.agreement.bootstrap", agreement.bootstrap if agreement is not None else 0),
+    ):
+        try:
+            check_ceiling("bootstrap_cells", n_boot * len(corpus.items), f"{key} ({len(corpus.items):,} items)")
+        except ConfigError as exc:
+            problems.append(str(exc))
     if recipe.evaluation.resample == "speakers" and "speaker" not in corpus.items.columns:
         problems.append(
             f"evaluation.resample: speakers resamples the items' speakers, but corpus {corpus.name!r} has no 'speaker' "

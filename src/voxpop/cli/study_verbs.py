@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from voxpop.cli.app import app, console, progress_bar
+from voxpop.limits import check_ceiling
 
 if TYPE_CHECKING:  # the study runner imports torch: only inside the verbs, so 'voxpop --help' stays fast
     from voxpop.study import Reporter, StudyRun
@@ -92,6 +93,7 @@ def resolve_workers(workers: int | None) -> int:
     if workers is not None:
         if workers < 1:
             raise typer.BadParameter(f"--workers must be at least 1, got {workers}")
+        check_ceiling("workers", workers, "--workers")
         return workers
     from voxpop.cluster import default_workers
 
@@ -111,14 +113,28 @@ def print_plan(rows: list[dict]) -> None:
 
 
 def run_study(
-    loaded, out: Path, source: str, workers: int, scheduler: str | None, security, threads: int, dry_run: bool
+    loaded,
+    out: Path,
+    source: str,
+    workers: int,
+    scheduler: str | None,
+    security,
+    threads: int,
+    dry_run: bool,
+    allow_outside_paths: bool = False,
 ) -> None:
-    """Run (or with ``dry_run`` only plan) a loaded recipe into ``out`` and print the summary.
+    """Run (or with ``dry_run`` only plan) a loaded recipe (read from file ``source``) into ``out`` and print the
+    summary.
 
+    Before any work: ``--threads`` against its ceiling and the recipe's paths against the recipe's folder, ``out``
+    and the feature store (:func:`voxpop.recipe_paths.check_recipe_paths`; ``allow_outside_paths`` lifts it).
     With several workers or a scheduler the cluster is connected first, so its workers import voxpop
     while this process does."""
     from voxpop.cluster import connect
+    from voxpop.recipe_paths import check_recipe_paths
 
+    check_ceiling("threads", threads, "--threads")
+    check_recipe_paths(loaded, source, out, allow_outside_paths)
     if dry_run:
         from voxpop.study import dry_run as planned
 
@@ -171,6 +187,12 @@ def run(
     tls_key: Path = typer.Option(None, "--tls-key", help="--scheduler over TLS: this client's private key (PEM)."),
     threads: int = typer.Option(1, "--threads", min=1, help="CPU threads of every stage (torch, BLAS), any mode."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (cached / pending, where) and stop."),
+    allow_outside_paths: bool = typer.Option(
+        False,
+        "--allow-outside-paths",
+        help="Let the recipe use paths (features.store, label files, fusion predictions) outside its own folder, "
+        "--out and the feature store.",
+    ),
 ) -> None:
     """Run a study recipe: every stage once (cached, resumable), then results.parquet and report.html."""
     from voxpop.cluster import security_from_files
@@ -179,7 +201,8 @@ def run(
     loaded = load_recipe(recipe, set_ or [])
     security = security_from_files(tls_ca_file, tls_cert, tls_key)
     count = 1 if scheduler else resolve_workers(workers)
-    run_study(loaded, out or Path("runs") / loaded.study, str(recipe), count, scheduler, security, threads, dry_run)
+    out = out or Path("runs") / loaded.study
+    run_study(loaded, out, str(recipe), count, scheduler, security, threads, dry_run, allow_outside_paths)
 
 
 def demo_recipe() -> Path:

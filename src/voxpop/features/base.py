@@ -35,6 +35,7 @@ import numpy as np
 
 from voxpop.audio import AudioError, AudioLoader
 from voxpop.errors import ConfigError
+from voxpop.limits import check_ceiling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,6 +266,8 @@ def make_extractor(spec: str | Extractor, **options: object) -> Extractor:
         raise ConfigError(
             f"extractor {name!r} has no option {unknown[0]!r}; its options are: {', '.join(accepted) or '(none)'}"
         )
+    if isinstance(options.get("workers"), int):  # processes are planned from it: no more than the machine runs
+        check_ceiling("workers", options["workers"], "extractor option workers (features.options.workers, --workers)")
     return factory(argument or None, **options)
 
 

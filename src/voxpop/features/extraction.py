@@ -22,6 +22,7 @@ from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, InputError
 from voxpop.features.base import ClipRequest, Extractor, make_extractor
 from voxpop.features.store import CorruptShardError, Features, FeatureStore, fingerprint_items, item_windows
+from voxpop.limits import check_ceiling
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (items done, items to do in this run); first with (0, total)."""
@@ -222,6 +223,7 @@ def fill_store_on_workers(
     The report counts what all workers computed; ``compute_seconds`` is the wall time. ``progress``
     receives (workers done, workers).
     """
+    check_ceiling("workers", workers, "--workers (extraction worker processes)")
     if workers <= 1:
         return fill_store(corpus, extractor, store, audio=audio, shard=shard, shard_size=shard_size,
                           fingerprint=fingerprint, progress=progress)  # fmt: skip

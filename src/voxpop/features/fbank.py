@@ -18,6 +18,7 @@ from voxpop.errors import ConfigError
 from voxpop.features.base import Extractor, Layout
 
 LOG_FLOOR = float(np.finfo(np.float32).eps)
+_BLOCK_FRAMES = 4096  # frames per block of log_mel_fbank (about 20 MB of spectra): a long clip in bounded memory
 
 
 def hz_to_mel(hz: np.ndarray | float) -> np.ndarray | float:
@@ -67,7 +68,8 @@ def log_mel_fbank(
     preemphasis: float = 0.97,
     low_hz: float = 20.0,
 ) -> np.ndarray:
-    """Log-mel filterbank frames, shape (T, n_mels) with T = 1 + (len(signal) - frame) // hop.
+    """Log-mel filterbank frames, shape (T, n_mels) with T = 1 + (len(signal) - frame) // hop, computed in blocks
+    of frames so that memory stays bounded for long clips (besides the (T, n_mels) output).
 
     Per frame x (length N): x <- x - mean(x); y_0 = (1 - a) x_0, y_n = x_n - a x_{n-1};
     y <- y * w with w = hann(N)^0.85; P = |rfft(y, n_fft)|^2; output log(max(P @ F, eps)).
@@ -81,15 +83,19 @@ def log_mel_fbank(
     if len(signal) < frame:
         raise ValueError(f"a signal of {len(signal)} samples is shorter than one frame ({frame} samples)")
     n_fft = 1 << (frame - 1).bit_length()
-    frames = np.lib.stride_tricks.sliding_window_view(np.asarray(signal, dtype=np.float64), frame)[::hop]
-    frames = frames - frames.mean(axis=1, keepdims=True)
-    emphasized = np.empty_like(frames)
-    emphasized[:, 1:] = frames[:, 1:] - preemphasis * frames[:, :-1]
-    emphasized[:, 0] = (1.0 - preemphasis) * frames[:, 0]
+    view = np.lib.stride_tricks.sliding_window_view(np.asarray(signal, dtype=np.float64), frame)[::hop]
     window = np.hanning(frame) ** 0.85
-    power = np.abs(np.fft.rfft(emphasized * window, n=n_fft, axis=1)) ** 2
-    mel = power @ mel_filterbank(n_mels, n_fft, sample_rate, low_hz)
-    return np.log(np.maximum(mel, LOG_FLOOR))
+    filters = mel_filterbank(n_mels, n_fft, sample_rate, low_hz)
+    out = np.empty((len(view), n_mels))
+    for start in range(0, len(view), _BLOCK_FRAMES):  # bounded memory: a long clip is computed block by block
+        frames = view[start : start + _BLOCK_FRAMES]
+        frames = frames - frames.mean(axis=1, keepdims=True)
+        emphasized = np.empty_like(frames)
+        emphasized[:, 1:] = frames[:, 1:] - preemphasis * frames[:, :-1]
+        emphasized[:, 0] = (1.0 - preemphasis) * frames[:, 0]
+        power = np.abs(np.fft.rfft(emphasized * window, n=n_fft, axis=1)) ** 2
+        out[start : start + len(frames)] = np.log(np.maximum(power @ filters, LOG_FLOOR))
+    return out
 
 
 class FbankExtractor(Extractor):

@@ -7,10 +7,16 @@ functions. Readers are imported on first use so that ``import voxpop`` stays lig
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pydantic
 
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError
+from voxpop.limits import STRICT_NUMBERS, Int
 
 IMPORTERS: dict[str, str] = {
     "crema-d": "voxpop.formats.cremad:read_cremad",
@@ -36,3 +42,45 @@ def get_importer(name: str) -> Callable[..., Corpus]:
 def read(name: str, *args, **kwargs) -> Corpus:
     """Import a corpus with the reader registered under ``name``."""
     return get_importer(name)(*args, **kwargs)
+
+
+def check_arguments(name: str, arguments: Mapping[str, Any]) -> None:
+    """Check a recipe's ``corpus.arguments`` against the keyword parameters of importer ``name``, before it runs.
+
+    Args:
+        name: a format of :data:`IMPORTERS`.
+        arguments: the keyword arguments the recipe gives the importer.
+
+    Raises:
+        ConfigError: unknown format; one line per unknown argument (listing the accepted ones), missing
+            required argument, or value of the wrong type (pydantic, from the importer's annotations:
+            ``true`` is not a count, ``.inf`` not a number).
+
+    Example:
+        >>> check_arguments("crema-d", {"path": "votes.csv", "max_vote": 3})
+        Traceback (most recent call last):
+        voxpop.errors.ConfigError: arguments.max_vote: unknown argument of importer 'crema-d' (accepted: path, ...
+    """
+    importer = get_importer(name)
+    hints: dict[str, Any] = typing.get_type_hints(importer)
+    types = {name: Int if kind is int else kind for name, kind in hints.items()}  # strict: true is not a count
+    fields = {
+        p.name: (types.get(p.name, Any), ... if p.default is p.empty else p.default)
+        for p in inspect.signature(importer).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    config = pydantic.ConfigDict(**STRICT_NUMBERS, arbitrary_types_allowed=True)
+    schema = pydantic.create_model(f"{name}_arguments", __config__=config, **fields)
+    try:
+        schema.model_validate(dict(arguments))
+    except pydantic.ValidationError as exc:
+        problems = []
+        for e in exc.errors():
+            where = "arguments." + ".".join(str(part) for part in e["loc"])
+            if e["type"] == "extra_forbidden":
+                problems.append(f"{where}: unknown argument of importer {name!r} (accepted: {', '.join(fields)})")
+            elif e["type"] == "missing":
+                problems.append(f"{where}: importer {name!r} needs this argument")
+            else:
+                problems.append(f"{where}: {e['msg']}")
+        raise ConfigError("; ".join(problems)) from None
