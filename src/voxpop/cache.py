@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from voxpop.errors import VoxpopError
+from voxpop.paths import check_file_target, check_folder_target
 
 FORMAT_VERSION = 1
 """Version of voxpop's stored formats; part of every hash, bump it when a layout changes."""
@@ -97,9 +98,11 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *, exclusi
     fsynced and moved onto ``path`` with ``os.replace``, which replaces a symlink at ``path`` itself.
     With ``exclusive=True`` an existing ``path`` is kept (``os.link``) and the result is False. If
     ``write`` raises, the temporary file is removed and ``path`` is unchanged. The directory is fsynced
-    so that the new name survives a crash. Returns True when ``path`` was written.
+    so that the new name survives a crash. Returns True when ``path`` was written. Raises ConfigError
+    (:func:`voxpop.paths.check_file_target`) when ``path`` is a folder or its parent folder is missing.
     """
     path = Path(path)
+    check_file_target(path)
     tmp = _temporary(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
@@ -175,9 +178,11 @@ def output_directory(root: str | Path, *parts: str) -> Path:
 
     ``root`` (the folder the user named) may itself be a symlink; every existing component below it
     must resolve inside ``root``. Raises VoxpopError for a part that is absolute, holds ``..``, or is
-    (or lies under) a symlink leading outside ``root``; nothing is created in that case.
+    (or lies under) a symlink leading outside ``root``, and ConfigError when ``root`` or a parent of it is
+    an existing file (:func:`voxpop.paths.check_folder_target`); nothing is created in that case.
     """
     root = Path(root)
+    check_folder_target(root)
     root.mkdir(parents=True, exist_ok=True)
     base = root.resolve()
     path = root

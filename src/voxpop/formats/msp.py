@@ -66,6 +66,7 @@ from voxpop.formats.tables import (
     tally,
     text_column,
 )
+from voxpop.paths import input_file
 from voxpop.repeats import check_policy, resolve_repeats
 
 PRIMARY_CLASSES = ("angry", "sad", "happy", "surprise", "fear", "disgust", "contempt", "neutral")
@@ -314,8 +315,7 @@ def _csv_records(path: Path, encoding: str = DEFAULT_ENCODING) -> Iterator[_Reco
 
 def _is_json(path: Path, encoding: str = DEFAULT_ENCODING) -> bool:
     """True when the file starts (after blanks and a byte-order mark) with ``{`` or ``[``."""
-    if not path.is_file():
-        raise InputError(f"{path}: labels file not found.")
+    input_file(path, "labels")
     with path.open("rb") as handle:
         data = handle.read(4096)
     try:

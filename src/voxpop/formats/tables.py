@@ -20,6 +20,7 @@ import pandas as pd
 
 from voxpop.corpus import STRING
 from voxpop.errors import ConfigError, InputError, where
+from voxpop.paths import input_file
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 DEFAULT_ENCODING = "utf-8"
@@ -29,20 +30,20 @@ _SHOWN_LABELS = 10
 def read_text(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> str:
     """The text of a file decoded with ``encoding`` (a Python codec name; a UTF-8 byte-order mark is dropped).
 
-    Raises :class:`InputError` when the file is missing or unreadable, and when its bytes are not valid
+    Raises :class:`InputError` when the file is missing, a folder or a device (:func:`voxpop.paths.input_file`)
+    or unreadable, and when its bytes are not valid
     text in ``encoding``: the message names the file, the line of the first bad byte and how to fix it
     (re-encode as UTF-8, or pass ``encoding=``, CLI ``--encoding``). An unknown codec is a ConfigError.
     """
     path = Path(path)
     codec = text_codec(encoding)
-    if not path.is_file():
-        raise InputError(f"{path}: {what} file not found.")
+    input_file(path, what)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: the {what} file could not be read ({exc.strerror}).") from None
     try:
-        return data.decode(codec)
+        text = data.decode(codec)
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise InputError(
@@ -50,6 +51,7 @@ def read_text(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> 
             f"({exc.reason}); re-encode the file as UTF-8 (e.g. iconv -f LATIN1 -t UTF-8) or give its "
             "encoding (encoding='latin-1', CLI --encoding latin-1)."
         ) from None
+    return text
 
 
 def text_codec(encoding: str) -> str:
@@ -77,9 +79,7 @@ def read_table(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) ->
     path = Path(path)
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
-            if not path.is_file():
-                raise InputError(f"{path}: {what} file not found.")
-            frame = pd.read_parquet(path)
+            frame = pd.read_parquet(input_file(path, what))
             _refuse_repeated_columns(frame.columns, path.name)
         else:
             sep = "\t" if path.suffix.lower() == ".tsv" else ","
