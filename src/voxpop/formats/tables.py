@@ -20,6 +20,7 @@ import pandas as pd
 
 from voxpop.corpus import STRING
 from voxpop.errors import ConfigError, InputError, where
+from voxpop.formats.text_checks import check_csv_rows, note_suspicious_text, take_notes
 from voxpop.paths import input_file
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -51,6 +52,7 @@ def read_text(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> 
             f"({exc.reason}); re-encode the file as UTF-8 (e.g. iconv -f LATIN1 -t UTF-8) or give its "
             "encoding (encoding='latin-1', CLI --encoding latin-1)."
         ) from None
+    note_suspicious_text(text, path.name)
     return text
 
 
@@ -85,6 +87,7 @@ def read_table(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) ->
             sep = "\t" if path.suffix.lower() == ".tsv" else ","
             text = read_text(path, what, encoding)
             _refuse_repeated_columns(next(csv.reader(io.StringIO(text), delimiter=sep), []), path.name)
+            check_csv_rows(text, sep, path.name)
             frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
         raise InputError(
@@ -293,8 +296,10 @@ def tally(counts: Counter, limit: int = _SHOWN_LABELS) -> str:
 
 
 def describe_import(source: str, notes: Iterable[str]) -> str:
-    """The import report stored as the corpus description: where it came from and what was skipped or mapped."""
-    return " ".join([f"Imported from {source}.", *notes])
+    """The import report stored as the corpus description: where it came from, what was skipped or mapped, and
+    what the files' text looked like (:func:`voxpop.formats.text_checks.take_notes`: cut-off, mis-decoded or
+    look-alike text)."""
+    return " ".join([f"Imported from {source}.", *notes, *take_notes()])
 
 
 def labels_in_order(labels: Iterable[str], class_map: Mapping[str, str] | None, excluded: Sequence[str]) -> list[str]:
