@@ -206,3 +206,40 @@ def test_a_real_dask_scheduler_passes_the_check_and_connects():
         assert str(check_scheduler(address)) == address
         with connect(1, address) as client:
             assert client.scheduler_info()["address"] == address
+
+
+@pytest.fixture
+def tls_security(tmp_path):
+    """A ``Security`` whose one self-signed certificate (made by the openssl command) is CA, scheduler and client."""
+    import shutil
+    import subprocess
+
+    from distributed.security import Security
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return Security(
+        tls_ca_file=str(cert), tls_client_cert=str(cert), tls_client_key=str(key), tls_scheduler_cert=str(cert),
+        tls_scheduler_key=str(key), require_encryption=True,
+    )  # fmt: skip
+
+
+def test_tls_to_a_tls_scheduler_passes_and_tls_to_a_plain_one_fails_its_handshake(tls_security):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=":0", host="127.0.0.1", protocol="tls",
+                      security=tls_security) as cluster:  # fmt: skip
+        address = cluster.scheduler_address
+        assert address.startswith("tls://127.0.0.1:") and str(check_scheduler(address, tls_security)) == address
+        with connect(1, address, tls_security) as client:
+            assert client.scheduler_info()["address"] == address
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=":0", host="127.0.0.1") as plain:
+        tls_address = plain.scheduler_address.replace("tcp://", "tls://")
+        with pytest.raises(ConfigError, match=f"--scheduler {tls_address}: the TLS handshake failed"):
+            check_scheduler(tls_address, tls_security, timeout=5)
