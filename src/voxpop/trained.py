@@ -133,8 +133,8 @@ class Run:
         for name in self.record.folds:
             try:
                 models[name] = FoldModel.load(_fold_dir(self.directory, name), standardized)
-            except InputError as exc:
-                raise InputError(
+            except InputError as exc:  # the same class (a LegacyModelError stays one), with the fold and the cure
+                raise type(exc)(
                     f"{exc}\nFold {name!r} of run {self.record.name!r} ({self.directory}) cannot be used. Retrain it: "
                     "repeat the 'voxpop train' or 'voxpop run' command that wrote the run, with the same --out "
                     "(damaged folds are trained again), and check the cache with "
