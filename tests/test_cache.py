@@ -204,3 +204,61 @@ def test_a_key_given_twice_in_a_corpus_or_recipe_file_is_refused_with_its_line(t
     recipe.write_text("study: s\ncorpus: {demo: {}}\n")
     with pytest.raises(ConfigError, match=r"--set 'model.head_options=\{a: 1, a: 2\}'.*key 'a' is given twice"):
         load_recipe(recipe, ["model.head_options={a: 1, a: 2}"])
+
+
+def test_swapped_stage_folders_are_found_by_validate_and_recomputed_with_a_notice(tmp_path):
+    from typer.testing import CliRunner
+
+    import voxpop.cli
+
+    cache, (a, b, c), run_all, notices = _chain(tmp_path)
+    run_all()
+    a_dir, b_dir = cache.directory(a), cache.directory(b)
+    a_dir.rename(tmp_path / "swap")
+    b_dir.rename(a_dir)
+    (tmp_path / "swap").rename(b_dir)  # every file in each folder is intact: only the .done names tell
+    checked = CliRunner().invoke(voxpop.cli.app, ["validate", "--cache", str(cache.root)])
+    assert checked.exit_code == 1
+    assert f"damaged {a.name} (train MR): {DONE} records the outputs of stage {b.name}, not of {a.name}" in (
+        " ".join(checked.output.split())
+    )
+    assert f"damaged {b.name} (labels MR): {DONE} records the outputs of stage {a.name}" in " ".join(
+        checked.output.split()
+    )
+    assert run_all() == ["labels MR", "train MR", "evaluate MR"]
+    assert notices[0] == (
+        f"stage 'labels MR' ({a_dir}): {DONE} records the outputs of stage {b.name}, not of {a.name} "
+        "(stage folders swapped, renamed or copied); recomputing it"
+    )
+    assert notices[1].startswith(f"stage 'train MR' ({b_dir}): {DONE} records the outputs of stage {a.name}")
+    assert (cache.directory(c) / "out.txt").read_text() == "labels MR;train MR;evaluate MR;"
+    assert cache.verify() == {} and run_all() == []
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda r: r.update(inputs=list(r["inputs"])), id="inputs-a-list"),
+        pytest.param(lambda r: r.update(files=list(r["files"].items())), id="files-a-list"),
+        pytest.param(lambda r: r["files"]["out.txt"].pop("bytes"), id="file-without-size"),
+        pytest.param(lambda r: r["files"].update({"out.txt": ["bytes", 3]}), id="file-entry-a-list"),
+        pytest.param(lambda r: r.update(token=7), id="token-a-number"),
+        pytest.param(lambda r: r.pop("stage"), id="no-stage-name"),
+    ],
+)
+def test_a_done_record_of_the_wrong_shape_is_damage_recomputed_with_a_notice(tmp_path, damage):
+    cache, (_a, b, c), run_all, notices = _chain(tmp_path)
+    run_all()
+    done = cache.directory(b) / DONE
+    record = json.loads(done.read_text())
+    damage(record)
+    done.write_text(json.dumps(record))
+    damaged = cache.verify()
+    assert set(damaged) - {f"{c.name} (evaluate MR)"} == {f"{b.name} (train MR)"}  # c: its input's token unreadable
+    assert damaged[f"{b.name} (train MR)"][0] in (
+        f"{DONE} has no record of the output files (written by an older voxpop, or damaged)",
+        "the record of out.txt is damaged (expected its bytes, mtime_ns and blake2b)",
+    )
+    assert run_all() == ["train MR", "evaluate MR"]
+    assert notices[0].startswith(f"stage 'train MR' ({cache.directory(b)}): ") and "recomputing it" in notices[0]
+    assert cache.verify() == {} and run_all() == []

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import random
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -377,3 +378,101 @@ def test_random_bytes_import_or_raise_voxpop_errors(fmt, raw):
     name, read = READERS[fmt]
     with tempfile.TemporaryDirectory() as folder:
         _import_or_refuse(lambda: read(_write(Path(folder), name, raw)))
+
+
+# ----------------------------------------------------------------------------- truncation, mixed encodings, look-alikes
+LOOK_ALIKES = {
+    **{"a": "\u0430", "e": "\u0435", "o": "\u043e", "p": "\u0440", "c": "\u0441", "x": "\u0445", "i": "\u0456"},
+    **{"A": "\u0410", "E": "\u0415", "O": "\u041e", "P": "\u0420", "C": "\u0421", "X": "\u0425", "H": "\u041d"},
+    **{"B": "\u0412", "K": "\u041a", "M": "\u041c", "T": "\u0422", "I": "\u0406", "S": "\u0405"},
+}
+"""Latin letters and the Cyrillic letters that look the same."""
+
+
+def _rows(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))
+
+
+def _csv_text(rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+def _read_with_notes(read: Callable[[Path], Corpus], path: Path) -> Corpus | VoxpopError:
+    """The corpus ``read`` imports from ``path``, or the VoxpopError it raises (no stale notes of earlier examples)."""
+    from voxpop.formats.text_checks import take_notes
+
+    take_notes()
+    try:
+        return read(path)
+    except VoxpopError as exc:
+        return exc
+    finally:
+        take_notes()
+
+
+@pytest.mark.parametrize("fmt", sorted(TABLES))
+@FUZZ
+@given(rng=RANDOMS)
+def test_a_table_cut_mid_row_is_refused_by_line_or_imported_with_a_note(rng, fmt):
+    """Cut anywhere inside the last row (no final line break): an error naming the last line, or, where the cut
+    left a row of complete fields, a corpus whose import report says the file ends without a line break."""
+    name, text, read = TABLES[fmt]
+    text = text.rstrip("\n")
+    last_line = text.count("\n") + 1
+    start = text.rfind("\n") + 1
+    cut = text[: rng.randint(start + 1, len(text) - 1)]
+    with tempfile.TemporaryDirectory() as folder:
+        result = _read_with_notes(read, _write(Path(folder), name, cut.encode()))
+    if isinstance(result, VoxpopError):
+        assert str(result).strip()
+        if f", line {last_line}:" in str(result):
+            assert "cut off mid-row" in str(result)
+        return
+    _import_or_refuse(lambda: result)
+    assert f"{name} ends without a line break after line {last_line}" in result.description
+
+
+@pytest.mark.parametrize("fmt", sorted(TABLES))
+@FUZZ
+@given(rng=RANDOMS)
+def test_a_table_whose_later_rows_are_latin1_is_refused_at_the_first_latin1_line(rng, fmt):
+    """Rows saved as UTF-8, then (from a random row on, which holds an accented letter) as latin-1: read as
+    UTF-8, the error names the first latin-1 line."""
+    name, text, read = TABLES[fmt]
+    rows = _rows(text)
+    r = rng.randrange(1, len(rows))
+    rows[r][rng.randrange(len(rows[r]))] = "énervé"
+    head, tail = _csv_text(rows[:r]), _csv_text(rows[r:])
+    raw = head.encode("utf-8") + tail.encode("latin-1", errors="replace")
+    with tempfile.TemporaryDirectory() as folder:
+        result = _read_with_notes(read, _write(Path(folder), name, raw))
+    assert isinstance(result, VoxpopError)
+    assert f"{name}, line {r + 1}: the bytes b'\\xe9' are not UTF-8 text" in str(result)
+
+
+@pytest.mark.parametrize("fmt", sorted(TABLES))
+@FUZZ
+@given(rng=RANDOMS)
+def test_a_look_alike_letter_in_any_cell_is_named_in_the_import_report(rng, fmt):
+    """One Latin letter of a random data cell replaced by its Cyrillic look-alike: the import is refused for
+    another reason, or its report names the changed value and its line."""
+    name, text, read = TABLES[fmt]
+    rows = _rows(text)
+    cells = [(r, j) for r in range(1, len(rows)) for j, v in enumerate(rows[r]) if set(v) & set(LOOK_ALIKES)]
+    r, j = rng.choice(cells)
+    value = rows[r][j]
+    latin = [i for i, ch in enumerate(value) if ch in LOOK_ALIKES]
+    i = rng.choice(latin)
+    changed = value[:i] + LOOK_ALIKES[value[i]] + value[i + 1 :]
+    rows[r][j] = changed
+    with tempfile.TemporaryDirectory() as folder:
+        result = _read_with_notes(read, _write(Path(folder), name, _csv_text(rows).encode()))
+    if isinstance(result, VoxpopError):
+        assert str(result).strip()
+        return
+    _import_or_refuse(lambda: result)
+    word = next(w for w in re.split(r"[\s,;\"'|:=(){}\[\]<>]+", changed) if LOOK_ALIKES[value[i]] in w)
+    if set(w for w in word if w.isalpha() and w.isascii()):  # a Latin letter is left beside the Cyrillic one
+        assert f"{word!r} (line {r + 1}, " in result.description

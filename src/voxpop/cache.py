@@ -5,9 +5,11 @@ evaluation, an analysis). Its key is a hash of its kind, its configuration and i
 two stages with equal inputs and configuration are one stage, and changing anything upstream gives
 new keys downstream. :class:`Cache` keeps each stage's outputs in ``CACHE/<kind>-<key>/``.
 
-The file ``.done`` is written last, after every output was written. It records every output file's
-relative path, size, modification time and BLAKE2b checksum, a random ``token`` of this computation,
-and the tokens of the input stages it read. A stage is reused only when the cheap check passes: every
+The file ``.done`` is written last, after every output was written. It records the stage's directory
+name (``<kind>-<key>``), every output file's relative path, size, modification time and BLAKE2b
+checksum, a random ``token`` of this computation, and the tokens of the input stages it read. A
+``.done`` that names another stage (two stage folders swapped or renamed), or whose record is not of
+the shape written here, is damage like a changed file. A stage is reused only when the cheap check passes: every
 recorded file exists with its size (a file whose modification time changed is hashed again), and
 every input stage still carries the token this stage was computed from, so an upstream stage that was
 recomputed makes its dependents recompute too. :meth:`Cache.verify` checks every checksum in full
@@ -38,12 +40,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from voxpop.errors import VoxpopError
+from voxpop.paths import check_file_target, check_folder_target
 
 FORMAT_VERSION = 1
 """Version of voxpop's stored formats; part of every hash, bump it when a layout changes."""
 
 DONE = ".done"
-DONE_FORMAT = 1
+DONE_FORMAT = 2
+"""Version of the ``.done`` record; 2 added the stage name. A record of another version is recomputed."""
 _CHUNK = 1 << 20
 
 
@@ -94,9 +98,11 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *, exclusi
     fsynced and moved onto ``path`` with ``os.replace``, which replaces a symlink at ``path`` itself.
     With ``exclusive=True`` an existing ``path`` is kept (``os.link``) and the result is False. If
     ``write`` raises, the temporary file is removed and ``path`` is unchanged. The directory is fsynced
-    so that the new name survives a crash. Returns True when ``path`` was written.
+    so that the new name survives a crash. Returns True when ``path`` was written. Raises ConfigError
+    (:func:`voxpop.paths.check_file_target`) when ``path`` is a folder or its parent folder is missing.
     """
     path = Path(path)
+    check_file_target(path)
     tmp = _temporary(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
@@ -172,9 +178,11 @@ def output_directory(root: str | Path, *parts: str) -> Path:
 
     ``root`` (the folder the user named) may itself be a symlink; every existing component below it
     must resolve inside ``root``. Raises VoxpopError for a part that is absolute, holds ``..``, or is
-    (or lies under) a symlink leading outside ``root``; nothing is created in that case.
+    (or lies under) a symlink leading outside ``root``, and ConfigError when ``root`` or a parent of it is
+    an existing file (:func:`voxpop.paths.check_folder_target`); nothing is created in that case.
     """
     root = Path(root)
+    check_folder_target(root)
     root.mkdir(parents=True, exist_ok=True)
     base = root.resolve()
     path = root
@@ -242,8 +250,11 @@ def damaged_files(directory: Path, record: Mapping[str, Mapping[str, Any]], *, f
     problems = []
     for name, expected in record.items():
         parts = Path(name).parts
-        if Path(name).is_absolute() or ".." in parts or not parts or not isinstance(expected, Mapping):
+        if Path(name).is_absolute() or ".." in parts or not parts:
             problems.append(f"the record names {name!r}, which is not a file inside the stage folder")
+            continue
+        if not _is_file_record(expected):
+            problems.append(f"the record of {name} is damaged (expected its bytes, mtime_ns and blake2b)")
             continue
         path = directory / name
         if path.is_symlink() or not path.is_file():
@@ -255,6 +266,18 @@ def damaged_files(directory: Path, record: Mapping[str, Mapping[str, Any]], *, f
         elif (full or stat.st_mtime_ns != expected["mtime_ns"]) and file_digest(path) != expected["blake2b"]:
             problems.append(f"{name} differs from what was written (checksum)")
     return problems
+
+
+def _is_file_record(entry: object) -> bool:
+    """Whether ``entry`` has the shape :func:`file_record` writes: integer ``bytes`` and ``mtime_ns``, text ``blake2b``.
+
+    >>> _is_file_record({"bytes": 3, "mtime_ns": 1, "blake2b": "ab"}), _is_file_record({"mtime_ns": 1, "blake2b": ""})
+    (True, False)
+    """
+    if not isinstance(entry, Mapping):
+        return False
+    integers = all(isinstance(entry.get(k), int) and not isinstance(entry.get(k), bool) for k in ("bytes", "mtime_ns"))
+    return integers and isinstance(entry.get("blake2b"), str)
 
 
 # ====================================================================== stages and the cache
@@ -285,7 +308,8 @@ class Stage:
 
 
 def _read_done(directory: Path) -> dict | None:
-    """The ``.done`` record of a stage directory; None when absent, {} when unreadable or of an older voxpop."""
+    """The ``.done`` record of a stage directory; None when absent, {} when unreadable, of an older voxpop, or
+    not of the shape :meth:`Cache._finish` writes (a list where a mapping belongs, a token that is not text)."""
     try:
         text = (directory / DONE).read_text()
     except (FileNotFoundError, NotADirectoryError):
@@ -296,14 +320,26 @@ def _read_done(directory: Path) -> dict | None:
         record = parse_json(text)
     except ValueError:
         return {}
-    ok = isinstance(record, dict) and record.get("format") == DONE_FORMAT and isinstance(record.get("files"), dict)
-    return record if ok else {}
+    return record if _is_done_record(record) else {}
+
+
+def _is_done_record(record: object) -> bool:
+    """Whether ``record`` has the shape of a ``.done`` record of this version (file entries are checked one by one
+    by :func:`damaged_files`)."""
+    if not isinstance(record, dict) or record.get("format") != DONE_FORMAT:
+        return False
+    inputs = record.get("inputs")
+    shaped = isinstance(record.get("files"), dict) and isinstance(inputs, dict)
+    texts = all(isinstance(record.get(k), str) for k in ("stage", "token"))
+    return shaped and texts and all(isinstance(v, str) for v in inputs.values())
 
 
 def stage_problems(directory: Path, *, full: bool = False, inputs: Mapping[str, str] | None = None) -> list[str]:
     """Why the finished stage in ``directory`` cannot be reused (empty: it can).
 
-    Checks the ``.done`` record's files (:func:`damaged_files`; ``full`` hashes every file) and, when
+    Checks that the ``.done`` record is of this version's shape and names this directory's stage (a record
+    naming another stage is the only problem reported: the folder holds another stage's outputs), then the
+    record's files (:func:`damaged_files`; ``full`` hashes every file) and, when
     ``inputs`` (input stage directory name -> its current token) is given, that each input still
     carries the token this stage was computed from.
     """
@@ -312,8 +348,13 @@ def stage_problems(directory: Path, *, full: bool = False, inputs: Mapping[str, 
         return ["not computed"]
     if not record:
         return [f"{DONE} has no record of the output files (written by an older voxpop, or damaged)"]
+    if record["stage"] != directory.name:
+        return [
+            f"{DONE} records the outputs of stage {record['stage']}, not of {directory.name} "
+            "(stage folders swapped, renamed or copied)"
+        ]
     problems = damaged_files(directory, record["files"], full=full)
-    recorded = record.get("inputs", {})
+    recorded = record["inputs"]
     for name, token in (inputs or {}).items():
         if recorded.get(name) != token:
             problems.append(f"its input {name} was recomputed since")
@@ -382,6 +423,7 @@ class Cache:
         write_text(directory / "stage.json", json.dumps(info, indent=1, sort_keys=True, default=str))
         record = {
             "format": DONE_FORMAT,
+            "stage": directory.name,
             "token": uuid.uuid4().hex,
             "inputs": {s.name: self.token(s) for s in stage.inputs},
             "files": record_files(directory, skip=(DONE,)),

@@ -16,6 +16,7 @@ from typing import Any
 
 from voxpop.errors import ConfigError, VoxpopError
 from voxpop.limits import usable_cores
+from voxpop.scheduler_address import CONNECT_TIMEOUT, check_scheduler
 
 PRELOAD = (
     "voxpop.worker_signals",
@@ -84,7 +85,9 @@ def security_from_files(ca_file: Path | None, cert: Path | None, key: Path | Non
 
 
 @contextlib.contextmanager
-def connect(workers: int, scheduler: str | None, security: Any = None, preload: bool = False) -> Iterator[Any]:
+def connect(
+    workers: int, scheduler: str | None, security: Any = None, preload: bool = False, timeout: float = CONNECT_TIMEOUT
+) -> Iterator[Any]:
     """A ``distributed.Client``: to the scheduler at ``scheduler``, or to a new ``LocalCluster`` of ``workers``
     single-threaded worker processes (closed afterwards).
 
@@ -92,12 +95,15 @@ def connect(workers: int, scheduler: str | None, security: Any = None, preload: 
     while they start, and tasks wait for them. With ``preload`` (where the platform has it) they are forked
     from a clean ``forkserver`` process that imported :data:`PRELOAD` once, instead of each importing torch
     and the rest itself.
+
+    A ``scheduler`` is checked first (:func:`voxpop.scheduler_address.check_scheduler`): a malformed
+    address, TLS settings that do not fit it, a dead port, no answer within ``timeout`` seconds or a
+    server that is not a Dask scheduler is a :class:`ConfigError` naming the address.
     """
     import dask
-    from distributed import Client
 
     if scheduler is not None:
-        with Client(scheduler, security=security) as client:
+        with _scheduler_client(scheduler, security, timeout) as client:
             yield client
         return
     method = "forkserver" if preload and "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
@@ -108,6 +114,20 @@ def connect(workers: int, scheduler: str | None, security: Any = None, preload: 
             get_mp_context().set_forkserver_preload(list(PRELOAD))
         with _local_client(workers) as client:
             yield client
+
+
+@contextlib.contextmanager
+def _scheduler_client(scheduler: str, security: Any, timeout: float) -> Iterator[Any]:
+    """A ``distributed.Client`` of the checked scheduler address; a failure while connecting is a ConfigError."""
+    from distributed import Client
+
+    address = check_scheduler(scheduler, security, timeout)
+    try:
+        client = Client(str(address), security=security, timeout=timeout)
+    except Exception as exc:  # Dask's comm, handshake and timeout errors: all mean this scheduler cannot be used
+        raise ConfigError(f"--scheduler {address}: connecting failed ({type(exc).__name__}: {exc}).") from None
+    with client:
+        yield client
 
 
 @contextlib.contextmanager

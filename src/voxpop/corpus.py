@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from voxpop.cache import atomic_write, parse_yaml, write_text
+from voxpop.cache import atomic_write, output_directory, parse_yaml, write_text
 from voxpop.errors import InputError, VoxpopError, where
 from voxpop.filters import select_items
 from voxpop.media_paths import resolve_media
@@ -327,8 +327,7 @@ class Corpus:
     # ----------------------------------------------------------------- storage
     def save(self, directory: str | Path) -> Path:
         """Write corpus.yaml, items.parquet and ratings.parquet into ``directory``, each atomically."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = output_directory(directory)
         meta = {
             "name": self.name,
             "classes": self.classes,

@@ -21,6 +21,7 @@ from voxpop.cache import atomic_write, parse_json
 from voxpop.corpus import STRING
 from voxpop.errors import InputError
 from voxpop.metrics import decide
+from voxpop.paths import input_file, output_file
 
 _META_KEY = b"voxpop.labelset"
 
@@ -103,7 +104,7 @@ class LabelSet:
     def save(self, path: str | Path) -> Path:
         """Write the label set to one parquet file."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        output_file(path)
         frame = pd.concat(
             [
                 self.targets.add_prefix("target:"),
@@ -131,8 +132,9 @@ class LabelSet:
     def load(cls, path: str | Path) -> LabelSet:
         """Read a label set written by :meth:`save`."""
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             raise InputError(f"{path}: label set not found; create one with 'voxpop labels'.")
+        input_file(path, "label set")
         try:
             table = pq.read_table(path)
         except (OSError, ValueError) as exc:  # pyarrow's errors; the file's content is not repeated

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import pyarrow.parquet as pq
 
 from voxpop.errors import ConfigError, option
+from voxpop.paths import check_folder_target, output_file
 
 if TYPE_CHECKING:
     from voxpop.corpus import Corpus
@@ -47,6 +48,7 @@ def save_corpus(corpus: Corpus, directory: str | Path, force: bool = False) -> O
         'written'
     """
     directory = Path(directory)
+    check_folder_target(directory)
     present = [name for name in _CORPUS_FILES if (directory / name).exists()]
     if not present:
         corpus.save(directory)
@@ -83,7 +85,7 @@ def save_label_set(labels: LabelSet, path: str | Path, force: bool = False) -> O
         ConfigError: ``path`` holds a different file (another rule, other items, not a label set) and
             ``force`` is false.
     """
-    path = Path(path)
+    path = output_file(path)
     if not path.exists():
         labels.save(path)
         return "written"

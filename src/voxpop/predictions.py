@@ -32,6 +32,7 @@ from voxpop.metrics import (
     binarize_thresholds,
     decide,
 )
+from voxpop.paths import input_file, output_file
 
 _PREDICTIONS_META = b"voxpop.predictions"
 KINDS = ("categorical", "continuous")
@@ -117,7 +118,7 @@ def save_predictions(predictions: Predictions, path: str | Path) -> Path:
     table = pa.Table.from_pandas(frame, preserve_index=True)
     meta = json.dumps({"classes": classes, "multilabel": bool(predictions.multilabel), "kind": predictions.kind})
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), _PREDICTIONS_META: meta.encode()})
-    path.parent.mkdir(parents=True, exist_ok=True)
+    output_file(path)
     atomic_write(path, lambda handle: pq.write_table(table, handle))
     return path
 
@@ -130,9 +131,7 @@ def load_predictions(path: str | Path) -> Predictions:
     categorical, not multi-label. The table is indexed by item (string ids). Raises
     :class:`InputError` for a missing or unreadable file or a value that is not a finite number.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: predictions file not found.")
+    path = input_file(path, "predictions")
     meta: dict[str, Any] = {}
     if path.suffix.lower() == ".csv":
         frame = pd.read_csv(path)

@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -94,8 +95,23 @@ class Standardizer:
 
     @classmethod
     def load(cls, path: Path) -> Standardizer:
-        with np.load(path) as data:
-            return cls(data["mean"], data["scale"])
+        """The statistics :meth:`save` wrote; InputError naming ``path`` when it is missing, damaged or holds no
+        ``mean`` and ``scale`` arrays of one shape (nothing in it is unpickled)."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                mean, scale = np.asarray(data["mean"], dtype=np.float64), np.asarray(data["scale"], dtype=np.float64)
+        except FileNotFoundError:
+            raise InputError(f"{path}: not found; the fold model was trained on standardised features.") from None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise InputError(f"{path}: not readable standardisation statistics ({type(exc).__name__}).") from None
+        if mean.shape != scale.shape or not mean.size:
+            raise InputError(f"{path}: mean {mean.shape} and scale {scale.shape} should be two arrays of one shape.")
+        return cls(mean, scale)
+
+
+def standardizes(spec: ModelSpec) -> bool:
+    """Whether fold models of ``spec`` standardise their input (never for backbone fine-tuning, which reads audio)."""
+    return spec.standardize and spec.train.backbone is None
 
 
 @dataclasses.dataclass
@@ -118,11 +134,22 @@ class FoldModel:
             self.standardizer.save(directory / "standardize.npz")
 
     @classmethod
-    def load(cls, directory: Path) -> FoldModel:
+    def load(cls, directory: Path, standardized: bool | None = None) -> FoldModel:
+        """The fold model :meth:`save` wrote in ``directory``.
+
+        Args:
+            directory: the fold's folder (``model.json``, the weights or estimator, ``standardize.npz``).
+            standardized: whether the model was trained on standardised input (:func:`standardizes` of its
+                spec); then a missing ``standardize.npz`` is damage. None: use the file when present.
+
+        Raises:
+            InputError: a file is missing or damaged (naming it); see :meth:`TrainedModel.load`.
+        """
         from voxpop.training import TrainedModel  # torch and Lightning: only where models are trained or read
 
         path = directory / "standardize.npz"
-        return cls(TrainedModel.load(directory), Standardizer.load(path) if path.is_file() else None)
+        standardized = path.is_file() if standardized is None else standardized
+        return cls(TrainedModel.load(directory), Standardizer.load(path) if standardized else None)
 
 
 # ====================================================================== cross-validation
@@ -224,7 +251,9 @@ def _fold_dir(out_dir: Path, name: str) -> Path:
     return out_dir / "folds" / name.replace(os.sep, "_")
 
 
-def _load_fold(directory: Path, fingerprint: dict[str, str]) -> tuple[FoldModel, pd.DataFrame] | None:
+def _load_fold(
+    directory: Path, fingerprint: dict[str, str], standardized: bool | None = None
+) -> tuple[FoldModel, pd.DataFrame] | None:
     """A completed fold (fold.json is written last), or None; a fold trained on other inputs is an error.
 
     An unreadable fold.json (damaged, or a symlink) counts as a fold not yet computed.
@@ -248,7 +277,7 @@ def _load_fold(directory: Path, fingerprint: dict[str, str]) -> tuple[FoldModel,
             "directory, or delete this one to retrain it."
         )
     try:
-        model = FoldModel.load(directory)
+        model = FoldModel.load(directory, standardized)
     except InputError:  # a pickled head of an older voxpop, or a damaged model file: trained again
         record_path.unlink()
         return None
@@ -283,7 +312,7 @@ def fit_fold(
     from voxpop.training import fit
 
     x = feature_input(features, items.train)
-    standardizer = Standardizer.fit(x) if spec.standardize and spec.train.backbone is None else None
+    standardizer = Standardizer.fit(x) if standardizes(spec) else None
     scale = standardizer.apply if standardizer else (lambda v: v)
     dev = (scale(feature_input(features, items.dev)), targets.loc[items.dev]) if len(items.dev) else (None, None)
     if spec.classical:
@@ -365,7 +394,7 @@ def cross_validate(
         sizes[fold.name] = {"train": len(items.train), "dev": len(items.dev), "test": len(items.test)}
         fingerprint = _fold_fingerprint(spec, features, labels, items)
         directory = _fold_dir(out, fold.name) if out is not None else None
-        loaded = _load_fold(directory, fingerprint) if directory is not None else None
+        loaded = _load_fold(directory, fingerprint, standardizes(spec)) if directory is not None else None
         if loaded is not None:
             fold_model, fold_predictions = loaded
             resumed.append(fold.name)

@@ -27,7 +27,7 @@ from voxpop.features import FeatureStore
 from voxpop.labelset import LabelSet
 from voxpop.model_spec import ModelSpec
 from voxpop.predictions import load_predictions
-from voxpop.runs import FoldModel, _fold_dir
+from voxpop.runs import FoldModel, _fold_dir, standardizes
 
 RUNS_FILE = "runs.json"
 RUN_FORMAT = 2
@@ -122,8 +122,25 @@ class Run:
         return LabelSet.load(self.labels_directory / "labels.parquet")
 
     def fold_models(self) -> dict[str, Any]:
-        """``{fold: FoldModel}`` of every fold."""
-        return {name: FoldModel.load(_fold_dir(self.directory, name)) for name in self.record.folds}
+        """``{fold: FoldModel}`` of every fold (what ``predict``, ``evaluate --corpus`` and ``export`` use).
+
+        Raises:
+            InputError: a fold's weights, estimator, standardisation statistics or ``model.json`` is missing or
+                damaged: names the file, the fold and the run, and says to retrain.
+        """
+        standardized = standardizes(self.record.model)
+        models = {}
+        for name in self.record.folds:
+            try:
+                models[name] = FoldModel.load(_fold_dir(self.directory, name), standardized)
+            except InputError as exc:  # the same class (a LegacyModelError stays one), with the fold and the cure
+                raise type(exc)(
+                    f"{exc}\nFold {name!r} of run {self.record.name!r} ({self.directory}) cannot be used. Retrain it: "
+                    "repeat the 'voxpop train' or 'voxpop run' command that wrote the run, with the same --out "
+                    "(damaged folds are trained again), and check the cache with "
+                    f"'voxpop validate --cache {self.directory.parent}'."
+                ) from None
+        return models
 
 
 def run_records(study: Any, corpus: Path) -> dict[str, RunRecord]:

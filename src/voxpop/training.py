@@ -836,13 +836,25 @@ class TrainedModel:
         except (ValueError, AttributeError, TypeError, KeyError) as exc:  # pydantic's errors are ValueErrors
             message = f"{meta_path}: not a valid voxpop model description ({exc}); train the model again."
             raise InputError(message) from None
+        history = meta.get("history")
+        if not isinstance(history, list):
+            message = f"{meta_path}: no training history list; not a valid voxpop model description, retrain it."
+            raise InputError(message)
         if spec.head in CLASSICAL:
-            return cls(spec=spec, estimator=_load_estimator(directory, spec.head), history=meta["history"])
+            return cls(spec=spec, estimator=_load_estimator(directory, spec.head), history=history)
         backbone = None
         if spec.input.kind == "audio":
             from transformers import AutoConfig, AutoModel
 
             backbone = AutoModel.from_config(AutoConfig.from_pretrained(directory / "backbone"))
         network = _build_network(spec, backbone)
-        network.load_state_dict(torch.load(directory / "weights.pt", map_location="cpu", weights_only=True))
-        return cls(spec=spec, network=network.eval(), history=meta["history"])
+        weights = directory / "weights.pt"
+        try:
+            network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        except FileNotFoundError:
+            message = f"{weights}: not found; the {spec.head} model directory is incomplete (retrain it)."
+            raise InputError(message) from None
+        except Exception as exc:  # torch's unpickler, zip and shape errors all mean the file is damaged
+            what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            raise InputError(f"{weights}: not readable {spec.head} network weights ({what}); retrain it.") from None
+        return cls(spec=spec, network=network.eval(), history=history)

@@ -15,9 +15,10 @@ from voxpop.cli.app import app, console
 from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
 from voxpop.cli.options import parse_names, with_rule_options
 from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError, InputError
+from voxpop.errors import ConfigError
 from voxpop.labelset import LabelSet
 from voxpop.metrics import binarize_above_uniform, binarize_thresholds
+from voxpop.paths import input_file, output_file
 from voxpop.slots import parse_values
 
 WHERE = typer.Option(None, "--where", help=WHERE_HELP)
@@ -33,7 +34,7 @@ def _number(value: object, digits: int = 3) -> str:
 def _write_csv(frame: pd.DataFrame, out: Path | None, index: bool = False) -> None:
     if out is None:
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
+    output_file(out)
     write_text(out, frame.to_csv(index=index))
     console.print(f"table saved to [bold]{out}[/]")
 
@@ -260,7 +261,7 @@ def sweep_verb(
         figure = threshold_curve(
             sweep.curve, best_t, title=f"{a} vs {b} ({name}, {sweep.items} items)", positives=positives
         )
-        png.parent.mkdir(parents=True, exist_ok=True)
+        output_file(png)
         write_bytes(png, figure_png(figure))
         curves.append(sweep.curve.reset_index().assign(group=name))
     console.print(table)
@@ -275,9 +276,7 @@ def sweep_verb(
 
 def _multi_hot(path: Path, threshold: float | None) -> pd.DataFrame:
     """A label set's kept targets or a prediction table (items x classes), binarized to multi-hot."""
-    if not path.is_file():
-        raise InputError(f"{path}: not found; give a label set (voxpop labels) or a prediction parquet file")
-    frame = pd.read_parquet(path)
+    frame = pd.read_parquet(input_file(path, "label set (voxpop labels) or prediction parquet"))
     if "kept" in frame.columns and any(str(c).startswith("target:") for c in frame.columns):
         frame = LabelSet.load(path).kept_targets
     elif "item" in frame.columns:

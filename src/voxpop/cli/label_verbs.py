@@ -20,6 +20,7 @@ from voxpop.errors import ConfigError
 from voxpop.labels import accounting_table, make_labels
 from voxpop.labelset import LabelSet
 from voxpop.overwrite import outcome_note, save_label_set
+from voxpop.paths import output_file
 from voxpop.rules import RULES
 
 
@@ -167,7 +168,7 @@ def labels(
     if with_accounting_table:
         frame = accounting_table(loaded, **scope, **rule_options)
         path = out.with_name(f"{out.stem}.accounting.csv")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        output_file(path)
         write_text(path, frame.to_csv(index=False))
         print_accounting_table(frame, f"data and rating loss on corpus {loaded.name!r}")
         console.print(f"accounting table saved to [bold]{path}[/]")

@@ -23,6 +23,7 @@ from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
 from voxpop.cli.options import parse_pairs, with_rule_options
 from voxpop.errors import ConfigError
 from voxpop.formatting import format_ci, format_result, metric_name
+from voxpop.paths import output_file
 from voxpop.rules import RULES
 
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ def evaluate(
         f"distribution targets: {tie_policy}[/]"
     )
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        output_file(out)
         columns = ["run", "metric", "value", "low", "high", "fold_mean", "fold_sd", "n_folds", "chance", "n_items"]
         write_text(out, frame[[*columns, "n_excluded", "absent_classes", "tie_policy", "n_tied"]].to_csv(index=False))
         console.print(f"saved to [bold]{escape(str(out))}[/]")
@@ -235,7 +236,7 @@ def predict(
     if out is None:
         typer.echo(text, nl=False)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        output_file(out)
         write_text(out, text)
         console.print(f"{len(table):,} predictions saved to [bold]{escape(str(out))}[/]")
     if len(result.skipped):
@@ -451,7 +452,7 @@ def fuse(
         dropped = {name: len(table) - len(fused) for name, table in tables.items()}
     save_predictions(Predictions(fused), out)
     if weights_out is not None:
-        weights_out.parent.mkdir(parents=True, exist_ok=True)
+        output_file(weights_out)
         write_text(weights_out, weights.to_csv(index=False))
     if test_labels:
         test_set = rule_or_file(test_labels)

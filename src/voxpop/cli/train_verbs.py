@@ -22,7 +22,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from voxpop.cache import write_text
+from voxpop.cache import output_directory, write_text
 from voxpop.cli.app import app, console
 from voxpop.cli.corpus_verbs import WHERE_HELP
 from voxpop.cli.options import parse_names, with_rule_options
@@ -284,7 +284,7 @@ def train(
     with flags_named_in_errors():
         loaded = recipe_from_dict(recipe, "voxpop train")
         replaced = existing_outputs(out)
-        out.mkdir(parents=True, exist_ok=True)
+        output_directory(out)
         write_text(out / RECIPE_FILE, yaml.safe_dump(recipe, sort_keys=False))
         with progress_reporter() as reporter:
             result = run_recipe(

@@ -30,6 +30,7 @@ from voxpop.formats.tables import (
     shown,
     text_column,
 )
+from voxpop.formats.text_checks import join_id_columns
 from voxpop.repeats import check_policy, resolve_repeats
 from voxpop.slots import LabelOrder
 
@@ -258,7 +259,7 @@ def _labels(table: pd.DataFrame, column: str, file: str, allow_missing: bool) ->
 
 def _item_ids(table: pd.DataFrame, layout: LikertLayout, file: str) -> np.ndarray:
     cells = [id_column(table, c, file) for c in layout.item_columns]
-    ids = cells[0].str.cat(cells[1:], sep="_") if len(cells) > 1 else cells[0]
+    ids = join_id_columns(cells, layout.item_columns, file)
     if layout.item_from_path:
         ids = ids.map(lambda cell: PurePosixPath(cell.replace("\\", "/")).stem)
     return ids.to_numpy(dtype=object)

@@ -21,6 +21,8 @@ from voxpop.corpus import STRING
 from voxpop.errors import InputError, where
 from voxpop.formats.arrow import read_parquet_names
 from voxpop.formats.encodings import AUTO, decode_text, text_codec
+from voxpop.formats.text_checks import check_csv_rows, note_suspicious_text, take_notes
+from voxpop.paths import input_file
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 MAX_ID_LENGTH = 512  # characters of an item id; longer cells are text or data put in the wrong column
@@ -33,19 +35,21 @@ def read_text(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> 
 
     See :func:`voxpop.formats.encodings.decode_text` (byte-order marks, UTF-8, then charset-normalizer;
     an ambiguous detection is an error listing the candidates). Raises :class:`InputError` when the file is
-    missing or unreadable or its bytes are not text in ``encoding`` (naming the file, the line of the first
-    bad byte and how to fix it); an unknown codec is a ConfigError.
+    missing, a folder or a device (:func:`voxpop.paths.input_file`) or unreadable, or its bytes are not text
+    in ``encoding`` (naming the file, the line of the first bad byte and how to fix it); an unknown codec is
+    a ConfigError. Suspicious text (mojibake, mixed scripts) is noted for the import report.
     """
     path = Path(path)
     if encoding != AUTO:
         text_codec(encoding)  # an unknown codec is a ConfigError before the file is looked at
-    if not path.is_file():
-        raise InputError(f"{path}: {what} file not found.")
+    input_file(path, what)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: the {what} file could not be read ({exc.strerror}).") from None
-    return decode_text(data, path.name, encoding)
+    text = decode_text(data, path.name, encoding)
+    note_suspicious_text(text, path.name)
+    return text
 
 
 def read_table(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> pd.DataFrame:
@@ -58,14 +62,13 @@ def read_table(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) ->
     path = Path(path)
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
-            if not path.is_file():
-                raise InputError(f"{path}: {what} file not found.")
-            frame = read_parquet_names(path)
+            frame = read_parquet_names(input_file(path, what))
             _refuse_repeated_columns(frame.columns, path.name)
         else:
             sep = "\t" if path.suffix.lower() == ".tsv" else ","
             text = read_text(path, what, encoding)
             _refuse_repeated_columns(next(csv.reader(io.StringIO(text), delimiter=sep), []), path.name)
+            check_csv_rows(text, sep, path.name)
             frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
         raise InputError(
@@ -325,8 +328,10 @@ def tally(counts: Counter, limit: int = _SHOWN_LABELS) -> str:
 
 
 def describe_import(source: str, notes: Iterable[str]) -> str:
-    """The import report stored as the corpus description: where it came from and what was skipped or mapped."""
-    return " ".join([f"Imported from {source}.", *notes])
+    """The import report stored as the corpus description: where it came from, what was skipped or mapped, and
+    what the files' text looked like (:func:`voxpop.formats.text_checks.take_notes`: cut-off, mis-decoded or
+    look-alike text)."""
+    return " ".join([f"Imported from {source}.", *notes, *take_notes()])
 
 
 def labels_in_order(labels: Iterable[str], class_map: Mapping[str, str] | None, excluded: Sequence[str]) -> list[str]:

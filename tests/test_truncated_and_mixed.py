@@ -1,0 +1,121 @@
+"""Truncated and mixed files: a CSV cut mid-row is an error naming its file and line; text that looks mis-decoded
+or mixes look-alike scripts is reported with its values; item ids joined from columns that collide are refused."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from voxpop.errors import InputError
+from voxpop.formats.cremad import read_cremad
+from voxpop.formats.likert import read_likert
+from voxpop.formats.long import read_long
+from voxpop.formats.msp import read_msp
+from voxpop.formats.text_checks import take_notes
+
+VOTES = [
+    '"","A","D","F","H","N","S","fileName","numResponses","agreement","emoVote"',
+    '"100001",0,0,0,1,10,0,"1001_IEO_NEU_XX",11,0.91,"N"',
+    '"100002",4,1,0,0,2,0,"1002_DFA_ANG_XX",7,0.57,"A"',
+    '"200002",5,0,0,0,0,0,"1002_DFA_ANG_XX",5,1,"A"',
+]
+DETAILED = [
+    "FileName,EmoDetail",
+    'a.wav,"W1; Neutral; Neutral,Sad; A:3.0; V:4.0; D:3.0;"',
+    'b.wav,"W1; Angry; Angry,Frustrated; A:6.0; V:2.0; D:6.0;"',
+]
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_notes():
+    take_notes()
+    yield
+    take_notes()
+
+
+def _cut(tmp_path, name, lines, keep):
+    """The file of ``lines`` cut after ``keep`` characters of its last line (no final line break)."""
+    path = tmp_path / name
+    path.write_text("\n".join([*lines[:-1], lines[-1][:keep]]))
+    return path
+
+
+# ====================================================================== cut mid-row
+@pytest.mark.parametrize("keep", [10, 30, 44])  # inside the counts, before fileName's closing quote, inside emoVote
+def test_a_crema_d_vote_table_cut_mid_row_names_the_file_and_line(tmp_path, keep):
+    path = _cut(tmp_path, "tabulatedVotes.csv", VOTES, keep)
+    with pytest.raises(InputError, match=r"tabulatedVotes.csv, line 4: .*cut off mid-row"):
+        read_cremad(path)
+
+
+def test_the_whole_crema_d_table_without_a_final_line_break_is_read_and_noted(tmp_path):
+    path = tmp_path / "tabulatedVotes.csv"
+    path.write_text("\n".join(VOTES))  # complete rows, but the file ends without a line break
+    corpus = read_cremad(path)
+    assert corpus.items.shape[0] == 2
+    assert "tabulatedVotes.csv ends without a line break after line 4" in corpus.description
+
+
+@pytest.mark.parametrize("keep", [5, 20])  # inside the file name, inside the quoted EmoDetail
+def test_an_msp_labels_csv_cut_mid_row_names_the_file_and_line(tmp_path, keep):
+    path = _cut(tmp_path, "labels_detailed.csv", DETAILED, keep)
+    with pytest.raises(InputError, match=r"labels_detailed.csv, line 3: .*cut off mid-row"):
+        read_msp(path)
+
+
+def test_a_middle_row_with_too_few_fields_is_named_not_filled_with_nothing(tmp_path):
+    path = tmp_path / "ratings.csv"
+    path.write_text("item,rater,label\na,r1,anger\nb,r1\nc,r1,sad\n")
+    with pytest.raises(InputError, match=r"ratings.csv, line 3: has 2 fields, the header has 3 \(item, rater, label\)"):
+        read_long(path)
+
+
+# ====================================================================== mis-decoded text and look-alike letters
+def test_utf8_read_as_latin1_is_reported_with_the_values(tmp_path):
+    path = tmp_path / "ratings.csv"
+    path.write_bytes("item,rater,label\na,r1,énervé\nb,r2,énervé\nc,r1,calme\n".encode())
+    corpus = read_long(path, encoding="latin-1")  # the user named the wrong encoding
+    assert set(corpus.ratings["label"]) == {"Ã©nervÃ©", "calme"}  # what latin-1 makes of the UTF-8 bytes
+    assert (
+        "ratings.csv: 1 value(s) look like UTF-8 text decoded as latin-1 or cp1252 (mojibake): "
+        "'Ã©nervÃ©' (line 2, probably 'énervé')"
+    ) in corpus.description
+    assert "mojibake" not in read_long(path).description  # read as UTF-8: nothing to report
+
+
+def test_a_label_with_a_cyrillic_letter_is_reported_as_a_look_alike(tmp_path):
+    path = tmp_path / "ratings.csv"
+    path.write_text("item,rater,label\na,r1,anger\nb,r1,\u0430nger\nc,r\u0455,sad\n", encoding="utf-8")
+    corpus = read_long(path)
+    assert {"anger", "\u0430nger"} <= set(corpus.classes)  # two classes that print alike: what the note is for
+    assert (
+        "ratings.csv: 2 value(s) mix look-alike letters of different scripts: "
+        "'\u0430nger' (line 3, Cyrillic '\u0430', Latin 'nger'); 'r\u0455' (line 4, Latin 'r', Cyrillic '\u0455')"
+    ) in corpus.description
+
+
+def test_plain_non_latin_text_is_not_reported(tmp_path):
+    path = tmp_path / "ratings.csv"
+    path.write_text("item,rater,label\na,r1,гнев\nb,r1,colère\nc,r1,χαρά\n", encoding="utf-8")
+    corpus = read_long(path)
+    assert "look-alike" not in corpus.description and "mojibake" not in corpus.description
+
+
+# ====================================================================== joined item ids
+def test_item_ids_joined_from_columns_that_collide_are_refused_with_both_rows(tmp_path):
+    path = tmp_path / "likert.csv"
+    path.write_text("speaker,clip,rater,Anger\nx_1,2,r1,1\nx,1_2,r1,3\nx,3,r1,2\n")
+    with pytest.raises(InputError) as caught:
+        read_likert(path, item_column=["speaker", "clip"], rater_column="rater", emotion_columns=["Anger"])
+    assert str(caught.value).startswith(
+        "likert.csv, rows 1 and 2: the item ids joined from columns 'speaker', 'clip' with '_' collide: "
+        "'x_1' + '2' and 'x' + '1_2' both give 'x_1_2'."
+    )
+
+
+def test_joined_item_ids_that_repeat_for_several_raters_are_one_item(tmp_path):
+    path = tmp_path / "likert.csv"
+    path.write_text("speaker,clip,rater,Anger\nx,1,r1,1\nx,1,r2,3\ny,1,r1,2\n")
+    corpus = read_likert(path, item_column=["speaker", "clip"], rater_column="rater", emotion_columns=["Anger"])
+    assert list(corpus.items.index) == ["x_1", "y_1"]
+    assert pd.Series(corpus.ratings["item"]).value_counts().to_dict() == {"x_1": 2, "y_1": 1}
