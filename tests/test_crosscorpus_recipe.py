@@ -278,3 +278,19 @@ def test_evaluate_corpus_refuses_what_differs_from_the_run(corpora, tmp_path):
     unknown = _evaluate(out, tmp_path / "c" / "corpus", "--class-map", "angry=anger")
     assert unknown.exit_code != 0
     assert "normalised its corpora' features differently (a: global, b: corpus)" in str(unknown.exception)
+
+
+def test_evaluate_corpus_equals_the_recipe_when_trained_on_the_training_classes(corpora, tmp_path):
+    """protocol.cross_corpus.classes: train: b is tested on all its classes (fear included, never predicted) and
+    the run's happy is dropped, by both routes."""
+    out = tmp_path / "out"
+    protocol = {"cross_corpus": {"train": ["a"], "test": ["b"], "classes": "train"}}
+    run = run_recipe(_recipe(corpora, protocol), out)
+    table = tmp_path / "cell.csv"
+    result = _evaluate(out, corpora["b"], "--bootstrap", "50", "--out", str(table))
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(table).set_index("metric")
+    cell = _cell(run, "uar", "b")
+    assert scored.loc["uar", ["value", "low", "high"]].tolist() == pytest.approx([cell["value"], cell["low"],
+                                                                                   cell["high"]])  # fmt: skip
+    assert scored.loc["uar", "n_items"] == cell["n_items"]
