@@ -6,9 +6,9 @@ is, so the run ends (closing its worker cluster) with exit code :data:`TERMINATE
 stages, and the folds of a train stage, that finished stay in the cache. Python's default SIGTERM would
 end the process at once without that message, and PyTorch Lightning, which replaces the handler during
 ``Trainer.fit``, only records the signal and trains on to the end of the epoch (minutes to hours on
-long clips). :func:`stop_between_batches` puts voxpop's handlers in place for a fit, and the callback of
-:func:`stop_on_signal_callback` stops a fit whose process saw Lightning's SIGTERM flag after the batch in
-progress.
+long clips). :func:`stop_between_batches` puts voxpop's handlers in place for a fit (the batch in
+progress is abandoned: nothing of it is kept), and the callback of :func:`stop_on_signal_callback` stops a
+fit after the batch in progress where the process keeps a SIGTERM handler of its own.
 """
 
 from __future__ import annotations
@@ -77,9 +77,10 @@ def stop_between_batches() -> Iterator[None]:
 
 
 def stop_on_signal_callback() -> Any:
-    """A Lightning callback (:class:`StopOnSignal`) that raises :class:`Stopped` after any training or validation
-    batch once Lightning has recorded a SIGTERM (``trainer.received_sigterm``), e.g. in a worker thread where
-    no Python handler can raise."""
+    """A Lightning callback (``StopOnSignal``) that raises :class:`Stopped` after any training or validation
+    batch once Lightning has recorded a SIGTERM (``trainer.received_sigterm``): in a process with a SIGTERM
+    handler of its own, which :func:`stop_between_batches` leaves in place (Lightning calls it after its own
+    notifier, and would otherwise train on to the end of the epoch)."""
     import lightning as L
 
     class StopOnSignal(L.Callback):
