@@ -11,7 +11,7 @@ import time
 import pytest
 
 from voxpop.demo import make_demo_corpus
-from voxpop.stopping import TERMINATED, Stopped, stop_between_batches
+from voxpop.stopping import TERMINATED, Stopped, stop_between_batches, stop_on_signal_callback
 
 
 def test_sigterm_in_a_fit_raises_stopped_and_ctrl_c_a_keyboard_interrupt():
@@ -24,6 +24,18 @@ def test_sigterm_in_a_fit_raises_stopped_and_ctrl_c_a_keyboard_interrupt():
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(5)
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # handlers restored
+
+
+def test_the_callback_stops_after_a_batch_once_lightning_recorded_sigterm():
+    """A process with its own SIGTERM handler: Lightning only records the signal; the callback stops the fit."""
+    from types import SimpleNamespace
+
+    callback = stop_on_signal_callback()
+    callback.on_train_batch_end(SimpleNamespace(received_sigterm=False), None, None, None, 0)  # goes on
+    with pytest.raises(Stopped):
+        callback.on_train_batch_end(SimpleNamespace(received_sigterm=True), None, None, None, 0)
+    with pytest.raises(Stopped):
+        callback.on_validation_batch_end(SimpleNamespace(received_sigterm=True), None, None, None, 0)
 
 
 @pytest.mark.slow
