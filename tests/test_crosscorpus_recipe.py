@@ -217,3 +217,80 @@ def test_cross_corpus_dev_holds_out_training_speakers(corpora):
     assert set(speakers[fold.dev]).isdisjoint(speakers[fold.train])
     assert set(merged.items.loc[fold.dev, "corpus"]) == {"a"} and set(merged.items.loc[fold.test, "corpus"]) == {"b"}
     assert len(fold.train) + len(fold.dev) == 48 and len(fold.test) == 48
+
+
+def _evaluate(out, corpus, *extra):
+    from typer.testing import CliRunner
+
+    import voxpop.cli  # noqa: F401  (registers the verbs)
+    from voxpop.cli.app import app
+
+    args = ["evaluate", str(out), "--corpus", str(corpus), "--labels", "mr", "--condition", "voice", *extra]
+    return CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+
+
+def test_evaluate_corpus_scores_what_the_cross_corpus_recipe_scored(corpora, tmp_path):
+    """One answer to one question: `voxpop evaluate RUN --corpus b` applies b's recorded normalisation (z-scores
+    over b's own items) and class map (anger -> angry), and gives the recipe's corpus cell on the same items."""
+    from voxpop.corpus import Corpus
+    from voxpop.crosscorpus import predict_corpus
+    from voxpop.evaluation import evaluate_predictions
+    from voxpop.labels import make_labels
+    from voxpop.merge import MergeSource, mapped_corpus
+    from voxpop.trained import load_run
+
+    out = tmp_path / "out"
+    run = run_recipe(_recipe(corpora, {"cross_corpus": {"train": ["a"], "test": ["b"]}}), out)
+    recorded = load_run(out).record.corpora
+    assert recorded["b"].normalisation == "corpus" and recorded["b"].class_map == {"anger": "angry"}
+    table = tmp_path / "cell.csv"
+    result = _evaluate(out, corpora["b"], "--bootstrap", "50", "--out", str(table))
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(table).set_index("metric")
+    for metric in ("uar", "macro_f1"):
+        cell = _cell(run, metric, "b")
+        assert scored.loc[metric, "value"] == pytest.approx(cell["value"])
+        assert scored.loc[metric, ["low", "high"]].tolist() == pytest.approx([cell["low"], cell["high"]])
+        assert scored.loc[metric, "n_items"] == cell["n_items"]
+    # the same models on raw (not z-scored) features of b give another score: the normalisation matters here
+    b = mapped_corpus(MergeSource(Corpus.load(corpora["b"]), "b", {"anger": "angry"}), ["neutral", "angry", "sad"])
+    raw, _ = predict_corpus(load_run(out), b)
+    labels = make_labels(b, "mr", condition="voice")
+    truth = _truth(labels, raw.index)
+    raw_uar = balanced_accuracy_score(truth.astype(str), raw.loc[truth.index].idxmax(axis=1).astype(str))
+    assert raw_uar != pytest.approx(_cell(run, "uar", "b")["value"])
+    assert evaluate_predictions(raw, labels, n_boot=50, seed=0).set_index("metric").loc["uar", "value"] == (
+        pytest.approx(raw_uar)
+    )
+
+
+def test_evaluate_corpus_refuses_what_differs_from_the_run(corpora, tmp_path):
+    out = tmp_path / "out"
+    run_recipe(_recipe(corpora, {"cross_corpus": {"train": ["a"], "test": ["b"]}}), out)
+    contradicting = _evaluate(out, corpora["b"], "--class-map", "angry=sad")
+    assert contradicting.exit_code != 0
+    assert "--class-map differs from the class map run" in str(contradicting.exception)
+    assert "angry=sad (the study mapped 'sad' of b onto 'sad')" in str(contradicting.exception)
+    agreeing = _evaluate(out, corpora["b"], "--class-map", "angry=anger", "--bootstrap", "20")
+    assert agreeing.exit_code == 0, agreeing.output
+    # a third corpus: the study normalised a globally and b by corpus, so nothing recorded applies to it
+    make_demo_corpus(tmp_path / "c", "tiny", seed=2)
+    unknown = _evaluate(out, tmp_path / "c" / "corpus", "--class-map", "angry=anger")
+    assert unknown.exit_code != 0
+    assert "normalised its corpora' features differently (a: global, b: corpus)" in str(unknown.exception)
+
+
+def test_evaluate_corpus_equals_the_recipe_when_trained_on_the_training_classes(corpora, tmp_path):
+    """protocol.cross_corpus.classes: train: b is tested on all its classes (fear included, never predicted) and
+    the run's happy is dropped, by both routes."""
+    out = tmp_path / "out"
+    protocol = {"cross_corpus": {"train": ["a"], "test": ["b"], "classes": "train"}}
+    run = run_recipe(_recipe(corpora, protocol), out)
+    table = tmp_path / "cell.csv"
+    result = _evaluate(out, corpora["b"], "--bootstrap", "50", "--out", str(table))
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(table).set_index("metric")
+    cell = _cell(run, "uar", "b")
+    assert scored.loc["uar", ["value", "low", "high"]].tolist() == pytest.approx([cell["value"], cell["low"],
+                                                                                   cell["high"]])  # fmt: skip
+    assert scored.loc["uar", "n_items"] == cell["n_items"]

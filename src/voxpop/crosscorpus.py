@@ -182,14 +182,17 @@ def predict_corpus(
     *,
     store: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    normalisation: str = "global",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Probabilities over the classes of ``run`` (:class:`voxpop.trained.Run`) for every item of ``corpus``
     (mean of the fold models).
 
     Features are extracted from the corpus's ``audio`` column (with ``offset`` / ``duration`` when
-    present) exactly as the run recorded, into ``store`` (default: temporary). Returns
-    (probabilities indexed by item, skipped items with the reason). Raises :class:`InputError` when the
-    corpus has no audio column.
+    present) exactly as the run recorded, into ``store`` (default: temporary), then z-scored by
+    ``normalisation`` as a cross-corpus recipe does (``corpus``: over all extracted items, ``speaker``: per
+    speaker, ``global``: unchanged; :func:`normalise_by_group`) before the fold models' own standardisation.
+    Returns (probabilities indexed by item, skipped items with the reason). Raises :class:`InputError` when
+    the corpus has no audio column, :class:`ConfigError` for ``corpus`` / ``speaker`` on frame features.
     """
     from voxpop.inference import ensemble_scorer, features_of_items
 
@@ -198,10 +201,22 @@ def predict_corpus(
             f"corpus {corpus.name!r} has no 'audio' item column; import it with its audio folder to score a run on it"
         )
     columns = [c for c in ("audio", "offset", "duration") if c in corpus.items.columns]
+    score = ensemble_scorer(run)
+    if normalisation != "global":
+        groups = normalisation_groups(corpus.items.assign(corpus=corpus.name), {corpus.name: normalisation})
+        models_score = score
+
+        def score(x: np.ndarray | list[np.ndarray], items: pd.Index) -> pd.DataFrame:
+            if not isinstance(x, np.ndarray):
+                raise ConfigError(
+                    f"the run z-scores features by {normalisation}, which applies to vector or per-layer features, "
+                    "not frames"
+                )
+            return models_score(normalise_by_group(x, groups.reindex(items)), items)
+
     return features_of_items(
-        run.record.features, corpus.items[columns], run.record.classes, ensemble_scorer(run), store=store,
-        progress=progress,
-    )  # fmt: skip
+        run.record.features, corpus.items[columns], run.record.classes, score, store=store, progress=progress
+    )
 
 
 def is_other_corpus(run, corpus_dir: str | Path) -> bool:
@@ -211,13 +226,83 @@ def is_other_corpus(run, corpus_dir: str | Path) -> bool:
 
 def score_on_corpus(
     run: Run,
-    corpus: Corpus,
-    class_map: Mapping[str, str],
+    test: RecordedTest,
     classes: Sequence[str],
     *,
     store: str | Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`predict_corpus` then :func:`map_prediction_classes`: (predictions over ``classes`` for the
-    corpus's items, ready for :func:`voxpop.evaluation.evaluate_predictions`; items skipped for their audio)."""
-    probabilities, skipped = predict_corpus(run, corpus, store=store)
-    return map_prediction_classes(probabilities, class_map, classes, multilabel=run.record.multilabel), skipped
+    """:func:`predict_corpus` with ``test``'s normalisation, then :func:`map_prediction_classes` with its class
+    map: (predictions over ``classes`` for the test corpus's items, ready for
+    :func:`voxpop.evaluation.evaluate_predictions`; items skipped for their audio). ``test``: from
+    :func:`as_recorded`."""
+    probabilities, skipped = predict_corpus(run, test.corpus, store=store, normalisation=test.normalisation)
+    return map_prediction_classes(probabilities, test.class_map, classes, multilabel=run.record.multilabel), skipped
+
+
+@dataclasses.dataclass
+class RecordedTest:
+    """A test corpus prepared as a run's study treated its corpora (:func:`as_recorded`).
+
+    ``corpus``: the corpus to label and predict (namespaced and class-mapped when it is one of the study's
+    corpora); ``normalisation``: ``global``, ``corpus`` or ``speaker``; ``class_map``: run class -> test class
+    (or ``drop``) for :func:`map_prediction_classes`; ``matched``: the study's name for the corpus, if any.
+    """
+
+    corpus: Corpus
+    normalisation: str
+    class_map: dict[str, str]
+    matched: str | None = None
+
+
+def as_recorded(run: Run, corpus: Corpus, directory: str | Path, class_map: Mapping[str, str]) -> RecordedTest:
+    """The test corpus at ``directory`` (loaded as ``corpus``) treated exactly as ``run``'s study treated its
+    corpora, so that ``voxpop evaluate RUN --corpus DIR`` scores what a cross-corpus recipe would.
+
+    A run of one corpus recorded no treatment: the corpus and ``class_map`` as given, no normalisation. A
+    run of a recipe with ``corpora``: when ``directory`` is one of them, its recorded class map is applied
+    to the corpus's labels (:func:`voxpop.merge.mapped_corpus`: the item ids become ``NAME:ID`` as in the
+    study; its classes are the study's test classes, ``RunRecord.test_classes``) and its recorded
+    normalisation is used; the run's classes then map onto the test classes of the
+    same name (run classes the test corpus lacks are dropped), and a ``class_map`` given besides must say
+    the same in the corpus's own labels. Another corpus gets the one normalisation every corpus of the
+    study had, and ``class_map`` as given.
+
+    Raises:
+        ConfigError: naming what differs, when ``class_map`` contradicts the recorded class map, or when
+            the study normalised its corpora differently and ``directory`` is none of them (no recorded
+            normalisation applies: score it through a cross-corpus recipe that lists it).
+    """
+    from voxpop.merge import MergeSource, mapped_corpus
+
+    recorded = run.record.corpora
+    if not recorded:
+        return RecordedTest(corpus, "global", dict(class_map))
+    here = str(Path(directory).resolve())
+    matched = next((name for name, entry in recorded.items() if entry.path == here), None)
+    if matched is None:
+        modes = {entry.normalisation for entry in recorded.values()}
+        if len(modes) > 1:
+            listed = ", ".join(f"{name}: {entry.normalisation}" for name, entry in recorded.items())
+            raise ConfigError(
+                f"run {run.record.name!r} normalised its corpora' features differently ({listed}), and {directory} "
+                "is none of them, so no recorded normalisation applies to it; score it with a cross-corpus recipe "
+                "that lists it under corpora (with its normalisation) and protocol.cross_corpus.test"
+            )
+        return RecordedTest(corpus, modes.pop(), dict(class_map))
+    entry = recorded[matched]
+    test_corpus = mapped_corpus(MergeSource(corpus, matched, entry.class_map), run.record.test_classes)
+    mapping = {c: c if c in test_corpus.classes else DROP for c in run.record.classes}
+    differs = [
+        f"{run_class}={label} (the study " + (
+            f"tested {run_class!r} as a class of {matched}" if label == DROP
+            else f"mapped {label!r} of {matched} onto {entry.class_map.get(label, label)!r}"
+        ) + ")"
+        for run_class, label in class_map.items()
+        if ((mapping.get(run_class) != DROP) if label == DROP else entry.class_map.get(label, label) != run_class)
+    ]  # fmt: skip
+    if differs:
+        raise ConfigError(
+            f"--class-map differs from the class map run {run.record.name!r} recorded for corpus {matched!r} "
+            f"({entry.class_map or 'none'}): {'; '.join(differs)}. Leave --class-map out to use the recorded one."
+        )
+    return RecordedTest(test_corpus, entry.normalisation, mapping, matched)

@@ -147,7 +147,8 @@ class ModelConfig(Strict):
 
     ``backbone`` fine-tunes a self-supervised backbone end to end under the head (features must then be
     the ``waveform`` extractor's raw audio). ``accumulate_grad_batches``, ``precision``, ``devices``,
-    ``num_nodes`` and ``strategy`` go to Lightning (docs/fine-tuning.md).
+    ``num_nodes`` and ``strategy`` go to Lightning (docs/fine-tuning.md). ``max_batch_frames`` and
+    ``long_item_frames`` bound batches of frame sequences and name long items (:class:`TrainConfig`).
     """
 
     head: str = "mlp"
@@ -157,6 +158,8 @@ class ModelConfig(Strict):
     optimiser: Optimiser = Optimiser()
     epochs: Int = pydantic.Field(20, ge=1)
     batch_size: Int = pydantic.Field(32, ge=1)
+    max_batch_frames: Int | None = pydantic.Field(32_000, ge=1)
+    long_item_frames: Int = pydantic.Field(6_000, ge=1)
     early_stopping: EarlyStopping | None = EarlyStopping()
     balanced_sampling: bool = False
     standardize: bool = True
@@ -220,7 +223,10 @@ class ModelConfig(Strict):
             patience=stopping.patience if stopping else None,
             balanced_sampling=self.balanced_sampling,
             backbone=self.backbone,
-            **self.model_dump(include={"accumulate_grad_batches", "precision", "devices", "num_nodes", "strategy"}),
+            **self.model_dump(
+                include={"accumulate_grad_batches", "precision", "devices", "num_nodes", "strategy"}
+                | {"max_batch_frames", "long_item_frames"}
+            ),
             progress_bar=False,
         )
         return ModelSpec(

@@ -187,6 +187,33 @@ def merge_corpora(
     return merged, accounting
 
 
+def mapped_corpus(source: MergeSource, classes: Sequence[str] | None = None) -> Corpus:
+    """One corpus exactly as :func:`merge_corpora` includes it: ids namespaced, emotion labels mapped by the
+    class map, items whose emotion ratings all carry dropped labels removed; its classes are ``classes`` (the
+    merged class list; default: the mapped classes), its excluded labels the other mapped labels and the
+    dropped ones. ``corpus`` item column: the namespace. Used to score a run on one of its study's corpora as
+    the study did.
+
+    >>> c = Corpus("x", pd.DataFrame(index=["i1", "i2"]), pd.DataFrame({"item": ["i1", "i2"], "rater": ["r", "r"],
+    ...            "label": ["angry", "calm"]}), classes=["angry", "calm"])
+    >>> m = mapped_corpus(MergeSource(c, "x", {"angry": "anger", "calm": "drop"}))
+    >>> list(m.items.index), m.classes, m.excluded
+    (['x:i1'], ['anger'], ['calm'])
+    """
+    mapped, excluded, dropped = _mapped_labels(source)
+    items, ratings, _ = _namespaced(source, dropped)
+    chosen = mapped if classes is None else [str(c) for c in classes]
+    return Corpus(
+        source.corpus.name,
+        items,
+        ratings,
+        classes=chosen,
+        excluded=[c for c in dict.fromkeys([*mapped, *excluded, *sorted(dropped)]) if c not in chosen],
+        scales=dict(source.corpus.scales),
+        source=f"{source.namespace} ({source.corpus.name}) as merged",
+    )
+
+
 def _merged_scales(sources: Sequence[MergeSource]) -> dict[str, tuple[float, float]]:
     scales: dict[str, tuple[float, float]] = {}
     owner: dict[str, str] = {}

@@ -81,6 +81,10 @@ class TrainConfig(pydantic.BaseModel):
     fine-tuning (the head and layer weights use ``lr``). ``accumulate_grad_batches`` sums gradients over
     that many batches per step. ``devices`` / ``num_nodes`` / ``strategy`` go to Lightning's Trainer
     (``batch_size`` is per device: the global batch is batch_size x devices x num_nodes x accumulation).
+    Frame sequences (``(T, D)`` or ``(L, T, D)`` items) are batched by length so that a batch's padded size,
+    items x longest item, stays within ``max_batch_frames`` time steps (:mod:`voxpop.batching`; None pads
+    random batches of ``batch_size``); items longer than ``long_item_frames`` time steps are reported by
+    name when training starts.
     """
 
     model_config = STRICT_NUMBERS
@@ -95,6 +99,12 @@ class TrainConfig(pydantic.BaseModel):
     accumulate_grad_batches: Int = pydantic.Field(1, ge=1)
     epochs: Int = pydantic.Field(20, ge=1)
     batch_size: Int = pydantic.Field(32, ge=1)
+    max_batch_frames: Int | None = pydantic.Field(
+        32_000, ge=1, description="frame sequences: most padded time steps per batch; None: no length bucketing"
+    )
+    long_item_frames: Int = pydantic.Field(
+        6_000, ge=1, description="frame sequences: report items longer than this (6000: 60 s of 10 ms frames)"
+    )
     seed: Seed = 0
     monitor: Monitor = "loss"
     patience: Int | None = pydantic.Field(5, ge=1, description="epochs without improvement; None: no stopping")

@@ -57,12 +57,27 @@ class ProtocolSpec(pydantic.BaseModel):
     options: dict[str, Any] = {}
 
 
+class RecordedCorpus(pydantic.BaseModel):
+    """How a study treated one of its recipe's corpora (``corpora.NAME``): the corpus directory (resolved;
+    None for a corpus the recipe built), its class map (label -> merged class, or ``drop``) and its feature
+    normalisation (``global``, ``corpus`` or ``speaker``)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    path: str | None
+    class_map: dict[str, str] = {}
+    normalisation: str = "global"
+
+
 class RunRecord(pydantic.BaseModel):
     """One trained model source of a study (an entry of ``runs.json``).
 
     ``corpus``: the corpus directory the study read (built corpora: their stage directory);
     ``labels``: the train label set's recipe spec; ``stage`` / ``labels_stage``: the train and labels
-    stage directories, relative to the output directory.
+    stage directories, relative to the output directory; ``corpora``: each corpus of a recipe that merged
+    several (empty for one corpus), as :func:`voxpop.crosscorpus.as_recorded` applies it to a test corpus;
+    ``test_classes``: with ``corpora``, the classes of its test label sets (None: every merged class,
+    ``protocol.cross_corpus.classes: train``).
     """
 
     model_config = pydantic.ConfigDict(extra="forbid")
@@ -83,6 +98,8 @@ class RunRecord(pydantic.BaseModel):
     folds: list[str]
     stage: str
     labels_stage: str
+    corpora: dict[str, RecordedCorpus] = {}
+    test_classes: list[str] | None = None
 
 
 @dataclasses.dataclass
@@ -182,8 +199,26 @@ def run_records(study: Any, corpus: Path) -> dict[str, RunRecord]:
             folds=[str(f) for f in pd.unique(trained.predictions["fold"])],
             stage=str(Path("cache") / stage.name),
             labels_stage=str(Path("cache") / labels_stage.name),
+            corpora={
+                name: RecordedCorpus(
+                    path=None if entry.path is None else str(Path(entry.path).resolve()),
+                    class_map=entry.class_map,
+                    normalisation=entry.normalisation,
+                )
+                for name, entry in recipe.corpora.items()
+            },
+            test_classes=_test_classes(recipe, [c for c in trained.predictions.columns if c != "fold"]),
         )
     return records
+
+
+def _test_classes(recipe: Any, classes: list[str]) -> list[str] | None:
+    """The classes of a multi-corpus study's test label sets (:func:`voxpop.study.label_classes`): the trained
+    ``classes``, or None (every merged class) with ``protocol.cross_corpus.classes: train``; None for one corpus."""
+    cross = recipe.protocol.cross_corpus
+    if not recipe.corpora or (cross is not None and cross.classes == "train"):
+        return None
+    return classes
 
 
 def write_runs(study: Any, corpus: Path) -> None:

@@ -42,6 +42,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from voxpop import metrics
+from voxpop.batching import batching
 from voxpop.cache import atomic_write, parse_json, write_bytes, write_text
 from voxpop.errors import ConfigError, InputError
 from voxpop.losses import MultiTaskLoss, TargetLoss, balanced_sampler, concordance, loss_class, make_loss
@@ -54,11 +55,18 @@ from voxpop.models import (
     feature_extractor_normalizes,
     load_backbone,
 )
+from voxpop.stopping import stop_between_batches, stop_on_signal_callback
 
 log = logging.getLogger(__name__)
 InputKind = Literal["vector", "layers", "frames", "layer_frames", "audio"]
 _TIME_AXIS: dict[str, int | None] = {"vector": None, "layers": None, "frames": 0, "layer_frames": 1, "audio": 0}
 _FORMAT = 1
+
+
+def _frame_axis(kind: InputKind) -> int | None:
+    """The time axis that length buckets bound (frame sequences); None for vectors and raw audio (samples)."""
+    return _TIME_AXIS[kind] if kind in ("frames", "layer_frames") else None
+
 ESTIMATOR_FILE = "estimator.skops"
 LEGACY_ESTIMATOR_FILE = "estimator.pkl"  # written by voxpop before skops; never read
 # What a fitted classical head holds beyond skops' default trusted types (scikit-learn estimators, numpy,
@@ -591,12 +599,17 @@ def _fit_neural(
         if config.balanced_sampling
         else RandomSampler(range(len(y)), generator=torch.Generator().manual_seed(config.seed))
     )
-    common = {"batch_size": config.batch_size, "num_workers": config.num_workers}
-    train_loader = _loader(x, y, ids, spec.input.kind, "train_x", sampler=sampler, **common)
-    dev_loader = _loader(*dev, spec.input.kind, "dev_x", **common) if dev else None
+    axis, budget = _frame_axis(spec.input.kind), config.max_batch_frames
+    train_batches = batching(x, ids, axis, sampler, config.batch_size, budget, long_frames=config.long_item_frames,
+                             with_replacement=config.balanced_sampling)  # fmt: skip
+    train_loader = _loader(x, y, ids, spec.input.kind, "train_x", num_workers=config.num_workers, **train_batches)
+    dev_loader = None
+    if dev:
+        dev_batches = batching(dev[0], dev[2], axis, range(len(dev[0])), config.batch_size, budget, name="dev_x")
+        dev_loader = _loader(*dev, spec.input.kind, "dev_x", num_workers=config.num_workers, **dev_batches)
 
     mode = "min" if config.monitor == "loss" else "max"
-    callbacks: list[L.Callback] = [RichProgressBar()] if config.progress_bar else []
+    callbacks: list[L.Callback] = [stop_on_signal_callback(), *([RichProgressBar()] if config.progress_bar else [])]
     best = _BestWeights(mode) if dev else None
     if best is not None:
         callbacks.append(best)
@@ -619,7 +632,8 @@ def _fit_neural(
             enable_model_summary=config.progress_bar,
             num_sanity_val_steps=0,
         )
-        trainer.fit(module, train_loader, dev_loader)
+        with stop_between_batches():
+            trainer.fit(module, train_loader, dev_loader)
     if best is not None and best.state is not None:
         module.load_state_dict(best.state)
     return TrainedModel(spec=spec, network=module.network.cpu().eval(), history=module.history)
@@ -773,17 +787,16 @@ class TrainedModel:
         spec = describe_input(x, "x")
         self.network.eval()
         device = next(self.network.parameters()).device
-        loader = _loader(
-            x, None, list(range(len(x))), spec.kind, "x", batch_size=batch_size or self.spec.config.batch_size
-        )
+        size, budget = batch_size or self.spec.config.batch_size, self.spec.config.max_batch_frames
+        batches = batching(x, [], _frame_axis(spec.kind), range(len(x)), size, budget, name="x")
+        loader = _loader(x, None, list(range(len(x))), spec.kind, "x", **batches)
         with torch.inference_mode():
-            logits = torch.cat(
-                [
-                    self.network(b["x"].to(device), None if b["mask"] is None else b["mask"].to(device)).float()
-                    for b in loader
-                ]
-            )
-        return logits.cpu()
+            parts = [
+                (b["index"], self.network(b["x"].to(device), None if b["mask"] is None else b["mask"].to(device)))
+                for b in loader
+            ]
+        index, logits = torch.cat([i for i, _ in parts]), torch.cat([out.float().cpu() for _, out in parts])
+        return logits[torch.argsort(index)]  # length buckets reorder items: back to the input's order
 
     def layer_weights(self) -> np.ndarray | None:
         """Softmax weights of the learned layer sum (sum to 1), or None when the model has none."""

@@ -23,6 +23,7 @@ from voxpop.cli import (  # noqa: F401  (register commands)
 )
 from voxpop.cli.app import app, err_console
 from voxpop.errors import VoxpopError
+from voxpop.stopping import TERMINATED, Stopped, stop_on_sigterm
 
 __all__ = ["app", "main"]
 
@@ -33,9 +34,18 @@ INTERRUPTED = 130
 
 def main() -> None:
     """Entry point of the ``voxpop`` console script: errors for people, exit code 2; Ctrl-C exits with 130 and
-    says that finished work is kept."""
+    SIGTERM with 143 (:data:`voxpop.stopping.TERMINATED`), each saying that finished work is kept."""
+    stop_on_sigterm()
     try:
         app()
+    except Stopped as exc:
+        err_console.print(
+            f"[bold red]terminated[/] ({escape(str(exc))}). Stages that finished, and the finished folds of a "
+            "training stage, are kept in the cache: the same command goes on from there.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(TERMINATED)
     except VoxpopError as exc:
         err_console.print("[bold red]error:[/]", escape(str(exc)), highlight=False, soft_wrap=True)
         sys.exit(2)

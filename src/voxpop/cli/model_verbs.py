@@ -86,8 +86,9 @@ def evaluate(
     """Score a run's out-of-fold predictions against a test label set (cross-testing), with bootstrap CIs.
 
     With --corpus naming another corpus than the run's, every item of that corpus is predicted by the
-    mean of the run's fold models and the run's classes are mapped onto its classes (--class-map)."""
-    from voxpop.crosscorpus import is_other_corpus, score_on_corpus
+    mean of the run's fold models, treated as the run's study treated its corpora (feature normalisation,
+    class map, audio options) and the run's classes are mapped onto its classes (--class-map)."""
+    from voxpop.crosscorpus import as_recorded, is_other_corpus, score_on_corpus
     from voxpop.evaluation import evaluate_pooled
     from voxpop.labels import is_label_file, resolve_labels
     from voxpop.metrics import RESAMPLE_UNITS, resample_groups
@@ -101,16 +102,30 @@ def evaluate(
     if class_map and not other:
         raise ConfigError("--class-map maps a run's classes onto another corpus's; name that corpus with --corpus.")
     label_corpus = None
-    if not is_label_file(labels):
+    mapping = parse_pairs([p for text in class_map or [] for p in text.split(",") if p.strip()], "--class-map")
+    recorded = {}
+    if other or not is_label_file(labels):
         if corpus is None:
             if first_run is None:
                 raise ConfigError(f"labels {labels!r} is a rule; give the corpus to apply it to with --corpus.")
             corpus = Path(first_run.record.corpus)
             where = where if where is not None else first_run.record.where
         label_corpus = load_corpus(corpus, where)
-    test_labels = resolve_labels(label_corpus, labels, condition=condition or None, pool=pool, **rule_options)
+    if other:  # each run's study treatment of the test corpus; the labels come from the first run's
+        runs = {n: s for n, s in sources.items() if not isinstance(s, Path)}
+        recorded = {n: as_recorded(s, label_corpus, corpus, mapping) for n, s in runs.items()}
+        if len({(r.matched, r.normalisation, tuple(r.corpus.classes)) for r in recorded.values()}) > 1:
+            raise ConfigError(f"the runs treat {corpus} differently (their studies' corpora differ); evaluate one run "
+                              "at a time with --model NAME.")  # fmt: skip
+        label_corpus = next(iter(recorded.values())).corpus
+        if is_label_file(labels) and next(iter(recorded.values())).matched:
+            raise ConfigError(f"{corpus} is one of the run's study corpora, whose labels the study mapped; give the "
+                              "label rule (--labels RULE) instead of a label set file.")  # fmt: skip
+    test_labels = resolve_labels(
+        label_corpus if not is_label_file(labels) else None, labels, condition=condition or None, pool=pool,
+        **rule_options,
+    )  # fmt: skip
     rule = binarize if binarize in ("auto", "uniform", "argmax") else float(binarize)
-    mapping = parse_pairs([p for text in class_map or [] for p in text.split(",") if p.strip()], "--class-map")
     speakers = None
     if resample != "items":  # the speaker column of the label corpus, else of the run's corpus
         if label_corpus is None and corpus is None and first_run is None:
@@ -118,12 +133,12 @@ def evaluate(
         speaker_corpus = label_corpus or load_corpus(corpus or Path(first_run.record.corpus))
         speakers = resample_groups(speaker_corpus.items, resample, "the corpus items")
 
-    def predictions(source: Path | Run) -> pd.DataFrame:
+    def predictions(name: str, source: Path | Run) -> pd.DataFrame:
         if isinstance(source, Path):
             return load_predictions(source).table
         if not other:
             return source.predictions
-        scored, skipped = score_on_corpus(source, label_corpus, mapping, test_labels.classes, store=store)
+        scored, skipped = score_on_corpus(source, recorded[name], test_labels.classes, store=store)
         if len(skipped):
             err_console.print(f"[yellow]{len(skipped):,} items of {escape(str(corpus))} not scored (unusable audio: "
                               f"{', '.join(map(str, skipped.index[:5]))}{' ...' if len(skipped) > 5 else ''})[/]")
@@ -131,7 +146,7 @@ def evaluate(
 
     tables = {}
     for name, source in sources.items():
-        table = predictions(source)
+        table = predictions(name, source)
         scored = table.index[test_labels.kept.reindex(table.index, fill_value=False).to_numpy(dtype=bool)]
         result = evaluate_pooled(
             table, test_labels, n_boot=bootstrap, seed=seed, binarize=rule, tie_policy=tie_policy, speakers=speakers

@@ -187,6 +187,9 @@ def train(
     epochs: int = typer.Option(None, "--epochs", help="Neural heads: maximum epochs (default 20)."),
     lr: float = typer.Option(None, "--lr", help="Neural heads: AdamW learning rate, peak after warm-up (1e-3)."),
     batch_size: int = typer.Option(None, "--batch-size", help="Neural heads: items per batch per device (32)."),
+    max_batch_frames: int = typer.Option(
+        None, "--max-batch-frames", help="Frame sequences: most padded frames per batch, length buckets (32000)."
+    ),
     weight_decay: float = typer.Option(None, "--weight-decay", help="Neural heads: AdamW weight decay (0.01)."),
     schedule: str = typer.Option(None, "--schedule", help="Learning rate after warm-up: constant, linear, cosine."),
     warmup_steps: int = typer.Option(None, "--warmup-steps", help="Linear warm-up over this many optimiser steps."),
@@ -253,6 +256,7 @@ def train(
         ) or None,
         epochs=epochs,
         batch_size=batch_size,
+        max_batch_frames=max_batch_frames,
         seed=seed,
         balanced_sampling=balanced_sampling,
         backbone=None

@@ -9,6 +9,7 @@ Re-running either recomputes nothing that is already stored.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -17,12 +18,15 @@ from pathlib import Path
 import pandas as pd
 
 from voxpop.audio import AudioLoader, AudioOptions
+from voxpop.batching import LONG_CLIP_SECONDS, describe_long, long_items
 from voxpop.cache import notify
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, InputError
 from voxpop.features.base import ClipRequest, Extractor, make_extractor
 from voxpop.features.store import CorruptShardError, Features, FeatureStore, fingerprint_items, item_windows
 from voxpop.limits import check_ceiling
+
+log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (items done, items to do in this run); first with (0, total)."""
@@ -35,7 +39,11 @@ def default_store_root() -> Path:
 
 @dataclasses.dataclass
 class ExtractionReport:
-    """What one fill did (``computed_*``) and what the store holds now (the rest)."""
+    """What one fill did (``computed_*``, ``long_clips``) and what the store holds now (the rest).
+
+    ``long_clips``: the items this fill computed from more than :data:`voxpop.batching.LONG_CLIP_SECONDS`
+    of audio, or cropped to the audio options' ``max_seconds``, with their seconds used (longest first).
+    """
 
     key: str
     path: Path
@@ -51,6 +59,7 @@ class ExtractionReport:
     audio_seconds: float
     skipped: dict[str, int]
     skipped_examples: dict[str, str]
+    long_clips: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -153,6 +162,7 @@ def fill_store(
     entry.repair()
     computed: list[int] = []
     total, done, computed_seconds = 0, 0, 0.0
+    seconds: dict[str, float] = {}
     started = time.perf_counter()
     for _attempt in range(2):  # a shard found damaged while consolidating is computed again, once
         todo = entry.missing_shards(shard)
@@ -167,6 +177,7 @@ def fill_store(
                     outcomes = []
                     for outcome in extractor.run(_requests(corpus, slices[s]), loader):
                         outcomes.append(outcome)
+                        seconds[outcome.item] = outcome.seconds
                         computed_seconds += outcome.seconds
                         done += 1
                         if progress:
@@ -185,6 +196,7 @@ def fill_store(
             notify(str(exc))
     elapsed = time.perf_counter() - started
     summary = entry.summary()
+    long_clips = report_long_clips(seconds, loader.options.max_seconds, extractor.describe())
     return ExtractionReport(
         key=entry.key,
         path=entry.path,
@@ -200,7 +212,37 @@ def fill_store(
         audio_seconds=summary["audio_seconds"],
         skipped=summary["skipped"],
         skipped_examples=summary["examples"],
+        long_clips=long_clips,
     )
+
+
+def report_long_clips(seconds: dict[str, float], max_seconds: float | None, what: str) -> dict[str, float]:
+    """Warn, naming them, about the clips used with more than :data:`~voxpop.batching.LONG_CLIP_SECONDS` of audio
+    or cropped to ``max_seconds`` (used for at least ``max_seconds`` minus half a millisecond).
+
+    Args:
+        seconds: item id -> seconds of audio the extractor used.
+        max_seconds: the audio options' crop length, or None.
+        what: the extractor's description, for the message.
+
+    Returns:
+        ``{item: seconds}`` of those clips, longest first (empty when none).
+    """
+    cropped = long_items(list(seconds), list(seconds.values()), max_seconds - 5e-4) if max_seconds else {}
+    long = long_items(list(seconds), list(seconds.values()), LONG_CLIP_SECONDS)
+    if cropped:
+        log.warning(
+            "%s: %d clip(s) cropped to their first %g s (max_seconds): %s.",
+            what, len(cropped), max_seconds, describe_long(cropped, "s"),
+        )  # fmt: skip
+    if long:
+        log.warning(
+            "%s: %d clip(s) longer than %g s: %s. Frame-sequence models batch them by length "
+            "(max_batch_frames); crop them with --max-seconds (features.max_seconds) if they are not meant to be "
+            "this long.",
+            what, len(long), LONG_CLIP_SECONDS, describe_long(long, "s"),
+        )  # fmt: skip
+    return {**long, **cropped}
 
 
 def fill_store_on_workers(
@@ -256,6 +298,7 @@ def fill_store_on_workers(
         computed_items=sum(r.computed_items for r in reports),
         computed_audio_seconds=sum(r.computed_audio_seconds for r in reports),
         compute_seconds=time.perf_counter() - started,
+        long_clips=dict(sorted(((k, v) for r in reports for k, v in r.long_clips.items()), key=lambda kv: -kv[1])),
     )
 
 
