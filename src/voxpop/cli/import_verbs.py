@@ -190,7 +190,11 @@ def _renames(rename: list[str] | None, item_column: str | None) -> dict[str, str
 
 RENAME = typer.Option(None, "--rename", help="Rename a file column, OLD=NEW (repeatable), e.g. --rename clip=item.")
 CLASSES = typer.Option(None, help="Comma-separated class list in order (default: the sorted labels found).")
-CLASS_MAP = typer.Option(None, "--class-map", help="Map a native label to a class, NATIVE=CLASS (repeatable).")
+CLASS_MAP = typer.Option(
+    None,
+    "--class-map",
+    help="Map a native label to a class, NATIVE=CLASS; NATIVE=drop makes it an excluded label (repeatable).",
+)
 EXCLUDED = typer.Option(None, help="Comma-separated labels that are not classes (counted, never targets), e.g. other.")
 NAME = typer.Option(None, help="Corpus name (default: the file name without extension).")
 FOLD_CASE = typer.Option(
@@ -270,14 +274,14 @@ def import_intervals(
     encoding: str = ENCODING,
 ) -> None:
     """Time-interval annotation (RAMAS style): items are recordings, ratings carry start/end."""
-    from voxpop.cli.options import parse_pairs
+    from voxpop.classmap import parse_class_map
     from voxpop.formats.intervals import read_intervals
 
     corpus = read_intervals(
         table,
         columns=_renames(rename, None),
         classes=parse_names(classes),
-        class_map=parse_pairs(class_map or [], "--class-map"),
+        class_map=parse_class_map(class_map or []),
         excluded=parse_names(excluded) or [],
         recordings=recordings,
         audio_dir=audio_dir,
@@ -308,6 +312,7 @@ def import_long(
     encoding: str = ENCODING,
 ) -> None:
     """A generic long rating table, one row per judgement (crowd-kit task/worker/label works as is)."""
+    from voxpop.classmap import parse_class_map
     from voxpop.cli.options import parse_bounds, parse_pairs
     from voxpop.formats.long import read_long
 
@@ -316,7 +321,7 @@ def import_long(
         table,
         columns=_renames(rename, item_column),
         classes=parse_names(classes),
-        class_map=parse_pairs(class_map or [], "--class-map"),
+        class_map=parse_class_map(class_map or []),
         excluded=parse_names(excluded) or [],
         scales=scales,
         items=items,

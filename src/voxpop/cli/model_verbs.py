@@ -18,9 +18,10 @@ from rich.table import Table
 
 from voxpop.cache import write_text
 from voxpop.chance import chance_levels, direction
+from voxpop.classmap import parse_class_map
 from voxpop.cli.app import app, console, err_console, progress_bar
 from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
-from voxpop.cli.options import parse_pairs, with_rule_options
+from voxpop.cli.options import with_rule_options
 from voxpop.errors import ConfigError
 from voxpop.formatting import format_ci, format_result, metric_name
 from voxpop.rules import RULES
@@ -109,7 +110,7 @@ def evaluate(
         label_corpus = load_corpus(corpus, where)
     test_labels = resolve_labels(label_corpus, labels, condition=condition or None, pool=pool, **rule_options)
     rule = binarize if binarize in ("auto", "uniform", "argmax") else float(binarize)
-    mapping = parse_pairs([p for text in class_map or [] for p in text.split(",") if p.strip()], "--class-map")
+    mapping = parse_class_map(class_map or [])
     speakers = None
     if resample != "items":  # the speaker column of the label corpus, else of the run's corpus
         if label_corpus is None and corpus is None and first_run is None:

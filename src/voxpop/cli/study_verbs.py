@@ -70,16 +70,22 @@ def print_summary(run: StudyRun) -> None:
                 style="dim",
                 highlight=False,
             )
-    from voxpop.cautions import format_cautions, study_cautions
-
-    for line in format_cautions(study_cautions(run)):
-        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+    print_cautions(run)
     console.print(
         f"stages run: {len(run.executed)}, reused from the cache: {len(run.reused)}\n"
         f"results: [bold]{run.out_dir / 'results.parquet'}[/]\nreport:  [bold]{run.out_dir / 'report.html'}[/] "
         f"(and report.md)",
         highlight=False,
     )
+
+
+def print_cautions(run) -> None:
+    """The cautions of a finished :class:`voxpop.study.StudyRun` (:func:`voxpop.cautions.study_cautions`), one
+    ``warning:`` line each: the one pass every verb that trains or evaluates a study prints (run, train)."""
+    from voxpop.cautions import format_cautions, study_cautions
+
+    for line in format_cautions(study_cautions(run)):
+        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
 
 
 WORKERS_HELP = (
