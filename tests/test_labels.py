@@ -206,7 +206,7 @@ def test_class_subset_excludes_and_counts():
     assert labels.classes == ["A", "S", "N"]
     assert (acc.ratings_total, acc.ratings_excluded_class, acc.items_kept) == (9, 1, 1)  # c2's only vote is "C"
     assert acc.rating_loss == pytest.approx(1 / 9)
-    with pytest.raises(ConfigError, match="available classes A, S, N, C"):
+    with pytest.raises(ConfigError, match="after the class map: A, S, N, C"):
         make_labels(condition_corpus(), "ar", condition="voice", classes=["A", "calm"])
 
 
