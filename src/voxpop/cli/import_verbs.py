@@ -197,6 +197,11 @@ CLASS_MAP = typer.Option(
 )
 EXCLUDED = typer.Option(None, help="Comma-separated labels that are not classes (counted, never targets), e.g. other.")
 NAME = typer.Option(None, help="Corpus name (default: the file name without extension).")
+KEEP_FREE_TEXT = typer.Option(
+    False,
+    "--keep-free-text",
+    help="Keep free-text 'Other: ...' answers as labels of their own (default: read as the label 'other').",
+)
 FOLD_CASE = typer.Option(
     False, "--fold-case", help="Merge labels that differ only in case (Anger, anger) into lower case; else reported."
 )
@@ -270,6 +275,7 @@ def import_intervals(
     recordings: Path = typer.Option(None, help="Table of recordings (recording, audio, duration)."),
     audio_dir: Path = typer.Option(None, "--audio-dir", help="Folder of <recording>.wav files: audio and duration."),
     fold_case: bool = FOLD_CASE,
+    keep_free_text: bool = KEEP_FREE_TEXT,
     name: str = NAME,
     encoding: str = ENCODING,
 ) -> None:
@@ -286,6 +292,7 @@ def import_intervals(
         recordings=recordings,
         audio_dir=audio_dir,
         fold_case=fold_case,
+        keep_free_text=keep_free_text,
         name=name,
         encoding=encoding,
     )
@@ -308,6 +315,7 @@ def import_long(
     slot: str = typer.Option(None, help="Slot of every rating when the table has no slot column."),
     duplicates: str = DUPLICATES,
     fold_case: bool = FOLD_CASE,
+    keep_free_text: bool = KEEP_FREE_TEXT,
     name: str = NAME,
     encoding: str = ENCODING,
 ) -> None:
@@ -328,6 +336,7 @@ def import_long(
         slot=slot,
         duplicates=duplicates,
         fold_case=fold_case,
+        keep_free_text=keep_free_text,
         name=name,
         encoding=encoding,
     )
