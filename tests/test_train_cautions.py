@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
 from voxpop.cli.app import app
-from voxpop.trained import load_run
+from voxpop.trained import find_runs, load_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -39,3 +39,19 @@ def test_train_prints_the_same_cautions_as_run(demo_corpus, tmp_path):
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     ran = warnings_of("run", tmp_path / "recipe.yaml", "--out", out, "--workers", "1")
     assert trained == ran
+
+
+def test_evaluate_prints_the_cautions_that_apply_to_one_run(demo_logreg_run, demo_corpus):
+    """``voxpop evaluate`` of a cross-validated run: few scored test items (counted here by hand) are flagged."""
+    from voxpop.labels import make_labels
+
+    run = load_run(demo_logreg_run.directory)
+    labels = make_labels(demo_corpus.corpus, "mr", condition="voice", min_agreement=0.9)
+    scored = int(labels.kept.reindex(run.predictions.index, fill_value=False).sum())
+    assert 0 < scored < 30  # the tiny demo's clips with at least 90 % of the voice votes on one class
+    lines = warnings_of("evaluate", demo_logreg_run.directory, "--labels", "mr", "--condition", "voice",
+                        "--min-agreement", "0.9", "--bootstrap", "20")  # fmt: skip
+    (name,) = find_runs(demo_logreg_run.directory)  # the run's name, as evaluate lists it
+    expected = (f"warning: {name} -> mr: scored on {scored} test items; fewer than ~30 make intervals "
+                "and differences unreliable")  # fmt: skip
+    assert lines == [expected]

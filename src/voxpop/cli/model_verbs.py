@@ -87,6 +87,8 @@ def evaluate(
 
     With --corpus naming another corpus than the run's, every item of that corpus is predicted by the
     mean of the run's fold models and the run's classes are mapped onto its classes (--class-map)."""
+    from voxpop.cautions import scoring_cautions
+    from voxpop.cli.study_verbs import print_cautions
     from voxpop.crosscorpus import is_other_corpus, score_on_corpus
     from voxpop.evaluation import evaluate_pooled
     from voxpop.labels import is_label_file, resolve_labels
@@ -129,7 +131,7 @@ def evaluate(
                               f"{', '.join(map(str, skipped.index[:5]))}{' ...' if len(skipped) > 5 else ''})[/]")
         return scored
 
-    tables = {}
+    tables, cautions = {}, []
     for name, source in sources.items():
         table = predictions(source)
         scored = table.index[test_labels.kept.reindex(table.index, fill_value=False).to_numpy(dtype=bool)]
@@ -139,6 +141,7 @@ def evaluate(
         train_labels = None if other or isinstance(source, Path) else source.labels
         levels = chance_levels(scored, test_labels, train_labels)
         tables[name] = result.assign(chance=result["metric"].map(levels).astype(float))
+        cautions += scoring_cautions(result, name, labels, train_labels, None if train_labels is None else table)
     frame = pd.concat([t.assign(run=n) for n, t in tables.items()], ignore_index=True)
     chances = {name: tuple(t["chance"].fillna(-1.0)) for name, t in tables.items()}
     one_chance = len(set(chances.values())) == 1
@@ -178,6 +181,7 @@ def evaluate(
         f"seed {seed}; macro averages over the classes present in the test set; tied top classes of "
         f"distribution targets: {tie_policy}[/]"
     )
+    print_cautions(messages=list(dict.fromkeys(cautions)))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         columns = ["run", "metric", "value", "low", "high", "fold_mean", "fold_sd", "n_folds", "chance", "n_items"]

@@ -79,12 +79,13 @@ def print_summary(run: StudyRun) -> None:
     )
 
 
-def print_cautions(run) -> None:
-    """The cautions of a finished :class:`voxpop.study.StudyRun` (:func:`voxpop.cautions.study_cautions`), one
-    ``warning:`` line each: the one pass every verb that trains or evaluates a study prints (run, train)."""
+def print_cautions(run=None, messages: list[str] | None = None) -> None:
+    """The cautions of a finished :class:`voxpop.study.StudyRun` (:func:`voxpop.cautions.study_cautions`), or
+    the given ``messages``, one ``warning:`` line each: what every verb that trains or evaluates prints (run,
+    train, evaluate)."""
     from voxpop.cautions import format_cautions, study_cautions
 
-    for line in format_cautions(study_cautions(run)):
+    for line in format_cautions(study_cautions(run) if messages is None else messages):
         console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
 
 
