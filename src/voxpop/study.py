@@ -289,7 +289,7 @@ def _compute_merge(
 ) -> None:
     """Build or load every corpus of ``config["merge"]``, merge them into ``directory/corpus`` and record the
     accounting (``merge.parquet``) and each corpus's mapped classes (``merge.json``)."""
-    sources, problems = [], []
+    sources = []
     for name, part in config["merge"].items():
         if part["build"] is None:
             corpus = Corpus.load(part["path"])
@@ -297,7 +297,7 @@ def _compute_merge(
             st.compute_corpus(part["build"], directory / "parts" / name, progress, map_function)
             corpus = st.load_corpus(directory / "parts" / name)
         sources.append(MergeSource(corpus, name, part["class_map"]))
-    problems += class_map_problems(sources, option="corpora.{}.class_map")
+    problems = class_map_problems(sources, option="corpora.{}.class_map")
     if problems:
         raise recipe_error(problems, source)
     merged, accounting = merge_corpora(sources)
