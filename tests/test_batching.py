@@ -12,10 +12,11 @@ import torch
 from torch.utils.data import BatchSampler, RandomSampler
 
 from voxpop.audio import AudioOptions
-from voxpop.batching import LONG_CLIP_SECONDS, LengthBucketBatchSampler, batching
+from voxpop.batching import LengthBucketBatchSampler, batching
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError
 from voxpop.features import fill_store
+from voxpop.long_items import LONG_CLIP_SECONDS
 from voxpop.model_spec import TrainConfig
 from voxpop.training import fit
 

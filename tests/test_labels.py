@@ -206,7 +206,7 @@ def test_class_subset_excludes_and_counts():
     assert labels.classes == ["A", "S", "N"]
     assert (acc.ratings_total, acc.ratings_excluded_class, acc.items_kept) == (9, 1, 1)  # c2's only vote is "C"
     assert acc.rating_loss == pytest.approx(1 / 9)
-    with pytest.raises(ConfigError, match="available classes A, S, N, C"):
+    with pytest.raises(ConfigError, match="after the class map: A, S, N, C"):
         make_labels(condition_corpus(), "ar", condition="voice", classes=["A", "calm"])
 
 
@@ -214,9 +214,12 @@ def test_class_map_merges_and_excludes():
     merged = make_labels(condition_corpus(), "ar", condition="voice", class_map={"C": "N"})
     assert merged.classes == ["A", "S", "N"]
     assert merged.counts.loc["c2"].tolist() == [0, 0, 1] and merged.accounting.ratings_excluded_class == 0
-    renamed = make_labels(condition_corpus(), "ar", condition="voice", class_map={"C": "calm"})
-    assert renamed.classes == ["A", "S", "N", "calm"] and renamed.counts.loc["c2", "calm"] == 1
-    dropped = make_labels(condition_corpus(), "ar", condition="voice", class_map={"C": "other"}, classes=["A", "S"])
+    listed = ["A", "S", "N", "calm"]  # a new class name only when it is listed in classes
+    renamed = make_labels(condition_corpus(), "ar", condition="voice", class_map={"C": "calm"}, classes=listed)
+    assert renamed.classes == listed and renamed.counts.loc["c2", "calm"] == 1
+    with pytest.raises(ConfigError, match=r"C=calm: 'calm' would be a new class.*\(A, S, N, C\)"):
+        make_labels(condition_corpus(), "ar", condition="voice", class_map={"C": "calm"})
+    dropped = make_labels(condition_corpus(), "ar", condition="voice", class_map={"C": "drop"}, classes=["A", "S"])
     assert dropped.classes == ["A", "S"] and dropped.accounting.ratings_excluded_class == 1 + 4  # C and 4 x N
     with pytest.raises(ConfigError, match="not labels of corpus"):
         make_labels(condition_corpus(), "ar", condition="voice", class_map={"calm": "N"})

@@ -36,7 +36,7 @@ def _crowd_like(name: str = "crema-d") -> Corpus:
 def _merged():
     ra = MergeSource(_ravdess_like(), "ravdess", {"angry": "anger", "fearful": "fear", "calm": "drop"})
     cr = MergeSource(_crowd_like(), "crema-d", {"calm": "drop"})
-    return merge_corpora([ra, cr])
+    return merge_corpora([ra, cr], classes=["neutral", "anger", "fear", "sad"])  # 'fear' is new: listed
 
 
 def test_merge_counts_equal_hand_counts():
@@ -101,7 +101,7 @@ def test_explicit_class_list_turns_other_classes_into_excluded_labels():
         (lambda: [MergeSource(_ravdess_like(), "a b"), MergeSource(_crowd_like(), "c")], "namespace 'a b'"),
         (
             lambda: [MergeSource(_ravdess_like(), "r", {"happy": "joy"}), MergeSource(_crowd_like(), "c")],
-            "['happy'] are not labels of that corpus",
+            "['happy'] are not labels of corpus 'ravdess'; its labels are neutral, calm, angry, fearful",
         ),
     ],
 )
@@ -130,7 +130,7 @@ def test_merge_cli_writes_the_corpus_and_prints_the_accounting(tmp_path):
         [
             "merge", str(tmp_path / "ravdess"), f"crema-d={tmp_path / 'cremad'}", "--out", str(tmp_path / "ab"),
             "--class-map", "ravdess:angry=anger,fearful=fear", "--class-map", "ravdess:calm=drop",
-            "--class-map", "crema-d:calm=drop",
+            "--class-map", "crema-d:calm=drop", "--classes", "neutral,anger,fear,sad",
         ],
         env={"COLUMNS": "200"},
     )

@@ -5,8 +5,8 @@ each batch to its longest item. One 5-minute clip among 2-second ones makes ever
 long as itself: dozens of times the time and several times the memory. :class:`LengthBucketBatchSampler`
 groups items of similar length so that each batch's padded size, ``batch size x longest item``, stays
 within a frame budget (``TrainConfig.max_batch_frames``); an item longer than the budget is a batch of
-its own. :func:`long_items` names the items above a length limit, which extraction
-(:data:`LONG_CLIP_SECONDS`) and training (``TrainConfig.long_item_frames``) report.
+its own. :func:`voxpop.long_items.long_items` names the items above a length limit, which extraction
+(:data:`voxpop.long_items.LONG_CLIP_SECONDS`) and training (``TrainConfig.long_item_frames``) report.
 """
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Sampler
 
+from voxpop.long_items import describe_long, long_items
+
 log = logging.getLogger(__name__)
-
-LONG_CLIP_SECONDS = 60.0
-"""Clips longer than this many seconds are reported by name when their features are extracted."""
-
 
 class LengthBucketBatchSampler(Sampler[list[int]]):
     """Batches of item positions whose padded size ``len(batch) x max length`` stays within ``max_frames``.
@@ -85,28 +83,6 @@ def sequence_lengths(x: Sequence[Any], axis: int) -> np.ndarray:
     [3, 7]
     """
     return np.array([np.shape(a)[axis] for a in x], dtype=np.int64)
-
-
-def long_items(ids: Sequence[Any], lengths: Sequence[float], limit: float) -> dict[str, float]:
-    """The items longer than ``limit`` with their lengths, longest first (``{id: length}``).
-
-    >>> long_items(["a", "b", "c"], [2.0, 300.0, 61.0], 60.0)
-    {'b': 300.0, 'c': 61.0}
-    """
-    values = np.asarray(lengths, dtype=float)
-    over = np.flatnonzero(values > limit)
-    over = over[np.argsort(-values[over], kind="stable")]
-    return {str(ids[i]): float(values[i]) for i in over}
-
-
-def describe_long(found: dict[str, float], unit: str, shown: int = 5) -> str:
-    """``"b (300 s), c (61 s)"``: the first ``shown`` long items by name, and how many more.
-
-    >>> describe_long({"b": 300.0, "c": 61.0, "d": 60.5}, "s", shown=2)
-    'b (300 s), c (61 s) and 1 more'
-    """
-    names = ", ".join(f"{name} ({value:g} {unit})" for name, value in list(found.items())[:shown])
-    return names + (f" and {len(found) - shown} more" if len(found) > shown else "")
 
 
 def batching(

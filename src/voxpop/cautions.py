@@ -12,7 +12,8 @@ Each check is a pure function that returns messages (one line each, empty when a
   it is silently off and every epoch is trained.
 
 Label sets or result cells that equal another one are flagged by :func:`voxpop.analysis.identical_entries`.
-:func:`study_cautions` runs every check on a finished study.
+:func:`study_cautions` runs every check on a finished study (``voxpop run``, ``voxpop train``);
+:func:`scoring_cautions` those that apply to a run scored on its own (``voxpop evaluate``).
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ def small_test_sets(results: pd.DataFrame, minimum: int = MIN_TEST_ITEMS) -> lis
             values = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
             where = ", ".join(str(values[k]) for k in ("variant", "group") if k in values)
             messages.append(
-                f"{values.get('train', '')} -> {values.get('test', '')} ({where}): scored on {int(n)} test items; "
-                f"fewer than ~{minimum} make intervals and differences unreliable"
+                f"{values.get('train', '')} -> {values.get('test', '')}{f' ({where})' if where else ''}: scored on "
+                f"{int(n)} test items; fewer than ~{minimum} make intervals and differences unreliable"
             )
     return messages
 
@@ -132,6 +133,29 @@ def study_cautions(run) -> list[str]:
     for (_, name), stage in run.plan.labels.items():  # a train and a test set of one name are one set
         targets.setdefault(name, run.output(stage).kept_targets)
     messages += identical_entries(targets, "label set", "targets", "items")
+    return list(dict.fromkeys(messages))
+
+
+def scoring_cautions(
+    result: pd.DataFrame, source: str, test: str, train_labels=None, predictions: pd.DataFrame | None = None
+) -> list[str]:
+    """The checks that apply to one run scored outside a study (``voxpop evaluate``).
+
+    Args:
+        result: the run's tidy metric rows (column ``n_items``: scored test items).
+        source: the run's name; test: the test label set's name.
+        train_labels: the run's training :class:`~voxpop.labelset.LabelSet` (None: predictions from a file).
+        predictions: the run's out-of-fold predictions (column ``fold``), with ``train_labels``.
+
+    Returns:
+        :func:`small_test_sets` and, for a cross-validated run, :func:`classes_without_training_items`.
+
+    >>> scoring_cautions(pd.DataFrame({"n_items": [12, 12]}), "mlp", "MR")
+    ['mlp -> MR: scored on 12 test items; fewer than ~30 make intervals and differences unreliable']
+    """
+    messages = small_test_sets(result.assign(train=source, test=test))
+    if train_labels is not None and predictions is not None:
+        messages += classes_without_training_items(train_labels.targets, train_labels.kept, predictions, source)
     return list(dict.fromkeys(messages))
 
 

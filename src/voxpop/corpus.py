@@ -43,6 +43,7 @@ import pandas as pd
 import yaml
 
 from voxpop.cache import atomic_write, output_directory, parse_yaml, write_text
+from voxpop.classmap import DROP
 from voxpop.errors import InputError, VoxpopError, where
 from voxpop.filters import select_items
 from voxpop.media_paths import resolve_media
@@ -120,8 +121,10 @@ class Corpus:
     ):
         self.name = str(name)
         self.classes = [nfc(c) for c in classes]
-        self.class_map = {nfc(k): nfc(v) for k, v in (class_map or {}).items()}
-        self.excluded = [nfc(c) for c in excluded]
+        native_map = {nfc(k): nfc(v) for k, v in (class_map or {}).items()}
+        self.class_map = {k: v for k, v in native_map.items() if v != DROP}
+        dropped = [k for k, v in native_map.items() if v == DROP]  # 'drop': an excluded label (voxpop.classmap)
+        self.excluded = list(dict.fromkeys([*(nfc(c) for c in excluded), *dropped]))
         self.scales = {str(k): (float(v[0]), float(v[1])) for k, v in (scales or {}).items()}
         self.slots = {str(k): v.renamed(nfc) for k, v in (slots or {}).items()}
         self.source = source

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from voxpop.classmap import resolve_classes
 from voxpop.corpus import EMOTION_SLOTS, STRING, Corpus
 from voxpop.errors import ConfigError, InputError, VoxpopError, option
 from voxpop.labelset import Accounting, LabelSet
@@ -1056,27 +1057,6 @@ def _resolve_conditions(corpus: Corpus, condition: str | Sequence[str] | None, p
     return chosen
 
 
-def _resolve_classes(
-    corpus: Corpus, classes: Sequence[str] | None, class_map: Mapping[str, str] | None
-) -> tuple[list[str], list[str]]:
-    """(class set of the rule, every other label after the class map): a rule-level map and subset."""
-    class_map = dict(class_map or {})
-    known = corpus.classes + corpus.excluded
-    unknown = [k for k in class_map if k not in known]
-    if unknown:
-        raise ConfigError(f"class map keys {unknown} are not labels of corpus {corpus.name!r} ({', '.join(known)})")
-    mapped = [c for c in dict.fromkeys(class_map.get(c, c) for c in corpus.classes) if c not in corpus.excluded]
-    if classes is None:
-        chosen = mapped
-    else:
-        chosen = [str(c) for c in classes]
-        bad = [c for c in chosen if c not in mapped]
-        if bad or not chosen:
-            raise ConfigError(f"classes {bad or chosen} are not among the available classes {', '.join(mapped)}")
-    others = [label for label in dict.fromkeys(class_map.get(k, k) for k in known) if label not in chosen]
-    return chosen, others
-
-
 @dataclasses.dataclass(frozen=True)
 class Votes:
     """A slot's votes: ``counts`` (items x selected classes), ``outside`` (items x every other label) and,
@@ -1282,13 +1262,17 @@ def make_labels(
     ``condition``: one condition or a list (a list needs ``pool=True``); ``pool=True`` without a
     condition pools all, by the rule option ``pooling`` ("sum" of the votes, or "mean" of the
     per-condition distributions). A corpus with several conditions and neither given is an error.
-    ``class_map`` renames or merges corpus labels (e.g. {"excited": "happy"}) before any rule counts;
-    the class set is then the mapped corpus classes, or the subset ``classes`` of them. Every other
-    label is outside the class set: counted in N_i (``denominator`` "all") and in the accounting,
-    never a target. ``options`` are the rule's options (:data:`voxpop.rules.OPTIONS`: denominator,
-    min_agreement, min_raters_agree, min_selected_share, tie_policy, seed, threshold, level,
-    smoothing, pooling); ConfigError for an option of another rule or a bad value, VoxpopError when the
-    rule needs rater ids the corpus lacks. Everything used is recorded in ``LabelSet.options``.
+    ``class_map`` renames or merges corpus labels (e.g. {"excited": "happy"}) before any rule counts,
+    or removes one from the class set (``{"calm": "drop"}``; :mod:`voxpop.classmap`: a key must be a
+    corpus label, a value ``drop``, a corpus label or a class of ``classes``); the class set is then the
+    mapped corpus classes, or the subset ``classes`` of them. Every other label (dropped ones included) is
+    outside the class set: counted in N_i (``denominator`` "all") and in the accounting, never a target.
+    A rule reading a slot the corpus has no ratings in (``mr`` on a Likert-only corpus) is a ConfigError
+    naming the corpus's slots and the rules that read them. ``options`` are the rule's options
+    (:data:`voxpop.rules.OPTIONS`: denominator, min_agreement, min_raters_agree, min_selected_share,
+    tie_policy, seed, threshold, level, smoothing, pooling); ConfigError for an option of another rule or a
+    bad value, VoxpopError when the rule needs rater ids the corpus lacks.
+    Everything used is recorded in ``LabelSet.options``.
 
     >>> items = pd.DataFrame(index=["x", "y"])
     >>> ratings = pd.DataFrame({"item": ["x", "x", "x", "y", "y"], "label": ["A", "A", "S", "A", "S"]})
@@ -1299,11 +1283,14 @@ def make_labels(
     spec = get_rule(rule)
     checked = check_options(rule, options)
     conditions = _resolve_conditions(corpus, condition, pool)
-    class_set, others = _resolve_classes(corpus, classes, class_map)
+    class_set, others, mapping = resolve_classes(
+        corpus.classes, corpus.excluded, classes, class_map, corpus=corpus.name
+    )
+    spec.check_slots(corpus, conditions)
     needs = spec.rater_ids_reason(checked)
     if needs:
         corpus.require_rater_ids(needs)
-    inputs = RuleInput(corpus, conditions, class_set, others, dict(class_map or {}), checked.get("pooling", "sum"))
+    inputs = RuleInput(corpus, conditions, class_set, others, mapping.renames, checked.get("pooling", "sum"))
     labels = spec.function()(inputs, checked)
     if checked.get("min_agreement") is not None or checked.get("min_raters_agree") is not None:
         labels = _filter(labels, spec, inputs, checked)

@@ -18,12 +18,12 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from voxpop.classmap import DROP, ClassMap, check_class_map, check_classes, parse_class_map
 from voxpop.corpus import EMOTION_SLOTS, STRING, Corpus
 from voxpop.errors import ConfigError
 from voxpop.media_paths import common_root
 from voxpop.slots import LabelOrder
 
-DROP = "drop"
 SEPARATOR = ":"
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 NAMESPACED_ITEM_COLUMNS = ("speaker",)
@@ -38,7 +38,37 @@ class MergeSource:
     class_map: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
-def _check_sources(sources: Sequence[MergeSource]) -> None:
+def _labels(corpus: Corpus) -> list[str]:
+    return [*corpus.classes, *corpus.excluded]
+
+
+def class_map_problems(
+    sources: Sequence[MergeSource], classes: Sequence[str] | None = None, option: str = "class map of corpus {!r}"
+) -> list[str]:
+    """Every source's class map checked by :func:`voxpop.classmap.check_class_map` (keys: the source's labels;
+    values: ``drop``, a label of any source, a name another source's map also maps onto (the shared name two
+    corpora agree on) or a class of ``classes``), one message per faulty map. ``option``: how a map is named
+    in messages, formatted with the namespace."""
+    problems = []
+    for source in sources:
+        others = [
+            label
+            for other in sources
+            if other is not source
+            for label in [*_labels(other.corpus), *other.class_map.values()]
+            if label != DROP
+        ]
+        try:
+            check_class_map(
+                source.class_map, _labels(source.corpus), corpus=source.corpus.name, targets=others, classes=classes,
+                option=option.format(source.namespace),
+            )  # fmt: skip
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _check_sources(sources: Sequence[MergeSource], classes: Sequence[str] | None) -> None:
     if len(sources) < 2:
         raise ConfigError(f"merging needs at least two corpora, got {len(sources)}")
     seen: set[str] = set()
@@ -55,13 +85,6 @@ def _check_sources(sources: Sequence[MergeSource]) -> None:
             )
         seen.add(source.namespace)
         corpus = source.corpus
-        known = set(corpus.classes) | set(corpus.excluded)
-        unknown = sorted(set(source.class_map) - known)
-        if unknown:
-            raise ConfigError(
-                f"class map of corpus {source.namespace!r}: {unknown} are not labels of that corpus "
-                f"(its classes: {', '.join(corpus.classes)}; excluded: {', '.join(corpus.excluded) or 'none'})"
-            )
         if "corpus" in corpus.items.columns and source.namespace != "":
             values = corpus.items["corpus"].dropna().unique()
             if len(values) > 1:
@@ -69,15 +92,16 @@ def _check_sources(sources: Sequence[MergeSource]) -> None:
                     f"corpus {source.namespace!r} is already a merge of {sorted(map(str, values))}; "
                     "merge the original corpora in one call instead"
                 )
+    problems = class_map_problems(sources, classes)
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def _mapped_labels(source: MergeSource) -> tuple[list[str], list[str], set[str]]:
     """The source's classes and excluded labels after its class map, and the labels it drops."""
-    mapping = dict(source.class_map)
-    dropped = {label for label, target in mapping.items() if target == DROP}
-    classes = [mapping.get(c, c) for c in source.corpus.classes if c not in dropped]
-    excluded = [mapping.get(c, c) for c in source.corpus.excluded if c not in dropped]
-    return list(dict.fromkeys(classes)), list(dict.fromkeys(excluded)), dropped
+    mapping = ClassMap({k: v for k, v in source.class_map.items() if v != DROP},
+                       tuple(k for k, v in source.class_map.items() if v == DROP))  # fmt: skip
+    return mapping.mapped(source.corpus.classes), mapping.mapped(source.corpus.excluded), set(mapping.dropped)
 
 
 def mapped_classes(source: MergeSource) -> list[str]:
@@ -123,7 +147,9 @@ def merge_corpora(
     ------
     ConfigError
         Fewer than two sources, a repeated or malformed namespace, a class map naming a label the
-        corpus does not have, a ``classes`` list naming no label of any source, or one slot declared
+        corpus does not have or mapping one onto a name that is no label of any source and not in
+        ``classes`` (:func:`voxpop.classmap.check_class_map`), a class listed twice, a ``classes`` list
+        naming no label of any source, or one slot declared
         with two different scales (rescale one corpus first; scales are never changed silently).
 
     Example: RAVDESS-like and CREMA-D-like corpora, with ``angry -> anger`` and ``calm -> drop``:
@@ -143,13 +169,13 @@ def merge_corpora(
     >>> counts.loc["ravdess", ["items", "items_dropped", "ratings_renamed"]].tolist()
     [2, 1, 1]
     """
-    _check_sources(sources)
+    classes = check_classes(classes)
+    _check_sources(sources, classes)
     mapped = [_mapped_labels(s) for s in sources]
     union_classes = list(dict.fromkeys(c for m in mapped for c in m[0]))
     if classes is None:
         classes = union_classes
     else:
-        classes = [str(c) for c in classes]
         unknown = [c for c in classes if c not in union_classes]
         if unknown:
             raise ConfigError(
@@ -318,10 +344,12 @@ def read_class_maps(texts: Sequence[str], namespaces: Sequence[str]) -> dict[str
                 f"--class-map {text!r}: {namespace!r} is not one of the merged corpora ({', '.join(namespaces)}); "
                 "name a corpus by the name before '=' in its argument, or by its corpus name"
             )
-        for pair in filter(None, (p.strip() for p in pairs.split(","))):
-            label, eq, new = pair.partition("=")
-            if not eq or not label.strip() or not new.strip():
-                raise ConfigError(f"--class-map {text!r}: {pair!r} is not LABEL=NEW (NEW may be 'drop')")
-            maps[namespace][label.strip()] = new.strip()
+        for label, new in parse_class_map([pairs], f"--class-map {text!r}").items():
+            if maps[namespace].get(label, new) != new:
+                raise ConfigError(
+                    f"--class-map: label {label!r} of corpus {namespace!r} is mapped to both "
+                    f"{maps[namespace][label]!r} and {new!r}; map each label once"
+                )
+            maps[namespace][label] = new
     return maps
 

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from voxpop.audio import AudioOptions, NoiseBank
+from voxpop.classmap import resolve_classes
 from voxpop.corpus import Corpus
-from voxpop.errors import VoxpopError
+from voxpop.errors import ConfigError, VoxpopError
 from voxpop.experiment import (
     FILE_RULE,
     Analyses,
@@ -215,17 +216,10 @@ def check_recipe(
     if dimensional_study.is_dimensional(recipe):
         return dimensional_study.check_dimensional(recipe, corpus, source)
     problems: list[str] = []
-    known = corpus.classes + corpus.excluded
-    bad_map = [k for k in recipe.class_map if k not in known]
-    if bad_map:
-        problems.append(f"class_map: {bad_map} are not labels of corpus {corpus.name!r} ({', '.join(known)})")
-    mapped = list(dict.fromkeys(recipe.class_map.get(c, c) for c in corpus.classes))
-    if recipe.classes is not None:
-        bad = [c for c in recipe.classes if c not in mapped]
-        if bad:
-            problems.append(
-                f"classes: {bad} are not classes of corpus {corpus.name!r} (after the class map: {', '.join(mapped)})"
-            )
+    try:
+        resolve_classes(corpus.classes, corpus.excluded, recipe.classes, recipe.class_map, corpus=corpus.name)
+    except ConfigError as exc:
+        problems.append(str(exc))
     if recipe.labels.train and not recipe.labels.test:
         problems.append("labels.test: give at least one test label set to score the models on")
     rules = {f"labels.{p}.{n}": s.rule for p in ("train", "test") for n, s in getattr(recipe.labels, p).items()}

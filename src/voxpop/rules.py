@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from voxpop.errors import ConfigError
@@ -25,6 +25,8 @@ TIE_POLICIES = ("drop", "all", "random", "first")
 DENOMINATORS = ("all", "selected")
 POOLINGS = ("sum", "mean")
 DEFAULT_LIKERT_THRESHOLD = 0.01
+SLOT_NAMES = ("primary", "secondary", "intensity")
+"""The rating slots a rule can read by name (:data:`voxpop.corpus.EMOTION_SLOTS` and ``intensity``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,6 +221,35 @@ class Rule:
         if given:
             return f"rule {self.name!r} with {', '.join(given)} (which labels each rater listed)"
         return None
+
+    def check_slots(self, corpus: Any, conditions: Sequence[str] | None = None) -> None:
+        """Refuse a rule whose slot has no ratings in ``corpus`` (in ``conditions``; None: all).
+
+        Args:
+            corpus: a :class:`voxpop.corpus.Corpus`.
+            conditions: the chosen conditions (None: every condition).
+
+        Raises:
+            ConfigError: e.g. rule ``mr`` on a Likert-only corpus: "this corpus has no ratings in slot
+                'primary'; its slots are intensity: use --rule likert", so it never keeps 0 items silently.
+        """
+        wanted = [slot for slot in self.slots if slot in SLOT_NAMES]
+        ratings = corpus.ratings
+        if conditions is not None:
+            ratings = ratings[ratings["condition"].isin(list(conditions)).to_numpy(dtype=bool)]
+        present = list(dict.fromkeys(ratings["slot"].dropna().astype(str)))
+        missing = [slot for slot in wanted if slot not in present]
+        if not missing:
+            return
+        from voxpop.errors import option
+
+        suggested = [r.name for r in REGISTRY.values() if set(r.slots) & set(present) and not r.learned]
+        use = " or ".join(option("rule", name) for name in suggested) or "another corpus"
+        scope = f" in condition(s) {', '.join(conditions)}" if conditions is not None else ""
+        raise ConfigError(
+            f"rule {self.name!r} on corpus {corpus.name!r}: this corpus has no ratings in slot {missing[0]!r}{scope}; "
+            f"its slots are {', '.join(present) or 'none'}: use {use}"
+        )
 
     def function(self) -> Callable[..., Any]:
         """The implementation, imported now."""

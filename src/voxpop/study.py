@@ -29,7 +29,7 @@ from voxpop.execution import StageError as StageError  # re-exported: raised by 
 from voxpop.execution import StageRunner, run_stage
 from voxpop.experiment import CorpusSpec, Recipe, multilabel_rule
 from voxpop.labelset import LabelSet
-from voxpop.merge import MergeSource, mapped_classes, merge_corpora
+from voxpop.merge import MergeSource, class_map_problems, mapped_classes, merge_corpora
 from voxpop.preflight import check_recipe
 from voxpop.recipe_loading import expand_variants, recipe_error
 from voxpop.report import FIGURES_DIR
@@ -289,21 +289,15 @@ def _compute_merge(
 ) -> None:
     """Build or load every corpus of ``config["merge"]``, merge them into ``directory/corpus`` and record the
     accounting (``merge.parquet``) and each corpus's mapped classes (``merge.json``)."""
-    sources, problems = [], []
+    sources = []
     for name, part in config["merge"].items():
         if part["build"] is None:
             corpus = Corpus.load(part["path"])
         else:
             st.compute_corpus(part["build"], directory / "parts" / name, progress, map_function)
             corpus = st.load_corpus(directory / "parts" / name)
-        known = corpus.classes + corpus.excluded
-        unknown = [label for label in part["class_map"] if label not in known]
-        if unknown:
-            problems.append(
-                f"corpora.{name}.class_map: {unknown} are not labels of corpus {corpus.name!r} ({', '.join(known)}); "
-                "map only the corpus's own labels"
-            )
         sources.append(MergeSource(corpus, name, part["class_map"]))
+    problems = class_map_problems(sources, option="corpora.{}.class_map")
     if problems:
         raise recipe_error(problems, source)
     merged, accounting = merge_corpora(sources)

@@ -19,6 +19,7 @@ from voxpop import agreement, demo, plots
 from voxpop.agreement import comparison_matrix, group_label
 from voxpop.analysis import identical_entries
 from voxpop.chance import direction
+from voxpop.classmap import resolve_classes
 from voxpop.dimensional_report import dimensional_sections
 from voxpop.dimensional_study import is_dimensional
 from voxpop.experiment import EvaluationConfig
@@ -140,7 +141,9 @@ def _study_section(report: Report, run: StudyRun) -> None:
         + "; intensity and secondary ratings included)",
         "raters": f"{summary['raters']:,}" if corpus.has_rater_ids else "unknown (vote counts only)",
         "conditions": ", ".join(corpus.conditions) or "(none)",
-        "classes": ", ".join(recipe.classes or [recipe.class_map.get(c, c) for c in corpus.classes]),
+        "classes": ", ".join(
+            resolve_classes(corpus.classes, corpus.excluded, recipe.classes, recipe.class_map, corpus=corpus.name)[0]
+        ),
     }
     if run.plan.sources:
         v = recipe

@@ -199,7 +199,11 @@ def _renames(rename: list[str] | None, item_column: str | None) -> dict[str, str
 
 RENAME = typer.Option(None, "--rename", help="Rename a file column, OLD=NEW (repeatable), e.g. --rename clip=item.")
 CLASSES = typer.Option(None, help="Comma-separated class list in order (default: the sorted labels found).")
-CLASS_MAP = typer.Option(None, "--class-map", help="Map a native label to a class, NATIVE=CLASS (repeatable).")
+CLASS_MAP = typer.Option(
+    None,
+    "--class-map",
+    help="Map a native label to a class, NATIVE=CLASS; NATIVE=drop makes it an excluded label (repeatable).",
+)
 EXCLUDED = typer.Option(None, help="Comma-separated labels that are not classes (counted, never targets), e.g. other.")
 NAME = typer.Option(None, help="Corpus name (default: the file name without extension).")
 AUDIO_ROOT = typer.Option(
@@ -212,6 +216,11 @@ ALLOW_OUTSIDE = typer.Option(
     False,
     "--allow-outside-paths",
     help="Accept audio paths that resolve outside the audio root (absolute paths elsewhere, ../); else refused.",
+)
+KEEP_FREE_TEXT = typer.Option(
+    False,
+    "--keep-free-text",
+    help="Keep free-text 'Other: ...' answers as labels of their own (default: read as the label 'other').",
 )
 FOLD_CASE = typer.Option(
     False, "--fold-case", help="Merge labels that differ only in case (Anger, anger) into lower case; else reported."
@@ -291,22 +300,24 @@ def import_intervals(
     audio_root: Path = AUDIO_ROOT,
     allow_outside_paths: bool = ALLOW_OUTSIDE,
     fold_case: bool = FOLD_CASE,
+    keep_free_text: bool = KEEP_FREE_TEXT,
     name: str = NAME,
     encoding: str = ENCODING,
 ) -> None:
     """Time-interval annotation (RAMAS style): items are recordings, ratings carry start/end."""
-    from voxpop.cli.options import parse_pairs
+    from voxpop.classmap import parse_class_map
     from voxpop.formats.intervals import read_intervals
 
     corpus = read_intervals(
         table,
         columns=_renames(rename, None),
         classes=parse_names(classes),
-        class_map=parse_pairs(class_map or [], "--class-map"),
+        class_map=parse_class_map(class_map or []),
         excluded=parse_names(excluded) or [],
         recordings=recordings,
         audio_dir=audio_dir,
         fold_case=fold_case,
+        keep_free_text=keep_free_text,
         name=name,
         encoding=encoding,
         audio_root=audio_root,
@@ -336,10 +347,12 @@ def import_long(
     slot: str = typer.Option(None, help="Slot of every rating when the table has no slot column."),
     duplicates: str = DUPLICATES,
     fold_case: bool = FOLD_CASE,
+    keep_free_text: bool = KEEP_FREE_TEXT,
     name: str = NAME,
     encoding: str = ENCODING,
 ) -> None:
     """A generic long rating table, one row per judgement (crowd-kit task/worker/label works as is)."""
+    from voxpop.classmap import parse_class_map
     from voxpop.cli.options import parse_bounds, parse_pairs
     from voxpop.formats.long import read_long
 
@@ -348,13 +361,14 @@ def import_long(
         table,
         columns=_renames(rename, item_column),
         classes=parse_names(classes),
-        class_map=parse_pairs(class_map or [], "--class-map"),
+        class_map=parse_class_map(class_map or []),
         excluded=parse_names(excluded) or [],
         scales=scales,
         items=items,
         slot=slot,
         duplicates=duplicates,
         fold_case=fold_case,
+        keep_free_text=keep_free_text,
         name=name,
         encoding=encoding,
         audio_root=audio_root,

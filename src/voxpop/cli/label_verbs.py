@@ -12,9 +12,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from voxpop.cache import write_text
+from voxpop.classmap import check_classes, parse_class_map
 from voxpop.cli.app import app, console
 from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
-from voxpop.cli.options import parse_names, parse_pairs, with_rule_options
+from voxpop.cli.options import parse_names, with_rule_options
 from voxpop.consensus import OUTCOMES, compare_consensus
 from voxpop.errors import ConfigError
 from voxpop.labels import accounting_table, make_labels
@@ -118,7 +119,10 @@ def labels(
         None, "--classes", help="Comma-separated class subset, e.g. anger,happy,sad; other labels are outside it."
     ),
     class_map: list[str] = typer.Option(
-        None, "--class-map", help="Merge or rename a label before the rule counts, e.g. excited=happy (repeatable)."
+        None,
+        "--class-map",
+        help="Merge or rename a label before the rule counts, e.g. excited=happy; calm=drop removes calm "
+        "(its ratings stay as excluded ratings) (repeatable, or comma-separated).",
     ),
     where: str = typer.Option(None, "--where", help=WHERE_HELP),
     out: Path = typer.Option(..., "--out", help="Label set parquet file to write."),
@@ -149,8 +153,8 @@ def labels(
             f"--consensus {consensus}: item column not found; corpus {loaded.name!r} has item columns "
             f"{', '.join(loaded.items.columns)} (import iemocap / msp --consensus write consensus_class)"
         )
-    class_list = parse_names(classes)
-    mapping = parse_pairs(class_map or [], "--class-map")
+    class_list = check_classes(parse_names(classes), "--classes")
+    mapping = parse_class_map(class_map or [])
     scope = {"classes": class_list, "class_map": mapping}
     if rule is not None:
         label_set = make_labels(loaded, rule, condition=condition or None, pool=pool, **scope, **rule_options)

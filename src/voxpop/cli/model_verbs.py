@@ -18,9 +18,10 @@ from rich.table import Table
 
 from voxpop.cache import write_text
 from voxpop.chance import chance_levels, direction
+from voxpop.classmap import parse_class_map
 from voxpop.cli.app import app, console, err_console, progress_bar
 from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
-from voxpop.cli.options import parse_pairs, with_rule_options
+from voxpop.cli.options import with_rule_options
 from voxpop.errors import ConfigError
 from voxpop.formatting import format_ci, format_result, metric_name
 from voxpop.paths import output_file
@@ -88,6 +89,8 @@ def evaluate(
     With --corpus naming another corpus than the run's, every item of that corpus is predicted by the
     mean of the run's fold models, treated as the run's study treated its corpora (feature normalisation,
     class map, audio options) and the run's classes are mapped onto its classes (--class-map)."""
+    from voxpop.cautions import scoring_cautions
+    from voxpop.cli.study_verbs import print_cautions
     from voxpop.crosscorpus import as_recorded, is_other_corpus, score_on_corpus
     from voxpop.evaluation import evaluate_pooled
     from voxpop.labels import is_label_file, resolve_labels
@@ -102,7 +105,7 @@ def evaluate(
     if class_map and not other:
         raise ConfigError("--class-map maps a run's classes onto another corpus's; name that corpus with --corpus.")
     label_corpus = None
-    mapping = parse_pairs([p for text in class_map or [] for p in text.split(",") if p.strip()], "--class-map")
+    mapping = parse_class_map(class_map or [])
     recorded = {}
     if other or not is_label_file(labels):
         if corpus is None:
@@ -144,7 +147,7 @@ def evaluate(
                               f"{', '.join(map(str, skipped.index[:5]))}{' ...' if len(skipped) > 5 else ''})[/]")
         return scored
 
-    tables = {}
+    tables, cautions = {}, []
     for name, source in sources.items():
         table = predictions(name, source)
         scored = table.index[test_labels.kept.reindex(table.index, fill_value=False).to_numpy(dtype=bool)]
@@ -154,6 +157,7 @@ def evaluate(
         train_labels = None if other or isinstance(source, Path) else source.labels
         levels = chance_levels(scored, test_labels, train_labels)
         tables[name] = result.assign(chance=result["metric"].map(levels).astype(float))
+        cautions += scoring_cautions(result, name, labels, train_labels, None if train_labels is None else table)
     frame = pd.concat([t.assign(run=n) for n, t in tables.items()], ignore_index=True)
     chances = {name: tuple(t["chance"].fillna(-1.0)) for name, t in tables.items()}
     one_chance = len(set(chances.values())) == 1
@@ -193,6 +197,7 @@ def evaluate(
         f"seed {seed}; macro averages over the classes present in the test set; tied top classes of "
         f"distribution targets: {tie_policy}[/]"
     )
+    print_cautions(messages=list(dict.fromkeys(cautions)))
     if out is not None:
         output_file(out)
         columns = ["run", "metric", "value", "low", "high", "fold_mean", "fold_sd", "n_folds", "chance", "n_items"]

@@ -71,16 +71,23 @@ def print_summary(run: StudyRun) -> None:
                 style="dim",
                 highlight=False,
             )
-    from voxpop.cautions import format_cautions, study_cautions
-
-    for line in format_cautions(study_cautions(run)):
-        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+    print_cautions(run)
     console.print(
         f"stages run: {len(run.executed)}, reused from the cache: {len(run.reused)}\n"
         f"results: [bold]{run.out_dir / 'results.parquet'}[/]\nreport:  [bold]{run.out_dir / 'report.html'}[/] "
         f"(and report.md)",
         highlight=False,
     )
+
+
+def print_cautions(run=None, messages: list[str] | None = None) -> None:
+    """The cautions of a finished :class:`voxpop.study.StudyRun` (:func:`voxpop.cautions.study_cautions`), or
+    the given ``messages``, one ``warning:`` line each: what every verb that trains or evaluates prints (run,
+    train, evaluate)."""
+    from voxpop.cautions import format_cautions, study_cautions
+
+    for line in format_cautions(study_cautions(run) if messages is None else messages):
+        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
 
 
 WORKERS_HELP = (

@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from voxpop.cache import output_directory, write_text
+from voxpop.classmap import check_classes, parse_class_map
 from voxpop.cli.app import app, console
 from voxpop.cli.corpus_verbs import WHERE_HELP
 from voxpop.cli.options import parse_names, with_rule_options
@@ -152,6 +153,12 @@ def train(
     condition: list[str] = typer.Option(None, "--condition", help="Rule labels: stimulus condition (repeatable)."),
     pool: bool = typer.Option(
         False, "--pool", help="Rule labels: pool the conditions (all when none), by --pooling (default sum)."
+    ),
+    classes: str = typer.Option(
+        None, "--classes", help="classes: comma-separated class subset, e.g. anger,happy,sad (default: all)."
+    ),
+    class_map: list[str] = typer.Option(
+        None, "--class-map", help="class_map: LABEL=NEW renames a label, LABEL=drop removes it (repeatable)."
     ),
     features: Path = typer.Option(None, "--features", help="A feature store entry directory (from 'voxpop features')."),
     extractor: str = typer.Option(
@@ -285,6 +292,8 @@ def train(
     analyses = {"ensemble": ensemble or None, "fusion": tuning if fusion else None,
                 "tuned_decisions": tuning if tuned_decisions else None}  # fmt: skip
     recipe.update({"analyses": _given(**analyses)} if any(v is not None for v in analyses.values()) else {})
+    recipe.update(_given(classes=check_classes(parse_names(classes), "--classes"),
+                         class_map=parse_class_map(class_map or []) or None))  # fmt: skip
     with flags_named_in_errors():
         loaded = recipe_from_dict(recipe, "voxpop train")
         replaced = existing_outputs(out)
@@ -317,8 +326,10 @@ def flags_named_in_errors() -> Iterator[None]:
 
 
 def report(result: Any, out: Path, entry: Path | None) -> None:
-    """Print the folds, the pooled out-of-fold metrics per run and what was computed; write ``summary.csv``.
+    """Print the folds, the pooled out-of-fold metrics per run, the study's cautions (as ``voxpop run`` does) and
+    what was computed; write ``summary.csv``.
     ``result``: the :class:`voxpop.study.StudyRun`; ``entry``: the feature folder given with ``--features``."""
+    from voxpop.cli.study_verbs import print_cautions
     from voxpop.trained import find_runs
 
     runs = find_runs(out)
@@ -348,6 +359,7 @@ def report(result: Any, out: Path, entry: Path | None) -> None:
         f"out-of-fold predictions vs training labels ({rule}), pooled over {len(first.record.folds)} test folds; "
         f"{excluded:,} predicted items not kept by the labels are left out",
     )
+    print_cautions(result)
     console.print(
         f"stages: {len(result.executed)} computed, {len(result.reused)} reused from {escape(str(out / 'cache'))}; "
         f"'voxpop run {escape(str(out / RECIPE_FILE))} --out {escape(str(out))}' is the same study",

@@ -18,13 +18,13 @@ from pathlib import Path
 import pandas as pd
 
 from voxpop.audio import AudioLoader, AudioOptions
-from voxpop.batching import LONG_CLIP_SECONDS, describe_long, long_items
 from voxpop.cache import notify
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, InputError
 from voxpop.features.base import ClipRequest, Extractor, make_extractor
 from voxpop.features.store import CorruptShardError, Features, FeatureStore, fingerprint_items, item_windows
 from voxpop.limits import check_ceiling
+from voxpop.long_items import LONG_CLIP_SECONDS, describe_long, long_items
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def default_store_root() -> Path:
 class ExtractionReport:
     """What one fill did (``computed_*``, ``long_clips``) and what the store holds now (the rest).
 
-    ``long_clips``: the items this fill computed from more than :data:`voxpop.batching.LONG_CLIP_SECONDS`
+    ``long_clips``: the items this fill computed from more than :data:`voxpop.long_items.LONG_CLIP_SECONDS`
     of audio, or cropped to the audio options' ``max_seconds``, with their seconds used (longest first).
     """
 
@@ -217,7 +217,7 @@ def fill_store(
 
 
 def report_long_clips(seconds: dict[str, float], max_seconds: float | None, what: str) -> dict[str, float]:
-    """Warn, naming them, about the clips used with more than :data:`~voxpop.batching.LONG_CLIP_SECONDS` of audio
+    """Warn, naming them, about the clips used with more than :data:`~voxpop.long_items.LONG_CLIP_SECONDS` of audio
     or cropped to ``max_seconds`` (used for at least ``max_seconds`` minus half a millisecond).
 
     Args:

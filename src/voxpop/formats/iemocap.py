@@ -47,6 +47,7 @@ from voxpop.corpus import STRING, Corpus
 from voxpop.errors import ConfigError, InputError
 from voxpop.formats.audio_files import check_relative_name
 from voxpop.formats.folders import corpus_files, debris_note
+from voxpop.formats.free_text import is_free_text_other
 from voxpop.formats.tables import DEFAULT_ENCODING, describe_import, finite_number, place, read_text, shown, tally
 from voxpop.media_paths import common_root
 
@@ -231,7 +232,7 @@ def _categorical(body: str, file: str, number: int, field: str, notes: Counter) 
         key = text.lower()
         if key in _LOOKUP:
             labels.append(_LOOKUP[key])
-        elif key.startswith(OTHER) and not key[len(OTHER)].isalpha():
+        elif is_free_text_other(key):
             notes[f"free-text other: {text}"] += 1
             labels.append(OTHER)
         else:

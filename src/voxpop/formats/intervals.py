@@ -23,6 +23,7 @@ from voxpop.corpus import STRING, Corpus
 from voxpop.errors import ConfigError, InputError, where
 from voxpop.formats.audio_files import AUDIO_SUFFIXES, audio_durations, find_audio, unmatched_files_note
 from voxpop.formats.case import fold_case as fold_labels
+from voxpop.formats.free_text import read_free_text
 from voxpop.formats.tables import (
     DEFAULT_ENCODING,
     describe_import,
@@ -49,6 +50,7 @@ def read_intervals(
     recordings: str | Path | None = None,
     audio_dir: str | Path | None = None,
     fold_case: bool = False,
+    keep_free_text: bool = False,
     name: str | None = None,
     encoding: str = DEFAULT_ENCODING,
     audio_root: str | Path | None = None,
@@ -58,6 +60,9 @@ def read_intervals(
 
     Labels that differ only in case are reported; ``fold_case`` lower-cases them (and ``classes``,
     ``class_map``, ``excluded``).
+    Free-text "Other" answers (``Other: bored``) are read as the label ``other`` (counted, the distinct texts
+    listed in the report; an excluded label unless ``classes`` lists it); ``keep_free_text`` keeps each text as
+    a label (:mod:`voxpop.formats.free_text`).
 
     ``classes`` defaults to the sorted unique labels after ``class_map``, minus ``excluded``.
     ``recordings`` (a table) and ``audio_dir`` (a folder) are alternative sources of the recording
@@ -92,6 +97,7 @@ def read_intervals(
         ratings[column] = number_column(frame, column, file)
     ratings["source_file"] = file
     ratings["source_row"] = np.arange(1, len(frame) + 1)
+    ratings, excluded = read_free_text(ratings, classes, excluded, keep_free_text, notes)
     ratings, classes, class_map, excluded = fold_labels(ratings, classes, class_map, excluded, fold_case, notes)
     root = ""
     if recordings is not None:

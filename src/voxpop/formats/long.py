@@ -18,6 +18,7 @@ import pandas as pd
 from voxpop.corpus import EMOTION_SLOTS, RATING_COLUMNS, STRING, Corpus, nfc
 from voxpop.errors import ConfigError, InputError, where
 from voxpop.formats.case import fold_case as fold_labels
+from voxpop.formats.free_text import read_free_text
 from voxpop.formats.tables import (
     DEFAULT_ENCODING,
     describe_import,
@@ -47,6 +48,7 @@ def read_long(
     slot: str | None = None,
     duplicates: str = "error",
     fold_case: bool = False,
+    keep_free_text: bool = False,
     name: str | None = None,
     encoding: str = DEFAULT_ENCODING,
     audio_root: str | Path | None = None,
@@ -72,6 +74,9 @@ def read_long(
     record structure); what it removed is counted. Labels that differ only in case are reported;
     ``fold_case`` lower-cases them (and ``classes``, ``class_map``, ``excluded``). Raises
     :class:`InputError` naming file, row and column; :class:`ConfigError` for an unknown policy.
+    Free-text "Other" answers (``Other: bored``) are read as the label ``other`` (counted, the distinct texts
+    listed in the report; an excluded label unless ``classes`` lists it); ``keep_free_text`` keeps each text as
+    a label (:mod:`voxpop.formats.free_text`).
     """
     check_policy(duplicates)
     path = Path(path)
@@ -102,6 +107,7 @@ def read_long(
     ratings["slot"] = ratings["slot"].fillna("primary")
     rated = ratings["item"]  # before skipping: an item whose only ratings are skipped stays an item
     ratings = _drop_empty_dimensions(ratings, notes)
+    ratings, excluded = read_free_text(ratings, classes, excluded, keep_free_text, notes)
     ratings, classes, class_map, excluded = fold_labels(ratings, classes, class_map, excluded, fold_case, notes)
     ratings, repeat_notes = resolve_repeats(ratings, duplicates)
     notes += repeat_notes

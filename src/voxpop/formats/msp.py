@@ -54,6 +54,7 @@ import pandas as pd
 from voxpop.corpus import STRING, Corpus
 from voxpop.errors import ConfigError, InputError
 from voxpop.formats.audio_files import check_relative_name
+from voxpop.formats.free_text import is_free_text_other
 from voxpop.formats.tables import (
     DEFAULT_ENCODING,
     describe_import,
@@ -102,16 +103,6 @@ def canonical_label(raw: str) -> str:
     if key in _LOOKUP:
         return _LOOKUP[key]
     return OTHER if is_free_text_other(key) else key
-
-
-def is_free_text_other(label: str) -> bool:
-    """True for an ``Other`` entry carrying the rater's own words (``Other-Bored``, ``Other (tired)``, ``Other: x``).
-
-    >>> [is_free_text_other(x) for x in ("Other-Bored", "Other", "Otherworldly")]
-    [True, False, False]
-    """
-    key = label.strip().lower()
-    return key.startswith(OTHER) and len(key) > len(OTHER) and not key[len(OTHER)].isalpha()
 
 
 def split_secondary(raw: str | Sequence[str] | None) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from voxpop.classmap import DROP
 from voxpop.corpus import STRING
 from voxpop.errors import InputError, where
 from voxpop.formats.arrow import read_parquet_names
@@ -336,12 +337,13 @@ def describe_import(source: str, notes: Iterable[str]) -> str:
 
 def labels_in_order(labels: Iterable[str], class_map: Mapping[str, str] | None, excluded: Sequence[str]) -> list[str]:
     """Sorted unique class names of ``labels`` after ``class_map``, without the excluded ones (inferred classes).
+    A label mapped to ``drop`` is no class (:class:`~voxpop.corpus.Corpus` makes it an excluded label).
 
-    >>> labels_in_order(["sad", "A", "sad", "x"], {"A": "angry"}, ["x"])
+    >>> labels_in_order(["sad", "A", "sad", "x", "calm"], {"A": "angry", "calm": "drop"}, ["x"])
     ['angry', 'sad']
     """
     class_map = class_map or {}
-    return sorted({class_map.get(label, label) for label in labels} - set(excluded))
+    return sorted({class_map.get(label, label) for label in labels} - set(excluded) - {DROP})
 
 
 # ----------------------------------------------------------------------------- the long reader
