@@ -73,20 +73,25 @@ def test_results_table_has_chance_rows_from_the_results_and_the_class_mean_with_
 
 def test_every_per_class_metric_gets_its_mean_over_classes_with_a_student_t_interval():
     overall = results()
-    recall = overall[overall["metric"].str.startswith("f1[")].assign(
-        value=lambda t: t["metric"].map({"f1[anger]": 0.2, "f1[sad]": 0.3, "f1[happy]": 0.7}),
-        metric=lambda t: t["metric"].str.replace("f1[", "recall[", regex=False),
+    f1 = overall[overall["metric"].str.startswith("f1[")]
+    mcc = f1.assign(
+        value=f1["metric"].map({"f1[anger]": 0.2, "f1[sad]": 0.3, "f1[happy]": 0.7}),
+        metric=f1["metric"].str.replace("f1[", "mcc[", regex=False),
+        chance=0.0,
     )
-    rows = pd.concat([overall, recall], ignore_index=True)
-    per_class = ["f1[anger]", "f1[sad]", "f1[happy]", "recall[anger]", "recall[sad]", "recall[happy]"]
-    table = study_report.results_table(rows, ["uar", *per_class], per_class)
+    rows = pd.concat([overall, mcc], ignore_index=True)
+    per_class = ["f1[anger]", "f1[sad]", "f1[happy]", "mcc[anger]", "mcc[sad]", "mcc[happy]"]
+    table = study_report.results_table(rows, ["uar", *per_class[:3]], per_class)  # per-class columns: F1 only
+    assert table.columns.tolist() == [
+        "model (variant)", "train label set", "test label set", "UAR", "mean F1 over classes ± 95 % t",
+        "mean MCC over classes ± 95 % t", "F1 anger", "F1 sad", "F1 happy", "items",
+    ]  # fmt: skip
     model = table[table["model (variant)"].eq("loss=ce")].iloc[0]
-    # recall 0.2, 0.3, 0.7: mean .4, s = sqrt(0.07) = .2646, t_{0.975, 2} s / sqrt 3 = .6572 -> ".40 ± .66"
+    # MCC 0.2, 0.3, 0.7: mean .4, s = sqrt(0.07) = .2646, t_{0.975, 2} s / sqrt 3 = .6572 -> ".40 ± .66"
     half = scipy_stats.t.ppf(0.975, 2) * np.std([0.2, 0.3, 0.7], ddof=1) / np.sqrt(3)
-    assert round(half, 2) == 0.66 and model["mean recall over classes ± 95 % t"] == f".40 ± .{round(half * 100):02d}"
-    assert table.columns.tolist().index("mean recall over classes ± 95 % t") == table.columns.tolist().index(
-        "recall[anger]"
-    ) - 1
+    assert round(half, 2) == 0.66 and model["mean MCC over classes ± 95 % t"] == ".40 ± .66"
+    chance = table[table["model (variant)"].eq("chance")].iloc[0]
+    assert chance["mean MCC over classes ± 95 % t"] == "0.000"
 
 
 def test_results_cells_show_the_per_fold_mean_and_sd_beside_the_pooled_score():

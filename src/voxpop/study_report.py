@@ -323,9 +323,9 @@ def results_table(
 ) -> pd.DataFrame:
     """Results as shown: one row per ``keys`` (model, train set, test set, optionally item group), grouped by
     the keys after model and train (the test set, and the group), each block closed by its chance row(s);
-    cells "value [low, high]"; for every per-class metric in ``per_class`` with two or more classes (F1,
-    precision, recall, ...) a column "mean F1 over classes ± 95 % t" in the published form ``.21 ± .11``
-    (:func:`voxpop.summary_rows.class_mean_columns`).
+    cells "value [low, high]"; for every per-class metric family in ``per_class`` with two or more classes
+    (F1, weighted F1, MCC, ...) a column "mean F1 over classes ± 95 % t" in the published form ``.21 ± .11``
+    (:func:`voxpop.summary_rows.class_mean_columns`), placed before the per-class columns of ``metrics``.
 
     The chance rows read column ``chance`` of the results (:func:`voxpop.chance.chance_levels`): one row per
     block, or one per train set where a chance level depends on it (KLD / JSD against the training
@@ -338,9 +338,12 @@ def results_table(
     text = text.reindex(columns=[m for m in metrics if m in set(shown["metric"])])
     chance = shown.pivot_table(index=keys, columns="metric", values="chance", aggfunc="first", sort=False, dropna=False)
     chance = chance.reindex(index=text.index, columns=text.columns)
-    for column, (family, means) in class_mean_columns(rows, per_class, keys).items():
-        text.insert(text.columns.get_loc(family[0]), column, means.reindex(text.index))
-        chance[column] = chance[family].mean(axis=1, skipna=False)
+    family_chance = rows.pivot_table(index=keys, columns="metric", values="chance", aggfunc="first", sort=False,
+                                     dropna=False).reindex(index=text.index)  # fmt: skip
+    position = next((text.columns.get_loc(m) for m in per_class if m in text.columns), len(text.columns))
+    for offset, (column, (family, means)) in enumerate(class_mean_columns(rows, per_class, keys).items()):
+        text.insert(position + offset, column, means.reindex(text.index))
+        chance[column] = family_chance.reindex(columns=family).mean(axis=1, skipna=False)
     chance = chance[text.columns]
     cell = rows.groupby(keys, sort=False)
     text["items"] = cell["n_items"].first().reindex(text.index).map("{:,}".format)
@@ -366,7 +369,8 @@ def _results_section(report: Report, run: StudyRun) -> None:
     recipe, results = run.recipe, run.results
     wanted = recipe.evaluation.metrics
     per_class = [m for m in results["metric"].unique() if per_class_family(m)] if recipe.evaluation.per_class else []
-    metrics = [m for m in [*wanted, *per_class] if m in set(results["metric"])]
+    per_class_f1 = [m for m in per_class if per_class_family(m) == "f1"]  # one column per class: F1 only
+    metrics = [m for m in [*wanted, *per_class_f1] if m in set(results["metric"])]
     higher = [metric_name(m) for m in metrics if direction(m) == "higher"]
     lower = [metric_name(m) for m in metrics if direction(m) == "lower"]
     directions = "; ".join(
@@ -396,9 +400,10 @@ def _results_section(report: Report, run: StudyRun) -> None:
     caption = "Rows grouped by test label set; chance rows as explained above."
     if len(per_class) >= 2:
         caption += (
-            " Mean over classes (F1 and every other per-class metric): the unweighted mean of the per-class values "
-            "± the half-width of its Student-t 95 % interval over the classes (not over items), as published "
-            "(.21 ± .11)."
+            " Mean over classes (F1, and weighted F1 and MCC of each class's binary task, class against the "
+            "rest): the unweighted mean of the per-class values ± the half-width of its Student-t 95 % interval "
+            "over the classes (not over items), as published (.21 ± .11); per-class columns show F1, every "
+            "per-class value is in `results.parquet`."
         )
     section.add_table("Results", results_table(overall, metrics, per_class), caption=caption)
     cells = overall.set_index(["variant", "test", "metric"])

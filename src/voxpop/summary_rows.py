@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from voxpop.formatting import MISSING
+from voxpop.formatting import MISSING, PER_CLASS_NAMES
 from voxpop.metrics import class_mean_ci
 
 SUMMARY_PREFIX = "mean over "
@@ -168,7 +168,7 @@ def _summary_row(part: pd.DataFrame) -> dict:
 
 # ---------------------------------------------------------------------------------------- results tables
 _FAMILY = re.compile(r"^([a-z_0-9]+)\[(.+)\]$")
-_FAMILY_NAMES = {"f1": "F1", "weighted_f1": "weighted-F1", "mcc": "MCC"}
+
 
 
 def per_class_family(metric: str) -> str | None:
@@ -181,6 +181,39 @@ def per_class_family(metric: str) -> str | None:
     return match.group(1) if match else None
 
 
+def class_families(metrics: list[str]) -> dict[str, list[str]]:
+    """Per-class metric names by family, families with two or more classes only (a mean needs two).
+
+    >>> class_families(["uar", "f1[a]", "f1[b]", "mcc[a]"])
+    {'f1': ['f1[a]', 'f1[b]']}
+    """
+    families: dict[str, list[str]] = {}
+    for metric in metrics:
+        family = per_class_family(metric)
+        if family is not None:
+            families.setdefault(family, []).append(metric)
+    return {family: names for family, names in families.items() if len(names) >= 2}
+
+
+def class_mean_text(values: object) -> str:
+    """The published mean over classes ``.21 ± .11`` of per-class values; :data:`~voxpop.formatting.MISSING`
+    when a class has no value (a class without a score must be resolved, not averaged away).
+
+    >>> class_mean_text([0.5, 0.6, 0.7]), class_mean_text([0.5, float("nan")])
+    ('.60 ± .25', '–')
+    """
+    array = np.asarray(values, dtype=float)
+    if np.isnan(array).any() or array.size < 2:
+        return MISSING
+    summary = mean_interval(array)
+    return format_mean_pm(summary.mean, summary.half)
+
+
+def class_mean_name(family: str) -> str:
+    """The column or row name of a family's mean over classes: ``mean F1 over classes ± 95 % t``."""
+    return f"mean {PER_CLASS_NAMES.get(family, family)} over classes ± 95 % t"
+
+
 def class_mean_columns(
     rows: pd.DataFrame, per_class: list[str], keys: list[str]
 ) -> dict[str, tuple[list[str], pd.Series]]:
@@ -188,33 +221,40 @@ def class_mean_columns(
 
     Args:
         rows: tidy results (columns ``keys``, ``metric``, ``value``).
-        per_class: per-class metric names, e.g. ``["f1[anger]", "f1[sad]", "recall[anger]", "recall[sad]"]``.
+        per_class: per-class metric names, e.g. ``["f1[anger]", "f1[sad]", "mcc[anger]", "mcc[sad]"]``.
         keys: the columns that name one result row (model, train set, test set, ...).
 
     Returns:
-        ``{column name: (the family's metric names, text per row of keys)}``: the column is named like
-        ``mean F1 over classes ± 95 % t``; a cell is :func:`format_mean_pm` of :func:`mean_interval` over the
-        row's per-class values, :data:`~voxpop.formatting.MISSING` when a class has no value (a class without
-        a score must be resolved, not averaged away).
+        ``{column name (:func:`class_mean_name`): (the family's metric names, text per row of keys)}``; a
+        cell is :func:`class_mean_text` of the row's per-class values.
     """
-    families: dict[str, list[str]] = {}
-    for metric in per_class:
-        families.setdefault(per_class_family(metric), []).append(metric)
     columns = {}
-    for family, names in families.items():
-        if family is None or len(names) < 2:
-            continue
+    for family, names in class_families(per_class).items():
         values = rows[rows["metric"].isin(names)].pivot_table(
             index=keys, columns="metric", values="value", aggfunc="first", sort=False, dropna=False
         )
-        values = values.reindex(columns=names)
-
-        def cell(row: pd.Series) -> str:
-            if row.isna().any():
-                return MISSING
-            summary = mean_interval(row.to_numpy(dtype=float))
-            return format_mean_pm(summary.mean, summary.half)
-
-        column = f"mean {_FAMILY_NAMES.get(family, family)} over classes ± 95 % t"
-        columns[column] = (names, values.apply(cell, axis=1))
+        cells = values.reindex(columns=names).apply(lambda row: class_mean_text(row.to_numpy(dtype=float)), axis=1)
+        columns[class_mean_name(family)] = (names, cells)
     return columns
+
+
+def class_mean_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Summary rows of one metric table (:func:`voxpop.metrics.evaluate`: ``metric``, ``value``, optionally
+    ``chance``): per per-class family, metric :func:`class_mean_name`, the mean over classes in ``value``, its
+    Student-t 95 % interval over classes in ``low`` / ``high`` (NaN when a class has no value), the published
+    ``text`` and the mean of the classes' chance levels in ``chance``.
+
+    >>> t = pd.DataFrame({"metric": ["uar", "f1[a]", "f1[b]", "f1[c]"], "value": [0.5, 0.5, 0.6, 0.7]})
+    >>> class_mean_rows(t)[["metric", "text"]].values.tolist()
+    [['mean F1 over classes ± 95 % t', '.60 ± .25']]
+    """
+    rows = []
+    values = table.set_index("metric")
+    for family, names in class_families(list(table["metric"])).items():
+        per_class = values.loc[names, "value"].to_numpy(dtype=float)
+        text = class_mean_text(per_class)
+        summary = mean_interval(per_class) if text != MISSING else MeanInterval(math.nan, math.nan, 0)
+        chance = values.loc[names, "chance"].mean(skipna=False) if "chance" in values.columns else math.nan
+        rows.append({"metric": class_mean_name(family), "value": summary.mean, "low": summary.low,
+                     "high": summary.high, "text": text, "chance": chance})  # fmt: skip
+    return pd.DataFrame(rows, columns=["metric", "value", "low", "high", "text", "chance"])
