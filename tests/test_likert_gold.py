@@ -147,3 +147,20 @@ def test_min_ratings_per_rater_through_the_cli_flag(tmp_path):
         "--min-ratings-per-rater", "3", "--out", str(out),
     ])  # fmt: skip
     assert bad.exit_code != 0 and "min_ratings_per_rater applies to gold_standard znorm" in str(bad.exception)
+
+
+def test_min_ratings_per_rater_through_the_recipe_key():
+    from voxpop.errors import ConfigError
+    from voxpop.recipe_loading import recipe_from_dict
+
+    def recipe(**spec) -> dict:
+        return {"study": "s", "corpus": {"demo": {}}, "labels": {"train": {"Z": {"rule": "likert", **spec}}}}
+
+    spec = recipe_from_dict(recipe(gold_standard="znorm", threshold=0.34, min_ratings_per_rater=3)).labels.train["Z"]
+    labels = make_labels(_single_rater_corpus(), "likert", **spec.options())
+    assert labels.options["min_ratings_per_rater"] == 3 and not labels.kept.any()  # x's 2 ratings < 3: set aside
+    assert labels.accounting.ratings_set_aside == 6 and labels.accounting.items_without_usable_rating == 3
+    default = recipe_from_dict(recipe(gold_standard="znorm", threshold=0.34)).labels.train["Z"]
+    assert make_labels(_single_rater_corpus(), "likert", **default.options()).kept.tolist() == [True, True, False]
+    with pytest.raises(ConfigError, match=r"labels\.train\.Z\.min_ratings_per_rater"):
+        recipe_from_dict(recipe(gold_standard="znorm", min_ratings_per_rater=1))
