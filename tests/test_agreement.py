@@ -825,3 +825,44 @@ def test_cli_mlcm_on_two_label_sets(tmp_path):
         "mlcm", tmp_path / "true.parquet", tmp_path / "pred.parquet", "--corpus", tmp_path / "c", "--by", "speaker"
     )
     assert result.exit_code == 0 and "speaker=s1" in result.output
+
+
+def test_summary_rows_give_the_mean_over_emotions_and_pairs_with_a_student_t_interval(tmp_path):
+    from scipy import stats as scipy_stats
+
+    # 3 raters x 4 items, emotions happy / sad / fear on 0..3, every rater rates every item
+    data = {
+        "happy": np.array([[0, 1, 2, 3], [0, 1, 3, 3], [1, 1, 2, 2]], dtype=float),
+        "sad": np.array([[3, 2, 0, 0], [2, 2, 1, 0], [3, 1, 0, 1]], dtype=float),
+        "fear": np.array([[0, 0, 1, 3], [1, 0, 0, 2], [0, 2, 1, 0]], dtype=float),
+    }
+    rows = [(f"i{j}", f"r{r}", "intensity", emotion, data[emotion][r, j])
+            for emotion in data for r in range(3) for j in range(4)]  # fmt: skip
+    ratings = pd.DataFrame(rows, columns=["item", "rater", "slot", "label", "value"])
+    corpus = Corpus("three", pd.DataFrame(index=[f"i{j}" for j in range(4)]), ratings, classes=list(data),
+                    scales={"intensity": (0, 3)})  # fmt: skip
+    table = ag.agreement_table(corpus, pearson=True)
+    alphas = [krippendorff.alpha(data[e], level_of_measurement="interval") for e in data]
+    half = scipy_stats.t.ppf(0.975, 2) * np.std(alphas, ddof=1) / np.sqrt(3)  # Student-t over the 3 emotions
+    summary = table[table.label.eq("mean over 3 emotions") & table.statistic.eq("alpha")].iloc[0]
+    assert summary.value == pytest.approx(np.mean(alphas))
+    assert (summary.ci_low, summary.ci_high) == pytest.approx((np.mean(alphas) - half, np.mean(alphas) + half))
+    published = f"{np.mean(alphas):.2f} ± {half:.2f}".replace("0.", ".")
+    assert summary.note.startswith(published)
+    # Pearson r: per emotion the mean over the 3 rater pairs (t over pairs), then the mean of those over emotions
+    pair_means = []
+    for e in data:
+        r = [np.corrcoef(data[e][a], data[e][b])[0, 1] for a, b in ((0, 1), (0, 2), (1, 2))]
+        row = table[table.label.eq(e) & table.pair.eq("mean of 3 pairs")].iloc[0]
+        t_half = scipy_stats.t.ppf(0.975, 2) * np.std(r, ddof=1) / np.sqrt(3)
+        assert (row.value, row.ci_high) == pytest.approx((np.mean(r), np.mean(r) + t_half))
+        pair_means.append(np.mean(r))
+    over = table[table.label.eq("mean over 3 emotions") & table.statistic.eq("pearson_r")].iloc[0]
+    assert over.pair == "mean of pairs" and over.value == pytest.approx(np.mean(pair_means))
+    corpus.save(tmp_path / "three")
+    out = tmp_path / "agreement.csv"
+    result = _run("agreement", tmp_path / "three", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "mean over 3 emotions" in result.output and published in result.output
+    saved = pd.read_csv(out, keep_default_na=False)
+    assert float(saved[saved.label.eq("mean over 3 emotions")].ci_high.iloc[0]) == pytest.approx(np.mean(alphas) + half)

@@ -45,7 +45,7 @@ def test_every_dimension_gets_alpha_pearson_ccc_and_icc_equal_to_the_libraries()
     pingouin = pytest.importorskip("pingouin", reason="pingouin is the test-only reference for ICC (dev extra)")
     corpus, values = crossed()
     table = dimension_agreement(corpus)
-    assert list(dict.fromkeys(table["label"])) == list(DIMENSIONS)
+    assert list(dict.fromkeys(table["label"])) == [*DIMENSIONS, "mean over 2 dimensions"]
     for d in DIMENSIONS:
         rows = table[table["label"].eq(d)]
         alpha = rows.loc[rows["statistic"].eq("alpha"), "value"].item()
@@ -68,6 +68,13 @@ def test_every_dimension_gets_alpha_pearson_ccc_and_icc_equal_to_the_libraries()
                  "ICC(1,k)": "ICC(1,k)", "ICC(2,k)": "ICC(A,k)", "ICC(3,k)": "ICC(C,k)"}  # fmt: skip
         for ours, theirs in names.items():
             assert icc[ours] == pytest.approx(expected.at[theirs, "ICC"], abs=1e-9)
+    # the summary row: mean over the 2 dimensions' alphas +- t_{0.975, 1} * s / sqrt(2) (Student-t, by hand)
+    alphas = [krippendorff.alpha(values[d], level_of_measurement="interval") for d in DIMENSIONS]
+    half = stats.t.ppf(0.975, 1) * np.std(alphas, ddof=1) / np.sqrt(2)
+    summary = table[table["label"].eq("mean over 2 dimensions") & table["statistic"].eq("alpha")].iloc[0]
+    assert summary["value"] == pytest.approx(np.mean(alphas)) and summary["ci_high"] == pytest.approx(
+        np.mean(alphas) + half
+    )
     valence = table[table["label"].eq("valence") & table["statistic"].eq("ccc")].set_index("pair")["value"]
     pearson = table[table["label"].eq("valence") & table["statistic"].eq("pearson_r")].set_index("pair")["value"]
     assert valence["r1~r2"] < pearson["r1~r2"]  # r2's bias lowers CCC, not Pearson r

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy import stats
 from sklearn.metrics import recall_score
 from typer.testing import CliRunner
 
@@ -174,10 +175,20 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
     csv = tmp_path / "e.csv"
     output = invoke("evaluate", out, "--labels", "ar-test", "--condition", "voice", "--bootstrap", "50", "--out", csv)
     assert "F1 neutral" in output and "logreg" in output and "mlp" in output
-    table = pd.read_csv(csv)
+    assert "mean MCC over classes ± 95 % t" in output
+    table = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+    means = table[table["interval"].eq("student-t over classes")]
+    table = table[table["interval"].ne("student-t over classes")]
     ar_test = make_labels(demo["corpus"], "ar-test", condition="voice")
     expected = evaluate_predictions(load_run(out, "logreg").predictions, ar_test, n_boot=50)
     assert np.allclose(table[table["run"] == "logreg"]["value"], expected["value"])
+    # the mean over classes of every per-class metric, with its Student-t 95 % interval over the classes
+    for kind, name in (("f1", "F1"), ("weighted_f1", "weighted-F1"), ("mcc", "MCC")):
+        per_class = expected[expected["metric"].str.startswith(f"{kind}[")]["value"].to_numpy()
+        half = stats.t.ppf(0.975, len(per_class) - 1) * per_class.std(ddof=1) / np.sqrt(len(per_class))
+        row = means[means["run"].eq("logreg") & means["metric"].eq(f"mean {name} over classes ± 95 % t")].iloc[0]
+        assert (row["value"], row["high"]) == pytest.approx((per_class.mean(), per_class.mean() + half))
+        assert row["summary"] == f"{per_class.mean():.2f} ± {half:.2f}".replace("0.", ".")
     # the per-fold mean and sd the terminal shows beside each score are in the CSV too: folds scored alone
     predictions = load_run(out, "logreg").predictions
     per_fold = [evaluate_predictions(p.drop(columns="fold"), ar_test, n_boot=0).set_index("metric")["value"]
@@ -225,8 +236,10 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
     mlp_file = load_run(out, "mlp").directory / "predictions.parquet"
     invoke("evaluate", mlp_file, "--labels", tmp_path / "mr.parquet", "--out", csv)
     expected = evaluate_predictions(load_run(out, "mlp").predictions, labels)
-    assert np.allclose(pd.read_csv(csv)["value"], expected["value"])
-    chance = pd.read_csv(csv).set_index("metric")["chance"]  # single-label: accuracy = sum p_c^2, UAR = 1/C
+    saved = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+    saved = saved[saved["interval"].ne("student-t over classes")]  # the rows before the means over classes
+    assert np.allclose(saved["value"], expected["value"])
+    chance = saved.set_index("metric")["chance"]  # single-label: accuracy = sum p_c^2, UAR = 1/C
     scored = load_run(out, "mlp").predictions.index
     truth = labels.targets.loc[scored[labels.kept.reindex(scored, fill_value=False).to_numpy()]].idxmax(axis=1)
     share = truth.value_counts(normalize=True)

@@ -230,9 +230,28 @@ def test_summary_counts():
     summary = _corpus().summary()
     assert summary["items"] == 3
     assert summary["raters"] == 2
-    assert summary["ratings per item"] == {"mean": 5 / 3, "min": 1, "max": 2}
+    assert summary["ratings per item"] == {"mean": 5 / 3, "min": 1, "median": 2, "max": 2}
     assert summary["by class"] == {"anger": 3, "neutral": 1, "sad": 1}
     assert summary["by condition"] == {"voice": 5}
+
+
+def test_ratings_per_item_by_condition_give_min_median_max_of_each_condition(tmp_path):
+    # voice: a 3, b 1, c 2 ratings; face: a 1, b 1 (c unrated there); pooled a 4, b 2, c 2 hides face's single ratings
+    rows = [("a", "voice")] * 3 + [("b", "voice"), ("c", "voice"), ("c", "voice"), ("a", "face"), ("b", "face")]
+    ratings = pd.DataFrame(rows, columns=["item", "condition"]).assign(label="anger")
+    corpus = Corpus("conds", pd.DataFrame(index=["a", "b", "c"]), ratings, ["anger"])
+    summary = corpus.summary()
+    assert summary["ratings per item by condition"] == {
+        "face": {"items": 2, "min": 1, "median": 1.0, "max": 1},
+        "voice": {"items": 3, "min": 1, "median": 2.0, "max": 3},
+    }
+    assert summary["ratings per item"] == {"mean": 8 / 3, "min": 2, "median": 2, "max": 4}
+    corpus.save(tmp_path / "conds")
+    result = CliRunner().invoke(voxpop.cli.app, ["validate", str(tmp_path / "conds")], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "ratings per item by condition" in result.output and "median 2, max 4" in result.output
+    face = next(line for line in result.output.splitlines() if "face" in line and "│" in line and "1 │" in line)
+    assert [cell.strip() for cell in face.strip("│ ").split("│")] == ["face", "2", "1", "1", "1"]
 
 
 def test_cli_validate_reports_summary_and_problems(tmp_path):

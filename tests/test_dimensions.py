@@ -120,3 +120,49 @@ def test_a_condition_the_dimension_ratings_lack_is_named_not_the_slot():
     corpus = read_msp(FIXTURES / "msp_detailed.json")
     with pytest.raises(ConfigError, match=r"slot 'dimension' under condition 'voice'; its ratings have no condition"):
         continuous_labels(corpus, "dimension", condition="voice")
+
+
+def test_znorm_sets_aside_raters_it_cannot_normalise_and_leaves_their_items_without_value():
+    ratings = pd.DataFrame(
+        [("a", "x", 3.0), ("b", "x", 0.0), ("c", "y", 3.0), ("d", "w", 2.0), ("d", "w2", 2.0), ("e", "w", 2.0)],
+        columns=["item", "rater", "value"],
+    )  # x varies; y rated once; w always 2; w2 rated once
+    values, raters = gold_standard(ratings, "znorm")
+    # only x is usable: z = +1, -1, mapped back with the mean 1.5 and sd 1.5 of x's ratings
+    assert values[["a", "b"]].tolist() == pytest.approx([3.0, 0.0]) and values[["c", "d", "e"]].isna().all()
+    assert raters["n_set_aside"].to_dict() == {"w": 2, "w2": 1, "x": 0, "y": 1}
+    assert raters.loc["w", "reason"] == "ratings do not vary (sd 0)"
+    assert raters.loc["y", "reason"] == "fewer than 2 ratings (min_ratings_per_rater)"
+    strict, raters = gold_standard(ratings, "znorm", min_ratings_per_rater=3)
+    assert strict.isna().all() and raters.loc["x", "reason"] == "fewer than 3 ratings (min_ratings_per_rater)"
+    with pytest.raises(ConfigError, match="min_ratings_per_rater must be a whole number >= 2"):
+        gold_standard(ratings, "znorm", min_ratings_per_rater=1)
+
+
+def test_ewe_lists_why_a_rater_weighs_zero():
+    _, raters = gold_standard(_long(RATINGS), "ewe")
+    r3 = pearsonr(RATINGS["r3"], np.mean([RATINGS["r1"], RATINGS["r2"]], axis=0)).statistic
+    assert raters.loc["r3", "reason"] == f"negative r with the other raters ({r3:.3f})"
+    assert raters.loc[["r1", "r2"], "reason"].tolist() == ["", ""]
+    small = _long({"r1": [1, 2, 3, 4, 5, 6], "r2": [2, 3, 4, 5, 6, 7]}).iloc[[0, 1, 2, 6, 7, 8]]
+    assert gold_standard(small, "ewe")[1]["reason"].tolist() == ["fewer than 5 items shared with other raters (3)"] * 2
+
+
+def test_continuous_label_set_counts_items_without_usable_rating_and_recipe_key(demo_corpus):
+    corpus = demo_corpus.corpus
+    rows = corpus.ratings[corpus.ratings["slot"].eq("dimension").to_numpy(dtype=bool, na_value=False)]
+    per_rater = rows.groupby("rater").size()
+    threshold = int(per_rater.max()) + 1  # every rater has fewer ratings: every rating set aside
+    labels = continuous_labels(corpus, "dimension", ["arousal"], "znorm", min_ratings_per_rater=threshold)
+    rated = rows[rows["label"].eq("arousal").to_numpy(dtype=bool, na_value=False)]
+    assert labels.items_without_usable_rating == rated["item"].nunique() and not labels.kept.any()
+    assert labels.ratings_set_aside == len(rated) and labels.options["min_ratings_per_rater"] == threshold
+    from voxpop.recipe_loading import recipe_from_dict
+
+    spec = {"gold_standard": "znorm", "dimensions": ["arousal"], "min_ratings_per_rater": threshold}
+    parsed = recipe_from_dict({"study": "s", "corpus": {"demo": {"size": "tiny"}}, "labels": {"test": {"z": spec}}})
+    built = parsed.labels.test["z"].build(corpus)
+    assert built.items_without_usable_rating == labels.items_without_usable_rating and not built.kept.any()
+    with pytest.raises(ConfigError, match="min_ratings_per_rater"):
+        recipe_from_dict({"study": "s", "corpus": {"demo": {"size": "tiny"}},
+                          "labels": {"test": {"z": {**spec, "min_ratings_per_rater": 1}}}})  # fmt: skip

@@ -84,8 +84,83 @@ def test_cli_labels_gold_standard_prints_and_saves_the_rater_weights(tmp_path):
     assert result.exit_code == 0, result.output
     assert "per-rater estimates of rule likert" in result.output and "weight" in result.output
     table = pd.read_csv(tmp_path / "ewe.raters.csv")
-    assert table.columns.tolist() == ["rater", "class", "n_ratings", "weight"]
+    assert table.columns.tolist() == ["rater", "class", "n_ratings", "weight", "reason"]
     assert table["weight"].tolist() == pytest.approx([np.corrcoef(R1, (R1 + R3) / 2)[0, 1]] * 2 + [0.0])
     saved = LabelSet.load(out)
     assert saved.kept.tolist() == [False, True, True, True, True, False]
     assert saved.raters["weight"].xs("r3", level="rater").tolist() == [0.0]
+
+
+def _single_rater_corpus() -> Corpus:
+    """Rater x rates items a (happy 3 / sad 0) and b (happy 0 / sad 3); rater y rates item c only (happy 3 /
+    sad 0), one rating per emotion: y cannot be z-normalised."""
+    rows = [("a", "x", "happy", 3), ("a", "x", "sad", 0), ("b", "x", "happy", 0), ("b", "x", "sad", 3),
+            ("c", "y", "happy", 3), ("c", "y", "sad", 0)]  # fmt: skip
+    ratings = pd.DataFrame(rows, columns=["item", "rater", "label", "value"]).assign(slot="intensity")
+    items = pd.DataFrame(index=["a", "b", "c"])
+    return Corpus("single", items, ratings, ["happy", "sad"], scales={"intensity": (0, 3)})
+
+
+def test_znorm_keeps_only_happy_and_sets_a_single_rating_rater_aside():
+    labels = make_labels(_single_rater_corpus(), "likert", threshold=0.34, gold_standard="znorm")
+    # x on happy: mean 1.5, sd 1.5 -> z(a) = +1, z(b) = -1; x is the only usable rater, so the overall mean and
+    # sd are 1.5, 1.5: a happy = 3 -> 3 / 3 = 1.0 >= .34, a sad = 0 -> 0 < .34. Before, y's z = 0 became the mean
+    # 1.5 / 3 = .5 >= .34 on both emotions of item c.
+    assert labels.targets.loc["a"].tolist() == [1.0, 0.0] and labels.targets.loc["b"].tolist() == [0.0, 1.0]
+    assert labels.kept.tolist() == [True, True, False]
+    assert labels.accounting.items_without_usable_rating == 1 and labels.accounting.ratings_set_aside == 2
+    assert labels.accounting.ratings_supporting == 4 and labels.accounting.ratings_total == 6
+    raters = labels.raters
+    assert raters.loc[("y", "happy"), "n_set_aside"] == 1 and raters.loc[("x", "sad"), "n_set_aside"] == 0
+    assert raters.loc[("y", "sad"), "reason"] == "fewer than 2 ratings (min_ratings_per_rater)"
+    assert raters.loc[("x", "happy"), "reason"] == ""
+
+
+def test_znorm_sets_aside_a_rater_whose_ratings_do_not_vary():
+    rows = [("a", "x", "happy", 3), ("a", "x", "sad", 0), ("b", "x", "happy", 0), ("b", "x", "sad", 3),
+            ("a", "y", "happy", 3), ("a", "y", "sad", 0), ("b", "y", "happy", 3), ("b", "y", "sad", 0)]  # fmt: skip
+    ratings = pd.DataFrame(rows, columns=["item", "rater", "label", "value"]).assign(slot="intensity")
+    scores, raters = likert_gold_scores(ratings, ["happy", "sad"], "znorm", scale=(0, 3))
+    assert raters.loc[("y", "happy"), "reason"] == "ratings do not vary (sd 0)"  # y: happy 3, 3 and sad 0, 0
+    assert raters.loc[("y", "sad"), "n_set_aside"] == 2
+    np.testing.assert_allclose(scores.loc[["a", "b"], "happy"], [1.0, 0.0])  # x alone, as above
+    np.testing.assert_allclose(scores.loc[["a", "b"], "sad"], [0.0, 1.0])
+
+
+def test_min_ratings_per_rater_through_the_cli_flag(tmp_path):
+    _single_rater_corpus().save(tmp_path / "corpus")
+    out = tmp_path / "z.parquet"
+    result = CliRunner().invoke(app, [
+        "labels", str(tmp_path / "corpus"), "--rule", "likert", "--gold-standard", "znorm", "--threshold", "0.34",
+        "--min-ratings-per-rater", "3", "--out", str(out),
+    ], env={"COLUMNS": "200"})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "items without a usable rating" in result.output
+    saved = LabelSet.load(out)  # x has 2 ratings per emotion < 3: every rating set aside, nothing kept
+    assert saved.kept.tolist() == [False, False, False]
+    assert saved.accounting.items_without_usable_rating == 3 and saved.accounting.ratings_set_aside == 6
+    assert saved.options["min_ratings_per_rater"] == 3
+    table = pd.read_csv(tmp_path / "z.raters.csv")
+    assert table["n_set_aside"].tolist() == [2, 1, 2, 1]  # rows (rater, class): x happy, y happy, x sad, y sad
+    bad = CliRunner().invoke(app, [
+        "labels", str(tmp_path / "corpus"), "--rule", "likert", "--gold-standard", "ewe",
+        "--min-ratings-per-rater", "3", "--out", str(out),
+    ])  # fmt: skip
+    assert bad.exit_code != 0 and "min_ratings_per_rater applies to gold_standard znorm" in str(bad.exception)
+
+
+def test_min_ratings_per_rater_through_the_recipe_key():
+    from voxpop.errors import ConfigError
+    from voxpop.recipe_loading import recipe_from_dict
+
+    def recipe(**spec) -> dict:
+        return {"study": "s", "corpus": {"demo": {}}, "labels": {"train": {"Z": {"rule": "likert", **spec}}}}
+
+    spec = recipe_from_dict(recipe(gold_standard="znorm", threshold=0.34, min_ratings_per_rater=3)).labels.train["Z"]
+    labels = make_labels(_single_rater_corpus(), "likert", **spec.options())
+    assert labels.options["min_ratings_per_rater"] == 3 and not labels.kept.any()  # x's 2 ratings < 3: set aside
+    assert labels.accounting.ratings_set_aside == 6 and labels.accounting.items_without_usable_rating == 3
+    default = recipe_from_dict(recipe(gold_standard="znorm", threshold=0.34)).labels.train["Z"]
+    assert make_labels(_single_rater_corpus(), "likert", **default.options()).kept.tolist() == [True, True, False]
+    with pytest.raises(ConfigError, match=r"labels\.train\.Z\.min_ratings_per_rater"):
+        recipe_from_dict(recipe(gold_standard="znorm", min_ratings_per_rater=1))

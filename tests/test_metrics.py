@@ -525,3 +525,25 @@ def test_unique_rows_are_numpys_unique_rows():
     np.testing.assert_array_equal(kinds, expected)
     np.testing.assert_array_equal(inverse, expected_inverse.ravel())
     np.testing.assert_array_equal(kinds[inverse], table)
+
+
+def test_per_class_weighted_f1_and_mcc_score_each_class_against_the_rest_as_scikit_learn():
+    rng = np.random.default_rng(7)
+    classes = ["A", "S", "H"]
+    y_true = rng.choice(classes, 60)
+    y_pred = np.where(rng.random(60) < 0.6, y_true, rng.choice(classes, 60))
+    table = vm.evaluate(y_true, y_pred, classes=classes, metrics=["uar"], n_boot=0).set_index("metric")["value"]
+    for c in classes:  # the binary task of class c: c against the rest
+        t, p = y_true == c, y_pred == c
+        assert table[f"weighted_f1[{c}]"] == pytest.approx(skm.f1_score(t, p, average="weighted"))
+        assert table[f"mcc[{c}]"] == pytest.approx(skm.matthews_corrcoef(t, p))
+        assert table[f"f1[{c}]"] == pytest.approx(skm.f1_score(t, p))
+    multi_true = (rng.random((50, 3)) < 0.4).astype(int)
+    multi_pred = np.where(rng.random((50, 3)) < 0.7, multi_true, 1 - multi_true)
+    table = vm.evaluate(multi_true, multi_pred, classes=classes, metrics=["macro_f1"], n_boot=0)
+    values = table.set_index("metric")["value"]
+    for k, c in enumerate(classes):
+        assert values[f"weighted_f1[{c}]"] == pytest.approx(
+            skm.f1_score(multi_true[:, k], multi_pred[:, k], average="weighted")
+        )
+        assert values[f"mcc[{c}]"] == pytest.approx(skm.matthews_corrcoef(multi_true[:, k], multi_pred[:, k]))

@@ -46,11 +46,12 @@ def run(shared, tmp_path, name: str, *overrides: str):
     assert figures and all(f"figures/{f}" in (tmp_path / "out" / "report.md").read_text() for f in figures)
     assert "SYNTHETIC" in (tmp_path / "out" / "report.html").read_text()
     results = result.results
-    # only the F1 of a class neither true nor predicted in a test set / group is undefined (NaN), and the
-    # row names it among the absent classes
+    # only the per-class scores (F1, weighted F1, MCC) of a class neither true nor predicted in a test set / group
+    # are undefined (NaN), and the row names it among the absent classes
     undefined = ~np.isfinite(results["value"].to_numpy())
     pairs = zip(results["metric"], results["absent_classes"], strict=True)
-    absent = np.array([metric in {f"f1[{c}]" for c in classes.split(", ")} for metric, classes in pairs])
+    kinds = ("f1", "weighted_f1", "mcc")
+    absent = np.array([metric in {f"{k}[{c}]" for k in kinds for c in names.split(", ")} for metric, names in pairs])
     assert (~undefined | absent).all() and undefined.sum() < len(results) / 2
     return result
 

@@ -9,10 +9,12 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
 from voxpop import agreement, plots, study_report
 from voxpop.labelset import Accounting, LabelSet
 from voxpop.report import Report
+from voxpop.summary_rows import agreement_summary_rows
 
 KEYS = ["variant", "train", "test"]
 
@@ -50,22 +52,46 @@ def test_results_table_has_chance_rows_from_the_results_and_the_class_mean_with_
     table = study_report.results_table(overall, ["uar", "macro_f1", "kld", *per_class], per_class)
     assert table.columns.tolist() == [
         "model (variant)", "train label set", "test label set", "UAR", "macro-F1", "KLD",
-        "mean F1 over classes [95 % CI]", "F1 anger", "F1 sad", "F1 happy", "items",
+        "mean F1 over classes ± 95 % t", "F1 anger", "F1 sad", "F1 happy", "items",
     ]  # fmt: skip
     chance = table[table["model (variant)"].eq("chance")].set_index(["train label set", "test label set"])
     assert chance.at[("–", "MR"), "UAR"] == "0.250" and chance.at[("–", "PR"), "macro-F1"] == "0.333"
     # KLD's prior baseline differs by train set: one chance row per train set
     assert chance.at[("MR", "AR-dist"), "KLD"] == "0.900" and chance.at[("AR", "AR-dist"), "KLD"] == "0.700"
     # chance of the class mean = mean of the per-class chance levels (0.4 + 0.35 + 0.25) / 3
-    assert chance.at[("–", "MR"), "mean F1 over classes [95 % CI]"] == "0.333"
+    assert chance.at[("–", "MR"), "mean F1 over classes ± 95 % t"] == "0.333"
     # each test set's block ends with its chance row
     tests = table["test label set"].tolist()
     assert tests == ["MR"] * 5 + ["PR"] * 5 + ["AR-dist"] * 6
     assert table["model (variant)"].iloc[4] == "chance" and table["model (variant)"].iloc[-1] == "chance"
-    # mean of F1 0.5, 0.6, 0.7: s = 0.1, t_{0.975, 2} = 4.3027 -> 0.6 +- 0.2484
+    # mean of F1 0.5, 0.6, 0.7: s = 0.1, t_{0.975, 2} = 4.3027 -> 0.6 +- 0.2484, published as ".60 ± .25"
     model = table[table["model (variant)"].eq("loss=ce")].iloc[0]
-    assert model["mean F1 over classes [95 % CI]"] == "0.600 [0.352, 0.848]"
+    half = scipy_stats.t.ppf(0.975, 2) * np.std([0.5, 0.6, 0.7], ddof=1) / np.sqrt(3)
+    assert round(half, 4) == 0.2484 and model["mean F1 over classes ± 95 % t"] == ".60 ± .25"
     assert model["UAR"] == "0.500 [0.450, 0.550]" and model["items"] == "120"
+
+
+def test_every_per_class_metric_gets_its_mean_over_classes_with_a_student_t_interval():
+    overall = results()
+    f1 = overall[overall["metric"].str.startswith("f1[")]
+    mcc = f1.assign(
+        value=f1["metric"].map({"f1[anger]": 0.2, "f1[sad]": 0.3, "f1[happy]": 0.7}),
+        metric=f1["metric"].str.replace("f1[", "mcc[", regex=False),
+        chance=0.0,
+    )
+    rows = pd.concat([overall, mcc], ignore_index=True)
+    per_class = ["f1[anger]", "f1[sad]", "f1[happy]", "mcc[anger]", "mcc[sad]", "mcc[happy]"]
+    table = study_report.results_table(rows, ["uar", *per_class[:3]], per_class)  # per-class columns: F1 only
+    assert table.columns.tolist() == [
+        "model (variant)", "train label set", "test label set", "UAR", "mean F1 over classes ± 95 % t",
+        "mean MCC over classes ± 95 % t", "F1 anger", "F1 sad", "F1 happy", "items",
+    ]  # fmt: skip
+    model = table[table["model (variant)"].eq("loss=ce")].iloc[0]
+    # MCC 0.2, 0.3, 0.7: mean .4, s = sqrt(0.07) = .2646, t_{0.975, 2} s / sqrt 3 = .6572 -> ".40 ± .66"
+    half = scipy_stats.t.ppf(0.975, 2) * np.std([0.2, 0.3, 0.7], ddof=1) / np.sqrt(3)
+    assert round(half, 2) == 0.66 and model["mean MCC over classes ± 95 % t"] == ".40 ± .66"
+    chance = table[table["model (variant)"].eq("chance")].iloc[0]
+    assert chance["mean MCC over classes ± 95 % t"] == "0.000"
 
 
 def test_results_cells_show_the_per_fold_mean_and_sd_beside_the_pooled_score():
@@ -210,3 +236,33 @@ def test_agreement_section_without_bootstrap_intervals_renders_readable_rows():
     assert not {"ci_low", "unpairable", "level"} & headers
     assert "Krippendorff&#x27;s alpha" in html or "Krippendorff's alpha" in html
     assert "Fleiss" in html and "1 = perfect agreement" in html
+
+
+def test_agreement_section_prints_summary_rows_as_published_and_leaves_them_out_of_the_bars(tmp_path):
+    alphas = [0.2, 0.3, 0.5]
+    half = scipy_stats.t.ppf(0.975, 2) * np.std(alphas, ddof=1) / np.sqrt(3)  # 0.3795
+    table = pd.DataFrame(
+        {"group": "all", "condition": "", "slot": "intensity", "label": ["happy", "sad", "fear"],
+         "statistic": "alpha", "level": "interval", "method": "", "pair": None, "value": alphas,
+         "ci_low": np.nan, "ci_high": np.nan, "items": [30, 30, 30], "unpairable": [0, 0, 0],
+         "ratings": [90, 90, 90], "note": ""}
+    ).astype({"items": "Int64", "unpairable": "Int64", "ratings": "Int64"})  # fmt: skip
+    table = agreement_summary_rows(table)
+    run = SimpleNamespace(
+        recipe=SimpleNamespace(analyses=SimpleNamespace(agreement=SimpleNamespace(by=None), ccc=None)),
+        plan=SimpleNamespace(analyses={"agreement": SimpleNamespace(key="agr")}, sweep=None),
+        outputs={"agr": table},
+    )
+    report = Report("agreement")
+    bars = []
+    original = plots.agreement_bars
+    plots.agreement_bars = lambda rows, *a, **k: bars.append(rows["label"].tolist()) or original(rows, *a, **k)
+    try:
+        study_report._agreement_sections(report, run)
+    finally:
+        plots.agreement_bars = original
+    assert bars == [["happy", "sad", "fear"]]
+    assert round(half, 2) == 0.38 and ".33 ± .38" in report.html() and ".33 ± .38" in report.markdown()
+    report.write(tmp_path)
+    assert r".33 $\pm$ .38" in (tmp_path / "tables" / "agreement-statistics.tex").read_text()
+    assert ".33 ± .38" in (tmp_path / "tables" / "agreement-statistics.csv").read_text()

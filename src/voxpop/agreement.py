@@ -31,6 +31,7 @@ from voxpop.labelset import LabelSet
 from voxpop.limits import check_ceiling
 from voxpop.metrics import CI
 from voxpop.slots import ordered_domain, resolve_order
+from voxpop.summary_rows import agreement_summary_rows, format_mean_pm, mean_interval
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 LEVELS: tuple[str, ...] = ("nominal", "ordinal", "interval", "ratio")
@@ -1058,11 +1059,11 @@ def _pair_rows(part: pd.DataFrame, statistic: str = "pearson_r", **where) -> lis
         if shared.at[a, b] >= 2
     ]  # fmt: skip
     if rows:
-        values = np.array([row["value"] for row in rows], dtype=float)
-        defined = int((~np.isnan(values)).sum())
-        mean = float(np.nanmean(values)) if defined else math.nan
-        note = "" if defined == len(rows) else f"{len(rows) - defined} pairs undefined (no variation), left out"
-        rows.append({**where, "statistic": statistic, "pair": f"mean of {defined} pairs", "value": mean, "note": note})
+        mean = mean_interval([row["value"] for row in rows])
+        note = f"{format_mean_pm(mean.mean, mean.half)} (mean ± Student-t 95 % half-width over pairs)"
+        note += f"; {mean.left_out} pairs undefined (no variation), left out" if mean.left_out else ""
+        rows.append({**where, "statistic": statistic, "pair": f"mean of {mean.n} pairs", "value": mean.mean,
+                     "ci_low": mean.low, "ci_high": mean.high, "note": note})  # fmt: skip
     return rows
 
 
@@ -1179,7 +1180,7 @@ def agreement_table(
     table = pd.DataFrame(out, columns=list(TABLE_COLUMNS)).astype(counts)
     for column in ("method", "note"):
         table[column] = table[column].astype(object).where(table[column].notna(), "")
-    return table
+    return agreement_summary_rows(table)
 
 
 def grouped_sweeps(

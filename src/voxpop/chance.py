@@ -34,9 +34,12 @@ LOWER_IS_BETTER = ("kld", "jsd", "mae", "rmse")
 def chance_single_label(truth: Sequence[object] | pd.Series, classes: Sequence[object]) -> dict[str, float]:
     """Expected scores of the frequency-matched random predictor on single-label ``truth`` (N labels).
 
-    >>> chance_single_label(["a", "a", "a", "b"], ["a", "b", "c"])  # p = (.75, .25); c absent
+    >>> levels = chance_single_label(["a", "a", "a", "b"], ["a", "b", "c"])  # p = (.75, .25); c absent
+    >>> {k: v for k, v in levels.items() if not k.startswith(("weighted_f1[", "mcc["))}
     {'accuracy': 0.625, 'uar': 0.5, 'macro_f1': 0.5, 'micro_f1': 0.625, 'weighted_f1': 0.625, 'mcc': 0.0, \
 'f1[a]': 0.75, 'f1[b]': 0.25, 'f1[c]': 0.0}
+    >>> levels["weighted_f1[a]"], levels["mcc[b]"]  # .75^2 + .25^2
+    (0.625, 0.0)
     """
     values = pd.Series(list(truth), dtype=object)
     if values.empty:
@@ -56,7 +59,7 @@ def chance_single_label(truth: Sequence[object] | pd.Series, classes: Sequence[o
         "weighted_f1": squares,
         "mcc": 0.0,
     }
-    levels.update({f"f1[{c}]": float(v) for c, v in zip(classes, p, strict=True)})
+    levels.update(_per_class_chance(classes, p))
     return levels
 
 
@@ -64,7 +67,8 @@ def chance_multi_label(truth: np.ndarray | pd.DataFrame, classes: Sequence[objec
     """Expected scores of the prevalence-matched random predictor on multi-hot ``truth`` (N x C).
 
     >>> chance_multi_label(np.array([[1, 0], [1, 1], [0, 0], [1, 0]]), ["a", "b"])  # prevalence .75, .25
-    {'macro_f1': 0.5, 'micro_f1': 0.625, 'weighted_f1': 0.625, 'mcc': 0.0, 'f1[a]': 0.75, 'f1[b]': 0.25}
+    {'macro_f1': 0.5, 'micro_f1': 0.625, 'weighted_f1': 0.625, 'mcc': 0.0, 'f1[a]': 0.75, 'f1[b]': 0.25, \
+'weighted_f1[a]': 0.625, 'weighted_f1[b]': 0.625, 'mcc[a]': 0.0, 'mcc[b]': 0.0}
     """
     y = np.asarray(truth, dtype=float)
     if y.ndim != 2 or y.shape[1] != len(classes) or not len(y):
@@ -78,7 +82,16 @@ def chance_multi_label(truth: np.ndarray | pd.DataFrame, classes: Sequence[objec
         "weighted_f1": squares / float(prevalence.sum()) if positive.any() else 0.0,
         "mcc": 0.0,
     }
-    levels.update({f"f1[{c}]": float(v) for c, v in zip(classes, prevalence, strict=True)})
+    levels.update(_per_class_chance(classes, prevalence))
+    return levels
+
+
+def _per_class_chance(classes: Sequence[object], p: np.ndarray) -> dict[str, float]:
+    """Chance of each class's per-class metrics when the predictor says "c" with the class's own frequency p:
+    F1 = p, weighted F1 of the binary task = p * p + (1 - p) * (1 - p) (each side's F1 is its share), MCC = 0."""
+    levels = {f"f1[{c}]": float(v) for c, v in zip(classes, p, strict=True)}
+    levels.update({f"weighted_f1[{c}]": float(v * v + (1 - v) ** 2) for c, v in zip(classes, p, strict=True)})
+    levels.update({f"mcc[{c}]": 0.0 for c in classes})
     return levels
 
 
@@ -125,7 +138,7 @@ def chance_levels(items: pd.Index, test_labels: LabelSet, train_labels: LabelSet
     >>> test = LabelSet(t, pd.Series(True, index=t.index), t * 2, "ar", Accounting(3, 3, 6, 6))
     >>> chance_levels(pd.Index(["i1", "i3"]), test)  # truth A, S: p = (.5, .5)
     {'accuracy': 0.5, 'uar': 0.5, 'macro_f1': 0.5, 'micro_f1': 0.5, 'weighted_f1': 0.5, 'mcc': 0.0, \
-'f1[A]': 0.5, 'f1[S]': 0.5, 'ccc': 0.0}
+'f1[A]': 0.5, 'f1[S]': 0.5, 'weighted_f1[A]': 0.5, 'weighted_f1[S]': 0.5, 'mcc[A]': 0.0, 'mcc[S]': 0.0, 'ccc': 0.0}
     """
     classes = list(test_labels.classes)
     targets = test_labels.targets.loc[items, classes]

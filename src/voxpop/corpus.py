@@ -307,9 +307,21 @@ class Corpus:
 
     # ----------------------------------------------------------------- summary
     def summary(self) -> dict[str, object]:
-        """Counts for ``voxpop validate``: items, raters, ratings per item / condition / slot / class."""
+        """Counts for ``voxpop validate``: items, raters, ratings per item / condition / slot / class.
+
+        ``ratings per item``: mean, min, median and max over every item (0 for an unrated one);
+        ``ratings per item by condition``: per condition ("(none)" for ratings without one) the items rated
+        in it and the min, median and max of their ratings there (pooled counts hide a condition whose items
+        have one rating each).
+        """
         r = self.ratings
         per_item = r.groupby("item", observed=True).size().reindex(self.items.index, fill_value=0)
+        conditions = r["condition"].astype(object).where(r["condition"].notna(), "(none)")
+        per_condition = r.assign(condition=conditions).groupby(["condition", "item"], observed=True).size()
+        by_condition_item = {
+            str(condition): {"items": len(n), "min": int(n.min()), "median": float(n.median()), "max": int(n.max())}
+            for condition, n in per_condition.groupby(level="condition", sort=True)
+        }
         by = {
             column: r[column].fillna("(none)").value_counts(sort=False).sort_index() for column in ("condition", "slot")
         }
@@ -320,7 +332,8 @@ class Corpus:
             "ratings": len(r),
             "raters": int(r["rater"].nunique()),
             "ratings without rater": int(r["rater"].isna().sum()),
-            "ratings per item": per_item.describe()[["mean", "min", "max"]].to_dict(),
+            "ratings per item": per_item.describe()[["mean", "min", "50%", "max"]].rename({"50%": "median"}).to_dict(),
+            "ratings per item by condition": by_condition_item,
             "items without ratings": int((per_item == 0).sum()),
             "by condition": by["condition"].to_dict(),
             "by slot": by["slot"].to_dict(),

@@ -45,6 +45,11 @@ def _label_section(report: Report, run) -> None:
             "items kept": int(labels.kept.sum()),
             "ratings per item": float(labels.n_raters[labels.kept].mean().mean()),
         }
+        if labels.method == "znorm":
+            row |= {
+                "ratings set aside": labels.ratings_set_aside,
+                "items without a usable rating": labels.items_without_usable_rating,
+            }
         row |= {f"{d} mean (sd)": f"{kept[d].mean():.2f} ({kept[d].std(ddof=0):.2f})" for d in labels.dimensions}
         rows.append(row)
         if part == "train" and labels.method in ("ewe", "znorm"):
@@ -54,7 +59,9 @@ def _label_section(report: Report, run) -> None:
         "Targets keep the corpus scale (a rescale in the recipe maps it explicitly). Gold standards: mean and "
         "median of the raters; EWE weighs each rater by the Pearson r of their ratings with the mean of the "
         "other raters (negative r and raters with too few shared items weigh 0); znorm averages per-rater "
-        "z-scores, mapped back onto the scale, which removes each rater's bias.",
+        "z-scores, mapped back onto the scale, which removes each rater's bias; a rater with fewer than "
+        "min_ratings_per_rater ratings (default 2) or unvarying ones cannot be z-normalised, so their ratings are "
+        "set aside (never replaced by the mean) and an item left without a usable rating is not kept.",
     )
     section.add_table("Continuous label sets", pd.DataFrame(rows))
     if raters:
@@ -62,7 +69,8 @@ def _label_section(report: Report, run) -> None:
             "Rater weights and biases",
             pd.concat(raters, ignore_index=True),
             caption="EWE: the raters' weights (0 = left out); znorm: the sd of the raters' own means (their bias) "
-            "and of their own sds (their use of the scale), which the z-scores remove.",
+            "and of their own sds (their use of the scale), which the z-scores remove, over the raters used; "
+            "raters set aside: too few or unvarying ratings.",
         )
 
 
@@ -79,7 +87,12 @@ def _rater_rows(name: str, labels: ContinuousLabelSet) -> pd.DataFrame:
                 "weight 0": int((w == 0).sum()),
             }
         else:
-            row |= {"sd of rater means": part["mean"].std(ddof=0), "sd of rater sds": part["sd"].std(ddof=0)}
+            used = part[part["n_set_aside"].eq(0)]
+            row |= {
+                "sd of rater means": used["mean"].std(ddof=0),
+                "sd of rater sds": used["sd"].std(ddof=0),
+                "raters set aside": int(part["n_set_aside"].gt(0).sum()),
+            }
         rows.append(row)
     return pd.DataFrame(rows)
 

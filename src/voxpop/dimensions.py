@@ -10,9 +10,11 @@ value per item by a *gold standard* (METHODS.md section 2):
   r -> 0), and EWE_i = sum_r w_r x_ri / sum_r w_r over the raters of item i (the plain mean where all
   of them weigh 0). EWE down-weights unreliable raters but keeps their bias;
 - ``znorm``, the mean of per-rater z-scores z_ri = (x_ri - mean_r) / sd_r, which removes each rater's
-  bias and range; it is mapped back onto the corpus scale with the overall mean and sd of all ratings,
-  so every gold standard keeps the corpus scale. A rater whose ratings do not vary (or who gave one
-  rating) contributes z = 0.
+  bias and range; it is mapped back onto the corpus scale with the overall mean and sd of the ratings
+  it uses, so every gold standard keeps the corpus scale. A rater with fewer than
+  ``min_ratings_per_rater`` (default 2) ratings, or whose ratings do not vary (sd 0), cannot be
+  z-normalised: their ratings are set aside (counted per rater, with the reason, in the per-rater
+  table), never replaced by the mean, and an item left with no usable rating has no value (NaN).
 
 A :class:`ContinuousLabelSet` holds per item one value per dimension, with the raters' spread (sd)
 and count, the gold standard used and each dimension's scale (MSP-Podcast 1..7, IEMOCAP 1..5,
@@ -44,6 +46,7 @@ from voxpop.errors import ConfigError, InputError
 
 GOLD_STANDARDS = ("mean", "median", "ewe", "znorm")
 DEFAULT_MIN_SHARED = 5
+DEFAULT_MIN_RATINGS_PER_RATER = 2
 _META_KEY = b"voxpop.continuous"
 
 
@@ -69,7 +72,29 @@ def ewe_weights(ratings: pd.DataFrame, min_shared: int = DEFAULT_MIN_SHARED) -> 
     """EWE rater weights: Pearson r of each rater with the mean of the other raters on the items they rated.
 
     ``ratings``: long table (item, rater, value) of one numeric label. A rater with fewer than
-    ``min_shared`` items that some other rater also rated, or with a negative or undefined r, weighs 0.
+    ``min_shared`` items that some other rater also rated, or with a negative or undefined r, weighs 0
+    (:func:`ewe_table` says why).
+    """
+    return ewe_table(ratings, min_shared)["weight"]
+
+
+def ewe_table(ratings: pd.DataFrame, min_shared: int = DEFAULT_MIN_SHARED) -> pd.DataFrame:
+    """EWE weight per rater and, for each rater who weighs 0, the reason (column ``reason``; "" otherwise).
+
+    Args:
+        ratings: long table (item, rater, value) of one numeric label.
+        min_shared: the fewest items shared with other raters a rater needs to weigh more than 0.
+
+    Returns:
+        DataFrame indexed by rater (sorted): ``weight`` in [0, 1] and ``reason``.
+
+    Raises:
+        InputError: as :func:`gold_standard` for missing columns, values or rater ids.
+
+    Example:
+        >>> r = pd.DataFrame({"item": ["a", "a"], "rater": ["x", "y"], "value": [1, 2]})
+        >>> ewe_table(r).loc["x", "reason"]
+        'fewer than 5 items shared with other raters (1)'
     """
     table = _check_ratings(ratings, "ewe")
     sums = table.groupby("item")["value"].agg(["sum", "count"])
@@ -79,25 +104,71 @@ def ewe_weights(ratings: pd.DataFrame, min_shared: int = DEFAULT_MIN_SHARED) -> 
     others = np.full(len(table), np.nan)
     others[shared] = (total[shared] - table["value"].to_numpy()[shared]) / (count[shared] - 1)
     table = table.assign(others=others)[shared]
-    weights = {}
+    rows = {}
     for rater, part in table.groupby("rater", sort=True):
         x, y = part["value"].to_numpy(), part["others"].to_numpy()
-        if len(part) < min_shared or x.std() == 0 or y.std() == 0:
-            weights[rater] = 0.0
-            continue
-        weights[rater] = max(0.0, float(np.corrcoef(x, y)[0, 1]))
+        if len(part) < min_shared:
+            rows[rater] = (0.0, f"fewer than {min_shared} items shared with other raters ({len(part)})")
+        elif x.std() == 0 or y.std() == 0:
+            whose = "the rater's" if x.std() == 0 else "the other raters' mean"
+            rows[rater] = (0.0, f"r undefined: {whose} ratings do not vary on the shared items")
+        else:
+            r = float(np.corrcoef(x, y)[0, 1])
+            rows[rater] = (max(0.0, r), f"negative r with the other raters ({r:.3f})" if r < 0 else "")
     raters = sorted(ratings["rater"].dropna().astype(str).unique())
-    return pd.Series(weights, dtype=float).reindex(raters, fill_value=0.0).rename("weight").rename_axis("rater")
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=["weight", "reason"])
+    frame = frame.reindex(raters).rename_axis("rater")
+    none = f"fewer than {min_shared} items shared with other raters (0)"
+    return frame.assign(weight=frame["weight"].fillna(0.0).astype(float), reason=frame["reason"].fillna(none))
+
+
+def _znorm(table: pd.DataFrame, min_ratings_per_rater: int) -> tuple[pd.Series, pd.DataFrame]:
+    """z-norm values per item (NaN: no usable rating) and the per-rater table (see :func:`gold_standard`)."""
+    stats = table.groupby("rater")["value"].agg(mean="mean", sd=lambda v: v.std(ddof=0), n="size")
+    reason = np.where(
+        stats["n"] < min_ratings_per_rater,
+        f"fewer than {min_ratings_per_rater} ratings (min_ratings_per_rater)",
+        np.where(stats["sd"] > 0, "", "ratings do not vary (sd 0)"),
+    )
+    usable = stats.index[reason == ""]
+    used = table[table["rater"].isin(usable).to_numpy()]
+    mean = stats["mean"].reindex(used["rater"]).to_numpy()
+    sd = stats["sd"].reindex(used["rater"]).to_numpy()
+    overall_mean, overall_sd = used["value"].mean(), used["value"].std(ddof=0)
+    z = used.assign(z=(used["value"].to_numpy() - mean) / sd).groupby("item", sort=True)["z"].mean()
+    items = pd.Index(sorted(table["item"].unique()), name="item")
+    value = (z * overall_sd + overall_mean).reindex(items)
+    raters = stats[["mean", "sd"]].assign(
+        bias=stats["mean"] - overall_mean, n_set_aside=np.where(reason == "", 0, stats["n"]), reason=reason
+    )
+    return value, raters
 
 
 def gold_standard(
-    ratings: pd.DataFrame, method: str = "mean", *, min_shared: int = DEFAULT_MIN_SHARED
+    ratings: pd.DataFrame,
+    method: str = "mean",
+    *,
+    min_shared: int = DEFAULT_MIN_SHARED,
+    min_ratings_per_rater: int = DEFAULT_MIN_RATINGS_PER_RATER,
 ) -> tuple[pd.Series, pd.DataFrame]:
     """Per-item gold standard of one numeric label, and the per-rater table of the method.
 
-    ``ratings``: long table (item, rater, value). Returns (value per item, indexed by item; raters:
-    ``n_ratings`` and, for ``ewe``, ``weight``, for ``znorm``, ``mean``, ``sd`` and ``bias``: the rater's
-    mean minus the mean of all ratings, which the z-scores remove).
+    Args:
+        ratings: long table (item, rater, value).
+        method: ``mean``, ``median``, ``ewe`` or ``znorm``.
+        min_shared: EWE: the fewest items shared with other raters for a weight above 0.
+        min_ratings_per_rater: z-norm: the fewest ratings (>= 2) a rater needs to be z-normalised; the
+            ratings of a rater with fewer, or whose ratings do not vary, are set aside.
+
+    Returns:
+        (value per item, indexed by item, NaN where z-norm set every rating of the item aside; raters:
+        ``n_ratings`` and, for ``ewe``, ``weight`` and ``reason`` (why a weight is 0), for ``znorm``,
+        ``mean``, ``sd``, ``bias`` (the rater's mean minus the mean of the ratings used, which the
+        z-scores remove), ``n_set_aside`` and ``reason`` (why they were set aside; "" when used)).
+
+    Raises:
+        ConfigError: unknown method, or ``min_ratings_per_rater`` below 2.
+        InputError: missing columns or values, or (ewe, znorm) ratings without a rater id.
 
     >>> r = pd.DataFrame({"item": ["a", "a", "b", "b"], "rater": ["x", "y", "x", "y"], "value": [1, 3, 2, 6]})
     >>> gold_standard(r, "mean")[0].tolist(), gold_standard(r, "median")[0].tolist()
@@ -107,26 +178,26 @@ def gold_standard(
     """
     if method not in GOLD_STANDARDS:
         raise ConfigError(f"unknown gold standard {method!r}; choose one of {', '.join(GOLD_STANDARDS)}")
+    if not (isinstance(min_ratings_per_rater, int | np.integer) and min_ratings_per_rater >= 2):
+        raise ConfigError(
+            f"min_ratings_per_rater must be a whole number >= 2 (a z-score needs a rater's sd), got "
+            f"{min_ratings_per_rater!r}"
+        )
     table = _check_ratings(ratings, method)
     counts = table.groupby("rater").size().rename("n_ratings").rename_axis("rater")
     by_item = table.groupby("item", sort=True)["value"]
     if method in ("mean", "median"):
         return getattr(by_item, method)().rename(method), counts.to_frame()
     if method == "ewe":
-        weights = ewe_weights(table, min_shared)
-        w = weights.reindex(table["rater"].astype(str)).to_numpy()
+        weights = ewe_table(table, min_shared)
+        w = weights["weight"].reindex(table["rater"].astype(str)).to_numpy()
         frame = table.assign(w=w, wx=w * table["value"].to_numpy())
         sums = frame.groupby("item", sort=True)[["w", "wx"]].sum()
         plain = by_item.mean()
         value = (sums["wx"] / sums["w"]).where(sums["w"] > 0, plain)
         return value.rename("ewe"), pd.concat([counts, weights], axis=1)
-    stats = table.groupby("rater")["value"].agg(mean="mean", sd=lambda v: v.std(ddof=0))
-    mean = stats["mean"].reindex(table["rater"]).to_numpy()
-    sd = stats["sd"].reindex(table["rater"]).to_numpy()
-    z = np.divide(table["value"].to_numpy() - mean, sd, out=np.zeros(len(table)), where=sd > 0)
-    overall_mean, overall_sd = table["value"].mean(), table["value"].std(ddof=0)
-    value = table.assign(z=z).groupby("item", sort=True)["z"].mean() * overall_sd + overall_mean
-    return value.rename("znorm"), pd.concat([counts, stats.assign(bias=stats["mean"] - overall_mean)], axis=1)
+    value, raters = _znorm(table, min_ratings_per_rater)
+    return value.rename("znorm"), pd.concat([counts, raters], axis=1)
 
 
 def likert_unit_score(values: pd.Series | np.ndarray, scale: tuple[float, float]) -> pd.Series | np.ndarray:
@@ -159,7 +230,8 @@ class ContinuousLabelSet:
 
     ``spread``: the raters' standard deviation per item and dimension (0 with one rater); ``n_raters``:
     ratings per item and dimension; ``kept``: items with a value for every dimension; ``scale``: the
-    corpus scale of each dimension; ``raters``: the method's per-rater table with a ``dimension`` column.
+    corpus scale of each dimension; ``raters``: the method's per-rater table with a ``dimension`` column
+    (z-norm: ``n_set_aside`` and ``reason`` per rater; EWE: ``reason`` for a weight of 0).
     """
 
     values: pd.DataFrame
@@ -174,6 +246,16 @@ class ContinuousLabelSet:
     @property
     def dimensions(self) -> list[str]:
         return [str(c) for c in self.values.columns]
+
+    @property
+    def items_without_usable_rating(self) -> int:
+        """Items with ratings of some dimension but no value for it (z-norm set all of them aside): not kept."""
+        return int(((self.n_raters > 0) & self.values.isna()).any(axis=1).sum())
+
+    @property
+    def ratings_set_aside(self) -> int:
+        """Ratings the gold standard set aside (z-norm: raters with too few or unvarying ratings)."""
+        return int(self.raters["n_set_aside"].sum()) if "n_set_aside" in self.raters.columns else 0
 
     @property
     def kept_targets(self) -> pd.DataFrame:
@@ -245,12 +327,15 @@ def continuous_labels(
     *,
     condition: str | Sequence[str] | None = None,
     min_shared: int = DEFAULT_MIN_SHARED,
+    min_ratings_per_rater: int = DEFAULT_MIN_RATINGS_PER_RATER,
 ) -> ContinuousLabelSet:
     """A continuous label set of ``corpus``: the gold standard of every dimension (a label of ``slot``).
 
     ``dimensions``: the labels to use (default: every label of the slot, in order of appearance);
-    ``condition``: keep the ratings of these conditions only. Every corpus item is in the result;
-    items without a rating of some dimension are not kept. Raises :class:`ConfigError` for a slot
+    ``condition``: keep the ratings of these conditions only; ``min_shared`` and ``min_ratings_per_rater``
+    as :func:`gold_standard`. Every corpus item is in the result; items without a (usable) rating of
+    some dimension are not kept (:attr:`ContinuousLabelSet.items_without_usable_rating` counts those
+    whose ratings z-norm set aside). Raises :class:`ConfigError` for a slot
     without numeric ratings (or none under ``condition``) or an unknown dimension, :class:`InputError`
     as :func:`gold_standard`.
     """
@@ -287,7 +372,7 @@ def continuous_labels(
     values, spread, counts, tables = {}, {}, {}, []
     for dim in chosen:
         part = ratings[ratings["label"].eq(dim).to_numpy(dtype=bool, na_value=False)]
-        value, raters = gold_standard(part, method, min_shared=min_shared)
+        value, raters = gold_standard(part, method, min_shared=min_shared, min_ratings_per_rater=min_ratings_per_rater)
         grouped = part.assign(item=part["item"].astype(str)).groupby("item")["value"]
         values[dim] = value.reindex(index)
         spread[dim] = grouped.std(ddof=0).reindex(index)
@@ -303,7 +388,12 @@ def continuous_labels(
         method=method,
         scale={dim: corpus.scales[slot] for dim in chosen},
         raters=pd.concat(tables),
-        options={"slot": slot, "condition": condition, "min_shared": min_shared},
+        options={
+            "slot": slot,
+            "condition": condition,
+            "min_shared": min_shared,
+            "min_ratings_per_rater": min_ratings_per_rater,
+        },
     )
 
 
@@ -313,6 +403,7 @@ class ContinuousSpec(pydantic.BaseModel):
     ``gold_standard``: mean, median, ewe or znorm of each item's ratings (:func:`gold_standard`);
     ``dimensions``: the labels of ``slot`` to use (default: all of them); ``condition``: keep these
     conditions' ratings only; ``min_shared``: EWE's minimum of items shared with other raters;
+    ``min_ratings_per_rater``: z-norm's minimum of ratings per rater (fewer: set aside);
     ``rescale``: map the corpus scale linearly onto this (low, high) scale (:func:`rescale`), the one
     explicit way to score targets of corpora with different scales against each other.
 
@@ -328,6 +419,7 @@ class ContinuousSpec(pydantic.BaseModel):
     slot: str = "dimension"
     condition: str | list[str] | None = None
     min_shared: int = pydantic.Field(DEFAULT_MIN_SHARED, ge=2)
+    min_ratings_per_rater: int = pydantic.Field(DEFAULT_MIN_RATINGS_PER_RATER, ge=2)
     rescale: tuple[float, float] | None = None
 
     @pydantic.field_validator("dimensions")
@@ -348,7 +440,13 @@ class ContinuousSpec(pydantic.BaseModel):
     def build(self, corpus: Corpus) -> ContinuousLabelSet:
         """The label set on ``corpus`` (:func:`continuous_labels`, then the explicit ``rescale``)."""
         labels = continuous_labels(
-            corpus, self.slot, self.dimensions, self.gold_standard, condition=self.condition, min_shared=self.min_shared
+            corpus,
+            self.slot,
+            self.dimensions,
+            self.gold_standard,
+            condition=self.condition,
+            min_shared=self.min_shared,
+            min_ratings_per_rater=self.min_ratings_per_rater,
         )
         if self.rescale is None:
             return labels

@@ -22,14 +22,20 @@ METRIC_NAMES = {
 }
 
 
-def metric_name(metric: str) -> str:
-    """A metric as a reader knows it: :data:`METRIC_NAMES`, per-class F1 ``f1[anger]`` as ``F1 anger``.
+PER_CLASS_NAMES = {"f1": "F1", "weighted_f1": "weighted-F1", "mcc": "MCC"}
+"""Per-class metric families by their printed name (``f1[anger]`` -> ``F1 anger``)."""
 
-    >>> metric_name("macro_f1"), metric_name("f1[anger]"), metric_name("ccc")
-    ('macro-F1', 'F1 anger', 'ccc')
+
+def metric_name(metric: str) -> str:
+    """A metric as a reader knows it: :data:`METRIC_NAMES`, per-class ``f1[anger]`` as ``F1 anger``,
+    ``mcc[anger]`` as ``MCC anger``.
+
+    >>> metric_name("macro_f1"), metric_name("f1[anger]"), metric_name("weighted_f1[sad]"), metric_name("ccc")
+    ('macro-F1', 'F1 anger', 'weighted-F1 sad', 'ccc')
     """
-    if metric.startswith("f1[") and metric.endswith("]"):
-        return f"F1 {metric[3:-1]}"
+    kind, bracket, rest = metric.partition("[")
+    if bracket and rest.endswith("]") and kind in PER_CLASS_NAMES:
+        return f"{PER_CLASS_NAMES[kind]} {rest[:-1]}"
     return METRIC_NAMES.get(metric, metric)
 
 

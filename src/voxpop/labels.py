@@ -328,6 +328,7 @@ def likert_gold_scores(
     class_map: Mapping[str, str] | None = None,
     excluded: Sequence[str] = (),
     items: pd.Index | Sequence[str] | None = None,
+    min_ratings_per_rater: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Intensity scores by a numeric gold standard, and its per-rater table (METHODS.md section 2).
 
@@ -337,16 +338,31 @@ def likert_gold_scores(
     (:func:`voxpop.dimensions.likert_unit_score`, the same (lo, hi) as :func:`likert_scores`). A z-normed
     score may leave [0, 1] (it removes each rater's bias, mapped back with the emotion's overall mean
     and sd). Returns (scores items x classes, NaN where no rating; raters indexed by (rater, class):
-    ``n_ratings`` and ``weight`` (ewe) or ``mean``, ``sd``, ``bias`` (znorm), None for mean / median).
-    ``ewe`` and ``znorm`` need a ``rater`` column (InputError otherwise); raises what
-    :func:`likert_scores` raises for values and scales.
+    ``n_ratings`` and ``weight``, ``reason`` (ewe) or ``mean``, ``sd``, ``bias``, ``n_set_aside``, ``reason``
+    (znorm), None for mean / median). z-norm sets aside the ratings of a rater with fewer than
+    ``min_ratings_per_rater`` (default 2) ratings of the emotion or with unvarying ones: a score without a
+    usable rating is NaN. ``ewe`` and ``znorm`` need a ``rater`` column (InputError otherwise); raises
+    what :func:`likert_scores` raises for values and scales, ConfigError for ``min_ratings_per_rater``
+    with another gold standard.
     """
+    scores, raters, _ = _likert_gold(ratings, classes, gold_standard, slot, scale, conditions, pool, class_map,
+                                     excluded, items, min_ratings_per_rater)  # fmt: skip
+    return scores, raters
+
+
+def _likert_gold(ratings, classes, gold_standard, slot, scale, conditions, pool, class_map, excluded, items,
+                 min_ratings_per_rater):  # fmt: skip
+    """:func:`likert_gold_scores` and the ratings it set aside per item and class (None for mean / median)."""
     from voxpop.dimensions import gold_standard as numeric_gold_standard
     from voxpop.dimensions import likert_unit_score
 
     common = {"slot": slot, "scale": scale, "class_map": class_map, "excluded": excluded, "items": items}
+    if min_ratings_per_rater is not None and gold_standard != "znorm":
+        raise ConfigError(
+            f"min_ratings_per_rater applies to gold_standard znorm, not {gold_standard!r}; remove it or use znorm"
+        )
     if gold_standard == "mean":
-        return likert_scores(ratings, classes, conditions=conditions, pool=pool, **common), None
+        return likert_scores(ratings, classes, conditions=conditions, pool=pool, **common), None, None
     if gold_standard in ("ewe", "znorm") and "rater" not in ratings.columns:
         raise InputError(
             f"Likert gold standard {gold_standard!r} weighs or normalises each rater, but the ratings have no "
@@ -365,19 +381,23 @@ def likert_gold_scores(
             "class": class_code,
         }
     )
-    scores, tables = {}, []
+    minimum = {} if min_ratings_per_rater is None else {"min_ratings_per_rater": min_ratings_per_rater}
+    scores, tables, set_aside = {}, [], np.zeros((len(index), len(classes)), dtype=np.int64)
     for position, name in enumerate(classes):
         part = long[long["class"].to_numpy() == position]
         if part.empty:
             scores[name] = pd.Series(np.nan, index=index)
             continue
-        value, raters = numeric_gold_standard(part, gold_standard)
+        value, raters = numeric_gold_standard(part, gold_standard, **minimum)
         scores[name] = likert_unit_score(value.reindex(index.astype(object)).set_axis(index), unit)
         tables.append(raters.assign(**{"class": name}).set_index("class", append=True))
+        if "n_set_aside" in raters.columns:
+            aside = part["rater"].isin(raters.index[raters["n_set_aside"].to_numpy() > 0]).to_numpy()
+            set_aside[:, position] = np.bincount(item_code[class_code == position][aside], minlength=len(index))
     frame = pd.DataFrame(scores, index=index, columns=list(classes))
     if gold_standard == "median" or not tables:
-        return frame, None
-    return frame, pd.concat(tables)
+        return frame, None, None
+    return frame, pd.concat(tables), pd.DataFrame(set_aside, index=index, columns=list(classes))
 
 
 # ====================================================================== layer 2: rules
@@ -810,12 +830,16 @@ def likert_binarize(
     *,
     counts: pd.DataFrame | None = None,
     excluded: Excluded = None,
+    set_aside: pd.DataFrame | None = None,
 ) -> LabelSet:
     """Multi-label targets from intensity scores: y_ic = 1 iff s_ic >= t; items with no positive emotion dropped.
 
     t = 0.01 means "any rater saw it". ``counts``: the number of ratings behind each score
     (``vote_counts(..., slot="intensity")``); the accounting loses the ratings of dropped items
     (without ``counts`` each score counts as one rating). NaN scores (no rating) are negative.
+    ``set_aside``: the ratings (items x classes, like ``counts``) the gold standard set aside (z-norm);
+    they never support a target, and items all of whose ratings were set aside are counted in
+    ``accounting.items_without_usable_rating``.
 
     >>> scores = pd.DataFrame([[1 / 9, 6 / 9], [0.0, 0.0], [0.0, 3 / 9]], index=["a", "b", "c"],
     ...                       columns=["happy", "sad"])
@@ -836,16 +860,23 @@ def likert_binarize(
     if counts is None:
         counts = pd.DataFrame((~np.isnan(s)).astype(np.int64), index=scores.index, columns=scores.columns)
     n = _count_array(counts)
-    return _labelset(
+    aside = np.zeros_like(n) if set_aside is None else _count_array(set_aside.reindex_like(counts).fillna(0))
+    labels = _labelset(
         "likert",
         counts,
         kept,
         positive & kept[:, None],
-        int(n[kept].sum()),
+        int((n - aside)[kept].sum()),
         excluded,
         options={"threshold": threshold},
         multilabel=True,
     )
+    rated = n.sum(axis=1)
+    unusable = int(((rated > 0) & (aside.sum(axis=1) == rated)).sum())
+    accounting = dataclasses.replace(
+        labels.accounting, ratings_set_aside=int(aside.sum()), items_without_usable_rating=unusable
+    )
+    return dataclasses.replace(labels, accounting=accounting)
 
 
 def smooth(labels: LabelSet, epsilon: float) -> LabelSet:
@@ -1214,11 +1245,13 @@ def likert_rule(inputs: RuleInput, options: Mapping) -> LabelSet:
     method = options["gold_standard"] or "mean"
     if method in ("ewe", "znorm"):
         corpus.require_rater_ids(f"rule 'likert' with gold_standard {method} (which weighs or normalises each rater)")
-    scores, raters = likert_gold_scores(
-        corpus.ratings, inputs.classes, method, scale=corpus.scales.get("intensity"), **scope
-    )
+    scores, raters, aside = _likert_gold(corpus.ratings, inputs.classes, method, "intensity",
+                                         corpus.scales.get("intensity"), scope["conditions"], True,
+                                         inputs.class_map, inputs.excluded, inputs.items,
+                                         options["min_ratings_per_rater"])  # fmt: skip
     cut = DEFAULT_LIKERT_THRESHOLD if options["threshold"] is None else options["threshold"]
-    return dataclasses.replace(likert_binarize(scores, cut, counts=counts, excluded=outside), raters=raters)
+    labels = likert_binarize(scores, cut, counts=counts, excluded=outside, set_aside=aside)
+    return dataclasses.replace(labels, raters=raters)
 
 
 def intervals_rule(inputs: RuleInput, options: Mapping) -> LabelSet:

@@ -33,6 +33,8 @@ class Accounting:
     ``data_loss`` = dropped items / all items; ``rating_loss`` = ratings that do not support the kept
     target (ratings of dropped items, minority ratings under MR/PR, ratings of excluded classes) /
     all ratings. ``items_below_selected_share``: items dropped by the option ``min_selected_share``.
+    ``ratings_set_aside``: ratings a gold standard could not use (z-norm: a rater with too few or
+    unvarying ratings); ``items_without_usable_rating``: items all of whose ratings were set aside (not kept).
     """
 
     items_total: int
@@ -41,6 +43,8 @@ class Accounting:
     ratings_supporting: int
     ratings_excluded_class: int = 0
     items_below_selected_share: int = 0
+    ratings_set_aside: int = 0
+    items_without_usable_rating: int = 0
 
     @property
     def data_loss(self) -> float:

@@ -46,6 +46,11 @@ from voxpop.limits import check_ceiling
 SINGLE_LABEL_METRICS = ("accuracy", "uar", "macro_f1", "micro_f1", "weighted_f1", "mcc")
 MULTI_LABEL_METRICS = ("macro_f1", "micro_f1", "weighted_f1", "mcc")
 PER_CLASS_METRICS = ("precision", "recall", "f1")
+CLASS_TASK_METRICS = ("weighted_f1", "mcc")
+"""Per-class metrics of each class's own binary task (the class against the rest), as published per emotion:
+``weighted_f1[c]`` (F1 of both sides weighted by their support) and ``mcc[c]``."""
+REPORTED_PER_CLASS = ("f1", *CLASS_TASK_METRICS)
+"""The per-class metrics :func:`evaluate` adds with ``per_class=True``."""
 DEFAULT_THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
 DEFAULT_OFFSET_GRID = np.round(np.arange(-0.5, 0.501, 0.05), 2)
 UNIFORM_TOLERANCE = 1e-9
@@ -56,7 +61,7 @@ RESAMPLE_UNITS = ("items", "speakers")
 _CHUNK_ELEMENTS = 1 << 22  # resampled indices held in memory at once (~32 MB of int64)
 _BLOCK_ELEMENTS = 1 << 15  # resampled positions counted at once (they stay in the CPU cache)
 _MAX_LISTED = 5
-_PER_CLASS_NAME = re.compile(r"^(precision|recall|f1)\[(.+)\]$")
+_PER_CLASS_NAME = re.compile(r"^(precision|recall|f1|weighted_f1|mcc)\[(.+)\]$")
 
 
 class CI(NamedTuple):
@@ -308,12 +313,27 @@ def _mcc(c: Counts) -> np.ndarray:
 
 
 def per_class_scores(counts: Counts, zero_division: float = 0.0) -> dict[str, np.ndarray]:
-    """Per-class precision tp/(tp+fp), recall tp/(tp+fn) and F1 2tp/(2tp+fp+fn), shape (..., C)."""
+    """Per-class precision tp/(tp+fp), recall tp/(tp+fn) and F1 2tp/(2tp+fp+fn), shape (..., C); and of each
+    class's binary task (class against the rest, tn = n - tp - fp - fn): ``weighted_f1`` = (support+ F1 +
+    support- F1-) / n with F1- = 2tn/(2tn+fn+fp), and ``mcc`` = (tp tn - fp fn) / sqrt((tp+fp)(tp+fn)(tn+fp)(tn+fn))
+    (0 where undefined, as scikit-learn).
+
+    >>> s = per_class_scores(Counts.from_codes(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), 2))
+    >>> s["f1"].round(3).tolist(), s["weighted_f1"].round(3).tolist(), s["mcc"].round(3).tolist()
+    ([0.667, 0.8], [0.733, 0.733], [0.577, 0.577])
+    """
     tp, fp, fn = counts.tp, counts.fp, counts.fn
+    tn = np.asarray(counts.n)[..., None] - tp - fp - fn
+    f1 = _ratio(2 * tp, 2 * tp + fp + fn, zero_division)
+    negative_f1 = _ratio(2 * tn, 2 * tn + fn + fp, zero_division)
+    n = np.asarray(counts.n, dtype=float)[..., None]
+    den = (tp + fp).astype(float) * (tp + fn) * (tn + fp) * (tn + fn)
     return {
         "precision": _ratio(tp, tp + fp, zero_division),
         "recall": _ratio(tp, tp + fn, zero_division),
-        "f1": _ratio(2 * tp, 2 * tp + fp + fn, zero_division),
+        "f1": f1,
+        "weighted_f1": _ratio((tp + fn) * f1 + (tn + fp) * negative_f1, n, zero_division),
+        "mcc": np.where(den > 0, (tp * tn - fp * fn) / np.sqrt(np.where(den > 0, den, 1.0)), 0.0),
     }
 
 
@@ -1239,32 +1259,39 @@ def evaluate(
 ) -> pd.DataFrame:
     """A tidy table (metric, value, low, high, absent_classes) for a single-label or multi-label prediction set.
 
-    ``metrics`` defaults to :data:`SINGLE_LABEL_METRICS` or :data:`MULTI_LABEL_METRICS`; ``per_class``
-    adds ``f1[<class>]`` rows; ``target`` and ``probabilities`` (items x classes distributions) add
-    ``kld`` (default eps) and ``jsd`` rows. All rows share the bootstrap resamples of
-    :func:`bootstrap_distribution` with the same seed (``n_boot=0``: no interval), or the rows of
-    ``indices`` when given (:func:`resample_indices`: one matrix per test set for every model scored
-    on it). Macro averages run over the classes present in this set (module docstring);
-    ``absent_classes`` names, comma-separated, the classes of ``classes`` without a true item
-    (multi-label: without a positive); an ``f1[<class>]`` row of a class neither true nor predicted
-    is NaN (undefined, not 0). ``groups`` (the speaker of every item, a Series by item id or a
-    sequence in item order) switches to the cluster bootstrap (:func:`bootstrap_distribution`): each
-    resample's KLD / JSD mean divides by that resample's own item count.
+    ``metrics`` defaults to :data:`SINGLE_LABEL_METRICS` or :data:`MULTI_LABEL_METRICS`; ``per_class`` adds
+    ``f1[<class>]``, ``weighted_f1[<class>]`` and ``mcc[<class>]`` rows (:data:`REPORTED_PER_CLASS`; the
+    last two score each class's binary task, :func:`per_class_scores`); ``target`` and ``probabilities``
+    (items x classes distributions) add ``kld`` (default eps) and ``jsd`` rows. All rows share the bootstrap
+    resamples of :func:`bootstrap_distribution` with the same seed (``n_boot=0``: no interval), or the rows
+    of ``indices`` when given (:func:`resample_indices`: one matrix per test set for every model scored on
+    it). Macro averages run over the classes present in this set (module docstring); ``absent_classes``
+    names, comma-separated, the classes of ``classes`` without a true item (multi-label: without a
+    positive); a per-class row of a class neither true nor predicted is NaN (undefined, not 0). ``groups``
+    (the speaker of every item, a Series by item id or a sequence in item order) switches to the cluster
+    bootstrap (:func:`bootstrap_distribution`): each resample's KLD / JSD mean divides by that resample's
+    own item count.
 
     >>> table = evaluate(["A", "A", "S", "S"], ["A", "S", "S", "S"], classes=["A", "S", "N"], metrics=["uar"],
     ...                  n_boot=0)
     >>> table
-      metric     value  low  high absent_classes
-    0    uar  0.750000  NaN   NaN              N
-    1  f1[A]  0.666667  NaN   NaN              N
-    2  f1[S]  0.800000  NaN   NaN              N
-    3  f1[N]       NaN  NaN   NaN              N
+               metric     value  low  high absent_classes
+    0             uar  0.750000  NaN   NaN              N
+    1           f1[A]  0.666667  NaN   NaN              N
+    2           f1[S]  0.800000  NaN   NaN              N
+    3           f1[N]       NaN  NaN   NaN              N
+    4  weighted_f1[A]  0.733333  NaN   NaN              N
+    5  weighted_f1[S]  0.733333  NaN   NaN              N
+    6  weighted_f1[N]       NaN  NaN   NaN              N
+    7          mcc[A]  0.577350  NaN   NaN              N
+    8          mcc[S]  0.577350  NaN   NaN              N
+    9          mcc[N]       NaN  NaN   NaN              N
     """
     prepared = prepare(y_true, y_pred, classes)
     whole = Counts.from_prepared(prepared)
     names = list(metrics or (MULTI_LABEL_METRICS if prepared.multilabel else SINGLE_LABEL_METRICS))
     if per_class:
-        names += [f"f1[{c}]" for c in prepared.classes]
+        names += [f"{kind}[{c}]" for kind in REPORTED_PER_CLASS for c in prepared.classes]
     functions = [_named_metric(name, prepared.classes, zero_division, whole) for name in names]
     n_items, n_classes = len(prepared.true), len(prepared.classes)
     stats_columns = [_item_contributions(prepared)]
@@ -1309,7 +1336,8 @@ def evaluate(
         }
     )
     seen = whole.tp + whole.fp + whole.fn > 0
-    undefined = [f"f1[{c}]" for c, in_set in zip(prepared.classes, seen, strict=True) if not in_set]
+    undefined = [f"{kind}[{c}]" for kind in REPORTED_PER_CLASS
+                 for c, in_set in zip(prepared.classes, seen, strict=True) if not in_set]  # fmt: skip
     table.loc[table["metric"].isin(undefined), ["value", "low", "high"]] = np.nan
     return table
 

@@ -169,6 +169,14 @@ OPTIONS: dict[str, Option] = {
             "(evaluator weighted estimator) or znorm (mean of per-rater z-scores; needs rater ids like ewe).",
             choices=("mean", "median", "ewe", "znorm"),
         ),
+        Option(
+            "min_ratings_per_rater",
+            int,
+            None,
+            "gold_standard znorm: a rater with fewer ratings of an emotion (or whose ratings do not vary) cannot be "
+            "z-normalised; their ratings are set aside and counted per rater (default 2).",
+            low=2,
+        ),
         Option("level", int, None, "Keep runs where at least K raters marked the same emotion (default 1).", low=1),
         Option(
             "form",
@@ -316,7 +324,7 @@ REGISTRY: dict[str, Rule] = {
             "binarised intensity (Likert) scores",
             "Multi-hot: emotions whose gold-standard rating (default the mean) / scale maximum reaches the threshold.",
             ("intensity",),
-            ("threshold", "gold_standard"),
+            ("threshold", "gold_standard", "min_ratings_per_rater"),
             "voxpop.labels:likert_rule",
             multilabel=True,
         ),

@@ -24,9 +24,10 @@ from voxpop.dimensional_report import dimensional_sections
 from voxpop.dimensional_study import is_dimensional
 from voxpop.experiment import EvaluationConfig
 from voxpop.formatting import MISSING, format_ci, format_result, metric_name
-from voxpop.metrics import class_mean_ci, resample_groups
+from voxpop.metrics import resample_groups
 from voxpop.report import Report, Section, with_ci
 from voxpop.studyrun import StudyRun
+from voxpop.summary_rows import class_mean_columns, is_summary, per_class_family, summary_cells
 
 DEMO_NOTICE = (
     "The corpus is SYNTHETIC: generated speech-like audio judged by simulated raters (voxpop.demo). These numbers "
@@ -177,12 +178,17 @@ def _label_section(report: Report, run: StudyRun) -> None:
                 "items kept": labels.accounting.items_kept,
                 "data loss": labels.accounting.data_loss,
                 "rating loss": labels.accounting.rating_loss,
+                "items without a usable rating": labels.accounting.items_without_usable_rating,
             }
         )
+    if not any(row["items without a usable rating"] for row in rows):  # only z-norm sets ratings aside
+        rows = [{k: v for k, v in row.items() if k != "items without a usable rating"} for row in rows]
     if rows:
         section = report.add_section(
             "Label sets",
-            "Data loss = share of items dropped; rating loss = share of ratings that do not support the kept target.",
+            "Data loss = share of items dropped; rating loss = share of ratings that do not support the kept target "
+            "(z-norm: ratings of raters with too few or unvarying ratings are set aside, and items left without a "
+            "usable rating are dropped).",
         ).add_table("Label sets", pd.DataFrame(rows))
         _flag_identical(section, identical_entries(targets, "label set", "targets", "items"))
 
@@ -204,7 +210,7 @@ def _agreement_sections(report: Report, run: StudyRun) -> None:
         )
         by = run.recipe.analyses.agreement.by
         table = table.assign(group=table["group"].map(lambda g: group_label(by, g)))
-        alpha = table[table["statistic"].eq("alpha")]
+        alpha = table[table["statistic"].eq("alpha") & ~is_summary(table)]
         category = "label" if alpha["label"].astype(str).ne("").any() else "condition"
         conditions = list(dict.fromkeys(alpha["condition"])) if category == "label" else [None]
         for condition in conditions:
@@ -230,8 +236,10 @@ def _agreement_sections(report: Report, run: StudyRun) -> None:
         shown = table[pairs.eq("") | pairs.str.startswith("mean of")]
         shown = shown[[c for c in shown.columns if shown[c].astype("string").fillna("").ne("").any()]]
         shown = shown.reset_index(drop=True)
-        if {"ci_low", "ci_high"} <= set(shown.columns):  # intervals where the recipe asks for a bootstrap
+        published = summary_cells(shown)
+        if {"ci_low", "ci_high"} <= set(shown.columns):  # bootstrap intervals; Student-t ones of the summary rows
             shown = with_ci(shown, "value", "ci_low", "ci_high", name="value [95 % CI]")
+            shown["value [95 % CI]"] = published.fillna(shown["value [95 % CI]"])
         shown = shown.assign(statistic=shown["statistic"].map(lambda v: STATISTIC_NAMES.get(v, v)))
         if "pair" in shown.columns:  # only "mean of N pairs" rows are left: said in the statistic's name
             pair = shown["pair"].astype("string").fillna("")
@@ -240,7 +248,9 @@ def _agreement_sections(report: Report, run: StudyRun) -> None:
         section.add_table(
             "Agreement statistics",
             readable(shown),
-            caption="Pearson r: the mean over rater pairs (every pair is in the agreement stage's table). Items: "
+            caption="Pearson r: the mean over rater pairs (every pair is in the agreement stage's table). Rows 'mean "
+            "over N emotions' and the means over pairs: mean ± Student-t 95 % half-width over the per-emotion "
+            "(per-pair) values, as published (.21 ± .11). Items: "
             "items with at least two ratings of the scale; ratings: the ratings of those items on this scale "
             "only (the corpus total in the study setup counts every slot). Higher is better for every statistic.",
         )
@@ -311,19 +321,14 @@ def _ci_text(rows: pd.DataFrame) -> list[str]:
     return [format_result(*r) for r in rows[["value", "low", "high", "fold_mean", "fold_sd"]].itertuples(index=False)]
 
 
-def _class_mean(values: pd.Series) -> str:
-    """Mean over classes with its 95 % Student-t interval (:func:`voxpop.metrics.class_mean_ci`), as text."""
-    if len(values) < 2 or values.isna().any():
-        return MISSING
-    return format_ci(*class_mean_ci(values.to_numpy(dtype=float)))
-
-
 def results_table(
     rows: pd.DataFrame, metrics: list[str], per_class: list[str], keys: list[str] = KEYS
 ) -> pd.DataFrame:
     """Results as shown: one row per ``keys`` (model, train set, test set, optionally item group), grouped by
     the keys after model and train (the test set, and the group), each block closed by its chance row(s);
-    cells "value [low, high]"; with per-class F1 a column "mean F1 over classes [95 % CI]".
+    cells "value [low, high]"; for every per-class metric family in ``per_class`` with two or more classes
+    (F1, weighted F1, MCC, ...) a column "mean F1 over classes ± 95 % t" in the published form ``.21 ± .11``
+    (:func:`voxpop.summary_rows.class_mean_columns`), placed before the per-class columns of ``metrics``.
 
     The chance rows read column ``chance`` of the results (:func:`voxpop.chance.chance_levels`): one row per
     block, or one per train set where a chance level depends on it (KLD / JSD against the training
@@ -336,14 +341,13 @@ def results_table(
     text = text.reindex(columns=[m for m in metrics if m in set(shown["metric"])])
     chance = shown.pivot_table(index=keys, columns="metric", values="chance", aggfunc="first", sort=False, dropna=False)
     chance = chance.reindex(index=text.index, columns=text.columns)
-    mean_column = "mean F1 over classes [95 % CI]"
-    if len(per_class) >= 2:
-        f1 = rows[rows["metric"].isin(per_class)].pivot_table(
-            index=keys, columns="metric", values="value", aggfunc="first", sort=False
-        )[per_class]
-        text.insert(len(text.columns) - len(per_class), mean_column, f1.apply(_class_mean, axis=1).reindex(text.index))
-        chance[mean_column] = chance[per_class].mean(axis=1, skipna=False)
-        chance = chance[text.columns]
+    family_chance = rows.pivot_table(index=keys, columns="metric", values="chance", aggfunc="first", sort=False,
+                                     dropna=False).reindex(index=text.index)  # fmt: skip
+    position = next((text.columns.get_loc(m) for m in per_class if m in text.columns), len(text.columns))
+    for offset, (column, (family, means)) in enumerate(class_mean_columns(rows, per_class, keys).items()):
+        text.insert(position + offset, column, means.reindex(text.index))
+        chance[column] = family_chance.reindex(columns=family).mean(axis=1, skipna=False)
+    chance = chance[text.columns]
     cell = rows.groupby(keys, sort=False)
     text["items"] = cell["n_items"].first().reindex(text.index).map("{:,}".format)
     for column, header in (("n_tied", "tied"), ("absent_classes", "absent classes")):
@@ -367,8 +371,9 @@ def results_table(
 def _results_section(report: Report, run: StudyRun) -> None:
     recipe, results = run.recipe, run.results
     wanted = recipe.evaluation.metrics
-    per_class = [m for m in results["metric"].unique() if m.startswith("f1[")] if recipe.evaluation.per_class else []
-    metrics = [m for m in [*wanted, *per_class] if m in set(results["metric"])]
+    per_class = [m for m in results["metric"].unique() if per_class_family(m)] if recipe.evaluation.per_class else []
+    per_class_f1 = [m for m in per_class if per_class_family(m) == "f1"]  # one column per class: F1 only
+    metrics = [m for m in [*wanted, *per_class_f1] if m in set(results["metric"])]
     higher = [metric_name(m) for m in metrics if direction(m) == "higher"]
     lower = [metric_name(m) for m in metrics if direction(m) == "lower"]
     directions = "; ".join(
@@ -398,8 +403,10 @@ def _results_section(report: Report, run: StudyRun) -> None:
     caption = "Rows grouped by test label set; chance rows as explained above."
     if len(per_class) >= 2:
         caption += (
-            " Mean F1 over classes: the unweighted mean of the per-class F1 values with a Student-t 95 % interval "
-            "over the classes (not over items)."
+            " Mean over classes (F1, and weighted F1 and MCC of each class's binary task, class against the "
+            "rest): the unweighted mean of the per-class values ± the half-width of its Student-t 95 % interval "
+            "over the classes (not over items), as published (.21 ± .11); per-class columns show F1, every "
+            "per-class value is in `results.parquet`."
         )
     section.add_table("Results", results_table(overall, metrics, per_class), caption=caption)
     cells = overall.set_index(["variant", "test", "metric"])

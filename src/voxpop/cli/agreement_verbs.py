@@ -20,6 +20,7 @@ from voxpop.labelset import LabelSet
 from voxpop.metrics import binarize_above_uniform, binarize_thresholds
 from voxpop.paths import input_file, output_file
 from voxpop.slots import parse_values
+from voxpop.summary_rows import format_mean_pm, is_summary
 
 WHERE = typer.Option(None, "--where", help=WHERE_HELP)
 BY = typer.Option(None, "--by", help="Also report per group of items: the name of an item column, e.g. source.")
@@ -54,6 +55,8 @@ def _print_rows(frame: pd.DataFrame, title: str, by: str | None = None, out: Pat
     methods = ", ".join(m for m in frame.loc[frame["statistic"].eq("fleiss_kappa"), "method"].unique())
     title += f"; alpha level: {levels}" + (f"; Fleiss' kappa: {methods}" if methods else "")
     caption = "1-rated: items with a single rating (unusable, except in the class proportions of Fleiss' kappa gwet)"
+    if is_summary(frame).any():
+        caption += "\nmeans over emotions and pairs: mean ± Student-t 95 % half-width over their values"
     pairs = frame["pair"].astype("string").fillna("")
     single_pairs = pairs.ne("") & ~pairs.str.startswith("mean of")
     if single_pairs.sum() > MAX_PAIR_ROWS:
@@ -78,10 +81,11 @@ def _print_rows(frame: pd.DataFrame, title: str, by: str | None = None, out: Pat
     with_note = frame["note"].astype("string").fillna("").ne("").any()
     if with_note:
         table.add_column("note")
-    for row in frame.to_dict("records"):
+    for row, summary in zip(frame.to_dict("records"), is_summary(frame), strict=True):
         row["statistic"] = STATISTIC_NAMES[row["statistic"]]
         row["group"] = agreement.group_label(by, row["group"])
-        cells = [str(row[c]) if pd.notna(row[c]) else "" for c in shown] + [_number(row["value"])]
+        value = format_mean_pm(row["value"], (row["ci_high"] - row["ci_low"]) / 2) if summary else _number(row["value"])
+        cells = [str(row[c]) if pd.notna(row[c]) else "" for c in shown] + [value]
         if with_ci:
             cells.append(f"{_number(row['ci_low'])}..{_number(row['ci_high'])}" if pd.notna(row["ci_low"]) else "")
         cells += [_number(row[c]) if pd.notna(row[c]) else "" for c in ("items", "unpairable", "ratings")]

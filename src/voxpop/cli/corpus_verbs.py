@@ -30,12 +30,18 @@ def print_summary(corpus: Corpus) -> None:
     per_item = summary["ratings per item"]
     head.add_row(
         "ratings per item",
-        f"mean {per_item['mean']:.2f}, min {per_item['min']:g}, max {per_item['max']:g}",
+        f"mean {per_item['mean']:.2f}, min {per_item['min']:g}, median {per_item['median']:g}, max {per_item['max']:g}",
     )
     head.add_row("classes", ", ".join(corpus.classes))
     if corpus.excluded:
         head.add_row("excluded", ", ".join(corpus.excluded))
     console.print(head)
+    per_condition = Table(title="ratings per item by condition", caption="over the items rated in the condition")
+    for name in ("condition", "items", "min", "median", "max"):
+        per_condition.add_column(name, justify="left" if name == "condition" else "right")
+    for condition, stats in summary["ratings per item by condition"].items():
+        per_condition.add_row(condition, *(f"{stats[k]:,g}" for k in ("items", "min", "median", "max")))
+    console.print(per_condition)
     for key in ("by condition", "by slot", "by class"):
         table = Table(title=f"ratings {key}")
         table.add_column(key.removeprefix("by "))

@@ -39,6 +39,9 @@ def print_accounting(labels: LabelSet, title: str) -> None:
     table.add_row("excluded-class ratings", f"{accounting.ratings_excluded_class:,}")
     if labels.options.get("min_selected_share") is not None:
         table.add_row("items below min_selected_share", f"{accounting.items_below_selected_share:,}")
+    if labels.options.get("gold_standard") == "znorm":
+        table.add_row("ratings set aside (z-norm)", f"{accounting.ratings_set_aside:,}")
+        table.add_row("items without a usable rating", f"{accounting.items_without_usable_rating:,}")
     console.print(table)
 
 

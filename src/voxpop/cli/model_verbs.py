@@ -96,6 +96,7 @@ def evaluate(
     from voxpop.labels import is_label_file, resolve_labels
     from voxpop.metrics import RESAMPLE_UNITS, resample_groups
     from voxpop.predictions import load_predictions
+    from voxpop.summary_rows import class_mean_rows
 
     if resample not in RESAMPLE_UNITS:
         raise ConfigError(f"--resample {resample!r}: choose one of {', '.join(RESAMPLE_UNITS)}.")
@@ -178,6 +179,15 @@ def evaluate(
             for row in rows.values():
                 cells += [_ci(row), _number(row["chance"])]
         table.add_row(f"{escape(metric_name(metric))} ({direction(metric)} is better)", *cells)
+    means = {name: class_mean_rows(t).set_index("metric") for name, t in tables.items()}
+    for metric in next(iter(means.values())).index:
+        rows = [m.loc[metric] for m in means.values()]
+        cells = [row["text"] for row in rows]
+        if one_chance:
+            cells.append(_number(rows[0]["chance"]))
+        else:
+            cells = [c for r in rows for c in (r["text"], _number(r["chance"]))]
+        table.add_row(escape(metric), *cells)
     for label, column in (
         ("items scored", "n_items"), ("items left out", "n_excluded"), (f"tied targets ({tie_policy})", "n_tied")
     ):
@@ -188,7 +198,8 @@ def evaluate(
     console.print(table)
     console.print(
         "[dim]chance: the expected score of a predictor drawing classes with the test items' class frequencies "
-        "(KLD / JSD: the training labels' mean distribution for every item; MCC, CCC: 0)[/]"
+        "(KLD / JSD: the training labels' mean distribution for every item; MCC, CCC: 0); mean over classes: "
+        "mean ± Student-t 95 % half-width over the classes (.21 ± .11)[/]"
     )
     console.print(
         f"[dim]95 % percentile bootstrap intervals over "
@@ -201,7 +212,16 @@ def evaluate(
     if out is not None:
         output_file(out)
         columns = ["run", "metric", "value", "low", "high", "fold_mean", "fold_sd", "n_folds", "chance", "n_items"]
-        write_text(out, frame[[*columns, "n_excluded", "absent_classes", "tie_policy", "n_tied"]].to_csv(index=False))
+        columns += ["n_excluded", "absent_classes", "tie_policy", "n_tied"]
+        shared = ["n_items", "n_excluded", "absent_classes", "tie_policy", "n_tied"]  # the run's, on every row
+        summaries = pd.concat(
+            [m.reset_index().assign(run=n, **tables[n][shared].iloc[0].to_dict()) for n, m in means.items()],
+            ignore_index=True,
+        )
+        summaries = summaries.rename(columns={"text": "summary"}).assign(interval="student-t over classes")
+        frame = frame.assign(interval="percentile bootstrap" if bootstrap else "", summary="")
+        frame = pd.concat([frame, summaries], ignore_index=True)
+        write_text(out, frame[[*columns, "interval", "summary"]].to_csv(index=False))
         console.print(f"saved to [bold]{escape(str(out))}[/]")
 
 
