@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
 SHARED_DATA = Path(os.environ.get("VOXPOP_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Collecting doctests imports ``voxpop.worker_signals``, which makes the importing process ignore Ctrl-C (as
+    local Dask workers must); give this process Python's own Ctrl-C handler back before any test runs."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

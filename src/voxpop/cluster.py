@@ -101,6 +101,8 @@ def connect(
     server that is not a Dask scheduler is a :class:`ConfigError` naming the address.
     """
     import dask
+    import distributed  # noqa: F401  (registers its config defaults before dask.config.set below, whose exit
+    # would otherwise delete the whole "distributed" section that the import adds inside it)
 
     if scheduler is not None:
         with _scheduler_client(scheduler, security, timeout) as client:
