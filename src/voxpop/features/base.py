@@ -28,10 +28,12 @@ import json
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from typing import ClassVar, Literal
+import typing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+import pydantic
 
 from voxpop.audio import AudioError, AudioLoader
 from voxpop.errors import ConfigError
@@ -258,6 +260,28 @@ def make_extractor(spec: str | Extractor, **options: object) -> Extractor:
             raise ConfigError(f"options {sorted(options)} given together with a ready extractor {spec.describe()}")
         return spec
     name, _, argument = spec.partition(":")
+    options = check_extractor_options(spec, options)
+    if isinstance(options.get("workers"), int):  # processes are planned from it: no more than the machine runs
+        check_ceiling("workers", options["workers"], "extractor option workers (features.options.workers, --workers)")
+    return _factory(name)(argument or None, **options)
+
+
+def check_extractor_options(spec: str, options: Mapping[str, object]) -> dict[str, object]:
+    """The keyword options of extractor ``spec`` checked against its class's signature, before anything is built.
+
+    Every option must be a parameter of the extractor and have its annotated type, strictly: ``true`` is not
+    a number, ``40.5`` or ``"40"`` not an integer, ``.inf`` / ``.nan`` (or JSON ``Infinity``) not a number,
+    a mapping not a text. Used by :func:`make_extractor` and by a recipe's ``features.options``.
+
+    Raises:
+        ConfigError: one line per problem, naming the option (unknown ones list the accepted options).
+
+    >>> check_extractor_options("fbank", {"n_mels": True})
+    Traceback (most recent call last):
+    ...
+    voxpop.errors.ConfigError: extractor 'fbank' option n_mels: Input should be a valid integer
+    """
+    name = spec.partition(":")[0]
     factory = _factory(name)
     parameters = inspect.signature(factory).parameters
     accepted = [p for p in parameters if p not in ("self", "argument")]
@@ -266,9 +290,16 @@ def make_extractor(spec: str | Extractor, **options: object) -> Extractor:
         raise ConfigError(
             f"extractor {name!r} has no option {unknown[0]!r}; its options are: {', '.join(accepted) or '(none)'}"
         )
-    if isinstance(options.get("workers"), int):  # processes are planned from it: no more than the machine runs
-        check_ceiling("workers", options["workers"], "extractor option workers (features.options.workers, --workers)")
-    return factory(argument or None, **options)
+    hints = typing.get_type_hints(factory.__init__ if inspect.isclass(factory) else factory)
+    fields = {p: (hints.get(p, Any), parameters[p].default) for p in accepted}
+    config = pydantic.ConfigDict(strict=True, allow_inf_nan=False, extra="forbid", arbitrary_types_allowed=True)
+    schema = pydantic.create_model(f"{name}_options", __config__=config, **fields)
+    try:
+        schema.model_validate(dict(options))
+    except pydantic.ValidationError as exc:
+        problems = [f"option {'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"extractor {name!r} " + "; ".join(problems)) from None
+    return dict(options)
 
 
 def available_extractors() -> list[str]:
