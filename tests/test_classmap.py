@@ -167,3 +167,19 @@ def test_the_cli_names_the_flag_of_the_rule_that_applies(tmp_path):
     assert "this corpus has no ratings in slot 'primary'; its slots are intensity: use --rule likert" in str(
         result.exception
     )
+
+
+@pytest.mark.parametrize("class_map", [{"anger": "drop", "sad": "anger"}, {"sad": "anger", "anger": "drop"}])
+def test_a_label_renamed_onto_a_dropped_label_is_refused(class_map):
+    """anger=drop,sad=anger kept the dropped anger ratings under the name 'anger', now the class of the renamed
+    sad ratings: c1 (anger x2) became an 'anger' target although anger was dropped."""
+    with pytest.raises(ConfigError, match=r"sad=anger: 'anger' is dropped by the same map \(anger=drop\)"):
+        make_labels(toy(), "mr", class_map=class_map)
+
+
+def test_labels_cli_refuses_a_rename_onto_a_dropped_label(tmp_path):
+    toy().save(tmp_path / "c")
+    out = tmp_path / "l.parquet"
+    result = invoke("labels", tmp_path / "c", "--rule", "mr", "--class-map", "calm=drop,sad=calm", "--out", out)
+    assert result.exit_code != 0 and "'calm' is dropped by the same map" in str(result.exception)
+    assert not out.exists()

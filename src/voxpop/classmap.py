@@ -9,7 +9,9 @@ corpus's ``corpus.yaml``:
 - a key must be a label of the corpus (refused with the corpus's labels listed);
 - a value must be ``drop``, a label of the corpus (or, when merging, of one of the merged corpora) or a
   class listed in ``classes``: a typo never silently creates a new class;
-- a label mapped to two targets, and a class listed twice, are refused.
+- a label mapped to two targets, and a class listed twice, are refused;
+- a label renamed onto a label the same map drops (``anger=drop,happy=anger``) is refused: the dropped
+  ratings keep their name and would count as the renamed class.
 
 :func:`parse_class_map` reads ``LABEL=NEW`` texts, :func:`check_classes` a class list,
 :func:`check_class_map` validates a map against a corpus's labels and :func:`resolve_classes` gives the
@@ -158,7 +160,15 @@ def check_class_map(
                 f"a class, or map it to '{DROP}' to remove it"
             )
     renames = {k: v for k, v in class_map.items() if v != DROP}
-    return ClassMap(renames, tuple(k for k, v in class_map.items() if v == DROP))
+    dropped = tuple(k for k, v in class_map.items() if v == DROP)
+    onto_dropped = [(k, v) for k, v in renames.items() if v in dropped]
+    if onto_dropped:  # a dropped label keeps its name: its ratings would count as the renamed class
+        label, new = onto_dropped[0]
+        raise ConfigError(
+            f"{option} {label}={new}: {new!r} is dropped by the same map ({new}={DROP}), so its ratings could not "
+            f"be told apart from those of {label!r}; map {label!r} onto another name, or keep {new!r}"
+        )
+    return ClassMap(renames, dropped)
 
 
 def resolve_classes(
