@@ -183,3 +183,18 @@ def test_labels_cli_refuses_a_rename_onto_a_dropped_label(tmp_path):
     result = invoke("labels", tmp_path / "c", "--rule", "mr", "--class-map", "calm=drop,sad=calm", "--out", out)
     assert result.exit_code != 0 and "'calm' is dropped by the same map" in str(result.exception)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("map_a", "map_b", "refused"),
+    [
+        ({"calm": "drop"}, {}, "corpus 'a' calm=drop: 'calm' is a class of corpus 'b'"),
+        ({"calm": "drop"}, {"calm": "drop", "sad": "calm"}, None),  # b drops calm and renames onto it: refused below
+        ({"anger": "sad"}, {"sad": "drop"}, "corpus 'b' sad=drop: 'sad' is a class of corpus 'a'"),
+    ],
+)
+def test_merge_refuses_a_label_one_map_drops_and_another_corpus_keeps(map_a, map_b, refused):
+    """a: calm=drop, b keeps calm: a's dropped calm ratings kept the name 'calm', a class of the merge, and a:c2
+    (calm x2 + sad) became a calm target although a dropped calm."""
+    with pytest.raises(ConfigError, match=refused or "'calm' is dropped by the same map"):
+        merge_corpora([MergeSource(toy("a"), "a", map_a), MergeSource(toy("b"), "b", map_b)])
