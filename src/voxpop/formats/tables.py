@@ -38,7 +38,8 @@ def read_text(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> 
     an ambiguous detection is an error listing the candidates). Raises :class:`InputError` when the file is
     missing, a folder or a device (:func:`voxpop.paths.input_file`) or unreadable, or its bytes are not text
     in ``encoding`` (naming the file, the line of the first bad byte and how to fix it); an unknown codec is
-    a ConfigError. Suspicious text (mojibake, mixed scripts) is noted for the import report.
+    a ConfigError. Suspicious text (mojibake, mixed scripts) is noted for the import report. A file whose
+    lines all end in a bare CR (classic Mac OS, Excel's "CSV (Macintosh)") is read with LF line ends.
     """
     path = Path(path)
     if encoding != AUTO:
@@ -49,6 +50,8 @@ def read_text(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> 
     except OSError as exc:
         raise InputError(f"{path}: the {what} file could not be read ({exc.strerror}).") from None
     text = decode_text(data, path.name, encoding)
+    if "\r" in text and "\n" not in text:  # classic Mac line ends (Excel's "CSV (Macintosh)"): every line ends in CR
+        text = text.replace("\r", "\n")
     note_suspicious_text(text, path.name)
     return text
 
