@@ -273,3 +273,13 @@ def test_odd_label_set_outputs_are_located_errors(tmp_path):
         result = _invoke("labels", tmp_path / "c", "--rule", "mr", "--out", out)
         _refused(result, ConfigError, message)
     assert plain.read_text() == "" and link.is_symlink()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_an_output_folder_that_cannot_be_created_is_a_located_error(tmp_path):
+    """import --out /proc/self/corp was a FileNotFoundError traceback from mkdir (output_directory, output_file)."""
+    (tmp_path / "votes.csv").write_text("item,rater,label\nu1,r1,anger\n")
+    result = _invoke("import", "long", tmp_path / "votes.csv", "--out", "/proc/self/corp")
+    _refused(result, ConfigError, "/proc/self/corp: the folder cannot be created")
+    with pytest.raises(ConfigError, match="/proc/self/a: the folder cannot be created"):
+        output_directory("/proc/self/a", "b")

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from voxpop.errors import ConfigError, VoxpopError
-from voxpop.paths import check_file_target, check_folder_target
+from voxpop.paths import check_file_target, check_folder_target, make_folder
 
 FORMAT_VERSION = 1
 """Version of voxpop's stored formats; part of every hash, bump it when a layout changes."""
@@ -191,7 +191,7 @@ def output_directory(root: str | Path, *parts: str) -> Path:
     """
     root = Path(root)
     check_folder_target(root)
-    root.mkdir(parents=True, exist_ok=True)
+    make_folder(root)
     base = root.resolve()
     path = root
     for part in (piece for given in parts for piece in Path(given).parts):
@@ -207,7 +207,7 @@ def output_directory(root: str | Path, *parts: str) -> Path:
             if not path.is_dir():
                 raise VoxpopError(f"{path}: exists and is not a folder; move it away")
         else:
-            path.mkdir()
+            make_folder(path, parents=False)
     return path
 
 

@@ -86,8 +86,19 @@ def output_file(path: str | Path) -> Path:
     """
     path = Path(path)
     check_file_target(path, create_parents=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     return path
+
+
+def make_folder(path: Path, *, parents: bool = True) -> None:
+    """Create the folder ``path`` (and its parents) if missing; a folder that cannot be created (read-only,
+    no permission, ``/proc``) is a :class:`ConfigError` naming it, not an OSError traceback."""
+    try:
+        path.mkdir(parents=parents, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: the folder cannot be created ({exc.strerror or exc}). Give a path in a folder you can write to."
+        ) from None
 
 
 def check_file_target(path: Path, *, create_parents: bool = False) -> None:
