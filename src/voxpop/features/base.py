@@ -28,16 +28,15 @@ import json
 import multiprocessing
 import os
 import threading
-import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pydantic
 
 from voxpop.audio import AudioError, AudioLoader
 from voxpop.errors import ConfigError
-from voxpop.limits import check_ceiling
+from voxpop.limits import check_ceiling, signature_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,10 +289,7 @@ def check_extractor_options(spec: str, options: Mapping[str, object]) -> dict[st
         raise ConfigError(
             f"extractor {name!r} has no option {unknown[0]!r}; its options are: {', '.join(accepted) or '(none)'}"
         )
-    hints = typing.get_type_hints(factory.__init__ if inspect.isclass(factory) else factory)
-    fields = {p: (hints.get(p, Any), parameters[p].default) for p in accepted}
-    config = pydantic.ConfigDict(strict=True, allow_inf_nan=False, extra="forbid", arbitrary_types_allowed=True)
-    schema = pydantic.create_model(f"{name}_options", __config__=config, **fields)
+    schema = signature_model(factory, f"{name}_options", strict=True, skip=("self", "argument"))
     try:
         schema.model_validate(dict(options))
     except pydantic.ValidationError as exc:
