@@ -3,6 +3,7 @@ what they report matches a direct computation with the library."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -308,4 +309,19 @@ def test_a_recipe_listing_a_class_twice_is_refused_when_read(tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text("study: s\ncorpus: {demo: {size: small}}\nclasses: [anger, sad, anger]\n")
     with pytest.raises(ConfigError, match="classes: the class list: 'anger' is listed twice"):
+        load_recipe(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('study: s\ncorpus: {demo: {size: small}}\ntitle: "\\udc80"\n', "title"),  # a YAML escape: a lone surrogate
+        ('study: s\ncorpus: {demo: {size: small}}\nmodel: {head_options: {"\\ud800x": 1}}\n', "model.head_options."),
+    ],
+)
+def test_a_recipe_text_that_is_not_unicode_is_refused_by_key(tmp_path, text, where):
+    """A lone surrogate from a YAML escape reached the stage hash: PydanticSerializationError traceback."""
+    path = tmp_path / "r.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"{re.escape(where)}.*holds a lone surrogate"):
         load_recipe(path)
