@@ -22,7 +22,7 @@ from voxpop.corpus import STRING
 from voxpop.errors import InputError, where
 from voxpop.formats.arrow import read_parquet_names
 from voxpop.formats.encodings import AUTO, decode_text, text_codec
-from voxpop.formats.text_checks import check_csv_rows, note_suspicious_text, take_notes
+from voxpop.formats.text_checks import check_csv_rows, mixed_scripts, note_suspicious_text, take_notes
 from voxpop.paths import input_file
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -282,7 +282,8 @@ def finite_numbers(text: pd.Series) -> np.ndarray:
 
 
 def shown(raw: object) -> str:
-    """A refused cell as shown in a message: its text, noting when it is a number that is not finite.
+    """A refused cell as shown in a message: its text, noting when it is a number that is not finite or when it
+    mixes look-alike letters of several scripts (:func:`voxpop.formats.text_checks.mixed_scripts`).
 
     >>> shown("1e400"), shown("x")
     ("'1e400' (not a finite number)", "'x'")
@@ -294,6 +295,9 @@ def shown(raw: object) -> str:
     except (TypeError, ValueError):
         non_finite = False
     text = repr(raw) if len(repr(raw)) <= 40 else f"{repr(raw)[:37]}..."
+    scripts = mixed_scripts(raw) if isinstance(raw, str) else ""
+    if scripts:  # 'Mоderate' with a Cyrillic 'о' prints like the expected 'Moderate'
+        text += f" (mixes look-alike letters of different scripts: {scripts}; retype it in one script)"
     return text + (" (not a finite number)" if non_finite else "")
 
 
