@@ -283,3 +283,11 @@ def test_an_output_folder_that_cannot_be_created_is_a_located_error(tmp_path):
     _refused(result, ConfigError, "/proc/self/corp: the folder cannot be created")
     with pytest.raises(ConfigError, match="/proc/self/a: the folder cannot be created"):
         output_directory("/proc/self/a", "b")
+
+
+def test_evaluate_refuses_a_folder_at_out_before_scoring(tmp_path):
+    """evaluate --out FOLDER loaded the runs, scored them with 1000 bootstrap resamples and only then refused the
+    folder; the target is now checked first (here the run does not even exist)."""
+    (tmp_path / "tables").mkdir()
+    result = _invoke("evaluate", tmp_path / "no-such-run", "--labels", "mr", "--out", tmp_path / "tables")
+    _refused(result, ConfigError, "tables: is a folder; a file is written here")
