@@ -198,3 +198,13 @@ def test_merge_refuses_a_label_one_map_drops_and_another_corpus_keeps(map_a, map
     (calm x2 + sad) became a calm target although a dropped calm."""
     with pytest.raises(ConfigError, match=refused or "'calm' is dropped by the same map"):
         merge_corpora([MergeSource(toy("a"), "a", map_a), MergeSource(toy("b"), "b", map_b)])
+
+
+def test_an_importer_class_map_renaming_onto_a_dropped_label_names_the_map(tmp_path):
+    """import long --class-map A=anger,S=C,C=drop was refused as "corpus.yaml, key 'excluded': ['C'] are both
+    classes and excluded", pointing at a file the user never wrote."""
+    table = tmp_path / "votes.csv"
+    table.write_text("item,rater,label\nu1,r1,A\nu1,r2,C\nu2,r1,S\n")
+    result = invoke("import", "long", table, "--class-map", "A=anger,S=C,C=drop", "--out", tmp_path / "c")
+    assert result.exit_code != 0
+    assert "class map S=C: 'C' is dropped by the same map (C=drop)" in str(result.exception)
