@@ -167,3 +167,44 @@ def test_the_cli_names_the_flag_of_the_rule_that_applies(tmp_path):
     assert "this corpus has no ratings in slot 'primary'; its slots are intensity: use --rule likert" in str(
         result.exception
     )
+
+
+@pytest.mark.parametrize("class_map", [{"anger": "drop", "sad": "anger"}, {"sad": "anger", "anger": "drop"}])
+def test_a_label_renamed_onto_a_dropped_label_is_refused(class_map):
+    """anger=drop,sad=anger kept the dropped anger ratings under the name 'anger', now the class of the renamed
+    sad ratings: c1 (anger x2) became an 'anger' target although anger was dropped."""
+    with pytest.raises(ConfigError, match=r"sad=anger: 'anger' is dropped by the same map \(anger=drop\)"):
+        make_labels(toy(), "mr", class_map=class_map)
+
+
+def test_labels_cli_refuses_a_rename_onto_a_dropped_label(tmp_path):
+    toy().save(tmp_path / "c")
+    out = tmp_path / "l.parquet"
+    result = invoke("labels", tmp_path / "c", "--rule", "mr", "--class-map", "calm=drop,sad=calm", "--out", out)
+    assert result.exit_code != 0 and "'calm' is dropped by the same map" in str(result.exception)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("map_a", "map_b", "refused"),
+    [
+        ({"calm": "drop"}, {}, "corpus 'a' calm=drop: 'calm' is a class of corpus 'b'"),
+        ({"calm": "drop"}, {"calm": "drop", "sad": "calm"}, None),  # b drops calm and renames onto it: refused below
+        ({"anger": "sad"}, {"sad": "drop"}, "corpus 'b' sad=drop: 'sad' is a class of corpus 'a'"),
+    ],
+)
+def test_merge_refuses_a_label_one_map_drops_and_another_corpus_keeps(map_a, map_b, refused):
+    """a: calm=drop, b keeps calm: a's dropped calm ratings kept the name 'calm', a class of the merge, and a:c2
+    (calm x2 + sad) became a calm target although a dropped calm."""
+    with pytest.raises(ConfigError, match=refused or "'calm' is dropped by the same map"):
+        merge_corpora([MergeSource(toy("a"), "a", map_a), MergeSource(toy("b"), "b", map_b)])
+
+
+def test_an_importer_class_map_renaming_onto_a_dropped_label_names_the_map(tmp_path):
+    """import long --class-map A=anger,S=C,C=drop was refused as "corpus.yaml, key 'excluded': ['C'] are both
+    classes and excluded", pointing at a file the user never wrote."""
+    table = tmp_path / "votes.csv"
+    table.write_text("item,rater,label\nu1,r1,A\nu1,r2,C\nu2,r1,S\n")
+    result = invoke("import", "long", table, "--class-map", "A=anger,S=C,C=drop", "--out", tmp_path / "c")
+    assert result.exit_code != 0
+    assert "class map S=C: 'C' is dropped by the same map (C=drop)" in str(result.exception)

@@ -67,3 +67,18 @@ def test_hints_name_cli_flags_in_the_cli_and_keywords_in_python(tmp_path):
     assert "choose what to keep with --duplicates first, last, drop or mean" in str(result.exception)
     with pytest.raises(InputError, match=r"duplicates='first'"):  # the CLI's flags do not leak into Python calls
         read_long(table)
+
+
+def test_arguments_that_are_not_utf8_are_refused_by_main(tmp_path):
+    """--class-map anger=<byte 0xff> reached pandas as a lone surrogate: 'surrogates not allowed' traceback."""
+    import os
+    from pathlib import Path
+
+    import voxpop
+
+    env = {**os.environ, "PYTHONPATH": str(Path(voxpop.__file__).parents[1])}
+    args = [sys.executable, "-m", "voxpop", "labels", os.fsencode(tmp_path / "c"), "--class-map", b"anger=\xff"]
+    result = subprocess.run(args, capture_output=True, env=env, timeout=120)
+    assert result.returncode == 2, result.stderr
+    err = " ".join(result.stderr.decode().split())
+    assert "argument 4 ('anger=\\xff'): holds bytes that are not UTF-8 text" in err and "Traceback" not in err

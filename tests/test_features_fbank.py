@@ -75,3 +75,23 @@ def test_options_are_checked():
         make_extractor("fbank", output="sequence")
     with pytest.raises(ValueError, match="shorter than one frame"):
         log_mel_fbank(np.zeros(100), 16000)
+
+
+@pytest.mark.parametrize(
+    ("spec", "options", "where"),
+    [
+        ("fbank", {"n_mels": True}, "option n_mels"),  # was n_mels=1, silently
+        ("fbank", {"n_mels": 40.5}, "option n_mels"),  # was cut to 40, silently
+        ("fbank", {"n_mels": "inf"}, "option n_mels"),  # was a TypeError traceback
+        ("fbank", {"n_mels": float("inf")}, "option n_mels"),  # JSON Infinity from --option: OverflowError
+        ("fbank", {"n_mels": {"a": 1}}, "option n_mels"),
+        ("fbank", {"workers": float("nan")}, "option workers"),
+        ("opensmile:eGeMAPSv02", {"level": ["lld"]}, "option level"),  # was 'unhashable type: list'
+        ("opensmile:eGeMAPSv02", {"workers": "2"}, "option workers"),
+        ("fbank", {"n_mels": 10**9}, "n_mels must be between 1 and 257"),  # was a "Maximum allowed size" traceback
+        ("fbank", {"n_mels": 10**30}, "option n_mels"),  # beyond int64
+    ],
+)
+def test_extractor_options_of_the_wrong_type_are_refused_by_name(spec, options, where):
+    with pytest.raises(ConfigError, match=where):
+        make_extractor(spec, **options)

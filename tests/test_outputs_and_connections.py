@@ -8,13 +8,16 @@ import os
 import socket
 import threading
 import time
+from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 import voxpop.cli
 from voxpop.cache import output_directory, write_text
 from voxpop.cluster import connect
+from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError, InputError
 from voxpop.formats.tables import read_table
 from voxpop.scheduler_address import CONNECT_TIMEOUT, check_scheduler, parse_scheduler
@@ -243,3 +246,48 @@ def test_tls_to_a_tls_scheduler_passes_and_tls_to_a_plain_one_fails_its_handshak
         tls_address = plain.scheduler_address.replace("tcp://", "tls://")
         with pytest.raises(ConfigError, match=f"--scheduler {tls_address}: the TLS handshake failed"):
             check_scheduler(tls_address, tls_security, timeout=5)
+
+
+def test_odd_label_set_outputs_are_located_errors(tmp_path):
+    """labels --out naming an existing plain file, a pipe, a device, a symlink to a folder or a folder that takes no
+    file: NotADirectoryError / FileNotFoundError tracebacks, a symlink to a corpus folder called 'a different label
+    set', and /dev/null would have been replaced by the new file when run as root."""
+    ratings = pd.DataFrame({"item": ["c1"], "rater": ["r1"], "label": ["anger"]})
+    Corpus("toy", pd.DataFrame({"speaker": ["s1"]}, index=["c1"]), ratings, classes=["anger"]).save(tmp_path / "c")
+    plain = tmp_path / "notes"  # no suffix: was taken for the scratch folder of the comparison
+    plain.write_text("")
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "c")
+    cases = [
+        (plain, "already holds a file that is not a label set (not a Parquet table)"),
+        (pipe, "is a pipe, not a regular file"),
+        (link, f"is a folder (through the symlink to {tmp_path / 'c'})"),
+    ]
+    if os.path.exists("/dev/null"):
+        cases.append((Path("/dev/null"), "is a device, not a regular file"))
+    if os.path.isdir("/proc/self"):
+        cases.append((Path("/proc/self/x.parquet"), "the folder /proc/self does not take a new file"))
+    for out, message in cases:
+        result = _invoke("labels", tmp_path / "c", "--rule", "mr", "--out", out)
+        _refused(result, ConfigError, message)
+    assert plain.read_text() == "" and link.is_symlink()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_an_output_folder_that_cannot_be_created_is_a_located_error(tmp_path):
+    """import --out /proc/self/corp was a FileNotFoundError traceback from mkdir (output_directory, output_file)."""
+    (tmp_path / "votes.csv").write_text("item,rater,label\nu1,r1,anger\n")
+    result = _invoke("import", "long", tmp_path / "votes.csv", "--out", "/proc/self/corp")
+    _refused(result, ConfigError, "/proc/self/corp: the folder cannot be created")
+    with pytest.raises(ConfigError, match="/proc/self/a: the folder cannot be created"):
+        output_directory("/proc/self/a", "b")
+
+
+def test_evaluate_refuses_a_folder_at_out_before_scoring(tmp_path):
+    """evaluate --out FOLDER loaded the runs, scored them with 1000 bootstrap resamples and only then refused the
+    folder; the target is now checked first (here the run does not even exist)."""
+    (tmp_path / "tables").mkdir()
+    result = _invoke("evaluate", tmp_path / "no-such-run", "--labels", "mr", "--out", tmp_path / "tables")
+    _refused(result, ConfigError, "tables: is a folder; a file is written here")

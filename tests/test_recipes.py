@@ -3,6 +3,7 @@ what they report matches a direct computation with the library."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -282,3 +283,45 @@ def test_study_4_on_cremad_votes_refuses_rules_that_need_rater_ids_before_any_wo
         run_recipe(recipe, tmp_path / "out")
     made = sorted(p.name.split("-")[0] for p in (tmp_path / "out" / "cache").iterdir())
     assert made == ["corpus"]  # the import (needed to check the recipe) and nothing else
+
+
+@pytest.mark.parametrize(
+    ("features", "message"),
+    [
+        ({"extractor": "fbank", "options": {"nmels": 40}}, "has no option 'nmels'"),
+        ({"extractor": "fbank", "options": {"n_mels": "inf"}}, "option n_mels: Input should be a valid integer"),
+        ({"extractor": "fbank", "options": {"n_mels": True}}, "option n_mels: Input should be a valid integer"),
+        ({"extractor": "opensmile:eGeMAPSv02", "options": {"level": {"lld": 1}}}, "option level"),
+    ],
+)
+def test_feature_options_are_checked_when_the_recipe_is_read(tmp_path, features, message):
+    """features.options went unchecked until extraction (after the corpus stage): tracebacks or silent casts."""
+    import yaml
+
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump({"study": "s", "corpus": {"demo": {"size": "small"}}, "features": features}))
+    with pytest.raises(ConfigError, match=rf"features: options: .*{message}"):
+        load_recipe(path)
+
+
+def test_a_recipe_listing_a_class_twice_is_refused_when_read(tmp_path):
+    """--classes anger,anger was refused, the recipe key classes: [anger, anger] went on to the label stage."""
+    path = tmp_path / "r.yaml"
+    path.write_text("study: s\ncorpus: {demo: {size: small}}\nclasses: [anger, sad, anger]\n")
+    with pytest.raises(ConfigError, match="classes: the class list: 'anger' is listed twice"):
+        load_recipe(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('study: s\ncorpus: {demo: {size: small}}\ntitle: "\\udc80"\n', "title"),  # a YAML escape: a lone surrogate
+        ('study: s\ncorpus: {demo: {size: small}}\nmodel: {head_options: {"\\ud800x": 1}}\n', "model.head_options."),
+    ],
+)
+def test_a_recipe_text_that_is_not_unicode_is_refused_by_key(tmp_path, text, where):
+    """A lone surrogate from a YAML escape reached the stage hash: PydanticSerializationError traceback."""
+    path = tmp_path / "r.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"{re.escape(where)}.*holds a lone surrogate"):
+        load_recipe(path)

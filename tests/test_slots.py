@@ -70,9 +70,11 @@ def test_ordinal_alpha_on_age_groups_uses_the_declared_order():
 
 
 def test_interval_alpha_on_mood_uses_the_declared_values():
-    corpus = _corpus({"mood": LabelOrder(MOOD_ORDER, MOOD_VALUES)})
-    numbers = [[np.nan if x is None else MOOD_VALUES[x] for x in row] for row in MOOD]
-    for level in ("interval", "ratio"):
+    # ratio alpha needs a true zero: the same order numbered from 0 up (MOOD_VALUES has negative numbers)
+    from_zero = {label: value - min(MOOD_VALUES.values()) for label, value in MOOD_VALUES.items()}
+    for level, declared in (("interval", MOOD_VALUES), ("ratio", from_zero)):
+        corpus = _corpus({"mood": LabelOrder(MOOD_ORDER, declared)})
+        numbers = [[np.nan if x is None else declared[x] for x in row] for row in MOOD]
         got = _alpha(ag.agreement_table(corpus, slot="mood", level=level))
         assert got == pytest.approx(krippendorff.alpha(numbers, level_of_measurement=level), rel=1e-12)
     # values given for one call (also giving the order) on a corpus that declares none
@@ -166,3 +168,22 @@ def test_cli_order_and_values(tmp_path):
     assert pd.read_csv(out)["value"].iloc[0] == pytest.approx(expected)
     result = run("--slot", "mood", "--level", "interval", "--values", "Awful")
     assert result.exit_code != 0 and "--values 'Awful': expected LABEL=NUMBER" in str(result.exception)
+
+
+def test_ratio_alpha_refuses_negative_values():
+    """(c - k) / (c + k) is 0/0 for -2 and 2: those two values counted as agreeing perfectly, and ratio alpha on
+    --values Awful=-2,Bad=2,... came out as an ordinary-looking number."""
+    data = [[-2, 2, 3, 4], [2, -2, 3, 4]]  # the two raters disagree on items 1 and 2 as much as the scale allows
+    with pytest.raises(ConfigError, match=r"ratio alpha needs values on a scale with a true zero \(>= 0\), got \[-2.0"):
+        ag.krippendorff_alpha(data, "ratio")
+    assert ag.krippendorff_alpha([[0, 2, 3, 4], [2, 0, 3, 4]], "ratio") < ag.krippendorff_alpha(
+        [[0, 2, 3, 4], [0, 2, 3, 4]], "ratio"
+    )
+
+
+def test_a_label_given_twice_in_values_is_named():
+    """--values Awful=1,Awful=2,Bad=2 kept the last number and blamed the order ('Awful = 2 >= Bad = 2')."""
+    from voxpop.slots import parse_values
+
+    with pytest.raises(ConfigError, match=r"--values: label 'Awful' is given twice \(1 and 2\)"):
+        parse_values("Awful=1,Awful=2,Bad=2")

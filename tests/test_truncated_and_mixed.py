@@ -119,3 +119,25 @@ def test_joined_item_ids_that_repeat_for_several_raters_are_one_item(tmp_path):
     corpus = read_likert(path, item_column=["speaker", "clip"], rater_column="rater", emotion_columns=["Anger"])
     assert list(corpus.items.index) == ["x_1", "y_1"]
     assert pd.Series(corpus.ratings["item"]).value_counts().to_dict() == {"x_1": 2, "y_1": 1}
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "utf-16"])
+def test_a_file_with_classic_mac_line_ends_is_read_like_its_lf_twin(tmp_path, codec):
+    """Excel's "CSV (Macintosh)" ends every line in a bare CR: the import failed with pandas's "new-line character
+    seen in unquoted field - do you need to open the file in universal-newline mode?", no line, no way out."""
+    text = "item,rater,label\nu1,r1,anger\nu1,r2,sad\nu2,r1,sad\n"
+    (tmp_path / "lf.csv").write_bytes(text.encode(codec))
+    (tmp_path / "cr.csv").write_bytes(text.replace("\n", "\r").encode(codec))
+    lf, cr = read_long(tmp_path / "lf.csv"), read_long(tmp_path / "cr.csv")
+    pd.testing.assert_frame_equal(cr.ratings.drop(columns="source_file"), lf.ratings.drop(columns="source_file"))
+    assert cr.ratings["label"].tolist() == ["anger", "sad", "sad"]
+
+
+def test_a_refused_level_with_a_look_alike_letter_says_so(tmp_path):
+    """'Mоderate' with a Cyrillic 'о' was refused as "found 'Mоderate'", which reads exactly like the expected
+    'Moderate': the message now names the scripts."""
+    table = tmp_path / "likert.csv"
+    table.write_text("clip,rater,anger\nc1,r1,Moderate\nc1,r2,M\u043ederate\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"row 2, column 'anger'.*found 'M\u043ederate' \(mixes look-alike letters"):
+        read_likert(table, item_column="clip", rater_column="rater", emotion_columns=["anger"],
+                    levels={"None": 0, "A little": 1, "Moderate": 2, "Extremely": 3})  # fmt: skip

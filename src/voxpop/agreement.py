@@ -30,7 +30,7 @@ from voxpop.errors import ConfigError, InputError, VoxpopError, option
 from voxpop.labelset import LabelSet
 from voxpop.limits import check_ceiling
 from voxpop.metrics import CI
-from voxpop.slots import ordered_domain, resolve_order
+from voxpop.slots import VALUES_OPTION, ordered_domain, resolve_order
 from voxpop.summary_rows import agreement_summary_rows, format_mean_pm, mean_interval
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
@@ -186,6 +186,12 @@ def _distance(level: str, domain: np.ndarray, n_v: np.ndarray) -> np.ndarray:
     if level == "interval":
         return diff**2
     if level == "ratio":
+        if (x < 0).any():  # (c - k) / (c + k) has no meaning there: -2 and 2 would count as agreeing
+            negative = [float(v) for v in x[x < 0][:10]]
+            raise ConfigError(
+                f"ratio alpha needs values on a scale with a true zero (>= 0), got {negative}; use "
+                f"{option('level', 'interval')}, or (a label slot) number its labels from 0 up with {VALUES_OPTION}"
+            )
         total = x[:, None] + x[None, :]
         return np.divide(diff, total, out=np.zeros_like(diff), where=total != 0) ** 2
     raise ConfigError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")

@@ -39,8 +39,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from voxpop.errors import VoxpopError
-from voxpop.paths import check_file_target, check_folder_target
+from voxpop.errors import ConfigError, VoxpopError
+from voxpop.paths import check_file_target, check_folder_target, make_folder
 
 FORMAT_VERSION = 1
 """Version of voxpop's stored formats; part of every hash, bump it when a layout changes."""
@@ -99,14 +99,22 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *, exclusi
     With ``exclusive=True`` an existing ``path`` is kept (``os.link``) and the result is False. If
     ``write`` raises, the temporary file is removed and ``path`` is unchanged. The directory is fsynced
     so that the new name survives a crash. Returns True when ``path`` was written. Raises ConfigError
-    (:func:`voxpop.paths.check_file_target`) when ``path`` is a folder or its parent folder is missing.
+    (:func:`voxpop.paths.check_file_target`) when ``path`` is a folder or its parent folder is missing, and
+    when that folder does not take a new file (read-only, no permission, ``/proc``).
     """
     path = Path(path)
     check_file_target(path)
     tmp = _temporary(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        with os.fdopen(os.open(tmp, flags, 0o666), "wb") as handle:
+        try:
+            descriptor = os.open(tmp, flags, 0o666)
+        except OSError as exc:  # a read-only or virtual folder (/proc), no permission, no space for an entry
+            raise ConfigError(
+                f"{path}: cannot be written: the folder {path.parent} does not take a new file "
+                f"({exc.strerror or exc}). Give a path in a folder you can write to."
+            ) from None
+        with os.fdopen(descriptor, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -183,7 +191,7 @@ def output_directory(root: str | Path, *parts: str) -> Path:
     """
     root = Path(root)
     check_folder_target(root)
-    root.mkdir(parents=True, exist_ok=True)
+    make_folder(root)
     base = root.resolve()
     path = root
     for part in (piece for given in parts for piece in Path(given).parts):
@@ -199,7 +207,7 @@ def output_directory(root: str | Path, *parts: str) -> Path:
             if not path.is_dir():
                 raise VoxpopError(f"{path}: exists and is not a folder; move it away")
         else:
-            path.mkdir()
+            make_folder(path, parents=False)
     return path
 
 

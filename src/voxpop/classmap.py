@@ -9,7 +9,9 @@ corpus's ``corpus.yaml``:
 - a key must be a label of the corpus (refused with the corpus's labels listed);
 - a value must be ``drop``, a label of the corpus (or, when merging, of one of the merged corpora) or a
   class listed in ``classes``: a typo never silently creates a new class;
-- a label mapped to two targets, and a class listed twice, are refused.
+- a label mapped to two targets, and a class listed twice, are refused;
+- a label renamed onto a label the same map drops (``anger=drop,happy=anger``) is refused: the dropped
+  ratings keep their name and would count as the renamed class.
 
 :func:`parse_class_map` reads ``LABEL=NEW`` texts, :func:`check_classes` a class list,
 :func:`check_class_map` validates a map against a corpus's labels and :func:`resolve_classes` gives the
@@ -157,8 +159,27 @@ def check_class_map(
                 f"({', '.join(dict.fromkeys([*labels, *targets]))}), list {new!r} in classes (--classes) to make it "
                 f"a class, or map it to '{DROP}' to remove it"
             )
+    problems = renamed_onto_dropped(class_map, option)
+    if problems:
+        raise ConfigError(problems[0])
     renames = {k: v for k, v in class_map.items() if v != DROP}
     return ClassMap(renames, tuple(k for k, v in class_map.items() if v == DROP))
+
+
+def renamed_onto_dropped(class_map: Mapping[str, str], option: str = "class map") -> list[str]:
+    """One message per label that ``class_map`` renames onto a label the same map drops: a dropped label keeps its
+    name (as an excluded label), so its ratings would count as the renamed class and the drop would be undone.
+
+    >>> renamed_onto_dropped({"anger": "drop", "happy": "anger"})
+    ["class map happy=anger: 'anger' is dropped by the same map (anger=drop), so its ratings ... or keep 'anger'"]
+    """
+    dropped = {k for k, v in class_map.items() if v == DROP}
+    return [
+        f"{option} {label}={new}: {new!r} is dropped by the same map ({new}={DROP}), so its ratings could not be "
+        f"told apart from those of {label!r}; map {label!r} onto another name, or keep {new!r}"
+        for label, new in class_map.items()
+        if new != DROP and new in dropped
+    ]
 
 
 def resolve_classes(

@@ -43,7 +43,7 @@ import pandas as pd
 import yaml
 
 from voxpop.cache import atomic_write, output_directory, parse_yaml, write_text
-from voxpop.classmap import DROP
+from voxpop.classmap import DROP, renamed_onto_dropped
 from voxpop.errors import InputError, VoxpopError, where
 from voxpop.filters import select_items
 from voxpop.media_paths import resolve_media
@@ -131,7 +131,8 @@ class Corpus:
         self.license = license
         self.description = description
         self.audio_root = audio_root  # the folder the audio paths were resolved against ("" when unknown)
-        problems = self._check_class_set()
+        problems = renamed_onto_dropped(native_map)  # the importer's --class-map or corpus.yaml's class_map
+        problems += self._check_class_set() if not problems else []
         self.items, item_problems = _normalize_items(items)
         problems += item_problems
         self.ratings, rating_problems = _normalize_ratings(ratings)

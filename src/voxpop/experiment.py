@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import pydantic
 
+from voxpop.classmap import check_classes
 from voxpop.errors import ConfigError
 from voxpop.filters import ItemFilter
 from voxpop.formats import check_arguments
@@ -115,6 +116,17 @@ class FeatureSpec(Strict):
     noise_dir: str | None = None
     snr_db: float | None = None
     store: str | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _accepted_options(self) -> FeatureSpec:
+        """``options`` against what the extractor accepts (names and types), before any work."""
+        from voxpop.features.base import check_extractor_options
+
+        try:
+            check_extractor_options(self.extractor, self.options)
+        except ConfigError as exc:
+            raise ValueError(f"options: {exc}") from None
+        return self
 
     @pydantic.model_validator(mode="after")
     def _noise_with_snr(self) -> FeatureSpec:
@@ -482,6 +494,14 @@ class Recipe(Strict):
     corpora: dict[str, CorpusEntry] = {}
     where: str | None = None
     classes: list[str] | None = None
+
+    @pydantic.field_validator("classes")
+    @classmethod
+    def _each_class_once(cls, classes: list[str] | None) -> list[str] | None:
+        try:
+            return check_classes(classes, "the class list")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
     class_map: dict[str, str] = {}
     labels: LabelSets = LabelSets()
     features: FeatureSpec = FeatureSpec()

@@ -9,8 +9,11 @@ instead of hanging or being killed for memory. docs/recipes.md lists every ceili
 
 from __future__ import annotations
 
+import inspect
 import os
-from typing import Annotated, NamedTuple
+import typing
+from collections.abc import Callable
+from typing import Annotated, Any, NamedTuple
 
 import pydantic
 
@@ -36,6 +39,33 @@ Seed = Annotated[int, pydantic.Strict(), pydantic.Field(ge=0, le=INT64[1])]
 STRICT_NUMBERS = pydantic.ConfigDict(extra="forbid", allow_inf_nan=False)
 """The configuration of every recipe section and option map: unknown keys and non-finite floats
 (``.inf``, ``.nan``) are errors at their key path."""
+
+
+def signature_model(function: Callable, name: str, *, strict: bool = False, skip: tuple[str, ...] = ()) -> type:
+    """A pydantic model of ``function``'s keyword parameters (a class: its ``__init__``), for checking an option
+    map before calling it: each parameter's annotation (``int`` as :data:`Int`: no ``true``, within int64;
+    none: anything) and default (none: required), :data:`STRICT_NUMBERS` (unknown keys, non-finite floats) and,
+    with ``strict``, no conversions at all (``"2"`` is no integer, ``40.5`` no integer). ``skip``: parameters
+    that are not options (an extractor's ``argument``).
+
+    >>> def read(path: str, max_votes: int = 0): ...
+    >>> signature_model(read, "read_arguments").model_validate({"path": "v.csv", "max_votes": True})
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for read_arguments
+    ...
+    """
+    hints = typing.get_type_hints(function.__init__ if inspect.isclass(function) else function)
+    fields = {
+        p.name: (
+            Int if hints.get(p.name) is int else hints.get(p.name, Any),
+            ... if p.default is p.empty else p.default,
+        )
+        for p in inspect.signature(function).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in skip
+    }
+    config = pydantic.ConfigDict(**STRICT_NUMBERS, arbitrary_types_allowed=True, strict=strict)
+    return pydantic.create_model(name, __config__=config, **fields)
 
 
 class Ceiling(NamedTuple):

@@ -47,7 +47,8 @@ def class_map_problems(
 ) -> list[str]:
     """Every source's class map checked by :func:`voxpop.classmap.check_class_map` (keys: the source's labels;
     values: ``drop``, a label of any source, a name another source's map also maps onto (the shared name two
-    corpora agree on) or a class of ``classes``), one message per faulty map. ``option``: how a map is named
+    corpora agree on) or a class of ``classes``), one message per faulty map; a label one map drops while
+    another corpus keeps it as a class is refused (the dropped ratings keep their name). ``option``: how a map is named
     in messages, formatted with the namespace."""
     problems = []
     for source in sources:
@@ -65,6 +66,20 @@ def class_map_problems(
             )  # fmt: skip
         except ConfigError as exc:
             problems.append(str(exc))
+            continue
+        kept_by = {
+            c: other.namespace
+            for other in sources
+            if other is not source
+            for c in mapped_classes(other)
+            if classes is None or c in classes  # a class of the merge, not an excluded label
+        }
+        for label in (k for k, v in source.class_map.items() if v == DROP and k in kept_by):
+            problems.append(  # a dropped label keeps its name: in the merge its ratings would count as that class
+                f"{option.format(source.namespace)} {label}={DROP}: {label!r} is a class of corpus "
+                f"{kept_by[label]!r} after its class map, so the dropped ratings would count as that class in "
+                f"the merged corpus; drop {label!r} in every corpus, or keep it"
+            )
     return problems
 
 

@@ -95,9 +95,14 @@ def save_label_set(labels: LabelSet, path: str | Path, force: bool = False) -> O
     if same:
         return "reused"
     if not force:
+        try:
+            pq.read_schema(path)
+            held = f"a different label set (rule {labels.rule!r} gives other targets, items or options)"
+        except Exception:  # pyarrow raises several types for a file that is not parquet
+            held = "a file that is not a label set (not a Parquet table)"
         raise ConfigError(
-            f"{path}: already holds a different label set (rule {labels.rule!r} gives other targets, items or "
-            f"options). Nothing was written: choose another output file, or pass {option('force')} to replace it."
+            f"{path}: already holds {held}. Nothing was written: choose another output file, or pass "
+            f"{option('force')} to replace it."
         )
     labels.save(path)
     return "replaced"
@@ -173,7 +178,7 @@ def _corpus_size(directory: Path) -> str:
 
 def _existing_parent(path: Path) -> Path:
     """The nearest existing folder at or above ``path``'s parent (scratch files stay on the same disk)."""
-    parent = path.parent if path.suffix else path
-    while not parent.exists():
+    parent = path if path.is_dir() else path.parent  # a corpus folder, or the folder of a file
+    while not parent.is_dir():
         parent = parent.parent
     return parent

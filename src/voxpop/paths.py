@@ -8,6 +8,7 @@ instead of ``IsADirectoryError`` / ``FileExistsError`` / ``NotADirectoryError`` 
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -79,22 +80,41 @@ def output_file(path: str | Path) -> Path:
         ``path`` as a :class:`~pathlib.Path`.
 
     Raises:
-        ConfigError: ``path`` is an existing folder (give a file name), or a parent of it exists and is not a
-            folder (a file named like the folder voxpop would create); nothing is created then.
+        ConfigError: ``path`` is an existing folder (a symlink to one included; give a file name), a device,
+            pipe or socket, or a parent of it exists and is not a folder (a file named like the folder voxpop
+            would create); nothing is created then.
     """
     path = Path(path)
     check_file_target(path, create_parents=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     return path
+
+
+def make_folder(path: Path, *, parents: bool = True) -> None:
+    """Create the folder ``path`` (and its parents) if missing; a folder that cannot be created (read-only,
+    no permission, ``/proc``) is a :class:`ConfigError` naming it, not an OSError traceback."""
+    try:
+        path.mkdir(parents=parents, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: the folder cannot be created ({exc.strerror or exc}). Give a path in a folder you can write to."
+        ) from None
 
 
 def check_file_target(path: Path, *, create_parents: bool = False) -> None:
     """Raise :class:`ConfigError` unless ``path`` can be written as a file (see :func:`output_file`); without
     ``create_parents`` its parent folder must exist."""
-    if entry_kind(path) == "folder" and not path.is_symlink():
+    kind = entry_kind(path)
+    if kind == "folder":
+        link = f" (through the symlink to {os.path.realpath(path)})" if path.is_symlink() else ""
         raise ConfigError(
-            f"{path}: is a folder; a file is written here. Give a file name (a new file inside the folder, or "
-            "elsewhere) or move the folder away."
+            f"{path}: is a folder{link}; a file is written here. Give a file name (a new file inside the folder, "
+            "or elsewhere) or move the folder away."
+        )
+    if kind not in (None, "file"):  # a device or pipe would be replaced by the new file, or block a comparison
+        raise ConfigError(
+            f"{path}: is a {kind}, not a regular file; a file is written here (a new file moved into place). "
+            "Give the name of a new or existing regular file."
         )
     blocker = _non_folder_parent(path.parent)
     if blocker is not None:

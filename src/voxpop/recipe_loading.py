@@ -219,6 +219,30 @@ def non_finite(data: Any, path: str = "") -> Iterator[str]:
             yield from non_finite(value, f"{path}[{i}]")
 
 
+def not_unicode(data: Any, path: str = "") -> Iterator[str]:
+    """Key paths of texts (keys included) that are not Unicode text: a YAML escape such as ``"\\udc80"`` gives a
+    lone surrogate, which no file, hash or report can hold.
+
+    >>> list(not_unicode({"title": chr(0xDC80), "model": {chr(0xD800): 1}}))
+    ['title', 'model.\\\\ud800']
+    """
+    if isinstance(data, str):
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            yield path
+    elif isinstance(data, Mapping):
+        for key, value in data.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and any(n == "" for n in not_unicode(key)):
+                yield where.encode("utf-8", "backslashreplace").decode()
+            else:
+                yield from not_unicode(value, where)
+    elif isinstance(data, list | tuple):
+        for i, value in enumerate(data):
+            yield from not_unicode(value, f"{path}[{i}]")
+
+
 def recipe_from_dict(data: Mapping[str, Any], source: str = "(dict)") -> Recipe:
     """Validate a recipe given as a mapping; the grid's keys and values are checked too.
 
@@ -229,6 +253,13 @@ def recipe_from_dict(data: Mapping[str, Any], source: str = "(dict)") -> Recipe:
     """
     bad = list(non_finite(data))
     problems = [f"{path}: Input should be a finite number (not .inf or .nan)" for path in bad]
+    unicode = list(not_unicode(data))
+    if unicode:  # nothing else can be checked: the schema's messages would quote the text
+        problems += [
+            f"{path}: holds a lone surrogate (a '\\udXXX' escape), which is not Unicode text; remove it"
+            for path in unicode
+        ]
+        raise recipe_error(problems, source)
     try:
         recipe = Recipe.model_validate(data)
     except pydantic.ValidationError as exc:  # with the non-finite numbers, each once

@@ -137,6 +137,11 @@ def parse_values(text: str | None) -> dict[str, float] | None:
         try:
             if not sep or not label.strip():
                 raise ValueError(part)
+            if label.strip() in values:
+                raise ConfigError(
+                    f"{VALUES_OPTION}: label {label.strip()!r} is given twice ({values[label.strip()]:g} and "
+                    f"{number.strip()}); give each label one number."
+                )
             values[label.strip()] = float(number)
         except ValueError:
             raise ConfigError(

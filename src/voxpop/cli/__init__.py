@@ -22,7 +22,7 @@ from voxpop.cli import (  # noqa: F401  (register commands)
     train_verbs,
 )
 from voxpop.cli.app import app, err_console
-from voxpop.errors import VoxpopError
+from voxpop.errors import ConfigError, VoxpopError
 from voxpop.stopping import TERMINATED, Stopped, stop_on_sigterm
 
 __all__ = ["app", "main"]
@@ -32,11 +32,32 @@ INTERRUPTED = 130
 """Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it)."""
 
 
+def check_argument_text(arguments: list[str]) -> None:
+    """Refuse command-line arguments that are not UTF-8 text (Python keeps their bytes as lone surrogates, which a
+    label, a class name or a saved table cannot hold), naming the argument and its bytes.
+
+    >>> check_argument_text(["labels", "--classes", "anger," + chr(0xDCFF)])
+    Traceback (most recent call last):
+    ...
+    voxpop.errors.ConfigError: argument 3 ('anger,\\xff'): holds bytes that are not UTF-8 text; ...
+    """
+    for number, text in enumerate(arguments, 1):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = text.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            raise ConfigError(
+                f"argument {number} ('{shown}'): holds bytes that are not UTF-8 text; voxpop reads its arguments "
+                "(labels, class names, paths) as UTF-8: type them as UTF-8, or rename a file whose name is not."
+            ) from None
+
+
 def main() -> None:
     """Entry point of the ``voxpop`` console script: errors for people, exit code 2; Ctrl-C exits with 130 and
     SIGTERM with 143 (:data:`voxpop.stopping.TERMINATED`), each saying that finished work is kept."""
     stop_on_sigterm()
     try:
+        check_argument_text(sys.argv[1:])
         app()
     except Stopped as exc:
         err_console.print(

@@ -24,7 +24,7 @@ from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
 from voxpop.cli.options import with_rule_options
 from voxpop.errors import ConfigError
 from voxpop.formatting import format_ci, format_result, metric_name
-from voxpop.paths import output_file
+from voxpop.paths import check_file_target, output_file
 from voxpop.rules import RULES
 
 if TYPE_CHECKING:
@@ -100,6 +100,8 @@ def evaluate(
 
     if resample not in RESAMPLE_UNITS:
         raise ConfigError(f"--resample {resample!r}: choose one of {', '.join(RESAMPLE_UNITS)}.")
+    if out is not None:  # a folder, device or file-as-folder at --out: refused before the scoring, not after it
+        check_file_target(Path(out), create_parents=True)
     sources = _sources(run, model)
     first_run = next((s for s in sources.values() if not isinstance(s, Path)), None)
     other = corpus is not None and first_run is not None and is_other_corpus(first_run, corpus)

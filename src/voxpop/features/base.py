@@ -28,14 +28,15 @@ import json
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import ClassVar, Literal
 
 import numpy as np
+import pydantic
 
 from voxpop.audio import AudioError, AudioLoader
 from voxpop.errors import ConfigError
-from voxpop.limits import check_ceiling
+from voxpop.limits import check_ceiling, signature_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,6 +259,28 @@ def make_extractor(spec: str | Extractor, **options: object) -> Extractor:
             raise ConfigError(f"options {sorted(options)} given together with a ready extractor {spec.describe()}")
         return spec
     name, _, argument = spec.partition(":")
+    options = check_extractor_options(spec, options)
+    if isinstance(options.get("workers"), int):  # processes are planned from it: no more than the machine runs
+        check_ceiling("workers", options["workers"], "extractor option workers (features.options.workers, --workers)")
+    return _factory(name)(argument or None, **options)
+
+
+def check_extractor_options(spec: str, options: Mapping[str, object]) -> dict[str, object]:
+    """The keyword options of extractor ``spec`` checked against its class's signature, before anything is built.
+
+    Every option must be a parameter of the extractor and have its annotated type, strictly: ``true`` is not
+    a number, ``40.5`` or ``"40"`` not an integer, ``.inf`` / ``.nan`` (or JSON ``Infinity``) not a number,
+    a mapping not a text. Used by :func:`make_extractor` and by a recipe's ``features.options``.
+
+    Raises:
+        ConfigError: one line per problem, naming the option (unknown ones list the accepted options).
+
+    >>> check_extractor_options("fbank", {"n_mels": True})
+    Traceback (most recent call last):
+    ...
+    voxpop.errors.ConfigError: extractor 'fbank' option n_mels: Input should be a valid integer
+    """
+    name = spec.partition(":")[0]
     factory = _factory(name)
     parameters = inspect.signature(factory).parameters
     accepted = [p for p in parameters if p not in ("self", "argument")]
@@ -266,9 +289,13 @@ def make_extractor(spec: str | Extractor, **options: object) -> Extractor:
         raise ConfigError(
             f"extractor {name!r} has no option {unknown[0]!r}; its options are: {', '.join(accepted) or '(none)'}"
         )
-    if isinstance(options.get("workers"), int):  # processes are planned from it: no more than the machine runs
-        check_ceiling("workers", options["workers"], "extractor option workers (features.options.workers, --workers)")
-    return factory(argument or None, **options)
+    schema = signature_model(factory, f"{name}_options", strict=True, skip=("self", "argument"))
+    try:
+        schema.model_validate(dict(options))
+    except pydantic.ValidationError as exc:
+        problems = [f"option {'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"extractor {name!r} " + "; ".join(problems)) from None
+    return dict(options)
 
 
 def available_extractors() -> list[str]:

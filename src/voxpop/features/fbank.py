@@ -104,14 +104,21 @@ class FbankExtractor(Extractor):
     name = "fbank"
 
     def __init__(
-        self, argument: str | None = None, n_mels: int = 80, output: Literal["pooled", "frames"] = "pooled", workers=1
+        self,
+        argument: str | None = None,
+        n_mels: int = 80,
+        output: Literal["pooled", "frames"] = "pooled",
+        workers: int = 1,
     ):
         if argument is not None:
             raise ConfigError(f"extractor 'fbank' takes no argument after the colon, got {argument!r}")
         if output not in ("pooled", "frames"):
             raise ConfigError(f"fbank output must be 'pooled' or 'frames', got {output!r}")
-        if n_mels < 1:
-            raise ConfigError(f"fbank n_mels must be positive, got {n_mels}")
+        bins = (1 << (round(0.025 * self.sample_rate) - 1).bit_length()) // 2 + 1  # FFT bins of a 25 ms frame
+        if not 1 <= n_mels <= bins:
+            raise ConfigError(
+                f"fbank n_mels must be between 1 and {bins} (the FFT bins of a 25 ms frame), got {n_mels}"
+            )
         self.n_mels = int(n_mels)
         self.output = output
         self.workers = int(workers)

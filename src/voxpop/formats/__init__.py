@@ -7,8 +7,6 @@ functions. Readers are imported on first use so that ``import voxpop`` stays lig
 from __future__ import annotations
 
 import importlib
-import inspect
-import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,7 +14,7 @@ import pydantic
 
 from voxpop.corpus import Corpus
 from voxpop.errors import ConfigError
-from voxpop.limits import STRICT_NUMBERS, Int
+from voxpop.limits import signature_model
 
 IMPORTERS: dict[str, str] = {
     "crema-d": "voxpop.formats.cremad:read_cremad",
@@ -62,15 +60,8 @@ def check_arguments(name: str, arguments: Mapping[str, Any]) -> None:
         voxpop.errors.ConfigError: arguments.max_vote: unknown argument of importer 'crema-d' (accepted: path, ...
     """
     importer = get_importer(name)
-    hints: dict[str, Any] = typing.get_type_hints(importer)
-    types = {name: Int if kind is int else kind for name, kind in hints.items()}  # strict: true is not a count
-    fields = {
-        p.name: (types.get(p.name, Any), ... if p.default is p.empty else p.default)
-        for p in inspect.signature(importer).parameters.values()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
-    config = pydantic.ConfigDict(**STRICT_NUMBERS, arbitrary_types_allowed=True)
-    schema = pydantic.create_model(f"{name}_arguments", __config__=config, **fields)
+    schema = signature_model(importer, f"{name}_arguments")  # int as Int: true is not a count
+    fields = schema.model_fields
     try:
         schema.model_validate(dict(arguments))
     except pydantic.ValidationError as exc:

@@ -22,7 +22,7 @@ from voxpop.corpus import STRING
 from voxpop.errors import InputError, where
 from voxpop.formats.arrow import read_parquet_names
 from voxpop.formats.encodings import AUTO, decode_text, text_codec
-from voxpop.formats.text_checks import check_csv_rows, note_suspicious_text, take_notes
+from voxpop.formats.text_checks import check_csv_rows, mixed_scripts, note_suspicious_text, take_notes
 from voxpop.paths import input_file
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -38,7 +38,8 @@ def read_text(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> 
     an ambiguous detection is an error listing the candidates). Raises :class:`InputError` when the file is
     missing, a folder or a device (:func:`voxpop.paths.input_file`) or unreadable, or its bytes are not text
     in ``encoding`` (naming the file, the line of the first bad byte and how to fix it); an unknown codec is
-    a ConfigError. Suspicious text (mojibake, mixed scripts) is noted for the import report.
+    a ConfigError. Suspicious text (mojibake, mixed scripts) is noted for the import report. A file whose
+    lines all end in a bare CR (classic Mac OS, Excel's "CSV (Macintosh)") is read with LF line ends.
     """
     path = Path(path)
     if encoding != AUTO:
@@ -49,6 +50,8 @@ def read_text(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> 
     except OSError as exc:
         raise InputError(f"{path}: the {what} file could not be read ({exc.strerror}).") from None
     text = decode_text(data, path.name, encoding)
+    if "\r" in text and "\n" not in text:  # classic Mac line ends (Excel's "CSV (Macintosh)"): every line ends in CR
+        text = text.replace("\r", "\n")
     note_suspicious_text(text, path.name)
     return text
 
@@ -279,7 +282,8 @@ def finite_numbers(text: pd.Series) -> np.ndarray:
 
 
 def shown(raw: object) -> str:
-    """A refused cell as shown in a message: its text, noting when it is a number that is not finite.
+    """A refused cell as shown in a message: its text, noting when it is a number that is not finite or when it
+    mixes look-alike letters of several scripts (:func:`voxpop.formats.text_checks.mixed_scripts`).
 
     >>> shown("1e400"), shown("x")
     ("'1e400' (not a finite number)", "'x'")
@@ -291,6 +295,9 @@ def shown(raw: object) -> str:
     except (TypeError, ValueError):
         non_finite = False
     text = repr(raw) if len(repr(raw)) <= 40 else f"{repr(raw)[:37]}..."
+    scripts = mixed_scripts(raw) if isinstance(raw, str) else ""
+    if scripts:  # 'Mоderate' with a Cyrillic 'о' prints like the expected 'Moderate'
+        text += f" (mixes look-alike letters of different scripts: {scripts}; retype it in one script)"
     return text + (" (not a finite number)" if non_finite else "")
 
 
