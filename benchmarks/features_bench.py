@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from voxpop.corpus import Corpus
+from voxpop.corpus.corpus import Corpus
 from voxpop.features import fill_store, make_extractor
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the checkout

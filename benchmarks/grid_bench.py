@@ -7,9 +7,9 @@ every epoch of every grid cell pays for the backbone again. voxpop extracts the 
 same model (mean pooling commutes with the weighted layer sum and the linear map; METHODS.md
 section 4). Both paths below train that model with the same folds, epochs, batch size and seed:
 
-(a) cached: ``voxpop.features.extract`` with ``ssl:<dir>`` once, then ``voxpop.runs.cross_validate``
+(a) cached: ``voxpop.features.extract`` with ``ssl:<dir>`` once, then ``voxpop.models.cross_validation.cross_validate``
     with the ``linear`` head per rule (the layer-weighted sum is added for layer features);
-(b) backbone per batch: ``voxpop.training.fit`` on raw waveforms with a frozen backbone
+(b) backbone per batch: ``voxpop.models.training.fit`` on raw waveforms with a frozen backbone
     (``BackboneConfig(trainable_layers=0)``: only the layer weights and the head learn) per rule and fold.
 
 The backbone is a small randomly initialised WavLM (standard 7-layer convolutional encoder with
@@ -34,16 +34,16 @@ import pandas as pd
 import torch
 from transformers.utils import logging as transformers_logging
 
-from voxpop.audio import AudioLoader, AudioOptions
-from voxpop.corpus import Corpus
-from voxpop.evaluation import evaluate_predictions
+from voxpop.corpus.corpus import Corpus
+from voxpop.corpus.formats.ravdess import read_ravdess
+from voxpop.evaluation.results import evaluate_predictions
 from voxpop.features import extract
-from voxpop.formats.ravdess import read_ravdess
-from voxpop.labels import make_labels
-from voxpop.model_spec import BackboneConfig, ModelSpec, TrainConfig
-from voxpop.protocols import make_folds
-from voxpop.runs import cross_validate
-from voxpop.training import fit
+from voxpop.features.audio import AudioLoader, AudioOptions
+from voxpop.labels.rules import make_labels
+from voxpop.models.cross_validation import cross_validate
+from voxpop.models.protocols import make_folds
+from voxpop.models.specs import BackboneConfig, ModelSpec, TrainConfig
+from voxpop.models.training import fit
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the checkout
 DEFAULT_DATA = Path(os.environ.get("VOXPOP_SHARED_DATA", SHARED_DATA)) / "ravdess"

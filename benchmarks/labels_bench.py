@@ -20,9 +20,10 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from voxpop.agreement import alpha_ci, krippendorff_alpha, value_counts
-from voxpop.corpus import Corpus
-from voxpop.labels import make_labels, vote_counts
+from voxpop.agreement.reliability import alpha_ci, krippendorff_alpha, value_counts
+from voxpop.corpus.corpus import Corpus
+from voxpop.labels.rules import make_labels
+from voxpop.labels.voting import vote_counts
 
 CLASSES = ["neutral", "happy", "sad", "angry", "surprise", "fear", "disgust", "contempt"]
 

@@ -19,7 +19,7 @@ import time
 import numpy as np
 from sklearn.metrics import f1_score
 
-from voxpop import metrics
+from voxpop.evaluation import metrics, resampling
 
 
 def _timed(function):
@@ -67,7 +67,9 @@ def main() -> None:
 
     fast, fast_time = _best_of(
         args.repeats,
-        lambda: metrics.bootstrap_distribution("macro_f1", true, pred, classes=labels, n_boot=args.resamples, seed=0),
+        lambda: resampling.bootstrap_distribution(
+            "macro_f1", true, pred, classes=labels, n_boot=args.resamples, seed=0
+        ),
     )
     plain, plain_time = _best_of(args.repeats, lambda: bincount_loop(true, pred, args.classes, args.resamples, 0))
 
@@ -83,9 +85,14 @@ def main() -> None:
     verdict = "at least as fast" if fast_time <= plain_time else "SLOWER than the loop"
     print(f"  bootstrap ratio (loop / voxpop): {plain_time / fast_time:.2f}x -- voxpop is {verdict}")
     print(f"  (the loop draws unstratified resamples: its mean {plain.mean():.4f} vs voxpop's {fast.mean():.4f})")
-    for name, metric in [("voxpop.metrics.macro_f1", voxpop_macro_f1), ("sklearn f1_score", sklearn_macro_f1)]:
+    for name, metric in [
+        ("voxpop.evaluation.metrics.macro_f1", voxpop_macro_f1),
+        ("sklearn f1_score", sklearn_macro_f1),
+    ]:
         slow, slow_time = _timed(
-            lambda metric=metric: metrics.bootstrap_distribution(metric, true, pred, n_boot=args.loop_resamples, seed=0)
+            lambda metric=metric: resampling.bootstrap_distribution(
+                metric, true, pred, n_boot=args.loop_resamples, seed=0
+            )
         )
         scaled = slow_time * args.resamples / args.loop_resamples
         difference = np.abs(slow - fast[: args.loop_resamples]).max()
@@ -93,7 +100,7 @@ def main() -> None:
             f"  loop ({name}) {args.loop_resamples} resamples: {slow_time:.2f} s -> {scaled:.1f} s for "
             f"{args.resamples}; vectorised is {scaled / fast_time:.0f}x faster; max |difference| {difference:.1e}"
         )
-    ci = metrics.CI(metrics.macro_f1(true, pred, classes=labels), *metrics.percentile_interval(fast))
+    ci = resampling.CI(metrics.macro_f1(true, pred, classes=labels), *resampling.percentile_interval(fast))
     print(f"  macro-F1 = {ci.value:.4f}, 95 % CI [{ci.low:.4f}, {ci.high:.4f}]")
 
 

@@ -66,12 +66,13 @@ def child(workers: int, out: Path, overrides: list[str]) -> None:
     with contextlib.ExitStack() as stack:
         client, submit = None, None
         if workers > 1:
-            from voxpop.cluster import connect
+            from voxpop.core.cluster import connect
 
             client = stack.enter_context(connect(workers, None, preload=True))
             submit = functools.partial(client.submit, pure=False)
-        from voxpop import study
-        from voxpop.recipe_loading import load_recipe
+        from voxpop.report.study import write_study_report
+        from voxpop.study import run as study
+        from voxpop.study.loading import load_recipe
 
         prepare = study.prepare_corpus
 
@@ -83,9 +84,9 @@ def child(workers: int, out: Path, overrides: list[str]) -> None:
                 mark()  # corpus built
 
         study.prepare_corpus = timed_prepare
-        run = study.run_recipe(load_recipe(RECIPE, overrides), out, workers=workers, client=client, write_report=False)
+        run = study.run_recipe(load_recipe(RECIPE, overrides), out, workers=workers, client=client)
         mark()  # stages done
-        study.write_study_report(run, submit)
+        write_study_report(run, submit)
         mark()  # report written
     print(json.dumps(marks))
 

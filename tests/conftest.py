@@ -15,7 +15,7 @@ SHARED_DATA = Path(os.environ.get("VOXPOP_SHARED_DATA", Path(__file__).resolve()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Collecting doctests imports ``voxpop.worker_signals``, which makes the importing process ignore Ctrl-C (as
+    """Collecting doctests imports ``voxpop.core.worker_signals``, which makes the importing process ignore Ctrl-C (as
     local Dask workers must); give this process Python's own Ctrl-C handler back before any test runs."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -44,7 +44,7 @@ class DemoCorpus(NamedTuple):
 @pytest.fixture(scope="session")
 def demo_corpus(tmp_path_factory: pytest.TempPathFactory) -> DemoCorpus:
     """``make_demo_corpus(root, "tiny")`` (48 clips, 6 speakers, 3 conditions), shared by every test module."""
-    from voxpop.demo import make_demo_corpus
+    from voxpop.corpus.demo import make_demo_corpus
 
     root = tmp_path_factory.mktemp("demo-tiny")
     calls: list[tuple[int, int]] = []
@@ -120,9 +120,9 @@ def one_torch_thread():
 def write_run():
     """``write(out, features, labels, folds, spec, feature_source)``: cross-validate ``spec`` on in-memory features
     into ``out/cache/train`` (fold models, predictions) and write ``out/runs.json`` naming that one run (``run``),
-    as :func:`voxpop.study.run_recipe` does for each train stage; returns the CrossValidation."""
-    from voxpop.runs import cross_validate
-    from voxpop.trained import RUNS_FILE, ProtocolSpec, RunRecord
+    as :func:`voxpop.study.run.run_recipe` does for each train stage; returns the CrossValidation."""
+    from voxpop.models.cross_validation import cross_validate
+    from voxpop.models.saved_runs import RUNS_FILE, ProtocolSpec, RunRecord
 
     def write(out: Path, features, labels, folds, spec, feature_source):
         result = cross_validate(features, labels, folds, spec, out_dir=out / "cache" / "train")

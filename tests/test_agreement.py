@@ -10,9 +10,9 @@ from sklearn.metrics import cohen_kappa_score, confusion_matrix
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
 
 from voxpop import VoxpopError
-from voxpop import agreement as ag
-from voxpop.corpus import Corpus
-from voxpop.labelset import Accounting, LabelSet
+from voxpop.agreement import confusion, correlations, kappas, reliability, tables, threshold_sweep
+from voxpop.corpus.corpus import Corpus
+from voxpop.labels.labelset import Accounting, LabelSet
 
 nan = np.nan
 # Krippendorff (2011), "Computing Krippendorff's alpha-reliability", 4 observers x 12 units, missing values.
@@ -46,14 +46,14 @@ def _long(matrix, label: str = "sad", slot: str = "intensity") -> pd.DataFrame:
 
 
 # =================================================================================== Krippendorff's alpha
-@pytest.mark.parametrize("level", ag.LEVELS)
+@pytest.mark.parametrize("level", reliability.LEVELS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_alpha_equals_krippendorff_package_with_missing_values(level, seed):
     data = _random_reliability(seed)
     expected = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
-    assert ag.krippendorff_alpha(data, level) == pytest.approx(expected, rel=1e-12)
+    assert reliability.krippendorff_alpha(data, level) == pytest.approx(expected, rel=1e-12)
     counts = (data.T[:, :, None] == np.arange(1, 6)).sum(axis=1)
-    via_counts = ag.krippendorff_alpha(counts, level, kind="counts", values=[1, 2, 3, 4, 5])
+    via_counts = reliability.krippendorff_alpha(counts, level, kind="counts", values=[1, 2, 3, 4, 5])
     assert via_counts == pytest.approx(expected, rel=1e-12)
 
 
@@ -63,41 +63,41 @@ def test_alpha_reproduces_textbook_examples():
     assert round(krippendorff.alpha(KRIPPENDORFF_2011, level_of_measurement="interval"), 3) == 0.849
     expected = {"nominal": 0.743, "ordinal": 0.815, "interval": 0.849, "ratio": 0.797}
     for level, value in expected.items():
-        assert round(ag.krippendorff_alpha(KRIPPENDORFF_2011, level), 3) == value
-    assert round(ag.krippendorff_alpha(WIKIPEDIA, "nominal"), 6) == 0.691358
-    assert round(ag.krippendorff_alpha(WIKIPEDIA, "interval"), 6) == 0.810845
+        assert round(reliability.krippendorff_alpha(KRIPPENDORFF_2011, level), 3) == value
+    assert round(reliability.krippendorff_alpha(WIKIPEDIA, "nominal"), 6) == 0.691358
+    assert round(reliability.krippendorff_alpha(WIKIPEDIA, "interval"), 6) == 0.810845
 
 
 def test_alpha_on_string_labels_and_value_domain():
     data = [["pos", "neg", "neu", nan], ["pos", "neg", "neu", "pos"], ["pos", "neg", "pos", "pos"]]
-    assert round(ag.krippendorff_alpha(data, "nominal"), 6) == 0.722222  # the package's own test value
+    assert round(reliability.krippendorff_alpha(data, "nominal"), 6) == 0.722222  # the package's own test value
     ordered = [["low", "mid"], ["low", "high"], ["mid", "high"]]
     domain = ["low", "mid", "high"]
     expected = krippendorff.alpha(ordered, level_of_measurement="ordinal", value_domain=domain)
-    assert ag.krippendorff_alpha(ordered, "ordinal", values=domain) == pytest.approx(expected)
+    assert reliability.krippendorff_alpha(ordered, "ordinal", values=domain) == pytest.approx(expected)
     with pytest.raises(VoxpopError, match="interval alpha needs numeric values"):
-        ag.krippendorff_alpha(ordered, "interval", values=domain)
+        reliability.krippendorff_alpha(ordered, "interval", values=domain)
 
 
 def test_count_only_alpha_equals_per_rater_alpha():
     data = _random_reliability(7, raters=6, items=80, values=4)
     ratings = _long(data)
-    matrix = ag.reliability_matrix(ratings, "intensity", "sad")
-    counts = ag.value_counts(ratings.assign(rater=pd.NA), column="value")  # the raters are forgotten
+    matrix = reliability.reliability_matrix(ratings, "intensity", "sad")
+    counts = reliability.value_counts(ratings.assign(rater=pd.NA), column="value")  # the raters are forgotten
     assert counts.to_numpy().sum() == np.isfinite(data).sum()
-    for level in ag.LEVELS:
-        per_rater = ag.krippendorff_alpha(matrix, level)
-        assert ag.krippendorff_alpha(counts, level, kind="counts") == pytest.approx(per_rater, rel=1e-12)
+    for level in reliability.LEVELS:
+        per_rater = reliability.krippendorff_alpha(matrix, level)
+        assert reliability.krippendorff_alpha(counts, level, kind="counts") == pytest.approx(per_rater, rel=1e-12)
         assert per_rater == pytest.approx(krippendorff.alpha(data, level_of_measurement=level), rel=1e-12)
 
 
 def test_alpha_is_nan_when_undefined():
-    assert np.isnan(ag.krippendorff_alpha([[1, 1, 1], [1, 1, 1]]))  # one value only: no expected disagreement
-    assert np.isnan(ag.krippendorff_alpha([[1, nan], [nan, 2]]))  # no item rated twice
+    assert np.isnan(reliability.krippendorff_alpha([[1, 1, 1], [1, 1, 1]]))  # one value only: no expected disagreement
+    assert np.isnan(reliability.krippendorff_alpha([[1, nan], [nan, 2]]))  # no item rated twice
 
 
 def test_coincidence_matrix_matches_krippendorff_2011_table():
-    o = ag.coincidence_matrix(KRIPPENDORFF_2011)
+    o = reliability.coincidence_matrix(KRIPPENDORFF_2011)
     # Krippendorff (2011), nominal example: n_c = 9, 13, 10, 5, 3 pairable values; n = 40.
     assert o.sum(axis=1).tolist() == pytest.approx([9, 13, 10, 5, 3])
     assert o.to_numpy() == pytest.approx(o.to_numpy().T)
@@ -107,10 +107,10 @@ def test_coincidence_matrix_matches_krippendorff_2011_table():
 # =================================================================================== bootstrap interval
 @pytest.mark.parametrize("cells", [4_000_000, 200])  # all item groups at once, or in chunks of 8
 def test_bootstrap_alphas_equal_package_alpha_of_each_resample(monkeypatch, cells):
-    monkeypatch.setattr(ag, "_BOOT_CELLS", cells)
+    monkeypatch.setattr(reliability, "_BOOT_CELLS", cells)
     rows = np.random.default_rng(3).integers(0, 3, size=(80, 5)).astype(float)
     counts = np.unique(rows[rows.sum(axis=1) >= 2], axis=0)  # distinct items
-    patterns, sizes = ag._distinct_rows(counts)  # in the order the bootstrap groups them
+    patterns, sizes = reliability._distinct_rows(counts)  # in the order the bootstrap groups them
     assert len(patterns) > 40 and (sizes == 1).all()
     assert sorted(map(tuple, patterns)) == sorted(map(tuple, counts))
     picks = np.random.default_rng(5).integers(0, len(patterns), size=(20, len(patterns)))
@@ -119,11 +119,11 @@ def test_bootstrap_alphas_equal_package_alpha_of_each_resample(monkeypatch, cell
         taken, fixed_draws.used = picks[fixed_draws.used : fixed_draws.used + size], fixed_draws.used + size
         return np.stack([np.bincount(p, minlength=len(sizes)) for p in taken]).astype(float)
 
-    monkeypatch.setattr(ag, "_resample_sizes", fixed_draws)
+    monkeypatch.setattr(reliability, "_resample_sizes", fixed_draws)
     domain = np.arange(1, 6)
-    for level in ag.LEVELS:
+    for level in reliability.LEVELS:
         fixed_draws.used = 0
-        got = ag._bootstrap_alphas(counts, level, domain, 20, seed=0)
+        got = reliability._bootstrap_alphas(counts, level, domain, 20, seed=0)
         expected = [
             krippendorff.alpha(value_counts=patterns[p], value_domain=domain, level_of_measurement=level) for p in picks
         ]
@@ -133,7 +133,7 @@ def test_bootstrap_alphas_equal_package_alpha_of_each_resample(monkeypatch, cell
 def test_distinct_rows_counts_repeated_rows():
     counts = np.array([[2, 0, 1], [0, 3, 0], [2, 0, 1], [1, 1, 1], [2, 0, 1]], dtype=float)
     for table in (counts, counts + 0.5, counts * 1e6):  # small integers, fractions, huge counts
-        patterns, sizes = ag._distinct_rows(table)
+        patterns, sizes = reliability._distinct_rows(table)
         assert dict(zip(map(tuple, patterns), sizes.tolist(), strict=True)) == {
             tuple(table[0]): 3,
             tuple(table[1]): 1,
@@ -143,7 +143,7 @@ def test_distinct_rows_counts_repeated_rows():
 
 @pytest.mark.parametrize("groups", [np.array([5, 1, 3, 1]), np.arange(1, 200)])
 def test_resample_sizes_draw_n_items_in_proportion_to_group_size(groups):
-    draws = ag._resample_sizes(np.random.default_rng(0), groups, 4000)
+    draws = reliability._resample_sizes(np.random.default_rng(0), groups, 4000)
     assert (draws.sum(axis=1) == groups.sum()).all()
     assert draws.mean(axis=0) == pytest.approx(groups, rel=0.1, abs=0.15)
     assert draws.var(axis=0)[0] == pytest.approx(
@@ -153,8 +153,8 @@ def test_resample_sizes_draw_n_items_in_proportion_to_group_size(groups):
 
 def test_alpha_ci_is_seeded_brackets_the_estimate_and_matches_a_naive_bootstrap():
     data = _random_reliability(11, raters=3, items=120, values=4, missing=0.1)
-    ci = ag.alpha_ci(data, "interval", n_boot=1000, seed=1)
-    assert ci == ag.alpha_ci(data, "interval", n_boot=1000, seed=1)
+    ci = reliability.alpha_ci(data, "interval", n_boot=1000, seed=1)
+    assert ci == reliability.alpha_ci(data, "interval", n_boot=1000, seed=1)
     assert ci.value == pytest.approx(krippendorff.alpha(data, level_of_measurement="interval"))
     assert ci.low < ci.value < ci.high
     rng = np.random.default_rng(0)
@@ -172,7 +172,7 @@ def test_alpha_ci_is_seeded_brackets_the_estimate_and_matches_a_naive_bootstrap(
 def test_fleiss_kappa_equals_statsmodels(seed):
     rng = np.random.default_rng(seed)
     table = np.stack([rng.multinomial(7, rng.dirichlet(np.ones(5) * 0.7)) for _ in range(200)])
-    assert ag.fleiss_kappa(table) == pytest.approx(statsmodels_fleiss(table, method="fleiss"), rel=1e-12)
+    assert kappas.fleiss_kappa(table) == pytest.approx(statsmodels_fleiss(table, method="fleiss"), rel=1e-12)
 
 
 def test_fleiss_kappa_with_varying_numbers_of_ratings_follows_the_formula():
@@ -180,9 +180,9 @@ def test_fleiss_kappa_with_varying_numbers_of_ratings_follows_the_formula():
     n = table.sum(axis=1)
     p_bar = np.mean([(row * (row - 1)).sum() / (k * (k - 1)) for row, k in zip(table, n, strict=True)])
     p_e = ((table.sum(axis=0) / n.sum()) ** 2).sum()
-    assert ag.fleiss_kappa(table) == pytest.approx((p_bar - p_e) / (1 - p_e))
+    assert kappas.fleiss_kappa(table) == pytest.approx((p_bar - p_e) / (1 - p_e))
     with pytest.raises(VoxpopError, match=r"1 items have fewer \(first: \['b'\]\)"):
-        ag.fleiss_kappa(pd.DataFrame([[2, 0], [1, 0]], index=["a", "b"]))
+        kappas.fleiss_kappa(pd.DataFrame([[2, 0], [1, 0]], index=["a", "b"]))
 
 
 def _counts(matrix) -> np.ndarray:
@@ -195,17 +195,17 @@ def test_fleiss_kappa_pooled_and_gwet_on_a_hand_example_with_varying_ratings():
     # items rated 2, 2 and 6 times: N,N | N,S | N*6. P_a = (1 + 0 + 1) / 3 = 2/3 in both.
     table = [[2, 0], [1, 1], [6, 0]]
     # pooled: p = (9/10, 1/10), P_e = 82/100; gwet: pi = ((1 + 1/2 + 1) / 3, (1/2) / 3) = (5/6, 1/6), P_e = 26/36
-    assert ag.fleiss_kappa(table, "pooled") == pytest.approx((2 / 3 - 0.82) / (1 - 0.82), rel=1e-12)
-    assert ag.fleiss_kappa(table, "gwet") == pytest.approx((2 / 3 - 26 / 36) / (1 - 26 / 36), rel=1e-12)
-    assert ag.fleiss_kappa(table, "gwet") == pytest.approx(-0.2, rel=1e-12)
+    assert kappas.fleiss_kappa(table, "pooled") == pytest.approx((2 / 3 - 0.82) / (1 - 0.82), rel=1e-12)
+    assert kappas.fleiss_kappa(table, "gwet") == pytest.approx((2 / 3 - 26 / 36) / (1 - 26 / 36), rel=1e-12)
+    assert kappas.fleiss_kappa(table, "gwet") == pytest.approx(-0.2, rel=1e-12)
     # an item rated once: refused by pooled, used for the class proportions only by gwet
     with pytest.raises(VoxpopError, match="use method 'gwet'"):
-        ag.fleiss_kappa([[2, 0], [0, 1]])
-    assert ag.fleiss_kappa([[2, 0], [1, 1], [6, 0], [0, 1]], "gwet") == pytest.approx(
+        kappas.fleiss_kappa([[2, 0], [0, 1]])
+    assert kappas.fleiss_kappa([[2, 0], [1, 1], [6, 0], [0, 1]], "gwet") == pytest.approx(
         (2 / 3 - ((5 / 2) ** 2 + (3 / 2) ** 2) / 16) / (1 - ((5 / 2) ** 2 + (3 / 2) ** 2) / 16), rel=1e-12
     )  # pi = (2.5/4, 1.5/4)
     with pytest.raises(VoxpopError, match="method must be one of pooled, gwet"):
-        ag.fleiss_kappa(table, "conger")
+        kappas.fleiss_kappa(table, "conger")
 
 
 def test_fleiss_kappa_gwet_equals_irrcac_published_values():
@@ -216,11 +216,11 @@ def test_fleiss_kappa_gwet_equals_irrcac_published_values():
     # by hand: P_a over the 11 items rated twice or more = 9/11; pi = (3, 3.25, 3.5, 1.25, 1) / 12 over all
     # 12 items (item 12 is rated once), P_e = 34.375/144 = 275/1152
     p_a, p_e = 9 / 11, 275 / 1152
-    assert ag.fleiss_kappa(counts, "gwet") == pytest.approx((p_a - p_e) / (1 - p_e), rel=1e-12)
-    assert round(ag.fleiss_kappa(counts, "gwet"), 3) == 0.761
+    assert kappas.fleiss_kappa(counts, "gwet") == pytest.approx((p_a - p_e) / (1 - p_e), rel=1e-12)
+    assert round(kappas.fleiss_kappa(counts, "gwet"), 3) == 0.761
     # pooled on the 11 pairable items: p = (9, 13, 10, 5, 3) / 40, P_e = 384/1600 = 0.24
     pairable = counts[counts.sum(axis=1) >= 2]
-    assert ag.fleiss_kappa(pairable, "pooled") == pytest.approx((p_a - 0.24) / 0.76, rel=1e-12)
+    assert kappas.fleiss_kappa(pairable, "pooled") == pytest.approx((p_a - 0.24) / 0.76, rel=1e-12)
     # irrCAC dataset raw_5observers (Gwet 2014, a part of the table on p. 125): pa 0.616, pe 0.291, kappa 0.458
     observers = [
         [1, 1, 2, nan, 0, 0, 1, 1, 2, 2, nan, 0, 1, 3, 1],
@@ -229,7 +229,7 @@ def test_fleiss_kappa_gwet_equals_irrcac_published_values():
         [nan, 1, 3, nan, nan, nan, nan, 0, nan, 1, 0, 0, 2, 2, nan],
         [2, nan, nan, 0, 0, 0, 1, nan, 2, nan, nan, nan, nan, 3, 1],
     ]
-    assert round(ag.fleiss_kappa(_counts(observers), "gwet"), 3) == 0.458
+    assert round(kappas.fleiss_kappa(_counts(observers), "gwet"), 3) == 0.458
 
 
 def test_agreement_table_names_the_fleiss_method_and_says_why_a_cell_is_undefined():
@@ -237,7 +237,7 @@ def test_agreement_table_names_the_fleiss_method_and_says_why_a_cell_is_undefine
     ratings = pd.DataFrame(rows, columns=["item", "label"]).assign(condition="voice")
     ratings = pd.concat([ratings, pd.DataFrame({"item": ["a", "b"], "label": "N", "condition": "face"})])
     corpus = Corpus("votes", pd.DataFrame(index=list("abcd")), ratings, classes=["N", "S"])
-    table = ag.agreement_table(corpus, fleiss="gwet").set_index(["condition", "statistic"])
+    table = tables.agreement_table(corpus, fleiss="gwet").set_index(["condition", "statistic"])
     voice = table.loc["voice"]
     # P_a = (1 + 0 + 1) / 3; pi over a, b, c, d = ((1 + 1/2 + 1 + 0) / 4, (1/2 + 1) / 4) = (5/8, 3/8)
     p_e = (5 / 8) ** 2 + (3 / 8) ** 2
@@ -253,14 +253,14 @@ def test_agreement_table_names_the_fleiss_method_and_says_why_a_cell_is_undefine
         == face.at["fleiss_kappa", "note"]
         == ("undefined: one rating per item (no item has two)")
     )
-    pooled = ag.agreement_table(corpus, condition="voice").set_index("statistic")
+    pooled = tables.agreement_table(corpus, condition="voice").set_index("statistic")
     assert pooled.at["fleiss_kappa", "method"] == "pooled"
     assert pooled.at["fleiss_kappa", "value"] == pytest.approx(statsmodels_fleiss([[2, 0], [1, 1], [2, 0]]))
     same = pd.DataFrame({"item": list("aabb"), "label": "N", "condition": "voice"})
-    flat = ag.agreement_table(Corpus("flat", pd.DataFrame(index=list("ab")), same, classes=["N", "S"]))
+    flat = tables.agreement_table(Corpus("flat", pd.DataFrame(index=list("ab")), same, classes=["N", "S"]))
     assert flat.note.tolist() == ["undefined: no variation (every rating of the items rated twice or more is 'N')"] * 2
     with pytest.raises(VoxpopError, match="--fleiss must be one of pooled, gwet"):
-        ag.agreement_table(corpus, fleiss="mean")
+        tables.agreement_table(corpus, fleiss="mean")
 
 
 @pytest.mark.parametrize("weights", [None, "linear", "quadratic"])
@@ -268,10 +268,10 @@ def test_cohen_kappa_equals_sklearn(weights):
     rng = np.random.default_rng(4)
     a = rng.integers(0, 4, 300)
     b = np.where(rng.random(300) < 0.6, a, rng.integers(0, 4, 300))
-    assert ag.cohen_kappa(a, b, weights) == pytest.approx(cohen_kappa_score(a, b, weights=weights), rel=1e-12)
+    assert kappas.cohen_kappa(a, b, weights) == pytest.approx(cohen_kappa_score(a, b, weights=weights), rel=1e-12)
     names = np.array(["none", "little", "moderate", "extreme"])
     labels = list(names)
-    got = ag.cohen_kappa(names[a], names[b], weights, labels=labels)
+    got = kappas.cohen_kappa(names[a], names[b], weights, labels=labels)
     assert got == pytest.approx(cohen_kappa_score(names[a], names[b], weights=weights, labels=labels), rel=1e-12)
 
 
@@ -280,7 +280,7 @@ def test_cohen_kappa_aligns_series_on_items_and_skips_missing():
     b = pd.Series(["y", "x", "y", "z", "x", "x", "y"], index=list("gfedcba"))
     both = ["a", "b", "c", "d", "e"]
     expected = cohen_kappa_score(a[both].tolist(), b[both].tolist())
-    assert ag.cohen_kappa(a, b) == pytest.approx(expected)
+    assert kappas.cohen_kappa(a, b) == pytest.approx(expected)
 
 
 def test_ccc_equals_direct_formula():
@@ -289,8 +289,8 @@ def test_ccc_equals_direct_formula():
     y = 0.7 * x + rng.normal(0.3, 0.5, size=100)
     cov = np.cov(x, y, bias=True)
     expected = 2 * cov[0, 1] / (cov[0, 0] + cov[1, 1] + (x.mean() - y.mean()) ** 2)
-    assert ag.ccc(x, y) == pytest.approx(expected, rel=1e-12)
-    assert ag.ccc(x, x) == pytest.approx(1.0)
+    assert correlations.ccc(x, y) == pytest.approx(expected, rel=1e-12)
+    assert correlations.ccc(x, x) == pytest.approx(1.0)
 
 
 def _labelset(targets: pd.DataFrame, kept=None) -> LabelSet:
@@ -305,20 +305,20 @@ def test_ccc_labelsets_uses_items_both_keep_per_class():
     a = pd.DataFrame(rng.dirichlet(np.ones(3), 40), index=index, columns=["A", "S", "N"])
     b = pd.DataFrame(rng.dirichlet(np.ones(3), 40), index=index[::-1], columns=["A", "S", "N"])
     kept_a = np.arange(40) % 5 != 0
-    result = ag.ccc_labelsets(_labelset(a, kept_a), _labelset(b))
+    result = correlations.ccc_labelsets(_labelset(a, kept_a), _labelset(b))
     both = [i for i, k in zip(index, kept_a, strict=True) if k]
     for c in ["A", "S", "N"]:
-        assert result[c] == pytest.approx(ag.ccc(a.loc[both, c], b.loc[both, c]))
+        assert result[c] == pytest.approx(correlations.ccc(a.loc[both, c], b.loc[both, c]))
     assert result["mean"] == pytest.approx(result[["A", "S", "N"]].mean())
     with pytest.raises(VoxpopError, match="different classes"):
-        ag.ccc_labelsets(_labelset(a), _labelset(b.set_axis(["A", "S", "H"], axis=1)))
+        correlations.ccc_labelsets(_labelset(a), _labelset(b.set_axis(["A", "S", "H"], axis=1)))
 
 
 def test_compare_labelsets_leaves_a_constant_class_out_of_the_mean_and_says_why():
     # class H is 0 for every item in both sets: CCC 0/0, undefined
     a = pd.DataFrame({"A": [1.0, 0.5, 0.25], "S": [0.0, 0.5, 0.75], "H": 0.0}, index=["i1", "i2", "i3"])
     b = pd.DataFrame({"A": [0.75, 0.5, 0.0], "S": [0.25, 0.5, 1.0], "H": 0.0}, index=["i1", "i2", "i3"])
-    table = ag.compare_labelsets({"voice": _labelset(a), "face": _labelset(b)})
+    table = tables.compare_labelsets({"voice": _labelset(a), "face": _labelset(b)})
     pair = table[table.a.eq("voice") & table.b.eq("face")].set_index("class")
     # A: x = (1, .5, .25), y = (.75, .5, 0): 2 s_xy / (s_x^2 + s_y^2 + (mx - my)^2) = 0.8125 (S alike)
     assert pair.at["A", "value"] == pytest.approx(0.8125) and pair.at["S", "value"] == pytest.approx(0.8125)
@@ -331,7 +331,7 @@ def test_compare_labelsets_leaves_a_constant_class_out_of_the_mean_and_says_why(
 
 def test_pairwise_pearson_equals_numpy_on_items_both_rated():
     data = _random_reliability(9, raters=4, items=70, missing=0.25)
-    result = ag.pairwise_pearson(_long(data), "sad")
+    result = correlations.pairwise_pearson(_long(data), "sad")
     for i in range(4):
         for j in range(4):
             both = ~np.isnan(data[i]) & ~np.isnan(data[j])
@@ -342,21 +342,21 @@ def test_pairwise_pearson_equals_numpy_on_items_both_rated():
 def test_rater_statistics_refuse_count_only_data():
     ratings = _long(_random_reliability(1)).assign(rater=pd.NA)
     with pytest.raises(VoxpopError, match="needs rater ids, but 2.. of 2.. ratings have no rater"):
-        ag.pairwise_pearson(ratings, "sad")
+        correlations.pairwise_pearson(ratings, "sad")
 
 
 def test_long_table_inputs_report_bad_input():
     ratings = pd.DataFrame({"item": ["a", "a", "a"], "rater": ["r1", "r1", "r2"], "slot": "primary",
                             "condition": ["voice", "face", "voice"], "label": ["A", "S", "A"]})  # fmt: skip
     with pytest.raises(VoxpopError, match="rater 'r1' judged item 'a' more than once.*one condition"):
-        ag.reliability_matrix(ratings, "primary")
-    assert ag.reliability_matrix(ratings[ratings.condition == "voice"], "primary").loc["r2", "a"] == "A"
+        reliability.reliability_matrix(ratings, "primary")
+    assert reliability.reliability_matrix(ratings[ratings.condition == "voice"], "primary").loc["r2", "a"] == "A"
     with pytest.raises(VoxpopError, match=r"outside the given classes \['A'\]: 'S' \(1\)"):
-        ag.value_counts(ratings, ["A"])
+        reliability.value_counts(ratings, ["A"])
     with pytest.raises(
         VoxpopError, match="no ratings with slot 'intensity', label 'sad'; the ratings hold slots: primary"
     ):
-        ag.reliability_matrix(ratings, "intensity", "sad")
+        reliability.reliability_matrix(ratings, "intensity", "sad")
 
 
 # =================================================================================== intraclass correlation
@@ -379,21 +379,21 @@ def test_icc_equals_pingouin_on_a_complete_table(seed):
     truth = rng.normal(4, 1.2, 30)
     matrix = np.round(truth[:, None] + rng.normal(0, 0.8, (30, 5)) + rng.normal(0, 0.5, 5), 1)
     long = _icc_long(matrix)
-    ours = ag.icc(long, "arousal").set_index("form")["value"]
+    ours = correlations.icc(long, "arousal").set_index("form")["value"]
     reference = pingouin.intraclass_corr(long, targets="item", raters="rater", ratings="value").set_index("Type")
     # pingouin 0.7 names the forms by McGraw & Wong: A = absolute agreement (ICC2), C = consistency (ICC3)
     names = {"ICC(1,1)": "ICC(1,1)", "ICC(2,1)": "ICC(A,1)", "ICC(3,1)": "ICC(C,1)",
              "ICC(1,k)": "ICC(1,k)", "ICC(2,k)": "ICC(A,k)", "ICC(3,k)": "ICC(C,k)"}  # fmt: skip
     for form, name in names.items():
         assert ours[form] == pytest.approx(reference.at[name, "ICC"], abs=1e-9), form
-    table = ag.icc(long, "arousal")
+    table = correlations.icc(long, "arousal")
     assert table["items"].eq(30).all() and table["raters"].eq(5).all() and table["k"].eq(5.0).all()
 
 
 def test_icc_matches_shrout_and_fleiss_published_table():
     # Shrout & Fleiss (1979), Table 2 (6 targets x 4 judges) and Table 4 (published to two decimals)
     data = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]], float)
-    values = ag.icc(_icc_long(data), "arousal").set_index("form")["value"]
+    values = correlations.icc(_icc_long(data), "arousal").set_index("form")["value"]
     published = {"ICC(1,1)": 0.17, "ICC(2,1)": 0.29, "ICC(3,1)": 0.71, "ICC(1,k)": 0.44, "ICC(2,k)": 0.62,
                  "ICC(3,k)": 0.91}  # fmt: skip
     for form, value in published.items():
@@ -405,7 +405,7 @@ def test_icc_one_way_with_unequal_numbers_of_ratings_by_hand():
     rows = [("a", "r1", 1), ("a", "r2", 3), ("b", "r3", 4), ("b", "r4", 6), ("b", "r5", 8),
             ("c", "r1", 2), ("c", "r3", 2), ("c", "r6", 5), ("d", "r2", 7)]  # fmt: skip
     ratings = pd.DataFrame(rows, columns=["item", "rater", "value"]).assign(slot="valence")
-    table = ag.icc(ratings, "valence").set_index("form")
+    table = correlations.icc(ratings, "valence").set_index("form")
     # N = 8, n = 3, mean 31/8; item means 2, 6, 3: MSR = (2 * 1.875^2 + 3 * 2.125^2 + 3 * 0.875^2) / 2 = 11.4375
     # MSW = (2 + 8 + 6) / (8 - 3) = 3.2; k0 = (8 - (4 + 9 + 9) / 8) / 2 = 2.625
     assert table.at["ICC(1,1)", "value"] == pytest.approx((11.4375 - 3.2) / (11.4375 + 1.625 * 3.2), rel=1e-12)
@@ -415,22 +415,22 @@ def test_icc_one_way_with_unequal_numbers_of_ratings_by_hand():
     assert np.isnan(table.at["ICC(2,1)", "value"])
     assert table.at["ICC(3,k)", "note"].startswith("not computed: raters differ per item; ICC(2,·) and ICC(3,·) need")
     # vote counts (no rater ids) give the same one-way ICC
-    anonymous = ag.icc(ratings.assign(rater=pd.NA), "valence").set_index("form")
+    anonymous = correlations.icc(ratings.assign(rater=pd.NA), "valence").set_index("form")
     assert anonymous.at["ICC(1,1)", "value"] == pytest.approx(table.at["ICC(1,1)", "value"], rel=1e-12)
     assert "no rater ids" in anonymous.at["ICC(2,1)", "note"]
-    flat = ag.icc(ratings.assign(value=3.0), "valence").set_index("form")
+    flat = correlations.icc(ratings.assign(value=3.0), "valence").set_index("form")
     assert flat.at["ICC(1,1)", "note"] == "undefined: no variation (every rating is the same)"
     with pytest.raises(VoxpopError, match=r"slot 'valence' holds several scales \(calm, tense\); pass label="):
-        ag.icc(ratings.assign(label=["calm", "tense"] * 4 + ["calm"]), "valence")
+        correlations.icc(ratings.assign(label=["calm", "tense"] * 4 + ["calm"]), "valence")
 
 
 def test_agreement_table_adds_icc_rows_per_scale():
     data = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]], float)
     long = _icc_long(data).assign(slot="intensity", label="sad")
     corpus = Corpus("sf", pd.DataFrame(index=[f"i{i}" for i in range(6)]), long, classes=["sad"])
-    table = ag.agreement_table(corpus, icc=True)
+    table = tables.agreement_table(corpus, icc=True)
     rows = table[table.statistic.eq("icc")].set_index("method")
-    assert list(rows.index) == list(ag.ICC_FORMS)
+    assert list(rows.index) == list(correlations.ICC_FORMS)
     assert round(rows.at["ICC(3,k)", "value"], 2) == 0.91 and rows.at["ICC(3,k)", "items"] == 6
 
 
@@ -441,8 +441,8 @@ def test_threshold_sweep_equals_sklearn_kappa_per_emotion_and_picks_the_best_mea
     a = pd.DataFrame(rng.integers(0, 10, (150, 3)) / 9, index=items, columns=["happy", "sad", "fear"])
     b = (a + rng.normal(0, 0.15, a.shape)).clip(0, 1).iloc[::-1]
     b.loc["extra"] = 0.5  # only in b: ignored
-    grid = ag.threshold_grid("0.05:0.95:0.05")
-    sweep = ag.threshold_sweep(a, b, grid)
+    grid = threshold_sweep.threshold_grid("0.05:0.95:0.05")
+    sweep = threshold_sweep.threshold_sweep(a, b, grid)
     assert sweep.items == 150
     for t in (0.05, 0.5, 0.95):
         for e in a.columns:
@@ -465,8 +465,8 @@ def test_threshold_sweep_leaves_out_never_perceived_emotions_and_reports_the_pla
         {"sad": [0, 2 / 9, 4 / 9, 5 / 9, 6 / 9], "happy": [8 / 9, 0, 3 / 9, 1 / 9, 2 / 9], "fear": [0.0] * 5},
         index=list("pqrsu"),
     )
-    grid = ag.threshold_grid("0.05:0.95:0.05")
-    sweep = ag.threshold_sweep(a, b, grid)
+    grid = threshold_sweep.threshold_grid("0.05:0.95:0.05")
+    sweep = threshold_sweep.threshold_sweep(a, b, grid)
     # By hand, positives (score >= t):
     #   sad   a: q..u at t <= 1/9, r..u to 4/9, s,u to 6/9, u above;  b: q..u to 2/9, r..u to 4/9, s,u to 5/9,
     #         u to 6/9, none above -> kappa 1 at t = 0.05, 0.10 and 0.25..0.55, below 1 elsewhere
@@ -483,12 +483,12 @@ def test_threshold_sweep_leaves_out_never_perceived_emotions_and_reports_the_pla
     # chance .6 * .8 + .4 * .2 = .56 -> kappa (.8 - .56) / .44 = 6/11; sad 1 -> mean 17/22
     assert sweep.curve.at[0.05, "mean"] == pytest.approx(17 / 22, rel=1e-12)
     assert sweep.curve.loc[0.25:0.55, "mean"].eq(1.0).all() and sweep.curve["mean"].notna().all()
-    text = ag.plateau_text(sweep)
+    text = threshold_sweep.plateau_text(sweep)
     assert text.startswith("best t = 0.25 (mean kappa 1.000): the lowest threshold of the plateau 0.25..0.55")
     assert "left out of the mean: fear (undefined at 19 of 19" in text
     # an emotion perceived only at low t: one emotion set for the whole curve, so no mean where it is undefined
     a["anger"], b["anger"] = [1 / 9, 0, 0, 0, 2 / 9], [1 / 9, 0, 0, 1 / 9, 1 / 9]
-    gapped = ag.threshold_sweep(a, b, grid)
+    gapped = threshold_sweep.threshold_sweep(a, b, grid)
     assert gapped.gaps == {
         "anger": "undefined at 15 of 19 thresholds (0.25..0.95): no variation, both sources put every item on one side"
     }
@@ -498,19 +498,20 @@ def test_threshold_sweep_leaves_out_never_perceived_emotions_and_reports_the_pla
     assert gapped.curve.at[0.05, "mean"] == pytest.approx((1 + 6 / 11 + 8 / 13) / 3, rel=1e-12)
     assert gapped.curve.at[0.15, "mean"] == pytest.approx((6 / 11 + 1 + 0) / 3, rel=1e-12)
     assert gapped.best_threshold == 0.05 and gapped.plateau == ((0.05, 0.1),)
-    assert "no mean where anger is undefined at 15 of 19 thresholds" in ag.plateau_text(gapped)
-    stored = ag.sweep_from_curve(gapped.curve.assign(mean=0.0), 5)  # as the report reads it back: mean recomputed
+    assert "no mean where anger is undefined at 15 of 19 thresholds" in threshold_sweep.plateau_text(gapped)
+    # as the report reads it back: mean recomputed
+    stored = threshold_sweep.sweep_from_curve(gapped.curve.assign(mean=0.0), 5)
     assert stored.plateau == ((0.05, 0.1),) and stored.gaps == gapped.gaps and stored.left_out == gapped.left_out
-    nobody = ag.threshold_sweep(a[["fear"]], b[["fear"]], [0.1, 0.2])
+    nobody = threshold_sweep.threshold_sweep(a[["fear"]], b[["fear"]], [0.1, 0.2])
     assert np.isnan(nobody.best_threshold) and nobody.plateau == () and nobody.curve["mean"].isna().all()
 
 
 def test_threshold_grid_hits_exact_levels():
-    grid = ag.threshold_grid("0.01:0.99:0.01")
+    grid = threshold_sweep.threshold_grid("0.01:0.99:0.01")
     assert len(grid) == 99 and grid[0] == 0.01 and grid[-1] == 0.99
     assert 0.5 in grid and grid[32] <= 1 / 3  # 0.33 <= 1/3 < 0.34
     with pytest.raises(VoxpopError, match="expected start:stop:step"):
-        ag.threshold_grid("0.1-0.9")
+        threshold_sweep.threshold_grid("0.1-0.9")
 
 
 # =================================================================================== MLCM
@@ -523,7 +524,7 @@ def test_mlcm_reproduces_published_example():
     true = _frame([[1, 1, 0], [1, 1, 1], [0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 0, 0], [1, 0, 0], [1, 1, 0], [1, 1, 0]])
     pred = _frame([[1, 1, 0], [1, 0, 1], [0, 0, 0], [1, 1, 1], [1, 1, 1], [0, 1, 1], [0, 1, 1], [1, 0, 1], [0, 0, 1]])
     expected = [[5, 2, 4, 0], [0, 2, 3, 1], [0, 0, 1, 0], [0, 1, 1, 1]]
-    assert ag.mlcm(true, pred).to_numpy().tolist() == expected
+    assert confusion.mlcm(true, pred).to_numpy().tolist() == expected
 
 
 @pytest.mark.parametrize(
@@ -544,25 +545,27 @@ def test_mlcm_categories(true, pred, cells):
     expected = np.zeros((5, 5), dtype=int)
     for cell, count in cells.items():
         expected[cell] = count
-    result = ag.mlcm(_frame([true], "abcd"), _frame([pred], "abcd"))
+    result = confusion.mlcm(_frame([true], "abcd"), _frame([pred], "abcd"))
     assert result.to_numpy().tolist() == expected.tolist()
-    assert list(result.index) == ["a", "b", "c", "d", ag.NO_TRUE_LABEL]
-    assert list(result.columns) == ["a", "b", "c", "d", ag.NO_PREDICTED_LABEL]
+    assert list(result.index) == ["a", "b", "c", "d", confusion.NO_TRUE_LABEL]
+    assert list(result.columns) == ["a", "b", "c", "d", confusion.NO_PREDICTED_LABEL]
 
 
 def test_mlcm_sums_and_single_label_case():
     rng = np.random.default_rng(3)
     true = _frame(rng.random((300, 5)) < 0.35, "abcde").astype(int)
     subset_pred = true * (rng.random(true.shape) < 0.7)  # predictions never add labels
-    matrix = ag.mlcm(true, subset_pred)
+    matrix = confusion.mlcm(true, subset_pred)
     assert matrix.iloc[:5].sum(axis=1).tolist() == true.sum(axis=0).tolist()
     one_true = pd.DataFrame(np.eye(5, dtype=int)[rng.integers(0, 5, 300)], index=true.index, columns=list("abcde"))
     any_pred = (rng.random(true.shape) < 0.3).astype(int)
-    matrix = ag.mlcm(one_true, pd.DataFrame(any_pred, index=true.index, columns=list("abcde")))
+    matrix = confusion.mlcm(one_true, pd.DataFrame(any_pred, index=true.index, columns=list("abcde")))
     assert matrix.iloc[:, :5].sum(axis=0).tolist() == any_pred.sum(axis=0).tolist()  # each prediction charged once
     a, b = rng.integers(0, 5, 300), rng.integers(0, 5, 300)
     onehot = np.eye(5, dtype=int)
-    single = ag.mlcm(pd.DataFrame(onehot[a], columns=list("abcde")), pd.DataFrame(onehot[b], columns=list("abcde")))
+    single = confusion.mlcm(
+        pd.DataFrame(onehot[a], columns=list("abcde")), pd.DataFrame(onehot[b], columns=list("abcde"))
+    )
     assert single.iloc[:5, :5].to_numpy().tolist() == confusion_matrix(a, b, labels=range(5)).tolist()
     assert single.iloc[5].sum() == single.iloc[:, 5].sum() == 0
 
@@ -570,9 +573,9 @@ def test_mlcm_sums_and_single_label_case():
 def test_mlcm_rejects_probabilities_and_missing_items():
     true = _frame([[1, 0, 0], [0, 1, 0]])
     with pytest.raises(VoxpopError, match="item 'i0', column 'a' holds 0.6"):
-        ag.mlcm(true, _frame([[0.6, 0.4, 0], [0, 1, 0]]))
+        confusion.mlcm(true, _frame([[0.6, 0.4, 0], [0, 1, 0]]))
     with pytest.raises(VoxpopError, match=r"1 items have true labels but no prediction \(first: \['i1'\]\)"):
-        ag.mlcm(true, true.iloc[:1])
+        confusion.mlcm(true, true.iloc[:1])
 
 
 # =================================================================================== corpus tables
@@ -601,7 +604,7 @@ def _likert_corpus(seed: int = 0) -> tuple[Corpus, dict[str, np.ndarray]]:
 
 def test_agreement_table_for_intensity_ratings_matches_package_and_numpy():
     corpus, data = _likert_corpus()
-    table = ag.agreement_table(corpus, by="source", pearson=True)
+    table = tables.agreement_table(corpus, by="source", pearson=True)
     alpha = table[table.statistic == "alpha"].set_index(["group", "label"])["value"]
     acted = (corpus.items.source == "acted").to_numpy()
     for emotion in ("happy", "sad"):
@@ -621,7 +624,7 @@ def test_agreement_table_for_intensity_ratings_matches_package_and_numpy():
 
 def test_agreement_table_for_categorical_slots_gives_alpha_and_fleiss():
     corpus, data = _likert_corpus()
-    table = ag.agreement_table(corpus, slot="gender").set_index("statistic")
+    table = tables.agreement_table(corpus, slot="gender").set_index("statistic")
     assert table.at["alpha", "value"] == pytest.approx(
         krippendorff.alpha(data["gender"].astype(float), level_of_measurement="nominal")
     )
@@ -629,7 +632,7 @@ def test_agreement_table_for_categorical_slots_gives_alpha_and_fleiss():
     assert table.at["fleiss_kappa", "value"] == pytest.approx(statsmodels_fleiss(counts))
     assert table.at["alpha", "items"] == 40 and table.at["alpha", "ratings"] == 160
     with pytest.raises(VoxpopError, match="--pearson needs values on a scale"):
-        ag.agreement_table(corpus, slot="gender", pearson=True)
+        tables.agreement_table(corpus, slot="gender", pearson=True)
 
 
 def test_agreement_table_per_condition_with_vote_counts_and_bootstrap():
@@ -641,17 +644,17 @@ def test_agreement_table_per_condition_with_vote_counts_and_bootstrap():
             rows += [(f"c{k}", condition, label) for label in rng.choice(["A", "S", "N"], n, p=[0.6, 0.2, 0.2])]
     ratings = pd.DataFrame(rows, columns=["item", "condition", "label"])
     corpus = Corpus("votes", pd.DataFrame(index=[f"c{k}" for k in range(30)]), ratings, classes=["A", "S", "N"])
-    table = ag.agreement_table(corpus, n_boot=200)
+    table = tables.agreement_table(corpus, n_boot=200)
     voice = table[table.condition == "voice"].set_index("statistic")
-    counts = ag.value_counts(ratings[ratings.condition == "voice"], ["A", "S", "N"])
+    counts = reliability.value_counts(ratings[ratings.condition == "voice"], ["A", "S", "N"])
     assert voice.at["alpha", "value"] == pytest.approx(
         krippendorff.alpha(value_counts=counts.to_numpy(), level_of_measurement="nominal")
     )
     pairable = counts[counts.sum(axis=1) >= 2]
-    assert voice.at["fleiss_kappa", "value"] == pytest.approx(ag.fleiss_kappa(pairable))
+    assert voice.at["fleiss_kappa", "value"] == pytest.approx(kappas.fleiss_kappa(pairable))
     assert voice.at["alpha", "unpairable"] == (counts.sum(axis=1) == 1).sum() >= 1
     assert voice.at["alpha", "ci_low"] < voice.at["alpha", "value"] < voice.at["alpha", "ci_high"]
-    assert ag.agreement_table(corpus, condition="face").condition.unique().tolist() == ["face"]
+    assert tables.agreement_table(corpus, condition="face").condition.unique().tolist() == ["face"]
 
 
 # =================================================================================== real data: Earkick
@@ -660,7 +663,7 @@ EARKICK_EMOTIONS = ["happy", "sad", "anger", "surprise", "disgust", "fear"]
 
 
 def test_earkick_agreement_matches_an_independent_computation_from_the_csv(shared_data):
-    from voxpop.formats.likert import read_earkick
+    from voxpop.corpus.formats.likert import read_earkick
 
     path = shared_data / "earkick-reannotation" / "assessment.csv"
     raw = pd.read_csv(path, keep_default_na=False)
@@ -672,7 +675,7 @@ def test_earkick_agreement_matches_an_independent_computation_from_the_csv(share
     assert (len(usable), len(acted)) == (317, 87)
 
     corpus = read_earkick(path).where("not flagged")
-    table = ag.agreement_table(corpus, by="acted", pearson=True)
+    table = tables.agreement_table(corpus, by="acted", pearson=True)
     alpha = table[table.statistic == "alpha"].set_index(["group", "label"])["value"]
     groups = {"all": "all", "acted": "True", "wild": "False"}
     for emotion in EARKICK_EMOTIONS:
@@ -686,7 +689,7 @@ def test_earkick_agreement_matches_an_independent_computation_from_the_csv(share
             assert pairs.set_index("pair").at[f"{a}~{b}", "value"] == pytest.approx(expected, rel=1e-10)
     gender = raw.pivot(index="annotator", columns="clip", values="gender")[usable].to_numpy().astype(str)
     expected = krippendorff.alpha(gender, level_of_measurement="nominal")
-    got = ag.agreement_table(corpus, slot="gender").set_index("statistic").at["alpha", "value"]
+    got = tables.agreement_table(corpus, slot="gender").set_index("statistic").at["alpha", "value"]
     assert got == pytest.approx(expected, rel=1e-10)
 
 
@@ -751,7 +754,7 @@ def _condition_corpus() -> Corpus:
 
 
 def test_cli_compare_matrix_equals_ccc_of_make_labels(tmp_path):
-    from voxpop.labels import make_labels
+    from voxpop.labels.rules import make_labels
 
     corpus = _condition_corpus()
     corpus.save(tmp_path / "c")
@@ -760,9 +763,9 @@ def test_cli_compare_matrix_equals_ccc_of_make_labels(tmp_path):
     assert result.exit_code == 0, result.output
     saved = pd.read_csv(out).set_index(["group", "a", "b", "class"])["value"]
     voice, pooled = make_labels(corpus, "ar", condition="voice"), make_labels(corpus, "ar", pool=True)
-    expected = ag.ccc_labelsets(voice, pooled)
+    expected = correlations.ccc_labelsets(voice, pooled)
     assert saved["all", "voice", "all", "mean"] == pytest.approx(expected["mean"])
-    assert saved["all", "voice", "all", "S"] == pytest.approx(ag.ccc(voice.targets["S"], pooled.targets["S"]))
+    assert saved["all", "voice", "all", "S"] == pytest.approx(correlations.ccc(voice.targets["S"], pooled.targets["S"]))
     assert saved["all", "face", "face", "mean"] == pytest.approx(1.0)
     result = _run(
         "compare", tmp_path / "c", "--label-sets", "voice,face", "--stat", "kappa", "--rule", "pr", "--by", "speaker"
@@ -805,7 +808,7 @@ def test_cli_sweep_finds_best_threshold_and_writes_png_and_csv(tmp_path):
 
 
 def test_cli_mlcm_on_two_label_sets(tmp_path):
-    from voxpop.labels import make_labels
+    from voxpop.labels.rules import make_labels
 
     corpus = _condition_corpus()
     true, pred = make_labels(corpus, "ar-test", condition="av"), make_labels(corpus, "ar", condition="voice")
@@ -815,9 +818,9 @@ def test_cli_mlcm_on_two_label_sets(tmp_path):
     result = _run("mlcm", tmp_path / "true.parquet", tmp_path / "pred.parquet", "--out", out)
     assert result.exit_code == 0, result.output
     saved = pd.read_csv(out).set_index("true").drop(columns="group")
-    from voxpop.metrics import binarize_above_uniform
+    from voxpop.labels.decisions import binarize_above_uniform
 
-    expected = ag.mlcm(binarize_above_uniform(true.kept_targets), binarize_above_uniform(pred.kept_targets))
+    expected = confusion.mlcm(binarize_above_uniform(true.kept_targets), binarize_above_uniform(pred.kept_targets))
     assert saved.to_numpy().tolist() == expected.to_numpy().tolist()
     assert "60 items in both" in result.output
     corpus.save(tmp_path / "c")
@@ -841,7 +844,7 @@ def test_summary_rows_give_the_mean_over_emotions_and_pairs_with_a_student_t_int
     ratings = pd.DataFrame(rows, columns=["item", "rater", "slot", "label", "value"])
     corpus = Corpus("three", pd.DataFrame(index=[f"i{j}" for j in range(4)]), ratings, classes=list(data),
                     scales={"intensity": (0, 3)})  # fmt: skip
-    table = ag.agreement_table(corpus, pearson=True)
+    table = tables.agreement_table(corpus, pearson=True)
     alphas = [krippendorff.alpha(data[e], level_of_measurement="interval") for e in data]
     half = scipy_stats.t.ppf(0.975, 2) * np.std(alphas, ddof=1) / np.sqrt(3)  # Student-t over the 3 emotions
     summary = table[table.label.eq("mean over 3 emotions") & table.statistic.eq("alpha")].iloc[0]

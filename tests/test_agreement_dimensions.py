@@ -10,10 +10,10 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
-from voxpop.agreement import dimension_agreement
+from voxpop.agreement.tables import dimension_agreement
 from voxpop.cli import app
-from voxpop.corpus import Corpus
-from voxpop.errors import VoxpopError
+from voxpop.core.errors import VoxpopError
+from voxpop.corpus.corpus import Corpus
 
 DIMENSIONS = ("arousal", "valence")
 

@@ -1,4 +1,4 @@
-"""voxpop.analysis: ensembles, Dirichlet fusion, cross-test matrices, easy / difficult items."""
+"""voxpop.evaluation.analysis: ensembles, Dirichlet fusion, cross-test matrices, easy / difficult items."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
-from voxpop import analysis as va
-from voxpop import metrics as vm
-from voxpop.errors import InputError
+from voxpop.core.errors import InputError
+from voxpop.evaluation import analysis as va
+from voxpop.evaluation import divergences, resampling
+from voxpop.evaluation import metrics as vm
+from voxpop.labels import decisions
 
 CLASSES = ["neutral", "anger", "sadness", "happiness"]
 
@@ -69,11 +71,11 @@ def test_majority_vote_and_its_tie_rule():
 def test_fusion_is_never_worse_than_the_best_single_model_on_validation(seed):
     labels, models = _model_outputs(seed, skill=0.6)
     fusion = va.dirichlet_fusion(models, labels, n_draws=300, seed=seed)
-    singles = [vm.uar(labels, vm.decide(p), classes=CLASSES) for p in models.values()]
+    singles = [vm.uar(labels, decisions.decide(p), classes=CLASSES) for p in models.values()]
     np.testing.assert_allclose(fusion.candidate_uar[:3], singles)  # unit weights come first
     assert fusion.validation_uar >= max(singles)
     # the reported score is the UAR of the fused decisions, recomputed independently with sklearn
-    fused = vm.decide(fusion.apply(models))
+    fused = decisions.decide(fusion.apply(models))
     expected = skm.recall_score(labels, fused, labels=CLASSES, average="macro", zero_division=0)
     assert fusion.validation_uar == pytest.approx(expected)
 
@@ -92,7 +94,7 @@ def test_fusion_weights_are_dirichlet_per_class_and_reproducible():
     draws = np.random.default_rng(7).dirichlet(np.ones(3), size=(200, len(CLASSES))).transpose(0, 2, 1)
     k = 3 + 17
     weights = pd.DataFrame(draws[17], index=list(models), columns=CLASSES)
-    fused = vm.decide(va.fuse(models, weights))
+    fused = decisions.decide(va.fuse(models, weights))
     assert first.candidate_uar[k] == pytest.approx(vm.uar(labels, fused, classes=CLASSES))
 
 
@@ -132,7 +134,7 @@ def test_cross_test_matrix_and_pivot():
     true, pred = cells[("face", "av")]
     assert matrix.loc["face", "av"] == pytest.approx(vm.uar(true, pred))
     low, high = table.query("train == 'face' and test == 'av' and metric == 'uar'")[["low", "high"]].iloc[0]
-    assert (low, high) == pytest.approx(vm.bootstrap_ci("uar", true, pred, n_boot=100)[1:])
+    assert (low, high) == pytest.approx(resampling.bootstrap_ci("uar", true, pred, n_boot=100)[1:])
     text = va.pivot_cross_test(table, "uar", digits=3)
     assert text.loc["face", "av"] == f"{matrix.loc['face', 'av']:.3f} [{low:.3f}, {high:.3f}]"
 
@@ -141,14 +143,14 @@ def test_cross_test_cells_can_carry_distributions():
     target = np.array([[0.6, 0.4, 0.0], [0.2, 0.2, 0.6], [1.0, 0.0, 0.0]])
     probs = np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8], [0.7, 0.2, 0.1]])
     cell = {
-        "y_true": vm.binarize_above_uniform(target),
-        "y_pred": vm.binarize_above_uniform(probs),
+        "y_true": decisions.binarize_above_uniform(target),
+        "y_pred": decisions.binarize_above_uniform(probs),
         "target": target,
         "probabilities": probs,
     }
     table = va.cross_test_matrix({("AR", "AR"): cell}, metrics=["macro_f1"], n_boot=0)
     assert table["metric"].tolist() == ["macro_f1", "kld", "jsd"]
-    assert table["value"].iloc[1] == pytest.approx(vm.kld(target, probs))
+    assert table["value"].iloc[1] == pytest.approx(divergences.kld(target, probs))
 
 
 # --------------------------------------------------------------------------------------------------

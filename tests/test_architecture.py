@@ -1,8 +1,8 @@
-"""The shape of the package: no import cycle between voxpop modules, and small orchestration modules.
+"""The shape of the package: packages by layer whose imports point one way, no import cycle, small modules.
 
-The import graph is read from the source with ``ast``: module-level imports AND imports inside functions
-(a lazy import still makes two modules depend on each other), but not imports under ``if TYPE_CHECKING:``
-(annotations only, never executed).
+The import graph is read from the source with ``ast``: module-level imports, imports inside functions (a lazy
+import still makes two modules depend on each other) and imports under ``if TYPE_CHECKING:`` (an annotation is
+a dependency too).
 """
 
 from __future__ import annotations
@@ -14,27 +14,20 @@ import voxpop
 
 PACKAGE = Path(voxpop.__file__).parent
 MAX_LINES = 600
-ORCHESTRATION = [
-    "runs.py",
-    "stages.py",
-    "study.py",
-    "studyrun.py",
-    "experiment.py",
-    "recipe_labels.py",
-    "recipe_loading.py",
-    "preflight.py",
-    "trained.py",
-    "inference.py",
-    "dimensional_study.py",
-    "predictions.py",
-    "evaluation.py",
-    "analysis.py",
-    "tuning.py",
-    "cache.py",
-    "execution.py",
-    "scheduler.py",
-    *sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "cli").glob("*_verbs.py")),
-]
+LAYERS: dict[str, set[str]] = {
+    # package: the packages it may import (besides itself). Imports point from the CLI down to core.
+    "core": set(),
+    "corpus": {"core"},
+    "labels": {"corpus", "core"},
+    "features": {"corpus", "core"},
+    "evaluation": {"labels", "corpus", "core"},
+    "models": {"evaluation", "features", "labels", "corpus", "core"},
+    "agreement": {"evaluation", "labels", "corpus", "core"},
+    "study": {"agreement", "models", "evaluation", "features", "labels", "corpus", "core"},
+    "report": {"study", "agreement", "models", "evaluation", "features", "labels", "corpus", "core"},
+    "cli": {"report", "study", "agreement", "models", "evaluation", "features", "labels", "corpus", "core"},
+}
+TOP_LEVEL = {"voxpop", "voxpop.__main__"}  # the library face and ``python -m voxpop``
 
 
 def module_name(path: Path) -> str:
@@ -42,22 +35,11 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
 def imported_modules(tree: ast.AST, name: str, is_package: bool, known: set[str]) -> set[str]:
     """The voxpop modules ``name`` imports (``from voxpop.x import y`` counts as x.y when that is a module, else x)."""
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
-            for child in node.orelse:
-                visit(child)
-            return
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -113,35 +95,57 @@ def test_find_cycle_reports_a_cycle_and_accepts_a_tree():
     assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
 
 
-def test_imports_inside_functions_and_relative_imports_are_edges():
+def test_imports_inside_functions_type_only_and_relative_imports_are_edges():
     source = "from .b import x\n\ndef f():\n    import voxpop.c\n\nif TYPE_CHECKING:\n    from voxpop.d import y\n"
     known = {"voxpop.a", "voxpop.b", "voxpop.c", "voxpop.d"}
-    assert imported_modules(ast.parse(source), "voxpop.a", False, known) == {"voxpop.b", "voxpop.c"}
+    assert imported_modules(ast.parse(source), "voxpop.a", False, known) == {"voxpop.b", "voxpop.c", "voxpop.d"}
+
+
+def layer(module: str) -> str | None:
+    """The package (layer) of a voxpop module, None for the library face."""
+    return None if module in TOP_LEVEL else module.split(".")[1]
+
+
+def test_every_module_lives_in_a_layer():
+    stray = sorted(m for m in import_graph() if m not in TOP_LEVEL and layer(m) not in LAYERS)
+    assert not stray, f"modules outside the layer packages {sorted(LAYERS)}: {stray}"
+
+
+def test_imports_point_down_the_layers():
+    upward = sorted(
+        f"{module} -> {imported}"
+        for module, imports in import_graph().items()
+        for imported in imports
+        if layer(module) is not None
+        and layer(imported) is not None
+        and layer(imported) != layer(module)
+        and layer(imported) not in LAYERS[layer(module)]
+    )
+    assert not upward, "imports against the layer table (tests/test_architecture.py LAYERS):\n" + "\n".join(upward)
 
 
 def test_the_voxpop_import_graph_has_no_cycle():
     graph = import_graph()
-    assert "voxpop.study_report" in graph and "voxpop.studyrun" in graph["voxpop.study_report"]
+    assert "voxpop.report.study" in graph and "voxpop.study.plan" in graph["voxpop.report.study"]
     cycle = find_cycle(graph)
     assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
 
 
-def test_orchestration_modules_are_at_most_600_lines():
-    present = [name for name in ORCHESTRATION if (PACKAGE / name).exists()]
-    sizes = {name: len((PACKAGE / name).read_text().splitlines()) for name in present}
-    assert {"runs.py", "stages.py", "study.py", "predictions.py", "evaluation.py"} <= set(sizes)
+def test_every_module_is_at_most_600_lines():
+    sizes = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    assert len(sizes) > 50
     offenders = {name: lines for name, lines in sizes.items() if lines > MAX_LINES}
     assert not offenders, f"modules over {MAX_LINES} lines: {offenders}"
 
 
 def test_model_names_agree_with_the_modules_that_build_them():
-    """voxpop.model_spec names every head, classical model and loss without importing torch or scikit-learn;
+    """voxpop.models.specs names every head, classical model and loss without importing torch or scikit-learn;
     the modules that build them implement exactly those names, and each loss reads outputs as it says."""
     from sklearn.base import is_regressor
 
-    from voxpop.losses import LOSS_MODULES
-    from voxpop.model_spec import CLASSICAL, HEADS, LOSSES, REGRESSORS
-    from voxpop.models import CLASSICAL_PIPELINES, HEAD_MODULES
+    from voxpop.models.heads import CLASSICAL_PIPELINES, HEAD_MODULES
+    from voxpop.models.losses import LOSS_MODULES
+    from voxpop.models.specs import CLASSICAL, HEADS, LOSSES, REGRESSORS
 
     assert list(HEAD_MODULES) == list(HEADS)
     assert list(CLASSICAL_PIPELINES) == list(CLASSICAL)

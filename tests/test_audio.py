@@ -1,4 +1,4 @@
-"""voxpop.audio: reading, mono, resampling, too-short policy, crops, noise; every bad file named."""
+"""voxpop.features.audio: reading, mono, resampling, too-short policy, crops, noise; every bad file named."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import soundfile
 import soxr
 
-from voxpop.audio import AudioError, AudioLoader, AudioOptions, NoiseBank, item_rng, mix_at_snr, read_audio
-from voxpop.errors import ConfigError, VoxpopError
+from voxpop.core.errors import ConfigError, VoxpopError
+from voxpop.features.audio import AudioError, AudioLoader, AudioOptions, NoiseBank, item_rng, mix_at_snr, read_audio
 
 RATE = 16000
 

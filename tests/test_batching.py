@@ -11,14 +11,14 @@ import soundfile as sf
 import torch
 from torch.utils.data import BatchSampler, RandomSampler
 
-from voxpop.audio import AudioOptions
-from voxpop.batching import LengthBucketBatchSampler, batching
-from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError
+from voxpop.core.errors import ConfigError
+from voxpop.corpus.corpus import Corpus
 from voxpop.features import fill_store
-from voxpop.long_items import LONG_CLIP_SECONDS
-from voxpop.model_spec import TrainConfig
-from voxpop.training import fit
+from voxpop.features.audio import AudioOptions
+from voxpop.features.long_items import LONG_CLIP_SECONDS
+from voxpop.models.batching import LengthBucketBatchSampler, batching
+from voxpop.models.specs import TrainConfig
+from voxpop.models.training import fit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -77,7 +77,7 @@ def test_long_items_are_named_at_training_and_predictions_keep_item_order(caplog
     x[7] = np.random.default_rng(2).normal(size=(3_000, 4)).astype(np.float32)
     config = TrainConfig(epochs=1, batch_size=8, max_batch_frames=1_000, long_item_frames=2_000,
                          progress_bar=False, accelerator="cpu", patience=None)  # fmt: skip
-    with caplog.at_level(logging.WARNING, logger="voxpop.batching"):
+    with caplog.at_level(logging.WARNING, logger="voxpop.models.batching"):
         model = fit(x, y, head="lstm", config=config, head_options={"hidden_size": 8})
     assert "1 item(s) longer than 2000 time steps (long_item_frames): c7 (3000 steps)" in caplog.text
     bucketed = model.predict_proba(x)  # c7 in a batch of its own, the others in buckets of similar length

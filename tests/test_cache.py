@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from voxpop.cache import (
+from voxpop.core.cache import (
     DONE,
     Cache,
     Stage,
@@ -21,7 +21,7 @@ from voxpop.cache import (
     write_bytes,
     write_text,
 )
-from voxpop.errors import VoxpopError
+from voxpop.core.errors import VoxpopError
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -69,7 +69,7 @@ def test_there_is_one_os_replace_in_the_package():
         for n, line in enumerate(path.read_text().splitlines(), start=1)
         if re.search(r"\bos\.replace\(", line)
     ]
-    assert calls == [next(c for c in calls if c.startswith("voxpop/cache.py:"))]
+    assert calls == [next(c for c in calls if c.startswith("voxpop/core/cache.py:"))]
 
 
 # ====================================================================== output folders
@@ -187,9 +187,9 @@ def test_a_done_marker_of_an_older_voxpop_means_not_done(tmp_path):
 
 
 def test_a_key_given_twice_in_a_corpus_or_recipe_file_is_refused_with_its_line(tmp_path):
-    from voxpop.corpus import Corpus
-    from voxpop.errors import ConfigError, InputError
-    from voxpop.recipe_loading import load_recipe
+    from voxpop.core.errors import ConfigError, InputError
+    from voxpop.corpus.corpus import Corpus
+    from voxpop.study.loading import load_recipe
 
     rating = pd.DataFrame({"item": ["a"], "rater": ["r1"], "slot": ["primary"], "label": ["anger"]})
     folder = Corpus("c", pd.DataFrame(index=["a"]), rating, classes=["anger", "joy"]).save(tmp_path / "corpus")

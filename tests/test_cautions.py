@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from voxpop.cache import Stage
-from voxpop.cautions import study_cautions
+from voxpop.core.cache import Stage
+from voxpop.report.cautions import study_cautions
 
 
 def test_early_stopping_warning_follows_each_variants_head_not_the_base_model():

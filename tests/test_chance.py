@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, recall_score
 
-from voxpop.chance import chance_multi_label, chance_single_label, direction, prior_baseline
-from voxpop.errors import InputError
+from voxpop.core.errors import InputError
+from voxpop.evaluation.chance import chance_multi_label, chance_single_label, direction, prior_baseline
 
 CLASSES = ["neutral", "anger", "happy", "sad", "fear"]
 

@@ -1,4 +1,5 @@
-"""A class map means one thing everywhere (voxpop.classmap): ``LABEL=drop`` removes a label as excluded ratings in
+"""A class map means one thing everywhere (voxpop.corpus.classmap): ``LABEL=drop`` removes a label as excluded ratings
+in
 ``voxpop labels``, ``voxpop train``, a recipe and ``voxpop merge`` alike; unknown keys, values that would create a
 class nobody listed, a label mapped twice and a class listed twice are refused by the one parser / validator.
 Also: a rule whose slot has no ratings in the corpus stops with the slots it has (issue #20, item 8)."""
@@ -11,16 +12,16 @@ import yaml
 from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
-from voxpop.classmap import check_class_map, check_classes, parse_class_map, resolve_classes
 from voxpop.cli.app import app
-from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError
-from voxpop.labels import make_labels
-from voxpop.labelset import LabelSet
-from voxpop.merge import MergeSource, merge_corpora
-from voxpop.preflight import check_recipe
-from voxpop.recipe_loading import recipe_from_dict
-from voxpop.trained import load_run
+from voxpop.core.errors import ConfigError
+from voxpop.corpus.classmap import check_class_map, check_classes, parse_class_map, resolve_classes
+from voxpop.corpus.corpus import Corpus
+from voxpop.corpus.merge import MergeSource, merge_corpora
+from voxpop.labels.labelset import LabelSet
+from voxpop.labels.rules import make_labels
+from voxpop.models.saved_runs import load_run
+from voxpop.study.checks import check_recipe
+from voxpop.study.loading import recipe_from_dict
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

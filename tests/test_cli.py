@@ -35,7 +35,7 @@ def test_version_and_python_dash_m():
 def test_tables_keep_their_full_width_when_output_is_piped(tmp_path):
     import pandas as pd
 
-    from voxpop.corpus import Corpus
+    from voxpop.corpus.corpus import Corpus
 
     label = "a-class-name-long-enough-to-overflow-eighty-columns-when-a-table-is-cut-at-the-usual-terminal-width"
     items = pd.DataFrame(index=["x"])
@@ -55,8 +55,8 @@ def test_hints_name_cli_flags_in_the_cli_and_keywords_in_python(tmp_path):
     from typer.testing import CliRunner
 
     import voxpop.cli
-    from voxpop.errors import InputError
-    from voxpop.formats.long import read_long
+    from voxpop.core.errors import InputError
+    from voxpop.corpus.formats.long import read_long
 
     table = tmp_path / "r.csv"
     pd.DataFrame({"item": ["a", "a"], "rater": ["r1", "r1"], "label": ["anger", "sad"]}).to_csv(table, index=False)

@@ -1,6 +1,6 @@
 """``voxpop train`` / ``evaluate`` / ``predict`` / ``fuse`` through the study's plan and stage cache.
 
-``train`` builds a one-cell recipe and runs it with :func:`voxpop.study.run_recipe`: the same stages, cache
+``train`` builds a one-cell recipe and runs it with :func:`voxpop.study.run.run_recipe`: the same stages, cache
 and defaults as ``voxpop run`` of the equivalent recipe, whichever runs first.
 """
 
@@ -18,16 +18,16 @@ from sklearn.metrics import recall_score
 from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
-from voxpop.analysis import late_fusion
 from voxpop.cli.app import app
-from voxpop.errors import ConfigError, InputError
-from voxpop.evaluation import evaluate_predictions
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.evaluation.analysis import late_fusion
+from voxpop.evaluation.predictions import load_predictions
+from voxpop.evaluation.results import evaluate_predictions
+from voxpop.evaluation.tuning import fusion_per_fold
 from voxpop.features import extract
-from voxpop.labels import make_labels
-from voxpop.labelset import LabelSet
-from voxpop.predictions import load_predictions
-from voxpop.trained import load_run
-from voxpop.tuning import fusion_per_fold
+from voxpop.labels.labelset import LabelSet
+from voxpop.labels.rules import make_labels
+from voxpop.models.saved_runs import load_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -426,7 +426,7 @@ def test_predict_pads_or_skips_a_too_short_file_as_its_flags_say(demo_logreg_run
 def test_a_damaged_predictions_file_in_the_cache_points_to_validate(demo_logreg_run, tmp_path):
     import shutil
 
-    from voxpop.trained import load_run
+    from voxpop.models.saved_runs import load_run
 
     out = tmp_path / "run"
     shutil.copytree(demo_logreg_run.directory, out)

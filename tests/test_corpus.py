@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 import voxpop.cli
 from voxpop import Corpus, VoxpopError
-from voxpop.corpus import CorpusError, InputError
+from voxpop.corpus.corpus import CorpusError, InputError
 
 
 def _items() -> pd.DataFrame:

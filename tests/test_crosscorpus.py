@@ -9,14 +9,14 @@ from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
 from voxpop.cli.app import app
-from voxpop.corpus import Corpus
-from voxpop.crosscorpus import map_prediction_classes
-from voxpop.errors import ConfigError
-from voxpop.evaluation import evaluate_predictions
+from voxpop.core.errors import ConfigError
+from voxpop.corpus.corpus import Corpus
+from voxpop.evaluation.results import evaluate_predictions
 from voxpop.features import extract
-from voxpop.labels import make_labels
-from voxpop.runs import feature_input
-from voxpop.trained import load_run
+from voxpop.labels.rules import make_labels
+from voxpop.models.cross_validation import feature_input
+from voxpop.models.crosscorpus import map_prediction_classes
+from voxpop.models.saved_runs import load_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

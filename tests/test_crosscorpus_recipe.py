@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import balanced_accuracy_score
 
-from voxpop.demo import make_demo_corpus
-from voxpop.errors import ConfigError
-from voxpop.metrics import top_class
-from voxpop.recipe_loading import recipe_from_dict
-from voxpop.study import run_recipe
-from voxpop.study_report import build_report, corpus_matrix
+from voxpop.core.errors import ConfigError
+from voxpop.corpus.demo import make_demo_corpus
+from voxpop.labels.decisions import top_class
+from voxpop.report.result_sections import corpus_matrix
+from voxpop.report.study import build_report
+from voxpop.study.loading import recipe_from_dict
+from voxpop.study.run import run_recipe
 
 
 @pytest.fixture(scope="module")
@@ -179,11 +180,12 @@ def test_shipped_recipe_passes_pre_flight_on_real_ravdess_and_crema_d(shared_dat
     """recipes/cross-corpus.yaml on the real corpora: merged, checked, six shared classes (no training)."""
     from pathlib import Path
 
-    from voxpop.cache import Cache
-    from voxpop.formats import read
-    from voxpop.preflight import check_recipe
-    from voxpop.recipe_loading import load_recipe
-    from voxpop.study import Reporter, label_classes, load_merged, prepare_corpus
+    from voxpop.core.cache import Cache
+    from voxpop.core.progress import Reporter
+    from voxpop.corpus.formats import read
+    from voxpop.study.checks import check_recipe
+    from voxpop.study.loading import load_recipe
+    from voxpop.study.run import label_classes, load_merged, prepare_corpus
 
     crema = shared_data / "crema-d"
     read("ravdess", str(shared_data / "ravdess")).save(tmp_path / "ravdess")
@@ -205,8 +207,8 @@ def test_shipped_recipe_passes_pre_flight_on_real_ravdess_and_crema_d(shared_dat
 
 
 def test_cross_corpus_dev_holds_out_training_speakers(corpora):
-    from voxpop.corpus import Corpus
-    from voxpop.merge import MergeSource, merge_corpora
+    from voxpop.corpus.corpus import Corpus
+    from voxpop.corpus.merge import MergeSource, merge_corpora
 
     merged, _ = merge_corpora([MergeSource(Corpus.load(corpora[n]), n) for n in ("a", "b")])
     recipe = _recipe(corpora, {"cross_corpus": {"train": ["a"], "test": ["b"], "dev": 0.34}})
@@ -232,12 +234,12 @@ def _evaluate(out, corpus, *extra):
 def test_evaluate_corpus_scores_what_the_cross_corpus_recipe_scored(corpora, tmp_path):
     """One answer to one question: `voxpop evaluate RUN --corpus b` applies b's recorded normalisation (z-scores
     over b's own items) and class map (anger -> angry), and gives the recipe's corpus cell on the same items."""
-    from voxpop.corpus import Corpus
-    from voxpop.crosscorpus import predict_corpus
-    from voxpop.evaluation import evaluate_predictions
-    from voxpop.labels import make_labels
-    from voxpop.merge import MergeSource, mapped_corpus
-    from voxpop.trained import load_run
+    from voxpop.corpus.corpus import Corpus
+    from voxpop.corpus.merge import MergeSource, mapped_corpus
+    from voxpop.evaluation.results import evaluate_predictions
+    from voxpop.labels.rules import make_labels
+    from voxpop.models.crosscorpus import predict_corpus
+    from voxpop.models.saved_runs import load_run
 
     out = tmp_path / "out"
     run = run_recipe(_recipe(corpora, {"cross_corpus": {"train": ["a"], "test": ["b"]}}), out)

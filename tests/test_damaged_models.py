@@ -13,13 +13,13 @@ from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
 from voxpop.cli.app import app
-from voxpop.corpus import Corpus
-from voxpop.errors import InputError
+from voxpop.core.errors import InputError
+from voxpop.corpus.corpus import Corpus
 from voxpop.features import Features
-from voxpop.labelset import Accounting, LabelSet
-from voxpop.model_spec import ModelSpec, TrainConfig
-from voxpop.protocols import make_folds
-from voxpop.trained import FeatureSource, load_run
+from voxpop.labels.labelset import Accounting, LabelSet
+from voxpop.models.protocols import make_folds
+from voxpop.models.saved_runs import FeatureSource, load_run
+from voxpop.models.specs import ModelSpec, TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -11,12 +11,20 @@ import yaml
 from typer.testing import CliRunner
 
 import voxpop.cli
-from voxpop.cache import Cache
-from voxpop.corpus import Corpus, CorpusError
-from voxpop.errors import InputError
-from voxpop.experiment import CorpusSpec, DemoSpec
-from voxpop.recipe_loading import recipe_from_dict
-from voxpop.study import Reporter, prepare_corpus, run_recipe
+from voxpop.core.cache import Cache
+from voxpop.core.errors import InputError
+from voxpop.core.progress import Reporter
+from voxpop.corpus.corpus import Corpus, CorpusError
+from voxpop.study.loading import recipe_from_dict
+from voxpop.study.recipe import CorpusSpec, DemoSpec
+from voxpop.study.run import prepare_corpus, run_recipe
+
+
+def run_recipe_with_report(*args, **kwargs):
+    """run_recipe with the report written, as `voxpop run` does."""
+    from voxpop.report.study import write_study_report
+
+    return run_recipe(*args, on_run=write_study_report, **kwargs)
 
 
 # ====================================================================== corpus directories
@@ -154,7 +162,7 @@ def test_damaged_study_cache_is_named_recomputed_downstream_and_never_written_th
     out.symlink_to(real, target_is_directory=True)  # a named output folder that is a symlink stays usable
     notices = []
     reporter = Reporter(notice=notices.append)
-    first = run_recipe(_recipe(demo), out, reporter=reporter)
+    first = run_recipe_with_report(_recipe(demo), out, reporter=reporter)
     cache = out / "cache"
     assert _validate_cache(cache).exit_code == 0
     stage_of = {label: cache / directory for directory, label in _labels(cache).items()}
@@ -165,7 +173,7 @@ def test_damaged_study_cache_is_named_recomputed_downstream_and_never_written_th
     checked = _validate_cache(cache)
     assert checked.exit_code == 1
     assert f"damaged {stage_of['labels MR'].name} (labels MR): labels.parquet has" in checked.output
-    second = run_recipe(_recipe(demo), out, reporter=reporter)
+    second = run_recipe_with_report(_recipe(demo), out, reporter=reporter)
     assert notices[0].startswith(f"stage 'labels MR' ({stage_of['labels MR']}): labels.parquet has")
     assert set(second.executed) == {
         "labels MR",
@@ -182,7 +190,7 @@ def test_damaged_study_cache_is_named_recomputed_downstream_and_never_written_th
     checked = _validate_cache(cache)
     assert checked.exit_code == 1 and "feature store features/fbank-" in checked.output
     notices.clear()
-    third = run_recipe(_recipe(demo), out, reporter=reporter)
+    third = run_recipe_with_report(_recipe(demo), out, reporter=reporter)
     assert any(n.startswith("stage 'features fbank'") and "DamagedStoreError" in n for n in notices)
     assert {"features fbank", "train MR (base)"} <= set(third.executed)
     pd.testing.assert_frame_equal(third.results, first.results)
@@ -199,7 +207,7 @@ def test_damaged_study_cache_is_named_recomputed_downstream_and_never_written_th
         outside.write_text("precious")
         path.unlink()
         path.symlink_to(outside)
-    run_recipe(_recipe(demo), out, reporter=reporter)
+    run_recipe_with_report(_recipe(demo), out, reporter=reporter)
     assert all(path.is_file() and not path.is_symlink() for path in planted)
     assert all((tmp_path / f"outside-{n}").read_text() == "precious" for n in range(len(planted)))
     assert _validate_cache(cache).exit_code == 0

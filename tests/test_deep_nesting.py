@@ -7,11 +7,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from voxpop.cache import Cache
-from voxpop.corpus import Corpus
-from voxpop.errors import VoxpopError
-from voxpop.runs import _load_fold
-from voxpop.training import TrainedModel
+from voxpop.core.cache import Cache
+from voxpop.core.errors import VoxpopError
+from voxpop.corpus.corpus import Corpus
+from voxpop.models.cross_validation import _load_fold
+from voxpop.models.trained_model import TrainedModel
 
 DEEP_JSON = "[" * 100_000 + "]" * 100_000
 
@@ -47,7 +47,7 @@ def test_deep_corpus_yaml_is_an_input_error(tmp_path):
 def test_a_done_record_naming_files_outside_the_stage_is_damage(tmp_path):
     import json
 
-    from voxpop.cache import damaged_files
+    from voxpop.core.cache import damaged_files
 
     victim = tmp_path / "victim"
     victim.write_text("not yours")

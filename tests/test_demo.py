@@ -14,17 +14,9 @@ import soundfile
 from scipy import stats
 
 from voxpop import ConfigError, Corpus
-from voxpop.demo import (
-    CORPUS_LABEL,
-    SAMPLE_RATE,
-    SIZES,
-    confusion_matrix,
-    item_table,
-    make_demo_corpus,
-    rater_table,
-    simulate_ratings,
-    speaker_table,
-)
+from voxpop.corpus.demo import CORPUS_LABEL, make_demo_corpus
+from voxpop.corpus.demo_design import SAMPLE_RATE, SIZES, item_table, speaker_table
+from voxpop.corpus.demo_raters import confusion_matrix, rater_table, simulate_ratings
 
 CLASSES = ["neutral", "anger", "happy", "sad"]
 CONDITIONS = ["voice", "face", "av"]
@@ -351,7 +343,7 @@ def test_dimension_ratings_follow_the_emotion_and_the_rater(tiny):
 
 
 def test_ewe_weighs_the_noisy_dimension_raters_less(tiny):
-    from voxpop.dimensions import continuous_labels
+    from voxpop.labels.continuous import continuous_labels
 
     out, corpus, _ = tiny
     raters = pd.read_parquet(out / "raters.parquet")

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from voxpop.dimensional_study import Regressed, check_dimensional, evaluate_dimensions
-from voxpop.dimensions import ContinuousLabelSet, continuous_labels
-from voxpop.errors import ConfigError
-from voxpop.recipe_loading import recipe_from_dict
+from voxpop.core.errors import ConfigError
+from voxpop.labels.continuous import ContinuousLabelSet, continuous_labels
+from voxpop.study.dimensional import Regressed, check_dimensional, evaluate_dimensions
+from voxpop.study.loading import recipe_from_dict
 
 DIMS = ["arousal", "valence", "dominance"]
 
@@ -105,7 +105,7 @@ def test_evaluation_scores_kept_items_and_names_metrics_per_dimension():
 
 
 def test_resample_speakers_reaches_the_dimensional_evaluation_and_is_checked_before_training(demo_corpus):
-    from voxpop.dimensional_study import plan_dimensional
+    from voxpop.study.dimensional import plan_dimensional
 
     spec = {"gold_standard": "mean", "condition": "voice"}
     trained = recipe_from_dict(
@@ -132,9 +132,9 @@ def test_classification_metrics_in_a_dimensional_recipe_are_refused_not_ignored(
 def test_recipes_read_the_dimensions_of_msp_iemocap_and_mosei_imports():
     from pathlib import Path
 
-    from voxpop.formats.iemocap import read_iemocap
-    from voxpop.formats.likert import read_mosei
-    from voxpop.formats.msp import read_msp
+    from voxpop.corpus.formats.iemocap import read_iemocap
+    from voxpop.corpus.formats.likert import read_mosei
+    from voxpop.corpus.formats.msp import read_msp
 
     fixtures = Path(__file__).parent / "fixtures"
     msp = read_msp(fixtures / "msp_detailed.json")
@@ -155,10 +155,10 @@ def test_recipes_read_the_dimensions_of_msp_iemocap_and_mosei_imports():
 
 CHECK_WITHOUT_TORCH = """
 import sys
-from voxpop.corpus import Corpus
-from voxpop.dimensional_study import check_dimensional
-from voxpop.errors import ConfigError
-from voxpop.recipe_loading import recipe_from_dict
+from voxpop.corpus.corpus import Corpus
+from voxpop.study.dimensional import check_dimensional
+from voxpop.core.errors import ConfigError
+from voxpop.study.loading import recipe_from_dict
 spec = {"gold_standard": "mean", "condition": "voice"}
 recipe = {"study": "s", "corpus": {"demo": {"size": "tiny"}},
           "labels": {"train": {"mean": spec}, "test": {"mean": spec}},

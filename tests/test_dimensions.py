@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from scipy.stats import pearsonr
 
-from voxpop.dimensions import ContinuousLabelSet, continuous_labels, ewe_weights, gold_standard, rescale
-from voxpop.errors import ConfigError, InputError
-from voxpop.formats.iemocap import read_iemocap
-from voxpop.formats.likert import read_mosei
-from voxpop.formats.msp import read_msp
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.corpus.formats.iemocap import read_iemocap
+from voxpop.corpus.formats.likert import read_mosei
+from voxpop.corpus.formats.msp import read_msp
+from voxpop.labels.continuous import ContinuousLabelSet, continuous_labels, ewe_weights, gold_standard, rescale
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ITEMS = [f"i{k}" for k in range(6)]
@@ -157,7 +157,7 @@ def test_continuous_label_set_counts_items_without_usable_rating_and_recipe_key(
     rated = rows[rows["label"].eq("arousal").to_numpy(dtype=bool, na_value=False)]
     assert labels.items_without_usable_rating == rated["item"].nunique() and not labels.kept.any()
     assert labels.ratings_set_aside == len(rated) and labels.options["min_ratings_per_rater"] == threshold
-    from voxpop.recipe_loading import recipe_from_dict
+    from voxpop.study.loading import recipe_from_dict
 
     spec = {"gold_standard": "znorm", "dimensions": ["arousal"], "min_ratings_per_rater": threshold}
     parsed = recipe_from_dict({"study": "s", "corpus": {"demo": {"size": "tiny"}}, "labels": {"test": {"z": spec}}})

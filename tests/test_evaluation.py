@@ -1,4 +1,5 @@
-"""voxpop.evaluation and voxpop.predictions: the pooled out-of-fold score with the per-fold mean and standard
+"""voxpop.evaluation.results and voxpop.evaluation.predictions: the pooled out-of-fold score with the per-fold mean and
+standard
 deviation beside it (against scikit-learn on a small hand-made table), and the Predictions type on disk."""
 
 from __future__ import annotations
@@ -8,11 +9,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 
-from voxpop.errors import ConfigError, InputError
-from voxpop.evaluation import evaluate_out_of_fold, evaluate_pooled, fold_summary
-from voxpop.formatting import format_result
-from voxpop.labelset import Accounting, LabelSet
-from voxpop.predictions import Predictions, load_predictions, predicted_classes, save_predictions
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.core.formatting import format_result
+from voxpop.evaluation.predictions import Predictions, load_predictions, predicted_classes, save_predictions
+from voxpop.evaluation.results import evaluate_out_of_fold, evaluate_pooled, fold_summary
+from voxpop.labels.labelset import Accounting, LabelSet
 
 CLASSES = ["anger", "happy", "sad"]
 # 12 items in 3 folds of 4 (a: items 0-3, b: 4-7, c: 8-11); true class i mod 3; predicted classes by hand

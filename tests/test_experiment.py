@@ -13,19 +13,27 @@ import pandas as pd
 import pytest
 import yaml
 
-import voxpop.evaluation
-import voxpop.preflight
-import voxpop.runs
-import voxpop.stages
-from voxpop.analysis import dirichlet_fusion
-from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError
-from voxpop.labels import accounting_table, make_labels, plurality
-from voxpop.labelset import LabelSet
-from voxpop.metrics import tune_offsets
-from voxpop.recipe_loading import expand_variants, load_recipe, recipe_from_dict
-from voxpop.stages import Cache, Stage, Trained, compute_ensemble, compute_fusion, compute_tuned, load_trained
-from voxpop.study import StageError, run_recipe
+import voxpop.evaluation.results
+import voxpop.models.cross_validation
+import voxpop.study.checks
+import voxpop.study.stages
+from voxpop.core.errors import ConfigError
+from voxpop.corpus.corpus import Corpus
+from voxpop.evaluation.analysis import dirichlet_fusion
+from voxpop.evaluation.decision_tuning import tune_offsets
+from voxpop.labels.counting import plurality
+from voxpop.labels.labelset import LabelSet
+from voxpop.labels.rules import accounting_table, make_labels
+from voxpop.study.loading import expand_variants, load_recipe, recipe_from_dict
+from voxpop.study.run import StageError, run_recipe
+from voxpop.study.stages import Cache, Stage, Trained, compute_ensemble, compute_fusion, compute_tuned, load_trained
+
+
+def run_recipe_with_report(*args, **kwargs):
+    """run_recipe with the report written, as `voxpop run` does."""
+    from voxpop.report.study import write_study_report
+
+    return run_recipe(*args, on_run=write_study_report, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +177,7 @@ def test_recipe_that_does_not_fit_the_corpus_fails_before_any_work(tmp_path, cha
             data[key] = value
     recipe = recipe_from_dict(data)
     with pytest.raises(ConfigError, match=expected):
-        run_recipe(recipe, tmp_path / "out")
+        run_recipe_with_report(recipe, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # no stage ran, not even a directory was made
 
 
@@ -190,7 +198,7 @@ def test_a_saved_label_set_of_another_corpus_fails_before_any_work(tmp_path):
         "protocol": {"speaker_folds": {"k": 3, "dev": False}},
     }
     with pytest.raises(ConfigError, match=r"labels\.train\.O\.path: none of the 2 items .* 'x1'.* corpus 'votes'"):
-        run_recipe(recipe_from_dict(data), tmp_path / "out")
+        run_recipe_with_report(recipe_from_dict(data), tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
@@ -208,7 +216,7 @@ def test_label_set_problems_are_listed_in_recipe_order_whatever_check_finds_them
         "protocol": {"speaker_folds": {"k": 3, "dev": False}},
     }
     with pytest.raises(ConfigError) as error:
-        run_recipe(recipe_from_dict(data), tmp_path / "out")
+        run_recipe_with_report(recipe_from_dict(data), tmp_path / "out")
     lines = [line for line in str(error.value).splitlines() if line.startswith("  - labels.")]
     assert [line.split(":")[0] for line in lines[:3]] == [
         "  - labels.train.A",
@@ -222,7 +230,7 @@ def test_pre_flight_label_sets_are_built_with_the_stages_thread_count(demo_corpu
     with the study's --threads, as a labels stage computes: Dawid-Skene's float sums come out the same."""
     from threadpoolctl import threadpool_info
 
-    from voxpop import preflight
+    from voxpop.study import checks as preflight
 
     seen = []
     real = preflight.make_labels
@@ -245,7 +253,7 @@ def test_pre_flight_label_sets_are_built_with_the_stages_thread_count(demo_corpu
 def test_pre_flight_sends_only_learned_rules_to_the_map_function(demo_corpus):
     """A cluster run's map_function gets the label sets of learned rules (a model fit each); counting rules are
     built in the main process. Both kinds come back as the rule builds them."""
-    from voxpop import preflight
+    from voxpop.study import checks as preflight
 
     given = []
 
@@ -287,7 +295,7 @@ def test_stage_cache_writes_the_marker_last_and_reuses_finished_stages(tmp_path)
 
 def test_rerunning_a_finished_recipe_runs_no_stage(tmp_path, demo, monkeypatch):
     recipe = recipe_from_dict(small_recipe(demo))
-    first = run_recipe(recipe, tmp_path / "out")
+    first = run_recipe_with_report(recipe, tmp_path / "out")
     assert "train MR (base)" in first.executed and "evaluate PR -> AR (base)" in first.executed
     report = (tmp_path / "out" / "report.html").read_bytes()
 
@@ -295,8 +303,8 @@ def test_rerunning_a_finished_recipe_runs_no_stage(tmp_path, demo, monkeypatch):
         raise AssertionError("a finished stage was computed again")
 
     for name in ("cross_validate", "extract", "make_labels", "evaluate_pooled", "accounting_table"):
-        monkeypatch.setattr(voxpop.stages, name, refuse)
-    second = run_recipe(recipe, tmp_path / "out")
+        monkeypatch.setattr(voxpop.study.stages, name, refuse)
+    second = run_recipe_with_report(recipe, tmp_path / "out")
     assert second.executed == [] and len(second.reused) == len(first.executed)
     pd.testing.assert_frame_equal(first.results, second.results)
     assert (tmp_path / "out" / "report.html").read_bytes() == report
@@ -304,8 +312,8 @@ def test_rerunning_a_finished_recipe_runs_no_stage(tmp_path, demo, monkeypatch):
 
 def test_interrupted_run_resumes_its_folds_and_ends_with_the_same_results(tmp_path, demo, monkeypatch):
     recipe = recipe_from_dict(small_recipe(demo))
-    reference = run_recipe(recipe, tmp_path / "uninterrupted")
-    train_fold = voxpop.runs._train_fold
+    reference = run_recipe_with_report(recipe, tmp_path / "uninterrupted")
+    train_fold = voxpop.models.cross_validation._train_fold
     calls = []
 
     def killed_on_fifth_fold(*args, **kwargs):
@@ -314,13 +322,15 @@ def test_interrupted_run_resumes_its_folds_and_ends_with_the_same_results(tmp_pa
             raise KeyboardInterrupt
         return train_fold(*args, **kwargs)
 
-    monkeypatch.setattr(voxpop.runs, "_train_fold", killed_on_fifth_fold)
+    monkeypatch.setattr(voxpop.models.cross_validation, "_train_fold", killed_on_fifth_fold)
     with pytest.raises(KeyboardInterrupt):
-        run_recipe(recipe, tmp_path / "resumed")
+        run_recipe_with_report(recipe, tmp_path / "resumed")
     assert not (tmp_path / "resumed" / "results.parquet").exists()
     calls.clear()
-    monkeypatch.setattr(voxpop.runs, "_train_fold", lambda *a, **k: calls.append(a[-1]) or train_fold(*a, **k))
-    resumed = run_recipe(recipe, tmp_path / "resumed")
+    monkeypatch.setattr(
+        voxpop.models.cross_validation, "_train_fold", lambda *a, **k: calls.append(a[-1]) or train_fold(*a, **k)
+    )
+    resumed = run_recipe_with_report(recipe, tmp_path / "resumed")
     assert calls == ["fold2", "fold3"]  # only PR's unfinished folds were trained
     assert "train MR (base)" not in resumed.executed and "train PR (base)" in resumed.executed
     pd.testing.assert_frame_equal(reference.results, resumed.results)
@@ -328,7 +338,7 @@ def test_interrupted_run_resumes_its_folds_and_ends_with_the_same_results(tmp_pa
 
 
 def test_results_are_tidy_and_match_a_direct_evaluation(tmp_path, demo):
-    run = run_recipe(recipe_from_dict(small_recipe(demo)), tmp_path / "out")
+    run = run_recipe_with_report(recipe_from_dict(small_recipe(demo)), tmp_path / "out")
     results = pd.read_parquet(tmp_path / "out" / "results.parquet")
     assert list(results.columns[:9]) == ["study", "variant", "train", "test", "group", "metric", "value", "low", "high"]
     assert set(zip(results["train"], results["test"], strict=True)) == {
@@ -336,7 +346,7 @@ def test_results_are_tidy_and_match_a_direct_evaluation(tmp_path, demo):
     }
     trained = run.output(run.plan.sources["base", "MR"])
     labels = make_labels(run.corpus, "ar-test", condition="voice")
-    direct = voxpop.evaluation.evaluate_predictions(trained.predictions, labels, n_boot=50, seed=0)
+    direct = voxpop.evaluation.results.evaluate_predictions(trained.predictions, labels, n_boot=50, seed=0)
     mine = results[results["train"].eq("MR") & results["test"].eq("AR")].reset_index(drop=True)
     np.testing.assert_allclose(mine["value"], direct["value"])
     np.testing.assert_allclose(mine["low"], direct["low"])
@@ -445,14 +455,14 @@ def test_a_failing_stage_is_named_with_its_cache_directory(tmp_path, demo):
     data = small_recipe(demo)
     data["model"] = {"head": "logreg", "head_options": {"pca_components": 500}}
     with pytest.raises(StageError, match=r"stage 'train MR \(base\)' \(.*train-[0-9a-f]{20}\): .*pca_components"):
-        run_recipe(recipe_from_dict(data), tmp_path / "out")
+        run_recipe_with_report(recipe_from_dict(data), tmp_path / "out")
 
 
 def test_labels_with_the_swept_best_threshold(tmp_path, demo):
     data = small_recipe(demo)
     data["labels"] = {"train": {}, "test": {"best": {"rule": "likert", "condition": "voice", "threshold": "best"}}}
     data["analyses"] = {"threshold_sweep": {"conditions": ["voice", "av"], "grid": "0.05:0.95:0.05"}}
-    run = run_recipe(recipe_from_dict(data), tmp_path / "out")
+    run = run_recipe_with_report(recipe_from_dict(data), tmp_path / "out")
     _, summary, _ = run.output(run.plan.sweep)  # curve, summary, positive items
     labels = run.output(run.plan.labels["test", "best"])
     assert labels.options["threshold"] == summary["best_threshold"]
@@ -474,9 +484,9 @@ def test_the_runner_reuses_the_label_sets_built_by_the_check(tmp_path, demo, mon
     def refuse(*args, **kwargs):
         raise AssertionError("a label set was computed again after the pre-flight check")
 
-    monkeypatch.setattr(voxpop.preflight, "make_labels", counted)
-    monkeypatch.setattr(voxpop.stages, "make_labels", refuse)
-    run = run_recipe(recipe_from_dict(data), tmp_path / "out")
+    monkeypatch.setattr(voxpop.study.checks, "make_labels", counted)
+    monkeypatch.setattr(voxpop.study.stages, "make_labels", refuse)
+    run = run_recipe_with_report(recipe_from_dict(data), tmp_path / "out")
     assert built == ["mr", "pr", "ar-test"]  # once each, by the check
     saved = run.output(run.plan.labels["test", "PR"])
     direct = make_labels(run.corpus, "pr", condition="voice")
@@ -496,11 +506,11 @@ def test_resample_speakers_on_a_corpus_without_speakers_fails_before_training(de
          "evaluation": {"resample": "speakers"}}
     )  # fmt: skip
     with pytest.raises(ConfigError, match="evaluation.resample: speakers .* corpus 'nospeaker' has no 'speaker'"):
-        voxpop.preflight.check_recipe(recipe, corpus)
+        voxpop.study.checks.check_recipe(recipe, corpus)
 
 
 def test_neural_only_settings_do_not_change_a_classical_heads_spec():
-    from voxpop.experiment import ModelConfig
+    from voxpop.study.recipe import ModelConfig
 
     for head in ("logreg", "svm"):
         base = ModelConfig(head=head, epochs=3).spec()

@@ -14,15 +14,15 @@ pytest.importorskip("onnxruntime", reason="the export extra (onnx, onnxruntime, 
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
 from voxpop.cli.app import app
-from voxpop.errors import ConfigError
-from voxpop.export import export_run, load_exported
+from voxpop.core.errors import ConfigError
 from voxpop.features import Features, extract
-from voxpop.labels import make_labels
-from voxpop.labelset import Accounting, LabelSet
-from voxpop.model_spec import ModelSpec, TrainConfig
-from voxpop.protocols import make_folds
-from voxpop.runs import feature_input
-from voxpop.trained import RUNS_FILE, FeatureSource, load_run
+from voxpop.labels.labelset import Accounting, LabelSet
+from voxpop.labels.rules import make_labels
+from voxpop.models.cross_validation import feature_input
+from voxpop.models.export import export_run, load_exported
+from voxpop.models.protocols import make_folds
+from voxpop.models.saved_runs import RUNS_FILE, FeatureSource, load_run
+from voxpop.models.specs import ModelSpec, TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -11,7 +11,7 @@ import pandas as pd
 import psutil
 import soundfile as sf
 
-from voxpop.corpus import Corpus
+from voxpop.corpus.corpus import Corpus
 
 CLIPS, SECONDS = 10, 20.0  # openSMILE eGeMAPS takes about 1 s per clip here: the run lasts several shards
 

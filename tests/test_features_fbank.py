@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from transformers.audio_utils import mel_filter_bank, spectrogram, window_function
 
-from voxpop.errors import ConfigError
+from voxpop.core.errors import ConfigError
 from voxpop.features import make_extractor
 from voxpop.features.fbank import LOG_FLOOR, log_mel_fbank, mel_filterbank
 

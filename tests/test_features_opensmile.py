@@ -7,10 +7,10 @@ import opensmile
 import pandas as pd
 import pytest
 
-from voxpop.audio import AudioOptions
-from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError
+from voxpop.core.errors import ConfigError
+from voxpop.corpus.corpus import Corpus
 from voxpop.features import extract, make_extractor
+from voxpop.features.audio import AudioOptions
 
 
 @pytest.fixture(scope="module")

@@ -26,10 +26,10 @@ from transformers import (
     WavLMModel,
 )
 
-from voxpop.audio import AudioOptions
-from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError
+from voxpop.core.errors import ConfigError
+from voxpop.corpus.corpus import Corpus
 from voxpop.features import extract, make_extractor
+from voxpop.features.audio import AudioOptions
 from voxpop.features.encoder import masked_layer_statistics
 
 TINY = {

@@ -18,8 +18,7 @@ from typer.testing import CliRunner
 
 import voxpop.cli
 import voxpop.features.store as store_module
-from voxpop.audio import AudioOptions
-from voxpop.corpus import Corpus
+from voxpop.corpus.corpus import Corpus
 from voxpop.features import (
     FeatureStore,
     IncompleteStoreError,
@@ -27,6 +26,7 @@ from voxpop.features import (
     fill_store,
     make_extractor,
 )
+from voxpop.features.audio import AudioOptions
 from voxpop.features.fbank import FbankExtractor, log_mel_fbank
 
 N_MELS = 8
@@ -180,7 +180,7 @@ def test_sigkilled_process_resumes_where_it_stopped(tmp_path):
         textwrap.dedent(
             f"""
             import time
-            from voxpop.corpus import Corpus
+            from voxpop.corpus.corpus import Corpus
             from voxpop.features import fill_store
             from voxpop.features.fbank import FbankExtractor
 
@@ -304,7 +304,7 @@ def test_concurrent_processes_do_not_clash(tmp_path):
         textwrap.dedent(
             f"""
             import sys
-            from voxpop.corpus import Corpus
+            from voxpop.corpus.corpus import Corpus
             from voxpop.features import fill_store, make_extractor
             index = int(sys.argv[1])
             corpus = Corpus.load({str(tmp_path / "corpus")!r})

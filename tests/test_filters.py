@@ -1,4 +1,5 @@
-"""Item filters (voxpop.filters): the whitelisted grammar, pandas' missing-value results, refusals that run nothing."""
+"""Item filters (voxpop.corpus.filters): the whitelisted grammar, pandas' missing-value results, refusals that run
+nothing."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError
-from voxpop.filters import ItemFilter, select_items
-from voxpop.recipe_loading import load_recipe, recipe_from_dict
-from voxpop.stages import Cache
-from voxpop.study import Reporter, prepare_corpus, run_recipe
+from voxpop.core.errors import ConfigError
+from voxpop.core.progress import Reporter
+from voxpop.corpus.corpus import Corpus
+from voxpop.corpus.filters import ItemFilter, select_items
+from voxpop.study.loading import load_recipe, recipe_from_dict
+from voxpop.study.run import prepare_corpus, run_recipe
+from voxpop.study.stages import Cache
 
 
 def _items() -> pd.DataFrame:
@@ -34,7 +36,7 @@ def _items() -> pd.DataFrame:
     )
 
 
-# Expected items worked out by hand from pandas' rules (see the voxpop.filters docstring): `==` / `!=` with
+# Expected items worked out by hand from pandas' rules (see the voxpop.corpus.filters docstring): `==` / `!=` with
 # text or a list is isin / ~isin (a missing value is != everything); float NaN compares False except !=;
 # a missing boolean / Int64 comparison is missing and keeps no item; not / and / or are ~ & | per item.
 ORDINARY = [

@@ -28,13 +28,14 @@ from transformers import (
 from typer.testing import CliRunner
 
 from voxpop.cli import app
-from voxpop.demo import make_demo_corpus
-from voxpop.errors import ConfigError
+from voxpop.core.errors import ConfigError
+from voxpop.corpus.demo import make_demo_corpus
 from voxpop.features import make_extractor
-from voxpop.model_spec import BackboneConfig, TrainConfig
-from voxpop.models import BackboneClassifier, LinearHead, load_backbone
-from voxpop.trained import load_run
-from voxpop.training import HeadModule, fit
+from voxpop.models.head_module import HeadModule
+from voxpop.models.heads import BackboneClassifier, LinearHead, load_backbone
+from voxpop.models.saved_runs import load_run
+from voxpop.models.specs import BackboneConfig, TrainConfig
+from voxpop.models.training import fit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -274,8 +275,8 @@ def test_fine_tuning_from_a_recipe(released, demo, tmp_path):
 DDP_SCRIPT = """
 import json, sys
 import numpy as np, torch
-from voxpop.model_spec import TrainConfig
-from voxpop.training import fit
+from voxpop.models.specs import TrainConfig
+from voxpop.models.training import fit
 
 torch.set_num_threads(1)
 data = np.load(sys.argv[1])

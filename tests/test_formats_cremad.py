@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 
 import voxpop.cli
 from voxpop import Corpus
-from voxpop.corpus import CorpusError
-from voxpop.errors import ConfigError, InputError
-from voxpop.formats import get_importer
-from voxpop.formats.cremad import read_cremad, read_cremad_responses
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.corpus.corpus import CorpusError
+from voxpop.corpus.formats import get_importer
+from voxpop.corpus.formats.cremad import read_cremad, read_cremad_responses
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RESPONSES = FIXTURES / "cremad_finishedResponses.csv"

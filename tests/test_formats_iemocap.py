@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
 from voxpop.cli.app import app
-from voxpop.corpus import STRING, Corpus, CorpusError
-from voxpop.errors import ConfigError, InputError
-from voxpop.formats.iemocap import CLASS_MAP, CLASSES, read_iemocap
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.corpus.corpus import STRING, Corpus, CorpusError
+from voxpop.corpus.formats.iemocap import CLASS_MAP, CLASSES, read_iemocap
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SES01 = FIXTURES / "iemocap_Ses01F_impro01.txt"

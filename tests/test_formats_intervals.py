@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
 from voxpop.cli.app import app
-from voxpop.corpus import STRING, Corpus, CorpusError
-from voxpop.errors import ConfigError, InputError
-from voxpop.formats.intervals import read_intervals
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.corpus.corpus import STRING, Corpus, CorpusError
+from voxpop.corpus.formats.intervals import read_intervals
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RAMAS = FIXTURES / "intervals_ramas.csv"

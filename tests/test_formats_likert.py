@@ -18,11 +18,11 @@ from typer.testing import CliRunner
 
 import voxpop.cli
 from voxpop import Corpus
-from voxpop.agreement import agreement_table
-from voxpop.corpus import CorpusError
-from voxpop.errors import ConfigError, InputError
-from voxpop.formats import get_importer
-from voxpop.formats.likert import Scale, earkick_origin, read_earkick, read_likert, read_mosei
+from voxpop.agreement.tables import agreement_table
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.corpus.corpus import CorpusError
+from voxpop.corpus.formats import get_importer
+from voxpop.corpus.formats.likert import Scale, earkick_origin, read_earkick, read_likert, read_mosei
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MOSEI = FIXTURES / "mosei_batch_results.csv"

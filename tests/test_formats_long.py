@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
 from voxpop.cli.app import app
-from voxpop.corpus import STRING, Corpus, CorpusError
-from voxpop.errors import InputError
-from voxpop.formats.long import read_long
+from voxpop.core.errors import InputError
+from voxpop.corpus.corpus import STRING, Corpus, CorpusError
+from voxpop.corpus.formats.long import read_long
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RATINGS = FIXTURES / "long_ratings.csv"

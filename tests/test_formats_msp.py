@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
 from voxpop.cli.app import app
-from voxpop.corpus import STRING, Corpus, CorpusError
-from voxpop.errors import ConfigError, InputError
-from voxpop.formats import read
-from voxpop.formats.msp import CLASS_MAP, PRIMARY_CLASSES, read_msp
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.corpus.corpus import STRING, Corpus, CorpusError
+from voxpop.corpus.formats import read
+from voxpop.corpus.formats.msp import CLASS_MAP, PRIMARY_CLASSES, read_msp
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PS = FIXTURES / "msp_detailed_ps.json"

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 import voxpop.cli
 from voxpop import Corpus
-from voxpop.errors import InputError
-from voxpop.formats import get_importer
-from voxpop.formats.ravdess import read_ravdess
+from voxpop.core.errors import InputError
+from voxpop.corpus.formats import get_importer
+from voxpop.corpus.formats.ravdess import read_ravdess
 
 CLASSES = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
 

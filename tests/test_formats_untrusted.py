@@ -18,14 +18,14 @@ from typer.testing import CliRunner
 
 import voxpop.cli
 from voxpop import Corpus
-from voxpop.errors import ConfigError, InputError
-from voxpop.formats.cremad import read_cremad, read_cremad_responses
-from voxpop.formats.encodings import candidates, decode_text
-from voxpop.formats.iemocap import read_iemocap
-from voxpop.formats.intervals import read_intervals
-from voxpop.formats.long import read_long
-from voxpop.formats.msp import read_msp
-from voxpop.formats.ravdess import read_ravdess
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.corpus.formats.cremad import read_cremad, read_cremad_responses
+from voxpop.corpus.formats.encodings import candidates, decode_text
+from voxpop.corpus.formats.iemocap import read_iemocap
+from voxpop.corpus.formats.intervals import read_intervals
+from voxpop.corpus.formats.long import read_long
+from voxpop.corpus.formats.msp import read_msp
+from voxpop.corpus.formats.ravdess import read_ravdess
 
 FIXTURES = Path(__file__).parent / "fixtures"
 VOTES_HEADER = '"","A","D","F","H","N","S","fileName","numResponses","agreement","emoVote"'

@@ -8,10 +8,10 @@ from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
 from voxpop.cli.app import app
-from voxpop.corpus import Corpus
-from voxpop.formats.intervals import read_intervals
-from voxpop.formats.long import read_long
-from voxpop.labels import make_labels
+from voxpop.corpus.corpus import Corpus
+from voxpop.corpus.formats.intervals import read_intervals
+from voxpop.corpus.formats.long import read_long
+from voxpop.labels.rules import make_labels
 
 ROWS = [  # u1: 2 happy + 3 free texts; u2: 3 sad
     ("u1", "r1", "happy"), ("u1", "r2", "happy"), ("u1", "r3", "Other: bored"), ("u1", "r4", "Other: bored"),

@@ -28,14 +28,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from voxpop import Corpus
-from voxpop.errors import VoxpopError
-from voxpop.formats.cremad import read_cremad, read_cremad_responses
-from voxpop.formats.iemocap import read_iemocap
-from voxpop.formats.intervals import read_intervals
-from voxpop.formats.likert import Scale, read_earkick, read_likert, read_mosei
-from voxpop.formats.long import read_long
-from voxpop.formats.msp import read_msp
-from voxpop.formats.ravdess import read_ravdess
+from voxpop.core.errors import VoxpopError
+from voxpop.corpus.formats.cremad import read_cremad, read_cremad_responses
+from voxpop.corpus.formats.iemocap import read_iemocap
+from voxpop.corpus.formats.intervals import read_intervals
+from voxpop.corpus.formats.likert import Scale, read_earkick, read_likert, read_mosei
+from voxpop.corpus.formats.long import read_long
+from voxpop.corpus.formats.msp import read_msp
+from voxpop.corpus.formats.ravdess import read_ravdess
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FUZZ = settings(
@@ -401,7 +401,7 @@ def _csv_text(rows: list[list[str]]) -> str:
 
 def _read_with_notes(read: Callable[[Path], Corpus], path: Path) -> Corpus | VoxpopError:
     """The corpus ``read`` imports from ``path``, or the VoxpopError it raises (no stale notes of earlier examples)."""
-    from voxpop.formats.text_checks import take_notes
+    from voxpop.corpus.formats.text_checks import take_notes
 
     take_notes()
     try:

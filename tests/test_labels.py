@@ -8,24 +8,14 @@ import pytest
 from typer.testing import CliRunner
 
 from voxpop.cli import app
-from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError, InputError, VoxpopError
-from voxpop.labels import (
-    RULES,
-    accounting_table,
-    all_inclusive,
-    all_inclusive_test,
-    filter_agreement,
-    interval_consensus,
-    likert_binarize,
-    likert_scores,
-    list_votes,
-    make_labels,
-    plurality,
-    smooth,
-    vote_counts,
-)
-from voxpop.labelset import LabelSet
+from voxpop.core.errors import ConfigError, InputError, VoxpopError
+from voxpop.corpus.corpus import Corpus
+from voxpop.labels.counting import all_inclusive, all_inclusive_test, filter_agreement, plurality, smooth
+from voxpop.labels.interval_rules import interval_consensus
+from voxpop.labels.labelset import LabelSet
+from voxpop.labels.likert import likert_binarize, likert_scores
+from voxpop.labels.rules import RULES, accounting_table, make_labels
+from voxpop.labels.voting import list_votes, vote_counts
 
 # ---------------------------------------------------------------- a small corpus, accounting by hand
 #   item  votes        MR     PR(drop)  AR    AR-test (C=3)
@@ -540,7 +530,7 @@ def test_cli_pooled_classes_and_errors(tmp_path):
 # ---------------------------------------------------------------- real CREMA-D votes
 @pytest.fixture(scope="module")
 def cremad(shared_data):
-    from voxpop.formats.cremad import read_cremad
+    from voxpop.corpus.formats.cremad import read_cremad
 
     table = pd.read_csv(shared_data / "crema-d" / "tabulatedVotes.csv")
     return read_cremad(shared_data / "crema-d" / "tabulatedVotes.csv"), table
@@ -756,7 +746,7 @@ def test_pooling_mean_weights_conditions_an_item_was_rated_in():
 @pytest.fixture(scope="module")
 def iemocap_case(shared_data):
     """Field case 09 (beside the shared data folder): IEMOCAP EmoEvaluation lines in the real layout."""
-    from voxpop.formats.iemocap import read_iemocap
+    from voxpop.corpus.formats.iemocap import read_iemocap
 
     folder = shared_data.parent / "field-cases" / "09-iemocap-emoevaluation-quirks" / "IEMOCAP"
     if not folder.is_dir():
@@ -765,7 +755,7 @@ def iemocap_case(shared_data):
 
 
 def test_iemocap_four_class_majority_against_the_released_consensus(iemocap_case):
-    from voxpop.consensus import compare_consensus
+    from voxpop.labels.consensus import compare_consensus
 
     four = ["neutral", "anger", "sadness", "happiness"]
     labels = make_labels(iemocap_case, "mr", classes=four)
@@ -782,7 +772,7 @@ def test_iemocap_four_class_majority_against_the_released_consensus(iemocap_case
 
 
 def test_field_case_17_class_subset_on_cremad_votes(shared_data):
-    from voxpop.formats.cremad import read_cremad
+    from voxpop.corpus.formats.cremad import read_cremad
 
     path = shared_data.parent / "field-cases" / "17-majority-after-class-subset" / "tabulatedVotes.csv"
     if not path.is_file():

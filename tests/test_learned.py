@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from voxpop.errors import ConfigError, InputError, VoxpopError
-from voxpop.learned import fit_posteriors, learned_labels
+from voxpop.core.errors import ConfigError, InputError, VoxpopError
+from voxpop.labels.learned import fit_posteriors, learned_labels
 
 CLASSES = ["anger", "happy", "sad"]
 
@@ -117,9 +117,9 @@ def test_learned_rules_are_registry_rules_on_a_corpus():
     from typer.testing import CliRunner
 
     import voxpop.cli
-    from voxpop.corpus import Corpus
-    from voxpop.experiment import LabelSpec
-    from voxpop.labels import make_labels
+    from voxpop.corpus.corpus import Corpus
+    from voxpop.labels.rules import make_labels
+    from voxpop.study.recipe import LabelSpec
 
     ratings, _ = simulated(n_items=12, seed=4)
     ratings = ratings.assign(condition="voice")
@@ -140,8 +140,8 @@ def test_learned_rules_are_registry_rules_on_a_corpus():
 
 
 def test_pooled_conditions_are_modelled_as_raters_per_condition():
-    from voxpop.corpus import Corpus
-    from voxpop.labels import make_labels
+    from voxpop.corpus.corpus import Corpus
+    from voxpop.labels.rules import make_labels
 
     ratings, _ = simulated(n_items=8, seed=5)
     both = pd.concat([ratings.assign(condition="voice"), ratings.assign(condition="face")], ignore_index=True)

@@ -8,10 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from voxpop.cli import app
-from voxpop.corpus import Corpus
-from voxpop.errors import InputError, VoxpopError
-from voxpop.labels import likert_gold_scores, make_labels
-from voxpop.labelset import LabelSet
+from voxpop.core.errors import InputError, VoxpopError
+from voxpop.corpus.corpus import Corpus
+from voxpop.labels.labelset import LabelSet
+from voxpop.labels.likert import likert_gold_scores
+from voxpop.labels.rules import make_labels
 
 # 3 raters x 6 items, emotion 'happy' on 0..4: r1 and r2 agree exactly, r3 runs against them
 R1 = np.array([0, 1, 2, 3, 4, 0])
@@ -150,8 +151,8 @@ def test_min_ratings_per_rater_through_the_cli_flag(tmp_path):
 
 
 def test_min_ratings_per_rater_through_the_recipe_key():
-    from voxpop.errors import ConfigError
-    from voxpop.recipe_loading import recipe_from_dict
+    from voxpop.core.errors import ConfigError
+    from voxpop.study.loading import recipe_from_dict
 
     def recipe(**spec) -> dict:
         return {"study": "s", "corpus": {"demo": {}}, "labels": {"train": {"Z": {"rule": "likert", **spec}}}}

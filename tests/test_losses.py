@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from voxpop.errors import ConfigError
-from voxpop.losses import (
+from voxpop.core.errors import ConfigError
+from voxpop.models.losses import (
     BinaryCrossEntropyLoss,
     KLDivergenceLoss,
     SoftCrossEntropyLoss,

@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 import voxpop.cli
-from voxpop.corpus import Corpus
-from voxpop.errors import InputError
+from voxpop.core.errors import InputError
+from voxpop.corpus.corpus import Corpus
+from voxpop.corpus.formats.intervals import read_intervals
+from voxpop.corpus.formats.long import read_long
 from voxpop.features.extraction import fill_store
-from voxpop.formats.intervals import read_intervals
-from voxpop.formats.long import read_long
 
 RATINGS = "item,rater,label\na,r1,anger\na,r2,sad\nb,r1,sad\n"
 

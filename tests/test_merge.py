@@ -7,9 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 import voxpop.cli
-from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError
-from voxpop.merge import MergeSource, merge_corpora
+from voxpop.core.errors import ConfigError
+from voxpop.corpus.corpus import Corpus
+from voxpop.corpus.merge import MergeSource, merge_corpora
 
 
 def _ravdess_like() -> Corpus:

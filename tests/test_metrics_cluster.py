@@ -7,12 +7,13 @@ import pandas as pd
 import pydantic
 import pytest
 
-from voxpop.errors import InputError
-from voxpop.evaluation import evaluate_predictions
-from voxpop.experiment import EvaluationConfig
-from voxpop.labelset import Accounting, LabelSet
-from voxpop.metrics import bootstrap_ci, bootstrap_distribution, evaluate, resample_groups, resample_indices
-from voxpop.significance import paired_cells
+from voxpop.core.errors import InputError
+from voxpop.evaluation.resampling import bootstrap_ci, bootstrap_distribution, resample_groups, resample_indices
+from voxpop.evaluation.results import evaluate_predictions
+from voxpop.evaluation.scoring import evaluate
+from voxpop.evaluation.significance import paired_cells
+from voxpop.labels.labelset import Accounting, LabelSet
+from voxpop.study.recipe import EvaluationConfig
 
 
 def _three_speakers():
@@ -161,9 +162,9 @@ def test_cli_evaluate_resamples_speakers_of_the_run_corpus(demo_corpus, demo_log
     from typer.testing import CliRunner
 
     from voxpop.cli import app
-    from voxpop.labels import make_labels
-    from voxpop.predictions import Predictions, save_predictions
-    from voxpop.trained import load_run
+    from voxpop.evaluation.predictions import Predictions, save_predictions
+    from voxpop.labels.rules import make_labels
+    from voxpop.models.saved_runs import load_run
 
     out = tmp_path / "speakers.csv"
     args = ["evaluate", str(demo_logreg_run.directory), "--labels", "mr", "--condition", "voice", "--bootstrap", "50"]
@@ -192,9 +193,9 @@ def test_cli_evaluate_resamples_speakers_of_the_run_corpus(demo_corpus, demo_log
 def test_study_plan_and_report_use_the_recipe_resample(tmp_path):
     from types import SimpleNamespace
 
-    from voxpop.recipe_loading import recipe_from_dict
-    from voxpop.study import plan_study
-    from voxpop.study_report import paired_differences, resampled_units
+    from voxpop.report.result_sections import paired_differences, resampled_units
+    from voxpop.study.loading import recipe_from_dict
+    from voxpop.study.run import plan_study
 
     base = {
         "study": "s",

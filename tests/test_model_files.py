@@ -15,14 +15,21 @@ from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
 from voxpop.cli.app import app
-from voxpop.errors import InputError, VoxpopError
+from voxpop.core.errors import InputError, VoxpopError
 from voxpop.features import Features, make_extractor
-from voxpop.labelset import Accounting, LabelSet
-from voxpop.model_spec import ModelSpec, TrainConfig
-from voxpop.protocols import make_folds
-from voxpop.runs import cross_validate
-from voxpop.trained import FeatureSource, load_run
-from voxpop.training import ESTIMATOR_FILE, LEGACY_ESTIMATOR_FILE, TRUSTED_TYPES, LegacyModelError, TrainedModel, fit
+from voxpop.labels.labelset import Accounting, LabelSet
+from voxpop.models.cross_validation import cross_validate
+from voxpop.models.protocols import make_folds
+from voxpop.models.saved_runs import FeatureSource, load_run
+from voxpop.models.specs import ModelSpec, TrainConfig
+from voxpop.models.trained_model import (
+    ESTIMATOR_FILE,
+    LEGACY_ESTIMATOR_FILE,
+    TRUSTED_TYPES,
+    LegacyModelError,
+    TrainedModel,
+)
+from voxpop.models.training import fit
 
 CLASSES = ["neutral", "anger", "sad"]
 N = 36

@@ -7,9 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from voxpop.errors import ConfigError
-from voxpop.model_spec import HEADS
-from voxpop.models import (
+from voxpop.core.errors import ConfigError
+from voxpop.models.heads import (
     AttentiveStatsHead,
     BackboneClassifier,
     LayerWeightedSum,
@@ -21,6 +20,7 @@ from voxpop.models import (
     masked_mean,
     transformer_layers,
 )
+from voxpop.models.specs import HEADS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

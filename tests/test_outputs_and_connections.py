@@ -15,12 +15,12 @@ import pytest
 from typer.testing import CliRunner
 
 import voxpop.cli
-from voxpop.cache import output_directory, write_text
-from voxpop.cluster import connect
-from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError, InputError
-from voxpop.formats.tables import read_table
-from voxpop.scheduler_address import CONNECT_TIMEOUT, check_scheduler, parse_scheduler
+from voxpop.core.cache import output_directory, write_text
+from voxpop.core.cluster import connect
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.core.scheduler_address import CONNECT_TIMEOUT, check_scheduler, parse_scheduler
+from voxpop.corpus.corpus import Corpus
+from voxpop.corpus.formats.tables import read_table
 
 
 def _invoke(*args):

@@ -7,11 +7,11 @@ import pytest
 from typer.testing import CliRunner
 
 import voxpop.cli
-from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError
-from voxpop.labels import make_labels
-from voxpop.labelset import LabelSet
-from voxpop.overwrite import save_corpus, save_label_set
+from voxpop.core.errors import ConfigError
+from voxpop.corpus.corpus import Corpus
+from voxpop.labels.labelset import LabelSet
+from voxpop.labels.overwrite import save_corpus, save_label_set
+from voxpop.labels.rules import make_labels
 
 BIG = "item,rater,label\n" + "".join(
     f"c{i},r{j},{'anger' if (i + j) % 3 else 'sad'}\n" for i in range(40) for j in range(3)

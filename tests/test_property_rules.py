@@ -24,14 +24,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError
-from voxpop.formats.cremad import read_cremad
-from voxpop.formats.intervals import read_intervals
-from voxpop.formats.likert import read_likert
-from voxpop.formats.long import read_long
-from voxpop.labels import make_labels
-from voxpop.rules import REGISTRY
+from voxpop.core.errors import ConfigError
+from voxpop.corpus.corpus import Corpus
+from voxpop.corpus.formats.cremad import read_cremad
+from voxpop.corpus.formats.intervals import read_intervals
+from voxpop.corpus.formats.likert import read_likert
+from voxpop.corpus.formats.long import read_long
+from voxpop.labels.registry import REGISTRY
+from voxpop.labels.rules import make_labels
 
 PROPERTY = settings(
     derandomize=True,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from voxpop.errors import ConfigError
-from voxpop.protocols import leave_one_out, make_folds, speaker_folds, split_folds
+from voxpop.core.errors import ConfigError
+from voxpop.models.protocols import leave_one_out, make_folds, speaker_folds, split_folds
 
 
 def _items(n_speakers: int = 24, per_speaker: int = 5) -> pd.DataFrame:

@@ -16,16 +16,16 @@ import soundfile
 from typer.testing import CliRunner
 
 import voxpop.cli
-from voxpop.audio import AudioError, AudioLoader, AudioOptions
-from voxpop.errors import ConfigError, InputError
-from voxpop.experiment import Recipe
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.evaluation.resampling import resample_indices
+from voxpop.features.audio import AudioError, AudioLoader, AudioOptions
 from voxpop.features.fbank import LOG_FLOOR, log_mel_fbank, mel_filterbank
-from voxpop.labelset import LabelSet
-from voxpop.metrics import resample_indices
-from voxpop.model_spec import HEAD_OPTIONS
-from voxpop.models import CLASSICAL_PIPELINES, HEAD_MODULES, build_head
-from voxpop.recipe_loading import check_resample, load_recipe, recipe_from_dict
-from voxpop.recipe_paths import check_recipe_paths
+from voxpop.labels.labelset import LabelSet
+from voxpop.models.heads import CLASSICAL_PIPELINES, HEAD_MODULES, build_head
+from voxpop.models.specs import HEAD_OPTIONS
+from voxpop.study.loading import check_resample, load_recipe, recipe_from_dict
+from voxpop.study.recipe import Recipe
+from voxpop.study.recipe_paths import check_recipe_paths
 
 BASE = "study: s\ncorpus: {demo: {size: tiny}}\n"
 
@@ -308,7 +308,7 @@ def test_a_label_file_that_is_not_parquet_is_refused_without_its_content(tmp_pat
 
 
 def test_extraction_skips_and_counts_a_clip_over_the_ceiling(tmp_path, monkeypatch):
-    from voxpop.corpus import Corpus
+    from voxpop.corpus.corpus import Corpus
     from voxpop.features.extraction import extract
 
     audio = [str(wav(tmp_path / "short.wav", 1.0)), str(wav(tmp_path / "long.wav", 3.0))]
@@ -323,9 +323,9 @@ def test_extraction_skips_and_counts_a_clip_over_the_ceiling(tmp_path, monkeypat
 
 
 def test_every_bootstrap_and_worker_entry_point_meets_its_ceiling(monkeypatch):
-    from voxpop.agreement import alpha_ci
-    from voxpop.execution import blas_threads
+    from voxpop.agreement.reliability import alpha_ci
     from voxpop.features import make_extractor
+    from voxpop.study.execution import blas_threads
 
     data = [[1, 2, 3, 3, 2, 1, 4, 1, 2], [1, 2, 3, 3, 2, 2, 4, 1, 2], [2, 3, 3, 3, 2, 3, 4, 2, 2]]  # 9 pairable items
     monkeypatch.setenv("VOXPOP_MAX_BOOTSTRAP_CELLS", "8999")

@@ -11,15 +11,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from voxpop import agreement
-from voxpop.errors import ConfigError
-from voxpop.labels import accounting_table, make_labels
-from voxpop.metrics import confusion_matrix
-from voxpop.predictions import binarize_predictions
-from voxpop.recipe_loading import load_recipe
-from voxpop.study import run_recipe
+from voxpop.agreement import confusion, reliability, tables, threshold_sweep
+from voxpop.core.errors import ConfigError
+from voxpop.evaluation.metrics import confusion_matrix
+from voxpop.evaluation.predictions import binarize_predictions
+from voxpop.labels.rules import accounting_table, make_labels
+from voxpop.study.loading import load_recipe
+from voxpop.study.run import run_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def run_recipe_with_report(*args, **kwargs):
+    """run_recipe with the report written, as `voxpop run` does."""
+    from voxpop.report.study import write_study_report
+
+    return run_recipe(*args, on_run=write_study_report, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +48,7 @@ def run(shared, tmp_path, name: str, *overrides: str):
         "protocol.speaker_folds.k=3",
     ]
     recipe = load_recipe(RECIPES / name, [*common, *overrides])
-    result = run_recipe(recipe, tmp_path / "out", source=name)
+    result = run_recipe_with_report(recipe, tmp_path / "out", source=name)
     assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "report.md").is_file()
     figures = {p.name for p in (tmp_path / "out" / "figures").glob("*.png")}
     assert figures and all(f"figures/{f}" in (tmp_path / "out" / "report.md").read_text() for f in figures)
@@ -67,9 +74,10 @@ def test_study_1_annotation_strength(shared, tmp_path):
     plan = result.plan
     _, summary, positives = result.output(plan.sweep)
     scores = [
-        agreement.intensity_scores(result.corpus, ["neutral", "anger", "happy", "sad"], c) for c in ("voice", "av")
+        threshold_sweep.intensity_scores(result.corpus, ["neutral", "anger", "happy", "sad"], c)
+        for c in ("voice", "av")
     ]
-    direct = agreement.threshold_sweep(*scores, agreement.threshold_grid("0.01:0.99:0.01"))
+    direct = threshold_sweep.threshold_sweep(*scores, threshold_sweep.threshold_grid("0.01:0.99:0.01"))
     assert summary["best_threshold"] == direct.best_threshold
     common = scores[0].index.intersection(scores[1].index)  # positives panel: items at or above t, both conditions
     counted = positives.set_index(["condition", "emotion", "threshold"])["positives"]
@@ -83,7 +91,7 @@ def test_study_1_annotation_strength(shared, tmp_path):
     trained = result.output(plan.sources["base", "t0.40"])
     labels = result.output(plan.labels["test", "t0.40"])
     kept = trained.probabilities[labels.kept.reindex(trained.probabilities.index).to_numpy()]
-    expected = agreement.mlcm(labels.targets.loc[kept.index].astype(int), binarize_predictions(kept, "auto"))
+    expected = confusion.mlcm(labels.targets.loc[kept.index].astype(int), binarize_predictions(kept, "auto"))
     pd.testing.assert_frame_equal(result.output(plan.matrices["base", "t0.40", "t0.40"]), expected)
     table = result.output(plan.analyses["agreement"])
     assert {"alpha", "pearson_r"} <= set(table["statistic"]) and set(table["group"]) == {"all", "low", "high"}
@@ -112,7 +120,7 @@ def test_study_2_confidence_levels(shared, tmp_path):
     pd.testing.assert_frame_equal(result.output(result.plan.labels["test", "L4"]).targets, direct.targets)
     table = result.output(result.plan.analyses["agreement"])
     # the stage's table went through parquet (text columns come back as strings): compare values
-    pd.testing.assert_frame_equal(table, agreement.agreement_table(result.corpus, slot="primary"), check_dtype=False)
+    pd.testing.assert_frame_equal(table, tables.agreement_table(result.corpus, slot="primary"), check_dtype=False)
     fusion = result.output(result.plan.sources["fusion", "L3"])
     assert set(fusion.details["model"]) == {"smile-svm", "fbank-lstm"}
     assert np.allclose(fusion.details.groupby("fold")[["neutral", "anger", "happy", "sad"]].sum(), 1.0)
@@ -158,7 +166,7 @@ def test_study_3_aggregation_rules(shared, tmp_path):
     # paired differences: A - B equals the difference of the two cells' own values on the same test items
     from statsmodels.stats.multitest import multipletests
 
-    from voxpop.study_report import paired_differences
+    from voxpop.report.result_sections import paired_differences
 
     paired = paired_differences(result)
     one = paired[paired["variant"].eq("loss=ce") & paired["test"].eq("MR")]
@@ -201,7 +209,7 @@ def test_study_5_stimulus_modality(shared, tmp_path, tiny_wavlm_dir):
     assert any(m.startswith("f1[") for m in result.results["metric"])  # per-class F1 with intervals
     table = result.output(result.plan.analyses["ccc"])
     labelsets = {name: result.output(result.plan.labels["train", name]) for name in sets}
-    pd.testing.assert_frame_equal(table, agreement.compare_labelsets(labelsets, "ccc", n_boot=200, seed=0))
+    pd.testing.assert_frame_equal(table, tables.compare_labelsets(labelsets, "ccc", n_boot=200, seed=0))
     assert ((table["low"] <= table["value"]) & (table["value"] <= table["high"])).all()  # CCC with its interval
     weights = result.output(result.plan.sources["base", "voice"]).layer_weights
     assert weights.shape == (3, 3)  # 3 folds x hidden states 0..2 of the tiny WavLM
@@ -240,8 +248,8 @@ def test_study_6_dimensional(shared, tmp_path):
     table = result.output(plan.analyses["agreement"])
     voice = result.corpus.ratings[result.corpus.ratings["condition"].eq("voice").to_numpy(dtype=bool)]
     alpha = table[table["statistic"].eq("alpha")].set_index("label")["value"]
-    matrix = agreement.reliability_matrix(voice, "dimension", "arousal")
-    assert alpha["arousal"] == pytest.approx(agreement.krippendorff_alpha(matrix.to_numpy(), "interval"), abs=1e-12)
+    matrix = reliability.reliability_matrix(voice, "dimension", "arousal")
+    assert alpha["arousal"] == pytest.approx(reliability.krippendorff_alpha(matrix.to_numpy(), "interval"), abs=1e-12)
     assert set(table.loc[table["statistic"].eq("icc"), "method"]) >= {"ICC(1,1)", "ICC(1,k)"}
     report = (tmp_path / "out" / "report.md").read_text()
     assert "Mean CCC over the dimensions, train (rows) x test (columns), loss=ccc" in report
@@ -268,7 +276,7 @@ def cremad_arguments(shared_data) -> list[str]:
 def test_study_3_label_sets_and_loss_table_on_cremad_votes(shared_data, tmp_path):
     # no audio and no rater ids here: label sets (not the rater-aware DS) and analyses only
     overrides = [*cremad_arguments(shared_data), "labels.train={}", "labels.test={MR: {rule: mr, condition: voice}}"]
-    result = run_recipe(load_recipe(RECIPES / "3-aggregation-rules.yaml", overrides), tmp_path / "out")
+    result = run_recipe_with_report(load_recipe(RECIPES / "3-aggregation-rules.yaml", overrides), tmp_path / "out")
     assert len(result.corpus.items) == 7442 and result.results.empty
     pd.testing.assert_frame_equal(result.output(result.plan.analyses["accounting"]), accounting_table(result.corpus))
     mr = result.output(result.plan.labels["test", "MR"])
@@ -280,7 +288,7 @@ def test_study_3_label_sets_and_loss_table_on_cremad_votes(shared_data, tmp_path
 def test_study_4_on_cremad_votes_refuses_rules_that_need_rater_ids_before_any_work(shared_data, tmp_path):
     recipe = load_recipe(RECIPES / "4-primary-secondary.yaml", cremad_arguments(shared_data))
     with pytest.raises(ConfigError, match=r"labels\.train\.S\*: .*needs rater ids.*vote counts only"):
-        run_recipe(recipe, tmp_path / "out")
+        run_recipe_with_report(recipe, tmp_path / "out")
     made = sorted(p.name.split("-")[0] for p in (tmp_path / "out" / "cache").iterdir())
     assert made == ["corpus"]  # the import (needed to check the recipe) and nothing else
 

@@ -8,11 +8,11 @@ import pytest
 import scipy.stats
 from sklearn.metrics import mean_absolute_error, mean_squared_error
 
-from voxpop.errors import ConfigError, InputError
-from voxpop.metrics import resample_indices
-from voxpop.model_spec import TrainConfig
-from voxpop.regression import regression_scores, regression_table
-from voxpop.training import fit
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.evaluation.regression import regression_scores, regression_table
+from voxpop.evaluation.resampling import resample_indices
+from voxpop.models.specs import TrainConfig
+from voxpop.models.training import fit
 
 
 def _ccc(x: np.ndarray, y: np.ndarray) -> float:
@@ -111,7 +111,7 @@ def test_regression_mismatches_are_clear_errors():
 
 @pytest.mark.parametrize(("head", "loss"), [("linear", "ccc"), ("svr", "mse")])
 def test_a_saved_regressor_predicts_the_same_after_loading(tmp_path, head, loss):
-    from voxpop.training import TrainedModel
+    from voxpop.models.trained_model import TrainedModel
 
     rng = np.random.default_rng(2)
     x = rng.normal(size=(40, 3)).astype(np.float32)
@@ -125,7 +125,7 @@ def test_a_saved_regressor_predicts_the_same_after_loading(tmp_path, head, loss)
 def test_multitask_loss_is_the_weighted_sum_of_its_two_losses():
     import torch
 
-    from voxpop.losses import make_loss
+    from voxpop.models.losses import make_loss
 
     y = np.array([[1.0, 0.0, 3.0], [0.0, 1.0, 1.0], [0.5, 0.5, 2.0]])
     z = torch.tensor([[2.0, 0.0, 2.5], [0.0, 1.0, 1.5], [1.0, 1.0, 1.0]], dtype=torch.float64)
@@ -139,7 +139,7 @@ def test_multitask_loss_is_the_weighted_sum_of_its_two_losses():
 
 
 def test_a_multitask_head_predicts_classes_and_dimensions_together(tmp_path):
-    from voxpop.training import TrainedModel
+    from voxpop.models.trained_model import TrainedModel
 
     rng = np.random.default_rng(5)
     x = rng.normal(size=(160, 4)).astype(np.float32)

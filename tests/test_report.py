@@ -1,4 +1,5 @@
-"""voxpop.report and voxpop.plots: self-contained HTML, Markdown tables that parse back, deterministic files,
+"""voxpop.report.render and voxpop.report.plots: self-contained HTML, Markdown tables that parse back, deterministic
+files,
 figures whose bars / lines / cell texts match their input tables."""
 
 from __future__ import annotations
@@ -16,21 +17,22 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from voxpop import plots
-from voxpop.analysis import cross_test_matrix
-from voxpop.errors import ConfigError, InputError
-from voxpop.report import Report, figure_png, table_cells, with_ci
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.evaluation.analysis import cross_test_matrix
+from voxpop.report import matrix_plots, plots
+from voxpop.report.markup import table_cells, with_ci
+from voxpop.report.render import Report, figure_png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EMOTIONS = ["neutral", "anger", "sadness", "happiness"]
 
 
 # --------------------------------------------------------------------------------------------------
-# Inputs shaped like the outputs of voxpop.agreement / metrics / analysis / labels
+# Inputs shaped like the outputs of voxpop.agreement.statistics / metrics / analysis / labels
 
 
 def agreement_rows() -> pd.DataFrame:
-    """Shaped like voxpop.agreement.agreement_table: one alpha per (group, label), intervals optional."""
+    """Shaped like voxpop.agreement.tables.agreement_table: one alpha per (group, label), intervals optional."""
     return pd.DataFrame(
         {
             "group": ["acted"] * 4 + ["wild"] * 4,
@@ -81,7 +83,7 @@ def fold_weights() -> pd.DataFrame:
 
 
 def accounting_rows() -> pd.DataFrame:
-    """Shaped like voxpop.labels.accounting_table."""
+    """Shaped like voxpop.labels.rules.accounting_table."""
     return pd.DataFrame(
         {
             "condition": ["voice"] * 3 + ["face"] * 3,
@@ -126,8 +128,8 @@ def build_report(submit=None) -> tuple[Report, dict[str, pd.DataFrame], int]:
     agreement.add_figure("sweep", plots.threshold_curve(sweep_curve(), 0.3), caption="Threshold sweep")
     models = report.add_section("Models <script>alert(1)</script>")
     models.add_table("cross test", tables["cross test"], highlight="max").add_table("tricky", TRICKY)
-    models.add_figure("mlcm", plots.heatmap(mlcm_counts(), "MLCM", normalize_rows=True))
-    models.add_figure("cross", plots.cross_test_heatmap(cross_long(), "macro_f1"))
+    models.add_figure("mlcm", matrix_plots.heatmap(mlcm_counts(), "MLCM", normalize_rows=True))
+    models.add_figure("cross", matrix_plots.cross_test_heatmap(cross_long(), "macro_f1"))
     models.add_figure("layers", plots.layer_weights(fold_weights(), "layer weights"))
     models.add_figure("loss", plots.loss_table_bars(accounting_rows()))
     models.add_text("Done: `a<b` and <i>not a tag</i>.")
@@ -330,7 +332,7 @@ def test_figures_submitted_as_they_are_added_render_elsewhere_to_the_same_files(
     """A report with ``submit`` (a Dask client's, here a process pool's) starts each figure's rendering when the
     figure is added, while the report is still being built: every figure pickled to another process and
     rendered there; the files equal those rendered in this process."""
-    import voxpop.report
+    import voxpop.report.render
 
     local, _, n_figures = build_report()
     submitted = []
@@ -344,7 +346,7 @@ def test_figures_submitted_as_they_are_added_render_elsewhere_to_the_same_files(
         assert len(submitted) == n_figures  # every figure went out while the report was built, before render()
         concurrent.futures.wait(submitted)  # sent and rendered: nothing is left to render here
         with monkeypatch.context() as patch:
-            patch.setattr(voxpop.report, "figure_files", lambda figure: pytest.fail("rendered here"))
+            patch.setattr(voxpop.report.render, "figure_files", lambda figure: pytest.fail("rendered here"))
             remote.render()
     local.write(tmp_path / "local")
     remote.write(tmp_path / "remote")
@@ -358,10 +360,10 @@ def test_figures_submitted_as_they_are_added_render_elsewhere_to_the_same_files(
 
 def test_png_carries_no_software_or_date_metadata():
     small = mlcm_counts().iloc[:2, :2]
-    figure = plots.heatmap(small)
+    figure = matrix_plots.heatmap(small)
     png = figure_png(figure)
     assert b"Software" not in png and b"matplotlib" not in png and b"tIME" not in png
-    assert png == figure_png(figure) == figure_png(plots.heatmap(small))  # however often drawn before
+    assert png == figure_png(figure) == figure_png(matrix_plots.heatmap(small))  # however often drawn before
 
 
 # --------------------------------------------------------------------------------------------------
@@ -467,29 +469,29 @@ def test_threshold_curve_draws_each_emotion_the_mean_and_the_best_t():
 
 def test_heatmap_cells_match_counts_and_row_shares():
     counts = mlcm_counts()
-    axes = plots.heatmap(counts, "MLCM").axes[0]
+    axes = matrix_plots.heatmap(counts, "MLCM").axes[0]
     assert [t.get_text() for t in axes.texts] == [str(v) for v in counts.to_numpy().ravel()]
     assert axes.get_xlabel() == "predicted" and axes.get_ylabel() == "true"
     assert [t.get_text() for t in axes.get_yticklabels()] == list(counts.index)
     shares = counts.div(counts.sum(axis=1), axis=0).to_numpy()
-    normalised = plots.heatmap(counts, normalize_rows=True).axes[0]
+    normalised = matrix_plots.heatmap(counts, normalize_rows=True).axes[0]
     assert [t.get_text() for t in normalised.texts] == [f"{v:.2f}" for v in shares.ravel()]
     np.testing.assert_allclose(normalised.images[0].get_array(), shares)
     empty_row = counts.copy()
     empty_row.iloc[0] = 0
-    assert [t.get_text() for t in plots.heatmap(empty_row, normalize_rows=True).axes[0].texts][:5] == ["–"] * 5
+    assert [t.get_text() for t in matrix_plots.heatmap(empty_row, normalize_rows=True).axes[0].texts][:5] == ["–"] * 5
 
 
 def test_cross_test_heatmap_cells_match_the_long_table():
     long = cross_long()
-    axes = plots.cross_test_heatmap(long, "uar").axes[0]
+    axes = matrix_plots.cross_test_heatmap(long, "uar").axes[0]
     rows = long[long["metric"] == "uar"]
     expected = [f"{r.value:.2f}\n[{r.low:.2f}, {r.high:.2f}]" for r in rows.itertuples()]  # train-major order
     assert [t.get_text() for t in axes.texts] == expected
     np.testing.assert_allclose(np.asarray(axes.images[0].get_array()).ravel(), rows["value"].to_numpy())
     assert [t.get_text() for t in axes.get_yticklabels()] == ["voice", "face", "av"]
     assert (axes.get_ylabel(), axes.get_xlabel()) == ("train", "test")
-    no_ci = plots.cross_test_heatmap(long.assign(low=np.nan, high=np.nan), "uar").axes[0]
+    no_ci = matrix_plots.cross_test_heatmap(long.assign(low=np.nan, high=np.nan), "uar").axes[0]
     assert [t.get_text() for t in no_ci.texts] == [f"{v:.2f}" for v in rows["value"]]
 
 

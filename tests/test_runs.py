@@ -1,4 +1,5 @@
-"""voxpop.runs: fold item sets, resume, predictions on disk, evaluation against direct formulas, late fusion,
+"""voxpop.models.cross_validation: fold item sets, resume, predictions on disk, evaluation against direct formulas, late
+fusion,
 and the train / evaluate / predict / fuse CLI on the tiny demo corpus."""
 
 from __future__ import annotations
@@ -14,19 +15,19 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, recall_
 from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
-import voxpop.runs as runs
-from voxpop.analysis import dirichlet_fusion, late_fusion
+import voxpop.models.cross_validation as runs
 from voxpop.cli.app import app
-from voxpop.errors import ConfigError, InputError
-from voxpop.evaluation import evaluate_out_of_fold, evaluate_predictions
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.evaluation.analysis import dirichlet_fusion, late_fusion
+from voxpop.evaluation.predictions import Predictions, load_predictions, save_predictions
+from voxpop.evaluation.results import evaluate_out_of_fold, evaluate_predictions
+from voxpop.evaluation.tuning import common_folds
 from voxpop.features import Features
-from voxpop.labelset import Accounting, LabelSet
-from voxpop.metrics import top_class
-from voxpop.model_spec import ModelSpec, TrainConfig
-from voxpop.predictions import Predictions, load_predictions, save_predictions
-from voxpop.protocols import Fold, make_folds
-from voxpop.runs import Standardizer, cross_validate
-from voxpop.tuning import common_folds
+from voxpop.labels.decisions import top_class
+from voxpop.labels.labelset import Accounting, LabelSet
+from voxpop.models.cross_validation import Standardizer, cross_validate
+from voxpop.models.protocols import Fold, make_folds
+from voxpop.models.specs import ModelSpec, TrainConfig
 
 CLASSES = ["neutral", "anger", "sad"]
 QUIET = TrainConfig(epochs=2, batch_size=8, progress_bar=False)
@@ -83,8 +84,9 @@ def speaker_items(n: int = 36, speakers: int = 6) -> pd.DataFrame:
 
 @pytest.fixture
 def recorded_fit(monkeypatch):
-    """Wrap voxpop.training.fit (which voxpop.runs calls), recording the train and dev item ids of every call."""
-    from voxpop import training
+    """Wrap voxpop.models.training.fit (which voxpop.models.cross_validation calls), recording the train and dev item
+    ids of every call."""
+    from voxpop.models import training
 
     calls: list[dict] = []
     real_fit = training.fit

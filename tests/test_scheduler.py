@@ -8,17 +8,24 @@ import pytest
 from typer.testing import CliRunner
 
 import voxpop.cli
-from voxpop.cache import Cache, Stage
-from voxpop.cluster import connect
-from voxpop.demo import make_demo_corpus
-from voxpop.errors import ConfigError
-from voxpop.execution import KILL_HOOK
-from voxpop.recipe_loading import load_recipe
-from voxpop.scheduler import check_resources, where
-from voxpop.stages import features_resources, train_resources
-from voxpop.study import dry_run, run_recipe
+from voxpop.core.cache import Cache, Stage
+from voxpop.core.cluster import connect
+from voxpop.core.errors import ConfigError
+from voxpop.corpus.demo import make_demo_corpus
+from voxpop.study.execution import KILL_HOOK
+from voxpop.study.loading import load_recipe
+from voxpop.study.run import dry_run, run_recipe
+from voxpop.study.scheduler import check_resources, where
+from voxpop.study.stage_kinds import features_resources, train_resources
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "3-aggregation-rules.yaml"
+
+
+def run_recipe_with_report(*args, **kwargs):
+    """run_recipe with the report written, as `voxpop run` does."""
+    from voxpop.report.study import write_study_report
+
+    return run_recipe(*args, on_run=write_study_report, **kwargs)
 
 
 def tiny(corpus: Path) -> list[str]:
@@ -41,7 +48,7 @@ def test_a_killed_worker_costs_one_task_and_results_equal_the_in_process_run(tmp
     recipe = load_recipe(RECIPE, overrides)
     planned = dry_run(recipe, tmp_path / "serial", 2, None)
     assert {row["status"] for row in planned} == {"pending"} and not (tmp_path / "serial" / "cache").exists()
-    serial = run_recipe(recipe, tmp_path / "serial", workers=1)
+    serial = run_recipe_with_report(recipe, tmp_path / "serial", workers=1)
     assert [row["stage"] for row in planned] == [stage.label for stage in serial.plan.order]
     cached = dry_run(recipe, tmp_path / "serial", 1, None)
     assert len(serial.executed) == len(planned) and {row["status"] for row in cached} == {"cached"}
@@ -133,7 +140,7 @@ def test_cluster_map_sends_large_values_once_outside_the_task_graph():
     import numpy as np
     from distributed import Client, LocalCluster
 
-    from voxpop.cluster import cluster_map
+    from voxpop.core.cluster import cluster_map
 
     big = np.arange(2_000_000, dtype=float)  # 16 MB: above Dask's 10 MB large-graph threshold
     with (
@@ -150,7 +157,7 @@ def test_cluster_map_sends_large_values_once_outside_the_task_graph():
 @pytest.mark.slow
 def test_ctrl_c_during_a_run_on_workers_prints_one_message_and_keeps_finished_stages(tmp_path):
     """Ctrl-C reaches every process of the run (the terminal signals the process group): the workers ignore it
-    (voxpop.worker_signals), the main process stops with exit code 130 and one message, no worker tracebacks;
+    (voxpop.core.worker_signals), the main process stops with exit code 130 and one message, no worker tracebacks;
     the stages that finished stay in the cache and the same command goes on from them."""
     import os
     import signal

@@ -7,17 +7,17 @@ import pandas as pd
 import pytest
 import soundfile
 
-from voxpop.audio import AudioError, AudioLoader, AudioOptions
-from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError
+from voxpop.core.errors import ConfigError
+from voxpop.corpus.corpus import Corpus
 from voxpop.features import extract
+from voxpop.features.audio import AudioError, AudioLoader, AudioOptions
 from voxpop.features.fbank import FbankExtractor, log_mel_fbank
 from voxpop.features.store import fingerprint_items, store_key
-from voxpop.labels import make_labels
-from voxpop.model_spec import ModelSpec
-from voxpop.protocols import make_folds
-from voxpop.runs import cross_validate
-from voxpop.segments import segment_corpus
+from voxpop.labels.rules import make_labels
+from voxpop.labels.segments import segment_corpus
+from voxpop.models.cross_validation import cross_validate
+from voxpop.models.protocols import make_folds
+from voxpop.models.specs import ModelSpec
 
 RATE = 16000
 
@@ -168,7 +168,7 @@ def test_cli_train_on_interval_labels_uses_the_segments(tmp_path):
 
     import voxpop.cli  # noqa: F401  (registers the verbs)
     from voxpop.cli.app import app
-    from voxpop.trained import load_run
+    from voxpop.models.saved_runs import load_run
 
     audio, intervals = {}, []
     for name in ("r0", "r1"):

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from voxpop.metrics import bootstrap_distribution, uar
-from voxpop.significance import bootstrap_p_value, holm, paired_difference, pairwise_table
+from voxpop.evaluation.metrics import uar
+from voxpop.evaluation.resampling import bootstrap_distribution
+from voxpop.evaluation.significance import bootstrap_p_value, holm, paired_difference, pairwise_table
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -10,11 +10,11 @@ import yaml
 from typer.testing import CliRunner
 
 import voxpop.cli
-from voxpop import agreement as ag
-from voxpop.corpus import Corpus, CorpusError
-from voxpop.errors import ConfigError, InputError
-from voxpop.merge import MergeSource, merge_corpora
-from voxpop.slots import LabelOrder
+from voxpop.agreement import reliability, tables
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.corpus.corpus import Corpus, CorpusError
+from voxpop.corpus.merge import MergeSource, merge_corpora
+from voxpop.corpus.slots import LabelOrder
 
 AGE_ORDER = ("teens", "20s", "30s", "40s", "50s", "60s", "70s", "80s")
 # 3 raters x 7 clips of age groups; teens and 20s are neighbours, not the two ends of the scale
@@ -55,7 +55,7 @@ def _alpha(frame: pd.DataFrame) -> float:
 
 def test_ordinal_alpha_on_age_groups_uses_the_declared_order():
     corpus = _corpus({"age": LabelOrder(AGE_ORDER)})
-    got = _alpha(ag.agreement_table(corpus, slot="age", level="ordinal"))
+    got = _alpha(tables.agreement_table(corpus, slot="age", level="ordinal"))
     domain = list(range(len(AGE_ORDER)))
     expected = krippendorff.alpha(_codes(AGE, AGE_ORDER), value_domain=domain, level_of_measurement="ordinal")
     assert got == pytest.approx(expected, rel=1e-12)
@@ -65,7 +65,7 @@ def test_ordinal_alpha_on_age_groups_uses_the_declared_order():
     wrong = krippendorff.alpha(_codes(AGE, alphabetical), value_domain=domain, level_of_measurement="ordinal")
     assert abs(got - wrong) > 0.1
     # the order given for one call replaces the declared one
-    reversed_order = ag.agreement_table(corpus, slot="age", level="ordinal", order=alphabetical)
+    reversed_order = tables.agreement_table(corpus, slot="age", level="ordinal", order=alphabetical)
     assert _alpha(reversed_order) == pytest.approx(wrong, rel=1e-12)
 
 
@@ -75,18 +75,18 @@ def test_interval_alpha_on_mood_uses_the_declared_values():
     for level, declared in (("interval", MOOD_VALUES), ("ratio", from_zero)):
         corpus = _corpus({"mood": LabelOrder(MOOD_ORDER, declared)})
         numbers = [[np.nan if x is None else declared[x] for x in row] for row in MOOD]
-        got = _alpha(ag.agreement_table(corpus, slot="mood", level=level))
+        got = _alpha(tables.agreement_table(corpus, slot="mood", level=level))
         assert got == pytest.approx(krippendorff.alpha(numbers, level_of_measurement=level), rel=1e-12)
     # values given for one call (also giving the order) on a corpus that declares none
     plain = _corpus()
     positions = {label: float(i) for i, label in enumerate(MOOD_ORDER)}
-    got = _alpha(ag.agreement_table(plain, slot="mood", level="interval", values=positions))
+    got = _alpha(tables.agreement_table(plain, slot="mood", level="interval", values=positions))
     assert got == pytest.approx(krippendorff.alpha(_codes(MOOD, MOOD_ORDER), level_of_measurement="interval"))
     # nominal alpha ignores the order; Fleiss' kappa stays nominal next to ordinal alpha
-    nominal = ag.agreement_table(corpus, slot="mood")
+    nominal = tables.agreement_table(corpus, slot="mood")
     expected = krippendorff.alpha(_codes(MOOD, MOOD_ORDER), level_of_measurement="nominal")
     assert _alpha(nominal) == pytest.approx(expected)
-    ordinal = ag.agreement_table(corpus, slot="mood", level="ordinal")
+    ordinal = tables.agreement_table(corpus, slot="mood", level="ordinal")
     assert ordinal["level"].tolist() == ["ordinal", "nominal"] and ordinal["statistic"].tolist()[1] == "fleiss_kappa"
 
 
@@ -94,16 +94,18 @@ def test_ordered_levels_without_an_order_are_refused():
     corpus = _corpus()
     for level in ("ordinal", "interval", "ratio"):
         with pytest.raises(ConfigError, match=rf"{level} alpha on slot 'age' needs the order .*Pass --order"):
-            ag.agreement_table(corpus, slot="age", level=level)
+            tables.agreement_table(corpus, slot="age", level=level)
     ordered = _corpus({"age": LabelOrder(AGE_ORDER)})
     with pytest.raises(ConfigError, match=r"interval alpha on slot 'age' needs a number per label; pass --values"):
-        ag.agreement_table(ordered, slot="age", level="interval")
+        tables.agreement_table(ordered, slot="age", level="interval")
     with pytest.raises(ConfigError, match=r"rated labels \['80s', '70s'\] are not in the declared order"):
-        ag.agreement_table(corpus, slot="age", level="ordinal", order=AGE_ORDER[:6])
+        tables.agreement_table(corpus, slot="age", level="ordinal", order=AGE_ORDER[:6])
     with pytest.raises(ConfigError, match=r"--order / --values: labels listed more than once in the order: \['20s'\]"):
-        ag.agreement_table(corpus, slot="age", level="ordinal", order=[*AGE_ORDER, "20s"])
+        tables.agreement_table(corpus, slot="age", level="ordinal", order=[*AGE_ORDER, "20s"])
     with pytest.raises(ConfigError, match=r"values must increase along the order, but Meh = 0 >= Good = 0"):
-        ag.agreement_table(corpus, slot="mood", level="interval", order=MOOD_ORDER, values={**MOOD_VALUES, "Good": 0})
+        tables.agreement_table(
+            corpus, slot="mood", level="interval", order=MOOD_ORDER, values={**MOOD_VALUES, "Good": 0}
+        )
 
 
 def test_slots_round_trip_and_old_corpus_folders_load(tmp_path):
@@ -175,15 +177,15 @@ def test_ratio_alpha_refuses_negative_values():
     --values Awful=-2,Bad=2,... came out as an ordinary-looking number."""
     data = [[-2, 2, 3, 4], [2, -2, 3, 4]]  # the two raters disagree on items 1 and 2 as much as the scale allows
     with pytest.raises(ConfigError, match=r"ratio alpha needs values on a scale with a true zero \(>= 0\), got \[-2.0"):
-        ag.krippendorff_alpha(data, "ratio")
-    assert ag.krippendorff_alpha([[0, 2, 3, 4], [2, 0, 3, 4]], "ratio") < ag.krippendorff_alpha(
+        reliability.krippendorff_alpha(data, "ratio")
+    assert reliability.krippendorff_alpha([[0, 2, 3, 4], [2, 0, 3, 4]], "ratio") < reliability.krippendorff_alpha(
         [[0, 2, 3, 4], [0, 2, 3, 4]], "ratio"
     )
 
 
 def test_a_label_given_twice_in_values_is_named():
     """--values Awful=1,Awful=2,Bad=2 kept the last number and blamed the order ('Awful = 2 >= Bad = 2')."""
-    from voxpop.slots import parse_values
+    from voxpop.corpus.slots import parse_values
 
     with pytest.raises(ConfigError, match=r"--values: label 'Awful' is given twice \(1 and 2\)"):
         parse_values("Awful=1,Awful=2,Bad=2")

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from voxpop.demo import make_demo_corpus
-from voxpop.stopping import TERMINATED, Stopped, stop_between_batches, stop_on_signal_callback
+from voxpop.core.stopping import TERMINATED, Stopped, stop_between_batches, stop_on_signal_callback
+from voxpop.corpus.demo import make_demo_corpus
 
 
 def test_sigterm_in_a_fit_raises_stopped_and_ctrl_c_a_keyboard_interrupt():

@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from voxpop import agreement, plots, study_report
-from voxpop.labelset import Accounting, LabelSet
-from voxpop.report import Report
-from voxpop.summary_rows import agreement_summary_rows
+from voxpop.agreement import correlations, tables, threshold_sweep
+from voxpop.evaluation.summary_rows import agreement_summary_rows
+from voxpop.labels.labelset import Accounting, LabelSet
+from voxpop.report import agreement_sections, matrix_plots, matrix_sections, plots, result_sections
+from voxpop.report.render import Report
 
 KEYS = ["variant", "train", "test"]
 
@@ -49,7 +50,7 @@ def captured_figures(section) -> list[tuple[str, object, str]]:
 def test_results_table_has_chance_rows_from_the_results_and_the_class_mean_with_its_interval():
     overall = results()
     per_class = ["f1[anger]", "f1[sad]", "f1[happy]"]
-    table = study_report.results_table(overall, ["uar", "macro_f1", "kld", *per_class], per_class)
+    table = result_sections.results_table(overall, ["uar", "macro_f1", "kld", *per_class], per_class)
     assert table.columns.tolist() == [
         "model (variant)", "train label set", "test label set", "UAR", "macro-F1", "KLD",
         "mean F1 over classes ± 95 % t", "F1 anger", "F1 sad", "F1 happy", "items",
@@ -81,7 +82,7 @@ def test_every_per_class_metric_gets_its_mean_over_classes_with_a_student_t_inte
     )
     rows = pd.concat([overall, mcc], ignore_index=True)
     per_class = ["f1[anger]", "f1[sad]", "f1[happy]", "mcc[anger]", "mcc[sad]", "mcc[happy]"]
-    table = study_report.results_table(rows, ["uar", *per_class[:3]], per_class)  # per-class columns: F1 only
+    table = result_sections.results_table(rows, ["uar", *per_class[:3]], per_class)  # per-class columns: F1 only
     assert table.columns.tolist() == [
         "model (variant)", "train label set", "test label set", "UAR", "mean F1 over classes ± 95 % t",
         "mean MCC over classes ± 95 % t", "F1 anger", "F1 sad", "F1 happy", "items",
@@ -96,7 +97,7 @@ def test_every_per_class_metric_gets_its_mean_over_classes_with_a_student_t_inte
 
 def test_results_cells_show_the_per_fold_mean_and_sd_beside_the_pooled_score():
     rows = results().assign(fold_mean=0.55, fold_sd=0.04)
-    table = study_report.results_table(rows, ["uar"], [])
+    table = result_sections.results_table(rows, ["uar"], [])
     model = table[table["model (variant)"].eq("loss=ce")].iloc[0]
     assert model["UAR"] == "0.500 [0.450, 0.550] (folds 0.550 ± 0.040)"
     chance = table[table["model (variant)"].eq("chance")]
@@ -105,7 +106,7 @@ def test_results_cells_show_the_per_fold_mean_and_sd_beside_the_pooled_score():
 
 def test_results_per_item_group_end_with_their_own_chance_rows():
     rows = results().assign(group="speaker=1001")
-    table = study_report.results_table(rows, ["uar"], [], [*KEYS, "group"])
+    table = result_sections.results_table(rows, ["uar"], [], [*KEYS, "group"])
     assert table.columns.tolist() == [
         "model (variant)", "train label set", "test label set", "item group", "UAR", "items"
     ]  # fmt: skip
@@ -117,8 +118,8 @@ def test_heatmaps_of_one_metric_share_one_colour_scale_and_name_the_direction():
     overall = results()
     section = Report("r").add_section("Results")
     figures = captured_figures(section)
-    limits = plots.shared_limits(overall[overall["metric"].isin(["uar", "kld"])])
-    study_report._cross_test_heatmaps(section, overall, ["uar", "kld"], limits)
+    limits = matrix_plots.shared_limits(overall[overall["metric"].isin(["uar", "kld"])])
+    matrix_sections._cross_test_heatmaps(section, overall, ["uar", "kld"], limits)
     heatmaps = [(name, f, c) for name, f, c in figures if name.startswith("cross-test uar")]
     assert len(heatmaps) == 2  # one per model
     uar = overall[overall["metric"].eq("uar")]["value"]
@@ -139,7 +140,7 @@ def test_heatmaps_of_one_metric_share_one_colour_scale_and_name_the_direction():
 def test_lower_is_better_heatmaps_reverse_the_colour_map():
     table = results()
     long = table[table["metric"].eq("uar") & table["variant"].eq("loss=ce")].assign(metric="kld")
-    figure = plots.cross_test_heatmap(long, "kld", better="lower")
+    figure = matrix_plots.cross_test_heatmap(long, "kld", better="lower")
     assert figure.axes[0].images[0].get_cmap().name == "viridis_r"
     assert figure.axes[1].get_ylabel() == "kld (lower is better)"
 
@@ -165,8 +166,8 @@ def test_rendered_html_of_a_small_report_has_readable_headers_only(tmp_path):
     filtered = accounting.set_axis([5])  # the row number a filter leaves must not become a column
     run = fake_run(pd.concat([overall, by_group], ignore_index=True), filtered, by="speaker")
     report = Report("small")
-    study_report._agreement_sections(report, run)
-    study_report._results_section(report, run)
+    agreement_sections._agreement_sections(report, run)
+    result_sections._results_section(report, run)
     html = report.html()
     headers = re.findall(r"<th(?: [^>]*)?>(.*?)</th>", html)
     raw = {"items_total", "items_kept", "ratings_supporting", "n_items", "variant", "train", "test", "data_loss"}
@@ -190,14 +191,14 @@ def test_ccc_interval_brackets_the_point_and_equals_a_loop_over_the_same_resampl
     index = [f"i{k}" for k in range(40)]
     a = labelset(pd.DataFrame(x, index=index, columns=["A", "H", "S"]))
     b = labelset(pd.DataFrame(y, index=index, columns=["A", "H", "S"]))
-    table = agreement.ccc_labelsets_ci(a, b, n_boot=300, seed=7)
+    table = correlations.ccc_labelsets_ci(a, b, n_boot=300, seed=7)
     assert (table["low"] < table["value"]).all() and (table["value"] < table["high"]).all()
     resamples = np.random.default_rng(7).integers(0, 40, size=(300, 40))
-    per_class = np.array([[agreement.ccc(x[r, k], y[r, k]) for k in range(3)] for r in resamples])
+    per_class = np.array([[correlations.ccc(x[r, k], y[r, k]) for k in range(3)] for r in resamples])
     expected = np.quantile(per_class.mean(axis=1), [0.025, 0.975])
     np.testing.assert_allclose(table.loc["mean", ["low", "high"]].to_numpy(dtype=float), expected, rtol=1e-9)
     np.testing.assert_allclose(table.loc["H", "low"], np.quantile(per_class[:, 1], 0.025), rtol=1e-9)
-    long = agreement.compare_labelsets({"x": a, "y": b}, "ccc", n_boot=300, seed=7)
+    long = tables.compare_labelsets({"x": a, "y": b}, "ccc", n_boot=300, seed=7)
     pair = long[long["a"].eq("x") & long["b"].eq("y")].set_index("class")
     np.testing.assert_allclose(pair[["value", "low", "high"]].to_numpy(dtype=float), table.to_numpy(dtype=float))
 
@@ -206,11 +207,11 @@ def test_sweep_plot_has_a_panel_of_positive_items_per_emotion():
     a = pd.DataFrame({"sad": [0.0, 0.2, 0.6, 1.0], "happy": [1.0, 0.0, 0.4, 0.0]}, index=list("pqrs"))
     b = pd.DataFrame({"sad": [0.0, 0.0, 0.4, 0.8], "happy": [0.8, 0.2, 0.0, 0.0]}, index=list("pqrs"))
     grid = [0.1, 0.5]
-    positives = agreement.sweep_positives({"voice": a, "face": b}, grid)
+    positives = threshold_sweep.sweep_positives({"voice": a, "face": b}, grid)
     counts = positives.set_index(["condition", "emotion", "threshold"])["positives"]
     assert counts["voice", "sad", 0.1] == 3 and counts["voice", "sad", 0.5] == 2  # 0.2, 0.6, 1.0 / 0.6, 1.0
     assert counts["face", "happy", 0.1] == 2 and counts["face", "happy", 0.5] == 1
-    sweep = agreement.threshold_sweep(a, b, grid)
+    sweep = threshold_sweep.threshold_sweep(a, b, grid)
     figure = plots.threshold_curve(sweep.curve, positives=positives)
     lower = figure.axes[1]
     assert lower.get_ylabel() == "positive items" and len(lower.lines) == 4  # 2 conditions x 2 emotions
@@ -229,7 +230,7 @@ def test_agreement_section_without_bootstrap_intervals_renders_readable_rows():
         outputs={"agr": table},
     )
     report = Report("agreement")
-    study_report._agreement_sections(report, run)
+    agreement_sections._agreement_sections(report, run)
     html = report.html()
     headers = set(re.findall(r"<th(?: [^>]*)?>(.*?)</th>", html))
     assert {"statistic", "value", "scale level", "items with one rating"} <= headers
@@ -258,7 +259,7 @@ def test_agreement_section_prints_summary_rows_as_published_and_leaves_them_out_
     original = plots.agreement_bars
     plots.agreement_bars = lambda rows, *a, **k: bars.append(rows["label"].tolist()) or original(rows, *a, **k)
     try:
-        study_report._agreement_sections(report, run)
+        agreement_sections._agreement_sections(report, run)
     finally:
         plots.agreement_bars = original
     assert bars == [["happy", "sad", "fear"]]

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 import soundfile
 
-from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError, InputError
-from voxpop.labels import make_labels
-from voxpop.preflight import check_recipe
-from voxpop.recipe_loading import load_recipe, recipe_from_dict
-from voxpop.segments import on_segments, union_segment_corpus
-from voxpop.study import plan_study, run_recipe
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.corpus.corpus import Corpus
+from voxpop.labels.rules import make_labels
+from voxpop.labels.segments import on_segments, union_segment_corpus
+from voxpop.study.checks import check_recipe
+from voxpop.study.loading import load_recipe, recipe_from_dict
+from voxpop.study.run import plan_study, run_recipe
 
 RATE = 16000
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "2-confidence-levels.yaml"

@@ -1,4 +1,4 @@
-"""``voxpop train`` prints the cautions ``voxpop run`` prints for the same study (one pass: voxpop.cautions)."""
+"""``voxpop train`` prints the cautions ``voxpop run`` prints for the same study (one pass: voxpop.report.cautions)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
 from voxpop.cli.app import app
-from voxpop.trained import find_runs, load_run
+from voxpop.models.saved_runs import find_runs, load_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -43,7 +43,7 @@ def test_train_prints_the_same_cautions_as_run(demo_corpus, tmp_path):
 
 def test_evaluate_prints_the_cautions_that_apply_to_one_run(demo_logreg_run, demo_corpus):
     """``voxpop evaluate`` of a cross-validated run: few scored test items (counted here by hand) are flagged."""
-    from voxpop.labels import make_labels
+    from voxpop.labels.rules import make_labels
 
     run = load_run(demo_logreg_run.directory)
     labels = make_labels(demo_corpus.corpus, "mr", condition="voice", min_agreement=0.9)

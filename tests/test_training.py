@@ -16,11 +16,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from voxpop.errors import ConfigError, InputError
-from voxpop.metrics import evaluate
-from voxpop.model_spec import BackboneConfig, TrainConfig
-from voxpop.models import transformer_layers
-from voxpop.training import TrainedModel, dev_metric, fit
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.evaluation.scoring import evaluate
+from voxpop.models.head_module import dev_metric
+from voxpop.models.heads import transformer_layers
+from voxpop.models.specs import BackboneConfig, TrainConfig
+from voxpop.models.trained_model import TrainedModel
+from voxpop.models.training import fit
 
 QUIET = {"progress_bar": False}
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from voxpop.errors import InputError
-from voxpop.formats.cremad import read_cremad
-from voxpop.formats.likert import read_likert
-from voxpop.formats.long import read_long
-from voxpop.formats.msp import read_msp
-from voxpop.formats.text_checks import take_notes
+from voxpop.core.errors import InputError
+from voxpop.corpus.formats.cremad import read_cremad
+from voxpop.corpus.formats.likert import read_likert
+from voxpop.corpus.formats.long import read_long
+from voxpop.corpus.formats.msp import read_msp
+from voxpop.corpus.formats.text_checks import take_notes
 
 VOTES = [
     '"","A","D","F","H","N","S","fileName","numResponses","agreement","emoVote"',

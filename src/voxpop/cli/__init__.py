@@ -22,8 +22,8 @@ from voxpop.cli import (  # noqa: F401  (register commands)
     train_verbs,
 )
 from voxpop.cli.app import app, err_console
-from voxpop.errors import ConfigError, VoxpopError
-from voxpop.stopping import TERMINATED, Stopped, stop_on_sigterm
+from voxpop.core.errors import ConfigError, VoxpopError
+from voxpop.core.stopping import TERMINATED, Stopped, stop_on_sigterm
 
 __all__ = ["app", "main"]
 
@@ -39,7 +39,7 @@ def check_argument_text(arguments: list[str]) -> None:
     >>> check_argument_text(["labels", "--classes", "anger," + chr(0xDCFF)])
     Traceback (most recent call last):
     ...
-    voxpop.errors.ConfigError: argument 3 ('anger,\\xff'): holds bytes that are not UTF-8 text; ...
+    voxpop.core.errors.ConfigError: argument 3 ('anger,\\xff'): holds bytes that are not UTF-8 text; ...
     """
     for number, text in enumerate(arguments, 1):
         try:
@@ -54,7 +54,7 @@ def check_argument_text(arguments: list[str]) -> None:
 
 def main() -> None:
     """Entry point of the ``voxpop`` console script: errors for people, exit code 2; Ctrl-C exits with 130 and
-    SIGTERM with 143 (:data:`voxpop.stopping.TERMINATED`), each saying that finished work is kept."""
+    SIGTERM with 143 (:data:`voxpop.core.stopping.TERMINATED`), each saying that finished work is kept."""
     stop_on_sigterm()
     try:
         check_argument_text(sys.argv[1:])

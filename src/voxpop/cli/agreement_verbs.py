@@ -1,4 +1,5 @@
-"""Agreement verbs (thin wrappers of voxpop.agreement): ``voxpop agreement``, ``compare``, ``sweep``, ``mlcm``."""
+"""Agreement verbs (thin wrappers of voxpop.agreement.statistics): ``voxpop agreement``, ``compare``, ``sweep``,
+``mlcm``."""
 
 from __future__ import annotations
 
@@ -9,18 +10,18 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from voxpop import agreement
-from voxpop.cache import write_bytes, write_text
+from voxpop.agreement import confusion, grouping, tables, threshold_sweep
 from voxpop.cli.app import app, console
 from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
 from voxpop.cli.options import parse_names, with_rule_options
-from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError
-from voxpop.labelset import LabelSet
-from voxpop.metrics import binarize_above_uniform, binarize_thresholds
-from voxpop.paths import input_file, output_file
-from voxpop.slots import parse_values
-from voxpop.summary_rows import format_mean_pm, is_summary
+from voxpop.core.cache import write_bytes, write_text
+from voxpop.core.errors import ConfigError
+from voxpop.core.paths import input_file, output_file
+from voxpop.corpus.corpus import Corpus
+from voxpop.corpus.slots import parse_values
+from voxpop.evaluation.summary_rows import format_mean_pm, is_summary
+from voxpop.labels.decisions import binarize_above_uniform, binarize_thresholds
+from voxpop.labels.labelset import LabelSet
 
 WHERE = typer.Option(None, "--where", help=WHERE_HELP)
 BY = typer.Option(None, "--by", help="Also report per group of items: the name of an item column, e.g. source.")
@@ -48,7 +49,7 @@ MAX_PAIR_ROWS = 30
 
 
 def _print_rows(frame: pd.DataFrame, title: str, by: str | None = None, out: Path | None = None) -> None:
-    """The rows of :func:`voxpop.agreement.agreement_table`, leaving out columns that are empty everywhere;
+    """The rows of :func:`voxpop.agreement.tables.agreement_table`, leaving out columns that are empty everywhere;
     item groups of ``--by`` named ``COLUMN=value``. Beyond :data:`MAX_PAIR_ROWS` rater pairs only the mean over
     pairs is shown (every pair is in ``out``, the ``--out`` CSV)."""
     levels = ", ".join(frame.loc[frame["statistic"].eq("alpha"), "level"].unique())
@@ -83,7 +84,7 @@ def _print_rows(frame: pd.DataFrame, title: str, by: str | None = None, out: Pat
         table.add_column("note")
     for row, summary in zip(frame.to_dict("records"), is_summary(frame), strict=True):
         row["statistic"] = STATISTIC_NAMES[row["statistic"]]
-        row["group"] = agreement.group_label(by, row["group"])
+        row["group"] = grouping.group_label(by, row["group"])
         value = format_mean_pm(row["value"], (row["ci_high"] - row["ci_low"]) / 2) if summary else _number(row["value"])
         cells = [str(row[c]) if pd.notna(row[c]) else "" for c in shown] + [value]
         if with_ci:
@@ -149,7 +150,7 @@ def agreement_verb(
     group; dimensions (arousal, valence, dominance) with --slot dimension."""
     loaded = load_corpus(corpus, where)
     with console.status("computing agreement ..."):
-        frame = agreement.agreement_table(
+        frame = tables.agreement_table(
             loaded,
             slot=slot,
             level=level,
@@ -194,14 +195,14 @@ def compare_verb(
     names = parse_names(label_sets)
     class_list = parse_names(classes)
     with console.status("building label sets ..."):
-        frame = agreement.compare_conditions(
+        frame = tables.compare_conditions(
             loaded, names, rule=rule, stat=stat, by=by, classes=class_list, **rule_options
         )
     for group, part in frame.groupby("group", sort=False):
-        matrix = agreement.comparison_matrix(part)
+        matrix = tables.comparison_matrix(part)
         items = part.groupby(["a", "b"], sort=False)["items"].first().unstack("b").reindex(index=names, columns=names)
         pooling = f", pooling {rule_options.get('pooling', 'sum')}" if "all" in names else ""
-        label = agreement.group_label(by, group)
+        label = grouping.group_label(by, group)
         table = Table(title=f"{stat} between label sets (rule {rule}{pooling}), items: {label}")
         table.add_column("")
         for name in names:
@@ -224,7 +225,7 @@ def _scores(spec: str, where: str | None, emotions: list[str] | None) -> tuple[C
         directory, condition = spec.rsplit(":", 1)
         path = Path(directory)
     loaded = load_corpus(path, where)
-    return loaded, agreement.intensity_scores(loaded, emotions, condition)
+    return loaded, threshold_sweep.intensity_scores(loaded, emotions, condition)
 
 
 @app.command("sweep")
@@ -238,30 +239,30 @@ def sweep_verb(
     out: Path = typer.Option(..., "--out", help="PNG plot to write; the curve goes to the same name with .csv."),
 ) -> None:
     """Cohen's kappa per emotion between two Likert sources binarized at each threshold; report the best."""
-    from voxpop.plots import threshold_curve  # matplotlib: only when plotting, so 'voxpop --help' stays fast
-    from voxpop.report import figure_png
+    from voxpop.report.plots import threshold_curve  # matplotlib: only when plotting, so 'voxpop --help' stays fast
+    from voxpop.report.render import figure_png
 
     corpus_a, scores_a = _scores(a, where, emotion or None)
     _, scores_b = _scores(b, where, emotion or None)
-    thresholds = agreement.threshold_grid(grid)
-    sweeps = agreement.grouped_sweeps(scores_a, scores_b, thresholds, corpus_a.items, by)
+    thresholds = threshold_sweep.threshold_grid(grid)
+    sweeps = threshold_sweep.grouped_sweeps(scores_a, scores_b, thresholds, corpus_a.items, by)
     table = Table(title=f"threshold sweep: {a} vs {b}")
     for name in ("items", "best t", "mean kappa", *scores_a.columns):
         table.add_column(name, justify="right")
     if by is not None:
         table.add_column("item group")
     curves = []
-    members = dict(agreement.item_groups(corpus_a.items, by)) if by is not None else {"all": scores_a.index}
+    members = dict(grouping.item_groups(corpus_a.items, by)) if by is not None else {"all": scores_a.index}
     for group, sweep in sweeps.items():
         best = sweep.curve.loc[sweep.best_threshold] if not math.isnan(sweep.best_threshold) else None
         per_emotion = [_number(best[e]) if best is not None else "-" for e in scores_a.columns]
         row = [f"{sweep.items:,}", _number(sweep.best_threshold, 2), _number(sweep.best_kappa), *per_emotion]
-        name = agreement.group_label(by, group)
+        name = grouping.group_label(by, group)
         table.add_row(*row, *([name] if by is not None else []))
         png = out if group == "all" else out.with_name(f"{out.stem}-{group}{out.suffix}")
         best_t = None if math.isnan(sweep.best_threshold) else sweep.best_threshold
         in_group = scores_a.loc[scores_a.index.intersection(members[group], sort=False)]
-        positives = agreement.sweep_positives({f"A {a}": in_group, f"B {b}": scores_b}, thresholds)
+        positives = threshold_sweep.sweep_positives({f"A {a}": in_group, f"B {b}": scores_b}, thresholds)
         figure = threshold_curve(
             sweep.curve, best_t, title=f"{a} vs {b} ({name}, {sweep.items} items)", positives=positives
         )
@@ -270,7 +271,7 @@ def sweep_verb(
         curves.append(sweep.curve.reset_index().assign(group=name))
     console.print(table)
     for group, sweep in sweeps.items():
-        console.print(("" if group == "all" else f"{by} = {group}: ") + agreement.plateau_text(sweep))
+        console.print(("" if group == "all" else f"{by} = {group}: ") + threshold_sweep.plateau_text(sweep))
     unmatched_a = len(scores_a.index.difference(scores_b.index))
     unmatched_b = len(scores_b.index.difference(scores_a.index))
     console.print(f"items only in A: {unmatched_a:,}; only in B: {unmatched_b:,} (not used)")
@@ -316,11 +317,11 @@ def mlcm_verb(
     if corpus is not None:
         loaded = load_corpus(corpus, where)
         kept = common.intersection(loaded.items.index, sort=False)
-        groups = agreement.item_groups(loaded.items.loc[kept], by)
+        groups = grouping.item_groups(loaded.items.loc[kept], by)
     matrices = []
     for group, items in groups:
-        matrix = agreement.mlcm(true.loc[items], pred.loc[items])
-        scope = "" if group == "all" else f", {agreement.group_label(by, group)}"
+        matrix = confusion.mlcm(true.loc[items], pred.loc[items])
+        scope = "" if group == "all" else f", {grouping.group_label(by, group)}"
         table = Table(title=f"MLCM ({len(items):,} items{scope})")
         table.add_column("true \\ predicted")
         for column in matrix.columns:

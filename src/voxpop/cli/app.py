@@ -46,7 +46,7 @@ def _main(
     ),
 ) -> None:
     """Speech emotion recognition that learns from every rater."""
-    from voxpop.errors import command_line
+    from voxpop.core.errors import command_line
 
     ctx.with_resource(command_line())  # hints in messages name command-line flags while the command runs
 

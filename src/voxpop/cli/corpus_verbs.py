@@ -9,15 +9,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from voxpop.cli.app import app, console
-from voxpop.corpus import Corpus, CorpusError
-from voxpop.errors import ConfigError, VoxpopError
-from voxpop.media_paths import outside_items
+from voxpop.core.errors import ConfigError, VoxpopError
+from voxpop.corpus.corpus import Corpus, CorpusError
+from voxpop.corpus.media_paths import outside_items
 
 WHERE_HELP = "Keep only items for which this item filter is true, e.g. \"gender == 'female'\" (docs/filters.md)."
 
 
 def load_corpus(path: Path, where: str | None = None) -> Corpus:
-    """Load a corpus directory and keep the items matching item filter ``where`` (see voxpop.filters)."""
+    """Load a corpus directory and keep the items matching item filter ``where`` (see voxpop.corpus.filters)."""
     return Corpus.load(path).where(where)
 
 
@@ -60,7 +60,7 @@ def save_imported(corpus: Corpus, out: Path, force: bool = False) -> None:
     """Save an imported corpus (refusing to replace a different one unless ``force``) and show what it holds."""
     from rich.markup import escape
 
-    from voxpop.overwrite import outcome_note, save_corpus
+    from voxpop.labels.overwrite import outcome_note, save_corpus
 
     outcome = save_corpus(corpus, out, force)
     print_summary(corpus)
@@ -124,7 +124,7 @@ def validate(
 
 def validate_cache(root: Path) -> None:
     """Verify every stage directory (``.done``) and feature store entry (``store.json``) under ``root`` in full."""
-    from voxpop.cache import Cache
+    from voxpop.core.cache import Cache
     from voxpop.features.store import FeatureStore
 
     if not root.is_dir():

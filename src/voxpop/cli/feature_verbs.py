@@ -7,10 +7,10 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from voxpop.audio import REASONS, AudioOptions
 from voxpop.cli.app import app, console, progress_bar
 from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
 from voxpop.features import ExtractionReport, make_extractor
+from voxpop.features.audio import REASONS, AudioOptions
 from voxpop.features.base import parse_options
 from voxpop.features.extraction import default_store_root, fill_store_on_workers, parse_shard
 

@@ -35,7 +35,7 @@ ENCODING = typer.Option(
 
 
 def _save_with_notes(corpus, out: Path, force: bool) -> None:
-    """Save the corpus (see :func:`voxpop.overwrite.save_corpus`), print its summary, then the import report."""
+    """Save the corpus (see :func:`voxpop.labels.overwrite.save_corpus`), print its summary, then the import report."""
     from rich.markup import escape
 
     from voxpop.cli.app import console
@@ -75,8 +75,8 @@ def import_cremad(
     encoding: str = ENCODING,
 ) -> None:
     """CREMA-D votes (one rating per vote, rater unknown) or per-rater responses, in voice/face/av conditions."""
-    from voxpop.errors import ConfigError
-    from voxpop.formats.cremad import read_cremad, read_cremad_responses
+    from voxpop.core.errors import ConfigError
+    from voxpop.corpus.formats.cremad import read_cremad, read_cremad_responses
 
     options = {
         "audio": audio,
@@ -103,7 +103,7 @@ def import_ravdess(
     force: bool = FORCE,
 ) -> None:
     """RAVDESS: one rating per file, the emotion the actor intended (rater 'intended')."""
-    from voxpop.formats.ravdess import read_ravdess
+    from voxpop.corpus.formats.ravdess import read_ravdess
 
     _save_with_notes(read_ravdess(directory), out, force)
 
@@ -133,7 +133,7 @@ def import_likert(
 ) -> None:
     """A generic Likert table: each emotion cell becomes an intensity rating."""
     from voxpop.cli.options import parse_bounds, parse_levels, parse_numeric, parse_pairs
-    from voxpop.formats.likert import read_likert
+    from voxpop.corpus.formats.likert import read_likert
 
     corpus = read_likert(
         table,
@@ -165,7 +165,7 @@ def import_earkick(
     encoding: str = ENCODING,
 ) -> None:
     """Earkick re-annotation: 6 emotions on None..Extremely (0..3), attributes, notes, clip origin."""
-    from voxpop.formats.likert import read_earkick
+    from voxpop.corpus.formats.likert import read_earkick
 
     _save_with_notes(read_earkick(table, duplicates=duplicates, encoding=encoding), out, force)
 
@@ -179,7 +179,7 @@ def import_mosei(
     encoding: str = ENCODING,
 ) -> None:
     """CMU-MOSEI raw crowd ratings: 6 emotions 0..3 per clip and worker, sentiment -3..3 if present."""
-    from voxpop.formats.likert import read_mosei
+    from voxpop.corpus.formats.likert import read_mosei
 
     _save_with_notes(read_mosei(table, duplicates=duplicates, encoding=encoding), out, force)
 
@@ -250,7 +250,7 @@ def import_msp(
     encoding: str = ENCODING,
 ) -> None:
     """MSP-Podcast / MSP-Face: primary, secondary and arousal/valence/dominance ratings per worker."""
-    from voxpop.formats.msp import read_msp
+    from voxpop.corpus.formats.msp import read_msp
 
     corpus = read_msp(
         labels,
@@ -281,7 +281,7 @@ def import_iemocap(
     encoding: str = ENCODING,
 ) -> None:
     """IEMOCAP EmoEvaluation files: categorical (primary + secondary) and valence/arousal/dominance ratings."""
-    from voxpop.formats.iemocap import read_iemocap
+    from voxpop.corpus.formats.iemocap import read_iemocap
 
     _save_with_notes(read_iemocap(paths, self_evaluations=self_evaluations, name=name, encoding=encoding), out, force)
 
@@ -305,8 +305,8 @@ def import_intervals(
     encoding: str = ENCODING,
 ) -> None:
     """Time-interval annotation (RAMAS style): items are recordings, ratings carry start/end."""
-    from voxpop.classmap import parse_class_map
-    from voxpop.formats.intervals import read_intervals
+    from voxpop.corpus.classmap import parse_class_map
+    from voxpop.corpus.formats.intervals import read_intervals
 
     corpus = read_intervals(
         table,
@@ -352,9 +352,9 @@ def import_long(
     encoding: str = ENCODING,
 ) -> None:
     """A generic long rating table, one row per judgement (crowd-kit task/worker/label works as is)."""
-    from voxpop.classmap import parse_class_map
     from voxpop.cli.options import parse_bounds, parse_pairs
-    from voxpop.formats.long import read_long
+    from voxpop.corpus.classmap import parse_class_map
+    from voxpop.corpus.formats.long import read_long
 
     scales = {s: parse_bounds(bounds, "--scale") for s, bounds in parse_pairs(scale or [], "--scale").items()}
     corpus = read_long(

@@ -1,5 +1,5 @@
-"""``voxpop labels CORPUS --rule RULE --out labels.parquet``: apply a label rule (thin wrapper of voxpop.labels);
-the rule options are generated from the registry (:mod:`voxpop.rules`)."""
+"""``voxpop labels CORPUS --rule RULE --out labels.parquet``: apply a label rule (thin wrapper of voxpop.labels.rules);
+the rule options are generated from the registry (:mod:`voxpop.labels.registry`)."""
 
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from voxpop.cache import write_text
-from voxpop.classmap import check_classes, parse_class_map
 from voxpop.cli.app import app, console
 from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
 from voxpop.cli.options import parse_names, with_rule_options
-from voxpop.consensus import OUTCOMES, compare_consensus
-from voxpop.errors import ConfigError
-from voxpop.labels import accounting_table, make_labels
-from voxpop.labelset import LabelSet
-from voxpop.overwrite import outcome_note, save_label_set
-from voxpop.paths import output_file
-from voxpop.rules import RULES
+from voxpop.core.cache import write_text
+from voxpop.core.errors import ConfigError
+from voxpop.core.paths import output_file
+from voxpop.corpus.classmap import check_classes, parse_class_map
+from voxpop.labels.consensus import OUTCOMES, compare_consensus
+from voxpop.labels.labelset import LabelSet
+from voxpop.labels.overwrite import outcome_note, save_label_set
+from voxpop.labels.registry import RULES
+from voxpop.labels.rules import accounting_table, make_labels
 
 
 def print_accounting(labels: LabelSet, title: str) -> None:
@@ -46,7 +46,7 @@ def print_accounting(labels: LabelSet, title: str) -> None:
 
 
 def print_accounting_table(frame: pd.DataFrame, title: str) -> None:
-    """The (condition, rule) accounting rows of :func:`voxpop.labels.accounting_table`; the title names the
+    """The (condition, rule) accounting rows of :func:`voxpop.labels.rules.accounting_table`; the title names the
     denominator and pooling the rows used."""
     used = [
         f"{column} {', '.join(values)}"

@@ -1,7 +1,7 @@
 """Verbs on trained models: ``voxpop evaluate``, ``predict`` and ``fuse``.
 
 They read what ``voxpop train`` or ``voxpop run`` wrote (the runs of a study output directory,
-:mod:`voxpop.trained`) or prediction files (also from other tools, for cross-modal fusion).
+:mod:`voxpop.models.saved_runs`) or prediction files (also from other tools, for cross-modal fusion).
 """
 
 from __future__ import annotations
@@ -16,20 +16,20 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from voxpop.cache import write_text
-from voxpop.chance import chance_levels, direction
-from voxpop.classmap import parse_class_map
 from voxpop.cli.app import app, console, err_console, progress_bar
 from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
 from voxpop.cli.options import with_rule_options
-from voxpop.errors import ConfigError
-from voxpop.formatting import format_ci, format_result, metric_name
-from voxpop.paths import check_file_target, output_file
-from voxpop.rules import RULES
+from voxpop.core.cache import write_text
+from voxpop.core.errors import ConfigError
+from voxpop.core.formatting import format_ci, format_result, metric_name
+from voxpop.core.paths import check_file_target, output_file
+from voxpop.corpus.classmap import parse_class_map
+from voxpop.evaluation.chance import chance_levels, direction
+from voxpop.labels.registry import RULES
 
 if TYPE_CHECKING:
-    from voxpop.labelset import LabelSet
-    from voxpop.trained import Run
+    from voxpop.labels.labelset import LabelSet
+    from voxpop.models.saved_runs import Run
 
 LABELS_HELP = f"Label set file (.parquet, from 'voxpop labels') or a rule applied to the corpus: {', '.join(RULES)}."
 
@@ -45,7 +45,7 @@ def _number(value: float) -> str:
 
 def _sources(path: Path, names: list[str] | None) -> dict[str, Path | Run]:
     """A predictions file ({stem: path}) or a study output directory ({run name: Run}, those named)."""
-    from voxpop.trained import find_runs
+    from voxpop.models.saved_runs import find_runs
 
     if path.is_file():
         if names:
@@ -89,14 +89,14 @@ def evaluate(
     With --corpus naming another corpus than the run's, every item of that corpus is predicted by the
     mean of the run's fold models, treated as the run's study treated its corpora (feature normalisation,
     class map, audio options) and the run's classes are mapped onto its classes (--class-map)."""
-    from voxpop.cautions import scoring_cautions
     from voxpop.cli.study_verbs import print_cautions
-    from voxpop.crosscorpus import as_recorded, is_other_corpus, score_on_corpus
-    from voxpop.evaluation import evaluate_pooled
-    from voxpop.labels import is_label_file, resolve_labels
-    from voxpop.metrics import RESAMPLE_UNITS, resample_groups
-    from voxpop.predictions import load_predictions
-    from voxpop.summary_rows import class_mean_rows
+    from voxpop.evaluation.predictions import load_predictions
+    from voxpop.evaluation.resampling import RESAMPLE_UNITS, resample_groups
+    from voxpop.evaluation.results import evaluate_pooled
+    from voxpop.evaluation.summary_rows import class_mean_rows
+    from voxpop.labels.rules import is_label_file, resolve_labels
+    from voxpop.models.crosscorpus import as_recorded, is_other_corpus, score_on_corpus
+    from voxpop.report.cautions import scoring_cautions
 
     if resample not in RESAMPLE_UNITS:
         raise ConfigError(f"--resample {resample!r}: choose one of {', '.join(RESAMPLE_UNITS)}.")
@@ -246,9 +246,9 @@ def predict(
 
     The feature extractor is rebuilt from the spec the run recorded. RUN may also be a folder written by
     'voxpop export' (ONNX fold models + card.json)."""
-    from voxpop.export import is_exported, predict_exported
-    from voxpop.inference import predict_files
-    from voxpop.trained import load_run
+    from voxpop.models.export import is_exported, predict_exported
+    from voxpop.models.inference import predict_files
+    from voxpop.models.saved_runs import load_run
 
     if output_format not in ("csv", "json"):
         raise ConfigError(f"--format {output_format!r}: choose csv or json.")
@@ -298,8 +298,8 @@ def _fusion_inputs(paths: list[Path]) -> dict[str, tuple[pd.DataFrame, pd.DataFr
     Raises :class:`ConfigError` when a path is given twice (a model fused with itself) or an input's scores
     are not probabilities in [0, 1] (logits: METHODS.md section 4 fuses class probabilities).
     """
-    from voxpop.predictions import load_predictions
-    from voxpop.trained import find_runs
+    from voxpop.evaluation.predictions import load_predictions
+    from voxpop.models.saved_runs import find_runs
 
     seen: dict[Path, Path] = {}
     for path in paths:
@@ -425,11 +425,11 @@ def fuse(
     on fold f's development predictions (--tune-on dev) or on the other folds' items (other_folds).
     Inputs without a fold column (one test set) are fused by one split: weights chosen on the
     --dev-labels items, applied to every other item."""
-    from voxpop.analysis import late_fusion
-    from voxpop.evaluation import evaluate_pooled
-    from voxpop.labels import is_label_file, resolve_labels
-    from voxpop.predictions import Predictions, save_predictions
-    from voxpop.tuning import TUNE_ON, common_folds, fusion_per_fold
+    from voxpop.evaluation.analysis import late_fusion
+    from voxpop.evaluation.predictions import Predictions, save_predictions
+    from voxpop.evaluation.results import evaluate_pooled
+    from voxpop.evaluation.tuning import TUNE_ON, common_folds, fusion_per_fold
+    from voxpop.labels.rules import is_label_file, resolve_labels
 
     inputs = _fusion_inputs(predictions)
     if len(inputs) < 2:

@@ -7,8 +7,8 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from voxpop.errors import ConfigError
-from voxpop.formats.likert import Scale
+from voxpop.core.errors import ConfigError
+from voxpop.corpus.formats.likert import Scale
 
 
 def parse_names(text: str | None) -> list[str] | None:
@@ -28,7 +28,7 @@ def parse_pairs(texts: Sequence[str], option: str) -> dict[str, str]:
     >>> parse_pairs(["None"], "--level")
     Traceback (most recent call last):
     ...
-    voxpop.errors.ConfigError: --level 'None': expected NAME=VALUE.
+    voxpop.core.errors.ConfigError: --level 'None': expected NAME=VALUE.
     """
     pairs = {}
     for text in texts:
@@ -84,7 +84,7 @@ def parse_numeric(texts: Sequence[str]) -> dict[str, Scale]:
 
 
 def with_rule_options(command: Callable[..., Any] | None = None, *, skip: Sequence[str] = ()) -> Callable[..., Any]:
-    """Decorator giving a verb one CLI option per label-rule option of the registry (:mod:`voxpop.rules`).
+    """Decorator giving a verb one CLI option per label-rule option of the registry (:mod:`voxpop.labels.registry`).
 
     The options replace the command's ``rule_options`` parameter, which receives the ones given as a
     dict (flags left out are absent, so each rule's own default applies). ``skip``: options the verb
@@ -93,7 +93,7 @@ def with_rule_options(command: Callable[..., Any] | None = None, *, skip: Sequen
     """
     if command is None:
         return functools.partial(with_rule_options, skip=skip)
-    from voxpop.rules import cli_parameters, given_options
+    from voxpop.labels.registry import cli_parameters, given_options
 
     signature = inspect.signature(command, eval_str=True)
     kept = [p for p in signature.parameters.values() if p.name != "rule_options"]

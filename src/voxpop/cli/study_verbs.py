@@ -1,4 +1,4 @@
-"""``voxpop run RECIPE.yaml`` and ``voxpop demo``: run a study recipe end to end (thin wrappers of voxpop.study)."""
+"""``voxpop run RECIPE.yaml`` and ``voxpop demo``: run a study recipe end to end (thin wrappers of voxpop.study.run)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from voxpop.cli.app import app, console, progress_bar
-from voxpop.limits import check_ceiling
+from voxpop.core.limits import check_ceiling
 
 if TYPE_CHECKING:  # the study runner imports torch: only inside the verbs, so 'voxpop --help' stays fast
-    from voxpop.study import Reporter, StudyRun
+    from voxpop.core.progress import Reporter
+    from voxpop.study.run import StudyRun
 
 DEMO_RECIPE = "3-aggregation-rules.yaml"
 
@@ -24,7 +25,7 @@ DEMO_RECIPE = "3-aggregation-rules.yaml"
 @contextlib.contextmanager
 def progress_reporter() -> Iterator[Reporter]:
     """A rich display: one bar over the study's stages and one for the current stage's steps."""
-    from voxpop.study import Reporter
+    from voxpop.core.progress import Reporter
 
     with progress_bar() as bar:
         stages = bar.add_task("stages", total=None)
@@ -47,9 +48,9 @@ def progress_reporter() -> Iterator[Reporter]:
 
 def print_summary(run: StudyRun) -> None:
     """The headline metric of every (variant, train, test) cell, and where the files are."""
-    from voxpop.chance import direction
-    from voxpop.formatting import format_ci, metric_name
-    from voxpop.study_report import HEADERS
+    from voxpop.core.formatting import format_ci, metric_name
+    from voxpop.evaluation.chance import direction
+    from voxpop.report.naming import HEADERS
 
     metric = next((m for m in run.recipe.evaluation.metrics if m in set(run.results["metric"])), None)
     if metric is not None:
@@ -81,10 +82,10 @@ def print_summary(run: StudyRun) -> None:
 
 
 def print_cautions(run=None, messages: list[str] | None = None) -> None:
-    """The cautions of a finished :class:`voxpop.study.StudyRun` (:func:`voxpop.cautions.study_cautions`), or
+    """The cautions of a finished :class:`voxpop.study.run.StudyRun` (:func:`voxpop.report.cautions.study_cautions`), or
     the given ``messages``, one ``warning:`` line each: what every verb that trains or evaluates prints (run,
     train, evaluate)."""
-    from voxpop.cautions import format_cautions, study_cautions
+    from voxpop.report.cautions import format_cautions, study_cautions
 
     for line in format_cautions(study_cautions(run) if messages is None else messages):
         console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
@@ -96,13 +97,13 @@ WORKERS_HELP = (
 
 
 def resolve_workers(workers: int | None) -> int:
-    """``--workers`` as given, or the default: usable cores capped by free memory (:mod:`voxpop.scheduler`)."""
+    """``--workers`` as given, or the default: usable cores capped by free memory (:mod:`voxpop.study.scheduler`)."""
     if workers is not None:
         if workers < 1:
             raise typer.BadParameter(f"--workers must be at least 1, got {workers}")
         check_ceiling("workers", workers, "--workers")
         return workers
-    from voxpop.cluster import default_workers
+    from voxpop.core.cluster import default_workers
 
     return default_workers()
 
@@ -134,27 +135,28 @@ def run_study(
     summary.
 
     Before any work: ``--threads`` against its ceiling and the recipe's paths against the recipe's folder, ``out``
-    and the feature store (:func:`voxpop.recipe_paths.check_recipe_paths`; ``allow_outside_paths`` lifts it).
+    and the feature store (:func:`voxpop.study.recipe_paths.check_recipe_paths`; ``allow_outside_paths`` lifts it).
     With several workers or a scheduler the cluster is connected first, so its workers import voxpop
     while this process does."""
-    from voxpop.cluster import connect
-    from voxpop.recipe_paths import check_recipe_paths
+    from voxpop.core.cluster import connect
+    from voxpop.study.recipe_paths import check_recipe_paths
 
     check_ceiling("threads", threads, "--threads")
     check_recipe_paths(loaded, source, out, allow_outside_paths)
     if dry_run:
-        from voxpop.study import dry_run as planned
+        from voxpop.study.run import dry_run as planned
 
         print_plan(planned(loaded, out, workers, scheduler, source))
         return
-    from voxpop.overwrite import existing_outputs, replaced_note
+    from voxpop.labels.overwrite import existing_outputs, replaced_note
 
     replaced = existing_outputs(out)
     with contextlib.ExitStack() as stack:
         client = None
         if workers > 1 or scheduler is not None:
             client = stack.enter_context(connect(workers, scheduler, security, preload=True))
-        from voxpop.study import run_recipe
+        from voxpop.report.study import write_study_report
+        from voxpop.study.run import run_recipe
 
         with progress_reporter() as reporter:
             result = run_recipe(
@@ -167,6 +169,7 @@ def run_study(
                 security=security,
                 threads=threads,
                 client=client,
+                on_run=write_study_report,
             )
     print_summary(result)
     if replaced:
@@ -202,8 +205,8 @@ def run(
     ),
 ) -> None:
     """Run a study recipe: every stage once (cached, resumable), then results.parquet and report.html."""
-    from voxpop.cluster import security_from_files
-    from voxpop.recipe_loading import load_recipe
+    from voxpop.core.cluster import security_from_files
+    from voxpop.study.loading import load_recipe
 
     loaded = load_recipe(recipe, set_ or [])
     security = security_from_files(tls_ca_file, tls_cert, tls_key)
@@ -225,7 +228,7 @@ def demo(
     workers: int = typer.Option(1, "--workers", help=WORKERS_HELP),
 ) -> None:
     """Build the synthetic demo corpus and run the aggregation-rules study (3) on it, on CPU: report.html."""
-    from voxpop.recipe_loading import load_recipe
+    from voxpop.study.loading import load_recipe
 
     path = recipe or demo_recipe()
     loaded = load_recipe(path, [f"corpus.demo.size={size}"] if size else [])

@@ -1,5 +1,5 @@
 """``voxpop train``: a one-cell recipe (a small grid for ``--head mlp,svm``) built from the flags and run
-through the same plan and stage cache as ``voxpop run`` (:func:`voxpop.study.run_recipe`).
+through the same plan and stage cache as ``voxpop run`` (:func:`voxpop.study.run.run_recipe`).
 
 Every flag sets the recipe key of the same name (``--k`` -> ``protocol.speaker_folds.k``, ``--lr`` ->
 ``model.optimiser.lr`` ...); flags left out are left out of the recipe, so the recipe's defaults apply.
@@ -22,16 +22,16 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from voxpop.cache import output_directory, write_text
-from voxpop.classmap import check_classes, parse_class_map
 from voxpop.cli.app import app, console
 from voxpop.cli.corpus_verbs import WHERE_HELP
 from voxpop.cli.options import parse_names, with_rule_options
-from voxpop.errors import ConfigError
+from voxpop.core.cache import output_directory, write_text
+from voxpop.core.errors import ConfigError
+from voxpop.core.formatting import format_ci, metric_name
+from voxpop.corpus.classmap import check_classes, parse_class_map
 from voxpop.features.base import parse_options
-from voxpop.formatting import format_ci, metric_name
-from voxpop.protocols import PROTOCOLS
-from voxpop.rules import RULES
+from voxpop.labels.registry import RULES
+from voxpop.models.protocols import PROTOCOLS
 
 SINGLE_LABEL_SUMMARY = ("uar", "macro_f1", "accuracy")
 MULTI_LABEL_SUMMARY = ("macro_f1", "micro_f1", "weighted_f1")
@@ -77,7 +77,7 @@ def _features(
     if features is None:
         return _given(extractor=extractor, options=options or None, **audio)
     from voxpop.features import FeatureStore
-    from voxpop.inference import extractor_of_spec
+    from voxpop.models.inference import extractor_of_spec
 
     entry = FeatureStore(features)
     text, rebuilt = (extractor, options) if extractor is not None else extractor_of_spec(entry.meta["extractor"])
@@ -91,8 +91,8 @@ def train_recipe(
 ) -> dict[str, Any]:  # fmt: skip
     """The recipe of ``voxpop train``: one label set (train and test, named after the rule or the saved label
     set file), one model (``models`` with one entry) or one variant per head."""
-    from voxpop.experiment import FILE_RULE
-    from voxpop.labels import is_label_file
+    from voxpop.labels.rules import is_label_file
+    from voxpop.study.recipe import FILE_RULE
 
     name, spec = labels, {"rule": labels, **label_options}
     if is_label_file(labels):
@@ -240,10 +240,10 @@ def train(
 ) -> None:
     """Cross-validate heads on features and labels through the recipe runner and print out-of-fold metrics."""
     from voxpop.cli.study_verbs import progress_reporter
-    from voxpop.model_spec import CLASSICAL
-    from voxpop.overwrite import existing_outputs, replaced_note
-    from voxpop.recipe_loading import recipe_from_dict
-    from voxpop.study import run_recipe
+    from voxpop.labels.overwrite import existing_outputs, replaced_note
+    from voxpop.models.specs import CLASSICAL
+    from voxpop.study.loading import recipe_from_dict
+    from voxpop.study.run import run_recipe
 
     label_options = {**_given(condition=condition[0] if condition and len(condition) == 1 else condition or None),
                      **({"pool": True} if pool else {}), **rule_options}  # fmt: skip
@@ -301,7 +301,7 @@ def train(
         write_text(out / RECIPE_FILE, yaml.safe_dump(recipe, sort_keys=False))
         with progress_reporter() as reporter:
             result = run_recipe(
-                loaded, out, source="voxpop train", reporter=reporter, write_report=False, threads=threads
+                loaded, out, source="voxpop train", reporter=reporter, threads=threads
             )
     report(result, out, features)
     if replaced:
@@ -328,9 +328,9 @@ def flags_named_in_errors() -> Iterator[None]:
 def report(result: Any, out: Path, entry: Path | None) -> None:
     """Print the folds, the pooled out-of-fold metrics per run, the study's cautions (as ``voxpop run`` does) and
     what was computed; write ``summary.csv``.
-    ``result``: the :class:`voxpop.study.StudyRun`; ``entry``: the feature folder given with ``--features``."""
+    ``result``: the :class:`voxpop.study.run.StudyRun`; ``entry``: the feature folder given with ``--features``."""
     from voxpop.cli.study_verbs import print_cautions
-    from voxpop.trained import find_runs
+    from voxpop.models.saved_runs import find_runs
 
     runs = find_runs(out)
     first = next(iter(runs.values()))

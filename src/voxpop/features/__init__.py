@@ -11,7 +11,7 @@ Typical use::
     feats.items, feats.values.shape, feats.skipped
 """
 
-from voxpop.cache import stable_hash
+from voxpop.core.cache import stable_hash
 from voxpop.features.base import (
     Extractor,
     Layout,

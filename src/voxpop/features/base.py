@@ -11,7 +11,7 @@ frames     (T, D), T varies        openSMILE low-level descriptors, one encoder 
 =========  ======================  =====================================================
 
 Its :meth:`Extractor.spec` (registry name, output version and every option that changes the
-numbers) hashes stably (:func:`voxpop.cache.stable_hash`), so the feature store can key its entries by it.
+numbers) hashes stably (:func:`voxpop.core.cache.stable_hash`), so the feature store can key its entries by it.
 Extractors are made from spec strings such as ``"opensmile:ComParE_2016"``, ``"fbank"`` or
 ``"ssl:microsoft/wavlm-base-plus"`` by :func:`make_extractor`.
 """
@@ -34,9 +34,9 @@ from typing import ClassVar, Literal
 import numpy as np
 import pydantic
 
-from voxpop.audio import AudioError, AudioLoader
-from voxpop.errors import ConfigError
-from voxpop.limits import check_ceiling, signature_model
+from voxpop.core.errors import ConfigError
+from voxpop.core.limits import check_ceiling, signature_model
+from voxpop.features.audio import AudioError, AudioLoader
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,7 +252,7 @@ def make_extractor(spec: str | Extractor, **options: object) -> Extractor:
     >>> make_extractor("fbank", layers=12)
     Traceback (most recent call last):
     ...
-    voxpop.errors.ConfigError: extractor 'fbank' has no option 'layers'; its options are: n_mels, output, workers
+    voxpop.core.errors.ConfigError: extractor 'fbank' has no option 'layers'; its options are: n_mels, output, workers
     """
     if isinstance(spec, Extractor):
         if options:
@@ -278,7 +278,7 @@ def check_extractor_options(spec: str, options: Mapping[str, object]) -> dict[st
     >>> check_extractor_options("fbank", {"n_mels": True})
     Traceback (most recent call last):
     ...
-    voxpop.errors.ConfigError: extractor 'fbank' option n_mels: Input should be a valid integer
+    voxpop.core.errors.ConfigError: extractor 'fbank' option n_mels: Input should be a valid integer
     """
     name = spec.partition(":")[0]
     factory = _factory(name)

@@ -35,8 +35,8 @@ import numpy as np
 import torch
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
-from voxpop.audio import AudioError, AudioLoader
-from voxpop.errors import ConfigError
+from voxpop.core.errors import ConfigError
+from voxpop.features.audio import AudioError, AudioLoader
 from voxpop.features.base import ClipRequest, Extractor, Layout, Outcome, load_clip
 
 PADDING_EXACT_MODELS = ("wav2vec2", "hubert", "wavlm")

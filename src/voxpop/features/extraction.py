@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from voxpop.audio import AudioLoader, AudioOptions
-from voxpop.cache import notify
-from voxpop.corpus import Corpus
-from voxpop.errors import ConfigError, InputError
+from voxpop.core.cache import notify
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.core.limits import check_ceiling
+from voxpop.corpus.corpus import Corpus
+from voxpop.features.audio import AudioLoader, AudioOptions
 from voxpop.features.base import ClipRequest, Extractor, make_extractor
+from voxpop.features.long_items import LONG_CLIP_SECONDS, describe_long, long_items
 from voxpop.features.store import CorruptShardError, Features, FeatureStore, fingerprint_items, item_windows
-from voxpop.limits import check_ceiling
-from voxpop.long_items import LONG_CLIP_SECONDS, describe_long, long_items
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def default_store_root() -> Path:
 class ExtractionReport:
     """What one fill did (``computed_*``, ``long_clips``) and what the store holds now (the rest).
 
-    ``long_clips``: the items this fill computed from more than :data:`voxpop.long_items.LONG_CLIP_SECONDS`
+    ``long_clips``: the items this fill computed from more than :data:`voxpop.features.long_items.LONG_CLIP_SECONDS`
     of audio, or cropped to the audio options' ``max_seconds``, with their seconds used (longest first).
     """
 
@@ -217,7 +217,8 @@ def fill_store(
 
 
 def report_long_clips(seconds: dict[str, float], max_seconds: float | None, what: str) -> dict[str, float]:
-    """Warn, naming them, about the clips used with more than :data:`~voxpop.long_items.LONG_CLIP_SECONDS` of audio
+    """Warn, naming them, about the clips used with more than :data:`~voxpop.features.long_items.LONG_CLIP_SECONDS` of
+    audio
     or cropped to ``max_seconds`` (used for at least ``max_seconds`` minus half a millisecond).
 
     Args:
@@ -258,7 +259,7 @@ def fill_store_on_workers(
     progress: ProgressCallback | None = None,
 ) -> ExtractionReport:
     """:func:`fill_store` with this process's share split over ``workers`` Dask worker processes (a
-    ``LocalCluster``, :func:`voxpop.cluster.connect`); ``workers=1`` is :func:`fill_store` in this process.
+    ``LocalCluster``, :func:`voxpop.core.cluster.connect`); ``workers=1`` is :func:`fill_store` in this process.
 
     Worker j of W computes shards s with s mod (N x W) == I + N x j, which together are exactly the
     shards of ``shard=(I, N)``; each runs the extractor in its own process (no process pool inside).
@@ -271,7 +272,7 @@ def fill_store_on_workers(
                           fingerprint=fingerprint, progress=progress)  # fmt: skip
     from distributed import as_completed
 
-    from voxpop.cluster import RETRIES, connect
+    from voxpop.core.cluster import RETRIES, connect
 
     extractor = make_extractor(extractor)
     extractor.workers = 1
@@ -340,7 +341,7 @@ def parse_shard(text: str) -> tuple[int, int]:
     >>> parse_shard("8/8")
     Traceback (most recent call last):
     ...
-    voxpop.errors.ConfigError: shard '8/8': expected I/N with 0 <= I < N (I counts from 0)
+    voxpop.core.errors.ConfigError: shard '8/8': expected I/N with 0 <= I < N (I counts from 0)
     """
     index, sep, count = text.partition("/")
     try:

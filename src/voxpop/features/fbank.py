@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from voxpop.errors import ConfigError
+from voxpop.core.errors import ConfigError
 from voxpop.features.base import Extractor, Layout
 
 LOG_FLOOR = float(np.finfo(np.float32).eps)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import opensmile
 
-from voxpop.errors import ConfigError
+from voxpop.core.errors import ConfigError
 from voxpop.features.base import Extractor, Layout
 
 LEVELS = {

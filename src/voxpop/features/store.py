@@ -16,7 +16,7 @@ and file sizes + modification times (or file contents), time windows (item colum
     complete.json           written last: the entry is complete
 
 Items are cut into shards of ``shard_size`` consecutive items. Commit protocol for a shard: write
-the data atomically (:func:`voxpop.cache.atomic_write`), then the manifest entry the same way. A
+the data atomically (:func:`voxpop.core.cache.atomic_write`), then the manifest entry the same way. A
 shard counts as done only when its manifest entry exists and its data file has the recorded size
 (and, when its modification time changed, the recorded sha256), so a killed run leaves at worst an
 orphan file and redoes only unfinished shards, and a damaged shard is recomputed. Process I of N
@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from voxpop.cache import (
+from voxpop.core.cache import (
     atomic_write,
     canonical_json,
     damaged_files,
@@ -55,7 +55,7 @@ from voxpop.cache import (
     write_bytes,
     write_json,
 )
-from voxpop.errors import ConfigError, VoxpopError
+from voxpop.core.errors import ConfigError, VoxpopError
 from voxpop.features.base import Layout, Outcome
 
 CONSOLIDATED = ("values.npy", "index.parquet")

@@ -1,0 +1,151 @@
+"""The kind of file system entry a path names, checked before voxpop reads or writes it.
+
+A table given as a folder or a device file (``/dev/zero``, a named pipe) is refused with a message
+saying what it is, instead of "not found", an endless read or a ``MemoryError``. A file to write whose
+name is an existing folder, or one of whose parent folders is a file, is refused naming that path,
+instead of ``IsADirectoryError`` / ``FileExistsError`` / ``NotADirectoryError`` tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from voxpop.core.errors import ConfigError, InputError
+
+
+def entry_kind(path: Path) -> str | None:
+    """What ``path`` is, following symlinks: ``"file"``, ``"folder"``, ``"device"`` (character or block device),
+    ``"pipe"``, ``"socket"``, or None when nothing is there (a dangling symlink included).
+
+    >>> entry_kind(Path("/")), entry_kind(Path("/no/such/thing"))
+    ('folder', None)
+    """
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:  # e.g. a symlink loop or no permission: reading it fails the same way
+        return "unreadable entry"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISFIFO(mode):
+        return "pipe"
+    return "socket" if stat.S_ISSOCK(mode) else "special file"
+
+
+def input_file(path: str | Path, what: str) -> Path:
+    """``path`` when it is a regular file (or a symlink to one) that voxpop can read as a ``what`` file.
+
+    Args:
+        path: the file the user named.
+        what: what the file holds, for the message (``"ratings"``, ``"predictions"``).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        InputError: nothing is there; it is a folder (give the file inside it); it is a device, pipe or socket
+            (voxpop reads tables from regular files only: an endless stream is never read).
+
+    Example:
+        >>> input_file("/", "ratings")
+        Traceback (most recent call last):
+        ...
+        voxpop.core.errors.InputError: /: is a folder, not a ratings file; give the path of the file inside it.
+    """
+    path = Path(path)
+    kind = entry_kind(path)
+    if kind is None:
+        raise InputError(f"{path}: {what} file not found.")
+    if kind == "folder":
+        raise InputError(f"{path}: is a folder, not a {what} file; give the path of the file inside it.")
+    if kind != "file":
+        raise InputError(
+            f"{path}: is a {kind}, not a regular {what} file; voxpop reads tables from files only: save the data "
+            "to a file and give its path."
+        )
+    return path
+
+
+def output_file(path: str | Path) -> Path:
+    """``path`` ready to be written as a file: its parent folders are created; nothing is written yet.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ConfigError: ``path`` is an existing folder (a symlink to one included; give a file name), a device,
+            pipe or socket, or a parent of it exists and is not a folder (a file named like the folder voxpop
+            would create); nothing is created then.
+    """
+    path = Path(path)
+    check_file_target(path, create_parents=True)
+    make_folder(path.parent)
+    return path
+
+
+def make_folder(path: Path, *, parents: bool = True) -> None:
+    """Create the folder ``path`` (and its parents) if missing; a folder that cannot be created (read-only,
+    no permission, ``/proc``) is a :class:`ConfigError` naming it, not an OSError traceback."""
+    try:
+        path.mkdir(parents=parents, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: the folder cannot be created ({exc.strerror or exc}). Give a path in a folder you can write to."
+        ) from None
+
+
+def check_file_target(path: Path, *, create_parents: bool = False) -> None:
+    """Raise :class:`ConfigError` unless ``path`` can be written as a file (see :func:`output_file`); without
+    ``create_parents`` its parent folder must exist."""
+    kind = entry_kind(path)
+    if kind == "folder":
+        link = f" (through the symlink to {os.path.realpath(path)})" if path.is_symlink() else ""
+        raise ConfigError(
+            f"{path}: is a folder{link}; a file is written here. Give a file name (a new file inside the folder, "
+            "or elsewhere) or move the folder away."
+        )
+    if kind not in (None, "file"):  # a device or pipe would be replaced by the new file, or block a comparison
+        raise ConfigError(
+            f"{path}: is a {kind}, not a regular file; a file is written here (a new file moved into place). "
+            "Give the name of a new or existing regular file."
+        )
+    blocker = _non_folder_parent(path.parent)
+    if blocker is not None:
+        raise ConfigError(
+            f"{path}: cannot be written: {blocker} is a {entry_kind(blocker)}, not a folder. Give another path, "
+            "or move that file away."
+        )
+    if not create_parents and entry_kind(path.parent) is None:
+        raise ConfigError(f"{path}: cannot be written: the folder {path.parent} does not exist; create it first.")
+
+
+def check_folder_target(path: Path) -> None:
+    """Raise :class:`ConfigError` when the folder ``path`` cannot be created or written into: it, or one of its
+    parents, exists and is not a folder (an output folder named like an existing file)."""
+    kind = entry_kind(path)
+    if kind not in (None, "folder"):
+        raise ConfigError(
+            f"{path}: is a {kind}; a folder is written here. Give the name of a new or existing folder, "
+            "or move the file away."
+        )
+    blocker = _non_folder_parent(path.parent)
+    if blocker is not None:
+        raise ConfigError(
+            f"{path}: cannot be created: {blocker} is a {entry_kind(blocker)}, not a folder. Give another path."
+        )
+
+
+def _non_folder_parent(directory: Path) -> Path | None:
+    """The nearest of ``directory`` and its parents that exists and is not a folder (None: all existing ones are)."""
+    for candidate in (directory, *directory.parents):
+        kind = entry_kind(candidate)
+        if kind is not None:
+            return None if kind == "folder" else candidate
+    return None

@@ -1,0 +1,20 @@
+"""Progress of long work: the callbacks a study (or any long verb) calls as it goes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from voxpop.core.cache import notify
+
+
+@dataclasses.dataclass
+class Reporter:
+    """Progress callbacks: ``stage(label, position, total, cached)`` before each stage, ``step(done, total)``
+    within long stages (items extracted, folds trained, clips synthesised), ``notice(line)`` when a finished stage
+is damaged or stale and is recomputed."""
+
+    stage: Callable[[str, int, int, bool], None] = lambda label, position, total, cached: None
+    step: Callable[[int, int], None] = lambda done, total: None
+    notice: Callable[[str], None] = notify

@@ -1,0 +1,563 @@
+"""The Corpus: items, long ratings and the ordered class list; built, validated, saved, loaded.
+
+A corpus directory holds ``corpus.yaml`` (name, classes, class map, excluded classes, scales,
+``slots``: the declared order and values of label slots (:mod:`voxpop.corpus.slots`), source, license, audio root),
+``items.parquet`` (one row per clip, indexed by item id) and ``ratings.parquet`` (one row per judgement).
+Every importer produces a :class:`Corpus`; nothing downstream knows formats.
+A relative path in the items' ``audio`` column names a file under the corpus directory (resolved on load);
+``audio_root`` is the folder the importer resolved the audio paths against (:mod:`voxpop.corpus.media_paths`).
+
+Ratings columns (METHODS.md section 1):
+
+==========  ===============================================================================
+item        id of the rated item (must exist in ``items``)
+rater       rater id; empty when the source gives vote counts only
+condition   stimulus condition (e.g. ``voice``, ``face``, ``av``); empty when there is one
+slot        which question the rating answers: ``primary`` (one categorical choice),
+            ``secondary`` (multi-choice, one row per chosen label), ``intensity`` (a value on a
+            scale per emotion, e.g. Likert), or any other name for a non-emotion attribute
+            (``gender``, ``age``, ``arousal`` ...), whose labels are free
+label       class name (native codes are mapped through the class map when the corpus is built)
+value       number on the slot's declared scale (Likert level, intensity), else empty
+start, end  seconds, for time-interval annotation (RAMAS style), else empty
+==========  ===============================================================================
+
+Optional provenance columns ``source_file``, ``source_row`` and ``source_column`` let every
+validation message name the place in the original file.
+
+Ids, labels and class names are put in Unicode normal form NFC when a corpus is built (one place for
+every importer); item and rater ids holding a tab, line break or NUL character are refused. A rater
+judging one item more than once is reported with both answers and both places (:mod:`voxpop.corpus.repeats`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from voxpop.core.cache import atomic_write, output_directory, parse_yaml, write_text
+from voxpop.core.errors import InputError, VoxpopError, where
+from voxpop.corpus.classmap import DROP, renamed_onto_dropped
+from voxpop.corpus.filters import select_items
+from voxpop.corpus.media_paths import resolve_media
+from voxpop.corpus.repeats import find_repeats, repeat_message, repeat_position, source_place
+from voxpop.corpus.slots import LabelOrder, read_slots
+
+RATING_COLUMNS = ("item", "rater", "condition", "slot", "label", "value", "start", "end")
+PROVENANCE_COLUMNS = ("source_file", "source_row", "source_column")
+EMOTION_SLOTS = ("primary", "secondary", "intensity")
+_TEXT_COLUMNS = ("item", "rater", "condition", "slot", "label")
+_NUMBER_COLUMNS = ("value", "start", "end")
+_MAX_LISTED_PROBLEMS = 20
+_ID_COLUMNS = ("item", "rater")
+_CONTROL = re.compile(r"[\t\n\r\x00]")
+STRING = pd.StringDtype()
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a corpus: where it is and what is wrong."""
+
+    place: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.place}: {self.message}" if self.place else self.message
+
+
+class CorpusError(InputError):
+    """A corpus failed validation; ``problems`` lists everything that was found."""
+
+    def __init__(self, problems: Sequence[Problem], context: str = "corpus"):
+        self.problems = list(problems)
+        shown = [f"  - {p}" for p in self.problems[:_MAX_LISTED_PROBLEMS]]
+        more = len(self.problems) - len(shown)
+        if more:
+            shown.append(f"  ... and {more} more problems")
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{context} is invalid ({count} {noun}):\n" + "\n".join(shown))
+
+
+class Corpus:
+    """Items + long ratings + ordered classes; validated on construction.
+
+    >>> items = pd.DataFrame({"speaker": ["s1", "s2"]}, index=["a", "b"])
+    >>> ratings = pd.DataFrame({"item": ["a", "a", "b"], "rater": ["r1", "r2", "r1"],
+    ...                         "label": ["A", "N", "anger"]})
+    >>> c = Corpus("toy", items, ratings, classes=["neutral", "anger"],
+    ...            class_map={"A": "anger", "N": "neutral"})
+    >>> c.ratings["label"].tolist()
+    ['anger', 'neutral', 'anger']
+    >>> Corpus("toy", items, ratings.assign(label="X"), classes=["anger"])
+    Traceback (most recent call last):
+    ...
+    voxpop.corpus.corpus.CorpusError: corpus 'toy' is invalid (3 problems):
+      - ratings row 1, column 'label' (item 'a'): label 'X' is not a class (anger), not ...
+    ...
+    """
+
+    def __init__(
+        self,
+        name: str,
+        items: pd.DataFrame,
+        ratings: pd.DataFrame,
+        classes: Sequence[str],
+        class_map: Mapping[str, str] | None = None,
+        excluded: Sequence[str] = (),
+        scales: Mapping[str, Sequence[float]] | None = None,
+        slots: Mapping[str, LabelOrder] | None = None,
+        source: str = "",
+        license: str = "",
+        description: str = "",
+        audio_root: str = "",
+    ):
+        self.name = str(name)
+        self.classes = [nfc(c) for c in classes]
+        native_map = {nfc(k): nfc(v) for k, v in (class_map or {}).items()}
+        self.class_map = {k: v for k, v in native_map.items() if v != DROP}
+        dropped = [k for k, v in native_map.items() if v == DROP]  # 'drop': an excluded label (voxpop.corpus.classmap)
+        self.excluded = list(dict.fromkeys([*(nfc(c) for c in excluded), *dropped]))
+        self.scales = {str(k): (float(v[0]), float(v[1])) for k, v in (scales or {}).items()}
+        self.slots = {str(k): v.renamed(nfc) for k, v in (slots or {}).items()}
+        self.source = source
+        self.license = license
+        self.description = description
+        self.audio_root = audio_root  # the folder the audio paths were resolved against ("" when unknown)
+        problems = renamed_onto_dropped(native_map)  # the importer's --class-map or corpus.yaml's class_map
+        problems += self._check_class_set() if not problems else []
+        self.items, item_problems = _normalize_items(items)
+        problems += item_problems
+        self.ratings, rating_problems = _normalize_ratings(ratings)
+        problems += rating_problems
+        if not rating_problems:
+            problems += self._check_ids()
+        if not problems:
+            self.ratings["label"] = _map_labels(self.ratings["label"], self.class_map)
+            problems += self._check_ratings()
+        if problems:
+            raise CorpusError(problems, f"corpus {self.name!r}")
+
+    # ----------------------------------------------------------------- validation
+    def _check_class_set(self) -> list[Problem]:
+        problems = []
+        if not self.classes:
+            problems.append(Problem("corpus.yaml, key 'classes'", "the class list is empty"))
+        for name, values in (("classes", self.classes), ("excluded", self.excluded)):
+            dup = sorted({c for c in values if values.count(c) > 1})
+            if dup:
+                problems.append(Problem(f"corpus.yaml, key {name!r}", f"repeated: {dup}"))
+        both = sorted(set(self.classes) & set(self.excluded))
+        if both:
+            problems.append(Problem("corpus.yaml, key 'excluded'", f"{both} are both classes and excluded"))
+        known = set(self.classes) | set(self.excluded)
+        for native, target in self.class_map.items():
+            if target not in known:
+                problems.append(
+                    Problem(
+                        f"corpus.yaml, key 'class_map.{native}'",
+                        f"maps to {target!r}, which is neither a class nor excluded",
+                    )
+                )
+        for slot, (low, high) in self.scales.items():
+            if not low < high:
+                problems.append(Problem(f"corpus.yaml, key 'scales.{slot}'", f"expected min < max, got {low}, {high}"))
+        for slot, declared in self.slots.items():
+            problems += [Problem(f"corpus.yaml, key 'slots.{slot}'", text) for text in declared.problems()]
+        return problems
+
+    def _check_ratings(self) -> list[Problem]:
+        r = self.ratings
+        problems: list[Problem] = []
+
+        def report(mask: np.ndarray | pd.Series, column: str, message) -> None:
+            rows = np.flatnonzero(np.asarray(mask, dtype=bool))
+            for row in rows[: _MAX_LISTED_PROBLEMS + 1]:
+                text = message(r.iloc[row]) if callable(message) else message
+                problems.append(Problem(self._rating_place(row, column), text))
+            if len(rows) > _MAX_LISTED_PROBLEMS + 1:
+                problems.append(Problem("", f"{len(rows)} ratings in all have this problem"))
+
+        codes, distinct = pd.factorize(r["item"])
+        unknown = ~np.asarray(distinct.isin(self.items.index))[codes]
+        report(unknown, "item", lambda x: f"item {x['item']!r} is not in the items table")
+        known = set(self.classes) | set(self.excluded)
+        emotion = r["slot"].isin(EMOTION_SLOTS)
+        bad_label = emotion & ~r["label"].isin(known)
+        classes_text = ", ".join(self.classes)
+        report(
+            bad_label,
+            "label",
+            lambda x: f"label {x['label']!r} is not a class ({classes_text}), not in the class map and not excluded",
+        )
+        intensity_without_value = r["slot"].eq("intensity") & r["value"].isna()
+        report(intensity_without_value, "value", "an intensity rating needs a value")
+        for slot, (low, high) in self.scales.items():
+            out = r["slot"].eq(slot) & r["value"].notna() & ~r["value"].between(low, high)
+            report(
+                out,
+                "value",
+                lambda x, lo=low, hi=high: (
+                    f"value {x['value']:g} is outside the declared scale {lo:g}..{hi:g} of slot {x['slot']!r}"
+                ),
+            )
+        for slot, declared in self.slots.items():
+            report(
+                r["slot"].eq(slot) & ~r["label"].isin(declared.order),
+                "label",
+                lambda x, order=", ".join(declared.order): (
+                    f"label {x['label']!r} is not in the declared order of slot {x['slot']!r} ({order})"
+                ),
+            )
+        half_interval = r["start"].isna() != r["end"].isna()
+        report(half_interval, "end", "start and end must both be given or both be empty")
+        backwards = r["start"].notna() & r["end"].notna() & (r["end"] <= r["start"])
+        report(backwards, "end", lambda x: f"end {x['end']:g} must be after start {x['start']:g}")
+        negative = r["start"] < 0
+        report(negative, "start", lambda x: f"start {x['start']:g} is negative")
+        problems += self._check_duplicates()
+        return problems
+
+    def _check_duplicates(self) -> list[Problem]:
+        """One problem per rater-item pair judged more than once: both answers and both places."""
+        repeats = find_repeats(self.ratings)
+        problems = []
+        for group in repeats["group"].unique()[:_MAX_LISTED_PROBLEMS]:
+            second = repeat_position(repeats, group)
+            problems.append(Problem(self._rating_place(second, "rater"), repeat_message(self.ratings, repeats, group)))
+        total = repeats["group"].nunique()
+        if total > _MAX_LISTED_PROBLEMS:
+            problems.append(Problem("", f"{total} rater-item pairs judged more than once in all"))
+        return problems
+
+    def _check_ids(self) -> list[Problem]:
+        """Tabs, line breaks and NUL characters in item or rater ids break every table written later."""
+        problems = []
+        bad_items = self.items.index[self.items.index.str.contains(_CONTROL).fillna(False)]
+        for item in bad_items[:_MAX_LISTED_PROBLEMS]:
+            problems.append(Problem("items", f"item id {item!r} contains a tab, line break or NUL character"))
+        for column in _ID_COLUMNS:
+            bad = self.ratings[column].str.contains(_CONTROL).fillna(False).to_numpy(dtype=bool)
+            for row in np.flatnonzero(bad)[:_MAX_LISTED_PROBLEMS]:
+                problems.append(
+                    Problem(
+                        self._rating_place(row, column),
+                        f"{column} id {self.ratings[column].iat[row]!r} contains a tab, line break or NUL character; "
+                        "remove it from the source file",
+                    )
+                )
+        return problems
+
+    def _rating_place(self, row: int, column: str) -> str:
+        return source_place(self.ratings, row, column)
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def has_rater_ids(self) -> bool:
+        """True when every rating names its rater."""
+        return bool(len(self.ratings)) and bool(self.ratings["rater"].notna().all())
+
+    @property
+    def conditions(self) -> list[str]:
+        """The stimulus conditions present, in order of first appearance."""
+        return [str(c) for c in self.ratings["condition"].dropna().unique()]
+
+    def require_rater_ids(self, what: str) -> None:
+        """Raise a clear error when ``what`` needs rater identity and the corpus has none."""
+        missing = int(self.ratings["rater"].isna().sum())
+        if missing:
+            raise VoxpopError(
+                f"{what} needs rater ids, but corpus {self.name!r} has {missing} ratings "
+                "without a rater (vote counts only). Use a statistic that works on counts "
+                "(Krippendorff's alpha, Fleiss' kappa) or import per-rater responses."
+            )
+
+    # ----------------------------------------------------------------- subsets
+    def subset(self, items: Iterable[str] | pd.Index) -> Corpus:
+        """The corpus restricted to ``items`` (and their ratings), keeping the item order given."""
+        index = pd.Index(list(items), dtype=STRING)
+        missing = index.difference(self.items.index)
+        if len(missing):
+            raise VoxpopError(f"subset of corpus {self.name!r}: unknown items {list(missing[:5])}")
+        return self._replace(self.items.loc[index], self.ratings[self.ratings["item"].isin(index)])
+
+    def where(self, expression: str | None) -> Corpus:
+        """Keep the items for which item filter ``expression`` is true, e.g. ``"speaker in ['1001', '1002']"``.
+
+        The filter is parsed, never executed (grammar: :mod:`voxpop.corpus.filters`). ``None`` or an empty
+        string keeps everything. Raises :class:`~voxpop.core.errors.ConfigError` for a filter outside the
+        grammar, an unknown column, or a filter that keeps no item.
+        """
+        if not expression:
+            return self
+        return self.subset(select_items(self.items, expression))
+
+    def _replace(self, items: pd.DataFrame, ratings: pd.DataFrame) -> Corpus:
+        clone = object.__new__(Corpus)
+        clone.__dict__.update(self.__dict__)
+        clone.items = items
+        clone.ratings = ratings.reset_index(drop=True)
+        return clone
+
+    # ----------------------------------------------------------------- summary
+    def summary(self) -> dict[str, object]:
+        """Counts for ``voxpop validate``: items, raters, ratings per item / condition / slot / class.
+
+        ``ratings per item``: mean, min, median and max over every item (0 for an unrated one);
+        ``ratings per item by condition``: per condition ("(none)" for ratings without one) the items rated
+        in it and the min, median and max of their ratings there (pooled counts hide a condition whose items
+        have one rating each).
+        """
+        r = self.ratings
+        per_item = r.groupby("item", observed=True).size().reindex(self.items.index, fill_value=0)
+        conditions = r["condition"].astype(object).where(r["condition"].notna(), "(none)")
+        per_condition = r.assign(condition=conditions).groupby(["condition", "item"], observed=True).size()
+        by_condition_item = {
+            str(condition): {"items": len(n), "min": int(n.min()), "median": float(n.median()), "max": int(n.max())}
+            for condition, n in per_condition.groupby(level="condition", sort=True)
+        }
+        by = {
+            column: r[column].fillna("(none)").value_counts(sort=False).sort_index() for column in ("condition", "slot")
+        }
+        emotion = r[r["slot"].isin(EMOTION_SLOTS)]
+        by_class = emotion["label"].value_counts().reindex(self.classes + self.excluded)
+        return {
+            "items": len(self.items),
+            "ratings": len(r),
+            "raters": int(r["rater"].nunique()),
+            "ratings without rater": int(r["rater"].isna().sum()),
+            "ratings per item": per_item.describe()[["mean", "min", "50%", "max"]].rename({"50%": "median"}).to_dict(),
+            "ratings per item by condition": by_condition_item,
+            "items without ratings": int((per_item == 0).sum()),
+            "by condition": by["condition"].to_dict(),
+            "by slot": by["slot"].to_dict(),
+            "by class": by_class.fillna(0).astype(int).to_dict(),
+        }
+
+    # ----------------------------------------------------------------- storage
+    def save(self, directory: str | Path) -> Path:
+        """Write corpus.yaml, items.parquet and ratings.parquet into ``directory``, each atomically."""
+        directory = output_directory(directory)
+        meta = {
+            "name": self.name,
+            "classes": self.classes,
+            "class_map": self.class_map,
+            "excluded": self.excluded,
+            "scales": {k: list(v) for k, v in self.scales.items()},
+            "slots": {k: v.to_yaml() for k, v in self.slots.items()},
+            "source": self.source,
+            "license": self.license,
+            "description": self.description,
+            **({"audio_root": self.audio_root} if self.audio_root else {}),
+        }
+        atomic_write(directory / "items.parquet", self.items.to_parquet)
+        atomic_write(directory / "ratings.parquet", lambda handle: self.ratings.to_parquet(handle, index=False))
+        write_text(directory / "corpus.yaml", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Corpus:
+        """Read a corpus directory written by :meth:`save` (and validate it again).
+
+        Raises InputError naming the file (and the key of ``corpus.yaml``) for a missing or unreadable
+        file, a ``corpus.yaml`` that is not a mapping or has a key of the wrong shape, and CorpusError
+        (places named by file) when the tables fail validation.
+        """
+        directory = Path(directory)
+        meta_path = directory / "corpus.yaml"
+        for path in (meta_path, directory / "items.parquet", directory / "ratings.parquet"):
+            if not path.is_file():
+                raise InputError(
+                    f"{path}: not found. A corpus directory holds corpus.yaml, items.parquet "
+                    "and ratings.parquet; create one with 'voxpop import'."
+                )
+        meta = _read_meta(meta_path)
+        items, ratings = (_read_table(directory / f"{name}.parquet") for name in ("items", "ratings"))
+        if "audio" in items.columns:  # relative paths name files beside the corpus, never the working directory
+            items["audio"] = items["audio"].map(lambda p: p if pd.isna(p) or p == "" else resolve_media(p, directory))
+        try:
+            return cls(items=items, ratings=ratings, **meta)
+        except CorpusError as exc:
+            places = {"corpus.yaml": meta_path, "items": directory / "items.parquet"}
+            places["ratings"] = directory / "ratings.parquet"
+            problems = [dataclasses.replace(p, place=_in_file(p.place, places)) for p in exc.problems]
+            raise CorpusError(problems, f"corpus directory {directory}") from None
+        except (TypeError, ValueError) as exc:
+            raise InputError(
+                f"{directory}: items.parquet or ratings.parquet holds columns of an unexpected type ({exc}); "
+                "re-import the corpus with 'voxpop import'"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"Corpus({self.name!r}, {len(self.items)} items, {len(self.ratings)} ratings, classes={self.classes})"
+
+
+_META_KEYS = (
+    "name", "classes", "class_map", "excluded", "scales", "slots", "source", "license", "description", "audio_root"
+)
+
+
+def _read_meta(path: Path) -> dict:
+    """The keyword arguments of :class:`Corpus` from ``corpus.yaml``, each key checked for its shape."""
+    try:
+        meta = parse_yaml(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid UTF-8 YAML: {exc}") from None
+    if not isinstance(meta, dict):
+        raise InputError(
+            f"{path}: expected a mapping with keys {', '.join(_META_KEYS)} (classes required), "
+            f"got {type(meta).__name__} {str(meta)[:60]!r}; restore the file or re-import the corpus"
+        )
+    unknown = sorted(map(str, set(meta) - set(_META_KEYS)))
+    if unknown or "classes" not in meta:
+        raise InputError(f"{path}: expected keys {list(_META_KEYS)} (classes required); unknown: {unknown}")
+
+    def wrong(key: str, expected: str, value: object) -> InputError:
+        return InputError(f"{path}, key {key!r}: expected {expected}, got {type(value).__name__} {str(value)[:60]!r}")
+
+    def scalar(value: object) -> bool:
+        return isinstance(value, str | int | float | bool) and not (isinstance(value, float) and np.isnan(value))
+
+    out: dict = {"name": meta.get("name", path.parent.name)}
+    for key in ("name", "source", "license", "description", "audio_root"):
+        value = meta.get(key, out.get(key, ""))
+        if value is None:
+            value = ""
+        if not scalar(value):
+            raise wrong(key, "a text", value)
+        out[key] = str(value)
+    for key in ("classes", "excluded"):
+        value = meta.get(key) or []
+        if not isinstance(value, list) or not all(scalar(v) for v in value):
+            raise wrong(key, "a list of class names", value)
+        out[key] = value
+    class_map = meta.get("class_map") or {}
+    if not isinstance(class_map, dict) or not all(scalar(k) and scalar(v) for k, v in class_map.items()):
+        raise wrong("class_map", "a mapping native label -> class name", class_map)
+    out["class_map"] = class_map
+    scales = meta.get("scales") or {}
+    if not isinstance(scales, dict):
+        raise wrong("scales", "a mapping slot -> [min, max]", scales)
+    for slot, bounds in scales.items():
+        numbers = isinstance(bounds, list) and len(bounds) == 2
+        if not numbers or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds):
+            raise wrong(f"scales.{slot}", "[min, max], two numbers", bounds)
+        if not np.isfinite(bounds).all():
+            raise wrong(f"scales.{slot}", "[min, max], two finite numbers", bounds)
+    out["scales"] = scales
+    out["slots"] = read_slots(meta.get("slots"), str(path))
+    return out
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for damaged files; all mean the same here
+        raise InputError(
+            f"{path}: cannot be read as a Parquet table ({type(exc).__name__}: {exc}); the file is damaged "
+            "or was replaced: restore it or re-import the corpus"
+        ) from None
+
+
+def _in_file(place: str, files: Mapping[str, Path]) -> str:
+    """A problem's place with its leading table name (``ratings``, ``items``, ``corpus.yaml``) as the file path."""
+    for prefix, path in files.items():
+        if place == prefix or place.startswith((f"{prefix} ", f"{prefix},")):
+            rest = place[len(prefix) :]
+            return f"{path},{rest}" if rest.startswith(" ") else f"{path}{rest}"
+    return place
+
+
+def nfc(text: object) -> str:
+    """Text in Unicode normal form NFC (``"e\u0301"`` and ``"\u00e9"`` become the same id).
+
+    >>> nfc("cafe\u0301") == "caf\u00e9"
+    True
+    """
+    return unicodedata.normalize("NFC", str(text))
+
+
+def _nfc_values(values: pd.Series) -> pd.Series:
+    """A text column in NFC (missing stays missing); normalises each distinct value once."""
+    text = values.astype(STRING)
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    if all(unicodedata.is_normalized("NFC", u) for u in uniques):
+        return text
+    normal = np.array([nfc(u) for u in uniques], dtype=object)
+    out = np.where(codes >= 0, normal[np.maximum(codes, 0)], None)
+    return pd.Series(out, index=values.index, dtype=STRING)
+
+
+def _normalize_items(items: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
+    items = items.copy()
+    if "item" in items.columns:
+        items = items.set_index("item")
+    raw = items.index
+    items.index = pd.Index(_nfc_values(pd.Series(raw.to_numpy(dtype=object))).to_numpy(), dtype=STRING)
+    items.index.name = "item"
+    # ids that differ only in their Unicode form are one item when their rows agree
+    merged = items.index.duplicated() & ~raw.duplicated() & items.reset_index().duplicated().to_numpy()
+    items = items[~merged]
+    problems = []
+    dup = items.index[items.index.duplicated()]
+    for item in dup[:_MAX_LISTED_PROBLEMS]:
+        problems.append(Problem("items", f"item id {item!r} appears more than once"))
+    if items.index.isna().any() or (items.index == "").any():
+        problems.append(Problem("items, column 'item'", "item ids must not be empty"))
+    return items, problems
+
+
+def _normalize_ratings(ratings: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
+    problems = []
+    missing = [c for c in ("item", "label") if c not in ratings.columns]
+    if missing:
+        return ratings, [Problem("ratings", f"missing required columns {missing}")]
+    extra = [c for c in ratings.columns if c not in RATING_COLUMNS + PROVENANCE_COLUMNS]
+    if extra:
+        problems.append(Problem("ratings", f"unexpected columns {extra}; expected {list(RATING_COLUMNS)}"))
+    out = pd.DataFrame(index=pd.RangeIndex(len(ratings)))
+    for column in _TEXT_COLUMNS:
+        values = ratings[column].to_numpy() if column in ratings.columns else None
+        out[column] = (
+            _nfc_values(pd.Series(values, dtype=object))
+            if values is not None
+            else (pd.Series(pd.NA, index=out.index, dtype=STRING))
+        )
+    out["slot"] = out["slot"].fillna("primary")
+    for column in _NUMBER_COLUMNS:
+        if column not in ratings.columns:
+            out[column] = np.nan
+            continue
+        numbers = pd.to_numeric(pd.Series(ratings[column].to_numpy()), errors="coerce")
+        bad = numbers.isna() & pd.Series(ratings[column].to_numpy()).notna()
+        for row in np.flatnonzero(bad.to_numpy())[:_MAX_LISTED_PROBLEMS]:
+            problems.append(
+                Problem(
+                    f"ratings {where(None, row + 1, column)}", f"expected a number, got {ratings[column].iat[row]!r}"
+                )
+            )
+        out[column] = numbers.astype("float64")
+    for column in PROVENANCE_COLUMNS:
+        if column in ratings.columns:
+            values = pd.Series(ratings[column].to_numpy())
+            out[column] = values.astype("Int64") if column == "source_row" else values.astype(STRING)
+    for column in ("item", "label"):
+        empty = out[column].isna() | out[column].eq("")
+        for row in np.flatnonzero(empty.to_numpy())[:_MAX_LISTED_PROBLEMS]:
+            problems.append(Problem(f"ratings {where(None, row + 1, column)}", "must not be empty"))
+    return out, problems
+
+
+def _map_labels(labels: pd.Series, class_map: Mapping[str, str]) -> pd.Series:
+    if not class_map:
+        return labels
+    codes, uniques = pd.factorize(labels)
+    mapped = pd.Index([class_map.get(u, u) for u in uniques], dtype=STRING)
+    return pd.Series(mapped.take(codes), index=labels.index, dtype=STRING)

@@ -1,0 +1,1 @@
+"""voxpop.models.heads."""

@@ -1,0 +1,238 @@
+"""Evaluation protocols: which items train, tune and test each model. Always explicit, never implied.
+
+- ``split``: a predefined split column (e.g. CREMA-D's fold1 = Train / Development / Test).
+- ``speaker-folds``: k folds of whole speakers (speaker-independent); the development set of fold i
+  is the test speakers of fold i+1, so every speaker is tested exactly once.
+- ``leave-one-out``: one fold per value of a column: leave-one-speaker-out (``speaker``) or
+  leave-one-group-out, e.g. one corpus.
+- ``cross-corpus``: one fold that trains on the items of some corpora and tests on the others'
+  (item column ``corpus`` of a merged corpus, :func:`voxpop.corpus.merge.merge_corpora`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from voxpop.core.errors import ConfigError
+
+PROTOCOLS = ("split", "speaker-folds", "leave-one-out")
+ASSIGNMENTS = ("round-robin", "group-kfold")
+
+
+@dataclasses.dataclass(frozen=True)
+class Fold:
+    """Item ids of one train / development / test partition."""
+
+    name: str
+    train: pd.Index
+    dev: pd.Index
+    test: pd.Index
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "dev": len(self.dev), "test": len(self.test)}
+
+
+def _column(items: pd.DataFrame, column: str) -> pd.Series:
+    if column not in items.columns:
+        raise ConfigError(
+            f"protocol needs the item column {column!r}, but the items have: {', '.join(map(str, items.columns))}"
+        )
+    values = items[column]
+    missing = values.isna()
+    if missing.any():
+        raise ConfigError(
+            f"item column {column!r} is empty for {int(missing.sum())} items "
+            f"(first: {list(items.index[missing.to_numpy()][:3])}); fill it or filter those items out"
+        )
+    return values.astype(str)
+
+
+def split_folds(
+    items: pd.DataFrame,
+    columns: Sequence[str],
+    train: str = "Train",
+    dev: str = "Development",
+    test: str = "Test",
+) -> list[Fold]:
+    """One fold per predefined split column whose values name the partition of each item.
+
+    Items with any other value (e.g. ``Test2``) are left out of that fold.
+
+    >>> items = pd.DataFrame({"fold1": ["Train", "Development", "Test", "Train"]}, index=list("abcd"))
+    >>> split_folds(items, ["fold1"])[0].sizes()
+    {'train': 2, 'dev': 1, 'test': 1}
+    """
+    folds = []
+    for column in columns:
+        values = _column(items, column)
+        parts = {
+            name: items.index[(values == value).to_numpy()]
+            for name, value in (("train", train), ("dev", dev), ("test", test))
+        }
+        if not len(parts["train"]) or not len(parts["test"]):
+            raise ConfigError(
+                f"split column {column!r} has no {train!r} or no {test!r} items; "
+                f"its values are {sorted(values.unique())}"
+            )
+        folds.append(Fold(column, parts["train"], parts["dev"], parts["test"]))
+    return folds
+
+
+def group_kfold_groups(speakers: pd.Series, k: int) -> dict[str, int]:
+    """Fold of each speaker as scikit-learn's ``GroupKFold(n_splits=k)`` assigns it (shuffle=False; the
+    assignment of scikit-learn 1.6 and later): speakers sorted by item count, largest first (ties: the
+    later speaker in sorted order first), each to the fold with the fewest items so far.
+
+    >>> group_kfold_groups(pd.Series(["a", "a", "a", "b", "b", "c", "d"]), 2)
+    {'a': 0, 'b': 1, 'd': 1, 'c': 0}
+    """
+    unique, inverse = np.unique(speakers.to_numpy(dtype=str), return_inverse=True)
+    sizes = np.bincount(inverse)
+    order = np.argsort(sizes, kind="stable")[::-1]
+    load = np.zeros(k)
+    groups = {}
+    for speaker in order:
+        lightest = int(np.argmin(load))
+        load[lightest] += sizes[speaker]
+        groups[str(unique[speaker])] = lightest
+    return groups
+
+
+def speaker_folds(
+    items: pd.DataFrame,
+    k: int,
+    column: str = "speaker",
+    dev: bool = True,
+    seed: int = 0,
+    assignment: str = "round-robin",
+) -> list[Fold]:
+    """k speaker-independent folds.
+
+    ``assignment``: ``round-robin`` shuffles the speakers with ``seed`` and deals them round robin;
+    ``group-kfold`` is scikit-learn's deterministic ``GroupKFold`` assignment (see
+    :func:`group_kfold_groups`), so published splits made with it are reproduced. Fold i tests the
+    speakers of group i, develops on group i+1 (mod k) when ``dev`` and trains on the rest, so no
+    speaker is in two partitions of one fold.
+
+    >>> items = pd.DataFrame({"speaker": [s for s in "abcdef" for _ in range(2)]},
+    ...                      index=[f"x{i}" for i in range(12)])
+    >>> folds = speaker_folds(items, 3)
+    >>> [f.sizes() for f in folds][0]
+    {'train': 4, 'dev': 4, 'test': 4}
+    >>> sorted(set().union(*[set(f.test) for f in folds])) == sorted(items.index)
+    True
+    """
+    speakers = _column(items, column)
+    unique = np.array(sorted(speakers.unique()))
+    if k < 2 or k > len(unique):
+        raise ConfigError(f"speaker folds: k={k} must be between 2 and the number of speakers ({len(unique)})")
+    if dev and k < 3:
+        raise ConfigError("speaker folds with a development group need k >= 3 (or dev: false)")
+    if assignment == "group-kfold":
+        group_of = group_kfold_groups(speakers, k)
+    elif assignment == "round-robin":
+        order = np.random.default_rng(seed).permutation(unique)
+        group_of = {speaker: i % k for i, speaker in enumerate(order)}
+    else:
+        raise ConfigError(f"speaker folds: assignment {assignment!r}; choose one of {', '.join(ASSIGNMENTS)}")
+    groups = speakers.map(group_of).to_numpy()
+    folds = []
+    for i in range(k):
+        dev_group = (i + 1) % k if dev else -1
+        test = items.index[groups == i]
+        dev_items = items.index[groups == dev_group]
+        train = items.index[(groups != i) & (groups != dev_group)]
+        folds.append(Fold(f"fold{i + 1}", train, dev_items, test))
+    return folds
+
+
+def leave_one_out(items: pd.DataFrame, column: str = "speaker") -> list[Fold]:
+    """One fold per value of ``column`` (leave-one-speaker-out, leave-one-corpus-out ...); no dev set.
+
+    >>> items = pd.DataFrame({"corpus": ["x", "x", "y"]}, index=["a", "b", "c"])
+    >>> [(f.name, list(f.test)) for f in leave_one_out(items, "corpus")]
+    [('corpus=x', ['a', 'b']), ('corpus=y', ['c'])]
+    """
+    values = _column(items, column)
+    unique = sorted(values.unique())
+    if len(unique) < 2:
+        raise ConfigError(f"leave-one-out over {column!r} needs at least two values, found {unique}")
+    empty = pd.Index([], dtype=items.index.dtype)
+    return [
+        Fold(
+            f"{column}={value}",
+            items.index[(values != value).to_numpy()],
+            empty,
+            items.index[(values == value).to_numpy()],
+        )
+        for value in unique
+    ]
+
+
+def cross_corpus_folds(
+    items: pd.DataFrame,
+    train: Sequence[str],
+    test: Sequence[str],
+    column: str = "corpus",
+    dev: float = 0.0,
+    seed: int = 0,
+    speaker: str = "speaker",
+) -> list[Fold]:
+    """One fold: train on the items whose ``column`` is in ``train``, test on those in ``test``. Items of
+    corpora in neither list are left out. ``dev`` > 0: that share of the training items' speakers
+    (at least one, shuffled with ``seed``) is held out as the development set, e.g. for early stopping.
+
+    >>> items = pd.DataFrame({"corpus": ["a", "a", "b", "c"], "speaker": ["1", "2", "3", "4"]},
+    ...                      index=["a1", "a2", "b1", "c1"])
+    >>> fold = cross_corpus_folds(items, ["a"], ["b", "c"])[0]
+    >>> fold.name, list(fold.train), list(fold.test)
+    ('a -> b+c', ['a1', 'a2'], ['b1', 'c1'])
+    >>> fold = cross_corpus_folds(items, ["a"], ["b"], dev=0.5)[0]
+    >>> len(fold.train), len(fold.dev), list(fold.test)
+    (1, 1, ['b1'])
+    """
+    values = _column(items, column)
+    missing = [c for c in [*train, *test] if c not in set(values)]
+    if missing:
+        raise ConfigError(
+            f"cross-corpus protocol: corpora {missing} have no items (item column {column!r} holds "
+            f"{', '.join(sorted(values.unique()))}); check the corpus names and the item filter"
+        )
+    training = values.isin(list(train)).to_numpy()
+    held_out = np.zeros(len(items), dtype=bool)
+    if dev > 0:
+        speakers = _column(items[training], speaker)
+        unique = np.array(sorted(speakers.unique()))
+        if len(unique) < 2:
+            raise ConfigError(
+                f"cross-corpus protocol: dev {dev:g} needs at least two training speakers, found {len(unique)}"
+            )
+        chosen = np.random.default_rng(seed).permutation(unique)[: max(1, round(dev * len(unique)))]
+        held_out[training] = speakers.isin(chosen).to_numpy()
+    return [
+        Fold(
+            f"{'+'.join(train)} -> {'+'.join(test)}",
+            items.index[training & ~held_out],
+            items.index[held_out],
+            items.index[values.isin(list(test)).to_numpy()],
+        )
+    ]
+
+
+def make_folds(items: pd.DataFrame, protocol: str, **options) -> list[Fold]:
+    """Dispatch by protocol name: ``split`` (columns=[...]), ``speaker-folds`` (k, column, dev, seed, assignment),
+    ``leave-one-out`` (column), ``cross-corpus`` (train, test, column)."""
+    if protocol == "split":
+        columns = options.pop("columns", None) or [options.pop("column", "split")]
+        return split_folds(items, columns, **options)
+    if protocol == "speaker-folds":
+        return speaker_folds(items, **options)
+    if protocol == "leave-one-out":
+        return leave_one_out(items, **options)
+    if protocol == "cross-corpus":
+        return cross_corpus_folds(items, **options)
+    raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")

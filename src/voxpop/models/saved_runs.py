@@ -1,0 +1,281 @@
+"""The trained models of a study as *runs*: what ``voxpop evaluate``, ``predict``, ``fuse`` and ``export`` read.
+
+:func:`voxpop.study.run.run_recipe` (behind both ``voxpop run`` and ``voxpop train``) writes ``OUT/runs.json``:
+one :class:`RunRecord` per train stage of the plan, naming the stage directories in ``OUT/cache`` that
+hold the pooled out-of-fold predictions and fold models (the train stage) and the training labels
+(the labels stage), with everything needed to use the models again: the corpus directory and item
+filter, the label spec, the feature extractor and the store entry it filled, the model spec and the
+protocol. Nothing is trained or stored twice: a run is a view on the stage cache.
+
+Run names are the variant names (``base`` for a recipe without a grid, the head for ``voxpop train
+--head mlp,svm``), joined with the train label set's name when the study trains on several.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pydantic
+
+from voxpop.core.cache import parse_json, write_text
+from voxpop.core.errors import InputError
+from voxpop.evaluation.predictions import load_predictions
+from voxpop.features import FeatureStore
+from voxpop.labels.labelset import LabelSet
+from voxpop.models.cross_validation import FoldModel, _fold_dir, standardizes
+from voxpop.models.specs import ModelSpec
+
+RUNS_FILE = "runs.json"
+RUN_FORMAT = 2
+
+
+class FeatureSource(pydantic.BaseModel):
+    """The features a run was trained on: the store entry (path, key, kind, extractor spec, audio config)
+    and the extractor spec string with options that rebuilds the extractor for new audio."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    path: str
+    key: str
+    kind: str
+    spec: dict[str, Any]
+    audio: dict[str, Any]
+    extractor: str | None = None
+    options: dict[str, Any] = {}
+
+
+class ProtocolSpec(pydantic.BaseModel):
+    """A protocol name and the options of :func:`voxpop.models.protocols.make_folds`."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    name: str
+    options: dict[str, Any] = {}
+
+
+class RecordedCorpus(pydantic.BaseModel):
+    """How a study treated one of its recipe's corpora (``corpora.NAME``): the corpus directory (resolved;
+    None for a corpus the recipe built), its class map (label -> merged class, or ``drop``) and its feature
+    normalisation (``global``, ``corpus`` or ``speaker``)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    path: str | None
+    class_map: dict[str, str] = {}
+    normalisation: str = "global"
+
+
+class RunRecord(pydantic.BaseModel):
+    """One trained model source of a study (an entry of ``runs.json``).
+
+    ``corpus``: the corpus directory the study read (built corpora: their stage directory);
+    ``labels``: the train label set's recipe spec; ``stage`` / ``labels_stage``: the train and labels
+    stage directories, relative to the output directory; ``corpora``: each corpus of a recipe that merged
+    several (empty for one corpus), as :func:`voxpop.models.crosscorpus.as_recorded` applies it to a test corpus;
+    ``test_classes``: with ``corpora``, the classes of its test label sets (None: every merged class,
+    ``protocol.cross_corpus.classes: train``).
+    """
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    format: int = RUN_FORMAT
+    name: str
+    study: str
+    variant: str
+    train: str
+    corpus: str
+    where: str | None = None
+    labels: dict[str, Any]
+    features: FeatureSource
+    model: ModelSpec
+    protocol: ProtocolSpec
+    classes: list[str]
+    multilabel: bool
+    folds: list[str]
+    stage: str
+    labels_stage: str
+    corpora: dict[str, RecordedCorpus] = {}
+    test_classes: list[str] | None = None
+
+
+@dataclasses.dataclass
+class Run:
+    """A trained model source: its record, its train stage directory and its labels stage directory."""
+
+    directory: Path
+    record: RunRecord
+    labels_directory: Path
+
+    @property
+    def predictions(self) -> pd.DataFrame:
+        """Pooled out-of-fold predictions: class columns and ``fold``, indexed by item."""
+        return self._stage_predictions("predictions.parquet")
+
+    @property
+    def dev_predictions(self) -> pd.DataFrame | None:
+        """Each fold model's outputs on its own development items (class columns and ``fold``), or None when
+        the study did not keep them (they are kept when a fusion or tuned-decisions analysis tunes on dev)."""
+        kept = (self.directory / "dev_predictions.parquet").is_file()
+        return self._stage_predictions("dev_predictions.parquet") if kept else None
+
+    def _stage_predictions(self, name: str) -> pd.DataFrame:
+        """A predictions file the train stage wrote; InputError naming the damage and the cure when unreadable."""
+        try:
+            return load_predictions(self.directory / name).table
+        except InputError as exc:
+            raise InputError(
+                f"{exc}\nThis file was written by voxpop in the study's cache and is damaged: run the study again "
+                f"(damaged stages are recomputed) or check the cache with 'voxpop validate --cache "
+                f"{self.directory.parent}'."
+            ) from None
+
+    @property
+    def labels(self) -> LabelSet:
+        """The training label set."""
+        return LabelSet.load(self.labels_directory / "labels.parquet")
+
+    def fold_models(self) -> dict[str, Any]:
+        """``{fold: FoldModel}`` of every fold (what ``predict``, ``evaluate --corpus`` and ``export`` use).
+
+        Raises:
+            InputError: a fold's weights, estimator, standardisation statistics or ``model.json`` is missing or
+                damaged: names the file, the fold and the run, and says to retrain.
+        """
+        standardized = standardizes(self.record.model)
+        models = {}
+        for name in self.record.folds:
+            try:
+                models[name] = FoldModel.load(_fold_dir(self.directory, name), standardized)
+            except InputError as exc:  # the same class (a LegacyModelError stays one), with the fold and the cure
+                raise type(exc)(
+                    f"{exc}\nFold {name!r} of run {self.record.name!r} ({self.directory}) cannot be used. Retrain it: "
+                    "repeat the 'voxpop train' or 'voxpop run' command that wrote the run, with the same --out "
+                    "(damaged folds are trained again), and check the cache with "
+                    f"'voxpop validate --cache {self.directory.parent}'."
+                ) from None
+        return models
+
+
+def run_records(study: Any, corpus: Path) -> dict[str, RunRecord]:
+    """The :class:`RunRecord` of every train stage of a finished :class:`voxpop.study.run.StudyRun`, by run name;
+    ``corpus``: the directory of the corpus it read (:func:`voxpop.study.run.corpus_directory`)."""
+    plan, recipe, out = study.plan, study.recipe, study.out_dir
+    trains = list(recipe.labels.train)
+    records = {}
+    for (variant, train), stage in plan.sources.items():
+        if stage.kind != "train":
+            continue
+        name = variant if len(trains) == 1 else f"{variant} / {train}"
+        features_stage, labels_stage = stage.inputs
+        info = parse_json((out / "cache" / features_stage.name / "features.json").read_text())
+        meta = FeatureStore(Path(info["path"])).meta
+        trained = study.output(stage)
+        protocol, options = stage.config["protocol"]
+        records[name] = RunRecord(
+            name=name,
+            study=recipe.study,
+            variant=variant,
+            train=train,
+            corpus=str(corpus),
+            where=recipe.where,
+            labels=recipe.labels.train[train].model_dump(exclude_defaults=True),
+            features=FeatureSource(
+                path=info["path"],
+                key=meta["key"],
+                kind=info["kind"],
+                spec=meta["extractor"],
+                audio=meta["audio"],
+                extractor=features_stage.config["extractor"],
+                options=features_stage.config["options"],
+            ),
+            model=ModelSpec.model_validate(stage.config["model"]),
+            protocol=ProtocolSpec(name=protocol, options=options),
+            classes=[c for c in trained.predictions.columns if c != "fold"],
+            multilabel=trained.multilabel,
+            folds=[str(f) for f in pd.unique(trained.predictions["fold"])],
+            stage=str(Path("cache") / stage.name),
+            labels_stage=str(Path("cache") / labels_stage.name),
+            corpora={
+                name: RecordedCorpus(
+                    path=None if entry.path is None else str(Path(entry.path).resolve()),
+                    class_map=entry.class_map,
+                    normalisation=entry.normalisation,
+                )
+                for name, entry in recipe.corpora.items()
+            },
+            test_classes=_test_classes(recipe, [c for c in trained.predictions.columns if c != "fold"]),
+        )
+    return records
+
+
+def _test_classes(recipe: Any, classes: list[str]) -> list[str] | None:
+    """The classes of a multi-corpus study's test label sets (:func:`voxpop.study.run.label_classes`): the trained
+    ``classes``, or None (every merged class) with ``protocol.cross_corpus.classes: train``; None for one corpus."""
+    cross = recipe.protocol.cross_corpus
+    if not recipe.corpora or (cross is not None and cross.classes == "train"):
+        return None
+    return classes
+
+
+def write_runs(study: Any, corpus: Path) -> None:
+    """Write ``OUT/runs.json``: every train stage of a :class:`voxpop.study.run.StudyRun` as a :class:`RunRecord`."""
+    records = {name: r.model_dump(mode="json") for name, r in run_records(study, corpus).items()}
+    write_text(study.out_dir / RUNS_FILE, json.dumps(records, indent=1))
+
+
+def find_runs(out_dir: str | Path, names: list[str] | None = None) -> dict[str, Run]:
+    """The runs of a study output directory (``runs.json``), all or those named; raises :class:`InputError`
+    for a directory without one, an unreadable record, or an unknown name (listing the known ones)."""
+    out = Path(out_dir)
+    path = out / RUNS_FILE
+    if not path.is_file():
+        older = any(out.glob("run.yaml")) or any(out.glob("*/run.yaml"))
+        raise InputError(
+            f"{out}: no {RUNS_FILE}; not the output directory of 'voxpop train' or 'voxpop run' (give the --out "
+            "directory of one)"
+            + ("; its run.yaml is a run directory of an older voxpop: repeat its 'voxpop train' command." if older
+               else ".")
+        )  # fmt: skip
+    try:
+        data = parse_json(path.read_text())
+        records = {name: RunRecord.model_validate(value) for name, value in data.items()}
+    except (ValueError, AttributeError, pydantic.ValidationError) as exc:
+        raise InputError(f"{path}: not a readable run list ({exc}); run the study again to rewrite it.") from None
+    if not records and any((out / "cache").glob("regress-*")):
+        raise InputError(
+            f"{path}: lists no classifier: this study trained regressors (continuous label sets), whose scores are in "
+            "its results.parquet and report; evaluate, predict, fuse and export read classifier runs only."
+        )
+    if not records:
+        raise InputError(f"{path}: the study trained no model (its recipe has no labels.train).")
+    for name, record in records.items():
+        for key in ("stage", "labels_stage"):
+            _check_inside(out, path, name, key, getattr(record, key))
+    unknown = [n for n in names or [] if n not in records]
+    if unknown:
+        raise InputError(f"{out}: no run named {unknown}; its runs are: {', '.join(records)}.")
+    chosen = {n: records[n] for n in names} if names else records
+    return {n: Run(out / r.stage, r, out / r.labels_stage) for n, r in chosen.items()}
+
+
+def _check_inside(out: Path, path: Path, name: str, key: str, value: str) -> None:
+    """Refuse a ``runs.json`` stage path that leaves the output directory (absolute, ``..``, or a symlink out):
+    a run is read only from the folder it was written to (files are data, :class:`InputError`)."""
+    given = Path(value)
+    if given.is_absolute() or ".." in given.parts or not (out / given).resolve().is_relative_to(out.resolve()):
+        raise InputError(
+            f"{path}: run {name!r}, {key} {value!r} is not a folder inside {out}; voxpop reads a run only from "
+            "the output directory it was written to. Run the study again to rewrite runs.json."
+        )
+
+
+def load_run(out_dir: str | Path, name: str | None = None) -> Run:
+    """One run of a study output directory: the one named, or the only one (:func:`find_runs`)."""
+    runs = find_runs(out_dir, [name] if name else None)
+    if len(runs) > 1:
+        raise InputError(f"{out_dir}: holds {len(runs)} runs ({', '.join(runs)}); choose one with --model NAME.")
+    return next(iter(runs.values()))

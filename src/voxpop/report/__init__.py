@@ -1,0 +1,1 @@
+"""voxpop.report.render."""

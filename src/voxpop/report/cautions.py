@@ -1,0 +1,168 @@
+"""Warnings a careful colleague would give about a study's results, for the terminal and the report.
+
+Each check is a pure function that returns messages (one line each, empty when all is well):
+
+- :func:`small_test_sets`: a result cell scored on fewer than ~30 test items (bootstrap intervals on so
+  few items are unreliable and the point value is noisy);
+- :func:`few_test_speakers`: a fold whose test items come from fewer than 3 speakers (its score says more
+  about those speakers than about the model);
+- :func:`classes_without_training_items`: a class with no positive training item in some fold (the model
+  cannot learn it; its recall there is 0 by construction);
+- :func:`early_stopping_without_dev`: early stopping is configured but a fold has no development items, so
+  it is silently off and every epoch is trained.
+
+Label sets or result cells that equal another one are flagged by :func:`voxpop.evaluation.analysis.identical_entries`.
+:func:`study_cautions` runs every check on a finished study (``voxpop run``, ``voxpop train``);
+:func:`scoring_cautions` those that apply to a run scored on its own (``voxpop evaluate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+MIN_TEST_ITEMS = 30
+MIN_TEST_SPEAKERS = 3
+
+
+def small_test_sets(results: pd.DataFrame, minimum: int = MIN_TEST_ITEMS) -> list[str]:
+    """Cells of a tidy results table (variant, train, test, group, n_items) scored on < ``minimum`` items.
+
+    >>> r = pd.DataFrame({"variant": ["base"] * 2, "train": ["MR"] * 2, "test": ["MR", "PR"],
+    ...                   "group": ["all", "all"], "n_items": [12, 80]})
+    >>> small_test_sets(r)
+    ['MR -> MR (base, all): scored on 12 test items; fewer than ~30 make intervals and differences unreliable']
+    """
+    keys = [c for c in ("variant", "train", "test", "group") if c in results.columns]
+    if results.empty or "n_items" not in results.columns:
+        return []
+    cells = results.groupby(keys, sort=False, dropna=False)["n_items"].first()
+    messages = []
+    for key, n in cells.items():
+        if pd.notna(n) and n < minimum:
+            values = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+            where = ", ".join(str(values[k]) for k in ("variant", "group") if k in values)
+            messages.append(
+                f"{values.get('train', '')} -> {values.get('test', '')}{f' ({where})' if where else ''}: scored on "
+                f"{int(n)} test items; fewer than ~{minimum} make intervals and differences unreliable"
+            )
+    return messages
+
+
+def few_test_speakers(
+    predictions: pd.DataFrame, speakers: pd.Series, source: str, minimum: int = MIN_TEST_SPEAKERS
+) -> list[str]:
+    """Folds of out-of-fold ``predictions`` (column ``fold``) whose test items come from < ``minimum``
+    speakers (``speakers``: item -> speaker).
+
+    >>> p = pd.DataFrame({"fold": ["f1", "f1", "f1"]}, index=["a", "b", "c"])
+    >>> few_test_speakers(p, pd.Series({"a": "s1", "b": "s1", "c": "s2"}), "MR")
+    ['MR: fold f1 tests 2 speaker(s); with fewer than 3 per fold a score describes the speakers, not the model']
+    """
+    if "fold" not in predictions.columns:
+        return []
+    counts = speakers.reindex(predictions.index).groupby(predictions["fold"].to_numpy(), sort=False).nunique()
+    few = counts[counts < minimum]
+    if few.empty:
+        return []
+    listed = ", ".join(f"fold {fold} tests {n} speaker(s)" for fold, n in few.items())
+    return [f"{source}: {listed}; with fewer than {minimum} per fold a score describes the speakers, not the model"]
+
+
+def classes_without_training_items(
+    targets: pd.DataFrame, kept: pd.Series, predictions: pd.DataFrame, source: str
+) -> list[str]:
+    """Classes with no positive training item in a fold: training items are the label set's kept items
+    outside the fold's test items (``predictions`` rows of that fold).
+
+    >>> t = pd.DataFrame({"A": [1.0, 0.0, 1.0, 1.0], "S": [0.0, 1.0, 0.0, 0.0]}, index=["a", "b", "c", "d"])
+    >>> p = pd.DataFrame({"fold": ["f1", "f1", "f2", "f2"]}, index=["a", "b", "c", "d"])
+    >>> classes_without_training_items(t, pd.Series(True, index=t.index), p, "MR")  # f1 trains on c, d only
+    ["MR, fold f1: no positive training item for class(es) 'S'; the model cannot learn them"]
+    """
+    if "fold" not in predictions.columns:
+        return []
+    train_pool = targets[kept.reindex(targets.index, fill_value=False).to_numpy(dtype=bool)]
+    messages = []
+    for fold, part in predictions.groupby("fold", sort=False):
+        training = train_pool[~train_pool.index.isin(part.index)]
+        missing = [str(c) for c in targets.columns if not (training[c].to_numpy() > 0).any()]
+        if missing:
+            listed = ", ".join(repr(c) for c in missing)
+            messages.append(f"{source}, fold {fold}: no positive training item for class(es) {listed}; "
+                            "the model cannot learn them")
+    return messages
+
+
+def early_stopping_without_dev(folds: pd.DataFrame | None, configured: bool, source: str) -> list[str]:
+    """Early stopping ``configured`` but folds (index fold, column ``dev`` = dev items) with no dev item.
+
+    >>> early_stopping_without_dev(pd.DataFrame({"dev": [0, 8]}, index=["f1", "f2"]), True, "MR")
+    ['MR: early stopping is off in fold f1: no development items (every epoch was trained)']
+    """
+    if not configured or folds is None or "dev" not in folds.columns:
+        return []
+    empty = [str(f) for f, n in folds["dev"].items() if n == 0]
+    if not empty:
+        return []
+    return [f"{source}: early stopping is off in fold {', '.join(empty)}: no development items "
+            "(every epoch was trained)"]
+
+
+def study_cautions(run) -> list[str]:
+    """Every check on a finished :class:`voxpop.study.run.StudyRun`, de-duplicated, in a stable order."""
+    from voxpop.evaluation.analysis import identical_entries
+    from voxpop.models.specs import CLASSICAL
+
+    messages = small_test_sets(run.results)
+    speakers = run.corpus.items["speaker"] if "speaker" in run.corpus.items.columns else None
+    for (variant, train), stage in run.plan.sources.items():
+        if stage.kind != "train":
+            continue
+        trained = run.output(stage)
+        model = stage.config["model"]  # this variant's model (ModelSpec), not the recipe's base model
+        stopping = model["head"] not in CLASSICAL and model["train"].get("patience") is not None
+        source = f"{train} ({variant})"
+        if speakers is not None:  # the same folds for every model: said once
+            messages += few_test_speakers(trained.predictions, speakers, "test folds")
+        labels = run.output(run.plan.labels["train", train])
+        messages += classes_without_training_items(labels.targets, labels.kept, trained.predictions, source)
+        messages += early_stopping_without_dev(trained.folds, stopping, source)
+    targets: dict[str, pd.DataFrame] = {}
+    for (_, name), stage in run.plan.labels.items():  # a train and a test set of one name are one set
+        targets.setdefault(name, run.output(stage).kept_targets)
+    messages += identical_entries(targets, "label set", "targets", "items")
+    return list(dict.fromkeys(messages))
+
+
+def scoring_cautions(
+    result: pd.DataFrame, source: str, test: str, train_labels=None, predictions: pd.DataFrame | None = None
+) -> list[str]:
+    """The checks that apply to one run scored outside a study (``voxpop evaluate``).
+
+    Args:
+        result: the run's tidy metric rows (column ``n_items``: scored test items).
+        source: the run's name; test: the test label set's name.
+        train_labels: the run's training :class:`~voxpop.labels.labelset.LabelSet` (None: predictions from a file).
+        predictions: the run's out-of-fold predictions (column ``fold``), with ``train_labels``.
+
+    Returns:
+        :func:`small_test_sets` and, for a cross-validated run, :func:`classes_without_training_items`.
+
+    >>> scoring_cautions(pd.DataFrame({"n_items": [12, 12]}), "mlp", "MR")
+    ['mlp -> MR: scored on 12 test items; fewer than ~30 make intervals and differences unreliable']
+    """
+    messages = small_test_sets(result.assign(train=source, test=test))
+    if train_labels is not None and predictions is not None:
+        messages += classes_without_training_items(train_labels.targets, train_labels.kept, predictions, source)
+    return list(dict.fromkeys(messages))
+
+
+def format_cautions(messages: Sequence[str], limit: int = 12) -> list[str]:
+    """At most ``limit`` lines, the rest summarised ("... and 5 more")."""
+    shown = list(messages[:limit])
+    if len(messages) > limit:
+        shown.append(f"... and {len(messages) - limit} more (all of them in the report)")
+    return shown
+

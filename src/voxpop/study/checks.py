@@ -1,0 +1,303 @@
+"""Pre-flight checks of a recipe against its corpus, before any work (:func:`check_recipe`).
+
+Classes and class map, each label set (rule options, conditions, rater ids, by building it on the
+corpus), item columns of the protocol and analyses, extractor names and options, model head / loss
+combinations, development folds for tuned decisions and the analyses' references to label sets: every
+problem is listed at once with its key path (:func:`voxpop.study.loading.recipe_error`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+from voxpop.core.errors import ConfigError, VoxpopError
+from voxpop.corpus.classmap import resolve_classes
+from voxpop.corpus.corpus import Corpus
+from voxpop.features import make_extractor
+from voxpop.features.audio import AudioOptions, NoiseBank
+from voxpop.labels.labelset import LabelSet
+from voxpop.labels.rules import make_labels
+from voxpop.models.protocols import Fold
+from voxpop.models.specs import CLASSICAL, LOSSES
+from voxpop.study.loading import check_resample, expand_variants, recipe_error
+from voxpop.study.recipe import (
+    FILE_RULE,
+    Analyses,
+    LabelSpec,
+    Recipe,
+    multilabel_rule,
+)
+
+
+def _label_job(
+    corpus: Corpus, recipe: Recipe, path: str, spec: LabelSpec, problems: list[str]
+) -> LabelSet | tuple[Corpus, LabelSpec] | None:
+    """What checking one label set takes (its problems go to ``problems``): a label file is read here
+    (returned as the :class:`LabelSet`), a rule is built later on the corpus (returned as ``(corpus, spec)``
+    for :func:`_build_label_set`); None when it failed or waits for ``threshold: best``."""
+    if spec.rule == FILE_RULE:
+        try:
+            labels = LabelSet.load(spec.path)
+        except VoxpopError as exc:
+            problems.append(f"{path}.path: {exc}")
+            return None
+        kept = labels.kept.index[labels.kept.to_numpy(dtype=bool)]
+        if len(kept) and not kept.isin(corpus.items.index.astype(str)).any():
+            problems.append(
+                f"{path}.path: none of the {len(kept):,} items {spec.path} keeps (e.g. {kept[0]!r}) is an item of "
+                f"corpus {corpus.name!r}; the label set was built from another corpus: build it with 'voxpop labels' "
+                "on this corpus"
+            )
+            return None
+        return labels
+    needs = spec.definition.rater_ids_reason(spec.rule_options())
+    if needs and not corpus.has_rater_ids:
+        try:
+            corpus.require_rater_ids(needs)
+        except VoxpopError as exc:
+            problems.append(f"{path}: {exc}")
+        return None
+    if spec.rule_options().get("threshold") == "best" and recipe.analyses.threshold_sweep is None:
+        problems.append(f"{path}.threshold: 'best' needs analyses.threshold_sweep (the sweep chooses it)")
+        return None
+    return corpus, spec
+
+
+def _build_label_set(recipe: Recipe, threads: int, job: tuple[Corpus, LabelSpec]) -> LabelSet | str:
+    """Build a label set of :func:`_label_job` with ``threads`` BLAS threads, as a labels stage would (a pure
+    function of its arguments: it may run here or on a Dask worker, with the same bytes); a
+    :class:`VoxpopError` is returned as its message."""
+    from voxpop.study.execution import blas_threads
+
+    corpus, spec = job
+    try:
+        with blas_threads(threads):
+            return make_labels(
+                corpus, spec.rule, classes=recipe.classes, class_map=recipe.class_map, **spec.options(0.5)
+            )
+    except VoxpopError as exc:
+        return str(exc)
+
+
+def _check_label_sets(
+    recipe: Recipe, corpus: Corpus, problems: list[str], map_function: Callable, threads: int
+) -> dict[tuple[str, str], LabelSet]:
+    """Build every label set of the recipe on the corpus (corpora with label sets of their own: on their items,
+    the rest on the others): those of learned rules (a model fit each) all at once through ``map_function``,
+    the others here (counting votes takes less than sending the corpus to a worker); returns the recipe's own
+    label sets by (part, name) except those with ``threshold: best`` (the sweep chooses it), problems go to
+    ``problems`` in the recipe's order."""
+    checks: list[tuple[str, tuple[str, str] | None, LabelSet | tuple[Corpus, LabelSpec] | None, list[str]]] = []
+
+    def check(path: str, key: tuple[str, str] | None, items: Corpus, spec: LabelSpec) -> None:
+        found: list[str] = []  # this label set's problems, listed in order below with those of building it
+        checks.append((path, key, _label_job(items, recipe, path, spec, found), found))
+
+    for part in ("train", "test"):
+        for name, spec in getattr(recipe.labels, part).items():
+            path = f"labels.{part}.{name}"
+            overrides = {c: e.labels[name] for c, e in recipe.corpora.items() if name in e.labels}
+            if not overrides:
+                check(path, (part, name), corpus, spec)
+                continue
+            own = corpus.items["corpus"].isin(list(overrides))
+            rest = corpus.subset(corpus.items.index[~own.to_numpy(dtype=bool)])
+            if len(rest.items):
+                check(path, None, rest, spec)
+            for c, override in overrides.items():
+                items = corpus.subset(corpus.items.index[corpus.items["corpus"].eq(c).to_numpy(dtype=bool)])
+                check(f"corpora.{c}.labels.{name}", None, items, override)
+    build = functools.partial(_build_label_set, recipe, threads)
+    learned = [job for _, _, job, _ in checks if isinstance(job, tuple) and job[1].definition.learned]
+    fitted = iter(list(map_function(build, learned)))
+    built: dict[tuple[str, str], LabelSet] = {}
+    for path, key, job, found in checks:
+        problems.extend(found)
+        labels = job  # a label file read, or None after a problem
+        if isinstance(job, tuple):
+            labels = next(fitted) if job[1].definition.learned else build(job)
+            if job[1].rule_options().get("threshold") == "best":
+                key = None  # checked with threshold 0.5; the sweep chooses the threshold the runner uses
+        if isinstance(labels, str):
+            problems.append(f"{path}: {labels}")
+        elif labels is not None and key is not None:
+            built[key] = labels
+    return built
+
+
+def _check_column(corpus: Corpus, path: str, column: str | None, problems: list[str]) -> None:
+    if column is not None and column not in corpus.items.columns:
+        problems.append(f"{path}: item column {column!r} not found; item columns: {', '.join(corpus.items.columns)}")
+
+
+def _check_analyses(corpus: Corpus, recipe: Recipe, problems: list[str]) -> None:
+    a = recipe.analyses
+    names = {**recipe.labels.train, **recipe.labels.test}
+    if a.agreement is not None:
+        _check_column(corpus, "analyses.agreement.by", a.agreement.by, problems)
+        if a.agreement.pearson and not corpus.has_rater_ids:
+            problems.append(
+                f"analyses.agreement.pearson: pairwise Pearson r needs rater ids; corpus {corpus.name!r} "
+                "has vote counts only; set pearson: false"
+            )
+    if a.ccc is not None:
+        unknown = [s for s in a.ccc.sets if s not in names]
+        if unknown or len(a.ccc.sets) < 2:
+            problems.append(
+                f"analyses.ccc.sets: {unknown or a.ccc.sets} - name at least two label sets of "
+                f"labels.train / labels.test ({', '.join(names)})"
+            )
+    if a.threshold_sweep is not None:
+        missing = [c for c in a.threshold_sweep.conditions if c not in corpus.conditions]
+        if missing:
+            problems.append(
+                f"analyses.threshold_sweep.conditions: {missing} not found; the corpus has conditions "
+                f"{', '.join(corpus.conditions) or 'none'}"
+            )
+        if not corpus.ratings["slot"].eq("intensity").any():
+            problems.append("analyses.threshold_sweep: the corpus has no intensity (Likert) ratings to sweep")
+    if a.easy_difficult is not None:
+        spec = recipe.labels.test.get(a.easy_difficult.test)
+        if spec is None:
+            problems.append(
+                f"analyses.easy_difficult.test: {a.easy_difficult.test!r} is not a test set "
+                f"({', '.join(recipe.labels.test)})"
+            )
+        for key in ("speaker", "gender", "duration"):
+            _check_column(corpus, f"analyses.easy_difficult.{key}", getattr(a.easy_difficult, key), problems)
+    models = len(expand_variants(recipe))
+    imported = len(a.fusion.predictions) if a.fusion is not None else 0
+    for key, wanted, extra in (("ensemble", a.ensemble, 0), ("fusion", a.fusion is not None, imported)):
+        if wanted and recipe.labels.train and models + extra < 2:
+            problems.append(
+                f"analyses.{key}: combines the models of two or more variants (grid, variants; 'voxpop train "
+                f"--head A,B'), but this recipe trains {models} per label set; add variants or remove analyses.{key}"
+            )
+    if a.fusion is not None:
+        for name, file in a.fusion.predictions.items():
+            if not Path(file).is_file():
+                problems.append(f"analyses.fusion.predictions.{name}: file {file} not found")
+        if a.fusion.predictions and a.fusion.tune_on == "dev":
+            problems.append(
+                f"analyses.fusion.tune_on: imported predictions ({', '.join(a.fusion.predictions)}) have no "
+                "development outputs to choose weights on; set analyses.fusion.tune_on: other_folds"
+            )
+
+
+def _check_tuning_dev(a: Analyses, folds: list[Fold], where: str, problems: list[str]) -> None:
+    """Tuning on each fold's own development items needs every fold to have some."""
+    without = [f.name for f in folds if not len(f.dev)]
+    for key, analysis in (("fusion", a.fusion), ("tuned_decisions", a.tuned_decisions)):
+        if analysis is not None and analysis.tune_on == "dev" and without:
+            problems.append(
+                f"analyses.{key}.tune_on{where}: folds {without[:5]} have no development items to tune on; "
+                f"use a protocol with development folds or set analyses.{key}.tune_on: other_folds"
+            )
+
+
+def check_recipe(
+    recipe: Recipe, corpus: Corpus, source: str = "recipe", map_function: Callable = map, threads: int = 1
+) -> dict[tuple[str, str], LabelSet]:
+    """Check a recipe against the corpus it names, before any work: every problem, each with its key path.
+
+    Checks the class set and class map, each label set (rule options, conditions, rater ids, by
+    building it on the corpus), item columns of the protocol and analyses, extractor names and
+    options, model head / loss combinations and the analyses' references to label sets. Returns the
+    label sets it built, by (``train`` / ``test``, name), so the runner computes none twice (those
+    with ``threshold: best`` wait for the sweep). The label sets are built with ``threads`` BLAS threads (as
+    the stages compute, so a label set is the same wherever it is built); those of learned rules through
+    ``map_function`` (:func:`voxpop.core.cluster.cluster_map`: on a Dask cluster's workers at once). A dimensional study
+    (continuous label sets) is checked by :func:`voxpop.study.dimensional.check_dimensional`.
+    """
+    from voxpop.study import dimensional as dimensional_study
+
+    if dimensional_study.is_dimensional(recipe):
+        return dimensional_study.check_dimensional(recipe, corpus, source)
+    problems: list[str] = []
+    try:
+        resolve_classes(corpus.classes, corpus.excluded, recipe.classes, recipe.class_map, corpus=corpus.name)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    if recipe.labels.train and not recipe.labels.test:
+        problems.append("labels.test: give at least one test label set to score the models on")
+    rules = {f"labels.{p}.{n}": s.rule for p in ("train", "test") for n, s in getattr(recipe.labels, p).items()}
+    segmented = [path for path, rule in rules.items() if rule == "intervals"]
+    if segmented and len(segmented) < len(rules):
+        problems.append(
+            f"labels: {', '.join(segmented)} use rule 'intervals' (their items are segments of the recordings) but "
+            f"{', '.join(p for p in rules if p not in segmented)} label the recordings; models see one kind of item, "
+            "so use rule 'intervals' (with levels) for every label set, or for none"
+        )
+    # segment items carry their recording's columns and 'recording' (see voxpop.labels.segments.segment_corpus)
+    fold_items = corpus.items.assign(recording=corpus.items.index) if segmented else corpus.items
+    built = _check_label_sets(recipe, corpus, problems, map_function, threads) if not problems else {}
+    if not recipe.evaluation.cross_test:
+        lonely = [n for n in recipe.labels.train if n not in recipe.labels.test]
+        if lonely:
+            problems.append(
+                f"evaluation.cross_test: false scores each model on the test set of the same name, "
+                f"but {lonely} have none"
+            )
+    if recipe.protocol.corpus_level and recipe.evaluation.by not in (None, "corpus"):
+        problems.append(
+            f"evaluation.by: {recipe.evaluation.by!r}; a cross-corpus protocol scores per test corpus, so leave "
+            "evaluation.by out or set it to corpus"
+        )
+    cross = recipe.protocol.cross_corpus
+    if cross is not None and cross.classes == "train" and recipe.analyses.confusion is not None:
+        problems.append(
+            "analyses.confusion: not available with protocol.cross_corpus.classes: train (each test corpus has its "
+            "own classes); use classes: shared or leave the confusion matrices out"
+        )
+    if recipe.evaluation.by not in fold_items.columns:
+        _check_column(corpus, "evaluation.by", recipe.evaluation.by, problems)
+    check_resample(corpus, recipe, problems)
+    if recipe.labels.train and "audio" not in corpus.items.columns:
+        what = "the segments of rule 'intervals' are windows of the recordings' audio; " if segmented else ""
+        problems.append(
+            f"labels.train: training needs features, but corpus {corpus.name!r} has no 'audio' item column; "
+            f"{what}import it with its audio folder, or set labels.train={{}} for label sets and analyses only"
+        )
+    for name, variant in expand_variants(recipe, source):
+        where = "" if name == "base" else f" (grid {name})"
+        if recipe.corpora and variant.protocol != recipe.protocol:
+            problems.append(
+                f"protocol{where}: with corpora the protocol is fixed for the study (the label sets' classes "
+                "follow it); write one recipe per protocol"
+            )
+        if recipe.labels.train:
+            try:
+                make_extractor(variant.features.extractor, **variant.features.options)
+            except VoxpopError as exc:
+                problems.append(f"features.extractor{where}: {exc}")
+            if variant.features.noise_dir is not None:
+                try:  # every noise file is read as the extraction will (a folder without audio stops here)
+                    NoiseBank(variant.features.noise_dir, AudioOptions().sample_rate)
+                except VoxpopError as exc:
+                    problems.append(f"features.noise_dir{where}: {exc}; give a folder of noise recordings")
+            try:
+                folds = variant.protocol.folds(fold_items)
+            except VoxpopError as exc:
+                problems.append(f"protocol{where}: {exc}")
+            else:
+                _check_tuning_dev(recipe.analyses, folds, where, problems)
+            spec = variant.model
+            if spec.head in CLASSICAL and (spec.loss != "ce" or spec.loss_options):
+                problems.append(
+                    f"model.loss{where}: classical head {spec.head!r} fits soft targets by sample weights; "
+                    f"use loss ce (got {spec.loss!r})"
+                )
+            multilabel_loss = LOSSES[spec.loss].multilabel
+            for label_name, label_spec in recipe.labels.train.items():
+                if multilabel_rule(label_spec) and not (multilabel_loss and spec.head not in CLASSICAL):
+                    problems.append(
+                        f"labels.train.{label_name}{where}: rule {label_spec.rule!r} gives multi-hot targets; "
+                        f"train it with a sigmoid loss (bce, wbce) and a neural head, not "
+                        f"{spec.head}/{spec.loss}"
+                    )
+    _check_analyses(corpus, recipe, problems)
+    if problems:
+        raise recipe_error(list(dict.fromkeys(problems)), source)
+    return built

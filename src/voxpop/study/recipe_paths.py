@@ -1,0 +1,89 @@
+"""Where a recipe may read and write: the files and folders it names stay inside the places the user chose.
+
+A recipe can come from elsewhere (a colleague, a paper's repository). The paths it names that voxpop creates,
+writes or reads as data of the study (``features.store``, the label files of rule ``file``, imported fusion
+predictions) must lie inside the recipe's own folder, the output folder (``--out``) or the recipe's feature
+store; anything else (``features.store: /etc/voxpop``) needs the user's opt-in on the command line,
+``voxpop run --allow-outside-paths``. :func:`check_recipe_paths` checks this before any work (nothing is
+created first) and names every offending key and path. Paths are compared after resolving symbolic links and
+``..``, relative paths from the working directory (as voxpop reads them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from voxpop.core.errors import ConfigError
+from voxpop.study.recipe import Recipe
+
+
+def recipe_paths(recipe: Recipe) -> Iterator[tuple[str, str]]:
+    """The paths a recipe writes or reads as study data, as (key path, path as written).
+
+    Example:
+        >>> from voxpop.study.loading import recipe_from_dict
+        >>> list(recipe_paths(recipe_from_dict({"study": "s", "corpus": {"demo": {}}, "features": {"store": "f"}})))
+        [('features.store', 'f')]
+    """
+    if recipe.features.store is not None:
+        yield "features.store", recipe.features.store
+    for part in ("train", "test"):
+        for name, spec in getattr(recipe.labels, part).items():
+            if getattr(spec, "path", None) is not None:
+                yield f"labels.{part}.{name}.path", spec.path
+    for corpus, entry in recipe.corpora.items():
+        for name, spec in entry.labels.items():
+            if spec.path is not None:
+                yield f"corpora.{corpus}.labels.{name}.path", spec.path
+    if recipe.analyses.fusion is not None:
+        for name, file in recipe.analyses.fusion.predictions.items():
+            yield f"analyses.fusion.predictions.{name}", file
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_recipe_paths(recipe: Recipe, recipe_file: str | Path, out: str | Path, allow_outside: bool = False) -> None:
+    """Refuse recipe paths outside the recipe's folder, ``out`` and the recipe's feature store, before any work.
+
+    The feature store itself must lie inside the recipe's folder or ``out``; label and prediction files may also
+    lie inside an accepted store. Every variant's ``features.store`` (grid, named variants) is checked too.
+
+    Args:
+        recipe: the validated recipe.
+        recipe_file: the recipe file it was read from (its folder is trusted).
+        out: the output folder of the run.
+        allow_outside: the user's opt-in (``--allow-outside-paths``): nothing is refused.
+
+    Raises:
+        ConfigError: one line per path outside, with its key path and the resolved path (never the file's content),
+            and the flag that allows it.
+    """
+    if allow_outside:
+        return
+    from voxpop.study.loading import expand_variants
+
+    folders = [Path(recipe_file).resolve().parent, Path(out).resolve()]
+    stores = {v.features.store for _, v in expand_variants(recipe)} - {None, recipe.features.store}
+    keys = list(recipe_paths(recipe)) + [("features.store (a variant)", store) for store in sorted(stores)]
+    problems = []
+    for key, text in keys:
+        path = Path(text).resolve()
+        if key.startswith("features.store"):
+            if not any(_inside(path, folder) for folder in folders):
+                problems.append(f"{key}: {path}")
+            else:
+                folders.append(path)
+    for key, text in keys:
+        path = Path(text).resolve()
+        if not key.startswith("features.store") and not any(_inside(path, folder) for folder in folders):
+            problems.append(f"{key}: {path}")
+    if problems:
+        raise ConfigError(
+            f"recipe {recipe_file} names paths outside the recipe's folder ({folders[0]}), the output folder "
+            f"({folders[1]}) and the feature store:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+            + "\nmove them there, or pass --allow-outside-paths to let this recipe use them"
+        )

@@ -1,0 +1,468 @@
+"""The stages of a study: each kind's computation and the loader of its outputs.
+
+:class:`~voxpop.core.cache.Stage` and :class:`~voxpop.core.cache.Cache` (in :mod:`voxpop.core.cache`, re-exported here)
+run each stage once and reuse its checked outputs; an unfinished train stage resumes its finished
+folds (:func:`voxpop.models.cross_validation.cross_validate`).
+
+Every ``compute_*`` function reads its inputs' loaded outputs, writes its files into the stage
+directory and returns nothing; the matching ``load_*`` function reads them back. :data:`KINDS` is the
+registry ``{kind: Kind(compute, load, resources)}`` that :class:`voxpop.study.execution.StageRunner` runs, in
+this process or as Dask tasks (:mod:`voxpop.study.scheduler`); a new stage kind is one entry there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from voxpop.agreement import confusion, grouping, tables, threshold_sweep
+from voxpop.core.cache import Cache as Cache  # re-exported: the cache and stages were defined here
+from voxpop.core.cache import Stage as Stage
+from voxpop.core.cache import atomic_write, parse_json, write_text
+from voxpop.core.errors import ConfigError
+from voxpop.corpus.corpus import Corpus
+from voxpop.evaluation.analysis import average_probabilities, compare_easy_difficult, easy_difficult_items
+from voxpop.evaluation.chance import chance_levels
+from voxpop.evaluation.metrics import confusion_matrix
+from voxpop.evaluation.predictions import (
+    Predictions,
+    binarize_predictions,
+    load_predictions,
+    predicted_classes,
+    save_predictions,
+)
+from voxpop.evaluation.resampling import resample_groups
+from voxpop.evaluation.results import evaluate_pooled
+from voxpop.evaluation.tuning import fusion_per_fold, tuned_per_fold
+from voxpop.features import Extractor, Features, FeatureStore, extract, fill_store, make_extractor
+from voxpop.features.audio import AudioOptions
+from voxpop.labels.decisions import top_class
+from voxpop.labels.labelset import LabelSet
+from voxpop.labels.rules import accounting_table, make_labels
+from voxpop.labels.segments import union_segment_corpus
+from voxpop.models.cross_validation import cross_validate
+from voxpop.models.crosscorpus import concat_label_sets, normalisation_groups, normalise_by_group, onto_test_classes
+from voxpop.models.specs import ModelSpec
+from voxpop.study.recipe import FILE_RULE
+
+Progress = Callable[[int, int], None]
+
+
+EVALUATION_FORMAT = 2
+"""Layout of an evaluation's ``metrics.parquet``, part of the evaluate stage's key (2: fold_mean, fold_sd, n_folds)."""
+
+
+def _write_table(table: pd.DataFrame, path: Path) -> None:
+    atomic_write(path, table.to_parquet)
+
+
+# ====================================================================== outputs
+@dataclasses.dataclass
+class Trained:
+    """A model source: pooled out-of-fold predictions (class columns + ``fold``) and what training left.
+
+    ``histories`` (fold, epoch rows), ``layer_weights`` (folds x layers) and ``folds`` (sizes and dropped
+    items per fold) are empty / None for derived sources (ensemble, fusion, tuned decisions);
+    ``details`` holds a derived source's weights, offsets or thresholds per fold; ``binarize`` is how
+    multi-label test sets binarise its scores; ``dev_predictions`` (class columns + ``fold``) are each
+    fold model's outputs on its own development items, kept when a tuning analysis needs them.
+    """
+
+    predictions: pd.DataFrame
+    multilabel: bool
+    histories: pd.DataFrame | None = None
+    layer_weights: pd.DataFrame | None = None
+    folds: pd.DataFrame | None = None
+    details: pd.DataFrame | None = None
+    binarize: str | float | None = None
+    dev_predictions: pd.DataFrame | None = None
+
+    @property
+    def probabilities(self) -> pd.DataFrame:
+        return self.predictions.drop(columns="fold", errors="ignore")
+
+
+def _save_trained(trained: Trained, directory: Path) -> None:
+    save_predictions(Predictions(trained.predictions, trained.multilabel), directory / "predictions.parquet")
+    if trained.dev_predictions is not None:
+        path = directory / "dev_predictions.parquet"
+        save_predictions(Predictions(trained.dev_predictions, trained.multilabel), path)
+    for name in ("histories", "layer_weights", "folds", "details"):
+        table = getattr(trained, name)
+        if table is not None:
+            _write_table(table, directory / f"{name}.parquet")
+    write_text(
+        directory / "source.json", json.dumps({"multilabel": trained.multilabel, "binarize": trained.binarize})
+    )
+
+
+def load_trained(directory: Path) -> Trained:
+    info = parse_json((directory / "source.json").read_text())
+    tables = {
+        name: pd.read_parquet(directory / f"{name}.parquet") if (directory / f"{name}.parquet").is_file() else None
+        for name in ("histories", "layer_weights", "folds", "details")
+    }
+    dev = directory / "dev_predictions.parquet"
+    return Trained(
+        load_predictions(directory / "predictions.parquet").table,
+        info["multilabel"],
+        **tables,
+        binarize=info["binarize"],
+        dev_predictions=load_predictions(dev).table if dev.is_file() else None,
+    )
+
+
+# ====================================================================== corpus, labels, features
+def compute_corpus(
+    config: Mapping[str, Any], directory: Path, progress: Progress | None = None, map_function: Callable = map
+) -> None:
+    """Build the demo corpus (its clips synthesised through ``map_function``, see
+    :func:`voxpop.corpus.demo.make_demo_corpus`) or import a native format into ``directory/corpus``."""
+    if "demo" in config:
+        from voxpop.corpus.demo import make_demo_corpus
+
+        demo = config["demo"]
+        make_demo_corpus(
+            directory / "demo", demo["size"], seed=demo["seed"], progress=progress, map_function=map_function
+        )
+        return
+    from voxpop.corpus.formats import read
+
+    read(config["format"], **config["arguments"]).save(directory / "corpus")
+
+
+def load_corpus(directory: Path) -> Corpus:
+    return Corpus.load(directory / "demo" / "corpus" if (directory / "demo").is_dir() else directory / "corpus")
+
+
+def compute_labels(
+    corpus: Corpus, config: Mapping[str, Any], directory: Path, best: float | None = None, built: LabelSet | None = None
+) -> None:
+    """A label set of ``config["spec"]`` on the corpus (``threshold: best`` from the sweep's ``best``);
+    ``built``: the same label set built by the pre-flight check, saved instead of computed again.
+
+    ``config["overrides"]`` (merged corpora: corpus name -> spec) labels each corpus's items apart, that
+    corpus's with its own spec and the others with ``spec``; the parts are joined in the corpora's order
+    (:func:`voxpop.models.crosscorpus.concat_label_sets`).
+    """
+    overrides = config.get("overrides") or {}
+    if built is not None and not overrides:
+        labels = built
+    elif not overrides:
+        labels = _make_labels(corpus, config["spec"], config, best)
+    else:
+        own = corpus.items["corpus"].astype(str)
+        parts = {
+            name: _make_labels(
+                corpus.subset(corpus.items.index[own.eq(name).to_numpy()]), overrides.get(name, config["spec"]),
+                config, best,
+            )
+            for name in pd.unique(own)
+        }  # fmt: skip
+        labels = concat_label_sets(parts)
+    labels.save(directory / "labels.parquet")
+
+
+def _make_labels(corpus: Corpus, spec: Mapping[str, Any], config: Mapping[str, Any], best: float | None) -> LabelSet:
+    spec = dict(spec)
+    rule = spec.pop("rule")
+    if rule == FILE_RULE:
+        return LabelSet.load(spec["path"])
+    if spec.get("threshold") == "best":
+        if best is None or np.isnan(best):
+            raise ConfigError("threshold 'best': the threshold sweep found no threshold with a defined mean kappa")
+        spec["threshold"] = best
+    return make_labels(corpus, rule, classes=config["classes"], class_map=config["class_map"], **spec)
+
+
+def load_labels(directory: Path) -> LabelSet:
+    return LabelSet.load(directory / "labels.parquet")
+
+
+def compute_segments(corpus: Corpus, labelsets: list[LabelSet], directory: Path) -> None:
+    """The corpus of the union of interval label sets' segments
+    (:func:`voxpop.labels.segments.union_segment_corpus`)."""
+    union_segment_corpus(corpus, labelsets).save(directory / "corpus")
+
+
+def compute_features(
+    corpus: Corpus, config: Mapping[str, Any], directory: Path, store: Path, progress: Progress | None = None
+) -> None:
+    """Fill the feature store (resumable shard by shard) and record the store entry's path; with
+    ``config["normalisation"]`` (corpus name -> global / corpus / speaker) also each item's normalisation
+    group, by which :func:`load_features` z-scores (:func:`voxpop.models.crosscorpus.normalise_by_group`)."""
+    extractor, audio = _extraction(config)
+    features = extract(corpus, extractor, store, audio=audio, progress=progress)
+    if config.get("normalisation"):  # cross-corpus: z-scores per corpus or speaker, applied when loading
+        if features.kind == "frames":
+            raise ConfigError(
+                "corpora normalisation corpus / speaker z-scores vector or per-layer features, not frames; "
+                "use a pooled extractor or normalisation: global"
+            )
+        groups = normalisation_groups(corpus.items, config["normalisation"]).reindex(features.items)
+        _write_table(groups.rename("group").to_frame(), directory / "normalisation.parquet")
+    skipped = features.skipped["reason"].value_counts().to_dict() if len(features.skipped) else {}
+    info = {
+        "path": str(Path(features.path).resolve()),
+        "items": len(features.items),
+        "skipped": skipped,
+        "kind": features.kind,
+        "extractor": extractor.describe(),
+    }
+    write_text(directory / "features.json", json.dumps(info, indent=1))
+
+
+def _extraction(config: Mapping[str, Any], in_process: bool = False) -> tuple[Extractor, AudioOptions]:
+    """The extractor and audio options of a features stage; ``in_process`` drops its process pool (``workers``
+    is speed-only: the numbers are the same)."""
+    extractor = make_extractor(config["extractor"], **config["options"])
+    if in_process:
+        extractor.workers = 1
+    noise = {k: config[k] for k in ("noise_dir", "snr_db") if k in config}
+    return extractor, AudioOptions(sample_rate=extractor.sample_rate, max_seconds=config["max_seconds"], **noise)
+
+
+def extract_shard(corpus: Corpus, config: Mapping[str, Any], store: Path, shard: tuple[int, int]) -> None:
+    """Compute shard ``(I, N)`` of a features stage's store entry in this process (no process pool inside:
+    the scheduler runs the N shards as tasks; :func:`voxpop.features.fill_store` commits each atomically)."""
+    extractor, audio = _extraction(config, in_process=True)
+    fill_store(corpus, extractor, store, audio=audio, shard=shard)
+
+
+def load_features(directory: Path) -> Features:
+    info = parse_json((directory / "features.json").read_text())
+    if not Path(info["path"]).is_dir():
+        raise ConfigError(
+            f"feature store entry {info['path']} (recorded in {directory}) is gone; delete {directory} to extract again"
+        )
+    features = FeatureStore(Path(info["path"])).features()
+    if (directory / "normalisation.parquet").is_file():
+        groups = pd.read_parquet(directory / "normalisation.parquet")["group"].reindex(features.items)
+        features = dataclasses.replace(features, values=normalise_by_group(features.values, groups))
+    return features
+
+
+# ====================================================================== models and derived sources
+def compute_train(
+    features: Features,
+    labels: LabelSet,
+    folds,
+    spec: ModelSpec,
+    directory: Path,
+    progress: Progress | None = None,
+    dev_predictions: bool = False,
+) -> None:
+    """Cross-validate (fold models saved under ``directory/folds``; finished folds are resumed); with
+    ``dev_predictions`` each fold model also predicts its own dev items
+    (:func:`voxpop.models.cross_validation.cross_validate`)."""
+    cv = cross_validate(
+        features, labels, folds, spec, out_dir=directory, progress=progress, dev_predictions=dev_predictions
+    )
+    histories = pd.concat([h.assign(fold=name) for name, h in cv.histories.items()], ignore_index=True)
+    folds_table = cv.sizes.join(cv.dropped)
+    trained = Trained(cv.predictions, cv.multilabel, histories, cv.layer_weights, folds_table)
+    _save_trained(dataclasses.replace(trained, dev_predictions=cv.dev_predictions), directory)
+
+
+def compute_ensemble(sources: Mapping[str, Trained], directory: Path) -> None:
+    """Average the class scores of several sources: p(c) = 1/M sum_m p_m(c), on items every source predicts.
+
+    When the sources mix softmax and sigmoid outputs, each sigmoid row is first divided by its sum
+    (a distribution over classes), so every model contributes a distribution and the ensemble is one.
+    """
+    mixed = len({s.multilabel for s in sources.values()}) > 1
+    tables = {
+        name: s.probabilities.div(s.probabilities.sum(axis=1), axis=0) if mixed and s.multilabel else s.probabilities
+        for name, s in sources.items()
+    }
+    first = next(iter(sources.values()))
+    averaged = average_probabilities(tables)
+    averaged["fold"] = first.predictions["fold"].reindex(averaged.index).to_numpy()
+    _save_trained(Trained(averaged, first.multilabel and not mixed), directory)
+
+
+def compute_fusion(
+    sources: Mapping[str, Trained | pd.DataFrame],
+    labels: LabelSet,
+    n_draws: int,
+    seed: int,
+    directory: Path,
+    tune_on: str = "dev",
+) -> None:
+    """Dirichlet late fusion per fold (:func:`voxpop.evaluation.tuning.fusion_per_fold`) of trained sources and imported
+    prediction tables (which have no development predictions)."""
+    tables = {name: s.predictions if isinstance(s, Trained) else s for name, s in sources.items()}
+    dev = {name: s.dev_predictions if isinstance(s, Trained) else None for name, s in sources.items()}
+    table, weights = fusion_per_fold(tables, dev, labels, n_draws, seed, tune_on)
+    _save_trained(Trained(table, False, details=weights), directory)
+
+
+def compute_tuned(source: Trained, labels: LabelSet, directory: Path, tune_on: str = "dev") -> None:
+    """Decisions tuned per fold (:func:`voxpop.evaluation.tuning.tuned_per_fold`); sigmoid outputs are then binarised at
+    0.5."""
+    table, detail = tuned_per_fold(source.predictions, source.dev_predictions, source.multilabel, labels, tune_on)
+    _save_trained(
+        Trained(table, source.multilabel, details=detail, binarize=0.5 if source.multilabel else None), directory
+    )
+
+
+# ====================================================================== evaluation
+def compute_evaluation(
+    source: Trained,
+    labels: LabelSet,
+    corpus: Corpus,
+    config: Mapping[str, Any],
+    directory: Path,
+    train: LabelSet | None = None,
+) -> None:
+    """Metrics with bootstrap intervals on the whole test set (group ``all``) and per item group (``by``).
+
+    Each group is its own test set: macro averages over the classes present in it (``absent_classes``
+    names the others) and bootstrap resamples drawn from it; tied distribution targets are scored by
+    ``config["tie_policy"]`` (:func:`voxpop.evaluation.results.evaluate_pooled`: the pooled score with the per-fold
+    mean and standard deviation beside it). With ``config["corpus_classes"]``
+    (test corpus -> its classes) group ``corpus=B`` is scored on B's classes
+    (:func:`voxpop.models.crosscorpus.onto_test_classes`), other groups on the label set's classes. Column
+    ``chance`` holds each metric's chance level on the same scored items
+    (:func:`voxpop.evaluation.chance.chance_levels`;
+    KLD / JSD against the ``train`` label set's mean distribution). ``config["resample"]`` (absent:
+    ``items``) ``speakers`` resamples the items' speakers (:func:`voxpop.evaluation.resampling.resample_groups`)."""
+    binarize = source.binarize if source.binarize is not None else config["binarize"]
+    speakers = resample_groups(corpus.items, config.get("resample", "items"))
+    corpus_classes = config.get("corpus_classes")
+    tables = []
+    for group, items in grouping.item_groups(corpus.items, config["by"]):
+        predictions = source.predictions[source.predictions.index.isin(items)]  # with "fold": per-fold scores
+        if predictions.empty and group != "all":  # a group no fold tests (the training corpora of cross_corpus)
+            continue
+        scored_labels = labels
+        if corpus_classes is not None:  # cross-corpus, trained on the training corpora's classes
+            classes = corpus_classes.get(group, labels.classes)
+            mapped, scored_labels = onto_test_classes(predictions, labels, classes, multilabel=source.multilabel)
+            predictions = mapped.join(predictions[["fold"]]) if "fold" in predictions else mapped
+        table = evaluate_pooled(
+            predictions,
+            scored_labels,
+            n_boot=config["bootstrap"],
+            seed=config["seed"],
+            binarize=binarize,
+            tie_policy=config["tie_policy"],
+            speakers=speakers,
+        )
+        kept = scored_labels.kept.reindex(predictions.index, fill_value=False).to_numpy(dtype=bool)
+        prior = train if train is not None and train.classes == scored_labels.classes else None
+        levels = chance_levels(predictions.index[kept], scored_labels, prior)
+        tables.append(table.assign(group=group, chance=table["metric"].map(levels).astype(float)))
+    _write_table(pd.concat(tables, ignore_index=True), directory / "metrics.parquet")
+
+
+def load_table(directory: Path, name: str) -> pd.DataFrame:
+    return pd.read_parquet(directory / f"{name}.parquet")
+
+
+def scored(
+    source: Trained, labels: LabelSet, binarize: object, tie_policy: str = "drop", seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(true, predicted) on the predicted items the test labels keep: multi-hot tables for multi-label test sets,
+    one-column class tables (``label``) for single-label ones, whose true class is the target's top class
+    with ties scored by ``tie_policy`` (:func:`voxpop.labels.decisions.top_class`; ``drop`` leaves tied items out)."""
+    probs = source.probabilities[labels.classes]
+    probs = probs[labels.kept.reindex(probs.index, fill_value=False).to_numpy(dtype=bool)]
+    targets = labels.targets.loc[probs.index, labels.classes]
+    if labels.multilabel:
+        rule = source.binarize if source.binarize is not None else binarize
+        return (targets > 0).astype(int), binarize_predictions(probs, rule)
+    codes, _ = top_class(targets.to_numpy(dtype=float), tie_policy, seed)
+    probs, codes = probs[codes >= 0], codes[codes >= 0]
+    names = np.asarray(labels.classes, dtype=object)
+    true = pd.DataFrame({"label": names[codes]}, index=probs.index)
+    return true, predicted_classes(probs).to_frame("label")
+
+
+def compute_matrix(source: Trained, labels: LabelSet, config: Mapping[str, Any], directory: Path) -> None:
+    """MLCM (multi-label test set) or confusion matrix (single-label), rows true, columns predicted;
+    ``config`` holds ``binarize``, ``tie_policy`` and ``seed`` as the evaluation's."""
+    true, pred = scored(source, labels, config["binarize"], config["tie_policy"], config["seed"])
+    if labels.multilabel:
+        matrix = confusion.mlcm(true, pred)
+    else:
+        matrix = confusion_matrix(true["label"], pred["label"], labels.classes)
+    _write_table(matrix, directory / "matrix.parquet")
+
+
+def compute_easy_difficult(
+    sources: Mapping[str, Trained], labels: LabelSet, corpus: Corpus, columns: Mapping[str, str | None], directory: Path
+) -> None:
+    """Easy / difficult items of the single-label test set over every model source, and their comparison."""
+    if labels.multilabel:
+        raise ConfigError("easy_difficult needs a single-label test set (one class per item, e.g. rule mr)")
+    pairs = {name: scored(source, labels, "auto") for name, source in sources.items()}
+    truth = next(iter(pairs.values()))[0]["label"]
+    predictions = {name: pred["label"] for name, (_, pred) in pairs.items()}
+    common = truth.index
+    for pred in predictions.values():
+        common = common[common.isin(pred.index)]
+    groups = easy_difficult_items(truth.loc[common], {n: p.loc[common] for n, p in predictions.items()})
+    counts = labels.counts.loc[common]
+    share = counts.max(axis=1) / counts.sum(axis=1).where(lambda n: n > 0)
+    comparison = compare_easy_difficult(groups, corpus.items, share.astype(float), **columns)
+    _write_table(groups.to_frame(), directory / "groups.parquet")
+    _write_table(comparison.reset_index(names="attribute"), directory / "comparison.parquet")
+
+
+# ====================================================================== analyses on the corpus and label sets
+def compute_agreement(corpus: Corpus, config: Mapping[str, Any], directory: Path) -> None:
+    spec = dict(config["spec"])
+    table = tables.agreement_table(corpus, n_boot=spec.pop("bootstrap"), **spec)
+    _write_table(table, directory / "agreement.parquet")
+
+
+def compute_accounting(corpus: Corpus, config: Mapping[str, Any], directory: Path) -> None:
+    table = accounting_table(
+        corpus,
+        config["spec"]["rules"],
+        classes=config["classes"],
+        class_map=config["class_map"],
+        tie_policy=config["spec"]["tie_policy"],
+        denominator=config["spec"]["denominator"],
+        pooling=config["spec"]["pooling"],
+    )
+    _write_table(table, directory / "accounting.parquet")
+
+
+def compute_comparison(
+    labelsets: Mapping[str, LabelSet], stat: str, directory: Path, n_boot: int = 0, seed: int = 0
+) -> None:
+    """Agreement between label sets (:func:`voxpop.agreement.tables.compare_labelsets`, CCC with bootstrap
+    intervals)."""
+    table = tables.compare_labelsets(labelsets, stat, n_boot=n_boot, seed=seed)
+    _write_table(table, directory / "comparison.parquet")
+
+
+def compute_sweep(corpus: Corpus, config: Mapping[str, Any], directory: Path) -> None:
+    """Cohen's kappa per emotion and threshold between the intensity scores of two conditions, and the
+    positive items per condition, emotion and threshold (over the items both conditions score)."""
+    spec = config["spec"]
+    emotions = spec["emotions"] or config["classes"] or corpus.classes
+    a, b = (threshold_sweep.intensity_scores(corpus, emotions, condition) for condition in spec["conditions"])
+    grid = threshold_sweep.threshold_grid(spec["grid"])
+    sweep = threshold_sweep.threshold_sweep(a, b, grid)
+    _write_table(sweep.curve, directory / "curve.parquet")
+    positives = threshold_sweep.sweep_positives(dict(zip(spec["conditions"], (a, b), strict=True)), grid)
+    _write_table(positives, directory / "positives.parquet")
+    summary = {"best_threshold": sweep.best_threshold, "best_kappa": sweep.best_kappa, "items": sweep.items,
+               "plateau": sweep.plateau, "left_out": sweep.left_out, "gaps": sweep.gaps}  # fmt: skip
+    write_text(directory / "sweep.json", json.dumps(summary))
+
+
+def load_sweep(directory: Path) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame]:
+    """(kappa curve, summary, positive items: threshold, condition, emotion, positives)."""
+    return load_table(directory, "curve"), parse_json((directory / "sweep.json").read_text()), load_table(
+        directory, "positives"
+    )
