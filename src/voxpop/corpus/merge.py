@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -256,34 +257,43 @@ def mapped_corpus(source: MergeSource, classes: Sequence[str] | None = None) -> 
 
 
 def _merged_scales(sources: Sequence[MergeSource]) -> dict[str, tuple[float, float]]:
-    scales: dict[str, tuple[float, float]] = {}
-    owner: dict[str, str] = {}
-    for source in sources:
-        for slot, scale in source.corpus.scales.items():
-            if slot in scales and scales[slot] != scale:
-                raise ConfigError(
-                    f"slot {slot!r} has scale {scales[slot][0]:g}..{scales[slot][1]:g} in corpus {owner[slot]!r} "
-                    f"but {scale[0]:g}..{scale[1]:g} in corpus {source.namespace!r}; rescale one corpus's "
-                    "values linearly onto the other's scale before merging"
-                )
-            scales[slot], owner[slot] = scale, source.namespace
-    return scales
+    """The value scales of every source; one slot with two scales is refused."""
+    return _merged_per_slot(
+        sources,
+        "scale",
+        lambda scale: f"{scale[0]:g}..{scale[1]:g}",
+        lambda slot: "rescale one corpus's values linearly onto the other's scale before merging",
+    )
 
 
 def _merged_slots(sources: Sequence[MergeSource]) -> dict[str, LabelOrder]:
     """The declared label orders of every source (:mod:`voxpop.corpus.slots`); one slot declared two ways is refused."""
-    slots: dict[str, LabelOrder] = {}
+    return _merged_per_slot(
+        sources,
+        "order",
+        lambda declared: str(declared.to_yaml()),
+        lambda slot: f"make corpus.yaml slots.{slot} the same in both before merging",
+    )
+
+
+def _merged_per_slot(
+    sources: Sequence[MergeSource], what: str, show: Callable[[Any], str], remedy: Callable[[str], str]
+) -> dict[str, Any]:
+    """The union of one per-slot declaration of the sources' corpora (``what``: ``scale`` reads
+    ``Corpus.scales``, ``order`` ``Corpus.slots``); a slot that two corpora declare differently is a
+    ConfigError naming both corpora and what to do."""
+    attribute = {"scale": "scales", "order": "slots"}[what]
+    merged: dict[str, Any] = {}
     owner: dict[str, str] = {}
     for source in sources:
-        for slot, declared in source.corpus.slots.items():
-            if slot in slots and slots[slot] != declared:
+        for slot, value in getattr(source.corpus, attribute).items():
+            if slot in merged and merged[slot] != value:
                 raise ConfigError(
-                    f"slot {slot!r} has order {slots[slot].to_yaml()} in corpus {owner[slot]!r} but "
-                    f"{declared.to_yaml()} in corpus {source.namespace!r}; make corpus.yaml slots.{slot} the same "
-                    "in both before merging"
+                    f"slot {slot!r} has {what} {show(merged[slot])} in corpus {owner[slot]!r} but {show(value)} "
+                    f"in corpus {source.namespace!r}; {remedy(slot)}"
                 )
-            slots[slot], owner[slot] = declared, source.namespace
-    return slots
+            merged[slot], owner[slot] = value, source.namespace
+    return merged
 
 
 def _namespaced(source: MergeSource, dropped: set[str]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
