@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
@@ -77,6 +75,8 @@ def test_classical_heads_round_trip_through_skops_with_identical_probabilities(t
 
 def test_a_skops_file_with_an_untrusted_type_is_refused_and_never_built(tmp_path):
     import skops.io
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
 
     from voxpop.models.trained_model import ESTIMATOR_FILE, TrainedModel
     from voxpop.models.training import fit

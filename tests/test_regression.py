@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
-from sklearn.metrics import mean_absolute_error, mean_squared_error
 
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.evaluation.regression import regression_scores, regression_table
@@ -27,6 +26,8 @@ def _tables(n: int = 30, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def test_scores_equal_numpy_scipy_and_sklearn():
+    from sklearn.metrics import mean_absolute_error, mean_squared_error
+
     p, t = _tables()
     scores = regression_scores(p, t)
     for d in ("arousal", "valence"):

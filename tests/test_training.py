@@ -8,12 +8,6 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score, recall_score
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
 
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.evaluation.scoring import evaluate
@@ -113,6 +107,8 @@ def test_early_stopping_restores_the_best_dev_loss():
 
 
 def test_early_stopping_on_macro_f1_restores_the_best_epoch():
+    from sklearn.metrics import f1_score
+
     from voxpop.models.training import fit
 
     x, y, dx, dy = _noise_problem()
@@ -178,6 +174,8 @@ def test_bce_family_reads_outputs_through_a_sigmoid():
 
 
 def test_dev_metric_against_sklearn():
+    from sklearn.metrics import f1_score, recall_score
+
     from voxpop.models.head_module import dev_metric
 
     rng = np.random.default_rng(0)
@@ -200,6 +198,8 @@ def test_early_stopping_and_the_report_agree_on_a_partial_dev_set():
     # truth [0, 0, 1], prediction [0, 0, 2] (3 classes). By hand: recall (class 0: 2/2, class 1: 0/1;
     # class 2 absent from the truth, left out) -> UAR 1/2; F1 (class 0: 1, class 1: 0, class 2 predicted
     # only: 0) -> macro-F1 1/3 (classes in truth or prediction, scikit-learn's convention).
+    from sklearn.metrics import f1_score, recall_score
+
     from voxpop.models.head_module import dev_metric
 
     targets = np.eye(3)[[0, 0, 1]]
@@ -231,6 +231,13 @@ def test_classical_soft_targets_are_exact_soft_cross_entropy():
 
 @pytest.mark.parametrize("head", ["svm", "logreg"])
 def test_classical_hard_targets_match_sklearn(head):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import recall_score
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
     from voxpop.models.training import fit
 
     x, y = blobs(90, 0)
