@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from _pytest.doctest import DoctestItem, DoctestModule
 
-#: Top-level packages that collection must not import (tests/test_collection.py checks the whole suite).
-HEAVY = frozenset({"torch", "torchaudio", "torchmetrics", "lightning", "pytorch_lightning", "transformers"})
+#: Top-level packages that collection must not import (tests/test_collection.py checks the whole suite);
+#: skops.io imports torch (scikit-learn's estimator discovery walks its array-API shim for torch).
+HEAVY = frozenset({"torch", "torchaudio", "torchmetrics", "lightning", "pytorch_lightning", "transformers", "skops"})
 
 
 def _is_type_checking(test: ast.expr) -> bool:
