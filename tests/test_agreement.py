@@ -6,7 +6,6 @@ import krippendorff
 import numpy as np
 import pandas as pd
 import pytest
-from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
 
 from voxpop import VoxpopError
 from voxpop.agreement import confusion, correlations, kappas, reliability, tables, threshold_sweep
@@ -169,6 +168,8 @@ def test_alpha_ci_is_seeded_brackets_the_estimate_and_matches_a_naive_bootstrap(
 # =================================================================================== kappas and correlations
 @pytest.mark.parametrize("seed", [0, 1])
 def test_fleiss_kappa_equals_statsmodels(seed):
+    from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
+
     rng = np.random.default_rng(seed)
     table = np.stack([rng.multinomial(7, rng.dirichlet(np.ones(5) * 0.7)) for _ in range(200)])
     assert kappas.fleiss_kappa(table) == pytest.approx(statsmodels_fleiss(table, method="fleiss"), rel=1e-12)
@@ -232,6 +233,8 @@ def test_fleiss_kappa_gwet_equals_irrcac_published_values():
 
 
 def test_agreement_table_names_the_fleiss_method_and_says_why_a_cell_is_undefined():
+    from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
+
     rows = [("a", "N"), ("a", "N"), ("b", "N"), ("b", "S"), ("c", "N"), ("c", "N"), ("d", "S")]
     ratings = pd.DataFrame(rows, columns=["item", "label"]).assign(condition="voice")
     ratings = pd.concat([ratings, pd.DataFrame({"item": ["a", "b"], "label": "N", "condition": "face"})])
@@ -630,6 +633,8 @@ def test_agreement_table_for_intensity_ratings_matches_package_and_numpy():
 
 
 def test_agreement_table_for_categorical_slots_gives_alpha_and_fleiss():
+    from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
+
     corpus, data = _likert_corpus()
     table = tables.agreement_table(corpus, slot="gender").set_index("statistic")
     assert table.at["alpha", "value"] == pytest.approx(
