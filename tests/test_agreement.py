@@ -6,8 +6,6 @@ import krippendorff
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import cohen_kappa_score, confusion_matrix
-from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
 
 from voxpop import VoxpopError
 from voxpop.agreement import confusion, correlations, kappas, reliability, tables, threshold_sweep
@@ -170,6 +168,8 @@ def test_alpha_ci_is_seeded_brackets_the_estimate_and_matches_a_naive_bootstrap(
 # =================================================================================== kappas and correlations
 @pytest.mark.parametrize("seed", [0, 1])
 def test_fleiss_kappa_equals_statsmodels(seed):
+    from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
+
     rng = np.random.default_rng(seed)
     table = np.stack([rng.multinomial(7, rng.dirichlet(np.ones(5) * 0.7)) for _ in range(200)])
     assert kappas.fleiss_kappa(table) == pytest.approx(statsmodels_fleiss(table, method="fleiss"), rel=1e-12)
@@ -233,6 +233,8 @@ def test_fleiss_kappa_gwet_equals_irrcac_published_values():
 
 
 def test_agreement_table_names_the_fleiss_method_and_says_why_a_cell_is_undefined():
+    from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
+
     rows = [("a", "N"), ("a", "N"), ("b", "N"), ("b", "S"), ("c", "N"), ("c", "N"), ("d", "S")]
     ratings = pd.DataFrame(rows, columns=["item", "label"]).assign(condition="voice")
     ratings = pd.concat([ratings, pd.DataFrame({"item": ["a", "b"], "label": "N", "condition": "face"})])
@@ -265,6 +267,8 @@ def test_agreement_table_names_the_fleiss_method_and_says_why_a_cell_is_undefine
 
 @pytest.mark.parametrize("weights", [None, "linear", "quadratic"])
 def test_cohen_kappa_equals_sklearn(weights):
+    from sklearn.metrics import cohen_kappa_score
+
     rng = np.random.default_rng(4)
     a = rng.integers(0, 4, 300)
     b = np.where(rng.random(300) < 0.6, a, rng.integers(0, 4, 300))
@@ -276,6 +280,8 @@ def test_cohen_kappa_equals_sklearn(weights):
 
 
 def test_cohen_kappa_aligns_series_on_items_and_skips_missing():
+    from sklearn.metrics import cohen_kappa_score
+
     a = pd.Series(["x", "y", "y", "x", "z", None], index=list("abcdef"))
     b = pd.Series(["y", "x", "y", "z", "x", "x", "y"], index=list("gfedcba"))
     both = ["a", "b", "c", "d", "e"]
@@ -436,6 +442,8 @@ def test_agreement_table_adds_icc_rows_per_scale():
 
 # =================================================================================== threshold sweep
 def test_threshold_sweep_equals_sklearn_kappa_per_emotion_and_picks_the_best_mean():
+    from sklearn.metrics import cohen_kappa_score
+
     rng = np.random.default_rng(6)
     items = [f"c{k}" for k in range(150)]
     a = pd.DataFrame(rng.integers(0, 10, (150, 3)) / 9, index=items, columns=["happy", "sad", "fear"])
@@ -552,6 +560,8 @@ def test_mlcm_categories(true, pred, cells):
 
 
 def test_mlcm_sums_and_single_label_case():
+    from sklearn.metrics import confusion_matrix
+
     rng = np.random.default_rng(3)
     true = _frame(rng.random((300, 5)) < 0.35, "abcde").astype(int)
     subset_pred = true * (rng.random(true.shape) < 0.7)  # predictions never add labels
@@ -623,6 +633,8 @@ def test_agreement_table_for_intensity_ratings_matches_package_and_numpy():
 
 
 def test_agreement_table_for_categorical_slots_gives_alpha_and_fleiss():
+    from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
+
     corpus, data = _likert_corpus()
     table = tables.agreement_table(corpus, slot="gender").set_index("statistic")
     assert table.at["alpha", "value"] == pytest.approx(
@@ -777,6 +789,8 @@ def test_cli_compare_matrix_equals_ccc_of_make_labels(tmp_path):
 
 
 def test_cli_sweep_finds_best_threshold_and_writes_png_and_csv(tmp_path):
+    from sklearn.metrics import cohen_kappa_score
+
     rng = np.random.default_rng(3)
     items = pd.DataFrame({"kind": np.where(np.arange(50) < 20, "x", "y")}, index=[f"c{k}" for k in range(50)])
     frames = []

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from sklearn import metrics as skm
 
 from voxpop.core.errors import InputError
 from voxpop.evaluation import analysis as va
@@ -69,6 +68,8 @@ def test_majority_vote_and_its_tie_rule():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fusion_is_never_worse_than_the_best_single_model_on_validation(seed):
+    from sklearn import metrics as skm
+
     labels, models = _model_outputs(seed, skill=0.6)
     fusion = va.dirichlet_fusion(models, labels, n_draws=300, seed=seed)
     singles = [vm.uar(labels, decisions.decide(p), classes=CLASSES) for p in models.values()]

@@ -3,31 +3,36 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-import torch
-from torch.utils.data import BatchSampler, RandomSampler
 
 from voxpop.core.errors import ConfigError
 from voxpop.corpus.corpus import Corpus
 from voxpop.features import fill_store
 from voxpop.features.audio import AudioOptions
 from voxpop.features.long_items import LONG_CLIP_SECONDS
-from voxpop.models.batching import LengthBucketBatchSampler, batching
 from voxpop.models.specs import TrainConfig
-from voxpop.models.training import fit
+
+if TYPE_CHECKING:
+    from torch.utils.data import RandomSampler
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _random(n: int, seed: int) -> RandomSampler:
+    import torch
+    from torch.utils.data import RandomSampler
+
     return RandomSampler(range(n), generator=torch.Generator().manual_seed(seed))
 
 
 def test_batches_stay_within_the_frame_budget_and_hold_every_item_once_per_epoch():
+    from voxpop.models.batching import LengthBucketBatchSampler
+
     rng = np.random.default_rng(0)
     lengths = np.concatenate([rng.integers(150, 250, size=200), [30_000, 12_000, 4_000]])  # 2 s clips, 5 min, ...
     sampler = LengthBucketBatchSampler(_random(len(lengths), 0), lengths, batch_size=32, max_frames=8_000)
@@ -43,6 +48,10 @@ def test_batches_stay_within_the_frame_budget_and_hold_every_item_once_per_epoch
 
 
 def test_equal_lengths_give_exactly_torch_batches():
+    from torch.utils.data import BatchSampler
+
+    from voxpop.models.batching import LengthBucketBatchSampler
+
     lengths = np.full(70, 300)
     bucketed = list(LengthBucketBatchSampler(_random(70, 3), lengths, batch_size=16, max_frames=16 * 300))
     plain = list(BatchSampler(_random(70, 3), batch_size=16, drop_last=False))
@@ -50,6 +59,8 @@ def test_equal_lengths_give_exactly_torch_batches():
 
 
 def test_balanced_sampling_with_binding_budget_is_refused():
+    from voxpop.models.batching import batching
+
     x = [np.zeros((10, 2)), np.zeros((1000, 2))]
     with pytest.raises(ConfigError, match="balanced_sampling"):
         batching(x, ["a", "b"], 0, range(2), 2, 500, with_replacement=True)
@@ -64,6 +75,8 @@ def _frames(n: int, length: int, seed: int) -> tuple[list[np.ndarray], pd.DataFr
 
 
 def test_equal_length_training_is_unchanged_by_the_budget():
+    from voxpop.models.training import fit
+
     x, y = _frames(24, 50, 0)
     config = TrainConfig(epochs=2, batch_size=8, progress_bar=False, accelerator="cpu", patience=None)
     budget = fit(x, y, head="lstm", config=config, head_options={"hidden_size": 8})
@@ -73,6 +86,8 @@ def test_equal_length_training_is_unchanged_by_the_budget():
 
 
 def test_long_items_are_named_at_training_and_predictions_keep_item_order(caplog):
+    from voxpop.models.training import fit
+
     x, y = _frames(20, 30, 1)
     x[7] = np.random.default_rng(2).normal(size=(3_000, 4)).astype(np.float32)
     config = TrainConfig(epochs=1, batch_size=8, max_batch_frames=1_000, long_item_frames=2_000,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, recall_score
 
 from voxpop.core.errors import InputError
 from voxpop.evaluation.chance import chance_multi_label, chance_single_label, direction, prior_baseline
@@ -23,6 +22,8 @@ def test_single_label_formulas_by_hand():
 
 
 def test_single_label_levels_equal_a_simulated_random_predictor():
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, recall_score
+
     rng = np.random.default_rng(0)
     p = np.array([0.5, 0.25, 0.15, 0.1, 0.0])
     truth = rng.choice(CLASSES, size=400, p=p)
@@ -42,6 +43,8 @@ def test_single_label_levels_equal_a_simulated_random_predictor():
 
 
 def test_multi_label_levels_equal_a_simulated_random_predictor():
+    from sklearn.metrics import f1_score
+
     rng = np.random.default_rng(1)
     truth = (rng.random((300, 4)) < np.array([0.6, 0.3, 0.1, 0.0])).astype(int)
     prevalence = truth.mean(axis=0)

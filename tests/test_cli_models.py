@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 import yaml
 from scipy import stats
-from sklearn.metrics import recall_score
 from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
@@ -78,6 +77,8 @@ def train_args(demo, out: Path) -> list:
 
 
 def test_train_then_run_of_the_equivalent_recipe_recomputes_nothing(demo, tmp_path):
+    from sklearn.metrics import recall_score
+
     out = tmp_path / "out"
     output = invoke(*train_args(demo, out))
     assert "stages: 4 computed, 0 reused" in output  # labels (train = test spec: one stage), features, train, evaluate
@@ -131,6 +132,8 @@ def test_run_then_train_of_the_same_cell_recomputes_nothing(demo, tmp_path):
 
 
 def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
+    from sklearn.metrics import recall_score
+
     out = tmp_path / "runs"
     common = ("--labels", "mr", "--condition", "voice", "--extractor", "fbank", "--store", demo["store"])
     output = invoke(

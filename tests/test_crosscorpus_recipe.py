@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import balanced_accuracy_score
 
 from voxpop.core.errors import ConfigError
 from voxpop.corpus.demo import make_demo_corpus
@@ -66,6 +65,8 @@ def _cell(run, metric, group):
 
 
 def test_cross_corpus_cells_equal_scoring_by_hand(corpora, tmp_path):
+    from sklearn.metrics import balanced_accuracy_score
+
     run = run_recipe(_recipe(corpora, {"cross_corpus": {"train": ["a"], "test": ["b"]}}), tmp_path / "out")
     (trained,) = run.plan.sources.values()
     predictions = run.output(trained).probabilities
@@ -95,6 +96,8 @@ def test_cross_corpus_cells_equal_scoring_by_hand(corpora, tmp_path):
 
 
 def test_classes_train_maps_predictions_onto_the_test_corpus(corpora, tmp_path):
+    from sklearn.metrics import balanced_accuracy_score
+
     protocol = {"cross_corpus": {"train": ["a"], "test": ["b"], "classes": "train"}}
     run = run_recipe(_recipe(corpora, protocol), tmp_path / "out")
     (trained,) = run.plan.sources.values()
@@ -234,6 +237,8 @@ def _evaluate(out, corpus, *extra):
 def test_evaluate_corpus_scores_what_the_cross_corpus_recipe_scored(corpora, tmp_path):
     """One answer to one question: `voxpop evaluate RUN --corpus b` applies b's recorded normalisation (z-scores
     over b's own items) and class map (anger -> angry), and gives the recipe's corpus cell on the same items."""
+    from sklearn.metrics import balanced_accuracy_score
+
     from voxpop.corpus.corpus import Corpus
     from voxpop.corpus.merge import MergeSource, mapped_corpus
     from voxpop.evaluation.results import evaluate_predictions

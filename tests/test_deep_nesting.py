@@ -11,7 +11,6 @@ from voxpop.core.cache import Cache
 from voxpop.core.errors import VoxpopError
 from voxpop.corpus.corpus import Corpus
 from voxpop.models.cross_validation import _load_fold
-from voxpop.models.trained_model import TrainedModel
 
 DEEP_JSON = "[" * 100_000 + "]" * 100_000
 
@@ -25,6 +24,8 @@ def test_deep_done_file_is_damage_not_a_traceback(tmp_path):
 
 
 def test_deep_model_json_is_an_input_error(tmp_path):
+    from voxpop.models.trained_model import TrainedModel
+
     (tmp_path / "model.json").write_text(DEEP_JSON)
     with pytest.raises(VoxpopError, match="model.json"):
         TrainedModel.load(tmp_path)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import accuracy_score, f1_score, recall_score
 
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.core.formatting import format_result
@@ -42,6 +41,8 @@ def per_fold(score) -> list[float]:
 
 
 def test_pooled_score_has_the_per_fold_mean_and_sd_beside_it():
+    from sklearn.metrics import accuracy_score, f1_score, recall_score
+
     table = evaluate_pooled(predictions(), labels(), n_boot=0).set_index("metric")
     uar = per_fold(lambda t, p: recall_score(t, p, average="macro", labels=sorted(set(t))))
     accuracy = per_fold(accuracy_score)
@@ -57,6 +58,8 @@ def test_pooled_score_has_the_per_fold_mean_and_sd_beside_it():
 
 
 def test_a_fold_without_kept_items_is_not_counted_and_per_class_f1_counts_where_defined():
+    from sklearn.metrics import f1_score
+
     dropped = tuple(range(8, 12))  # fold c has no kept item
     table = fold_summary(predictions(), labels(dropped)).set_index("metric")
     assert table.loc["accuracy", "n_folds"] == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -9,8 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
-
-pytest.importorskip("onnxruntime", reason="the export extra (onnx, onnxruntime, skl2onnx) is not installed")
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
 from voxpop.cli.app import app
@@ -24,7 +23,13 @@ from voxpop.models.protocols import make_folds
 from voxpop.models.saved_runs import RUNS_FILE, FeatureSource, load_run
 from voxpop.models.specs import ModelSpec, TrainConfig
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [
+    pytest.mark.usefixtures("one_torch_thread"),
+    pytest.mark.skipif(  # find_spec: collecting does not import onnxruntime
+        importlib.util.find_spec("onnxruntime") is None,
+        reason="the export extra (onnx, onnxruntime, skl2onnx) is not installed",
+    ),
+]
 
 CLASSES = ["neutral", "anger", "sad"]
 N = 36

@@ -10,27 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile
-import torch
-from transformers import (
-    AutoFeatureExtractor,
-    AutoModel,
-    BertConfig,
-    Data2VecAudioConfig,
-    Data2VecAudioModel,
-    HubertConfig,
-    HubertModel,
-    Wav2Vec2Config,
-    Wav2Vec2FeatureExtractor,
-    Wav2Vec2Model,
-    WavLMConfig,
-    WavLMModel,
-)
 
 from voxpop.core.errors import ConfigError
 from voxpop.corpus.corpus import Corpus
 from voxpop.features import extract, make_extractor
 from voxpop.features.audio import AudioOptions
-from voxpop.features.encoder import masked_layer_statistics
 
 TINY = {
     "hidden_size": 32,
@@ -45,12 +29,12 @@ TINY = {
 }
 D2V = {"conv_pos_kernel_size": 5, "num_conv_pos_embeddings": 3}  # 3 stacked positional convolutions
 MODELS = {
-    # name: (config class, model class, extra config, feature extractor kwargs or None)
-    "wavlm": (WavLMConfig, WavLMModel, {"feat_extract_norm": "layer", "num_buckets": 16}, {"do_normalize": False}),
-    "hubert": (HubertConfig, HubertModel, {"feat_extract_norm": "layer", "do_stable_layer_norm": True}, {}),
-    "wav2vec2": (Wav2Vec2Config, Wav2Vec2Model, {"feat_extract_norm": "group"}, {"do_normalize": True}),
-    "data2vec": (Data2VecAudioConfig, Data2VecAudioModel, D2V, {}),
-    "raw-wavlm": (WavLMConfig, WavLMModel, {"feat_extract_norm": "layer", "num_buckets": 16}, None),
+    # name: (transformers class prefix: <prefix>Config / <prefix>Model, extra config, feature extractor kwargs or None)
+    "wavlm": ("WavLM", {"feat_extract_norm": "layer", "num_buckets": 16}, {"do_normalize": False}),
+    "hubert": ("Hubert", {"feat_extract_norm": "layer", "do_stable_layer_norm": True}, {}),
+    "wav2vec2": ("Wav2Vec2", {"feat_extract_norm": "group"}, {"do_normalize": True}),
+    "data2vec": ("Data2VecAudio", D2V, {}),
+    "raw-wavlm": ("WavLM", {"feat_extract_norm": "layer", "num_buckets": 16}, None),
 }
 LENGTHS = (4800, 3360, 3360, 6720, 2720, 4000)  # samples at 16 kHz: several padded batches
 
@@ -58,6 +42,8 @@ LENGTHS = (4800, 3360, 3360, 6720, 2720, 4000)  # samples at 16 kHz: several pad
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """Tiny models run faster on one thread than contending for the shared cores."""
+    import torch
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -66,15 +52,20 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def model_dirs(tmp_path_factory):
+    import torch
+    import transformers
+
     root = tmp_path_factory.mktemp("models")
     dirs = {}
-    for index, (name, (config_class, model_class, extra, fe_kwargs)) in enumerate(MODELS.items()):
+    for index, (name, (prefix, extra, fe_kwargs)) in enumerate(MODELS.items()):
         torch.manual_seed(index)
-        config = config_class(**{**TINY, **extra})
-        model_class(config).eval().save_pretrained(root / name)
+        config = getattr(transformers, f"{prefix}Config")(**{**TINY, **extra})
+        getattr(transformers, f"{prefix}Model")(config).eval().save_pretrained(root / name)
         if fe_kwargs is not None:
             uses_mask = getattr(config, "feat_extract_norm", "layer") == "layer"
-            Wav2Vec2FeatureExtractor(return_attention_mask=uses_mask, **fe_kwargs).save_pretrained(root / name)
+            transformers.Wav2Vec2FeatureExtractor(return_attention_mask=uses_mask, **fe_kwargs).save_pretrained(
+                root / name
+            )
         dirs[name] = root / name
     return dirs
 
@@ -96,6 +87,9 @@ def corpus(tmp_path_factory):
 @functools.cache
 def direct_hidden_states(model_dir: str, path: str) -> list[np.ndarray]:
     """Hidden states (each T x D) of the full model on one clip, computed the plain transformers way."""
+    import torch
+    from transformers import AutoFeatureExtractor, AutoModel
+
     model = AutoModel.from_pretrained(model_dir).eval()
     signal, _ = soundfile.read(path, dtype="float32")
     try:
@@ -199,6 +193,10 @@ def test_key_depends_on_what_changes_the_numbers(model_dirs):
 
 
 def test_masked_statistics_ignore_padded_frames():
+    import torch
+
+    from voxpop.features.encoder import masked_layer_statistics
+
     hidden = torch.randn(2, 5, 3)
     mask = torch.tensor([[True] * 5, [True, True, True, False, False]])
     stats = masked_layer_statistics([hidden], mask, std=True)
@@ -208,6 +206,8 @@ def test_masked_statistics_ignore_padded_frames():
 
 
 def test_models_that_are_not_speech_encoders_are_refused(tmp_path):
+    from transformers import BertConfig
+
     BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8).save_pretrained(tmp_path)
     with pytest.raises(ConfigError, match="not a wav2vec 2.0-style speech encoder"):
         make_extractor(f"ssl:{tmp_path}")

@@ -14,36 +14,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import yaml
-from transformers import (
-    AutoConfig,
-    HubertConfig,
-    HubertModel,
-    Wav2Vec2Config,
-    Wav2Vec2Model,
-    WavLMConfig,
-    WavLMModel,
-)
 from typer.testing import CliRunner
 
 from voxpop.cli import app
 from voxpop.core.errors import ConfigError
 from voxpop.corpus.demo import make_demo_corpus
 from voxpop.features import make_extractor
-from voxpop.models.head_module import HeadModule
-from voxpop.models.heads import BackboneClassifier, LinearHead, load_backbone
 from voxpop.models.saved_runs import load_run
 from voxpop.models.specs import BackboneConfig, TrainConfig
-from voxpop.models.training import fit
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-RELEASED = {
-    "wavlm": (WavLMConfig, WavLMModel),
-    "hubert": (HubertConfig, HubertModel),
-    "wav2vec2": (Wav2Vec2Config, Wav2Vec2Model),
-}
+RELEASED = {"wavlm": "WavLM", "hubert": "Hubert", "wav2vec2": "Wav2Vec2"}  # name: transformers class prefix
 SMALL = {
     "hidden_size": 16,
     "num_hidden_layers": 3,
@@ -63,21 +46,26 @@ QUIET = {"progress_bar": False, "accelerator": "cpu"}
 @pytest.fixture(scope="module")
 def released(tmp_path_factory) -> dict[str, Path]:
     """Tiny WavLM, HuBERT and wav2vec 2.0 built from the released configs' defaults, saved with save_pretrained."""
+    import torch
+    import transformers
+
     dirs = {}
-    for name, (config_class, model_class) in RELEASED.items():
-        config = config_class(**SMALL, **(WAVLM_SMALL if name == "wavlm" else {}))
+    for name, prefix in RELEASED.items():
+        config = getattr(transformers, f"{prefix}Config")(**SMALL, **(WAVLM_SMALL if name == "wavlm" else {}))
         path = tmp_path_factory.mktemp(name)
         with torch.random.fork_rng():
             torch.manual_seed(0)
-            model_class(config).save_pretrained(path)
+            getattr(transformers, f"{prefix}Model")(config).save_pretrained(path)
         dirs[name] = path
     return dirs
 
 
 @pytest.mark.parametrize("name", RELEASED)
 def test_the_tiny_backbones_keep_the_released_regularisation(released, name):
-    config = AutoConfig.from_pretrained(released[name])
-    defaults = RELEASED[name][0]()
+    import transformers
+
+    config = transformers.AutoConfig.from_pretrained(released[name])
+    defaults = getattr(transformers, f"{RELEASED[name]}Config")()
     for key in ("layerdrop", "hidden_dropout", "attention_dropout", "mask_time_prob", "mask_time_length"):
         assert getattr(config, key) == getattr(defaults, key), key
     assert (config.layerdrop, config.mask_time_prob, config.mask_time_length) == (0.1, 0.05, 10)
@@ -85,6 +73,11 @@ def test_the_tiny_backbones_keep_the_released_regularisation(released, name):
 
 @pytest.mark.parametrize("name", RELEASED)
 def test_every_hidden_state_in_training_despite_layerdrop(released, name):
+    import torch
+    from transformers import AutoConfig
+
+    from voxpop.models.heads import BackboneClassifier, LinearHead, load_backbone
+
     network = BackboneClassifier(load_backbone(str(released[name])), LinearHead(16, 2)).train()
     assert network.backbone.config.layerdrop == 0.0
     assert AutoConfig.from_pretrained(released[name]).layerdrop == 0.1  # the checkpoint itself is untouched
@@ -97,6 +90,10 @@ def test_every_hidden_state_in_training_despite_layerdrop(released, name):
 
 @pytest.mark.parametrize("name", RELEASED)
 def test_spec_augment_on_clips_shorter_than_its_mask(released, name):
+    import torch
+
+    from voxpop.models.heads import BackboneClassifier, LinearHead, load_backbone
+
     backbone = load_backbone(str(released[name]))
     network = BackboneClassifier(backbone, LinearHead(16, 2)).train()
     short = torch.randn(2, 150)
@@ -124,6 +121,8 @@ def clips(n: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
 
 
 def test_fine_tuning_released_defaults_with_separate_rates_warmup_and_accumulation(released):
+    from voxpop.models.training import fit
+
     audio, y = clips(8, 0)
     backbone = BackboneConfig(path=str(released["hubert"]))
     config = TrainConfig(
@@ -148,6 +147,8 @@ def test_fine_tuning_released_defaults_with_separate_rates_warmup_and_accumulati
 
 
 def test_cosine_schedule_and_warmup_ratio():
+    from voxpop.models.training import fit
+
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(20, 4)).astype(np.float32), np.eye(2)[np.arange(20) % 2]
     config = TrainConfig(epochs=4, batch_size=5, lr=0.1, warmup_ratio=0.25, schedule="cosine", patience=None, **QUIET)
@@ -159,6 +160,11 @@ def test_cosine_schedule_and_warmup_ratio():
 
 
 def test_bf16_autocast_on_cpu(monkeypatch):
+    import torch
+
+    from voxpop.models.head_module import HeadModule
+    from voxpop.models.training import fit
+
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=(12, 4)).astype(np.float32), np.eye(2)[np.arange(12) % 2]
     seen, forward = [], HeadModule.forward
@@ -294,6 +300,8 @@ with open(f"{sys.argv[2]}/rank{rank}.json", "w") as f:
 
 @pytest.mark.slow
 def test_two_process_ddp_equals_one_process(tmp_path):
+    from voxpop.models.training import fit
+
     rng = np.random.default_rng(0)
     n, n_dev = 16, 7  # 7 dev items: the DistributedSampler repeats one to give both ranks 4
     centres = rng.normal(size=(2, 6))

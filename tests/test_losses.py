@@ -4,30 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
 from voxpop.core.errors import ConfigError
-from voxpop.models.losses import (
-    BinaryCrossEntropyLoss,
-    KLDivergenceLoss,
-    SoftCrossEntropyLoss,
-    ar_positive_counts,
-    balanced_sampler,
-    binary_cross_entropy,
-    class_balanced_weights,
-    effective_beta,
-    inverse_frequency_weights,
-    kl_divergence,
-    loss_class,
-    make_loss,
-    soft_cross_entropy,
-)
 
 # 2 items x 3 classes
-LOGITS = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
-SOFT = torch.tensor([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]], dtype=torch.float64)
-WEIGHT = torch.tensor([2.0, 1.0, 0.5], dtype=torch.float64)
+LOGITS = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+SOFT = np.array([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])
+WEIGHT = np.array([2.0, 1.0, 0.5])
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -37,14 +20,24 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 def test_soft_cross_entropy_by_hand():
     # item 1: log-sum-exp(1, 2, 3) = 3 + log(1 + e^-1 + e^-2) = 3.40760596
     # CE_1 = 0.5 * (3.40760596 - 2) + 0.5 * (3.40760596 - 3) = 0.90760596; CE_2 = log 3 = 1.09861229
-    assert soft_cross_entropy(LOGITS, SOFT).item() == pytest.approx((0.90760596 + 1.09861229) / 2, abs=1e-8)
+    import torch
+
+    from voxpop.models.losses import soft_cross_entropy
+
+    logits, soft, weight = (torch.from_numpy(a) for a in (LOGITS, SOFT, WEIGHT))
+    assert soft_cross_entropy(logits, soft).item() == pytest.approx((0.90760596 + 1.09861229) / 2, abs=1e-8)
     # weighted: item 1: 0.5 * 1 * 1.40760596 + 0.5 * 0.5 * 0.40760596 = 0.80570447; item 2: 2 * log 3
-    assert soft_cross_entropy(LOGITS, SOFT, WEIGHT).item() == pytest.approx((0.80570447 + 2.19722458) / 2, abs=1e-8)
-    direct = -(WEIGHT.numpy() * SOFT.numpy() * _log_softmax(LOGITS.numpy())).sum(axis=1).mean()
-    assert soft_cross_entropy(LOGITS, SOFT, WEIGHT).item() == pytest.approx(direct, abs=1e-12)
+    assert soft_cross_entropy(logits, soft, weight).item() == pytest.approx((0.80570447 + 2.19722458) / 2, abs=1e-8)
+    direct = -(WEIGHT * SOFT * _log_softmax(LOGITS)).sum(axis=1).mean()
+    assert soft_cross_entropy(logits, soft, weight).item() == pytest.approx(direct, abs=1e-12)
 
 
 def test_soft_cross_entropy_matches_torch_probability_targets():
+    import torch
+    import torch.nn.functional as F
+
+    from voxpop.models.losses import SoftCrossEntropyLoss, soft_cross_entropy
+
     g = torch.Generator().manual_seed(0)
     z = torch.randn(7, 4, generator=g, dtype=torch.float64)
     y = torch.softmax(torch.randn(7, 4, generator=g, dtype=torch.float64), dim=1)
@@ -55,18 +48,24 @@ def test_soft_cross_entropy_matches_torch_probability_targets():
 
 
 def test_binary_cross_entropy_by_hand_and_torch():
+    import torch
+    import torch.nn.functional as F
+
+    from voxpop.models.losses import BinaryCrossEntropyLoss, SoftCrossEntropyLoss, binary_cross_entropy
+
     z = torch.tensor([[0.0, 2.0, -1.0], [1.0, -2.0, 0.0]], dtype=torch.float64)
     y = torch.tensor([[1.0, 0.5, 0.0], [0.25, 0.0, 1.0]], dtype=torch.float64)
     # item 1: log 2 + (0.5 * 0.12692801 + 0.5 * 2.12692801) + 0.31326169 = 2.13333688
     # item 2: (0.25 * 0.31326169 + 0.75 * 1.31326169) + 0.12692801 + log 2 = 1.88333688
     assert binary_cross_entropy(z, y).item() == pytest.approx((2.13333688 + 1.88333688) / 2, abs=1e-7)
     p = 1 / (1 + np.exp(-z.numpy()))
-    w = WEIGHT.numpy()
+    w = WEIGHT
+    weight = torch.from_numpy(WEIGHT)
     direct = -(w * (y.numpy() * np.log(p) + (1 - y.numpy()) * np.log(1 - p))).sum(axis=1).mean()
-    assert binary_cross_entropy(z, y, WEIGHT).item() == pytest.approx(direct, abs=1e-12)
+    assert binary_cross_entropy(z, y, weight).item() == pytest.approx(direct, abs=1e-12)
     # torch: `weight` scales the positive and the negative term of class c alike; its mean divides by N * C
-    torch_sum = F.binary_cross_entropy_with_logits(z, y, weight=WEIGHT, reduction="sum") / len(z)
-    assert binary_cross_entropy(z, y, WEIGHT).item() == pytest.approx(torch_sum.item(), abs=1e-12)
+    torch_sum = F.binary_cross_entropy_with_logits(z, y, weight=weight, reduction="sum") / len(z)
+    assert binary_cross_entropy(z, y, weight).item() == pytest.approx(torch_sum.item(), abs=1e-12)
     torch_mean = F.binary_cross_entropy_with_logits(z, y) * z.shape[1]
     assert binary_cross_entropy(z, y).item() == pytest.approx(torch_mean.item(), abs=1e-12)
     # pos_weight (positive term only) equals our loss when positives and negatives get the same weight 1
@@ -76,6 +75,11 @@ def test_binary_cross_entropy_by_hand_and_torch():
 
 
 def test_kl_divergence_by_hand_and_torch():
+    import torch
+    import torch.nn.functional as F
+
+    from voxpop.models.losses import KLDivergenceLoss, kl_divergence, soft_cross_entropy
+
     z = torch.tensor([[1.0, 0.0, -1.0], [2.0, 2.0, 0.0]], dtype=torch.float64)
     y = torch.tensor([[0.5, 0.5, 0.0], [0.25, 0.25, 0.5]], dtype=torch.float64)
     logq = _log_softmax(z.numpy())
@@ -93,6 +97,8 @@ def test_kl_divergence_by_hand_and_torch():
 
 
 def test_inverse_frequency_weights_normalisation():
+    from voxpop.models.losses import inverse_frequency_weights
+
     y = np.array([[1, 0, 0], [0.5, 0.5, 0], [1, 0, 0], [0, 0, 1]])
     # mass (2.5, 0.5, 1) of 4 -> shares (0.625, 0.125, 0.25) -> w = 1 / (3 * share)
     w = inverse_frequency_weights(y)
@@ -105,12 +111,16 @@ def test_inverse_frequency_weights_normalisation():
 
 def test_ar_positive_counts_methods_examples():
     # classes (N, A, S, H): A,A,A,S,S -> (0,1,1,0); N,N,H,A,S -> (1,0,0,0); N,A,A,S,S -> (0,1,1,0); uniform -> all
+    from voxpop.models.losses import ar_positive_counts
+
     y = np.array([[0, 0.6, 0.4, 0], [0.4, 0.2, 0.2, 0.2], [0.2, 0.4, 0.4, 0], [0.25, 0.25, 0.25, 0.25]])
     np.testing.assert_array_equal(ar_positive_counts(y), [2, 3, 3, 1])
     np.testing.assert_array_equal(ar_positive_counts(np.array([[1, 1, 0], [0, 1, 0]])), [1, 2, 0])
 
 
 def test_class_balanced_factors_both_variants():
+    from voxpop.models.losses import class_balanced_weights, effective_beta
+
     n = np.array([8, 2, 1])
     # Cui et al., beta = 0.99: 0.01 / (1 - 0.99^8) = 0.01 / 0.07725531, 0.01 / 0.0199, 0.01 / 0.01
     np.testing.assert_allclose(class_balanced_weights(n, 0.99), [0.12944095, 0.50251256, 1.0], rtol=1e-7)
@@ -128,6 +138,11 @@ def test_class_balanced_factors_both_variants():
 
 def test_make_loss_class_balanced_from_ar_counts():
     # 10 items: 7 clear class 0, 1 split between 0 and 1 (both > 1/3), 1 clear class 1, 1 clear class 2
+    import torch
+    import torch.nn.functional as F
+
+    from voxpop.models.losses import make_loss
+
     y = np.array([[1.0, 0, 0]] * 7 + [[0.5, 0.5, 0], [0, 1.0, 0], [0, 0, 1.0]])  # n = (8, 2, 1)
     plain = make_loss("cbce", y)
     np.testing.assert_allclose(plain.weight.numpy(), [0.12944095, 0.50251256, 1.0], rtol=1e-6)
@@ -139,6 +154,8 @@ def test_make_loss_class_balanced_from_ar_counts():
 
 
 def test_make_loss_registry_and_errors():
+    from voxpop.models.losses import loss_class, make_loss
+
     y = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     np.testing.assert_allclose(make_loss("wbce", y).weight.numpy(), [2 / 3, 2.0], rtol=1e-6)
     assert make_loss("ce", y).weight is None and make_loss("kld", y).weight is None
@@ -150,6 +167,8 @@ def test_make_loss_registry_and_errors():
 
 
 def test_balanced_sampler_weights_and_draws():
+    from voxpop.models.losses import balanced_sampler
+
     counts = {0: 80, 1: 15, 2: 5}
     labels = np.repeat(list(counts), list(counts.values()))
     y = np.eye(3)[labels] * 0.7 + 0.1  # soft rows whose argmax is the label
@@ -171,6 +190,10 @@ def _ccc_numpy(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def test_ccc_loss_equals_the_direct_formula_per_dimension():
+    import torch
+
+    from voxpop.models.losses import make_loss
+
     rng = np.random.default_rng(3)
     y = rng.normal(3.0, 1.0, (20, 3))
     z = 0.6 * y + rng.normal(0.5, 0.7, (20, 3))
@@ -189,6 +212,10 @@ def test_ccc_loss_equals_the_direct_formula_per_dimension():
 
 
 def test_mse_loss_by_hand_and_its_gradient_reaches_the_outputs():
+    import torch
+
+    from voxpop.models.losses import make_loss
+
     y = np.array([[1.0, 5.0], [3.0, 1.0]])
     z = torch.tensor([[2.0, 5.0], [1.0, 4.0]], requires_grad=True)
     # dimension 0: (1 + 4) / 2 = 2.5; dimension 1: (0 + 9) / 2 = 4.5; mean 3.5; weights 1:3 -> 0.25 * 2.5 + 0.75 * 4.5
@@ -201,6 +228,8 @@ def test_mse_loss_by_hand_and_its_gradient_reaches_the_outputs():
 
 
 def test_regression_loss_options_are_checked():
+    from voxpop.models.losses import make_loss
+
     y = np.zeros((3, 2))
     with pytest.raises(ConfigError, match="weights must be 2 non-negative numbers"):
         make_loss("ccc", y, ["a", "v"], weights=[1, -1])

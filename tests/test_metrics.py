@@ -8,7 +8,6 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from scipy.special import rel_entr
-from sklearn import metrics as skm
 
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.evaluation import decision_tuning, divergences, resampling, scoring
@@ -41,6 +40,8 @@ def _multi_label(seed: int, n: int = 200, n_classes: int = 4) -> tuple[np.ndarra
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_single_label_metrics_match_sklearn(seed):
+    from sklearn import metrics as skm
+
     true, pred = _single_label(seed)
     labels = list(range(5))
     assert vm.accuracy(true, pred, classes=labels) == pytest.approx(skm.accuracy_score(true, pred))
@@ -65,6 +66,8 @@ def test_single_label_metrics_match_sklearn(seed):
 
 
 def test_nan_zero_division_leaves_classes_out_like_sklearn():
+    from sklearn import metrics as skm
+
     true, pred = _single_label(3)
     labels = list(range(5))
     for function, sk_function in [(vm.macro_f1, skm.f1_score), (vm.uar, skm.recall_score)]:
@@ -102,6 +105,8 @@ def test_counts_from_codes_is_vectorised_over_prediction_sets():
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_multi_label_metrics_match_sklearn(seed):
+    from sklearn import metrics as skm
+
     true, pred = _multi_label(seed)
     present = np.flatnonzero(true.sum(axis=0) > 0)  # the last class has no positive: left out of macro averages
     assert vm.macro_f1(true, pred) == pytest.approx(
@@ -119,6 +124,8 @@ def test_multi_label_metrics_match_sklearn(seed):
 
 def test_multi_label_f1_is_computed_on_the_whole_set_not_averaged_over_batches():
     # class 0: batch 1 = one hit (F1 1), batch 2 = three misses (F1 0); class 1 always right.
+    from sklearn import metrics as skm
+
     true = np.array([[1, 1], [1, 0], [1, 0], [1, 1]])
     pred = np.array([[1, 1], [0, 0], [0, 0], [0, 1]])
     batches = [slice(0, 1), slice(1, 4)]
@@ -284,6 +291,8 @@ def test_offset_tuning_for_single_label_never_loses_on_dev():
 
 
 def test_vectorised_bootstrap_equals_generic_loop_on_the_same_resamples():
+    from sklearn import metrics as skm
+
     true, pred = _single_label(7, n=120)
     labels = list(range(5))
     indices = np.random.default_rng(11).integers(0, len(true), size=(60, len(true)))
@@ -312,6 +321,8 @@ def test_vectorised_bootstrap_equals_generic_loop_on_the_same_resamples():
 
 
 def test_vectorised_multi_label_bootstrap_equals_generic_loop():
+    from sklearn import metrics as skm
+
     true, pred = _multi_label(3, n=80)
     indices = np.random.default_rng(0).integers(0, len(true), size=(30, len(true)))
     present = np.flatnonzero(true.sum(axis=0) > 0)  # resamples are scored with the whole set's classes
@@ -336,6 +347,8 @@ def test_vectorised_multi_label_bootstrap_equals_generic_loop():
 
 
 def test_bootstrap_ci_contains_the_point_estimate_and_has_the_binomial_width():
+    from sklearn import metrics as skm
+
     rng = np.random.default_rng(5)
     n = 2000
     true = rng.integers(0, 4, n)
@@ -365,6 +378,8 @@ def test_percentile_interval_and_class_mean_ci():
 
 
 def test_evaluate_single_label_table():
+    from sklearn import metrics as skm
+
     true, pred = _single_label(8)
     names_true, names_pred = np.asarray(CLASSES)[true], np.asarray(CLASSES)[pred]
     table = scoring.evaluate(names_true, names_pred, classes=CLASSES, n_boot=200, seed=1).set_index("metric")
@@ -379,6 +394,8 @@ def test_evaluate_single_label_table():
 
 
 def test_evaluate_multi_label_with_distributions():
+    from sklearn import metrics as skm
+
     target, probs = _distributions(1, n=60)
     true, pred = decisions.binarize_above_uniform(target), decisions.binarize_above_uniform(probs)
     table = scoring.evaluate(true, pred, target=target, probabilities=probs, per_class=False, n_boot=100)
@@ -403,6 +420,8 @@ def test_evaluate_rejects_unknown_metrics():
 
 
 def test_perfect_classifier_on_a_subset_lacking_a_class_scores_one_and_names_the_absent_class():
+    from sklearn import metrics as skm
+
     classes = ["anger", "happiness", "neutral", "sadness"]
     truth = pd.Series(["anger", "happiness", "neutral", "anger", "neutral"], index=list("abcde"))  # no sadness
     table = scoring.evaluate(truth, truth, classes=classes, metrics=["uar", "macro_f1"], n_boot=200).set_index("metric")
@@ -418,6 +437,8 @@ def test_present_class_rule_on_a_hand_example_matches_sklearn():
     # truth [0, 0, 1], prediction [0, 0, 2] over 3 classes:
     # recall: class 0 = 2/2, class 1 = 0/1, class 2 absent from the truth -> UAR = (1 + 0) / 2 = 1/2
     # F1: class 0 = 2*2 / (2*2 + 0 + 0) = 1, class 1 = 0, class 2 (predicted only) = 0 -> macro-F1 = 1/3
+    from sklearn import metrics as skm
+
     true, pred = np.array([0, 0, 1]), np.array([0, 0, 2])
     assert vm.uar(true, pred, classes=[0, 1, 2]) == pytest.approx(1 / 2)
     assert vm.macro_f1(true, pred, classes=[0, 1, 2]) == pytest.approx(1 / 3)
@@ -456,6 +477,8 @@ def test_multi_label_resamples_are_scored_with_the_whole_sets_classes():
 
 
 def test_resample_indices_are_the_seeded_resamples_and_serve_every_metric_and_model():
+    from sklearn import metrics as skm
+
     true, pred_a = _single_label(21, n=90)
     pred_b = np.where(np.arange(90) % 4 == 0, (true + 1) % 5, true)
     labels = list(range(5))
@@ -542,6 +565,8 @@ def test_unique_rows_are_numpys_unique_rows():
 
 
 def test_per_class_weighted_f1_and_mcc_score_each_class_against_the_rest_as_scikit_learn():
+    from sklearn import metrics as skm
+
     rng = np.random.default_rng(7)
     classes = ["A", "S", "H"]
     y_true = rng.choice(classes, 60)

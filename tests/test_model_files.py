@@ -8,9 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import skops.io
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
@@ -22,14 +19,6 @@ from voxpop.models.cross_validation import cross_validate
 from voxpop.models.protocols import make_folds
 from voxpop.models.saved_runs import FeatureSource, load_run
 from voxpop.models.specs import ModelSpec, TrainConfig
-from voxpop.models.trained_model import (
-    ESTIMATOR_FILE,
-    LEGACY_ESTIMATOR_FILE,
-    TRUSTED_TYPES,
-    LegacyModelError,
-    TrainedModel,
-)
-from voxpop.models.training import fit
 
 CLASSES = ["neutral", "anger", "sad"]
 N = 36
@@ -67,6 +56,11 @@ class _OpensFile:
     ],
 )
 def test_classical_heads_round_trip_through_skops_with_identical_probabilities(tmp_path, head, options):
+    import skops.io
+
+    from voxpop.models.trained_model import ESTIMATOR_FILE, TRUSTED_TYPES, TrainedModel
+    from voxpop.models.training import fit
+
     x, y = _blobs()
     model = fit(x, y, head=head, config=TrainConfig(progress_bar=False), head_options=options)
     directory = model.save(tmp_path / head)
@@ -80,6 +74,13 @@ def test_classical_heads_round_trip_through_skops_with_identical_probabilities(t
 
 
 def test_a_skops_file_with_an_untrusted_type_is_refused_and_never_built(tmp_path):
+    import skops.io
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from voxpop.models.trained_model import ESTIMATOR_FILE, TrainedModel
+    from voxpop.models.training import fit
+
     x, y = _blobs()
     directory = fit(x, y, head="logreg", config=TrainConfig(progress_bar=False)).save(tmp_path / "model")
     target = tmp_path / "created-on-load"
@@ -93,6 +94,9 @@ def test_a_skops_file_with_an_untrusted_type_is_refused_and_never_built(tmp_path
 
 
 def test_a_damaged_or_missing_skops_file_is_a_named_error(tmp_path):
+    from voxpop.models.trained_model import ESTIMATOR_FILE, TrainedModel
+    from voxpop.models.training import fit
+
     x, y = _blobs()
     directory = fit(x, y, head="logreg", config=TrainConfig(progress_bar=False)).save(tmp_path / "model")
     (directory / ESTIMATOR_FILE).write_bytes(b"PK\x03\x04 truncated")
@@ -121,6 +125,8 @@ def _features(x: np.ndarray, ids: list[str]) -> Features:
 @pytest.fixture
 def run_with_pickles(tmp_path, write_run):
     """A logreg run (3 speaker folds) whose fold heads are replaced by pickles that create a file when loaded."""
+    from voxpop.models.trained_model import ESTIMATOR_FILE, LEGACY_ESTIMATOR_FILE
+
     x, y = _blobs()
     ids = [f"clip{i:02d}" for i in range(N)]
     targets = pd.DataFrame(y, index=ids, columns=CLASSES)
@@ -142,11 +148,15 @@ def run_with_pickles(tmp_path, write_run):
 
 def test_the_planted_pickle_is_live(run_with_pickles):
     """Guard of the tests below (each gets a fresh run): unpickling the planted file does create the file."""
+    from voxpop.models.trained_model import LEGACY_ESTIMATOR_FILE
+
     pickle.loads((run_with_pickles["train"] / "folds" / "fold1" / LEGACY_ESTIMATOR_FILE).read_bytes())
     assert run_with_pickles["target"].exists()
 
 
 def test_predict_on_a_run_with_pickles_says_how_to_retrain_and_unpickles_nothing(run_with_pickles, tmp_path):
+    from voxpop.models.trained_model import LEGACY_ESTIMATOR_FILE, LegacyModelError
+
     wav = tmp_path / "clip.wav"
     wav.write_bytes(b"")  # never read: the models are loaded first
     result = CliRunner().invoke(app, ["predict", str(run_with_pickles["out"]), str(wav)])
@@ -170,6 +180,8 @@ def test_evaluate_on_a_run_with_pickles_scores_its_predictions_without_loading_m
 
 
 def test_resumed_cross_validation_retrains_folds_saved_as_pickles(run_with_pickles):
+    from voxpop.models.trained_model import ESTIMATOR_FILE, LEGACY_ESTIMATOR_FILE
+
     run = run_with_pickles
     spec = ModelSpec(head="logreg")
     result = cross_validate(run["features"], run["labels"], run["folds"], spec, out_dir=run["train"])

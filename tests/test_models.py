@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from voxpop.core.errors import ConfigError
-from voxpop.models.heads import (
-    AttentiveStatsHead,
-    BackboneClassifier,
-    LayerWeightedSum,
-    LinearHead,
-    MLPHead,
-    build_classical,
-    build_head,
-    load_backbone,
-    masked_mean,
-    transformer_layers,
-)
 from voxpop.models.specs import HEADS
+
+if TYPE_CHECKING:
+    import torch
+
+    from voxpop.models.heads import BackboneClassifier
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _padded(seqs: list[torch.Tensor], fill: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
     lengths = torch.tensor([len(s) for s in seqs])
     x = torch.full((len(seqs), int(lengths.max()), *seqs[0].shape[1:]), fill)
     for b, s in enumerate(seqs):
@@ -35,11 +30,15 @@ def _padded(seqs: list[torch.Tensor], fill: float = 0.0) -> tuple[torch.Tensor, 
 
 @pytest.fixture
 def sequences() -> list[torch.Tensor]:
+    import torch
+
     g = torch.Generator().manual_seed(0)
     return [torch.randn(t, 6, generator=g) for t in (7, 3, 5)]
 
 
 def test_masked_mean_ignores_padding(sequences):
+    from voxpop.models.heads import masked_mean
+
     x, mask = _padded(sequences, fill=1e6)
     expected = np.stack([s.numpy().mean(axis=0) for s in sequences])
     np.testing.assert_allclose(masked_mean(x, mask).numpy(), expected, rtol=1e-6, atol=1e-6)
@@ -47,6 +46,10 @@ def test_masked_mean_ignores_padding(sequences):
 
 
 def test_mlp_default_architecture():
+    from torch import nn
+
+    from voxpop.models.heads import build_head
+
     layers = list(build_head("mlp", 8, 3).layers)
     assert [type(m) for m in layers] == [nn.Linear, nn.ReLU, nn.Dropout] * 2 + [nn.Linear]
     assert [(m.in_features, m.out_features) for m in layers if isinstance(m, nn.Linear)] == [
@@ -58,6 +61,8 @@ def test_mlp_default_architecture():
 
 
 def test_registry_validates_typed_options():
+    from voxpop.models.heads import build_classical, build_head
+
     assert build_head("lstm", 6, 2, hidden_size=4, bidirectional=False).lstm.hidden_size == 4
     with pytest.raises(ConfigError, match="hidden_size"):
         build_head("lstm", 6, 2, hidden_size="big")
@@ -72,6 +77,10 @@ def test_registry_validates_typed_options():
 
 @pytest.mark.parametrize("name", sorted(HEADS))
 def test_heads_ignore_padded_frames(name, sequences):
+    import torch
+
+    from voxpop.models.heads import build_head, masked_mean
+
     torch.manual_seed(0)
     head = build_head(name, 6, 3).eval()
     x, mask = _padded(sequences, fill=123.0)  # garbage in the padding must not matter
@@ -86,6 +95,10 @@ def test_heads_ignore_padded_frames(name, sequences):
 
 
 def test_attentive_statistics_formula(sequences):
+    import torch
+
+    from voxpop.models.heads import AttentiveStatsHead
+
     head = AttentiveStatsHead(6, 12, attention_dim=4).eval()
     with torch.no_grad():  # identity output layer: logits = [mu; sigma]
         head.out.weight.copy_(torch.eye(12))
@@ -102,6 +115,10 @@ def test_attentive_statistics_formula(sequences):
 
 
 def test_lstm_reads_the_last_valid_frame(sequences):
+    import torch
+
+    from voxpop.models.heads import build_head
+
     head = build_head("lstm", 6, 2, hidden_size=5, bidirectional=False).eval()
     x, mask = _padded(sequences)
     with torch.no_grad():
@@ -111,6 +128,10 @@ def test_lstm_reads_the_last_valid_frame(sequences):
 
 
 def test_layer_weighted_sum(sequences):
+    import torch
+
+    from voxpop.models.heads import LayerWeightedSum, LinearHead
+
     head = LinearHead(6, 2)
     lws = LayerWeightedSum(3, head).eval()
     with torch.no_grad():
@@ -129,17 +150,25 @@ def test_layer_weighted_sum(sequences):
 
 
 def _clips() -> list[torch.Tensor]:
+    import torch
+
     g = torch.Generator().manual_seed(2)
     return [torch.randn(n, generator=g) for n in (1600, 1130, 777)]
 
 
 def _cached_layer_means(model: BackboneClassifier, clips: list[torch.Tensor]) -> torch.Tensor:
     """What a feature store keeps: per clip alone, every layer's time mean (L x D)."""
+    import torch
+
     with torch.no_grad():
         return torch.stack([model.hidden_states(c[None])[0][0].mean(dim=1) for c in clips])
 
 
 def test_exact_caching_with_tiny_wavlm(tiny_wavlm_dir):
+    import torch
+
+    from voxpop.models.heads import AttentiveStatsHead, BackboneClassifier, LinearHead, MLPHead, load_backbone
+
     backbone = load_backbone(str(tiny_wavlm_dir))
     assert type(backbone).__name__ == "WavLMModel"
     torch.manual_seed(0)
@@ -170,6 +199,10 @@ def test_exact_caching_with_tiny_wavlm(tiny_wavlm_dir):
 
 
 def test_backbone_freezing_and_truncation(tiny_wavlm_dir):
+    import torch
+
+    from voxpop.models.heads import BackboneClassifier, LinearHead, load_backbone, transformer_layers
+
     model = BackboneClassifier(load_backbone(str(tiny_wavlm_dir)), LinearHead(32, 2), trainable_layers=1)
     layers = transformer_layers(model.backbone)
     assert not any(p.requires_grad for p in model.backbone.feature_extractor.parameters())

@@ -21,7 +21,6 @@ from voxpop.evaluation.resampling import resample_indices
 from voxpop.features.audio import AudioError, AudioLoader, AudioOptions
 from voxpop.features.fbank import LOG_FLOOR, log_mel_fbank, mel_filterbank
 from voxpop.labels.labelset import LabelSet
-from voxpop.models.heads import CLASSICAL_PIPELINES, HEAD_MODULES, build_head
 from voxpop.models.specs import HEAD_OPTIONS
 from voxpop.study.loading import check_resample, load_recipe, recipe_from_dict
 from voxpop.study.recipe import Recipe
@@ -106,6 +105,8 @@ def test_option_maps_are_checked_against_the_head_loss_and_importer(tmp_path):
 
 def test_head_options_list_exactly_the_modules_keyword_parameters():
     """The torch-free option schemas agree with the heads and pipelines that receive them (names and defaults)."""
+    from voxpop.models.heads import CLASSICAL_PIPELINES, HEAD_MODULES
+
     targets = {**{n: c.__init__ for n, c in HEAD_MODULES.items()}, **CLASSICAL_PIPELINES}
     assert set(HEAD_OPTIONS) == set(targets)
     for name, target in targets.items():
@@ -190,6 +191,8 @@ def test_bootstrap_resamples_times_items_have_a_ceiling():
 
 
 def test_head_parameters_have_a_ceiling(monkeypatch):
+    from voxpop.models.heads import build_head
+
     started = time.monotonic()
     with pytest.raises(ConfigError, match=r"model\.head_options of head 'mlp' \(88 inputs.*VOXPOP_MAX_HEAD_PARAMETERS"):
         build_head("mlp", 88, 4, hidden_dim=300_000_000)

@@ -6,13 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
-from sklearn.metrics import mean_absolute_error, mean_squared_error
 
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.evaluation.regression import regression_scores, regression_table
 from voxpop.evaluation.resampling import resample_indices
 from voxpop.models.specs import TrainConfig
-from voxpop.models.training import fit
 
 
 def _ccc(x: np.ndarray, y: np.ndarray) -> float:
@@ -28,6 +26,8 @@ def _tables(n: int = 30, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def test_scores_equal_numpy_scipy_and_sklearn():
+    from sklearn.metrics import mean_absolute_error, mean_squared_error
+
     p, t = _tables()
     scores = regression_scores(p, t)
     for d in ("arousal", "valence"):
@@ -82,6 +82,8 @@ def test_misaligned_tables_are_refused():
 
 @pytest.mark.parametrize(("head", "loss"), [("mlp", "ccc"), ("linear", "mse"), ("ridge", "mse"), ("svr", "mse")])
 def test_regressors_learn_a_linear_target(head, loss):
+    from voxpop.models.training import fit
+
     rng = np.random.default_rng(1)
     x = rng.normal(size=(120, 5)).astype(np.float32)
     y = pd.DataFrame({"arousal": 3 + x[:, 0], "valence": 3 - 0.5 * x[:, 1]})
@@ -99,6 +101,8 @@ def test_regressors_learn_a_linear_target(head, loss):
 
 
 def test_regression_mismatches_are_clear_errors():
+    from voxpop.models.training import fit
+
     x = np.zeros((6, 2), dtype=np.float32)
     y = pd.DataFrame({"arousal": [1.0, 2, 3, 4, 5, np.nan]})
     with pytest.raises(InputError, match="missing or infinite dimension value"):
@@ -112,6 +116,7 @@ def test_regression_mismatches_are_clear_errors():
 @pytest.mark.parametrize(("head", "loss"), [("linear", "ccc"), ("svr", "mse")])
 def test_a_saved_regressor_predicts_the_same_after_loading(tmp_path, head, loss):
     from voxpop.models.trained_model import TrainedModel
+    from voxpop.models.training import fit
 
     rng = np.random.default_rng(2)
     x = rng.normal(size=(40, 3)).astype(np.float32)
@@ -140,6 +145,7 @@ def test_multitask_loss_is_the_weighted_sum_of_its_two_losses():
 
 def test_a_multitask_head_predicts_classes_and_dimensions_together(tmp_path):
     from voxpop.models.trained_model import TrainedModel
+    from voxpop.models.training import fit
 
     rng = np.random.default_rng(5)
     x = rng.normal(size=(160, 4)).astype(np.float32)

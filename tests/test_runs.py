@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from scipy.spatial.distance import jensenshannon
 from scipy.special import rel_entr
-from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, recall_score
 from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
@@ -297,6 +296,8 @@ def random_predictions(ids: list[str], seed: int = 0, sigmoid: bool = False) -> 
 
 
 def test_single_label_evaluation_matches_sklearn_and_excludes_items_not_kept():
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, recall_score
+
     labels = onehot_labels(40, dropped=("clip01", "clip02", "clip09"))
     predictions = random_predictions([*item_ids(40), "unlabelled"])
     table = evaluate_predictions(predictions, labels, n_boot=200, seed=1).set_index("metric")
@@ -314,6 +315,8 @@ def test_single_label_evaluation_matches_sklearn_and_excludes_items_not_kept():
 
 
 def test_distribution_targets_add_kld_and_jsd():
+    from sklearn.metrics import recall_score
+
     rng = np.random.default_rng(4)
     ids = item_ids(20)
     soft = pd.DataFrame(rng.dirichlet(np.ones(3), size=20), index=ids, columns=CLASSES)
@@ -329,6 +332,8 @@ def test_distribution_targets_add_kld_and_jsd():
 
 @pytest.mark.parametrize("sigmoid", [False, True])
 def test_multilabel_evaluation_binarises_and_matches_sklearn(sigmoid):
+    from sklearn.metrics import f1_score
+
     rng = np.random.default_rng(5)
     ids = item_ids(30)
     hot = (rng.random((30, 3)) < 0.4).astype(float)
@@ -363,6 +368,8 @@ def _tied_ar_labels() -> tuple[LabelSet, pd.DataFrame]:
 
 
 def test_tied_distribution_targets_follow_the_tie_policy():
+    from sklearn.metrics import recall_score
+
     labels, predictions = _tied_ar_labels()
     # drop: b, d, f are left out; a, c, e are right -> UAR 1 on 3 items
     dropped = evaluate_predictions(predictions, labels, n_boot=0).set_index("metric")

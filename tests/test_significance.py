@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from statsmodels.stats.multitest import multipletests
 
 from voxpop.evaluation.metrics import uar
 from voxpop.evaluation.resampling import bootstrap_distribution
@@ -13,6 +12,8 @@ from voxpop.evaluation.significance import bootstrap_p_value, holm, paired_diffe
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_holm_equals_statsmodels(seed):
+    from statsmodels.stats.multitest import multipletests
+
     p = np.random.default_rng(seed).uniform(0, 0.2, size=9)
     expected = multipletests(p, method="holm")[1]
     assert holm(p) == pytest.approx(expected, abs=1e-15)
@@ -54,6 +55,8 @@ def test_p_value_is_twice_the_smaller_tail_floored_at_one_over_b():
 
 
 def test_pairwise_table_adjusts_within_the_family():
+    from statsmodels.stats.multitest import multipletests
+
     rng = np.random.default_rng(3)
     base = rng.normal(0.7, 0.02, size=300)
     resampled = {"mr": base + 0.1, "pr": base + 0.1 + rng.normal(0, 0.01, size=300), "ar": base}

@@ -8,21 +8,10 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-import torch
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score, recall_score
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
 
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.evaluation.scoring import evaluate
-from voxpop.models.head_module import dev_metric
-from voxpop.models.heads import transformer_layers
 from voxpop.models.specs import BackboneConfig, TrainConfig
-from voxpop.models.trained_model import TrainedModel
-from voxpop.models.training import fit
 
 QUIET = {"progress_bar": False}
 
@@ -46,6 +35,8 @@ def accuracy(probs: np.ndarray, targets: np.ndarray) -> float:
     ("head", "options"), [("linear", {}), ("mlp", {"hidden_dim": 64}), ("residual", {"hidden_dim": 32})]
 )
 def test_pooled_heads_learn_a_separable_problem(head, options):
+    from voxpop.models.training import fit
+
     x, y = blobs(150, 0)
     dx, dy = blobs(90, 1)
     config = TrainConfig(epochs=8, lr=1e-2, batch_size=16, monitor="macro_f1", **QUIET)
@@ -57,6 +48,8 @@ def test_pooled_heads_learn_a_separable_problem(head, options):
 
 @pytest.mark.parametrize("head", ["attentive_stats", "lstm"])
 def test_frame_heads_learn_from_variable_length_sequences(head):
+    from voxpop.models.training import fit
+
     rng = np.random.default_rng(2)
 
     def sequences(n: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -71,6 +64,8 @@ def test_frame_heads_learn_from_variable_length_sequences(head):
 
 
 def test_layer_weights_find_the_informative_layer():
+    from voxpop.models.training import fit
+
     x, y = blobs(150, 0)
     dx, dy = blobs(60, 1)
     rng = np.random.default_rng(5)
@@ -97,6 +92,8 @@ def _noise_problem() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def test_early_stopping_restores_the_best_dev_loss():
+    from voxpop.models.training import fit
+
     x, y, dx, dy = _noise_problem()
     config = TrainConfig(epochs=40, lr=3e-3, batch_size=16, patience=3, **QUIET)
     model = fit(x, y, dx, dy, head="mlp", config=config, head_options={"hidden_dim": 64, "dropout": 0.0})
@@ -110,6 +107,10 @@ def test_early_stopping_restores_the_best_dev_loss():
 
 
 def test_early_stopping_on_macro_f1_restores_the_best_epoch():
+    from sklearn.metrics import f1_score
+
+    from voxpop.models.training import fit
+
     x, y, dx, dy = _noise_problem()
     config = TrainConfig(epochs=40, lr=3e-3, batch_size=16, patience=3, monitor="macro_f1", **QUIET)
     model = fit(x, y, dx, dy, head="mlp", config=config, head_options={"hidden_dim": 64, "dropout": 0.0})
@@ -120,6 +121,8 @@ def test_early_stopping_on_macro_f1_restores_the_best_epoch():
 
 
 def test_same_seed_same_predictions():
+    from voxpop.models.training import fit
+
     x, y = blobs(80, 0)
     dx, dy = blobs(30, 1)
 
@@ -133,6 +136,9 @@ def test_same_seed_same_predictions():
 
 
 def test_save_load_round_trip(tmp_path):
+    from voxpop.models.trained_model import TrainedModel
+    from voxpop.models.training import fit
+
     x, y = blobs(60, 0)
     layered = np.stack([x, -x], axis=1)
     classes = pd.DataFrame(y, columns=["neutral", "angry", "sad"], index=[f"clip{i}" for i in range(60)])
@@ -151,6 +157,10 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_bce_family_reads_outputs_through_a_sigmoid():
+    import torch
+
+    from voxpop.models.training import fit
+
     x, y = blobs(60, 0)
     soft = np.clip(0.8 * y + 0.3 * np.roll(y, 1, axis=1), 0, 1)  # agreement fractions, rows need not sum to 1
     config = TrainConfig(epochs=3, lr=1e-2, monitor="macro_f1", **QUIET)
@@ -164,6 +174,10 @@ def test_bce_family_reads_outputs_through_a_sigmoid():
 
 
 def test_dev_metric_against_sklearn():
+    from sklearn.metrics import f1_score, recall_score
+
+    from voxpop.models.head_module import dev_metric
+
     rng = np.random.default_rng(0)
     targets = rng.dirichlet(np.ones(4), size=50)
     probs = rng.dirichlet(np.ones(4), size=50)
@@ -184,6 +198,10 @@ def test_early_stopping_and_the_report_agree_on_a_partial_dev_set():
     # truth [0, 0, 1], prediction [0, 0, 2] (3 classes). By hand: recall (class 0: 2/2, class 1: 0/1;
     # class 2 absent from the truth, left out) -> UAR 1/2; F1 (class 0: 1, class 1: 0, class 2 predicted
     # only: 0) -> macro-F1 1/3 (classes in truth or prediction, scikit-learn's convention).
+    from sklearn.metrics import f1_score, recall_score
+
+    from voxpop.models.head_module import dev_metric
+
     targets = np.eye(3)[[0, 0, 1]]
     probs = np.array([[0.8, 0.1, 0.1], [0.7, 0.2, 0.1], [0.1, 0.2, 0.7]])
     report = evaluate(pd.Series(["a", "a", "b"]), pd.Series(["a", "a", "c"]), classes=["a", "b", "c"], n_boot=0)
@@ -195,6 +213,8 @@ def test_early_stopping_and_the_report_agree_on_a_partial_dev_set():
 
 
 def test_classical_soft_targets_are_exact_soft_cross_entropy():
+    from voxpop.models.training import fit
+
     rng = np.random.default_rng(0)
     x = rng.normal(size=(80, 5))
     logits = x @ rng.normal(size=(5, 3))
@@ -211,6 +231,15 @@ def test_classical_soft_targets_are_exact_soft_cross_entropy():
 
 @pytest.mark.parametrize("head", ["svm", "logreg"])
 def test_classical_hard_targets_match_sklearn(head):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import recall_score
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from voxpop.models.training import fit
+
     x, y = blobs(90, 0)
     model = fit(x, y, x, y, head=head, config=TrainConfig(seed=4, monitor="uar", **QUIET))
     estimator = (
@@ -227,6 +256,8 @@ def test_classical_hard_targets_match_sklearn(head):
 
 
 def test_classical_absent_class_gets_probability_zero():
+    from voxpop.models.training import fit
+
     x, y = blobs(90, 0)
     seen = y[:, 2] == 0
     probs = fit(x[seen], y[seen], head="logreg", config=TrainConfig(**QUIET)).predict_proba(x)
@@ -236,6 +267,8 @@ def test_classical_absent_class_gets_probability_zero():
 
 
 def test_svm_with_too_few_items_of_a_class_for_calibration_says_so():
+    from voxpop.models.training import fit
+
     x, y = blobs(90, 0)
     keep = (y[:, 2] == 0) | (np.cumsum(y[:, 2]) <= 3)
     with pytest.raises(ConfigError, match="svm: class 2 has 3 training items.*calibration_folds=5"):
@@ -248,6 +281,10 @@ def test_svm_with_too_few_items_of_a_class_for_calibration_says_so():
 
 
 def test_input_errors_name_the_problem():
+    import torch
+
+    from voxpop.models.training import fit
+
     x, y = blobs(10, 0)
     frame = pd.DataFrame(y, index=[f"clip{i}" for i in range(10)])
     frame.iloc[3] = 0.0
@@ -281,7 +318,12 @@ def test_input_errors_name_the_problem():
 
 
 def test_fine_tuning_a_tiny_wavlm(tiny_wavlm_dir, tmp_path):
+    import torch
     from transformers import Wav2Vec2FeatureExtractor
+
+    from voxpop.models.heads import transformer_layers
+    from voxpop.models.trained_model import TrainedModel
+    from voxpop.models.training import fit
 
     backbone_dir = tmp_path / "backbone"
     shutil.copytree(tiny_wavlm_dir, backbone_dir)
