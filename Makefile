@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/voxpop demo
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks conftest.py
 	$(BIN)/python -m pytest
 
 quick-test: $(STAMP)
