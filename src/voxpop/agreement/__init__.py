@@ -30,8 +30,27 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_face(__name__, _EXPORTS)
-callable_module(
-    __name__,
-    "agreement_table",
-    "Agreement of ``corpus``'s ratings: ``voxpop.agreement(corpus, **options)`` is :func:`agreement_table`.",
-)
+
+_CALL_DOC = """Agreement of ``corpus``'s ratings, one row per statistic (:func:`agreement_table`).
+
+Args:
+    corpus: the :class:`~voxpop.Corpus` whose ratings are compared.
+    **options: ``slot`` (default ``intensity`` when rated, else ``primary``), ``condition``, ``by`` (an item
+        column to group by), ``level`` (nominal / ordinal / interval / ratio), ``n_boot`` (bootstrap
+        resamples of alpha's interval), ``seed``, ``pearson``, ``icc``, ``ccc``, ``fleiss``.
+
+Returns:
+    A DataFrame with :data:`TABLE_COLUMNS`: group, condition, slot, label, statistic (Krippendorff's alpha,
+    Fleiss' kappa, ...), level, method, pair, ``value`` (unitless, at most 1), ``ci_low`` / ``ci_high``,
+    ``items`` (items with two ratings or more), ``unpairable``, ``ratings`` and ``note`` (why a value is
+    undefined).
+
+Raises:
+    VoxpopError: the slot has no ratings.
+    ConfigError: unknown level or Fleiss method, or an ordinal / interval level without a declared order.
+
+Example:
+    >>> import voxpop as vp
+    >>> vp.agreement(corpus, condition="voice")[["statistic", "value"]]  # doctest: +SKIP
+"""
+callable_module(__name__, "agreement_table", _CALL_DOC)
