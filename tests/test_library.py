@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
 import re
 import subprocess
 import sys
@@ -45,6 +46,8 @@ def test_layer_faces_import_nothing_heavy(layer):
 def test_every_face_name_resolves_and_dir_lists_it(layer):
     face = importlib.import_module(f"voxpop.{layer}")
     assert face.__all__ and len(set(face.__all__)) == len(face.__all__)
+    submodules = {info.name for info in pkgutil.iter_modules(face.__path__)}
+    assert not set(face.__all__) & submodules, "a face name would shadow its submodule"
     for name in face.__all__:
         assert getattr(face, name) is not None, name
     assert set(face.__all__) <= set(dir(face))

@@ -24,7 +24,6 @@ _EXPORTS = {
     "ccc": "correlations",
     "icc": "correlations",
     "pairwise_pearson": "correlations",
-    "threshold_sweep": "threshold_sweep",
     "Sweep": "threshold_sweep",
     "mlcm": "confusion",
 }
