@@ -27,7 +27,7 @@ LAYERS: dict[str, set[str]] = {
     "report": {"study", "agreement", "models", "evaluation", "features", "labels", "corpus", "core"},
     "cli": {"report", "study", "agreement", "models", "evaluation", "features", "labels", "corpus", "core"},
 }
-TOP_LEVEL = {"voxpop", "voxpop.__main__"}  # the library face and ``python -m voxpop``
+TOP_LEVEL = {"voxpop", "voxpop.__main__", "voxpop.testing"}  # the library face, ``python -m voxpop``, test data
 
 
 def module_name(path: Path) -> str:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from voxpop.agreement.reliability import _select, reliability_matrix
 from voxpop.core.errors import ConfigError, InputError
-from voxpop.labels.labelset import LabelSet
+from voxpop.labels import LabelSet
 
 
 def pairwise_pearson(ratings: pd.DataFrame, label: str, slot: str = "intensity") -> pd.DataFrame:

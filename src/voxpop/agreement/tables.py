@@ -25,10 +25,10 @@ from voxpop.agreement.reliability import (
     value_counts,
 )
 from voxpop.core.errors import ConfigError
-from voxpop.corpus.corpus import Corpus
+from voxpop.corpus import Corpus
 from voxpop.corpus.slots import ordered_domain, resolve_order
 from voxpop.evaluation.summary_rows import agreement_summary_rows, format_mean_pm, mean_interval
-from voxpop.labels.labelset import LabelSet
+from voxpop.labels import LabelSet
 
 
 def dimension_agreement(
@@ -254,7 +254,7 @@ def condition_labelsets(corpus: Corpus, names: Sequence[str], rule: str = "ar", 
 
     ``options`` go to :func:`voxpop.labels.rules.make_labels` unchanged.
     """
-    from voxpop.labels.rules import make_labels
+    from voxpop.labels import make_labels
 
     present = corpus.conditions
     unknown = [n for n in names if n != "all" and n not in present]

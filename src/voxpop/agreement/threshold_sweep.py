@@ -15,7 +15,7 @@ from voxpop.agreement.grouping import _scope_conditions, item_groups
 from voxpop.agreement.kappas import _kappa_from_codes
 from voxpop.agreement.reliability import _select
 from voxpop.core.errors import ConfigError, InputError
-from voxpop.corpus.corpus import Corpus
+from voxpop.corpus import Corpus
 
 
 # =============================================================================== threshold sweep

@@ -17,11 +17,11 @@ from voxpop.cli.options import parse_names, with_rule_options
 from voxpop.core.cache import write_bytes, write_text
 from voxpop.core.errors import ConfigError
 from voxpop.core.paths import input_file, output_file
-from voxpop.corpus.corpus import Corpus
+from voxpop.corpus import Corpus
 from voxpop.corpus.slots import parse_values
 from voxpop.evaluation.summary_rows import format_mean_pm, is_summary
+from voxpop.labels import LabelSet
 from voxpop.labels.decisions import binarize_above_uniform, binarize_thresholds
-from voxpop.labels.labelset import LabelSet
 
 WHERE = typer.Option(None, "--where", help=WHERE_HELP)
 BY = typer.Option(None, "--by", help="Also report per group of items: the name of an item column, e.g. source.")

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from voxpop.cli.app import app, console
 from voxpop.core.errors import ConfigError, VoxpopError
-from voxpop.corpus.corpus import Corpus, CorpusError
+from voxpop.corpus import Corpus, CorpusError
 from voxpop.corpus.media_paths import outside_items
 
 WHERE_HELP = "Keep only items for which this item filter is true, e.g. \"gender == 'female'\" (docs/filters.md)."
@@ -125,7 +125,7 @@ def validate(
 def validate_cache(root: Path) -> None:
     """Verify every stage directory (``.done``) and feature store entry (``store.json``) under ``root`` in full."""
     from voxpop.core.cache import Cache
-    from voxpop.features.store import FeatureStore
+    from voxpop.features import FeatureStore
 
     if not root.is_dir():
         raise ConfigError(f"--cache {root}: not a folder; give a study's cache folder (OUT/cache) or a feature store")

@@ -19,7 +19,7 @@ def export(
     output_format: str = typer.Option("onnx", "--format", help="Export format (onnx)."),
 ) -> None:
     """Write each fold model's head as ONNX plus card.json (classes, label rule, corpus, metrics, feature spec)."""
-    from voxpop.models.export import export_run
+    from voxpop.models import export_run
 
     if output_format != "onnx":
         raise ConfigError(f"--format {output_format!r}: the export format is onnx.")

@@ -18,11 +18,9 @@ from voxpop.core.cache import write_text
 from voxpop.core.errors import ConfigError
 from voxpop.core.paths import output_file
 from voxpop.corpus.classmap import check_classes, parse_class_map
+from voxpop.labels import RULES, LabelSet, accounting_table, make_labels
 from voxpop.labels.consensus import OUTCOMES, compare_consensus
-from voxpop.labels.labelset import LabelSet
 from voxpop.labels.overwrite import outcome_note, save_label_set
-from voxpop.labels.registry import RULES
-from voxpop.labels.rules import accounting_table, make_labels
 
 
 def print_accounting(labels: LabelSet, title: str) -> None:

@@ -41,7 +41,7 @@ def merge(
 ) -> None:
     """Merge corpora: namespaced item / rater / speaker ids, a class map per corpus, every change counted."""
     from voxpop.cli.corpus_verbs import save_imported
-    from voxpop.corpus.corpus import Corpus
+    from voxpop.corpus import Corpus
     from voxpop.corpus.merge import MergeSource, merge_corpora, read_class_maps
 
     loaded = [(given, Corpus.load(path)) for given, path in map(_source, corpora)]

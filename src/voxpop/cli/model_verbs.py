@@ -25,11 +25,11 @@ from voxpop.core.formatting import format_ci, format_result, metric_name
 from voxpop.core.paths import check_file_target, output_file
 from voxpop.corpus.classmap import parse_class_map
 from voxpop.evaluation.chance import chance_levels, direction
-from voxpop.labels.registry import RULES
+from voxpop.labels import RULES
 
 if TYPE_CHECKING:
-    from voxpop.labels.labelset import LabelSet
-    from voxpop.models.saved_runs import Run
+    from voxpop.labels import LabelSet
+    from voxpop.models import Run
 
 LABELS_HELP = f"Label set file (.parquet, from 'voxpop labels') or a rule applied to the corpus: {', '.join(RULES)}."
 
@@ -45,7 +45,7 @@ def _number(value: float) -> str:
 
 def _sources(path: Path, names: list[str] | None) -> dict[str, Path | Run]:
     """A predictions file ({stem: path}) or a study output directory ({run name: Run}, those named)."""
-    from voxpop.models.saved_runs import find_runs
+    from voxpop.models import find_runs
 
     if path.is_file():
         if names:
@@ -90,9 +90,8 @@ def evaluate(
     mean of the run's fold models, treated as the run's study treated its corpora (feature normalisation,
     class map, audio options) and the run's classes are mapped onto its classes (--class-map)."""
     from voxpop.cli.study_verbs import print_cautions
-    from voxpop.evaluation.predictions import load_predictions
+    from voxpop.evaluation import evaluate_pooled, load_predictions
     from voxpop.evaluation.resampling import RESAMPLE_UNITS, resample_groups
-    from voxpop.evaluation.results import evaluate_pooled
     from voxpop.evaluation.summary_rows import class_mean_rows
     from voxpop.labels.rules import is_label_file, resolve_labels
     from voxpop.models.crosscorpus import as_recorded, is_other_corpus, score_on_corpus
@@ -246,9 +245,8 @@ def predict(
 
     The feature extractor is rebuilt from the spec the run recorded. RUN may also be a folder written by
     'voxpop export' (ONNX fold models + card.json)."""
+    from voxpop.models import load_run, predict_files
     from voxpop.models.export import is_exported, predict_exported
-    from voxpop.models.inference import predict_files
-    from voxpop.models.saved_runs import load_run
 
     if output_format not in ("csv", "json"):
         raise ConfigError(f"--format {output_format!r}: choose csv or json.")
@@ -298,8 +296,8 @@ def _fusion_inputs(paths: list[Path]) -> dict[str, tuple[pd.DataFrame, pd.DataFr
     Raises :class:`ConfigError` when a path is given twice (a model fused with itself) or an input's scores
     are not probabilities in [0, 1] (logits: METHODS.md section 4 fuses class probabilities).
     """
-    from voxpop.evaluation.predictions import load_predictions
-    from voxpop.models.saved_runs import find_runs
+    from voxpop.evaluation import load_predictions
+    from voxpop.models import find_runs
 
     seen: dict[Path, Path] = {}
     for path in paths:
@@ -425,9 +423,8 @@ def fuse(
     on fold f's development predictions (--tune-on dev) or on the other folds' items (other_folds).
     Inputs without a fold column (one test set) are fused by one split: weights chosen on the
     --dev-labels items, applied to every other item."""
+    from voxpop.evaluation import Predictions, evaluate_pooled, save_predictions
     from voxpop.evaluation.analysis import late_fusion
-    from voxpop.evaluation.predictions import Predictions, save_predictions
-    from voxpop.evaluation.results import evaluate_pooled
     from voxpop.evaluation.tuning import TUNE_ON, common_folds, fusion_per_fold
     from voxpop.labels.rules import is_label_file, resolve_labels
 

@@ -85,7 +85,7 @@ def print_cautions(run=None, messages: list[str] | None = None) -> None:
     """The cautions of a finished :class:`voxpop.study.run.StudyRun` (:func:`voxpop.report.cautions.study_cautions`), or
     the given ``messages``, one ``warning:`` line each: what every verb that trains or evaluates prints (run,
     train, evaluate)."""
-    from voxpop.report.cautions import format_cautions, study_cautions
+    from voxpop.report import format_cautions, study_cautions
 
     for line in format_cautions(study_cautions(run) if messages is None else messages):
         console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
@@ -144,7 +144,7 @@ def run_study(
     check_ceiling("threads", threads, "--threads")
     check_recipe_paths(loaded, source, out, allow_outside_paths)
     if dry_run:
-        from voxpop.study.run import dry_run as planned
+        from voxpop.study import dry_run as planned
 
         print_plan(planned(loaded, out, workers, scheduler, source))
         return
@@ -155,8 +155,8 @@ def run_study(
         client = None
         if workers > 1 or scheduler is not None:
             client = stack.enter_context(connect(workers, scheduler, security, preload=True))
-        from voxpop.report.study import write_study_report
-        from voxpop.study.run import run_recipe
+        from voxpop.report import write_study_report
+        from voxpop.study import run_recipe
 
         with progress_reporter() as reporter:
             result = run_recipe(
@@ -206,7 +206,7 @@ def run(
 ) -> None:
     """Run a study recipe: every stage once (cached, resumable), then results.parquet and report.html."""
     from voxpop.core.cluster import security_from_files
-    from voxpop.study.loading import load_recipe
+    from voxpop.study import load_recipe
 
     loaded = load_recipe(recipe, set_ or [])
     security = security_from_files(tls_ca_file, tls_cert, tls_key)
@@ -228,7 +228,7 @@ def demo(
     workers: int = typer.Option(1, "--workers", help=WORKERS_HELP),
 ) -> None:
     """Build the synthetic demo corpus and run the aggregation-rules study (3) on it, on CPU: report.html."""
-    from voxpop.study.loading import load_recipe
+    from voxpop.study import load_recipe
 
     path = recipe or demo_recipe()
     loaded = load_recipe(path, [f"corpus.demo.size={size}"] if size else [])

@@ -30,8 +30,8 @@ from voxpop.core.errors import ConfigError
 from voxpop.core.formatting import format_ci, metric_name
 from voxpop.corpus.classmap import check_classes, parse_class_map
 from voxpop.features.base import parse_options
-from voxpop.labels.registry import RULES
-from voxpop.models.protocols import PROTOCOLS
+from voxpop.labels import RULES
+from voxpop.models import PROTOCOLS
 
 SINGLE_LABEL_SUMMARY = ("uar", "macro_f1", "accuracy")
 MULTI_LABEL_SUMMARY = ("macro_f1", "micro_f1", "weighted_f1")
@@ -241,9 +241,8 @@ def train(
     """Cross-validate heads on features and labels through the recipe runner and print out-of-fold metrics."""
     from voxpop.cli.study_verbs import progress_reporter
     from voxpop.labels.overwrite import existing_outputs, replaced_note
-    from voxpop.models.specs import CLASSICAL
-    from voxpop.study.loading import recipe_from_dict
-    from voxpop.study.run import run_recipe
+    from voxpop.models import CLASSICAL
+    from voxpop.study import recipe_from_dict, run_recipe
 
     label_options = {**_given(condition=condition[0] if condition and len(condition) == 1 else condition or None),
                      **({"pool": True} if pool else {}), **rule_options}  # fmt: skip
@@ -330,7 +329,7 @@ def report(result: Any, out: Path, entry: Path | None) -> None:
     what was computed; write ``summary.csv``.
     ``result``: the :class:`voxpop.study.run.StudyRun`; ``entry``: the feature folder given with ``--features``."""
     from voxpop.cli.study_verbs import print_cautions
-    from voxpop.models.saved_runs import find_runs
+    from voxpop.models import find_runs
 
     runs = find_runs(out)
     first = next(iter(runs.values()))

@@ -24,7 +24,7 @@ from voxpop.corpus.corpus import STRING
 from voxpop.evaluation.metrics import Counts, align_tables, class_codes, score
 from voxpop.evaluation.predictions import predicted_classes
 from voxpop.evaluation.scoring import evaluate
-from voxpop.labels.labelset import LabelSet
+from voxpop.labels import LabelSet
 
 _FUSION_CHUNK_ELEMENTS = 1 << 22  # fused scores held in memory at once (draws x items x classes)
 

@@ -26,7 +26,7 @@ from voxpop.core.errors import InputError
 from voxpop.labels.decisions import decide
 
 if TYPE_CHECKING:
-    from voxpop.labels.labelset import LabelSet
+    from voxpop.labels import LabelSet
 
 LOWER_IS_BETTER = ("kld", "jsd", "mae", "rmse")
 

@@ -20,8 +20,8 @@ from voxpop.core.errors import ConfigError, InputError
 from voxpop.corpus.corpus import STRING
 from voxpop.evaluation.predictions import Binarize, _is_distribution, binarize_predictions, predicted_classes
 from voxpop.evaluation.scoring import evaluate
+from voxpop.labels import LabelSet
 from voxpop.labels.decisions import EVALUATION_TIE_POLICIES, top_class
-from voxpop.labels.labelset import LabelSet
 
 
 def evaluate_predictions(

@@ -16,8 +16,8 @@ import pandas as pd
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.evaluation.analysis import check_one_row_per_item, dirichlet_fusion
 from voxpop.evaluation.decision_tuning import tune_offsets, tune_thresholds
+from voxpop.labels import LabelSet
 from voxpop.labels.decisions import binarize_above_uniform
-from voxpop.labels.labelset import LabelSet
 
 TUNE_ON = ("dev", "other_folds")
 

@@ -20,7 +20,7 @@ import pandas as pd
 from voxpop.core.cache import notify
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.core.limits import check_ceiling
-from voxpop.corpus.corpus import Corpus
+from voxpop.corpus import Corpus
 from voxpop.features.audio import AudioLoader, AudioOptions
 from voxpop.features.base import ClipRequest, Extractor, make_extractor
 from voxpop.features.long_items import LONG_CLIP_SECONDS, describe_long, long_items

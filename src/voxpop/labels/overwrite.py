@@ -20,7 +20,7 @@ from voxpop.core.errors import ConfigError, option
 from voxpop.core.paths import check_folder_target, output_file
 
 if TYPE_CHECKING:
-    from voxpop.corpus.corpus import Corpus
+    from voxpop.corpus import Corpus
     from voxpop.labels.labelset import LabelSet
 
 Outcome = Literal["written", "replaced", "reused"]

@@ -31,9 +31,9 @@ import pandas as pd
 from voxpop.core.cache import atomic_write, output_directory, parse_json, write_text
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.corpus.corpus import STRING
-from voxpop.evaluation.predictions import Predictions, load_predictions, save_predictions
+from voxpop.evaluation import Predictions, load_predictions, save_predictions
 from voxpop.features import Features
-from voxpop.labels.labelset import LabelSet
+from voxpop.labels import LabelSet
 from voxpop.models.protocols import Fold
 from voxpop.models.specs import ModelSpec, TrainConfig
 

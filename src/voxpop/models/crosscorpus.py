@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from voxpop.core.errors import ConfigError, InputError
-from voxpop.corpus.corpus import Corpus
+from voxpop.corpus import Corpus
 from voxpop.corpus.merge import DROP
-from voxpop.labels.labelset import LabelSet
+from voxpop.labels import LabelSet
 
 if TYPE_CHECKING:
     from voxpop.models.saved_runs import Run

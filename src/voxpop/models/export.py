@@ -147,7 +147,7 @@ def _classical_onnx(fold_model, n_features: int, n_classes: int) -> bytes:
 # ====================================================================== cards
 def _metrics(run) -> list[dict[str, Any]]:
     """Out-of-fold metrics of the run on its own training labels, with 95 % bootstrap CIs."""
-    from voxpop.evaluation.results import evaluate_out_of_fold
+    from voxpop.evaluation import evaluate_out_of_fold
 
     rows = []
     for scope, table in evaluate_out_of_fold(run.predictions, run.labels).items():

@@ -23,9 +23,9 @@ import pydantic
 
 from voxpop.core.cache import parse_json, write_text
 from voxpop.core.errors import InputError
-from voxpop.evaluation.predictions import load_predictions
+from voxpop.evaluation import load_predictions
 from voxpop.features import FeatureStore
-from voxpop.labels.labelset import LabelSet
+from voxpop.labels import LabelSet
 from voxpop.models.cross_validation import FoldModel, _fold_dir, standardizes
 from voxpop.models.specs import ModelSpec
 

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import math
 
-from voxpop.agreement import threshold_sweep
+from voxpop.agreement import comparison_matrix, threshold_sweep
 from voxpop.agreement.grouping import group_label
-from voxpop.agreement.tables import comparison_matrix
 from voxpop.core.formatting import format_ci
 from voxpop.evaluation.summary_rows import is_summary, summary_cells
 from voxpop.report import matrix_plots, plots
 from voxpop.report.markup import with_ci
 from voxpop.report.naming import STATISTIC_NAMES, readable
 from voxpop.report.render import Report
-from voxpop.study.plan import StudyRun
+from voxpop.study import StudyRun
 
 
 def _agreement_sections(report: Report, run: StudyRun) -> None:

@@ -113,7 +113,7 @@ def early_stopping_without_dev(folds: pd.DataFrame | None, configured: bool, sou
 def study_cautions(run) -> list[str]:
     """Every check on a finished :class:`voxpop.study.run.StudyRun`, de-duplicated, in a stable order."""
     from voxpop.evaluation.analysis import identical_entries
-    from voxpop.models.specs import CLASSICAL
+    from voxpop.models import CLASSICAL
 
     messages = small_test_sets(run.results)
     speakers = run.corpus.items["speaker"] if "speaker" in run.corpus.items.columns else None

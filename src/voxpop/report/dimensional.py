@@ -15,9 +15,9 @@ from __future__ import annotations
 import pandas as pd
 
 from voxpop.core.formatting import format_ci
+from voxpop.evaluation import REGRESSION_METRICS
 from voxpop.evaluation.analysis import pivot_cross_test
-from voxpop.evaluation.regression import REGRESSION_METRICS
-from voxpop.labels.continuous import ContinuousLabelSet
+from voxpop.labels import ContinuousLabelSet
 from voxpop.report import matrix_plots, plots
 from voxpop.report.render import Report
 

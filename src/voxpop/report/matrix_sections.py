@@ -11,7 +11,7 @@ from voxpop.evaluation.chance import direction
 from voxpop.report import matrix_plots, plots
 from voxpop.report.naming import CHANCE, HEADERS, _better, readable
 from voxpop.report.render import Report, Section
-from voxpop.study.plan import StudyRun
+from voxpop.study import StudyRun
 
 
 def _chance_by_test(cells: pd.DataFrame) -> dict[str, float]:

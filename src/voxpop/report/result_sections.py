@@ -18,7 +18,7 @@ from voxpop.report import matrix_plots
 from voxpop.report.matrix_sections import _cross_test_heatmaps, _model_heatmaps
 from voxpop.report.naming import CHANCE, KEYS, _ci_text, _flag_identical, readable
 from voxpop.report.render import Report
-from voxpop.study.plan import StudyRun
+from voxpop.study import StudyRun
 from voxpop.study.recipe import EvaluationConfig
 
 

@@ -1,1 +1,18 @@
-"""voxpop.study.run."""
+"""Studies: the recipe schema, loading (YAML file or dict), checks, the plan, stages and their execution
+(in process or on a Dask cluster), and :func:`run_recipe`.
+
+The face is lazy (PEP 562): ``import voxpop.study`` imports no Dask or training stack.
+"""
+
+from voxpop.core.faces import lazy_face
+
+_EXPORTS = {
+    "Recipe": "recipe",
+    "load_recipe": "loading",
+    "recipe_from_dict": "loading",
+    "run_recipe": "run",
+    "dry_run": "run",
+    "StudyRun": "plan",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_face(__name__, _EXPORTS)

@@ -13,14 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from voxpop.core.errors import ConfigError, VoxpopError
+from voxpop.corpus import Corpus
 from voxpop.corpus.classmap import resolve_classes
-from voxpop.corpus.corpus import Corpus
 from voxpop.features import make_extractor
 from voxpop.features.audio import AudioOptions, NoiseBank
-from voxpop.labels.labelset import LabelSet
-from voxpop.labels.rules import make_labels
-from voxpop.models.protocols import Fold
-from voxpop.models.specs import CLASSICAL, LOSSES
+from voxpop.labels import LabelSet, make_labels
+from voxpop.models import CLASSICAL, LOSSES, Fold
 from voxpop.study.loading import check_resample, expand_variants, recipe_error
 from voxpop.study.recipe import (
     FILE_RULE,

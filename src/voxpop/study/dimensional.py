@@ -41,9 +41,9 @@ from voxpop.evaluation.regression import MEAN, REGRESSION_METRICS, regression_sc
 from voxpop.evaluation.resampling import resample_groups
 from voxpop.evaluation.results import fold_statistics
 from voxpop.features import Features, make_extractor
-from voxpop.labels.continuous import ContinuousLabelSet, ContinuousSpec
+from voxpop.labels import ContinuousLabelSet, ContinuousSpec
+from voxpop.models import Fold, make_folds
 from voxpop.models.cross_validation import feature_input, fit_fold, fold_items
-from voxpop.models.protocols import Fold, make_folds
 from voxpop.models.specs import CLASSICAL, LOSSES, REGRESSORS, ModelSpec, dimension_weights
 from voxpop.study.loading import check_resample, expand_variants, recipe_error
 from voxpop.study.plan import Plan, features_stage

@@ -19,7 +19,7 @@ from typing import Any
 from voxpop.core.cache import Cache, Stage
 from voxpop.core.errors import VoxpopError
 from voxpop.core.limits import check_ceiling
-from voxpop.corpus.corpus import Corpus
+from voxpop.corpus import Corpus
 from voxpop.labels.segments import on_segments
 from voxpop.study import stage_kinds
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 
 from voxpop.core.limits import STRICT_NUMBERS, Int
-from voxpop.labels.continuous import ContinuousSpec
+from voxpop.labels import ContinuousSpec
 from voxpop.labels.registry import OPTIONS, REGISTRY, Option, Rule, rules_using
 
 FILE_RULE = "file"
@@ -146,7 +146,7 @@ def multilabel_rule(spec: LabelSpec) -> bool:
     (True, False)
     """
     if spec.rule == FILE_RULE:
-        from voxpop.labels.labelset import LabelSet
+        from voxpop.labels import LabelSet
 
         return LabelSet.load(spec.path).multilabel
     return spec.definition.is_multilabel(spec.rule_options())

@@ -22,8 +22,8 @@ import yaml
 from voxpop.core.cache import parse_yaml
 from voxpop.core.errors import ConfigError
 from voxpop.core.limits import ceiling, check_ceiling
-from voxpop.corpus.corpus import Corpus
-from voxpop.labels.continuous import ContinuousSpec
+from voxpop.corpus import Corpus
+from voxpop.labels import ContinuousSpec
 from voxpop.study.recipe import (
     GRID_SECTIONS,
     Recipe,

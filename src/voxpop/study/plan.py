@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from voxpop.core.cache import Stage
-from voxpop.corpus.corpus import Corpus
+from voxpop.corpus import Corpus
 from voxpop.study.recipe import FeatureSpec, Recipe
 
 RESULT_COLUMNS = [

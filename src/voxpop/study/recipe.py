@@ -25,13 +25,12 @@ import pydantic
 
 from voxpop.core.errors import ConfigError
 from voxpop.core.limits import Int, Seed
+from voxpop.corpus import ItemFilter
 from voxpop.corpus.classmap import check_classes
-from voxpop.corpus.filters import ItemFilter
 from voxpop.corpus.formats import check_arguments
-from voxpop.evaluation.metrics import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
-from voxpop.evaluation.regression import REGRESSION_METRICS
+from voxpop.evaluation import MULTI_LABEL_METRICS, REGRESSION_METRICS, SINGLE_LABEL_METRICS
 from voxpop.labels.registry import DENOMINATORS, POOLINGS, RULES, TIE_POLICIES
-from voxpop.models.protocols import Fold, make_folds
+from voxpop.models import Fold, make_folds
 from voxpop.models.specs import (
     CLASSICAL,
     HEADS,

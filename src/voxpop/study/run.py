@@ -23,9 +23,9 @@ import pandas as pd
 from voxpop.core.cache import Cache, Stage, atomic_write, output_directory, parse_json, stable_hash, write_text
 from voxpop.core.errors import ConfigError, VoxpopError
 from voxpop.core.progress import Reporter
-from voxpop.corpus.corpus import Corpus
+from voxpop.corpus import Corpus
 from voxpop.corpus.merge import MergeSource, class_map_problems, mapped_classes, merge_corpora
-from voxpop.labels.labelset import LabelSet
+from voxpop.labels import LabelSet
 from voxpop.models.saved_runs import write_runs
 from voxpop.study import stages as st
 from voxpop.study.checks import check_recipe

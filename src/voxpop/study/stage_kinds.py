@@ -14,11 +14,10 @@ import pandas as pd
 
 from voxpop.core.cache import Stage as Stage
 from voxpop.core.errors import ConfigError
-from voxpop.corpus.corpus import Corpus
-from voxpop.evaluation.predictions import load_predictions
-from voxpop.labels.labelset import LabelSet
-from voxpop.models.protocols import make_folds
-from voxpop.models.specs import ModelSpec
+from voxpop.corpus import Corpus
+from voxpop.evaluation import load_predictions
+from voxpop.labels import LabelSet
+from voxpop.models import ModelSpec, make_folds
 from voxpop.study import dimensional
 from voxpop.study.stages import (
     Progress,

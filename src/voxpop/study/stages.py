@@ -26,10 +26,9 @@ from voxpop.core.cache import Cache as Cache  # re-exported: the cache and stage
 from voxpop.core.cache import Stage as Stage
 from voxpop.core.cache import atomic_write, parse_json, write_text
 from voxpop.core.errors import ConfigError
-from voxpop.corpus.corpus import Corpus
+from voxpop.corpus import Corpus
+from voxpop.evaluation import chance_levels, confusion_matrix, evaluate_pooled
 from voxpop.evaluation.analysis import average_probabilities, compare_easy_difficult, easy_difficult_items
-from voxpop.evaluation.chance import chance_levels
-from voxpop.evaluation.metrics import confusion_matrix
 from voxpop.evaluation.predictions import (
     Predictions,
     binarize_predictions,
@@ -38,17 +37,13 @@ from voxpop.evaluation.predictions import (
     save_predictions,
 )
 from voxpop.evaluation.resampling import resample_groups
-from voxpop.evaluation.results import evaluate_pooled
 from voxpop.evaluation.tuning import fusion_per_fold, tuned_per_fold
 from voxpop.features import Extractor, Features, FeatureStore, extract, fill_store, make_extractor
 from voxpop.features.audio import AudioOptions
-from voxpop.labels.decisions import top_class
-from voxpop.labels.labelset import LabelSet
-from voxpop.labels.rules import accounting_table, make_labels
+from voxpop.labels import LabelSet, accounting_table, make_labels, top_class
 from voxpop.labels.segments import union_segment_corpus
-from voxpop.models.cross_validation import cross_validate
+from voxpop.models import ModelSpec, cross_validate
 from voxpop.models.crosscorpus import concat_label_sets, normalisation_groups, normalise_by_group, onto_test_classes
-from voxpop.models.specs import ModelSpec
 from voxpop.study.recipe import FILE_RULE
 
 Progress = Callable[[int, int], None]
@@ -125,14 +120,14 @@ def compute_corpus(
     """Build the demo corpus (its clips synthesised through ``map_function``, see
     :func:`voxpop.corpus.demo.make_demo_corpus`) or import a native format into ``directory/corpus``."""
     if "demo" in config:
-        from voxpop.corpus.demo import make_demo_corpus
+        from voxpop.corpus import make_demo_corpus
 
         demo = config["demo"]
         make_demo_corpus(
             directory / "demo", demo["size"], seed=demo["seed"], progress=progress, map_function=map_function
         )
         return
-    from voxpop.corpus.formats import read
+    from voxpop.corpus import read
 
     read(config["format"], **config["arguments"]).save(directory / "corpus")
 
