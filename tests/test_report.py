@@ -28,7 +28,7 @@ EMOTIONS = ["neutral", "anger", "sadness", "happiness"]
 
 
 # --------------------------------------------------------------------------------------------------
-# Inputs shaped like the outputs of voxpop.agreement.statistics / metrics / analysis / labels
+# Inputs shaped like the outputs of voxpop.agreement / evaluation / labels
 
 
 def agreement_rows() -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Agreement verbs (thin wrappers of voxpop.agreement.statistics): ``voxpop agreement``, ``compare``, ``sweep``,
+"""Agreement verbs (thin wrappers of voxpop.agreement): ``voxpop agreement``, ``compare``, ``sweep``,
 ``mlcm``."""
 
 from __future__ import annotations
