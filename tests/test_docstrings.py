@@ -95,13 +95,14 @@ def named(items) -> set[str]:
 
 
 def is_exception(cls) -> bool:
+    """Whether ``cls`` is an exception class: its bases, or those of the voxpop classes it derives from, are named
+    like one (``Exception``, ``BaseException``, ``...Error``, ``...Warning``)."""
     try:
-        return any(
-            base.path in {"builtins.Exception", "builtins.BaseException"} or base.name.endswith("Error")
-            for base in cls.mro()
-        )
-    except Exception:  # a base griffe cannot resolve (outside voxpop): judge by the written base names
-        return any(str(base).endswith(("Error", "Exception", "Warning")) for base in cls.bases)
+        ancestors = [cls, *cls.mro()]
+    except ValueError:  # a base griffe cannot resolve (outside voxpop)
+        ancestors = [cls]
+    names = [str(base) for ancestor in ancestors for base in ancestor.bases]
+    return any(name.endswith(("Error", "Exception", "Warning")) for name in names)
 
 
 def problems(obj) -> list[str]:
