@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from voxpop.study.plan import StudyRun
 
 __version__ = "0.1.0"
+"""The voxpop version (semantic versioning), as ``voxpop --version`` prints it."""
 __all__ = [
     "ConfigError",
     "Corpus",
