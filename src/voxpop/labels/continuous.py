@@ -228,8 +228,8 @@ def rescale(values: pd.Series | np.ndarray, source: tuple[float, float], target:
 class ContinuousLabelSet:
     """Per item one gold-standard value per dimension (items x dimensions, NaN where unrated).
 
-    Made by :func:`gold_standard` (METHODS.md section 3: mean, median, EWE, z-norm); every table is indexed by
-    item id.
+    Made by :func:`gold_standard` (METHODS.md section 2: mean, median, EWE after Grimm & Kroschel 2005,
+    z-norm); every table is indexed by item id.
 
     Args:
         values: items x dimensions, the gold-standard value on the corpus scale (NaN where unrated).

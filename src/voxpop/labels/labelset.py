@@ -28,7 +28,7 @@ _META_KEY = b"voxpop.labelset"
 
 @dataclasses.dataclass(frozen=True)
 class Accounting:
-    """What a rule discarded (METHODS.md section 3: data loss and rating loss).
+    """What a rule discarded (METHODS.md section 2, "Accounting": data loss and rating loss).
 
     ``data_loss`` = dropped items / all items; ``rating_loss`` = ratings that do not support the kept
     target (ratings of dropped items, minority ratings under MR/PR, ratings of excluded classes) /

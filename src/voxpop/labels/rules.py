@@ -256,7 +256,7 @@ def make_labels(
     **options,
 ) -> LabelSet:
     """Apply label ``rule`` of the registry (:mod:`voxpop.labels.registry`: mr, pr, ar, ar-test, primary, secondary,
-    likert, intervals) to ``corpus`` (METHODS.md section 3).
+    likert, intervals) to ``corpus`` (METHODS.md section 2).
 
     Every label outside the class set (dropped ones included) is counted in N_i (``denominator`` "all") and in
     the accounting, never a target. Everything used is recorded in ``LabelSet.options``.
