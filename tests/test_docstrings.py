@@ -2,7 +2,7 @@
 docs/api/ lists its face's ``__all__``, and ``mkdocs build --strict`` builds the site with no warning.
 
 Docstrings are read as the site reads them: by griffe (static analysis, Google style, with the Sphinx-role
-extension of docs/sphinx_roles.py), so no module is imported to check it (no torch at collection or run time).
+extension of docs/docstring_markup.py), so no module is imported to check it (no torch at collection or run time).
 For each name of each face's ``__all__``: a docstring with a summary; a function with parameters has an
 ``Args:`` section naming every one of them (``*args`` / ``**options`` included), and one that returns a value
 has a ``Returns:`` (or ``Yields:``) section; a class's constructor parameters are named in its ``Args:`` (or
@@ -27,8 +27,21 @@ ROOT = Path(__file__).resolve().parents[1]
 # rewriting (study/ but recipe.py, report/study.py, report/dimensional.py, models/{cross_validation, saved_runs,
 # export, inference}.py). Empty this set after merging it; the test fails on an entry that passes by then.
 PENDING = {
+    "voxpop.models.cross_validation.CrossValidation",
+    "voxpop.models.cross_validation.cross_validate",
+    "voxpop.models.export.export_run",
+    "voxpop.models.export.predict_exported",
+    "voxpop.models.inference.predict_files",
+    "voxpop.models.saved_runs.Run",
+    "voxpop.models.saved_runs.find_runs",
     "voxpop.models.saved_runs.load_run",
+    "voxpop.report.study.build_report",
+    "voxpop.report.study.write_study_report",
+    "voxpop.study.loading.load_recipe",
     "voxpop.study.loading.recipe_from_dict",
+    "voxpop.study.plan.StudyRun",
+    "voxpop.study.run.dry_run",
+    "voxpop.study.run.run_recipe",
 }
 NO_RETURN = {"None", "NoReturn", "typing.NoReturn"}
 
@@ -49,12 +62,12 @@ def package():
     """The voxpop package as griffe reads it for the site (mkdocs.yml: Google style, one Returns item)."""
     import griffe
 
-    extensions = griffe.load_extensions(str(ROOT / "docs" / "sphinx_roles.py"))
+    extensions = griffe.load_extensions(str(ROOT / "docs" / "docstring_markup.py"))
     return griffe.load(
         "voxpop",
         search_paths=[str(ROOT / "src")],
         docstring_parser="google",
-        docstring_options={"returns_multiple_items": False},
+        docstring_options={"returns_multiple_items": False, "warn_missing_types": False},
         extensions=extensions,
     )
 
