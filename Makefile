@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.voxpop-installed
 
-.PHONY: demo test quick-test
+.PHONY: demo test quick-test docs
 
 # A virtual environment with the CPU build of torch 2.13.0 (installed first, so nothing pulls a CUDA
 # build), voxpop in editable mode and its test / export extras. Redone when pyproject.toml changes.
@@ -23,3 +23,9 @@ test: $(STAMP)
 
 quick-test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
+
+# The documentation site (guide + API reference from the docstrings) into site/, in strict mode: any warning fails.
+# NO_MKDOCS_2_WARNING silences mkdocs-material's banner about its own end of life (a notice, not a build problem).
+docs: $(STAMP)
+	$(BIN)/python docs/api_pages.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site

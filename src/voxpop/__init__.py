@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from voxpop.study.plan import StudyRun
 
 __version__ = "0.1.0"
+"""The voxpop version (semantic versioning), as ``voxpop --version`` prints it."""
 __all__ = [
     "ConfigError",
     "Corpus",
@@ -128,7 +129,8 @@ def extract(corpus: Corpus, extractor: str, store: str | Path | None = None, **o
         extractor: ``"name"`` or ``"name:options"`` of :func:`voxpop.features.available_extractors`, e.g.
             ``"opensmile:eGeMAPSv02"`` (88 functionals per clip), ``"fbank"`` (log-mel frames), ``"ssl"``
             (a self-supervised encoder's per-layer pooled states), or an :class:`~voxpop.features.Extractor`.
-        store: the feature store's folder (default ``$VOXPOP_FEATURE_STORE``, else a user-level folder).
+        store: the feature store's folder (default ``$VOXPOP_FEATURE_STORE``, else ``.voxpop/features`` under
+            the working directory).
         **options: :func:`voxpop.features.extract`'s keywords (``audio``, ``shard``, ``shard_size``,
             ``progress``).
 

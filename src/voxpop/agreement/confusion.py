@@ -35,20 +35,31 @@ def mlcm(true: pd.DataFrame, pred: pd.DataFrame) -> pd.DataFrame:
     least one label matched and two or more predictions are wrong (there the second and later wrong
     predictions are charged to every true label, matched ones included).
 
-    Inputs are items x classes multi-hot tables (booleans or 0/1) with the same columns, matched by
-    item index.
+    METHODS.md section 3.
 
-    >>> true = pd.DataFrame([[1, 1, 0], [1, 1, 1], [0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 0, 0],
-    ...                      [1, 0, 0], [1, 1, 0], [1, 1, 0]], columns=list("abc"))
-    >>> pred = pd.DataFrame([[1, 1, 0], [1, 0, 1], [0, 0, 0], [1, 1, 1], [1, 1, 1], [0, 1, 1],
-    ...                      [0, 1, 1], [1, 0, 1], [0, 0, 1]], columns=list("abc"))
-    >>> mlcm(true, pred)
-    predicted          a  b  c  (no predicted label)
-    true
-    a                  5  2  4                     0
-    b                  0  2  3                     1
-    c                  0  0  1                     0
-    (no true label)    0  1  1                     1
+    Args:
+        true: items x classes multi-hot table (booleans or 0/1) of the true labels.
+        pred: the predicted labels, with the same columns, matched by item index.
+
+    Returns:
+        The (C + 1) x (C + 1) integer counts: index ``true`` (the classes, then ``(no true label)``), columns
+        ``predicted`` (the classes, then ``(no predicted label)``).
+
+    Raises:
+        InputError: different classes, items with true labels but no prediction, or values that are not 0/1.
+
+    Example:
+        >>> true = pd.DataFrame([[1, 1, 0], [1, 1, 1], [0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 0, 0],
+        ...                      [1, 0, 0], [1, 1, 0], [1, 1, 0]], columns=list("abc"))
+        >>> pred = pd.DataFrame([[1, 1, 0], [1, 0, 1], [0, 0, 0], [1, 1, 1], [1, 1, 1], [0, 1, 1],
+        ...                      [0, 1, 1], [1, 0, 1], [0, 0, 1]], columns=list("abc"))
+        >>> mlcm(true, pred)
+        predicted          a  b  c  (no predicted label)
+        true
+        a                  5  2  4                     0
+        b                  0  2  3                     1
+        c                  0  0  1                     0
+        (no true label)    0  1  1                     1
     """
     if list(true.columns) != list(pred.columns):
         raise InputError(

@@ -20,13 +20,25 @@ def pairwise_pearson(ratings: pd.DataFrame, label: str, slot: str = "intensity")
 
     r = cov(x, y) / (sd(x) sd(y)) on each pair's common items; needs rater ids.
 
-    >>> ratings = pd.DataFrame({"item": list("abcabc"), "rater": ["r1"] * 3 + ["r2"] * 3,
-    ...                         "slot": "intensity", "label": "sad", "value": [0, 1, 2, 0, 2, 3.0]})
-    >>> pairwise_pearson(ratings, "sad").round(3)  # 3 / sqrt(2 * 42/9)
-    rater     r1     r2
-    rater
-    r1     1.000  0.982
-    r2     0.982  1.000
+    Args:
+        ratings: long ratings (``item``, ``rater``, ``slot``, ``label``, ``value``), e.g. ``Corpus.ratings``.
+        label: the scale (emotion, dimension) whose values are correlated.
+        slot: the slot of the ratings.
+
+    Returns:
+        A symmetric raters x raters DataFrame of r in [-1, 1] (NaN for a pair with fewer than two common items).
+
+    Raises:
+        VoxpopError: no ratings of ``slot`` / ``label``, or ratings without rater ids.
+
+    Example:
+        >>> ratings = pd.DataFrame({"item": list("abcabc"), "rater": ["r1"] * 3 + ["r2"] * 3,
+        ...                         "slot": "intensity", "label": "sad", "value": [0, 1, 2, 0, 2, 3.0]})
+        >>> pairwise_pearson(ratings, "sad").round(3)  # 3 / sqrt(2 * 42/9)
+        rater     r1     r2
+        rater
+        r1     1.000  0.982
+        r2     0.982  1.000
     """
     matrix = reliability_matrix(ratings, slot, label).T.astype(float)
     return matrix.corr(method="pearson", min_periods=2).rename_axis(index="rater", columns="rater")
@@ -35,8 +47,21 @@ def pairwise_pearson(ratings: pd.DataFrame, label: str, slot: str = "intensity")
 def ccc(x, y) -> float:
     """Lin's concordance correlation 2 s_xy / (s_x^2 + s_y^2 + (mean_x - mean_y)^2), moments with 1/n.
 
-    >>> round(ccc([1, 2, 3, 4], [1.5, 2.5, 3.5, 4.5]), 4)  # 2 * 1.25 / (1.25 + 1.25 + 0.5^2)
-    0.9091
+    Lin (1989); METHODS.md section 3.
+
+    Args:
+        x: n values (a 1-D sequence).
+        y: n values paired with ``x``.
+
+    Returns:
+        CCC in [-1, 1]; NaN when both are constant and equal (a zero denominator).
+
+    Raises:
+        InputError: ``x`` and ``y`` are not 1-D of equal length.
+
+    Example:
+        >>> round(ccc([1, 2, 3, 4], [1.5, 2.5, 3.5, 4.5]), 4)  # 2 * 1.25 / (1.25 + 1.25 + 0.5^2)
+        0.9091
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1:
@@ -110,17 +135,31 @@ def icc(ratings: pd.DataFrame, slot: str, label: str | None = None, value_column
     (crowd data) only ICC(1,·) is computed, with the one-way ANOVA for unequal group sizes: MSR =
     sum_i k_i (mean_i - mean)^2 / (n - 1), MSW = sum_i sum_j (x_ij - mean_i)^2 / (N - n) and k = k0 =
     (N - sum_i k_i^2 / N) / (n - 1), the effective number of ratings per item (Donner 1986); the ICC(2,·)
-    and ICC(3,·) rows say why they are missing. NaN with a note when there is no variation. Raises
-    :class:`VoxpopError` when the slot / label has no ratings, a rater rated an item twice, a value is
-    not numeric or ``label`` is missing for a slot with several scales.
+    and ICC(3,·) rows say why they are missing. NaN with a note when there is no variation.
 
-    Shrout & Fleiss' Table 2, 6 targets x 4 judges:
+    Args:
+        ratings: long ratings (``item``, ``rater``, ``slot``, ``label`` and the value column).
+        slot: the slot of the numeric scale.
+        label: the scale (emotion, dimension) within the slot; needed when the slot holds several.
+        value_column: the column holding the numbers.
 
-    >>> data = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
-    >>> ratings = pd.DataFrame([(f"t{i}", f"j{j}", "score", float(v)) for i, row in enumerate(data)
-    ...                         for j, v in enumerate(row)], columns=["item", "rater", "slot", "value"])
-    >>> icc(ratings, "score").set_index("form")["value"].round(2).tolist()  # published: .17 .44 .29 .62 .71 .91
-    [0.17, 0.44, 0.29, 0.62, 0.71, 0.91]
+    Returns:
+        One row per form (ICC(1,1), ICC(1,k), ICC(2,1), ICC(2,k), ICC(3,1), ICC(3,k)), with columns ``form``,
+        ``model``, ``value``, ``items``, ``raters``, ``k``, ``unpairable`` and ``note``.
+
+    Raises:
+        VoxpopError: the slot / label has no ratings, or a rater rated an item twice.
+        ConfigError: ``label`` is None for a slot with several scales.
+        InputError: a value is not numeric.
+
+    Example:
+        Shrout & Fleiss' Table 2, 6 targets x 4 judges:
+
+        >>> data = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
+        >>> ratings = pd.DataFrame([(f"t{i}", f"j{j}", "score", float(v)) for i, row in enumerate(data)
+        ...                         for j, v in enumerate(row)], columns=["item", "rater", "slot", "value"])
+        >>> icc(ratings, "score").set_index("form")["value"].round(2).tolist()  # published: .17 .44 .29 .62 .71 .91
+        [0.17, 0.44, 0.29, 0.62, 0.71, 0.91]
     """
     rows = _select(ratings, slot, label)
     if label is None and "label" in rows.columns and rows["label"].nunique() > 1:

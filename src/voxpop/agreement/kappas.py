@@ -31,19 +31,31 @@ def fleiss_kappa(counts, method: Literal["pooled", "gwet"] = "pooled") -> float:
       P_e = sum_j pi_j^2 with pi_j = mean_i n_ij / n_i over every rated item (those rated once count
       in pi_j only). A row without ratings is an :class:`InputError`.
 
-    NaN when P_e = 1 (every rating in one category) or, for ``gwet``, no item has two ratings.
+    Args:
+        counts: items x categories counts n_ij (an array or a DataFrame indexed by item).
+        method: ``pooled`` or ``gwet`` (above).
 
-    Fleiss' example (Wikipedia): 10 items, 14 raters, 5 categories.
+    Returns:
+        Kappa, at most 1; NaN when P_e = 1 (every rating in one category) or, for ``gwet``, no item has two
+        ratings.
 
-    >>> table = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-    ...          [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
-    >>> round(fleiss_kappa(table), 3), round(fleiss_kappa(table, "gwet"), 3)
-    (0.21, 0.21)
-    >>> varying = [[2, 0], [1, 1], [6, 0]]  # P_a = (1 + 0 + 1) / 3 = 2/3 in both
-    >>> round(fleiss_kappa(varying), 6)  # p = (9/10, 1/10): P_e = 41/50, (2/3 - 41/50) / (9/50) = -23/27
-    -0.851852
-    >>> round(fleiss_kappa(varying, "gwet"), 6)  # pi = (5/6, 1/6): P_e = 26/36, (2/3 - 26/36) / (10/36)
-    -0.2
+    Raises:
+        ConfigError: another method.
+        InputError: with ``pooled``, an item with fewer than two ratings; with ``gwet``, a row without ratings
+            (naming the first such items).
+
+    Example:
+        Fleiss' example (Wikipedia): 10 items, 14 raters, 5 categories.
+
+        >>> table = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
+        ...          [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+        >>> round(fleiss_kappa(table), 3), round(fleiss_kappa(table, "gwet"), 3)
+        (0.21, 0.21)
+        >>> varying = [[2, 0], [1, 1], [6, 0]]  # P_a = (1 + 0 + 1) / 3 = 2/3 in both
+        >>> round(fleiss_kappa(varying), 6)  # p = (9/10, 1/10): P_e = 41/50, (2/3 - 41/50) / (9/50) = -23/27
+        -0.851852
+        >>> round(fleiss_kappa(varying, "gwet"), 6)  # pi = (5/6, 1/6): P_e = 26/36, (2/3 - 26/36) / (10/36)
+        -0.2
     """
     if method not in FLEISS_METHODS:
         raise ConfigError(f"Fleiss' kappa method must be one of {', '.join(FLEISS_METHODS)}, got {method!r}")
@@ -74,13 +86,26 @@ def cohen_kappa(
 
     O = joint proportions of (a, b), E = outer product of their marginals, w_ij = [i != j]
     (unweighted), |i - j| (linear) or (i - j)^2 (quadratic) on category positions in ``labels``
-    (default: the sorted values present). Two Series are aligned on their index (items); only items
-    present and not missing in both count. NaN when chance agreement is perfect (one category).
+    (Cohen 1960, 1968; METHODS.md section 3).
 
-    >>> a = pd.Series(["x", "x", "y", "y", "z"], index=list("pqrst"))
-    >>> b = pd.Series(["y", "z", "y", "x", "x"], index=list("tsrqp"))  # same items, other order
-    >>> round(cohen_kappa(a, b), 4)  # p_o = 3/5, p_e = (2*2 + 2*2 + 1*1)/25
-    0.375
+    Args:
+        a: the first source's label per item (a sequence, or a Series indexed by item).
+        b: the second source's; two Series are aligned on their index (items), and only items present and
+            not missing in both count.
+        weights: None (unweighted), ``linear`` or ``quadratic``.
+        labels: the categories in order (default: the sorted values present).
+
+    Returns:
+        Kappa, at most 1; NaN when no item is shared or chance agreement is perfect (one category).
+
+    Raises:
+        InputError: two sequences of different lengths, or values outside ``labels``.
+
+    Example:
+        >>> a = pd.Series(["x", "x", "y", "y", "z"], index=list("pqrst"))
+        >>> b = pd.Series(["y", "z", "y", "x", "x"], index=list("tsrqp"))  # same items, other order
+        >>> round(cohen_kappa(a, b), 4)  # p_o = 3/5, p_e = (2*2 + 2*2 + 1*1)/25
+        0.375
     """
     if isinstance(a, pd.Series) and isinstance(b, pd.Series):
         a, b = a.align(b, join="inner")

@@ -23,6 +23,7 @@ Level = Literal["nominal", "ordinal", "interval", "ratio"]
 
 
 LEVELS: tuple[str, ...] = ("nominal", "ordinal", "interval", "ratio")
+"""Krippendorff's levels of measurement, each with its difference function d_ck (Krippendorff 2011)."""
 
 
 _BOOT_CELLS = 4_000_000  # float cells of resample x item-group weights held at once (32 MB)
@@ -244,24 +245,38 @@ def krippendorff_alpha(
 ) -> float:
     """Krippendorff's alpha = 1 - D_o / D_e at a level of measurement (module docstring has the formula).
 
-    ``data`` is a reliability matrix (raters x items, NaN = missing; ``kind="reliability"``) or a
-    value-count matrix (items x values, e.g. from :func:`value_counts`; ``kind="counts"``).
-    ``values`` fixes the value domain and its order (default: the sorted values present, or the
-    count table's columns). Returns NaN when no item has two ratings or all pairable values agree
-    on a single value (D_e = 0).
+    Krippendorff (2011), "Computing Krippendorff's alpha-reliability"; METHODS.md section 3.
 
-    Krippendorff's (2011) reliability data, 4 observers x 12 units with missing values:
+    Args:
+        data: a reliability matrix (raters x items, NaN = missing; ``kind="reliability"``) or a value-count
+            matrix (items x values, e.g. from :func:`value_counts`; ``kind="counts"``).
+        level: a level of :data:`LEVELS` (the difference function d_ck).
+        kind: ``"reliability"`` or ``"counts"``: how ``data`` is laid out.
+        values: the value domain and its order (default: the sorted values present, or the count table's
+            columns); ordinal distances follow this order.
 
-    >>> nan = float("nan")
-    >>> data = [[1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
-    ...         [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
-    ...         [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
-    ...         [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan]]
-    >>> [round(krippendorff_alpha(data, level), 3) for level in LEVELS]
-    [0.743, 0.815, 0.849, 0.797]
-    >>> counts = [[3, 0], [1, 2], [0, 2]]  # items x values (count-only data)
-    >>> krippendorff_alpha(counts, kind="counts")  # o = [[3, 1], [1, 3]]: 1 - 7 * 2 / (4 * 4 * 2)
-    0.5625
+    Returns:
+        Alpha, at most 1 (1: perfect agreement, 0: agreement at chance, below 0: systematic disagreement); NaN
+        when no item has two ratings or all pairable values agree on a single value (D_e = 0).
+
+    Raises:
+        InputError: ``data`` is not 2-D, holds negative or non-finite counts, values outside ``values``, or
+            values that cannot be ordered.
+        ConfigError: another ``kind``.
+
+    Example:
+        Krippendorff's (2011) reliability data, 4 observers x 12 units with missing values:
+
+        >>> nan = float("nan")
+        >>> data = [[1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
+        ...         [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
+        ...         [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
+        ...         [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan]]
+        >>> [round(krippendorff_alpha(data, level), 3) for level in LEVELS]
+        [0.743, 0.815, 0.849, 0.797]
+        >>> counts = [[3, 0], [1, 2], [0, 2]]  # items x values (count-only data)
+        >>> krippendorff_alpha(counts, kind="counts")  # o = [[3, 1], [1, 3]]: 1 - 7 * 2 / (4 * 4 * 2)
+        0.5625
     """
     counts, domain = _as_counts(data, kind, values)
     return float(_alpha_from_coincidences(_coincidences(counts), level, domain))
@@ -337,12 +352,31 @@ def alpha_ci(
 
     A resample's coincidence matrix is the multiplicity-weighted sum of per-item contributions
     (n_u n_u^T - diag n_u) / (m_u - 1); items with identical counts are pooled, so 1,000 resamples
-    are a few matrix products. Interval = the (1 - confidence)/2 and (1 + confidence)/2 quantiles.
+    are a few matrix products (METHODS.md section 3: a bootstrap interval over items).
 
-    >>> data = [[1, 2, 3, 3, 2, 1, 4, 1, 2], [1, 2, 3, 3, 2, 2, 4, 1, 2], [2, 3, 3, 3, 2, 3, 4, 2, 2]]
-    >>> ci = alpha_ci(data, "interval", n_boot=1000, seed=0)
-    >>> round(ci.value, 3), ci.low < ci.value < ci.high <= 1
-    (0.737, True)
+    Args:
+        data: as :func:`krippendorff_alpha`.
+        level: a level of :data:`LEVELS`.
+        kind: ``"reliability"`` or ``"counts"``.
+        values: the value domain and its order.
+        n_boot: bootstrap resamples (at least 1).
+        seed: the seed of ``numpy.random.default_rng``.
+        confidence: the interval's coverage; its bounds are the (1 - confidence)/2 and (1 + confidence)/2
+            quantiles of the resampled alphas.
+
+    Returns:
+        A ``CI`` ``(value, low, high)``: alpha of ``data`` and the interval (NaN bounds when every resample's
+        alpha is undefined).
+
+    Raises:
+        ConfigError: ``n_boot`` below 1, or another ``kind``.
+        InputError: as :func:`krippendorff_alpha`.
+
+    Example:
+        >>> data = [[1, 2, 3, 3, 2, 1, 4, 1, 2], [1, 2, 3, 3, 2, 2, 4, 1, 2], [2, 3, 3, 3, 2, 3, 4, 2, 2]]
+        >>> ci = alpha_ci(data, "interval", n_boot=1000, seed=0)
+        >>> round(ci.value, 3), ci.low < ci.value < ci.high <= 1
+        (0.737, True)
     """
     if n_boot < 1:
         raise ConfigError(f"n_boot must be at least 1, got {n_boot}")

@@ -47,10 +47,23 @@ def dimension_agreement(
     Krippendorff's alpha at the interval level (a percentile CI with ``n_boot`` > 0), the Pearson r and
     Lin's CCC of every rater pair on the items both rated (and their means), and the ICC forms of
     :func:`icc`: ICC(1,·) when raters differ per item (crowd data), also ICC(2,·) / ICC(3,·) when every
-    rater rated every item. ``dimensions``: the labels of the slot to use (default all); ``condition``,
-    ``by``: as in :func:`agreement_table`. Raises :class:`VoxpopError` for a slot without ratings or
-    ratings without rater ids, :class:`ConfigError` for a slot of categorical labels or an unknown
-    dimension.
+    rater rated every item.
+
+    Args:
+        corpus: the corpus whose ratings are compared.
+        slot: the slot of the dimensional ratings.
+        dimensions: the labels of the slot to use (default all).
+        condition: keep this condition's ratings only.
+        by: an item column: one block of rows per group of items.
+        n_boot: bootstrap resamples of alpha's interval (0: none).
+        seed: the bootstrap's seed.
+
+    Returns:
+        The :func:`agreement_table` rows (columns :data:`TABLE_COLUMNS`), per dimension.
+
+    Raises:
+        VoxpopError: a slot without ratings, or ratings without rater ids.
+        ConfigError: a slot of categorical labels or an unknown dimension.
     """
     return agreement_table(
         corpus, slot=slot, level="interval", emotions=dimensions, condition=condition, by=by,
@@ -63,6 +76,7 @@ TABLE_COLUMNS = (
     "group", "condition", "slot", "label", "statistic", "level", "method", "pair",
     "value", "ci_low", "ci_high", "items", "unpairable", "ratings", "note",
 )  # fmt: skip
+"""The columns of :func:`agreement_table`, in order (``voxpop agreement`` prints and saves them)."""
 
 
 def undefined_note(counts: pd.DataFrame) -> str:
@@ -163,21 +177,41 @@ def agreement_table(
 
     A slot whose ratings carry values (``intensity``, ``dimension`` with one label per dimension, or
     attributes such as ``sentiment``) gives Krippendorff's alpha per label (emotion, dimension),
-    interval level by default, and with ``pearson`` the Pearson r of every rater pair (plus their
-    mean), with ``ccc`` Lin's CCC of every rater pair (:func:`ccc` on the items both rated; plus their
-    mean), with ``icc`` the intraclass correlations of
-    :func:`icc` (statistic ``icc``, the form in ``method``). A categorical slot (``primary``, or attributes
-    such as ``gender``) gives nominal alpha and Fleiss' kappa over its labels, by ``fleiss`` = ``pooled``
-    or ``gwet`` (:func:`fleiss_kappa`; column ``method``); its ordinal alpha needs the slot's declared order,
+    interval level by default. A categorical slot (``primary``, or attributes such as ``gender``) gives
+    nominal alpha and Fleiss' kappa over its labels; its ordinal alpha needs the slot's declared order,
     interval and ratio alpha a number per label (``Corpus.slots``, or ``order`` / ``values`` for this call;
-    :mod:`voxpop.corpus.slots`). ``slot`` defaults to
-    ``intensity`` when the corpus has such ratings, else ``primary``. ``n_boot`` > 0 adds a percentile
-    bootstrap interval to alpha. Columns: see ``TABLE_COLUMNS``; ``items`` are the items with at least
-    two ratings (the pairable ones), ``unpairable`` those rated once (only Gwet's Fleiss' kappa uses
-    them, for the class proportions); ``note`` says why a value is undefined (no variation, one rating
-    per item). Raises :class:`VoxpopError` for a slot without ratings, :class:`ConfigError` for an
-    unknown level or ``fleiss`` method, and for an ordinal, interval or ratio level on a label slot
-    without a declared order (or values), naming ``--order`` / ``--values``.
+    :mod:`voxpop.corpus.slots`). METHODS.md section 3.
+
+    Args:
+        corpus: the corpus whose ratings are compared.
+        slot: the slot (default ``intensity`` when the corpus has such ratings, else ``primary``).
+        level: Krippendorff's level of measurement, one of :data:`LEVELS` (default interval for a slot with
+            values, nominal for a categorical one).
+        emotions: the labels (emotions, dimensions) of a slot with values to use (default all).
+        condition: keep this condition's ratings only.
+        by: an item column: one block of rows per group of items (``group`` column).
+        pearson: add the Pearson r of every rater pair (plus their mean).
+        n_boot: bootstrap resamples of alpha's percentile interval (0: none).
+        seed: the bootstrap's seed.
+        fleiss: Fleiss' kappa of a categorical slot by ``pooled`` or ``gwet`` class proportions
+            (:func:`fleiss_kappa`; column ``method``).
+        icc: add the intraclass correlations of :func:`icc` (statistic ``icc``, the form in ``method``).
+        ccc: add Lin's CCC of every rater pair (:func:`ccc` on the items both rated; plus their mean).
+        order: the labels of a categorical slot in order, for this call (ordinal alpha).
+        values: label -> number of a categorical slot, for this call (interval / ratio alpha).
+
+    Returns:
+        One row per statistic with the columns :data:`TABLE_COLUMNS`: ``value`` (unitless, at most 1),
+        ``ci_low`` / ``ci_high`` (NaN without ``n_boot``), ``items`` (the items with at least two ratings,
+        the pairable ones), ``unpairable`` (those rated once; only Gwet's Fleiss' kappa uses them, for the
+        class proportions), ``ratings`` and ``note`` (why a value is undefined: no variation, one rating per
+        item).
+
+    Raises:
+        VoxpopError: the slot has no ratings.
+        ConfigError: slot ``secondary``, an unknown level or ``fleiss`` method, or an ordinal, interval or
+            ratio level on a label slot without a declared order (or values), naming ``--order`` /
+            ``--values``.
     """
     ratings = corpus.ratings
     slot = slot or ("intensity" if ratings["slot"].eq("intensity").any() else "primary")
@@ -279,13 +313,23 @@ def compare_labelsets(
 ) -> pd.DataFrame:
     """Agreement between every pair of label sets, long format: a, b, class, value, low, high, items, note.
 
-    ``ccc``: CCC of the targets per class over the items both keep, then class ``mean`` (over the
-    classes where CCC is defined), with a 95 % percentile bootstrap interval over those items when
-    ``n_boot`` > 0 (:func:`ccc_labelsets_ci`); ``kappa``: Cohen's kappa between the argmax classes over
-    the items both keep (class ``argmax``). The last row of each pair is its summary (the ``mean`` or
-    ``argmax`` row); low / high are NaN without an interval. ``note`` says why a value is undefined (no
-    shared items; no variation) and which classes the mean leaves out. Raises :class:`ConfigError` for
-    an unknown ``stat`` or label sets with different classes.
+    Args:
+        labelsets: name -> label set, all with the same classes.
+        stat: ``ccc``: CCC of the targets per class over the items both keep, then class ``mean`` (over the
+            classes where CCC is defined; METHODS.md section 3); ``kappa``: Cohen's kappa between the argmax
+            classes over the items both keep (class ``argmax``).
+        n_boot: with ``ccc``, resamples of a 95 % percentile bootstrap interval over the shared items
+            (:func:`ccc_labelsets_ci`); 0: none.
+        seed: the bootstrap's seed.
+
+    Returns:
+        One row per pair (a, b) and class, with columns ``a``, ``b``, ``class``, ``value``, ``low``, ``high``
+        (NaN without an interval), ``items`` (kept by both) and ``note`` (why a value is undefined: no shared
+        items, no variation; which classes the mean leaves out). The last row of each pair is its summary
+        (the ``mean`` or ``argmax`` row).
+
+    Raises:
+        ConfigError: an unknown ``stat``, or label sets with different classes.
     """
     if stat not in COMPARE_STATS:
         raise ConfigError(f"--stat must be one of {', '.join(COMPARE_STATS)}, got {stat!r}")
@@ -328,8 +372,22 @@ def _comparison_notes(values: pd.Series, items: int, stat: str) -> dict[str, str
 def compare_conditions(
     corpus: Corpus, names: Sequence[str], *, rule: str = "ar", stat: str = "ccc", by: str | None = None, **options
 ) -> pd.DataFrame:
-    """:func:`compare_labelsets` of the label sets ``names`` (conditions or ``all``) built with ``rule``,
-    on all items and, with ``by``, per group of items; the long table gains a ``group`` column."""
+    """:func:`compare_labelsets` of the label sets ``names`` (conditions or ``all``) built with ``rule``.
+
+    Args:
+        corpus: the corpus.
+        names: conditions of the corpus, or ``all`` (every condition pooled).
+        rule: the rule building each condition's label set (:func:`voxpop.labels.make_labels`).
+        stat: ``ccc`` or ``kappa`` (:func:`compare_labelsets`).
+        by: an item column: compare on all items and per group of items.
+        **options: the rule's options.
+
+    Returns:
+        The :func:`compare_labelsets` table with a leading ``group`` column (``all`` without ``by``).
+
+    Raises:
+        ConfigError: an unknown condition, rule, option or ``stat``.
+    """
     tables = []
     for group, items in item_groups(corpus.items, by):
         scope = corpus if by is None else corpus.subset(items)
@@ -339,7 +397,15 @@ def compare_conditions(
 
 
 def comparison_matrix(table: pd.DataFrame) -> pd.DataFrame:
-    """The a x b matrix of each pair's summary value from :func:`compare_labelsets`."""
+    """The a x b matrix of each pair's summary value from :func:`compare_labelsets`.
+
+    Args:
+        table: a :func:`compare_labelsets` (or :func:`compare_conditions`, one group) table.
+
+    Returns:
+        A square DataFrame, label sets x label sets in their first-seen order, of the ``mean`` (CCC) or
+        ``argmax`` (kappa) value of each pair.
+    """
     order = list(dict.fromkeys(table["a"]))
     summary = table.groupby(["a", "b"], sort=False).last()["value"].unstack("b")
     return summary.reindex(index=order, columns=order)

@@ -64,10 +64,24 @@ def canonical_json(value: object) -> str:
 def stable_hash(value: object) -> str:
     """sha256 (hex) of :func:`canonical_json` of ``value`` together with :data:`FORMAT_VERSION`.
 
-    >>> stable_hash({"a": 1, "b": 2}) == stable_hash({"b": 2, "a": 1})
-    True
-    >>> len(stable_hash({"a": 1}))
-    64
+    The key of every cached stage and feature store: equal values (mappings in any key order) give equal hashes,
+    and a new :data:`FORMAT_VERSION` changes every hash.
+
+    Args:
+        value: a JSON-able value (mappings, lists, strings, numbers, booleans, None; no NaN).
+
+    Returns:
+        64 lowercase hex digits.
+
+    Raises:
+        TypeError: ``value`` holds an object JSON cannot write.
+        ValueError: ``value`` holds NaN or an infinity.
+
+    Example:
+        >>> stable_hash({"a": 1, "b": 2}) == stable_hash({"b": 2, "a": 1})
+        True
+        >>> len(stable_hash({"a": 1}))
+        64
     """
     return hashlib.sha256(canonical_json({"format": FORMAT_VERSION, "value": value}).encode()).hexdigest()
 
@@ -93,14 +107,32 @@ def notify(message: str) -> None:
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *, exclusive: bool = False) -> bool:
     """Write ``path`` so that readers see either the old file or the whole new one; never through a symlink.
 
-    ``write`` receives a binary file open for writing (``df.to_parquet``, ``np.save``, ``fig.savefig``
-    accept one). The data go to a new temporary file beside ``path`` (``O_EXCL | O_NOFOLLOW``), are
-    fsynced and moved onto ``path`` with ``os.replace``, which replaces a symlink at ``path`` itself.
-    With ``exclusive=True`` an existing ``path`` is kept (``os.link``) and the result is False. If
-    ``write`` raises, the temporary file is removed and ``path`` is unchanged. The directory is fsynced
-    so that the new name survives a crash. Returns True when ``path`` was written. Raises ConfigError
-    (:func:`voxpop.core.paths.check_file_target`) when ``path`` is a folder or its parent folder is missing, and
-    when that folder does not take a new file (read-only, no permission, ``/proc``).
+    The data go to a new temporary file beside ``path`` (``O_EXCL | O_NOFOLLOW``), are fsynced and moved onto
+    ``path`` with ``os.replace``, which replaces a symlink at ``path`` itself. If ``write`` raises, the temporary
+    file is removed and ``path`` is unchanged. The directory is fsynced so that the new name survives a crash.
+
+    Args:
+        path: the file to write; its parent folder must exist.
+        write: called once with a binary file open for writing (``df.to_parquet``, ``np.save``,
+            ``fig.savefig`` accept one).
+        exclusive: keep an existing ``path`` (the new file is linked in with ``os.link``, which fails when the
+            name exists) and return False.
+
+    Returns:
+        True when ``path`` was written; False when ``exclusive`` and ``path`` existed already.
+
+    Raises:
+        ConfigError: ``path`` is a folder or its parent folder is missing
+            (:func:`voxpop.core.paths.check_file_target`), or that folder does not take a new file (read-only,
+            no permission, ``/proc``).
+
+    Example:
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "a.bin"
+        >>> atomic_write(target, lambda handle: handle.write(b"abc")), target.read_bytes()
+        (True, b'abc')
+        >>> atomic_write(target, lambda handle: handle.write(b"xyz"), exclusive=True), target.read_bytes()
+        (False, b'abc')
     """
     path = Path(path)
     check_file_target(path)
@@ -167,17 +199,49 @@ def parse_yaml(text: str) -> Any:
 
 
 def write_bytes(path: str | Path, data: bytes, *, exclusive: bool = False) -> bool:
-    """:func:`atomic_write` of ``data``."""
+    """:func:`atomic_write` of ``data``.
+
+    Args:
+        path: the file to write.
+        data: its whole content.
+        exclusive: keep an existing ``path`` (see :func:`atomic_write`).
+
+    Returns:
+        True when ``path`` was written, False when ``exclusive`` kept an existing one.
+
+    Raises:
+        ConfigError: as :func:`atomic_write`.
+    """
     return atomic_write(path, lambda handle: handle.write(data), exclusive=exclusive)
 
 
 def write_text(path: str | Path, text: str) -> None:
-    """:func:`atomic_write` of ``text`` as UTF-8 with ``\\n`` line ends."""
+    """:func:`atomic_write` of ``text`` as UTF-8 with ``\\n`` line ends.
+
+    Args:
+        path: the file to write (replaced when it exists).
+        text: its whole content; written as given (no newline translation).
+
+    Raises:
+        ConfigError: as :func:`atomic_write`.
+    """
     write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str | Path, value: object, *, exclusive: bool = False) -> bool:
-    """:func:`atomic_write` of ``value`` as indented JSON."""
+    """:func:`atomic_write` of ``value`` as indented JSON (one space per level; other objects as ``str()``).
+
+    Args:
+        path: the file to write.
+        value: a JSON-able value; objects JSON cannot write (paths, timestamps) are written as their ``str()``.
+        exclusive: keep an existing ``path`` (see :func:`atomic_write`).
+
+    Returns:
+        True when ``path`` was written, False when ``exclusive`` kept an existing one.
+
+    Raises:
+        ConfigError: as :func:`atomic_write`.
+    """
     return write_bytes(path, json.dumps(value, indent=1, default=str).encode(), exclusive=exclusive)
 
 
@@ -291,7 +355,14 @@ def _is_file_record(entry: object) -> bool:
 # ====================================================================== stages and the cache
 @dataclasses.dataclass(frozen=True, eq=False)
 class Stage:
-    """One unit of work: ``kind``, a readable ``label``, a JSON-able ``config`` and the stages it reads."""
+    """One unit of work of the cache: what it computes and from what; its :attr:`key` names its folder.
+
+    Args:
+        kind: the kind of work (``labels``, ``features``, ``train``, ``evaluate``, ...): the folder's prefix.
+        label: a readable name for progress lines and notices (not part of the key).
+        config: the JSON-able configuration; part of the key.
+        inputs: the stages whose outputs it reads; their keys are part of its key.
+    """
 
     kind: str
     label: str
@@ -372,9 +443,12 @@ def stage_problems(directory: Path, *, full: bool = False, inputs: Mapping[str, 
 class Cache:
     """Stage outputs under ``root``; records which stages ran (``executed``), were reused and were repaired.
 
-    ``notice`` receives one line per finished stage that is recomputed because it is damaged or stale
-    (default: printed to stderr). ``inside`` is the folder the user named when ``root`` is a sub-folder
-    of it (``OUT/cache``): stage directories are created only inside it (:func:`output_directory`).
+    Args:
+        root: the cache folder; stage ``s`` keeps its outputs in ``root/<kind>-<key>/``.
+        notice: receives one line per finished stage that is recomputed because it is damaged or stale
+            (default: printed to stderr).
+        inside: the folder the user named when ``root`` is a sub-folder of it (``OUT/cache``): stage
+            directories are created only inside it (:func:`output_directory`). Default ``root``.
     """
 
     def __init__(

@@ -56,7 +56,12 @@ for a dashboard voxpop does not show (about 4 % of the CPU seconds of the demo s
 
 
 def default_workers() -> int:
-    """Usable cores (the CPU affinity of this process), capped by free memory at :data:`GB_PER_WORKER` each; >= 1."""
+    """The default number of local Dask workers: usable cores, capped by free memory.
+
+    Returns:
+        The usable cores (this process's CPU affinity), at most one per :data:`GB_PER_WORKER` GB of available
+        memory, and at least 1.
+    """
     import psutil
 
     free = psutil.virtual_memory().available / 1e9
@@ -96,9 +101,20 @@ def connect(
     from a clean ``forkserver`` process that imported :data:`PRELOAD` once, instead of each importing torch
     and the rest itself.
 
-    A ``scheduler`` is checked first (:func:`voxpop.core.scheduler_address.check_scheduler`): a malformed
-    address, TLS settings that do not fit it, a dead port, no answer within ``timeout`` seconds or a
-    server that is not a Dask scheduler is a :class:`ConfigError` naming the address.
+    Args:
+        workers: worker processes of the local cluster (ignored with ``scheduler``).
+        scheduler: a Dask scheduler's address (``tcp://host:8786``, ``tls://...``), or None for a local cluster.
+        security: a ``distributed.security.Security`` (TLS files) for ``scheduler``, or None.
+        preload: fork local workers from a ``forkserver`` that imported :data:`PRELOAD` once.
+        timeout: seconds to wait for the scheduler's answer.
+
+    Yields:
+        The connected ``distributed.Client``; on exit the client (and a local cluster) is closed.
+
+    Raises:
+        ConfigError: the scheduler is checked first (:func:`voxpop.core.scheduler_address.check_scheduler`):
+            a malformed address, TLS settings that do not fit it, a dead port, no answer within ``timeout``
+            seconds or a server that is not a Dask scheduler, naming the address.
     """
     import dask
     import distributed  # noqa: F401  (registers its config defaults before dask.config.set below, whose exit
@@ -176,7 +192,12 @@ def cluster_map(client: Any) -> Callable[[Callable, Iterable], Iterator]:
     (a corpus given to every label job would be sent through the scheduler, and Dask warns of graphs above
     10 MB).
 
-    Raises the error of the first value (in order) that raised one.
+    Args:
+        client: a connected ``distributed.Client`` (:func:`connect`).
+
+    Returns:
+        ``map_function(function, values)``: an iterator of ``function(value)`` for each of ``values``, in order.
+        It raises the error of the first value (in order) that raised one.
     """
 
     def map_function(function: Callable, values: Iterable) -> Iterator:

@@ -97,7 +97,15 @@ CEILINGS: dict[str, Ceiling] = {
 def ceiling(name: str) -> int:
     """The ceiling ``name`` of :data:`CEILINGS`: its environment variable when set, else its default.
 
+    Args:
+        name: a key of :data:`CEILINGS` (``variants``, ``bootstrap_cells``, ``workers``, ...).
+
+    Returns:
+        The ceiling, a positive whole number (its unit is the ceiling's: bytes, values, seconds, workers, ...);
+        a default of 0 stands for this machine's usable cores.
+
     Raises:
+        KeyError: ``name`` is no ceiling.
         ConfigError: the variable is set but not a positive whole number.
 
     Example:

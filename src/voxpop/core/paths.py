@@ -76,6 +76,9 @@ def input_file(path: str | Path, what: str) -> Path:
 def output_file(path: str | Path) -> Path:
     """``path`` ready to be written as a file: its parent folders are created; nothing is written yet.
 
+    Args:
+        path: the file to be written.
+
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
 

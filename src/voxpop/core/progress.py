@@ -11,9 +11,14 @@ from voxpop.core.cache import notify
 
 @dataclasses.dataclass
 class Reporter:
-    """Progress callbacks: ``stage(label, position, total, cached)`` before each stage, ``step(done, total)``
-    within long stages (items extracted, folds trained, clips synthesised), ``notice(line)`` when a finished stage
-is damaged or stale and is recomputed."""
+    """Progress callbacks of a study (or any long verb); each defaults to doing nothing (``notice``: stderr).
+
+    Args:
+        stage: ``stage(label, position, total, cached)`` before each stage: its label, its 1-based position
+            among ``total`` stages, and whether its outputs are reused from the cache.
+        step: ``step(done, total)`` within long stages (items extracted, folds trained, clips synthesised).
+        notice: ``notice(line)`` when a finished stage is damaged or stale and is recomputed.
+    """
 
     stage: Callable[[str, int, int, bool], None] = lambda label, position, total, cached: None
     step: Callable[[int, int], None] = lambda done, total: None

@@ -25,7 +25,11 @@ TERMINATED = 143
 
 
 class Stopped(BaseException):
-    """Raised in the main thread when the process receives a stop signal (``signum``)."""
+    """Raised in the main thread when the process receives a stop signal (a ``BaseException``, like Ctrl-C's).
+
+    Args:
+        signum: the signal's number (``signal.SIGTERM``); the message names it (``stopped by SIGTERM``).
+    """
 
     def __init__(self, signum: int) -> None:
         super().__init__(f"stopped by {signal.Signals(signum).name}")

@@ -89,19 +89,44 @@ class CorpusError(InputError):
 class Corpus:
     """Items + long ratings + ordered classes; validated on construction.
 
-    >>> items = pd.DataFrame({"speaker": ["s1", "s2"]}, index=["a", "b"])
-    >>> ratings = pd.DataFrame({"item": ["a", "a", "b"], "rater": ["r1", "r2", "r1"],
-    ...                         "label": ["A", "N", "anger"]})
-    >>> c = Corpus("toy", items, ratings, classes=["neutral", "anger"],
-    ...            class_map={"A": "anger", "N": "neutral"})
-    >>> c.ratings["label"].tolist()
-    ['anger', 'neutral', 'anger']
-    >>> Corpus("toy", items, ratings.assign(label="X"), classes=["anger"])
-    Traceback (most recent call last):
-    ...
-    voxpop.corpus.corpus.CorpusError: corpus 'toy' is invalid (3 problems):
-      - ratings row 1, column 'label' (item 'a'): label 'X' is not a class (anger), not ...
-    ...
+    Args:
+        name: the corpus's name (reports, messages, ``corpus.yaml``).
+        items: one row per clip, indexed by item id; usual columns ``audio`` (a path), ``duration`` (seconds),
+            ``speaker``, ``gender``, ``split``, ``fold``; any other column is kept (filters can use it).
+        ratings: one row per judgement, with the columns of the table above: ``item`` and ``label`` are
+            required, a missing ``slot`` is ``primary``, the other missing columns are added empty; optionally
+            ``source_file`` / ``source_row`` / ``source_column``. Any other column is a problem.
+        classes: the emotion classes in their order (the columns of every label set).
+        class_map: native label -> class (``{"A": "anger"}``), applied to ``ratings["label"]``; a class of
+            ``"drop"`` makes the native label an excluded one.
+        excluded: labels that are no class and are set aside by the rules (e.g. ``other``).
+        scales: slot or label -> ``(low, high)`` of its numeric ``value`` (a Likert scale ``(1, 5)``).
+        slots: slot -> :class:`~voxpop.corpus.slots.LabelOrder`, the declared order and values of an ordered
+            label slot (age groups, mood).
+        source: where the corpus came from (provenance text).
+        license: its license.
+        description: free text.
+        audio_root: the folder the importer resolved the audio paths against ("" when unknown).
+
+    Raises:
+        CorpusError: an ``InputError`` listing every problem found (unknown item in the ratings, a label that
+            is no class and not excluded, a value outside its scale, repeated judgements, bad ids), each
+            naming the table, row and column (and the source file's place when given).
+
+    Example:
+        >>> items = pd.DataFrame({"speaker": ["s1", "s2"]}, index=["a", "b"])
+        >>> ratings = pd.DataFrame({"item": ["a", "a", "b"], "rater": ["r1", "r2", "r1"],
+        ...                         "label": ["A", "N", "anger"]})
+        >>> c = Corpus("toy", items, ratings, classes=["neutral", "anger"],
+        ...            class_map={"A": "anger", "N": "neutral"})
+        >>> c.ratings["label"].tolist()
+        ['anger', 'neutral', 'anger']
+        >>> Corpus("toy", items, ratings.assign(label="X"), classes=["anger"])
+        Traceback (most recent call last):
+        ...
+        voxpop.corpus.corpus.CorpusError: corpus 'toy' is invalid (3 problems):
+          - ratings row 1, column 'label' (item 'a'): label 'X' is not a class (anger), not ...
+        ...
     """
 
     def __init__(

@@ -110,21 +110,43 @@ def make_demo_corpus(
 ) -> Corpus:
     """Build the synthetic demo corpus in ``out_dir`` and return it.
 
-    ``size`` picks a preset of :data:`SIZES` (``tiny``: 6 speakers x 8 clips, 12 raters;
-    ``small``: 12 speakers x 32 clips, 40 raters; both 6 raters per clip and condition); the
-    keyword arguments override single values of it. ``classes`` come from :data:`EMOTIONS`,
-    ``conditions`` from :data:`CONDITIONS`. ``progress(done, total)`` is called after each clip.
-    ``map_function(function, batches)`` synthesises batches of :data:`CLIPS_PER_TASK` clips: ``map`` here,
-    one after the other, or :func:`voxpop.core.cluster.cluster_map` on a Dask cluster's workers (the same
-    files: each clip has its own seed).
-
     Writes ``out_dir/audio/<item>.wav`` (16 kHz mono 16-bit), ``out_dir/corpus`` (:meth:`Corpus.save`)
     and ``out_dir/raters.parquet`` (the simulated rater parameters, ground truth for aggregation
     methods, with :func:`dimension_raters`' bias and noise). Ratings: :func:`simulate_ratings` and, in
-    slot ``dimension``, :func:`simulate_dimensions` (scale :data:`DIMENSION_SCALE`). Items: audio (absolute
-    path), duration, speaker, gender, emotion (intended), intensity, fold (1..n_speakers // 2, one
-    female and one male speaker each), split (Train / Development / Test by fold), corpus. The same
-    arguments give identical files.
+    slot ``dimension``, :func:`simulate_dimensions` (scale :data:`DIMENSION_SCALE`). The same arguments give
+    identical files.
+
+    Args:
+        out_dir: the folder to write into (created when missing).
+        size: a preset of :data:`SIZES`: ``tiny`` (6 speakers x 8 clips, 12 raters) or ``small`` (12 speakers x
+            32 clips, 40 raters); both 6 raters per clip and condition. The keywords below override single
+            values of it.
+        n_speakers: speakers (half female, half male).
+        clips_per_speaker: clips per speaker.
+        classes: the intended emotions, from :data:`EMOTIONS`.
+        conditions: the stimulus conditions rated, from :data:`CONDITIONS`.
+        n_raters: simulated raters in the pool.
+        raters_per_clip: raters judging each clip in each condition.
+        seconds: ``(shortest, longest)`` clip duration in seconds.
+        seed: the seed of every random choice.
+        progress: ``progress(done, total)``, called after each clip is written.
+        map_function: ``map_function(function, batches)`` synthesises batches of :data:`CLIPS_PER_TASK`
+            clips: ``map`` (one after the other, the default) or :func:`voxpop.core.cluster.cluster_map` on a
+            Dask cluster's workers (the same files: each clip has its own seed).
+
+    Returns:
+        The :class:`Corpus`. Items: audio (absolute path), duration (seconds), speaker, gender, emotion
+        (intended), intensity, fold (1..n_speakers // 2, one female and one male speaker each), split (Train /
+        Development / Test by fold), corpus. Ratings in slots ``primary``, ``intensity`` and ``dimension``.
+
+    Raises:
+        ConfigError: unknown size, or a class or condition outside :data:`EMOTIONS` / :data:`CONDITIONS`.
+
+    Example:
+        >>> import tempfile
+        >>> corpus = make_demo_corpus(tempfile.mkdtemp(), "tiny", clips_per_speaker=2)
+        >>> len(corpus.items), corpus.classes
+        (12, ['neutral', 'anger', 'happy', 'sad'])
     """
     if size not in SIZES:
         raise ConfigError(f"demo corpus: size {size!r}; choose one of {', '.join(SIZES)}")

@@ -175,19 +175,26 @@ def _prepare(expression: str) -> _Source:
 
 @dataclasses.dataclass(frozen=True)
 class ItemFilter:
-    """A parsed, checked item filter; :meth:`mask` evaluates it on an items table.
+    """A parsed, checked item filter (docs/filters.md); :meth:`mask` evaluates it on an items table.
 
-    >>> items = pd.DataFrame({"speaker": ["1001", "1002", "1003"], "duration": [0.5, 2.0, 7.5]},
-    ...                      index=pd.Index(["a", "b", "c"], name="item"))
-    >>> ItemFilter.parse("speaker != '1002' and 1 < duration < 10").mask(items).tolist()
-    [False, False, True]
-    >>> ItemFilter.parse("speaker.to_csv('out.csv')")
-    Traceback (most recent call last):
-    ...
-    voxpop.core.errors.ConfigError: item filter "speaker.to_csv('out.csv')": a function or method call is not ...
-        speaker.to_csv('out.csv')
-        ^^^^^^^^^^^^^^^^^^^^^^^^^
-    Allowed: item column names ...
+    Build one with :meth:`parse`, not with the constructor.
+
+    Attributes:
+        source: the expression's text, kept for messages.
+        tree: its checked syntax tree (``ast.Expression``), evaluated by :meth:`mask` without ``eval``.
+
+    Example:
+        >>> items = pd.DataFrame({"speaker": ["1001", "1002", "1003"], "duration": [0.5, 2.0, 7.5]},
+        ...                      index=pd.Index(["a", "b", "c"], name="item"))
+        >>> ItemFilter.parse("speaker != '1002' and 1 < duration < 10").mask(items).tolist()
+        [False, False, True]
+        >>> ItemFilter.parse("speaker.to_csv('out.csv')")
+        Traceback (most recent call last):
+        ...
+        voxpop.core.errors.ConfigError: item filter "speaker.to_csv('out.csv')": a function or method call is not ...
+            speaker.to_csv('out.csv')
+            ^^^^^^^^^^^^^^^^^^^^^^^^^
+        Allowed: item column names ...
     """
 
     source: _Source

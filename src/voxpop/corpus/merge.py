@@ -32,7 +32,14 @@ NAMESPACED_ITEM_COLUMNS = ("speaker",)
 
 @dataclasses.dataclass(frozen=True)
 class MergeSource:
-    """One corpus to merge: its namespace and its class map (label -> new label, or ``"drop"``)."""
+    """One corpus to merge: its namespace and its class map.
+
+    Args:
+        corpus: the corpus.
+        namespace: the prefix of its ids in the merged corpus (``namespace:item``; letters, digits, ``_.-``).
+        class_map: its label -> the merged corpus's label, or ``"drop"`` (an excluded label); labels not in it
+            keep their name.
+    """
 
     corpus: Corpus
     namespace: str
@@ -139,51 +146,45 @@ def merge_corpora(
 ) -> tuple[Corpus, pd.DataFrame]:
     """Merge corpora into one with namespaced ids, a shared class set and a ``corpus`` item column.
 
-    Parameters
-    ----------
-    sources
-        The corpora, each with a namespace (letters, digits, ``_.-``) and a class map whose values
-        are a new label or ``"drop"``. Labels not in the map keep their name.
-    classes
-        The merged class list, in order. Default: the union of every source's mapped classes in
-        order of first appearance. A mapped class outside this list becomes an excluded label.
-    name
-        The merged corpus's name (default: the namespaces joined with ``+``).
+    Args:
+        sources: the corpora, each with a namespace (letters, digits, ``_.-``) and a class map whose values
+            are a new label or ``"drop"``. Labels not in the map keep their name.
+        classes: the merged class list, in order. Default: the union of every source's mapped classes in
+            order of first appearance. A mapped class outside this list becomes an excluded label.
+        name: the merged corpus's name (default: the namespaces joined with ``+``).
 
-    Returns
-    -------
-    (corpus, accounting)
-        ``accounting`` has one row per source (index = namespace) with the columns ``items``,
-        ``items_kept``, ``items_dropped`` (items whose emotion ratings all carry dropped labels),
-        ``ratings``, ``ratings_kept``, ``ratings_renamed`` (kept ratings whose label the map changed),
+    Returns:
+        ``(corpus, accounting)``: the merged :class:`Corpus` (item ids ``namespace:id``), and ``accounting``
+        with one row per source (index = namespace) and the columns ``items``, ``items_kept``,
+        ``items_dropped`` (items whose emotion ratings all carry dropped labels), ``ratings``,
+        ``ratings_kept``, ``ratings_renamed`` (kept ratings whose label the map changed),
         ``ratings_dropped_label`` (kept ratings on a dropped label, now excluded) and
         ``ratings_of_dropped_items``.
 
-    Raises
-    ------
-    ConfigError
-        Fewer than two sources, a repeated or malformed namespace, a class map naming a label the
-        corpus does not have or mapping one onto a name that is no label of any source and not in
-        ``classes`` (:func:`voxpop.corpus.classmap.check_class_map`), a class listed twice, a ``classes`` list
-        naming no label of any source, or one slot declared
-        with two different scales (rescale one corpus first; scales are never changed silently).
+    Raises:
+        ConfigError: fewer than two sources, a repeated or malformed namespace, a class map naming a label
+            the corpus does not have or mapping one onto a name that is no label of any source and not in
+            ``classes`` (:func:`voxpop.corpus.classmap.check_class_map`), a class listed twice, a ``classes``
+            list naming no label of any source, or one slot declared with two different scales (rescale one
+            corpus first; scales are never changed silently).
 
-    Example: RAVDESS-like and CREMA-D-like corpora, with ``angry -> anger`` and ``calm -> drop``:
+    Example:
+        RAVDESS-like and CREMA-D-like corpora, with ``angry -> anger`` and ``calm -> drop``:
 
-    >>> ra = Corpus("ravdess", pd.DataFrame({"speaker": ["1", "1"]}, index=["r1", "r2"]),
-    ...             pd.DataFrame({"item": ["r1", "r2"], "label": ["angry", "calm"]}), classes=["angry", "calm"])
-    >>> cr = Corpus("crema-d", pd.DataFrame({"speaker": ["1"]}, index=["c1"]),
-    ...             pd.DataFrame({"item": ["c1", "c1"], "rater": ["E1", "E2"], "label": ["anger", "sad"]}),
-    ...             classes=["anger", "sad"])
-    >>> merged, counts = merge_corpora([MergeSource(ra, "ravdess", {"angry": "anger", "calm": "drop"}),
-    ...                                 MergeSource(cr, "crema-d")])
-    >>> merged.classes, merged.excluded
-    (['anger', 'sad'], ['calm'])
-    >>> merged.items[["speaker", "corpus"]].to_dict("index")  # doctest: +NORMALIZE_WHITESPACE
-    {'ravdess:r1': {'speaker': 'ravdess:1', 'corpus': 'ravdess'},
-     'crema-d:c1': {'speaker': 'crema-d:1', 'corpus': 'crema-d'}}
-    >>> counts.loc["ravdess", ["items", "items_dropped", "ratings_renamed"]].tolist()
-    [2, 1, 1]
+        >>> ra = Corpus("ravdess", pd.DataFrame({"speaker": ["1", "1"]}, index=["r1", "r2"]),
+        ...             pd.DataFrame({"item": ["r1", "r2"], "label": ["angry", "calm"]}), classes=["angry", "calm"])
+        >>> cr = Corpus("crema-d", pd.DataFrame({"speaker": ["1"]}, index=["c1"]),
+        ...             pd.DataFrame({"item": ["c1", "c1"], "rater": ["E1", "E2"], "label": ["anger", "sad"]}),
+        ...             classes=["anger", "sad"])
+        >>> merged, counts = merge_corpora([MergeSource(ra, "ravdess", {"angry": "anger", "calm": "drop"}),
+        ...                                 MergeSource(cr, "crema-d")])
+        >>> merged.classes, merged.excluded
+        (['anger', 'sad'], ['calm'])
+        >>> merged.items[["speaker", "corpus"]].to_dict("index")  # doctest: +NORMALIZE_WHITESPACE
+        {'ravdess:r1': {'speaker': 'ravdess:1', 'corpus': 'ravdess'},
+         'crema-d:c1': {'speaker': 'crema-d:1', 'corpus': 'crema-d'}}
+        >>> counts.loc["ravdess", ["items", "items_dropped", "ratings_renamed"]].tolist()
+        [2, 1, 1]
     """
     classes = check_classes(classes)
     _check_sources(sources, classes)

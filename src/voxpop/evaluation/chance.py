@@ -128,16 +128,29 @@ def chance_levels(items: pd.Index, test_labels: LabelSet, train_labels: LabelSet
     """Chance level of every metric on the scored ``items`` (kept by ``test_labels``), by metric name.
 
     Single-label test sets: :func:`chance_single_label` of the argmax classes of the targets;
-    multi-label ones: :func:`chance_multi_label` of the positive targets; ``ccc`` = 0. With
-    ``train_labels``, single-label test sets also get ``kld`` / ``jsd`` of :func:`prior_baseline`
-    against the mean of the training set's kept targets (each row scaled to sum 1; all-zero rows left
-    out). Raises :class:`~voxpop.core.errors.InputError` when ``items`` is empty.
+    multi-label ones: :func:`chance_multi_label` of the positive targets; ``ccc`` = 0. METHODS.md section 6:
+    the chance level of a metric is its value for a predictor that draws from the test class frequencies.
 
-    >>> from voxpop.labels.labelset import Accounting, LabelSet
-    >>> t = pd.DataFrame([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]], index=["i1", "i2", "i3"], columns=["A", "S"])
-    >>> test = LabelSet(t, pd.Series(True, index=t.index), t * 2, "ar", Accounting(3, 3, 6, 6))
-    >>> chance_levels(pd.Index(["i1", "i3"]), test)  # truth A, S: p = (.5, .5)
-    {'accuracy': 0.5, 'uar': 0.5, 'macro_f1': 0.5, 'micro_f1': 0.5, 'weighted_f1': 0.5, 'mcc': 0.0, \
+    Args:
+        items: the scored items (kept by ``test_labels``).
+        test_labels: the test label set.
+        train_labels: the training label set: single-label test sets then also get ``kld`` / ``jsd`` of
+            :func:`prior_baseline` against the mean of its kept targets (each row scaled to sum 1; all-zero
+            rows left out).
+
+    Returns:
+        Metric name (``accuracy``, ``uar``, ..., ``f1[<class>]``, ``ccc``, ``kld``, ``jsd``) -> its chance
+        level, in the metric's units.
+
+    Raises:
+        InputError: ``items`` is empty.
+
+    Example:
+        >>> from voxpop.labels.labelset import Accounting, LabelSet
+        >>> t = pd.DataFrame([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]], index=["i1", "i2", "i3"], columns=["A", "S"])
+        >>> test = LabelSet(t, pd.Series(True, index=t.index), t * 2, "ar", Accounting(3, 3, 6, 6))
+        >>> chance_levels(pd.Index(["i1", "i3"]), test)  # truth A, S: p = (.5, .5)
+        {'accuracy': 0.5, 'uar': 0.5, 'macro_f1': 0.5, 'micro_f1': 0.5, 'weighted_f1': 0.5, 'mcc': 0.0, \
 'f1[A]': 0.5, 'f1[S]': 0.5, 'weighted_f1[A]': 0.5, 'weighted_f1[S]': 0.5, 'mcc[A]': 0.0, 'mcc[S]': 0.0, 'ccc': 0.0}
     """
     classes = list(test_labels.classes)

@@ -42,9 +42,11 @@ import pandas as pd
 from voxpop.core.errors import ConfigError, InputError
 
 SINGLE_LABEL_METRICS = ("accuracy", "uar", "macro_f1", "micro_f1", "weighted_f1", "mcc")
+"""The whole-test-set metrics of a single-label task (METHODS.md section 6), as :func:`evaluate` names them."""
 
 
 MULTI_LABEL_METRICS = ("macro_f1", "micro_f1", "weighted_f1", "mcc")
+"""The metrics of a multi-label task, on the binarised items x classes matrices (METHODS.md section 6)."""
 
 
 PER_CLASS_METRICS = ("precision", "recall", "f1")
@@ -403,8 +405,20 @@ def _point(metric: str, y_true: object, y_pred: object, classes: Sequence[object
 def accuracy(y_true: object, y_pred: object, classes: Sequence[object] | None = None) -> float:
     """Share of items whose predicted class is the true class (single-label).
 
-    >>> accuracy(["A", "A", "S"], ["A", "S", "S"], classes=["A", "S"])
-    0.666...
+    Args:
+        y_true: the true class per item (labels or codes), or an items x classes 0/1 matrix (multi-label).
+        y_pred: the predicted ones, in the same form and item order.
+        classes: the classes in order (default: those present, sorted).
+
+    Returns:
+        Accuracy in [0, 1].
+
+    Raises:
+        InputError: ``y_true`` and ``y_pred`` differ in length or class count, or ``classes`` does not fit.
+
+    Example:
+        >>> accuracy(["A", "A", "S"], ["A", "S", "S"], classes=["A", "S"])
+        0.666...
     """
     return _point("accuracy", y_true, y_pred, classes, 0.0)
 
@@ -415,10 +429,23 @@ def uar(y_true: object, y_pred: object, classes: Sequence[object] | None = None,
     Equals scikit-learn's ``recall_score(y_true, y_pred, average='macro', labels=<classes in y_true>)``;
     a class absent from the truth (e.g. from a subgroup) is left out instead of counting as 0.
 
-    >>> uar([0, 0, 0, 1], [0, 0, 0, 0])
-    0.5
-    >>> uar(["A", "S"], ["A", "S"], classes=["A", "S", "N", "H"])  # N and H absent: left out
-    1.0
+    Args:
+        y_true: the true class per item (labels or codes), or an items x classes 0/1 matrix (multi-label).
+        y_pred: the predicted ones, in the same form and item order.
+        classes: the classes in order (default: those present, sorted).
+        zero_division: the value of a class's ratio whose denominator is 0.
+
+    Returns:
+        UAR in [0, 1].
+
+    Raises:
+        InputError: ``y_true`` and ``y_pred`` differ in length or class count, or ``classes`` does not fit.
+
+    Example:
+        >>> uar([0, 0, 0, 1], [0, 0, 0, 0])
+        0.5
+        >>> uar(["A", "S"], ["A", "S"], classes=["A", "S", "N", "H"])  # N and H absent: left out
+        1.0
     """
     return _point("uar", y_true, y_pred, classes, zero_division)
 
@@ -431,10 +458,23 @@ def macro_f1(
     Single-label: classes in ``y_true`` or ``y_pred`` (scikit-learn's ``f1_score(average='macro')``);
     multi-label: classes with a positive in ``y_true``.
 
-    >>> macro_f1([0, 0, 1, 2], [0, 1, 1, 1])  # F1 = (2/3, 1/2, 0)
-    0.3888...
-    >>> macro_f1(np.array([[1, 1], [0, 1]]), np.array([[1, 0], [0, 1]]))  # F1 = (1, 2/3)
-    0.8333...
+    Args:
+        y_true: the true class per item (labels or codes), or an items x classes 0/1 matrix (multi-label).
+        y_pred: the predicted ones, in the same form and item order.
+        classes: the classes in order (default: those present, sorted).
+        zero_division: the value of a class's ratio whose denominator is 0.
+
+    Returns:
+        Macro-F1 in [0, 1].
+
+    Raises:
+        InputError: ``y_true`` and ``y_pred`` differ in length or class count, or ``classes`` does not fit.
+
+    Example:
+        >>> macro_f1([0, 0, 1, 2], [0, 1, 1, 1])  # F1 = (2/3, 1/2, 0)
+        0.3888...
+        >>> macro_f1(np.array([[1, 1], [0, 1]]), np.array([[1, 0], [0, 1]]))  # F1 = (1, 2/3)
+        0.8333...
     """
     return _point("macro_f1", y_true, y_pred, classes, zero_division)
 
@@ -494,11 +534,24 @@ def per_class_f1(
 def confusion_matrix(y_true: object, y_pred: object, classes: Sequence[object] | None = None) -> pd.DataFrame:
     """Single-label confusion matrix: rows = true class, columns = predicted class, cells = item counts.
 
-    >>> confusion_matrix(["A", "A", "S"], ["A", "S", "S"], classes=["A", "S"])
-    pred  A  S
-    true
-    A     1  1
-    S     0  1
+    Args:
+        y_true: the true class per item (labels or codes), or an items x classes 0/1 matrix (multi-label).
+        y_pred: the predicted ones, in the same form and item order.
+        classes: the classes in order (default: those present, sorted).
+
+    Returns:
+        A classes x classes DataFrame of counts (index ``true``, columns ``pred``).
+
+    Raises:
+        ConfigError: multi-label input.
+        InputError: as :func:`accuracy`.
+
+    Example:
+        >>> confusion_matrix(["A", "A", "S"], ["A", "S", "S"], classes=["A", "S"])
+        pred  A  S
+        true
+        A     1  1
+        S     0  1
     """
     prepared = prepare(y_true, y_pred, classes)
     if prepared.multilabel:

@@ -42,16 +42,22 @@ KINDS = ("categorical", "continuous")
 class Predictions:
     """A predictions table and what its columns mean.
 
-    ``table``: DataFrame indexed by item (string ids), one float column per output in order and an
-    optional ``fold`` column (the fold whose model predicted the item). ``kind``: ``categorical``
-    (columns are classes holding probabilities or scores; ``multilabel`` says they are independent
-    sigmoids rather than a softmax) or ``continuous`` (columns are emotion dimensions, e.g. arousal and
-    valence, holding predicted values; ``multilabel`` is then False). Raises :class:`InputError` when a
-    value is not a finite number or an item id is missing, :class:`ConfigError` for another kind.
+    Args:
+        table: DataFrame indexed by item (string ids), one float column per output in order and an optional
+            ``fold`` column (the fold whose model predicted the item).
+        multilabel: the class columns are independent sigmoids rather than a softmax (categorical only).
+        kind: ``categorical`` (columns are classes holding probabilities or scores) or ``continuous``
+            (columns are emotion dimensions, e.g. arousal and valence, holding predicted values on the
+            targets' scale).
 
-    >>> p = Predictions(pd.DataFrame({"A": [0.7, 0.2], "S": [0.3, 0.8], "fold": ["f1", "f2"]}, index=["i1", "i2"]))
-    >>> p.classes, p.folds.tolist(), p.scores.shape
-    (['A', 'S'], ['f1', 'f2'], (2, 2))
+    Raises:
+        InputError: a value is not a finite number or an item id is missing.
+        ConfigError: another kind, or continuous predictions marked multi-label.
+
+    Example:
+        >>> p = Predictions(pd.DataFrame({"A": [0.7, 0.2], "S": [0.3, 0.8], "fold": ["f1", "f2"]}, index=["i1", "i2"]))
+        >>> p.classes, p.folds.tolist(), p.scores.shape
+        (['A', 'S'], ['f1', 'f2'], (2, 2))
     """
 
     table: pd.DataFrame
@@ -106,7 +112,18 @@ def _check_predictions(predictions: pd.DataFrame, source: str) -> list[str]:
 def save_predictions(predictions: Predictions, path: str | Path) -> Path:
     """Write predictions (index item, output columns in order, optional ``fold``) to one parquet file.
 
-    The column order, ``multilabel`` and ``kind`` go into the file's metadata.
+    The column order, ``multilabel`` and ``kind`` go into the file's metadata; the write is atomic.
+
+    Args:
+        predictions: the predictions.
+        path: the parquet file to write (parent folders are created).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        InputError: a value is not a finite number or an item id is missing.
+        ConfigError: ``path`` cannot be written (a folder, a read-only place).
     """
     path = Path(path)
     table_in = predictions.table
@@ -126,10 +143,16 @@ def save_predictions(predictions: Predictions, path: str | Path) -> Path:
 def load_predictions(path: str | Path) -> Predictions:
     """Read predictions written by :func:`save_predictions`, or from outside voxpop.
 
-    Outside files: parquet or CSV with the item ids in an ``item`` column (else the parquet index, or
-    the first CSV column), one numeric column per class and an optional ``fold`` column; they load as
-    categorical, not multi-label. The table is indexed by item (string ids). Raises
-    :class:`InputError` for a missing or unreadable file or a value that is not a finite number.
+    Args:
+        path: a parquet file of :func:`save_predictions`, or an outside parquet or CSV file with the item ids
+            in an ``item`` column (else the parquet index, or the first CSV column), one numeric column per
+            class and an optional ``fold`` column; outside files load as categorical, not multi-label.
+
+    Returns:
+        The :class:`Predictions`, its table indexed by item (string ids).
+
+    Raises:
+        InputError: a missing or unreadable file, or a value that is not a finite number.
     """
     path = input_file(path, "predictions")
     meta: dict[str, Any] = {}
@@ -168,11 +191,18 @@ def _is_distribution(values: np.ndarray) -> np.ndarray:
 
 
 def predicted_classes(scores: pd.DataFrame) -> pd.Series:
-    """The single-label decision per item: the name of the highest-scoring column (first on ties), as
-    a string Series indexed like ``scores`` (:func:`voxpop.labels.decisions.decide` without offsets).
+    """The single-label decision per item: the highest-scoring column (first on ties).
 
-    >>> predicted_classes(pd.DataFrame({"A": [0.6, 0.3], "S": [0.4, 0.7]}, index=["i1", "i2"])).tolist()
-    ['A', 'S']
+    Args:
+        scores: items x classes scores.
+
+    Returns:
+        The class name per item, a string Series indexed like ``scores``
+        (:func:`voxpop.labels.decisions.decide` without offsets).
+
+    Example:
+        >>> predicted_classes(pd.DataFrame({"A": [0.6, 0.3], "S": [0.4, 0.7]}, index=["i1", "i2"])).tolist()
+        ['A', 'S']
     """
     return decide(scores).astype(STRING)
 

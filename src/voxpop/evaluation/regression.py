@@ -22,6 +22,8 @@ from voxpop.core.errors import InputError
 from voxpop.evaluation.resampling import cluster_resamples, percentile_interval, resample_indices
 
 REGRESSION_METRICS = ("ccc", "pearson", "mae", "rmse")
+"""The metrics of a dimensional (regression) task per dimension: Lin's CCC, Pearson r, MAE and RMSE (the last two
+in the targets' units)."""
 MEAN = "mean"
 
 
@@ -85,10 +87,24 @@ def regression_table(
 ) -> pd.DataFrame:
     """:func:`regression_scores` in long form with percentile bootstrap intervals.
 
-    Columns dimension, metric, value, low, high, n_items; ``n_boot`` = 0 gives NaN intervals. ``indices``:
-    an (n_boot, n) matrix of item positions to use instead of ``resample_indices(targets, n_boot, seed)``.
-    ``groups`` (item id -> speaker; not with ``indices``): the cluster bootstrap, each resample the items of
-    the speakers drawn with replacement (:func:`voxpop.evaluation.resampling.cluster_resamples`; InputError as there).
+    Args:
+        predictions: items x dimensions predicted values (may have more columns).
+        targets: items x dimensions gold-standard values, the same items in the same order.
+        n_boot: bootstrap resamples (0: NaN intervals).
+        seed: the bootstrap's seed.
+        alpha: 1 - the interval's coverage (0.05: the 2.5 / 97.5 % percentiles).
+        indices: an (n_boot, n) matrix of item positions to use instead of
+            ``resample_indices(targets, n_boot, seed)``.
+        groups: item id -> speaker (not with ``indices``): the cluster bootstrap, each resample the items of
+            the speakers drawn with replacement (:func:`voxpop.evaluation.resampling.cluster_resamples`).
+
+    Returns:
+        One row per dimension (then ``mean``) and metric of :data:`REGRESSION_METRICS`, with columns
+        ``dimension``, ``metric``, ``value``, ``low``, ``high`` and ``n_items``.
+
+    Raises:
+        InputError: misaligned or non-finite tables, a dimension without a prediction column, or ``groups``
+            that do not cover the items (as :func:`voxpop.evaluation.resampling.cluster_resamples`).
     """
     p, t = _aligned(predictions, targets)
     point = regression_scores(predictions, targets)

@@ -36,23 +36,40 @@ def evaluate_predictions(
 ) -> pd.DataFrame:
     """Metrics of ``predictions`` on the predicted items that ``test_labels`` keeps, with bootstrap CIs.
 
-    Columns metric, value, low, high (95 % percentile bootstrap over items, ``n_boot`` resamples,
-    seeded, stratified by true class for single-label sets), absent_classes (classes without a true
-    item here, left out of macro averages), n_items (items scored), n_excluded (predicted items the
-    test labels do not keep or do not know), tie_policy and n_tied. Single-label task (test targets
-    one-hot or distributions): the true class is the top class of the target
+    Single-label task (test targets one-hot or distributions): the true class is the top class of the target
     (:func:`voxpop.labels.decisions.top_class`); a distribution whose top is shared by several classes (AR
-    targets) is a tie, scored by ``tie_policy``: ``drop`` (default) leaves the item out, ``first``
-    takes the first tied class, ``random`` a seeded random one; n_tied counts these items whatever
-    the policy (under ``drop`` they are not in n_items, and KLD / JSD are then computed on the scored
-    items too). The predicted class is the argmax of the prediction; accuracy, UAR, macro / micro /
-    weighted F1, MCC and per-class F1, plus KLD and JSD when the test targets are soft distributions
-    and the predictions are distributions. Multi-label task (``test_labels.multilabel``): predictions
-    binarised by :func:`binarize_predictions`; macro / micro / weighted F1, MCC, per-class F1 (no ties:
-    n_tied 0). All metrics are computed on the whole set (voxpop.evaluation.scoring.evaluate). ``speakers`` (item
-    id -> speaker, :func:`voxpop.evaluation.resampling.resample_groups`) resamples speakers instead of items (cluster
-    bootstrap, unstratified). Raises :class:`InputError` when no predicted item is scored, or when
-    ``speakers`` lacks a scored item or the scored items come from fewer than 2 speakers.
+    targets) is a tie, scored by ``tie_policy``. The predicted class is the argmax of the prediction;
+    accuracy, UAR, macro / micro / weighted F1, MCC and per-class F1, plus KLD and JSD when the test targets
+    are soft distributions and the predictions are distributions. Multi-label task
+    (``test_labels.multilabel``): predictions binarised by :func:`binarize_predictions`; macro / micro /
+    weighted F1, MCC, per-class F1 (no ties). All metrics are computed on the whole set
+    (:func:`voxpop.evaluation.scoring.evaluate`; METHODS.md section 6).
+
+    Args:
+        predictions: items x classes scores (probabilities in [0, 1]), indexed by item id; extra columns
+            (``fold``) are ignored.
+        test_labels: the test label set; its classes must all be columns of ``predictions``.
+        n_boot: bootstrap resamples of the 95 % percentile interval over items (seeded, stratified by true
+            class for single-label sets); 0: no interval.
+        seed: the bootstrap's seed.
+        binarize: how a multi-label prediction becomes 0/1 (:func:`binarize_predictions`: ``auto``,
+            ``uniform`` (p_c > 1/C), ``argmax``, or thresholds).
+        tie_policy: ``drop`` (default) leaves a tied item out, ``first`` takes the first tied class,
+            ``random`` a seeded random one.
+        speakers: item id -> speaker (:func:`voxpop.evaluation.resampling.resample_groups`): resample
+            speakers instead of items (cluster bootstrap, unstratified).
+
+    Returns:
+        One row per metric: ``metric``, ``value``, ``low``, ``high``, ``absent_classes`` (classes without a
+        true item here, left out of macro averages), ``n_items`` (items scored), ``n_excluded`` (predicted
+        items the test labels do not keep or do not know), ``tie_policy`` and ``n_tied`` (tied items whatever
+        the policy; under ``drop`` they are not in n_items, and KLD / JSD are computed on the scored items
+        too).
+
+    Raises:
+        ConfigError: an unknown tie policy or binarisation.
+        InputError: a class column is missing, no predicted item is scored, or ``speakers`` lacks a scored
+            item or the scored items come from fewer than 2 speakers.
     """
     if tie_policy not in EVALUATION_TIE_POLICIES:
         raise ConfigError(f"unknown tie policy {tie_policy!r}; choose one of {', '.join(EVALUATION_TIE_POLICIES)}.")
@@ -117,9 +134,24 @@ def evaluate_predictions(
 def evaluate_out_of_fold(
     predictions: pd.DataFrame, test_labels: LabelSet, *, n_boot: int = 1000, seed: int = 0, tie_policy: str = "drop"
 ) -> dict[str, pd.DataFrame]:
-    """:func:`evaluate_predictions` pooled over folds (key ``"pooled"``, with the per-fold mean and standard
-    deviation beside it, :func:`evaluate_pooled`) when every item is predicted once, else one table per
-    fold (overlapping test sets, e.g. several predefined split columns)."""
+    """:func:`evaluate_predictions` pooled over folds, or per fold when test sets overlap.
+
+    Args:
+        predictions: out-of-fold items x classes scores with a ``fold`` column.
+        test_labels: the test label set.
+        n_boot: bootstrap resamples (0: no interval).
+        seed: the bootstrap's seed.
+        tie_policy: ``drop``, ``first`` or ``random`` (:func:`evaluate_predictions`).
+
+    Returns:
+        ``{"pooled": table}`` (:func:`evaluate_pooled`: with the per-fold mean and standard deviation beside
+        each metric) when every item is predicted once, else one table per fold, keyed by fold name
+        (overlapping test sets, e.g. several predefined split columns).
+
+    Raises:
+        ConfigError: as :func:`evaluate_predictions`.
+        InputError: as :func:`evaluate_predictions`.
+    """
     options = {"n_boot": n_boot, "seed": seed, "tie_policy": tie_policy}
     if not predictions.index.duplicated().any():
         return {"pooled": evaluate_pooled(predictions, test_labels, **options)}
@@ -192,9 +224,24 @@ def evaluate_pooled(
     speakers: pd.Series | None = None,
     **options: Any,
 ) -> pd.DataFrame:
-    """:func:`evaluate_predictions` of the pooled out-of-fold predictions (``options``: its ``seed``, ``binarize``
-    and ``tie_policy``; ``speakers`` for the speaker-cluster bootstrap) with :func:`fold_summary`'s columns
-    fold_mean, fold_sd and n_folds beside each metric (NaN / 0 without a ``fold`` column)."""
+    """:func:`evaluate_predictions` of the pooled out-of-fold predictions, with the per-fold spread.
+
+    Args:
+        predictions: out-of-fold items x classes scores, each item once, with a ``fold`` column.
+        test_labels: the test label set.
+        n_boot: bootstrap resamples (0: no interval).
+        speakers: item id -> speaker, for the speaker-cluster bootstrap.
+        **options: :func:`evaluate_predictions`'s ``seed``, ``binarize`` and ``tie_policy``.
+
+    Returns:
+        The :func:`evaluate_predictions` table with :func:`fold_summary`'s columns ``fold_mean``, ``fold_sd``
+        (sample standard deviation over folds) and ``n_folds`` beside each metric (NaN / 0 without a
+        ``fold`` column).
+
+    Raises:
+        ConfigError: as :func:`evaluate_predictions`.
+        InputError: as :func:`evaluate_predictions`.
+    """
     table = evaluate_predictions(predictions, test_labels, n_boot=n_boot, speakers=speakers, **options)
     table = table.merge(fold_summary(predictions, test_labels, **options), on="metric", how="left")
     return table.assign(n_folds=table["n_folds"].fillna(0).astype(int))

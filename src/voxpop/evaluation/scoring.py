@@ -47,33 +47,54 @@ def evaluate(
 ) -> pd.DataFrame:
     """A tidy table (metric, value, low, high, absent_classes) for a single-label or multi-label prediction set.
 
-    ``metrics`` defaults to :data:`SINGLE_LABEL_METRICS` or :data:`MULTI_LABEL_METRICS`; ``per_class`` adds
-    ``f1[<class>]``, ``weighted_f1[<class>]`` and ``mcc[<class>]`` rows (:data:`REPORTED_PER_CLASS`; the
-    last two score each class's binary task, :func:`per_class_scores`); ``target`` and ``probabilities``
-    (items x classes distributions) add ``kld`` (default eps) and ``jsd`` rows. All rows share the bootstrap
-    resamples of :func:`bootstrap_distribution` with the same seed (``n_boot=0``: no interval), or the rows
-    of ``indices`` when given (:func:`resample_indices`: one matrix per test set for every model scored on
-    it). Macro averages run over the classes present in this set (module docstring); ``absent_classes``
-    names, comma-separated, the classes of ``classes`` without a true item (multi-label: without a
-    positive); a per-class row of a class neither true nor predicted is NaN (undefined, not 0). ``groups``
-    (the speaker of every item, a Series by item id or a sequence in item order) switches to the cluster
-    bootstrap (:func:`bootstrap_distribution`): each resample's KLD / JSD mean divides by that resample's
-    own item count.
+    All rows share the bootstrap resamples of :func:`bootstrap_distribution` with the same seed (METHODS.md
+    section 6: percentile bootstrap over test items). Macro averages run over the classes present in this set
+    (module docstring); a per-class row of a class neither true nor predicted is NaN (undefined, not 0).
 
-    >>> table = evaluate(["A", "A", "S", "S"], ["A", "S", "S", "S"], classes=["A", "S", "N"], metrics=["uar"],
-    ...                  n_boot=0)
-    >>> table
-               metric     value  low  high absent_classes
-    0             uar  0.750000  NaN   NaN              N
-    1           f1[A]  0.666667  NaN   NaN              N
-    2           f1[S]  0.800000  NaN   NaN              N
-    3           f1[N]       NaN  NaN   NaN              N
-    4  weighted_f1[A]  0.733333  NaN   NaN              N
-    5  weighted_f1[S]  0.733333  NaN   NaN              N
-    6  weighted_f1[N]       NaN  NaN   NaN              N
-    7          mcc[A]  0.577350  NaN   NaN              N
-    8          mcc[S]  0.577350  NaN   NaN              N
-    9          mcc[N]       NaN  NaN   NaN              N
+    Args:
+        y_true: the true class per item, or an items x classes 0/1 matrix (multi-label).
+        y_pred: the predicted ones, in the same form and item order.
+        classes: the classes in order (default: those present, sorted).
+        metrics: metric names (default :data:`SINGLE_LABEL_METRICS` or :data:`MULTI_LABEL_METRICS`).
+        per_class: add ``f1[<class>]``, ``weighted_f1[<class>]`` and ``mcc[<class>]`` rows
+            (:data:`REPORTED_PER_CLASS`; the last two score each class's binary task, :func:`per_class_scores`).
+        target: items x classes target distributions; with ``probabilities``, adds ``kld`` (default eps) and
+            ``jsd`` rows.
+        probabilities: items x classes predicted distributions.
+        n_boot: bootstrap resamples (0: no interval).
+        seed: the bootstrap's seed.
+        alpha: 1 - the interval's coverage (0.05: the 2.5 / 97.5 % percentiles).
+        zero_division: the value of a ratio whose denominator is 0.
+        indices: resample rows to use instead of drawing them (:func:`resample_indices`: one matrix per test
+            set for every model scored on it).
+        groups: the speaker of every item (a Series by item id or a sequence in item order): the cluster
+            bootstrap (:func:`bootstrap_distribution`); each resample's KLD / JSD mean divides by that
+            resample's own item count.
+
+    Returns:
+        One row per metric: ``metric``, ``value``, ``low`` / ``high`` (the interval; NaN without one) and
+        ``absent_classes`` (comma-separated, the classes of ``classes`` without a true item; multi-label:
+        without a positive). Values are fractions in [0, 1] (MCC in [-1, 1]; KLD, JSD in nats).
+
+    Raises:
+        ConfigError: ``target`` without ``probabilities`` or the reverse, or an unknown metric.
+        InputError: ``y_true`` and ``y_pred`` do not match (length, classes).
+
+    Example:
+        >>> table = evaluate(["A", "A", "S", "S"], ["A", "S", "S", "S"], classes=["A", "S", "N"], metrics=["uar"],
+        ...                  n_boot=0)
+        >>> table
+                   metric     value  low  high absent_classes
+        0             uar  0.750000  NaN   NaN              N
+        1           f1[A]  0.666667  NaN   NaN              N
+        2           f1[S]  0.800000  NaN   NaN              N
+        3           f1[N]       NaN  NaN   NaN              N
+        4  weighted_f1[A]  0.733333  NaN   NaN              N
+        5  weighted_f1[S]  0.733333  NaN   NaN              N
+        6  weighted_f1[N]       NaN  NaN   NaN              N
+        7          mcc[A]  0.577350  NaN   NaN              N
+        8          mcc[S]  0.577350  NaN   NaN              N
+        9          mcc[N]       NaN  NaN   NaN              N
     """
     prepared = prepare(y_true, y_pred, classes)
     whole = Counts.from_prepared(prepared)

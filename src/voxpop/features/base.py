@@ -41,7 +41,15 @@ from voxpop.features.audio import AudioError, AudioLoader
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """What an extractor produces per clip: kind, feature names, layer names and storage dtype."""
+    """What an extractor produces per clip: kind, feature names, layer names and storage dtype.
+
+    Args:
+        kind: ``vector`` (D values per clip), ``layers`` (layers x D, a self-supervised encoder's per-layer
+            pooled states) or ``frames`` (frames x D, a variable number of frames per clip).
+        names: the D feature names (openSMILE functionals, ``mel_0``...).
+        layers: the layer names of a ``layers`` layout (else empty).
+        dtype: the numpy dtype the store keeps the values in.
+    """
 
     kind: Literal["vector", "layers", "frames"]
     names: tuple[str, ...]
@@ -76,7 +84,16 @@ class ClipRequest:
 
 @dataclasses.dataclass
 class Outcome:
-    """The result for one item: its array, or the reason it was skipped; ``seconds`` of audio used."""
+    """The result for one item: its array, or the reason it was skipped.
+
+    Args:
+        item: the item id.
+        values: its array (shape :attr:`Layout.item_shape`, frames first for a ``frames`` layout), or None
+            when skipped.
+        seconds: seconds of audio used.
+        reason: why it was skipped (the ``AudioError`` reason: missing, unreadable, silent, ...), else None.
+        message: the full message of the skip, else None.
+    """
 
     item: str
     values: np.ndarray | None
@@ -230,7 +247,12 @@ colon of the spec (``None`` when absent).
 
 
 def register_extractor(name: str, factory: Callable[..., Extractor]) -> None:
-    """Make ``make_extractor("name[:argument]", ...)`` build extractors with ``factory``."""
+    """Make ``make_extractor("name[:argument]", ...)`` build extractors with ``factory``.
+
+    Args:
+        name: the extractor's name (no ``:``); an existing name is replaced.
+        factory: called as ``factory(argument_or_None, **options)``, returns an :class:`Extractor`.
+    """
     EXTRACTORS[name] = factory
 
 
@@ -247,12 +269,25 @@ def _factory(name: str) -> Callable[..., Extractor]:
 def make_extractor(spec: str | Extractor, **options: object) -> Extractor:
     """Build an extractor from ``"name[:argument]"`` and keyword options (an Extractor passes through).
 
-    >>> make_extractor("fbank", n_mels=40).describe()
-    'fbank(n_mels=40, output=pooled)'
-    >>> make_extractor("fbank", layers=12)
-    Traceback (most recent call last):
-    ...
-    voxpop.core.errors.ConfigError: extractor 'fbank' has no option 'layers'; its options are: n_mels, output, workers
+    Args:
+        spec: ``"name"`` or ``"name:argument"`` of :func:`available_extractors` (``"opensmile:eGeMAPSv02"``,
+            ``"ssl:microsoft/wavlm-base-plus"``), or a ready :class:`Extractor`.
+        **options: the extractor class's keyword options (checked against its signature before it is built).
+
+    Returns:
+        The :class:`Extractor`.
+
+    Raises:
+        ConfigError: an unknown extractor or option, options given with a ready extractor, or ``workers``
+            above the ceiling.
+
+    Example:
+        >>> make_extractor("fbank", n_mels=40).describe()
+        'fbank(n_mels=40, output=pooled)'
+        >>> make_extractor("fbank", layers=12)
+        Traceback (most recent call last):
+        ...
+        voxpop.core.errors.ConfigError: extractor 'fbank' has no option 'layers'; its options are: ...
     """
     if isinstance(spec, Extractor):
         if options:
@@ -299,7 +334,15 @@ def check_extractor_options(spec: str, options: Mapping[str, object]) -> dict[st
 
 
 def available_extractors() -> list[str]:
-    """Names accepted by :func:`make_extractor`."""
+    """Names accepted by :func:`make_extractor`.
+
+    Returns:
+        The registered extractor names, sorted.
+
+    Example:
+        >>> "opensmile" in available_extractors()
+        True
+    """
     return sorted(EXTRACTORS)
 
 

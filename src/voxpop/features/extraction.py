@@ -33,7 +33,11 @@ ProgressCallback = Callable[[int, int], None]
 
 
 def default_store_root() -> Path:
-    """``$VOXPOP_FEATURE_STORE`` or ``.voxpop/features`` under the working directory."""
+    """The feature store's root when none is given.
+
+    Returns:
+        ``$VOXPOP_FEATURE_STORE`` when set, else ``.voxpop/features`` (relative: under the working directory).
+    """
     return Path(os.environ.get("VOXPOP_FEATURE_STORE", ".voxpop/features"))
 
 
@@ -41,8 +45,24 @@ def default_store_root() -> Path:
 class ExtractionReport:
     """What one fill did (``computed_*``, ``long_clips``) and what the store holds now (the rest).
 
-    ``long_clips``: the items this fill computed from more than :data:`voxpop.features.long_items.LONG_CLIP_SECONDS`
-    of audio, or cropped to the audio options' ``max_seconds``, with their seconds used (longest first).
+    Args:
+        key: the store entry's key (a hash of the items' fingerprints, the extractor and the audio options).
+        path: the store entry's folder.
+        extractor: the extractor's description (``fbank(n_mels=40, output=pooled)``).
+        items: items of the entry.
+        shards: shards of the entry.
+        shards_remaining: shards not computed yet (by any process).
+        computed_shards: shards this fill computed.
+        computed_items: items this fill computed.
+        computed_audio_seconds: seconds of audio this fill read.
+        compute_seconds: wall-clock seconds this fill took.
+        extracted: items of the entry with features.
+        audio_seconds: seconds of audio behind the entry's features.
+        skipped: skip reason -> items of the entry without features for it.
+        skipped_examples: skip reason -> the message of one such item.
+        long_clips: the items this fill computed from more than
+            :data:`voxpop.features.long_items.LONG_CLIP_SECONDS` of audio, or cropped to the audio options'
+            ``max_seconds``, with their seconds used (longest first).
     """
 
     key: str
@@ -155,6 +175,26 @@ def fill_store(
     Items whose audio cannot be used are recorded as skipped with their reason; any other error
     stops the run after the last committed shard, and the next run resumes from there. When every
     shard is done the store is consolidated.
+
+    Args:
+        corpus: the corpus whose items' audio (``items["audio"]``) is read.
+        extractor: an :class:`~voxpop.features.base.Extractor`, or its ``"name[:argument]"``
+            (:func:`~voxpop.features.base.make_extractor`).
+        store: the feature store's root folder (default :func:`default_store_root`).
+        audio: how a file becomes the signal (:class:`~voxpop.features.audio.AudioOptions`; default the whole
+            clip at 16 kHz mono).
+        shard: ``(I, N)``: this process computes the shards s with s mod N == I.
+        shard_size: items per shard (the unit that is committed, and resumed after an interruption).
+        fingerprint: how an item's file is recognised: ``stat`` (path, size, modification time) or
+            ``content`` (sha256 of the file).
+        progress: ``progress(done, total)`` after each item.
+
+    Returns:
+        The :class:`ExtractionReport` of this fill and of the store entry.
+
+    Raises:
+        ConfigError: an unknown extractor or option, or another ``fingerprint``.
+        InputError: no item has an audio file (naming the first items and the paths tried).
     """
     extractor = make_extractor(extractor)
     loader = _loader_for(extractor, audio)
@@ -316,8 +356,31 @@ def extract(
 ) -> Features:
     """Features for every item of ``corpus`` (skipped items listed in ``.skipped``), via the store.
 
-    With ``shard=(I, N)`` only this process's share is computed; when other shards are still
-    missing afterwards this raises :class:`~voxpop.features.store.IncompleteStoreError`.
+    Items already in the store (same items, same extractor configuration, same audio options) are read, not
+    recomputed.
+
+    Args:
+        corpus: the corpus whose items' audio (``items["audio"]``) is read.
+        extractor: an :class:`~voxpop.features.base.Extractor`, or its ``"name[:argument]"``
+            (:func:`~voxpop.features.base.make_extractor`).
+        store: the feature store's root folder (default :func:`default_store_root`).
+        audio: how a file becomes the signal (:class:`~voxpop.features.audio.AudioOptions`; default the whole
+            clip at 16 kHz mono).
+        shard: ``(I, N)``: this process computes the shards s with s mod N == I.
+        shard_size: items per shard (the unit that is committed, and resumed after an interruption).
+        fingerprint: how an item's file is recognised: ``stat`` (path, size, modification time) or
+            ``content`` (sha256 of the file).
+        progress: ``progress(done, total)`` after each item.
+
+    Returns:
+        :class:`~voxpop.features.store.Features`: ``items`` (ids with features, in corpus order), ``values``
+        (items x D float32, items x layers x D, or per-item frame sequences), ``skipped`` (items without
+        usable audio, with the reason).
+
+    Raises:
+        ConfigError: an unknown extractor or option, or another ``fingerprint``.
+        InputError: no item has an audio file (naming the first items and the paths tried).
+        IncompleteStoreError: with ``shard=(I, N)``, other shards are still missing after this process's share.
     """
     extractor = make_extractor(extractor)
     report = fill_store(

@@ -154,9 +154,18 @@ def _file_sha256(path: Path) -> str:
 class Features:
     """Extracted features aligned to the extracted items, read memory-mapped from a complete store.
 
-    ``values`` is (items, D) for vectors and (items, L, D) for per-layer matrices; for frames it is
-    the (total frames, D) concatenation and :meth:`sequence` gives one item's (T, D) block.
-    ``skipped`` lists the items without features (index item; columns reason, message).
+    Args:
+        key: the store entry's key.
+        path: the store entry's folder.
+        kind: ``vector``, ``layers`` or ``frames`` (:class:`~voxpop.features.base.Layout`).
+        items: the ids of the items with features, in corpus order (the rows of ``values``).
+        values: (items, D) for vectors and (items, L, D) for per-layer matrices; for frames the
+            (total frames, D) concatenation, and :meth:`sequence` gives one item's (T, D) block.
+        names: the D feature names.
+        layers: the L layer names (``layers`` kind; else empty).
+        skipped: the items without features (index item; columns ``reason``, ``message``).
+        seconds: seconds of audio used per item.
+        offsets: for frames, the (items + 1) row offsets of each item's block in ``values``; else None.
     """
 
     key: str
@@ -188,7 +197,15 @@ class Features:
 
 
 class FeatureStore:
-    """One store entry on disk (see the module docstring for the layout and commit protocol)."""
+    """One store entry on disk (see the module docstring for the layout and commit protocol).
+
+    Args:
+        path: the entry's folder (holding ``store.json``); :meth:`create` makes one.
+
+    Raises:
+        ConfigError: ``path`` holds no ``store.json``.
+        DamagedStoreError: ``store.json`` is unreadable or incomplete (delete the entry to extract it again).
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)

@@ -25,21 +25,31 @@ def compare_consensus(
 ) -> pd.DataFrame:
     """Per item: the released consensus, what it implies under the label set's classes, the rule's label.
 
-    ``consensus``: the released label per item (missing = no consensus), mapped through ``class_map``
-    like the ratings; a consensus outside the label set's classes (``other``, ``frustration`` under a
-    4-class set, none) means the item should be dropped. Columns ``consensus``, ``expected`` (class
-    or ``(dropped)``), ``rule`` (the kept item's class or ``(dropped)``), ``agree`` and ``outcome``
-    (one of :data:`OUTCOMES`), indexed by item. Single-label rules only (ConfigError otherwise).
+    Args:
+        labels: a single-label set (mr, pr, ...) of the corpus.
+        consensus: the released label per item (indexed by item id; missing = no consensus); a consensus
+            outside the label set's classes (``other``, ``frustration`` under a 4-class set, none) means the
+            item should be dropped.
+        class_map: native label -> class, applied to ``consensus`` like the ratings.
 
-    >>> labels = LabelSet(pd.DataFrame({"A": [1.0, 0, 0], "S": [0.0, 0, 0]}, index=["x", "y", "z"]),
-    ...                   pd.Series([True, False, False], index=["x", "y", "z"]),
-    ...                   pd.DataFrame(0, index=["x", "y", "z"], columns=["A", "S"]), "mr", None)
-    >>> table = compare_consensus(labels, pd.Series(["A", "other", "S"], index=["x", "y", "z"]))
-    >>> table[["expected", "rule", "outcome"]]
-      expected       rule                   outcome
-    x        A          A                same class
-    y (dropped)  (dropped)              both dropped
-    z        S  (dropped)  rule drops, consensus keeps
+    Returns:
+        A DataFrame indexed by the label set's items, with columns ``consensus``, ``expected`` (class or
+        ``(dropped)``), ``rule`` (the kept item's class or ``(dropped)``), ``agree`` (bool) and ``outcome``
+        (one of :data:`OUTCOMES`).
+
+    Raises:
+        ConfigError: ``labels`` is multi-hot.
+
+    Example:
+        >>> labels = LabelSet(pd.DataFrame({"A": [1.0, 0, 0], "S": [0.0, 0, 0]}, index=["x", "y", "z"]),
+        ...                   pd.Series([True, False, False], index=["x", "y", "z"]),
+        ...                   pd.DataFrame(0, index=["x", "y", "z"], columns=["A", "S"]), "mr", None)
+        >>> table = compare_consensus(labels, pd.Series(["A", "other", "S"], index=["x", "y", "z"]))
+        >>> table[["expected", "rule", "outcome"]]
+          expected       rule                   outcome
+        x        A          A                same class
+        y (dropped)  (dropped)              both dropped
+        z        S  (dropped)  rule drops, consensus keeps
     """
     if labels.multilabel:
         raise ConfigError(f"the {labels.rule!r} label set is multi-hot; compare a single-label rule (mr, pr)")

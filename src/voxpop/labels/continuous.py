@@ -228,10 +228,19 @@ def rescale(values: pd.Series | np.ndarray, source: tuple[float, float], target:
 class ContinuousLabelSet:
     """Per item one gold-standard value per dimension (items x dimensions, NaN where unrated).
 
-    ``spread``: the raters' standard deviation per item and dimension (0 with one rater); ``n_raters``:
-    ratings per item and dimension; ``kept``: items with a value for every dimension; ``scale``: the
-    corpus scale of each dimension; ``raters``: the method's per-rater table with a ``dimension`` column
-    (z-norm: ``n_set_aside`` and ``reason`` per rater; EWE: ``reason`` for a weight of 0).
+    Made by :func:`gold_standard` (METHODS.md section 2: mean, median, EWE after Grimm & Kroschel 2005,
+    z-norm); every table is indexed by item id.
+
+    Args:
+        values: items x dimensions, the gold-standard value on the corpus scale (NaN where unrated).
+        spread: items x dimensions, the raters' standard deviation (0 with one rater).
+        n_raters: items x dimensions, the ratings counted.
+        kept: bool per item: a value for every dimension.
+        method: the gold standard (``mean``, ``median``, ``ewe``, ``znorm``).
+        scale: dimension -> ``(low, high)`` of the corpus scale.
+        raters: the method's per-rater table with a ``dimension`` column (z-norm: ``n_set_aside`` and
+            ``reason`` per rater; EWE: ``weight``, and ``reason`` for a weight of 0).
+        options: the method's options as applied (``min_shared``, ``min_ratings_per_rater``, ``rescale``).
     """
 
     values: pd.DataFrame

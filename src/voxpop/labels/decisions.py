@@ -90,16 +90,25 @@ def binarize_thresholds(probs: object, thresholds: object) -> pd.DataFrame | np.
 def top_class(distributions: object, tie_policy: str = "drop", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The most probable class of each row of an items x classes table, with an explicit tie policy.
 
-    Returns ``(codes, tied)``: class codes ``(n,)`` and a boolean ``(n,)`` marking rows whose top value
-    is shared by several classes (within 1e-9). ``tie_policy`` uses the plurality rule's vocabulary:
-    ``drop`` gives tied rows code -1 (leave them out, and count them), ``first`` the first tied class
-    in column order (numpy's argmax), ``random`` a tied class drawn from ``default_rng(seed)``. Raises
-    :class:`ConfigError` for another policy.
+    Args:
+        distributions: an items x classes array or table (n x C) of probabilities or scores.
+        tie_policy: the plurality rule's vocabulary: ``drop`` gives tied rows code -1 (leave them out, and
+            count them), ``first`` the first tied class in column order (numpy's argmax), ``random`` a tied
+            class drawn from ``numpy.random.default_rng(seed)``.
+        seed: the seed of ``random``.
 
-    >>> top_class(np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]]))
-    (array([-1,  2]), array([ True, False]))
-    >>> top_class(np.array([[0.5, 0.5, 0.0]]), "first")[0]
-    array([0])
+    Returns:
+        ``(codes, tied)``: class codes ``(n,)`` (column positions, -1 for a dropped tie) and a boolean ``(n,)``
+        marking rows whose top value is shared by several classes (within 1e-9).
+
+    Raises:
+        ConfigError: another tie policy.
+
+    Example:
+        >>> top_class(np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]]))
+        (array([-1,  2]), array([ True, False]))
+        >>> top_class(np.array([[0.5, 0.5, 0.0]]), "first")[0]
+        array([0])
     """
     if tie_policy not in EVALUATION_TIE_POLICIES:
         raise ConfigError(f"unknown tie policy {tie_policy!r}; choose one of {', '.join(EVALUATION_TIE_POLICIES)}.")

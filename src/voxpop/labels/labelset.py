@@ -28,13 +28,22 @@ _META_KEY = b"voxpop.labelset"
 
 @dataclasses.dataclass(frozen=True)
 class Accounting:
-    """What a rule discarded.
+    """What a rule discarded (METHODS.md section 2, "Accounting": data loss and rating loss).
 
     ``data_loss`` = dropped items / all items; ``rating_loss`` = ratings that do not support the kept
     target (ratings of dropped items, minority ratings under MR/PR, ratings of excluded classes) /
-    all ratings. ``items_below_selected_share``: items dropped by the option ``min_selected_share``.
-    ``ratings_set_aside``: ratings a gold standard could not use (z-norm: a rater with too few or
-    unvarying ratings); ``items_without_usable_rating``: items all of whose ratings were set aside (not kept).
+    all ratings. Both are fractions in [0, 1].
+
+    Args:
+        items_total: items the rule was applied to.
+        items_kept: items with a target.
+        ratings_total: ratings of those items.
+        ratings_supporting: ratings that support the kept target of their item.
+        ratings_excluded_class: ratings of an excluded label (``other``, a ``drop`` of the class map).
+        items_below_selected_share: items dropped by the option ``min_selected_share``.
+        ratings_set_aside: ratings a gold standard could not use (z-norm: a rater with too few or unvarying
+            ratings).
+        items_without_usable_rating: items all of whose ratings were set aside (not kept).
     """
 
     items_total: int
@@ -66,11 +75,22 @@ class Accounting:
 class LabelSet:
     """Targets (items x classes, float), kept mask and counts, with the rule's accounting.
 
-    ``targets`` rows of dropped items are all zero; ``multilabel`` is True when targets are
-    multi-hot (all-inclusive test form, binarized Likert) rather than a distribution or one-hot.
-    ``segments`` is set when the rule created new items (interval consensus): columns
-    ``recording``, ``start``, ``end`` indexed like ``targets``. ``raters`` is a learned rule's
-    per-rater table (indexed by rater id, e.g. a confusion or skill estimate per rater).
+    Made by :func:`voxpop.labels.make_labels`; every table is indexed by item id (nullable string dtype).
+
+    Args:
+        targets: items x classes floats: a distribution (rows sum to 1), one-hot or multi-hot row per kept
+            item; rows of dropped items are all zero.
+        kept: bool per item: whether the rule gave it a target.
+        counts: items x classes, the ratings (or votes) counted per class.
+        rule: the rule's name (``mr``, ``pr``, ``ar``, ...).
+        accounting: what the rule discarded.
+        options: the rule's options as applied.
+        multilabel: True when targets are multi-hot (all-inclusive test form, binarised Likert) rather than a
+            distribution or one-hot.
+        segments: set when the rule created new items (interval consensus): columns ``recording``, ``start``,
+            ``end`` (seconds) indexed like ``targets``.
+        raters: a learned rule's per-rater table (indexed by rater id, e.g. a confusion or skill estimate per
+            rater).
     """
 
     targets: pd.DataFrame

@@ -33,8 +33,16 @@ SLOT_NAMES = ("primary", "secondary", "intensity")
 class Option:
     """One rule option: the recipe key ``name``, the CLI flag ``--name-with-dashes``, its type and checks.
 
-    ``low`` / ``high`` bound numbers (``low_open``: strictly above ``low``); ``choices`` fixes the
-    allowed texts; ``recipe_extra`` are extra values a recipe may give (``threshold: best``).
+    Args:
+        name: the recipe key and keyword (``min_agreement``); the flag is :attr:`flag` (``--min-agreement``).
+        type: ``int``, ``float``, ``bool`` or ``str``.
+        default: the value when not given (None: the option is off).
+        doc: the help text of the flag and of the rules table in docs/labels-and-agreement.md.
+        choices: the allowed texts (a ``str`` option), or None.
+        low: the smallest allowed number, or None.
+        high: the largest allowed number, or None.
+        low_open: the number must be strictly above ``low``.
+        recipe_extra: extra values a recipe may give besides the type's (``threshold: best``).
     """
 
     name: str
@@ -199,10 +207,18 @@ _DISTRIBUTION = ("pooling", "denominator", *_FILTERS, "min_selected_share")
 class Rule:
     """A label rule: name, what it reads and returns, its options and where its implementation lives.
 
-    ``rater_ids``: True when the rule always needs rater ids, or the options that need them when set
-    (the S* filter on multi-choice lists). ``multilabel``: True for multi-hot targets, or option values
-    that make them multi-hot (``{"tie_policy": "all"}``). ``implementation``: ``module:function``.
-    ``learned``: the rule fits a model of the raters (EM over the whole corpus: seconds, not milliseconds).
+    Args:
+        name: the rule's name in recipes and on the command line (``mr``).
+        title: its name in reports (``majority rule (MR)``).
+        doc: one sentence on what it keeps and which target it gives.
+        slots: the rating slots it reads (``primary``, ``secondary``, ``intensity``, ...).
+        options: the names of the :data:`OPTIONS` it takes.
+        implementation: ``module:function`` of the function that computes it.
+        multilabel: True for multi-hot targets, or the option values that make them multi-hot
+            (``{"tie_policy": "all"}``).
+        rater_ids: True when the rule always needs rater ids, or the options that need them when set (the
+            S* filter on multi-choice lists).
+        learned: the rule fits a model of the raters (EM over the whole corpus: seconds, not milliseconds).
     """
 
     name: str
@@ -377,10 +393,25 @@ REGISTRY: dict[str, Rule] = {
 """Every label rule by name."""
 
 RULES = tuple(REGISTRY)
+"""The rules' names, in the registry's order (``mr``, ``pr``, ``ar``, ...)."""
 
 
 def get_rule(name: str) -> Rule:
-    """The rule called ``name``; ConfigError listing the rules otherwise."""
+    """The rule called ``name`` in :data:`REGISTRY`.
+
+    Args:
+        name: a rule of :data:`RULES`.
+
+    Returns:
+        Its :class:`Rule`.
+
+    Raises:
+        ConfigError: no rule has that name (listing the rules).
+
+    Example:
+        >>> get_rule("mr").title
+        'majority rule (MR)'
+    """
     try:
         return REGISTRY[name]
     except KeyError:

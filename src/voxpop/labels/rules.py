@@ -256,28 +256,41 @@ def make_labels(
     **options,
 ) -> LabelSet:
     """Apply label ``rule`` of the registry (:mod:`voxpop.labels.registry`: mr, pr, ar, ar-test, primary, secondary,
-    likert, intervals) to ``corpus``.
+    likert, intervals) to ``corpus`` (METHODS.md section 2).
 
-    ``condition``: one condition or a list (a list needs ``pool=True``); ``pool=True`` without a
-    condition pools all, by the rule option ``pooling`` ("sum" of the votes, or "mean" of the
-    per-condition distributions). A corpus with several conditions and neither given is an error.
-    ``class_map`` renames or merges corpus labels (e.g. {"excited": "happy"}) before any rule counts,
-    or removes one from the class set (``{"calm": "drop"}``; :mod:`voxpop.corpus.classmap`: a key must be a
-    corpus label, a value ``drop``, a corpus label or a class of ``classes``); the class set is then the
-    mapped corpus classes, or the subset ``classes`` of them. Every other label (dropped ones included) is
-    outside the class set: counted in N_i (``denominator`` "all") and in the accounting, never a target.
-    A rule reading a slot the corpus has no ratings in (``mr`` on a Likert-only corpus) is a ConfigError
-    naming the corpus's slots and the rules that read them. ``options`` are the rule's options
-    (:data:`voxpop.labels.registry.OPTIONS`: denominator, min_agreement, min_raters_agree, min_selected_share,
-    tie_policy, seed, threshold, level, smoothing, pooling); ConfigError for an option of another rule or a
-    bad value, VoxpopError when the rule needs rater ids the corpus lacks.
-    Everything used is recorded in ``LabelSet.options``.
+    Every label outside the class set (dropped ones included) is counted in N_i (``denominator`` "all") and in
+    the accounting, never a target. Everything used is recorded in ``LabelSet.options``.
 
-    >>> items = pd.DataFrame(index=["x", "y"])
-    >>> ratings = pd.DataFrame({"item": ["x", "x", "x", "y", "y"], "label": ["A", "A", "S", "A", "S"]})
-    >>> labels = make_labels(Corpus("toy", items, ratings, classes=["A", "S"]), "mr")
-    >>> labels.kept.tolist(), labels.accounting.data_loss, labels.accounting.rating_loss
-    ([True, False], 0.5, 0.6)
+    Args:
+        corpus: the corpus whose ratings are counted.
+        rule: a rule of :data:`voxpop.labels.registry.RULES`.
+        condition: one condition or a list (a list needs ``pool=True``). A corpus with several conditions and
+            neither ``condition`` nor ``pool`` given is an error.
+        pool: pool conditions (all of them when ``condition`` is None), by the rule option ``pooling``
+            ("sum" of the votes, or "mean" of the per-condition distributions).
+        classes: the class set, a subset of the (mapped) corpus classes; default all of them.
+        class_map: renames or merges corpus labels (e.g. ``{"excited": "happy"}``) before any rule counts, or
+            removes one from the class set (``{"calm": "drop"}``; :mod:`voxpop.corpus.classmap`: a key must be
+            a corpus label, a value ``drop``, a corpus label or a class of ``classes``).
+        **options: the rule's options (:data:`voxpop.labels.registry.OPTIONS`: denominator, min_agreement,
+            min_raters_agree, min_selected_share, tie_policy, seed, threshold, level, smoothing, pooling).
+
+    Returns:
+        The :class:`~voxpop.labels.labelset.LabelSet`: ``targets`` (items x classes in [0, 1]), ``kept``,
+        ``counts`` and the ``accounting`` of data and rating loss.
+
+    Raises:
+        ConfigError: unknown rule, an option of another rule or a bad value, several conditions and no choice,
+            or a rule reading a slot the corpus has no ratings in (``mr`` on a Likert-only corpus; naming the
+            corpus's slots and the rules that read them).
+        VoxpopError: the rule needs rater ids the corpus lacks.
+
+    Example:
+        >>> items = pd.DataFrame(index=["x", "y"])
+        >>> ratings = pd.DataFrame({"item": ["x", "x", "x", "y", "y"], "label": ["A", "A", "S", "A", "S"]})
+        >>> labels = make_labels(Corpus("toy", items, ratings, classes=["A", "S"]), "mr")
+        >>> labels.kept.tolist(), labels.accounting.data_loss, labels.accounting.rating_loss
+        ([True, False], 0.5, 0.6)
     """
     spec = get_rule(rule)
     checked = check_options(rule, options)
@@ -311,9 +324,20 @@ def accounting_table(
 ) -> pd.DataFrame:
     """Data and rating loss of each rule on each condition and, with several conditions, pooled ("all").
 
-    One row per (condition, rule) with the :class:`~voxpop.labels.labelset.Accounting` fields and the
-    ``denominator`` and ``pooling`` used ("-" where the rule or the row has none). ``options``
-    (e.g. tie_policy, denominator, pooling) go to the rules that take them.
+    Args:
+        corpus: the corpus whose ratings are counted.
+        rules: the rules to compare (names of :data:`voxpop.labels.registry.RULES`).
+        classes: the class set (see :func:`make_labels`).
+        class_map: label renames (see :func:`make_labels`).
+        **options: rule options (e.g. tie_policy, denominator, pooling), each given to the rules that take it.
+
+    Returns:
+        One row per (condition, rule): ``condition`` (``all`` for the pooled row), ``rule``, the
+        ``denominator`` and ``pooling`` used ("-" where the rule or the row has none), and the
+        :class:`~voxpop.labels.labelset.Accounting` fields with ``data_loss`` and ``rating_loss`` in [0, 1].
+
+    Raises:
+        ConfigError: as :func:`make_labels`.
     """
     present = corpus.conditions
     scopes = [(c, {"condition": c}) for c in present] if len(present) > 1 else []

@@ -20,12 +20,21 @@ import pandas as pd
 from voxpop.core.errors import ConfigError
 
 PROTOCOLS = ("split", "speaker-folds", "leave-one-out")
+"""The single-corpus protocols (``voxpop train --protocol``); :func:`make_folds` also takes ``cross-corpus``, which
+a recipe with several corpora uses."""
 ASSIGNMENTS = ("round-robin", "group-kfold")
 
 
 @dataclasses.dataclass(frozen=True)
 class Fold:
-    """Item ids of one train / development / test partition."""
+    """Item ids of one train / development / test partition.
+
+    Args:
+        name: the fold's name (``fold1``, ``speaker=1001``, ``corpus=x``).
+        train: the training items.
+        dev: the development items (early stopping, tuning); may be empty.
+        test: the test items.
+    """
 
     name: str
     train: pd.Index
@@ -224,8 +233,28 @@ def cross_corpus_folds(
 
 
 def make_folds(items: pd.DataFrame, protocol: str, **options) -> list[Fold]:
-    """Dispatch by protocol name: ``split`` (columns=[...]), ``speaker-folds`` (k, column, dev, seed, assignment),
-    ``leave-one-out`` (column), ``cross-corpus`` (train, test, column)."""
+    """The folds of ``protocol`` over ``items`` (METHODS.md section 6, "Protocols").
+
+    Args:
+        items: the corpus's items table (indexed by item id) with the columns the protocol reads.
+        protocol: ``split`` (:func:`split_folds`: ``columns=[...]`` of Train / Development / Test values),
+            ``speaker-folds`` (:func:`speaker_folds`: ``k``, ``column``, ``dev``, ``seed``, ``assignment``),
+            ``leave-one-out`` (:func:`leave_one_out`: ``column``) or ``cross-corpus``
+            (:func:`cross_corpus_folds`: ``train``, ``test``, ``column``, ``dev``, ``seed``).
+        **options: the protocol's options, as listed.
+
+    Returns:
+        The folds, in order; no item is in two partitions of one fold.
+
+    Raises:
+        ConfigError: an unknown protocol or option, or a column the items lack or leave empty.
+
+    Example:
+        >>> items = pd.DataFrame({"speaker": [s for s in "abcdef" for _ in range(2)]},
+        ...                      index=[f"x{i}" for i in range(12)])
+        >>> [fold.sizes() for fold in make_folds(items, "speaker-folds", k=3)][0]
+        {'train': 4, 'dev': 4, 'test': 4}
+    """
     if protocol == "split":
         columns = options.pop("columns", None) or [options.pop("column", "split")]
         return split_folds(items, columns, **options)

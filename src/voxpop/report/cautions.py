@@ -111,7 +111,19 @@ def early_stopping_without_dev(folds: pd.DataFrame | None, configured: bool, sou
 
 
 def study_cautions(run) -> list[str]:
-    """Every check on a finished :class:`voxpop.study.run.StudyRun`, de-duplicated, in a stable order."""
+    """Every check on a finished study, de-duplicated, in a stable order.
+
+    Runs :func:`small_test_sets` on the results, and per trained model :func:`few_test_speakers`,
+    :func:`classes_without_training_items` and :func:`early_stopping_without_dev`, then flags label sets with
+    identical targets (:func:`voxpop.evaluation.analysis.identical_entries`).
+
+    Args:
+        run: a finished :class:`voxpop.study.plan.StudyRun` (its ``results``, ``corpus``, ``plan`` and stage
+            outputs are read).
+
+    Returns:
+        The caution messages, one line each; empty when all is well.
+    """
     from voxpop.evaluation.analysis import identical_entries
     from voxpop.models import CLASSICAL
 
@@ -160,7 +172,19 @@ def scoring_cautions(
 
 
 def format_cautions(messages: Sequence[str], limit: int = 12) -> list[str]:
-    """At most ``limit`` lines, the rest summarised ("... and 5 more")."""
+    """At most ``limit`` lines for the terminal, the rest summarised.
+
+    Args:
+        messages: caution messages (:func:`study_cautions`).
+        limit: the most messages shown.
+
+    Returns:
+        The first ``limit`` messages, then ``"... and N more (all of them in the report)"`` when some are left.
+
+    Example:
+        >>> format_cautions(["a", "b", "c"], limit=2)
+        ['a', 'b', '... and 1 more (all of them in the report)']
+    """
     shown = list(messages[:limit])
     if len(messages) > limit:
         shown.append(f"... and {len(messages) - limit} more (all of them in the report)")

@@ -27,10 +27,25 @@ IMPORTERS: dict[str, str] = {
     "intervals": "voxpop.corpus.formats.intervals:read_intervals",
     "long": "voxpop.corpus.formats.long:read_long",
 }
+"""Format name (``voxpop import FORMAT``, a recipe's ``format:``) -> ``"module:function"`` (its reader)."""
 
 
 def get_importer(name: str) -> Callable[..., Corpus]:
-    """The reader function registered under ``name`` (e.g. ``"crema-d"``)."""
+    """The reader function registered under ``name`` (its module is imported now).
+
+    Args:
+        name: a format of :data:`IMPORTERS` (e.g. ``"crema-d"``, ``"long"``).
+
+    Returns:
+        The reader: called with the native file or folder and its options, it returns a :class:`~voxpop.Corpus`.
+
+    Raises:
+        ConfigError: ``name`` is no format (listing the known ones).
+
+    Example:
+        >>> get_importer("long").__name__
+        'read_long'
+    """
     if name not in IMPORTERS:
         raise ConfigError(f"unknown corpus format {name!r}; known formats: {', '.join(IMPORTERS)}")
     module, function = IMPORTERS[name].split(":")
@@ -38,7 +53,22 @@ def get_importer(name: str) -> Callable[..., Corpus]:
 
 
 def read(name: str, *args, **kwargs) -> Corpus:
-    """Import a corpus with the reader registered under ``name``."""
+    """Import a corpus with the reader registered under ``name``: ``get_importer(name)(*args, **kwargs)``.
+
+    :func:`voxpop.read` checks the options against the reader's signature first; this calls the reader as given.
+
+    Args:
+        name: a format of :data:`IMPORTERS`.
+        *args: the reader's positional arguments (first, the native file or folder).
+        **kwargs: the reader's options (``audio_dir``, ``classes``, ``class_map``, ...).
+
+    Returns:
+        The imported :class:`~voxpop.Corpus`.
+
+    Raises:
+        ConfigError: unknown format or a bad option.
+        InputError: the files are missing, unreadable or malformed (naming the file, row and column).
+    """
     return get_importer(name)(*args, **kwargs)
 
 
