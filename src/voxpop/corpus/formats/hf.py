@@ -115,7 +115,7 @@ def read_hf(
     schema = _common_schema(shards)
     features = shard_features(shards[0], schema)
     names = class_label_names(features)
-    label = _label_column(label_column, names, schema)
+    label = _label_column(label_column, names, schema, path)
     audio = _audio_column(audio_column, features, schema)
     dict_splits = any(s.split is not None for s in shards)
     for flag, column in (("id_column", id_column), ("speaker_column", speaker_column), ("split_column", split_column)):
@@ -184,7 +184,7 @@ def _check_column(flag: str, column: str | None, schema: pa.Schema) -> None:
         )
 
 
-def _label_column(given: str | None, names: dict[str, list[str]], schema: pa.Schema) -> str:
+def _label_column(given: str | None, names: dict[str, list[str]], schema: pa.Schema, path: Path) -> str:
     """The label column: the one named (a ClassLabel or text column), else the single ClassLabel column."""
     if given is not None:
         _check_column("label_column", given, schema)
@@ -198,7 +198,7 @@ def _label_column(given: str | None, names: dict[str, list[str]], schema: pa.Sch
     if len(names) == 1:
         return next(iter(names))
     found = f"ClassLabel columns {', '.join(names)}" if names else "no ClassLabel column"
-    raise ConfigError(f"the dataset has {found}; name the label column with {option('label_column')}.")
+    raise ConfigError(f"{path}: the dataset has {found}; name the label column with {option('label_column')}.")
 
 
 def _audio_column(given: str | None, features: dict[str, object], schema: pa.Schema) -> str | None:
