@@ -137,6 +137,14 @@ def test_parquet_shards_and_a_single_parquet_file_import_the_same_items(tmp_path
     single = read_hf(tmp_path / "all.parquet", tmp_path / "from-file")
     _check_corpus(single, tmp_path / "from-file")
     assert single.name == "all"
+    inside = tmp_path / "shards" / "corpus"  # the corpus written inside the folder of shards, imported again
+    for _ in range(2):
+        again = read_hf(tmp_path / "shards", inside)
+        again.save(inside)
+    assert again.ratings["source_file"].unique().tolist() == [
+        "data/train-00000-of-00002.parquet",
+        "data/train-00001-of-00002.parquet",
+    ]
 
 
 def test_the_same_audio_bytes_in_two_rows_are_refused_naming_both_rows(tmp_path):

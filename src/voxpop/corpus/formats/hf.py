@@ -111,7 +111,7 @@ def read_hf(
     """
     path = Path(path)
     notes: list[str] = []
-    shards = find_shards(path, notes=notes)
+    shards = find_shards(path, notes=notes, skip=out)
     schema = _common_schema(shards)
     features = shard_features(shards[0], schema)
     names = class_label_names(features)

@@ -17,6 +17,7 @@ metadata each shard carries, else from the ``dataset_info.json`` beside it (:fun
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from voxpop.core.errors import InputError
 from voxpop.corpus.formats.arrow import hf_features
 from voxpop.corpus.formats.audio_files import check_relative_name
 from voxpop.corpus.formats.folders import corpus_files, debris_note
+from voxpop.corpus.media_paths import is_outside
 
 SUFFIXES = (".parquet", ".arrow")
 _DICT, _STATE, _INFO = "dataset_dict.json", "state.json", "dataset_info.json"
@@ -43,13 +45,15 @@ class Shard:
     split: str | None = None
 
 
-def find_shards(path: str | Path, *, notes: list[str]) -> list[Shard]:
+def find_shards(path: str | Path, *, notes: list[str], skip: str | Path | None = None) -> list[Shard]:
     """The shards of the dataset at ``path`` (a save_to_disk folder, a folder of shards, or one shard), in order.
 
     Args:
         path: a ``Dataset`` / ``DatasetDict`` ``save_to_disk`` folder, a ``.parquet`` / ``.arrow`` file, or a
             folder of such files.
         notes: the import report; receives the count of operating-system files skipped in a folder of shards.
+        skip: a folder whose files are no shards: the corpus directory being written, when it lies inside ``path``
+            (its ``items.parquet`` and ``ratings.parquet`` are voxpop's own).
 
     Returns:
         The shards; ``shown`` is the path relative to ``path`` (the file name for a single file).
@@ -86,6 +90,8 @@ def find_shards(path: str | Path, *, notes: list[str]) -> list[Shard]:
         return _saved(path)
     files, debris = corpus_files(path)
     notes += debris_note(debris, path)
+    if skip is not None:
+        files = [f for f in files if is_outside(os.path.abspath(f), skip)]
     shards = [Shard(f, str(f.relative_to(path))) for f in files if f.suffix.lower() in SUFFIXES]
     if not shards:
         raise InputError(
