@@ -268,3 +268,23 @@ def test_the_importer_is_registered_checked_and_on_the_command_line(tmp_path):
     assert sorted(loaded.items["speaker"]) == sorted(SPEAKERS)
     bad = runner.invoke(voxpop.cli.app, ["import", "hf", str(tmp_path / "ds"), "--out", str(out), "--id-column", "x"])
     assert bad.exit_code != 0 and "--id-column x: no such column" in str(bad.exception)
+
+
+def test_other_columns_are_kept_renamed_or_left_out_and_a_row_without_audio_needs_an_id_column(tmp_path):
+    audio = [{"bytes": WAVS[i][0], "path": PATHS[i]} for i in range(7)]
+    audio[2] = None
+    extra = {
+        "duration": [float(i) for i in range(7)],
+        "tags": [["x", "y"]] * 7,
+        "utterance": [f"u{i}" for i in range(7)],
+    }
+    _dataset(audio=audio, extra=extra).save_to_disk(str(tmp_path / "ds"))
+    with pytest.raises(InputError, match=r"data-00000-of-00001.arrow, row 3, column 'audio': no audio, so no item id"):
+        read_hf(tmp_path / "ds", tmp_path / "c1")
+    corpus = read_hf(tmp_path / "ds", tmp_path / "c2", id_column="utterance")
+    assert corpus.items["hf_duration"].tolist() == [float(i) for i in range(7)]  # the dataset's own 'duration'
+    assert corpus.items["duration"].drop("u2").tolist() == pytest.approx([0.01] * 6)
+    assert pd.isna(corpus.items.loc["u2", "audio"]) and "tags" not in corpus.items.columns
+    assert "not kept: tags" in corpus.description and "kept as hf_duration" in corpus.description
+    assert "1 rows have no audio" in corpus.description
+    assert len(os.listdir(tmp_path / "c2" / "audio")) == 6

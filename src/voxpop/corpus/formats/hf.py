@@ -47,6 +47,12 @@ ID_DIGITS = 16
 AUDIO_FOLDER = "audio"
 _SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,5}$")
 _OWN = ("audio", "duration", "original_path")
+_BOOKKEEPING = (
+    "__voxpop_item",
+    "__voxpop_shard",
+    "__voxpop_row",
+    "__voxpop_split",
+)  # bookkeeping columns of the read table
 _CHUNK = 1 << 20
 
 
@@ -134,12 +140,12 @@ def read_hf(
     for shard in shards:
         frame, shard_clips = _read_shard(shard, audio, names, root, allow_outside_paths, id_column is None, notes)
         if id_column is not None:
-            frame["_item"] = id_values(frame, id_column, shard.shown).to_numpy() if len(frame) else []
+            frame["__voxpop_item"] = id_values(frame, id_column, shard.shown).to_numpy() if len(frame) else []
         frames.append(frame)
         clips += shard_clips
     table = pd.concat(frames, ignore_index=True)
     if audio is not None and id_column is None:
-        table["_item"] = _hash_ids(table, clips, audio)
+        table["__voxpop_item"] = _hash_ids(table, clips, audio)
     _refuse_repeated_ids(table, clips, id_column or audio, hashed=id_column is None)
     audio_dir = _place_embedded(clips, out, path)
     nested = [f.name for f in schema if f.name != audio and _nested(f.type)]
@@ -223,7 +229,8 @@ def _read_shard(
     hash_referenced: bool,
     notes: list[str],
 ) -> tuple[pd.DataFrame, list[_Clip]]:
-    """The shard's columns but audio (ClassLabel codes as names) with ``_shard`` and ``_row``, and each row's clip."""
+    """The shard's columns but audio (ClassLabel codes as names) with the bookkeeping columns (:data:`_BOOKKEEPING`:
+    shard, row, split), and each row's clip."""
     schema = shard_schema(shard)
     schema = schema.remove(schema.get_field_index(audio)) if audio is not None else schema
     pieces, clips = [], []
@@ -239,7 +246,11 @@ def _read_shard(
             named = named_codes(table.column(column), labels, lambda row, c=column: where(shard.shown, row + 1, c))
             table = table.set_column(table.schema.get_field_index(column), column, named)
     frame = table.to_pandas(types_mapper={pa.string(): STRING, pa.large_string(): STRING}.get)
-    frame["_shard"], frame["_row"] = shard.shown, range(1, len(frame) + 1)
+    frame["__voxpop_shard"], frame["__voxpop_row"], frame["__voxpop_split"] = (
+        shard.shown,
+        range(1, len(frame) + 1),
+        shard.split,
+    )
     referenced = [(row, c) for row, c in enumerate(clips, start=1) if c.original is not None and not c.embedded]
     if referenced:
         paths = pd.Series([clip.original for _, clip in referenced], dtype=STRING)
@@ -299,20 +310,25 @@ def _hash_ids(table: pd.DataFrame, clips: list[_Clip], audio: str) -> list[str]:
     for position, clip in enumerate(clips):
         if clip.digest is None:
             raise InputError(
-                f"{where(table['_shard'].iat[position], int(table['_row'].iat[position]), audio)}: no audio, so no "
-                f"item id can be derived from its bytes; name an id column with {option('id_column')}."
+                f"{_place(table, position, audio)}: no audio, so no item id can be derived from its bytes; name an "
+                f"id column with {option('id_column')}."
             )
     return [clip.digest[:ID_DIGITS] for clip in clips]
 
 
+def _place(table: pd.DataFrame, position: int, column: str) -> str:
+    """Where the row at ``position`` of the read table is: its shard file, row and ``column``."""
+    return where(table["__voxpop_shard"].iat[position], int(table["__voxpop_row"].iat[position]), column)
+
+
 def _refuse_repeated_ids(table: pd.DataFrame, clips: list[_Clip], column: str, *, hashed: bool) -> None:
     """Two rows with one item id: an InputError naming both (the same audio bytes, for hash ids)."""
-    repeated = table["_item"].duplicated(keep=False)
+    repeated = table["__voxpop_item"].duplicated(keep=False)
     if not repeated.any():
         return
-    first_id = table["_item"][repeated].iat[0]
-    a, b = [int(i) for i in table.index[table["_item"].eq(first_id)][:2]]
-    places = [where(table["_shard"].iat[i], int(table["_row"].iat[i]), column) for i in (a, b)]
+    first_id = table["__voxpop_item"][repeated].iat[0]
+    a, b = [int(i) for i in table.index[table["__voxpop_item"].eq(first_id)][:2]]
+    places = [_place(table, i, column) for i in (a, b)]
     if hashed:
         same = "hold the same audio bytes" if clips[a].digest == clips[b].digest else "hold audio whose sha256 share"
         raise InputError(
@@ -354,7 +370,7 @@ def _nested(kind: pa.DataType) -> bool:
 
 def _own_columns(table, clips, audio, speaker_column, split_column, dict_splits) -> dict[str, object]:
     """voxpop's item columns: ``item``, ``audio`` / ``duration`` / ``original_path``, ``speaker``, ``split``."""
-    own: dict[str, object] = {"item": table["_item"].to_numpy()}
+    own: dict[str, object] = {"item": table["__voxpop_item"].to_numpy()}
     if audio is not None:
         own["audio"] = pd.array([clip.file for clip in clips], dtype=STRING)
         own["duration"] = [clip.duration for clip in clips]
@@ -362,7 +378,7 @@ def _own_columns(table, clips, audio, speaker_column, split_column, dict_splits)
     if speaker_column is not None:
         own["speaker"] = table[speaker_column].astype(STRING).to_numpy()
     if dict_splits:
-        own["split"] = pd.array([shown.split("/", 1)[0] for shown in table["_shard"]], dtype=STRING)
+        own["split"] = table["__voxpop_split"].astype(STRING).to_numpy()
     elif split_column is not None:
         own["split"] = table[split_column].astype(STRING).to_numpy()
     return own
@@ -372,7 +388,7 @@ def _items(table: pd.DataFrame, own: dict[str, object], dropped: list, notes: li
     """The item table: voxpop's own columns, then the dataset's other columns (``hf_NAME`` where a name is taken)."""
     kept, renamed = {}, []
     for column in table.columns:
-        if column in ("_item", "_shard", "_row") or column in dropped:
+        if column in _BOOKKEEPING or column in dropped:
             continue
         key = f"hf_{column}" if column in own or column in _OWN else column
         kept[key] = table[column]
@@ -387,11 +403,11 @@ def _ratings(table: pd.DataFrame, label: str) -> pd.DataFrame:
     labelled = table[label].notna().to_numpy(dtype=bool)
     return pd.DataFrame(
         {
-            "item": table["_item"][labelled].to_numpy(),
+            "item": table["__voxpop_item"][labelled].to_numpy(),
             "slot": "primary",
             "label": table[label][labelled].astype(str).to_numpy(),
-            "source_file": table["_shard"][labelled].to_numpy(),
-            "source_row": table["_row"][labelled].to_numpy(),
+            "source_file": table["__voxpop_shard"][labelled].to_numpy(),
+            "source_row": table["__voxpop_row"][labelled].to_numpy(),
             "source_column": label,
         }
     )
@@ -408,7 +424,7 @@ def _counts(shards: list[Shard], table: pd.DataFrame, ratings: pd.DataFrame, cli
         notes.append(f"{unlabelled} rows have no label (code -1 or empty): kept as items without a rating.")
     splits = Counter(s.split for s in shards if s.split is not None)
     if splits:
-        per_split = Counter(p.split("/", 1)[0] for p in table["_shard"])
+        per_split = Counter(table["__voxpop_split"])
         notes.append(f"DatasetDict splits (the split column): {tally(per_split)}.")
     embedded = [c for c in clips if c.embedded]
     if embedded:
