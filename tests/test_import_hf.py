@@ -103,6 +103,12 @@ def test_a_save_to_disk_dataset_gives_items_classes_labels_speakers_splits_and_a
     assert by_id.loc[_hash_id(0), "label"] == "angry"  # the label column is kept as its names
     corpus.save(out)
     assert Corpus.load(out).items["audio"].tolist() == corpus.items["audio"].tolist()
+    kept, damaged = out / "audio" / f"{_hash_id(0)}.wav", out / "audio" / f"{_hash_id(1)}.wav"
+    kept_inode = kept.stat().st_ino
+    damaged.write_bytes(b"RIFF")
+    read_hf(tmp_path / "ds", out, speaker_column="speaker_id", split_column="fold")  # imported again
+    assert kept.stat().st_ino == kept_inode  # a file holding its bytes is kept, not rewritten
+    assert damaged.read_bytes() == WAVS[1][0]  # a damaged one is written again
 
 
 def test_a_dataset_dict_gives_its_split_names_as_the_split_column(tmp_path):

@@ -368,7 +368,14 @@ def _nested(kind: pa.DataType) -> bool:
     return any(check(kind) for check in checks)
 
 
-def _own_columns(table, clips, audio, speaker_column, split_column, dict_splits) -> dict[str, object]:
+def _own_columns(
+    table: pd.DataFrame,
+    clips: list[_Clip],
+    audio: str | None,
+    speaker_column: str | None,
+    split_column: str | None,
+    dict_splits: bool,
+) -> dict[str, object]:
     """voxpop's item columns: ``item``, ``audio`` / ``duration`` / ``original_path``, ``speaker``, ``split``."""
     own: dict[str, object] = {"item": table["__voxpop_item"].to_numpy()}
     if audio is not None:
@@ -422,10 +429,8 @@ def _counts(shards: list[Shard], table: pd.DataFrame, ratings: pd.DataFrame, cli
     unlabelled = len(table) - len(ratings)
     if unlabelled:
         notes.append(f"{unlabelled} rows have no label (code -1 or empty): kept as items without a rating.")
-    splits = Counter(s.split for s in shards if s.split is not None)
-    if splits:
-        per_split = Counter(table["__voxpop_split"])
-        notes.append(f"DatasetDict splits (the split column): {tally(per_split)}.")
+    if any(s.split is not None for s in shards):
+        notes.append(f"DatasetDict splits (the split column): {tally(Counter(table['__voxpop_split']))}.")
     embedded = [c for c in clips if c.embedded]
     if embedded:
         unique = len({c.digest for c in embedded})
