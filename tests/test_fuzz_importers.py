@@ -22,6 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
 import pytest
 import soundfile
 from hypothesis import HealthCheck, given, settings
@@ -30,6 +33,7 @@ from hypothesis import strategies as st
 from voxpop import Corpus
 from voxpop.core.errors import VoxpopError
 from voxpop.corpus.formats.cremad import read_cremad, read_cremad_responses
+from voxpop.corpus.formats.hf import read_hf
 from voxpop.corpus.formats.iemocap import read_iemocap
 from voxpop.corpus.formats.intervals import read_intervals
 from voxpop.corpus.formats.likert import Scale, read_earkick, read_likert, read_mosei
@@ -476,3 +480,93 @@ def test_a_look_alike_letter_in_any_cell_is_named_in_the_import_report(rng, fmt)
     word = next(w for w in re.split(r"[\s,;\"'|:=(){}\[\]<>]+", changed) if LOOK_ALIKES[value[i]] in w)
     if set(w for w in word if w.isalpha() and w.isascii()):  # a Latin letter is left beside the Cyrillic one
         assert f"{word!r} (line {r + 1}, " in result.description
+
+
+# ----------------------------------------------------------------------------- Hugging Face tables
+def _hf_table(rng: random.Random | None = None) -> pa.Table:
+    """A small Hugging Face table as ``datasets`` writes it (built with pyarrow: ``datasets`` is a test extra):
+    embedded WAV audio, a ClassLabel label, speaker and utterance columns; ``rng`` damages cells and metadata."""
+    wavs = []
+    for i in range(4):
+        buffer = io.BytesIO()
+        soundfile.write(buffer, np.full(160, i, dtype=np.int16), 16000, format="WAV", subtype="PCM_16")
+        wavs.append(buffer.getvalue())
+    audio = [{"bytes": w, "path": f"clip{i}.wav"} for i, w in enumerate(wavs)]
+    labels: list = [0, 1, 2, 1]
+    utterances = [f"u{i}" for i in range(4)]
+    features = {
+        "audio": {"decode": False, "_type": "Audio"},
+        "label": {"names": ["neutral", "angry", "happy"], "_type": "ClassLabel"},
+        "speaker": {"dtype": "string", "_type": "Value"},
+        "utterance": {"dtype": "string", "_type": "Value"},
+    }
+    meta = json.dumps({"info": {"features": features}})
+    for _ in range(rng.randint(1, 3) if rng else 0):
+        i = rng.randrange(4)
+        kind = rng.choice(["bytes", "bytes", "path", "label", "label", "id", "meta"])
+        if kind == "bytes":
+            damaged = [b"", b"RIFF", wavs[i][: rng.randrange(len(wavs[i]))], wavs[(i + 1) % 4], rng.randbytes(64), None]
+            audio[i] = {"bytes": rng.choice(damaged), "path": audio[i]["path"]}
+        elif kind == "path":
+            audio[i] = {"bytes": rng.choice([None, audio[i]["bytes"]]), "path": _hostile(rng)}
+        elif kind == "label":
+            labels[i] = rng.choice([-1, -2, 3, 2**62, None])
+        elif kind == "id":
+            utterances[i] = rng.choice([None, "", utterances[(i + 1) % 4], "x" * 600, _hostile(rng)])
+        else:
+            meta = _mutate_json(rng, json.dumps({"info": {"features": features}})).decode("utf-8", errors="replace")
+    schema = pa.schema(
+        [("audio", pa.struct([("bytes", pa.binary()), ("path", pa.string())])), ("label", pa.int64()),
+         ("speaker", pa.string()), ("utterance", pa.string())],
+        metadata={"huggingface": meta},
+    )  # fmt: skip
+    columns = [audio, labels, ["s1", "s1", "s2", "s2"], utterances]
+    return pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)], schema=schema)
+
+
+def _hf_files(folder: Path, table: pa.Table, layout: str) -> Path:
+    """The table written as ``datasets`` does: a parquet shard, or a save_to_disk folder (IPC stream + state.json)."""
+    if layout == "parquet":
+        pq.write_table(table, folder / "train-00000-of-00001.parquet")
+        return folder / "train-00000-of-00001.parquet"
+    saved = folder / "saved"
+    saved.mkdir()
+    with pa.OSFile(str(saved / "data-00000-of-00001.arrow"), "wb") as sink, ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    (saved / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}))
+    return saved
+
+
+HF_READS = {
+    "hash ids": lambda p, out: read_hf(p, out, speaker_column="speaker"),
+    "id column": lambda p, out: read_hf(p, out, id_column="utterance"),
+}
+
+
+def test_the_hugging_face_fixture_imports_before_damage():
+    with tempfile.TemporaryDirectory() as folder:
+        for layout in ("parquet", "saved"):
+            path = _hf_files(Path(folder), _hf_table(), layout)
+            for read in HF_READS.values():
+                corpus = read(path, Path(folder) / f"out-{layout}")
+                assert isinstance(corpus, Corpus) and len(corpus.items) == 4 and len(corpus.ratings) == 4
+
+
+@pytest.mark.parametrize("layout", ["parquet", "saved"])
+@pytest.mark.parametrize("ids", sorted(HF_READS))
+@FUZZ
+@given(rng=RANDOMS)
+def test_damaged_hugging_face_tables_import_or_raise_voxpop_errors(rng, ids, layout):
+    """Damaged audio bytes and paths, class codes, ids and features metadata: a corpus whose audio stays in the
+    folder, or a VoxpopError."""
+    table = _hf_table(rng)
+    with tempfile.TemporaryDirectory() as folder:
+        path = _hf_files(Path(folder), table, layout)
+        _import_or_refuse(lambda: HF_READS[ids](path, Path(folder) / "out"), audio_root=Path(folder))
+
+
+@FUZZ
+@given(name=st.sampled_from(["data.parquet", "data-00000-of-00001.arrow"]), raw=st.binary(max_size=200))
+def test_random_bytes_as_a_hugging_face_shard_import_or_raise_voxpop_errors(name, raw):
+    with tempfile.TemporaryDirectory() as folder:
+        _import_or_refuse(lambda: read_hf(_write(Path(folder), name, raw), Path(folder) / "out"))

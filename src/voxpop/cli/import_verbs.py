@@ -375,3 +375,52 @@ def import_long(
         allow_outside_paths=allow_outside_paths,
     )
     _save_with_notes(corpus, out, force)
+
+
+@import_app.command("hf")
+def import_hf(
+    path: Path = typer.Argument(
+        ...,
+        help="Hugging Face datasets table: a save_to_disk folder (Dataset or DatasetDict), or parquet / arrow shards.",
+    ),
+    out: Path = OUT,
+    force: bool = FORCE,
+    label_column: str = typer.Option(
+        None,
+        "--label-column",
+        help="The label column (default: the single ClassLabel column; its names are the classes).",
+    ),
+    id_column: str = typer.Option(
+        None,
+        "--id-column",
+        help="The item id column (default: the first 16 hex digits of the sha256 of the audio bytes).",
+    ),
+    speaker_column: str = typer.Option(None, "--speaker-column", help="The speaker id column (becomes speaker)."),
+    split_column: str = typer.Option(
+        None,
+        "--split-column",
+        help="The partition column (becomes split); a DatasetDict's split names give it instead.",
+    ),
+    audio_column: str = typer.Option(
+        None, "--audio-column", help="The audio column (default: the single Audio feature or {bytes, path} column)."
+    ),
+    audio_root: Path = AUDIO_ROOT,
+    allow_outside_paths: bool = ALLOW_OUTSIDE,
+    name: str = typer.Option(None, help="Corpus name (default: the folder or file name without extension)."),
+) -> None:
+    """Hugging Face datasets table: ClassLabel names as classes, embedded audio written once to OUT/audio."""
+    from voxpop.corpus.formats.hf import read_hf
+
+    corpus = read_hf(
+        path,
+        out,
+        label_column=label_column,
+        id_column=id_column,
+        speaker_column=speaker_column,
+        split_column=split_column,
+        audio_column=audio_column,
+        audio_root=audio_root,
+        allow_outside_paths=allow_outside_paths,
+        name=name,
+    )
+    _save_with_notes(corpus, out, force)

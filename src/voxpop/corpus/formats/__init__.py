@@ -26,6 +26,7 @@ IMPORTERS: dict[str, str] = {
     "iemocap": "voxpop.corpus.formats.iemocap:read_iemocap",
     "intervals": "voxpop.corpus.formats.intervals:read_intervals",
     "long": "voxpop.corpus.formats.long:read_long",
+    "hf": "voxpop.corpus.formats.hf:read_hf",
 }
 """Format name (``voxpop import FORMAT``, a recipe's ``format:``) -> ``"module:function"`` (its reader)."""
 

@@ -1,15 +1,16 @@
-"""Parquet tables of an importer read with the names they carry, never as bare integer codes.
+"""Arrow tables of an importer read with the names they carry, never as bare integer codes.
 
 A dictionary-encoded column (pandas ``category``, Arrow ``dictionary``) is read as its values, and an
 integer column that the file declares a Hugging Face ``ClassLabel`` (the ``huggingface`` schema metadata
 written by ``datasets``, with ``names``) is read as those names, so a label saved as code 0 becomes
-``"angry"``, not the class ``"0"``.
+``"angry"``, not the class ``"0"``. :func:`hf_features` and :func:`named_codes` are shared with the Hugging
+Face importer (:mod:`voxpop.corpus.formats.hf`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -42,31 +43,39 @@ def read_parquet_names(path: str | Path) -> pd.DataFrame:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{path.name}: could not be read as a Parquet table: {exc}") from None
-    for column, names in class_label_names(table.schema).items():
+    for column, names in class_label_names(hf_features(table.schema)).items():
         position = table.schema.get_field_index(column)
         if position < 0 or not pa.types.is_integer(table.schema.field(position).type):
             continue
-        table = table.set_column(position, column, _named(table.column(position), names, path.name, column))
+        codes = table.column(position)
+        named = named_codes(codes, names, lambda row, c=column: where(path.name, row + 1, c))
+        table = table.set_column(position, column, named)
     return table.to_pandas()
 
 
-def class_label_names(schema: pa.Schema) -> dict[str, list[str]]:
-    """``{column: names}`` of the ``ClassLabel`` features in a schema's Hugging Face metadata (else empty).
+def hf_features(schema: pa.Schema) -> dict[str, object]:
+    """The ``features`` of a schema's Hugging Face metadata (``{"info": {"features": ...}}``), else empty.
 
     >>> meta = {"info": {"features": {"label": {"names": ["angry", "sad"], "_type": "ClassLabel"}}}}
-    >>> schema = pa.schema([("label", pa.int64())], metadata={"huggingface": json.dumps(meta)})
-    >>> class_label_names(schema)
-    {'label': ['angry', 'sad']}
+    >>> hf_features(pa.schema([("label", pa.int64())], metadata={"huggingface": json.dumps(meta)}))
+    {'label': {'names': ['angry', 'sad'], '_type': 'ClassLabel'}}
     """
     raw = (schema.metadata or {}).get(_HF_KEY)
     if raw is None:
         return {}
     try:
         features = json.loads(raw).get("info", {}).get("features", {})
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return {}
-    if not isinstance(features, dict):
-        return {}
+    return {str(k): v for k, v in features.items()} if isinstance(features, dict) else {}
+
+
+def class_label_names(features: Mapping[str, object]) -> dict[str, list[str]]:
+    """``{column: names}`` of the ``ClassLabel`` features among Hugging Face ``features`` (:func:`hf_features`).
+
+    >>> class_label_names({"label": {"names": ["angry", "sad"], "_type": "ClassLabel"}, "text": {"_type": "Value"}})
+    {'label': ['angry', 'sad']}
+    """
     out = {}
     for column, feature in features.items():
         if isinstance(feature, dict) and feature.get("_type") == "ClassLabel":
@@ -76,7 +85,24 @@ def class_label_names(schema: pa.Schema) -> dict[str, list[str]]:
     return out
 
 
-def _named(codes: pa.ChunkedArray, names: Sequence[str], file: str, column: str) -> pa.Array:
+def named_codes(codes: pa.Array | pa.ChunkedArray, names: Sequence[str], place: Callable[[int], str]) -> pa.Array:
+    """Integer ``ClassLabel`` codes as their names (code ``-1`` and nulls are missing, as in ``datasets``).
+
+    Args:
+        codes: the integer column.
+        names: the ``ClassLabel`` names; code ``i`` is ``names[i]``.
+        place: where the cell at a 0-based position of ``codes`` is, for messages (``file, row N, column 'x'``).
+
+    Returns:
+        A string array of the names, null where the code is missing.
+
+    Raises:
+        InputError: a code outside ``0 .. len(names) - 1`` (other than ``-1``), naming its place.
+
+    Example:
+        >>> named_codes(pa.array([1, -1, 0]), ["angry", "sad"], str).to_pylist()
+        ['sad', None, 'angry']
+    """
     values = codes.to_numpy(zero_copy_only=False)
     present = ~pd.isna(values)
     numbers = np.where(present, values, -1).astype(np.int64)
@@ -84,7 +110,7 @@ def _named(codes: pa.ChunkedArray, names: Sequence[str], file: str, column: str)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InputError(
-            f"{where(file, row + 1, column)}: class code {numbers[row]} is not one of the {len(names)} ClassLabel "
+            f"{place(row)}: class code {numbers[row]} is not one of the {len(names)} ClassLabel "
             f"names 0..{len(names) - 1} ({', '.join(names[:10])}) declared in the file; fix the code or the names."
         )
     missing = numbers < 0
