@@ -137,8 +137,7 @@ def test_every_rule_has_an_example():
 @pytest.mark.parametrize("rule", RULES)
 def test_targets_are_distributions_or_multi_hot_for_kept_items(rule):
     _, labels = _labels(rule)
-    build, options = EXAMPLES[rule]
-    assert labels.multilabel == REGISTRY[rule].is_multilabel(options)
+    assert labels.multilabel == REGISTRY[rule].is_multilabel(EXAMPLES[rule][1])
     targets, kept = labels.targets.to_numpy(), labels.kept.to_numpy(dtype=bool)
     assert labels.targets.index.equals(labels.kept.index) and labels.counts.index.equals(labels.kept.index)
     assert 0 < kept.sum() < len(kept), "the example should keep some items and drop others"
