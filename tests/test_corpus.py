@@ -211,6 +211,16 @@ def test_save_load_round_trip(tmp_path):
         assert getattr(loaded, key) == getattr(corpus, key)
 
 
+def test_an_audio_column_without_any_path_keeps_its_dtype_on_save_and_load(tmp_path):
+    # an IEMOCAP corpus imported without its wav folder: mapping the paths of an all-missing column gave
+    # pyarrow's null dtype, so the loaded corpus differed from the saved one
+    items = _items().assign(audio=pd.Series([pd.NA] * len(_items()), index=_items().index, dtype="string"))
+    corpus = Corpus("toy", items, _ratings(), classes=["A", "N", "S"])
+    loaded = Corpus.load(corpus.save(tmp_path / "c"))
+    assert loaded.items["audio"].dtype == pd.StringDtype() and loaded.items["audio"].isna().all()
+    pd.testing.assert_frame_equal(loaded.items, corpus.items)
+
+
 def test_load_names_missing_files(tmp_path):
     with pytest.raises(InputError, match="corpus.yaml: not found"):
         Corpus.load(tmp_path)

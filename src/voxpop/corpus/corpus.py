@@ -406,7 +406,10 @@ class Corpus:
         meta = _read_meta(meta_path)
         items, ratings = (_read_table(directory / f"{name}.parquet") for name in ("items", "ratings"))
         if "audio" in items.columns:  # relative paths name files beside the corpus, never the working directory
-            items["audio"] = items["audio"].map(lambda p: p if pd.isna(p) or p == "" else resolve_media(p, directory))
+            audio = items["audio"]  # its dtype kept: mapping a column without any path gives pyarrow's null type
+            items["audio"] = audio.map(lambda p: p if pd.isna(p) or p == "" else resolve_media(p, directory)).astype(
+                audio.dtype
+            )
         try:
             return cls(items=items, ratings=ratings, **meta)
         except CorpusError as exc:

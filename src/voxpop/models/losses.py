@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import WeightedRandomSampler
 
-from voxpop.core.errors import ConfigError
+from voxpop.core.errors import ConfigError, InputError
 from voxpop.labels.decisions import binarize_above_uniform
 from voxpop.models.specs import dimension_weights, validated_options
 
@@ -163,10 +163,37 @@ def concordance(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return torch.where(denominator > 0, 2 * covariance / denominator.clamp_min(1e-12), torch.ones_like(denominator))
 
 
+def check_shapes(loss: nn.Module, args: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """Refuse targets whose shape differs from the outputs' (a forward pre-hook of every :class:`TargetLoss`).
+
+    Without it torch broadcasts: (N, 1) targets against N x C logits, or (N, 1) values against N x D outputs,
+    give a finite loss that means nothing.
+
+    Args:
+        loss: the loss module being called.
+        args: its ``(outputs, targets)``.
+
+    Raises:
+        InputError: naming the loss and both shapes.
+
+    Example:
+        >>> SoftCrossEntropyLoss()(torch.zeros(4, 3), torch.ones(4, 1))
+        Traceback (most recent call last):
+        voxpop.core.errors.InputError: loss SoftCrossEntropyLoss: targets of shape (4, 1) for outputs of shape (4, 3)...
+    """
+    outputs, targets = args
+    if tuple(outputs.shape) != tuple(targets.shape):
+        raise InputError(
+            f"loss {type(loss).__name__}: targets of shape {tuple(targets.shape)} for outputs of shape "
+            f"{tuple(outputs.shape)}; give one target column per model output (items x classes or dimensions)."
+        )
+
+
 class TargetLoss(nn.Module):
     """Base of the loss modules: ``forward(logits, targets) -> scalar``; ``multilabel`` says whether the
     model's outputs are read through a sigmoid (True) or a softmax (False); ``regression``: the outputs
-    are values of continuous dimensions (no softmax or sigmoid)."""
+    are values of continuous dimensions (no softmax or sigmoid). Targets must have the outputs' shape
+    (:func:`check_shapes`)."""
 
     multilabel: ClassVar[bool] = False
     regression: ClassVar[bool] = False
@@ -176,6 +203,7 @@ class TargetLoss(nn.Module):
         self.register_buffer(
             "weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32), persistent=False
         )
+        self.register_forward_pre_hook(check_shapes)
 
 
 class SoftCrossEntropyLoss(TargetLoss):
