@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import re
 import shutil
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import soundfile
 from typer.testing import CliRunner
@@ -41,6 +44,17 @@ def _ravdess_files(folder: Path) -> None:
         path = folder / f"Actor_{actor}" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         soundfile.write(path, np.zeros(160), 16000, format="FLAC" if name.endswith(".flac") else "WAV")
+
+
+def _hf_table(folder: Path) -> None:
+    """A Hugging Face parquet shard: an id column and a ClassLabel column whose names are in the schema metadata."""
+    features = {
+        "id": {"dtype": "string", "_type": "Value"},
+        "label": {"names": ["sad", "anger"], "_type": "ClassLabel"},
+    }
+    table = pa.table({"id": ["a", "b", "c"], "label": pa.array([1, 0, 1], pa.int64())})
+    table = table.replace_schema_metadata({"huggingface": json.dumps({"info": {"features": features}})})
+    pq.write_table(table, folder / "train-00000-of-00001.parquet")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +101,7 @@ EXAMPLES: dict[str, Example] = {
         required="fileName",
     ),
     "ravdess": Example("ravdess", _ravdess_files),
+    "hf": Example("hf", _hf_table, {"id_column": "id"}),
     "likert": Example(
         "ratings.csv",
         "clip,annotator,joy,anger,gender,sentiment,notes\n"
