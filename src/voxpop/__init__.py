@@ -86,7 +86,7 @@ def read(format: str, path: str | Path, **options: Any) -> Corpus:
     """Import a corpus from its native files with the importer registered under ``format``.
 
     The same importers as ``voxpop import FORMAT``: :data:`voxpop.corpus.formats.IMPORTERS` (``crema-d``,
-    ``ravdess``, ``likert``, ``mosei``, ``earkick``, ``msp``, ``iemocap``, ``intervals``, ``long``).
+    ``ravdess``, ``likert``, ``mosei``, ``earkick``, ``msp``, ``iemocap``, ``intervals``, ``long``, ``emobox``).
 
     Args:
         format: the importer's name, e.g. ``"long"`` (one row per judgement: item, rater, label, ...).

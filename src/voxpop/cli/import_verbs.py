@@ -392,3 +392,39 @@ def import_long(
         id_prefix_column=id_prefix_column,
     )
     _save_with_notes(corpus, out, force)
+
+
+@import_app.command("emobox")
+def import_emobox(
+    directory: Path = typer.Argument(
+        ..., help="The EmoBox folder (holding data/NAME/) or one corpus's metadata folder (holding NAME.jsonl)."
+    ),
+    dataset: str = typer.Option(..., "--dataset", help="The corpus's EmoBox name: iemocap, cremad, emodb, meld ..."),
+    out: Path = OUT,
+    force: bool = FORCE,
+    audio_root: Path = typer.Option(
+        None, "--audio-root", help="Folder the wav paths are relative to (default: DIRECTORY, EmoBox's own layout)."
+    ),
+    allow_outside_paths: bool = ALLOW_OUTSIDE,
+    speaker_pattern: str = typer.Option(
+        None,
+        "--speaker-pattern",
+        help="Regular expression whose group 'speaker' (or first group) in each key is the speaker, e.g. "
+        "'cremad-(\\d{4})-' (EmoBox records none; a speaker-disjoint dev share needs them).",
+    ),
+    name: str = typer.Option(None, help="Corpus name (default: the dataset name)."),
+    encoding: str = ENCODING,
+) -> None:
+    """EmoBox benchmark metadata: utterances, label map and standard folds (one split column per fold)."""
+    from voxpop.corpus.formats.emobox import read_emobox
+
+    corpus = read_emobox(
+        directory,
+        dataset,
+        audio_root=audio_root,
+        allow_outside_paths=allow_outside_paths,
+        speaker_pattern=speaker_pattern,
+        name=name,
+        encoding=encoding,
+    )
+    _save_with_notes(corpus, out, force)

@@ -26,6 +26,7 @@ IMPORTERS: dict[str, str] = {
     "iemocap": "voxpop.corpus.formats.iemocap:read_iemocap",
     "intervals": "voxpop.corpus.formats.intervals:read_intervals",
     "long": "voxpop.corpus.formats.long:read_long",
+    "emobox": "voxpop.corpus.formats.emobox:read_emobox",
 }
 
 
