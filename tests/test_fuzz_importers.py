@@ -302,7 +302,13 @@ IEMOCAP = FIXTURES / "iemocap_Ses01F_impro01.txt"
 
 def test_every_fixture_imports_before_damage():
     """The starting points are valid: each undamaged fixture gives a corpus."""
+    from voxpop.corpus.formats.emobox import read_emobox
+
     with tempfile.TemporaryDirectory() as folder:
+        for path, text in _emobox_files().items():
+            (Path(folder) / "data" / "box" / path).parent.mkdir(parents=True, exist_ok=True)
+            (Path(folder) / "data" / "box" / path).write_text(text)
+        assert read_emobox(folder, "box").items["emobox_fold_2"].tolist() == ["Test", "Test", "Train", "Train"]
         for name, text, read in TABLES.values():
             assert isinstance(read(_write(Path(folder), name, text.encode())), Corpus)
         for _, path, read in JSONS.values():
@@ -570,3 +576,83 @@ def test_damaged_hugging_face_tables_import_or_raise_voxpop_errors(rng, ids, lay
 def test_random_bytes_as_a_hugging_face_shard_import_or_raise_voxpop_errors(name, raw):
     with tempfile.TemporaryDirectory() as folder:
         _import_or_refuse(lambda: read_hf(_write(Path(folder), name, raw), Path(folder) / "out"))
+
+
+# ----------------------------------------------------------------------------- EmoBox metadata
+EMOBOX_CODES = {"a": "neu", "b": "ang", "c": "exc", "d": "hap"}
+EMOBOX_MAP = {"neu": "Neutral", "ang": "Angry", "exc": "Happy", "hap": "Happy"}
+EMOBOX_FOLDS = {1: {"train": "ab", "test": "cd"}, 2: {"train": "cd", "test": "ab"}}
+
+
+def _emobox_line(clip: str) -> str:
+    record = {"key": f"box-{clip}", "dataset": "box", "wav": f"downloads/box/{clip}.wav", "type": "raw",
+              "sample_rate": 16000, "length": 1.5, "emo": EMOBOX_CODES[clip], "channel": 1}  # fmt: skip
+    return json.dumps(record)
+
+
+def _emobox_files() -> dict[str, str]:
+    """data/box/ of an EmoBox checkout: box.jsonl, label_map.json and two folds, as relative path -> text."""
+    files = {
+        "box.jsonl": "".join(_emobox_line(c) + "\n" for c in EMOBOX_CODES),
+        "label_map.json": json.dumps(EMOBOX_MAP),
+    }
+    for n, parts in EMOBOX_FOLDS.items():
+        for part, clips in parts.items():
+            files[f"fold_{n}/box_{part}_fold_{n}.jsonl"] = "".join(_emobox_line(c) + "\n" for c in clips)
+    return files
+
+
+def _mutate_json_lines(rng: random.Random, text: str) -> bytes:
+    """JSON-lines damage: a field given a hostile value, renamed or dropped; a line dropped, repeated or replaced."""
+    lines = text.splitlines()
+    for _ in range(rng.randint(1, 3)):
+        i = rng.randrange(len(lines))
+        kind = rng.choice(["value", "value", "rename", "drop_field", "drop", "repeat", "text"])
+        record = _object_or_none(lines[i])
+        if kind in ("value", "rename", "drop_field") and record is not None:
+            field = rng.choice(list(record)) if record else None
+            if field is not None and kind == "value":
+                record[field] = _json_value(rng)
+            elif field is not None and kind == "rename":
+                record[_hostile(rng)] = record.pop(field)
+            elif field is not None:
+                del record[field]
+            lines[i] = json.dumps(record, allow_nan=True)
+        elif kind == "drop" and len(lines) > 1:
+            del lines[i]
+        elif kind == "repeat":
+            lines.insert(i, lines[i])
+        else:
+            lines[i] = _hostile(rng) if record is None or rng.random() < 0.5 else lines[i][:-1]  # or cut short
+    return _encode(rng, "\n".join(lines) + "\n")
+
+
+def _object_or_none(line: str) -> dict | None:
+    """The JSON object a line holds, or None once damage made it something else."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+@FUZZ
+@given(rng=RANDOMS)
+def test_damaged_emobox_metadata_imports_or_raises_voxpop_errors(rng):
+    from voxpop.corpus.formats.emobox import read_emobox
+
+    files = _emobox_files()
+    target = rng.choice(sorted(files))
+    damaged = {path: text.encode() for path, text in files.items()}
+    if target == "label_map.json":
+        damaged[target] = _mutate_json(rng, files[target])
+    elif rng.random() < 0.1:
+        damaged[target] = bytes(rng.randrange(256) for _ in range(rng.randint(0, 200)))
+    else:
+        damaged[target] = _mutate_json_lines(rng, files[target])
+    with tempfile.TemporaryDirectory() as root:
+        folder = Path(root) / "data" / "box"
+        for path, raw in damaged.items():
+            (folder / path).parent.mkdir(parents=True, exist_ok=True)
+            (folder / path).write_bytes(raw)
+        _import_or_refuse(lambda: read_emobox(root, "box"), audio_root=Path(root))

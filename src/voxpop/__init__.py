@@ -87,7 +87,7 @@ def read(format: str, path: str | Path, **options: Any) -> Corpus:
     """Import a corpus from its native files with the importer registered under ``format``.
 
     The same importers as ``voxpop import FORMAT``: :data:`voxpop.corpus.formats.IMPORTERS` (``crema-d``,
-    ``ravdess``, ``likert``, ``mosei``, ``earkick``, ``msp``, ``iemocap``, ``intervals``, ``long``, ``hf``).
+    ``ravdess``, ``likert``, ``mosei``, ``earkick``, ``msp``, ``iemocap``, ``intervals``, ``long``, ``hf``, ``emobox``).
 
     Args:
         format: the importer's name, e.g. ``"long"`` (one row per judgement: item, rater, label, ...).
@@ -173,7 +173,8 @@ def cross_validate(
         features: per-item features (:func:`extract`), or ``Features`` of any extractor.
         labels: the training targets (:func:`labels`); its classes are the outputs.
         protocol: ``"speaker-folds"`` (k speaker-independent folds; options ``k``, ``column``, ``dev``,
-            ``seed``), ``"split"`` (``columns``), ``"leave-one-out"`` (``column``) or ``"cross-corpus"``.
+            ``seed``), ``"split"`` (``columns``; ``dev_share`` for columns without development items),
+            ``"leave-one-out"`` (``column``) or ``"cross-corpus"``.
         model: a head name (``"logreg"``, ``"svm"``, ``"mlp"``, ...), a mapping of ``ModelSpec`` fields
             (``{"head": "mlp", "loss": "kl", "train": {"epochs": 20}}``) or a ``ModelSpec``.
         out: a folder to save each fold's model and the pooled ``predictions.parquet`` in (a rerun with the
@@ -185,7 +186,9 @@ def cross_validate(
         ``fold`` column), ``sizes`` and ``dropped`` (folds x counts), ``histories``, ``models`` (one per fold).
 
     Raises:
-        ConfigError: unknown protocol, head, loss or option; a head that does not fit the label set's task.
+        ConfigError: unknown protocol, head, loss or option; a head that does not fit the label set's task; a
+            model that early-stops on a split fold without development items (:func:`voxpop.models.protocols.
+            require_dev`).
         InputError: a fold with no training item.
 
     Example:

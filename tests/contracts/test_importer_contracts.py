@@ -57,6 +57,18 @@ def _hf_table(folder: Path) -> None:
     pq.write_table(table, folder / "train-00000-of-00001.parquet")
 
 
+def _emobox_folder(folder: Path) -> None:
+    """An EmoBox corpus metadata folder: toy.jsonl, label_map.json and one fold (2 train, 1 test utterance)."""
+    lines = {"a": "neu", "b": "ang", "c": "neu"}
+    rows = [{"key": k, "wav": f"downloads/{k}.wav", "emo": e, "length": 1.5} for k, e in lines.items()]
+    (folder / "toy.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "label_map.json").write_text(json.dumps({"neu": "Neutral", "ang": "Angry"}))
+    (folder / "fold_1").mkdir()
+    for part, keys in {"train": "ab", "test": "c"}.items():
+        text = "".join(json.dumps(r) + "\n" for r in rows if r["key"] in keys)
+        (folder / "fold_1" / f"toy_{part}_fold_1.jsonl").write_text(text)
+
+
 @dataclasses.dataclass(frozen=True)
 class Example:
     """A small valid input of one format.
@@ -102,6 +114,7 @@ EXAMPLES: dict[str, Example] = {
     ),
     "ravdess": Example("ravdess", _ravdess_files),
     "hf": Example("hf", _hf_table, {"id_column": "id"}),
+    "emobox": Example("toy", _emobox_folder, {"dataset": "toy"}),
     "likert": Example(
         "ratings.csv",
         "clip,annotator,joy,anger,gender,sentiment,notes\n"

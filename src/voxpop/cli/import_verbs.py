@@ -333,6 +333,18 @@ def import_long(
     force: bool = FORCE,
     rename: list[str] = RENAME,
     item_column: str = typer.Option(None, "--item-column", help="The column holding item ids (renamed to item)."),
+    item_columns: str = typer.Option(
+        None,
+        "--item-columns",
+        help="Comma-separated columns that together identify an item, joined with '_' into its id "
+        "(MELD: Dialogue_ID,Utterance_ID); kept as item columns.",
+    ),
+    id_prefix_column: str = typer.Option(
+        None,
+        "--id-prefix-column",
+        help="Column whose value goes in front of the item id (MELD's split: train_0_3 and dev_0_3 are two "
+        "items); kept as an item column.",
+    ),
     classes: str = CLASSES,
     class_map: list[str] = CLASS_MAP,
     excluded: str = EXCLUDED,
@@ -353,10 +365,13 @@ def import_long(
 ) -> None:
     """A generic long rating table, one row per judgement (crowd-kit task/worker/label works as is)."""
     from voxpop.cli.options import parse_bounds, parse_pairs
+    from voxpop.core.errors import ConfigError
     from voxpop.corpus.classmap import parse_class_map
     from voxpop.corpus.formats.long import read_long
 
     scales = {s: parse_bounds(bounds, "--scale") for s, bounds in parse_pairs(scale or [], "--scale").items()}
+    if item_column and item_columns:
+        raise ConfigError("--item-column names one id column, --item-columns several; give one of the two.")
     corpus = read_long(
         table,
         columns=_renames(rename, item_column),
@@ -373,6 +388,44 @@ def import_long(
         encoding=encoding,
         audio_root=audio_root,
         allow_outside_paths=allow_outside_paths,
+        item_columns=parse_names(item_columns) or (),
+        id_prefix_column=id_prefix_column,
+    )
+    _save_with_notes(corpus, out, force)
+
+
+@import_app.command("emobox")
+def import_emobox(
+    directory: Path = typer.Argument(
+        ..., help="The EmoBox folder (holding data/NAME/) or one corpus's metadata folder (holding NAME.jsonl)."
+    ),
+    dataset: str = typer.Option(..., "--dataset", help="The corpus's EmoBox name: iemocap, cremad, emodb, meld ..."),
+    out: Path = OUT,
+    force: bool = FORCE,
+    audio_root: Path = typer.Option(
+        None, "--audio-root", help="Folder the wav paths are relative to (default: DIRECTORY, EmoBox's own layout)."
+    ),
+    allow_outside_paths: bool = ALLOW_OUTSIDE,
+    speaker_pattern: str = typer.Option(
+        None,
+        "--speaker-pattern",
+        help="Regular expression whose group 'speaker' (or first group) in each key is the speaker, e.g. "
+        "'cremad-(\\d{4})-' (EmoBox records none; a speaker-disjoint dev share needs them).",
+    ),
+    name: str = typer.Option(None, help="Corpus name (default: the dataset name)."),
+    encoding: str = ENCODING,
+) -> None:
+    """EmoBox benchmark metadata: utterances, label map and standard folds (one split column per fold)."""
+    from voxpop.corpus.formats.emobox import read_emobox
+
+    corpus = read_emobox(
+        directory,
+        dataset,
+        audio_root=audio_root,
+        allow_outside_paths=allow_outside_paths,
+        speaker_pattern=speaker_pattern,
+        name=name,
+        encoding=encoding,
     )
     _save_with_notes(corpus, out, force)
 

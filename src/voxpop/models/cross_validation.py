@@ -34,7 +34,7 @@ from voxpop.corpus.corpus import STRING
 from voxpop.evaluation import Predictions, load_predictions, save_predictions
 from voxpop.features import Features
 from voxpop.labels import LabelSet
-from voxpop.models.protocols import Fold
+from voxpop.models.protocols import Fold, require_dev
 from voxpop.models.specs import ModelSpec, TrainConfig
 
 if TYPE_CHECKING:
@@ -190,6 +190,8 @@ class FoldItems:
     dev: pd.Index
     test: pd.Index
     dropped: dict[str, int]
+    fold: Fold | None = None
+    """The fold these items come from (its ``dev_missing`` is checked before a model early-stops on it)."""
 
 
 def fold_items(fold: Fold, has_features: pd.Index, kept: pd.Series, hold_out_dev: bool = True) -> FoldItems:
@@ -220,7 +222,7 @@ def fold_items(fold: Fold, has_features: pd.Index, kept: pd.Series, hold_out_dev
         dropped[f"{part}_not_kept"] = len(with_features) - int(is_kept.sum())
     if not hold_out_dev:
         parts["train"], parts["dev"] = parts["train"].append(parts["dev"]), parts["dev"][:0]
-    return FoldItems(parts["train"], parts["dev"], parts["test"], {r: dropped[r] for r in DROP_REASONS})
+    return FoldItems(parts["train"], parts["dev"], parts["test"], {r: dropped[r] for r in DROP_REASONS}, fold)
 
 
 def _digest(ids: pd.Index, targets: pd.DataFrame | None = None) -> str:
@@ -309,9 +311,14 @@ def fit_fold(
 
     ``targets``: items x classes (distributions / multi-hot) or items x dimensions (regression). Features are
     standardised with the train items' statistics (``spec.standardize``; never for backbone fine-tuning, which
-    reads waveforms). Classical heads train with ``classical_loss`` and no progress bar.
+    reads waveforms). Classical heads train with ``classical_loss`` and no progress bar. A neural head that
+    early-stops on a fold whose protocol named no development items is refused (:func:`~voxpop.models.protocols.
+    require_dev`: ConfigError offering a development share or no early stopping) instead of training every epoch.
     """
     from voxpop.models.training import fit
+
+    if items.fold is not None:
+        require_dev(items.fold, early_stops=not spec.classical and spec.train.patience is not None)
 
     x = feature_input(features, items.train)
     standardizer = Standardizer.fit(x) if standardizes(spec) else None

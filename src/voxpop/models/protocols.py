@@ -40,6 +40,9 @@ class Fold:
     train: pd.Index
     dev: pd.Index
     test: pd.Index
+    dev_missing: str = ""
+    """Why a protocol that names development items gave this fold none (a split column without a development
+    value); a model that early-stops on such a fold is refused (:func:`require_dev`)."""
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "dev": len(self.dev), "test": len(self.test)}
@@ -66,15 +69,48 @@ def split_folds(
     train: str = "Train",
     dev: str = "Development",
     test: str = "Test",
+    dev_share: float = 0.0,
+    seed: int = 0,
+    speaker: str = "speaker",
 ) -> list[Fold]:
     """One fold per predefined split column whose values name the partition of each item.
 
-    Items with any other value (e.g. ``Test2``) are left out of that fold.
+    Items with any other value (e.g. ``Test2``) are left out of that fold. A column without ``dev`` items (EmoBox
+    folds have train and test only) gives a fold with no development items, marked ``dev_missing`` so that a model
+    that early-stops on it is refused (:func:`require_dev`), unless ``dev_share`` > 0: that share of each fold's
+    training speakers (item column ``speaker``; at least one, shuffled with ``seed``) is then held out as its
+    development set (:func:`speaker_share`).
 
-    >>> items = pd.DataFrame({"fold1": ["Train", "Development", "Test", "Train"]}, index=list("abcd"))
-    >>> split_folds(items, ["fold1"])[0].sizes()
-    {'train': 2, 'dev': 1, 'test': 1}
+    Args:
+        items: the corpus items, with the split columns (and ``speaker`` for ``dev_share``).
+        columns: the split columns, one fold each, named after its column.
+        train, dev, test: the values that put an item in each partition.
+        dev_share: share of the training speakers held out as development items, in [0, 1); 0: none.
+        seed: seed of the speakers' shuffle for ``dev_share``.
+        speaker: the speaker column for ``dev_share``.
+
+    Returns:
+        The folds, in the order of ``columns``.
+
+    Raises:
+        ConfigError: a column is missing or has empty cells; a column has no ``train`` or no ``test`` items;
+            ``dev_share`` outside [0, 1), or given for a column that names development items already; fewer than
+            two training speakers for ``dev_share``.
+
+    Example:
+        >>> items = pd.DataFrame({"fold1": ["Train", "Development", "Test", "Train"]}, index=list("abcd"))
+        >>> split_folds(items, ["fold1"])[0].sizes()
+        {'train': 2, 'dev': 1, 'test': 1}
+        >>> items = pd.DataFrame({"f1": ["train", "train", "test", "train"], "speaker": ["s1", "s2", "s3", "s1"]},
+        ...                      index=list("abcd"))
+        >>> split_folds(items, ["f1"], train="train", test="test")[0].dev_missing
+        "split column 'f1' names no development items (no value 'Development'; its values: test, train)"
+        >>> fold = split_folds(items, ["f1"], train="train", test="test", dev_share=0.5)[0]
+        >>> sorted(items.loc[fold.dev, "speaker"].unique()), sorted(items.loc[fold.train, "speaker"].unique())
+        (['s1'], ['s2'])
     """
+    if not 0 <= dev_share < 1:
+        raise ConfigError(f"split protocol: dev_share {dev_share:g} must be at least 0 and below 1")
     folds = []
     for column in columns:
         values = _column(items, column)
@@ -87,8 +123,96 @@ def split_folds(
                 f"split column {column!r} has no {train!r} or no {test!r} items; "
                 f"its values are {sorted(values.unique())}"
             )
-        folds.append(Fold(column, parts["train"], parts["dev"], parts["test"]))
+        missing = ""
+        if dev_share > 0:
+            if len(parts["dev"]):
+                raise ConfigError(
+                    f"split column {column!r} names {len(parts['dev'])} development items ({dev!r}) already; "
+                    f"dev_share {dev_share:g} would hold out more: drop dev_share, or give dev a value the column "
+                    "does not have"
+                )
+            training = (values == train).to_numpy()
+            held_out = speaker_share(items, training, dev_share, seed, speaker, f"split column {column!r}")
+            parts["train"], parts["dev"] = items.index[training & ~held_out], items.index[held_out]
+        elif not len(parts["dev"]):
+            missing = (
+                f"split column {column!r} names no development items (no value {dev!r}; its values: "
+                f"{', '.join(sorted(values.unique()))})"
+            )
+        folds.append(Fold(column, parts["train"], parts["dev"], parts["test"], missing))
     return folds
+
+
+def speaker_share(
+    items: pd.DataFrame, training: np.ndarray, share: float, seed: int, speaker: str, what: str
+) -> np.ndarray:
+    """Mask of the training items whose speaker is among ``share`` of the training speakers (at least one),
+    drawn after shuffling the sorted speakers with ``seed``: a speaker-disjoint development set.
+
+    Args:
+        items: the corpus items, with column ``speaker``.
+        training: boolean mask (one per item) of the training items to draw from.
+        share: the share of training speakers to hold out, in (0, 1).
+        seed: seed of :func:`numpy.random.default_rng` for the shuffle.
+        speaker: the speaker column.
+        what: the protocol and fold, for messages.
+
+    Returns:
+        Boolean mask (one per item), true for the held-out items; false outside ``training``.
+
+    Raises:
+        ConfigError: no ``speaker`` column or an empty speaker cell among the training items; fewer than two
+            training speakers.
+
+    Example:
+        >>> items = pd.DataFrame({"speaker": ["a", "a", "b", "c"]}, index=["1", "2", "3", "4"])
+        >>> speaker_share(items, np.array([True, True, True, False]), 0.5, 0, "speaker", "fold").tolist()
+        [True, True, False, False]
+    """
+    if speaker not in items.columns:
+        raise ConfigError(
+            f"{what}: a development share draws whole speakers from the item column {speaker!r}, which the items "
+            f"lack (columns: {', '.join(map(str, items.columns))}); add a speaker column, or name another"
+        )
+    speakers = _column(items[training], speaker)
+    unique = np.array(sorted(speakers.unique()))
+    if len(unique) < 2:
+        raise ConfigError(f"{what}: a development share {share:g} needs at least two training speakers, found "
+                          f"{len(unique)}")  # fmt: skip
+    chosen = np.random.default_rng(seed).permutation(unique)[: max(1, round(share * len(unique)))]
+    held_out = np.zeros(len(items), dtype=bool)
+    held_out[training] = speakers.isin(chosen).to_numpy()
+    return held_out
+
+
+def require_dev(fold: Fold, early_stops: bool) -> None:
+    """Refuse to train a model that early-stops on a fold whose protocol named no development items.
+
+    Training would otherwise run every epoch without saying so. The message offers the two ways out: a
+    development share of each training fold, or no early stopping.
+
+    Args:
+        fold: the fold about to be trained (its ``dev_missing`` says why it has no development items).
+        early_stops: whether the model stops early on development items (a neural head with a patience).
+
+    Raises:
+        ConfigError: ``early_stops`` and ``fold.dev_missing``, naming the fold and both alternatives with their
+            recipe keys.
+
+    Example:
+        >>> require_dev(Fold("f1", pd.Index(["a"]), pd.Index([]), pd.Index(["b"]), "no dev value"), True)
+        Traceback (most recent call last):
+        ...
+        voxpop.core.errors.ConfigError: fold 'f1': no dev value, but the model stops early on development items...
+    """
+    if early_stops and fold.dev_missing and not len(fold.dev):
+        raise ConfigError(
+            f"fold {fold.name!r}: {fold.dev_missing}, but the model stops early on development items (EmoBox "
+            "and other benchmarks without a development partition). Choose one: hold out a speaker-disjoint "
+            "share of each training fold as development items (recipe: protocol.split.dev_share: 0.1, drawn "
+            "from the item column speaker with protocol.split.seed; Python: dev_share=0.1), or train every "
+            "epoch without early stopping (recipe: model.early_stopping: null; voxpop train: --patience 0)."
+        )
 
 
 def group_kfold_groups(speakers: pd.Series, k: int) -> dict[str, int]:
@@ -214,14 +338,7 @@ def cross_corpus_folds(
     training = values.isin(list(train)).to_numpy()
     held_out = np.zeros(len(items), dtype=bool)
     if dev > 0:
-        speakers = _column(items[training], speaker)
-        unique = np.array(sorted(speakers.unique()))
-        if len(unique) < 2:
-            raise ConfigError(
-                f"cross-corpus protocol: dev {dev:g} needs at least two training speakers, found {len(unique)}"
-            )
-        chosen = np.random.default_rng(seed).permutation(unique)[: max(1, round(dev * len(unique)))]
-        held_out[training] = speakers.isin(chosen).to_numpy()
+        held_out = speaker_share(items, training, dev, seed, speaker, "cross-corpus protocol")
     return [
         Fold(
             f"{'+'.join(train)} -> {'+'.join(test)}",
@@ -237,7 +354,8 @@ def make_folds(items: pd.DataFrame, protocol: str, **options) -> list[Fold]:
 
     Args:
         items: the corpus's items table (indexed by item id) with the columns the protocol reads.
-        protocol: ``split`` (:func:`split_folds`: ``columns=[...]`` of Train / Development / Test values),
+        protocol: ``split`` (:func:`split_folds`: ``columns=[...]`` of Train / Development / Test values, ``train``,
+            ``dev``, ``test``, ``dev_share``, ``seed``, ``speaker``),
             ``speaker-folds`` (:func:`speaker_folds`: ``k``, ``column``, ``dev``, ``seed``, ``assignment``),
             ``leave-one-out`` (:func:`leave_one_out`: ``column``) or ``cross-corpus``
             (:func:`cross_corpus_folds`: ``train``, ``test``, ``column``, ``dev``, ``seed``).

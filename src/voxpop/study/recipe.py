@@ -262,12 +262,16 @@ class SpeakerFolds(Strict):
 
 
 class SplitColumns(Strict):
-    """Predefined splits: one fold per column whose values name train / dev / test."""
+    """Predefined splits: one fold per column whose values name train / dev / test. ``dev_share``: for columns
+    without development items (EmoBox folds), that share of each fold's training speakers is held out as its
+    development set, drawn with ``seed`` (:func:`voxpop.models.protocols.split_folds`)."""
 
     columns: list[str] = ["split"]
     train: str = "Train"
     dev: str = "Development"
     test: str = "Test"
+    dev_share: float = pydantic.Field(0.0, ge=0, lt=1)
+    seed: Seed = 0
 
 
 class LeaveOneOut(Strict):

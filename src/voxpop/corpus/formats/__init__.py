@@ -27,6 +27,7 @@ IMPORTERS: dict[str, str] = {
     "intervals": "voxpop.corpus.formats.intervals:read_intervals",
     "long": "voxpop.corpus.formats.long:read_long",
     "hf": "voxpop.corpus.formats.hf:read_hf",
+    "emobox": "voxpop.corpus.formats.emobox:read_emobox",
 }
 """Format name (``voxpop import FORMAT``, a recipe's ``format:``) -> ``"module:function"`` (its reader)."""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from voxpop.core.errors import ConfigError, InputError, where
+from voxpop.core.errors import ConfigError, InputError, option, where
 from voxpop.corpus.corpus import EMOTION_SLOTS, RATING_COLUMNS, STRING, Corpus, nfc
 from voxpop.corpus.formats.case import fold_case as fold_labels
 from voxpop.corpus.formats.free_text import read_free_text
@@ -30,6 +30,7 @@ from voxpop.corpus.formats.tables import (
     require_columns,
     text_column,
 )
+from voxpop.corpus.formats.text_checks import join_id_columns
 from voxpop.corpus.media_paths import resolve_media_column
 from voxpop.corpus.repeats import check_policy, resolve_repeats
 
@@ -53,22 +54,26 @@ def read_long(
     encoding: str = DEFAULT_ENCODING,
     audio_root: str | Path | None = None,
     allow_outside_paths: bool = False,
+    item_columns: Sequence[str] = (),
+    id_prefix_column: str | None = None,
 ) -> Corpus:
     """Read a long rating table (one row per judgement) into a validated :class:`Corpus`.
 
     ``columns`` renames file columns to Corpus names (in the ratings, and where present in the ``items`` table).
     ``classes`` defaults to the sorted unique labels of emotion-slot ratings after ``class_map``, minus
-    ``excluded``. Without a ``slot`` column every rating gets ``slot`` (default: ``intensity`` when the table has
-    values, else ``primary``). ``items`` is an optional CSV/Parquet item table with an ``item`` column (ratings of
-    items missing from it are errors); without it the items are the rated ids in order of first appearance; its
-    ``audio`` column, if any, holds paths resolved against ``audio_root`` (default: the items table's folder, never
-    the working directory; see :mod:`voxpop.corpus.media_paths`), and a path resolving outside that root is an
-    InputError
-    unless ``allow_outside_paths``. Columns that are not rating columns are ignored and listed in the report
-    (``corpus.description``). Every rating keeps its ``source_file`` and ``source_row``. CSV files are decoded with
-    ``encoding`` (default: detected). A ``value``, ``start`` or ``end`` cell holding ``inf``, ``nan`` or ``1e400``
-    raises InputError naming its row; empty cells stay missing, except that a ``dimension`` rating with an empty
-    ``value`` is skipped and counted in the report.
+    ``excluded``. Without a ``slot`` column every rating gets ``slot`` (default: ``intensity`` when the table
+    has values, else ``primary``). ``items`` is an optional CSV/Parquet item table with an ``item`` column
+    (ratings of items missing from it are errors); without it the items are the rated ids in order of first
+    appearance; its ``audio`` column, if any, holds paths resolved against ``audio_root`` (default: the items
+    table's folder, never the working directory; see :mod:`voxpop.corpus.media_paths`), and a path resolving
+    outside that root is an InputError unless ``allow_outside_paths``. ``item_columns`` builds each item id from
+    several columns, and ``id_prefix_column`` puts one more column's value in front (``split``: ``train_0_3``
+    for MELD's ``Dialogue_ID`` 0, ``Utterance_ID`` 3 in train, whose ids restart in every split), joined with
+    ``_`` (:func:`build_item_ids`); the columns used stay item columns. Columns that are not rating columns are
+    ignored and listed in the report (``corpus.description``). Every rating keeps its ``source_file`` and
+    ``source_row``. CSV files are decoded with ``encoding`` (default: detected). A ``value``, ``start`` or
+    ``end`` cell holding ``inf``, ``nan`` or ``1e400`` raises InputError naming its row; empty cells stay
+    missing, except that a ``dimension`` rating with an empty ``value`` is skipped and counted in the report.
 
     ``duplicates`` is the policy for a rater answering one field of an item twice (``error``, ``first``,
     ``last``, ``drop``, ``mean``; see :mod:`voxpop.corpus.repeats`), applied field by field (a long table has no
@@ -94,10 +99,13 @@ def read_long(
     if crowdkit:
         frame = frame.rename(columns=crowdkit)
         notes.append(f"Read the crowd-kit columns {', '.join(f'{o} as {n}' for o, n in crowdkit.items())}.")
+    id_parts = id_part_columns(item_columns, id_prefix_column)
+    if id_parts:
+        frame = frame.assign(item=build_item_ids(frame, id_parts, file, notes).to_numpy())
     require_columns(
         frame, ("item", "label"), file, "Name them with columns={'your_column': 'item', ...} (CLI: --rename OLD=NEW)."
     )
-    ignored = [c for c in frame.columns if c not in RATING_COLUMNS]
+    ignored = [c for c in frame.columns if c not in RATING_COLUMNS and c not in id_parts]
     if ignored:
         notes.append(f"Ignored columns (not rating columns): {', '.join(ignored)}.")
     ratings = _ratings_frame(frame, file)
@@ -112,7 +120,8 @@ def read_long(
     ratings, classes, class_map, excluded = fold_labels(ratings, classes, class_map, excluded, fold_case, notes)
     ratings, repeat_notes = resolve_repeats(ratings, duplicates)
     notes += repeat_notes
-    item_table, root = _items_frame(items, columns, rated, encoding, audio_root, allow_outside_paths, notes)
+    item_table, root = _items_frame(items, columns, rated, encoding, audio_root, allow_outside_paths, notes, id_parts)
+    item_table = _with_id_parts(item_table, frame, id_parts)
     if classes is None:
         emotion = ratings.loc[ratings["slot"].isin(EMOTION_SLOTS), "label"]
         classes = labels_in_order(emotion.unique(), class_map, excluded)
@@ -133,6 +142,80 @@ def read_long(
         description=describe_import(file, notes),
         audio_root=root,
     )
+
+
+def id_part_columns(item_columns: Sequence[str], id_prefix_column: str | None) -> list[str]:
+    """The columns a composite item id is built from, in order: the prefix column, then ``item_columns``
+    (``item`` when only a prefix is given); none when neither is given.
+
+    >>> id_part_columns(["Dialogue_ID", "Utterance_ID"], "split")
+    ['split', 'Dialogue_ID', 'Utterance_ID']
+    >>> id_part_columns([], "split"), id_part_columns([], None)
+    (['split', 'item'], [])
+    """
+    prefix = [id_prefix_column] if id_prefix_column else []
+    parts = [*prefix, *(item_columns or (["item"] if prefix else []))]
+    repeated = sorted({c for c in parts if parts.count(c) > 1})
+    if repeated:
+        raise ConfigError(f"item id columns {parts}: {repeated} given twice; name each column once.")
+    return parts
+
+
+def build_item_ids(frame: pd.DataFrame, parts: Sequence[str], file: str, notes: list[str]) -> pd.Series:
+    """Item ids built from several columns of a table, joined with ``_`` (the first column first).
+
+    Args:
+        frame: the table (one row per rating), with every column of ``parts``.
+        parts: the columns, e.g. ``["split", "Dialogue_ID", "Utterance_ID"]``.
+        file: the table's file name, for messages.
+        notes: the import report; receives how the ids were built and how many there are.
+
+    Returns:
+        The ids, one per row (index of ``frame``): ``train_0_3`` for ``train``, ``0``, ``3``.
+
+    Raises:
+        InputError: a part column is missing (naming the columns found) or has an empty cell (naming file,
+            row and column); two different combinations give one id (``a_1`` + ``2`` and ``a`` + ``1_2``),
+            naming both rows (:func:`~voxpop.corpus.formats.text_checks.join_id_columns`); in a table without a
+            ``rater`` column (one row per item), two rows give one id (MELD's train and dev ``0_0`` without the
+            split prefix), naming both rows. With a ``rater`` column, repeated ids are the raters' ratings of one
+            item (a rater rating it twice is the ``duplicates`` policy's case).
+        ConfigError: the table also has an ``item`` column that is not one of ``parts`` (which is the id?).
+
+    Example:
+        >>> table = pd.DataFrame({"split": ["train", "dev"], "Dialogue_ID": ["0", "0"], "Utterance_ID": ["0", "0"]})
+        >>> build_item_ids(table, ["split", "Dialogue_ID", "Utterance_ID"], "meld.csv", []).tolist()
+        ['train_0_0', 'dev_0_0']
+    """
+    if "item" in frame.columns and "item" not in parts:
+        raise ConfigError(
+            f"{file}: has an 'item' column and item ids built from {', '.join(parts)}; give one of the two "
+            f"(rename the 'item' column, or leave out {option('item_columns')} / {option('id_prefix_column')})."
+        )
+    require_columns(frame, parts, file, "Name the columns that together identify an item.")
+    ids = join_id_columns([id_column(frame, c, file) for c in parts], parts, file)
+    if "rater" not in frame.columns:  # one row per item (a label table): a repeated id is two items made one
+        repeated = ids.duplicated(keep=False).to_numpy()
+        if repeated.any():
+            first = ids.iat[int(np.flatnonzero(repeated)[0])]
+            rows = [int(r) + 1 for r in np.flatnonzero(ids.eq(first).to_numpy())[:2]]
+            raise InputError(
+                f"{file}, rows {rows[0]} and {rows[1]}: both give the item id {first!r} (built from "
+                f"{', '.join(parts)}), and the table has no rater column, so each row is one item; two items "
+                f"would become one with two votes. Add the column that tells them apart ({option('id_prefix_column')}"
+                f" split, or another of {option('item_columns')})."
+            )
+    notes.append(f"Item ids built from the columns {', '.join(parts)} joined with '_': {ids.nunique()} items.")
+    return ids
+
+
+def _with_id_parts(item_table: pd.DataFrame, frame: pd.DataFrame, parts: Sequence[str]) -> pd.DataFrame:
+    """The item table with the columns an id was built from (one value per item by construction), where absent."""
+    added = [c for c in parts if c != "item" and c not in item_table.columns]
+    if not added:
+        return item_table
+    values = frame.assign(item=frame["item"].astype(str)).drop_duplicates("item").set_index("item")[added]
+    return item_table.join(values.astype(STRING), how="left")
 
 
 def _ratings_frame(frame: pd.DataFrame, file: str) -> pd.DataFrame:
@@ -167,8 +250,10 @@ def _items_frame(
     audio_root: str | Path | None,
     allow_outside_paths: bool,
     notes: list[str],
+    id_parts: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, str]:
-    """The item table (or the rated ids) and the audio root its ``audio`` paths were resolved against ("")."""
+    """The item table (or the rated ids) and the audio root its ``audio`` paths were resolved against ("");
+    an items table without an ``item`` column gets the ids built from ``id_parts`` as the ratings do."""
     if items is None:
         if audio_root is not None:
             raise ConfigError("audio_root resolves the audio column of an items table; give items= too.")
@@ -176,6 +261,8 @@ def _items_frame(
     path = Path(items)
     table = read_table(path, "items", encoding)
     table = rename_columns(table, {old: new for old, new in (columns or {}).items() if old in table.columns}, path.name)
+    if id_parts and ("item" in id_parts or "item" not in table.columns):
+        table = table.assign(item=build_item_ids(table, id_parts, path.name, []).to_numpy())
     require_columns(
         table, ["item"], path.name, "The items table needs an 'item' column with the ids used in the ratings."
     )
