@@ -26,6 +26,7 @@ IMPORTERS: dict[str, str] = {
     "iemocap": "voxpop.corpus.formats.iemocap:read_iemocap",
     "intervals": "voxpop.corpus.formats.intervals:read_intervals",
     "long": "voxpop.corpus.formats.long:read_long",
+    "audformat": "voxpop.corpus.formats.audformat_db:read_audformat",
 }
 
 

@@ -1,0 +1,191 @@
+"""The audformat importer on an EmoDB-like database built with audformat itself (tests/audformat_builder.py)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import voxpop.cli  # noqa: F401  (registers the verbs)
+from audformat_builder import AROUSAL_GOLD, CONFIDENCE, EMOTIONS, FILES, GOLD, build_emodb_like
+from voxpop.cli.app import app
+from voxpop.core.errors import ConfigError, InputError
+from voxpop.corpus.corpus import Corpus
+from voxpop.corpus.formats import IMPORTERS
+from voxpop.corpus.formats.audformat_db import read_audformat
+
+SEGMENTS = (f"{FILES[3]}:0-0.5", f"{FILES[3]}:0.5-1")
+
+
+@pytest.fixture
+def emodb(tmp_path):
+    return build_emodb_like(tmp_path / "emodb")
+
+
+@pytest.mark.parametrize("storage_format", ["csv", "parquet"])
+def test_items_ratings_classes_and_raters_are_the_hand_counted_ones(tmp_path, storage_format):
+    root = build_emodb_like(tmp_path / "db", storage_format)
+    corpus = read_audformat(root)
+    assert corpus.name == "emodb-like"
+    assert sorted(corpus.items.index) == sorted([*FILES, *SEGMENTS])
+    assert corpus.classes == list(EMOTIONS)  # the scheme's order
+    r = corpus.ratings
+    assert len(r) == 14
+    primary = r[r["slot"] == "primary"]
+    assert primary.groupby("rater").size().to_dict() == {"r1": 4, "r2": 3, "r3": 4}
+    assert primary.set_index(["item", "rater"])["label"].to_dict() == {
+        (FILES[0], "r1"): "anger", (FILES[1], "r1"): "neutral", (FILES[2], "r1"): "happiness",
+        (FILES[3], "r1"): "boredom", (FILES[0], "r2"): "anger", (FILES[1], "r2"): "anger",
+        (FILES[3], "r2"): "boredom", (FILES[0], "r3"): "anger", (FILES[1], "r3"): "neutral",
+        (FILES[2], "r3"): "happiness", (FILES[3], "r3"): "neutral",
+    }  # fmt: skip
+    arousal = r[r["slot"] == "arousal"]
+    assert arousal.set_index(["item", "rater"])["value"].to_dict() == {
+        (SEGMENTS[0], "r1"): 2.0, (SEGMENTS[1], "r1"): 4.5, (SEGMENTS[0], "r2"): 3.0
+    }  # fmt: skip
+    assert set(arousal["label"]) == {"arousal"}
+    assert corpus.scales == {"arousal": (1.0, 5.0)}
+    assert set(r["rater"]) == {"r1", "r2", "r3"}  # the vote rater 'gold' is no rater
+    # provenance: the table file, its 1-based data row and the column
+    first = primary[(primary["item"] == FILES[2]) & (primary["rater"] == "r3")].iloc[0]
+    assert (first["source_file"], first["source_row"], first["source_column"]) == (
+        f"db.emotion.{storage_format}", 3, "r3"
+    )
+
+
+def test_gold_standard_confidence_and_metadata_are_item_columns(emodb):
+    items = read_audformat(emodb).items
+    assert items.loc[list(FILES[:3]), "consensus_class"].tolist() == GOLD[:3]
+    assert pd.isna(items.loc[FILES[3], "consensus_class"])
+    assert items.loc[list(FILES), "emotion.confidence"].tolist()[:3] == CONFIDENCE[:3]
+    assert pd.isna(items.loc[FILES[3], "emotion.confidence"])
+    assert items.loc[list(SEGMENTS), "consensus_arousal"].tolist() == AROUSAL_GOLD  # table id holds gold_standard
+    assert items.loc[list(FILES), "speaker"].tolist() == ["03", "03", "08", "08"]
+    assert items.loc[list(FILES), "gender"].tolist() == ["male", "male", "female", "female"]  # the scheme's mapping
+    assert items.loc[list(FILES), "age"].tolist() == [31, 31, 34, 34]
+    assert items.loc[FILES[2], "transcription"] == "a02"
+
+
+def test_media_resolve_against_the_root_and_segments_are_windows(emodb):
+    items = read_audformat(emodb).items
+    for item in FILES:
+        assert items.loc[item, "audio"] == os.path.join(os.path.abspath(emodb), item)
+        assert pd.isna(items.loc[item, "offset"])  # the whole file
+    assert items.loc[list(SEGMENTS), "audio"].tolist() == [os.path.join(os.path.abspath(emodb), FILES[3])] * 2
+    assert items.loc[list(SEGMENTS), ["start", "end", "offset", "duration"]].to_numpy().tolist() == [
+        [0.0, 0.5, 0.0, 0.5],
+        [0.5, 1.0, 0.5, 0.5],
+    ]
+    assert (items.loc[list(SEGMENTS), "file"] == FILES[3]).all()
+
+
+def test_report_counts_every_column_kind_and_the_empty_cells(emodb):
+    report = read_audformat(emodb).description
+    assert "Tables: 2 filewise, 2 segmented" in report
+    assert "Rating columns (human raters): 5" in report
+    assert "Gold-standard columns (item columns consensus_*): 2" in report
+    assert "Confidence columns (item columns): 1 (emotion.emotion.confidence)" in report
+    assert "Other columns kept as item columns: 2 (files.speaker, files.transcription)" in report
+    assert "Empty rating cells (no rating): 2." in report  # r2 on the third file, r2 on the second segment
+
+
+def test_missing_media_are_counted_not_dropped(emodb):
+    os.remove(emodb / FILES[0])
+    corpus = read_audformat(emodb)
+    assert FILES[0] in corpus.items.index
+    assert f"Media files not found under the root: 1 (first: {os.path.abspath(emodb / FILES[0])})" in corpus.description
+
+
+def test_save_load_round_trip(emodb, tmp_path):
+    corpus = read_audformat(emodb)
+    again = Corpus.load(corpus.save(tmp_path / "c"))
+    assert again.classes == corpus.classes and again.scales == corpus.scales
+    assert again.items.loc[FILES[0], "audio"] == corpus.items.loc[FILES[0], "audio"]
+    assert len(again.ratings) == 14
+
+
+def test_cli_import_and_labels_consensus_compare_the_gold_standard(emodb, tmp_path):
+    """Majority rule against the database's gold standard: files 1-3 agree (anger 3/3, neutral 2/3, happiness 2/2);
+    file 4 has boredom 2/3 but no gold label (the rule keeps what the consensus drops); segments have no emotion."""
+    out = tmp_path / "corpus"
+    result = CliRunner().invoke(app, ["import", "audformat", str(emodb), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    labels = tmp_path / "mr.parquet"
+    result = CliRunner().invoke(
+        app, ["labels", str(out), "--rule", "mr", "--consensus", "consensus_class", "--out", str(labels)]
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "mr.consensus.csv", index_col="item", keep_default_na=False)
+    assert table.loc[list(FILES), "rule"].tolist() == ["anger", "neutral", "happiness", "boredom"]
+    assert table.loc[list(FILES), "outcome"].tolist() == [
+        "same class", "same class", "same class", "rule keeps, consensus drops"
+    ]  # fmt: skip
+
+
+def test_a_pickle_beside_a_table_is_never_opened(emodb, tmp_path):
+    marker = tmp_path / "unpickled"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.mkdir, (str(marker),))
+
+    (emodb / "db.emotion.pkl").write_bytes(pickle.dumps(Payload()))  # newer than the CSV: audformat would load it
+    corpus = read_audformat(emodb)
+    assert not marker.exists()
+    assert len(corpus.ratings) == 14
+    os.remove(emodb / "db.emotion.csv")
+    with pytest.raises(InputError, match=r"db\.emotion\.pkl: voxpop does not read pickle files .* db\.emotion\.csv"):
+        read_audformat(emodb)
+    assert not marker.exists()
+
+
+def test_a_header_with_a_python_tag_is_refused_without_running_it(emodb, tmp_path):
+    marker = tmp_path / "constructed"
+    header = emodb / "db.yaml"
+    header.write_text(header.read_text() + f"extra: !!python/object/apply:os.mkdir ['{marker}']\n")
+    with pytest.raises(InputError, match=r"db\.yaml: not valid YAML"):
+        read_audformat(emodb)
+    assert not marker.exists()
+
+
+def test_no_header_names_the_folder(tmp_path):
+    with pytest.raises(InputError, match=rf"{tmp_path}: no audformat header db\.yaml here"):
+        read_audformat(tmp_path)
+
+
+def test_a_column_naming_a_missing_scheme_names_file_table_and_column(emodb):
+    header = emodb / "db.yaml"
+    header.write_text(header.read_text().replace("r2: {scheme_id: emotion", "r2: {scheme_id: emotions"))
+    with pytest.raises(
+        InputError, match=r"db\.yaml, table 'emotion', column 'r2': scheme 'emotions' is not defined under 'schemes'"
+    ):
+        read_audformat(emodb)
+
+
+def test_an_unknown_rater_type_is_refused(emodb):
+    header = emodb / "db.yaml"
+    header.write_text(header.read_text().replace("r3: {type: human}", "r3: {type: robot}"))
+    with pytest.raises(InputError, match=r"db\.yaml, raters\.r3\.type: 'robot' is not an audformat rater type"):
+        read_audformat(emodb)
+
+
+def test_a_label_outside_the_scheme_names_file_row_and_column(emodb):
+    table = emodb / "db.emotion.csv"
+    table.write_text(table.read_text().replace("wav/08a02Wb.wav,happiness", "wav/08a02Wb.wav,joy"))
+    message = r"db\.emotion\.csv, row 3, column 'r1': 'joy' is not a label of scheme 'emotion'"
+    with pytest.raises(InputError, match=message):
+        read_audformat(emodb)
+
+
+def test_emotion_scheme_must_be_categorical(emodb):
+    with pytest.raises(ConfigError, match=r"emotion_scheme='arousal': not a categorical scheme .* emotion"):
+        read_audformat(emodb, emotion_scheme="arousal")
+
+
+def test_registered_and_listed_in_import_help():
+    assert "audformat" in IMPORTERS
+    result = CliRunner().invoke(app, ["import", "--help"])
+    assert "audformat" in result.output
