@@ -106,6 +106,7 @@ def test_items_from_headers():
             "duration": [5.88 - 3.12, 10.4125 - 7.05, 12.005 - 11.2, 2.94 - 0.81],
             "session": pd.array(["Ses01", "Ses01", "Ses01", "Ses02"], dtype=STRING),
             "dialog": pd.array(["Ses01F_impro01"] * 3 + ["Ses02M_script01_1"], dtype=STRING),
+            "dialog_type": pd.array(["improvised"] * 3 + ["scripted"], dtype=STRING),
             "speaker": pd.array(["Ses01F", "Ses01M", "Ses01F", "Ses02M"], dtype=STRING),
             "gender": pd.array(["female", "male", "female", "male"], dtype=STRING),
             "consensus_class": pd.array(["neutral", "frustration", None, "sadness"], dtype=STRING),
@@ -117,6 +118,13 @@ def test_items_from_headers():
         index=pd.Index(ids, dtype=STRING, name="item"),
     )
     pd.testing.assert_frame_equal(items, expected)
+
+
+def test_a_dialog_neither_improvised_nor_scripted_has_no_dialog_type_and_is_counted(tmp_path):
+    block = BLOCK.replace("Ses01F_impro02_F000", "Ses01F_other01_F000") + "C-E2:\tNeutral;\t()\n"
+    corpus = read_iemocap(_write(tmp_path, HEADER + block, "Ses01F_other01.txt"))
+    assert pd.isna(corpus.items.loc["Ses01F_other01_F000", "dialog_type"])
+    assert "Utterances of dialogs named neither impro... nor script... (dialog_type empty): 1." in corpus.description
 
 
 def test_release_folder_is_searched_and_other_files_ignored(release):
