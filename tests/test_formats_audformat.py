@@ -52,7 +52,9 @@ def test_items_ratings_classes_and_raters_are_the_hand_counted_ones(tmp_path, st
     # provenance: the table file, its 1-based data row and the column
     first = primary[(primary["item"] == FILES[2]) & (primary["rater"] == "r3")].iloc[0]
     assert (first["source_file"], first["source_row"], first["source_column"]) == (
-        f"db.emotion.{storage_format}", 3, "r3"
+        f"db.emotion.{storage_format}",
+        3,
+        "r3",
     )
 
 
@@ -189,3 +191,72 @@ def test_registered_and_listed_in_import_help():
     assert "audformat" in IMPORTERS
     result = CliRunner().invoke(app, ["import", "--help"])
     assert "audformat" in result.output
+
+
+def _second_database(root, files=("x/1.wav", "x/2.wav", "x/3.wav")):
+    """No scheme named emotion: 'mood' (rated by human rater a, gold by a 'ground truth' rater) in a train and a test
+    table (splits), an ordinal int scheme 'level' 1..3, and a segment of x/1.wav from 0.25 s to the end of the file
+    rated on 'valence', a numeric scheme without minimum and maximum."""
+    import audformat
+
+    db = audformat.Database("second")
+    db.schemes["mood"] = audformat.Scheme(labels=["sad", "calm", "glad"])
+    db.schemes["level"] = audformat.Scheme("int", labels=[1, 2, 3])
+    db.schemes["valence"] = audformat.Scheme("float")
+    db.raters["a"] = audformat.Rater()
+    db.raters["truth"] = audformat.Rater(type="ground truth")
+    db.splits["train"] = audformat.Split("train")
+    db.splits["test"] = audformat.Split("test")
+    tables = {
+        "train": (files[:2], ["sad", "glad"], [1, 3], ["sad", "calm"]),
+        "test": (files[2:], ["calm"], [2], [None]),
+    }
+    for table, (names, mood, level, truth) in tables.items():
+        db[table] = audformat.Table(audformat.filewise_index(list(names)), split_id=table)
+        for column, scheme, rater, values in (
+            ("mood", "mood", "a", mood), ("level", "level", "a", level), ("mood.truth", "mood", "truth", truth)
+        ):  # fmt: skip
+            db[table][column] = audformat.Column(scheme_id=scheme, rater_id=rater)
+            db[table][column].set(values)
+    db["seg"] = audformat.Table(audformat.segmented_index([files[0]], starts=[0.25], ends=[None]))
+    db["seg"]["valence"] = audformat.Column(scheme_id="valence", rater_id="a")
+    db["seg"]["valence"].set([0.3])
+    db.save(str(root), storage_format="csv")
+    return root
+
+
+def test_truth_raters_splits_ordinal_labels_and_open_segments(tmp_path):
+    corpus = read_audformat(_second_database(tmp_path / "db"))
+    assert corpus.classes == ["sad", "calm", "glad"]  # the only rated categorical scheme
+    items = corpus.items
+    assert items.loc[["x/1.wav", "x/2.wav", "x/3.wav"], "split"].tolist() == ["train", "train", "test"]
+    assert items.loc[["x/1.wav", "x/2.wav"], "consensus_class"].tolist() == ["sad", "calm"]  # rater 'ground truth'
+    assert items.loc["x/1.wav:0.25-end", ["start", "offset"]].tolist() == [0.25, 0.25]
+    assert pd.isna(items.loc["x/1.wav:0.25-end", "end"]) and pd.isna(items.loc["x/1.wav:0.25-end", "duration"])
+    level = corpus.ratings[corpus.ratings["slot"] == "level"].set_index("item")["label"].to_dict()
+    assert level == {"x/1.wav": "1", "x/2.wav": "3", "x/3.wav": "2"}
+    assert corpus.slots["level"].order == ("1", "2", "3")
+    assert corpus.slots["level"].values == {"1": 1.0, "2": 2.0, "3": 3.0}
+    assert corpus.scales == {}
+    assert "Numeric scheme 'valence' has no minimum and maximum: no scale is declared." in corpus.description
+    assert "Media files not found under the root: 3 " in corpus.description  # x/1.wav counted once
+
+
+def test_a_media_path_leaving_the_root_is_refused_unless_allowed(tmp_path):
+    root = _second_database(tmp_path / "db", files=("../elsewhere/1.wav", "x/2.wav", "x/3.wav"))
+    with pytest.raises(InputError, match=r"db\.yaml, row 1, column 'file': the audio path '\.\./elsewhere/1\.wav'"):
+        read_audformat(root)
+    corpus = read_audformat(root, allow_outside_paths=True)
+    assert corpus.items.loc["../elsewhere/1.wav", "audio"] == str(tmp_path / "elsewhere" / "1.wav")
+
+
+def test_one_rater_in_two_columns_of_one_scheme_is_a_repeat_naming_both_columns(emodb):
+    header = emodb / "db.yaml"
+    header.write_text(header.read_text().replace("rater_id: r2}", "rater_id: r1}"))
+    message = (
+        r"db\.emotion\.csv, row 2, column 'r2' \(item 'wav/03a01Nc\.wav'\): rater 'r1' judged item 'wav/03a01Nc\.wav' "
+        r"more than once \(a conflicting repeat\): primary 'neutral' \(db\.emotion\.csv, row 2, column 'r1'\) vs "
+        r"'anger' \(db\.emotion\.csv, row 2, column 'r2'\)"
+    )
+    with pytest.raises(InputError, match=message):
+        read_audformat(emodb)

@@ -313,7 +313,7 @@ class _Reader:
                 out.append(f"{what}: {len(c[kind])} ({_listed(c[kind])}).")
         if self.empty_cells:
             out.append(f"Empty rating cells (no rating): {self.empty_cells}.")
-        missing = [a for a in items["audio"].dropna() if not os.path.exists(a)]
+        missing = [a for a in dict.fromkeys(items["audio"].dropna()) if not os.path.exists(a)]
         if missing:
             out.append(f"Media files not found under the root: {len(missing)} (first: {_listed(missing)}).")
         if self.loaded.db.attachments:
