@@ -14,7 +14,7 @@ from audformat_builder import AROUSAL_GOLD, CONFIDENCE, EMOTIONS, FILES, GOLD, b
 from voxpop.cli.app import app
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.corpus.corpus import Corpus
-from voxpop.corpus.formats import IMPORTERS
+from voxpop.corpus.formats import IMPORTERS, check_arguments, read
 from voxpop.corpus.formats.audformat_db import read_audformat
 
 SEGMENTS = (f"{FILES[3]}:0-0.5", f"{FILES[3]}:0.5-1")
@@ -187,8 +187,12 @@ def test_emotion_scheme_must_be_categorical(emodb):
         read_audformat(emodb, emotion_scheme="arousal")
 
 
-def test_registered_and_listed_in_import_help():
+def test_registered_for_recipes_and_listed_in_import_help(emodb):
     assert "audformat" in IMPORTERS
+    check_arguments("audformat", {"path": str(emodb), "emotion_scheme": "emotion", "allow_outside_paths": False})
+    with pytest.raises(ConfigError, match="arguments.tables: unknown argument of importer 'audformat'"):
+        check_arguments("audformat", {"path": str(emodb), "tables": ["emotion"]})
+    assert len(read("audformat", emodb).ratings) == 14
     result = CliRunner().invoke(app, ["import", "--help"])
     assert "audformat" in result.output
 
