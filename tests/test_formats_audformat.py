@@ -264,3 +264,26 @@ def test_one_rater_in_two_columns_of_one_scheme_is_a_repeat_naming_both_columns(
     )
     with pytest.raises(InputError, match=message):
         read_audformat(emodb)
+
+
+def test_two_rated_categorical_schemes_need_the_emotion_scheme_named(tmp_path):
+    import audformat
+
+    db = audformat.Database("two-schemes")
+    db.schemes["mood"] = audformat.Scheme(labels=["low", "high"])
+    db.schemes["tone"] = audformat.Scheme(labels=["calm", "tense"])
+    db.raters["r"] = audformat.Rater()
+    db["t"] = audformat.Table(audformat.filewise_index(["1.wav", "2.wav"]))
+    for scheme, values in (("mood", ["high", "low"]), ("tone", ["tense", None])):
+        db["t"][scheme] = audformat.Column(scheme_id=scheme, rater_id="r")
+        db["t"][scheme].set(values)
+    db.save(str(tmp_path), storage_format="csv")
+    with pytest.raises(ConfigError, match=r"db\.yaml: cannot tell which scheme holds the emotion; rated categorical "
+                       r"schemes: mood, tone .* emotion_scheme=\.\.\. \(--emotion-scheme\)"):  # fmt: skip
+        read_audformat(tmp_path)
+    corpus = read_audformat(tmp_path, emotion_scheme="tone")
+    assert corpus.classes == ["calm", "tense"]
+    assert corpus.ratings[["item", "slot", "label"]].values.tolist() == [
+        ["1.wav", "mood", "high"], ["2.wav", "mood", "low"], ["1.wav", "primary", "tense"]
+    ]  # fmt: skip
+    assert corpus.slots["mood"].order == ("low", "high") and corpus.slots["mood"].values is None

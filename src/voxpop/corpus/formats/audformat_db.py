@@ -114,10 +114,14 @@ def _emotion_scheme(db: Any, given: str | None, file: str) -> str:
         return "emotion"
     if len(used) == 1:
         return used[0]
+    if not categorical:
+        raise ConfigError(
+            f"{file}: the database has no categorical scheme, only numeric ones ({', '.join(db.schemes) or 'none'}); "
+            "a voxpop corpus needs classes, so a database of dimensional ratings alone cannot be imported."
+        )
     raise ConfigError(
         f"{file}: cannot tell which scheme holds the emotion; rated categorical schemes: {', '.join(used) or 'none'} "
-        f"(all categorical schemes: {', '.join(categorical) or 'none'}). Name it with emotion_scheme=..."
-        " (--emotion-scheme)."
+        f"(all categorical schemes: {', '.join(categorical)}). Name it with emotion_scheme=... (--emotion-scheme)."
     )
 
 
@@ -152,6 +156,13 @@ class _Reader:
         df = table.df
         self.count(table.type, table_id)
         ids = self._item_ids(table.type, df.index)
+        if ids.duplicated().any():
+            row = int(np.flatnonzero(ids.duplicated())[0])
+            raise InputError(
+                f"{self.loaded.table_files[table_id]}, row {row + 1}: item {ids[row]!r} appears twice in table "
+                f"{table_id!r} (segments whose times differ by less than a microsecond, or a repeated file); each "
+                "file or segment must be listed once per table."
+            )
         for column_id, column in table.columns.items():
             values = pd.Series(df[column_id].to_numpy(), index=ids)
             kind = _kind(self.loaded.db, table_id, column_id, column)
@@ -209,7 +220,6 @@ class _Reader:
 
     def _item_column(self, name: str, values: pd.Series, table_id: str) -> None:
         values = _plain(values)
-        values = values[~values.index.duplicated()]
         if name not in self.columns:
             self.columns[name] = values
             return
