@@ -287,3 +287,10 @@ def test_two_rated_categorical_schemes_need_the_emotion_scheme_named(tmp_path):
         ["1.wav", "mood", "high"], ["2.wav", "mood", "low"], ["1.wav", "primary", "tense"]
     ]  # fmt: skip
     assert corpus.slots["mood"].order == ("low", "high") and corpus.slots["mood"].values is None
+
+
+def test_a_table_id_holding_a_path_separator_is_refused(emodb):
+    header = emodb / "db.yaml"
+    header.write_text(header.read_text().replace("\n  files:\n", "\n  ../files:\n"))
+    with pytest.raises(InputError, match=r"db\.yaml, table '\.\./files': a table id names the file"):
+        read_audformat(emodb)

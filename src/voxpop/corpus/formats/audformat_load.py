@@ -107,7 +107,8 @@ def _audformat() -> Any:
 
 
 def check_references(db: Any, file: str) -> None:
-    """Refuse a header whose columns name undefined schemes or raters, or whose raters or labels are unknown.
+    """Refuse a header whose columns name undefined schemes or raters, whose raters or labels are unknown, or whose
+    table ids hold a path separator (a table file is ``db.<id>.csv``: its id must not lead out of the folder).
 
     ``audformat.Database.load_header_from_yaml`` accepts these and fails later, far from the cause.
 
@@ -127,6 +128,11 @@ def check_references(db: Any, file: str) -> None:
                 f"misc_tables ({', '.join(db.misc_tables) or 'none'})."
             )
     for table_id, table in [*db.misc_tables.items(), *db.tables.items()]:
+        if any(sep in str(table_id) for sep in ("/", "\\", "\0")):
+            raise InputError(
+                f"{file}, table {table_id!r}: a table id names the file db.<id>.csv beside the header, so it must not "
+                "hold a path separator or NUL."
+            )
         for column_id, column in table.columns.items():
             place = f"{file}, table {table_id!r}, column {column_id!r}"
             for kind, ref, defined in (("scheme", column.scheme_id, db.schemes), ("rater", column.rater_id, db.raters)):
