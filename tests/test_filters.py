@@ -174,6 +174,65 @@ def test_refusal_messages_say_what_and_where(expression, message, caret):
     assert message in text.splitlines()[0], text
 
 
+# String tests on text columns: a missing value (speaker of e, note of b and d) passes none of them, and `not` of a
+# missing result is missing too, so the item is not kept.
+STRING_TESTS = [
+    ("speaker.str.startswith('100')", "abcd"),
+    ("speaker.str.endswith('1')", "ad"),
+    ("speaker.str.contains('00')", "abcd"),
+    ("not speaker.str.startswith('1001')", "bc"),
+    ("speaker.str.startswith('100') and duration > 2", "cd"),
+    ("`intended intensity`.str.contains('I')", "ad"),
+    ("note.str.endswith('y') or note.str.startswith('z')", "ce"),
+]
+
+
+@pytest.mark.parametrize(("expression", "expected"), STRING_TESTS)
+def test_string_tests_on_text_columns_keep_the_items_worked_out_by_hand(expression, expected):
+    assert "".join(select_items(_items(), expression)) == expected
+
+
+def test_contains_is_a_literal_substring_never_a_regular_expression():
+    items = pd.DataFrame({"file": ["a.wav", "abwav", "x(1).wav"]}, index=pd.Index(list("abc"), name="item"))
+    assert list(select_items(items, "file.str.contains('.w')")) == ["a", "c"]  # as a regex '.w' would match b
+    assert list(select_items(items, "file.str.contains('(1)')")) == ["c"]  # as a regex, a group matching '1'
+
+
+@pytest.mark.parametrize(
+    ("expression", "message", "caret"),
+    [
+        ("speaker.str.replace('1', '2') == '2002'", "'.str.replace' is not allowed", "speaker.str.replace('1', '2')"),
+        ("speaker.str.startswith(note)", "takes one text literal in quotes and nothing else", "note"),
+        ("speaker.str.startswith('1', na=True)", "takes one text literal in quotes and nothing else", "na=True"),
+        ("speaker.str.startswith(1)", "takes one text literal in quotes and nothing else", "1"),
+        ("speaker.str.contains(f'{speaker}')", "takes one text literal in quotes and nothing else", "f'{speaker}'"),
+        ("speaker.str.endswith('1', '2')", "takes one text literal in quotes and nothing else", "'2'"),
+        ("speaker.str.startswith(''.join('1'))", "takes one text literal in quotes and nothing else", "''.join('1')"),
+        ("speaker.str.__class__ == 1", "attribute access is not allowed", "speaker.str.__class__"),
+        ("speaker.__class__.__name__ == 'x'", "attribute access is not allowed", "speaker.__class__.__name__"),
+        ("str.startswith(speaker, '1')", "a function or method call is not allowed", "str.startswith(speaker, '1')"),
+    ],
+)
+def test_string_tests_refuse_other_methods_and_non_literal_arguments(expression, message, caret):
+    with pytest.raises(ConfigError) as caught:
+        ItemFilter.parse(expression)
+    lines = str(caught.value).splitlines()
+    assert message in lines[0], lines[0]
+    assert lines[2] == "    " + " " * expression.index(caret) + "^" * len(caret)
+    assert "column.str.startswith('text')" in lines[3]  # the allowed grammar names the string tests
+
+
+@pytest.mark.parametrize(("column", "dtype"), [("duration", "float64"), ("level", "Int64"), ("acted", "boolean")])
+def test_string_tests_on_a_column_that_is_not_text_are_refused_naming_it(column, dtype):
+    expression = f"{column}.str.startswith('1')"
+    with pytest.raises(ConfigError) as caught:
+        select_items(_items(), expression)
+    assert str(caught.value).splitlines()[0] == (
+        f"item filter {expression!r}: '.str.startswith' tests text, but column {column!r} holds {dtype} values; "
+        "compare it with == != < <= > >= or in instead."
+    )
+
+
 def test_unknown_column_is_named_with_the_available_columns():
     with pytest.raises(ConfigError) as caught:
         select_items(_items(), "speaker == '1001' and `intended  intensity` == 'HI' and dur > 1")

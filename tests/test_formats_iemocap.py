@@ -3,12 +3,14 @@ layout, error messages naming file, line and field, save/load and the CLI."""
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile
 from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
@@ -106,6 +108,7 @@ def test_items_from_headers():
             "duration": [5.88 - 3.12, 10.4125 - 7.05, 12.005 - 11.2, 2.94 - 0.81],
             "session": pd.array(["Ses01", "Ses01", "Ses01", "Ses02"], dtype=STRING),
             "dialog": pd.array(["Ses01F_impro01"] * 3 + ["Ses02M_script01_1"], dtype=STRING),
+            "dialog_type": pd.array(["improvised"] * 3 + ["scripted"], dtype=STRING),
             "speaker": pd.array(["Ses01F", "Ses01M", "Ses01F", "Ses02M"], dtype=STRING),
             "gender": pd.array(["female", "male", "female", "male"], dtype=STRING),
             "consensus_class": pd.array(["neutral", "frustration", None, "sadness"], dtype=STRING),
@@ -117,6 +120,13 @@ def test_items_from_headers():
         index=pd.Index(ids, dtype=STRING, name="item"),
     )
     pd.testing.assert_frame_equal(items, expected)
+
+
+def test_a_dialog_neither_improvised_nor_scripted_has_no_dialog_type_and_is_counted(tmp_path):
+    block = BLOCK.replace("Ses01F_impro02_F000", "Ses01F_other01_F000") + "C-E2:\tNeutral;\t()\n"
+    corpus = read_iemocap(_write(tmp_path, HEADER + block, "Ses01F_other01.txt"))
+    assert pd.isna(corpus.items.loc["Ses01F_other01_F000", "dialog_type"])
+    assert "Utterances of dialogs named neither impro... nor script... (dialog_type empty): 1." in corpus.description
 
 
 def test_release_folder_is_searched_and_other_files_ignored(release):
@@ -339,3 +349,63 @@ def test_field_case_release_folder_self_evaluation_and_crlf(tmp_path):
     crlf = tmp_path / "Ses01F_impro01.txt"
     crlf.write_bytes(text.replace("\n", "\r\n").encode())
     pd.testing.assert_frame_equal(read_iemocap(crlf).ratings, read_iemocap(FIELD_CASE / "IEMOCAP").ratings)
+
+
+# ----------------------------------------------------------------------------- the 4-class protocol of the docs page
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli" / "import.md"
+FOUR_CLASS_CODES = {"impro": ("neu", "ang", "sad", "hap"), "script": ("neu", "ang", "sad", "exc")}
+NAMES = {"neu": "Neutral", "ang": "Anger", "sad": "Sadness", "hap": "Happiness", "exc": "Excited", "fru": "Frustration"}
+
+
+def _four_class_release(root: Path) -> Path:
+    """Five sessions, each with an improvised and a scripted dialog of 4 utterances (3 evaluators agreeing), audio
+    for each; session 1 has a fifth improvised utterance rated Frustration, outside the 4 classes."""
+    rng = np.random.default_rng(0)
+    for session in range(1, 6):
+        for kind, codes in FOUR_CLASS_CODES.items():
+            dialog = f"Ses0{session}F_{kind}01"
+            codes = (*codes, "fru") if (session, kind) == (1, "impro") else codes
+            lines = [HEADER]
+            for i, code in enumerate(codes):
+                utterance = f"{dialog}_F00{i}"
+                lines.append(f"[{i}.0000 - {i}.5000]\t{utterance}\t{code}\t[2.0000, 2.0000, 2.0000]\n")
+                lines += [f"C-E{e}:\t{NAMES[code]};\t()\n" for e in (1, 2, 3)]
+                wav = root / f"Session{session}" / "sentences" / "wav" / dialog / f"{utterance}.wav"
+                wav.parent.mkdir(parents=True, exist_ok=True)
+                soundfile.write(wav, rng.normal(0, 0.1, 4000).astype("float32"), 16000)
+            folder = root / f"Session{session}" / "dialog" / "EmoEvaluation"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{dialog}.txt").write_text("".join(lines))
+    return root
+
+
+def _documented_commands() -> list[list[str]]:
+    """The commands of the 4-class block of docs/cli/import.md, continuation lines joined, split as a shell would."""
+    text = DOCS.read_text().split("<!-- iemocap-4-class -->", 1)[1]
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [shlex.split(command) for command in block.replace("\\\n", " ").splitlines() if command.strip()]
+
+
+@pytest.mark.slow
+def test_the_documented_four_class_protocol_runs_as_written(tmp_path, monkeypatch):
+    """Leave-one-session-out: five folds, each testing exactly its session's 8 four-class utterances (the
+    frustration one is left out), with excitement counted as happiness."""
+    _four_class_release(tmp_path / "IEMOCAP_full_release")
+    monkeypatch.chdir(tmp_path)
+    commands = _documented_commands()
+    assert [c[:2] for c in commands] == [["voxpop", "import"], ["voxpop", "train"]]
+    for command in commands:
+        result = CliRunner().invoke(app, command[1:], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    from voxpop.models.saved_runs import load_run
+
+    run = load_run(tmp_path / "runs" / "iemocap-4class")
+    assert run.labels.classes == ["neutral", "anger", "sadness", "happiness"]
+    predictions = run.predictions  # every item is predicted by the model of the fold testing its session
+    assert len(predictions) == 41
+    assert (predictions["fold"] == "session=" + predictions.index.str[:5]).all()
+    assert predictions["fold"].value_counts().sort_index().tolist() == [9, 8, 8, 8, 8]
+    kept = run.labels.kept  # what is scored: the four classes only
+    assert int(kept.sum()) == 40 and not kept["Ses01F_impro01_F004"]
+    hard = run.labels.hard_labels()
+    assert hard["Ses03F_script01_F003"] == "happiness" and hard["Ses03F_impro01_F003"] == "happiness"

@@ -30,8 +30,10 @@ import soundfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from audformat_builder import build_emodb_like
 from voxpop import Corpus
 from voxpop.core.errors import VoxpopError
+from voxpop.corpus.formats.audformat_db import read_audformat
 from voxpop.corpus.formats.cremad import read_cremad, read_cremad_responses
 from voxpop.corpus.formats.hf import read_hf
 from voxpop.corpus.formats.iemocap import read_iemocap
@@ -372,6 +374,21 @@ def test_damaged_ravdess_names_import_or_raise_voxpop_errors(rng):
     content = rng.choice([None, None, b"", b"RIFF", bytes(rng.randrange(256) for _ in range(64))])
     with tempfile.TemporaryDirectory() as folder:
         _import_or_refuse(lambda: read_ravdess(_ravdess_folder(Path(folder), tuple(names), content)))
+
+
+AUDFORMAT_FILES = ("db.yaml", "db.emotion.csv", "db.arousal.csv", "db.files.csv")
+
+
+@FUZZ
+@given(rng=RANDOMS, file=st.sampled_from(AUDFORMAT_FILES))
+def test_damaged_audformat_database_imports_or_raises_voxpop_errors(rng, file):
+    """The EmoDB-like database (built with audformat) with its header or one table damaged."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = build_emodb_like(Path(folder) / "db")
+        text = (root / file).read_text()
+        raw = _mutate_lines(rng, text) if file.endswith(".yaml") else _mutate_table(rng, text)
+        _write(root, file, raw)
+        _import_or_refuse(lambda: read_audformat(root), audio_root=root)
 
 
 READERS = {

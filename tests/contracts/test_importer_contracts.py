@@ -28,6 +28,7 @@ import pytest
 import soundfile
 from typer.testing import CliRunner
 
+from audformat_builder import build_emodb_like
 from voxpop.core.errors import InputError
 from voxpop.corpus.corpus import Corpus
 from voxpop.corpus.formats import IMPORTERS, read
@@ -115,6 +116,7 @@ EXAMPLES: dict[str, Example] = {
     "ravdess": Example("ravdess", _ravdess_files),
     "hf": Example("hf", _hf_table, {"id_column": "id"}),
     "emobox": Example("toy", _emobox_folder, {"dataset": "toy"}),
+    "audformat": Example("emodb", build_emodb_like),
     "likert": Example(
         "ratings.csv",
         "clip,annotator,joy,anger,gender,sentiment,notes\n"

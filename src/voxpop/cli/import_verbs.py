@@ -477,3 +477,27 @@ def import_hf(
         name=name,
     )
     _save_with_notes(corpus, out, force)
+
+
+@import_app.command("audformat")
+def import_audformat(
+    directory: Path = typer.Argument(
+        ..., help="audformat database folder (db.yaml + db.<table>.csv/.parquet), as audb delivers it."
+    ),
+    out: Path = OUT,
+    force: bool = FORCE,
+    emotion_scheme: str = typer.Option(
+        None,
+        "--emotion-scheme",
+        help="The categorical scheme whose labels are the classes (default: 'emotion', else the only rated one).",
+    ),
+    allow_outside_paths: bool = ALLOW_OUTSIDE,
+    name: str = typer.Option(None, help="Corpus name (default: the database's name)."),
+) -> None:
+    """audformat database (EmoDB, audb corpora): human raters, gold standard as consensus_class, segments as items."""
+    from voxpop.corpus.formats.audformat_db import read_audformat
+
+    corpus = read_audformat(
+        directory, emotion_scheme=emotion_scheme, name=name, allow_outside_paths=allow_outside_paths
+    )
+    _save_with_notes(corpus, out, force)

@@ -136,7 +136,7 @@ def labels(
         None,
         "--consensus",
         help="Compare the rule's labels with the corpus's released consensus in this item column "
-        "(consensus_class from import iemocap / msp); write every item to OUT.consensus.csv.",
+        "(consensus_class from import iemocap / msp / audformat); write every item to OUT.consensus.csv.",
     ),
     force: bool = typer.Option(
         False, "--force", help="Replace a different label set already at --out (the same one is reused without it)."
@@ -152,7 +152,7 @@ def labels(
     if consensus is not None and consensus not in loaded.items.columns:
         raise ConfigError(
             f"--consensus {consensus}: item column not found; corpus {loaded.name!r} has item columns "
-            f"{', '.join(loaded.items.columns)} (import iemocap / msp --consensus write consensus_class)"
+            f"{', '.join(loaded.items.columns)} (import iemocap, msp --consensus and audformat write consensus_class)"
         )
     class_list = check_classes(parse_names(classes), "--classes")
     mapping = parse_class_map(class_map or [])

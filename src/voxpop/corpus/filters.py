@@ -9,7 +9,10 @@ parsed with Python's :mod:`ast` and only this grammar is accepted (:data:`ALLOWE
 - constants: numbers (with unary minus), ``'text'``, ``True``, ``False``, ``None``; lists or tuples of
   constants;
 - comparisons ``== != < <= > >= in``, ``not in``, also chained (``1 < duration < 5``);
-- ``and``, ``or``, ``not``, parentheses, and ``column.isna()`` / ``column.notna()``.
+- ``and``, ``or``, ``not``, parentheses, and ``column.isna()`` / ``column.notna()``;
+- string tests on text columns with one text literal: ``column.str.startswith('Ses01')``,
+  ``column.str.endswith('_F000')``, ``column.str.contains('impro')`` (a literal substring, never a regular
+  expression); a missing value passes none of them, and a column that is not text is an error.
 
 Everything else (function calls, attributes, indexing, ``@name``, lambdas, comprehensions, f-strings,
 arithmetic, ``:=`` ...) is refused with a :class:`~voxpop.core.errors.ConfigError` that points at it.
@@ -41,11 +44,13 @@ from voxpop.core.errors import ConfigError
 ALLOWED = (
     "Allowed: item column names (`backticks` around names that are not identifiers; item for the item id), "
     "constants (numbers, -5, 'text', True, False, None), lists or tuples of constants, comparisons "
-    "== != < <= > >= in, not in (also chained: 1 < duration < 5), and / or / not, parentheses, and "
-    "column.isna() / column.notna()."
+    "== != < <= > >= in, not in (also chained: 1 < duration < 5), and / or / not, parentheses, "
+    "column.isna() / column.notna(), and on text columns column.str.startswith('text') / "
+    ".str.endswith('text') / .str.contains('text') with one text literal."
 )
 MAX_LENGTH = 10_000
 _METHODS = ("isna", "notna")
+STRING_TESTS = ("startswith", "endswith", "contains")
 _COMPARE: dict[type, Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
@@ -246,6 +251,8 @@ class ItemFilter:
                 raise source.refuse(node, f"the constant {source.text(node)}")
         elif isinstance(node, ast.Call) and _is_null_test(node):
             pass
+        elif isinstance(node, ast.Call) and _on_str(node.func):
+            cls._check_string_test(source, node)
         elif isinstance(node, ast.List | ast.Tuple):
             raise source.refuse(node, "a list outside a comparison (write: column in [...])")
         elif isinstance(node, ast.BinOp):
@@ -253,6 +260,33 @@ class ItemFilter:
             raise source.refuse(node, f"an arithmetic or bitwise operator{hint}")
         else:
             raise source.refuse(node, _REFUSED.get(type(node), f"{type(node).__name__}"))
+
+    @classmethod
+    def _check_string_test(cls, source: _Source, node: ast.Call) -> None:
+        """``column.str.METHOD('text')``: a method of :data:`STRING_TESTS` and one text literal, nothing else."""
+        method = node.func.attr
+        example = f"{source.text(node.func.value.value)}.str.startswith('Ses01')"
+        if method not in STRING_TESTS:
+            start, end = source.span(node)
+            raise source.error(
+                f"'.str.{method}' is not allowed in a filter; the string tests are "
+                f"{', '.join(f'.str.{m}' for m in STRING_TESTS)} (e.g. {example}).",
+                start,
+                end,
+                ALLOWED,
+            )
+        literal = [a for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        if len(node.args) != 1 or len(literal) != 1 or node.keywords:
+            extra = [*node.args[1:], *node.keywords]
+            bad = extra[0] if extra else (node.args[0] if node.args else node)
+            start, end = source.span(bad)
+            raise source.error(
+                f"'.str.{method}' takes one text literal in quotes and nothing else (e.g. {example}); found "
+                f"{source.text(node)!r}.",
+                start,
+                end,
+                ALLOWED,
+            )
 
     @classmethod
     def _check_compare(cls, source: _Source, node: ast.Compare) -> None:
@@ -319,6 +353,8 @@ class ItemFilter:
             return node.value
         if isinstance(node, ast.List | ast.Tuple):
             return [self._evaluate(e, items) for e in node.elts]
+        if isinstance(node, ast.Call) and _on_str(node.func):  # column.str.startswith('x'), checked by _check
+            return self._string_test(node, items)
         if isinstance(node, ast.Call):  # column.isna() / column.notna(), checked by _check
             return getattr(self._evaluate(node.func.value, items), node.func.attr)()
         try:
@@ -342,6 +378,24 @@ class ItemFilter:
         except (TypeError, ValueError) as exc:
             start, end = self.source.span(node)
             raise self.source.error(f"cannot evaluate {self.source.text(node)!r} ({exc}).", start, end) from None
+
+    def _string_test(self, node: ast.Call, items: pd.DataFrame) -> pd.Series:
+        """``column.str.METHOD('text')`` on a text column (boolean, missing where the value is); literal, no regex."""
+        name = node.func.value.value
+        column = self._evaluate(name, items)
+        text = pd.api.types.is_string_dtype(column.dtype) and (
+            column.dtype != object or column.map(lambda v: isinstance(v, str) or pd.isna(v)).all()
+        )
+        if not text:
+            label = self.source.backticks.get(name.id, name.id)
+            raise self.source.error(
+                f"'.str.{node.func.attr}' tests text, but column {label!r} holds {column.dtype} values; compare "
+                f"it with == != < <= > >= or in instead.",
+                *self.source.span(node),
+            )
+        method = getattr(column.astype("string").str, node.func.attr)
+        argument = node.args[0].value
+        return method(argument, regex=False) if node.func.attr == "contains" else method(argument)
 
     def _as_operand(self, value: Any, node: ast.AST) -> Any:
         if not isinstance(value, pd.Series):
@@ -403,11 +457,21 @@ def _is_null_test(node: ast.Call) -> bool:
     )
 
 
+def _on_str(func: ast.AST) -> bool:
+    """Whether a call's function is ``column.str.METHOD`` (which method and arguments: checked by the caller)."""
+    return (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Attribute)
+        and func.value.attr == "str"
+        and isinstance(func.value.value, ast.Name)
+    )
+
+
 def _is_per_item(node: ast.AST) -> bool:
-    """Whether ``node`` gives one value per item: a column, a null test, a comparison, ``and`` / ``or`` / ``not``."""
+    """Whether ``node`` gives one value per item: a column, a null or string test, a comparison, and / or / not."""
     return (
         isinstance(node, ast.Name | ast.Compare | ast.BoolOp)
-        or (isinstance(node, ast.Call) and _is_null_test(node))
+        or (isinstance(node, ast.Call) and (_is_null_test(node) or _on_str(node.func)))
         or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
     )
 

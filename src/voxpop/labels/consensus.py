@@ -3,7 +3,8 @@
 
 The importers keep the released consensus in the item column ``consensus_class`` (empty where the
 corpus says there is none: IEMOCAP ``xxx``, MSP-Podcast ``X``; see :mod:`voxpop.corpus.formats.iemocap` and
-:mod:`voxpop.corpus.formats.msp`).
+:mod:`voxpop.corpus.formats.msp`), and an audformat database's gold-standard column
+(:mod:`voxpop.corpus.formats.audformat_db`).
 """
 
 from __future__ import annotations

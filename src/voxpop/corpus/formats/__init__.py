@@ -28,6 +28,7 @@ IMPORTERS: dict[str, str] = {
     "long": "voxpop.corpus.formats.long:read_long",
     "hf": "voxpop.corpus.formats.hf:read_hf",
     "emobox": "voxpop.corpus.formats.emobox:read_emobox",
+    "audformat": "voxpop.corpus.formats.audformat_db:read_audformat",
 }
 """Format name (``voxpop import FORMAT``, a recipe's ``format:``) -> ``"module:function"`` (its reader)."""
 

@@ -10,7 +10,9 @@ An evaluation file holds one block per utterance::
     A-E3:<TAB>val 3; act 2; dom  2;<TAB>()
 
 Items: the utterance id, ``start`` / ``end`` (seconds, from the header), ``duration``, ``session``
-(``Ses01``), ``dialog`` (``Ses01F_impro01``), ``speaker`` (session + the F/M letter of the last id
+(``Ses01``: leave-one-session-out is ``--protocol leave-one-out --column session``), ``dialog``
+(``Ses01F_impro01``), ``dialog_type`` (``improvised`` for ``impro`` dialogs, ``scripted`` for ``script``
+ones; empty, and counted, for any other name), ``speaker`` (session + the F/M letter of the last id
 field, ``Ses01F``), ``gender``, ``consensus_class`` (the header's code; empty for ``xxx``, no
 consensus), ``consensus_valence`` / ``consensus_arousal`` / ``consensus_dominance`` (the header's
 averages) and ``audio`` (``Session*/sentences/wav/<dialog>/<utterance>.wav`` when the file sits in the
@@ -79,8 +81,10 @@ _UTTERANCE = re.compile(r"(?P<session>Ses\d+)[FM]_.+_(?P<speaker>[FM])[^_]*")
 _COMMENT = re.compile(r"\s*\(.*\)\s*$")
 _CATEGORICAL_LINE = re.compile(r"Ses\d+[FM]_\S+\s+:\s*\S")
 SELF_EVALUATIONS = ("exclude", "include", "only")
+DIALOG_TYPES = {"impro": "improvised", "script": "scripted"}
+_DIALOG = re.compile(r"Ses\d+[FM]_(?P<kind>[a-z]+)")
 _ITEM_COLUMNS = (
-    "start", "end", "duration", "session", "dialog", "speaker", "gender",
+    "start", "end", "duration", "session", "dialog", "dialog_type", "speaker", "gender",
     "consensus_class", "consensus_valence", "consensus_arousal", "consensus_dominance",
 )  # fmt: skip
 
@@ -104,6 +108,10 @@ def parse_emo_evaluation(
                           start  duration speaker  gender consensus_class
     item
     Ses01F_impro01_F000  6.2901    1.9456  Ses01F  female     frustration
+    >>> items[["session", "dialog", "dialog_type"]]
+                        session          dialog dialog_type
+    item
+    Ses01F_impro01_F000   Ses01  Ses01F_impro01  improvised
     >>> ratings[["rater", "slot", "label", "value", "source_row", "source_column"]]
       rater       slot        label  value  source_row source_column
     0    E1    primary  frustration    NaN           4          C-E1
@@ -208,13 +216,19 @@ def _header(line: str, file: str, number: int, notes: Counter) -> dict:
             f"of {' '.join(_CODES)} {NO_CONSENSUS}."
         )
     speaker = name["speaker"]
+    dialog = utterance.rsplit("_", 1)[0]
+    kind = _DIALOG.match(dialog)
+    dialog_type = DIALOG_TYPES.get(kind["kind"]) if kind else None
+    if dialog_type is None:
+        notes["unknown dialog type"] += 1
     return {
         "item": utterance,
         "start": start,
         "end": end,
         "duration": end - start,
         "session": name["session"],
-        "dialog": utterance.rsplit("_", 1)[0],
+        "dialog": dialog,
+        "dialog_type": dialog_type,
         "speaker": name["session"] + speaker,
         "gender": GENDERS[speaker],
         "consensus_class": consensus,
@@ -344,7 +358,7 @@ def read_iemocap(
         notes += file_notes
     items = pd.concat([t[0] for t in tables])
     ratings = pd.concat([t[1] for t in tables], ignore_index=True)
-    for column in ("session", "dialog", "speaker", "gender", "consensus_class", "audio"):
+    for column in ("session", "dialog", "dialog_type", "speaker", "gender", "consensus_class", "audio"):
         items[column] = items[column].astype(STRING)
     return Corpus(
         name,
@@ -381,6 +395,7 @@ def _sentences(notes: Counter, items: pd.DataFrame, ratings: pd.DataFrame) -> li
         out.append(f"Free-text 'Other:...' labels read as 'other': {free_text.total()} ({tally(free_text)}).")
     for key, what in (
         ("no consensus", "Utterances without consensus (xxx; consensus_class empty)"),
+        ("unknown dialog type", "Utterances of dialogs named neither impro... nor script... (dialog_type empty)"),
         ("repeated label", "Labels repeated within one evaluator line, kept once"),
         ("blank dimension", "Blank val/act/dom values skipped"),
         ("self-evaluation", "Self-evaluation lines (C-F1, A-M1 ...: actors rating themselves) set aside, not raters"),
