@@ -308,3 +308,12 @@ def test_train_help_lists_the_flags_by_recipe_section():
     for flag in train.schema_flags:
         line = next(x for x in output.splitlines() if f" {flag.flag} " in x or f" {flag.flag}," in x)
         assert flag.field.description.split(" ")[0] in line, flag.flag
+
+
+def test_the_docs_table_of_train_flags_is_the_generated_one():
+    from pathlib import Path
+
+    from voxpop.cli.schema_flags import flags_markdown
+
+    page = (Path(__file__).parents[1] / "docs" / "cli" / "train.md").read_text(encoding="utf-8")
+    assert flags_markdown(train.schema_flags, NOTES) in page  # else: python docs/regenerate.py --only train.md

@@ -460,3 +460,26 @@ def flags_in_message(flags: Sequence[SchemaFlag], message: str) -> list[str]:
         ):
             named.append(f"{flag.name} = {flag.flag}")
     return named
+
+
+def flags_markdown(flags: Sequence[SchemaFlag], notes: Mapping[str, str] | None = None) -> str:
+    """The docs table of generated flags: flag (and other names), the recipe keys it sets, meaning (the help text,
+    with ``notes`` as for :func:`parameters`), recipe default.
+
+    Example:
+        >>> Fit = pydantic.create_model("Fit", epochs=(int, pydantic.Field(20, description="Most epochs.")))
+        >>> print(flags_markdown(schema_flags(pydantic.create_model("Study", model=(Fit, Fit())))), end="")
+        | flag | recipe key | meaning | recipe default |
+        |---|---|---|---|
+        | `--epochs` | `model.epochs` | Most epochs. | `20` |
+    """
+    lines = ["| flag | recipe key | meaning | recipe default |", "|---|---|---|---|"]
+    for flag in flags:
+        text, shown = _help(flag, notes or {})
+        names = ", ".join(f"`{n}`" for n in (flag.flag, *flag.aliases))
+        if flag.kind == "switch" or _leaf_type(_strip_none(flag.field.annotation)[0]) is bool:
+            names = f"`{flag.flag}` / `--no-{flag.flag[2:]}`"
+        keys = ", ".join(f"`{k}`" for k in flag.keys)
+        lines.append(f"| {names} | {keys} | {text.replace('|', '/')} | {f'`{shown}`' if shown else '-'} |")
+    return "\n".join(lines) + "\n"
+
