@@ -9,6 +9,7 @@ The recipe is written to ``OUT/recipe.yaml``: ``voxpop run OUT/recipe.yaml --out
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,20 @@ from rich.table import Table
 
 from voxpop.cli.app import app, console
 from voxpop.cli.options import parse_names, with_rule_options
-from voxpop.cli.schema_flags import SchemaFlag, flags_in_message, recipe_of_flags, schema_flags, with_schema_flags
+from voxpop.cli.schema_flags import (
+    SchemaFlag,
+    flags_in_message,
+    read_value,
+    recipe_of_flags,
+    schema_flags,
+    with_schema_flags,
+)
 from voxpop.core.cache import output_directory, write_text
 from voxpop.core.errors import ConfigError
 from voxpop.core.formatting import format_ci, metric_name
 from voxpop.corpus.classmap import parse_class_map
 from voxpop.labels import RULES
-from voxpop.study.loading import parse_override, set_path
+from voxpop.study.loading import set_path
 
 SINGLE_LABEL_SUMMARY = ("uar", "macro_f1", "accuracy")
 MULTI_LABEL_SUMMARY = ("macro_f1", "micro_f1", "weighted_f1")
@@ -68,6 +76,9 @@ NOTES = {
     "model.backbone.path": " Without --extractor or --features: features waveform:PATH.",
 }
 """What ``voxpop train`` adds to a key's meaning (its flag's help says so after the key's description)."""
+
+ENTRY_FLAGS = {"workers": "features.options.workers", "beta": "model.loss_options.beta"}
+"""Flags of one entry of a mapping key (kept from before the flags were generated; the docs use them)."""
 
 PARSERS = {"class_map": parse_class_map}
 """Keys read by their own parser (``--class-map calm=drop,angry=anger``, several pairs per value)."""
@@ -229,9 +240,9 @@ def train(
     flags = train.schema_flags
     with flags_named_in_errors():
         sections = recipe_of_flags(flags, flag_values, RECIPE_ONE_OF, PARSERS)
-        for text, key in ((workers, "features.options.workers"), (beta, "model.loss_options.beta")):
-            if text is not None:  # flags of one entry of a mapping key, as --set reads values
-                set_path(sections, key.split("."), parse_override(f"{key}={text}")[1], f"--{key.rpartition('.')[2]}")
+        for name, text in (("workers", workers), ("beta", beta)):
+            if text is not None:  # flags of one entry of a mapping key, read as --set reads values
+                set_path(sections, ENTRY_FLAGS[name].split("."), read_value(text, Any, f"--{name}"), f"--{name}")
         recipe = train_recipe(corpus, labels, label_options, sections, features)
         loaded = recipe_from_dict(recipe, "voxpop train")
         replaced = existing_outputs(out)
@@ -254,6 +265,7 @@ def flags_named_in_errors() -> Iterator[None]:
         yield
     except ConfigError as exc:
         named = flags_in_message(train.schema_flags, str(exc))
+        named += [f"{name} = --{name}" for name in ENTRY_FLAGS if re.search(rf"\b{name}\b", str(exc))]
         if not named:
             raise
         raise ConfigError(f"{exc}\n(recipe keys above are these voxpop train flags: {', '.join(named)})") from None

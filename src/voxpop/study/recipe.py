@@ -428,7 +428,9 @@ class Recipe(Strict):
         {}, description="LABEL=NEW renames a label, LABEL=drop removes it (before classes)."
     )
     labels: LabelSets = pydantic.Field(LabelSets(), description="Named train and test label sets.")
-    features: FeatureSpec = pydantic.Field(FeatureSpec(), description="Features.")
+    features: FeatureSpec = pydantic.Field(  # a factory: checking its extractor's options imports the extractor
+        default_factory=FeatureSpec, description="Features."
+    )
     model: ModelConfig = pydantic.Field(ModelConfig(), description="The model.")
     protocol: ProtocolConfig = pydantic.Field(ProtocolConfig(), description="The protocol (folds).")
     evaluation: EvaluationConfig = pydantic.Field(EvaluationConfig(), description="The evaluation.")
