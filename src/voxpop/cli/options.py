@@ -83,21 +83,25 @@ def parse_numeric(texts: Sequence[str]) -> dict[str, Scale]:
     return {column: Scale(*parse_bounds(b, "--numeric")) for column, b in parse_pairs(texts, "--numeric").items()}
 
 
-def with_rule_options(command: Callable[..., Any] | None = None, *, skip: Sequence[str] = ()) -> Callable[..., Any]:
+def with_rule_options(
+    command: Callable[..., Any] | None = None, *, skip: Sequence[str] = (), panel: str | None = None
+) -> Callable[..., Any]:
     """Decorator giving a verb one CLI option per label-rule option of the registry (:mod:`voxpop.labels.registry`).
 
     The options replace the command's ``rule_options`` parameter, which receives the ones given as a
     dict (flags left out are absent, so each rule's own default applies). ``skip``: options the verb
     does not offer because it has a flag of that name for something else (``--seed``); used as
-    ``@with_rule_options(skip=("seed",))``.
+    ``@with_rule_options(skip=("seed",))``. ``panel``: the ``--help`` panel the options are listed in.
     """
     if command is None:
-        return functools.partial(with_rule_options, skip=skip)
+        return functools.partial(with_rule_options, skip=skip, panel=panel)
     from voxpop.labels.registry import cli_parameters, given_options
 
     signature = inspect.signature(command, eval_str=True)
     kept = [p for p in signature.parameters.values() if p.name != "rule_options"]
     offered = [p for p in cli_parameters() if p.name not in skip]
+    for parameter in offered:
+        parameter.default.rich_help_panel = panel
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> Any:

@@ -59,16 +59,16 @@ class BackboneConfig(pydantic.BaseModel):
 
     model_config = STRICT_NUMBERS
 
-    path: str = pydantic.Field(description="local directory loadable with transformers.AutoModel")
-    keep_layers: Int | None = pydantic.Field(None, ge=1, description="keep only the first k transformer layers")
+    path: str = pydantic.Field(description="Local backbone directory loadable with transformers.AutoModel.")
+    keep_layers: Int | None = pydantic.Field(None, ge=1, description="Keep only the first k transformer layers.")
     trainable_layers: Int | None = pydantic.Field(
-        None, ge=0, description="train only the top k transformer layers (None: all); the CNN encoder stays frozen"
+        None, ge=0, description="Train only the top k transformer layers (None: all); the CNN encoder stays frozen."
     )
     normalize_audio: bool | None = pydantic.Field(
-        None, description="standardise each clip; None: as the checkpoint's feature extractor (do_normalize)"
+        None, description="Standardise each clip; None: as the checkpoint's feature extractor (do_normalize)."
     )
     pass_attention_mask: bool | None = pydantic.Field(
-        None, description="give the sample mask to the backbone; None: only with a layer-norm feature encoder"
+        None, description="Give the sample mask to the backbone; None: only with a layer-norm feature encoder."
     )
 
 
@@ -89,35 +89,47 @@ class TrainConfig(pydantic.BaseModel):
 
     model_config = STRICT_NUMBERS
 
-    lr: float = pydantic.Field(1e-3, gt=0)
-    backbone_lr: float | None = pydantic.Field(None, gt=0, description="fine-tuning: backbone rate; None: lr")
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = pydantic.Field(0.01, ge=0)
-    schedule: Schedule = "constant"
-    warmup_steps: Int = pydantic.Field(0, ge=0)
-    warmup_ratio: float = pydantic.Field(0.0, ge=0, lt=1)
-    accumulate_grad_batches: Int = pydantic.Field(1, ge=1)
-    epochs: Int = pydantic.Field(20, ge=1)
-    batch_size: Int = pydantic.Field(32, ge=1)
+    lr: float = pydantic.Field(1e-3, gt=0, description="AdamW learning rate, the peak after warm-up.")
+    backbone_lr: float | None = pydantic.Field(
+        None, gt=0, description="Fine-tuning: the backbone's own learning rate (None: lr)."
+    )
+    betas: tuple[float, float] = pydantic.Field((0.9, 0.999), description="AdamW beta1, beta2.")
+    weight_decay: float = pydantic.Field(0.01, ge=0, description="AdamW weight decay.")
+    schedule: Schedule = pydantic.Field("constant", description="Learning rate after warm-up: constant or decay to 0.")
+    warmup_steps: Int = pydantic.Field(0, ge=0, description="Linear warm-up over this many optimiser steps.")
+    warmup_ratio: float = pydantic.Field(
+        0.0, ge=0, lt=1, description="Linear warm-up over this share of all optimiser steps."
+    )
+    accumulate_grad_batches: Int = pydantic.Field(
+        1, ge=1, description="Sum gradients over this many batches per optimiser step."
+    )
+    epochs: Int = pydantic.Field(20, ge=1, description="Neural heads: most epochs.")
+    batch_size: Int = pydantic.Field(32, ge=1, description="Neural heads: items per batch per device.")
     max_batch_frames: Int | None = pydantic.Field(
-        32_000, ge=1, description="frame sequences: most padded time steps per batch; None: no length bucketing"
+        32_000, ge=1, description="Frame sequences: most padded time steps per batch; None: no length bucketing."
     )
     long_item_frames: Int = pydantic.Field(
-        6_000, ge=1, description="frame sequences: report items longer than this (6000: 60 s of 10 ms frames)"
+        6_000, ge=1, description="Frame sequences: report items longer than this (6000: 60 s of 10 ms frames)."
     )
-    seed: Seed = 0
-    monitor: Monitor = "loss"
-    patience: Int | None = pydantic.Field(5, ge=1, description="epochs without improvement; None: no stopping")
-    balanced_sampling: bool = False
-    backbone: BackboneConfig | None = None
-    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = "auto"
-    accelerator: str = "auto"
-    devices: Int | str | list[Int] = "auto"
-    num_nodes: Int = pydantic.Field(1, ge=1)
-    strategy: str = "auto"
-    deterministic: bool | Literal["warn"] = "warn"
-    num_workers: Int = pydantic.Field(0, ge=0)
-    progress_bar: bool = True
+    seed: Seed = pydantic.Field(0, description="Seed of initialisation and sampling.")
+    monitor: Monitor = pydantic.Field("loss", description="Early stopping: the dev metric watched.")
+    patience: Int | None = pydantic.Field(
+        5, ge=1, description="Early stopping: epochs without improvement; None: no stopping."
+    )
+    balanced_sampling: bool = pydantic.Field(False, description="Draw training items with weight 1 / class size.")
+    backbone: BackboneConfig | None = pydantic.Field(None, description="Fine-tune this backbone under the head.")
+    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = pydantic.Field(
+        "auto", description="Lightning precision: auto, 32-true, bf16-mixed (GPU or CPU), 16-mixed (GPU)."
+    )
+    accelerator: str = pydantic.Field("auto", description="Lightning accelerator.")
+    devices: Int | str | list[Int] = pydantic.Field(
+        "auto", description="Lightning devices per node: auto, a count, or device ids (0,1)."
+    )
+    num_nodes: Int = pydantic.Field(1, ge=1, description="Lightning: number of nodes (machines).")
+    strategy: str = pydantic.Field("auto", description="Lightning strategy, e.g. ddp for several devices.")
+    deterministic: bool | Literal["warn"] = pydantic.Field("warn", description="Lightning deterministic algorithms.")
+    num_workers: Int = pydantic.Field(0, ge=0, description="Data loader worker processes.")
+    progress_bar: bool = pydantic.Field(True, description="Show Lightning's progress bar.")
 
     @pydantic.model_validator(mode="after")
     def _one_warmup(self) -> TrainConfig:

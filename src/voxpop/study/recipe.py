@@ -18,7 +18,6 @@ item columns, extractor and model names) and lists every problem with its key pa
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any, Literal
 
 import pydantic
@@ -29,7 +28,6 @@ from voxpop.corpus import ItemFilter
 from voxpop.corpus.classmap import check_classes
 from voxpop.corpus.formats import check_arguments
 from voxpop.evaluation import MULTI_LABEL_METRICS, REGRESSION_METRICS, SINGLE_LABEL_METRICS
-from voxpop.labels.registry import DENOMINATORS, POOLINGS, RULES, TIE_POLICIES
 from voxpop.models import Fold, make_folds
 from voxpop.models.specs import (
     CLASSICAL,
@@ -42,11 +40,14 @@ from voxpop.models.specs import (
     TrainConfig,
     validated_options,
 )
+from voxpop.study.analysis_specs import Analyses as Analyses  # the analyses section, re-exported
 from voxpop.study.label_specs import FILE_RULE as FILE_RULE  # re-exported with the label specs: recipe sections
 from voxpop.study.label_specs import LabelEntry as LabelEntry
 from voxpop.study.label_specs import LabelSets, Strict
 from voxpop.study.label_specs import LabelSpec as LabelSpec
 from voxpop.study.label_specs import multilabel_rule as multilabel_rule
+
+_TRAIN = TrainConfig.model_fields  # the training options' help texts, shared with the model section
 
 GRID_SECTIONS = ("features", "model", "protocol")
 """Top-level sections whose keys a grid may vary (the corpus, labels and analyses stay fixed in a study)."""
@@ -56,8 +57,8 @@ GRID_SECTIONS = ("features", "model", "protocol")
 class DemoSpec(Strict):
     """The synthetic demo corpus of :func:`voxpop.corpus.demo.make_demo_corpus`."""
 
-    size: Literal["tiny", "small"] = "small"
-    seed: Seed = 0
+    size: Literal["tiny", "small"] = pydantic.Field("small", description="tiny (48 clips) or small.")
+    seed: Seed = pydantic.Field(0, description="Seed of the synthetic corpus.")
 
 
 class CorpusSpec(Strict):
@@ -65,10 +66,10 @@ class CorpusSpec(Strict):
     :mod:`voxpop.corpus.formats`, e.g. ``crema-d``), or ``demo``. Relative paths are read from the working
     directory."""
 
-    path: str | None = None
-    format: str | None = None
-    arguments: dict[str, Any] = {}
-    demo: DemoSpec | None = None
+    path: str | None = pydantic.Field(None, description="A saved corpus directory.")
+    format: str | None = pydantic.Field(None, description="An importer format, e.g. crema-d.")
+    arguments: dict[str, Any] = pydantic.Field({}, description="The importer's keyword arguments.")
+    demo: DemoSpec | None = pydantic.Field(None, description="The synthetic demo corpus.")
 
     @pydantic.model_validator(mode="after")
     def _one_source(self) -> CorpusSpec:
@@ -97,9 +98,11 @@ class CorpusEntry(CorpusSpec):
     label set's own rule.
     """
 
-    class_map: dict[str, str] = {}
-    labels: dict[str, LabelSpec] = {}
-    normalisation: Literal["global", "corpus", "speaker"] = "global"
+    class_map: dict[str, str] = pydantic.Field({}, description="LABEL=NEW merged class, or LABEL=drop.")
+    labels: dict[str, LabelSpec] = pydantic.Field({}, description="This corpus's rule per recipe label set.")
+    normalisation: Literal["global", "corpus", "speaker"] = pydantic.Field(
+        "global", description="Feature normalisation before the fold's: global, per corpus or per speaker."
+    )
 
 
 # ====================================================================== features, model, protocol
@@ -109,12 +112,14 @@ class FeatureSpec(Strict):
     longer clips; ``noise_dir`` with ``snr_db`` adds noise from that folder's files at that signal-to-noise
     ratio before extraction (:class:`voxpop.features.audio.AudioOptions`; new audio is predicted without noise)."""
 
-    extractor: str = "opensmile:eGeMAPSv02"
-    options: dict[str, Any] = {}
-    max_seconds: float | None = pydantic.Field(None, gt=0)
-    noise_dir: str | None = None
-    snr_db: float | None = None
-    store: str | None = None
+    extractor: str = pydantic.Field(
+        "opensmile:eGeMAPSv02", description="Feature extractor: opensmile:eGeMAPSv02, fbank, ssl:PATH, waveform:PATH."
+    )
+    options: dict[str, Any] = pydantic.Field({}, description="Extractor options KEY=VALUE (values read as JSON).")
+    max_seconds: float | None = pydantic.Field(None, gt=0, description="Crop longer clips to this many seconds.")
+    noise_dir: str | None = pydantic.Field(None, description="Add noise from the audio files of this folder.")
+    snr_db: float | None = pydantic.Field(None, description="Signal-to-noise ratio (dB) of the noise_dir noise.")
+    store: str | None = pydantic.Field(None, description="Feature store root (default OUT/cache/features).")
 
     @pydantic.model_validator(mode="after")
     def _accepted_options(self) -> FeatureSpec:
@@ -137,20 +142,20 @@ class FeatureSpec(Strict):
 class Optimiser(Strict):
     """AdamW settings and the learning-rate schedule (see :class:`voxpop.models.training.TrainConfig`)."""
 
-    lr: float = pydantic.Field(1e-3, gt=0)
-    backbone_lr: float | None = pydantic.Field(None, gt=0)
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = pydantic.Field(0.01, ge=0)
-    schedule: Schedule = "constant"
-    warmup_steps: Int = pydantic.Field(0, ge=0)
-    warmup_ratio: float = pydantic.Field(0.0, ge=0, lt=1)
+    lr: float = pydantic.Field(1e-3, gt=0, description=_TRAIN["lr"].description)
+    backbone_lr: float | None = pydantic.Field(None, gt=0, description=_TRAIN["backbone_lr"].description)
+    betas: tuple[float, float] = pydantic.Field((0.9, 0.999), description=_TRAIN["betas"].description)
+    weight_decay: float = pydantic.Field(0.01, ge=0, description=_TRAIN["weight_decay"].description)
+    schedule: Schedule = pydantic.Field("constant", description=_TRAIN["schedule"].description)
+    warmup_steps: Int = pydantic.Field(0, ge=0, description=_TRAIN["warmup_steps"].description)
+    warmup_ratio: float = pydantic.Field(0.0, ge=0, lt=1, description=_TRAIN["warmup_ratio"].description)
 
 
 class EarlyStopping(Strict):
     """Stop after ``patience`` epochs without improvement of ``monitor`` on the dev items."""
 
-    monitor: Monitor = "loss"
-    patience: Int = pydantic.Field(5, ge=1)
+    monitor: Monitor = pydantic.Field("loss", description=_TRAIN["monitor"].description)
+    patience: Int = pydantic.Field(5, ge=1, description="Early stopping: epochs without improvement.")
 
 
 class ModelConfig(Strict):
@@ -162,25 +167,30 @@ class ModelConfig(Strict):
     ``long_item_frames`` bound batches of frame sequences and name long items (:class:`TrainConfig`).
     """
 
-    head: str = "mlp"
-    head_options: dict[str, Any] = {}
-    loss: str = "ce"
-    loss_options: dict[str, Any] = {}
-    optimiser: Optimiser = Optimiser()
-    epochs: Int = pydantic.Field(20, ge=1)
-    batch_size: Int = pydantic.Field(32, ge=1)
-    max_batch_frames: Int | None = pydantic.Field(32_000, ge=1)
-    long_item_frames: Int = pydantic.Field(6_000, ge=1)
-    early_stopping: EarlyStopping | None = EarlyStopping()
-    balanced_sampling: bool = False
-    standardize: bool = True
-    seed: Seed = 0
-    backbone: BackboneConfig | None = None
-    accumulate_grad_batches: Int = pydantic.Field(1, ge=1)
-    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = "auto"
-    devices: Int | str | list[Int] = "auto"
-    num_nodes: Int = pydantic.Field(1, ge=1)
-    strategy: str = "auto"
+    head: str = pydantic.Field("mlp", description=f"Neural head ({', '.join(HEADS)}) or classical model "
+                               f"({', '.join(CLASSICAL)}).")  # fmt: skip
+    head_options: dict[str, Any] = pydantic.Field({}, description="Head options KEY=VALUE (values read as JSON).")
+    loss: str = pydantic.Field("ce", description=f"Loss of neural heads: {', '.join(LOSSES)}.")
+    loss_options: dict[str, Any] = pydantic.Field({}, description="Loss options KEY=VALUE, e.g. beta=0.99 (cbce).")
+    optimiser: Optimiser = pydantic.Field(Optimiser(), description="AdamW and the learning-rate schedule.")
+    epochs: Int = pydantic.Field(20, ge=1, description=_TRAIN["epochs"].description)
+    batch_size: Int = pydantic.Field(32, ge=1, description=_TRAIN["batch_size"].description)
+    max_batch_frames: Int | None = pydantic.Field(32_000, ge=1, description=_TRAIN["max_batch_frames"].description)
+    long_item_frames: Int = pydantic.Field(6_000, ge=1, description=_TRAIN["long_item_frames"].description)
+    early_stopping: EarlyStopping | None = pydantic.Field(
+        EarlyStopping(), description="Early stopping on the dev items (null: train every epoch)."
+    )
+    balanced_sampling: bool = pydantic.Field(False, description=_TRAIN["balanced_sampling"].description)
+    standardize: bool = pydantic.Field(True, description="z-score every feature with the fold's training statistics.")
+    seed: Seed = pydantic.Field(0, description=_TRAIN["seed"].description)
+    backbone: BackboneConfig | None = pydantic.Field(None, description=_TRAIN["backbone"].description)
+    accumulate_grad_batches: Int = pydantic.Field(1, ge=1, description=_TRAIN["accumulate_grad_batches"].description)
+    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = pydantic.Field(
+        "auto", description=_TRAIN["precision"].description
+    )
+    devices: Int | str | list[Int] = pydantic.Field("auto", description=_TRAIN["devices"].description)
+    num_nodes: Int = pydantic.Field(1, ge=1, description=_TRAIN["num_nodes"].description)
+    strategy: str = pydantic.Field("auto", description=_TRAIN["strategy"].description)
 
     @pydantic.field_validator("head")
     @classmethod
@@ -254,11 +264,13 @@ class ModelConfig(Strict):
 class SpeakerFolds(Strict):
     """k speaker-independent folds (dev = the next fold's speakers)."""
 
-    k: Int = pydantic.Field(5, ge=2)
-    column: str = "speaker"
-    dev: bool = True
-    seed: Seed = 0
-    assignment: Literal["round-robin", "group-kfold"] = "round-robin"
+    k: Int = pydantic.Field(5, ge=2, description="Number of folds.")
+    column: str = pydantic.Field("speaker", description="Item column whose groups the folds keep apart.")
+    dev: bool = pydantic.Field(True, description="Hold out the next fold's group as the dev set.")
+    seed: Seed = pydantic.Field(0, description="Seed of the fold assignment.")
+    assignment: Literal["round-robin", "group-kfold"] = pydantic.Field(
+        "round-robin", description="How groups go to folds: round-robin (shuffled) or group-kfold (by size)."
+    )
 
 
 class SplitColumns(Strict):
@@ -266,18 +278,24 @@ class SplitColumns(Strict):
     without development items (EmoBox folds), that share of each fold's training speakers is held out as its
     development set, drawn with ``seed`` (:func:`voxpop.models.protocols.split_folds`)."""
 
-    columns: list[str] = ["split"]
-    train: str = "Train"
-    dev: str = "Development"
-    test: str = "Test"
-    dev_share: float = pydantic.Field(0.0, ge=0, lt=1)
-    seed: Seed = 0
+    columns: list[str] = pydantic.Field(["split"], description="Item columns of the predefined splits (one fold each).")
+    train: str = pydantic.Field("Train", description="The value that marks training items.")
+    dev: str = pydantic.Field("Development", description="The value that marks development items.")
+    test: str = pydantic.Field("Test", description="The value that marks test items.")
+    dev_share: float = pydantic.Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="For columns without development items: the share of each fold's training speakers held out "
+        "as its development set (speaker-disjoint, at least one speaker).",
+    )
+    seed: Seed = pydantic.Field(0, description="Seed of the development share's speaker draw.")
 
 
 class LeaveOneOut(Strict):
     """One fold per value of an item column (speaker, corpus ...)."""
 
-    column: str = "speaker"
+    column: str = pydantic.Field("speaker", description="Item column: one fold per value.")
 
 
 class CrossCorpus(Strict):
@@ -290,11 +308,11 @@ class CrossCorpus(Strict):
     development items (early stopping of neural heads; 0: none), drawn with ``seed``.
     """
 
-    train: list[str] = pydantic.Field(min_length=1)
-    test: list[str] = pydantic.Field(min_length=1)
-    classes: Literal["shared", "train"] = "shared"
-    dev: float = pydantic.Field(0.0, ge=0, lt=1)
-    seed: Seed = 0
+    train: list[str] = pydantic.Field(min_length=1, description="The training corpora (names of corpora).")
+    test: list[str] = pydantic.Field(min_length=1, description="The test corpora (names of corpora).")
+    classes: Literal["shared", "train"] = pydantic.Field("shared", description="shared or train classes.")
+    dev: float = pydantic.Field(0.0, ge=0, lt=1, description="Share of training speakers held out as dev items.")
+    seed: Seed = pydantic.Field(0, description="Seed of the dev speakers.")
 
     @pydantic.model_validator(mode="after")
     def _apart(self) -> CrossCorpus:
@@ -307,7 +325,7 @@ class CrossCorpus(Strict):
 class LeaveOneCorpusOut(Strict):
     """One fold per corpus: test on it, train on all the others, on the classes every corpus shares."""
 
-    classes: Literal["shared"] = "shared"
+    classes: Literal["shared"] = pydantic.Field("shared", description="The classes every corpus shares.")
 
 
 PROTOCOL_KEYS = ("speaker_folds", "split", "leave_one_out", "cross_corpus", "leave_one_corpus_out")
@@ -317,11 +335,11 @@ class ProtocolConfig(Strict):
     """At most one protocol; none given: 5 speaker folds. ``cross_corpus`` and ``leave_one_corpus_out``
     need ``corpora``."""
 
-    speaker_folds: SpeakerFolds | None = None
-    split: SplitColumns | None = None
-    leave_one_out: LeaveOneOut | None = None
-    cross_corpus: CrossCorpus | None = None
-    leave_one_corpus_out: LeaveOneCorpusOut | None = None
+    speaker_folds: SpeakerFolds | None = pydantic.Field(None, description="k speaker-independent folds (default).")
+    split: SplitColumns | None = pydantic.Field(None, description="Predefined splits in item columns.")
+    leave_one_out: LeaveOneOut | None = pydantic.Field(None, description="One fold per value of an item column.")
+    cross_corpus: CrossCorpus | None = pydantic.Field(None, description="Train on some corpora, test on others.")
+    leave_one_corpus_out: LeaveOneCorpusOut | None = pydantic.Field(None, description="One fold per corpus.")
 
     @pydantic.model_validator(mode="after")
     def _at_most_one(self) -> ProtocolConfig:
@@ -352,7 +370,7 @@ class ProtocolConfig(Strict):
         return make_folds(items, name, **options)
 
 
-# ====================================================================== evaluation and analyses
+# ====================================================================== evaluation
 class EvaluationConfig(Strict):
     """Bootstrap intervals, cross-testing and which metrics the report shows (results keep them all).
 
@@ -366,15 +384,21 @@ class EvaluationConfig(Strict):
     predictions of one speaker are not independent).
     """
 
-    bootstrap: Int = pydantic.Field(1000, ge=0)
-    seed: Seed = 0
-    resample: Literal["items", "speakers"] = "items"
-    cross_test: bool = True
-    metrics: list[str] = ["macro_f1", "uar", "kld", "jsd"]
-    per_class: bool = False
-    by: str | None = None
-    binarize: Literal["auto", "uniform", "argmax"] | float = "auto"
-    tie_policy: Literal["drop", "first", "random"] = "drop"
+    bootstrap: Int = pydantic.Field(1000, ge=0, description="Bootstrap resamples of the 95 % intervals.")
+    seed: Seed = pydantic.Field(0, description="Seed of the bootstrap.")
+    resample: Literal["items", "speakers"] = pydantic.Field(
+        "items", description="What the bootstrap resamples: items (stratified by class) or speakers (clusters)."
+    )
+    cross_test: bool = pydantic.Field(True, description="Score every model on every test set (false: same name).")
+    metrics: list[str] = pydantic.Field(["macro_f1", "uar", "kld", "jsd"], description="Metrics the report shows.")
+    per_class: bool = pydantic.Field(False, description="Also per-class scores in the report.")
+    by: str | None = pydantic.Field(None, description="Also score per group of this item column.")
+    binarize: Literal["auto", "uniform", "argmax"] | float = pydantic.Field(
+        "auto", description="Multi-label tests: auto, uniform (1/C), argmax, or a threshold."
+    )
+    tie_policy: Literal["drop", "first", "random"] = pydantic.Field(
+        "drop", description="Single-label targets with a tied top class: drop (counted), first, random."
+    )
 
     @pydantic.field_validator("metrics")
     @classmethod
@@ -386,118 +410,22 @@ class EvaluationConfig(Strict):
         return metrics
 
 
-class AgreementAnalysis(Strict):
-    """Agreement table (:func:`voxpop.agreement.tables.agreement_table`): alpha per emotion / subset, Pearson r, ICC,
-    Fleiss' kappa (``fleiss``: pooled or gwet)."""
-
-    slot: str | None = None
-    level: Literal["nominal", "ordinal", "interval", "ratio"] | None = None
-    condition: str | None = None
-    by: str | None = None
-    pearson: bool = False
-    icc: bool = False
-    fleiss: Literal["pooled", "gwet"] = "pooled"
-    bootstrap: Int = pydantic.Field(0, ge=0)
-    seed: Seed = 0
-
-
-class AccountingAnalysis(Strict):
-    """Data and rating loss of label rules per condition and pooled (:func:`voxpop.labels.rules.accounting_table`)."""
-
-    rules: list[Literal[RULES]] = ["mr", "pr", "ar"]
-    tie_policy: Literal[TIE_POLICIES] = "drop"
-    denominator: Literal[DENOMINATORS] = "all"
-    pooling: Literal[POOLINGS] = "sum"
-
-
-class CCCAnalysis(Strict):
-    """Agreement between named label sets of the recipe (train or test): CCC per class, or kappa of argmax."""
-
-    sets: list[str]
-    stat: Literal["ccc", "kappa"] = "ccc"
-
-
-class SweepAnalysis(Strict):
-    """Threshold sweep of Cohen's kappa between the intensity ratings of two conditions (sources)."""
-
-    conditions: tuple[str, str]
-    grid: str = "0.01:0.99:0.01"
-    emotions: list[str] | None = None
-
-
-class CellsAnalysis(Strict):
-    """Matrices per (train set, test set) cell: ``diagonal`` = only cells whose names match."""
-
-    cells: Literal["diagonal", "all"] = "diagonal"
-
-
-class EasyDifficultAnalysis(Strict):
-    """Items every model gets right / wrong on test set ``test``, compared by agreement, duration, speaker, gender."""
-
-    test: str
-    speaker: str | None = "speaker"
-    gender: str | None = "gender"
-    duration: str | None = "duration"
-
-
-class FusionAnalysis(Strict):
-    """Dirichlet late fusion of the variants' predictions (and of imported ones: name -> predictions file).
-
-    ``tune_on``: the weights for fold f are chosen on fold f's own development items, predicted by
-    the fold's models (``dev``, default, as published studies do), or cross-fitted on the other folds'
-    out-of-fold predictions (``other_folds``; needed for imported predictions, which have no dev
-    outputs); either way on the items the train label set keeps.
-    """
-
-    predictions: dict[str, str] = {}
-    n_draws: Int = pydantic.Field(1000, ge=0)
-    seed: Seed = 0
-    tune_on: Literal["dev", "other_folds"] = "dev"
-
-
-class TunedAnalysis(Strict):
-    """Per-class decision offsets (softmax) or thresholds (sigmoid) tuned for macro-F1 per fold, on the fold
-    model's own development predictions (``tune_on: dev``) or on the other folds' (``other_folds``)."""
-
-    tune_on: Literal["dev", "other_folds"] = "dev"
-
-
-class Analyses(Strict):
-    """Optional analyses; ``true`` means the defaults, ``false`` / absent means off."""
-
-    agreement: AgreementAnalysis | None = None
-    loss_accounting: AccountingAnalysis | None = None
-    ccc: CCCAnalysis | None = None
-    threshold_sweep: SweepAnalysis | None = None
-    mlcm: CellsAnalysis | None = None
-    confusion: CellsAnalysis | None = None
-    easy_difficult: EasyDifficultAnalysis | None = None
-    layer_weights: bool = False
-    ensemble: bool = False
-    fusion: FusionAnalysis | None = None
-    tuned_decisions: TunedAnalysis | None = None
-
-    @pydantic.model_validator(mode="before")
-    @classmethod
-    def _booleans(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            return data
-        flags = {"layer_weights", "ensemble"}
-        return {k: ({} if v is True else None if v is False else v) if k not in flags else v for k, v in data.items()}
-
-
 # ====================================================================== the recipe
 class Recipe(Strict):
     """A study: corpus, items, classes, label sets, features, model, protocol, evaluation, analyses, grid."""
 
-    study: str
-    title: str = ""
-    description: str = ""
-    notice: str | None = None
-    corpus: CorpusSpec | None = None
-    corpora: dict[str, CorpusEntry] = {}
-    where: str | None = None
-    classes: list[str] | None = None
+    study: str = pydantic.Field(description="The study's name (it names files).")
+    title: str = pydantic.Field("", description="The report's title.")
+    description: str = pydantic.Field("", description="The report's description.")
+    notice: str | None = pydantic.Field(None, description="A notice the report shows first.")
+    corpus: CorpusSpec | None = pydantic.Field(None, description="The corpus (one).")
+    corpora: dict[str, CorpusEntry] = pydantic.Field({}, description="Several corpora, merged (cross-corpus).")
+    where: str | None = pydantic.Field(
+        None, description="Keep only items for which this item filter is true, e.g. \"gender == 'female'\"."
+    )
+    classes: list[str] | None = pydantic.Field(
+        None, description="The class subset, e.g. anger,happy,sad (default: all)."
+    )
 
     @pydantic.field_validator("classes")
     @classmethod
@@ -506,15 +434,19 @@ class Recipe(Strict):
             return check_classes(classes, "the class list")
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
-    class_map: dict[str, str] = {}
-    labels: LabelSets = LabelSets()
-    features: FeatureSpec = FeatureSpec()
-    model: ModelConfig = ModelConfig()
-    protocol: ProtocolConfig = ProtocolConfig()
-    evaluation: EvaluationConfig = EvaluationConfig()
-    analyses: Analyses = Analyses()
-    variants: dict[str, dict[str, Any]] = {}
-    grid: dict[str, list[Any]] = {}
+    class_map: dict[str, str] = pydantic.Field(
+        {}, description="LABEL=NEW renames a label, LABEL=drop removes it (before classes)."
+    )
+    labels: LabelSets = pydantic.Field(LabelSets(), description="Named train and test label sets.")
+    features: FeatureSpec = pydantic.Field(  # a factory: checking its extractor's options imports the extractor
+        default_factory=FeatureSpec, description="Features."
+    )
+    model: ModelConfig = pydantic.Field(ModelConfig(), description="The model.")
+    protocol: ProtocolConfig = pydantic.Field(ProtocolConfig(), description="The protocol (folds).")
+    evaluation: EvaluationConfig = pydantic.Field(EvaluationConfig(), description="The evaluation.")
+    analyses: Analyses = pydantic.Field(Analyses(), description="Optional analyses.")
+    variants: dict[str, dict[str, Any]] = pydantic.Field({}, description="Named variants: NAME -> changed keys.")
+    grid: dict[str, list[Any]] = pydantic.Field({}, description="Keys and their values; each combination a variant.")
 
     @pydantic.model_validator(mode="after")
     def _one_corpus_section(self) -> Recipe:
