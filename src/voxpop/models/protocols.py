@@ -210,7 +210,8 @@ def require_dev(fold: Fold, early_stops: bool) -> None:
             f"fold {fold.name!r}: {fold.dev_missing}, but the model stops early on development items (EmoBox "
             "and other benchmarks without a development partition). Choose one: hold out a speaker-disjoint "
             "share of each training fold as development items (recipe: protocol.split.dev_share: 0.1, drawn "
-            "from the item column speaker with protocol.split.seed; Python: dev_share=0.1), or train every "
+            "from the item column speaker with protocol.split.seed; voxpop train: --split-dev-share 0.1; Python: "
+            "dev_share=0.1), or train every "
             "epoch without early stopping (recipe: model.early_stopping: null; voxpop train: --patience 0)."
         )
 
