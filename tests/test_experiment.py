@@ -25,8 +25,19 @@ from voxpop.labels.counting import plurality
 from voxpop.labels.labelset import LabelSet
 from voxpop.labels.rules import accounting_table, make_labels
 from voxpop.study.loading import expand_variants, load_recipe, recipe_from_dict
+from voxpop.study.definition import build_study
+from voxpop.study.plan import label_stages
 from voxpop.study.run import StageError, run_recipe
-from voxpop.study.stages import Cache, Stage, Trained, compute_ensemble, compute_fusion, compute_tuned, load_trained
+from voxpop.study.stages import (
+    Cache,
+    Stage,
+    Trained,
+    compute_ensemble,
+    compute_fusion,
+    compute_tuned,
+    load_labels,
+    load_trained,
+)
 
 
 def run_recipe_with_report(*args, **kwargs):
@@ -250,7 +261,7 @@ def test_pre_flight_label_sets_are_built_with_the_stages_thread_count(demo_corpu
         assert {pool["num_threads"] for pool in threadpool_info()} != {1}
 
 
-def test_pre_flight_sends_only_learned_rules_to_the_map_function(demo_corpus):
+def test_pre_flight_sends_only_learned_rules_to_the_map_function(demo_corpus, tmp_path):
     """A cluster run's map_function gets the label sets of learned rules (a model fit each); counting rules are
     built in the main process. Both kinds come back as the rule builds them."""
     from voxpop.study import checks as preflight
@@ -267,7 +278,10 @@ def test_pre_flight_sends_only_learned_rules_to_the_map_function(demo_corpus):
                              "DS": {"rule": "dawid-skene", "condition": "voice"}},
                    "test": {"PR": {"rule": "pr", "condition": "voice"}}},
     })  # fmt: skip
-    built = preflight.check_recipe(recipe, demo_corpus.corpus, map_function=recording_map)
+    study, cache = build_study(recipe, tmp_path), Cache(tmp_path / "cache")
+    stages = label_stages(study, "corpus")
+    preflight.check_recipe(study, demo_corpus.corpus, map_function=recording_map, cache=cache, label_stages=stages)
+    built = {key: load_labels(cache.directory(stage)) for key, stage in stages.items()}  # run through the cache
     assert given == ["dawid-skene"]
     expected = make_labels(demo_corpus.corpus, "dawid-skene", condition="voice")
     pd.testing.assert_frame_equal(built["train", "DS"].targets, expected.targets)

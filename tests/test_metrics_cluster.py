@@ -195,7 +195,7 @@ def test_study_plan_and_report_use_the_recipe_resample(tmp_path):
 
     from voxpop.report.result_sections import paired_differences, resampled_units
     from voxpop.study.loading import recipe_from_dict
-    from voxpop.study.run import plan_study
+    from voxpop.study.plan import plan_study
 
     base = {
         "study": "s",

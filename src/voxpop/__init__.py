@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from voxpop.models.cross_validation import CrossValidation
     from voxpop.models.saved_runs import Run
     from voxpop.models.specs import ModelSpec
-    from voxpop.study.plan import StudyRun
+    from voxpop.study.run import StudyRun
 
 __version__ = "0.1.0"
 __all__ = [

@@ -141,7 +141,7 @@ def _training_section(report: Report, run: StudyRun) -> None:
         if stage.kind != "train":
             continue
         folds = run.output(stage).folds
-        rows.append(folds.sum().rename((source, train)))
+        rows.append(folds.drop(columns="best_epoch", errors="ignore").sum().rename((source, train)))
     table = pd.DataFrame(rows)
     table.index = pd.MultiIndex.from_tuples(table.index, names=["variant", "train"])
     table = table.rename(columns={part: f"{part} items" for part in ("train", "dev", "test")})

@@ -12,7 +12,11 @@ _EXPORTS = {
     "recipe_from_dict": "loading",
     "run_recipe": "run",
     "dry_run": "run",
-    "StudyRun": "plan",
+    "StudyRun": "run",
+    "Study": "definition",
+    "build_study": "definition",
+    "plan_study": "plan",
+    "check_recipe": "checks",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_face(__name__, _EXPORTS)
