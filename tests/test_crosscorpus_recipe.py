@@ -187,9 +187,9 @@ def test_shipped_recipe_passes_pre_flight_on_real_ravdess_and_crema_d(shared_dat
     from voxpop.core.progress import Reporter
     from voxpop.corpus.formats import read
     from voxpop.study.checks import check_recipe
-    from voxpop.study.loading import load_recipe
     from voxpop.study.corpus_source import load_merged, prepare_corpus
     from voxpop.study.definition import build_study
+    from voxpop.study.loading import load_recipe
     from voxpop.study.plan import label_classes
 
     crema = shared_data / "crema-d"

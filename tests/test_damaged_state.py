@@ -15,10 +15,10 @@ from voxpop.core.cache import Cache
 from voxpop.core.errors import InputError
 from voxpop.core.progress import Reporter
 from voxpop.corpus.corpus import Corpus, CorpusError
-from voxpop.study.loading import recipe_from_dict
-from voxpop.study.recipe import CorpusSpec, DemoSpec
 from voxpop.study.corpus_source import prepare_corpus
 from voxpop.study.definition import build_study
+from voxpop.study.loading import recipe_from_dict
+from voxpop.study.recipe import CorpusSpec, DemoSpec
 from voxpop.study.run import run_recipe
 
 

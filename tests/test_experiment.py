@@ -24,8 +24,8 @@ from voxpop.evaluation.decision_tuning import tune_offsets
 from voxpop.labels.counting import plurality
 from voxpop.labels.labelset import LabelSet
 from voxpop.labels.rules import accounting_table, make_labels
-from voxpop.study.loading import expand_variants, load_recipe, recipe_from_dict
 from voxpop.study.definition import build_study
+from voxpop.study.loading import expand_variants, load_recipe, recipe_from_dict
 from voxpop.study.plan import label_stages
 from voxpop.study.run import StageError, run_recipe
 from voxpop.study.stages import (

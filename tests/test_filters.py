@@ -15,9 +15,9 @@ from voxpop.core.errors import ConfigError
 from voxpop.core.progress import Reporter
 from voxpop.corpus.corpus import Corpus
 from voxpop.corpus.filters import ItemFilter, select_items
-from voxpop.study.loading import load_recipe, recipe_from_dict
 from voxpop.study.corpus_source import prepare_corpus
 from voxpop.study.definition import build_study
+from voxpop.study.loading import load_recipe, recipe_from_dict
 from voxpop.study.run import run_recipe
 from voxpop.study.stages import Cache
 
