@@ -24,7 +24,7 @@ _EXPORTS = {
     "LabelSetProtocol": "label_sets",
     "TARGET_KINDS": "label_sets",
     "build_label_set": "label_sets",
-    "load_label_set": "label_sets",
+    "load_label_set": "label_files",
     "spec_kind": "label_sets",
     "RULES": "registry",
     "REGISTRY": "registry",

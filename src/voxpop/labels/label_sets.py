@@ -4,8 +4,10 @@ A label set is **categorical** (:class:`~voxpop.labels.labelset.LabelSet`: class
 or **continuous** (:class:`~voxpop.labels.continuous.ContinuousLabelSet`: dimensions such as arousal and
 valence). Both offer the same surface, :class:`LabelSetProtocol`: ``kind`` (:data:`TARGET_KINDS`), ``names``
 (classes or dimensions), ``targets`` (items x names), ``kept``, ``multilabel``, ``accounting``, ``save`` and a
-``load`` class method. Code above the labels package (training, evaluation, the study, the report) reads
-this surface and dispatches on ``kind`` where classes and dimensions differ; it never asks which recipe it is.
+``load`` class method (:func:`load_label_set` reads a file of either kind). Code above the labels package
+(training, evaluation, the study, the report) reads this surface and dispatches on ``kind`` where classes and
+dimensions differ; it never asks which recipe it is. :func:`build_label_set` builds either kind from a recipe
+entry's spec.
 """
 
 from __future__ import annotations
@@ -15,13 +17,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from voxpop.core.errors import ConfigError
 from voxpop.corpus.corpus import Corpus
-from voxpop.labels.continuous import _META_KEY as _CONTINUOUS_META
 from voxpop.labels.continuous import ContinuousLabelSet, ContinuousSpec
+from voxpop.labels.label_files import load_label_set as load_label_set  # re-exported: the protocol's load
 from voxpop.labels.labelset import Accounting, LabelSet
 
 TARGET_KINDS = ("categorical", "continuous")
@@ -51,27 +51,6 @@ class LabelSetProtocol(Protocol):
     def accounting(self) -> Accounting: ...
 
     def save(self, path: str | Path) -> Path: ...
-
-
-def load_label_set(path: str | Path) -> LabelSet | ContinuousLabelSet:
-    """Read a label set file of either kind (the kind is recorded in the file's metadata).
-
-    Args:
-        path: a ``.parquet`` file written by :meth:`LabelSet.save` or :meth:`ContinuousLabelSet.save`.
-
-    Returns:
-        The :class:`LabelSet` or :class:`ContinuousLabelSet` it holds.
-
-    Raises:
-        InputError: the file is missing, not Parquet or not a voxpop label set (as :meth:`LabelSet.load`).
-    """
-    try:
-        metadata = pq.read_schema(path).metadata or {}
-    except (OSError, pa.ArrowException):
-        metadata = {}  # LabelSet.load names the problem (missing file, not Parquet)
-    if _CONTINUOUS_META in metadata:
-        return ContinuousLabelSet.load(path)
-    return LabelSet.load(path)
 
 
 def spec_kind(spec: Mapping[str, Any] | Any) -> str:

@@ -130,6 +130,11 @@ class FoldModel:
         """Regression outputs (items x dimensions, on the targets' scale) of standardised ``x``."""
         return self.model.predict(self.standardizer.apply(x) if self.standardizer else x)
 
+    def outputs(self, x: np.ndarray | list[np.ndarray]) -> np.ndarray:
+        """What the model predicts, by its kind: dimension values of a regressor (:meth:`predict`), else class
+        probabilities (:meth:`predict_proba`); items x outputs in the run's column order."""
+        return self.predict(x) if self.model.spec.regression else self.predict_proba(x)
+
     def save(self, directory: Path) -> None:
         self.model.save(directory)
         if self.standardizer is not None:
@@ -431,7 +436,7 @@ def cross_validate(
             resumed.append(fold.name)
         else:
             fold_model = _train_fold(spec, features, labels, items, fold.name)
-            fold_predictions = _predict_items(fold_model, features, items.test, classes, fold.name, kind)
+            fold_predictions = _predict_items(fold_model, features, items.test, classes, fold.name)
             if directory is not None:
                 output_directory(out, "folds", directory.name)
                 fold_model.save(directory)
@@ -444,7 +449,7 @@ def cross_validate(
             if loaded is not None and dev_path is not None and dev_path.is_file():
                 dev_tables.append(load_predictions(dev_path).table)
             else:
-                dev_tables.append(_predict_items(fold_model, features, items.dev, classes, fold.name, kind))
+                dev_tables.append(_predict_items(fold_model, features, items.dev, classes, fold.name))
                 if dev_path is not None:
                     save_predictions(Predictions(dev_tables[-1], spec.multilabel, kind), dev_path)
         models[fold.name] = fold_model
@@ -481,12 +486,11 @@ def cross_validate(
 
 
 def _predict_items(
-    fold_model: FoldModel, features: Features, items: pd.Index, classes: list[str], fold: str, kind: str
+    fold_model: FoldModel, features: Features, items: pd.Index, classes: list[str], fold: str
 ) -> pd.DataFrame:
-    """A fold model's outputs on ``items``: class probabilities (``kind`` categorical) or dimension values
-    (continuous) in the columns ``classes``, and a ``fold`` column, indexed by item."""
-    predict = fold_model.predict if kind == "continuous" else fold_model.predict_proba
-    probs = predict(feature_input(features, items)) if len(items) else None
+    """A fold model's outputs on ``items`` (:meth:`FoldModel.outputs`: class probabilities or dimension values) in
+    the columns ``classes``, and a ``fold`` column, indexed by item."""
+    probs = fold_model.outputs(feature_input(features, items)) if len(items) else None
     return pd.DataFrame(
         np.zeros((0, len(classes))) if probs is None else probs,
         index=pd.Index(items, dtype=STRING, name="item"),

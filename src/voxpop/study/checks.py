@@ -244,7 +244,8 @@ def check_recipe(
     (as the stages compute, so a label set is the same wherever it is built); those of learned rules through
     ``map_function`` (:func:`voxpop.core.cluster.cluster_map`: on a Dask cluster's workers at once). With
     ``cache`` and ``label_stages`` each label set is built through its labels stage: one the cache holds is
-    read instead of built, one built here is saved there, so the runner computes none twice.
+    read instead of built, one built here is saved there once the whole check passes (nothing is written for a
+    refused recipe), so the runner computes none twice.
 
     Args:
         study: the :class:`~voxpop.study.definition.Study` (a recipe is made one, read from ``source``).
@@ -289,10 +290,11 @@ def check_recipe(
         except VoxpopError:
             return None  # damaged: built again (and the runner recomputes the stage)
 
+    passed: list[tuple[Stage, Any]] = []  # saved through their stages once the whole check passes
+
     def store(key: tuple[str, str], labels: Any) -> None:
-        stage = stages.get(key)
-        if cache is not None and stage is not None:
-            run_stage(cache, stage, lambda directory: labels.save(directory / "labels.parquet"), load_labels)
+        if cache is not None and key in stages:
+            passed.append((stages[key], labels))
 
     checked = _check_label_sets(recipe, corpus, problems, map_function, threads, stored, store) if not problems else {}
     if not recipe.evaluation.cross_test:
@@ -358,3 +360,5 @@ def check_recipe(
     check_targets(study, checked, problems)
     if problems:
         raise recipe_error(list(dict.fromkeys(problems)), source)
+    for stage, labels in passed:
+        run_stage(cache, stage, lambda directory, labels=labels: labels.save(directory / "labels.parquet"), load_labels)

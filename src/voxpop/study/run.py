@@ -168,7 +168,7 @@ def run_recipe(
         run = StudyRun(
             study.recipe, corpus, plan, outputs, results, cache.executed, cache.reused, out_dir, merged, study
         )
-        write_runs(run, study.corpus_dir)
+        write_runs(run)
         if on_run is not None:  # e.g. voxpop.report.study.write_study_report, while the cluster is still open
             on_run(run, None if client is None else functools.partial(client.submit, pure=False))
     return run
