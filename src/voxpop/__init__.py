@@ -275,6 +275,7 @@ def run(
     """
     from voxpop.report import write_study_report
     from voxpop.study import Recipe, load_recipe, recipe_from_dict, run_recipe
+    from voxpop.study.definition import build_study
     from voxpop.study.recipe_paths import check_recipe_paths
 
     if isinstance(recipe, Recipe):
@@ -286,7 +287,7 @@ def run(
     else:
         raise ConfigError(f"vp.run: recipe must be a file path, a mapping or a Recipe, not {type(recipe).__name__}.")
     check_recipe_paths(loaded, source, out, allow_outside_paths)
-    return run_recipe(loaded, out, source=source, on_run=write_study_report, **options)
+    return run_recipe(build_study(loaded, out, source), out, on_run=write_study_report, **options)
 
 
 def load_run(out: str | Path, name: str | None = None) -> Run:

@@ -86,8 +86,8 @@ def evaluate(
 ) -> None:
     """Score a run's out-of-fold predictions against a test label set (cross-testing), with bootstrap CIs.
 
-    A regressor's run (continuous label sets) is scored against a continuous label set file with CCC, Pearson r,
-    MAE and RMSE per dimension and their mean, as its study's results table.
+    A regressor's run (continuous label sets) is scored against a continuous label set file:
+    CCC, Pearson r, MAE and RMSE per dimension and their mean, as its study's results table.
 
     With --corpus naming another corpus than the run's, every item of that corpus is predicted by the
     mean of the run's fold models, treated as the run's study treated its corpora (feature normalisation,
@@ -472,8 +472,9 @@ def fuse(
     Out-of-fold inputs (a 'fold' column) are fused per fold: fold f's items get the weights tuned
     on fold f's development predictions (--tune-on dev) or on the other folds' items (other_folds).
     Inputs without a fold column (one test set) are fused by one split: weights chosen on the
-    --dev-labels items, applied to every other item. Regressors (runs of continuous label sets) are fused by the
-    weighted mean of their predicted values (--weight, default equal weights)."""
+    --dev-labels items, applied to every other item.
+    Regressors (runs of continuous label sets) are fused by the weighted mean of their values
+    (--weight, default equal weights)."""
     from voxpop.evaluation import Predictions, evaluate_pooled, save_predictions
     from voxpop.evaluation.analysis import late_fusion
     from voxpop.evaluation.tuning import TUNE_ON, common_folds, fusion_per_fold

@@ -242,7 +242,7 @@ def train(
     from voxpop.cli.study_verbs import progress_reporter
     from voxpop.labels.overwrite import existing_outputs, replaced_note
     from voxpop.models import CLASSICAL
-    from voxpop.study import recipe_from_dict, run_recipe
+    from voxpop.study import build_study, recipe_from_dict, run_recipe
 
     label_options = {**_given(condition=condition[0] if condition and len(condition) == 1 else condition or None),
                      **({"pool": True} if pool else {}), **rule_options}  # fmt: skip
@@ -299,9 +299,7 @@ def train(
         output_directory(out)
         write_text(out / RECIPE_FILE, yaml.safe_dump(recipe, sort_keys=False))
         with progress_reporter() as reporter:
-            result = run_recipe(
-                loaded, out, source="voxpop train", reporter=reporter, threads=threads
-            )
+            result = run_recipe(build_study(loaded, out, "voxpop train"), out, reporter=reporter, threads=threads)
     report(result, out, features)
     if replaced:
         console.print(escape(replaced_note(out, replaced)), highlight=False)
