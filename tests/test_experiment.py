@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 import voxpop.evaluation.results
+import voxpop.labels.label_sets
 import voxpop.models.cross_validation
 import voxpop.study.checks
 import voxpop.study.stages
@@ -241,16 +242,17 @@ def test_pre_flight_label_sets_are_built_with_the_stages_thread_count(demo_corpu
     with the study's --threads, as a labels stage computes: Dawid-Skene's float sums come out the same."""
     from threadpoolctl import threadpool_info
 
+    import voxpop.labels.label_sets
     from voxpop.study import checks as preflight
 
     seen = []
-    real = preflight.make_labels
+    real = voxpop.labels.label_sets.make_labels
 
     def recording(*args, **kwargs):
         seen.append({pool["num_threads"] for pool in threadpool_info()})
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(preflight, "make_labels", recording)
+    monkeypatch.setattr(voxpop.labels.label_sets, "make_labels", recording)  # what the check and the stage call
     recipe = recipe_from_dict({
         "study": "threads", "corpus": {"path": str(demo_corpus.dir)},
         "labels": {"train": {"MR": {"rule": "mr", "condition": "voice"}}, "test": {"MR": {"rule": "mr", "pool": True}}},
@@ -302,8 +304,11 @@ def test_stage_cache_writes_the_marker_last_and_reuses_finished_stages(tmp_path)
     assert not cache.is_done(stage) and (cache.directory(stage) / "partial.txt").is_file()
     calls = []
     cache.run(stage, lambda d: calls.append(d))
-    cache.run(stage, lambda d: calls.append(d))
-    assert len(calls) == 1 and cache.executed == ["MR"] and cache.reused == ["MR"]
+    cache.run(stage, lambda d: calls.append(d))  # computed by this cache: found done, listed once (executed)
+    assert len(calls) == 1 and cache.executed == ["MR"] and cache.reused == []
+    later = Cache(tmp_path)  # a later run: reuses it
+    later.run(stage, lambda d: calls.append(d))
+    assert len(calls) == 1 and later.executed == [] and later.reused == ["MR"]
     assert cache.directory(stage).name == f"labels-{stage.key}"
 
 
@@ -316,8 +321,9 @@ def test_rerunning_a_finished_recipe_runs_no_stage(tmp_path, demo, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a finished stage was computed again")
 
-    for name in ("cross_validate", "extract", "make_labels", "evaluate_pooled", "accounting_table"):
+    for name in ("cross_validate", "extract", "score_test_set", "accounting_table"):
         monkeypatch.setattr(voxpop.study.stages, name, refuse)
+    monkeypatch.setattr(voxpop.labels.label_sets, "make_labels", refuse)  # not even the check builds one again
     second = run_recipe_with_report(recipe, tmp_path / "out")
     assert second.executed == [] and len(second.reused) == len(first.executed)
     pd.testing.assert_frame_equal(first.results, second.results)
@@ -495,13 +501,9 @@ def test_the_runner_reuses_the_label_sets_built_by_the_check(tmp_path, demo, mon
         built.append(args[1])
         return make_labels(*args, **kwargs)
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("a label set was computed again after the pre-flight check")
-
-    monkeypatch.setattr(voxpop.study.checks, "make_labels", counted)
-    monkeypatch.setattr(voxpop.study.stages, "make_labels", refuse)
+    monkeypatch.setattr(voxpop.labels.label_sets, "make_labels", counted)  # the check's and the stages' builder
     run = run_recipe_with_report(recipe_from_dict(data), tmp_path / "out")
-    assert built == ["mr", "pr", "ar-test"]  # once each, by the check
+    assert built == ["mr", "pr", "ar-test"]  # once each in the whole run: the check built them through the stages
     saved = run.output(run.plan.labels["test", "PR"])
     direct = make_labels(run.corpus, "pr", condition="voice")
     pd.testing.assert_frame_equal(saved.targets, direct.targets)

@@ -199,7 +199,7 @@ def test_study_plan_and_report_use_the_recipe_resample(tmp_path):
 
     base = {
         "study": "s",
-        "corpus": {"path": str(tmp_path)},
+        "corpus": {"demo": {"size": "tiny"}},  # a study resolves its corpus source (nothing is built here)
         "labels": {"train": {"MR": {"rule": "mr"}}, "test": {"MR": {"rule": "mr"}}},
         "features": {"extractor": "fbank"},
         "model": {"head": "logreg"},

@@ -23,6 +23,7 @@ from voxpop.corpus.corpus import Corpus
 from voxpop.labels.continuous import ContinuousLabelSet, ContinuousSpec
 from voxpop.labels.label_files import load_label_set as load_label_set  # re-exported: the protocol's load
 from voxpop.labels.labelset import Accounting, LabelSet
+from voxpop.labels.rules import make_labels
 
 TARGET_KINDS = ("categorical", "continuous")
 """The kinds of label set: classes (one distribution, one-hot or multi-hot vector per item) or dimensions
@@ -100,8 +101,6 @@ def build_label_set(
         ConfigError: ``threshold: best`` without a defined best threshold, or a bad option (from the rule).
         InputError: a label file that cannot be read.
     """
-    from voxpop.labels.rules import make_labels
-
     if spec_kind(spec) == "continuous":
         return ContinuousSpec.model_validate(dict(spec)).build(corpus)
     options = dict(spec)

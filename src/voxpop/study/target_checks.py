@@ -12,6 +12,7 @@ from voxpop.core.errors import ConfigError
 from voxpop.evaluation.regression import REGRESSION_METRICS
 from voxpop.labels import TARGET_KINDS, spec_kind
 from voxpop.models.specs import CLASSICAL, LOSSES, REGRESSORS, dimension_weights
+from voxpop.study.definition import Study
 
 BOTH = TARGET_KINDS
 CLASSES = ("categorical",)
@@ -32,7 +33,7 @@ ACCEPTS: dict[str, tuple[str, ...]] = {
 """Which target kinds each stage or analysis of a recipe reads: the others are refused before any work."""
 
 
-def check_targets(study: Any, built: dict[str, Any], problems: list[str]) -> None:
+def check_targets(study: Study, built: dict[str, Any], problems: list[str]) -> None:
     """The checks that depend on the study's target kind, each problem with its key path into ``problems``.
 
     Label sets of both kinds in one study, recipe keys of :data:`ACCEPTS` that the target kind does not allow,
@@ -82,7 +83,7 @@ def check_targets(study: Any, built: dict[str, Any], problems: list[str]) -> Non
         )
 
 
-def _check_classifiers(study: Any, problems: list[str]) -> None:
+def _check_classifiers(study: Study, problems: list[str]) -> None:
     """Every variant's model classifies: a classical classifier with loss ce, or a classification loss."""
     for name, variant in study.variants if study.recipe.labels.train else ():
         where = "" if name == "base" else f" (grid {name})"
@@ -99,7 +100,7 @@ def _check_classifiers(study: Any, problems: list[str]) -> None:
             )
 
 
-def _check_regressors(study: Any, dimensions: list[str] | None, problems: list[str]) -> None:
+def _check_regressors(study: Study, dimensions: list[str] | None, problems: list[str]) -> None:
     """Every variant's model regresses the dimensions (svr / ridge with loss mse, or a neural head with loss
     mse / ccc), monitors loss or ccc, draws no class-balanced batches, and its loss options name the dimensions."""
     for name, variant in study.variants:
