@@ -7,9 +7,10 @@ without them (:func:`voxpop.report.study.build_report` calls them for every run)
 - **Results**: the CCC cross-test matrix (train target definition x test target definition, mean over
   the dimensions) with 95 % bootstrap intervals, as a table and a heatmap per model variant; a table of
   every metric per dimension; a scatter plot of out-of-fold predictions against the targets each model
-  was trained on;
-(The training section, fold sizes and dropped items, is the one of every study:
-:func:`voxpop.report.matrix_sections._training_section`.)
+  was trained on.
+
+The training section (fold sizes, dropped items, best epochs) is the one of every study
+(:func:`voxpop.report.matrix_sections._training_section`).
 """
 
 from __future__ import annotations
