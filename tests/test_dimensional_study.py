@@ -185,3 +185,43 @@ def test_the_check_of_a_regression_loss_imports_no_torch(demo_corpus):
     command = [sys.executable, "-c", CHECK_WITHOUT_TORCH, corpus]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.stdout.split() == ["True", "False"], done.stderr[-2000:]
+
+
+def test_what_reads_classes_is_refused_for_dimensions_by_the_one_table(demo_corpus):
+    from voxpop.study.target_checks import ACCEPTS
+
+    spec = {"gold_standard": "mean", "condition": "voice"}
+    data = {**recipe(mean=spec), "labels": {"train": {"mean": spec}, "test": {"mean": spec}},
+            "model": {"head": "mlp", "loss": "mse"},
+            "analyses": {"confusion": {}, "ensemble": True, "agreement": {"slot": "dimension", "level": "interval"}}}
+    with pytest.raises(ConfigError) as error:  # fmt: skip
+        check_recipe(recipe_from_dict(data), demo_corpus.corpus)
+    message = str(error.value)
+    refused = [key for key, kinds in ACCEPTS.items() if "continuous" not in kinds]
+    assert {"analyses.confusion", "analyses.ensemble"} <= set(refused) and "analyses.agreement" not in refused
+    assert "analyses.confusion: reads classes, but this study's label sets are continuous" in message
+    assert "analyses.ensemble: reads classes" in message and "analyses.agreement" not in message
+
+
+def test_both_label_set_kinds_offer_one_protocol(tmp_path):
+    from voxpop.labels import Accounting, LabelSet, load_label_set
+
+    index = pd.Index(["a", "b", "c"], name="item")
+    values = pd.DataFrame({"arousal": [1.0, np.nan, 3.0], "valence": [2.0, 2.0, 4.0]}, index=index)
+    counts = pd.DataFrame({"arousal": [2, 1, 3], "valence": [2, 2, 3]}, index=index)  # b: one unusable rating
+    continuous = ContinuousLabelSet(
+        values=values, spread=values * 0, n_raters=counts, kept=values.notna().all(axis=1), method="mean",
+        scale={"arousal": (1, 5), "valence": (1, 5)}, raters=pd.DataFrame(),
+    )  # fmt: skip
+    assert continuous.kind == "continuous" and continuous.names == ["arousal", "valence"]
+    assert continuous.targets is continuous.values and continuous.multilabel is False
+    # 3 items, a and c kept; 13 ratings, those of a (2 + 2) and c (3 + 3) support the targets; b has an arousal
+    # rating but no arousal value: an item without a usable rating
+    assert continuous.accounting == Accounting(3, 2, 13, 10, items_without_usable_rating=1)
+    targets = pd.DataFrame(np.eye(2)[[0, 1, 0]], index=index, columns=["anger", "sad"])
+    categorical = LabelSet(targets, pd.Series(True, index=index), targets * 2, "mr", Accounting(3, 3, 6, 6))
+    assert categorical.kind == "categorical" and categorical.names == ["anger", "sad"]
+    for labels in (continuous, categorical):
+        back = load_label_set(labels.save(tmp_path / f"{labels.kind}.parquet"))
+        assert type(back) is type(labels) and back.names == labels.names
+        pd.testing.assert_frame_equal(back.targets, labels.targets, check_names=False, check_index_type=False)
