@@ -533,3 +533,18 @@ def test_neural_only_settings_do_not_change_a_classical_heads_spec():
         assert ModelConfig(head=head, epochs=4, loss="cbce", batch_size=8).spec() == base  # same stage key
         assert ModelConfig(head=head, seed=1).spec() != base  # the seed it uses
     assert ModelConfig(head="mlp", epochs=3).spec() != ModelConfig(head="mlp", epochs=4).spec()
+
+
+def test_a_study_is_built_once_and_placed_in_one_output_directory(tmp_path):
+    from voxpop.study.definition import as_study, build_study
+
+    grid = {"model.head": ["mlp", "svm"]}
+    recipe = recipe_from_dict({"study": "s", "corpus": {"demo": {"size": "tiny"}}, "grid": grid})
+    study = build_study(recipe)  # planning only: no output directory, no corpus directory
+    assert study.variant_names == ["head=mlp", "head=svm"] and study.corpus_dir is None
+    placed = as_study(study, tmp_path / "out")
+    assert placed.variants is study.variants  # not expanded again
+    expected = (tmp_path / "out" / "cache" / study.corpus_stage.name).resolve() / "demo" / "corpus"
+    assert placed.corpus_dir == expected and as_study(placed, tmp_path / "out") is placed
+    with pytest.raises(ConfigError, match="built for output directory .*out, not .*other"):
+        as_study(placed, tmp_path / "other")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from voxpop.core.cache import Stage
+from voxpop.core.errors import ConfigError
 from voxpop.labels.label_sets import spec_kind
 from voxpop.study.corpus_source import corpus_directory, corpus_source
 from voxpop.study.loading import expand_variants
@@ -37,6 +38,7 @@ class Study:
         corpus_dir: the directory of the corpus the study reads (None when the study has no output directory).
         target_kind: ``categorical``, ``continuous`` or :data:`MIXED` (label sets of both kinds).
         label_specs: every label-set spec by (``train`` / ``test``, name).
+        out_dir: the output directory the study was built for (None: planning only).
     """
 
     recipe: Recipe
@@ -47,6 +49,7 @@ class Study:
     corpus_dir: Path | None
     target_kind: str
     label_specs: dict[tuple[str, str], Any]
+    out_dir: Path | None = None
 
     @property
     def variant_names(self) -> list[str]:
@@ -83,22 +86,33 @@ def build_study(recipe: Recipe, out_dir: str | Path | None = None, source: str =
     kinds = {spec_kind(spec) for spec in specs.values()}
     kind = MIXED if len(kinds) > 1 else next(iter(kinds), "categorical")
     directory = None if out_dir is None else corpus_directory(recipe, Path(out_dir) / "cache", stage)
-    return Study(recipe, source, variants, stage, key, directory, kind, specs)
+    out = None if out_dir is None else Path(out_dir)
+    return Study(recipe, source, variants, stage, key, directory, kind, specs, out)
 
 
 def as_study(value: Study | Recipe, out_dir: str | Path | None = None, source: str = "recipe") -> Study:
     """``value`` itself when it is a :class:`Study`, else :func:`build_study` of the recipe (library callers may
-    pass either).
+    pass either). A study built without an output directory gets ``out_dir`` (its corpus directory resolved).
 
     Args:
         value: a study, or a recipe to build one from.
-        out_dir: the output directory (recipes only).
+        out_dir: the output directory.
         source: where the recipe came from (recipes only).
 
     Returns:
         The :class:`Study`.
 
     Raises:
-        ConfigError: as :func:`build_study`.
+        ConfigError: as :func:`build_study`, or a study built for another output directory than ``out_dir``.
     """
-    return value if isinstance(value, Study) else build_study(value, out_dir, source)
+    if not isinstance(value, Study):
+        return build_study(value, out_dir, source)
+    if out_dir is None or value.out_dir == Path(out_dir):
+        return value
+    if value.out_dir is not None:
+        raise ConfigError(
+            f"the study was built for output directory {value.out_dir}, not {out_dir}; build it for {out_dir} "
+            "(voxpop.study.build_study(recipe, out_dir))"
+        )
+    directory = corpus_directory(value.recipe, Path(out_dir) / "cache", value.corpus_stage)
+    return dataclasses.replace(value, corpus_dir=directory, out_dir=Path(out_dir))
