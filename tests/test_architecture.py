@@ -126,7 +126,7 @@ def test_imports_point_down_the_layers():
 
 def test_the_voxpop_import_graph_has_no_cycle():
     graph = import_graph()
-    assert "voxpop.report.study" in graph and "voxpop.study.plan" in graph["voxpop.report.study"]
+    assert "voxpop.report.study" in graph and "voxpop.study.run" in graph["voxpop.report.study"]
     cycle = find_cycle(graph)
     assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
 
@@ -153,3 +153,18 @@ def test_model_names_agree_with_the_modules_that_build_them():
     assert list(LOSS_MODULES) == list(LOSSES)
     for name, kind in LOSSES.items():
         assert (LOSS_MODULES[name].multilabel, LOSS_MODULES[name].regression) == kind, name
+
+
+def test_no_is_dimensional_branch_outside_the_label_set_and_metric_code():
+    """One path for every target kind: which kind a study's label sets are is asked of the label sets
+    (``labels.kind``), never by an "is this recipe dimensional" predicate above the labels and metric code."""
+    allowed = ("labels/", "evaluation/")
+    hits = [
+        f"{path.relative_to(PACKAGE)}:{number}"
+        for path in PACKAGE.rglob("*.py")
+        if not str(path.relative_to(PACKAGE)).startswith(allowed)
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if "is_dimensional" in line
+    ]
+    assert not hits, "is_dimensional outside voxpop/labels and voxpop/evaluation: " + ", ".join(hits)
+

@@ -115,15 +115,14 @@ def test_importer_class_map_drop_makes_an_excluded_label(tmp_path):
     assert corpus.classes == ["anger", "sad"] and corpus.excluded == ["C"]
 
 
-def test_recipe_class_map_drop_removes_the_class(demo_corpus):
+def test_recipe_class_map_drop_removes_the_class(demo_corpus, tmp_path):
     spec = {"rule": "mr", "condition": "voice"}
     recipe = recipe_from_dict({
         "study": "drop", "corpus": {"path": str(demo_corpus.dir)}, "class_map": {"happy": "drop"},
         "labels": {"train": {"MR": spec}, "test": {"MR": spec}}, "features": {"extractor": "fbank"},
         "model": {"head": "logreg"},
     })  # fmt: skip
-    built = check_recipe(recipe, demo_corpus.corpus)
-    labels = built["train", "MR"]
+    labels = checked_label_sets(recipe, demo_corpus.corpus, tmp_path)["train", "MR"]
     assert labels.classes == ["neutral", "anger", "sad"]
     r = demo_corpus.corpus.ratings
     voice = r[r["slot"].eq("primary") & r["condition"].eq("voice")]
@@ -209,3 +208,16 @@ def test_an_importer_class_map_renaming_onto_a_dropped_label_names_the_map(tmp_p
     result = invoke("import", "long", table, "--class-map", "A=anger,S=C,C=drop", "--out", tmp_path / "c")
     assert result.exit_code != 0
     assert "class map S=C: 'C' is dropped by the same map (C=drop)" in str(result.exception)
+
+
+def checked_label_sets(recipe, corpus, tmp_path):
+    """The label sets the pre-flight check builds, read from the labels stages it ran them through."""
+    from voxpop.core.cache import Cache
+    from voxpop.study.definition import build_study
+    from voxpop.study.plan import label_stages
+    from voxpop.study.stages import load_labels
+
+    study, cache = build_study(recipe, tmp_path), Cache(tmp_path / "cache")
+    stages = label_stages(study, "corpus")
+    check_recipe(study, corpus, cache=cache, label_stages=stages)
+    return {key: load_labels(cache.directory(stage)) for key, stage in stages.items()}

@@ -187,8 +187,10 @@ def test_shipped_recipe_passes_pre_flight_on_real_ravdess_and_crema_d(shared_dat
     from voxpop.core.progress import Reporter
     from voxpop.corpus.formats import read
     from voxpop.study.checks import check_recipe
+    from voxpop.study.corpus_source import load_merged, prepare_corpus
+    from voxpop.study.definition import build_study
     from voxpop.study.loading import load_recipe
-    from voxpop.study.run import label_classes, load_merged, prepare_corpus
+    from voxpop.study.plan import label_classes
 
     crema = shared_data / "crema-d"
     read("ravdess", str(shared_data / "ravdess")).save(tmp_path / "ravdess")
@@ -200,9 +202,10 @@ def test_shipped_recipe_passes_pre_flight_on_real_ravdess_and_crema_d(shared_dat
         [f"corpora.ravdess.path={tmp_path / 'ravdess'}", f"corpora.crema-d.path={tmp_path / 'crema-d'}"],
     )
     cache = Cache(tmp_path / "cache")
-    corpus, _ = prepare_corpus(recipe, cache, Reporter())
-    check_recipe(recipe, corpus)
-    merged = load_merged(recipe, cache)
+    study = build_study(recipe, tmp_path)
+    corpus, _ = prepare_corpus(study, cache, Reporter())
+    check_recipe(study, corpus)
+    merged = load_merged(study, cache)
     assert merged.accounting.loc["ravdess", ["items", "items_kept", "items_dropped"]].tolist() == [1440, 1056, 384]
     assert merged.accounting.loc["crema-d", ["items", "items_kept"]].tolist() == [12, 12]
     shared = ["neutral", "happy", "sad", "anger", "fear", "disgust"]

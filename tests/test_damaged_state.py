@@ -15,9 +15,11 @@ from voxpop.core.cache import Cache
 from voxpop.core.errors import InputError
 from voxpop.core.progress import Reporter
 from voxpop.corpus.corpus import Corpus, CorpusError
+from voxpop.study.corpus_source import prepare_corpus
+from voxpop.study.definition import build_study
 from voxpop.study.loading import recipe_from_dict
 from voxpop.study.recipe import CorpusSpec, DemoSpec
-from voxpop.study.run import prepare_corpus, run_recipe
+from voxpop.study.run import run_recipe
 
 
 def run_recipe_with_report(*args, **kwargs):
@@ -223,12 +225,13 @@ def test_a_rebuilt_corpus_gives_every_stage_on_it_a_new_key(tmp_path):
     recipe = _recipe(tmp_path).model_copy(update={"corpus": CorpusSpec(demo=DemoSpec(size="tiny"))})
     notices = []
     cache = Cache(tmp_path / "cache", notice=notices.append)
-    corpus, key = prepare_corpus(recipe, cache, Reporter())
-    assert prepare_corpus(recipe, cache, Reporter())[1] == key and cache.reused == ["demo corpus (tiny)"]
+    study = build_study(recipe, tmp_path)
+    corpus, key = prepare_corpus(study, cache, Reporter())
+    assert prepare_corpus(study, cache, Reporter())[1] == key and cache.reused == ["demo corpus (tiny)"]
     ratings = next((tmp_path / "cache").glob("corpus-*/demo/corpus/ratings.parquet"))
     size = ratings.stat().st_size
     ratings.write_bytes(ratings.read_bytes()[:-1])
-    rebuilt, new_key = prepare_corpus(recipe, cache, Reporter())
+    rebuilt, new_key = prepare_corpus(study, cache, Reporter())
     stage = ratings.parents[2]
     message = f"demo/corpus/ratings.parquet has {size - 1} bytes, {size} were written"
     assert notices == [f"stage 'demo corpus (tiny)' ({stage}): {message}; recomputing it"]

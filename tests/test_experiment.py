@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 import voxpop.evaluation.results
+import voxpop.labels.label_sets
 import voxpop.models.cross_validation
 import voxpop.study.checks
 import voxpop.study.stages
@@ -24,9 +25,20 @@ from voxpop.evaluation.decision_tuning import tune_offsets
 from voxpop.labels.counting import plurality
 from voxpop.labels.labelset import LabelSet
 from voxpop.labels.rules import accounting_table, make_labels
+from voxpop.study.definition import build_study
 from voxpop.study.loading import expand_variants, load_recipe, recipe_from_dict
+from voxpop.study.plan import label_stages
 from voxpop.study.run import StageError, run_recipe
-from voxpop.study.stages import Cache, Stage, Trained, compute_ensemble, compute_fusion, compute_tuned, load_trained
+from voxpop.study.stages import (
+    Cache,
+    Stage,
+    Trained,
+    compute_ensemble,
+    compute_fusion,
+    compute_tuned,
+    load_labels,
+    load_trained,
+)
 
 
 def run_recipe_with_report(*args, **kwargs):
@@ -230,16 +242,17 @@ def test_pre_flight_label_sets_are_built_with_the_stages_thread_count(demo_corpu
     with the study's --threads, as a labels stage computes: Dawid-Skene's float sums come out the same."""
     from threadpoolctl import threadpool_info
 
+    import voxpop.labels.label_sets
     from voxpop.study import checks as preflight
 
     seen = []
-    real = preflight.make_labels
+    real = voxpop.labels.label_sets.make_labels
 
     def recording(*args, **kwargs):
         seen.append({pool["num_threads"] for pool in threadpool_info()})
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(preflight, "make_labels", recording)
+    monkeypatch.setattr(voxpop.labels.label_sets, "make_labels", recording)  # what the check and the stage call
     recipe = recipe_from_dict({
         "study": "threads", "corpus": {"path": str(demo_corpus.dir)},
         "labels": {"train": {"MR": {"rule": "mr", "condition": "voice"}}, "test": {"MR": {"rule": "mr", "pool": True}}},
@@ -250,7 +263,7 @@ def test_pre_flight_label_sets_are_built_with_the_stages_thread_count(demo_corpu
         assert {pool["num_threads"] for pool in threadpool_info()} != {1}
 
 
-def test_pre_flight_sends_only_learned_rules_to_the_map_function(demo_corpus):
+def test_pre_flight_sends_only_learned_rules_to_the_map_function(demo_corpus, tmp_path):
     """A cluster run's map_function gets the label sets of learned rules (a model fit each); counting rules are
     built in the main process. Both kinds come back as the rule builds them."""
     from voxpop.study import checks as preflight
@@ -267,7 +280,10 @@ def test_pre_flight_sends_only_learned_rules_to_the_map_function(demo_corpus):
                              "DS": {"rule": "dawid-skene", "condition": "voice"}},
                    "test": {"PR": {"rule": "pr", "condition": "voice"}}},
     })  # fmt: skip
-    built = preflight.check_recipe(recipe, demo_corpus.corpus, map_function=recording_map)
+    study, cache = build_study(recipe, tmp_path), Cache(tmp_path / "cache")
+    stages = label_stages(study, "corpus")
+    preflight.check_recipe(study, demo_corpus.corpus, map_function=recording_map, cache=cache, label_stages=stages)
+    built = {key: load_labels(cache.directory(stage)) for key, stage in stages.items()}  # run through the cache
     assert given == ["dawid-skene"]
     expected = make_labels(demo_corpus.corpus, "dawid-skene", condition="voice")
     pd.testing.assert_frame_equal(built["train", "DS"].targets, expected.targets)
@@ -288,8 +304,11 @@ def test_stage_cache_writes_the_marker_last_and_reuses_finished_stages(tmp_path)
     assert not cache.is_done(stage) and (cache.directory(stage) / "partial.txt").is_file()
     calls = []
     cache.run(stage, lambda d: calls.append(d))
-    cache.run(stage, lambda d: calls.append(d))
-    assert len(calls) == 1 and cache.executed == ["MR"] and cache.reused == ["MR"]
+    cache.run(stage, lambda d: calls.append(d))  # computed by this cache: found done, listed once (executed)
+    assert len(calls) == 1 and cache.executed == ["MR"] and cache.reused == []
+    later = Cache(tmp_path)  # a later run: reuses it
+    later.run(stage, lambda d: calls.append(d))
+    assert len(calls) == 1 and later.executed == [] and later.reused == ["MR"]
     assert cache.directory(stage).name == f"labels-{stage.key}"
 
 
@@ -302,8 +321,9 @@ def test_rerunning_a_finished_recipe_runs_no_stage(tmp_path, demo, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a finished stage was computed again")
 
-    for name in ("cross_validate", "extract", "make_labels", "evaluate_pooled", "accounting_table"):
+    for name in ("cross_validate", "extract", "score_test_set", "accounting_table"):
         monkeypatch.setattr(voxpop.study.stages, name, refuse)
+    monkeypatch.setattr(voxpop.labels.label_sets, "make_labels", refuse)  # not even the check builds one again
     second = run_recipe_with_report(recipe, tmp_path / "out")
     assert second.executed == [] and len(second.reused) == len(first.executed)
     pd.testing.assert_frame_equal(first.results, second.results)
@@ -481,13 +501,9 @@ def test_the_runner_reuses_the_label_sets_built_by_the_check(tmp_path, demo, mon
         built.append(args[1])
         return make_labels(*args, **kwargs)
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("a label set was computed again after the pre-flight check")
-
-    monkeypatch.setattr(voxpop.study.checks, "make_labels", counted)
-    monkeypatch.setattr(voxpop.study.stages, "make_labels", refuse)
+    monkeypatch.setattr(voxpop.labels.label_sets, "make_labels", counted)  # the check's and the stages' builder
     run = run_recipe_with_report(recipe_from_dict(data), tmp_path / "out")
-    assert built == ["mr", "pr", "ar-test"]  # once each, by the check
+    assert built == ["mr", "pr", "ar-test"]  # once each in the whole run: the check built them through the stages
     saved = run.output(run.plan.labels["test", "PR"])
     direct = make_labels(run.corpus, "pr", condition="voice")
     pd.testing.assert_frame_equal(saved.targets, direct.targets)
@@ -517,3 +533,18 @@ def test_neural_only_settings_do_not_change_a_classical_heads_spec():
         assert ModelConfig(head=head, epochs=4, loss="cbce", batch_size=8).spec() == base  # same stage key
         assert ModelConfig(head=head, seed=1).spec() != base  # the seed it uses
     assert ModelConfig(head="mlp", epochs=3).spec() != ModelConfig(head="mlp", epochs=4).spec()
+
+
+def test_a_study_is_built_once_and_placed_in_one_output_directory(tmp_path):
+    from voxpop.study.definition import as_study, build_study
+
+    grid = {"model.head": ["mlp", "svm"]}
+    recipe = recipe_from_dict({"study": "s", "corpus": {"demo": {"size": "tiny"}}, "grid": grid})
+    study = build_study(recipe)  # planning only: no output directory, no corpus directory
+    assert study.variant_names == ["head=mlp", "head=svm"] and study.corpus_dir is None
+    placed = as_study(study, tmp_path / "out")
+    assert placed.variants is study.variants  # not expanded again
+    expected = (tmp_path / "out" / "cache" / study.corpus_stage.name).resolve() / "demo" / "corpus"
+    assert placed.corpus_dir == expected and as_study(placed, tmp_path / "out") is placed
+    with pytest.raises(ConfigError, match="built for output directory .*out, not .*other"):
+        as_study(placed, tmp_path / "other")

@@ -15,8 +15,10 @@ from voxpop.core.errors import ConfigError
 from voxpop.core.progress import Reporter
 from voxpop.corpus.corpus import Corpus
 from voxpop.corpus.filters import ItemFilter, select_items
+from voxpop.study.corpus_source import prepare_corpus
+from voxpop.study.definition import build_study
 from voxpop.study.loading import load_recipe, recipe_from_dict
-from voxpop.study.run import prepare_corpus, run_recipe
+from voxpop.study.run import run_recipe
 from voxpop.study.stages import Cache
 
 
@@ -278,7 +280,7 @@ def _recipe(tmp_path, where: str) -> dict:
 
 def test_recipe_where_keeps_the_items_and_names_unknown_columns(tmp_path):
     recipe = recipe_from_dict(_recipe(tmp_path, "speaker != '1002'"))
-    corpus, _ = prepare_corpus(recipe, Cache(tmp_path / "cache"), Reporter())
+    corpus, _ = prepare_corpus(build_study(recipe, tmp_path), Cache(tmp_path / "cache"), Reporter())
     assert corpus.items.index.tolist() == ["a", "c"]
     assert corpus.ratings["item"].tolist() == ["a", "c"]
     with pytest.raises(ConfigError, match=r"recipe r\.yaml is invalid \(1 problem\):\n  - where: .*unknown column 'x'"):

@@ -195,11 +195,11 @@ def test_study_plan_and_report_use_the_recipe_resample(tmp_path):
 
     from voxpop.report.result_sections import paired_differences, resampled_units
     from voxpop.study.loading import recipe_from_dict
-    from voxpop.study.run import plan_study
+    from voxpop.study.plan import plan_study
 
     base = {
         "study": "s",
-        "corpus": {"path": str(tmp_path)},
+        "corpus": {"demo": {"size": "tiny"}},  # a study resolves its corpus source (nothing is built here)
         "labels": {"train": {"MR": {"rule": "mr"}}, "test": {"MR": {"rule": "mr"}}},
         "features": {"extractor": "fbank"},
         "model": {"head": "logreg"},

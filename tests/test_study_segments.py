@@ -16,7 +16,8 @@ from voxpop.labels.rules import make_labels
 from voxpop.labels.segments import on_segments, union_segment_corpus
 from voxpop.study.checks import check_recipe
 from voxpop.study.loading import load_recipe, recipe_from_dict
-from voxpop.study.run import plan_study, run_recipe
+from voxpop.study.plan import plan_study
+from voxpop.study.run import run_recipe
 
 RATE = 16000
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "2-confidence-levels.yaml"

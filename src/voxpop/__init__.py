@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from voxpop.models.cross_validation import CrossValidation
     from voxpop.models.saved_runs import Run
     from voxpop.models.specs import ModelSpec
-    from voxpop.study.plan import StudyRun
+    from voxpop.study.run import StudyRun
 
 __version__ = "0.1.0"
 """The voxpop version (semantic versioning), as ``voxpop --version`` prints it."""
@@ -280,6 +280,7 @@ def run(
     """
     from voxpop.report import write_study_report
     from voxpop.study import Recipe, load_recipe, recipe_from_dict, run_recipe
+    from voxpop.study.definition import build_study
     from voxpop.study.recipe_paths import check_recipe_paths
 
     if isinstance(recipe, Recipe):
@@ -291,7 +292,7 @@ def run(
     else:
         raise ConfigError(f"vp.run: recipe must be a file path, a mapping or a Recipe, not {type(recipe).__name__}.")
     check_recipe_paths(loaded, source, out, allow_outside_paths)
-    return run_recipe(loaded, out, source=source, on_run=write_study_report, **options)
+    return run_recipe(build_study(loaded, out, source), out, on_run=write_study_report, **options)
 
 
 def load_run(out: str | Path, name: str | None = None) -> Run:

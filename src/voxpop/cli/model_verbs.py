@@ -24,7 +24,7 @@ from voxpop.core.errors import ConfigError
 from voxpop.core.formatting import format_ci, format_result, metric_name
 from voxpop.core.paths import check_file_target, output_file
 from voxpop.corpus.classmap import parse_class_map
-from voxpop.evaluation.chance import chance_levels, direction
+from voxpop.evaluation.chance import direction
 from voxpop.labels import RULES
 
 if TYPE_CHECKING:
@@ -86,13 +86,17 @@ def evaluate(
 ) -> None:
     """Score a run's out-of-fold predictions against a test label set (cross-testing), with bootstrap CIs.
 
+    A regressor's run (continuous label sets) is scored against a continuous label set file:
+    CCC, Pearson r, MAE and RMSE per dimension and their mean, as its study's results table.
+
     With --corpus naming another corpus than the run's, every item of that corpus is predicted by the
     mean of the run's fold models, treated as the run's study treated its corpora (feature normalisation,
     class map, audio options) and the run's classes are mapped onto its classes (--class-map)."""
     from voxpop.cli.study_verbs import print_cautions
-    from voxpop.evaluation import evaluate_pooled, load_predictions
+    from voxpop.evaluation import load_predictions
     from voxpop.evaluation.resampling import RESAMPLE_UNITS, resample_groups
     from voxpop.evaluation.summary_rows import class_mean_rows
+    from voxpop.evaluation.test_scores import score_test_set
     from voxpop.labels.rules import is_label_file, resolve_labels
     from voxpop.models.crosscorpus import as_recorded, is_other_corpus, score_on_corpus
     from voxpop.report.cautions import scoring_cautions
@@ -152,18 +156,22 @@ def evaluate(
     tables, cautions = {}, []
     for name, source in sources.items():
         table = predictions(name, source)
-        scored = table.index[test_labels.kept.reindex(table.index, fill_value=False).to_numpy(dtype=bool)]
-        result = evaluate_pooled(
-            table, test_labels, n_boot=bootstrap, seed=seed, binarize=rule, tie_policy=tie_policy, speakers=speakers
-        )
         train_labels = None if other or isinstance(source, Path) else source.labels
-        levels = chance_levels(scored, test_labels, train_labels)
-        tables[name] = result.assign(chance=result["metric"].map(levels).astype(float))
-        cautions += scoring_cautions(result, name, labels, train_labels, None if train_labels is None else table)
+        result = score_test_set(
+            table, test_labels, n_boot=bootstrap, seed=seed, speakers=speakers, prior=train_labels, binarize=rule,
+            tie_policy=tie_policy,
+        )  # fmt: skip
+        if result is None:
+            raise ConfigError(f"{name}: none of its predicted items is kept by {labels}; nothing to score.")
+        tables[name] = result
+        classes = train_labels if train_labels is not None and train_labels.kind == "categorical" else None
+        cautions += scoring_cautions(result, name, labels, classes, None if classes is None else table)
     frame = pd.concat([t.assign(run=n) for n, t in tables.items()], ignore_index=True)
     chances = {name: tuple(t["chance"].fillna(-1.0)) for name, t in tables.items()}
     one_chance = len(set(chances.values())) == 1
-    table = Table(title=f"predictions vs {escape(labels)} ({'multi' if test_labels.multilabel else 'single'}-label)")
+    what = f"{'multi' if test_labels.multilabel else 'single'}-label"
+    what = "dimensions" if test_labels.kind == "continuous" else what
+    table = Table(title=f"predictions vs {escape(labels)} ({what})")
     table.add_column("metric")
     for name in tables:
         table.add_column(escape(name), justify="right")
@@ -180,7 +188,10 @@ def evaluate(
             for row in rows.values():
                 cells += [_ci(row), _number(row["chance"])]
         table.add_row(f"{escape(metric_name(metric))} ({direction(metric)} is better)", *cells)
-    means = {name: class_mean_rows(t).set_index("metric") for name, t in tables.items()}
+    means = {  # a mean over classes; dimensions have their mean row already (metric ccc: the mean over them)
+        name: (class_mean_rows(t) if test_labels.kind == "categorical" else class_mean_rows(t.iloc[:0]))
+        .set_index("metric") for name, t in tables.items()
+    }  # fmt: skip
     for metric in next(iter(means.values())).index:
         rows = [m.loc[metric] for m in means.values()]
         cells = [row["text"] for row in rows]
@@ -241,7 +252,8 @@ def predict(
         None, "--too-short", help="Files under --min-seconds: skip or pad (default: as the run recorded)."
     ),
 ) -> None:
-    """Class distribution per audio file: the run's features and fold models, probabilities averaged over folds.
+    """Class distribution per audio file: the run's features and fold models, probabilities averaged over folds
+    (a regressor's run: the value of each dimension, averaged over folds).
 
     The feature extractor is rebuilt from the spec the run recorded. RUN may also be a folder written by
     'voxpop export' (ONNX fold models + card.json)."""
@@ -267,6 +279,8 @@ def predict(
     table = result.table()
     if output_format == "csv":
         text = table.to_csv()
+    elif result.kind == "continuous":  # a regressor: the value of each dimension, no decision
+        text = json.dumps([{"file": file, "values": row.to_dict()} for file, row in table.iterrows()], indent=1)
     else:
         records = [
             {"file": file, "prediction": row["prediction"], "probabilities": row.drop("prediction").to_dict()}
@@ -288,8 +302,9 @@ def predict(
         err_console.print(skipped, style="yellow")
 
 
-def _fusion_inputs(paths: list[Path]) -> dict[str, tuple[pd.DataFrame, pd.DataFrame | None, Run | None]]:
-    """Per input name: (predictions, its fold models' dev predictions or None, its run or None). A file is named
+def _fusion_inputs(paths: list[Path]) -> dict[str, tuple[pd.DataFrame, pd.DataFrame | None, Run | None, str]]:
+    """Per input name: (predictions, its fold models' dev predictions or None, its run or None, its kind:
+    ``categorical`` probabilities or ``continuous`` dimension values). A file is named
     by its stem, every run of a study output directory by the run (``DIR:RUN`` when it holds several);
     repeated names get -2, -3.
 
@@ -307,16 +322,18 @@ def _fusion_inputs(paths: list[Path]) -> dict[str, tuple[pd.DataFrame, pd.DataFr
                 "give each model's predictions once."
             )
         seen[path.resolve()] = path
-    inputs: dict[str, tuple[pd.DataFrame, pd.DataFrame | None, Run | None]] = {}
+    inputs: dict[str, tuple[pd.DataFrame, pd.DataFrame | None, Run | None, str]] = {}
     for path in paths:
         if path.is_dir():
             runs = find_runs(path)
-            named = {(n if len(runs) == 1 else f"{path.name}:{n}"): (r.predictions, r.dev_predictions, r)
+            named = {(n if len(runs) == 1 else f"{path.name}:{n}"): (r.predictions, r.dev_predictions, r, r.record.kind)
                      for n, r in runs.items()}  # fmt: skip
         else:
-            named = {path.stem: (load_predictions(path).table, None, None)}
+            loaded = load_predictions(path)
+            named = {path.stem: (loaded.table, None, None, loaded.kind)}
         for name, value in named.items():
-            _check_probabilities(value[0], path)
+            if value[3] == "categorical":  # dimension values are on their own scale
+                _check_probabilities(value[0], path)
             base, n = name, 2
             while name in inputs:
                 name, n = f"{base}-{n}", n + 1
@@ -382,6 +399,36 @@ def _print_weights(weights: pd.DataFrame, fused: pd.DataFrame, tune_on: str | No
     console.print(folds)
 
 
+def _fuse_regressors(inputs: dict, weight: list[str], out: Path, weights_out: Path | None) -> None:
+    """``voxpop fuse`` of regressors: the weighted mean of their values (:func:`voxpop.evaluation.regression_fusion`);
+    ConfigError for classifiers among them or a malformed ``NAME=WEIGHT``."""
+    from voxpop.evaluation import Predictions, save_predictions
+    from voxpop.evaluation.regression_fusion import fusion_weights, weighted_mean
+
+    classifiers = [name for name, (*_, kind) in inputs.items() if kind != "continuous"]
+    if classifiers:
+        raise ConfigError(f"{', '.join(classifiers)}: class probabilities; --weight fuses regressors (dimension "
+                          "values) only, and a regressor is fused with regressors only.")  # fmt: skip
+    given = {}
+    for text in weight:
+        name, sep, value = text.rpartition("=")
+        try:
+            given[name] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ConfigError(f"--weight {text!r}: give NAME=WEIGHT, e.g. --weight {next(iter(inputs))}=0.5")
+    weights = fusion_weights(list(inputs), given)
+    fused = weighted_mean({name: table for name, (table, *_) in inputs.items()}, weights)
+    save_predictions(Predictions(fused, kind="continuous"), out)
+    console.print("weighted mean of the regressors' values: " + ", ".join(f"{n} {w:.3f}" for n, w in weights.items()),
+                  highlight=False)  # fmt: skip
+    if weights_out is not None:
+        output_file(weights_out)
+        write_text(weights_out, weights.rename_axis("model").rename("weight").reset_index().to_csv(index=False))
+    console.print(f"{len(fused):,} fused predictions saved to [bold]{escape(str(out))}[/]")
+
+
 @app.command()
 @with_rule_options(skip=("seed",))
 def fuse(
@@ -414,6 +461,9 @@ def fuse(
     seed: int = typer.Option(0, "--seed", help="Seed of the draws and of the bootstrap."),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the test confidence intervals."),
     weights_out: Path = typer.Option(None, "--weights", help="Also write the weights (per fold) as CSV."),
+    weight: list[str] = typer.Option(
+        None, "--weight", help="Regressors: NAME=WEIGHT of one input (repeatable; default: equal weights)."
+    ),
     out: Path = typer.Option(..., "--out", help="Fused predictions parquet file (with 'fold')."),
     rule_options: dict | None = None,
 ) -> None:
@@ -422,7 +472,9 @@ def fuse(
     Out-of-fold inputs (a 'fold' column) are fused per fold: fold f's items get the weights tuned
     on fold f's development predictions (--tune-on dev) or on the other folds' items (other_folds).
     Inputs without a fold column (one test set) are fused by one split: weights chosen on the
-    --dev-labels items, applied to every other item."""
+    --dev-labels items, applied to every other item.
+    Regressors (runs of continuous label sets) are fused by the weighted mean of their values
+    (--weight, default equal weights)."""
     from voxpop.evaluation import Predictions, evaluate_pooled, save_predictions
     from voxpop.evaluation.analysis import late_fusion
     from voxpop.evaluation.tuning import TUNE_ON, common_folds, fusion_per_fold
@@ -431,8 +483,12 @@ def fuse(
     inputs = _fusion_inputs(predictions)
     if len(inputs) < 2:
         raise ConfigError(f"fusion needs at least two models' predictions; the inputs hold {len(inputs)}.")
-    tables = {name: table for name, (table, _, _) in inputs.items()}
-    runs = {name: run for name, (_, _, run) in inputs.items()}
+    tables = {name: table for name, (table, *_) in inputs.items()}
+    runs = {name: run for name, (_, _, run, _) in inputs.items()}
+    kinds = {kind for (*_, kind) in inputs.values()}
+    if "continuous" in kinds or weight:
+        _fuse_regressors(inputs, weight or [], out, weights_out)
+        return
     first_run = next((r for r in runs.values() if r is not None), None)
     loaded = None
 
@@ -469,7 +525,7 @@ def fuse(
                 "--dev-labels is the single split of inputs without a fold column; these are out-of-fold "
                 "predictions, fused per fold: choose the tuning labels with --labels and --tune-on dev or other_folds."
             )
-        devs = {name: dev for name, (_, dev, _) in inputs.items()}
+        devs = {name: dev for name, (_, dev, *_) in inputs.items()}
         lacking = [name for name, dev in devs.items() if dev is None]
         if tune_on is None:
             tune_on = "other_folds" if lacking else "dev"

@@ -139,14 +139,16 @@ def run_study(
     With several workers or a scheduler the cluster is connected first, so its workers import voxpop
     while this process does."""
     from voxpop.core.cluster import connect
+    from voxpop.study.definition import build_study
     from voxpop.study.recipe_paths import check_recipe_paths
 
     check_ceiling("threads", threads, "--threads")
-    check_recipe_paths(loaded, source, out, allow_outside_paths)
+    check_recipe_paths(loaded, source, out, allow_outside_paths)  # before anything is read: the Study hashes files
+    study = build_study(loaded, out, source)
     if dry_run:
         from voxpop.study import dry_run as planned
 
-        print_plan(planned(loaded, out, workers, scheduler, source))
+        print_plan(planned(study, out, workers, scheduler))
         return
     from voxpop.labels.overwrite import existing_outputs, replaced_note
 
@@ -160,9 +162,8 @@ def run_study(
 
         with progress_reporter() as reporter:
             result = run_recipe(
-                loaded,
+                study,
                 out,
-                source=source,
                 reporter=reporter,
                 workers=workers,
                 scheduler=scheduler,

@@ -233,7 +233,7 @@ def train(
     Every recipe key is a flag of the same name (generated from the recipe schema; docs/cli/train.md)."""
     from voxpop.cli.study_verbs import progress_reporter
     from voxpop.labels.overwrite import existing_outputs, replaced_note
-    from voxpop.study import recipe_from_dict, run_recipe
+    from voxpop.study import build_study, recipe_from_dict, run_recipe
 
     label_options = {**({"condition": condition[0] if len(condition) == 1 else condition} if condition else {}),
                      **({"pool": True} if pool else {}), **rule_options}  # fmt: skip
@@ -249,9 +249,7 @@ def train(
         output_directory(out)
         write_text(out / RECIPE_FILE, yaml.safe_dump(recipe, sort_keys=False))
         with progress_reporter() as reporter:
-            result = run_recipe(
-                loaded, out, source="voxpop train", reporter=reporter, threads=threads
-            )
+            result = run_recipe(build_study(loaded, out, "voxpop train"), out, reporter=reporter, threads=threads)
     report(result, out, features)
     if replaced:
         console.print(escape(replaced_note(out, replaced)), highlight=False)

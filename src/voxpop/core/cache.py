@@ -443,6 +443,10 @@ def stage_problems(directory: Path, *, full: bool = False, inputs: Mapping[str, 
 class Cache:
     """Stage outputs under ``root``; records which stages ran (``executed``), were reused and were repaired.
 
+    ``reused`` lists the stages found done from an earlier computation: a stage this cache computed and then
+    found done again (a label set the pre-flight check built through its stage, read by the runner) is
+    listed once, as executed.
+
     Args:
         root: the cache folder; stage ``s`` keeps its outputs in ``root/<kind>-<key>/``.
         notice: receives one line per finished stage that is recomputed because it is damaged or stale
@@ -461,6 +465,7 @@ class Cache:
         self.reused: list[str] = []
         self.repaired: list[str] = []
         self.notice = notice or notify
+        self._computed: set[str] = set()  # stage names computed through this cache
 
     def directory(self, stage: Stage) -> Path:
         return self.root / stage.name
@@ -482,13 +487,15 @@ class Cache:
         """The stage's directory, computing its outputs first unless they are done and intact."""
         problems = self.problems(stage)
         if not problems:
-            self.reused.append(stage.label)
+            if stage.name not in self._computed:
+                self.reused.append(stage.label)
             return self.directory(stage)
         if problems != ["not computed"]:
             self.discard(stage, "; ".join(problems))
         directory = output_directory(self.inside, *self._parts, stage.name)
         compute(directory)
         self._finish(stage, directory)
+        self._computed.add(stage.name)
         self.executed.append(stage.label)
         return directory
 

@@ -43,6 +43,7 @@ import pydantic
 from voxpop.core.cache import parse_json
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.corpus.corpus import STRING, Corpus
+from voxpop.labels.labelset import Accounting
 
 GOLD_STANDARDS = ("mean", "median", "ewe", "znorm")
 DEFAULT_MIN_SHARED = 5
@@ -252,9 +253,50 @@ class ContinuousLabelSet:
     raters: pd.DataFrame
     options: dict = dataclasses.field(default_factory=dict)
 
+    kind = "continuous"
+    """The target kind of the label-set protocol (:mod:`voxpop.labels.label_sets`): dimensions, not classes."""
+    multilabel = False
+    """Continuous targets are never multi-hot (the protocol's ``multilabel``)."""
+    segments = None
+    """Continuous label sets label the corpus items themselves (no interval segments)."""
+
     @property
     def dimensions(self) -> list[str]:
         return [str(c) for c in self.values.columns]
+
+    @property
+    def names(self) -> list[str]:
+        """The target columns (the dimensions), as :attr:`voxpop.labels.labelset.LabelSet.names`."""
+        return self.dimensions
+
+    @property
+    def targets(self) -> pd.DataFrame:
+        """Items x dimensions: the gold-standard values (NaN where an item has none), as ``LabelSet.targets``."""
+        return self.values
+
+    @property
+    def rule(self) -> str:
+        """The gold standard (``mean``, ``median``, ``ewe``, ``znorm``), as ``LabelSet.rule`` names the rule."""
+        return self.method
+
+    @property
+    def accounting(self) -> Accounting:
+        """What the gold standard discarded, as :attr:`voxpop.labels.labelset.LabelSet.accounting`.
+
+        ``ratings_total``: every rating of the chosen dimensions (after ``condition``); ``ratings_supporting``:
+        those of kept items (z-norm's set-aside ratings are counted apart, in ``ratings_set_aside``);
+        ``items_without_usable_rating``: items whose ratings z-norm set aside entirely.
+        """
+        kept = self.kept.reindex(self.n_raters.index, fill_value=False).to_numpy(dtype=bool)
+        counts = self.n_raters.to_numpy(dtype=int)
+        return Accounting(
+            items_total=len(self.values),
+            items_kept=int(kept.sum()),
+            ratings_total=int(counts.sum()),
+            ratings_supporting=int(counts[kept].sum()),
+            ratings_set_aside=self.ratings_set_aside,
+            items_without_usable_rating=self.items_without_usable_rating,
+        )
 
     @property
     def items_without_usable_rating(self) -> int:
@@ -446,6 +488,10 @@ class ContinuousSpec(pydantic.BaseModel):
         if scale is not None and not scale[0] < scale[1]:
             raise ValueError(f"rescale: give (low, high) with low < high, got {scale}")
         return scale
+
+    def config(self) -> dict:
+        """The spec as the labels stage hashes it and :func:`voxpop.labels.label_sets.build_label_set` reads it."""
+        return self.model_dump()
 
     def build(self, corpus: Corpus) -> ContinuousLabelSet:
         """The label set on ``corpus`` (:func:`continuous_labels`, then the explicit ``rescale``)."""

@@ -112,9 +112,17 @@ class LabelSet:
                 table.index = table.index.astype(STRING)
                 setattr(self, name, table)
 
+    kind = "categorical"
+    """The target kind of the label-set protocol (:mod:`voxpop.labels.label_sets`): classes, not dimensions."""
+
     @property
     def classes(self) -> list[str]:
         return [str(c) for c in self.targets.columns]
+
+    @property
+    def names(self) -> list[str]:
+        """The target columns (the classes), as :attr:`voxpop.labels.continuous.ContinuousLabelSet.names`."""
+        return self.classes
 
     @property
     def kept_targets(self) -> pd.DataFrame:

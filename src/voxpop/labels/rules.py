@@ -18,6 +18,7 @@ from voxpop.corpus.classmap import resolve_classes
 from voxpop.corpus.corpus import EMOTION_SLOTS, Corpus
 from voxpop.labels.counting import _distribution, filter_agreement, majority, plurality, smooth
 from voxpop.labels.interval_rules import interval_consensus
+from voxpop.labels.label_files import load_label_set
 from voxpop.labels.labelset import LabelSet
 from voxpop.labels.likert import _likert_gold, likert_binarize
 from voxpop.labels.registry import (
@@ -368,13 +369,13 @@ def resolve_labels(
     """A label set from a saved file (``*.parquet``) or a rule of the registry (:mod:`voxpop.labels.registry`) applied
     to
     ``corpus`` with its ``options`` (ConfigError for rule options given with a saved file, or for a
-    ``source`` that is neither)."""
+    ``source`` that is neither). A saved file may hold a continuous label set (:func:`load_label_set`)."""
     path = Path(source)
     if is_label_file(source):
         if condition or pool or options:
             given = ", ".join(["--condition"] * bool(condition) + ["--pool"] * pool + [*options])
             raise ConfigError(f"{given} apply to label rules; {source} is a saved label set.")
-        return LabelSet.load(path)
+        return load_label_set(path)
     if source not in RULES:
         raise ConfigError(
             f"labels {source!r} is neither a label set file (.parquet) nor a rule; the rules are {', '.join(RULES)}."

@@ -5,7 +5,9 @@ them: :mod:`voxpop.evaluation.results`).
 - :func:`cross_validate` trains one model per fold on the fold's train items that the label set KEEPS
   and that have features (early stopping on the kept dev items) and predicts EVERY test item that has
   features, whatever the train rule kept, so the pooled out-of-fold predictions can be scored against
-  other test label sets (cross-testing). With ``out_dir`` each fold is saved and a rerun resumes.
+  other test label sets (cross-testing). With ``out_dir`` each fold is saved and a rerun resumes. The label
+  set's ``kind`` chooses the task: classes (probabilities per class) or dimensions (one regressor output per
+  dimension, on the targets' scale); both save their fold models the same way.
 - Runs (a study's trained models, :mod:`voxpop.models.saved_runs`) and their use on new audio
   (:mod:`voxpop.models.inference`) live in their own modules; training always goes through the stage graph
   (:mod:`voxpop.study.run`), for ``voxpop train`` as for ``voxpop run``.
@@ -33,7 +35,7 @@ from voxpop.core.errors import ConfigError, InputError
 from voxpop.corpus.corpus import STRING
 from voxpop.evaluation import Predictions, load_predictions, save_predictions
 from voxpop.features import Features
-from voxpop.labels import LabelSet
+from voxpop.labels import ContinuousLabelSet, LabelSet
 from voxpop.models.protocols import Fold, require_dev
 from voxpop.models.specs import ModelSpec, TrainConfig
 
@@ -128,6 +130,11 @@ class FoldModel:
         """Regression outputs (items x dimensions, on the targets' scale) of standardised ``x``."""
         return self.model.predict(self.standardizer.apply(x) if self.standardizer else x)
 
+    def outputs(self, x: np.ndarray | list[np.ndarray]) -> np.ndarray:
+        """What the model predicts, by its kind: dimension values of a regressor (:meth:`predict`), else class
+        probabilities (:meth:`predict_proba`); items x outputs in the run's column order."""
+        return self.predict(x) if self.model.spec.regression else self.predict_proba(x)
+
     def save(self, directory: Path) -> None:
         self.model.save(directory)
         if self.standardizer is not None:
@@ -159,8 +166,9 @@ class FoldModel:
 class CrossValidation:
     """Out-of-fold results of :func:`cross_validate`.
 
-    ``predictions``: DataFrame indexed by item, one probability column per class (class order) and a
-    ``fold`` column; ``histories``: per fold the per-epoch training history; ``layer_weights``: folds x
+    ``predictions``: DataFrame indexed by item, one probability column per class (class order), or one
+    predicted value per dimension (continuous label sets), and a ``fold`` column; ``histories``: per fold
+    the per-epoch training history; ``layer_weights``: folds x
     layers softmax weights of a layer-weighted sum (None without one); ``dropped``: folds x
     :data:`DROP_REASONS` item counts; ``sizes``: folds x (train, dev, test) items used; ``multilabel``:
     sigmoid outputs; ``models``: the fold models; ``dev_predictions``: each fold model's outputs on
@@ -176,6 +184,9 @@ class CrossValidation:
     models: dict[str, FoldModel]
     resumed: list[str] = dataclasses.field(default_factory=list)
     dev_predictions: pd.DataFrame | None = None
+    kind: str = "categorical"
+    best_epochs: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Per fold the epoch whose weights were kept (early stopping), -1 without one (classical heads)."""
 
     @property
     def classes(self) -> list[str]:
@@ -233,7 +244,9 @@ def _digest(ids: pd.Index, targets: pd.DataFrame | None = None) -> str:
     return digest.hexdigest()
 
 
-def _fold_fingerprint(spec: ModelSpec, features: Features, labels: LabelSet, items: FoldItems) -> dict[str, str]:
+def _fold_fingerprint(
+    spec: ModelSpec, features: Features, labels: LabelSet | ContinuousLabelSet, items: FoldItems
+) -> dict[str, str]:
     """What a saved fold was trained on: spec, features key, train / dev items with targets, test items."""
     if spec.classical:  # loss and training options do not apply
         numbers = {
@@ -288,12 +301,16 @@ def _load_fold(
     return model, load_predictions(directory / "predictions.parquet").table
 
 
-def _train_fold(spec: ModelSpec, features: Features, labels: LabelSet, items: FoldItems, name: str) -> FoldModel:
+def _train_fold(
+    spec: ModelSpec, features: Features, labels: LabelSet | ContinuousLabelSet, items: FoldItems, name: str
+) -> FoldModel:
     if not len(items.train):
         raise ConfigError(
             f"fold {name!r}: no training item has features and is kept by the label set "
             f"(dropped: {items.dropped}); check the protocol, the label rule and the feature store."
         )
+    if labels.kind == "continuous":  # kept items have a value for every dimension
+        return fit_fold(spec, features, labels.targets, items, classical_loss="mse")
     present = labels.targets.loc[items.train].to_numpy().sum(axis=0) > 0
     if not spec.multilabel and present.sum() < 2:
         raise ConfigError(
@@ -341,7 +358,17 @@ def fit_fold(
     return FoldModel(model, standardizer)
 
 
-def _check_task(spec: ModelSpec, labels: LabelSet, features: Features) -> None:
+def _check_task(spec: ModelSpec, labels: LabelSet | ContinuousLabelSet, features: Features) -> None:
+    if labels.kind == "continuous" and not spec.regression:
+        raise ConfigError(
+            f"label set {labels.rule!r} holds dimensions {labels.names}, but head {spec.head!r} / loss {spec.loss!r} "
+            "classifies; regress them with head svr or ridge, or a neural head with loss mse or ccc."
+        )
+    if labels.kind == "categorical" and spec.regression:
+        raise ConfigError(
+            f"label set {labels.rule!r} holds classes, but head {spec.head!r} / loss {spec.loss!r} regresses; "
+            "train classes with a classification loss (ce, ...) or a classical classifier (svm, logreg)."
+        )
     if labels.multilabel and not spec.multilabel:
         raise ConfigError(
             f"label set {labels.rule!r} is multi-label (multi-hot targets) but loss {spec.loss!r} / head "
@@ -363,7 +390,7 @@ def _check_task(spec: ModelSpec, labels: LabelSet, features: Features) -> None:
 
 def cross_validate(
     features: Features,
-    labels: LabelSet,
+    labels: LabelSet | ContinuousLabelSet,
     folds: Sequence[Fold],
     spec: ModelSpec,
     *,
@@ -383,7 +410,14 @@ def cross_validate(
     ``predictions.parquet`` (and ``dev_predictions.parquet``) and ``folds.csv`` (sizes and dropped
     counts) under ``out_dir``; a fold already saved for the same inputs is loaded instead of
     retrained (its dev predictions are made from the loaded model when missing), and one saved for
-    other inputs is an error.
+    other inputs is an error. A continuous label set (``labels.kind``) trains regressors (``spec.regression``:
+    head ``svr`` / ``ridge`` or a neural head with loss ``mse`` / ``ccc``) whose predictions are one value per
+    dimension on the targets' scale.
+
+    Raises:
+        ConfigError: no folds or repeated fold names, a head / loss that does not fit the label set's kind
+            (classes or dimensions; multi-label targets), a fold without training items (or, for classes,
+            with fewer than two classes), or a saved fold trained on other inputs.
     """
     if not folds:
         raise ConfigError("cross_validate needs at least one fold; make them with voxpop.models.protocols.make_folds.")
@@ -391,9 +425,9 @@ def cross_validate(
     if len(set(names)) != len(names):
         raise ConfigError(f"fold names must be unique, got {names}.")
     _check_task(spec, labels, features)
-    classes = labels.classes
+    classes, kind = labels.names, labels.kind
     out = Path(out_dir) if out_dir is not None else None
-    predictions, histories, weights, dropped, sizes, models, resumed = [], {}, {}, {}, {}, {}, []
+    predictions, histories, weights, dropped, sizes, models, resumed, best = [], {}, {}, {}, {}, {}, [], {}
     dev_tables = []
     if progress:
         progress(0, len(folds))
@@ -413,7 +447,8 @@ def cross_validate(
             if directory is not None:
                 output_directory(out, "folds", directory.name)
                 fold_model.save(directory)
-                save_predictions(Predictions(fold_predictions, spec.multilabel), directory / "predictions.parquet")
+                table = Predictions(fold_predictions, spec.multilabel, kind)
+                save_predictions(table, directory / "predictions.parquet")
                 record = {"format": FOLD_FORMAT, "fold": fold.name, "fingerprint": fingerprint, **sizes[fold.name]}
                 write_text(directory / "fold.json", json.dumps(record, indent=1))
         if dev_predictions:  # a resumed fold reads its saved dev predictions; a new one predicts (and saves)
@@ -423,10 +458,11 @@ def cross_validate(
             else:
                 dev_tables.append(_predict_items(fold_model, features, items.dev, classes, fold.name))
                 if dev_path is not None:
-                    save_predictions(Predictions(dev_tables[-1], spec.multilabel), dev_path)
+                    save_predictions(Predictions(dev_tables[-1], spec.multilabel, kind), dev_path)
         models[fold.name] = fold_model
         predictions.append(fold_predictions)
         histories[fold.name] = pd.DataFrame(fold_model.model.history)
+        best[fold.name] = -1 if fold_model.model.best_epoch is None else int(fold_model.model.best_epoch)
         layer_weights = fold_model.model.layer_weights()
         if layer_weights is not None:
             weights[fold.name] = layer_weights
@@ -444,11 +480,14 @@ def cross_validate(
         models=models,
         resumed=resumed,
         dev_predictions=pd.concat(dev_tables) if dev_predictions else None,
+        kind=kind,
+        best_epochs=best,
     )
     if out is not None:
-        save_predictions(Predictions(pooled, spec.multilabel), out / "predictions.parquet")
+        save_predictions(Predictions(pooled, spec.multilabel, kind), out / "predictions.parquet")
         if result.dev_predictions is not None:
-            save_predictions(Predictions(result.dev_predictions, spec.multilabel), out / "dev_predictions.parquet")
+            dev = Predictions(result.dev_predictions, spec.multilabel, kind)
+            save_predictions(dev, out / "dev_predictions.parquet")
         write_text(out / "folds.csv", result.sizes.join(result.dropped).to_csv())
     return result
 
@@ -456,8 +495,9 @@ def cross_validate(
 def _predict_items(
     fold_model: FoldModel, features: Features, items: pd.Index, classes: list[str], fold: str
 ) -> pd.DataFrame:
-    """A fold model's outputs on ``items``: class columns and a ``fold`` column, indexed by item."""
-    probs = fold_model.predict_proba(feature_input(features, items)) if len(items) else None
+    """A fold model's outputs on ``items`` (:meth:`FoldModel.outputs`: class probabilities or dimension values) in
+    the columns ``classes``, and a ``fold`` column, indexed by item."""
+    probs = fold_model.outputs(feature_input(features, items)) if len(items) else None
     return pd.DataFrame(
         np.zeros((0, len(classes))) if probs is None else probs,
         index=pd.Index(items, dtype=STRING, name="item"),

@@ -1,17 +1,19 @@
 """Models that leave voxpop: each fold model of a run as ONNX, with a JSON card that says what it is.
 
 ``export_run`` writes, for every fold of a run directory, ``<fold>.onnx``: one graph from the pooled
-features the run trained on to class probabilities. The graph holds the fold's feature
-standardisation (``(x - mean) / scale``), the head and its output function (softmax, or sigmoid for
-multi-label heads), so ``onnxruntime`` reproduces :meth:`voxpop.models.cross_validation.FoldModel.predict_proba`. Input
-``x``: float32, (N, D) feature vectors or (N, L, D) per-layer means (layer-weighted-sum heads);
-output ``probabilities``: float32 (N, C) in the card's class order. ``card.json`` records the classes,
-the label rule, the training corpus, the out-of-fold metrics with 95 % bootstrap CIs, and what
+features the run trained on to class probabilities, or to dimension values for a regressor (a run of a
+continuous label set). The graph holds the fold's feature standardisation (``(x - mean) / scale``), the head
+and its output function (softmax, or sigmoid for multi-label heads; a regressor's outputs mapped back from
+z-scored targets onto the targets' scale), so ``onnxruntime`` reproduces
+:meth:`voxpop.models.cross_validation.FoldModel.outputs`. Input ``x``: float32, (N, D) feature vectors or (N, L, D)
+per-layer means (layer-weighted-sum heads); output ``probabilities``: float32 (N, C) in the card's class order,
+or ``values``: float32 (N, D) in the card's dimension order. ``card.json`` records the classes (or dimensions
+and their scale), the label rule, the training corpus, the out-of-fold metrics with 95 % bootstrap CIs, and what
 rebuilds the input features (the extractor spec: openSMILE feature set and version, or the SSL model
 id / path, revision and layers), since the extractors themselves are not exported.
 
 Neural heads go through torch's TorchScript-based exporter (``dynamo=False``, which needs no
-onnxscript); SVM / logistic-regression pipelines through skl2onnx. Frame-level heads (LSTM,
+onnxscript); SVM / logistic-regression / ridge pipelines through skl2onnx. Frame-level heads (LSTM,
 attentive pooling over frames) and fine-tuned backbones are not exported: their input is a
 variable-length sequence or raw audio, and :class:`~voxpop.core.errors.ConfigError` says so.
 Dependencies: the optional extra ``voxpop[export]`` (onnx, onnxruntime, skl2onnx).
@@ -37,6 +39,8 @@ CARD = "card.json"
 CARD_FORMAT = 1
 INPUT = "x"
 OUTPUT = "probabilities"
+VALUES = "values"
+"""The output of a regressor's graph: dimension values on the targets' scale."""
 EXPORTABLE_KINDS = ("vector", "layers")
 OPSET = 17
 
@@ -54,11 +58,15 @@ def _require(module: str) -> Any:
 
 # ====================================================================== graphs
 def _network_onnx(fold_model, n_features: tuple[int, ...]) -> bytes:
-    """A torch head with its standardisation and output function as ONNX bytes."""
+    """A torch head with its standardisation and output function as ONNX bytes (a regressor: its outputs
+    times the targets' standard deviation plus their mean, as :meth:`TrainedModel.predict`)."""
     import torch
 
     model = fold_model.model
     standardizer = fold_model.standardizer
+    regression = model.spec.regression
+    target_mean = np.asarray(model.spec.target_mean or [0.0], dtype=np.float32)
+    target_scale = np.asarray(model.spec.target_scale or [1.0], dtype=np.float32)
 
     class Exportable(torch.nn.Module):
         def __init__(self) -> None:
@@ -68,9 +76,13 @@ def _network_onnx(fold_model, n_features: tuple[int, ...]) -> bytes:
             scale = np.ones(n_features) if standardizer is None else standardizer.scale
             self.register_buffer("mean", torch.as_tensor(np.asarray(mean, dtype=np.float32)))
             self.register_buffer("scale", torch.as_tensor(np.asarray(scale, dtype=np.float32)))
+            self.register_buffer("target_mean", torch.as_tensor(target_mean))
+            self.register_buffer("target_scale", torch.as_tensor(target_scale))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             logits = self.network((x - self.mean) / self.scale, None)
+            if regression:
+                return logits * self.target_scale + self.target_mean
             return torch.sigmoid(logits) if model.spec.multilabel else torch.softmax(logits, dim=-1)
 
     wrapper = Exportable().eval()
@@ -84,8 +96,8 @@ def _network_onnx(fold_model, n_features: tuple[int, ...]) -> bytes:
             buffer,
             dynamo=False,
             input_names=[INPUT],
-            output_names=[OUTPUT],
-            dynamic_axes={INPUT: {0: "n"}, OUTPUT: {0: "n"}},
+            output_names=[VALUES if regression else OUTPUT],
+            dynamic_axes={INPUT: {0: "n"}, (VALUES if regression else OUTPUT): {0: "n"}},
             opset_version=OPSET,
         )
     return buffer.getvalue()
@@ -93,7 +105,10 @@ def _network_onnx(fold_model, n_features: tuple[int, ...]) -> bytes:
 
 def _classical_onnx(fold_model, n_features: int, n_classes: int) -> bytes:
     """A scikit-learn pipeline with the fold's standardisation in front and the estimator's class subset
-    scattered onto all ``n_classes`` columns (classes absent from training get probability 0)."""
+    scattered onto all ``n_classes`` columns (classes absent from training get probability 0); a regressor's
+    values go out as they are (``n_classes``: its dimensions)."""
+    if fold_model.model.spec.regression:
+        return _classical_regressor_onnx(fold_model, n_features, n_classes)
     onnx = _require("onnx")
     skl2onnx = _require("skl2onnx")
     from onnx import helper, numpy_helper
@@ -144,11 +159,66 @@ def _classical_onnx(fold_model, n_features: int, n_classes: int) -> bytes:
     return graph.SerializeToString()
 
 
+def _classical_regressor_onnx(fold_model, n_features: int, n_dimensions: int) -> bytes:
+    """A scikit-learn regression pipeline (ridge; svr's one-SVR-per-dimension has no ONNX converter) with the
+    fold's standardisation in front: output ``values``, (N, D)."""
+    onnx = _require("onnx")
+    skl2onnx = _require("skl2onnx")
+    from onnx import helper, numpy_helper
+    from skl2onnx.common.data_types import FloatTensorType
+
+    estimator = fold_model.model.estimator
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            graph = skl2onnx.convert_sklearn(
+                estimator,
+                initial_types=[("features", FloatTensorType([None, n_features]))],
+                target_opset={"": OPSET, "ai.onnx.ml": 3},
+            )
+        except (RuntimeError, NotImplementedError) as exc:  # skl2onnx: no converter for the estimator
+            raise ConfigError(
+                f"head {fold_model.model.spec.head!r}: its pipeline has no ONNX converter ({exc}); export a ridge "
+                "or neural regressor instead"
+            ) from None
+    produced = graph.graph.output[0].name
+    standardizer = fold_model.standardizer
+    mean = np.zeros(n_features) if standardizer is None else standardizer.mean
+    scale = np.ones(n_features) if standardizer is None else standardizer.scale
+    constants = {"voxpop_mean": np.asarray(mean, dtype=np.float32), "voxpop_scale": np.asarray(scale, dtype=np.float32)}
+    graph.graph.initializer.extend(numpy_helper.from_array(v, name=k) for k, v in constants.items())
+    front = [
+        helper.make_node("Sub", [INPUT, "voxpop_mean"], ["voxpop_centred"]),
+        helper.make_node("Div", ["voxpop_centred", "voxpop_scale"], ["features"]),
+    ]
+    shape = helper.make_tensor("voxpop_shape", onnx.TensorProto.INT64, [2], [-1, n_dimensions])
+    graph.graph.initializer.append(shape)
+    back = [
+        helper.make_node("Cast", [produced], ["voxpop_values32"], to=onnx.TensorProto.FLOAT),
+        helper.make_node("Reshape", ["voxpop_values32", "voxpop_shape"], [VALUES]),
+    ]
+    nodes = [*front, *graph.graph.node, *back]
+    del graph.graph.node[:]
+    graph.graph.node.extend(nodes)
+    del graph.graph.input[:]
+    graph.graph.input.append(helper.make_tensor_value_info(INPUT, onnx.TensorProto.FLOAT, [None, n_features]))
+    del graph.graph.output[:]
+    graph.graph.output.append(helper.make_tensor_value_info(VALUES, onnx.TensorProto.FLOAT, [None, n_dimensions]))
+    onnx.checker.check_model(graph)
+    return graph.SerializeToString()
+
+
 # ====================================================================== cards
 def _metrics(run) -> list[dict[str, Any]]:
-    """Out-of-fold metrics of the run on its own training labels, with 95 % bootstrap CIs."""
+    """Out-of-fold metrics of the run on its own training labels, with 95 % bootstrap CIs (a regressor: CCC,
+    Pearson r, MAE, RMSE per dimension and their mean, scope ``pooled``)."""
     from voxpop.evaluation import evaluate_out_of_fold
+    from voxpop.evaluation.test_scores import regression_results
 
+    if run.record.kind == "continuous":
+        table = regression_results(run.predictions, run.labels, n_boot=1000, seed=0)
+        records = [] if table is None else table.to_dict("records")
+        return [{"scope": "pooled", **{k: _plain(v) for k, v in r.items()}} for r in records]
     rows = []
     for scope, table in evaluate_out_of_fold(run.predictions, run.labels).items():
         for record in table.to_dict("records"):
@@ -167,12 +237,20 @@ def _plain(value: Any) -> Any:
 def _card(run, fold_files: dict[str, str], input_shape: list[int | None]) -> dict[str, Any]:
     record = run.record
     features = record.features
+    regression = record.kind == "continuous"
+    if regression:
+        output = "dimension values on the targets' scale"
+    else:
+        output = "sigmoid per class" if record.multilabel else "softmax over classes"
     return {
         "format": CARD_FORMAT,
         "run": record.name,
+        "kind": record.kind,
         "classes": record.classes,
         "multilabel": record.multilabel,
-        "output": "sigmoid per class" if record.multilabel else "softmax over classes",
+        "output": output,
+        "output_name": VALUES if regression else OUTPUT,
+        "scale": {d: list(s) for d, s in record.scale.items()},
         "label_rule": record.labels,
         "training_corpus": record.corpus,
         "item_filter": record.where,
@@ -187,7 +265,7 @@ def _card(run, fold_files: dict[str, str], input_shape: list[int | None]) -> dic
             "note": "the feature extractor is not part of the ONNX files: compute features with this spec",
         },
         "folds": fold_files,
-        "prediction": "mean of the fold models' probabilities",
+        "prediction": f"mean of the fold models' {'values' if regression else 'probabilities'}",
         "metrics": _metrics(run),
     }
 
@@ -197,8 +275,16 @@ def export_run(run_dir: str | Path, out_dir: str | Path, name: str | None = None
     """Write ``<fold>.onnx`` for every fold model of a run and ``card.json`` into ``out_dir``; ``run_dir`` is
     a study output directory and ``name`` the run in it (needed when it holds several, :mod:`voxpop.models.saved_runs`).
 
-    Raises :class:`ConfigError` for heads that take frames or audio, or when the export extra is not
-    installed; :class:`~voxpop.core.errors.InputError` for a directory that is not a run.
+    Args:
+        run_dir: a study output directory (``runs.json``); out_dir: the folder to write; name: the run.
+
+    Returns:
+        ``out_dir``.
+
+    Raises:
+        ConfigError: heads that take frames or audio, a classical regressor without an ONNX converter (svr), or
+            the export extra not installed.
+        InputError: a directory that is not a run.
     """
     from voxpop.core.cache import output_directory, write_bytes, write_text
     from voxpop.models.saved_runs import load_run
@@ -244,15 +330,23 @@ class ExportedModel:
 
     @property
     def classes(self) -> list[str]:
+        """The output columns: the classes, or the dimensions of a regressor."""
         return list(self.card["classes"])
 
+    @property
+    def kind(self) -> str:
+        """``categorical`` (class probabilities) or ``continuous`` (dimension values)."""
+        return self.card.get("kind", "categorical")
+
     def predict_proba(self, x: np.ndarray) -> pd.DataFrame:
-        """Mean over folds of the ONNX probabilities, (N, C) with the card's class columns."""
+        """Mean over folds of the ONNX outputs, (N, C) with the card's columns: class probabilities, or a
+        regressor's dimension values (its output ``values``)."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         expected = self.card["input"]["shape"][1:]
         if list(x.shape[1:]) != expected:
             raise InputError(f"{self.directory}: features of shape {list(x.shape[1:])}, the model takes {expected}")
-        per_fold = [s.run([OUTPUT], {INPUT: x})[0] for s in self.sessions.values()]
+        output = self.card.get("output_name", OUTPUT)
+        per_fold = [s.run([output], {INPUT: x})[0] for s in self.sessions.values()]
         return pd.DataFrame(np.mean(per_fold, axis=0, dtype=np.float64), columns=self.classes)
 
 
@@ -314,4 +408,4 @@ def predict_exported(
         source, file_items(paths), model.classes, score, store=store, progress=progress, audio=audio
     )
     multilabel = bool(model.card["multilabel"])
-    return FilePredictions(probabilities.rename_axis("file"), skipped.rename_axis("file"), multilabel)
+    return FilePredictions(probabilities.rename_axis("file"), skipped.rename_axis("file"), multilabel, model.kind)

@@ -34,16 +34,21 @@ Scorer = Callable[[np.ndarray | list[np.ndarray], pd.Index], pd.DataFrame]
 
 @dataclasses.dataclass
 class FilePredictions:
-    """Ensemble class probabilities per audio file (index: the file as given) and the skipped files."""
+    """Ensemble outputs per audio file (index: the file as given) and the skipped files: class probabilities
+    (``kind`` categorical) or dimension values on the targets' scale (``kind`` continuous)."""
 
     probabilities: pd.DataFrame
     skipped: pd.DataFrame
     multilabel: bool
+    kind: str = "categorical"
 
     def table(self) -> pd.DataFrame:
         """Per file the decision, then the probabilities: the argmax class, or for sigmoid (multi-label)
-        outputs the classes chosen by :func:`voxpop.evaluation.predictions.binarize_predictions` joined with ``+``."""
+        outputs the classes chosen by :func:`voxpop.evaluation.predictions.binarize_predictions` joined with ``+``;
+        continuous outputs: the predicted value of each dimension (no decision to make)."""
         probs = self.probabilities
+        if self.kind == "continuous":
+            return probs
         if self.multilabel:
             chosen = binarize_predictions(probs).to_numpy(dtype=bool)
             decision = ["+".join(c for c, on in zip(probs.columns, row, strict=True) if on) for row in chosen]
@@ -141,7 +146,8 @@ def predict_files(
     progress: Callable[[int, int], None] | None = None,
     audio: Mapping[str, Any] | None = None,
 ) -> FilePredictions:
-    """Class probabilities of new audio files: the run's features, each fold model, averaged over folds
+    """Class probabilities (or dimension values) of new audio files: the run's features, each fold model, averaged
+    over folds
     (:func:`features_of_items`, ``audio`` its overrides; files whose audio cannot be used are listed in
     ``skipped``). ``run``: a :class:`~voxpop.models.saved_runs.Run` or a study output directory holding one run."""
     run = run if isinstance(run, Run) else load_run(run)
@@ -149,7 +155,9 @@ def predict_files(
         run.record.features, file_items(paths), run.record.classes, ensemble_scorer(run), store=store,
         progress=progress, audio=audio,
     )  # fmt: skip
-    return FilePredictions(probabilities.rename_axis("file"), skipped.rename_axis("file"), run.record.multilabel)
+    record = run.record
+    files, skipped = probabilities.rename_axis("file"), skipped.rename_axis("file")
+    return FilePredictions(files, skipped, record.multilabel, record.kind)
 
 
 def file_items(paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -163,13 +171,14 @@ def file_items(paths: Sequence[str | Path]) -> pd.DataFrame:
 
 
 def ensemble_scorer(run: Run) -> Scorer:
-    """``score(x, ids)``: the mean of the run's fold models' probabilities, one column per run class."""
+    """``score(x, ids)``: the mean of the run's fold models' outputs (:meth:`FoldModel.outputs`: probabilities or
+    dimension values), one column per run class or dimension."""
     models = run.fold_models()
     classes = run.record.classes
 
     def score(x: np.ndarray | list[np.ndarray], items: pd.Index) -> pd.DataFrame:
         per_fold = {
-            name: pd.DataFrame(model.predict_proba(x), index=items, columns=classes) for name, model in models.items()
+            name: pd.DataFrame(model.outputs(x), index=items, columns=classes) for name, model in models.items()
         }
         return average_probabilities(per_fold)
 

@@ -25,7 +25,8 @@ from voxpop.core.cache import parse_json, write_text
 from voxpop.core.errors import InputError
 from voxpop.evaluation import load_predictions
 from voxpop.features import FeatureStore
-from voxpop.labels import LabelSet
+from voxpop.labels import ContinuousLabelSet, LabelSet
+from voxpop.labels.label_sets import load_label_set
 from voxpop.models.cross_validation import FoldModel, _fold_dir, standardizes
 from voxpop.models.specs import ModelSpec
 
@@ -77,7 +78,9 @@ class RunRecord(pydantic.BaseModel):
     stage directories, relative to the output directory; ``corpora``: each corpus of a recipe that merged
     several (empty for one corpus), as :func:`voxpop.models.crosscorpus.as_recorded` applies it to a test corpus;
     ``test_classes``: with ``corpora``, the classes of its test label sets (None: every merged class,
-    ``protocol.cross_corpus.classes: train``).
+    ``protocol.cross_corpus.classes: train``); ``kind``: ``categorical`` (``classes`` are classes, the models
+    give probabilities) or ``continuous`` (``classes`` are dimensions, the models regress their values);
+    ``scale``: continuous runs, the (low, high) scale of each dimension's targets.
     """
 
     model_config = pydantic.ConfigDict(extra="forbid")
@@ -100,6 +103,8 @@ class RunRecord(pydantic.BaseModel):
     labels_stage: str
     corpora: dict[str, RecordedCorpus] = {}
     test_classes: list[str] | None = None
+    kind: str = "categorical"
+    scale: dict[str, tuple[float, float]] = {}
 
 
 @dataclasses.dataclass
@@ -112,7 +117,7 @@ class Run:
 
     @property
     def predictions(self) -> pd.DataFrame:
-        """Pooled out-of-fold predictions: class columns and ``fold``, indexed by item."""
+        """Pooled out-of-fold predictions: class (or dimension) columns and ``fold``, indexed by item."""
         return self._stage_predictions("predictions.parquet")
 
     @property
@@ -134,9 +139,9 @@ class Run:
             ) from None
 
     @property
-    def labels(self) -> LabelSet:
-        """The training label set."""
-        return LabelSet.load(self.labels_directory / "labels.parquet")
+    def labels(self) -> LabelSet | ContinuousLabelSet:
+        """The training label set, of either kind."""
+        return load_label_set(self.labels_directory / "labels.parquet")
 
     def fold_models(self) -> dict[str, Any]:
         """``{fold: FoldModel}`` of every fold (what ``predict``, ``evaluate --corpus`` and ``export`` use).
@@ -160,10 +165,17 @@ class Run:
         return models
 
 
-def run_records(study: Any, corpus: Path) -> dict[str, RunRecord]:
-    """The :class:`RunRecord` of every train stage of a finished :class:`voxpop.study.run.StudyRun`, by run name;
-    ``corpus``: the directory of the corpus it read (:func:`voxpop.study.run.corpus_directory`)."""
+def run_records(study: Any) -> dict[str, RunRecord]:
+    """The :class:`RunRecord` of every train stage of a finished :class:`voxpop.study.run.StudyRun`, by run name.
+
+    Args:
+        study: the finished run; its :class:`~voxpop.study.definition.Study` names the corpus directory it read.
+
+    Returns:
+        The records by run name, classifiers and regressors alike.
+    """
     plan, recipe, out = study.plan, study.recipe, study.out_dir
+    corpus = study.study.corpus_dir
     trains = list(recipe.labels.train)
     records = {}
     for (variant, train), stage in plan.sources.items():
@@ -174,6 +186,8 @@ def run_records(study: Any, corpus: Path) -> dict[str, RunRecord]:
         info = parse_json((out / "cache" / features_stage.name / "features.json").read_text())
         meta = FeatureStore(Path(info["path"])).meta
         trained = study.output(stage)
+        labels = study.output(labels_stage)
+        scale = {d: tuple(s) for d, s in labels.scale.items()} if labels.kind == "continuous" else {}
         protocol, options = stage.config["protocol"]
         records[name] = RunRecord(
             name=name,
@@ -208,6 +222,8 @@ def run_records(study: Any, corpus: Path) -> dict[str, RunRecord]:
                 for name, entry in recipe.corpora.items()
             },
             test_classes=_test_classes(recipe, [c for c in trained.predictions.columns if c != "fold"]),
+            kind=trained.kind,
+            scale=scale,
         )
     return records
 
@@ -221,9 +237,13 @@ def _test_classes(recipe: Any, classes: list[str]) -> list[str] | None:
     return classes
 
 
-def write_runs(study: Any, corpus: Path) -> None:
-    """Write ``OUT/runs.json``: every train stage of a :class:`voxpop.study.run.StudyRun` as a :class:`RunRecord`."""
-    records = {name: r.model_dump(mode="json") for name, r in run_records(study, corpus).items()}
+def write_runs(study: Any) -> None:
+    """Write ``OUT/runs.json``: every train stage of a :class:`voxpop.study.run.StudyRun` as a :class:`RunRecord`.
+
+    Args:
+        study: the finished run (its ``out_dir`` receives the file).
+    """
+    records = {name: r.model_dump(mode="json") for name, r in run_records(study).items()}
     write_text(study.out_dir / RUNS_FILE, json.dumps(records, indent=1))
 
 
@@ -245,11 +265,6 @@ def find_runs(out_dir: str | Path, names: list[str] | None = None) -> dict[str, 
         records = {name: RunRecord.model_validate(value) for name, value in data.items()}
     except (ValueError, AttributeError, pydantic.ValidationError) as exc:
         raise InputError(f"{path}: not a readable run list ({exc}); run the study again to rewrite it.") from None
-    if not records and any((out / "cache").glob("regress-*")):
-        raise InputError(
-            f"{path}: lists no classifier: this study trained regressors (continuous label sets), whose scores are in "
-            "its results.parquet and report; evaluate, predict, fuse and export read classifier runs only."
-        )
     if not records:
         raise InputError(f"{path}: the study trained no model (its recipe has no labels.train).")
     for name, record in records.items():

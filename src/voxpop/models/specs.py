@@ -174,6 +174,11 @@ class ModelSpec(pydantic.BaseModel):
         """Whether the model's outputs are per-class sigmoids (the BCE family) rather than a softmax."""
         return not self.classical and self.loss in LOSSES and LOSSES[self.loss].multilabel
 
+    @property
+    def regression(self) -> bool:
+        """Whether the model regresses dimensions: head svr / ridge, or a neural head with loss mse / ccc."""
+        return self.head in REGRESSORS or (not self.classical and self.loss in LOSSES and LOSSES[self.loss].regression)
+
 
 def dimension_weights(name: str, options: dict, dimensions: list[str] | None, n: int) -> np.ndarray | None:
     """The ``weights`` option of regression loss ``name`` over ``n`` dimensions (one per dimension, by name or in

@@ -134,18 +134,22 @@ def _training_section(report: Report, run: StudyRun) -> None:
     section = report.add_section(
         "Training",
         "Items per fold (train and dev: kept by the train label set and with "
-        "features; test: every item with features) and items dropped, by reason.",
+        "features; test: every item with features), items dropped, by reason, and for models that stop early on "
+        "the dev items, the epoch whose weights were kept in each fold.",
     )
     rows = []
     for (source, train), stage in run.plan.sources.items():
         if stage.kind != "train":
             continue
         folds = run.output(stage).folds
-        rows.append(folds.sum().rename((source, train)))
+        row = folds.drop(columns="best_epoch", errors="ignore").sum().rename((source, train))
+        if "best_epoch" in folds.columns and folds["best_epoch"].ge(0).any():  # early stopping on dev items
+            row["best epoch per fold"] = ", ".join(str(int(e)) for e in folds["best_epoch"])
+        rows.append(row)
     table = pd.DataFrame(rows)
     table.index = pd.MultiIndex.from_tuples(table.index, names=["variant", "train"])
     table = table.rename(columns={part: f"{part} items" for part in ("train", "dev", "test")})
-    empty = [c for c in table.columns if not c.endswith(" items") and table[c].eq(0).all()]
+    empty = [c for c in table.columns if not c.endswith((" items", "per fold")) and table[c].eq(0).all()]
     caption = f"No item dropped as {', '.join(HEADERS.get(c, c) for c in empty)} (columns left out)." if empty else ""
     section.add_table("Items per partition (summed over folds)", readable(table.drop(columns=empty)), caption=caption)
     if not run.recipe.analyses.layer_weights:

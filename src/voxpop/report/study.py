@@ -19,35 +19,38 @@ from voxpop.corpus import demo
 from voxpop.corpus.classmap import resolve_classes
 from voxpop.evaluation.analysis import identical_entries
 from voxpop.report.agreement_sections import _agreement_sections
-from voxpop.report.dimensional import dimensional_sections
 from voxpop.report.matrix_sections import _derived_section, _easy_section, _matrix_section, _training_section
 from voxpop.report.naming import DEMO_NOTICE, _flag_identical
+from voxpop.report.regression_sections import continuous_label_section, evaluates, regression_results_section
 from voxpop.report.render import FIGURES_DIR, Report
 from voxpop.report.result_sections import _corpus_matrix_section, _results_section, resampled_units
-from voxpop.study.dimensional import is_dimensional
-from voxpop.study.plan import StudyRun
+from voxpop.study.run import StudyRun
 
 
 def build_report(run: StudyRun, submit: Callable | None = None) -> Report:
-    """The whole report of a study run; ``submit`` renders its figures elsewhere as they are drawn (see
-    :class:`voxpop.report.render.Report`)."""
+    """The whole report of a study run, for label sets of every kind: a section whose inputs the run lacks
+    (no categorical cells, no continuous label set, no matrices, ...) adds nothing.
+
+    Args:
+        run: the finished :class:`~voxpop.study.run.StudyRun`.
+        submit: renders the figures elsewhere as they are drawn (see :class:`voxpop.report.render.Report`).
+
+    Returns:
+        The :class:`~voxpop.report.render.Report`, ready to write.
+    """
     recipe = run.recipe
     specs = [recipe.corpus] if recipe.corpus is not None else list(recipe.corpora.values())
     synthetic = any(spec.demo is not None for spec in specs) or run.corpus.source == demo.SOURCE
     notice = recipe.notice or (DEMO_NOTICE if synthetic else None)
     report = Report(recipe.title or f"Study {recipe.study}", f"corpus {run.corpus.name!r}", notice, submit)
-    if is_dimensional(recipe):  # continuous label sets and regressors: voxpop.report.dimensional
-        _cautions_section(report, run)
-        _study_section(report, run)
-        _agreement_sections(report, run)
-        dimensional_sections(report, run)
-        return report
     _cautions_section(report, run)
     _study_section(report, run)
     _label_section(report, run)
+    continuous_label_section(report, run)
     _agreement_sections(report, run)
-    if run.plan.evaluations:
+    if evaluates(run, "categorical"):
         _results_section(report, run)
+    regression_results_section(report, run)
     if run.plan.evaluations and run.recipe.protocol.corpus_level:
         _corpus_matrix_section(report, run)
     if run.plan.matrices:
@@ -105,6 +108,8 @@ def _label_section(report: Report, run: StudyRun) -> None:
     rows, targets = [], {}
     for (part, name), stage in run.plan.labels.items():
         labels = run.output(stage)
+        if labels.kind != "categorical":  # continuous label sets: voxpop.report.regression_sections
+            continue
         targets.setdefault(name, labels.kept_targets)
         options = {k: v for k, v in labels.options.items() if v not in (None, False, 0, 0.0, "drop", {}, [])}
         options.pop("classes", None)

@@ -1,5 +1,7 @@
-"""Studies: the recipe schema, loading (YAML file or dict), checks, the plan, stages and their execution
-(in process or on a Dask cluster), and :func:`run_recipe`.
+"""Studies: the recipe schema, loading (YAML file or dict), the :class:`Study` built once from a recipe
+(:func:`build_study`: variants, corpus source, target kind), the one pre-flight check (:func:`check_recipe`), the
+one planner (:func:`plan_study`), stages and their execution (in process or on a Dask cluster), and
+:func:`run_recipe`.
 
 The face is lazy (PEP 562): ``import voxpop.study`` imports no Dask or training stack.
 """
@@ -12,7 +14,11 @@ _EXPORTS = {
     "recipe_from_dict": "loading",
     "run_recipe": "run",
     "dry_run": "run",
-    "StudyRun": "plan",
+    "StudyRun": "run",
+    "Study": "definition",
+    "build_study": "definition",
+    "plan_study": "plan",
+    "check_recipe": "checks",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_face(__name__, _EXPORTS)

@@ -9,17 +9,22 @@ problem is listed at once with its key path (:func:`voxpop.study.loading.recipe_
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
+from voxpop.core.cache import Cache, Stage
 from voxpop.core.errors import ConfigError, VoxpopError
 from voxpop.corpus import Corpus
 from voxpop.corpus.classmap import resolve_classes
 from voxpop.features import make_extractor
 from voxpop.features.audio import AudioOptions, NoiseBank
-from voxpop.labels import LabelSet, make_labels
+from voxpop.labels import ContinuousLabelSet, LabelSet
+from voxpop.labels.label_sets import build_label_set, load_label_set, spec_kind
 from voxpop.models import CLASSICAL, LOSSES, Fold
-from voxpop.study.loading import check_resample, expand_variants, recipe_error
+from voxpop.study.definition import Study, as_study
+from voxpop.study.execution import run_stage
+from voxpop.study.loading import check_resample, recipe_error
 from voxpop.study.recipe import (
     FILE_RULE,
     Analyses,
@@ -27,17 +32,21 @@ from voxpop.study.recipe import (
     Recipe,
     multilabel_rule,
 )
+from voxpop.study.stages import load_labels
+from voxpop.study.target_checks import check_targets
 
 
 def _label_job(
-    corpus: Corpus, recipe: Recipe, path: str, spec: LabelSpec, problems: list[str]
-) -> LabelSet | tuple[Corpus, LabelSpec] | None:
+    corpus: Corpus, recipe: Recipe, path: str, spec: Any, problems: list[str]
+) -> LabelSet | ContinuousLabelSet | tuple[Corpus, Any] | None:
     """What checking one label set takes (its problems go to ``problems``): a label file is read here
     (returned as the :class:`LabelSet`), a rule is built later on the corpus (returned as ``(corpus, spec)``
     for :func:`_build_label_set`); None when it failed or waits for ``threshold: best``."""
+    if spec_kind(spec) == "continuous":
+        return corpus, spec
     if spec.rule == FILE_RULE:
         try:
-            labels = LabelSet.load(spec.path)
+            labels = load_label_set(spec.path)
         except VoxpopError as exc:
             problems.append(f"{path}.path: {exc}")
             return None
@@ -63,7 +72,7 @@ def _label_job(
     return corpus, spec
 
 
-def _build_label_set(recipe: Recipe, threads: int, job: tuple[Corpus, LabelSpec]) -> LabelSet | str:
+def _build_label_set(recipe: Recipe, threads: int, job: tuple[Corpus, Any]) -> LabelSet | ContinuousLabelSet | str:
     """Build a label set of :func:`_label_job` with ``threads`` BLAS threads, as a labels stage would (a pure
     function of its arguments: it may run here or on a Dask worker, with the same bytes); a
     :class:`VoxpopError` is returned as its message."""
@@ -71,22 +80,30 @@ def _build_label_set(recipe: Recipe, threads: int, job: tuple[Corpus, LabelSpec]
 
     corpus, spec = job
     try:
-        with blas_threads(threads):
-            return make_labels(
-                corpus, spec.rule, classes=recipe.classes, class_map=recipe.class_map, **spec.options(0.5)
+        with blas_threads(threads):  # as the labels stage builds it (threshold: best is checked with 0.5)
+            best = 0.5 if getattr(spec, "threshold", None) == "best" else None
+            return build_label_set(
+                corpus, spec.config(), classes=recipe.classes, class_map=recipe.class_map, best_threshold=best
             )
     except VoxpopError as exc:
         return str(exc)
 
 
 def _check_label_sets(
-    recipe: Recipe, corpus: Corpus, problems: list[str], map_function: Callable, threads: int
-) -> dict[tuple[str, str], LabelSet]:
+    recipe: Recipe,
+    corpus: Corpus,
+    problems: list[str],
+    map_function: Callable,
+    threads: int,
+    stored: Callable[[tuple[str, str]], Any],
+    store: Callable[[tuple[str, str], Any], None],
+) -> dict[tuple[str, str], Any]:
     """Build every label set of the recipe on the corpus (corpora with label sets of their own: on their items,
     the rest on the others): those of learned rules (a model fit each) all at once through ``map_function``,
     the others here (counting votes takes less than sending the corpus to a worker); returns the recipe's own
     label sets by (part, name) except those with ``threshold: best`` (the sweep chooses it), problems go to
-    ``problems`` in the recipe's order."""
+    ``problems`` in the recipe's order. ``stored(key)`` gives a label set its labels stage already holds (None:
+    build it); ``store(key, labels)`` saves a built one through its labels stage."""
     checks: list[tuple[str, tuple[str, str] | None, LabelSet | tuple[Corpus, LabelSpec] | None, list[str]]] = []
 
     def check(path: str, key: tuple[str, str] | None, items: Corpus, spec: LabelSpec) -> None:
@@ -98,6 +115,10 @@ def _check_label_sets(
             path = f"labels.{part}.{name}"
             overrides = {c: e.labels[name] for c, e in recipe.corpora.items() if name in e.labels}
             if not overrides:
+                done = stored((part, name))
+                if done is not None:
+                    checks.append((path, None, done, []))
+                    continue
                 check(path, (part, name), corpus, spec)
                 continue
             own = corpus.items["corpus"].isin(list(overrides))
@@ -108,21 +129,28 @@ def _check_label_sets(
                 items = corpus.subset(corpus.items.index[corpus.items["corpus"].eq(c).to_numpy(dtype=bool)])
                 check(f"corpora.{c}.labels.{name}", None, items, override)
     build = functools.partial(_build_label_set, recipe, threads)
-    learned = [job for _, _, job, _ in checks if isinstance(job, tuple) and job[1].definition.learned]
+    learned = [job for _, _, job, _ in checks if isinstance(job, tuple) and _learned(job[1])]
     fitted = iter(list(map_function(build, learned)))
-    built: dict[tuple[str, str], LabelSet] = {}
+    built: dict[str, Any] = {}
     for path, key, job, found in checks:
         problems.extend(found)
         labels = job  # a label file read, or None after a problem
         if isinstance(job, tuple):
-            labels = next(fitted) if job[1].definition.learned else build(job)
-            if job[1].rule_options().get("threshold") == "best":
+            labels = next(fitted) if _learned(job[1]) else build(job)
+            if getattr(job[1], "threshold", None) == "best":
                 key = None  # checked with threshold 0.5; the sweep chooses the threshold the runner uses
         if isinstance(labels, str):
             problems.append(f"{path}: {labels}")
-        elif labels is not None and key is not None:
-            built[key] = labels
+        elif labels is not None:
+            built[path] = labels
+            if key is not None and isinstance(job, tuple):
+                store(key, labels)
     return built
+
+
+def _learned(spec: Any) -> bool:
+    """Whether a label set is a learned rule's (a model fit each: built on the workers at once)."""
+    return spec_kind(spec) == "categorical" and spec.definition.learned
 
 
 def _check_column(corpus: Corpus, path: str, column: str | None, problems: list[str]) -> None:
@@ -130,7 +158,8 @@ def _check_column(corpus: Corpus, path: str, column: str | None, problems: list[
         problems.append(f"{path}: item column {column!r} not found; item columns: {', '.join(corpus.items.columns)}")
 
 
-def _check_analyses(corpus: Corpus, recipe: Recipe, problems: list[str]) -> None:
+def _check_analyses(corpus: Corpus, study: Study, problems: list[str]) -> None:
+    recipe = study.recipe
     a = recipe.analyses
     names = {**recipe.labels.train, **recipe.labels.test}
     if a.agreement is not None:
@@ -165,7 +194,7 @@ def _check_analyses(corpus: Corpus, recipe: Recipe, problems: list[str]) -> None
             )
         for key in ("speaker", "gender", "duration"):
             _check_column(corpus, f"analyses.easy_difficult.{key}", getattr(a.easy_difficult, key), problems)
-    models = len(expand_variants(recipe))
+    models = len(study.variants)
     imported = len(a.fusion.predictions) if a.fusion is not None else 0
     for key, wanted, extra in (("ensemble", a.ensemble, 0), ("fusion", a.fusion is not None, imported)):
         if wanted and recipe.labels.train and models + extra < 2:
@@ -196,31 +225,51 @@ def _check_tuning_dev(a: Analyses, folds: list[Fold], where: str, problems: list
 
 
 def check_recipe(
-    recipe: Recipe, corpus: Corpus, source: str = "recipe", map_function: Callable = map, threads: int = 1
-) -> dict[tuple[str, str], LabelSet]:
+    study: Study | Recipe,
+    corpus: Corpus,
+    source: str = "recipe",
+    map_function: Callable = map,
+    threads: int = 1,
+    *,
+    cache: Cache | None = None,
+    label_stages: Mapping[tuple[str, str], Stage] | None = None,
+) -> None:
     """Check a recipe against the corpus it names, before any work: every problem, each with its key path.
 
     Checks the class set and class map, each label set (rule options, conditions, rater ids, by
     building it on the corpus), item columns of the protocol and analyses, extractor names and
-    options, model head / loss combinations and the analyses' references to label sets. Returns the
-    label sets it built, by (``train`` / ``test``, name), so the runner computes none twice (those
-    with ``threshold: best`` wait for the sweep). The label sets are built with ``threads`` BLAS threads (as
-    the stages compute, so a label set is the same wherever it is built); those of learned rules through
-    ``map_function`` (:func:`voxpop.core.cluster.cluster_map`: on a Dask cluster's workers at once). A dimensional study
-    (continuous label sets) is checked by :func:`voxpop.study.dimensional.check_dimensional`.
-    """
-    from voxpop.study import dimensional as dimensional_study
+    options, model head / loss combinations and the analyses' references to label sets, for label sets of
+    either kind; what only one kind allows is one table (:data:`voxpop.study.target_checks.ACCEPTS`,
+    :func:`voxpop.study.target_checks.check_targets`). The label sets are built with ``threads`` BLAS threads
+    (as the stages compute, so a label set is the same wherever it is built); those of learned rules through
+    ``map_function`` (:func:`voxpop.core.cluster.cluster_map`: on a Dask cluster's workers at once). With
+    ``cache`` and ``label_stages`` each label set is built through its labels stage: one the cache holds is
+    read instead of built, one built here is saved there once the whole check passes (nothing is written for a
+    refused recipe), so the runner computes none twice.
 
-    if dimensional_study.is_dimensional(recipe):
-        return dimensional_study.check_dimensional(recipe, corpus, source)
+    Args:
+        study: the :class:`~voxpop.study.definition.Study` (a recipe is made one, read from ``source``).
+        corpus: its corpus, after ``where``.
+        source: where a recipe came from (a study carries its own).
+        map_function: how learned rules are fitted (``map``, or on a cluster).
+        threads: BLAS threads of each label set built.
+        cache: the study's stage cache (None: nothing is read or saved).
+        label_stages: the labels stage of each label set by (part, name) (:func:`voxpop.study.plan.label_stages`).
+
+    Raises:
+        ConfigError: every problem found, each with its key path.
+    """
+    study = as_study(study, source=source)
+    recipe, source = study.recipe, study.source
     problems: list[str] = []
-    try:
-        resolve_classes(corpus.classes, corpus.excluded, recipe.classes, recipe.class_map, corpus=corpus.name)
-    except ConfigError as exc:
-        problems.append(str(exc))
+    if study.target_kind == "categorical":
+        try:
+            resolve_classes(corpus.classes, corpus.excluded, recipe.classes, recipe.class_map, corpus=corpus.name)
+        except ConfigError as exc:
+            problems.append(str(exc))
     if recipe.labels.train and not recipe.labels.test:
         problems.append("labels.test: give at least one test label set to score the models on")
-    rules = {f"labels.{p}.{n}": s.rule for p in ("train", "test") for n, s in getattr(recipe.labels, p).items()}
+    rules = {f"labels.{p}.{n}": getattr(s, "rule", None) for (p, n), s in study.label_specs.items()}
     segmented = [path for path, rule in rules.items() if rule == "intervals"]
     if segmented and len(segmented) < len(rules):
         problems.append(
@@ -230,7 +279,24 @@ def check_recipe(
         )
     # segment items carry their recording's columns and 'recording' (see voxpop.labels.segments.segment_corpus)
     fold_items = corpus.items.assign(recording=corpus.items.index) if segmented else corpus.items
-    built = _check_label_sets(recipe, corpus, problems, map_function, threads) if not problems else {}
+    stages = label_stages or {}
+
+    def stored(key: tuple[str, str]) -> Any:
+        stage = stages.get(key)
+        if cache is None or stage is None or not cache.is_done(stage):
+            return None
+        try:
+            return load_labels(cache.directory(stage))
+        except VoxpopError:
+            return None  # damaged: built again (and the runner recomputes the stage)
+
+    passed: list[tuple[Stage, Any]] = []  # saved through their stages once the whole check passes
+
+    def store(key: tuple[str, str], labels: Any) -> None:
+        if cache is not None and key in stages:
+            passed.append((stages[key], labels))
+
+    checked = _check_label_sets(recipe, corpus, problems, map_function, threads, stored, store) if not problems else {}
     if not recipe.evaluation.cross_test:
         lonely = [n for n in recipe.labels.train if n not in recipe.labels.test]
         if lonely:
@@ -258,7 +324,7 @@ def check_recipe(
             f"labels.train: training needs features, but corpus {corpus.name!r} has no 'audio' item column; "
             f"{what}import it with its audio folder, or set labels.train={{}} for label sets and analyses only"
         )
-    for name, variant in expand_variants(recipe, source):
+    for name, variant in study.variants:
         where = "" if name == "base" else f" (grid {name})"
         if recipe.corpora and variant.protocol != recipe.protocol:
             problems.append(
@@ -282,11 +348,6 @@ def check_recipe(
             else:
                 _check_tuning_dev(recipe.analyses, folds, where, problems)
             spec = variant.model
-            if spec.head in CLASSICAL and (spec.loss != "ce" or spec.loss_options):
-                problems.append(
-                    f"model.loss{where}: classical head {spec.head!r} fits soft targets by sample weights; "
-                    f"use loss ce (got {spec.loss!r})"
-                )
             multilabel_loss = LOSSES[spec.loss].multilabel
             for label_name, label_spec in recipe.labels.train.items():
                 if multilabel_rule(label_spec) and not (multilabel_loss and spec.head not in CLASSICAL):
@@ -295,7 +356,9 @@ def check_recipe(
                         f"train it with a sigmoid loss (bce, wbce) and a neural head, not "
                         f"{spec.head}/{spec.loss}"
                     )
-    _check_analyses(corpus, recipe, problems)
+    _check_analyses(corpus, study, problems)
+    check_targets(study, checked, problems)
     if problems:
         raise recipe_error(list(dict.fromkeys(problems)), source)
-    return built
+    for stage, labels in passed:
+        run_stage(cache, stage, lambda directory, labels=labels: labels.save(directory / "labels.parquet"), load_labels)

@@ -97,8 +97,7 @@ class StageRunner:
 
     ``cache_root`` / ``inside`` locate the stage cache (:class:`~voxpop.core.cache.Cache`), ``corpus`` is the
     study's corpus, ``store`` the feature store root, ``imported`` fusion's prediction files, ``segments``
-    the segment-corpus stage (interval label sets) or None, ``threads`` the threads of every stage,
-    ``built`` the label sets the pre-flight check built (by stage key).
+    the segment-corpus stage (interval label sets) or None and ``threads`` the threads of every stage.
     """
 
     cache_root: Path
@@ -108,7 +107,6 @@ class StageRunner:
     imported: Mapping[str, str]
     segments: Stage | None = None
     threads: int = 1
-    built: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def open_cache(self, notice: Callable[[str], None] | None = None) -> Cache:
         return Cache(self.cache_root, notice=notice, inside=self.inside)
@@ -147,7 +145,7 @@ class StageRunner:
             kill_hook(stage)
             inputs = [self.output(s, cache, loaded, consumer=stage) for s in stage.inputs]
             items = self.items(cache, loaded) if kind.reads_items else self.corpus
-            context = stage_kinds.Context(self.corpus, items, self.store, self.imported, progress, self.built)
+            context = stage_kinds.Context(self.corpus, items, self.store, self.imported, progress)
             with fixed_threads(self.threads):
                 kind.compute(stage, inputs, context, directory)
 

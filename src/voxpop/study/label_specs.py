@@ -11,10 +11,9 @@ import pydantic
 
 from voxpop.core.limits import STRICT_NUMBERS, Int
 from voxpop.labels import ContinuousSpec
+from voxpop.labels.label_sets import FILE_RULE as FILE_RULE  # re-exported with the label specs
+from voxpop.labels.label_sets import load_label_set, spec_kind
 from voxpop.labels.registry import OPTIONS, REGISTRY, Option, Rule, rules_using
-
-FILE_RULE = "file"
-"""The label "rule" of a saved label set (``{rule: file, path: labels.parquet}``, from ``voxpop labels``)."""
 
 
 class Strict(pydantic.BaseModel):
@@ -127,7 +126,7 @@ LabelEntry = Annotated[
 ]
 """A label set: a rule with its options (:class:`LabelSpec`), or a continuous label set of dimensions
 (:class:`~voxpop.labels.continuous.ContinuousSpec`, keys ``gold_standard``, ``dimensions``, ...; the recipe is then
-a dimensional study, :mod:`voxpop.study.dimensional`)."""
+its models are then regressors)."""
 
 
 class LabelSets(Strict):
@@ -145,8 +144,8 @@ def multilabel_rule(spec: LabelSpec) -> bool:
     >>> multilabel_rule(LabelSpec(rule="ar-test")), multilabel_rule(LabelSpec(rule="ar"))
     (True, False)
     """
+    if spec_kind(spec) == "continuous":
+        return False
     if spec.rule == FILE_RULE:
-        from voxpop.labels import LabelSet
-
-        return LabelSet.load(spec.path).multilabel
+        return load_label_set(spec.path).multilabel
     return spec.definition.is_multilabel(spec.rule_options())

@@ -290,6 +290,25 @@ def recipe_from_dict(data: Mapping[str, Any], source: str = "(dict)") -> Recipe:
     return recipe
 
 
+def varied_values(recipe: Recipe, key: str) -> list[Any]:
+    """Every value the grid or a named variant gives the recipe key ``key`` (a dotted path), read from the recipe
+    without expanding its variants (:func:`expand_variants` does that once, for the
+    :class:`~voxpop.study.definition.Study`).
+
+    Args:
+        recipe: the recipe; key: e.g. ``features.store``.
+
+    Returns:
+        The grid's values of ``key``, then each named variant's value of it (variants that set it).
+    """
+    values = list(recipe.grid.get(key, []))
+    for settings in recipe.variants.values():
+        flat = dict(_flatten(settings))
+        if key in flat:
+            values.append(flat[key])
+    return values
+
+
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
     """Leaves of nested sections as (dotted key path, value); empty sections are leaves."""
     for key, value in data.items():

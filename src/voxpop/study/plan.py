@@ -1,7 +1,6 @@
-"""What a study is made of and what running it produced: its :class:`Plan` (every stage, by role), the
-:class:`Merged` accounting of a cross-corpus recipe and the :class:`StudyRun` (loaded outputs and the
-results table of :data:`RESULT_COLUMNS`). Plain data: :mod:`voxpop.study.run` builds them, the report
-(:mod:`voxpop.report.study`) and the CLI read them. :func:`features_stage` is the one stage every planner shares.
+"""The plan of a study: every stage it runs, by role (:class:`Plan`), made by the one planner :func:`plan_study`
+for every target kind; :func:`features_stage` is the stage extracting a variant's features and
+:func:`label_classes` the classes of the label sets of merged corpora.
 """
 
 from __future__ import annotations
@@ -11,32 +10,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from voxpop.core.cache import Stage
-from voxpop.corpus import Corpus
-from voxpop.study.recipe import FeatureSpec, Recipe
-
-RESULT_COLUMNS = [
-    "study",
-    "variant",
-    "train",
-    "test",
-    "group",
-    "metric",
-    "value",
-    "low",
-    "high",
-    "n_items",
-    "n_excluded",
-    "chance",
-    "absent_classes",
-    "tie_policy",
-    "n_tied",
-    "fold_mean",
-    "fold_sd",
-    "n_folds",
-]
+from voxpop.core.errors import ConfigError
+from voxpop.study import stages as st
+from voxpop.study.corpus_source import file_hash
+from voxpop.study.definition import Study, as_study
+from voxpop.study.recipe import FeatureSpec, Recipe, multilabel_rule
 
 
 @dataclasses.dataclass
@@ -69,32 +48,6 @@ class Plan:
         self.order = list(seen.values())
 
 
-@dataclasses.dataclass
-class Merged:
-    """What merging the corpora of a cross-corpus recipe did: the accounting of
-    :func:`voxpop.corpus.merge.merge_corpora` (one row per corpus) and each corpus's classes after its class map."""
-
-    accounting: pd.DataFrame
-    classes: dict[str, list[str]]
-
-
-@dataclasses.dataclass
-class StudyRun:
-    """What a run produced: the recipe, corpus, plan, every stage's loaded output and the results table."""
-
-    recipe: Recipe
-    corpus: Corpus
-    plan: Plan
-    outputs: dict[str, Any]
-    results: pd.DataFrame
-    executed: list[str]
-    reused: list[str]
-    out_dir: Path
-    merged: Merged | None = None
-
-    def output(self, stage: Stage) -> Any:
-        return self.outputs[stage.key]
-
 
 def features_stage(
     corpus_key: str, f: FeatureSpec, normalisation: Mapping[str, str] | None = None, segments: Stage | None = None
@@ -107,3 +60,223 @@ def features_stage(
     if normalisation:
         config["normalisation"] = normalisation
     return Stage("features", f"features {f.extractor}", config, (segments,) if segments is not None else ())
+
+
+# ====================================================================== the planner
+def label_stages(
+    study: Study, corpus_key: str, corpus_classes: Mapping[str, list[str]] | None = None
+) -> dict[tuple[str, str], Stage]:
+    """The labels stage of every label set of ``study`` by (``train`` / ``test``, name), as :func:`plan_study`
+    plans them (the pre-flight check builds each through its stage, so the runner finds it done).
+
+    Args:
+        study: the study; corpus_key: the key of its corpus content; corpus_classes: merged corpora's classes.
+
+    Returns:
+        The labels stages.
+
+    Raises:
+        ConfigError: merged corpora that share no class (:func:`label_classes`).
+    """
+    return _label_stages(study.recipe, corpus_key, corpus_classes)[1]
+
+
+def _label_stages(
+    recipe: Recipe, corpus_key: str, corpus_classes: Mapping[str, list[str]] | None
+) -> tuple[Stage | None, dict[tuple[str, str], Stage]]:
+    """The threshold-sweep stage (None without one) and the labels stages of ``recipe``."""
+    base = {"corpus": corpus_key, "classes": recipe.classes, "class_map": recipe.class_map}
+    part_classes = dict(zip(("train", "test"), label_classes(recipe, corpus_classes), strict=True))
+    sweep = None
+    if recipe.analyses.threshold_sweep is not None:
+        spec = recipe.analyses.threshold_sweep.model_dump(mode="json")
+        sweep = Stage("sweep", "threshold sweep", {**base, "spec": spec})
+    labels = {}
+    for part in ("train", "test"):
+        for name, spec in getattr(recipe.labels, part).items():
+            inputs = (sweep,) if getattr(spec, "threshold", None) == "best" and sweep is not None else ()
+            config = {**base, "classes": part_classes[part], "spec": spec.config()}
+            path = getattr(spec, "path", None)
+            if path is not None and Path(path).is_file():  # a saved label set: its content, not its name
+                config["sha256"] = file_hash(path)
+            overrides = {c: e.labels[name].config() for c, e in recipe.corpora.items() if name in e.labels}
+            if overrides:  # these corpora's items get their own rule (stages.compute_labels)
+                config["overrides"] = overrides
+            labels[part, name] = Stage("labels", f"labels {name}", config, inputs)
+    return sweep, labels
+
+
+def label_classes(recipe: Recipe, corpus_classes: Mapping[str, list[str]] | None) -> tuple[Any, Any]:
+    """The class lists of the train and the test label sets (None: every class of the corpus).
+
+    One corpus: ``classes`` of the recipe for both. Several corpora (``corpus_classes``: each corpus's
+    classes after its class map): ``classes`` or else the classes every corpus has, for both; with
+    ``protocol.cross_corpus.classes: train``, the training corpora's classes (or ``classes``) for the
+    train label sets and every merged class for the test ones (predictions are mapped per test corpus).
+    Raises :class:`ConfigError` when the corpora share no class and the recipe names none.
+
+    >>> from voxpop.study.recipe import ProtocolConfig
+    >>> from voxpop.study.loading import recipe_from_dict
+    >>> r = recipe_from_dict({"study": "s", "corpora": {"a": {"demo": {}}, "b": {"demo": {}}},
+    ...                       "protocol": {"cross_corpus": {"train": ["a"], "test": ["b"], "classes": "train"}}})
+    >>> label_classes(r, {"a": ["anger", "calm", "sad"], "b": ["anger", "sad", "fear"]})
+    (['anger', 'calm', 'sad'], None)
+    >>> label_classes(r.model_copy(update={"protocol": ProtocolConfig()}), {"a": ["anger", "calm"], "b": ["anger"]})
+    (['anger'], ['anger'])
+    >>> label_classes(r.model_copy(update={"protocol": ProtocolConfig()}), {"a": ["calm"], "b": ["anger"]})
+    Traceback (most recent call last):
+    ...
+    voxpop.core.errors.ConfigError: corpora: no class is shared by every corpus after its class map (a: calm; b: ...
+    """
+    if not corpus_classes:
+        return recipe.classes, recipe.classes
+    cross = recipe.protocol.cross_corpus
+    if cross is not None and cross.classes == "train":
+        trained = list(dict.fromkeys(c for name in cross.train for c in corpus_classes[name]))
+        return recipe.classes or trained, None
+    lists = list(corpus_classes.values())
+    shared = [c for c in lists[0] if all(c in other for other in lists[1:])]
+    if not shared and not recipe.classes:
+        listed = "; ".join(f"{name}: {', '.join(c)}" for name, c in corpus_classes.items())
+        raise ConfigError(
+            f"corpora: no class is shared by every corpus after its class map ({listed}); map the labels onto "
+            "common names with corpora.NAME.class_map, or set protocol.cross_corpus.classes: train"
+        )
+    return recipe.classes or shared, recipe.classes or shared
+
+
+def plan_study(
+    study: Study | Recipe, corpus_key: str, corpus_classes: Mapping[str, list[str]] | None = None
+) -> Plan:
+    """The stages of a study on the corpus whose content (and item subset) hashes to ``corpus_key``.
+
+    One planner for every target kind: a label set's stage builds classes or dimensions
+    (:func:`voxpop.labels.label_sets.build_label_set`), the ``train`` stage fits classifiers or regressors by the
+    label set's kind and the ``evaluate`` stage scores them (:func:`voxpop.evaluation.test_scores.score_test_set`);
+    the stages that read classes only (ensemble, fusion, tuned decisions, matrices) appear only when the recipe
+    asks for them, which the pre-flight check allows for categorical label sets only
+    (:data:`voxpop.study.checks.ACCEPTS`).
+
+    Interval label sets (rule ``intervals``) label segments, not the corpus items: a ``segments`` stage
+    builds the corpus of the union of their segments, and features (hence models) are made on it.
+    ``corpus_classes`` (recipes with ``corpora``: each corpus's classes after its class map) sets the
+    label sets' classes (:func:`label_classes`); with ``cross_corpus.classes: train`` each test corpus's
+    cells map the predictions onto that corpus's classes.
+
+    Args:
+        study: the :class:`~voxpop.study.definition.Study` (a recipe is made one).
+        corpus_key: the key of the corpus content (:func:`voxpop.study.corpus_source.prepare_corpus`).
+        corpus_classes: merged corpora: each corpus's classes after its class map.
+
+    Returns:
+        The :class:`Plan`: every stage by role, in dependency order.
+
+    Raises:
+        ConfigError: merged corpora that share no class (:func:`label_classes`).
+    """
+    study = as_study(study)
+    recipe = study.recipe
+    base = {"corpus": corpus_key, "classes": recipe.classes, "class_map": recipe.class_map}
+    a = recipe.analyses
+    sweep, labels = _label_stages(recipe, corpus_key, corpus_classes)
+    rules = {key: getattr(spec, "rule", None) for key, spec in study.label_specs.items()}
+    intervals = {s.key: s for key, s in labels.items() if rules[key] == "intervals"}
+    segments = Stage("segments", "segment corpus", {}, tuple(intervals.values())) if intervals else None
+    named = {
+        **{n: s for (p, n), s in labels.items() if p == "test"},
+        **{n: s for (p, n), s in labels.items() if p == "train"},
+    }
+    features, sources = {}, {}
+    normalisation = {name: c.normalisation for name, c in recipe.corpora.items()}
+    normalisation = normalisation if set(normalisation.values()) - {"global"} else None
+    variant_list = study.variants
+    tuning = [t for t in (a.fusion, a.tuned_decisions) if t is not None]
+    dev_predictions = any(t.tune_on == "dev" for t in tuning)  # fold models predict their own dev items
+    for variant, v in variant_list if recipe.labels.train else ():
+        features[variant] = features_stage(corpus_key, v.features, normalisation, segments)
+        protocol = v.protocol.name_and_options()
+        model = v.model.spec().model_dump(mode="json")
+        for train in recipe.labels.train:
+            config = {
+                "corpus": corpus_key,
+                "model": model,
+                "protocol": list(protocol),
+                "dev_predictions": dev_predictions,
+            }
+            sources[variant, train] = Stage(
+                "train", f"train {train} ({variant})", config, (features[variant], labels["train", train])
+            )
+    names = study.variant_names
+    for train in recipe.labels.train:
+        trained = tuple(sources[v, train] for v in names)
+        if a.ensemble and len(names) > 1:
+            sources["ensemble", train] = Stage("ensemble", f"ensemble {train}", {}, trained)
+        if a.fusion is not None and len(names) + len(a.fusion.predictions) > 1:
+            imported = {n: file_hash(p) for n, p in a.fusion.predictions.items()}
+            config = {**a.fusion.model_dump(mode="json"), "imported": imported, "variants": names}
+            sources["fusion", train] = Stage("fusion", f"fusion {train}", config, (*trained, labels["train", train]))
+        if a.tuned_decisions is not None:
+            for v in names:
+                sources[f"{v} +tuned", train] = Stage(
+                    "tuned",
+                    f"tuned decisions {train} ({v})",
+                    a.tuned_decisions.model_dump(),
+                    (sources[v, train], labels["train", train]),
+                )
+    e = recipe.evaluation
+    evaluation = {
+        "format": st.EVALUATION_FORMAT,
+        "corpus": corpus_key,
+        "bootstrap": e.bootstrap,
+        "seed": e.seed,
+        "by": e.by or ("corpus" if recipe.corpora else None),
+        "binarize": e.binarize,
+        "tie_policy": e.tie_policy,
+    }
+    if e.resample != "items":  # only then: the stage keys of item-bootstrap studies stay as they were
+        evaluation["resample"] = e.resample
+    cross = recipe.protocol.cross_corpus
+    if cross is not None and cross.classes == "train":
+        evaluation["corpus_classes"] = {name: corpus_classes[name] for name in cross.test}
+    matrix = {"binarize": e.binarize, "tie_policy": e.tie_policy, "seed": e.seed}
+    evaluations, matrices = {}, {}
+    for (source, train), stage in sources.items():
+        for test, spec in recipe.labels.test.items():
+            if not e.cross_test and test != train:
+                continue
+            cell = (source, train, test)
+            test_stage = labels["test", test]
+            evaluations[cell] = Stage(  # the train labels give the KLD / JSD chance level (prior baseline)
+                "evaluate",
+                f"evaluate {train} -> {test} ({source})",
+                evaluation,
+                (stage, test_stage, labels["train", train]),
+            )
+            wanted = a.mlcm if multilabel_rule(spec) else a.confusion
+            if wanted is not None and source in names and (wanted.cells == "all" or test == train):
+                kind = "mlcm" if multilabel_rule(spec) else "confusion"
+                matrices[cell] = Stage(kind, f"{kind} {train} -> {test} ({source})", matrix, (stage, test_stage))
+    analyses = {}
+    if a.agreement is not None:
+        analyses["agreement"] = Stage("agreement", "agreement table", {**base, "spec": a.agreement.model_dump()})
+    if a.loss_accounting is not None:
+        analyses["accounting"] = Stage(
+            "accounting", "loss accounting", {**base, "spec": a.loss_accounting.model_dump()}
+        )
+    if a.ccc is not None:
+        analyses["ccc"] = Stage(
+            "ccc",
+            f"{a.ccc.stat} between label sets",
+            {"stat": a.ccc.stat, "sets": a.ccc.sets, "bootstrap": e.bootstrap, "seed": e.seed},
+            tuple(named[s] for s in a.ccc.sets),
+        )
+    if a.easy_difficult is not None and recipe.labels.train:
+        spec = a.easy_difficult
+        trained = tuple(sources[v, t] for v in names for t in recipe.labels.train)
+        analyses["easy_difficult"] = Stage(
+            "easy_difficult",
+            f"easy / difficult items on {spec.test}",
+            {"corpus": corpus_key, **spec.model_dump(), "sources": [s.label for s in trained]},
+            (*trained, labels["test", spec.test]),
+        )
+    return Plan(labels, sweep, segments, features, sources, evaluations, matrices, analyses, names)

@@ -63,10 +63,10 @@ def check_recipe_paths(recipe: Recipe, recipe_file: str | Path, out: str | Path,
     """
     if allow_outside:
         return
-    from voxpop.study.loading import expand_variants
+    from voxpop.study.loading import varied_values
 
     folders = [Path(recipe_file).resolve().parent, Path(out).resolve()]
-    stores = {v.features.store for _, v in expand_variants(recipe)} - {None, recipe.features.store}
+    stores = set(varied_values(recipe, "features.store")) - {None, recipe.features.store}
     keys = list(recipe_paths(recipe)) + [("features.store (a variant)", store) for store in sorted(stores)]
     problems = []
     for key, text in keys:

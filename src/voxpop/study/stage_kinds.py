@@ -16,9 +16,7 @@ from voxpop.core.cache import Stage as Stage
 from voxpop.core.errors import ConfigError
 from voxpop.corpus import Corpus
 from voxpop.evaluation import load_predictions
-from voxpop.labels import LabelSet
 from voxpop.models import ModelSpec, make_folds
-from voxpop.study import dimensional
 from voxpop.study.stages import (
     Progress,
     Trained,
@@ -52,8 +50,7 @@ class Context:
 
     ``corpus`` is the study's corpus (after ``where``), ``items`` the corpus of the items models see
     (``corpus``, or the segment corpus of interval label sets), ``store`` the feature store root,
-    ``imported`` the prediction files fusion reads (name -> path), ``progress`` the step callback and
-    ``built`` the label sets the pre-flight check built (by stage key), saved instead of computed again.
+    ``imported`` the prediction files fusion reads (name -> path) and ``progress`` the step callback.
     """
 
     corpus: Corpus
@@ -61,7 +58,6 @@ class Context:
     store: Path
     imported: Mapping[str, str] = dataclasses.field(default_factory=dict)
     progress: Progress | None = None
-    built: Mapping[str, LabelSet] = dataclasses.field(default_factory=dict)
 
 
 Compute = Callable[[Stage, list, Context, Path], None]
@@ -123,9 +119,7 @@ def _table(name: str) -> Callable[[Path], pd.DataFrame]:
 
 KINDS: dict[str, Kind] = {
     "labels": Kind(
-        lambda s, i, c, d: compute_labels(
-            c.corpus, s.config, d, i[0][1]["best_threshold"] if i else None, c.built.get(s.key)
-        ),
+        lambda s, i, c, d: compute_labels(c.corpus, s.config, d, i[0][1]["best_threshold"] if i else None),
         load_labels,
     ),
     "sweep": Kind(lambda s, i, c, d: compute_sweep(c.corpus, s.config, d), load_sweep),
@@ -162,10 +156,6 @@ KINDS: dict[str, Kind] = {
         lambda d: {"groups": load_table(d, "groups"), "comparison": load_table(d, "comparison")},
         reads_items=True,
     ),
-    # dimensional studies (continuous label sets, regressors): voxpop.study.dimensional
-    "continuous_labels": Kind(dimensional.compute_labels, dimensional.load_labels),
-    "regress": Kind(dimensional.compute_regress, dimensional.load_regressed, train_resources, reads_items=True),
-    "evaluate_dimensions": Kind(dimensional.compute_evaluation, dimensional.load_metrics, reads_items=True),
 }
 """Every stage kind: its computation, its loader and the worker resources it needs."""
 

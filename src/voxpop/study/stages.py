@@ -27,7 +27,7 @@ from voxpop.core.cache import Stage as Stage
 from voxpop.core.cache import atomic_write, parse_json, write_text
 from voxpop.core.errors import ConfigError
 from voxpop.corpus import Corpus
-from voxpop.evaluation import chance_levels, confusion_matrix, evaluate_pooled
+from voxpop.evaluation import confusion_matrix
 from voxpop.evaluation.analysis import average_probabilities, compare_easy_difficult, easy_difficult_items
 from voxpop.evaluation.predictions import (
     Predictions,
@@ -37,14 +37,15 @@ from voxpop.evaluation.predictions import (
     save_predictions,
 )
 from voxpop.evaluation.resampling import resample_groups
+from voxpop.evaluation.test_scores import score_test_set
 from voxpop.evaluation.tuning import fusion_per_fold, tuned_per_fold
 from voxpop.features import Extractor, Features, FeatureStore, extract, fill_store, make_extractor
 from voxpop.features.audio import AudioOptions
-from voxpop.labels import LabelSet, accounting_table, make_labels, top_class
+from voxpop.labels import ContinuousLabelSet, LabelSet, accounting_table, top_class
+from voxpop.labels.label_sets import build_label_set, load_label_set
 from voxpop.labels.segments import union_segment_corpus
 from voxpop.models import ModelSpec, cross_validate
 from voxpop.models.crosscorpus import concat_label_sets, normalisation_groups, normalise_by_group, onto_test_classes
-from voxpop.study.recipe import FILE_RULE
 
 Progress = Callable[[int, int], None]
 
@@ -60,13 +61,14 @@ def _write_table(table: pd.DataFrame, path: Path) -> None:
 # ====================================================================== outputs
 @dataclasses.dataclass
 class Trained:
-    """A model source: pooled out-of-fold predictions (class columns + ``fold``) and what training left.
+    """A model source: pooled out-of-fold predictions (class or dimension columns + ``fold``) and what training left.
 
     ``histories`` (fold, epoch rows), ``layer_weights`` (folds x layers) and ``folds`` (sizes and dropped
     items per fold) are empty / None for derived sources (ensemble, fusion, tuned decisions);
     ``details`` holds a derived source's weights, offsets or thresholds per fold; ``binarize`` is how
     multi-label test sets binarise its scores; ``dev_predictions`` (class columns + ``fold``) are each
-    fold model's outputs on its own development items, kept when a tuning analysis needs them.
+    fold model's outputs on its own development items, kept when a tuning analysis needs them; ``kind``: the
+    predictions' kind (``categorical`` probabilities or ``continuous`` dimension values).
     """
 
     predictions: pd.DataFrame
@@ -77,6 +79,7 @@ class Trained:
     details: pd.DataFrame | None = None
     binarize: str | float | None = None
     dev_predictions: pd.DataFrame | None = None
+    kind: str = "categorical"
 
     @property
     def probabilities(self) -> pd.DataFrame:
@@ -84,17 +87,17 @@ class Trained:
 
 
 def _save_trained(trained: Trained, directory: Path) -> None:
-    save_predictions(Predictions(trained.predictions, trained.multilabel), directory / "predictions.parquet")
+    kind = trained.kind
+    save_predictions(Predictions(trained.predictions, trained.multilabel, kind), directory / "predictions.parquet")
     if trained.dev_predictions is not None:
         path = directory / "dev_predictions.parquet"
-        save_predictions(Predictions(trained.dev_predictions, trained.multilabel), path)
+        save_predictions(Predictions(trained.dev_predictions, trained.multilabel, kind), path)
     for name in ("histories", "layer_weights", "folds", "details"):
         table = getattr(trained, name)
         if table is not None:
             _write_table(table, directory / f"{name}.parquet")
-    write_text(
-        directory / "source.json", json.dumps({"multilabel": trained.multilabel, "binarize": trained.binarize})
-    )
+    info = {"multilabel": trained.multilabel, "binarize": trained.binarize, "kind": kind}
+    write_text(directory / "source.json", json.dumps(info))
 
 
 def load_trained(directory: Path) -> Trained:
@@ -110,6 +113,7 @@ def load_trained(directory: Path) -> Trained:
         **tables,
         binarize=info["binarize"],
         dev_predictions=load_predictions(dev).table if dev.is_file() else None,
+        kind=info.get("kind", "categorical"),
     )
 
 
@@ -136,20 +140,16 @@ def load_corpus(directory: Path) -> Corpus:
     return Corpus.load(directory / "demo" / "corpus" if (directory / "demo").is_dir() else directory / "corpus")
 
 
-def compute_labels(
-    corpus: Corpus, config: Mapping[str, Any], directory: Path, best: float | None = None, built: LabelSet | None = None
-) -> None:
-    """A label set of ``config["spec"]`` on the corpus (``threshold: best`` from the sweep's ``best``);
-    ``built``: the same label set built by the pre-flight check, saved instead of computed again.
+def compute_labels(corpus: Corpus, config: Mapping[str, Any], directory: Path, best: float | None = None) -> None:
+    """A label set of ``config["spec"]`` on the corpus (``threshold: best`` from the sweep's ``best``), of either
+    kind (:func:`voxpop.labels.label_sets.build_label_set`).
 
     ``config["overrides"]`` (merged corpora: corpus name -> spec) labels each corpus's items apart, that
     corpus's with its own spec and the others with ``spec``; the parts are joined in the corpora's order
     (:func:`voxpop.models.crosscorpus.concat_label_sets`).
     """
     overrides = config.get("overrides") or {}
-    if built is not None and not overrides:
-        labels = built
-    elif not overrides:
+    if not overrides:
         labels = _make_labels(corpus, config["spec"], config, best)
     else:
         own = corpus.items["corpus"].astype(str)
@@ -164,20 +164,16 @@ def compute_labels(
     labels.save(directory / "labels.parquet")
 
 
-def _make_labels(corpus: Corpus, spec: Mapping[str, Any], config: Mapping[str, Any], best: float | None) -> LabelSet:
-    spec = dict(spec)
-    rule = spec.pop("rule")
-    if rule == FILE_RULE:
-        return LabelSet.load(spec["path"])
-    if spec.get("threshold") == "best":
-        if best is None or np.isnan(best):
-            raise ConfigError("threshold 'best': the threshold sweep found no threshold with a defined mean kappa")
-        spec["threshold"] = best
-    return make_labels(corpus, rule, classes=config["classes"], class_map=config["class_map"], **spec)
+def _make_labels(
+    corpus: Corpus, spec: Mapping[str, Any], config: Mapping[str, Any], best: float | None
+) -> LabelSet | ContinuousLabelSet:
+    return build_label_set(
+        corpus, spec, classes=config.get("classes"), class_map=config.get("class_map"), best_threshold=best
+    )
 
 
-def load_labels(directory: Path) -> LabelSet:
-    return LabelSet.load(directory / "labels.parquet")
+def load_labels(directory: Path) -> LabelSet | ContinuousLabelSet:
+    return load_label_set(directory / "labels.parquet")
 
 
 def compute_segments(corpus: Corpus, labelsets: list[LabelSet], directory: Path) -> None:
@@ -253,15 +249,17 @@ def compute_train(
     progress: Progress | None = None,
     dev_predictions: bool = False,
 ) -> None:
-    """Cross-validate (fold models saved under ``directory/folds``; finished folds are resumed); with
+    """Cross-validate classifiers or regressors, by the label set's kind (fold models saved under
+    ``directory/folds``; finished folds are resumed; ``folds.parquet``: sizes, dropped items and best epoch per
+    fold); with
     ``dev_predictions`` each fold model also predicts its own dev items
     (:func:`voxpop.models.cross_validation.cross_validate`)."""
     cv = cross_validate(
         features, labels, folds, spec, out_dir=directory, progress=progress, dev_predictions=dev_predictions
     )
     histories = pd.concat([h.assign(fold=name) for name, h in cv.histories.items()], ignore_index=True)
-    folds_table = cv.sizes.join(cv.dropped)
-    trained = Trained(cv.predictions, cv.multilabel, histories, cv.layer_weights, folds_table)
+    folds_table = cv.sizes.join(cv.dropped).assign(best_epoch=pd.Series(cv.best_epochs))
+    trained = Trained(cv.predictions, cv.multilabel, histories, cv.layer_weights, folds_table, kind=cv.kind)
     _save_trained(dataclasses.replace(trained, dev_predictions=cv.dev_predictions), directory)
 
 
@@ -327,7 +325,9 @@ def compute_evaluation(
     ``chance`` holds each metric's chance level on the same scored items
     (:func:`voxpop.evaluation.chance.chance_levels`;
     KLD / JSD against the ``train`` label set's mean distribution). ``config["resample"]`` (absent:
-    ``items``) ``speakers`` resamples the items' speakers (:func:`voxpop.evaluation.resampling.resample_groups`)."""
+    ``items``) ``speakers`` resamples the items' speakers (:func:`voxpop.evaluation.resampling.resample_groups`).
+    Continuous label sets are scored by regression metrics (:func:`voxpop.evaluation.test_scores.score_test_set`
+    dispatches on the label set's kind); a group without a kept item is left out."""
     binarize = source.binarize if source.binarize is not None else config["binarize"]
     speakers = resample_groups(corpus.items, config.get("resample", "items"))
     corpus_classes = config.get("corpus_classes")
@@ -341,19 +341,20 @@ def compute_evaluation(
             classes = corpus_classes.get(group, labels.classes)
             mapped, scored_labels = onto_test_classes(predictions, labels, classes, multilabel=source.multilabel)
             predictions = mapped.join(predictions[["fold"]]) if "fold" in predictions else mapped
-        table = evaluate_pooled(
+        table = score_test_set(
             predictions,
             scored_labels,
             n_boot=config["bootstrap"],
             seed=config["seed"],
+            speakers=speakers,
+            prior=train,
             binarize=binarize,
             tie_policy=config["tie_policy"],
-            speakers=speakers,
         )
-        kept = scored_labels.kept.reindex(predictions.index, fill_value=False).to_numpy(dtype=bool)
-        prior = train if train is not None and train.classes == scored_labels.classes else None
-        levels = chance_levels(predictions.index[kept], scored_labels, prior)
-        tables.append(table.assign(group=group, chance=table["metric"].map(levels).astype(float)))
+        if table is not None:
+            tables.append(table.assign(group=group))
+    if not tables:
+        raise ConfigError("none of the predicted items is kept by the test label set (no target to score them on)")
     _write_table(pd.concat(tables, ignore_index=True), directory / "metrics.parquet")
 
 

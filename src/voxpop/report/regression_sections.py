@@ -1,4 +1,5 @@
-"""The report sections of a dimensional study (:mod:`voxpop.study.dimensional`).
+"""The report sections of continuous label sets and the regressors trained on them; each adds nothing to a run
+without them (:func:`voxpop.report.study.build_report` calls them for every run).
 
 - **Continuous label sets**: per set its gold standard, dimensions, scale, items kept, mean ratings per
   item and each dimension's mean and sd; the raters the gold standards weigh (EWE weights) or normalise
@@ -6,8 +7,10 @@
 - **Results**: the CCC cross-test matrix (train target definition x test target definition, mean over
   the dimensions) with 95 % bootstrap intervals, as a table and a heatmap per model variant; a table of
   every metric per dimension; a scatter plot of out-of-fold predictions against the targets each model
-  was trained on;
-- **Training**: per model the fold sizes and best epochs.
+  was trained on.
+
+The training section (fold sizes, dropped items, best epochs) is the one of every study
+(:func:`voxpop.report.matrix_sections._training_section`).
 """
 
 from __future__ import annotations
@@ -22,20 +25,32 @@ from voxpop.report import matrix_plots, plots
 from voxpop.report.render import Report
 
 
-def dimensional_sections(report: Report, run) -> None:
-    """Add the label-set, results and training sections of a dimensional study ``run`` (a
-    :class:`voxpop.study.run.StudyRun`) to ``report``."""
-    _label_section(report, run)
-    if run.plan.evaluations:
+def evaluates(run, kind: str) -> bool:
+    """Whether ``run`` (a :class:`voxpop.study.run.StudyRun`) scores a test label set of ``kind`` (``categorical``
+    or ``continuous``)."""
+    return any(run.output(run.plan.labels["test", test]).kind == kind for (_, _, test) in run.plan.evaluations)
+
+
+def continuous_label_section(report: Report, run) -> None:
+    """The section of the run's continuous label sets (gold standard, scale, kept items, the raters EWE weighs or
+    z-norm normalises); nothing without one."""
+    if any(run.output(stage).kind == "continuous" for stage in run.plan.labels.values()):
+        _label_section(report, run)
+
+
+def regression_results_section(report: Report, run) -> None:
+    """The results of the regressors (CCC cross-test matrices, metrics per dimension, predictions against
+    targets); nothing when the run scores no continuous label set."""
+    if evaluates(run, "continuous"):
         _results_section(report, run)
-    if run.plan.sources:
-        _training_section(report, run)
 
 
 def _label_section(report: Report, run) -> None:
     rows, raters = [], []
     for (part, name), stage in run.plan.labels.items():
         labels: ContinuousLabelSet = run.output(stage)
+        if labels.kind != "continuous":
+            continue
         kept = labels.values[labels.kept]
         row = {
             "set": name,
@@ -103,7 +118,9 @@ def _metrics(run) -> list[str]:
 
 
 def _results_section(report: Report, run) -> None:
-    results = run.results[run.results["group"].eq("all")]
+    cells = run.plan.evaluations
+    tests = [test for (_, _, test) in cells if run.output(run.plan.labels["test", test]).kind == "continuous"]
+    results = run.results[run.results["group"].eq("all") & run.results["test"].isin(tests)]
     metrics = _metrics(run)
     units = "speakers (all items of each drawn speaker)" if run.recipe.evaluation.resample == "speakers" else "items"
     section = report.add_section(
@@ -170,19 +187,3 @@ def _scatter(run, variant: str):
                 pairs[train] = (predictions.loc[keep, labels.dimensions], labels.values.loc[predictions.index[keep]])
         scale = labels.scale
     return plots.prediction_scatter(pairs, scale, title=f"Predictions vs targets, {variant}")
-
-
-def _training_section(report: Report, run) -> None:
-    tables = [
-        run.output(stage).folds.reset_index().assign(variant=variant, train=train)
-        for (variant, train), stage in run.plan.sources.items()
-    ]
-    table = pd.concat(tables, ignore_index=True)
-    first = ["variant", "train", "fold"]
-    section = report.add_section(
-        "Training",
-        "Items per fold (train / dev / test), items dropped (no features, or no value for every dimension in the "
-        "training target) and the epoch whose weights were kept (best dev value; -1: no dev set or a classical "
-        "regressor).",
-    )
-    section.add_table("Folds", table[first + [c for c in table.columns if c not in first]])

@@ -1,0 +1,186 @@
+"""The corpus of a study: where it comes from (:func:`corpus_source`: a saved corpus, the demo, an import or a
+merge of several corpora, each a cached stage), where it lies (:func:`corpus_directory`), building or loading it
+(:func:`prepare_corpus`) and what merging did (:class:`Merged`, :func:`load_merged`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from voxpop.core.cache import Cache, Stage, atomic_write, parse_json, stable_hash, write_text
+from voxpop.core.errors import ConfigError, VoxpopError
+from voxpop.core.progress import Reporter
+from voxpop.corpus import Corpus
+from voxpop.corpus.merge import MergeSource, class_map_problems, mapped_classes, merge_corpora
+from voxpop.study import stages as st
+from voxpop.study.execution import run_stage
+from voxpop.study.loading import recipe_error
+from voxpop.study.recipe import CorpusSpec, Recipe
+
+
+@dataclasses.dataclass
+class Merged:
+    """What merging the corpora of a cross-corpus recipe did: the accounting of
+    :func:`voxpop.corpus.merge.merge_corpora` (one row per corpus) and each corpus's classes after its class map."""
+
+    accounting: pd.DataFrame
+    classes: dict[str, list[str]]
+
+
+def file_hash(path: str | Path) -> str:
+    """The sha256 hex digest of a file's bytes (a saved corpus's or label set's content in stage keys)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def corpus_source(recipe: Recipe) -> tuple[Stage | None, str]:
+    """The corpus build stage (demo, import or merge; None for a saved corpus) and the key of the corpus content.
+
+    Called once per study, by :func:`voxpop.study.definition.build_study`.
+
+    A recipe with ``corpora`` always has a merge stage: it builds or loads each corpus and merges them
+    (:func:`voxpop.corpus.merge.merge_corpora`, namespaces = the corpus names, each with its class map).
+    """
+    if not recipe.corpora:
+        return _single_source(recipe.corpus, "corpus")
+    parts = {}
+    for name, entry in recipe.corpora.items():
+        stage, key = _single_source(entry, f"corpora.{name}")
+        parts[name] = {
+            "key": key,
+            "build": stage.config if stage is not None else None,
+            "path": entry.path,
+            "class_map": entry.class_map,
+        }
+    stage = Stage("corpus", f"merge {' + '.join(recipe.corpora)}", {"merge": parts})
+    return stage, stage.key
+
+
+def _single_source(spec: CorpusSpec, where: str) -> tuple[Stage | None, str]:
+    if spec.path is not None:
+        directory = Path(spec.path)
+        files = ("corpus.yaml", "items.parquet", "ratings.parquet")
+        missing = [f for f in files if not (directory / f).is_file()]
+        if missing:
+            raise ConfigError(
+                f"{where}.path: {directory} has no {', '.join(missing)}; a corpus directory holds "
+                f"{', '.join(files)} (create one with 'voxpop import')"
+            )
+        return None, stable_hash({f: file_hash(directory / f) for f in files})
+    if spec.demo is not None:
+        stage = Stage("corpus", f"demo corpus ({spec.demo.size})", {"demo": spec.demo.model_dump()})
+    else:
+        arguments = {k: _argument_fingerprint(v) for k, v in spec.arguments.items()}
+        stage = Stage(
+            "corpus",
+            f"import {spec.format}",
+            {"format": spec.format, "arguments": spec.arguments, "fingerprints": arguments},
+        )
+    return stage, stage.key
+
+
+def _argument_fingerprint(value: Any) -> Any:
+    """Importer arguments naming files or folders are fingerprinted by content (files) or listing (folders)."""
+    if isinstance(value, str) and Path(value).is_file():
+        return file_hash(value)
+    if isinstance(value, str) and Path(value).is_dir():
+        return stable_hash(
+            sorted((str(p.relative_to(value)), p.stat().st_size) for p in Path(value).rglob("*") if p.is_file())
+        )
+    return value
+
+
+def _compute_merge(
+    config: Mapping[str, Any], directory: Path, source: str, progress=None, map_function: Callable = map
+) -> None:
+    """Build or load every corpus of ``config["merge"]``, merge them into ``directory/corpus`` and record the
+    accounting (``merge.parquet``) and each corpus's mapped classes (``merge.json``)."""
+    sources = []
+    for name, part in config["merge"].items():
+        if part["build"] is None:
+            corpus = Corpus.load(part["path"])
+        else:
+            st.compute_corpus(part["build"], directory / "parts" / name, progress, map_function)
+            corpus = st.load_corpus(directory / "parts" / name)
+        sources.append(MergeSource(corpus, name, part["class_map"]))
+    problems = class_map_problems(sources, option="corpora.{}.class_map")
+    if problems:
+        raise recipe_error(problems, source)
+    merged, accounting = merge_corpora(sources)
+    merged.save(directory / "corpus")
+    atomic_write(directory / "merge.parquet", accounting.to_parquet)
+    classes = {s.namespace: mapped_classes(s) for s in sources}
+    write_text(directory / "merge.json", json.dumps(classes))
+
+
+def corpus_directory(recipe: Recipe, cache_root: Path, stage: Stage | None) -> Path:
+    """The directory of the corpus a recipe reads: ``corpus.path``, or the corpus its build ``stage``
+    (:func:`corpus_source`) wrote under ``cache_root``.
+
+    Args:
+        recipe: the recipe; cache_root: the study's stage cache; stage: the recipe's corpus stage (None: saved).
+
+    Returns:
+        The resolved corpus directory.
+    """
+    if stage is None:
+        return Path(recipe.corpus.path).resolve()
+    directory = (cache_root / stage.name).resolve()
+    return directory / "demo" / "corpus" if "demo" in stage.config else directory / "corpus"
+
+
+def load_merged(study: Any, cache: Cache) -> Merged | None:
+    """The merge record of a study with ``corpora`` whose corpus stage has run (None without ``corpora``).
+
+    Args:
+        study: the :class:`voxpop.study.definition.Study`; cache: its stage cache.
+
+    Returns:
+        The :class:`Merged` accounting and classes, or None for one corpus.
+    """
+    if not study.recipe.corpora:
+        return None
+    directory = cache.directory(study.corpus_stage)
+    classes = parse_json((directory / "merge.json").read_text())
+    return Merged(pd.read_parquet(directory / "merge.parquet"), classes)
+
+
+def prepare_corpus(
+    study: Any, cache: Cache, reporter: Reporter, map_function: Callable = map
+) -> tuple[Corpus, str]:
+    """Load (building, importing or merging it first when needed) the corpus and keep the ``where`` items.
+
+    Args:
+        study: the :class:`voxpop.study.definition.Study`; cache: its stage cache; reporter: progress output.
+        map_function: synthesises a demo corpus's clips (:func:`voxpop.corpus.demo.make_demo_corpus`), e.g. on
+            a Dask cluster.
+
+    Returns:
+        The corpus after ``where`` and the key of its content and item subset (the stages' ``corpus`` key).
+
+    Raises:
+        ConfigError: a bad ``where`` filter or class maps that do not fit (merged corpora).
+    """
+    recipe, stage, key, source = study.recipe, study.corpus_stage, study.corpus_source_key, study.source
+    if stage is None:
+        corpus = Corpus.load(recipe.corpus.path)
+    else:
+        reporter.stage(stage.label, 0, 1, cache.is_done(stage))
+        if "merge" in stage.config:
+            compute = lambda d: _compute_merge(stage.config, d, source, reporter.step, map_function)  # noqa: E731
+        else:
+            compute = lambda d: st.compute_corpus(stage.config, d, reporter.step, map_function)  # noqa: E731
+        corpus = run_stage(cache, stage, compute, st.load_corpus)
+        key = stable_hash({"stage": key, "computed": cache.token(stage)})  # a rebuilt corpus: new stages downstream
+    try:
+        corpus = corpus.where(recipe.where)
+    except VoxpopError as exc:
+        raise recipe_error([f"where: {exc}"], source) from None
+    return corpus, stable_hash({"corpus": key, "where": recipe.where})
+
