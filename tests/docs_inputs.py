@@ -155,9 +155,9 @@ EMODB_EMOTIONS = ("anger", "happiness", "neutral", "sadness")
 
 
 def emodb(root: Path) -> None:
-    """``emodb/``: an audformat database built with ``audformat`` as audb delivers EmoDB: 4 speakers x 4 emotions
-    (16 files ``wav/SSa01XX.wav``), the emotion and its confidence in table ``emotion`` (rater ``gold`` of type
-    ``human``, as one label per file), speaker and gender in table ``files``."""
+    """``emodb/``: an audformat database built with ``audformat`` as audb's EmoDB is (audeering's build script):
+    4 speakers x 4 emotions (16 files ``wav/SSa01XX.wav``), the emotion and its confidence in table ``emotion`` by
+    rater ``gold`` of the default type ``human``, the speaker in table ``files``."""
     import audformat
 
     db = audformat.Database("emodb", source="voxpop docs test", usage="research", license="CC0-1.0")
