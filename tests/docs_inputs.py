@@ -96,12 +96,39 @@ def ravdess(root: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------ IEMOCAP
-def iemocap(root: Path) -> None:
-    """``IEMOCAP_full_release/``: 5 sessions, an improvised and a scripted dialog each, 3 evaluators per utterance
-    (the release builder of tests/test_formats_iemocap.py, 41 utterances)."""
-    from test_formats_iemocap import _four_class_release
+IEMOCAP_HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
+"""The first lines of an EmoEvaluation file."""
+IEMOCAP_FOUR_CLASS_CODES = {"impro": ("neu", "ang", "sad", "hap"), "script": ("neu", "ang", "sad", "exc")}
+IEMOCAP_NAMES = {"neu": "Neutral", "ang": "Anger", "sad": "Sadness", "hap": "Happiness", "exc": "Excited",
+                 "fru": "Frustration"}  # fmt: skip
 
-    _four_class_release(root / "IEMOCAP_full_release")
+
+def iemocap_release(root: Path) -> Path:
+    """An IEMOCAP release folder at ``root``: five sessions, each with an improvised and a scripted dialog of 4
+    utterances (3 evaluators agreeing), audio for each; session 1 has a fifth improvised utterance rated
+    Frustration, outside the 4 classes (41 utterances)."""
+    rng = np.random.default_rng(0)
+    for session in range(1, 6):
+        for kind, codes in IEMOCAP_FOUR_CLASS_CODES.items():
+            dialog = f"Ses0{session}F_{kind}01"
+            codes = (*codes, "fru") if (session, kind) == (1, "impro") else codes
+            lines = [IEMOCAP_HEADER]
+            for i, code in enumerate(codes):
+                utterance = f"{dialog}_F00{i}"
+                lines.append(f"[{i}.0000 - {i}.5000]\t{utterance}\t{code}\t[2.0000, 2.0000, 2.0000]\n")
+                lines += [f"C-E{e}:\t{IEMOCAP_NAMES[code]};\t()\n" for e in (1, 2, 3)]
+                wav = root / f"Session{session}" / "sentences" / "wav" / dialog / f"{utterance}.wav"
+                wav.parent.mkdir(parents=True, exist_ok=True)
+                soundfile.write(wav, rng.normal(0, 0.1, 4000).astype("float32"), 16000)
+            folder = root / f"Session{session}" / "dialog" / "EmoEvaluation"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{dialog}.txt").write_text("".join(lines))
+    return root
+
+
+def iemocap(root: Path) -> None:
+    """``IEMOCAP_full_release/``: :func:`iemocap_release`."""
+    iemocap_release(root / "IEMOCAP_full_release")
 
 
 # ------------------------------------------------------------------------------------------------------ MSP-Podcast

@@ -171,6 +171,31 @@ def test_only_marked_blocks_hold_commands_other_than_voxpop(page):
             assert (kind, block.language) in {("needs", "bash"), ("file", "yaml")}, (page, block.line, block.mark)
 
 
+def _sets(words: list[str]) -> list[str]:
+    """The values of ``--set`` in a command (``--set K=V`` and ``--set=K=V``)."""
+    given = [words[i + 1] for i, word in enumerate(words[:-1]) if word == "--set"]
+    return given + [word.removeprefix("--set=") for word in words if word.startswith("--set=")]
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_every_recipe_the_page_runs_is_valid(page, tmp_path, monkeypatch):
+    """Quick: the recipe files a page writes, with the ``--set`` overrides of its ``voxpop run`` commands, pass the
+    recipe schema (a renamed key fails here without running anything)."""
+    from voxpop.study import load_recipe
+
+    monkeypatch.chdir(tmp_path)
+    runs = 0
+    for block in page_blocks(page):
+        if block.language == "yaml" and block.mark is not None and block.mark[0] == "file":
+            (tmp_path / block.mark[1]).write_text(block.text)
+        for words in block.commands if block.language == "bash" and block.mark is None else []:
+            if words[:2] == ["voxpop", "run"]:
+                load_recipe(words[2], _sets(words))
+                runs += 1
+    if page == "docs/corpora.md":
+        assert runs == 3  # counted on the page: MSP-Podcast 2, Hugging Face 1
+
+
 # ------------------------------------------------------------------------------------------------ running a page
 def run_page(page: str, folder: Path) -> tuple[list[str], list[str]]:
     """Build the page's ``DATA/`` in ``folder`` and run its blocks in order there (the caller's working folder).
