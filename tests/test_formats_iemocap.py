@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import soundfile
 from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
+from docs_inputs import IEMOCAP_HEADER as HEADER
+from docs_inputs import iemocap_release
 from voxpop.cli.app import app
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.corpus.corpus import STRING, Corpus, CorpusError
@@ -22,7 +23,6 @@ from voxpop.corpus.formats.iemocap import CLASS_MAP, CLASSES, read_iemocap
 FIXTURES = Path(__file__).parent / "fixtures"
 SES01 = FIXTURES / "iemocap_Ses01F_impro01.txt"
 SES02 = FIXTURES / "iemocap_Ses02M_script01_1.txt"
-HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
 BLOCK = "[1.0000 - 2.5000]\tSes01F_impro02_F000\tneu\t[2.0000, 2.0000, 2.0000]\n"
 
 
@@ -353,30 +353,6 @@ def test_field_case_release_folder_self_evaluation_and_crlf(tmp_path):
 
 # ----------------------------------------------------------------------------- the 4-class protocol of the docs page
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli" / "import.md"
-FOUR_CLASS_CODES = {"impro": ("neu", "ang", "sad", "hap"), "script": ("neu", "ang", "sad", "exc")}
-NAMES = {"neu": "Neutral", "ang": "Anger", "sad": "Sadness", "hap": "Happiness", "exc": "Excited", "fru": "Frustration"}
-
-
-def _four_class_release(root: Path) -> Path:
-    """Five sessions, each with an improvised and a scripted dialog of 4 utterances (3 evaluators agreeing), audio
-    for each; session 1 has a fifth improvised utterance rated Frustration, outside the 4 classes."""
-    rng = np.random.default_rng(0)
-    for session in range(1, 6):
-        for kind, codes in FOUR_CLASS_CODES.items():
-            dialog = f"Ses0{session}F_{kind}01"
-            codes = (*codes, "fru") if (session, kind) == (1, "impro") else codes
-            lines = [HEADER]
-            for i, code in enumerate(codes):
-                utterance = f"{dialog}_F00{i}"
-                lines.append(f"[{i}.0000 - {i}.5000]\t{utterance}\t{code}\t[2.0000, 2.0000, 2.0000]\n")
-                lines += [f"C-E{e}:\t{NAMES[code]};\t()\n" for e in (1, 2, 3)]
-                wav = root / f"Session{session}" / "sentences" / "wav" / dialog / f"{utterance}.wav"
-                wav.parent.mkdir(parents=True, exist_ok=True)
-                soundfile.write(wav, rng.normal(0, 0.1, 4000).astype("float32"), 16000)
-            folder = root / f"Session{session}" / "dialog" / "EmoEvaluation"
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{dialog}.txt").write_text("".join(lines))
-    return root
 
 
 def _documented_commands() -> list[list[str]]:
@@ -390,7 +366,7 @@ def _documented_commands() -> list[list[str]]:
 def test_the_documented_four_class_protocol_runs_as_written(tmp_path, monkeypatch):
     """Leave-one-session-out: five folds, each testing exactly its session's 8 four-class utterances (the
     frustration one is left out), with excitement counted as happiness."""
-    _four_class_release(tmp_path / "IEMOCAP_full_release")
+    iemocap_release(tmp_path / "IEMOCAP_full_release")
     monkeypatch.chdir(tmp_path)
     commands = _documented_commands()
     assert [c[:2] for c in commands] == [["voxpop", "import"], ["voxpop", "train"]]

@@ -1,0 +1,271 @@
+"""Docs that run: every command of a docs page's ```bash blocks runs as written, in order, on small inputs.
+
+A page is run in a fresh working folder laid out as docs/corpora.md ("How to read the commands") defines for every
+page: ``DATA/`` the raw data folder (built by the page's builders in tests/docs_inputs.py), ``corpora/`` the
+imported corpora, ``labels/`` label sets, ``runs/`` outputs. A ```yaml block right after ``<!-- file: NAME -->`` is
+written to NAME in that folder when the run reaches it. A block right after ``<!-- needs: WHAT -->`` needs something
+no test can build (a download): it is skipped, and listed as skipped; any other block may hold only ``voxpop``
+commands, so nothing is skipped without its mark. Commands run in-process through typer's CliRunner.
+
+To cover another page, add it to :data:`PAGES` with the builders of the inputs it assumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shlex
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import docs_inputs
+import voxpop.cli
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = {"docs/corpora.md": docs_inputs.CORPORA_PAGE}
+"""Docs page (relative to the repository) -> the builders of its ``DATA/`` folder."""
+
+FENCE = re.compile(r"^```(\w*)\s*$")
+MARK = re.compile(r"^<!--\s*(needs|file):\s*(.*?)\s*-->$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    """A fenced block of a page: its language, first line number (1-based, the fence), text and the mark on the
+    line before it (``needs`` or ``file``, with its text)."""
+
+    page: str
+    line: int
+    language: str
+    text: str
+    mark: tuple[str, str] | None
+
+    @property
+    def commands(self) -> list[list[str]]:
+        """The block's commands split as a shell would: ``\\`` continuations joined, comments and blank lines left
+        out."""
+        joined = re.sub(r"\\\n", " ", self.text)
+        return [words for line in joined.splitlines() if (words := shlex.split(line, comments=True))]
+
+
+def blocks(page: str, text: str) -> list[Block]:
+    """The fenced blocks of a page's Markdown ``text`` in order, each with the ``needs`` / ``file`` mark written on
+    the last non-blank line before its fence.
+
+    Raises:
+        ValueError: a fence is never closed (naming the page and line).
+    """
+    found, lines, i = [], text.splitlines(), 0
+    while i < len(lines):
+        opened = FENCE.match(lines[i])
+        if not opened:
+            i += 1
+            continue
+        before = next((line.strip() for line in reversed(lines[:i]) if line.strip()), "")
+        mark = MARK.match(before)
+        end = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == "```"), None)
+        if end is None:
+            raise ValueError(f"{page}, line {i + 1}: the fenced block is never closed")
+        body = "\n".join(lines[i + 1 : end]) + "\n"
+        found.append(Block(page, i + 1, opened.group(1), body, (mark.group(1), mark.group(2)) if mark else None))
+        i = end + 1
+    return found
+
+
+def page_blocks(page: str) -> list[Block]:
+    return blocks(page, (ROOT / page).read_text(encoding="utf-8"))
+
+
+def unmarked_foreign_commands(page: str) -> list[str]:
+    """``page, line: command`` for every command of a bash block without a ``needs`` mark that is not ``voxpop``."""
+    return [f"{b.page}, line {b.line}: {shlex.join(c)}" for b in page_blocks(page)
+            if b.language == "bash" and b.mark is None for c in b.commands if c[0] != "voxpop"]  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------ the extraction
+EXAMPLE = """# A page
+
+```bash
+voxpop import long DATA/x.csv \\
+    --out corpora/x   # a comment after the command
+# a comment line
+
+voxpop train corpora/x --labels mr --out runs/x
+```
+
+<!-- file: r.yaml -->
+```yaml
+study: r
+```
+
+<!-- needs: the full release -->
+
+```bash
+curl -O https://example.org/release.zip
+```
+
+```text
+voxpop not-a-command
+```
+"""
+
+
+def test_blocks_join_continuations_drop_comments_and_carry_their_marks():
+    found = blocks("example.md", EXAMPLE)
+    assert [(b.line, b.language, b.mark) for b in found] == [
+        (3, "bash", None), (12, "yaml", ("file", "r.yaml")), (18, "bash", ("needs", "the full release")),
+        (22, "text", None),
+    ]  # fmt: skip
+    assert found[0].commands == [
+        ["voxpop", "import", "long", "DATA/x.csv", "--out", "corpora/x"],
+        ["voxpop", "train", "corpora/x", "--labels", "mr", "--out", "runs/x"],
+    ]
+    assert found[1].text == "study: r\n"
+    with pytest.raises(ValueError, match=r"example.md, line 2: the fenced block is never closed"):
+        blocks("example.md", "x\n```bash\nvoxpop run r.yaml\n")
+
+
+# ------------------------------------------------------------------------------------------------ fast checks
+def _click_command(words: list[str]) -> tuple[object, list[str]]:
+    """The click command a ``voxpop ...`` command line reaches, and the words after its name."""
+    command, rest = typer.main.get_command(voxpop.cli.app), words[1:]
+    while hasattr(command, "commands") and rest and rest[0] in command.commands:
+        command, rest = command.commands[rest[0]], rest[1:]
+    return command, rest
+
+
+def _flags(command) -> set[str]:
+    return {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_every_voxpop_command_names_a_verb_and_flags_it_has(page):
+    """Quick: a renamed verb or flag fails here without running anything."""
+    problems = []
+    for block in page_blocks(page):
+        for words in block.commands if block.language == "bash" and block.mark is None else []:
+            if words[0] != "voxpop":
+                continue
+            command, rest = _click_command(words)
+            if hasattr(command, "commands"):
+                problems.append(f"line {block.line}: {shlex.join(words)}: no verb {rest[:1]} under {words[1:2]}")
+                continue
+            unknown = sorted({w.split("=")[0] for w in rest if w.startswith("--")} - _flags(command))
+            if unknown:
+                problems.append(f"line {block.line}: {shlex.join(words)}: no flag {', '.join(unknown)}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_only_marked_blocks_hold_commands_other_than_voxpop(page):
+    """A block the run skips carries ``<!-- needs: WHAT -->`` naming what it needs; none is skipped silently."""
+    assert not unmarked_foreign_commands(page)
+    for block in page_blocks(page):
+        if block.mark is not None:
+            kind, what = block.mark
+            assert what, f"{page}, line {block.line}: an empty {kind} mark"
+            assert (kind, block.language) in {("needs", "bash"), ("file", "yaml")}, (page, block.line, block.mark)
+
+
+def _sets(words: list[str]) -> list[str]:
+    """The values of ``--set`` in a command (``--set K=V`` and ``--set=K=V``)."""
+    given = [words[i + 1] for i, word in enumerate(words[:-1]) if word == "--set"]
+    return given + [word.removeprefix("--set=") for word in words if word.startswith("--set=")]
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_every_recipe_the_page_runs_is_valid(page, tmp_path, monkeypatch):
+    """Quick: the recipe files a page writes, with the ``--set`` overrides of its ``voxpop run`` commands, pass the
+    recipe schema (a renamed key fails here without running anything)."""
+    from voxpop.study import load_recipe
+
+    monkeypatch.chdir(tmp_path)
+    runs = 0
+    for block in page_blocks(page):
+        if block.language == "yaml" and block.mark is not None and block.mark[0] == "file":
+            (tmp_path / block.mark[1]).write_text(block.text)
+        for words in block.commands if block.language == "bash" and block.mark is None else []:
+            if words[:2] == ["voxpop", "run"]:
+                load_recipe(words[2], _sets(words))
+                runs += 1
+    if page == "docs/corpora.md":
+        assert runs == 3  # counted on the page: MSP-Podcast 2, Hugging Face 1
+
+
+# ------------------------------------------------------------------------------------------------ running a page
+def run_page(page: str, folder: Path) -> tuple[list[str], list[str]]:
+    """Build the page's ``DATA/`` in ``folder`` and run its blocks in order there (the caller's working folder).
+
+    Returns:
+        The commands run and the commands skipped (each ``line N: command``, skipped ones with what they need).
+    """
+    docs_inputs.build(folder / "DATA", PAGES[page])
+    ran, skipped = [], []
+    for block in page_blocks(page):
+        if block.language == "yaml" and block.mark is not None and block.mark[0] == "file":
+            (folder / block.mark[1]).write_text(block.text)
+            ran.append(f"line {block.line}: (wrote {block.mark[1]})")
+            continue
+        if block.language != "bash":
+            continue
+        for words in block.commands:
+            shown = f"line {block.line}: {shlex.join(words)}"
+            if block.mark is not None:
+                skipped.append(f"{shown}   [needs {block.mark[1]}]")
+                continue
+            result = CliRunner().invoke(voxpop.cli.app, words[1:], env={"COLUMNS": "200"})
+            assert result.exit_code == 0, f"{page}, {shown}\n{result.output}\n{result.exception!r}"
+            ran.append(shown)
+    print(f"\n{page}: ran {len(ran)}, skipped {len(skipped)}")
+    print("\n".join([*(f"  ran      {c}" for c in ran), *(f"  skipped  {c}" for c in skipped)]))
+    return ran, skipped
+
+
+def _predicted(run: Path) -> pd.DataFrame:
+    from voxpop.models.saved_runs import load_run
+
+    return load_run(run).predictions
+
+
+@pytest.mark.slow
+def test_the_corpora_page_runs_as_written(tmp_path, monkeypatch):
+    """Every command of docs/corpora.md on the builders' inputs; then what the page says of the results, counted by
+    hand from tests/docs_inputs.py."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VOXPOP_FEATURE_STORE", str(tmp_path / "feature-store"))
+    ran, skipped = run_page("docs/corpora.md", tmp_path)
+    assert [c.split(": ", 1)[1] for c in skipped] == [
+        "git clone https://github.com/emo-box/EmoBox DATA/EmoBox   [needs network access to github.com (the EmoBox "
+        "checkout)]"
+    ]
+    # counted on the page: CREMA-D 4, RAVDESS 2, IEMOCAP 3, MSP-Podcast 3 (+ its recipe), MSP-IMPROV 2, CMU-MOSEI 2,
+    # EmoDB 2, ESD 2, MELD 3, EmoBox 2, Hugging Face 2 (+ its recipe)
+    assert len(ran) == 27 + 2 and sum(c.endswith(".yaml)") for c in ran) == 2
+    from voxpop import Corpus
+
+    # CREMA-D: 5 folds, each testing its own speaker's 4 clips; the per-rater import drops rater 9003's 4 slow answers
+    crema = _predicted(tmp_path / "runs" / "crema-d")
+    assert len(crema) == 20 and (crema["fold"].str[-1].astype(int) == crema.index.str[3].astype(int)).all()
+    raters = Corpus.load(tmp_path / "corpora" / "crema-d-raters")
+    assert len(raters.ratings[raters.ratings["slot"].eq("primary")]) == 60 - 4
+    # MSP-Podcast: the Test1 run scores the 4 Test1 files, the Test2 run the 4 Test2 files
+    msp = Corpus.load(tmp_path / "corpora" / "msp-podcast").items["split"]
+    for name in ("Test1", "Test2"):
+        scored = _predicted(tmp_path / "runs" / f"msp-podcast-{name.lower()}")
+        assert sorted(scored.index) == sorted(msp.index[msp.eq(name)])
+    # IEMOCAP: one fold per session; EmoBox's IEMOCAP: one fold per fold file
+    assert sorted(_predicted(tmp_path / "runs" / "iemocap-4class")["fold"].unique()) == [
+        f"session=Ses0{s}" for s in range(1, 6)
+    ]
+    assert sorted(_predicted(tmp_path / "runs" / "iemocap-emobox")["fold"].unique()) == [
+        f"emobox_fold_{k}" for k in range(1, 6)
+    ]
+    # MELD: the release's ids restart per split, the prefix keeps train 0_0 and dev 0_0 apart
+    meld = Corpus.load(tmp_path / "corpora" / "meld-csv").items.index
+    assert sorted(meld) == ["dev_0_0", "dev_0_1", "train_0_0", "train_0_1", "train_1_0"]
+    # Hugging Face: the test split's 4 rows are scored
+    assert len(_predicted(tmp_path / "runs" / "emotions-hf")) == 4
