@@ -166,13 +166,21 @@ class FoldModel:
 class CrossValidation:
     """Out-of-fold results of :func:`cross_validate`.
 
-    ``predictions``: DataFrame indexed by item, one probability column per class (class order), or one
-    predicted value per dimension (continuous label sets), and a ``fold`` column; ``histories``: per fold
-    the per-epoch training history; ``layer_weights``: folds x
-    layers softmax weights of a layer-weighted sum (None without one); ``dropped``: folds x
-    :data:`DROP_REASONS` item counts; ``sizes``: folds x (train, dev, test) items used; ``multilabel``:
-    sigmoid outputs; ``models``: the fold models; ``dev_predictions``: each fold model's outputs on
-    its own dev items (class columns + ``fold``), when asked for, else None.
+    Attributes:
+        predictions: DataFrame indexed by item (items x classes): one probability column per class (class order),
+            or one predicted value per dimension on the targets' scale (continuous label sets), and a ``fold``
+            column.
+        histories: per fold the per-epoch training history (epochs x logged quantities).
+        layer_weights: folds x layers softmax weights of a layer-weighted sum (None without one).
+        dropped: folds x :data:`DROP_REASONS` item counts.
+        sizes: folds x (train, dev, test) items used.
+        multilabel: whether the outputs are sigmoid (multi-label) probabilities.
+        models: ``{fold: FoldModel}``, the fold models.
+        resumed: the folds loaded from ``out_dir`` instead of trained.
+        dev_predictions: each fold model's outputs on its own dev items (class columns + ``fold``), when asked
+            for, else None.
+        kind: ``categorical`` or ``continuous``, the label set's kind.
+        best_epochs: per fold the epoch whose weights were kept (early stopping), -1 without one (classical heads).
     """
 
     predictions: pd.DataFrame
@@ -414,10 +422,28 @@ def cross_validate(
     head ``svr`` / ``ridge`` or a neural head with loss ``mse`` / ``ccc``) whose predictions are one value per
     dimension on the targets' scale.
 
+    Args:
+        features: the feature store entry of the corpus's items (pooled vectors, per-layer means or frames).
+        labels: the training label set (categorical or continuous); its ``kept`` items train and early-stop.
+        folds: the protocol's folds (:func:`voxpop.models.protocols.make_folds`), with unique names.
+        spec: the head, loss and training settings.
+        out_dir: the folder to save each fold and the pooled predictions in (and to resume from); None keeps
+            everything in memory.
+        progress: called as ``progress(done, total)`` with the number of folds done, 0 first.
+        dev_predictions: also predict each fold's own dev items with its model (classical heads then hold the
+            dev items out of training too).
+
+    Returns:
+        The :class:`CrossValidation`: pooled out-of-fold ``predictions`` (items x classes, probabilities; or items
+        x dimensions on the targets' scale), per-fold histories, sizes, dropped counts and fold models.
+
     Raises:
         ConfigError: no folds or repeated fold names, a head / loss that does not fit the label set's kind
             (classes or dimensions; multi-label targets), a fold without training items (or, for classes,
-            with fewer than two classes), or a saved fold trained on other inputs.
+            with fewer than two classes), a neural head that early-stops on a fold without development items
+            (:func:`~voxpop.models.protocols.require_dev`), segment labels without segment features, a backbone
+            without waveform features, or a saved fold trained on other inputs.
+        InputError: a resumed fold's saved predictions file is unreadable.
     """
     if not folds:
         raise ConfigError("cross_validate needs at least one fold; make them with voxpop.models.protocols.make_folds.")

@@ -276,15 +276,19 @@ def export_run(run_dir: str | Path, out_dir: str | Path, name: str | None = None
     a study output directory and ``name`` the run in it (needed when it holds several, :mod:`voxpop.models.saved_runs`).
 
     Args:
-        run_dir: a study output directory (``runs.json``); out_dir: the folder to write; name: the run.
+        run_dir: a study output directory (one holding ``runs.json``).
+        out_dir: the folder to write (created when missing).
+        name: the run in ``run_dir`` to export; None for its only run.
 
     Returns:
-        ``out_dir``.
+        ``out_dir``, now holding ``<fold>.onnx`` per fold (input ``x``: float32 (N, D) or (N, L, D); output
+        ``probabilities`` (N, C) or ``values`` (N, D) on the targets' scale) and ``card.json``.
 
     Raises:
         ConfigError: heads that take frames or audio, a classical regressor without an ONNX converter (svr), or
             the export extra not installed.
-        InputError: a directory that is not a run.
+        InputError: a directory that is not a study output directory, an unknown run name, several runs and no
+            ``name``, or a fold model file missing or damaged (:meth:`~voxpop.models.saved_runs.Run.fold_models`).
     """
     from voxpop.core.cache import output_directory, write_bytes, write_text
     from voxpop.models.saved_runs import load_run
@@ -384,9 +388,28 @@ def predict_exported(
     progress: Callable[[int, int], None] | None = None,
     audio: Mapping[str, Any] | None = None,
 ):
-    """Class probabilities of audio files from an exported folder: features rebuilt from the card's
-    extractor (``audio``: overrides of its audio options), then the ONNX fold models averaged. Returns
-    :class:`voxpop.models.inference.FilePredictions`."""
+    """Class probabilities (or dimension values) of audio files from an exported folder: features rebuilt from the
+    card's extractor, then the ONNX fold models averaged.
+
+    Args:
+        directory: a folder :func:`export_run` wrote (``card.json`` and the ``<fold>.onnx`` files).
+        paths: the audio files to predict, each once.
+        store: the feature store to extract into; None: a temporary store, removed afterwards.
+        progress: called as ``progress(done, total)`` during feature extraction.
+        audio: overrides of the card's recorded audio options (e.g. ``min_seconds``, ``too_short``; noise
+            augmentation cannot be set).
+
+    Returns:
+        A :class:`voxpop.models.inference.FilePredictions`: ``probabilities`` indexed by file (files x classes,
+        probabilities in the card's class order; or files x dimensions on the targets' scale) and ``skipped``
+        (the files whose audio could not be used, with the reason).
+
+    Raises:
+        InputError: ``directory`` holds no readable export card of this format, a listed ONNX file is missing, or
+            the rebuilt features do not have the shape the models take.
+        ConfigError: the export extra (onnxruntime) not installed, no audio file, a file listed twice, an audio
+            option that cannot be set, or an extractor that cannot be rebuilt exactly as the card records it.
+    """
     from voxpop.models.inference import FilePredictions, features_of_items, file_items
     from voxpop.models.saved_runs import FeatureSource
 

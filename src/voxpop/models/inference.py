@@ -147,9 +147,27 @@ def predict_files(
     audio: Mapping[str, Any] | None = None,
 ) -> FilePredictions:
     """Class probabilities (or dimension values) of new audio files: the run's features, each fold model, averaged
-    over folds
-    (:func:`features_of_items`, ``audio`` its overrides; files whose audio cannot be used are listed in
-    ``skipped``). ``run``: a :class:`~voxpop.models.saved_runs.Run` or a study output directory holding one run."""
+    over folds (:func:`features_of_items`).
+
+    Args:
+        run: a :class:`~voxpop.models.saved_runs.Run`, or a study output directory holding one run.
+        paths: the audio files to predict, each once.
+        store: the feature store to extract into; None: a temporary store, removed afterwards.
+        progress: called as ``progress(done, total)`` during feature extraction.
+        audio: overrides of the run's recorded audio options (e.g. ``min_seconds``, ``too_short``; noise
+            augmentation cannot be set).
+
+    Returns:
+        The :class:`FilePredictions`: ``probabilities`` indexed by file as given (files x classes, probabilities
+        in the run's class order; or files x dimensions on the targets' scale) and ``skipped`` (files whose audio
+        cannot be used, with the reason).
+
+    Raises:
+        InputError: a directory that is not a study output directory or holds several runs, or a fold model file
+            missing or damaged.
+        ConfigError: no audio file, a file listed twice, an audio option that cannot be set, or an extractor that
+            differs from (or cannot be rebuilt as) the one the run was trained with.
+    """
     run = run if isinstance(run, Run) else load_run(run)
     probabilities, skipped = features_of_items(
         run.record.features, file_items(paths), run.record.classes, ensemble_scorer(run), store=store,

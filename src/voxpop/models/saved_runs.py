@@ -109,7 +109,13 @@ class RunRecord(pydantic.BaseModel):
 
 @dataclasses.dataclass
 class Run:
-    """A trained model source: its record, its train stage directory and its labels stage directory."""
+    """A trained model source: its record, its train stage directory and its labels stage directory.
+
+    Attributes:
+        directory: the train stage directory in ``OUT/cache`` (pooled out-of-fold predictions, ``folds/<fold>/``).
+        record: the :class:`RunRecord` of ``runs.json`` (corpus, label spec, features, model spec, protocol).
+        labels_directory: the labels stage directory in ``OUT/cache`` holding the training ``labels.parquet``.
+    """
 
     directory: Path
     record: RunRecord
@@ -248,8 +254,19 @@ def write_runs(study: Any) -> None:
 
 
 def find_runs(out_dir: str | Path, names: list[str] | None = None) -> dict[str, Run]:
-    """The runs of a study output directory (``runs.json``), all or those named; raises :class:`InputError`
-    for a directory without one, an unreadable record, or an unknown name (listing the known ones)."""
+    """The runs of a study output directory (``runs.json``), all or those named.
+
+    Args:
+        out_dir: a study output directory (the ``--out`` of ``voxpop run`` or ``voxpop train``).
+        names: the runs to return; None or empty: all of them.
+
+    Returns:
+        ``{name: Run}`` in the order of ``runs.json`` (or of ``names``).
+
+    Raises:
+        InputError: a directory without ``runs.json``, an unreadable or empty record, a stage path that leaves
+            ``out_dir``, or an unknown name (listing the known ones).
+    """
     out = Path(out_dir)
     path = out / RUNS_FILE
     if not path.is_file():
@@ -289,7 +306,19 @@ def _check_inside(out: Path, path: Path, name: str, key: str, value: str) -> Non
 
 
 def load_run(out_dir: str | Path, name: str | None = None) -> Run:
-    """One run of a study output directory: the one named, or the only one (:func:`find_runs`)."""
+    """One run of a study output directory: the one named, or the only one (:func:`find_runs`).
+
+    Args:
+        out_dir: a study output directory (the ``--out`` of ``voxpop run`` or ``voxpop train``).
+        name: the run to load; None when the directory holds only one.
+
+    Returns:
+        The :class:`Run`: its record, predictions (items x classes, probabilities; or items x dimensions on the
+        targets' scale), training labels and fold models.
+
+    Raises:
+        InputError: as :func:`find_runs`, or several runs and no ``name`` (choose one with ``--model NAME``).
+    """
     runs = find_runs(out_dir, [name] if name else None)
     if len(runs) > 1:
         raise InputError(f"{out_dir}: holds {len(runs)} runs ({', '.join(runs)}); choose one with --model NAME.")

@@ -141,9 +141,18 @@ def _label_section(report: Report, run: StudyRun) -> None:
 def write_study_report(run: StudyRun, submit: Callable | None = None) -> None:
     """Write the report of ``run`` into its output directory (figures of an earlier recipe version removed).
 
-    Its figures are rendered here, or through ``submit`` as they are drawn (:class:`voxpop.report.render.Report`:
-    ``functools.partial(client.submit, pure=False)`` renders them on a Dask cluster's workers while this
-    process builds the rest of the report).
+    Writes ``report.html``, ``report.md``, ``figures/*.png`` / ``*.pdf`` and ``tables/*.tex`` / ``*.csv``
+    (:meth:`voxpop.report.render.Report.write`); the same cache gives byte-identical files.
+
+    Args:
+        run: the finished :class:`~voxpop.study.run.StudyRun`; its ``out_dir`` receives the report.
+        submit: renders the figures elsewhere as they are drawn (:class:`voxpop.report.render.Report`:
+            ``functools.partial(client.submit, pure=False)`` renders them on a Dask cluster's workers while this
+            process builds the rest of the report); None renders them here.
+
+    Raises:
+        VoxpopError: ``figures/`` or ``tables/`` in the output directory is a symlink leading outside it, or
+            exists and is not a folder (:func:`voxpop.core.cache.output_directory`).
     """
     for stale in output_directory(run.out_dir, FIGURES_DIR).glob("*.png"):
         stale.unlink()

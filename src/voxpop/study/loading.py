@@ -182,6 +182,15 @@ def read_recipe_text(path: Path) -> str:
 def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """Read a recipe YAML file, apply ``key.path=value`` overrides and validate it (every problem at once).
 
+    Args:
+        path: the recipe YAML file (UTF-8, within the ``recipe_bytes`` ceiling).
+        overrides: ``key.path=value`` texts (the CLI's ``--set``), applied in order before validation; the value is
+            read as YAML (``model.epochs=3``, ``grid.model.loss=[ce, cbce]``).
+
+    Returns:
+        The validated :class:`~voxpop.study.recipe.Recipe` (its variants checked, not expanded:
+        :func:`~voxpop.study.definition.build_study` does that once).
+
     Raises:
         ConfigError: the file is missing, too large, not UTF-8 or not YAML; an override is malformed; the
             recipe is invalid (every problem with its key path, :func:`recipe_error`).
@@ -246,10 +255,27 @@ def not_unicode(data: Any, path: str = "") -> Iterator[str]:
 def recipe_from_dict(data: Mapping[str, Any], source: str = "(dict)") -> Recipe:
     """Validate a recipe given as a mapping; the grid's keys and values are checked too.
 
+    Args:
+        data: the recipe as plain data (what YAML gives: mappings, lists, texts, numbers).
+        source: where the data came from, named in the error (a file path, or ``(dict)``).
+
+    Returns:
+        The validated :class:`~voxpop.study.recipe.Recipe` (its variants checked, not expanded).
+
     Raises:
         ConfigError: every problem with its key path (:func:`recipe_error`): non-finite numbers anywhere
-            (:func:`non_finite`), the schema's problems, grid keys and values, too many variants (ceiling
-            ``variants``), the same variant twice.
+            (:func:`non_finite`), texts that are not Unicode (:func:`not_unicode`), the schema's problems, grid keys
+            and values, too many variants (ceiling ``variants``), the same variant twice.
+
+    Example:
+        >>> recipe = recipe_from_dict({"study": "s1", "corpus": {"demo": {}}, "grid": {"model.head": ["mlp", "svm"]}})
+        >>> recipe.study, recipe.grid
+        ('s1', {'model.head': ['mlp', 'svm']})
+        >>> recipe_from_dict({"study": "s1", "corpus": {"demo": {}}, "grid": {"title": ["a"]}})
+        Traceback (most recent call last):
+        ...
+        voxpop.core.errors.ConfigError: recipe (dict) is invalid (1 problem):
+          - grid.title: only keys under features, model, protocol can vary in a study
     """
     bad = list(non_finite(data))
     problems = [f"{path}: Input should be a finite number (not .inf or .nan)" for path in bad]

@@ -59,7 +59,21 @@ RESULT_COLUMNS = [
 @dataclasses.dataclass
 class StudyRun:
     """What a run produced: the recipe, corpus, plan, every stage's loaded output and the results table, and
-    the :class:`~voxpop.study.definition.Study` it ran."""
+    the :class:`~voxpop.study.definition.Study` it ran.
+
+    Attributes:
+        recipe: the study's recipe (variants expanded in ``plan``).
+        corpus: the corpus the study ran on, after ``where``.
+        plan: every stage of every variant, in order (:func:`voxpop.study.plan.plan_study`).
+        outputs: each stage's loaded output by stage key (see :meth:`output`).
+        results: the tidy results table (:data:`RESULT_COLUMNS`), as written to ``results.parquet``.
+        executed: the labels of the stages computed by this run.
+        reused: the labels of the stages found finished in the cache (from an earlier computation).
+        out_dir: the output directory (``cache/``, ``results.parquet``, ``runs.json``, the report).
+        merged: for a recipe with ``corpora``, what merging them did (one accounting row per corpus, each
+            corpus's classes after its class map); None otherwise.
+        study: the :class:`~voxpop.study.definition.Study` that ran (None when not given).
+    """
 
     recipe: Recipe
     corpus: Corpus
@@ -124,12 +138,25 @@ def run_recipe(
         recipe: the :class:`~voxpop.study.definition.Study` (a recipe is made one for ``out_dir``).
         out_dir: the output directory (``cache/``, ``results.parquet``, ``runs.json``).
         source: where a recipe came from, for error messages (a study carries its own).
+        reporter: progress and notices of the stages (:class:`voxpop.core.progress.Reporter`); None: a default one.
+        on_run: called as ``on_run(run, submit)`` with the finished :class:`StudyRun` before the cluster closes
+            (``submit``: the cluster's ``client.submit``, or None in-process), e.g.
+            :func:`voxpop.report.study.write_study_report`; None: nothing is rendered.
+        workers: Dask worker processes of a ``LocalCluster``; 1 (and no ``scheduler``): in this process.
+        scheduler: the address of a running Dask scheduler (``tcp://HOST:PORT`` / ``tls://...``); its workers must
+            see ``out_dir``.
+        security: a ``distributed.security.Security`` for a ``tls://`` scheduler.
+        threads: CPU threads of every stage, in both modes (results are byte-identical).
+        client: a ``distributed.Client`` already connected (:func:`voxpop.core.cluster.connect`), used instead of
+            a new one.
 
     Returns:
-        The finished :class:`StudyRun`.
+        The finished :class:`StudyRun`; ``results.parquet`` and ``runs.json`` are written into ``out_dir``.
 
     Raises:
-        ConfigError: the pre-flight check's problems, each with its key path, before any work.
+        ConfigError: the pre-flight check's problems, each with its key path, before any work, or a study built
+            for another output directory than ``out_dir``.
+        InputError: a corpus directory the recipe names that is missing or unreadable.
         StageError: a stage that failed, naming it and its directory.
     """
     reporter = reporter or Reporter()
@@ -201,14 +228,18 @@ def dry_run(
     be named yet (their keys depend on the built corpus) and only the corpus row is given.
 
     Args:
-        recipe: the study (a recipe is made one); out_dir: its output directory; workers / scheduler: where
-            the stages would run; source: where a recipe came from.
+        recipe: the :class:`~voxpop.study.definition.Study` (a recipe is made one for ``out_dir``).
+        out_dir: its output directory (whose ``cache/`` says which stages are done).
+        workers: Dask worker processes the stages would run on (1: in this process).
+        scheduler: the address of the Dask scheduler the stages would run on, or None.
+        source: where a recipe came from, for error messages (a study carries its own).
 
     Returns:
         One dict per stage: ``stage``, ``kind``, ``status``, ``where``.
 
     Raises:
-        ConfigError: the pre-flight check's problems.
+        ConfigError: the pre-flight check's problems, or a study built for another output directory.
+        InputError: a corpus directory the recipe names that is missing or unreadable.
     """
     from voxpop.study.scheduler import where
 
