@@ -227,7 +227,8 @@ def test_a_rebuilt_corpus_gives_every_stage_on_it_a_new_key(tmp_path):
     cache = Cache(tmp_path / "cache", notice=notices.append)
     study = build_study(recipe, tmp_path)
     corpus, key = prepare_corpus(study, cache, Reporter())
-    assert prepare_corpus(study, cache, Reporter())[1] == key and cache.reused == ["demo corpus (tiny)"]
+    again = Cache(tmp_path / "cache", notice=notices.append)  # a later run: the corpus stage is reused, same key
+    assert prepare_corpus(study, again, Reporter())[1] == key and again.reused == ["demo corpus (tiny)"]
     ratings = next((tmp_path / "cache").glob("corpus-*/demo/corpus/ratings.parquet"))
     size = ratings.stat().st_size
     ratings.write_bytes(ratings.read_bytes()[:-1])
