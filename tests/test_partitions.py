@@ -137,15 +137,15 @@ def test_test3_is_counted_as_left_out_and_the_summary_shows_each_partition(msp_c
 
 
 @pytest.mark.usefixtures("one_torch_thread")
-def test_the_report_has_a_table_per_test_partition(msp_corpus, msp_run):
-    from voxpop.report.study import build_report
-    from voxpop.study.run import run_recipe
-
+def test_voxpop_run_summary_and_report_show_each_test_partition(msp_corpus, msp_run):
     out, _ = msp_run
-    recipe = load_recipe(out / "recipe.yaml", [])
-    run = run_recipe(recipe, out)  # every stage reused from the train run
-    assert not run.executed
-    markdown = build_report(run).markdown()
+    result = CliRunner().invoke(app, ["run", str(out / "recipe.yaml"), "--out", str(out), "--workers", "1",
+                                      "--allow-outside-paths"], env={"COLUMNS": "200"})  # fmt: skip
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    text = " ".join(result.output.split())
+    assert "stages run: 0, reused from the cache: 4" in text  # the study voxpop train ran
+    assert "test partition" in text and "│ split=Test1 │" in text and "│ split=Test2 │" in text
+    markdown = (out / "report.md").read_text()
     start = markdown.index("Each test partition of the split protocol (protocol.split.test) scored as its own")
     section = markdown[start : markdown.index("## Training")]
     assert "| test partition |" in section and "| split=Test1 |" in section and "| split=Test2 |" in section
@@ -248,7 +248,8 @@ def test_dimensional_targets_are_scored_per_test_partition(msp_corpus, tmp_path)
     recipe = recipe_from_dict({
         "study": "msp-arousal", "corpus": {"path": str(msp_corpus / "corpus")},
         "labels": {"train": {"A": {"gold_standard": "mean"}}, "test": {"A": {"gold_standard": "mean"}}},
-        "features": {"extractor": "fbank", "store": str(msp_corpus / "store")}, "model": {"head": "ridge", "loss": "mse"},
+        "features": {"extractor": "fbank", "store": str(msp_corpus / "store")},
+        "model": {"head": "ridge", "loss": "mse"},
         "protocol": {"split": {"columns": ["Split_Set"], "test": ["Test1", "Test2"]}},
         "evaluation": {"bootstrap": 50, "metrics": ["ccc", "pearson", "mae"]},
     })  # fmt: skip
