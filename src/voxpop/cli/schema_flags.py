@@ -316,7 +316,9 @@ def _items(texts: Sequence[str]) -> list[str]:
 
 def flag_value(flag: SchemaFlag, given: Any, parsers: Mapping[str, Callable[..., Any]] | None = None) -> Any:
     """The recipe value of a value flag's command-line value(s): lists split at commas, mappings from
-    ``KEY=VALUE`` (``parsers``: a key's own parser, called with the texts and the flag), unions read as YAML."""
+    ``KEY=VALUE`` (``parsers``: a key's own parser, called with the texts and the flag), unions read as YAML, except
+    that a union with a list splits a value at commas and a union of ``str`` and ``list[str]`` keeps texts as written
+    (``--split-test Test1,Test2``, ``--split-test 007``)."""
     parser = next((p for k, p in (parsers or {}).items() if k in flag.keys), None)
     if parser is not None:
         return parser(list(given), flag.flag)
@@ -332,9 +334,13 @@ def flag_value(flag: SchemaFlag, given: Any, parsers: Mapping[str, Callable[...,
         if _leaf_type(typing.get_args(inner)[1]) is str:
             return pairs
         return {k: _json(v) for k, v in pairs.items()}
-    if any(typing.get_origin(_leaf_type(a)) is list for a in typing.get_args(inner)) and "," in given:
-        return [read_value(t, Any, flag.flag) for t in _items([given])]
-    return read_value(given, inner, flag.flag)
+    members = [_leaf_type(a) for a in typing.get_args(inner)]
+    lists = [m for m in members if typing.get_origin(m) is list]
+    if lists and "," in given:  # the list's items typed as its element (str | list[str]: texts, as written)
+        element = (typing.get_args(lists[0]) or (Any,))[0]
+        return [read_value(t, element, flag.flag) for t in _items([given])]
+    textual = all(m is str or m == list[str] for m in members)  # str | list[str]: one text, as written
+    return read_value(given, str if textual else inner, flag.flag)
 
 
 def _json(text: str) -> Any:

@@ -50,20 +50,24 @@ def print_summary(run: StudyRun) -> None:
     """The headline metric of every (variant, train, test) cell, and where the files are."""
     from voxpop.core.formatting import format_ci, metric_name
     from voxpop.evaluation.chance import direction
+    from voxpop.evaluation.partitions import is_partition_group
     from voxpop.report.naming import HEADERS
 
     metric = next((m for m in run.recipe.evaluation.metrics if m in set(run.results["metric"])), None)
     if metric is not None:
-        rows = run.results[run.results["group"].eq("all") & run.results["metric"].eq(metric)]
+        groups = run.results["group"]
+        shown = groups.eq("all") | groups.map(is_partition_group).astype(bool)  # and each test partition (split=)
+        rows = run.results[shown & run.results["metric"].eq(metric)]
         chance = bool(rows["chance"].notna().any())  # none for the regression metrics of dimensional studies
+        parts = ["group"] if rows["group"].ne("all").any() else []
         table = Table(title=f"{run.recipe.study}: {metric_name(metric)} [95 % CI], {direction(metric)} is better")
-        for column in ("variant", "train", "test", metric, *(["chance"] if chance else []), "n_items"):
+        for column in ("variant", "train", "test", *parts, metric, *(["chance"] if chance else []), "n_items"):
             numeric = column in (metric, "chance", "n_items")
             header = metric_name(column) if column == metric else HEADERS.get(column, column)
-            table.add_column(header, justify="right" if numeric else "left")
+            table.add_column("test partition" if column == "group" else header, justify="right" if numeric else "left")
         for row in rows.itertuples(index=False):
             cells = (format_ci(row.value, row.low, row.high), *([format_ci(row.chance)] if chance else []))
-            table.add_row(row.variant, row.train, row.test, *cells, f"{row.n_items:,}")
+            table.add_row(row.variant, row.train, row.test, *([row.group] if parts else []), *cells, f"{row.n_items:,}")
         console.print(table)
         if chance:
             console.print(

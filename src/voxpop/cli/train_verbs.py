@@ -35,6 +35,7 @@ from voxpop.core.cache import output_directory, write_text
 from voxpop.core.errors import ConfigError
 from voxpop.core.formatting import format_ci, metric_name
 from voxpop.corpus.classmap import parse_class_map
+from voxpop.evaluation.partitions import is_partition_group
 from voxpop.labels import RULES
 from voxpop.study.loading import set_path
 
@@ -74,6 +75,7 @@ NOTES = {
     "model.head_options": " HEAD.KEY=VALUE: for that head only.",
     "model.early_stopping.patience": " 0: no early stopping (early_stopping: null).",
     "model.backbone.path": " Without --extractor or --features: features waveform:PATH.",
+    **{f"protocol.split.{part}": " Comma-separated: several values." for part in ("train", "dev", "test")},
 }
 """What ``voxpop train`` adds to a key's meaning (its flag's help says so after the key's description)."""
 
@@ -185,14 +187,22 @@ def print_summary(tables: dict[str, pd.DataFrame], title: str, first: str = "hea
 
 
 def print_folds(folds: pd.DataFrame, title: str = "items per fold") -> None:
-    """Items used per fold and items dropped: without features (train / dev / test), not kept (train / dev)."""
+    """Items used per fold and items dropped: without features (train / dev / test), not kept (train / dev); and
+    when the protocol left items out (split values in no partition, columns ``left_out[VALUE]``), how many of
+    which value (``Test3 123``)."""
+    left_out = [c for c in folds.columns if str(c).startswith("left_out[")]
     table = Table(title=escape(title), box=box.SIMPLE_HEAD)
-    for column in ("fold", "train", "dev", "test", "no features (train/dev/test)", "not kept (train/dev)"):
-        table.add_column(column, justify="left" if column == "fold" else "right")
+    columns = ("fold", "train", "dev", "test", "no features (train/dev/test)", "not kept (train/dev)")
+    for column in (*columns, *(["left out (split value: items)"] if left_out else [])):
+        table.add_column(column, justify="left" if column in ("fold", "left out (split value: items)") else "right")
     for fold, row in folds.iterrows():
         missing = "/".join(f"{int(row[f'{part}_no_features']):,}" for part in ("train", "dev", "test"))
         not_kept = "/".join(f"{int(row[f'{part}_not_kept']):,}" for part in ("train", "dev"))
-        table.add_row(escape(str(fold)), *(f"{int(row[p]):,}" for p in ("train", "dev", "test")), missing, not_kept)
+        left = [", ".join(f"{c[len('left_out['):-1]} {int(row[c]):,}" for c in left_out if row[c])] if left_out else []
+        table.add_row(
+            escape(str(fold)), *(f"{int(row[p]):,}" for p in ("train", "dev", "test")), missing, not_kept,
+            *map(escape, left),
+        )  # fmt: skip
     console.print(table)
 
 
@@ -290,12 +300,17 @@ def report(result: Any, out: Path, entry: Path | None) -> None:
     for names in layouts.values():
         which = f" ({', '.join(names)})" if len(layouts) > 1 else ""
         print_folds(trained[names[0]].folds, f"items per fold{which}")
-    results = result.results[result.results["group"].eq("all")]
+    groups = result.results["group"]
+    results = result.results[groups.eq("all") | groups.map(is_partition_group).astype(bool)]  # all, split=Test1 ...
     head = first.record.model.head  # a single head: its variant is 'base'
     named = {v: head + v.removeprefix("base") if v.startswith("base") else v for v in pd.unique(results["variant"])}
-    summaries = {name: results[results["variant"].eq(v)] for v, name in named.items()}
-    frame = pd.concat([t.assign(run=n) for n, t in summaries.items()], ignore_index=True)
+    frame = pd.concat([results[results["variant"].eq(v)].assign(run=n) for v, n in named.items()], ignore_index=True)
     write_text(out / "summary.csv", frame.to_csv(index=False))
+    summaries = {  # each run pooled over every test item, then each test partition of a split on its own
+        name if group == "all" else f"{name} {group}": rows
+        for name, by_run in frame.groupby("run", sort=False)
+        for group, rows in by_run.groupby("group", sort=False)
+    }
     excluded = int(next(iter(summaries.values()))["n_excluded"].iloc[0])
     rule = next(iter(runs.values())).record.train
     print_summary(

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,9 +43,25 @@ class Fold:
     dev_missing: str = ""
     """Why a protocol that names development items gave this fold none (a split column without a development
     value); a model that early-stops on such a fold is refused (:func:`require_dev`)."""
+    left_out: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """Items of this fold's split column in no partition, by value (``{"Test3": 123}``): counted, never dropped
+    in silence (:func:`split_folds`)."""
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "dev": len(self.dev), "test": len(self.test)}
+
+
+def left_out_table(folds: Sequence[Fold]) -> pd.DataFrame:
+    """Items each fold's protocol left out, by value of its split column: folds x ``left_out[VALUE]`` item counts
+    (0 where a fold has none of a value); no columns when no fold left an item out.
+
+    >>> f = Fold("s", pd.Index(["a"]), pd.Index([]), pd.Index(["b"]), left_out={"Test3": 2})
+    >>> left_out_table([f, Fold("t", f.train, f.dev, f.test)]).to_dict("index")
+    {'s': {'left_out[Test3]': 2}, 't': {'left_out[Test3]': 0}}
+    """
+    counts = {fold.name: {f"left_out[{value}]": n for value, n in fold.left_out.items()} for fold in folds}
+    table = pd.DataFrame.from_dict(counts, orient="index").reindex([fold.name for fold in folds])
+    return table.fillna(0).astype(int).rename_axis("fold")
 
 
 def _column(items: pd.DataFrame, column: str) -> pd.Series:
@@ -63,28 +79,98 @@ def _column(items: pd.DataFrame, column: str) -> pd.Series:
     return values.astype(str)
 
 
+SPLIT_PARTS = ("train", "dev", "test")
+"""The partitions of the split protocol, in the order of :func:`split_values`."""
+
+
+def split_key(part: str) -> str:
+    """How a message names the values of one partition of the split protocol: its recipe key and its
+    ``voxpop train`` flag.
+
+    >>> split_key("test")
+    'protocol.split.test, voxpop train --split-test'
+    """
+    return f"protocol.split.{part}, voxpop train --split-{part}"
+
+
+def split_values(
+    train: str | Sequence[str], dev: str | Sequence[str], test: str | Sequence[str]
+) -> dict[str, list[str]]:
+    """The values that put an item in each partition of the split protocol, as lists: a string is one value, a
+    list several (MSP-Podcast: ``test: [Test1, Test2]``, each test value scored on its own as well).
+
+    Args:
+        train, dev, test: the value, or values, that mark the partition's items.
+
+    Returns:
+        ``{"train": [...], "dev": [...], "test": [...]}`` in the order given.
+
+    Raises:
+        ConfigError: a partition without a value, an empty value, a value listed twice or one value in two
+            partitions; the message names the recipe keys and flags (:func:`split_key`).
+
+    Example:
+        >>> split_values("Train", "Development", ["Test1", "Test2"])
+        {'train': ['Train'], 'dev': ['Development'], 'test': ['Test1', 'Test2']}
+        >>> split_values("Train", ["Development", "Train"], "Test")
+        Traceback (most recent call last):
+        ...
+        voxpop.core.errors.ConfigError: split protocol: 'Train' marks both train items (protocol.split.train, ...
+    """
+    values: dict[str, list[str]] = {}
+    for part, given in zip(SPLIT_PARTS, (train, dev, test), strict=True):
+        listed = [given] if isinstance(given, str) else [str(v) for v in given]
+        if not listed or not all(listed):
+            raise ConfigError(
+                f"split protocol: the {part} values ({split_key(part)}) need at least one value and no empty one, "
+                f"got {listed}"
+            )
+        twice = sorted({v for v in listed if listed.count(v) > 1})
+        if twice:
+            raise ConfigError(f"split protocol: {', '.join(map(repr, twice))} listed twice in the {part} values "
+                              f"({split_key(part)}); name each value once")  # fmt: skip
+        values[part] = listed
+    for i, first in enumerate(SPLIT_PARTS):
+        for second in SPLIT_PARTS[i + 1 :]:
+            both = [v for v in values[first] if v in values[second]]
+            if both:
+                raise ConfigError(
+                    f"split protocol: {', '.join(map(repr, both))} marks both {first} items ({split_key(first)}) "
+                    f"and {second} items ({split_key(second)}); give each value to one partition"
+                )
+    return values
+
+
+def _counted(counts: pd.Series) -> str:
+    """``Development (10), Test1 (4)``: a split column's values with their item counts."""
+    return ", ".join(f"{value} ({int(n):,})" for value, n in sorted(counts.items()))
+
+
 def split_folds(
     items: pd.DataFrame,
     columns: Sequence[str],
-    train: str = "Train",
-    dev: str = "Development",
-    test: str = "Test",
+    train: str | Sequence[str] = "Train",
+    dev: str | Sequence[str] = "Development",
+    test: str | Sequence[str] = "Test",
     dev_share: float = 0.0,
     seed: int = 0,
     speaker: str = "speaker",
 ) -> list[Fold]:
     """One fold per predefined split column whose values name the partition of each item.
 
-    Items with any other value (e.g. ``Test2``) are left out of that fold. A column without ``dev`` items (EmoBox
-    folds have train and test only) gives a fold with no development items, marked ``dev_missing`` so that a model
-    that early-stops on it is refused (:func:`require_dev`), unless ``dev_share`` > 0: that share of each fold's
-    training speakers (item column ``speaker``; at least one, shuffled with ``seed``) is then held out as its
-    development set (:func:`speaker_share`).
+    ``train``, ``dev`` and ``test`` are each one value or a list of values (:func:`split_values`): MSP-Podcast's
+    ``Split_Set`` with ``test: [Test1, Test2]`` tests both partitions in one fold (the evaluation scores each test
+    value apart as well, :mod:`voxpop.evaluation.partitions`). Items with any other value (``Test3``) are left out
+    of that fold and counted in its ``left_out`` (value -> items). Every train and test value must occur in each
+    column. A column without ``dev`` items (EmoBox folds have train and test only) gives a fold with no development
+    items, marked ``dev_missing`` so that a model that early-stops on it is refused (:func:`require_dev`), unless
+    ``dev_share`` > 0: that share of each fold's training speakers (item column ``speaker``; at least one, shuffled
+    with ``seed``) is then held out as its development set (:func:`speaker_share`).
 
     Args:
         items: the corpus items, with the split columns (and ``speaker`` for ``dev_share``).
         columns: the split columns, one fold each, named after its column.
-        train, dev, test: the values that put an item in each partition.
+        train, dev, test: the value, or list of values, that put an item in each partition.
         dev_share: share of the training speakers held out as development items, in [0, 1); 0: none.
         seed: seed of the speakers' shuffle for ``dev_share``.
         speaker: the speaker column for ``dev_share``.
@@ -93,14 +179,19 @@ def split_folds(
         The folds, in the order of ``columns``.
 
     Raises:
-        ConfigError: a column is missing or has empty cells; a column has no ``train`` or no ``test`` items;
-            ``dev_share`` outside [0, 1), or given for a column that names development items already; fewer than
-            two training speakers for ``dev_share``.
+        ConfigError: a column is missing or has empty cells; values as :func:`split_values` refuses them; a train or
+            test value, or some but not all dev values, that a column lacks (naming the recipe key and flag, and the
+            column's values with their counts); ``dev_share`` outside [0, 1), or given for a column that names
+            development items already; fewer than two training speakers for ``dev_share``.
 
     Example:
         >>> items = pd.DataFrame({"fold1": ["Train", "Development", "Test", "Train"]}, index=list("abcd"))
         >>> split_folds(items, ["fold1"])[0].sizes()
         {'train': 2, 'dev': 1, 'test': 1}
+        >>> items = pd.DataFrame({"s": ["Train", "Test1", "Test2", "Test3", "Development"]}, index=list("abcde"))
+        >>> fold = split_folds(items, ["s"], test=["Test1", "Test2"])[0]
+        >>> list(fold.test), fold.left_out
+        (['b', 'c'], {'Test3': 1})
         >>> items = pd.DataFrame({"f1": ["train", "train", "test", "train"], "speaker": ["s1", "s2", "s3", "s1"]},
         ...                      index=list("abcd"))
         >>> split_folds(items, ["f1"], train="train", test="test")[0].dev_missing
@@ -109,37 +200,40 @@ def split_folds(
         >>> sorted(items.loc[fold.dev, "speaker"].unique()), sorted(items.loc[fold.train, "speaker"].unique())
         (['s1'], ['s2'])
     """
+    wanted = split_values(train, dev, test)
+    named = {v for listed in wanted.values() for v in listed}
     if not 0 <= dev_share < 1:
         raise ConfigError(f"split protocol: dev_share {dev_share:g} must be at least 0 and below 1")
     folds = []
     for column in columns:
         values = _column(items, column)
-        parts = {
-            name: items.index[(values == value).to_numpy()]
-            for name, value in (("train", train), ("dev", dev), ("test", test))
-        }
-        if not len(parts["train"]) or not len(parts["test"]):
-            raise ConfigError(
-                f"split column {column!r} has no {train!r} or no {test!r} items; "
-                f"its values are {sorted(values.unique())}"
-            )
+        counts = values.value_counts()
+        for part in SPLIT_PARTS:
+            absent = [v for v in wanted[part] if v not in counts.index]
+            if absent and (part != "dev" or len(absent) < len(wanted["dev"])):
+                raise ConfigError(
+                    f"split column {column!r} has no {' or '.join(map(repr, absent))} items (the {part} values: "
+                    f"{split_key(part)}); its values: {_counted(counts)}; name values the column has"
+                )
+        parts = {part: items.index[values.isin(wanted[part]).to_numpy()] for part in SPLIT_PARTS}
+        left_out = {str(v): int(n) for v, n in sorted(counts.items()) if v not in named}
         missing = ""
         if dev_share > 0:
             if len(parts["dev"]):
                 raise ConfigError(
-                    f"split column {column!r} names {len(parts['dev'])} development items ({dev!r}) already; "
-                    f"dev_share {dev_share:g} would hold out more: drop dev_share, or give dev a value the column "
-                    "does not have"
+                    f"split column {column!r} names {len(parts['dev'])} development items "
+                    f"({', '.join(map(repr, wanted['dev']))}) already; dev_share {dev_share:g} would hold out more: "
+                    "drop dev_share, or give dev a value the column does not have"
                 )
-            training = (values == train).to_numpy()
+            training = values.isin(wanted["train"]).to_numpy()
             held_out = speaker_share(items, training, dev_share, seed, speaker, f"split column {column!r}")
             parts["train"], parts["dev"] = items.index[training & ~held_out], items.index[held_out]
         elif not len(parts["dev"]):
             missing = (
-                f"split column {column!r} names no development items (no value {dev!r}; its values: "
-                f"{', '.join(sorted(values.unique()))})"
+                f"split column {column!r} names no development items (no value "
+                f"{' or '.join(map(repr, wanted['dev']))}; its values: {', '.join(sorted(values.unique()))})"
             )
-        folds.append(Fold(column, parts["train"], parts["dev"], parts["test"], missing))
+        folds.append(Fold(column, parts["train"], parts["dev"], parts["test"], missing, left_out))
     return folds
 
 

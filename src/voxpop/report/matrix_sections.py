@@ -135,7 +135,8 @@ def _training_section(report: Report, run: StudyRun) -> None:
         "Training",
         "Items per fold (train and dev: kept by the train label set and with "
         "features; test: every item with features), items dropped, by reason, and for models that stop early on "
-        "the dev items, the epoch whose weights were kept in each fold.",
+        "the dev items, the epoch whose weights were kept in each fold. `left out: VALUE items` counts the items "
+        "whose split column value names no partition (protocol.split), which no model saw.",
     )
     rows = []
     for (source, train), stage in run.plan.sources.items():
@@ -149,6 +150,7 @@ def _training_section(report: Report, run: StudyRun) -> None:
     table = pd.DataFrame(rows)
     table.index = pd.MultiIndex.from_tuples(table.index, names=["variant", "train"])
     table = table.rename(columns={part: f"{part} items" for part in ("train", "dev", "test")})
+    table = table.rename(columns=lambda c: f"left out: {c[9:-1]} items" if c.startswith("left_out[") else c)
     empty = [c for c in table.columns if not c.endswith((" items", "per fold")) and table[c].eq(0).all()]
     caption = f"No item dropped as {', '.join(HEADERS.get(c, c) for c in empty)} (columns left out)." if empty else ""
     section.add_table("Items per partition (summed over folds)", readable(table.drop(columns=empty)), caption=caption)

@@ -20,6 +20,7 @@ import pandas as pd
 from voxpop.core.formatting import format_ci
 from voxpop.evaluation import REGRESSION_METRICS
 from voxpop.evaluation.analysis import pivot_cross_test
+from voxpop.evaluation.partitions import is_partition_group
 from voxpop.labels import ContinuousLabelSet
 from voxpop.report import matrix_plots, plots
 from voxpop.report.render import Report
@@ -149,22 +150,35 @@ def _results_section(report: Report, run) -> None:
     dims = [m[len("ccc[") : -1] for m in dict.fromkeys(results["metric"]) if m.startswith("ccc[")]
     own = results[results["train"].eq(results["test"])]  # each model on its own target definition
     results = own if len(own) else results
-    wide = results.assign(cell=[format_ci(v, lo, hi) for v, lo, hi in results[["value", "low", "high"]].to_numpy()])
-    wide = wide.pivot_table(
-        index=["variant", "train", "test"], columns="metric", values="cell", aggfunc="first", sort=False
-    )
     columns = [f"ccc[{d}]" for d in dims] + metrics
     section.add_table(
         "Metrics per dimension",
-        wide[[c for c in columns if c in wide.columns]].reset_index(),
+        _cells(results, ["variant", "train", "test"], columns),
         caption="Each model on its own target definition: CCC per dimension and every metric's mean over the "
         "dimensions, value [95 % bootstrap interval] (results.parquet holds every metric per dimension and cell).",
     )
+    partitions = run.results[run.results["group"].map(is_partition_group).astype(bool)]
+    partitions = partitions[partitions.set_index(["variant", "train", "test"]).index.isin(results.set_index(
+        ["variant", "train", "test"]).index)].rename(columns={"group": "test partition"})  # fmt: skip
+    if len(partitions):
+        section.add_table(
+            "Metrics per test partition",
+            _cells(partitions, ["variant", "train", "test", "test partition"], columns),
+            caption="Each test partition of the split protocol (protocol.split.test) scored as its own test set, "
+            "value [95 % bootstrap interval over its items]; the table above pools every partition.",
+        )
     for variant in dict.fromkeys(results["variant"]):
         section.add_figure(f"Predictions vs targets {variant}", _scatter(run, variant), caption=(
             "Out-of-fold predictions against the targets each model was trained on (its own target definition), "
             "per dimension; dashed: prediction = target."
         ))  # fmt: skip
+
+
+def _cells(results: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
+    """One row per ``keys``, one column per metric of ``columns`` present: ``value [low, high]``."""
+    cells = results.assign(cell=[format_ci(v, lo, hi) for v, lo, hi in results[["value", "low", "high"]].to_numpy()])
+    wide = cells.pivot_table(index=keys, columns="metric", values="cell", aggfunc="first", sort=False)
+    return wide[[c for c in columns if c in wide.columns]].reset_index()
 
 
 def _scatter(run, variant: str):

@@ -12,6 +12,7 @@ from voxpop.agreement.grouping import group_label
 from voxpop.core.formatting import MISSING, format_ci, metric_name
 from voxpop.evaluation.analysis import identical_entries
 from voxpop.evaluation.chance import direction
+from voxpop.evaluation.partitions import is_partition_group
 from voxpop.evaluation.resampling import resample_groups
 from voxpop.evaluation.summary_rows import class_mean_columns, per_class_family
 from voxpop.report import matrix_plots
@@ -119,9 +120,19 @@ def _results_section(report: Report, run: StudyRun) -> None:
         _model_heatmaps(section, overall, headline, limits)
     else:
         _cross_test_heatmaps(section, overall, headline, limits)
+    partitioned = results["group"].map(is_partition_group).astype(bool)
+    if partitioned.any():
+        rows = results[partitioned].rename(columns={"group": "test partition"})
+        table = results_table(rows, list(wanted), [], [*KEYS, "test partition"])
+        caption = (
+            "Each test partition of the split protocol (protocol.split.test) scored as its own test set: its items' "
+            "pooled out-of-fold predictions, bootstrap intervals over its items, its own chance row. The Results "
+            "table above pools every partition."
+        )
+        section.add_table("Results per test partition", table, caption=caption)
     if recipe.evaluation.by:
         by = recipe.evaluation.by
-        groups = results[results["group"].ne("all")]
+        groups = results[results["group"].ne("all") & ~partitioned]
         groups = groups.assign(group=groups["group"].map(lambda g: group_label(by, g)))
         table = results_table(groups, list(wanted), [], [*KEYS, "group"])
         caption = f"Item groups {by}=value; each test set and group ends with its chance row (its class frequencies)."

@@ -145,6 +145,16 @@ def label_classes(recipe: Recipe, corpus_classes: Mapping[str, list[str]] | None
     return recipe.classes or shared, recipe.classes or shared
 
 
+def _source_partitions(partitions: Mapping[str, Any], source: str) -> Any:
+    """The test partitions a source's evaluation scores apart: its variant's (a tuned source: the variant it tunes),
+    or for an ensemble or fusion of every variant the variants' when they all have the same, else None."""
+    base = source.removesuffix(" +tuned")
+    if base in partitions:
+        return partitions[base]
+    found = list(partitions.values())
+    return found[0] if found and all(p == found[0] for p in found) else None
+
+
 def plan_study(
     study: Study | Recipe, corpus_key: str, corpus_classes: Mapping[str, list[str]] | None = None
 ) -> Plan:
@@ -239,8 +249,10 @@ def plan_study(
     if cross is not None and cross.classes == "train":
         evaluation["corpus_classes"] = {name: corpus_classes[name] for name in cross.test}
     matrix = {"binarize": e.binarize, "tie_policy": e.tie_policy, "seed": e.seed}
+    partitions = {name: v.protocol.test_partitions() for name, v in variant_list}
     evaluations, matrices = {}, {}
     for (source, train), stage in sources.items():
+        scored = _source_partitions(partitions, source)
         for test, spec in recipe.labels.test.items():
             if not e.cross_test and test != train:
                 continue
@@ -249,7 +261,7 @@ def plan_study(
             evaluations[cell] = Stage(  # the train labels give the KLD / JSD chance level (prior baseline)
                 "evaluate",
                 f"evaluate {train} -> {test} ({source})",
-                evaluation,
+                {**evaluation, "partitions": scored} if scored else evaluation,  # else: the keys of one test value
                 (stage, test_stage, labels["train", train]),
             )
             wanted = a.mlcm if multilabel_rule(spec) else a.confusion

@@ -29,6 +29,7 @@ from voxpop.corpus.classmap import check_classes
 from voxpop.corpus.formats import check_arguments
 from voxpop.evaluation import MULTI_LABEL_METRICS, REGRESSION_METRICS, SINGLE_LABEL_METRICS
 from voxpop.models import Fold, make_folds
+from voxpop.models.protocols import split_values
 from voxpop.models.specs import (
     CLASSICAL,
     HEADS,
@@ -274,14 +275,21 @@ class SpeakerFolds(Strict):
 
 
 class SplitColumns(Strict):
-    """Predefined splits: one fold per column whose values name train / dev / test. ``dev_share``: for columns
-    without development items (EmoBox folds), that share of each fold's training speakers is held out as its
-    development set, drawn with ``seed`` (:func:`voxpop.models.protocols.split_folds`)."""
+    """Predefined splits: one fold per column whose values name train / dev / test, each one value or a list
+    (MSP-Podcast: ``test: [Test1, Test2]``, each test value also scored on its own; other values are left out and
+    counted). ``dev_share``: for columns without development items (EmoBox folds), that share of each fold's
+    training speakers is held out as its development set, drawn with ``seed``
+    (:func:`voxpop.models.protocols.split_folds`). A one-value list is stored as its value, so ``test: [Test]`` is
+    the study of ``test: Test``."""
 
     columns: list[str] = pydantic.Field(["split"], description="Item columns of the predefined splits (one fold each).")
-    train: str = pydantic.Field("Train", description="The value that marks training items.")
-    dev: str = pydantic.Field("Development", description="The value that marks development items.")
-    test: str = pydantic.Field("Test", description="The value that marks test items.")
+    train: str | list[str] = pydantic.Field("Train", description="The value, or values, that mark training items.")
+    dev: str | list[str] = pydantic.Field(
+        "Development", description="The value, or values, that mark development items."
+    )
+    test: str | list[str] = pydantic.Field(
+        "Test", description="The value, or values, that mark test items (several: each also scored on its own)."
+    )
     dev_share: float = pydantic.Field(
         0.0,
         ge=0,
@@ -290,6 +298,26 @@ class SplitColumns(Strict):
         "as its development set (speaker-disjoint, at least one speaker).",
     )
     seed: Seed = pydantic.Field(0, description="Seed of the development share's speaker draw.")
+
+    @pydantic.field_validator("train", "dev", "test")
+    @classmethod
+    def _one_value(cls, value: str | list[str]) -> str | list[str]:
+        """A one-value list is its value, so the stage keys of ``test: [Test]`` and ``test: Test`` are one."""
+        return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+    @pydantic.model_validator(mode="after")
+    def _partition_values(self) -> SplitColumns:
+        """Each partition's values checked (:func:`voxpop.models.protocols.split_values`)."""
+        try:
+            split_values(self.train, self.dev, self.test)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @property
+    def test_values(self) -> list[str]:
+        """The test values, as a list."""
+        return split_values(self.train, self.dev, self.test)["test"]
 
 
 class LeaveOneOut(Strict):
@@ -368,6 +396,13 @@ class ProtocolConfig(Strict):
     def folds(self, items) -> list[Fold]:
         name, options = self.name_and_options()
         return make_folds(items, name, **options)
+
+    def test_partitions(self) -> dict[str, list[str]] | None:
+        """``{"columns": [...], "test": [...]}`` of a split protocol with several test values, whose partitions
+        the evaluation scores apart (:func:`voxpop.evaluation.partitions.partition_groups`); None otherwise."""
+        if self.split is None or len(self.split.test_values) < 2:
+            return None
+        return {"columns": list(self.split.columns), "test": self.split.test_values}
 
 
 # ====================================================================== evaluation

@@ -29,6 +29,7 @@ from voxpop.core.errors import ConfigError
 from voxpop.corpus import Corpus
 from voxpop.evaluation import confusion_matrix
 from voxpop.evaluation.analysis import average_probabilities, compare_easy_difficult, easy_difficult_items
+from voxpop.evaluation.partitions import partition_groups
 from voxpop.evaluation.predictions import (
     Predictions,
     binarize_predictions,
@@ -46,6 +47,7 @@ from voxpop.labels.label_sets import build_label_set, load_label_set
 from voxpop.labels.segments import union_segment_corpus
 from voxpop.models import ModelSpec, cross_validate
 from voxpop.models.crosscorpus import concat_label_sets, normalisation_groups, normalise_by_group, onto_test_classes
+from voxpop.models.protocols import left_out_table
 
 Progress = Callable[[int, int], None]
 
@@ -250,7 +252,8 @@ def compute_train(
     dev_predictions: bool = False,
 ) -> None:
     """Cross-validate classifiers or regressors, by the label set's kind (fold models saved under
-    ``directory/folds``; finished folds are resumed; ``folds.parquet``: sizes, dropped items and best epoch per
+    ``directory/folds``; finished folds are resumed; ``folds.parquet``: sizes, dropped items, items the protocol
+    left out by split value (``left_out[Test3]``, :func:`voxpop.models.protocols.left_out_table`) and best epoch per
     fold); with
     ``dev_predictions`` each fold model also predicts its own dev items
     (:func:`voxpop.models.cross_validation.cross_validate`)."""
@@ -258,7 +261,7 @@ def compute_train(
         features, labels, folds, spec, out_dir=directory, progress=progress, dev_predictions=dev_predictions
     )
     histories = pd.concat([h.assign(fold=name) for name, h in cv.histories.items()], ignore_index=True)
-    folds_table = cv.sizes.join(cv.dropped).assign(best_epoch=pd.Series(cv.best_epochs))
+    folds_table = cv.sizes.join(cv.dropped).join(left_out_table(folds)).assign(best_epoch=pd.Series(cv.best_epochs))
     trained = Trained(cv.predictions, cv.multilabel, histories, cv.layer_weights, folds_table, kind=cv.kind)
     _save_trained(dataclasses.replace(trained, dev_predictions=cv.dev_predictions), directory)
 
@@ -326,14 +329,19 @@ def compute_evaluation(
     (:func:`voxpop.evaluation.chance.chance_levels`;
     KLD / JSD against the ``train`` label set's mean distribution). ``config["resample"]`` (absent:
     ``items``) ``speakers`` resamples the items' speakers (:func:`voxpop.evaluation.resampling.resample_groups`).
+    ``config["partitions"]`` (a split protocol's columns and several test values) adds one group per test value,
+    ``split=Test1`` (:func:`voxpop.evaluation.partitions.partition_groups`), scored as its own test set.
     Continuous label sets are scored by regression metrics (:func:`voxpop.evaluation.test_scores.score_test_set`
     dispatches on the label set's kind); a group without a kept item is left out."""
     binarize = source.binarize if source.binarize is not None else config["binarize"]
     speakers = resample_groups(corpus.items, config.get("resample", "items"))
     corpus_classes = config.get("corpus_classes")
     tables = []
-    for group, items in grouping.item_groups(corpus.items, config["by"]):
-        predictions = source.predictions[source.predictions.index.isin(items)]  # with "fold": per-fold scores
+    groups = [(group, source.predictions[source.predictions.index.isin(items)])  # with "fold": per-fold scores
+              for group, items in grouping.item_groups(corpus.items, config["by"])]  # fmt: skip
+    if config.get("partitions"):  # several test values of a split: each partition's items alone (split=Test1)
+        groups += partition_groups(corpus.items, source.predictions, config["partitions"])
+    for group, predictions in groups:
         if predictions.empty and group != "all":  # a group no fold tests (the training corpora of cross_corpus)
             continue
         scored_labels = labels
