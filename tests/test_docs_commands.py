@@ -193,7 +193,7 @@ def test_every_recipe_the_page_runs_is_valid(page, tmp_path, monkeypatch):
                 load_recipe(words[2], _sets(words))
                 runs += 1
     if page == "docs/corpora.md":
-        assert runs == 3  # counted on the page: MSP-Podcast 2, Hugging Face 1
+        assert runs == 2  # counted on the page: MSP-Podcast 1, Hugging Face 1
 
 
 # ------------------------------------------------------------------------------------------------ running a page
@@ -252,11 +252,14 @@ def test_the_corpora_page_runs_as_written(tmp_path, monkeypatch):
     assert len(crema) == 20 and (crema["fold"].str[-1].astype(int) == crema.index.str[3].astype(int)).all()
     raters = Corpus.load(tmp_path / "corpora" / "crema-d-raters")
     assert len(raters.ratings[raters.ratings["slot"].eq("primary")]) == 60 - 4
-    # MSP-Podcast: the Test1 run scores the 4 Test1 files, the Test2 run the 4 Test2 files
+    # MSP-Podcast: one run (and its recipe) scores the 4 Test1 and the 4 Test2 files, each test set apart
     msp = Corpus.load(tmp_path / "corpora" / "msp-podcast").items["split"]
-    for name in ("Test1", "Test2"):
-        scored = _predicted(tmp_path / "runs" / f"msp-podcast-{name.lower()}")
-        assert sorted(scored.index) == sorted(msp.index[msp.eq(name)])
+    for run in ("msp-podcast", "msp-podcast-recipe"):
+        scored = _predicted(tmp_path / "runs" / run)
+        assert sorted(scored.index) == sorted(msp.index[msp.isin(["Test1", "Test2"])])
+        results = pd.read_parquet(tmp_path / "runs" / run / "results.parquet")
+        n_items = results[results["metric"].eq("uar")].groupby("group")["n_items"].first().to_dict()
+        assert n_items == {"all": 8, "split=Test1": 4, "split=Test2": 4}
     # IEMOCAP: one fold per session; EmoBox's IEMOCAP: one fold per fold file
     assert sorted(_predicted(tmp_path / "runs" / "iemocap-4class")["fold"].unique()) == [
         f"session=Ses0{s}" for s in range(1, 6)
