@@ -57,18 +57,26 @@ class Headline:
     @property
     def metric(self) -> str:
         """The main metric: the one most test sets are judged by (the first of them on a tie)."""
-        return str(self.best["metric"].value_counts(sort=True).index[0]) if len(self.best) else ""
+        if self.best.empty:
+            return ""
+        counts = self.best["metric"].value_counts(sort=False)  # in order of first appearance
+        return str(counts.index[counts.to_numpy().argmax()])
 
     def table(self) -> pd.DataFrame:
-        """The answer as shown (report and terminal): test set, best model (its variant where the study has
-        several), train set, score [95 % CI], chance, items, and the raters' ceiling where given."""
+        """The answer as shown (report and terminal).
+
+        Returns:
+            One row per test set: test set, its metric (where they differ), best model (variant, where the study
+            has variants), best train set, score [95 % CI], chance, the raters' ceiling (where given), scored
+            items and how many models were compared.
+        """
         best = self.best
         one_metric = best["metric"].nunique() == 1
         score = f"{headline_metric_name(self.metric)} [95 % CI]" if one_metric else "score [95 % CI]"
         shown = {HEADERS["test"]: best["test"]}
         if not one_metric:
             shown["metric"] = best["metric"].map(headline_metric_name)
-        if best["variant"].nunique() > 1 or set(best["variant"]) != {"base"}:
+        if set(best["variant"]) != {"base"}:  # a study without variants has one model source, 'base'
             shown["best " + HEADERS["variant"]] = best["variant"]
         shown["best " + HEADERS["train"]] = best["train"]
         shown[score] = [format_ci(v, lo, hi) for v, lo, hi in best[["value", "low", "high"]].to_numpy()]
@@ -154,6 +162,10 @@ def study_question(recipe, metric: str) -> str:
         ...     "labels": {"train": {"MR": {"rule": "mr"}, "PR": {"rule": "pr"}}, "test": {"MR": {"rule": "mr"}}}})
         >>> study_question(r, "uar")
         'Which train label set (MR, PR) gives the best UAR on the test label set MR?'
+        >>> one = recipe_from_dict({"study": "s", "corpus": {"demo": {"size": "tiny"}},
+        ...     "labels": {"train": {"mr": {"rule": "mr"}}, "test": {"mr": {"rule": "mr"}}}})
+        >>> study_question(one, "macro_f1")
+        'How well does a model trained on mr predict held-out mr labels, by macro-F1?'
     """
     if recipe.question.strip():
         return " ".join(recipe.question.split())
