@@ -160,9 +160,11 @@ class _Text:
 class Section:
     """A titled part of a :class:`Report`; ``add_*`` methods return the section, so calls can be chained."""
 
-    def __init__(self, title: str, text: str, names: set[str], submit: Callable | None = None) -> None:
+    def __init__(
+        self, title: str, text: str, names: set[str], submit: Callable | None = None, lead: bool = False
+    ) -> None:
         self.title = title
-        self.lead = False  # set by Report.add_section
+        self.lead = lead  # the report's lead section (the headline): boxed, before the contents
         self.blocks: list[_Table | _Figure | _Text] = [_Text(text)] if text.strip() else []
         self._names = names  # slugs of every table and figure in the report
         self._submit = submit
@@ -231,8 +233,7 @@ class Report:
     def add_section(self, title: str, text: str = "", lead: bool = False) -> Section:
         """A new section at the end; a ``lead`` section (the headline) is set off in a box and shown before the
         contents, so it is the first thing below the title."""
-        section = Section(title, text, self._names, self._submit)
-        section.lead = lead
+        section = Section(title, text, self._names, self._submit, lead)
         self.sections.append(section)
         return section
 
@@ -246,10 +247,12 @@ class Report:
         return self
 
     def _numbered(self) -> list[tuple[int, Section, list[tuple[str, object]]]]:
-        """Sections with their blocks and the table / figure labels ("Table 3"), numbered in order."""
+        """Sections with their blocks and the table / figure labels ("Table 3"), numbered in order: lead sections
+        first, then the others in the order they were added."""
         tables = figures = 0
         out = []
-        for s, section in enumerate(self.sections, start=1):
+        ordered = [s for s in self.sections if s.lead] + [s for s in self.sections if not s.lead]
+        for s, section in enumerate(ordered, start=1):
             blocks = []
             for block in section.blocks:
                 if isinstance(block, _Table):
