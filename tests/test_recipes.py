@@ -160,8 +160,8 @@ def test_study_3_aggregation_rules(shared, tmp_path):
     report = (tmp_path / "out" / "report.md").read_text()
     speakers = result.corpus.items["speaker"]
     per_fold = speakers.reindex(trained.predictions.index).groupby(trained.predictions["fold"].to_numpy()).nunique()
-    assert (per_fold == 2).all() and "## Warnings" in report
-    assert report.count("fold fold1 tests 2 speaker(s)") == 1
+    assert (per_fold == 2).all() and "## Warnings" not in report  # one warning: the headline shows it
+    assert report.split("## Study")[0].count("fold fold1 tests 2 speaker(s)") == 1
     assert "scored on 48 test items" not in report  # 48 >= 30: no small-test-set warning
     # paired differences: A - B equals the difference of the two cells' own values on the same test items
     from statsmodels.stats.multitest import multipletests
@@ -179,6 +179,37 @@ def test_study_3_aggregation_rules(shared, tmp_path):
     assert "Paired differences" in report
     ds = make_labels(result.corpus, "dawid-skene", condition="voice", classes=labels.classes, form="argmax")
     pd.testing.assert_frame_equal(result.output(result.plan.labels["test", "DS"]).targets, ds.targets)
+    # the demo shows what it claims: no label set duplicates another of its part, and AR-dist's macro-F1 scores the
+    # AR distributions' top class on every item (ties broken at random), not PR's items again
+    from voxpop.report.cautions import study_cautions
+
+    assert not [m for m in study_cautions(result) if "equals" in m] and "**Identical:**" not in report
+    overall = results[results["group"].eq("all") & results["metric"].eq("macro_f1")].set_index(["variant", "train"])
+    ar_dist, pr = overall[overall["test"].eq("AR-dist")], overall[overall["test"].eq("PR")]
+    assert ar_dist["n_items"].eq(int(dist.kept.sum())).all() and (ar_dist["n_items"] > pr["n_items"]).all()
+    assert not np.allclose(ar_dist["value"], pr["value"].reindex(ar_dist.index))
+    # the headline is the first section (before the contents in HTML): per test set the best (variant, train) by
+    # macro-F1 in results.parquet, its interval and chance level
+    parquet = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    top = parquet[parquet["group"].eq("all") & parquet["metric"].eq("macro_f1")]
+    top = top.loc[top.groupby("test", sort=False)["value"].idxmax()]
+    assert re.findall(r"^## (.+)$", report, re.M)[:2] == ["Headline", "Study"]
+    headline = report.split("## Study")[0]
+    assert "**Question:** Which aggregation rule for training labels (MR, PR, AR distributions," in headline
+    assert "| test label set | best model (variant) | best train label set | macro-F1 [95 % CI] | chance |" in headline
+    for row in top.itertuples():
+        shown = f"| {row.test} | {row.variant} | {row.train} | {row.value:.3f} [{row.low:.3f}, {row.high:.3f}] |"
+        assert f"{shown} {row.chance:.3f} | {row.n_items} | 8 |" in headline
+    assert "](figures/headline-macro-f1.png)" in headline
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert html.index('<section id="section-1" class="lead">\n<h2>Headline</h2>') < html.index("<nav>")
+    assert html.index("<nav>") < html.index('<section id="section-2">')
+    # the hook of the raters' ceiling (issue #27): a column only where ceilings are given
+    from voxpop.report.headline import CEILING, study_headline
+
+    table = study_headline(result, ceilings={"MR": (0.8, 0.7, 0.9)}).table().set_index("test label set")
+    assert table.loc["MR", CEILING] == "0.800 [0.700, 0.900]" and table.loc["PR", CEILING] == "–"
+    assert CEILING not in study_headline(result).table().columns
 
 
 def test_study_4_primary_secondary(shared, tmp_path):

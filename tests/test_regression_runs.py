@@ -126,3 +126,20 @@ def test_fuse_of_regressors_is_the_weighted_mean(tmp_path):
     assert load_predictions(tmp_path / "equal.parquet").table["arousal"].tolist() == [3.0, 2.0]  # (a + b) / 2
     bad = CliRunner().invoke(app, [*command[:3], "--weight", "c=1", "--out", str(tmp_path / "x.parquet")], env=ENV)
     assert bad.exit_code != 0 and "unknown inputs ['c']" in str(bad.exception)
+
+
+def test_the_headline_of_a_dimensional_study_is_its_best_mean_ccc(study6):
+    from voxpop.report.headline import study_headline
+    from voxpop.report.study import build_report
+
+    results = study6.run.results[study6.run.results["group"].eq("all")].set_index("metric")
+    mean = results.loc[[f"ccc[{d}]" for d in DIMS], "value"].mean()  # one model, one test set: the mean CCC cell
+    headline = study_headline(study6.run)
+    assert headline.metric == "ccc" and headline.best["value"].tolist() == [mean]
+    assert headline.best[["test", "variant", "train"]].to_numpy().tolist() == [["EWE", "base", "EWE"]]
+    markdown = build_report(study6.run).markdown()
+    assert markdown.split("\n## ")[1].startswith("Headline\n\n**Question:** Which gold standard")
+    low, high, items = results.loc["ccc", ["low", "high", "n_items"]]
+    assert f"| EWE | EWE | {mean:.3f} [{low:.3f}, {high:.3f}] | 0.000 | {int(items)} | 1 |" in markdown
+    header = "| test label set | best train label set | mean CCC [95 % CI] | chance | items | models compared |"
+    assert header in markdown

@@ -519,3 +519,17 @@ def test_loss_table_bars_show_both_losses_per_rule_and_condition():
         np.testing.assert_allclose([p.get_height() for p in axes.patches], by_condition[column])
         assert [t.get_text() for t in axes.texts] == [f"{v:.0%}" for v in by_condition[column]]
         assert [t.get_text() for t in axes.get_xticklabels()] == ["mr", "pr", "ar"]
+
+
+def test_a_lead_section_comes_first_before_the_contents_in_html_and_markdown():
+    report = Report("Study", notice="synthetic")
+    report.add_section("Details", "the rest").add_table("t", pd.DataFrame({"a": [1]}))
+    report.add_section("More", "more")
+    report.add_section("Headline", "the answer", lead=True).add_table("answer", pd.DataFrame({"b": [2]}))
+    page = report.html()
+    assert page.index('<section id="section-1" class="lead">\n<h2>Headline</h2>') < page.index("<nav>")
+    assert page.index("<nav>") < page.index('<section id="section-2">\n<h2>Details</h2>')
+    assert '<li><a href="#section-1">' not in page  # the contents list what follows the headline
+    assert "<strong>Table 1:</strong> answer" in page and "<strong>Table 2:</strong> t" in page
+    text = report.markdown()
+    assert text.index("## Headline") < text.index("**Table 1: answer**") < text.index("## Details")

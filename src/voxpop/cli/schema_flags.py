@@ -147,6 +147,10 @@ def _named(keys: list[_Key], one_of: Mapping[str, str], names: Mapping[str, str]
     return named
 
 
+TOP_LEVEL_PANELS = {"question": "Options"}
+"""Help panels of top-level value keys that are not about items and classes (the study's question)."""
+
+
 def schema_flags(
     model: type[pydantic.BaseModel],
     *,
@@ -205,7 +209,9 @@ def schema_flags(
         if first.kind == "choice":
             sub = _model_of(first.field.annotation)
             choices = tuple(n for n in sub.model_fields if f"{first.path}.{n}" not in exclude)
-        panel = first.path.split(".")[0] if "." in first.path or first.kind != "value" else "items and classes"
+        panel = first.path.split(".")[0] if "." in first.path or first.kind != "value" else TOP_LEVEL_PANELS.get(
+            first.path, "items and classes"
+        )
         keys_of = tuple(k.path for k in group)
         extra = tuple(a for k in keys_of for a in aliases.get(k, ()))
         flags.append(SchemaFlag(name, keys_of, first.field, panel, first.kind, extra, choices))  # type: ignore[arg-type]

@@ -85,6 +85,31 @@ def print_summary(run: StudyRun) -> None:
     )
 
 
+def print_headline(run: StudyRun) -> None:
+    """The report's headline (:func:`voxpop.report.headline.study_headline`): the question, the best model per test
+    set with its interval and chance, and the warnings that change how to read it; the last block that ``voxpop
+    run`` and ``voxpop train`` print."""
+    from voxpop.report.headline import study_headline
+
+    headline = study_headline(run)
+    console.print(f"\n[bold]Question:[/] {escape(headline.question)}", highlight=False)
+    if headline.best.empty:
+        console.print("no model was scored", highlight=False)
+        return
+    shown = headline.table()
+    table = Table(title="Answer: the best model per test label set", title_justify="left")
+    for column in shown.columns:
+        numeric = "[" in column or column in ("chance", "items", "models compared", "raters' ceiling")
+        table.add_column(escape(column), justify="right" if numeric else "left")
+    for row in shown.astype(object).itertuples(index=False):
+        table.add_row(*(f"{cell:,}" if isinstance(cell, int) else escape(str(cell)) for cell in row))
+    console.print(table)
+    for line in headline.warnings:
+        console.print(f"[yellow]read with care:[/] {escape(line)}", highlight=False)
+    if headline.more:
+        console.print(f"{headline.more} more warnings above", highlight=False)
+
+
 def print_cautions(run=None, messages: list[str] | None = None) -> None:
     """The cautions of a finished :class:`voxpop.study.run.StudyRun` (:func:`voxpop.report.cautions.study_cautions`), or
     the given ``messages``, one ``warning:`` line each: what every verb that trains or evaluates prints (run,
@@ -179,6 +204,7 @@ def run_study(
     print_summary(result)
     if replaced:
         console.print(escape(replaced_note(out, replaced)), highlight=False)
+    print_headline(result)
 
 
 @app.command()

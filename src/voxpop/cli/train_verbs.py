@@ -241,7 +241,7 @@ def train(
     """Cross-validate heads on features and labels through the recipe runner and print out-of-fold metrics.
 
     Every recipe key is a flag of the same name (generated from the recipe schema; docs/cli/train.md)."""
-    from voxpop.cli.study_verbs import progress_reporter
+    from voxpop.cli.study_verbs import print_headline, progress_reporter
     from voxpop.labels.overwrite import existing_outputs, replaced_note
     from voxpop.study import build_study, recipe_from_dict, run_recipe
 
@@ -263,6 +263,7 @@ def train(
     report(result, out, features)
     if replaced:
         console.print(escape(replaced_note(out, replaced)), highlight=False)
+    print_headline(result)
 
 
 @contextlib.contextmanager

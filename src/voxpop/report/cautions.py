@@ -11,14 +11,17 @@ Each check is a pure function that returns messages (one line each, empty when a
 - :func:`early_stopping_without_dev`: early stopping is configured but a fold has no development items, so
   it is silently off and every epoch is trained.
 
-Label sets or result cells that equal another one are flagged by :func:`voxpop.evaluation.analysis.identical_entries`.
-:func:`study_cautions` runs every check on a finished study (``voxpop run``, ``voxpop train``);
+- :func:`identical_label_sets`: a train (test) label set with the same targets as another train (test) set.
+
+:func:`study_cautions` runs every check on a finished study (``voxpop run``, ``voxpop train``), and
+:func:`graded_cautions` marks those that change how the headline reads (:mod:`voxpop.report.headline`);
 :func:`scoring_cautions` those that apply to a run scored on its own (``voxpop evaluate``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -110,24 +113,36 @@ def early_stopping_without_dev(folds: pd.DataFrame | None, configured: bool, sou
             "(every epoch was trained)"]
 
 
-def study_cautions(run) -> list[str]:
-    """Every check on a finished study, de-duplicated, in a stable order.
+class Caution(NamedTuple):
+    """One caution and whether it changes how the headline reads (:data:`SEVERE_CHECKS`)."""
+
+    message: str
+    severe: bool
+
+
+SEVERE_CHECKS = ("small test sets", "classes without training items", "identical label sets")
+"""The checks whose cautions change how a headline result reads (its interval, a class it cannot score, two rows
+or columns that are one finding); the others (few speakers per fold, early stopping off) qualify the details."""
+
+
+def graded_cautions(run) -> list[Caution]:
+    """Every check on a finished study, de-duplicated, in a stable order, each marked severe or not.
 
     Runs :func:`small_test_sets` on the results, and per trained model :func:`few_test_speakers`,
-    :func:`classes_without_training_items` and :func:`early_stopping_without_dev`, then flags label sets with
-    identical targets (:func:`voxpop.evaluation.analysis.identical_entries`).
+    :func:`classes_without_training_items` and :func:`early_stopping_without_dev`, then
+    :func:`identical_label_sets`.
 
     Args:
-        run: a finished :class:`voxpop.study.plan.StudyRun` (its ``results``, ``corpus``, ``plan`` and stage
+        run: a finished :class:`voxpop.study.run.StudyRun` (its ``results``, ``corpus``, ``plan`` and stage
             outputs are read).
 
     Returns:
-        The caution messages, one line each; empty when all is well.
+        The cautions, one line each, severe when their check is one of :data:`SEVERE_CHECKS`; empty when all
+        is well.
     """
-    from voxpop.evaluation.analysis import identical_entries
     from voxpop.models import CLASSICAL
 
-    messages = small_test_sets(run.results)
+    checked = [("small test sets", m) for m in small_test_sets(run.results)]
     speakers = run.corpus.items["speaker"] if "speaker" in run.corpus.items.columns else None
     for (variant, train), stage in run.plan.sources.items():
         if stage.kind != "train":
@@ -137,15 +152,59 @@ def study_cautions(run) -> list[str]:
         stopping = model["head"] not in CLASSICAL and model["train"].get("patience") is not None
         source = f"{train} ({variant})"
         if speakers is not None:  # the same folds for every model: said once
-            messages += few_test_speakers(trained.predictions, speakers, "test folds")
+            few = few_test_speakers(trained.predictions, speakers, "test folds")
+            checked += [("few test speakers", m) for m in few]
         labels = run.output(run.plan.labels["train", train])
-        messages += classes_without_training_items(labels.targets, labels.kept, trained.predictions, source)
-        messages += early_stopping_without_dev(trained.folds, stopping, source)
-    targets: dict[str, pd.DataFrame] = {}
-    for (_, name), stage in run.plan.labels.items():  # a train and a test set of one name are one set
-        targets.setdefault(name, run.output(stage).kept_targets)
-    messages += identical_entries(targets, "label set", "targets", "items")
-    return list(dict.fromkeys(messages))
+        missing = classes_without_training_items(labels.targets, labels.kept, trained.predictions, source)
+        checked += [("classes without training items", m) for m in missing]
+        stopped = early_stopping_without_dev(trained.folds, stopping, source)
+        checked += [("early stopping without dev", m) for m in stopped]
+    checked += [("identical label sets", m) for m in identical_label_sets(run)]
+    severity = {message: check in SEVERE_CHECKS for check, message in checked}
+    return [Caution(message, severe) for message, severe in severity.items()]
+
+
+def study_cautions(run) -> list[str]:
+    """Every check on a finished study, de-duplicated, in a stable order (:func:`graded_cautions`).
+
+    Args:
+        run: a finished :class:`voxpop.study.run.StudyRun`.
+
+    Returns:
+        The caution messages, one line each; empty when all is well.
+    """
+    return [caution.message for caution in graded_cautions(run)]
+
+
+def identical_label_sets(run, kind: str | None = None) -> list[str]:
+    """Train label sets equal to an earlier train set, and test sets equal to an earlier test set
+    (:func:`voxpop.evaluation.analysis.identical_entries` on their kept targets): two rows or two columns that
+    are one finding. A train set and a test set of the same targets are not flagged: scoring a model on the
+    labels it learned (under the test set's name, e.g. AR distributions as ``AR-dist`` for KLD / JSD) is a
+    design, not a duplicate.
+
+    Args:
+        run: a finished :class:`voxpop.study.run.StudyRun`.
+        kind: only label sets of this kind (``categorical`` or ``continuous``); None: every label set.
+
+    Returns:
+        One message per duplicate, e.g. ``"test label set S* equals S: identical targets on all 384 items"``.
+
+    Example:
+        A recipe training on ``S`` and ``S*`` whose agreement filter keeps every item gives
+        ``["train label set S* equals S: identical targets on all 384 items"]``.
+    """
+    from voxpop.evaluation.analysis import identical_entries
+
+    messages = []
+    for part in ("train", "test"):
+        targets = {}
+        for (of, name), stage in run.plan.labels.items():
+            labels = run.output(stage)
+            if of == part and (kind is None or labels.kind == kind):
+                targets[name] = labels.kept_targets
+        messages += identical_entries(targets, f"{part} label set", "targets", "items")
+    return messages
 
 
 def scoring_cautions(

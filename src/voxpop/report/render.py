@@ -69,7 +69,8 @@ TABLES_DIR = "tables"
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
   color: #1b1b1b; background: #fff; margin: 0; line-height: 1.5; }
-main { max-width: 1100px; margin: 0 auto; padding: 1.5rem 2rem 4rem; }
+main { max-width: 1320px; margin: 0 auto; padding: 1.5rem 2rem 4rem; }
+section > p, section > ul, nav { max-width: 70rem; }
 h1 { font-size: 1.9rem; margin: 0.5rem 0 0.2rem; }
 h2 { font-size: 1.4rem; margin-top: 2.5rem; border-bottom: 2px solid #ddd; padding-bottom: 0.2rem; }
 .subtitle { color: #555; font-size: 1.1rem; margin-top: 0; }
@@ -81,13 +82,19 @@ nav ol { margin: 0.3rem 0; }
 table { border-collapse: collapse; font-size: 0.92rem; }
 th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; vertical-align: top; }
 th { background: #f0f2f5; text-align: left; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { white-space: nowrap; }
 td.ci { font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fafafa; }
 figure { margin: 1.2rem 0 2rem; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #333; font-size: 0.95rem; margin-top: 0.3rem; }
 code { background: #f3f3f3; padding: 0 0.2rem; border-radius: 3px; }
+section.lead { background: #f5f8fb; border: 1px solid #c5d3e0; border-radius: 6px; padding: 0.2rem 1.2rem 0.6rem;
+  margin: 1rem 0 1.5rem; }
+section.lead h2 { margin-top: 0.6rem; }
+section.lead > p:first-of-type { font-size: 1.15rem; }
+section.lead figure img { max-width: min(100%, 820px); }
 """.strip()
 
 
@@ -153,8 +160,11 @@ class _Text:
 class Section:
     """A titled part of a :class:`Report`; ``add_*`` methods return the section, so calls can be chained."""
 
-    def __init__(self, title: str, text: str, names: set[str], submit: Callable | None = None) -> None:
+    def __init__(
+        self, title: str, text: str, names: set[str], submit: Callable | None = None, lead: bool = False
+    ) -> None:
         self.title = title
+        self.lead = lead  # the report's lead section (the headline): boxed, before the contents
         self.blocks: list[_Table | _Figure | _Text] = [_Text(text)] if text.strip() else []
         self._names = names  # slugs of every table and figure in the report
         self._submit = submit
@@ -220,8 +230,10 @@ class Report:
         self._names: set[str] = set()
         self._submit = submit
 
-    def add_section(self, title: str, text: str = "") -> Section:
-        section = Section(title, text, self._names, self._submit)
+    def add_section(self, title: str, text: str = "", lead: bool = False) -> Section:
+        """A new section at the end; a ``lead`` section (the headline) is set off in a box and shown before the
+        contents, so it is the first thing below the title."""
+        section = Section(title, text, self._names, self._submit, lead)
         self.sections.append(section)
         return section
 
@@ -235,10 +247,12 @@ class Report:
         return self
 
     def _numbered(self) -> list[tuple[int, Section, list[tuple[str, object]]]]:
-        """Sections with their blocks and the table / figure labels ("Table 3"), numbered in order."""
+        """Sections with their blocks and the table / figure labels ("Table 3"), numbered in order: lead sections
+        first, then the others in the order they were added."""
         tables = figures = 0
         out = []
-        for s, section in enumerate(self.sections, start=1):
+        ordered = [s for s in self.sections if s.lead] + [s for s in self.sections if not s.lead]
+        for s, section in enumerate(ordered, start=1):
             blocks = []
             for block in section.blocks:
                 if isinstance(block, _Table):
@@ -274,17 +288,23 @@ class Report:
             parts.append(f'<p class="subtitle">{inline_html(self.subtitle)}</p>')
         if self.notice:
             parts.append(f'<div class="notice" role="note"><strong>Notice:</strong> {inline_html(self.notice)}</div>')
-        if len(numbered) > 1:
-            items = "".join(f'<li><a href="#section-{s}">{esc(sec.title)}</a></li>' for s, sec, _ in numbered)
+        leads = [entry for entry in numbered if entry[1].lead]
+        for s, section, blocks in leads:
+            parts.append(self._section_html(s, section, blocks))
+        others = [entry for entry in numbered if not entry[1].lead]
+        if len(others) > 1:
+            items = "".join(f'<li><a href="#section-{s}">{esc(sec.title)}</a></li>' for s, sec, _ in others)
             parts.append(f"<nav><strong>Contents</strong><ol>{items}</ol></nav>")
-        for s, section, blocks in numbered:
-            parts.append(f'<section id="section-{s}">')
-            parts.append(f"<h2>{esc(section.title)}</h2>")
-            for label, block in blocks:
-                parts.append(self._block_html(label, block))
-            parts.append("</section>")
+        for s, section, blocks in others:
+            parts.append(self._section_html(s, section, blocks))
         parts += ["</main>", "</body>", "</html>", ""]
         return "\n".join(parts)
+
+    def _section_html(self, number: int, section: Section, blocks: list[tuple[str, object]]) -> str:
+        attributes = f'id="section-{number}"' + (' class="lead"' if section.lead else "")
+        parts = [f"<section {attributes}>", f"<h2>{html.escape(section.title)}</h2>"]
+        parts += [self._block_html(label, block) for label, block in blocks]
+        return "\n".join([*parts, "</section>"])
 
     @staticmethod
     def _block_html(label: str, block: _Table | _Figure | _Text) -> str:

@@ -1,7 +1,9 @@
 """The report of a study run: tables and figures rendered with :mod:`voxpop.report.render` and
 :mod:`voxpop.report.plots`.
 
-Sections appear when the recipe asks for them: study and label sets (always), agreement, loss
+The headline comes first (:mod:`voxpop.report.headline`: the question, the best model per test set, the one
+figure and the warnings that change how to read it), then every warning where the headline could not show them
+all, and sections as the recipe asks for them: study and label sets (always), agreement, loss
 accounting, threshold sweep, agreement between label sets, results (main table with 95 % bootstrap
 intervals and one cross-test heatmap per model source and metric), confusion matrices / MLCMs,
 training (fold sizes, dropped items, layer weights), easy / difficult items, fusion weights and tuned
@@ -17,8 +19,9 @@ import pandas as pd
 from voxpop.core.cache import output_directory
 from voxpop.corpus import demo
 from voxpop.corpus.classmap import resolve_classes
-from voxpop.evaluation.analysis import identical_entries
 from voxpop.report.agreement_sections import _agreement_sections
+from voxpop.report.cautions import identical_label_sets
+from voxpop.report.headline import headline_section
 from voxpop.report.matrix_sections import _derived_section, _easy_section, _matrix_section, _training_section
 from voxpop.report.naming import DEMO_NOTICE, _flag_identical
 from voxpop.report.regression_sections import continuous_label_section, evaluates, regression_results_section
@@ -43,7 +46,8 @@ def build_report(run: StudyRun, submit: Callable | None = None) -> Report:
     synthetic = any(spec.demo is not None for spec in specs) or run.corpus.source == demo.SOURCE
     notice = recipe.notice or (DEMO_NOTICE if synthetic else None)
     report = Report(recipe.title or f"Study {recipe.study}", f"corpus {run.corpus.name!r}", notice, submit)
-    _cautions_section(report, run)
+    if headline_section(report, run).more:  # the headline shows every warning when they are few
+        _cautions_section(report, run)
     _study_section(report, run)
     _label_section(report, run)
     continuous_label_section(report, run)
@@ -105,12 +109,11 @@ def _study_section(report: Report, run: StudyRun) -> None:
 
 
 def _label_section(report: Report, run: StudyRun) -> None:
-    rows, targets = [], {}
+    rows = []
     for (part, name), stage in run.plan.labels.items():
         labels = run.output(stage)
         if labels.kind != "categorical":  # continuous label sets: voxpop.report.regression_sections
             continue
-        targets.setdefault(name, labels.kept_targets)
         options = {k: v for k, v in labels.options.items() if v not in (None, False, 0, 0.0, "drop", {}, [])}
         options.pop("classes", None)
         rows.append(
@@ -135,7 +138,7 @@ def _label_section(report: Report, run: StudyRun) -> None:
             "(z-norm: ratings of raters with too few or unvarying ratings are set aside, and items left without a "
             "usable rating are dropped).",
         ).add_table("Label sets", pd.DataFrame(rows))
-        _flag_identical(section, identical_entries(targets, "label set", "targets", "items"))
+        _flag_identical(section, identical_label_sets(run, "categorical"))
 
 
 def write_study_report(run: StudyRun, submit: Callable | None = None) -> None:

@@ -452,6 +452,10 @@ class Recipe(Strict):
     study: str = pydantic.Field(description="The study's name (it names files).")
     title: str = pydantic.Field("", description="The report's title.")
     description: str = pydantic.Field("", description="The report's description.")
+    question: str = pydantic.Field(
+        "", description="The study's question in one sentence, answered first in the report and the terminal "
+        "(default: one built from the label sets and the main metric)."
+    )
     notice: str | None = pydantic.Field(None, description="A notice the report shows first.")
     corpus: CorpusSpec | None = pydantic.Field(None, description="The corpus (one).")
     corpora: dict[str, CorpusEntry] = pydantic.Field({}, description="Several corpora, merged (cross-corpus).")
