@@ -21,9 +21,10 @@ from typing import Any
 
 import pandas as pd
 
-from voxpop.core.cache import Cache, Stage, atomic_write, output_directory
+from voxpop.core.cache import Cache, Stage, atomic_write
 from voxpop.core.progress import Reporter
 from voxpop.corpus import Corpus
+from voxpop.features.store_admin import default_store_root
 from voxpop.models.saved_runs import write_runs
 from voxpop.study.checks import check_recipe
 from voxpop.study.corpus_source import Merged, load_merged, prepare_corpus
@@ -161,7 +162,7 @@ def run_recipe(
             run_plan(plan, runner, cache, reporter, client)
         for position, stage in enumerate(plan.order if client is None else ()):
             reporter.stage(stage.label, position, len(plan.order), cache.is_done(stage))
-            runner.run(stage, cache, outputs, reporter.step)
+            runner.run(stage, cache, outputs, reporter.step, reporter.notice)
         outputs = {stage.key: runner.output(stage, cache, outputs, consumer=None) for stage in plan.order}
         results = results_table(study.recipe, plan, outputs)
         atomic_write(out_dir / "results.parquet", lambda handle: results.to_parquet(handle, index=False))
@@ -175,7 +176,9 @@ def run_recipe(
 
 
 def stage_runner(study: Study, plan: Plan, corpus: Corpus, out_dir: Path, threads: int = 1) -> StageRunner:
-    """The :class:`~voxpop.study.execution.StageRunner` of a planned study writing into ``out_dir/cache``.
+    """The :class:`~voxpop.study.execution.StageRunner` of a planned study writing into ``out_dir/cache``, its
+    features into the recipe's ``features.store`` or else the user's feature store
+    (:func:`~voxpop.features.store_admin.default_store_root`), shared by every output folder.
 
     Args:
         study: the study; plan: its plan; corpus: its corpus (after ``where``); out_dir: the output directory;
@@ -185,7 +188,7 @@ def stage_runner(study: Study, plan: Plan, corpus: Corpus, out_dir: Path, thread
         The runner (picklable: Dask sends it to its workers).
     """
     recipe = study.recipe
-    store = Path(recipe.features.store) if recipe.features.store else output_directory(out_dir, "cache", "features")
+    store = Path(recipe.features.store).absolute() if recipe.features.store else default_store_root()
     fusion = recipe.analyses.fusion
     imported = {n: str(p) for n, p in fusion.predictions.items()} if fusion is not None else {}
     return StageRunner(out_dir / "cache", out_dir, corpus, store, imported, plan.segments, threads)

@@ -61,7 +61,7 @@ def shard_task(runner: StageRunner, stage: Stage, shard: tuple[int, int], *depen
     try:
         kill_hook(stage)
         with fixed_threads(runner.threads):
-            st.extract_shard(runner.items(cache, {}), stage.config, runner.store, shard)
+            st.extract_shard(runner.items(cache, {}), stage.config, runner.store, shard, notices.append)
     except VoxpopError as exc:
         return _outcome(cache, notices, exc)
     return _outcome(cache, notices)
