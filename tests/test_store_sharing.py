@@ -130,8 +130,9 @@ def test_a_changed_audio_file_of_the_same_size_is_extracted_again(demo_corpus, t
 
     computed.clear()
     notices.clear()
-    second = _run(_recipe(corpus_dir, "mr", "one"), tmp_path / "two", notices)
+    second = _run(_recipe(corpus_dir, "mr", "one"), tmp_path / "one", notices)  # the same output folder
     new = second.output(next(iter(second.plan.features.values())))
+    assert "features fbank" in second.executed  # the features stage's key holds the audio files' identity
     assert len(computed) == len(new.items)  # a new entry: the old one is not read for the changed corpus
     assert not any("reused from" in n for n in notices)
     assert new.path != old.path and len(_entries(feature_store)) == 2
@@ -140,6 +141,11 @@ def test_a_changed_audio_file_of_the_same_size_is_extracted_again(demo_corpus, t
     row = new.items.get_loc(item)
     np.testing.assert_allclose(new.values[row], expected, rtol=1e-5)
     assert not np.allclose(old.values[old.items.get_loc(item)], expected)
+
+    computed.clear()
+    notices.clear()
+    _run(_recipe(corpus_dir, "mr", "one"), tmp_path / "two", notices)  # another folder: the new entry is read
+    assert computed == [] and f"features fbank: reused from {new.path}" in notices
 
 
 # ====================================================================== the default place

@@ -142,9 +142,20 @@ def store_key(fingerprints: pd.DataFrame, extractor_spec: dict, audio_config: di
     >>> k == store_key(fp, {"extractor": "fbank"}, {"sample_rate": 8000})
     False
     """
+    return stable_hash({"items": fingerprints_hash(fingerprints), "extractor": extractor_spec, "audio": audio_config})
+
+
+def fingerprints_hash(fingerprints: pd.DataFrame) -> str:
+    """sha256 of the item ids with their file fingerprints (:func:`fingerprint_items`), in order.
+
+    A study puts it in its features stages' keys, so a changed audio file makes them run again.
+
+    >>> fp = pd.DataFrame({"fingerprint": ["/a.wav|10|1"]}, index=pd.Index(["a"], name="item"))
+    >>> fingerprints_hash(fp) == fingerprints_hash(fp.assign(fingerprint=["/a.wav|10|2"]))
+    False
+    """
     rows = [[str(item), str(fp)] for item, fp in zip(fingerprints.index, fingerprints["fingerprint"], strict=True)]
-    items_hash = hashlib.sha256(canonical_json(rows).encode()).hexdigest()
-    return stable_hash({"items": items_hash, "extractor": extractor_spec, "audio": audio_config})
+    return hashlib.sha256(canonical_json(rows).encode()).hexdigest()
 
 
 def entry_name(extractor_spec: dict, key: str) -> str:

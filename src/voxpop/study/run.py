@@ -24,6 +24,7 @@ import pandas as pd
 from voxpop.core.cache import Cache, Stage, atomic_write
 from voxpop.core.progress import Reporter
 from voxpop.corpus import Corpus
+from voxpop.features.store import fingerprint_items, fingerprints_hash
 from voxpop.features.store_admin import default_store_root
 from voxpop.models.saved_runs import write_runs
 from voxpop.study.checks import check_recipe
@@ -154,7 +155,7 @@ def run_recipe(
         # merged corpora label on the classes the plan chooses (e.g. the shared ones), after the check
         stages = None if merged else label_stages(study, corpus_key)
         check_recipe(study, corpus, map_function=map_function, threads=threads, cache=cache, label_stages=stages)
-        plan = plan_study(study, corpus_key, merged.classes if merged else None)
+        plan = plan_study(study, corpus_key, merged.classes if merged else None, audio_files_key(corpus))
         runner = stage_runner(study, plan, corpus, out_dir, threads)
         if client is not None:
             from voxpop.study.scheduler import run_plan
@@ -173,6 +174,18 @@ def run_recipe(
         if on_run is not None:  # e.g. voxpop.report.study.write_study_report, while the cluster is still open
             on_run(run, None if client is None else functools.partial(client.submit, pure=False))
     return run
+
+
+def audio_files_key(corpus: Corpus) -> str | None:
+    """The identity of the corpus items' audio files (path, size and modification time per item,
+    :func:`voxpop.features.store.fingerprints_hash`), or None for a corpus without an ``audio`` column.
+
+    Part of the features stages' keys: a changed file makes them run again, and the feature store, keyed on
+    the same fingerprints, extracts them again instead of reading the old entry.
+    """
+    if "audio" not in corpus.items.columns:
+        return None
+    return fingerprints_hash(fingerprint_items(corpus.items))
 
 
 def stage_runner(study: Study, plan: Plan, corpus: Corpus, out_dir: Path, threads: int = 1) -> StageRunner:
@@ -227,7 +240,7 @@ def dry_run(
     corpus, corpus_key = prepare_corpus(study, cache, Reporter())
     check_recipe(study, corpus)
     merged = load_merged(study, cache)
-    for stage in plan_study(study, corpus_key, merged.classes if merged else None).order:
+    for stage in plan_study(study, corpus_key, merged.classes if merged else None, audio_files_key(corpus)).order:
         status = "cached" if cache.is_done(stage) else "pending"
         place = where(stage, workers, scheduler)
         if stage.kind == "features" and status == "pending" and (workers > 1 or scheduler):
