@@ -279,3 +279,17 @@ def test_prune_skips_an_entry_another_process_is_reading_and_names_it(tmp_path, 
     finally:
         reader.communicate("done\n", timeout=60)
     assert prune(feature_store, everything=True).removed[0].path == busy.path  # released: now it goes
+
+
+@pytest.mark.slow
+def test_on_a_dask_cluster_the_reuse_is_said_once_and_the_report_is_the_same(demo_corpus, tmp_path, feature_store):
+    recipe = _recipe(demo_corpus.dir, "mr", "cluster")
+    fresh: list[str] = []
+    run_recipe(recipe, tmp_path / "one", reporter=Reporter(notice=fresh.append), on_run=write_study_report, workers=2)
+    (entry,) = _entries(feature_store)
+    reused: list[str] = []
+    run_recipe(recipe, tmp_path / "two", reporter=Reporter(notice=reused.append), on_run=write_study_report, workers=2)
+    assert not any("reused from" in n for n in fresh)  # extracted by the shard tasks of this run
+    assert [n for n in reused if "reused from" in n] == [f"features fbank: reused from {entry}"]  # shard 0 says it
+    for name in ("report.md", "report.html", "results.parquet"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
