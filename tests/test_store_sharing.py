@@ -148,6 +148,20 @@ def test_a_changed_audio_file_of_the_same_size_is_extracted_again(demo_corpus, t
     assert computed == [] and f"features fbank: reused from {new.path}" in notices
 
 
+def test_voxpop_features_fills_the_default_store_once_and_says_so_the_second_time(
+    demo_corpus, tmp_path, feature_store, computed
+):
+    arguments = ["features", str(demo_corpus.dir), "--extractor", "fbank", "--option", f"n_mels={N_MELS}"]
+    first = CliRunner().invoke(voxpop.cli.app, arguments, env={"COLUMNS": "300"})
+    assert first.exit_code == 0, first.output
+    (entry,) = _entries(feature_store)
+    assert len(computed) == FeatureStore(entry).features().values.shape[0] > 0 and "reused from" not in first.output
+    computed.clear()
+    second = CliRunner().invoke(voxpop.cli.app, arguments, env={"COLUMNS": "300"})
+    assert second.exit_code == 0, second.output
+    assert computed == [] and f"reused from {entry}" in second.output
+
+
 # ====================================================================== the default place
 def test_the_default_store_is_the_variable_else_the_platform_cache_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("VOXPOP_FEATURE_STORE", str(tmp_path / "shared"))
