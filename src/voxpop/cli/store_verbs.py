@@ -81,9 +81,9 @@ def prune_command(
     verb = "would remove" if dry_run else "removed"
     if report.removed:
         console.print(_table(f"{verb} from {root}", report.removed))
+    kept = f"; kept {report.kept} used in the last {older_than:g} days" if older_than is not None else ""
     console.print(
-        f"{verb} {len(report.removed)} entr{'y' if len(report.removed) == 1 else 'ies'} "
-        f"({_size(report.freed)}); kept {report.kept} used more recently",
+        f"{verb} {len(report.removed)} entr{'y' if len(report.removed) == 1 else 'ies'} ({_size(report.freed)}){kept}",
         highlight=False,
     )
     if report.in_use:

@@ -190,7 +190,8 @@ def fill_store(
 
     Items whose audio cannot be used are recorded as skipped with their reason; any other error
     stops the run after the last committed shard, and the next run resumes from there. When every
-    shard is done the store is consolidated.
+    shard is done the store is consolidated. The entry's shared lock is held meanwhile
+    (:func:`voxpop.features.store_lock.entry_lock`), so ``voxpop store prune`` leaves it alone.
 
     Args:
         corpus: the corpus whose items' audio (``items["audio"]``) is read.

@@ -68,7 +68,8 @@ def entry_lock(entry: Path, *, shared: bool = True, blocking: bool = True) -> It
         True
     """
     path = output_directory(Path(entry).parent, LOCKS) / f"{Path(entry).name}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    # read-only: flock needs no write access, so users sharing a store lock each other's lock files
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
     try:
         if fcntl is not None:
             mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
@@ -77,7 +78,8 @@ def entry_lock(entry: Path, *, shared: bool = True, blocking: bool = True) -> It
             except BlockingIOError:
                 raise EntryInUse(str(entry)) from None
         if shared:
-            os.utime(fd if os.utime in os.supports_fd else path)
+            with contextlib.suppress(PermissionError):  # another user's lock file: the use is not recorded
+                os.utime(fd if os.utime in os.supports_fd else path)
         yield
     finally:
         os.close(fd)  # closing releases the lock
