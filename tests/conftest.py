@@ -5,13 +5,44 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
 SHARED_DATA = Path(os.environ.get("VOXPOP_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+FEATURE_STORE = "VOXPOP_FEATURE_STORE"
+_SESSION_STORE = pytest.StashKey[tuple[str | None, str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point the default feature store at a temporary folder before anything is collected, so no test (nor a
+    session fixture, nor a subprocess it starts) writes to the user's real store; :func:`feature_store` then
+    gives each test its own."""
+    config.stash[_SESSION_STORE] = (os.environ.get(FEATURE_STORE), tempfile.mkdtemp(prefix="voxpop-feature-store-"))
+    os.environ[FEATURE_STORE] = config.stash[_SESSION_STORE][1]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    before, folder = config.stash[_SESSION_STORE]
+    shutil.rmtree(folder, ignore_errors=True)
+    if before is None:
+        os.environ.pop(FEATURE_STORE, None)
+    else:
+        os.environ[FEATURE_STORE] = before
+
+
+@pytest.fixture(autouse=True)
+def feature_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test's own empty default feature store (``$VOXPOP_FEATURE_STORE``), never the user's cache."""
+    folder = tmp_path_factory.mktemp("feature-store")
+    monkeypatch.setenv(FEATURE_STORE, str(folder))
+    return folder
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

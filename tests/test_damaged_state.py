@@ -157,7 +157,7 @@ def _validate_cache(directory):
     return CliRunner().invoke(voxpop.cli.app, ["validate", "--cache", str(directory)])
 
 
-def test_damaged_study_cache_is_named_recomputed_downstream_and_never_written_through(demo, tmp_path):
+def test_damaged_study_cache_is_named_recomputed_downstream_and_never_written_through(demo, tmp_path, feature_store):
     real = tmp_path / "real"
     real.mkdir()
     out = tmp_path / "out"
@@ -187,10 +187,10 @@ def test_damaged_study_cache_is_named_recomputed_downstream_and_never_written_th
     pd.testing.assert_frame_equal(second.results, first.results)
 
     # 2. a damaged feature store: extracted again, everything trained on it recomputed, same numbers
-    values = next(cache.glob("features/fbank-*/values.npy"))
+    values = next(feature_store.glob("fbank-*/values.npy"))  # the user's store, outside the output folder
     values.write_bytes(values.read_bytes()[:-4] + b"\0\0\0\1")
-    checked = _validate_cache(cache)
-    assert checked.exit_code == 1 and "feature store features/fbank-" in checked.output
+    checked = _validate_cache(cache)  # follows the features stage's record into the store
+    assert checked.exit_code == 1 and f"feature store {values.parent}: values.npy" in checked.output
     notices.clear()
     third = run_recipe_with_report(_recipe(demo), out, reporter=reporter)
     assert any(n.startswith("stage 'features fbank'") and "DamagedStoreError" in n for n in notices)

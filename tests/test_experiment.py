@@ -321,7 +321,7 @@ def test_rerunning_a_finished_recipe_runs_no_stage(tmp_path, demo, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a finished stage was computed again")
 
-    for name in ("cross_validate", "extract", "score_test_set", "accounting_table"):
+    for name in ("cross_validate", "fill_store", "score_test_set", "accounting_table"):
         monkeypatch.setattr(voxpop.study.stages, name, refuse)
     monkeypatch.setattr(voxpop.labels.label_sets, "make_labels", refuse)  # not even the check builds one again
     second = run_recipe_with_report(recipe, tmp_path / "out")

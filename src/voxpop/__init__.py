@@ -129,8 +129,8 @@ def extract(corpus: Corpus, extractor: str, store: str | Path | None = None, **o
         extractor: ``"name"`` or ``"name:options"`` of :func:`voxpop.features.available_extractors`, e.g.
             ``"opensmile:eGeMAPSv02"`` (88 functionals per clip), ``"fbank"`` (log-mel frames), ``"ssl"``
             (a self-supervised encoder's per-layer pooled states), or an :class:`~voxpop.features.Extractor`.
-        store: the feature store's folder (default ``$VOXPOP_FEATURE_STORE``, else ``.voxpop/features`` under
-            the working directory).
+        store: the feature store's folder (default ``$VOXPOP_FEATURE_STORE``, else the user's cache folder,
+            :func:`voxpop.features.default_store_root`), shared by every study and output folder.
         **options: :func:`voxpop.features.extract`'s keywords (``audio``, ``shard``, ``shard_size``,
             ``progress``).
 

@@ -18,6 +18,7 @@ from voxpop.cli import (  # noqa: F401  (register commands)
     label_verbs,
     merge_verbs,
     model_verbs,
+    store_verbs,
     study_verbs,
     train_verbs,
 )

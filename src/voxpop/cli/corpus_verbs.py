@@ -123,22 +123,29 @@ def validate(
 
 
 def validate_cache(root: Path) -> None:
-    """Verify every stage directory (``.done``) and feature store entry (``store.json``) under ``root`` in full."""
-    from voxpop.core.cache import Cache
+    """Verify every stage directory (``.done``) and feature store entry (``store.json``) under ``root`` in full,
+    and the store entries its features stages read (recorded in their ``features.json``), wherever they lie."""
+    from voxpop.core.cache import Cache, parse_json
     from voxpop.features import FeatureStore
 
     if not root.is_dir():
         raise ConfigError(f"--cache {root}: not a folder; give a study's cache folder (OUT/cache) or a feature store")
     damaged = Cache(root).verify()
     stages = sum(1 for p in root.iterdir() if (p / ".done").exists())
-    stores = sorted(p.parent for p in root.rglob("store.json"))
-    for path in stores:
+    stores = {p.parent.resolve() for p in root.rglob("store.json")}
+    for record in root.glob("*/features.json"):
+        try:
+            stores.add(Path(parse_json(record.read_text())["path"]).resolve())
+        except (OSError, ValueError, KeyError, TypeError):
+            damaged[f"{record.parent.name} (features)"] = ["features.json is unreadable"]
+    for path in sorted(stores):
         try:
             problems = FeatureStore(path).problems(full=True)
         except VoxpopError as exc:
             problems = [str(exc)]
         if problems:
-            damaged[f"feature store {path.relative_to(root)}"] = problems
+            shown = path.relative_to(root.resolve()) if path.is_relative_to(root.resolve()) else path
+            damaged[f"feature store {shown}"] = problems
     for name, problems in damaged.items():
         console.print(f"[bold red]damaged[/] {name}: {'; '.join(problems)}", highlight=False)
     summary = f"{stages} stage(s) and {len(stores)} feature store entr{'y' if len(stores) == 1 else 'ies'} checked"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from voxpop.cli.app import app, console, progress_bar
@@ -12,7 +13,8 @@ from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
 from voxpop.features import ExtractionReport, make_extractor
 from voxpop.features.audio import REASONS, AudioOptions
 from voxpop.features.base import parse_options
-from voxpop.features.extraction import default_store_root, fill_store_on_workers, parse_shard
+from voxpop.features.extraction import fill_store_on_workers, parse_shard
+from voxpop.features.store_admin import default_store_root
 
 
 @app.command()
@@ -39,7 +41,9 @@ def features(
     batch_size: int = typer.Option(None, help="ssl: clips per batch (sorted by length)."),
     shard: str = typer.Option("0/1", help="I/N: fill only shards s with s mod N == I (SLURM array: task/count)."),
     shard_size: int = typer.Option(64, help="Items per shard (fixed when the store entry is created)."),
-    store: Path = typer.Option(None, help="Feature store root (default $VOXPOP_FEATURE_STORE or .voxpop/features)."),
+    store: Path = typer.Option(
+        None, help="Feature store root (default $VOXPOP_FEATURE_STORE, else the user's cache folder: voxpop store)."
+    ),
     where: str = typer.Option(None, help=WHERE_HELP),
     option: list[str] = typer.Option(None, "--option", "-o", help="Extra extractor option KEY=VALUE (e.g. level=lld)."),
 ) -> None:
@@ -94,7 +98,9 @@ def print_report(report: ExtractionReport, root: Path) -> None:
         for reason, count in sorted(report.skipped.items()):
             skipped.add_row(reason, f"{count:,}", REASONS.get(reason, ""), report.skipped_examples.get(reason, ""))
         console.print(skipped)
-    console.print(f"store key [bold]{report.key}[/]\nstore entry {report.path}", highlight=False)
+    if report.reused:
+        console.print(f"features {escape(report.extractor)}: reused from {escape(str(report.path))}", highlight=False)
+    console.print(f"store key [bold]{report.key}[/]\nstore entry {escape(str(report.path))}", highlight=False)
     if not report.complete:
         console.print(f"run the remaining shard processes to complete the store under {root}")
 

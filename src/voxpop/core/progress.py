@@ -17,7 +17,8 @@ class Reporter:
         stage: ``stage(label, position, total, cached)`` before each stage: its label, its 1-based position
             among ``total`` stages, and whether its outputs are reused from the cache.
         step: ``step(done, total)`` within long stages (items extracted, folds trained, clips synthesised).
-        notice: ``notice(line)`` when a finished stage is damaged or stale and is recomputed.
+        notice: ``notice(line)`` when a finished stage is damaged or stale and is recomputed, and when a features
+            stage reads a store entry extracted before (``features fbank: reused from STORE/ENTRY``).
     """
 
     stage: Callable[[str, int, int, bool], None] = lambda label, position, total, cached: None

@@ -20,8 +20,9 @@ from voxpop.features.base import (
     make_extractor,
     register_extractor,
 )
-from voxpop.features.extraction import ExtractionReport, default_store_root, extract, fill_store
+from voxpop.features.extraction import ExtractionReport, extract, fill_store
 from voxpop.features.store import CorruptShardError, Features, FeatureStore, IncompleteStoreError
+from voxpop.features.store_admin import default_store_root
 
 __all__ = [
     "CorruptShardError",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,21 +23,22 @@ from voxpop.corpus import Corpus
 from voxpop.features.audio import AudioLoader, AudioOptions
 from voxpop.features.base import ClipRequest, Extractor, make_extractor
 from voxpop.features.long_items import LONG_CLIP_SECONDS, describe_long, long_items
-from voxpop.features.store import CorruptShardError, Features, FeatureStore, fingerprint_items, item_windows
+from voxpop.features.store import (
+    CorruptShardError,
+    Features,
+    FeatureStore,
+    entry_name,
+    fingerprint_items,
+    item_windows,
+    store_key,
+)
+from voxpop.features.store_admin import default_store_root
+from voxpop.features.store_lock import entry_lock
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (items done, items to do in this run); first with (0, total)."""
-
-
-def default_store_root() -> Path:
-    """The feature store's root when none is given.
-
-    Returns:
-        ``$VOXPOP_FEATURE_STORE`` when set, else ``.voxpop/features`` (relative: under the working directory).
-    """
-    return Path(os.environ.get("VOXPOP_FEATURE_STORE", ".voxpop/features"))
 
 
 @dataclasses.dataclass
@@ -63,6 +63,8 @@ class ExtractionReport:
         long_clips: the items this fill computed from more than
             :data:`voxpop.features.long_items.LONG_CLIP_SECONDS` of audio, or cropped to the audio options'
             ``max_seconds``, with their seconds used (longest first).
+        reused: the entry was complete (and intact) before this fill: nothing was extracted, its features
+            are read from the store.
     """
 
     key: str
@@ -80,6 +82,7 @@ class ExtractionReport:
     skipped: dict[str, int]
     skipped_examples: dict[str, str]
     long_clips: dict[str, float] = dataclasses.field(default_factory=dict)
+    reused: bool = False
 
     @property
     def complete(self) -> bool:
@@ -91,21 +94,34 @@ class ExtractionReport:
         return self.compute_seconds / self.computed_audio_seconds if self.computed_audio_seconds else float("nan")
 
 
-def open_store(
+def entry_inputs(
     corpus: Corpus,
     extractor: Extractor,
     loader: AudioLoader,
     store: str | Path | None = None,
-    shard_size: int = 64,
     fingerprint: str = "stat",
-) -> FeatureStore:
-    """The store entry for (corpus items, audio options, extractor), created when absent."""
+) -> tuple[Path, pd.DataFrame]:
+    """The folder of the store entry for (corpus items, audio options, extractor) and the items' fingerprints.
+
+    Args:
+        corpus: the corpus; extractor: the extractor; loader: the audio options' loader.
+        store: the store root (default :func:`~voxpop.features.store_admin.default_store_root`).
+        fingerprint: ``stat`` (path, size, modification time) or ``content`` (sha256) per audio file.
+
+    Returns:
+        ``(ROOT/<extractor>-<key[:16]>, fingerprints)``; nothing is created.
+
+    Raises:
+        ConfigError: another ``fingerprint``.
+        InputError: no item has an audio file (:func:`require_some_audio`).
+    """
     if fingerprint not in ("stat", "content"):
         raise ConfigError(f"fingerprint must be 'stat' (size + mtime) or 'content' (sha256), got {fingerprint!r}")
     fingerprints = fingerprint_items(corpus.items, content=fingerprint == "content")
     require_some_audio(corpus.name, fingerprints)
     root = default_store_root() if store is None else Path(store)
-    return FeatureStore.create(root, fingerprints, extractor.spec(), loader.config(), extractor.layout(), shard_size)
+    spec = extractor.spec()
+    return root / entry_name(spec, store_key(fingerprints, spec, loader.config())), fingerprints
 
 
 def require_some_audio(name: str, fingerprints: pd.DataFrame, shown: int = 5) -> None:
@@ -174,13 +190,16 @@ def fill_store(
 
     Items whose audio cannot be used are recorded as skipped with their reason; any other error
     stops the run after the last committed shard, and the next run resumes from there. When every
-    shard is done the store is consolidated.
+    shard is done the store is consolidated. The entry's shared lock is held meanwhile
+    (:func:`voxpop.features.store_lock.entry_lock`), so ``voxpop store prune`` leaves it alone.
 
     Args:
         corpus: the corpus whose items' audio (``items["audio"]``) is read.
         extractor: an :class:`~voxpop.features.base.Extractor`, or its ``"name[:argument]"``
             (:func:`~voxpop.features.base.make_extractor`).
-        store: the feature store's root folder (default :func:`default_store_root`).
+        store: the feature store's root folder (default
+            :func:`~voxpop.features.store_admin.default_store_root`: ``$VOXPOP_FEATURE_STORE``, else the user's
+            cache folder).
         audio: how a file becomes the signal (:class:`~voxpop.features.audio.AudioOptions`; default the whole
             clip at 16 kHz mono).
         shard: ``(I, N)``: this process computes the shards s with s mod N == I.
@@ -198,8 +217,25 @@ def fill_store(
     """
     extractor = make_extractor(extractor)
     loader = _loader_for(extractor, audio)
-    entry = open_store(corpus, extractor, loader, store, shard_size, fingerprint)
+    path, fingerprints = entry_inputs(corpus, extractor, loader, store, fingerprint)
+    with entry_lock(path):  # voxpop store prune leaves the entry alone while it is filled
+        entry = FeatureStore.create(
+            path.parent, fingerprints, extractor.spec(), loader.config(), extractor.layout(), shard_size, corpus.name
+        )
+        return _fill(entry, corpus, extractor, loader, shard, progress)
+
+
+def _fill(
+    entry: FeatureStore,
+    corpus: Corpus,
+    extractor: Extractor,
+    loader: AudioLoader,
+    shard: tuple[int, int],
+    progress: ProgressCallback | None,
+) -> ExtractionReport:
+    """:func:`fill_store` on an opened entry (its lock held)."""
     entry.repair()
+    reused = entry.complete
     computed: list[int] = []
     total, done, computed_seconds = 0, 0, 0.0
     seconds: dict[str, float] = {}
@@ -253,6 +289,7 @@ def fill_store(
         skipped=summary["skipped"],
         skipped_examples=summary["examples"],
         long_clips=long_clips,
+        reused=reused,
     )
 
 
@@ -339,6 +376,7 @@ def fill_store_on_workers(
         computed_items=sum(r.computed_items for r in reports),
         computed_audio_seconds=sum(r.computed_audio_seconds for r in reports),
         compute_seconds=time.perf_counter() - started,
+        reused=all(r.reused for r in reports),
         long_clips=dict(sorted(((k, v) for r in reports for k, v in r.long_clips.items()), key=lambda kv: -kv[1])),
     )
 
@@ -363,7 +401,9 @@ def extract(
         corpus: the corpus whose items' audio (``items["audio"]``) is read.
         extractor: an :class:`~voxpop.features.base.Extractor`, or its ``"name[:argument]"``
             (:func:`~voxpop.features.base.make_extractor`).
-        store: the feature store's root folder (default :func:`default_store_root`).
+        store: the feature store's root folder (default
+            :func:`~voxpop.features.store_admin.default_store_root`: ``$VOXPOP_FEATURE_STORE``, else the user's
+            cache folder).
         audio: how a file becomes the signal (:class:`~voxpop.features.audio.AudioOptions`; default the whole
             clip at 16 kHz mono).
         shard: ``(I, N)``: this process computes the shards s with s mod N == I.

@@ -2,8 +2,13 @@
 
 One store entry is a directory ``ROOT/<extractor>-<key[:16]>/`` for one (items, audio options,
 extractor config) combination; the key is :func:`store_key`, a hash of the items' ids, audio paths
-and file sizes + modification times (or file contents), time windows (item columns ``offset`` and
-``duration``), the audio options and the extractor spec.
+and file sizes + modification times in nanoseconds (or file contents), time windows (item columns
+``offset`` and ``duration``), the audio options and the extractor spec. A changed audio file (new
+size or modification time) therefore gives a new entry and is extracted again, never read from the old
+one; a copied or touched file is extracted again too (its modification time changed), which costs time
+but is always safe. ``fingerprint="content"`` keys on the files' sha256 instead: copies share entries,
+at the price of reading every file at each run. Readers and fillers hold a shared lock per entry
+(:mod:`voxpop.features.store_lock`), which ``voxpop store prune`` respects.
 
 ::
 
@@ -57,6 +62,7 @@ from voxpop.core.cache import (
 )
 from voxpop.core.errors import ConfigError, VoxpopError
 from voxpop.features.base import Layout, Outcome
+from voxpop.features.store_lock import entry_lock
 
 CONSOLIDATED = ("values.npy", "index.parquet")
 
@@ -136,9 +142,29 @@ def store_key(fingerprints: pd.DataFrame, extractor_spec: dict, audio_config: di
     >>> k == store_key(fp, {"extractor": "fbank"}, {"sample_rate": 8000})
     False
     """
+    return stable_hash({"items": fingerprints_hash(fingerprints), "extractor": extractor_spec, "audio": audio_config})
+
+
+def fingerprints_hash(fingerprints: pd.DataFrame) -> str:
+    """sha256 of the item ids with their file fingerprints (:func:`fingerprint_items`), in order.
+
+    A study puts it in its features stages' keys, so a changed audio file makes them run again.
+
+    >>> fp = pd.DataFrame({"fingerprint": ["/a.wav|10|1"]}, index=pd.Index(["a"], name="item"))
+    >>> fingerprints_hash(fp) == fingerprints_hash(fp.assign(fingerprint=["/a.wav|10|2"]))
+    False
+    """
     rows = [[str(item), str(fp)] for item, fp in zip(fingerprints.index, fingerprints["fingerprint"], strict=True)]
-    items_hash = hashlib.sha256(canonical_json(rows).encode()).hexdigest()
-    return stable_hash({"items": items_hash, "extractor": extractor_spec, "audio": audio_config})
+    return hashlib.sha256(canonical_json(rows).encode()).hexdigest()
+
+
+def entry_name(extractor_spec: dict, key: str) -> str:
+    """The folder name of a store entry: ``<extractor>-<key[:16]>`` (``key``: :func:`store_key`).
+
+    >>> entry_name({"extractor": "fbank"}, "0123456789abcdef0123")
+    'fbank-0123456789abcdef'
+    """
+    return f"{extractor_spec['extractor']}-{key[:16]}"
 
 
 def _file_sha256(path: Path) -> str:
@@ -233,12 +259,17 @@ class FeatureStore:
         audio_config: dict,
         layout: Layout,
         shard_size: int = 64,
+        corpus: str | None = None,
     ) -> FeatureStore:
-        """Open the entry for these inputs under ``root``, creating it when absent (race-free)."""
+        """Open the entry for these inputs under ``root``, creating it when absent (race-free).
+
+        ``corpus`` (the name of the corpus that first asked for the entry) is recorded for ``voxpop store
+        list``; it is not part of the key.
+        """
         if shard_size < 1:
             raise ConfigError(f"shard_size must be positive, got {shard_size}")
         key = store_key(fingerprints, spec, audio_config)
-        name = f"{spec['extractor']}-{key[:16]}"
+        name = entry_name(spec, key)
         path = Path(root) / name
         for sub in ("shards", "manifest"):
             output_directory(root, name, sub)
@@ -251,6 +282,7 @@ class FeatureStore:
                 "layout": layout.to_json(),
                 "items": len(fingerprints),
                 "shard_size": shard_size,
+                "corpus": corpus,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             }
             write_json(path / "store.json", meta, exclusive=True)
@@ -485,7 +517,18 @@ class FeatureStore:
         return np.load(io.BytesIO(payload))
 
     def features(self) -> Features:
-        """The consolidated features, memory-mapped (consolidates first when every shard is done)."""
+        """The consolidated features, memory-mapped (consolidates first when every shard is done).
+
+        Holds the entry's shared lock (:func:`voxpop.features.store_lock.entry_lock`) while it reads, so
+        ``voxpop store prune`` skips the entry meanwhile; the mapped values stay readable after it.
+        """
+        with entry_lock(self.path):
+            if not (self.path / "store.json").is_file():
+                raise ConfigError(f"{self.path}: the feature store entry was removed (voxpop store prune?); "
+                                  "extract the features again")  # fmt: skip
+            return self._features()
+
+    def _features(self) -> Features:
         self.consolidate()
         problems = self.problems()
         if problems:

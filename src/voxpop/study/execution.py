@@ -133,10 +133,16 @@ class StageRunner:
         return self.corpus if self.segments is None else self.output(self.segments, cache, loaded)
 
     def run(
-        self, stage: Stage, cache: Cache, loaded: dict[str, Any], progress: Callable[[int, int], None] | None = None
+        self,
+        stage: Stage,
+        cache: Cache,
+        loaded: dict[str, Any],
+        progress: Callable[[int, int], None] | None = None,
+        notice: Callable[[str], None] | None = None,
     ) -> Any:
         """Compute ``stage`` unless the cache holds it; returns its loaded outputs (also kept in ``loaded``).
 
+        ``notice`` receives the computation's run-log lines (a features stage reusing a complete store entry).
         Raises :class:`StageError` naming the stage and its directory when the computation fails.
         """
         kind = stage_kinds.kind_of(stage)
@@ -145,7 +151,7 @@ class StageRunner:
             kill_hook(stage)
             inputs = [self.output(s, cache, loaded, consumer=stage) for s in stage.inputs]
             items = self.items(cache, loaded) if kind.reads_items else self.corpus
-            context = stage_kinds.Context(self.corpus, items, self.store, self.imported, progress)
+            context = stage_kinds.Context(self.corpus, items, self.store, self.imported, progress, notice)
             with fixed_threads(self.threads):
                 kind.compute(stage, inputs, context, directory)
 

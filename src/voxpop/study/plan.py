@@ -50,11 +50,18 @@ class Plan:
 
 
 def features_stage(
-    corpus_key: str, f: FeatureSpec, normalisation: Mapping[str, str] | None = None, segments: Stage | None = None
+    corpus_key: str,
+    f: FeatureSpec,
+    normalisation: Mapping[str, str] | None = None,
+    segments: Stage | None = None,
+    audio_key: str | None = None,
 ) -> Stage:
     """The stage extracting features ``f`` of the corpus (of the segment corpus when ``segments`` is given);
-    ``normalisation``: each corpus's feature normalisation when some corpus is not normalised globally."""
+    ``normalisation``: each corpus's feature normalisation when some corpus is not normalised globally;
+    ``audio_key``: the identity of the corpus's audio files (a changed file gives the stage a new key)."""
     config = {"corpus": corpus_key, "extractor": f.extractor, "options": f.options, "max_seconds": f.max_seconds}
+    if audio_key is not None:
+        config["audio_files"] = audio_key
     if f.noise_dir:  # extraction-time noise: the folder's path as given, resolved
         config.update(noise_dir=str(Path(f.noise_dir).resolve()), snr_db=f.snr_db)
     if normalisation:
@@ -156,7 +163,10 @@ def _source_partitions(partitions: Mapping[str, Any], source: str) -> Any:
 
 
 def plan_study(
-    study: Study | Recipe, corpus_key: str, corpus_classes: Mapping[str, list[str]] | None = None
+    study: Study | Recipe,
+    corpus_key: str,
+    corpus_classes: Mapping[str, list[str]] | None = None,
+    audio_key: str | None = None,
 ) -> Plan:
     """The stages of a study on the corpus whose content (and item subset) hashes to ``corpus_key``.
 
@@ -177,6 +187,8 @@ def plan_study(
         study: the :class:`~voxpop.study.definition.Study` (a recipe is made one).
         corpus_key: the key of the corpus content (:func:`voxpop.study.corpus_source.prepare_corpus`).
         corpus_classes: merged corpora: each corpus's classes after its class map.
+        audio_key: the identity of the corpus's audio files (:func:`voxpop.study.run.audio_files_key`), part of
+            the features stages' keys, so a changed audio file is extracted again; None: not part of them.
 
     Returns:
         The :class:`Plan`: every stage by role, in dependency order.
@@ -203,7 +215,7 @@ def plan_study(
     tuning = [t for t in (a.fusion, a.tuned_decisions) if t is not None]
     dev_predictions = any(t.tune_on == "dev" for t in tuning)  # fold models predict their own dev items
     for variant, v in variant_list if recipe.labels.train else ():
-        features[variant] = features_stage(corpus_key, v.features, normalisation, segments)
+        features[variant] = features_stage(corpus_key, v.features, normalisation, segments, audio_key)
         protocol = v.protocol.name_and_options()
         model = v.model.spec().model_dump(mode="json")
         for train in recipe.labels.train:

@@ -109,9 +109,10 @@ class CorpusEntry(CorpusSpec):
 # ====================================================================== features, model, protocol
 class FeatureSpec(Strict):
     """An extractor spec (``opensmile:eGeMAPSv02``, ``fbank``, ``ssl:PATH``) with options; ``store`` is the
-    feature store root (default: ``OUT/cache/features``), shareable between recipes. ``max_seconds`` crops
-    longer clips; ``noise_dir`` with ``snr_db`` adds noise from that folder's files at that signal-to-noise
-    ratio before extraction (:class:`voxpop.features.audio.AudioOptions`; new audio is predicted without noise)."""
+    feature store root (default: ``$VOXPOP_FEATURE_STORE``, else the user's cache folder), shared between
+    recipes. ``max_seconds`` crops longer clips; ``noise_dir`` with ``snr_db`` adds noise from that folder's
+    files at that signal-to-noise ratio before extraction (:class:`voxpop.features.audio.AudioOptions`; new
+    audio is predicted without noise)."""
 
     extractor: str = pydantic.Field(
         "opensmile:eGeMAPSv02", description="Feature extractor: opensmile:eGeMAPSv02, fbank, ssl:PATH, waveform:PATH."
@@ -120,7 +121,11 @@ class FeatureSpec(Strict):
     max_seconds: float | None = pydantic.Field(None, gt=0, description="Crop longer clips to this many seconds.")
     noise_dir: str | None = pydantic.Field(None, description="Add noise from the audio files of this folder.")
     snr_db: float | None = pydantic.Field(None, description="Signal-to-noise ratio (dB) of the noise_dir noise.")
-    store: str | None = pydantic.Field(None, description="Feature store root (default OUT/cache/features).")
+    store: str | None = pydantic.Field(
+        None,
+        description="Feature store root (default $VOXPOP_FEATURE_STORE, else the user's cache folder; "
+        "'voxpop store list').",
+    )
 
     @pydantic.model_validator(mode="after")
     def _accepted_options(self) -> FeatureSpec:

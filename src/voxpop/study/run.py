@@ -21,9 +21,11 @@ from typing import Any
 
 import pandas as pd
 
-from voxpop.core.cache import Cache, Stage, atomic_write, output_directory
+from voxpop.core.cache import Cache, Stage, atomic_write
 from voxpop.core.progress import Reporter
 from voxpop.corpus import Corpus
+from voxpop.features.store import fingerprint_items, fingerprints_hash
+from voxpop.features.store_admin import default_store_root
 from voxpop.models.saved_runs import write_runs
 from voxpop.study.checks import check_recipe
 from voxpop.study.corpus_source import Merged, load_merged, prepare_corpus
@@ -180,7 +182,7 @@ def run_recipe(
         # merged corpora label on the classes the plan chooses (e.g. the shared ones), after the check
         stages = None if merged else label_stages(study, corpus_key)
         check_recipe(study, corpus, map_function=map_function, threads=threads, cache=cache, label_stages=stages)
-        plan = plan_study(study, corpus_key, merged.classes if merged else None)
+        plan = plan_study(study, corpus_key, merged.classes if merged else None, audio_files_key(corpus))
         runner = stage_runner(study, plan, corpus, out_dir, threads)
         if client is not None:
             from voxpop.study.scheduler import run_plan
@@ -188,7 +190,7 @@ def run_recipe(
             run_plan(plan, runner, cache, reporter, client)
         for position, stage in enumerate(plan.order if client is None else ()):
             reporter.stage(stage.label, position, len(plan.order), cache.is_done(stage))
-            runner.run(stage, cache, outputs, reporter.step)
+            runner.run(stage, cache, outputs, reporter.step, reporter.notice)
         outputs = {stage.key: runner.output(stage, cache, outputs, consumer=None) for stage in plan.order}
         results = results_table(study.recipe, plan, outputs)
         atomic_write(out_dir / "results.parquet", lambda handle: results.to_parquet(handle, index=False))
@@ -201,8 +203,22 @@ def run_recipe(
     return run
 
 
+def audio_files_key(corpus: Corpus) -> str | None:
+    """The identity of the corpus items' audio files (path, size and modification time per item,
+    :func:`voxpop.features.store.fingerprints_hash`), or None for a corpus without an ``audio`` column.
+
+    Part of the features stages' keys: a changed file makes them run again, and the feature store, keyed on
+    the same fingerprints, extracts them again instead of reading the old entry.
+    """
+    if "audio" not in corpus.items.columns:
+        return None
+    return fingerprints_hash(fingerprint_items(corpus.items))
+
+
 def stage_runner(study: Study, plan: Plan, corpus: Corpus, out_dir: Path, threads: int = 1) -> StageRunner:
-    """The :class:`~voxpop.study.execution.StageRunner` of a planned study writing into ``out_dir/cache``.
+    """The :class:`~voxpop.study.execution.StageRunner` of a planned study writing into ``out_dir/cache``, its
+    features into the recipe's ``features.store`` or else the user's feature store
+    (:func:`~voxpop.features.store_admin.default_store_root`), shared by every output folder.
 
     Args:
         study: the study; plan: its plan; corpus: its corpus (after ``where``); out_dir: the output directory;
@@ -212,7 +228,7 @@ def stage_runner(study: Study, plan: Plan, corpus: Corpus, out_dir: Path, thread
         The runner (picklable: Dask sends it to its workers).
     """
     recipe = study.recipe
-    store = Path(recipe.features.store) if recipe.features.store else output_directory(out_dir, "cache", "features")
+    store = Path(recipe.features.store).absolute() if recipe.features.store else default_store_root()
     fusion = recipe.analyses.fusion
     imported = {n: str(p) for n, p in fusion.predictions.items()} if fusion is not None else {}
     return StageRunner(out_dir / "cache", out_dir, corpus, store, imported, plan.segments, threads)
@@ -255,7 +271,7 @@ def dry_run(
     corpus, corpus_key = prepare_corpus(study, cache, Reporter())
     check_recipe(study, corpus)
     merged = load_merged(study, cache)
-    for stage in plan_study(study, corpus_key, merged.classes if merged else None).order:
+    for stage in plan_study(study, corpus_key, merged.classes if merged else None, audio_files_key(corpus)).order:
         status = "cached" if cache.is_done(stage) else "pending"
         place = where(stage, workers, scheduler)
         if stage.kind == "features" and status == "pending" and (workers > 1 or scheduler):

@@ -39,10 +39,11 @@ def _outcome(cache: Cache, notices: list[str], error: VoxpopError | None = None)
 def stage_task(runner: StageRunner, stage: Stage, *dependencies: Any) -> dict[str, Any]:
     """Run one stage on a worker (its inputs are done: ``dependencies`` are their tasks' outcomes).
 
-    Returns what the cache did (stage labels executed / reused / repaired), the notices it printed, and
-    a :class:`VoxpopError` it raised (returned, so Dask does not retry it).
+    Returns what the cache did (stage labels executed / reused / repaired), the notices it printed (after
+    those of its shard tasks, which only reach the main process this way), and a :class:`VoxpopError` it
+    raised (returned, so Dask does not retry it).
     """
-    notices: list[str] = []
+    notices: list[str] = [n for d in dependencies if d.get("shard") for n in d["notices"]]
     cache = runner.open_cache(notices.append)
     try:
         runner.run(stage, cache, {})
@@ -61,10 +62,10 @@ def shard_task(runner: StageRunner, stage: Stage, shard: tuple[int, int], *depen
     try:
         kill_hook(stage)
         with fixed_threads(runner.threads):
-            st.extract_shard(runner.items(cache, {}), stage.config, runner.store, shard)
+            st.extract_shard(runner.items(cache, {}), stage.config, runner.store, shard, notices.append)
     except VoxpopError as exc:
-        return _outcome(cache, notices, exc)
-    return _outcome(cache, notices)
+        return {**_outcome(cache, notices, exc), "shard": True}
+    return {**_outcome(cache, notices), "shard": True}
 
 
 def where(stage: Stage, workers: int, scheduler: str | None) -> str:

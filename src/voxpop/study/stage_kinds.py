@@ -50,7 +50,8 @@ class Context:
 
     ``corpus`` is the study's corpus (after ``where``), ``items`` the corpus of the items models see
     (``corpus``, or the segment corpus of interval label sets), ``store`` the feature store root,
-    ``imported`` the prediction files fusion reads (name -> path) and ``progress`` the step callback.
+    ``imported`` the prediction files fusion reads (name -> path), ``progress`` the step callback and
+    ``notice`` the run log's one-line notices (a features stage reusing a complete store entry).
     """
 
     corpus: Corpus
@@ -58,6 +59,7 @@ class Context:
     store: Path
     imported: Mapping[str, str] = dataclasses.field(default_factory=dict)
     progress: Progress | None = None
+    notice: Callable[[str], None] | None = None
 
 
 Compute = Callable[[Stage, list, Context, Path], None]
@@ -125,7 +127,7 @@ KINDS: dict[str, Kind] = {
     "sweep": Kind(lambda s, i, c, d: compute_sweep(c.corpus, s.config, d), load_sweep),
     "segments": Kind(lambda s, i, c, d: compute_segments(c.corpus, i, d), load_corpus),
     "features": Kind(
-        lambda s, i, c, d: compute_features(c.items, s.config, d, c.store, c.progress),
+        lambda s, i, c, d: compute_features(c.items, s.config, d, c.store, c.progress, c.notice),
         load_features,
         features_resources,
         reads_items=True,

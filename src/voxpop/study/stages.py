@@ -40,7 +40,7 @@ from voxpop.evaluation.predictions import (
 from voxpop.evaluation.resampling import resample_groups
 from voxpop.evaluation.test_scores import score_test_set
 from voxpop.evaluation.tuning import fusion_per_fold, tuned_per_fold
-from voxpop.features import Extractor, Features, FeatureStore, extract, fill_store, make_extractor
+from voxpop.features import Extractor, Features, FeatureStore, fill_store, make_extractor
 from voxpop.features.audio import AudioOptions
 from voxpop.labels import ContinuousLabelSet, LabelSet, accounting_table, top_class
 from voxpop.labels.label_sets import build_label_set, load_label_set
@@ -185,13 +185,22 @@ def compute_segments(corpus: Corpus, labelsets: list[LabelSet], directory: Path)
 
 
 def compute_features(
-    corpus: Corpus, config: Mapping[str, Any], directory: Path, store: Path, progress: Progress | None = None
+    corpus: Corpus,
+    config: Mapping[str, Any],
+    directory: Path,
+    store: Path,
+    progress: Progress | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> None:
     """Fill the feature store (resumable shard by shard) and record the store entry's path; with
     ``config["normalisation"]`` (corpus name -> global / corpus / speaker) also each item's normalisation
-    group, by which :func:`load_features` z-scores (:func:`voxpop.models.crosscorpus.normalise_by_group`)."""
+    group, by which :func:`load_features` z-scores (:func:`voxpop.models.crosscorpus.normalise_by_group`).
+    ``notice`` receives :func:`reuse_notice` when the store entry was already complete (nothing extracted)."""
     extractor, audio = _extraction(config)
-    features = extract(corpus, extractor, store, audio=audio, progress=progress)
+    report = fill_store(corpus, extractor, store, audio=audio, progress=progress)
+    if report.reused and notice is not None:
+        notice(reuse_notice(config, report.path))
+    features = FeatureStore(report.path).features()
     if config.get("normalisation"):  # cross-corpus: z-scores per corpus or speaker, applied when loading
         if features.kind == "frames":
             raise ConfigError(
@@ -221,11 +230,31 @@ def _extraction(config: Mapping[str, Any], in_process: bool = False) -> tuple[Ex
     return extractor, AudioOptions(sample_rate=extractor.sample_rate, max_seconds=config["max_seconds"], **noise)
 
 
-def extract_shard(corpus: Corpus, config: Mapping[str, Any], store: Path, shard: tuple[int, int]) -> None:
+def extract_shard(
+    corpus: Corpus,
+    config: Mapping[str, Any],
+    store: Path,
+    shard: tuple[int, int],
+    notice: Callable[[str], None] | None = None,
+) -> None:
     """Compute shard ``(I, N)`` of a features stage's store entry in this process (no process pool inside:
-    the scheduler runs the N shards as tasks; :func:`voxpop.features.fill_store` commits each atomically)."""
+    the scheduler runs the N shards as tasks; :func:`voxpop.features.fill_store` commits each atomically).
+
+    ``notice`` receives :func:`reuse_notice` when shard 0's process finds the entry already complete: no
+    process of this run can have completed it before, since shard 0 is this process's share."""
     extractor, audio = _extraction(config, in_process=True)
-    fill_store(corpus, extractor, store, audio=audio, shard=shard)
+    report = fill_store(corpus, extractor, store, audio=audio, shard=shard)
+    if report.reused and shard[0] == 0 and notice is not None:
+        notice(reuse_notice(config, report.path))
+
+
+def reuse_notice(config: Mapping[str, Any], entry: Path) -> str:
+    """The run-log line of a features stage whose store entry was complete before it ran (never in the report).
+
+    >>> reuse_notice({"extractor": "fbank"}, Path("/store/fbank-0123456789abcdef"))
+    'features fbank: reused from /store/fbank-0123456789abcdef'
+    """
+    return f"features {config['extractor']}: reused from {entry}"
 
 
 def load_features(directory: Path) -> Features:
