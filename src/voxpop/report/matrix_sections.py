@@ -143,7 +143,7 @@ def _training_section(report: Report, run: StudyRun) -> None:
         if stage.kind != "train":
             continue
         folds = run.output(stage).folds
-        row = folds.drop(columns="best_epoch", errors="ignore").sum().rename((source, train))
+        row = folds.drop(columns="best_epoch", errors="ignore").sum().rename((source, train)).astype(object)
         if "best_epoch" in folds.columns and folds["best_epoch"].ge(0).any():  # early stopping on dev items
             row["best epoch per fold"] = ", ".join(str(int(e)) for e in folds["best_epoch"])
         rows.append(row)
