@@ -80,6 +80,9 @@ def test_plain_lines_start_heartbeat_progress_and_finish_with_a_fake_clock(utc):
     at(170, reporter.notice, "stage 'labels MR': recomputed")
     at(200, reporter.finish, "train MR (base)", 100.0)
     at(200, reporter.stage, "evaluate MR -> MR (base)", 4, 5, True)
+    at(229, plain.tick)  # no stage runs (the results are written): a line after 30 s of silence
+    at(230, plain.tick)
+    at(260, plain.tick)
     assert lines == [
         "[00:00:00] stage 1/5 labels MR: reused",
         "[00:00:00] stage 2/5 features fbank: started",
@@ -93,6 +96,8 @@ def test_plain_lines_start_heartbeat_progress_and_finish_with_a_fake_clock(utc):
         "[00:02:50] stage 'labels MR': recomputed",
         "[00:03:20] stage 3/5 train MR (base): finished in 1 min 40 s",
         "[00:03:20] stage 4/5 evaluate MR -> MR (base): reused",
+        "[00:03:50] still working, 30 s since stage 4/5 evaluate MR -> MR (base) was reused",
+        "[00:04:20] still working, 1 min 00 s since stage 4/5 evaluate MR -> MR (base) was reused",
     ]
 
 

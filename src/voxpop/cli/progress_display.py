@@ -92,7 +92,7 @@ def _rich_reporter() -> Iterator[Reporter]:
             current = next(reversed(running.values()))
             current.update(done, total, unit, time.time())
             _, outer_total, _ = current.outer()
-            text = current.progress_text(time.time())
+            text = ", ".join(part for part in (current.describe(), current.rate()) if part)  # the bar shows the ETA
             bar.update(inner, visible=True, completed=current.fraction() * outer_total, total=outer_total,
                        description=f"  {text}")  # fmt: skip
 
