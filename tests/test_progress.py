@@ -70,7 +70,7 @@ def test_plain_lines_start_heartbeat_progress_and_finish_with_a_fake_clock(utc):
     at(60, plain.tick)  # 30 s of silence: still running
     at(70, reporter.step, 600, 1000, "items")  # 10 s after the last line: nothing yet
     at(90, plain.tick)  # 600 items in 60 s: 10/s; 60 s x 0.4 / 0.6 = 40 s left at t=70, 20 s at t=90
-    at(100, reporter.finish, "features fbank", 100.0)
+    at(100, reporter.finish, "features fbank", 2, 100.0)
     at(100, reporter.stage, "train MR (base)", 3, 5, False)
     at(100, reporter.step, 0, 5, "folds")
     at(100, reporter.step, 0, 20, "epochs")
@@ -78,7 +78,7 @@ def test_plain_lines_start_heartbeat_progress_and_finish_with_a_fake_clock(utc):
     at(140, reporter.step, 1, 5, "folds")  # the next fold's epochs start again: 0.2 done in 40 s
     at(160, plain.tick)  # 40 s per fold; 40 s x 0.8 / 0.2 = 160 s left at t=140, 140 s at t=160
     at(170, reporter.notice, "stage 'labels MR': recomputed")
-    at(200, reporter.finish, "train MR (base)", 100.0)
+    at(200, reporter.finish, "train MR (base)", 3, 100.0)
     at(200, reporter.stage, "evaluate MR -> MR (base)", 4, 5, True)
     at(229, plain.tick)  # no stage runs (the results are written): a line after 30 s of silence
     at(230, plain.tick)
@@ -98,6 +98,23 @@ def test_plain_lines_start_heartbeat_progress_and_finish_with_a_fake_clock(utc):
         "[00:03:20] stage 4/5 evaluate MR -> MR (base): reused",
         "[00:03:50] still working, 30 s since stage 4/5 evaluate MR -> MR (base) was reused",
         "[00:04:20] still working, 1 min 00 s since stage 4/5 evaluate MR -> MR (base) was reused",
+    ]
+
+
+def test_stages_of_the_same_label_running_at_once_are_told_apart_by_position(utc):
+    clock, lines = Clock(), []
+    reporter = PlainLines(lines.append, clock=clock, interval=30).reporter()
+    reporter.stage("labels AR", 7, 65, False)  # train and test label sets of one name, on two workers
+    reporter.stage("labels AR", 8, 65, False)
+    clock.now = 6
+    reporter.finish("labels AR", 8, 0.2)
+    clock.now = 7
+    reporter.finish("labels AR", 7, 6.4)
+    assert lines == [
+        "[00:00:00] stage 7/65 labels AR: started",
+        "[00:00:00] stage 8/65 labels AR: started",
+        "[00:00:06] stage 8/65 labels AR: finished in 0 s",
+        "[00:00:07] stage 7/65 labels AR: finished in 6 s",
     ]
 
 
@@ -144,7 +161,7 @@ class Recorder:
             stage=lambda label, position, total, cached: self.events.append(("stage", label, position, total, cached)),
             step=lambda done, total, unit="items": self.events.append(("step", done, total, unit)),
             notice=lambda line: self.events.append(("notice", line)),
-            finish=lambda label, seconds: self.events.append(("finish", label)),
+            finish=lambda label, position, seconds: self.events.append(("finish", label, position)),
         )
 
     def of(self, kind: str) -> list[tuple]:
@@ -176,7 +193,8 @@ def test_the_runner_reports_each_stage_of_the_plan_once_with_its_count_and_inner
     assert first.of("stage") == [(s.label, i, len(order), False) for i, s in enumerate(order, start=1)]
     assert len(run.executed) + len(run.reused) == len(order)  # the closing count is the display's count
     computed = [label for label, _, _, cached in first.of("stage") if not cached]
-    assert [label for (label,) in first.of("finish")] == computed == [s.label for s in order]
+    assert first.of("finish") == [(s.label, i) for i, s in enumerate(order, start=1)]
+    assert computed == [s.label for s in order]
     assert sorted(run.executed) == sorted(computed) and run.reused == []
     items, folds = len(demo_corpus.corpus.items), 3
     steps = first.of("step")
@@ -239,5 +257,6 @@ def test_a_run_on_workers_reports_each_stage_once_as_the_scheduler_runs_it(demo_
     assert sorted(label for label, *_ in stages) == sorted(s.label for s in order)  # each stage once
     assert [position for _, position, _, _ in stages] == list(range(1, len(order) + 1))  # in the order they ran
     assert {total for _, _, total, _ in stages} == {len(order)}
-    assert sorted(label for (label,) in recorder.of("finish")) == sorted(s.label for s in order)  # all computed
+    # all computed, each finish naming the position its start gave
+    assert sorted(recorder.of("finish")) == sorted((label, position) for label, position, _, _ in stages)
     assert sorted(run.executed) == sorted(s.label for s in order) and run.reused == []  # counted once each

@@ -65,7 +65,7 @@ def _rich_reporter() -> Iterator[Reporter]:
     with progress_bar(err_console) as bar:
         stages = bar.add_task("stages", total=None)
         inner = bar.add_task("", total=None, visible=False)
-        running: dict[str, StageProgress] = {}
+        running: dict[int, StageProgress] = {}  # by position: labels need not be unique
         finished = 0
 
         def show(total: int) -> None:
@@ -82,7 +82,7 @@ def _rich_reporter() -> Iterator[Reporter]:
             if cached:
                 finished += 1
             else:
-                running[label] = StageProgress(label, position, total, time.time())
+                running[position] = StageProgress(label, position, total, time.time())
                 bar.update(inner, visible=False, completed=0, total=None)
             show(total)
 
@@ -96,9 +96,9 @@ def _rich_reporter() -> Iterator[Reporter]:
             bar.update(inner, visible=True, completed=current.fraction() * outer_total, total=outer_total,
                        description=f"  {text}")  # fmt: skip
 
-        def finish(label: str, seconds: float) -> None:
+        def finish(label: str, position: int, seconds: float) -> None:
             nonlocal finished
-            stopped = running.pop(label, None)
+            stopped = running.pop(position, None)
             finished += 1
             bar.update(inner, visible=False)
             show(stopped.total if stopped is not None else bar.tasks[stages].total or 0)

@@ -37,7 +37,8 @@ class Reporter:
         step: ``step(done, total, unit)`` within a running stage: ``done`` of ``total`` ``unit`` finished
             (``items``, ``folds``, ``epochs`` of the current fold, ``clips``).
         notice: ``notice(line)`` about the run: a damaged or stale stage recomputed, a reused store entry.
-        finish: ``finish(label, seconds)`` when a stage that was computed ends, ``seconds`` of wall time.
+        finish: ``finish(label, position, seconds)`` when a stage that was computed ends (``position`` as given
+            to ``stage``: labels need not be unique), ``seconds`` of wall time.
 
     Example:
         >>> seen = []
@@ -50,7 +51,7 @@ class Reporter:
     stage: Callable[[str, int, int, bool], None] = lambda label, position, total, cached: None
     step: Callable[..., None] = lambda done, total, unit="items": None
     notice: Callable[[str], None] = notify
-    finish: Callable[[str, float], None] = lambda label, seconds: None
+    finish: Callable[[str, int, float], None] = lambda label, position, seconds: None
 
 
 _INNER: contextvars.ContextVar[Step | None] = contextvars.ContextVar("voxpop_inner_progress", default=None)

@@ -142,7 +142,7 @@ class PlainLines:
         [...] stage 1/4 labels MR: reused
         >>> reporter.stage("features fbank", 2, 4, False)  # doctest: +ELLIPSIS
         [...] stage 2/4 features fbank: started
-        >>> reporter.finish("features fbank", 12.0)  # doctest: +ELLIPSIS
+        >>> reporter.finish("features fbank", 2, 12.0)  # doctest: +ELLIPSIS
         [...] stage 2/4 features fbank: finished in 12 s
     """
 
@@ -155,8 +155,8 @@ class PlainLines:
         self.write = write or (lambda line: print(line, file=sys.stderr, flush=True))
         self.clock = clock
         self.interval = interval
-        self.running: dict[str, StageProgress] = {}
-        self._last_line: dict[str, float] = {}
+        self.running: dict[int, StageProgress] = {}  # by position: labels need not be unique
+        self._last_line: dict[int, float] = {}
         self._latest = 0.0  # when the last line was written
         self._idle: tuple[float, str] | None = None  # since when, and after what, no stage runs
         self._lock = threading.RLock()
@@ -174,7 +174,7 @@ class PlainLines:
     def _about(self, stage: StageProgress, text: str, now: float) -> None:
         name = f"stage {stage.position}/{stage.total or '?'} {stage.label}"
         self._line(f"{name}: {text}", now)
-        self._last_line[stage.label] = now
+        self._last_line[stage.position] = now
         stage.changed = False
         if not self.running:
             self._idle = (now, f"{name} {'was reused' if text == 'reused' else 'finished'}")
@@ -187,7 +187,7 @@ class PlainLines:
             if cached:
                 self._about(progress, "reused", now)
                 return
-            self.running[label] = progress
+            self.running[position] = progress
             self._about(progress, "started", now)
 
     def step(self, done: int, total: int, unit: str = "items") -> None:
@@ -199,11 +199,11 @@ class PlainLines:
             next(reversed(self.running.values())).update(done, total, unit, now)
             self._due(now)
 
-    def finish(self, label: str, seconds: float) -> None:
+    def finish(self, label: str, position: int, seconds: float) -> None:
         """A computed stage ends: ``finished in ...``."""
         with self._lock:
             now = self.clock()
-            progress = self.running.pop(label, None) or StageProgress(label, 0, 0, now)
+            progress = self.running.pop(position, None) or StageProgress(label, position, 0, now)
             self._about(progress, f"finished in {format_duration(seconds)}", now)
 
     def notice(self, message: str) -> None:
@@ -222,7 +222,7 @@ class PlainLines:
             since, after = self._idle
             self._line(f"still working, {format_duration(now - since)} since {after}", now)
         for stage in list(self.running.values()):
-            if now - self._last_line.get(stage.label, stage.started) < self.interval:
+            if now - self._last_line.get(stage.position, stage.started) < self.interval:
                 continue
             if stage.changed:
                 self._about(stage, stage.progress_text(now), now)

@@ -183,7 +183,7 @@ def prepare_corpus(
         started, computed = time.monotonic(), len(cache.executed)
         corpus = run_stage(cache, stage, compute, st.load_corpus)
         if len(cache.executed) > computed:
-            reporter.finish(stage.label, time.monotonic() - started)
+            reporter.finish(stage.label, 1, time.monotonic() - started)
         key = stable_hash({"stage": key, "computed": cache.token(stage)})  # a rebuilt corpus: new stages downstream
     try:
         corpus = corpus.where(recipe.where)

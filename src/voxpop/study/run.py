@@ -207,9 +207,9 @@ def run_reported(
     started, computed = time.monotonic(), len(cache.executed)
     runner.run(stage, cache, outputs, reporter.step)
     if len(cache.executed) > computed:
-        reporter.finish(stage.label, time.monotonic() - started)
+        reporter.finish(stage.label, position, time.monotonic() - started)
     elif earlier is not None:
-        reporter.finish(stage.label, earlier)
+        reporter.finish(stage.label, position, earlier)
 
 
 def planned_stages(study: Study) -> list[Stage]:

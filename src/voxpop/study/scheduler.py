@@ -109,9 +109,9 @@ def check_resources(stages: list[Stage], offered: list[dict[str, float]], cache:
 def run_plan(plan: Plan, runner: StageRunner, cache: Cache, reporter: Reporter, client: Any, first: int = 0) -> None:
     """Run every stage of ``plan`` as Dask tasks through ``client`` (see the module docstring); the main
     ``cache`` records what ran (``executed`` / ``reused`` / ``repaired``, each stage once) and ``reporter`` gets
-    the stages' events: ``stage`` when the scheduler has a stage's task (or a shard of it) on a worker, or when
-    a stage is found done, and ``finish`` with the wall time the worker measured. Inner progress (items, folds)
-    stays on the workers: the display shows the running stages and their elapsed time.
+    the stages' events: ``stage`` when a worker executes a stage's task (or a shard of it; :func:`executing`,
+    polled every :data:`POLL` seconds), or when a stage is found done, and ``finish`` with its wall time. Inner
+    progress (items, folds) stays on the workers: the display shows the running stages and their elapsed time.
 
     Args:
         plan: the study's plan; runner: its stage runner; cache: the stage cache; reporter: progress events;
@@ -159,11 +159,19 @@ def run_plan(plan: Plan, runner: StageRunner, cache: Cache, reporter: Reporter, 
             cache.reused += [label for label in outcome["reused"] if label not in known]
             cache.repaired += outcome["repaired"]
             events.finished(stage_of[future.key], outcome, cache.seconds.get(stage_of[future.key].name))
-        running = {str(key) for keys in client.processing().values() for key in keys}
-        for key in sorted(running & set(stage_of)):
+        for key in sorted(executing(client) & set(stage_of)):
             events.started(stage_of[key])
         if not completed.is_empty():
             time.sleep(POLL)
+
+
+def executing(client: Any) -> set[str]:
+    """The keys of the tasks the cluster's workers are executing now (not those only queued on a worker)."""
+
+    def keys(dask_worker: Any) -> list[str]:
+        return [str(task.key) for task in dask_worker.state.executing]
+
+    return {key for listed in client.run(keys).values() for key in listed}
 
 
 class _Events:
@@ -172,20 +180,26 @@ class _Events:
 
     def __init__(self, reporter: Reporter, total: int, first: int) -> None:
         self.reporter, self.total, self.count = reporter, total, first
-        self.started_stages: set[str] = set()
+        self.positions: dict[str, int] = {}  # stage key -> its position, once started
+        self.since: dict[str, float] = {}  # stage key -> when it was seen executing (its first task)
 
     def started(self, stage: Stage, reused: bool = False) -> None:
-        if stage.key in self.started_stages:
+        if stage.key in self.positions:
             return
-        self.started_stages.add(stage.key)
         self.count += 1
+        self.positions[stage.key] = self.count
+        self.since[stage.key] = time.monotonic()
         self.reporter.stage(stage.label, self.count, self.total, reused)
 
     def finished(self, stage: Stage, outcome: dict[str, Any], earlier: float | None = None) -> None:
-        """``earlier``: the seconds the stage took when this run computed it before the plan (by the check)."""
-        if not outcome["executed"] and earlier is None and stage.key not in self.started_stages:
+        """The stage's task ended: its time is from when a task of it (a feature shard) was first seen executing,
+        else the worker's own measure of the stage task; ``earlier``: the seconds the stage took when this run
+        computed it before the plan (by the check)."""
+        if not outcome["executed"] and earlier is None and stage.key not in self.positions:
             self.started(stage, reused=True)  # found done before the scheduler was seen running it
             return
+        seen = stage.key in self.positions
         self.started(stage)
+        seconds = time.monotonic() - self.since[stage.key] if seen else outcome["seconds"]
         by_check = earlier is not None and not outcome["executed"]
-        self.reporter.finish(stage.label, earlier if by_check else outcome["seconds"])
+        self.reporter.finish(stage.label, self.positions[stage.key], earlier if by_check else max(seconds, 0.0))
