@@ -58,7 +58,7 @@ RESULT_COLUMNS = [
 """The columns of ``results.parquet``, for classes and dimensions alike (:func:`results_table`)."""
 
 PENDING_CORPUS = "corpus not built yet"
-"""The stand-in corpus key of :func:`planned_stages` (a real key is a content hash)."""
+"""The stand-in corpus key (and merged corpora's class) of :func:`planned_stages` (a real key is a content hash)."""
 
 
 @dataclasses.dataclass
@@ -218,7 +218,8 @@ def planned_stages(study: Study) -> list[Stage]:
 
     The labels and kinds are those of the real plan; the keys are not (they depend on the built corpus), so
     the stages only count and name what the run will do (the progress display's total, ``--dry-run``).
-    Merged corpora are planned on the recipe's ``classes`` (their classes are known once they are merged).
+    Merged corpora are planned with one stand-in class per corpus (their classes are known once they are merged),
+    which every corpus shares, as the real classes are shared or mapped per test corpus.
 
     Args:
         study: the study.
@@ -230,7 +231,8 @@ def planned_stages(study: Study) -> list[Stage]:
         ConfigError: what :func:`~voxpop.study.plan.plan_study` raises for the recipe.
     """
     corpus = [study.corpus_stage] if study.corpus_stage is not None else []
-    return corpus + plan_study(study, PENDING_CORPUS).order
+    classes = {name: [PENDING_CORPUS] for name in study.recipe.corpora} or None
+    return corpus + plan_study(study, PENDING_CORPUS, classes).order
 
 
 def run_length(study: Study) -> int:
