@@ -17,7 +17,7 @@ from voxpop.labels.decisions import top_class
 from voxpop.report.result_sections import corpus_matrix
 from voxpop.report.study import build_report
 from voxpop.study.loading import recipe_from_dict
-from voxpop.study.run import run_recipe
+from voxpop.study.run import planned_stages, run_recipe
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +100,9 @@ def test_classes_train_maps_predictions_onto_the_test_corpus(corpora, tmp_path):
 
     protocol = {"cross_corpus": {"train": ["a"], "test": ["b"], "classes": "train"}}
     run = run_recipe(_recipe(corpora, protocol), tmp_path / "out")
+    # planned before the corpora were merged (progress total, --dry-run): the merged corpus and every stage
+    planned = [s.label for s in planned_stages(run.study)]
+    assert planned == [run.study.corpus_stage.label, *(s.label for s in run.plan.order)]
     (trained,) = run.plan.sources.values()
     predictions = run.output(trained).probabilities
     assert list(predictions.columns) == ["neutral", "angry", "happy", "sad"]  # a's classes

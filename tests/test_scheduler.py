@@ -86,9 +86,13 @@ def test_gpu_stages_declare_the_gpus_their_model_config_asks_for():
     assert where(Stage("labels", "MR", {}), 1, "tls://head:8786") == "cluster tls://head:8786"
 
 
-def test_dry_run_of_a_study_whose_demo_corpus_is_not_built_names_only_the_corpus_stage(tmp_path):
+def test_dry_run_of_a_study_whose_demo_corpus_is_not_built_plans_every_stage_on_the_cluster(tmp_path):
+    # every stage is listed before the corpus exists (tests/test_progress.py compares them with the real plan)
     rows = dry_run(load_recipe(RECIPE, ["corpus.demo.size=tiny"]), tmp_path / "out", 2, None)
-    assert rows == [{"stage": "demo corpus (tiny)", "kind": "corpus", "status": "pending", "where": "in-process"}]
+    assert rows[0] == {"stage": "demo corpus (tiny)", "kind": "corpus", "status": "pending", "where": "in-process"}
+    features = [row for row in rows if row["kind"] == "features"]
+    assert features and all(row["where"].endswith("split into one shard task per worker") for row in features)
+    assert all(row["where"].startswith("local cluster (2 worker processes)") for row in rows[1:])
     assert not (tmp_path / "out").exists()
 
 

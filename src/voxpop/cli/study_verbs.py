@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,38 +11,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from voxpop.cli.app import app, console, progress_bar
+from voxpop.cli.app import app, console
+from voxpop.cli.progress_display import PROGRESS_HELP, progress_mode, progress_reporter
 from voxpop.core.limits import check_ceiling
 
 if TYPE_CHECKING:  # the study runner imports torch: only inside the verbs, so 'voxpop --help' stays fast
-    from voxpop.core.progress import Reporter
     from voxpop.study.run import StudyRun
 
 DEMO_RECIPE = "3-aggregation-rules.yaml"
-
-
-@contextlib.contextmanager
-def progress_reporter() -> Iterator[Reporter]:
-    """A rich display: one bar over the study's stages and one for the current stage's steps."""
-    from voxpop.core.progress import Reporter
-
-    with progress_bar() as bar:
-        stages = bar.add_task("stages", total=None)
-        steps = bar.add_task("", total=None, visible=False)
-
-        def stage(label: str, position: int, total: int, cached: bool) -> None:
-            bar.update(stages, completed=position, total=total, description=f"{'cached: ' if cached else ''}{label}")
-            bar.update(steps, visible=False, completed=0, total=None)
-
-        def step(done: int, total: int) -> None:
-            bar.update(steps, visible=True, completed=done, total=total, description="  items / folds")
-
-        def notice(message: str) -> None:  # a damaged stage being recomputed: printed above the bars
-            bar.console.print(message, markup=False, highlight=False)
-
-        yield Reporter(stage, step, notice)
-        bar.update(stages, completed=bar.tasks[stages].total, description="done")
-        bar.update(steps, visible=False)
 
 
 def print_summary(run: StudyRun) -> None:
@@ -159,12 +134,14 @@ def run_study(
     threads: int,
     dry_run: bool,
     allow_outside_paths: bool = False,
+    progress: str = "rich",
 ) -> None:
     """Run (or with ``dry_run`` only plan) a loaded recipe (read from file ``source``) into ``out`` and print the
     summary.
 
     Before any work: ``--threads`` against its ceiling and the recipe's paths against the recipe's folder, ``out``
     and the feature store (:func:`voxpop.study.recipe_paths.check_recipe_paths`; ``allow_outside_paths`` lifts it).
+    ``progress``: the display (:func:`voxpop.cli.progress_display.progress_mode`).
     With several workers or a scheduler the cluster is connected first, so its workers import voxpop
     while this process does."""
     from voxpop.core.cluster import connect
@@ -189,7 +166,7 @@ def run_study(
         from voxpop.report import write_study_report
         from voxpop.study import run_recipe
 
-        with progress_reporter() as reporter:
+        with progress_reporter(progress) as reporter:
             result = run_recipe(
                 study,
                 out,
@@ -234,6 +211,7 @@ def run(
         help="Let the recipe use paths (features.store, label files, fusion predictions) outside its own folder, "
         "--out and the feature store.",
     ),
+    progress: str = typer.Option(None, "--progress", help=PROGRESS_HELP),
 ) -> None:
     """Run a study recipe: every stage once (cached, resumable), then results.parquet and report.html."""
     from voxpop.core.cluster import security_from_files
@@ -243,7 +221,8 @@ def run(
     security = security_from_files(tls_ca_file, tls_cert, tls_key)
     count = 1 if scheduler else resolve_workers(workers)
     out = out or Path("runs") / loaded.study
-    run_study(loaded, out, str(recipe), count, scheduler, security, threads, dry_run, allow_outside_paths)
+    mode = progress_mode(progress)
+    run_study(loaded, out, str(recipe), count, scheduler, security, threads, dry_run, allow_outside_paths, mode)
 
 
 def demo_recipe() -> Path:
@@ -257,10 +236,11 @@ def demo(
     size: str = typer.Option("small", "--size", help="Demo corpus size: small (384 clips) or tiny (48 clips)."),
     recipe: Path = typer.Option(None, "--recipe", help=f"Recipe to run instead of recipes/{DEMO_RECIPE}."),
     workers: int = typer.Option(1, "--workers", help=WORKERS_HELP),
+    progress: str = typer.Option(None, "--progress", help=PROGRESS_HELP),
 ) -> None:
     """Build the synthetic demo corpus and run the aggregation-rules study (3) on it, on CPU: report.html."""
     from voxpop.study import load_recipe
 
     path = recipe or demo_recipe()
     loaded = load_recipe(path, [f"corpus.demo.size={size}"] if size else [])
-    run_study(loaded, out, str(path), resolve_workers(workers), None, None, 1, False)
+    run_study(loaded, out, str(path), resolve_workers(workers), None, None, 1, False, progress=progress_mode(progress))

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from voxpop.cli.app import app, console
 from voxpop.cli.options import parse_names, with_rule_options
+from voxpop.cli.progress_display import PROGRESS_HELP, progress_mode, progress_reporter
 from voxpop.cli.schema_flags import (
     SchemaFlag,
     flags_in_message,
@@ -234,6 +235,7 @@ def train(
         None, "--beta", help="cbce: class-balanced beta (model.loss_options.beta; 0.99).", rich_help_panel="model"
     ),
     threads: int = typer.Option(1, "--threads", min=1, help="CPU threads of every stage (torch, BLAS), as voxpop run."),
+    progress: str = typer.Option(None, "--progress", help=PROGRESS_HELP),
     out: Path = typer.Option(..., "--out", help="Output directory: cache/, runs.json, recipe.yaml, summary.csv."),
     rule_options: dict | None = None,
     flag_values: dict | None = None,
@@ -241,7 +243,7 @@ def train(
     """Cross-validate heads on features and labels through the recipe runner and print out-of-fold metrics.
 
     Every recipe key is a flag of the same name (generated from the recipe schema; docs/cli/train.md)."""
-    from voxpop.cli.study_verbs import print_headline, progress_reporter
+    from voxpop.cli.study_verbs import print_headline
     from voxpop.labels.overwrite import existing_outputs, replaced_note
     from voxpop.study import build_study, recipe_from_dict, run_recipe
 
@@ -258,7 +260,7 @@ def train(
         replaced = existing_outputs(out)
         output_directory(out)
         write_text(out / RECIPE_FILE, yaml.safe_dump(recipe, sort_keys=False))
-        with progress_reporter() as reporter:
+        with progress_reporter(progress_mode(progress)) as reporter:
             result = run_recipe(build_study(loaded, out, "voxpop train"), out, reporter=reporter, threads=threads)
     report(result, out, features)
     if replaced:

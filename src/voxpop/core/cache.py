@@ -34,6 +34,7 @@ import os
 import shutil
 import socket
 import sys
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -445,7 +446,7 @@ class Cache:
 
     ``reused`` lists the stages found done from an earlier computation: a stage this cache computed and then
     found done again (a label set the pre-flight check built through its stage, read by the runner) is
-    listed once, as executed.
+    listed once, as executed; ``seconds`` holds the wall time of each stage it computed, by stage name.
 
     Args:
         root: the cache folder; stage ``s`` keeps its outputs in ``root/<kind>-<key>/``.
@@ -466,6 +467,7 @@ class Cache:
         self.repaired: list[str] = []
         self.notice = notice or notify
         self._computed: set[str] = set()  # stage names computed through this cache
+        self.seconds: dict[str, float] = {}  # wall time of each stage computed through this cache, by stage name
 
     def directory(self, stage: Stage) -> Path:
         return self.root / stage.name
@@ -493,10 +495,12 @@ class Cache:
         if problems != ["not computed"]:
             self.discard(stage, "; ".join(problems))
         directory = output_directory(self.inside, *self._parts, stage.name)
+        started = time.monotonic()
         compute(directory)
         self._finish(stage, directory)
         self._computed.add(stage.name)
         self.executed.append(stage.label)
+        self.seconds[stage.name] = time.monotonic() - started
         return directory
 
     def discard(self, stage: Stage, reason: str) -> None:

@@ -32,6 +32,7 @@ from sklearn.pipeline import Pipeline
 from torch.utils.data import RandomSampler
 
 from voxpop.core.errors import ConfigError, InputError
+from voxpop.core.progress import epoch_progress_callback
 from voxpop.core.stopping import stop_between_batches, stop_on_signal_callback
 from voxpop.models.batching import batching
 from voxpop.models.head_module import HeadModule, _BestWeights, _check_monitor, _dev_record
@@ -241,7 +242,8 @@ def _fit_neural(
         dev_loader = _loader(*dev, spec.input.kind, "dev_x", num_workers=config.num_workers, **dev_batches)
 
     mode = "min" if config.monitor == "loss" else "max"
-    callbacks: list[L.Callback] = [stop_on_signal_callback(), *([RichProgressBar()] if config.progress_bar else [])]
+    callbacks: list[L.Callback] = [stop_on_signal_callback(), epoch_progress_callback()]
+    callbacks += [RichProgressBar()] if config.progress_bar else []
     best = _BestWeights(mode) if dev else None
     if best is not None:
         callbacks.append(best)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -152,14 +153,16 @@ def load_merged(study: Any, cache: Cache) -> Merged | None:
 
 
 def prepare_corpus(
-    study: Any, cache: Cache, reporter: Reporter, map_function: Callable = map
+    study: Any, cache: Cache, reporter: Reporter, map_function: Callable = map, total: int = 1
 ) -> tuple[Corpus, str]:
     """Load (building, importing or merging it first when needed) the corpus and keep the ``where`` items.
 
     Args:
-        study: the :class:`voxpop.study.definition.Study`; cache: its stage cache; reporter: progress output.
+        study: the :class:`voxpop.study.definition.Study`; cache: its stage cache; reporter: progress output (the
+            corpus stage is stage 1 of ``total``, its clips or corpora as inner progress, its wall time when built).
         map_function: synthesises a demo corpus's clips (:func:`voxpop.corpus.demo.make_demo_corpus`), e.g. on
             a Dask cluster.
+        total: the number of stages of the run (:func:`voxpop.study.run.run_length`; 0: unknown).
 
     Returns:
         The corpus after ``where`` and the key of its content and item subset (the stages' ``corpus`` key).
@@ -171,12 +174,16 @@ def prepare_corpus(
     if stage is None:
         corpus = Corpus.load(recipe.corpus.path)
     else:
-        reporter.stage(stage.label, 0, 1, cache.is_done(stage))
+        reporter.stage(stage.label, 1, total, cache.is_done(stage))
+        step = lambda done, count: reporter.step(done, count, "clips")  # noqa: E731  (demo clips synthesised)
         if "merge" in stage.config:
-            compute = lambda d: _compute_merge(stage.config, d, source, reporter.step, map_function)  # noqa: E731
+            compute = lambda d: _compute_merge(stage.config, d, source, step, map_function)  # noqa: E731
         else:
-            compute = lambda d: st.compute_corpus(stage.config, d, reporter.step, map_function)  # noqa: E731
+            compute = lambda d: st.compute_corpus(stage.config, d, step, map_function)  # noqa: E731
+        started, computed = time.monotonic(), len(cache.executed)
         corpus = run_stage(cache, stage, compute, st.load_corpus)
+        if len(cache.executed) > computed:
+            reporter.finish(stage.label, 1, time.monotonic() - started)
         key = stable_hash({"stage": key, "computed": cache.token(stage)})  # a rebuilt corpus: new stages downstream
     try:
         corpus = corpus.where(recipe.where)

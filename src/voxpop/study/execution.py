@@ -19,6 +19,7 @@ from typing import Any
 from voxpop.core.cache import Cache, Stage
 from voxpop.core.errors import VoxpopError
 from voxpop.core.limits import check_ceiling
+from voxpop.core.progress import Step, inner_progress
 from voxpop.corpus import Corpus
 from voxpop.labels.segments import on_segments
 from voxpop.study import stage_kinds
@@ -137,22 +138,27 @@ class StageRunner:
         stage: Stage,
         cache: Cache,
         loaded: dict[str, Any],
-        progress: Callable[[int, int], None] | None = None,
+        progress: Step | None = None,
         notice: Callable[[str], None] | None = None,
     ) -> Any:
         """Compute ``stage`` unless the cache holds it; returns its loaded outputs (also kept in ``loaded``).
 
-        ``notice`` receives the computation's run-log lines (a features stage reusing a complete store entry).
+        ``progress(done, total, unit)`` receives the computation's inner progress: its own count in its kind's
+        unit (``items``, ``folds``) and what code deep inside reports through
+        :func:`voxpop.core.progress.report_inner` (``epochs`` of each fold). ``notice`` receives the computation's
+        run-log lines (a features stage reusing a complete store entry).
+
         Raises :class:`StageError` naming the stage and its directory when the computation fails.
         """
         kind = stage_kinds.kind_of(stage)
+        counted = None if progress is None else lambda done, total: progress(done, total, kind.unit)
 
         def compute(directory: Path) -> None:
             kill_hook(stage)
             inputs = [self.output(s, cache, loaded, consumer=stage) for s in stage.inputs]
             items = self.items(cache, loaded) if kind.reads_items else self.corpus
-            context = stage_kinds.Context(self.corpus, items, self.store, self.imported, progress, notice)
-            with fixed_threads(self.threads):
+            context = stage_kinds.Context(self.corpus, items, self.store, self.imported, counted, notice)
+            with fixed_threads(self.threads), inner_progress(progress):
                 kind.compute(stage, inputs, context, directory)
 
         try:

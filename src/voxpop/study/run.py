@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from voxpop.core.cache import Cache, Stage, atomic_write
+from voxpop.core.errors import VoxpopError
 from voxpop.core.progress import Reporter
 from voxpop.corpus import Corpus
 from voxpop.features.store import fingerprint_items, fingerprints_hash
@@ -56,6 +58,9 @@ RESULT_COLUMNS = [
     "n_folds",
 ]
 """The columns of ``results.parquet``, for classes and dimensions alike (:func:`results_table`)."""
+
+PENDING_CORPUS = "corpus not built yet"
+"""The stand-in corpus key (and merged corpora's class) of :func:`planned_stages` (a real key is a content hash)."""
 
 
 @dataclasses.dataclass
@@ -176,7 +181,8 @@ def run_recipe(
             from voxpop.core.cluster import cluster_map
 
             map_function = cluster_map(client)
-        corpus, corpus_key = prepare_corpus(study, cache, reporter, map_function)
+        first = 1 if study.corpus_stage is not None else 0  # the corpus stage is stage 1 of the run
+        corpus, corpus_key = prepare_corpus(study, cache, reporter, map_function, total=run_length(study))
         merged = load_merged(study, cache)
         # the check builds each label set through its labels stage (cached), so the runner finds it done;
         # merged corpora label on the classes the plan chooses (e.g. the shared ones), after the check
@@ -187,10 +193,10 @@ def run_recipe(
         if client is not None:
             from voxpop.study.scheduler import run_plan
 
-            run_plan(plan, runner, cache, reporter, client)
-        for position, stage in enumerate(plan.order if client is None else ()):
-            reporter.stage(stage.label, position, len(plan.order), cache.is_done(stage))
-            runner.run(stage, cache, outputs, reporter.step, reporter.notice)
+            run_plan(plan, runner, cache, reporter, client, first)
+        total = first + len(plan.order)
+        for position, stage in enumerate(plan.order if client is None else (), start=first + 1):
+            run_reported(runner, stage, cache, outputs, reporter, position, total)
         outputs = {stage.key: runner.output(stage, cache, outputs, consumer=None) for stage in plan.order}
         results = results_table(study.recipe, plan, outputs)
         atomic_write(out_dir / "results.parquet", lambda handle: results.to_parquet(handle, index=False))
@@ -213,6 +219,72 @@ def audio_files_key(corpus: Corpus) -> str | None:
     if "audio" not in corpus.items.columns:
         return None
     return fingerprints_hash(fingerprint_items(corpus.items))
+
+
+def run_reported(
+    runner: StageRunner,
+    stage: Stage,
+    cache: Cache,
+    outputs: dict[str, Any],
+    reporter: Reporter,
+    position: int,
+    total: int,
+) -> None:
+    """Run one stage in this process between its progress events: ``reporter.stage`` before (reused or not,
+    by the cache's check), the computation's inner progress as ``reporter.step`` and ``reporter.finish`` with its
+    wall time when it was computed (also when outputs found done were unreadable and recomputed). A label set
+    the pre-flight check built through its stage earlier in this run is reported computed, with the check's time.
+
+    Args:
+        runner: the study's stage runner; stage: the stage; cache: the stage cache; outputs: loaded outputs by
+        stage key (the stage's are added); reporter: the progress events' receiver; position / total: the
+        stage's 1-based position among the run's ``total`` stages.
+
+    Raises:
+        StageError: the stage failed.
+    """
+    earlier = cache.seconds.get(stage.name)  # computed in this run before the plan ran (by the check)
+    reporter.stage(stage.label, position, total, earlier is None and cache.is_done(stage))
+    started, computed = time.monotonic(), len(cache.executed)
+    runner.run(stage, cache, outputs, reporter.step, reporter.notice)
+    if len(cache.executed) > computed:
+        reporter.finish(stage.label, position, time.monotonic() - started)
+    elif earlier is not None:
+        reporter.finish(stage.label, position, earlier)
+
+
+def planned_stages(study: Study) -> list[Stage]:
+    """Every stage of a run of ``study`` before its corpus is built: its corpus stage (when it builds, imports or
+    merges one) and the plan's stages on a stand-in corpus key.
+
+    The labels and kinds are those of the real plan; the keys are not (they depend on the built corpus), so
+    the stages only count and name what the run will do (the progress display's total, ``--dry-run``).
+    Merged corpora are planned with one stand-in class per corpus (their classes are known once they are merged),
+    which every corpus shares, as the real classes are shared or mapped per test corpus.
+
+    Args:
+        study: the study.
+
+    Returns:
+        The stages in the order they run.
+
+    Raises:
+        ConfigError: what :func:`~voxpop.study.plan.plan_study` raises for the recipe.
+    """
+    corpus = [study.corpus_stage] if study.corpus_stage is not None else []
+    classes = {name: [PENDING_CORPUS] for name in study.recipe.corpora} or None
+    return corpus + plan_study(study, PENDING_CORPUS, classes).order
+
+
+def run_length(study: Study) -> int:
+    """How many stages a run of ``study`` reports (:func:`planned_stages`); 0 (unknown) when the recipe cannot be
+    planned, which the pre-flight check then reports after the corpus stage."""
+    if study.corpus_stage is None:
+        return 0  # the plan's count is known before any stage runs
+    try:
+        return len(planned_stages(study))
+    except VoxpopError:
+        return 0
 
 
 def stage_runner(study: Study, plan: Plan, corpus: Corpus, out_dir: Path, threads: int = 1) -> StageRunner:
@@ -240,8 +312,9 @@ def dry_run(
     """The plan of ``recipe`` in ``out_dir`` without computing anything: one row per stage with its ``stage``
     label, ``kind``, ``status`` (cached / pending) and ``where`` it would run (:func:`voxpop.study.scheduler.where`).
 
-    The corpus is built in this process before the rest; while it is pending the stages after it cannot
-    be named yet (their keys depend on the built corpus) and only the corpus row is given.
+    Every stage of the run is listed, as many as a run reports: while the corpus stage is pending it is not
+    built (nor the study checked against it) and every stage after it is pending (:func:`planned_stages`);
+    once it is cached the study is checked and each stage's status read from the cache.
 
     Args:
         recipe: the :class:`~voxpop.study.definition.Study` (a recipe is made one for ``out_dir``).
@@ -254,25 +327,29 @@ def dry_run(
         One dict per stage: ``stage``, ``kind``, ``status``, ``where``.
 
     Raises:
-        ConfigError: the pre-flight check's problems, or a study built for another output directory.
+        ConfigError: the pre-flight check's problems (checked once the corpus is cached), or a study built for
+            another output directory.
         InputError: a corpus directory the recipe names that is missing or unreadable.
     """
     from voxpop.study.scheduler import where
 
     study = as_study(recipe, out_dir, source)
     cache = Cache(out_dir / "cache", inside=out_dir)
-    stage = study.corpus_stage
+    corpus_stage = study.corpus_stage
     rows = []
-    if stage is not None:
-        status = "cached" if cache.is_done(stage) else "pending"
-        rows.append({"stage": stage.label, "kind": stage.kind, "status": status, "where": "in-process"})
-        if status == "pending":
-            return rows
-    corpus, corpus_key = prepare_corpus(study, cache, Reporter())
-    check_recipe(study, corpus)
-    merged = load_merged(study, cache)
-    for stage in plan_study(study, corpus_key, merged.classes if merged else None, audio_files_key(corpus)).order:
-        status = "cached" if cache.is_done(stage) else "pending"
+    if corpus_stage is not None:
+        status = "cached" if cache.is_done(corpus_stage) else "pending"
+        rows.append({"stage": corpus_stage.label, "kind": corpus_stage.kind, "status": status, "where": "in-process"})
+    if corpus_stage is not None and status == "pending":
+        stages, done = planned_stages(study)[1:], lambda stage: False
+    else:
+        corpus, corpus_key = prepare_corpus(study, cache, Reporter())
+        check_recipe(study, corpus)
+        merged = load_merged(study, cache)
+        planned = plan_study(study, corpus_key, merged.classes if merged else None, audio_files_key(corpus))
+        stages, done = planned.order, cache.is_done
+    for stage in stages:
+        status = "cached" if done(stage) else "pending"
         place = where(stage, workers, scheduler)
         if stage.kind == "features" and status == "pending" and (workers > 1 or scheduler):
             place += ", split into one shard task per worker"

@@ -15,6 +15,7 @@ only to clusters you control (docs/scaling.md), over TLS with a ``distributed.se
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from voxpop.core.cache import Cache, Stage
@@ -26,13 +27,20 @@ if TYPE_CHECKING:
     from voxpop.study.execution import StageRunner
     from voxpop.study.plan import Plan
 
-def _outcome(cache: Cache, notices: list[str], error: VoxpopError | None = None) -> dict[str, Any]:
+POLL = 1.0
+"""Seconds between two looks at the scheduler's tasks (which stages run now) while the plan runs."""
+
+
+def _outcome(
+    cache: Cache, notices: list[str], error: VoxpopError | None = None, seconds: float = 0.0
+) -> dict[str, Any]:
     return {
         "executed": cache.executed,
         "reused": cache.reused,
         "repaired": cache.repaired,
         "notices": notices,
         "error": error,
+        "seconds": seconds,
     }
 
 
@@ -45,11 +53,12 @@ def stage_task(runner: StageRunner, stage: Stage, *dependencies: Any) -> dict[st
     """
     notices: list[str] = [n for d in dependencies if d.get("shard") for n in d["notices"]]
     cache = runner.open_cache(notices.append)
+    started = time.monotonic()
     try:
         runner.run(stage, cache, {})
     except VoxpopError as exc:
         return _outcome(cache, notices, exc)
-    return _outcome(cache, notices)
+    return _outcome(cache, notices, seconds=time.monotonic() - started)
 
 
 def shard_task(runner: StageRunner, stage: Stage, shard: tuple[int, int], *dependencies: Any) -> dict[str, Any]:
@@ -98,12 +107,20 @@ def check_resources(stages: list[Stage], offered: list[dict[str, float]], cache:
             )
 
 
-def run_plan(plan: Plan, runner: StageRunner, cache: Cache, reporter: Reporter, client: Any) -> None:
+def run_plan(plan: Plan, runner: StageRunner, cache: Cache, reporter: Reporter, client: Any, first: int = 0) -> None:
     """Run every stage of ``plan`` as Dask tasks through ``client`` (see the module docstring); the main
-    ``cache`` records what ran (``executed`` / ``reused`` / ``repaired``) and ``reporter`` shows stages
-    done / running / waiting.
+    ``cache`` records what ran (``executed`` / ``reused`` / ``repaired``, each stage once) and ``reporter`` gets
+    the stages' events: ``stage`` when a worker executes a stage's task (or a shard of it; :func:`executing`,
+    polled every :data:`POLL` seconds), or when a stage is found done, and ``finish`` with its wall time. Inner
+    progress (items, folds) stays on the workers: the display shows the running stages and their elapsed time.
 
-    Raises the first :class:`VoxpopError` a stage raised (the other tasks are cancelled).
+    Args:
+        plan: the study's plan; runner: its stage runner; cache: the stage cache; reporter: progress events;
+        client: a connected ``distributed.Client``; first: stages of the run before the plan's (the corpus stage),
+            so positions count from ``first + 1`` of ``first + len(plan.order)``.
+
+    Raises:
+        VoxpopError: the first one a stage raised (the other tasks are cancelled).
     """
     from distributed import as_completed
 
@@ -114,7 +131,7 @@ def run_plan(plan: Plan, runner: StageRunner, cache: Cache, reporter: Reporter, 
     check_resources(plan.order, [worker.get("resources", {}) for worker in info.values()], cache)
     shared = client.scatter(runner, broadcast=True, hash=False)
     futures: dict[str, Any] = {}
-    labels: dict[str, str] = {}
+    stage_of: dict[str, Stage] = {}  # task key (a stage's, or one of its shards') -> stage
     for stage in plan.order:
         dependencies = [futures[s.key] for s in stage.inputs]
         resources = stage_kinds.kind_of(stage).resources(stage.config) or None
@@ -125,23 +142,65 @@ def run_plan(plan: Plan, runner: StageRunner, cache: Cache, reporter: Reporter, 
                 key = f"{stage.name}-shard-{index}-of-{n_workers}"
                 options = {"key": key, "resources": resources, "retries": RETRIES, "pure": False}
                 dependencies.append(client.submit(shard_task, shared, stage, shard, *inputs, **options))
+                stage_of[key] = stage
         options = {"key": stage.name, "resources": resources, "retries": RETRIES, "pure": False}
         futures[stage.key] = client.submit(stage_task, shared, stage, *dependencies, **options)
-        labels[stage.name] = stage.label
-    total = len(futures)
-    for done, (future, outcome) in enumerate(as_completed(list(futures.values()), with_results=True), start=1):
-        for notice in outcome["notices"]:
-            reporter.notice(notice)
-        if outcome["error"] is not None:
-            client.cancel(list(futures.values()))
-            raise outcome["error"]
-        cache.executed += outcome["executed"]
-        cache.reused += outcome["reused"]
-        cache.repaired += outcome["repaired"]
-        running = sum(key in labels for keys in client.processing().values() for key in keys)
-        reporter.stage(
-            f"{labels[future.key]} | done {done}, running {running}, waiting {total - done - running}",
-            done,
-            total,
-            bool(outcome["reused"]),
-        )
+        stage_of[stage.name] = stage
+    events = _Events(reporter, first + len(plan.order), first)
+    completed = as_completed(list(futures.values()), with_results=True)
+    while not completed.is_empty():
+        for future, outcome in completed.next_batch(block=False) if completed.has_ready() else ():
+            for notice in outcome["notices"]:
+                reporter.notice(notice)
+            if outcome["error"] is not None:
+                client.cancel(list(futures.values()))
+                raise outcome["error"]
+            known = set(cache.executed)  # the check built label sets through their stages: counted once
+            cache.executed += outcome["executed"]
+            cache.reused += [label for label in outcome["reused"] if label not in known]
+            cache.repaired += outcome["repaired"]
+            events.finished(stage_of[future.key], outcome, cache.seconds.get(stage_of[future.key].name))
+        for key in sorted(executing(client) & set(stage_of)):
+            events.started(stage_of[key])
+        if not completed.is_empty():
+            time.sleep(POLL)
+
+
+def executing(client: Any) -> set[str]:
+    """The keys of the tasks the cluster's workers are executing now (not those only queued on a worker)."""
+
+    def keys(dask_worker: Any) -> list[str]:
+        return [str(task.key) for task in dask_worker.state.executing]
+
+    return {key for listed in client.run(keys).values() for key in listed}
+
+
+class _Events:
+    """The progress events of a plan run on a cluster: each stage started once, in the order the scheduler
+    runs them (its position among the run's stages), then finished or reused."""
+
+    def __init__(self, reporter: Reporter, total: int, first: int) -> None:
+        self.reporter, self.total, self.count = reporter, total, first
+        self.positions: dict[str, int] = {}  # stage key -> its position, once started
+        self.since: dict[str, float] = {}  # stage key -> when it was seen executing (its first task)
+
+    def started(self, stage: Stage, reused: bool = False) -> None:
+        if stage.key in self.positions:
+            return
+        self.count += 1
+        self.positions[stage.key] = self.count
+        self.since[stage.key] = time.monotonic()
+        self.reporter.stage(stage.label, self.count, self.total, reused)
+
+    def finished(self, stage: Stage, outcome: dict[str, Any], earlier: float | None = None) -> None:
+        """The stage's task ended: its time is from when a task of it (a feature shard) was first seen executing,
+        else the worker's own measure of the stage task; ``earlier``: the seconds the stage took when this run
+        computed it before the plan (by the check)."""
+        if not outcome["executed"] and earlier is None and stage.key not in self.positions:
+            self.started(stage, reused=True)  # found done before the scheduler was seen running it
+            return
+        seen = stage.key in self.positions
+        self.started(stage)
+        seconds = time.monotonic() - self.since[stage.key] if seen else outcome["seconds"]
+        by_check = earlier is not None and not outcome["executed"]
+        self.reporter.finish(stage.label, self.positions[stage.key], earlier if by_check else max(seconds, 0.0))

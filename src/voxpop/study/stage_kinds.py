@@ -69,12 +69,14 @@ Compute = Callable[[Stage, list, Context, Path], None]
 class Kind:
     """A stage kind: ``compute(stage, inputs, context, directory)`` writes its outputs, ``load(directory)``
     reads them back; ``resources(config)`` names the Dask worker resources a stage needs (``{"GPU": 1}``);
-    ``reads_items``: the computation reads ``context.items`` (the segment corpus, when the study has one)."""
+    ``reads_items``: the computation reads ``context.items`` (the segment corpus, when the study has one);
+    ``unit``: what its ``context.progress(done, total)`` counts (``items`` extracted, ``folds`` trained)."""
 
     compute: Compute
     load: Callable[[Path], Any]
     resources: Callable[[Mapping[str, Any]], dict[str, int]] = lambda config: {}
     reads_items: bool = False
+    unit: str = "steps"
 
 
 def _compute_train(stage: Stage, inputs: list, context: Context, directory: Path) -> None:
@@ -131,8 +133,9 @@ KINDS: dict[str, Kind] = {
         load_features,
         features_resources,
         reads_items=True,
+        unit="items",
     ),
-    "train": Kind(_compute_train, load_trained, train_resources, reads_items=True),
+    "train": Kind(_compute_train, load_trained, train_resources, reads_items=True, unit="folds"),
     "ensemble": Kind(
         lambda s, i, c, d: compute_ensemble({p.label: o for p, o in zip(s.inputs, i, strict=True)}, d), load_trained
     ),
