@@ -232,6 +232,7 @@ HAND_WRITTEN = {  # voxpop train's own flags: what they set
     "beta": "model.loss_options",  # model.loss_options.beta
     "threads": None,  # how to run, not what: the same study with any number of threads
     "out": None,  # where
+    "progress": None,  # how the run is shown, not what it computes
     "help": None,
 }
 
