@@ -283,3 +283,21 @@ def test_a_label_map_code_given_twice_a_negative_length_and_reversed_times_are_r
         read_emobox(root, "tinybox")
     (folder / "tinybox.jsonl").write_text(timed)
     assert read_emobox(root, "tinybox").items["end_time"].eq(4.0).all()
+
+
+def test_wav_paths_written_on_windows_resolve_and_a_drive_letter_is_refused(tmp_path):
+    """EmoBox metadata regenerated on Windows: ``downloads\\tinybox\\wav\\s1_a.wav`` names the same file (it was
+    ``root/downloads\\tinybox...``, "not found" for every clip); ``C:\\EmoBox\\...`` names another machine's disk."""
+    root = make_emobox(tmp_path / "EmoBox", with_audio=True)
+    folder = root / "data" / "tinybox"
+    records = [_record(c, e) for c, e in UTTERANCES.items()]
+    for record in records:
+        record["wav"] = record["wav"].replace("/", "\\")
+    (folder / "tinybox.jsonl").write_text(_lines(records))
+    corpus = read_emobox(root, "tinybox")
+    assert corpus.items["audio"].iat[0] == str(root / "downloads" / "tinybox" / "wav" / "s1_a.wav")
+    assert "Audio files not found" not in corpus.description
+    records[3]["wav"] = "C:\\EmoBox\\" + records[3]["wav"]
+    (folder / "tinybox.jsonl").write_text(_lines(records))
+    with pytest.raises(InputError, match=r"tinybox.jsonl, row 4, column 'wav': .* a Windows path with a drive"):
+        read_emobox(root, "tinybox")
