@@ -98,6 +98,24 @@ def test_vp_labels_equals_make_labels(demo_corpus):
         vp.labels(demo_corpus.corpus, "no-such-rule", condition="voice")
 
 
+def test_vp_labels_without_a_rule_builds_a_gold_standard_of_dimensions(demo_corpus):
+    """The call's docstring promised a ContinuousLabelSet, but ``vp.labels(corpus, gold_standard="ewe", ...)``
+    was a TypeError (make_labels needs a rule); it equals the recipe's ContinuousSpec on the same corpus."""
+    from voxpop.labels.continuous import ContinuousSpec
+
+    corpus = demo_corpus.corpus
+    got = vp.labels(corpus, gold_standard="ewe", dimensions=["arousal", "valence"], condition="voice")
+    expected = ContinuousSpec(gold_standard="ewe", dimensions=["arousal", "valence"], condition="voice").build(corpus)
+    assert got.kind == "continuous" and got.names == ["arousal", "valence"]
+    pd.testing.assert_frame_equal(got.targets, expected.targets)
+    with pytest.raises(vp.ConfigError, match=r"give a rule .* or gold_standard="):
+        vp.labels(corpus, dimensions=["arousal"])
+    with pytest.raises(vp.ConfigError, match=r"labels: gold_standard: Input should be 'mean', 'median'"):
+        vp.labels(corpus, gold_standard="average")
+    with pytest.raises(vp.ConfigError, match=r"labels: dimension: unknown option of a gold standard \(accepted: gold"):
+        vp.labels(corpus, gold_standard="mean", dimension=["arousal"])
+
+
 def test_vp_agreement_equals_the_agreement_table(demo_corpus):
     from voxpop.agreement.tables import agreement_table
 
