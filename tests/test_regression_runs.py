@@ -126,3 +126,30 @@ def test_fuse_of_regressors_is_the_weighted_mean(tmp_path):
     assert load_predictions(tmp_path / "equal.parquet").table["arousal"].tolist() == [3.0, 2.0]  # (a + b) / 2
     bad = CliRunner().invoke(app, [*command[:3], "--weight", "c=1", "--out", str(tmp_path / "x.parquet")], env=ENV)
     assert bad.exit_code != 0 and "unknown inputs ['c']" in str(bad.exception)
+
+
+def test_voxpop_train_regresses_a_continuous_label_file_with_svr_and_refuses_a_regressor_on_classes(
+    study6, demo_corpus, tmp_path
+):
+    """`voxpop train CORPUS --labels dims.parquet --head svr` was refused three ways: the file counted as classes
+    ("'ce' regresses dimensions, but this study's label sets give classes"), --head svr dropped --loss (so 'ce'),
+    and the summary table asked for macro_f1 (a KeyError traceback). A regressor on classes names the head."""
+    from voxpop.labels.label_files import load_label_set
+
+    labels_file = next(p for p in (study6.out / "cache").glob("labels-*/labels.parquet"))
+    assert load_label_set(labels_file).kind == "continuous"
+    command = ["train", str(demo_corpus.dir), "--labels", str(labels_file), "--head", "svr", "--k", "3",
+               "--extractor", "fbank", "--store", str(study6.store), "--bootstrap", "20",
+               "--out", str(tmp_path / "svr")]  # fmt: skip
+    result = CliRunner().invoke(app, command, env=ENV)
+    assert result.exit_code == 0, result.output
+    assert "ccc [95 % CI]" in result.output and "rmse [95 % CI]" in result.output
+    record = json.loads((tmp_path / "svr" / RUNS_FILE).read_text())["base"]
+    assert record["kind"] == "continuous" and record["model"]["head"] == "svr"
+    assert "loss: mse" in (tmp_path / "svr" / "recipe.yaml").read_text()
+    on_classes = ["train", str(demo_corpus.dir), "--labels", "mr", "--condition", "voice", "--head", "svr",
+                  "--out", str(tmp_path / "cls")]  # fmt: skip
+    refused = CliRunner().invoke(app, on_classes, env=ENV)
+    assert refused.exit_code != 0
+    said = refused.output + str(refused.exception)
+    assert "model.head: 'svr' regresses dimensions, but this study's label sets give classes" in said

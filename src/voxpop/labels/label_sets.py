@@ -21,6 +21,7 @@ import pandas as pd
 from voxpop.core.errors import ConfigError
 from voxpop.corpus.corpus import Corpus
 from voxpop.labels.continuous import ContinuousLabelSet, ContinuousSpec
+from voxpop.labels.label_files import file_kind
 from voxpop.labels.label_files import load_label_set as load_label_set  # re-exported: the protocol's load
 from voxpop.labels.labelset import Accounting, LabelSet
 from voxpop.labels.rules import make_labels
@@ -73,6 +74,22 @@ def spec_kind(spec: Mapping[str, Any] | Any) -> str:
     if isinstance(spec, Mapping):
         return "continuous" if "gold_standard" in spec and "rule" not in spec else "categorical"
     return "categorical"
+
+
+def label_kind(spec: Mapping[str, Any] | Any) -> str:
+    """The target kind of a label-set entry: :func:`spec_kind`, except that a saved label set (``rule: file``)
+    gives the kind its file records (a continuous one from ``voxpop labels`` or a study's cache included).
+
+    Args:
+        spec: a recipe's label-set entry or its ``config()`` mapping.
+
+    Returns:
+        One of :data:`TARGET_KINDS`.
+    """
+    rule = spec.get("rule") if isinstance(spec, Mapping) else getattr(spec, "rule", None)
+    if rule == FILE_RULE:
+        return file_kind(spec.get("path") if isinstance(spec, Mapping) else spec.path)
+    return spec_kind(spec)
 
 
 def build_label_set(
