@@ -153,3 +153,25 @@ def test_voxpop_train_regresses_a_continuous_label_file_with_svr_and_refuses_a_r
     assert refused.exit_code != 0
     said = refused.output + str(refused.exception)
     assert "model.head: 'svr' regresses dimensions, but this study's label sets give classes" in said
+
+
+def test_a_runs_json_whose_kind_contradicts_its_label_set_is_refused(study6, tmp_path):
+    """A hand-edited runs.json (kind 'categorical' for a regressor, or 'regression') reached export as an
+    AttributeError traceback ('LabelSet' object has no attribute 'dimensions'); it is refused naming the file,
+    the run and the key."""
+    import shutil
+
+    from voxpop.core.errors import InputError
+    from voxpop.models.saved_runs import find_runs
+
+    out = tmp_path / "edited"
+    shutil.copytree(study6.out, out, ignore=shutil.ignore_patterns("features", "store"))
+    records = json.loads((out / RUNS_FILE).read_text())
+    for claimed in ("categorical", "regression"):
+        records["base"]["kind"] = claimed
+        (out / RUNS_FILE).write_text(json.dumps(records))
+        with pytest.raises(InputError, match=rf"runs.json: run 'base', kind '{claimed}', but its label set .* is "
+                                             r"continuous"):  # fmt: skip
+            find_runs(out)
+    result = CliRunner().invoke(app, ["export", str(out), "--out", str(tmp_path / "onnx")], env=ENV)
+    assert result.exit_code != 0 and "Traceback" not in result.output
