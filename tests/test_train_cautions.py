@@ -55,3 +55,19 @@ def test_evaluate_prints_the_cautions_that_apply_to_one_run(demo_logreg_run, dem
     expected = (f"warning: {name} -> mr: scored on {scored} test items; fewer than ~30 make intervals "
                 "and differences unreliable")  # fmt: skip
     assert lines == [expected]
+
+
+def test_a_split_column_without_the_partition_values_names_the_split_flags_not_column(demo_corpus, tmp_path):
+    """`--protocol split --split fold` on a column of 1 / 2 / 3: the message said 'split column ...' and so named
+    '--column' (the speaker folds' flag); it names protocol.split.columns / train / test and their flags."""
+    result = CliRunner().invoke(
+        app,
+        ["train", str(demo_corpus.dir), "--labels", "mr", "--condition", "voice", "--head", "logreg", "--protocol",
+         "split", "--split", "fold", "--out", str(tmp_path / "out")],
+        env={"COLUMNS": "400"},
+    )  # fmt: skip
+    said = result.output + str(result.exception)
+    assert result.exit_code != 0
+    assert "protocol.split.columns 'fold' has no 'Train' items (protocol.split.train)" in said
+    assert "split_train = --split-train" in said and "split_test = --split-test" in said
+    assert "column = --column" not in said

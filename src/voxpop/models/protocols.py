@@ -119,9 +119,10 @@ def split_folds(
             for name, value in (("train", train), ("dev", dev), ("test", test))
         }
         if not len(parts["train"]) or not len(parts["test"]):
-            raise ConfigError(
-                f"split column {column!r} has no {train!r} or no {test!r} items; "
-                f"its values are {sorted(values.unique())}"
+            raise ConfigError(  # the recipe keys, not the word 'column' (voxpop train names their flags)
+                f"protocol.split.columns {column!r} has no {train!r} items (protocol.split.train) or no {test!r} "
+                f"items (protocol.split.test); its values are {sorted(values.unique())}: name the values that mark "
+                "the training and test items"
             )
         missing = ""
         if dev_share > 0:
