@@ -105,6 +105,11 @@ def test_evaluate_of_a_regressor_equals_the_study_results(study6, tmp_path):
     np.testing.assert_allclose(
         scores.loc[cell.index, columns].to_numpy(float), cell[columns].to_numpy(float), rtol=0, atol=1e-12
     )
+    # the printed table speaks of dimensions: an error metric per dimension is lower-is-better, and no class notes
+    assert "rmse[arousal] (lower is better)" in result.output and "mae[valence] (lower is better)" in result.output
+    for classes_only in ("stratified by true class", "tied targets", "absent classes", "drawing classes"):
+        assert classes_only not in result.output
+    assert "bootstrap intervals over items, 50 resamples" in result.output
 
 
 def test_fuse_of_regressors_is_the_weighted_mean(tmp_path):
