@@ -87,7 +87,8 @@ def read(format: str, path: str | Path, **options: Any) -> Corpus:
     """Import a corpus from its native files with the importer registered under ``format``.
 
     The same importers as ``voxpop import FORMAT``: :data:`voxpop.corpus.formats.IMPORTERS` (``crema-d``,
-    ``ravdess``, ``likert``, ``mosei``, ``earkick``, ``msp``, ``iemocap``, ``intervals``, ``long``, ``hf``, ``emobox``).
+    ``ravdess``, ``likert``, ``mosei``, ``earkick``, ``msp``, ``iemocap``, ``intervals``, ``long``, ``hf``, ``emobox``,
+    ``audformat``).
 
     Args:
         format: the importer's name, e.g. ``"long"`` (one row per judgement: item, rater, label, ...).
