@@ -71,3 +71,16 @@ def test_a_split_column_without_the_partition_values_names_the_split_flags_not_c
     assert "protocol.split.columns 'fold' has no 'Train' items (protocol.split.train)" in said
     assert "split_train = --split-train" in said and "split_test = --split-test" in said
     assert "column = --column" not in said
+
+
+def test_a_refused_where_filter_names_the_where_flag_only(demo_corpus, tmp_path):
+    """The filter grammar's 'Allowed: item column names ...' made the message name '--column' as well."""
+    result = CliRunner().invoke(
+        app,
+        ["train", str(demo_corpus.dir), "--labels", "mr", "--condition", "voice", "--head", "logreg",
+         "--where", "speaker.str.contains(speaker)", "--out", str(tmp_path / "out")],
+        env={"COLUMNS": "400"},
+    )  # fmt: skip
+    said = result.output + str(result.exception)
+    assert result.exit_code != 0 and "takes one text literal" in said
+    assert "(recipe keys above are these voxpop train flags: where = --where)" in said

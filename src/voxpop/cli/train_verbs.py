@@ -271,8 +271,11 @@ def flags_named_in_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        named = flags_in_message(train.schema_flags, str(exc))
-        named += [f"{name} = --{name}" for name in ENTRY_FLAGS if re.search(rf"\b{name}\b", str(exc))]
+        from voxpop.corpus.filters import ALLOWED
+
+        said = str(exc).replace(ALLOWED, "")  # the filter grammar's help names no key ('column names' is no --column)
+        named = flags_in_message(train.schema_flags, said)
+        named += [f"{name} = --{name}" for name in ENTRY_FLAGS if re.search(rf"\b{name}\b", said)]
         if not named:
             raise
         raise ConfigError(f"{exc}\n(recipe keys above are these voxpop train flags: {', '.join(named)})") from None
