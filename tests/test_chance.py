@@ -72,3 +72,13 @@ def test_directions_and_errors():
         chance_single_label(["joy"], CLASSES)
     with pytest.raises(InputError, match="at least one test item"):
         chance_single_label([], CLASSES)
+
+
+def test_a_per_dimension_error_metric_is_lower_is_better():
+    """``voxpop evaluate`` of a regressor printed 'rmse[dominance] (higher is better)' (and the report coloured its
+    matrices so): the per-dimension name of an error metric is an error metric."""
+    from voxpop.evaluation.chance import direction
+
+    assert [direction(m) for m in ("mae[arousal]", "rmse[valence]", "kld[anger]", "ccc[arousal]", "rmse")] == [
+        "lower", "lower", "lower", "higher", "lower"
+    ]

@@ -112,3 +112,20 @@ def test_cli_item_columns_and_id_prefix_column(tmp_path):
     assert loaded.items["split"].tolist() == ["train"] * 3 + ["dev"] * 2
     both = CliRunner().invoke(app, [*args[:-2], "--item-column", "Sr No.", "--out", str(tmp_path / "o2")])
     assert isinstance(both.exception, ConfigError) and "give one of the two" in str(both.exception)
+
+
+def test_float_id_parts_in_parquet_match_the_items_tables_integers(tmp_path):
+    """A Parquet ratings table whose id columns are floats (pandas makes 0 -> 0.0 where a column once held a
+    gap) builds 'train_0_1', the id the items CSV builds, not 'train_0.0_1.0' (items without ratings)."""
+    pd.DataFrame(
+        {"split": ["train", "train", "dev"], "Dialogue_ID": [0.0, 0.0, 1.0], "Utterance_ID": [0.0, 1.0, 0.0],
+         "rater": ["a", "a", "a"], "label": ["joy", "anger", "joy"]}
+    ).to_parquet(tmp_path / "ratings.parquet")  # fmt: skip
+    (tmp_path / "items.csv").write_text("split,Dialogue_ID,Utterance_ID,speaker\ntrain,0,0,s1\ntrain,0,1,s2\n"
+                                        "dev,1,0,s1\n")  # fmt: skip
+    corpus = read_long(tmp_path / "ratings.parquet", item_columns=["Dialogue_ID", "Utterance_ID"],
+                       id_prefix_column="split", items=tmp_path / "items.csv")  # fmt: skip
+    assert sorted(corpus.items.index) == ["dev_1_0", "train_0_0", "train_0_1"]
+    assert corpus.ratings.set_index("item")["label"].to_dict() == {"train_0_0": "joy", "train_0_1": "anger",
+                                                                   "dev_1_0": "joy"}  # fmt: skip
+    assert corpus.items.loc["train_0_1", "speaker"] == "s2"

@@ -307,3 +307,20 @@ def test_recipe_file_with_hostile_where_is_refused_when_loaded(tmp_path):
     with pytest.raises(ConfigError, match=r"r\.yaml is invalid \(1 problem\):\n  - where: item filter .* a function"):
         load_recipe(tmp_path / "r.yaml")
     assert not target.exists()
+
+
+def test_text_is_compared_in_nfc_so_a_decomposed_accent_matches_what_the_user_types():
+    """'café' typed in a filter (NFC) missed a cell holding 'cafe' + a combining accent (NFD, as macOS file names
+    have it): those items were silently left out by ==, in and .str.contains alike."""
+    import unicodedata
+
+    composed, decomposed = "café", unicodedata.normalize("NFD", "café")
+    assert composed != decomposed
+    items = pd.DataFrame(
+        {"name": pd.array([composed, decomposed, "cafe", None], dtype="string"), "n": [1, 2, 3, 4]},
+        index=pd.Index(["a", "b", "c", "d"], name="item"),
+    )
+    for expression in ("name == 'café'", "name in ['café']", "name.str.contains('é')", "name.str.endswith('fé')",
+                       f"name == '{decomposed}'"):  # fmt: skip
+        assert list(select_items(items, expression)) == ["a", "b"], expression
+    assert list(select_items(items, "name != 'café'")) == ["c", "d"]  # a missing cell is != as in pandas' query

@@ -294,3 +294,25 @@ def test_a_table_id_holding_a_path_separator_is_refused(emodb):
     header.write_text(header.read_text().replace("\n  files:\n", "\n  ../files:\n"))
     with pytest.raises(InputError, match=r"db\.yaml, table '\.\./files': a table id names the file"):
         read_audformat(emodb)
+
+
+def test_an_emotion_scheme_coded_as_integers_with_labels_is_categorical(tmp_path):
+    """``Scheme("int", labels={0: "neutral", ...})`` is how many audformat databases code classes: it was refused as
+    "no categorical scheme, only numeric ones (emotion)"; its codes are the classes, a missing cell no rating."""
+    import audformat
+
+    db = audformat.Database("coded", source="voxpop tests", usage="research")
+    db.schemes["emotion"] = audformat.Scheme("int", labels={0: "neutral", 1: "anger", 2: "happiness"})
+    db.raters["r1"] = audformat.Rater()
+    db["emotion"] = audformat.Table(audformat.filewise_index(["a.wav", "b.wav", "c.wav"]))
+    db["emotion"]["r1"] = audformat.Column(scheme_id="emotion", rater_id="r1")
+    db["emotion"]["r1"].set([2, None, 0])
+    db.raters["gold"] = audformat.Rater(type="vote")
+    db["emotion"]["emotion"] = audformat.Column(scheme_id="emotion", rater_id="gold")
+    db["emotion"]["emotion"].set([2, 1, None])
+    db.save(str(tmp_path / "db"))
+    corpus = read_audformat(tmp_path / "db")
+    assert corpus.classes == ["0", "1", "2"]
+    assert corpus.ratings.set_index("item")["label"].to_dict() == {"a.wav": "2", "c.wav": "0"}
+    gold = corpus.items["consensus_class"]
+    assert gold.tolist()[:2] == ["2", "1"] and pd.isna(gold.iat[2])

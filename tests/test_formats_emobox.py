@@ -258,3 +258,46 @@ def test_dev_share_gives_each_emobox_fold_a_speaker_disjoint_development_set(tmp
         (fold,) = vp.models.make_folds(corpus.items, "split", columns=[column], dev_share=0.5)
         speakers = corpus.items["speaker"]
         assert not set(speakers[fold.dev]) & set(speakers[fold.train])
+
+
+def test_a_label_map_code_given_twice_a_negative_length_and_reversed_times_are_refused(tmp_path):
+    """JSON keeps the last of two equal keys silently ("neu" would become Sad); lengths and times are seconds."""
+    root = make_emobox(tmp_path / "EmoBox")
+    folder = root / "data" / "tinybox"
+    good_map = (folder / "label_map.json").read_text()
+    (folder / "label_map.json").write_text('{"neu": "Neutral", "neu": "Sad", "hap": "Happy", "ang": "Angry", '
+                                           '"sad": "Sad", "exc": "Happy"}')  # fmt: skip
+    with pytest.raises(InputError, match=r"label_map.json: not valid JSON \(key 'neu' is given twice"):
+        read_emobox(root, "tinybox")
+    (folder / "label_map.json").write_text(good_map)
+    good = (folder / "tinybox.jsonl").read_text()
+    (folder / "tinybox.jsonl").write_text(good.replace('"length": 0.5', '"length": -3', 1))
+    with pytest.raises(InputError, match=r"line 1, field 'length': expected a finite number of seconds, found -3; "):
+        read_emobox(root, "tinybox")
+    timed = good.replace('"length": 0.5', '"length": 0.5, "start_time": 2.0, "end_time": 4.0')
+    lines = timed.splitlines(keepends=True)
+    lines[2] = lines[2].replace('"end_time": 4.0', '"end_time": 1.5')
+    (folder / "tinybox.jsonl").write_text("".join(lines))
+    with pytest.raises(InputError, match=r"tinybox.jsonl, line 3, field 'end_time': ends at 1.5 s, not after its "
+                                         r"start_time 2.0 s \(1 such lines\)"):  # fmt: skip
+        read_emobox(root, "tinybox")
+    (folder / "tinybox.jsonl").write_text(timed)
+    assert read_emobox(root, "tinybox").items["end_time"].eq(4.0).all()
+
+
+def test_wav_paths_written_on_windows_resolve_and_a_drive_letter_is_refused(tmp_path):
+    """EmoBox metadata regenerated on Windows: ``downloads\\tinybox\\wav\\s1_a.wav`` names the same file (it was
+    ``root/downloads\\tinybox...``, "not found" for every clip); ``C:\\EmoBox\\...`` names another machine's disk."""
+    root = make_emobox(tmp_path / "EmoBox", with_audio=True)
+    folder = root / "data" / "tinybox"
+    records = [_record(c, e) for c, e in UTTERANCES.items()]
+    for record in records:
+        record["wav"] = record["wav"].replace("/", "\\")
+    (folder / "tinybox.jsonl").write_text(_lines(records))
+    corpus = read_emobox(root, "tinybox")
+    assert corpus.items["audio"].iat[0] == str(root / "downloads" / "tinybox" / "wav" / "s1_a.wav")
+    assert "Audio files not found" not in corpus.description
+    records[3]["wav"] = "C:\\EmoBox\\" + records[3]["wav"]
+    (folder / "tinybox.jsonl").write_text(_lines(records))
+    with pytest.raises(InputError, match=r"tinybox.jsonl, row 4, column 'wav': .* a Windows path with a drive"):
+        read_emobox(root, "tinybox")

@@ -294,3 +294,21 @@ def test_other_columns_are_kept_renamed_or_left_out_and_a_row_without_audio_need
     assert "not kept: tags" in corpus.description and "kept as hf_duration" in corpus.description
     assert "1 rows have no audio" in corpus.description
     assert len(os.listdir(tmp_path / "c2" / "audio")) == 6
+
+
+def test_undecodable_audio_names_its_own_row_and_integer_columns_with_gaps_stay_integers(tmp_path):
+    """A bad clip in the third row is named as row 3 (not the batch's first row); an integer speaker or split column
+    with an empty cell (Arrow -> float) gives speakers '1', not '1.0'; the reader's message holds no object repr."""
+    table = _dataset(extra={"spk": [1, 1, 2, 2, 3, 3, None]}).data.table
+    rows = table.to_pydict()
+    rows["audio"][2] = {"bytes": b"ID3\x00 no audio here", "path": "x.mp3"}
+    (tmp_path / "bad").mkdir()
+    pq.write_table(pa.table(rows, schema=table.schema), tmp_path / "bad" / "train.parquet")
+    with pytest.raises(InputError, match=r"train.parquet, row 3, column 'audio': the embedded audio") as error:
+        read_hf(tmp_path / "bad", tmp_path / "c0")
+    assert "<_io" not in str(error.value) and "Format not recognised" in str(error.value)
+    _dataset(extra={"spk": [1, 1, 2, 2, 3, 3, None]}).save_to_disk(str(tmp_path / "ds"))
+    corpus = read_hf(tmp_path / "ds", tmp_path / "c1", speaker_column="spk", split_column="spk")
+    assert corpus.items["speaker"].tolist()[:6] == ["1", "1", "2", "2", "3", "3"]
+    assert corpus.items["split"].tolist()[:6] == ["1", "1", "2", "2", "3", "3"]
+    assert pd.isna(corpus.items["speaker"].iat[6])

@@ -98,6 +98,24 @@ def test_vp_labels_equals_make_labels(demo_corpus):
         vp.labels(demo_corpus.corpus, "no-such-rule", condition="voice")
 
 
+def test_vp_labels_without_a_rule_builds_a_gold_standard_of_dimensions(demo_corpus):
+    """The call's docstring promised a ContinuousLabelSet, but ``vp.labels(corpus, gold_standard="ewe", ...)``
+    was a TypeError (make_labels needs a rule); it equals the recipe's ContinuousSpec on the same corpus."""
+    from voxpop.labels.continuous import ContinuousSpec
+
+    corpus = demo_corpus.corpus
+    got = vp.labels(corpus, gold_standard="ewe", dimensions=["arousal", "valence"], condition="voice")
+    expected = ContinuousSpec(gold_standard="ewe", dimensions=["arousal", "valence"], condition="voice").build(corpus)
+    assert got.kind == "continuous" and got.names == ["arousal", "valence"]
+    pd.testing.assert_frame_equal(got.targets, expected.targets)
+    with pytest.raises(vp.ConfigError, match=r"give a rule .* or gold_standard="):
+        vp.labels(corpus, dimensions=["arousal"])
+    with pytest.raises(vp.ConfigError, match=r"labels: gold_standard: Input should be 'mean', 'median'"):
+        vp.labels(corpus, gold_standard="average")
+    with pytest.raises(vp.ConfigError, match=r"labels: dimension: unknown option of a gold standard \(accepted: gold"):
+        vp.labels(corpus, gold_standard="mean", dimension=["arousal"])
+
+
 def test_vp_agreement_equals_the_agreement_table(demo_corpus):
     from voxpop.agreement.tables import agreement_table
 
@@ -230,3 +248,22 @@ def test_the_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     assert namespace["features"].values.shape == (48, 88)
     assert (tmp_path / "demo" / "corpus").is_dir() and (tmp_path / "features").is_dir()
     assert 0 <= scores.set_index("metric").loc["uar", "value"] <= 1
+
+
+def test_cross_validate_and_evaluate_a_gold_standard_of_dimensions(demo_corpus, fbank):
+    """vp.evaluate of a regressor's folds on a continuous label set was an AttributeError ('ContinuousLabelSet'
+    object has no attribute 'classes'); it is the study's regression scoring, per dimension and per fold."""
+    from voxpop.evaluation.test_scores import regression_results
+
+    corpus = demo_corpus.corpus
+    dims = vp.labels(corpus, gold_standard="mean", dimensions=["arousal", "valence"], condition="voice")
+    cv = vp.cross_validate(corpus, fbank, dims, "speaker-folds", k=3, model="ridge")
+    scores = vp.evaluate(cv, dims, n_boot=30, seed=1)
+    expected = regression_results(cv.predictions, dims, n_boot=30, seed=1)
+    pd.testing.assert_frame_equal(scores, expected)
+    assert {"ccc", "ccc[arousal]", "rmse[valence]"} <= set(scores["metric"]) and scores["n_folds"].eq(3).all()
+    with pytest.raises(vp.ConfigError, match=r"tie_policy score classes; dimensions take n_boot, seed, speakers"):
+        vp.evaluate(cv, dims, tie_policy="first")
+    classes = vp.labels(corpus, "mr", condition="voice")
+    with pytest.raises(vp.VoxpopError):
+        vp.evaluate(cv, classes, n_boot=0)

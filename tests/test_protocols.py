@@ -40,7 +40,7 @@ def test_split_column_and_errors():
     items = pd.DataFrame({"fold1": ["Train", "Test", "Development", "Test2"]}, index=list("abcd"))
     (fold,) = split_folds(items, ["fold1"])
     assert (list(fold.train), list(fold.dev), list(fold.test)) == (["a"], ["c"], ["b"])
-    with pytest.raises(ConfigError, match="split column 'fold1' has no 'Train'"):
+    with pytest.raises(ConfigError, match="protocol.split.columns 'fold1' has no 'Train' items"):
         split_folds(items.replace("Train", "x"), ["fold1"])
     with pytest.raises(ConfigError, match="needs the item column 'fold9'.*fold1"):
         make_folds(items, "split", columns=["fold9"])

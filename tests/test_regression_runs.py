@@ -105,6 +105,11 @@ def test_evaluate_of_a_regressor_equals_the_study_results(study6, tmp_path):
     np.testing.assert_allclose(
         scores.loc[cell.index, columns].to_numpy(float), cell[columns].to_numpy(float), rtol=0, atol=1e-12
     )
+    # the printed table speaks of dimensions: an error metric per dimension is lower-is-better, and no class notes
+    assert "rmse[arousal] (lower is better)" in result.output and "mae[valence] (lower is better)" in result.output
+    for classes_only in ("stratified by true class", "tied targets", "absent classes", "drawing classes"):
+        assert classes_only not in result.output
+    assert "bootstrap intervals over items, 50 resamples" in result.output
 
 
 def test_fuse_of_regressors_is_the_weighted_mean(tmp_path):
@@ -143,3 +148,52 @@ def test_the_headline_of_a_dimensional_study_is_its_best_mean_ccc(study6):
     assert f"| EWE | EWE | {mean:.3f} [{low:.3f}, {high:.3f}] | 0.000 | {int(items)} | 1 |" in markdown
     header = "| test label set | best train label set | mean CCC [95 % CI] | chance | items | models compared |"
     assert header in markdown
+
+
+def test_voxpop_train_regresses_a_continuous_label_file_with_svr_and_refuses_a_regressor_on_classes(
+    study6, demo_corpus, tmp_path
+):
+    """`voxpop train CORPUS --labels dims.parquet --head svr` was refused three ways: the file counted as classes
+    ("'ce' regresses dimensions, but this study's label sets give classes"), --head svr dropped --loss (so 'ce'),
+    and the summary table asked for macro_f1 (a KeyError traceback). A regressor on classes names the head."""
+    from voxpop.labels.label_files import load_label_set
+
+    labels_file = next(p for p in (study6.out / "cache").glob("labels-*/labels.parquet"))
+    assert load_label_set(labels_file).kind == "continuous"
+    command = ["train", str(demo_corpus.dir), "--labels", str(labels_file), "--head", "svr", "--k", "3",
+               "--extractor", "fbank", "--store", str(study6.store), "--bootstrap", "20",
+               "--out", str(tmp_path / "svr")]  # fmt: skip
+    result = CliRunner().invoke(app, command, env=ENV)
+    assert result.exit_code == 0, result.output
+    assert "ccc [95 % CI]" in result.output and "rmse [95 % CI]" in result.output
+    record = json.loads((tmp_path / "svr" / RUNS_FILE).read_text())["base"]
+    assert record["kind"] == "continuous" and record["model"]["head"] == "svr"
+    assert "loss: mse" in (tmp_path / "svr" / "recipe.yaml").read_text()
+    on_classes = ["train", str(demo_corpus.dir), "--labels", "mr", "--condition", "voice", "--head", "svr",
+                  "--out", str(tmp_path / "cls")]  # fmt: skip
+    refused = CliRunner().invoke(app, on_classes, env=ENV)
+    assert refused.exit_code != 0
+    said = refused.output + str(refused.exception)
+    assert "model.head: 'svr' regresses dimensions, but this study's label sets give classes" in said
+
+
+def test_a_runs_json_whose_kind_contradicts_its_label_set_is_refused(study6, tmp_path):
+    """A hand-edited runs.json (kind 'categorical' for a regressor, or 'regression') reached export as an
+    AttributeError traceback ('LabelSet' object has no attribute 'dimensions'); it is refused naming the file,
+    the run and the key."""
+    import shutil
+
+    from voxpop.core.errors import InputError
+    from voxpop.models.saved_runs import find_runs
+
+    out = tmp_path / "edited"
+    shutil.copytree(study6.out, out, ignore=shutil.ignore_patterns("features", "store"))
+    records = json.loads((out / RUNS_FILE).read_text())
+    for claimed in ("categorical", "regression"):
+        records["base"]["kind"] = claimed
+        (out / RUNS_FILE).write_text(json.dumps(records))
+        with pytest.raises(InputError, match=rf"runs.json: run 'base', kind '{claimed}', but its label set .* is "
+                                             r"continuous"):  # fmt: skip
+            find_runs(out)
+    result = CliRunner().invoke(app, ["export", str(out), "--out", str(tmp_path / "onnx")], env=ENV)
+    assert result.exit_code != 0 and "Traceback" not in result.output

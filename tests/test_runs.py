@@ -484,3 +484,28 @@ def test_overlapping_split_folds_are_evaluated_fold_by_fold():
         pd.testing.assert_frame_equal(table, evaluate_predictions(part, labels, n_boot=0))
     pooled = evaluate_out_of_fold(result.predictions[result.predictions["fold"] == "a"], labels, n_boot=0)
     assert list(pooled) == ["pooled"]
+
+
+def test_a_fold_without_features_says_why_the_feature_store_skipped_its_items(tmp_path):
+    """Every clip 10 ms long (a Hugging Face table of short clips): training stopped at 'no training item has
+    features ... check the protocol, the label rule and the feature store' without the reason the store knew."""
+    import soundfile
+
+    import voxpop as vp
+    from voxpop.corpus.corpus import Corpus
+
+    ids = [f"c{i}" for i in range(6)]
+    for i, item in enumerate(ids):
+        soundfile.write(tmp_path / f"{item}.wav", np.full(160, 0.01 * (i + 1), dtype=np.float32), 16000)
+    items = pd.DataFrame({"audio": [str(tmp_path / f"{i}.wav") for i in ids], "speaker": ["s1", "s1", "s2", "s2",
+                          "s3", "s3"]}, index=pd.Index(ids, name="item"))  # fmt: skip
+    ratings = pd.DataFrame({"item": ids, "rater": "r1", "label": ["a", "b"] * 3})
+    corpus = Corpus("short", items, ratings, classes=["a", "b"])
+    features = vp.extract(corpus, "fbank", store=tmp_path / "store")
+    labels = vp.labels(corpus, "mr")
+    with pytest.raises(ConfigError, match=r"no training item has features .* the feature store skipped 6 items "
+                                          r"\(too_short: 6; first: .*shorter than the minimum"):  # fmt: skip
+        vp.cross_validate(corpus, features, labels, "speaker-folds", k=3, model="logreg")
+    # head= is the model's, not the protocol's: it was a TypeError from speaker_folds()
+    with pytest.raises(ConfigError, match=r"protocol 'speaker-folds': unknown option\(s\) head; its options: k, "):
+        vp.cross_validate(corpus, features, labels, "speaker-folds", k=3, head="logreg")

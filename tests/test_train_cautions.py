@@ -55,3 +55,32 @@ def test_evaluate_prints_the_cautions_that_apply_to_one_run(demo_logreg_run, dem
     expected = (f"warning: {name} -> mr: scored on {scored} test items; fewer than ~30 make intervals "
                 "and differences unreliable")  # fmt: skip
     assert lines == [expected]
+
+
+def test_a_split_column_without_the_partition_values_names_the_split_flags_not_column(demo_corpus, tmp_path):
+    """`--protocol split --split fold` on a column of 1 / 2 / 3: the message said 'split column ...' and so named
+    '--column' (the speaker folds' flag); it names protocol.split.columns / train / test and their flags."""
+    result = CliRunner().invoke(
+        app,
+        ["train", str(demo_corpus.dir), "--labels", "mr", "--condition", "voice", "--head", "logreg", "--protocol",
+         "split", "--split", "fold", "--out", str(tmp_path / "out")],
+        env={"COLUMNS": "400"},
+    )  # fmt: skip
+    said = result.output + str(result.exception)
+    assert result.exit_code != 0
+    assert "protocol.split.columns 'fold' has no 'Train' items (the train values: protocol.split.train, voxpop " in said
+    assert "--split-train" in said
+    assert "column = --column" not in said
+
+
+def test_a_refused_where_filter_names_the_where_flag_only(demo_corpus, tmp_path):
+    """The filter grammar's 'Allowed: item column names ...' made the message name '--column' as well."""
+    result = CliRunner().invoke(
+        app,
+        ["train", str(demo_corpus.dir), "--labels", "mr", "--condition", "voice", "--head", "logreg",
+         "--where", "speaker.str.contains(speaker)", "--out", str(tmp_path / "out")],
+        env={"COLUMNS": "400"},
+    )  # fmt: skip
+    said = result.output + str(result.exception)
+    assert result.exit_code != 0 and "takes one text literal" in said
+    assert "(recipe keys above are these voxpop train flags: where = --where)" in said

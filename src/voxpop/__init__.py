@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from voxpop.corpus.corpus import Corpus
     from voxpop.features.store import Features
+    from voxpop.labels.continuous import ContinuousLabelSet
     from voxpop.labels.labelset import LabelSet
     from voxpop.models.cross_validation import CrossValidation
     from voxpop.models.saved_runs import Run
@@ -87,7 +88,8 @@ def read(format: str, path: str | Path, **options: Any) -> Corpus:
     """Import a corpus from its native files with the importer registered under ``format``.
 
     The same importers as ``voxpop import FORMAT``: :data:`voxpop.corpus.formats.IMPORTERS` (``crema-d``,
-    ``ravdess``, ``likert``, ``mosei``, ``earkick``, ``msp``, ``iemocap``, ``intervals``, ``long``, ``hf``, ``emobox``).
+    ``ravdess``, ``likert``, ``mosei``, ``earkick``, ``msp``, ``iemocap``, ``intervals``, ``long``, ``hf``, ``emobox``,
+    ``audformat``).
 
     Args:
         format: the importer's name, e.g. ``"long"`` (one row per judgement: item, rater, label, ...).
@@ -209,11 +211,14 @@ def cross_validate(
     return cross_validate_folds(features, labels, folds, spec, out_dir=out)
 
 
-def evaluate(predictions: Any, labels: LabelSet, **options: Any) -> pd.DataFrame:
+def evaluate(predictions: Any, labels: LabelSet | ContinuousLabelSet, **options: Any) -> pd.DataFrame:
     """Score predictions against a label set, with bootstrap confidence intervals.
 
     :func:`voxpop.evaluation.evaluate_predictions`: items the label set keeps are scored; the predicted
-    class is the top probability (single-label) or a binarised one (multi-label).
+    class is the top probability (single-label) or a binarised one (multi-label). A continuous label set
+    (dimensions) is scored as a study scores it (:func:`voxpop.evaluation.test_scores.regression_results`:
+    ``ccc``, ``pearson``, ``mae``, ``rmse`` per dimension as ``ccc[arousal]`` and their means, with per-fold
+    statistics when the predictions have a ``fold`` column).
 
     Args:
         predictions: items x classes probabilities (a DataFrame indexed by item id; an extra ``fold`` column is
@@ -228,7 +233,8 @@ def evaluate(predictions: Any, labels: LabelSet, **options: Any) -> pd.DataFrame
         ``tie_policy``, ``n_tied``. Values are fractions in [0, 1] (MCC in [-1, 1]).
 
     Raises:
-        ConfigError: unknown tie policy or binarisation.
+        ConfigError: unknown tie policy or binarisation; a class option for dimensions, or predictions of
+            other dimensions than the label set's.
         InputError: no predicted item is in the label set, or a class column is missing.
 
     Example:
@@ -240,6 +246,19 @@ def evaluate(predictions: Any, labels: LabelSet, **options: Any) -> pd.DataFrame
     table = getattr(predictions, "predictions", None)  # CrossValidation
     if table is None:
         table = getattr(predictions, "table", predictions)  # Predictions
+    if getattr(labels, "kind", "categorical") == "continuous":  # dimensions: the study's regression scores
+        from voxpop.evaluation.test_scores import regression_results
+
+        unknown = sorted(set(options) - {"n_boot", "seed", "speakers"})
+        if unknown:
+            raise ConfigError(f"evaluate: {', '.join(unknown)} score classes; dimensions take n_boot, seed, speakers")
+        scores = regression_results(
+            table, labels, n_boot=options.get("n_boot", 1000), seed=options.get("seed", 0),
+            speakers=options.get("speakers"),
+        )  # fmt: skip
+        if scores is None:
+            raise InputError("evaluate: none of the predicted items is kept by the label set; nothing to score.")
+        return scores
     return evaluate_predictions(table.drop(columns=["fold"], errors="ignore"), labels, **options)
 
 

@@ -200,26 +200,31 @@ def evaluate(
         else:
             cells = [c for r in rows for c in (r["text"], _number(r["chance"]))]
         table.add_row(escape(metric), *cells)
+    classes = test_labels.kind == "categorical"  # ties, absent classes, chance by class: classes only
     for label, column in (
-        ("items scored", "n_items"), ("items left out", "n_excluded"), (f"tied targets ({tie_policy})", "n_tied")
-    ):
+        ("items scored", "n_items"), ("items left out", "n_excluded"),
+        *([(f"tied targets ({tie_policy})", "n_tied")] if classes else []),
+    ):  # fmt: skip
         counts = [f"{int(t[column].iloc[0]):,}" for t in tables.values()]
         table.add_row(label, *([*counts, ""] if one_chance else [c for n in counts for c in (n, "")]))
-    absent = [escape(t["absent_classes"].iloc[0]) or "-" for t in tables.values()]
-    table.add_row("absent classes", *([*absent, ""] if one_chance else [c for a in absent for c in (a, "")]))
+    if classes:
+        absent = [escape(t["absent_classes"].iloc[0]) or "-" for t in tables.values()]
+        table.add_row("absent classes", *([*absent, ""] if one_chance else [c for a in absent for c in (a, "")]))
     console.print(table)
     console.print(
         "[dim]chance: the expected score of a predictor drawing classes with the test items' class frequencies "
         "(KLD / JSD: the training labels' mean distribution for every item; MCC, CCC: 0); mean over classes: "
         "mean ± Student-t 95 % half-width over the classes (.21 ± .11)[/]"
+        if classes else "[dim]chance: CCC and Pearson r of a constant prediction: 0; MAE and RMSE have none; ccc, "
+        "pearson, mae and rmse without a dimension are the means over the dimensions[/]"
     )
+    over = "speakers (cluster bootstrap)" if speakers is not None else "items (stratified by true class)"
+    over = over if classes or speakers is not None else "items"
     console.print(
-        f"[dim]95 % percentile bootstrap intervals over "
-        f"{'speakers (cluster bootstrap)' if speakers is not None else 'items (stratified by true class)'}, "
-        f"{bootstrap} resamples, "
-        f"seed {seed}; macro averages over the classes present in the test set; tied top classes of "
-        f"distribution targets: {tie_policy}[/]"
-    )
+        f"[dim]95 % percentile bootstrap intervals over {over}, {bootstrap} resamples, seed {seed}"
+        + (f"; macro averages over the classes present in the test set; tied top classes of distribution targets: "
+           f"{tie_policy}[/]" if classes else "[/]")
+    )  # fmt: skip
     print_cautions(messages=list(dict.fromkeys(cautions)))
     if out is not None:
         output_file(out)

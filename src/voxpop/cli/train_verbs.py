@@ -42,6 +42,7 @@ from voxpop.study.loading import set_path
 
 SINGLE_LABEL_SUMMARY = ("uar", "macro_f1", "accuracy")
 MULTI_LABEL_SUMMARY = ("macro_f1", "micro_f1", "weighted_f1")
+REGRESSION_SUMMARY = ("ccc", "pearson", "rmse")  # means over the dimensions
 RECIPE_FILE = "recipe.yaml"
 
 
@@ -134,7 +135,7 @@ def train_recipe(
     set file) and the sections the flags wrote (:func:`voxpop.cli.schema_flags.recipe_of_flags`); one model, or
     one variant per head of a comma-separated ``model.head``."""
     from voxpop.labels.rules import is_label_file
-    from voxpop.models import CLASSICAL
+    from voxpop.models.specs import CLASSICAL, REGRESSORS
     from voxpop.study.recipe import FILE_RULE
 
     name, spec = labels, {"rule": labels, **label_options}
@@ -154,11 +155,14 @@ def train_recipe(
         "features": _features(entry_dir, features),
         **sections,
     }
+    classifiers = [h for h in CLASSICAL if h not in REGRESSORS]
     heads = parse_names(model.pop("head", None)) or []
     options = model.pop("head_options", {})
     models = {}
-    for head in heads or [None]:  # classical heads fit soft targets by sample weights: no loss
-        kept = {k: v for k, v in model.items() if head not in CLASSICAL or k not in ("loss", "loss_options")}
+    for head in heads or [None]:  # classical classifiers fit soft targets by sample weights: no loss
+        kept = {k: v for k, v in model.items() if head not in classifiers or k not in ("loss", "loss_options")}
+        if head in REGRESSORS:  # svr / ridge fit their own squared error: loss mse, unless --loss says otherwise
+            kept.setdefault("loss", "mse")
         models[head] = {**kept, **({"head": head} if head else {})}
         head_options = _head_options(options, head) if head else options
         models[head].update({"head_options": head_options} if head_options else {})
@@ -171,9 +175,14 @@ def train_recipe(
 
 def print_summary(tables: dict[str, pd.DataFrame], title: str, first: str = "head") -> None:
     """One row per run (head): items scored, the main metrics pooled over the test folds with their 95 % bootstrap
-    intervals, and the first metric per test fold (mean ± sample standard deviation over the folds)."""
+    intervals, and the first metric per test fold (mean ± sample standard deviation over the folds); a regressor's
+    are CCC, Pearson r and RMSE, each the mean over its dimensions."""
     any_table = next(iter(tables.values()))
-    wanted = SINGLE_LABEL_SUMMARY if "uar" in set(any_table["metric"]) else MULTI_LABEL_SUMMARY
+    metrics = set(any_table["metric"])
+    wanted = (
+        SINGLE_LABEL_SUMMARY if "uar" in metrics else MULTI_LABEL_SUMMARY if "macro_f1" in metrics
+        else REGRESSION_SUMMARY
+    )  # fmt: skip
     table = Table(title=title, box=box.SIMPLE_HEAD)
     folds = f"{metric_name(wanted[0])} per fold (mean ± sd)"
     for column in (first, "items", *(metric_name(m) + " [95 % CI]" for m in wanted), folds):
@@ -275,8 +284,11 @@ def flags_named_in_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        named = flags_in_message(train.schema_flags, str(exc))
-        named += [f"{name} = --{name}" for name in ENTRY_FLAGS if re.search(rf"\b{name}\b", str(exc))]
+        from voxpop.corpus.filters import ALLOWED
+
+        said = str(exc).replace(ALLOWED, "")  # the filter grammar's help names no key ('column names' is no --column)
+        named = flags_in_message(train.schema_flags, said)
+        named += [f"{name} = --{name}" for name in ENTRY_FLAGS if re.search(rf"\b{name}\b", said)]
         if not named:
             raise
         raise ConfigError(f"{exc}\n(recipe keys above are these voxpop train flags: {', '.join(named)})") from None

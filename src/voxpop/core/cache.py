@@ -166,11 +166,28 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *, exclusi
 
 def parse_json(text: str) -> Any:
     """``json.loads``, where nesting too deep for the parser is the ``ValueError`` of any malformed JSON
-    (a hand-made or damaged file is then reported or recomputed, never a ``RecursionError``)."""
+    (a hand-made or damaged file is then reported or recomputed, never a ``RecursionError``), and so is a key
+    given twice in one object (``json`` would keep the last silently; :func:`parse_yaml` refuses it too).
+
+    >>> parse_json('{"neu": "Neutral", "neu": "Sad"}')
+    Traceback (most recent call last):
+    ...
+    ValueError: key 'neu' is given twice in one object; keep one
+    """
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise ValueError("nested too deeply to be a voxpop file") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The object of ``pairs``; a key given twice is a ValueError naming it."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"key {key!r} is given twice in one object; keep one")
+        result[key] = value
+    return result
 
 
 def parse_yaml(text: str) -> Any:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import operator
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -341,16 +342,16 @@ class ItemFilter:
         column = self.source.backticks.get(name, name)
         if column in items.columns:
             found = items[column]
-            return found if isinstance(found, pd.Series) else None
+            return _nfc_text(found) if isinstance(found, pd.Series) else None
         if name in self.source.backticks or name not in (items.index.name, "index"):
             return None
-        return pd.Series(items.index, index=items.index, name=name)
+        return _nfc_text(pd.Series(items.index, index=items.index, name=name))
 
     def _evaluate(self, node: ast.AST, items: pd.DataFrame) -> Any:
         if isinstance(node, ast.Name):
             return self._resolve(node.id, items)
         if isinstance(node, ast.Constant):
-            return node.value
+            return unicodedata.normalize("NFC", node.value) if isinstance(node.value, str) else node.value
         if isinstance(node, ast.List | ast.Tuple):
             return [self._evaluate(e, items) for e in node.elts]
         if isinstance(node, ast.Call) and _on_str(node.func):  # column.str.startswith('x'), checked by _check
@@ -416,6 +417,15 @@ class ItemFilter:
                 *self.source.span(node),
             )
         return value.fillna(False).astype(bool).set_axis(items.index)
+
+
+def _nfc_text(column: pd.Series) -> pd.Series:
+    """A text column with each text in Unicode NFC (``café`` typed in a filter is NFC; a column may hold the
+    decomposed form, which looks the same), so text tests and comparisons see what the user sees; other columns
+    as they are."""
+    if not (pd.api.types.is_string_dtype(column.dtype) or column.dtype == object):
+        return column
+    return column.map(lambda v: unicodedata.normalize("NFC", v) if isinstance(v, str) else v).astype(column.dtype)
 
 
 def _compare(op: ast.cmpop, left: Any, right: Any) -> Any:

@@ -21,15 +21,36 @@ import pandas as pd
 from voxpop.core.errors import InputError, option, where
 
 _SHOWN = 5
+_DRIVE = r"(?:[A-Za-z]:[\\/]|\\\\)"  # C:\ or C:/ or \\server
 
 
 def resolve_media(value: str, root: str | Path) -> str:
-    """``value`` as an absolute path: kept when absolute, else joined to ``root`` (made absolute itself).
+    r"""``value`` as an absolute path: kept when absolute, else joined to ``root`` (made absolute itself).
+
+    Backslashes are Windows separators (a table written on Windows: ``wav\a.wav``), read as ``/``.
 
     >>> resolve_media("wav/../a.wav", "/data/corpus"), resolve_media("/etc/passwd", "/data/corpus")
     ('/data/corpus/a.wav', '/etc/passwd')
+    >>> resolve_media(r"downloads\wav\a.wav", "/data/corpus")
+    '/data/corpus/downloads/wav/a.wav'
     """
-    return os.path.abspath(os.path.join(os.path.abspath(root), value))
+    return os.path.abspath(os.path.join(os.path.abspath(root), value.replace("\\", "/")))
+
+
+def _refuse_drive_paths(values: pd.Series, file: str, column: str, rows: Sequence[int] | None) -> None:
+    """A Windows path with a drive letter or a share (``C:\\data\\a.wav``, ``\\\\server\\a.wav``) names a
+    place on another machine: an InputError naming the file, the first row and column and the count."""
+    text = values.astype("string")
+    drive = text.str.match(_DRIVE).fillna(False).to_numpy(dtype=bool)
+    if drive.any():
+        first = int(np.flatnonzero(drive)[0])
+        row = int(rows[first]) if rows is not None else first + 1
+        raise InputError(
+            f"{where(file, row, column)}: {values.iat[first]!r} is a Windows path with a drive or share "
+            f"({int(drive.sum())} such rows), which names a place on another machine; write the paths relative to "
+            f"the audio root (strip the drive and the folders above the corpus) and give the audio root here "
+            f"({option('audio_root')})."
+        )
 
 
 def is_outside(path: str, root: str | Path) -> bool:
@@ -67,11 +88,13 @@ def resolve_media_column(
         The absolute paths (string dtype), index of ``values``.
 
     Raises:
-        InputError: a path resolves outside ``root`` and ``allow_outside_paths`` is false; the message
+        InputError: a Windows path with a drive letter or share (``C:\\...``; backslashes alone are read as
+            separators); a path resolves outside ``root`` and ``allow_outside_paths`` is false; the message
             names the file, the first row and column, the path, where it resolves, the count of such rows
             and ``--allow-outside-paths``.
     """
     root = os.path.abspath(root)
+    _refuse_drive_paths(values, file, column, rows)
     resolved = [None if pd.isna(v) else resolve_media(str(v), root) for v in values]
     outside = np.array([p is not None and is_outside(p, root) for p in resolved], dtype=bool)
     if outside.any():

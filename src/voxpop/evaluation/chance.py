@@ -116,12 +116,13 @@ def prior_baseline(
 
 
 def direction(metric: str) -> str:
-    """``"higher"`` or ``"lower"``: which way the metric is better (KLD, JSD, MAE, RMSE: lower).
+    """``"higher"`` or ``"lower"``: which way the metric is better (KLD, JSD, MAE, RMSE: lower), for the metric
+    itself or one of its classes / dimensions (``rmse[arousal]`` is an RMSE).
 
-    >>> direction("uar"), direction("kld"), direction("f1[anger]")
-    ('higher', 'lower', 'higher')
+    >>> direction("uar"), direction("kld"), direction("f1[anger]"), direction("rmse[arousal]")
+    ('higher', 'lower', 'higher', 'lower')
     """
-    return "lower" if metric in LOWER_IS_BETTER else "higher"
+    return "lower" if metric.split("[", 1)[0] in LOWER_IS_BETTER else "higher"
 
 
 def chance_levels(items: pd.Index, test_labels: LabelSet, train_labels: LabelSet | None = None) -> dict[str, float]:

@@ -24,10 +24,23 @@ def load_label_set(path: str | Path) -> LabelSet | ContinuousLabelSet:
     Raises:
         InputError: the file is missing, not Parquet or not a voxpop label set (as :meth:`LabelSet.load`).
     """
+    if file_kind(path) == "continuous":
+        return ContinuousLabelSet.load(path)
+    return LabelSet.load(path)  # names the problem of a missing file or one that is not Parquet
+
+
+def file_kind(path: str | Path) -> str:
+    """The target kind a label set file records, ``continuous`` or ``categorical``, from its metadata alone
+    (a file that cannot be read counts as ``categorical``: :func:`load_label_set` names its problem).
+
+    Args:
+        path: a label set file.
+
+    Returns:
+        ``continuous`` (a :class:`ContinuousLabelSet`) or ``categorical``.
+    """
     try:
         metadata = pq.read_schema(path).metadata or {}
     except (OSError, pa.ArrowException):
-        metadata = {}  # LabelSet.load names the problem (missing file, not Parquet)
-    if _CONTINUOUS_META in metadata:
-        return ContinuousLabelSet.load(path)
-    return LabelSet.load(path)
+        return "categorical"
+    return "continuous" if _CONTINUOUS_META in metadata else "categorical"

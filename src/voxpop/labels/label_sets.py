@@ -21,6 +21,7 @@ import pandas as pd
 from voxpop.core.errors import ConfigError
 from voxpop.corpus.corpus import Corpus
 from voxpop.labels.continuous import ContinuousLabelSet, ContinuousSpec
+from voxpop.labels.label_files import file_kind
 from voxpop.labels.label_files import load_label_set as load_label_set  # re-exported: the protocol's load
 from voxpop.labels.labelset import Accounting, LabelSet
 from voxpop.labels.rules import make_labels
@@ -75,6 +76,22 @@ def spec_kind(spec: Mapping[str, Any] | Any) -> str:
     return "categorical"
 
 
+def label_kind(spec: Mapping[str, Any] | Any) -> str:
+    """The target kind of a label-set entry: :func:`spec_kind`, except that a saved label set (``rule: file``)
+    gives the kind its file records (a continuous one from ``voxpop labels`` or a study's cache included).
+
+    Args:
+        spec: a recipe's label-set entry or its ``config()`` mapping.
+
+    Returns:
+        One of :data:`TARGET_KINDS`.
+    """
+    rule = spec.get("rule") if isinstance(spec, Mapping) else getattr(spec, "rule", None)
+    if rule == FILE_RULE:
+        return file_kind(spec.get("path") if isinstance(spec, Mapping) else spec.path)
+    return spec_kind(spec)
+
+
 def build_label_set(
     corpus: Corpus,
     spec: Mapping[str, Any],
@@ -113,3 +130,52 @@ def build_label_set(
             raise ConfigError("threshold 'best': the threshold sweep found no threshold with a defined mean kappa")
         options["threshold"] = best_threshold
     return make_labels(corpus, rule, classes=classes, class_map=class_map, **options)
+
+
+def labels(corpus: Corpus, rule: str | None = None, **options: Any) -> LabelSet | ContinuousLabelSet:
+    """The label set of ``corpus`` by a categorical ``rule``, or, without one, a gold standard of dimensions.
+
+    What ``vp.labels(...)`` calls: ``vp.labels(corpus, "mr", condition="voice")`` is :func:`make_labels`;
+    ``vp.labels(corpus, gold_standard="ewe", dimensions=["arousal"])`` is a :class:`ContinuousSpec` built on
+    ``corpus``, as a recipe's ``labels`` entry with ``gold_standard`` and no ``rule``.
+
+    Args:
+        corpus: the corpus whose ratings are aggregated.
+        rule: a rule of :data:`voxpop.labels.registry.RULES`; None for continuous targets.
+        **options: the rule's options (:func:`make_labels`), or :class:`ContinuousSpec`'s keys
+            (``gold_standard``, ``dimensions``, ``slot``, ``condition``, ``min_shared``,
+            ``min_ratings_per_rater``, ``rescale``).
+
+    Returns:
+        A :class:`LabelSet` (a rule) or a :class:`ContinuousLabelSet` (a gold standard).
+
+    Raises:
+        ConfigError: neither a rule nor ``gold_standard``; a bad option, each named (``gold_standard: ...``).
+        InputError: as :func:`~voxpop.labels.continuous.gold_standard` for ratings it cannot use.
+
+    Example:
+        >>> from voxpop.testing import demo_corpus
+        >>> corpus = demo_corpus("demo", size="tiny")
+        >>> labels(corpus, gold_standard="mean", dimensions=["arousal"], condition="voice").names
+        ['arousal']
+    """
+    if rule is not None:
+        return make_labels(corpus, rule, **options)
+    if "gold_standard" not in options:
+        raise ConfigError(
+            "labels: give a rule (mr, pr, ar, ...: labels(corpus, 'mr')) for classes, or gold_standard= (mean, "
+            "median, ewe, znorm) with dimensions= for continuous targets."
+        )
+    import pydantic
+
+    try:
+        spec = ContinuousSpec.model_validate(options)
+    except pydantic.ValidationError as exc:
+        problems = [
+            f"{'.'.join(map(str, e['loc'])) or 'labels'}: "
+            + ("unknown option of a gold standard (accepted: " + ", ".join(ContinuousSpec.model_fields) + ")"
+               if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, "))
+            for e in exc.errors()
+        ]  # fmt: skip
+        raise ConfigError("labels: " + "; ".join(problems)) from None
+    return spec.build(corpus)

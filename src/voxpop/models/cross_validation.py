@@ -313,9 +313,14 @@ def _train_fold(
     spec: ModelSpec, features: Features, labels: LabelSet | ContinuousLabelSet, items: FoldItems, name: str
 ) -> FoldModel:
     if not len(items.train):
+        skipped = getattr(features, "skipped", None)
+        why = ""
+        if skipped is not None and len(skipped):  # why the extractor left items out (too short, unreadable ...)
+            reasons = ", ".join(f"{r}: {n}" for r, n in skipped["reason"].value_counts().items())
+            why = f"; the feature store skipped {len(skipped)} items ({reasons}; first: {skipped['message'].iat[0]})"
         raise ConfigError(
             f"fold {name!r}: no training item has features and is kept by the label set "
-            f"(dropped: {items.dropped}); check the protocol, the label rule and the feature store."
+            f"(dropped: {items.dropped}){why}; check the protocol, the label rule and the feature store."
         )
     if labels.kind == "continuous":  # kept items have a value for every dimension
         return fit_fold(spec, features, labels.targets, items, classical_loss="mse")

@@ -212,8 +212,8 @@ def split_folds(
             absent = [v for v in wanted[part] if v not in counts.index]
             if absent and (part != "dev" or len(absent) < len(wanted["dev"])):
                 raise ConfigError(
-                    f"split column {column!r} has no {' or '.join(map(repr, absent))} items (the {part} values: "
-                    f"{split_key(part)}); its values: {_counted(counts)}; name values the column has"
+                    f"protocol.split.columns {column!r} has no {' or '.join(map(repr, absent))} items (the {part} "
+                    f"values: {split_key(part)}); its values: {_counted(counts)}; name values that occur in it"
                 )
         parts = {part: items.index[values.isin(wanted[part]).to_numpy()] for part in SPLIT_PARTS}
         left_out = {str(v): int(n) for v, n in sorted(counts.items()) if v not in named}
@@ -468,13 +468,20 @@ def make_folds(items: pd.DataFrame, protocol: str, **options) -> list[Fold]:
         >>> [fold.sizes() for fold in make_folds(items, "speaker-folds", k=3)][0]
         {'train': 4, 'dev': 4, 'test': 4}
     """
+    functions = {"split": split_folds, "speaker-folds": speaker_folds, "leave-one-out": leave_one_out,
+                 "cross-corpus": cross_corpus_folds}  # fmt: skip
+    if protocol not in functions:
+        raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    import inspect
+
+    accepted = [p for p in inspect.signature(functions[protocol]).parameters if p != "items"]
+    accepted = ["columns", "column", *accepted[1:]] if protocol == "split" else accepted
+    unknown = [o for o in options if o not in accepted]
+    if unknown:  # a misspelt or misplaced option (head=... belongs to the model) was a TypeError
+        raise ConfigError(
+            f"protocol {protocol!r}: unknown option(s) {', '.join(unknown)}; its options: {', '.join(accepted)}"
+        )
     if protocol == "split":
         columns = options.pop("columns", None) or [options.pop("column", "split")]
         return split_folds(items, columns, **options)
-    if protocol == "speaker-folds":
-        return speaker_folds(items, **options)
-    if protocol == "leave-one-out":
-        return leave_one_out(items, **options)
-    if protocol == "cross-corpus":
-        return cross_corpus_folds(items, **options)
-    raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    return functions[protocol](items, **options)

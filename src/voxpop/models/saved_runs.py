@@ -26,6 +26,7 @@ from voxpop.core.errors import InputError
 from voxpop.evaluation import load_predictions
 from voxpop.features import FeatureStore
 from voxpop.labels import ContinuousLabelSet, LabelSet
+from voxpop.labels.label_files import file_kind
 from voxpop.labels.label_sets import load_label_set
 from voxpop.models.cross_validation import FoldModel, _fold_dir, standardizes
 from voxpop.models.specs import ModelSpec
@@ -287,6 +288,13 @@ def find_runs(out_dir: str | Path, names: list[str] | None = None) -> dict[str, 
     for name, record in records.items():
         for key in ("stage", "labels_stage"):
             _check_inside(out, path, name, key, getattr(record, key))
+        recorded = file_kind(out / record.labels_stage / "labels.parquet")
+        if record.kind != recorded:  # a hand-edited record: the models and label set are of the other kind
+            raise InputError(
+                f"{path}: run {name!r}, kind {record.kind!r}, but its label set ({record.labels_stage}) is "
+                f"{recorded}; the record was edited or belongs to another study. Run the study again to rewrite "
+                f"{RUNS_FILE}."
+            )
     unknown = [n for n in names or [] if n not in records]
     if unknown:
         raise InputError(f"{out}: no run named {unknown}; its runs are: {', '.join(records)}.")

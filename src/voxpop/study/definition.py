@@ -16,7 +16,7 @@ from typing import Any
 
 from voxpop.core.cache import Stage
 from voxpop.core.errors import ConfigError
-from voxpop.labels.label_sets import spec_kind
+from voxpop.labels.label_sets import label_kind
 from voxpop.study.corpus_source import corpus_directory, corpus_source
 from voxpop.study.loading import expand_variants
 from voxpop.study.recipe import Recipe
@@ -83,7 +83,7 @@ def build_study(recipe: Recipe, out_dir: str | Path | None = None, source: str =
     variants = tuple(expand_variants(recipe, source))
     stage, key = corpus_source(recipe)
     specs = {(part, name): spec for part in ("train", "test") for name, spec in getattr(recipe.labels, part).items()}
-    kinds = {spec_kind(spec) for spec in specs.values()}
+    kinds = {label_kind(spec) for spec in specs.values()}
     kind = MIXED if len(kinds) > 1 else next(iter(kinds), "categorical")
     directory = None if out_dir is None else corpus_directory(recipe, Path(out_dir) / "cache", stage)
     out = None if out_dir is None else Path(out_dir)

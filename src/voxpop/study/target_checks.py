@@ -10,7 +10,8 @@ from typing import Any
 
 from voxpop.core.errors import ConfigError
 from voxpop.evaluation.regression import REGRESSION_METRICS
-from voxpop.labels import TARGET_KINDS, spec_kind
+from voxpop.labels import TARGET_KINDS
+from voxpop.labels.label_sets import label_kind
 from voxpop.models.specs import CLASSICAL, LOSSES, REGRESSORS, dimension_weights
 from voxpop.study.definition import Study
 
@@ -49,10 +50,11 @@ def check_targets(study: Study, built: dict[str, Any], problems: list[str]) -> N
     recipe, kind = study.recipe, study.target_kind
     if kind not in TARGET_KINDS:  # mixed: the classes are named, the rest is checked as a study of dimensions
         for (part, name), spec in study.label_specs.items():
-            if spec_kind(spec) == "categorical":
+            if label_kind(spec) == "categorical":
+                what = f"file {spec.path}" if spec.rule == "file" else f"rule {spec.rule!r}"
                 problems.append(
-                    f"labels.{part}.{name}: rule {spec.rule!r} gives classes, but this recipe's other label sets are "
-                    "continuous (gold_standard); a study's models are either classifiers or regressors"
+                    f"labels.{part}.{name}: {what} gives classes, but this recipe's other label sets are "
+                    "continuous (dimensions); a study's models are either classifiers or regressors"
                 )
         kind = "continuous"
     given = recipe.model_dump()
@@ -88,7 +90,12 @@ def _check_classifiers(study: Study, problems: list[str]) -> None:
     for name, variant in study.variants if study.recipe.labels.train else ():
         where = "" if name == "base" else f" (grid {name})"
         spec = variant.model
-        if spec.head in CLASSICAL and (spec.loss != "ce" or spec.loss_options):
+        if spec.head in REGRESSORS:
+            problems.append(
+                f"model.head{where}: {spec.head!r} regresses dimensions, but this study's label sets give classes; "
+                f"use a classifier ({', '.join(h for h in CLASSICAL if h not in REGRESSORS)} or a neural head)"
+            )
+        elif spec.head in CLASSICAL and (spec.loss != "ce" or spec.loss_options):
             problems.append(
                 f"model.loss{where}: classical head {spec.head!r} fits soft targets by sample weights; "
                 f"use loss ce (got {spec.loss!r})"

@@ -46,7 +46,7 @@ import pandas as pd
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.corpus.corpus import STRING, Corpus
 from voxpop.corpus.formats.audformat_load import LoadedDatabase, load_database
-from voxpop.corpus.formats.tables import describe_import, labels_in_order
+from voxpop.corpus.formats.tables import describe_import, labels_in_order, text_column
 from voxpop.corpus.media_paths import resolve_media_column
 from voxpop.corpus.slots import LabelOrder
 
@@ -96,33 +96,50 @@ def read_audformat(
 
 
 def _emotion_scheme(db: Any, given: str | None, file: str) -> str:
-    categorical = [s for s, scheme in db.schemes.items() if not scheme.is_numeric and scheme.dtype != "bool"]
+    textual = [s for s, scheme in db.schemes.items() if not scheme.is_numeric and scheme.dtype != "bool"]
+    coded = [s for s, scheme in db.schemes.items() if scheme.labels is not None and s not in textual]
     if given is not None:
+        categorical = textual + coded  # labelled int codes (0, 1, 2) are classes too
         if given not in categorical:
             raise ConfigError(
                 f"emotion_scheme={given!r}: not a categorical scheme of {file} (categorical schemes: "
                 f"{', '.join(categorical) or 'none'})."
             )
         return given
-    used = []
-    for table_id, table in db.tables.items():
-        for column_id, column in table.columns.items():
-            if column.scheme_id in categorical and _kind(db, table_id, column_id, column) in ("rating", "gold"):
-                used.append(column.scheme_id)
-    used = list(dict.fromkeys(used))
-    if "emotion" in categorical and ("emotion" in used or not used):
-        return "emotion"
-    if len(used) == 1:
-        return used[0]
+    found = _rated_scheme(db, textual)
+    if found is None and not _used(db, textual):  # no rated text scheme: int-coded labels
+        found = _rated_scheme(db, coded)
+    if found is not None:
+        return found
+    categorical = textual + coded
     if not categorical:
         raise ConfigError(
             f"{file}: the database has no categorical scheme, only numeric ones ({', '.join(db.schemes) or 'none'}); "
             "a voxpop corpus needs classes, so a database of dimensional ratings alone cannot be imported."
         )
+    used = _used(db, categorical)
     raise ConfigError(
         f"{file}: cannot tell which scheme holds the emotion; rated categorical schemes: {', '.join(used) or 'none'} "
         f"(all categorical schemes: {', '.join(categorical)}). Name it with emotion_scheme=... (--emotion-scheme)."
     )
+
+
+def _used(db: Any, categorical: list[str]) -> list[str]:
+    """The schemes of ``categorical`` that a rating or gold-standard column uses, in table order."""
+    used = []
+    for table_id, table in db.tables.items():
+        for column_id, column in table.columns.items():
+            if column.scheme_id in categorical and _kind(db, table_id, column_id, column) in ("rating", "gold"):
+                used.append(column.scheme_id)
+    return list(dict.fromkeys(used))
+
+
+def _rated_scheme(db: Any, categorical: list[str]) -> str | None:
+    """``emotion`` when it is among ``categorical`` (and rated, or nothing is), else the single rated scheme."""
+    used = _used(db, categorical)
+    if "emotion" in categorical and ("emotion" in used or not used):
+        return "emotion"
+    return used[0] if len(used) == 1 else None
 
 
 def _kind(db: Any, table_id: str, column_id: str, column: Any) -> str:
@@ -172,6 +189,8 @@ class _Reader:
                 self._ratings(table_id, column_id, column, values)
             elif kind == "gold":
                 scheme = column.scheme_id or column_id
+                if column.scheme_id is not None and self.loaded.db.schemes[scheme].labels is not None:
+                    values = text_column(values.to_frame("cell"), "cell")  # int codes: '2', as the classes
                 self._item_column(CONSENSUS if scheme == self.emotion else f"consensus_{scheme}", values, table_id)
             else:
                 self._item_column(column_id, values, table_id)
@@ -209,7 +228,7 @@ class _Reader:
                 "item": cells.index.astype(str),
                 "rater": column.rater_id,
                 "slot": slot,
-                "label": slot if numeric else cells.astype(str).to_numpy(),
+                "label": slot if numeric else text_column(cells.to_frame("cell"), "cell").to_numpy(),
                 "value": pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float) if numeric else np.nan,
                 "source_file": self.loaded.table_files[table_id],
                 "source_row": rows + 1,

@@ -79,7 +79,8 @@ def read_emobox(
     Raises:
         InputError: a missing ``DATASET.jsonl`` or ``label_map.json`` (naming the paths looked at); a line that is
             not a JSON object, or lacks ``key`` / ``wav`` / ``emo``, or holds a code the label map lacks, a length
-            that is not a finite number, a key given twice (naming both lines), a key the pattern does not match;
+            or time that is not a finite number of seconds or is negative, an end_time not after its start_time,
+            a key given twice (naming both lines), a key the pattern does not match;
             a fold line whose key is not in ``DATASET.jsonl`` or whose ``emo`` differs from it, an item in two
             partitions of one fold, a fold without a train or a test file; each naming the file, line and field.
         ConfigError: an unknown ``encoding``.
@@ -118,6 +119,7 @@ def read_emobox(
         if any(field in record for _, record in lines):
             items[field] = [_number(record, field, file, line) for line, record in lines]
     if "start_time" in items.columns:
+        _refuse_reversed_times(items, file, [line for line, _ in lines])
         notes.append(
             f"Utterances cut from longer files (start_time / end_time): {int(items['start_time'].notna().sum())}; "
             "features are extracted from the whole file named in wav."
@@ -210,12 +212,25 @@ def _number(record: dict, field: str, file: str, line: int) -> float:
     if field not in record or record[field] is None:
         return np.nan
     value = finite_number(record[field])
-    if value is None:
+    if value is None or value < 0:
         raise InputError(
             f"{place(file, line, field, unit='line')}: expected a finite number of seconds, "
-            f"found {record[field]!r:.40}."
+            f"found {record[field]!r:.40}; lengths and times are 0 or more."
         )
     return value
+
+
+def _refuse_reversed_times(items: pd.DataFrame, file: str, lines: list[int]) -> None:
+    """An utterance whose ``end_time`` is not after its ``start_time`` is an InputError naming its line."""
+    if "end_time" not in items.columns:
+        return
+    reversed_ = (items["end_time"] <= items["start_time"]).to_numpy(dtype=bool)
+    if reversed_.any():
+        at = int(np.flatnonzero(reversed_)[0])
+        raise InputError(
+            f"{place(file, lines[at], 'end_time', unit='line')}: ends at {items['end_time'].iat[at]} s, not after its "
+            f"start_time {items['start_time'].iat[at]} s ({int(reversed_.sum())} such lines); fix the times."
+        )
 
 
 def _refuse_repeats(keys: list[str], lines: list[int], file: str) -> None:

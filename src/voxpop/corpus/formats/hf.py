@@ -38,7 +38,7 @@ from voxpop.core.errors import ConfigError, InputError, option, where
 from voxpop.corpus.corpus import STRING, Corpus
 from voxpop.corpus.formats.arrow import class_label_names, named_codes
 from voxpop.corpus.formats.hf_files import Shard, find_shards, shard_batches, shard_features, shard_schema
-from voxpop.corpus.formats.tables import describe_import, tally
+from voxpop.corpus.formats.tables import describe_import, tally, text_column
 from voxpop.corpus.formats.tables import id_column as id_values
 from voxpop.corpus.media_paths import common_root, resolve_media_column
 
@@ -237,7 +237,7 @@ def _read_shard(
     for batch in shard_batches(shard):
         if audio is not None:
             cells = batch.column(audio).to_pylist()
-            clips += [_clip(cell, shard, len(clips) + 1, audio) for cell in cells]
+            clips += [_clip(cell, shard, len(clips) + row, audio) for row, cell in enumerate(cells, start=1)]
             batch = batch.drop_columns([audio])
         pieces.append(batch)
     table = pa.Table.from_batches(pieces, schema=schema)
@@ -278,7 +278,7 @@ def _clip(cell: object, shard: Shard, row: int, column: str) -> _Clip:
     except (RuntimeError, TypeError) as exc:  # soundfile.LibsndfileError derives from RuntimeError
         raise InputError(
             f"{where(shard.shown, row, column)}: the embedded audio ({len(data)} bytes, path {original!r}) could not "
-            f"be read as audio ({exc}); fix or remove the row."
+            f"be read as audio ({str(exc).rpartition('>: ')[2]}); fix or remove the row."
         ) from None
     suffix = Path(original).suffix if original else ""
     suffix = suffix.lower() if _SUFFIX.match(suffix) else f".{info.format.lower()}"
@@ -383,11 +383,11 @@ def _own_columns(
         own["duration"] = [clip.duration for clip in clips]
         own["original_path"] = pd.array([clip.original for clip in clips], dtype=STRING)
     if speaker_column is not None:
-        own["speaker"] = table[speaker_column].astype(STRING).to_numpy()
+        own["speaker"] = text_column(table, speaker_column).to_numpy()
     if dict_splits:
         own["split"] = table["__voxpop_split"].astype(STRING).to_numpy()
     elif split_column is not None:
-        own["split"] = table[split_column].astype(STRING).to_numpy()
+        own["split"] = text_column(table, split_column).to_numpy()
     return own
 
 

@@ -178,10 +178,19 @@ def text_column(
     A cell that is not text or a number (bytes, a struct, a list: Parquet columns) is an InputError naming
     what it holds, whether or not ``file`` is given.
 
+    A float column whose values are all whole numbers is an integer column that missing cells made float
+    (pandas and Arrow do that to ``1, 2, <empty>``): its cells read ``1``, ``2``, not ``1.0``, ``2.0``.
+
     >>> text_column(pd.DataFrame({"rater": [" r1", 7, None]}), "rater").tolist()
     ['r1', '7', <NA>]
+    >>> text_column(pd.DataFrame({"speaker": [1.0, 2.0, None]}), "speaker").tolist()
+    ['1', '2', <NA>]
     """
     cells = frame[column].to_numpy(dtype=object)
+    if pd.api.types.is_float_dtype(frame[column].dtype):
+        finite = frame[column].dropna()
+        if np.isfinite(finite).all() and finite.eq(finite.round()).all():
+            cells = np.array([None if pd.isna(v) else int(v) for v in cells], dtype=object)
     kinds = [_kind(v) for v in cells]
     if any(kinds):
         bad = np.array([k is not None for k in kinds])
