@@ -182,7 +182,8 @@ def test_split_values_and_folds_refuse_bad_values_naming_keys_and_flags():
     with pytest.raises(ConfigError) as caught:
         split_folds(items, ["s"], test=["Test1", "Test4"])
     assert str(caught.value) == (
-        "protocol.split.columns 's' has no 'Test4' items (the test values: protocol.split.test, voxpop train --split-test); "
+        "protocol.split.columns 's' has no 'Test4' items (the test values: protocol.split.test, voxpop train "
+        "--split-test); "
         "its values: Development (1), Test1 (1), Test2 (1), Test3 (2), Train (1); name values that occur in it"
     )
     with pytest.raises(ConfigError, match=r"'Test1' marks both train items \(protocol.split.train, voxpop train "
@@ -214,8 +215,8 @@ def test_cli_refusals_name_the_flags(msp_corpus, tmp_path):
                      "--out", tmp_path / "missing")  # fmt: skip
     assert missing.exit_code != 0
     message = " ".join(str(missing.exception).split())
-    assert "protocol.split.columns 'Split_Set' has no 'Test4' items (the test values: protocol.split.test, voxpop train " \
-        "--split-test); its values: Development (3), Test1 (5), Test2 (4), Test3 (3), Train (12)" in message
+    assert "protocol.split.columns 'Split_Set' has no 'Test4' items (the test values: protocol.split.test, " \
+        "voxpop train --split-test); its values: Development (3), Test1 (5), Test2 (4), Test3 (3), Train (12)" in message
     both = _train(msp_corpus / "corpus", *COMMON, "--split-test", "Test1,Train", "--out", tmp_path / "both")
     assert both.exit_code != 0
     assert "'Train' marks both train items (protocol.split.train, voxpop train --split-train) and test items " \
