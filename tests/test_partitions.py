@@ -216,7 +216,8 @@ def test_cli_refusals_name_the_flags(msp_corpus, tmp_path):
     assert missing.exit_code != 0
     message = " ".join(str(missing.exception).split())
     assert "protocol.split.columns 'Split_Set' has no 'Test4' items (the test values: protocol.split.test, " \
-        "voxpop train --split-test); its values: Development (3), Test1 (5), Test2 (4), Test3 (3), Train (12)" in message
+        "voxpop train --split-test); its values: Development (3), Test1 (5), Test2 (4), Test3 (3), " \
+        "Train (12)" in message
     both = _train(msp_corpus / "corpus", *COMMON, "--split-test", "Test1,Train", "--out", tmp_path / "both")
     assert both.exit_code != 0
     assert "'Train' marks both train items (protocol.split.train, voxpop train --split-train) and test items " \
