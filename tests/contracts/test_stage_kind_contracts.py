@@ -219,11 +219,11 @@ def test_a_stage_computed_again_into_a_fresh_cache_loads_equal(kind, runs, tmp_p
     from voxpop.study.run import stage_runner
 
     run, stage = _stage(runs, kind)
-    done = stage_runner(run.recipe, run.plan, run.corpus, run.out_dir).open_cache()  # the study's own cache
+    done = stage_runner(run.study, run.plan, run.corpus, run.out_dir).open_cache()  # the study's own cache
     # every other stage's outputs as its kind loads them (not the views run.outputs may hold, such as label sets
     # on the segments): the inputs the stage read when the study computed it
     loaded = {s.key: KINDS[s.kind].load(done.directory(s)) for s in run.plan.order if s.key != stage.key}
-    runner = stage_runner(run.recipe, run.plan, run.corpus, tmp_path)
+    runner = stage_runner(run.study, run.plan, run.corpus, tmp_path)
     cache = runner.open_cache()
     again = runner.run(stage, cache, loaded)
     assert cache.executed and cache.directory(stage).is_relative_to(tmp_path), "computed, not found in a cache"
