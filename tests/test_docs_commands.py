@@ -13,6 +13,7 @@ To cover another page, add it to :data:`PAGES` with the builders of the inputs i
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import re
 import shlex
 from pathlib import Path
@@ -26,11 +27,17 @@ import docs_inputs
 import voxpop.cli
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = {"docs/corpora.md": docs_inputs.CORPORA_PAGE}
-"""Docs page (relative to the repository) -> the builders of its ``DATA/`` folder."""
+PAGES = {
+    "README.md": (),
+    **{f"docs/{page.name}": () for page in sorted((ROOT / "docs").glob("*.md"))},
+    **{f"docs/cli/{page.name}": () for page in sorted((ROOT / "docs" / "cli").glob("*.md"))},
+    "docs/corpora.md": docs_inputs.CORPORA_PAGE,
+}
+"""Docs page (relative to the repository) -> the builders of its ``DATA/`` folder: README.md and every page of
+docs/ and docs/cli/."""
 
 FENCE = re.compile(r"^```(\w*)\s*$")
-MARK = re.compile(r"^<!--\s*(needs|file):\s*(.*?)\s*-->$")
+MARK = re.compile(r"^<!--\s*(needs|file|regenerate):\s*(.*?)\s*-->$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +137,26 @@ def test_blocks_join_continuations_drop_comments_and_carry_their_marks():
 
 
 # ------------------------------------------------------------------------------------------------ fast checks
+LAUNCHERS = {"srun"}
+"""Commands that run the command after them (a Slurm step); the voxpop command they launch is checked too."""
+
+
+def voxpop_words(words: list[str]) -> list[str]:
+    """A command with its launcher (``srun ...``) left out, so ``srun voxpop train ...`` is checked as
+    ``voxpop train ...``; any other command unchanged."""
+    if words[0] in LAUNCHERS and "voxpop" in words:
+        return words[words.index("voxpop") :]
+    return words
+
+
+def link_checkout(folder: Path) -> None:
+    """Link the checkout's ``recipes/`` and ``docs/`` into a page's working folder, as docs/regenerate.py does, so
+    ``voxpop run recipes/...`` and ``python docs/slice.py`` run as written there."""
+    for name in ("recipes", "docs"):
+        if not (folder / name).exists():
+            (folder / name).symlink_to(ROOT / name)
+
+
 def _click_command(words: list[str]) -> tuple[object, list[str]]:
     """The click command a ``voxpop ...`` command line reaches, and the words after its name."""
     command, rest = typer.main.get_command(voxpop.cli.app), words[1:]
@@ -144,10 +171,11 @@ def _flags(command) -> set[str]:
 
 @pytest.mark.parametrize("page", sorted(PAGES))
 def test_every_voxpop_command_names_a_verb_and_flags_it_has(page):
-    """Quick: a renamed verb or flag fails here without running anything."""
+    """Quick: a renamed verb or flag fails here without running anything (also in blocks a run skips)."""
     problems = []
     for block in page_blocks(page):
-        for words in block.commands if block.language == "bash" and block.mark is None else []:
+        for words in block.commands if block.language == "bash" else []:
+            words = voxpop_words(words)
             if words[0] != "voxpop":
                 continue
             command, rest = _click_command(words)
@@ -160,15 +188,38 @@ def test_every_voxpop_command_names_a_verb_and_flags_it_has(page):
     assert not problems, "\n".join(problems)
 
 
+def regenerated_commands(page: str) -> set[str]:
+    """The commands that docs/regenerate.py runs for ``page``: those of its ``<!-- run ... -->`` blocks, each
+    without its redirection (``> /dev/null``) and comment, split and joined as a shell would."""
+    regenerate = _regenerate()
+    text = (ROOT / page).read_text(encoding="utf-8")
+    found = [m.group("commands") for pattern in (regenerate.RUN, regenerate.MARKDOWN) for m in pattern.finditer(text)]
+    return {shlex.join(words[: words.index(">")] if ">" in words else words)
+            for commands in found for words in Block(page, 0, "bash", commands, None).commands}  # fmt: skip
+
+
+def _regenerate():
+    spec = importlib.util.spec_from_file_location("regenerate", ROOT / "docs" / "regenerate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.parametrize("page", sorted(PAGES))
 def test_only_marked_blocks_hold_commands_other_than_voxpop(page):
-    """A block the run skips carries ``<!-- needs: WHAT -->`` naming what it needs; none is skipped silently."""
+    """A block the run skips carries ``<!-- needs: WHAT -->`` naming what it needs, or ``<!-- regenerate: PAGE -->``
+    when docs/regenerate.py runs each of its commands (a ``<!-- run ... -->`` block of PAGE, on the real data);
+    none is skipped silently."""
     assert not unmarked_foreign_commands(page)
     for block in page_blocks(page):
         if block.mark is not None:
             kind, what = block.mark
             assert what, f"{page}, line {block.line}: an empty {kind} mark"
-            assert (kind, block.language) in {("needs", "bash"), ("file", "yaml")}, (page, block.line, block.mark)
+            assert (kind, block.language) in {("needs", "bash"), ("file", "yaml"), ("regenerate", "bash")}, (
+                page, block.line, block.mark)  # fmt: skip
+            if kind == "regenerate":  # run by docs/regenerate.py on the real data: it must run each command
+                missing = {shlex.join(c) for c in block.commands} - regenerated_commands(what)
+                assert not missing, f"{page}, line {block.line}: not run by docs/regenerate.py for {what}: {missing}"
 
 
 def _sets(words: list[str]) -> list[str]:
@@ -184,12 +235,13 @@ def test_every_recipe_the_page_runs_is_valid(page, tmp_path, monkeypatch):
     from voxpop.study import load_recipe
 
     monkeypatch.chdir(tmp_path)
+    link_checkout(tmp_path)
     runs = 0
     for block in page_blocks(page):
         if block.language == "yaml" and block.mark is not None and block.mark[0] == "file":
             (tmp_path / block.mark[1]).write_text(block.text)
         for words in block.commands if block.language == "bash" and block.mark is None else []:
-            if words[:2] == ["voxpop", "run"]:
+            if words[:2] == ["voxpop", "run"] and not words[2].startswith("runs/"):  # runs/: written by the page
                 load_recipe(words[2], _sets(words))
                 runs += 1
     if page == "docs/corpora.md":
@@ -215,7 +267,8 @@ def run_page(page: str, folder: Path) -> tuple[list[str], list[str]]:
         for words in block.commands:
             shown = f"line {block.line}: {shlex.join(words)}"
             if block.mark is not None:
-                skipped.append(f"{shown}   [needs {block.mark[1]}]")
+                kind, what = block.mark
+                skipped.append(f"{shown}   [{'needs ' + what if kind == 'needs' else 'run by docs/regenerate.py'}]")
                 continue
             result = CliRunner().invoke(voxpop.cli.app, words[1:], env={"COLUMNS": "200"})
             assert result.exit_code == 0, f"{page}, {shown}\n{result.output}\n{result.exception!r}"
