@@ -39,11 +39,14 @@ def _csv(path: Path, header: str, rows: Iterable[str]) -> Path:
 # ------------------------------------------------------------------------------------------------------ CREMA-D
 CREMAD_SPEAKERS = ("1001", "1002", "1003", "1004", "1005")
 CREMAD_CODES = {"ANG": ("A", "anger"), "HAP": ("H", "happiness"), "NEU": ("N", "neutral"), "SAD": ("S", "sadness")}
+CREMAD_OTHER = {"A": "D", "H": "N", "N": "S", "S": "F"}
+"""The third vote of a clip of each intended emotion: disgust and fear get votes (every class of CREMA-D has a
+positive item under the all-inclusive rule) though no clip intends them."""
 
 
 def cremad(root: Path) -> None:
     """``crema-d/``: tabulatedVotes.csv (20 clips of 5 speakers x 4 emotions, each in the voice, face and
-    audio-visual conditions: 60 rows, 3 votes each, the intended emotion twice), speaker_folds.csv (fold k tests
+    audio-visual conditions: 60 rows, 3 votes each, the intended emotion twice and :data:`CREMAD_OTHER` once), speaker_folds.csv (fold k tests
     speaker k and develops on speaker k+1), VideoDemographics.csv, AudioWAV/<clip>.wav, and the per-rater
     finishedResponses.csv (3 raters per clip, voice only) with finishedEmoResponses.csv (rater 9003's first click on
     clips of speaker 1005 came after 12 s)."""
@@ -53,7 +56,7 @@ def cremad(root: Path) -> None:
     for number, clip in enumerate(clips, start=1):
         speaker, _, code, _ = clip.split("_")
         letter, emotion = CREMAD_CODES[code]
-        other = "N" if letter != "N" else "S"
+        other = CREMAD_OTHER[letter]
         counts = {c: 2 * (c == letter) + (c == other) for c in "ADFHNS"}
         for condition in "123":
             votes.append(f'"{condition}{number:05d}",' + ",".join(str(counts[c]) for c in "ADFHNS") + f',"{clip}",3')
@@ -313,6 +316,50 @@ def hf(root: Path) -> None:
                                   "test": split("test", 4, 12)})  # fmt: skip
     parts.save_to_disk(str(root / "emotions-hf"))
     shutil.rmtree(root / "tmp-hf")
+
+
+# ------------------------------------------------------------------------------------------------------ Earkick
+EARKICK_CLIPS = ("1001_ANG_XX_TSI_cremad", "1002_HAP_XX_TSI_cremad", "1107_SAD_MD_DOG_01_ravdess",
+                 "1108_NEU_MD_DOG_01_ravdess", "8404_8", "266396_60", "381_1", "video22_2")  # fmt: skip
+"""Earkick's clip names: 2 CREMA-D, 2 RAVDESS (acted), 2 CMU-MOSEI, 2 Aff-Wild2 (in the wild)."""
+EARKICK_EMOTIONS = ("sad", "happy", "disgust", "fear", "surprise", "anger")
+EARKICK_LEVELS = ("None", "A little", "Moderate", "Extremely")
+
+
+def earkick(root: Path) -> None:
+    """``earkick-reannotation/assessment.csv``: the Label Studio export of the Earkick re-annotation, 8 clips
+    (:data:`EARKICK_CLIPS`) x 3 annotators = 24 rows, every column of the release; the six emotions on the
+    4-level Likert scale (:data:`EARKICK_LEVELS`, seeded), age, gender, mood, sentiment -3..3 and anxiety 0..9;
+    annotator 3 wrote a note on the two Aff-Wild2 clips (they are ``flagged``)."""
+    rng = np.random.default_rng(7)
+    moods, ages = ("Awful", "Bad", "Meh", "Good", "Great"), ("teens", "20s", "30s", "40s")
+    rows = []
+    for clip_number, clip in enumerate(EARKICK_CLIPS):
+        for annotator in (1, 2, 3):
+            levels = {e: EARKICK_LEVELS[rng.integers(0, 4)] for e in EARKICK_EMOTIONS}
+            note = "two voices here" if annotator == 3 and clip_number >= 6 else ""
+            row = {"audio": f"/data/local-files/?d=sample/{clip}.m4a", "age": ages[(clip_number + annotator) % 4],
+                   "id": str(clip_number + 1), "lead_time": "27.6", "updated_at": "2023-02-14T13:24:32.990904Z",
+                   "annotation_id": str(100 + 3 * clip_number + annotator), "created_at": "2023-01-26T22:43:11Z",
+                   "gender": "Male" if clip_number % 2 else "Female", "annotator": str(annotator),
+                   "mood": moods[(clip_number + annotator) % 5], "sentiment": f"{(clip_number + annotator) % 7 - 3:+d}",
+                   "notes": note, "anxiety": "0 - None" if annotator == 1 else str(clip_number % 9), **levels}  # fmt: skip
+            rows.append(row)
+    header = ("audio,age,id,sad,happy,lead_time,disgust,updated_at,annotation_id,fear,created_at,gender,annotator,"
+              "mood,surprise,sentiment,notes,anger,anxiety").split(",")  # fmt: skip
+    _csv(root / "earkick-reannotation" / "assessment.csv", ",".join(header),
+         [",".join(row[column] for column in header) for row in rows])  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------------ the demo
+def demo(root: Path) -> None:
+    """``corpora/demo`` beside ``DATA/``: the tiny synthetic demo corpus (:func:`voxpop.testing.demo_corpus`: 48
+    clips of 6 speakers, Likert intensities in conditions voice, face and av), its audio under ``DATA/demo/``."""
+    from voxpop.testing import demo_corpus
+
+    demo_corpus(root / "demo", "tiny")
+    (root.parent / "corpora").mkdir(exist_ok=True)
+    shutil.move(root / "demo" / "corpus", root.parent / "corpora" / "demo")
 
 
 CORPORA_PAGE = (cremad, ravdess, iemocap, msp_podcast, msp_improv, cmu_mosei, emodb, esd, meld, iemocap_emobox, hf)

@@ -27,14 +27,43 @@ import docs_inputs
 import voxpop.cli
 
 ROOT = Path(__file__).resolve().parents[1]
+D = docs_inputs
 PAGES = {
     "README.md": (),
     **{f"docs/{page.name}": () for page in sorted((ROOT / "docs").glob("*.md"))},
     **{f"docs/cli/{page.name}": () for page in sorted((ROOT / "docs" / "cli").glob("*.md"))},
-    "docs/corpora.md": docs_inputs.CORPORA_PAGE,
+    "docs/corpora.md": D.CORPORA_PAGE,
+    "docs/filters.md": (D.cremad, D.earkick),
+    "docs/labels-and-agreement.md": (D.cremad, D.earkick),
+    "docs/cli/agreement.md": (D.earkick,),
+    "docs/cli/compare.md": (D.cremad,),
+    "docs/cli/labels.md": (D.cremad, D.earkick, D.iemocap),
+    "docs/cli/mlcm.md": (D.cremad,),
+    "docs/cli/sweep.md": (D.demo,),
+    "docs/cli/validate.md": (D.cremad,),
 }
 """Docs page (relative to the repository) -> the builders of its ``DATA/`` folder: README.md and every page of
 docs/ and docs/cli/."""
+
+IMPORT_CREMAD = ("voxpop import crema-d DATA/crema-d/tabulatedVotes.csv --audio DATA/crema-d/AudioWAV "
+                 "--folds DATA/crema-d/speaker_folds.csv --out corpora/crema-d")  # fmt: skip
+IMPORT_EARKICK = "voxpop import earkick DATA/earkick-reannotation/assessment.csv --out corpora/earkick"
+TRAIN_AR = ("voxpop train corpora/crema-d --labels ar --condition voice --extractor opensmile:eGeMAPSv02 "
+            "--head mlp,logreg --loss cbce --out runs/ar")  # fmt: skip
+SETUP = {
+    "docs/filters.md": (IMPORT_CREMAD, IMPORT_EARKICK),
+    "docs/cli/agreement.md": (IMPORT_EARKICK,),
+    "docs/cli/compare.md": (IMPORT_CREMAD,),
+    "docs/cli/labels.md": (IMPORT_CREMAD, IMPORT_EARKICK, "voxpop import iemocap DATA/IEMOCAP_full_release "
+                           "--out corpora/iemocap"),  # fmt: skip
+    "docs/cli/mlcm.md": (IMPORT_CREMAD, TRAIN_AR,
+                         "voxpop labels corpora/crema-d --rule ar --condition voice --out labels/ar-test.parquet"),
+    "docs/cli/validate.md": (IMPORT_CREMAD, TRAIN_AR),
+}
+"""Page -> the commands of other pages it starts from (docs/cli/import.md's imports, docs/cli/train.md's run
+``runs/ar``), run before the page's own and listed as setup."""
+RUNS = sorted({*SETUP, *(page for page, builders in PAGES.items() if builders)} - {"docs/corpora.md"})
+"""The pages run by :func:`test_the_page_runs_as_written` (docs/corpora.md has its own test)."""
 
 FENCE = re.compile(r"^```(\w*)\s*$")
 MARK = re.compile(r"^<!--\s*(needs|file|regenerate):\s*(.*?)\s*-->$")
@@ -249,14 +278,24 @@ def test_every_recipe_the_page_runs_is_valid(page, tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------------ running a page
+def invoke(words: list[str], where: str) -> None:
+    """Run one ``voxpop ...`` command in-process; a non-zero exit fails the test, naming ``where`` and the output."""
+    result = CliRunner().invoke(voxpop.cli.app, words[1:], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, f"{where}\n{result.output}\n{result.exception!r}"
+
+
 def run_page(page: str, folder: Path) -> tuple[list[str], list[str]]:
-    """Build the page's ``DATA/`` in ``folder`` and run its blocks in order there (the caller's working folder).
+    """Build the page's ``DATA/`` in ``folder``, run the commands of other pages it starts from (:data:`SETUP`),
+    then run its blocks in order there (the caller's working folder).
 
     Returns:
         The commands run and the commands skipped (each ``line N: command``, skipped ones with what they need).
     """
     docs_inputs.build(folder / "DATA", PAGES[page])
-    ran, skipped = [], []
+    link_checkout(folder)
+    for command in SETUP.get(page, ()):
+        invoke(shlex.split(command), f"{page}, setup: {command}")
+    ran, skipped = [f"setup: {command}" for command in SETUP.get(page, ())], []
     for block in page_blocks(page):
         if block.language == "yaml" and block.mark is not None and block.mark[0] == "file":
             (folder / block.mark[1]).write_text(block.text)
@@ -270,8 +309,7 @@ def run_page(page: str, folder: Path) -> tuple[list[str], list[str]]:
                 kind, what = block.mark
                 skipped.append(f"{shown}   [{'needs ' + what if kind == 'needs' else 'run by docs/regenerate.py'}]")
                 continue
-            result = CliRunner().invoke(voxpop.cli.app, words[1:], env={"COLUMNS": "200"})
-            assert result.exit_code == 0, f"{page}, {shown}\n{result.output}\n{result.exception!r}"
+            invoke(words, f"{page}, {shown}")
             ran.append(shown)
     print(f"\n{page}: ran {len(ran)}, skipped {len(skipped)}")
     print("\n".join([*(f"  ran      {c}" for c in ran), *(f"  skipped  {c}" for c in skipped)]))
@@ -325,3 +363,14 @@ def test_the_corpora_page_runs_as_written(tmp_path, monkeypatch):
     assert sorted(meld) == ["dev_0_0", "dev_0_1", "train_0_0", "train_0_1", "train_1_0"]
     # Hugging Face: the test split's 4 rows are scored
     assert len(_predicted(tmp_path / "runs" / "emotions-hf")) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", RUNS)
+def test_the_page_runs_as_written(page, tmp_path, monkeypatch):
+    """Every command of the page, in order, on the builders' inputs after its :data:`SETUP`; what it writes is
+    checked where the page states it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VOXPOP_FEATURE_STORE", str(tmp_path / "feature-store"))
+    ran, skipped = run_page(page, tmp_path)
+    assert ran
