@@ -46,7 +46,8 @@ positive item under the all-inclusive rule) though no clip intends them."""
 
 def cremad(root: Path) -> None:
     """``crema-d/``: tabulatedVotes.csv (20 clips of 5 speakers x 4 emotions, each in the voice, face and
-    audio-visual conditions: 60 rows, 3 votes each, the intended emotion twice and :data:`CREMAD_OTHER` once), speaker_folds.csv (fold k tests
+    audio-visual conditions: 60 rows, 3 votes each, the intended emotion twice and :data:`CREMAD_OTHER`
+    once), speaker_folds.csv (fold k tests
     speaker k and develops on speaker k+1), VideoDemographics.csv, AudioWAV/<clip>.wav, and the per-rater
     finishedResponses.csv (3 raters per clip, voice only) with finishedEmoResponses.csv (rater 9003's first click on
     clips of speaker 1005 came after 12 s)."""
@@ -342,11 +343,13 @@ def earkick(root: Path) -> None:
                    "id": str(clip_number + 1), "lead_time": "27.6", "updated_at": "2023-02-14T13:24:32.990904Z",
                    "annotation_id": str(100 + 3 * clip_number + annotator), "created_at": "2023-01-26T22:43:11Z",
                    "gender": "Male" if clip_number % 2 else "Female", "annotator": str(annotator),
-                   "mood": moods[(clip_number + annotator) % 5], "sentiment": f"{(clip_number + annotator) % 7 - 3:+d}",
-                   "notes": note, "anxiety": "0 - None" if annotator == 1 else str(clip_number % 9), **levels}  # fmt: skip
+                   "mood": moods[(clip_number + annotator) % 5],
+                   "sentiment": f"{(clip_number + annotator) % 7 - 3:+d}", "notes": note,
+                   "anxiety": "0 - None" if annotator == 1 else str(clip_number % 9), **levels}  # fmt: skip
             rows.append(row)
-    header = ("audio,age,id,sad,happy,lead_time,disgust,updated_at,annotation_id,fear,created_at,gender,annotator,"
-              "mood,surprise,sentiment,notes,anger,anxiety").split(",")  # fmt: skip
+    header = ["audio", "age", "id", "sad", "happy", "lead_time", "disgust", "updated_at", "annotation_id",
+              "fear", "created_at", "gender", "annotator", "mood", "surprise", "sentiment", "notes", "anger",
+              "anxiety"]  # fmt: skip
     _csv(root / "earkick-reannotation" / "assessment.csv", ",".join(header),
          [",".join(row[column] for column in header) for row in rows])  # fmt: skip
 

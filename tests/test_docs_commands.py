@@ -47,6 +47,7 @@ docs/ and docs/cli/."""
 
 IMPORT_CREMAD = ("voxpop import crema-d DATA/crema-d/tabulatedVotes.csv --audio DATA/crema-d/AudioWAV "
                  "--folds DATA/crema-d/speaker_folds.csv --out corpora/crema-d")  # fmt: skip
+IMPORT_IEMOCAP = "voxpop import iemocap DATA/IEMOCAP_full_release --out corpora/iemocap"
 IMPORT_EARKICK = "voxpop import earkick DATA/earkick-reannotation/assessment.csv --out corpora/earkick"
 TRAIN_AR = ("voxpop train corpora/crema-d --labels ar --condition voice --extractor opensmile:eGeMAPSv02 "
             "--head mlp,logreg --loss cbce --out runs/ar")  # fmt: skip
@@ -54,8 +55,7 @@ SETUP = {
     "docs/filters.md": (IMPORT_CREMAD, IMPORT_EARKICK),
     "docs/cli/agreement.md": (IMPORT_EARKICK,),
     "docs/cli/compare.md": (IMPORT_CREMAD,),
-    "docs/cli/labels.md": (IMPORT_CREMAD, IMPORT_EARKICK, "voxpop import iemocap DATA/IEMOCAP_full_release "
-                           "--out corpora/iemocap"),  # fmt: skip
+    "docs/cli/labels.md": (IMPORT_CREMAD, IMPORT_EARKICK, IMPORT_IEMOCAP),
     "docs/cli/mlcm.md": (IMPORT_CREMAD, TRAIN_AR,
                          "voxpop labels corpora/crema-d --rule ar --condition voice --out labels/ar-test.parquet"),
     "docs/cli/validate.md": (IMPORT_CREMAD, TRAIN_AR),
@@ -372,5 +372,5 @@ def test_the_page_runs_as_written(page, tmp_path, monkeypatch):
     checked where the page states it."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("VOXPOP_FEATURE_STORE", str(tmp_path / "feature-store"))
-    ran, skipped = run_page(page, tmp_path)
+    ran, _ = run_page(page, tmp_path)
     assert ran
