@@ -56,8 +56,11 @@ SETUP = {
     "docs/cli/agreement.md": (IMPORT_EARKICK,),
     "docs/cli/compare.md": (IMPORT_CREMAD,),
     "docs/cli/labels.md": (IMPORT_CREMAD, IMPORT_EARKICK, IMPORT_IEMOCAP),
-    "docs/cli/mlcm.md": (IMPORT_CREMAD, TRAIN_AR,
-                         "voxpop labels corpora/crema-d --rule ar --condition voice --out labels/ar-test.parquet"),
+    "docs/cli/mlcm.md": (
+        IMPORT_CREMAD,
+        TRAIN_AR,
+        "voxpop labels corpora/crema-d --rule ar --condition voice --out labels/ar-test.parquet",
+    ),
     "docs/cli/validate.md": (IMPORT_CREMAD, TRAIN_AR),
 }
 """Page -> the commands of other pages it starts from (docs/cli/import.md's imports, docs/cli/train.md's run
