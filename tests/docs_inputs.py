@@ -319,6 +319,38 @@ def hf(root: Path) -> None:
     shutil.rmtree(root / "tmp-hf")
 
 
+# ------------------------------------------------------------------------------------------------------ new clips
+def clips(root: Path) -> None:
+    """``clips/clip1.wav`` and ``clips/clip2.wav``: new audio to classify (an angry and a sad tone)."""
+    write_tone(root / "clips" / "clip1.wav", "anger", 101)
+    write_tone(root / "clips" / "clip2.wav", "sadness", 102)
+
+
+# ------------------------------------------------------------------------------------------------------ a backbone
+def save_tiny_wavlm(path: Path) -> Path:
+    """A randomly initialised WavLM-like backbone at ``path`` (hidden size 32, 2 layers, 2 heads, 2 conv layers
+    with 20x downsampling, layer-norm feature encoder) written with ``save_pretrained``; loads with
+    ``AutoModel``. Its regularisation is the released configs' default (LayerDrop 0.1, dropouts 0.1, SpecAugment
+    time masks)."""
+    import torch
+    from transformers import WavLMConfig, WavLMModel
+
+    config = WavLMConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                         conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=16,
+                         num_conv_pos_embedding_groups=2, feat_extract_norm="layer", do_stable_layer_norm=True,
+                         num_buckets=16, max_bucket_distance=100)  # fmt: skip
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        WavLMModel(config).save_pretrained(path)
+    return path
+
+
+def wavlm_base_plus(root: Path) -> None:
+    """``models/wavlm-base-plus`` beside ``DATA/``: :func:`save_tiny_wavlm` standing in for the checkpoint the
+    fine-tuning commands name (a page's run trains it for real, in seconds)."""
+    save_tiny_wavlm(root.parent / "models" / "wavlm-base-plus")
+
+
 # ------------------------------------------------------------------------------------------------------ Earkick
 EARKICK_CLIPS = ("1001_ANG_XX_TSI_cremad", "1002_HAP_XX_TSI_cremad", "1107_SAD_MD_DOG_01_ravdess",
                  "1108_NEU_MD_DOG_01_ravdess", "8404_8", "266396_60", "381_1", "video22_2")  # fmt: skip
@@ -363,6 +395,66 @@ def demo(root: Path) -> None:
     demo_corpus(root / "demo", "tiny")
     (root.parent / "corpora").mkdir(exist_ok=True)
     shutil.move(root / "demo" / "corpus", root.parent / "corpora" / "demo")
+
+
+# ------------------------------------------------------------------------------------------------------ long tables
+def ratings_export(root: Path) -> None:
+    """``ratings_export.csv``: a long table (item, rater, label) saved by Excel on Windows (cp1252: rater
+    ``José``), 4 items x 2 raters."""
+    rows = [f"{item},{rater},{label}" for item, label in (("c1", "anger"), ("c2", "happiness"), ("c3", "neutral"),
+                                                          ("c4", "sadness")) for rater in ("José", "Zoë")]  # fmt: skip
+    (root / "ratings_export.csv").write_bytes(("item,rater,label\n" + "\n".join(rows) + "\n").encode("cp1252"))
+
+
+def long_with_items(root: Path) -> None:
+    """``ratings.csv`` (item, rater, label: 2 items x 3 raters) and ``meta/items.csv`` (item, speaker, audio) whose
+    audio paths are relative to ``clips/`` (:func:`clips`), the folder ``--audio-root`` names."""
+    labels = (("clip1", "anger"), ("clip2", "sadness"))
+    _csv(
+        root / "ratings.csv", "item,rater,label", [f"{item},r{r},{label}" for item, label in labels for r in (1, 2, 3)]
+    )
+    _csv(root / "meta" / "items.csv", "item,speaker,audio", ["clip1,s1,clip1.wav", "clip2,s2,clip2.wav"])
+
+
+def _hf_split(folder: Path, name: str, count: int, first: int, label: str = "label"):
+    """A ``datasets`` split of ``count`` tones (embedded wav bytes, ``Audio(decode=False)``), ClassLabel column
+    ``label`` over :data:`HF_CLASSES`, and ``speaker_id``."""
+    import datasets
+
+    audio, labels, speakers = [], [], []
+    for i in range(count):
+        path = write_tone(folder / f"{name}_{i}.wav", HF_CLASSES[i % 4], first + i)
+        audio.append({"bytes": path.read_bytes(), "path": path.name})
+        labels.append(i % 4)
+        speakers.append(f"{name}{i // 4}")
+    table = datasets.Dataset.from_dict({"audio": audio, label: labels, "speaker_id": speakers})
+    table = table.cast_column("audio", datasets.Audio(decode=False))
+    return table.cast_column(label, datasets.ClassLabel(names=HF_CLASSES))
+
+
+def emotions_dd(root: Path) -> None:
+    """``emotions-dd/``: a DatasetDict saved with ``save_to_disk``, train 8 and test 4 rows (as :func:`hf`)."""
+    import datasets
+
+    parts = datasets.DatasetDict({"train": _hf_split(root / "tmp-dd", "train", 8, 0),
+                                  "test": _hf_split(root / "tmp-dd", "test", 4, 8)})  # fmt: skip
+    parts.save_to_disk(str(root / "emotions-dd"))
+    shutil.rmtree(root / "tmp-dd")
+
+
+def hub(root: Path) -> None:
+    """``hub/data/train-00000-of-00001.parquet``: a Hub dataset's parquet shard, 8 rows with columns ``audio``
+    (embedded wav bytes), ``emotion`` (ClassLabel) and ``utterance_id``."""
+    table = _hf_split(root / "tmp-hub", "train", 8, 20, label="emotion")
+    table = table.add_column("utterance_id", [f"utt{i:02d}" for i in range(8)])
+    (root / "hub" / "data").mkdir(parents=True)
+    table.to_parquet(str(root / "hub" / "data" / "train-00000-of-00001.parquet"))
+    shutil.rmtree(root / "tmp-hub")
+
+
+IMPORT_PAGE = (cremad, earkick, msp_podcast, ratings_export, hf, emodb, long_with_items, clips, emotions_dd, hub,
+               iemocap_emobox, meld, iemocap)  # fmt: skip
+"""The builders of docs/cli/import.md's ``DATA/`` folder."""
 
 
 CORPORA_PAGE = (cremad, ravdess, iemocap, msp_podcast, msp_improv, cmu_mosei, emodb, esd, meld, iemocap_emobox, hf)

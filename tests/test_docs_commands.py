@@ -13,6 +13,7 @@ To cover another page, add it to :data:`PAGES` with the builders of the inputs i
 from __future__ import annotations
 
 import dataclasses
+import glob
 import importlib.util
 import re
 import shlex
@@ -41,6 +42,15 @@ PAGES = {
     "docs/cli/mlcm.md": (D.cremad,),
     "docs/cli/sweep.md": (D.demo,),
     "docs/cli/validate.md": (D.cremad,),
+    "docs/cli/evaluate.md": (D.cremad, D.ravdess),
+    "docs/cli/predict.md": (D.cremad, D.clips),
+    "docs/cli/export.md": (D.ravdess, D.clips),
+    "docs/cli/merge.md": (D.cremad, D.ravdess),
+    "docs/cli/features.md": (D.cremad,),
+    "docs/cli/store.md": (D.cremad,),
+    "docs/cli/train.md": (D.cremad, D.msp_podcast, D.wavlm_base_plus),
+    "docs/fine-tuning.md": (D.cremad, D.wavlm_base_plus),
+    "docs/cli/import.md": D.IMPORT_PAGE,
 }
 """Docs page (relative to the repository) -> the builders of its ``DATA/`` folder: README.md and every page of
 docs/ and docs/cli/."""
@@ -49,6 +59,13 @@ IMPORT_CREMAD = ("voxpop import crema-d DATA/crema-d/tabulatedVotes.csv --audio 
                  "--folds DATA/crema-d/speaker_folds.csv --out corpora/crema-d")  # fmt: skip
 IMPORT_IEMOCAP = "voxpop import iemocap DATA/IEMOCAP_full_release --out corpora/iemocap"
 IMPORT_EARKICK = "voxpop import earkick DATA/earkick-reannotation/assessment.csv --out corpora/earkick"
+IMPORT_MSP_PODCAST = ("voxpop import msp DATA/msp-podcast/Labels/labels_detailed.csv --consensus "
+                      "DATA/msp-podcast/Labels/labels_consensus.csv --audio-dir DATA/msp-podcast/Audios "
+                      "--duplicates mean --out corpora/msp-podcast")  # fmt: skip
+IMPORT_RAVDESS = "voxpop import ravdess DATA/ravdess --out corpora/ravdess"
+TRAIN_RAVDESS = (
+    "voxpop train corpora/ravdess --labels mr --extractor opensmile:eGeMAPSv02 --head logreg --out runs/ravdess"
+)
 TRAIN_AR = ("voxpop train corpora/crema-d --labels ar --condition voice --extractor opensmile:eGeMAPSv02 "
             "--head mlp,logreg --loss cbce --out runs/ar")  # fmt: skip
 SETUP = {
@@ -62,6 +79,13 @@ SETUP = {
         "voxpop labels corpora/crema-d --rule ar --condition voice --out labels/ar-test.parquet",
     ),
     "docs/cli/validate.md": (IMPORT_CREMAD, TRAIN_AR),
+    "docs/cli/evaluate.md": (IMPORT_CREMAD, TRAIN_AR, IMPORT_RAVDESS, TRAIN_RAVDESS),
+    "docs/cli/predict.md": (IMPORT_CREMAD, TRAIN_AR),
+    "docs/cli/merge.md": (IMPORT_CREMAD, IMPORT_RAVDESS),
+    "docs/cli/features.md": (IMPORT_CREMAD,),
+    "docs/cli/store.md": (IMPORT_CREMAD, "voxpop features corpora/crema-d --extractor fbank"),
+    "docs/cli/train.md": (IMPORT_CREMAD, IMPORT_MSP_PODCAST),
+    "docs/fine-tuning.md": (IMPORT_CREMAD,),
 }
 """Page -> the commands of other pages it starts from (docs/cli/import.md's imports, docs/cli/train.md's run
 ``runs/ar``), run before the page's own and listed as setup."""
@@ -281,9 +305,17 @@ def test_every_recipe_the_page_runs_is_valid(page, tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------------ running a page
+def expand(words: list[str]) -> list[str]:
+    """The words with each wildcard pattern (``DATA/clips/*.wav``) replaced by the sorted paths it matches, as bash
+    expands them (a pattern that matches nothing stays as written)."""
+    return [path for word in words
+            for path in ((sorted(glob.glob(word)) or [word]) if any(c in word for c in "*?[") else [word])]  # fmt: skip
+
+
 def invoke(words: list[str], where: str) -> None:
-    """Run one ``voxpop ...`` command in-process; a non-zero exit fails the test, naming ``where`` and the output."""
-    result = CliRunner().invoke(voxpop.cli.app, words[1:], env={"COLUMNS": "200"})
+    """Run one ``voxpop ...`` command in-process, its wildcards expanded (:func:`expand`); a non-zero exit fails the
+    test, naming ``where`` and the output."""
+    result = CliRunner().invoke(voxpop.cli.app, expand(words)[1:], env={"COLUMNS": "200"})
     assert result.exit_code == 0, f"{where}\n{result.output}\n{result.exception!r}"
 
 
