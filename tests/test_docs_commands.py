@@ -51,6 +51,7 @@ PAGES = {
     "docs/cli/train.md": (D.cremad, D.msp_podcast, D.wavlm_base_plus),
     "docs/fine-tuning.md": (D.cremad, D.wavlm_base_plus),
     "docs/cli/import.md": D.IMPORT_PAGE,
+    "docs/ravdess-baselines.md": (D.ravdess, D.clips),
 }
 """Docs page (relative to the repository) -> the builders of its ``DATA/`` folder: README.md and every page of
 docs/ and docs/cli/."""
@@ -242,6 +243,14 @@ def test_every_voxpop_command_names_a_verb_and_flags_it_has(page):
             if unknown:
                 problems.append(f"line {block.line}: {shlex.join(words)}: no flag {', '.join(unknown)}")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_commands_are_in_bash_blocks(page):
+    """A fenced block without a language that starts with a ``voxpop`` command is a command block written without
+    its ``bash`` tag, which no run would see; help and output blocks are ``text``."""
+    untagged = [b.line for b in page_blocks(page) if b.language == "" and b.text.lstrip().startswith("voxpop ")]
+    assert not untagged, f"{page}: blocks of commands without ```bash at lines {untagged}"
 
 
 def regenerated_commands(page: str) -> set[str]:
