@@ -87,6 +87,16 @@ def cremad(root: Path) -> None:
     )
 
 
+def cremad_sample(root: Path) -> None:
+    """:func:`cremad` plus ``crema-d/AudioWAV-sample/``: 12 of its clips (speakers 1001-1003), as the sample folder
+    of the project's shared data holds 12 clips of the release."""
+    cremad(root)
+    sample = root / "crema-d" / "AudioWAV-sample"
+    sample.mkdir()
+    for wav in sorted((root / "crema-d" / "AudioWAV").glob("100[123]_*.wav")):
+        shutil.copyfile(wav, sample / wav.name)
+
+
 # ------------------------------------------------------------------------------------------------------ RAVDESS
 RAVDESS_EMOTIONS = {"01": "neutral", "03": "happiness", "04": "sadness", "05": "anger"}
 

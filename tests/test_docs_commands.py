@@ -52,6 +52,7 @@ PAGES = {
     "docs/fine-tuning.md": (D.cremad, D.wavlm_base_plus),
     "docs/cli/import.md": D.IMPORT_PAGE,
     "docs/ravdess-baselines.md": (D.ravdess, D.clips),
+    "docs/cross-corpus.md": (D.ravdess, D.cremad_sample),
 }
 """Docs page (relative to the repository) -> the builders of its ``DATA/`` folder: README.md and every page of
 docs/ and docs/cli/."""
