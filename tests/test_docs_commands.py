@@ -94,7 +94,6 @@ SETUP = {
 """Page -> the commands of other pages it starts from (docs/cli/import.md's imports, docs/cli/train.md's run
 ``runs/ar``), run before the page's own and listed as setup."""
 NOT_RUN = {
-    "docs/cli/demo.md": "the demo study on the small corpus (voxpop demo: minutes)",
     "docs/cli/fuse.md": "no builders yet for its prediction files of other tools and its study of dimensions",
 }
 """Pages with commands that no test runs yet, and why (their verbs, flags and recipes are checked)."""
