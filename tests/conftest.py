@@ -108,32 +108,11 @@ def demo_logreg_run(demo_corpus, tmp_path_factory: pytest.TempPathFactory) -> De
 
 @pytest.fixture(scope="session")
 def tiny_wavlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised WavLM-like backbone (hidden size 32, 2 layers, 2 heads, 2 conv layers with 20x
-    downsampling, layer-norm feature encoder) written with ``save_pretrained``; loads with ``AutoModel``. Its
-    regularisation is the released configs' default (LayerDrop 0.1, dropouts 0.1, SpecAugment time masks)."""
-    import torch
-    from transformers import WavLMConfig, WavLMModel
+    """A randomly initialised WavLM-like backbone (:func:`docs_inputs.save_tiny_wavlm`, also the docs pages'
+    ``models/wavlm-base-plus``)."""
+    import docs_inputs
 
-    config = WavLMConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(16, 16),
-        conv_stride=(5, 4),
-        conv_kernel=(10, 8),
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-        feat_extract_norm="layer",
-        do_stable_layer_norm=True,
-        num_buckets=16,
-        max_bucket_distance=100,
-    )
-    path = tmp_path_factory.mktemp("tiny-wavlm")
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        WavLMModel(config).save_pretrained(path)
-    return path
+    return docs_inputs.save_tiny_wavlm(tmp_path_factory.mktemp("tiny-wavlm"))
 
 
 @pytest.fixture

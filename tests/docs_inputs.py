@@ -39,11 +39,15 @@ def _csv(path: Path, header: str, rows: Iterable[str]) -> Path:
 # ------------------------------------------------------------------------------------------------------ CREMA-D
 CREMAD_SPEAKERS = ("1001", "1002", "1003", "1004", "1005")
 CREMAD_CODES = {"ANG": ("A", "anger"), "HAP": ("H", "happiness"), "NEU": ("N", "neutral"), "SAD": ("S", "sadness")}
+CREMAD_OTHER = {"A": "D", "H": "N", "N": "S", "S": "F"}
+"""The third vote of a clip of each intended emotion: disgust and fear get votes (every class of CREMA-D has a
+positive item under the all-inclusive rule) though no clip intends them."""
 
 
 def cremad(root: Path) -> None:
     """``crema-d/``: tabulatedVotes.csv (20 clips of 5 speakers x 4 emotions, each in the voice, face and
-    audio-visual conditions: 60 rows, 3 votes each, the intended emotion twice), speaker_folds.csv (fold k tests
+    audio-visual conditions: 60 rows, 3 votes each, the intended emotion twice and :data:`CREMAD_OTHER`
+    once), speaker_folds.csv (fold k tests
     speaker k and develops on speaker k+1), VideoDemographics.csv, AudioWAV/<clip>.wav, and the per-rater
     finishedResponses.csv (3 raters per clip, voice only) with finishedEmoResponses.csv (rater 9003's first click on
     clips of speaker 1005 came after 12 s)."""
@@ -53,7 +57,7 @@ def cremad(root: Path) -> None:
     for number, clip in enumerate(clips, start=1):
         speaker, _, code, _ = clip.split("_")
         letter, emotion = CREMAD_CODES[code]
-        other = "N" if letter != "N" else "S"
+        other = CREMAD_OTHER[letter]
         counts = {c: 2 * (c == letter) + (c == other) for c in "ADFHNS"}
         for condition in "123":
             votes.append(f'"{condition}{number:05d}",' + ",".join(str(counts[c]) for c in "ADFHNS") + f',"{clip}",3')
@@ -81,6 +85,16 @@ def cremad(root: Path) -> None:
         '"","localid","sessionNums","queryType","questNum","pos","ttr","numTries","clipNum","clipName"',
         clicks,
     )
+
+
+def cremad_sample(root: Path) -> None:
+    """:func:`cremad` plus ``crema-d/AudioWAV-sample/``: 12 of its clips (speakers 1001-1003), as the sample folder
+    of the project's shared data holds 12 clips of the release."""
+    cremad(root)
+    sample = root / "crema-d" / "AudioWAV-sample"
+    sample.mkdir()
+    for wav in sorted((root / "crema-d" / "AudioWAV").glob("100[123]_*.wav")):
+        shutil.copyfile(wav, sample / wav.name)
 
 
 # ------------------------------------------------------------------------------------------------------ RAVDESS
@@ -313,6 +327,144 @@ def hf(root: Path) -> None:
                                   "test": split("test", 4, 12)})  # fmt: skip
     parts.save_to_disk(str(root / "emotions-hf"))
     shutil.rmtree(root / "tmp-hf")
+
+
+# ------------------------------------------------------------------------------------------------------ new clips
+def clips(root: Path) -> None:
+    """``clips/clip1.wav`` and ``clips/clip2.wav``: new audio to classify (an angry and a sad tone)."""
+    write_tone(root / "clips" / "clip1.wav", "anger", 101)
+    write_tone(root / "clips" / "clip2.wav", "sadness", 102)
+
+
+# ------------------------------------------------------------------------------------------------------ a backbone
+def save_tiny_wavlm(path: Path, layers: int = 2) -> Path:
+    """A randomly initialised WavLM-like backbone at ``path`` (hidden size 32, ``layers`` transformer layers, 2
+    heads, 2 conv layers with 20x downsampling, layer-norm feature encoder) written with ``save_pretrained``; loads with
+    ``AutoModel``. Its regularisation is the released configs' default (LayerDrop 0.1, dropouts 0.1, SpecAugment
+    time masks)."""
+    import torch
+    from transformers import WavLMConfig, WavLMModel
+
+    config = WavLMConfig(hidden_size=32, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=64,
+                         conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=16,
+                         num_conv_pos_embedding_groups=2, feat_extract_norm="layer", do_stable_layer_norm=True,
+                         num_buckets=16, max_bucket_distance=100)  # fmt: skip
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        WavLMModel(config).save_pretrained(path)
+    return path
+
+
+def wavlm_base_plus(root: Path) -> None:
+    """``models/wavlm-base-plus`` beside ``DATA/``: :func:`save_tiny_wavlm` with the checkpoint's 12 layers,
+    standing in for the checkpoint the fine-tuning commands name (a page's run trains it for real, in seconds)."""
+    save_tiny_wavlm(root.parent / "models" / "wavlm-base-plus", layers=12)
+
+
+# ------------------------------------------------------------------------------------------------------ Earkick
+EARKICK_CLIPS = ("1001_ANG_XX_TSI_cremad", "1002_HAP_XX_TSI_cremad", "1107_SAD_MD_DOG_01_ravdess",
+                 "1108_NEU_MD_DOG_01_ravdess", "8404_8", "266396_60", "381_1", "video22_2")  # fmt: skip
+"""Earkick's clip names: 2 CREMA-D, 2 RAVDESS (acted), 2 CMU-MOSEI, 2 Aff-Wild2 (in the wild)."""
+EARKICK_EMOTIONS = ("sad", "happy", "disgust", "fear", "surprise", "anger")
+EARKICK_LEVELS = ("None", "A little", "Moderate", "Extremely")
+
+
+def earkick(root: Path) -> None:
+    """``earkick-reannotation/assessment.csv``: the Label Studio export of the Earkick re-annotation, 8 clips
+    (:data:`EARKICK_CLIPS`) x 3 annotators = 24 rows, every column of the release; the six emotions on the
+    4-level Likert scale (:data:`EARKICK_LEVELS`, seeded), age, gender, mood, sentiment -3..3 and anxiety 0..9;
+    annotator 3 wrote a note on the two Aff-Wild2 clips (they are ``flagged``)."""
+    rng = np.random.default_rng(7)
+    moods, ages = ("Awful", "Bad", "Meh", "Good", "Great"), ("teens", "20s", "30s", "40s")
+    rows = []
+    for clip_number, clip in enumerate(EARKICK_CLIPS):
+        for annotator in (1, 2, 3):
+            levels = {e: EARKICK_LEVELS[rng.integers(0, 4)] for e in EARKICK_EMOTIONS}
+            note = "two voices here" if annotator == 3 and clip_number >= 6 else ""
+            row = {"audio": f"/data/local-files/?d=sample/{clip}.m4a", "age": ages[(clip_number + annotator) % 4],
+                   "id": str(clip_number + 1), "lead_time": "27.6", "updated_at": "2023-02-14T13:24:32.990904Z",
+                   "annotation_id": str(100 + 3 * clip_number + annotator), "created_at": "2023-01-26T22:43:11Z",
+                   "gender": "Male" if clip_number % 2 else "Female", "annotator": str(annotator),
+                   "mood": moods[(clip_number + annotator) % 5],
+                   "sentiment": f"{(clip_number + annotator) % 7 - 3:+d}", "notes": note,
+                   "anxiety": "0 - None" if annotator == 1 else str(clip_number % 9), **levels}  # fmt: skip
+            rows.append(row)
+    header = ["audio", "age", "id", "sad", "happy", "lead_time", "disgust", "updated_at", "annotation_id",
+              "fear", "created_at", "gender", "annotator", "mood", "surprise", "sentiment", "notes", "anger",
+              "anxiety"]  # fmt: skip
+    _csv(root / "earkick-reannotation" / "assessment.csv", ",".join(header),
+         [",".join(row[column] for column in header) for row in rows])  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------------ the demo
+def demo(root: Path) -> None:
+    """``corpora/demo`` beside ``DATA/``: the tiny synthetic demo corpus (:func:`voxpop.testing.demo_corpus`: 48
+    clips of 6 speakers, Likert intensities in conditions voice, face and av), its audio under ``DATA/demo/``."""
+    from voxpop.testing import demo_corpus
+
+    demo_corpus(root / "demo", "tiny")
+    (root.parent / "corpora").mkdir(exist_ok=True)
+    shutil.move(root / "demo" / "corpus", root.parent / "corpora" / "demo")
+
+
+# ------------------------------------------------------------------------------------------------------ long tables
+def ratings_export(root: Path) -> None:
+    """``ratings_export.csv``: a long table (item, rater, label) saved by Excel on Windows (cp1252: rater
+    ``José``), 4 items x 2 raters."""
+    rows = [f"{item},{rater},{label}" for item, label in (("c1", "anger"), ("c2", "happiness"), ("c3", "neutral"),
+                                                          ("c4", "sadness")) for rater in ("José", "Zoë")]  # fmt: skip
+    (root / "ratings_export.csv").write_bytes(("item,rater,label\n" + "\n".join(rows) + "\n").encode("cp1252"))
+
+
+def long_with_items(root: Path) -> None:
+    """``ratings.csv`` (item, rater, label: 2 items x 3 raters) and ``meta/items.csv`` (item, speaker, audio) whose
+    audio paths are relative to ``clips/`` (:func:`clips`), the folder ``--audio-root`` names."""
+    labels = (("clip1", "anger"), ("clip2", "sadness"))
+    _csv(
+        root / "ratings.csv", "item,rater,label", [f"{item},r{r},{label}" for item, label in labels for r in (1, 2, 3)]
+    )
+    _csv(root / "meta" / "items.csv", "item,speaker,audio", ["clip1,s1,clip1.wav", "clip2,s2,clip2.wav"])
+
+
+def _hf_split(folder: Path, name: str, count: int, first: int, label: str = "label"):
+    """A ``datasets`` split of ``count`` tones (embedded wav bytes, ``Audio(decode=False)``), ClassLabel column
+    ``label`` over :data:`HF_CLASSES`, and ``speaker_id``."""
+    import datasets
+
+    audio, labels, speakers = [], [], []
+    for i in range(count):
+        path = write_tone(folder / f"{name}_{i}.wav", HF_CLASSES[i % 4], first + i)
+        audio.append({"bytes": path.read_bytes(), "path": path.name})
+        labels.append(i % 4)
+        speakers.append(f"{name}{i // 4}")
+    table = datasets.Dataset.from_dict({"audio": audio, label: labels, "speaker_id": speakers})
+    table = table.cast_column("audio", datasets.Audio(decode=False))
+    return table.cast_column(label, datasets.ClassLabel(names=HF_CLASSES))
+
+
+def emotions_dd(root: Path) -> None:
+    """``emotions-dd/``: a DatasetDict saved with ``save_to_disk``, train 8 and test 4 rows (as :func:`hf`)."""
+    import datasets
+
+    parts = datasets.DatasetDict({"train": _hf_split(root / "tmp-dd", "train", 8, 0),
+                                  "test": _hf_split(root / "tmp-dd", "test", 4, 8)})  # fmt: skip
+    parts.save_to_disk(str(root / "emotions-dd"))
+    shutil.rmtree(root / "tmp-dd")
+
+
+def hub(root: Path) -> None:
+    """``hub/data/train-00000-of-00001.parquet``: a Hub dataset's parquet shard, 8 rows with columns ``audio``
+    (embedded wav bytes), ``emotion`` (ClassLabel) and ``utterance_id``."""
+    table = _hf_split(root / "tmp-hub", "train", 8, 20, label="emotion")
+    table = table.add_column("utterance_id", [f"utt{i:02d}" for i in range(8)])
+    (root / "hub" / "data").mkdir(parents=True)
+    table.to_parquet(str(root / "hub" / "data" / "train-00000-of-00001.parquet"))
+    shutil.rmtree(root / "tmp-hub")
+
+
+IMPORT_PAGE = (cremad, earkick, msp_podcast, ratings_export, hf, emodb, long_with_items, clips, emotions_dd, hub,
+               iemocap_emobox, meld, iemocap)  # fmt: skip
+"""The builders of docs/cli/import.md's ``DATA/`` folder."""
 
 
 CORPORA_PAGE = (cremad, ravdess, iemocap, msp_podcast, msp_improv, cmu_mosei, emodb, esd, meld, iemocap_emobox, hf)

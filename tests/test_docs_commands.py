@@ -13,6 +13,8 @@ To cover another page, add it to :data:`PAGES` with the builders of the inputs i
 from __future__ import annotations
 
 import dataclasses
+import glob
+import importlib.util
 import re
 import shlex
 from pathlib import Path
@@ -26,11 +28,78 @@ import docs_inputs
 import voxpop.cli
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = {"docs/corpora.md": docs_inputs.CORPORA_PAGE}
-"""Docs page (relative to the repository) -> the builders of its ``DATA/`` folder."""
+D = docs_inputs
+PAGES = {
+    "README.md": (),
+    **{f"docs/{page.name}": () for page in sorted((ROOT / "docs").glob("*.md"))},
+    **{f"docs/cli/{page.name}": () for page in sorted((ROOT / "docs" / "cli").glob("*.md"))},
+    "docs/corpora.md": D.CORPORA_PAGE,
+    "docs/filters.md": (D.cremad, D.earkick),
+    "docs/labels-and-agreement.md": (D.cremad, D.earkick),
+    "docs/cli/agreement.md": (D.earkick,),
+    "docs/cli/compare.md": (D.cremad,),
+    "docs/cli/labels.md": (D.cremad, D.earkick, D.iemocap),
+    "docs/cli/mlcm.md": (D.cremad,),
+    "docs/cli/sweep.md": (D.demo,),
+    "docs/cli/validate.md": (D.cremad,),
+    "docs/cli/run.md": (D.cremad, D.ravdess),
+    "docs/cli/evaluate.md": (D.cremad, D.ravdess),
+    "docs/cli/predict.md": (D.cremad, D.clips),
+    "docs/cli/export.md": (D.ravdess, D.clips),
+    "docs/cli/merge.md": (D.cremad, D.ravdess),
+    "docs/cli/features.md": (D.cremad,),
+    "docs/cli/store.md": (D.cremad,),
+    "docs/cli/train.md": (D.cremad, D.msp_podcast, D.wavlm_base_plus),
+    "docs/fine-tuning.md": (D.cremad, D.wavlm_base_plus),
+    "docs/cli/import.md": D.IMPORT_PAGE,
+    "docs/ravdess-baselines.md": (D.ravdess, D.clips),
+    "docs/cross-corpus.md": (D.ravdess, D.cremad_sample),
+}
+"""Docs page (relative to the repository) -> the builders of its ``DATA/`` folder: README.md and every page of
+docs/ and docs/cli/."""
+
+IMPORT_CREMAD = ("voxpop import crema-d DATA/crema-d/tabulatedVotes.csv --audio DATA/crema-d/AudioWAV "
+                 "--folds DATA/crema-d/speaker_folds.csv --out corpora/crema-d")  # fmt: skip
+IMPORT_IEMOCAP = "voxpop import iemocap DATA/IEMOCAP_full_release --out corpora/iemocap"
+IMPORT_EARKICK = "voxpop import earkick DATA/earkick-reannotation/assessment.csv --out corpora/earkick"
+IMPORT_MSP_PODCAST = ("voxpop import msp DATA/msp-podcast/Labels/labels_detailed.csv --consensus "
+                      "DATA/msp-podcast/Labels/labels_consensus.csv --audio-dir DATA/msp-podcast/Audios "
+                      "--duplicates mean --out corpora/msp-podcast")  # fmt: skip
+IMPORT_RAVDESS = "voxpop import ravdess DATA/ravdess --out corpora/ravdess"
+TRAIN_RAVDESS = (
+    "voxpop train corpora/ravdess --labels mr --extractor opensmile:eGeMAPSv02 --head logreg --out runs/ravdess"
+)
+TRAIN_AR = ("voxpop train corpora/crema-d --labels ar --condition voice --extractor opensmile:eGeMAPSv02 "
+            "--head mlp,logreg --loss cbce --out runs/ar")  # fmt: skip
+SETUP = {
+    "docs/filters.md": (IMPORT_CREMAD, IMPORT_EARKICK),
+    "docs/cli/agreement.md": (IMPORT_EARKICK,),
+    "docs/cli/compare.md": (IMPORT_CREMAD,),
+    "docs/cli/labels.md": (IMPORT_CREMAD, IMPORT_EARKICK, IMPORT_IEMOCAP),
+    "docs/cli/mlcm.md": (
+        IMPORT_CREMAD,
+        TRAIN_AR,
+        "voxpop labels corpora/crema-d --rule ar --condition voice --out labels/ar-test.parquet",
+    ),
+    "docs/cli/validate.md": (IMPORT_CREMAD, TRAIN_AR),
+    "docs/cli/evaluate.md": (IMPORT_CREMAD, TRAIN_AR, IMPORT_RAVDESS, TRAIN_RAVDESS),
+    "docs/cli/predict.md": (IMPORT_CREMAD, TRAIN_AR),
+    "docs/cli/merge.md": (IMPORT_CREMAD, IMPORT_RAVDESS),
+    "docs/cli/features.md": (IMPORT_CREMAD,),
+    "docs/cli/store.md": (IMPORT_CREMAD, "voxpop features corpora/crema-d --extractor fbank"),
+    "docs/cli/run.md": (IMPORT_CREMAD, IMPORT_RAVDESS),
+    "docs/cli/train.md": (IMPORT_CREMAD, IMPORT_MSP_PODCAST),
+    "docs/fine-tuning.md": (IMPORT_CREMAD,),
+}
+"""Page -> the commands of other pages it starts from (docs/cli/import.md's imports, docs/cli/train.md's run
+``runs/ar``), run before the page's own and listed as setup."""
+NOT_RUN = {
+    "docs/cli/fuse.md": "no builders yet for its prediction files of other tools and its study of dimensions",
+}
+"""Pages with commands that no test runs yet, and why (their verbs, flags and recipes are checked)."""
 
 FENCE = re.compile(r"^```(\w*)\s*$")
-MARK = re.compile(r"^<!--\s*(needs|file):\s*(.*?)\s*-->$")
+MARK = re.compile(r"^<!--\s*(needs|file|regenerate):\s*(.*?)\s*-->$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +147,12 @@ def blocks(page: str, text: str) -> list[Block]:
 
 def page_blocks(page: str) -> list[Block]:
     return blocks(page, (ROOT / page).read_text(encoding="utf-8"))
+
+
+RUNS = sorted(page for page in PAGES if page not in {*NOT_RUN, "docs/corpora.md"} and any(
+    block.language == "bash" and block.mark is None and block.commands for block in page_blocks(page)))  # fmt: skip
+"""The pages run by :func:`test_the_page_runs_as_written`: every page with commands in unmarked blocks, but
+docs/corpora.md (its own test) and :data:`NOT_RUN`."""
 
 
 def unmarked_foreign_commands(page: str) -> list[str]:
@@ -130,6 +205,26 @@ def test_blocks_join_continuations_drop_comments_and_carry_their_marks():
 
 
 # ------------------------------------------------------------------------------------------------ fast checks
+LAUNCHERS = {"srun"}
+"""Commands that run the command after them (a Slurm step); the voxpop command they launch is checked too."""
+
+
+def voxpop_words(words: list[str]) -> list[str]:
+    """A command with its launcher (``srun ...``) left out, so ``srun voxpop train ...`` is checked as
+    ``voxpop train ...``; any other command unchanged."""
+    if words[0] in LAUNCHERS and "voxpop" in words:
+        return words[words.index("voxpop") :]
+    return words
+
+
+def link_checkout(folder: Path) -> None:
+    """Link the checkout's ``recipes/`` and ``docs/`` into a page's working folder, as docs/regenerate.py does, so
+    ``voxpop run recipes/...`` and ``python docs/slice.py`` run as written there."""
+    for name in ("recipes", "docs"):
+        if not (folder / name).exists():
+            (folder / name).symlink_to(ROOT / name)
+
+
 def _click_command(words: list[str]) -> tuple[object, list[str]]:
     """The click command a ``voxpop ...`` command line reaches, and the words after its name."""
     command, rest = typer.main.get_command(voxpop.cli.app), words[1:]
@@ -144,10 +239,11 @@ def _flags(command) -> set[str]:
 
 @pytest.mark.parametrize("page", sorted(PAGES))
 def test_every_voxpop_command_names_a_verb_and_flags_it_has(page):
-    """Quick: a renamed verb or flag fails here without running anything."""
+    """Quick: a renamed verb or flag fails here without running anything (also in blocks a run skips)."""
     problems = []
     for block in page_blocks(page):
-        for words in block.commands if block.language == "bash" and block.mark is None else []:
+        for words in block.commands if block.language == "bash" else []:
+            words = voxpop_words(words)
             if words[0] != "voxpop":
                 continue
             command, rest = _click_command(words)
@@ -160,15 +256,55 @@ def test_every_voxpop_command_names_a_verb_and_flags_it_has(page):
     assert not problems, "\n".join(problems)
 
 
+def test_every_page_with_commands_is_run_or_listed_as_not_run():
+    """A page whose unmarked blocks hold commands is run (:data:`RUNS`, docs/corpora.md) or named in
+    :data:`NOT_RUN` with the reason, which is printed; none is left out silently, no entry is stale."""
+    with_commands = {page for page in PAGES for block in page_blocks(page)
+                     if block.language == "bash" and block.mark is None and block.commands}  # fmt: skip
+    assert with_commands == {*RUNS, *NOT_RUN, "docs/corpora.md"} and not set(RUNS) & set(NOT_RUN)
+    print("\n".join(["", "pages not run:", *(f"  {page}: {why}" for page, why in NOT_RUN.items())]))
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_commands_are_in_bash_blocks(page):
+    """A fenced block without a language that starts with a ``voxpop`` command is a command block written without
+    its ``bash`` tag, which no run would see; help and output blocks are ``text``."""
+    untagged = [b.line for b in page_blocks(page) if b.language == "" and b.text.lstrip().startswith("voxpop ")]
+    assert not untagged, f"{page}: blocks of commands without ```bash at lines {untagged}"
+
+
+def regenerated_commands(page: str) -> set[str]:
+    """The commands that docs/regenerate.py runs for ``page``: those of its ``<!-- run ... -->`` blocks, each
+    without its redirection (``> /dev/null``) and comment, split and joined as a shell would."""
+    regenerate = _regenerate()
+    text = (ROOT / page).read_text(encoding="utf-8")
+    found = [m.group("commands") for pattern in (regenerate.RUN, regenerate.MARKDOWN) for m in pattern.finditer(text)]
+    return {shlex.join(words[: words.index(">")] if ">" in words else words)
+            for commands in found for words in Block(page, 0, "bash", commands, None).commands}  # fmt: skip
+
+
+def _regenerate():
+    spec = importlib.util.spec_from_file_location("regenerate", ROOT / "docs" / "regenerate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.parametrize("page", sorted(PAGES))
 def test_only_marked_blocks_hold_commands_other_than_voxpop(page):
-    """A block the run skips carries ``<!-- needs: WHAT -->`` naming what it needs; none is skipped silently."""
+    """A block the run skips carries ``<!-- needs: WHAT -->`` naming what it needs, or ``<!-- regenerate: PAGE -->``
+    when docs/regenerate.py runs each of its commands (a ``<!-- run ... -->`` block of PAGE, on the real data);
+    none is skipped silently."""
     assert not unmarked_foreign_commands(page)
     for block in page_blocks(page):
         if block.mark is not None:
             kind, what = block.mark
             assert what, f"{page}, line {block.line}: an empty {kind} mark"
-            assert (kind, block.language) in {("needs", "bash"), ("file", "yaml")}, (page, block.line, block.mark)
+            assert (kind, block.language) in {("needs", "bash"), ("file", "yaml"), ("regenerate", "bash")}, (
+                page, block.line, block.mark)  # fmt: skip
+            if kind == "regenerate":  # run by docs/regenerate.py on the real data: it must run each command
+                missing = {shlex.join(c) for c in block.commands} - regenerated_commands(what)
+                assert not missing, f"{page}, line {block.line}: not run by docs/regenerate.py for {what}: {missing}"
 
 
 def _sets(words: list[str]) -> list[str]:
@@ -184,12 +320,13 @@ def test_every_recipe_the_page_runs_is_valid(page, tmp_path, monkeypatch):
     from voxpop.study import load_recipe
 
     monkeypatch.chdir(tmp_path)
+    link_checkout(tmp_path)
     runs = 0
     for block in page_blocks(page):
         if block.language == "yaml" and block.mark is not None and block.mark[0] == "file":
             (tmp_path / block.mark[1]).write_text(block.text)
         for words in block.commands if block.language == "bash" and block.mark is None else []:
-            if words[:2] == ["voxpop", "run"]:
+            if words[:2] == ["voxpop", "run"] and not words[2].startswith("runs/"):  # runs/: written by the page
                 load_recipe(words[2], _sets(words))
                 runs += 1
     if page == "docs/corpora.md":
@@ -197,14 +334,32 @@ def test_every_recipe_the_page_runs_is_valid(page, tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------------ running a page
+def expand(words: list[str]) -> list[str]:
+    """The words with each wildcard pattern (``DATA/clips/*.wav``) replaced by the sorted paths it matches, as bash
+    expands them (a pattern that matches nothing stays as written)."""
+    return [path for word in words
+            for path in ((sorted(glob.glob(word)) or [word]) if any(c in word for c in "*?[") else [word])]  # fmt: skip
+
+
+def invoke(words: list[str], where: str) -> None:
+    """Run one ``voxpop ...`` command in-process, its wildcards expanded (:func:`expand`); a non-zero exit fails the
+    test, naming ``where`` and the output."""
+    result = CliRunner().invoke(voxpop.cli.app, expand(words)[1:], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, f"{where}\n{result.output}\n{result.exception!r}"
+
+
 def run_page(page: str, folder: Path) -> tuple[list[str], list[str]]:
-    """Build the page's ``DATA/`` in ``folder`` and run its blocks in order there (the caller's working folder).
+    """Build the page's ``DATA/`` in ``folder``, run the commands of other pages it starts from (:data:`SETUP`),
+    then run its blocks in order there (the caller's working folder).
 
     Returns:
         The commands run and the commands skipped (each ``line N: command``, skipped ones with what they need).
     """
     docs_inputs.build(folder / "DATA", PAGES[page])
-    ran, skipped = [], []
+    link_checkout(folder)
+    for command in SETUP.get(page, ()):
+        invoke(shlex.split(command), f"{page}, setup: {command}")
+    ran, skipped = [f"setup: {command}" for command in SETUP.get(page, ())], []
     for block in page_blocks(page):
         if block.language == "yaml" and block.mark is not None and block.mark[0] == "file":
             (folder / block.mark[1]).write_text(block.text)
@@ -215,10 +370,10 @@ def run_page(page: str, folder: Path) -> tuple[list[str], list[str]]:
         for words in block.commands:
             shown = f"line {block.line}: {shlex.join(words)}"
             if block.mark is not None:
-                skipped.append(f"{shown}   [needs {block.mark[1]}]")
+                kind, what = block.mark
+                skipped.append(f"{shown}   [{'needs ' + what if kind == 'needs' else 'run by docs/regenerate.py'}]")
                 continue
-            result = CliRunner().invoke(voxpop.cli.app, words[1:], env={"COLUMNS": "200"})
-            assert result.exit_code == 0, f"{page}, {shown}\n{result.output}\n{result.exception!r}"
+            invoke(words, f"{page}, {shown}")
             ran.append(shown)
     print(f"\n{page}: ran {len(ran)}, skipped {len(skipped)}")
     print("\n".join([*(f"  ran      {c}" for c in ran), *(f"  skipped  {c}" for c in skipped)]))
@@ -272,3 +427,23 @@ def test_the_corpora_page_runs_as_written(tmp_path, monkeypatch):
     assert sorted(meld) == ["dev_0_0", "dev_0_1", "train_0_0", "train_0_1", "train_1_0"]
     # Hugging Face: the test split's 4 rows are scored
     assert len(_predicted(tmp_path / "runs" / "emotions-hf")) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", RUNS)
+def test_the_page_runs_as_written(page, tmp_path, monkeypatch):
+    """Every command of the page, in order, on the builders' inputs after its :data:`SETUP`; what it writes is
+    checked where the page states it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VOXPOP_FEATURE_STORE", str(tmp_path / "feature-store"))
+    monkeypatch.setenv("VOXPOP_MAX_WORKERS", "4")  # the pages' --workers 4 on a smaller machine (recipes.md#ceilings)
+    ran, _ = run_page(page, tmp_path)
+    assert ran
+    if page == "docs/cli/mlcm.md":  # a run directory gives the matrix of its pooled out-of-fold predictions file
+        from voxpop.models.saved_runs import load_run
+
+        stage_file = load_run(tmp_path / "runs" / "ar", "mlp").directory / "predictions.parquet"
+        invoke(["voxpop", "mlcm", "labels/ar-test.parquet", str(stage_file), "--out", "direct.csv"], page)
+        by_run, direct = pd.read_csv(tmp_path / "mlcm.csv"), pd.read_csv(tmp_path / "direct.csv")
+        pd.testing.assert_frame_equal(by_run, direct)
+        assert by_run.drop(columns=["true", "group"]).to_numpy().sum() >= 20  # 20 clips, each at least once

@@ -19,9 +19,11 @@ from voxpop.core.errors import ConfigError
 from voxpop.core.paths import input_file, output_file
 from voxpop.corpus import Corpus
 from voxpop.corpus.slots import parse_values
+from voxpop.evaluation.predictions import load_predictions
 from voxpop.evaluation.summary_rows import format_mean_pm, is_summary
 from voxpop.labels import LabelSet
 from voxpop.labels.decisions import binarize_above_uniform, binarize_thresholds
+from voxpop.models import load_run
 
 WHERE = typer.Option(None, "--where", help=WHERE_HELP)
 BY = typer.Option(None, "--by", help="Also report per group of items: the name of an item column, e.g. source.")
@@ -279,20 +281,27 @@ def sweep_verb(
     _write_csv(pd.concat(curves, ignore_index=True), out.with_suffix(".csv"))
 
 
-def _multi_hot(path: Path, threshold: float | None) -> pd.DataFrame:
-    """A label set's kept targets or a prediction table (items x classes), binarized to multi-hot."""
-    frame = pd.read_parquet(input_file(path, "label set (voxpop labels) or prediction parquet"))
-    if "kept" in frame.columns and any(str(c).startswith("target:") for c in frame.columns):
-        frame = LabelSet.load(path).kept_targets
-    elif "item" in frame.columns:
-        frame = frame.set_index("item")
+def _multi_hot(path: Path, threshold: float | None, model: str | None = None) -> pd.DataFrame:
+    """A label set's kept targets, a prediction table or a run's pooled out-of-fold predictions (``path`` the
+    ``--out`` of ``voxpop train`` / ``run``, ``model`` the run when it holds several), items x classes, binarized
+    to multi-hot."""
+    if path.is_dir():
+        frame = load_run(path, model).predictions
+    else:
+        frame = pd.read_parquet(input_file(path, "label set (voxpop labels) or prediction parquet"))
+        is_label_set = "kept" in frame.columns and any(str(c).startswith("target:") for c in frame.columns)
+        frame = LabelSet.load(path).kept_targets if is_label_set else load_predictions(path).table
+    frame = frame.drop(columns="fold", errors="ignore")  # out-of-fold predictions name each item's fold
     return binarize_above_uniform(frame) if threshold is None else binarize_thresholds(frame, threshold)
 
 
 @app.command("mlcm")
 def mlcm_verb(
     true_labels: Path = typer.Argument(..., help="True labels: a label set parquet file (voxpop labels)."),
-    pred_labels: Path = typer.Argument(..., help="Predicted labels: a label set or a prediction parquet file."),
+    pred_labels: Path = typer.Argument(
+        ..., help="Predicted labels: a label set, a prediction parquet file or a run directory (voxpop train --out)."
+    ),
+    model: str = typer.Option(None, "--model", help="The run of the run directory (when it holds several)."),
     threshold: float = typer.Option(
         None,
         "--threshold",
@@ -305,7 +314,7 @@ def mlcm_verb(
 ) -> None:
     """Multi-label confusion matrix (Heydarian et al. 2022) with 'no true label' / 'no predicted label'."""
     true = _multi_hot(true_labels, None)
-    pred = _multi_hot(pred_labels, threshold)
+    pred = _multi_hot(pred_labels, threshold, model)
     common = true.index.intersection(pred.index, sort=False)
     console.print(
         f"{len(common):,} items in both; only in TRUE: {len(true.index.difference(pred.index)):,}, "
