@@ -237,6 +237,9 @@ def test_early_stopping_without_a_development_partition_is_refused(tmp_path):
     )
     assert "protocol.split.dev_share: 0.1" in message and "model.early_stopping: null" in message
     assert "--patience 0" in message
+    assert "  - protocol: fold 'emobox_fold_1'" in message  # the pre-flight check, before any feature
+    assert "column = --column" not in message and "dev = --dev" not in message
+    assert not (tmp_path / "store").exists() or not any((tmp_path / "store").iterdir())
     every_epoch = _train(*common, "--patience", "0", "--out", tmp_path / "every-epoch")
     assert every_epoch.exit_code == 0, every_epoch.output + repr(every_epoch.exception)
 

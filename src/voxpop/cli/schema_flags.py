@@ -461,8 +461,10 @@ def _get(data: Mapping[str, Any], path: str) -> Any:
 
 
 def flags_in_message(flags: Sequence[SchemaFlag], message: str) -> list[str]:
-    """``key = --flag`` for every flag whose name or one of whose dotted keys the message names (a choice flag:
-    one of its choices), so that a message about the recipe a command built speaks its command line.
+    """``key = --flag`` for every flag whose dotted key the message names, or whose name it uses as a key
+    (``dev: ...``; a name with an underscore, such as ``snr_db``, anywhere; the word ``column`` in a sentence names
+    no flag), or, for a choice flag, one of its choices:
+    so that a message about the recipe a command built speaks its command line.
 
     Example:
         >>> Fit = pydantic.create_model("Fit", snr_db=(float, 0.0), noise_dir=(str, ""))
@@ -470,11 +472,11 @@ def flags_in_message(flags: Sequence[SchemaFlag], message: str) -> list[str]:
         ['snr_db = --snr-db']
     """
     named = []
-    for flag in flags:
-        words = [flag.name, *flag.choices]
-        if any(re.search(rf"(?<![\w.]){re.escape(w)}(?!\w)", message) for w in words) or any(
-            k in message for k in flag.keys
-        ):
+    for flag in flags:  # a plain word (column, dev, seed) names its flag only as a key (``dev: ...``)
+        after = r"(?!\w)" if "_" in flag.name else r"(?=\s*[:=])"
+        as_key = re.search(rf"(?<![\w.]){re.escape(flag.name)}{after}", message)
+        choice = any(re.search(rf"(?<![\w.]){re.escape(w)}(?!\w)", message) for w in flag.choices)
+        if as_key or choice or any(k in message for k in flag.keys):
             named.append(f"{flag.name} = {flag.flag}")
     return named
 

@@ -22,6 +22,8 @@ from voxpop.features.audio import AudioOptions, NoiseBank
 from voxpop.labels import ContinuousLabelSet, LabelSet
 from voxpop.labels.label_sets import build_label_set, load_label_set, spec_kind
 from voxpop.models import CLASSICAL, LOSSES, Fold
+from voxpop.models.protocols import require_dev
+from voxpop.models.specs import ModelSpec
 from voxpop.study.definition import Study, as_study
 from voxpop.study.execution import run_stage
 from voxpop.study.loading import check_resample, recipe_error
@@ -224,6 +226,18 @@ def _check_tuning_dev(a: Analyses, folds: list[Fold], where: str, problems: list
             )
 
 
+def _check_early_stopping_dev(spec: ModelSpec, folds: list[Fold], where: str, problems: list[str]) -> None:
+    """A model that stops early on a fold whose protocol names no development items (EmoBox folds) is refused
+    here, before any features are extracted, with the message training would give
+    (:func:`voxpop.models.protocols.require_dev`)."""
+    for fold in folds:
+        try:
+            require_dev(fold, early_stops=not spec.classical and spec.train.patience is not None)
+        except ConfigError as exc:
+            problems.append(f"protocol{where}: {exc}")
+            return
+
+
 def check_recipe(
     study: Study | Recipe,
     corpus: Corpus,
@@ -347,6 +361,7 @@ def check_recipe(
                 problems.append(f"protocol{where}: {exc}")
             else:
                 _check_tuning_dev(recipe.analyses, folds, where, problems)
+                _check_early_stopping_dev(variant.model.spec(), folds, where, problems)
             spec = variant.model
             multilabel_loss = LOSSES[spec.loss].multilabel
             for label_name, label_spec in recipe.labels.train.items():
