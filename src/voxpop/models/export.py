@@ -129,34 +129,14 @@ def _classical_onnx(fold_model, n_features: int, n_classes: int) -> bytes:
     for node in graph.graph.node:  # skl2onnx calls its output 'probabilities' too: rename it
         node.output[:] = [probs_name if name == produced else name for name in node.output]
         node.input[:] = [probs_name if name == produced else name for name in node.input]
-    standardizer = fold_model.standardizer
-    mean = np.zeros(n_features) if standardizer is None else standardizer.mean
-    scale = np.ones(n_features) if standardizer is None else standardizer.scale
     scatter = np.zeros((len(final.classes_), n_classes), dtype=np.float32)
     scatter[np.arange(len(final.classes_)), np.asarray(final.classes_, dtype=int)] = 1.0
-    constants = {
-        "voxpop_mean": np.asarray(mean, dtype=np.float32),
-        "voxpop_scale": np.asarray(scale, dtype=np.float32),
-        "voxpop_scatter": scatter,
-    }
-    graph.graph.initializer.extend(numpy_helper.from_array(v, name=k) for k, v in constants.items())
-    front = [
-        helper.make_node("Sub", [INPUT, "voxpop_mean"], ["voxpop_centred"]),
-        helper.make_node("Div", ["voxpop_centred", "voxpop_scale"], ["features"]),
-    ]
+    graph.graph.initializer.append(numpy_helper.from_array(scatter, name="voxpop_scatter"))
     back = [
         helper.make_node("Cast", [probs_name], ["voxpop_probs32"], to=onnx.TensorProto.FLOAT),
         helper.make_node("MatMul", ["voxpop_probs32", "voxpop_scatter"], [OUTPUT]),
     ]
-    nodes = [*front, *graph.graph.node, *back]
-    del graph.graph.node[:]
-    graph.graph.node.extend(nodes)
-    del graph.graph.input[:]
-    graph.graph.input.append(helper.make_tensor_value_info(INPUT, onnx.TensorProto.FLOAT, [None, n_features]))
-    del graph.graph.output[:]
-    graph.graph.output.append(helper.make_tensor_value_info(OUTPUT, onnx.TensorProto.FLOAT, [None, n_classes]))
-    onnx.checker.check_model(graph)
-    return graph.SerializeToString()
+    return _standardised_graph(graph, fold_model.standardizer, n_features, back, OUTPUT, n_classes)
 
 
 def _classical_regressor_onnx(fold_model, n_features: int, n_dimensions: int) -> bytes:
@@ -164,7 +144,7 @@ def _classical_regressor_onnx(fold_model, n_features: int, n_dimensions: int) ->
     fold's standardisation in front: output ``values``, (N, D)."""
     onnx = _require("onnx")
     skl2onnx = _require("skl2onnx")
-    from onnx import helper, numpy_helper
+    from onnx import helper
     from skl2onnx.common.data_types import FloatTensorType
 
     estimator = fold_model.model.estimator
@@ -182,7 +162,22 @@ def _classical_regressor_onnx(fold_model, n_features: int, n_dimensions: int) ->
                 "or neural regressor instead"
             ) from None
     produced = graph.graph.output[0].name
-    standardizer = fold_model.standardizer
+    shape = helper.make_tensor("voxpop_shape", onnx.TensorProto.INT64, [2], [-1, n_dimensions])
+    graph.graph.initializer.append(shape)
+    back = [
+        helper.make_node("Cast", [produced], ["voxpop_values32"], to=onnx.TensorProto.FLOAT),
+        helper.make_node("Reshape", ["voxpop_values32", "voxpop_shape"], [VALUES]),
+    ]
+    return _standardised_graph(graph, fold_model.standardizer, n_features, back, VALUES, n_dimensions)
+
+
+def _standardised_graph(graph, standardizer, n_features: int, back: list, output: str, width: int) -> bytes:
+    """A converted scikit-learn ``graph`` framed as voxpop exports it: the fold's standardisation in front
+    (``(x - mean) / scale`` on ``INPUT``, identity without a standardiser), the ``back`` nodes after it, and one
+    output ``output`` of shape (N, ``width``); checked by onnx and serialised."""
+    onnx = _require("onnx")
+    from onnx import helper, numpy_helper
+
     mean = np.zeros(n_features) if standardizer is None else standardizer.mean
     scale = np.ones(n_features) if standardizer is None else standardizer.scale
     constants = {"voxpop_mean": np.asarray(mean, dtype=np.float32), "voxpop_scale": np.asarray(scale, dtype=np.float32)}
@@ -191,19 +186,13 @@ def _classical_regressor_onnx(fold_model, n_features: int, n_dimensions: int) ->
         helper.make_node("Sub", [INPUT, "voxpop_mean"], ["voxpop_centred"]),
         helper.make_node("Div", ["voxpop_centred", "voxpop_scale"], ["features"]),
     ]
-    shape = helper.make_tensor("voxpop_shape", onnx.TensorProto.INT64, [2], [-1, n_dimensions])
-    graph.graph.initializer.append(shape)
-    back = [
-        helper.make_node("Cast", [produced], ["voxpop_values32"], to=onnx.TensorProto.FLOAT),
-        helper.make_node("Reshape", ["voxpop_values32", "voxpop_shape"], [VALUES]),
-    ]
     nodes = [*front, *graph.graph.node, *back]
     del graph.graph.node[:]
     graph.graph.node.extend(nodes)
     del graph.graph.input[:]
     graph.graph.input.append(helper.make_tensor_value_info(INPUT, onnx.TensorProto.FLOAT, [None, n_features]))
     del graph.graph.output[:]
-    graph.graph.output.append(helper.make_tensor_value_info(VALUES, onnx.TensorProto.FLOAT, [None, n_dimensions]))
+    graph.graph.output.append(helper.make_tensor_value_info(output, onnx.TensorProto.FLOAT, [None, width]))
     onnx.checker.check_model(graph)
     return graph.SerializeToString()
 
