@@ -197,3 +197,30 @@ def test_a_runs_json_whose_kind_contradicts_its_label_set_is_refused(study6, tmp
             find_runs(out)
     result = CliRunner().invoke(app, ["export", str(out), "--out", str(tmp_path / "onnx")], env=ENV)
     assert result.exit_code != 0 and "Traceback" not in result.output
+
+
+@needs_onnx
+def test_an_exported_ridge_regressor_reproduces_its_out_of_fold_predictions(study6, demo_corpus, tmp_path):
+    """The classical regressor path of the export (skl2onnx, the fold's standardisation in front, values reshaped
+    to N x D): each fold's graph on its test items gives the run's out-of-fold predictions."""
+    from voxpop.features import extract
+    from voxpop.labels.label_files import load_label_set
+    from voxpop.models.export import load_exported
+
+    labels_file = next(p for p in (study6.out / "cache").glob("labels-*/labels.parquet"))
+    assert load_label_set(labels_file).kind == "continuous"
+    out = tmp_path / "ridge"
+    command = ["train", str(demo_corpus.dir), "--labels", str(labels_file), "--head", "ridge", "--k", "3",
+               "--extractor", "fbank", "--store", str(study6.store), "--bootstrap", "20",
+               "--out", str(out)]  # fmt: skip
+    trained = CliRunner().invoke(app, command, env=ENV)
+    assert trained.exit_code == 0, trained.output
+    result = CliRunner().invoke(app, ["export", str(out), "--out", str(tmp_path / "onnx")], env=ENV)
+    assert result.exit_code == 0, result.output
+    exported = load_exported(tmp_path / "onnx")
+    assert exported.card["kind"] == "continuous" and exported.card["output_name"] == "values"
+    predictions = load_run(out).predictions
+    features = extract(demo_corpus.corpus, "fbank", store=study6.store)
+    for fold, rows in predictions.groupby("fold"):
+        values = exported.sessions[fold].run(["values"], {"x": feature_input(features, rows.index)})[0]
+        np.testing.assert_allclose(values, rows[DIMS].to_numpy(), atol=1e-5)
