@@ -366,7 +366,7 @@ def _documented_commands() -> list[list[str]]:
 def test_the_documented_four_class_protocol_runs_as_written(tmp_path, monkeypatch):
     """Leave-one-session-out: five folds, each testing exactly its session's 8 four-class utterances (the
     frustration one is left out), with excitement counted as happiness."""
-    iemocap_release(tmp_path / "IEMOCAP_full_release")
+    iemocap_release(tmp_path / "DATA" / "IEMOCAP_full_release")  # DATA/: the raw data, as on every page
     monkeypatch.chdir(tmp_path)
     commands = _documented_commands()
     assert [c[:2] for c in commands] == [["voxpop", "import"], ["voxpop", "train"]]
