@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from voxpop.core.errors import ConfigError, InputError
-from voxpop.models.specs import CLASSICAL, HEADS, LOSSES, REGRESSORS, TrainConfig
+from voxpop.models.specs import CLASSICAL, HEADS, LOSSES, RATER_HEADS, REGRESSORS, TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -33,13 +33,16 @@ HEAD_EXAMPLES: dict[str, tuple[str, dict]] = {
     "residual": ("vector", {"hidden_dim": 8}),
     "attentive_stats": ("frames", {"attention_dim": 4}),
     "lstm": ("frames", {"hidden_size": 4}),
+    "per_rater": ("vector", {"trunk": "linear", "trunk_dim": 4, "min_ratings_per_rater": 5}),
+    "crowd_layer": ("frames", {"trunk": "attentive_stats", "trunk_options": {"attention_dim": 4}}),
     "svm": ("vector", {"calibration_folds": 2}),
     "logreg": ("vector", {}),
     "svr": ("vector", {}),
     "ridge": ("vector", {}),
 }
 """Head -> (input: ``vector`` items x D or ``frames`` a list of T x D sequences, head options): the one place a
-new head adds its example. Regressors (:data:`REGRESSORS`) learn dimensions with loss ``mse``."""
+new head adds its example. Regressors (:data:`REGRESSORS`) learn dimensions with loss ``mse``; the rater-aware heads
+(:data:`RATER_HEADS`) also learn :func:`_rater_targets`."""
 
 LOSS_EXAMPLES: dict[str, tuple[str, dict]] = {
     "ce": ("distribution", {}),
@@ -69,6 +72,16 @@ def _data(seed: int = 0):
     return {"vector": x, "frames": frames}, soft, dimensions
 
 
+def _rater_targets() -> tuple[np.ndarray, list[str]]:
+    """Three raters' votes (items x 3 x classes): r1 and r2 give every item its class, r3 every other item the next
+    class and no vote on the rest (a zero row, masked out of the loss)."""
+    classes = np.arange(N_ITEMS) % N_CLASSES
+    y = np.zeros((N_ITEMS, 3, N_CLASSES), dtype=np.float32)
+    y[:, 0] = y[:, 1] = np.eye(N_CLASSES)[classes]
+    y[::2, 2] = np.eye(N_CLASSES)[(classes[::2] + 1) % N_CLASSES]
+    return y, ["r1", "r2", "r3"]
+
+
 def _fit(head: str, seed: int):
     from voxpop.models.training import fit
 
@@ -77,6 +90,10 @@ def _fit(head: str, seed: int):
     config = TrainConfig(epochs=3, batch_size=8, seed=seed, patience=None, progress_bar=False)
     if head in REGRESSORS:
         return fit(inputs[kind], dimensions, head=head, loss="mse", config=config, head_options=options)
+    if head in RATER_HEADS:
+        rater_targets, raters = _rater_targets()
+        return fit(inputs[kind], soft, head=head, config=config, head_options=options, rater_targets=rater_targets,
+                   raters=raters)  # fmt: skip
     return fit(inputs[kind], soft, head=head, config=config, head_options=options)
 
 

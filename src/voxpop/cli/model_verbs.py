@@ -256,12 +256,16 @@ def predict(
     too_short: str = typer.Option(
         None, "--too-short", help="Files under --min-seconds: skip or pad (default: as the run recorded)."
     ),
+    rater: str = typer.Option(
+        None, "--rater", help="Head per_rater / crowd_layer: predict this rater's output (rater id or 'other raters')."
+    ),
 ) -> None:
     """Class distribution per audio file: the run's features and fold models, probabilities averaged over folds
     (a regressor's run: the value of each dimension, averaged over folds).
 
     The feature extractor is rebuilt from the spec the run recorded. RUN may also be a folder written by
-    'voxpop export' (ONNX fold models + card.json)."""
+    'voxpop export' (ONNX fold models + card.json). With --rater ID, a run of head per_rater or crowd_layer
+    predicts that rater's labels (its output, averaged over the folds that have one) instead of the item's."""
     from voxpop.models import load_run, predict_files
     from voxpop.models.export import is_exported, predict_exported
 
@@ -278,9 +282,9 @@ def predict(
         task = bar.add_task("features", total=None)
         report = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
         if exported:
-            result = predict_exported(run, audio, store=store, progress=report, audio=overrides)
+            result = predict_exported(run, audio, store=store, progress=report, audio=overrides, rater=rater)
         else:
-            result = predict_files(chosen, audio, store=store, progress=report, audio=overrides)
+            result = predict_files(chosen, audio, store=store, progress=report, audio=overrides, rater=rater)
     table = result.table()
     if output_format == "csv":
         text = table.to_csv()

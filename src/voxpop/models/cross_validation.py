@@ -37,9 +37,10 @@ from voxpop.evaluation import Predictions, load_predictions, save_predictions
 from voxpop.features import Features
 from voxpop.labels import ContinuousLabelSet, LabelSet
 from voxpop.models.protocols import Fold, require_dev
-from voxpop.models.specs import ModelSpec, TrainConfig
+from voxpop.models.specs import RATER_HEADS, ModelSpec, TrainConfig, validated_options
 
 if TYPE_CHECKING:
+    from voxpop.labels.rater_votes import RaterVotes
     from voxpop.models.trained_model import TrainedModel
 
 Progress = Callable[[int, int], None]
@@ -129,6 +130,11 @@ class FoldModel:
     def predict(self, x: np.ndarray | list[np.ndarray]) -> np.ndarray:
         """Regression outputs (items x dimensions, on the targets' scale) of standardised ``x``."""
         return self.model.predict(self.standardizer.apply(x) if self.standardizer else x)
+
+    def rater_proba(self, x: np.ndarray | list[np.ndarray], rater: str) -> np.ndarray:
+        """Rater output ``rater``'s class probabilities of standardised ``x``
+        (:meth:`~voxpop.models.trained_model.TrainedModel.predict_rater_proba`)."""
+        return self.model.predict_rater_proba(self.standardizer.apply(x) if self.standardizer else x, rater)
 
     def outputs(self, x: np.ndarray | list[np.ndarray]) -> np.ndarray:
         """What the model predicts, by its kind: dimension values of a regressor (:meth:`predict`), else class
@@ -253,9 +259,14 @@ def _digest(ids: pd.Index, targets: pd.DataFrame | None = None) -> str:
 
 
 def _fold_fingerprint(
-    spec: ModelSpec, features: Features, labels: LabelSet | ContinuousLabelSet, items: FoldItems
+    spec: ModelSpec,
+    features: Features,
+    labels: LabelSet | ContinuousLabelSet,
+    items: FoldItems,
+    votes: RaterVotes | None = None,
 ) -> dict[str, str]:
-    """What a saved fold was trained on: spec, features key, train / dev items with targets, test items."""
+    """What a saved fold was trained on: spec, features key, train / dev items with targets, test items (and a
+    rater-aware head's per-rater votes)."""
     if spec.classical:  # loss and training options do not apply
         numbers = {
             **spec.model_dump(mode="json", include={"head", "head_options", "standardize"}),
@@ -263,13 +274,19 @@ def _fold_fingerprint(
         }
     else:
         numbers = spec.model_dump(mode="json", exclude={"train": _SPEED_ONLY})
-    return {
+    fingerprint = {
         "spec": hashlib.sha256(json.dumps(numbers, sort_keys=True).encode()).hexdigest(),
         "features": features.key,
         "train": _digest(items.train, labels.targets),
         "dev": _digest(items.dev, labels.targets),
         "test": _digest(items.test),
     }
+    if votes is not None:
+        digest = hashlib.sha256("\n".join(map(str, [*votes.items, *votes.raters])).encode())
+        for codes in (votes.item, votes.rater, votes.label):
+            digest.update(np.ascontiguousarray(codes, dtype=np.int64).tobytes())
+        fingerprint["raters"] = digest.hexdigest()
+    return fingerprint
 
 
 def _fold_dir(out_dir: Path, name: str) -> Path:
@@ -310,7 +327,12 @@ def _load_fold(
 
 
 def _train_fold(
-    spec: ModelSpec, features: Features, labels: LabelSet | ContinuousLabelSet, items: FoldItems, name: str
+    spec: ModelSpec,
+    features: Features,
+    labels: LabelSet | ContinuousLabelSet,
+    items: FoldItems,
+    name: str,
+    votes: RaterVotes | None = None,
 ) -> FoldModel:
     if not len(items.train):
         skipped = getattr(features, "skipped", None)
@@ -331,11 +353,16 @@ def _train_fold(
             f"{[c for c, p in zip(labels.classes, present, strict=True) if p]}; a model needs at least two classes "
             "(use more speakers per fold or fewer folds)."
         )
-    return fit_fold(spec, features, labels.targets, items, classical_loss="ce")
+    return fit_fold(spec, features, labels.targets, items, classical_loss="ce", votes=votes)
 
 
 def fit_fold(
-    spec: ModelSpec, features: Features, targets: pd.DataFrame, items: FoldItems, classical_loss: str
+    spec: ModelSpec,
+    features: Features,
+    targets: pd.DataFrame,
+    items: FoldItems,
+    classical_loss: str,
+    votes: RaterVotes | None = None,
 ) -> FoldModel:
     """Train ``spec`` on a fold's train items, early-stopping on its dev items (none: no early stopping).
 
@@ -344,6 +371,9 @@ def fit_fold(
     reads waveforms). Classical heads train with ``classical_loss`` and no progress bar. A neural head that
     early-stops on a fold whose protocol named no development items is refused (:func:`~voxpop.models.protocols.
     require_dev`: ConfigError offering a development share or no early stopping) instead of training every epoch.
+    A rater-aware head (``per_rater``, ``crowd_layer``) learns the per-rater targets of the fold's training items
+    built from ``votes`` (:meth:`voxpop.labels.rater_votes.RaterVotes.targets`, with the head's
+    ``min_ratings_per_rater``; what they counted is kept in the model's ``spec.rater_counts``).
     """
     from voxpop.models.training import fit
 
@@ -358,6 +388,16 @@ def fit_fold(
         loss, loss_options, config = classical_loss, {}, TrainConfig(seed=spec.train.seed, progress_bar=False)
     else:
         loss, loss_options, config = spec.loss, spec.loss_options, spec.train
+    raters: dict = {}
+    if spec.head in RATER_HEADS:
+        if votes is None:
+            raise ConfigError(
+                f"head {spec.head!r} learns each rater's votes: give cross_validate the corpus's votes "
+                "(voxpop.labels.rater_votes.rater_votes(corpus, labels)); voxpop train and voxpop run do."
+            )
+        minimum = validated_options("head", spec.head, spec.head_options)["min_ratings_per_rater"]
+        rater_targets, names, counts = votes.targets(items.train, minimum)
+        raters = {"rater_targets": rater_targets, "raters": names}
     model = fit(
         scale(x),
         targets.loc[items.train],
@@ -367,7 +407,10 @@ def fit_fold(
         config=config,
         head_options=spec.head_options,
         loss_options=loss_options,
+        **raters,
     )
+    if raters:
+        model.spec.rater_counts = {**counts, "ratings_outside_classes": votes.outside}
     return FoldModel(model, standardizer)
 
 
@@ -410,6 +453,7 @@ def cross_validate(
     out_dir: str | Path | None = None,
     progress: Progress | None = None,
     dev_predictions: bool = False,
+    votes: RaterVotes | None = None,
 ) -> CrossValidation:
     """Train one model per fold and predict every test item of every fold (see the module docstring).
 
@@ -437,6 +481,8 @@ def cross_validate(
         progress: called as ``progress(done, total)`` with the number of folds done, 0 first.
         dev_predictions: also predict each fold's own dev items with its model (classical heads then hold the
             dev items out of training too).
+        votes: each rater's votes (:func:`voxpop.labels.rater_votes.rater_votes`), needed by the rater-aware heads
+            ``per_rater`` and ``crowd_layer`` (their per-rater targets come from each fold's training items only).
 
     Returns:
         The :class:`CrossValidation`: pooled out-of-fold ``predictions`` (items x classes, probabilities; or items
@@ -466,14 +512,14 @@ def cross_validate(
         items = fold_items(fold, features.items, labels.kept, hold_out_dev=dev_predictions or not spec.classical)
         dropped[fold.name] = items.dropped
         sizes[fold.name] = {"train": len(items.train), "dev": len(items.dev), "test": len(items.test)}
-        fingerprint = _fold_fingerprint(spec, features, labels, items)
+        fingerprint = _fold_fingerprint(spec, features, labels, items, votes if spec.head in RATER_HEADS else None)
         directory = _fold_dir(out, fold.name) if out is not None else None
         loaded = _load_fold(directory, fingerprint, standardizes(spec)) if directory is not None else None
         if loaded is not None:
             fold_model, fold_predictions = loaded
             resumed.append(fold.name)
         else:
-            fold_model = _train_fold(spec, features, labels, items, fold.name)
+            fold_model = _train_fold(spec, features, labels, items, fold.name, votes)
             fold_predictions = _predict_items(fold_model, features, items.test, classes, fold.name)
             if directory is not None:
                 output_directory(out, "folds", directory.name)

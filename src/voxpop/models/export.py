@@ -7,10 +7,12 @@ and its output function (softmax, or sigmoid for multi-label heads; a regressor'
 z-scored targets onto the targets' scale), so ``onnxruntime`` reproduces
 :meth:`voxpop.models.cross_validation.FoldModel.outputs`. Input ``x``: float32, (N, D) feature vectors or (N, L, D)
 per-layer means (layer-weighted-sum heads); output ``probabilities``: float32 (N, C) in the card's class order,
-or ``values``: float32 (N, D) in the card's dimension order. ``card.json`` records the classes (or dimensions
-and their scale), the label rule, the training corpus, the out-of-fold metrics with 95 % bootstrap CIs, and what
-rebuilds the input features (the extractor spec: openSMILE feature set and version, or the SSL model
-id / path, revision and layers), since the extractors themselves are not exported.
+or ``values``: float32 (N, D) in the card's dimension order. A rater-aware head (``per_rater``, ``crowd_layer``)
+writes its item prediction as ``probabilities`` and a second output ``rater_probabilities``: float32 (N, R, C),
+each rater output's class probabilities, named per fold by the card's ``raters``. ``card.json`` records the
+classes (or dimensions and their scale), the label rule, the training corpus, the out-of-fold metrics with
+95 % bootstrap CIs, and what rebuilds the input features (the extractor spec: openSMILE feature set and version,
+or the SSL model id / path, revision and layers), since the extractors themselves are not exported.
 
 Neural heads go through torch's TorchScript-based exporter (``dynamo=False``, which needs no
 onnxscript); SVM / logistic-regression / ridge pipelines through skl2onnx. Frame-level heads (LSTM,
@@ -41,6 +43,9 @@ INPUT = "x"
 OUTPUT = "probabilities"
 VALUES = "values"
 """The output of a regressor's graph: dimension values on the targets' scale."""
+RATER_OUTPUT = "rater_probabilities"
+"""The second output of a rater-aware head's graph (per_rater, crowd_layer): (N, R, C) class probabilities of each
+rater output, in the order the card lists per fold under ``raters``."""
 EXPORTABLE_KINDS = ("vector", "layers")
 OPSET = 17
 
@@ -62,9 +67,12 @@ def _network_onnx(fold_model, n_features: tuple[int, ...]) -> bytes:
     times the targets' standard deviation plus their mean, as :meth:`TrainedModel.predict`)."""
     import torch
 
+    from voxpop.models.rater_heads import rater_logits
+
     model = fold_model.model
     standardizer = fold_model.standardizer
     regression = model.spec.regression
+    raters = model.spec.raters is not None
     target_mean = np.asarray(model.spec.target_mean or [0.0], dtype=np.float32)
     target_scale = np.asarray(model.spec.target_scale or [1.0], dtype=np.float32)
 
@@ -79,15 +87,18 @@ def _network_onnx(fold_model, n_features: tuple[int, ...]) -> bytes:
             self.register_buffer("target_mean", torch.as_tensor(target_mean))
             self.register_buffer("target_scale", torch.as_tensor(target_scale))
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
+        def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
             logits = self.network((x - self.mean) / self.scale, None)
             if regression:
                 return logits * self.target_scale + self.target_mean
+            if raters:  # the item prediction and each rater output's probabilities
+                return torch.softmax(logits, dim=-1), torch.softmax(rater_logits(self.network), dim=-1)
             return torch.sigmoid(logits) if model.spec.multilabel else torch.softmax(logits, dim=-1)
 
     wrapper = Exportable().eval()
     buffer = io.BytesIO()
     example = torch.zeros((2, *n_features), dtype=torch.float32)
+    outputs = [VALUES if regression else OUTPUT, *([RATER_OUTPUT] if raters else [])]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter announces its deprecation on every call
         torch.onnx.export(
@@ -96,8 +107,8 @@ def _network_onnx(fold_model, n_features: tuple[int, ...]) -> bytes:
             buffer,
             dynamo=False,
             input_names=[INPUT],
-            output_names=[VALUES if regression else OUTPUT],
-            dynamic_axes={INPUT: {0: "n"}, (VALUES if regression else OUTPUT): {0: "n"}},
+            output_names=outputs,
+            dynamic_axes={INPUT: {0: "n"}, **{name: {0: "n"} for name in outputs}},
             opset_version=OPSET,
         )
     return buffer.getvalue()
@@ -223,7 +234,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _card(run, fold_files: dict[str, str], input_shape: list[int | None]) -> dict[str, Any]:
+def _card(
+    run, fold_files: dict[str, str], input_shape: list[int | None], raters: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
     record = run.record
     features = record.features
     regression = record.kind == "continuous"
@@ -256,6 +269,7 @@ def _card(run, fold_files: dict[str, str], input_shape: list[int | None]) -> dic
         "folds": fold_files,
         "prediction": f"mean of the fold models' {'values' if regression else 'probabilities'}",
         "metrics": _metrics(run),
+        **({"rater_output": RATER_OUTPUT, "raters": raters} if raters else {}),
     }
 
 
@@ -271,7 +285,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, name: str | None = None
 
     Returns:
         ``out_dir``, now holding ``<fold>.onnx`` per fold (input ``x``: float32 (N, D) or (N, L, D); output
-        ``probabilities`` (N, C) or ``values`` (N, D) on the targets' scale) and ``card.json``.
+        ``probabilities`` (N, C) or ``values`` (N, D) on the targets' scale; a rater-aware head also
+        ``rater_probabilities`` (N, R, C)) and ``card.json`` (with ``raters``: per fold its rater outputs' names).
 
     Raises:
         ConfigError: heads that take frames or audio, a classical regressor without an ONNX converter (svr), or
@@ -302,7 +317,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, name: str | None = None
             data = _network_onnx(model, shape)
         files[name] = f"{name}.onnx"
         write_bytes(out / files[name], data)
-    card = _card(run, files, [None, *shape])
+    raters = {name: m.model.spec.raters for name, m in models.items() if m.model.spec.raters is not None}
+    card = _card(run, files, [None, *shape], raters or None)
     write_text(out / CARD, json.dumps(card, indent=2))
     return out
 
@@ -342,6 +358,26 @@ class ExportedModel:
         per_fold = [s.run([output], {INPUT: x})[0] for s in self.sessions.values()]
         return pd.DataFrame(np.mean(per_fold, axis=0, dtype=np.float64), columns=self.classes)
 
+    def predict_rater_proba(self, x: np.ndarray, rater: str) -> pd.DataFrame:
+        """Rater output ``rater``'s class probabilities (N, C), the mean over the folds that have that output
+        (the second ONNX output of a per_rater / crowd_layer export).
+
+        Raises:
+            ConfigError: the export has no rater outputs.
+            InputError: no fold has an output for ``rater`` (naming those there are).
+        """
+        per_fold = self.card.get("raters") or {}
+        if not per_fold:
+            raise ConfigError(f"{self.directory}: this export has no per-rater outputs (head per_rater, crowd_layer).")
+        folds = {fold: names.index(rater) for fold, names in per_fold.items() if rater in names}
+        if not folds:
+            names = list(dict.fromkeys(r for listed in per_fold.values() for r in listed))
+            raise InputError(f"{self.directory}: no fold has an output for rater {rater!r}; its rater outputs are "
+                             f"{', '.join(names[:20])}{' ...' if len(names) > 20 else ''}.")  # fmt: skip
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        outputs = [self.sessions[f].run([RATER_OUTPUT], {INPUT: x})[0][:, r] for f, r in folds.items()]
+        return pd.DataFrame(np.mean(outputs, axis=0, dtype=np.float64), columns=self.classes)
+
 
 def is_exported(directory: str | Path) -> bool:
     """Whether ``directory`` holds an exported model (a ``card.json``)."""
@@ -376,6 +412,7 @@ def predict_exported(
     store: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
     audio: Mapping[str, Any] | None = None,
+    rater: str | None = None,
 ):
     """Class probabilities (or dimension values) of audio files from an exported folder: features rebuilt from the
     card's extractor, then the ONNX fold models averaged.
@@ -387,6 +424,7 @@ def predict_exported(
         progress: called as ``progress(done, total)`` during feature extraction.
         audio: overrides of the card's recorded audio options (e.g. ``min_seconds``, ``too_short``; noise
             augmentation cannot be set).
+        rater: a per_rater / crowd_layer export: predict this rater output (:meth:`ExportedModel.predict_rater_proba`).
 
     Returns:
         A :class:`voxpop.models.inference.FilePredictions`: ``probabilities`` indexed by file (files x classes,
@@ -414,7 +452,8 @@ def predict_exported(
     )
 
     def score(x: np.ndarray, items: pd.Index) -> pd.DataFrame:
-        return model.predict_proba(x).set_axis(items)
+        table = model.predict_proba(x) if rater is None else model.predict_rater_proba(x, rater)
+        return table.set_axis(items)
 
     probabilities, skipped = features_of_items(
         source, file_items(paths), model.classes, score, store=store, progress=progress, audio=audio

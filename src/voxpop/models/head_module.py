@@ -14,7 +14,8 @@ from torch import nn
 from voxpop.core.errors import ConfigError
 from voxpop.evaluation import metrics
 from voxpop.models.heads import BackboneClassifier
-from voxpop.models.losses import MultiTaskLoss, TargetLoss, concordance
+from voxpop.models.losses import MaskedRaterLoss, MultiTaskLoss, TargetLoss, concordance
+from voxpop.models.rater_heads import rater_logits
 from voxpop.models.specs import Monitor, TrainConfig
 
 
@@ -70,12 +71,19 @@ def _check_monitor(
 
 class HeadModule(L.LightningModule):
     """Lightning wrapper of a network + loss: AdamW with a learning-rate schedule, per-epoch history and
-    whole-dev-set metrics (gathered from every rank under DDP, so all ranks see the same value)."""
+    whole-dev-set metrics (gathered from every rank under DDP, so all ranks see the same value).
 
-    def __init__(self, network: nn.Module, loss_fn: TargetLoss, config: TrainConfig) -> None:
+    A batch with ``rater_targets`` (a rater-aware head's training items) trains with ``rater_loss`` on the
+    network's per-rater logits (:class:`~voxpop.models.losses.MaskedRaterLoss`); dev batches are scored with
+    ``loss_fn`` on the item prediction against the dev targets, as for every head."""
+
+    def __init__(
+        self, network: nn.Module, loss_fn: TargetLoss, config: TrainConfig, rater_loss: MaskedRaterLoss | None = None
+    ) -> None:
         super().__init__()
         self.network = network
         self.loss_fn = loss_fn
+        self.rater_loss = rater_loss
         self.config = config
         self.history: list[dict[str, float]] = []
         self._dev: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
@@ -90,7 +98,12 @@ class HeadModule(L.LightningModule):
         self._train_sum, self._train_n = 0.0, 0
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self.loss_fn(self(batch["x"], batch["mask"]).float(), batch["y"])
+        outputs = self(batch["x"], batch["mask"]).float()
+        if "rater_targets" in batch:
+            assert self.rater_loss is not None, "per-rater targets need HeadModule(rater_loss=...)"
+            loss = self.rater_loss(rater_logits(self.network), batch["rater_targets"])
+        else:
+            loss = self.loss_fn(outputs, batch["y"])
         self._train_sum += float(loss.detach()) * len(batch["y"])
         self._train_n += len(batch["y"])
         return loss

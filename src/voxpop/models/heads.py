@@ -36,7 +36,8 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from voxpop.core.errors import ConfigError
 from voxpop.core.limits import check_ceiling
-from voxpop.models.specs import CLASSICAL, validated_options
+from voxpop.models.rater_heads import RATER_HEAD_MODULES
+from voxpop.models.specs import CLASSICAL, RATER_HEADS, validated_options
 
 log = logging.getLogger(__name__)
 
@@ -192,12 +193,16 @@ HEAD_MODULES: dict[str, type[nn.Module]] = {
     "residual": ResidualHead,
     "attentive_stats": AttentiveStatsHead,
     "lstm": LSTMHead,
+    **RATER_HEAD_MODULES,  # per_rater, crowd_layer: voxpop.models.rater_heads
 }
 
 
-def build_head(name: str, in_dim: int, n_classes: int, **options: Any) -> nn.Module:
+def build_head(name: str, in_dim: int, n_classes: int, n_raters: int | None = None, **options: Any) -> nn.Module:
     """Build head ``name`` from :data:`HEAD_MODULES` with options validated by
     :func:`voxpop.models.specs.validated_options`.
+
+    The rater-aware heads (:data:`voxpop.models.specs.RATER_HEADS`) need ``n_raters``, their number of rater
+    outputs; the other heads take none.
 
     The head is first laid out on torch's ``meta`` device (shapes, no memory) and its parameters counted:
     more than the ceiling ``head_parameters`` (:mod:`voxpop.core.limits`; e.g. a hidden layer of 3 x 10^8 units)
@@ -217,11 +222,14 @@ def build_head(name: str, in_dim: int, n_classes: int, **options: Any) -> nn.Mod
         raise ConfigError(f"unknown head {name!r}; choose one of {', '.join(HEAD_MODULES)} (or classical {classical}).")
     cls = HEAD_MODULES[name]
     kwargs = validated_options("head", name, options)
+    if (name in RATER_HEADS) != (n_raters is not None):
+        raise ConfigError(f"internal: head {name!r} built with n_raters={n_raters}; only {RATER_HEADS} take it.")
+    raters = () if n_raters is None else (n_raters,)
     with torch.device("meta"):
-        size = sum(p.numel() for p in cls(in_dim, n_classes, **kwargs).parameters())
+        size = sum(p.numel() for p in cls(in_dim, n_classes, *raters, **kwargs).parameters())
     where = f"model.head_options of head {name!r} ({in_dim} inputs, {options or 'default options'})"
     check_ceiling("head_parameters", size, where)
-    return cls(in_dim, n_classes, **kwargs)
+    return cls(in_dim, n_classes, *raters, **kwargs)
 
 
 class LayerWeightedSum(nn.Module):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from voxpop.core.errors import ConfigError
+from voxpop.core.errors import ConfigError, InputError
 from voxpop.corpus.corpus import STRING, Corpus
 from voxpop.evaluation.analysis import average_probabilities
 from voxpop.evaluation.predictions import binarize_predictions, predicted_classes
@@ -145,6 +145,7 @@ def predict_files(
     store: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
     audio: Mapping[str, Any] | None = None,
+    rater: str | None = None,
 ) -> FilePredictions:
     """Class probabilities (or dimension values) of new audio files: the run's features, each fold model, averaged
     over folds (:func:`features_of_items`).
@@ -156,6 +157,8 @@ def predict_files(
         progress: called as ``progress(done, total)`` during feature extraction.
         audio: overrides of the run's recorded audio options (e.g. ``min_seconds``, ``too_short``; noise
             augmentation cannot be set).
+        rater: a rater-aware run (head ``per_rater`` / ``crowd_layer``): predict this rater's output instead of
+            the item prediction (:func:`ensemble_scorer`).
 
     Returns:
         The :class:`FilePredictions`: ``probabilities`` indexed by file as given (files x classes, probabilities
@@ -166,11 +169,12 @@ def predict_files(
         InputError: a directory that is not a study output directory or holds several runs, or a fold model file
             missing or damaged.
         ConfigError: no audio file, a file listed twice, an audio option that cannot be set, or an extractor that
-            differs from (or cannot be rebuilt as) the one the run was trained with.
+            differs from (or cannot be rebuilt as) the one the run was trained with; ``rater`` for a run without
+            rater outputs.
     """
     run = run if isinstance(run, Run) else load_run(run)
     probabilities, skipped = features_of_items(
-        run.record.features, file_items(paths), run.record.classes, ensemble_scorer(run), store=store,
+        run.record.features, file_items(paths), run.record.classes, ensemble_scorer(run, rater), store=store,
         progress=progress, audio=audio,
     )  # fmt: skip
     record = run.record
@@ -188,16 +192,40 @@ def file_items(paths: Sequence[str | Path]) -> pd.DataFrame:
     return pd.DataFrame({"audio": [str(Path(p).resolve()) for p in paths]}, index=pd.Index(ids, name="item"))
 
 
-def ensemble_scorer(run: Run) -> Scorer:
+def ensemble_scorer(run: Run, rater: str | None = None) -> Scorer:
     """``score(x, ids)``: the mean of the run's fold models' outputs (:meth:`FoldModel.outputs`: probabilities or
-    dimension values), one column per run class or dimension."""
+    dimension values), one column per run class or dimension.
+
+    With ``rater``: the mean of rater output ``rater``'s probabilities (:meth:`FoldModel.rater_proba`) over the
+    fold models that have that output (each fold gives an output of its own to the raters with enough training
+    ratings); a rater no fold model has is an :class:`~voxpop.core.errors.InputError` naming the outputs there are.
+    """
     models = run.fold_models()
     classes = run.record.classes
+    if rater is not None:
+        models = {name: model for name, model in models.items() if rater in (model.model.spec.raters or [])}
+        if not models:
+            raise_unknown_rater(run.fold_models(), rater)
 
     def score(x: np.ndarray | list[np.ndarray], items: pd.Index) -> pd.DataFrame:
+        outputs = (lambda m: m.outputs(x)) if rater is None else (lambda m: m.rater_proba(x, rater))
         per_fold = {
-            name: pd.DataFrame(model.outputs(x), index=items, columns=classes) for name, model in models.items()
+            name: pd.DataFrame(outputs(model), index=items, columns=classes) for name, model in models.items()
         }
         return average_probabilities(per_fold)
 
     return score
+
+
+def raise_unknown_rater(models: Mapping[str, Any], rater: str) -> None:
+    """Refuse ``--rater`` for a run none of whose fold models has an output for ``rater``.
+
+    Raises:
+        ConfigError: the run has no rater outputs at all (not a per_rater / crowd_layer run).
+        InputError: otherwise, naming the rater outputs its fold models have.
+    """
+    names = list(dict.fromkeys(r for m in models.values() for r in (m.model.spec.raters or [])))
+    if not names:
+        raise ConfigError(f"--rater {rater}: this run has no per-rater outputs; train head per_rater or crowd_layer.")
+    shown = ", ".join(names[:20]) + (f" ... ({len(names)} in all)" if len(names) > 20 else "")
+    raise InputError(f"--rater {rater}: no fold model has an output for this rater; the rater outputs are {shown}.")

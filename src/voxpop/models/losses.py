@@ -206,6 +206,46 @@ class TargetLoss(nn.Module):
         self.register_forward_pre_hook(check_shapes)
 
 
+def masked_rater_cross_entropy(rater_logits: torch.Tensor, rater_targets: torch.Tensor) -> torch.Tensor:
+    """Soft-target cross-entropy of every rater output on the items that output's raters rated, averaged over
+    those (item, rater output) pairs: ``-sum_{i,r} m_ir sum_c y_irc log softmax(z_ir)_c / sum_{i,r} m_ir`` with
+    ``m_ir = 1`` where ``y_ir`` has a vote (a non-zero row), else 0.
+
+    A rater output gets no gradient from an item it did not rate; a batch no rater rated gives 0.
+
+    Args:
+        rater_logits: (B, R, C) logits of the R rater outputs
+            (:attr:`voxpop.models.rater_heads.RaterHead.rater_logits`).
+        rater_targets: (B, R, C) each output's vote distribution per item, all zero where it did not rate
+            (:meth:`voxpop.labels.rater_votes.RaterVotes.targets`).
+
+    Returns:
+        The scalar loss.
+
+    Example:
+        >>> z = torch.zeros(1, 2, 2)  # item 0: rater 0 voted class 0, rater 1 did not rate
+        >>> round(masked_rater_cross_entropy(z, torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])).item(), 4)  # log 2
+        0.6931
+    """
+    rated = (rater_targets.sum(dim=-1) > 0).to(rater_logits.dtype)
+    per_pair = -(rater_targets * F.log_softmax(rater_logits, dim=-1)).sum(dim=-1)
+    return (per_pair * rated).sum() / rated.sum().clamp_min(1.0)
+
+
+class MaskedRaterLoss(nn.Module):
+    """Module form of :func:`masked_rater_cross_entropy`, the training loss of the rater-aware heads.
+
+    Raises :class:`~voxpop.core.errors.InputError` when the targets' shape differs from the logits'
+    (:func:`check_shapes`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_forward_pre_hook(check_shapes)
+
+    def forward(self, rater_logits: torch.Tensor, rater_targets: torch.Tensor) -> torch.Tensor:
+        return masked_rater_cross_entropy(rater_logits.float(), rater_targets.float())
+
+
 class SoftCrossEntropyLoss(TargetLoss):
     """Module form of :func:`soft_cross_entropy` (class weights optional)."""
 

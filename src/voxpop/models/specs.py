@@ -19,8 +19,14 @@ import pydantic
 from voxpop.core.errors import ConfigError
 from voxpop.core.limits import STRICT_NUMBERS, Int, Seed
 
-HEADS = ("linear", "mlp", "residual", "attentive_stats", "lstm")
+HEADS = ("linear", "mlp", "residual", "attentive_stats", "lstm", "per_rater", "crowd_layer")
 """Neural heads (torch modules of :data:`voxpop.models.heads.HEAD_MODULES`)."""
+
+RATER_HEADS = ("per_rater", "crowd_layer")
+"""The heads that learn each rater's own votes (:mod:`voxpop.models.rater_heads`; docs/raters.md)."""
+
+TRUNKS = ("linear", "mlp", "residual", "attentive_stats", "lstm")
+"""The heads a rater-aware head can use as its shared trunk (``head_options.trunk``)."""
 
 CLASSICAL = ("svm", "logreg", "svr", "ridge")
 """Classical models (scikit-learn pipelines of :data:`voxpop.models.heads.CLASSICAL_PIPELINES`)."""
@@ -230,6 +236,14 @@ HEAD_OPTIONS: dict[str, type[pydantic.BaseModel]] = {
     "lstm": _options(
         "lstm", hidden_size=(Width, 128), num_layers=(Layers, 1), bidirectional=(bool, True), dropout=(Rate, 0.0)
     ),
+    "per_rater": _options(
+        "per_rater", trunk=(Literal[TRUNKS], "mlp"), trunk_options=(dict[str, Any] | None, None),
+        trunk_dim=(Width, 256), min_ratings_per_rater=(Annotated[Int, pydantic.Field(ge=1)], 20),
+    ),
+    "crowd_layer": _options(
+        "crowd_layer", trunk=(Literal[TRUNKS], "mlp"), trunk_options=(dict[str, Any] | None, None),
+        min_ratings_per_rater=(Annotated[Int, pydantic.Field(ge=1)], 20),
+    ),
     "svm": _options(
         "svm", C=(Positive, 1.0), kernel=(Kernel, "rbf"), pca_components=(Width | None, None),
         calibration_folds=(Annotated[Int, pydantic.Field(ge=2)], 5),
@@ -276,7 +290,8 @@ def validated_options(
         prefix: put before each option's key in messages (default ``head_options.`` / ``loss_options.``).
 
     Returns:
-        Every option of ``name`` by name, typed (e.g. ``hidden_dim`` an int).
+        Every option of ``name`` by name, typed (e.g. ``hidden_dim`` an int); a rater-aware head's
+        ``trunk_options`` are checked as the options of its ``trunk`` (keys named ``...trunk_options.KEY``).
 
     Raises:
         ConfigError: one line per problem, each with its option key (unknown keys list the accepted ones).
@@ -288,7 +303,7 @@ def validated_options(
     """
     schema = (HEAD_OPTIONS if kind == "head" else LOSS_OPTIONS)[name]
     try:
-        return dict(schema.model_validate(options))
+        checked = dict(schema.model_validate(options))
     except pydantic.ValidationError as exc:
         accepted = ", ".join(schema.model_fields) or "none"
         problems = []
@@ -299,3 +314,7 @@ def validated_options(
             else:
                 problems.append(f"{where}: {e['msg']}")
         raise ConfigError("; ".join(problems)) from None
+    if kind == "head" and name in RATER_HEADS and checked["trunk_options"]:  # the trunk's own options, by their key
+        inner = (f"{kind}_options." if prefix is None else prefix) + "trunk_options."
+        validated_options("head", checked["trunk"], checked["trunk_options"], prefix=inner)
+    return checked

@@ -26,6 +26,7 @@ from voxpop.core.cache import atomic_write, parse_json, write_bytes, write_text
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.models.batching import batching
 from voxpop.models.heads import BackboneClassifier, LayerWeightedSum, build_head
+from voxpop.models.rater_heads import rater_logits
 from voxpop.models.specs import CLASSICAL, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,10 @@ class TrainedSpec(pydantic.BaseModel):
     # a neural regressor learns z-scored targets (y - target_mean) / target_scale, per dimension
     target_mean: list[float] | None = None
     target_scale: list[float] | None = None
+    # a rater-aware head (per_rater, crowd_layer): its rater outputs' names (rater ids, then "other raters") and
+    # what building the per-rater targets counted (voxpop.labels.rater_votes.RaterVotes.targets)
+    raters: list[str] | None = None
+    rater_counts: dict[str, int] | None = None
 
 
 def describe_input(x: Any, name: str) -> InputSpec:
@@ -126,21 +131,25 @@ def describe_input(x: Any, name: str) -> InputSpec:
 
 
 class _Items(Dataset):
-    """Item i -> (i, item id, float32 features, targets or None); converts float16 / memmap rows lazily."""
+    """Item i -> (i, item id, float32 features, targets or None, per-rater targets or None); converts float16 /
+    memmap rows lazily."""
 
-    def __init__(self, x: Any, y: np.ndarray | None, ids: list[Any]) -> None:
-        self.x, self.y, self.ids = x, y, ids
+    def __init__(self, x: Any, y: np.ndarray | None, ids: list[Any], rater_targets: np.ndarray | None = None) -> None:
+        self.x, self.y, self.ids, self.rater_targets = x, y, ids, rater_targets
 
     def __len__(self) -> int:
         return len(self.x)
 
-    def __getitem__(self, i: int) -> tuple[int, Any, np.ndarray, np.ndarray | None]:
-        return i, self.ids[i], np.array(self.x[i], dtype=np.float32), None if self.y is None else self.y[i]
+    def __getitem__(self, i: int) -> tuple[int, Any, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        y = None if self.y is None else self.y[i]
+        raters = None if self.rater_targets is None else self.rater_targets[i]
+        return i, self.ids[i], np.array(self.x[i], dtype=np.float32), y, raters
 
 
 def _collate(batch: list[tuple], kind: InputKind, name: str) -> dict[str, torch.Tensor | None]:
-    """Stack vectors, or zero-pad sequences along their time axis and return the validity mask (and positions)."""
-    index, ids, xs, ys = zip(*batch, strict=True)
+    """Stack vectors, or zero-pad sequences along their time axis and return the validity mask (and positions);
+    per-rater targets (items x rater outputs x classes) ride along as ``rater_targets`` when the items carry them."""
+    index, ids, xs, ys, raters = zip(*batch, strict=True)
     axis = _TIME_AXIS[kind]
     mask = None
     if axis is None:
@@ -157,11 +166,23 @@ def _collate(batch: list[tuple], kind: InputKind, name: str) -> dict[str, torch.
         bad = [str(ids[b]) for b in torch.nonzero(~finite).flatten().tolist()]
         raise InputError(f"{name}: item {', '.join(bad)} has NaN or infinite feature values; re-extract or drop it.")
     y = None if ys[0] is None else torch.from_numpy(np.stack(ys))
-    return {"x": x, "mask": mask, "y": y, "index": torch.tensor([int(i) for i in index])}
+    out = {"x": x, "mask": mask, "y": y, "index": torch.tensor([int(i) for i in index])}
+    if raters[0] is not None:
+        out["rater_targets"] = torch.from_numpy(np.stack(raters))
+    return out
 
 
-def _loader(x: Any, y: np.ndarray | None, ids: list[Any], kind: InputKind, name: str, **kwargs: Any) -> DataLoader:
-    return DataLoader(_Items(x, y, ids), collate_fn=functools.partial(_collate, kind=kind, name=name), **kwargs)
+def _loader(
+    x: Any,
+    y: np.ndarray | None,
+    ids: list[Any],
+    kind: InputKind,
+    name: str,
+    rater_targets: np.ndarray | None = None,
+    **kwargs: Any,
+) -> DataLoader:
+    items = _Items(x, y, ids, rater_targets)
+    return DataLoader(items, collate_fn=functools.partial(_collate, kind=kind, name=name), **kwargs)
 
 
 def resolve_precision(requested: str, accelerator: str = "auto") -> str:
@@ -221,9 +242,10 @@ def _quiet(enabled: bool) -> Iterator[None]:
 
 
 def _build_network(spec: TrainedSpec, backbone: nn.Module | None = None) -> nn.Module:
+    n_raters = len(spec.raters) if spec.raters is not None else None
     if spec.input.kind == "audio":
         assert backbone is not None and spec.config.backbone is not None
-        head = build_head(spec.head, backbone.config.hidden_size, spec.n_classes, **spec.head_options)
+        head = build_head(spec.head, backbone.config.hidden_size, spec.n_classes, n_raters, **spec.head_options)
         b = spec.config.backbone
         return BackboneClassifier(
             backbone,
@@ -232,7 +254,7 @@ def _build_network(spec: TrainedSpec, backbone: nn.Module | None = None) -> nn.M
             normalize_audio=bool(b.normalize_audio),
             pass_attention_mask=b.pass_attention_mask,
         )
-    head = build_head(spec.head, spec.input.dim, spec.n_classes, **spec.head_options)
+    head = build_head(spec.head, spec.input.dim, spec.n_classes, n_raters, **spec.head_options)
     if head.frame_level and spec.input.kind in ("vector", "layers"):
         raise ConfigError(
             f"head {spec.head!r} works on frame sequences; the input is pooled {spec.input.kind} "
@@ -348,6 +370,29 @@ class TrainedModel:
         values = self._network_outputs(x, batch_size)[:, first:].numpy().astype(np.float64)
         return values * np.asarray(self.spec.target_scale) + np.asarray(self.spec.target_mean)
 
+    def predict_rater_proba(self, x: Any, rater: str, batch_size: int | None = None) -> np.ndarray:
+        """One rater output's class probabilities (N x C) of a rater-aware head (per_rater, crowd_layer).
+
+        Args:
+            x: the input, as for :meth:`predict_proba`.
+            rater: a rater id with an output of its own, or ``other raters`` (the output shared by the raters
+                with fewer than ``min_ratings_per_rater`` training ratings), as listed in ``spec.raters``.
+            batch_size: items per forward pass (default: the training batch size).
+
+        Raises:
+            ConfigError: the model has no rater outputs.
+            InputError: ``rater`` is not one of its outputs (naming them).
+        """
+        raters = self.spec.raters
+        if raters is None or self.network is None:
+            what = f"this {self.spec.head} model has no per-rater outputs"
+            raise ConfigError(f"{what}; train head per_rater or crowd_layer.")
+        if rater not in raters:
+            shown = ", ".join(raters[:20]) + (f" ... ({len(raters)} in all)" if len(raters) > 20 else "")
+            raise InputError(f"rater {rater!r}: the model has no output for this rater; its rater outputs are {shown}.")
+        logits = self._network_outputs(self._checked_input(x), batch_size, rater=raters.index(rater))
+        return torch.softmax(logits, dim=-1).numpy().astype(np.float64)
+
     def _checked_input(self, x: Any) -> Any:
         x = _as_features(x, "x")
         if self.spec.input.kind == "audio":
@@ -357,8 +402,8 @@ class TrainedModel:
             raise InputError(f"x: {spec} does not match the input the model was trained on, {self.spec.input}.")
         return x
 
-    def _network_outputs(self, x: Any, batch_size: int | None) -> torch.Tensor:
-        """The network's raw outputs (N x n_classes) on the CPU."""
+    def _network_outputs(self, x: Any, batch_size: int | None, rater: int | None = None) -> torch.Tensor:
+        """The network's raw outputs (N x n_classes) on the CPU; with ``rater``, that rater output's logits."""
         assert self.network is not None
         spec = describe_input(x, "x")
         self.network.eval()
@@ -367,10 +412,10 @@ class TrainedModel:
         batches = batching(x, [], _frame_axis(spec.kind), range(len(x)), size, budget, name="x")
         loader = _loader(x, None, list(range(len(x))), spec.kind, "x", **batches)
         with torch.inference_mode():
-            parts = [
-                (b["index"], self.network(b["x"].to(device), None if b["mask"] is None else b["mask"].to(device)))
-                for b in loader
-            ]
+            parts = []
+            for b in loader:
+                out = self.network(b["x"].to(device), None if b["mask"] is None else b["mask"].to(device))
+                parts.append((b["index"], out if rater is None else rater_logits(self.network)[:, rater]))
         index, logits = torch.cat([i for i, _ in parts]), torch.cat([out.float().cpu() for _, out in parts])
         return logits[torch.argsort(index)]  # length buckets reorder items: back to the input's order
 

@@ -41,8 +41,8 @@ from voxpop.models.heads import (
     feature_extractor_normalizes,
     load_backbone,
 )
-from voxpop.models.losses import balanced_sampler, loss_class, make_loss
-from voxpop.models.specs import CLASSICAL, LOSSES, REGRESSORS, TrainConfig
+from voxpop.models.losses import MaskedRaterLoss, balanced_sampler, loss_class, make_loss
+from voxpop.models.specs import CLASSICAL, LOSSES, RATER_HEADS, REGRESSORS, TrainConfig, validated_options
 from voxpop.models.trained_model import (
     TrainedModel,
     TrainedSpec,
@@ -139,6 +139,8 @@ def fit(
     *,
     head_options: dict[str, Any] | None = None,
     loss_options: dict[str, Any] | None = None,
+    rater_targets: np.ndarray | None = None,
+    raters: list[str] | None = None,
 ) -> TrainedModel:
     """Train head ``head`` (a name from ``voxpop.models.heads.HEADS`` or ``CLASSICAL``) with loss ``loss``.
 
@@ -152,6 +154,12 @@ def fit(
     are (N, D) dimension values (a neural regressor learns them z-scored per dimension with the training
     mean and sd, which leaves CCC unchanged and scales MSE, and predicts on the targets' scale). Raises
     :class:`ConfigError` for a head / loss / monitor mismatch.
+
+    A rater-aware head (``per_rater``, ``crowd_layer``; docs/raters.md) also needs ``rater_targets``, items x
+    rater outputs x classes aligned with ``train_y``'s rows (each output's vote distribution, all zero where it
+    did not rate: :meth:`voxpop.labels.rater_votes.RaterVotes.targets`), and ``raters``, the outputs' names. It
+    trains on them with the masked cross-entropy (:func:`voxpop.models.losses.masked_rater_cross_entropy`; loss
+    ``ce``) and early-stops on its item prediction against the dev targets.
     """
     config = config or TrainConfig()
     head_options, loss_options = dict(head_options or {}), dict(loss_options or {})
@@ -169,6 +177,7 @@ def fit(
         )
     if head in REGRESSORS and (loss != "mse" or loss_options):
         raise ConfigError(f"classical regressor {head!r} fits its own error; use loss 'mse' (got {loss!r}).")
+    _check_rater_inputs(head, head_options, loss, loss_options, rater_targets, raters, train_y)
     if regression and config.balanced_sampling:
         raise ConfigError("balanced_sampling draws items by class; a regressor has no classes: turn it off.")
     if config.backbone is not None and config.backbone.normalize_audio is None:
@@ -194,6 +203,7 @@ def fit(
         config=config,
         regression=regression,
         n_dimensions=n_dimensions,
+        raters=None if raters is None else [str(r) for r in raters],
     )
     if len(y) != len(train_x):
         raise InputError(f"train_x has {len(train_x)} items but train_y has {len(y)} rows.")
@@ -210,11 +220,51 @@ def fit(
         if dev is not None:
             dev_y = np.concatenate([dev[1][:, :first], (dev[1][:, first:] - mean) / scale], axis=1)
             dev = (dev[0], dev_y.astype(np.float32), dev[2])
-    return _fit_neural(spec, train_x, y, ids, dev)
+    raters_y = None if rater_targets is None else np.asarray(rater_targets, dtype=np.float32)
+    return _fit_neural(spec, train_x, y, ids, dev, raters_y)
+
+
+def _check_rater_inputs(
+    head: str,
+    head_options: dict,
+    loss: str,
+    loss_options: dict,
+    rater_targets: Any,
+    raters: list[str] | None,
+    train_y: Any,
+) -> None:
+    """Refuse per-rater targets without a rater-aware head, such a head without them, or a shape mismatch."""
+    if head not in RATER_HEADS:
+        if rater_targets is not None or raters is not None:
+            raise ConfigError(f"rater_targets / raters are for the heads {', '.join(RATER_HEADS)}, not {head!r}.")
+        return
+    validated_options("head", head, head_options)  # an unknown option is named before anything else
+    if rater_targets is None or raters is None:
+        raise ConfigError(
+            f"head {head!r} learns each rater's own votes: give rater_targets (items x raters x classes) and raters "
+            "(voxpop.labels.rater_votes); a study (voxpop train / voxpop run) builds them from the corpus ratings."
+        )
+    if loss != "ce" or loss_options:
+        what = f"head {head!r} trains with the masked cross-entropy of every rater"
+        raise ConfigError(f"{what}; use loss 'ce' (got {loss!r}, options {loss_options}).")
+    shape, n_rows = np.shape(rater_targets), len(train_y)
+    if len(shape) != 3 or shape[0] != n_rows or shape[1] != len(raters) or shape[2] != np.shape(train_y)[1]:
+        raise InputError(
+            f"rater_targets: shape {shape}, expected ({n_rows} items, {len(raters)} raters, {np.shape(train_y)[1]} "
+            "classes) to match train_y and raters."
+        )
+    values = np.asarray(rater_targets)
+    if not np.isfinite(values).all() or (values < 0).any():
+        raise InputError("rater_targets: expected finite, non-negative vote shares (zero where a rater did not rate).")
 
 
 def _fit_neural(
-    spec: TrainedSpec, x: Any, y: np.ndarray, ids: list[Any], dev: tuple[Any, np.ndarray, list[Any]] | None
+    spec: TrainedSpec,
+    x: Any,
+    y: np.ndarray,
+    ids: list[Any],
+    dev: tuple[Any, np.ndarray, list[Any]] | None,
+    rater_targets: np.ndarray | None = None,
 ) -> TrainedModel:
     config = spec.config
     if (spec.input.kind == "audio") != (config.backbone is not None):
@@ -226,7 +276,8 @@ def _fit_neural(
     loss_fn = make_loss(spec.loss, y, spec.classes, **spec.loss_options)
     L.seed_everything(config.seed, workers=True, verbose=False)
     backbone = load_backbone(config.backbone.path, config.backbone.keep_layers) if config.backbone else None
-    module = HeadModule(_build_network(spec, backbone).train(), loss_fn, config)  # from_pretrained gives eval
+    rater_loss = MaskedRaterLoss() if rater_targets is not None else None
+    module = HeadModule(_build_network(spec, backbone).train(), loss_fn, config, rater_loss)  # from_pretrained: eval
     sampler = (
         balanced_sampler(y, config.seed)
         if config.balanced_sampling
@@ -235,7 +286,8 @@ def _fit_neural(
     axis, budget = _frame_axis(spec.input.kind), config.max_batch_frames
     train_batches = batching(x, ids, axis, sampler, config.batch_size, budget, long_frames=config.long_item_frames,
                              with_replacement=config.balanced_sampling)  # fmt: skip
-    train_loader = _loader(x, y, ids, spec.input.kind, "train_x", num_workers=config.num_workers, **train_batches)
+    train_loader = _loader(x, y, ids, spec.input.kind, "train_x", rater_targets, num_workers=config.num_workers,
+                           **train_batches)  # fmt: skip
     dev_loader = None
     if dev:
         dev_batches = batching(dev[0], dev[2], axis, range(len(dev[0])), config.batch_size, budget, name="dev_x")

@@ -16,7 +16,9 @@ from voxpop.core.cache import Stage as Stage
 from voxpop.core.errors import ConfigError
 from voxpop.corpus import Corpus
 from voxpop.evaluation import load_predictions
+from voxpop.labels.rater_votes import rater_votes
 from voxpop.models import ModelSpec, make_folds
+from voxpop.models.specs import RATER_HEADS
 from voxpop.study.stages import (
     Progress,
     Trained,
@@ -84,7 +86,8 @@ def _compute_train(stage: Stage, inputs: list, context: Context, directory: Path
     name, options = c["protocol"]
     folds = make_folds(context.items.items, name, **options)
     spec = ModelSpec.model_validate(c["model"])
-    compute_train(*inputs, folds, spec, directory, context.progress, dev_predictions=c["dev_predictions"])
+    votes = rater_votes(context.items, inputs[1]) if spec.head in RATER_HEADS else None  # per-rater heads
+    compute_train(*inputs, folds, spec, directory, context.progress, dev_predictions=c["dev_predictions"], votes=votes)
 
 
 def _compute_fusion(stage: Stage, inputs: list, context: Context, directory: Path) -> None:

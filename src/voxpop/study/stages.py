@@ -44,6 +44,7 @@ from voxpop.features import Extractor, Features, FeatureStore, fill_store, make_
 from voxpop.features.audio import AudioOptions
 from voxpop.labels import ContinuousLabelSet, LabelSet, accounting_table, top_class
 from voxpop.labels.label_sets import build_label_set, load_label_set
+from voxpop.labels.rater_votes import RaterVotes
 from voxpop.labels.segments import union_segment_corpus
 from voxpop.models import ModelSpec, cross_validate
 from voxpop.models.crosscorpus import concat_label_sets, normalisation_groups, normalise_by_group, onto_test_classes
@@ -279,16 +280,19 @@ def compute_train(
     directory: Path,
     progress: Progress | None = None,
     dev_predictions: bool = False,
+    votes: RaterVotes | None = None,
 ) -> None:
     """Cross-validate classifiers or regressors, by the label set's kind (fold models saved under
     ``directory/folds``; finished folds are resumed; ``folds.parquet``: sizes, dropped items, items the protocol
     left out by split value (``left_out[Test3]``, :func:`voxpop.models.protocols.left_out_table`) and best epoch per
     fold); with
     ``dev_predictions`` each fold model also predicts its own dev items
-    (:func:`voxpop.models.cross_validation.cross_validate`)."""
+    (:func:`voxpop.models.cross_validation.cross_validate`; ``votes``: each rater's votes, for the rater-aware
+    heads)."""
     cv = cross_validate(
-        features, labels, folds, spec, out_dir=directory, progress=progress, dev_predictions=dev_predictions
-    )
+        features, labels, folds, spec, out_dir=directory, progress=progress, dev_predictions=dev_predictions,
+        votes=votes,
+    )  # fmt: skip
     histories = pd.concat([h.assign(fold=name) for name, h in cv.histories.items()], ignore_index=True)
     folds_table = cv.sizes.join(cv.dropped).join(left_out_table(folds)).assign(best_epoch=pd.Series(cv.best_epochs))
     trained = Trained(cv.predictions, cv.multilabel, histories, cv.layer_weights, folds_table, kind=cv.kind)
