@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from voxpop.core.errors import ConfigError
-from voxpop.models.specs import HEADS
+from voxpop.models.specs import HEADS, RATER_HEADS
 
 if TYPE_CHECKING:
     import torch
@@ -82,7 +82,7 @@ def test_heads_ignore_padded_frames(name, sequences):
     from voxpop.models.heads import build_head, masked_mean
 
     torch.manual_seed(0)
-    head = build_head(name, 6, 3).eval()
+    head = build_head(name, 6, 3, 2 if name in RATER_HEADS else None).eval()  # rater heads: 2 rater outputs
     x, mask = _padded(sequences, fill=123.0)  # garbage in the padding must not matter
     with torch.no_grad():
         batch = head(x, mask)

@@ -69,11 +69,11 @@ def test_rater_votes_need_rater_ids_and_one_choice_per_rating():
 
 # ---------------------------------------------------------------------------------------------- the masked loss
 def test_a_rater_output_gets_no_gradient_from_items_it_did_not_rate():
+    from voxpop.models.heads import build_head
     from voxpop.models.losses import MaskedRaterLoss
-    from voxpop.models.rater_heads import PerRaterHead
 
     torch.manual_seed(0)
-    head = PerRaterHead(3, 2, 3, trunk="linear", trunk_dim=4)
+    head = build_head("per_rater", 3, 2, 3, trunk="linear", trunk_dim=4)
     x = torch.randn(3, 3)
     y = torch.zeros(3, 3, 2)
     y[0, 0, 1] = y[1, 0, 0] = y[2, 0, 1] = 1.0  # rater 0 rated every item
@@ -98,20 +98,20 @@ def test_a_rater_output_gets_no_gradient_from_items_it_did_not_rate():
 
 
 def test_the_item_prediction_is_the_mean_of_the_rater_probabilities():
-    from voxpop.models.rater_heads import PerRaterHead
+    from voxpop.models.heads import build_head
 
     torch.manual_seed(1)
-    head = PerRaterHead(5, 3, 4, trunk="mlp", trunk_options={"hidden_dim": 8}, trunk_dim=6).eval()
+    head = build_head("per_rater", 5, 3, 4, trunk="mlp", trunk_options={"hidden_dim": 8}, trunk_dim=6).eval()
     x = torch.randn(7, 5)
     item = torch.softmax(head(x), dim=-1)
     np.testing.assert_allclose(item.detach(), torch.softmax(head.rater_logits, dim=-1).mean(dim=1).detach(), atol=1e-6)
 
 
 def test_crowd_layer_rater_logits_are_the_matrix_times_the_shared_probabilities():
-    from voxpop.models.rater_heads import CrowdLayerHead
+    from voxpop.models.heads import build_head
 
     torch.manual_seed(2)
-    head = CrowdLayerHead(4, 3, 2, trunk="linear")
+    head = build_head("crowd_layer", 4, 3, 2, trunk="linear")
     with torch.no_grad():
         head.crowd.weight.copy_(torch.randn(2, 3, 3))
     x = torch.randn(5, 4)
@@ -249,7 +249,7 @@ def test_cli_train_predict_rater_and_export_a_per_rater_run(demo_corpus, demo_lo
     assert by_rater.exit_code == 0, by_rater.output
     assert len(json.loads(by_rater.stdout)) == 2
     unknown = runner.invoke(app, ["predict", str(run_dir), *files, "--rater", "nobody"], env=env)
-    assert unknown.exit_code != 0 and "no fold model has an output for this rater" in unknown.output
+    assert "no fold model has an output for this rater" in str(unknown.exception)
     if importlib.util.find_spec("onnxruntime") is None:
         return
     from voxpop.features import extract
@@ -266,3 +266,26 @@ def test_cli_train_predict_rater_and_export_a_per_rater_run(demo_corpus, demo_lo
         for r, name in enumerate(model.model.spec.raters):
             np.testing.assert_allclose(per_rater[:, r], model.rater_proba(x, name), atol=1e-5)
         np.testing.assert_allclose(per_rater.mean(axis=1), item, atol=1e-5)  # per_rater: the mean of the raters
+
+
+def test_a_crowd_layer_fine_tunes_a_backbone_from_the_rater_votes(tiny_wavlm_dir):
+    from voxpop.models.heads import BackboneClassifier, load_backbone
+    from voxpop.models.rater_heads import CrowdLayerHead, rater_head
+    from voxpop.models.specs import BackboneConfig
+    from voxpop.models.training import fit
+
+    rng = np.random.default_rng(0)
+    audio = [rng.normal(size=4000).astype(np.float32) for _ in range(6)]
+    y = np.eye(2)[[0, 1, 0, 1, 0, 1]]
+    rater_y = np.stack([y, np.roll(y, 1, axis=0) * [[1], [0], [1], [0], [1], [0]]], axis=1).astype(np.float32)
+    config = TrainConfig(epochs=2, batch_size=3, patience=None, progress_bar=False, accelerator="cpu",
+                         backbone=BackboneConfig(path=str(tiny_wavlm_dir)))  # fmt: skip
+    before = {k: v.clone() for k, v in load_backbone(str(tiny_wavlm_dir)).state_dict().items()}
+    model = fit(audio, y, head="crowd_layer", config=config, head_options={"trunk": "linear"},
+                rater_targets=rater_y, raters=["r1", "r2"])  # fmt: skip
+    assert isinstance(model.network, BackboneClassifier) and isinstance(rater_head(model.network), CrowdLayerHead)
+    after = model.network.backbone.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("encoder.layers"))
+    probs = model.predict_rater_proba(audio, "r2")
+    assert probs.shape == (6, 2)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)

@@ -224,7 +224,7 @@ def build_head(name: str, in_dim: int, n_classes: int, n_raters: int | None = No
     kwargs = validated_options("head", name, options)
     if (name in RATER_HEADS) != (n_raters is not None):
         raise ConfigError(f"internal: head {name!r} built with n_raters={n_raters}; only {RATER_HEADS} take it.")
-    raters = () if n_raters is None else (n_raters,)
+    raters = () if n_raters is None else (n_raters, build_head)  # a rater head builds its trunk with build_head
     with torch.device("meta"):
         size = sum(p.numel() for p in cls(in_dim, n_classes, *raters, **kwargs).parameters())
     where = f"model.head_options of head {name!r} ({in_dim} inputs, {options or 'default options'})"

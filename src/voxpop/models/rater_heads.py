@@ -23,6 +23,7 @@ with fewer than ``min_ratings_per_rater`` training ratings); ``min_ratings_per_r
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,10 @@ from torch import nn
 from voxpop.core.errors import ConfigError
 from voxpop.models.specs import TRUNKS
 
+BuildTrunk = Callable[..., nn.Module]
+"""``build(name, in_dim, out_dim, **options)``: a head of :data:`voxpop.models.specs.TRUNKS` as the shared trunk
+(:func:`voxpop.models.heads.build_head`, which builds the rater-aware heads and hands itself in)."""
+
 
 class RaterHead(nn.Module):
     """Base of the rater-aware heads: the per-rater logits ``(B, R, C)`` of the last forward pass."""
@@ -40,13 +45,11 @@ class RaterHead(nn.Module):
     n_raters: int
     rater_logits: torch.Tensor | None = None
 
-    def _trunk(self, name: str, options: dict[str, Any], in_dim: int, out_dim: int) -> nn.Module:
-        """The shared trunk: head ``name`` of :func:`voxpop.models.heads.build_head` with ``out_dim`` outputs."""
-        from voxpop.models.heads import build_head  # heads registers this module's classes
-
+    def _trunk(self, build: BuildTrunk, name: str, options: dict[str, Any], in_dim: int, out_dim: int) -> nn.Module:
+        """The shared trunk: head ``name`` built by ``build`` with ``out_dim`` outputs (its frame level is ours)."""
         if name not in TRUNKS:  # validated_options checks it first; a direct construction lands here
             raise ConfigError(f"head_options.trunk: {name!r} is no trunk; choose one of {', '.join(TRUNKS)}.")
-        trunk = build_head(name, in_dim, out_dim, **options)
+        trunk = build(name, in_dim, out_dim, **options)
         self.frame_level = bool(trunk.frame_level)
         return trunk
 
@@ -58,6 +61,7 @@ class PerRaterHead(RaterHead):
         in_dim: input feature size D.
         n_classes: classes C.
         n_raters: rater outputs R (own outputs and the shared ``other raters`` one).
+        build_trunk: builds the trunk (:data:`BuildTrunk`; :func:`voxpop.models.heads.build_head` passes itself).
         trunk: the trunk's head (``mlp``, ``linear``, ``residual``, ``attentive_stats``, ``lstm``).
         trunk_options: that head's options (e.g. ``hidden_dim``).
         trunk_dim: the width of the shared representation.
@@ -65,7 +69,8 @@ class PerRaterHead(RaterHead):
             targets are built with it, :meth:`voxpop.labels.rater_votes.RaterVotes.targets`).
 
     Example:
-        >>> head = PerRaterHead(4, 3, 5, trunk="linear", trunk_dim=8)
+        >>> from voxpop.models.heads import build_head
+        >>> head = build_head("per_rater", 4, 3, 5, trunk="linear", trunk_dim=8)
         >>> out = head(torch.zeros(2, 4))
         >>> out.shape, head.rater_logits.shape, torch.allclose(out.exp().sum(dim=1), torch.ones(2))
         (torch.Size([2, 3]), torch.Size([2, 5, 3]), True)
@@ -75,7 +80,8 @@ class PerRaterHead(RaterHead):
         self,
         in_dim: int,
         n_classes: int,
-        n_raters: int = 1,
+        n_raters: int,
+        build_trunk: BuildTrunk,
         *,
         trunk: str = "mlp",
         trunk_options: dict[str, Any] | None = None,
@@ -84,7 +90,7 @@ class PerRaterHead(RaterHead):
     ) -> None:
         super().__init__()
         self.n_raters, self.min_ratings_per_rater = n_raters, min_ratings_per_rater
-        self.trunk = self._trunk(trunk, dict(trunk_options or {}), in_dim, trunk_dim)
+        self.trunk = self._trunk(build_trunk, trunk, dict(trunk_options or {}), in_dim, trunk_dim)
         bound = 1 / math.sqrt(trunk_dim)  # nn.Linear's initialisation, per rater
         self.weight = nn.Parameter(torch.empty(n_raters, trunk_dim, n_classes).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(n_raters, n_classes).uniform_(-bound, bound))
@@ -103,12 +109,14 @@ class CrowdLayerHead(RaterHead):
         in_dim: input feature size D.
         n_classes: classes C.
         n_raters: rater outputs R.
+        build_trunk: as :class:`PerRaterHead`.
         trunk: the shared classifier's head (its C outputs are the shared logits z).
         trunk_options: that head's options.
         min_ratings_per_rater: as :class:`PerRaterHead`.
 
     Example:
-        >>> head = CrowdLayerHead(4, 3, 2, trunk="linear")
+        >>> from voxpop.models.heads import build_head
+        >>> head = build_head("crowd_layer", 4, 3, 2, trunk="linear")
         >>> z = head(torch.zeros(5, 4))
         >>> z.shape, head.rater_logits.shape, head.confusions().shape
         (torch.Size([5, 3]), torch.Size([5, 2, 3]), (2, 3, 3))
@@ -118,7 +126,8 @@ class CrowdLayerHead(RaterHead):
         self,
         in_dim: int,
         n_classes: int,
-        n_raters: int = 1,
+        n_raters: int,
+        build_trunk: BuildTrunk,
         *,
         trunk: str = "mlp",
         trunk_options: dict[str, Any] | None = None,
@@ -128,7 +137,7 @@ class CrowdLayerHead(RaterHead):
 
         super().__init__()
         self.n_raters, self.min_ratings_per_rater = n_raters, min_ratings_per_rater
-        self.trunk = self._trunk(trunk, dict(trunk_options or {}), in_dim, n_classes)
+        self.trunk = self._trunk(build_trunk, trunk, dict(trunk_options or {}), in_dim, n_classes)
         self.crowd = CrowdLayer(n_classes, n_raters, conn_type="mw")
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
