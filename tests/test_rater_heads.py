@@ -67,6 +67,29 @@ def test_rater_votes_need_rater_ids_and_one_choice_per_rating():
         rater_votes(anonymous, make_labels(anonymous, "pr"))
 
 
+def test_rater_targets_of_the_msp_labels_detailed_field_case(shared_data):
+    """Real layout (../shared/field-cases/07): worker 104's first record on 0011 is 'Other-Bored' (outside the
+    classes: counted, no vote, so worker 104 gets no output); every other worker has 2 votes."""
+    from voxpop.corpus.formats.msp import read_msp
+
+    folder = shared_data.parent / "field-cases" / "07-msp-labels-detailed-csv"
+    if not folder.is_dir():
+        pytest.skip(f"field case folder {folder} is absent")
+    corpus = read_msp(folder / "labels_detailed.csv", folder / "labels_consensus.csv", duplicates="first")
+    labels = make_labels(corpus, "pr")
+    votes = rater_votes(corpus, labels)
+    items = ["MSP-PODCAST_0001_0008", "MSP-PODCAST_0001_0011", "MSP-PODCAST_0002_0033"]
+    targets, outputs, counts = votes.targets(items, min_ratings_per_rater=2)
+    assert outputs == ["WORKER00000101", "WORKER00000102", "WORKER00000103"] and votes.outside == 1
+    voted = {(items[i], outputs[r], labels.classes[c]) for i, r, c in zip(*np.nonzero(targets), strict=True)}
+    assert voted == {
+        (items[0], "WORKER00000101", "neutral"), (items[0], "WORKER00000102", "sad"),
+        (items[0], "WORKER00000103", "neutral"), (items[1], "WORKER00000101", "happy"),
+        (items[2], "WORKER00000102", "angry"), (items[2], "WORKER00000103", "contempt"),
+    }  # fmt: skip
+    assert counts == {"votes": 6, "raters_own": 3, "raters_other": 0, "items_unrated": 0}
+
+
 # ---------------------------------------------------------------------------------------------- the masked loss
 def test_a_rater_output_gets_no_gradient_from_items_it_did_not_rate():
     from voxpop.models.heads import build_head

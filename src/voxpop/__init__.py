@@ -178,7 +178,9 @@ def cross_validate(
             ``seed``), ``"split"`` (``columns``; ``dev_share`` for columns without development items),
             ``"leave-one-out"`` (``column``) or ``"cross-corpus"``.
         model: a head name (``"logreg"``, ``"svm"``, ``"mlp"``, ...), a mapping of ``ModelSpec`` fields
-            (``{"head": "mlp", "loss": "kl", "train": {"epochs": 20}}``) or a ``ModelSpec``.
+            (``{"head": "mlp", "loss": "kl", "train": {"epochs": 20}}``) or a ``ModelSpec``. The rater-aware
+            heads ``per_rater`` and ``crowd_layer`` learn each rater's votes, read from ``corpus`` under the label
+            set's conditions and classes (:func:`voxpop.labels.rater_votes.rater_votes`; docs/raters.md).
         out: a folder to save each fold's model and the pooled ``predictions.parquet`` in (a rerun with the
             same inputs loads them instead of retraining); None keeps everything in memory.
         **protocol_options: the protocol's options (e.g. ``k=3``).
@@ -200,6 +202,7 @@ def cross_validate(
     """
     from voxpop.models import ModelSpec, make_folds
     from voxpop.models import cross_validate as cross_validate_folds
+    from voxpop.models.specs import RATER_HEADS
 
     if isinstance(model, str):
         spec = ModelSpec(head=model)
@@ -208,7 +211,12 @@ def cross_validate(
     else:
         spec = model
     folds = make_folds(corpus.items, protocol, **protocol_options)
-    return cross_validate_folds(features, labels, folds, spec, out_dir=out)
+    votes = None
+    if spec.head in RATER_HEADS:  # per_rater / crowd_layer learn each rater's votes from the corpus
+        from voxpop.labels.rater_votes import rater_votes
+
+        votes = rater_votes(corpus, labels)
+    return cross_validate_folds(features, labels, folds, spec, out_dir=out, votes=votes)
 
 
 def evaluate(predictions: Any, labels: LabelSet | ContinuousLabelSet, **options: Any) -> pd.DataFrame:
