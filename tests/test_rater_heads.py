@@ -46,7 +46,7 @@ def test_rater_targets_follow_the_votes_with_rare_raters_sharing_one_output():
     expected[1, 0], expected[1, 1], expected[1, 2] = [1, 0], [0, 1], [0, 1]  # a: r1 A, r2 S, r3 (other raters) S
     expected[2, 0], expected[2, 1] = [0, 1], [0, 1]  # b
     np.testing.assert_array_equal(targets, expected)
-    assert counts == {"votes": 6, "raters_own": 2, "raters_other": 1, "items_unrated": 0}
+    assert counts == {"rater_votes": 6, "raters_own_output": 2, "raters_shared_output": 1, "items_without_votes": 0}
 
 
 def test_only_the_given_items_count_towards_min_ratings_per_rater():
@@ -55,7 +55,7 @@ def test_only_the_given_items_count_towards_min_ratings_per_rater():
     targets, outputs, counts = votes.targets(["b", "c"], min_ratings_per_rater=2)  # r2 has 1 vote on b, c
     assert outputs == ["r1", OTHER_RATERS]
     np.testing.assert_array_equal(targets[:, 1], [[0, 1], [0, 0]])  # the shared output: r2 on b, nobody on c
-    assert counts["raters_other"] == 1 and counts["votes"] == 3
+    assert counts["raters_shared_output"] == 1 and counts["rater_votes"] == 3
     with pytest.raises(InputError, match=r"items \['zz'\] have no ratings"):
         votes.targets(["zz"])
 
@@ -87,7 +87,7 @@ def test_rater_targets_of_the_msp_labels_detailed_field_case(shared_data):
         (items[0], "WORKER00000103", "neutral"), (items[1], "WORKER00000101", "happy"),
         (items[2], "WORKER00000102", "angry"), (items[2], "WORKER00000103", "contempt"),
     }  # fmt: skip
-    assert counts == {"votes": 6, "raters_own": 3, "raters_other": 0, "items_unrated": 0}
+    assert counts == {"rater_votes": 6, "raters_own_output": 3, "raters_shared_output": 0, "items_without_votes": 0}
 
 
 # ---------------------------------------------------------------------------------------------- the masked loss
@@ -265,7 +265,10 @@ def test_cli_train_predict_rater_and_export_a_per_rater_run(demo_corpus, demo_lo
     run = load_run(run_dir)
     models = run.fold_models()
     raters = models["fold1"].model.spec.raters
-    assert raters and models["fold1"].model.spec.rater_counts["raters_own"] == len(raters) - (OTHER_RATERS in raters)
+    counts = models["fold1"].model.spec.rater_counts
+    assert raters and counts["raters_own_output"] == len(raters) - (OTHER_RATERS in raters)
+    folds = pd.read_parquet(run.directory / "folds.parquet")  # the train stage's table of the folds
+    assert folds.loc["fold1", "rater_votes"] == counts["rater_votes"] > 0
     files = list(demo_corpus.corpus.items["audio"].iloc[[0, 5]])
     own = next(r for r in raters if r != OTHER_RATERS)
     by_rater = runner.invoke(app, ["predict", str(run_dir), *files, "--rater", own, "--format", "json"], env=env)

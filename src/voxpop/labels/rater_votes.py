@@ -64,9 +64,9 @@ class RaterVotes:
 
         Returns:
             ``(targets, outputs, counts)``: float32 items x outputs x classes; the output names (rater ids, then
-            ``other raters``); and ``counts``: ``votes`` used, ``raters_own`` (raters with an output),
-            ``raters_other`` (raters sharing the last output), ``items_unrated`` (items no rater rated inside
-            the class set: all-zero targets, they train nothing).
+            ``other raters``); and ``counts``: ``rater_votes`` used, ``raters_own_output`` (raters with an output),
+            ``raters_shared_output`` (raters sharing the last output), ``items_without_votes`` (items no rater
+            rated inside the class set: all-zero targets, they train nothing).
 
         Raises:
             ConfigError: ``min_ratings_per_rater`` below 1.
@@ -103,8 +103,8 @@ class RaterVotes:
         targets = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)[:, :n_outputs]
         names = [str(r) for r in self.raters[own]] + ([OTHER_RATERS] if len(others) else [])
         unrated = int((np.bincount(row, minlength=len(wanted)) == 0).sum())
-        report = {"votes": int(used.sum()), "raters_own": len(own), "raters_other": len(others)}
-        return targets, names, {**report, "items_unrated": unrated}
+        report = {"rater_votes": int(used.sum()), "raters_own_output": len(own), "raters_shared_output": len(others)}
+        return targets, names, {**report, "items_without_votes": unrated}
 
 
 def rater_votes(corpus: Corpus, labels: LabelSet, slot: str = "primary") -> RaterVotes:

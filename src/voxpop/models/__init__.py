@@ -13,6 +13,7 @@ _EXPORTS = {
     "HEADS": "specs",
     "CLASSICAL": "specs",
     "LOSSES": "specs",
+    "RATER_HEADS": "specs",
     "Fold": "protocols",
     "PROTOCOLS": "protocols",
     "make_folds": "protocols",

@@ -284,8 +284,9 @@ def compute_train(
 ) -> None:
     """Cross-validate classifiers or regressors, by the label set's kind (fold models saved under
     ``directory/folds``; finished folds are resumed; ``folds.parquet``: sizes, dropped items, items the protocol
-    left out by split value (``left_out[Test3]``, :func:`voxpop.models.protocols.left_out_table`) and best epoch per
-    fold); with
+    left out by split value (``left_out[Test3]``, :func:`voxpop.models.protocols.left_out_table`), best epoch per
+    fold and, for a rater-aware head, what its per-rater targets counted: ``rater_votes``, ``raters_own_output``,
+    ``raters_shared_output``, ``items_without_votes``, ``ratings_outside_classes``); with
     ``dev_predictions`` each fold model also predicts its own dev items
     (:func:`voxpop.models.cross_validation.cross_validate`; ``votes``: each rater's votes, for the rater-aware
     heads)."""
@@ -295,6 +296,9 @@ def compute_train(
     )  # fmt: skip
     histories = pd.concat([h.assign(fold=name) for name, h in cv.histories.items()], ignore_index=True)
     folds_table = cv.sizes.join(cv.dropped).join(left_out_table(folds)).assign(best_epoch=pd.Series(cv.best_epochs))
+    raters = {name: m.model.spec.rater_counts for name, m in cv.models.items() if m.model.spec.rater_counts}
+    if raters:  # rater heads: votes used, raters with an output, raters sharing 'other raters', unrated items
+        folds_table = folds_table.join(pd.DataFrame.from_dict(raters, orient="index"))
     trained = Trained(cv.predictions, cv.multilabel, histories, cv.layer_weights, folds_table, kind=cv.kind)
     _save_trained(dataclasses.replace(trained, dev_predictions=cv.dev_predictions), directory)
 
