@@ -98,12 +98,12 @@ class HeadModule(L.LightningModule):
         self._train_sum, self._train_n = 0.0, 0
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        outputs = self(batch["x"], batch["mask"]).float()
+        outputs = self(batch["x"], batch["mask"])  # a rater-aware head also keeps its per-rater logits
         if "rater_targets" in batch:
             assert self.rater_loss is not None, "per-rater targets need HeadModule(rater_loss=...)"
             loss = self.rater_loss(rater_logits(self.network), batch["rater_targets"])
         else:
-            loss = self.loss_fn(outputs, batch["y"])
+            loss = self.loss_fn(outputs.float(), batch["y"])
         self._train_sum += float(loss.detach()) * len(batch["y"])
         self._train_n += len(batch["y"])
         return loss
