@@ -245,7 +245,7 @@ def test_crowd_layer_matrices_rank_the_raters_as_simulated(simulated):
 def test_the_mean_prediction_beats_a_plurality_label_model_on_the_true_labels(simulated):
     truth, x, models, _ = simulated
     accuracy = {name: float((m.predict_proba(x).argmax(axis=1) == truth).mean()) for name, m in models.items()}
-    assert accuracy["per_rater"] >= accuracy["plurality"] + 0.03, accuracy
+    assert accuracy["per_rater"] >= accuracy["plurality"] + 0.05, accuracy  # seed 0: 0.789 vs 0.689
 
 
 # ---------------------------------------------------------------------------------------------- train, predict, export
