@@ -60,6 +60,16 @@ def test_only_the_given_items_count_towards_min_ratings_per_rater():
         votes.targets(["zz"])
 
 
+def test_the_votes_digest_changes_with_any_vote():
+    corpus = _toy_corpus()
+    votes = rater_votes(corpus, make_labels(corpus, "pr"))
+    changed = corpus.ratings.copy()
+    changed.loc[changed.index[0], "label"] = "S"  # r1 on a: A -> S
+    other = Corpus("toy", corpus.items, changed, classes=["A", "S"], excluded=["other"])
+    assert votes.digest() == rater_votes(corpus, make_labels(corpus, "pr")).digest()
+    assert votes.digest() != rater_votes(other, make_labels(other, "pr")).digest()
+
+
 def test_rater_votes_need_rater_ids_and_one_choice_per_rating():
     corpus = _toy_corpus()
     anonymous = Corpus("anon", corpus.items, corpus.ratings.assign(rater=None), classes=["A", "S"], excluded=["other"])

@@ -11,6 +11,7 @@ loss (:func:`voxpop.models.losses.masked_rater_cross_entropy`) leaves it out.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -47,6 +48,14 @@ class RaterVotes:
     rater: np.ndarray
     label: np.ndarray
     outside: int = 0
+
+    def digest(self) -> str:
+        """sha256 of the votes (item, rater and class of each, with the ids and classes): what a saved model of
+        them was trained on."""
+        digest = hashlib.sha256("\n".join(map(str, [*self.items, *self.raters, *self.classes])).encode())
+        for codes in (self.item, self.rater, self.label):
+            digest.update(np.ascontiguousarray(codes, dtype=np.int64).tobytes())
+        return digest.hexdigest()
 
     def targets(
         self, items: Sequence[str] | pd.Index, min_ratings_per_rater: int = 1

@@ -282,10 +282,7 @@ def _fold_fingerprint(
         "test": _digest(items.test),
     }
     if votes is not None:
-        digest = hashlib.sha256("\n".join(map(str, [*votes.items, *votes.raters])).encode())
-        for codes in (votes.item, votes.rater, votes.label):
-            digest.update(np.ascontiguousarray(codes, dtype=np.int64).tobytes())
-        fingerprint["raters"] = digest.hexdigest()
+        fingerprint["raters"] = votes.digest()
     return fingerprint
 
 
