@@ -68,6 +68,7 @@ def own_jobs(name: str, states: str = "RUNNING") -> list[str]:
     return listed.stdout.split()
 
 
+@pytest.mark.slow  # about 4 minutes on a busy 2-core machine: 'make test' runs it, 'make quick-test' does not
 def test_a_study_through_slurm_survives_a_cancelled_job_and_equals_the_local_run(slurm, tmp_path):
     make_demo_corpus(tmp_path / "demo", "tiny")
     overrides = tiny(tmp_path / "demo" / "corpus")
