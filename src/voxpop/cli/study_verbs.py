@@ -13,6 +13,7 @@ from rich.table import Table
 
 from voxpop.cli.app import app, console
 from voxpop.cli.progress_display import PROGRESS_HELP, progress_mode, progress_reporter
+from voxpop.core.errors import ConfigError
 from voxpop.core.limits import check_ceiling
 
 if TYPE_CHECKING:  # the study runner imports torch: only inside the verbs, so 'voxpop --help' stays fast
@@ -135,9 +136,11 @@ def run_study(
     dry_run: bool,
     allow_outside_paths: bool = False,
     progress: str = "rich",
+    cluster=None,
 ) -> None:
     """Run (or with ``dry_run`` only plan) a loaded recipe (read from file ``source``) into ``out`` and print the
-    summary.
+    summary; ``cluster``: a ``--cluster`` profile (:class:`voxpop.study.cluster_profile.ClusterProfile`) to run on
+    instead of ``workers`` / ``scheduler`` (a batch profile's ``--dry-run`` prints its job script first).
 
     Before any work: ``--threads`` against its ceiling and the recipe's paths against the recipe's folder, ``out``
     and the feature store (:func:`voxpop.study.recipe_paths.check_recipe_paths`; ``allow_outside_paths`` lifts it).
@@ -153,15 +156,26 @@ def run_study(
     study = build_study(loaded, out, source)
     if dry_run:
         from voxpop.study import dry_run as planned
+        from voxpop.study.cluster_profile import BATCH_KINDS, job_script
 
-        print_plan(planned(study, out, workers, scheduler))
+        place = scheduler
+        if cluster is not None and cluster.kind != "local":
+            place = cluster.address if cluster.kind == "scheduler" else cluster.describe()
+        if cluster is not None and cluster.kind in BATCH_KINDS:
+            console.print(f"job script ({cluster.kind}, one per job):", highlight=False)
+            console.print(job_script(cluster), markup=False, highlight=False)
+        print_plan(planned(study, out, cluster.workers if cluster and cluster.kind == "local" else workers, place))
         return
     from voxpop.labels.overwrite import existing_outputs, replaced_note
 
     replaced = existing_outputs(out)
     with contextlib.ExitStack() as stack:
         client = None
-        if workers > 1 or scheduler is not None:
+        if cluster is not None:
+            from voxpop.study.cluster_profile import connect_profile
+
+            client = stack.enter_context(connect_profile(cluster, security))
+        elif workers > 1 or scheduler is not None:
             client = stack.enter_context(connect(workers, scheduler, security, preload=True))
         from voxpop.report import write_study_report
         from voxpop.study import run_recipe
@@ -200,6 +214,12 @@ def run(
         help="Run on an existing Dask cluster (tcp://HOST:PORT or tls://...) whose workers see --out. "
         "Only clusters you control: it runs the code voxpop sends.",
     ),
+    cluster: Path = typer.Option(
+        None,
+        "--cluster",
+        help="Run on the cluster a YAML profile describes (kind: local, scheduler, slurm, pbs or sge; docs/cluster.md);"
+        " not with --workers or --scheduler.",
+    ),
     tls_ca_file: Path = typer.Option(None, "--tls-ca-file", help="--scheduler over TLS: the CA certificate (PEM)."),
     tls_cert: Path = typer.Option(None, "--tls-cert", help="--scheduler over TLS: this client's certificate (PEM)."),
     tls_key: Path = typer.Option(None, "--tls-key", help="--scheduler over TLS: this client's private key (PEM)."),
@@ -217,12 +237,25 @@ def run(
     from voxpop.core.cluster import security_from_files
     from voxpop.study import load_recipe
 
+    profile = None
+    if cluster is not None:
+        from voxpop.study.cluster_profile import load_profile
+
+        given = [flag for flag, value in (("--workers", workers), ("--scheduler", scheduler)) if value is not None]
+        if given:
+            raise ConfigError(
+                f"--cluster {cluster} and {' and '.join(given)} both say where stages run; give one (the profile's "
+                "kind local takes workers, kind scheduler an address)"
+            )
+        profile = load_profile(cluster)
     loaded = load_recipe(recipe, set_ or [])
     security = security_from_files(tls_ca_file, tls_cert, tls_key)
-    count = 1 if scheduler else resolve_workers(workers)
+    count = 1 if scheduler or profile else resolve_workers(workers)
     out = out or Path("runs") / loaded.study
     mode = progress_mode(progress)
-    run_study(loaded, out, str(recipe), count, scheduler, security, threads, dry_run, allow_outside_paths, mode)
+    run_study(
+        loaded, out, str(recipe), count, scheduler, security, threads, dry_run, allow_outside_paths, mode, profile
+    )
 
 
 def demo_recipe() -> Path:

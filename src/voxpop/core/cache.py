@@ -371,6 +371,12 @@ def _is_file_record(entry: object) -> bool:
 
 
 # ====================================================================== stages and the cache
+LOCATIONS = "paths"
+"""The entry of a stage's config that says where its input files lie (absolute paths, read by the computation)
+and is left out of the stage's key: the key holds those files' contents (their hashes) instead, so the same
+recipe run from two folders, or with its files moved, finds the same stages."""
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Stage:
     """One unit of work of the cache: what it computes and from what; its :attr:`key` names its folder.
@@ -378,7 +384,7 @@ class Stage:
     Args:
         kind: the kind of work (``labels``, ``features``, ``train``, ``evaluate``, ...): the folder's prefix.
         label: a readable name for progress lines and notices (not part of the key).
-        config: the JSON-able configuration; part of the key.
+        config: the JSON-able configuration; part of the key, except its :data:`LOCATIONS` entry.
         inputs: the stages whose outputs it reads; their keys are part of its key.
     """
 
@@ -389,15 +395,18 @@ class Stage:
 
     @functools.cached_property
     def key(self) -> str:
-        """sha256 (first 20 hex digits) of kind, config and the inputs' keys.
+        """sha256 (first 20 hex digits) of kind, config (without its :data:`LOCATIONS`) and the inputs' keys.
 
         >>> a = Stage("labels", "MR", {"rule": "mr"})
+        >>> a.key == Stage("labels", "MR", {"rule": "mr", LOCATIONS: {"file": "/home/me/labels.parquet"}}).key
+        True
         >>> a.key == Stage("labels", "another label", {"rule": "mr"}).key
         True
         >>> Stage("train", "t", {}, (a,)).key == Stage("train", "t", {}, (Stage("labels", "PR", {"rule": "pr"}),)).key
         False
         """
-        return stable_hash({"kind": self.kind, "config": self.config, "inputs": [s.key for s in self.inputs]})[:20]
+        config = {name: value for name, value in self.config.items() if name != LOCATIONS}
+        return stable_hash({"kind": self.kind, "config": config, "inputs": [s.key for s in self.inputs]})[:20]
 
     @property
     def name(self) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from voxpop.core.cache import Cache, Stage, atomic_write, parse_json, stable_hash, write_text
+from voxpop.core.cache import LOCATIONS, Cache, Stage, atomic_write, parse_json, stable_hash, write_text
 from voxpop.core.errors import ConfigError, VoxpopError
 from voxpop.core.progress import Reporter
 from voxpop.corpus import Corpus
@@ -50,16 +50,16 @@ def corpus_source(recipe: Recipe) -> tuple[Stage | None, str]:
     """
     if not recipe.corpora:
         return _single_source(recipe.corpus, "corpus")
-    parts = {}
+    parts, locations = {}, {"corpora": {}, "builds": {}}  # the places of saved corpora and imported files
     for name, entry in recipe.corpora.items():
         stage, key = _single_source(entry, f"corpora.{name}")
-        parts[name] = {
-            "key": key,
-            "build": stage.config if stage is not None else None,
-            "path": entry.path,
-            "class_map": entry.class_map,
-        }
-    stage = Stage("corpus", f"merge {' + '.join(recipe.corpora)}", {"merge": parts})
+        build = None if stage is None else {k: v for k, v in stage.config.items() if k != LOCATIONS}
+        parts[name] = {"key": key, "build": build, "class_map": entry.class_map}
+        if entry.path is not None:
+            locations["corpora"][name] = entry.path
+        if stage is not None and LOCATIONS in stage.config:
+            locations["builds"][name] = stage.config[LOCATIONS]
+    stage = Stage("corpus", f"merge {' + '.join(recipe.corpora)}", {"merge": parts, LOCATIONS: locations})
     return stage, stage.key
 
 
@@ -78,11 +78,8 @@ def _single_source(spec: CorpusSpec, where: str) -> tuple[Stage | None, str]:
         stage = Stage("corpus", f"demo corpus ({spec.demo.size})", {"demo": spec.demo.model_dump()})
     else:
         arguments = {k: _argument_fingerprint(v) for k, v in spec.arguments.items()}
-        stage = Stage(
-            "corpus",
-            f"import {spec.format}",
-            {"format": spec.format, "arguments": spec.arguments, "fingerprints": arguments},
-        )
+        config = {"format": spec.format, "fingerprints": arguments, LOCATIONS: {"arguments": spec.arguments}}
+        stage = Stage("corpus", f"import {spec.format}", config)  # the files' contents are hashed, not their places
     return stage, stage.key
 
 
@@ -91,10 +88,22 @@ def _argument_fingerprint(value: Any) -> Any:
     if isinstance(value, str) and Path(value).is_file():
         return file_hash(value)
     if isinstance(value, str) and Path(value).is_dir():
-        return stable_hash(
-            sorted((str(p.relative_to(value)), p.stat().st_size) for p in Path(value).rglob("*") if p.is_file())
-        )
+        return folder_fingerprint(value)
     return value
+
+
+def folder_fingerprint(folder: str | Path) -> str:
+    """The identity of a folder's files: a hash of their paths inside it and sizes (not of where the folder lies);
+    a folder that does not exist gives the hash of its name as written (the pre-flight check reports it).
+
+    >>> folder_fingerprint("no-such-folder") == stable_hash("no-such-folder")
+    True
+    """
+    if not Path(folder).is_dir():
+        return stable_hash(str(folder))
+    return stable_hash(
+        sorted((str(p.relative_to(folder)), p.stat().st_size) for p in Path(folder).rglob("*") if p.is_file())
+    )
 
 
 def _compute_merge(
@@ -105,9 +114,10 @@ def _compute_merge(
     sources = []
     for name, part in config["merge"].items():
         if part["build"] is None:
-            corpus = Corpus.load(part["path"])
+            corpus = Corpus.load(config[LOCATIONS]["corpora"][name])
         else:
-            st.compute_corpus(part["build"], directory / "parts" / name, progress, map_function)
+            build = {**part["build"], LOCATIONS: config[LOCATIONS]["builds"].get(name, {})}
+            st.compute_corpus(build, directory / "parts" / name, progress, map_function)
             corpus = st.load_corpus(directory / "parts" / name)
         sources.append(MergeSource(corpus, name, part["class_map"]))
     problems = class_map_problems(sources, option="corpora.{}.class_map")

@@ -20,6 +20,7 @@ from voxpop.labels.label_sets import label_kind
 from voxpop.study.corpus_source import corpus_directory, corpus_source
 from voxpop.study.loading import expand_variants
 from voxpop.study.recipe import Recipe
+from voxpop.study.recipe_paths import absolute_recipe
 
 MIXED = "mixed"
 """The target kind of a recipe whose label sets give both classes and dimensions (the check refuses it)."""
@@ -30,7 +31,8 @@ class Study:
     """A recipe made ready to check, plan and run.
 
     Attributes:
-        recipe: the recipe as loaded (overrides applied).
+        recipe: the recipe as loaded (overrides applied), its paths made absolute
+            (:func:`~voxpop.study.recipe_paths.absolute_recipe`).
         source: where it was read from (named in error messages), e.g. the recipe file.
         variants: every variant as (name, recipe), the named variants times the grid (``base`` without either).
         corpus_stage: the stage that builds, imports or merges the corpus; None for a saved corpus (``corpus.path``).
@@ -38,7 +40,7 @@ class Study:
         corpus_dir: the directory of the corpus the study reads (None when the study has no output directory).
         target_kind: ``categorical``, ``continuous`` or :data:`MIXED` (label sets of both kinds).
         label_specs: every label-set spec by (``train`` / ``test``, name).
-        out_dir: the output directory the study was built for (None: planning only).
+        out_dir: the output directory the study was built for, absolute (None: planning only).
     """
 
     recipe: Recipe
@@ -80,13 +82,14 @@ def build_study(recipe: Recipe, out_dir: str | Path | None = None, source: str =
         >>> study.variant_names, study.target_kind, study.corpus_stage.kind
         (['head=mlp', 'head=svm'], 'categorical', 'corpus')
     """
-    variants = tuple(expand_variants(recipe, source))
+    recipe = absolute_recipe(recipe)  # workers elsewhere read the same files; stage keys hold no path
+    variants = tuple((name, absolute_recipe(variant)) for name, variant in expand_variants(recipe, source))
     stage, key = corpus_source(recipe)
     specs = {(part, name): spec for part in ("train", "test") for name, spec in getattr(recipe.labels, part).items()}
     kinds = {label_kind(spec) for spec in specs.values()}
     kind = MIXED if len(kinds) > 1 else next(iter(kinds), "categorical")
-    directory = None if out_dir is None else corpus_directory(recipe, Path(out_dir) / "cache", stage)
-    out = None if out_dir is None else Path(out_dir)
+    out = None if out_dir is None else Path(out_dir).absolute()
+    directory = None if out is None else corpus_directory(recipe, out / "cache", stage)
     return Study(recipe, source, variants, stage, key, directory, kind, specs, out)
 
 
@@ -107,12 +110,13 @@ def as_study(value: Study | Recipe, out_dir: str | Path | None = None, source: s
     """
     if not isinstance(value, Study):
         return build_study(value, out_dir, source)
-    if out_dir is None or value.out_dir == Path(out_dir):
+    if out_dir is None or value.out_dir == Path(out_dir).absolute():
         return value
     if value.out_dir is not None:
         raise ConfigError(
             f"the study was built for output directory {value.out_dir}, not {out_dir}; build it for {out_dir} "
             "(voxpop.study.build_study(recipe, out_dir))"
         )
-    directory = corpus_directory(value.recipe, Path(out_dir) / "cache", value.corpus_stage)
-    return dataclasses.replace(value, corpus_dir=directory, out_dir=Path(out_dir))
+    out = Path(out_dir).absolute()
+    directory = corpus_directory(value.recipe, out / "cache", value.corpus_stage)
+    return dataclasses.replace(value, corpus_dir=directory, out_dir=out)

@@ -67,14 +67,17 @@ def _submodel(annotation: Any) -> Any:
     return annotation
 
 
-def problems_of(error: pydantic.ValidationError, prefix: str = "") -> list[str]:
-    """One line per validation problem, each starting with the key path."""
+def problems_of(
+    error: pydantic.ValidationError, prefix: str = "", model: type[pydantic.BaseModel] = Recipe
+) -> list[str]:
+    """One line per validation problem of a ``model`` (a recipe, a cluster profile), each starting with the key
+    path; an unknown key lists the keys its section allows."""
     lines = []
     for e in error.errors():
         path = _key_path(e["loc"])
         path = f"{prefix}.{path}" if prefix and path else prefix or path
         if e["type"] == "extra_forbidden":
-            allowed = _allowed_keys(Recipe, e["loc"])
+            allowed = _allowed_keys(model, e["loc"])
             hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
             lines.append(f"{path}: unknown key{hint}")
         elif e["type"] == "missing":

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from voxpop.core.cache import Stage
+from voxpop.core.cache import LOCATIONS, Stage
 from voxpop.core.errors import ConfigError
 from voxpop.study import stages as st
-from voxpop.study.corpus_source import file_hash
+from voxpop.study.corpus_source import file_hash, folder_fingerprint
 from voxpop.study.definition import Study, as_study
 from voxpop.study.recipe import FeatureSpec, Recipe, multilabel_rule
 
@@ -62,8 +62,9 @@ def features_stage(
     config = {"corpus": corpus_key, "extractor": f.extractor, "options": f.options, "max_seconds": f.max_seconds}
     if audio_key is not None:
         config["audio_files"] = audio_key
-    if f.noise_dir:  # extraction-time noise: the folder's path as given, resolved
-        config.update(noise_dir=str(Path(f.noise_dir).resolve()), snr_db=f.snr_db)
+    if f.noise_dir:  # extraction-time noise: the folder's files (names and sizes) are hashed, its place is not
+        config.update(noise=folder_fingerprint(f.noise_dir), snr_db=f.snr_db)
+        config[LOCATIONS] = {"noise_dir": str(Path(f.noise_dir).absolute())}
     if normalisation:
         config["normalisation"] = normalisation
     return Stage("features", f"features {f.extractor}", config, (segments,) if segments is not None else ())
@@ -102,15 +103,30 @@ def _label_stages(
     for part in ("train", "test"):
         for name, spec in getattr(recipe.labels, part).items():
             inputs = (sweep,) if getattr(spec, "threshold", None) == "best" and sweep is not None else ()
-            config = {**base, "classes": part_classes[part], "spec": spec.config()}
+            config = {**base, "classes": part_classes[part], "spec": _hashed_spec(spec)}
+            locations = {}
             path = getattr(spec, "path", None)
-            if path is not None and Path(path).is_file():  # a saved label set: its content, not its name
-                config["sha256"] = file_hash(path)
-            overrides = {c: e.labels[name].config() for c, e in recipe.corpora.items() if name in e.labels}
+            if path is not None:  # a saved label set: its content is hashed, its place is not
+                locations["spec"] = path
+                if Path(path).is_file():
+                    config["sha256"] = file_hash(path)
+            overrides = {c: e.labels[name] for c, e in recipe.corpora.items() if name in e.labels}
             if overrides:  # these corpora's items get their own rule (stages.compute_labels)
-                config["overrides"] = overrides
+                config["overrides"] = {c: _hashed_spec(o) for c, o in overrides.items()}
+                located = {c: o.path for c, o in overrides.items() if o.path is not None}
+                if located:
+                    locations["overrides"] = located
+                    config["overrides_sha256"] = {c: file_hash(p) for c, p in located.items() if Path(p).is_file()}
+            if locations:
+                config[LOCATIONS] = locations
             labels[part, name] = Stage("labels", f"labels {name}", config, inputs)
     return sweep, labels
+
+
+def _hashed_spec(spec: Any) -> dict[str, Any]:
+    """A label-set spec as its labels stage hashes it: without the ``path`` of a saved label set (rule ``file``),
+    whose content the stage hashes instead (its place goes in the config's :data:`~voxpop.core.cache.LOCATIONS`)."""
+    return {name: value for name, value in spec.config().items() if name != "path"}
 
 
 def label_classes(recipe: Recipe, corpus_classes: Mapping[str, list[str]] | None) -> tuple[Any, Any]:
@@ -235,7 +251,8 @@ def plan_study(
             sources["ensemble", train] = Stage("ensemble", f"ensemble {train}", {}, trained)
         if a.fusion is not None and len(names) + len(a.fusion.predictions) > 1:
             imported = {n: file_hash(p) for n, p in a.fusion.predictions.items()}
-            config = {**a.fusion.model_dump(mode="json"), "imported": imported, "variants": names}
+            config = {**a.fusion.model_dump(mode="json", exclude={"predictions"}), "imported": imported}
+            config["variants"] = names  # the imported files' contents are hashed; the runner knows their places
             sources["fusion", train] = Stage("fusion", f"fusion {train}", config, (*trained, labels["train", train]))
         if a.tuned_decisions is not None:
             for v in names:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from voxpop.core.errors import ConfigError
 from voxpop.study.recipe import Recipe
@@ -87,3 +88,63 @@ def check_recipe_paths(recipe: Recipe, recipe_file: str | Path, out: str | Path,
             + "\n".join(f"  - {p}" for p in problems)
             + "\nmove them there, or pass --allow-outside-paths to let this recipe use them"
         )
+
+
+def absolute_recipe(recipe: Recipe) -> Recipe:
+    """``recipe`` with every path it names made absolute (from the working directory, as voxpop reads them): the
+    corpus folder, importer arguments that name existing files or folders, ``features.store``, ``features.noise_dir``,
+    saved label sets and fusion's imported predictions, for every corpus of ``corpora`` too.
+
+    Dask workers run elsewhere (another working directory, another machine on the shared filesystem), so the
+    runner hands them absolute paths only. Symbolic links are kept (``Path.absolute``, not ``resolve``). Stage keys
+    never hold these paths (:data:`voxpop.core.cache.LOCATIONS`): the same recipe run from two folders finds the
+    same stages.
+
+    Args:
+        recipe: the validated recipe.
+
+    Returns:
+        A copy with absolute paths (``recipe`` itself is not changed).
+
+    Example:
+        >>> import os
+        >>> from voxpop.study.loading import recipe_from_dict
+        >>> r = absolute_recipe(recipe_from_dict({"study": "s", "corpus": {"demo": {}}, "features": {"store": "f"}}))
+        >>> r.features.store == os.path.join(os.getcwd(), "f")
+        True
+    """
+
+    def absolute(path: str | None) -> str | None:
+        return None if path is None else str(Path(path).absolute())
+
+    def source(spec: Any) -> Any:
+        arguments = {
+            k: absolute(v) if isinstance(v, str) and Path(v).exists() else v for k, v in spec.arguments.items()
+        }
+        update = {"path": absolute(spec.path), "arguments": arguments}
+        if hasattr(spec, "labels"):  # a corpus of corpora: its own label sets
+            update["labels"] = {n: s.model_copy(update={"path": absolute(s.path)}) for n, s in spec.labels.items()}
+        return spec.model_copy(update=update)
+
+    def label_sets(specs: dict[str, Any]) -> dict[str, Any]:
+        located = {n: s for n, s in specs.items() if getattr(s, "path", None) is not None}
+        return {**specs, **{n: s.model_copy(update={"path": absolute(s.path)}) for n, s in located.items()}}
+
+    f = recipe.features
+    labels = recipe.labels.model_copy(
+        update={part: label_sets(getattr(recipe.labels, part)) for part in ("train", "test")}
+    )
+    update: dict[str, Any] = {
+        "features": f.model_copy(update={"store": absolute(f.store), "noise_dir": absolute(f.noise_dir)}),
+        "labels": labels,
+        "corpora": {name: source(entry) for name, entry in recipe.corpora.items()},
+    }
+    if recipe.corpus is not None:
+        update["corpus"] = source(recipe.corpus)
+    fusion = recipe.analyses.fusion
+    if fusion is not None:
+        predictions = {n: absolute(p) for n, p in fusion.predictions.items()}
+        update["analyses"] = recipe.analyses.model_copy(
+            update={"fusion": fusion.model_copy(update={"predictions": predictions})}
+        )
+    return recipe.model_copy(update=update)

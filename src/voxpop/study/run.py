@@ -167,7 +167,7 @@ def run_recipe(
         StageError: a stage that failed, naming it and its directory.
     """
     reporter = reporter or Reporter()
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).absolute()  # workers elsewhere write into the same folder
     study = as_study(recipe, out_dir, source)
     cache = Cache(out_dir / "cache", notice=reporter.notice, inside=out_dir)
     outputs: dict[str, Any] = {}
@@ -300,7 +300,7 @@ def stage_runner(study: Study, plan: Plan, corpus: Corpus, out_dir: Path, thread
         The runner (picklable: Dask sends it to its workers).
     """
     recipe = study.recipe
-    store = Path(recipe.features.store).absolute() if recipe.features.store else default_store_root()
+    store = Path(recipe.features.store) if recipe.features.store else default_store_root()
     fusion = recipe.analyses.fusion
     imported = {n: str(p) for n, p in fusion.predictions.items()} if fusion is not None else {}
     return StageRunner(out_dir / "cache", out_dir, corpus, store, imported, plan.segments, threads)

@@ -16,10 +16,11 @@ only to clusters you control (docs/scaling.md), over TLS with a ``distributed.se
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voxpop.core.cache import Cache, Stage
-from voxpop.core.cluster import RETRIES, planned_workers
+from voxpop.core.cluster import RETRIES, check_workers_see, planned_workers
 from voxpop.core.errors import ConfigError, VoxpopError
 
 if TYPE_CHECKING:
@@ -120,13 +121,14 @@ def run_plan(plan: Plan, runner: StageRunner, cache: Cache, reporter: Reporter, 
             so positions count from ``first + 1`` of ``first + len(plan.order)``.
 
     Raises:
+        ConfigError: a worker that does not see the cache folder (:func:`voxpop.core.cluster.check_workers_see`),
+            or a stage needing resources no worker offers (:func:`check_resources`), before any stage runs.
         VoxpopError: the first one a stage raised (the other tasks are cancelled).
     """
     from distributed import as_completed
 
-    from voxpop.study import stage_kinds
-
     n_workers = planned_workers(client)
+    check_workers_see(client, Path(runner.cache_root))
     info = client.scheduler_info(n_workers=-1)["workers"]
     check_resources(plan.order, [worker.get("resources", {}) for worker in info.values()], cache)
     shared = client.scatter(runner, broadcast=True, hash=False)
@@ -134,17 +136,15 @@ def run_plan(plan: Plan, runner: StageRunner, cache: Cache, reporter: Reporter, 
     stage_of: dict[str, Stage] = {}  # task key (a stage's, or one of its shards') -> stage
     for stage in plan.order:
         dependencies = [futures[s.key] for s in stage.inputs]
-        resources = stage_kinds.kind_of(stage).resources(stage.config) or None
         if stage.kind == "features" and not cache.is_done(stage):
             inputs = list(dependencies)
             for index in range(n_workers):
                 shard = (index, n_workers)
                 key = f"{stage.name}-shard-{index}-of-{n_workers}"
-                options = {"key": key, "resources": resources, "retries": RETRIES, "pure": False}
+                options = task_options(stage, key)
                 dependencies.append(client.submit(shard_task, shared, stage, shard, *inputs, **options))
                 stage_of[key] = stage
-        options = {"key": stage.name, "resources": resources, "retries": RETRIES, "pure": False}
-        futures[stage.key] = client.submit(stage_task, shared, stage, *dependencies, **options)
+        futures[stage.key] = client.submit(stage_task, shared, stage, *dependencies, **task_options(stage, stage.name))
         stage_of[stage.name] = stage
     events = _Events(reporter, first + len(plan.order), first)
     completed = as_completed(list(futures.values()), with_results=True)
@@ -166,13 +166,30 @@ def run_plan(plan: Plan, runner: StageRunner, cache: Cache, reporter: Reporter, 
             time.sleep(POLL)
 
 
+def task_options(stage: Stage, key: str) -> dict[str, Any]:
+    """The ``client.submit`` options of a task of ``stage`` (the stage's own, or one of its shards) keyed ``key``:
+    the Dask resources the stage needs (``{"GPU": 1}`` for a model trained on a GPU,
+    :mod:`voxpop.study.stage_kinds`; None: any worker), so it runs only on a worker that offers them (``dask worker
+    --resources GPU=1``, a ``--cluster`` profile's ``gpus``), and :data:`~voxpop.core.cluster.RETRIES`.
+
+    >>> task_options(Stage("train", "t", {"model": {"train": {"accelerator": "gpu"}}}), "train-1")["resources"]
+    {'GPU': 1}
+    """
+    from voxpop.study import stage_kinds
+
+    resources = stage_kinds.kind_of(stage).resources(stage.config) or None
+    return {"key": key, "resources": resources, "retries": RETRIES, "pure": False}
+
+
 def executing(client: Any) -> set[str]:
-    """The keys of the tasks the cluster's workers are executing now (not those only queued on a worker)."""
+    """The keys of the tasks the cluster's workers are executing now (not those only queued on a worker); a worker
+    that cannot answer (it died) executes nothing."""
 
     def keys(dask_worker: Any) -> list[str]:
         return [str(task.key) for task in dask_worker.state.executing]
 
-    return {key for listed in client.run(keys).values() for key in listed}
+    listed = client.run(keys, on_error="return")  # a worker lost meanwhile (its job cancelled) answers an error
+    return {key for keys_of in listed.values() if isinstance(keys_of, list) for key in keys_of}
 
 
 class _Events:

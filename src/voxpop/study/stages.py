@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from voxpop.agreement import confusion, grouping, tables, threshold_sweep
+from voxpop.core.cache import LOCATIONS, atomic_write, parse_json, write_text
 from voxpop.core.cache import Cache as Cache  # re-exported: the cache and stages were defined here
 from voxpop.core.cache import Stage as Stage
-from voxpop.core.cache import atomic_write, parse_json, write_text
 from voxpop.core.errors import ConfigError
 from voxpop.corpus import Corpus
 from voxpop.evaluation import confusion_matrix
@@ -136,7 +136,7 @@ def compute_corpus(
         return
     from voxpop.corpus import read
 
-    read(config["format"], **config["arguments"]).save(directory / "corpus")
+    read(config["format"], **config[LOCATIONS]["arguments"]).save(directory / "corpus")
 
 
 def load_corpus(directory: Path) -> Corpus:
@@ -151,20 +151,27 @@ def compute_labels(corpus: Corpus, config: Mapping[str, Any], directory: Path, b
     corpus's with its own spec and the others with ``spec``; the parts are joined in the corpora's order
     (:func:`voxpop.models.crosscorpus.concat_label_sets`).
     """
-    overrides = config.get("overrides") or {}
+    locations = config.get(LOCATIONS, {})
+    spec = _located(config["spec"], locations.get("spec"))
+    overrides = {c: _located(o, locations.get("overrides", {}).get(c)) for c, o in config.get("overrides", {}).items()}
     if not overrides:
-        labels = _make_labels(corpus, config["spec"], config, best)
+        labels = _make_labels(corpus, spec, config, best)
     else:
         own = corpus.items["corpus"].astype(str)
         parts = {
             name: _make_labels(
-                corpus.subset(corpus.items.index[own.eq(name).to_numpy()]), overrides.get(name, config["spec"]),
+                corpus.subset(corpus.items.index[own.eq(name).to_numpy()]), overrides.get(name, spec),
                 config, best,
             )
             for name in pd.unique(own)
         }  # fmt: skip
         labels = concat_label_sets(parts)
     labels.save(directory / "labels.parquet")
+
+
+def _located(spec: Mapping[str, Any], path: str | None) -> Mapping[str, Any]:
+    """A hashed label-set spec with the ``path`` of its saved label set (rule ``file``) put back."""
+    return spec if path is None else {**spec, "path": path}
 
 
 def _make_labels(
@@ -227,7 +234,7 @@ def _extraction(config: Mapping[str, Any], in_process: bool = False) -> tuple[Ex
     extractor = make_extractor(config["extractor"], **config["options"])
     if in_process:
         extractor.workers = 1
-    noise = {k: config[k] for k in ("noise_dir", "snr_db") if k in config}
+    noise = {"noise_dir": config[LOCATIONS]["noise_dir"], "snr_db": config["snr_db"]} if "noise" in config else {}
     return extractor, AudioOptions(sample_rate=extractor.sample_rate, max_seconds=config["max_seconds"], **noise)
 
 

@@ -1,0 +1,254 @@
+"""``voxpop run --cluster FILE``: a small YAML cluster profile, validated like a recipe, and the Dask cluster it builds.
+
+A profile names one kind of cluster (:data:`KINDS`): ``local`` (a ``LocalCluster`` of ``workers`` processes, as
+``--workers``), ``scheduler`` (a running Dask scheduler at ``address``, as ``--scheduler``) or a batch system,
+``slurm``, ``pbs`` or ``sge``, where dask-jobqueue submits jobs that each start ``processes`` Dask workers
+(``cores`` and ``memory`` per job, ``walltime``, ``queue`` / partition, ``account``, extra directives, the Python
+environment to activate in ``job_script_prologue``). The jobs are a fixed number (``jobs``) or adaptive
+(``adaptive: {minimum, maximum}``): only an adaptive cluster replaces a job that died (cancelled, out of walltime,
+its node lost), so a long study should use one. ``gpus`` asks the batch system for GPUs per job and makes the
+workers offer them as the Dask resource ``GPU`` (stages that train or extract on a GPU need it,
+:func:`voxpop.study.stage_kinds.train_resources`); one profile is one kind of job (no mixed CPU and GPU pools).
+
+The workers must see the output folder at the same absolute path (a shared filesystem): the run checks it before
+the first stage (:func:`voxpop.core.cluster.check_workers_see`). docs/cluster.md walks through it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+import yaml
+
+from voxpop.core.errors import ConfigError
+from voxpop.study.label_specs import Strict
+from voxpop.study.loading import problems_of, read_recipe_text, read_yaml
+
+KINDS = ("local", "scheduler", "slurm", "pbs", "sge")
+"""The kinds of cluster a profile builds; the last three are batch systems (through dask-jobqueue)."""
+
+BATCH_KINDS = ("slurm", "pbs", "sge")
+
+GPU_DIRECTIVES = {"slurm": "--gres=gpu:{n}", "pbs": "-l ngpus={n}", "sge": "-l gpu={n}"}
+"""The job directive each batch system gets for ``gpus: n`` (sites differ: set ``gpus: 0`` and write your own in
+``job_extra_directives`` where yours is another)."""
+
+
+class Adaptive(Strict):
+    """An adaptive number of jobs: at least ``minimum`` (a job that dies is replaced), at most ``maximum``."""
+
+    minimum: int = pydantic.Field(ge=1, description="Jobs kept running; a job that dies is resubmitted.")
+    maximum: int = pydantic.Field(ge=1, description="Jobs at most, while stages wait for a worker.")
+
+    @pydantic.model_validator(mode="after")
+    def _ordered(self) -> Adaptive:
+        if self.minimum > self.maximum:
+            raise ValueError(f"minimum ({self.minimum}) is above maximum ({self.maximum})")
+        return self
+
+
+class ClusterProfile(Strict):
+    """A ``--cluster`` profile (see the module); unknown keys are errors naming their key path."""
+
+    kind: Literal["local", "scheduler", "slurm", "pbs", "sge"] = pydantic.Field(description="The kind of cluster.")
+    workers: int | None = pydantic.Field(None, ge=1, description="kind local: worker processes.")
+    address: str | None = pydantic.Field(None, description="kind scheduler: tcp://HOST:PORT or tls://HOST:PORT.")
+    cores: int = pydantic.Field(1, ge=1, description="CPU cores per job (shared by its worker processes).")
+    memory: str = pydantic.Field("4GB", description="Memory per job, e.g. 16GB.")
+    processes: int = pydantic.Field(1, ge=1, description="Dask worker processes per job.")
+    walltime: str = pydantic.Field("01:00:00", description="Time limit per job (HH:MM:SS).")
+    queue: str | None = pydantic.Field(None, description="The queue (PBS, SGE) or partition (Slurm).")
+    account: str | None = pydantic.Field(None, description="The account (project) jobs are charged to.")
+    gpus: int = pydantic.Field(0, ge=0, description="GPUs per job: a job directive and the workers' GPU resource.")
+    job_extra_directives: list[str] = pydantic.Field([], description="More job directives, e.g. --constraint=a100.")
+    jobs: int | None = pydantic.Field(None, ge=1, description="A fixed number of jobs (a job that dies is lost).")
+    adaptive: Adaptive | None = pydantic.Field(None, description="An adaptive number of jobs (minimum, maximum).")
+    python: str | None = pydantic.Field(None, description="The Python the jobs run (default: this one).")
+    job_script_prologue: list[str] = pydantic.Field(
+        [], description="Shell lines run first in each job, e.g. 'source /shared/venv/bin/activate'."
+    )
+    interface: str | None = pydantic.Field(None, description="The network interface Dask listens on, e.g. ib0.")
+    scheduler_options: dict[str, Any] = pydantic.Field({}, description="Options of the scheduler (host, ports).")
+    worker_extra_args: list[str] = pydantic.Field([], description="More 'dask worker' arguments.")
+    local_directory: str | None = pydantic.Field(None, description="The workers' scratch folder on their node.")
+    log_directory: str | None = pydantic.Field(None, description="Where the jobs write their logs.")
+
+    @pydantic.model_validator(mode="after")
+    def _fits_its_kind(self) -> ClusterProfile:
+        given = self.model_fields_set
+        if self.kind in BATCH_KINDS:
+            if (self.jobs is None) == (self.adaptive is None):
+                raise ValueError(f"kind {self.kind}: give jobs (a fixed number) or adaptive (minimum, maximum)")
+            if {"workers", "address"} & given:
+                raise ValueError(f"kind {self.kind}: workers and address belong to kinds local and scheduler")
+            return self
+        needed = "workers" if self.kind == "local" else "address"
+        if getattr(self, needed) is None:
+            raise ValueError(f"kind {self.kind} needs {needed}")
+        extra = sorted(given - {"kind", needed})
+        if extra:
+            batch = "/".join(BATCH_KINDS)
+            raise ValueError(f"kind {self.kind} takes only {needed}; {', '.join(extra)} belong to kinds {batch}")
+        return self
+
+    @property
+    def worker_args(self) -> list[str]:
+        """``dask worker`` arguments: ``worker_extra_args``, and ``--resources GPU=n`` for ``gpus: n`` unless given."""
+        args = list(self.worker_extra_args)
+        if self.gpus and "--resources" not in args:
+            args += ["--resources", f"GPU={self.gpus}"]
+        return args
+
+    @property
+    def min_jobs(self) -> int:
+        """The jobs the run waits for before planning its extraction shards (fixed, or the adaptive minimum)."""
+        return self.jobs if self.jobs is not None else self.adaptive.minimum
+
+    def describe(self) -> str:
+        """Where stages run, for ``--dry-run``: ``slurm (2 jobs x 1 worker, adaptive up to 4)``.
+
+        >>> ClusterProfile(kind="slurm", jobs=2, processes=2).describe()
+        'slurm (2 jobs x 2 workers)'
+        """
+        if self.kind == "local":
+            return f"local cluster ({self.workers} worker processes)"
+        if self.kind == "scheduler":
+            return f"cluster {self.address}"
+        workers = f"{self.processes} worker{'s' if self.processes > 1 else ''}"
+        more = f", adaptive up to {self.adaptive.maximum}" if self.adaptive is not None else ""
+        return f"{self.kind} ({self.min_jobs} jobs x {workers}{more})"
+
+
+def load_profile(path: str | Path) -> ClusterProfile:
+    """Read and validate a ``--cluster`` profile (YAML), every problem at once, as recipes are.
+
+    Args:
+        path: the profile file (UTF-8 YAML within the ``recipe_bytes`` ceiling).
+
+    Returns:
+        The validated :class:`ClusterProfile`.
+
+    Raises:
+        ConfigError: the file is missing, too large, not UTF-8 or not YAML, not a mapping, or invalid: one line
+            per problem with its key path (unknown keys list the allowed ones).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        ...     _ = f.write("kind: slurm\\njobs: 2\\nwaltime: 1:00:00\\n")
+        >>> load_profile(f.name)
+        Traceback (most recent call last):
+        ...
+        voxpop.core.errors.ConfigError: cluster profile ... is invalid (1 problem):
+          - waltime: unknown key (allowed: kind, workers, address, cores, ...)
+    """
+    path = Path(path)
+    text = read_recipe_text(path)
+    try:
+        data = read_yaml(text, str(path))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a cluster profile is a mapping of keys (kind, jobs ...), got {type(data).__name__}")
+    try:
+        return ClusterProfile.model_validate(data)
+    except pydantic.ValidationError as exc:
+        problems = problems_of(exc, model=ClusterProfile)
+        noun = "problem" if len(problems) == 1 else "problems"
+        raise ConfigError(
+            f"cluster profile {path} is invalid ({len(problems)} {noun}):\n" + "\n".join(f"  - {p}" for p in problems)
+        ) from None
+
+
+def batch_cluster(profile: ClusterProfile) -> Any:
+    """The dask-jobqueue cluster of a batch profile (``SLURMCluster``, ``PBSCluster``, ``SGECluster``), no job
+    submitted yet: its scheduler runs in this process. Close it (a context manager) when done.
+
+    Raises:
+        ConfigError: dask-jobqueue is not installed (the ``cluster`` extra), or it refused the settings.
+    """
+    try:
+        import dask_jobqueue
+    except ImportError:
+        raise ConfigError(
+            f"--cluster with kind {profile.kind} needs dask-jobqueue: pip install 'voxpop[cluster]'"
+        ) from None
+    classes = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster"}
+    directives = list(profile.job_extra_directives)
+    if profile.gpus:
+        directives.append(GPU_DIRECTIVES[profile.kind].format(n=profile.gpus))
+    options: dict[str, Any] = {
+        "cores": profile.cores,
+        "memory": profile.memory,
+        "processes": profile.processes,
+        "walltime": profile.walltime,
+        "queue": profile.queue,
+        "account": profile.account,
+        "job_extra_directives": directives,
+        "job_script_prologue": profile.job_script_prologue,
+        "worker_extra_args": profile.worker_args,
+        "python": profile.python or sys.executable,
+        "interface": profile.interface,
+        "scheduler_options": profile.scheduler_options,
+        "local_directory": profile.local_directory,
+        "log_directory": profile.log_directory,
+        "silence_logs": logging.CRITICAL,
+    }
+    try:
+        return getattr(dask_jobqueue, classes[profile.kind])(**options)
+    except (ValueError, TypeError, OSError) as exc:
+        raise ConfigError(f"--cluster: dask-jobqueue refused the {profile.kind} settings ({exc})") from None
+
+
+def job_script(profile: ClusterProfile) -> str:
+    """The job script dask-jobqueue would submit for a batch profile (``voxpop run --dry-run --cluster FILE``).
+
+    Raises:
+        ConfigError: not a batch profile, or what :func:`batch_cluster` raises.
+    """
+    if profile.kind not in BATCH_KINDS:
+        raise ConfigError(f"a cluster profile of kind {profile.kind} submits no job script")
+    with batch_cluster(profile) as cluster:
+        return cluster.job_script()
+
+
+@contextlib.contextmanager
+def connect_profile(profile: ClusterProfile, security: Any = None) -> Iterator[Any]:
+    """A ``distributed.Client`` of the profile's cluster: a local cluster or a scheduler
+    (:func:`voxpop.core.cluster.connect`), or a batch cluster whose jobs are submitted now (a fixed ``jobs`` or
+    ``adaptive``); the jobs are cancelled and the cluster closed on exit.
+
+    Args:
+        profile: the validated profile; security: a ``distributed.security.Security`` for a ``tls://`` scheduler.
+
+    Yields:
+        The connected client (the batch jobs may still wait in the queue:
+        :func:`voxpop.core.cluster.planned_workers` waits for them).
+
+    Raises:
+        ConfigError: what :func:`voxpop.core.cluster.connect` and :func:`batch_cluster` raise.
+    """
+    from voxpop.core.cluster import connect
+
+    if profile.kind == "local":
+        with connect(profile.workers, None, preload=True) as client:
+            yield client
+        return
+    if profile.kind == "scheduler":
+        with connect(1, profile.address, security) as client:
+            yield client
+        return
+    from distributed import Client
+
+    with batch_cluster(profile) as cluster:
+        cluster.scale(jobs=profile.min_jobs)
+        if profile.adaptive is not None:
+            cluster.adapt(minimum_jobs=profile.adaptive.minimum, maximum_jobs=profile.adaptive.maximum)
+        with Client(cluster) as client:
+            yield client

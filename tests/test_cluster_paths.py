@@ -1,0 +1,197 @@
+"""Paths Dask workers can follow: a study's paths are absolute before planning but stay out of stage keys and the
+report, a relative --out works with --scheduler, and a worker that does not see the cache stops the run with one
+message; the --cluster profile is validated like a recipe."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import voxpop.cli
+from voxpop.core.cluster import check_workers_see, connect
+from voxpop.core.errors import ConfigError
+from voxpop.corpus import Corpus
+from voxpop.corpus.demo import make_demo_corpus
+from voxpop.labels.label_sets import build_label_set
+from voxpop.study.cluster_profile import ClusterProfile, job_script, load_profile
+from voxpop.study.loading import load_recipe
+from voxpop.study.run import run_recipe
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "3-aggregation-rules.yaml"
+
+
+def small(corpus: str, labels: str | None = None) -> list[str]:
+    """Study 3 on the tiny demo corpus: an MR model, 3 folds, 1 epoch, 100 resamples; tested on MR and AR (and on a
+    saved label set ``labels``, rule file)."""
+    tests = "{MR: {rule: mr, condition: voice}, AR: {rule: ar, condition: voice}"
+    tests += f", saved: {{rule: file, path: {labels}}}}}" if labels else "}"
+    return [
+        "corpus.demo=null",
+        f"corpus.path={corpus}",
+        "labels.train={MR: {rule: mr, condition: voice}}",
+        f"labels.test={tests}",
+        "grid={}",
+        "model.epochs=1",
+        "evaluation.bootstrap=100",
+        "protocol.speaker_folds.k=3",
+    ]
+
+
+@pytest.mark.slow
+def test_the_same_recipe_run_from_two_folders_finds_the_same_stages_and_writes_the_same_report(tmp_path, monkeypatch):
+    """Relative corpus, saved label set, feature store and --out from two working directories: absolute for the
+    workers, yet the stage keys (cache folder names) and the results and report are byte-identical."""
+    from voxpop.report.study import write_study_report
+
+    make_demo_corpus(tmp_path / "demo", "tiny")
+    corpus = Corpus.load(tmp_path / "demo" / "corpus")
+    build_label_set(corpus, {"rule": "mr", "condition": "voice"}).save(tmp_path / "saved.parquet")
+    names, runs = [], []
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        recipe = load_recipe(RECIPE, [*small("../demo/corpus", "../saved.parquet"), "features.store=store"])
+        runs.append(run_recipe(recipe, "out", on_run=write_study_report))
+        names.append(sorted(path.name for path in Path("out/cache").iterdir()))
+        assert (tmp_path / folder / "store").is_dir()  # the relative store, from this folder
+    assert runs[0].out_dir == tmp_path / "one" / "out" and runs[1].out_dir == tmp_path / "two" / "out"
+    assert runs[0].recipe.corpus.path == str(tmp_path / "one" / ".." / "demo" / "corpus")  # absolute, links kept
+    assert names[0] == names[1] and len(names[0]) == len(runs[0].executed)
+    for file in ("results.parquet", "report.md", "report.html"):
+        assert (tmp_path / "one" / "out" / file).read_bytes() == (tmp_path / "two" / "out" / file).read_bytes(), file
+
+
+@pytest.mark.slow
+def test_a_relative_out_with_a_scheduler_is_resolved_for_workers_started_elsewhere(tmp_path, monkeypatch):
+    """The workers start in another folder: before, they wrote the stages into their own ./out and the run failed
+    with 'label set not found'; the run's --out is absolute for them."""
+    make_demo_corpus(tmp_path / "demo", "tiny")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the worker processes inherit this working directory
+    with connect(2, None) as client:
+        client.wait_for_workers(2)
+        assert set(client.run(os.getcwd).values()) == {str(tmp_path / "elsewhere")}
+        monkeypatch.chdir(tmp_path / "here")
+        args = ["run", str(RECIPE), "--out", "out", "--scheduler", client.scheduler.address]
+        args += [a for o in small(str(tmp_path / "demo" / "corpus")) for a in ("--set", o)]
+        result = CliRunner().invoke(voxpop.cli.app, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "here" / "out" / "results.parquet").is_file()
+    assert not (tmp_path / "elsewhere" / "out").exists()
+
+
+def private_folder_command(folder: Path) -> list[str] | None:
+    """A command prefix that runs a process in a mount namespace where ``folder`` is an empty tmpfs (the process
+    sees another folder at the same path), or None where this system cannot make one."""
+    if shutil.which("unshare") is None:
+        return None
+    namespace = ["unshare", "--mount", "--propagation", "private"] if os.geteuid() == 0 else ["unshare", "-Urm"]
+    mount = f"mount -t tmpfs tmpfs {folder} && exec \"$@\""
+    probe = subprocess.run([*namespace, "sh", "-c", mount, "sh", "true"], capture_output=True)
+    return [*namespace, "sh", "-c", mount, "sh"] if probe.returncode == 0 else None
+
+
+def test_a_worker_that_cannot_see_the_cache_stops_the_run_with_one_message(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    prefix = private_folder_command(shared)
+    if prefix is None:
+        pytest.skip("no mount namespace here (unshare): cannot start a worker that sees another folder")
+    from distributed import Client, LocalCluster
+
+    cache = shared / "out" / "cache"
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):  # fmt: skip
+        client.wait_for_workers(1)
+        check_workers_see(client, cache)  # the worker in this process sees it
+        seeing = set(client.scheduler_info(n_workers=-1)["workers"])
+        blind = subprocess.Popen(
+            [*prefix, sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address, "--nthreads",
+             "1", "--host", "127.0.0.1", "--no-dashboard", "--no-nanny"], stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            client.wait_for_workers(2, timeout=120)
+            [address] = set(client.scheduler_info(n_workers=-1)["workers"]) - seeing
+            with pytest.raises(ConfigError) as raised:
+                check_workers_see(client, cache)
+        finally:
+            blind.terminate()
+            blind.wait(timeout=60)
+    assert str(raised.value) == (
+        f"worker {address} cannot see {cache}: the cache must be on a filesystem every worker mounts"
+    )
+    assert list(cache.iterdir()) == []  # the token files are removed
+
+
+def test_a_cluster_profile_is_validated_like_a_recipe(tmp_path):
+    profile = tmp_path / "slurm.yaml"
+    profile.write_text("kind: slurm\njobs: 2\nadaptive: {minimum: 1, maximum: 3, most: 4}\nwaltime: 1:00:00\n")
+    with pytest.raises(ConfigError) as raised:
+        load_profile(profile)
+    assert str(raised.value).splitlines() == [
+        f"cluster profile {profile} is invalid (2 problems):",
+        "  - adaptive.most: unknown key (allowed: minimum, maximum)",
+        "  - waltime: unknown key (allowed: kind, workers, address, cores, memory, processes, walltime, queue, "
+        "account, gpus, job_extra_directives, jobs, adaptive, python, job_script_prologue, interface, "
+        "scheduler_options, worker_extra_args, local_directory, log_directory)",
+    ]
+    profile.write_text("kind: slurm\njobs: 2\nadaptive: {minimum: 3, maximum: 1}\n")
+    with pytest.raises(ConfigError, match=r"adaptive: minimum \(3\) is above maximum \(1\)"):
+        load_profile(profile)
+    profile.write_text("kind: slurm\njobs: 2\nadaptive: {minimum: 1, maximum: 1}\n")
+    with pytest.raises(ConfigError, match=r"kind slurm: give jobs \(a fixed number\) or adaptive"):
+        load_profile(profile)
+    profile.write_text("kind: local\nworkers: 2\njobs: 3\n")
+    with pytest.raises(ConfigError, match=r"kind local takes only workers; jobs belong to kinds slurm/pbs/sge"):
+        load_profile(profile)
+    profile.write_text("- kind: slurm\n")
+    with pytest.raises(ConfigError, match="a cluster profile is a mapping of keys"):
+        load_profile(profile)
+
+
+def test_a_gpu_profile_asks_slurm_for_gpus_and_its_workers_offer_them():
+    pytest.importorskip("dask_jobqueue")
+    profile = ClusterProfile(
+        kind="slurm", jobs=1, gpus=2, queue="gpu", account="lab", cores=8, memory="32GB", walltime="04:00:00",
+        job_script_prologue=["source /shared/venv/bin/activate"], python="python", interface="lo",
+        scheduler_options={"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"},
+    )  # fmt: skip
+    script = job_script(profile).splitlines()
+    for line in ("#SBATCH -p gpu", "#SBATCH -A lab", "#SBATCH --cpus-per-task=8", "#SBATCH -t 04:00:00",
+                 "#SBATCH --gres=gpu:2", "source /shared/venv/bin/activate"):  # fmt: skip
+        assert line in script, line
+    [worker] = [line for line in script if "distributed.cli.dask_worker" in line]
+    assert worker.startswith("python -m distributed.cli.dask_worker tcp://127.0.0.1:")
+    assert "--resources GPU=2" in worker and "--nthreads 8" in worker
+    given = ["--resources", "GPU=1,MEM=4"]  # a profile's own resources are kept as they are
+    assert ClusterProfile(kind="slurm", jobs=1, gpus=1, worker_extra_args=given).worker_args == given
+
+
+def test_cluster_with_workers_or_scheduler_is_refused_and_a_dry_run_prints_the_job_script(tmp_path):
+    pytest.importorskip("dask_jobqueue")
+    profile = tmp_path / "slurm.yaml"
+    profile.write_text(
+        "kind: slurm\njobs: 2\nmemory: 3GB\ninterface: lo\n"
+        "scheduler_options: {host: 127.0.0.1, dashboard_address: '127.0.0.1:0'}\n"
+    )
+    base = ["run", str(RECIPE), "--out", str(tmp_path / "out"), "--set", "corpus.demo.size=tiny"]
+    for extra in (["--workers", "2"], ["--scheduler", "tcp://127.0.0.1:8786"]):
+        result = CliRunner().invoke(voxpop.cli.app, [*base, "--cluster", str(profile), *extra])
+        assert isinstance(result.exception, ConfigError)
+        assert f"--cluster {profile} and {extra[0]} both say where stages run" in str(result.exception)
+    result = CliRunner().invoke(voxpop.cli.app, [*base, "--cluster", str(profile), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "#SBATCH --mem=3G" in result.output and "distributed.cli.dask_worker tcp://127.0.0.1:" in result.output
+    assert "cluster slurm (2 jobs x 1 worker), split into one shard task per worker" in result.output
+    assert not (tmp_path / "out").exists()

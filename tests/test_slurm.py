@@ -1,0 +1,154 @@
+"""A study on a real Slurm through dask-jobqueue (``voxpop run --cluster slurm.yaml``): results and report equal the
+in-process run byte for byte, a job cancelled mid-run (``scancel``) is survived, and stages that need a GPU run
+only on workers offering one. Needs a running one-node Slurm (``.ci/start-slurm``, which ``.ci/run`` calls);
+skipped with the reason where there is none. Every connection stays on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from voxpop.core.cache import Stage
+from voxpop.corpus.demo import make_demo_corpus
+from voxpop.study.loading import load_recipe
+from voxpop.study.run import run_recipe
+
+pytestmark = pytest.mark.cluster
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "3-aggregation-rules.yaml"
+SRC = Path(__file__).resolve().parents[1] / "src"
+LOOPBACK = """\
+interface: lo
+scheduler_options: {host: 127.0.0.1, dashboard_address: "127.0.0.1:0"}
+"""
+"""What keeps dask-jobqueue on the loopback interface (by default it picks another one, and a dashboard on all)."""
+
+
+@pytest.fixture(scope="module")
+def slurm() -> None:
+    """A Slurm that answers with an idle node (started by .ci/start-slurm), else the test skips saying why."""
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        pytest.skip("no Slurm here (sbatch / sinfo not found): run .ci/start-slurm as root to install and start one")
+    try:
+        states = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=30).stdout
+    except subprocess.TimeoutExpired:
+        pytest.skip("Slurm does not answer (sinfo timed out): run .ci/start-slurm as root")
+    if not {"idle", "mix", "alloc"} & set(states.split()):
+        pytest.skip(f"Slurm has no usable node (sinfo: {states.strip() or 'nothing'}): run .ci/start-slurm as root")
+    pytest.importorskip("dask_jobqueue", reason="dask-jobqueue is not installed (pip install 'voxpop[cluster]')")
+
+
+def tiny(corpus: Path) -> list[str]:
+    """Study 3 on the tiny demo corpus: MR and AR models (one loss), 3 folds, 1 epoch, 100 resamples."""
+    return [
+        "corpus.demo=null",
+        f"corpus.path={corpus}",
+        "labels.train={MR: {rule: mr, condition: voice}, AR: {rule: ar, condition: voice}}",
+        "grid={}",
+        "model.epochs=1",
+        "evaluation.bootstrap=100",
+        "protocol.speaker_folds.k=3",
+    ]
+
+
+def environment() -> dict[str, str]:
+    """The environment of the run and its Slurm jobs (sbatch exports it): this checkout's voxpop first."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+
+
+def own_jobs(name: str, states: str = "RUNNING") -> list[str]:
+    """The ids of this test's Slurm jobs (named ``name``) in ``states`` (a squeue state list)."""
+    listed = subprocess.run(["squeue", "-h", "-n", name, "-t", states, "-o", "%i"], capture_output=True, text=True)
+    return listed.stdout.split()
+
+
+@pytest.mark.slow  # about 4 minutes on a busy 2-core machine: 'make test' runs it, 'make quick-test' does not
+def test_a_study_through_slurm_survives_a_cancelled_job_and_equals_the_local_run(slurm, tmp_path):
+    make_demo_corpus(tmp_path / "demo", "tiny")
+    overrides = tiny(tmp_path / "demo" / "corpus")
+    from voxpop.report.study import write_study_report
+
+    local = run_recipe(load_recipe(RECIPE, overrides), tmp_path / "local", on_run=write_study_report)
+    name = f"voxpop-test-{os.getpid()}"
+    profile = tmp_path / "slurm.yaml"  # two one-core jobs, a cancelled one resubmitted (adaptive minimum)
+    profile.write_text(
+        f"kind: slurm\nadaptive: {{minimum: 2, maximum: 2}}\ncores: 1\nmemory: 2GB\nwalltime: '00:20:00'\n"
+        f"job_extra_directives: [--job-name={name}]\nlog_directory: {tmp_path / 'logs'}\n{LOOPBACK}"
+    )
+    out = tmp_path / "slurm"
+    args = ["run", str(RECIPE), "--out", str(out), "--cluster", str(profile)]
+    args += [a for o in overrides for a in ("--set", o)]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "voxpop", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=environment(), cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 900  # a loaded machine: generous, but the loop ends as soon as a stage is done
+        while not list(out.glob("cache/train-*/.done")) and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        jobs = own_jobs(name)
+        assert run.poll() is None and len(jobs) == 2, (jobs, run.poll())
+        subprocess.run(["scancel", jobs[0]], check=True)  # mid-run: one trained model is done, others are not
+        seen = set(jobs)
+        while run.poll() is None and time.monotonic() < deadline:  # the adaptive cluster submits a replacement
+            seen.update(own_jobs(name, "PENDING,RUNNING"))
+            time.sleep(0.5)
+        _, stderr = run.communicate(timeout=900)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, stderr[-3000:]
+    assert len(seen) >= 3  # a third job replaced the cancelled one (adaptive minimum 2)
+    assert len(local.executed) == len(list(out.glob("cache/*/.done")))
+    for file in ("results.parquet", "report.md", "report.html"):
+        assert (out / file).read_bytes() == (tmp_path / "local" / file).read_bytes(), file
+
+
+def test_stages_that_need_a_gpu_run_only_on_the_workers_that_offer_one(slurm, tmp_path):
+    """The profile declares GPU=1 on its (CPU-only) Slurm job; a second worker without it joins the same scheduler.
+    Tasks submitted with a GPU stage's options (as run_plan submits them) all run in the Slurm job; the others
+    run on both workers."""
+    from distributed import get_worker
+
+    from voxpop.study.cluster_profile import ClusterProfile, connect_profile
+    from voxpop.study.scheduler import task_options
+
+    gpu = Stage("train", "train MR", {"model": {"train": {"accelerator": "gpu", "devices": 1}}})
+    cpu = Stage("train", "train PR", {"model": {"train": {"accelerator": "cpu"}}})
+    assert task_options(gpu, "train-x")["resources"] == {"GPU": 1} and task_options(cpu, "train-y")["resources"] is None
+    profile = ClusterProfile(
+        kind="slurm", jobs=1, cores=1, memory="1GB", walltime="00:10:00", interface="lo",
+        scheduler_options={"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"},
+        worker_extra_args=["--resources", "GPU=1"], log_directory=str(tmp_path / "logs"),
+    )  # fmt: skip
+
+    def where_am_i(_: int) -> str:
+        time.sleep(0.05)
+        return os.environ.get("SLURM_JOB_ID", "") and get_worker().address
+
+    os.environ["PYTHONPATH"] = environment()["PYTHONPATH"]  # the job's worker imports this checkout's voxpop
+    with connect_profile(profile) as client:
+        client.wait_for_workers(1, timeout=600)
+        plain = subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", client.scheduler.address, "--nthreads", "1",
+             "--host", "127.0.0.1", "--no-dashboard", "--no-nanny"], env=environment(), stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            client.wait_for_workers(2, timeout=300)
+            offered = {a: w.get("resources", {}) for a, w in client.scheduler_info(n_workers=-1)["workers"].items()}
+            [without] = [address for address, resources in offered.items() if not resources]
+            tasks = [client.submit(where_am_i, i, **task_options(gpu, f"gpu-{i}")) for i in range(8)]
+            gpu_places = client.gather(tasks)
+            # the worker without a GPU is up and takes untagged work
+            on_plain = client.submit(where_am_i, 0, key="cpu-0", workers=[without], resources=None).result()
+        finally:
+            plain.terminate()
+            plain.wait(timeout=60)
+    assert on_plain == ""  # it ran outside Slurm
+    assert len(set(gpu_places)) == 1 and gpu_places[0] not in ("", without)  # all in the Slurm job's worker
