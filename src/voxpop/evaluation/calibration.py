@@ -90,6 +90,17 @@ def reliability_table(probs: object, consensus: object, bins: int = DEFAULT_BINS
 def expected_calibration_error(probs: object, consensus: object, bins: int = DEFAULT_BINS) -> float:
     """ECE of the top probability against the consensus class (see the module docstring).
 
+    Args:
+        probs: items x classes, predicted probabilities.
+        consensus: per item the consensus class as a column position (int codes 0 .. C-1).
+        bins: equal-width bins of the top probability on [0, 1].
+
+    Returns:
+        sum_m |B_m| / N * |acc(B_m) - conf(B_m)|, in [0, 1].
+
+    Raises:
+        InputError: probabilities that are not items x (at least 2) non-negative finite numbers.
+
     Example:
         >>> p = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7]])
         >>> round(expected_calibration_error(p, [0, 1, 0, 1], bins=2), 4)  # bin 2: acc 3/4, conf 0.75
@@ -118,7 +129,17 @@ def nll_items(probs: object, distribution: object) -> np.ndarray:
 
 
 def brier_score(probs: object, distribution: object) -> float:
-    """Mean Brier score against the vote distribution.
+    """Mean Brier score against the vote distribution: 1/N sum_i sum_c (p_ic - v_ic)^2.
+
+    Args:
+        probs: items x classes, predicted probabilities.
+        distribution: items x the same classes, the raters' vote distribution (rows summing to 1).
+
+    Returns:
+        The mean over items, in [0, 2].
+
+    Raises:
+        InputError: a table that is not items x (at least 2) non-negative finite numbers.
 
     >>> brier_score([[0.5, 0.5]], [[1.0, 0.0]])
     0.5
@@ -128,6 +149,16 @@ def brier_score(probs: object, distribution: object) -> float:
 
 def negative_log_likelihood(probs: object, distribution: object) -> float:
     """Mean cross-entropy against the vote distribution (NLL of the consensus for one-hot targets).
+
+    Args:
+        probs: items x classes, predicted probabilities (floored at 1e-12 inside the logarithm).
+        distribution: items x the same classes, the raters' vote distribution (rows summing to 1).
+
+    Returns:
+        1/N sum_i -sum_c v_ic log max(p_ic, 1e-12), in nats.
+
+    Raises:
+        InputError: a table that is not items x (at least 2) non-negative finite numbers.
 
     >>> round(negative_log_likelihood([[0.5, 0.5]], [[1.0, 0.0]]), 4)  # log 2
     0.6931
@@ -150,7 +181,9 @@ def calibration_scores(
         probs: items x classes, predicted probabilities (indexed by item id).
         consensus: item id -> the consensus class (a class name of ``probs``' columns).
         distribution: items x the same classes, the raters' vote distribution (rows summing to 1).
-        bins: ECE bins; n_boot: bootstrap resamples (stratified by consensus class); seed: their seed.
+        bins: ECE bins.
+        n_boot: bootstrap resamples (stratified by consensus class).
+        seed: the resamples' seed.
 
     Returns:
         Rows ``metric`` (ece, brier, nll), ``value``, ``low``, ``high``, ``n_items``.

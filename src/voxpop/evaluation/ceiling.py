@@ -110,9 +110,11 @@ def leave_one_rater_out(
         spec: the test label set's spec (its ``config()``: a categorical rule or a gold standard of dimensions).
         predictions: model name -> its out-of-fold predictions (class probabilities or dimension values, by item).
         metrics: the metrics to score (:func:`ceiling_metrics` keeps those a rater can be scored with).
-        classes: the label set's classes; class_map: its class map (as the labels stage gets them).
+        classes: the label set's classes (as the labels stage gets them).
+        class_map: the label set's class map (as the labels stage gets it).
         min_ratings: the fewest scored items a rater needs (fewer: set aside, counted in the summary).
-        n_boot: bootstrap resamples of each rater's items; seed: their seed.
+        n_boot: bootstrap resamples of each rater's items.
+        seed: the resamples' seed.
 
     Returns:
         ``(per_rater, summary)``: per_rater has one row per rater, metric and model (``rater`` for the rater's

@@ -140,7 +140,8 @@ def disagreement_labels(
         dimensions: numeric slots: the labels of ``slot`` to use (default all); not for ``primary``.
         condition: keep these conditions' ratings (several with ``pool``, as :func:`make_labels`).
         pool: votes: pool several conditions (the all-inclusive rule's pooling).
-        classes: votes: the class set (default every corpus class); class_map: votes: renames before counting.
+        classes: votes: the class set (default every corpus class).
+        class_map: votes: renames before counting (as :func:`make_labels`).
         min_raters: the fewest ratings an item needs to be kept (>= 2: one rating cannot disagree).
 
     Returns:
