@@ -215,3 +215,22 @@ def test_human_ceiling_refuses_what_it_cannot_score():
         leave_one_rater_out(_rater_corpus(), {"rule": "mr"}, {}, ["kld"])
     with pytest.raises(ConfigError, match="not the raters' disagreement"):
         leave_one_rater_out(_rater_corpus(), {"rule": "disagreement"}, {}, ["ccc"])
+
+
+def test_voxpop_labels_writes_the_disagreement_label_set(tmp_path):
+    from typer.testing import CliRunner
+
+    import voxpop.cli
+    from voxpop.labels import load_label_set
+
+    _vote_corpus().save(tmp_path / "c")
+    out = tmp_path / "d.parquet"
+    command = ["labels", str(tmp_path / "c"), "--rule", "disagreement"]
+    result = CliRunner().invoke(voxpop.cli.app, [*command, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    saved = load_label_set(out)
+    assert saved.kind == "continuous"
+    assert saved.values.loc["y", "disagreement"] == pytest.approx(1.5 * np.log(2) / np.log(3))
+    refused = CliRunner().invoke(voxpop.cli.app, [*command, "--denominator", "selected", "--out", str(tmp_path / "e")])
+    assert refused.exit_code != 0
+    assert "--denominator: not for rule disagreement" in str(refused.exception) + refused.output
