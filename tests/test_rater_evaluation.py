@@ -234,3 +234,19 @@ def test_voxpop_labels_writes_the_disagreement_label_set(tmp_path):
     refused = CliRunner().invoke(voxpop.cli.app, [*command, "--denominator", "selected", "--out", str(tmp_path / "e")])
     assert refused.exit_code != 0
     assert "--denominator: not for rule disagreement" in str(refused.exception) + refused.output
+
+
+# ====================================================================== rater folds
+def test_rater_folds_keep_each_items_fold_rater_group_and_count_the_rest():
+    from voxpop.labels.rater_folds import rater_fold_ratings, rater_groups
+
+    corpus = _rater_corpus()  # 8 items x raters a, b, c
+    item_fold = {item: int(item) % 3 for item in CEILING_VOTES}
+    kept, set_aside = rater_fold_ratings(corpus, item_fold, 3, seed=1)
+    groups = rater_groups(["a", "b", "c"], 3, seed=1)
+    assert sorted(groups.values()) == [0, 1, 2]  # one rater per group
+    assert len(kept.ratings) == 8 and set_aside == 24 - 8  # each item keeps the one rating of its fold's rater
+    for row in kept.ratings.itertuples():
+        assert groups[row.rater] == item_fold[row.item]
+    with pytest.raises(ConfigError, match="k=4 needs at least 4 raters"):
+        rater_fold_ratings(corpus, item_fold, 4)

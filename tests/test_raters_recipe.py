@@ -92,3 +92,34 @@ def test_a_ceiling_on_a_multi_label_test_set_or_without_development_folds_is_ref
     with pytest.raises(ConfigError, match="analyses.calibration.tuning"):
         run(demo_corpus, tmp_path, "7-raters.yaml", "protocol.speaker_folds.dev=false",
             "model.early_stopping=null")  # fmt: skip
+
+
+def test_rater_folds_train_on_training_raters_and_test_on_held_out_raters(demo_corpus, tmp_path):
+    from voxpop.labels.rater_folds import rater_groups
+    from voxpop.models.protocols import speaker_folds
+
+    folds = "{k: 3, column: speaker, dev: true, seed: 0}"
+    recipe = load_recipe(RECIPES / "7-raters.yaml", [
+        "corpus.demo=null", f"corpus.path={demo_corpus.dir}", "features.extractor=fbank",
+        f"features.store={tmp_path / 'store'}", "model.epochs=2", "evaluation.bootstrap=50",
+        "protocol.speaker_folds=null", f"protocol.rater_folds={folds}", "analyses.ceiling=null",
+    ])  # fmt: skip
+    result = run_recipe(recipe, tmp_path / "out", source="7-raters.yaml")
+    corpus = Corpus.load(demo_corpus.dir)
+    voice = corpus.ratings[corpus.ratings["condition"].eq("voice") & corpus.ratings["slot"].eq("primary")]
+    groups = rater_groups(corpus.ratings["rater"].astype(str), 3, 0)
+    labels = result.output(result.plan.labels["train", "MR"])
+    item_folds = speaker_folds(corpus.items, 3, seed=0)
+    for number, fold in enumerate(item_folds):
+        # the held-out raters label fold f's test items: MR of their votes alone
+        held_out = voice[voice["item"].isin(fold.test) & voice["rater"].map(groups).eq(number)]
+        for item, votes in held_out.groupby("item")["label"]:
+            counts = votes.value_counts()
+            if counts.iloc[0] > len(votes) / 2 and labels.kept[item]:
+                assert labels.targets.loc[item].idxmax() == counts.index[0]
+    # every rating of another group was set aside and counted
+    mine = voice["rater"].map(groups).to_numpy() == voice["item"].map(
+        {i: n for n, f in enumerate(item_folds) for i in f.test}).to_numpy()  # fmt: skip
+    assert labels.options["rater_folds_set_aside"] == int((~mine).sum()) > 0
+    assert labels.accounting.ratings_total == int(mine.sum())
+    assert not result.results.empty and result.plan.calibrations

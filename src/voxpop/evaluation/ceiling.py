@@ -19,7 +19,6 @@ class is the leave-one-out target's top class (ties left out, as tie policy ``dr
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,6 +34,7 @@ from voxpop.evaluation.significance import paired_difference
 from voxpop.evaluation.summary_rows import mean_interval
 from voxpop.labels.decisions import top_class
 from voxpop.labels.label_sets import build_label_set
+from voxpop.labels.rater_folds import with_ratings
 
 CLASS_METRICS = ("accuracy", "uar", "macro_f1", "micro_f1", "weighted_f1", "mcc")
 """The class metrics a rater can be scored with (one label per item, no probabilities)."""
@@ -56,12 +56,6 @@ def ceiling_metrics(metrics: Sequence[str], kind: str) -> list[str]:
     """
     allowed = REGRESSION_METRICS if kind == "continuous" else CLASS_METRICS
     return [m for m in metrics if m in allowed]
-
-
-def _with_ratings(corpus: Corpus, keep: np.ndarray) -> Corpus:
-    clone = copy.copy(corpus)
-    clone.ratings = corpus.ratings[keep].reset_index(drop=True)
-    return clone
 
 
 def _own_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -155,8 +149,8 @@ def leave_one_rater_out(
     rows, set_aside = [], 0
     for rater in pd.unique(raters):
         own = raters.eq(rater).to_numpy()
-        loo = build_label_set(_with_ratings(corpus, ~own), spec, classes=classes, class_map=class_map)
-        mine = build_label_set(_with_ratings(corpus, own), _own_spec(spec), classes=classes, class_map=class_map)
+        loo = build_label_set(with_ratings(corpus, ~own), spec, classes=classes, class_map=class_map)
+        mine = build_label_set(with_ratings(corpus, own), _own_spec(spec), classes=classes, class_map=class_map)
         items = mine.kept.index[mine.kept.to_numpy(dtype=bool)]
         items = items[loo.kept.reindex(items, fill_value=False).to_numpy(dtype=bool)]
         for table in predicted.values():

@@ -22,7 +22,7 @@ from voxpop.evaluation.regression import REGRESSION_METRICS
 from voxpop.features import make_extractor
 from voxpop.features.audio import AudioOptions, NoiseBank
 from voxpop.labels import ContinuousLabelSet, LabelSet
-from voxpop.labels.label_sets import build_label_set, load_label_set, spec_kind
+from voxpop.labels.label_sets import load_label_set, spec_kind
 from voxpop.models import CLASSICAL, LOSSES, Fold
 from voxpop.models.protocols import require_dev
 from voxpop.models.specs import ModelSpec
@@ -37,7 +37,7 @@ from voxpop.study.recipe import (
     Recipe,
     multilabel_rule,
 )
-from voxpop.study.stages import load_labels
+from voxpop.study.stages import fold_labels, load_labels
 from voxpop.study.target_checks import check_targets
 
 
@@ -87,9 +87,11 @@ def _build_label_set(recipe: Recipe, threads: int, job: tuple[Corpus, Any]) -> L
     try:
         with blas_threads(threads):  # as the labels stage builds it (threshold: best is checked with 0.5)
             best = 0.5 if getattr(spec, "threshold", None) == "best" else None
-            return build_label_set(
-                corpus, spec.config(), classes=recipe.classes, class_map=recipe.class_map, best_threshold=best
-            )
+            folds = recipe.protocol.rater_folds
+            return fold_labels(
+                corpus, spec.config(), folds.model_dump() if folds is not None else None, classes=recipe.classes,
+                class_map=recipe.class_map, best_threshold=best,
+            )  # fmt: skip
     except VoxpopError as exc:
         return str(exc)
 
@@ -221,7 +223,7 @@ def _check_analyses(corpus: Corpus, study: Study, problems: list[str]) -> None:
 
 def _check_rater_analyses(corpus: Corpus, recipe: Recipe, problems: list[str]) -> None:
     """Calibration needs a single-label test set of classes; the ceiling test sets a rater can be scored on, rater
-    ids and a metric a rater can be scored with."""
+    ids, a metric a rater can be scored with and every rater's labels (not rater folds); rater folds rater ids."""
     a, scorable = recipe.analyses, single_label_tests(recipe)
     classes = [t for t in scorable if spec_kind(recipe.labels.test[t]) == "categorical"]
     if a.calibration is not None and a.calibration.test is not None and a.calibration.test not in classes:
@@ -229,8 +231,17 @@ def _check_rater_analyses(corpus: Corpus, recipe: Recipe, problems: list[str]) -
             f"analyses.calibration.test: {a.calibration.test!r} is not a single-label test set of classes built by "
             f"a rule ({', '.join(classes) or 'none in this recipe'})"
         )
+    rater_folds = recipe.protocol.rater_folds
+    if rater_folds is not None and recipe.corpora:
+        problems.append("protocol.rater_folds: one corpus only (with corpora, use cross_corpus or speaker_folds)")
+    if rater_folds is not None and not corpus.has_rater_ids:
+        problems.append(f"protocol.rater_folds: splitting the raters needs rater ids; corpus {corpus.name!r} has "
+                        "vote counts only; use speaker_folds or import per-rater responses")  # fmt: skip
     if a.ceiling is None:
         return
+    if rater_folds is not None:
+        problems.append("analyses.ceiling: with protocol.rater_folds each test item keeps one rater group's ratings; "
+                        "leaving one rater out needs every rater's labels (use speaker_folds)")  # fmt: skip
     if not corpus.has_rater_ids:
         problems.append(f"analyses.ceiling: leaving one rater out needs rater ids; corpus {corpus.name!r} has vote "
                         "counts only; remove analyses.ceiling or import per-rater responses")  # fmt: skip

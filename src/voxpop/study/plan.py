@@ -112,6 +112,8 @@ def _label_stages(
             path = getattr(spec, "path", None)
             if path is not None and Path(path).is_file():  # a saved label set: its content, not its name
                 config["sha256"] = file_hash(path)
+            if recipe.protocol.rater_folds is not None:  # items keep their fold's rater group's ratings
+                config["rater_folds"] = recipe.protocol.rater_folds.model_dump()
             overrides = {c: e.labels[name].config() for c, e in recipe.corpora.items() if name in e.labels}
             if overrides:  # these corpora's items get their own rule (stages.compute_labels)
                 config["overrides"] = overrides
