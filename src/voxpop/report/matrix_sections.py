@@ -105,9 +105,14 @@ def _cross_test_heatmaps(
 
 
 def _model_heatmaps(
-    section: Section, overall: pd.DataFrame, metrics: list[str], limits: dict[str, tuple[float, float]]
+    section: Section,
+    overall: pd.DataFrame,
+    metrics: list[str],
+    limits: dict[str, tuple[float, float]],
+    ceilings: dict[str, dict[str, tuple[float, float, float]]] | None = None,
 ) -> None:
-    """One test set: per metric a model source (rows) x train set (columns) matrix; bars for one train set."""
+    """One test set: per metric a model source (rows) x train set (columns) matrix; bars for one train set.
+    ``ceilings`` marks the raters' ceiling on the colour bar (:func:`_cross_test_heatmaps`)."""
     test = overall["test"].iloc[0]
     for metric in metrics:
         cells = overall[overall["metric"].eq(metric)]
@@ -121,9 +126,10 @@ def _model_heatmaps(
             _bars(section, long, metric, name, f"on test set {test}", f"models {metric}", "model (variant)")
             continue
         chance = _chance_by_test(cells)
+        raters = _raters_marks(ceilings, metric, [test])
         figure = matrix_plots.cross_test_heatmap(
             long, metric, title=f"{name} on test set {test}", better=direction(metric), limits=limits[metric],
-            chance=_marks(chance), name=name,
+            chance=_marks(chance) | raters, name=name,
         )  # fmt: skip
         figure.axes[0].set_xlabel("train label set")
         figure.axes[0].set_ylabel("model (variant)")
@@ -133,6 +139,8 @@ def _model_heatmaps(
             f"{name} of every model on test set {test}; {_better(metric)}; one colour scale for every {name} "
             f"heatmap of this report.{_chance_text(chance, limits[metric])}"
         )
+        if raters:
+            caption += f" Raters' ceiling (mean over raters) on the colour bar: {next(iter(raters.values())):.3f}."
         section.add_figure(f"models {metric}", figure, caption=caption)
 
 

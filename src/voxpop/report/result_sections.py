@@ -137,7 +137,7 @@ def _results_section(report: Report, run: StudyRun) -> None:
     headline = metrics[: len(wanted)]
     limits = ceiling_limits(matrix_plots.shared_limits(overall[overall["metric"].isin(headline)]), ceilings)
     if overall["test"].nunique() == 1:
-        _model_heatmaps(section, overall, headline, limits)
+        _model_heatmaps(section, overall, headline, limits, ceilings)
     else:
         _cross_test_heatmaps(section, overall, headline, limits, ceilings)
     partitioned = results["group"].map(is_partition_group).astype(bool)

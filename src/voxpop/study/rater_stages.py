@@ -90,8 +90,8 @@ def compute_ceiling(corpus: Corpus, sources: Sequence[Trained], config: Mapping[
     """Leave one rater out on test label set ``config["spec"]`` (:func:`voxpop.evaluation.ceiling.leave_one_rater_out`),
     every source (``config["sources"]``: [variant, train] pairs, in the order of ``sources``) beside the raters.
 
-    Writes ``per_rater.parquet`` and ``summary.parquet`` with ``variant`` and ``train`` columns for the models
-    (empty for the raters' own rows).
+    Writes ``per_rater.parquet`` and ``summary.parquet``; a model's rows name it ``variant / train`` (``model``) and
+    in columns ``variant`` and ``train`` (empty for the raters' own rows, ``model`` ``rater`` / ``raters``).
     """
     keys = [f"{k}" for k in range(len(sources))]
     per_rater, summary = leave_one_rater_out(
@@ -109,6 +109,7 @@ def compute_ceiling(corpus: Corpus, sources: Sequence[Trained], config: Mapping[
 
     def named(table: pd.DataFrame) -> pd.DataFrame:
         pairs = table["model"].map(lambda m: cells.get(m, ("", "")))
-        return table.assign(variant=pairs.map(lambda p: p[0]), train=pairs.map(lambda p: p[1]))
+        model = table["model"].map(lambda m: f"{cells[m][0]} / {cells[m][1]}" if m in cells else m)
+        return table.assign(model=model, variant=pairs.map(lambda p: p[0]), train=pairs.map(lambda p: p[1]))
 
     _write({"per_rater": named(per_rater), "summary": named(summary)}, directory)
