@@ -250,3 +250,23 @@ def test_rater_folds_keep_each_items_fold_rater_group_and_count_the_rest():
         assert groups[row.rater] == item_fold[row.item]
     with pytest.raises(ConfigError, match="k=4 needs at least 4 raters"):
         rater_fold_ratings(corpus, item_fold, 4)
+
+
+def test_human_ceiling_of_dimensions_scores_each_raters_scores_against_the_others_mean():
+    scores = {"a": [1, 2, 3, 4], "b": [2, 2, 4, 5], "c": [1, 3, 3, 5]}
+    items = ["i1", "i2", "i3", "i4"]
+    rows = [(i, r, "dimension", "arousal", v) for r, vs in scores.items() for i, v in zip(items, vs, strict=True)]
+    ratings = pd.DataFrame(rows, columns=["item", "rater", "slot", "label", "value"])
+    corpus = Corpus("dims", pd.DataFrame(index=items), ratings, classes=["neutral"], scales={"dimension": (1, 5)})
+    spec = {"gold_standard": "mean", "dimensions": ["arousal"]}
+    per_rater, summary = leave_one_rater_out(corpus, spec, {}, ["ccc", "mae"], min_ratings=4, n_boot=20)
+    own = per_rater.set_index(["rater", "metric"])["value"]
+    for rater, values in scores.items():
+        mine = np.array(values, dtype=float)
+        others = np.mean([v for r, v in scores.items() if r != rater], axis=0)
+        shift = (mine.mean() - others.mean()) ** 2
+        ccc = 2 * np.cov(mine, others, bias=True)[0, 1] / (mine.var() + others.var() + shift)  # Lin's CCC
+        assert own[rater, "ccc"] == pytest.approx(ccc)
+        assert own[rater, "mae"] == pytest.approx(np.abs(mine - others).mean())
+    ceiling = summary[summary["model"].eq("raters")].set_index("metric")
+    assert ceiling.loc["ccc", "value"] == pytest.approx(np.mean([own[r, "ccc"] for r in scores]))
