@@ -20,6 +20,7 @@ from voxpop.core.paths import output_file
 from voxpop.corpus.classmap import check_classes, parse_class_map
 from voxpop.labels import RULES, LabelSet, accounting_table, make_labels
 from voxpop.labels.consensus import OUTCOMES, compare_consensus
+from voxpop.labels.disagreement import DISAGREEMENT_RULE, disagreement_labels
 from voxpop.labels.overwrite import outcome_note, save_label_set
 
 
@@ -105,11 +106,29 @@ def print_consensus(table: pd.DataFrame, column: str, rule: str) -> None:
         console.print(f"disagreeing items (first 10 of {len(disagree):,}): {first}", highlight=False)
 
 
+def _label_set(corpus, rule: str, condition, pool: bool, scope: dict, rule_options: dict, consensus: str | None):
+    """A rule of the registry (:func:`make_labels`) or the raters' disagreement (rule ``disagreement``:
+    :func:`voxpop.labels.disagreement.disagreement_labels` of the votes), which takes no rule option."""
+    if rule != DISAGREEMENT_RULE:
+        return make_labels(corpus, rule, condition=condition, pool=pool, **scope, **rule_options)
+    if rule_options or consensus is not None:
+        flags = ", ".join("--" + name.replace("_", "-") for name in [*rule_options, *(["consensus"] * bool(consensus))])
+        raise ConfigError(
+            f"{flags}: not for rule {DISAGREEMENT_RULE}, which takes --condition, --pool, --classes and --class-map"
+        )
+    return disagreement_labels(corpus, condition=condition, pool=pool, **scope)
+
+
 @app.command()
 @with_rule_options
 def labels(
     corpus: Path = typer.Argument(..., help="Corpus directory (corpus.yaml, items.parquet, ratings.parquet)."),
-    rule: str = typer.Option(None, "--rule", help=f"Label rule: {', '.join(RULES)} (docs/labels-and-agreement.md)."),
+    rule: str = typer.Option(
+        None,
+        "--rule",
+        help=f"Label rule: {', '.join(RULES)} (docs/labels-and-agreement.md), or {DISAGREEMENT_RULE} (the normalised "
+        "entropy of each item's votes, a continuous label set; docs/raters.md).",
+    ),
     condition: list[str] = typer.Option(
         None, "--condition", help="Stimulus condition to use (repeatable; several need --pool)."
     ),
@@ -158,7 +177,7 @@ def labels(
     mapping = parse_class_map(class_map or [])
     scope = {"classes": class_list, "class_map": mapping}
     if rule is not None:
-        label_set = make_labels(loaded, rule, condition=condition or None, pool=pool, **scope, **rule_options)
+        label_set = _label_set(loaded, rule, condition or None, pool, scope, rule_options, consensus)
         outcome = save_label_set(label_set, out, force)
         print_accounting(label_set, f"rule {rule} on corpus {loaded.name!r}")
         console.print(escape(outcome_note(outcome, out, "label set")), highlight=False)

@@ -1,5 +1,5 @@
 """Evaluation: metrics, bootstrap intervals, predictions tables, regression metrics, significance, chance
-levels, decision tuning and analysis.
+levels, decision tuning and analysis, calibration against the raters and the raters' ceiling.
 
 The face is lazy (PEP 562): ``import voxpop.evaluation`` imports no scipy.
 """
@@ -23,6 +23,11 @@ _EXPORTS = {
     "accuracy": "metrics",
     "REGRESSION_METRICS": "regression",
     "regression_table": "regression",
+    "expected_calibration_error": "calibration",
+    "brier_score": "calibration",
+    "negative_log_likelihood": "calibration",
+    "calibration_scores": "calibration",
+    "leave_one_rater_out": "ceiling",
     "chance_levels": "chance",
 }
 __all__ = sorted(_EXPORTS)

@@ -76,6 +76,33 @@ def regression_scores(predictions: pd.DataFrame, targets: pd.DataFrame) -> pd.Da
     return scores.rename_axis("dimension")
 
 
+def regression_distribution(
+    predictions: pd.DataFrame, targets: pd.DataFrame, metric: str, indices: np.ndarray
+) -> np.ndarray:
+    """One metric of :data:`REGRESSION_METRICS`, mean over the dimensions, on each resample of ``indices``.
+
+    Args:
+        predictions: items x dimensions predicted values; targets: the same items' gold standard, same order.
+        metric: ``ccc``, ``pearson``, ``mae`` or ``rmse``.
+        indices: (B, n) item positions, one resample per row (``np.arange(n)[None, :]``: the whole set).
+
+    Returns:
+        Shape (B,); NaN where a correlation is undefined on a resample.
+
+    Raises:
+        InputError: as :func:`regression_scores`, or an unknown metric.
+
+    Example:
+        >>> t = pd.DataFrame({"arousal": [1.0, 2.0, 3.0, 4.0]})
+        >>> regression_distribution(t + 0.5, t, "mae", np.array([[0, 1, 2, 3], [0, 0, 1, 1]])).tolist()
+        [0.5, 0.5]
+    """
+    if metric not in REGRESSION_METRICS:
+        raise InputError(f"unknown regression metric {metric!r}; choose one of {', '.join(REGRESSION_METRICS)}")
+    p, t = _aligned(predictions, targets)
+    return _moments(p[indices], t[indices])[metric].mean(axis=-1)
+
+
 def regression_table(
     predictions: pd.DataFrame,
     targets: pd.DataFrame,

@@ -22,6 +22,7 @@ _EXPORTS = {
     "Accounting": "labelset",
     "ContinuousLabelSet": "continuous",
     "ContinuousSpec": "continuous",
+    "disagreement_labels": "disagreement",
     "LabelSetProtocol": "label_sets",
     "TARGET_KINDS": "label_sets",
     "build_label_set": "label_sets",

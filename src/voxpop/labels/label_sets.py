@@ -21,6 +21,7 @@ import pandas as pd
 from voxpop.core.errors import ConfigError
 from voxpop.corpus.corpus import Corpus
 from voxpop.labels.continuous import ContinuousLabelSet, ContinuousSpec
+from voxpop.labels.disagreement import DISAGREEMENT_RULE, DisagreementSpec, disagreement_labels
 from voxpop.labels.label_files import file_kind
 from voxpop.labels.label_files import load_label_set as load_label_set  # re-exported: the protocol's load
 from voxpop.labels.labelset import Accounting, LabelSet
@@ -57,7 +58,8 @@ class LabelSetProtocol(Protocol):
 
 def spec_kind(spec: Mapping[str, Any] | Any) -> str:
     """The target kind a label-set spec gives: ``continuous`` for a gold standard of dimensions
-    (:class:`ContinuousSpec`, or a mapping with ``gold_standard`` and no ``rule``), else ``categorical``.
+    (:class:`ContinuousSpec`, or a mapping with ``gold_standard`` and no ``rule``) and for the raters'
+    disagreement (``rule: disagreement``, :mod:`voxpop.labels.disagreement`), else ``categorical``.
 
     Args:
         spec: a recipe's label-set entry (a :class:`ContinuousSpec`, a rule spec, or its ``config()`` mapping).
@@ -68,10 +70,14 @@ def spec_kind(spec: Mapping[str, Any] | Any) -> str:
     Example:
         >>> spec_kind({"gold_standard": "ewe"}), spec_kind({"rule": "likert", "gold_standard": "mean"})
         ('continuous', 'categorical')
+        >>> spec_kind({"rule": "disagreement"})
+        'continuous'
     """
-    if isinstance(spec, ContinuousSpec):
+    if isinstance(spec, ContinuousSpec | DisagreementSpec):
         return "continuous"
     if isinstance(spec, Mapping):
+        if spec.get("rule") == DISAGREEMENT_RULE:
+            return "continuous"
         return "continuous" if "gold_standard" in spec and "rule" not in spec else "categorical"
     return "categorical"
 
@@ -105,19 +111,21 @@ def build_label_set(
     Args:
         corpus: the corpus whose ratings are aggregated.
         spec: the entry's ``config()``: a rule and its options (``rule``, ``condition``, ``pool``, rule
-            options), a saved label set (``rule: file``, ``path``) or a gold standard of dimensions
-            (:class:`ContinuousSpec` keys).
+            options), a saved label set (``rule: file``, ``path``), a gold standard of dimensions
+            (:class:`ContinuousSpec` keys) or the raters' disagreement (:class:`DisagreementSpec` keys).
         classes: categorical rules: the classes to keep (None: every class of the corpus).
         class_map: categorical rules: label -> class (or ``drop``) before counting.
         best_threshold: the threshold sweep's best threshold, for ``threshold: best``.
 
     Returns:
-        A :class:`LabelSet` (rules, label files) or a :class:`ContinuousLabelSet` (gold standards).
+        A :class:`LabelSet` (rules, label files) or a :class:`ContinuousLabelSet` (gold standards, disagreement).
 
     Raises:
         ConfigError: ``threshold: best`` without a defined best threshold, or a bad option (from the rule).
         InputError: a label file that cannot be read.
     """
+    if spec.get("rule") == DISAGREEMENT_RULE:
+        return DisagreementSpec.model_validate(dict(spec)).build(corpus, classes, class_map)
     if spec_kind(spec) == "continuous":
         return ContinuousSpec.model_validate(dict(spec)).build(corpus)
     options = dict(spec)
@@ -141,7 +149,8 @@ def labels(corpus: Corpus, rule: str | None = None, **options: Any) -> LabelSet 
 
     Args:
         corpus: the corpus whose ratings are aggregated.
-        rule: a rule of :data:`voxpop.labels.registry.RULES`; None for continuous targets.
+        rule: a rule of :data:`voxpop.labels.registry.RULES`, ``disagreement``
+            (:func:`~voxpop.labels.disagreement.disagreement_labels`); None for a gold standard of dimensions.
         **options: the rule's options (:func:`make_labels`), or :class:`ContinuousSpec`'s keys
             (``gold_standard``, ``dimensions``, ``slot``, ``condition``, ``min_shared``,
             ``min_ratings_per_rater``, ``rescale``).
@@ -159,6 +168,8 @@ def labels(corpus: Corpus, rule: str | None = None, **options: Any) -> LabelSet 
         >>> labels(corpus, gold_standard="mean", dimensions=["arousal"], condition="voice").names
         ['arousal']
     """
+    if rule == DISAGREEMENT_RULE:
+        return disagreement_labels(corpus, **options)
     if rule is not None:
         return make_labels(corpus, rule, **options)
     if "gold_standard" not in options:

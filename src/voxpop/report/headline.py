@@ -6,8 +6,9 @@ The answer is read from the results (item group ``all``): per test label set the
 label set) by the main metric, with its 95 % bootstrap interval and chance level. The main metric is the
 recipe's first metric scored on that test set (``evaluation.metrics``; e.g. macro-F1) for categorical test sets
 and the CCC (mean over the dimensions) for continuous ones; "best" follows the metric's direction, the first
-model in the results' order winning a tie. The raters' own ceiling joins the table when given (``ceilings``:
-the hook for the human-ceiling analysis, issue #27); without it the column is left out, never filled in.
+model in the results' order winning a tie. The raters' own ceiling joins the table when the study has one
+(``ceilings``, from ``analyses.ceiling``: :func:`voxpop.report.rater_sections.headline_ceilings`); without it the
+column is left out, never filled in.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from voxpop.report import matrix_plots, plots
 from voxpop.report.cautions import Caution, graded_cautions
 from voxpop.report.matrix_sections import _chance_by_test, _chance_text, _marks
 from voxpop.report.naming import HEADERS
+from voxpop.report.rater_sections import headline_ceilings
 from voxpop.report.render import Report
 
 HEADLINE_WARNINGS = 5
@@ -203,13 +205,17 @@ def study_headline(run, ceilings: Mapping[str, tuple[float, float, float]] | Non
 
     Args:
         run: a finished :class:`voxpop.study.run.StudyRun`.
-        ceilings: the raters' ceiling per test label set, ``(value, low, high)`` in the test set's metric: the
-            hook of the human-ceiling analysis (issue #27); None (today): no ceiling column.
+        ceilings: the raters' ceiling per test label set, ``(value, low, high)`` in the test set's metric; None:
+            the run's own (:func:`voxpop.report.rater_sections.headline_ceilings`, from ``analyses.ceiling``; no
+            ceiling column without that analysis).
 
     Returns:
         The :class:`Headline`.
     """
-    best = best_models(run.results, main_metrics(run))
+    metrics = main_metrics(run)
+    best = best_models(run.results, metrics)
+    if ceilings is None:
+        ceilings = headline_ceilings(run, metrics)
     if ceilings is not None:
         given = [ceilings.get(t, (float("nan"),) * 3) for t in best["test"]]
         best = best.assign(**{f"ceiling_{k}": [g[i] for g in given] for i, k in enumerate(("value", "low", "high"))})
@@ -265,15 +271,27 @@ def _headline_figure(section, run, headline: Headline) -> None:
         cells = overall[overall["variant"].eq(variant)]
         chance = _chance_by_test(cells)
         limits = matrix_plots.shared_limits(overall)[metric]
+        raters = {}
+        if "ceiling_value" in best.columns:  # the raters' ceiling: marked on the colour bar, inside the scale
+            ceilings = best.set_index("test")["ceiling_value"].dropna().astype(float)
+            raters = {f"raters {t}": float(v) for t, v in ceilings.items()}
+            if ceilings.nunique() == 1:
+                raters = {"raters": float(ceilings.iloc[0])}
+            limits = (min([limits[0], *raters.values()]), max([limits[1], *raters.values()]))
         figure = matrix_plots.cross_test_heatmap(
             cells, metric, title=f"{name}: train (rows) x test (columns), {variant}", better=direction(metric),
-            limits=limits, chance=_marks(chance), name=name,
+            limits=limits, chance=_marks(chance) | raters, name=name,
         )  # fmt: skip
         caption = (
             f"{name} of every train x test cell of {variant} (the variant best on {wins[variant]} of "
             f"{len(best)} test sets), 95 % bootstrap intervals; the colour scale of the Results section's "
             f"{name} heatmaps.{_chance_text(chance, limits)}"
         )
+        if raters:
+            caption += " Raters' ceiling (mean over raters) marked on the colour bar: " + ", ".join(
+                f"{k} {v:.3f}" for k, v in raters.items()
+            )
+            caption += "."
         section.add_figure(f"headline {metric}", figure, caption=caption)
         return
     long = best.assign(train=best["test"], test="best model")

@@ -35,6 +35,16 @@ def _chance_text(chance: dict[str, float], limits: tuple[float, float]) -> str:
     return " Chance levels: " + ", ".join(f"{t} {v:.3f}" for t, v in chance.items()) + f" ({where})."
 
 
+def _raters_marks(
+    ceilings: dict[str, dict[str, tuple[float, float, float]]] | None, metric: str, tests: list[str]
+) -> dict[str, float]:
+    """The raters' ceiling of ``metric`` per test set as colour-bar marks (one mark when the tests share it)."""
+    found = {t: ceilings[t][metric][0] for t in tests if ceilings and metric in ceilings.get(t, {})}
+    if len(set(found.values())) == 1 and len(found) == len(tests):
+        return {"raters": next(iter(found.values()))}
+    return {f"raters {t}": v for t, v in found.items()}
+
+
 def _marks(chance: dict[str, float]) -> dict[str, float]:
     if len(set(chance.values())) == 1:
         return {CHANCE: next(iter(chance.values()))}
@@ -53,9 +63,14 @@ def _bars(section: Section, long: pd.DataFrame, metric: str, name: str, what: st
 
 
 def _cross_test_heatmaps(
-    section: Section, overall: pd.DataFrame, metrics: list[str], limits: dict[str, tuple[float, float]]
+    section: Section,
+    overall: pd.DataFrame,
+    metrics: list[str],
+    limits: dict[str, tuple[float, float]],
+    ceilings: dict[str, dict[str, tuple[float, float, float]]] | None = None,
 ) -> None:
-    """One train x test matrix per model source and metric; bars where the metric has one test set only."""
+    """One train x test matrix per model source and metric; bars where the metric has one test set only.
+    ``ceilings`` (test -> metric -> (value, low, high)) marks the raters' ceiling on each heatmap's colour bar."""
     for number, variant in enumerate(dict.fromkeys(overall["variant"]), start=1):
         for metric in metrics:
             cells = overall[overall["variant"].eq(variant) & overall["metric"].eq(metric)]
@@ -66,26 +81,38 @@ def _cross_test_heatmaps(
                 _bars(section, long, metric, name, what, f"bars {metric} {number}", "train label set")
                 continue
             chance = _chance_by_test(cells)
+            raters = _raters_marks(ceilings, metric, list(dict.fromkeys(cells["test"])))
             figure = matrix_plots.cross_test_heatmap(
                 long,
                 metric,
                 title=f"{name}: train (rows) x test (columns), {variant}",
                 better=direction(metric),
                 limits=limits[metric],
-                chance=_marks(chance),
+                chance=_marks(chance) | raters,
                 name=name,
             )
             caption = (
                 f"Cross-test {name} ({variant}); {_better(metric)}; one colour scale for every {name} heatmap of "
                 f"this report.{_chance_text(chance, limits[metric])}"
             )
+            if raters:
+                caption += (
+                    " Raters' ceiling (mean over raters) on the colour bar: "
+                    + ", ".join(f"{k} {v:.3f}" for k, v in raters.items())
+                    + " (where the scale reaches it)."
+                )
             section.add_figure(f"cross-test {metric} {number}", figure, caption=caption)
 
 
 def _model_heatmaps(
-    section: Section, overall: pd.DataFrame, metrics: list[str], limits: dict[str, tuple[float, float]]
+    section: Section,
+    overall: pd.DataFrame,
+    metrics: list[str],
+    limits: dict[str, tuple[float, float]],
+    ceilings: dict[str, dict[str, tuple[float, float, float]]] | None = None,
 ) -> None:
-    """One test set: per metric a model source (rows) x train set (columns) matrix; bars for one train set."""
+    """One test set: per metric a model source (rows) x train set (columns) matrix; bars for one train set.
+    ``ceilings`` marks the raters' ceiling on the colour bar (:func:`_cross_test_heatmaps`)."""
     test = overall["test"].iloc[0]
     for metric in metrics:
         cells = overall[overall["metric"].eq(metric)]
@@ -99,9 +126,10 @@ def _model_heatmaps(
             _bars(section, long, metric, name, f"on test set {test}", f"models {metric}", "model (variant)")
             continue
         chance = _chance_by_test(cells)
+        raters = _raters_marks(ceilings, metric, [test])
         figure = matrix_plots.cross_test_heatmap(
             long, metric, title=f"{name} on test set {test}", better=direction(metric), limits=limits[metric],
-            chance=_marks(chance), name=name,
+            chance=_marks(chance) | raters, name=name,
         )  # fmt: skip
         figure.axes[0].set_xlabel("train label set")
         figure.axes[0].set_ylabel("model (variant)")
@@ -111,6 +139,8 @@ def _model_heatmaps(
             f"{name} of every model on test set {test}; {_better(metric)}; one colour scale for every {name} "
             f"heatmap of this report.{_chance_text(chance, limits[metric])}"
         )
+        if raters:
+            caption += f" Raters' ceiling (mean over raters) on the colour bar: {next(iter(raters.values())):.3f}."
         section.add_figure(f"models {metric}", figure, caption=caption)
 
 

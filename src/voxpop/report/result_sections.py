@@ -4,6 +4,7 @@ the per-corpus matrix (:mod:`voxpop.report.study`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -11,6 +12,7 @@ import pandas as pd
 from voxpop.agreement.grouping import group_label
 from voxpop.core.formatting import MISSING, format_ci, metric_name
 from voxpop.evaluation.analysis import identical_entries
+from voxpop.evaluation.ceiling import RATERS
 from voxpop.evaluation.chance import direction
 from voxpop.evaluation.partitions import is_partition_group
 from voxpop.evaluation.resampling import resample_groups
@@ -18,13 +20,18 @@ from voxpop.evaluation.summary_rows import class_mean_columns, per_class_family
 from voxpop.report import matrix_plots
 from voxpop.report.matrix_sections import _cross_test_heatmaps, _model_heatmaps
 from voxpop.report.naming import CHANCE, KEYS, _ci_text, _flag_identical, readable
+from voxpop.report.rater_sections import ceiling_limits, raters_ceilings
 from voxpop.report.render import Report
 from voxpop.study import StudyRun
 from voxpop.study.recipe import EvaluationConfig
 
 
 def results_table(
-    rows: pd.DataFrame, metrics: list[str], per_class: list[str], keys: list[str] = KEYS
+    rows: pd.DataFrame,
+    metrics: list[str],
+    per_class: list[str],
+    keys: list[str] = KEYS,
+    ceilings: Mapping[str, Mapping[str, tuple[float, float, float]]] | None = None,
 ) -> pd.DataFrame:
     """Results as shown: one row per ``keys`` (model, train set, test set, optionally item group), grouped by
     the keys after model and train (the test set, and the group), each block closed by its chance row(s);
@@ -34,7 +41,9 @@ def results_table(
 
     The chance rows read column ``chance`` of the results (:func:`voxpop.evaluation.chance.chance_levels`): one row per
     block, or one per train set where a chance level depends on it (KLD / JSD against the training
-    labels' mean distribution).
+    labels' mean distribution). ``ceilings`` (test set -> metric -> (value, low, high), the raters' ceiling of
+    :func:`voxpop.report.rater_sections.raters_ceilings`) adds a ``raters`` row after the chance row of each
+    test set it has.
     """
     shown = rows[rows["metric"].isin(metrics)]
     text = shown.assign(text=_ci_text(shown)).pivot_table(
@@ -66,6 +75,11 @@ def results_table(
         texts = levels.map(lambda v: MISSING if pd.isna(v) else f"{v:.3f}").reset_index()
         extra = {c: "" for c in ("items", "tied", "absent classes") if c in text.columns}
         blocks += [block.reset_index(), texts.assign(variant=CHANCE, **extra)]
+        test = block_key[0] if isinstance(block_key, tuple) else block_key
+        if ceilings and test in ceilings:
+            cells = {c: format_ci(*ceilings[test][c]) if c in ceilings[test] else MISSING for c in text.columns}
+            raters = {**dict.fromkeys(keys, MISSING), **cells, **extra, "variant": RATERS, "test": test}
+            blocks.append(pd.DataFrame([raters]))
     table = pd.concat(blocks, ignore_index=True)[[*keys, *text.columns]]
     return readable(table.rename(columns={m: metric_name(m) for m in metrics}).fillna(MISSING))
 
@@ -110,16 +124,22 @@ def _results_section(report: Report, run: StudyRun) -> None:
             "over the classes (not over items), as published (.21 ± .11); per-class columns show F1, every "
             "per-class value is in `results.parquet`."
         )
-    section.add_table("Results", results_table(overall, metrics, per_class), caption=caption)
+    ceilings = raters_ceilings(run)
+    if ceilings:
+        caption += (
+            " **raters** rows: the raters' ceiling (each rater against the other raters' labels, mean over raters "
+            "[95 % CI]; the Raters' ceiling section)."
+        )
+    section.add_table("Results", results_table(overall, metrics, per_class, ceilings=ceilings), caption=caption)
     cells = overall.set_index(["variant", "test", "metric"])
     by_train = {str(t): cells.loc[cells["train"].eq(t).to_numpy(), "value"] for t in dict.fromkeys(overall["train"])}
     _flag_identical(section, identical_entries(by_train, "train label set", "results", "cells"))
     headline = metrics[: len(wanted)]
-    limits = matrix_plots.shared_limits(overall[overall["metric"].isin(headline)])
+    limits = ceiling_limits(matrix_plots.shared_limits(overall[overall["metric"].isin(headline)]), ceilings)
     if overall["test"].nunique() == 1:
-        _model_heatmaps(section, overall, headline, limits)
+        _model_heatmaps(section, overall, headline, limits, ceilings)
     else:
-        _cross_test_heatmaps(section, overall, headline, limits)
+        _cross_test_heatmaps(section, overall, headline, limits, ceilings)
     partitioned = results["group"].map(is_partition_group).astype(bool)
     if partitioned.any():
         rows = results[partitioned].rename(columns={"group": "test partition"})

@@ -7,7 +7,8 @@ all, and sections as the recipe asks for them: study and label sets (always), ag
 accounting, threshold sweep, agreement between label sets, results (main table with 95 % bootstrap
 intervals and one cross-test heatmap per model source and metric), confusion matrices / MLCMs,
 training (fold sizes, dropped items, layer weights), easy / difficult items, fusion weights and tuned
-decisions. The report holds no times or dates, so the same cache gives byte-identical files.
+decisions, the raters' ceiling and calibration against the raters (:mod:`voxpop.report.rater_sections`). The
+report holds no times or dates, so the same cache gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from voxpop.report.cautions import identical_label_sets
 from voxpop.report.headline import headline_section
 from voxpop.report.matrix_sections import _derived_section, _easy_section, _matrix_section, _training_section
 from voxpop.report.naming import DEMO_NOTICE, _flag_identical
+from voxpop.report.rater_sections import calibration_section, ceiling_section
 from voxpop.report.regression_sections import continuous_label_section, evaluates, regression_results_section
 from voxpop.report.render import FIGURES_DIR, Report
 from voxpop.report.result_sections import _corpus_matrix_section, _results_section, resampled_units
@@ -64,6 +66,8 @@ def build_report(run: StudyRun, submit: Callable | None = None) -> Report:
     _derived_section(report, run)
     if "easy_difficult" in run.plan.analyses:
         _easy_section(report, run)
+    ceiling_section(report, run)
+    calibration_section(report, run)
     return report
 
 

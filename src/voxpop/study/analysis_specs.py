@@ -1,6 +1,7 @@
 """The ``analyses`` section of a recipe: optional analyses beside the cross-validation (agreement, label-rule
 loss accounting, label-set agreement, threshold sweep, confusion matrices, easy / difficult items, layer weights,
-ensemble, late fusion and tuned decisions). :class:`voxpop.study.recipe.Recipe` holds it as ``analyses``."""
+ensemble, late fusion, tuned decisions, calibration against the raters and the raters' ceiling).
+:class:`voxpop.study.recipe.Recipe` holds it as ``analyses``."""
 
 from __future__ import annotations
 
@@ -103,6 +104,30 @@ class TunedAnalysis(Strict):
     tune_on: Literal["dev", "other_folds"] = pydantic.Field("dev", description=TUNE_ON)
 
 
+class CalibrationAnalysis(Strict):
+    """Calibration of every softmax model against the raters (:mod:`voxpop.evaluation.calibration`): ECE against
+    the consensus test set ``test``, Brier and NLL against the vote distribution of the same ratings; with
+    ``tuning: temperature`` also after temperature scaling fitted on each fold model's development items."""
+
+    test: str | None = pydantic.Field(
+        None, description="The consensus test label set (default: the first single-label categorical one)."
+    )
+    bins: Int = pydantic.Field(15, ge=2, le=100, description="Equal-width bins of the top probability (ECE).")
+    tuning: Literal["none", "temperature"] = pydantic.Field(
+        "none", description="temperature: also scaled by a temperature fitted on the dev fold only."
+    )
+
+
+class CeilingAnalysis(Strict):
+    """The human ceiling (:mod:`voxpop.evaluation.ceiling`): each rater against the other raters' labels (same rule
+    and metrics, on the test items the rater rated), every model beside it on the same items."""
+
+    tests: list[str] | None = pydantic.Field(
+        None, description="The test label sets (default: every single-label categorical or dimensional one)."
+    )
+    min_ratings: Int = pydantic.Field(10, ge=1, description="The fewest scored items a rater needs.")
+
+
 class Analyses(Strict):
     """Optional analyses; ``true`` means the defaults, ``false`` / absent means off."""
 
@@ -123,6 +148,10 @@ class Analyses(Strict):
     tuned_decisions: TunedAnalysis | None = pydantic.Field(
         None, description="Per-class decision offsets / thresholds tuned for macro-F1 per fold."
     )
+    calibration: CalibrationAnalysis | None = pydantic.Field(
+        None, description="ECE, Brier and NLL against the raters, optionally after temperature scaling."
+    )
+    ceiling: CeilingAnalysis | None = pydantic.Field(None, description="The raters' ceiling (leave one rater out).")
 
     @pydantic.model_validator(mode="before")
     @classmethod

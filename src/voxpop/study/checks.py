@@ -17,16 +17,19 @@ from voxpop.core.cache import Cache, Stage
 from voxpop.core.errors import ConfigError, VoxpopError
 from voxpop.corpus import Corpus
 from voxpop.corpus.classmap import resolve_classes
+from voxpop.evaluation.ceiling import CLASS_METRICS, ceiling_metrics
+from voxpop.evaluation.regression import REGRESSION_METRICS
 from voxpop.features import make_extractor
 from voxpop.features.audio import AudioOptions, NoiseBank
 from voxpop.labels import ContinuousLabelSet, LabelSet
-from voxpop.labels.label_sets import build_label_set, load_label_set, spec_kind
+from voxpop.labels.label_sets import load_label_set, spec_kind
 from voxpop.models import CLASSICAL, LOSSES, Fold
 from voxpop.models.protocols import require_dev
 from voxpop.models.specs import ModelSpec
 from voxpop.study.definition import Study, as_study
 from voxpop.study.execution import run_stage
 from voxpop.study.loading import check_resample, recipe_error
+from voxpop.study.plan import single_label_tests
 from voxpop.study.recipe import (
     FILE_RULE,
     Analyses,
@@ -34,7 +37,7 @@ from voxpop.study.recipe import (
     Recipe,
     multilabel_rule,
 )
-from voxpop.study.stages import load_labels
+from voxpop.study.stages import fold_labels, load_labels
 from voxpop.study.target_checks import check_targets
 
 
@@ -84,9 +87,11 @@ def _build_label_set(recipe: Recipe, threads: int, job: tuple[Corpus, Any]) -> L
     try:
         with blas_threads(threads):  # as the labels stage builds it (threshold: best is checked with 0.5)
             best = 0.5 if getattr(spec, "threshold", None) == "best" else None
-            return build_label_set(
-                corpus, spec.config(), classes=recipe.classes, class_map=recipe.class_map, best_threshold=best
-            )
+            folds = recipe.protocol.rater_folds
+            return fold_labels(
+                corpus, spec.config(), folds.model_dump() if folds is not None else None, classes=recipe.classes,
+                class_map=recipe.class_map, best_threshold=best,
+            )  # fmt: skip
     except VoxpopError as exc:
         return str(exc)
 
@@ -204,6 +209,7 @@ def _check_analyses(corpus: Corpus, study: Study, problems: list[str]) -> None:
                 f"analyses.{key}: combines the models of two or more variants (grid, variants; 'voxpop train "
                 f"--head A,B'), but this recipe trains {models} per label set; add variants or remove analyses.{key}"
             )
+    _check_rater_analyses(corpus, recipe, problems)
     if a.fusion is not None:
         for name, file in a.fusion.predictions.items():
             if not Path(file).is_file():
@@ -215,9 +221,50 @@ def _check_analyses(corpus: Corpus, study: Study, problems: list[str]) -> None:
             )
 
 
+def _check_rater_analyses(corpus: Corpus, recipe: Recipe, problems: list[str]) -> None:
+    """Calibration needs a single-label test set of classes; the ceiling test sets a rater can be scored on, rater
+    ids, a metric a rater can be scored with and every rater's labels (not rater folds); rater folds rater ids."""
+    a, scorable = recipe.analyses, single_label_tests(recipe)
+    classes = [t for t in scorable if spec_kind(recipe.labels.test[t]) == "categorical"]
+    if a.calibration is not None and a.calibration.test is not None and a.calibration.test not in classes:
+        problems.append(
+            f"analyses.calibration.test: {a.calibration.test!r} is not a single-label test set of classes built by "
+            f"a rule ({', '.join(classes) or 'none in this recipe'})"
+        )
+    rater_folds = recipe.protocol.rater_folds
+    if rater_folds is not None and recipe.corpora:
+        problems.append("protocol.rater_folds: one corpus only (with corpora, use cross_corpus or speaker_folds)")
+    if rater_folds is not None and not corpus.has_rater_ids:
+        problems.append(f"protocol.rater_folds: splitting the raters needs rater ids; corpus {corpus.name!r} has "
+                        "vote counts only; use speaker_folds or import per-rater responses")  # fmt: skip
+    if a.ceiling is None:
+        return
+    if rater_folds is not None:
+        problems.append("analyses.ceiling: with protocol.rater_folds each test item keeps one rater group's ratings; "
+                        "leaving one rater out needs every rater's labels (use speaker_folds)")  # fmt: skip
+    if not corpus.has_rater_ids:
+        problems.append(f"analyses.ceiling: leaving one rater out needs rater ids; corpus {corpus.name!r} has vote "
+                        "counts only; remove analyses.ceiling or import per-rater responses")  # fmt: skip
+    unknown = [t for t in a.ceiling.tests or [] if t not in scorable]
+    if unknown:
+        problems.append(f"analyses.ceiling.tests: {unknown} - name single-label or dimensional test sets built by a "
+                        f"rule or gold standard ({', '.join(scorable) or 'none in this recipe'})")  # fmt: skip
+    for test in a.ceiling.tests or scorable:
+        kind = spec_kind(recipe.labels.test[test]) if test in recipe.labels.test else None
+        if kind and not ceiling_metrics(recipe.evaluation.metrics, kind):
+            problems.append(f"analyses.ceiling: test set {test} needs one of the metrics "
+                            f"{', '.join(CLASS_METRICS if kind == 'categorical' else REGRESSION_METRICS)} in "
+                            "evaluation.metrics (a rater gives labels, not probabilities)")  # fmt: skip
+
+
 def _check_tuning_dev(a: Analyses, folds: list[Fold], where: str, problems: list[str]) -> None:
     """Tuning on each fold's own development items needs every fold to have some."""
     without = [f.name for f in folds if not len(f.dev)]
+    if a.calibration is not None and a.calibration.tuning == "temperature" and without:
+        problems.append(
+            f"analyses.calibration.tuning{where}: folds {without[:5]} have no development items to fit the "
+            "temperature on; use a protocol with development folds (dev: true) or set tuning: none"
+        )
     for key, analysis in (("fusion", a.fusion), ("tuned_decisions", a.tuned_decisions)):
         if analysis is not None and analysis.tune_on == "dev" and without:
             problems.append(

@@ -11,6 +11,7 @@ import pydantic
 
 from voxpop.core.limits import STRICT_NUMBERS, Int
 from voxpop.labels import ContinuousSpec
+from voxpop.labels.disagreement import DISAGREEMENT_RULE, DisagreementSpec
 from voxpop.labels.label_sets import FILE_RULE as FILE_RULE  # re-exported with the label specs
 from voxpop.labels.label_sets import load_label_set, spec_kind
 from voxpop.labels.registry import OPTIONS, REGISTRY, Option, Rule, rules_using
@@ -117,16 +118,21 @@ def _label_kind(value: Any) -> str:
         isinstance(value, Mapping) and "gold_standard" in value and "rule" not in value
     ):
         return "tagged-continuous"
+    if isinstance(value, DisagreementSpec) or (isinstance(value, Mapping) and value.get("rule") == DISAGREEMENT_RULE):
+        return "tagged-disagreement"
     return "tagged-rule"
 
 
 LabelEntry = Annotated[
-    Annotated[LabelSpec, pydantic.Tag("tagged-rule")] | Annotated[ContinuousSpec, pydantic.Tag("tagged-continuous")],
+    Annotated[LabelSpec, pydantic.Tag("tagged-rule")]
+    | Annotated[ContinuousSpec, pydantic.Tag("tagged-continuous")]
+    | Annotated[DisagreementSpec, pydantic.Tag("tagged-disagreement")],
     pydantic.Discriminator(_label_kind),
 ]
 """A label set: a rule with its options (:class:`LabelSpec`), or a continuous label set of dimensions
-(:class:`~voxpop.labels.continuous.ContinuousSpec`, keys ``gold_standard``, ``dimensions``, ...; the recipe is then
-its models are then regressors)."""
+(:class:`~voxpop.labels.continuous.ContinuousSpec`, keys ``gold_standard``, ``dimensions``, ...) or the raters'
+disagreement (:class:`~voxpop.labels.disagreement.DisagreementSpec`, ``rule: disagreement``); for the last two the
+models are regressors)."""
 
 
 class LabelSets(Strict):

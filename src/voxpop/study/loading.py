@@ -24,6 +24,7 @@ from voxpop.core.errors import ConfigError
 from voxpop.core.limits import ceiling, check_ceiling
 from voxpop.corpus import Corpus
 from voxpop.labels import ContinuousSpec
+from voxpop.labels.disagreement import DisagreementSpec
 from voxpop.study.recipe import (
     GRID_SECTIONS,
     Recipe,
@@ -51,6 +52,8 @@ def _allowed_keys(model: type[pydantic.BaseModel], loc: Sequence[object]) -> lis
         fields = getattr(current, "model_fields", {})
         if part == "tagged-continuous":
             current = ContinuousSpec
+        elif part == "tagged-disagreement":
+            current = DisagreementSpec
         elif part in fields:
             current = _submodel(fields[part].annotation)
     return list(getattr(current, "model_fields", {}))

@@ -12,15 +12,18 @@ from typing import Any
 
 from voxpop.core.cache import LOCATIONS, Stage
 from voxpop.core.errors import ConfigError
+from voxpop.labels.disagreement import DISAGREEMENT_RULE
+from voxpop.labels.label_sets import spec_kind
 from voxpop.study import stages as st
 from voxpop.study.corpus_source import file_hash, folder_fingerprint
 from voxpop.study.definition import Study, as_study
-from voxpop.study.recipe import FeatureSpec, Recipe, multilabel_rule
+from voxpop.study.recipe import FILE_RULE, FeatureSpec, Recipe, multilabel_rule
 
 
 @dataclasses.dataclass
 class Plan:
-    """Every stage of a study, by role; ``order`` lists each distinct stage once, inputs first."""
+    """Every stage of a study, by role; ``order`` lists each distinct stage once, inputs first. ``calibrations``:
+    (source, train, test) -> calibration against the raters; ``ceilings``: test set -> the raters' ceiling."""
 
     labels: dict[tuple[str, str], Stage]
     sweep: Stage | None
@@ -31,6 +34,8 @@ class Plan:
     matrices: dict[tuple[str, str, str], Stage]
     analyses: dict[str, Stage]
     variant_names: list[str]
+    calibrations: dict[tuple[str, str, str], Stage] = dataclasses.field(default_factory=dict)
+    ceilings: dict[str, Stage] = dataclasses.field(default_factory=dict)
     order: list[Stage] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -41,7 +46,8 @@ class Plan:
                 visit(parent)
             seen.setdefault(stage.key, stage)
 
-        groups = (self.labels, self.features, self.sources, self.evaluations, self.matrices, self.analyses)
+        groups = (self.labels, self.features, self.sources, self.evaluations, self.matrices, self.analyses,
+                  self.calibrations, self.ceilings)  # fmt: skip
         singles = [s for s in (self.sweep, self.segments) if s is not None]
         for stage in [*singles, *(s for g in groups for s in g.values())]:
             visit(stage)
@@ -110,6 +116,8 @@ def _label_stages(
                 locations["spec"] = path
                 if Path(path).is_file():
                     config["sha256"] = file_hash(path)
+            if recipe.protocol.rater_folds is not None:  # items keep their fold's rater group's ratings
+                config["rater_folds"] = recipe.protocol.rater_folds.model_dump()
             overrides = {c: e.labels[name] for c, e in recipe.corpora.items() if name in e.labels}
             if overrides:  # these corpora's items get their own rule (stages.compute_labels)
                 config["overrides"] = {c: _hashed_spec(o) for c, o in overrides.items()}
@@ -230,6 +238,7 @@ def plan_study(
     variant_list = study.variants
     tuning = [t for t in (a.fusion, a.tuned_decisions) if t is not None]
     dev_predictions = any(t.tune_on == "dev" for t in tuning)  # fold models predict their own dev items
+    dev_predictions |= a.calibration is not None and a.calibration.tuning == "temperature"
     for variant, v in variant_list if recipe.labels.train else ():
         features[variant] = features_stage(corpus_key, v.features, normalisation, segments, audio_key)
         protocol = v.protocol.name_and_options()
@@ -320,4 +329,57 @@ def plan_study(
             {"corpus": corpus_key, **spec.model_dump(), "sources": [s.label for s in trained]},
             (*trained, labels["test", spec.test]),
         )
-    return Plan(labels, sweep, segments, features, sources, evaluations, matrices, analyses, names)
+    calibrations, ceilings = _rater_stages(recipe, labels, sources, evaluations, names, evaluation)
+    return Plan(
+        labels, sweep, segments, features, sources, evaluations, matrices, analyses, names, calibrations, ceilings
+    )
+
+
+def single_label_tests(recipe: Recipe) -> list[str]:
+    """The test label sets a rater can be scored on, in recipe order: single-label rules of classes (not saved
+    label files) and gold standards of dimensions (not the raters' disagreement)."""
+    tests = []
+    for name, spec in recipe.labels.test.items():
+        rule = getattr(spec, "rule", None)
+        if rule in (FILE_RULE, DISAGREEMENT_RULE) or (spec_kind(spec) == "categorical" and multilabel_rule(spec)):
+            continue
+        tests.append(name)
+    return tests
+
+
+def _rater_stages(
+    recipe: Recipe,
+    labels: Mapping[tuple[str, str], Stage],
+    sources: Mapping[tuple[str, str], Stage],
+    evaluations: Mapping[tuple[str, str, str], Stage],
+    names: list[str],
+    evaluation: Mapping[str, Any],
+) -> tuple[dict[tuple[str, str, str], Stage], dict[str, Stage]]:
+    """The calibration stages (every trained softmax model on the consensus test set) and the ceiling stages (every
+    chosen test set, with every model scored on it)."""
+    a, scored = recipe.analyses, single_label_tests(recipe)
+    boot = {"bootstrap": evaluation["bootstrap"], "seed": evaluation["seed"]}
+    calibrations, ceilings = {}, {}
+    categorical = [t for t in scored if spec_kind(recipe.labels.test[t]) == "categorical"]
+    if a.calibration is not None and (a.calibration.test or categorical):
+        test = a.calibration.test or categorical[0]
+        test_stage = labels["test", test]
+        config = {**a.calibration.model_dump(), **boot, "spec": test_stage.config["spec"],
+                  "classes": test_stage.config["classes"], "class_map": test_stage.config["class_map"]}  # fmt: skip
+        for (source, train), stage in sources.items():
+            spec = recipe.labels.train[train]
+            if source in names and spec_kind(spec) == "categorical" and not multilabel_rule(spec):
+                calibrations[source, train, test] = Stage(
+                    "calibration", f"calibration {train} -> {test} ({source})", config,
+                    (stage, test_stage, labels["train", train]),
+                )  # fmt: skip
+    if a.ceiling is not None:
+        for test in a.ceiling.tests or scored:
+            cells = [(source, train) for (source, train, t) in evaluations if t == test]
+            test_stage = labels["test", test]
+            config = {"corpus": evaluation["corpus"], "spec": test_stage.config["spec"], **boot,
+                      "classes": test_stage.config["classes"], "class_map": test_stage.config["class_map"],
+                      "min_ratings": a.ceiling.min_ratings, "metrics": list(recipe.evaluation.metrics),
+                      "sources": [list(cell) for cell in cells]}  # fmt: skip
+            ceilings[test] = Stage("ceiling", f"raters' ceiling on {test}", config, tuple(sources[c] for c in cells))
+    return calibrations, ceilings

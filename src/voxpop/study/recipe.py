@@ -279,6 +279,13 @@ class SpeakerFolds(Strict):
     )
 
 
+class RaterFolds(SpeakerFolds):
+    """k folds of items (kept apart by ``column``, as speaker folds) and k groups of raters (shuffled with ``seed``):
+    an item of fold g keeps only the ratings of rater group g (the others set aside and counted), so training
+    labels come from training raters only and test labels from the held-out raters
+    (:mod:`voxpop.labels.rater_folds`)."""
+
+
 class SplitColumns(Strict):
     """Predefined splits: one fold per column whose values name train / dev / test, each one value or a list
     (MSP-Podcast: ``test: [Test1, Test2]``, each test value also scored on its own; other values are left out and
@@ -361,7 +368,7 @@ class LeaveOneCorpusOut(Strict):
     classes: Literal["shared"] = pydantic.Field("shared", description="The classes every corpus shares.")
 
 
-PROTOCOL_KEYS = ("speaker_folds", "split", "leave_one_out", "cross_corpus", "leave_one_corpus_out")
+PROTOCOL_KEYS = ("speaker_folds", "split", "leave_one_out", "cross_corpus", "leave_one_corpus_out", "rater_folds")
 
 
 class ProtocolConfig(Strict):
@@ -373,6 +380,9 @@ class ProtocolConfig(Strict):
     leave_one_out: LeaveOneOut | None = pydantic.Field(None, description="One fold per value of an item column.")
     cross_corpus: CrossCorpus | None = pydantic.Field(None, description="Train on some corpora, test on others.")
     leave_one_corpus_out: LeaveOneCorpusOut | None = pydantic.Field(None, description="One fold per corpus.")
+    rater_folds: RaterFolds | None = pydantic.Field(
+        None, description="k folds of items and of raters: test labels from the held-out raters only."
+    )
 
     @pydantic.model_validator(mode="after")
     def _at_most_one(self) -> ProtocolConfig:
@@ -396,6 +406,8 @@ class ProtocolConfig(Strict):
             return "cross-corpus", self.cross_corpus.model_dump(include={"train", "test", "dev", "seed"})
         if self.leave_one_corpus_out is not None:
             return "leave-one-out", {"column": "corpus"}
+        if self.rater_folds is not None:  # the models' folds; the labels stage splits the raters
+            return "speaker-folds", self.rater_folds.model_dump()
         return "speaker-folds", (self.speaker_folds or SpeakerFolds()).model_dump()
 
     def folds(self, items) -> list[Fold]:

@@ -19,6 +19,13 @@ from voxpop.evaluation import load_predictions
 from voxpop.labels.rater_votes import rater_votes
 from voxpop.models import ModelSpec, make_folds
 from voxpop.models.specs import RATER_HEADS
+from voxpop.study.rater_stages import (
+    CALIBRATION_TABLES,
+    CEILING_TABLES,
+    compute_calibration,
+    compute_ceiling,
+    load_tables,
+)
 from voxpop.study.stages import (
     Progress,
     Trained,
@@ -158,6 +165,14 @@ KINDS: dict[str, Kind] = {
             dict(zip(s.config["sets"], i, strict=True)), s.config["stat"], d, s.config["bootstrap"], s.config["seed"]
         ),
         _table("comparison"),
+    ),
+    "calibration": Kind(
+        lambda s, i, c, d: compute_calibration(*i, c.corpus, s.config, d),
+        functools.partial(load_tables, names=CALIBRATION_TABLES),
+    ),
+    "ceiling": Kind(
+        lambda s, i, c, d: compute_ceiling(c.corpus, i, s.config, d),
+        functools.partial(load_tables, names=CEILING_TABLES),
     ),
     "easy_difficult": Kind(
         _compute_easy_difficult,

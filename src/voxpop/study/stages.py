@@ -45,10 +45,11 @@ from voxpop.features.audio import AudioOptions
 from voxpop.labels import ContinuousLabelSet, LabelSet, accounting_table, top_class
 from voxpop.labels.label_sets import build_label_set, load_label_set
 from voxpop.labels.rater_votes import RaterVotes
+from voxpop.labels.rater_folds import rater_fold_ratings
 from voxpop.labels.segments import union_segment_corpus
 from voxpop.models import ModelSpec, cross_validate
 from voxpop.models.crosscorpus import concat_label_sets, normalisation_groups, normalise_by_group, onto_test_classes
-from voxpop.models.protocols import left_out_table
+from voxpop.models.protocols import left_out_table, make_folds
 
 Progress = Callable[[int, int], None]
 
@@ -145,7 +146,9 @@ def load_corpus(directory: Path) -> Corpus:
 
 def compute_labels(corpus: Corpus, config: Mapping[str, Any], directory: Path, best: float | None = None) -> None:
     """A label set of ``config["spec"]`` on the corpus (``threshold: best`` from the sweep's ``best``), of either
-    kind (:func:`voxpop.labels.label_sets.build_label_set`).
+    kind (:func:`voxpop.labels.label_sets.build_label_set`). ``config["rater_folds"]`` (protocol ``rater_folds``):
+    each item keeps only the ratings of its fold's rater group (:mod:`voxpop.labels.rater_folds`); the ratings set
+    aside are counted in the label set's options (``rater_folds_set_aside``).
 
     ``config["overrides"]`` (merged corpora: corpus name -> spec) labels each corpus's items apart, that
     corpus's with its own spec and the others with ``spec``; the parts are joined in the corpora's order
@@ -174,12 +177,32 @@ def _located(spec: Mapping[str, Any], path: str | None) -> Mapping[str, Any]:
     return spec if path is None else {**spec, "path": path}
 
 
+def fold_labels(
+    corpus: Corpus, spec: Mapping[str, Any], rater_folds: Mapping[str, Any] | None, **options: Any
+) -> LabelSet | ContinuousLabelSet:
+    """:func:`voxpop.labels.label_sets.build_label_set` on the ratings protocol ``rater_folds`` keeps: each item only
+    its fold's rater group's (:func:`voxpop.labels.rater_folds.rater_fold_ratings` on the protocol's item folds),
+    the others set aside: the ratings the label set reads from the whole corpus minus those it reads from the kept
+    ones, in the label set's options (``rater_folds_set_aside``); None: every rating.
+    The labels stage and the check before the run build label sets through it."""
+    if not rater_folds:
+        return build_label_set(corpus, spec, **options)
+    folds = make_folds(corpus.items, "speaker-folds", **rater_folds)
+    item_fold = {str(item): number for number, fold in enumerate(folds) for item in fold.test}
+    kept, _ = rater_fold_ratings(corpus, item_fold, rater_folds["k"], rater_folds["seed"])
+    labels = build_label_set(kept, spec, **options)
+    every = build_label_set(corpus, spec, **options).accounting.ratings_total  # the ratings this label set reads
+    set_aside = every - labels.accounting.ratings_total
+    return dataclasses.replace(labels, options={**labels.options, "rater_folds_set_aside": set_aside})
+
+
 def _make_labels(
     corpus: Corpus, spec: Mapping[str, Any], config: Mapping[str, Any], best: float | None
 ) -> LabelSet | ContinuousLabelSet:
-    return build_label_set(
-        corpus, spec, classes=config.get("classes"), class_map=config.get("class_map"), best_threshold=best
-    )
+    return fold_labels(
+        corpus, spec, config.get("rater_folds"), classes=config.get("classes"), class_map=config.get("class_map"),
+        best_threshold=best,
+    )  # fmt: skip
 
 
 def load_labels(directory: Path) -> LabelSet | ContinuousLabelSet:

@@ -29,6 +29,8 @@ ACCEPTS: dict[str, tuple[str, ...]] = {
     "analyses.ensemble": CLASSES,
     "analyses.fusion": CLASSES,
     "analyses.tuned_decisions": CLASSES,
+    "analyses.calibration": CLASSES,
+    "analyses.ceiling": BOTH,
     "corpora": CLASSES,
 }
 """Which target kinds each stage or analysis of a recipe reads: the others are refused before any work."""
