@@ -43,7 +43,7 @@ def test_study_7_reports_the_raters_ceiling_and_calibration_as_the_library_compu
     corpus = Corpus.load(demo_corpus.dir)
     out = tmp_path / "out"
     # the ceiling on MR equals leave_one_rater_out on the same ratings and the run's predictions
-    cells = [("base", "MR"), ("base", "AR")]
+    cells = [("mlp", "MR"), ("mlp", "AR")]
     predictions = {f"{v}/{t}": result.output(result.plan.sources[v, t]).predictions for v, t in cells}
     _, summary = leave_one_rater_out(corpus, {"rule": "mr", "condition": "voice"}, predictions, ["macro_f1", "uar"],
                                      classes=CLASSES, min_ratings=10, n_boot=100, seed=0)  # fmt: skip
@@ -60,16 +60,16 @@ def test_study_7_reports_the_raters_ceiling_and_calibration_as_the_library_compu
     assert headline.loc["MR", "raters' ceiling"] == row["macro-F1"]
     assert (out / "tables" / "per-rater-mr.csv").is_file()
     # calibration before scaling equals calibration_scores on the MR-trained model's pooled predictions
-    probs = predictions["base/MR"][CLASSES]
+    probs = predictions["mlp/MR"][CLASSES]
     mr = make_labels(corpus, "mr", condition="voice", classes=CLASSES)
     consensus = mr.targets[mr.kept].idxmax(axis=1)
     ar = make_labels(corpus, "ar", condition="voice", classes=CLASSES)
     direct = calibration_scores(probs, consensus, ar.targets[ar.kept], n_boot=100, seed=0).set_index("metric")
-    scores = result.output(result.plan.calibrations["base", "MR", "MR"])["scores"]
+    scores = result.output(result.plan.calibrations["mlp", "MR", "MR"])["scores"]
     unscaled = scores[scores["scaling"].eq("none")].set_index("metric")
     for metric in ("ece", "brier", "nll"):
         assert unscaled.loc[metric, "value"] == pytest.approx(direct.loc[metric, "value"])
-    temperatures = result.output(result.plan.calibrations["base", "MR", "MR"])["temperatures"]
+    temperatures = result.output(result.plan.calibrations["mlp", "MR", "MR"])["temperatures"]
     assert len(temperatures) == 3 and (temperatures["temperature"] > 0).all()
     assert "Calibration against the raters" in (out / "report.md").read_text()
     assert (out / "figures" / "reliability.png").is_file()
@@ -92,6 +92,10 @@ def test_a_ceiling_on_a_multi_label_test_set_or_without_development_folds_is_ref
     with pytest.raises(ConfigError, match="analyses.calibration.tuning"):
         run(demo_corpus, tmp_path, "7-raters.yaml", "protocol.speaker_folds.dev=false",
             "model.early_stopping=null")  # fmt: skip
+    # a per-rater head would learn the held-out raters' votes on the training items
+    with pytest.raises(ConfigError, match=r"model.head \(grid per-rater\): 'per_rater' learns every rater's votes"):
+        run(demo_corpus, tmp_path, "7-raters.yaml", "protocol.speaker_folds=null", "analyses.ceiling=null",
+            "protocol.rater_folds={k: 3, column: speaker, dev: true, seed: 0}")  # fmt: skip
 
 
 def test_rater_folds_train_on_training_raters_and_test_on_held_out_raters(demo_corpus, tmp_path):
@@ -103,6 +107,7 @@ def test_rater_folds_train_on_training_raters_and_test_on_held_out_raters(demo_c
         "corpus.demo=null", f"corpus.path={demo_corpus.dir}", "features.extractor=fbank",
         f"features.store={tmp_path / 'store'}", "model.epochs=2", "evaluation.bootstrap=50",
         "protocol.speaker_folds=null", f"protocol.rater_folds={folds}", "analyses.ceiling=null",
+        "variants={mlp: {model: {head: mlp}}}",
     ])  # fmt: skip
     result = run_recipe(recipe, tmp_path / "out", source="7-raters.yaml")
     corpus = Corpus.load(demo_corpus.dir)

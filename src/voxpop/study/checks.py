@@ -25,7 +25,7 @@ from voxpop.labels import ContinuousLabelSet, LabelSet
 from voxpop.labels.label_sets import load_label_set, spec_kind
 from voxpop.models import CLASSICAL, LOSSES, Fold
 from voxpop.models.protocols import require_dev
-from voxpop.models.specs import ModelSpec
+from voxpop.models.specs import RATER_HEADS, ModelSpec
 from voxpop.study.definition import Study, as_study
 from voxpop.study.execution import run_stage
 from voxpop.study.loading import check_resample, recipe_error
@@ -387,6 +387,11 @@ def check_recipe(
         )
     for name, variant in study.variants:
         where = "" if name == "base" else f" (grid {name})"
+        if variant.protocol.rater_folds is not None and variant.model.head in RATER_HEADS:
+            problems.append(
+                f"model.head{where}: {variant.model.head!r} learns every rater's votes on the training items, but "
+                "protocol.rater_folds keeps the held-out raters' ratings out of training; use speaker_folds"
+            )
         if recipe.corpora and variant.protocol != recipe.protocol:
             problems.append(
                 f"protocol{where}: with corpora the protocol is fixed for the study (the label sets' classes "
