@@ -29,7 +29,7 @@ from voxpop.labels.registry import (
     check_options,
     get_rule,
 )
-from voxpop.labels.voting import _as_list, _select, list_votes, vote_counts
+from voxpop.labels.voting import _as_list, _select, column_codes, list_votes, vote_counts
 
 
 # ====================================================================== layer 3: rule inputs and the dispatcher
@@ -130,7 +130,8 @@ class RuleInput:
                     total += part / np.where(n > 0, n, 1.0)[:, None]
                     rated += n > 0
                 shares = pd.DataFrame(total / np.where(rated > 0, rated, 1)[:, None], counts.index, counts.columns)
-            self._votes[slot] = Votes(counts[self.classes], counts[self.others], shares)
+            chosen = len(self.classes)  # counts' columns are the classes, then the others: views, not copies
+            self._votes[slot] = Votes(counts.iloc[:, :chosen], counts.iloc[:, chosen:], shares)
         return self._votes[slot]
 
     def lists(self, slot: str = "secondary") -> tuple[pd.DataFrame, pd.Series]:
@@ -149,8 +150,9 @@ class RuleInput:
         """The long ratings (item, rater, condition, label) of ``slot`` in the chosen conditions, labels
         after the rule's class map: what rater-aware rules (Dawid-Skene ...) read."""
         selected = _select(self.corpus.ratings, slot, self.conditions, True, ["item", "rater", "label"])
-        if self.class_map:
-            selected = selected.assign(label=selected["label"].map(lambda label: self.class_map.get(label, label)))
+        if self.class_map:  # decided once per distinct label, not per rating
+            renames = {label: self.class_map.get(label, label) for label in column_codes(selected["label"])[1]}
+            selected = selected.assign(label=selected["label"].map(renames))
         return selected
 
 
