@@ -34,6 +34,12 @@ def _count_array(counts: pd.DataFrame) -> np.ndarray:
     return values.astype(np.int64, copy=False)
 
 
+def _row_sums(table: np.ndarray) -> np.ndarray:
+    """Per row the sum of an items x labels table (``np.einsum``: a few times faster than ``sum(axis=1)`` over
+    a handful of columns, the same values for counts and the same floats up to the order of addition)."""
+    return np.einsum("ij->i", table)
+
+
 def _excluded_total(excluded: Excluded) -> int:
     if excluded is None:
         return 0
@@ -89,9 +95,9 @@ def _parts(
         )
     if denominator == "selected":
         outside = np.zeros((len(counts), 0))
-    total = selected.sum(axis=1)
+    total = _row_sums(selected)
     if outside.shape[1]:
-        total = total + outside.sum(axis=1)
+        total = total + _row_sums(outside)
     return selected, outside, np.where(total > 0, total, 1.0)
 
 
@@ -117,7 +123,7 @@ def _shares(
 
 def _supporting(counts: np.ndarray, targets: np.ndarray, kept: np.ndarray) -> int:
     """Ratings of kept items whose class has a non-zero target."""
-    return int(counts.sum(where=(targets > 0) & kept[:, None]))
+    return int(np.einsum("ij,ij->", counts, (targets > 0) & kept[:, None]))
 
 
 def _labelset(
@@ -281,7 +287,7 @@ def _distribution(
     """
     n = _count_array(counts)
     selected, _ = _shares(rule, counts, excluded, "selected", shares, n=n)
-    kept = selected.sum(axis=1) > 0
+    kept = _row_sums(selected) > 0
     below = np.zeros(len(n), dtype=bool)
     if min_selected_share is not None:
         share_of_all, _ = _shares(rule, counts, excluded, "all", shares, n=n)
@@ -436,9 +442,12 @@ def filter_agreement(
         selected, outside, scale = _parts(
             labels.rule, labels.counts, excluded, denominator, shares, per_label=True, n=n
         )
-        best = selected.argmax(axis=1)
-        top_share = selected.max(axis=1, initial=0) / scale  # the shares' top (one division per item)
-        top = n[np.arange(len(n)), best] if n.shape[1] else np.zeros(len(n), dtype=np.int64)
+        top_value = selected.max(axis=1, initial=0)
+        top_share = top_value / scale  # the shares' top (one division per item)
+        if shares is None:  # the top count itself
+            top = top_value.astype(np.int64)
+        else:  # the pooled count of the class with the top mean share
+            top = n[np.arange(len(n)), selected.argmax(axis=1)] if n.shape[1] else np.zeros(len(n), dtype=np.int64)
         agree = (top_share > 0) & (top_share >= outside.max(axis=1, initial=0) / scale - TOLERANCE)
     else:
         if list(votes.columns) != labels.classes:

@@ -263,7 +263,7 @@ class Rule:
         ratings = corpus.ratings
         if conditions is not None:
             ratings = ratings[ratings["condition"].isin(list(conditions)).to_numpy(dtype=bool)]
-        present = [str(slot) for slot in pd.unique(ratings["slot"].dropna())]  # hashed once, in order of appearance
+        present = [str(slot) for slot in pd.unique(ratings["slot"]) if not pd.isna(slot)]  # in order of appearance
         missing = [slot for slot in wanted if slot not in present]
         if not missing:
             return

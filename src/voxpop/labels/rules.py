@@ -81,6 +81,7 @@ class RuleInput:
     class_map: dict[str, str]
     pooling: str = "sum"
     _votes: dict = dataclasses.field(default_factory=dict, repr=False)
+    _pooled: list[str] | None = dataclasses.field(default=None, repr=False)
 
     @property
     def items(self) -> pd.Index:
@@ -104,9 +105,11 @@ class RuleInput:
         return counts
 
     def pooled_conditions(self) -> list[str]:
-        """The conditions whose votes are pooled (empty: one condition or none)."""
-        chosen = self.conditions if self.conditions is not None else self.corpus.conditions
-        return list(chosen) if len(chosen) > 1 else []
+        """The conditions whose votes are pooled (empty: one condition or none); found once per rule input."""
+        if self._pooled is None:
+            chosen = self.conditions if self.conditions is not None else self.corpus.conditions
+            self._pooled = list(chosen) if len(chosen) > 1 else []
+        return self._pooled
 
     def votes(self, slot: str) -> Votes:
         """Vote counts of ``slot`` over the class set and the other labels; mean pooling adds ``shares``.
