@@ -155,3 +155,38 @@ def test_codes_of_a_categorical_column_are_its_own_and_missing_items_or_unknown_
     outside = ratings.assign(item=pd.Categorical(["x", "z"], categories=["x", "y", "z"]))
     with pytest.raises(InputError, match=r"not in the item index, e.g. \['z'\]"):
         vote_counts(outside.assign(label="happy"), CLASSES, items=["x", "y"])
+
+
+def _as_codes(corpus: Corpus) -> Corpus:
+    """The corpus with categorical ratings columns as the corpus stores them (item categories = the items table)."""
+    coded = copy.copy(corpus)
+    coded.ratings = corpus.ratings.copy()
+    coded.ratings["item"] = coded.ratings["item"].astype(pd.CategoricalDtype(corpus.items.index))
+    for column in ("rater", "slot", "label", "condition"):
+        coded.ratings[column] = coded.ratings[column].astype("category")
+    return coded
+
+
+def test_real_cremad_and_earkick_labels_are_identical_on_codes_and_strings(shared_data):
+    from voxpop.corpus.formats.cremad import read_cremad
+    from voxpop.corpus.formats.likert import read_earkick
+
+    path = shared_data / "crema-d" / "tabulatedVotes.csv"
+    cremad = read_cremad(path)
+    coded = _as_codes(cremad)
+    table = pd.read_csv(path)
+    votes = table[list("ADFHNS")].to_numpy()
+    voice = (table.iloc[:, 0].astype(str).str[0] == "1").to_numpy()  # the CSV's voice-only rows
+    for condition, pool in (("voice", False), (None, True)):
+        for rule, options in (("mr", {}), ("pr", {}), ("ar", {}), ("ar-test", {}), ("primary", {"min_agreement": 0.6})):
+            a, b = (make_labels(c, rule, condition=condition, pool=pool, **options) for c in (cremad, coded))
+            pd.testing.assert_frame_equal(a.targets, b.targets, obj=f"CREMA-D {rule} {condition}")
+            assert a.accounting == b.accounting
+    mr = make_labels(coded, "mr", condition="voice")
+    top, responses = votes[voice].max(axis=1), table["numResponses"].to_numpy()[voice]
+    assert mr.accounting.items_kept == int((top > responses / 2).sum())  # the CSV itself, by numpy
+    earkick = read_earkick(shared_data / "earkick-reannotation" / "assessment.csv")
+    for options in ({}, {"gold_standard": "ewe"}, {"threshold": 0.6}):
+        a, b = (make_labels(c, "likert", **options) for c in (earkick, _as_codes(earkick)))
+        pd.testing.assert_frame_equal(a.targets, b.targets, obj=f"Earkick likert {options}")
+        assert a.accounting == b.accounting
