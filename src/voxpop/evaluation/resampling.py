@@ -381,12 +381,14 @@ def _item_contributions(prepared: Prepared) -> np.ndarray:
     if prepared.multilabel:
         t, p = prepared.true, prepared.pred
         parts = (t & p, ~t & p, t & ~p)
-    else:
-        eye = np.eye(size, dtype=bool)
-        true, pred = eye[prepared.true], eye[prepared.pred]
-        wrong = (prepared.true != prepared.pred)[:, None]
-        parts = (true & ~wrong, pred & wrong, true & wrong)
-    return np.concatenate([*parts, np.ones((len(prepared.true), 1), dtype=bool)], axis=1).astype(float)
+        return np.concatenate([*parts, np.ones((len(t), 1), dtype=bool)], axis=1).astype(float)
+    true, pred = prepared.true, prepared.pred
+    out = np.zeros((len(true), 3 * size + 1))
+    out[np.arange(len(true)), np.where(true == pred, true, 2 * size + true)] = 1.0  # tp if right, else fn
+    wrong = np.flatnonzero(true != pred)
+    out[wrong, size + pred[wrong]] = 1.0  # fp of the predicted class
+    out[:, 3 * size] = 1.0
+    return out
 
 
 def _counts_from_sums(sums: np.ndarray, n_classes: int, multilabel: bool) -> Counts:
