@@ -149,3 +149,34 @@ def test_pooled_conditions_are_modelled_as_raters_per_condition():
                     excluded=["other"])
     labels = make_labels(corpus, "dawid-skene", pool=True)
     assert set(labels.raters.index) == {f"{r}@{c}" for r in ratings["rater"].unique() for c in ("voice", "face")}
+
+
+def test_dawid_skene_skill_is_the_mean_confusion_diagonal_of_crowd_kits_errors():
+    from crowdkit.aggregation import DawidSkene
+
+    ratings, _ = simulated(n_items=60, seed=6)
+    ours = fit_posteriors(ratings, "dawid-skene")
+    data = ratings.rename(columns={"item": "task", "rater": "worker"}).sort_values(["task", "worker", "label"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        errors = DawidSkene().fit(data.reset_index(drop=True)).errors_
+    for worker, used in ratings.groupby("rater")["label"]:  # P(says c | truth c) over the labels c the rater used
+        expected = np.mean([errors.loc[(worker, label), label] for label in sorted(set(used))])
+        assert ours.raters.loc[worker, "skill"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_learned_rule_with_a_class_map_on_categorical_columns_equals_the_mapped_strings():
+    from voxpop.corpus.corpus import Corpus
+    from voxpop.labels.rules import make_labels
+
+    ratings, _ = simulated(n_items=20, seed=7)
+    corpus = Corpus("sim", pd.DataFrame(index=sorted(ratings["item"].unique())), ratings, classes=CLASSES,
+                    excluded=["other"])  # fmt: skip
+    merged = make_labels(corpus, "dawid-skene", classes=["anger", "happy"], class_map={"sad": "anger"})
+    mapped = ratings.assign(label=ratings["label"].replace({"sad": "anger"}))
+    direct, _ = learned_labels(mapped, ["anger", "happy"], "dawid-skene", items=corpus.items.index)
+    pd.testing.assert_frame_equal(merged.targets, direct.targets)
+    for column in ("item", "rater", "label"):
+        corpus.ratings[column] = corpus.ratings[column].astype("category")
+    coded = make_labels(corpus, "dawid-skene", classes=["anger", "happy"], class_map={"sad": "anger"})
+    pd.testing.assert_frame_equal(coded.targets, direct.targets)

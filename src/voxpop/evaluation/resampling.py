@@ -139,9 +139,10 @@ def resample_indices(
 
     Single-label sets are stratified by true class (:func:`strata_of`), multi-label (2-D) sets not
     (:func:`_index_chunks` gives the formula). Draw it once per test set and pass it as ``indices``
-    to every metric and every model scored on the set: all share the resamples (paired comparisons,
-    :mod:`voxpop.evaluation.significance`), and the results equal those of ``seed=seed``. Memory: 8 * n_boot * n
-    bytes. Raises ConfigError when ``n_boot`` is below 1.
+    to every metric and every model scored on the set: all share the resamples. The results equal those of
+    ``seed=seed`` for a callable metric and for multi-label sets; a named single-label metric with
+    ``seed=seed`` draws confusion-cell counts instead (:func:`bootstrap_distribution`: the same distribution,
+    other numbers). Memory: 8 * n_boot * n bytes. Raises ConfigError when ``n_boot`` is below 1.
 
     With ``groups`` (the speaker of every item; cluster bootstrap) the matrix is (n_boot, G) instead:
     row b holds the codes (:func:`cluster_codes`) of the G speakers drawn with replacement,
@@ -253,22 +254,67 @@ def _cluster_rows(codes: np.ndarray, n_boot: int, seed: int, indices: np.ndarray
 
 
 def _unique_rows(item_stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(item_stats, axis=0, return_inverse=True)`` (the same rows in the same order), by one lexsort.
+    """``np.unique(item_stats, axis=0, return_inverse=True)`` (the same rows in the same order), without sorting
+    the items.
 
-    The rows are sorted lexicographically (first column first) and a new kind starts wherever a row
-    differs from the one before; tables with NaN go to ``np.unique`` itself.
+    The rows are grouped by one number each (a projection on fixed weights, hashed by ``pd.factorize``: O(n)),
+    every row is checked equal to the first row of its group, and only the groups' rows are sorted
+    (:func:`_sorted_rows`). Where two different rows share a projection the check fails and all rows are
+    sorted; tables with NaN go to ``np.unique`` itself.
     """
     if not item_stats.size or np.isnan(item_stats).any():
         kinds, inverse = np.unique(item_stats, axis=0, return_inverse=True)
         return kinds, inverse.ravel()
-    order = np.lexsort(item_stats.T[::-1])
-    ranked = item_stats[order]
+    weights = 1.0 / (np.arange(item_stats.shape[1]) + np.pi)
+    group, firsts = pd.factorize(np.einsum("ij,j->i", item_stats, weights))  # einsum: no BLAS threads to wake
+    first_row = np.empty(len(firsts), dtype=np.int64)
+    first_row[group[::-1]] = np.arange(len(group))[::-1]  # the last write is each group's first row
+    representatives = item_stats[first_row]
+    if not np.array_equal(item_stats, representatives[group]):
+        return _sorted_rows(item_stats)
+    kinds, kind_of_group = _sorted_rows(representatives)
+    return kinds, kind_of_group[group]
+
+
+def _sorted_rows(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of ``table`` (no NaN) in lexicographic order (first column first) and each row's kind, by
+    one lexsort: a new kind starts wherever a sorted row differs from the one before."""
+    order = np.lexsort(table.T[::-1])
+    ranked = table[order]
     new = np.empty(len(ranked), dtype=bool)
     new[0] = True
     np.any(ranked[1:] != ranked[:-1], axis=1, out=new[1:])
-    kind_of_item = np.empty(len(ranked), dtype=np.int64)
-    kind_of_item[order] = np.cumsum(new) - 1
-    return ranked[new], kind_of_item
+    kind_of_row = np.empty(len(ranked), dtype=np.int64)
+    kind_of_row[order] = np.cumsum(new) - 1
+    return ranked[new], kind_of_row
+
+
+def _cell_sums(kinds: np.ndarray, kind_of_item: np.ndarray, strata: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, K) sums of a stratified bootstrap drawn as counts over cells, never as rows.
+
+    A stratum s of n_s items, n_sk of them of kind k (single-label: the predicted class, or the joint cell of
+    several models' predictions), resampled with replacement holds Multinomial(n_s, n_sk / n_s) items of each
+    kind, which is how :func:`_index_chunks` counts its rows too (the same distribution, not the same numbers).
+    Drawn from ``default_rng(seed)`` stratum by stratum (codes ascending), each stratum's ``n_boot`` rows in
+    order (``multinomial(n_s, shares, size=rows)``, chunks of :func:`_chunk_rows` rows: the draws do not depend
+    on the chunking); a stratum of one kind is the same in every resample. Cost: n_boot x cells, not items.
+    """
+    n_kinds = len(kinds)
+    cells = np.bincount(strata * n_kinds + kind_of_item, minlength=(int(strata.max(initial=0)) + 1) * n_kinds)
+    rng, sums = np.random.default_rng(seed), np.zeros((n_boot, kinds.shape[1]))
+    for row in cells.reshape(-1, n_kinds):
+        present = np.flatnonzero(row)
+        size = int(row.sum())
+        if len(present) == 1:
+            sums += size * kinds[present[0]]
+        elif len(present) > 1:
+            shares, cell_stats = row[present] / size, kinds[present]
+            chunk = _chunk_rows(len(present))
+            for start in range(0, n_boot, chunk):
+                rows = min(chunk, n_boot - start)
+                draws = rng.multinomial(size, shares, size=rows)
+                sums[start : start + rows] += np.einsum("bk,kd->bd", draws, cell_stats)  # few cells: no BLAS
+    return sums
 
 
 def _resampled_sums(
@@ -278,8 +324,13 @@ def _resampled_sums(
     indices: np.ndarray | None,
     strata: np.ndarray | None = None,
     groups: np.ndarray | None = None,
+    cells: bool = False,
 ) -> np.ndarray:
     """(n_boot, K) sums of per-item statistics (n, K) over each resample (:func:`_index_chunks`).
+
+    ``cells``: the statistics are a function of each item's confusion cell (single-label tp / fp / fn
+    contributions, of one model or side by side for several): a stratified draw without ``indices`` is then
+    drawn as counts over the cells of each stratum (:func:`_cell_sums`) instead of rows.
 
     With ``groups`` (:func:`cluster_codes`) a resample draws G clusters with replacement instead
     (``indices``, if given, holds cluster codes): the clusters' sums are the items of a resample, so
@@ -295,6 +346,9 @@ def _resampled_sums(
         return _resampled_sums(_group_sums(item_stats, groups), n_boot, seed, indices)
     kinds, kind_of_item = _unique_rows(item_stats)
     n_items, n_kinds = item_stats.shape[0], len(kinds)
+    if cells and strata is not None and indices is None:
+        check_ceiling("bootstrap_cells", n_boot * n_items, f"{n_boot:,} bootstrap resamples of {n_items:,} items")
+        return _cell_sums(kinds, kind_of_item, np.asarray(strata, dtype=np.int64), n_boot, seed)
     if strata is not None and indices is None:
         kind_of_item = kind_of_item[_stratum_order(strata)]
         blocks = _sorted_draws(strata, n_boot, seed, _BLOCK_ELEMENTS)
@@ -327,12 +381,14 @@ def _item_contributions(prepared: Prepared) -> np.ndarray:
     if prepared.multilabel:
         t, p = prepared.true, prepared.pred
         parts = (t & p, ~t & p, t & ~p)
-    else:
-        eye = np.eye(size, dtype=bool)
-        true, pred = eye[prepared.true], eye[prepared.pred]
-        wrong = (prepared.true != prepared.pred)[:, None]
-        parts = (true & ~wrong, pred & wrong, true & wrong)
-    return np.concatenate([*parts, np.ones((len(prepared.true), 1), dtype=bool)], axis=1).astype(float)
+        return np.concatenate([*parts, np.ones((len(t), 1), dtype=bool)], axis=1).astype(float)
+    true, pred = prepared.true, prepared.pred
+    out = np.zeros((len(true), 3 * size + 1))
+    out[np.arange(len(true)), np.where(true == pred, true, 2 * size + true)] = 1.0  # tp if right, else fn
+    wrong = np.flatnonzero(true != pred)
+    out[wrong, size + pred[wrong]] = 1.0  # fp of the predicted class
+    out[:, 3 * size] = 1.0
+    return out
 
 
 def _counts_from_sums(sums: np.ndarray, n_classes: int, multilabel: bool) -> Counts:
@@ -362,12 +418,16 @@ def bootstrap_distribution(
     Single-label sets are resampled stratified by true class (:func:`strata_of`; every resample holds
     each class as often as the set does); multi-label sets draw resample b as the items at
     ``default_rng(seed).integers(0, n, (n_boot, n))[b]``. ``indices`` gives the resamples instead
-    (the same seed draws the same resamples for every model scored on one test set: paired
-    comparisons). A metric name (:func:`score` names or ``"f1[class]"``) is computed vectorised and
-    averaged over the classes present in the whole set: a resample's tp/fp/fn are the sums of its
-    items' contributions, gathered with one bincount per chunk of resamples. A callable
-    ``metric(y_true_sub, y_pred_sub)`` is evaluated in a loop on the same resamples (pandas inputs
-    resampled with ``iloc``).
+    (one matrix shared by several models: paired comparisons; :func:`voxpop.evaluation.significance.
+    paired_distributions` pairs models without one). A metric name (:func:`score` names or ``"f1[class]"``)
+    is computed vectorised and averaged over the classes present in the whole set: a resample's tp/fp/fn
+    are the sums of its items' contributions. On a single-label set such a metric is a function of the
+    confusion matrix, so a seeded resample is drawn as counts: per true class c, the numbers of its n_c
+    items predicted as each class are Multinomial(n_c, the set's shares of those predictions), which is
+    the distribution of counting n_c rows drawn with replacement (:func:`_cell_sums`; cost n_boot x C^2,
+    not n_boot x n). With ``indices`` or on multi-label sets the rows are counted, one bincount per chunk
+    of resamples. A callable ``metric(y_true_sub, y_pred_sub)`` is evaluated in a loop on rows drawn as
+    :func:`resample_indices` draws them (pandas inputs resampled with ``iloc``).
 
     ``groups`` (one speaker per item, or a Series by item id; :func:`cluster_codes`) switches to the
     cluster bootstrap: a resample draws the set's G speakers with replacement (``integers(0, G, (n_boot,
@@ -397,7 +457,7 @@ def bootstrap_distribution(
         return np.array([metric(_take(y_true, row), _take(y_pred, row)) for row in rows])
     prepared = prepare(y_true, y_pred, classes)
     compute = _named_metric(metric, prepared.classes, zero_division, Counts.from_prepared(prepared))
-    sums = _resampled_sums(_item_contributions(prepared), n_boot, seed, indices, strata, codes)
+    sums = _resampled_sums(_item_contributions(prepared), n_boot, seed, indices, strata, codes, cells=True)
     return compute(_counts_from_sums(sums, len(prepared.classes), prepared.multilabel))
 
 

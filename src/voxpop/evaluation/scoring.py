@@ -131,7 +131,8 @@ def evaluate(
         strata = None if prepared.multilabel else prepared.true
         codes = None if groups is None else cluster_codes(groups, n_items, prepared.index)
         strata = strata if codes is None else None
-        resampled = compute(_resampled_sums(item_stats, n_boot, seed, indices, strata, codes))
+        cells = target is None  # every row a function of the confusion cells: count draws (KLD / JSD: rows)
+        resampled = compute(_resampled_sums(item_stats, n_boot, seed, indices, strata, codes, cells))
         bounds = [percentile_interval(d, alpha) for d in resampled]
     else:
         bounds = [(np.nan, np.nan)] * len(names)

@@ -104,6 +104,76 @@ def pairwise_table(
     return table
 
 
+def paired_distributions(
+    metric: str,
+    y_true: object,
+    predictions: Mapping[str, object],
+    *,
+    classes: Sequence[object] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    zero_division: float = 0.0,
+    groups: object = None,
+) -> dict[str, np.ndarray]:
+    """The bootstrap distribution of ``metric`` for every model scored on one test set, all on the same resamples.
+
+    As :func:`voxpop.evaluation.resampling.bootstrap_distribution` for each model, drawn once for all: the
+    models' per-item contributions side by side are the statistics resampled. A single-label set is drawn as
+    counts over the joint cells (true class x model a's prediction x model b's ...) within each true class,
+    so every resample is one resample of the items for every model; multi-label sets and ``groups`` (the
+    cluster bootstrap) draw the rows or speakers that ``bootstrap_distribution`` draws with the same seed.
+
+    Args:
+        metric: a metric name (:func:`voxpop.evaluation.metrics.score` names or ``"f1[class]"``).
+        y_true: the true class per item (or an items x classes 0/1 matrix), aligned with every prediction.
+        predictions: model name -> its predictions for the same items.
+        classes: the classes in order (default: those present, sorted).
+        n_boot: resamples.
+        seed: the bootstrap's seed.
+        zero_division: the value of a ratio whose denominator is 0.
+        groups: the speaker of every item, for the cluster bootstrap.
+
+    Returns:
+        Model name -> (n_boot,) metric per shared resample.
+
+    Raises:
+        InputError: no predictions, or as :func:`voxpop.evaluation.resampling.bootstrap_distribution`.
+
+    Example:
+        >>> truth, a = np.array([0, 0, 1, 1, 1]), np.array([0, 0, 1, 1, 0])
+        >>> dist = paired_distributions("accuracy", truth, {"a": a, "b": a.copy()}, n_boot=50)
+        >>> bool((dist["a"] == dist["b"]).all()), bool(dist["a"].min() < 1)  # one resample for both models
+        (True, True)
+    """
+    from voxpop.evaluation.metrics import Counts, _aligned_pair, _named_metric, prepare
+    from voxpop.evaluation.resampling import (
+        _counts_from_sums,
+        _item_contributions,
+        _resampled_sums,
+        cluster_codes,
+        strata_of,
+    )
+
+    if not predictions:
+        raise InputError("paired distributions need at least one model's predictions")
+    pairs = {name: _aligned_pair(y_true, y_pred, classes) for name, y_pred in predictions.items()}
+    prepared = {name: prepare(t, p, classes) for name, (t, p) in pairs.items()}
+    truth = next(iter(pairs.values()))[0]
+    strata, codes = strata_of(truth, classes), None
+    if groups is not None:
+        index = truth.index if isinstance(truth, pd.Series | pd.DataFrame) else None
+        codes, strata = cluster_codes(groups, len(truth), index), None
+    parts = [_item_contributions(p) for p in prepared.values()]
+    sums = _resampled_sums(np.concatenate(parts, axis=1), n_boot, seed, None, strata, codes, cells=True)
+    distributions, start = {}, 0
+    for (name, p), part in zip(prepared.items(), parts, strict=True):
+        compute = _named_metric(metric, p.classes, zero_division, Counts.from_prepared(p))
+        stop = start + part.shape[1]
+        distributions[name] = compute(_counts_from_sums(sums[:, start:stop], len(p.classes), p.multilabel))
+        start = stop
+    return distributions
+
+
 def paired_cells(
     scored: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]],
     classes: Sequence[str],
@@ -118,10 +188,10 @@ def paired_cells(
 
     ``scored``: model name -> (true, predicted) tables as :func:`voxpop.study.stages.scored` gives them (one
     ``label`` column for single-label sets, multi-hot class columns otherwise). The items every model
-    was scored on are compared; each model's bootstrap distribution is drawn by
-    :func:`voxpop.evaluation.resampling.bootstrap_distribution` with the same seed on the same true labels, hence on
-    the same resamples (paired). ``speakers`` (item id -> speaker) resamples speakers instead of items
-    (the cluster bootstrap of :func:`voxpop.evaluation.resampling.bootstrap_distribution`), the same speakers for every
+    was scored on are compared; the models' bootstrap distributions are drawn together by
+    :func:`paired_distributions` on the same true labels, hence on the same resamples (paired). ``speakers``
+    (item id -> speaker) resamples speakers instead of items (the cluster bootstrap of
+    :func:`voxpop.evaluation.resampling.bootstrap_distribution`), the same speakers for every
     model. Raises :class:`InputError` when the models disagree on the truth of an item (they were not
     scored on one test set), or when ``speakers`` lacks a compared item or holds fewer than 2 speakers.
     """
@@ -142,11 +212,12 @@ def paired_cells(
 
     y_true = column(truths[0])
     everything = np.arange(len(common))[None, :]
-    points, resampled = {}, {}
-    for name in names:
-        y_pred = column(scored[name][1].loc[common])
-        points[name] = float(bootstrap_distribution(metric, y_true, y_pred, classes=classes, indices=everything)[0])
-        resampled[name] = bootstrap_distribution(
-            metric, y_true, y_pred, classes=classes, n_boot=n_boot, seed=seed, groups=speakers
-        )
+    predicted = {name: column(scored[name][1].loc[common]) for name in names}
+    points = {
+        name: float(bootstrap_distribution(metric, y_true, y_pred, classes=classes, indices=everything)[0])
+        for name, y_pred in predicted.items()
+    }
+    resampled = paired_distributions(
+        metric, y_true, predicted, classes=classes, n_boot=n_boot, seed=seed, groups=speakers
+    )
     return pairwise_table(points, resampled, alpha).assign(n_items=len(common))

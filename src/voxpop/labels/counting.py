@@ -23,14 +23,21 @@ def _count_array(counts: pd.DataFrame) -> np.ndarray:
     values = counts.to_numpy()
     if not np.issubdtype(values.dtype, np.number):
         raise InputError(f"counts must be numbers, got dtype {values.dtype}")
-    bad = ~(values >= 0) | (values != np.round(values))
+    integer = np.issubdtype(values.dtype, np.integer)  # whole numbers already: only the sign to check
+    bad = values < 0 if integer else ~(values >= 0) | (values != np.round(values))
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise InputError(
             f"counts, item {counts.index[row]!r}, column {counts.columns[col]!r}: expected a "
             f"non-negative whole number of votes, got {values[row, col]!r}"
         )
-    return values.astype(np.int64)
+    return values.astype(np.int64, copy=False)
+
+
+def _row_sums(table: np.ndarray) -> np.ndarray:
+    """Per row the sum of an items x labels table (``np.einsum``: a few times faster than ``sum(axis=1)`` over
+    a handful of columns, the same values for counts and the same floats up to the order of addition)."""
+    return np.einsum("ij->i", table)
 
 
 def _excluded_total(excluded: Excluded) -> int:
@@ -59,19 +66,19 @@ def _outside_counts(excluded: Excluded, index: pd.Index, rule: str, per_label: b
     )
 
 
-def _shares(
+def _parts(
     rule: str,
     counts: pd.DataFrame,
     excluded: Excluded,
     denominator: str,
     shares: pd.DataFrame | None,
     per_label: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per item the share of each selected class and of each label outside the class set (items x labels).
+    n: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The numerators of :func:`_shares` and their per-item denominator: ``(selected, outside, scale)``.
 
-    ``denominator`` "all": shares of all the item's ratings (rows sum to 1 for rated items); "selected":
-    of its ratings on selected classes (the outside part is empty). ``shares`` (items x all labels, e.g.
-    mean-pooled distributions) replaces the shares computed from ``counts`` and ``excluded``.
+    ``selected`` / ``scale[:, None]`` are the shares; ``scale`` is 1 for an item without ratings. ``n``:
+    the checked counts (:func:`_count_array`), when the caller has them already.
     """
     if denominator not in DENOMINATORS:
         raise ConfigError(f"unknown denominator {denominator!r}; choose one of {', '.join(DENOMINATORS)}")
@@ -80,22 +87,43 @@ def _shares(
         selected = table[list(counts.columns)].to_numpy(dtype=float)
         outside = table.drop(columns=list(counts.columns)).to_numpy(dtype=float)
     else:
-        selected = _count_array(counts).astype(float)
+        selected = _count_array(counts) if n is None else n
         outside = (
-            _outside_counts(excluded, counts.index, rule, per_label).astype(float)
+            _outside_counts(excluded, counts.index, rule, per_label)
             if denominator == "all"
-            else np.zeros((len(counts), 0))
+            else np.zeros((len(counts), 0), dtype=np.int64)
         )
     if denominator == "selected":
         outside = np.zeros((len(counts), 0))
-    total = selected.sum(axis=1) + outside.sum(axis=1)
-    scale = np.where(total > 0, total, 1.0)[:, None]
-    return selected / scale, outside / scale
+    total = _row_sums(selected)
+    if outside.shape[1]:
+        total = total + _row_sums(outside)
+    return selected, outside, np.where(total > 0, total, 1.0)
+
+
+def _shares(
+    rule: str,
+    counts: pd.DataFrame,
+    excluded: Excluded,
+    denominator: str,
+    shares: pd.DataFrame | None,
+    per_label: bool = False,
+    n: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per item the share of each selected class and of each label outside the class set (items x labels).
+
+    ``denominator`` "all": shares of all the item's ratings (rows sum to 1 for rated items); "selected":
+    of its ratings on selected classes (the outside part is empty). ``shares`` (items x all labels, e.g.
+    mean-pooled distributions) replaces the shares computed from ``counts`` and ``excluded``. ``n``: the
+    checked counts, when the caller has them already.
+    """
+    selected, outside, scale = _parts(rule, counts, excluded, denominator, shares, per_label, n)
+    return selected / scale[:, None], outside / scale[:, None]
 
 
 def _supporting(counts: np.ndarray, targets: np.ndarray, kept: np.ndarray) -> int:
     """Ratings of kept items whose class has a non-zero target."""
-    return int((counts * (targets > 0))[kept].sum())
+    return int(np.einsum("ij,ij->", counts, (targets > 0) & kept[:, None]))
 
 
 def _labelset(
@@ -123,7 +151,7 @@ def _labelset(
         items_below_selected_share=below_share,
     )
     return LabelSet(
-        targets=pd.DataFrame(targets.astype(float), index=counts.index, columns=counts.columns),
+        targets=pd.DataFrame(targets.astype(float, copy=False), index=counts.index, columns=counts.columns, copy=False),
         kept=pd.Series(kept, index=counts.index, name="kept"),
         counts=counts,
         rule=rule,
@@ -137,8 +165,11 @@ def _labelset(
 def _counting_rule(
     rule: str, counts: pd.DataFrame, n: np.ndarray, kept: np.ndarray, targets: np.ndarray, excluded: Excluded, **kwargs
 ) -> LabelSet:
-    """LabelSet of a rule on vote counts ``n`` (= ``counts`` checked): dropped rows zeroed, support counted."""
-    targets = np.where(kept[:, None], targets, 0)
+    """LabelSet of a rule on vote counts ``n`` (= ``counts`` checked): dropped rows zeroed, support counted.
+
+    ``targets`` is zeroed in place: callers pass an array they made for it.
+    """
+    targets[~kept] = 0
     return _labelset(rule, counts, kept, targets, _supporting(n, targets, kept), excluded, **kwargs)
 
 
@@ -175,8 +206,8 @@ def majority(
     [True, False, False]
     """
     n = _count_array(counts)
-    selected, _ = _shares("mr", counts, excluded, denominator, shares)
-    kept = selected.max(axis=1, initial=0) > 0.5 + TOLERANCE
+    selected, _, scale = _parts("mr", counts, excluded, denominator, shares, n=n)
+    kept = selected.max(axis=1, initial=0) / scale > 0.5 + TOLERANCE  # the top share (one division per item)
     winner = _one_hot(selected.argmax(axis=1), n.shape)
     return _counting_rule("mr", counts, n, kept, winner, excluded, options={"denominator": denominator})
 
@@ -216,7 +247,7 @@ def plurality(
     if tie_policy not in TIE_POLICIES:
         raise ConfigError(f"unknown tie policy {tie_policy!r}; expected one of {', '.join(TIE_POLICIES)}")
     n = _count_array(counts)
-    selected, outside = _shares("pr", counts, excluded, denominator, shares, per_label=True)
+    selected, outside = _shares("pr", counts, excluded, denominator, shares, per_label=True, n=n)
     top = np.maximum(selected.max(axis=1, initial=0), outside.max(axis=1, initial=0))
     rated = top > 0
     at_top = (selected >= top[:, None] - TOLERANCE) & rated[:, None]
@@ -255,11 +286,11 @@ def _distribution(
     their ratings; ``test_form``: multi-hot y_ic = 1 iff C p_ic > 1 (uniform: all classes).
     """
     n = _count_array(counts)
-    selected, _ = _shares(rule, counts, excluded, "selected", shares)
-    kept = selected.sum(axis=1) > 0
+    selected, _ = _shares(rule, counts, excluded, "selected", shares, n=n)
+    kept = _row_sums(selected) > 0
     below = np.zeros(len(n), dtype=bool)
     if min_selected_share is not None:
-        share_of_all, _ = _shares(rule, counts, excluded, "all", shares)
+        share_of_all, _ = _shares(rule, counts, excluded, "all", shares, n=n)
         below = kept & (share_of_all.sum(axis=1) < min_selected_share - TOLERANCE)
         kept &= ~below
     targets = selected
@@ -406,13 +437,18 @@ def filter_agreement(
     if min_raters_agree is not None and (int(min_raters_agree) != min_raters_agree or min_raters_agree < 1):
         raise ConfigError(f"min_raters_agree must be a whole number >= 1, got {min_raters_agree}")
     index = labels.targets.index
+    n = _count_array(labels.counts)
     if votes is None:
-        n = _count_array(labels.counts)
-        fraction, outside = _shares(labels.rule, labels.counts, excluded, denominator, shares, per_label=True)
-        best = fraction.argmax(axis=1)
-        top_share = fraction.max(axis=1, initial=0)
-        top = n[np.arange(len(n)), best] if n.shape[1] else np.zeros(len(n), dtype=np.int64)
-        agree = (top_share > 0) & (top_share >= outside.max(axis=1, initial=0) - TOLERANCE)
+        selected, outside, scale = _parts(
+            labels.rule, labels.counts, excluded, denominator, shares, per_label=True, n=n
+        )
+        top_value = selected.max(axis=1, initial=0)
+        top_share = top_value / scale  # the shares' top (one division per item)
+        if shares is None:  # the top count itself
+            top = top_value.astype(np.int64)
+        else:  # the pooled count of the class with the top mean share
+            top = n[np.arange(len(n)), selected.argmax(axis=1)] if n.shape[1] else np.zeros(len(n), dtype=np.int64)
+        agree = (top_share > 0) & (top_share >= outside.max(axis=1, initial=0) / scale - TOLERANCE)
     else:
         if list(votes.columns) != labels.classes:
             raise ConfigError(f"votes have classes {list(votes.columns)}, the label set has {labels.classes}")
@@ -433,7 +469,7 @@ def filter_agreement(
         labels.counts,
         kept,
         targets,
-        _supporting(_count_array(labels.counts), targets, kept),
+        _supporting(n, targets, kept),
         labels.accounting.ratings_excluded_class,
         options=options,
         multilabel=labels.multilabel,

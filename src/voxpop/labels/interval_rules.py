@@ -12,7 +12,7 @@ import pandas as pd
 from voxpop.core.errors import ConfigError, InputError, VoxpopError
 from voxpop.labels.counting import _labelset, _one_hot
 from voxpop.labels.labelset import LabelSet
-from voxpop.labels.voting import _class_codes, _first_of_runs
+from voxpop.labels.voting import _class_codes, _first_of_runs, column_codes
 
 
 # ---------------------------------------------------------------------- interval consensus
@@ -119,13 +119,13 @@ def interval_consensus(
     if classes is None:
         classes = [str(c) for c in pd.unique(ratings["label"])]
     classes = list(classes)
-    recording_code, recordings = pd.factorize(ratings["item"])
+    recording_code, recordings = column_codes(ratings["item"])
     class_code = _class_codes(ratings, classes, class_map, excluded)
     inside = class_code >= 0
     start = np.rint(ratings["start"].to_numpy(dtype=float) / frame).astype(np.int64)[inside]
     end = np.rint(ratings["end"].to_numpy(dtype=float) / frame).astype(np.int64)[inside]
     group = recording_code[inside].astype(np.int64) * len(classes) + class_code[inside]
-    rater = pd.factorize(ratings["rater"])[0][inside].astype(np.int64)
+    rater = column_codes(ratings["rater"])[0][inside].astype(np.int64)
     span = int(end.max(initial=0)) + 1  # positions are < span: group * span + position orders by both
 
     event_group, position, coverage = _coverage(group, rater, start, end, span)

@@ -107,7 +107,7 @@ class LabelSet:
         """Index every table by item id as the corpus does (nullable string dtype)."""
         for name in ("targets", "kept", "counts", "segments"):
             table = getattr(self, name)
-            if table is not None:
+            if table is not None and table.index.dtype != STRING:  # a copy only where the index changes
                 table = table.copy()
                 table.index = table.index.astype(STRING)
                 setattr(self, name, table)

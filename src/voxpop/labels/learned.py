@@ -69,18 +69,35 @@ def _model(method: str, seed: int, n_iter: int | None):
 
 def _skill(method: str, model, data: pd.DataFrame) -> pd.Series:
     """Per worker: DS mean confusion diagonal, GLAD alpha, MACE probability of not spamming."""
-    workers = pd.Index(pd.unique(data["worker"]))
     if method == "dawid-skene":
-        errors = model.errors_  # rows (worker, observed label), columns true label: P(observed | true)
-        diagonal = {
-            worker: float(np.mean([errors.loc[(worker, label), label] for label in errors.columns
-                                   if (worker, label) in errors.index]))
-            for worker in workers
-        }  # fmt: skip
-        return pd.Series(diagonal)
+        return _confusion_diagonal(model.errors_)
     if method == "glad":
         return model.alphas_.astype(float)
+    workers = pd.Index(pd.unique(data["worker"]))
     return pd.Series(model.spamming_[:, 1], index=workers).astype(float)  # MACE orders workers by appearance
+
+
+def _confusion_diagonal(errors: pd.DataFrame) -> pd.Series:
+    """Per worker the mean of P(says c | truth c) over the labels c the worker used (a Dawid-Skene skill).
+
+    Args:
+        errors: crowd-kit's ``errors_``: rows (worker, observed label) for the labels each worker used,
+            columns the true labels, values P(observed | true).
+
+    Returns:
+        The skill per worker (index: worker, sorted), one gather of the diagonal cells and one group mean.
+
+    Example:
+        >>> rows = pd.MultiIndex.from_tuples([("w1", "a"), ("w1", "b"), ("w2", "a")], names=["worker", "label"])
+        >>> errors = pd.DataFrame([[0.9, 0.3], [0.1, 0.7], [1.0, 1.0]], index=rows, columns=["a", "b"])
+        >>> _confusion_diagonal(errors).round(3).to_dict()  # w1: (0.9 + 0.7) / 2; w2 used only "a"
+        {'w1': 0.8, 'w2': 1.0}
+    """
+    workers, observed = errors.index.get_level_values(0), errors.index.get_level_values(1)
+    column = errors.columns.get_indexer(observed)
+    on_diagonal = np.flatnonzero(column >= 0)
+    cells = errors.to_numpy(dtype=float)[on_diagonal, column[on_diagonal]]
+    return pd.Series(cells).groupby(np.asarray(workers[on_diagonal], dtype=object)).mean()
 
 
 def fit_posteriors(ratings: pd.DataFrame, method: str, *, seed: int = 0, n_iter: int | None = None) -> Posteriors:

@@ -74,7 +74,7 @@ def _likert_ratings(
 ) -> tuple[np.ndarray, pd.Index, np.ndarray, np.ndarray, tuple[float, float]]:
     """Item and class codes (-1: outside the class set), numeric values and the scale (lo, hi) of selected
     Likert ratings; InputError for a rating without a number, ConfigError for a scale with lo >= hi."""
-    item_code, index = _item_codes(selected["item"], items)
+    item_code, index = _item_codes(selected, items)
     class_code = _class_codes(selected, classes, class_map, excluded)
     values = pd.to_numeric(selected["value"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     inside = class_code >= 0

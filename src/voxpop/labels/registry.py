@@ -257,11 +257,13 @@ class Rule:
             ConfigError: e.g. rule ``mr`` on a Likert-only corpus: "this corpus has no ratings in slot
                 'primary'; its slots are intensity: use --rule likert", so it never keeps 0 items silently.
         """
+        import pandas as pd  # here: the registry is read by 'voxpop --help', which must not load pandas
+
         wanted = [slot for slot in self.slots if slot in SLOT_NAMES]
         ratings = corpus.ratings
         if conditions is not None:
             ratings = ratings[ratings["condition"].isin(list(conditions)).to_numpy(dtype=bool)]
-        present = list(dict.fromkeys(ratings["slot"].dropna().astype(str)))
+        present = [str(slot) for slot in pd.unique(ratings["slot"]) if not pd.isna(slot)]  # in order of appearance
         missing = [slot for slot in wanted if slot not in present]
         if not missing:
             return

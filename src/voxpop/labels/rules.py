@@ -29,7 +29,7 @@ from voxpop.labels.registry import (
     check_options,
     get_rule,
 )
-from voxpop.labels.voting import _as_list, _select, list_votes, vote_counts
+from voxpop.labels.voting import _as_list, _select, column_codes, list_votes, vote_counts
 
 
 # ====================================================================== layer 3: rule inputs and the dispatcher
@@ -81,6 +81,7 @@ class RuleInput:
     class_map: dict[str, str]
     pooling: str = "sum"
     _votes: dict = dataclasses.field(default_factory=dict, repr=False)
+    _pooled: list[str] | None = dataclasses.field(default=None, repr=False)
 
     @property
     def items(self) -> pd.Index:
@@ -104,9 +105,11 @@ class RuleInput:
         return counts
 
     def pooled_conditions(self) -> list[str]:
-        """The conditions whose votes are pooled (empty: one condition or none)."""
-        chosen = self.conditions if self.conditions is not None else self.corpus.conditions
-        return list(chosen) if len(chosen) > 1 else []
+        """The conditions whose votes are pooled (empty: one condition or none); found once per rule input."""
+        if self._pooled is None:
+            chosen = self.conditions if self.conditions is not None else self.corpus.conditions
+            self._pooled = list(chosen) if len(chosen) > 1 else []
+        return self._pooled
 
     def votes(self, slot: str) -> Votes:
         """Vote counts of ``slot`` over the class set and the other labels; mean pooling adds ``shares``.
@@ -130,7 +133,8 @@ class RuleInput:
                     total += part / np.where(n > 0, n, 1.0)[:, None]
                     rated += n > 0
                 shares = pd.DataFrame(total / np.where(rated > 0, rated, 1)[:, None], counts.index, counts.columns)
-            self._votes[slot] = Votes(counts[self.classes], counts[self.others], shares)
+            chosen = len(self.classes)  # counts' columns are the classes, then the others: views, not copies
+            self._votes[slot] = Votes(counts.iloc[:, :chosen], counts.iloc[:, chosen:], shares)
         return self._votes[slot]
 
     def lists(self, slot: str = "secondary") -> tuple[pd.DataFrame, pd.Series]:
@@ -149,8 +153,9 @@ class RuleInput:
         """The long ratings (item, rater, condition, label) of ``slot`` in the chosen conditions, labels
         after the rule's class map: what rater-aware rules (Dawid-Skene ...) read."""
         selected = _select(self.corpus.ratings, slot, self.conditions, True, ["item", "rater", "label"])
-        if self.class_map:
-            selected = selected.assign(label=selected["label"].map(lambda label: self.class_map.get(label, label)))
+        if self.class_map:  # decided once per distinct label, not per rating
+            renames = {label: self.class_map.get(label, label) for label in column_codes(selected["label"])[1]}
+            selected = selected.assign(label=selected["label"].map(renames))
         return selected
 
 

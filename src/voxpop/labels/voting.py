@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from voxpop.core.errors import ConfigError, InputError, VoxpopError, option
+from voxpop.core.errors import ConfigError, InputError, VoxpopError, option, where
 from voxpop.corpus.corpus import STRING
 
 TOLERANCE = 1e-9
@@ -36,7 +36,7 @@ def _select(
 ) -> pd.DataFrame:
     """The ratings of one slot and the chosen conditions; several conditions only when ``pool``.
 
-    ``columns`` limits the copy to the columns the caller reads (plus ``condition``).
+    ``columns`` limits the result to the columns the caller reads (plus ``condition``).
     """
     mask = np.ones(len(ratings), dtype=bool)
     if slot is not None and "slot" in ratings.columns:
@@ -48,12 +48,10 @@ def _select(
             raise ConfigError(f"conditions {chosen} were requested, but the ratings have no 'condition' column")
         mask &= ratings["condition"].isin(chosen).to_numpy(dtype=bool, na_value=False)
     if columns is not None:
-        keep = [c for c in dict.fromkeys([*columns, "condition"]) if c in ratings.columns]
-        selected = ratings.loc[mask, keep]
-    else:
-        selected = ratings[mask]
+        ratings = ratings[[c for c in dict.fromkeys([*columns, "condition"]) if c in ratings.columns]]
+    selected = ratings if mask.all() else ratings[mask]  # every row chosen: no copy of the columns
     if not pool and has_condition:
-        present = [str(c) for c in selected["condition"].dropna().unique()]
+        present = [str(c) for c in pd.unique(selected["condition"].dropna())]
         if len(present) > 1:
             raise ConfigError(
                 f"the ratings cover {len(present)} conditions ({', '.join(present)}); choose one with "
@@ -62,16 +60,69 @@ def _select(
     return selected
 
 
-def _item_codes(item: pd.Series, items: pd.Index | Sequence[str] | None) -> tuple[np.ndarray, pd.Index]:
-    """Row position of every rating's item in the result index (``items``, else order of appearance)."""
-    codes, uniques = pd.factorize(item)
+def column_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer code of every value of a ratings column and the distinct values the codes index (-1: missing).
+
+    A categorical column (the corpus stores item, rater, label, slot and condition so) gives its own codes
+    and categories without re-encoding; its categories may hold values that do not occur in ``values``.
+    Any other column is factorized once (distinct values in order of first appearance).
+
+    Args:
+        values: one ratings column (a selection of rows of it).
+
+    Returns:
+        ``(codes, uniques)``: ``codes`` an integer array of len(values), ``uniques`` an Index with
+        ``uniques[codes[k]] == values.iloc[k]`` wherever ``codes[k] >= 0``.
+
+    Example:
+        >>> column_codes(pd.Series(["b", "a", "b"]))
+        (array([0, 1, 0]), Index(['b', 'a'], dtype='str'))
+        >>> column_codes(pd.Series(["b", "a", "b"], dtype=pd.CategoricalDtype(["a", "b", "c"])))[0]
+        array([1, 0, 1], dtype=int8)
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), values.cat.categories
+    codes, uniques = pd.factorize(values)
+    return codes, pd.Index(uniques)
+
+
+def _used(codes: np.ndarray, n_uniques: int) -> np.ndarray:
+    """Mask of the distinct values (0..n_uniques-1) that at least one non-missing code names."""
+    return np.bincount(codes[codes >= 0], minlength=n_uniques) > 0
+
+
+def _first_missing(selected: pd.DataFrame, codes: np.ndarray, column: str) -> InputError:
+    """The error for a rating without a value in ``column`` (its code is -1), naming its row (1-based for a
+    table numbered from 0, as :func:`voxpop.core.errors.where` counts rows)."""
+    row = selected.index[int(np.flatnonzero(codes < 0)[0])]
+    row = row + 1 if isinstance(row, int | np.integer) else row
+    return InputError(
+        f"ratings {where(None, row, column)}: empty {column}; every rating needs one (fill it or drop the row)"
+    )
+
+
+def _item_codes(selected: pd.DataFrame, items: pd.Index | Sequence[str] | None) -> tuple[np.ndarray, pd.Index]:
+    """Row position of every selected rating's item in the result index (``items``, else order of appearance).
+
+    Raises:
+        InputError: a rating without an item, or an item that is not in ``items``.
+    """
+    codes, uniques = column_codes(selected["item"])
+    codes = codes.astype(np.int64)  # item x class keys must not overflow a categorical's small codes
+    if (codes < 0).any():
+        raise _first_missing(selected, codes, "item")
     if items is None:
-        return codes, pd.Index(uniques, name="item", dtype=STRING)
+        present = pd.unique(codes)  # the rated items in order of first appearance (categories may hold others)
+        position = np.full(len(uniques), -1, dtype=np.int64)
+        position[present] = np.arange(len(present))
+        return position[codes], pd.Index(uniques.take(present), name="item", dtype=STRING)
     index = pd.Index(items, name="item", dtype=STRING)
+    if uniques.equals(index):  # categories in the items table's order: the codes are the rows
+        return codes, index
     position = index.get_indexer(uniques)
-    if (position < 0).any():
-        unknown = list(uniques[position < 0][:5])
-        raise InputError(f"ratings name items that are not in the item index, e.g. {unknown}")
+    unknown = (position < 0) & _used(codes, len(uniques))
+    if unknown.any():
+        raise InputError(f"ratings name items that are not in the item index, e.g. {list(uniques[unknown][:5])}")
     return position[codes], index
 
 
@@ -85,14 +136,17 @@ def _class_codes(
 
     Labels are mapped through ``class_map``; a mapped label that is not a class is excluded (counted,
     never a target). A label that is neither a class, nor excluded, nor a class-map key is an error.
+    The mapping is decided once per distinct label (:func:`column_codes`), never per rating.
     """
     class_map = dict(class_map or {})
-    codes, uniques = pd.factorize(selected["label"])
+    codes, uniques = column_codes(selected["label"])
     if (codes < 0).any():
         item = selected["item"].iloc[int(np.flatnonzero(codes < 0)[0])]
         raise InputError(f"ratings column 'label': empty label (first on item {item!r}); every rating needs a label")
     known = set(classes) | set(excluded) | set(class_map)
     unknown = [u for u in uniques if u not in known]
+    if unknown:  # a categorical's unused categories are no error
+        unknown = [u for u, used in zip(uniques, _used(codes, len(uniques)), strict=True) if used and u not in known]
     if unknown:
         first = selected["item"].iloc[int(np.flatnonzero(codes == uniques.get_loc(unknown[0]))[0])]
         raise InputError(
@@ -102,6 +156,8 @@ def _class_codes(
         )
     position = {c: i for i, c in enumerate(classes)}
     lookup = np.array([position.get(class_map.get(u, u), -1) for u in uniques], dtype=np.int64)
+    if np.array_equal(lookup, np.arange(len(uniques))):  # categories = the classes in order: the codes are it
+        return codes
     return lookup[codes]
 
 
@@ -138,13 +194,18 @@ def vote_counts(
     [4]
     """
     selected = _select(ratings, slot, conditions, pool, ["item", "label"])
-    item_code, index = _item_codes(selected["item"], items)
+    item_code, index = _item_codes(selected, items)
     class_code = _class_codes(selected, classes, class_map, excluded)
     n_items, n_classes = len(index), len(classes)
     inside = class_code >= 0
-    flat = np.bincount(item_code[inside] * n_classes + class_code[inside], minlength=n_items * n_classes)
-    counts = pd.DataFrame(flat.reshape(n_items, n_classes), index=index, columns=list(classes))
-    outside = pd.Series(np.bincount(item_code[~inside], minlength=n_items), index=index, name="excluded")
+    if inside.all():  # no rating outside the class set: no selection to copy
+        flat = np.bincount(item_code * n_classes + class_code, minlength=n_items * n_classes)
+        outside_counts = np.zeros(n_items, dtype=np.int64)
+    else:
+        flat = np.bincount(item_code[inside] * n_classes + class_code[inside], minlength=n_items * n_classes)
+        outside_counts = np.bincount(item_code[~inside], minlength=n_items)
+    counts = pd.DataFrame(flat.reshape(n_items, n_classes), index=index, columns=list(classes), copy=False)
+    outside = pd.Series(outside_counts, index=index, name="excluded")
     return counts, outside
 
 
@@ -193,11 +254,11 @@ def list_votes(
             "agreement on multi-choice lists needs rater ids (which labels one rater listed), but some "
             f"{slot or ''} ratings have no rater; import per-rater responses"
         )
-    item_code, index = _item_codes(selected["item"], items)
+    item_code, index = _item_codes(selected, items)
     class_code = _class_codes(selected, classes, class_map, excluded)
-    rater_code = pd.factorize(selected["rater"])[0].astype(np.int64)
+    rater_code = column_codes(selected["rater"])[0].astype(np.int64)
     if "condition" in selected.columns:  # one list per rater and condition
-        condition_code = pd.factorize(selected["condition"])[0] + 1  # 0 = no condition
+        condition_code = column_codes(selected["condition"])[0].astype(np.int64) + 1  # 0 = no condition
         rater_code = rater_code * (int(condition_code.max(initial=0)) + 1) + condition_code
     n_raters, n_classes = int(rater_code.max(initial=0)) + 1, len(classes)
     list_code = item_code.astype(np.int64) * n_raters + rater_code
