@@ -44,8 +44,8 @@ from voxpop.features import Extractor, Features, FeatureStore, fill_store, make_
 from voxpop.features.audio import AudioOptions
 from voxpop.labels import ContinuousLabelSet, LabelSet, accounting_table, top_class
 from voxpop.labels.label_sets import build_label_set, load_label_set
-from voxpop.labels.rater_votes import RaterVotes
 from voxpop.labels.rater_folds import rater_fold_ratings
+from voxpop.labels.rater_votes import RaterVotes
 from voxpop.labels.segments import union_segment_corpus
 from voxpop.models import ModelSpec, cross_validate
 from voxpop.models.crosscorpus import concat_label_sets, normalisation_groups, normalise_by_group, onto_test_classes
