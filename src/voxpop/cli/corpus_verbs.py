@@ -18,7 +18,7 @@ WHERE_HELP = "Keep only items for which this item filter is true, e.g. \"gender 
 
 def load_corpus(path: Path, where: str | None = None, validate: bool = False) -> Corpus:
     """Load a corpus directory and keep the items matching item filter ``where`` (see voxpop.corpus.filters);
-    ``validate`` checks every rating even when the content hashes match (:func:`voxpop.corpus.stored.load_corpus`)."""
+    ``validate`` checks every rating even when the content hashes match (:meth:`voxpop.corpus.corpus.Corpus.load`)."""
     return Corpus.load(path, validate=validate).where(where)
 
 

@@ -25,6 +25,11 @@ start, end  seconds, for time-interval annotation (RAMAS style), else empty
 Optional provenance columns ``source_file``, ``source_row`` and ``source_column`` let every
 validation message name the place in the original file.
 
+The text columns (``item``, ``rater``, ``condition``, ``slot``, ``label``, ``source_file``, ``source_column``) are
+pandas categoricals in a fixed category order (items in the items table's order, the classes first among the
+labels): :mod:`voxpop.corpus.codes`. Saving and loading (with a content hash, so a corpus voxpop wrote is not
+validated again): :mod:`voxpop.corpus.stored`.
+
 Ids, labels and class names are put in Unicode normal form NFC when a corpus is built (one place for
 every importer); item and rater ids holding a tab, line break or NUL character are refused. A rater
 judging one item more than once is reported with both answers and both places (:mod:`voxpop.corpus.repeats`).
@@ -47,6 +52,7 @@ from voxpop.corpus.codes import as_codes, encode_ratings, with_default
 from voxpop.corpus.filters import select_items
 from voxpop.corpus.repeats import find_repeats, repeat_message, repeat_position, source_place
 from voxpop.corpus.slots import LabelOrder
+from voxpop.corpus.stored import migrate, read_stored, save_corpus
 
 RATING_COLUMNS = ("item", "rater", "condition", "slot", "label", "value", "start", "end")
 PROVENANCE_COLUMNS = ("source_file", "source_row", "source_column")
@@ -180,7 +186,7 @@ class Corpus:
     def stored(cls, items: pd.DataFrame, ratings: pd.DataFrame, **meta) -> Corpus:
         """A corpus from tables voxpop itself validated and saved (their content hash checked), not validated again.
 
-        Only :func:`voxpop.corpus.stored.load_corpus` calls this, after checking the content hash that
+        Only :meth:`load` calls this, after :func:`voxpop.corpus.stored.read_stored` checked the content hash that
         :meth:`save` recorded; the coded columns are put back in their canonical category order
         (:func:`~voxpop.corpus.codes.encode_ratings`), which costs one pass over the codes, not the strings.
         """
@@ -362,16 +368,14 @@ class Corpus:
         """
         r = self.ratings
         per_item = r.groupby("item", observed=True).size().reindex(self.items.index, fill_value=0)
-        conditions = r["condition"].astype(object).where(r["condition"].notna(), "(none)")
+        conditions = with_default(r["condition"], "(none)")  # coded: no text per rating
         per_condition = r.assign(condition=conditions).groupby(["condition", "item"], observed=True).size()
-        by_condition_item = {
+        stats = {
             str(condition): {"items": len(n), "min": int(n.min()), "median": float(n.median()), "max": int(n.max())}
-            for condition, n in per_condition.groupby(level="condition", sort=True)
+            for condition, n in per_condition.groupby(level="condition", observed=True)
         }
-        by = {
-            column: r[column].astype(object).fillna("(none)").value_counts(sort=False).sort_index()
-            for column in ("condition", "slot")
-        }
+        by_condition_item = dict(sorted(stats.items()))
+        by = {column: _counts_with_none(r[column]) for column in ("condition", "slot")}
         emotion = r[r["slot"].isin(EMOTION_SLOTS)]
         by_class = emotion["label"].value_counts().reindex(self.classes + self.excluded)
         return {
@@ -390,20 +394,37 @@ class Corpus:
     # ----------------------------------------------------------------- storage
     def save(self, directory: str | Path) -> Path:
         """Write corpus.yaml, items.parquet and ratings.parquet into ``directory`` (see :mod:`voxpop.corpus.stored`)."""
-        from voxpop.corpus.stored import save_corpus
-
         return save_corpus(self, directory)
 
     @classmethod
     def load(cls, directory: str | Path, validate: bool = False) -> Corpus:
-        """Read a corpus directory written by :meth:`save` (see :func:`voxpop.corpus.stored.load_corpus`).
+        """Read a corpus directory written by :meth:`save` (:func:`voxpop.corpus.stored.read_stored`).
 
-        A corpus whose tables match the content hash in ``corpus.yaml`` is trusted; ``validate=True``
-        (``voxpop validate``), a mismatch or a corpus written before the hash existed validates every rating.
+        A corpus whose files match the content hashes in ``corpus.yaml`` is trusted (not validated again);
+        ``validate=True`` (``voxpop validate``), a mismatch, or a corpus written by an earlier voxpop (no hashes)
+        validates every rating; the last two are then migrated in place with a notice
+        (:func:`voxpop.corpus.stored.migrate`).
+
+        Raises InputError naming the file (and the key of ``corpus.yaml``) for a missing or unreadable
+        file, a ``corpus.yaml`` that is not a mapping or has a key of the wrong shape, or tables with columns of
+        an unexpected type, and CorpusError (places named by file) when the tables fail validation.
         """
-        from voxpop.corpus.stored import load_corpus
-
-        return load_corpus(cls, directory, validate=validate)
+        stored = read_stored(directory, validate)
+        try:
+            if stored.trusted:
+                return cls.stored(stored.items, stored.ratings, **stored.meta)
+            corpus = cls(items=stored.items, ratings=stored.ratings, **stored.meta)
+        except CorpusError as exc:
+            problems = [dataclasses.replace(p, place=stored.place(p.place)) for p in exc.problems]
+            raise CorpusError(problems, f"corpus directory {stored.directory}") from None
+        except (TypeError, ValueError) as exc:
+            raise InputError(
+                f"{stored.directory}: items.parquet or ratings.parquet holds columns of an unexpected type ({exc}); "
+                "re-import the corpus with 'voxpop import'"
+            ) from None
+        if not validate:
+            migrate(corpus, stored.directory, stored.old_layout)
+        return corpus
 
     def __repr__(self) -> str:
         return f"Corpus({self.name!r}, {len(self.items)} items, {len(self.ratings)} ratings, classes={self.classes})"
@@ -429,6 +450,14 @@ def _nfc_values(values: pd.Series) -> pd.Series:
     normal = np.array([nfc(u) for u in uniques], dtype=object)
     out = np.where(codes >= 0, normal[np.maximum(codes, 0)], None)
     return pd.Series(out, index=values.index, dtype=STRING)
+
+
+def _counts_with_none(values: pd.Series) -> pd.Series:
+    """Ratings per value, missing counted as ``"(none)"``, values sorted as text (the counts of the codes)."""
+    counts = values.value_counts(dropna=False)
+    counts = counts[counts.to_numpy() > 0]  # a category column lists its unused categories too
+    names = ["(none)" if pd.isna(value) else str(value) for value in counts.index]
+    return pd.Series(counts.to_numpy(), index=names).sort_index()
 
 
 def _nfc_codes(values: pd.Series) -> pd.Series:

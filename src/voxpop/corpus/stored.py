@@ -5,13 +5,14 @@ A corpus directory holds ``corpus.yaml`` (the metadata, see :class:`~voxpop.corp
 are stored as Parquet dictionaries (pandas ``category``; :mod:`voxpop.corpus.codes`).
 
 :func:`save_corpus` records the SHA-256 of each table file's bytes in ``corpus.yaml``
-(``content_sha256``). :func:`load_corpus` trusts a corpus whose files still have those hashes: it reads
-the tables and checks only the hashes (a streamed read of the files), not every rating, since voxpop
-validated them before writing. Everything is validated again when asked (``voxpop validate``), when a
-hash differs (a table edited or replaced by hand) and when ``corpus.yaml`` has no hash (a corpus written
-by an earlier voxpop, which stored text columns): such a corpus, once valid, is migrated in place (its
-ratings rewritten as dictionaries, the hashes recorded) and a notice says so; when the folder cannot be
-written, it is validated again on every load. Relative audio paths are resolved against the corpus
+(``content_sha256``, with one of the other keys). ``Corpus.load`` (through :func:`read_stored`) trusts a
+corpus whose files still have those hashes: it reads the tables and checks only the hashes (a streamed
+read of the files), not every rating, since voxpop validated them before writing. Everything is validated
+again when asked (``voxpop validate``), when a hash differs (a table or key edited or replaced by hand) and
+when ``corpus.yaml`` has no hash (a corpus written by an earlier voxpop, which stored text columns): such a
+corpus, once valid, is migrated in place (:func:`migrate`: its ratings rewritten as dictionaries, the hashes
+recorded) and a notice says so; when the folder cannot be written, it is validated again on every load.
+Relative audio paths are resolved against the corpus
 directory on every load, trusted or not.
 """
 
@@ -22,7 +23,7 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,12 +31,8 @@ import yaml
 
 from voxpop.core.cache import atomic_write, output_directory, parse_yaml, write_text
 from voxpop.core.errors import InputError, VoxpopError
-from voxpop.corpus.corpus import STRING, CorpusError
 from voxpop.corpus.media_paths import resolve_media
 from voxpop.corpus.slots import read_slots
-
-if TYPE_CHECKING:
-    from voxpop.corpus.corpus import Corpus
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +51,14 @@ _META_KEYS = (
     "audio_root",
 )
 _CHUNK = 1 << 20
+_TEXT = pd.StringDtype()
 
 
-def save_corpus(corpus: Corpus, directory: str | Path) -> Path:
+def save_corpus(corpus: Any, directory: str | Path) -> Path:
     """Write ``corpus`` into ``directory``: items.parquet, ratings.parquet, then corpus.yaml with their hashes.
 
     Args:
-        corpus: the (validated) corpus.
+        corpus: the (validated) :class:`~voxpop.corpus.corpus.Corpus`.
         directory: the corpus directory; created as needed.
 
     Returns:
@@ -84,7 +82,7 @@ def _write_ratings(ratings: pd.DataFrame, directory: Path) -> None:
     atomic_write(directory / "ratings.parquet", lambda handle: ratings.to_parquet(handle, index=False))
 
 
-def _write_meta(corpus: Corpus, directory: Path) -> None:
+def _write_meta(corpus: Any, directory: Path) -> None:
     meta = {
         "name": corpus.name,
         "classes": corpus.classes,
@@ -129,22 +127,42 @@ def meta_sha256(meta: Mapping) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def load_corpus(cls: type[Corpus], directory: str | Path, validate: bool = False) -> Corpus:
-    """Read a corpus directory written by :func:`save_corpus`; validate it only when it cannot be trusted.
+@dataclasses.dataclass
+class StoredTables:
+    """What a corpus directory holds, read: the tables, the Corpus keyword arguments, and whether to trust them.
+
+    ``trusted``: the files match the hashes in ``corpus.yaml`` and no validation was asked for;
+    ``old_layout``: ``corpus.yaml`` has no hashes (written by an earlier voxpop).
+    """
+
+    directory: Path
+    items: pd.DataFrame
+    ratings: pd.DataFrame
+    meta: dict
+    trusted: bool
+    old_layout: bool
+
+    def place(self, text: str) -> str:
+        """A validation problem's place with its table name (``ratings``, ``items``, ``corpus.yaml``) as the file."""
+        files = {name: self.directory / name for name in ("corpus.yaml", *TABLES)}
+        return _in_file(text, {"corpus.yaml": files["corpus.yaml"], "items": files["items.parquet"],
+                               "ratings": files["ratings.parquet"]})  # fmt: skip
+
+
+def read_stored(directory: str | Path, validate: bool = False) -> StoredTables:
+    """Read a corpus directory written by :func:`save_corpus` and check its content hashes.
 
     Args:
-        cls: the Corpus class.
         directory: the corpus directory.
-        validate: validate every rating even when the hashes match (``voxpop validate``).
+        validate: never trust it (``voxpop validate``), even when the hashes match.
 
     Returns:
-        The corpus, its ratings' text columns coded (:mod:`voxpop.corpus.codes`) and its relative audio paths
-        resolved against ``directory``.
+        The tables (relative audio paths resolved against ``directory``, on every load), the keyword arguments
+        of :class:`~voxpop.corpus.corpus.Corpus` and whether the tables can be trusted without validation.
 
     Raises:
-        InputError: a file is missing or unreadable, ``corpus.yaml`` is not a mapping or has a key of the wrong
-            shape (naming the file and key), or the tables hold columns of an unexpected type.
-        CorpusError: the tables fail validation (places named by file); only when validated.
+        InputError: a file is missing or unreadable, or ``corpus.yaml`` is not a mapping or has a key of the
+            wrong shape (naming the file and key).
     """
     directory = Path(directory)
     meta_path = directory / "corpus.yaml"
@@ -167,28 +185,16 @@ def load_corpus(cls: type[Corpus], directory: str | Path, validate: bool = False
         items["audio"] = audio.map(lambda p: p if pd.isna(p) or p == "" else resolve_media(p, directory)).astype(
             audio.dtype
         )
-    try:
-        if trusted:
-            items.index = pd.Index(items.index, dtype=STRING, name="item")
-            return cls.stored(items, ratings, **meta)
-        corpus = cls(items=items, ratings=ratings, **meta)
-    except CorpusError as exc:
-        places = {"corpus.yaml": meta_path, "items": directory / "items.parquet"}
-        places["ratings"] = directory / "ratings.parquet"
-        problems = [dataclasses.replace(p, place=_in_file(p.place, places)) for p in exc.problems]
-        raise CorpusError(problems, f"corpus directory {directory}") from None
-    except (TypeError, ValueError) as exc:
-        raise InputError(
-            f"{directory}: items.parquet or ratings.parquet holds columns of an unexpected type ({exc}); "
-            "re-import the corpus with 'voxpop import'"
-        ) from None
-    if not validate:
-        _migrate(corpus, directory, hashes is None)
-    return corpus
+    if trusted:
+        items.index = pd.Index(items.index, dtype=_TEXT, name="item")
+    return StoredTables(directory, items, ratings, meta, trusted, hashes is None)
 
 
-def _migrate(corpus: Corpus, directory: Path, old_layout: bool) -> None:
+def migrate(corpus: Any, directory: Path, old_layout: bool) -> None:
     """Record the hashes of a corpus that was validated in full on load (ratings rewritten coded), with a notice.
+
+    ``corpus`` is the :class:`~voxpop.corpus.corpus.Corpus` built from the directory's tables; a folder that cannot
+    be written is left as it is (the notice says so and how to re-import it).
 
     The items table is kept byte for byte (it holds the audio paths as written; the loaded ones are resolved).
     """

@@ -261,7 +261,7 @@ class Rule:
         ratings = corpus.ratings
         if conditions is not None:
             ratings = ratings[ratings["condition"].isin(list(conditions)).to_numpy(dtype=bool)]
-        present = list(dict.fromkeys(ratings["slot"].dropna().astype(str)))
+        present = [str(s) for s in ratings["slot"].dropna().unique()]  # first-appearance order, through the codes
         missing = [slot for slot in wanted if slot not in present]
         if not missing:
             return
