@@ -153,7 +153,7 @@ def combined_codes(parts: Sequence[np.ndarray]) -> np.ndarray:
     with one integer hash instead of a tuple of strings.
 
     >>> combined_codes([np.array([0, 0, 1, -1]), np.array([2, 2, 2, 2])]).tolist()
-    [5, 5, 8, 2]
+    [7, 7, 11, 3]
     """
     key = np.zeros(len(parts[0]) if len(parts) else 0, dtype=np.int64)
     for part in parts:
@@ -180,7 +180,7 @@ def per_distinct(values: pd.Series, func: Callable[[str], object], missing: obje
     results = np.empty(len(uniques) + 1, dtype=object)
     results[:-1] = [func(u) for u in pd.Index(uniques).tolist()]
     results[-1] = missing
-    return pd.Series(results[codes], index=values.index)
+    return pd.Series(results[codes], index=values.index, dtype=object)
 
 
 def as_text(ratings: pd.DataFrame) -> pd.DataFrame:

@@ -62,10 +62,10 @@ def read_free_text(
     "Free-text 'Other' answers read as the label 'other': 2 (Other: bored 1, Other - tired 1); ..."
     """
     emotion = ratings["slot"].isin(EMOTION_SLOTS).to_numpy(dtype=bool)
-    labels = ratings["label"].astype(STRING)
-    free = emotion & per_distinct(labels, is_free_text_other, False).to_numpy(dtype=bool)
+    free = emotion & per_distinct(ratings["label"], is_free_text_other, False).to_numpy(dtype=bool)
     if not free.any():
         return ratings, list(excluded)
+    labels = ratings["label"].astype(STRING)  # as text: 'other' is written into it below
     texts = Counter(labels[free].str.strip())
     if keep:
         notes.append(f"Free-text 'Other' answers kept as labels of their own: {int(free.sum())} ({tally(texts)}).")
