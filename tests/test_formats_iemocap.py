@@ -342,7 +342,7 @@ def test_field_case_release_folder_self_evaluation_and_crlf(tmp_path):
     corpus = read_iemocap(FIELD_CASE / "IEMOCAP")
     primary = corpus.ratings[corpus.ratings["slot"].eq("primary")]
     f003 = primary[primary["item"].str.endswith("F003")]
-    assert f003["label"].value_counts().to_dict() == {"anger": 2, "frustration": 1}  # C-F1 set aside
+    assert f003["label"].astype(str).value_counts().to_dict() == {"anger": 2, "frustration": 1}  # C-F1 set aside
     assert sorted(corpus.ratings["rater"].unique()) == ["E1", "E2", "E3", "E4"]
     assert "set aside, not raters: 3." in corpus.description  # C-F1 twice, A-F1 once
     assert "(macOS '._' resource forks 1)" in corpus.description  # the Categorical/ file is not read
