@@ -274,7 +274,7 @@ def test_cli_validate_reports_summary_and_problems(tmp_path):
 
     bad = tmp_path / "bad"
     _corpus().save(bad)
-    ratings = pd.read_parquet(bad / "ratings.parquet")
+    ratings = pd.read_parquet(bad / "ratings.parquet").astype({"label": "string"})  # stored coded
     ratings.loc[1, "label"] = "joy"
     ratings.to_parquet(bad / "ratings.parquet", index=False)
     result = runner.invoke(voxpop.cli.app, ["validate", str(bad)])

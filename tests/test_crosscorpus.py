@@ -61,7 +61,8 @@ def test_cli_scores_a_run_on_another_corpus_as_by_hand(demo_corpus, demo_logreg_
     keep = corpus.items.index[corpus.items["speaker"].isin(corpus.items["speaker"].unique()[:2])]
     part = corpus.subset(keep)
     primary = part.ratings[part.ratings["slot"] == "primary"]
-    ratings = primary.assign(label=primary["label"].replace({"anger": "angry", "happy": "other"}))
+    renamed = primary["label"].astype("string").replace({"anger": "angry", "happy": "other"})  # new text: not codes
+    ratings = primary.assign(label=renamed)
     other = Corpus("b", part.items, ratings, classes=["neutral", "angry", "sad"], excluded=["other"])
     other.save(tmp_path / "b")
     out = tmp_path / "cell.csv"

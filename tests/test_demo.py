@@ -14,6 +14,7 @@ import soundfile
 from scipy import stats
 
 from voxpop import ConfigError, Corpus
+from voxpop.corpus.codes import as_text
 from voxpop.corpus.demo import CORPUS_LABEL, make_demo_corpus
 from voxpop.corpus.demo_design import SAMPLE_RATE, SIZES, item_table, speaker_table
 from voxpop.corpus.demo_raters import confusion_matrix, rater_table, simulate_ratings
@@ -322,7 +323,7 @@ def test_dimension_ratings_follow_the_emotion_and_the_rater(tiny):
     plan = corpus.items[["emotion", "intensity"]]
     raters = pd.read_parquet(out / "raters.parquet")
     categorical = simulate_ratings(plan, raters, CLASSES, CONDITIONS, TINY.raters_per_clip, 0)
-    head = r.iloc[: len(categorical)][list(categorical.columns)].reset_index(drop=True)
+    head = as_text(r.iloc[: len(categorical)])[list(categorical.columns)].reset_index(drop=True)
     pd.testing.assert_frame_equal(head, categorical, check_dtype=False)
     assert len(dims) == 3 * len(primary) and len(r) == len(categorical) + len(dims)
     per_judgement = dims.groupby(["item", "rater", "condition"])["label"].agg(" ".join)

@@ -20,6 +20,7 @@ import voxpop.cli
 from voxpop import Corpus
 from voxpop.agreement.tables import agreement_table
 from voxpop.core.errors import ConfigError, InputError
+from voxpop.corpus.codes import as_text
 from voxpop.corpus.corpus import CorpusError
 from voxpop.corpus.formats import get_importer
 from voxpop.corpus.formats.likert import Scale, earkick_origin, read_earkick, read_likert, read_mosei
@@ -65,7 +66,7 @@ def test_each_emotion_cell_is_one_intensity_rating(tmp_path):
     corpus = read_likert(_table(tmp_path), **OPTIONS)
     assert corpus.classes == ["joy", "anger"]
     assert corpus.scales == {"intensity": (0.0, 3.0), "sentiment": (-3.0, 3.0)}
-    intensity = corpus.ratings[corpus.ratings["slot"] == "intensity"]
+    intensity = as_text(corpus.ratings[corpus.ratings["slot"] == "intensity"])
     values = intensity.pivot_table(index=["item", "rater"], columns="label", values="value")
     assert values.loc[("c1", "r1")].tolist() == [2.0, 0.0]  # columns sorted: anger, joy
     assert values["joy"].tolist() == [0.0, 1.0, 3.0, 2.0, 0.0]

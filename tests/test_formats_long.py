@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 import voxpop.cli  # noqa: F401  (registers the verbs)
 from voxpop.cli.app import app
 from voxpop.core.errors import InputError
+from voxpop.corpus.codes import as_text
 from voxpop.corpus.corpus import STRING, Corpus, CorpusError
 from voxpop.corpus.formats.long import read_long
 
@@ -42,7 +43,7 @@ def test_fixture_with_class_map_and_items_table():
         ],
         columns=["item", "rater", "condition", "slot", "label", "source_row"],
     )
-    pd.testing.assert_frame_equal(corpus.ratings[expected.columns], expected, check_dtype=False)
+    pd.testing.assert_frame_equal(as_text(corpus.ratings)[expected.columns], expected, check_dtype=False)
     assert corpus.ratings[["value", "start", "end"]].isna().all().all()
     assert corpus.classes == ["anger", "neutral", "sadness"]  # inferred: sorted, 'other' excluded
     expected_items = pd.DataFrame(

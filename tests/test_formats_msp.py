@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 import voxpop.cli  # noqa: F401  (registers the verbs)
 from voxpop.cli.app import app
 from voxpop.core.errors import ConfigError, InputError
+from voxpop.corpus.codes import as_text
 from voxpop.corpus.corpus import STRING, Corpus, CorpusError
 from voxpop.corpus.formats import read
 from voxpop.corpus.formats.msp import CLASS_MAP, PRIMARY_CLASSES, read_msp
@@ -61,7 +62,7 @@ def test_methods_ps_example_gives_exactly_these_rows():
             (worker, "dimension", d, float(v))
             for d, v in zip(("arousal", "valence", "dominance"), (act, val, dom), strict=True)
         ]
-    got = corpus.ratings[["rater", "slot", "label", "value"]]
+    got = as_text(corpus.ratings)[["rater", "slot", "label", "value"]]
     pd.testing.assert_frame_equal(got, pd.DataFrame(expected, columns=got.columns), check_dtype=False)
     assert (corpus.ratings["item"] == "MSP-PODCAST_0001_0008").all()
     assert corpus.classes == list(PRIMARY_CLASSES) and corpus.excluded == ["other"]
@@ -394,7 +395,7 @@ def _csv(tmp_path: Path, text: str = DETAILED_CSV, name: str = "labels_detailed.
 def test_labels_detailed_csv_gives_exactly_the_ratings_of_the_json(tmp_path):
     corpus = read_msp(_csv(tmp_path))
     expected = pd.DataFrame(EXPECTED_CSV_ROWS, columns=[*COLUMNS, "source_row"])
-    got = corpus.ratings[[*COLUMNS, "source_row"]]
+    got = as_text(corpus.ratings)[[*COLUMNS, "source_row"]]
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
     assert set(corpus.ratings["source_column"]) == {"EmoDetail"}
     assert set(corpus.ratings["source_file"]) == {"labels_detailed.csv"}

@@ -109,21 +109,33 @@ def value_counts(ratings: pd.DataFrame, classes: Sequence[object] | None = None,
             f"every counted rating needs a {column}"
         )
     domain = pd.Index(sorted(values.unique()) if classes is None else list(classes))
-    codes = domain.get_indexer(values)
+    coded = isinstance(values.dtype, pd.CategoricalDtype)  # a corpus's columns: map the categories, not each rating
+    codes = (
+        domain.get_indexer(values.cat.categories)[values.cat.codes.to_numpy()] if coded else domain.get_indexer(values)
+    )
     if (codes < 0).any():
-        unknown = values[codes < 0].value_counts()
+        unknown = values[codes < 0].astype(object).value_counts()
         listed = ", ".join(f"{value!r} ({count})" for value, count in unknown.head(10).items())
         raise InputError(
             f"column {column!r} holds values outside the given classes {list(domain)}: {listed}; "
             "add them to classes or filter those ratings out first"
         )
-    item_codes, items = pd.factorize(ratings["item"])
+    item_codes, items = _factorize(ratings["item"])
     flat = np.bincount(item_codes * len(domain) + codes, minlength=len(items) * len(domain))
     return pd.DataFrame(
         flat.reshape(len(items), len(domain)),
         index=pd.Index(items, name="item"),
         columns=domain.rename(column),
     )
+
+
+def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``pd.factorize`` (codes in order of first appearance, the distinct values as text), through the integer
+    codes of a category column."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return pd.factorize(values)
+    codes, first = pd.factorize(values.cat.codes.to_numpy())
+    return codes, pd.Index(values.cat.categories.take(first), dtype=values.cat.categories.dtype)
 
 
 # =============================================================================== Krippendorff's alpha

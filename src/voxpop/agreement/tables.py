@@ -228,7 +228,7 @@ def agreement_table(
         raise ConfigError(f"--level must be one of {', '.join(LEVELS)}, got {level!r}")
     if scaled:
         level = level or "interval"
-        present = list(dict.fromkeys(rows["label"]))
+        present = rows["label"].unique().tolist()  # in order of first appearance; through the codes
         labels = [c for c in corpus.classes if c in present] + [c for c in present if c not in corpus.classes]
         if emotions:
             unknown = [e for e in emotions if e not in present]
@@ -246,7 +246,7 @@ def agreement_table(
             flag = "--pearson" if pearson else "--icc" if icc else "--ccc"
             raise ConfigError(f"{flag} needs values on a scale; slot {slot!r} holds categorical labels")
         known = corpus.classes + corpus.excluded
-        present = list(dict.fromkeys(rows["label"]))
+        present = rows["label"].unique().tolist()  # in order of first appearance; through the codes
         domain = [c for c in known if c in present] + sorted(c for c in present if c not in known)
         numbers = None
         if level != "nominal":

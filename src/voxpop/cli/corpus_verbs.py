@@ -16,9 +16,10 @@ from voxpop.corpus.media_paths import outside_items
 WHERE_HELP = "Keep only items for which this item filter is true, e.g. \"gender == 'female'\" (docs/filters.md)."
 
 
-def load_corpus(path: Path, where: str | None = None) -> Corpus:
-    """Load a corpus directory and keep the items matching item filter ``where`` (see voxpop.corpus.filters)."""
-    return Corpus.load(path).where(where)
+def load_corpus(path: Path, where: str | None = None, validate: bool = False) -> Corpus:
+    """Load a corpus directory and keep the items matching item filter ``where`` (see voxpop.corpus.filters);
+    ``validate`` checks every rating even when the content hashes match (:meth:`voxpop.corpus.corpus.Corpus.load`)."""
+    return Corpus.load(path, validate=validate).where(where)
 
 
 def print_summary(corpus: Corpus) -> None:
@@ -96,7 +97,7 @@ def validate(
     if corpus is None:
         raise ConfigError("give a corpus directory to validate (or --cache DIR to verify a study's cache)")
     try:
-        loaded = load_corpus(corpus, where)
+        loaded = load_corpus(corpus, where, validate=True)
     except CorpusError as exc:
         count = len(exc.problems)
         console.print(f"[bold red]{count} problem{'s' if count != 1 else ''} found[/] in {corpus}:")

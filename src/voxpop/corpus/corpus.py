@@ -25,6 +25,11 @@ start, end  seconds, for time-interval annotation (RAMAS style), else empty
 Optional provenance columns ``source_file``, ``source_row`` and ``source_column`` let every
 validation message name the place in the original file.
 
+The text columns (``item``, ``rater``, ``condition``, ``slot``, ``label``, ``source_file``, ``source_column``) are
+pandas categoricals in a fixed category order (items in the items table's order, the classes first among the
+labels): :mod:`voxpop.corpus.codes`. Saving and loading (with a content hash, so a corpus voxpop wrote is not
+validated again): :mod:`voxpop.corpus.stored`.
+
 Ids, labels and class names are put in Unicode normal form NFC when a corpus is built (one place for
 every importer); item and rater ids holding a tab, line break or NUL character are refused. A rater
 judging one item more than once is reported with both answers and both places (:mod:`voxpop.corpus.repeats`).
@@ -40,20 +45,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from voxpop.core.cache import atomic_write, output_directory, parse_yaml, write_text
 from voxpop.core.errors import InputError, VoxpopError, where
 from voxpop.corpus.classmap import DROP, renamed_onto_dropped
+from voxpop.corpus.codes import as_codes, encode_ratings, with_default
 from voxpop.corpus.filters import select_items
-from voxpop.corpus.media_paths import resolve_media
 from voxpop.corpus.repeats import find_repeats, repeat_message, repeat_position, source_place
-from voxpop.corpus.slots import LabelOrder, read_slots
+from voxpop.corpus.slots import LabelOrder
+from voxpop.corpus.stored import migrate, read_stored, save_corpus
 
 RATING_COLUMNS = ("item", "rater", "condition", "slot", "label", "value", "start", "end")
 PROVENANCE_COLUMNS = ("source_file", "source_row", "source_column")
 EMOTION_SLOTS = ("primary", "secondary", "intensity")
-_TEXT_COLUMNS = ("item", "rater", "condition", "slot", "label")
+_TEXT_COLUMNS = ("item", "rater", "condition", "slot", "label")  # coded (voxpop.corpus.codes)
 _NUMBER_COLUMNS = ("value", "start", "end")
 _MAX_LISTED_PROBLEMS = 20
 _ID_COLUMNS = ("item", "rater")
@@ -144,18 +148,9 @@ class Corpus:
         description: str = "",
         audio_root: str = "",
     ):
-        self.name = str(name)
-        self.classes = [nfc(c) for c in classes]
-        native_map = {nfc(k): nfc(v) for k, v in (class_map or {}).items()}
-        self.class_map = {k: v for k, v in native_map.items() if v != DROP}
-        dropped = [k for k, v in native_map.items() if v == DROP]  # 'drop': an excluded label (voxpop.corpus.classmap)
-        self.excluded = list(dict.fromkeys([*(nfc(c) for c in excluded), *dropped]))
-        self.scales = {str(k): (float(v[0]), float(v[1])) for k, v in (scales or {}).items()}
-        self.slots = {str(k): v.renamed(nfc) for k, v in (slots or {}).items()}
-        self.source = source
-        self.license = license
-        self.description = description
-        self.audio_root = audio_root  # the folder the audio paths were resolved against ("" when unknown)
+        native_map = self._keep_meta(
+            name, classes, class_map, excluded, scales, slots, source, license, description, audio_root
+        )
         problems = renamed_onto_dropped(native_map)  # the importer's --class-map or corpus.yaml's class_map
         problems += self._check_class_set() if not problems else []
         self.items, item_problems = _normalize_items(items)
@@ -169,6 +164,37 @@ class Corpus:
             problems += self._check_ratings()
         if problems:
             raise CorpusError(problems, f"corpus {self.name!r}")
+        self.ratings = encode_ratings(self.ratings, self.items.index, self.classes, self.excluded)
+
+    def _keep_meta(self, name, classes, class_map, excluded, scales, slots, source, license, description, audio_root):
+        """Set the corpus's metadata (names in NFC); returns the class map as given, ``drop`` targets included."""
+        self.name = str(name)
+        self.classes = [nfc(c) for c in classes]
+        native_map = {nfc(k): nfc(v) for k, v in (class_map or {}).items()}
+        self.class_map = {k: v for k, v in native_map.items() if v != DROP}
+        dropped = [k for k, v in native_map.items() if v == DROP]  # 'drop': an excluded label (voxpop.corpus.classmap)
+        self.excluded = list(dict.fromkeys([*(nfc(c) for c in excluded), *dropped]))
+        self.scales = {str(k): (float(v[0]), float(v[1])) for k, v in (scales or {}).items()}
+        self.slots = {str(k): v.renamed(nfc) for k, v in (slots or {}).items()}
+        self.source = source
+        self.license = license
+        self.description = description
+        self.audio_root = audio_root  # the folder the audio paths were resolved against ("" when unknown)
+        return native_map
+
+    @classmethod
+    def stored(cls, items: pd.DataFrame, ratings: pd.DataFrame, **meta) -> Corpus:
+        """A corpus from tables voxpop itself validated and saved (their content hash checked), not validated again.
+
+        Only :meth:`load` calls this, after :func:`voxpop.corpus.stored.read_stored` checked the content hash that
+        :meth:`save` recorded; the coded columns are put back in their canonical category order
+        (:func:`~voxpop.corpus.codes.encode_ratings`), which costs one pass over the codes, not the strings.
+        """
+        corpus = object.__new__(cls)
+        corpus._keep_meta(**meta)
+        corpus.items = items
+        corpus.ratings = encode_ratings(ratings, items.index, corpus.classes, corpus.excluded)
+        return corpus
 
     # ----------------------------------------------------------------- validation
     def _check_class_set(self) -> list[Problem]:
@@ -328,7 +354,7 @@ class Corpus:
         clone = object.__new__(Corpus)
         clone.__dict__.update(self.__dict__)
         clone.items = items
-        clone.ratings = ratings.reset_index(drop=True)
+        clone.ratings = encode_ratings(ratings.reset_index(drop=True), items.index, self.classes, self.excluded)
         return clone
 
     # ----------------------------------------------------------------- summary
@@ -342,15 +368,14 @@ class Corpus:
         """
         r = self.ratings
         per_item = r.groupby("item", observed=True).size().reindex(self.items.index, fill_value=0)
-        conditions = r["condition"].astype(object).where(r["condition"].notna(), "(none)")
+        conditions = with_default(r["condition"], "(none)")  # coded: no text per rating
         per_condition = r.assign(condition=conditions).groupby(["condition", "item"], observed=True).size()
-        by_condition_item = {
+        stats = {
             str(condition): {"items": len(n), "min": int(n.min()), "median": float(n.median()), "max": int(n.max())}
-            for condition, n in per_condition.groupby(level="condition", sort=True)
+            for condition, n in per_condition.groupby(level="condition", observed=True)
         }
-        by = {
-            column: r[column].fillna("(none)").value_counts(sort=False).sort_index() for column in ("condition", "slot")
-        }
+        by_condition_item = dict(sorted(stats.items()))
+        by = {column: _counts_with_none(r[column]) for column in ("condition", "slot")}
         emotion = r[r["slot"].isin(EMOTION_SLOTS)]
         by_class = emotion["label"].value_counts().reindex(self.classes + self.excluded)
         return {
@@ -368,139 +393,41 @@ class Corpus:
 
     # ----------------------------------------------------------------- storage
     def save(self, directory: str | Path) -> Path:
-        """Write corpus.yaml, items.parquet and ratings.parquet into ``directory``, each atomically."""
-        directory = output_directory(directory)
-        meta = {
-            "name": self.name,
-            "classes": self.classes,
-            "class_map": self.class_map,
-            "excluded": self.excluded,
-            "scales": {k: list(v) for k, v in self.scales.items()},
-            "slots": {k: v.to_yaml() for k, v in self.slots.items()},
-            "source": self.source,
-            "license": self.license,
-            "description": self.description,
-            **({"audio_root": self.audio_root} if self.audio_root else {}),
-        }
-        atomic_write(directory / "items.parquet", self.items.to_parquet)
-        atomic_write(directory / "ratings.parquet", lambda handle: self.ratings.to_parquet(handle, index=False))
-        write_text(directory / "corpus.yaml", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True))
-        return directory
+        """Write corpus.yaml, items.parquet and ratings.parquet into ``directory`` (see :mod:`voxpop.corpus.stored`)."""
+        return save_corpus(self, directory)
 
     @classmethod
-    def load(cls, directory: str | Path) -> Corpus:
-        """Read a corpus directory written by :meth:`save` (and validate it again).
+    def load(cls, directory: str | Path, validate: bool = False) -> Corpus:
+        """Read a corpus directory written by :meth:`save` (:func:`voxpop.corpus.stored.read_stored`).
+
+        A corpus whose files match the content hashes in ``corpus.yaml`` is trusted (not validated again);
+        ``validate=True`` (``voxpop validate``), a mismatch, or a corpus written by an earlier voxpop (no hashes)
+        validates every rating; the last two are then migrated in place with a notice
+        (:func:`voxpop.corpus.stored.migrate`).
 
         Raises InputError naming the file (and the key of ``corpus.yaml``) for a missing or unreadable
-        file, a ``corpus.yaml`` that is not a mapping or has a key of the wrong shape, and CorpusError
-        (places named by file) when the tables fail validation.
+        file, a ``corpus.yaml`` that is not a mapping or has a key of the wrong shape, or tables with columns of
+        an unexpected type, and CorpusError (places named by file) when the tables fail validation.
         """
-        directory = Path(directory)
-        meta_path = directory / "corpus.yaml"
-        for path in (meta_path, directory / "items.parquet", directory / "ratings.parquet"):
-            if not path.is_file():
-                raise InputError(
-                    f"{path}: not found. A corpus directory holds corpus.yaml, items.parquet "
-                    "and ratings.parquet; create one with 'voxpop import'."
-                )
-        meta = _read_meta(meta_path)
-        items, ratings = (_read_table(directory / f"{name}.parquet") for name in ("items", "ratings"))
-        if "audio" in items.columns:  # relative paths name files beside the corpus, never the working directory
-            audio = items["audio"]  # its dtype kept: mapping a column without any path gives pyarrow's null type
-            items["audio"] = audio.map(lambda p: p if pd.isna(p) or p == "" else resolve_media(p, directory)).astype(
-                audio.dtype
-            )
+        stored = read_stored(directory, validate)
         try:
-            return cls(items=items, ratings=ratings, **meta)
+            if stored.trusted:
+                return cls.stored(stored.items, stored.ratings, **stored.meta)
+            corpus = cls(items=stored.items, ratings=stored.ratings, **stored.meta)
         except CorpusError as exc:
-            places = {"corpus.yaml": meta_path, "items": directory / "items.parquet"}
-            places["ratings"] = directory / "ratings.parquet"
-            problems = [dataclasses.replace(p, place=_in_file(p.place, places)) for p in exc.problems]
-            raise CorpusError(problems, f"corpus directory {directory}") from None
+            problems = [dataclasses.replace(p, place=stored.place(p.place)) for p in exc.problems]
+            raise CorpusError(problems, f"corpus directory {stored.directory}") from None
         except (TypeError, ValueError) as exc:
             raise InputError(
-                f"{directory}: items.parquet or ratings.parquet holds columns of an unexpected type ({exc}); "
+                f"{stored.directory}: items.parquet or ratings.parquet holds columns of an unexpected type ({exc}); "
                 "re-import the corpus with 'voxpop import'"
             ) from None
+        if not validate:
+            migrate(corpus, stored.directory, stored.old_layout)
+        return corpus
 
     def __repr__(self) -> str:
         return f"Corpus({self.name!r}, {len(self.items)} items, {len(self.ratings)} ratings, classes={self.classes})"
-
-
-_META_KEYS = (
-    "name", "classes", "class_map", "excluded", "scales", "slots", "source", "license", "description", "audio_root"
-)
-
-
-def _read_meta(path: Path) -> dict:
-    """The keyword arguments of :class:`Corpus` from ``corpus.yaml``, each key checked for its shape."""
-    try:
-        meta = parse_yaml(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid UTF-8 YAML: {exc}") from None
-    if not isinstance(meta, dict):
-        raise InputError(
-            f"{path}: expected a mapping with keys {', '.join(_META_KEYS)} (classes required), "
-            f"got {type(meta).__name__} {str(meta)[:60]!r}; restore the file or re-import the corpus"
-        )
-    unknown = sorted(map(str, set(meta) - set(_META_KEYS)))
-    if unknown or "classes" not in meta:
-        raise InputError(f"{path}: expected keys {list(_META_KEYS)} (classes required); unknown: {unknown}")
-
-    def wrong(key: str, expected: str, value: object) -> InputError:
-        return InputError(f"{path}, key {key!r}: expected {expected}, got {type(value).__name__} {str(value)[:60]!r}")
-
-    def scalar(value: object) -> bool:
-        return isinstance(value, str | int | float | bool) and not (isinstance(value, float) and np.isnan(value))
-
-    out: dict = {"name": meta.get("name", path.parent.name)}
-    for key in ("name", "source", "license", "description", "audio_root"):
-        value = meta.get(key, out.get(key, ""))
-        if value is None:
-            value = ""
-        if not scalar(value):
-            raise wrong(key, "a text", value)
-        out[key] = str(value)
-    for key in ("classes", "excluded"):
-        value = meta.get(key) or []
-        if not isinstance(value, list) or not all(scalar(v) for v in value):
-            raise wrong(key, "a list of class names", value)
-        out[key] = value
-    class_map = meta.get("class_map") or {}
-    if not isinstance(class_map, dict) or not all(scalar(k) and scalar(v) for k, v in class_map.items()):
-        raise wrong("class_map", "a mapping native label -> class name", class_map)
-    out["class_map"] = class_map
-    scales = meta.get("scales") or {}
-    if not isinstance(scales, dict):
-        raise wrong("scales", "a mapping slot -> [min, max]", scales)
-    for slot, bounds in scales.items():
-        numbers = isinstance(bounds, list) and len(bounds) == 2
-        if not numbers or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds):
-            raise wrong(f"scales.{slot}", "[min, max], two numbers", bounds)
-        if not np.isfinite(bounds).all():
-            raise wrong(f"scales.{slot}", "[min, max], two finite numbers", bounds)
-    out["scales"] = scales
-    out["slots"] = read_slots(meta.get("slots"), str(path))
-    return out
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for damaged files; all mean the same here
-        raise InputError(
-            f"{path}: cannot be read as a Parquet table ({type(exc).__name__}: {exc}); the file is damaged "
-            "or was replaced: restore it or re-import the corpus"
-        ) from None
-
-
-def _in_file(place: str, files: Mapping[str, Path]) -> str:
-    """A problem's place with its leading table name (``ratings``, ``items``, ``corpus.yaml``) as the file path."""
-    for prefix, path in files.items():
-        if place == prefix or place.startswith((f"{prefix} ", f"{prefix},")):
-            rest = place[len(prefix) :]
-            return f"{path},{rest}" if rest.startswith(" ") else f"{path}{rest}"
-    return place
 
 
 def nfc(text: object) -> str:
@@ -515,12 +442,30 @@ def nfc(text: object) -> str:
 def _nfc_values(values: pd.Series) -> pd.Series:
     """A text column in NFC (missing stays missing); normalises each distinct value once."""
     text = values.astype(STRING)
+    if text.str.isascii().all():  # ASCII text is in every normal form
+        return text
     codes, uniques = pd.factorize(text, use_na_sentinel=True)
     if all(unicodedata.is_normalized("NFC", u) for u in uniques):
         return text
     normal = np.array([nfc(u) for u in uniques], dtype=object)
     out = np.where(codes >= 0, normal[np.maximum(codes, 0)], None)
     return pd.Series(out, index=values.index, dtype=STRING)
+
+
+def _counts_with_none(values: pd.Series) -> pd.Series:
+    """Ratings per value, missing counted as ``"(none)"``, values sorted as text (the counts of the codes)."""
+    counts = values.value_counts(dropna=False)
+    counts = counts[counts.to_numpy() > 0]  # a category column lists its unused categories too
+    names = ["(none)" if pd.isna(value) else str(value) for value in counts.index]
+    return pd.Series(counts.to_numpy(), index=names).sort_index()
+
+
+def _nfc_codes(values: pd.Series) -> pd.Series:
+    """A text column coded (:func:`~voxpop.corpus.codes.as_codes`), its distinct values in NFC (merged when equal)."""
+    codes = as_codes(values)
+    if pd.Series(codes.cat.categories).str.isascii().all():  # ASCII text is in every normal form
+        return codes
+    return as_codes(codes, nfc)
 
 
 def _normalize_items(items: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
@@ -551,14 +496,10 @@ def _normalize_ratings(ratings: pd.DataFrame) -> tuple[pd.DataFrame, list[Proble
     if extra:
         problems.append(Problem("ratings", f"unexpected columns {extra}; expected {list(RATING_COLUMNS)}"))
     out = pd.DataFrame(index=pd.RangeIndex(len(ratings)))
-    for column in _TEXT_COLUMNS:
-        values = ratings[column].to_numpy() if column in ratings.columns else None
-        out[column] = (
-            _nfc_values(pd.Series(values, dtype=object))
-            if values is not None
-            else (pd.Series(pd.NA, index=out.index, dtype=STRING))
-        )
-    out["slot"] = out["slot"].fillna("primary")
+    for column in _TEXT_COLUMNS:  # each distinct text normalised once, not each rating
+        values = ratings[column] if column in ratings.columns else pd.Series(pd.NA, index=ratings.index, dtype=STRING)
+        out[column] = _nfc_codes(values.reset_index(drop=True))
+    out["slot"] = with_default(out["slot"], "primary")
     for column in _NUMBER_COLUMNS:
         if column not in ratings.columns:
             out[column] = np.nan
@@ -575,7 +516,7 @@ def _normalize_ratings(ratings: pd.DataFrame) -> tuple[pd.DataFrame, list[Proble
     for column in PROVENANCE_COLUMNS:
         if column in ratings.columns:
             values = pd.Series(ratings[column].to_numpy())
-            out[column] = values.astype("Int64") if column == "source_row" else values.astype(STRING)
+            out[column] = values.astype("Int64") if column == "source_row" else as_codes(values)
     for column in ("item", "label"):
         empty = out[column].isna() | out[column].eq("")
         for row in np.flatnonzero(empty.to_numpy())[:_MAX_LISTED_PROBLEMS]:
@@ -584,8 +525,7 @@ def _normalize_ratings(ratings: pd.DataFrame) -> tuple[pd.DataFrame, list[Proble
 
 
 def _map_labels(labels: pd.Series, class_map: Mapping[str, str]) -> pd.Series:
+    """Native labels through the class map: each category renamed once (codes kept)."""
     if not class_map:
         return labels
-    codes, uniques = pd.factorize(labels)
-    mapped = pd.Index([class_map.get(u, u) for u in uniques], dtype=STRING)
-    return pd.Series(mapped.take(codes), index=labels.index, dtype=STRING)
+    return as_codes(labels, lambda label: class_map.get(label, label))

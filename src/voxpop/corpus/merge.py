@@ -21,6 +21,7 @@ import pandas as pd
 
 from voxpop.core.errors import ConfigError
 from voxpop.corpus.classmap import DROP, ClassMap, check_class_map, check_classes, parse_class_map
+from voxpop.corpus.codes import as_text
 from voxpop.corpus.corpus import EMOTION_SLOTS, STRING, Corpus
 from voxpop.corpus.media_paths import common_root
 from voxpop.corpus.slots import LabelOrder
@@ -300,7 +301,7 @@ def _merged_per_slot(
 def _namespaced(source: MergeSource, dropped: set[str]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """One source's items and ratings with namespaced ids and mapped labels, and its counts."""
     corpus, ns = source.corpus, source.namespace
-    ratings = corpus.ratings.copy()
+    ratings = as_text(corpus.ratings)  # labels renamed and ids prefixed below; the merged Corpus codes them again
     emotion = ratings["slot"].isin(EMOTION_SLOTS).to_numpy(dtype=bool)
     original = ratings["label"].copy()
     renames = {k: v for k, v in source.class_map.items() if v != DROP}

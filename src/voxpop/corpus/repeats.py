@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from voxpop.core.errors import ConfigError, InputError, option, where
+from voxpop.corpus.codes import combined_codes, key_codes, with_default
 
 POLICIES = ("error", "first", "last", "drop", "mean")
 _LINE_SUFFIXES = (".json", ".txt")
@@ -65,8 +66,9 @@ def source_place(ratings: pd.DataFrame, row: int, column: str | None, with_item:
 
 
 def _slots(ratings: pd.DataFrame) -> pd.Series:
-    """The slot of each rating; an empty slot is ``primary``, as in the Corpus."""
-    return _column(ratings, "slot").astype(object).fillna("primary").astype(str)
+    """The slot of each rating (coded); an empty slot is ``primary``, as in the Corpus."""
+    slot = ratings["slot"] if "slot" in ratings.columns else pd.Series(pd.NA, index=ratings.index, dtype="string")
+    return with_default(slot, "primary")
 
 
 def _single_choice(ratings: pd.DataFrame) -> np.ndarray:
@@ -88,6 +90,7 @@ def field_names(ratings: pd.DataFrame) -> pd.Series:
     ['primary', "intensity 'joy'", "secondary 'sad'"]
     """
     slot = _slots(ratings)
+    slot = slot.astype(str)
     labelled = slot + " '" + ratings["label"].astype(str) + "'"
     return labelled.where(~_single_choice(ratings), slot)
 
@@ -113,20 +116,21 @@ def find_repeats(ratings: pd.DataFrame) -> pd.DataFrame:
     if not rated.any():
         return pd.DataFrame(columns=columns)
     single = _single_choice(ratings)
-    frame = pd.DataFrame(
+    frame = pd.DataFrame(  # integer codes of the text columns (voxpop.corpus.codes): no string hashing per rating
         {
             "position": np.arange(len(ratings)),
-            "item": ratings["item"].to_numpy(),
-            "rater": ratings["rater"].to_numpy(),
-            "condition": _column(ratings, "condition").astype(object).fillna("").to_numpy(),
-            "slot": _slots(ratings).to_numpy(),
-            "label": np.where(single, "", ratings["label"].astype(object).fillna("").to_numpy()),
-            "start": _column(ratings, "start").astype(float).fillna(-1.0).to_numpy(),
-            "end": _column(ratings, "end").astype(float).fillna(-1.0).to_numpy(),
+            "item": key_codes(ratings["item"]),
+            "rater": key_codes(ratings["rater"]),
+            "condition": key_codes(_column(ratings, "condition")),
+            "slot": key_codes(_slots(ratings)),
+            "label": np.where(single, -1, key_codes(ratings["label"])),
+            "start": key_codes(_column(ratings, "start")),
+            "end": key_codes(_column(ratings, "end")),
         }
     )[rated]
     key = ["item", "rater", "condition", "slot", "label", "start", "end"]
-    repeated = frame[frame.duplicated(key, keep=False)].copy()
+    packed = pd.Series(combined_codes([frame[column].to_numpy() for column in key]))
+    repeated = frame[packed.duplicated(keep=False).to_numpy()].copy()
     if repeated.empty:
         return pd.DataFrame(columns=columns)
     subset = ratings.iloc[repeated["position"].to_numpy()]
@@ -293,7 +297,7 @@ def _refuse_categorical_conflicts(
             {
                 "group": in_group[rows],
                 "record": record.to_numpy()[rows],
-                "answer": (_slots(ratings) + "=" + ratings["label"].astype(str)).to_numpy()[rows],
+                "answer": (_slots(ratings).astype(str) + "=" + ratings["label"].astype(str)).to_numpy()[rows],
             }
         )
         sets = answers.groupby(["group", "record"])["answer"].agg(lambda a: tuple(sorted(a)))

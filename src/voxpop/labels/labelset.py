@@ -111,6 +111,8 @@ class LabelSet:
                 table = table.copy()
                 table.index = table.index.astype(STRING)
                 setattr(self, name, table)
+        if self.raters is not None and isinstance(self.raters.index.dtype, pd.CategoricalDtype):
+            self.raters = self.raters.set_axis(self.raters.index.astype(STRING))  # grouped by the coded rater column
 
     kind = "categorical"
     """The target kind of the label-set protocol (:mod:`voxpop.labels.label_sets`): classes, not dimensions."""

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from voxpop.core.errors import option
+from voxpop.corpus.codes import per_distinct
 from voxpop.corpus.corpus import EMOTION_SLOTS
 
 _SHOWN = 5
@@ -47,7 +48,7 @@ def fold_case(
     ``notes`` (the import report) with their counts.
     """
     emotion = ratings["slot"].isin(EMOTION_SLOTS)
-    mapped = ratings.loc[emotion, "label"].map(lambda x: (class_map or {}).get(x, x))
+    mapped = per_distinct(ratings.loc[emotion, "label"], lambda x: (class_map or {}).get(x, x))
     groups = case_variants(mapped)
     if groups:
         shown = "; ".join(" / ".join(f"{label!r} ({n})" for label, n in group) for group in groups[:_SHOWN])
@@ -61,7 +62,7 @@ def fold_case(
             )
     if not fold:
         return ratings, None if classes is None else list(classes), dict(class_map or {}) or None, list(excluded)
-    ratings = ratings.copy()
+    ratings = ratings.assign(label=ratings["label"].astype("string"))  # new values below: text, coded again later
     ratings.loc[emotion, "label"] = ratings.loc[emotion, "label"].str.casefold()
     return (
         ratings,

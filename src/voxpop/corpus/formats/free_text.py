@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from voxpop.core.errors import option
+from voxpop.corpus.codes import per_distinct
 from voxpop.corpus.corpus import EMOTION_SLOTS, STRING
 from voxpop.corpus.formats.tables import tally
 
@@ -61,16 +62,15 @@ def read_free_text(
     "Free-text 'Other' answers read as the label 'other': 2 (Other: bored 1, Other - tired 1); ..."
     """
     emotion = ratings["slot"].isin(EMOTION_SLOTS).to_numpy(dtype=bool)
-    labels = ratings["label"].astype(STRING)
-    free = emotion & labels.map(is_free_text_other, na_action="ignore").fillna(False).to_numpy(dtype=bool)
+    free = emotion & per_distinct(ratings["label"], is_free_text_other, False).to_numpy(dtype=bool)
     if not free.any():
         return ratings, list(excluded)
+    labels = ratings["label"].astype(STRING)  # as text: 'other' is written into it below
     texts = Counter(labels[free].str.strip())
     if keep:
         notes.append(f"Free-text 'Other' answers kept as labels of their own: {int(free.sum())} ({tally(texts)}).")
         return ratings, list(excluded)
-    ratings = ratings.copy()
-    ratings.loc[free, "label"] = OTHER
+    ratings = ratings.assign(label=labels.mask(free, OTHER))
     if classes is None or OTHER not in classes:
         excluded = list(dict.fromkeys([*excluded, OTHER]))
     role = "a class (listed in classes)" if classes is not None and OTHER in classes else "an excluded label"

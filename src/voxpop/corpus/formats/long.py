@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from voxpop.core.errors import ConfigError, InputError, option, where
+from voxpop.corpus.codes import as_codes, with_default
 from voxpop.corpus.corpus import EMOTION_SLOTS, RATING_COLUMNS, STRING, Corpus, nfc
 from voxpop.corpus.formats.case import fold_case as fold_labels
 from voxpop.corpus.formats.free_text import read_free_text
@@ -111,9 +112,9 @@ def read_long(
     ratings = _ratings_frame(frame, file)
     if "slot" not in frame.columns:
         slot = slot or ("intensity" if ratings["value"].notna().any() else "primary")
-        ratings["slot"] = slot
+        ratings["slot"] = as_codes(pd.Series(slot, index=ratings.index, dtype=STRING))
         notes.append(f"No slot column: every rating is read as slot {slot!r}.")
-    ratings["slot"] = ratings["slot"].fillna("primary")
+    ratings["slot"] = with_default(ratings["slot"], "primary")
     rated = ratings["item"]  # before skipping: an item whose only ratings are skipped stays an item
     ratings = _drop_empty_dimensions(ratings, notes)
     ratings, excluded = read_free_text(ratings, classes, excluded, keep_free_text, notes)
@@ -219,12 +220,13 @@ def _with_id_parts(item_table: pd.DataFrame, frame: pd.DataFrame, parts: Sequenc
 
 
 def _ratings_frame(frame: pd.DataFrame, file: str) -> pd.DataFrame:
-    ratings = pd.DataFrame(index=frame.index)
-    ratings["item"] = id_column(frame, "item", file)
-    ratings["label"] = text_column(frame, "label", file)
+    ratings = pd.DataFrame(index=frame.index)  # text columns coded once here (voxpop.corpus.codes)
+    ratings["item"] = as_codes(id_column(frame, "item", file))
+    ratings["label"] = as_codes(text_column(frame, "label", file))
     for column in ("rater", "condition", "slot"):
         present = column in frame.columns
-        ratings[column] = text_column(frame, column) if present else pd.Series(pd.NA, frame.index, dtype=STRING)
+        text = text_column(frame, column) if present else pd.Series(pd.NA, frame.index, dtype=STRING)
+        ratings[column] = as_codes(text)
     for column in ("value", "start", "end"):
         ratings[column] = number_column(frame, column, file) if column in frame.columns else np.nan
     ratings["source_file"] = file

@@ -22,13 +22,15 @@ from voxpop.core.paths import input_file
 from voxpop.corpus.classmap import DROP
 from voxpop.corpus.corpus import STRING
 from voxpop.corpus.formats.arrow import read_parquet_names
+from voxpop.corpus.formats.csv_parse import parse_csv
 from voxpop.corpus.formats.encodings import AUTO, decode_text, text_codec
-from voxpop.corpus.formats.text_checks import check_csv_rows, mixed_scripts, note_suspicious_text, take_notes
+from voxpop.corpus.formats.text_checks import mixed_scripts, note_suspicious_text, take_notes
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 MAX_ID_LENGTH = 512  # characters of an item id; longer cells are text or data put in the wrong column
 DEFAULT_ENCODING = AUTO
 _SHOWN_LABELS = 10
+_PLAIN_KINDS = ("string", "empty", "integer", "floating", "mixed-integer-float", "decimal", "boolean")
 
 
 def read_text(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> str:
@@ -72,8 +74,7 @@ def read_table(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) ->
             sep = "\t" if path.suffix.lower() == ".tsv" else ","
             text = read_text(path, what, encoding)
             _refuse_repeated_columns(next(csv.reader(io.StringIO(text), delimiter=sep), []), path.name)
-            check_csv_rows(text, sep, path.name)
-            frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
+            frame = parse_csv(text, sep, path.name)
     except pd.errors.EmptyDataError:
         raise InputError(
             f"{path.name}: the {what} file is empty; expected a header row and one row per entry."
@@ -186,24 +187,21 @@ def text_column(
     >>> text_column(pd.DataFrame({"speaker": [1.0, 2.0, None]}), "speaker").tolist()
     ['1', '2', <NA>]
     """
-    cells = frame[column].to_numpy(dtype=object)
-    if pd.api.types.is_float_dtype(frame[column].dtype):
-        finite = frame[column].dropna()
+    values = frame[column]
+    if pd.api.types.is_float_dtype(values.dtype):
+        finite = values.dropna()
         if np.isfinite(finite).all() and finite.eq(finite.round()).all():
-            cells = np.array([None if pd.isna(v) else int(v) for v in cells], dtype=object)
-    kinds = [_kind(v) for v in cells]
-    if any(kinds):
-        bad = np.array([k is not None for k in kinds])
-        first = kinds[int(np.flatnonzero(bad)[0])]
-        _raise_at(
-            file or "the table", bad, column, rows, unit,
-            lambda r: f"holds {first}, expected text or a number; store ids and labels as text (a string column)",
-        )  # fmt: skip
-    values = pd.Series(
-        [None if pd.isna(v) else str(v).strip() for v in cells],
-        index=frame.index,
-        dtype=STRING,
-    )
+            values = values.astype("Int64")
+    elif values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) not in _PLAIN_KINDS:
+        kinds = [_kind(v) for v in values.to_numpy(dtype=object)]  # only for a column of mixed Python objects
+        if any(kinds):
+            bad = np.array([k is not None for k in kinds])
+            first = kinds[int(np.flatnonzero(bad)[0])]
+            _raise_at(
+                file or "the table", bad, column, rows, unit,
+                lambda r: f"holds {first}, expected text or a number; store ids and labels as text (a string column)",
+            )  # fmt: skip
+    values = values.astype(STRING).str.strip()  # vectorised (Arrow kernels), no Python object per cell
     values = values.mask(values.eq(""))
     if file is not None and values.isna().any():
         _raise_at(file, values.isna(), column, rows, unit, lambda row: f"empty; every row needs a {column}")

@@ -100,6 +100,8 @@ def check_csv_rows(text: str, sep: str, file: str) -> None:
 def note_suspicious_text(text: str, file: str) -> None:
     """Note the words of ``text`` that look mis-decoded (:func:`mojibake_repair`) or mix look-alike scripts
     (:func:`mixed_scripts`), with their lines: at most five of each kind are shown, with the count."""
+    if text.isascii():  # no word to look at (CPython knows this without a scan)
+        return
     mojibake: dict[str, tuple[int, str]] = {}
     mixed: dict[str, tuple[int, str]] = {}
     for match in _NON_ASCII_WORD.finditer(text):

@@ -1,0 +1,88 @@
+"""CSV text parsed by pyarrow's multi-threaded reader into a table of text cells, with pandas' meaning kept.
+
+Every importer reads its CSV files through :func:`voxpop.corpus.formats.tables.read_table`, which decodes the
+bytes (:mod:`voxpop.corpus.formats.encodings`) and hands the text to :func:`parse_csv`. The cells are read
+as text (no type guessing), an empty cell is missing, blank lines are skipped, quoted fields may hold the
+separator, quotes (doubled) and line breaks, and a header cell left empty is named ``Unnamed: i``
+(pandas' name, which later checks rely on). Files pyarrow refuses or reads otherwise than pandas'
+reader would (a row with another number of fields than the header, an unclosed quote, a file without a
+final line break) go through the row-by-row check of
+:func:`voxpop.corpus.formats.text_checks.check_csv_rows` and pandas, so that every message names the
+line as before; the rest, nearly every file, never meets a Python loop per row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from voxpop.corpus.formats.text_checks import check_csv_rows
+
+
+def parse_csv(text: str, sep: str, file: str) -> pd.DataFrame:
+    """The rows of CSV ``text`` as a DataFrame of text cells (missing where empty), header names as written.
+
+    Args:
+        text: the decoded file (line ends ``\\n`` or ``\\r\\n``).
+        sep: the field separator (``,`` or a tab).
+        file: the file name, for messages.
+
+    Returns:
+        One column per header cell (empty header cells named ``Unnamed: i``, i counted from 0), one row per
+        non-blank record; cells are pandas text (``str`` dtype, as ``pandas.read_csv(dtype=str)`` gives), empty
+        cells missing.
+
+    Raises:
+        InputError: from :func:`~voxpop.corpus.formats.text_checks.check_csv_rows` for a record with another
+            number of fields than the header or a quoted field left open at the end (naming the file and line).
+        pandas.errors.EmptyDataError: the text holds no header (``read_table`` reports the file as empty).
+
+    Example:
+        >>> parse_csv('item,,label\\na,x,"sad, very"\\n\\nb,,\\n', ",", "r.csv")
+          item Unnamed: 1      label
+        0    a          x  sad, very
+        1    b        NaN        NaN
+    """
+    header = next(csv.reader(io.StringIO(text), delimiter=sep), None)
+    complete = text.endswith(("\n", "\r"))
+    if not header or not complete or text.startswith(("\n", "\r")):
+        return _checked_pandas(text, sep, file)
+    invalid: list[object] = []
+
+    def refuse(row: object) -> str:
+        invalid.append(row)
+        return "skip"
+
+    names = [name if name else f"Unnamed: {i}" for i, name in enumerate(header)]
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values='"' in text, invalid_row_handler=refuse),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in names},
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException):
+        return _checked_pandas(text, sep, file)
+    if invalid or _header_spans_lines(header, text):
+        return _checked_pandas(text, sep, file)
+    return table.to_pandas()
+
+
+def _header_spans_lines(header: list[str], text: str) -> bool:
+    """True when the header record holds a quoted line break (``skip_rows=1`` would skip only its first line)."""
+    return any("\n" in name or "\r" in name for name in header)
+
+
+def _checked_pandas(text: str, sep: str, file: str) -> pd.DataFrame:
+    """The row-by-row path: every record's field count checked (naming its line), then pandas' reader."""
+    check_csv_rows(text, sep, file)
+    return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
