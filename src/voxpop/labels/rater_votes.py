@@ -160,7 +160,7 @@ def rater_votes(corpus: Corpus, labels: LabelSet, slot: str = "primary") -> Rate
             f"corpus {corpus.name!r}: no {slot!r} rating of the label set's items; per-rater models need each "
             "rater's own choice per item."
         )
-    item, items = _item_codes(selected["item"], labels.targets.index)
+    item, items = _item_codes(selected, labels.targets.index)
     label = _class_codes(selected, classes, mapping.renames, others)
     rater, raters = pd.factorize(selected["rater"].astype(STRING), sort=True)
     inside = label >= 0
