@@ -160,3 +160,39 @@ def test_rules_that_need_more_than_counts_and_bad_ranges_are_refused():
         parse_raters("a:b")
     with pytest.raises(ConfigError, match="not selected classes"):
         annotation_budget(_corpus(PANELS), ["mr"], [2], reference=pd.Series({"x": "happy"}))
+
+
+def _dimension_corpus(n_items: int, panel: int, noise: float, seed: int) -> Corpus:
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(size=n_items)
+    values = truth[:, None] + noise * rng.normal(size=(n_items, panel))
+    rows = [
+        (f"i{i}", f"r{j}", "dimension", "arousal", float(values[i, j])) for i in range(n_items) for j in range(panel)
+    ]
+    ratings = pd.DataFrame(rows, columns=["item", "rater", "slot", "label", "value"])
+    return Corpus("dims", pd.DataFrame(index=[f"i{i}" for i in range(n_items)]), ratings, classes=["x"],
+                  scales={"dimension": (-10, 10)})  # fmt: skip
+
+
+def test_dimension_budget_mean_correlation_and_spearman_brown_projection():
+    import pingouin
+
+    from voxpop.agreement.budget_dimensions import dimension_budget
+
+    n_items, panel, noise = 400, 6, 1.0
+    corpus = _dimension_corpus(n_items, panel, noise, seed=2)
+    table = dimension_budget(corpus, [1, 2, 3, 6], projection_to=12, draws=20, n_boot=300, seed=1)
+    icc_rows = table[table["statistic"].eq("icc")].set_index("raters")
+    ratings = corpus.ratings
+    reference = pingouin.intraclass_corr(ratings, targets="item", raters="rater", ratings="value")
+    single = float(reference.set_index("Type").at["ICC(1,1)", "ICC"])
+    assert icc_rows.at[1, "value"] == pytest.approx(single)
+    assert icc_rows.at[12, "value"] == pytest.approx(12 * single / (1 + 11 * single))  # Spearman-Brown
+    assert icc_rows.at[6, "value"] == pytest.approx(float(reference.set_index("Type").at["ICC(1,k)", "ICC"]))
+    assert icc_rows["projection"].to_dict() == {k: k > panel for k in icc_rows.index}
+    assert icc_rows.at[1, "ci_low"] < single < icc_rows.at[1, "ci_high"]
+    mean_r = table[table["statistic"].eq("mean_r")].set_index("raters")
+    assert mean_r.at[6, "value"] == pytest.approx(1.0)
+    for k in (1, 2, 3):  # corr(mean of k, mean of n) = sqrt((1 + s^2 / n) / (1 + s^2 / k)) for unit truth variance
+        expected = math.sqrt((1 + noise**2 / panel) / (1 + noise**2 / k))
+        assert mean_r.at[k, "ci_low"] <= expected <= mean_r.at[k, "ci_high"], (k, expected)

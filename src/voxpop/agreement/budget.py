@@ -33,7 +33,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from voxpop.agreement.budget_draws import PanelVotes, Subsets, draw_subsets, panel_votes
+from voxpop.agreement.budget_draws import PanelVotes, Subsets, draw_subsets, item_resamples, panel_votes
 from voxpop.agreement.reliability import _alpha_from_coincidences, _unit_coincidences
 from voxpop.core.errors import ConfigError
 from voxpop.corpus import Corpus
@@ -204,13 +204,6 @@ def _vote_statistics(sums: np.ndarray, *, votes: PanelVotes) -> dict[str, np.nda
     return {"jsd": jsd, "alpha": _alpha_from_coincidences(o, "nominal", np.asarray(votes.labels, dtype=object))}
 
 
-def _resample_weights(n_items: int, n_boot: int, seed: int) -> np.ndarray:
-    """How often each item is drawn in each of ``n_boot`` resamples with replacement (n_boot x items)."""
-    rng = np.random.default_rng([seed, n_items])
-    picks = rng.integers(0, n_items, size=(n_boot, n_items)) + np.arange(n_boot)[:, None] * n_items
-    return np.bincount(picks.ravel(), minlength=n_boot * n_items).reshape(n_boot, n_items).astype(float)
-
-
 def _estimates(pieces: np.ndarray, weights: np.ndarray, compute) -> dict[str, tuple[float, float, float]]:
     """Each statistic's (value, CI low, CI high) from per-item pieces and the resampling weights."""
     point = compute(pieces.sum(axis=0, keepdims=True))
@@ -347,7 +340,7 @@ def _condition_budget(
 ) -> tuple[list[dict], pd.DataFrame]:
     """The curve rows and the per-item table of one condition."""
     full = votes.counts()
-    weights = _resample_weights(len(votes.items), draw["n_boot"], draw["seed"])
+    weights = item_resamples(len(votes.items), draw["n_boot"], draw["seed"])
     targets = _targets(votes, full, given, reference)
     alpha_full = _full_alpha(votes, full)
     shares: dict[str, dict[int, np.ndarray]] = {rule: {} for rule in given}

@@ -129,8 +129,75 @@ def _subset_positions(size: int, k: int, members: int, draws: int, limit: int, r
     return np.argsort(rng.random((members, draws, size)), axis=-1)[..., :k]
 
 
+@dataclasses.dataclass(frozen=True)
+class Members:
+    """Which votes (ratings) form each k-subset: one row per subset.
+
+    Args:
+        item: per row, the item's position.
+        weight: per row, 1 / (the item's number of subsets).
+        positions: rows x k, positions into the rating arrays the subsets were drawn from.
+        exact: per item, whether its subsets were all enumerated.
+        short: per item, whether it has fewer than k ratings.
+    """
+
+    item: np.ndarray
+    weight: np.ndarray
+    positions: np.ndarray
+    exact: np.ndarray
+    short: np.ndarray
+
+
+def subset_members(
+    item_code: np.ndarray, n_items: int, k: int, draws: int, seed: int = 0, enumerate_limit: int | None = None
+) -> Members:
+    """The k-rating subsets of every item (``item_code``: per rating its item's position), as rating positions.
+
+    All C(n_i, k) subsets when there are at most ``enumerate_limit`` (default ``draws``; 0: always draw), else
+    ``draws`` seeded subsets, each uniform among all of them (a random permutation's first k ratings).
+
+    Args:
+        item_code: per rating, its item's position in 0 .. n_items - 1.
+        n_items: the number of items.
+        k: ratings per subset, at least 1.
+        draws: B, random subsets per item (and the default enumeration limit), at least 1.
+        seed: the seed; the same arguments give the same subsets.
+        enumerate_limit: enumerate when C(n_i, k) is at most this.
+
+    Returns:
+        The :class:`Members`; items with fewer than k ratings are flagged ``short`` and have no rows.
+
+    Raises:
+        ConfigError: k or draws below 1.
+
+    Example:
+        >>> subset_members(np.array([0, 0, 0]), 1, 2, draws=3).positions.tolist()  # C(3, 2) = 3: every pair
+        [[0, 1], [0, 2], [1, 2]]
+    """
+    if k < 1 or draws < 1:
+        raise ConfigError(f"raters k and draws must be at least 1, got k={k}, draws={draws}")
+    limit = draws if enumerate_limit is None else enumerate_limit
+    rng = np.random.default_rng([seed, k])
+    sizes = np.bincount(item_code, minlength=n_items)
+    order = np.argsort(item_code, kind="stable")
+    start = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    items, weights, positions = [np.zeros(0, np.int64)], [np.zeros(0)], [np.zeros((0, k), np.int64)]
+    exact = np.zeros(n_items, dtype=bool)
+    for size in np.unique(sizes[sizes >= k]):
+        members = np.flatnonzero(sizes == size)
+        panel = order[start[members][:, None] + np.arange(size)]  # members x size rating positions
+        picked = _subset_positions(int(size), k, len(members), draws, limit, rng)
+        chosen = np.take_along_axis(panel[:, None, :], picked, axis=-1)  # members x subsets x k
+        subsets = chosen.shape[1]
+        exact[members] = math.comb(int(size), k) <= limit
+        items.append(np.repeat(members, subsets))
+        weights.append(np.full(len(members) * subsets, 1.0 / subsets))
+        positions.append(chosen.reshape(-1, k))
+    return Members(np.concatenate(items), np.concatenate(weights), np.concatenate(positions), exact, sizes < k)
+
+
 def draw_subsets(votes: PanelVotes, k: int, draws: int, seed: int = 0, enumerate_limit: int | None = None) -> Subsets:
-    """Every item's k-vote subsets: enumerated when C(n_i, k) <= ``draws``, else ``draws`` seeded random subsets.
+    """Every item's k-vote subsets (:func:`subset_members`) as vote counts per label.
 
     Args:
         votes: one condition's votes (:func:`panel_votes`).
@@ -150,27 +217,20 @@ def draw_subsets(votes: PanelVotes, k: int, draws: int, seed: int = 0, enumerate
         >>> draw_subsets(votes, 2, draws=10).counts.tolist()  # C(3, 2) = 3 <= 10: all pairs
         [[2, 0], [1, 1], [1, 1]]
     """
-    if k < 1 or draws < 1:
-        raise ConfigError(f"raters k and draws must be at least 1, got k={k}, draws={draws}")
-    limit = draws if enumerate_limit is None else enumerate_limit
-    rng = np.random.default_rng([seed, k])
-    sizes = votes.panel_sizes
-    order = np.argsort(votes.item_code, kind="stable")
-    start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    width = len(votes.labels)
-    items, weights, counts = [], [], []
-    exact = np.zeros(len(sizes), dtype=bool)
-    for size in np.unique(sizes[sizes >= k]):
-        members = np.flatnonzero(sizes == size)
-        panel = votes.label_code[order][start[members][:, None] + np.arange(size)]  # members x size
-        picked = _subset_positions(int(size), k, len(members), draws, limit, rng)
-        chosen = np.take_along_axis(panel[:, None, :], picked, axis=-1)  # members x subsets x k
-        per_label = np.stack([(chosen == label).sum(axis=-1) for label in range(width)], axis=-1)
-        subsets = chosen.shape[1]
-        exact[members] = math.comb(int(size), k) <= limit
-        items.append(np.repeat(members, subsets))
-        weights.append(np.full(len(members) * subsets, 1.0 / subsets))
-        counts.append(per_label.reshape(-1, width))
-    if not items:
-        return Subsets(k, np.zeros(0, np.int64), np.zeros(0), np.zeros((0, width), np.int64), exact, sizes < k)
-    return Subsets(k, np.concatenate(items), np.concatenate(weights), np.concatenate(counts), exact, sizes < k)
+    members = subset_members(votes.item_code, len(votes.items), k, draws, seed, enumerate_limit)
+    chosen = votes.label_code[members.positions]  # rows x k
+    counts = np.stack([(chosen == label).sum(axis=1) for label in range(len(votes.labels))], axis=1)
+    return Subsets(k, members.item, members.weight, counts.astype(np.int64), members.exact, members.short)
+
+
+def item_resamples(n_items: int, n_boot: int, seed: int) -> np.ndarray:
+    """How often each item is drawn in each of ``n_boot`` resamples of the items with replacement (n_boot x items).
+
+    A statistic made of per-item sums is then ``weights @ pieces`` for every resample at once.
+
+    >>> item_resamples(5, 3, seed=0).sum(axis=1).tolist()
+    [5.0, 5.0, 5.0]
+    """
+    rng = np.random.default_rng([seed, n_items])
+    picks = rng.integers(0, n_items, size=(n_boot, n_items)) + np.arange(n_boot)[:, None] * n_items
+    return np.bincount(picks.ravel(), minlength=n_boot * n_items).reshape(n_boot, n_items).astype(float)
