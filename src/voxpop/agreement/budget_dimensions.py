@@ -30,7 +30,7 @@ DIMENSION_COLUMNS = ("condition", "dimension", "raters", "statistic", "value", "
 def spearman_brown(reliability: float | np.ndarray, k: float | np.ndarray) -> float | np.ndarray:
     """The reliability of a mean of k ratings from the single-rating reliability r: k r / (1 + (k - 1) r).
 
-    >>> round(spearman_brown(0.5, 3), 3)  # 1.5 / 2
+    >>> round(float(spearman_brown(0.5, 3)), 3)  # 1.5 / 2
     0.75
     """
     return k * np.asarray(reliability) / (1.0 + (k - 1.0) * np.asarray(reliability))
