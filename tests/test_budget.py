@@ -196,3 +196,22 @@ def test_dimension_budget_mean_correlation_and_spearman_brown_projection():
     for k in (1, 2, 3):  # corr(mean of k, mean of n) = sqrt((1 + s^2 / n) / (1 + s^2 / k)) for unit truth variance
         expected = math.sqrt((1 + noise**2 / panel) / (1 + noise**2 / k))
         assert mean_r.at[k, "ci_low"] <= expected <= mean_r.at[k, "ci_high"], (k, expected)
+
+
+def test_reannotation_ranking_puts_unstable_and_short_items_first():
+    from voxpop.agreement.budget import reannotation_ranking
+
+    panels = {**PANELS, "w": "AS", "v": "AAAA"}
+    budget = annotation_budget(_corpus(panels), ["mr"], [1, 2, 3], draws=6, n_boot=20)
+    ranked = reannotation_ranking(budget, 3)
+    # w has 2 votes (< 3): first; then y (0.0: every 3-subset keeps a label the full panel lacks); x, z, v stable
+    assert ranked["item"].tolist()[:2] == ["w", "y"]
+    assert ranked["stability"].tolist()[1:] == pytest.approx([0.0, 1.0, 1.0, 1.0])
+    assert ranked["rank"].tolist() == [1, 2, 3, 4, 5]
+    # default: per item one rater fewer than its panel; w (AS) at k = 1: A or S, never the full panel's "none"
+    default = reannotation_ranking(budget).set_index("item")
+    assert default.loc["w", "at_raters"] == 1 and default.loc["w", "stability"] == pytest.approx(0.0)
+    assert default.loc["x", "at_raters"] == 3 and default.loc["x", "stability"] == pytest.approx(1.0)
+    assert default["rank"].idxmin() == "w"  # 0.0 with the fewest ratings: before y (0.0, four ratings)
+    with pytest.raises(ConfigError, match="panel sizes"):
+        reannotation_ranking(budget, 7)

@@ -396,3 +396,51 @@ def _label_names(code: np.ndarray, kept: np.ndarray, classes: Sequence[str], mul
         else:
             names.append(str(classes[c]))
     return names
+
+
+def reannotation_ranking(budget: Budget, raters: int | None = None) -> pd.DataFrame:
+    """The items whose label is least stable under subsampling first: where the next ratings change labels.
+
+    Per (condition, rule), items are ranked by ``stability@k`` (the share of their k-rater subsets whose outcome,
+    label or none, equals the full panel's). By default k is, per item, the largest panel size of the budget
+    below the item's own panel (n_i - 1 when the budget covers it): the share of the leave-one-rater-out panels
+    that keep the item's label, so items whose label one rating more or less could flip come first. Items with
+    no smaller panel come first of all (one rating: nothing to judge by); ties: fewer ratings first, then the
+    corpus order.
+
+    Args:
+        budget: an :func:`annotation_budget` result.
+        raters: one k for every item instead (a panel size of the budget; items with fewer votes come first).
+
+    Returns:
+        ``budget.items``' columns condition, rule, item, raters, full_label and votes, with ``stability``,
+        ``at_raters`` (the k it was read at) and ``rank`` (1 = first to re-annotate, per condition and rule),
+        sorted.
+
+    Raises:
+        ConfigError: ``raters`` is not a panel size of the budget.
+
+    Example:
+        >>> ranked = reannotation_ranking(annotation_budget(corpus, ["mr"]))  # doctest: +SKIP
+        >>> ranked.head(3)[["item", "votes", "stability"]]  # doctest: +SKIP
+    """
+    items = budget.items
+    studied = np.array(sorted(int(c.split("@")[1]) for c in items.columns if c.startswith("stability@")))
+    if raters is not None and raters not in studied:
+        raise ConfigError(f"raters {raters}: the budget has panel sizes {studied.tolist()}; rank at one of them")
+    panel = items["raters"].to_numpy()
+    if raters is None:
+        below = np.searchsorted(studied, panel, side="left") - 1  # the largest studied k < n_i
+        at = np.where(below >= 0, studied[np.maximum(below, 0)], 0)
+    else:
+        at = np.full(len(items), raters)
+    table = items[[f"stability@{k}" for k in studied]].to_numpy(dtype=float)
+    column = np.searchsorted(studied, at).clip(0, len(studied) - 1)
+    stability = np.where(at > 0, table[np.arange(len(items)), column], np.nan)
+    ranked = items[["condition", "rule", "item", "raters", "full_label", "votes"]].assign(
+        stability=stability, at_raters=at, short=np.isnan(stability)
+    )
+    ranked = ranked.sort_values(["condition", "rule", "short", "stability", "raters"],
+                                ascending=[True, True, False, True, True], kind="stable")  # fmt: skip
+    ranked["rank"] = ranked.groupby(["condition", "rule"]).cumcount() + 1
+    return ranked.drop(columns="short").reset_index(drop=True)
