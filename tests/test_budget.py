@@ -215,3 +215,33 @@ def test_reannotation_ranking_puts_unstable_and_short_items_first():
     assert default["rank"].idxmin() == "w"  # 0.0 with the fewest ratings: before y (0.0, four ratings)
     with pytest.raises(ConfigError, match="panel sizes"):
         reannotation_ranking(budget, 7)
+
+
+def test_budget_verb_writes_the_curve_the_ranking_and_figures(tmp_path):
+    from typer.testing import CliRunner
+
+    import voxpop.cli
+
+    _corpus(PANELS).save(tmp_path / "hand")
+    out = tmp_path / "budget"
+    args = ["budget", str(tmp_path / "hand"), "--rule", "mr", "--rule", "ar", "--raters", "1:3", "--draws", "6",
+            "--bootstrap", "50", "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(voxpop.cli.app, args)
+    assert result.exit_code == 0, result.output
+    curve = pd.read_csv(out / "curve.csv")
+    row = curve[curve["rule"].eq("mr") & curve["raters"].eq(2) & curve["statistic"].eq("stability")]
+    assert row["value"].iat[0] == pytest.approx(0.75)  # the hand enumeration above
+    assert set(curve["rule"]) == {"mr", "ar"} and set(curve["raters"]) == {1, 2, 3}
+    ranked = pd.read_csv(out / "reannotate.csv", keep_default_na=False)
+    assert ranked.loc[ranked["rule"].eq("mr"), "item"].iat[0] == "y"  # no majority of 4, a label from 3
+    for name in ("budget-mr.png", "budget-mr.pdf", "budget-ar.png"):
+        assert (out / name).stat().st_size > 0
+    refused = CliRunner().invoke(voxpop.cli.app, ["budget", str(tmp_path / "hand"), "--raters", "0"])
+    assert isinstance(refused.exception, ConfigError) and "expected a range 1:K" in str(refused.exception)
+
+
+def test_a_panel_size_beyond_every_item_is_counted_and_undefined():
+    budget = annotation_budget(_corpus(PANELS), ["mr"], [5], draws=6, n_boot=20)
+    row = _value(budget, "stability", 5)
+    assert (row["items"], row["items_short"]) == (0, 3)
+    assert math.isnan(row["value"]) and math.isnan(_value(budget, "kept_share", 5)["value"])

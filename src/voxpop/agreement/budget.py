@@ -121,7 +121,7 @@ def _per_item(subsets: Subsets, n_items: int, values: np.ndarray) -> np.ndarray:
 
     rows = len(subsets.item)
     mean = sparse.csr_matrix((subsets.weight, (subsets.item, np.arange(rows))), shape=(n_items, rows))
-    return np.asarray(mean @ values.reshape(rows, -1).astype(float))
+    return np.asarray(mean @ (values.reshape(rows, 1) if values.ndim == 1 else values).astype(float))
 
 
 def _ar_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -144,7 +144,7 @@ def _vote_pieces(votes: PanelVotes, full: np.ndarray, subsets: Subsets) -> np.nd
     rated = (sub.sum(axis=1) > 0) & (whole.sum(axis=1) > 0)
     distance = np.where(rated, _ar_distance(sub, whole), 0.0)
     coincidences = np.zeros((n_items, width * width))
-    if subsets.k >= 2:  # a subset's coincidences depend only on its counts: computed once per distinct row
+    if subsets.k >= 2 and len(sub):  # a subset's coincidences depend only on its counts: once per distinct row
         if (subsets.k + 1) ** width < 2**62:  # one int64 key per row
             key = subsets.counts @ ((subsets.k + 1) ** np.arange(width, dtype=np.int64))
             _, first, which = np.unique(key, return_index=True, return_inverse=True)
@@ -153,7 +153,7 @@ def _vote_pieces(votes: PanelVotes, full: np.ndarray, subsets: Subsets) -> np.nd
             patterns, which = np.unique(subsets.counts, axis=0, return_inverse=True)
         units = _unit_coincidences(patterns.astype(float), np.full(len(patterns), 1.0 / (subsets.k - 1)))
         shares = sparse.csr_matrix((subsets.weight, (subsets.item, which.ravel())), shape=(n_items, len(patterns)))
-        coincidences = np.asarray(shares @ units.reshape(len(patterns), -1))
+        coincidences = np.asarray(shares @ units.reshape(len(patterns), width * width))
     return np.concatenate([_per_item(subsets, n_items, np.stack([distance, rated], axis=1)), coincidences], axis=1)
 
 

@@ -96,8 +96,8 @@ def budget_verb(
     rank_raters: int = typer.Option(
         None,
         "--rank-raters",
-        help="Rank the items to re-annotate by their stability at this k (default the largest k below the median "
-        "panel).",
+        help="Rank the items to re-annotate by their stability at this k (default: per item, one rater fewer "
+        "than its panel).",
     ),
     where: str = typer.Option(None, "--where", help=WHERE_HELP),
     out: Path = typer.Option(

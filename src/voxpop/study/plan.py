@@ -287,6 +287,8 @@ def plan_study(
         analyses["accounting"] = Stage(
             "accounting", "loss accounting", {**base, "spec": a.loss_accounting.model_dump()}
         )
+    if a.budget is not None:
+        analyses["budget"] = Stage("budget", "annotation budget", {**base, "spec": a.budget.model_dump()})
     if a.ccc is not None:
         analyses["ccc"] = Stage(
             "ccc",

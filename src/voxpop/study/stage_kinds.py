@@ -17,6 +17,7 @@ from voxpop.core.errors import ConfigError
 from voxpop.corpus import Corpus
 from voxpop.evaluation import load_predictions
 from voxpop.models import ModelSpec, make_folds
+from voxpop.study.budget_stage import compute_budget, load_budget
 from voxpop.study.stages import (
     Progress,
     Trained,
@@ -150,6 +151,7 @@ KINDS: dict[str, Kind] = {
     "confusion": Kind(lambda s, i, c, d: compute_matrix(*i, s.config, d), _table("matrix")),
     "agreement": Kind(lambda s, i, c, d: compute_agreement(c.corpus, s.config, d), _table("agreement")),
     "accounting": Kind(lambda s, i, c, d: compute_accounting(c.corpus, s.config, d), _table("accounting")),
+    "budget": Kind(lambda s, i, c, d: compute_budget(c.corpus, s.config, d), load_budget),
     "ccc": Kind(
         lambda s, i, c, d: compute_comparison(
             dict(zip(s.config["sets"], i, strict=True)), s.config["stat"], d, s.config["bootstrap"], s.config["seed"]

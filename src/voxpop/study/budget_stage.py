@@ -1,0 +1,56 @@
+"""The ``budget`` stage of a study (recipe ``analyses.budget``): the annotation budget of the study's corpus
+(:mod:`voxpop.agreement.budget`, or :mod:`voxpop.agreement.budget_dimensions` with ``dimensions``), written as
+parquet tables for the report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from voxpop.agreement.budget import annotation_budget, parse_raters, reannotation_ranking
+from voxpop.agreement.budget_dimensions import dimension_budget
+from voxpop.core.cache import atomic_write
+from voxpop.core.errors import ConfigError
+from voxpop.corpus import Corpus
+
+
+def compute_budget(corpus: Corpus, config: Mapping[str, Any], directory: Path) -> None:
+    """Write ``curve.parquet`` and ``reannotate.parquet`` (or ``dimensions.parquet``) into ``directory``.
+
+    Args:
+        corpus: the study's corpus.
+        config: the stage config: ``spec`` (the recipe's ``analyses.budget``), ``classes`` and ``class_map``.
+        directory: the stage's output folder.
+
+    Raises:
+        ConfigError: a ``reference`` column the corpus lacks, or what :func:`annotation_budget` /
+            :func:`dimension_budget` raise.
+    """
+    spec = config["spec"]
+    ks = parse_raters(spec["raters"]) if spec["raters"] else None
+    common = {"draws": spec["draws"], "n_boot": spec["bootstrap"], "seed": spec["seed"],
+              "conditions": spec["conditions"]}  # fmt: skip
+    if spec["dimensions"]:
+        table = dimension_budget(corpus, ks, slot=spec["slot"], projection_to=spec["projection_to"], **common)
+        atomic_write(directory / "dimensions.parquet", table.to_parquet)
+        return
+    reference = spec["reference"]
+    if reference is not None and reference not in corpus.items.columns:
+        raise ConfigError(
+            f"analyses.budget.reference {reference!r}: item column not found; corpus {corpus.name!r} has item "
+            f"columns {', '.join(map(str, corpus.items.columns))}"
+        )
+    budget = annotation_budget(
+        corpus, spec["rules"], ks, classes=config["classes"], class_map=config["class_map"],
+        reference=corpus.items[reference].astype("string") if reference else None, **common,
+    )  # fmt: skip
+    atomic_write(directory / "curve.parquet", budget.curve.to_parquet)
+    atomic_write(directory / "reannotate.parquet", reannotation_ranking(budget, spec["rank_raters"]).to_parquet)
+
+
+def load_budget(directory: Path) -> dict[str, pd.DataFrame]:
+    """The tables :func:`compute_budget` wrote, by name (``curve``, ``reannotate`` or ``dimensions``)."""
+    return {path.stem: pd.read_parquet(path) for path in sorted(directory.glob("*.parquet"))}
