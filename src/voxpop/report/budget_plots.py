@@ -18,6 +18,7 @@ BUDGET_TITLES = {
     "alpha": "Krippendorff's alpha",
     "mean_r": "r of the k-rater mean with the full mean",
     "icc": "ICC(1,k)",
+    "model": "model score on the full panel's labels",
 }
 """Axis titles of the budget statistics."""
 

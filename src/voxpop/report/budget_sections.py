@@ -43,6 +43,42 @@ def budget_table(curve: pd.DataFrame, statistics: list[str]) -> pd.DataFrame:
     return wide.rename(columns={"raters": "k", **{s: BUDGET_TITLES.get(s, s) for s in statistics}})
 
 
+def model_curve(models: pd.DataFrame) -> pd.DataFrame:
+    """The model side per (metric, k): the mean over fits of the score and of its interval bounds, the lowest and
+    highest fit, and the full-panel model's score (``full_panel``), in the shape :func:`budget_curves` draws
+    (``condition`` holds the metric).
+
+    >>> models = pd.DataFrame({"panel": ["k", "k", "full"], "raters": [1, 1, None], "fit": [0, 1, 0],
+    ...     "metric": "uar", "value": [0.6, 0.7, 0.8], "ci_low": [0.5, 0.6, 0.7], "ci_high": [0.7, 0.8, 0.9]})
+    >>> model_curve(models)[["condition", "raters", "value", "lowest", "highest", "full_panel"]].round(3).values.tolist()
+    [['uar', 1, 0.65, 0.6, 0.7, 0.8]]
+    """
+    drawn = models[models["panel"].eq("k")]
+    full = models[models["panel"].eq("full")].set_index("metric")["value"]
+    grouped = drawn.groupby(["metric", "raters"], sort=False)
+    curve = grouped[["value", "ci_low", "ci_high"]].mean()
+    curve["lowest"], curve["highest"] = grouped["value"].min(), grouped["value"].max()
+    curve = curve.reset_index().rename(columns={"metric": "condition"})
+    curve["raters"] = curve["raters"].astype(int)
+    return curve.assign(statistic="model", full_panel=curve["condition"].map(full))
+
+
+def _models_part(section, models: pd.DataFrame) -> None:
+    """The model side: score against k, mean over fits, the full-panel model dotted."""
+    curve = model_curve(models)
+    fits = int(models["fit"].max()) + 1
+    caption = (
+        f"Head trained on labels from k raters per item (mean over {fits} draws; band: the mean 95 % interval over "
+        "test items), scored on the full panel's test labels; dotted: trained on the full panel."
+    )
+    section.add_figure("Budget model", budget_curves(curve, ("model",), title="model side"), caption=caption)
+    shown = curve.assign(cell=[format_ci(v, lo, hi) for v, lo, hi in curve[["value", "ci_low", "ci_high"]].to_numpy()])
+    table = shown[["condition", "raters", "cell", "lowest", "highest", "full_panel"]].rename(
+        columns={"condition": "metric", "raters": "k", "cell": "mean over fits [95 % CI]", "lowest": "lowest fit",
+                 "highest": "highest fit", "full_panel": "full panel"})  # fmt: skip
+    section.add_table("Budget model scores", table)
+
+
 def budget_section(report: Report, run: StudyRun) -> None:
     """Add the annotation-budget section when the recipe asks for ``analyses.budget`` (nothing otherwise)."""
     stage = run.plan.analyses.get("budget")
@@ -66,6 +102,8 @@ def budget_section(report: Report, run: StudyRun) -> None:
         shown = table.assign(raters=table["raters"].astype(str) + marks)
         section.add_table("Budget of dimensions", budget_table(shown.drop(columns="projection"), ["mean_r", "icc"]))
         return
+    if "models" in tables:
+        _models_part(section, tables["models"])
     curve = tables["curve"]
     statistics = ["stability", "kappa", "kept_share", "jsd", "alpha"]
     for rule, part in curve.groupby("rule", sort=False):

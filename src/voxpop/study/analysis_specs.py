@@ -132,6 +132,12 @@ class BudgetAnalysis(Strict):
     projection_to: Int | None = pydantic.Field(
         None, ge=1, description="With dimensions: project ICC(1,k) by Spearman-Brown up to this k."
     )
+    models: bool = pydantic.Field(
+        False,
+        description="Also train the study's head (first variant: its features, head and folds) on labels from k "
+        "raters per item (first rule, first condition) and score it on the full panel's test labels, per k.",
+    )
+    model_fits: Int = pydantic.Field(3, ge=1, description="With models: fits per k, each on another draw of raters.")
 
 
 class Analyses(Strict):

@@ -4,7 +4,7 @@ parquet tables for the report."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +15,29 @@ from voxpop.agreement.budget_dimensions import dimension_budget
 from voxpop.core.cache import atomic_write
 from voxpop.core.errors import ConfigError
 from voxpop.corpus import Corpus
+from voxpop.features import Features
+from voxpop.models import ModelSpec
+from voxpop.models.protocols import Fold
+from voxpop.study.budget_models import model_budget
 
 
-def compute_budget(corpus: Corpus, config: Mapping[str, Any], directory: Path) -> None:
-    """Write ``curve.parquet`` and ``reannotate.parquet`` (or ``dimensions.parquet``) into ``directory``.
+def compute_budget(
+    corpus: Corpus,
+    config: Mapping[str, Any],
+    directory: Path,
+    features: Features | None = None,
+    folds: Sequence[Fold] | None = None,
+) -> None:
+    """Write ``curve.parquet`` and ``reannotate.parquet`` (or ``dimensions.parquet``) into ``directory``, and with
+    ``features`` the model side, ``models.parquet`` (:func:`voxpop.study.budget_models.model_budget`).
 
     Args:
         corpus: the study's corpus.
-        config: the stage config: ``spec`` (the recipe's ``analyses.budget``), ``classes`` and ``class_map``.
+        config: the stage config: ``spec`` (the recipe's ``analyses.budget``), ``classes`` and ``class_map``; with
+            the model side also ``model`` (a :class:`~voxpop.models.ModelSpec` as JSON).
         directory: the stage's output folder.
+        features: the study's cached features of its first variant (None: no model side).
+        folds: the folds of that variant's protocol.
 
     Raises:
         ConfigError: a ``reference`` column the corpus lacks, or what :func:`annotation_budget` /
@@ -49,6 +63,13 @@ def compute_budget(corpus: Corpus, config: Mapping[str, Any], directory: Path) -
     )  # fmt: skip
     atomic_write(directory / "curve.parquet", budget.curve.to_parquet)
     atomic_write(directory / "reannotate.parquet", reannotation_ranking(budget, spec["rank_raters"]).to_parquet)
+    if features is not None and folds is not None:
+        condition = (spec["conditions"] or corpus.conditions or [None])[0]
+        given = {"classes": config["classes"], "class_map": config["class_map"]}
+        table = model_budget(corpus, features, folds, ModelSpec.model_validate(config["model"]), spec["rules"][0], ks,
+                             condition=condition, fits=spec["model_fits"], n_boot=spec["bootstrap"], seed=spec["seed"],
+                             **given)  # fmt: skip
+        atomic_write(directory / "models.parquet", table.to_parquet)
 
 
 def load_budget(directory: Path) -> dict[str, pd.DataFrame]:

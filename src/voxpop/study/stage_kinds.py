@@ -88,6 +88,15 @@ def _compute_train(stage: Stage, inputs: list, context: Context, directory: Path
     compute_train(*inputs, folds, spec, directory, context.progress, dev_predictions=c["dev_predictions"])
 
 
+def _compute_budget(stage: Stage, inputs: list, context: Context, directory: Path) -> None:
+    c = stage.config
+    folds = None
+    if inputs:  # the model side: the study's folds over its items
+        name, options = c["protocol"]
+        folds = make_folds(context.items.items, name, **options)
+    compute_budget(context.corpus, c, directory, inputs[0] if inputs else None, folds)
+
+
 def _compute_fusion(stage: Stage, inputs: list, context: Context, directory: Path) -> None:
     c = stage.config
     models: dict[str, Trained | pd.DataFrame] = dict(zip(c["variants"], inputs[:-1], strict=True))
@@ -151,7 +160,7 @@ KINDS: dict[str, Kind] = {
     "confusion": Kind(lambda s, i, c, d: compute_matrix(*i, s.config, d), _table("matrix")),
     "agreement": Kind(lambda s, i, c, d: compute_agreement(c.corpus, s.config, d), _table("agreement")),
     "accounting": Kind(lambda s, i, c, d: compute_accounting(c.corpus, s.config, d), _table("accounting")),
-    "budget": Kind(lambda s, i, c, d: compute_budget(c.corpus, s.config, d), load_budget),
+    "budget": Kind(_compute_budget, load_budget, reads_items=True),
     "ccc": Kind(
         lambda s, i, c, d: compute_comparison(
             dict(zip(s.config["sets"], i, strict=True)), s.config["stat"], d, s.config["bootstrap"], s.config["seed"]
