@@ -14,6 +14,7 @@ from voxpop.study.loading import recipe_from_dict
 from voxpop.study.run import run_recipe
 
 
+@pytest.mark.slow
 def test_recipe_budget_section_matches_the_library_and_writes_tables_and_figures(demo_corpus, tmp_path):
     recipe = {
         "study": "budget",
@@ -115,6 +116,7 @@ def test_model_budget_k1_fit_matches_training_on_the_enumerated_vote():
     assert row["value"].iat[0] == pytest.approx(expected.set_index("metric").at["macro_f1", "value"])
 
 
+@pytest.mark.slow
 def test_recipe_budget_models_trains_the_studys_head_per_k_and_reports_it(demo_corpus, tmp_path):
     from voxpop.study.budget_models import model_budget
 

@@ -50,7 +50,8 @@ def model_curve(models: pd.DataFrame) -> pd.DataFrame:
 
     >>> models = pd.DataFrame({"panel": ["k", "k", "full"], "raters": [1, 1, None], "fit": [0, 1, 0],
     ...     "metric": "uar", "value": [0.6, 0.7, 0.8], "ci_low": [0.5, 0.6, 0.7], "ci_high": [0.7, 0.8, 0.9]})
-    >>> model_curve(models)[["condition", "raters", "value", "lowest", "highest", "full_panel"]].round(3).values.tolist()
+    >>> curve = model_curve(models).round(3)
+    >>> curve[["condition", "raters", "value", "lowest", "highest", "full_panel"]].values.tolist()
     [['uar', 1, 0.65, 0.6, 0.7, 0.8]]
     """
     drawn = models[models["panel"].eq("k")]
