@@ -236,6 +236,11 @@ def test_budget_verb_writes_the_curve_the_ranking_and_figures(tmp_path):
     assert ranked.loc[ranked["rule"].eq("mr"), "item"].iat[0] == "y"  # no majority of 4, a label from 3
     for name in ("budget-mr.png", "budget-mr.pdf", "budget-ar.png"):
         assert (out / name).stat().st_size > 0
+    learned = CliRunner().invoke(voxpop.cli.app, ["budget", str(tmp_path / "hand"), "--rule", "dawid-skene",
+                                                  "--out", str(out)])  # fmt: skip
+    assert learned.exit_code == 0, learned.output
+    posterior = pd.read_csv(out / "posterior-dawid-skene.csv")
+    assert sorted(posterior["item"]) == ["x", "y", "z"] and posterior["rank"].tolist() == [1, 2, 3]
     refused = CliRunner().invoke(voxpop.cli.app, ["budget", str(tmp_path / "hand"), "--raters", "0"])
     assert isinstance(refused.exception, ConfigError) and "expected a range 1:K" in str(refused.exception)
 
@@ -245,3 +250,26 @@ def test_a_panel_size_beyond_every_item_is_counted_and_undefined():
     row = _value(budget, "stability", 5)
     assert (row["items"], row["items_short"]) == (0, 3)
     assert math.isnan(row["value"]) and math.isnan(_value(budget, "kept_share", 5)["value"])
+
+
+def test_posterior_ranking_puts_the_least_certain_learned_labels_first():
+    from voxpop.agreement.budget import posterior_ranking
+    from voxpop.labels.rules import make_labels
+
+    rng = np.random.default_rng(0)
+    panels = {f"i{i}": "".join(rng.choice(list("AS"), size=5, p=[0.8, 0.2] if i % 2 else [0.3, 0.7]))
+              for i in range(30)}  # fmt: skip
+    corpus = _corpus(panels)
+    ranked = posterior_ranking(corpus, "dawid-skene", options={"seed": 0})
+    labels = make_labels(corpus, "dawid-skene", seed=0)
+    certainty = labels.targets.max(axis=1).where(labels.kept)
+    expected = certainty.sort_values(kind="stable", na_position="last")
+    assert ranked["item"].tolist() == [str(i) for i in expected.index]
+    assert ranked["certainty"].to_numpy() == pytest.approx(expected.to_numpy(), nan_ok=True)
+    assert ranked["rank"].tolist() == list(range(1, 31))
+    first = ranked.iloc[0]
+    assert first["votes"] == " ".join(
+        f"{c}:{panels[first['item']].count(c)}" for c in "AS" if c in panels[first["item"]]
+    )
+    with pytest.raises(ConfigError, match="is not learned"):
+        posterior_ranking(corpus, "mr")

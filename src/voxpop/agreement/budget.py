@@ -444,3 +444,64 @@ def reannotation_ranking(budget: Budget, raters: int | None = None) -> pd.DataFr
                                 ascending=[True, True, False, True, True], kind="stable")  # fmt: skip
     ranked["rank"] = ranked.groupby(["condition", "rule"]).cumcount() + 1
     return ranked.drop(columns="short").reset_index(drop=True)
+
+
+def posterior_ranking(
+    corpus: Corpus,
+    rule: str,
+    *,
+    conditions: Sequence[str] | None = None,
+    classes: Sequence[str] | None = None,
+    class_map: Mapping[str, str] | None = None,
+    options: Mapping[str, object] | None = None,
+) -> pd.DataFrame:
+    """For a learned rule (Dawid-Skene, GLAD, MACE): the items whose posterior is least certain first.
+
+    The rule is fitted once per condition (:func:`voxpop.labels.make_labels`, ``form`` train: the posterior over
+    the selected classes); an item's ``certainty`` is its largest posterior probability (1: the model is sure of
+    its label; 1/C: no idea). Items the rule does not keep (no rating, or a winner outside the class set) come
+    last with NaN.
+
+    Args:
+        corpus: the corpus (its primary ratings need rater ids).
+        rule: a learned rule of the registry (``dawid-skene``, ``glad``, ``mace``).
+        conditions: the conditions, each fitted on its own (default every one).
+        classes: the class set (as :func:`voxpop.labels.make_labels`).
+        class_map: label renames / drops.
+        options: the rule's options (``seed``).
+
+    Returns:
+        Columns condition, rule, item, raters (ratings of the item), full_label (the posterior's top class),
+        certainty, votes (``label:count``) and rank (1 = least certain, per condition), sorted.
+
+    Raises:
+        ConfigError: a rule that is not learned, or a bad option.
+        VoxpopError: the corpus has no rater ids.
+    """
+    from voxpop.labels.registry import REGISTRY, get_rule
+    from voxpop.labels.rules import make_labels
+
+    if not get_rule(rule).learned:
+        learned = [r.name for r in REGISTRY.values() if r.learned]
+        raise ConfigError(f"rule {rule!r} is not learned; the posterior ranking takes {', '.join(learned)}")
+    tables = []
+    for condition in list(conditions) if conditions else (corpus.conditions or [None]):
+        given = {k: v for k, v in (options or {}).items() if k in get_rule(rule).options and k != "form"}
+        labels = make_labels(corpus, rule, condition=condition, classes=classes, class_map=class_map, **given)
+        votes = panel_votes(corpus, condition, classes, class_map)
+        counts = pd.DataFrame(votes.counts(), index=votes.items.astype(str), columns=votes.labels)
+        counts = counts.reindex(labels.targets.index.astype(str), fill_value=0)
+        targets = labels.targets.to_numpy()
+        kept = labels.kept.to_numpy(dtype=bool)
+        table = pd.DataFrame({
+            "condition": condition or "",
+            "rule": rule,
+            "item": labels.targets.index.astype(str),
+            "raters": counts.sum(axis=1).to_numpy(),
+            "full_label": np.where(kept, np.asarray(labels.classes, dtype=object)[targets.argmax(axis=1)], ""),
+            "certainty": np.where(kept, targets.max(axis=1), np.nan),
+            "votes": _votes_text(counts.to_numpy(), list(counts.columns)),
+        })  # fmt: skip
+        table = table.sort_values("certainty", kind="stable", na_position="last").reset_index(drop=True)
+        tables.append(table.assign(rank=np.arange(1, len(table) + 1)))
+    return pd.concat(tables, ignore_index=True)

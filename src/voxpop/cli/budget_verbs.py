@@ -9,7 +9,14 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from voxpop.agreement.budget import DEFAULT_BOOT, DEFAULT_DRAWS, annotation_budget, parse_raters, reannotation_ranking
+from voxpop.agreement.budget import (
+    DEFAULT_BOOT,
+    DEFAULT_DRAWS,
+    annotation_budget,
+    parse_raters,
+    posterior_ranking,
+    reannotation_ranking,
+)
 from voxpop.cli.app import app, console
 from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
 from voxpop.cli.options import parse_names, with_rule_options
@@ -17,6 +24,7 @@ from voxpop.core.cache import write_bytes, write_text
 from voxpop.core.errors import ConfigError
 from voxpop.core.paths import output_file
 from voxpop.corpus.classmap import check_classes, parse_class_map
+from voxpop.labels.registry import get_rule
 
 SHOWN = ("stability", "kappa", "kept_share", "alpha")
 
@@ -60,7 +68,10 @@ def _write(path: Path, frame: pd.DataFrame) -> None:
 def budget_verb(
     corpus: Path = typer.Argument(..., help="Corpus directory (corpus.yaml, items.parquet, ratings.parquet)."),
     rule: list[str] = typer.Option(
-        ["mr"], "--rule", help="Label rule (repeatable): mr, pr, ar, ar-test or primary (rules on vote counts)."
+        ["mr"],
+        "--rule",
+        help="Label rule (repeatable): mr, pr, ar, ar-test or primary (drawn raters); a learned rule (dawid-skene, "
+        "glad, mace: needs rater ids) ranks the items by the certainty of its posterior instead.",
     ),
     raters: str = typer.Option(
         None, "--raters", help="Raters per item k: a range 1:K, a list 1,3,5 or one number (default 1:largest panel)."
@@ -103,7 +114,8 @@ def budget_verb(
     out: Path = typer.Option(
         None,
         "--out",
-        help="Folder for curve.csv, reannotate.csv (items, least stable first) and budget-RULE.png / .pdf figures.",
+        help="Folder for curve.csv, reannotate.csv (items, least stable first), budget-RULE.png / .pdf figures and "
+        "posterior-RULE.csv (learned rules: least certain first).",
     ),
     rule_options: dict | None = None,
 ) -> None:
@@ -126,32 +138,40 @@ def budget_verb(
             f"--reference {reference}: item column not found; corpus {loaded.name!r} has item columns "
             f"{', '.join(map(str, loaded.items.columns))}"
         )
+    scope = {
+        "conditions": condition or None,
+        "classes": check_classes(parse_names(classes), "--classes"),
+        "class_map": parse_class_map(class_map or []),
+        "options": {**rule_options, "seed": seed},
+    }
+    learned = [name for name in rule if get_rule(name).learned]
+    for name in learned:
+        with console.status(f"fitting {name} ..."):
+            ranked = posterior_ranking(loaded, name, **scope)
+        console.print(f"rule {name}: least certain posterior first", highlight=False)
+        console.print(ranked[ranked["rank"].le(10)].to_string(index=False), highlight=False)
+        if out is not None:
+            _write(out / f"posterior-{name}.csv", ranked)
+    counting = [name for name in rule if name not in learned]
+    if not counting:
+        return
+    labels = loaded.items[reference].astype("string") if reference else None
     with console.status("drawing raters ..."):
         budget = annotation_budget(
-            loaded,
-            rule,
-            ks,
-            draws=draws,
-            n_boot=bootstrap,
-            seed=seed,
-            conditions=condition or None,
-            classes=check_classes(parse_names(classes), "--classes"),
-            class_map=parse_class_map(class_map or []),
-            options=rule_options,
-            reference=loaded.items[reference].astype("string") if reference else None,
+            loaded, counting, ks, draws=draws, n_boot=bootstrap, seed=seed, reference=labels, **scope
         )
-    for name in rule:
+    for name in counting:
         _print_curve(budget.curve, name, loaded.name)
     ranked = reannotation_ranking(budget, rank_raters)
-    console.print(f"least stable first (at k = {ranked['at_raters'].iat[0]}):", highlight=False)
-    console.print(ranked.head(10).to_string(index=False), highlight=False)
+    console.print("least stable first (stability at k = at_raters):", highlight=False)
+    console.print(ranked[ranked["rank"].le(10)].to_string(index=False), highlight=False)
     if out is not None:
         from voxpop.report.budget_plots import budget_curves
         from voxpop.report.render import figure_files
 
         _write(out / "curve.csv", budget.curve)
         _write(out / "reannotate.csv", ranked)
-        for name in rule:
+        for name in counting:
             figure = budget_curves(budget.curve[budget.curve["rule"].eq(name)], title=f"{loaded.name}: rule {name}")
             png, pdf = figure_files(figure)
             write_bytes(output_file(out / f"budget-{name}.png"), png)
