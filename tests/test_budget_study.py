@@ -20,7 +20,7 @@ def test_recipe_budget_section_matches_the_library_and_writes_tables_and_figures
         "study": "budget",
         "corpus": {"path": str(demo_corpus.dir)},
         "labels": {"test": {"MR": {"rule": "mr", "condition": "voice"}}},
-        "analyses": {"budget": {"rules": ["mr"], "raters": "1:3", "draws": 5, "bootstrap": 50,
+        "analyses": {"budget": {"rules": ["mr", "dawid-skene"], "raters": "1:3", "draws": 5, "bootstrap": 50,
                                 "conditions": ["voice", "face"]}},
     }  # fmt: skip
     run = run_recipe(recipe_from_dict(recipe), tmp_path / "out", on_run=write_study_report)
@@ -29,8 +29,15 @@ def test_recipe_budget_section_matches_the_library_and_writes_tables_and_figures
                                  conditions=["voice", "face"]).curve  # fmt: skip
     pd.testing.assert_frame_equal(tables["curve"], expected)
     assert set(tables["reannotate"]["condition"]) == {"voice", "face"}
+    from voxpop.agreement.budget import posterior_ranking
+
+    posterior = posterior_ranking(Corpus.load(demo_corpus.dir), "dawid-skene", conditions=["voice", "face"],
+                                  options={"seed": 0})  # fmt: skip
+    pd.testing.assert_frame_equal(tables["posterior"], posterior)
     report = (tmp_path / "out" / "report.md").read_text()
-    assert "## Annotation budget" in report
+    assert "## Annotation budget" in report and "posterior is least certain" in report
+    tables_dir = tmp_path / "out" / "tables"
+    assert (tables_dir / "least-certain-posteriors.tex").exists() and (tables_dir / "items-to-re-annotate.csv").exists()
     out = tmp_path / "out"
     csv = next(out.rglob("budget-curve.csv"))
     table = pd.read_csv(csv, dtype=str, keep_default_na=False)
@@ -42,12 +49,12 @@ def test_recipe_budget_section_matches_the_library_and_writes_tables_and_figures
     assert any(out.rglob("budget-mr.png")) and any(out.rglob("budget-mr.pdf"))
 
 
-def test_recipe_budget_refuses_a_learned_rule():
+def test_recipe_budget_refuses_a_rule_it_cannot_draw_or_rank():
     from voxpop.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="analyses.budget.rules"):
         recipe_from_dict({"study": "x", "corpus": {"demo": {}}, "labels": {"test": {"MR": {"rule": "mr"}}},
-                          "analyses": {"budget": {"rules": ["dawid-skene"]}}})  # fmt: skip
+                          "analyses": {"budget": {"rules": ["likert"]}}})  # fmt: skip
 
 
 def _panel_corpus(n_items: int = 60, panel: int = 5, p: float = 0.75, seed: int = 4):

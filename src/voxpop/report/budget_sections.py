@@ -103,6 +103,16 @@ def budget_section(report: Report, run: StudyRun) -> None:
         shown = table.assign(raters=table["raters"].astype(str) + marks)
         section.add_table("Budget of dimensions", budget_table(shown.drop(columns="projection"), ["mean_r", "icc"]))
         return
+    if "posterior" in tables:
+        posterior = tables["posterior"]
+        section.add_table(
+            "Least certain posteriors",
+            posterior[posterior["rank"].le(REANNOTATE_ROWS)].drop(columns="rank").rename(columns={"raters": "ratings"}),
+            caption=f"Learned rules: per condition the {REANNOTATE_ROWS} items whose posterior is least certain "
+            "(certainty: the largest posterior probability).",
+        )
+    if "curve" not in tables:
+        return
     if "models" in tables:
         _models_part(section, tables["models"])
     curve = tables["curve"]

@@ -109,8 +109,10 @@ class BudgetAnalysis(Strict):
     kappa, kept share, JS distance and alpha of k raters per item against the full panel, and the items to
     re-annotate; with ``dimensions``, the k-rater mean's r and ICC(1,k) of numeric ratings instead."""
 
-    rules: list[Literal["mr", "pr", "ar", "ar-test", "primary"]] = pydantic.Field(
-        ["mr"], description="Label rules (those that read vote counts alone)."
+    rules: list[Literal["mr", "pr", "ar", "ar-test", "primary", "dawid-skene", "glad", "mace"]] = pydantic.Field(
+        ["mr"],
+        description="Label rules: those that read vote counts (drawn raters), or learned ones (items ranked by the "
+        "certainty of their posterior).",
     )
     raters: str | None = pydantic.Field(
         None, description="Raters per item k: 1:K, A:B, a list 1,3,5 or one number (default 1 .. largest panel)."

@@ -10,12 +10,13 @@ from typing import Any
 
 import pandas as pd
 
-from voxpop.agreement.budget import annotation_budget, parse_raters, reannotation_ranking
+from voxpop.agreement.budget import annotation_budget, parse_raters, posterior_ranking, reannotation_ranking
 from voxpop.agreement.budget_dimensions import dimension_budget
 from voxpop.core.cache import atomic_write
 from voxpop.core.errors import ConfigError
 from voxpop.corpus import Corpus
 from voxpop.features import Features
+from voxpop.labels.registry import get_rule
 from voxpop.models import ModelSpec
 from voxpop.models.protocols import Fold
 from voxpop.study.budget_models import model_budget
@@ -28,8 +29,9 @@ def compute_budget(
     features: Features | None = None,
     folds: Sequence[Fold] | None = None,
 ) -> None:
-    """Write ``curve.parquet`` and ``reannotate.parquet`` (or ``dimensions.parquet``) into ``directory``, and with
-    ``features`` the model side, ``models.parquet`` (:func:`voxpop.study.budget_models.model_budget`).
+    """Write ``curve.parquet`` and ``reannotate.parquet`` (or ``dimensions.parquet``) into ``directory``, with
+    ``features`` the model side, ``models.parquet`` (:func:`voxpop.study.budget_models.model_budget`), and for
+    learned rules ``posterior.parquet`` (:func:`voxpop.agreement.budget.posterior_ranking`).
 
     Args:
         corpus: the study's corpus.
@@ -57,21 +59,28 @@ def compute_budget(
             f"analyses.budget.reference {reference!r}: item column not found; corpus {corpus.name!r} has item "
             f"columns {', '.join(map(str, corpus.items.columns))}"
         )
-    budget = annotation_budget(
-        corpus, spec["rules"], ks, classes=config["classes"], class_map=config["class_map"],
-        reference=corpus.items[reference].astype("string") if reference else None, **common,
-    )  # fmt: skip
+    classes = {"classes": config["classes"], "class_map": config["class_map"]}
+    learned = [rule for rule in spec["rules"] if get_rule(rule).learned]
+    if learned:
+        scope = {"conditions": spec["conditions"], "options": {"seed": spec["seed"]}, **classes}
+        tables = [posterior_ranking(corpus, rule, **scope) for rule in learned]
+        atomic_write(directory / "posterior.parquet", pd.concat(tables, ignore_index=True).to_parquet)
+    counting = [rule for rule in spec["rules"] if rule not in learned]
+    if not counting:
+        return
+    labels = corpus.items[reference].astype("string") if reference else None
+    budget = annotation_budget(corpus, counting, ks, reference=labels, **classes, **common)
     atomic_write(directory / "curve.parquet", budget.curve.to_parquet)
     atomic_write(directory / "reannotate.parquet", reannotation_ranking(budget, spec["rank_raters"]).to_parquet)
     if features is not None and folds is not None:
         condition = (spec["conditions"] or corpus.conditions or [None])[0]
-        given = {"classes": config["classes"], "class_map": config["class_map"]}
-        table = model_budget(corpus, features, folds, ModelSpec.model_validate(config["model"]), spec["rules"][0], ks,
+        table = model_budget(corpus, features, folds, ModelSpec.model_validate(config["model"]), counting[0], ks,
                              condition=condition, fits=spec["model_fits"], n_boot=spec["bootstrap"], seed=spec["seed"],
-                             **given)  # fmt: skip
+                             **classes)  # fmt: skip
         atomic_write(directory / "models.parquet", table.to_parquet)
 
 
 def load_budget(directory: Path) -> dict[str, pd.DataFrame]:
-    """The tables :func:`compute_budget` wrote, by name (``curve``, ``reannotate`` or ``dimensions``)."""
+    """The tables :func:`compute_budget` wrote, by name (``curve``, ``reannotate``, ``models``, ``posterior`` or
+    ``dimensions``)."""
     return {path.stem: pd.read_parquet(path) for path in sorted(directory.glob("*.parquet"))}
