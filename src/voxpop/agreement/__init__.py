@@ -28,6 +28,7 @@ _EXPORTS = {
     "mlcm": "confusion",
     "annotation_budget": "budget",
     "reannotation_ranking": "budget",
+    "posterior_ranking": "budget",
     "dimension_budget": "budget_dimensions",
 }
 __all__ = sorted(_EXPORTS)
