@@ -37,6 +37,8 @@ PAGES = {
     "docs/filters.md": (D.cremad, D.earkick),
     "docs/labels-and-agreement.md": (D.cremad, D.earkick),
     "docs/cli/agreement.md": (D.earkick,),
+    "docs/budget.md": (D.cremad,),
+    "docs/cli/budget.md": (D.cremad,),
     "docs/cli/compare.md": (D.cremad,),
     "docs/cli/labels.md": (D.cremad, D.earkick, D.iemocap),
     "docs/cli/mlcm.md": (D.cremad,),
@@ -75,6 +77,8 @@ SETUP = {
     "docs/filters.md": (IMPORT_CREMAD, IMPORT_EARKICK),
     "docs/cli/agreement.md": (IMPORT_EARKICK,),
     "docs/cli/compare.md": (IMPORT_CREMAD,),
+    "docs/budget.md": (IMPORT_CREMAD,),
+    "docs/cli/budget.md": (IMPORT_CREMAD,),
     "docs/cli/labels.md": (IMPORT_CREMAD, IMPORT_EARKICK, IMPORT_IEMOCAP),
     "docs/cli/mlcm.md": (
         IMPORT_CREMAD,

@@ -1,5 +1,5 @@
 """Agreement between raters: Krippendorff's alpha, Fleiss' and Cohen's kappas, Pearson, CCC, ICC, the
-threshold sweep, the multi-label confusion matrix, and the per-slot agreement table.
+threshold sweep, the multi-label confusion matrix, the per-slot agreement table and the annotation budget.
 
 The face is lazy (PEP 562). The package's module object is callable
 (:func:`voxpop.core.faces.callable_module`): ``voxpop.agreement(corpus, **options)`` is
@@ -26,6 +26,10 @@ _EXPORTS = {
     "pairwise_pearson": "correlations",
     "Sweep": "threshold_sweep",
     "mlcm": "confusion",
+    "annotation_budget": "budget",
+    "reannotation_ranking": "budget",
+    "posterior_ranking": "budget",
+    "dimension_budget": "budget_dimensions",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_face(__name__, _EXPORTS)

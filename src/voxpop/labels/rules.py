@@ -24,6 +24,7 @@ from voxpop.labels.likert import _likert_gold, likert_binarize
 from voxpop.labels.registry import (
     DEFAULT_LIKERT_THRESHOLD,
     POOLINGS,
+    REGISTRY,
     RULES,
     Rule,
     check_options,
@@ -251,6 +252,63 @@ def _filter(labels: LabelSet, rule: Rule, inputs: RuleInput, options: Mapping) -
     )
 
 
+def _apply(spec: Rule, inputs: RuleInput, checked: dict) -> LabelSet:
+    """Run the rule's implementation on ``inputs``, then its agreement filters and label smoothing."""
+    labels = spec.function()(inputs, checked)
+    if checked.get("min_agreement") is not None or checked.get("min_raters_agree") is not None:
+        labels = _filter(labels, spec, inputs, checked)
+    if checked.get("smoothing"):
+        labels = smooth(labels, checked["smoothing"])
+    return labels
+
+
+def counting_rules() -> list[str]:
+    """The rules that read nothing but the vote counts of the primary slot (no rater ids, not learned).
+
+    >>> counting_rules()
+    ['mr', 'pr', 'ar', 'ar-test', 'primary']
+    """
+    return [r.name for r in REGISTRY.values() if r.slots == ("primary",) and not r.learned and r.rater_ids is False]
+
+
+def labels_from_counts(rule: str, counts: pd.DataFrame, outside: pd.DataFrame, **options) -> LabelSet:
+    """Apply a counting rule (:func:`counting_rules`) to vote counts, as :func:`make_labels` does to a corpus.
+
+    The rows need not be items of a corpus: :mod:`voxpop.agreement.budget` passes one row per drawn subset of
+    an item's raters, so every subset is labelled by the same code as the full panel.
+
+    Args:
+        rule: a rule of :func:`counting_rules`.
+        counts: rows x selected classes, whole non-negative vote counts.
+        outside: rows x every other label (the votes outside the class set; zero columns allowed).
+        **options: the rule's options (:data:`voxpop.labels.registry.OPTIONS`).
+
+    Returns:
+        The :class:`~voxpop.labels.labelset.LabelSet` of the rows (``targets``, ``kept``, ``counts``,
+        ``accounting``).
+
+    Raises:
+        ConfigError: a rule that reads more than the counts (rater ids, other slots, a learned model), or a bad
+            option.
+
+    Example:
+        >>> counts = pd.DataFrame([[2, 1], [1, 1]], index=["a", "b"], columns=["A", "S"])
+        >>> labels_from_counts("mr", counts, counts.iloc[:, :0]).kept.tolist()
+        [True, False]
+    """
+    if rule not in counting_rules():
+        get_rule(rule)  # an unknown rule: the registry's message
+        raise ConfigError(
+            f"rule {rule!r} needs more than vote counts (rater ids, another slot or a fitted model); "
+            f"the rules that label from counts alone are {', '.join(counting_rules())}"
+        )
+    spec = get_rule(rule)
+    checked = check_options(rule, options)
+    inputs = RuleInput(None, None, [str(c) for c in counts.columns], [str(c) for c in outside.columns], {})  # type: ignore[arg-type]
+    inputs._votes["primary"] = Votes(counts, outside)
+    return _apply(spec, inputs, checked)
+
+
 def make_labels(
     corpus: Corpus,
     rule: str,
@@ -309,11 +367,7 @@ def make_labels(
     if needs:
         corpus.require_rater_ids(needs)
     inputs = RuleInput(corpus, conditions, class_set, others, mapping.renames, checked.get("pooling", "sum"))
-    labels = spec.function()(inputs, checked)
-    if checked.get("min_agreement") is not None or checked.get("min_raters_agree") is not None:
-        labels = _filter(labels, spec, inputs, checked)
-    if checked.get("smoothing"):
-        labels = smooth(labels, checked["smoothing"])
+    labels = _apply(spec, inputs, checked)
     scope = {"condition": conditions, "pool": pool, "classes": class_set, "class_map": dict(class_map or {})}
     if "pooling" in checked and not inputs.pooled_conditions():
         checked["pooling"] = None  # nothing was pooled

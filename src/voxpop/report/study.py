@@ -21,6 +21,7 @@ from voxpop.core.cache import output_directory
 from voxpop.corpus import demo
 from voxpop.corpus.classmap import resolve_classes
 from voxpop.report.agreement_sections import _agreement_sections
+from voxpop.report.budget_sections import budget_section
 from voxpop.report.cautions import identical_label_sets
 from voxpop.report.headline import headline_section
 from voxpop.report.matrix_sections import _derived_section, _easy_section, _matrix_section, _training_section
@@ -54,6 +55,7 @@ def build_report(run: StudyRun, submit: Callable | None = None) -> Report:
     _label_section(report, run)
     continuous_label_section(report, run)
     _agreement_sections(report, run)
+    budget_section(report, run)
     if evaluates(run, "categorical"):
         _results_section(report, run)
     regression_results_section(report, run)

@@ -1,7 +1,7 @@
 """The ``analyses`` section of a recipe: optional analyses beside the cross-validation (agreement, label-rule
 loss accounting, label-set agreement, threshold sweep, confusion matrices, easy / difficult items, layer weights,
-ensemble, late fusion, tuned decisions, calibration against the raters and the raters' ceiling).
-:class:`voxpop.study.recipe.Recipe` holds it as ``analyses``."""
+ensemble, late fusion, tuned decisions, calibration against the raters, the raters' ceiling and the annotation
+budget). :class:`voxpop.study.recipe.Recipe` holds it as ``analyses``."""
 
 from __future__ import annotations
 
@@ -128,6 +128,44 @@ class CeilingAnalysis(Strict):
     min_ratings: Int = pydantic.Field(10, ge=1, description="The fewest scored items a rater needs.")
 
 
+class BudgetAnalysis(Strict):
+    """Annotation budget (:func:`voxpop.agreement.budget.annotation_budget`; ``voxpop budget``): label stability,
+    kappa, kept share, JS distance and alpha of k raters per item against the full panel, and the items to
+    re-annotate; with ``dimensions``, the k-rater mean's r and ICC(1,k) of numeric ratings instead."""
+
+    rules: list[Literal["mr", "pr", "ar", "ar-test", "primary", "dawid-skene", "glad", "mace"]] = pydantic.Field(
+        ["mr"],
+        description="Label rules: those that read vote counts (drawn raters), or learned ones (items ranked by the "
+        "certainty of their posterior).",
+    )
+    raters: str | None = pydantic.Field(
+        None, description="Raters per item k: 1:K, A:B, a list 1,3,5 or one number (default 1 .. largest panel)."
+    )
+    draws: Int = pydantic.Field(
+        20, ge=1, description="B: random k-rater subsets per item and k (all when C(n,k) <= B)."
+    )
+    bootstrap: Int = pydantic.Field(1000, ge=1, description="Item resamples of the 95 % intervals.")
+    seed: Seed = _seed("the draws and the resamples")
+    conditions: list[str] | None = pydantic.Field(None, description="The conditions (default each one, apart).")
+    reference: str | None = pydantic.Field(
+        None, description="An item column of reference labels to compare with (default: the full panel's labels)."
+    )
+    rank_raters: Int | None = pydantic.Field(
+        None, ge=1, description="Rank items to re-annotate at this k (default per item one rater below its panel)."
+    )
+    dimensions: bool = pydantic.Field(False, description="Budget of the numeric ratings of slot instead.")
+    slot: str = pydantic.Field("dimension", description="With dimensions: the slot of the numeric ratings.")
+    projection_to: Int | None = pydantic.Field(
+        None, ge=1, description="With dimensions: project ICC(1,k) by Spearman-Brown up to this k."
+    )
+    models: bool = pydantic.Field(
+        False,
+        description="Also train the study's head (first variant: its features, head and folds) on labels from k "
+        "raters per item (first rule, first condition) and score it on the full panel's test labels, per k.",
+    )
+    model_fits: Int = pydantic.Field(3, ge=1, description="With models: fits per k, each on another draw of raters.")
+
+
 class Analyses(Strict):
     """Optional analyses; ``true`` means the defaults, ``false`` / absent means off."""
 
@@ -152,6 +190,9 @@ class Analyses(Strict):
         None, description="ECE, Brier and NLL against the raters, optionally after temperature scaling."
     )
     ceiling: CeilingAnalysis | None = pydantic.Field(None, description="The raters' ceiling (leave one rater out).")
+    budget: BudgetAnalysis | None = pydantic.Field(
+        None, description="Annotation budget: label stability and kept share at k raters per item."
+    )
 
     @pydantic.model_validator(mode="before")
     @classmethod

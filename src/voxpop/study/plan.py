@@ -313,6 +313,13 @@ def plan_study(
         analyses["accounting"] = Stage(
             "accounting", "loss accounting", {**base, "spec": a.loss_accounting.model_dump()}
         )
+    if a.budget is not None:
+        config, inputs = {**base, "spec": a.budget.model_dump()}, ()
+        if a.budget.models and features:  # the model side: the first variant's features, head and folds
+            variant, v = variant_list[0]
+            config |= {"model": v.model.spec().model_dump(mode="json"), "protocol": list(v.protocol.name_and_options())}
+            inputs = (features[variant],)
+        analyses["budget"] = Stage("budget", "annotation budget", config, inputs)
     if a.ccc is not None:
         analyses["ccc"] = Stage(
             "ccc",

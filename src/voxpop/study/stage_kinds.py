@@ -19,6 +19,7 @@ from voxpop.evaluation import load_predictions
 from voxpop.labels.rater_votes import rater_votes
 from voxpop.models import ModelSpec, make_folds
 from voxpop.models.specs import RATER_HEADS
+from voxpop.study.budget_stage import compute_budget, load_budget
 from voxpop.study.rater_stages import (
     CALIBRATION_TABLES,
     CEILING_TABLES,
@@ -97,6 +98,15 @@ def _compute_train(stage: Stage, inputs: list, context: Context, directory: Path
     compute_train(*inputs, folds, spec, directory, context.progress, dev_predictions=c["dev_predictions"], votes=votes)
 
 
+def _compute_budget(stage: Stage, inputs: list, context: Context, directory: Path) -> None:
+    c = stage.config
+    folds = None
+    if inputs:  # the model side: the study's folds over its items
+        name, options = c["protocol"]
+        folds = make_folds(context.items.items, name, **options)
+    compute_budget(context.corpus, c, directory, inputs[0] if inputs else None, folds)
+
+
 def _compute_fusion(stage: Stage, inputs: list, context: Context, directory: Path) -> None:
     c = stage.config
     models: dict[str, Trained | pd.DataFrame] = dict(zip(c["variants"], inputs[:-1], strict=True))
@@ -160,6 +170,7 @@ KINDS: dict[str, Kind] = {
     "confusion": Kind(lambda s, i, c, d: compute_matrix(*i, s.config, d), _table("matrix")),
     "agreement": Kind(lambda s, i, c, d: compute_agreement(c.corpus, s.config, d), _table("agreement")),
     "accounting": Kind(lambda s, i, c, d: compute_accounting(c.corpus, s.config, d), _table("accounting")),
+    "budget": Kind(_compute_budget, load_budget, reads_items=True),
     "ccc": Kind(
         lambda s, i, c, d: compute_comparison(
             dict(zip(s.config["sets"], i, strict=True)), s.config["stat"], d, s.config["bootstrap"], s.config["seed"]
