@@ -277,6 +277,10 @@ class SpeakerFolds(Strict):
     assignment: Literal["round-robin", "group-kfold"] = pydantic.Field(
         "round-robin", description="How groups go to folds: round-robin (shuffled) or group-kfold (by size)."
     )
+    disjoint: list[str] = pydantic.Field(
+        [], description="Item columns (sentence) whose values test shares with no training or dev item either; "
+        "items fitting neither side of a fold are set aside."
+    )
 
 
 class SplitColumns(Strict):
