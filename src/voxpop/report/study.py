@@ -22,6 +22,7 @@ from voxpop.corpus.classmap import resolve_classes
 from voxpop.report.agreement_sections import _agreement_sections
 from voxpop.report.cautions import identical_label_sets
 from voxpop.report.headline import headline_section
+from voxpop.report.leakage_section import leakage_section
 from voxpop.report.matrix_sections import _derived_section, _easy_section, _matrix_section, _training_section
 from voxpop.report.naming import DEMO_NOTICE, _flag_identical
 from voxpop.report.regression_sections import continuous_label_section, evaluates, regression_results_section
@@ -49,6 +50,7 @@ def build_report(run: StudyRun, submit: Callable | None = None) -> Report:
     if headline_section(report, run).more:  # the headline shows every warning when they are few
         _cautions_section(report, run)
     _study_section(report, run)
+    leakage_section(report, run)
     _label_section(report, run)
     continuous_label_section(report, run)
     _agreement_sections(report, run)

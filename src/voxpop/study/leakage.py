@@ -262,7 +262,9 @@ def caution_lines(audit: Audit) -> list[str]:
     return lines
 
 
-def audit_study(study, corpus, text: str | None = None, extractors: Sequence[str] | None = None) -> Audit:
+def audit_study(
+    study, corpus, text: str | None = None, extractors: Sequence[str] | None = None, digests: pd.DataFrame | None = None
+) -> Audit:
     """Audit a study's protocol(s) on its corpus: the folds of every variant's protocol (one audit per distinct
     protocol, fold names prefixed with the variant where they differ) against the extractors of every variant.
 
@@ -271,6 +273,7 @@ def audit_study(study, corpus, text: str | None = None, extractors: Sequence[str
         corpus: its corpus after ``where`` (:class:`voxpop.corpus.Corpus`).
         text: the item column holding the sentence (default :func:`text_column`).
         extractors: extractor specs to check instead of the variants' (``voxpop audit --features``).
+        digests: the items' audio digests when already known (:func:`voxpop.features.audio_hash.audio_digests`).
 
     Returns:
         The :class:`Audit` of all folds; the audio of each item is decoded once.
@@ -283,7 +286,8 @@ def audit_study(study, corpus, text: str | None = None, extractors: Sequence[str
     for name, variant in study.variants:
         protocols.setdefault(repr(variant.protocol.name_and_options()), (name, variant.protocol))
     specs = list(extractors) if extractors is not None else [v.features.extractor for _, v in study.variants]
-    digests = audio_digests(items["audio"]) if "audio" in items.columns else None
+    if digests is None and "audio" in items.columns:
+        digests = audio_digests(items["audio"])
     audits = []
     for name, protocol in protocols.values():
         folds = protocol.folds(items)

@@ -493,6 +493,10 @@ class Recipe(Strict):
     protocol: ProtocolConfig = pydantic.Field(ProtocolConfig(), description="The protocol (folds).")
     evaluation: EvaluationConfig = pydantic.Field(EvaluationConfig(), description="The evaluation.")
     analyses: Analyses = pydantic.Field(Analyses(), description="Optional analyses.")
+    audit: Literal["warn", "strict", "off"] = pydantic.Field(
+        "warn", description="Leakage audit before the run: warn (cautions), strict (refuse a speaker or audio leak) "
+        "or off (docs/leakage.md)."
+    )
     variants: dict[str, dict[str, Any]] = pydantic.Field({}, description="Named variants: NAME -> changed keys.")
     grid: dict[str, list[Any]] = pydantic.Field({}, description="Keys and their values; each combination a variant.")
 
