@@ -132,6 +132,7 @@ def audit(
     extractors = [_extractor_of(features)] if features is not None else None
     result = audit_study(study, items_corpus, text_column, extractors)
     if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
         write_text(out, result.findings.to_csv(index=False))
         console.print(f"findings: {escape(str(out))}", highlight=False)
     print_audit(result)
