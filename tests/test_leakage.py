@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import voxpop.cli
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.corpus.formats.ravdess import read_ravdess
-from voxpop.features.audio_hash import audio_digests
+from voxpop.features.audio_hash import audio_digests, sample_digest
 from voxpop.features.training_data import card_datasets, read_registry, training_data
 from voxpop.models.protocols import SET_ASIDE, Fold, speaker_folds
 from voxpop.study.leakage import audit_folds
@@ -178,8 +178,13 @@ def test_flac_and_float_wav_copy_share_the_sample_digest_not_the_file_digest(tmp
     soundfile.write(tmp_path / "b.wav", decoded, rate, subtype="FLOAT")
     soundfile.write(tmp_path / "c.wav", decoded, 8000, subtype="FLOAT")  # another rate: another sound
     digests = audio_digests(pd.Series([str(tmp_path / n) for n in ("a.flac", "b.wav", "c.wav")], index=list("abc")))
-    assert digests.loc["a", "sample_digest"] == digests.loc["b", "sample_digest"] != digests.loc["c", "sample_digest"]
-    assert digests["file_digest"].nunique() == 3
+    # a and b: the same rate and length, so both decoded and hashed; c has another rate, so it cannot match
+    assert digests.loc["a", "sample_digest"] == digests.loc["b", "sample_digest"] == sample_digest(decoded, rate)
+    assert digests.loc["c", "sample_digest"] is None and digests["readable"].tolist() == [True, True, True]
+    # b and c: float WAVs of one size (hashed, and they differ in the rate in the header); a: a size of its own
+    assert (tmp_path / "b.wav").stat().st_size == (tmp_path / "c.wav").stat().st_size
+    assert digests.loc["a", "file_digest"] is None
+    assert digests.loc["b", "file_digest"] != digests.loc["c", "file_digest"]
 
 
 def test_speaker_text_and_identical_files_by_hand(tmp_path):
@@ -199,3 +204,21 @@ def test_speaker_text_and_identical_files_by_hand(tmp_path):
     fold = Fold("g", pd.Index(["i1"]), pd.Index([]), pd.Index(["i3"]))
     audio = audit_folds(items, [fold]).findings.query("kind == 'audio'")
     assert audio["key"].iloc[0].startswith("file:") and audio["example"].iloc[0] == "i3 i1"  # test ids first
+
+
+def test_audio_digests_are_kept_in_the_feature_store(tmp_path, monkeypatch):
+    from voxpop.study import leakage_check
+
+    soundfile.write(tmp_path / "x.wav", np.full(800, 0.1, dtype=np.float32), 8000)
+    items = pd.DataFrame({"audio": [str(tmp_path / "x.wav")] * 2 + [""]}, index=["a", "b", "c"])
+    first = leakage_check.kept_digests(items, tmp_path / "store")
+    assert first["readable"].tolist() == [True, True, False] and first.loc["a", "file_digest"] is not None
+    assert len(list((tmp_path / "store" / leakage_check.DIGEST_FOLDER).glob("*.parquet"))) == 1
+
+    def refuse(paths):
+        raise AssertionError("digested again")
+
+    monkeypatch.setattr(leakage_check, "audio_digests", refuse)
+    again = leakage_check.kept_digests(items, tmp_path / "store")
+    assert again.astype(object).equals(first.astype(object))
+    assert again["readable"].tolist() == [True, True, False]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from voxpop.core.errors import ConfigError
@@ -86,41 +87,49 @@ def _partitions(fold: Fold) -> dict[str, pd.Index]:
 def _shared(fold: Fold, values: pd.Series, kind: str) -> list[dict]:
     """Rows for each value of ``values`` (indexed by item; missing values ignored) found in test and in train or
     dev of ``fold``; items: the value's items in the fold, example: one test id and one train / dev id."""
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    coded = pd.Series(codes, index=values.index)
+    where = {p: coded.reindex(ids).to_numpy() for p, ids in _partitions(fold).items()}
+    seen = {p: set(np.unique(c[c >= 0]).tolist()) for p, c in where.items()}
     rows = []
-    where: dict[str, pd.Series] = {p: values.reindex(ids).dropna() for p, ids in _partitions(fold).items()}
-    seen = {p: set(v.astype(str)) for p, v in where.items()}
-    for value in sorted(seen["test"] & (seen["train"] | seen["dev"])):
-        parts = ["test", *(p for p in ("train", "dev") if value in seen[p])]
-        ids = {p: where[p].index[where[p].astype(str).eq(value).to_numpy()] for p in parts}
+    for code in sorted(seen["test"] & (seen["train"] | seen["dev"]), key=lambda c: str(uniques[c])):
+        parts = ["test", *(p for p in ("train", "dev") if code in seen[p])]
+        hits = {p: np.flatnonzero(where[p] == code) for p in parts}
+        ids = _partitions(fold)
         rows.append({
-            "fold": fold.name, "kind": kind, "key": value, "partitions": "+".join(parts),
-            "items": sum(len(i) for i in ids.values()),
-            "example": " ".join(str(ids[p][0]) for p in parts),
+            "fold": fold.name, "kind": kind, "key": str(uniques[code]), "partitions": "+".join(parts),
+            "items": sum(len(h) for h in hits.values()),
+            "example": " ".join(str(ids[p][hits[p][0]]) for p in parts),
         })  # fmt: skip
     return rows
 
 
-def _audio_rows(fold: Fold, digests: pd.DataFrame) -> list[dict]:
-    """Rows for each sound shared by test and train / dev: one per sample digest (or file digest where the
-    file does not decode); key ``file:DIGEST`` when every file of the group is byte-identical, else
-    ``samples:DIGEST``; example: every id of the group in the fold."""
+def _repeated_sounds(digests: pd.DataFrame) -> pd.DataFrame:
+    """The items whose sound (sample digest, else file digest where the file does not decode) another item has
+    too: the only candidates of an ``audio`` finding; columns ``sound`` and ``file_digest``."""
+    sound = digests["sample_digest"].fillna(digests["file_digest"]).dropna()
+    repeated = sound[sound.duplicated(keep=False)]
+    return pd.DataFrame({"sound": repeated, "file_digest": digests.loc[repeated.index, "file_digest"]})
+
+
+def _audio_rows(fold: Fold, repeated: pd.DataFrame) -> list[dict]:
+    """Rows for each sound shared by test and train / dev (``repeated``: :func:`_repeated_sounds`): key
+    ``file:DIGEST`` when every file of the group is byte-identical, else ``samples:DIGEST``; example: every id of
+    the group in the fold, test ids first."""
     rows = []
-    part_of = pd.Series(
-        [p for p, ids in _partitions(fold).items() for _ in ids],
-        index=[i for ids in _partitions(fold).values() for i in ids],
-        dtype=object,
-    )
-    table = digests.reindex(part_of.index).assign(part=part_of.to_numpy())
-    table["sound"] = table["sample_digest"].fillna(table["file_digest"])
-    table = table.dropna(subset=["sound"])
+    if not len(repeated):
+        return rows
+    parts = _partitions(fold)
+    part_of = {item: part for part in ("test", "train", "dev") for item in parts[part] if item in repeated.index}
+    table = repeated.loc[list(part_of)].assign(part=list(part_of.values()))
     for sound, group in table.groupby("sound", sort=True):
-        parts = set(group["part"])
-        if "test" not in parts or not parts & {"train", "dev"}:
+        present = set(group["part"])
+        if "test" not in present or not present & {"train", "dev"}:
             continue
-        same_file = group["file_digest"].nunique() == 1
+        same_file = group["file_digest"].notna().all() and group["file_digest"].nunique() == 1
         rows.append({
             "fold": fold.name, "kind": "audio", "key": f"{'file' if same_file else 'samples'}:{sound[:16]}",
-            "partitions": "+".join(p for p in ("test", "train", "dev") if p in parts), "items": len(group),
+            "partitions": "+".join(p for p in ("test", "train", "dev") if p in present), "items": len(group),
             "example": " ".join(map(str, group.index)),
         })  # fmt: skip
     return rows
@@ -188,7 +197,7 @@ def audit_folds(
     if "audio" in items.columns and digests is None:
         digests = audio_digests(items["audio"])
     if digests is not None:
-        unread = int(digests["file_digest"].isna().sum())
+        unread = int((~digests["readable"].astype(bool)).sum())
         if unread:
             notes.append(f"audio: {unread:,} items without a readable audio file were not compared")
     else:
@@ -201,11 +210,12 @@ def audit_folds(
     for model in models:
         if not training_data(model).known:
             notes.append(f"model {model}: training data unknown (not in the registry, no cached card's datasets:)")
+    repeated = _repeated_sounds(digests) if digests is not None else None
     for fold in folds:
         if speaker in items.columns:
             rows += _shared(fold, items[speaker], "speaker")
-        if digests is not None:
-            rows += _audio_rows(fold, digests)
+        if repeated is not None:
+            rows += _audio_rows(fold, repeated)
         if column is not None:
             rows += _shared(fold, items[column], "text")
         rows += _model_rows(fold, items, corpus_name, models)

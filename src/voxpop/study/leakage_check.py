@@ -49,7 +49,8 @@ def kept_digests(items: pd.DataFrame, store: str | Path | None) -> pd.DataFrame 
             return kept.astype(object).where(kept.notna(), None)
     digests = audio_digests(items["audio"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda handle: digests.astype("string").to_parquet(handle))
+    stored = digests.astype({"readable": bool, "file_digest": "string", "sample_digest": "string"})
+    atomic_write(path, lambda handle: stored.to_parquet(handle))
     return digests
 
 
