@@ -222,3 +222,17 @@ def test_audio_digests_are_kept_in_the_feature_store(tmp_path, monkeypatch):
     again = leakage_check.kept_digests(items, tmp_path / "store")
     assert again.astype(object).equals(first.astype(object))
     assert again["readable"].tolist() == [True, True, False]
+
+
+def test_recipe_protocol_with_flags_over_it(cremad, tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"study: s\ncorpus: {{path: {cremad}}}\nprotocol: {{speaker_folds: {{k: 3, seed: 4}}}}\n")
+    code, output = invoke("audit", "--recipe", recipe, "--out", tmp_path / "a.csv")
+    assert code == 0, output
+    assert sorted(pd.read_csv(tmp_path / "a.csv")["fold"].unique()) == ["fold1", "fold2", "fold3"]
+    code, output = invoke("audit", "--recipe", recipe, "--disjoint", "sentence", "--out", tmp_path / "b.csv")
+    assert code == 0, output
+    assert pd.read_csv(tmp_path / "b.csv").empty  # the recipe's k=3 and seed kept, sentences now disjoint
+    items = pd.read_parquet(cremad / "items.parquet")
+    for fold in speaker_folds(items, 3, seed=4, disjoint=["sentence"]):
+        assert f"{fold.name}: set aside {fold.left_out[SET_ASIDE]:,}" in output

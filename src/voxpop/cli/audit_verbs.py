@@ -4,7 +4,9 @@ an encoder's training corpora), with the protocol and features flags of ``voxpop
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,19 @@ def _extractor_of(features: str) -> str:
     return features
 
 
+def _merged(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` over ``base``, mapping by mapping.
+
+    >>> _merged({"speaker_folds": {"k": 3, "seed": 1}}, {"speaker_folds": {"disjoint": ["sentence"]}})
+    {'speaker_folds': {'k': 3, 'seed': 1, 'disjoint': ['sentence']}}
+    """
+    merged = dict(base)
+    for key, value in given.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merged(merged[key], value) if both else value
+    return merged
+
+
 def _study(corpus: Path | None, recipe: Path | None, sections: dict[str, Any]) -> Any:
     from voxpop.study import build_study, recipe_from_dict
     from voxpop.study.loading import load_recipe
@@ -52,14 +67,35 @@ def _study(corpus: Path | None, recipe: Path | None, sections: dict[str, Any]) -
         if corpus is not None or sections:
             data = loaded.model_dump(exclude_unset=True, mode="json")
             data.update({"corpus": {"path": str(corpus.resolve())}, "corpora": {}} if corpus is not None else {})
-            for section, keys in sections.items():
-                data[section] = {**data.get(section, {}), **keys} if section != "protocol" else keys
+            for section, keys in sections.items():  # a flag's key over the recipe's; another protocol replaces it
+                kept = data.get(section, {})
+                if section == "protocol" and set(keys) != set(kept):
+                    kept = {}
+                data[section] = _merged(kept, keys)
             loaded = recipe_from_dict(data, str(recipe))
         return build_study(loaded, None, str(recipe))
     if corpus is None:
         raise ConfigError("voxpop audit: give a CORPUS directory, or --recipe RECIPE.yaml for its corpus and protocol")
     data = {"study": "audit", "corpus": {"path": str(corpus.resolve())}, **sections}
     return build_study(recipe_from_dict(data, "voxpop audit"), None, "voxpop audit")
+
+
+@contextlib.contextmanager
+def _corpus(study: Any) -> Iterator[Any]:
+    """The study's corpus after ``where``: a saved corpus is read; one the recipe imports, synthesises (demo) or
+    merges is built as ``voxpop run`` builds it (:func:`voxpop.study.corpus_source.prepare_corpus`), in a temporary
+    folder that lasts while the block runs (a demo's audio is there)."""
+    from voxpop.core.cache import Cache
+    from voxpop.core.progress import Reporter
+    from voxpop.corpus import Corpus
+    from voxpop.study.corpus_source import prepare_corpus
+
+    recipe = study.recipe
+    if study.corpus_stage is None:
+        yield Corpus.load(recipe.corpus.path).where(recipe.where)
+        return
+    with tempfile.TemporaryDirectory(prefix="voxpop-audit-") as folder:
+        yield prepare_corpus(study, Cache(Path(folder) / "cache", inside=folder), Reporter())[0]
 
 
 def print_audit(audit: Any) -> None:
@@ -118,19 +154,14 @@ def audit(
     identical files), sentences and the training corpora of pretrained encoders.
 
     Exit 0 with or without findings, 1 with --strict and a speaker or audio finding, 2 on bad input."""
-    from voxpop.corpus import Corpus
     from voxpop.study.leakage import audit_study
 
     with flags_named_in_errors():
         sections = recipe_of_flags(audit.schema_flags, flag_values, RECIPE_ONE_OF)
         study = _study(corpus, recipe, sections)
-    loaded = study.recipe
-    if loaded.corpus is None or loaded.corpus.path is None:
-        raise ConfigError(f"{study.source}: voxpop audit reads a saved corpus (corpus.path); give CORPUS for a demo "
-                          "or merged corpus saved with 'voxpop merge'")  # fmt: skip
-    items_corpus = Corpus.load(loaded.corpus.path).where(loaded.where)
     extractors = [_extractor_of(features)] if features is not None else None
-    result = audit_study(study, items_corpus, text_column, extractors)
+    with _corpus(study) as items_corpus:
+        result = audit_study(study, items_corpus, text_column, extractors)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         write_text(out, result.findings.to_csv(index=False))
