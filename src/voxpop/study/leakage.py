@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,10 @@ from voxpop.core.errors import ConfigError
 from voxpop.features.audio_hash import audio_digests
 from voxpop.features.training_data import corpus_key, model_id, training_data
 from voxpop.models.protocols import SET_ASIDE, Fold
+
+if TYPE_CHECKING:
+    from voxpop.corpus import Corpus
+    from voxpop.study.definition import Study
 
 FINDING_COLUMNS = ("fold", "kind", "key", "partitions", "items", "example")
 KINDS = ("speaker", "audio", "text", "model")
@@ -273,7 +278,11 @@ def caution_lines(audit: Audit) -> list[str]:
 
 
 def audit_study(
-    study, corpus, text: str | None = None, extractors: Sequence[str] | None = None, digests: pd.DataFrame | None = None
+    study: Study,
+    corpus: Corpus,
+    text: str | None = None,
+    extractors: Sequence[str] | None = None,
+    digests: pd.DataFrame | None = None,
 ) -> Audit:
     """Audit a study's protocol(s) on its corpus: the folds of every variant's protocol (one audit per distinct
     protocol, fold names prefixed with the variant where they differ) against the extractors of every variant.

@@ -20,6 +20,7 @@ from voxpop.corpus import Corpus
 from voxpop.features.audio_hash import DIGEST_COLUMNS, audio_digests
 from voxpop.features.store import fingerprint_items, fingerprints_hash
 from voxpop.features.store_admin import default_store_root
+from voxpop.study.definition import Study
 from voxpop.study.leakage import STRICT_KINDS, Audit, audit_study
 
 AUDIT_FILE = "leakage.csv"
@@ -54,7 +55,9 @@ def kept_digests(items: pd.DataFrame, store: str | Path | None) -> pd.DataFrame 
     return digests
 
 
-def preflight_audit(study, corpus: Corpus, out_dir: Path, notice: Callable[[str], None] | None = None) -> Audit | None:
+def preflight_audit(
+    study: Study, corpus: Corpus, out_dir: Path, notice: Callable[[str], None] | None = None
+) -> Audit | None:
     """Audit a study before it runs: write ``out_dir/leakage.csv``, say the audit's notes (what it could not
     check) through ``notice``, and refuse under ``audit: strict`` a ``speaker`` or ``audio`` finding.
 
