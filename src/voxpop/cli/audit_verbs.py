@@ -36,13 +36,17 @@ def audit_flags(reserved: Sequence[str] = ()) -> list[SchemaFlag]:
 
 
 def _extractor_of(features: str) -> str:
-    """``--features``: an extractor spec, or a feature store entry directory (its extractor)."""
+    """``--features``: an extractor spec as given, or for a feature store entry directory the extractor it was
+    made with (``ssl:HUB_ID`` or ``ssl:FOLDER`` from its recorded model identity, else the extractor's name)."""
     path = Path(features)
-    if path.is_dir():
-        from voxpop.features import FeatureStore
+    if not path.is_dir():
+        return features
+    from voxpop.features import FeatureStore
 
-        return str(FeatureStore(path).meta["extractor"]).split("(")[0]
-    return features
+    spec = FeatureStore(path).meta["extractor"]
+    model = spec.get("model") if isinstance(spec.get("model"), dict) else {}
+    source = model.get("hub_id") or model.get("path")
+    return f"{spec.get('extractor')}:{source}" if source else str(spec.get("extractor"))
 
 
 def _merged(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
