@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from voxpop.cli import (  # noqa: F401  (register commands)
     agreement_verbs,
+    audit_verbs,
     budget_verbs,
     corpus_verbs,
     export_verbs,

@@ -330,6 +330,32 @@ def group_kfold_groups(speakers: pd.Series, k: int) -> dict[str, int]:
     return groups
 
 
+def _disjoint_groups(items: pd.DataFrame, columns: Sequence[str], k: int, seed: int) -> np.ndarray:
+    """Per item, the fold group (0..k-1) of each ``disjoint`` column's value, as a (items, columns) array: each
+    column's sorted values shuffled with ``seed`` and dealt round robin.
+
+    Raises:
+        ConfigError: a column with fewer values than ``k`` (naming both numbers), missing or with empty cells.
+    """
+    groups = np.zeros((len(items), len(columns)), dtype=int)
+    for j, name in enumerate(columns):
+        values = _column(items, name)
+        unique = np.array(sorted(values.unique()))
+        if len(unique) < k:
+            raise ConfigError(
+                f"speaker folds disjoint in {name!r}: the column has {len(unique)} values, fewer than the k={k} "
+                f"folds (each fold tests its own values); lower k to at most {len(unique)} or drop {name!r} from "
+                "disjoint"
+            )
+        order = np.random.default_rng([seed, j + 1]).permutation(unique)
+        groups[:, j] = values.map({value: i % k for i, value in enumerate(order)}).to_numpy()
+    return groups
+
+
+SET_ASIDE = "set aside"
+"""The :attr:`Fold.left_out` key of items that fit neither side of a disjoint fold (:func:`speaker_folds`)."""
+
+
 def speaker_folds(
     items: pd.DataFrame,
     k: int,
@@ -337,14 +363,25 @@ def speaker_folds(
     dev: bool = True,
     seed: int = 0,
     assignment: str = "round-robin",
+    disjoint: Sequence[str] = (),
 ) -> list[Fold]:
-    """k speaker-independent folds.
+    """k speaker-independent folds, optionally also disjoint in other item columns (``sentence``).
 
     ``assignment``: ``round-robin`` shuffles the speakers with ``seed`` and deals them round robin;
     ``group-kfold`` is scikit-learn's deterministic ``GroupKFold`` assignment (see
     :func:`group_kfold_groups`), so published splits made with it are reproduced. Fold i tests the
     speakers of group i, develops on group i+1 (mod k) when ``dev`` and trains on the rest, so no
     speaker is in two partitions of one fold.
+
+    ``disjoint`` columns: their values are dealt to k groups as well (shuffled with ``seed``); fold i then tests
+    only the items of speaker group i whose values are all in group i, and trains and develops only on items
+    none of whose values is in group i, so test shares neither a speaker nor such a value with train or dev.
+    Items that fit neither side (a test speaker's other sentences, another speaker's test sentences) are set
+    aside for that fold and counted in its ``left_out`` under :data:`SET_ASIDE`.
+
+    Raises:
+        ConfigError: k outside 2..speakers, k < 3 with ``dev``, an unknown assignment, a column missing or with
+            empty cells, a ``disjoint`` column with fewer values than k.
 
     >>> items = pd.DataFrame({"speaker": [s for s in "abcdef" for _ in range(2)]},
     ...                      index=[f"x{i}" for i in range(12)])
@@ -368,13 +405,16 @@ def speaker_folds(
     else:
         raise ConfigError(f"speaker folds: assignment {assignment!r}; choose one of {', '.join(ASSIGNMENTS)}")
     groups = speakers.map(group_of).to_numpy()
+    others = _disjoint_groups(items, list(disjoint), k, seed) if disjoint else np.zeros((len(items), 0), dtype=int)
     folds = []
     for i in range(k):
         dev_group = (i + 1) % k if dev else -1
-        test = items.index[groups == i]
-        dev_items = items.index[groups == dev_group]
-        train = items.index[(groups != i) & (groups != dev_group)]
-        folds.append(Fold(f"fold{i + 1}", train, dev_items, test))
+        inside, outside = (others == i).all(axis=1), (others != i).all(axis=1)
+        test = items.index[(groups == i) & inside]
+        dev_items = items.index[(groups == dev_group) & outside]
+        train = items.index[(groups != i) & (groups != dev_group) & outside]
+        aside = len(items) - len(test) - len(dev_items) - len(train)
+        folds.append(Fold(f"fold{i + 1}", train, dev_items, test, left_out={SET_ASIDE: aside} if disjoint else {}))
     return folds
 
 
@@ -451,7 +491,8 @@ def make_folds(items: pd.DataFrame, protocol: str, **options) -> list[Fold]:
         items: the corpus's items table (indexed by item id) with the columns the protocol reads.
         protocol: ``split`` (:func:`split_folds`: ``columns=[...]`` of Train / Development / Test values, ``train``,
             ``dev``, ``test``, ``dev_share``, ``seed``, ``speaker``),
-            ``speaker-folds`` (:func:`speaker_folds`: ``k``, ``column``, ``dev``, ``seed``, ``assignment``),
+            ``speaker-folds`` (:func:`speaker_folds`: ``k``, ``column``, ``dev``, ``seed``, ``assignment``,
+            ``disjoint``),
             ``leave-one-out`` (:func:`leave_one_out`: ``column``) or ``cross-corpus``
             (:func:`cross_corpus_folds`: ``train``, ``test``, ``column``, ``dev``, ``seed``).
         **options: the protocol's options, as listed.

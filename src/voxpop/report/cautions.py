@@ -120,7 +120,7 @@ class Caution(NamedTuple):
     severe: bool
 
 
-SEVERE_CHECKS = ("small test sets", "classes without training items", "identical label sets")
+SEVERE_CHECKS = ("small test sets", "classes without training items", "identical label sets", "leakage")
 """The checks whose cautions change how a headline result reads (its interval, a class it cannot score, two rows
 or columns that are one finding); the others (few speakers per fold, early stopping off) qualify the details."""
 
@@ -130,7 +130,8 @@ def graded_cautions(run) -> list[Caution]:
 
     Runs :func:`small_test_sets` on the results, and per trained model :func:`few_test_speakers`,
     :func:`classes_without_training_items` and :func:`early_stopping_without_dev`, then
-    :func:`identical_label_sets`.
+    :func:`identical_label_sets` and :func:`leakage_cautions` (speaker, audio and model leaks are severe; shared
+    sentences, which acted corpora have by design, are not).
 
     Args:
         run: a finished :class:`voxpop.study.run.StudyRun` (its ``results``, ``corpus``, ``plan`` and stage
@@ -160,8 +161,18 @@ def graded_cautions(run) -> list[Caution]:
         stopped = early_stopping_without_dev(trained.folds, stopping, source)
         checked += [("early stopping without dev", m) for m in stopped]
     checked += [("identical label sets", m) for m in identical_label_sets(run)]
+    checked += [("sentence overlap" if m.startswith("leakage (text)") else "leakage", m) for m in leakage_cautions(run)]
     severity = {message: check in SEVERE_CHECKS for check, message in checked}
     return [Caution(message, severe) for message, severe in severity.items()]
+
+
+def leakage_cautions(run) -> list[str]:
+    """One line per kind of the study's pre-flight leakage audit (:func:`voxpop.study.leakage.caution_lines`);
+    none when the audit found nothing or was off (``audit: off``)."""
+    from voxpop.study.leakage import caution_lines
+
+    audit = getattr(run, "audit", None)
+    return caution_lines(audit) if audit is not None else []
 
 
 def study_cautions(run) -> list[str]:

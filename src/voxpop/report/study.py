@@ -24,6 +24,7 @@ from voxpop.report.agreement_sections import _agreement_sections
 from voxpop.report.budget_sections import budget_section
 from voxpop.report.cautions import identical_label_sets
 from voxpop.report.headline import headline_section
+from voxpop.report.leakage_section import leakage_section
 from voxpop.report.matrix_sections import _derived_section, _easy_section, _matrix_section, _training_section
 from voxpop.report.naming import DEMO_NOTICE, _flag_identical
 from voxpop.report.rater_sections import calibration_section, ceiling_section
@@ -52,6 +53,7 @@ def build_report(run: StudyRun, submit: Callable | None = None) -> Report:
     if headline_section(report, run).more:  # the headline shows every warning when they are few
         _cautions_section(report, run)
     _study_section(report, run)
+    leakage_section(report, run)
     _label_section(report, run)
     continuous_label_section(report, run)
     _agreement_sections(report, run)

@@ -1,7 +1,7 @@
 """Studies: the recipe schema, loading (YAML file or dict), the :class:`Study` built once from a recipe
 (:func:`build_study`: variants, corpus source, target kind), the one pre-flight check (:func:`check_recipe`), the
-one planner (:func:`plan_study`), stages and their execution (in process or on a Dask cluster), and
-:func:`run_recipe`.
+one planner (:func:`plan_study`), stages and their execution (in process or on a Dask cluster),
+:func:`run_recipe`, and the leakage audit every study runs first (:func:`audit_folds`, :func:`audit_study`).
 
 The face is lazy (PEP 562): ``import voxpop.study`` imports no Dask or training stack.
 """
@@ -19,6 +19,9 @@ _EXPORTS = {
     "build_study": "definition",
     "plan_study": "plan",
     "check_recipe": "checks",
+    "Audit": "leakage",
+    "audit_folds": "leakage",
+    "audit_study": "leakage",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_face(__name__, _EXPORTS)

@@ -277,6 +277,10 @@ class SpeakerFolds(Strict):
     assignment: Literal["round-robin", "group-kfold"] = pydantic.Field(
         "round-robin", description="How groups go to folds: round-robin (shuffled) or group-kfold (by size)."
     )
+    disjoint: list[str] = pydantic.Field(
+        [], description="Item columns (sentence) whose values test shares with no training or dev item either; "
+        "items fitting neither side of a fold are set aside."
+    )
 
 
 class RaterFolds(SpeakerFolds):
@@ -501,6 +505,10 @@ class Recipe(Strict):
     protocol: ProtocolConfig = pydantic.Field(ProtocolConfig(), description="The protocol (folds).")
     evaluation: EvaluationConfig = pydantic.Field(EvaluationConfig(), description="The evaluation.")
     analyses: Analyses = pydantic.Field(Analyses(), description="Optional analyses.")
+    audit: Literal["warn", "strict", "off"] = pydantic.Field(
+        "warn", description="Leakage audit before the run: warn (cautions), strict (refuse a speaker or audio leak) "
+        "or off (docs/leakage.md)."
+    )
     variants: dict[str, dict[str, Any]] = pydantic.Field({}, description="Named variants: NAME -> changed keys.")
     grid: dict[str, list[Any]] = pydantic.Field({}, description="Keys and their values; each combination a variant.")
 

@@ -34,6 +34,8 @@ from voxpop.study.corpus_source import Merged, load_merged, prepare_corpus
 from voxpop.study.definition import Study, as_study
 from voxpop.study.execution import StageError as StageError  # re-exported: raised by run_recipe
 from voxpop.study.execution import StageRunner
+from voxpop.study.leakage import Audit
+from voxpop.study.leakage_check import preflight_audit
 from voxpop.study.plan import Plan, label_stages, plan_study
 from voxpop.study.recipe import Recipe
 
@@ -80,6 +82,8 @@ class StudyRun:
         merged: for a recipe with ``corpora``, what merging them did (one accounting row per corpus, each
             corpus's classes after its class map); None otherwise.
         study: the :class:`~voxpop.study.definition.Study` that ran (None when not given).
+        audit: the pre-flight leakage audit (:func:`voxpop.study.leakage_check.preflight_audit`); None with
+            ``audit: off``.
     """
 
     recipe: Recipe
@@ -92,6 +96,7 @@ class StudyRun:
     out_dir: Path
     merged: Merged | None = None
     study: Study | None = None
+    audit: Audit | None = None
 
     def output(self, stage: Stage) -> Any:
         """The loaded output of one of the plan's stages."""
@@ -188,6 +193,7 @@ def run_recipe(
         # merged corpora label on the classes the plan chooses (e.g. the shared ones), after the check
         stages = None if merged else label_stages(study, corpus_key)
         check_recipe(study, corpus, map_function=map_function, threads=threads, cache=cache, label_stages=stages)
+        audit = preflight_audit(study, corpus, out_dir, reporter.notice)
         plan = plan_study(study, corpus_key, merged.classes if merged else None, audio_files_key(corpus))
         runner = stage_runner(study, plan, corpus, out_dir, threads)
         if client is not None:
@@ -201,7 +207,7 @@ def run_recipe(
         results = results_table(study.recipe, plan, outputs)
         atomic_write(out_dir / "results.parquet", lambda handle: results.to_parquet(handle, index=False))
         run = StudyRun(
-            study.recipe, corpus, plan, outputs, results, cache.executed, cache.reused, out_dir, merged, study
+            study.recipe, corpus, plan, outputs, results, cache.executed, cache.reused, out_dir, merged, study, audit
         )
         write_runs(run)
         if on_run is not None:  # e.g. voxpop.report.study.write_study_report, while the cluster is still open
