@@ -54,6 +54,9 @@ def categorical(corpus: str) -> dict:
             "ensemble": True,
             "fusion": {"n_draws": 20, "seed": 0},
             "tuned_decisions": True,
+            "calibration": {"test": "MR"},
+            "ceiling": {"tests": ["MR"], "min_ratings": 5},
+            "budget": {"rules": ["mr"], "raters": "1:3", "draws": 5, "bootstrap": 20},
         },
     }
 

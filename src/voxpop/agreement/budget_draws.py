@@ -93,7 +93,7 @@ def panel_votes(
         )
     labels = [*class_set, *others]
     codes = _class_codes(selected, labels, mapping.renames, [])
-    position, index = _item_codes(selected["item"], corpus.items.index)
+    position, index = _item_codes(selected, corpus.items.index)
     rated = np.flatnonzero(np.bincount(position, minlength=len(index)))
     renumber = np.full(len(index), -1)
     renumber[rated] = np.arange(len(rated))

@@ -59,6 +59,8 @@ NOT_FLAGS = (
     "evaluation.metrics", "evaluation.per_class", "evaluation.by",  # report choices; train prints all items' scores
     "analyses.agreement", "analyses.loss_accounting", "analyses.ccc", "analyses.threshold_sweep",  # report sections:
     "analyses.mlcm", "analyses.confusion", "analyses.easy_difficult", "analyses.layer_weights",  # train prints none
+    "analyses.calibration", "analyses.ceiling",  # report sections (docs/raters.md)
+    "analyses.budget",  # the annotation budget is its own verb: voxpop budget
 )  # fmt: skip
 """Recipe keys that are no ``voxpop train`` flag (every other key is one, generated from the schema)."""
 
