@@ -399,8 +399,10 @@ def recipe_of_flags(
             continue
         placed = [key for key in flag.keys if len(flag.keys) == 1 or _fills(flags, key, chosen, on)]
         if not placed:  # another sub-section of a one-of section was chosen: the default's key, for the check to name
-            placed = [key for key in flag.keys for section, default in one_of.items()
-                      if key.startswith(f"{section}.{default}.") and chosen[section] != f"{section}.{default}"][:1]  # fmt: skip
+            placed = [
+                key for key in flag.keys for section, default in one_of.items()
+                if key.startswith(f"{section}.{default}.") and chosen[section] != f"{section}.{default}"
+            ][:1]  # fmt: skip
         if not placed:
             needed = " or ".join(f.flag for f in flags if f.kind == "switch" and f.keys[0] not in on
                                  and any(_inside(k, f.keys[0]) for k in flag.keys))  # fmt: skip
