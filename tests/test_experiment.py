@@ -337,7 +337,7 @@ def test_interrupted_run_resumes_its_folds_and_ends_with_the_same_results(tmp_pa
     calls = []
 
     def killed_on_fifth_fold(*args, **kwargs):
-        calls.append(args[-1])
+        calls.append(args[4])
         if len(calls) == 5:  # MR's three folds and PR's first fold are saved by now
             raise KeyboardInterrupt
         return train_fold(*args, **kwargs)
@@ -348,7 +348,7 @@ def test_interrupted_run_resumes_its_folds_and_ends_with_the_same_results(tmp_pa
     assert not (tmp_path / "resumed" / "results.parquet").exists()
     calls.clear()
     monkeypatch.setattr(
-        voxpop.models.cross_validation, "_train_fold", lambda *a, **k: calls.append(a[-1]) or train_fold(*a, **k)
+        voxpop.models.cross_validation, "_train_fold", lambda *a, **k: calls.append(a[4]) or train_fold(*a, **k)
     )
     resumed = run_recipe_with_report(recipe, tmp_path / "resumed")
     assert calls == ["fold2", "fold3"]  # only PR's unfinished folds were trained

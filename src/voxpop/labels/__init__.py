@@ -38,7 +38,6 @@ _EXPORTS = {
     "top_class": "decisions",
     "compare_consensus": "consensus",
     "RaterVotes": "rater_votes",
-    "rater_votes": "rater_votes",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_face(__name__, _EXPORTS)

@@ -78,6 +78,7 @@ def preflight_audit(
     if recipe.audit == "off":
         return None
     audit = audit_study(study, corpus, digests=kept_digests(corpus.items, recipe.features.store))
+    Path(out_dir).mkdir(parents=True, exist_ok=True)  # the audit runs before any stage has made the folder
     write_text(Path(out_dir) / AUDIT_FILE, audit.findings.to_csv(index=False))
     if recipe.audit == "strict" and audit.strict_failure():
         leaks = audit.findings[audit.findings["kind"].isin(STRICT_KINDS)]
