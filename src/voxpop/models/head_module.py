@@ -120,21 +120,37 @@ class HeadModule(L.LightningModule):
         self._record = {}
 
     def configure_optimizers(self) -> dict[str, Any]:
-        """AdamW over the trainable parameters (the backbone's at ``backbone_lr``), stepped by ``schedule``."""
-        from transformers import get_scheduler
-
-        c = self.config
-        backbone = self.network.backbone if isinstance(self.network, BackboneClassifier) else None
-        in_backbone = {id(p) for p in backbone.parameters()} if backbone is not None else set()
-        trainable = [p for p in self.parameters() if p.requires_grad]
-        groups = [{"params": [p for p in trainable if id(p) not in in_backbone], "lr": c.lr}]
-        if in_backbone:
-            groups.append({"params": [p for p in trainable if id(p) in in_backbone], "lr": c.backbone_lr or c.lr})
-        optimiser = torch.optim.AdamW([g for g in groups if g["params"]], betas=c.betas, weight_decay=c.weight_decay)
-        total = int(self.trainer.estimated_stepping_batches)
-        name = "constant_with_warmup" if c.schedule == "constant" else c.schedule
-        scheduler = get_scheduler(name, optimiser, num_warmup_steps=c.warmup(total), num_training_steps=total)
+        """AdamW over the trainable parameters, stepped by ``schedule`` (:func:`make_optimiser`)."""
+        optimiser, scheduler = make_optimiser(self.network, self.config, int(self.trainer.estimated_stepping_batches))
         return {"optimizer": optimiser, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def make_optimiser(network: nn.Module, config: TrainConfig, total_steps: int) -> tuple[torch.optim.AdamW, Any]:
+    """AdamW over ``network``'s trainable parameters and the learning-rate schedule stepped after each step.
+
+    Args:
+        network: the head, or a :class:`~voxpop.models.heads.BackboneClassifier` whose backbone parameters
+            form a second group at ``config.backbone_lr`` (None: ``lr``).
+        config: ``lr``, ``betas``, ``weight_decay``, ``schedule`` and the warm-up.
+        total_steps: optimiser steps of the whole fit (epochs x ceil(batches / accumulate_grad_batches)).
+
+    Returns:
+        ``(optimiser, scheduler)``: the scheduler is transformers' ``get_scheduler`` (``constant`` is
+        ``constant_with_warmup``), to be stepped once after every optimiser step.
+    """
+    from transformers import get_scheduler
+
+    c = config
+    backbone = network.backbone if isinstance(network, BackboneClassifier) else None
+    in_backbone = {id(p) for p in backbone.parameters()} if backbone is not None else set()
+    trainable = [p for p in network.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in trainable if id(p) not in in_backbone], "lr": c.lr}]
+    if in_backbone:
+        groups.append({"params": [p for p in trainable if id(p) in in_backbone], "lr": c.backbone_lr or c.lr})
+    optimiser = torch.optim.AdamW([g for g in groups if g["params"]], betas=c.betas, weight_decay=c.weight_decay)
+    name = "constant_with_warmup" if c.schedule == "constant" else c.schedule
+    scheduler = get_scheduler(name, optimiser, num_warmup_steps=c.warmup(total_steps), num_training_steps=total_steps)
+    return optimiser, scheduler
 
 
 class _BestWeights(L.Callback):

@@ -1,4 +1,8 @@
-"""Train any head (or backbone + head, or a classical model) on features and soft targets with Lightning.
+"""Train any head (or backbone + head, or a classical model) on features and soft targets.
+
+A head on cached features trains on one device in the plain loop of :mod:`voxpop.models.lean_training`
+(the same numbers as Lightning for a fixed seed, without its per-step cost); Lightning trains backbones
+(fine-tuning), several devices or nodes, named strategies and 16-bit mixed precision.
 
 ``fit(train_x, train_y, dev_x, dev_y, head, loss, config) -> TrainedModel``. ``x`` is one of
 
@@ -41,6 +45,7 @@ from voxpop.models.heads import (
     feature_extractor_normalizes,
     load_backbone,
 )
+from voxpop.models.lean_training import ItemTensors, fit_lean, lean_device, scoring_batches
 from voxpop.models.losses import balanced_sampler, loss_class, make_loss
 from voxpop.models.specs import CLASSICAL, LOSSES, REGRESSORS, TrainConfig
 from voxpop.models.trained_model import (
@@ -142,7 +147,8 @@ def fit(
 ) -> TrainedModel:
     """Train head ``head`` (a name from ``voxpop.models.heads.HEADS`` or ``CLASSICAL``) with loss ``loss``.
 
-    Neural heads train with AdamW for ``config.epochs`` epochs; with a dev set the dev loss and
+    Neural heads train (the lean loop, or Lightning: see the module docstring) with AdamW for ``config.epochs``
+    epochs; with a dev set the dev loss and
     ``config.monitor`` are computed on the whole dev set after every epoch, training stops after
     ``patience`` epochs without improvement and the best epoch's weights are restored. Classical
     heads (``svm``, ``logreg``) fit soft targets by expanding each item into one row per class with
@@ -226,7 +232,7 @@ def _fit_neural(
     loss_fn = make_loss(spec.loss, y, spec.classes, **spec.loss_options)
     L.seed_everything(config.seed, workers=True, verbose=False)
     backbone = load_backbone(config.backbone.path, config.backbone.keep_layers) if config.backbone else None
-    module = HeadModule(_build_network(spec, backbone).train(), loss_fn, config)  # from_pretrained gives eval
+    network = _build_network(spec, backbone).train()  # from_pretrained gives eval
     sampler = (
         balanced_sampler(y, config.seed)
         if config.balanced_sampling
@@ -235,10 +241,22 @@ def _fit_neural(
     axis, budget = _frame_axis(spec.input.kind), config.max_batch_frames
     train_batches = batching(x, ids, axis, sampler, config.batch_size, budget, long_frames=config.long_item_frames,
                              with_replacement=config.balanced_sampling)  # fmt: skip
+    dev_batches = {}
+    if dev:
+        dev_batches = batching(dev[0], dev[2], axis, range(len(dev[0])), config.batch_size, budget, name="dev_x")
+    device = lean_device(config, precision)
+    if device is not None:  # a head on cached features: the plain loop (same numbers, no framework per step)
+        train = (ItemTensors(x, spec.input.kind, ids, "train_x"), y, train_batches)
+        lean_dev = None
+        if dev:
+            dev_items = ItemTensors(dev[0], spec.input.kind, dev[2], "dev_x")
+            lean_dev = (dev_items, dev[1], scoring_batches(dev_items, dev_batches))
+        network, history = fit_lean(network, loss_fn, config, train, lean_dev, device, precision)
+        return TrainedModel(spec=spec, network=network, history=history)
+    module = HeadModule(network, loss_fn, config)
     train_loader = _loader(x, y, ids, spec.input.kind, "train_x", num_workers=config.num_workers, **train_batches)
     dev_loader = None
     if dev:
-        dev_batches = batching(dev[0], dev[2], axis, range(len(dev[0])), config.batch_size, budget, name="dev_x")
         dev_loader = _loader(*dev, spec.input.kind, "dev_x", num_workers=config.num_workers, **dev_batches)
 
     mode = "min" if config.monitor == "loss" else "max"
