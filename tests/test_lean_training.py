@@ -124,16 +124,15 @@ def test_the_lean_loop_equals_a_hand_written_torch_loop():
 
 def test_the_lean_loop_trains_on_the_length_buckets():
     """The batches of frame sequences are the length buckets: no padded batch above max_batch_frames."""
-    from voxpop.models.batching import LengthBucketBatchSampler, batching
-    from voxpop.models.lean_training import ItemTensors, _batches
+    from voxpop.models.batching import ItemTensors, LengthBucketBatchSampler, batching, epoch_batches
 
     x, _ = sequences(40, 6)
     sampler = torch.utils.data.RandomSampler(range(40), generator=torch.Generator().manual_seed(0))
     planned = batching(x, list(range(40)), 0, sampler, 8, 60)
     assert isinstance(planned["batch_sampler"], LengthBucketBatchSampler)
-    items = ItemTensors(x, "frames", list(range(40)), "train_x")
+    items = ItemTensors(x, 0, list(range(40)), "train_x")
     seen = []
-    for positions in _batches(planned):
+    for positions in epoch_batches(planned):
         batch, mask = items.take(positions)
         longest = max(len(x[i]) for i in positions)
         assert batch.shape == (len(positions), longest, 4) and len(positions) * longest <= max(60, longest)
@@ -146,10 +145,10 @@ def test_the_lean_loop_trains_on_the_length_buckets():
 
 
 def test_layer_frames_are_padded_on_their_time_axis():
-    from voxpop.models.lean_training import ItemTensors
+    from voxpop.models.batching import ItemTensors
 
     a, b = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4), np.ones((2, 5, 4), dtype=np.float32)
-    batch, mask = ItemTensors([a, b], "layer_frames", ["a", "b"], "train_x").take([0, 1])
+    batch, mask = ItemTensors([a, b], 1, ["a", "b"], "train_x").take([0, 1])
     assert batch.shape == (2, 2, 5, 4)
     np.testing.assert_array_equal(batch[0, :, :3].numpy(), a)
     assert not batch[0, :, 3:].any() and mask.tolist() == [[True] * 3 + [False] * 2, [True] * 5]
@@ -203,3 +202,26 @@ def test_sigterm_and_ctrl_c_stop_a_lean_fit_at_once(signum, raised):
         timer.cancel()
     assert time.monotonic() - started < 10
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+@pytest.mark.parametrize("warmup", [0, 3])
+@pytest.mark.parametrize("schedule", ["constant", "linear", "cosine"])
+def test_the_schedules_are_transformers_get_scheduler_bit_for_bit(schedule, warmup):
+    """Every learning rate of a 17-step fit equals transformers' (constant: constant_with_warmup) exactly."""
+    from transformers import get_scheduler
+
+    from voxpop.models.optimisation import make_optimiser
+
+    ours_optimiser, ours = make_optimiser(torch.nn.Linear(2, 2), TrainConfig(lr=0.1, schedule=schedule,
+                                                                             warmup_steps=warmup), 17)  # fmt: skip
+    theirs_optimiser = torch.optim.AdamW(torch.nn.Linear(2, 2).parameters(), lr=0.1)
+    name = "constant_with_warmup" if schedule == "constant" else schedule
+    theirs = get_scheduler(name, theirs_optimiser, num_warmup_steps=warmup, num_training_steps=17)
+    rates = []
+    for _ in range(18):
+        assert ours.get_last_lr() == theirs.get_last_lr()
+        rates.append(ours.get_last_lr()[0])
+        for optimiser, scheduler in ((ours_optimiser, ours), (theirs_optimiser, theirs)):
+            optimiser.step()
+            scheduler.step()
+    assert rates[warmup] == 0.1 and (rates[17] == 0.0) == (schedule != "constant")

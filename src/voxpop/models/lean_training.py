@@ -28,20 +28,20 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from voxpop.core.errors import InputError
 from voxpop.core.progress import report_inner
 from voxpop.core.stopping import stop_between_batches
-from voxpop.models.head_module import _dev_record, make_optimiser
+from voxpop.models.batching import ItemTensors, batch_count, epoch_batches, float32_tensor
+from voxpop.models.epoch_scores import dev_record
 from voxpop.models.losses import TargetLoss
+from voxpop.models.optimisation import make_optimiser
 from voxpop.models.specs import TrainConfig
-from voxpop.models.trained_model import _TIME_AXIS, InputKind
 
 _DEV_CHUNK = 65_536  # pooled dev items per forward pass (bounds the activations' memory, not the result)
 
@@ -80,94 +80,6 @@ def lean_device(config: TrainConfig, precision: str) -> torch.device | None:
     if isinstance(devices, list) and len(devices) == 1:
         return torch.device("cuda", int(devices[0]))
     return None
-
-
-class ItemTensors:
-    """Items held as float32 tensors, gathered into batches by position.
-
-    Pooled vectors ``(N, D)`` / per-layer vectors ``(N, L, D)`` become one tensor (a memory-mapped array
-    stays on disk and its rows are read per batch); frame sequences ``(T_i, D)`` / ``(L, T_i, D)`` one tensor
-    per item, time first, zero-padded per batch. Every value is checked once to be finite.
-
-    Args:
-        x: the items, as :func:`~voxpop.models.training.fit` takes them (kind ``kind``).
-        kind: ``vector``, ``layers``, ``frames`` or ``layer_frames``.
-        ids: item ids by position, for messages.
-        name: what ``x`` is (``train_x``, ``dev_x``), for messages.
-
-    Raises:
-        InputError: an item has a NaN or infinite value (naming the items: re-extract or drop them).
-
-    Example:
-        >>> items = ItemTensors([np.ones((2, 3)), np.ones((4, 3))], "frames", ["a", "b"], "train_x")
-        >>> x, mask = items.take([1, 0])
-        >>> tuple(x.shape), mask.tolist()
-        ((2, 4, 3), [[True, True, True, True], [True, True, False, False]])
-    """
-
-    def __init__(self, x: Any, kind: InputKind, ids: Sequence[Any], name: str) -> None:
-        self.axis = _TIME_AXIS[kind]
-        self.kind = kind
-        if self.axis is None:
-            self.x: Any = x if isinstance(x, np.memmap) else _tensor(x)
-            chunks = range(0, len(x), _DEV_CHUNK)
-            finite = np.concatenate([_finite_rows(self._rows(slice(i, i + _DEV_CHUNK))) for i in chunks])
-        else:  # time first, so that pad_sequence pads it: (T, D) or (T, L, D)
-            self.x = [_tensor(np.moveaxis(np.asarray(a), self.axis, 0)) for a in x]
-            self.lengths = torch.tensor([len(a) for a in self.x])
-            finite = np.array([bool(torch.isfinite(a).all()) for a in self.x], dtype=bool)
-        if not finite.all():
-            bad = [str(ids[i]) for i in np.flatnonzero(~finite)]
-            raise InputError(
-                f"{name}: item {', '.join(bad[:10])} has NaN or infinite feature values ({len(bad)} item(s) in all); "
-                "re-extract or drop it."
-            )
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def _rows(self, positions: Any) -> torch.Tensor:
-        if isinstance(self.x, np.memmap):
-            return _tensor(self.x[positions])
-        return self.x[positions]
-
-    def take(self, positions: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The batch of the items at ``positions``: ``(x, mask)``; ``x`` is ``(B, D)`` / ``(B, L, D)``, or
-        ``(B, T, D)`` / ``(B, L, T, D)`` zero-padded to the longest item with ``mask`` ``(B, T)`` (True on
-        frames), None for vectors."""
-        index = torch.as_tensor(positions, dtype=torch.long)
-        if self.axis is None:
-            return self._rows(index.numpy() if isinstance(self.x, np.memmap) else index), None
-        x = nn.utils.rnn.pad_sequence([self.x[i] for i in index.tolist()], batch_first=True)
-        lengths = self.lengths[index]
-        mask = torch.arange(x.shape[1])[None, :] < lengths[:, None]
-        return (x.permute(0, 2, 1, 3) if self.kind == "layer_frames" else x), mask
-
-
-def _tensor(a: Any) -> torch.Tensor:
-    """``a`` as a float32 tensor (sharing a float32 array's memory; a read-only array is copied)."""
-    a = np.asarray(a, dtype=np.float32)
-    return torch.from_numpy(a if a.flags.writeable else a.copy())
-
-
-def _finite_rows(x: torch.Tensor) -> np.ndarray:
-    return torch.isfinite(x.flatten(1)).all(dim=1).numpy()
-
-
-def _batches(batches: dict[str, Any]) -> Iterator[list[int]]:
-    """One epoch's batches of positions from :func:`~voxpop.models.batching.batching`'s keyword arguments."""
-    if "batch_sampler" in batches:
-        yield from batches["batch_sampler"]
-        return
-    order, size = list(batches["sampler"]), batches["batch_size"]
-    for start in range(0, len(order), size):
-        yield order[start : start + size]
-
-
-def _batch_count(batches: dict[str, Any]) -> int:
-    if "batch_sampler" in batches:
-        return len(batches["batch_sampler"])
-    return math.ceil(len(batches["sampler"]) / batches["batch_size"])
 
 
 def _loader_seed_draw() -> None:
@@ -240,10 +152,10 @@ def fit_lean(
         Stopped: SIGTERM during the fit (at once, the batch in progress abandoned); KeyboardInterrupt: Ctrl-C.
     """
     items, targets, batching_kwargs = train
-    y = torch.from_numpy(targets)
+    y = float32_tensor(targets)
     network.to(device).train()
     accumulate = config.accumulate_grad_batches
-    total = math.ceil(_batch_count(batching_kwargs) / accumulate) * config.epochs
+    total = math.ceil(batch_count(batching_kwargs) / accumulate) * config.epochs
     optimiser, scheduler = make_optimiser(network, config, total)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16-mixed")
     stopping = _BestEpoch("min" if config.monitor == "loss" else "max", config.patience) if dev else None
@@ -254,7 +166,7 @@ def fit_lean(
             _loader_seed_draw()
             network.train()
             total_loss, seen = 0.0, 0
-            batches = list(_batches(batching_kwargs))
+            batches = list(epoch_batches(batching_kwargs))
             for i, positions in enumerate(batches):
                 if i % accumulate == 0:
                     optimiser.zero_grad()
@@ -263,7 +175,7 @@ def fit_lean(
                 batch_y = y[positions].to(device, non_blocking=True)
                 with autocast:
                     loss = loss_fn(network(x, mask).float(), batch_y)
-                (loss / accumulate if accumulate > 1 else loss).backward()
+                (loss / accumulate).backward()  # Lightning divides by accumulate_grad_batches too
                 total_loss += float(loss.detach()) * len(positions)
                 seen += len(positions)
                 if (i + 1) % accumulate == 0 or i + 1 == len(batches):
@@ -305,19 +217,19 @@ def _score(
             parts.append(network(x.to(device), None if mask is None else mask.to(device)).float().cpu())
             order.extend(positions)
     outputs = torch.cat(parts)[torch.argsort(torch.as_tensor(order))]
-    return _dev_record(loss_fn, outputs, torch.from_numpy(targets), config.monitor)
+    return dev_record(loss_fn, outputs, float32_tensor(targets), config.monitor)
 
 
 def scoring_batches(items: ItemTensors, planned: dict[str, Any]) -> list[list[int]]:
     """The dev set's batches for one pass: all pooled items at once (in chunks of 65,536), frame sequences in
     the length buckets of ``planned`` (:func:`~voxpop.models.batching.batching` over the dev items in order).
 
-    >>> scoring_batches(ItemTensors(np.zeros((3, 2)), "vector", [0, 1, 2], "dev_x"), {})
+    >>> scoring_batches(ItemTensors(np.zeros((3, 2)), None, [0, 1, 2], "dev_x"), {})
     [[0, 1, 2]]
     """
     if items.axis is None:
         return [list(range(i, min(i + _DEV_CHUNK, len(items)))) for i in range(0, len(items), _DEV_CHUNK)]
-    return list(_batches(planned))
+    return list(epoch_batches(planned))
 
 
 @contextlib.contextmanager

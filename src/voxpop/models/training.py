@@ -25,27 +25,24 @@ watches the same metric.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import random
+from typing import TYPE_CHECKING, Any
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar
-from sklearn.pipeline import Pipeline
 from torch.utils.data import RandomSampler
 
 from voxpop.core.errors import ConfigError, InputError
-from voxpop.core.progress import epoch_progress_callback
-from voxpop.core.stopping import stop_between_batches, stop_on_signal_callback
-from voxpop.models.batching import batching
-from voxpop.models.head_module import HeadModule, _BestWeights, _check_monitor, _dev_record
+from voxpop.models.batching import ItemTensors, batching
+from voxpop.models.epoch_scores import check_monitor, dev_record
 from voxpop.models.heads import (
     build_classical,
     feature_extractor_normalizes,
     load_backbone,
 )
-from voxpop.models.lean_training import ItemTensors, fit_lean, lean_device, scoring_batches
+from voxpop.models.lean_training import fit_lean, lean_device, scoring_batches
 from voxpop.models.losses import balanced_sampler, loss_class, make_loss
 from voxpop.models.specs import CLASSICAL, LOSSES, REGRESSORS, TrainConfig
 from voxpop.models.trained_model import (
@@ -61,6 +58,9 @@ from voxpop.models.trained_model import (
     describe_input,
     resolve_precision,
 )
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 
 def check_targets(
@@ -203,7 +203,7 @@ def fit(
     )
     if len(y) != len(train_x):
         raise InputError(f"train_x has {len(train_x)} items but train_y has {len(y)} rows.")
-    _check_monitor(config.monitor, spec.n_classes - n_dimensions, multilabel, regression, n_dimensions > 0)
+    check_monitor(config.monitor, spec.n_classes - n_dimensions, multilabel, regression, n_dimensions > 0)
     dev = _check_dev(dev_x, dev_y, spec) if dev_x is not None or dev_y is not None else None
     if classical:
         return _fit_classical(spec, train_x, y, dev)
@@ -230,7 +230,7 @@ def _fit_neural(
         )
     precision = resolve_precision(config.precision, config.accelerator)
     loss_fn = make_loss(spec.loss, y, spec.classes, **spec.loss_options)
-    L.seed_everything(config.seed, workers=True, verbose=False)
+    seed_everything(config.seed)
     backbone = load_backbone(config.backbone.path, config.backbone.keep_layers) if config.backbone else None
     network = _build_network(spec, backbone).train()  # from_pretrained gives eval
     sampler = (
@@ -245,19 +245,54 @@ def _fit_neural(
     if dev:
         dev_batches = batching(dev[0], dev[2], axis, range(len(dev[0])), config.batch_size, budget, name="dev_x")
     device = lean_device(config, precision)
-    if device is not None:  # a head on cached features: the plain loop (same numbers, no framework per step)
-        train = (ItemTensors(x, spec.input.kind, ids, "train_x"), y, train_batches)
-        lean_dev = None
-        if dev:
-            dev_items = ItemTensors(dev[0], spec.input.kind, dev[2], "dev_x")
-            lean_dev = (dev_items, dev[1], scoring_batches(dev_items, dev_batches))
-        network, history = fit_lean(network, loss_fn, config, train, lean_dev, device, precision)
+    if device is None:  # backbones, several devices, strategies, 16-mixed
+        lightning_dev = None if dev is None else (*dev, dev_batches)
+        train = (x, y, ids, train_batches)
+        network, history = _fit_lightning(network, loss_fn, config, precision, train, lightning_dev, spec.input.kind)
         return TrainedModel(spec=spec, network=network, history=history)
+    train = (ItemTensors(x, axis, ids, "train_x"), y, train_batches)
+    lean_dev = None
+    if dev:
+        dev_items = ItemTensors(dev[0], axis, dev[2], "dev_x")
+        lean_dev = (dev_items, dev[1], scoring_batches(dev_items, dev_batches))
+    network, history = fit_lean(network, loss_fn, config, train, lean_dev, device, precision)
+    return TrainedModel(spec=spec, network=network, history=history)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators (every device) with ``seed``, as Lightning's
+    ``seed_everything`` does, so that a head's initialisation and dropout follow from the seed alone."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _fit_lightning(
+    network: torch.nn.Module,
+    loss_fn: Any,
+    config: TrainConfig,
+    precision: str,
+    train: tuple[Any, np.ndarray, list[Any], dict[str, Any]],
+    dev: tuple[Any, np.ndarray, list[Any], dict[str, Any]] | None,
+    kind: str,
+) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+    """Train with Lightning's ``Trainer`` (the network, its history); ``train`` / ``dev``: items, targets,
+    ids and the batching keyword arguments."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar
+
+    from voxpop.core.progress import epoch_progress_callback
+    from voxpop.core.stopping import stop_between_batches, stop_on_signal_callback
+    from voxpop.models.head_module import HeadModule, _BestWeights
+
+    # the rest of Lightning's seed_everything(seed, workers=True): its data-loader workers are seeded from these
+    os.environ["PL_GLOBAL_SEED"], os.environ["PL_SEED_WORKERS"] = str(config.seed), "1"
     module = HeadModule(network, loss_fn, config)
-    train_loader = _loader(x, y, ids, spec.input.kind, "train_x", num_workers=config.num_workers, **train_batches)
+    x, y, ids, train_batches = train
+    train_loader = _loader(x, y, ids, kind, "train_x", num_workers=config.num_workers, **train_batches)
     dev_loader = None
     if dev:
-        dev_loader = _loader(*dev, spec.input.kind, "dev_x", num_workers=config.num_workers, **dev_batches)
+        dev_loader = _loader(*dev[:3], kind, "dev_x", num_workers=config.num_workers, **dev[3])
 
     mode = "min" if config.monitor == "loss" else "max"
     callbacks: list[L.Callback] = [stop_on_signal_callback(), epoch_progress_callback()]
@@ -288,7 +323,8 @@ def _fit_neural(
             trainer.fit(module, train_loader, dev_loader)
     if best is not None and best.state is not None:
         module.load_state_dict(best.state)
-    return TrainedModel(spec=spec, network=module.network.cpu().eval(), history=module.history)
+    return module.network.cpu().eval(), module.history
+
 
 
 def _fit_classical(
@@ -322,7 +358,7 @@ def _fit_classical(
     if dev:
         dev_x, dev_y, _ = dev
         log_probs = torch.log(torch.from_numpy(model.predict_proba(dev_x)).float().clamp_min(1e-12))
-        record = _dev_record(make_loss("ce", dev_y), log_probs, torch.from_numpy(dev_y), spec.config.monitor)
+        record = dev_record(make_loss("ce", dev_y), log_probs, torch.from_numpy(dev_y), spec.config.monitor)
         model.history = [{"epoch": 0, **record}]
     return model
 
@@ -335,7 +371,7 @@ def _fit_classical_regressor(
     if dev:
         dev_x, dev_y, _ = dev
         outputs = torch.tensor(model.predict(dev_x))
-        record = _dev_record(
+        record = dev_record(
             make_loss("mse", dev_y), outputs, torch.tensor(dev_y, dtype=torch.float64), spec.config.monitor
         )
         model.history = [{"epoch": 0, **record}]
