@@ -15,8 +15,8 @@ A head on cached features trains on one device in the plain loop of :mod:`voxpop
 ``y`` is ``(N, C)`` soft targets (array or DataFrame with the classes as columns, e.g.
 ``LabelSet.kept_targets``), or, for a regressor (loss ``mse`` / ``ccc``, or classical ``svr`` / ``ridge``),
 ``(N, D)`` continuous targets with one column per dimension (``ContinuousLabelSet.values``): the model
-then has one linear output per dimension. Arrays may be float16 or memory-mapped; items are read one
-batch at a time.
+then has one linear output per dimension. Arrays may be float16 or memory-mapped: the lean loop holds
+the items as float32 tensors, except a memory-mapped array, whose rows are read one batch at a time.
 
 Dev metrics are computed once per epoch on the WHOLE dev set (never averaged over batches; under DDP
 gathered from every rank); the best epoch's weights are restored at the end on every rank; early stopping
