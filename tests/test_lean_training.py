@@ -1,5 +1,8 @@
 """The lean training loop for heads on cached features: the same numbers as the Lightning path and as a
-hand-written torch loop, length buckets, the devices it takes, and prompt SIGTERM / Ctrl-C."""
+hand-written torch loop, length buckets, the devices it takes, and prompt SIGTERM / Ctrl-C.
+
+torch is imported inside the tests: collecting the suite imports no training stack (tests/test_collection.py).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
 from voxpop.core.errors import InputError
 from voxpop.core.stopping import Stopped
@@ -72,6 +74,8 @@ CASES = {
 def test_the_lean_loop_gives_the_lightning_paths_numbers_for_a_fixed_seed(monkeypatch, case):
     """Same weights (bit for bit: same batches, dropout masks, AdamW steps, schedule, best epoch) and the
     same history; dev losses may differ by float rounding only (one pass instead of batches of batch_size)."""
+    import torch
+
     data, model, train = CASES[case]
     x, y, dx, dy = data()
     config = TrainConfig(epochs=6, lr=1e-2, batch_size=8, patience=2, progress_bar=False, seed=3, **train)
@@ -90,6 +94,8 @@ def test_the_lean_loop_gives_the_lightning_paths_numbers_for_a_fixed_seed(monkey
 def test_the_lean_loop_equals_a_hand_written_torch_loop():
     """A linear head, soft-target cross-entropy, AdamW at a constant rate, random batches of 16 from a seeded
     sampler, best dev loss weights restored: the plain loop written out here gives the same weights."""
+    import torch
+
     from voxpop.models.training import fit
 
     x, y = blobs(100, 7)
@@ -124,6 +130,8 @@ def test_the_lean_loop_equals_a_hand_written_torch_loop():
 
 def test_the_lean_loop_trains_on_the_length_buckets():
     """The batches of frame sequences are the length buckets: no padded batch above max_batch_frames."""
+    import torch
+
     from voxpop.models.batching import ItemTensors, LengthBucketBatchSampler, batching, epoch_batches
 
     x, _ = sequences(40, 6)
@@ -208,6 +216,7 @@ def test_sigterm_and_ctrl_c_stop_a_lean_fit_at_once(signum, raised):
 @pytest.mark.parametrize("schedule", ["constant", "linear", "cosine"])
 def test_the_schedules_are_transformers_get_scheduler_bit_for_bit(schedule, warmup):
     """Every learning rate of a 17-step fit equals transformers' (constant: constant_with_warmup) exactly."""
+    import torch
     from transformers import get_scheduler
 
     from voxpop.models.optimisation import make_optimiser
