@@ -67,6 +67,12 @@ CASES = {
         {"head": "lstm", "head_options": {"hidden_size": 8}},
         {"max_batch_frames": 60, "monitor": "loss"},
     ),
+    # 120 = 15 x 8: no partial last batch, after which the DataLoader leaves the seeded sampler unread
+    "linear-full-batches": (
+        lambda: (*blobs(120, 10), *blobs(50, 11)),
+        {"head": "linear"},
+        {"monitor": "loss"},
+    ),
 }
 
 

@@ -11,6 +11,7 @@ its own. :func:`voxpop.features.long_items.long_items` names the items above a l
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Sampler
+from torch.utils.data import BatchSampler, Sampler
 
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.features.long_items import describe_long, long_items
@@ -223,15 +224,19 @@ def _finite_rows(x: torch.Tensor) -> np.ndarray:
 def epoch_batches(batches: dict[str, Any]) -> Iterator[list[int]]:
     """One epoch's batches of item positions from :func:`batching`'s keyword arguments (the sampler drawn once).
 
+    Plain batches are read from the sampler as a ``DataLoader`` reads them under Lightning: torch's
+    ``BatchSampler`` for ``len(loader)`` batches and no further. This matters for a seeded ``RandomSampler``,
+    which draws a second (empty) permutation from its generator only when it is read past its last item: that
+    happens for a last, partial batch, not after a last full one, so the next epoch's order depends on it.
+
     >>> list(epoch_batches({"sampler": range(5), "batch_size": 2}))
     [[0, 1], [2, 3], [4]]
     """
     if "batch_sampler" in batches:
         yield from batches["batch_sampler"]
         return
-    order, size = list(batches["sampler"]), batches["batch_size"]
-    for start in range(0, len(order), size):
-        yield order[start : start + size]
+    plain = BatchSampler(batches["sampler"], batches["batch_size"], drop_last=False)
+    yield from itertools.islice(plain, batch_count(batches))
 
 
 def batch_count(batches: dict[str, Any]) -> int:
