@@ -97,6 +97,88 @@ def test_the_lean_loop_gives_the_lightning_paths_numbers_for_a_fixed_seed(monkey
     np.testing.assert_allclose(lean.predict_proba(dx), lightning.predict_proba(dx), atol=1e-6)
 
 
+def rater_votes_of(y: np.ndarray, seed: int, n_raters: int = 3) -> np.ndarray:
+    """Per-rater targets (N, R, C) for one-hot ``y``: each rater rates an item with probability 0.6 and gives its
+    class with probability 0.8 (else class 0); the last rater rates nothing (its output gets no gradient)."""
+    rng = np.random.default_rng(seed)
+    n, c = y.shape
+    votes = np.zeros((n, n_raters, c), dtype=np.float32)
+    for r in range(n_raters - 1):
+        rated = rng.random(n) < 0.6
+        right = rng.random(n) < 0.8
+        votes[rated, r] = np.where(right[rated, None], y[rated], np.eye(c)[0])
+    return votes
+
+
+RATER_CASES = {
+    "per_rater-dropout-uar": (
+        lambda: (*blobs(120, 10), *blobs(50, 11)),
+        {"head": "per_rater", "head_options": {"trunk": "mlp", "trunk_options": {"hidden_dim": 16, "dropout": 0.3},
+                                               "trunk_dim": 8}},
+        {"monitor": "uar", "accumulate_grad_batches": 2},
+    ),
+    "crowd_layer-lstm-length-buckets": (
+        lambda: (*sequences(60, 12), *sequences(30, 13)),
+        {"head": "crowd_layer", "head_options": {"trunk": "lstm", "trunk_options": {"hidden_size": 8}}},
+        {"max_batch_frames": 60, "monitor": "loss"},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", RATER_CASES)
+def test_rater_heads_train_on_the_lean_loop_with_the_lightning_paths_numbers(monkeypatch, case):
+    """per_rater and crowd_layer (issue #27) train on the lean loop from their per-rater targets (the masked
+    rater loss; dev scored on the item prediction): the weights and history of the Lightning path, whose
+    HeadModule trains on the same loss."""
+    import torch
+
+    from voxpop.models.lean_training import lean_device
+
+    data, model, train = RATER_CASES[case]
+    x, y, dx, dy = data()
+    config = TrainConfig(epochs=5, lr=1e-2, batch_size=8, patience=2, progress_bar=False, seed=5, **train)
+    assert lean_device(config, "32-true") is not None  # the first fit below takes the lean loop
+    raters = {"rater_targets": rater_votes_of(y, 0), "raters": ["r1", "r2", "r3"]}
+    lean, lightning = both_paths(monkeypatch, x, y, dx, dy, config=config, **model, **raters)
+    assert len(lean.history) == len(lightning.history) >= 3
+    for ours, theirs in zip(lean.history, lightning.history, strict=True):
+        assert ours.keys() == theirs.keys() and f"dev_{config.monitor}" in ours
+        assert ours == pytest.approx(theirs, rel=1e-6, abs=1e-7)
+    ours, theirs = lean.network.state_dict(), lightning.network.state_dict()
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        torch.testing.assert_close(ours[key], theirs[key], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(lean.predict_proba(dx), lightning.predict_proba(dx), atol=1e-6)
+    np.testing.assert_allclose(lean.predict_rater_proba(dx, "r2"), lightning.predict_rater_proba(dx, "r2"), atol=1e-6)
+
+
+def test_a_rater_output_that_rated_nothing_only_decays_on_the_lean_loop():
+    """The lean loop's loss is the masked rater loss: the output of a rater with no votes gets a zero gradient,
+    so AdamW leaves its weights at their initial values times (1 - lr * weight_decay) per step; the outputs
+    of the raters who voted move."""
+    import torch
+
+    from voxpop.models.heads import build_head
+    from voxpop.models.training import fit
+
+    x, y = blobs(40, 14)
+    votes = rater_votes_of(y, 1)
+    assert not votes[:, 2].any() and votes[:, :2].any()
+    config = TrainConfig(epochs=3, lr=0.05, weight_decay=0.1, batch_size=16, patience=None, progress_bar=False, seed=9)
+    options = {"trunk": "linear", "trunk_dim": 4}
+    model = fit(x, y, head="per_rater", head_options=options, config=config, rater_targets=votes,
+                raters=["r1", "r2", "r3"])  # fmt: skip
+    torch.manual_seed(9)  # fit seeds, then builds the head: the same initial weights
+    initial = build_head("per_rater", 6, 3, 3, **options)
+    steps = 3 * 3  # ceil(40 / 16) batches per epoch
+    decay = (1 - 0.05 * 0.1) ** steps
+    trained = model.network
+    torch.testing.assert_close(trained.weight[2], initial.weight[2].detach() * decay, rtol=1e-5, atol=0)
+    torch.testing.assert_close(trained.bias[2], initial.bias[2].detach() * decay, rtol=1e-5, atol=0)
+    for r in (0, 1):
+        assert not torch.allclose(trained.weight[r], initial.weight[r].detach() * decay, rtol=1e-3, atol=0)
+
+
 def test_the_lean_loop_equals_a_hand_written_torch_loop():
     """A linear head, soft-target cross-entropy, AdamW at a constant rate, random batches of 16 from a seeded
     sampler, best dev loss weights restored: the plain loop written out here gives the same weights."""
