@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-PARTS: list[str] = ["import", "kernels"]
+PARTS: list[str] = ["import", "kernels", "train", "startup"]
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,9 @@ import voxpop.cli
 heavy = %r
 loaded = {"import voxpop.cli": [m for m in heavy if m in sys.modules]}
 
+from voxpop.cli.app import load_verb
+from voxpop.cli.verbs import VERBS
+
 def paths(command, prefix):
     yield prefix
     if hasattr(command, "commands"):  # a group (typer vendors its own click)
@@ -32,7 +35,8 @@ def paths(command, prefix):
 
 runner = CliRunner()
 helps = []
-for path in paths(typer.main.get_command(voxpop.cli.app), []):
+everything = [[]] + [path for verb in VERBS for path in paths(load_verb(verb), [verb])]  # verbs load lazily
+for path in everything:
     result = runner.invoke(voxpop.cli.app, [*path, "--help"])
     if result.exit_code != 0 or "Usage" not in result.output:
         raise SystemExit(f"voxpop {' '.join(path)} --help failed: {result.output}")

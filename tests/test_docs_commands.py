@@ -233,6 +233,11 @@ def link_checkout(folder: Path) -> None:
 
 def _click_command(words: list[str]) -> tuple[object, list[str]]:
     """The click command a ``voxpop ...`` command line reaches, and the words after its name."""
+    from voxpop.cli.app import load_verb
+    from voxpop.cli.verbs import VERBS
+
+    if len(words) > 1 and words[1] in VERBS:
+        load_verb(words[1])  # verb modules are imported when their verb runs
     command, rest = typer.main.get_command(voxpop.cli.app), words[1:]
     while hasattr(command, "commands") and rest and rest[0] in command.commands:
         command, rest = command.commands[rest[0]], rest[1:]

@@ -162,21 +162,21 @@ def test_cosine_schedule_and_warmup_ratio():
 def test_bf16_autocast_on_cpu(monkeypatch):
     import torch
 
-    from voxpop.models.head_module import HeadModule
+    from voxpop.models.heads import MLPHead
     from voxpop.models.training import fit
 
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=(12, 4)).astype(np.float32), np.eye(2)[np.arange(12) % 2]
-    seen, forward = [], HeadModule.forward
+    seen, forward = [], MLPHead.forward
 
     def recording(self, *args):
         logits = forward(self, *args)
         seen.append(logits.dtype)
         return logits
 
-    monkeypatch.setattr(HeadModule, "forward", recording)
+    monkeypatch.setattr(MLPHead, "forward", recording)
     model = fit(x, y, config=TrainConfig(epochs=1, batch_size=4, precision="bf16-mixed", **QUIET), head="mlp")
-    assert seen == [torch.bfloat16] * 3  # three training batches under Lightning's CPU autocast
+    assert seen == [torch.bfloat16] * 3  # three training batches under CPU autocast (the lean loop, as Lightning)
     assert np.isfinite(model.predict_proba(x)).all()
     with pytest.raises(ConfigError, match="needs a CUDA GPU"):
         fit(x, y, config=TrainConfig(epochs=1, precision="16-mixed", **QUIET))

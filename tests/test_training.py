@@ -176,7 +176,7 @@ def test_bce_family_reads_outputs_through_a_sigmoid():
 def test_dev_metric_against_sklearn():
     from sklearn.metrics import f1_score, recall_score
 
-    from voxpop.models.head_module import dev_metric
+    from voxpop.models.epoch_scores import dev_metric
 
     rng = np.random.default_rng(0)
     targets = rng.dirichlet(np.ones(4), size=50)
@@ -200,7 +200,7 @@ def test_early_stopping_and_the_report_agree_on_a_partial_dev_set():
     # only: 0) -> macro-F1 1/3 (classes in truth or prediction, scikit-learn's convention).
     from sklearn.metrics import f1_score, recall_score
 
-    from voxpop.models.head_module import dev_metric
+    from voxpop.models.epoch_scores import dev_metric
 
     targets = np.eye(3)[[0, 0, 1]]
     probs = np.array([[0.8, 0.1, 0.1], [0.7, 0.2, 0.1], [0.1, 0.2, 0.7]])

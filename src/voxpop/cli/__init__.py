@@ -1,6 +1,7 @@
 """Command-line interface: ``voxpop VERB ...``. Every verb is a thin call into the library.
 
-Verb modules register their commands on :data:`voxpop.cli.app.app` when imported here.
+Verb modules register their commands on :data:`voxpop.cli.app.app` when imported, which happens when their
+verb runs (:mod:`voxpop.cli.verbs`): ``voxpop --help`` imports none of them.
 """
 
 from __future__ import annotations
@@ -9,21 +10,6 @@ import sys
 
 from rich.markup import escape
 
-from voxpop.cli import (  # noqa: F401  (register commands)
-    agreement_verbs,
-    audit_verbs,
-    budget_verbs,
-    corpus_verbs,
-    export_verbs,
-    feature_verbs,
-    import_verbs,
-    label_verbs,
-    merge_verbs,
-    model_verbs,
-    store_verbs,
-    study_verbs,
-    train_verbs,
-)
 from voxpop.cli.app import app, err_console
 from voxpop.core.errors import ConfigError, VoxpopError
 from voxpop.core.stopping import TERMINATED, Stopped, stop_on_sigterm

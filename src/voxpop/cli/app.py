@@ -1,15 +1,56 @@
-"""The typer application object and the console shared by every verb module."""
+"""The typer application object (its verbs imported when they run) and the console shared by every verb module."""
 
 from __future__ import annotations
 
+import importlib
 import os
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from typer import _click
+from typer.core import TyperCommand, TyperGroup
+
+from voxpop.cli.verbs import VERBS
+
+
+def load_verb(name: str) -> _click.Command:
+    """The command of verb ``name`` (a :data:`VERBS` key), importing its module (which registers it on the app).
+
+    Raises:
+        KeyError: ``name`` is not a verb of :data:`VERBS`.
+    """
+    importlib.import_module(f"voxpop.cli.{VERBS[name][0]}")
+    return typer.main.get_group(app).commands[name]
+
+
+class LazyVerbs(TyperGroup):
+    """The ``voxpop`` group: lists :data:`VERBS` from the index, imports a verb's module when it is invoked."""
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        return [*VERBS, *(name for name in self.commands if name not in VERBS)]
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        """The verb's command once loaded; before that, for the listing, a stand-in holding its help."""
+        if cmd_name in self.commands or cmd_name not in VERBS:
+            return self.commands.get(cmd_name)
+        return TyperCommand(name=cmd_name, help=VERBS[cmd_name][1])
+
+    def resolve_command(self, ctx: _click.Context, args: list[str]) -> tuple[Any, ...]:
+        """Import the invoked verb's module; for a name that is no verb, the stand-ins of every verb, so that
+        typer's message suggests the verbs it resembles (``Did you mean 'agreement'?``)."""
+        if args and args[0] in VERBS and args[0] not in self.commands:
+            self.commands[args[0]] = load_verb(args[0])
+        elif args and args[0] not in self.commands:
+            for name in VERBS:
+                self.commands.setdefault(name, self.get_command(ctx, name))
+        return super().resolve_command(ctx, args)
+
 
 app = typer.Typer(
     name="voxpop",
+    cls=LazyVerbs,
     help="Speech emotion recognition that learns from every rater.",
     no_args_is_help=True,
     add_completion=False,

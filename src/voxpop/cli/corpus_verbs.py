@@ -52,11 +52,6 @@ def print_summary(corpus: Corpus) -> None:
         console.print(table)
 
 
-FORCE = typer.Option(
-    False, "--force", help="Replace a different corpus already in --out (the same corpus is reused without it)."
-)
-
-
 def save_imported(corpus: Corpus, out: Path, force: bool = False) -> None:
     """Save an imported corpus (refusing to replace a different one unless ``force``) and show what it holds."""
     from rich.markup import escape

@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 
 from voxpop.cli.app import app
-from voxpop.cli.corpus_verbs import FORCE
-from voxpop.cli.options import parse_names
+from voxpop.cli.options import FORCE, parse_names
 
 import_app = typer.Typer(
     help="Import a corpus from a native rating format into a corpus directory.",

@@ -8,8 +8,7 @@ import typer
 from rich.table import Table
 
 from voxpop.cli.app import app, console
-from voxpop.cli.corpus_verbs import FORCE
-from voxpop.cli.options import parse_names
+from voxpop.cli.options import FORCE, parse_names
 
 _COLUMNS = {
     "items": "items",

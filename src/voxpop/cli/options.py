@@ -1,14 +1,22 @@
-"""Option texts shared by CLI verbs (``NAME=VALUE`` pairs, ``LOW:HIGH`` bounds, levels) and the rule options."""
+"""Option texts shared by CLI verbs (``NAME=VALUE`` pairs, ``LOW:HIGH`` bounds, levels), rule options, shared flags."""
 
 from __future__ import annotations
 
 import functools
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import typer
 
 from voxpop.core.errors import ConfigError
-from voxpop.corpus.formats.likert import Scale
+
+if TYPE_CHECKING:  # imported when used: ``voxpop import --help`` does not load the corpus model
+    from voxpop.corpus.formats.likert import Scale
+
+FORCE = typer.Option(
+    False, "--force", help="Replace a different corpus already in --out (the same corpus is reused without it)."
+)
 
 
 def parse_names(text: str | None) -> list[str] | None:
@@ -80,6 +88,8 @@ def parse_numeric(texts: Sequence[str]) -> dict[str, Scale]:
     >>> parse_numeric(["sentiment=-3:3"])
     {'sentiment': Scale(low=-3.0, high=3.0, levels={})}
     """
+    from voxpop.corpus.formats.likert import Scale
+
     return {column: Scale(*parse_bounds(b, "--numeric")) for column, b in parse_pairs(texts, "--numeric").items()}
 
 

@@ -11,16 +11,24 @@ its own. :func:`voxpop.features.long_items.long_items` names the items above a l
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from torch.utils.data import Sampler
+import torch
+from torch import nn
+from torch.utils.data import BatchSampler, Sampler
 
+from voxpop.core.errors import ConfigError, InputError
 from voxpop.features.long_items import describe_long, long_items
 
 log = logging.getLogger(__name__)
+
+_CHUNK = 65_536  # pooled items checked per step
+
 
 class LengthBucketBatchSampler(Sampler[list[int]]):
     """Batches of item positions whose padded size ``len(batch) x max length`` stays within ``max_frames``.
@@ -118,8 +126,6 @@ def batching(
         ConfigError: buckets are needed (some batch would exceed ``max_frames``) but ``sampler`` draws with
             replacement, whose batch count could change from epoch to epoch.
     """
-    from voxpop.core.errors import ConfigError
-
     plain = {"sampler": sampler, "batch_size": batch_size}
     if axis is None:
         return plain
@@ -140,3 +146,101 @@ def batching(
             "--max-seconds) or raise max_batch_frames."
         )
     return {"batch_sampler": LengthBucketBatchSampler(sampler, lengths, batch_size, max_frames)}
+
+
+class ItemTensors:
+    """Items held as float32 tensors, gathered into batches by position.
+
+    Pooled vectors ``(N, D)`` / per-layer vectors ``(N, L, D)`` become one tensor (a memory-mapped array
+    stays on disk and its rows are read per batch); sequences (frames ``(T_i, D)`` / ``(L, T_i, D)``, 1-D
+    waveforms) one tensor per item, zero-padded along their time axis per batch. Every value is checked
+    once to be finite.
+
+    Args:
+        x: the items, as :func:`~voxpop.models.training.fit` takes them.
+        axis: the time axis of each item (0 for ``(T, D)`` frames and waveforms, 1 for ``(L, T, D)``), or
+            None for an array of pooled items.
+        ids: item ids by position, for messages.
+        name: what ``x`` is (``train_x``, ``dev_x``), for messages.
+
+    Raises:
+        InputError: an item has a NaN or infinite value (naming the items: re-extract or drop them).
+
+    Example:
+        >>> items = ItemTensors([np.ones((2, 3)), np.ones((4, 3))], 0, ["a", "b"], "train_x")
+        >>> x, mask = items.take([1, 0])
+        >>> tuple(x.shape), mask.tolist()
+        ((2, 4, 3), [[True, True, True, True], [True, True, False, False]])
+    """
+
+    def __init__(self, x: Any, axis: int | None, ids: Sequence[Any], name: str) -> None:
+        self.axis = axis
+        if self.axis is None:
+            self.x: Any = x if isinstance(x, np.memmap) else float32_tensor(x)
+            chunks = range(0, len(x), _CHUNK)
+            finite = np.concatenate([_finite_rows(self._rows(slice(i, i + _CHUNK))) for i in chunks])
+        else:  # time first, so that pad_sequence pads it: (T, D) or (T, L, D)
+            self.x = [float32_tensor(np.moveaxis(np.asarray(a), self.axis, 0)) for a in x]
+            self.lengths = torch.tensor([len(a) for a in self.x])
+            finite = np.array([bool(torch.isfinite(a).all()) for a in self.x], dtype=bool)
+        if not finite.all():
+            bad = [str(ids[i]) for i in np.flatnonzero(~finite)]
+            raise InputError(
+                f"{name}: item {', '.join(bad[:10])} has NaN or infinite feature values ({len(bad)} item(s) in all); "
+                "re-extract or drop it."
+            )
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def _rows(self, positions: Any) -> torch.Tensor:
+        if isinstance(self.x, np.memmap):
+            return float32_tensor(self.x[positions])
+        return self.x[positions]
+
+    def take(self, positions: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The batch of the items at ``positions``: ``(x, mask)``; ``x`` is ``(B, D)`` / ``(B, L, D)``, or
+        ``(B, T, D)`` / ``(B, L, T, D)`` / ``(B, S)`` zero-padded to the longest item with ``mask`` ``(B, T)``
+        (True on frames / samples); ``mask`` is None for pooled items."""
+        index = torch.as_tensor(positions, dtype=torch.long)
+        if self.axis is None:
+            return self._rows(index.numpy() if isinstance(self.x, np.memmap) else index), None
+        x = nn.utils.rnn.pad_sequence([self.x[i] for i in index.tolist()], batch_first=True)
+        lengths = self.lengths[index]
+        mask = torch.arange(x.shape[1])[None, :] < lengths[:, None]
+        return x.movedim(1, self.axis + 1), mask
+
+
+def float32_tensor(a: Any) -> torch.Tensor:
+    """``a`` as a float32 tensor (sharing a float32 array's memory; a read-only array is copied)."""
+    a = np.asarray(a, dtype=np.float32)
+    return torch.from_numpy(a if a.flags.writeable else a.copy())
+
+
+def _finite_rows(x: torch.Tensor) -> np.ndarray:
+    return torch.isfinite(x.flatten(1)).all(dim=1).numpy()
+
+
+def epoch_batches(batches: dict[str, Any]) -> Iterator[list[int]]:
+    """One epoch's batches of item positions from :func:`batching`'s keyword arguments (the sampler drawn once).
+
+    Plain batches are read from the sampler as a ``DataLoader`` reads them under Lightning: torch's
+    ``BatchSampler`` for ``len(loader)`` batches and no further. This matters for a seeded ``RandomSampler``,
+    which draws a second (empty) permutation from its generator only when it is read past its last item: that
+    happens for a last, partial batch, not after a last full one, so the next epoch's order depends on it.
+
+    >>> list(epoch_batches({"sampler": range(5), "batch_size": 2}))
+    [[0, 1], [2, 3], [4]]
+    """
+    if "batch_sampler" in batches:
+        yield from batches["batch_sampler"]
+        return
+    plain = BatchSampler(batches["sampler"], batches["batch_size"], drop_last=False)
+    yield from itertools.islice(plain, batch_count(batches))
+
+
+def batch_count(batches: dict[str, Any]) -> int:
+    """The number of batches per epoch of :func:`batching`'s keyword arguments (as a ``DataLoader`` counts them)."""
+    if "batch_sampler" in batches:
+        return len(batches["batch_sampler"])
+    return math.ceil(len(batches["sampler"]) / batches["batch_size"])

@@ -11,62 +11,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from voxpop.core.errors import ConfigError
-from voxpop.evaluation import metrics
-from voxpop.models.heads import BackboneClassifier
-from voxpop.models.losses import MaskedRaterLoss, MultiTaskLoss, TargetLoss, concordance
-from voxpop.models.rater_heads import rater_logits
-from voxpop.models.specs import Monitor, TrainConfig
-
-
-def dev_metric(metric: Monitor, probs: np.ndarray, targets: np.ndarray, multilabel: bool) -> float:
-    """A dev metric on the whole set with the report's definitions (:mod:`voxpop.evaluation.metrics`).
-
-    ``probs`` and ``targets`` are (N, C). Single-label: argmax of targets vs argmax of outputs; ``uar``
-    averages recall over the classes present in the dev truth, ``macro_f1`` F1 over the classes in the
-    dev truth or prediction; ``binary_f1`` is the F1 of class index 1. Multi-label: targets and sigmoid
-    outputs binarised at 0.5, averages over the classes with a dev positive; ``binary_f1`` is the F1
-    of the single column. Raises :class:`ConfigError` for an unknown metric.
-
-    >>> dev_metric("uar", np.array([[.9, .1], [.8, .2], [.3, .7]]), np.array([[1, 0], [0, 1], [0, 1]]), False)
-    0.75
-    """
-    if multilabel:
-        counts = metrics.Counts.from_binary(targets >= 0.5, probs >= 0.5)
-    else:
-        counts = metrics.Counts.from_codes(targets.argmax(axis=1), probs.argmax(axis=1), targets.shape[1])
-    if metric in ("macro_f1", "uar"):
-        return float(metrics.score(counts, metric))
-    if metric == "binary_f1":
-        return float(metrics.score(counts, "f1")[0 if multilabel else 1])
-    raise ConfigError(f"unknown dev metric {metric!r}; choose loss, macro_f1, binary_f1 or uar.")
-
-
-def _dev_record(loss_fn: TargetLoss, logits: torch.Tensor, targets: torch.Tensor, monitor: Monitor) -> dict[str, float]:
-    record = {"dev_loss": float(loss_fn(logits, targets))}
-    # outputs [:c] are class logits, [c:] dimension values (multi-task: both; a regressor: c = 0)
-    c = loss_fn.n_classes if isinstance(loss_fn, MultiTaskLoss) else 0 if loss_fn.regression else logits.shape[1]
-    if monitor == "ccc":  # mean CCC over the dimensions, on the whole dev set
-        record["dev_ccc"] = float(concordance(logits[:, c:].double(), targets[:, c:].double()).mean())
-    elif monitor != "loss":
-        logits, targets = logits[:, :c], targets[:, :c]
-        probs = torch.sigmoid(logits) if loss_fn.multilabel else torch.softmax(logits, dim=-1)
-        record[f"dev_{monitor}"] = dev_metric(monitor, probs.numpy(), targets.numpy(), loss_fn.multilabel)
-    return record
-
-
-def _check_monitor(
-    monitor: Monitor, n_classes: int, multilabel: bool, regression: bool = False, multitask: bool = False
-) -> None:
-    if not multitask and regression != (monitor == "ccc") and monitor != "loss":
-        what = "a regressor" if regression else "a classifier"
-        fix = "loss or ccc" if regression else "loss, macro_f1, binary_f1 or uar"
-        raise ConfigError(f"monitor {monitor!r} does not apply to {what}; monitor {fix}.")
-    if monitor == "binary_f1" and n_classes != (1 if multilabel else 2):
-        raise ConfigError(
-            f"monitor 'binary_f1' needs 2 classes (softmax loss) or 1 class (BCE loss); the targets have "
-            f"{n_classes} classes. Use macro_f1 or uar instead."
-        )
+from voxpop.models.epoch_scores import dev_record
+from voxpop.models.losses import MaskedRaterLoss, TargetLoss, training_loss
+from voxpop.models.optimisation import make_optimiser
+from voxpop.models.specs import TrainConfig
 
 
 class HeadModule(L.LightningModule):
@@ -99,11 +47,8 @@ class HeadModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         outputs = self(batch["x"], batch["mask"])  # a rater-aware head also keeps its per-rater logits
-        if "rater_targets" in batch:
-            assert self.rater_loss is not None, "per-rater targets need HeadModule(rater_loss=...)"
-            loss = self.rater_loss(rater_logits(self.network), batch["rater_targets"])
-        else:
-            loss = self.loss_fn(outputs.float(), batch["y"])
+        raters = batch.get("rater_targets")
+        loss = training_loss(self.network, outputs, batch["y"], self.loss_fn, raters, self.rater_loss)
         self._train_sum += float(loss.detach()) * len(batch["y"])
         self._train_n += len(batch["y"])
         return loss
@@ -121,7 +66,7 @@ class HeadModule(L.LightningModule):
             index, logits, targets = (self.all_gather(t).flatten(0, 1) for t in (index, logits, targets))
         index, logits, targets = index.cpu(), logits.cpu(), targets.cpu()
         keep = torch.from_numpy(np.unique(index.numpy(), return_index=True)[1])  # first copy of each dev item
-        self._record = _dev_record(self.loss_fn, logits[keep], targets[keep], self.config.monitor)
+        self._record = dev_record(self.loss_fn, logits[keep], targets[keep], self.config.monitor)
         self.log("dev_monitor", self._record[f"dev_{self.config.monitor}"], sync_dist=True)  # mean of equal values
         self._dev = []
 
@@ -133,20 +78,8 @@ class HeadModule(L.LightningModule):
         self._record = {}
 
     def configure_optimizers(self) -> dict[str, Any]:
-        """AdamW over the trainable parameters (the backbone's at ``backbone_lr``), stepped by ``schedule``."""
-        from transformers import get_scheduler
-
-        c = self.config
-        backbone = self.network.backbone if isinstance(self.network, BackboneClassifier) else None
-        in_backbone = {id(p) for p in backbone.parameters()} if backbone is not None else set()
-        trainable = [p for p in self.parameters() if p.requires_grad]
-        groups = [{"params": [p for p in trainable if id(p) not in in_backbone], "lr": c.lr}]
-        if in_backbone:
-            groups.append({"params": [p for p in trainable if id(p) in in_backbone], "lr": c.backbone_lr or c.lr})
-        optimiser = torch.optim.AdamW([g for g in groups if g["params"]], betas=c.betas, weight_decay=c.weight_decay)
-        total = int(self.trainer.estimated_stepping_batches)
-        name = "constant_with_warmup" if c.schedule == "constant" else c.schedule
-        scheduler = get_scheduler(name, optimiser, num_warmup_steps=c.warmup(total), num_training_steps=total)
+        """AdamW over the trainable parameters, stepped by ``schedule`` (:func:`make_optimiser`)."""
+        optimiser, scheduler = make_optimiser(self.network, self.config, int(self.trainer.estimated_stepping_batches))
         return {"optimizer": optimiser, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 

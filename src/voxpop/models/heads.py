@@ -20,17 +20,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.multioutput import MultiOutputRegressor
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC, SVR
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
@@ -38,6 +31,9 @@ from voxpop.core.errors import ConfigError
 from voxpop.core.limits import check_ceiling
 from voxpop.models.rater_heads import RATER_HEAD_MODULES
 from voxpop.models.specs import CLASSICAL, RATER_HEADS, validated_options
+
+if TYPE_CHECKING:  # scikit-learn is imported by the classical pipelines, not by training a neural head
+    from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -389,6 +385,10 @@ class BackboneClassifier(nn.Module):
 
 
 def _classical_pipeline(estimator: Any, pca_components: int | None, seed: int) -> Pipeline:
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     steps: list[tuple[str, Any]] = [("scale", StandardScaler())]
     if pca_components is not None:
         steps.append(("pca", PCA(n_components=pca_components, random_state=seed)))
@@ -410,6 +410,9 @@ def svm_pipeline(
     data (what ``SVC(probability=True)`` did before scikit-learn 1.9 deprecated it). Every class needs at
     least ``calibration_folds`` training items.
     """
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import SVC
+
     svc = SVC(C=C, kernel=kernel, random_state=seed)
     return _classical_pipeline(
         CalibratedClassifierCV(svc, method="sigmoid", cv=calibration_folds, ensemble=False), pca_components, seed
@@ -418,6 +421,8 @@ def svm_pipeline(
 
 def logreg_pipeline(*, seed: int, C: float = 1.0, max_iter: int = 1000, pca_components: int | None = None) -> Pipeline:
     """StandardScaler -> optional PCA -> multinomial ``LogisticRegression``."""
+    from sklearn.linear_model import LogisticRegression
+
     return _classical_pipeline(LogisticRegression(C=C, max_iter=max_iter, random_state=seed), pca_components, seed)
 
 
@@ -430,11 +435,16 @@ def svr_pipeline(
     pca_components: int | None = None,
 ) -> Pipeline:
     """StandardScaler -> optional PCA -> one epsilon-SVR per dimension (``MultiOutputRegressor``)."""
+    from sklearn.multioutput import MultiOutputRegressor
+    from sklearn.svm import SVR
+
     return _classical_pipeline(MultiOutputRegressor(SVR(C=C, epsilon=epsilon, kernel=kernel)), pca_components, seed)
 
 
 def ridge_pipeline(*, seed: int, alpha: float = 1.0, pca_components: int | None = None) -> Pipeline:
     """StandardScaler -> optional PCA -> ridge regression (L2-penalised least squares, all dimensions at once)."""
+    from sklearn.linear_model import Ridge
+
     return _classical_pipeline(Ridge(alpha=alpha), pca_components, seed)
 
 

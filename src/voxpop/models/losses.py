@@ -30,6 +30,7 @@ from torch.utils.data import WeightedRandomSampler
 
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.labels.decisions import binarize_above_uniform
+from voxpop.models.rater_heads import rater_logits
 from voxpop.models.specs import dimension_weights, validated_options
 
 
@@ -244,6 +245,52 @@ class MaskedRaterLoss(nn.Module):
 
     def forward(self, rater_logits: torch.Tensor, rater_targets: torch.Tensor) -> torch.Tensor:
         return masked_rater_cross_entropy(rater_logits.float(), rater_targets.float())
+
+
+def training_loss(
+    network: nn.Module,
+    outputs: torch.Tensor,
+    targets: torch.Tensor,
+    loss_fn: TargetLoss,
+    rater_targets: torch.Tensor | None = None,
+    rater_loss: MaskedRaterLoss | None = None,
+) -> torch.Tensor:
+    """The loss a training batch is optimised on, in both training loops (Lightning's
+    :class:`~voxpop.models.head_module.HeadModule` and :func:`~voxpop.models.lean_training.fit_lean`).
+
+    Args:
+        network: the network whose forward pass gave ``outputs`` (a rater-aware head keeps that pass's per-rater
+            logits, :func:`~voxpop.models.rater_heads.rater_logits`).
+        outputs: the item prediction ``(B, C)`` (or ``(B, D)`` values of a regressor).
+        targets: the batch's item targets, same shape.
+        loss_fn: the item loss (:func:`make_loss`).
+        rater_targets: a rater-aware head's per-rater targets ``(B, R, C)`` (all zero where a rater output did not
+            rate the item), or None.
+        rater_loss: the loss on them, with ``rater_targets``.
+
+    Returns:
+        The scalar loss: ``rater_loss`` on the per-rater logits against ``rater_targets`` where they are given,
+        else ``loss_fn(outputs, targets)``.
+
+    Raises:
+        ConfigError: ``rater_targets`` without ``rater_loss`` (or a network without a rater-aware head).
+        InputError: targets whose shape differs from the outputs' (:func:`check_shapes`).
+
+    Example:
+        >>> from voxpop.models.heads import build_head
+        >>> head = build_head("per_rater", 4, 2, 3, trunk="linear", trunk_dim=5)
+        >>> out = head(torch.zeros(1, 4))
+        >>> votes = torch.tensor([[[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]]])  # only rater output 0 rated the item
+        >>> item_y = torch.tensor([[1.0, 0.0]])
+        >>> loss = training_loss(head, out, item_y, SoftCrossEntropyLoss(), votes, MaskedRaterLoss())
+        >>> bool(loss == -torch.log_softmax(head.rater_logits[0, 0], dim=-1)[0])
+        True
+    """
+    if rater_targets is None:
+        return loss_fn(outputs.float(), targets)
+    if rater_loss is None:
+        raise ConfigError("per-rater targets need a rater loss (MaskedRaterLoss); the training loop was given none.")
+    return rater_loss(rater_logits(network), rater_targets)
 
 
 class SoftCrossEntropyLoss(TargetLoss):

@@ -12,22 +12,24 @@ import logging
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 import pydantic
 import torch
-from sklearn.pipeline import Pipeline
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from voxpop.core.cache import atomic_write, parse_json, write_bytes, write_text
 from voxpop.core.errors import ConfigError, InputError
-from voxpop.models.batching import batching
+from voxpop.models.batching import ItemTensors, batching, epoch_batches
 from voxpop.models.heads import BackboneClassifier, LayerWeightedSum, build_head
 from voxpop.models.rater_heads import rater_logits
 from voxpop.models.specs import CLASSICAL, TrainConfig
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -313,6 +315,8 @@ def _load_estimator(directory: Path, head: str) -> Pipeline:
     except Exception as exc:  # zip, JSON and schema errors of skops all mean the file is damaged
         what = f"{type(exc).__name__}: {exc}"
         raise InputError(f"{path}: not a readable skops model file ({what}); retrain the model.") from None
+    from sklearn.pipeline import Pipeline
+
     if not isinstance(estimator, Pipeline):
         raise InputError(f"{path}: holds a {type(estimator).__name__}, expected a scikit-learn Pipeline; retrain it.")
     return estimator
@@ -410,14 +414,15 @@ class TrainedModel:
         device = next(self.network.parameters()).device
         size, budget = batch_size or self.spec.config.batch_size, self.spec.config.max_batch_frames
         batches = batching(x, [], _frame_axis(spec.kind), range(len(x)), size, budget, name="x")
-        loader = _loader(x, None, list(range(len(x))), spec.kind, "x", **batches)
+        items = ItemTensors(x, _TIME_AXIS[spec.kind], range(len(x)), "x")
+        order, parts = [], []
         with torch.inference_mode():
-            parts = []
-            for b in loader:
-                out = self.network(b["x"].to(device), None if b["mask"] is None else b["mask"].to(device))
-                parts.append((b["index"], out if rater is None else rater_logits(self.network)[:, rater]))
-        index, logits = torch.cat([i for i, _ in parts]), torch.cat([out.float().cpu() for _, out in parts])
-        return logits[torch.argsort(index)]  # length buckets reorder items: back to the input's order
+            for positions in epoch_batches(batches):
+                batch, mask = items.take(positions)
+                out = self.network(batch.to(device), None if mask is None else mask.to(device))
+                parts.append((out if rater is None else rater_logits(self.network)[:, rater]).float().cpu())
+                order.extend(positions)
+        return torch.cat(parts)[torch.argsort(torch.as_tensor(order))]  # length buckets reorder items: input order
 
     def layer_weights(self) -> np.ndarray | None:
         """Softmax weights of the learned layer sum (sum to 1), or None when the model has none."""

@@ -1,4 +1,8 @@
-"""Train any head (or backbone + head, or a classical model) on features and soft targets with Lightning.
+"""Train any head (or backbone + head, or a classical model) on features and soft targets.
+
+A head on cached features trains on one device in the plain loop of :mod:`voxpop.models.lean_training`
+(the same numbers as Lightning for a fixed seed, without its per-step cost); Lightning trains backbones
+(fine-tuning), several devices or nodes, named strategies and 16-bit mixed precision.
 
 ``fit(train_x, train_y, dev_x, dev_y, head, loss, config) -> TrainedModel``. ``x`` is one of
 
@@ -11,8 +15,8 @@
 ``y`` is ``(N, C)`` soft targets (array or DataFrame with the classes as columns, e.g.
 ``LabelSet.kept_targets``), or, for a regressor (loss ``mse`` / ``ccc``, or classical ``svr`` / ``ridge``),
 ``(N, D)`` continuous targets with one column per dimension (``ContinuousLabelSet.values``): the model
-then has one linear output per dimension. Arrays may be float16 or memory-mapped; items are read one
-batch at a time.
+then has one linear output per dimension. Arrays may be float16 or memory-mapped: the lean loop holds
+the items as float32 tensors, except a memory-mapped array, whose rows are read one batch at a time.
 
 Dev metrics are computed once per epoch on the WHOLE dev set (never averaged over batches; under DDP
 gathered from every rank); the best epoch's weights are restored at the end on every rank; early stopping
@@ -21,26 +25,24 @@ watches the same metric.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import random
+from typing import TYPE_CHECKING, Any
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar
-from sklearn.pipeline import Pipeline
 from torch.utils.data import RandomSampler
 
 from voxpop.core.errors import ConfigError, InputError
-from voxpop.core.progress import epoch_progress_callback
-from voxpop.core.stopping import stop_between_batches, stop_on_signal_callback
-from voxpop.models.batching import batching
-from voxpop.models.head_module import HeadModule, _BestWeights, _check_monitor, _dev_record
+from voxpop.models.batching import ItemTensors, batching
+from voxpop.models.epoch_scores import check_monitor, dev_record
 from voxpop.models.heads import (
     build_classical,
     feature_extractor_normalizes,
     load_backbone,
 )
+from voxpop.models.lean_training import fit_lean, lean_device, scoring_batches
 from voxpop.models.losses import MaskedRaterLoss, balanced_sampler, loss_class, make_loss
 from voxpop.models.specs import CLASSICAL, LOSSES, RATER_HEADS, REGRESSORS, TrainConfig, validated_options
 from voxpop.models.trained_model import (
@@ -56,6 +58,9 @@ from voxpop.models.trained_model import (
     describe_input,
     resolve_precision,
 )
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 
 def check_targets(
@@ -144,7 +149,8 @@ def fit(
 ) -> TrainedModel:
     """Train head ``head`` (a name from ``voxpop.models.heads.HEADS`` or ``CLASSICAL``) with loss ``loss``.
 
-    Neural heads train with AdamW for ``config.epochs`` epochs; with a dev set the dev loss and
+    Neural heads train (the lean loop, or Lightning: see the module docstring) with AdamW for ``config.epochs``
+    epochs; with a dev set the dev loss and
     ``config.monitor`` are computed on the whole dev set after every epoch, training stops after
     ``patience`` epochs without improvement and the best epoch's weights are restored. Classical
     heads (``svm``, ``logreg``) fit soft targets by expanding each item into one row per class with
@@ -207,7 +213,7 @@ def fit(
     )
     if len(y) != len(train_x):
         raise InputError(f"train_x has {len(train_x)} items but train_y has {len(y)} rows.")
-    _check_monitor(config.monitor, spec.n_classes - n_dimensions, multilabel, regression, n_dimensions > 0)
+    check_monitor(config.monitor, spec.n_classes - n_dimensions, multilabel, regression, n_dimensions > 0)
     dev = _check_dev(dev_x, dev_y, spec) if dev_x is not None or dev_y is not None else None
     if classical:
         return _fit_classical(spec, train_x, y, dev)
@@ -274,10 +280,9 @@ def _fit_neural(
         )
     precision = resolve_precision(config.precision, config.accelerator)
     loss_fn = make_loss(spec.loss, y, spec.classes, **spec.loss_options)
-    L.seed_everything(config.seed, workers=True, verbose=False)
+    seed_everything(config.seed)
     backbone = load_backbone(config.backbone.path, config.backbone.keep_layers) if config.backbone else None
-    rater_loss = MaskedRaterLoss() if rater_targets is not None else None
-    module = HeadModule(_build_network(spec, backbone).train(), loss_fn, config, rater_loss)  # from_pretrained: eval
+    network = _build_network(spec, backbone).train()  # from_pretrained gives eval
     sampler = (
         balanced_sampler(y, config.seed)
         if config.balanced_sampling
@@ -286,12 +291,63 @@ def _fit_neural(
     axis, budget = _frame_axis(spec.input.kind), config.max_batch_frames
     train_batches = batching(x, ids, axis, sampler, config.batch_size, budget, long_frames=config.long_item_frames,
                              with_replacement=config.balanced_sampling)  # fmt: skip
-    train_loader = _loader(x, y, ids, spec.input.kind, "train_x", rater_targets, num_workers=config.num_workers,
+    dev_batches = {}
+    if dev:
+        dev_batches = batching(dev[0], dev[2], axis, range(len(dev[0])), config.batch_size, budget, name="dev_x")
+    device = lean_device(config, precision)
+    if device is None:  # backbones, several devices, strategies, 16-mixed
+        lightning_dev = None if dev is None else (*dev, dev_batches)
+        train = (x, y, ids, train_batches)
+        network, history = _fit_lightning(
+            network, loss_fn, config, precision, train, lightning_dev, spec.input.kind, rater_targets
+        )
+        return TrainedModel(spec=spec, network=network, history=history)
+    train = (ItemTensors(x, axis, ids, "train_x"), y, train_batches)
+    lean_dev = None
+    if dev:
+        dev_items = ItemTensors(dev[0], axis, dev[2], "dev_x")
+        lean_dev = (dev_items, dev[1], scoring_batches(dev_items, dev_batches))
+    network, history = fit_lean(network, loss_fn, config, train, lean_dev, device, precision, rater_targets)
+    return TrainedModel(spec=spec, network=network, history=history)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators (every device) with ``seed``, as Lightning's
+    ``seed_everything`` does, so that a head's initialisation and dropout follow from the seed alone."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _fit_lightning(
+    network: torch.nn.Module,
+    loss_fn: Any,
+    config: TrainConfig,
+    precision: str,
+    train: tuple[Any, np.ndarray, list[Any], dict[str, Any]],
+    dev: tuple[Any, np.ndarray, list[Any], dict[str, Any]] | None,
+    kind: str,
+    rater_targets: np.ndarray | None = None,
+) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+    """Train with Lightning's ``Trainer`` (the network, its history); ``train`` / ``dev``: items, targets,
+    ids and the batching keyword arguments; ``rater_targets``: a rater-aware head's per-rater targets
+    (items x rater outputs x classes, rows as ``train``'s), which its training batches carry."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar
+
+    from voxpop.core.progress import epoch_progress_callback
+    from voxpop.core.stopping import stop_between_batches, stop_on_signal_callback
+    from voxpop.models.head_module import HeadModule, _BestWeights
+
+    # the rest of Lightning's seed_everything(seed, workers=True): its data-loader workers are seeded from these
+    os.environ["PL_GLOBAL_SEED"], os.environ["PL_SEED_WORKERS"] = str(config.seed), "1"
+    module = HeadModule(network, loss_fn, config, None if rater_targets is None else MaskedRaterLoss())
+    x, y, ids, train_batches = train
+    train_loader = _loader(x, y, ids, kind, "train_x", rater_targets, num_workers=config.num_workers,
                            **train_batches)  # fmt: skip
     dev_loader = None
     if dev:
-        dev_batches = batching(dev[0], dev[2], axis, range(len(dev[0])), config.batch_size, budget, name="dev_x")
-        dev_loader = _loader(*dev, spec.input.kind, "dev_x", num_workers=config.num_workers, **dev_batches)
+        dev_loader = _loader(*dev[:3], kind, "dev_x", num_workers=config.num_workers, **dev[3])
 
     mode = "min" if config.monitor == "loss" else "max"
     callbacks: list[L.Callback] = [stop_on_signal_callback(), epoch_progress_callback()]
@@ -322,7 +378,8 @@ def _fit_neural(
             trainer.fit(module, train_loader, dev_loader)
     if best is not None and best.state is not None:
         module.load_state_dict(best.state)
-    return TrainedModel(spec=spec, network=module.network.cpu().eval(), history=module.history)
+    return module.network.cpu().eval(), module.history
+
 
 
 def _fit_classical(
@@ -356,7 +413,7 @@ def _fit_classical(
     if dev:
         dev_x, dev_y, _ = dev
         log_probs = torch.log(torch.from_numpy(model.predict_proba(dev_x)).float().clamp_min(1e-12))
-        record = _dev_record(make_loss("ce", dev_y), log_probs, torch.from_numpy(dev_y), spec.config.monitor)
+        record = dev_record(make_loss("ce", dev_y), log_probs, torch.from_numpy(dev_y), spec.config.monitor)
         model.history = [{"epoch": 0, **record}]
     return model
 
@@ -369,7 +426,7 @@ def _fit_classical_regressor(
     if dev:
         dev_x, dev_y, _ = dev
         outputs = torch.tensor(model.predict(dev_x))
-        record = _dev_record(
+        record = dev_record(
             make_loss("mse", dev_y), outputs, torch.tensor(dev_y, dtype=torch.float64), spec.config.monitor
         )
         model.history = [{"epoch": 0, **record}]
