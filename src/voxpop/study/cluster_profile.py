@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ import pydantic
 import yaml
 
 from voxpop.core.errors import ConfigError
+from voxpop.core.limits import Int
 from voxpop.study.label_specs import Strict
 from voxpop.study.loading import problems_of, read_recipe_text, read_yaml
 
@@ -34,6 +36,10 @@ KINDS = ("local", "scheduler", "slurm", "pbs", "sge")
 """The kinds of cluster a profile builds; the last three are batch systems (through dask-jobqueue)."""
 
 BATCH_KINDS = ("slurm", "pbs", "sge")
+
+WALLTIME = re.compile(r"^(?:[0-9]+-)?[0-9]+(?::[0-9]{1,2}){0,2}$")
+"""The time limits Slurm reads (``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM``, ``D-HH:MM:SS``); PBS and SGE
+read ``HH:MM:SS``."""
 
 GPU_DIRECTIVES = {"slurm": "--gres=gpu:{n}", "pbs": "-l ngpus={n}", "sge": "-l gpu={n}"}
 """The job directive each batch system gets for ``gpus: n`` (sites differ: set ``gpus: 0`` and write your own in
@@ -43,8 +49,8 @@ GPU_DIRECTIVES = {"slurm": "--gres=gpu:{n}", "pbs": "-l ngpus={n}", "sge": "-l g
 class Adaptive(Strict):
     """An adaptive number of jobs: at least ``minimum`` (a job that dies is replaced), at most ``maximum``."""
 
-    minimum: int = pydantic.Field(ge=1, description="Jobs kept running; a job that dies is resubmitted.")
-    maximum: int = pydantic.Field(ge=1, description="Jobs at most, while stages wait for a worker.")
+    minimum: Int = pydantic.Field(ge=1, description="Jobs kept running; a job that dies is resubmitted.")
+    maximum: Int = pydantic.Field(ge=1, description="Jobs at most, while stages wait for a worker.")
 
     @pydantic.model_validator(mode="after")
     def _ordered(self) -> Adaptive:
@@ -57,17 +63,17 @@ class ClusterProfile(Strict):
     """A ``--cluster`` profile (see the module); unknown keys are errors naming their key path."""
 
     kind: Literal["local", "scheduler", "slurm", "pbs", "sge"] = pydantic.Field(description="The kind of cluster.")
-    workers: int | None = pydantic.Field(None, ge=1, description="kind local: worker processes.")
+    workers: Int | None = pydantic.Field(None, ge=1, description="kind local: worker processes.")
     address: str | None = pydantic.Field(None, description="kind scheduler: tcp://HOST:PORT or tls://HOST:PORT.")
-    cores: int = pydantic.Field(1, ge=1, description="CPU cores per job (shared by its worker processes).")
+    cores: Int = pydantic.Field(1, ge=1, description="CPU cores per job (shared by its worker processes).")
     memory: str = pydantic.Field("4GB", description="Memory per job, e.g. 16GB.")
-    processes: int = pydantic.Field(1, ge=1, description="Dask worker processes per job.")
+    processes: Int = pydantic.Field(1, ge=1, description="Dask worker processes per job.")
     walltime: str = pydantic.Field("01:00:00", description="Time limit per job (HH:MM:SS).")
     queue: str | None = pydantic.Field(None, description="The queue (PBS, SGE) or partition (Slurm).")
     account: str | None = pydantic.Field(None, description="The account (project) jobs are charged to.")
-    gpus: int = pydantic.Field(0, ge=0, description="GPUs per job: a job directive and the workers' GPU resource.")
+    gpus: Int = pydantic.Field(0, ge=0, description="GPUs per job: a job directive and the workers' GPU resource.")
     job_extra_directives: list[str] = pydantic.Field([], description="More job directives, e.g. --constraint=a100.")
-    jobs: int | None = pydantic.Field(None, ge=1, description="A fixed number of jobs (a job that dies is lost).")
+    jobs: Int | None = pydantic.Field(None, ge=1, description="A fixed number of jobs (a job that dies is lost).")
     adaptive: Adaptive | None = pydantic.Field(None, description="An adaptive number of jobs (minimum, maximum).")
     python: str | None = pydantic.Field(None, description="The Python the jobs run (default: this one).")
     job_script_prologue: list[str] = pydantic.Field(
@@ -79,12 +85,33 @@ class ClusterProfile(Strict):
     local_directory: str | None = pydantic.Field(None, description="The workers' scratch folder on their node.")
     log_directory: str | None = pydantic.Field(None, description="Where the jobs write their logs.")
 
+    @pydantic.field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        from dask.utils import parse_bytes
+
+        try:
+            positive = parse_bytes(value) > 0
+        except ValueError:
+            positive = False
+        if not positive:
+            raise ValueError(f"{value!r} is not an amount of memory above 0 (e.g. 16GB, 512MiB)")
+        return value
+
+    @pydantic.field_validator("walltime")
+    @classmethod
+    def _walltime(cls, value: str) -> str:
+        if not WALLTIME.match(value):
+            raise ValueError(f"{value!r} is not a time limit (HH:MM:SS; Slurm also reads MM, D-HH, D-HH:MM:SS)")
+        return value
+
     @pydantic.model_validator(mode="after")
     def _fits_its_kind(self) -> ClusterProfile:
         given = self.model_fields_set
         if self.kind in BATCH_KINDS:
             if (self.jobs is None) == (self.adaptive is None):
-                raise ValueError(f"kind {self.kind}: give jobs (a fixed number) or adaptive (minimum, maximum)")
+                both = ", not both" if self.jobs is not None else ""
+                raise ValueError(f"kind {self.kind}: give jobs (a fixed number) or adaptive (minimum, maximum){both}")
             if {"workers", "address"} & given:
                 raise ValueError(f"kind {self.kind}: workers and address belong to kinds local and scheduler")
             return self

@@ -83,7 +83,8 @@ def problems_of(
         elif e["type"] == "missing":
             lines.append(f"{path}: required key is missing")
         else:
-            lines.append(f"{path}: {e['msg'].removeprefix('Value error, ')}")
+            message = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{path}: {message}" if path else message)  # a check of the whole file has no key path
     return list(dict.fromkeys(lines))
 
 
