@@ -77,6 +77,14 @@ def test_rater_votes_need_rater_ids_and_one_choice_per_rating():
         rater_votes(anonymous, make_labels(anonymous, "pr"))
 
 
+def test_a_rater_named_like_the_shared_output_is_refused():
+    corpus = _toy_corpus()
+    ratings = corpus.ratings.replace({"rater": {"r2": OTHER_RATERS}})  # would be two outputs "other raters"
+    named = Corpus("named", corpus.items, ratings, classes=["A", "S"], excluded=["other"])
+    with pytest.raises(InputError, match=r"corpus 'named': rater id 'other raters' \(3 ratings\) is the name"):
+        rater_votes(named, make_labels(named, "pr"))
+
+
 def test_rater_targets_of_the_msp_labels_detailed_field_case(shared_data):
     """Real layout (../shared/field-cases/07): worker 104's first record on 0011 is 'Other-Bored' (outside the
     classes: counted, no vote, so worker 104 gets no output); every other worker has 2 votes."""
