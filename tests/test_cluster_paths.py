@@ -228,3 +228,26 @@ def test_a_cluster_profile_refuses_wrong_types_and_values_with_their_key_path(tm
 @pytest.mark.parametrize("walltime", ["30", "30:00", "04:00:00", "2-00", "2-12:00", "1-04:00:00", "100:00:00"])
 def test_a_cluster_profile_takes_the_time_limits_slurm_pbs_and_sge_read(walltime):
     assert ClusterProfile(kind="slurm", jobs=1, walltime=walltime, memory="512MiB").walltime == walltime
+
+
+def test_a_profile_with_more_worker_processes_than_cores_is_refused(tmp_path):
+    profile = tmp_path / "p.yaml"
+    profile.write_text("kind: slurm\njobs: 1\ncores: 2\nprocesses: 4\n")  # dask-jobqueue: --nthreads 0 per worker
+    with pytest.raises(ConfigError, match=r"kind slurm: processes \(4\) is above cores \(2\)"):
+        load_profile(profile)
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ("interface: nonexistent0\n", "'nonexistent0' is not a valid network interface"),
+        ("interface: lo\nscheduler_options: {host: 127.0.0.1, bogus: 1}\n", "unexpected keyword argument 'bogus'"),
+    ],
+)
+def test_settings_dask_refuses_are_a_config_error_naming_the_reason(extra, reason):
+    pytest.importorskip("dask_jobqueue")
+    import yaml
+
+    profile = ClusterProfile.model_validate({"kind": "slurm", "jobs": 1, **yaml.safe_load(extra)})
+    with pytest.raises(ConfigError, match=r"--cluster: dask-jobqueue refused the slurm settings \(.*" + reason):
+        job_script(profile)

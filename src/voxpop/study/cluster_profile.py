@@ -114,6 +114,11 @@ class ClusterProfile(Strict):
                 raise ValueError(f"kind {self.kind}: give jobs (a fixed number) or adaptive (minimum, maximum){both}")
             if {"workers", "address"} & given:
                 raise ValueError(f"kind {self.kind}: workers and address belong to kinds local and scheduler")
+            if self.processes > self.cores:
+                raise ValueError(
+                    f"kind {self.kind}: processes ({self.processes}) is above cores ({self.cores}); each worker "
+                    "process of a job needs at least one of its cores"
+                )
             return self
         needed = "workers" if self.kind == "local" else "address"
         if getattr(self, needed) is None:
@@ -140,7 +145,7 @@ class ClusterProfile(Strict):
     def describe(self) -> str:
         """Where stages run, for ``--dry-run``: ``slurm (2 jobs x 1 worker, adaptive up to 4)``.
 
-        >>> ClusterProfile(kind="slurm", jobs=2, processes=2).describe()
+        >>> ClusterProfile(kind="slurm", jobs=2, cores=2, processes=2).describe()
         'slurm (2 jobs x 2 workers)'
         """
         if self.kind == "local":
@@ -229,7 +234,7 @@ def batch_cluster(profile: ClusterProfile) -> Any:
     }
     try:
         return getattr(dask_jobqueue, classes[profile.kind])(**options)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:  # RuntimeError: its scheduler failed to start
         raise ConfigError(f"--cluster: dask-jobqueue refused the {profile.kind} settings ({exc})") from None
 
 
