@@ -298,9 +298,13 @@ def test_cli_train_predict_rater_and_export_a_per_rater_run(demo_corpus, demo_lo
         return
     from voxpop.features import extract
     from voxpop.models.cross_validation import feature_input
-    from voxpop.models.export import export_run, load_exported
+    from voxpop.models.export import export_run, load_exported, predict_exported
 
     exported = load_exported(export_run(run_dir, tmp_path / "onnx"))
+    extracted: list[tuple[int, int]] = []
+    with pytest.raises(InputError, match="no fold has an output for rater 'nobody'"):
+        predict_exported(exported.directory, files, rater="nobody", progress=lambda *done: extracted.append(done))
+    assert extracted == []  # refused before any audio was read
     assert exported.card["raters"]["fold1"] == raters
     features = extract(demo_corpus.corpus, "fbank", store=demo_logreg_run.store)
     x = feature_input(features, features.items[:6])
