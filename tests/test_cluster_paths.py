@@ -251,3 +251,13 @@ def test_settings_dask_refuses_are_a_config_error_naming_the_reason(extra, reaso
     profile = ClusterProfile.model_validate({"kind": "slurm", "jobs": 1, **yaml.safe_load(extra)})
     with pytest.raises(ConfigError, match=r"--cluster: dask-jobqueue refused the slurm settings \(.*" + reason):
         job_script(profile)
+
+
+def test_a_missing_or_binary_cluster_profile_is_named_as_a_profile(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope.yaml: cluster profile not found$"):
+        load_profile(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match=r": cluster profile not found \(a folder, not a file\)$"):
+        load_profile(tmp_path)
+    (tmp_path / "latin1.yaml").write_bytes(b"kind: slurm\nqueue: caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 22: b'\\xe9'\); a cluster profile is a YAML"):
+        load_profile(tmp_path / "latin1.yaml")

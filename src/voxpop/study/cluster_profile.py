@@ -181,7 +181,7 @@ def load_profile(path: str | Path) -> ClusterProfile:
           - waltime: unknown key (allowed: kind, workers, address, cores, ...)
     """
     path = Path(path)
-    text = read_recipe_text(path)
+    text = read_recipe_text(path, "cluster profile")
     try:
         data = read_yaml(text, str(path))
     except yaml.YAMLError as exc:
