@@ -59,6 +59,15 @@ class Adaptive(Strict):
         return self
 
 
+class SchedulerOptions(Strict):
+    """Where the Dask scheduler (in this process) listens; only these keys: a profile is data, so options that
+    would run code (``preload``) are unknown keys."""
+
+    host: str | None = pydantic.Field(None, description="The address it listens on, e.g. 127.0.0.1.")
+    port: Int | None = pydantic.Field(None, ge=0, le=65535, description="Its port (0: any free one).")
+    dashboard_address: str | None = pydantic.Field(None, description="The dashboard's HOST:PORT, e.g. 127.0.0.1:0.")
+
+
 class ClusterProfile(Strict):
     """A ``--cluster`` profile (see the module); unknown keys are errors naming their key path."""
 
@@ -80,7 +89,9 @@ class ClusterProfile(Strict):
         [], description="Shell lines run first in each job, e.g. 'source /shared/venv/bin/activate'."
     )
     interface: str | None = pydantic.Field(None, description="The network interface Dask listens on, e.g. ib0.")
-    scheduler_options: dict[str, Any] = pydantic.Field({}, description="Options of the scheduler (host, ports).")
+    scheduler_options: SchedulerOptions = pydantic.Field(
+        SchedulerOptions(), description="Where the scheduler listens (host, port, dashboard_address)."
+    )
     worker_extra_args: list[str] = pydantic.Field([], description="More 'dask worker' arguments.")
     local_directory: str | None = pydantic.Field(None, description="The workers' scratch folder on their node.")
     log_directory: str | None = pydantic.Field(None, description="Where the jobs write their logs.")
@@ -227,7 +238,7 @@ def batch_cluster(profile: ClusterProfile) -> Any:
         "worker_extra_args": profile.worker_args,
         "python": profile.python or sys.executable,
         "interface": profile.interface,
-        "scheduler_options": profile.scheduler_options,
+        "scheduler_options": profile.scheduler_options.model_dump(exclude_none=True),
         "local_directory": profile.local_directory,
         "log_directory": profile.log_directory,
         "silence_logs": logging.CRITICAL,
