@@ -195,3 +195,88 @@ def test_cluster_with_workers_or_scheduler_is_refused_and_a_dry_run_prints_the_j
     assert "#SBATCH --mem=3G" in result.output and "distributed.cli.dask_worker tcp://127.0.0.1:" in result.output
     assert "cluster slurm (2 jobs x 1 worker), split into one shard task per worker" in result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("kind: slurm\njobs: true\n", "jobs: Input should be a valid integer"),  # no bool as a number
+        ("kind: slurm\njobs: 1\ncores: '4'\n", "cores: Input should be a valid integer"),  # no string as a number
+        ("kind: slurm\njobs: 1\nprocesses: 2.0\n", "processes: Input should be a valid integer"),
+        ("kind: local\nworkers: 1.5\n", "workers: Input should be a valid integer"),
+        ("kind: slurm\nadaptive: {minimum: true, maximum: 2}\n", "adaptive.minimum: Input should be a valid integer"),
+        ("kind: slurm\njobs: 1\nmemory: -4GB\n", "memory: '-4GB' is not an amount of memory above 0"),
+        ("kind: slurm\njobs: 1\nmemory: 0GB\n", "memory: '0GB' is not an amount of memory above 0"),
+        ("kind: slurm\njobs: 1\nmemory: lots\n", "memory: 'lots' is not an amount of memory above 0"),
+        ("kind: slurm\njobs: 1\nwalltime: banana\n", "walltime: 'banana' is not a time limit"),
+        ("kind: slurm\njobs: 1\nwalltime: '1:00:00:00'\n", "walltime: '1:00:00:00' is not a time limit"),
+        (
+            "kind: slurm\njobs: 2\nadaptive: {minimum: 1, maximum: 2}\n",
+            "kind slurm: give jobs (a fixed number) or adaptive (minimum, maximum), not both",
+        ),
+    ],
+)
+def test_a_cluster_profile_refuses_wrong_types_and_values_with_their_key_path(tmp_path, text, problem):
+    profile = tmp_path / "p.yaml"
+    profile.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_profile(profile)
+    [line] = str(raised.value).splitlines()[1:]  # one problem, starting with its key path
+    assert line.startswith(f"  - {problem}"), line
+
+
+@pytest.mark.parametrize("walltime", ["30", "30:00", "04:00:00", "2-00", "2-12:00", "1-04:00:00", "100:00:00"])
+def test_a_cluster_profile_takes_the_time_limits_slurm_pbs_and_sge_read(walltime):
+    assert ClusterProfile(kind="slurm", jobs=1, walltime=walltime, memory="512MiB").walltime == walltime
+
+
+def test_a_profile_with_more_worker_processes_than_cores_is_refused(tmp_path):
+    profile = tmp_path / "p.yaml"
+    profile.write_text("kind: slurm\njobs: 1\ncores: 2\nprocesses: 4\n")  # dask-jobqueue: --nthreads 0 per worker
+    with pytest.raises(ConfigError, match=r"kind slurm: processes \(4\) is above cores \(2\)"):
+        load_profile(profile)
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ("interface: nonexistent0\n", "'nonexistent0' is not a valid network interface"),
+    ],
+)
+def test_settings_dask_refuses_are_a_config_error_naming_the_reason(extra, reason):
+    pytest.importorskip("dask_jobqueue")
+    import yaml
+
+    profile = ClusterProfile.model_validate({"kind": "slurm", "jobs": 1, **yaml.safe_load(extra)})
+    with pytest.raises(ConfigError, match=r"--cluster: dask-jobqueue refused the slurm settings \(.*" + reason):
+        job_script(profile)
+
+
+def test_a_missing_or_binary_cluster_profile_is_named_as_a_profile(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope.yaml: cluster profile not found$"):
+        load_profile(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match=r": cluster profile not found \(a folder, not a file\)$"):
+        load_profile(tmp_path)
+    (tmp_path / "latin1.yaml").write_bytes(b"kind: slurm\nqueue: caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 22: b'\\xe9'\); a cluster profile is a YAML"):
+        load_profile(tmp_path / "latin1.yaml")
+
+
+def test_scheduler_options_are_data_a_preload_that_would_run_code_is_refused(tmp_path):
+    script = tmp_path / "preload.py"
+    script.write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
+    profile = tmp_path / "p.yaml"
+    profile.write_text(f"kind: slurm\njobs: 1\nscheduler_options: {{host: 127.0.0.1, preload: [{script}]}}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_profile(profile)
+    assert str(raised.value).splitlines()[1] == (
+        "  - scheduler_options.preload: unknown key (allowed: host, port, dashboard_address)"
+    )
+    assert not (tmp_path / "ran").exists()
+    profile.write_text("kind: slurm\njobs: 1\nscheduler_options: {port: 70000, dashboard_address: 8787}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_profile(profile)
+    assert str(raised.value).splitlines()[1:] == [
+        "  - scheduler_options.port: Input should be less than or equal to 65535",
+        "  - scheduler_options.dashboard_address: Input should be a valid string",
+    ]

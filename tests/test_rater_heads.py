@@ -77,6 +77,14 @@ def test_rater_votes_need_rater_ids_and_one_choice_per_rating():
         rater_votes(anonymous, make_labels(anonymous, "pr"))
 
 
+def test_a_rater_named_like_the_shared_output_is_refused():
+    corpus = _toy_corpus()
+    ratings = corpus.ratings.replace({"rater": {"r2": OTHER_RATERS}})  # would be two outputs "other raters"
+    named = Corpus("named", corpus.items, ratings, classes=["A", "S"], excluded=["other"])
+    with pytest.raises(InputError, match=r"corpus 'named': rater id 'other raters' \(3 ratings\) is the name"):
+        rater_votes(named, make_labels(named, "pr"))
+
+
 def test_rater_targets_of_the_msp_labels_detailed_field_case(shared_data):
     """Real layout (../shared/field-cases/07): worker 104's first record on 0011 is 'Other-Bored' (outside the
     classes: counted, no vote, so worker 104 gets no output); every other worker has 2 votes."""
@@ -290,9 +298,13 @@ def test_cli_train_predict_rater_and_export_a_per_rater_run(demo_corpus, demo_lo
         return
     from voxpop.features import extract
     from voxpop.models.cross_validation import feature_input
-    from voxpop.models.export import export_run, load_exported
+    from voxpop.models.export import export_run, load_exported, predict_exported
 
     exported = load_exported(export_run(run_dir, tmp_path / "onnx"))
+    extracted: list[tuple[int, int]] = []
+    with pytest.raises(InputError, match="no fold has an output for rater 'nobody'"):
+        predict_exported(exported.directory, files, rater="nobody", progress=lambda *done: extracted.append(done))
+    assert extracted == []  # refused before any audio was read
     assert exported.card["raters"]["fold1"] == raters
     features = extract(demo_corpus.corpus, "fbank", store=demo_logreg_run.store)
     x = feature_input(features, features.items[:6])

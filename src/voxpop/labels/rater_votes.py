@@ -133,6 +133,7 @@ def rater_votes(corpus: Corpus, labels: LabelSet, slot: str = "primary") -> Rate
 
     Raises:
         ConfigError: a multi-label label set, or a corpus with no rating in ``slot`` for these items.
+        InputError: a rater whose id is :data:`OTHER_RATERS`, the name of the shared output.
         VoxpopError: ratings without rater ids (:meth:`voxpop.corpus.Corpus.require_rater_ids`).
 
     Example:
@@ -159,6 +160,11 @@ def rater_votes(corpus: Corpus, labels: LabelSet, slot: str = "primary") -> Rate
         raise ConfigError(
             f"corpus {corpus.name!r}: no {slot!r} rating of the label set's items; per-rater models need each "
             "rater's own choice per item."
+        )
+    if named := int((selected["rater"] == OTHER_RATERS).sum()):
+        raise InputError(
+            f"corpus {corpus.name!r}: rater id {OTHER_RATERS!r} ({named} ratings) is the name of the output shared by "
+            "the raters with few ratings; rename that rater in the corpus's ratings (column rater) and import again."
         )
     item, items = _item_codes(selected, labels.targets.index)
     label = _class_codes(selected, classes, mapping.renames, others)

@@ -358,9 +358,8 @@ class ExportedModel:
         per_fold = [s.run([output], {INPUT: x})[0] for s in self.sessions.values()]
         return pd.DataFrame(np.mean(per_fold, axis=0, dtype=np.float64), columns=self.classes)
 
-    def predict_rater_proba(self, x: np.ndarray, rater: str) -> pd.DataFrame:
-        """Rater output ``rater``'s class probabilities (N, C), the mean over the folds that have that output
-        (the second ONNX output of a per_rater / crowd_layer export).
+    def rater_folds(self, rater: str) -> dict[str, int]:
+        """The folds that have an output for ``rater``, each with that output's position in ``rater_probabilities``.
 
         Raises:
             ConfigError: the export has no rater outputs.
@@ -374,6 +373,17 @@ class ExportedModel:
             names = list(dict.fromkeys(r for listed in per_fold.values() for r in listed))
             raise InputError(f"{self.directory}: no fold has an output for rater {rater!r}; its rater outputs are "
                              f"{', '.join(names[:20])}{' ...' if len(names) > 20 else ''}.")  # fmt: skip
+        return folds
+
+    def predict_rater_proba(self, x: np.ndarray, rater: str) -> pd.DataFrame:
+        """Rater output ``rater``'s class probabilities (N, C), the mean over the folds that have that output
+        (the second ONNX output of a per_rater / crowd_layer export).
+
+        Raises:
+            ConfigError: the export has no rater outputs.
+            InputError: no fold has an output for ``rater`` (naming those there are).
+        """
+        folds = self.rater_folds(rater)
         x = np.ascontiguousarray(x, dtype=np.float32)
         outputs = [self.sessions[f].run([RATER_OUTPUT], {INPUT: x})[0][:, r] for f, r in folds.items()]
         return pd.DataFrame(np.mean(outputs, axis=0, dtype=np.float64), columns=self.classes)
@@ -432,8 +442,9 @@ def predict_exported(
         (the files whose audio could not be used, with the reason).
 
     Raises:
-        InputError: ``directory`` holds no readable export card of this format, a listed ONNX file is missing, or
-            the rebuilt features do not have the shape the models take.
+        InputError: ``directory`` holds no readable export card of this format, a listed ONNX file is missing,
+            the rebuilt features do not have the shape the models take, or no fold has an output for ``rater``
+            (checked before any audio is read).
         ConfigError: the export extra (onnxruntime) not installed, no audio file, a file listed twice, an audio
             option that cannot be set, or an extractor that cannot be rebuilt exactly as the card records it.
     """
@@ -441,6 +452,8 @@ def predict_exported(
     from voxpop.models.saved_runs import FeatureSource
 
     model = load_exported(directory)
+    if rater is not None:
+        model.rater_folds(rater)  # an unknown rater before any audio is read
     source = FeatureSource(
         path=str(directory),
         key="",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ import pydantic
 import yaml
 
 from voxpop.core.errors import ConfigError
+from voxpop.core.limits import Int
 from voxpop.study.label_specs import Strict
 from voxpop.study.loading import problems_of, read_recipe_text, read_yaml
 
@@ -34,6 +36,10 @@ KINDS = ("local", "scheduler", "slurm", "pbs", "sge")
 """The kinds of cluster a profile builds; the last three are batch systems (through dask-jobqueue)."""
 
 BATCH_KINDS = ("slurm", "pbs", "sge")
+
+WALLTIME = re.compile(r"^(?:[0-9]+-)?[0-9]+(?::[0-9]{1,2}){0,2}$")
+"""The time limits Slurm reads (``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM``, ``D-HH:MM:SS``); PBS and SGE
+read ``HH:MM:SS``."""
 
 GPU_DIRECTIVES = {"slurm": "--gres=gpu:{n}", "pbs": "-l ngpus={n}", "sge": "-l gpu={n}"}
 """The job directive each batch system gets for ``gpus: n`` (sites differ: set ``gpus: 0`` and write your own in
@@ -43,8 +49,8 @@ GPU_DIRECTIVES = {"slurm": "--gres=gpu:{n}", "pbs": "-l ngpus={n}", "sge": "-l g
 class Adaptive(Strict):
     """An adaptive number of jobs: at least ``minimum`` (a job that dies is replaced), at most ``maximum``."""
 
-    minimum: int = pydantic.Field(ge=1, description="Jobs kept running; a job that dies is resubmitted.")
-    maximum: int = pydantic.Field(ge=1, description="Jobs at most, while stages wait for a worker.")
+    minimum: Int = pydantic.Field(ge=1, description="Jobs kept running; a job that dies is resubmitted.")
+    maximum: Int = pydantic.Field(ge=1, description="Jobs at most, while stages wait for a worker.")
 
     @pydantic.model_validator(mode="after")
     def _ordered(self) -> Adaptive:
@@ -53,40 +59,77 @@ class Adaptive(Strict):
         return self
 
 
+class SchedulerOptions(Strict):
+    """Where the Dask scheduler (in this process) listens; only these keys: a profile is data, so options that
+    would run code (``preload``) are unknown keys."""
+
+    host: str | None = pydantic.Field(None, description="The address it listens on, e.g. 127.0.0.1.")
+    port: Int | None = pydantic.Field(None, ge=0, le=65535, description="Its port (0: any free one).")
+    dashboard_address: str | None = pydantic.Field(None, description="The dashboard's HOST:PORT, e.g. 127.0.0.1:0.")
+
+
 class ClusterProfile(Strict):
     """A ``--cluster`` profile (see the module); unknown keys are errors naming their key path."""
 
     kind: Literal["local", "scheduler", "slurm", "pbs", "sge"] = pydantic.Field(description="The kind of cluster.")
-    workers: int | None = pydantic.Field(None, ge=1, description="kind local: worker processes.")
+    workers: Int | None = pydantic.Field(None, ge=1, description="kind local: worker processes.")
     address: str | None = pydantic.Field(None, description="kind scheduler: tcp://HOST:PORT or tls://HOST:PORT.")
-    cores: int = pydantic.Field(1, ge=1, description="CPU cores per job (shared by its worker processes).")
+    cores: Int = pydantic.Field(1, ge=1, description="CPU cores per job (shared by its worker processes).")
     memory: str = pydantic.Field("4GB", description="Memory per job, e.g. 16GB.")
-    processes: int = pydantic.Field(1, ge=1, description="Dask worker processes per job.")
+    processes: Int = pydantic.Field(1, ge=1, description="Dask worker processes per job.")
     walltime: str = pydantic.Field("01:00:00", description="Time limit per job (HH:MM:SS).")
     queue: str | None = pydantic.Field(None, description="The queue (PBS, SGE) or partition (Slurm).")
     account: str | None = pydantic.Field(None, description="The account (project) jobs are charged to.")
-    gpus: int = pydantic.Field(0, ge=0, description="GPUs per job: a job directive and the workers' GPU resource.")
+    gpus: Int = pydantic.Field(0, ge=0, description="GPUs per job: a job directive and the workers' GPU resource.")
     job_extra_directives: list[str] = pydantic.Field([], description="More job directives, e.g. --constraint=a100.")
-    jobs: int | None = pydantic.Field(None, ge=1, description="A fixed number of jobs (a job that dies is lost).")
+    jobs: Int | None = pydantic.Field(None, ge=1, description="A fixed number of jobs (a job that dies is lost).")
     adaptive: Adaptive | None = pydantic.Field(None, description="An adaptive number of jobs (minimum, maximum).")
     python: str | None = pydantic.Field(None, description="The Python the jobs run (default: this one).")
     job_script_prologue: list[str] = pydantic.Field(
         [], description="Shell lines run first in each job, e.g. 'source /shared/venv/bin/activate'."
     )
     interface: str | None = pydantic.Field(None, description="The network interface Dask listens on, e.g. ib0.")
-    scheduler_options: dict[str, Any] = pydantic.Field({}, description="Options of the scheduler (host, ports).")
+    scheduler_options: SchedulerOptions = pydantic.Field(
+        SchedulerOptions(), description="Where the scheduler listens (host, port, dashboard_address)."
+    )
     worker_extra_args: list[str] = pydantic.Field([], description="More 'dask worker' arguments.")
     local_directory: str | None = pydantic.Field(None, description="The workers' scratch folder on their node.")
     log_directory: str | None = pydantic.Field(None, description="Where the jobs write their logs.")
+
+    @pydantic.field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        from dask.utils import parse_bytes
+
+        try:
+            positive = parse_bytes(value) > 0
+        except ValueError:
+            positive = False
+        if not positive:
+            raise ValueError(f"{value!r} is not an amount of memory above 0 (e.g. 16GB, 512MiB)")
+        return value
+
+    @pydantic.field_validator("walltime")
+    @classmethod
+    def _walltime(cls, value: str) -> str:
+        if not WALLTIME.match(value):
+            raise ValueError(f"{value!r} is not a time limit (HH:MM:SS; Slurm also reads MM, D-HH, D-HH:MM:SS)")
+        return value
 
     @pydantic.model_validator(mode="after")
     def _fits_its_kind(self) -> ClusterProfile:
         given = self.model_fields_set
         if self.kind in BATCH_KINDS:
             if (self.jobs is None) == (self.adaptive is None):
-                raise ValueError(f"kind {self.kind}: give jobs (a fixed number) or adaptive (minimum, maximum)")
+                both = ", not both" if self.jobs is not None else ""
+                raise ValueError(f"kind {self.kind}: give jobs (a fixed number) or adaptive (minimum, maximum){both}")
             if {"workers", "address"} & given:
                 raise ValueError(f"kind {self.kind}: workers and address belong to kinds local and scheduler")
+            if self.processes > self.cores:
+                raise ValueError(
+                    f"kind {self.kind}: processes ({self.processes}) is above cores ({self.cores}); each worker "
+                    "process of a job needs at least one of its cores"
+                )
             return self
         needed = "workers" if self.kind == "local" else "address"
         if getattr(self, needed) is None:
@@ -113,7 +156,7 @@ class ClusterProfile(Strict):
     def describe(self) -> str:
         """Where stages run, for ``--dry-run``: ``slurm (2 jobs x 1 worker, adaptive up to 4)``.
 
-        >>> ClusterProfile(kind="slurm", jobs=2, processes=2).describe()
+        >>> ClusterProfile(kind="slurm", jobs=2, cores=2, processes=2).describe()
         'slurm (2 jobs x 2 workers)'
         """
         if self.kind == "local":
@@ -149,7 +192,7 @@ def load_profile(path: str | Path) -> ClusterProfile:
           - waltime: unknown key (allowed: kind, workers, address, cores, ...)
     """
     path = Path(path)
-    text = read_recipe_text(path)
+    text = read_recipe_text(path, "cluster profile")
     try:
         data = read_yaml(text, str(path))
     except yaml.YAMLError as exc:
@@ -195,14 +238,14 @@ def batch_cluster(profile: ClusterProfile) -> Any:
         "worker_extra_args": profile.worker_args,
         "python": profile.python or sys.executable,
         "interface": profile.interface,
-        "scheduler_options": profile.scheduler_options,
+        "scheduler_options": profile.scheduler_options.model_dump(exclude_none=True),
         "local_directory": profile.local_directory,
         "log_directory": profile.log_directory,
         "silence_logs": logging.CRITICAL,
     }
     try:
         return getattr(dask_jobqueue, classes[profile.kind])(**options)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:  # RuntimeError: its scheduler failed to start
         raise ConfigError(f"--cluster: dask-jobqueue refused the {profile.kind} settings ({exc})") from None
 
 

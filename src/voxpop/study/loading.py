@@ -86,7 +86,8 @@ def problems_of(
         elif e["type"] == "missing":
             lines.append(f"{path}: required key is missing")
         else:
-            lines.append(f"{path}: {e['msg'].removeprefix('Value error, ')}")
+            message = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{path}: {message}" if path else message)  # a check of the whole file has no key path
     return list(dict.fromkeys(lines))
 
 
@@ -164,14 +165,16 @@ def read_yaml(text: str, source: str) -> Any:
     return parse_yaml(text)
 
 
-def read_recipe_text(path: Path) -> str:
-    """The text of a recipe file: at most the ceiling ``recipe_bytes`` of UTF-8.
+def read_recipe_text(path: Path, what: str = "recipe") -> str:
+    """The text of a recipe file (or another voxpop YAML file, ``what``: ``cluster profile``): at most the ceiling
+    ``recipe_bytes`` of UTF-8.
 
     Raises:
-        ConfigError: the file is missing, larger than the ceiling, or not UTF-8 text (with the byte offset).
+        ConfigError: the file is missing, larger than the ceiling, or not UTF-8 text (with the byte offset), each
+            naming ``what`` the file should be.
     """
     if not path.is_file():
-        raise ConfigError(f"{path}: recipe not found")
+        raise ConfigError(f"{path}: {what} not found" + (" (a folder, not a file)" if path.is_dir() else ""))
     limit = ceiling("recipe_bytes")
     if path.stat().st_size > limit:
         check_ceiling("recipe_bytes", path.stat().st_size, str(path))
@@ -180,7 +183,7 @@ def read_recipe_text(path: Path) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(
-            f"{path}: not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r}); a recipe is a YAML "
+            f"{path}: not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r}); a {what} is a YAML "
             "text file: save it as UTF-8"
         ) from None
 
