@@ -44,6 +44,7 @@ PAGES = {
     "docs/cli/validate.md": (D.cremad,),
     "docs/cli/run.md": (D.cremad, D.ravdess),
     "docs/cli/evaluate.md": (D.cremad, D.ravdess),
+    "docs/cli/fuse.md": (D.cremad, D.fusion_inputs),
     "docs/cli/predict.md": (D.cremad, D.clips),
     "docs/cli/export.md": (D.ravdess, D.clips),
     "docs/cli/merge.md": (D.cremad, D.ravdess),
@@ -84,6 +85,7 @@ SETUP = {
     "docs/cli/validate.md": (IMPORT_CREMAD, TRAIN_AR),
     "docs/cli/evaluate.md": (IMPORT_CREMAD, TRAIN_AR, IMPORT_RAVDESS, TRAIN_RAVDESS),
     "docs/cli/predict.md": (IMPORT_CREMAD, TRAIN_AR),
+    "docs/cli/fuse.md": (IMPORT_CREMAD,),
     "docs/cli/merge.md": (IMPORT_CREMAD, IMPORT_RAVDESS),
     "docs/cli/features.md": (IMPORT_CREMAD,),
     "docs/cli/store.md": (IMPORT_CREMAD, "voxpop features corpora/crema-d --extractor fbank"),
@@ -93,9 +95,7 @@ SETUP = {
 }
 """Page -> the commands of other pages it starts from (docs/cli/import.md's imports, docs/cli/train.md's run
 ``runs/ar``), run before the page's own and listed as setup."""
-NOT_RUN = {
-    "docs/cli/fuse.md": "no builders yet for its prediction files of other tools and its study of dimensions",
-}
+NOT_RUN: dict[str, str] = {}
 """Pages with commands that no test runs yet, and why (their verbs, flags and recipes are checked)."""
 
 FENCE = re.compile(r"^```(\w*)\s*$")
@@ -447,3 +447,14 @@ def test_the_page_runs_as_written(page, tmp_path, monkeypatch):
         by_run, direct = pd.read_csv(tmp_path / "mlcm.csv"), pd.read_csv(tmp_path / "direct.csv")
         pd.testing.assert_frame_equal(by_run, direct)
         assert by_run.drop(columns=["true", "group"]).to_numpy().sum() >= 20  # 20 clips, each at least once
+    if page == "docs/cli/fuse.md":  # the other tool's GroupKFold folds are the run's; the last fusion is 3 : 1
+        weights = pd.read_csv(tmp_path / "weights.csv")
+        assert sorted(weights["fold"].unique()) == [f"fold{k}" for k in range(1, 6)]
+        assert sorted(weights["model"].unique()) == ["audio:logreg", "audio:mlp", "video_oof"]
+        from voxpop.evaluation import load_predictions
+        from voxpop.models import find_runs
+
+        runs = find_runs(tmp_path / "runs" / "dims")
+        mse, ccc = (runs[name].predictions.drop(columns="fold") for name in ("loss=mse", "loss=ccc"))
+        fused = load_predictions(tmp_path / "fused.parquet").table.drop(columns="fold", errors="ignore")
+        pd.testing.assert_frame_equal(fused.loc[mse.index, mse.columns], 0.75 * mse + 0.25 * ccc, check_names=False)
