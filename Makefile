@@ -17,12 +17,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/voxpop demo
 
+# The suite runs in PYTEST_WORKERS processes (pytest-xdist; 2 by default, the machine the README times it on):
+# `make test PYTEST_WORKERS=1` runs it in one. worksteal: a worker done with its share takes tests from the other,
+# so one long docs page at the end does not leave a core idle.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist worksteal
+
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks conftest.py
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 quick-test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 # The documentation site (guide + API reference from the docstrings) into site/, in strict mode: any warning fails.
 # NO_MKDOCS_2_WARNING silences mkdocs-material's banner about its own end of life (a notice, not a build problem).

@@ -179,3 +179,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
         else collector
         for collector in collectors
     ]
+
+
+@pytest.fixture(autouse=True)
+def doctests_run_in_a_temporary_folder(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch) -> None:
+    """A doctest runs in its own temporary working folder, so one that writes a relative path
+    (``demo_corpus("demo")``) writes there, never into the checkout (where it ran, pytest's folder)."""
+    if isinstance(request.node, DoctestItem):
+        monkeypatch.chdir(tmp_path)

@@ -18,14 +18,21 @@ SHARED_DATA = Path(os.environ.get("VOXPOP_SHARED_DATA", Path(__file__).resolve()
 
 FEATURE_STORE = "VOXPOP_FEATURE_STORE"
 _SESSION_STORE = pytest.StashKey[tuple[str | None, str]]()
+_COLUMNS = pytest.StashKey[str | None]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Point the default feature store at a temporary folder before anything is collected, so no test (nor a
     session fixture, nor a subprocess it starts) writes to the user's real store; :func:`feature_store` then
-    gives each test its own."""
+    gives each test its own.
+
+    Also drop ``COLUMNS`` before voxpop's console is made (``voxpop.cli.app``, at its import): pytest-xdist sets it
+    (80) in its workers, which would make the console 80 columns wide there and PIPED_WIDTH wide in a plain run;
+    without it every process, serial or a worker, prints as into a pipe, so the output the tests read is the same
+    however the suite is started (a test that needs a width gives COLUMNS to its CliRunner)."""
     config.stash[_SESSION_STORE] = (os.environ.get(FEATURE_STORE), tempfile.mkdtemp(prefix="voxpop-feature-store-"))
     os.environ[FEATURE_STORE] = config.stash[_SESSION_STORE][1]
+    config.stash[_COLUMNS] = os.environ.pop("COLUMNS", None)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -35,6 +42,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         os.environ.pop(FEATURE_STORE, None)
     else:
         os.environ[FEATURE_STORE] = before
+    if config.stash[_COLUMNS] is not None:
+        os.environ["COLUMNS"] = config.stash[_COLUMNS]
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import soundfile
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -95,6 +96,41 @@ def cremad_sample(root: Path) -> None:
     sample.mkdir()
     for wav in sorted((root / "crema-d" / "AudioWAV").glob("100[123]_*.wav")):
         shutil.copyfile(wav, sample / wav.name)
+
+
+CREMAD_CLASSES = ("anger", "disgust", "fear", "happy", "neutral", "sad")
+"""The class columns of a model of CREMA-D's six emotions, in the order voxpop's runs write them."""
+CREMAD_CLASS_OF = {"ANG": "anger", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
+
+
+def _other_tool(clips: list[str], right: float, seed: int) -> pd.DataFrame:
+    """Class probabilities (:data:`CREMAD_CLASSES`, rows summing to 1) of a model of another tool for ``clips``:
+    a softmax of seeded normal logits with ``right`` added to the clip's intended emotion's logit."""
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((len(clips), len(CREMAD_CLASSES)))
+    intended = [CREMAD_CLASSES.index(CREMAD_CLASS_OF[clip.split("_")[2]]) for clip in clips]
+    logits[np.arange(len(clips)), intended] += right
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return pd.DataFrame(probabilities, index=pd.Index(clips, name="item"), columns=list(CREMAD_CLASSES))
+
+
+def fusion_inputs(root: Path) -> None:
+    """Beside ``DATA/`` (the working folder, as docs/cli/fuse.md names them), the predictions of :func:`cremad`'s 20
+    clips by models of another tool: ``video_oof.parquet``, a video model's out-of-fold predictions
+    cross-validated by scikit-learn's ``GroupKFold(n_splits=5)`` over the speakers (split i is fold ``fold{i+1}``,
+    as voxpop's ``--assignment group-kfold`` names it); ``audio_test.csv`` and ``video_test.csv``, two models'
+    scores of one test set (no fold column). Each is a softmax of seeded logits leaning to the intended emotion
+    (:func:`_other_tool`)."""
+    from sklearn.model_selection import GroupKFold
+
+    clips = [f"{s}_IEO_{code}_XX" for s in CREMAD_SPEAKERS for code in CREMAD_CODES]
+    video = _other_tool(clips, right=2.0, seed=11)
+    speakers = [clip.split("_")[0] for clip in clips]
+    for i, (_, test) in enumerate(GroupKFold(n_splits=5).split(clips, groups=speakers)):
+        video.loc[[clips[j] for j in test], "fold"] = f"fold{i + 1}"
+    video.to_parquet(root.parent / "video_oof.parquet")
+    _other_tool(clips, right=1.5, seed=12).to_csv(root.parent / "audio_test.csv")
+    _other_tool(clips, right=1.0, seed=13).to_csv(root.parent / "video_test.csv")
 
 
 # ------------------------------------------------------------------------------------------------------ RAVDESS

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 TRAINING_STACK = ("torch", "torchaudio", "torchmetrics", "lightning", "pytorch_lightning", "transformers")
 
@@ -63,6 +65,7 @@ print(json.dumps({"code": int(code), "loaded": check.loaded, "items": check.item
 """
 
 
+@pytest.mark.slow  # collects the whole suite in a subprocess: over 20 s
 def test_collecting_the_suite_imports_no_training_stack():
     src = str(ROOT / "src")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}

@@ -15,13 +15,16 @@ from __future__ import annotations
 import dataclasses
 import glob
 import importlib.util
+import os
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import typer
+from filelock import FileLock
 from typer.testing import CliRunner
 
 import docs_inputs
@@ -46,6 +49,7 @@ PAGES = {
     "docs/cli/validate.md": (D.cremad,),
     "docs/cli/run.md": (D.cremad, D.ravdess),
     "docs/cli/evaluate.md": (D.cremad, D.ravdess),
+    "docs/cli/fuse.md": (D.cremad, D.fusion_inputs),
     "docs/cli/predict.md": (D.cremad, D.clips),
     "docs/cli/export.md": (D.ravdess, D.clips),
     "docs/cli/merge.md": (D.cremad, D.ravdess),
@@ -89,6 +93,7 @@ SETUP = {
     "docs/cli/validate.md": (IMPORT_CREMAD, TRAIN_AR),
     "docs/cli/evaluate.md": (IMPORT_CREMAD, TRAIN_AR, IMPORT_RAVDESS, TRAIN_RAVDESS),
     "docs/cli/predict.md": (IMPORT_CREMAD, TRAIN_AR),
+    "docs/cli/fuse.md": (IMPORT_CREMAD,),
     "docs/cli/merge.md": (IMPORT_CREMAD, IMPORT_RAVDESS),
     "docs/cli/audit.md": (IMPORT_CREMAD, IMPORT_RAVDESS),
     "docs/cli/features.md": (IMPORT_CREMAD,),
@@ -99,9 +104,7 @@ SETUP = {
 }
 """Page -> the commands of other pages it starts from (docs/cli/import.md's imports, docs/cli/train.md's run
 ``runs/ar``), run before the page's own and listed as setup."""
-NOT_RUN = {
-    "docs/cli/fuse.md": "no builders yet for its prediction files of other tools and its study of dimensions",
-}
+NOT_RUN: dict[str, str] = {}
 """Pages with commands that no test runs yet, and why (their verbs, flags and recipes are checked)."""
 
 FENCE = re.compile(r"^```(\w*)\s*$")
@@ -440,14 +443,49 @@ def test_the_corpora_page_runs_as_written(tmp_path, monkeypatch):
     assert len(_predicted(tmp_path / "runs" / "emotions-hf")) == 4
 
 
+STUDY3 = "voxpop run recipes/3-aggregation-rules.yaml --out study3"
+STUDY3_PAGES = ("docs/cli/run.md", "docs/recipes.md", "docs/scaling.md")
+"""Pages that run :data:`STUDY3` (study 3 on its demo corpus) among their commands: each starts from a copy of one
+finished ``study3`` folder (:func:`finished_study3`), so the study is computed once per test session, not once per
+page; the page's commands still all run, as a user's second run of them would."""
+
+
+@pytest.fixture(scope="session")
+def finished_study3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``study3`` folder of :data:`STUDY3` run in a folder of its own (its own feature store), once per test
+    session: with pytest-xdist, the first worker to ask runs it under a file lock in the session's temporary
+    folder and the others wait for it and copy it."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # gw0, gw1 ...: basetemp is SESSION/popen-gwN; share SESSION
+        shared = shared.parent
+    folder = shared / "finished-study3"
+    with FileLock(str(shared / "finished-study3.lock")):
+        if not (folder / "study3" / "report.html").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            link_checkout(folder)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.chdir(folder)
+                patch.setenv("VOXPOP_FEATURE_STORE", str(folder / "feature-store"))
+                patch.setenv("VOXPOP_MAX_WORKERS", "4")
+                invoke(shlex.split(STUDY3), f"session setup: {STUDY3}")
+    return folder / "study3"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", RUNS)
-def test_the_page_runs_as_written(page, tmp_path, monkeypatch):
-    """Every command of the page, in order, on the builders' inputs after its :data:`SETUP`; what it writes is
-    checked where the page states it."""
+def test_the_page_runs_as_written(page, tmp_path, monkeypatch, request):
+    """Every command of the page, in order, on the builders' inputs after its :data:`SETUP` (and, for
+    :data:`STUDY3_PAGES`, a copy of the finished study 3); what it writes is checked where the page states it."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("VOXPOP_FEATURE_STORE", str(tmp_path / "feature-store"))
     monkeypatch.setenv("VOXPOP_MAX_WORKERS", "4")  # the pages' --workers 4 on a smaller machine (recipes.md#ceilings)
+    if page in STUDY3_PAGES:
+        study3 = shlex.split(STUDY3)  # the page computes the copied study itself (with --workers N at most)
+        assert any(c[: len(study3)] == study3 and set(c[len(study3) :]) <= {"--workers", "1", "2", "4"}
+                   for b in page_blocks(page) if b.language == "bash" for c in b.commands), page  # fmt: skip
+        shutil.copytree(request.getfixturevalue("finished_study3"), tmp_path / "study3", symlinks=True)
+        print(f"\nsetup: study3 copied from the session's run of: {STUDY3}")
     ran, _ = run_page(page, tmp_path)
     assert ran
     if page == "docs/cli/mlcm.md":  # a run directory gives the matrix of its pooled out-of-fold predictions file
@@ -458,3 +496,14 @@ def test_the_page_runs_as_written(page, tmp_path, monkeypatch):
         by_run, direct = pd.read_csv(tmp_path / "mlcm.csv"), pd.read_csv(tmp_path / "direct.csv")
         pd.testing.assert_frame_equal(by_run, direct)
         assert by_run.drop(columns=["true", "group"]).to_numpy().sum() >= 20  # 20 clips, each at least once
+    if page == "docs/cli/fuse.md":  # the other tool's GroupKFold folds are the run's; the last fusion is 3 : 1
+        weights = pd.read_csv(tmp_path / "weights.csv")
+        assert sorted(weights["fold"].unique()) == [f"fold{k}" for k in range(1, 6)]
+        assert sorted(weights["model"].unique()) == ["audio:logreg", "audio:mlp", "video_oof"]
+        from voxpop.evaluation import load_predictions
+        from voxpop.models import find_runs
+
+        runs = find_runs(tmp_path / "runs" / "dims")
+        mse, ccc = (runs[name].predictions.drop(columns="fold") for name in ("loss=mse", "loss=ccc"))
+        fused = load_predictions(tmp_path / "fused.parquet").table.drop(columns="fold", errors="ignore")
+        pd.testing.assert_frame_equal(fused.loc[mse.index, mse.columns], 0.75 * mse + 0.25 * ccc, check_names=False)

@@ -39,7 +39,7 @@ def crowdkit_probas(ratings: pd.DataFrame, method: str) -> pd.DataFrame:
         return model.fit(data.reset_index(drop=True)).probas_
 
 
-@pytest.mark.parametrize("method", ["dawid-skene", "glad", "mace"])
+@pytest.mark.parametrize("method", ["dawid-skene", "glad", pytest.param("mace", marks=pytest.mark.slow)])  # mace: 20 s
 def test_posteriors_equal_crowd_kits_own_output(method):
     ratings, _ = simulated(n_items=16)
     ours = fit_posteriors(ratings, method)

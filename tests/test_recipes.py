@@ -126,6 +126,7 @@ def test_study_2_confidence_levels(shared, tmp_path):
     assert np.allclose(fusion.details.groupby("fold")[["neutral", "anger", "happy", "sad"]].sum(), 1.0)
 
 
+@pytest.mark.slow  # a whole study on the demo corpus: over 20 s (33 s in a 2-worker run on a shared machine)
 def test_study_3_aggregation_rules(shared, tmp_path):
     result = run(shared, tmp_path, "3-aggregation-rules.yaml")
     results = result.results
