@@ -4,6 +4,7 @@ message; the --cluster profile is validated like a recipe."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -24,6 +25,13 @@ from voxpop.study.loading import load_recipe
 from voxpop.study.run import run_recipe
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "3-aggregation-rules.yaml"
+
+
+def _skip_without_jobqueue(reason: str = "dask-jobqueue is not installed") -> None:
+    """Skip without importing dask-jobqueue here: its runner module replaces Ctrl-C's handler on import (voxpop's
+    batch_cluster puts it back), which would leak into the other tests of this process."""
+    if importlib.util.find_spec("dask_jobqueue") is None:
+        pytest.skip(reason)
 
 
 def small(corpus: str, labels: str | None = None) -> list[str]:
@@ -93,7 +101,7 @@ def private_folder_command(folder: Path) -> list[str] | None:
     if shutil.which("unshare") is None:
         return None
     namespace = ["unshare", "--mount", "--propagation", "private"] if os.geteuid() == 0 else ["unshare", "-Urm"]
-    mount = f"mount -t tmpfs tmpfs {folder} && exec \"$@\""
+    mount = f'mount -t tmpfs tmpfs {folder} && exec "$@"'
     probe = subprocess.run([*namespace, "sh", "-c", mount, "sh", "true"], capture_output=True)
     return [*namespace, "sh", "-c", mount, "sh"] if probe.returncode == 0 else None
 
@@ -161,7 +169,7 @@ def test_a_cluster_profile_is_validated_like_a_recipe(tmp_path):
 
 
 def test_a_gpu_profile_asks_slurm_for_gpus_and_its_workers_offer_them():
-    pytest.importorskip("dask_jobqueue")
+    _skip_without_jobqueue()
     profile = ClusterProfile(
         kind="slurm", jobs=1, gpus=2, queue="gpu", account="lab", cores=8, memory="32GB", walltime="04:00:00",
         job_script_prologue=["source /shared/venv/bin/activate"], python="python", interface="lo",
@@ -179,7 +187,7 @@ def test_a_gpu_profile_asks_slurm_for_gpus_and_its_workers_offer_them():
 
 
 def test_cluster_with_workers_or_scheduler_is_refused_and_a_dry_run_prints_the_job_script(tmp_path):
-    pytest.importorskip("dask_jobqueue")
+    _skip_without_jobqueue()
     profile = tmp_path / "slurm.yaml"
     profile.write_text(
         "kind: slurm\njobs: 2\nmemory: 3GB\ninterface: lo\n"
@@ -244,7 +252,7 @@ def test_a_profile_with_more_worker_processes_than_cores_is_refused(tmp_path):
     ],
 )
 def test_settings_dask_refuses_are_a_config_error_naming_the_reason(extra, reason):
-    pytest.importorskip("dask_jobqueue")
+    _skip_without_jobqueue()
     import yaml
 
     profile = ClusterProfile.model_validate({"kind": "slurm", "jobs": 1, **yaml.safe_load(extra)})

@@ -176,7 +176,8 @@ def test_damaged_study_cache_is_named_recomputed_downstream_and_never_written_th
     assert checked.exit_code == 1
     assert f"damaged {stage_of['labels MR'].name} (labels MR): labels.parquet has" in checked.output
     second = run_recipe_with_report(_recipe(demo), out, reporter=reporter)
-    assert notices[0].startswith(f"stage 'labels MR' ({stage_of['labels MR']}): labels.parquet has")
+    stage_notices = [n for n in notices if not n.startswith("leakage audit:")]  # the audit's notes come first
+    assert stage_notices[0].startswith(f"stage 'labels MR' ({stage_of['labels MR']}): labels.parquet has")
     assert set(second.executed) == {
         "labels MR",
         "train MR (base)",

@@ -8,6 +8,7 @@ classes, labels and ids are counted by hand or computed here with hashlib.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import os
 from pathlib import Path
@@ -24,7 +25,17 @@ from voxpop.core.errors import ConfigError, InputError
 from voxpop.corpus.formats import check_arguments, get_importer
 from voxpop.corpus.formats.hf import read_hf
 
-datasets = pytest.importorskip("datasets", reason="the test dataset is built with Hugging Face datasets (dev extra)")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("datasets") is None,
+    reason="the test dataset is built with Hugging Face datasets (dev extra)",
+)
+
+
+def hf_datasets():
+    """Hugging Face ``datasets``, imported when a test builds a table (it may import torch: not at collection)."""
+    import datasets
+
+    return datasets
 
 CLASSES = ["neutral", "angry", "happy"]  # ClassLabel order, deliberately not alphabetical
 CODES = [1, 2, 0, 1, 2, -1, 0]  # row 6 is unlabelled (-1)
@@ -54,9 +65,9 @@ def _dataset(rows=range(7), *, audio=None, extra=None):
         "fold": [FOLDS[i] for i in rows],
         **(extra or {}),
     }
-    table = datasets.Dataset.from_dict(columns)
-    table = table.cast_column("audio", datasets.Audio(decode=False))
-    return table.cast_column("label", datasets.ClassLabel(names=CLASSES))
+    table = hf_datasets().Dataset.from_dict(columns)
+    table = table.cast_column("audio", hf_datasets().Audio(decode=False))
+    return table.cast_column("label", hf_datasets().ClassLabel(names=CLASSES))
 
 
 def _hash_id(i: int) -> str:
@@ -112,7 +123,7 @@ def test_a_save_to_disk_dataset_gives_items_classes_labels_speakers_splits_and_a
 
 
 def test_a_dataset_dict_gives_its_split_names_as_the_split_column(tmp_path):
-    dd = datasets.DatasetDict({"train": _dataset(range(4)), "test": _dataset(range(4, 7))})
+    dd = hf_datasets().DatasetDict({"train": _dataset(range(4)), "test": _dataset(range(4, 7))})
     dd.save_to_disk(str(tmp_path / "dd"))
     out = tmp_path / "corpus"
     corpus = read_hf(tmp_path / "dd", out)
@@ -202,7 +213,7 @@ def test_a_class_code_outside_the_names_is_refused_naming_row_and_column(tmp_pat
 
 def test_several_class_label_columns_ask_which_is_the_label(tmp_path):
     table = _dataset(extra={"gender": [0, 1, 0, 1, 0, 1, 0]}).cast_column(
-        "gender", datasets.ClassLabel(names=["f", "m"])
+        "gender", hf_datasets().ClassLabel(names=["f", "m"])
     )
     table.save_to_disk(str(tmp_path / "ds"))
     with pytest.raises(ConfigError, match=r"ClassLabel columns label, gender; name the label column with label_column"):

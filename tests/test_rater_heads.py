@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
@@ -79,7 +78,8 @@ def test_rater_votes_need_rater_ids_and_one_choice_per_rating():
 
 def test_a_rater_named_like_the_shared_output_is_refused():
     corpus = _toy_corpus()
-    ratings = corpus.ratings.replace({"rater": {"r2": OTHER_RATERS}})  # would be two outputs "other raters"
+    ratings = corpus.ratings.astype({"rater": "string"})  # a new id: the categorical column takes no new value
+    ratings = ratings.replace({"rater": {"r2": OTHER_RATERS}})  # would be two outputs "other raters"
     named = Corpus("named", corpus.items, ratings, classes=["A", "S"], excluded=["other"])
     with pytest.raises(InputError, match=r"corpus 'named': rater id 'other raters' \(3 ratings\) is the name"):
         rater_votes(named, make_labels(named, "pr"))
@@ -110,6 +110,8 @@ def test_rater_targets_of_the_msp_labels_detailed_field_case(shared_data):
 
 # ---------------------------------------------------------------------------------------------- the masked loss
 def test_a_rater_output_gets_no_gradient_from_items_it_did_not_rate():
+    import torch
+
     from voxpop.models.heads import build_head
     from voxpop.models.losses import MaskedRaterLoss
 
@@ -139,6 +141,8 @@ def test_a_rater_output_gets_no_gradient_from_items_it_did_not_rate():
 
 
 def test_the_item_prediction_is_the_mean_of_the_rater_probabilities():
+    import torch
+
     from voxpop.models.heads import build_head
 
     torch.manual_seed(1)
@@ -149,6 +153,8 @@ def test_the_item_prediction_is_the_mean_of_the_rater_probabilities():
 
 
 def test_crowd_layer_rater_logits_are_the_matrix_times_the_shared_probabilities():
+    import torch
+
     from voxpop.models.heads import build_head
 
     torch.manual_seed(2)
@@ -317,6 +323,8 @@ def test_cli_train_predict_rater_and_export_a_per_rater_run(demo_corpus, demo_lo
 
 
 def test_a_crowd_layer_fine_tunes_a_backbone_from_the_rater_votes(tiny_wavlm_dir):
+    import torch
+
     from voxpop.models.heads import BackboneClassifier, load_backbone
     from voxpop.models.rater_heads import CrowdLayerHead, rater_head
     from voxpop.models.specs import BackboneConfig

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import inspect
 import time
-import typing
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -117,7 +116,8 @@ def test_head_options_list_exactly_the_modules_keyword_parameters():
         }
         schema = {field: info.default for field, info in HEAD_OPTIONS[name].model_fields.items()}
         assert schema == keyword, name
-        assert set(typing.get_type_hints(target)) >= set(schema)
+        annotated = {n for n, p in inspect.signature(target).parameters.items() if p.annotation is not p.empty}
+        assert annotated >= set(schema)  # every option is annotated (scikit-learn's types stay import-free)
 
 
 def test_the_same_variant_twice_is_refused(tmp_path):

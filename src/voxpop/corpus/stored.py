@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -123,7 +124,8 @@ def meta_sha256(meta: Mapping) -> str:
     >>> meta_sha256({"name": "x", "classes": ["a"]}) == meta_sha256({"classes": ["a"], "name": "x"})
     True
     """
-    canonical = yaml.safe_dump({k: v for k, v in meta.items() if k != HASH_KEY}, sort_keys=True, allow_unicode=True)
+    kept = {k: v for k, v in meta.items() if k != HASH_KEY}
+    canonical = json.dumps(kept, sort_keys=True, ensure_ascii=False, default=str)  # YAML representers may reorder
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

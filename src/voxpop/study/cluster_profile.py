@@ -19,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -216,12 +218,16 @@ def batch_cluster(profile: ClusterProfile) -> Any:
     Raises:
         ConfigError: dask-jobqueue is not installed (the ``cluster`` extra), or it refused the settings.
     """
+    interrupt = signal.getsignal(signal.SIGINT)
     try:
         import dask_jobqueue
     except ImportError:
         raise ConfigError(
             f"--cluster with kind {profile.kind} needs dask-jobqueue: pip install 'voxpop[cluster]'"
         ) from None
+    finally:  # dask_jobqueue.runner replaces Ctrl-C's handler with sys.exit on import: Ctrl-C stays an interrupt
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, interrupt)
     classes = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster"}
     directives = list(profile.job_extra_directives)
     if profile.gpus:
