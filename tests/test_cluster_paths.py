@@ -4,7 +4,6 @@ message; the --cluster profile is validated like a recipe."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import voxpop.cli
+from jobqueue_skip import skip_without_jobqueue
 from voxpop.core.cluster import check_workers_see, connect
 from voxpop.core.errors import ConfigError
 from voxpop.corpus import Corpus
@@ -25,13 +25,6 @@ from voxpop.study.loading import load_recipe
 from voxpop.study.run import run_recipe
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "3-aggregation-rules.yaml"
-
-
-def _skip_without_jobqueue(reason: str = "dask-jobqueue is not installed") -> None:
-    """Skip without importing dask-jobqueue here: its runner module replaces Ctrl-C's handler on import (voxpop's
-    batch_cluster puts it back), which would leak into the other tests of this process."""
-    if importlib.util.find_spec("dask_jobqueue") is None:
-        pytest.skip(reason)
 
 
 def small(corpus: str, labels: str | None = None) -> list[str]:
@@ -169,7 +162,7 @@ def test_a_cluster_profile_is_validated_like_a_recipe(tmp_path):
 
 
 def test_a_gpu_profile_asks_slurm_for_gpus_and_its_workers_offer_them():
-    _skip_without_jobqueue()
+    skip_without_jobqueue()
     profile = ClusterProfile(
         kind="slurm", jobs=1, gpus=2, queue="gpu", account="lab", cores=8, memory="32GB", walltime="04:00:00",
         job_script_prologue=["source /shared/venv/bin/activate"], python="python", interface="lo",
@@ -187,7 +180,7 @@ def test_a_gpu_profile_asks_slurm_for_gpus_and_its_workers_offer_them():
 
 
 def test_cluster_with_workers_or_scheduler_is_refused_and_a_dry_run_prints_the_job_script(tmp_path):
-    _skip_without_jobqueue()
+    skip_without_jobqueue()
     profile = tmp_path / "slurm.yaml"
     profile.write_text(
         "kind: slurm\njobs: 2\nmemory: 3GB\ninterface: lo\n"
@@ -198,11 +191,37 @@ def test_cluster_with_workers_or_scheduler_is_refused_and_a_dry_run_prints_the_j
         result = CliRunner().invoke(voxpop.cli.app, [*base, "--cluster", str(profile), *extra])
         assert isinstance(result.exception, ConfigError)
         assert f"--cluster {profile} and {extra[0]} both say where stages run" in str(result.exception)
+    from distributed import Scheduler
+
+    schedulers = set(Scheduler._instances)  # every Dask scheduler this process has started and not yet freed
     result = CliRunner().invoke(voxpop.cli.app, [*base, "--cluster", str(profile), "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "#SBATCH --mem=3G" in result.output and "distributed.cli.dask_worker tcp://127.0.0.1:" in result.output
+    assert set(Scheduler._instances) <= schedulers  # the dry run started none (the port is picked when one starts)
+    assert "#SBATCH --mem=3G" in result.output and "dask_worker tcp://127.0.0.1:<port> " in result.output
     assert "cluster slurm (2 jobs x 1 worker), split into one shard task per worker" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_the_python_and_log_directory_of_a_profile_are_relative_to_its_file(tmp_path, monkeypatch):
+    """The jobs start elsewhere (a compute node's working directory): a relative ``python`` path and
+    ``log_directory`` are read from the profile's folder, not from where voxpop runs; a bare command stays one."""
+    skip_without_jobqueue()
+    (tmp_path / "lab").mkdir()
+    profile = tmp_path / "lab" / "slurm.yaml"
+    profile.write_text("kind: slurm\njobs: 1\npython: env/bin/python\nlog_directory: logs\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    loaded = load_profile(Path("..") / "lab" / "slurm.yaml")
+    assert loaded.python == str(tmp_path / "elsewhere" / ".." / "lab" / "env" / "bin" / "python")
+    assert loaded.log_directory == str(tmp_path / "elsewhere" / ".." / "lab" / "logs")
+    script = job_script(loaded).splitlines()
+    assert f"#SBATCH -e {loaded.log_directory}/dask-worker-%J.err" in script
+    assert any(line.startswith(f"{loaded.python} -m distributed.cli.dask_worker") for line in script)
+    absolute = tmp_path / "venv" / "bin" / "python"
+    profile.write_text(f"kind: slurm\njobs: 1\npython: {absolute}\nlog_directory: /var/log/lab\n")
+    assert load_profile(profile).python == str(absolute) and load_profile(profile).log_directory == "/var/log/lab"
+    profile.write_text("kind: slurm\njobs: 1\npython: python3\n")
+    assert load_profile(profile).python == "python3"  # looked up on the jobs' PATH
 
 
 @pytest.mark.parametrize(
@@ -252,7 +271,7 @@ def test_a_profile_with_more_worker_processes_than_cores_is_refused(tmp_path):
     ],
 )
 def test_settings_dask_refuses_are_a_config_error_naming_the_reason(extra, reason):
-    _skip_without_jobqueue()
+    skip_without_jobqueue()
     import yaml
 
     profile = ClusterProfile.model_validate({"kind": "slurm", "jobs": 1, **yaml.safe_load(extra)})

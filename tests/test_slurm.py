@@ -5,16 +5,17 @@ skipped with the reason where there is none. Every connection stays on 127.0.0.1
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from jobqueue_skip import skip_without_jobqueue
 from voxpop.core.cache import Stage
 from voxpop.corpus.demo import make_demo_corpus
 from voxpop.study.loading import load_recipe
@@ -31,13 +32,6 @@ scheduler_options: {host: 127.0.0.1, dashboard_address: "127.0.0.1:0"}
 """What keeps dask-jobqueue on the loopback interface (by default it picks another one, and a dashboard on all)."""
 
 
-def _skip_without_jobqueue(reason: str = "dask-jobqueue is not installed") -> None:
-    """Skip without importing dask-jobqueue here: its runner module replaces Ctrl-C's handler on import (voxpop's
-    batch_cluster puts it back), which would leak into the other tests of this process."""
-    if importlib.util.find_spec("dask_jobqueue") is None:
-        pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def slurm() -> None:
     """A Slurm that answers with an idle node (started by .ci/start-slurm), else the test skips saying why."""
@@ -49,7 +43,7 @@ def slurm() -> None:
         pytest.skip("Slurm does not answer (sinfo timed out): run .ci/start-slurm as root")
     if not {"idle", "mix", "alloc"} & set(states.split()):
         pytest.skip(f"Slurm has no usable node (sinfo: {states.strip() or 'nothing'}): run .ci/start-slurm as root")
-    _skip_without_jobqueue("dask-jobqueue is not installed (pip install 'voxpop[cluster]')")
+    skip_without_jobqueue("dask-jobqueue is not installed (pip install 'voxpop[cluster]')")
 
 
 def tiny(corpus: Path) -> list[str]:
@@ -76,15 +70,18 @@ def own_jobs(name: str, states: str = "RUNNING") -> list[str]:
     return listed.stdout.split()
 
 
-@pytest.mark.slow  # about 4 minutes on a busy 2-core machine: 'make test' runs it, 'make quick-test' does not
-def test_a_study_through_slurm_survives_a_cancelled_job_and_equals_the_local_run(slurm, tmp_path):
+@pytest.mark.slow  # 1.5 to 2 minutes on a busy 2-core machine: 'make test' runs it, 'make quick-test' does not
+def test_a_study_through_slurm_survives_all_its_jobs_cancelled_and_equals_the_local_run(slurm, tmp_path):
+    """Both jobs are cancelled (``scancel``) once the first model is trained: the runner scattered to their workers
+    is lost with them, so the stages still to run are cancelled by Dask; the run submits them again, the adaptive
+    cluster submits new jobs in place of the cancelled ones, and those run the rest of the study. The in-process
+    run it is compared with runs meanwhile (a thread watches the Slurm run and cancels its jobs)."""
     make_demo_corpus(tmp_path / "demo", "tiny")
     overrides = tiny(tmp_path / "demo" / "corpus")
     from voxpop.report.study import write_study_report
 
-    local = run_recipe(load_recipe(RECIPE, overrides), tmp_path / "local", on_run=write_study_report)
     name = f"voxpop-test-{os.getpid()}"
-    profile = tmp_path / "slurm.yaml"  # two one-core jobs, a cancelled one resubmitted (adaptive minimum)
+    profile = tmp_path / "slurm.yaml"  # two one-core jobs, cancelled ones replaced (adaptive minimum)
     profile.write_text(
         f"kind: slurm\nadaptive: {{minimum: 2, maximum: 2}}\ncores: 1\nmemory: 2GB\nwalltime: '00:20:00'\n"
         f"job_extra_directives: [--job-name={name}]\nlog_directory: {tmp_path / 'logs'}\n{LOOPBACK}"
@@ -92,30 +89,55 @@ def test_a_study_through_slurm_survives_a_cancelled_job_and_equals_the_local_run
     out = tmp_path / "slurm"
     args = ["run", str(RECIPE), "--out", str(out), "--cluster", str(profile)]
     args += [a for o in overrides for a in ("--set", o)]
-    run = subprocess.Popen(
-        [sys.executable, "-m", "voxpop", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=environment(), cwd=tmp_path,
-    )  # fmt: skip
+    with (tmp_path / "stdout").open("w") as stdout, (tmp_path / "stderr").open("w") as stderr:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "voxpop", *args], stdout=stdout, stderr=stderr, env=environment(), cwd=tmp_path
+        )
+    seen: dict = {}
+    watcher = threading.Thread(target=cancel_every_job_mid_run, args=(run, out, name, seen), daemon=True)
+    watcher.start()
     try:
-        deadline = time.monotonic() + 900  # a loaded machine: generous, but the loop ends as soon as a stage is done
-        while not list(out.glob("cache/train-*/.done")) and run.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.5)
-        jobs = own_jobs(name)
-        assert run.poll() is None and len(jobs) == 2, (jobs, run.poll())
-        subprocess.run(["scancel", jobs[0]], check=True)  # mid-run: one trained model is done, others are not
-        seen = set(jobs)
-        while run.poll() is None and time.monotonic() < deadline:  # the adaptive cluster may submit a replacement
-            seen.update(own_jobs(name, "PENDING,RUNNING"))
-            time.sleep(0.5)
-        _, stderr = run.communicate(timeout=900)
+        local = run_recipe(load_recipe(RECIPE, overrides), tmp_path / "local", on_run=write_study_report)
+        run.wait(timeout=900)
+        watcher.join(timeout=60)
     finally:
         if run.poll() is None:
             run.kill()
-    assert run.returncode == 0, stderr[-3000:]
-    print("Slurm jobs seen:", len(seen))  # a replacement (3) when the study outlasts its submission
-    assert len(local.executed) == len(list(out.glob("cache/*/.done")))
+    output = (tmp_path / "stdout").read_text() + (tmp_path / "stderr").read_text()
+    assert run.returncode == 0, output[-3000:]
+    assert len(seen["cancelled"]) == 2, seen  # both jobs were running, and were cancelled mid-run
+    assert seen["replacements"], "the adaptive cluster submitted no job in place of the cancelled ones"
+    assert done(out) > seen["done without them"]  # stages finished after both cancelled jobs had ended: new jobs
+    assert "submitted again" in output  # the run said which stages it resubmitted
+    assert len(local.executed) == len(done(out))
     for file in ("results.parquet", "report.md", "report.html"):
         assert (out / file).read_bytes() == (tmp_path / "local" / file).read_bytes(), file
+
+
+def cancel_every_job_mid_run(run: subprocess.Popen, out: Path, name: str, seen: dict) -> None:
+    """Once the run in ``out`` has trained its first model, cancel all its Slurm jobs (named ``name``) and wait
+    until Slurm has ended them; then watch the jobs that run in their place until the run ends. Records in
+    ``seen``: ``cancelled`` (job ids), ``done without them`` (the stages done by then), ``replacements``."""
+    seen.update({"cancelled": [], "replacements": set()})
+    deadline = time.monotonic() + 900  # a loaded machine: generous, but the loops end as soon as their event comes
+    while not list(out.glob("cache/train-*/.done")) and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    cancelled = own_jobs(name)
+    if run.poll() is not None or len(cancelled) != 2:
+        return
+    subprocess.run(["scancel", *cancelled], check=True)  # mid-run: one trained model is done, others are not
+    seen["cancelled"] = cancelled
+    while set(cancelled) & set(own_jobs(name, "PENDING,RUNNING,COMPLETING")) and time.monotonic() < deadline:
+        time.sleep(0.2)  # until Slurm has ended both jobs (and their workers)
+    seen["done without them"] = done(out)
+    while run.poll() is None and time.monotonic() < deadline:
+        seen["replacements"].update(set(own_jobs(name)) - set(cancelled))
+        time.sleep(0.5)
+
+
+def done(out: Path) -> set[str]:
+    """The stages of the run in ``out`` marked done in its cache (their cache folder names)."""
+    return {path.parent.name for path in out.glob("cache/*/.done")}
 
 
 def test_stages_that_need_a_gpu_run_only_on_the_workers_that_offer_one(slurm, tmp_path):

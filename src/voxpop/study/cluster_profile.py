@@ -86,7 +86,9 @@ class ClusterProfile(Strict):
     job_extra_directives: list[str] = pydantic.Field([], description="More job directives, e.g. --constraint=a100.")
     jobs: Int | None = pydantic.Field(None, ge=1, description="A fixed number of jobs (a job that dies is lost).")
     adaptive: Adaptive | None = pydantic.Field(None, description="An adaptive number of jobs (minimum, maximum).")
-    python: str | None = pydantic.Field(None, description="The Python the jobs run (default: this one).")
+    python: str | None = pydantic.Field(
+        None, description="The Python the jobs run (default: this one); a relative path is from the profile's folder."
+    )
     job_script_prologue: list[str] = pydantic.Field(
         [], description="Shell lines run first in each job, e.g. 'source /shared/venv/bin/activate'."
     )
@@ -96,7 +98,9 @@ class ClusterProfile(Strict):
     )
     worker_extra_args: list[str] = pydantic.Field([], description="More 'dask worker' arguments.")
     local_directory: str | None = pydantic.Field(None, description="The workers' scratch folder on their node.")
-    log_directory: str | None = pydantic.Field(None, description="Where the jobs write their logs.")
+    log_directory: str | None = pydantic.Field(
+        None, description="Where the jobs write their logs; a relative path is from the profile's folder."
+    )
 
     @pydantic.field_validator("memory")
     @classmethod
@@ -202,22 +206,52 @@ def load_profile(path: str | Path) -> ClusterProfile:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a cluster profile is a mapping of keys (kind, jobs ...), got {type(data).__name__}")
     try:
-        return ClusterProfile.model_validate(data)
+        profile = ClusterProfile.model_validate(data)
     except pydantic.ValidationError as exc:
         problems = problems_of(exc, model=ClusterProfile)
         noun = "problem" if len(problems) == 1 else "problems"
         raise ConfigError(
             f"cluster profile {path} is invalid ({len(problems)} {noun}):\n" + "\n".join(f"  - {p}" for p in problems)
         ) from None
+    return from_profile_folder(profile, path.absolute().parent)
 
 
-def batch_cluster(profile: ClusterProfile) -> Any:
-    """The dask-jobqueue cluster of a batch profile (``SLURMCluster``, ``PBSCluster``, ``SGECluster``), no job
-    submitted yet: its scheduler runs in this process. Close it (a context manager) when done.
+def from_profile_folder(profile: ClusterProfile, folder: Path) -> ClusterProfile:
+    """``profile`` with its relative paths made absolute from ``folder`` (the profile file's), as the jobs need them
+    wherever they start: ``log_directory``, and ``python`` when it is a path (``venv/bin/python``; a bare command
+    such as ``python3`` stays a command the jobs look up on their ``PATH``).
 
-    Raises:
-        ConfigError: dask-jobqueue is not installed (the ``cluster`` extra), or it refused the settings.
+    Args:
+        profile: a validated profile; folder: the absolute folder of its file.
+
+    Returns:
+        The profile with those paths absolute (links kept, as written); other keys unchanged.
+
+    Example:
+        >>> p = from_profile_folder(ClusterProfile(kind="slurm", jobs=1, python="env/bin/python",
+        ...     log_directory="logs"), Path("/shared/lab"))
+        >>> p.python, p.log_directory
+        ('/shared/lab/env/bin/python', '/shared/lab/logs')
+        >>> from_profile_folder(ClusterProfile(kind="slurm", jobs=1, python="python3"), Path("/shared/lab")).python
+        'python3'
     """
+    updates: dict[str, str] = {}
+    log_directory, python = profile.log_directory, profile.python
+    if log_directory is not None and not Path(log_directory).expanduser().is_absolute():
+        updates["log_directory"] = str(folder / log_directory)
+    if python is not None and "/" in python and not Path(python).expanduser().is_absolute():
+        updates["python"] = str(folder / python)
+    return profile.model_copy(update=updates)
+
+
+CLASSES = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster"}
+"""The dask-jobqueue cluster class of each batch kind (its ``job_cls`` writes the job script)."""
+
+
+def _jobqueue(profile: ClusterProfile) -> Any:
+    """The ``dask_jobqueue`` module, Ctrl-C's handler kept (its runner module replaces it with sys.exit on import).
+
+    Raises :class:`ConfigError` when it is not installed (the ``cluster`` extra)."""
     interrupt = signal.getsignal(signal.SIGINT)
     try:
         import dask_jobqueue
@@ -225,14 +259,18 @@ def batch_cluster(profile: ClusterProfile) -> Any:
         raise ConfigError(
             f"--cluster with kind {profile.kind} needs dask-jobqueue: pip install 'voxpop[cluster]'"
         ) from None
-    finally:  # dask_jobqueue.runner replaces Ctrl-C's handler with sys.exit on import: Ctrl-C stays an interrupt
+    finally:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, interrupt)
-    classes = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster"}
+    return dask_jobqueue
+
+
+def _job_options(profile: ClusterProfile) -> dict[str, Any]:
+    """The options of a batch profile's jobs, as dask-jobqueue's cluster and job classes take them."""
     directives = list(profile.job_extra_directives)
     if profile.gpus:
         directives.append(GPU_DIRECTIVES[profile.kind].format(n=profile.gpus))
-    options: dict[str, Any] = {
+    return {
         "cores": profile.cores,
         "memory": profile.memory,
         "processes": profile.processes,
@@ -244,27 +282,59 @@ def batch_cluster(profile: ClusterProfile) -> Any:
         "worker_extra_args": profile.worker_args,
         "python": profile.python or sys.executable,
         "interface": profile.interface,
-        "scheduler_options": profile.scheduler_options.model_dump(exclude_none=True),
         "local_directory": profile.local_directory,
         "log_directory": profile.log_directory,
+    }
+
+
+def batch_cluster(profile: ClusterProfile) -> Any:
+    """The dask-jobqueue cluster of a batch profile (``SLURMCluster``, ``PBSCluster``, ``SGECluster``), no job
+    submitted yet: its scheduler runs in this process. Close it (a context manager) when done.
+
+    Raises:
+        ConfigError: dask-jobqueue is not installed (the ``cluster`` extra), or it refused the settings.
+    """
+    dask_jobqueue = _jobqueue(profile)
+    options = {
+        **_job_options(profile),
+        "scheduler_options": profile.scheduler_options.model_dump(exclude_none=True),
         "silence_logs": logging.CRITICAL,
     }
     try:
-        return getattr(dask_jobqueue, classes[profile.kind])(**options)
+        return getattr(dask_jobqueue, CLASSES[profile.kind])(**options)
     except (ValueError, TypeError, OSError, RuntimeError) as exc:  # RuntimeError: its scheduler failed to start
         raise ConfigError(f"--cluster: dask-jobqueue refused the {profile.kind} settings ({exc})") from None
 
 
 def job_script(profile: ClusterProfile) -> str:
-    """The job script dask-jobqueue would submit for a batch profile (``voxpop run --dry-run --cluster FILE``).
+    """The job script dask-jobqueue would submit for a batch profile (``voxpop run --dry-run --cluster FILE``),
+    written by its job class without starting a scheduler: the workers' scheduler address is the host the profile
+    names (``scheduler_options.host``, else the IPv4 address of ``interface``) and its port, ``<port>`` where the
+    scheduler picks a free one when it starts.
+
+    Args:
+        profile: a validated batch profile.
+
+    Returns:
+        The job script's text (header directives, prologue, the ``dask worker`` command).
 
     Raises:
-        ConfigError: not a batch profile, or what :func:`batch_cluster` raises.
+        ConfigError: not a batch profile, dask-jobqueue not installed, or settings it refuses (an unknown
+            ``interface``).
     """
     if profile.kind not in BATCH_KINDS:
         raise ConfigError(f"a cluster profile of kind {profile.kind} submits no job script")
-    with batch_cluster(profile) as cluster:
-        return cluster.job_script()
+    dask_jobqueue = _jobqueue(profile)
+    from distributed.utils import get_ip_interface
+
+    job_class = getattr(dask_jobqueue, CLASSES[profile.kind]).job_cls
+    where = profile.scheduler_options
+    try:
+        host = where.host or (get_ip_interface(profile.interface) if profile.interface else "<scheduler-host>")
+        address = f"tcp://{host}:{where.port or '<port>'}"
+        return job_class(address, name="dummy-name", **_job_options(profile)).job_script()
+    except (ValueError, TypeError, OSError) as exc:
+        raise ConfigError(f"--cluster: dask-jobqueue refused the {profile.kind} settings ({exc})") from None
 
 
 @contextlib.contextmanager
