@@ -29,6 +29,7 @@ from voxpop.labels import ContinuousLabelSet, LabelSet
 from voxpop.labels.label_files import file_kind
 from voxpop.labels.label_sets import load_label_set
 from voxpop.models.cross_validation import FoldModel, _fold_dir, standardizes
+from voxpop.models.fold_records import changed_files_error, verify_folds
 from voxpop.models.specs import ModelSpec
 
 RUNS_FILE = "runs.json"
@@ -153,15 +154,24 @@ class Run:
     def fold_models(self) -> dict[str, Any]:
         """``{fold: FoldModel}`` of every fold (what ``predict``, ``evaluate --corpus`` and ``export`` use).
 
+        Every fold is checked against its ``fold.json`` record first (:func:`~voxpop.models.fold_records.verify_folds`).
+
         Raises:
             InputError: a fold's weights, estimator, standardisation statistics or ``model.json`` is missing or
                 damaged: names the file, the fold and the run, and says to retrain.
+            FoldRecordError: (an InputError) fold files swapped between folds, a fold folder of another fold or
+                run, or a file whose SHA-256 differs from the one recorded when the fold was trained.
         """
         standardized = standardizes(self.record.model)
+        folds = {name: _fold_dir(self.directory, name) for name in self.record.folds}
+        source = f"{self.directory.parent.parent / RUNS_FILE}, run {self.record.name!r}"
+        changed = verify_folds(folds, self.directory.name, self.record.classes, source=source)
         models = {}
         for name in self.record.folds:
             try:
-                models[name] = FoldModel.load(_fold_dir(self.directory, name), standardized)
+                models[name] = FoldModel.load(folds[name], standardized)
+                if name in changed:
+                    raise changed_files_error(name, folds[name], changed[name])
             except InputError as exc:  # the same class (a LegacyModelError stays one), with the fold and the cure
                 raise type(exc)(
                     f"{exc}\nFold {name!r} of run {self.record.name!r} ({self.directory}) cannot be used. Retrain it: "

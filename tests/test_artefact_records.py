@@ -1,0 +1,179 @@
+"""Every artefact voxpop reads back knows what it is and is checked when read (issue #31, item 1): fold models
+(fold, run, classes, feature spec, SHA-256 of each file in ``fold.json``), export cards (a versioned schema, each
+ONNX file's fold, classes and SHA-256), ``runs.json`` and predictions tables. A swapped, foreign or damaged artefact
+is a located error (exit 2, the file named, no traceback), never different predictions; runs and exports written
+before the records existed still load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from voxpop.cli import main
+from voxpop.core.errors import InputError
+from voxpop.features import Features
+from voxpop.labels.labelset import Accounting, LabelSet
+from voxpop.models.fold_records import RECORD_KEYS, FoldRecordError
+from voxpop.models.protocols import make_folds
+from voxpop.models.saved_runs import FeatureSource, load_run
+from voxpop.models.specs import ModelSpec, TrainConfig
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+N = 24
+IDS = [f"clip{i:02d}" for i in range(N)]
+CLASSES = ["neutral", "anger"]
+
+
+def cli(monkeypatch, capsys, *args: object) -> tuple[int, str]:
+    """``voxpop ARGS`` through the console entry point in this process: (exit code, stdout + stderr)."""
+    monkeypatch.setattr(sys, "argv", ["voxpop", *map(str, args)])
+    monkeypatch.setenv("COLUMNS", "400")
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return code, " ".join((out.out + out.err).split())
+
+
+def refused(code: int, output: str, *named: object) -> None:
+    assert code == 2, output
+    assert "Traceback" not in output, output
+    for part in named:
+        assert str(part) in output, (part, output)
+
+
+@pytest.fixture(scope="session")
+def mlp_run(tmp_path_factory, write_run) -> Path:
+    """A two-class MLP run on in-memory vectors (standardised input), 3 speaker folds: treat as read-only."""
+    rng = np.random.default_rng(0)
+    codes = np.arange(N) % 2
+    values = (2 * np.eye(2, 4)[codes] + rng.normal(size=(N, 4)) + 5).astype(np.float32)
+    features = Features(
+        key="k" * 64, path=Path("."), kind="vector", items=pd.Index(IDS, dtype="string"), values=values,
+        names=[f"x{d}" for d in range(4)], layers=[], skipped=pd.DataFrame(), seconds=pd.Series(1.0, index=IDS),
+    )  # fmt: skip
+    targets = pd.DataFrame(np.eye(2)[codes], index=IDS, columns=CLASSES)
+    labels = LabelSet(targets, pd.Series(True, index=IDS), targets * 3, "mr", Accounting(N, N, 3 * N, 3 * N))
+    items = pd.DataFrame({"speaker": [f"s{i * 6 // N}" for i in range(N)]}, index=IDS)
+    folds = make_folds(items, "speaker-folds", k=3, dev=False)
+    spec = ModelSpec(head="mlp", head_options={"hidden_dim": 4}, train=TrainConfig(epochs=1, batch_size=8))
+    source = FeatureSource(path=".", key="k" * 64, kind="vector", spec={"extractor": "test", "version": 1}, audio={})
+    out = tmp_path_factory.mktemp("mlp-run") / "run"
+    write_run(out, features, labels, folds, spec, source)
+    return out
+
+
+def copy_run(run: Path, tmp_path: Path) -> Path:
+    shutil.copytree(run, tmp_path / "run", symlinks=True)
+    return tmp_path / "run"
+
+
+def swap(a: Path, b: Path) -> None:
+    data = a.read_bytes()
+    a.write_bytes(b.read_bytes())
+    b.write_bytes(data)
+
+
+def test_a_fold_record_holds_the_fold_run_classes_features_and_sha256_of_each_model_file(mlp_run):
+    run = load_run(mlp_run)
+    folder = run.directory / "folds" / "fold2"
+    record = json.loads((folder / "fold.json").read_text())
+    assert record["fold"] == "fold2" and record["run"] == "train" == Path(run.record.stage).name
+    assert record["classes"] == CLASSES
+    assert record["features"] == {"key": "k" * 64, "kind": "vector", "dim": 4, "n_layers": None}
+    assert set(record["sha256"]) == {"model.json", "weights.pt", "standardize.npz"}
+    for name, digest in record["sha256"].items():
+        assert digest == hashlib.sha256((folder / name).read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("file", ["weights.pt", "standardize.npz", "model.json"])
+def test_swapped_fold_files_are_refused_naming_both_folds(mlp_run, tmp_path, file):
+    out = copy_run(mlp_run, tmp_path)
+    folds = load_run(out).directory / "folds"
+    swap(folds / "fold1" / file, folds / "fold2" / file)
+    with pytest.raises(FoldRecordError) as caught:
+        load_run(out).fold_models()
+    message = str(caught.value)
+    assert f"{folds / 'fold1' / file} has the SHA-256 recorded for {folds / 'fold2' / file}" in message
+    assert "swapped or copied" in message
+
+
+def test_a_fold_folder_of_another_fold_or_run_is_refused(mlp_run, tmp_path):
+    out = copy_run(mlp_run, tmp_path)
+    folds = load_run(out).directory / "folds"
+    (folds / "fold1").rename(folds / "spare")
+    (folds / "fold2").rename(folds / "fold1")
+    (folds / "spare").rename(folds / "fold2")
+    with pytest.raises(FoldRecordError, match="records fold 'fold2', but .*runs.json, run 'run' reads this folder as "
+                       "fold 'fold1'"):  # fmt: skip
+        load_run(out).fold_models()
+    (folds / "fold1").rename(folds / "spare")
+    (folds / "fold2").rename(folds / "fold1")
+    (folds / "spare").rename(folds / "fold2")
+    record = json.loads((folds / "fold3" / "fold.json").read_text())
+    (folds / "fold3" / "fold.json").write_text(json.dumps({**record, "run": "train-other"}))
+    with pytest.raises(FoldRecordError, match="records run 'train-other', but .* is run 'train': this fold folder "
+                       "was copied from another run"):  # fmt: skip
+        load_run(out).fold_models()
+
+
+def test_a_file_from_another_run_is_refused_after_a_damaged_file_keeps_its_own_message(mlp_run, tmp_path):
+    out = copy_run(mlp_run, tmp_path)
+    weights = load_run(out).directory / "folds" / "fold3" / "weights.pt"
+    import torch
+
+    state = torch.load(weights, weights_only=True)
+    torch.save({k: v + 1 for k, v in state.items()}, weights)  # same shapes: loads, but is another model
+    with pytest.raises(FoldRecordError, match="the SHA-256 differs from the one .*fold.json recorded when fold "
+                       "'fold3' was trained"):  # fmt: skip
+        load_run(out).fold_models()
+    weights.write_bytes(b"\x80\x04not a torch file")
+    with pytest.raises(InputError, match="not readable mlp network weights"):
+        load_run(out).fold_models()
+
+
+def test_predict_and_evaluate_refuse_swapped_svm_estimators_naming_both_folds(
+    demo_logreg_run, demo_corpus, tmp_path, monkeypatch, capsys
+):
+    out = copy_run(demo_logreg_run.directory, tmp_path)
+    folds = load_run(out).directory / "folds"
+    swap(folds / "fold1" / "estimator.skops", folds / "fold2" / "estimator.skops")
+    clip = next((demo_corpus.root / "audio").rglob("*.wav"))
+    both = (folds / "fold1" / "estimator.skops", folds / "fold2" / "estimator.skops")
+    refused(*cli(monkeypatch, capsys, "predict", out, clip, "--store", demo_logreg_run.store), *both)
+    other = _other_corpus(demo_corpus, tmp_path)
+    refused(*cli(monkeypatch, capsys, "evaluate", out, "--corpus", other, "--labels", "mr", "--condition", "voice",
+                 "--bootstrap", "20", "--store", demo_logreg_run.store), *both)  # fmt: skip
+
+
+def _other_corpus(demo_corpus, tmp_path: Path) -> Path:
+    from voxpop.corpus.corpus import Corpus
+
+    corpus = demo_corpus.corpus
+    keep = corpus.items.index[corpus.items["speaker"].isin(corpus.items["speaker"].unique()[:2])]
+    part = corpus.subset(keep)
+    primary = part.ratings[part.ratings["slot"] == "primary"]
+    Corpus("b", part.items, primary, classes=part.classes, excluded=["other"]).save(tmp_path / "b")
+    return tmp_path / "b"
+
+
+def test_a_run_written_before_fold_records_still_loads_with_a_one_line_notice(mlp_run, tmp_path, capsys):
+    out = copy_run(mlp_run, tmp_path)
+    folds = load_run(out).directory / "folds"
+    for record_path in folds.glob("*/fold.json"):
+        record = json.loads(record_path.read_text())
+        record_path.write_text(json.dumps({k: v for k, v in record.items() if k not in RECORD_KEYS}))
+    models = load_run(out).fold_models()
+    assert set(models) == {"fold1", "fold2", "fold3"}
+    notice = capsys.readouterr().err.strip().splitlines()
+    assert len(notice) == 1 and "folds fold1, fold2, fold3 carry no file record" in notice[0]
