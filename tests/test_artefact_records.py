@@ -52,9 +52,8 @@ def refused(code: int, output: str, *named: object) -> None:
         assert str(part) in output, (part, output)
 
 
-@pytest.fixture(scope="session")
-def mlp_run(tmp_path_factory, write_run) -> Path:
-    """A two-class MLP run on in-memory vectors (standardised input), 3 speaker folds: treat as read-only."""
+def mlp_inputs() -> tuple:
+    """(features, labels, folds, spec, feature source) of a two-class MLP run on in-memory vectors, 3 speaker folds."""
     rng = np.random.default_rng(0)
     codes = np.arange(N) % 2
     values = (2 * np.eye(2, 4)[codes] + rng.normal(size=(N, 4)) + 5).astype(np.float32)
@@ -68,8 +67,14 @@ def mlp_run(tmp_path_factory, write_run) -> Path:
     folds = make_folds(items, "speaker-folds", k=3, dev=False)
     spec = ModelSpec(head="mlp", head_options={"hidden_dim": 4}, train=TrainConfig(epochs=1, batch_size=8))
     source = FeatureSource(path=".", key="k" * 64, kind="vector", spec={"extractor": "test", "version": 1}, audio={})
+    return features, labels, folds, spec, source
+
+
+@pytest.fixture(scope="session")
+def mlp_run(tmp_path_factory, write_run) -> Path:
+    """The run of :func:`mlp_inputs` (standardised input), written once per session: treat as read-only."""
     out = tmp_path_factory.mktemp("mlp-run") / "run"
-    write_run(out, features, labels, folds, spec, source)
+    write_run(out, *mlp_inputs())
     return out
 
 
@@ -177,3 +182,95 @@ def test_a_run_written_before_fold_records_still_loads_with_a_one_line_notice(ml
     assert set(models) == {"fold1", "fold2", "fold3"}
     notice = capsys.readouterr().err.strip().splitlines()
     assert len(notice) == 1 and "folds fold1, fold2, fold3 carry no file record" in notice[0]
+
+
+def test_resuming_a_cross_validation_checks_the_fold_records(mlp_run, tmp_path):
+    from voxpop.models.cross_validation import cross_validate
+
+    out = copy_run(mlp_run, tmp_path)
+    features, labels, folds, spec, _ = mlp_inputs()
+    stage = out / "cache" / "train"
+    assert cross_validate(features, labels, folds, spec, out_dir=stage).resumed == ["fold1", "fold2", "fold3"]
+    swap(stage / "folds" / "fold1" / "weights.pt", stage / "folds" / "fold3" / "weights.pt")
+    with pytest.raises(FoldRecordError, match="fold1/weights.pt has the SHA-256 recorded for .*fold3/weights.pt"):
+        cross_validate(features, labels, folds, spec, out_dir=stage)
+
+
+# ====================================================================== predictions tables
+@pytest.fixture
+def scored(mlp_run, tmp_path) -> tuple[Path, pd.DataFrame, Path]:
+    """(a copy of the MLP run, its pooled out-of-fold predictions, its training label set file)."""
+    out = copy_run(mlp_run, tmp_path)
+    return out, load_run(out).predictions, out / "cache" / "labels" / "labels.parquet"
+
+
+def test_a_predictions_file_of_valid_probabilities_is_scored(scored, tmp_path, monkeypatch, capsys):
+    _, table, labels = scored
+    table.rename_axis("item").to_csv(tmp_path / "p.csv")
+    code, output = cli(monkeypatch, capsys, "evaluate", tmp_path / "p.csv", "--labels", labels, "--bootstrap", "0")
+    assert code == 0, output
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["negative", "not-summing", "extra-class", "missing-class"],
+)
+def test_a_predictions_file_that_is_not_probabilities_of_the_classes_is_refused(
+    scored, tmp_path, monkeypatch, capsys, damage
+):
+    _, table, labels = scored
+    table = table.copy()
+    if damage == "negative":
+        table.iloc[4, 1] = -0.25
+        named = ["p.csv, row 5, column 'anger'", f"item '{table.index[4]}'", "-0.25 is not a probability in [0, 1]"]
+    elif damage == "not-summing":
+        table.iloc[2, 0] = table.iloc[2, 0] / 2 + 0.01  # in [0, 1], but the row no longer sums to one
+        total = table.iloc[2, :2].sum()
+        named = ["p.csv, row 3, column 'neutral'..'anger'", f"sum to {total:.6g}", "within 0.001"]
+    elif damage == "extra-class":
+        table.insert(2, "surprise", 0.0)
+        named = ["p.csv: column 'surprise' is not one of the classes of the test label set"]
+    else:
+        table = table.drop(columns="anger")
+        table["neutral"] = 1.0
+        named = ["p.csv: no column for class 'anger' of the test label set"]
+    table.rename_axis("item").to_csv(tmp_path / "p.csv")
+    code, output = cli(monkeypatch, capsys, "evaluate", tmp_path / "p.csv", "--labels", labels, "--bootstrap", "0")
+    refused(code, output, *named)
+
+
+def test_out_of_fold_predictions_without_their_fold_column_or_with_a_foreign_fold_are_refused(
+    scored, monkeypatch, capsys
+):
+    out, table, labels = scored
+    from voxpop.evaluation.predictions import Predictions, save_predictions
+
+    path = load_run(out).directory / "predictions.parquet"
+    save_predictions(Predictions(table.drop(columns="fold")), path)
+    code, output = cli(monkeypatch, capsys, "evaluate", out, "--labels", labels, "--bootstrap", "0")
+    refused(code, output, f"{path}, column 'fold': missing")
+    save_predictions(Predictions(table.assign(fold=table["fold"].replace("fold2", "fold9"))), path)
+    code, output = cli(monkeypatch, capsys, "evaluate", out, "--labels", labels, "--bootstrap", "0")
+    row = int(np.flatnonzero(table["fold"].eq("fold2").to_numpy())[0]) + 1
+    refused(code, output, f"{path}, row {row}, column 'fold'", "fold 'fold9' is not one of the run's folds")
+
+
+# ====================================================================== runs.json
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"folds": ["../.."]}, "key 'folds': '../..' is not a fold name"),
+        ({"folds": []}, "key 'folds': empty"),
+        ({"folds": ["fold1", "fold1"]}, "key 'folds': 'fold1' is listed twice"),
+        ({"format": 9}, "key 'format': 9, written by a newer voxpop (this one reads format 2)"),
+        ({"format": 1}, "key 'format': 1, written by an older voxpop"),
+        ({"stage": "../elsewhere"}, "key 'stage': '../elsewhere' is not a folder inside"),
+    ],
+)
+def test_a_damaged_run_list_is_refused_naming_the_run_and_key(scored, monkeypatch, capsys, change, named):
+    out, _, labels = scored
+    runs = json.loads((out / "runs.json").read_text())
+    runs["run"].update(change)
+    (out / "runs.json").write_text(json.dumps(runs))
+    code, output = cli(monkeypatch, capsys, "evaluate", out, "--labels", labels, "--bootstrap", "0")
+    refused(code, output, f"{out / 'runs.json'}, run 'run'", named)
