@@ -274,3 +274,133 @@ def test_a_damaged_run_list_is_refused_naming_the_run_and_key(scored, monkeypatc
     (out / "runs.json").write_text(json.dumps(runs))
     code, output = cli(monkeypatch, capsys, "evaluate", out, "--labels", labels, "--bootstrap", "0")
     refused(code, output, f"{out / 'runs.json'}, run 'run'", named)
+
+
+# ====================================================================== exports
+@pytest.fixture(scope="session")
+def exports(demo_logreg_run, mlp_run, tmp_path_factory) -> tuple[Path, Path]:
+    """(the demo logistic-regression run exported, the MLP run exported): treat both as read-only."""
+    pytest.importorskip("onnxruntime", reason="the export extra is not installed")
+    from voxpop.models.export import export_run
+
+    root = tmp_path_factory.mktemp("exports")
+    return export_run(demo_logreg_run.directory, root / "logreg"), export_run(mlp_run, root / "mlp")
+
+
+def copy_export(export: Path, tmp_path: Path) -> Path:
+    shutil.copytree(export, tmp_path / "export")
+    return tmp_path / "export"
+
+
+def edit_card(export: Path, edit) -> None:
+    card = json.loads((export / "card.json").read_text())
+    edit(card)
+    (export / "card.json").write_text(json.dumps(card))
+
+
+def test_an_exported_onnx_file_carries_its_fold_run_and_classes(exports):
+    import onnx
+
+    logreg, _ = exports
+    card = json.loads((logreg / "card.json").read_text())
+    assert card["format"] == 2
+    for fold, entry in card["folds"].items():
+        model = onnx.load(logreg / entry["file"])
+        meta = {p.key: p.value for p in model.metadata_props}
+        assert meta["voxpop.fold"] == fold and json.loads(meta["voxpop.classes"]) == card["classes"]
+        width = model.graph.output[0].type.tensor_type.shape.dim[-1].dim_value
+        assert model.graph.output[0].name == "probabilities" and width == len(card["classes"])
+
+
+def reverse_card_classes(card: dict) -> None:
+    card["classes"] = card["classes"][::-1]
+
+
+def reverse_every_class_list(card: dict) -> None:
+    card["classes"] = card["classes"][::-1]
+    for entry in card["folds"].values():
+        entry["classes"] = entry["classes"][::-1]
+
+
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        ("card-classes-reversed", ["card.json, key 'folds.fold1.classes'", "the card was edited"]),
+        ("every-class-list-reversed", ["fold1.onnx: its model outputs the classes"]),
+        ("another-exports-onnx", ["fold1.onnx: its SHA-256 differs from the one", "for fold 'fold1'"]),
+        ("fold-files-swapped", ["fold1.onnx: its SHA-256 differs"]),
+        ("fold-missing", ["fold2.onnx: fold 'fold2' of", "missing"]),
+        ("extra-fold-file", ["fold9.onnx: an ONNX file", "does not list"]),
+        ("unknown-key", ["card.json, key 'colour': Extra inputs are not permitted"]),
+        ("format-9", ["card.json, key 'format': 9, written by a newer voxpop"]),
+        ("not-json", ["card.json: not a readable export card"]),
+    ],
+)
+def test_a_damaged_or_foreign_export_is_refused_naming_the_file(
+    exports, demo_corpus, tmp_path, monkeypatch, capsys, damage, named
+):
+    logreg, mlp = exports
+    export = copy_export(logreg, tmp_path)
+    if damage == "card-classes-reversed":
+        edit_card(export, reverse_card_classes)
+    elif damage == "every-class-list-reversed":
+        edit_card(export, reverse_every_class_list)
+    elif damage == "another-exports-onnx":
+        shutil.copyfile(mlp / "fold1.onnx", export / "fold1.onnx")
+    elif damage == "fold-files-swapped":
+        swap(export / "fold1.onnx", export / "fold2.onnx")
+    elif damage == "fold-missing":
+        (export / "fold2.onnx").unlink()
+    elif damage == "extra-fold-file":
+        shutil.copyfile(export / "fold1.onnx", export / "fold9.onnx")
+    elif damage == "unknown-key":
+        edit_card(export, lambda card: card.update(colour="blue"))
+    elif damage == "format-9":
+        edit_card(export, lambda card: card.update(format=9))
+    else:
+        (export / "card.json").write_text('{"format": 2, "classes": [')
+    clip = next((demo_corpus.root / "audio").rglob("*.wav"))
+    refused(*cli(monkeypatch, capsys, "predict", export, clip), *named)
+
+
+def test_an_export_written_before_card_format_2_still_loads_with_a_one_line_notice(exports, tmp_path, capsys):
+    from voxpop.models.export import load_exported
+
+    logreg, _ = exports
+    export = copy_export(logreg, tmp_path)
+
+    def as_format_1(card: dict) -> None:
+        card["format"] = 1
+        card["folds"] = {fold: entry["file"] for fold, entry in card["folds"].items()}
+
+    edit_card(export, as_format_1)
+    old, new = load_exported(export), load_exported(logreg)
+    notice = capsys.readouterr().err.strip().splitlines()
+    assert len(notice) == 1 and "written by voxpop before card format 2" in notice[0]
+    x = np.random.default_rng(0).normal(size=(5, new.card["input"]["shape"][1])).astype(np.float32)
+    np.testing.assert_array_equal(old.predict_proba(x).to_numpy(), new.predict_proba(x).to_numpy())
+    assert list(old.predict_proba(x).columns) == new.card["classes"]
+
+
+def test_an_onnx_output_wider_or_narrower_than_the_cards_classes_is_refused(exports, tmp_path):
+    import onnx
+
+    from voxpop.models.export import load_exported
+
+    logreg, _ = exports
+    export = copy_export(logreg, tmp_path)
+    for path in export.glob("*.onnx"):  # an ONNX file without voxpop's metadata (written by another tool)
+        model = onnx.load(path)
+        del model.metadata_props[:]
+        onnx.save(model, path)
+
+    def one_class_more(card: dict) -> None:
+        card["format"] = 1
+        card["classes"] = [*card["classes"], "surprise"]
+        card["folds"] = {fold: entry["file"] for fold, entry in card["folds"].items()}
+
+    edit_card(export, one_class_more)
+    width = len(json.loads((logreg / "card.json").read_text())["classes"])
+    with pytest.raises(InputError, match=rf"fold1.onnx: output 'probabilities' has {width} columns, but .* lists "
+                       rf"{width + 1} classes"):  # fmt: skip
+        load_exported(export)
