@@ -7,6 +7,7 @@ before the records existed still load."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import shutil
 import sys
@@ -32,8 +33,8 @@ IDS = [f"clip{i:02d}" for i in range(N)]
 CLASSES = ["neutral", "anger"]
 
 
-def cli(monkeypatch, capsys, *args: object) -> tuple[int, str]:
-    """``voxpop ARGS`` through the console entry point in this process: (exit code, stdout + stderr)."""
+def cli_streams(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
+    """``voxpop ARGS`` through the console entry point in this process: (exit code, stdout, stderr)."""
     monkeypatch.setattr(sys, "argv", ["voxpop", *map(str, args)])
     monkeypatch.setenv("COLUMNS", "400")
     code = 0
@@ -42,7 +43,13 @@ def cli(monkeypatch, capsys, *args: object) -> tuple[int, str]:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     out = capsys.readouterr()
-    return code, " ".join((out.out + out.err).split())
+    return code, out.out, out.err
+
+
+def cli(monkeypatch, capsys, *args: object) -> tuple[int, str]:
+    """(exit code, stdout + stderr with runs of white space as one space) of ``voxpop ARGS`` (:func:`cli_streams`)."""
+    code, out, err = cli_streams(monkeypatch, capsys, *args)
+    return code, " ".join((out + err).split())
 
 
 def refused(code: int, output: str, *named: object) -> None:
@@ -147,18 +154,37 @@ def test_a_file_from_another_run_is_refused_after_a_damaged_file_keeps_its_own_m
         load_run(out).fold_models()
 
 
-def test_predict_and_evaluate_refuse_swapped_svm_estimators_naming_both_folds(
-    demo_logreg_run, demo_corpus, tmp_path, monkeypatch, capsys
+@pytest.mark.parametrize("file", ["estimator.skops", "standardize.npz"])
+def test_predict_evaluate_and_export_refuse_swapped_classical_fold_files_naming_both_folds(
+    demo_logreg_run, demo_corpus, tmp_path, monkeypatch, capsys, file
 ):
     out = copy_run(demo_logreg_run.directory, tmp_path)
     folds = load_run(out).directory / "folds"
-    swap(folds / "fold1" / "estimator.skops", folds / "fold2" / "estimator.skops")
+    swap(folds / "fold1" / file, folds / "fold2" / file)
     clip = next((demo_corpus.root / "audio").rglob("*.wav"))
-    both = (folds / "fold1" / "estimator.skops", folds / "fold2" / "estimator.skops")
+    both = (f"{folds / 'fold1' / file} has the SHA-256 recorded for {folds / 'fold2' / file}", "swapped or copied")
     refused(*cli(monkeypatch, capsys, "predict", out, clip, "--store", demo_logreg_run.store), *both)
     other = _other_corpus(demo_corpus, tmp_path)
     refused(*cli(monkeypatch, capsys, "evaluate", out, "--corpus", other, "--labels", "mr", "--condition", "voice",
                  "--bootstrap", "20", "--store", demo_logreg_run.store), *both)  # fmt: skip
+    if importlib.util.find_spec("onnxruntime") is not None:
+        refused(*cli(monkeypatch, capsys, "export", out, "--out", tmp_path / "export"), *both)
+
+
+def test_predict_with_a_run_written_before_fold_records_works_and_says_so_in_one_line(
+    demo_logreg_run, demo_corpus, tmp_path, monkeypatch, capsys
+):
+    out = copy_run(demo_logreg_run.directory, tmp_path)
+    clip = next((demo_corpus.root / "audio").rglob("*.wav"))
+    code, today, notes = cli_streams(monkeypatch, capsys, "predict", out, clip, "--store", demo_logreg_run.store)
+    assert code == 0 and "no file record" not in notes, notes
+    for record_path in (load_run(out).directory / "folds").glob("*/fold.json"):  # as voxpop wrote them before
+        record = json.loads(record_path.read_text())
+        record_path.write_text(json.dumps({k: v for k, v in record.items() if k not in RECORD_KEYS}))
+    code, older, notes = cli_streams(monkeypatch, capsys, "predict", out, clip, "--store", demo_logreg_run.store)
+    assert code == 0 and older == today, notes  # the same probabilities
+    notice = [line for line in notes.splitlines() if "file record" in line]
+    assert len(notice) == 1 and "folds fold1, fold2, fold3 carry no file record (written by voxpop" in notice[0]
 
 
 def _other_corpus(demo_corpus, tmp_path: Path) -> Path:
