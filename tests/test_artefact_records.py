@@ -290,7 +290,7 @@ def test_out_of_fold_predictions_without_their_fold_column_or_with_a_foreign_fol
         ({"folds": ["fold1", "fold1"]}, "key 'folds': 'fold1' is listed twice"),
         ({"format": 9}, "key 'format': 9, written by a newer voxpop (this one reads format 2)"),
         ({"format": 1}, "key 'format': 1, written by an older voxpop"),
-        ({"stage": "../elsewhere"}, "key 'stage': '../elsewhere' is not a folder inside"),
+        ({"stage": "../elsewhere"}, "stage '../elsewhere' is not a folder inside"),
     ],
 )
 def test_a_damaged_run_list_is_refused_naming_the_run_and_key(scored, monkeypatch, capsys, change, named):
@@ -299,7 +299,7 @@ def test_a_damaged_run_list_is_refused_naming_the_run_and_key(scored, monkeypatc
     runs["run"].update(change)
     (out / "runs.json").write_text(json.dumps(runs))
     code, output = cli(monkeypatch, capsys, "evaluate", out, "--labels", labels, "--bootstrap", "0")
-    refused(code, output, f"{out / 'runs.json'}, run 'run'", named)
+    refused(code, output, out / "runs.json", "run 'run'", named)
 
 
 # ====================================================================== exports

@@ -11,8 +11,10 @@ or ``values``: float32 (N, D) in the card's dimension order. A rater-aware head 
 writes its item prediction as ``probabilities`` and a second output ``rater_probabilities``: float32 (N, R, C),
 each rater output's class probabilities, named per fold by the card's ``raters``. ``card.json`` records the
 classes (or dimensions and their scale), the label rule, the training corpus, the out-of-fold metrics with
-95 % bootstrap CIs, and what rebuilds the input features (the extractor spec: openSMILE feature set and version,
-or the SSL model id / path, revision and layers), since the extractors themselves are not exported.
+95 % bootstrap CIs, what rebuilds the input features (the extractor spec: openSMILE feature set and version,
+or the SSL model id / path, revision and layers), since the extractors themselves are not exported, and per fold
+its ONNX file, the file's SHA-256 and its classes; each ONNX file carries its fold, run and classes as metadata.
+:func:`load_exported` checks them all (:mod:`voxpop.models.export_card`: the card's schema and the checks).
 
 Neural heads go through torch's TorchScript-based exporter (``dynamo=False``, which needs no
 onnxscript); SVM / logistic-regression / ridge pipelines through skl2onnx. Frame-level heads (LSTM,

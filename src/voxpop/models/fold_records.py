@@ -132,7 +132,8 @@ def verify_folds(
                 recorded[child] = read
     records = {d: recorded[d] for d in folds.values() if d in recorded}
     digests = _recorded_digests(recorded)
-    older = [name for name, d in folds.items() if not all(k in records.get(d, {}) for k in RECORD_KEYS)]
+    unrecorded = {d for d in folds.values() if not all(k in records.get(d, {}) for k in RECORD_KEYS)}
+    older = [n for n, d in folds.items() if d in unrecorded and (d / "model.json").is_file()]  # (else: load names it)
     if older:
         notice(
             f"{source}: fold{'s' if len(older) > 1 else ''} {', '.join(older)} carr{'y' if len(older) > 1 else 'ies'} "
@@ -141,9 +142,9 @@ def verify_folds(
         )
     changed: dict[str, list[str]] = {}
     for name, directory in folds.items():
-        record = records.get(directory)
-        if record is None or name in older:
+        if directory in unrecorded:
             continue
+        record = records[directory]
         _check_identity(name, directory, record, run, classes, source)
         if not isinstance(record["sha256"], dict):
             raise FoldRecordError(f"{directory / RECORD}: its 'sha256' is not a table of file digests (damaged); "

@@ -77,8 +77,8 @@ def check_run_paths(out: Path, path: Path, name: str, stages: dict[str, str], fo
         given = Path(value)
         if given.is_absolute() or ".." in given.parts or not (out / given).resolve().is_relative_to(out.resolve()):
             raise InputError(
-                f"{path}, run {name!r}, key {key!r}: {value[:80]!r} is not a folder inside {out}; voxpop reads a run "
-                f"only from the output directory it was written to. {RERUN}"
+                f"{path}: run {name!r}, {key} {value[:80]!r} is not a folder inside {out}; voxpop reads a run only "
+                f"from the output directory it was written to. {RERUN}"
             )
     if not folds:
         raise InputError(f"{path}, run {name!r}, key 'folds': empty; a run has one model per fold. {RERUN}")
