@@ -360,6 +360,7 @@ def reverse_every_class_list(card: dict) -> None:
         ("unknown-key", ["card.json, key 'colour': Extra inputs are not permitted"]),
         ("format-9", ["card.json, key 'format': 9, written by a newer voxpop"]),
         ("not-json", ["card.json: not a readable export card"]),
+        ("no-folds", ["card.json, key 'folds': empty"]),
     ],
 )
 def test_a_damaged_or_foreign_export_is_refused_naming_the_file(
@@ -383,6 +384,8 @@ def test_a_damaged_or_foreign_export_is_refused_naming_the_file(
         edit_card(export, lambda card: card.update(colour="blue"))
     elif damage == "format-9":
         edit_card(export, lambda card: card.update(format=9))
+    elif damage == "no-folds":
+        edit_card(export, lambda card: card.update(folds={}))
     else:
         (export / "card.json").write_text('{"format": 2, "classes": [')
     clip = next((demo_corpus.root / "audio").rglob("*.wav"))

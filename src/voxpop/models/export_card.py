@@ -128,7 +128,8 @@ def read_card(path: Path, notice: Callable[[str], None] = notify) -> ExportCard:
 
     Raises:
         InputError: an unreadable card, a format other than 1 or :data:`CARD_FORMAT`, a key the schema does not
-            know or a missing one, or fold classes that differ from the card's; naming the file (and the key).
+            know or a missing one, no folds, or fold classes that differ from the card's; naming the file (and
+            the key).
     """
     try:
         raw = parse_json(path.read_text(encoding="utf-8"))
@@ -156,6 +157,9 @@ def read_card(path: Path, notice: Callable[[str], None] = notify) -> ExportCard:
         error = exc.errors()[0]
         key = ".".join(map(str, error["loc"]))
         raise InputError(f"{path}, key {key!r}: {error['msg']} (card format {CARD_FORMAT}); {REEXPORT}.") from None
+    if not card.folds:
+        raise InputError(f"{path}, key 'folds': empty; an export holds one ONNX model per fold. {REEXPORT[0].upper()}"
+                         f"{REEXPORT[1:]}.")  # fmt: skip
     for fold, entry in card.folds.items():
         if entry.classes != card.classes:
             raise InputError(
