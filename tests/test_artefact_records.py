@@ -433,3 +433,18 @@ def test_an_onnx_output_wider_or_narrower_than_the_cards_classes_is_refused(expo
     with pytest.raises(InputError, match=rf"fold1.onnx: output 'probabilities' has {width} columns, but .* lists "
                        rf"{width + 1} classes"):  # fmt: skip
         load_exported(export)
+
+
+def test_mlcm_refuses_a_single_label_predictions_file_whose_rows_do_not_sum_to_one(
+    scored, tmp_path, monkeypatch, capsys
+):
+    from voxpop.evaluation.predictions import Predictions, save_predictions
+
+    _, table, labels = scored
+    path = save_predictions(Predictions(table), tmp_path / "p.parquet")
+    code, output = cli(monkeypatch, capsys, "mlcm", labels, path)
+    assert code == 0, output
+    bad = table.copy()
+    bad.iloc[7, :2] = [0.9, 0.9]
+    save_predictions(Predictions(bad), path)
+    refused(*cli(monkeypatch, capsys, "mlcm", labels, path), f"{path}, row 8, column 'neutral'..'anger'", "sum to 1.8")
