@@ -28,7 +28,8 @@ RECORD = "fold.json"
 NOT_MODEL_FILES = (RECORD, "predictions.parquet", "dev_predictions.parquet")
 """Files of a fold folder that are not part of the fold model (its record and its predictions)."""
 RECORD_KEYS = ("run", "classes", "features", "sha256")
-"""The keys :func:`fold_record` adds to ``fold.json``; a record without them was written by voxpop <= 0.x (older)."""
+"""The keys :func:`fold_record` adds to ``fold.json``; a record without them was written before fold records existed
+(read with a one-line notice, its files unchecked)."""
 
 
 class FoldRecordError(InputError):
