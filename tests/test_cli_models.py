@@ -299,8 +299,8 @@ def test_cli_train_evaluate_predict_fuse(demo, tmp_path):
     logits = heads["mlp"].copy()
     logits.iloc[3, 1] = -1.5  # a logit, not a probability
     logits.rename_axis("item").to_csv(tmp_path / "logits.csv")
-    expected_message = rf"logits.csv: item '{logits.index[3]}', class '{logits.columns[1]}' has score -1.5"
-    with pytest.raises(ConfigError, match=expected_message):
+    expected_message = rf"logits.csv, row 4, column '{logits.columns[1]}': item '{logits.index[3]}', -1.5 is not a prob"
+    with pytest.raises(InputError, match=expected_message):
         app(["fuse", str(audio), str(tmp_path / "logits.csv"), "--labels", "mr", "--corpus", str(demo["dir"]),
              "--out", str(tmp_path / "x.parquet")], standalone_mode=False)  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 from pathlib import Path
@@ -100,7 +101,10 @@ def test_the_card_says_what_the_model_is(tmp_path, make_run):
     assert card["label_rule"]["rule"] == "mr" and card["head"] == "linear"
     assert card["input"] == {"name": "x", "kind": "layers", "shape": [None, 3, 6], "dtype": "float32"}
     assert card["features"]["extractor"] == {"extractor": "test", "version": 1}
-    assert card["folds"] == {f: f"{f}.onnx" for f in ("fold1", "fold2", "fold3")}
+    assert {f: e["file"] for f, e in card["folds"].items()} == {f: f"{f}.onnx" for f in ("fold1", "fold2", "fold3")}
+    for entry in card["folds"].values():  # each fold's file, recorded by its SHA-256, outputs the card's classes
+        assert entry["classes"] == CLASSES
+        assert entry["sha256"] == hashlib.sha256((tmp_path / "export" / entry["file"]).read_bytes()).hexdigest()
     uar = next(m for m in card["metrics"] if m["metric"] == "uar")
     assert uar["scope"] == "pooled" and uar["low"] <= uar["value"] <= uar["high"] and uar["n_items"] == N
 

@@ -19,6 +19,7 @@ from voxpop.core.errors import ConfigError
 from voxpop.core.paths import input_file, output_file
 from voxpop.corpus import Corpus
 from voxpop.corpus.slots import parse_values
+from voxpop.evaluation.prediction_checks import check_prediction_table
 from voxpop.evaluation.predictions import load_predictions
 from voxpop.evaluation.summary_rows import format_mean_pm, is_summary
 from voxpop.labels import LabelSet
@@ -290,7 +291,12 @@ def _multi_hot(path: Path, threshold: float | None, model: str | None = None) ->
     else:
         frame = pd.read_parquet(input_file(path, "label set (voxpop labels) or prediction parquet"))
         is_label_set = "kept" in frame.columns and any(str(c).startswith("target:") for c in frame.columns)
-        frame = LabelSet.load(path).kept_targets if is_label_set else load_predictions(path).table
+        if is_label_set:
+            frame = LabelSet.load(path).kept_targets
+        else:
+            loaded = load_predictions(path)
+            check_prediction_table(loaded, path)
+            frame = loaded.table
     frame = frame.drop(columns="fold", errors="ignore")  # out-of-fold predictions name each item's fold
     return binarize_above_uniform(frame) if threshold is None else binarize_thresholds(frame, threshold)
 

@@ -94,6 +94,7 @@ def evaluate(
     class map, audio options) and the run's classes are mapped onto its classes (--class-map)."""
     from voxpop.cli.study_verbs import print_cautions
     from voxpop.evaluation import load_predictions
+    from voxpop.evaluation.prediction_checks import check_prediction_table
     from voxpop.evaluation.resampling import RESAMPLE_UNITS, resample_groups
     from voxpop.evaluation.summary_rows import class_mean_rows
     from voxpop.evaluation.test_scores import score_test_set
@@ -144,7 +145,12 @@ def evaluate(
 
     def predictions(name: str, source: Path | Run) -> pd.DataFrame:
         if isinstance(source, Path):
-            return load_predictions(source).table
+            loaded = load_predictions(source)
+            if test_labels.kind == "categorical":  # a sigmoid file scored on multi-label targets: rows not summed
+                multilabel = loaded.multilabel or test_labels.multilabel
+                check_prediction_table(loaded, source, classes=test_labels.classes, multilabel=multilabel,
+                                       expected=f"the test label set {labels!r}")  # fmt: skip
+            return loaded.table
         if not other:
             return source.predictions
         scored, skipped = score_on_corpus(source, recorded[name], test_labels.classes, store=store)
@@ -317,10 +323,13 @@ def _fusion_inputs(paths: list[Path]) -> dict[str, tuple[pd.DataFrame, pd.DataFr
     by its stem, every run of a study output directory by the run (``DIR:RUN`` when it holds several);
     repeated names get -2, -3.
 
-    Raises :class:`ConfigError` when a path is given twice (a model fused with itself) or an input's scores
-    are not probabilities in [0, 1] (logits: METHODS.md section 4 fuses class probabilities).
+    Raises :class:`ConfigError` when a path is given twice (a model fused with itself), and :class:`InputError` when
+    an input's scores are not probabilities in [0, 1] (logits: METHODS.md section 4 fuses class probabilities) or
+    its single-label rows do not sum to one (:func:`~voxpop.evaluation.prediction_checks.check_prediction_table`;
+    a run's predictions are checked when read).
     """
     from voxpop.evaluation import load_predictions
+    from voxpop.evaluation.prediction_checks import check_prediction_table
     from voxpop.models import find_runs
 
     seen: dict[Path, Path] = {}
@@ -339,28 +348,14 @@ def _fusion_inputs(paths: list[Path]) -> dict[str, tuple[pd.DataFrame, pd.DataFr
                      for n, r in runs.items()}  # fmt: skip
         else:
             loaded = load_predictions(path)
+            check_prediction_table(loaded, path)
             named = {path.stem: (loaded.table, None, None, loaded.kind)}
         for name, value in named.items():
-            if value[3] == "categorical":  # dimension values are on their own scale
-                _check_probabilities(value[0], path)
             base, n = name, 2
             while name in inputs:
                 name, n = f"{base}-{n}", n + 1
             inputs[name] = value
     return inputs
-
-
-def _check_probabilities(table: pd.DataFrame, path: Path) -> None:
-    """ConfigError naming the first item and class of ``table`` (predictions of ``path``) outside [0, 1]."""
-    scores = table.drop(columns="fold", errors="ignore")
-    outside = (scores < 0) | (scores > 1)
-    if outside.to_numpy().any():
-        item, column = outside.stack().loc[lambda flags: flags].index[0]
-        raise ConfigError(
-            f"{path}: item {item!r}, class {column!r} has score {scores.at[item, column]:g}; fusion weighs class "
-            f"probabilities in [0, 1] ({int(outside.to_numpy().sum()):,} scores are outside): give softmax or "
-            "sigmoid outputs, not logits."
-        )
 
 
 def _training_labels(runs: dict[str, Run | None]) -> LabelSet:

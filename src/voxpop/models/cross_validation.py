@@ -36,6 +36,7 @@ from voxpop.corpus.corpus import STRING
 from voxpop.evaluation import Predictions, load_predictions, save_predictions
 from voxpop.features import Features
 from voxpop.labels import ContinuousLabelSet, LabelSet
+from voxpop.models.fold_records import fold_record, verify_folds
 from voxpop.models.protocols import Fold, require_dev
 from voxpop.models.specs import RATER_HEADS, ModelSpec, TrainConfig, validated_options
 
@@ -291,13 +292,15 @@ def _fold_dir(out_dir: Path, name: str) -> Path:
 
 
 def _load_fold(
-    directory: Path, fingerprint: dict[str, str], standardized: bool | None = None
+    directory: Path, fingerprint: dict[str, str], standardized: bool | None, name: str, classes: list[str]
 ) -> tuple[FoldModel, pd.DataFrame] | None:
     """A completed fold (fold.json is written last), or None; a fold trained on other inputs is an error.
 
     An unreadable fold.json (damaged, or a symlink) counts as a fold not yet computed.
     A fold whose classical head an older voxpop saved as a pickle, or whose model files are damaged, is
-    not computed (None, and its fold.json is removed): it is trained again, and a pickle is never read.
+    not computed (None, and its fold.json is removed): it is trained again, and a pickle is never read, as is one
+    whose file differs from its recorded SHA-256; a file of another fold, or a fold folder of another fold or run, is
+    a FoldRecordError (:func:`~voxpop.models.fold_records.verify_folds`).
     """
     record_path = directory / "fold.json"
     if record_path.is_symlink() or not record_path.is_file():
@@ -315,9 +318,12 @@ def _load_fold(
             "(model spec, features, train / dev items and targets, test items); write the run to a new --out "
             "directory, or delete this one to retrain it."
         )
+    changed = verify_folds({name: directory}, directory.parent.parent.name, classes, source=str(directory.parent))
     try:
         model = FoldModel.load(directory, standardized)
     except InputError:  # a pickled head of an older voxpop, or a damaged model file: trained again
+        changed[name] = []
+    if name in changed:  # damaged, or changed after training: trained again
         record_path.unlink()
         return None
     return model, load_predictions(directory / "predictions.parquet").table
@@ -511,7 +517,7 @@ def cross_validate(
         sizes[fold.name] = {"train": len(items.train), "dev": len(items.dev), "test": len(items.test)}
         fingerprint = _fold_fingerprint(spec, features, labels, items, votes if spec.head in RATER_HEADS else None)
         directory = _fold_dir(out, fold.name) if out is not None else None
-        loaded = _load_fold(directory, fingerprint, standardizes(spec)) if directory is not None else None
+        loaded = _load_fold(directory, fingerprint, standardizes(spec), fold.name, classes) if directory else None
         if loaded is not None:
             fold_model, fold_predictions = loaded
             resumed.append(fold.name)
@@ -524,6 +530,8 @@ def cross_validate(
                 table = Predictions(fold_predictions, spec.multilabel, kind)
                 save_predictions(table, directory / "predictions.parquet")
                 record = {"format": FOLD_FORMAT, "fold": fold.name, "fingerprint": fingerprint, **sizes[fold.name]}
+                described = {"key": features.key, **fold_model.model.spec.input.model_dump()}
+                record.update(fold_record(directory, out.name, classes, described))
                 write_text(directory / "fold.json", json.dumps(record, indent=1))
         if dev_predictions:  # a resumed fold reads its saved dev predictions; a new one predicts (and saves)
             dev_path = directory / "dev_predictions.parquet" if directory is not None else None

@@ -11,8 +11,10 @@ or ``values``: float32 (N, D) in the card's dimension order. A rater-aware head 
 writes its item prediction as ``probabilities`` and a second output ``rater_probabilities``: float32 (N, R, C),
 each rater output's class probabilities, named per fold by the card's ``raters``. ``card.json`` records the
 classes (or dimensions and their scale), the label rule, the training corpus, the out-of-fold metrics with
-95 % bootstrap CIs, and what rebuilds the input features (the extractor spec: openSMILE feature set and version,
-or the SSL model id / path, revision and layers), since the extractors themselves are not exported.
+95 % bootstrap CIs, what rebuilds the input features (the extractor spec: openSMILE feature set and version,
+or the SSL model id / path, revision and layers), since the extractors themselves are not exported, and per fold
+its ONNX file, the file's SHA-256 and its classes; each ONNX file carries its fold, run and classes as metadata.
+:func:`load_exported` checks them all (:mod:`voxpop.models.export_card`: the card's schema and the checks).
 
 Neural heads go through torch's TorchScript-based exporter (``dynamo=False``, which needs no
 onnxscript); SVM / logistic-regression / ridge pipelines through skl2onnx. Frame-level heads (LSTM,
@@ -34,11 +36,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from voxpop.core.cache import parse_json
 from voxpop.core.errors import ConfigError, InputError
+from voxpop.models.export_card import CARD_FORMAT, card_fold, mark_onnx, read_card, verified_onnx
 
 CARD = "card.json"
-CARD_FORMAT = 1
 INPUT = "x"
 OUTPUT = "probabilities"
 VALUES = "values"
@@ -235,7 +236,9 @@ def _plain(value: Any) -> Any:
 
 
 def _card(
-    run, fold_files: dict[str, str], input_shape: list[int | None], raters: dict[str, list[str]] | None = None
+    run,
+    fold_files: dict[str, dict[str, Any]], input_shape: list[int | None],
+    raters: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     record = run.record
     features = record.features
@@ -315,8 +318,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path, name: str | None = None
             data = _classical_onnx(model, shape[0], len(run.record.classes))
         else:
             data = _network_onnx(model, shape)
-        files[name] = f"{name}.onnx"
-        write_bytes(out / files[name], data)
+        data = mark_onnx(data, name, run.directory.name, run.record.classes)
+        files[name] = card_fold(f"{name}.onnx", data, run.record.classes)
+        write_bytes(out / files[name]["file"], data)
     raters = {name: m.model.spec.raters for name, m in models.items() if m.model.spec.raters is not None}
     card = _card(run, files, [None, *shape], raters or None)
     write_text(out / CARD, json.dumps(card, indent=2))
@@ -395,24 +399,21 @@ def is_exported(directory: str | Path) -> bool:
 
 
 def load_exported(directory: str | Path) -> ExportedModel:
-    """Open an exported folder with onnxruntime (CPU). Raises InputError for a missing or bad card."""
+    """Open an exported folder with onnxruntime (CPU), after checking its card and every ONNX file against it.
+
+    Raises:
+        InputError: a missing, unreadable or invalid card (:func:`~voxpop.models.export_card.read_card`), or an
+            ONNX file that is missing, unlisted, another than the one recorded, or whose classes differ from the
+            card's (:func:`~voxpop.models.export_card.verified_onnx`).
+        ConfigError: the export extra (onnx, onnxruntime) is not installed.
+    """
     ort = _require("onnxruntime")
+    _require("onnx")
     directory = Path(directory)
-    path = directory / CARD
-    try:
-        card = parse_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable export card ({exc}); export a run with 'voxpop export'.") from None
-    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        raise InputError(f"{path}: export card format {card.get('format') if isinstance(card, dict) else card!r}, "
-                         f"expected {CARD_FORMAT}")
-    sessions = {}
-    for fold, name in card["folds"].items():
-        file = directory / Path(name).name
-        if not file.is_file():
-            raise InputError(f"{file}: listed in {path} but missing; export the run again")
-        sessions[fold] = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
-    return ExportedModel(directory, card, sessions)
+    card = read_card(directory / CARD)
+    models = verified_onnx(directory, card, card.output_name)
+    sessions = {fold: ort.InferenceSession(data, providers=["CPUExecutionProvider"]) for fold, data in models.items()}
+    return ExportedModel(directory, card.model_dump(mode="json"), sessions)
 
 
 def predict_exported(

@@ -24,11 +24,14 @@ import pydantic
 from voxpop.core.cache import parse_json, write_text
 from voxpop.core.errors import InputError
 from voxpop.evaluation import load_predictions
+from voxpop.evaluation.prediction_checks import check_prediction_table
 from voxpop.features import FeatureStore
 from voxpop.labels import ContinuousLabelSet, LabelSet
 from voxpop.labels.label_files import file_kind
 from voxpop.labels.label_sets import load_label_set
 from voxpop.models.cross_validation import FoldModel, _fold_dir, standardizes
+from voxpop.models.fold_records import changed_files_error, verify_folds
+from voxpop.models.run_checks import check_run_format, check_run_paths
 from voxpop.models.specs import ModelSpec
 
 RUNS_FILE = "runs.json"
@@ -135,9 +138,18 @@ class Run:
         return self._stage_predictions("dev_predictions.parquet") if kept else None
 
     def _stage_predictions(self, name: str) -> pd.DataFrame:
-        """A predictions file the train stage wrote; InputError naming the damage and the cure when unreadable."""
+        """A predictions file the train stage wrote, checked against the run's classes and folds
+        (:func:`~voxpop.evaluation.prediction_checks.check_prediction_table`); InputError naming the damage and the
+        cure when unreadable or not what the run wrote."""
+        path = self.directory / name
+        record = self.record
         try:
-            return load_predictions(self.directory / name).table
+            loaded = load_predictions(path)
+            check_prediction_table(
+                loaded, path, classes=record.classes, multilabel=record.multilabel, folds=record.folds, needs_fold=True,
+                expected=f"run {record.name!r}",
+            )  # fmt: skip
+            return loaded.table
         except InputError as exc:
             raise InputError(
                 f"{exc}\nThis file was written by voxpop in the study's cache and is damaged: run the study again "
@@ -153,15 +165,24 @@ class Run:
     def fold_models(self) -> dict[str, Any]:
         """``{fold: FoldModel}`` of every fold (what ``predict``, ``evaluate --corpus`` and ``export`` use).
 
+        Every fold is checked against its ``fold.json`` record first (:func:`~voxpop.models.fold_records.verify_folds`).
+
         Raises:
             InputError: a fold's weights, estimator, standardisation statistics or ``model.json`` is missing or
                 damaged: names the file, the fold and the run, and says to retrain.
+            FoldRecordError: (an InputError) fold files swapped between folds, a fold folder of another fold or
+                run, or a file whose SHA-256 differs from the one recorded when the fold was trained.
         """
         standardized = standardizes(self.record.model)
+        folds = {name: _fold_dir(self.directory, name) for name in self.record.folds}
+        source = f"{self.directory.parent.parent / RUNS_FILE}, run {self.record.name!r}"
+        changed = verify_folds(folds, self.directory.name, self.record.classes, source=source)
         models = {}
         for name in self.record.folds:
             try:
-                models[name] = FoldModel.load(_fold_dir(self.directory, name), standardized)
+                models[name] = FoldModel.load(folds[name], standardized)
+                if name in changed:
+                    raise changed_files_error(name, folds[name], changed[name])
             except InputError as exc:  # the same class (a LegacyModelError stays one), with the fold and the cure
                 raise type(exc)(
                     f"{exc}\nFold {name!r} of run {self.record.name!r} ({self.directory}) cannot be used. Retrain it: "
@@ -265,8 +286,10 @@ def find_runs(out_dir: str | Path, names: list[str] | None = None) -> dict[str, 
         ``{name: Run}`` in the order of ``runs.json`` (or of ``names``).
 
     Raises:
-        InputError: a directory without ``runs.json``, an unreadable or empty record, a stage path that leaves
-            ``out_dir``, or an unknown name (listing the known ones).
+        InputError: a directory without ``runs.json``, an unreadable or empty record, a record of another format
+            version (:func:`~voxpop.models.run_checks.check_run_format`), a stage path that leaves ``out_dir``, no
+            folds or a fold name that is a path (:func:`~voxpop.models.run_checks.check_run_paths`), or an unknown
+            name (listing the known ones).
     """
     out = Path(out_dir)
     path = out / RUNS_FILE
@@ -280,14 +303,15 @@ def find_runs(out_dir: str | Path, names: list[str] | None = None) -> dict[str, 
         )  # fmt: skip
     try:
         data = parse_json(path.read_text())
+        for name, value in data.items():
+            check_run_format(path, name, value, RUN_FORMAT)
         records = {name: RunRecord.model_validate(value) for name, value in data.items()}
     except (ValueError, AttributeError, pydantic.ValidationError) as exc:
         raise InputError(f"{path}: not a readable run list ({exc}); run the study again to rewrite it.") from None
     if not records:
         raise InputError(f"{path}: the study trained no model (its recipe has no labels.train).")
     for name, record in records.items():
-        for key in ("stage", "labels_stage"):
-            _check_inside(out, path, name, key, getattr(record, key))
+        check_run_paths(out, path, name, {"stage": record.stage, "labels_stage": record.labels_stage}, record.folds)
         recorded = file_kind(out / record.labels_stage / "labels.parquet")
         if record.kind != recorded:  # a hand-edited record: the models and label set are of the other kind
             raise InputError(
@@ -300,17 +324,6 @@ def find_runs(out_dir: str | Path, names: list[str] | None = None) -> dict[str, 
         raise InputError(f"{out}: no run named {unknown}; its runs are: {', '.join(records)}.")
     chosen = {n: records[n] for n in names} if names else records
     return {n: Run(out / r.stage, r, out / r.labels_stage) for n, r in chosen.items()}
-
-
-def _check_inside(out: Path, path: Path, name: str, key: str, value: str) -> None:
-    """Refuse a ``runs.json`` stage path that leaves the output directory (absolute, ``..``, or a symlink out):
-    a run is read only from the folder it was written to (files are data, :class:`InputError`)."""
-    given = Path(value)
-    if given.is_absolute() or ".." in given.parts or not (out / given).resolve().is_relative_to(out.resolve()):
-        raise InputError(
-            f"{path}: run {name!r}, {key} {value!r} is not a folder inside {out}; voxpop reads a run only from "
-            "the output directory it was written to. Run the study again to rewrite runs.json."
-        )
 
 
 def load_run(out_dir: str | Path, name: str | None = None) -> Run:

@@ -1,0 +1,237 @@
+"""The card of an exported model (``card.json``): a versioned schema, and the checks of each ONNX file against it.
+
+:class:`ExportCard` is the card's schema (pydantic, unknown keys refused, ``format`` :data:`CARD_FORMAT`). Each fold
+is a :class:`CardFold`: its ONNX file, the SHA-256 of that file and its output columns in order; the ONNX file itself
+carries the fold, its run and its classes as metadata (:func:`mark_onnx`, keys ``voxpop.*``). :func:`read_card` reads
+and validates a card (a card of format 1, written before the per-file records, is upgraded on read with a one-line
+notice: its files are not checked against a SHA-256); :func:`verified_onnx` reads each listed ONNX file once, checks
+its SHA-256, its metadata and the width of its output against the card's classes, and refuses a listed file that is
+missing or an ``.onnx`` file the card does not list. Every problem is an
+:class:`~voxpop.core.errors.InputError` naming the file and saying to export the run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from voxpop.core.cache import notify, parse_json
+from voxpop.core.errors import InputError
+
+CARD_FORMAT = 2
+"""The card format this voxpop writes and reads (1: folds named only their file; upgraded on read)."""
+REEXPORT = "export the run again with 'voxpop export'"
+META_FOLD, META_RUN, META_CLASSES = "voxpop.fold", "voxpop.run", "voxpop.classes"
+"""The metadata keys :func:`mark_onnx` writes into each exported ONNX file."""
+
+
+class _Strict(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+
+class CardFold(_Strict):
+    """One fold of an export: its ONNX file (a name in the export folder), the file's SHA-256 (None: a card of format
+    1, not checked) and the fold model's output columns in order."""
+
+    file: str
+    sha256: str | None = None
+    classes: list[str]
+
+
+class CardInput(_Strict):
+    """The ONNX input: name, feature kind (``vector`` or ``layers``), shape ``[None, D]`` or ``[None, L, D]``, dtype."""
+
+    name: str
+    kind: str
+    shape: list[int | None]
+    dtype: str
+
+
+class CardFeatures(_Strict):
+    """What rebuilds the input features: the extractor spec, audio options, the rebuilding spec string and options."""
+
+    extractor: dict[str, Any]
+    audio: dict[str, Any]
+    rebuild: str | None = None
+    rebuild_options: dict[str, Any] = {}
+    note: str = ""
+
+
+class ExportCard(_Strict):
+    """The schema of ``card.json`` (see :mod:`voxpop.models.export` for what each key means)."""
+
+    format: int
+    run: str
+    kind: str = "categorical"
+    classes: list[str]
+    multilabel: bool
+    output: str
+    output_name: str
+    scale: dict[str, list[float]] = {}
+    label_rule: dict[str, Any]
+    training_corpus: str
+    item_filter: str | None = None
+    protocol: dict[str, Any]
+    head: str
+    input: CardInput
+    features: CardFeatures
+    folds: dict[str, CardFold]
+    prediction: str
+    metrics: list[dict[str, Any]]
+    rater_output: str | None = None
+    raters: dict[str, list[str]] | None = None
+
+
+def mark_onnx(data: bytes, fold: str, run: str, classes: Sequence[str]) -> bytes:
+    """``data`` (a serialised ONNX model) with the fold, the run and the classes in its metadata (``voxpop.*``).
+
+    Args:
+        data: the ONNX model as bytes.
+        fold: the fold whose model it is.
+        run: the run it comes from (the run's train stage directory name).
+        classes: its output columns in order.
+
+    Returns:
+        The ONNX model as bytes, with the metadata entries set.
+    """
+    import onnx
+
+    model = onnx.load_model_from_string(data)
+    values = {META_FOLD: fold, META_RUN: run, META_CLASSES: json.dumps(list(classes))}
+    kept = [p for p in model.metadata_props if p.key not in values]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in values.items():
+        model.metadata_props.add(key=key, value=value)
+    return model.SerializeToString()
+
+
+def card_fold(file: str, data: bytes, classes: Sequence[str]) -> dict[str, Any]:
+    """The card's entry of one fold: its file name, the SHA-256 of ``data`` (the bytes written) and its classes."""
+    return {"file": file, "sha256": hashlib.sha256(data).hexdigest(), "classes": list(classes)}
+
+
+def read_card(path: Path, notice: Callable[[str], None] = notify) -> ExportCard:
+    """Read and validate an export card; a card of format 1 is upgraded (its folds' file names kept, no SHA-256).
+
+    Args:
+        path: the ``card.json`` file.
+        notice: receives the one-line notice of an upgraded card.
+
+    Returns:
+        The :class:`ExportCard`.
+
+    Raises:
+        InputError: an unreadable card, a format other than 1 or :data:`CARD_FORMAT`, a key the schema does not
+            know or a missing one, no folds, or fold classes that differ from the card's; naming the file (and
+            the key).
+    """
+    try:
+        raw = parse_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable export card ({str(exc)[:80]}); {REEXPORT}.") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: not an export card (a JSON object); {REEXPORT}.")
+    found = raw.get("format")
+    if found == 1 and isinstance(raw.get("folds"), dict) and isinstance(raw.get("classes"), list):
+        notice(f"{path}: written by voxpop before card format {CARD_FORMAT}: its ONNX files are not checked against a "
+               f"SHA-256; {REEXPORT} to record them.")  # fmt: skip
+        raw = {**raw, "format": CARD_FORMAT, "folds": {
+            fold: {"file": str(name), "classes": raw["classes"]} for fold, name in raw["folds"].items()
+        }}  # fmt: skip
+    elif found != CARD_FORMAT:
+        newer = isinstance(found, int) and not isinstance(found, bool) and found > CARD_FORMAT
+        raise InputError(
+            f"{path}, key 'format': {str(found)[:40]}, "
+            + (f"written by a newer voxpop (this one reads format {CARD_FORMAT}); update voxpop or {REEXPORT}."
+               if newer else f"not an export card format this voxpop reads ({CARD_FORMAT}); {REEXPORT}.")
+        )  # fmt: skip
+    try:
+        card = ExportCard.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(map(str, error["loc"]))
+        raise InputError(f"{path}, key {key!r}: {error['msg']} (card format {CARD_FORMAT}); {REEXPORT}.") from None
+    if not card.folds:
+        raise InputError(f"{path}, key 'folds': empty; an export holds one ONNX model per fold. {REEXPORT[0].upper()}"
+                         f"{REEXPORT[1:]}.")  # fmt: skip
+    for fold, entry in card.folds.items():
+        if entry.classes != card.classes:
+            raise InputError(
+                f"{path}, key 'folds.{fold}.classes': {entry.classes}, but the card's classes are {card.classes}: the "
+                f"card was edited (a reordered class list would mislabel every prediction); {REEXPORT}."
+            )
+    return card
+
+
+def verified_onnx(directory: Path, card: ExportCard, output: str) -> dict[str, bytes]:
+    """Each fold's ONNX model as bytes, read once and checked against the card.
+
+    Args:
+        directory: the export folder.
+        card: its card (:func:`read_card`).
+        output: the output whose width must be the number of classes (``probabilities`` or ``values``).
+
+    Returns:
+        ``{fold: ONNX bytes}`` in the card's fold order, for ``onnxruntime.InferenceSession``.
+
+    Raises:
+        InputError: a listed file missing or outside the folder; an ``.onnx`` file the card does not list; a SHA-256
+            other than the card's (another export's file, or a changed one); ONNX metadata naming another fold or
+            other classes; an output whose width is not the number of the card's classes; naming the file.
+    """
+    import onnx
+
+    path = directory / "card.json"
+    listed = {Path(entry.file).name for entry in card.folds.values()}
+    extra = sorted(p.name for p in directory.glob("*.onnx") if p.name not in listed)
+    if extra:
+        raise InputError(f"{directory / extra[0]}: an ONNX file {path} does not list (a fold of another export?); "
+                         f"remove it or {REEXPORT}.")  # fmt: skip
+    models = {}
+    for fold, entry in card.folds.items():
+        file = directory / Path(entry.file).name
+        if file.is_symlink() or not file.is_file():
+            raise InputError(f"{file}: fold {fold!r} of {path}, missing; {REEXPORT}.")
+        data = file.read_bytes()
+        if entry.sha256 is not None and hashlib.sha256(data).hexdigest() != entry.sha256:
+            raise InputError(
+                f"{file}: its SHA-256 differs from the one {path} records for fold {fold!r}: the file was replaced "
+                f"(e.g. by another export's) or changed; {REEXPORT}."
+            )
+        try:
+            model = onnx.load_model_from_string(data)
+        except Exception as exc:  # protobuf's DecodeError and friends: the file is not an ONNX model
+            raise InputError(f"{file}: not a readable ONNX model ({type(exc).__name__}); {REEXPORT}.") from None
+        _check_graph(file, path, fold, model, entry.classes, output)
+        models[fold] = data
+    return models
+
+
+def _check_graph(file: Path, path: Path, fold: str, model: Any, classes: list[str], output: str) -> None:
+    """InputError when an ONNX model's metadata names another fold or classes, or its output width is not theirs."""
+    meta = {p.key: p.value for p in model.metadata_props}
+    if META_FOLD in meta and meta[META_FOLD] != fold:
+        raise InputError(f"{file}: holds the model of fold {meta[META_FOLD][:40]!r}, but {path} lists it as fold "
+                         f"{fold!r}: the files were swapped; {REEXPORT}.")  # fmt: skip
+    if META_CLASSES in meta:
+        try:
+            recorded = json.loads(meta[META_CLASSES])
+        except ValueError:
+            recorded = None
+        if recorded != classes:
+            raise InputError(f"{file}: its model outputs the classes {str(recorded)[:200]}, but {path} lists "
+                             f"{classes}; {REEXPORT}.")  # fmt: skip
+    outputs = {o.name: o for o in model.graph.output}
+    if output not in outputs:
+        raise InputError(f"{file}: no output {output!r} (outputs: {', '.join(outputs)}); {REEXPORT}.")
+    dims = outputs[output].type.tensor_type.shape.dim
+    width = dims[-1].dim_value if len(dims) and dims[-1].HasField("dim_value") else None
+    if width is not None and width != len(classes):
+        raise InputError(f"{file}: output {output!r} has {width} columns, but {path} lists {len(classes)} classes "
+                         f"({', '.join(classes)}); {REEXPORT}.")  # fmt: skip

@@ -1,0 +1,200 @@
+"""What a saved fold model is, recorded when it is written and checked whenever it is read back.
+
+:func:`voxpop.models.cross_validation.cross_validate` writes each fold's ``fold.json`` last; besides the fold name
+and the fingerprint of what the fold was trained on, it holds the :func:`fold_record` of the fold model: the run
+it belongs to (``run``: the train stage directory's name, the ``stage`` of ``runs.json``), its classes in order,
+its feature spec (the feature store key, the input kind and its dimensions) and the SHA-256 of every file the
+model loads (``model.json``, ``weights.pt`` or ``estimator.skops``, ``standardize.npz``, ``backbone/config.json``).
+
+:func:`verify_folds` checks those records before a fold model is loaded (``predict``, ``evaluate``, ``export``,
+and resuming a cross-validation): a fold folder whose record names another fold or run, or another class order,
+and a file holding the SHA-256 recorded for another fold's file (fold files swapped or copied) are a
+:class:`FoldRecordError` naming both places. A file that matches no record was changed after training; the caller
+loads the fold first (so a damaged file keeps its own message) and then raises :func:`changed_files_error`.
+Folds written before these records existed (no ``sha256`` in ``fold.json``) are read with a one-line notice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from voxpop.core.cache import notify, parse_json
+from voxpop.core.errors import InputError
+
+RECORD = "fold.json"
+NOT_MODEL_FILES = (RECORD, "predictions.parquet", "dev_predictions.parquet")
+"""Files of a fold folder that are not part of the fold model (its record and its predictions)."""
+RECORD_KEYS = ("run", "classes", "features", "sha256")
+"""The keys :func:`fold_record` adds to ``fold.json``; a record without them was written before fold records existed
+(read with a one-line notice, its files unchecked)."""
+
+
+class FoldRecordError(InputError):
+    """A fold model whose files or record belong to another fold or run, or changed after training."""
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of a file, streamed in 1 MiB chunks (memory stays flat for large weight files).
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = Path(d) / "x"
+    ...     _ = p.write_bytes(b"abc")
+    ...     file_sha256(p) == hashlib.sha256(b"abc").hexdigest()
+    True
+    """
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def model_files(directory: Path) -> list[str]:
+    """The files of a fold folder that its model loads (relative POSIX paths, sorted): everything
+    :meth:`~voxpop.models.cross_validation.FoldModel.save` wrote, not the record or the fold's predictions."""
+    return sorted(
+        p.relative_to(directory).as_posix()
+        for p in directory.rglob("*")
+        if p.is_file() and not p.is_symlink() and p.name not in NOT_MODEL_FILES and not p.name.endswith(".tmp")
+    )
+
+
+def fold_record(directory: Path, run: str, classes: Sequence[str], features: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys a fold's ``fold.json`` records about its model, once the model is saved in ``directory``.
+
+    Args:
+        directory: the fold folder the model was just saved in.
+        run: the run's identity: the name of its train stage directory (``runs.json``'s ``stage`` ends in it).
+        classes: the model's output columns in order (classes, or dimensions of a regressor).
+        features: the feature spec the model reads (feature store key, input kind, dimension D, layers L).
+
+    Returns:
+        ``{"run", "classes", "features", "sha256": {file: hex digest}}`` (:data:`RECORD_KEYS`).
+    """
+    digests = {name: file_sha256(directory / name) for name in model_files(directory)}
+    return {"run": run, "classes": list(classes), "features": dict(features), "sha256": digests}
+
+
+def _read_record(directory: Path) -> dict[str, Any] | None:
+    """A fold folder's ``fold.json`` as a dict, or None when it is missing or unreadable."""
+    path = directory / RECORD
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        record = parse_json(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _recorded_digests(records: Mapping[Path, Mapping[str, Any]]) -> dict[str, Path]:
+    """Every recorded SHA-256 of the given fold folders -> the file it was recorded for."""
+    found: dict[str, Path] = {}
+    for directory, record in records.items():
+        digests = record.get("sha256")
+        if isinstance(digests, dict):
+            for name, digest in digests.items():
+                if isinstance(digest, str):
+                    found.setdefault(digest, directory / name)
+    return found
+
+
+def verify_folds(
+    folds: Mapping[str, Path],
+    run: str,
+    classes: Sequence[str] | None,
+    *,
+    source: str,
+    notice: Callable[[str], None] = notify,
+) -> dict[str, list[str]]:
+    """Check fold folders against their records before their models are loaded (each file hashed once).
+
+    Args:
+        folds: ``{fold name: fold folder}`` as the run lists them (``runs.json`` folds, or the protocol's folds).
+        run: the run's identity (its train stage directory's name), as :func:`fold_record` recorded it.
+        classes: the run's output columns in order; None: not compared.
+        source: where ``folds`` and ``run`` come from, for messages (e.g. ``OUT/runs.json, run 'base'``).
+        notice: receives one line when some folds carry no record (written by an older voxpop).
+
+    Returns:
+        ``{fold: [file, ...]}``: files that match no recorded SHA-256 (changed after training, or replaced by a
+        file of another run); load the fold first, so a damaged file keeps its own message, then raise
+        :func:`changed_files_error`.
+
+    Raises:
+        FoldRecordError: a fold folder whose record names another fold or run or another class order, or a
+            file whose SHA-256 is the one recorded for another file (fold files swapped or copied), naming both.
+    """
+    recorded: dict[Path, dict[str, Any]] = {}  # every recorded fold beside them: where a swapped file came from
+    for parent in sorted({d.parent for d in folds.values()}):
+        for child in sorted(parent.iterdir()) if parent.is_dir() else []:
+            if child.is_dir() and (read := _read_record(child)) is not None:
+                recorded[child] = read
+    records = {d: recorded[d] for d in folds.values() if d in recorded}
+    digests = _recorded_digests(recorded)
+    unrecorded = {d for d in folds.values() if not all(k in records.get(d, {}) for k in RECORD_KEYS)}
+    older = [n for n, d in folds.items() if d in unrecorded and (d / "model.json").is_file()]  # (else: load names it)
+    if older:
+        notice(
+            f"{source}: fold{'s' if len(older) > 1 else ''} {', '.join(older)} carr{'y' if len(older) > 1 else 'ies'} "
+            "no file record (written by voxpop before fold records): their files are not checked; train the run "
+            "again with this version to record them."
+        )
+    changed: dict[str, list[str]] = {}
+    for name, directory in folds.items():
+        if directory in unrecorded:
+            continue
+        record = records[directory]
+        _check_identity(name, directory, record, run, classes, source)
+        if not isinstance(record["sha256"], dict):
+            raise FoldRecordError(f"{directory / RECORD}: its 'sha256' is not a table of file digests (damaged); "
+                                  "train the run again.")  # fmt: skip
+        for file, expected in record["sha256"].items():
+            path = directory / file
+            if path.is_symlink() or not path.is_file():
+                continue  # loading names the missing file
+            digest = file_sha256(path)
+            if digest == expected:
+                continue
+            origin = digests.get(digest)
+            if origin is not None:
+                raise FoldRecordError(
+                    f"{path} has the SHA-256 recorded for {origin}: the fold files were swapped or copied, and fold "
+                    f"{name!r} would predict with another fold's model. Put the files back in their own fold folders "
+                    "or train the run again."
+                )
+            changed.setdefault(name, []).append(file)
+    return changed
+
+
+def _check_identity(
+    name: str, directory: Path, record: Mapping[str, Any], run: str, classes: Sequence[str] | None, source: str
+) -> None:
+    """FoldRecordError when a fold folder's record names another fold, run or class order than ``source``."""
+    path = directory / RECORD
+    if record.get("fold") != name:
+        raise FoldRecordError(
+            f"{path} records fold {record.get('fold')!r}, but {source} reads this folder as fold {name!r}: the fold "
+            "folders were swapped or renamed. Put them back under their own names or train the run again."
+        )
+    if record.get("run") != run:
+        raise FoldRecordError(
+            f"{path} records run {record.get('run')!r}, but {source} is run {run!r}: this fold folder was copied "
+            "from another run. Put the run's own fold folder back or train the run again."
+        )
+    if classes is not None and list(record.get("classes") or []) != list(classes):
+        raise FoldRecordError(
+            f"{path} records classes {record.get('classes')}, but {source} lists {list(classes)}: the model's "
+            "outputs would be read in another order. Restore the run's own files or train the run again."
+        )
+
+
+def changed_files_error(name: str, directory: Path, files: Sequence[str]) -> FoldRecordError:
+    """The error for fold ``name``'s ``files`` whose SHA-256 matches no record (:func:`verify_folds`)."""
+    shown = ", ".join(str(directory / f) for f in files)
+    return FoldRecordError(
+        f"{shown}: the SHA-256 differs from the one {directory / RECORD} recorded when fold {name!r} was trained "
+        "(the file was replaced, e.g. by another run's, or changed); voxpop does not predict with it. Restore the "
+        "run's own file or train the run again."
+    )
