@@ -32,6 +32,7 @@ import yaml
 
 from voxpop.core.cache import atomic_write, output_directory, parse_yaml, write_text
 from voxpop.core.errors import InputError, VoxpopError
+from voxpop.core.formatting import excerpt
 from voxpop.corpus.media_paths import resolve_media
 from voxpop.corpus.slots import read_slots
 
@@ -241,14 +242,14 @@ def read_meta(path: Path) -> tuple[dict, dict[str, str] | None, dict]:
     if not isinstance(meta, dict):
         raise InputError(
             f"{path}: expected a mapping with keys {', '.join(_META_KEYS)} (classes required), "
-            f"got {type(meta).__name__} {str(meta)[:60]!r}; restore the file or re-import the corpus"
+            f"got {type(meta).__name__} {excerpt(meta)}; restore the file or re-import the corpus"
         )
     unknown = sorted(map(str, set(meta) - {*_META_KEYS, HASH_KEY}))
     if unknown or "classes" not in meta:
         raise InputError(f"{path}: expected keys {list(_META_KEYS)} (classes required); unknown: {unknown}")
 
     def wrong(key: str, expected: str, value: object) -> InputError:
-        return InputError(f"{path}, key {key!r}: expected {expected}, got {type(value).__name__} {str(value)[:60]!r}")
+        return InputError(f"{path}, key {key!r}: expected {expected}, got {type(value).__name__} {excerpt(value)}")
 
     def scalar(value: object) -> bool:
         return isinstance(value, str | int | float | bool) and not (isinstance(value, float) and np.isnan(value))
@@ -293,7 +294,7 @@ def _hashes(value: object, path: Path) -> dict[str, str] | None:
         raise InputError(
             f"{path}, key {HASH_KEY!r}: expected a mapping {{items.parquet: <sha256>, ratings.parquet: <sha256>, "
             "metadata: <sha256>}}, "
-            f"got {str(value)[:80]!r}; delete the key (the corpus is then validated and the hashes recorded again)"
+            f"got {excerpt(value)}; delete the key (the corpus is then validated and the hashes recorded again)"
         )
     return value
 

@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from voxpop.core.cache import parse_json
 from voxpop.core.errors import ConfigError, InputError
+from voxpop.core.formatting import excerpt
+from voxpop.core.safe_load import REEXPORT, load_onnx, read_json_file
 
 CARD = "card.json"
 CARD_FORMAT = 1
@@ -395,23 +396,35 @@ def is_exported(directory: str | Path) -> bool:
 
 
 def load_exported(directory: str | Path) -> ExportedModel:
-    """Open an exported folder with onnxruntime (CPU). Raises InputError for a missing or bad card."""
+    """Open an exported folder with onnxruntime (CPU), each ONNX file through
+    :func:`voxpop.core.safe_load.load_onnx` (parsed and checked, no external data, never opened by path).
+
+    Raises:
+        InputError: a missing or unreadable card, a listed ONNX file missing, damaged or keeping data in an external
+            file; each says to export again.
+        ConfigError: the export extra (onnxruntime) is not installed.
+    """
     ort = _require("onnxruntime")
+    _require("onnx")
     directory = Path(directory)
     path = directory / CARD
-    try:
-        card = parse_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable export card ({exc}); export a run with 'voxpop export'.") from None
+    card = read_json_file(path, "export card", REEXPORT)
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        raise InputError(f"{path}: export card format {card.get('format') if isinstance(card, dict) else card!r}, "
-                         f"expected {CARD_FORMAT}")
+        found = excerpt(card.get("format")) if isinstance(card, dict) else f"a {type(card).__name__}"
+        raise InputError(f"{path}: export card format {found}, expected {CARD_FORMAT}; {REEXPORT}.")
+    folds = card.get("folds")
+    if not isinstance(folds, dict) or not folds or not all(isinstance(n, str) for n in folds.values()):
+        raise InputError(f"{path}, key 'folds': expected a mapping fold -> ONNX file name; {REEXPORT}.")
     sessions = {}
-    for fold, name in card["folds"].items():
+    for fold, name in folds.items():
         file = directory / Path(name).name
         if not file.is_file():
             raise InputError(f"{file}: listed in {path} but missing; export the run again")
-        sessions[fold] = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+        data = load_onnx(file)
+        try:
+            sessions[fold] = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's Fail / InvalidGraph / NotImplemented: a graph it cannot run
+            raise InputError(f"{file}: onnxruntime cannot run it ({type(exc).__name__}); {REEXPORT}.") from None
     return ExportedModel(directory, card, sessions)
 
 
