@@ -12,15 +12,18 @@ from voxpop.cli.app import app, console
 from voxpop.core.cache import CACHE_TAG, CACHE_TAG_TEXT
 from voxpop.core.errors import ConfigError, VoxpopError
 from voxpop.corpus import Corpus, CorpusError
-from voxpop.corpus.media_paths import outside_items
+from voxpop.corpus.media_paths import following_symlinks, outside_items
 
 WHERE_HELP = "Keep only items for which this item filter is true, e.g. \"gender == 'female'\" (docs/filters.md)."
 
 
-def load_corpus(path: Path, where: str | None = None, validate: bool = False) -> Corpus:
+def load_corpus(
+    path: Path, where: str | None = None, validate: bool = False, follow_symlinks: bool | None = None
+) -> Corpus:
     """Load a corpus directory and keep the items matching item filter ``where`` (see voxpop.corpus.filters);
-    ``validate`` checks every rating even when the content hashes match (:meth:`voxpop.corpus.corpus.Corpus.load`)."""
-    return Corpus.load(path, validate=validate).where(where)
+    ``validate`` checks every rating even when the content hashes match, ``follow_symlinks`` reads its files through
+    symlinks leading out of the folder (:meth:`voxpop.corpus.corpus.Corpus.load`)."""
+    return Corpus.load(path, validate=validate, follow_symlinks=follow_symlinks).where(where)
 
 
 def print_summary(corpus: Corpus) -> None:
@@ -79,6 +82,11 @@ def validate(
     allow_outside_paths: bool = typer.Option(
         False, "--allow-outside-paths", help="List audio paths outside the audio root without failing."
     ),
+    follow_symlinks: bool = typer.Option(
+        False,
+        "--follow-symlinks",
+        help="Read corpus files and audio through symlinks leading out of their folder (default: refused).",
+    ),
 ) -> None:
     """Check a corpus and print a summary: items, raters, ratings per item, condition, slot, class.
 
@@ -93,7 +101,7 @@ def validate(
     if corpus is None:
         raise ConfigError("give a corpus directory to validate (or --cache DIR to verify a study's cache)")
     try:
-        loaded = load_corpus(corpus, where, validate=True)
+        loaded = load_corpus(corpus, where, validate=True, follow_symlinks=follow_symlinks or None)
     except CorpusError as exc:
         count = len(exc.problems)
         console.print(f"[bold red]{count} problem{'s' if count != 1 else ''} found[/] in {corpus}:")
@@ -102,7 +110,7 @@ def validate(
         raise typer.Exit(1) from None
     print_summary(loaded)
     root = audio_root or loaded.audio_root or corpus
-    outside = outside_items(loaded.items, root)
+    outside = outside_items(loaded.items, root, following_symlinks(follow_symlinks or None))
     if outside:
         shown = [f"  - item {item!r}: {path}" for item, path in outside[:20]]
         more = [f"  ... and {len(outside) - 20} more"] if len(outside) > 20 else []

@@ -41,9 +41,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from voxpop.core.errors import ConfigError, VoxpopError
+from voxpop.core.errors import VoxpopError
 from voxpop.core.formatting import excerpt, parse_error
-from voxpop.core.paths import check_file_target, check_folder_target, make_folder
+from voxpop.core.paths import cannot_write, check_file_target, check_folder_target, make_folder
 
 FORMAT_VERSION = 1
 """Version of voxpop's stored formats; part of every hash, bump it when a layout changes."""
@@ -149,10 +149,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *, exclusi
         try:
             descriptor = os.open(tmp, flags, 0o666)
         except OSError as exc:  # a read-only or virtual folder (/proc), no permission, no space for an entry
-            raise ConfigError(
-                f"{path}: cannot be written: the folder {path.parent} does not take a new file "
-                f"({exc.strerror or exc}). Give a path in a folder you can write to."
-            ) from None
+            raise cannot_write(path, exc, f"the folder {path.parent} does not take a new file") from None
         with os.fdopen(descriptor, "wb") as handle:
             write(handle)
             handle.flush()

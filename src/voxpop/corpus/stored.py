@@ -33,7 +33,7 @@ import yaml
 from voxpop.core.cache import atomic_write, output_directory, parse_yaml, write_text
 from voxpop.core.errors import InputError, VoxpopError
 from voxpop.core.formatting import excerpt
-from voxpop.corpus.media_paths import resolve_media
+from voxpop.corpus.media_paths import check_corpus_file, resolve_media
 from voxpop.corpus.slots import read_slots
 
 log = logging.getLogger(__name__)
@@ -152,20 +152,24 @@ class StoredTables:
                                "ratings": files["ratings.parquet"]})  # fmt: skip
 
 
-def read_stored(directory: str | Path, validate: bool = False) -> StoredTables:
+def read_stored(directory: str | Path, validate: bool = False, follow_symlinks: bool | None = None) -> StoredTables:
     """Read a corpus directory written by :func:`save_corpus` and check its content hashes.
 
     Args:
         directory: the corpus directory.
         validate: never trust it (``voxpop validate``), even when the hashes match.
+        follow_symlinks: read ``corpus.yaml`` and the tables through symlinks leading out of ``directory``
+            (default: only with the environment variable ``VOXPOP_FOLLOW_SYMLINKS=1``,
+            :func:`~voxpop.corpus.media_paths.check_corpus_file`).
 
     Returns:
         The tables (relative audio paths resolved against ``directory``, on every load), the keyword arguments
         of :class:`~voxpop.corpus.corpus.Corpus` and whether the tables can be trusted without validation.
 
     Raises:
-        InputError: a file is missing or unreadable, or ``corpus.yaml`` is not a mapping or has a key of the
-            wrong shape (naming the file and key).
+        InputError: a file is missing or unreadable, a symlink leading out of ``directory`` (unless
+            ``follow_symlinks``), or ``corpus.yaml`` is not a mapping or has a key of the wrong shape (naming the
+            file and key).
     """
     directory = Path(directory)
     meta_path = directory / "corpus.yaml"
@@ -175,6 +179,7 @@ def read_stored(directory: str | Path, validate: bool = False) -> StoredTables:
                 f"{path}: not found. A corpus directory holds corpus.yaml, items.parquet "
                 "and ratings.parquet; create one with 'voxpop import'."
             )
+        check_corpus_file(path, directory, follow_symlinks)
     meta, hashes, raw = read_meta(meta_path)
     trusted = (
         not validate
