@@ -247,11 +247,12 @@ def read_meta(path: Path) -> tuple[dict, dict[str, str] | None, dict]:
     if not isinstance(meta, dict):
         raise InputError(
             f"{path}: expected a mapping with keys {', '.join(_META_KEYS)} (classes required), "
-            f"got {type(meta).__name__} {excerpt(meta)}; restore the file or re-import the corpus"
+            f"got a {type(meta).__name__} (a whole document, not shown); restore the file or re-import the corpus"
         )
     unknown = sorted(map(str, set(meta) - {*_META_KEYS, HASH_KEY}))
     if unknown or "classes" not in meta:
-        raise InputError(f"{path}: expected keys {list(_META_KEYS)} (classes required); unknown: {unknown}")
+        shown = ", ".join(excerpt(k) for k in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        raise InputError(f"{path}: expected keys {list(_META_KEYS)} (classes required); unknown: {shown or 'none'}")
 
     def wrong(key: str, expected: str, value: object) -> InputError:
         return InputError(f"{path}, key {key!r}: expected {expected}, got {type(value).__name__} {excerpt(value)}")
