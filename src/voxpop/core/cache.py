@@ -531,7 +531,9 @@ class Cache:
         if problems != ["not computed"]:
             self.discard(stage, "; ".join(problems))
         if not self._tagged:  # the cache root's marker: validate --cache tells a cache from any folder by it
-            write_bytes(output_directory(self.inside, *self._parts) / CACHE_TAG, CACHE_TAG_TEXT, exclusive=True)
+            tag = output_directory(self.inside, *self._parts) / CACHE_TAG
+            if not tag.is_file():
+                write_bytes(tag, CACHE_TAG_TEXT, exclusive=True)
             self._tagged = True
         directory = output_directory(self.inside, *self._parts, stage.name)
         started = time.monotonic()
