@@ -190,5 +190,6 @@ def check_corpus_file(path: Path, folder: Path, follow_symlinks: bool | None = N
         raise InputError(
             f"{path}: is a symlink leading out of the corpus folder {folder} (to {target}); voxpop reads a corpus's "
             f"files inside its folder only, so it was not read. Copy the file into the folder, or, if you trust the "
-            f"link, allow it with {option('follow_symlinks')} or the environment variable {FOLLOW_SYMLINKS}=1."
+            f"link, set the environment variable {FOLLOW_SYMLINKS}=1 (voxpop validate also takes --follow-symlinks; "
+            "Python: Corpus.load(..., follow_symlinks=True))."
         )
