@@ -150,7 +150,7 @@ def test_a_file_from_another_run_is_refused_after_a_damaged_file_keeps_its_own_m
                        "'fold3' was trained"):  # fmt: skip
         load_run(out).fold_models()
     weights.write_bytes(b"\x80\x04not a torch file")
-    with pytest.raises(InputError, match="not readable mlp network weights"):
+    with pytest.raises(InputError, match="weights.pt: not a readable weights file"):
         load_run(out).fold_models()
 
 

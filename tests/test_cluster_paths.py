@@ -59,7 +59,7 @@ def test_the_same_recipe_run_from_two_folders_finds_the_same_stages_and_writes_t
         monkeypatch.chdir(tmp_path / folder)
         recipe = load_recipe(RECIPE, [*small("../demo/corpus", "../saved.parquet"), "features.store=store"])
         runs.append(run_recipe(recipe, "out", on_run=write_study_report))
-        names.append(sorted(path.name for path in Path("out/cache").iterdir()))
+        names.append(sorted(path.name for path in Path("out/cache").iterdir() if path.is_dir()))  # not CACHEDIR.TAG
         assert (tmp_path / folder / "store").is_dir()  # the relative store, from this folder
     assert runs[0].out_dir == tmp_path / "one" / "out" and runs[1].out_dir == tmp_path / "two" / "out"
     assert runs[0].recipe.corpus.path == str(tmp_path / "one" / ".." / "demo" / "corpus")  # absolute, links kept

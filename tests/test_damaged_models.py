@@ -53,15 +53,15 @@ def _truncate(path: Path) -> None:
 
 
 DAMAGE = {
-    "weights-truncated": ("weights.pt", _truncate, "not readable mlp network weights"),
+    "weights-truncated": ("weights.pt", _truncate, "weights.pt: not a readable weights file"),
     "weights-missing": ("weights.pt", Path.unlink, "weights.pt: not found"),
-    "weights-garbage": ("weights.pt", lambda p: p.write_bytes(b"\x80\x04not a torch file"), "not readable mlp"),
+    "weights-garbage": ("weights.pt", lambda p: p.write_bytes(b"\x80\x04not a torch file"), "not a readable weights"),
     "standardiser-missing": ("standardize.npz", Path.unlink, "trained on standardised features"),
     "standardiser-truncated": ("standardize.npz", _truncate, "not readable standardisation statistics"),
     "standardiser-wrong-arrays": (
         "standardize.npz",
         lambda p: np.savez(open(p, "wb"), mean=np.zeros(4)),  # noqa: SIM115  (np.savez closes nothing it opened)
-        "not readable standardisation statistics (KeyError)",
+        "not readable standardisation statistics: no array 'scale' (it holds 'mean')",
     ),
     "description-not-json": ("model.json", lambda p: p.write_text('{"format": '), "not a valid voxpop model"),
     "description-without-history": (

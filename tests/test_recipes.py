@@ -321,7 +321,7 @@ def test_study_4_on_cremad_votes_refuses_rules_that_need_rater_ids_before_any_wo
     recipe = load_recipe(RECIPES / "4-primary-secondary.yaml", cremad_arguments(shared_data))
     with pytest.raises(ConfigError, match=r"labels\.train\.S\*: .*needs rater ids.*vote counts only"):
         run_recipe_with_report(recipe, tmp_path / "out")
-    made = sorted(p.name.split("-")[0] for p in (tmp_path / "out" / "cache").iterdir())
+    made = sorted(p.name.split("-")[0] for p in (tmp_path / "out" / "cache").iterdir() if p.is_dir())
     assert made == ["corpus"]  # the import (needed to check the recipe) and nothing else
 
 

@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from voxpop.cli.app import app, err_console
 from voxpop.core.errors import ConfigError, VoxpopError
+from voxpop.core.paths import os_error_message
 from voxpop.core.stopping import TERMINATED, Stopped, stop_on_sigterm
 
 __all__ = ["app", "main"]
@@ -42,8 +43,9 @@ def check_argument_text(arguments: list[str]) -> None:
 
 
 def main() -> None:
-    """Entry point of the ``voxpop`` console script: errors for people, exit code 2; Ctrl-C exits with 130 and
-    SIGTERM with 143 (:data:`voxpop.core.stopping.TERMINATED`), each saying that finished work is kept."""
+    """Entry point of the ``voxpop`` console script: errors for people, exit code 2 (a write the file system
+    refused, read-only or without permission, too: :func:`voxpop.core.paths.os_error_message`); Ctrl-C exits with
+    130 and SIGTERM with 143 (:data:`voxpop.core.stopping.TERMINATED`), each saying that finished work is kept."""
     stop_on_sigterm()
     try:
         check_argument_text(sys.argv[1:])
@@ -58,6 +60,12 @@ def main() -> None:
         sys.exit(TERMINATED)
     except VoxpopError as exc:
         err_console.print("[bold red]error:[/]", escape(str(exc)), highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except OSError as exc:  # a write the file system refused below voxpop's own writers: one line, exit 2
+        message = os_error_message(exc)
+        if message is None:
+            raise
+        err_console.print("[bold red]error:[/]", escape(message), highlight=False, soft_wrap=True)
         sys.exit(2)
     except SystemExit as exc:
         if exc.code == INTERRUPTED:  # typer turns Ctrl-C (KeyboardInterrupt) into exit code 130

@@ -9,17 +9,21 @@ from rich.markup import escape
 from rich.table import Table
 
 from voxpop.cli.app import app, console
+from voxpop.core.cache import CACHE_TAG, CACHE_TAG_TEXT
 from voxpop.core.errors import ConfigError, VoxpopError
 from voxpop.corpus import Corpus, CorpusError
-from voxpop.corpus.media_paths import outside_items
+from voxpop.corpus.media_paths import following_symlinks, outside_items
 
 WHERE_HELP = "Keep only items for which this item filter is true, e.g. \"gender == 'female'\" (docs/filters.md)."
 
 
-def load_corpus(path: Path, where: str | None = None, validate: bool = False) -> Corpus:
+def load_corpus(
+    path: Path, where: str | None = None, validate: bool = False, follow_symlinks: bool | None = None
+) -> Corpus:
     """Load a corpus directory and keep the items matching item filter ``where`` (see voxpop.corpus.filters);
-    ``validate`` checks every rating even when the content hashes match (:meth:`voxpop.corpus.corpus.Corpus.load`)."""
-    return Corpus.load(path, validate=validate).where(where)
+    ``validate`` checks every rating even when the content hashes match, ``follow_symlinks`` reads its files through
+    symlinks leading out of the folder (:meth:`voxpop.corpus.corpus.Corpus.load`)."""
+    return Corpus.load(path, validate=validate, follow_symlinks=follow_symlinks).where(where)
 
 
 def print_summary(corpus: Corpus) -> None:
@@ -78,6 +82,11 @@ def validate(
     allow_outside_paths: bool = typer.Option(
         False, "--allow-outside-paths", help="List audio paths outside the audio root without failing."
     ),
+    follow_symlinks: bool = typer.Option(
+        False,
+        "--follow-symlinks",
+        help="Read corpus files and audio through symlinks leading out of their folder (default: refused).",
+    ),
 ) -> None:
     """Check a corpus and print a summary: items, raters, ratings per item, condition, slot, class.
 
@@ -92,7 +101,7 @@ def validate(
     if corpus is None:
         raise ConfigError("give a corpus directory to validate (or --cache DIR to verify a study's cache)")
     try:
-        loaded = load_corpus(corpus, where, validate=True)
+        loaded = load_corpus(corpus, where, validate=True, follow_symlinks=follow_symlinks or None)
     except CorpusError as exc:
         count = len(exc.problems)
         console.print(f"[bold red]{count} problem{'s' if count != 1 else ''} found[/] in {corpus}:")
@@ -101,7 +110,7 @@ def validate(
         raise typer.Exit(1) from None
     print_summary(loaded)
     root = audio_root or loaded.audio_root or corpus
-    outside = outside_items(loaded.items, root)
+    outside = outside_items(loaded.items, root, following_symlinks(follow_symlinks or None))
     if outside:
         shown = [f"  - item {item!r}: {path}" for item, path in outside[:20]]
         more = [f"  ... and {len(outside) - 20} more"] if len(outside) > 20 else []
@@ -120,15 +129,28 @@ def validate(
 
 def validate_cache(root: Path) -> None:
     """Verify every stage directory (``.done``) and feature store entry (``store.json``) under ``root`` in full,
-    and the store entries its features stages read (recorded in their ``features.json``), wherever they lie."""
+    and the store entries its features stages read (recorded in their ``features.json``), wherever they lie.
+
+    Raises:
+        ConfigError: ``root`` is not a folder, or not a voxpop cache: none of voxpop's cache tag
+            (:data:`voxpop.core.cache.CACHE_TAG`), a finished stage folder (a cache written before the tag) or a
+            feature store entry.
+    """
     from voxpop.core.cache import Cache, parse_json
     from voxpop.features import FeatureStore
 
     if not root.is_dir():
         raise ConfigError(f"--cache {root}: not a folder; give a study's cache folder (OUT/cache) or a feature store")
+    stages = sum(1 for p in root.iterdir() if (p / ".done").exists())  # symlinked ones too: verify lists them
+    stores = {p.parent.resolve() for p in root.rglob("store.json")} if not stages else set()
+    if not (stages or stores or is_tagged_cache(root)):
+        inside = f"; {root / 'cache'} is one: give that" if is_tagged_cache(root / "cache") else ""
+        raise ConfigError(
+            f"{root}: not a voxpop cache (no cache tag {CACHE_TAG} written by voxpop, no finished stage folder, no "
+            f"feature store entry); give a study's cache folder (OUT/cache) or a feature store{inside}"
+        )
     damaged = Cache(root).verify()
-    stages = sum(1 for p in root.iterdir() if (p / ".done").exists())
-    stores = {p.parent.resolve() for p in root.rglob("store.json")}
+    stores = stores or {p.parent.resolve() for p in root.rglob("store.json")}
     for record in root.glob("*/features.json"):
         try:
             stores.add(Path(parse_json(record.read_text())["path"]).resolve())
@@ -153,3 +175,14 @@ def validate_cache(root: Path) -> None:
         )
         raise typer.Exit(1)
     console.print(f"[green]no damage found[/]: {summary}", highlight=False)
+
+
+def is_tagged_cache(folder: Path) -> bool:
+    """Whether ``folder`` holds the cache tag a voxpop :class:`~voxpop.core.cache.Cache` writes (another program's
+    ``CACHEDIR.TAG`` does not count)."""
+    try:
+        with open(folder / CACHE_TAG, "rb") as handle:
+            head = handle.read(512)
+    except OSError:
+        return False
+    return head.startswith(CACHE_TAG_TEXT.split(b"\n")[0]) and b"voxpop" in head

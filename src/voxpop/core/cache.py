@@ -15,7 +15,8 @@ every input stage still carries the token this stage was computed from, so an up
 recomputed makes its dependents recompute too. :meth:`Cache.verify` checks every checksum in full
 (``voxpop validate --cache``). A directory without ``.done`` is unfinished and is computed again,
 keeping its files (a cross-validation resumes its finished folds); a directory whose ``.done`` fails
-the check, or predates the record, is emptied and recomputed, with a one-line notice.
+the check, or predates the record, is emptied and recomputed, with a one-line notice. The cache root holds a
+cache directory tag naming voxpop (:data:`CACHE_TAG`), by which ``validate --cache`` tells a cache from any folder.
 
 Every file voxpop writes goes through :func:`atomic_write`: a temporary file beside the target
 (created exclusively, never through a symlink), fsync, ``os.replace`` onto the final name. A reader
@@ -40,13 +41,18 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from voxpop.core.errors import ConfigError, VoxpopError
-from voxpop.core.paths import check_file_target, check_folder_target, make_folder
+from voxpop.core.errors import VoxpopError
+from voxpop.core.formatting import excerpt, parse_error
+from voxpop.core.paths import cannot_write, check_file_target, check_folder_target, make_folder
 
 FORMAT_VERSION = 1
 """Version of voxpop's stored formats; part of every hash, bump it when a layout changes."""
 
 DONE = ".done"
+CACHE_TAG = "CACHEDIR.TAG"
+"""The marker of a voxpop cache root, written by :meth:`Cache.run` (kept when present): a cache directory tag
+(https://bford.info/cachedir/, which backup tools skip) naming voxpop, :data:`CACHE_TAG_TEXT`."""
+CACHE_TAG_TEXT = b"Signature: 8a477f597d28d172789f06886806bc55\n# A cache directory tag created by voxpop.\n"
 DONE_FORMAT = 2
 """Version of the ``.done`` record; 2 added the stage name. A record of another version is recomputed."""
 _CHUNK = 1 << 20
@@ -143,10 +149,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *, exclusi
         try:
             descriptor = os.open(tmp, flags, 0o666)
         except OSError as exc:  # a read-only or virtual folder (/proc), no permission, no space for an entry
-            raise ConfigError(
-                f"{path}: cannot be written: the folder {path.parent} does not take a new file "
-                f"({exc.strerror or exc}). Give a path in a folder you can write to."
-            ) from None
+            raise cannot_write(path, exc, f"the folder {path.parent} does not take a new file") from None
         with os.fdopen(descriptor, "wb") as handle:
             write(handle)
             handle.flush()
@@ -169,6 +172,9 @@ def parse_json(text: str) -> Any:
     (a hand-made or damaged file is then reported or recomputed, never a ``RecursionError``), and so is a key
     given twice in one object (``json`` would keep the last silently; :func:`parse_yaml` refuses it too).
 
+    The ``ValueError``'s text quotes none of ``text`` beyond a short excerpt of a key
+    (:func:`voxpop.core.formatting.excerpt`).
+
     >>> parse_json('{"neu": "Neutral", "neu": "Sad"}')
     Traceback (most recent call last):
     ...
@@ -185,7 +191,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise ValueError(f"key {key!r} is given twice in one object; keep one")
+            raise ValueError(f"key {excerpt(key)} is given twice in one object; keep one")
         result[key] = value
     return result
 
@@ -193,8 +199,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def parse_yaml(text: str) -> Any:
     """``yaml.safe_load`` that refuses a mapping key given twice (PyYAML would keep the last silently).
 
-    Raises ``yaml.YAMLError`` (with the line of the repeated key) for a repeated key, malformed YAML, or
-    nesting too deep for the parser.
+    Raises ``yaml.YAMLError`` for a repeated key, malformed YAML, or nesting too deep for the parser; its text
+    gives the line and column and the problem (:func:`voxpop.core.formatting.parse_error`), never the line of
+    the file itself.
     """
     import yaml
 
@@ -205,13 +212,15 @@ def parse_yaml(text: str) -> Any:
                 key = self.construct_object(key_node, deep=deep)
                 if key in seen:
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"key {key!r} is given twice in one mapping; keep one", key_node.start_mark
+                        None, None, f"key {excerpt(key)} is given twice in one mapping; keep one", key_node.start_mark
                     )
                 seen.add(key)
             return super().construct_mapping(node, deep=deep)
 
     try:
         return yaml.load(text, Loader=_UniqueKeys)
+    except yaml.MarkedYAMLError as exc:
+        raise yaml.YAMLError(parse_error(exc)) from None
     except RecursionError:
         raise yaml.YAMLError("nested too deeply to be a voxpop file") from None
 
@@ -493,6 +502,7 @@ class Cache:
         self.repaired: list[str] = []
         self.notice = notice or notify
         self._computed: set[str] = set()  # stage names computed through this cache
+        self._tagged = False  # CACHE_TAG written (or found) by this object
         self.seconds: dict[str, float] = {}  # wall time of each stage computed through this cache, by stage name
 
     def directory(self, stage: Stage) -> Path:
@@ -520,6 +530,11 @@ class Cache:
             return self.directory(stage)
         if problems != ["not computed"]:
             self.discard(stage, "; ".join(problems))
+        if not self._tagged:  # the cache root's marker: validate --cache tells a cache from any folder by it
+            tag = output_directory(self.inside, *self._parts) / CACHE_TAG
+            if not tag.is_file():
+                write_bytes(tag, CACHE_TAG_TEXT, exclusive=True)
+            self._tagged = True
         directory = output_directory(self.inside, *self._parts, stage.name)
         started = time.monotonic()
         compute(directory)
@@ -553,9 +568,15 @@ class Cache:
         """Every finished stage directory under ``root`` with its problems, by the full checksum check.
 
         Keys are the directory names (``<kind>-<key>``) with the stage's label when ``stage.json`` names it;
-        only damaged stages are listed (empty: all intact).
+        only damaged stages are listed (empty: all intact). A stage folder that is a symlink is listed (voxpop
+        writes stage folders itself, never links), its target not read.
         """
         damaged = {}
+        for link in sorted(p for p in self.root.iterdir() if p.is_symlink() and (p / DONE).exists()):
+            damaged[f"{link.name} (a symlink)"] = [
+                f"the stage folder is a symlink to {os.path.realpath(link)}; voxpop does not read stages through "
+                "links: remove the link (the next run recomputes the stage) or move the folder itself here"
+            ]
         for directory in sorted(p for p in self.root.iterdir() if (p / DONE).exists() and not p.is_symlink()):
             problems = stage_problems(directory, full=True)
             recorded = (_read_done(directory) or {}).get("inputs", {})

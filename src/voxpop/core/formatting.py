@@ -78,3 +78,68 @@ def format_result(
         return text
     spread = "" if pd.isna(fold_sd) else f" ± {fold_sd:.{digits}f}"
     return f"{text} (folds {fold_mean:.{digits}f}{spread})"
+
+
+EXCERPT_CHARACTERS = 40
+"""The most characters of a value from a file that a message shows (:func:`excerpt`)."""
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARACTERS) -> str:
+    """A value read from a file as a message may show it: ``repr``-quoted (delimited, control characters and
+    non-printable characters escaped), at most ``limit`` characters of it, an ellipsis where it was cut.
+
+    Every error message that quotes file content goes through this, so a message never carries a whole line
+    of a file (or a file the user did not name, reached through a symlink).
+
+    Args:
+        value: the text (anything else is shown as its ``str()``).
+        limit: characters of ``value`` kept before the ellipsis.
+
+    Returns:
+        The quoted excerpt, e.g. ``'anger'`` or ``'root:x:0:0:root:/root:/bin/bash\\nbin:x:1…'``.
+
+    Example:
+        >>> excerpt("anger"), excerpt("a\\tb\\x1b[31m")
+        ("'anger'", "'a\\\\tb\\\\x1b[31m'")
+        >>> excerpt("x" * 50)
+        "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'…"
+    """
+    text = value if isinstance(value, str) else str(value)
+    shown = repr(text[:limit])
+    return shown + ("…" if len(text) > limit else "")
+
+
+def parse_error(error: BaseException) -> str:
+    """What a YAML or JSON parser found wrong, with its line and column but none of the file's text.
+
+    PyYAML's messages end with the offending line of the file (and a caret); a message built from them would
+    print a line of whatever file was read, a file reached through a symlink included. This keeps the
+    position and the parser's short description of the problem (cut to :data:`EXCERPT_CHARACTERS` x 2).
+
+    Args:
+        error: a ``yaml.MarkedYAMLError`` (its ``problem`` and ``problem_mark``), a ``json.JSONDecodeError``
+            (its ``msg``, ``lineno`` and ``colno``) or any other exception (its first line).
+
+    Returns:
+        E.g. ``line 3, column 7: mapping values are not allowed here``.
+
+    Example:
+        >>> import json
+        >>> try:
+        ...     json.loads('{"a": secret}')
+        ... except ValueError as exc:
+        ...     parse_error(exc)
+        'line 1, column 7: Expecting value'
+    """
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = getattr(error, "problem", None) or getattr(error, "context", None)
+    if mark is not None and problem:
+        text, line, column = str(problem), mark.line + 1, mark.column + 1
+    elif hasattr(error, "lineno") and hasattr(error, "colno") and hasattr(error, "msg"):
+        text, line, column = str(error.msg), error.lineno, error.colno
+    else:
+        lines = str(error).splitlines()
+        text, line, column = (lines[0] if lines else type(error).__name__), None, None
+    limit = 2 * EXCERPT_CHARACTERS
+    text = text if len(text) <= limit else text[:limit] + "…"
+    return text if line is None else f"line {line}, column {column}: {text}"

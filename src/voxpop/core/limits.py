@@ -90,6 +90,9 @@ CEILINGS: dict[str, Ceiling] = {
     "clip_seconds": Ceiling(3_600, "VOXPOP_MAX_CLIP_SECONDS", "seconds of audio read for one clip"),
     "workers": Ceiling(0, "VOXPOP_MAX_WORKERS", "worker processes (default: this machine's usable cores)"),
     "threads": Ceiling(0, "VOXPOP_MAX_THREADS", "CPU threads per stage (default: this machine's usable cores)"),
+    # a voxpop classical model (a scikit-learn pipeline in skops) is kilobytes to a few hundred MB; a member that
+    # inflates past this is damage or a zip bomb, refused from the zip directory before memory is taken
+    "model_bytes": Ceiling(2 << 30, "VOXPOP_MAX_MODEL_BYTES", "bytes of a saved model archive, uncompressed"),
 }
 """Every ceiling by name; a default of 0 means the machine's usable cores (:func:`usable_cores`)."""
 

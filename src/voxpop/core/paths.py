@@ -8,6 +8,7 @@ instead of ``IsADirectoryError`` / ``FileExistsError`` / ``NotADirectoryError`` 
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -95,13 +96,49 @@ def output_file(path: str | Path) -> Path:
 
 def make_folder(path: Path, *, parents: bool = True) -> None:
     """Create the folder ``path`` (and its parents) if missing; a folder that cannot be created (read-only,
-    no permission, ``/proc``) is a :class:`ConfigError` naming it, not an OSError traceback."""
+    no permission, ``/proc``) is a :class:`ConfigError` naming it (:func:`cannot_write`), not an OSError traceback."""
     try:
         path.mkdir(parents=parents, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(
-            f"{path}: the folder cannot be created ({exc.strerror or exc}). Give a path in a folder you can write to."
-        ) from None
+        raise cannot_write(path, exc, "the folder cannot be created") from None
+
+
+WRITE_ERRORS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
+"""The errors of a folder that takes no writes (read-only file system, no permission, full), which every verb
+reports in one line (:func:`os_error_message`)."""
+
+
+def cannot_write(path: str | Path, error: OSError, what: str = "") -> ConfigError:
+    """The one-line error of a write to ``path`` that the system refused: ``cannot write to PATH: read-only file
+    system`` (the system's reason, lower case), then ``what`` happened and what to do.
+
+    >>> import errno
+    >>> str(cannot_write("/mnt/ro/out", OSError(errno.EROFS, "Read-only file system")))
+    'cannot write to /mnt/ro/out: read-only file system. Give a path in a folder you can write to.'
+    """
+    reason = (error.strerror or str(error) or type(error).__name__).lower()
+    return ConfigError(
+        f"cannot write to {path}: {reason}{f' ({what})' if what else ''}. Give a path in a folder you can write to."
+    )
+
+
+def os_error_message(error: OSError) -> str | None:
+    """One line for an OSError that reached the command line with a file name and a reason of :data:`WRITE_ERRORS`
+    (a write the folder refused, below voxpop's own writers): ``cannot write to X: read-only file system`` (or
+    ``no space left on device``), or for ``EACCES`` / ``EPERM`` ``cannot read or write X: permission denied``;
+    None for any other error (a bug, shown with its traceback).
+
+    >>> import errno
+    >>> os_error_message(OSError(errno.EROFS, "Read-only file system", "/mnt/ro/a.parquet"))
+    'cannot write to /mnt/ro/a.parquet: read-only file system. Give a path in a folder you can write to.'
+    >>> os_error_message(OSError(errno.ENOENT, "No such file or directory", "x")) is None
+    True
+    """
+    if error.errno not in WRITE_ERRORS or not error.filename:
+        return None
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"cannot read or write {error.filename}: permission denied. Check its and its folder's permissions."
+    return str(cannot_write(error.filename, error))
 
 
 def check_file_target(path: Path, *, create_parents: bool = False) -> None:

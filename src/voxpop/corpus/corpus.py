@@ -397,7 +397,7 @@ class Corpus:
         return save_corpus(self, directory)
 
     @classmethod
-    def load(cls, directory: str | Path, validate: bool = False) -> Corpus:
+    def load(cls, directory: str | Path, validate: bool = False, follow_symlinks: bool | None = None) -> Corpus:
         """Read a corpus directory written by :meth:`save` (:func:`voxpop.corpus.stored.read_stored`).
 
         A corpus whose files match the content hashes in ``corpus.yaml`` is trusted (not validated again);
@@ -405,11 +405,15 @@ class Corpus:
         validates every rating; the last two are then migrated in place with a notice
         (:func:`voxpop.corpus.stored.migrate`).
 
+        ``corpus.yaml`` or a table that is a symlink leading out of ``directory`` is refused unless
+        ``follow_symlinks`` (None: the environment variable ``VOXPOP_FOLLOW_SYMLINKS=1``; docs/safe-loading.md).
+
         Raises InputError naming the file (and the key of ``corpus.yaml``) for a missing or unreadable
-        file, a ``corpus.yaml`` that is not a mapping or has a key of the wrong shape, or tables with columns of
-        an unexpected type, and CorpusError (places named by file) when the tables fail validation.
+        file, a file that is a symlink leading out of the folder, a ``corpus.yaml`` that is not a mapping or has a
+        key of the wrong shape, or tables with columns of an unexpected type, and CorpusError (places named by file)
+        when the tables fail validation.
         """
-        stored = read_stored(directory, validate)
+        stored = read_stored(directory, validate, follow_symlinks)
         try:
             if stored.trusted:
                 return cls.stored(stored.items, stored.ratings, **stored.meta)

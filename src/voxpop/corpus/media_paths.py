@@ -127,8 +127,10 @@ def common_root(folders: Sequence[str]) -> str:
     return os.path.commonpath([os.path.abspath(f) for f in folders])
 
 
-def outside_items(items: pd.DataFrame, root: str | Path) -> list[tuple[str, str]]:
-    """``(item, path)`` of every item whose ``audio`` path lies outside ``root`` (relative ones are joined to it).
+def outside_items(items: pd.DataFrame, root: str | Path, follow_symlinks: bool = True) -> list[tuple[str, str]]:
+    """``(item, path)`` of every item whose ``audio`` path lies outside ``root`` (relative ones are joined to it);
+    without ``follow_symlinks`` also those inside whose file is a symlink leading outside (:func:`link_outside`),
+    shown as ``path (a symlink to target)``.
 
     >>> items = pd.DataFrame({"audio": ["/c/a.wav", "/etc/passwd", None]}, index=["a", "b", "c"])
     >>> outside_items(items, "/c")
@@ -141,6 +143,53 @@ def outside_items(items: pd.DataFrame, root: str | Path) -> list[tuple[str, str]
         if pd.isna(value) or str(value) == "":
             continue
         path = resolve_media(str(value), root)
-        if is_outside(path, root):
-            out.append((str(item), path))
+        target = None if follow_symlinks else link_outside(path, root)
+        if is_outside(path, root) or target:
+            out.append((str(item), path if target is None else f"{path} (a symlink to {target})"))
     return out
+
+
+FOLLOW_SYMLINKS = "VOXPOP_FOLLOW_SYMLINKS"
+"""The environment variable that lets every verb read corpus files through symlinks leading out of the corpus
+folder (``1``); ``Corpus.load(..., follow_symlinks=True)`` and ``voxpop validate --follow-symlinks`` do it for one
+load."""
+
+
+def following_symlinks(follow_symlinks: bool | None = None) -> bool:
+    """``follow_symlinks`` when given, else whether the environment variable :data:`FOLLOW_SYMLINKS` is ``1``."""
+    return os.environ.get(FOLLOW_SYMLINKS, "") == "1" if follow_symlinks is None else follow_symlinks
+
+
+def link_outside(path: str | Path, root: str | Path) -> str | None:
+    """Where ``path`` really leads when it lies inside ``root`` by name but a symlink (the file, or a folder on the
+    way) takes it outside ``root`` (both resolved); None when it stays inside, is outside by name, or is missing.
+
+    >>> link_outside("/c/a.wav", "/c") is None
+    True
+    """
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    if is_outside(str(path), root) or not os.path.lexists(path):
+        return None
+    return real if is_outside(real, real_root) else None
+
+
+def check_corpus_file(path: Path, folder: Path, follow_symlinks: bool | None = None) -> None:
+    """Refuse a file of a corpus folder (``corpus.yaml``, a table) that is a symlink leading out of the folder,
+    before it is read: its content would be taken for the corpus's (and parse errors would quote another file).
+
+    Args:
+        path: the file inside ``folder``.
+        folder: the corpus folder.
+        follow_symlinks: read it anyway; None: when the environment variable :data:`FOLLOW_SYMLINKS` is ``1``.
+
+    Raises:
+        InputError: naming the file, where it leads and how to allow it.
+    """
+    target = None if following_symlinks(follow_symlinks) else link_outside(path, folder)
+    if target is not None:
+        raise InputError(
+            f"{path}: is a symlink leading out of the corpus folder {folder} (to {target}); voxpop reads a corpus's "
+            f"files inside its folder only, so it was not read. Copy the file into the folder, or, if you trust the "
+            f"link, set the environment variable {FOLLOW_SYMLINKS}=1 (voxpop validate also takes --follow-symlinks; "
+            "Python: Corpus.load(..., follow_symlinks=True))."
+        )

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from voxpop.core.errors import ConfigError, InputError
+from voxpop.core.formatting import excerpt
 
 ORDER_OPTION = "--order"
 VALUES_OPTION = "--values"
@@ -98,21 +99,21 @@ def read_slots(raw: object, file: str) -> dict[str, LabelOrder]:
         return {}
     expected = "a mapping slot -> {order: [labels, lowest first], values: {label: number}} (values optional)"
     if not isinstance(raw, dict):
-        raise InputError(f"{file}, key 'slots': expected {expected}, got {type(raw).__name__} {str(raw)[:60]!r}")
+        raise InputError(f"{file}, key 'slots': expected {expected}, got {type(raw).__name__} {excerpt(raw)}")
     out = {}
     for slot, spec in raw.items():
         key = f"{file}, key 'slots.{slot}'"
         if not isinstance(spec, dict) or set(spec) - {"order", "values"} or "order" not in spec:
-            raise InputError(f"{key}: expected {{order: [labels], values: {{label: number}}}}, got {str(spec)[:80]!r}")
+            raise InputError(f"{key}: expected {{order: [labels], values: {{label: number}}}}, got {excerpt(spec)}")
         order = spec["order"]
         if not isinstance(order, list) or not all(isinstance(x, str | int | float) for x in order):
-            raise InputError(f"{key}.order: expected a list of labels, lowest first, got {str(order)[:80]!r}")
+            raise InputError(f"{key}.order: expected a list of labels, lowest first, got {excerpt(order)}")
         values = spec.get("values")
         if values is not None and (
             not isinstance(values, dict)
             or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values.values())
         ):
-            raise InputError(f"{key}.values: expected a mapping label -> number, got {str(values)[:80]!r}")
+            raise InputError(f"{key}.values: expected a mapping label -> number, got {excerpt(values)}")
         out[str(slot)] = LabelOrder(
             tuple(str(x) for x in order), None if values is None else {str(k): float(v) for k, v in values.items()}
         )

@@ -32,7 +32,8 @@ import yaml
 
 from voxpop.core.cache import atomic_write, output_directory, parse_yaml, write_text
 from voxpop.core.errors import InputError, VoxpopError
-from voxpop.corpus.media_paths import resolve_media
+from voxpop.core.formatting import excerpt
+from voxpop.corpus.media_paths import check_corpus_file, resolve_media
 from voxpop.corpus.slots import read_slots
 
 log = logging.getLogger(__name__)
@@ -151,20 +152,24 @@ class StoredTables:
                                "ratings": files["ratings.parquet"]})  # fmt: skip
 
 
-def read_stored(directory: str | Path, validate: bool = False) -> StoredTables:
+def read_stored(directory: str | Path, validate: bool = False, follow_symlinks: bool | None = None) -> StoredTables:
     """Read a corpus directory written by :func:`save_corpus` and check its content hashes.
 
     Args:
         directory: the corpus directory.
         validate: never trust it (``voxpop validate``), even when the hashes match.
+        follow_symlinks: read ``corpus.yaml`` and the tables through symlinks leading out of ``directory``
+            (default: only with the environment variable ``VOXPOP_FOLLOW_SYMLINKS=1``,
+            :func:`~voxpop.corpus.media_paths.check_corpus_file`).
 
     Returns:
         The tables (relative audio paths resolved against ``directory``, on every load), the keyword arguments
         of :class:`~voxpop.corpus.corpus.Corpus` and whether the tables can be trusted without validation.
 
     Raises:
-        InputError: a file is missing or unreadable, or ``corpus.yaml`` is not a mapping or has a key of the
-            wrong shape (naming the file and key).
+        InputError: a file is missing or unreadable, a symlink leading out of ``directory`` (unless
+            ``follow_symlinks``), or ``corpus.yaml`` is not a mapping or has a key of the wrong shape (naming the
+            file and key).
     """
     directory = Path(directory)
     meta_path = directory / "corpus.yaml"
@@ -174,6 +179,7 @@ def read_stored(directory: str | Path, validate: bool = False) -> StoredTables:
                 f"{path}: not found. A corpus directory holds corpus.yaml, items.parquet "
                 "and ratings.parquet; create one with 'voxpop import'."
             )
+        check_corpus_file(path, directory, follow_symlinks)
     meta, hashes, raw = read_meta(meta_path)
     trusted = (
         not validate
@@ -241,14 +247,15 @@ def read_meta(path: Path) -> tuple[dict, dict[str, str] | None, dict]:
     if not isinstance(meta, dict):
         raise InputError(
             f"{path}: expected a mapping with keys {', '.join(_META_KEYS)} (classes required), "
-            f"got {type(meta).__name__} {str(meta)[:60]!r}; restore the file or re-import the corpus"
+            f"got a {type(meta).__name__} (a whole document, not shown); restore the file or re-import the corpus"
         )
     unknown = sorted(map(str, set(meta) - {*_META_KEYS, HASH_KEY}))
     if unknown or "classes" not in meta:
-        raise InputError(f"{path}: expected keys {list(_META_KEYS)} (classes required); unknown: {unknown}")
+        shown = ", ".join(excerpt(k) for k in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        raise InputError(f"{path}: expected keys {list(_META_KEYS)} (classes required); unknown: {shown or 'none'}")
 
     def wrong(key: str, expected: str, value: object) -> InputError:
-        return InputError(f"{path}, key {key!r}: expected {expected}, got {type(value).__name__} {str(value)[:60]!r}")
+        return InputError(f"{path}, key {key!r}: expected {expected}, got {type(value).__name__} {excerpt(value)}")
 
     def scalar(value: object) -> bool:
         return isinstance(value, str | int | float | bool) and not (isinstance(value, float) and np.isnan(value))
@@ -293,7 +300,7 @@ def _hashes(value: object, path: Path) -> dict[str, str] | None:
         raise InputError(
             f"{path}, key {HASH_KEY!r}: expected a mapping {{items.parquet: <sha256>, ratings.parquet: <sha256>, "
             "metadata: <sha256>}}, "
-            f"got {str(value)[:80]!r}; delete the key (the corpus is then validated and the hashes recorded again)"
+            f"got {excerpt(value)}; delete the key (the corpus is then validated and the hashes recorded again)"
         )
     return value
 

@@ -36,6 +36,7 @@ import torch
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
 from voxpop.core.errors import ConfigError
+from voxpop.core.safe_load import check_model_folder
 from voxpop.features.audio import AudioError, AudioLoader
 from voxpop.features.base import ClipRequest, Extractor, Layout, Outcome, load_clip
 
@@ -128,6 +129,7 @@ class SpeechEncoderExtractor(Extractor):
         self.source = argument
         self.local = Path(argument).is_dir()
         self.revision = revision
+        check_model_folder(argument)  # no remote code, before transformers reads anything
         try:
             self.model_config = AutoConfig.from_pretrained(argument, revision=revision, local_files_only=self.local)
         except (OSError, ValueError) as exc:
@@ -307,6 +309,7 @@ class WaveformExtractor(Extractor):
     def __init__(self, argument: str | None = None):
         self.sample_rate, self._min_samples = 16000, 1
         if argument is not None:
+            check_model_folder(argument)
             try:
                 config = AutoConfig.from_pretrained(argument, local_files_only=True)
             except (OSError, ValueError) as exc:

@@ -61,10 +61,12 @@ from voxpop.core.cache import (
     write_json,
 )
 from voxpop.core.errors import ConfigError, VoxpopError
+from voxpop.core.safe_load import load_array
 from voxpop.features.base import Layout, Outcome
 from voxpop.features.store_lock import entry_lock
 
 CONSOLIDATED = ("values.npy", "index.parquet")
+_REEXTRACT = "delete the feature store entry's folder and extract the features again"
 
 
 class IncompleteStoreError(VoxpopError):
@@ -514,7 +516,7 @@ class FeatureStore:
                 f"{path}: checksum mismatch with its manifest entry (the file was damaged after it was "
                 f"written); the entry was removed, run the extraction again to recompute shard {entry['shard']}"
             )
-        return np.load(io.BytesIO(payload))
+        return load_array(io.BytesIO(payload), f"{path} (shard {entry['shard']})", _REEXTRACT)
 
     def features(self) -> Features:
         """The consolidated features, memory-mapped (consolidates first when every shard is done).
@@ -539,7 +541,7 @@ class FeatureStore:
         index = pd.read_parquet(self.path / "index.parquet")
         ok = index["status"].eq("ok").to_numpy()
         values_path = self.path / "values.npy"
-        values = np.load(values_path, mmap_mode="r") if ok.any() else np.load(values_path)
+        values = load_array(values_path, str(values_path), _REEXTRACT, mmap=bool(ok.any()))
         offsets = None
         if self.layout.kind == "frames":
             offsets = np.concatenate([[0], np.cumsum(index["length"].to_numpy()[ok])]).astype(np.int64)

@@ -22,7 +22,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +31,7 @@ import pandas as pd
 
 from voxpop.core.cache import atomic_write, output_directory, parse_json, write_text
 from voxpop.core.errors import ConfigError, InputError
+from voxpop.core.safe_load import load_arrays
 from voxpop.corpus.corpus import STRING
 from voxpop.evaluation import Predictions, load_predictions, save_predictions
 from voxpop.features import Features
@@ -101,13 +101,15 @@ class Standardizer:
     def load(cls, path: Path) -> Standardizer:
         """The statistics :meth:`save` wrote; InputError naming ``path`` when it is missing, damaged or holds no
         ``mean`` and ``scale`` arrays of one shape (nothing in it is unpickled)."""
+        if not path.is_file():
+            raise InputError(f"{path}: not found; the fold model was trained on standardised features.")
+        fix = "retrain the fold"
+        arrays = load_arrays(path, ("mean", "scale"), "standardisation statistics", fix)
         try:
-            with np.load(path, allow_pickle=False) as data:
-                mean, scale = np.asarray(data["mean"], dtype=np.float64), np.asarray(data["scale"], dtype=np.float64)
-        except FileNotFoundError:
-            raise InputError(f"{path}: not found; the fold model was trained on standardised features.") from None
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            raise InputError(f"{path}: not readable standardisation statistics ({type(exc).__name__}).") from None
+            mean, scale = (np.asarray(arrays[name], dtype=np.float64) for name in ("mean", "scale"))
+        except (TypeError, ValueError) as exc:  # a structured or text array
+            what = type(exc).__name__
+            raise InputError(f"{path}: not readable standardisation statistics ({what}); {fix}.") from None
         if mean.shape != scale.shape or not mean.size:
             raise InputError(f"{path}: mean {mean.shape} and scale {scale.shape} should be two arrays of one shape.")
         return cls(mean, scale)

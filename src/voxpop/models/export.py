@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from voxpop.core.errors import ConfigError, InputError
+from voxpop.core.safe_load import REEXPORT
 from voxpop.models.export_card import CARD_FORMAT, card_fold, mark_onnx, read_card, verified_onnx
 
 CARD = "card.json"
@@ -401,18 +402,27 @@ def is_exported(directory: str | Path) -> bool:
 def load_exported(directory: str | Path) -> ExportedModel:
     """Open an exported folder with onnxruntime (CPU), after checking its card and every ONNX file against it.
 
+    Each ONNX file is read once, parsed and checked by :func:`voxpop.core.safe_load.checked_onnx` (no external
+    data) and handed to onnxruntime as bytes, so no path inside a model is ever opened.
+
     Raises:
-        InputError: a missing, unreadable or invalid card (:func:`~voxpop.models.export_card.read_card`), or an
-            ONNX file that is missing, unlisted, another than the one recorded, or whose classes differ from the
-            card's (:func:`~voxpop.models.export_card.verified_onnx`).
+        InputError: a missing, unreadable or invalid card (:func:`~voxpop.models.export_card.read_card`); an
+            ONNX file that is missing, unlisted, damaged, keeps data in an external file, is another than the one
+            recorded, or whose classes differ from the card's (:func:`~voxpop.models.export_card.verified_onnx`);
+            a graph onnxruntime cannot run. Each says to export again.
         ConfigError: the export extra (onnx, onnxruntime) is not installed.
     """
     ort = _require("onnxruntime")
     _require("onnx")
     directory = Path(directory)
     card = read_card(directory / CARD)
-    models = verified_onnx(directory, card, card.output_name)
-    sessions = {fold: ort.InferenceSession(data, providers=["CPUExecutionProvider"]) for fold, data in models.items()}
+    sessions = {}
+    for fold, data in verified_onnx(directory, card, card.output_name).items():
+        try:
+            sessions[fold] = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's Fail / InvalidGraph / NotImplemented: a graph it cannot run
+            file = directory / Path(card.folds[fold].file).name
+            raise InputError(f"{file}: onnxruntime cannot run it ({type(exc).__name__}); {REEXPORT}.") from None
     return ExportedModel(directory, card.model_dump(mode="json"), sessions)
 
 

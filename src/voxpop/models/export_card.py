@@ -20,12 +20,12 @@ from typing import Any
 
 import pydantic
 
-from voxpop.core.cache import notify, parse_json
+from voxpop.core.cache import notify
 from voxpop.core.errors import InputError
+from voxpop.core.safe_load import REEXPORT, checked_onnx, read_json_file
 
 CARD_FORMAT = 2
 """The card format this voxpop writes and reads (1: folds named only their file; upgraded on read)."""
-REEXPORT = "export the run again with 'voxpop export'"
 META_FOLD, META_RUN, META_CLASSES = "voxpop.fold", "voxpop.run", "voxpop.classes"
 """The metadata keys :func:`mark_onnx` writes into each exported ONNX file."""
 
@@ -131,10 +131,7 @@ def read_card(path: Path, notice: Callable[[str], None] = notify) -> ExportCard:
             know or a missing one, no folds, or fold classes that differ from the card's; naming the file (and
             the key).
     """
-    try:
-        raw = parse_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable export card ({str(exc)[:80]}); {REEXPORT}.") from None
+    raw = read_json_file(path, "export card", REEXPORT)
     if not isinstance(raw, dict):
         raise InputError(f"{path}: not an export card (a JSON object); {REEXPORT}.")
     found = raw.get("format")
@@ -185,7 +182,6 @@ def verified_onnx(directory: Path, card: ExportCard, output: str) -> dict[str, b
             other than the card's (another export's file, or a changed one); ONNX metadata naming another fold or
             other classes; an output whose width is not the number of the card's classes; naming the file.
     """
-    import onnx
 
     path = directory / "card.json"
     listed = {Path(entry.file).name for entry in card.folds.values()}
@@ -199,15 +195,12 @@ def verified_onnx(directory: Path, card: ExportCard, output: str) -> dict[str, b
         if file.is_symlink() or not file.is_file():
             raise InputError(f"{file}: fold {fold!r} of {path}, missing; {REEXPORT}.")
         data = file.read_bytes()
+        model = checked_onnx(file, data)
         if entry.sha256 is not None and hashlib.sha256(data).hexdigest() != entry.sha256:
             raise InputError(
                 f"{file}: its SHA-256 differs from the one {path} records for fold {fold!r}: the file was replaced "
                 f"(e.g. by another export's) or changed; {REEXPORT}."
             )
-        try:
-            model = onnx.load_model_from_string(data)
-        except Exception as exc:  # protobuf's DecodeError and friends: the file is not an ONNX model
-            raise InputError(f"{file}: not a readable ONNX model ({type(exc).__name__}); {REEXPORT}.") from None
         _check_graph(file, path, fold, model, entry.classes, output)
         models[fold] = data
     return models

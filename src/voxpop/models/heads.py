@@ -29,6 +29,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from voxpop.core.errors import ConfigError
 from voxpop.core.limits import check_ceiling
+from voxpop.core.safe_load import check_model_folder
 from voxpop.models.rater_heads import RATER_HEAD_MODULES
 from voxpop.models.specs import CLASSICAL, RATER_HEADS, validated_options
 
@@ -270,10 +271,14 @@ def transformer_layers(backbone: nn.Module) -> nn.ModuleList:
 def load_backbone(path: str, keep_layers: int | None = None) -> nn.Module:
     """Load a self-supervised backbone with ``AutoModel`` from a local directory (no network).
 
-    ``keep_layers`` keeps only the first k transformer layers (and records it in the model's config).
+    ``keep_layers`` keeps only the first k transformer layers (and records it in the model's config). A folder
+    whose config asks for the model's own code is refused before anything is loaded
+    (:func:`voxpop.core.safe_load.check_model_folder`: InputError naming the file and key); one transformers
+    cannot load is a ConfigError.
     """
     from transformers import AutoModel
 
+    check_model_folder(path)  # no remote code, before transformers reads anything
     try:
         backbone = AutoModel.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as exc:
@@ -291,6 +296,7 @@ def feature_extractor_normalizes(path: str) -> bool:
     """Whether the checkpoint's feature extractor standardises waveforms (``do_normalize``); False without one."""
     from transformers import AutoFeatureExtractor
 
+    check_model_folder(path)
     try:
         extractor = AutoFeatureExtractor.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError):

@@ -23,6 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from voxpop.core.cache import atomic_write, parse_json, write_bytes, write_text
 from voxpop.core.errors import ConfigError, InputError
+from voxpop.core.formatting import excerpt
+from voxpop.core.safe_load import check_archive_size, check_model_folder, load_torch_weights
 from voxpop.models.batching import ItemTensors, batching, epoch_batches
 from voxpop.models.heads import BackboneClassifier, LayerWeightedSum, build_head
 from voxpop.models.rater_heads import rater_logits
@@ -302,6 +304,7 @@ def _load_estimator(directory: Path, head: str) -> Pipeline:
                 "are reused), or 'voxpop run RECIPE' for a study."
             )
         raise InputError(f"{path}: not found; the {head} model directory is incomplete (retrain it).")
+    check_archive_size(path, "skops model file", "retrain the model")  # read from the zip directory only
     import skops.io  # imports all of scikit-learn (seconds): only where a classical head is read or written
     from skops.io.exceptions import UntrustedTypesFoundException
 
@@ -457,10 +460,14 @@ class TrainedModel:
     def load(cls, directory: str | Path) -> TrainedModel:
         """Rebuild a model written by :meth:`save`; nothing in ``directory`` can run code.
 
-        Network weights are read with ``torch.load(weights_only=True)``, a classical head with
-        ``skops.io.load`` trusting only :data:`TRUSTED_TYPES` beyond skops' defaults. Raises
-        :class:`InputError` for a missing or unreadable file or a type outside that list, and
-        :class:`LegacyModelError` when the head is a pickle written by an older voxpop (never unpickled).
+        Network weights are read with ``torch.load(weights_only=True)``
+        (:func:`voxpop.core.safe_load.load_torch_weights`), a classical head with ``skops.io.load`` trusting only
+        :data:`TRUSTED_TYPES` beyond skops' defaults, once its archive's size passed
+        :func:`voxpop.core.safe_load.check_archive_size`; a fine-tuned backbone's config folder must not ask for
+        remote code (:func:`voxpop.core.safe_load.check_model_folder`). Raises :class:`InputError` for a missing or
+        unreadable file, weights that are not plain tensors, an archive past the ``model_bytes`` ceiling or a type
+        outside that list, and :class:`LegacyModelError` when the head is a pickle written by an older voxpop (never
+        unpickled).
         """
         directory = Path(directory)
         meta_path = directory / "model.json"
@@ -485,15 +492,14 @@ class TrainedModel:
         if spec.input.kind == "audio":
             from transformers import AutoConfig, AutoModel
 
+            check_model_folder(directory / "backbone")  # no remote code, before transformers reads it
             backbone = AutoModel.from_config(AutoConfig.from_pretrained(directory / "backbone"))
         network = _build_network(spec, backbone)
         weights = directory / "weights.pt"
+        state = load_torch_weights(weights, f"the {spec.head} model directory cannot be used: retrain it")
         try:
-            network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        except FileNotFoundError:
-            message = f"{weights}: not found; the {spec.head} model directory is incomplete (retrain it)."
-            raise InputError(message) from None
-        except Exception as exc:  # torch's unpickler, zip and shape errors all mean the file is damaged
-            what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            raise InputError(f"{weights}: not readable {spec.head} network weights ({what}); retrain it.") from None
+            network.load_state_dict(state)
+        except (RuntimeError, KeyError, TypeError) as exc:  # missing, unexpected or mis-shaped tensors
+            what = excerpt(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 80)
+            raise InputError(f"{weights}: not the weights of this {spec.head} network ({what}); retrain it.") from None
         return cls(spec=spec, network=network.eval(), history=history)

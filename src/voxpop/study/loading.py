@@ -21,6 +21,7 @@ import yaml
 
 from voxpop.core.cache import parse_yaml
 from voxpop.core.errors import ConfigError
+from voxpop.core.formatting import parse_error
 from voxpop.core.limits import ceiling, check_ceiling
 from voxpop.corpus import Corpus
 from voxpop.labels import ContinuousSpec
@@ -159,6 +160,8 @@ def read_yaml(text: str, source: str) -> Any:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         count = size(node) if node is not None else 0
+    except yaml.MarkedYAMLError as exc:  # its text would quote the line: position and problem only
+        raise yaml.YAMLError(parse_error(exc)) from None
     except RecursionError:
         raise yaml.YAMLError("nested too deeply to be a voxpop file") from None
     check_ceiling("yaml_nodes", count, source)

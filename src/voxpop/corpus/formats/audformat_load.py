@@ -28,6 +28,7 @@ import yaml
 
 from voxpop.core.cache import parse_yaml
 from voxpop.core.errors import ConfigError, InputError, where
+from voxpop.core.formatting import excerpt
 from voxpop.corpus.formats.tables import read_text
 
 HEADER = "db.yaml"
@@ -82,7 +83,7 @@ def load_database(path: str | Path) -> LoadedDatabase:
     if not isinstance(header, dict):
         raise InputError(
             f"{header_path}: expected an audformat header (a mapping with name, schemes, raters, tables), "
-            f"got {type(header).__name__} {str(header)[:60]!r}."
+            f"got {type(header).__name__} {excerpt(header)}."
         )
     audformat = _audformat()
     try:

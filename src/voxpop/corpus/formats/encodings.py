@@ -16,6 +16,7 @@ import codecs
 import charset_normalizer
 
 from voxpop.core.errors import ConfigError, InputError, option
+from voxpop.core.formatting import excerpt
 
 AUTO = "auto"
 _BOMS = (  # longest first: the UTF-32-LE mark starts with the UTF-16-LE one
@@ -150,7 +151,7 @@ def _hint(data: bytes, line: int, found: list[tuple[str, str]] | None = None) ->
     for codec, text in found[:_SHOWN_CANDIDATES]:
         lines = text.split("\n")
         sample = lines[min(line, len(lines)) - 1].rstrip("\r")
-        shown.append(f"{codec} reads line {line} as {sample[:60]!r}")
+        shown.append(f"{codec} reads line {line} as {excerpt(sample)}")
     more = f" ({len(found) - _SHOWN_CANDIDATES} more)" if len(found) > _SHOWN_CANDIDATES else ""
     return (
         f"{'; '.join(shown)}{more}. Give the one that reads it right (e.g. {option('encoding', found[0][0])}) "

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from voxpop.core.cache import parse_json
 from voxpop.core.errors import InputError
+from voxpop.core.formatting import excerpt
 from voxpop.corpus.formats.arrow import hf_features
 from voxpop.corpus.formats.audio_files import check_relative_name
 from voxpop.corpus.formats.folders import corpus_files, debris_note
@@ -130,7 +131,7 @@ def _json_list(path: Path, key: str) -> list:
         raise InputError(f"{path}: not valid UTF-8 JSON ({exc}); restore the file or save the dataset again.") from None
     listed = value.get(key) if isinstance(value, dict) else None
     if not isinstance(listed, list) or not all(isinstance(v, str | dict) for v in listed):
-        raise InputError(f"{path}, key {key!r}: expected a list as datasets writes it, got {str(listed)[:60]!r}.")
+        raise InputError(f"{path}, key {key!r}: expected a list as datasets writes it, got {excerpt(listed)}.")
     return listed
 
 
