@@ -9,13 +9,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
 
 import voxpop.cli
 from jobqueue_skip import skip_without_jobqueue
-from voxpop.core.cluster import check_workers_see, connect
+from voxpop.core.cache import Cache
+from voxpop.core.cache_visibility import cache_token, check_workers_see
+from voxpop.core.cluster import connect
 from voxpop.core.errors import ConfigError
 from voxpop.corpus import Corpus
 from voxpop.corpus.demo import make_demo_corpus
@@ -100,6 +103,8 @@ def private_folder_command(folder: Path) -> list[str] | None:
 
 
 def test_a_worker_that_cannot_see_the_cache_stops_the_run_with_one_message(tmp_path):
+    """Checked before the first stage for the workers then connected, and by a worker that joined later (an
+    adaptive cluster's replacement job) before it runs a stage."""
     shared = tmp_path / "shared"
     shared.mkdir()
     prefix = private_folder_command(shared)
@@ -107,15 +112,18 @@ def test_a_worker_that_cannot_see_the_cache_stops_the_run_with_one_message(tmp_p
         pytest.skip("no mount namespace here (unshare): cannot start a worker that sees another folder")
     from distributed import Client, LocalCluster
 
+    from voxpop.study.scheduler import stage_task
+
     cache = shared / "out" / "cache"
     with (
         LocalCluster(
             n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
+        cache_token(cache) as token,
     ):  # fmt: skip
         client.wait_for_workers(1)
-        check_workers_see(client, cache)  # the worker in this process sees it
+        check_workers_see(client, token)  # the worker in this process sees it
         seeing = set(client.scheduler_info(n_workers=-1)["workers"])
         blind = subprocess.Popen(
             [*prefix, sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address, "--nthreads",
@@ -125,13 +133,18 @@ def test_a_worker_that_cannot_see_the_cache_stops_the_run_with_one_message(tmp_p
             client.wait_for_workers(2, timeout=120)
             [address] = set(client.scheduler_info(n_workers=-1)["workers"]) - seeing
             with pytest.raises(ConfigError) as raised:
-                check_workers_see(client, cache)
+                check_workers_see(client, token)
+            with pytest.raises(ConfigError) as late:  # the check each stage task makes first, on the late worker
+                client.submit(token.require_seen, workers=[address], pure=False).result()
+            runner = SimpleNamespace(open_cache=lambda notice: Cache(cache), check_sees_cache=token.require_seen)
+            outcome = client.submit(stage_task, runner, None, workers=[address], pure=False).result()
         finally:
             blind.terminate()
             blind.wait(timeout=60)
-    assert str(raised.value) == (
-        f"worker {address} cannot see {cache}: the cache must be on a filesystem every worker mounts"
-    )
+    message = f"worker {address} cannot see {cache}: the cache must be on a filesystem every worker mounts"
+    assert str(raised.value) == message
+    assert str(late.value) == message
+    assert isinstance(outcome["error"], ConfigError) and str(outcome["error"]) == message  # returned, not retried
     assert list(cache.iterdir()) == []  # the token files are removed
 
 

@@ -189,67 +189,6 @@ def planned_workers(client: Any, timeout: float = START_TIMEOUT) -> int:
     return max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
 
 
-TOKEN_PREFIX = ".voxpop-worker-check-"
-"""The name prefix of the token files :func:`check_workers_see` writes into the cache folder (removed after)."""
-
-
-def check_workers_see(client: Any, folder: Path) -> None:
-    """Check that every worker of ``client``'s cluster sees ``folder`` (the stage cache), before the first stage.
-
-    This process writes a token file with a random text into ``folder``; each worker reads it back (the same
-    folder, not one of the same name on its own disk) and writes a reply file there, which this process reads
-    (what workers write reaches the run). Both files are removed after.
-
-    Args:
-        client: a connected ``distributed.Client``; folder: an absolute folder every worker must share.
-
-    Raises:
-        ConfigError: one line per worker that cannot see ``folder``, e.g. ``worker tcp://10.0.0.7:40123 cannot
-            see /home/me/runs/s/cache: the cache must be on a filesystem every worker mounts``.
-    """
-    import secrets
-
-    folder.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_hex(16)
-    sent = folder / f"{TOKEN_PREFIX}{token}"
-    sent.write_text(token)
-    try:
-        replies = client.run(_answer_token, str(folder), sent.name, token, on_error="ignore")  # not the lost ones
-        blind = [a for a, reply in sorted(replies.items()) if reply is None or not _read_reply(folder / reply, token)]
-    finally:
-        for path in folder.glob(f"{TOKEN_PREFIX}{token}*"):
-            path.unlink(missing_ok=True)
-    if blind:
-        raise ConfigError(
-            "\n".join(
-                f"worker {address} cannot see {folder}: the cache must be on a filesystem every worker mounts"
-                for address in blind
-            )
-        )
-
-
-def _answer_token(folder: str, name: str, token: str) -> str | None:
-    """On a worker: read the token file ``name`` in ``folder``; when it holds ``token``, write a reply file next to
-    it and return its name (None: the worker does not see the folder)."""
-    import uuid
-
-    try:
-        if (Path(folder) / name).read_text() != token:
-            return None
-        reply = f"{name}-{uuid.uuid4().hex}"
-        (Path(folder) / reply).write_text(token)
-    except OSError:
-        return None
-    return reply
-
-
-def _read_reply(path: Path, token: str) -> bool:
-    try:
-        return path.read_text() == token
-    except OSError:
-        return False
-
-
 def cluster_map(client: Any) -> Callable[[Callable, Iterable], Iterator]:
     """A ``map(function, values)`` for pure functions of their value (the demo corpus's clips, the pre-flight
     check's label sets of learned rules) that yields the results in order: values are computed in this

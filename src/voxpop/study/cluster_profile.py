@@ -11,7 +11,8 @@ workers offer them as the Dask resource ``GPU`` (stages that train or extract on
 :func:`voxpop.study.stage_kinds.train_resources`); one profile is one kind of job (no mixed CPU and GPU pools).
 
 The workers must see the output folder at the same absolute path (a shared filesystem): the run checks it before
-the first stage (:func:`voxpop.core.cluster.check_workers_see`). docs/cluster.md walks through it.
+the first stage and by every worker before each stage (:mod:`voxpop.core.cache_visibility`). docs/cluster.md
+walks through it.
 """
 
 from __future__ import annotations

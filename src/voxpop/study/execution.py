@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from voxpop.core.cache import Cache, Stage
+from voxpop.core.cache_visibility import CacheToken
 from voxpop.core.errors import VoxpopError
 from voxpop.core.limits import check_ceiling
 from voxpop.core.progress import Step, inner_progress
@@ -98,7 +99,9 @@ class StageRunner:
 
     ``cache_root`` / ``inside`` locate the stage cache (:class:`~voxpop.core.cache.Cache`), ``corpus`` is the
     study's corpus, ``store`` the feature store root, ``imported`` fusion's prediction files, ``segments``
-    the segment-corpus stage (interval label sets) or None and ``threads`` the threads of every stage.
+    the segment-corpus stage (interval label sets) or None, ``threads`` the threads of every stage and
+    ``cache_token`` the token a Dask worker reads before each stage to show it sees the cache (set by
+    :func:`voxpop.study.scheduler.run_plan`).
     """
 
     cache_root: Path
@@ -108,9 +111,16 @@ class StageRunner:
     imported: Mapping[str, str]
     segments: Stage | None = None
     threads: int = 1
+    cache_token: CacheToken | None = None
 
     def open_cache(self, notice: Callable[[str], None] | None = None) -> Cache:
         return Cache(self.cache_root, notice=notice, inside=self.inside)
+
+    def check_sees_cache(self) -> None:
+        """On a Dask worker, before a stage: raise ConfigError when this worker does not see the cache folder
+        (:meth:`voxpop.core.cache_visibility.CacheToken.require_seen`; no check in a run without workers)."""
+        if self.cache_token is not None:
+            self.cache_token.require_seen()
 
     def output(self, stage: Stage, cache: Cache, loaded: dict[str, Any], consumer: Stage | None = None) -> Any:
         """``stage``'s outputs as ``consumer`` reads them (memoised in ``loaded``, read from the cache when absent).

@@ -18,12 +18,14 @@ only to clusters you control (docs/scaling.md), over TLS with a ``distributed.se
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voxpop.core.cache import Cache, Stage
-from voxpop.core.cluster import RETRIES, START_TIMEOUT, check_workers_see, planned_workers
+from voxpop.core.cache_visibility import cache_token, check_workers_see
+from voxpop.core.cluster import RETRIES, START_TIMEOUT, planned_workers
 from voxpop.core.errors import ConfigError, VoxpopError
 
 if TYPE_CHECKING:
@@ -59,6 +61,7 @@ def stage_task(runner: StageRunner, stage: Stage, *dependencies: Any) -> dict[st
     cache = runner.open_cache(notices.append)
     started = time.monotonic()
     try:
+        runner.check_sees_cache()
         runner.run(stage, cache, {})
     except VoxpopError as exc:
         return _outcome(cache, notices, exc)
@@ -73,6 +76,7 @@ def shard_task(runner: StageRunner, stage: Stage, shard: tuple[int, int], *depen
     notices: list[str] = []
     cache = runner.open_cache(notices.append)
     try:
+        runner.check_sees_cache()
         kill_hook(stage)
         with fixed_threads(runner.threads):
             st.extract_shard(runner.items(cache, {}), stage.config, runner.store, shard, notices.append)
@@ -130,26 +134,29 @@ def run_plan(plan: Plan, runner: StageRunner, cache: Cache, reporter: Reporter, 
             so positions count from ``first + 1`` of ``first + len(plan.order)``.
 
     Raises:
-        ConfigError: a worker that does not see the cache folder (:func:`voxpop.core.cluster.check_workers_see`),
+        ConfigError: a worker that does not see the cache folder: before any stage
+            (:func:`voxpop.core.cache_visibility.check_workers_see`), or a worker that joined later, before it runs
+            a stage (:meth:`~voxpop.core.cache_visibility.CacheToken.require_seen`);
             or a stage needing resources no worker offers (:func:`check_resources`), before any stage runs.
         VoxpopError: the first one a stage raised (the other tasks are cancelled); a stage lost more than
             :data:`RESUBMITS` times, or every worker lost and none back within
             :data:`~voxpop.core.cluster.START_TIMEOUT` seconds (:class:`StageSubmitter`).
     """
     n_workers = planned_workers(client)
-    check_workers_see(client, Path(runner.cache_root))
-    info = client.scheduler_info(n_workers=-1)["workers"]
-    check_resources(plan.order, [worker.get("resources", {}) for worker in info.values()], cache)
-    submitter = StageSubmitter(client, runner, cache, n_workers)
-    events = _Events(reporter, first + len(plan.order), first)
-    finished: set[str] = set()  # keys of the stages whose outcome was gathered
-    while len(finished) < len(plan.order):
-        futures = submitter.submit([stage for stage in plan.order if stage.key not in finished])
-        lost = _gather(futures, submitter, cache, reporter, events, finished)
-        for stage, cause in lost:
-            submitter.count_loss(stage, cause)
-            count = submitter.losses[stage.key]
-            reporter.notice(f"stage '{stage.label}' was lost: {cause}; submitted again ({count} of {RESUBMITS})")
+    with cache_token(Path(runner.cache_root)) as token:
+        check_workers_see(client, token)
+        info = client.scheduler_info(n_workers=-1)["workers"]
+        check_resources(plan.order, [worker.get("resources", {}) for worker in info.values()], cache)
+        submitter = StageSubmitter(client, dataclasses.replace(runner, cache_token=token), cache, n_workers)
+        events = _Events(reporter, first + len(plan.order), first)
+        finished: set[str] = set()  # keys of the stages whose outcome was gathered
+        while len(finished) < len(plan.order):
+            futures = submitter.submit([stage for stage in plan.order if stage.key not in finished])
+            lost = _gather(futures, submitter, cache, reporter, events, finished)
+            for stage, cause in lost:
+                submitter.count_loss(stage, cause)
+                count = submitter.losses[stage.key]
+                reporter.notice(f"stage '{stage.label}' was lost: {cause}; submitted again ({count} of {RESUBMITS})")
 
 
 def _gather(
