@@ -1,6 +1,7 @@
 """Models that leave voxpop: each fold model of a run as ONNX, with a JSON card that says what it is.
 
-``export_run`` writes, for every fold of a run directory, ``<fold>.onnx``: one graph from the pooled
+``export_run`` writes, for every fold of a run directory, ``<fold>.onnx`` (the fold name encoded by
+:func:`voxpop.core.paths.id_filename`: ``corpus=a`` -> ``corpus%3Da.onnx``): one graph from the pooled
 features the run trained on to class probabilities, or to dimension values for a regressor (a run of a
 continuous label set). The graph holds the fold's feature standardisation (``(x - mean) / scale``), the head
 and its output function (softmax, or sigmoid for multi-label heads; a regressor's outputs mapped back from
@@ -36,6 +37,7 @@ import pandas as pd
 
 from voxpop.core.cache import parse_json
 from voxpop.core.errors import ConfigError, InputError
+from voxpop.core.paths import id_filename
 
 CARD = "card.json"
 CARD_FORMAT = 1
@@ -315,7 +317,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, name: str | None = None
             data = _classical_onnx(model, shape[0], len(run.record.classes))
         else:
             data = _network_onnx(model, shape)
-        files[name] = f"{name}.onnx"
+        files[name] = f"{id_filename(name)}.onnx"
         write_bytes(out / files[name], data)
     raters = {name: m.model.spec.raters for name, m in models.items() if m.model.spec.raters is not None}
     card = _card(run, files, [None, *shape], raters or None)

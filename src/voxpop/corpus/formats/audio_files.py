@@ -51,6 +51,20 @@ def check_relative_name(name: str, location: str, what: str = "file name") -> st
     return name
 
 
+def file_item_id(name: str) -> str:
+    r"""The item id of a file named inside a rating file (MSP's ``FileName``): the name without its extension,
+    every other character kept exactly, folders and ``\`` included, so two files never give one id unnoticed.
+
+    >>> file_item_id("MSP-PODCAST_0001_0008.wav"), file_item_id("sub/a.b.wav")
+    ('MSP-PODCAST_0001_0008', 'sub/a.b')
+    >>> file_item_id("x\\y.wav"), file_item_id(".wav")
+    ('x\\y', '.wav')
+    """
+    last = re.split(r"[/\\]", name)[-1]
+    dot = last.rfind(".")
+    return name[: len(name) - len(last) + dot] if dot > 0 and dot < len(last) - 1 else name
+
+
 def find_audio(directory: str | Path, suffixes: Sequence[str] = AUDIO_SUFFIXES, *, notes: list[str]) -> dict[str, Path]:
     """Audio files under ``directory`` (searched recursively, in path order), keyed by file stem.
 
