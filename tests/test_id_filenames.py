@@ -126,7 +126,9 @@ def _msp_with(tmp_path: Path, file_name: str) -> Path:
         ("a\\b.wav", "a\\b"),
         ("x.y.wav", "x.y"),
         ("café.wav", "café"),
+        ("名前.wav", "名前"),
         (".wav", ".wav"),
+        ("x" * 600 + ".wav", "x" * 600),  # long: kept whole
     ],
 )
 def test_msp_keeps_the_file_name_minus_its_extension_exactly(tmp_path, file_name, item):
@@ -136,9 +138,9 @@ def test_msp_keeps_the_file_name_minus_its_extension_exactly(tmp_path, file_name
     assert set(corpus.ratings["item"].astype(str)) >= {item}
 
 
-@pytest.mark.parametrize("file_name", ["../MSP-PODCAST_0002_0011.wav", "/abs/x.wav", "a/../../x.wav"])
-def test_msp_refuses_a_file_name_leaving_the_folder_by_file_and_line(tmp_path, file_name):
-    refused = r"labels.json, line 2: the file name .* (has a '..' component|is an absolute)"
+@pytest.mark.parametrize("file_name", ["../MSP-PODCAST_0002_0011.wav", "/abs/x.wav", "a/../../x.wav", "", "."])
+def test_msp_refuses_a_file_name_naming_no_file_in_the_folder_by_file_and_line(tmp_path, file_name):
+    refused = r"labels.json, line 2: the file name .* (has a '..' component|is an absolute|names no file)"
     with pytest.raises(InputError, match=refused):
         read_msp(_msp_with(tmp_path, file_name))
 

@@ -144,6 +144,52 @@ def _remote_code(path: Path, work) -> None:
     path.write_text(json.dumps(config))
 
 
+def _runs_edit(change: Callable[[dict], None]) -> Callable:
+    def edit(path: Path) -> None:
+        runs = json.loads(path.read_text())
+        for record in runs.values():
+            change(record)
+        path.write_text(json.dumps(runs))
+
+    return edit
+
+
+def _table_edit(change: Callable) -> Callable:
+    def edit(path: Path) -> None:
+        import pandas as pd
+
+        change(pd.read_parquet(path)).to_parquet(path)
+
+    return edit
+
+
+def _negative(table):
+    first, second = table.columns[:2]  # the row still sums to one
+    table.loc[table.index[0], [first, second]] = [-0.2, table[first].iat[0] + table[second].iat[0] + 0.2]
+    return table
+
+
+def _doubled(table):
+    numbers = table.select_dtypes("number").columns
+    return table.assign(**{c: table[c] * 2 for c in numbers})
+
+
+EDITS: dict[str, Callable[[Path], None]] = {
+    "folds-outside": _runs_edit(lambda r: r.update(folds=["../.."])),
+    "no-folds": _runs_edit(lambda r: r.update(folds=[])),
+    "format-9": _runs_edit(lambda r: r.update(format=9)),
+    "negative-probability": _table_edit(_negative),
+    "rows-not-summing-to-one": _table_edit(_doubled),
+    "extra-class": _table_edit(lambda t: t.assign(surprise=0.0)),
+    "no-fold-column": _table_edit(lambda t: t.drop(columns="fold")),
+}
+"""A hand edit that keeps the file readable, by name: ``runs.json`` record fields, predictions table values."""
+
+
+def _edit(path: Path, work, variant: str) -> None:
+    EDITS[variant](path)
+
+
 KINDS: dict[str, Callable] = {
     "truncate": _truncate,
     "garbage": _garbage,
@@ -156,6 +202,7 @@ KINDS: dict[str, Callable] = {
     "pickle": _pickle,
     "zip-bomb": _zip_bomb,
     "remote-code": _remote_code,
+    "edit": _edit,
 }
 
 TARGETS: dict[str, Callable] = {
@@ -213,10 +260,18 @@ class Case(NamedTuple):
     exit_code: int = 2
     mark: pytest.MarkDecorator | None = None
     resume: bool = False  # the train stage's .done removed too: the run was stopped and `run` goes on from it
+    variant: str = ""  # which of :data:`EDITS` an ``edit`` makes
 
     @property
     def id(self) -> str:
-        return f"{self.kind}-{self.target}-{self.verb}"
+        return "-".join(part for part in (self.kind, self.variant, self.target, self.verb) if part)
+
+    def damage(self, path: Path, work) -> None:
+        """Apply this case's kind to ``path`` in ``work``."""
+        if self.variant:
+            KINDS[self.kind](path, work, self.variant)
+        else:
+            KINDS[self.kind](path, work)
 
     def param(self):
         return pytest.param(self, id=self.id, marks=[self.mark] if self.mark else [])
@@ -264,6 +319,11 @@ CASES = [
     Case("garbage", "predictions", "evaluate"),
     Case("empty", "predictions", "evaluate"),
     Case("foreign", "predictions", "evaluate", mark=RECORDS),
+    *(Case("edit", "runs-json", "predict", variant=v, mark=RECORDS) for v in ("folds-outside", "no-folds", "format-9")),
+    *(
+        Case("edit", "predictions", "evaluate", variant=v, mark=RECORDS)
+        for v in ("negative-probability", "rows-not-summing-to-one", "extra-class", "no-fold-column")
+    ),
     # the export: card and ONNX files
     Case("truncate", "card", "predict-export"),
     Case("garbage", "card", "predict-export"),

@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from damage.cases import CASES, KINDS, SECRET, TARGETS, VERBS
+from damage.cases import CASES, EDITS, KINDS, SECRET, TARGETS, VERBS
 from damage.conftest import voxpop
 
 
@@ -20,6 +20,7 @@ def test_the_table_covers_every_kind_and_names_each_case_once():
     assert {case.kind for case in CASES} == set(KINDS)
     assert {case.target for case in CASES} == set(TARGETS)
     assert {case.verb for case in CASES} == set(VERBS)
+    assert {case.variant for case in CASES if case.kind == "edit"} == set(EDITS)
     ids = [case.id for case in CASES]
     assert len(ids) == len(set(ids)), [i for i in ids if ids.count(i) > 1]
 
@@ -31,7 +32,7 @@ def test_damaged_file_is_a_located_error(case, work, request):
     target = TARGETS[case.target](work)
     if case.resume:  # the run was stopped before the train stage finished: its finished folds are resumed
         (work.stage("mlp") / ".done").unlink()
-    KINDS[case.kind](target, work)
+    case.damage(target, work)
     result = voxpop(*VERBS[case.verb](work))
     assert "Traceback" not in result.output, result.output
     assert result.code == case.exit_code, f"exit {result.code}:\n{result.output}"
