@@ -235,3 +235,28 @@ def test_exported_onnx_files_are_the_encoded_fold_names(hostile_fold_run, tmp_pa
     written = ["a%2Fb.onnx", "%2E%2E.onnx", "caf%C3%A9%20x.onnx", "card.json"]
     assert sorted(p.name for p in out.iterdir()) == sorted(written)
     assert set(load_exported(out).sessions) == set(FOLD_NAMES)
+
+
+# ----------------------------------------------------------------------------- sweep --by: a plot per group
+def test_sweep_by_a_column_of_hostile_values_writes_one_encoded_plot_per_group_inside_the_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    import voxpop.cli
+    from voxpop.corpus.corpus import Corpus
+
+    rng = np.random.default_rng(5)
+    groups = np.array(["a/b", ".."])[np.arange(24) % 2]
+    items = pd.DataFrame({"kind": groups}, index=[f"c{k}" for k in range(24)])
+    for name in ("a", "b"):
+        values = rng.integers(0, 4, (2, 24))
+        rows = [(f"c{k}", f"{name}{r}", "intensity", "sad", float(values[r, k])) for r in range(2) for k in range(24)]
+        ratings = pd.DataFrame(rows, columns=["item", "rater", "slot", "label", "value"])
+        Corpus(name, items, ratings, ["sad"], scales={"intensity": (0, 3)}).save(tmp_path / name)
+    out = tmp_path / "plots" / "sweep.png"
+    args = ["sweep", "--a", tmp_path / "a", "--b", tmp_path / "b", "--grid", "0.2:0.8:0.2", "--by", "kind"]
+    args += ["--out", out]
+    result = CliRunner().invoke(voxpop.cli.app, [*map(str, args)])
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in out.parent.glob("*.png"))
+    assert written == ["sweep-%2E%2E.png", "sweep-a%2Fb.png", "sweep.png"]
+    assert {filename_id(name[len("sweep-") : -len(".png")]) for name in written if name != "sweep.png"} == {"a/b", ".."}
