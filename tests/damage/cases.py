@@ -209,7 +209,7 @@ TARGETS: dict[str, Callable] = {
     "weights": lambda w: w.fold_file("mlp", "fold1", "weights.pt"),
     "estimator": lambda w: w.fold_file("logreg", "fold1", "estimator.skops"),
     "standardiser": lambda w: w.fold_file("mlp", "fold1", "standardize.npz"),
-    "svm-standardiser": lambda w: w.fold_file("logreg", "fold1", "standardize.npz"),
+    "logreg-standardiser": lambda w: w.fold_file("logreg", "fold1", "standardize.npz"),
     "model-json": lambda w: w.fold_file("mlp", "fold1", "model.json"),
     "runs-json": lambda w: w.path / "mlp" / "runs.json",
     "predictions": lambda w: w.stage("mlp") / "predictions.parquet",
@@ -308,7 +308,7 @@ CASES = [
     Case("foreign", "estimator", "predict-logreg", ("fold1",), mark=RECORDS),
     Case("zip-bomb", "estimator", "predict-logreg", mark=SAFE_LOAD),
     Case("zip-bomb", "estimator", "export-logreg", mark=SAFE_LOAD),
-    Case("swap", "svm-standardiser", "predict-logreg", ("fold1", "fold2"), mark=RECORDS),
+    Case("swap", "logreg-standardiser", "predict-logreg", ("fold1", "fold2"), mark=RECORDS),
     # the run's record and its pooled out-of-fold predictions
     Case("truncate", "runs-json", "predict"),
     Case("garbage", "runs-json", "predict"),
