@@ -7,6 +7,7 @@ import contextlib
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import traceback
@@ -41,7 +42,7 @@ def voxpop(*args: object) -> Result:
     from voxpop.cli import main
 
     out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
+    argv, on_sigterm = sys.argv, signal.getsignal(signal.SIGTERM)  # main makes SIGTERM raise Stopped: put back
     sys.argv = ["voxpop", *map(str, args)]
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -55,6 +56,7 @@ def voxpop(*args: object) -> Result:
                 err.write(traceback.format_exc())
     finally:
         sys.argv = argv
+        signal.signal(signal.SIGTERM, on_sigterm)
     return Result(code, out.getvalue() + err.getvalue())
 
 
