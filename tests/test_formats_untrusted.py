@@ -83,7 +83,7 @@ def test_msp_subfolder_names_and_a_symlinked_audio_folder_stay_usable(tmp_path):
     path = _msp(tmp_path, {"a.wav": {"W1": _record()}, "sub/b.wav": {"W1": _record()}})
     corpus = read_msp(path, audio_dir=link)
     assert corpus.items["audio"].tolist() == [str(link / "a.wav"), str(link / "sub" / "b.wav")]
-    assert corpus.items.index.tolist() == ["a", "b"]
+    assert corpus.items.index.tolist() == ["a", "sub/b"]  # the id keeps its folder (issue 31: ids are data)
 
 
 def test_iemocap_utterance_id_with_dotdot_is_refused_before_building_its_audio_path(tmp_path):

@@ -16,7 +16,7 @@ from voxpop.cli.corpus_verbs import WHERE_HELP, load_corpus
 from voxpop.cli.options import parse_names, with_rule_options
 from voxpop.core.cache import write_bytes, write_text
 from voxpop.core.errors import ConfigError
-from voxpop.core.paths import input_file, output_file
+from voxpop.core.paths import id_filename, input_file, output_file
 from voxpop.corpus import Corpus
 from voxpop.corpus.slots import parse_values
 from voxpop.evaluation.prediction_checks import check_prediction_table
@@ -262,7 +262,7 @@ def sweep_verb(
         row = [f"{sweep.items:,}", _number(sweep.best_threshold, 2), _number(sweep.best_kappa), *per_emotion]
         name = grouping.group_label(by, group)
         table.add_row(*row, *([name] if by is not None else []))
-        png = out if group == "all" else out.with_name(f"{out.stem}-{group}{out.suffix}")
+        png = out if group == "all" else out.with_name(f"{out.stem}-{id_filename(group)}{out.suffix}")
         best_t = None if math.isnan(sweep.best_threshold) else sweep.best_threshold
         in_group = scores_a.loc[scores_a.index.intersection(members[group], sort=False)]
         positives = threshold_sweep.sweep_positives({f"A {a}": in_group, f"B {b}": scores_b}, thresholds)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import urllib.parse
 from pathlib import Path
 
 from voxpop.core.errors import ConfigError, InputError
@@ -189,3 +190,72 @@ def _non_folder_parent(directory: Path) -> Path | None:
         if kind is not None:
             return None if kind == "folder" else candidate
     return None
+
+
+_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+MAX_ENCODED_ID = 200
+"""Most bytes of an encoded id (:func:`id_filename`): file systems allow 255 per name, and voxpop adds suffixes
+such as ``.onnx`` or ``.lock``."""
+
+
+def id_filename(value: str) -> str:
+    """The file (or folder) name that stands for the id ``value``: the one reversible encoding every place uses
+    where an id (an item, rater, fold or group) becomes part of a path.
+
+    Every character outside ``[A-Za-z0-9._-]`` and every leading dot is percent-encoded (UTF-8 bytes, ``%XX``
+    upper-case), so the name never holds ``/`` or ``\\``, is never ``.`` or ``..`` nor hidden, and two ids
+    never share a name. :func:`filename_id` gives the id back.
+
+    Args:
+        value: the id, exactly as the corpus or recipe holds it.
+
+    Returns:
+        The name (``value`` itself when it is already plain, such as ``fold1``).
+
+    Raises:
+        ConfigError: ``value`` is empty (it names no file), or its encoding is longer than
+            :data:`MAX_ENCODED_ID` bytes (rename the id).
+
+    Example:
+        >>> id_filename("fold1"), id_filename("a/b"), id_filename(".."), id_filename("50%")
+        ('fold1', 'a%2Fb', '%2E%2E', '50%25')
+    """
+    text = str(value)
+    if not text:
+        raise ConfigError("an empty id cannot name a file; give every item, rater, fold and group a non-empty id.")
+    dots = len(text) - len(text.lstrip("."))
+    parts = ["%2E" * dots]
+    for char in text[dots:]:
+        parts.append(char if char in _PLAIN else "".join(f"%{byte:02X}" for byte in char.encode("utf-8")))
+    name = "".join(parts)
+    if len(name) > MAX_ENCODED_ID:
+        raise ConfigError(
+            f"the id {text[:40]!r}{'...' if len(text) > 40 else ''} is too long to name a file: encoded it takes "
+            f"{len(name)} bytes, over the {MAX_ENCODED_ID} allowed; give it a shorter id."
+        )
+    return name
+
+
+def filename_id(name: str) -> str:
+    """The id that :func:`id_filename` encoded as ``name``.
+
+    Args:
+        name: a file or folder name voxpop wrote for an id.
+
+    Returns:
+        The id, exactly as it was.
+
+    Raises:
+        InputError: ``name`` is not what :func:`id_filename` writes for any id (a file put there by hand).
+
+    Example:
+        >>> filename_id("a%2Fb"), filename_id("%2E%2E"), filename_id("caf%C3%A9")
+        ('a/b', '..', 'café')
+    """
+    try:
+        value = urllib.parse.unquote(name, errors="strict")
+    except UnicodeDecodeError:
+        value = None
+    if value is None or not value or id_filename(value) != name:
+        raise InputError(f"{name!r}: not a file name voxpop writes for an id; it was not made by voxpop.")
+    return value

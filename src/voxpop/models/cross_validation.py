@@ -31,6 +31,7 @@ import pandas as pd
 
 from voxpop.core.cache import atomic_write, output_directory, parse_json, write_text
 from voxpop.core.errors import ConfigError, InputError
+from voxpop.core.paths import id_filename
 from voxpop.core.safe_load import load_arrays
 from voxpop.corpus.corpus import STRING
 from voxpop.evaluation import Predictions, load_predictions, save_predictions
@@ -290,7 +291,13 @@ def _fold_fingerprint(
 
 
 def _fold_dir(out_dir: Path, name: str) -> Path:
-    return out_dir / "folds" / name.replace(os.sep, "_")
+    """``out_dir/folds/<fold>``, the fold name encoded (:func:`~voxpop.core.paths.id_filename`); a run an older
+    voxpop wrote keeps its folder of the name as it was (``/`` read as ``_``) when that is a plain folder in it."""
+    path = out_dir / "folds" / id_filename(name)
+    legacy = out_dir / "folds" / name.replace(os.sep, "_")
+    if name not in (".", "..") and not path.exists() and legacy.is_dir() and not legacy.is_symlink():
+        return legacy
+    return path
 
 
 def _load_fold(

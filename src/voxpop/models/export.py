@@ -1,6 +1,7 @@
 """Models that leave voxpop: each fold model of a run as ONNX, with a JSON card that says what it is.
 
-``export_run`` writes, for every fold of a run directory, ``<fold>.onnx``: one graph from the pooled
+``export_run`` writes, for every fold of a run directory, ``<fold>.onnx`` (the fold name encoded by
+:func:`voxpop.core.paths.id_filename`: ``corpus=a`` -> ``corpus%3Da.onnx``): one graph from the pooled
 features the run trained on to class probabilities, or to dimension values for a regressor (a run of a
 continuous label set). The graph holds the fold's feature standardisation (``(x - mean) / scale``), the head
 and its output function (softmax, or sigmoid for multi-label heads; a regressor's outputs mapped back from
@@ -37,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from voxpop.core.errors import ConfigError, InputError
+from voxpop.core.paths import id_filename
 from voxpop.core.safe_load import REEXPORT
 from voxpop.models.export_card import CARD_FORMAT, card_fold, mark_onnx, read_card, verified_onnx
 
@@ -320,7 +322,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, name: str | None = None
         else:
             data = _network_onnx(model, shape)
         data = mark_onnx(data, name, run.directory.name, run.record.classes)
-        files[name] = card_fold(f"{name}.onnx", data, run.record.classes)
+        files[name] = card_fold(f"{id_filename(name)}.onnx", data, run.record.classes)
         write_bytes(out / files[name]["file"], data)
     raters = {name: m.model.spec.raters for name, m in models.items() if m.model.spec.raters is not None}
     card = _card(run, files, [None, *shape], raters or None)

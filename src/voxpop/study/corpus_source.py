@@ -17,6 +17,7 @@ import pandas as pd
 
 from voxpop.core.cache import LOCATIONS, Cache, Stage, atomic_write, parse_json, stable_hash, write_text
 from voxpop.core.errors import ConfigError, VoxpopError
+from voxpop.core.paths import id_filename
 from voxpop.core.progress import Reporter
 from voxpop.corpus import Corpus
 from voxpop.corpus.merge import MergeSource, class_map_problems, mapped_classes, merge_corpora
@@ -117,8 +118,9 @@ def _compute_merge(
             corpus = Corpus.load(config[LOCATIONS]["corpora"][name])
         else:
             build = {**part["build"], LOCATIONS: config[LOCATIONS]["builds"].get(name, {})}
-            st.compute_corpus(build, directory / "parts" / name, progress, map_function)
-            corpus = st.load_corpus(directory / "parts" / name)
+            part_dir = directory / "parts" / id_filename(name)  # a recipe's corpus name is data, not a path
+            st.compute_corpus(build, part_dir, progress, map_function)
+            corpus = st.load_corpus(part_dir)
         sources.append(MergeSource(corpus, name, part["class_map"]))
     problems = class_map_problems(sources, option="corpora.{}.class_map")
     if problems:

@@ -24,9 +24,9 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 def check_relative_name(name: str, location: str, what: str = "file name") -> str:
     """Refuse a file name read from inside a file that could point outside the folder it is joined to.
 
-    The name is checked as written (``\\`` read as ``/``): an absolute path, a drive letter, a ``..``
-    component or a NUL character raises InputError naming ``location`` and ``what`` the name is; subfolders
-    (``a/b.wav``) are fine.
+    The name is checked as written (``\\`` read as ``/``): an empty name or ``.``, an absolute path, a drive
+    letter, a ``..`` component or a NUL character raises InputError naming ``location`` and ``what`` the name
+    is; subfolders (``a/b.wav``) are fine.
     The folder it is later joined to is not resolved, so a data folder that is a symlink keeps working.
 
     >>> check_relative_name("MSP-PODCAST_0001_0008.wav", "l.json, line 2")
@@ -38,7 +38,8 @@ def check_relative_name(name: str, location: str, what: str = "file name") -> st
     """
     path = PurePosixPath(name.replace("\\", "/"))
     problem = (
-        "is an absolute path" if path.is_absolute() or _DRIVE.match(name)
+        "names no file (it is empty or '.')" if not path.parts
+        else "is an absolute path" if path.is_absolute() or _DRIVE.match(name)
         else "has a '..' component" if ".." in path.parts
         else "contains a NUL character" if "\0" in name
         else None
@@ -49,6 +50,20 @@ def check_relative_name(name: str, location: str, what: str = "file name") -> st
             "(such as clip.wav or sub/clip.wav). Fix the name in the file."
         )
     return name
+
+
+def file_item_id(name: str) -> str:
+    r"""The item id of a file named inside a rating file (MSP's ``FileName``): the name without its extension,
+    every other character kept exactly, folders and ``\`` included, so two files never give one id unnoticed.
+
+    >>> file_item_id("MSP-PODCAST_0001_0008.wav"), file_item_id("sub/a.b.wav")
+    ('MSP-PODCAST_0001_0008', 'sub/a.b')
+    >>> file_item_id("x\\y.wav"), file_item_id(".wav")
+    ('x\\y', '.wav')
+    """
+    last = re.split(r"[/\\]", name)[-1]
+    dot = last.rfind(".")
+    return name[: len(name) - len(last) + dot] if dot > 0 and dot < len(last) - 1 else name
 
 
 def find_audio(directory: str | Path, suffixes: Sequence[str] = AUDIO_SUFFIXES, *, notes: list[str]) -> dict[str, Path]:

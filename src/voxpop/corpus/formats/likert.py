@@ -112,7 +112,8 @@ class LikertLayout:
     """Which column plays which role in a Likert table.
 
     - ``item_column``: the item id; several columns are joined with ``_``; with
-      ``item_from_path`` the id is the file stem of the cell (``/x/?d=s/8404_8.m4a`` -> ``8404_8``).
+      ``item_from_path`` the id is the file stem of the cell (``/x/?d=s/8404_8.m4a`` -> ``8404_8``); two different
+      cells with one stem, or a cell naming no file, are refused by row.
     - ``rater_column``: the rater id.
     - ``emotion_columns``: one intensity rating per cell on ``scale``; classes in this order.
     - ``attribute_columns``: categorical answers, slot = column, label = cell text.
@@ -261,8 +262,31 @@ def _item_ids(table: pd.DataFrame, layout: LikertLayout, file: str) -> np.ndarra
     cells = [id_column(table, c, file) for c in layout.item_columns]
     ids = join_id_columns(cells, layout.item_columns, file)
     if layout.item_from_path:
-        ids = ids.map(lambda cell: PurePosixPath(cell.replace("\\", "/")).stem)
+        ids = _path_stems(ids, layout.item_columns[0], file)
     return ids.to_numpy(dtype=object)
+
+
+def _path_stems(cells: pd.Series, column: str, file: str) -> pd.Series:
+    """The file stem of each path or URL cell (``\\`` read as ``/``); a cell naming no file (stem empty, ``.``
+    or ``..``), or two different cells giving one stem, is refused naming the rows: ids are never merged unseen."""
+    stems = cells.map(lambda cell: PurePosixPath(cell.replace("\\", "/")).stem)
+    texts, ids = cells.to_numpy(dtype=object), stems.to_numpy(dtype=object)
+    for row, stem in enumerate(ids):
+        if stem in ("", ".", ".."):
+            raise InputError(
+                f"{where(file, row + 1, column)}: {shown(texts[row])} names no file (its file stem is {stem!r}); "
+                "expected a path or URL ending in the clip's file name."
+            )
+    first: dict[str, int] = {}
+    for row, stem in enumerate(ids):
+        seen = first.setdefault(stem, row)
+        if texts[seen] != texts[row]:
+            raise InputError(
+                f"{file}, rows {seen + 1} and {row + 1}, column {column!r}: {shown(texts[seen])} and "
+                f"{shown(texts[row])} both give the item id {shown(stem)}; each item id is one clip. Make the "
+                f"file names unique, or give an id column without {option('item_from_path')}."
+            )
+    return stems
 
 
 def _joined_texts(ids: np.ndarray, cells: pd.Series, index: pd.Index) -> pd.Series:

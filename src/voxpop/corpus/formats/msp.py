@@ -12,7 +12,8 @@ The per-rater labels come in three shapes, all read (CSV or JSON is recognised f
 In the CSV, ``EmoDetail`` packs the worker, the primary emotion, the secondary list (may be empty)
 and ``A:`` / ``V:`` / ``D:`` (EmoAct / EmoVal / EmoDom); it gives exactly the ratings of the JSON.
 
-Each rater record becomes (item id = file name without extension, rater = worker id):
+Each rater record becomes (item id = file name without its extension, kept exactly otherwise: a folder part such as
+``Part1/`` and any ``\\`` stay in the id; rater = worker id):
 
 * one ``primary`` rating: ``EmoClass_Major``;
 * one ``secondary`` rating per label of the comma-separated ``EmoClass_Second`` list, which may
@@ -46,14 +47,14 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from json.decoder import scanstring
-from pathlib import Path, PurePath
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.corpus.corpus import STRING, Corpus
-from voxpop.corpus.formats.audio_files import check_relative_name
+from voxpop.corpus.formats.audio_files import check_relative_name, file_item_id
 from voxpop.corpus.formats.free_text import is_free_text_other
 from voxpop.corpus.formats.tables import (
     DEFAULT_ENCODING,
@@ -362,7 +363,7 @@ def read_msp(
 
     for number, record in enumerate(records):
         file_name = record if isinstance(record, str) else record.file_name
-        item = PurePath(file_name).stem
+        item = file_item_id(file_name)
         if item_files.setdefault(item, file_name) != file_name:
             raise InputError(f"{file}: files {item_files[item]!r} and {file_name!r} give the same item id {item!r}.")
         if isinstance(record, str):
@@ -557,7 +558,7 @@ def _attach_consensus(items: pd.DataFrame, path: Path, notes: _Notes, encoding: 
     names = id_column(table, "FileName", file, rows=rows, unit=unit)
     for position, file_name in enumerate(names):
         check_relative_name(file_name, place(file, rows[position] if rows else position + 1, "FileName", unit))
-    ids = pd.Index([PurePath(n).stem for n in names], dtype=STRING, name="item")
+    ids = pd.Index([file_item_id(n) for n in names], dtype=STRING, name="item")
     if ids.has_duplicates:
         row = int(np.flatnonzero(ids.duplicated())[0])
         raise InputError(
