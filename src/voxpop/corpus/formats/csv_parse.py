@@ -66,7 +66,7 @@ def parse_csv(text: str, sep: str, file: str, coded: bool = False) -> pd.DataFra
     try:
         table = pacsv.read_csv(
             io.BytesIO(text.encode("utf-8")),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),  # 1 MiB blocks: memory like the anchor
             parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values='"' in text, invalid_row_handler=refuse),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.dictionary(pa.int32(), pa.string()) if coded else pa.string() for name in names},
