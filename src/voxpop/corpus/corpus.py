@@ -48,7 +48,7 @@ import pandas as pd
 
 from voxpop.core.errors import InputError, VoxpopError, where
 from voxpop.corpus.classmap import DROP, renamed_onto_dropped
-from voxpop.corpus.codes import as_codes, encode_ratings, with_default
+from voxpop.corpus.codes import as_codes, category_mask, encode_ratings, with_default
 from voxpop.corpus.filters import select_items
 from voxpop.corpus.repeats import find_repeats, repeat_message, repeat_position, source_place
 from voxpop.corpus.slots import LabelOrder
@@ -295,7 +295,7 @@ class Corpus:
         for item in bad_items[:_MAX_LISTED_PROBLEMS]:
             problems.append(Problem("items", f"item id {item!r} contains a tab, line break or NUL character"))
         for column in _ID_COLUMNS:
-            bad = self.ratings[column].str.contains(_CONTROL).fillna(False).to_numpy(dtype=bool)
+            bad = category_mask(self.ratings[column], lambda ids: ids.str.contains(_CONTROL))
             for row in np.flatnonzero(bad)[:_MAX_LISTED_PROBLEMS]:
                 problems.append(
                     Problem(
@@ -367,17 +367,22 @@ class Corpus:
         have one rating each).
         """
         r = self.ratings
-        per_item = r.groupby("item", observed=True).size().reindex(self.items.index, fill_value=0)
         conditions = with_default(r["condition"], "(none)")  # coded: no text per rating
-        per_condition = r.assign(condition=conditions).groupby(["condition", "item"], observed=True).size()
+        item_codes = pd.Categorical(r["item"], categories=self.items.index).codes  # the codes as they are
+        cells = np.bincount(  # ratings per condition x item, counted on the codes
+            conditions.cat.codes.to_numpy().astype(np.int64) * len(self.items) + item_codes,
+            minlength=len(conditions.cat.categories) * len(self.items),
+        ).reshape(len(conditions.cat.categories), len(self.items))
+        per_item = pd.Series(cells.sum(axis=0), index=self.items.index)
         stats = {
-            str(condition): {"items": len(n), "min": int(n.min()), "median": float(n.median()), "max": int(n.max())}
-            for condition, n in per_condition.groupby(level="condition", observed=True)
+            str(condition): {"items": len(n), "min": int(n.min()), "median": float(np.median(n)), "max": int(n.max())}
+            for condition, row in zip(conditions.cat.categories, cells, strict=True)
+            if len(n := row[row > 0])
         }
         by_condition_item = dict(sorted(stats.items()))
         by = {column: _counts_with_none(r[column]) for column in ("condition", "slot")}
-        emotion = r[r["slot"].isin(EMOTION_SLOTS)]
-        by_class = emotion["label"].value_counts().reindex(self.classes + self.excluded)
+        emotion = r["label"][r["slot"].isin(EMOTION_SLOTS).to_numpy(dtype=bool)]
+        by_class = emotion.value_counts().reindex(self.classes + self.excluded)
         return {
             "items": len(self.items),
             "ratings": len(r),
@@ -443,8 +448,20 @@ def nfc(text: object) -> str:
     return unicodedata.normalize("NFC", str(text))
 
 
-def _nfc_values(values: pd.Series) -> pd.Series:
-    """A text column in NFC (missing stays missing); normalises each distinct value once."""
+def nfc_values(values: pd.Series) -> pd.Series:
+    """A text column in NFC (missing stays missing); normalises each distinct value once.
+
+    Args:
+        values: text (any values; each becomes its ``str``).
+
+    Returns:
+        The values as text (``string`` dtype, index of ``values``) in Unicode normal form NFC; ASCII text is
+        returned without a look at each value.
+
+    Example:
+        >>> nfc_values(pd.Series(["cafe\u0301", "a"])).tolist() == ["caf\u00e9", "a"]
+        True
+    """
     text = values.astype(STRING)
     if text.str.isascii().all():  # ASCII text is in every normal form
         return text
@@ -477,11 +494,11 @@ def _normalize_items(items: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
     if "item" in items.columns:
         items = items.set_index("item")
     raw = items.index
-    items.index = pd.Index(_nfc_values(pd.Series(raw.to_numpy(dtype=object))).to_numpy(), dtype=STRING)
+    items.index = pd.Index(nfc_values(pd.Series(raw.to_numpy(dtype=object))).to_numpy(), dtype=STRING)
     items.index.name = "item"
-    # ids that differ only in their Unicode form are one item when their rows agree
-    merged = items.index.duplicated() & ~raw.duplicated() & items.reset_index().duplicated().to_numpy()
-    items = items[~merged]
+    if not items.index.is_unique:  # ids that differ only in their Unicode form are one item when their rows agree
+        merged = items.index.duplicated() & ~raw.duplicated() & items.reset_index().duplicated().to_numpy()
+        items = items[~merged]
     problems = []
     dup = items.index[items.index.duplicated()]
     for item in dup[:_MAX_LISTED_PROBLEMS]:
@@ -508,8 +525,12 @@ def _normalize_ratings(ratings: pd.DataFrame) -> tuple[pd.DataFrame, list[Proble
         if column not in ratings.columns:
             out[column] = np.nan
             continue
-        numbers = pd.to_numeric(pd.Series(ratings[column].to_numpy()), errors="coerce")
-        bad = numbers.isna() & pd.Series(ratings[column].to_numpy()).notna()
+        raw = ratings[column].reset_index(drop=True)
+        if isinstance(raw.dtype, np.dtype) and raw.dtype.kind == "f":  # numbers already: nothing to parse
+            out[column] = raw.astype("float64")
+            continue
+        numbers = pd.to_numeric(raw, errors="coerce")
+        bad = numbers.isna() & raw.notna()
         for row in np.flatnonzero(bad.to_numpy())[:_MAX_LISTED_PROBLEMS]:
             problems.append(
                 Problem(
@@ -519,7 +540,7 @@ def _normalize_ratings(ratings: pd.DataFrame) -> tuple[pd.DataFrame, list[Proble
         out[column] = numbers.astype("float64")
     for column in PROVENANCE_COLUMNS:
         if column in ratings.columns:
-            values = pd.Series(ratings[column].to_numpy())
+            values = ratings[column].reset_index(drop=True)  # a coded column stays coded (no text per rating)
             out[column] = values.astype("Int64") if column == "source_row" else as_codes(values)
     for column in ("item", "label"):
         empty = out[column].isna() | out[column].eq("")

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from voxpop.core.errors import ConfigError, InputError, option, where
-from voxpop.corpus.codes import combined_codes, key_codes, with_default
+from voxpop.corpus.codes import combined_codes, key_codes, repeated_mask, with_default
 
 POLICIES = ("error", "first", "last", "drop", "mean")
 _LINE_SUFFIXES = (".json", ".txt")
@@ -116,23 +116,22 @@ def find_repeats(ratings: pd.DataFrame) -> pd.DataFrame:
     if not rated.any():
         return pd.DataFrame(columns=columns)
     single = _single_choice(ratings)
-    frame = pd.DataFrame(  # integer codes of the text columns (voxpop.corpus.codes): no string hashing per rating
-        {
-            "position": np.arange(len(ratings)),
-            "item": key_codes(ratings["item"]),
-            "rater": key_codes(ratings["rater"]),
-            "condition": key_codes(_column(ratings, "condition")),
-            "slot": key_codes(_slots(ratings)),
-            "label": np.where(single, -1, key_codes(ratings["label"])),
-            "start": key_codes(_column(ratings, "start")),
-            "end": key_codes(_column(ratings, "end")),
-        }
-    )[rated]
-    key = ["item", "rater", "condition", "slot", "label", "start", "end"]
-    packed = pd.Series(combined_codes([frame[column].to_numpy() for column in key]))
-    repeated = frame[packed.duplicated(keep=False).to_numpy()].copy()
-    if repeated.empty:
+    codes = {  # integer codes of the text columns (voxpop.corpus.codes): no string hashing per rating
+        "item": key_codes(ratings["item"]),
+        "rater": key_codes(ratings["rater"]),
+        "condition": key_codes(_column(ratings, "condition")),
+        "slot": key_codes(_slots(ratings)),
+        "label": np.where(single, -1, key_codes(ratings["label"])),
+        "start": key_codes(_column(ratings, "start")),
+        "end": key_codes(_column(ratings, "end")),
+    }
+    key = list(codes)
+    packed = combined_codes(list(codes.values()))  # >= 0
+    packed[~rated] = -1 - np.flatnonzero(~rated)  # a rating without a rater is unlike every other
+    positions = np.flatnonzero(repeated_mask(packed))
+    if not len(positions):
         return pd.DataFrame(columns=columns)
+    repeated = pd.DataFrame({"position": positions, **{k: v[positions] for k, v in codes.items()}})
     subset = ratings.iloc[repeated["position"].to_numpy()]
     repeated["field"] = field_names(subset).to_numpy(dtype=object)
     repeated["answer"] = _answers(subset)

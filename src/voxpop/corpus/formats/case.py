@@ -24,7 +24,12 @@ def case_variants(labels: pd.Series) -> list[list[tuple[str, int]]]:
     >>> case_variants(pd.Series(["anger", "Anger", "sad", "anger", "ANGER"]))
     [[('anger', 2), ('Anger', 1), ('ANGER', 1)]]
     """
-    counts = labels.dropna().astype(str).value_counts(sort=False)
+    if isinstance(labels.dtype, pd.CategoricalDtype):  # counted per code, each label's text once
+        counts = labels.value_counts(sort=False)
+        counts = counts[counts.to_numpy() > 0]  # a category column lists its unused categories too
+        counts.index = counts.index.astype(str)
+    else:
+        counts = labels.dropna().astype(str).value_counts(sort=False)
     folded = pd.Series(counts.index.map(str.casefold), index=counts.index)
     groups = []
     for _, members in folded.groupby(folded, sort=False):

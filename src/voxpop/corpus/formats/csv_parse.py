@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -23,18 +24,22 @@ import pyarrow.csv as pacsv
 from voxpop.corpus.formats.text_checks import check_csv_rows
 
 
-def parse_csv(text: str, sep: str, file: str) -> pd.DataFrame:
+def parse_csv(text: str, sep: str, file: str, coded: bool = False) -> pd.DataFrame:
     """The rows of CSV ``text`` as a DataFrame of text cells (missing where empty), header names as written.
 
     Args:
         text: the decoded file (line ends ``\\n`` or ``\\r\\n``).
         sep: the field separator (``,`` or a tab).
         file: the file name, for messages.
+        coded: read every column dictionary-encoded (pyarrow hashes each cell while it parses the block, on
+            all cores): the columns are pandas categoricals (one integer code per row, each distinct text
+            once), and no text column of the whole file is made. For tables of millions of rows naming a
+            few thousand items, raters and labels (the long reader). The row-by-row path still gives text.
 
     Returns:
         One column per header cell (empty header cells named ``Unnamed: i``, i counted from 0), one row per
-        non-blank record; cells are pandas text (``str`` dtype, as ``pandas.read_csv(dtype=str)`` gives), empty
-        cells missing.
+        non-blank record; cells are pandas text (``str`` dtype, as ``pandas.read_csv(dtype=str)`` gives; with
+        ``coded``, categoricals of that text), empty cells missing.
 
     Raises:
         InputError: from :func:`~voxpop.corpus.formats.text_checks.check_csv_rows` for a record with another
@@ -47,7 +52,7 @@ def parse_csv(text: str, sep: str, file: str) -> pd.DataFrame:
         0    a          x  sad, very
         1    b        NaN        NaN
     """
-    header = next(csv.reader(io.StringIO(text), delimiter=sep), None)
+    header = first_record(text, sep)
     complete = text.endswith(("\n", "\r"))
     if not header or not complete or text.startswith(("\n", "\r")):
         return _checked_pandas(text, sep, file)
@@ -61,10 +66,10 @@ def parse_csv(text: str, sep: str, file: str) -> pd.DataFrame:
     try:
         table = pacsv.read_csv(
             io.BytesIO(text.encode("utf-8")),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),  # 1 MiB blocks: memory like the anchor
             parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values='"' in text, invalid_row_handler=refuse),
             convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in names},
+                column_types={name: pa.dictionary(pa.int32(), pa.string()) if coded else pa.string() for name in names},
                 null_values=[""],
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
@@ -75,6 +80,30 @@ def parse_csv(text: str, sep: str, file: str) -> pd.DataFrame:
     if invalid or _header_spans_lines(header, text):
         return _checked_pandas(text, sep, file)
     return table.to_pandas()
+
+
+def first_record(text: str, sep: str) -> list[str] | None:
+    """The first CSV record of ``text`` (its header), read from its first lines only; None for empty text.
+
+    ``io.StringIO(text)`` would copy the whole file into a buffer of four bytes per character (1 GB for
+    a 270 MB table) to read one line; the lines are handed to :mod:`csv` one at a time instead, as many as
+    the record spans (a quoted header cell may hold a line break).
+
+    >>> first_record('item,"a\\nb",label\\nx,y,z\\n', ",")
+    ['item', 'a\\nb', 'label']
+    >>> first_record("", ",") is None
+    True
+    """
+
+    def lines() -> Iterator[str]:
+        start = 0
+        while start < len(text):
+            end = text.find("\n", start)
+            end = len(text) if end < 0 else end + 1
+            yield text[start:end]
+            start = end
+
+    return next(csv.reader(lines(), delimiter=sep), None)
 
 
 def _header_spans_lines(header: list[str], text: str) -> bool:

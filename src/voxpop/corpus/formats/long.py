@@ -17,7 +17,7 @@ import pandas as pd
 
 from voxpop.core.errors import ConfigError, InputError, option, where
 from voxpop.corpus.codes import as_codes, with_default
-from voxpop.corpus.corpus import EMOTION_SLOTS, RATING_COLUMNS, STRING, Corpus, nfc
+from voxpop.corpus.corpus import EMOTION_SLOTS, RATING_COLUMNS, STRING, Corpus, nfc_values
 from voxpop.corpus.formats.case import fold_case as fold_labels
 from voxpop.corpus.formats.free_text import read_free_text
 from voxpop.corpus.formats.tables import (
@@ -89,7 +89,7 @@ def read_long(
     path = Path(path)
     file = path.name
     notes: list[str] = []
-    table = read_table(path, "ratings", encoding)
+    table = read_table(path, "ratings", encoding, coded=True)  # categoricals: checked per distinct text
     if {"FileName", "EmoDetail"} <= set(table.columns):
         raise InputError(
             f"{file}: holds MSP-Podcast per-rater labels (FileName,EmoDetail: worker, primary, secondary list and "
@@ -112,7 +112,7 @@ def read_long(
     ratings = _ratings_frame(frame, file)
     if "slot" not in frame.columns:
         slot = slot or ("intensity" if ratings["value"].notna().any() else "primary")
-        ratings["slot"] = as_codes(pd.Series(slot, index=ratings.index, dtype=STRING))
+        ratings["slot"] = _constant_codes(len(ratings), slot)
         notes.append(f"No slot column: every rating is read as slot {slot!r}.")
     ratings["slot"] = with_default(ratings["slot"], "primary")
     rated = ratings["item"]  # before skipping: an item whose only ratings are skipped stays an item
@@ -126,7 +126,7 @@ def read_long(
     if classes is None:
         emotion = ratings.loc[ratings["slot"].isin(EMOTION_SLOTS), "label"]
         classes = labels_in_order(emotion.unique(), class_map, excluded)
-    n_items = item_table.index.map(nfc).nunique()  # ids equal in Unicode NFC are one item of the corpus
+    n_items = nfc_values(pd.Series(item_table.index)).nunique()  # ids equal in NFC are one item of the corpus
     merged = len(item_table) - n_items
     notes.insert(0, f"Ratings: {len(ratings)}; raters: {ratings['rater'].nunique()}; items: {n_items}.")
     if merged:
@@ -194,7 +194,8 @@ def build_item_ids(frame: pd.DataFrame, parts: Sequence[str], file: str, notes: 
             f"(rename the 'item' column, or leave out {option('item_columns')} / {option('id_prefix_column')})."
         )
     require_columns(frame, parts, file, "Name the columns that together identify an item.")
-    ids = join_id_columns([id_column(frame, c, file) for c in parts], parts, file)
+    cells = [id_column(frame, c, file) for c in parts]
+    ids = join_id_columns([c.astype(STRING) for c in cells] if len(cells) > 1 else cells, parts, file)
     if "rater" not in frame.columns:  # one row per item (a label table): a repeated id is two items made one
         repeated = ids.duplicated(keep=False).to_numpy()
         if repeated.any():
@@ -225,13 +226,19 @@ def _ratings_frame(frame: pd.DataFrame, file: str) -> pd.DataFrame:
     ratings["label"] = as_codes(text_column(frame, "label", file))
     for column in ("rater", "condition", "slot"):
         present = column in frame.columns
-        text = text_column(frame, column) if present else pd.Series(pd.NA, frame.index, dtype=STRING)
-        ratings[column] = as_codes(text)
+        ratings[column] = as_codes(text_column(frame, column)) if present else _constant_codes(len(frame), None)
     for column in ("value", "start", "end"):
         ratings[column] = number_column(frame, column, file) if column in frame.columns else np.nan
-    ratings["source_file"] = file
+    ratings["source_file"] = _constant_codes(len(frame), file)
     ratings["source_row"] = np.arange(1, len(frame) + 1)
     return ratings
+
+
+def _constant_codes(n: int, value: str | None) -> pd.Categorical:
+    """A coded column of ``n`` ratings that all hold ``value`` (None: missing, a column the table does not have),
+    made from its one category: no text per rating."""
+    categories = pd.Index([] if value is None else [value], dtype=STRING)
+    return pd.Categorical.from_codes(np.full(n, -1 if value is None else 0, np.int8), categories)
 
 
 def _drop_empty_dimensions(ratings: pd.DataFrame, notes: list[str]) -> pd.DataFrame:

@@ -8,7 +8,6 @@ or cannot match is summarised by :func:`describe_import` into the corpus descrip
 from __future__ import annotations
 
 import csv
-import io
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,9 +19,10 @@ import pandas as pd
 from voxpop.core.errors import InputError, where
 from voxpop.core.paths import input_file
 from voxpop.corpus.classmap import DROP
+from voxpop.corpus.codes import category_mask, recode_categories
 from voxpop.corpus.corpus import STRING
 from voxpop.corpus.formats.arrow import read_parquet_names
-from voxpop.corpus.formats.csv_parse import parse_csv
+from voxpop.corpus.formats.csv_parse import first_record, parse_csv
 from voxpop.corpus.formats.encodings import AUTO, decode_text, text_codec
 from voxpop.corpus.formats.text_checks import mixed_scripts, note_suspicious_text, take_notes
 
@@ -58,10 +58,13 @@ def read_text(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> 
     return text
 
 
-def read_table(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) -> pd.DataFrame:
+def read_table(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING, coded: bool = False) -> pd.DataFrame:
     """Read a CSV (``.tsv``: tab-separated) or Parquet file; text cells stay text, empty cells become missing.
 
     CSV text is decoded with ``encoding`` (see :func:`read_text`). Column names are stripped of blanks.
+    ``coded``: CSV columns are read dictionary-encoded, as pandas categoricals
+    (:func:`~voxpop.corpus.formats.csv_parse.parse_csv`); :func:`text_column`, :func:`id_column` and
+    :func:`number_column` check them per distinct text.
     Raises :class:`InputError` when the file is missing, empty, unreadable, not valid text, has a
     repeated column name or has no data rows.
     """
@@ -73,8 +76,8 @@ def read_table(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING) ->
         else:
             sep = "\t" if path.suffix.lower() == ".tsv" else ","
             text = read_text(path, what, encoding)
-            _refuse_repeated_columns(next(csv.reader(io.StringIO(text), delimiter=sep), []), path.name)
-            frame = parse_csv(text, sep, path.name)
+            _refuse_repeated_columns(first_record(text, sep) or [], path.name)
+            frame = parse_csv(text, sep, path.name, coded)
     except pd.errors.EmptyDataError:
         raise InputError(
             f"{path.name}: the {what} file is empty; expected a header row and one row per entry."
@@ -94,15 +97,19 @@ def _refuse_repeated_header(frame: pd.DataFrame, file: str) -> None:
 
     A cell repeats its column's name; under a header cell left empty (pandas names it ``Unnamed: i``) it is empty.
     """
-    repeats = pd.Series(True, index=frame.index)
+    repeats = np.ones(len(frame), dtype=bool)
     for column in frame.columns:
         cells = frame[column]
         if column.startswith("Unnamed: "):
-            repeats &= cells.isna()
+            repeats &= cells.isna().to_numpy(dtype=bool)
+        elif isinstance(cells.dtype, pd.CategoricalDtype):  # per distinct text, not per row
+            repeats &= category_mask(cells, lambda names, name=column: names.str.strip() == name)
         else:
-            repeats &= cells.astype("string").str.strip().eq(column).fillna(False)
+            repeats &= cells.astype("string").str.strip().eq(column).fillna(False).to_numpy(dtype=bool)
+        if not repeats.any():
+            return
     if repeats.any():
-        rows = [int(r) + 1 for r in np.flatnonzero(repeats.to_numpy())]
+        rows = [int(r) + 1 for r in np.flatnonzero(repeats)]
         raise InputError(
             f"{file}, row {rows[0]}: repeats the header row ({len(rows)} such rows: {rows[:5]}); the file looks like "
             "several tables joined together. Remove the repeated header lines (or import each table on its own)."
@@ -188,7 +195,9 @@ def text_column(
     ['1', '2', <NA>]
     """
     values = frame[column]
-    if pd.api.types.is_float_dtype(values.dtype):
+    if isinstance(values.dtype, pd.CategoricalDtype):  # a coded column (read_table(coded=True)): per category
+        values = _stripped_codes(values)
+    elif pd.api.types.is_float_dtype(values.dtype):
         finite = values.dropna()
         if np.isfinite(finite).all() and finite.eq(finite.round()).all():
             values = values.astype("Int64")
@@ -201,8 +210,9 @@ def text_column(
                 file or "the table", bad, column, rows, unit,
                 lambda r: f"holds {first}, expected text or a number; store ids and labels as text (a string column)",
             )  # fmt: skip
-    values = values.astype(STRING).str.strip()  # vectorised (Arrow kernels), no Python object per cell
-    values = values.mask(values.eq(""))
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(STRING).str.strip()  # vectorised (Arrow kernels), no Python object per cell
+        values = values.mask(values.eq(""))
     if file is not None and values.isna().any():
         _raise_at(file, values.isna(), column, rows, unit, lambda row: f"empty; every row needs a {column}")
     return values
@@ -227,7 +237,7 @@ def id_column(
     voxpop.core.errors.InputError: r.csv, row 2, column 'item': holds a value of 600 characters ('xxxxxxxxxxxxxxx...
     """
     ids = text_column(frame, column, file, rows=rows, unit=unit)
-    long = ids.str.len().gt(MAX_ID_LENGTH).fillna(False).to_numpy(dtype=bool)
+    long = category_mask(ids, lambda names: names.str.len() > MAX_ID_LENGTH)
     if long.any():
         _raise_at(
             file, long, column, rows, unit,
@@ -235,6 +245,16 @@ def id_column(
             f"{MAX_ID_LENGTH} an item id may have; is {column!r} the id column? Name the right one",
         )  # fmt: skip
     return ids
+
+
+def _stripped_codes(values: pd.Series) -> pd.Series:
+    """A category column with its categories stripped of blanks (merged where equal), an empty one missing."""
+    categories = pd.Index(values.cat.categories, dtype=STRING)
+    stripped = categories.str.strip()
+    stripped = stripped.where(stripped != "")  # a blank cell is an empty one: missing
+    if stripped.equals(categories) and values.cat.categories.dtype == STRING:
+        return values
+    return recode_categories(values, stripped)
 
 
 def _kind(cell: object) -> str | None:
@@ -283,6 +303,9 @@ def finite_numbers(text: pd.Series) -> np.ndarray:
     >>> finite_numbers(pd.Series(["1.5", None, "inf", "1e400", "nan", "x", "-2"])).tolist()
     [1.5, nan, nan, nan, nan, nan, -2.0]
     """
+    if isinstance(text.dtype, pd.CategoricalDtype):  # each distinct text parsed once
+        table = np.append(finite_numbers(pd.Series(text.cat.categories)), np.nan)
+        return table[text.cat.codes.to_numpy()]
     numbers = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(dtype="float64", copy=True)
     numbers[~np.isfinite(numbers)] = np.nan
     return numbers
