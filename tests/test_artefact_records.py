@@ -285,7 +285,7 @@ def test_out_of_fold_predictions_without_their_fold_column_or_with_a_foreign_fol
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        ({"folds": ["../.."]}, "key 'folds': '../..' is not a fold name"),
+        ({"folds": ["../.."]}, "key 'folds': fold '../..' has no folder"),
         ({"folds": []}, "key 'folds': empty"),
         ({"folds": ["fold1", "fold1"]}, "key 'folds': 'fold1' is listed twice"),
         ({"format": 9}, "key 'format': 9, written by a newer voxpop (this one reads format 2)"),

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +30,6 @@ import pandas as pd
 
 from voxpop.core.cache import atomic_write, output_directory, parse_json, write_text
 from voxpop.core.errors import ConfigError, InputError
-from voxpop.core.paths import id_filename
 from voxpop.core.safe_load import load_arrays
 from voxpop.corpus.corpus import STRING
 from voxpop.evaluation import Predictions, load_predictions, save_predictions
@@ -39,6 +37,7 @@ from voxpop.features import Features
 from voxpop.labels import ContinuousLabelSet, LabelSet
 from voxpop.models.fold_records import fold_record, verify_folds
 from voxpop.models.protocols import Fold, require_dev
+from voxpop.models.run_checks import fold_folder
 from voxpop.models.specs import RATER_HEADS, ModelSpec, TrainConfig, validated_options
 
 if TYPE_CHECKING:
@@ -290,16 +289,6 @@ def _fold_fingerprint(
     return fingerprint
 
 
-def _fold_dir(out_dir: Path, name: str) -> Path:
-    """``out_dir/folds/<fold>``, the fold name encoded (:func:`~voxpop.core.paths.id_filename`); a run an older
-    voxpop wrote keeps its folder of the name as it was (``/`` read as ``_``) when that is a plain folder in it."""
-    path = out_dir / "folds" / id_filename(name)
-    legacy = out_dir / "folds" / name.replace(os.sep, "_")
-    if name not in (".", "..") and not path.exists() and legacy.is_dir() and not legacy.is_symlink():
-        return legacy
-    return path
-
-
 def _load_fold(
     directory: Path, fingerprint: dict[str, str], standardized: bool | None, name: str, classes: list[str]
 ) -> tuple[FoldModel, pd.DataFrame] | None:
@@ -525,7 +514,7 @@ def cross_validate(
         dropped[fold.name] = items.dropped
         sizes[fold.name] = {"train": len(items.train), "dev": len(items.dev), "test": len(items.test)}
         fingerprint = _fold_fingerprint(spec, features, labels, items, votes if spec.head in RATER_HEADS else None)
-        directory = _fold_dir(out, fold.name) if out is not None else None
+        directory = fold_folder(out, fold.name) if out is not None else None
         loaded = _load_fold(directory, fingerprint, standardizes(spec), fold.name, classes) if directory else None
         if loaded is not None:
             fold_model, fold_predictions = loaded

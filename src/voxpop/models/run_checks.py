@@ -10,11 +10,14 @@ Each problem is an :class:`~voxpop.core.errors.InputError` naming ``runs.json``,
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from voxpop.core.errors import InputError
+from voxpop.core.formatting import excerpt
+from voxpop.core.paths import id_filename
 
 RERUN = "Run the study again to rewrite runs.json."
 
@@ -70,8 +73,9 @@ def check_run_paths(out: Path, path: Path, name: str, stages: dict[str, str], fo
 
     Raises:
         InputError: a stage path that is absolute, holds ``..`` or resolves (through a symlink) outside ``out``;
-            no folds; a fold listed twice; a fold name that is empty, ``.``, holds ``..`` or a path separator
-            leading out of the stage's ``folds`` folder. Names the file, the run and the key.
+            no folds; a fold listed twice; a fold name that is empty or has no folder in the stage. Names the
+            file, the run and the key. (A fold name is data: its folder's name is encoded,
+            :func:`voxpop.core.paths.id_filename`, so ``..`` or ``/`` in it never leads out of the stage.)
     """
     for key, value in stages.items():
         given = Path(value)
@@ -86,9 +90,29 @@ def check_run_paths(out: Path, path: Path, name: str, stages: dict[str, str], fo
     if repeated:
         raise InputError(f"{path}, run {name!r}, key 'folds': {repeated[0][:40]!r} is listed twice. {RERUN}")
     for fold in folds:
-        parts = Path(fold.replace("\\", "/")).parts
-        if not fold.strip() or fold in (".", "..") or ".." in parts or Path(fold).is_absolute():
+        if not isinstance(fold, str) or not fold.strip():
+            raise InputError(f"{path}, run {name!r}, key 'folds': {excerpt(fold)} is not a fold name. {RERUN}")
+        folder = fold_folder(out / stages["stage"], fold)
+        if not folder.is_dir():
             raise InputError(
-                f"{path}, run {name!r}, key 'folds': {fold[:40]!r} is not a fold name (a fold is read from a folder "
-                f"inside the run's stage, never from a path leading out of it). {RERUN}"
+                f"{path}, run {name!r}, key 'folds': fold {excerpt(fold)} has no folder {folder} (runs.json was "
+                f"edited, or comes from another run). {RERUN}"
             )
+
+
+def fold_folder(stage: Path, name: str) -> Path:
+    """``stage/folds/<fold>``, the fold name encoded (:func:`~voxpop.core.paths.id_filename`), so a fold name is
+    data: ``..`` or ``/`` in it never leads out of the stage. A run an older voxpop wrote keeps its folder of the
+    name as it was (``/`` read as ``_``) when that is a plain folder in it.
+
+    Args:
+        stage: a train stage folder; name: a fold name.
+
+    Returns:
+        The fold's folder (which may not exist).
+    """
+    path = stage / "folds" / id_filename(name)
+    legacy = stage / "folds" / name.replace(os.sep, "_")
+    if name not in (".", "..") and not path.exists() and legacy.is_dir() and not legacy.is_symlink():
+        return legacy
+    return path

@@ -29,9 +29,9 @@ from voxpop.features import FeatureStore
 from voxpop.labels import ContinuousLabelSet, LabelSet
 from voxpop.labels.label_files import file_kind
 from voxpop.labels.label_sets import load_label_set
-from voxpop.models.cross_validation import FoldModel, _fold_dir, standardizes
+from voxpop.models.cross_validation import FoldModel, standardizes
 from voxpop.models.fold_records import changed_files_error, verify_folds
-from voxpop.models.run_checks import check_run_format, check_run_paths
+from voxpop.models.run_checks import check_run_format, check_run_paths, fold_folder
 from voxpop.models.specs import ModelSpec
 
 RUNS_FILE = "runs.json"
@@ -174,7 +174,7 @@ class Run:
                 run, or a file whose SHA-256 differs from the one recorded when the fold was trained.
         """
         standardized = standardizes(self.record.model)
-        folds = {name: _fold_dir(self.directory, name) for name in self.record.folds}
+        folds = {name: fold_folder(self.directory, name) for name in self.record.folds}
         source = f"{self.directory.parent.parent / RUNS_FILE}, run {self.record.name!r}"
         changed = verify_folds(folds, self.directory.name, self.record.classes, source=source)
         models = {}
