@@ -231,7 +231,8 @@ def test_exported_onnx_files_are_the_encoded_fold_names(hostile_fold_run, tmp_pa
 
     out = export_run(hostile_fold_run, tmp_path / "export")
     card = json.loads((out / "card.json").read_text())
-    assert {name: entry["file"] for name, entry in card["folds"].items()} == {n: f"{id_filename(n)}.onnx" for n in FOLD_NAMES}
+    files = {name: entry["file"] for name, entry in card["folds"].items()}
+    assert files == {name: f"{id_filename(name)}.onnx" for name in FOLD_NAMES}
     written = ["a%2Fb.onnx", "%2E%2E.onnx", "caf%C3%A9%20x.onnx", "card.json"]
     assert sorted(p.name for p in out.iterdir()) == sorted(written)
     assert set(load_exported(out).sessions) == set(FOLD_NAMES)
