@@ -154,6 +154,37 @@ def test_a_file_from_another_run_is_refused_after_a_damaged_file_keeps_its_own_m
         load_run(out).fold_models()
 
 
+def test_a_fold_file_or_folder_linked_from_outside_the_run_is_refused_and_a_link_inside_is_checked_as_its_target(
+    mlp_run, tmp_path
+):
+    out = copy_run(mlp_run, tmp_path)
+    stage = load_run(out).directory
+    weights, elsewhere = stage / "folds" / "fold1" / "weights.pt", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copyfile(weights, elsewhere / "weights.pt")  # the fold's own bytes: a link out of the run is not read
+    weights.unlink()
+    weights.symlink_to(elsewhere / "weights.pt")
+    with pytest.raises(FoldRecordError) as caught:
+        load_run(out).fold_models()
+    assert str(caught.value).startswith(
+        f"{weights}: is a symlink leading out of the run folder {stage} (to {(elsewhere / 'weights.pt').resolve()})"
+    )
+    weights.unlink()  # a link to fold2's weights inside the run: hashed as the file it leads to, so a swap
+    weights.symlink_to(stage / "folds" / "fold2" / "weights.pt")
+    with pytest.raises(FoldRecordError) as caught:
+        load_run(out).fold_models()
+    assert str(caught.value).startswith(f"{weights} has the SHA-256 recorded for {stage / 'folds/fold2/weights.pt'}")
+    shutil.copyfile(elsewhere / "weights.pt", weights.with_name("restored"))
+    weights.unlink()
+    weights.with_name("restored").rename(weights)
+    fold3 = stage / "folds" / "fold3"
+    fold3.rename(elsewhere / "fold3")  # the whole fold folder a link to one outside the run
+    fold3.symlink_to(elsewhere / "fold3")
+    with pytest.raises(FoldRecordError) as caught:
+        load_run(out).fold_models()
+    assert str(caught.value).startswith(f"{fold3}: is a symlink leading out of the run folder {stage}")
+
+
 @pytest.mark.parametrize("file", ["estimator.skops", "standardize.npz"])
 def test_predict_evaluate_and_export_refuse_swapped_classical_fold_files_naming_both_folds(
     demo_logreg_run, demo_corpus, tmp_path, monkeypatch, capsys, file

@@ -327,7 +327,8 @@ def _load_fold(
             "(model spec, features, train / dev items and targets, test items); write the run to a new --out "
             "directory, or delete this one to retrain it."
         )
-    changed = verify_folds({name: directory}, directory.parent.parent.name, classes, source=str(directory.parent))
+    stage = directory.parent.parent
+    changed = verify_folds({name: directory}, stage.name, classes, source=str(directory.parent), root=stage)
     try:
         model = FoldModel.load(directory, standardized)
     except InputError:  # a pickled head of an older voxpop, or a damaged model file: trained again

@@ -171,12 +171,13 @@ class Run:
             InputError: a fold's weights, estimator, standardisation statistics or ``model.json`` is missing or
                 damaged: names the file, the fold and the run, and says to retrain.
             FoldRecordError: (an InputError) fold files swapped between folds, a fold folder of another fold or
-                run, or a file whose SHA-256 differs from the one recorded when the fold was trained.
+                run, a file whose SHA-256 differs from the one recorded when the fold was trained, or a fold
+                folder or file that is a symlink leading out of the run's train stage folder.
         """
         standardized = standardizes(self.record.model)
         folds = {name: _fold_dir(self.directory, name) for name in self.record.folds}
         source = f"{self.directory.parent.parent / RUNS_FILE}, run {self.record.name!r}"
-        changed = verify_folds(folds, self.directory.name, self.record.classes, source=source)
+        changed = verify_folds(folds, self.directory.name, self.record.classes, source=source, root=self.directory)
         models = {}
         for name in self.record.folds:
             try:
