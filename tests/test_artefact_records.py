@@ -316,12 +316,16 @@ def test_out_of_fold_predictions_without_their_fold_column_or_with_a_foreign_fol
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        ({"folds": ["../.."]}, "key 'folds': '../..' is not a fold name"),
+        ({"folds": ["../.."]}, "key 'folds': '../..': no fold folder '%2E%2E%2F..' in"),
+        ({"folds": ["fold1", "fold9"]}, "key 'folds': 'fold9': no fold folder 'fold9' in"),
+        ({"folds": [""]}, "key 'folds': ''; not a fold of this run"),
         ({"folds": []}, "key 'folds': empty"),
         ({"folds": ["fold1", "fold1"]}, "key 'folds': 'fold1' is listed twice"),
         ({"format": 9}, "key 'format': 9, written by a newer voxpop (this one reads format 2)"),
         ({"format": 1}, "key 'format': 1, written by an older voxpop"),
         ({"stage": "../elsewhere"}, "stage '../elsewhere' is not a folder inside"),
+        ({"stage": "cache/train-other"}, "key 'stage': 'cache/train-other': no such stage folder in"),
+        ({"labels_stage": "cache/gone"}, "key 'labels_stage': 'cache/gone': no such stage folder in"),
     ],
 )
 def test_a_damaged_run_list_is_refused_naming_the_run_and_key(scored, monkeypatch, capsys, change, named):
