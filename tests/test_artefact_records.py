@@ -312,6 +312,46 @@ def test_out_of_fold_predictions_without_their_fold_column_or_with_a_foreign_fol
     refused(code, output, f"{path}, row {row}, column 'fold'", "fold 'fold9' is not one of the run's folds")
 
 
+def test_a_finished_stage_file_is_read_only_when_it_is_the_one_its_done_record_lists(tmp_path, monkeypatch):
+    import voxpop.core.cache as cache_module
+    from voxpop.core.cache import Cache, Stage
+    from voxpop.models.saved_runs import check_finished_file
+
+    written = b"the predictions the stage wrote"
+    stage = Cache(tmp_path / "cache").run(
+        Stage("train", "t", {}), lambda d: (d / "predictions.parquet").write_bytes(written)
+    )
+    path, done = stage / "predictions.parquet", stage / ".done"
+    hashed = []
+    digest = cache_module.file_digest
+    monkeypatch.setattr(cache_module, "file_digest", lambda p: hashed.append(p) or digest(p))
+    check_finished_file(stage, "predictions.parquet")  # as written: accepted, hashed once
+    assert hashed == [path]
+    path.write_bytes(written.upper())  # another file of the same size (e.g. another run's): found by its digest
+    with pytest.raises(InputError) as caught:
+        check_finished_file(stage, "predictions.parquet")
+    message = str(caught.value)
+    assert message.startswith(f"{path}: changed since the stage finished (predictions.parquet differs from what was")
+    assert f"by its record {done}" in message and "re-run" in message and len(hashed) == 2
+    path.write_bytes(written[:5])  # another size: refused before any hashing
+    with pytest.raises(InputError, match=f"predictions.parquet has 5 bytes, {len(written)} were written"):
+        check_finished_file(stage, "predictions.parquet")
+    assert len(hashed) == 2
+    path.write_bytes(written)  # the same bytes again (a new modification time): accepted
+    check_finished_file(stage, "predictions.parquet")
+    (stage / "dev_predictions.parquet").write_bytes(written)  # a file put there after the stage finished
+    with pytest.raises(InputError, match=f"dev_predictions.parquet: the stage's record {done} does not list it"):
+        check_finished_file(stage, "dev_predictions.parquet")
+    done.write_text("{not json")
+    with pytest.raises(InputError, match=f"record {done} is unreadable"):
+        check_finished_file(stage, "predictions.parquet")
+    done.unlink()  # a stage folder written without the cache (a hand-made run): read, and said in one line
+    notices: list[str] = []
+    check_finished_file(stage, "predictions.parquet", notice=notices.append)
+    assert notices == [f"{path}: not checked against the stage's record ({done} is missing); run the study again "
+                       "to record it."]  # fmt: skip
+
+
 # ====================================================================== runs.json
 @pytest.mark.parametrize(
     ("change", "named"),
