@@ -429,7 +429,7 @@ def reverse_every_class_list(card: dict) -> None:
         ("card-classes-reversed", ["card.json, key 'folds.fold1.classes'", "the card was edited"]),
         ("every-class-list-reversed", ["fold1.onnx: its model outputs the classes"]),
         ("another-exports-onnx", ["fold1.onnx: its SHA-256 differs from the one", "for fold 'fold1'"]),
-        ("fold-files-swapped", ["fold1.onnx: its SHA-256 differs"]),
+        ("fold-files-swapped", ["fold1.onnx: has the SHA-256", "records for fold 'fold2' (fold2.onnx)", "swapped"]),
         ("fold-missing", ["fold2.onnx: fold 'fold2' of", "missing"]),
         ("extra-fold-file", ["fold9.onnx: an ONNX file", "does not list"]),
         ("unknown-key", ["card.json, key 'colour': Extra inputs are not permitted"]),
