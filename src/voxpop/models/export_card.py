@@ -180,8 +180,8 @@ def verified_onnx(directory: Path, card: ExportCard, output: str) -> dict[str, b
     Raises:
         InputError: a listed file missing or outside the folder; an ``.onnx`` file the card does not list; a SHA-256
             other than the card's (another export's file, or a changed one), or the one the card records for another
-            fold (files swapped: both named); ONNX metadata naming another fold or
-            other classes; an output whose width is not the number of the card's classes; naming the file.
+            fold (files swapped: both named); ONNX metadata naming another fold or other classes; an output whose
+            width is not the number of the card's classes; naming the file.
     """
 
     path = directory / "card.json"
