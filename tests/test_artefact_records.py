@@ -154,6 +154,37 @@ def test_a_file_from_another_run_is_refused_after_a_damaged_file_keeps_its_own_m
         load_run(out).fold_models()
 
 
+def test_a_fold_file_or_folder_linked_from_outside_the_run_is_refused_and_a_link_inside_is_checked_as_its_target(
+    mlp_run, tmp_path
+):
+    out = copy_run(mlp_run, tmp_path)
+    stage = load_run(out).directory
+    weights, elsewhere = stage / "folds" / "fold1" / "weights.pt", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copyfile(weights, elsewhere / "weights.pt")  # the fold's own bytes: a link out of the run is not read
+    weights.unlink()
+    weights.symlink_to(elsewhere / "weights.pt")
+    with pytest.raises(FoldRecordError) as caught:
+        load_run(out).fold_models()
+    assert str(caught.value).startswith(
+        f"{weights}: is a symlink leading out of the run folder {stage} (to {(elsewhere / 'weights.pt').resolve()})"
+    )
+    weights.unlink()  # a link to fold2's weights inside the run: hashed as the file it leads to, so a swap
+    weights.symlink_to(stage / "folds" / "fold2" / "weights.pt")
+    with pytest.raises(FoldRecordError) as caught:
+        load_run(out).fold_models()
+    assert str(caught.value).startswith(f"{weights} has the SHA-256 recorded for {stage / 'folds/fold2/weights.pt'}")
+    shutil.copyfile(elsewhere / "weights.pt", weights.with_name("restored"))
+    weights.unlink()
+    weights.with_name("restored").rename(weights)
+    fold3 = stage / "folds" / "fold3"
+    fold3.rename(elsewhere / "fold3")  # the whole fold folder a link to one outside the run
+    fold3.symlink_to(elsewhere / "fold3")
+    with pytest.raises(FoldRecordError) as caught:
+        load_run(out).fold_models()
+    assert str(caught.value).startswith(f"{fold3}: is a symlink leading out of the run folder {stage}")
+
+
 @pytest.mark.parametrize("file", ["estimator.skops", "standardize.npz"])
 def test_predict_evaluate_and_export_refuse_swapped_classical_fold_files_naming_both_folds(
     demo_logreg_run, demo_corpus, tmp_path, monkeypatch, capsys, file
@@ -281,16 +312,60 @@ def test_out_of_fold_predictions_without_their_fold_column_or_with_a_foreign_fol
     refused(code, output, f"{path}, row {row}, column 'fold'", "fold 'fold9' is not one of the run's folds")
 
 
+def test_a_finished_stage_file_is_read_only_when_it_is_the_one_its_done_record_lists(tmp_path, monkeypatch):
+    import voxpop.core.cache as cache_module
+    from voxpop.core.cache import Cache, Stage
+    from voxpop.models.saved_runs import check_finished_file
+
+    written = b"the predictions the stage wrote"
+    stage = Cache(tmp_path / "cache").run(
+        Stage("train", "t", {}), lambda d: (d / "predictions.parquet").write_bytes(written)
+    )
+    path, done = stage / "predictions.parquet", stage / ".done"
+    hashed = []
+    digest = cache_module.file_digest
+    monkeypatch.setattr(cache_module, "file_digest", lambda p: hashed.append(p) or digest(p))
+    check_finished_file(stage, "predictions.parquet")  # as written: accepted, hashed once
+    assert hashed == [path]
+    path.write_bytes(written.upper())  # another file of the same size (e.g. another run's): found by its digest
+    with pytest.raises(InputError) as caught:
+        check_finished_file(stage, "predictions.parquet")
+    message = str(caught.value)
+    assert message.startswith(f"{path}: changed since the stage finished (predictions.parquet differs from what was")
+    assert f"by its record {done}" in message and "re-run" in message and len(hashed) == 2
+    path.write_bytes(written[:5])  # another size: refused before any hashing
+    with pytest.raises(InputError, match=f"predictions.parquet has 5 bytes, {len(written)} were written"):
+        check_finished_file(stage, "predictions.parquet")
+    assert len(hashed) == 2
+    path.write_bytes(written)  # the same bytes again (a new modification time): accepted
+    check_finished_file(stage, "predictions.parquet")
+    (stage / "dev_predictions.parquet").write_bytes(written)  # a file put there after the stage finished
+    with pytest.raises(InputError, match=f"dev_predictions.parquet: the stage's record {done} does not list it"):
+        check_finished_file(stage, "dev_predictions.parquet")
+    done.write_text("{not json")
+    with pytest.raises(InputError, match=f"record {done} is unreadable"):
+        check_finished_file(stage, "predictions.parquet")
+    done.unlink()  # a stage folder written without the cache (a hand-made run): read, and said in one line
+    notices: list[str] = []
+    check_finished_file(stage, "predictions.parquet", notice=notices.append)
+    assert notices == [f"{path}: not checked against the stage's record ({done} is missing); run the study again "
+                       "to record it."]  # fmt: skip
+
+
 # ====================================================================== runs.json
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        ({"folds": ["../.."]}, "key 'folds': fold '../..' has no folder"),
+        ({"folds": ["../.."]}, "key 'folds': '../..': no fold folder '%2E%2E%2F..' in"),
+        ({"folds": ["fold1", "fold9"]}, "key 'folds': 'fold9': no fold folder 'fold9' in"),
+        ({"folds": [""]}, "key 'folds': ''; not a fold of this run"),
         ({"folds": []}, "key 'folds': empty"),
         ({"folds": ["fold1", "fold1"]}, "key 'folds': 'fold1' is listed twice"),
         ({"format": 9}, "key 'format': 9, written by a newer voxpop (this one reads format 2)"),
         ({"format": 1}, "key 'format': 1, written by an older voxpop"),
         ({"stage": "../elsewhere"}, "stage '../elsewhere' is not a folder inside"),
+        ({"stage": "cache/train-other"}, "key 'stage': 'cache/train-other': no such stage folder in"),
+        ({"labels_stage": "cache/gone"}, "key 'labels_stage': 'cache/gone': no such stage folder in"),
     ],
 )
 def test_a_damaged_run_list_is_refused_naming_the_run_and_key(scored, monkeypatch, capsys, change, named):
@@ -354,7 +429,7 @@ def reverse_every_class_list(card: dict) -> None:
         ("card-classes-reversed", ["card.json, key 'folds.fold1.classes'", "the card was edited"]),
         ("every-class-list-reversed", ["fold1.onnx: its model outputs the classes"]),
         ("another-exports-onnx", ["fold1.onnx: its SHA-256 differs from the one", "for fold 'fold1'"]),
-        ("fold-files-swapped", ["fold1.onnx: its SHA-256 differs"]),
+        ("fold-files-swapped", ["fold1.onnx: has the SHA-256", "records for fold 'fold2' (fold2.onnx)", "swapped"]),
         ("fold-missing", ["fold2.onnx: fold 'fold2' of", "missing"]),
         ("extra-fold-file", ["fold9.onnx: an ONNX file", "does not list"]),
         ("unknown-key", ["card.json, key 'colour': Extra inputs are not permitted"]),

@@ -14,8 +14,8 @@ from voxpop.corpus.corpus import Corpus
 from voxpop.evaluation.results import evaluate_predictions
 from voxpop.features import extract
 from voxpop.labels.rules import make_labels
-from voxpop.models.cross_validation import feature_input
 from voxpop.models.crosscorpus import map_prediction_classes
+from voxpop.models.model_input import feature_input
 from voxpop.models.saved_runs import load_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

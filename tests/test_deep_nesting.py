@@ -33,7 +33,7 @@ def test_deep_model_json_is_an_input_error(tmp_path):
 
 def test_deep_fold_json_is_a_fold_not_yet_computed(tmp_path):
     (tmp_path / "fold.json").write_text(DEEP_JSON)
-    assert _load_fold(tmp_path, {}) is None
+    assert _load_fold(tmp_path, {}, None, "fold1", ["anger"]) is None
 
 
 def test_deep_corpus_yaml_is_an_input_error(tmp_path):
@@ -60,8 +60,8 @@ def test_a_done_record_naming_files_outside_the_stage_is_damage(tmp_path):
 
 def test_a_damaged_model_file_or_fold_record_is_a_fold_not_yet_computed(tmp_path):
     (tmp_path / "fold.json").write_text('{"a": 1}')
-    assert _load_fold(tmp_path, {"spec": "x"}) is None
+    assert _load_fold(tmp_path, {"spec": "x"}, None, "fold1", ["anger"]) is None
     (tmp_path / "fold.json").write_text('{"format": 1, "fingerprint": {"spec": "x"}}')
     (tmp_path / "model.json").write_text("garbage")
-    assert _load_fold(tmp_path, {"spec": "x"}) is None
+    assert _load_fold(tmp_path, {"spec": "x"}, None, "fold1", ["anger"]) is None
     assert not (tmp_path / "fold.json").exists()  # the fold is trained again on the next run

@@ -18,8 +18,8 @@ from voxpop.core.errors import ConfigError
 from voxpop.features import Features, extract
 from voxpop.labels.labelset import Accounting, LabelSet
 from voxpop.labels.rules import make_labels
-from voxpop.models.cross_validation import feature_input
 from voxpop.models.export import export_run, load_exported
+from voxpop.models.model_input import feature_input
 from voxpop.models.protocols import make_folds
 from voxpop.models.saved_runs import RUNS_FILE, FeatureSource, load_run
 from voxpop.models.specs import ModelSpec, TrainConfig

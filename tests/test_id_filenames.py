@@ -49,7 +49,7 @@ def test_id_filename_encodes_by_hand_computed_examples(value, expected):
     assert filename_id(expected) == value
 
 
-@given(st.text(min_size=1, max_size=16))  # 16 characters encode to at most 16 x 12 + 2 < 200 bytes (the ceiling)
+@given(st.text(min_size=1, max_size=16))  # at most 16 x 4 UTF-8 bytes x 3 = 192 encoded: under MAX_ENCODED_ID
 def test_id_filename_round_trips_and_is_a_plain_name(value):
     name = id_filename(value)
     assert filename_id(name) == value
@@ -231,8 +231,9 @@ def test_exported_onnx_files_are_the_encoded_fold_names(hostile_fold_run, tmp_pa
 
     out = export_run(hostile_fold_run, tmp_path / "export")
     card = json.loads((out / "card.json").read_text())
-    files = {name: entry["file"] for name, entry in card["folds"].items()}
-    assert files == {name: f"{id_filename(name)}.onnx" for name in FOLD_NAMES}
+    assert {fold: entry["file"] for fold, entry in card["folds"].items()} == {
+        name: f"{id_filename(name)}.onnx" for name in FOLD_NAMES
+    }
     written = ["a%2Fb.onnx", "%2E%2E.onnx", "caf%C3%A9%20x.onnx", "card.json"]
     assert sorted(p.name for p in out.iterdir()) == sorted(written)
     assert set(load_exported(out).sessions) == set(FOLD_NAMES)

@@ -303,8 +303,8 @@ def test_cli_train_predict_rater_and_export_a_per_rater_run(demo_corpus, demo_lo
     if importlib.util.find_spec("onnxruntime") is None:
         return
     from voxpop.features import extract
-    from voxpop.models.cross_validation import feature_input
     from voxpop.models.export import export_run, load_exported, predict_exported
+    from voxpop.models.model_input import feature_input
 
     exported = load_exported(export_run(run_dir, tmp_path / "onnx"))
     extracted: list[tuple[int, int]] = []

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import voxpop.cli  # noqa: F401  (registers the verbs)
 from voxpop.cli.app import app
 from voxpop.evaluation import Predictions, load_predictions, save_predictions
-from voxpop.models.cross_validation import feature_input
+from voxpop.models.model_input import feature_input
 from voxpop.models.saved_runs import RUNS_FILE, load_run
 from voxpop.study.loading import load_recipe
 from voxpop.study.run import run_recipe

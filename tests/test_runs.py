@@ -14,7 +14,6 @@ from scipy.special import rel_entr
 from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
-import voxpop.models.cross_validation as runs
 from voxpop.cli.app import app
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.evaluation.analysis import dirichlet_fusion, late_fusion
@@ -24,7 +23,8 @@ from voxpop.evaluation.tuning import common_folds
 from voxpop.features import Features
 from voxpop.labels.decisions import top_class
 from voxpop.labels.labelset import Accounting, LabelSet
-from voxpop.models.cross_validation import Standardizer, cross_validate
+from voxpop.models.cross_validation import cross_validate
+from voxpop.models.model_input import Standardizer, feature_input
 from voxpop.models.protocols import Fold, make_folds
 from voxpop.models.specs import ModelSpec, TrainConfig
 
@@ -241,7 +241,7 @@ def test_layer_and_frame_features():
         kind="frames", items=pd.Index(ids, dtype="string"), values=frames.astype(np.float32), layers=[],
         seconds=pd.Series(1.0, index=ids), offsets=np.concatenate([[0], np.cumsum(lengths)]), **common,
     )  # fmt: skip
-    x = runs.feature_input(framed, ["clip03", "clip01"])
+    x = feature_input(framed, ["clip03", "clip01"])
     assert [a.shape for a in x] == [(lengths[3], 4), (lengths[1], 4)]
     assert np.array_equal(x[0][0], layered[3, 1].astype(np.float32))
     result = cross_validate(framed, onehot_labels(24), folds, ModelSpec(head="mlp", train=QUIET))

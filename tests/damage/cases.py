@@ -63,7 +63,10 @@ def _foreign_source(path: Path, work) -> Path:
 
 
 def _foreign(path: Path, work) -> None:
-    """The same file of another run or export of the session (:data:`FOREIGN`)."""
+    """The same file of another run or export of the session (:data:`FOREIGN`). A folder target is left as it is:
+    the damage is the folder itself given where another belongs (the corpus folder given as a cache)."""
+    if path.is_dir():
+        return
     shutil.copyfile(_foreign_source(path, work), path)
 
 

@@ -422,7 +422,7 @@ class Stage:
         return f"{self.kind}-{self.key}"
 
 
-def _read_done(directory: Path) -> dict | None:
+def read_done(directory: Path) -> dict | None:
     """The ``.done`` record of a stage directory; None when absent, {} when unreadable, of an older voxpop, or
     not of the shape :meth:`Cache._finish` writes (a list where a mapping belongs, a token that is not text)."""
     try:
@@ -458,7 +458,7 @@ def stage_problems(directory: Path, *, full: bool = False, inputs: Mapping[str, 
     ``inputs`` (input stage directory name -> its current token) is given, that each input still
     carries the token this stage was computed from.
     """
-    record = _read_done(directory)
+    record = read_done(directory)
     if record is None:
         return ["not computed"]
     if not record:
@@ -510,7 +510,7 @@ class Cache:
 
     def token(self, stage: Stage) -> str | None:
         """The random token of the stage's finished computation (None when not finished)."""
-        record = _read_done(self.directory(stage))
+        record = read_done(self.directory(stage))
         return record.get("token") if record else None
 
     def problems(self, stage: Stage) -> list[str]:
@@ -579,9 +579,9 @@ class Cache:
             ]
         for directory in sorted(p for p in self.root.iterdir() if (p / DONE).exists() and not p.is_symlink()):
             problems = stage_problems(directory, full=True)
-            recorded = (_read_done(directory) or {}).get("inputs", {})
+            recorded = (read_done(directory) or {}).get("inputs", {})
             for name, token in recorded.items():
-                current = _read_done(self.root / name)
+                current = read_done(self.root / name)
                 if not current or current.get("token") != token:
                     problems.append(f"its input {name} was recomputed since, or is gone")
             if problems:

@@ -13,7 +13,8 @@ them: :mod:`voxpop.evaluation.results`).
   (:mod:`voxpop.study.run`), for ``voxpop train`` as for ``voxpop run``.
 
 Neural heads see features standardised per dimension with the mean and standard deviation of the
-fold's training items (``ModelSpec.standardize``); the statistics are saved with each fold model.
+fold's training items (``ModelSpec.standardize``; :class:`~voxpop.models.model_input.Standardizer`); the
+statistics are saved with each fold model.
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from voxpop.core.cache import atomic_write, output_directory, parse_json, write_text
+from voxpop.core.cache import output_directory, parse_json, write_text
 from voxpop.core.errors import ConfigError, InputError
-from voxpop.core.safe_load import load_arrays
 from voxpop.corpus.corpus import STRING
 from voxpop.evaluation import Predictions, load_predictions, save_predictions
 from voxpop.features import Features
 from voxpop.labels import ContinuousLabelSet, LabelSet
 from voxpop.models.fold_records import fold_record, verify_folds
+from voxpop.models.model_input import Standardizer, feature_input
 from voxpop.models.protocols import Fold, require_dev
 from voxpop.models.run_checks import fold_folder
 from voxpop.models.specs import RATER_HEADS, ModelSpec, TrainConfig, validated_options
@@ -52,69 +53,7 @@ DROP_REASONS = ("train_no_features", "train_not_kept", "dev_no_features", "dev_n
 _SPEED_ONLY = {"progress_bar", "num_workers"}  # TrainConfig fields that do not change numbers
 
 
-# ====================================================================== features as model input
-def feature_input(features: Features, items: Sequence[str] | pd.Index) -> np.ndarray | list[np.ndarray]:
-    """The model input of ``items`` (all must have features): (N, D) vectors, (N, L, D) layer matrices or
-    a list of (T_i, D) frame arrays, as float32 in the order of ``items``."""
-    rows = features.items.get_indexer(pd.Index(items, dtype=STRING))
-    if (rows < 0).any():
-        missing = [items[i] for i in np.flatnonzero(rows < 0)[:5]]
-        raise InputError(f"items {missing} have no features in store {features.key[:16]}; extract them first.")
-    if features.kind == "frames":
-        offsets = features.offsets
-        return [np.asarray(features.values[offsets[r] : offsets[r + 1]], dtype=np.float32) for r in rows]
-    return np.asarray(features.values[rows], dtype=np.float32)
-
-
-@dataclasses.dataclass(frozen=True)
-class Standardizer:
-    """Per-dimension z-score ``(x - mean) / scale`` fitted on training items.
-
-    Vectors: statistics over items, shape (D,); layer matrices: over items per layer, (L, D); frames:
-    over all frames of all items, (D,). A dimension with standard deviation below 1e-8 gets scale 1.
-
-    >>> s = Standardizer.fit(np.array([[1.0, 5.0], [3.0, 5.0]]))
-    >>> s.mean.tolist(), s.scale.tolist(), s.apply(np.array([[3.0, 6.0]])).tolist()
-    ([2.0, 5.0], [1.0, 1.0], [[1.0, 1.0]])
-    """
-
-    mean: np.ndarray
-    scale: np.ndarray
-
-    @classmethod
-    def fit(cls, x: np.ndarray | list[np.ndarray]) -> Standardizer:
-        stacked = np.concatenate(x) if isinstance(x, list) else np.asarray(x)
-        stacked = stacked.astype(np.float64)
-        std = stacked.std(axis=0)
-        return cls(stacked.mean(axis=0), np.where(std < 1e-8, 1.0, std))
-
-    def apply(self, x: np.ndarray | list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
-        mean, scale = self.mean.astype(np.float32), self.scale.astype(np.float32)
-        if isinstance(x, list):
-            return [(a - mean) / scale for a in x]
-        return (np.asarray(x, dtype=np.float32) - mean) / scale
-
-    def save(self, path: Path) -> None:
-        atomic_write(path, lambda handle: np.savez(handle, mean=self.mean, scale=self.scale))
-
-    @classmethod
-    def load(cls, path: Path) -> Standardizer:
-        """The statistics :meth:`save` wrote; InputError naming ``path`` when it is missing, damaged or holds no
-        ``mean`` and ``scale`` arrays of one shape (nothing in it is unpickled)."""
-        if not path.is_file():
-            raise InputError(f"{path}: not found; the fold model was trained on standardised features.")
-        fix = "retrain the fold"
-        arrays = load_arrays(path, ("mean", "scale"), "standardisation statistics", fix)
-        try:
-            mean, scale = (np.asarray(arrays[name], dtype=np.float64) for name in ("mean", "scale"))
-        except (TypeError, ValueError) as exc:  # a structured or text array
-            what = type(exc).__name__
-            raise InputError(f"{path}: not readable standardisation statistics ({what}); {fix}.") from None
-        if mean.shape != scale.shape or not mean.size:
-            raise InputError(f"{path}: mean {mean.shape} and scale {scale.shape} should be two arrays of one shape.")
-        return cls(mean, scale)
-
-
+# ====================================================================== fold models
 def standardizes(spec: ModelSpec) -> bool:
     """Whether fold models of ``spec`` standardise their input (never for backbone fine-tuning, which reads audio)."""
     return spec.standardize and spec.train.backbone is None
@@ -316,7 +255,8 @@ def _load_fold(
             "(model spec, features, train / dev items and targets, test items); write the run to a new --out "
             "directory, or delete this one to retrain it."
         )
-    changed = verify_folds({name: directory}, directory.parent.parent.name, classes, source=str(directory.parent))
+    stage = directory.parent.parent
+    changed = verify_folds({name: directory}, stage.name, classes, source=str(directory.parent), root=stage)
     try:
         model = FoldModel.load(directory, standardized)
     except InputError:  # a pickled head of an older voxpop, or a damaged model file: trained again

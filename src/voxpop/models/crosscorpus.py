@@ -161,14 +161,14 @@ def normalisation_groups(items: pd.DataFrame, normalisation: Mapping[str, str]) 
 
 def normalise_by_group(values: np.ndarray, groups: pd.Series) -> np.ndarray:
     """Each group's rows z-scored with the group's own mean and standard deviation
-    (:class:`voxpop.models.cross_validation.Standardizer`, dimensions with std < 1e-8 get scale 1); rows of missing
+    (:class:`voxpop.models.model_input.Standardizer`, dimensions with std < 1e-8 get scale 1); rows of missing
     groups
     unchanged. ``values`` (N, D) or (N, L, D), one row per entry of ``groups``; returns a float32 copy.
 
     >>> normalise_by_group(np.array([[1.0], [3.0], [10.0]]), pd.Series(["a", "a", pd.NA], dtype="string")).ravel()
     array([-1.,  1., 10.], dtype=float32)
     """
-    from voxpop.models.cross_validation import Standardizer
+    from voxpop.models.model_input import Standardizer
 
     out = np.array(values, dtype=np.float32)
     for group in groups.dropna().unique():

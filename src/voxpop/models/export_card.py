@@ -179,8 +179,9 @@ def verified_onnx(directory: Path, card: ExportCard, output: str) -> dict[str, b
 
     Raises:
         InputError: a listed file missing or outside the folder; an ``.onnx`` file the card does not list; a SHA-256
-            other than the card's (another export's file, or a changed one); ONNX metadata naming another fold or
-            other classes; an output whose width is not the number of the card's classes; naming the file.
+            other than the card's (another export's file, or a changed one), or the one the card records for another
+            fold (files swapped: both named); ONNX metadata naming another fold or other classes; an output whose
+            width is not the number of the card's classes; naming the file.
     """
 
     path = directory / "card.json"
@@ -196,7 +197,14 @@ def verified_onnx(directory: Path, card: ExportCard, output: str) -> dict[str, b
             raise InputError(f"{file}: fold {fold!r} of {path}, missing; {REEXPORT}.")
         data = file.read_bytes()
         model = checked_onnx(file, data)
-        if entry.sha256 is not None and hashlib.sha256(data).hexdigest() != entry.sha256:
+        digest = hashlib.sha256(data).hexdigest()
+        if entry.sha256 is not None and digest != entry.sha256:
+            for other, recorded in card.folds.items():
+                if other != fold and recorded.sha256 == digest:
+                    raise InputError(
+                        f"{file}: has the SHA-256 {path} records for fold {other!r} ({Path(recorded.file).name}), "
+                        f"not the one of fold {fold!r}: the files were swapped; {REEXPORT}."
+                    )
             raise InputError(
                 f"{file}: its SHA-256 differs from the one {path} records for fold {fold!r}: the file was replaced "
                 f"(e.g. by another export's) or changed; {REEXPORT}."

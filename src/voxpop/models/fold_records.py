@@ -9,7 +9,8 @@ model loads (``model.json``, ``weights.pt`` or ``estimator.skops``, ``standardiz
 :func:`verify_folds` checks those records before a fold model is loaded (``predict``, ``evaluate``, ``export``,
 and resuming a cross-validation): a fold folder whose record names another fold or run, or another class order,
 and a file holding the SHA-256 recorded for another fold's file (fold files swapped or copied) are a
-:class:`FoldRecordError` naming both places. A file that matches no record was changed after training; the caller
+:class:`FoldRecordError` naming both places, as is a file of a fold folder that is a symlink leading out of the run
+folder (its target is never loaded). A file that matches no record was changed after training; the caller
 loads the fold first (so a damaged file keeps its own message) and then raises :func:`changed_files_error`.
 Folds written before these records existed (no ``sha256`` in ``fold.json``) are read with a one-line notice.
 """
@@ -23,6 +24,7 @@ from typing import Any
 
 from voxpop.core.cache import notify, parse_json
 from voxpop.core.errors import InputError
+from voxpop.corpus.media_paths import link_outside
 
 RECORD = "fold.json"
 NOT_MODEL_FILES = (RECORD, "predictions.parquet", "dev_predictions.parquet")
@@ -106,6 +108,7 @@ def verify_folds(
     classes: Sequence[str] | None,
     *,
     source: str,
+    root: Path,
     notice: Callable[[str], None] = notify,
 ) -> dict[str, list[str]]:
     """Check fold folders against their records before their models are loaded (each file hashed once).
@@ -115,6 +118,8 @@ def verify_folds(
         run: the run's identity (its train stage directory's name), as :func:`fold_record` recorded it.
         classes: the run's output columns in order; None: not compared.
         source: where ``folds`` and ``run`` come from, for messages (e.g. ``OUT/runs.json, run 'base'``).
+        root: the run folder holding the fold folders (the train stage directory): a fold folder, or a file in
+            one, that is a symlink leading out of it is refused (recorded folds or not).
         notice: receives one line when some folds carry no record (written by an older voxpop).
 
     Returns:
@@ -124,8 +129,11 @@ def verify_folds(
 
     Raises:
         FoldRecordError: a fold folder whose record names another fold or run or another class order, or a
-            file whose SHA-256 is the one recorded for another file (fold files swapped or copied), naming both.
+            file whose SHA-256 is the one recorded for another file (fold files swapped or copied), naming both;
+            a fold folder or file that is a symlink leading out of ``root``, naming it and its target.
     """
+    for directory in folds.values():
+        _refuse_outside_links(directory, root)
     recorded: dict[Path, dict[str, Any]] = {}  # every recorded fold beside them: where a swapped file came from
     for parent in sorted({d.parent for d in folds.values()}):
         for child in sorted(parent.iterdir()) if parent.is_dir() else []:
@@ -152,7 +160,7 @@ def verify_folds(
                                   "train the run again.")  # fmt: skip
         for file, expected in record["sha256"].items():
             path = directory / file
-            if path.is_symlink() or not path.is_file():
+            if not path.is_file():  # a symlink inside the run is hashed as the file it leads to
                 continue  # loading names the missing file
             digest = file_sha256(path)
             if digest == expected:
@@ -166,6 +174,20 @@ def verify_folds(
                 )
             changed.setdefault(name, []).append(file)
     return changed
+
+
+def _refuse_outside_links(directory: Path, root: Path) -> None:
+    """FoldRecordError when the fold folder ``directory``, or an entry under it, is a symlink leading out of
+    ``root`` (:func:`~voxpop.corpus.media_paths.link_outside`): a model file of another run linked in."""
+    entries = [directory, *sorted(directory.rglob("*"))] if directory.is_dir() else [directory]
+    for path in entries:
+        target = link_outside(path, root)
+        if target is not None:
+            raise FoldRecordError(
+                f"{path}: is a symlink leading out of the run folder {root} (to {target}); voxpop loads a fold "
+                "model only from files inside its run, so it was not loaded. Put the run's own file back (a copy, "
+                "not a link) or train the run again."
+            )
 
 
 def _check_identity(

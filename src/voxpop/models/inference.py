@@ -26,7 +26,7 @@ from voxpop.evaluation.predictions import binarize_predictions, predicted_classe
 from voxpop.features import Extractor, extract, make_extractor
 from voxpop.features.audio import AudioOptions
 from voxpop.features.base import _factory
-from voxpop.models.cross_validation import feature_input
+from voxpop.models.model_input import feature_input
 from voxpop.models.saved_runs import FeatureSource, Run, load_run
 
 Scorer = Callable[[np.ndarray | list[np.ndarray], pd.Index], pd.DataFrame]

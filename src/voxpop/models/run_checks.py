@@ -3,8 +3,9 @@
 :func:`check_run_format` runs on the raw entry, before its schema: a format newer than this voxpop's is "written by
 a newer voxpop" (update voxpop), an older one is "written by an older voxpop" (run the study again: the run records
 of format 1 lacked the fields that rebuild the features, so they are not upgraded on read). :func:`check_run_paths`
-runs on the validated :class:`~voxpop.models.saved_runs.RunRecord`: its stage paths are folders inside the output
-directory, and it names at least one fold, each once, each a plain name whose fold folder lies inside the stage.
+runs on the validated :class:`~voxpop.models.saved_runs.RunRecord`: its stage paths are existing folders inside the
+output directory, and it names at least one fold, each once, each with its fold folder in the stage (fold names are
+ids, encoded into folder names: a name such as ``..`` or ``a/b`` is kept, and never leads out of the stage).
 Each problem is an :class:`~voxpop.core.errors.InputError` naming ``runs.json``, the run and the key.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from voxpop.core.errors import InputError
+from voxpop.core.errors import ConfigError, InputError
 from voxpop.core.formatting import excerpt
 from voxpop.core.paths import id_filename
 
@@ -68,14 +69,16 @@ def check_run_paths(out: Path, path: Path, name: str, stages: dict[str, str], fo
         out: the study output directory holding ``runs.json``.
         path: the ``runs.json`` file.
         name: the run's name.
-        stages: the record's stage paths by key (``stage``, ``labels_stage``), relative to ``out``.
+        stages: the record's stage paths by key (``stage``, ``labels_stage``), relative to ``out``; the fold
+            folders lie in the ``stage`` one.
         folds: the record's fold names.
 
     Raises:
         InputError: a stage path that is absolute, holds ``..`` or resolves (through a symlink) outside ``out``;
-            no folds; a fold listed twice; a fold name that is empty or has no folder in the stage. Names the
-            file, the run and the key. (A fold name is data: its folder's name is encoded,
-            :func:`voxpop.core.paths.id_filename`, so ``..`` or ``/`` in it never leads out of the stage.)
+            a stage folder that does not exist (a ``runs.json`` of another run, or the cache removed); no folds;
+            a fold listed twice; a fold whose folder (its name encoded, :func:`~voxpop.core.paths.id_filename`,
+            so ``../..`` names a folder inside the stage) is not in the stage's ``folds`` folder. Names the file,
+            the run and the key.
     """
     for key, value in stages.items():
         given = Path(value)
@@ -84,19 +87,26 @@ def check_run_paths(out: Path, path: Path, name: str, stages: dict[str, str], fo
                 f"{path}: run {name!r}, {key} {value[:80]!r} is not a folder inside {out}; voxpop reads a run only "
                 f"from the output directory it was written to. {RERUN}"
             )
+        if not (out / given).is_dir():
+            raise InputError(
+                f"{path}, run {name!r}, key {key!r}: {value[:80]!r}: no such stage folder in {(out / given).parent}: "
+                f"a {path.name} of another run, or the cache was removed; run the study again."
+            )
     if not folds:
         raise InputError(f"{path}, run {name!r}, key 'folds': empty; a run has one model per fold. {RERUN}")
     repeated = sorted({f for f in folds if list(folds).count(f) > 1})
     if repeated:
         raise InputError(f"{path}, run {name!r}, key 'folds': {repeated[0][:40]!r} is listed twice. {RERUN}")
-    for fold in folds:
-        if not isinstance(fold, str) or not fold.strip():
-            raise InputError(f"{path}, run {name!r}, key 'folds': {excerpt(fold)} is not a fold name. {RERUN}")
-        folder = fold_folder(out / stages["stage"], fold)
-        if not folder.is_dir():
+    for fold in folds:  # fold names are ids: encoded into folder names inside the stage, never paths
+        try:
+            folder = fold_folder(out / stages["stage"], fold) if isinstance(fold, str) else None
+        except ConfigError:  # empty, or too long to name a folder
+            folder = None
+        if folder is None or not folder.is_dir():
+            missing = "" if folder is None else f": no fold folder {excerpt(folder.name, 60)} in {folder.parent}"
             raise InputError(
-                f"{path}, run {name!r}, key 'folds': fold {excerpt(fold)} has no folder {folder} (runs.json was "
-                f"edited, or comes from another run). {RERUN}"
+                f"{path}, run {name!r}, key 'folds': {excerpt(fold)}{missing}; not a fold of this run (a fold name "
+                f"edited, a {path.name} of another run, or the fold folder removed). {RERUN}"
             )
 
 

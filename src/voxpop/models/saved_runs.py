@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pydantic
 
-from voxpop.core.cache import parse_json, write_text
+from voxpop.core.cache import DONE, damaged_files, notify, parse_json, read_done, write_text
 from voxpop.core.errors import InputError
 from voxpop.evaluation import load_predictions
 from voxpop.evaluation.prediction_checks import check_prediction_table
@@ -139,8 +140,9 @@ class Run:
 
     def _stage_predictions(self, name: str) -> pd.DataFrame:
         """A predictions file the train stage wrote, checked against the run's classes and folds
-        (:func:`~voxpop.evaluation.prediction_checks.check_prediction_table`); InputError naming the damage and the
-        cure when unreadable or not what the run wrote."""
+        (:func:`~voxpop.evaluation.prediction_checks.check_prediction_table`) and then against the stage's ``.done``
+        record (:func:`check_finished_file`); InputError naming the damage and the cure when unreadable, not what
+        the run wrote, or changed since the stage finished (another run's predictions copied in)."""
         path = self.directory / name
         record = self.record
         try:
@@ -149,13 +151,14 @@ class Run:
                 loaded, path, classes=record.classes, multilabel=record.multilabel, folds=record.folds, needs_fold=True,
                 expected=f"run {record.name!r}",
             )  # fmt: skip
-            return loaded.table
         except InputError as exc:
             raise InputError(
                 f"{exc}\nThis file was written by voxpop in the study's cache and is damaged: run the study again "
                 f"(damaged stages are recomputed) or check the cache with 'voxpop validate --cache "
                 f"{self.directory.parent}'."
             ) from None
+        check_finished_file(self.directory, name)
+        return loaded.table
 
     @property
     def labels(self) -> LabelSet | ContinuousLabelSet:
@@ -171,12 +174,13 @@ class Run:
             InputError: a fold's weights, estimator, standardisation statistics or ``model.json`` is missing or
                 damaged: names the file, the fold and the run, and says to retrain.
             FoldRecordError: (an InputError) fold files swapped between folds, a fold folder of another fold or
-                run, or a file whose SHA-256 differs from the one recorded when the fold was trained.
+                run, a file whose SHA-256 differs from the one recorded when the fold was trained, or a fold
+                folder or file that is a symlink leading out of the run's train stage folder.
         """
         standardized = standardizes(self.record.model)
         folds = {name: fold_folder(self.directory, name) for name in self.record.folds}
         source = f"{self.directory.parent.parent / RUNS_FILE}, run {self.record.name!r}"
-        changed = verify_folds(folds, self.directory.name, self.record.classes, source=source)
+        changed = verify_folds(folds, self.directory.name, self.record.classes, source=source, root=self.directory)
         models = {}
         for name in self.record.folds:
             try:
@@ -191,6 +195,42 @@ class Run:
                     f"'voxpop validate --cache {self.directory.parent}'."
                 ) from None
         return models
+
+
+def check_finished_file(directory: Path, name: str, notice: Callable[[str], None] = notify) -> None:
+    """Refuse a file of a finished stage that is not the one its ``.done`` record lists, before it is used.
+
+    The size is compared first, then the BLAKE2b digest (:func:`~voxpop.core.cache.damaged_files`; the file is
+    hashed once per call), so a file replaced after the stage finished (e.g. another run's predictions copied in,
+    of the same classes and folds) is never read as this stage's.
+
+    Args:
+        directory: the finished stage directory (``OUT/cache/<kind>-<key>``).
+        name: the file's path inside it (``predictions.parquet``).
+        notice: receives one line when the stage has no ``.done`` record at all (a stage folder written without
+            the cache): the file is then read unchecked.
+
+    Raises:
+        InputError: the stage's ``.done`` record is unreadable or of an older voxpop, does not list the file, or
+            the file's size or digest differs from the record's; naming the file and the record.
+    """
+    path, done = directory / name, directory / DONE
+    record = read_done(directory)
+    if record is None:  # a stage folder written without the cache (a hand-made or copied run): said, not checked
+        notice(f"{path}: not checked against the stage's record ({done} is missing); run the study again to record it.")
+        return
+    if not record or name not in record["files"]:
+        what = "does not list it" if record else "is unreadable (damaged, or written by an older voxpop)"
+        raise InputError(
+            f"{path}: the stage's record {done} {what}, so the file cannot be checked against what the stage wrote; "
+            f"run the study again (the stage is recomputed)."
+        )
+    problems = damaged_files(directory, {name: record["files"][name]}, full=True)
+    if problems:
+        raise InputError(
+            f"{path}: changed since the stage finished ({problems[0]}, by its record {done}), e.g. replaced by "
+            "another run's file: re-run the study (the stage is recomputed) and do not copy files between runs."
+        )
 
 
 def run_records(study: Any) -> dict[str, RunRecord]:
