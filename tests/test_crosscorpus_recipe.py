@@ -49,6 +49,26 @@ def _recipe(corpora, protocol, **extra):
     return recipe_from_dict(data)
 
 
+CROSS = {"cross_corpus": {"train": ["a"], "test": ["b"]}}
+CROSS_TRAIN_CLASSES = {"cross_corpus": {"train": ["a"], "test": ["b"], "classes": "train"}}
+
+
+@pytest.fixture(scope="module")
+def finished(corpora, tmp_path_factory):
+    """``finished(protocol)``: :func:`_recipe` with ``protocol`` run once per module (the run and its output folder,
+    which the tests only read), so the tests that check the same run do not each train and extract again."""
+    runs = {}
+
+    def run(protocol):
+        key = repr(protocol)
+        if key not in runs:
+            out = tmp_path_factory.mktemp("finished") / "out"
+            runs[key] = (run_recipe(_recipe(corpora, protocol), out), out)
+        return runs[key]
+
+    return run
+
+
 def _truth(labels, items):
     """True class of each kept, untied test item (top class of the MR target), by hand from the targets."""
     targets = labels.targets.loc[items]
@@ -64,10 +84,10 @@ def _cell(run, metric, group):
     return rows.iloc[0]
 
 
-def test_cross_corpus_cells_equal_scoring_by_hand(corpora, tmp_path):
+def test_cross_corpus_cells_equal_scoring_by_hand(finished):
     from sklearn.metrics import balanced_accuracy_score
 
-    run = run_recipe(_recipe(corpora, {"cross_corpus": {"train": ["a"], "test": ["b"]}}), tmp_path / "out")
+    run, _ = finished(CROSS)
     (trained,) = run.plan.sources.values()
     predictions = run.output(trained).probabilities
     b_items = run.corpus.items.index[run.corpus.items["corpus"].eq("b")]
@@ -95,11 +115,10 @@ def test_cross_corpus_cells_equal_scoring_by_hand(corpora, tmp_path):
     assert "Corpus x corpus" in markdown and "**Small sample:** b (" in markdown
 
 
-def test_classes_train_maps_predictions_onto_the_test_corpus(corpora, tmp_path):
+def test_classes_train_maps_predictions_onto_the_test_corpus(finished):
     from sklearn.metrics import balanced_accuracy_score
 
-    protocol = {"cross_corpus": {"train": ["a"], "test": ["b"], "classes": "train"}}
-    run = run_recipe(_recipe(corpora, protocol), tmp_path / "out")
+    run, _ = finished(CROSS_TRAIN_CLASSES)
     # planned before the corpora were merged (progress total, --dry-run): the merged corpus and every stage
     planned = [s.label for s in planned_stages(run.study)]
     assert planned == [run.study.corpus_stage.label, *(s.label for s in run.plan.order)]
@@ -130,8 +149,8 @@ def test_leave_one_corpus_out_gives_one_fold_per_corpus(corpora, tmp_path):
     assert set(cells) == {("b", "a"), ("a", "b")}
 
 
-def test_corpus_normalisation_z_scores_each_corpus_with_its_own_statistics(corpora, tmp_path):
-    run = run_recipe(_recipe(corpora, {"cross_corpus": {"train": ["a"], "test": ["b"]}}), tmp_path / "out")
+def test_corpus_normalisation_z_scores_each_corpus_with_its_own_statistics(finished):
+    run, _ = finished(CROSS)
     (features_stage,) = run.plan.features.values()
     features = run.output(features_stage)
     values = pd.DataFrame(np.asarray(features.values), index=features.items)
@@ -240,7 +259,7 @@ def _evaluate(out, corpus, *extra):
     return CliRunner().invoke(app, args, env={"COLUMNS": "200"})
 
 
-def test_evaluate_corpus_scores_what_the_cross_corpus_recipe_scored(corpora, tmp_path):
+def test_evaluate_corpus_scores_what_the_cross_corpus_recipe_scored(corpora, finished, tmp_path):
     """One answer to one question: `voxpop evaluate RUN --corpus b` applies b's recorded normalisation (z-scores
     over b's own items) and class map (anger -> angry), and gives the recipe's corpus cell on the same items."""
     from sklearn.metrics import balanced_accuracy_score
@@ -252,8 +271,7 @@ def test_evaluate_corpus_scores_what_the_cross_corpus_recipe_scored(corpora, tmp
     from voxpop.models.crosscorpus import predict_corpus
     from voxpop.models.saved_runs import load_run
 
-    out = tmp_path / "out"
-    run = run_recipe(_recipe(corpora, {"cross_corpus": {"train": ["a"], "test": ["b"]}}), out)
+    run, out = finished(CROSS)
     recorded = load_run(out).record.corpora
     assert recorded["b"].normalisation == "corpus" and recorded["b"].class_map == {"anger": "angry"}
     table = tmp_path / "cell.csv"
@@ -277,9 +295,8 @@ def test_evaluate_corpus_scores_what_the_cross_corpus_recipe_scored(corpora, tmp
     )
 
 
-def test_evaluate_corpus_refuses_what_differs_from_the_run(corpora, tmp_path):
-    out = tmp_path / "out"
-    run_recipe(_recipe(corpora, {"cross_corpus": {"train": ["a"], "test": ["b"]}}), out)
+def test_evaluate_corpus_refuses_what_differs_from_the_run(corpora, finished, tmp_path):
+    _, out = finished(CROSS)
     contradicting = _evaluate(out, corpora["b"], "--class-map", "angry=sad")
     assert contradicting.exit_code != 0
     assert "--class-map differs from the class map run" in str(contradicting.exception)
@@ -293,12 +310,10 @@ def test_evaluate_corpus_refuses_what_differs_from_the_run(corpora, tmp_path):
     assert "normalised its corpora' features differently (a: global, b: corpus)" in str(unknown.exception)
 
 
-def test_evaluate_corpus_equals_the_recipe_when_trained_on_the_training_classes(corpora, tmp_path):
+def test_evaluate_corpus_equals_the_recipe_when_trained_on_the_training_classes(corpora, finished, tmp_path):
     """protocol.cross_corpus.classes: train: b is tested on all its classes (fear included, never predicted) and
     the run's happy is dropped, by both routes."""
-    out = tmp_path / "out"
-    protocol = {"cross_corpus": {"train": ["a"], "test": ["b"], "classes": "train"}}
-    run = run_recipe(_recipe(corpora, protocol), out)
+    run, out = finished(CROSS_TRAIN_CLASSES)
     table = tmp_path / "cell.csv"
     result = _evaluate(out, corpora["b"], "--bootstrap", "50", "--out", str(table))
     assert result.exit_code == 0, result.output

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import glob
 import importlib.util
-import os
 import re
 import shlex
 import shutil
@@ -24,11 +23,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import typer
-from filelock import FileLock
 from typer.testing import CliRunner
 
 import docs_inputs
 import voxpop.cli
+from session_once import built_once
 
 ROOT = Path(__file__).resolve().parents[1]
 D = docs_inputs
@@ -453,23 +452,17 @@ page; the page's commands still all run, as a user's second run of them would.""
 @pytest.fixture(scope="session")
 def finished_study3(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ``study3`` folder of :data:`STUDY3` run in a folder of its own (its own feature store), once per test
-    session: with pytest-xdist, the first worker to ask runs it under a file lock in the session's temporary
-    folder and the others wait for it and copy it."""
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # gw0, gw1 ...: basetemp is SESSION/popen-gwN; share SESSION
-        shared = shared.parent
-    folder = shared / "finished-study3"
-    with FileLock(str(shared / "finished-study3.lock")):
-        if not (folder / "study3" / "report.html").is_file():
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir()
-            link_checkout(folder)
-            with pytest.MonkeyPatch.context() as patch:
-                patch.chdir(folder)
-                patch.setenv("VOXPOP_FEATURE_STORE", str(folder / "feature-store"))
-                patch.setenv("VOXPOP_MAX_WORKERS", "4")
-                invoke(shlex.split(STUDY3), f"session setup: {STUDY3}")
-    return folder / "study3"
+    session (:func:`session_once.built_once`: the first worker to ask runs it, the others wait and copy it)."""
+
+    def build(folder: Path) -> None:
+        link_checkout(folder)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(folder)
+            patch.setenv("VOXPOP_FEATURE_STORE", str(folder / "feature-store"))
+            patch.setenv("VOXPOP_MAX_WORKERS", "4")
+            invoke(shlex.split(STUDY3), f"session setup: {STUDY3}")
+
+    return built_once(tmp_path_factory, "finished-study3", build) / "study3"
 
 
 @pytest.mark.slow

@@ -5,7 +5,9 @@ makes a rerun compute nothing and an interrupted run resume to the same results;
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -18,6 +20,7 @@ import voxpop.labels.label_sets
 import voxpop.models.cross_validation
 import voxpop.study.checks
 import voxpop.study.stages
+from session_once import built_once
 from voxpop.core.errors import ConfigError
 from voxpop.corpus.corpus import Corpus
 from voxpop.evaluation.analysis import dirichlet_fusion
@@ -52,6 +55,29 @@ def run_recipe_with_report(*args, **kwargs):
 def demo(demo_corpus, tmp_path_factory):
     """The session's tiny demo corpus (48 clips, 6 speakers, 3 conditions) and a feature store shared by the runs."""
     return SimpleNamespace(corpus=demo_corpus.dir, store=tmp_path_factory.mktemp("store"))
+
+
+@pytest.fixture(scope="session")
+def finished_small(tmp_path_factory):
+    """:func:`small_recipe` run once per test session with its report (:func:`session_once.built_once`): ``demo``
+    (a tiny demo corpus and the feature store the run filled, both in the shared folder, so every worker's recipe
+    is the same), ``out`` (the output folder: copy it before running into it), ``executed`` (the stages the run
+    computed) and ``results`` (its results.parquet)."""
+    from voxpop.corpus.demo import make_demo_corpus
+
+    def build(folder):
+        make_demo_corpus(folder / "demo", "tiny")
+        demo = SimpleNamespace(corpus=folder / "demo" / "corpus", store=folder / "store")
+        run = run_recipe_with_report(recipe_from_dict(small_recipe(demo)), folder / "out")
+        (folder / "executed.json").write_text(json.dumps(run.executed))
+
+    folder = built_once(tmp_path_factory, "finished-small-recipe", build)
+    return SimpleNamespace(
+        demo=SimpleNamespace(corpus=folder / "demo" / "corpus", store=folder / "store"),
+        out=folder / "out",
+        executed=json.loads((folder / "executed.json").read_text()),
+        results=pd.read_parquet(folder / "out" / "results.parquet"),
+    )
 
 
 def small_recipe(demo, **changes) -> dict:
@@ -312,10 +338,11 @@ def test_stage_cache_writes_the_marker_last_and_reuses_finished_stages(tmp_path)
     assert cache.directory(stage).name == f"labels-{stage.key}"
 
 
-def test_rerunning_a_finished_recipe_runs_no_stage(tmp_path, demo, monkeypatch):
-    recipe = recipe_from_dict(small_recipe(demo))
-    first = run_recipe_with_report(recipe, tmp_path / "out")
+def test_rerunning_a_finished_recipe_runs_no_stage(tmp_path, finished_small, monkeypatch):
+    recipe = recipe_from_dict(small_recipe(finished_small.demo))
+    first = finished_small  # the first run, into the folder copied here
     assert "train MR (base)" in first.executed and "evaluate PR -> AR (base)" in first.executed
+    shutil.copytree(first.out, tmp_path / "out", symlinks=True)
     report = (tmp_path / "out" / "report.html").read_bytes()
 
     def refuse(*args, **kwargs):
@@ -330,9 +357,9 @@ def test_rerunning_a_finished_recipe_runs_no_stage(tmp_path, demo, monkeypatch):
     assert (tmp_path / "out" / "report.html").read_bytes() == report
 
 
-def test_interrupted_run_resumes_its_folds_and_ends_with_the_same_results(tmp_path, demo, monkeypatch):
-    recipe = recipe_from_dict(small_recipe(demo))
-    reference = run_recipe_with_report(recipe, tmp_path / "uninterrupted")
+def test_interrupted_run_resumes_its_folds_and_ends_with_the_same_results(tmp_path, finished_small, monkeypatch):
+    recipe = recipe_from_dict(small_recipe(finished_small.demo))
+    reference = finished_small  # the same recipe run without interruption
     train_fold = voxpop.models.cross_validation._train_fold
     calls = []
 
@@ -354,11 +381,14 @@ def test_interrupted_run_resumes_its_folds_and_ends_with_the_same_results(tmp_pa
     assert calls == ["fold2", "fold3"]  # only PR's unfinished folds were trained
     assert "train MR (base)" not in resumed.executed and "train PR (base)" in resumed.executed
     pd.testing.assert_frame_equal(reference.results, resumed.results)
-    assert (tmp_path / "resumed" / "report.md").read_text() == (tmp_path / "uninterrupted" / "report.md").read_text()
+    assert (tmp_path / "resumed" / "report.md").read_text() == (reference.out / "report.md").read_text()
 
 
-def test_results_are_tidy_and_match_a_direct_evaluation(tmp_path, demo):
-    run = run_recipe_with_report(recipe_from_dict(small_recipe(demo)), tmp_path / "out")
+def test_results_are_tidy_and_match_a_direct_evaluation(tmp_path, finished_small):
+    shutil.copytree(finished_small.out, tmp_path / "out", symlinks=True)
+    # every stage reused from the finished run's cache: its outputs, as the first run computed them
+    run = run_recipe(recipe_from_dict(small_recipe(finished_small.demo)), tmp_path / "out")
+    assert run.executed == []
     results = pd.read_parquet(tmp_path / "out" / "results.parquet")
     assert list(results.columns[:9]) == ["study", "variant", "train", "test", "group", "metric", "value", "low", "high"]
     assert set(zip(results["train"], results["test"], strict=True)) == {
