@@ -213,6 +213,9 @@ def test_study_3_aggregation_rules(shared, tmp_path):
     assert CEILING not in study_headline(result).table().columns
 
 
+# 3 losses x 5 training label sets, tuning and an ensemble; the parts run quick in test_analysis (easy / difficult),
+# test_losses (wce, wbce, kld) and test_labels (P*, DS)
+@pytest.mark.slow
 def test_study_4_primary_secondary(shared, tmp_path):
     result = run(shared, tmp_path, "4-primary-secondary.yaml", "grid.model.balanced_sampling=[true]")
     results = result.results
