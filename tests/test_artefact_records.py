@@ -17,20 +17,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vector_runs import CLASSES, two_class_inputs
 from voxpop.cli import main
 from voxpop.core.errors import InputError
-from voxpop.features import Features
-from voxpop.labels.labelset import Accounting, LabelSet
 from voxpop.models.fold_records import RECORD_KEYS, FoldRecordError
-from voxpop.models.protocols import make_folds
-from voxpop.models.saved_runs import FeatureSource, load_run
-from voxpop.models.specs import ModelSpec, TrainConfig
+from voxpop.models.saved_runs import load_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-N = 24
-IDS = [f"clip{i:02d}" for i in range(N)]
-CLASSES = ["neutral", "anger"]
 
 
 def cli_streams(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
@@ -59,29 +53,13 @@ def refused(code: int, output: str, *named: object) -> None:
         assert str(part) in output, (part, output)
 
 
-def mlp_inputs() -> tuple:
-    """(features, labels, folds, spec, feature source) of a two-class MLP run on in-memory vectors, 3 speaker folds."""
-    rng = np.random.default_rng(0)
-    codes = np.arange(N) % 2
-    values = (2 * np.eye(2, 4)[codes] + rng.normal(size=(N, 4)) + 5).astype(np.float32)
-    features = Features(
-        key="k" * 64, path=Path("."), kind="vector", items=pd.Index(IDS, dtype="string"), values=values,
-        names=[f"x{d}" for d in range(4)], layers=[], skipped=pd.DataFrame(), seconds=pd.Series(1.0, index=IDS),
-    )  # fmt: skip
-    targets = pd.DataFrame(np.eye(2)[codes], index=IDS, columns=CLASSES)
-    labels = LabelSet(targets, pd.Series(True, index=IDS), targets * 3, "mr", Accounting(N, N, 3 * N, 3 * N))
-    items = pd.DataFrame({"speaker": [f"s{i * 6 // N}" for i in range(N)]}, index=IDS)
-    folds = make_folds(items, "speaker-folds", k=3, dev=False)
-    spec = ModelSpec(head="mlp", head_options={"hidden_dim": 4}, train=TrainConfig(epochs=1, batch_size=8))
-    source = FeatureSource(path=".", key="k" * 64, kind="vector", spec={"extractor": "test", "version": 1}, audio={})
-    return features, labels, folds, spec, source
 
 
 @pytest.fixture(scope="session")
 def mlp_run(tmp_path_factory, write_run) -> Path:
-    """The run of :func:`mlp_inputs` (standardised input), written once per session: treat as read-only."""
+    """The run of :func:`vector_runs.two_class_inputs` (standardised input), written once per session: read-only."""
     out = tmp_path_factory.mktemp("mlp-run") / "run"
-    write_run(out, *mlp_inputs())
+    write_run(out, *two_class_inputs())
     return out
 
 
@@ -245,7 +223,7 @@ def test_resuming_a_cross_validation_checks_the_fold_records(mlp_run, tmp_path):
     from voxpop.models.cross_validation import cross_validate
 
     out = copy_run(mlp_run, tmp_path)
-    features, labels, folds, spec, _ = mlp_inputs()
+    features, labels, folds, spec, _ = two_class_inputs()
     stage = out / "cache" / "train"
     assert cross_validate(features, labels, folds, spec, out_dir=stage).resumed == ["fold1", "fold2", "fold3"]
     swap(stage / "folds" / "fold1" / "weights.pt", stage / "folds" / "fold3" / "weights.pt")

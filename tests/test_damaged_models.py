@@ -7,44 +7,24 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 import voxpop.cli  # noqa: F401  (registers the verbs)
+from vector_runs import two_class_inputs
 from voxpop.cli.app import app
 from voxpop.core.errors import InputError
 from voxpop.corpus.corpus import Corpus
-from voxpop.features import Features
-from voxpop.labels.labelset import Accounting, LabelSet
-from voxpop.models.protocols import make_folds
-from voxpop.models.saved_runs import FeatureSource, load_run
-from voxpop.models.specs import ModelSpec, TrainConfig
+from voxpop.models.saved_runs import load_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-N = 24
-IDS = [f"clip{i:02d}" for i in range(N)]
-CLASSES = ["neutral", "anger"]
 
 
 @pytest.fixture
 def mlp_run(tmp_path, write_run) -> Path:
     """A two-class MLP run on in-memory vectors (standardised input), 3 speaker folds."""
-    rng = np.random.default_rng(0)
-    codes = np.arange(N) % 2
-    values = (2 * np.eye(2, 4)[codes] + rng.normal(size=(N, 4)) + 5).astype(np.float32)
-    features = Features(
-        key="k" * 64, path=Path("."), kind="vector", items=pd.Index(IDS, dtype="string"), values=values,
-        names=[f"x{d}" for d in range(4)], layers=[], skipped=pd.DataFrame(), seconds=pd.Series(1.0, index=IDS),
-    )  # fmt: skip
-    targets = pd.DataFrame(np.eye(2)[codes], index=IDS, columns=CLASSES)
-    labels = LabelSet(targets, pd.Series(True, index=IDS), targets * 3, "mr", Accounting(N, N, 3 * N, 3 * N))
-    items = pd.DataFrame({"speaker": [f"s{i * 6 // N}" for i in range(N)]}, index=IDS)
-    folds = make_folds(items, "speaker-folds", k=3, dev=False)
-    spec = ModelSpec(head="mlp", head_options={"hidden_dim": 4}, train=TrainConfig(epochs=1, batch_size=8))
-    source = FeatureSource(path=".", key="k" * 64, kind="vector", spec={"extractor": "test", "version": 1}, audio={})
-    write_run(tmp_path / "run", features, labels, folds, spec, source)
+    write_run(tmp_path / "run", *two_class_inputs("mlp"))
     return tmp_path / "run"
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from entry_point import run_voxpop
+from vector_runs import two_class_inputs
 from voxpop.core.errors import InputError
 from voxpop.core.safe_load import (
     CODE,
@@ -35,9 +36,6 @@ needs_onnx = pytest.mark.skipif(
     importlib.util.find_spec("onnxruntime") is None, reason="the export extra (onnx, onnxruntime) is not installed"
 )
 
-N = 24
-IDS = [f"clip{i:02d}" for i in range(N)]
-CLASSES = ["neutral", "anger"]
 
 
 def refused(capsys, found: str, path: Path, *args: object) -> str:
@@ -61,29 +59,9 @@ class RunsCode:
 @pytest.fixture
 def make_run(tmp_path, write_run):
     """``make_run(head)``: a two-class run of ``head`` on in-memory vectors, 3 speaker folds; its run folder."""
-    from voxpop.features import Features
-    from voxpop.labels.labelset import Accounting, LabelSet
-    from voxpop.models.protocols import make_folds
-    from voxpop.models.saved_runs import FeatureSource
-    from voxpop.models.specs import ModelSpec, TrainConfig
 
     def make(head: str) -> Path:
-        rng = np.random.default_rng(0)
-        codes = np.arange(N) % 2
-        values = (2 * np.eye(2, 4)[codes] + rng.normal(size=(N, 4)) + 5).astype(np.float32)
-        features = Features(
-            key="k" * 64, path=Path("."), kind="vector", items=pd.Index(IDS, dtype="string"), values=values,
-            names=[f"x{d}" for d in range(4)], layers=[], skipped=pd.DataFrame(), seconds=pd.Series(1.0, index=IDS),
-        )  # fmt: skip
-        targets = pd.DataFrame(np.eye(2)[codes], index=IDS, columns=CLASSES)
-        labels = LabelSet(targets, pd.Series(True, index=IDS), targets * 3, "mr", Accounting(N, N, 3 * N, 3 * N))
-        items = pd.DataFrame({"speaker": [f"s{i * 6 // N}" for i in range(N)]}, index=IDS)
-        folds = make_folds(items, "speaker-folds", k=3, dev=False)
-        options = {"hidden_dim": 4} if head == "mlp" else {}
-        spec = ModelSpec(head=head, head_options=options, train=TrainConfig(epochs=1, batch_size=8))
-        extractor = {"extractor": "test", "version": 1}
-        source = FeatureSource(path=".", key="k" * 64, kind="vector", spec=extractor, audio={})
-        write_run(tmp_path / head, features, labels, folds, spec, source)
+        write_run(tmp_path / head, *two_class_inputs(head))
         return tmp_path / head
 
     return make
