@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from typer.testing import CliRunner
 
 import voxpop.cli
+from tiny_study3 import RECIPE, tiny
 from voxpop.core.cache import Cache, Stage
 from voxpop.core.cluster import connect
 from voxpop.core.errors import ConfigError
@@ -18,27 +17,12 @@ from voxpop.study.run import dry_run, run_recipe
 from voxpop.study.scheduler import check_resources, where
 from voxpop.study.stage_kinds import features_resources, train_resources
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "3-aggregation-rules.yaml"
-
 
 def run_recipe_with_report(*args, **kwargs):
     """run_recipe with the report written, as `voxpop run` does."""
     from voxpop.report.study import write_study_report
 
     return run_recipe(*args, on_run=write_study_report, **kwargs)
-
-
-def tiny(corpus: Path) -> list[str]:
-    """Study 3 on the tiny demo corpus: MR and AR models (one loss), 3 folds, 1 epoch, 100 resamples."""
-    return [
-        "corpus.demo=null",
-        f"corpus.path={corpus}",
-        "labels.train={MR: {rule: mr, condition: voice}, AR: {rule: ar, condition: voice}}",
-        "grid={}",
-        "model.epochs=1",
-        "evaluation.bootstrap=100",
-        "protocol.speaker_folds.k=3",
-    ]
 
 
 @pytest.mark.slow
@@ -174,6 +158,7 @@ def test_ctrl_c_during_a_run_on_workers_prints_one_message_and_keeps_finished_st
     args = ["run", str(RECIPE), "--out", str(out), "--workers", "2"]
     args += [a for o in [*tiny(tmp_path / "demo" / "corpus"), "model.epochs=30"] for a in ("--set", o)]
     command = [sys.executable, "-m", "voxpop", *args]
+
     def terminal_like() -> None:  # a run started in the background (e.g. CI) inherits an ignored SIGINT
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 

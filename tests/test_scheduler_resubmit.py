@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import voxpop.cli
+from tiny_study3 import RECIPE, tiny
 from voxpop.core.cache import Cache, Stage
 from voxpop.core.cluster import connect
 from voxpop.core.errors import VoxpopError
@@ -21,21 +22,6 @@ from voxpop.corpus.demo import make_demo_corpus
 from voxpop.study.loading import load_recipe
 from voxpop.study.run import run_recipe
 from voxpop.study.scheduler import RESUBMITS, StageSubmitter, stage_result
-
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "3-aggregation-rules.yaml"
-
-
-def tiny(corpus: Path) -> list[str]:
-    """Study 3 on the tiny demo corpus: MR and AR models (one loss), 3 folds, 1 epoch, 100 resamples."""
-    return [
-        "corpus.demo=null",
-        f"corpus.path={corpus}",
-        "labels.train={MR: {rule: mr, condition: voice}, AR: {rule: ar, condition: voice}}",
-        "grid={}",
-        "model.epochs=1",
-        "evaluation.bootstrap=100",
-        "protocol.speaker_folds.k=3",
-    ]
 
 
 def _kill_every_worker_once(client, out: Path, killed: list[int]) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from jobqueue_skip import skip_without_jobqueue
+from tiny_study3 import RECIPE, tiny
 from voxpop.core.cache import Stage
 from voxpop.corpus.demo import make_demo_corpus
 from voxpop.study.loading import load_recipe
@@ -23,7 +24,6 @@ from voxpop.study.run import run_recipe
 
 pytestmark = pytest.mark.cluster
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "3-aggregation-rules.yaml"
 SRC = Path(__file__).resolve().parents[1] / "src"
 LOOPBACK = """\
 interface: lo
@@ -44,19 +44,6 @@ def slurm() -> None:
     if not {"idle", "mix", "alloc"} & set(states.split()):
         pytest.skip(f"Slurm has no usable node (sinfo: {states.strip() or 'nothing'}): run .ci/start-slurm as root")
     skip_without_jobqueue("dask-jobqueue is not installed (pip install 'voxpop[cluster]')")
-
-
-def tiny(corpus: Path) -> list[str]:
-    """Study 3 on the tiny demo corpus: MR and AR models (one loss), 3 folds, 1 epoch, 100 resamples."""
-    return [
-        "corpus.demo=null",
-        f"corpus.path={corpus}",
-        "labels.train={MR: {rule: mr, condition: voice}, AR: {rule: ar, condition: voice}}",
-        "grid={}",
-        "model.epochs=1",
-        "evaluation.bootstrap=100",
-        "protocol.speaker_folds.k=3",
-    ]
 
 
 def environment() -> dict[str, str]:
