@@ -109,6 +109,26 @@ def excerpt(value: object, limit: int = EXCERPT_CHARACTERS) -> str:
     return shown + ("…" if len(text) > limit else "")
 
 
+def excerpts(values: object, most: int = 8) -> str:
+    """A list read from a file as a message may show it: each item an :func:`excerpt`, at most ``most`` of them.
+
+    Args:
+        values: a list or tuple (anything else is one :func:`excerpt`).
+        most: items shown before ``… (N in all)``.
+
+    Returns:
+        The bracketed excerpts, e.g. ``['anger', 'sad']``.
+
+    Example:
+        >>> excerpts(["anger", "x" * 50]), excerpts(list("abc"), most=2)
+        ("['anger', 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'…]", "['a', 'b', … (3 in all)]")
+    """
+    if not isinstance(values, list | tuple):
+        return excerpt(values)
+    shown = [excerpt(v) for v in values[:most]] + ([f"… ({len(values)} in all)"] if len(values) > most else [])
+    return "[" + ", ".join(shown) + "]"
+
+
 def parse_error(error: BaseException) -> str:
     """What a YAML or JSON parser found wrong, with its line and column but none of the file's text.
 

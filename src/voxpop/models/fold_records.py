@@ -23,6 +23,7 @@ from typing import Any
 
 from voxpop.core.cache import notify, parse_json
 from voxpop.core.errors import InputError
+from voxpop.core.formatting import excerpt, excerpts
 
 RECORD = "fold.json"
 NOT_MODEL_FILES = (RECORD, "predictions.parquet", "dev_predictions.parquet")
@@ -161,7 +162,8 @@ def verify_folds(
             if origin is not None:
                 raise FoldRecordError(
                     f"{path} has the SHA-256 recorded for {origin}: the fold files were swapped or copied, and fold "
-                    f"{name!r} would predict with another fold's model. Put the files back in their own fold folders "
+                    f"{excerpt(name)} would predict with another fold's model. Put the files back in their own fold "
+                    "folders "
                     "or train the run again."
                 )
             changed.setdefault(name, []).append(file)
@@ -175,17 +177,20 @@ def _check_identity(
     path = directory / RECORD
     if record.get("fold") != name:
         raise FoldRecordError(
-            f"{path} records fold {record.get('fold')!r}, but {source} reads this folder as fold {name!r}: the fold "
+            f"{path} records fold {excerpt(record.get('fold'))}, but {source} reads this folder as fold "
+            f"{excerpt(name)}: the fold "
             "folders were swapped or renamed. Put them back under their own names or train the run again."
         )
     if record.get("run") != run:
         raise FoldRecordError(
-            f"{path} records run {record.get('run')!r}, but {source} is run {run!r}: this fold folder was copied "
+            f"{path} records run {excerpt(record.get('run'))}, but {source} is run {excerpt(run)}: this fold folder "
+            "was copied "
             "from another run. Put the run's own fold folder back or train the run again."
         )
     if classes is not None and list(record.get("classes") or []) != list(classes):
         raise FoldRecordError(
-            f"{path} records classes {record.get('classes')}, but {source} lists {list(classes)}: the model's "
+            f"{path} records classes {excerpts(record.get('classes'))}, but {source} lists {list(classes)}: the "
+            "model's "
             "outputs would be read in another order. Restore the run's own files or train the run again."
         )
 
@@ -194,7 +199,8 @@ def changed_files_error(name: str, directory: Path, files: Sequence[str]) -> Fol
     """The error for fold ``name``'s ``files`` whose SHA-256 matches no record (:func:`verify_folds`)."""
     shown = ", ".join(str(directory / f) for f in files)
     return FoldRecordError(
-        f"{shown}: the SHA-256 differs from the one {directory / RECORD} recorded when fold {name!r} was trained "
+        f"{shown}: the SHA-256 differs from the one {directory / RECORD} recorded when fold {excerpt(name)} was "
+        "trained "
         "(the file was replaced, e.g. by another run's, or changed); voxpop does not predict with it. Restore the "
         "run's own file or train the run again."
     )

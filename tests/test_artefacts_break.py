@@ -1,0 +1,134 @@
+"""Found by breaking voxpop's own artefacts by hand (#31 follow-up): values read from fold records, export cards
+and ONNX metadata are quoted as short excerpts, and a card whose kind, multi-label flag and outputs disagree is
+refused (each of those keys changes how the same ONNX outputs are read)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from voxpop.core.errors import InputError
+from voxpop.core.formatting import EXCERPT_CHARACTERS, excerpts
+from voxpop.models.export_card import card_fold, mark_onnx, read_card, verified_onnx
+from voxpop.models.fold_records import FoldRecordError, verify_folds
+
+CLASSES = ["neutral", "anger", "happy", "sad"]
+LONG = "X" * 500 + "\x1b[31m\nroot:x:0:0"  # a long value with a terminal escape and a line break
+
+
+def _short(message: str) -> None:
+    """The message quotes no more than an excerpt of :data:`LONG`: no run of X longer than the excerpt limit, and
+    the escape and the line break only escaped (the raw characters never reach the terminal)."""
+    longest = max((len(m) for m in re.findall("X+", message)), default=0)
+    assert longest <= EXCERPT_CHARACTERS, message
+    assert "\x1b" not in message and "\n" not in message and "root:x" not in message
+
+
+def test_excerpts_bounds_each_item_and_the_count() -> None:
+    assert excerpts(["anger", "sad"]) == "['anger', 'sad']"
+    assert excerpts(list("abcdefghij"), most=3) == "['a', 'b', 'c', … (10 in all)]"
+    assert excerpts(["x" * 45]) == "['" + "x" * EXCERPT_CHARACTERS + "'…]"
+    assert excerpts("a\x1bb") == "'a\\x1bb'"  # not a list: one excerpt
+
+
+def _fold(directory: Path, **record: object) -> Path:
+    directory.mkdir(parents=True)
+    (directory / "model.json").write_text("{}")
+    full = {"format": 1, "fold": directory.name, "run": "train-abc", "classes": CLASSES, "features": {},
+            "sha256": {}} | record  # fmt: skip
+    (directory / "fold.json").write_text(json.dumps(full))
+    return directory
+
+
+@pytest.mark.parametrize("key", ["fold", "run", "classes"])
+def test_fold_record_values_are_quoted_as_excerpts(tmp_path: Path, key: str) -> None:
+    value = [LONG] * 20 if key == "classes" else LONG
+    folds = {"fold1": _fold(tmp_path / "folds" / "fold1", **{key: value})}
+    with pytest.raises(FoldRecordError) as caught:
+        verify_folds(folds, "train-abc", CLASSES, source="runs.json, run 'base'", notice=lambda line: None)
+    message = str(caught.value)
+    assert str(folds["fold1"] / "fold.json") in message
+    _short(message)
+    if key == "classes":
+        assert "… (20 in all)" in message
+
+
+def _onnx(output: str = "probabilities", width: int = 4) -> bytes:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], [output])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, width])],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, [None, width])],
+    )
+    return helper.make_model(graph).SerializeToString()
+
+
+def _export(directory: Path, fold: str = "fold1", **edits: object) -> Path:
+    """An export folder as voxpop writes it (one fold), with ``edits`` applied to its card."""
+    directory.mkdir()
+    data = mark_onnx(_onnx(), "fold1", "train-abc", CLASSES)
+    (directory / "fold1.onnx").write_bytes(data)
+    card = {
+        "format": 2, "run": "base", "kind": "categorical", "classes": CLASSES, "multilabel": False,
+        "output": "softmax over classes", "output_name": "probabilities", "scale": {},
+        "label_rule": {"rule": "mr"}, "training_corpus": "corpus", "item_filter": None,
+        "protocol": {"name": "speaker-folds"}, "head": "mlp",
+        "input": {"name": "x", "kind": "vector", "shape": [None, 4], "dtype": "float32"},
+        "features": {"extractor": {"extractor": "fbank"}, "audio": {}},
+        "folds": {fold: card_fold("fold1.onnx", data, CLASSES)},
+        "prediction": "mean", "metrics": [],
+    } | edits  # fmt: skip
+    (directory / "card.json").write_text(json.dumps(card))
+    return directory / "card.json"
+
+
+def test_an_unedited_card_and_its_onnx_file_read(tmp_path: Path) -> None:
+    path = _export(tmp_path / "export")
+    card = read_card(path)
+    assert (card.kind, card.multilabel, card.classes) == ("categorical", False, CLASSES)
+    assert list(verified_onnx(path.parent, card, "probabilities")) == ["fold1"]
+
+
+@pytest.mark.parametrize(
+    "edits",
+    [
+        {"kind": "continuous"},  # class probabilities would be read as dimension values
+        {"multilabel": True},  # a softmax read as sigmoids: "neutral+anger" predictions
+        {"output": "sigmoid per class"},
+        {"output_name": "values"},
+        {"kind": "continuous", "output_name": "values"},  # two keys edited: the output text still disagrees
+    ],
+)
+def test_a_card_whose_kind_and_outputs_disagree_is_refused(tmp_path: Path, edits: dict[str, object]) -> None:
+    path = _export(tmp_path / "export", **edits)
+    with pytest.raises(InputError, match=r"do not belong together .*export the run again") as caught:
+        read_card(path)
+    assert str(path) in str(caught.value)
+
+
+def test_a_card_kind_outside_the_schema_is_refused(tmp_path: Path) -> None:
+    path = _export(tmp_path / "export", kind=LONG)
+    with pytest.raises(InputError, match=r"key 'kind': Input should be 'categorical' or 'continuous'") as caught:
+        read_card(path)
+    _short(str(caught.value))
+
+
+def test_card_values_are_quoted_as_excerpts(tmp_path: Path) -> None:
+    data = mark_onnx(_onnx(), "fold1", "train-abc", CLASSES)
+    cases = {
+        "fold-classes": {"folds": {"fold1": {"file": "fold1.onnx", "classes": [LONG] * 4}}},
+        "unknown-key": {LONG: 1},
+        "classes": {"classes": [LONG] * 4, "folds": {"fold1": card_fold("fold1.onnx", data, [LONG] * 4)}},
+        "fold-name": {"folds": {LONG: card_fold("fold1.onnx", data, CLASSES)}},
+    }
+    for name, edits in cases.items():
+        path = _export(tmp_path / name, **edits)
+        with pytest.raises(InputError) as caught:
+            verified_onnx(path.parent, read_card(path), "probabilities")
+        assert str(path.parent) in str(caught.value), name
+        _short(str(caught.value))
