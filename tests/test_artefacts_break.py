@@ -1,6 +1,6 @@
-"""Found by breaking voxpop's own artefacts by hand (#31 follow-up): values read from fold records, export cards
-and ONNX metadata are quoted as short excerpts, and a card whose kind, multi-label flag and outputs disagree is
-refused (each of those keys changes how the same ONNX outputs are read)."""
+"""Found by breaking voxpop's own artefacts by hand (#31 follow-up): values read from fold records, export
+cards, ONNX metadata and prediction tables are quoted as short excerpts, and a card whose kind, multi-label flag
+and outputs disagree is refused (each of those keys changes how the same ONNX outputs are read)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from voxpop.core.errors import InputError
+from voxpop.core.errors import InputError, where
 from voxpop.core.formatting import EXCERPT_CHARACTERS, excerpts
+from voxpop.evaluation.metrics import align_tables
+from voxpop.evaluation.prediction_checks import check_prediction_table
+from voxpop.evaluation.predictions import load_predictions
 from voxpop.models.export_card import card_fold, mark_onnx, read_card, verified_onnx
 from voxpop.models.fold_records import FoldRecordError, verify_folds
 
@@ -131,4 +135,44 @@ def test_card_values_are_quoted_as_excerpts(tmp_path: Path) -> None:
         with pytest.raises(InputError) as caught:
             verified_onnx(path.parent, read_card(path), "probabilities")
         assert str(path.parent) in str(caught.value), name
+        _short(str(caught.value))
+
+
+def _predictions(tmp_path: Path, name: str, table: pd.DataFrame) -> Path:
+    path = tmp_path / f"{name}.csv"
+    table.rename_axis("item").to_csv(path)
+    return path
+
+
+def test_prediction_tables_quote_columns_and_items_as_excerpts(tmp_path: Path) -> None:
+    good = pd.DataFrame({"A": [0.75, 0.5], "S": [0.25, 0.5]}, index=["i1", "i2"])
+    long_column = good.rename(columns={"S": LONG})
+    long_item = good.set_axis([LONG + "1", LONG + "2"]).assign(A=[-0.5, 0.5])
+    summing = good.set_axis([LONG + "1", LONG + "2"]).assign(A=[0.9, 0.5])
+    cases = [
+        (long_column, {"classes": ["A", "S"]}, "is not one of the classes"),
+        (long_item, {}, r"-0.5 is not a probability in \[0, 1\]"),
+        (summing, {}, "the class probabilities sum to 1.15"),
+    ]
+    for number, (table, options, problem) in enumerate(cases):
+        path = _predictions(tmp_path, f"p{number}", table)
+        with pytest.raises(InputError, match=problem) as caught:
+            check_prediction_table(load_predictions(path), path, **options)
+        assert str(path) in str(caught.value)
+        _short(str(caught.value))
+
+
+def test_a_location_quotes_a_column_read_from_a_file_as_an_excerpt() -> None:
+    assert where("p.csv", 2, "anger") == "p.csv, row 2, column 'anger'"
+    assert where("p.csv", column=3) == "p.csv, column 3"
+    _short(where("p.csv", 2, LONG))
+
+
+def test_fused_tables_quote_item_ids_and_class_columns_as_excerpts() -> None:
+    reference = pd.DataFrame({"A": [0.5], "S": [0.5]}, index=["i1"])
+    other_columns = reference.rename(columns={"S": LONG})
+    other_items = reference.set_axis([LONG])
+    for table, problem in [(other_columns, "class columns differ"), (other_items, "items differ")]:
+        with pytest.raises(InputError, match=problem) as caught:
+            align_tables({"audio": reference, "video": table})
         _short(str(caught.value))
