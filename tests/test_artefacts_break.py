@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 
 from voxpop.core.errors import InputError, where
-from voxpop.core.formatting import EXCERPT_CHARACTERS, excerpts
+from voxpop.core.formatting import EXCERPT_CHARACTERS, excerpts, validation_problem
 from voxpop.evaluation.metrics import align_tables
 from voxpop.evaluation.prediction_checks import check_prediction_table
 from voxpop.evaluation.predictions import load_predictions
 from voxpop.models.export_card import card_fold, mark_onnx, read_card, verified_onnx
 from voxpop.models.fold_records import FoldRecordError, verify_folds
+from voxpop.models.saved_runs import find_runs
 
 CLASSES = ["neutral", "anger", "happy", "sad"]
 LONG = "X" * 500 + "\x1b[31m\nroot:x:0:0"  # a long value with a terminal escape and a line break
@@ -176,3 +177,32 @@ def test_fused_tables_quote_item_ids_and_class_columns_as_excerpts() -> None:
         with pytest.raises(InputError, match=problem) as caught:
             align_tables({"audio": reference, "video": table})
         _short(str(caught.value))
+
+
+@pytest.mark.parametrize("record", [{"format": 2, LONG: 1}, {"format": 2, "folds": LONG}])
+def test_a_run_list_failing_its_schema_names_the_key_not_the_value(tmp_path: Path, record: dict) -> None:
+    (tmp_path / "runs.json").write_text(json.dumps({"base": record}))
+    with pytest.raises(InputError, match=r"runs\.json: not a readable run list \(key .*problems in all\)") as caught:
+        find_runs(tmp_path)
+    message = str(caught.value)
+    _short(message)
+    assert "input_value" not in message and "errors.pydantic.dev" not in message and "\n" not in message
+
+
+def test_validation_problem_shows_the_first_key_and_the_count() -> None:
+    import pydantic
+
+    class Card(pydantic.BaseModel, extra="forbid"):
+        kind: str
+        folds: list[str]
+
+    with pytest.raises(pydantic.ValidationError) as caught:
+        Card.model_validate({"kind": LONG, "folds": LONG, "extra": 1})
+    assert validation_problem(caught.value) == "key 'folds': Input should be a valid list (2 problems in all)"
+
+
+def test_run_classes_are_quoted_as_excerpts_against_the_fold_record(tmp_path: Path) -> None:
+    folds = {"fold1": _fold(tmp_path / "folds" / "fold1")}
+    with pytest.raises(FoldRecordError, match="records classes") as caught:
+        verify_folds(folds, "train-abc", [LONG] * 4, source="runs.json, run 'base'", notice=lambda line: None)
+    _short(str(caught.value))

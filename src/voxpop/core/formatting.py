@@ -5,6 +5,8 @@ Plain text, no plotting: the CLI imports this without matplotlib.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -127,6 +129,34 @@ def excerpts(values: object, most: int = 8) -> str:
         return excerpt(values)
     shown = [excerpt(v) for v in values[:most]] + ([f"… ({len(values)} in all)"] if len(values) > most else [])
     return "[" + ", ".join(shown) + "]"
+
+
+def validation_problem(error: Any) -> str:
+    """What a schema check (a ``pydantic.ValidationError``) found first, without the value it found: the key as an
+    :func:`excerpt` (a key read from a file) and the check's description, on one line.
+
+    Args:
+        error: the ``pydantic.ValidationError`` (anything with ``errors()`` as pydantic gives them).
+
+    Returns:
+        e.g. ``key 'folds.fold1.classes': Input should be a valid list`` (``(N problems in all)`` after it when
+        there are several).
+
+    Example:
+        >>> import pydantic
+        >>> class Card(pydantic.BaseModel, extra="forbid"):
+        ...     kind: str
+        >>> try:
+        ...     Card.model_validate({"kind": "a", "x" * 50: 1})
+        ... except pydantic.ValidationError as exc:
+        ...     validation_problem(exc)
+        "key 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'…: Extra inputs are not permitted"
+    """
+    errors = error.errors()
+    first = errors[0]
+    key = ".".join(str(part) for part in first["loc"])
+    more = f" ({len(errors)} problems in all)" if len(errors) > 1 else ""
+    return f"key {excerpt(key)}: {first['msg']}{more}"
 
 
 def parse_error(error: BaseException) -> str:

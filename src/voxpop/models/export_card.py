@@ -22,7 +22,7 @@ import pydantic
 
 from voxpop.core.cache import notify
 from voxpop.core.errors import InputError
-from voxpop.core.formatting import excerpt, excerpts
+from voxpop.core.formatting import excerpt, excerpts, validation_problem
 from voxpop.core.safe_load import REEXPORT, checked_onnx, read_json_file
 
 CARD_FORMAT = 2
@@ -163,11 +163,7 @@ def read_card(path: Path, notice: Callable[[str], None] = notify) -> ExportCard:
     try:
         card = ExportCard.model_validate(raw)
     except pydantic.ValidationError as exc:
-        error = exc.errors()[0]
-        key = ".".join(map(str, error["loc"]))
-        raise InputError(
-            f"{path}, key {excerpt(key)}: {error['msg']} (card format {CARD_FORMAT}); {REEXPORT}."
-        ) from None
+        raise InputError(f"{path}, {validation_problem(exc)} (card format {CARD_FORMAT}); {REEXPORT}.") from None
     if not card.folds:
         raise InputError(f"{path}, key 'folds': empty; an export holds one ONNX model per fold. {REEXPORT[0].upper()}"
                          f"{REEXPORT[1:]}.")  # fmt: skip

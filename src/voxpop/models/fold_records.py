@@ -189,9 +189,9 @@ def _check_identity(
         )
     if classes is not None and list(record.get("classes") or []) != list(classes):
         raise FoldRecordError(
-            f"{path} records classes {excerpts(record.get('classes'))}, but {source} lists {list(classes)}: the "
-            "model's "
-            "outputs would be read in another order. Restore the run's own files or train the run again."
+            f"{path} records classes {excerpts(record.get('classes'))}, but {source} lists "
+            f"{excerpts(list(classes))}: the model's outputs would be read in another order. Restore the run's own "
+            "files or train the run again."
         )
 
 

@@ -23,6 +23,7 @@ import pydantic
 
 from voxpop.core.cache import parse_json, write_text
 from voxpop.core.errors import InputError
+from voxpop.core.formatting import parse_error, validation_problem
 from voxpop.evaluation import load_predictions
 from voxpop.evaluation.prediction_checks import check_prediction_table
 from voxpop.features import FeatureStore
@@ -306,8 +307,12 @@ def find_runs(out_dir: str | Path, names: list[str] | None = None) -> dict[str, 
         for name, value in data.items():
             check_run_format(path, name, value, RUN_FORMAT)
         records = {name: RunRecord.model_validate(value) for name, value in data.items()}
-    except (ValueError, AttributeError, pydantic.ValidationError) as exc:
-        raise InputError(f"{path}: not a readable run list ({exc}); run the study again to rewrite it.") from None
+    except pydantic.ValidationError as exc:
+        raise InputError(f"{path}: not a readable run list ({validation_problem(exc)}); run the study again to "
+                         "rewrite it.") from None  # fmt: skip
+    except (ValueError, AttributeError) as exc:
+        raise InputError(f"{path}: not a readable run list ({parse_error(exc)}); run the study again to rewrite "
+                         "it.") from None  # fmt: skip
     if not records:
         raise InputError(f"{path}: the study trained no model (its recipe has no labels.train).")
     for name, record in records.items():
