@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from voxpop.core.cache import damaged_files
 from voxpop.core.errors import InputError, where
 from voxpop.core.formatting import EXCERPT_CHARACTERS, excerpts, validation_problem
 from voxpop.evaluation.metrics import align_tables
@@ -206,3 +207,14 @@ def test_run_classes_are_quoted_as_excerpts_against_the_fold_record(tmp_path: Pa
     with pytest.raises(FoldRecordError, match="records classes") as caught:
         verify_folds(folds, "train-abc", [LONG] * 4, source="runs.json, run 'base'", notice=lambda line: None)
     _short(str(caught.value))
+
+
+def test_a_done_record_naming_a_file_too_long_to_exist_is_damage_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "kept.txt").write_text("ok")
+    entry = {"bytes": 2, "mtime_ns": 1, "blake2b": "00"}
+    record = {LONG: entry, "a/" * 2100 + "b": entry, "fold1/" + "y" * 256: entry}  # NAME_MAX, PATH_MAX, a part
+    problems = damaged_files(tmp_path, record, full=True)
+    assert len(problems) == 3  # one per recorded name, each a located problem (was OSError ENAMETOOLONG)
+    for problem in problems:
+        assert "which is not a file inside the stage folder" in problem
+        _short(problem)
