@@ -218,3 +218,38 @@ def test_a_done_record_naming_a_file_too_long_to_exist_is_damage_not_a_traceback
     for problem in problems:
         assert "which is not a file inside the stage folder" in problem
         _short(problem)
+
+
+def _recorded_fold(directory: Path, digests: dict[str, str] | None = None) -> Path:
+    """A fold folder with one weights file, its record's ``sha256`` table as voxpop writes it or ``digests``."""
+    import hashlib
+
+    directory.mkdir(parents=True)
+    (directory / "weights.pt").write_bytes(b"weights of this fold")
+    written = {"weights.pt": hashlib.sha256(b"weights of this fold").hexdigest()}
+    record = {"format": 1, "fold": directory.name, "run": "train-abc", "classes": CLASSES, "features": {},
+              "sha256": written if digests is None else digests}  # fmt: skip
+    (directory / "fold.json").write_text(json.dumps(record))
+    return directory
+
+
+def test_a_complete_sha256_table_passes(tmp_path: Path) -> None:
+    folds = {"fold1": _recorded_fold(tmp_path / "fold1")}
+    assert verify_folds(folds, "train-abc", CLASSES, source="runs.json", notice=lambda line: None) == {}
+
+
+@pytest.mark.parametrize(
+    ("digests", "problem"),
+    [
+        ({}, "has no digest for .*weights.pt, a file of the fold's model"),  # emptied: a swap would pass unchecked
+        ({"/etc/hostname": "00"}, "names '/etc/hostname', which is not a file of the fold folder"),
+        ({"../fold2/weights.pt": "00"}, "names '../fold2/weights.pt', which is not a file of the fold folder"),
+    ],
+)
+def test_a_sha256_table_emptied_or_pointing_out_of_the_fold_is_refused(
+    tmp_path: Path, digests: dict[str, str], problem: str
+) -> None:
+    folds = {"fold1": _recorded_fold(tmp_path / "fold1", digests)}
+    with pytest.raises(FoldRecordError, match=problem) as caught:
+        verify_folds(folds, "train-abc", CLASSES, source="runs.json", notice=lambda line: None)
+    assert str(folds["fold1"] / "fold.json") in str(caught.value)

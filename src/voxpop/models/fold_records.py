@@ -151,6 +151,7 @@ def verify_folds(
         if not isinstance(record["sha256"], dict):
             raise FoldRecordError(f"{directory / RECORD}: its 'sha256' is not a table of file digests (damaged); "
                                   "train the run again.")  # fmt: skip
+        _check_listing(directory, record["sha256"])
         for file, expected in record["sha256"].items():
             path = directory / file
             if path.is_symlink() or not path.is_file():
@@ -168,6 +169,21 @@ def verify_folds(
                 )
             changed.setdefault(name, []).append(file)
     return changed
+
+
+def _check_listing(directory: Path, digests: Mapping[str, Any]) -> None:
+    """FoldRecordError when a fold record's ``sha256`` table names a path outside the fold folder, or leaves out a
+    model file the folder holds: an emptied or shortened table would let a swapped file through unchecked."""
+    outside = [f for f in digests if Path(f).is_absolute() or ".." in Path(f).parts or not Path(f).parts]
+    unlisted = sorted(set(model_files(directory)) - set(digests))
+    if outside or unlisted:
+        what = (f"names {excerpt(outside[0])}, which is not a file of the fold folder" if outside
+                else f"has no digest for {directory / unlisted[0]}, a file of the fold's model")  # fmt: skip
+        raise FoldRecordError(
+            f"{directory / RECORD}: its 'sha256' table {what}: the record was edited (or a file added to the fold "
+            "folder), and voxpop checks every model file before it uses one. Restore the run's own fold folder or "
+            "train the run again."
+        )
 
 
 def _check_identity(
