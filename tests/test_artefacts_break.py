@@ -253,3 +253,18 @@ def test_a_sha256_table_emptied_or_pointing_out_of_the_fold_is_refused(
     with pytest.raises(FoldRecordError, match=problem) as caught:
         verify_folds(folds, "train-abc", CLASSES, source="runs.json", notice=lambda line: None)
     assert str(folds["fold1"] / "fold.json") in str(caught.value)
+
+
+def test_a_card_of_format_2_without_a_files_digest_is_refused(tmp_path: Path) -> None:
+    path = _export(tmp_path / "export", folds={"fold1": {"file": "fold1.onnx", "sha256": None, "classes": CLASSES}})
+    with pytest.raises(InputError, match=r"key 'folds.fold1.sha256': missing; a card of format 2 records"):
+        read_card(path)
+
+
+def test_a_card_of_format_1_is_still_read_with_one_notice(tmp_path: Path) -> None:
+    path = _export(tmp_path / "export", format=1, folds={"fold1": "fold1.onnx"})
+    said: list[str] = []
+    card = read_card(path, notice=said.append)
+    assert len(said) == 1 and "written by voxpop before card format 2" in said[0]
+    assert card.folds["fold1"].sha256 is None and card.folds["fold1"].classes == CLASSES
+    assert list(verified_onnx(path.parent, card, "probabilities")) == ["fold1"]

@@ -179,9 +179,13 @@ def read_card(path: Path, notice: Callable[[str], None] = notify) -> ExportCard:
         if entry.classes != card.classes:
             raise InputError(
                 f"{path}, key {excerpt(f'folds.{fold}.classes')}: {excerpts(entry.classes)}, but the card's classes "
-                f"are "
-                f"{excerpts(card.classes)}: the "
-                f"card was edited (a reordered class list would mislabel every prediction); {REEXPORT}."
+                f"are {excerpts(card.classes)}: the card was edited (a reordered class list would mislabel every "
+                f"prediction); {REEXPORT}."
+            )
+        if entry.sha256 is None and found == CARD_FORMAT:  # format 2 records every file's digest; format 1: none
+            raise InputError(
+                f"{path}, key {excerpt(f'folds.{fold}.sha256')}: missing; a card of format {CARD_FORMAT} records the "
+                f"SHA-256 of each ONNX file (without it another export's file would pass unchecked); {REEXPORT}."
             )
     return card
 
