@@ -268,3 +268,21 @@ def test_a_card_of_format_1_is_still_read_with_one_notice(tmp_path: Path) -> Non
     assert len(said) == 1 and "written by voxpop before card format 2" in said[0]
     assert card.folds["fold1"].sha256 is None and card.folds["fold1"].classes == CLASSES
     assert list(verified_onnx(path.parent, card, "probabilities")) == ["fold1"]
+
+
+def test_a_fold_record_with_some_record_keys_removed_is_refused_not_read_as_older(tmp_path: Path) -> None:
+    directory = _recorded_fold(tmp_path / "fold1")
+    record = json.loads((directory / "fold.json").read_text())
+    del record["sha256"]  # with the fold, run and classes kept: not an older record, whose files go unchecked
+    (directory / "fold.json").write_text(json.dumps(record))
+    with pytest.raises(FoldRecordError, match=r"fold.json: has run, classes, features but not sha256: .* edited"):
+        verify_folds({"fold1": directory}, "train-abc", CLASSES, source="runs.json", notice=lambda line: None)
+
+
+def test_an_older_record_without_any_record_key_is_read_with_one_notice(tmp_path: Path) -> None:
+    directory = _recorded_fold(tmp_path / "fold1")
+    (directory / "model.json").write_text("{}")
+    (directory / "fold.json").write_text(json.dumps({"format": 1, "fold": "fold1"}))
+    said: list[str] = []
+    assert verify_folds({"fold1": directory}, "train-abc", CLASSES, source="runs.json", notice=said.append) == {}
+    assert len(said) == 1 and "no file record (written by voxpop before fold records)" in said[0]

@@ -135,6 +135,14 @@ def verify_folds(
     records = {d: recorded[d] for d in folds.values() if d in recorded}
     digests = _recorded_digests(recorded)
     unrecorded = {d for d in folds.values() if not all(k in records.get(d, {}) for k in RECORD_KEYS)}
+    for directory in unrecorded & set(records):  # an older record has none of the keys; some of them: edited
+        kept = [k for k in RECORD_KEYS if k in records[directory]]
+        if kept:
+            raise FoldRecordError(
+                f"{directory / RECORD}: has {', '.join(kept)} but not {', '.join(sorted(set(RECORD_KEYS) - set(kept)))}"
+                ": a record is written whole (an older voxpop wrote none of them), so this one was edited. Restore the "
+                "run's own fold folder or train the run again."
+            )
     older = [n for n, d in folds.items() if d in unrecorded and (d / "model.json").is_file()]  # (else: load names it)
     if older:
         notice(
