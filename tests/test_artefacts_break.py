@@ -286,3 +286,13 @@ def test_an_older_record_without_any_record_key_is_read_with_one_notice(tmp_path
     said: list[str] = []
     assert verify_folds({"fold1": directory}, "train-abc", CLASSES, source="runs.json", notice=said.append) == {}
     assert len(said) == 1 and "no file record (written by voxpop before fold records)" in said[0]
+
+
+def test_a_fold_left_out_of_the_runs_list_is_refused_when_the_list_is_the_whole_run(tmp_path: Path) -> None:
+    kept = _recorded_fold(tmp_path / "folds" / "fold1")
+    dropped = _recorded_fold(tmp_path / "folds" / "fold2")
+    with pytest.raises(FoldRecordError, match=r"holds fold 'fold2' of this run, but runs.json does not list it"):
+        verify_folds({"fold1": kept}, "train-abc", CLASSES, source="runs.json", notice=print, complete=True)
+    # one fold checked on its own (a cross-validation resuming fold by fold): the others are not its business
+    assert verify_folds({"fold1": kept}, "train-abc", CLASSES, source="runs.json", notice=print) == {}
+    assert dropped.is_dir()

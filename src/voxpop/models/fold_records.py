@@ -108,6 +108,7 @@ def verify_folds(
     *,
     source: str,
     notice: Callable[[str], None] = notify,
+    complete: bool = False,
 ) -> dict[str, list[str]]:
     """Check fold folders against their records before their models are loaded (each file hashed once).
 
@@ -117,6 +118,8 @@ def verify_folds(
         classes: the run's output columns in order; None: not compared.
         source: where ``folds`` and ``run`` come from, for messages (e.g. ``OUT/runs.json, run 'base'``).
         notice: receives one line when some folds carry no record (written by an older voxpop).
+        complete: ``folds`` are all of the run's folds (``runs.json``): a recorded fold folder beside them that they
+            leave out is refused (a fold dropped from the list would change the averaged predictions silently).
 
     Returns:
         ``{fold: [file, ...]}``: files that match no recorded SHA-256 (changed after training, or replaced by a
@@ -133,6 +136,13 @@ def verify_folds(
             if child.is_dir() and (read := _read_record(child)) is not None:
                 recorded[child] = read
     records = {d: recorded[d] for d in folds.values() if d in recorded}
+    left_out = sorted(set(recorded) - set(folds.values())) if complete else []
+    if left_out:
+        raise FoldRecordError(
+            f"{left_out[0]} holds fold {excerpt(recorded[left_out[0]].get('fold'))} of this run, but {source} does "
+            "not list it: a fold was removed from the list (the predictions would average fewer fold models). "
+            "Restore the run's own runs.json or train the run again."
+        )
     digests = _recorded_digests(recorded)
     unrecorded = {d for d in folds.values() if not all(k in records.get(d, {}) for k in RECORD_KEYS)}
     for directory in unrecorded & set(records):  # an older record has none of the keys; some of them: edited

@@ -177,7 +177,7 @@ class Run:
         standardized = standardizes(self.record.model)
         folds = {name: fold_folder(self.directory, name) for name in self.record.folds}
         source = f"{self.directory.parent.parent / RUNS_FILE}, run {self.record.name!r}"
-        changed = verify_folds(folds, self.directory.name, self.record.classes, source=source)
+        changed = verify_folds(folds, self.directory.name, self.record.classes, source=source, complete=True)
         models = {}
         for name in self.record.folds:
             try:
