@@ -348,9 +348,10 @@ def damaged_files(directory: Path, record: Mapping[str, Mapping[str, Any]], *, f
     """
     problems = []
     for name, expected in record.items():
-        parts = Path(name).parts
-        if Path(name).is_absolute() or ".." in parts or not parts:
-            problems.append(f"the record names {name!r}, which is not a file inside the stage folder")
+        parts = Path(name).parts  # (a part over NAME_MAX bytes, or a name over PATH_MAX: no file voxpop wrote)
+        if Path(name).is_absolute() or ".." in parts or not parts or max(len(os.fsencode(p)) for p in parts) > 255 \
+                or len(os.fsencode(name)) > 4095:
+            problems.append(f"the record names {excerpt(name)}, which is not a file inside the stage folder")
             continue
         if not _is_file_record(expected):
             problems.append(f"the record of {name} is damaged (expected its bytes, mtime_ns and blake2b)")

@@ -33,13 +33,15 @@ def where(file: object = None, row: object = None, column: object = None) -> str
     >>> where(column="value")
     "column 'value'"
     """
+    from voxpop.core.formatting import excerpt  # (numpy and pandas: imported where a location is formatted)
+
     parts = []
     if file is not None:
         parts.append(str(file))
     if row is not None:
         parts.append(f"row {row}")
-    if column is not None:
-        parts.append(f"column {column!r}")
+    if column is not None:  # a column name read from a file: a short excerpt (a name voxpop wrote: as it is)
+        parts.append(f"column {excerpt(column) if isinstance(column, str) else repr(column)}")
     return ", ".join(parts)
 
 

@@ -5,6 +5,8 @@ Plain text, no plotting: the CLI imports this without matplotlib.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -107,6 +109,54 @@ def excerpt(value: object, limit: int = EXCERPT_CHARACTERS) -> str:
     text = value if isinstance(value, str) else str(value)
     shown = repr(text[:limit])
     return shown + ("…" if len(text) > limit else "")
+
+
+def excerpts(values: object, most: int = 8) -> str:
+    """A list read from a file as a message may show it: each item an :func:`excerpt`, at most ``most`` of them.
+
+    Args:
+        values: a list or tuple (anything else is one :func:`excerpt`).
+        most: items shown before ``… (N in all)``.
+
+    Returns:
+        The bracketed excerpts, e.g. ``['anger', 'sad']``.
+
+    Example:
+        >>> excerpts(["anger", "x" * 50]), excerpts(list("abc"), most=2)
+        ("['anger', 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'…]", "['a', 'b', … (3 in all)]")
+    """
+    if not isinstance(values, list | tuple):
+        return excerpt(values)
+    shown = [excerpt(v) for v in values[:most]] + ([f"… ({len(values)} in all)"] if len(values) > most else [])
+    return "[" + ", ".join(shown) + "]"
+
+
+def validation_problem(error: Any) -> str:
+    """What a schema check (a ``pydantic.ValidationError``) found first, without the value it found: the key as an
+    :func:`excerpt` (a key read from a file) and the check's description, on one line.
+
+    Args:
+        error: the ``pydantic.ValidationError`` (anything with ``errors()`` as pydantic gives them).
+
+    Returns:
+        e.g. ``key 'folds.fold1.classes': Input should be a valid list`` (``(N problems in all)`` after it when
+        there are several).
+
+    Example:
+        >>> import pydantic
+        >>> class Card(pydantic.BaseModel, extra="forbid"):
+        ...     kind: str
+        >>> try:
+        ...     Card.model_validate({"kind": "a", "x" * 50: 1})
+        ... except pydantic.ValidationError as exc:
+        ...     validation_problem(exc)
+        "key 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'…: Extra inputs are not permitted"
+    """
+    errors = error.errors()
+    first = errors[0]
+    key = ".".join(str(part) for part in first["loc"])
+    more = f" ({len(errors)} problems in all)" if len(errors) > 1 else ""
+    return f"key {excerpt(key)}: {first['msg']}{more}"
 
 
 def parse_error(error: BaseException) -> str:

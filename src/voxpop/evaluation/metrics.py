@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from voxpop.core.errors import ConfigError, InputError
+from voxpop.core.formatting import excerpt, excerpts
 
 SINGLE_LABEL_METRICS = ("accuracy", "uar", "macro_f1", "micro_f1", "weighted_f1", "mcc")
 """The whole-test-set metrics of a single-label task (METHODS.md section 6), as :func:`evaluate` names them."""
@@ -68,13 +69,13 @@ _PER_CLASS_NAME = re.compile(r"^(precision|recall|f1|weighted_f1|mcc)\[(.+)\]$")
 
 
 def _listing(values: Sequence[object]) -> str:
-    shown = ", ".join(repr(v) for v in list(values)[:_MAX_LISTED])
+    shown = ", ".join(excerpt(v) if isinstance(v, str) else repr(v) for v in list(values)[:_MAX_LISTED])
     more = len(values) - _MAX_LISTED
     return shown + (f" ... ({more} more)" if more > 0 else "")
 
 
 def _item_label(index: pd.Index | None, position: int) -> str:
-    return f"item {index[position]!r}" if index is not None else f"position {position}"
+    return f"item {excerpt(index[position])}" if index is not None else f"position {position}"
 
 
 def align_tables(
@@ -116,7 +117,8 @@ def align_tables(
             extra_c = [c for c in table.columns if c not in classes]
             if missing_c or extra_c:
                 raise InputError(
-                    f"{name}: class columns differ from {list(classes)}: missing {missing_c}, extra {extra_c}; "
+                    f"{name}: class columns differ from {list(classes)}: missing {excerpts(missing_c)}, extra "
+                    f"{excerpts(extra_c)}; "
                     "rename or map the columns to the corpus classes."
                 )
             table = table[list(classes)]

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from voxpop.core.errors import InputError, where
+from voxpop.core.formatting import excerpt, excerpts
 from voxpop.evaluation.predictions import Predictions
 from voxpop.labels.decisions import DISTRIBUTION_TOLERANCE
 
@@ -65,9 +66,10 @@ model as such.
         extra = [c for c in found if c not in classes]
         missing = [c for c in classes if c not in found]
         if extra or missing:
-            what = f"column {extra[0]!r} is not one of the classes" if extra else f"no column for class {missing[0]!r}"
+            what = (f"column {excerpt(extra[0])} is not one of the classes" if extra
+                    else f"no column for class {excerpt(missing[0])}")  # fmt: skip
             raise InputError(
-                f"{source}: {what} of {expected} ({', '.join(classes)}); the predictions have {', '.join(found)}. "
+                f"{source}: {what} of {expected} ({', '.join(classes)}); the predictions have {excerpts(found)}. "
                 "Give predictions of a model trained on these classes, one column per class."
             )
     if needs_fold and predictions.folds is None:
@@ -79,9 +81,9 @@ model as such.
         unknown = ~predictions.folds.astype(str).isin(list(folds)).to_numpy()
         if unknown.any():
             row = int(np.flatnonzero(unknown)[0])
-            fold = str(predictions.folds.iat[row])[:40]
             raise InputError(
-                f"{where(source, row + 1, 'fold')}: item {table.index[row]!r}, fold {fold!r} is not one of the "
+                f"{where(source, row + 1, 'fold')}: item {excerpt(table.index[row])}, fold "
+                f"{excerpt(predictions.folds.iat[row])} is not one of the "
                 f"run's folds ({', '.join(folds)}); run the study again to rewrite the file."
             )
     if predictions.kind != "categorical":
@@ -91,7 +93,8 @@ model as such.
     if outside.any():
         row, column = (int(i) for i in np.argwhere(outside)[0])
         raise InputError(
-            f"{where(source, row + 1, found[column])}: item {table.index[row]!r}, {values[row, column]:g} is not a "
+            f"{where(source, row + 1, found[column])}: item {excerpt(table.index[row])}, {values[row, column]:g} is "
+            "not a "
             f"probability in [0, 1] ({int(outside.sum()):,} such values); give class probabilities (softmax or "
             "sigmoid outputs), not logits or scores."
         )
@@ -101,7 +104,9 @@ model as such.
         if off.any():
             row = int(np.flatnonzero(off)[0])
             raise InputError(
-                f"{where(source, row + 1)}, column {found[0]!r}..{found[-1]!r}: item {table.index[row]!r}, the class "
+                f"{where(source, row + 1)}, column {excerpt(found[0])}..{excerpt(found[-1])}: item "
+                f"{excerpt(table.index[row])}, "
+                "the class "
                 f"probabilities sum to {sums[row]:.6g}; a single-label row sums to one (within {SUM_TOLERANCE:g}): "
                 "give softmax probabilities, or predictions of a multi-label model as such."
             )

@@ -40,13 +40,19 @@ import pandas as pd
 from voxpop.core.errors import ConfigError, InputError
 from voxpop.core.paths import id_filename
 from voxpop.core.safe_load import REEXPORT
-from voxpop.models.export_card import CARD_FORMAT, card_fold, mark_onnx, read_card, verified_onnx
+from voxpop.models.export_card import (
+    CARD_FORMAT,
+    OUTPUT,
+    OUTPUT_TEXT,
+    VALUES,
+    card_fold,
+    mark_onnx,
+    read_card,
+    verified_onnx,
+)
 
 CARD = "card.json"
 INPUT = "x"
-OUTPUT = "probabilities"
-VALUES = "values"
-"""The output of a regressor's graph: dimension values on the targets' scale."""
 RATER_OUTPUT = "rater_probabilities"
 """The second output of a rater-aware head's graph (per_rater, crowd_layer): (N, R, C) class probabilities of each
 rater output, in the order the card lists per fold under ``raters``."""
@@ -246,10 +252,7 @@ def _card(
     record = run.record
     features = record.features
     regression = record.kind == "continuous"
-    if regression:
-        output = "dimension values on the targets' scale"
-    else:
-        output = "sigmoid per class" if record.multilabel else "softmax over classes"
+    output = OUTPUT_TEXT[(record.kind, record.multilabel)]
     return {
         "format": CARD_FORMAT,
         "run": record.name,

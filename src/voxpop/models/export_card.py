@@ -16,16 +16,28 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 
 from voxpop.core.cache import notify
 from voxpop.core.errors import InputError
+from voxpop.core.formatting import excerpt, excerpts, validation_problem
 from voxpop.core.safe_load import REEXPORT, checked_onnx, read_json_file
 
 CARD_FORMAT = 2
 """The card format this voxpop writes and reads (1: folds named only their file; upgraded on read)."""
+OUTPUT = "probabilities"
+"""The output of a classifier's graph: (N, C) class probabilities."""
+VALUES = "values"
+"""The output of a regressor's graph: dimension values on the targets' scale."""
+OUTPUT_TEXT = {
+    ("categorical", False): "softmax over classes",
+    ("categorical", True): "sigmoid per class",
+    ("continuous", False): "dimension values on the targets' scale",
+}
+"""The card's ``output`` for each (``kind``, ``multilabel``); a card whose kind, multilabel, output and output name
+disagree was edited, and is refused (each changes how the same ONNX outputs are read)."""
 META_FOLD, META_RUN, META_CLASSES = "voxpop.fold", "voxpop.run", "voxpop.classes"
 """The metadata keys :func:`mark_onnx` writes into each exported ONNX file."""
 
@@ -67,7 +79,7 @@ class ExportCard(_Strict):
 
     format: int
     run: str
-    kind: str = "categorical"
+    kind: Literal["categorical", "continuous"] = "categorical"
     classes: list[str]
     multilabel: bool
     output: str
@@ -151,17 +163,29 @@ def read_card(path: Path, notice: Callable[[str], None] = notify) -> ExportCard:
     try:
         card = ExportCard.model_validate(raw)
     except pydantic.ValidationError as exc:
-        error = exc.errors()[0]
-        key = ".".join(map(str, error["loc"]))
-        raise InputError(f"{path}, key {key!r}: {error['msg']} (card format {CARD_FORMAT}); {REEXPORT}.") from None
+        raise InputError(f"{path}, {validation_problem(exc)} (card format {CARD_FORMAT}); {REEXPORT}.") from None
     if not card.folds:
         raise InputError(f"{path}, key 'folds': empty; an export holds one ONNX model per fold. {REEXPORT[0].upper()}"
                          f"{REEXPORT[1:]}.")  # fmt: skip
+    expected = OUTPUT_TEXT.get((card.kind, card.multilabel))
+    name = VALUES if card.kind == "continuous" else OUTPUT
+    if expected is None or card.output != expected or card.output_name != name:
+        raise InputError(
+            f"{path}, keys 'kind', 'multilabel', 'output', 'output_name': {excerpt(card.kind)}, {card.multilabel}, "
+            f"{excerpt(card.output)}, {excerpt(card.output_name)} do not belong together (the card was edited: each "
+            f"changes how the ONNX outputs are read); {REEXPORT}."
+        )
     for fold, entry in card.folds.items():
         if entry.classes != card.classes:
             raise InputError(
-                f"{path}, key 'folds.{fold}.classes': {entry.classes}, but the card's classes are {card.classes}: the "
-                f"card was edited (a reordered class list would mislabel every prediction); {REEXPORT}."
+                f"{path}, key {excerpt(f'folds.{fold}.classes')}: {excerpts(entry.classes)}, but the card's classes "
+                f"are {excerpts(card.classes)}: the card was edited (a reordered class list would mislabel every "
+                f"prediction); {REEXPORT}."
+            )
+        if entry.sha256 is None and found == CARD_FORMAT:  # format 2 records every file's digest; format 1: none
+            raise InputError(
+                f"{path}, key {excerpt(f'folds.{fold}.sha256')}: missing; a card of format {CARD_FORMAT} records the "
+                f"SHA-256 of each ONNX file (without it another export's file would pass unchecked); {REEXPORT}."
             )
     return card
 
@@ -194,7 +218,7 @@ def verified_onnx(directory: Path, card: ExportCard, output: str) -> dict[str, b
     for fold, entry in card.folds.items():
         file = directory / Path(entry.file).name
         if file.is_symlink() or not file.is_file():
-            raise InputError(f"{file}: fold {fold!r} of {path}, missing; {REEXPORT}.")
+            raise InputError(f"{file}: fold {excerpt(fold)} of {path}, missing; {REEXPORT}.")
         data = file.read_bytes()
         model = checked_onnx(file, data)
         digest = hashlib.sha256(data).hexdigest()
@@ -206,7 +230,8 @@ def verified_onnx(directory: Path, card: ExportCard, output: str) -> dict[str, b
                         f"not the one of fold {fold!r}: the files were swapped; {REEXPORT}."
                     )
             raise InputError(
-                f"{file}: its SHA-256 differs from the one {path} records for fold {fold!r}: the file was replaced "
+                f"{file}: its SHA-256 differs from the one {path} records for fold {excerpt(fold)}: the file was "
+                "replaced "
                 f"(e.g. by another export's) or changed; {REEXPORT}."
             )
         _check_graph(file, path, fold, model, entry.classes, output)
@@ -218,21 +243,22 @@ def _check_graph(file: Path, path: Path, fold: str, model: Any, classes: list[st
     """InputError when an ONNX model's metadata names another fold or classes, or its output width is not theirs."""
     meta = {p.key: p.value for p in model.metadata_props}
     if META_FOLD in meta and meta[META_FOLD] != fold:
-        raise InputError(f"{file}: holds the model of fold {meta[META_FOLD][:40]!r}, but {path} lists it as fold "
-                         f"{fold!r}: the files were swapped; {REEXPORT}.")  # fmt: skip
+        raise InputError(f"{file}: holds the model of fold {excerpt(meta[META_FOLD])}, but {path} lists it as fold "
+                         f"{excerpt(fold)}: the files were swapped; {REEXPORT}.")  # fmt: skip
     if META_CLASSES in meta:
         try:
             recorded = json.loads(meta[META_CLASSES])
         except ValueError:
             recorded = None
         if recorded != classes:
-            raise InputError(f"{file}: its model outputs the classes {str(recorded)[:200]}, but {path} lists "
-                             f"{classes}; {REEXPORT}.")  # fmt: skip
+            raise InputError(f"{file}: its model outputs the classes {excerpts(recorded)}, but {path} lists "
+                             f"{excerpts(classes)}; {REEXPORT}.")  # fmt: skip
     outputs = {o.name: o for o in model.graph.output}
     if output not in outputs:
-        raise InputError(f"{file}: no output {output!r} (outputs: {', '.join(outputs)}); {REEXPORT}.")
+        raise InputError(f"{file}: no output {excerpt(output)} (outputs: {excerpts(list(outputs))}); {REEXPORT}.")
     dims = outputs[output].type.tensor_type.shape.dim
     width = dims[-1].dim_value if len(dims) and dims[-1].HasField("dim_value") else None
     if width is not None and width != len(classes):
-        raise InputError(f"{file}: output {output!r} has {width} columns, but {path} lists {len(classes)} classes "
-                         f"({', '.join(classes)}); {REEXPORT}.")  # fmt: skip
+        raise InputError(f"{file}: output {excerpt(output)} has {width} columns, but {path} lists {len(classes)} "
+                         "classes "
+                         f"({excerpts(classes)}); {REEXPORT}.")  # fmt: skip

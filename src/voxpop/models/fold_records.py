@@ -24,6 +24,7 @@ from typing import Any
 
 from voxpop.core.cache import notify, parse_json
 from voxpop.core.errors import InputError
+from voxpop.core.formatting import excerpt, excerpts
 from voxpop.corpus.media_paths import link_outside
 
 RECORD = "fold.json"
@@ -110,6 +111,7 @@ def verify_folds(
     source: str,
     root: Path,
     notice: Callable[[str], None] = notify,
+    complete: bool = False,
 ) -> dict[str, list[str]]:
     """Check fold folders against their records before their models are loaded (each file hashed once).
 
@@ -121,6 +123,8 @@ def verify_folds(
         root: the run folder holding the fold folders (the train stage directory): a fold folder, or a file in
             one, that is a symlink leading out of it is refused (recorded folds or not).
         notice: receives one line when some folds carry no record (written by an older voxpop).
+        complete: ``folds`` are all of the run's folds (``runs.json``): a recorded fold folder beside them that they
+            leave out is refused (a fold dropped from the list would change the averaged predictions silently).
 
     Returns:
         ``{fold: [file, ...]}``: files that match no recorded SHA-256 (changed after training, or replaced by a
@@ -140,8 +144,23 @@ def verify_folds(
             if child.is_dir() and (read := _read_record(child)) is not None:
                 recorded[child] = read
     records = {d: recorded[d] for d in folds.values() if d in recorded}
+    left_out = sorted(set(recorded) - set(folds.values())) if complete else []
+    if left_out:
+        raise FoldRecordError(
+            f"{left_out[0]} holds fold {excerpt(recorded[left_out[0]].get('fold'))} of this run, but {source} does "
+            "not list it: a fold was removed from the list (the predictions would average fewer fold models). "
+            "Restore the run's own runs.json or train the run again."
+        )
     digests = _recorded_digests(recorded)
     unrecorded = {d for d in folds.values() if not all(k in records.get(d, {}) for k in RECORD_KEYS)}
+    for directory in unrecorded & set(records):  # an older record has none of the keys; some of them: edited
+        kept = [k for k in RECORD_KEYS if k in records[directory]]
+        if kept:
+            raise FoldRecordError(
+                f"{directory / RECORD}: has {', '.join(kept)} but not {', '.join(sorted(set(RECORD_KEYS) - set(kept)))}"
+                ": a record is written whole (an older voxpop wrote none of them), so this one was edited. Restore the "
+                "run's own fold folder or train the run again."
+            )
     older = [n for n, d in folds.items() if d in unrecorded and (d / "model.json").is_file()]  # (else: load names it)
     if older:
         notice(
@@ -158,6 +177,7 @@ def verify_folds(
         if not isinstance(record["sha256"], dict):
             raise FoldRecordError(f"{directory / RECORD}: its 'sha256' is not a table of file digests (damaged); "
                                   "train the run again.")  # fmt: skip
+        _check_listing(directory, record["sha256"])
         for file, expected in record["sha256"].items():
             path = directory / file
             if not path.is_file():  # a symlink inside the run is hashed as the file it leads to
@@ -169,7 +189,8 @@ def verify_folds(
             if origin is not None:
                 raise FoldRecordError(
                     f"{path} has the SHA-256 recorded for {origin}: the fold files were swapped or copied, and fold "
-                    f"{name!r} would predict with another fold's model. Put the files back in their own fold folders "
+                    f"{excerpt(name)} would predict with another fold's model. Put the files back in their own fold "
+                    "folders "
                     "or train the run again."
                 )
             changed.setdefault(name, []).append(file)
@@ -190,6 +211,21 @@ def _refuse_outside_links(directory: Path, root: Path) -> None:
             )
 
 
+def _check_listing(directory: Path, digests: Mapping[str, Any]) -> None:
+    """FoldRecordError when a fold record's ``sha256`` table names a path outside the fold folder, or leaves out a
+    model file the folder holds: an emptied or shortened table would let a swapped file through unchecked."""
+    outside = [f for f in digests if Path(f).is_absolute() or ".." in Path(f).parts or not Path(f).parts]
+    unlisted = sorted(set(model_files(directory)) - set(digests))
+    if outside or unlisted:
+        what = (f"names {excerpt(outside[0])}, which is not a file of the fold folder" if outside
+                else f"has no digest for {directory / unlisted[0]}, a file of the fold's model")  # fmt: skip
+        raise FoldRecordError(
+            f"{directory / RECORD}: its 'sha256' table {what}: the record was edited (or a file added to the fold "
+            "folder), and voxpop checks every model file before it uses one. Restore the run's own fold folder or "
+            "train the run again."
+        )
+
+
 def _check_identity(
     name: str, directory: Path, record: Mapping[str, Any], run: str, classes: Sequence[str] | None, source: str
 ) -> None:
@@ -197,18 +233,21 @@ def _check_identity(
     path = directory / RECORD
     if record.get("fold") != name:
         raise FoldRecordError(
-            f"{path} records fold {record.get('fold')!r}, but {source} reads this folder as fold {name!r}: the fold "
+            f"{path} records fold {excerpt(record.get('fold'))}, but {source} reads this folder as fold "
+            f"{excerpt(name)}: the fold "
             "folders were swapped or renamed. Put them back under their own names or train the run again."
         )
     if record.get("run") != run:
         raise FoldRecordError(
-            f"{path} records run {record.get('run')!r}, but {source} is run {run!r}: this fold folder was copied "
+            f"{path} records run {excerpt(record.get('run'))}, but {source} is run {excerpt(run)}: this fold folder "
+            "was copied "
             "from another run. Put the run's own fold folder back or train the run again."
         )
     if classes is not None and list(record.get("classes") or []) != list(classes):
         raise FoldRecordError(
-            f"{path} records classes {record.get('classes')}, but {source} lists {list(classes)}: the model's "
-            "outputs would be read in another order. Restore the run's own files or train the run again."
+            f"{path} records classes {excerpts(record.get('classes'))}, but {source} lists "
+            f"{excerpts(list(classes))}: the model's outputs would be read in another order. Restore the run's own "
+            "files or train the run again."
         )
 
 
@@ -216,7 +255,8 @@ def changed_files_error(name: str, directory: Path, files: Sequence[str]) -> Fol
     """The error for fold ``name``'s ``files`` whose SHA-256 matches no record (:func:`verify_folds`)."""
     shown = ", ".join(str(directory / f) for f in files)
     return FoldRecordError(
-        f"{shown}: the SHA-256 differs from the one {directory / RECORD} recorded when fold {name!r} was trained "
+        f"{shown}: the SHA-256 differs from the one {directory / RECORD} recorded when fold {excerpt(name)} was "
+        "trained "
         "(the file was replaced, e.g. by another run's, or changed); voxpop does not predict with it. Restore the "
         "run's own file or train the run again."
     )

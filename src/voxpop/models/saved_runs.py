@@ -24,6 +24,7 @@ import pydantic
 
 from voxpop.core.cache import DONE, damaged_files, notify, parse_json, read_done, write_text
 from voxpop.core.errors import InputError
+from voxpop.core.formatting import parse_error, validation_problem
 from voxpop.evaluation import load_predictions
 from voxpop.evaluation.prediction_checks import check_prediction_table
 from voxpop.features import FeatureStore
@@ -180,7 +181,9 @@ class Run:
         standardized = standardizes(self.record.model)
         folds = {name: fold_folder(self.directory, name) for name in self.record.folds}
         source = f"{self.directory.parent.parent / RUNS_FILE}, run {self.record.name!r}"
-        changed = verify_folds(folds, self.directory.name, self.record.classes, source=source, root=self.directory)
+        changed = verify_folds(
+            folds, self.directory.name, self.record.classes, source=source, root=self.directory, complete=True
+        )
         models = {}
         for name in self.record.folds:
             try:
@@ -346,8 +349,12 @@ def find_runs(out_dir: str | Path, names: list[str] | None = None) -> dict[str, 
         for name, value in data.items():
             check_run_format(path, name, value, RUN_FORMAT)
         records = {name: RunRecord.model_validate(value) for name, value in data.items()}
-    except (ValueError, AttributeError, pydantic.ValidationError) as exc:
-        raise InputError(f"{path}: not a readable run list ({exc}); run the study again to rewrite it.") from None
+    except pydantic.ValidationError as exc:
+        raise InputError(f"{path}: not a readable run list ({validation_problem(exc)}); run the study again to "
+                         "rewrite it.") from None  # fmt: skip
+    except (ValueError, AttributeError) as exc:
+        raise InputError(f"{path}: not a readable run list ({parse_error(exc)}); run the study again to rewrite "
+                         "it.") from None  # fmt: skip
     if not records:
         raise InputError(f"{path}: the study trained no model (its recipe has no labels.train).")
     for name, record in records.items():
