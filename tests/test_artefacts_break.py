@@ -54,7 +54,9 @@ def test_fold_record_values_are_quoted_as_excerpts(tmp_path: Path, key: str) -> 
     value = [LONG] * 20 if key == "classes" else LONG
     folds = {"fold1": _fold(tmp_path / "folds" / "fold1", **{key: value})}
     with pytest.raises(FoldRecordError) as caught:
-        verify_folds(folds, "train-abc", CLASSES, source="runs.json, run 'base'", notice=lambda line: None)
+        verify_folds(
+            folds, "train-abc", CLASSES, source="runs.json, run 'base'", root=tmp_path, notice=lambda line: None
+        )
     message = str(caught.value)
     assert str(folds["fold1"] / "fold.json") in message
     _short(message)
@@ -205,7 +207,9 @@ def test_validation_problem_shows_the_first_key_and_the_count() -> None:
 def test_run_classes_are_quoted_as_excerpts_against_the_fold_record(tmp_path: Path) -> None:
     folds = {"fold1": _fold(tmp_path / "folds" / "fold1")}
     with pytest.raises(FoldRecordError, match="records classes") as caught:
-        verify_folds(folds, "train-abc", [LONG] * 4, source="runs.json, run 'base'", notice=lambda line: None)
+        verify_folds(
+            folds, "train-abc", [LONG] * 4, source="runs.json, run 'base'", root=tmp_path, notice=lambda line: None
+        )
     _short(str(caught.value))
 
 
@@ -235,7 +239,7 @@ def _recorded_fold(directory: Path, digests: dict[str, str] | None = None) -> Pa
 
 def test_a_complete_sha256_table_passes(tmp_path: Path) -> None:
     folds = {"fold1": _recorded_fold(tmp_path / "fold1")}
-    assert verify_folds(folds, "train-abc", CLASSES, source="runs.json", notice=lambda line: None) == {}
+    assert verify_folds(folds, "train-abc", CLASSES, source="runs.json", root=tmp_path, notice=lambda line: None) == {}
 
 
 @pytest.mark.parametrize(
@@ -251,7 +255,7 @@ def test_a_sha256_table_emptied_or_pointing_out_of_the_fold_is_refused(
 ) -> None:
     folds = {"fold1": _recorded_fold(tmp_path / "fold1", digests)}
     with pytest.raises(FoldRecordError, match=problem) as caught:
-        verify_folds(folds, "train-abc", CLASSES, source="runs.json", notice=lambda line: None)
+        verify_folds(folds, "train-abc", CLASSES, source="runs.json", root=tmp_path, notice=lambda line: None)
     assert str(folds["fold1"] / "fold.json") in str(caught.value)
 
 
@@ -276,7 +280,9 @@ def test_a_fold_record_with_some_record_keys_removed_is_refused_not_read_as_olde
     del record["sha256"]  # with the fold, run and classes kept: not an older record, whose files go unchecked
     (directory / "fold.json").write_text(json.dumps(record))
     with pytest.raises(FoldRecordError, match=r"fold.json: has run, classes, features but not sha256: .* edited"):
-        verify_folds({"fold1": directory}, "train-abc", CLASSES, source="runs.json", notice=lambda line: None)
+        verify_folds(
+            {"fold1": directory}, "train-abc", CLASSES, source="runs.json", root=tmp_path, notice=lambda line: None
+        )
 
 
 def test_an_older_record_without_any_record_key_is_read_with_one_notice(tmp_path: Path) -> None:
@@ -284,7 +290,10 @@ def test_an_older_record_without_any_record_key_is_read_with_one_notice(tmp_path
     (directory / "model.json").write_text("{}")
     (directory / "fold.json").write_text(json.dumps({"format": 1, "fold": "fold1"}))
     said: list[str] = []
-    assert verify_folds({"fold1": directory}, "train-abc", CLASSES, source="runs.json", notice=said.append) == {}
+    assert (
+        verify_folds({"fold1": directory}, "train-abc", CLASSES, source="runs.json", root=tmp_path, notice=said.append)
+        == {}
+    )
     assert len(said) == 1 and "no file record (written by voxpop before fold records)" in said[0]
 
 
@@ -292,7 +301,9 @@ def test_a_fold_left_out_of_the_runs_list_is_refused_when_the_list_is_the_whole_
     kept = _recorded_fold(tmp_path / "folds" / "fold1")
     dropped = _recorded_fold(tmp_path / "folds" / "fold2")
     with pytest.raises(FoldRecordError, match=r"holds fold 'fold2' of this run, but runs.json does not list it"):
-        verify_folds({"fold1": kept}, "train-abc", CLASSES, source="runs.json", notice=print, complete=True)
+        verify_folds(
+            {"fold1": kept}, "train-abc", CLASSES, source="runs.json", root=tmp_path, notice=print, complete=True
+        )
     # one fold checked on its own (a cross-validation resuming fold by fold): the others are not its business
-    assert verify_folds({"fold1": kept}, "train-abc", CLASSES, source="runs.json", notice=print) == {}
+    assert verify_folds({"fold1": kept}, "train-abc", CLASSES, source="runs.json", root=tmp_path, notice=print) == {}
     assert dropped.is_dir()
