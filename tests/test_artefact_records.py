@@ -387,6 +387,7 @@ def test_an_exported_onnx_file_carries_its_fold_run_and_classes(exports):
         model = onnx.load(logreg / entry["file"])
         meta = {p.key: p.value for p in model.metadata_props}
         assert meta["voxpop.fold"] == fold and json.loads(meta["voxpop.classes"]) == card["classes"]
+        assert json.loads(meta["voxpop.folds"]) == list(card["folds"])
         width = model.graph.output[0].type.tensor_type.shape.dim[-1].dim_value
         assert model.graph.output[0].name == "probabilities" and width == len(card["classes"])
 
@@ -409,6 +410,7 @@ def reverse_every_class_list(card: dict) -> None:
         ("another-exports-onnx", ["fold1.onnx: its SHA-256 differs from the one", "for fold 'fold1'"]),
         ("fold-files-swapped", ["fold1.onnx: has the SHA-256", "records for fold 'fold2' (fold2.onnx)", "swapped"]),
         ("fold-missing", ["fold2.onnx: fold 'fold2' of", "missing"]),
+        ("fold-dropped", ["fold1.onnx: was exported with the folds ['fold1', 'fold2', 'fold3']", "'fold2' is missing"]),
         ("extra-fold-file", ["fold9.onnx: an ONNX file", "does not list"]),
         ("unknown-key", ["card.json, key 'colour': Extra inputs are not permitted"]),
         ("format-9", ["card.json, key 'format': 9, written by a newer voxpop"]),
@@ -431,6 +433,9 @@ def test_a_damaged_or_foreign_export_is_refused_naming_the_file(
         swap(export / "fold1.onnx", export / "fold2.onnx")
     elif damage == "fold-missing":
         (export / "fold2.onnx").unlink()
+    elif damage == "fold-dropped":  # from the card with its file: the predictions would average one fold fewer
+        (export / "fold2.onnx").unlink()
+        edit_card(export, lambda card: card["folds"].pop("fold2"))
     elif damage == "extra-fold-file":
         shutil.copyfile(export / "fold1.onnx", export / "fold9.onnx")
     elif damage == "unknown-key":

@@ -79,7 +79,7 @@ def _onnx(output: str = "probabilities", width: int = 4) -> bytes:
 def _export(directory: Path, fold: str = "fold1", **edits: object) -> Path:
     """An export folder as voxpop writes it (one fold), with ``edits`` applied to its card."""
     directory.mkdir()
-    data = mark_onnx(_onnx(), "fold1", "train-abc", CLASSES)
+    data = mark_onnx(_onnx(), "fold1", "train-abc", CLASSES, ["fold1"])
     (directory / "fold1.onnx").write_bytes(data)
     card = {
         "format": 2, "run": "base", "kind": "categorical", "classes": CLASSES, "multilabel": False,
@@ -127,7 +127,7 @@ def test_a_card_kind_outside_the_schema_is_refused(tmp_path: Path) -> None:
 
 
 def test_card_values_are_quoted_as_excerpts(tmp_path: Path) -> None:
-    data = mark_onnx(_onnx(), "fold1", "train-abc", CLASSES)
+    data = mark_onnx(_onnx(), "fold1", "train-abc", CLASSES, ["fold1"])
     cases = {
         "fold-classes": {"folds": {"fold1": {"file": "fold1.onnx", "classes": [LONG] * 4}}},
         "unknown-key": {LONG: 1},

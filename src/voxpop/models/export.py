@@ -324,7 +324,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, name: str | None = None
             data = _classical_onnx(model, shape[0], len(run.record.classes))
         else:
             data = _network_onnx(model, shape)
-        data = mark_onnx(data, name, run.directory.name, run.record.classes)
+        data = mark_onnx(data, name, run.directory.name, run.record.classes, list(models))
         files[name] = card_fold(f"{id_filename(name)}.onnx", data, run.record.classes)
         write_bytes(out / files[name]["file"], data)
     raters = {name: m.model.spec.raters for name, m in models.items() if m.model.spec.raters is not None}

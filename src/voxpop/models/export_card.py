@@ -38,7 +38,7 @@ OUTPUT_TEXT = {
 }
 """The card's ``output`` for each (``kind``, ``multilabel``); a card whose kind, multilabel, output and output name
 disagree was edited, and is refused (each changes how the same ONNX outputs are read)."""
-META_FOLD, META_RUN, META_CLASSES = "voxpop.fold", "voxpop.run", "voxpop.classes"
+META_FOLD, META_RUN, META_CLASSES, META_FOLDS = "voxpop.fold", "voxpop.run", "voxpop.classes", "voxpop.folds"
 """The metadata keys :func:`mark_onnx` writes into each exported ONNX file."""
 
 
@@ -99,14 +99,16 @@ class ExportCard(_Strict):
     raters: dict[str, list[str]] | None = None
 
 
-def mark_onnx(data: bytes, fold: str, run: str, classes: Sequence[str]) -> bytes:
-    """``data`` (a serialised ONNX model) with the fold, the run and the classes in its metadata (``voxpop.*``).
+def mark_onnx(data: bytes, fold: str, run: str, classes: Sequence[str], folds: Sequence[str]) -> bytes:
+    """``data`` (a serialised ONNX model) with the fold, the run, the classes and every fold of the export in its
+    metadata (``voxpop.*``).
 
     Args:
         data: the ONNX model as bytes.
         fold: the fold whose model it is.
         run: the run it comes from (the run's train stage directory name).
         classes: its output columns in order.
+        folds: all the folds the export holds, in order (a fold dropped from the card is found by the others).
 
     Returns:
         The ONNX model as bytes, with the metadata entries set.
@@ -115,6 +117,7 @@ def mark_onnx(data: bytes, fold: str, run: str, classes: Sequence[str]) -> bytes
 
     model = onnx.load_model_from_string(data)
     values = {META_FOLD: fold, META_RUN: run, META_CLASSES: json.dumps(list(classes))}
+    values[META_FOLDS] = json.dumps(list(folds))
     kept = [p for p in model.metadata_props if p.key not in values]
     del model.metadata_props[:]
     model.metadata_props.extend(kept)
@@ -204,8 +207,9 @@ def verified_onnx(directory: Path, card: ExportCard, output: str) -> dict[str, b
     Raises:
         InputError: a listed file missing or outside the folder; an ``.onnx`` file the card does not list; a SHA-256
             other than the card's (another export's file, or a changed one), or the one the card records for another
-            fold (files swapped: both named); ONNX metadata naming another fold or other classes; an output whose
-            width is not the number of the card's classes; naming the file.
+            fold (files swapped: both named); ONNX metadata naming another fold, other classes or another fold list
+            (a fold removed from the card); an output whose width is not the number of the card's classes; naming
+            the file.
     """
 
     path = directory / "card.json"
@@ -235,8 +239,26 @@ def verified_onnx(directory: Path, card: ExportCard, output: str) -> dict[str, b
                 f"(e.g. by another export's) or changed; {REEXPORT}."
             )
         _check_graph(file, path, fold, model, entry.classes, output)
+        _check_fold_list(file, path, model, list(card.folds))
         models[fold] = data
     return models
+
+
+def _check_fold_list(file: Path, path: Path, model: Any, folds: list[str]) -> None:
+    """InputError when the folds an ONNX model's metadata says the export holds are not the card's: a fold removed
+    from the card (with its file) would make the predictions average fewer fold models without a word."""
+    recorded = next((p.value for p in model.metadata_props if p.key == META_FOLDS), None)
+    if recorded is None:  # exported before the fold list was recorded
+        return
+    try:
+        exported = json.loads(recorded)
+    except ValueError:
+        exported = None
+    if exported != folds:
+        missing = [f for f in exported if f not in folds] if isinstance(exported, list) else []
+        what = f"fold {excerpt(missing[0])} is missing from it" if missing else "its folds differ"
+        raise InputError(f"{file}: was exported with the folds {excerpts(exported)}, but {path} lists "
+                         f"{excerpts(folds)} ({what}); {REEXPORT}.")  # fmt: skip
 
 
 def _check_graph(file: Path, path: Path, fold: str, model: Any, classes: list[str], output: str) -> None:
