@@ -443,10 +443,29 @@ def test_the_corpora_page_runs_as_written(tmp_path, monkeypatch):
 
 
 STUDY3 = "voxpop run recipes/3-aggregation-rules.yaml --out study3"
-STUDY3_PAGES = ("docs/cli/run.md", "docs/recipes.md", "docs/scaling.md")
-"""Pages that run :data:`STUDY3` (study 3 on its demo corpus) among their commands: each starts from a copy of one
-finished ``study3`` folder (:func:`finished_study3`), so the study is computed once per test session, not once per
-page; the page's commands still all run, as a user's second run of them would."""
+DEMO = "voxpop demo --out voxpop-demo"
+"""docs/cli/demo.md's command: study 3 (the packaged copy of recipes/3-aggregation-rules.yaml) on the small demo
+corpus, that is :data:`STUDY3` written to ``voxpop-demo``."""
+STUDY3_PAGES = {"docs/cli/run.md": STUDY3, "docs/recipes.md": STUDY3, "docs/scaling.md": STUDY3,
+                "docs/cli/demo.md": DEMO}  # fmt: skip
+"""Pages that run study 3 on its demo corpus among their commands -> that command (its ``--out`` folder is the
+copy's): each starts from a copy of one finished ``study3`` folder (:func:`finished_study3`), so the study is
+computed once per test session, not once per page; the page's commands still all run, as a user's second run of
+them would (the stage cache reuses every stage whose inputs are the same)."""
+
+
+def test_the_demo_command_is_study3():
+    """Quick: docs/cli/demo.md may start from the finished :data:`STUDY3` (:data:`STUDY3_PAGES`) because ``voxpop
+    demo`` runs the very same recipe: its packaged aggregation-rules recipe with ``--size small`` (the default)
+    loads equal to the checkout's recipes/3-aggregation-rules.yaml, and a changed setting would not."""
+    from voxpop.cli.study_verbs import demo_recipe
+    from voxpop.study import load_recipe
+
+    checkout = load_recipe(ROOT / "recipes" / "3-aggregation-rules.yaml", [])
+    assert load_recipe(demo_recipe(), ["corpus.demo.size=small"]) == checkout
+    assert load_recipe(demo_recipe(), ["corpus.demo.size=tiny"]) != checkout
+    command, _ = _click_command(["voxpop", "demo"])
+    assert {param.name: param.default for param in command.params}["size"] == "small"  # `voxpop demo` = --size small
 
 
 @pytest.fixture(scope="session")
@@ -474,11 +493,13 @@ def test_the_page_runs_as_written(page, tmp_path, monkeypatch, request):
     monkeypatch.setenv("VOXPOP_FEATURE_STORE", str(tmp_path / "feature-store"))
     monkeypatch.setenv("VOXPOP_MAX_WORKERS", "4")  # the pages' --workers 4 on a smaller machine (recipes.md#ceilings)
     if page in STUDY3_PAGES:
-        study3 = shlex.split(STUDY3)  # the page computes the copied study itself (with --workers N at most)
-        assert any(c[: len(study3)] == study3 and set(c[len(study3) :]) <= {"--workers", "1", "2", "4"}
+        study3 = shlex.split(STUDY3_PAGES[page])  # the page computes the copied study itself (--workers N at most)
+        same = {"--workers", "1", "2", "4", "--size", "small"}  # flags that change no stage's result
+        assert any(c[: len(study3)] == study3 and set(c[len(study3) :]) <= same
                    for b in page_blocks(page) if b.language == "bash" for c in b.commands), page  # fmt: skip
-        shutil.copytree(request.getfixturevalue("finished_study3"), tmp_path / "study3", symlinks=True)
-        print(f"\nsetup: study3 copied from the session's run of: {STUDY3}")
+        out = study3[study3.index("--out") + 1]
+        shutil.copytree(request.getfixturevalue("finished_study3"), tmp_path / out, symlinks=True)
+        print(f"\nsetup: {out} copied from the session's run of: {STUDY3}")
     ran, _ = run_page(page, tmp_path)
     assert ran
     if page == "docs/cli/mlcm.md":  # a run directory gives the matrix of its pooled out-of-fold predictions file
