@@ -28,8 +28,11 @@ from voxpop.core.formatting import excerpt, excerpts
 from voxpop.corpus.media_paths import link_outside
 
 RECORD = "fold.json"
-NOT_MODEL_FILES = (RECORD, "predictions.parquet", "dev_predictions.parquet")
-"""Files of a fold folder that are not part of the fold model (its record and its predictions)."""
+LEGACY_ESTIMATOR_FILE = "estimator.pkl"
+"""The pickle an older voxpop wrote for a classical head; never read."""
+NOT_MODEL_FILES = (RECORD, "predictions.parquet", "dev_predictions.parquet", LEGACY_ESTIMATOR_FILE)
+"""Files of a fold folder that are not part of the fold model: its record, its predictions, and the pickle an
+older voxpop wrote for a classical head (never read: loading names it, LegacyModelError, and resume retrains)."""
 RECORD_KEYS = ("run", "classes", "features", "sha256")
 """The keys :func:`fold_record` adds to ``fold.json``; a record without them was written before fold records existed
 (read with a one-line notice, its files unchecked)."""

@@ -26,6 +26,7 @@ from voxpop.core.errors import ConfigError, InputError
 from voxpop.core.formatting import excerpt
 from voxpop.core.safe_load import check_archive_size, check_model_folder, load_torch_weights
 from voxpop.models.batching import ItemTensors, batching, epoch_batches
+from voxpop.models.fold_records import LEGACY_ESTIMATOR_FILE
 from voxpop.models.heads import BackboneClassifier, LayerWeightedSum, build_head
 from voxpop.models.rater_heads import rater_logits
 from voxpop.models.specs import CLASSICAL, TrainConfig
@@ -53,7 +54,6 @@ def _frame_axis(kind: InputKind) -> int | None:
 ESTIMATOR_FILE = "estimator.skops"
 
 
-LEGACY_ESTIMATOR_FILE = "estimator.pkl"  # written by voxpop before skops; never read
 
 
 # What a fitted classical head holds beyond skops' default trusted types (scikit-learn estimators, numpy,
