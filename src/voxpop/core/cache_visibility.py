@@ -35,10 +35,7 @@ class CacheToken:
 
     def seen_here(self) -> bool:
         """Whether this process reads the token from the folder (not a folder of the same name on its own disk)."""
-        try:
-            return (Path(self.folder) / self.name).read_text() == self.token
-        except OSError:
-            return False
+        return _reads(Path(self.folder) / self.name, self.token)
 
     def require_seen(self) -> None:
         """On a worker, before a stage: raise when this worker does not see the cache folder.

@@ -62,6 +62,7 @@ from voxpop.core.cache import (
 )
 from voxpop.core.errors import ConfigError, VoxpopError
 from voxpop.core.safe_load import load_array
+from voxpop.corpus.stored import file_sha256
 from voxpop.features.base import Layout, Outcome
 from voxpop.features.store_lock import entry_lock
 
@@ -122,7 +123,7 @@ def fingerprint_items(items: pd.DataFrame, content: bool = False) -> pd.DataFram
         elif not path.is_file():
             fingerprint = f"missing|{path}"
         elif content:
-            fingerprint = f"sha256|{_file_sha256(path)}"
+            fingerprint = f"sha256|{file_sha256(path)}"
         else:
             stat = path.stat()
             fingerprint = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
@@ -167,14 +168,6 @@ def entry_name(extractor_spec: dict, key: str) -> str:
     'fbank-0123456789abcdef'
     """
     return f"{extractor_spec['extractor']}-{key[:16]}"
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------------------ the store
@@ -344,7 +337,7 @@ class FeatureStore:
         stat = data.stat()
         if stat.st_size != entry["bytes"]:
             return f"data {entry['file']} has {stat.st_size} bytes, {entry['bytes']} were written"
-        if (full or stat.st_mtime_ns != entry.get("mtime_ns")) and _file_sha256(data) != entry["sha256"]:
+        if (full or stat.st_mtime_ns != entry.get("mtime_ns")) and file_sha256(data) != entry["sha256"]:
             return f"data {entry['file']} differs from what was written (checksum)"
         return None
 

@@ -17,7 +17,6 @@ Folds written before these records existed (no ``sha256`` in ``fold.json``) are 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from voxpop.core.cache import notify, parse_json
 from voxpop.core.errors import InputError
 from voxpop.core.formatting import excerpt, excerpts
 from voxpop.corpus.media_paths import link_outside
+from voxpop.corpus.stored import file_sha256
 
 RECORD = "fold.json"
 LEGACY_ESTIMATOR_FILE = "estimator.pkl"
@@ -40,20 +40,6 @@ RECORD_KEYS = ("run", "classes", "features", "sha256")
 
 class FoldRecordError(InputError):
     """A fold model whose files or record belong to another fold or run, or changed after training."""
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 (hex) of a file, streamed in 1 MiB chunks (memory stays flat for large weight files).
-
-    >>> import tempfile
-    >>> with tempfile.TemporaryDirectory() as d:
-    ...     p = Path(d) / "x"
-    ...     _ = p.write_bytes(b"abc")
-    ...     file_sha256(p) == hashlib.sha256(b"abc").hexdigest()
-    True
-    """
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def model_files(directory: Path) -> list[str]:
