@@ -6,7 +6,9 @@ classes) is written once, then each command runs in its own process, measured by
 runs only that command):
 
 - ``voxpop import long`` against the anchor, pyarrow's CSV reader plus ``dictionary_encode`` of the same
-  three columns (the floor of reading the file into codes); targets: <= 2x CPU and <= 2x peak memory;
+  three columns (the floor of reading the file into codes); targets at 1e7 ratings (issue #25: measured on a
+  ten-million-rating corpus): <= 2x CPU and <= 2x peak memory; the smaller sizes are printed to show the growth
+  (there the interpreter's and pandas' start-up, a fixed 0.6 CPU s, is most of voxpop's cost);
 - ``voxpop agreement`` and ``voxpop labels --rule mr`` on the imported corpus, against a budget of 15 s
   wall and 3 GB peak at 1e7 ratings (printed as "budget", target 1x; smaller sizes are printed only, to
   show the cost grows linearly); their CPU seconds are printed beside the wall clock, which on a shared
@@ -103,9 +105,11 @@ def rows(quick: bool) -> Iterator[Row]:
             imported = measure(voxpop("import", "long", str(csv), "--out", str(corpus)))
             size = f"{n:.0e}".replace("e+0", "e")
             anchor_name = "pyarrow read + dictionary_encode"
-            yield Row(f"import long, {size} ratings: CPU", imported["cpu"], anchor["cpu"], "CPU s", 2.0, anchor_name)
-            yield Row(f"import long, {size} ratings: peak memory", imported["gb"], anchor["gb"], "GB", 2, anchor_name)
-            budgeted = n == BUDGET_SIZE
+            budgeted = n == BUDGET_SIZE  # the targets hold at ten million ratings; smaller sizes show the growth
+            limit = 2.0 if budgeted else None
+            yield Row(f"import long, {size} ratings: CPU", imported["cpu"], anchor["cpu"], "CPU s", limit, anchor_name)
+            memory = f"import long, {size} ratings: peak memory"
+            yield Row(memory, imported["gb"], anchor["gb"], "GB", limit, anchor_name)
             for verb, args in (
                 ("agreement", ["agreement", str(corpus)]),
                 ("labels mr", ["labels", str(corpus), "--rule", "mr", "--out", str(Path(scratch) / "mr.parquet")]),

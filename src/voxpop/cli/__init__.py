@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from voxpop.cli.app import app, err_console
 from voxpop.core.errors import ConfigError, VoxpopError
+from voxpop.core.heap import reuse_freed_memory
 from voxpop.core.paths import os_error_message
 from voxpop.core.stopping import TERMINATED, Stopped, stop_on_sigterm
 
@@ -45,7 +46,9 @@ def check_argument_text(arguments: list[str]) -> None:
 def main() -> None:
     """Entry point of the ``voxpop`` console script: errors for people, exit code 2 (a write the file system
     refused, read-only or without permission, too: :func:`voxpop.core.paths.os_error_message`); Ctrl-C exits with
-    130 and SIGTERM with 143 (:data:`voxpop.core.stopping.TERMINATED`), each saying that finished work is kept."""
+    130 and SIGTERM with 143 (:data:`voxpop.core.stopping.TERMINATED`), each saying that finished work is kept.
+    Freed large blocks stay in the heap for reuse (:mod:`voxpop.core.heap`)."""
+    reuse_freed_memory()
     stop_on_sigterm()
     try:
         check_argument_text(sys.argv[1:])

@@ -69,13 +69,15 @@ def encode_ratings(
         if column not in out.columns:
             continue
         values = out[column]
-        present = _distinct(values)
         if column == "item":
             categories = pd.Index(items, dtype=_TEXT)
-            unknown = present.difference(categories)
-            if len(unknown):
+            unknown = [] if _has_categories(values, categories) else _distinct(values).difference(categories)
+            if len(unknown):  # (categories in the items table's order: every item is known without a look-up)
                 raise ValueError(f"ratings name items that are not in the items table: {list(unknown[:5])}")
-        elif column == "label":
+            out[column] = _recode(values, categories)
+            continue
+        present = _distinct(values)
+        if column == "label":
             first = list(dict.fromkeys([*classes, *excluded]))
             rest = sorted(set(present.tolist()) - set(first))
             categories = pd.Index([*first, *rest], dtype=_TEXT)
@@ -182,7 +184,8 @@ def with_default(values: pd.Series, default: str) -> pd.Series:
 def key_codes(values: pd.Series) -> np.ndarray:
     """One integer per distinct value (``-1`` for missing): the codes of a category column, else factorized.
 
-    For grouping and finding repeats without hashing the strings of every rating again.
+    For grouping and finding repeats without hashing the strings of every rating again. The codes of an
+    all-missing number column are a read-only view of one ``-1``.
 
     >>> key_codes(pd.Series(["b", None, "b"], dtype="category")).tolist()
     [0, -1, 0]
@@ -190,7 +193,7 @@ def key_codes(values: pd.Series) -> np.ndarray:
     if isinstance(values.dtype, pd.CategoricalDtype):
         return values.cat.codes.to_numpy()
     if isinstance(values.dtype, np.dtype) and values.dtype.kind == "f" and np.isnan(values.to_numpy()).all():
-        return np.full(len(values), -1, dtype=np.intp)  # an unused number column (no start / end): all missing
+        return np.broadcast_to(np.intp(-1), len(values))  # an unused number column (no start / end): no memory
     return pd.factorize(values, use_na_sentinel=True)[0]
 
 
@@ -228,7 +231,9 @@ def repeated_mask(keys: np.ndarray) -> np.ndarray:
 
     A sort of the keys (:func:`combined_codes`) touches memory in order, where a hash table of ten million
     keys misses the cache on nearly every one; when no key repeats (the usual case) that sort is all the work.
-    Keys that fit 32 bits (a million items x a thousand raters do) are sorted as such, in about 60 % of the time.
+    Keys that fit 32 bits (a million items x a thousand raters do) are sorted as such, in about 60 % of the time;
+    keys nearly in order already (a table grouped by item, the usual layout) are merge-sorted, which finds
+    the ordered runs (0.03 s for ten million keys, where a quicksort takes 0.5 s).
 
     Args:
         keys: integer keys, one per row.
@@ -242,7 +247,8 @@ def repeated_mask(keys: np.ndarray) -> np.ndarray:
     """
     keys = np.asarray(keys)
     small = len(keys) and np.iinfo(np.int32).min <= keys.min() and keys.max() <= np.iinfo(np.int32).max
-    ordered = np.sort(keys.astype(np.int32) if small else keys)
+    keys_in_order = np.count_nonzero(keys[1:] < keys[:-1]) < len(keys) // 16
+    ordered = np.sort(keys.astype(np.int32) if small else keys, kind="stable" if keys_in_order else None)
     same = ordered[1:] == ordered[:-1]
     if not same.any():
         return np.zeros(len(keys), dtype=bool)
@@ -295,7 +301,12 @@ def _distinct(values: pd.Series) -> pd.Index:
 
 def _recode(values: pd.Series, categories: pd.Index) -> pd.Series:
     """``values`` as a category column with exactly ``categories`` (old codes mapped through an indexer)."""
-    dtype = pd.CategoricalDtype(categories)
+    dtype = known_unique_dtype(categories)
+    if _has_categories(values, categories):  # the same texts in order: codes kept, the categories' name set
+        if values.cat.categories.name == categories.name:
+            return values
+        coded = pd.Categorical.from_codes(values.cat.codes.to_numpy(), dtype=dtype, validate=False)
+        return pd.Series(coded, index=values.index, name=values.name)
     if isinstance(values.dtype, pd.CategoricalDtype):
         old = pd.Index(values.cat.categories, dtype=_TEXT)
         mapping = categories.get_indexer(old)  # -1 for a category absent from the new ones
@@ -304,6 +315,41 @@ def _recode(values: pd.Series, categories: pd.Index) -> pd.Series:
         return pd.Series(pd.Categorical.from_codes(new.astype(_code_type(len(categories))), dtype=dtype),
                          index=values.index, name=values.name)  # fmt: skip
     return pd.Series(pd.Categorical(values.astype(_TEXT), dtype=dtype), index=values.index, name=values.name)
+
+
+def unknown_items(values: pd.Series, items: pd.Index) -> np.ndarray:
+    """True for each rating whose item is not in ``items`` (missing items are False), per distinct item.
+
+    A column whose categories are ``items`` in their order (an importer that listed the rated items) is
+    known at once; otherwise each category is looked up once.
+
+    >>> unknown_items(pd.Series(["a", "c", None, "a"], dtype="category"), pd.Index(["a", "b"])).tolist()
+    [False, True, False, False]
+    """
+    if _has_categories(values, pd.Index(items, dtype=_TEXT)):
+        return np.zeros(len(values), dtype=bool)
+    return category_mask(values, lambda ids: ~ids.isin(items))
+
+
+def known_unique_dtype(categories: pd.Index) -> pd.CategoricalDtype:
+    """The category dtype of ``categories`` that the caller knows to be distinct (a dictionary, sorted distinct
+    values), made without pandas hashing them all again to check (0.4 s for a million item names).
+
+    >>> known_unique_dtype(pd.Index(["a", "b"])).categories.tolist()
+    ['a', 'b']
+    """
+    fastpath = getattr(pd.CategoricalDtype, "_from_fastpath", None)  # pandas' own constructor for known categories
+    return fastpath(categories, False) if fastpath is not None else pd.CategoricalDtype(categories)
+
+
+def _has_categories(values: pd.Series, categories: pd.Index) -> bool:
+    """True when ``values`` is a category column with exactly ``categories`` (text, in this order).
+
+    One comparison of the texts in order, where recoding would hash every one (a million item names).
+    """
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return False
+    return values.cat.categories.dtype == categories.dtype and values.cat.categories.equals(categories)
 
 
 def _code_type(n: int) -> type:

@@ -48,7 +48,7 @@ import pandas as pd
 
 from voxpop.core.errors import InputError, VoxpopError, where
 from voxpop.corpus.classmap import DROP, renamed_onto_dropped
-from voxpop.corpus.codes import as_codes, category_mask, encode_ratings, with_default
+from voxpop.corpus.codes import as_codes, category_mask, encode_ratings, unknown_items, with_default
 from voxpop.corpus.filters import select_items
 from voxpop.corpus.repeats import find_repeats, repeat_message, repeat_position, source_place
 from voxpop.corpus.slots import LabelOrder
@@ -236,8 +236,7 @@ class Corpus:
             if len(rows) > _MAX_LISTED_PROBLEMS + 1:
                 problems.append(Problem("", f"{len(rows)} ratings in all have this problem"))
 
-        codes, distinct = pd.factorize(r["item"])
-        unknown = ~np.asarray(distinct.isin(self.items.index))[codes]
+        unknown = unknown_items(r["item"], self.items.index)
         report(unknown, "item", lambda x: f"item {x['item']!r} is not in the items table")
         known = set(self.classes) | set(self.excluded)
         emotion = r["slot"].isin(EMOTION_SLOTS)
@@ -494,7 +493,8 @@ def _normalize_items(items: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
     if "item" in items.columns:
         items = items.set_index("item")
     raw = items.index
-    items.index = pd.Index(nfc_values(pd.Series(raw.to_numpy(dtype=object))).to_numpy(), dtype=STRING)
+    text = pd.Series(raw if raw.dtype == STRING else raw.to_numpy(dtype=object), copy=False)
+    items.index = pd.Index(nfc_values(text).array, dtype=STRING)  # text stays Arrow text: no object per id
     items.index.name = "item"
     if not items.index.is_unique:  # ids that differ only in their Unicode form are one item when their rows agree
         merged = items.index.duplicated() & ~raw.duplicated() & items.reset_index().duplicated().to_numpy()
@@ -543,8 +543,8 @@ def _normalize_ratings(ratings: pd.DataFrame) -> tuple[pd.DataFrame, list[Proble
             values = ratings[column].reset_index(drop=True)  # a coded column stays coded (no text per rating)
             out[column] = values.astype("Int64") if column == "source_row" else as_codes(values)
     for column in ("item", "label"):
-        empty = out[column].isna() | out[column].eq("")
-        for row in np.flatnonzero(empty.to_numpy())[:_MAX_LISTED_PROBLEMS]:
+        empty = out[column].isna().to_numpy() | category_mask(out[column], lambda texts: texts == "")  # per text
+        for row in np.flatnonzero(empty)[:_MAX_LISTED_PROBLEMS]:
             problems.append(Problem(f"ratings {where(None, row + 1, column)}", "must not be empty"))
     return out, problems
 

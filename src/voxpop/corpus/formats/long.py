@@ -227,8 +227,9 @@ def _ratings_frame(frame: pd.DataFrame, file: str) -> pd.DataFrame:
     for column in ("rater", "condition", "slot"):
         present = column in frame.columns
         ratings[column] = as_codes(text_column(frame, column)) if present else _constant_codes(len(frame), None)
-    for column in ("value", "start", "end"):
-        ratings[column] = number_column(frame, column, file) if column in frame.columns else np.nan
+    missing = pd.Series(np.full(len(frame), np.nan), index=frame.index, copy=False)  # one array for absent columns
+    for column in ("value", "start", "end"):  # (pandas copies on write: a change to one never reaches another)
+        ratings[column] = number_column(frame, column, file) if column in frame.columns else missing
     ratings["source_file"] = _constant_codes(len(frame), file)
     ratings["source_row"] = np.arange(1, len(frame) + 1)
     return ratings
