@@ -22,7 +22,7 @@ from voxpop.corpus.classmap import DROP
 from voxpop.corpus.codes import category_mask, recode_categories
 from voxpop.corpus.corpus import STRING
 from voxpop.corpus.formats.arrow import read_parquet_names
-from voxpop.corpus.formats.csv_parse import first_record, parse_csv
+from voxpop.corpus.formats.csv_parse import first_record, parse_csv, parse_plain_csv_file
 from voxpop.corpus.formats.encodings import AUTO, decode_text, text_codec
 from voxpop.corpus.formats.text_checks import mixed_scripts, note_suspicious_text, take_notes
 
@@ -30,6 +30,7 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 MAX_ID_LENGTH = 512  # characters of an item id; longer cells are text or data put in the wrong column
 DEFAULT_ENCODING = AUTO
 _SHOWN_LABELS = 10
+_ASCII_SUPERSETS = ("utf-8-sig", "ascii", "iso8859-1", "cp1252")  # codecs that read ASCII bytes as those characters
 _PLAIN_KINDS = ("string", "empty", "integer", "floating", "mixed-integer-float", "decimal", "boolean")
 
 
@@ -75,9 +76,11 @@ def read_table(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING, co
             _refuse_repeated_columns(frame.columns, path.name)
         else:
             sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            text = read_text(path, what, encoding)
-            _refuse_repeated_columns(first_record(text, sep) or [], path.name)
-            frame = parse_csv(text, sep, path.name, coded)
+            frame = _plain_csv(path, what, sep, encoding, coded)
+            if frame is None:
+                text = read_text(path, what, encoding)
+                _refuse_repeated_columns(first_record(text, sep) or [], path.name)
+                frame = parse_csv(text, sep, path.name, coded)
     except pd.errors.EmptyDataError:
         raise InputError(
             f"{path.name}: the {what} file is empty; expected a header row and one row per entry."
@@ -90,6 +93,19 @@ def read_table(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING, co
     frame = frame.reset_index(drop=True)
     _refuse_repeated_header(frame, path.name)
     return frame
+
+
+def _plain_csv(path: Path, what: str, sep: str, encoding: str, coded: bool) -> pd.DataFrame | None:
+    """The table of a plain ASCII CSV file read without decoding its text (None for other files and for an
+    encoding other than auto-detection or a UTF-8 / ASCII one): see
+    :func:`~voxpop.corpus.formats.csv_parse.parse_plain_csv_file`."""
+    if encoding != AUTO and text_codec(encoding) not in _ASCII_SUPERSETS:
+        return None
+    input_file(path, what)
+    try:
+        return parse_plain_csv_file(path, sep, coded, lambda header: _refuse_repeated_columns(header, path.name))
+    except OSError:  # unreadable: read_text says so, naming the file
+        return None
 
 
 def _refuse_repeated_header(frame: pd.DataFrame, file: str) -> None:
