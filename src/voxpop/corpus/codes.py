@@ -111,7 +111,7 @@ def as_codes(values: pd.Series | np.ndarray, rename: Callable[[str], str] | None
     if rename is None:
         if values.cat.categories.dtype == _TEXT:
             return values
-        return pd.Series(pd.Categorical.from_codes(values.cat.codes, categories=categories), index=index)
+        return pd.Series(pd.Categorical.from_codes(values.array.codes, categories=categories), index=index)
     return recode_categories(values, pd.Index([rename(c) for c in categories.tolist()], dtype=_TEXT))
 
 
@@ -139,7 +139,7 @@ def recode_categories(values: pd.Series, renamed: pd.Index | Sequence[str | None
     renamed = pd.Index(renamed, dtype=_TEXT)
     if len(renamed) != len(values.cat.categories):
         raise ValueError(f"{len(renamed)} new names for {len(values.cat.categories)} categories")
-    codes = values.cat.codes.to_numpy()
+    codes = values.array.codes
     if renamed.is_unique and not renamed.hasnans:
         return pd.Series(pd.Categorical.from_codes(codes, categories=renamed), index=values.index)
     merged, distinct = pd.factorize(renamed, use_na_sentinel=True)
@@ -164,7 +164,7 @@ def category_mask(values: pd.Series, test: Callable[[pd.Index], np.ndarray | pd.
     coded = as_codes(values)
     hits = np.asarray(pd.Series(test(pd.Index(coded.cat.categories, dtype=_TEXT))).fillna(False), dtype=bool)
     table = np.append(hits, False)  # code -1 (missing) reads the last entry
-    return table[coded.cat.codes.to_numpy()]
+    return table[coded.array.codes]
 
 
 def with_default(values: pd.Series, default: str) -> pd.Series:
@@ -191,7 +191,7 @@ def key_codes(values: pd.Series) -> np.ndarray:
     [0, -1, 0]
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy()
+        return values.array.codes
     if isinstance(values.dtype, np.dtype) and values.dtype.kind == "f" and np.isnan(values.to_numpy()).all():
         return np.broadcast_to(np.intp(-1), len(values))  # an unused number column (no start / end): no memory
     return pd.factorize(values, use_na_sentinel=True)[0]
@@ -270,7 +270,7 @@ def per_distinct(values: pd.Series, func: Callable[[str], object], missing: obje
     dtype('bool')
     """
     coded = as_codes(values)
-    codes, uniques = coded.cat.codes.to_numpy(), coded.cat.categories
+    codes, uniques = coded.array.codes, coded.cat.categories
     found = [func(u) for u in uniques.tolist()]
     if missing is None and all(isinstance(r, str) for r in found):
         return recode_categories(coded, pd.Index(found, dtype=_TEXT)).set_axis(values.index)
@@ -294,7 +294,7 @@ def as_text(ratings: pd.DataFrame) -> pd.DataFrame:
 def _distinct(values: pd.Series) -> pd.Index:
     """The distinct non-missing values of a text or category column, as text."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        counts = np.bincount(values.cat.codes.to_numpy().astype(np.int64) + 1, minlength=len(values.cat.categories) + 1)
+        counts = np.bincount(values.array.codes.astype(np.int64) + 1, minlength=len(values.cat.categories) + 1)
         return pd.Index(values.cat.categories[counts[1:] > 0], dtype=_TEXT)
     return pd.Index(pd.unique(values.dropna().astype(_TEXT)), dtype=_TEXT)
 
@@ -305,12 +305,12 @@ def _recode(values: pd.Series, categories: pd.Index) -> pd.Series:
     if _has_categories(values, categories):  # the same texts in order: codes kept, the categories' name set
         if values.cat.categories.name == categories.name:
             return values
-        coded = pd.Categorical.from_codes(values.cat.codes.to_numpy(), dtype=dtype, validate=False)
+        coded = pd.Categorical.from_codes(values.array.codes, dtype=dtype, validate=False)
         return pd.Series(coded, index=values.index, name=values.name)
     if isinstance(values.dtype, pd.CategoricalDtype):
         old = pd.Index(values.cat.categories, dtype=_TEXT)
         mapping = categories.get_indexer(old)  # -1 for a category absent from the new ones
-        codes = values.cat.codes.to_numpy()
+        codes = values.array.codes
         new = np.where(codes >= 0, mapping[np.maximum(codes, 0)], -1) if len(old) else codes
         return pd.Series(pd.Categorical.from_codes(new.astype(_code_type(len(categories))), dtype=dtype),
                          index=values.index, name=values.name)  # fmt: skip

@@ -369,7 +369,7 @@ class Corpus:
         conditions = with_default(r["condition"], "(none)")  # coded: no text per rating
         item_codes = pd.Categorical(r["item"], categories=self.items.index).codes  # the codes as they are
         cells = np.bincount(  # ratings per condition x item, counted on the codes
-            conditions.cat.codes.to_numpy().astype(np.int64) * len(self.items) + item_codes,
+            conditions.array.codes.astype(np.int64) * len(self.items) + item_codes,
             minlength=len(conditions.cat.categories) * len(self.items),
         ).reshape(len(conditions.cat.categories), len(self.items))
         per_item = pd.Series(cells.sum(axis=0), index=self.items.index)

@@ -321,7 +321,7 @@ def finite_numbers(text: pd.Series) -> np.ndarray:
     """
     if isinstance(text.dtype, pd.CategoricalDtype):  # each distinct text parsed once
         table = np.append(finite_numbers(pd.Series(text.cat.categories)), np.nan)
-        return table[text.cat.codes.to_numpy()]
+        return table[text.array.codes]
     numbers = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(dtype="float64", copy=True)
     numbers[~np.isfinite(numbers)] = np.nan
     return numbers
