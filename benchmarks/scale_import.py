@@ -3,7 +3,8 @@
 Per size, a synthetic long CSV (``item, rater, label``: ten raters per item from a pool of 1,000, six
 classes) is written once, then each command runs in its own process, measured by its CPU seconds
 (user + system), wall seconds and peak resident memory (``getrusage(RUSAGE_CHILDREN)`` of a wrapper that
-runs only that command):
+runs only that command); the import and its anchor run three times each, taking turns, and their medians are
+compared:
 
 - ``voxpop import long`` against the anchor, pyarrow's CSV reader plus ``dictionary_encode`` of the same
   three columns (the floor of reading the file into codes); targets at 1e7 ratings (issue #25: measured on a
@@ -36,6 +37,7 @@ SIZES = (100_000, 1_000_000, 10_000_000)
 RATERS_PER_ITEM = 10
 RATER_POOL = 1_000
 CLASSES = ("anger", "disgust", "fear", "happy", "neutral", "sad")
+REPEATS = 3  # runs of voxpop import and of its anchor per size, interleaved; the medians are printed
 BUDGET_SIZE = 10_000_000
 BUDGET_WALL_S = 15.0
 BUDGET_GB = 3.0
@@ -90,6 +92,16 @@ def measure(command: list[str]) -> dict:
     return {"cpu": result["cpu"], "wall": result["wall"], "gb": result["peak_kb"] / 2**20}
 
 
+def interleaved(anchor: list[str], commands: list[list[str]]) -> tuple[dict, dict]:
+    """The median CPU s, wall s and peak GB of runs of the anchor and of ``commands`` (one each time), the two
+    taking turns (so a busy spell of a shared machine falls on both); each import writes a new folder."""
+    runs: dict[int, list[dict]] = {0: [], 1: []}
+    for command in commands:
+        runs[0].append(measure(anchor))
+        runs[1].append(measure(command))
+    return tuple({key: float(np.median([r[key] for r in runs[side]])) for key in runs[side][0]} for side in runs)
+
+
 def voxpop(*args: str) -> list[str]:
     return [sys.executable, "-m", "voxpop", *args]
 
@@ -101,8 +113,9 @@ def rows(quick: bool) -> Iterator[Row]:
             csv = Path(scratch) / "ratings.csv"
             write_ratings(csv, n)
             corpus = Path(scratch) / "corpus"
-            anchor = measure([sys.executable, "-c", _ANCHOR, str(csv)])
-            imported = measure(voxpop("import", "long", str(csv), "--out", str(corpus)))
+            folders = [corpus, *(corpus.with_name(f"corpus-{run}") for run in range(1, REPEATS))]  # fresh writes
+            imports = [voxpop("import", "long", str(csv), "--out", str(folder)) for folder in folders]
+            anchor, imported = interleaved([sys.executable, "-c", _ANCHOR, str(csv)], imports)
             size = f"{n:.0e}".replace("e+0", "e")
             anchor_name = "pyarrow read + dictionary_encode"
             budgeted = n == BUDGET_SIZE  # the targets hold at ten million ratings; smaller sizes show the growth
