@@ -17,7 +17,6 @@ inherit the pyarrow variable, not the ``malloc`` settings, and library users kee
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -40,10 +39,9 @@ def reuse_freed_memory() -> bool:
         >>> reuse_freed_memory() in (True, False)
         True
     """
-    name = ctypes.util.find_library("c")
     try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError, TypeError):  # no C library by that name, or one without mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own symbols: its C library (no ldconfig look-up)
+    except (OSError, AttributeError, TypeError):  # no such handle (Windows), or a C library without mallopt
         return False
     if "pyarrow" not in sys.modules:  # pyarrow reads the variable when it is imported
         os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
