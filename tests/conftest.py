@@ -131,6 +131,16 @@ def tiny_wavlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def undrawn_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report's figures are not drawn: their PNG and PDF are empty (:func:`voxpop.report.render.figure_files`
+    replaced), for a test that reads only a report's text and tables (matplotlib's layout and drawing are most of
+    the time of a small report)."""
+    import voxpop.report.render
+
+    monkeypatch.setattr(voxpop.report.render, "figure_files", lambda figure: (b"", b""))
+
+
+@pytest.fixture
 def one_torch_thread():
     """Tiny models: one intra-op thread avoids OpenMP spin-waiting on a shared machine (restored after)."""
     import torch
