@@ -56,6 +56,7 @@ def _package_root(path: Path) -> tuple[Path, str]:
     return folder, ".".join(parts)
 
 
+@cache
 def _source_file(root: Path, name: str) -> Path | None:
     base = root.joinpath(*name.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):

@@ -29,7 +29,13 @@ def pytest_configure(config: pytest.Config) -> None:
     Also drop ``COLUMNS`` before voxpop's console is made (``voxpop.cli.app``, at its import): pytest-xdist sets it
     (80) in its workers, which would make the console 80 columns wide there and PIPED_WIDTH wide in a plain run;
     without it every process, serial or a worker, prints as into a pipe, so the output the tests read is the same
-    however the suite is started (a test that needs a width gives COLUMNS to its CliRunner)."""
+    however the suite is started (a test that needs a width gives COLUMNS to its CliRunner).
+
+    And choose how hard the property-based tests try (:func:`hypothesis_strength.choose_profile`: a few examples
+    each where the run leaves out the slow tests)."""
+    import hypothesis_strength
+
+    hypothesis_strength.choose_profile(config)
     config.stash[_SESSION_STORE] = (os.environ.get(FEATURE_STORE), tempfile.mkdtemp(prefix="voxpop-feature-store-"))
     os.environ[FEATURE_STORE] = config.stash[_SESSION_STORE][1]
     config.stash[_COLUMNS] = os.environ.pop("COLUMNS", None)
@@ -122,6 +128,16 @@ def tiny_wavlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import docs_inputs
 
     return docs_inputs.save_tiny_wavlm(tmp_path_factory.mktemp("tiny-wavlm"))
+
+
+@pytest.fixture
+def undrawn_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report's figures are not drawn: their PNG and PDF are empty (:func:`voxpop.report.render.figure_files`
+    replaced), for a test that reads only a report's text and tables (matplotlib's layout and drawing are most of
+    the time of a small report)."""
+    import voxpop.report.render
+
+    monkeypatch.setattr(voxpop.report.render, "figure_files", lambda figure: (b"", b""))
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ def test_single_label_formulas_by_hand():
     assert levels["f1[anger]"] == pytest.approx(0.3) and levels["f1[happy]"] == 0.0
 
 
+@pytest.mark.slow  # 3,000 scikit-learn scores; test_single_label_formulas_by_hand checks every level in the quick suite
 def test_single_label_levels_equal_a_simulated_random_predictor():
     from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, recall_score
 

@@ -157,7 +157,9 @@ def _validate_cache(directory):
     return CliRunner().invoke(voxpop.cli.app, ["validate", "--cache", str(directory)])
 
 
-def test_damaged_study_cache_is_named_recomputed_downstream_and_never_written_through(demo, tmp_path, feature_store):
+def test_damaged_study_cache_is_named_recomputed_downstream_and_never_written_through(
+    demo, tmp_path, feature_store, undrawn_figures
+):
     real = tmp_path / "real"
     real.mkdir()
     out = tmp_path / "out"

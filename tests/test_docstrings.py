@@ -155,6 +155,7 @@ def test_every_page_lists_its_face_and_is_current():
     assert api_pages.main(["--check"]) == 0, "docs/api/ is stale: run python docs/api_pages.py"
 
 
+@pytest.mark.slow  # mkdocs renders every page (also `make docs`); quick: the docstring and API-page checks above
 def test_the_site_builds_in_strict_mode_with_no_warning(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],

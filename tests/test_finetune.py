@@ -244,9 +244,9 @@ def test_waveform_extractor_follows_the_backbone(released):
         make_extractor("waveform:/nonexistent/backbone")
 
 
-def test_fine_tuning_from_a_recipe(released, demo, tmp_path):
-    backbone = str(released["wav2vec2"])
-    recipe = {
+def fine_tuning_recipe(backbone: str, demo: Path, tmp_path: Path) -> dict:
+    """A recipe fine-tuning the top layer of ``backbone`` with a linear head on the demo corpus, 3 folds, 1 epoch."""
+    return {
         "study": "fine-tune",
         "corpus": {"path": str(demo)},
         "labels": {
@@ -265,6 +265,11 @@ def test_fine_tuning_from_a_recipe(released, demo, tmp_path):
         "protocol": {"speaker_folds": {"k": 3}},
         "evaluation": {"bootstrap": 20},
     }
+
+
+@pytest.mark.slow  # a whole fine-tuning study; quick: test_fine_tuning_from_the_cli (train: the same one-cell recipe)
+def test_fine_tuning_from_a_recipe(released, demo, tmp_path):
+    recipe = fine_tuning_recipe(str(released["wav2vec2"]), demo, tmp_path)
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
@@ -273,9 +278,14 @@ def test_fine_tuning_from_a_recipe(released, demo, tmp_path):
     uar = results[results["metric"].eq("uar") & results["group"].eq("all")]
     assert len(uar) == 1 and 0 <= uar["value"].iloc[0] <= 1 and 0 < uar["n_items"].iloc[0] <= 24
 
+
+def test_a_backbone_recipe_with_another_extractor_is_refused(released, demo, tmp_path):
+    backbone = str(released["wav2vec2"])
+    recipe = fine_tuning_recipe(backbone, demo, tmp_path)
     recipe["features"]["extractor"] = "fbank"
+    path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "out2")])
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
     assert result.exit_code != 0 and "waveform:" in str(result.exception) + result.output
 
 

@@ -6,7 +6,8 @@ repeated or swapped, rows dropped or repeated, cells blanked or replaced by host
 ``nan``, ``1e400``, huge integers, NUL, ``../x``, absolute paths), the text truncated, saved as latin-1 or
 UTF-16, or replaced by random bytes. Every call must return a Corpus that saves and loads again, or raise
 a :class:`VoxpopError` with a message; any other exception is a bug. Runs are derandomised (a fixed
-seed), without deadline, on temporary folders made inside each example.
+seed), without deadline, on temporary folders made inside each example; 30 examples per test in the full suite, a
+few in the quick one (:mod:`hypothesis_strength`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audformat_builder import build_emodb_like
+from hypothesis_strength import examples
 from voxpop import Corpus
 from voxpop.core.errors import VoxpopError
 from voxpop.corpus.formats.audformat_db import read_audformat
@@ -47,7 +49,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 FUZZ = settings(
     derandomize=True,
     deadline=None,
-    max_examples=30,
+    max_examples=examples(30),  # a few in the quick suite (hypothesis_strength)
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 HOSTILE = (

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import voxpop.cli
 
 
-def test_train_output_ends_with_the_headline_table_and_its_warnings(demo_corpus, tmp_path):
+def test_train_output_ends_with_the_headline_table_and_its_warnings(demo_corpus, tmp_path, undrawn_figures):
     result = CliRunner().invoke(voxpop.cli.app, [
         "train", str(demo_corpus.dir), "--labels", "mr", "--condition", "voice", "--extractor", "fbank",
         "--store", str(tmp_path / "store"), "--head", "logreg,mlp", "--epochs", "2", "--k", "3", "--bootstrap", "20",
@@ -42,7 +42,7 @@ def test_train_output_ends_with_the_headline_table_and_its_warnings(demo_corpus,
     assert any("fold fold1 tests 2 speaker(s)" in line for line in after)
 
 
-def test_run_output_ends_with_the_same_headline_as_the_report(demo_corpus, tmp_path):
+def test_run_output_ends_with_the_same_headline_as_the_report(demo_corpus, tmp_path, undrawn_figures):
     recipe = {
         "study": "two-rules",
         "corpus": {"path": str(demo_corpus.dir)},

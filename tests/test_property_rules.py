@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hypothesis_strength import examples
 from voxpop.core.errors import ConfigError
 from voxpop.corpus.corpus import Corpus
 from voxpop.corpus.formats.cremad import read_cremad
@@ -36,7 +37,7 @@ from voxpop.labels.rules import make_labels
 PROPERTY = settings(
     derandomize=True,
     deadline=None,
-    max_examples=15,
+    max_examples=examples(15),  # a few in the quick suite (hypothesis_strength)
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 LABELS = ("anger", "sad", "happy", "Other: bored", "Other - tired")

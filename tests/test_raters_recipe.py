@@ -31,22 +31,33 @@ def run(demo_corpus, tmp_path, name: str, *overrides: str):
         "features.extractor=fbank",
         f"features.store={tmp_path / 'store'}",
         "model.epochs=2",
-        "evaluation.bootstrap=100",
+        "evaluation.bootstrap=20",  # the checks compare with the library on the same 20 resamples
         "protocol.speaker_folds.k=3",
     ]
     recipe = load_recipe(RECIPES / name, [*common, *overrides])
     return run_recipe(recipe, tmp_path / "out", source=name, on_run=write_study_report)
 
 
-def test_study_7_reports_the_raters_ceiling_and_calibration_as_the_library_computes_them(demo_corpus, tmp_path):
-    result = run(demo_corpus, tmp_path, "7-raters.yaml")
+MLP_ONLY = "variants={mlp: {model: {head: mlp, head_options: {hidden_dim: 256}}}}"
+"""Study 7's mlp variant alone: the models whose ceiling and calibration the test below checks (the whole study
+trains the per-rater and crowd-layer variants beside them, and scores them against the raters too)."""
+
+
+@pytest.mark.parametrize("variants", [
+    pytest.param((MLP_ONLY,), id="mlp-variant"),
+    pytest.param((), id="whole-study", marks=pytest.mark.slow),  # three variants: 3x the training and scoring
+])  # fmt: skip
+def test_study_7_reports_the_raters_ceiling_and_calibration_as_the_library_computes_them(
+    demo_corpus, tmp_path, variants, undrawn_figures
+):
+    result = run(demo_corpus, tmp_path, "7-raters.yaml", *variants)
     corpus = Corpus.load(demo_corpus.dir)
     out = tmp_path / "out"
     # the ceiling on MR equals leave_one_rater_out on the same ratings and the run's predictions
     cells = [("mlp", "MR"), ("mlp", "AR")]
     predictions = {f"{v}/{t}": result.output(result.plan.sources[v, t]).predictions for v, t in cells}
     _, summary = leave_one_rater_out(corpus, {"rule": "mr", "condition": "voice"}, predictions, ["macro_f1", "uar"],
-                                     classes=CLASSES, min_ratings=10, n_boot=100, seed=0)  # fmt: skip
+                                     classes=CLASSES, min_ratings=10, n_boot=20, seed=0)  # fmt: skip
     stored = result.output(result.plan.ceilings["MR"])["summary"]
     raters = stored[stored["model"].eq("raters")].set_index("metric")
     expected = summary[summary["model"].eq("raters")].set_index("metric")
@@ -64,7 +75,7 @@ def test_study_7_reports_the_raters_ceiling_and_calibration_as_the_library_compu
     mr = make_labels(corpus, "mr", condition="voice", classes=CLASSES)
     consensus = mr.targets[mr.kept].idxmax(axis=1)
     ar = make_labels(corpus, "ar", condition="voice", classes=CLASSES)
-    direct = calibration_scores(probs, consensus, ar.targets[ar.kept], n_boot=100, seed=0).set_index("metric")
+    direct = calibration_scores(probs, consensus, ar.targets[ar.kept], n_boot=20, seed=0).set_index("metric")
     scores = result.output(result.plan.calibrations["mlp", "MR", "MR"])["scores"]
     unscaled = scores[scores["scaling"].eq("none")].set_index("metric")
     for metric in ("ece", "brier", "nll"):

@@ -69,6 +69,7 @@ def cells(results: pd.DataFrame, variant: str) -> set[tuple[str, str]]:
     return set(zip(rows["train"], rows["test"], strict=True))
 
 
+@pytest.mark.slow  # the whole study; quick: test_experiment's test_labels_with_the_swept_best_threshold (sweep, best)
 def test_study_1_annotation_strength(shared, tmp_path):
     result = run(shared, tmp_path, "1-annotation-strength.yaml", "analyses.agreement.bootstrap=50")
     plan = result.plan
@@ -257,6 +258,7 @@ def _ccc(x: np.ndarray, y: np.ndarray) -> float:
     return 2 * np.mean((x - x.mean()) * (y - y.mean())) / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
 
 
+@pytest.mark.slow  # the whole study; quick: tests/test_regression_runs.py runs study 6 at its smallest (EWE, ccc)
 def test_study_6_dimensional(shared, tmp_path):
     result = run(shared, tmp_path, "6-dimensional.yaml", "analyses.agreement.bootstrap=20")
     results, plan = result.results, result.plan

@@ -156,7 +156,7 @@ def fake_run(overall: pd.DataFrame, accounting: pd.DataFrame, by: str | None = N
     )  # fmt: skip
 
 
-def test_rendered_html_of_a_small_report_has_readable_headers_only(tmp_path):
+def test_rendered_html_of_a_small_report_has_readable_headers_only(tmp_path, undrawn_figures):
     overall = results()
     by_group = overall.assign(group="1001")
     accounting = pd.DataFrame(
