@@ -139,6 +139,8 @@ def recode_categories(values: pd.Series, renamed: pd.Index | Sequence[str | None
     renamed = pd.Index(renamed, dtype=_TEXT)
     if len(renamed) != len(values.cat.categories):
         raise ValueError(f"{len(renamed)} new names for {len(values.cat.categories)} categories")
+    if _has_categories(values, renamed):  # nothing renamed (ids already stripped): no look at a million names
+        return values
     codes = values.array.codes
     if renamed.is_unique and not renamed.hasnans:
         return pd.Series(pd.Categorical.from_codes(codes, categories=renamed), index=values.index)
@@ -308,13 +310,41 @@ def _recode(values: pd.Series, categories: pd.Index) -> pd.Series:
         coded = pd.Categorical.from_codes(values.array.codes, dtype=dtype, validate=False)
         return pd.Series(coded, index=values.index, name=values.name)
     if isinstance(values.dtype, pd.CategoricalDtype):
-        old = pd.Index(values.cat.categories, dtype=_TEXT)
-        mapping = categories.get_indexer(old)  # -1 for a category absent from the new ones
-        codes = values.array.codes
-        new = np.where(codes >= 0, mapping[np.maximum(codes, 0)], -1) if len(old) else codes
+        new = _mapped_codes(values, categories)
         return pd.Series(pd.Categorical.from_codes(new.astype(_code_type(len(categories))), dtype=dtype),
                          index=values.index, name=values.name)  # fmt: skip
     return pd.Series(pd.Categorical(values.astype(_TEXT), dtype=dtype), index=values.index, name=values.name)
+
+
+def _mapped_codes(values: pd.Series, categories: pd.Index) -> np.ndarray:
+    """The codes of category column ``values`` mapped onto ``categories`` (old codes through an indexer; ``-1``
+    for a missing value or a category absent from the new ones)."""
+    old = pd.Index(values.cat.categories, dtype=_TEXT)
+    mapping = pd.Index(categories, dtype=_TEXT).get_indexer(old)
+    codes = values.array.codes
+    return np.where(codes >= 0, mapping[np.maximum(codes, 0)], -1) if len(old) else codes
+
+
+def codes_in(values: pd.Series, categories: pd.Index) -> np.ndarray:
+    """The position of each value in ``categories`` (``-1``: missing or not there): the column's own codes when
+    its categories are ``categories`` in order (a corpus's item column and its items table), no look-up.
+
+    >>> codes_in(pd.Series(["b", "z", None], dtype="category"), pd.Index(["a", "b"])).tolist()
+    [1, -1, -1]
+    """
+    values = as_codes(values)
+    if _has_categories(values, pd.Index(categories, dtype=_TEXT)):
+        return values.array.codes
+    return _mapped_codes(values, categories)
+
+
+def count_distinct(values: pd.Series) -> int:
+    """The number of distinct non-missing values of a text or category column (counted on the codes).
+
+    >>> count_distinct(pd.Series(["r2", None, "r1", "r2"], dtype="category"))
+    2
+    """
+    return len(_distinct(values))
 
 
 def unknown_items(values: pd.Series, items: pd.Index) -> np.ndarray:

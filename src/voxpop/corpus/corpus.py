@@ -48,7 +48,15 @@ import pandas as pd
 
 from voxpop.core.errors import InputError, VoxpopError, where
 from voxpop.corpus.classmap import DROP, renamed_onto_dropped
-from voxpop.corpus.codes import as_codes, category_mask, encode_ratings, unknown_items, with_default
+from voxpop.corpus.codes import (
+    as_codes,
+    category_mask,
+    codes_in,
+    count_distinct,
+    encode_ratings,
+    unknown_items,
+    with_default,
+)
 from voxpop.corpus.filters import select_items
 from voxpop.corpus.repeats import find_repeats, repeat_message, repeat_position, source_place
 from voxpop.corpus.slots import LabelOrder
@@ -367,7 +375,7 @@ class Corpus:
         """
         r = self.ratings
         conditions = with_default(r["condition"], "(none)")  # coded: no text per rating
-        item_codes = pd.Categorical(r["item"], categories=self.items.index).codes  # the codes as they are
+        item_codes = codes_in(r["item"], self.items.index)  # the column's own codes: categories are the items
         cells = np.bincount(  # ratings per condition x item, counted on the codes
             conditions.array.codes.astype(np.int64) * len(self.items) + item_codes,
             minlength=len(conditions.cat.categories) * len(self.items),
@@ -385,7 +393,7 @@ class Corpus:
         return {
             "items": len(self.items),
             "ratings": len(r),
-            "raters": int(r["rater"].nunique()),
+            "raters": count_distinct(r["rater"]),
             "ratings without rater": int(r["rater"].isna().sum()),
             "ratings per item": per_item.describe()[["mean", "min", "50%", "max"]].rename({"50%": "median"}).to_dict(),
             "ratings per item by condition": by_condition_item,

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from voxpop.core.errors import ConfigError, InputError, option, where
-from voxpop.corpus.codes import as_codes, with_default
+from voxpop.corpus.codes import as_codes, count_distinct, with_default
 from voxpop.corpus.corpus import EMOTION_SLOTS, RATING_COLUMNS, STRING, Corpus, nfc_values
 from voxpop.corpus.formats.case import fold_case as fold_labels
 from voxpop.corpus.formats.free_text import read_free_text
@@ -128,7 +128,7 @@ def read_long(
         classes = labels_in_order(emotion.unique(), class_map, excluded)
     n_items = nfc_values(pd.Series(item_table.index)).nunique()  # ids equal in NFC are one item of the corpus
     merged = len(item_table) - n_items
-    notes.insert(0, f"Ratings: {len(ratings)}; raters: {ratings['rater'].nunique()}; items: {n_items}.")
+    notes.insert(0, f"Ratings: {len(ratings)}; raters: {count_distinct(ratings['rater'])}; items: {n_items}.")
     if merged:
         notes.insert(1, f"Item ids that differ only in Unicode form (NFC) were merged: {merged}.")
     return Corpus(
