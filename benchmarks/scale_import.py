@@ -3,8 +3,8 @@
 Per size, a synthetic long CSV (``item, rater, label``: ten raters per item from a pool of 1,000, six
 classes) is written once, then each command runs in its own process, measured by its CPU seconds
 (user + system), wall seconds and peak resident memory (``getrusage(RUSAGE_CHILDREN)`` of a wrapper that
-runs only that command); the import and its anchor run three times each, taking turns, and their medians are
-compared:
+runs only that command); the import and its anchor run five times each, taking turns, and the least of each
+is compared (see :func:`interleaved`):
 
 - ``voxpop import long`` against the anchor, pyarrow's CSV reader plus ``dictionary_encode`` of the same
   three columns (the floor of reading the file into codes); targets at 1e7 ratings (issue #25: measured on a
@@ -37,7 +37,7 @@ SIZES = (100_000, 1_000_000, 10_000_000)
 RATERS_PER_ITEM = 10
 RATER_POOL = 1_000
 CLASSES = ("anger", "disgust", "fear", "happy", "neutral", "sad")
-REPEATS = 3  # runs of voxpop import and of its anchor per size, interleaved; the medians are printed
+REPEATS = 5  # runs of voxpop import and of its anchor per size, interleaved; the least of each is printed
 BUDGET_SIZE = 10_000_000
 BUDGET_WALL_S = 15.0
 BUDGET_GB = 3.0
@@ -93,13 +93,18 @@ def measure(command: list[str]) -> dict:
 
 
 def interleaved(anchor: list[str], commands: list[list[str]]) -> tuple[dict, dict]:
-    """The median CPU s, wall s and peak GB of runs of the anchor and of ``commands`` (one each time), the two
-    taking turns (so a busy spell of a shared machine falls on both); each import writes a new folder."""
+    """The least CPU s, wall s and peak GB over runs of the anchor and of ``commands`` (one each time), the two
+    taking turns (so a busy spell of a shared machine falls on both); each import writes a new folder.
+
+    The least of several runs is the one least inflated by other work (``timeit``'s advice): on this project's
+    2-core machine the anchor's CPU seconds at 1e7 ratings ranged from 1.8 to 4.6 within an hour, voxpop's
+    from 5.6 to 7.2, so a single run or a median of three could put the ratio anywhere from 1.7x to 2.4x.
+    """
     runs: dict[int, list[dict]] = {0: [], 1: []}
     for command in commands:
         runs[0].append(measure(anchor))
         runs[1].append(measure(command))
-    return tuple({key: float(np.median([r[key] for r in runs[side]])) for key in runs[side][0]} for side in runs)
+    return tuple({key: min(r[key] for r in runs[side]) for key in runs[side][0]} for side in runs)
 
 
 def voxpop(*args: str) -> list[str]:

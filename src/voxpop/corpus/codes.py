@@ -200,23 +200,25 @@ def key_codes(values: pd.Series) -> np.ndarray:
 
 
 def combined_codes(parts: Sequence[np.ndarray]) -> np.ndarray:
-    """One int64 per row that is equal for two rows exactly when all their ``parts`` (integer codes) are equal.
+    """One integer per row that is equal for two rows exactly when all their ``parts`` (integer codes) are equal.
 
     Mixed-radix packing of the codes, re-numbered when the product would leave int64: rows are then compared
     with one integer hash instead of a tuple of strings. A part with one code on every row tells no two rows
-    apart and is skipped; the key is built in place (one array, whatever the number of parts).
+    apart and is skipped; the key is built in place (one array, whatever the number of parts), as int32 when
+    every key fits (half the memory to write and sort), else int64.
 
     >>> combined_codes([np.array([0, 0, 1, -1]), np.array([2, 2, 0, 2]), np.array([5, 5, 5, 5])]).tolist()
     [7, 7, 9, 3]
     """
     n = len(parts[0]) if len(parts) else 0
-    key = np.zeros(n, dtype=np.int64)
+    ranges = [(np.asarray(p), *((int(np.min(p)), int(np.max(p))) if n else (0, 0))) for p in parts]
+    varying = [(part, high) for part, low, high in ranges if low != high]
+    largest = 1
+    for _, high in varying:
+        largest *= high + 2
+    key = np.zeros(n, dtype=np.int32 if largest <= np.iinfo(np.int32).max else np.int64)
     top = 0  # the largest key so far
-    for part in parts:
-        part = np.asarray(part)
-        low, high = (int(part.min()), int(part.max())) if n else (0, 0)
-        if low == high:
-            continue
+    for part, high in varying:
         radix = high + 2  # codes -1 (missing) .. high become 0 .. high + 1
         if top >= (2**62) // radix:
             key = pd.factorize(key)[0].astype(np.int64)
@@ -250,7 +252,8 @@ def repeated_mask(keys: np.ndarray) -> np.ndarray:
     keys = np.asarray(keys)
     small = len(keys) and np.iinfo(np.int32).min <= keys.min() and keys.max() <= np.iinfo(np.int32).max
     keys_in_order = np.count_nonzero(keys[1:] < keys[:-1]) < len(keys) // 16
-    ordered = np.sort(keys.astype(np.int32) if small else keys, kind="stable" if keys_in_order else None)
+    ordered = keys.astype(np.int32) if small else keys.copy()  # one copy, sorted in place
+    ordered.sort(kind="stable" if keys_in_order else None)
     same = ordered[1:] == ordered[:-1]
     if not same.any():
         return np.zeros(len(keys), dtype=bool)
