@@ -127,6 +127,8 @@ def done(out: Path) -> set[str]:
     return {path.parent.name for path in out.glob("cache/*/.done")}
 
 
+@pytest.mark.slow  # a Slurm job (and, without Slurm, a 9 s wait for sinfo to give up): 'make test' runs it; the quick
+# suite checks the GPU resources a profile asks for and a stage declares (test_cluster_paths, test_scheduler)
 def test_stages_that_need_a_gpu_run_only_on_the_workers_that_offer_one(slurm, tmp_path):
     """The profile declares GPU=1 on its (CPU-only) Slurm job; a second worker without it joins the same scheduler.
     Tasks submitted with a GPU stage's options (as run_plan submits them) all run in the Slurm job; the others
