@@ -139,8 +139,23 @@ def _refuse_repeated_columns(names: Iterable[object], file: str) -> None:
     Traceback (most recent call last):
     ...
     voxpop.core.errors.InputError: r.csv, header: column 'item' appears 2 times (columns 1, 2); ...
+
+    Header cells of blanks only (spaces, tabs) would all become the name ``""`` once stripped: two of them are an
+    error too (one is a column named ``""``; an empty cell is an unnamed column, ``Unnamed: i``).
+
+    >>> _refuse_repeated_columns(["item", " ", "label", "  "], "r.csv")
+    Traceback (most recent call last):
+    ...
+    voxpop.core.errors.InputError: r.csv, header: columns 2, 4 have names of blanks only (spaces, tabs); ...
     """
-    names = [str(n).strip() for n in names]
+    written = [str(n) for n in names]
+    blank = [i + 1 for i, name in enumerate(written) if name and not name.strip()]
+    if len(blank) > 1:
+        raise InputError(
+            f"{file}, header: columns {', '.join(map(str, blank))} have names of blanks only (spaces, tabs); expected "
+            "each column name once: name those columns, or leave their header cells empty (an unnamed column)."
+        )
+    names = [name.strip() for name in written]
     for name in dict.fromkeys(names):
         positions = [i + 1 for i, n in enumerate(names) if n == name]
         if name and len(positions) > 1:

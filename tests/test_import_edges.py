@@ -1,0 +1,67 @@
+"""Edges of the fast import path: repeat keys checked against pandas on drawn code columns (missing codes, the
+int32 edge); header cells of blanks only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hypothesis_strength import examples
+from voxpop.core.errors import InputError
+from voxpop.corpus.codes import combined_codes, repeated_mask
+from voxpop.corpus.formats.tables import read_table
+
+_HIGHEST = [0, 1, 5, 1000, 2**16, 2**31 - 2, 2**31, 2**40]  # packed keys on both sides of the int32 limit
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(st.data())
+def test_repeat_keys_match_pandas_duplicated_on_tuples(data):
+    """Two rows share a key exactly when their code tuples are equal, and the repeated rows are pandas'
+    ``duplicated(keep=False)`` of the tuples, for codes -1 (missing) .. high, sorted (merge sort) or not."""
+    n = data.draw(st.integers(0, 40))
+    parts = []
+    for _ in range(data.draw(st.integers(1, 4))):
+        high = data.draw(st.sampled_from(_HIGHEST))
+        drawn = data.draw(st.lists(st.integers(-1, high), min_size=n, max_size=n))
+        parts.append(np.array(drawn, dtype=np.int64))
+    if data.draw(st.booleans()):  # rows grouped in order, as a table sorted by item is
+        order = np.lexsort(parts[::-1])
+        parts = [part[order] for part in parts]
+    keys = combined_codes(parts)
+    rows = pd.Series(list(zip(*(part.tolist() for part in parts), strict=True)), dtype=object)
+    assert repeated_mask(keys).tolist() == rows.duplicated(keep=False).tolist()
+    same_key = keys[:, None] == keys[None, :]
+    same_row = np.array([[a == b for b in rows] for a in rows], dtype=bool).reshape(n, n)
+    assert (same_key == same_row).all()
+
+
+@pytest.mark.parametrize("coded", [False, True])
+@pytest.mark.parametrize(
+    ("header", "columns"),
+    [
+        (b" , ,label", "1, 2"),  # the same blank twice: pyarrow got two columns of one name (KeyError, coded)
+        (b" ,\t,label", "1, 2"),  # distinct blanks, both "" once stripped (AttributeError on the repeated name)
+        (b"item, ,label,  ", "2, 4"),
+    ],
+)
+@pytest.mark.parametrize("end", [b"\n", b""])  # with a final line break (pyarrow) and without (pandas)
+def test_header_cells_of_blanks_only_twice_are_refused_naming_the_columns(tmp_path, header, columns, end, coded):
+    """Two header cells of spaces / tabs only are an InputError naming the file and both columns (each read
+    path crashed with a Python error before: the names collide once stripped)."""
+    path = tmp_path / "votes.csv"
+    path.write_bytes(header + b"\nc1,r1,x" + (b",y" if header.count(b",") == 3 else b"") + end)
+    with pytest.raises(InputError, match=rf"votes\.csv, header: columns {columns} have names of blanks only"):
+        read_table(path, "ratings", coded=coded)
+
+
+def test_one_blank_header_cell_and_empty_cells_are_read_as_before(tmp_path):
+    """One blank cell is a column named "" and empty cells are ``Unnamed: i`` (pandas' name), as before."""
+    path = tmp_path / "votes.csv"
+    path.write_bytes(b"item, ,,label\nc1,a,,x\n")
+    frame = read_table(path, "ratings", coded=True)
+    assert list(frame.columns) == ["item", "", "Unnamed: 2", "label"]
+    assert frame.astype(object).where(frame.notna(), None).values.tolist() == [["c1", "a", None, "x"]]
