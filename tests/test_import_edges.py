@@ -1,7 +1,9 @@
 """Edges of the fast import path: repeat keys checked against pandas on drawn code columns (missing codes, the
-int32 edge); header cells of blanks only."""
+int32 edge); header cells that are blank or repeated."""
 
 from __future__ import annotations
+
+import io
 
 import numpy as np
 import pandas as pd
@@ -12,8 +14,10 @@ from hypothesis import strategies as st
 from hypothesis_strength import examples
 from voxpop.core.errors import InputError
 from voxpop.corpus.codes import combined_codes, repeated_mask
+from voxpop.corpus.formats.csv_parse import column_names
 from voxpop.corpus.formats.tables import read_table
 
+_HEADER_CELLS = ["", " ", "\t", "a", "a.1", " .1", "a.1.1", "Unnamed: 1", "b"]  # names pandas must mangle
 _HIGHEST = [0, 1, 5, 1000, 2**16, 2**31 - 2, 2**31, 2**40]  # packed keys on both sides of the int32 limit
 
 
@@ -39,22 +43,36 @@ def test_repeat_keys_match_pandas_duplicated_on_tuples(data):
     assert (same_key == same_row).all()
 
 
+@settings(max_examples=examples(100), deadline=None)
+@given(st.lists(st.sampled_from(_HEADER_CELLS), min_size=1, max_size=6))
+def test_column_names_are_pandas_names(header):
+    """Empty header cells are ``Unnamed: i`` and repeats get pandas' ``.1``, ``.2`` ...: the names
+    ``pandas.read_csv`` gives the same header (so that pyarrow never gets one name twice)."""
+    text = ",".join(f'"{cell}"' for cell in header) + "\n"
+    expected = pd.read_csv(io.StringIO(text), dtype=str).columns.tolist()
+    assert column_names(header) == expected
+
+
 @pytest.mark.parametrize("coded", [False, True])
-@pytest.mark.parametrize(
-    ("header", "columns"),
-    [
-        (b" , ,label", "1, 2"),  # the same blank twice: pyarrow got two columns of one name (KeyError, coded)
-        (b" ,\t,label", "1, 2"),  # distinct blanks, both "" once stripped (AttributeError on the repeated name)
-        (b"item, ,label,  ", "2, 4"),
-    ],
-)
 @pytest.mark.parametrize("end", [b"\n", b""])  # with a final line break (pyarrow) and without (pandas)
-def test_header_cells_of_blanks_only_twice_are_refused_naming_the_columns(tmp_path, header, columns, end, coded):
-    """Two header cells of spaces / tabs only are an InputError naming the file and both columns (each read
-    path crashed with a Python error before: the names collide once stripped)."""
+def test_the_same_blank_header_cell_twice_is_named_as_pandas_names_it(tmp_path, end, coded):
+    """``" "`` twice: ``" "`` and ``" .1"`` (``""`` and ``".1"`` once stripped) on both read paths (the Arrow path
+    gave two columns named ``""``: a KeyError when coded, or a frame with a repeated column name)."""
     path = tmp_path / "votes.csv"
-    path.write_bytes(header + b"\nc1,r1,x" + (b",y" if header.count(b",") == 3 else b"") + end)
-    with pytest.raises(InputError, match=rf"votes\.csv, header: columns {columns} have names of blanks only"):
+    path.write_bytes(b"item, , ,label\nc1,a,b,x" + end)
+    frame = read_table(path, "ratings", coded=coded)
+    assert list(frame.columns) == ["item", "", ".1", "label"]
+    assert frame.astype(object).values.tolist() == [["c1", "a", "b", "x"]]
+
+
+@pytest.mark.parametrize("coded", [False, True])
+@pytest.mark.parametrize("end", [b"\n", b""])
+def test_two_different_blank_header_cells_are_refused_naming_the_columns(tmp_path, end, coded):
+    """``" "`` and a tab are both ``""`` once stripped: an InputError naming the file and both columns (an
+    AttributeError before)."""
+    path = tmp_path / "votes.csv"
+    path.write_bytes(b"item, ,label,\t\nc1,a,x,y" + end)
+    with pytest.raises(InputError, match=r"votes\.csv, header: columns 2, 4 have names of blanks only"):
         read_table(path, "ratings", coded=coded)
 
 

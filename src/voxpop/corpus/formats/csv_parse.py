@@ -3,10 +3,10 @@
 Every importer reads its CSV files through :func:`voxpop.corpus.formats.tables.read_table`, which decodes the
 bytes (:mod:`voxpop.corpus.formats.encodings`) and hands the text to :func:`parse_csv`. The cells are read
 as text (no type guessing), an empty cell is missing, blank lines are skipped, quoted fields may hold the
-separator, quotes (doubled) and line breaks, and a header cell left empty is named ``Unnamed: i``
-(pandas' name, which later checks rely on). Files pyarrow refuses or reads otherwise than pandas'
-reader would (a row with another number of fields than the header, an unclosed quote, a file without a
-final line break) go through the row-by-row check of
+separator, quotes (doubled) and line breaks, and header cells are named as pandas names them
+(:func:`column_names`: ``Unnamed: i`` for an empty one, which later checks rely on; ``.1`` ... added to a
+repeat). Files pyarrow refuses or reads otherwise than pandas' reader would (a row with another number of
+fields than the header, an unclosed quote, a file without a final line break) go through the row-by-row check of
 :func:`voxpop.corpus.formats.text_checks.check_csv_rows` and pandas, so that every message names the
 line as before; the rest, nearly every file, never meets a Python loop per row.
 """
@@ -43,7 +43,7 @@ def parse_csv(text: str, sep: str, file: str, coded: bool = False) -> pd.DataFra
             raters and labels (the long reader). The row-by-row path still gives text.
 
     Returns:
-        One column per header cell (empty header cells named ``Unnamed: i``, i counted from 0), one row per
+        One column per header cell (named as pandas names them: :func:`column_names`), one row per
         non-blank record; cells are pandas text (``str`` dtype, as ``pandas.read_csv(dtype=str)`` gives; with
         ``coded``, categoricals of that text), empty cells missing.
 
@@ -130,7 +130,7 @@ def _arrow_table(source: pa.NativeFile, header: list[str], sep: str, quoted: boo
         invalid.append(row)
         return "skip"
 
-    names = [name if name else f"Unnamed: {i}" for i, name in enumerate(header)]
+    names = column_names(header)
     try:
         table = pacsv.read_csv(
             source,
@@ -188,6 +188,30 @@ def first_record(text: str, sep: str) -> list[str] | None:
             start = end
 
     return next(csv.reader(lines(), delimiter=sep), None)
+
+
+def column_names(header: list[str]) -> list[str]:
+    """The column names pandas' reader gives a header record, so that pyarrow never gets one name twice.
+
+    An empty cell is ``Unnamed: i`` (i counted from 0); a name met again gets ``.1``, ``.2`` ... (the first suffix
+    no other header cell holds), given names before unnamed ones, as pandas' C parser mangles them.
+
+    >>> column_names(["item", "", " ", " ", " .1"])
+    ['item', 'Unnamed: 1', ' ', ' .2', ' .1']
+    """
+    names = [name or f"Unnamed: {i}" for i, name in enumerate(header)]
+    unnamed = [i for i, name in enumerate(header) if not name]
+    counts: dict[str, int] = {}
+    for i in [i for i in range(len(names)) if header[i]] + unnamed:
+        name = base = names[i]
+        count = counts.get(name, 0)
+        while count:
+            counts[base] = count + 1
+            name = f"{base}.{count}"
+            count = count + 1 if name in names else counts.get(name, 0)
+        names[i] = name
+        counts[name] = count + 1
+    return names
 
 
 def _header_spans_lines(header: list[str]) -> bool:

@@ -88,6 +88,7 @@ def read_table(path: str | Path, what: str, encoding: str = DEFAULT_ENCODING, co
     except (pd.errors.ParserError, csv.Error, ValueError, OSError) as exc:
         raise InputError(f"{path.name}: could not be read as a {what} table: {exc}") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
+    _refuse_blank_names(frame.columns, path.name)
     if frame.empty:
         raise InputError(f"{path.name}: the {what} file has a header ({', '.join(frame.columns)}) but no data rows.")
     frame = frame.reset_index(drop=True)
@@ -132,6 +133,25 @@ def _refuse_repeated_header(frame: pd.DataFrame, file: str) -> None:
         )
 
 
+def _refuse_blank_names(names: Sequence[str], file: str) -> None:
+    """Two header cells of blanks only (spaces, tabs: ``" "`` and ``"\t"``), the same name ``""`` once stripped, are
+    an error naming their columns (an empty cell is an unnamed column, ``Unnamed: i``; one blank cell is a column
+    named ``""``; the same blank twice is ``" "`` and ``" .1"`` for pandas' reader and the Arrow path alike).
+
+    >>> _refuse_blank_names(["item", "", "label", ""], "r.csv")
+    Traceback (most recent call last):
+    ...
+    voxpop.core.errors.InputError: r.csv, header: columns 2, 4 have names of blanks only (spaces, tabs), the same ...
+    """
+    blank = [i + 1 for i, name in enumerate(names) if name == ""]
+    if len(blank) > 1:
+        raise InputError(
+            f"{file}, header: columns {', '.join(map(str, blank))} have names of blanks only (spaces, tabs), the same "
+            "name once blanks are removed; expected each column name once: name those columns, or leave their header "
+            "cells empty (an unnamed column)."
+        )
+
+
 def _refuse_repeated_columns(names: Iterable[object], file: str) -> None:
     """A column name given twice (blanks around names ignored; unnamed columns aside) is an error naming it.
 
@@ -139,23 +159,8 @@ def _refuse_repeated_columns(names: Iterable[object], file: str) -> None:
     Traceback (most recent call last):
     ...
     voxpop.core.errors.InputError: r.csv, header: column 'item' appears 2 times (columns 1, 2); ...
-
-    Header cells of blanks only (spaces, tabs) would all become the name ``""`` once stripped: two of them are an
-    error too (one is a column named ``""``; an empty cell is an unnamed column, ``Unnamed: i``).
-
-    >>> _refuse_repeated_columns(["item", " ", "label", "  "], "r.csv")
-    Traceback (most recent call last):
-    ...
-    voxpop.core.errors.InputError: r.csv, header: columns 2, 4 have names of blanks only (spaces, tabs); ...
     """
-    written = [str(n) for n in names]
-    blank = [i + 1 for i, name in enumerate(written) if name and not name.strip()]
-    if len(blank) > 1:
-        raise InputError(
-            f"{file}, header: columns {', '.join(map(str, blank))} have names of blanks only (spaces, tabs); expected "
-            "each column name once: name those columns, or leave their header cells empty (an unnamed column)."
-        )
-    names = [name.strip() for name in written]
+    names = [str(n).strip() for n in names]
     for name in dict.fromkeys(names):
         positions = [i + 1 for i, n in enumerate(names) if n == name]
         if name and len(positions) > 1:
