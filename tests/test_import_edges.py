@@ -4,6 +4,7 @@ int32 edge); header cells that are blank or repeated."""
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pandas as pd
@@ -83,3 +84,17 @@ def test_one_blank_header_cell_and_empty_cells_are_read_as_before(tmp_path):
     frame = read_table(path, "ratings", coded=True)
     assert list(frame.columns) == ["item", "", "Unnamed: 2", "label"]
     assert frame.astype(object).where(frame.notna(), None).values.tolist() == [["c1", "a", None, "x"]]
+
+
+@pytest.mark.parametrize("coded", [False, True])
+def test_a_file_whose_name_is_not_utf8_is_read(tmp_path, coded):
+    """A Linux file name of other bytes (Python's surrogates, which pyarrow cannot encode) is read as any
+    other file (an InputError "surrogates not allowed" before)."""
+    name = os.fsdecode(b"votes-\xff.csv")
+    try:
+        (tmp_path / name).write_bytes(b"item,rater,label\nc1,r1,x\n")
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system takes UTF-8 file names only")
+    frame = read_table(tmp_path / name, "ratings", coded=coded)
+    assert list(frame.columns) == ["item", "rater", "label"]
+    assert frame.astype(object).values.tolist() == [["c1", "r1", "x"]]

@@ -77,8 +77,9 @@ def parse_plain_csv_file(
     with a line break and ending with one, is what :func:`parse_csv` would read from its decoded text: it is
     checked in 1 MiB chunks and memory-mapped for pyarrow, so no copy of the file (and no Python text of it) is
     made: at ten million ratings that copy and its decoding took a third of the kernel time of an import.
-    Anything else, and a file pyarrow reads otherwise than pandas would, gives None: the caller decodes the text
-    (:func:`voxpop.corpus.formats.tables.read_text`) and calls :func:`parse_csv`, whose messages name the line.
+    Anything else (a path whose name is not UTF-8 text too), and a file pyarrow reads otherwise than pandas would,
+    gives None: the caller decodes the text (:func:`voxpop.corpus.formats.tables.read_text`) and calls
+    :func:`parse_csv`, whose messages name the line.
 
     Args:
         path: the CSV file (checked to be a readable file by the caller).
@@ -89,6 +90,8 @@ def parse_plain_csv_file(
     Returns:
         As :func:`parse_csv`, or None.
     """
+    if not _utf8_name(path):  # pyarrow opens a file by its UTF-8 name: Python reads the others (read_text)
+        return None
     head, quoted = _plain_ascii(path)
     header = first_record(head, sep) if head is not None else None
     if not header:
@@ -99,6 +102,20 @@ def parse_plain_csv_file(
     if table is None:
         return None
     return _categoricals(table) if coded else table.to_pandas()
+
+
+def _utf8_name(path: Path) -> bool:
+    """True when the path can be written in UTF-8 (on Linux a file name may hold any bytes but ``/`` and NUL;
+    Python keeps the others as surrogates, which pyarrow cannot encode).
+
+    >>> _utf8_name(Path("votes.csv")), _utf8_name(Path("r\\udcff.csv"))
+    (True, False)
+    """
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _plain_ascii(path: Path) -> tuple[str | None, bool]:
