@@ -213,6 +213,12 @@ def column_names(header: list[str]) -> list[str]:
     An empty cell is ``Unnamed: i`` (i counted from 0); a name met again gets ``.1``, ``.2`` ... (the first suffix
     no other header cell holds), given names before unnamed ones, as pandas' C parser mangles them.
 
+    Args:
+        header: the header record's cells as written (:func:`first_record`).
+
+    Returns:
+        One distinct name per cell, in order.
+
     >>> column_names(["item", "", " ", " ", " .1"])
     ['item', 'Unnamed: 1', ' ', ' .2', ' .1']
     """

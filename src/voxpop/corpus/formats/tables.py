@@ -134,7 +134,7 @@ def _refuse_repeated_header(frame: pd.DataFrame, file: str) -> None:
 
 
 def _refuse_blank_names(names: Sequence[str], file: str) -> None:
-    """Two header cells of blanks only (spaces, tabs: ``" "`` and ``"\t"``), the same name ``""`` once stripped, are
+    """Two header cells of blanks only (spaces, tabs: ``" "`` and a tab), the same name ``""`` once stripped, are
     an error naming their columns (an empty cell is an unnamed column, ``Unnamed: i``; one blank cell is a column
     named ``""``; the same blank twice is ``" "`` and ``" .1"`` for pandas' reader and the Arrow path alike).
 
