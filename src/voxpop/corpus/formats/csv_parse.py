@@ -75,8 +75,9 @@ def parse_plain_csv_file(
 
     A file of ASCII text (no byte-order mark, no NUL byte) with ``\n`` line ends (``\r\n`` too), not starting
     with a line break and ending with one, is what :func:`parse_csv` would read from its decoded text: it is
-    checked in 1 MiB chunks and memory-mapped for pyarrow, so no copy of the file (and no Python text of it) is
-    made: at ten million ratings that copy and its decoding took a third of the kernel time of an import.
+    checked in 1 MiB chunks and read by pyarrow block by block, so no copy of the whole file (and no Python text
+    of it) is made: at ten million ratings that copy and its decoding took a third of the kernel time of an
+    import. (Not memory-mapped: a file cut short by another program while mapped would end the process.)
     Anything else (a path whose name is not UTF-8 text too), and a file pyarrow reads otherwise than pandas would,
     gives None: the caller decodes the text (:func:`voxpop.corpus.formats.tables.read_text`) and calls
     :func:`parse_csv`, whose messages name the line.
@@ -97,7 +98,7 @@ def parse_plain_csv_file(
     if not header:
         return None
     check_header(header)
-    with pa.memory_map(str(path)) as source:
+    with pa.OSFile(str(path)) as source:
         table = _arrow_table(source, header, sep, quoted)
     if table is None:
         return None
