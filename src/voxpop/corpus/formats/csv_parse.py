@@ -24,9 +24,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from voxpop.corpus.codes import known_unique_dtype
+from voxpop.corpus.corpus import STRING
 from voxpop.corpus.formats.text_checks import check_csv_rows
 
-_TEXT = pd.StringDtype()
 _CHUNK = 1 << 20  # bytes of a file checked at a time
 
 
@@ -179,7 +179,7 @@ def _categoricals(table: pa.Table) -> pd.DataFrame:
     for name in table.column_names:
         encoded = pc.dictionary_encode(table.column(name).combine_chunks())
         codes = encoded.indices.fill_null(-1).to_numpy()
-        categories = pd.Index(pd.array(encoded.dictionary, dtype=_TEXT))
+        categories = pd.Index(pd.array(encoded.dictionary, dtype=STRING))
         columns[name] = pd.Categorical.from_codes(codes, dtype=known_unique_dtype(categories), validate=False)
     return pd.DataFrame(columns)
 
